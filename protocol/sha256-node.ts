@@ -1,0 +1,12 @@
+// The gateway's SHA-256 path: node:crypto (SPEC.md R-CRY-1).
+import * as crypto from "node:crypto";
+import type { Sha256 } from "./bytes.js";
+
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: "buffer") => Buffer }).hash;
+
+// Digests come back as plain Uint8Arrays with their own memory: a Buffer may sit in a shared
+// pool, and Buffer.slice returns a view, so wiping a "copy" would wipe the original.
+/** SHA-256 through node:crypto; uses the one-shot crypto.hash where Node has it. */
+export const nodeSha256: Sha256 = oneShot
+  ? (data) => new Uint8Array(oneShot("sha256", data, "buffer"))
+  : (data) => new Uint8Array(crypto.createHash("sha256").update(data).digest());
