@@ -21,6 +21,8 @@ function fail(code: string, msg: string): CodecError {
 
 type Obj = { [k: string]: unknown };
 
+const MAX_SINT = 4503599627370495;
+
 function varintSize(v: number): number {
   let n = 1;
   while (v >= 128) { v = Math.floor(v / 128); n++; }
@@ -37,8 +39,9 @@ function wireType(t: number): number {
 
 function checkNumber(d: FieldDesc, v: unknown): number {
   const n = v as number;
-  const max = d[2] === T_UINT32 || d[2] === T_ENUM ? 4294967295 : MAX_SAFE;
-  const min = d[2] === T_SINT64 ? -MAX_SAFE : 0;
+  // sint64 stays within ±(2^52 - 1) so its zigzag form fits a double exactly (R-ENV-4).
+  const max = d[2] === T_UINT32 || d[2] === T_ENUM ? 4294967295 : d[2] === T_SINT64 ? MAX_SINT : MAX_SAFE;
+  const min = d[2] === T_SINT64 ? -MAX_SINT : 0;
   if (typeof n !== "number" || n !== Math.floor(n) || n > max || n < min) throw fail("ENCODE_VALUE", d[1] + " must be an integer in [" + min + ", " + max + "], got " + n);
   return n;
 }
@@ -160,7 +163,10 @@ function skip(r: Reader, wt: number, end: number): void {
   if (wt === 0) readVarint(r, end);
   else if (wt === 1) r.p += 8;
   else if (wt === 5) r.p += 4;
-  else if (wt === 2) r.p += readVarint(r, end);
+  else if (wt === 2) {
+    const n = readVarint(r, end); // not `r.p += readVarint(...)`: that reads r.p before the call moves it
+    r.p += n;
+  }
   else throw fail("DECODE_WIRE_TYPE", "wire type " + wt + " at byte " + r.p);
   if (r.p > end) throw fail("DECODE_TRUNCATED", "field runs past the end");
 }

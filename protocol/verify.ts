@@ -116,6 +116,8 @@ export class RecordingVerifier<R = undefined> {
   private pendingCount = 0;
   private lost: [number, number][] = [];
   private segmented = false;
+  /** The next chunk starts a segment after a declared loss: its link can't be checked. */
+  private faith = false;
   private sealBlock: ReturnType<typeof parseSeal> | null = null;
   private sealZ: Uint8Array | null = null;
   private sealChecked = false;
@@ -221,17 +223,22 @@ export class RecordingVerifier<R = undefined> {
     };
     if (!(m.header instanceof Uint8Array) || m.header.length !== HEADER_LEN) return reject("BLOCK_SIZE", "header");
     if (!(m.tag instanceof Uint8Array) || m.tag.length !== TAG_LEN) return reject("BLOCK_SIZE", "tag");
+    if (!(m.payload instanceof Uint8Array)) return reject("BLOCK_SIZE", "payload");
     const h = parseHeader(m.header);
     out.seq = h.seq;
-    if (h.version !== LAYOUT_VERSION) return reject("LAYOUT_VERSION");
-    if (h.alg !== ALG_SHA256) return reject("UNSUPPORTED_ALG");
-    if (m.payload.length > MAX_PAYLOAD) return reject("PAYLOAD_TOO_LARGE");
-    if (h.seq > this.linkedSeq + this.window) return reject("SEQ_OUT_OF_WINDOW", "verified up to " + this.linkedSeq);
     const fail = (code: string, status: ChunkStatus, detail?: string): ChunkResult<R> => {
       out.status = status;
       out.reasons.push(this.note({ code, recording: rec, seq: h.seq, detail }));
       return out;
     };
+    // A recording keeps the layout and algorithm its genesis declared; before the genesis is
+    // known, an unknown one is only refused (a newer device, not tampering).
+    if (h.version !== LAYOUT_VERSION || h.alg !== ALG_SHA256) {
+      if (this.c0) return fail("HEADER_FIELD", "failed", "layout " + h.version + " / alg " + h.alg + " in a version 1 recording");
+      return reject(h.version !== LAYOUT_VERSION ? "LAYOUT_VERSION" : "UNSUPPORTED_ALG");
+    }
+    if (m.payload.length > MAX_PAYLOAD) return reject("PAYLOAD_TOO_LARGE");
+    if (h.seq > this.linkedSeq + this.window) return reject("SEQ_OUT_OF_WINDOW", "verified up to " + this.linkedSeq);
     if (h.deviceId !== this.o.deviceId || h.recordingId !== rec || h.seq === 0 || (h.flags & ~CHUNK_FLAGS_MASK) !== 0) return fail("HEADER_FIELD", "failed");
     const c = this.cc.chunkValue(m.header);
     const known = h.seq <= this.linkedSeq ? this.history.get(h.seq) : this.pending[h.seq] ? this.pending[h.seq].chain : undefined;
@@ -249,8 +256,8 @@ export class RecordingVerifier<R = undefined> {
     }
     if (h.seq <= this.linkedSeq) return fail("EQUIVOCATION", "equivocation", "seq already verified, its chain value not on record");
     if (this.sealBlock && h.seq > this.sealBlock.lastSeq) return fail("SEQ_AFTER_SEAL", "failed");
-    if (this.lastChain && h.seq === this.linkedSeq + 1) {
-      if (!ctEqual(h.prev, this.lastChain)) return fail("CHAIN_LINK", "failed");
+    if ((this.lastChain || this.faith) && h.seq === this.linkedSeq + 1) {
+      if (!this.faith && !ctEqual(h.prev, this.lastChain!)) return fail("CHAIN_LINK", "failed");
       out.status = "linked";
       this.link(h.seq, c, h.length, h.timeMs, h.durationMs, ref, out);
       this.drain(out);
@@ -264,6 +271,7 @@ export class RecordingVerifier<R = undefined> {
   }
 
   private link(seq: number, c: Uint8Array, length: number, timeMs: number, durationMs: number, ref: R, out: ChunkResult<R>): void {
+    this.faith = false;
     this.linkedSeq = seq;
     this.lastChain = c;
     this.history.put(seq, c);
@@ -278,14 +286,14 @@ export class RecordingVerifier<R = undefined> {
   }
 
   private drain(out: ChunkResult<R>): void {
-    if (!this.lastChain) return;
     for (;;) {
+      if (!this.lastChain && !this.faith) return;
       const seq = this.linkedSeq + 1;
       const p = this.pending[seq];
       if (!p) return;
       delete this.pending[seq];
       this.pendingCount--;
-      if (!ctEqual(p.prev, this.lastChain)) {
+      if (!this.faith && !ctEqual(p.prev, this.lastChain!)) {
         out.dropped.push({ seq, ref: p.ref, reason: this.note({ code: "CHAIN_LINK", recording: this.o.recordingId, seq }) });
         return;
       }
@@ -349,13 +357,33 @@ export class RecordingVerifier<R = undefined> {
         if (next < 0 || s < next) next = s;
       }
       if (next < 0) break;
-      if (next > this.linkedSeq + 1) this.lost.push([this.linkedSeq + 1, next - 1]);
-      this.segmented = true;
-      this.linkedSeq = next - 1;
-      this.advanceKey(next);
-      this.lastChain = this.pending[next].prev;
-      this.drain(out);
+      const r = this.skipTo(next);
+      for (const x of r.linked) out.linked.push(x);
+      for (const x of r.dropped) out.dropped.push(x);
     }
+    return out;
+  }
+
+  /**
+   * The chunks below `seq` that are still missing are lost (the device's Hello no longer holds
+   * them): chunk `seq` starts a new segment whose link to the one before can't be checked.
+   * The gateway calls this incrementally; finish() calls it for every gap.
+   */
+  skipTo(seq: number): ChunkResult<R> {
+    const out: ChunkResult<R> = { status: "linked", seq, reasons: [], linked: [], dropped: [] };
+    if (seq <= this.linkedSeq + 1 && (this.lastChain || this.faith)) return out;
+    if (seq > this.linkedSeq + 1) this.lost.push([this.linkedSeq + 1, seq - 1]);
+    for (const key in this.pending) {
+      if (Number(key) < seq) {
+        delete this.pending[Number(key)];
+        this.pendingCount--;
+      }
+    }
+    this.segmented = true;
+    this.linkedSeq = seq - 1;
+    this.advanceKey(seq);
+    this.faith = true;
+    this.drain(out);
     return out;
   }
 

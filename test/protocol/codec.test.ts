@@ -1,0 +1,158 @@
+// The hand codec against protobufjs (byte for byte, both directions) and against protoc,
+// and its refusal of truncated and garbage input with a reason code (SPEC.md R-ENV-3..5).
+import { describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import protobuf from "protobufjs";
+import fc from "fast-check";
+import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
+import type { CodecError } from "../../protocol/codec.js";
+import { SCHEMA, F_ONEOF, F_REPEATED, T_BOOL, T_BYTES, T_ENUM, T_MESSAGE, T_SINT64, T_STRING, T_UINT32, T_UINT64 } from "../../protocol/schema.js";
+import type { FieldDesc } from "../../protocol/schema.js";
+import { REASONS } from "../../protocol/reasons.js";
+import { concat, toHex } from "../../protocol/bytes.js";
+import { messageSamples } from "../../protocol/vectors/build.js";
+
+const PROTO = new URL("../../protocol/recorder.proto", import.meta.url).pathname;
+const root = protobuf.loadSync(PROTO);
+const T = (name: string) => root.lookupType("evrec.v1." + name);
+
+function viaProtobufjs(type: string, value: Record<string, unknown>): Uint8Array {
+  return T(type).encode(T(type).fromObject(value)).finish();
+}
+
+/** protobufjs's decoded object in the hand decoder's shape: defaults filled, numbers not Longs. */
+function pbjsObject(type: string, bytes: Uint8Array): unknown {
+  const t = T(type);
+  return normal(t.toObject(t.decode(bytes), { longs: Number, enums: Number, defaults: true, bytes: Array }), type);
+}
+
+function normal(v: unknown, type: string): unknown {
+  const fields = SCHEMA[type];
+  const o = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const d of fields) {
+    const x = o[d[1]];
+    if (x === undefined || x === null) continue;
+    if (d[4] & F_REPEATED) out[d[1]] = (x as unknown[]).map((e) => (d[2] === T_MESSAGE ? normal(e, d[3]) : e));
+    else if (d[2] === T_MESSAGE) out[d[1]] = normal(x, d[3]);
+    else if (d[2] === T_BYTES) out[d[1]] = toHex(Uint8Array.from(x as ArrayLike<number>));
+    else out[d[1]] = x;
+  }
+  return out;
+}
+
+function handObject(type: string, bytes: Uint8Array): unknown {
+  return normal(decode(type, bytes), type);
+}
+
+const hasProtoc = (() => { try { execFileSync("protoc", ["--version"]); return true; } catch { return false; } })();
+
+describe("hand codec and protobufjs agree", () => {
+  it.each(messageSamples().map((m) => [m.name, m] as const))("%s: same bytes, same decoded message", (_n, m) => {
+    const hand = encode(m.type, m.value);
+    expect(toHex(hand)).toBe(toHex(viaProtobufjs(m.type, m.value)));
+    expect(handObject(m.type, hand)).toEqual(pbjsObject(m.type, hand));
+  });
+
+  it("agree on random messages of every type (fast-check)", () => {
+    for (const type of Object.keys(SCHEMA)) {
+      fc.assert(fc.property(arbMessage(type, 0), (value) => {
+        const hand = encode(type, value);
+        expect(toHex(hand)).toBe(toHex(viaProtobufjs(type, value)));
+        expect(handObject(type, hand)).toEqual(pbjsObject(type, hand));
+      }), { numRuns: 150 });
+    }
+  });
+
+  it("decodes what protobufjs encodes with fields in another order and unknown fields", () => {
+    // protobuf allows any field order and unknown fields; a decoder must take both.
+    const w = protobuf.Writer.create();
+    w.uint32((3 << 3) | 0).uint32(41); // cumulative
+    w.uint32((99 << 3) | 2).bytes(new Uint8Array([1, 2, 3])); // unknown field
+    w.uint32((1 << 3) | 0).uint32(3); // recording
+    const bytes = w.finish();
+    expect(handObject("Ack", bytes)).toEqual(pbjsObject("Ack", bytes));
+  });
+
+  it("splits a chunk frame around the payload exactly where encode puts it", () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 200 }), fc.uint8Array({ minLength: 0, maxLength: 20000 }), fc.uint8Array({ minLength: 0, maxLength: 40 }),
+      (header, payload, tag) => {
+        const f = chunkFrame(header, payload.length, tag);
+        expect(toHex(concat([f.prefix, payload, f.suffix]))).toBe(toHex(encode("Uplink", { schema: 1, chunk: { header, payload, tag } })));
+      }), { numRuns: 100 });
+  });
+});
+
+describe.skipIf(!hasProtoc)("protoc, a foreign implementation, reads the hand encoding", () => {
+  it.each(messageSamples().map((m) => [m.name, m] as const))("%s: protoc --decode then --encode gives the same bytes", (_n, m) => {
+    const hand = encode(m.type, m.value);
+    const text = execFileSync("protoc", ["--decode=evrec.v1." + m.type, "-I", PROTO.replace(/\/[^/]+$/, ""), PROTO], { input: hand }).toString();
+    const back = execFileSync("protoc", ["--encode=evrec.v1." + m.type, "-I", PROTO.replace(/\/[^/]+$/, ""), PROTO], { input: text });
+    expect(toHex(back)).toBe(toHex(hand));
+    if (m.type === "Uplink" && m.name === "uplink-chunk") expect(text).toMatch(/^schema: 1\nchunk \{\n  header: "/);
+  });
+});
+
+describe("hand decoder refuses bad input with a reason", () => {
+  const isCodecError = (e: unknown) => {
+    const code = (e as CodecError).code;
+    expect(e).toBeInstanceOf(Error);
+    expect(code).toMatch(/^DECODE_/);
+    expect(REASONS[code]).toBeDefined();
+  };
+  it("every truncation of every sample either decodes or names DECODE_TRUNCATED", () => {
+    for (const m of messageSamples()) {
+      const b = encode(m.type, m.value);
+      for (let n = 0; n < b.length; n++) {
+        try { decode(m.type, b.subarray(0, n)); } catch (e) { isCodecError(e); expect((e as CodecError).code).toBe("DECODE_TRUNCATED"); }
+      }
+    }
+  });
+  it("random bytes never throw anything but a named CodecError", () => {
+    fc.assert(fc.property(fc.constantFrom(...Object.keys(SCHEMA)), fc.uint8Array({ maxLength: 300 }), (type, bytes) => {
+      try { decode(type, bytes); } catch (e) { isCodecError(e); }
+    }), { numRuns: 3000 });
+  });
+  it("names the fault: wire type, oversized field, bad UTF-8, long varint, field 0", () => {
+    const code = (type: string, hex: string) => { try { decode(type, Uint8Array.from(Buffer.from(hex, "hex"))); return "ok"; } catch (e) { return (e as CodecError).code; } };
+    expect(code("Ack", "0a0103")).toBe("DECODE_WIRE_TYPE");        // recording sent as bytes
+    expect(code("Ack", "0b")).toBe("DECODE_WIRE_TYPE");            // a group
+    expect(code("Revoke", "0a02c328")).toBe("DECODE_UTF8");
+    expect(code("Ack", "08ffffffffffffffffffff01")).toBe("DECODE_VARINT_TOO_LONG");
+    expect(code("Ack", "0880808080 10".replace(/ /g, ""))).toBe("DECODE_VARINT_RANGE");
+    expect(code("Ack", "0001")).toBe("DECODE_FIELD_NUMBER");
+    const big = "12" + "818008" + "00".repeat(131073);          // Chunk.payload of 131073 bytes
+    expect(code("Chunk", big)).toBe("DECODE_FIELD_SIZE");
+  });
+  it("tells which oneof member an envelope carries, and none for an empty one", () => {
+    expect(which(decode("Uplink", encode("Uplink", { schema: 1, seal: { block: new Uint8Array(1) } })), "Uplink")).toBe("seal");
+    expect(which(decode("Uplink", new Uint8Array([8, 1])), "Uplink")).toBe("");
+  });
+});
+
+// ---- random messages from the schema ----
+function arbField(d: FieldDesc, depth: number): fc.Arbitrary<unknown> {
+  const max = d[5] ? Math.min(d[5], 300) : 100;
+  switch (d[2]) {
+    case T_UINT32: return fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 4294967295 }));
+    case T_ENUM: return fc.integer({ min: 0, max: 3 });
+    case T_UINT64: return fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2 ** 40 }), fc.maxSafeNat());
+    case T_SINT64: return fc.oneof(fc.constant(0), fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: -(2 ** 52 - 1), max: 2 ** 52 - 1 }));
+    case T_BOOL: return fc.boolean();
+    case T_STRING: return fc.string({ unit: "grapheme", maxLength: Math.floor(max / 4) });
+    case T_BYTES: return fc.uint8Array({ maxLength: max });
+    default: return depth > 2 ? fc.constant({}) : arbMessage(d[3], depth + 1);
+  }
+}
+
+function arbMessage(type: string, depth: number): fc.Arbitrary<Record<string, unknown>> {
+  const fields = SCHEMA[type];
+  const plain = fields.filter((d) => !(d[4] & F_ONEOF));
+  const oneofs = fields.filter((d) => d[4] & F_ONEOF);
+  const rec: Record<string, fc.Arbitrary<unknown>> = {};
+  for (const d of plain) rec[d[1]] = d[4] & F_REPEATED ? fc.array(arbField(d, depth), { maxLength: 3 }) : arbField(d, depth);
+  const base = fc.record(rec, { requiredKeys: [] });
+  if (!oneofs.length) return base as fc.Arbitrary<Record<string, unknown>>;
+  return fc.tuple(base, fc.option(fc.constantFrom(...oneofs)), fc.nat()).chain(([b, d]) =>
+    d ? arbField(d, depth).map((v) => ({ ...b, [d[1]]: v })) : fc.constant(b)) as fc.Arbitrary<Record<string, unknown>>;
+}
