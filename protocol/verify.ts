@@ -5,7 +5,7 @@
 import type { Sha256 } from "./bytes.js";
 import { copyBytes, ctEqual, wipe } from "./bytes.js";
 import { ChainCrypto, recordingKey, stateAt } from "./chain.js";
-import { parseGenesis, parseHeader, parseSeal, deviceIdBytes } from "./blocks.js";
+import { parseGenesis, parseSeal, deviceIdBytes, H_ALG, H_DEVICE, H_DURATION, H_FLAGS, H_LENGTH, H_PAYLOAD_HASH, H_PREV, H_RECORDING, H_SEQ, H_TIME, H_VERSION } from "./blocks.js";
 import {
   ALG_SHA256, CHUNK_FLAGS_MASK, FLAG_INTERRUPTED, GENESIS_LEN, HASH_LEN, HEADER_LEN, LAYOUT_VERSION, MAX_PAYLOAD,
   SEAL_LEN, TAG_LEN,
@@ -95,6 +95,15 @@ interface Pending<R> { prev: Uint8Array; chain: Uint8Array; length: number; time
 
 const MAX_REASONS = 200;
 
+function u32At(b: Uint8Array, off: number): number {
+  return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+}
+
+function bytesEqualAt(b: Uint8Array, off: number, want: Uint8Array): boolean {
+  for (let i = 0; i < want.length; i++) if (b[off + i] !== want[i]) return false;
+  return true;
+}
+
 /** Verifies one recording, incrementally (R-VER). */
 export class RecordingVerifier<R = undefined> {
   private cc: ChainCrypto;
@@ -103,6 +112,7 @@ export class RecordingVerifier<R = undefined> {
   private maxPending: number;
   private history: ChainHistory;
   private k1: Uint8Array;
+  private dev: Uint8Array;
   private kf: Uint8Array;
   private kfpos = 1;
   private c0: Uint8Array | null = null;
@@ -134,7 +144,7 @@ export class RecordingVerifier<R = undefined> {
     this.history = o.history || new MemoryHistory();
     this.k1 = copyBytes(o.k1);
     this.kf = copyBytes(o.k1);
-    deviceIdBytes(o.deviceId);
+    this.dev = deviceIdBytes(o.deviceId);
     if (o.resume) {
       this.c0 = copyBytes(o.resume.c0);
       this.linkedSeq = o.resume.linkedSeq;
@@ -215,58 +225,66 @@ export class RecordingVerifier<R = undefined> {
 
   /** One Chunk (R-VER-2..6). `ref` is handed back when the chunk links. */
   chunk(m: ChunkMsg, ref: R): ChunkResult<R> {
-    const rec = this.o.recordingId;
     const out: ChunkResult<R> = { status: "rejected", seq: 0, reasons: [], linked: [], dropped: [] };
-    const reject = (code: string, detail?: string): ChunkResult<R> => {
-      out.reasons.push({ code, recording: rec, seq: out.seq, detail });
-      return out;
-    };
-    if (!(m.header instanceof Uint8Array) || m.header.length !== HEADER_LEN) return reject("BLOCK_SIZE", "header");
-    if (!(m.tag instanceof Uint8Array) || m.tag.length !== TAG_LEN) return reject("BLOCK_SIZE", "tag");
-    if (!(m.payload instanceof Uint8Array)) return reject("BLOCK_SIZE", "payload");
-    const h = parseHeader(m.header);
-    out.seq = h.seq;
-    const fail = (code: string, status: ChunkStatus, detail?: string): ChunkResult<R> => {
-      out.status = status;
-      out.reasons.push(this.note({ code, recording: rec, seq: h.seq, detail }));
-      return out;
-    };
+    const hb = m.header;
+    if (!(hb instanceof Uint8Array) || hb.length !== HEADER_LEN) return this.rejectChunk(out, "BLOCK_SIZE", "header");
+    if (!(m.tag instanceof Uint8Array) || m.tag.length !== TAG_LEN) return this.rejectChunk(out, "BLOCK_SIZE", "tag");
+    if (!(m.payload instanceof Uint8Array)) return this.rejectChunk(out, "BLOCK_SIZE", "payload");
+    // Fields are read in place (R-HDR-3): no parsed object per chunk on the ingest path.
+    const seq = u32At(hb, H_SEQ);
+    out.seq = seq;
     // A recording keeps the layout and algorithm its genesis declared; before the genesis is
     // known, an unknown one is only refused (a newer device, not tampering).
-    if (h.version !== LAYOUT_VERSION || h.alg !== ALG_SHA256) {
-      if (this.c0) return fail("HEADER_FIELD", "failed", "layout " + h.version + " / alg " + h.alg + " in a version 1 recording");
-      return reject(h.version !== LAYOUT_VERSION ? "LAYOUT_VERSION" : "UNSUPPORTED_ALG");
+    if (hb[H_VERSION] !== LAYOUT_VERSION || hb[H_ALG] !== ALG_SHA256) {
+      if (this.c0) return this.failChunk(out, "HEADER_FIELD", "failed", "layout " + hb[H_VERSION] + " / alg " + hb[H_ALG] + " in a version 1 recording");
+      return this.rejectChunk(out, hb[H_VERSION] !== LAYOUT_VERSION ? "LAYOUT_VERSION" : "UNSUPPORTED_ALG");
     }
-    if (m.payload.length > MAX_PAYLOAD) return reject("PAYLOAD_TOO_LARGE");
-    if (h.seq > this.linkedSeq + this.window) return reject("SEQ_OUT_OF_WINDOW", "verified up to " + this.linkedSeq);
-    if (h.deviceId !== this.o.deviceId || h.recordingId !== rec || h.seq === 0 || (h.flags & ~CHUNK_FLAGS_MASK) !== 0) return fail("HEADER_FIELD", "failed");
-    const c = this.cc.chunkValue(m.header);
-    const known = h.seq <= this.linkedSeq ? this.history.get(h.seq) : this.pending[h.seq] ? this.pending[h.seq].chain : undefined;
-    if (m.payload.length !== h.length) return fail("PAYLOAD_LENGTH", "failed");
-    if (!ctEqual(this.cc.sha(m.payload), h.payloadHash)) return fail("PAYLOAD_HASH", "failed");
-    if (!this.tagOk(h.seq, c, m.tag)) return fail("TAG", "failed");
+    if (m.payload.length > MAX_PAYLOAD) return this.rejectChunk(out, "PAYLOAD_TOO_LARGE");
+    if (seq > this.linkedSeq + this.window) return this.rejectChunk(out, "SEQ_OUT_OF_WINDOW", "verified up to " + this.linkedSeq);
+    if (!bytesEqualAt(hb, H_DEVICE, this.dev) || u32At(hb, H_RECORDING) !== this.o.recordingId || seq === 0 || (hb[H_FLAGS] & ~CHUNK_FLAGS_MASK) !== 0) return this.failChunk(out, "HEADER_FIELD", "failed");
+    const length = u32At(hb, H_LENGTH);
+    const c = this.cc.chunkValue(hb);
+    const known = seq <= this.linkedSeq ? this.history.get(seq) : this.pending[seq] ? this.pending[seq].chain : undefined;
+    if (m.payload.length !== length) return this.failChunk(out, "PAYLOAD_LENGTH", "failed");
+    if (!ctEqual(this.cc.sha(m.payload), hb.subarray(H_PAYLOAD_HASH, H_PAYLOAD_HASH + HASH_LEN))) return this.failChunk(out, "PAYLOAD_HASH", "failed");
+    if (!this.tagOk(seq, c, m.tag)) return this.failChunk(out, "TAG", "failed");
     // From here the chunk is authentic: the device's key made it.
     if (known) {
       if (ctEqual(known, c)) {
         out.status = "duplicate";
-        out.reasons.push(this.note({ code: "DUPLICATE", recording: rec, seq: h.seq }));
+        out.reasons.push(this.note({ code: "DUPLICATE", recording: this.o.recordingId, seq }));
         return out;
       }
-      return fail("EQUIVOCATION", "equivocation");
+      return this.failChunk(out, "EQUIVOCATION", "equivocation");
     }
-    if (h.seq <= this.linkedSeq) return fail("EQUIVOCATION", "equivocation", "seq already verified, its chain value not on record");
-    if (this.sealBlock && h.seq > this.sealBlock.lastSeq) return fail("SEQ_AFTER_SEAL", "failed");
-    if ((this.lastChain || this.faith) && h.seq === this.linkedSeq + 1) {
-      if (!this.faith && !ctEqual(h.prev, this.lastChain!)) return fail("CHAIN_LINK", "failed");
+    if (seq <= this.linkedSeq) return this.failChunk(out, "EQUIVOCATION", "equivocation", "seq already verified, its chain value not on record");
+    if (this.sealBlock && seq > this.sealBlock.lastSeq) return this.failChunk(out, "SEQ_AFTER_SEAL", "failed");
+    const timeMs = u32At(hb, H_TIME) * 4294967296 + u32At(hb, H_TIME + 4);
+    const durationMs = u32At(hb, H_DURATION);
+    const prev = hb.subarray(H_PREV, H_PREV + HASH_LEN);
+    if ((this.lastChain || this.faith) && seq === this.linkedSeq + 1) {
+      if (!this.faith && !ctEqual(prev, this.lastChain!)) return this.failChunk(out, "CHAIN_LINK", "failed");
       out.status = "linked";
-      this.link(h.seq, c, h.length, h.timeMs, h.durationMs, ref, out);
+      this.link(seq, c, length, timeMs, durationMs, ref, out);
       this.drain(out);
       return out;
     }
-    if (this.pendingCount >= this.maxPending) return reject("BUFFER_FULL");
-    this.pending[h.seq] = { prev: copyBytes(h.prev), chain: c, length: h.length, timeMs: h.timeMs, durationMs: h.durationMs, ref };
+    if (this.pendingCount >= this.maxPending) return this.rejectChunk(out, "BUFFER_FULL");
+    this.pending[seq] = { prev: copyBytes(prev), chain: c, length, timeMs, durationMs, ref };
     this.pendingCount++;
     out.status = "pending";
+    return out;
+  }
+
+  // Methods, not closures made per call: the per-chunk path allocates as little as it can.
+  private rejectChunk(out: ChunkResult<R>, code: string, detail?: string): ChunkResult<R> {
+    out.reasons.push({ code, recording: this.o.recordingId, seq: out.seq, detail });
+    return out;
+  }
+
+  private failChunk(out: ChunkResult<R>, code: string, status: ChunkStatus, detail?: string): ChunkResult<R> {
+    out.status = status;
+    out.reasons.push(this.note({ code, recording: this.o.recordingId, seq: out.seq, detail }));
     return out;
   }
 

@@ -1,0 +1,63 @@
+// npm run bench:protocol — incremental verification throughput against raw node:crypto SHA-256
+// over the same payload bytes, for 1, 4, 16 and 64 KiB chunks. Every payload byte is hashed once
+// by both, so the ratio's ceiling is 1.0; the rest is the chain, tag and key step per chunk.
+import { nodeSha256 } from "../../protocol/sha256-node.js";
+import { deviceIdBytes } from "../../protocol/blocks.js";
+import { ChainCrypto, deriveDeviceKeys, recordingKey } from "../../protocol/chain.js";
+import { ChainWriter, genesisFor } from "../../protocol/writer.js";
+import { RecordingVerifier } from "../../protocol/verify.js";
+import { MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { randomBytes } from "node:crypto";
+
+const sha = nodeSha256;
+const DEVICE = "BENCH-01";
+const TOTAL = Number(process.env.BENCH_MB || 64) * 1024 * 1024;
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+
+function makeRecording(size: number) {
+  const keys = deriveDeviceKeys(sha, new Uint8Array(32).fill(7));
+  const k1 = recordingKey(sha, keys.stateKey0, 1);
+  const dev = deviceIdBytes(DEVICE);
+  const g = genesisFor(new ChainCrypto(sha), dev, { recordingId: 1, startMs: Date.now(), preEventMs: 0, uptimeMs: 0, media: MEDIA_PCM_8K_S16LE, caseTag: "", beacon: new Uint8Array(16), prevSeal: new Uint8Array(32) });
+  const w = new ChainWriter(sha, dev, 1, k1, 0, g.c0, 0);
+  const n = Math.max(64, Math.floor(TOTAL / size));
+  const base = randomBytes(size * 8);
+  const chunks = [];
+  for (let i = 0; i < n; i++) {
+    const payload = base.subarray((i % 8) * size, (i % 8 + 1) * size);
+    const o = w.chunk(payload, 0, MEDIA_PCM_8K_S16LE, 1e12 + i * 1000, 1000, i * 1000, new Uint8Array(16));
+    chunks.push({ header: o.header.slice(), payload, tag: o.tag });
+  }
+  return { k1, genesis: g.block, chunks };
+}
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+console.log(`node ${process.version}, ${TOTAL / 1048576} MiB per size, median of ${ROUNDS} rounds`);
+console.log("chunk    chunks  raw SHA-256 MB/s  verify MB/s  ratio  µs/chunk overhead");
+for (const kib of [1, 4, 16, 64]) {
+  const size = kib * 1024;
+  const rec = makeRecording(size);
+  const bytes = rec.chunks.length * size;
+  const raw: number[] = [];
+  const ver: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    let t = process.hrtime.bigint();
+    for (const c of rec.chunks) sha(c.payload);
+    raw.push(Number(process.hrtime.bigint() - t) / 1e9);
+    t = process.hrtime.bigint();
+    const v = new RecordingVerifier<number>({ sha, deviceId: DEVICE, recordingId: 1, k1: rec.k1, prevSeal: new Uint8Array(32) });
+    v.start({ genesis: rec.genesis, caseTag: "" });
+    let linked = 0;
+    for (let i = 0; i < rec.chunks.length; i++) linked += v.chunk(rec.chunks[i], i).linked.length;
+    ver.push(Number(process.hrtime.bigint() - t) / 1e9);
+    if (linked !== rec.chunks.length) throw new Error(`bench: only ${linked} of ${rec.chunks.length} chunks verified`);
+  }
+  const rawMBs = bytes / median(raw) / 1e6;
+  const verMBs = bytes / median(ver) / 1e6;
+  const over = ((median(ver) - median(raw)) / rec.chunks.length) * 1e6;
+  console.log(`${String(kib).padStart(2)} KiB  ${String(rec.chunks.length).padStart(6)}  ${rawMBs.toFixed(0).padStart(16)}  ${verMBs.toFixed(0).padStart(11)}  ${(verMBs / rawMBs).toFixed(3)}  ${over.toFixed(2).padStart(8)}`);
+}
