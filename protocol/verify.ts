@@ -162,6 +162,12 @@ export class RecordingVerifier<R = undefined> {
     return r;
   }
 
+  /** A refused message worth keeping in the report (the offline verifier shows it). */
+  private noteReject(r: Reason): Reason {
+    if (this.found.length < MAX_REASONS) this.found.push(r);
+    return r;
+  }
+
   private advanceKey(pos: number): void {
     while (this.kfpos < pos) {
       const n = this.cc.keyStep(this.kf);
@@ -340,6 +346,11 @@ export class RecordingVerifier<R = undefined> {
     let tagHash: Uint8Array | null = null;
     try { tagHash = this.cc.caseTagHash(m.caseTag || ""); } catch (e) { tagHash = null; }
     if (!tagHash || !ctEqual(tagHash, s.caseTagHash)) return fail("SEAL_FIELD", "case tag hash");
+    // The seal's key is K_{lastSeq+1}: a forged lastSeq of 2^32 would cost 2^32 key steps to
+    // check, so a seal beyond the window is refused like a chunk beyond it (R-ACK-5).
+    let top = this.linkedSeq;
+    for (const key in this.pending) if (Number(key) > top) top = Number(key);
+    if (s.lastSeq > top + this.window) return { status: "rejected", reasons: [this.noteReject({ code: "SEQ_OUT_OF_WINDOW", recording: rec, seq: s.lastSeq, detail: "seal" })] };
     const z = this.cc.sealValue(m.block);
     const k = this.keyFor(s.lastSeq + 1);
     const ok = ctEqual(this.cc.sealTag(k, z), m.tag);
