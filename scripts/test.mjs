@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// `npm test`: checks the Debian tools the tests talk to, installs what is missing when it can
+// (root with apt-get), otherwise stops with the apt-get line to run; then runs the Espruino
+// gate and the test suite, and ends with one plain "N passed, N failed" line.
+import { spawnSync, execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** Debian packages the tests need, with a command each provides. */
+const NEEDED = [["protobuf-compiler", "protoc"]];
+
+const has = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+
+const missing = NEEDED.filter(([, cmd]) => !has(cmd)).map(([pkg]) => pkg);
+if (missing.length) {
+  const line = `apt-get update && apt-get install -y ${missing.join(" ")}`;
+  const root = typeof process.getuid === "function" && process.getuid() === 0;
+  if (root && has("apt-get")) {
+    console.log(`test: installing ${missing.join(", ")}: ${line}`);
+    const r = spawnSync("sh", ["-c", `${line} >/dev/null`], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    if (r.status !== 0) { console.error(`test: could not install ${missing.join(", ")}; run as root:\n  ${line}`); process.exit(1); }
+  } else {
+    console.error(`test: missing ${missing.join(", ")}. Install with:\n  sudo ${line}`);
+    process.exit(1);
+  }
+}
+
+// The real-interpreter lane runs when ESPRUINO_BIN names an interpreter; take one from the PATH.
+const env = { ...process.env };
+if (!env.ESPRUINO_BIN && has("espruino-linux")) env.ESPRUINO_BIN = execFileSync("sh", ["-c", "command -v espruino-linux"]).toString().trim();
+console.log(env.ESPRUINO_BIN ? `test: real-interpreter lane on ${env.ESPRUINO_BIN}` : "test: ESPRUINO_BIN not set and no espruino-linux on the PATH: real-interpreter lane skipped");
+
+const gate = spawnSync(process.execPath, ["scripts/espruino-gate.mjs"], { stdio: "inherit", env });
+if (gate.status !== 0) { console.log("tests: 0 passed, 1 failed"); process.exit(1); }
+
+const dir = mkdtempSync(join(tmpdir(), "evrec-test-"));
+const report = join(dir, "vitest.json");
+const args = ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile=${report}`, ...process.argv.slice(2)];
+const r = spawnSync("npx", args, { stdio: "inherit", env });
+let summary = `tests: 0 passed, 1 failed`;
+if (existsSync(report)) {
+  const j = JSON.parse(readFileSync(report, "utf8"));
+  const skipped = j.numPendingTests + j.numTodoTests;
+  summary = `tests: ${j.numPassedTests} passed, ${j.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ""}`;
+}
+rmSync(dir, { recursive: true, force: true });
+console.log(summary);
+process.exit(r.status === 0 ? 0 : 1);
