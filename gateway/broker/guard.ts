@@ -1,0 +1,70 @@
+// A duplex in front of each MQTT socket that measures packets from their fixed headers and
+// cuts a connection whose packet is larger than the limit, before aedes buffers it: aedes
+// has no packet-size option (R-TOP-4).
+import { Duplex } from "node:stream";
+import type { Socket } from "node:net";
+
+/** Tracks MQTT packet boundaries in a byte stream; returns false once a packet exceeds `max`. */
+export class PacketMeter {
+  private state = 0; // 0: first byte, 1: length varint, 2: body
+  private len = 0;
+  private mul = 1;
+  private left = 0;
+  largest = 0;
+  constructor(private max: number) {}
+  feed(b: Uint8Array): boolean {
+    let i = 0;
+    while (i < b.length) {
+      if (this.state === 0) { this.state = 1; this.len = 0; this.mul = 1; i++; continue; }
+      if (this.state === 1) {
+        const c = b[i++];
+        this.len += (c & 127) * this.mul;
+        this.mul *= 128;
+        if (c & 128) { if (this.mul > 128 ** 4) return false; continue; }
+        if (this.len + 5 > this.max) { this.largest = this.len; return false; }
+        this.left = this.len;
+        this.state = this.left ? 2 : 0;
+        continue;
+      }
+      const take = Math.min(this.left, b.length - i);
+      this.left -= take;
+      i += take;
+      if (!this.left) this.state = 0;
+    }
+    return true;
+  }
+}
+
+/** The socket as aedes sees it, with the meter on the way in. */
+export class GuardedConnection extends Duplex {
+  readonly remoteAddress: string | undefined;
+  constructor(private sock: Socket, max: number, onTooLarge: (size: number) => void) {
+    super();
+    this.remoteAddress = sock.remoteAddress;
+    const meter = new PacketMeter(max);
+    sock.on("data", (buf) => {
+      if (!meter.feed(buf)) {
+        onTooLarge(meter.largest);
+        sock.destroy();
+        return;
+      }
+      if (!this.push(buf)) sock.pause();
+    });
+    sock.on("end", () => this.push(null));
+    sock.on("close", () => this.destroy());
+    sock.on("error", (e) => this.destroy(e));
+  }
+  override _read(): void {
+    this.sock.resume();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.sock.write(chunk, cb);
+  }
+  override _final(cb: (e?: Error | null) => void): void {
+    this.sock.end(cb);
+  }
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    this.sock.destroy();
+    cb(err);
+  }
+}

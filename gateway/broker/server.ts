@@ -1,0 +1,84 @@
+// The embedded broker: aedes behind a TCP listener, with the admission hooks, the packet
+// guard, and a client limit. Uplink publishes go to ingest; ingest's downlinks go out QoS 1.
+import { createServer } from "node:net";
+import type { Server, Socket } from "node:net";
+import { Aedes } from "aedes";
+import type { Client } from "aedes";
+import { GuardedConnection } from "./guard.js";
+import { admission, downTopic, Refusals, upTopic } from "./admission.js";
+import type { DeviceRegistry } from "../devices.js";
+import type { Ingest } from "../ingest/pipeline.js";
+import type { Logger } from "../log.js";
+
+export interface BrokerOptions {
+  host: string;
+  port: number;
+  maxPacket: number;
+  maxClients: number;
+  ratePerSecond: number;
+  rateBurst: number;
+}
+
+export class Broker {
+  aedes!: Aedes;
+  server!: Server;
+  private clients = new Map<string, Client>();
+  private sockets = new Set<Socket>();
+  ingest: Ingest | null = null;
+
+  constructor(private registry: DeviceRegistry, readonly refusals: Refusals, private log: Logger) {}
+
+  async listen(o: BrokerOptions): Promise<number> {
+    const hooks = admission(this.registry, this.refusals, { perSecond: o.ratePerSecond, burst: o.rateBurst });
+    this.aedes = await Aedes.createBroker({ ...hooks, drainTimeout: 30000, connectTimeout: 10000 } as never);
+    this.aedes.on("client", (c: Client) => this.clients.set(c.id, c));
+    this.aedes.on("clientReady", (c: Client) => {
+      const id = (c as Client & { deviceId?: string }).deviceId;
+      if (id && this.ingest) void this.ingest.connected(c.id, id);
+    });
+    this.aedes.on("clientDisconnect", (c: Client) => {
+      this.clients.delete(c.id);
+      if (this.ingest) this.ingest.disconnected(c.id);
+    });
+    this.aedes.on("publish", (packet, client) => {
+      const id = client ? (client as Client & { deviceId?: string }).deviceId : undefined;
+      if (!client || !id || packet.topic !== upTopic(id) || !this.ingest) return;
+      void this.ingest.message(client.id, packet.payload as Buffer);
+    });
+    this.server = createServer((sock) => {
+      if (this.sockets.size >= o.maxClients) {
+        this.refusals.note("TOO_MANY_CLIENTS", { remote: sock.remoteAddress, limit: o.maxClients });
+        sock.destroy();
+        return;
+      }
+      this.sockets.add(sock);
+      sock.on("close", () => this.sockets.delete(sock));
+      const conn = new GuardedConnection(sock, o.maxPacket, (size) => this.refusals.note("PACKET_TOO_LARGE", { remote: sock.remoteAddress, size, limit: o.maxPacket }));
+      this.aedes.handle(conn as never);
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(o.port, o.host, () => resolve());
+    });
+    const addr = this.server.address();
+    const port = typeof addr === "object" && addr ? addr.port : o.port;
+    this.log.info({ host: o.host, port, maxPacket: o.maxPacket, maxClients: o.maxClients }, "mqtt listening");
+    return port;
+  }
+
+  /** Publish a downlink message to a device, QoS 1, not retained (R-TOP-3). */
+  send(deviceId: string, bytes: Uint8Array): void {
+    this.aedes.publish({ cmd: "publish", topic: downTopic(deviceId), payload: Buffer.from(bytes), qos: 1, retain: false, dup: false } as never, () => undefined);
+  }
+
+  disconnect(connId: string): void {
+    const c = this.clients.get(connId);
+    if (c) c.close();
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => this.server.close(() => r()));
+    await new Promise<void>((r) => this.aedes.close(() => r()));
+  }
+}

@@ -1,0 +1,114 @@
+// Gateway configuration: one defaults object, then a JSON file, then environment, then flags.
+import { readFileSync } from "node:fs";
+import { MAX_PACKET } from "../protocol/constants.js";
+
+export interface GatewayConfig {
+  /** Address the MQTT and HTTP listeners bind to. */
+  host: string;
+  mqttPort: number;
+  httpPort: number;
+  /** SQLite database, media files, station key, admin token. */
+  dataDir: string;
+  /** Largest MQTT packet accepted (R-TOP-4); clamped to at least the protocol's largest chunk. */
+  maxPacket: number;
+  maxClients: number;
+  /** Messages per second a device may send, and the burst it may save up (R-ADM-3). */
+  ratePerSecond: number;
+  rateBurst: number;
+  /** Group commit: longest wait before a batch is committed, and largest batch (R-ACK-1). */
+  commitDelayMs: number;
+  commitMaxBatch: number;
+  /** Below this much free space on the data disk, nothing is acknowledged (R-ACK-6). */
+  diskMinFreeMb: number;
+  /** Seconds between TimeBeacons to each connected device (R-TIME-1). */
+  beaconIntervalS: number;
+  logLevel: string;
+}
+
+/** Every option with its default; `--help` prints them. */
+export const DEFAULTS: GatewayConfig = {
+  host: "0.0.0.0",
+  mqttPort: 1883,
+  httpPort: 8080,
+  dataDir: "./data",
+  maxPacket: MAX_PACKET,
+  maxClients: 2000,
+  ratePerSecond: 200,
+  rateBurst: 400,
+  commitDelayMs: 5,
+  commitMaxBatch: 256,
+  diskMinFreeMb: 512,
+  beaconIntervalS: 60,
+  logLevel: "info",
+};
+
+const HELP: { [k in keyof GatewayConfig]: string } = {
+  host: "address to listen on",
+  mqttPort: "MQTT port (devices)",
+  httpPort: "HTTP API port",
+  dataDir: "data directory: database, media, station key, admin token",
+  maxPacket: "largest MQTT packet in bytes (at least 69632)",
+  maxClients: "most MQTT clients at once",
+  ratePerSecond: "messages per second per device",
+  rateBurst: "burst of messages a device may send at once",
+  commitDelayMs: "group commit: longest wait in ms before committing a batch",
+  commitMaxBatch: "group commit: largest batch",
+  diskMinFreeMb: "stop acknowledging below this much free disk, in MiB",
+  beaconIntervalS: "seconds between time beacons",
+  logLevel: "log level: fatal, error, warn, info, debug, trace",
+};
+
+const flag = (k: string) => "--" + k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+const envName = (k: string) => "EVREC_" + k.replace(/[A-Z]/g, (c) => "_" + c).toUpperCase();
+
+/** The --help text, with every option, its flag, environment variable and default. */
+export function helpText(): string {
+  const rows = (Object.keys(DEFAULTS) as (keyof GatewayConfig)[]).map((k) => `  ${(flag(k) + " <value>").padEnd(28)} ${HELP[k]} (env ${envName(k)}, default ${DEFAULTS[k]})`);
+  return ["Usage: npm start -- [options]", "", "Starts the station gateway: embedded MQTT broker, verified ingest, SQLite store.", "", "Options:", "  --config <file>              JSON file with any of the options below", ...rows, "  --help                       this text", ""].join("\n");
+}
+
+export class ConfigError extends Error {}
+
+function coerce(k: keyof GatewayConfig, v: unknown, from: string): string | number {
+  if (typeof DEFAULTS[k] === "number") {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${from}: ${k} must be a non-negative number, got ${JSON.stringify(v)}`);
+    return n;
+  }
+  if (typeof v !== "string" || !v) throw new ConfigError(`${from}: ${k} must be a non-empty string`);
+  return v;
+}
+
+/** Merge defaults, file, environment and argv. Throws ConfigError with a readable reason. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: GatewayConfig; help: boolean } {
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  const keys = Object.keys(DEFAULTS) as (keyof GatewayConfig)[];
+  let help = false;
+  const flags: [keyof GatewayConfig, string][] = [];
+  let file = env.EVREC_CONFIG;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--help" || a === "-h") { help = true; continue; }
+    const [name, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const value = inline !== undefined ? inline : argv[++i];
+    if (name === "--config") { file = value; continue; }
+    const k = keys.find((x) => flag(x) === name);
+    if (!k) throw new ConfigError(`unknown option ${name} (see --help)`);
+    if (value === undefined) throw new ConfigError(`${name} needs a value`);
+    flags.push([k, value]);
+  }
+  if (file) {
+    let parsed: Record<string, unknown>;
+    try { parsed = JSON.parse(readFileSync(file, "utf8")); } catch (e) { throw new ConfigError(`config file ${file}: ${(e as Error).message}`); }
+    for (const [k, v] of Object.entries(parsed)) {
+      if (!keys.includes(k as keyof GatewayConfig)) throw new ConfigError(`config file ${file}: unknown option ${k}`);
+      out[k] = coerce(k as keyof GatewayConfig, v, "config file " + file);
+    }
+  }
+  for (const k of keys) if (env[envName(k)] !== undefined) out[k] = coerce(k, env[envName(k)], envName(k));
+  for (const [k, v] of flags) out[k] = coerce(k, v, flag(k));
+  const c = out as unknown as GatewayConfig;
+  // A smaller limit would refuse the protocol's largest legal chunk (R-TOP-4).
+  if (c.maxPacket < MAX_PACKET) c.maxPacket = MAX_PACKET;
+  return { config: c, help };
+}

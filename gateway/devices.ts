@@ -1,0 +1,68 @@
+// The device registry: provisioned devices, their state and their keys (derived from the root
+// secret on demand and cached; the root is stored only encrypted, R-KEY-1).
+import { randomBytes } from "node:crypto";
+import type { Db } from "./store/db.js";
+import type { StationKey } from "./secrets.js";
+import { deriveDeviceKeys, loginPassword } from "../protocol/chain.js";
+import type { DeviceKeys } from "../protocol/chain.js";
+import { validDeviceId } from "../protocol/blocks.js";
+import { nodeSha256 } from "../protocol/sha256-node.js";
+import { ROOT_LEN } from "../protocol/constants.js";
+
+export type DeviceState = "provisioned" | "active" | "lost" | "retired" | "revoked";
+
+export interface Device {
+  id: string;
+  kind: "body" | "fixed";
+  state: DeviceState;
+  keys: DeviceKeys;
+  password: string;
+}
+
+export class DeviceError extends Error {
+  constructor(public code: string, message: string) {
+    super(message);
+  }
+}
+
+export class DeviceRegistry {
+  private cache = new Map<string, Device>();
+  constructor(private db: Db, private station: StationKey) {}
+
+  /** Register a device with its root secret (one is drawn if none is given). Returns the root. */
+  async add(id: string, opts: { kind?: "body" | "fixed"; root?: Uint8Array; chipSerial?: string } = {}): Promise<Uint8Array> {
+    if (!validDeviceId(id)) throw new DeviceError("BAD_DEVICE_ID", `device id must be 1-16 characters of A-Z a-z 0-9 . _ -: ${JSON.stringify(id)}`);
+    const root = opts.root || randomBytes(ROOT_LEN);
+    if (root.length !== ROOT_LEN) throw new DeviceError("BAD_ROOT", `root secret must be ${ROOT_LEN} bytes`);
+    const existing = await this.db.get("SELECT id FROM devices WHERE id = ?", [id]);
+    if (existing) throw new DeviceError("DEVICE_EXISTS", `device ${id} is already provisioned`);
+    await this.db.run("INSERT INTO devices (id, kind, root_enc, chip_serial, created_at) VALUES (?, ?, ?, ?, ?)",
+      [id, opts.kind || "body", this.station.seal(root, id), opts.chipSerial || null, Date.now()]);
+    return root;
+  }
+
+  /** A device with its keys, or undefined if it is not provisioned. */
+  async get(id: string): Promise<Device | undefined> {
+    const c = this.cache.get(id);
+    if (c) return c;
+    const row = await this.db.get<{ id: string; kind: "body" | "fixed"; state: DeviceState; root_enc: Buffer }>("SELECT id, kind, state, root_enc FROM devices WHERE id = ?", [id]);
+    if (!row) return undefined;
+    const root = this.station.open(row.root_enc, row.id);
+    const keys = deriveDeviceKeys(nodeSha256, root);
+    root.fill(0);
+    const d: Device = { id: row.id, kind: row.kind, state: row.state, keys, password: loginPassword(keys.login) };
+    this.cache.set(id, d);
+    return d;
+  }
+
+  async setState(id: string, state: DeviceState): Promise<void> {
+    const r = await this.db.run("UPDATE devices SET state = ? WHERE id = ?", [state, id]);
+    if (!r.changes) throw new DeviceError("UNKNOWN_DEVICE", `no device ${id}`);
+    const c = this.cache.get(id);
+    if (c) c.state = state;
+  }
+
+  async list(): Promise<{ id: string; kind: string; state: string; last_seen: number | null }[]> {
+    return this.db.all("SELECT id, kind, state, last_seen FROM devices ORDER BY id");
+  }
+}

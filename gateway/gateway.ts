@@ -1,0 +1,71 @@
+// Assembles the station gateway: data directory, station key, SQLite, media, broker, ingest.
+// main.ts runs it as a process; tests start it in-process on ephemeral ports.
+import { mkdirSync, statfsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { GatewayConfig } from "./config.js";
+import { createLogger } from "./log.js";
+import type { Logger } from "./log.js";
+import { Db } from "./store/db.js";
+import { migrate } from "./store/schema.js";
+import { MediaStore } from "./store/media.js";
+import { StationKey } from "./secrets.js";
+import { DeviceRegistry } from "./devices.js";
+import { Broker } from "./broker/server.js";
+import { Refusals } from "./broker/admission.js";
+import { GroupCommitter } from "./ingest/commit.js";
+import { Ingest } from "./ingest/pipeline.js";
+
+export interface Gateway {
+  config: GatewayConfig;
+  mqttPort: number;
+  db: Db;
+  media: MediaStore;
+  registry: DeviceRegistry;
+  broker: Broker;
+  ingest: Ingest;
+  committer: GroupCommitter;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+/** Open the data directory and its database (also used by the admin CLI, without the broker). */
+export async function openStore(config: GatewayConfig) {
+  const dir = resolve(config.dataDir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const station = StationKey.loadOrCreate(join(dir, "station.key"));
+  const db = await Db.open(join(dir, "gateway.db"));
+  await migrate(db);
+  return { dir, db, station: station.key, registry: new DeviceRegistry(db, station.key) };
+}
+
+export async function startGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {
+  const { dir, db, registry } = await openStore(config);
+  const media = new MediaStore(join(dir, "media"));
+  const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch);
+  const refusals = new Refusals(log);
+  const broker = new Broker(registry, refusals, log);
+  const ingest = new Ingest(db, media, registry, committer, broker, log, { beaconIntervalS: config.beaconIntervalS, refuse: (c, f) => refusals.note(c, f) });
+  broker.ingest = ingest;
+  const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, maxPacket: config.maxPacket, maxClients: config.maxClients, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
+  // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds.
+  const checkDisk = () => {
+    const s = statfsSync(dir);
+    const freeMb = (s.bavail * s.bsize) / 1048576;
+    const low = freeMb < config.diskMinFreeMb;
+    if (low !== ingest.diskLow) log[low ? "error" : "info"]({ code: low ? "DISK_LOW" : undefined, freeMb: Math.round(freeMb) }, low ? "disk low: acknowledgements stopped" : "disk space back: acknowledging");
+    ingest.diskLow = low;
+  };
+  checkDisk();
+  const diskTimer = setInterval(checkDisk, 5000);
+  diskTimer.unref();
+  return {
+    config, mqttPort, db, media, registry, broker, ingest, committer, log,
+    async close() {
+      clearInterval(diskTimer);
+      await broker.close();
+      await ingest.close();
+      await media.close();
+      await db.close();
+    },
+  };
+}

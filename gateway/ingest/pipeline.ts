@@ -1,0 +1,280 @@
+// The ingest pipeline (DESIGN.md section 6): identity → decode → schema → verify (protocol/) →
+// durable commit → authenticated Ack. One queue per device connection, so a device's messages
+// are handled in order and one device never waits on another's.
+import { randomBytes } from "node:crypto";
+import { decode, encode, which } from "../../protocol/codec.js";
+import type { CodecError } from "../../protocol/codec.js";
+import { DownlinkSigner, checkControl } from "../../protocol/downlink.js";
+import { deviceIdBytes } from "../../protocol/blocks.js";
+import { ChainCrypto } from "../../protocol/chain.js";
+import { CONTROL_HELLO, CONTROL_STATUS, HEADER_LEN, NONCE_LEN, SCHEMA_VERSION } from "../../protocol/constants.js";
+import { AckState } from "../../protocol/schema.js";
+import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+import type { Reason } from "../../protocol/reasons.js";
+import type { Db } from "../store/db.js";
+import type { MediaStore } from "../store/media.js";
+import type { DeviceRegistry, Device } from "../devices.js";
+import type { Logger } from "../log.js";
+import type { GroupCommitter } from "./commit.js";
+import { RecordingIngest } from "./recording.js";
+import type { LinkRef } from "./recording.js";
+
+/** How the pipeline talks back: publish on the device's downlink topic, or drop the connection. */
+export interface Downlink {
+  send(deviceId: string, bytes: Uint8Array): void;
+  disconnect(connId: string): void;
+}
+
+interface Session {
+  connId: string;
+  device: Device;
+  signer: DownlinkSigner | null;
+  queue: Promise<void>;
+  beaconTimer: NodeJS.Timeout | null;
+}
+
+export class Ingest {
+  private sessions = new Map<string, Session>();
+  private cc = new ChainCrypto(sha);
+  private recordings = new Map<string, RecordingIngest>();
+  /** Counters for the API and tests. */
+  stats = { chunks: 0, duplicates: 0, refused: 0, failed: 0, acks: 0 };
+  /** Set while the disk is below its threshold: nothing is acknowledged (R-ACK-6). */
+  diskLow = false;
+
+  constructor(
+    private db: Db,
+    private media: MediaStore,
+    private registry: DeviceRegistry,
+    private committer: GroupCommitter,
+    private out: Downlink,
+    private log: Logger,
+    private opts: { beaconIntervalS: number; refuse: (code: string, f: Record<string, unknown>) => void },
+  ) {}
+
+  async connected(connId: string, deviceId: string): Promise<void> {
+    const device = await this.registry.get(deviceId);
+    if (!device) return;
+    this.sessions.set(connId, { connId, device, signer: null, queue: Promise.resolve(), beaconTimer: null });
+  }
+
+  disconnected(connId: string): void {
+    const s = this.sessions.get(connId);
+    if (!s) return;
+    if (s.beaconTimer) clearInterval(s.beaconTimer);
+    if (s.signer) s.signer.destroy();
+    this.sessions.delete(connId);
+  }
+
+  /** An uplink message from a connection; handled after the ones before it. */
+  message(connId: string, payload: Uint8Array): Promise<void> {
+    const s = this.sessions.get(connId);
+    if (!s) return Promise.resolve();
+    s.queue = s.queue.then(() => this.handle(s, payload)).catch((e) => {
+      this.log.error({ err: String((e as Error).stack || e), device: s.device.id }, "ingest error");
+    });
+    return s.queue;
+  }
+
+  private refuse(s: Session, code: string, f: Record<string, unknown> = {}): void {
+    this.stats.refused++;
+    this.opts.refuse(code, { device: s.device.id, ...f });
+  }
+
+  private async handle(s: Session, payload: Uint8Array): Promise<void> {
+    let up: Record<string, unknown>;
+    try {
+      up = decode("Uplink", payload);
+    } catch (e) {
+      return this.refuse(s, (e as CodecError).code || "DECODE_TRUNCATED", { detail: (e as Error).message });
+    }
+    if (up.schema !== SCHEMA_VERSION) return this.refuse(s, "SCHEMA_VERSION", { schema: up.schema });
+    const kind = which(up, "Uplink");
+    if (!kind) return this.refuse(s, "DECODE_EMPTY");
+    if (kind === "hello") return this.hello(s, up.hello as { body: Uint8Array; tag: Uint8Array });
+    if (!s.signer) return this.refuse(s, "HELLO_REQUIRED", { kind });
+    if (s.device.state === "revoked") return this.refuse(s, "REVOKED", { kind });
+    if (kind === "status") return this.status(s, up.status as { body: Uint8Array; tag: Uint8Array });
+    if (kind === "start") return this.start(s, up.start as { genesis: Uint8Array; caseTag: string });
+    if (kind === "chunk") return this.chunk(s, up.chunk as { header: Uint8Array; payload: Uint8Array; tag: Uint8Array });
+    return this.seal(s, up.seal as { block: Uint8Array; tag: Uint8Array; caseTag: string });
+  }
+
+  private sendDown(s: Session, body: Record<string, unknown>): void {
+    if (!s.signer) return;
+    const b = encode("DownBody", body);
+    const m = s.signer.sign(b);
+    this.out.send(s.device.id, encode("Downlink", { schema: SCHEMA_VERSION, counter: m.counter, body: b, mac: m.mac }));
+  }
+
+  private ack(s: Session, r: RecordingIngest): void {
+    if (this.diskLow) return;
+    const state = !r.startDurable ? AckState.ACK_UNKNOWN : r.sealDurable ? AckState.ACK_SEALED : AckState.ACK_OPEN;
+    this.stats.acks++;
+    this.sendDown(s, { ack: { recording: r.recording, state, cumulative: r.durableSeq } });
+  }
+
+  private beacon(s: Session): void {
+    this.sendDown(s, { beacon: { timeMs: Date.now(), nonce: randomBytes(NONCE_LEN) } });
+  }
+
+  private async rec(s: Session, recording: number): Promise<RecordingIngest> {
+    const key = `${s.device.id}/${recording}`;
+    let r = this.recordings.get(key);
+    if (!r) {
+      r = await RecordingIngest.load(this.db, this.media, s.device, recording);
+      this.recordings.set(key, r);
+    }
+    return r;
+  }
+
+  private async hello(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
+    const dev = deviceIdBytes(s.device.id);
+    if (!c || !checkControl(sha, s.device.keys.controlKey, CONTROL_HELLO, dev, c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "hello" });
+    let h: Record<string, unknown>;
+    try { h = decode("Hello", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "hello" }); }
+    const nonce = h.nonce as Uint8Array;
+    if (nonce.length !== NONCE_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "hello.nonce" });
+    if (s.signer) s.signer.destroy();
+    s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, dev, nonce);
+    await this.db.run("UPDATE devices SET last_seen = ?, last_hello = ? WHERE id = ?", [Date.now(), JSON.stringify({ firmware: h.firmware, lastSealed: h.lastSealed, nextRecording: h.nextRecording }), s.device.id]);
+    if (s.device.state === "revoked") {
+      // R-REV-1: answer with an authenticated Revoke, then drop the connection.
+      this.refuse(s, "REVOKED", { kind: "hello" });
+      this.sendDown(s, { revoke: { reason: "device revoked by the station" } });
+      setTimeout(() => this.out.disconnect(s.connId), 200);
+      return;
+    }
+    if (s.device.state === "provisioned") await this.registry.setState(s.device.id, "active");
+    for (const held of h.held as { recording: number; firstSeq: number; lastSeq: number; sealed: boolean }[]) {
+      const r = await this.rec(s, held.recording);
+      // R-VER-10: what the device no longer holds below its first held seq is lost.
+      if (held.firstSeq > r.durableSeq + 1 && r.startDurable) await this.linked(s, r, r.verifier.skipTo(held.firstSeq).linked);
+      this.ack(s, r);
+    }
+    this.beacon(s);
+    if (!s.beaconTimer && this.opts.beaconIntervalS > 0) s.beaconTimer = setInterval(() => this.beacon(s), this.opts.beaconIntervalS * 1000);
+  }
+
+  private async status(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
+    if (!checkControl(sha, s.device.keys.controlKey, CONTROL_STATUS, deviceIdBytes(s.device.id), c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "status" });
+    try { decode("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
+    await this.db.run("UPDATE devices SET last_seen = ? WHERE id = ?", [Date.now(), s.device.id]);
+  }
+
+  private async start(s: Session, m: { genesis: Uint8Array; caseTag: string }): Promise<void> {
+    if (m.genesis.length < 24) return this.refuse(s, "BLOCK_SIZE", { field: "genesis" });
+    const recording = new DataView(m.genesis.buffer, m.genesis.byteOffset).getUint32(20);
+    const r = await this.rec(s, recording);
+    const res = r.verifier.start({ genesis: m.genesis, caseTag: m.caseTag });
+    if (res.status === "rejected") return this.refuse(s, res.reasons[0].code, { recording });
+    if (res.status === "duplicate") return this.ack(s, r);
+    if (res.status === "failed") await this.evidence(s, recording, 0, res.reasons, encode("RecordingStart", m));
+    if (!r.known) {
+      r.known = true;
+      const now = Date.now();
+      const g = new DataView(m.genesis.buffer, m.genesis.byteOffset);
+      await this.committer.submit({ sql: (db) => db.run(
+        "INSERT INTO recordings (device_id, recording_id, genesis, c0, case_tag, start_ms, pre_event_ms, media_path, first_received, last_received, last_chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [s.device.id, recording, m.genesis, this.cc.genesisValue(m.genesis), m.caseTag, g.getUint32(24) * 4294967296 + g.getUint32(28), g.getUint32(32), r.mediaPath, now, now, this.cc.genesisValue(m.genesis)]).then(() => undefined) });
+      r.startDurable = true;
+    }
+    await this.linked(s, r, res.linked);
+    this.ack(s, r);
+  }
+
+  private async chunk(s: Session, m: { header: Uint8Array; payload: Uint8Array; tag: Uint8Array }): Promise<void> {
+    if (m.header.length !== HEADER_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "header" });
+    const hv = new DataView(m.header.buffer, m.header.byteOffset);
+    const recording = hv.getUint32(20);
+    const seq = hv.getUint32(24);
+    const r = await this.rec(s, recording);
+    if (seq >= 1 && seq <= r.durableSeq && !r.history.inflight.has(seq)) {
+      const row = await this.db.get<{ chain: Buffer }>("SELECT chain FROM chunks WHERE device_id = ? AND recording_id = ? AND seq = ?", [s.device.id, recording, seq]);
+      r.history.fetched = row ? { seq, chain: new Uint8Array(row.chain) } : null;
+    }
+    const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: m.header[2], timeMs: hv.getUint32(28) * 4294967296 + hv.getUint32(32), durationMs: hv.getUint32(36) };
+    const res = r.verifier.chunk(m, ref);
+    r.history.fetched = null;
+    if (res.status === "rejected") return this.refuse(s, res.reasons[0].code, { recording, seq });
+    if (res.status === "duplicate") {
+      this.stats.duplicates++;
+      return this.ack(s, r);
+    }
+    if (res.status === "failed" || res.status === "equivocation") {
+      this.stats.failed++;
+      await this.evidence(s, recording, seq, res.reasons, encode("Chunk", m));
+    }
+    for (const d of res.dropped) await this.evidence(s, recording, d.seq, [d.reason], encode("Chunk", { header: d.ref.header, payload: d.ref.payload, tag: d.ref.tag }));
+    if (res.linked.length) {
+      await this.linked(s, r, res.linked);
+      this.ack(s, r);
+    }
+  }
+
+  /** Make linked chunks durable: media at their offsets, rows, the recording's chain state. */
+  private async linked(s: Session, r: RecordingIngest, linked: { seq: number; ref: LinkRef; chain: Uint8Array }[]): Promise<void> {
+    if (!linked.length) return;
+    const media: { path: string; offset: number; bytes: Uint8Array }[] = [];
+    const rows: unknown[][] = [];
+    const now = Date.now();
+    for (const l of linked) {
+      media.push({ path: r.mediaPath, offset: r.offset, bytes: l.ref.payload });
+      rows.push([s.device.id, r.recording, l.seq, l.ref.header, l.ref.tag, l.chain, l.ref.flags, l.ref.timeMs, l.ref.durationMs, l.ref.payload.length, r.offset, now]);
+      r.offset += l.ref.payload.length;
+    }
+    const rep = r.verifier.report();
+    const last = linked[linked.length - 1];
+    await this.committer.submit({
+      media,
+      sql: async (db) => {
+        for (const row of rows) await db.run("INSERT OR IGNORE INTO chunks (device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row as never);
+        await db.run("UPDATE recordings SET linked_seq = ?, last_chain = ?, total_bytes = ?, last_time_ms = ?, end_ms = ?, verdict = ?, final = ?, reasons = ?, last_received = ? WHERE device_id = ? AND recording_id = ?",
+          [last.seq, last.chain, rep.totalBytes, last.ref.timeMs, rep.lastTimeMs, rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), now, s.device.id, r.recording]);
+      },
+    });
+    this.stats.chunks += linked.length;
+    for (const l of linked) r.history.inflight.delete(l.seq);
+    if (last.seq > r.durableSeq) r.durableSeq = last.seq;
+  }
+
+  private async seal(s: Session, m: { block: Uint8Array; tag: Uint8Array; caseTag: string }): Promise<void> {
+    if (m.block.length < 24) return this.refuse(s, "BLOCK_SIZE", { field: "seal" });
+    const recording = new DataView(m.block.buffer, m.block.byteOffset).getUint32(20);
+    const r = await this.rec(s, recording);
+    const res = r.verifier.seal(m);
+    if (res.status === "rejected") return this.refuse(s, res.reasons[0].code, { recording });
+    if (res.status === "duplicate") return this.ack(s, r);
+    if (res.status === "failed" || res.status === "equivocation") {
+      this.stats.failed++;
+      await this.evidence(s, recording, -1, res.reasons, encode("Seal", m));
+      if (res.status === "equivocation" || !r.startDurable) return;
+    }
+    if (!r.startDurable) return;
+    const rep = r.verifier.report();
+    await this.committer.submit({ sql: (db) => db.run(
+      "UPDATE recordings SET seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?, verdict = ?, final = ?, reasons = ?, last_received = ? WHERE device_id = ? AND recording_id = ?",
+      [m.block, m.tag, m.caseTag, rep.sealValue, rep.interrupted ? 1 : 0, rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), Date.now(), s.device.id, recording]).then(() => undefined) });
+    r.sealDurable = true;
+    this.ack(s, r);
+  }
+
+  /** Keep a message that failed a check, as evidence, and flag the recording (R-VER-6). */
+  private async evidence(s: Session, recording: number, seq: number, reasons: Reason[], bytes: Uint8Array): Promise<void> {
+    const codes = reasons.map((x) => x.code).join(",");
+    this.log.warn({ device: s.device.id, recording, seq, reasons: codes }, "verification failed");
+    const r = this.recordings.get(`${s.device.id}/${recording}`);
+    const rep = r ? r.verifier.report() : null;
+    await this.committer.submit({
+      sql: async (db) => {
+        await db.run("INSERT INTO evidence (device_id, recording_id, seq, reason, message, received_at) VALUES (?, ?, ?, ?, ?, ?)", [s.device.id, recording, seq, codes, bytes, Date.now()]);
+        if (rep) await db.run("UPDATE recordings SET verdict = ?, final = ?, reasons = ? WHERE device_id = ? AND recording_id = ?", [rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), s.device.id, recording]);
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.sessions.keys()]) this.disconnected(id);
+    await this.committer.flush();
+  }
+}

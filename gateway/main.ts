@@ -1,0 +1,32 @@
+// `npm start`: the station gateway as a process. Clean shutdown on SIGINT and SIGTERM.
+import { ConfigError, helpText, loadConfig } from "./config.js";
+import { startGateway } from "./gateway.js";
+import { resolve } from "node:path";
+
+let parsed;
+try {
+  parsed = loadConfig(process.argv.slice(2), process.env);
+} catch (e) {
+  if (e instanceof ConfigError) {
+    console.error(`gateway: ${e.message}`);
+    process.exit(2);
+  }
+  throw e;
+}
+if (parsed.help) {
+  console.log(helpText());
+  process.exit(0);
+}
+const gw = await startGateway(parsed.config);
+console.log(`gateway: MQTT on ${parsed.config.host}:${gw.mqttPort}, data in ${resolve(parsed.config.dataDir)}`);
+console.log("gateway: register a device with `npm run admin -- device add <ID>`; stop with Ctrl-C");
+let stopping = false;
+const stop = async (sig: string) => {
+  if (stopping) return;
+  stopping = true;
+  gw.log.info({ sig }, "shutting down");
+  await gw.close();
+  process.exit(0);
+};
+process.on("SIGINT", () => void stop("SIGINT"));
+process.on("SIGTERM", () => void stop("SIGTERM"));

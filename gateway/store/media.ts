@@ -1,0 +1,55 @@
+// Media files: one per recording, payloads in seq order at known offsets. Writes go to fixed
+// offsets, so replaying a batch after a crash rewrites the same bytes; a tail beyond what the
+// database records is cut off when the recording is opened again.
+import { mkdirSync } from "node:fs";
+import { open, truncate, stat } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+
+export class MediaStore {
+  private open = new Map<string, FileHandle>();
+  constructor(private dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+  /** Path of a recording's media file, relative to the media directory. */
+  pathFor(device: string, recording: number): string {
+    return join(device, `${String(recording).padStart(6, "0")}.media`);
+  }
+  private async handle(rel: string): Promise<FileHandle> {
+    let h = this.open.get(rel);
+    if (!h) {
+      const full = join(this.dir, rel);
+      mkdirSync(join(full, ".."), { recursive: true });
+      h = await open(full, "a+");
+      this.open.set(rel, h);
+    }
+    return h;
+  }
+  async write(rel: string, offset: number, bytes: Uint8Array): Promise<void> {
+    const h = await this.handle(rel);
+    let done = 0;
+    while (done < bytes.length) done += (await h.write(bytes, done, bytes.length - done, offset + done)).bytesWritten;
+  }
+  async sync(rel: string): Promise<void> {
+    await (await this.handle(rel)).sync();
+  }
+  /** Cut a file back to the length the database vouches for. Returns the bytes removed. */
+  async trimTo(rel: string, length: number): Promise<number> {
+    const full = join(this.dir, rel);
+    const s = await stat(full).catch(() => null);
+    if (!s || s.size <= length) return 0;
+    await truncate(full, length);
+    return s.size - length;
+  }
+  async read(rel: string): Promise<Buffer> {
+    const h = await this.handle(rel);
+    const s = await h.stat();
+    const b = Buffer.alloc(s.size);
+    await h.read(b, 0, s.size, 0);
+    return b;
+  }
+  async close(): Promise<void> {
+    for (const h of this.open.values()) await h.close();
+    this.open.clear();
+  }
+}

@@ -1,0 +1,87 @@
+// A test device speaking the protocol over mqtt.js: what a recorder sends, built with protocol/.
+import mqtt from "mqtt";
+import type { MqttClient } from "mqtt";
+import { randomBytes } from "node:crypto";
+import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+import { deviceIdBytes } from "../../protocol/blocks.js";
+import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateAt } from "../../protocol/chain.js";
+import { ChainWriter, genesisFor } from "../../protocol/writer.js";
+import { DownlinkGuard, tagControl } from "../../protocol/downlink.js";
+import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
+import { CONTROL_HELLO, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { concat } from "../../protocol/bytes.js";
+
+export interface Received { kind: string; body: Record<string, unknown>; ok: string }
+
+export class FakeDevice {
+  client!: MqttClient;
+  keys;
+  dev: Uint8Array;
+  guard: DownlinkGuard;
+  received: Received[] = [];
+  private waiters: (() => void)[] = [];
+  constructor(public id: string, public root: Uint8Array) {
+    this.keys = deriveDeviceKeys(sha, root);
+    this.dev = deviceIdBytes(id);
+    this.guard = new DownlinkGuard(sha, this.keys.downlinkKey, this.dev);
+  }
+
+  async connect(port: number, password = loginPassword(this.keys.login)): Promise<void> {
+    this.client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: this.id, password, reconnectPeriod: 0, clientId: this.id + "-" + randomBytes(3).toString("hex") });
+    this.client.on("message", (_t, payload) => {
+      const d = decode("Downlink", payload);
+      const ok = this.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array);
+      const body = decode("DownBody", d.body as Uint8Array);
+      this.received.push({ kind: which(body, "DownBody"), body, ok });
+      for (const w of this.waiters.splice(0)) w();
+    });
+    await this.client.subscribeAsync(`rec/${this.id}/down`, { qos: 1 });
+  }
+
+  publish(bytes: Uint8Array, topic = `rec/${this.id}/up`): Promise<unknown> {
+    return this.client.publishAsync(topic, Buffer.from(bytes), { qos: 1 });
+  }
+
+  async hello(held: { recording: number; firstSeq: number; lastSeq: number; sealed: boolean; open: boolean }[] = []): Promise<void> {
+    const nonce = randomBytes(16);
+    this.guard.open(nonce);
+    const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now() });
+    await this.publish(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_HELLO, this.dev, body) } }));
+  }
+
+  /** Messages of one recording, in the order a device sends them. */
+  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array } = {}) {
+    const cc = new ChainCrypto(sha);
+    const k1 = recordingKey(sha, stateAt(sha, this.keys.stateKey0, r - 1), r);
+    const t0 = Date.now();
+    const g = genesisFor(cc, this.dev, { recordingId: r, startMs: t0, preEventMs: 0, uptimeMs: 1, media: MEDIA_PCM_8K_S16LE, caseTag: opts.caseTag || "", beacon: new Uint8Array(16), prevSeal: opts.prevSeal || new Uint8Array(32) });
+    const w = new ChainWriter(sha, this.dev, r, k1, 0, g.c0, 0);
+    const chunks = payloads.map((p, i) => {
+      const o = w.chunk(p, 0, MEDIA_PCM_8K_S16LE, t0 + i * 1000, 1000, i, new Uint8Array(16));
+      const f = chunkFrame(o.header, p.length, o.tag);
+      return concat([f.prefix, p, f.suffix]);
+    });
+    const s = w.seal(0, t0 + payloads.length * 1000, 9, cc.caseTagHash(opts.caseTag || ""), new Uint8Array(16));
+    return {
+      start: encode("Uplink", { schema: 1, start: { genesis: g.block, caseTag: opts.caseTag || "" } }),
+      chunks,
+      seal: encode("Uplink", { schema: 1, seal: { block: s.block, tag: s.tag, caseTag: opts.caseTag || "" } }),
+      sealValue: s.value,
+    };
+  }
+
+  /** Wait until a received message satisfies `pred`. */
+  async waitFor(pred: (r: Received) => boolean, ms = 5000): Promise<Received> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const hit = this.received.find(pred);
+      if (hit) return hit;
+      if (Date.now() > end) throw new Error(`timed out; received: ${JSON.stringify(this.received.map((r) => [r.kind, r.body, r.ok]))}`);
+      await new Promise<void>((res) => { this.waiters.push(res); setTimeout(res, 50); });
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.client.endAsync();
+  }
+}

@@ -1,0 +1,130 @@
+// The gateway with real mqtt.js clients: admission, verified ingest, durable storage, MAC'd Acks.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import mqtt from "mqtt";
+import { startGateway } from "../../gateway/gateway.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import { DEFAULTS } from "../../gateway/config.js";
+import { createLogger } from "../../gateway/log.js";
+import { FakeDevice } from "./fake-device.js";
+
+let gw: Gateway;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "evrec-gw-"));
+  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+});
+afterAll(async () => {
+  await gw.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function provisioned(id: string): Promise<FakeDevice> {
+  const root = randomBytes(32);
+  await gw.registry.add(id, { root });
+  return new FakeDevice(id, root);
+}
+
+const ackFor = (r: number, state: number, cum: number) => (m: { kind: string; body: Record<string, unknown> }) => {
+  const a = m.body.ack as { recording: number; state: number; cumulative: number } | undefined;
+  return m.kind === "ack" && !!a && a.recording === r && a.state === state && a.cumulative === cum;
+};
+
+describe("gateway ingest over MQTT", () => {
+  it("stores a streamed recording verified, byte for byte, and acknowledges it with authenticated Acks", async () => {
+    const d = await provisioned("BWC-0101");
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    await d.waitFor((m) => m.kind === "beacon");
+    const payloads = [randomBytes(16384), randomBytes(16384), randomBytes(5000)];
+    const rec = d.recording(1, payloads, { caseTag: "2026-PEN-0117" });
+    await d.publish(rec.start);
+    for (const c of rec.chunks) await d.publish(c);
+    await d.publish(rec.seal);
+    const last = await d.waitFor(ackFor(1, 1, 3));
+    expect(last.ok).toBe("");
+    expect(d.received.every((m) => m.ok === "")).toBe(true);
+    const row = await gw.db.get<{ verdict: string; total_bytes: number; media_path: string; case_tag: string }>("SELECT verdict, total_bytes, media_path, case_tag FROM recordings WHERE device_id = ? AND recording_id = 1", ["BWC-0101"]);
+    expect(row).toMatchObject({ verdict: "verified", total_bytes: 37768, case_tag: "2026-PEN-0117" });
+    expect(readFileSync(join(dir, "media", row!.media_path)).equals(Buffer.concat(payloads))).toBe(true);
+    const dev = await gw.db.get<{ state: string }>("SELECT state FROM devices WHERE id = ?", ["BWC-0101"]);
+    expect(dev!.state).toBe("active");
+    await d.end();
+  });
+
+  it("re-acknowledges a resent chunk, stores it once, and answers Hello with where each recording stands", async () => {
+    const d = await provisioned("BWC-0102");
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    const rec = d.recording(1, [randomBytes(1000), randomBytes(1000)]);
+    await d.publish(rec.start);
+    await d.publish(rec.chunks[0]);
+    await d.waitFor(ackFor(1, 0, 1));
+    await d.end();
+    // Reconnect: the device still holds chunks 1..2; the gateway says it has 1; the device resends 1 and 2.
+    await d.connect(gw.mqttPort);
+    await d.hello([{ recording: 1, firstSeq: 1, lastSeq: 2, sealed: true, open: false }]);
+    await d.waitFor(ackFor(1, 0, 1));
+    await d.publish(rec.chunks[0]);
+    await d.publish(rec.chunks[1]);
+    await d.publish(rec.seal);
+    await d.waitFor(ackFor(1, 1, 2));
+    const n = await gw.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM chunks WHERE device_id = ?", ["BWC-0102"]);
+    expect(n!.n).toBe(2);
+    expect(gw.ingest.stats.duplicates).toBeGreaterThanOrEqual(1);
+    await d.end();
+  });
+
+  it("keeps a tampered chunk as evidence, fails the recording, and never acknowledges it", async () => {
+    const d = await provisioned("BWC-0103");
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    const rec = d.recording(1, [randomBytes(2000), randomBytes(2000)]);
+    await d.publish(rec.start);
+    await d.publish(rec.chunks[0]);
+    const bad = Uint8Array.from(rec.chunks[1]);
+    bad[bad.length - 100] ^= 1; // a payload byte
+    await d.publish(bad);
+    await d.waitFor(ackFor(1, 0, 1));
+    await new Promise((r) => setTimeout(r, 200));
+    const row = await gw.db.get<{ verdict: string; reasons: string }>("SELECT verdict, reasons FROM recordings WHERE device_id = ?", ["BWC-0103"]);
+    expect(row!.verdict).toBe("failed");
+    expect(row!.reasons).toContain("PAYLOAD_HASH");
+    const ev = await gw.db.get<{ reason: string }>("SELECT reason FROM evidence WHERE device_id = ?", ["BWC-0103"]);
+    expect(ev!.reason).toBe("PAYLOAD_HASH");
+    expect(d.received.some(ackFor(1, 0, 2))).toBe(false);
+    await d.end();
+  });
+
+  it("refuses unknown devices, wrong passwords and other devices' topics, with reason codes", async () => {
+    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, { username: "NOBODY", password: "x", reconnectPeriod: 0 })).rejects.toThrow();
+    const d = await provisioned("BWC-0104");
+    await expect(d.connect(gw.mqttPort, "0".repeat(64))).rejects.toThrow();
+    expect(gw.broker.refusals.counts.AUTH_UNKNOWN_DEVICE).toBeGreaterThanOrEqual(1);
+    expect(gw.broker.refusals.counts.AUTH_BAD_CREDENTIAL).toBeGreaterThanOrEqual(1);
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    const rec = d.recording(1, [randomBytes(100)]);
+    const closed = new Promise<void>((r) => d.client.once("close", () => r()));
+    void d.publish(rec.start, "rec/BWC-0101/up").catch(() => undefined);
+    await closed;
+    expect(gw.broker.refusals.counts.ACL_TOPIC).toBeGreaterThanOrEqual(1);
+    const stolen = await gw.db.get("SELECT 1 FROM recordings WHERE device_id = 'BWC-0101' AND recording_id = 1 AND genesis = ?", [Buffer.from(rec.start)]);
+    expect(stolen).toBeUndefined();
+    d.client.end(true);
+  });
+
+  it("cuts a connection whose packet is over the size limit before buffering it", async () => {
+    const d = await provisioned("BWC-0105");
+    await d.connect(gw.mqttPort);
+    const closed = new Promise<void>((r) => d.client.once("close", () => r()));
+    void d.publish(randomBytes(gw.config.maxPacket + 10)).catch(() => undefined);
+    await closed;
+    expect(gw.broker.refusals.counts.PACKET_TOO_LARGE).toBe(1);
+    d.client.end(true);
+  });
+});
