@@ -19,7 +19,7 @@ if (parsed.help) {
 }
 const gw = await startGateway(parsed.config);
 console.log(`gateway: MQTT on ${parsed.config.host}:${gw.mqttPort}, data in ${resolve(parsed.config.dataDir)}`);
-console.log("gateway: register a device with `npm run admin -- device add <ID>`; stop with Ctrl-C");
+console.log("gateway: register a device with `npm run admin -- device add <ID> --root-out <FILE>`; stop with Ctrl-C");
 let stopping = false;
 const stop = async (sig: string) => {
   if (stopping) return;

@@ -19,7 +19,7 @@ export function validDeviceId(id: string): boolean {
 
 /** The 16-byte, NUL-padded form of a device id (R-ID-2). */
 export function deviceIdBytes(id: string): Uint8Array {
-  if (!validDeviceId(id)) throw new RangeError("device id must be 1-16 characters of A-Z a-z 0-9 . _ -: " + JSON.stringify(id));
+  if (!validDeviceId(id)) throw new Error("device id must be 1-16 characters of A-Z a-z 0-9 . _ -: " + JSON.stringify(id));
   const b = new Uint8Array(DEVICE_ID_LEN);
   for (let i = 0; i < id.length; i++) b[i] = id.charCodeAt(i);
   return b;

@@ -2,6 +2,8 @@
 // Written in the JavaScript subset the Espruino interpreter runs (SPEC.md R-ESP-1):
 // no destructuring, spread, default parameters, Map/Set, `**` or `?.`.
 
+const HEX = "0123456789abcdef";
+
 /** One-shot SHA-256: 32 bytes out. Injected: node:crypto on Node, crypto.SHA256 on a board. */
 export type Sha256 = (data: Uint8Array) => Uint8Array;
 
@@ -10,7 +12,7 @@ export function ascii(s: string): Uint8Array {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c > 126 || c < 32) throw new RangeError("ascii: character " + c + " at " + i + " is not printable ASCII");
+    if (c > 126 || c < 32) throw new Error("ascii: character " + c + " at " + i + " is not printable ASCII");
     out[i] = c;
   }
   return out;
@@ -36,7 +38,15 @@ export function utf8(s: string): Uint8Array {
   return new Uint8Array(tmp);
 }
 
-/** Decode UTF-8 bytes; returns null when they are not well-formed UTF-8. */
+function hex4(n: number): string {
+  return "\\u" + HEX[(n >> 12) & 15] + HEX[(n >> 8) & 15] + HEX[(n >> 4) & 15] + HEX[n & 15];
+}
+
+/**
+ * Decode UTF-8 bytes; returns null when they are not well-formed UTF-8.
+ * The string is built as JSON escapes and parsed once: on Espruino String.fromCharCode keeps
+ * only the low 8 bits, so it can't build a string of Chinese case tags.
+ */
 export function fromUtf8(b: Uint8Array): string | null {
   let s = "";
   let i = 0;
@@ -58,11 +68,11 @@ export function fromUtf8(b: Uint8Array): string | null {
     if ((n === 3 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))) || (n === 4 && (cp < 0x10000 || cp > 0x10ffff))) return null;
     if (cp >= 0x10000) {
       cp -= 0x10000;
-      s += String.fromCharCode(0xd800 + (cp >> 10), 0xdc00 + (cp & 1023));
-    } else s += String.fromCharCode(cp);
+      s += hex4(0xd800 + (cp >> 10)) + hex4(0xdc00 + (cp & 1023));
+    } else s += hex4(cp);
     i += n;
   }
-  return s;
+  return JSON.parse('"' + s + '"');
 }
 
 /** Concatenate byte arrays into one new array. */
@@ -91,8 +101,6 @@ export function wipe(b: Uint8Array | null | undefined): void {
   if (b) b.fill(0);
 }
 
-const HEX = "0123456789abcdef";
-
 /** Lowercase hex of bytes. */
 export function toHex(b: Uint8Array): string {
   let s = "";
@@ -100,14 +108,14 @@ export function toHex(b: Uint8Array): string {
   return s;
 }
 
-/** Bytes from hex; throws RangeError on odd length or a non-hex digit. */
+/** Bytes from hex; throws on odd length or a non-hex digit. */
 export function fromHex(s: string): Uint8Array {
-  if (s.length % 2 !== 0) throw new RangeError("fromHex: odd length " + s.length);
+  if (s.length % 2 !== 0) throw new Error("fromHex: odd length " + s.length);
   const out = new Uint8Array(s.length / 2);
   for (let i = 0; i < out.length; i++) {
     const hi = HEX.indexOf(s[2 * i].toLowerCase());
     const lo = HEX.indexOf(s[2 * i + 1].toLowerCase());
-    if (hi < 0 || lo < 0) throw new RangeError("fromHex: bad digit near offset " + 2 * i);
+    if (hi < 0 || lo < 0) throw new Error("fromHex: bad digit near offset " + 2 * i);
     out[i] = (hi << 4) | lo;
   }
   return out;

@@ -90,14 +90,14 @@ export class ChainCrypto {
   caseTagHash(tag: string): Uint8Array {
     if (!tag) return new Uint8Array(HASH_LEN);
     const b = utf8(tag);
-    if (b.length > MAX_CASE_TAG) throw new RangeError("case tag longer than " + MAX_CASE_TAG + " bytes");
+    if (b.length > MAX_CASE_TAG) throw new Error("case tag longer than " + MAX_CASE_TAG + " bytes");
     return this.sha(concat([D_CASE_TAG, b]));
   }
 }
 
 /** Derive the device's static keys and S_0 from its root secret (R-KEY-1..4). */
 export function deriveDeviceKeys(sha: Sha256, root: Uint8Array): DeviceKeys {
-  if (root.length !== ROOT_LEN) throw new RangeError("root secret must be " + ROOT_LEN + " bytes, got " + root.length);
+  if (root.length !== ROOT_LEN) throw new Error("root secret must be " + ROOT_LEN + " bytes, got " + root.length);
   return {
     stateKey0: sha(concat([D_STATE0, root])),
     login: sha(concat([D_LOGIN, root])),

@@ -24,7 +24,7 @@ export class DownlinkSigner {
   nonce: Uint8Array;
   counter: number;
   constructor(sha: Sha256, key: Uint8Array, deviceId: Uint8Array, helloNonce: Uint8Array) {
-    if (helloNonce.length !== NONCE_LEN) throw new RangeError("hello nonce must be " + NONCE_LEN + " bytes");
+    if (helloNonce.length !== NONCE_LEN) throw new Error("hello nonce must be " + NONCE_LEN + " bytes");
     this.h = new Hmac(sha, key);
     this.deviceId = deviceId;
     this.nonce = copyBytes(helloNonce);

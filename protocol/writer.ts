@@ -64,7 +64,7 @@ export class ChainWriter {
   /** Hash, chain and tag the next chunk (R-CHN-2, R-TAG-1, R-TAG-2). */
   chunk(payload: Uint8Array, flags: number, media: number, timeMs: number, durationMs: number,
     uptimeMs: number, beacon: Uint8Array): ChunkOut {
-    if (payload.length > MAX_PAYLOAD) throw new RangeError("chunk payload " + payload.length + " > " + MAX_PAYLOAD);
+    if (payload.length > MAX_PAYLOAD) throw new Error("chunk payload " + payload.length + " > " + MAX_PAYLOAD);
     const cc = this.cc;
     const h = cc.header;
     const seq = this.seq + 1;
@@ -101,7 +101,7 @@ export class ChainWriter {
 
 /** Build a recording's genesis block and C_0 (R-GEN-1, R-GEN-2). */
 export function genesisFor(cc: ChainCrypto, deviceId: Uint8Array, f: StartFields): { block: Uint8Array; c0: Uint8Array } {
-  if (f.beacon.length !== NONCE_LEN || f.prevSeal.length !== HASH_LEN) throw new RangeError("genesis: beacon must be 16 bytes and prevSeal 32");
+  if (f.beacon.length !== NONCE_LEN || f.prevSeal.length !== HASH_LEN) throw new Error("genesis: beacon must be 16 bytes and prevSeal 32");
   const block = encodeGenesis({
     version: LAYOUT_VERSION, alg: ALG_SHA256, flags: 0, media: f.media, deviceId: null, recordingId: f.recordingId,
     startMs: f.startMs, preEventMs: f.preEventMs, uptimeMs: f.uptimeMs, caseTagHash: cc.caseTagHash(f.caseTag),

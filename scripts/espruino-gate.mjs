@@ -23,8 +23,8 @@
 //     nor can a static getter see its class name.
 //   globals: Map, Set, WeakMap, WeakSet, WeakRef, Symbol, Proxy, Reflect, BigInt, Buffer,
 //     TextEncoder, TextDecoder, Intl, queueMicrotask, structuredClone, RangeError (a `throw new
-//     RangeError(...)` throws ReferenceError '"RangeError" is not defined' instead: warning only,
-//     because the throw still aborts; see the report).
+//     RangeError(...)` throws ReferenceError '"RangeError" is not defined' instead, losing the
+//     message: refused).
 //   statics: Array.from/of, Uint8Array.from/of, Number.MAX_SAFE_INTEGER/MIN_SAFE_INTEGER/EPSILON/
 //     isInteger/isFinite/isNaN/isSafeInteger/parseInt/parseFloat, Promise.allSettled/any/race,
 //     Object.freeze/is/isFrozen/seal/getOwnPropertySymbols, Math.imul/trunc/log2/log10/clz32/
@@ -90,11 +90,10 @@ const GLOBALS = {
   TextEncoder: "missing on Espruino: use utf8() from protocol/bytes.ts", TextDecoder: "missing on Espruino: use fromUtf8()",
   Intl: "missing on Espruino", queueMicrotask: "missing on Espruino", structuredClone: "missing on Espruino",
   globalThis: "refused by policy (it exists on 2v29): board code needs no global object",
-};
-// Missing, but the statement still throws (a ReferenceError with the wrong message): warning.
-const GLOBAL_WARNINGS = {
   RangeError: 'missing on Espruino: `new RangeError(m)` throws ReferenceError "RangeError is not defined" and loses m; use Error',
 };
+// Missing globals that are only advice: none at present.
+const GLOBAL_WARNINGS = {};
 const STATICS = {
   "Array.from": "loop into a new array", "Array.of": "use an array literal",
   "Uint8Array.from": "use new Uint8Array(array)", "Uint8Array.of": "use new Uint8Array([...])",

@@ -25,10 +25,7 @@ if (!usable) console.log("ESPRUINO_BIN not set: real-interpreter lane skipped" +
  * Checks that fail on the interpreter because of a protocol bug that is reported, not fixed, here.
  * Each must still fail (so the list cannot go stale): when the fix lands, its test says to remove it.
  */
-const KNOWN_BOARD_BUGS: Record<string, string> = {
-  "messages.json decode seal":
-    "protocol/bytes.ts fromUtf8 builds the string with String.fromCharCode, which keeps only the low 8 bits on Espruino",
-};
+const KNOWN_BOARD_BUGS: Record<string, string> = {};
 
 const load = (name: string) => JSON.parse(readFileSync(new URL("../../protocol/vectors/" + name, import.meta.url), "utf8"));
 
