@@ -4,15 +4,10 @@ import type { Sha256 } from "./bytes.js";
 
 const oneShot = (crypto as unknown as { hash?: (alg: string, data: Uint8Array, enc: "buffer") => Buffer }).hash;
 
-// Digests come back as plain Uint8Array views, not Buffers: Buffer.slice returns a view, so a
-// "copy" made with slice and then wiped or flipped would change the original.
+// Digests come back as plain Uint8Arrays, not Buffers: Buffer.slice returns a view, so a "copy"
+// made with slice and then wiped or flipped would change the original. Copying the 32 bytes is
+// cheaper than reaching the Buffer's ArrayBuffer for a view (measured on Node 20).
 /** SHA-256 through node:crypto; uses the one-shot crypto.hash where Node has it. */
 export const nodeSha256: Sha256 = oneShot
-  ? (data) => {
-      const b = oneShot("sha256", data, "buffer");
-      return new Uint8Array(b.buffer, b.byteOffset, 32);
-    }
-  : (data) => {
-      const b = crypto.createHash("sha256").update(data).digest();
-      return new Uint8Array(b.buffer, b.byteOffset, 32);
-    };
+  ? (data) => new Uint8Array(oneShot("sha256", data, "buffer"))
+  : (data) => new Uint8Array(crypto.createHash("sha256").update(data).digest());

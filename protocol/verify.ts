@@ -95,8 +95,26 @@ interface Pending<R> { prev: Uint8Array; chain: Uint8Array; length: number; time
 
 const MAX_REASONS = 200;
 
+// Shared empty lists for a chunk's result: most chunks have no reason and drop nothing, so
+// nothing is allocated for them. Code that adds to a result replaces these first (addTo).
+const NO_REASONS: Reason[] = [];
+const NO_DROPS: never[] = [];
+
+function addTo<T>(list: T[], empty: T[], x: T): T[] {
+  const l = list === empty ? [] : list;
+  l.push(x);
+  return l;
+}
+
 function u32At(b: Uint8Array, off: number): number {
   return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+}
+
+/** a equals b[off .. off + a.length], in time that depends only on the length (R-CRY-6). */
+function equalAt(a: Uint8Array, b: Uint8Array, off: number): boolean {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[off + i];
+  return d === 0;
 }
 
 function bytesEqualAt(b: Uint8Array, off: number, want: Uint8Array): boolean {
@@ -231,7 +249,7 @@ export class RecordingVerifier<R = undefined> {
 
   /** One Chunk (R-VER-2..6). `ref` is handed back when the chunk links. */
   chunk(m: ChunkMsg, ref: R): ChunkResult<R> {
-    const out: ChunkResult<R> = { status: "rejected", seq: 0, reasons: [], linked: [], dropped: [] };
+    const out: ChunkResult<R> = { status: "rejected", seq: 0, reasons: NO_REASONS, linked: [], dropped: NO_DROPS };
     const hb = m.header;
     if (!(hb instanceof Uint8Array) || hb.length !== HEADER_LEN) return this.rejectChunk(out, "BLOCK_SIZE", "header");
     if (!(m.tag instanceof Uint8Array) || m.tag.length !== TAG_LEN) return this.rejectChunk(out, "BLOCK_SIZE", "tag");
@@ -252,13 +270,13 @@ export class RecordingVerifier<R = undefined> {
     const c = this.cc.chunkValue(hb);
     const known = seq <= this.linkedSeq ? this.history.get(seq) : this.pending[seq] ? this.pending[seq].chain : undefined;
     if (m.payload.length !== length) return this.failChunk(out, "PAYLOAD_LENGTH", "failed");
-    if (!ctEqual(this.cc.sha(m.payload), hb.subarray(H_PAYLOAD_HASH, H_PAYLOAD_HASH + HASH_LEN))) return this.failChunk(out, "PAYLOAD_HASH", "failed");
+    if (!equalAt(this.cc.sha(m.payload), hb, H_PAYLOAD_HASH)) return this.failChunk(out, "PAYLOAD_HASH", "failed");
     if (!this.tagOk(seq, c, m.tag)) return this.failChunk(out, "TAG", "failed");
     // From here the chunk is authentic: the device's key made it.
     if (known) {
       if (ctEqual(known, c)) {
         out.status = "duplicate";
-        out.reasons.push(this.note({ code: "DUPLICATE", recording: this.o.recordingId, seq }));
+        out.reasons = addTo(out.reasons, NO_REASONS, this.note({ code: "DUPLICATE", recording: this.o.recordingId, seq }));
         return out;
       }
       return this.failChunk(out, "EQUIVOCATION", "equivocation");
@@ -267,16 +285,15 @@ export class RecordingVerifier<R = undefined> {
     if (this.sealBlock && seq > this.sealBlock.lastSeq) return this.failChunk(out, "SEQ_AFTER_SEAL", "failed");
     const timeMs = u32At(hb, H_TIME) * 4294967296 + u32At(hb, H_TIME + 4);
     const durationMs = u32At(hb, H_DURATION);
-    const prev = hb.subarray(H_PREV, H_PREV + HASH_LEN);
     if ((this.lastChain || this.faith) && seq === this.linkedSeq + 1) {
-      if (!this.faith && !ctEqual(prev, this.lastChain!)) return this.failChunk(out, "CHAIN_LINK", "failed");
+      if (!this.faith && !equalAt(this.lastChain!, hb, H_PREV)) return this.failChunk(out, "CHAIN_LINK", "failed");
       out.status = "linked";
       this.link(seq, c, length, timeMs, durationMs, ref, out);
       this.drain(out);
       return out;
     }
     if (this.pendingCount >= this.maxPending) return this.rejectChunk(out, "BUFFER_FULL");
-    this.pending[seq] = { prev: copyBytes(prev), chain: c, length, timeMs, durationMs, ref };
+    this.pending[seq] = { prev: copyBytes(hb.subarray(H_PREV, H_PREV + HASH_LEN)), chain: c, length, timeMs, durationMs, ref };
     this.pendingCount++;
     out.status = "pending";
     return out;
@@ -284,13 +301,13 @@ export class RecordingVerifier<R = undefined> {
 
   // Methods, not closures made per call: the per-chunk path allocates as little as it can.
   private rejectChunk(out: ChunkResult<R>, code: string, detail?: string): ChunkResult<R> {
-    out.reasons.push({ code, recording: this.o.recordingId, seq: out.seq, detail });
+    out.reasons = addTo(out.reasons, NO_REASONS, { code, recording: this.o.recordingId, seq: out.seq, detail });
     return out;
   }
 
   private failChunk(out: ChunkResult<R>, code: string, status: ChunkStatus, detail?: string): ChunkResult<R> {
     out.status = status;
-    out.reasons.push(this.note({ code, recording: this.o.recordingId, seq: out.seq, detail }));
+    out.reasons = addTo(out.reasons, NO_REASONS, this.note({ code, recording: this.o.recordingId, seq: out.seq, detail }));
     return out;
   }
 
@@ -318,7 +335,7 @@ export class RecordingVerifier<R = undefined> {
       delete this.pending[seq];
       this.pendingCount--;
       if (!this.faith && !ctEqual(p.prev, this.lastChain!)) {
-        out.dropped.push({ seq, ref: p.ref, reason: this.note({ code: "CHAIN_LINK", recording: this.o.recordingId, seq }) });
+        out.dropped = addTo<ChunkResult<R>["dropped"][number]>(out.dropped, NO_DROPS, { seq, ref: p.ref, reason: this.note({ code: "CHAIN_LINK", recording: this.o.recordingId, seq }) });
         return;
       }
       this.link(seq, p.chain, p.length, p.timeMs, p.durationMs, p.ref, out);

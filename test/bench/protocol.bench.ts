@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 const sha = nodeSha256;
 const DEVICE = "BENCH-01";
 const TOTAL = Number(process.env.BENCH_MB || 64) * 1024 * 1024;
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 9);
 
 function makeRecording(size: number) {
   const keys = deriveDeviceKeys(sha, new Uint8Array(32).fill(7));
@@ -31,12 +31,13 @@ function makeRecording(size: number) {
   return { k1, genesis: g.block, chunks };
 }
 
-function median(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+// Best of the rounds on both sides: on a shared VM the slow rounds measure the neighbours,
+// not the code. Raw and verify rounds alternate, so both see the same machine.
+function best(xs: number[]): number {
+  return Math.min(...xs);
 }
 
-console.log(`node ${process.version}, ${TOTAL / 1048576} MiB per size, median of ${ROUNDS} rounds`);
+console.log(`node ${process.version}, ${TOTAL / 1048576} MiB per size, best of ${ROUNDS} alternating rounds`);
 console.log("chunk    chunks  raw SHA-256 MB/s  verify MB/s  ratio  µs/chunk overhead");
 for (const kib of [1, 4, 16, 64]) {
   const size = kib * 1024;
@@ -56,8 +57,8 @@ for (const kib of [1, 4, 16, 64]) {
     ver.push(Number(process.hrtime.bigint() - t) / 1e9);
     if (linked !== rec.chunks.length) throw new Error(`bench: only ${linked} of ${rec.chunks.length} chunks verified`);
   }
-  const rawMBs = bytes / median(raw) / 1e6;
-  const verMBs = bytes / median(ver) / 1e6;
-  const over = ((median(ver) - median(raw)) / rec.chunks.length) * 1e6;
+  const rawMBs = bytes / best(raw) / 1e6;
+  const verMBs = bytes / best(ver) / 1e6;
+  const over = ((best(ver) - best(raw)) / rec.chunks.length) * 1e6;
   console.log(`${String(kib).padStart(2)} KiB  ${String(rec.chunks.length).padStart(6)}  ${rawMBs.toFixed(0).padStart(16)}  ${verMBs.toFixed(0).padStart(11)}  ${(verMBs / rawMBs).toFixed(3)}  ${over.toFixed(2).padStart(8)}`);
 }
