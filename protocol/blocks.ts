@@ -38,6 +38,19 @@ export function readDeviceId(b: Uint8Array, off: number): string | null {
   return validDeviceId(s) ? s : null;
 }
 
+/**
+ * A new block with the 24 bytes every block starts with (R-HDR-3, R-GEN-1, R-SEAL-1): version,
+ * algorithm, flags, media type (reserved in a seal), device id, recording id.
+ */
+function blockStart(len: number, version: number, alg: number, flags: number, media: number, deviceId: Uint8Array, recordingId: number): { b: Uint8Array; dv: DataView } {
+  const b = new Uint8Array(len);
+  const dv = new DataView(b.buffer);
+  b[0] = version; b[1] = alg; b[2] = flags; b[3] = media;
+  b.set(deviceId, 4);
+  dv.setUint32(20, recordingId);
+  return { b: b, dv: dv };
+}
+
 /** Field offsets of the chunk header (R-HDR-3). */
 export const H_VERSION = 0, H_ALG = 1, H_FLAGS = 2, H_MEDIA = 3, H_DEVICE = 4, H_RECORDING = 20,
   H_SEQ = 24, H_TIME = 28, H_DURATION = 36, H_UPTIME = 40, H_LENGTH = 44, H_PAYLOAD_HASH = 48,
@@ -139,11 +152,8 @@ export interface Genesis {
 
 /** Encode a genesis block. */
 export function encodeGenesis(g: Genesis, deviceId: Uint8Array): Uint8Array {
-  const b = new Uint8Array(GENESIS_LEN);
-  const dv = new DataView(b.buffer);
-  b[0] = g.version; b[1] = g.alg; b[2] = g.flags; b[3] = g.media;
-  b.set(deviceId, 4);
-  dv.setUint32(20, g.recordingId);
+  const s = blockStart(GENESIS_LEN, g.version, g.alg, g.flags, g.media, deviceId, g.recordingId);
+  const b = s.b, dv = s.dv;
   setU64(dv, 24, g.startMs);
   dv.setUint32(32, g.preEventMs);
   dv.setUint32(36, g.uptimeMs % 4294967296);
@@ -187,11 +197,8 @@ export interface SealBlock {
 
 /** Encode a seal block. */
 export function encodeSeal(s: SealBlock, deviceId: Uint8Array): Uint8Array {
-  const b = new Uint8Array(SEAL_LEN);
-  const dv = new DataView(b.buffer);
-  b[0] = s.version; b[1] = s.alg; b[2] = s.flags; b[3] = 0;
-  b.set(deviceId, 4);
-  dv.setUint32(20, s.recordingId);
+  const st = blockStart(SEAL_LEN, s.version, s.alg, s.flags, 0, deviceId, s.recordingId);
+  const b = st.b, dv = st.dv;
   dv.setUint32(24, s.lastSeq);
   setU64(dv, 28, s.endMs);
   dv.setUint32(36, s.uptimeMs % 4294967296);
