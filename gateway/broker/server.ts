@@ -32,10 +32,6 @@ export class Broker {
     const hooks = admission(this.registry, this.refusals, { perSecond: o.ratePerSecond, burst: o.rateBurst });
     this.aedes = await Aedes.createBroker({ ...hooks, drainTimeout: 30000, connectTimeout: 10000 } as never);
     this.aedes.on("client", (c: Client) => this.clients.set(c.id, c));
-    this.aedes.on("clientReady", (c: Client) => {
-      const id = (c as Client & { deviceId?: string }).deviceId;
-      if (id && this.ingest) void this.ingest.connected(c.id, id);
-    });
     this.aedes.on("clientDisconnect", (c: Client) => {
       this.clients.delete(c.id);
       if (this.ingest) this.ingest.disconnected(c.id);
@@ -43,7 +39,7 @@ export class Broker {
     this.aedes.on("publish", (packet, client) => {
       const id = client ? (client as Client & { deviceId?: string }).deviceId : undefined;
       if (!client || !id || packet.topic !== upTopic(id) || !this.ingest) return;
-      void this.ingest.message(client.id, packet.payload as Buffer);
+      void this.ingest.message(client.id, id, packet.payload as Buffer);
     });
     this.server = createServer((sock) => {
       if (this.sockets.size >= o.maxClients) {

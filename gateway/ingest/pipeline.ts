@@ -28,6 +28,7 @@ export interface Downlink {
 interface Session {
   connId: string;
   device: Device;
+  closed: boolean;
   signer: DownlinkSigner | null;
   queue: Promise<void>;
   beaconTimer: NodeJS.Timeout | null;
@@ -52,24 +53,38 @@ export class Ingest {
     private opts: { beaconIntervalS: number; refuse: (code: string, f: Record<string, unknown>) => void },
   ) {}
 
-  async connected(connId: string, deviceId: string): Promise<void> {
-    const device = await this.registry.get(deviceId);
-    if (!device) return;
-    this.sessions.set(connId, { connId, device, signer: null, queue: Promise.resolve(), beaconTimer: null });
+  /**
+   * The session of a connection, made on its first message. Its queue starts with the device
+   * lookup, so a client that publishes right after CONNACK loses nothing to the lookup.
+   */
+  private session(connId: string, deviceId: string): Session {
+    let s = this.sessions.get(connId);
+    if (!s) {
+      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null };
+      made.queue = this.registry.get(deviceId).then((d) => {
+        if (!d) throw new Error("device " + deviceId + " vanished from the registry");
+        made.device = d;
+      });
+      this.sessions.set(connId, made);
+      s = made;
+    }
+    return s;
   }
 
   disconnected(connId: string): void {
     const s = this.sessions.get(connId);
     if (!s) return;
+    s.closed = true;
     if (s.beaconTimer) clearInterval(s.beaconTimer);
-    if (s.signer) s.signer.destroy();
+    s.beaconTimer = null;
     this.sessions.delete(connId);
+    // The signer is released once the messages already queued are handled.
+    void s.queue.then(() => { if (s.signer) s.signer.destroy(); });
   }
 
   /** An uplink message from a connection; handled after the ones before it. */
-  message(connId: string, payload: Uint8Array): Promise<void> {
-    const s = this.sessions.get(connId);
-    if (!s) return Promise.resolve();
+  message(connId: string, deviceId: string, payload: Uint8Array): Promise<void> {
+    const s = this.session(connId, deviceId);
     s.queue = s.queue.then(() => this.handle(s, payload)).catch((e) => {
       this.log.error({ err: String((e as Error).stack || e), device: s.device.id }, "ingest error");
     });
@@ -153,7 +168,7 @@ export class Ingest {
       this.ack(s, r);
     }
     this.beacon(s);
-    if (!s.beaconTimer && this.opts.beaconIntervalS > 0) s.beaconTimer = setInterval(() => this.beacon(s), this.opts.beaconIntervalS * 1000);
+    if (!s.beaconTimer && !s.closed && this.opts.beaconIntervalS > 0) s.beaconTimer = setInterval(() => this.beacon(s), this.opts.beaconIntervalS * 1000);
   }
 
   private async status(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
