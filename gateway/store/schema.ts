@@ -1,80 +1,92 @@
-// The gateway's tables. Migrations run in order at start; `meta.schema` holds the last applied.
+// The gateway's tables, as named migration sets: each part of the gateway owns its own list
+// (ingest here, the model, the audit log...), applied in order at start; `meta` records how far
+// each set has been applied, so a part's migrations never renumber another's.
 import type { Db } from "./db.js";
 
-const MIGRATIONS: string[] = [
-  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-   CREATE TABLE devices (
-     id TEXT PRIMARY KEY,
-     kind TEXT NOT NULL DEFAULT 'body' CHECK (kind IN ('body', 'fixed')),
-     state TEXT NOT NULL DEFAULT 'provisioned' CHECK (state IN ('provisioned', 'active', 'lost', 'retired', 'revoked')),
-     root_enc BLOB NOT NULL,
-     chip_serial TEXT,
-     created_at INTEGER NOT NULL,
-     last_seen INTEGER,
-     last_hello TEXT
-   );
-   CREATE TABLE recordings (
-     device_id TEXT NOT NULL REFERENCES devices(id),
-     recording_id INTEGER NOT NULL,
-     genesis BLOB,
-     c0 BLOB,
-     case_tag TEXT,
-     start_ms INTEGER,
-     pre_event_ms INTEGER,
-     linked_seq INTEGER NOT NULL DEFAULT 0,
-     last_chain BLOB,
-     total_bytes INTEGER NOT NULL DEFAULT 0,
-     last_time_ms INTEGER NOT NULL DEFAULT -1,
-     end_ms INTEGER,
-     seal_block BLOB,
-     seal_tag BLOB,
-     seal_case_tag TEXT,
-     seal_value BLOB,
-     interrupted INTEGER NOT NULL DEFAULT 0,
-     verdict TEXT NOT NULL DEFAULT 'incomplete',
-     final INTEGER NOT NULL DEFAULT 0,
-     reasons TEXT NOT NULL DEFAULT '[]',
-     media_path TEXT NOT NULL,
-     first_received INTEGER NOT NULL,
-     last_received INTEGER NOT NULL,
-     PRIMARY KEY (device_id, recording_id)
-   );
-   CREATE TABLE chunks (
-     device_id TEXT NOT NULL,
-     recording_id INTEGER NOT NULL,
-     seq INTEGER NOT NULL,
-     header BLOB NOT NULL,
-     tag BLOB NOT NULL,
-     chain BLOB NOT NULL,
-     flags INTEGER NOT NULL,
-     time_ms INTEGER NOT NULL,
-     duration_ms INTEGER NOT NULL,
-     length INTEGER NOT NULL,
-     media_offset INTEGER NOT NULL,
-     received_at INTEGER NOT NULL,
-     PRIMARY KEY (device_id, recording_id, seq)
-   );
-   CREATE TABLE evidence (
-     id INTEGER PRIMARY KEY,
-     device_id TEXT NOT NULL,
-     recording_id INTEGER,
-     seq INTEGER,
-     reason TEXT NOT NULL,
-     message BLOB NOT NULL,
-     received_at INTEGER NOT NULL
-   );`,
-];
+export interface MigrationSet {
+  name: string;
+  steps: string[];
+}
 
-export async function migrate(db: Db): Promise<number> {
+export const INGEST_MIGRATIONS: MigrationSet = {
+  name: "ingest",
+  steps: [
+    `CREATE TABLE devices (
+       id TEXT PRIMARY KEY,
+       kind TEXT NOT NULL DEFAULT 'body' CHECK (kind IN ('body', 'fixed')),
+       state TEXT NOT NULL DEFAULT 'provisioned' CHECK (state IN ('provisioned', 'active', 'lost', 'retired', 'revoked')),
+       root_enc BLOB NOT NULL,
+       chip_serial TEXT,
+       created_at INTEGER NOT NULL,
+       last_seen INTEGER,
+       last_hello TEXT
+     );
+     CREATE TABLE recordings (
+       device_id TEXT NOT NULL REFERENCES devices(id),
+       recording_id INTEGER NOT NULL,
+       genesis BLOB,
+       c0 BLOB,
+       case_tag TEXT,
+       start_ms INTEGER,
+       pre_event_ms INTEGER,
+       linked_seq INTEGER NOT NULL DEFAULT 0,
+       last_chain BLOB,
+       total_bytes INTEGER NOT NULL DEFAULT 0,
+       last_time_ms INTEGER NOT NULL DEFAULT -1,
+       end_ms INTEGER,
+       seal_block BLOB,
+       seal_tag BLOB,
+       seal_case_tag TEXT,
+       seal_value BLOB,
+       interrupted INTEGER NOT NULL DEFAULT 0,
+       verdict TEXT NOT NULL DEFAULT 'incomplete',
+       final INTEGER NOT NULL DEFAULT 0,
+       reasons TEXT NOT NULL DEFAULT '[]',
+       media_path TEXT NOT NULL,
+       first_received INTEGER NOT NULL,
+       last_received INTEGER NOT NULL,
+       PRIMARY KEY (device_id, recording_id)
+     );
+     CREATE TABLE chunks (
+       device_id TEXT NOT NULL,
+       recording_id INTEGER NOT NULL,
+       seq INTEGER NOT NULL,
+       header BLOB NOT NULL,
+       tag BLOB NOT NULL,
+       chain BLOB NOT NULL,
+       flags INTEGER NOT NULL,
+       time_ms INTEGER NOT NULL,
+       duration_ms INTEGER NOT NULL,
+       length INTEGER NOT NULL,
+       media_offset INTEGER NOT NULL,
+       received_at INTEGER NOT NULL,
+       PRIMARY KEY (device_id, recording_id, seq)
+     );
+     CREATE TABLE evidence (
+       id INTEGER PRIMARY KEY,
+       device_id TEXT NOT NULL,
+       recording_id INTEGER,
+       seq INTEGER,
+       reason TEXT NOT NULL,
+       message BLOB NOT NULL,
+       received_at INTEGER NOT NULL
+     );`,
+  ],
+};
+
+/** Every migration set the gateway applies, in order. A new part adds its set here. */
+export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS];
+
+export async function migrate(db: Db, sets: MigrationSet[] = ALL_MIGRATIONS): Promise<void> {
   await db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-  const row = await db.get<{ value: string }>("SELECT value FROM meta WHERE key = 'schema'");
-  let v = row ? Number(row.value) : 0;
-  for (; v < MIGRATIONS.length; v++) {
-    const sql = v === 0 ? MIGRATIONS[0].replace("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);", "") : MIGRATIONS[v];
-    await db.transaction(async () => {
-      await db.exec(sql);
-      await db.run("INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(v + 1)]);
-    });
+  for (const set of sets) {
+    const key = "schema:" + set.name;
+    const row = await db.get<{ value: string }>("SELECT value FROM meta WHERE key = ?", [key]);
+    for (let v = row ? Number(row.value) : 0; v < set.steps.length; v++) {
+      await db.transaction(async () => {
+        await db.exec(set.steps[v]);
+        await db.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, String(v + 1)]);
+      });
+    }
   }
-  return v;
 }
