@@ -6,7 +6,11 @@ import type { GatewayConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import type { Logger } from "./log.js";
 import { Db } from "./store/db.js";
-import { migrate } from "./store/schema.js";
+import { INGEST_MIGRATIONS, migrate } from "./store/schema.js";
+import type { MigrationSet } from "./store/schema.js";
+import { ACCOUNT_MIGRATIONS, Accounts } from "./api/accounts.js";
+import { buildApi } from "./api/server.js";
+import type { FastifyInstance } from "fastify";
 import { MediaStore } from "./store/media.js";
 import { StationKey } from "./secrets.js";
 import { DeviceRegistry } from "./devices.js";
@@ -15,9 +19,17 @@ import { Refusals } from "./broker/admission.js";
 import { GroupCommitter } from "./ingest/commit.js";
 import { Ingest } from "./ingest/pipeline.js";
 
+/** Every migration set, in order: each part of the gateway owns one. */
+export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS];
+
 export interface Gateway {
   config: GatewayConfig;
   mqttPort: number;
+  httpPort: number;
+  api: FastifyInstance;
+  accounts: Accounts;
+  /** Set on the first start: where the admin token was written. */
+  adminTokenFile: string | null;
   db: Db;
   media: MediaStore;
   registry: DeviceRegistry;
@@ -34,12 +46,14 @@ export async function openStore(config: GatewayConfig) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
   const db = await Db.open(join(dir, "gateway.db"));
-  await migrate(db);
-  return { dir, db, station: station.key, registry: new DeviceRegistry(db, station.key) };
+  await migrate(db, ALL_MIGRATIONS);
+  return { dir, db, station: station.key, registry: new DeviceRegistry(db, station.key), accounts: new Accounts(db) };
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {
-  const { dir, db, registry } = await openStore(config);
+  const { dir, db, registry, accounts } = await openStore(config);
+  const tokenFile = join(dir, "admin.token");
+  const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
   const media = new MediaStore(join(dir, "media"));
   const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch);
   const refusals = new Refusals(log);
@@ -58,10 +72,14 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   checkDisk();
   const diskTimer = setInterval(checkDisk, 5000);
   diskTimer.unref();
+  const api = await buildApi({ db, accounts, registry, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }));
+  await api.listen({ host: config.host, port: config.httpPort });
+  const httpPort = (api.server.address() as { port: number }).port;
   return {
-    config, mqttPort, db, media, registry, broker, ingest, committer, log,
+    config, mqttPort, httpPort, api, accounts, adminTokenFile, db, media, registry, broker, ingest, committer, log,
     async close() {
       clearInterval(diskTimer);
+      await api.close();
       await broker.close();
       await ingest.close();
       await media.close();

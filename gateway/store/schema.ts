@@ -74,10 +74,8 @@ export const INGEST_MIGRATIONS: MigrationSet = {
   ],
 };
 
-/** Every migration set the gateway applies, in order. A new part adds its set here. */
-export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS];
-
-export async function migrate(db: Db, sets: MigrationSet[] = ALL_MIGRATIONS): Promise<void> {
+/** Apply the sets in order (gateway.ts lists them). */
+export async function migrate(db: Db, sets: MigrationSet[]): Promise<void> {
   await db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
   for (const set of sets) {
     const key = "schema:" + set.name;

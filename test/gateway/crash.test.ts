@@ -28,7 +28,7 @@ const freePort = () => new Promise<number>((resolve) => {
 });
 
 function launch(port: number): Promise<ChildProcess> {
-  const c = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts", "--host", "127.0.0.1", "--mqtt-port", String(port), "--data-dir", dir, "--disk-min-free-mb", "1", "--log-level", "warn"], { stdio: ["ignore", "pipe", "inherit"] });
+  const c = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts", "--host", "127.0.0.1", "--mqtt-port", String(port), "--http-port", "0", "--data-dir", dir, "--disk-min-free-mb", "1", "--log-level", "warn"], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     c.stdout!.on("data", (b) => { if (String(b).includes("gateway: MQTT on")) resolve(c); });
     c.once("exit", (code) => reject(new Error("gateway exited early: " + code)));

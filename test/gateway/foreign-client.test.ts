@@ -26,7 +26,7 @@ let gw: Gateway;
 let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "evrec-foreign-"));
-  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
 });
 afterAll(async () => {
   await gw.close();

@@ -12,7 +12,7 @@ import { createLogger } from "../../gateway/log.js";
 import { FakeDevice } from "./fake-device.js";
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-restart-"));
-const start = (port = 0) => startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: port, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+const start = (port = 0) => startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: port, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
 let gw: Gateway;
 afterAll(async () => {
   await gw.close().catch(() => undefined);

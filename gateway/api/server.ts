@@ -1,0 +1,103 @@
+// The HTTP JSON API (fastify): token auth, roles per route, errors with a reason code.
+// It sees the gateway only through the narrow `ApiServices` interface, so the store or the
+// broker behind it can change without touching the routes.
+import Fastify from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Account, Accounts, Role } from "./accounts.js";
+import { AccountError, ROLES } from "./accounts.js";
+import type { DeviceRegistry, DeviceState } from "../devices.js";
+import { DeviceError } from "../devices.js";
+import type { Db } from "../store/db.js";
+import { fromHex } from "../../protocol/bytes.js";
+
+export interface ApiServices {
+  db: Db;
+  accounts: Accounts;
+  registry: DeviceRegistry;
+  stats: () => Record<string, unknown>;
+}
+
+declare module "fastify" {
+  interface FastifyRequest { account: Account | null }
+  interface FastifyContextConfig { roles?: Role[] }
+}
+
+class ApiError extends Error {
+  constructor(public status: number, public code: string, message: string) {
+    super(message);
+  }
+}
+
+const STATES: DeviceState[] = ["provisioned", "active", "lost", "retired", "revoked"];
+
+/** Build the API; `logger` is the gateway's pino logger (fastify 5 takes it as loggerInstance). */
+export async function buildApi(s: ApiServices, logger?: object): Promise<FastifyInstance> {
+  const app = (logger ? Fastify({ loggerInstance: logger as never, bodyLimit: 1 << 20, disableRequestLogging: true }) : Fastify({ bodyLimit: 1 << 20 })) as unknown as FastifyInstance;
+  app.decorateRequest("account", null);
+
+  app.addHook("onRequest", async (req: FastifyRequest) => {
+    const roles = req.routeOptions.config.roles;
+    if (!roles) return;
+    const h = req.headers.authorization || "";
+    const m = /^Bearer (\S+)$/.exec(h);
+    if (!m) throw new ApiError(401, "AUTH_REQUIRED", "send Authorization: Bearer <token>");
+    const acc = await s.accounts.byToken(m[1]);
+    if (!acc) throw new ApiError(401, "AUTH_BAD_TOKEN", "unknown or revoked token");
+    if (!roles.includes(acc.role)) throw new ApiError(403, "ROLE_FORBIDDEN", `this needs one of: ${roles.join(", ")}; ${acc.name} is ${acc.role}`);
+    req.account = acc;
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof ApiError) return reply.status(err.status).send({ error: err.code, message: err.message });
+    if (err instanceof DeviceError || err instanceof AccountError) {
+      const status = err.code.startsWith("UNKNOWN") ? 404 : err.code.endsWith("EXISTS") ? 409 : 400;
+      return reply.status(status).send({ error: err.code, message: err.message });
+    }
+    if (err.validation) return reply.status(400).send({ error: "BAD_REQUEST", message: err.message });
+    if (err.statusCode && err.statusCode < 500) return reply.status(err.statusCode).send({ error: "BAD_REQUEST", message: err.message });
+    req.log.error({ err }, "api error");
+    return reply.status(500).send({ error: "INTERNAL", message: "internal error; see the gateway log" });
+  });
+
+  app.get("/api/health", async () => ({ ok: true, ...s.stats() }));
+
+  app.get("/api/me", { config: { roles: [...ROLES] } }, async (req) => req.account);
+
+  app.get("/api/devices", { config: { roles: ["admin", "supervisor"] } }, async () => s.registry.list());
+
+  app.post<{ Body: { id: string; root: string; kind?: "body" | "fixed"; chipSerial?: string } }>("/api/devices", {
+    config: { roles: ["admin"] },
+    schema: { body: { type: "object", required: ["id", "root"], additionalProperties: false, properties: {
+      id: { type: "string" }, root: { type: "string", pattern: "^[0-9a-f]{64}$" }, kind: { enum: ["body", "fixed"] }, chipSerial: { type: "string", maxLength: 64 } } } },
+  }, async (req, reply) => {
+    const root = fromHex(req.body.root);
+    await s.registry.add(req.body.id, { root, kind: req.body.kind, chipSerial: req.body.chipSerial });
+    root.fill(0);
+    return reply.status(201).send({ id: req.body.id, state: "provisioned" });
+  });
+
+  app.post<{ Params: { id: string }; Body: { state: DeviceState; reason: string } }>("/api/devices/:id/state", {
+    config: { roles: ["admin"] },
+    schema: { body: { type: "object", required: ["state", "reason"], properties: { state: { enum: STATES }, reason: { type: "string", minLength: 3 } } } },
+  }, async (req) => {
+    await s.registry.setState(req.params.id, req.body.state);
+    return { id: req.params.id, state: req.body.state };
+  });
+
+  app.get<{ Querystring: { device?: string } }>("/api/recordings", { config: { roles: ["admin", "supervisor", "legal_reviewer"] } }, async (req) => {
+    const where = req.query.device ? " WHERE device_id = ?" : "";
+    return s.db.all(
+      "SELECT device_id AS device, recording_id AS recording, verdict, final, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, start_ms AS startMs, end_ms AS endMs FROM recordings" + where + " ORDER BY device_id, recording_id",
+      req.query.device ? [req.query.device] : []);
+  });
+
+  app.get<{ Params: { device: string; recording: string } }>("/api/recordings/:device/:recording", { config: { roles: ["admin", "supervisor", "legal_reviewer"] } }, async (req) => {
+    const row = await s.db.get<Record<string, unknown>>(
+      "SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs FROM recordings WHERE device_id = ? AND recording_id = ?",
+      [req.params.device, Number(req.params.recording)]);
+    if (!row) throw new ApiError(404, "UNKNOWN_RECORDING", `no recording ${req.params.device}/${req.params.recording}`);
+    return { ...row, reasons: JSON.parse(String(row.reasons)) };
+  });
+
+  return app;
+}
