@@ -3,11 +3,14 @@
 // through the Espruino gate, runs it, and prints the table. What it answers: how much the chunk step
 // costs over the one payload hash any scheme pays, whether the keyed-hash tag beats HMAC-SHA256 under
 // a per-chunk key, and how both compare with appending the chunk to flash.
+import { spawnSync } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { formatFinding, gate, runOnEspruino } from "../../scripts/espruino-gate.mjs";
 
-const BIN = process.env.ESPRUINO_BIN || "";
+// ESPRUINO_BIN, or an `espruino-linux` on the PATH, as the test runner finds it.
+const onPath = spawnSync("sh", ["-c", "command -v espruino-linux"], { encoding: "utf8" });
+const BIN = process.env.ESPRUINO_BIN || (onPath.status === 0 ? onPath.stdout.trim() : "");
 let usable = false;
 try {
   accessSync(BIN, constants.X_OK);
