@@ -32,7 +32,7 @@ const STATES: DeviceState[] = ["provisioned", "active", "lost", "retired", "revo
 
 /** Build the API; `logger` is the gateway's pino logger (fastify 5 takes it as loggerInstance). */
 export async function buildApi(s: ApiServices, logger?: object): Promise<FastifyInstance> {
-  const app = (logger ? Fastify({ loggerInstance: logger as never, bodyLimit: 1 << 20, disableRequestLogging: true }) : Fastify({ bodyLimit: 1 << 20 })) as unknown as FastifyInstance;
+  const app = (logger ? Fastify({ loggerInstance: logger as never, bodyLimit: 1 << 20 }) : Fastify({ bodyLimit: 1 << 20 })) as unknown as FastifyInstance;
   app.decorateRequest("account", null);
 
   app.addHook("onRequest", async (req: FastifyRequest) => {

@@ -86,3 +86,11 @@ export const MODEL_MIGRATIONS: MigrationSet = {
      CREATE INDEX custody_events_clip ON custody_events(device_id, recording_id);`,
   ],
 };
+
+/**
+ * SQL: assignment row `a` is in force at time expression `t` (used twice, so bind it twice).
+ * Half-open, so a return and a re-checkout at the same instant hand over cleanly.
+ */
+export function assignmentInForceSql(a: string, t: string): string {
+  return `${a}.checked_out_at <= ${t} AND (${a}.returned_at IS NULL OR ${a}.returned_at > ${t})`;
+}

@@ -1,0 +1,173 @@
+// Alarms the station admin must see (DESIGN.md section 6): equivocation, failed verdicts, disk,
+// expired certificates, silent devices. One open alarm per (kind, subject): a condition that
+// keeps recurring bumps a counter instead of burying the list, and stays until someone clears it
+// with a reason, or, for a silent device, until the device is heard from again.
+import type { Db } from "./store/db.js";
+import type { MigrationSet } from "./store/schema.js";
+import type { AuditLog } from "./audit/log.js";
+
+export const ALARM_MIGRATIONS: MigrationSet = {
+  name: "alarms",
+  steps: [
+    // The partial unique index is what makes raise() idempotent, even for two raises at once.
+    `CREATE TABLE alarms (
+       id INTEGER PRIMARY KEY,
+       kind TEXT NOT NULL,
+       subject TEXT NOT NULL,
+       detail TEXT NOT NULL,
+       count INTEGER NOT NULL DEFAULT 1,
+       first_at INTEGER NOT NULL,
+       last_at INTEGER NOT NULL,
+       cleared_at INTEGER,
+       cleared_by TEXT,
+       clear_reason TEXT
+     );
+     CREATE UNIQUE INDEX alarms_open ON alarms (kind, subject) WHERE cleared_at IS NULL;
+     CREATE INDEX alarms_last ON alarms (last_at);`,
+  ],
+};
+
+export const ALARM_KINDS = {
+  EQUIVOCATION: "EQUIVOCATION",
+  FAILED_VERDICT: "FAILED_VERDICT",
+  DISK_LOW: "DISK_LOW",
+  CERT_EXPIRED: "CERT_EXPIRED",
+  DEVICE_SILENT: "DEVICE_SILENT",
+} as const;
+
+/** A known kind, or any other string a part of the gateway needs. */
+export type AlarmKind = keyof typeof ALARM_KINDS | (string & {});
+
+/** Who clears an alarm that resolved itself. */
+export const SYSTEM_ACTOR = "gateway";
+
+// Kinds that are evidence of tampering, not of an operational problem: logged at error level.
+const TAMPER_KINDS: ReadonlySet<string> = new Set([ALARM_KINDS.EQUIVOCATION, ALARM_KINDS.FAILED_VERDICT]);
+
+export interface Alarm {
+  id: number;
+  kind: string;
+  subject: string;
+  detail: string;
+  count: number;
+  first_at: number;
+  last_at: number;
+  cleared_at: number | null;
+  cleared_by: string | null;
+  clear_reason: string | null;
+}
+
+export class AlarmError extends Error {
+  constructor(public code: string, message: string) {
+    super(message);
+    this.name = "AlarmError";
+  }
+}
+
+/** The part of a pino logger alarms use. */
+export interface AlarmLogger {
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface AlarmOptions {
+  /** When given, every clear by a person is also an audit entry (an admin change, P6). */
+  audit?: AuditLog;
+  /** Clock (ms since the epoch), injected for tests. */
+  now?: () => number;
+}
+
+const COLUMNS = "id, kind, subject, detail, count, first_at, last_at, cleared_at, cleared_by, clear_reason";
+
+export class Alarms {
+  private audit?: AuditLog;
+  private now: () => number;
+
+  constructor(private db: Db, private log?: AlarmLogger, opts: AlarmOptions = {}) {
+    this.audit = opts.audit;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Raise an alarm, or bump the one already open for this kind and subject. */
+  async raise(kind: AlarmKind, subject: string, detail: string): Promise<Alarm> {
+    return this.raiseAt(kind, subject, detail, this.now());
+  }
+
+  /** Close the open alarm for this kind and subject; a reason is required. Returns it, or null if none was open. */
+  async clear(kind: AlarmKind, subject: string, actor: string, reason: string): Promise<Alarm | null> {
+    if (typeof actor !== "string" || !actor.trim()) throw new AlarmError("ACTOR_REQUIRED", "clearing an alarm names who clears it");
+    if (typeof reason !== "string" || !reason.trim()) throw new AlarmError("REASON_REQUIRED", `clearing ${kind} ${subject} needs a reason`);
+    const audit = this.audit;
+    if (!audit) return this.close(kind, subject, actor, reason, this.now());
+    // The audit entry and the clear commit together: no clear goes unrecorded, and no entry
+    // records a clear that didn't happen.
+    const cleared = await this.db.transaction(async () => {
+      const a = await this.close(kind, subject, actor, reason, this.now());
+      if (a) await audit.appendInTransaction({ actor, action: "alarm.clear", target: `${kind}:${subject}`, reason, details: { alarm: a.id, count: a.count } });
+      return a;
+    });
+    if (cleared) await audit.checkpoint();
+    return cleared;
+  }
+
+  /** Alarms, most recent first: only open ones, only cleared ones, or (no filter) all. */
+  async list(q: { open?: boolean } = {}): Promise<Alarm[]> {
+    const where = q.open === undefined ? "" : q.open ? " WHERE cleared_at IS NULL" : " WHERE cleared_at IS NOT NULL";
+    return this.db.all<Alarm>(`SELECT ${COLUMNS} FROM alarms${where} ORDER BY last_at DESC, id DESC`);
+  }
+
+  /**
+   * Raise DEVICE_SILENT for active or lost devices not heard from for silentAfterMs (never
+   * connected: counted from registration), and clear it for devices heard from again or no
+   * longer in service. Returns the device ids raised and cleared.
+   */
+  async checkSilentDevices(nowMs: number, silentAfterMs: number): Promise<{ raised: string[]; cleared: string[] }> {
+    const cutoff = nowMs - silentAfterMs;
+    const open = new Set((await this.db.all<{ subject: string }>("SELECT subject FROM alarms WHERE kind = ? AND cleared_at IS NULL", [ALARM_KINDS.DEVICE_SILENT])).map((r) => r.subject));
+    const silent = await this.db.all<{ id: string; state: string; last_seen: number | null; created_at: number }>(
+      "SELECT id, state, last_seen, created_at FROM devices WHERE state IN ('active', 'lost') AND COALESCE(last_seen, created_at) < ? ORDER BY id",
+      [cutoff],
+    );
+    const raised: string[] = [];
+    for (const d of silent) {
+      // Already open: re-raising each check would only count checks, not silences.
+      if (open.delete(d.id)) continue;
+      const since = d.last_seen === null ? `never connected (registered ${new Date(d.created_at).toISOString()})` : `last seen ${new Date(d.last_seen).toISOString()}`;
+      await this.raiseAt(ALARM_KINDS.DEVICE_SILENT, d.id, `${d.state} device silent for over ${Math.round(silentAfterMs / 1000)} s: ${since}`, nowMs);
+      raised.push(d.id);
+    }
+    // What is left in `open` was silent and no longer is (or left service, or was deleted).
+    const cleared: string[] = [];
+    for (const id of open) {
+      const d = await this.db.get<{ state: string }>("SELECT state FROM devices WHERE id = ?", [id]);
+      const why = !d ? "device no longer registered" : d.state === "active" || d.state === "lost" ? "device heard from again" : `device is now ${d.state}`;
+      if (await this.close(ALARM_KINDS.DEVICE_SILENT, id, SYSTEM_ACTOR, why, nowMs)) cleared.push(id);
+    }
+    return { raised, cleared };
+  }
+
+  private async raiseAt(kind: string, subject: string, detail: string, at: number): Promise<Alarm> {
+    if (typeof kind !== "string" || !kind) throw new AlarmError("KIND_REQUIRED", "an alarm has a kind");
+    if (typeof subject !== "string") throw new TypeError("subject must be a string");
+    const a = (await this.db.get<Alarm>(
+      `INSERT INTO alarms (kind, subject, detail, count, first_at, last_at) VALUES (?, ?, ?, 1, ?, ?)
+       ON CONFLICT (kind, subject) WHERE cleared_at IS NULL
+       DO UPDATE SET detail = excluded.detail, last_at = excluded.last_at, count = count + 1
+       RETURNING ${COLUMNS}`,
+      [kind, subject, String(detail), at, at],
+    ))!;
+    // Only the first raise is logged: a repeating condition must not flood the log.
+    if (a.count === 1 && this.log) {
+      const fields = { alarm: kind, subject, detail: a.detail };
+      if (TAMPER_KINDS.has(kind)) this.log.error(fields, "alarm raised");
+      else this.log.warn(fields, "alarm raised");
+    }
+    return a;
+  }
+
+  private close(kind: string, subject: string, actor: string, reason: string, at: number): Promise<Alarm | null> {
+    return this.db
+      .get<Alarm>(`UPDATE alarms SET cleared_at = ?, cleared_by = ?, clear_reason = ? WHERE kind = ? AND subject = ? AND cleared_at IS NULL RETURNING ${COLUMNS}`, [at, actor, reason, kind, subject])
+      .then((a) => a ?? null);
+  }
+}

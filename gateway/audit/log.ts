@@ -1,0 +1,517 @@
+// The audit log (DESIGN.md P6, "Retrieval supervision"): every admin change and every access to
+// a record, append-only and hash-chained in SQLite. A chain alone can't show that its tail was
+// cut off, so keyed checkpoints (count, head) also go to an anchor file outside the database:
+// truncation is caught back to the last checkpoint, and the head printed in every report and
+// export bounds what even someone holding the key (it sits next to the anchor) can rewrite.
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeFileSync, chmodSync } from "node:fs";
+import { open as openFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Db } from "../store/db.js";
+import type { MigrationSet } from "../store/schema.js";
+
+export const AUDIT_MIGRATIONS: MigrationSet = {
+  name: "audit",
+  steps: [
+    // seq is assigned by append(), not by AUTOINCREMENT: it is hashed, so it must be known
+    // before the row is written. The triggers stop the gateway's own code from editing history;
+    // they are no defence against someone with the file (that is what verify() is for).
+    `CREATE TABLE audit_log (
+       seq INTEGER PRIMARY KEY,
+       at INTEGER NOT NULL,
+       actor TEXT NOT NULL,
+       action TEXT NOT NULL,
+       target TEXT,
+       reason TEXT,
+       details TEXT,
+       prev TEXT NOT NULL,
+       hash TEXT NOT NULL
+     );
+     CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+     CREATE INDEX audit_log_action ON audit_log (action, seq);
+     CREATE INDEX audit_log_target ON audit_log (target, seq);
+     CREATE INDEX audit_log_at ON audit_log (at);
+     CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
+  ],
+};
+
+/** Actions that retrieve record content: each must name a reason (DESIGN.md section 2, retrieval supervision). */
+export const READS_NEED_REASON: ReadonlySet<string> = new Set(["view", "download", "export"]);
+
+/** The `prev` of the first entry. */
+export const GENESIS_PREV = "0".repeat(64);
+
+const ENTRY_DOMAIN = Buffer.from("evrec-audit-entry-v1\0");
+const CHECKPOINT_DOMAIN = Buffer.from("audit-checkpoint");
+const KEY_LEN = 32;
+const HEX64 = /^[0-9a-f]{64}$/;
+const VERIFY_PAGE = 1000;
+
+export class AuditError extends Error {
+  constructor(public code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AuditError";
+  }
+}
+
+export interface AuditInput {
+  actor: string;
+  action: string;
+  target?: string | null;
+  reason?: string | null;
+  details?: Record<string, unknown> | null;
+}
+
+export interface AuditEntry {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  reason: string | null;
+  details: Record<string, unknown> | null;
+  prev: string;
+  hash: string;
+}
+
+/** A row as stored: `details` is the canonical JSON text that was hashed. */
+export interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string | null;
+  reason: string | null;
+  details: string | null;
+  prev: string;
+}
+
+export interface AuditHead {
+  count: number;
+  hash: string;
+}
+
+export type AuditProblemCode =
+  | "HASH_MISMATCH"
+  | "CHAIN_BROKEN"
+  | "SEQ_GAP"
+  | "TRUNCATED"
+  | "CHECKPOINT_MAC"
+  | "CHECKPOINT_ORDER"
+  | "CHECKPOINT_MISMATCH"
+  | "ANCHOR_MISSING";
+
+export interface AuditProblem {
+  code: AuditProblemCode;
+  seq?: number;
+  detail: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Rows present in the database. */
+  count: number;
+  /** Hash of the last row present (GENESIS_PREV when empty). */
+  head: string;
+  /** The last checkpoint in the anchor file whose MAC is valid. */
+  checkpoint: AuditHead | null;
+  problems: AuditProblem[];
+}
+
+export interface AuditListQuery {
+  actor?: string;
+  action?: string;
+  target?: string;
+  /** Entries at or after this time (ms since the epoch). */
+  since?: number;
+  limit?: number;
+}
+
+export interface AuditOpenOptions {
+  /** Write a checkpoint after every n-th entry (default 1). */
+  checkpointEvery?: number;
+  /** Clock for `at` (ms since the epoch); injected so tests need no real time. */
+  now?: () => number;
+}
+
+/** JSON with object keys sorted at every depth, so equal details always hash equally. */
+export function canonicalJson(value: unknown): string {
+  let plain: unknown;
+  try {
+    plain = JSON.parse(JSON.stringify(value));
+  } catch (e) {
+    throw new AuditError("BAD_DETAILS", `details must be JSON-serialisable: ${(e as Error).message}`, { cause: e });
+  }
+  return JSON.stringify(sortKeys(plain));
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v === null || typeof v !== "object") return v;
+  // A null-prototype object, so a "__proto__" key from JSON stays an ordinary key.
+  const out: Record<string, unknown> = Object.create(null);
+  for (const k of Object.keys(v).sort()) out[k] = sortKeys((v as Record<string, unknown>)[k]);
+  return out;
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}
+
+function str(s: string): Buffer {
+  const body = Buffer.from(s, "utf8");
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  return Buffer.concat([len, body]);
+}
+
+// Null and "" must hash differently, hence a presence byte before optional strings.
+function optStr(s: string | null): Buffer {
+  return s === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), str(s)]);
+}
+
+const isCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+const isOptStr = (s: unknown): s is string | null => s === null || typeof s === "string";
+
+/** Why a stored row can't be hashed as it stands (someone wrote odd types into it), or null. */
+function malformed(r: AuditRow): string | null {
+  if (!isCount(r.seq) || r.seq < 1) return "seq is not a positive integer";
+  if (!isCount(r.at)) return "at is not a non-negative integer";
+  if (typeof r.actor !== "string" || typeof r.action !== "string") return "actor or action is not text";
+  if (!isOptStr(r.target) || !isOptStr(r.reason) || !isOptStr(r.details)) return "target, reason or details is not text";
+  if (typeof r.prev !== "string" || !HEX64.test(r.prev)) return "prev is not 32 bytes of hex";
+  return null;
+}
+
+/**
+ * The entry hash: SHA-256 over a length-prefixed encoding of every field. Exported so that an
+ * offline checker can recompute it; the algorithm is no secret, the anchor's key is.
+ */
+export function hashRow(r: AuditRow): string {
+  const why = malformed(r);
+  if (why) throw new AuditError("MALFORMED_ROW", `audit row ${String(r.seq)}: ${why}`);
+  return createHash("sha256")
+    .update(ENTRY_DOMAIN)
+    .update(u64(r.seq))
+    .update(u64(r.at))
+    .update(str(r.actor))
+    .update(str(r.action))
+    .update(optStr(r.target))
+    .update(optStr(r.reason))
+    .update(optStr(r.details))
+    .update(Buffer.from(r.prev, "hex"))
+    .digest("hex");
+}
+
+// Fixed-length fields after a fixed domain string: no two (count, head) pairs share an input.
+function checkpointMac(key: Buffer, count: number, head: string): Buffer {
+  return createHmac("sha256", key).update(CHECKPOINT_DOMAIN).update(u64(count)).update(Buffer.from(head, "hex")).digest();
+}
+
+function needsReason(action: string): boolean {
+  // "clip.view" is as much a read as "view": match the last dotted segment too.
+  return READS_NEED_REASON.has(action) || READS_NEED_REASON.has(action.slice(action.lastIndexOf(".") + 1));
+}
+
+interface AnchorLine {
+  line: number;
+  count: number;
+  head: string;
+  mac: string;
+}
+
+// A final fragment without its newline is a checkpoint write torn by a crash; it was never
+// acknowledged to anyone, so it is not a line.
+function anchorLines(text: string): { lines: AnchorLine[]; malformed: number[] } {
+  const parts = text.split("\n");
+  parts.pop();
+  const lines: AnchorLine[] = [];
+  const bad: number[] = [];
+  parts.forEach((p, i) => {
+    const m = /^(\d{1,16}) ([0-9a-f]{64}) ([0-9a-f]{64})$/.exec(p);
+    if (m && Number.isSafeInteger(Number(m[1]))) lines.push({ line: i + 1, count: Number(m[1]), head: m[2], mac: m[3] });
+    else bad.push(i + 1);
+  });
+  return { lines, malformed: bad };
+}
+
+function macOk(key: Buffer, l: AnchorLine): boolean {
+  return timingSafeEqual(checkpointMac(key, l.count, l.head), Buffer.from(l.mac, "hex"));
+}
+
+function readIfExists(file: string): string | null {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+}
+
+// A new file is durable only once its directory entry is.
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function toEntry(r: AuditRow & { hash: string }): AuditEntry {
+  return { seq: r.seq, at: r.at, actor: r.actor, action: r.action, target: r.target, reason: r.reason, details: r.details === null ? null : JSON.parse(r.details), prev: r.prev, hash: r.hash };
+}
+
+const COLUMNS = "seq, at, actor, action, target, reason, details, prev, hash";
+
+export class AuditLog {
+  private anchorTail: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private db: Db,
+    /** Path of the checkpoint key file. */
+    readonly keyFile: string,
+    /** Path of the anchor file. */
+    readonly anchorFile: string,
+    private key: Buffer | null,
+    private every: number,
+    private now: () => number,
+    private lastCheckpoint: number,
+  ) {}
+
+  /**
+   * False when the log has entries but its key or anchor file is gone: appends still work (no
+   * access goes unrecorded) but write no checkpoints, and verify() reports ANCHOR_MISSING.
+   */
+  get anchored(): boolean {
+    return this.key !== null;
+  }
+
+  /** Open the log over a migrated database; on first start create the key (0600) and the anchor in dataDir. */
+  static async open(db: Db, dataDir: string, opts: AuditOpenOptions = {}): Promise<AuditLog> {
+    const every = opts.checkpointEvery ?? 1;
+    if (!Number.isSafeInteger(every) || every < 1) throw new RangeError(`checkpointEvery must be a positive integer, got ${every}`);
+    const keyFile = join(dataDir, "audit.key");
+    const anchorFile = join(dataDir, "audit.anchor");
+    const n = (await db.get<{ n: number }>("SELECT count(*) AS n FROM audit_log"))!.n;
+
+    let key: Buffer | null = null;
+    if (existsSync(keyFile)) {
+      key = readFileSync(keyFile);
+      if (key.length !== KEY_LEN) throw new AuditError("BAD_KEY", `audit key ${keyFile} is ${key.length} bytes, expected ${KEY_LEN}: refusing to start`);
+    }
+    let anchor = readIfExists(anchorFile);
+    // Files are made only for a log with no history: recreating a lost key or anchor would
+    // make a deleted anchor, and any truncation it was hiding, look clean.
+    if (n === 0) {
+      if (!key && !(anchor && anchorLines(anchor).lines.length)) {
+        key = randomBytes(KEY_LEN);
+        writeFileSync(keyFile, key, { mode: 0o600, flag: "wx" });
+        chmodSync(keyFile, 0o600);
+        fsyncDir(dataDir);
+      }
+      if (anchor === null) {
+        // Not secret (counts and hashes that reports print anyway), so readable by an auditor.
+        writeFileSync(anchorFile, "", { mode: 0o644, flag: "wx" });
+        fsyncDir(dataDir);
+        anchor = "";
+      }
+    }
+    if (!key || anchor === null) return new AuditLog(db, keyFile, anchorFile, null, every, opts.now ?? Date.now, 0);
+
+    if (anchor.length && !anchor.endsWith("\n")) {
+      // Drop a torn checkpoint so the next one starts on its own line.
+      truncateSync(anchorFile, Buffer.byteLength(anchor.slice(0, anchor.lastIndexOf("\n") + 1)));
+      const fd = openSync(anchorFile, "r+");
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    const valid = anchorLines(anchor).lines.filter((l) => macOk(key, l));
+    const last = valid.length ? Math.max(...valid.map((l) => l.count)) : 0;
+    return new AuditLog(db, keyFile, anchorFile, key, every, opts.now ?? Date.now, last);
+  }
+
+  /**
+   * Append one entry in its own transaction, then checkpoint when due. Don't call it inside
+   * db.transaction() (it would wait for itself): use appendInTransaction() there.
+   */
+  async append(input: AuditInput): Promise<AuditEntry> {
+    const row = this.prepare(input);
+    const entry = await this.db.transaction(() => this.insert(row));
+    if (this.key && entry.seq % this.every === 0) await this.writeCheckpoint(entry.seq, entry.hash);
+    return entry;
+  }
+
+  /**
+   * Append inside a transaction the caller already holds, so the entry commits or rolls back
+   * with the change it records. Call checkpoint() after the commit.
+   */
+  async appendInTransaction(input: AuditInput): Promise<AuditEntry> {
+    return this.insert(this.prepare(input));
+  }
+
+  /** Write a checkpoint of the committed head now (after appendInTransaction, or at shutdown). */
+  async checkpoint(): Promise<AuditHead> {
+    const h = await this.head();
+    if (this.key && h.count > 0) await this.writeCheckpoint(h.count, h.hash);
+    return h;
+  }
+
+  /** The last entry's seq and hash: what reports and exports print. */
+  async head(): Promise<AuditHead> {
+    // In a transaction, so a head is never read from another caller's uncommitted append.
+    const r = await this.db.transaction(() => this.db.get<{ seq: number; hash: string }>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"));
+    return r ? { count: r.seq, hash: r.hash } : { count: 0, hash: GENESIS_PREV };
+  }
+
+  /** Entries matching every given filter, newest first. */
+  async list(q: AuditListQuery = {}): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (q.actor !== undefined) { where.push("actor = ?"); params.push(q.actor); }
+    if (q.action !== undefined) { where.push("action = ?"); params.push(q.action); }
+    if (q.target !== undefined) { where.push("target = ?"); params.push(q.target); }
+    if (q.since !== undefined) { where.push("at >= ?"); params.push(q.since); }
+    let sql = `SELECT ${COLUMNS} FROM audit_log` + (where.length ? " WHERE " + where.join(" AND ") : "") + " ORDER BY seq DESC";
+    if (q.limit !== undefined) {
+      if (!Number.isSafeInteger(q.limit) || q.limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${q.limit}`);
+      sql += " LIMIT ?";
+      params.push(q.limit);
+    }
+    const rows = await this.db.all<AuditRow & { hash: string }>(sql, params);
+    return rows.map(toEntry);
+  }
+
+  /** Recheck every row, every link and the anchor's checkpoints; list what was tampered with. */
+  async verify(): Promise<VerifyResult> {
+    // One transaction: rows and anchor are seen at one moment, with no commit in between.
+    return this.db.transaction(async (): Promise<VerifyResult> => {
+      const problems: AuditProblem[] = [];
+      const checkpoints = this.readCheckpoints(problems);
+      const wanted = new Map<number, string[]>();
+      for (const c of checkpoints) wanted.set(c.count, [...(wanted.get(c.count) ?? []), c.head]);
+
+      let count = 0;
+      let expectSeq = 1;
+      let prevHash = GENESIS_PREV;
+      let lastSeq = 0;
+      const found = new Map<number, string>();
+      for (;;) {
+        const rows = await this.db.all<AuditRow & { hash: string }>(`SELECT ${COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, [lastSeq, VERIFY_PAGE]);
+        for (const r of rows) {
+          count++;
+          if (r.seq !== expectSeq) problems.push({ code: "SEQ_GAP", seq: r.seq, detail: r.seq > expectSeq ? `entries ${expectSeq}..${r.seq - 1} are missing` : `expected seq ${expectSeq}` });
+          if (r.prev !== prevHash) problems.push({ code: "CHAIN_BROKEN", seq: r.seq, detail: `prev ${String(r.prev)} does not match the preceding entry's hash ${prevHash}` });
+          const why = malformed(r);
+          if (why) problems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: why });
+          else if (hashRow(r) !== r.hash) problems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: "the stored entry does not hash to its recorded hash" });
+          if (wanted.has(r.seq)) found.set(r.seq, r.hash);
+          expectSeq = r.seq + 1;
+          prevHash = r.hash;
+          lastSeq = r.seq;
+        }
+        if (rows.length < VERIFY_PAGE) break;
+      }
+
+      const last = checkpoints.length ? checkpoints[checkpoints.length - 1] : null;
+      for (const c of checkpoints) {
+        const h = found.get(c.count);
+        if (h === c.head) continue;
+        if (c === last) {
+          problems.push({
+            code: "TRUNCATED",
+            seq: c.count,
+            detail: h === undefined
+              ? `the anchor's last checkpoint is entry ${c.count} (head ${c.head}) but the log ends at ${lastSeq}: entries were cut off`
+              : `the anchor's last checkpoint is entry ${c.count} with head ${c.head}, the log has ${h} there: the log was cut and rewritten`,
+          });
+        } else if (h !== undefined) {
+          problems.push({ code: "CHECKPOINT_MISMATCH", seq: c.count, detail: `checkpointed head ${c.head}, the log has ${h}: history before this point was rewritten` });
+        }
+      }
+      return { ok: problems.length === 0, count, head: prevHash, checkpoint: last ? { count: last.count, hash: last.head } : null, problems };
+    });
+  }
+
+  // Valid checkpoints in file order; forged, malformed or out-of-order lines become problems.
+  private readCheckpoints(problems: AuditProblem[]): AnchorLine[] {
+    const text = readIfExists(this.anchorFile);
+    if (!existsSync(this.keyFile) || !this.key) problems.push({ code: "ANCHOR_MISSING", detail: `checkpoint key ${this.keyFile} is missing: checkpoints can't be checked, truncation can't be detected` });
+    if (text === null) problems.push({ code: "ANCHOR_MISSING", detail: `anchor file ${this.anchorFile} is missing: truncation can't be detected` });
+    if (text === null || !this.key) return [];
+    const { lines, malformed: bad } = anchorLines(text);
+    for (const n of bad) problems.push({ code: "CHECKPOINT_MAC", detail: `anchor line ${n} is malformed` });
+    const out: AnchorLine[] = [];
+    for (const l of lines) {
+      if (!macOk(this.key, l)) {
+        problems.push({ code: "CHECKPOINT_MAC", seq: l.count, detail: `anchor line ${l.line} (count ${l.count}) has a bad MAC: forged or edited` });
+        continue;
+      }
+      const before = out[out.length - 1];
+      if (before && l.count <= before.count) {
+        problems.push({ code: "CHECKPOINT_ORDER", seq: l.count, detail: `anchor line ${l.line} (count ${l.count}) does not follow count ${before.count}` });
+        continue;
+      }
+      out.push(l);
+    }
+    return out;
+  }
+
+  private prepare(input: AuditInput): AuditRow {
+    const { actor, action } = input;
+    if (typeof actor !== "string" || !actor.trim()) throw new AuditError("ACTOR_REQUIRED", "an audit entry names the account that acted");
+    if (typeof action !== "string" || !action.trim()) throw new AuditError("ACTION_REQUIRED", "an audit entry names its action");
+    const reason = input.reason ?? null;
+    if (reason !== null && typeof reason !== "string") throw new TypeError("reason must be a string");
+    if (needsReason(action) && !reason?.trim()) throw new AuditError("REASON_REQUIRED", `${action} retrieves a record: a reason is required`);
+    const target = input.target ?? null;
+    if (target !== null && typeof target !== "string") throw new TypeError("target must be a string");
+    const details = input.details == null ? null : canonicalJson(input.details);
+    const at = this.now();
+    if (!isCount(at)) throw new RangeError(`the clock gave ${at}, not a non-negative integer of ms`);
+    return { seq: 0, at, actor, action, target, reason, details, prev: GENESIS_PREV };
+  }
+
+  // Runs inside a transaction (BEGIN IMMEDIATE): reading the tail and inserting after it can't
+  // interleave with another append, and the primary key refuses a second row at one seq anyway.
+  private async insert(prepared: AuditRow): Promise<AuditEntry> {
+    const last = await this.db.get<{ seq: number; hash: string }>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    const row: AuditRow = { ...prepared, seq: (last?.seq ?? 0) + 1, prev: last?.hash ?? GENESIS_PREV };
+    const hash = hashRow(row);
+    await this.db.run(`INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [row.seq, row.at, row.actor, row.action, row.target, row.reason, row.details, row.prev, hash]);
+    return toEntry({ ...row, hash });
+  }
+
+  // Written after the commit: a crash in between leaves the anchor behind the log (weaker, but
+  // true), never ahead of it (which would look like truncation). Queued so lines stay in order.
+  private writeCheckpoint(count: number, head: string): Promise<void> {
+    const key = this.key!;
+    const write = async () => {
+      if (count <= this.lastCheckpoint) return;
+      const line = `${count} ${head} ${checkpointMac(key, count, head).toString("hex")}\n`;
+      let fh;
+      try {
+        // No O_CREAT: an anchor deleted while running must stay missing, not restart clean.
+        fh = await openFile(this.anchorFile, constants.O_WRONLY | constants.O_APPEND);
+        await fh.write(line);
+        await fh.sync();
+      } catch (e) {
+        throw new AuditError("CHECKPOINT_FAILED", `entry ${count} is logged but its checkpoint could not be written to ${this.anchorFile}: ${(e as Error).message}`, { cause: e });
+      } finally {
+        await fh?.close();
+      }
+      this.lastCheckpoint = count;
+    };
+    const p = this.anchorTail.then(write, write);
+    this.anchorTail = p.catch(() => undefined);
+    return p;
+  }
+}

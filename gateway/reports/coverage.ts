@@ -1,0 +1,201 @@
+// Coverage of cases by verified clips, integrity counts and per-officer / per-unit statistics.
+// Times: a chunk covers [time_ms, time_ms + duration_ms] in device time; adding the device's
+// clock offset (gateway − device, R-TIME-1) puts clips of different devices on one clock before
+// they are merged (DESIGN.md section 6).
+import type { Db } from "../store/db.js";
+import { assignmentInForceSql } from "../model/schema.js";
+
+/** Largest hole between clips that still counts as covered, when none is configured. */
+export const DEFAULT_GAP_TOLERANCE_MS = 2000;
+
+/** A device's clock offset in ms (gateway time − device time). */
+export type ClockOffset = (deviceId: string) => number;
+
+const noOffset: ClockOffset = () => 0;
+
+export interface CoverageOptions {
+  gapToleranceMs?: number;
+  offsetMs?: ClockOffset;
+}
+
+export interface CaseCoverage {
+  caseNumber: string;
+  policy: "FULL" | "KEY_STEPS" | "OPTIONAL";
+  windowStart: number;
+  windowEnd: number;
+  /** Verified clips linked to the case. */
+  verifiedClips: number;
+  /** FULL: no gap above the tolerance; KEY_STEPS: a verified clip is linked; OPTIONAL: always. */
+  satisfied: boolean;
+  /** FULL only: share of the window covered, holes within the tolerance counting as covered. */
+  percent: number | null;
+  coveredMs: number | null;
+  /** FULL only: holes above the tolerance, [from, to) in gateway time. */
+  gaps: [number, number][];
+}
+
+/**
+ * Merge intervals over a window: holes no longer than toleranceMs (between clips or at either
+ * edge of the window) are bridged; longer ones are returned as gaps.
+ */
+export function mergeCoverage(windowStart: number, windowEnd: number, intervals: [number, number][], toleranceMs: number): { coveredMs: number; gaps: [number, number][] } {
+  const clipped: [number, number][] = [];
+  for (const [s, e] of intervals) {
+    const a = Math.max(s, windowStart);
+    const b = Math.min(e, windowEnd);
+    if (b > a) clipped.push([a, b]);
+  }
+  clipped.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  const gaps: [number, number][] = [];
+  let cursor = windowStart;
+  for (const [s, e] of clipped) {
+    if (s - cursor > toleranceMs) gaps.push([cursor, s]);
+    if (e > cursor) cursor = e;
+  }
+  if (windowEnd - cursor > toleranceMs) gaps.push([cursor, windowEnd]);
+  const missing = gaps.reduce((n, [a, b]) => n + (b - a), 0);
+  return { coveredMs: windowEnd - windowStart - missing, gaps };
+}
+
+interface CaseRow { id: number; number: string; policy: "FULL" | "KEY_STEPS" | "OPTIONAL"; window_start: number; window_end: number }
+
+async function coverageOf(db: Db, c: CaseRow, tolerance: number, offset: ClockOffset): Promise<CaseCoverage> {
+  const clips = await db.get<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM clip_links l JOIN recordings r ON r.device_id = l.device_id AND r.recording_id = l.recording_id
+     WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified'`, [c.id]);
+  const verifiedClips = clips ? clips.n : 0;
+  const base = { caseNumber: c.number, policy: c.policy, windowStart: c.window_start, windowEnd: c.window_end, verifiedClips };
+  if (c.policy !== "FULL") return { ...base, satisfied: c.policy === "OPTIONAL" || verifiedClips > 0, percent: null, coveredMs: null, gaps: [] };
+  const chunks = await db.all<{ device_id: string; time_ms: number; duration_ms: number }>(
+    `SELECT k.device_id, k.time_ms, k.duration_ms FROM clip_links l
+     JOIN recordings r ON r.device_id = l.device_id AND r.recording_id = l.recording_id
+     JOIN chunks k ON k.device_id = l.device_id AND k.recording_id = l.recording_id
+     WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified'`, [c.id]);
+  const offsets = new Map<string, number>();
+  const intervals: [number, number][] = chunks.map((k) => {
+    let o = offsets.get(k.device_id);
+    if (o === undefined) offsets.set(k.device_id, (o = offset(k.device_id)));
+    return [k.time_ms + o, k.time_ms + o + k.duration_ms];
+  });
+  const m = mergeCoverage(c.window_start, c.window_end, intervals, tolerance);
+  const percent = (m.coveredMs / (c.window_end - c.window_start)) * 100;
+  return { ...base, satisfied: m.gaps.length === 0, percent, coveredMs: m.coveredMs, gaps: m.gaps };
+}
+
+function tolerance(opts: CoverageOptions): number {
+  const t = opts.gapToleranceMs ?? DEFAULT_GAP_TOLERANCE_MS;
+  if (!(Number.isFinite(t) && t >= 0)) throw new RangeError(`gapToleranceMs must be a non-negative number, got ${t}`);
+  return t;
+}
+
+/** Coverage of one case by its linked verified clips; undefined if there is no such case. */
+export async function caseCoverage(db: Db, caseNumber: string, opts: CoverageOptions = {}): Promise<CaseCoverage | undefined> {
+  const c = await db.get<CaseRow>("SELECT id, number, policy, window_start, window_end FROM cases WHERE number = ?", [caseNumber]);
+  return c ? coverageOf(db, c, tolerance(opts), opts.offsetMs || noOffset) : undefined;
+}
+
+/** Coverage of every FULL and KEY_STEPS case whose window overlaps [from, to), by window start. */
+export async function coverageReport(db: Db, opts: CoverageOptions & { from?: number; to?: number } = {}): Promise<CaseCoverage[]> {
+  const t = tolerance(opts);
+  const cases = await db.all<CaseRow>(
+    "SELECT id, number, policy, window_start, window_end FROM cases WHERE policy IN ('FULL', 'KEY_STEPS') AND window_end > ? AND window_start < ? ORDER BY window_start, number",
+    [opts.from ?? 0, opts.to ?? Number.MAX_SAFE_INTEGER]);
+  const out: CaseCoverage[] = [];
+  for (const c of cases) out.push(await coverageOf(db, c, t, opts.offsetMs || noOffset));
+  return out;
+}
+
+export interface IntegritySummary {
+  total: number;
+  verified: number;
+  incomplete: number;
+  failed: number;
+  /** Incomplete for good: the device no longer holds what is missing. */
+  finalIncomplete: number;
+  /** Sealed as interrupted (power loss, storage full...). */
+  interrupted: number;
+}
+
+/** Counts of recordings by integrity verdict. */
+export async function integritySummary(db: Db): Promise<IntegritySummary> {
+  const r = await db.get<{ total: number; verified: number | null; incomplete: number | null; failed: number | null; final_incomplete: number | null; interrupted: number | null }>(
+    `SELECT COUNT(*) AS total,
+       SUM(verdict = 'verified') AS verified, SUM(verdict = 'incomplete') AS incomplete, SUM(verdict = 'failed') AS failed,
+       SUM(verdict = 'incomplete' AND final = 1) AS final_incomplete, SUM(interrupted = 1) AS interrupted
+     FROM recordings`);
+  return {
+    total: r ? r.total : 0, verified: r?.verified || 0, incomplete: r?.incomplete || 0, failed: r?.failed || 0,
+    finalIncomplete: r?.final_incomplete || 0, interrupted: r?.interrupted || 0,
+  };
+}
+
+export interface StatisticsRow {
+  /** Officer badge or unit id; null for clips no officer (or unit) can be found for. */
+  key: string | number | null;
+  label: string;
+  recordings: number;
+  /** Recorded media, from the chunks' durations. */
+  hours: number;
+  verdicts: { verified: number; incomplete: number; failed: number };
+  /** Median of last receipt − corrected end time, over clips that have an end. */
+  medianUploadDelayMs: number | null;
+}
+
+export interface StatisticsOptions {
+  /** Clips starting in [from, to), ms. */
+  from: number;
+  to: number;
+  by: "officer" | "unit";
+  offsetMs?: ClockOffset;
+}
+
+/**
+ * Recordings, hours, verdicts and upload delay per officer or per unit. A clip belongs to the
+ * officer who held the device when it started; its unit is that officer's unit (today's roster),
+ * else the unit the device is issued to.
+ */
+export async function statistics(db: Db, opts: StatisticsOptions): Promise<StatisticsRow[]> {
+  if (opts.by !== "officer" && opts.by !== "unit") throw new RangeError(`by must be officer or unit, got ${JSON.stringify(opts.by)}`);
+  if (!(opts.to > opts.from)) throw new RangeError("statistics period must end after it starts");
+  const offset = opts.offsetMs || noOffset;
+  const rows = await db.all<{
+    device_id: string; verdict: string; end_ms: number | null; last_received: number; media_ms: number;
+    badge: string | null; officer_name: string | null; unit_id: number | null; unit_name: string | null;
+  }>(
+    `SELECT r.device_id, r.verdict, r.end_ms, r.last_received,
+       (SELECT COALESCE(SUM(k.duration_ms), 0) FROM chunks k WHERE k.device_id = r.device_id AND k.recording_id = r.recording_id) AS media_ms,
+       o.badge, o.name AS officer_name, u.id AS unit_id, u.name AS unit_name
+     FROM recordings r JOIN devices d ON d.id = r.device_id
+     LEFT JOIN assignments a ON a.device_id = r.device_id AND a.officer_id IS NOT NULL AND ${assignmentInForceSql("a", "r.start_ms")}
+     LEFT JOIN officers o ON o.id = a.officer_id
+     LEFT JOIN units u ON u.id = COALESCE(o.unit_id, d.unit_id)
+     WHERE r.start_ms >= ? AND r.start_ms < ?`, [opts.from, opts.to]);
+  const groups = new Map<string | number | null, { row: StatisticsRow; ms: number; delays: number[] }>();
+  for (const r of rows) {
+    const key = opts.by === "officer" ? r.badge : r.unit_id;
+    let g = groups.get(key);
+    if (!g) {
+      const label = key === null ? "(unassigned)" : opts.by === "officer" ? `${r.badge} ${r.officer_name}` : (r.unit_name as string);
+      g = { row: { key, label, recordings: 0, hours: 0, verdicts: { verified: 0, incomplete: 0, failed: 0 }, medianUploadDelayMs: null }, ms: 0, delays: [] };
+      groups.set(key, g);
+    }
+    g.row.recordings++;
+    g.ms += r.media_ms;
+    if (r.verdict === "verified" || r.verdict === "incomplete" || r.verdict === "failed") g.row.verdicts[r.verdict]++;
+    if (r.end_ms !== null) g.delays.push(r.last_received - (r.end_ms + offset(r.device_id)));
+  }
+  const out: StatisticsRow[] = [];
+  for (const g of groups.values()) {
+    g.row.hours = g.ms / 3600000;
+    g.row.medianUploadDelayMs = median(g.delays);
+    out.push(g.row);
+  }
+  return out.sort((a, b) => (a.key === null ? 1 : 0) - (b.key === null ? 1 : 0) || a.label.localeCompare(b.label));
+}
+
+function median(xs: number[]): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}

@@ -1,0 +1,120 @@
+// Alarms an admin relies on: one open alarm per condition however often it recurs, cleared only
+// with a reason (and audited), and silent devices raised and cleared without anyone's help.
+import { afterEach, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Db } from "../../gateway/store/db.js";
+import { INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
+import { AUDIT_MIGRATIONS, AuditLog } from "../../gateway/audit/log.js";
+import { ALARM_KINDS, ALARM_MIGRATIONS, AlarmError, Alarms, SYSTEM_ACTOR } from "../../gateway/alarms.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const T0 = 1_700_000_000_000;
+const MIN = 60_000;
+
+async function setup() {
+  const dir = mkdtempSync(join(tmpdir(), "evrec-alarms-"));
+  const db = await Db.open(join(dir, "gateway.db"));
+  cleanups.push(async () => {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await migrate(db, [INGEST_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS]);
+  const audit = await AuditLog.open(db, dir);
+  const logged: { level: string; obj: object }[] = [];
+  const log = { warn: (obj: object) => logged.push({ level: "warn", obj }), error: (obj: object) => logged.push({ level: "error", obj }) };
+  let t = T0;
+  const alarms = new Alarms(db, log, { audit, now: () => (t += 1000) });
+  return { db, audit, alarms, logged };
+}
+
+async function device(db: Db, id: string, state: string, lastSeen: number | null, createdAt = T0 - 60 * MIN) {
+  await db.run("INSERT INTO devices (id, state, root_enc, created_at, last_seen) VALUES (?, ?, ?, ?, ?)", [id, state, Buffer.alloc(60), createdAt, lastSeen]);
+}
+
+describe("alarms", () => {
+  it("keeps one open alarm with a count when the same condition is raised twice", async () => {
+    const { alarms, logged } = await setup();
+    await alarms.raise(ALARM_KINDS.EQUIVOCATION, "BWC-01/7", "seq 3 seen with two different payloads");
+    const second = await alarms.raise(ALARM_KINDS.EQUIVOCATION, "BWC-01/7", "seq 4 seen with two different payloads");
+    const open = await alarms.list({ open: true });
+    expect(open).toHaveLength(1);
+    expect(open[0]).toMatchObject({ id: second.id, kind: "EQUIVOCATION", subject: "BWC-01/7", count: 2, detail: "seq 4 seen with two different payloads", cleared_at: null });
+    expect(open[0].last_at).toBeGreaterThan(open[0].first_at);
+    // Logged once, at error level: equivocation is evidence of tampering.
+    expect(logged).toEqual([{ level: "error", obj: expect.objectContaining({ alarm: "EQUIVOCATION", subject: "BWC-01/7" }) }]);
+  });
+
+  it("keeps alarms of other kinds or subjects apart, and accepts kinds beyond the known ones", async () => {
+    const { alarms, logged } = await setup();
+    await alarms.raise(ALARM_KINDS.DISK_LOW, "/var/lib/evrec", "212 MB free");
+    await alarms.raise(ALARM_KINDS.CERT_EXPIRED, "officer:3301", "certificate expired 2024-06-01 during checkout");
+    await alarms.raise("BROKER_DOWN", "mqtt", "listener closed");
+    expect((await alarms.list({ open: true })).map((a) => a.kind).sort()).toEqual(["BROKER_DOWN", "CERT_EXPIRED", "DISK_LOW"]);
+    expect(logged.every((l) => l.level === "warn")).toBe(true);
+  });
+
+  it("refuses to clear without a reason, and records who cleared and why in the alarm and the audit log", async () => {
+    const { alarms, audit } = await setup();
+    await alarms.raise(ALARM_KINDS.FAILED_VERDICT, "BWC-02/1", "tag mismatch at seq 5");
+    await expect(alarms.clear(ALARM_KINDS.FAILED_VERDICT, "BWC-02/1", "admin.li", "")).rejects.toMatchObject({ code: "REASON_REQUIRED" });
+    await expect(alarms.clear(ALARM_KINDS.FAILED_VERDICT, "BWC-02/1", "admin.li", "  ")).rejects.toBeInstanceOf(AlarmError);
+    expect(await alarms.list({ open: true })).toHaveLength(1);
+
+    const cleared = await alarms.clear(ALARM_KINDS.FAILED_VERDICT, "BWC-02/1", "admin.li", "device seized for forensic review, case 2024-88");
+    expect(cleared).toMatchObject({ cleared_by: "admin.li", clear_reason: "device seized for forensic review, case 2024-88" });
+    expect(await alarms.list({ open: true })).toEqual([]);
+    expect(await alarms.list({ open: false })).toHaveLength(1);
+    const [entry] = await audit.list({ action: "alarm.clear" });
+    expect(entry).toMatchObject({ actor: "admin.li", target: "FAILED_VERDICT:BWC-02/1", reason: "device seized for forensic review, case 2024-88" });
+    expect((await audit.verify()).ok).toBe(true);
+
+    // Nothing open: nothing cleared, nothing audited.
+    expect(await alarms.clear(ALARM_KINDS.FAILED_VERDICT, "BWC-02/1", "admin.li", "again")).toBeNull();
+    expect(await audit.list({ action: "alarm.clear" })).toHaveLength(1);
+  });
+
+  it("opens a new alarm when a cleared condition comes back", async () => {
+    const { alarms } = await setup();
+    const first = await alarms.raise(ALARM_KINDS.DISK_LOW, "/data", "400 MB free");
+    await alarms.clear(ALARM_KINDS.DISK_LOW, "/data", "admin.li", "old media archived to tape");
+    const again = await alarms.raise(ALARM_KINDS.DISK_LOW, "/data", "380 MB free");
+    expect(again.id).not.toBe(first.id);
+    expect(again.count).toBe(1);
+    expect(await alarms.list()).toHaveLength(2);
+  });
+
+  it("raises DEVICE_SILENT for silent active and lost devices only, and clears it when the device is seen again", async () => {
+    const { db, alarms } = await setup();
+    const now = T0 + 120 * MIN;
+    await device(db, "BWC-A", "active", now - 90 * MIN);
+    await device(db, "BWC-L", "lost", now - 45 * MIN);
+    await device(db, "BWC-R", "active", now - 5 * MIN);
+    await device(db, "BWC-N", "active", null, now - 31 * MIN);
+    await device(db, "BWC-P", "provisioned", null);
+    await device(db, "BWC-X", "retired", now - 500 * MIN);
+    await device(db, "BWC-V", "revoked", now - 500 * MIN);
+
+    expect(await alarms.checkSilentDevices(now, 30 * MIN)).toEqual({ raised: ["BWC-A", "BWC-L", "BWC-N"], cleared: [] });
+    const open = await alarms.list({ open: true });
+    expect(open.map((a) => a.subject).sort()).toEqual(["BWC-A", "BWC-L", "BWC-N"]);
+    expect(open.find((a) => a.subject === "BWC-N")!.detail).toMatch(/never connected/);
+
+    // A second check while nothing changed neither duplicates nor inflates the alarm.
+    expect(await alarms.checkSilentDevices(now + MIN, 30 * MIN)).toEqual({ raised: [], cleared: [] });
+    expect((await alarms.list({ open: true })).every((a) => a.count === 1)).toBe(true);
+
+    await db.run("UPDATE devices SET last_seen = ? WHERE id = 'BWC-A'", [now + 2 * MIN]);
+    await db.run("UPDATE devices SET state = 'retired' WHERE id = 'BWC-L'");
+    expect(await alarms.checkSilentDevices(now + 3 * MIN, 30 * MIN)).toEqual({ raised: [], cleared: ["BWC-A", "BWC-L"] });
+    expect((await alarms.list({ open: true })).map((a) => a.subject)).toEqual(["BWC-N"]);
+    const cleared = await alarms.list({ open: false });
+    expect(cleared.find((a) => a.subject === "BWC-A")).toMatchObject({ cleared_by: SYSTEM_ACTOR, clear_reason: "device heard from again" });
+    expect(cleared.find((a) => a.subject === "BWC-L")).toMatchObject({ clear_reason: "device is now retired" });
+  });
+});
