@@ -22,6 +22,14 @@ export interface GatewayConfig {
   diskMinFreeMb: number;
   /** Seconds between TimeBeacons to each connected device (R-TIME-1). */
   beaconIntervalS: number;
+  /** Station time zone: certificate validity and reports use its local dates. */
+  timeZone: string;
+  /** Officers per recorder set, the regulation's 1:4 unless the region's policy differs. */
+  fleetRatio: number;
+  /** Gaps in a FULL case's coverage up to this long count as covered. */
+  gapToleranceMs: number;
+  /** A device not heard from for this long raises a DEVICE_SILENT alarm. */
+  silentAfterS: number;
   logLevel: string;
 }
 
@@ -39,6 +47,10 @@ export const DEFAULTS: GatewayConfig = {
   commitMaxBatch: 256,
   diskMinFreeMb: 512,
   beaconIntervalS: 60,
+  timeZone: "Asia/Shanghai",
+  fleetRatio: 4,
+  gapToleranceMs: 2000,
+  silentAfterS: 3600,
   logLevel: "info",
 };
 
@@ -55,6 +67,10 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   commitMaxBatch: "group commit: largest batch",
   diskMinFreeMb: "stop acknowledging below this much free disk, in MiB",
   beaconIntervalS: "seconds between time beacons",
+  timeZone: "station time zone for local dates (certificates, reports)",
+  fleetRatio: "officers per recorder set (regulation: 4)",
+  gapToleranceMs: "gaps up to this many ms count as covered in FULL cases",
+  silentAfterS: "seconds without contact before a device is reported silent",
   logLevel: "log level: fatal, error, warn, info, debug, trace",
 };
 

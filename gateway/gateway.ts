@@ -9,6 +9,10 @@ import { Db } from "./store/db.js";
 import { INGEST_MIGRATIONS, migrate } from "./store/schema.js";
 import type { MigrationSet } from "./store/schema.js";
 import { ACCOUNT_MIGRATIONS, Accounts } from "./api/accounts.js";
+import { MODEL_MIGRATIONS } from "./model/schema.js";
+import { Model } from "./model/model.js";
+import { AUDIT_MIGRATIONS, AuditLog } from "./audit/log.js";
+import { ALARM_MIGRATIONS, Alarms } from "./alarms.js";
 import { buildApi } from "./api/server.js";
 import type { FastifyInstance } from "fastify";
 import { MediaStore } from "./store/media.js";
@@ -20,7 +24,7 @@ import { GroupCommitter } from "./ingest/commit.js";
 import { Ingest } from "./ingest/pipeline.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
-export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS];
+export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS];
 
 export interface Gateway {
   config: GatewayConfig;
@@ -28,6 +32,9 @@ export interface Gateway {
   httpPort: number;
   api: FastifyInstance;
   accounts: Accounts;
+  model: Model;
+  audit: AuditLog;
+  alarms: Alarms;
   /** Set on the first start: where the admin token was written. */
   adminTokenFile: string | null;
   db: Db;
@@ -47,18 +54,30 @@ export async function openStore(config: GatewayConfig) {
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
   const db = await Db.open(join(dir, "gateway.db"));
   await migrate(db, ALL_MIGRATIONS);
-  return { dir, db, station: station.key, registry: new DeviceRegistry(db, station.key), accounts: new Accounts(db) };
+  const audit = await AuditLog.open(db, dir);
+  return {
+    dir, db, station: station.key, audit,
+    registry: new DeviceRegistry(db, station.key),
+    accounts: new Accounts(db),
+    model: new Model(db, { timeZone: config.timeZone, fleetRatio: config.fleetRatio, gapToleranceMs: config.gapToleranceMs }),
+  };
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {
-  const { dir, db, registry, accounts } = await openStore(config);
+  const { dir, db, registry, accounts, model, audit } = await openStore(config);
+  const alarms = new Alarms(db, log, { audit });
   const tokenFile = join(dir, "admin.token");
   const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
   const media = new MediaStore(join(dir, "media"));
   const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch);
   const refusals = new Refusals(log);
   const broker = new Broker(registry, refusals, log);
-  const ingest = new Ingest(db, media, registry, committer, broker, log, { beaconIntervalS: config.beaconIntervalS, refuse: (c, f) => refusals.note(c, f) });
+  const ingest = new Ingest(db, media, registry, committer, broker, log, {
+    beaconIntervalS: config.beaconIntervalS,
+    refuse: (c, f) => refusals.note(c, f),
+    // Failed verdicts and equivocation are evidence of tampering: the admin hears of them.
+    alarm: (kind, subject, detail) => void alarms.raise(kind, subject, detail).catch((e) => log.error({ err: String(e) }, "alarm not recorded")),
+  });
   broker.ingest = ingest;
   const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, maxPacket: config.maxPacket, maxClients: config.maxClients, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
   // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds.
@@ -66,17 +85,22 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     const s = statfsSync(dir);
     const freeMb = (s.bavail * s.bsize) / 1048576;
     const low = freeMb < config.diskMinFreeMb;
-    if (low !== ingest.diskLow) log[low ? "error" : "info"]({ code: low ? "DISK_LOW" : undefined, freeMb: Math.round(freeMb) }, low ? "disk low: acknowledgements stopped" : "disk space back: acknowledging");
+    if (low !== ingest.diskLow) {
+      log[low ? "error" : "info"]({ code: low ? "DISK_LOW" : undefined, freeMb: Math.round(freeMb) }, low ? "disk low: acknowledgements stopped" : "disk space back: acknowledging");
+      if (low) void alarms.raise("DISK_LOW", dir, `${Math.round(freeMb)} MiB free, threshold ${config.diskMinFreeMb} MiB: not acknowledging`);
+      else void alarms.clear("DISK_LOW", dir, "gateway", "free space back above the threshold");
+    }
     ingest.diskLow = low;
+    void alarms.checkSilentDevices(Date.now(), config.silentAfterS * 1000).catch(() => undefined);
   };
   checkDisk();
   const diskTimer = setInterval(checkDisk, 5000);
   diskTimer.unref();
-  const api = await buildApi({ db, accounts, registry, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
+  const api = await buildApi({ db, accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
   await api.listen({ host: config.host, port: config.httpPort });
   const httpPort = (api.server.address() as { port: number }).port;
   return {
-    config, mqttPort, httpPort, api, accounts, adminTokenFile, db, media, registry, broker, ingest, committer, log,
+    config, mqttPort, httpPort, api, accounts, model, audit, alarms, adminTokenFile, db, media, registry, broker, ingest, committer, log,
     async close() {
       clearInterval(diskTimer);
       await api.close();

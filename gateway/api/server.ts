@@ -9,11 +9,21 @@ import type { DeviceRegistry, DeviceState } from "../devices.js";
 import { DeviceError } from "../devices.js";
 import type { Db } from "../store/db.js";
 import { fromHex } from "../../protocol/bytes.js";
+import type { Model } from "../model/model.js";
+import { ModelError } from "../model/model.js";
+import type { AuditLog } from "../audit/log.js";
+import { AuditError } from "../audit/log.js";
+import type { Alarms } from "../alarms.js";
+import { AlarmError } from "../alarms.js";
+import { modelRoutes } from "./model-routes.js";
 
 export interface ApiServices {
   db: Db;
   accounts: Accounts;
   registry: DeviceRegistry;
+  model: Model;
+  audit: AuditLog;
+  alarms: Alarms;
   stats: () => Record<string, unknown>;
 }
 
@@ -22,7 +32,7 @@ declare module "fastify" {
   interface FastifyContextConfig { roles?: Role[] }
 }
 
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(public status: number, public code: string, message: string) {
     super(message);
   }
@@ -49,8 +59,8 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof ApiError) return reply.status(err.status).send({ error: err.code, message: err.message });
-    if (err instanceof DeviceError || err instanceof AccountError) {
-      const status = err.code.startsWith("UNKNOWN") ? 404 : err.code.endsWith("EXISTS") ? 409 : 400;
+    if (err instanceof DeviceError || err instanceof AccountError || err instanceof ModelError || err instanceof AuditError || err instanceof AlarmError) {
+      const status = err.code.startsWith("UNKNOWN") || err.code.endsWith("NOT_FOUND") ? 404 : err.code.endsWith("EXISTS") || err.code.startsWith("DUPLICATE") ? 409 : 400;
       return reply.status(status).send({ error: err.code, message: err.message });
     }
     if (err.validation) return reply.status(400).send({ error: "BAD_REQUEST", message: err.message });
@@ -73,6 +83,7 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
     const root = fromHex(req.body.root);
     await s.registry.add(req.body.id, { root, kind: req.body.kind, chipSerial: req.body.chipSerial });
     root.fill(0);
+    await s.audit.append({ actor: req.account!.name, action: "device.add", target: req.body.id, details: { kind: req.body.kind || "body" } });
     return reply.status(201).send({ id: req.body.id, state: "provisioned" });
   });
 
@@ -81,6 +92,7 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
     schema: { body: { type: "object", required: ["state", "reason"], properties: { state: { enum: STATES }, reason: { type: "string", minLength: 3 } } } },
   }, async (req) => {
     await s.registry.setState(req.params.id, req.body.state);
+    await s.audit.append({ actor: req.account!.name, action: "device.state", target: req.params.id, reason: req.body.reason, details: { state: req.body.state } });
     return { id: req.params.id, state: req.body.state };
   });
 
@@ -91,13 +103,17 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
       req.query.device ? [req.query.device] : []);
   });
 
-  app.get<{ Params: { device: string; recording: string } }>("/api/recordings/:device/:recording", { config: { roles: ["admin", "supervisor", "legal_reviewer"] } }, async (req) => {
+  // Every retrieval names a reason and is audited (DESIGN.md section 2, retrieval supervision).
+  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", { config: { roles: ["admin", "supervisor", "legal_reviewer"] } }, async (req) => {
+    if (!req.query.reason || req.query.reason.trim().length < 3) throw new ApiError(400, "REASON_REQUIRED", "say why: ?reason=...");
     const row = await s.db.get<Record<string, unknown>>(
       "SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs FROM recordings WHERE device_id = ? AND recording_id = ?",
       [req.params.device, Number(req.params.recording)]);
     if (!row) throw new ApiError(404, "UNKNOWN_RECORDING", `no recording ${req.params.device}/${req.params.recording}`);
+    await s.audit.append({ actor: req.account!.name, action: "recording.view", target: `${req.params.device}/${req.params.recording}`, reason: req.query.reason });
     return { ...row, reasons: JSON.parse(String(row.reasons)) };
   });
 
+  modelRoutes(app, s);
   return app;
 }

@@ -50,7 +50,7 @@ export class Ingest {
     private committer: GroupCommitter,
     private out: Downlink,
     private log: Logger,
-    private opts: { beaconIntervalS: number; refuse: (code: string, f: Record<string, unknown>) => void },
+    private opts: { beaconIntervalS: number; refuse: (code: string, f: Record<string, unknown>) => void; alarm?: (kind: string, subject: string, detail: string) => void },
   ) {}
 
   /**
@@ -278,6 +278,7 @@ export class Ingest {
   private async evidence(s: Session, recording: number, seq: number, reasons: Reason[], bytes: Uint8Array): Promise<void> {
     const codes = reasons.map((x) => x.code).join(",");
     this.log.warn({ device: s.device.id, recording, seq, reasons: codes }, "verification failed");
+    if (this.opts.alarm) this.opts.alarm(codes.includes("EQUIVOCATION") ? "EQUIVOCATION" : "FAILED_VERDICT", `${s.device.id}/${recording}`, `seq ${seq}: ${codes}`);
     const r = this.recordings.get(`${s.device.id}/${recording}`);
     const rep = r ? r.verifier.report() : null;
     await this.committer.submit({

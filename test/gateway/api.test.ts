@@ -61,11 +61,14 @@ describe("HTTP API", () => {
     await d.publish(rec.seal);
     await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number }).state === 1);
     await d.end();
-    const one = await call("GET", "/api/recordings/BWC-0501/1", admin);
+    expect((await call("GET", "/api/recordings/BWC-0501/1", admin)).body.error).toBe("REASON_REQUIRED");
+    const one = await call("GET", "/api/recordings/BWC-0501/1?reason=case%20review%202026-PEN-0117", admin);
     expect(one.body).toMatchObject({ device: "BWC-0501", recording: 1, verdict: "verified", chunks: 2, bytes: 2000, reasons: [] });
     const devs = await call("GET", "/api/devices", admin);
     expect((devs.body as unknown as { id: string; state: string }[]).find((x) => x.id === "BWC-0501")).toMatchObject({ state: "active" });
-    expect((await call("GET", "/api/recordings/BWC-0501/9", admin)).body.error).toBe("UNKNOWN_RECORDING");
+    expect((await call("GET", "/api/recordings/BWC-0501/9?reason=check", admin)).body.error).toBe("UNKNOWN_RECORDING");
+    const views = await gw.audit.list({ action: "recording.view" });
+    expect(views[0]).toMatchObject({ actor: "admin", target: "BWC-0501/1", reason: "case review 2026-PEN-0117" });
   });
 
   it("revokes a device with a reason; the device is then answered with an authenticated Revoke", async () => {
@@ -80,5 +83,42 @@ describe("HTTP API", () => {
     expect(rv.ok).toBe("");
     await new Promise<void>((r) => d.client.once("close", () => r()));
     d.client.end(true);
+  });
+
+  it("builds units, officers and assignments, reports the fleet ratio with the audit head, and the audit log verifies", async () => {
+    const city = await call("POST", "/api/units", admin, { name: "City bureau", level: "city" });
+    expect(city.status).toBe(201);
+    const agency = await call("POST", "/api/units", admin, { name: "District team", level: "agency", parentId: city.body.id });
+    for (let i = 0; i < 5; i++) {
+      const r = await call("POST", "/api/officers", admin, { badge: `B${i}`, name: `Officer ${i}`, unitId: agency.body.id, role: "enforcement", certNo: `C${i}`, certValidFrom: "2020-01-01", certValidTo: "2030-12-31" });
+      expect(r.status).toBe(201);
+    }
+    const fleet = await call("GET", "/api/reports/fleet", admin);
+    const units = fleet.body.units as unknown as { unitId: number; own: { devices: Record<string, number>; reviewers: Record<string, number> }; rollup: { devices: Record<string, number> } }[];
+    const team = units.find((u) => u.unitId === agency.body.id)!;
+    expect(team.own.devices).toMatchObject({ required: 2, shortfall: 2 });
+    expect(team.own.reviewers).toMatchObject({ required: 1, shortfall: 1 });
+    expect(units.find((u) => u.unitId === city.body.id)!.rollup.devices).toMatchObject({ required: 2, shortfall: 2 });
+    const head = fleet.body.auditHead as { count: number; hash: string };
+    expect(head.count).toBeGreaterThanOrEqual(7);
+    const v = await call("GET", "/api/audit/verify", admin);
+    expect(v.body).toMatchObject({ ok: true, count: head.count });
+  });
+
+  it("raises an alarm when a recording fails verification", async () => {
+    const root = randomBytes(32);
+    await call("POST", "/api/devices", admin, { id: "BWC-0504", root: root.toString("hex") });
+    const d = new FakeDevice("BWC-0504", root);
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    const rec = d.recording(1, [randomBytes(500)]);
+    await d.publish(rec.start);
+    const bad = Uint8Array.from(rec.chunks[0]);
+    bad[bad.length - 40] ^= 1;
+    await d.publish(bad);
+    await new Promise((r) => setTimeout(r, 300));
+    const alarms = await call("GET", "/api/alarms", admin);
+    expect((alarms.body as unknown as { kind: string; subject: string }[]).some((a) => a.kind === "FAILED_VERDICT" && a.subject === "BWC-0504/1")).toBe(true);
+    await d.end();
   });
 });

@@ -1,0 +1,60 @@
+// The admin CLI as a station admin uses it: each command a real process on one data directory.
+import { afterAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import sqlite3 from "sqlite3";
+
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), "evrec-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const admin = async (...args: string[]) => {
+  try {
+    const r = await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", ...args, "--data-dir", dir]);
+    return { code: 0, out: r.stdout, err: r.stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, out: x.stdout, err: x.stderr };
+  }
+};
+
+describe("admin CLI", () => {
+  it("registers a device with its root secret in a 0600 file and never on the screen", async () => {
+    const r = await admin("device", "add", "BWC-0601", "--root-out", join(dir, "bwc.root"));
+    expect(r.code).toBe(0);
+    const root = readFileSync(join(dir, "bwc.root"), "utf8").trim();
+    expect(root).toMatch(/^[0-9a-f]{64}$/);
+    expect(r.out + r.err).not.toContain(root);
+    expect(statSync(join(dir, "bwc.root")).mode & 0o777).toBe(0o600);
+    expect((await admin("device", "add", "BWC-0601", "--root-out", join(dir, "again.root"))).err).toContain("DEVICE_EXISTS");
+  });
+
+  it("reports a unit's shortfall from its roster, and audits who changed what", async () => {
+    expect((await admin("unit", "add", "Road Transport Agency", "agency", "--as", "lee")).code).toBe(0);
+    for (let i = 0; i < 5; i++) expect((await admin("officer", "add", `T${i}`, `Officer ${i}`, "--unit", "1", "--role", "enforcement", "--cert", `C${i}`, "--valid-from", "2024-01-01", "--valid-to", "2030-01-01", "--as", "lee")).code).toBe(0);
+    const r = JSON.parse((await admin("ratios", "--json")).out);
+    expect(r.units[0].own.devices).toMatchObject({ officers: 5, required: 2, counted: 0, shortfall: 2 });
+    expect(r.auditHead.count).toBe(7);
+    const log = JSON.parse((await admin("audit", "list", "--json")).out) as { actor: string; action: string }[];
+    expect(log.filter((e) => e.actor === "lee").map((e) => e.action)).toContain("officer.add");
+    expect((await admin("device", "revoke", "BWC-0601")).err).toContain("REASON_REQUIRED");
+  });
+
+  it("audit verify passes on an intact log and fails, exit 1, once its tail is cut", async () => {
+    const ok = await admin("audit", "verify");
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/audit log OK: 7 entries/);
+    const db = new sqlite3.Database(join(dir, "gateway.db"));
+    const exec = (sql: string) => new Promise<void>((res, rej) => db.exec(sql, (e) => (e ? rej(e) : res())));
+    const triggers = await new Promise<{ name: string }[]>((res, rej) => db.all("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'", (e, rows) => (e ? rej(e) : res(rows as { name: string }[]))));
+    for (const t of triggers) await exec(`DROP TRIGGER ${t.name}`);
+    await exec("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)");
+    await new Promise<void>((res) => db.close(() => res()));
+    const bad = await admin("audit", "verify");
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain("TRUNCATED");
+  });
+});
