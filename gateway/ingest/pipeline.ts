@@ -164,8 +164,9 @@ export class Ingest {
     for (const held of h.held as { recording: number; firstSeq: number; lastSeq: number; sealed: boolean }[]) {
       const r = await this.rec(s, held.recording);
       // R-VER-10: what the device no longer holds below its first held seq is lost.
-      if (held.firstSeq > r.durableSeq + 1 && r.startDurable) await this.linked(s, r, r.verifier.skipTo(held.firstSeq).linked);
-      this.ack(s, r);
+      const skipped = held.firstSeq > r.durableSeq + 1 && r.startDurable ? r.verifier.skipTo(held.firstSeq).linked : [];
+      if (skipped.length) void this.linked(s, r, skipped);
+      else this.ack(s, r);
     }
     this.beacon(s);
     if (!s.beaconTimer && !s.closed && this.opts.beaconIntervalS > 0) s.beaconTimer = setInterval(() => this.beacon(s), this.opts.beaconIntervalS * 1000);
@@ -194,8 +195,8 @@ export class Ingest {
         [s.device.id, recording, m.genesis, this.cc.genesisValue(m.genesis), m.caseTag, g.getUint32(24) * 4294967296 + g.getUint32(28), g.getUint32(32), r.mediaPath, now, now, this.cc.genesisValue(m.genesis)]).then(() => undefined) });
       r.startDurable = true;
     }
-    await this.linked(s, r, res.linked);
-    this.ack(s, r);
+    if (res.linked.length) void this.linked(s, r, res.linked);
+    else this.ack(s, r);
   }
 
   private async chunk(s: Session, m: { header: Uint8Array; payload: Uint8Array; tag: Uint8Array }): Promise<void> {
@@ -221,15 +222,17 @@ export class Ingest {
       await this.evidence(s, recording, seq, res.reasons, encode("Chunk", m));
     }
     for (const d of res.dropped) await this.evidence(s, recording, d.seq, [d.reason], encode("Chunk", { header: d.ref.header, payload: d.ref.payload, tag: d.ref.tag }));
-    if (res.linked.length) {
-      await this.linked(s, r, res.linked);
-      this.ack(s, r);
-    }
+    if (res.linked.length) void this.linked(s, r, res.linked);
   }
 
-  /** Make linked chunks durable: media at their offsets, rows, the recording's chain state. */
-  private async linked(s: Session, r: RecordingIngest, linked: { seq: number; ref: LinkRef; chain: Uint8Array }[]): Promise<void> {
-    if (!linked.length) return;
+  /**
+   * Make linked chunks durable (media at their offsets, rows, the recording's chain state) and
+   * acknowledge them once committed. The device's queue does not wait for the commit: it goes
+   * on verifying, so a batch holds many chunks per device. Commits complete in submission order,
+   * so Acks go out in order and never ahead of the disk (R-ACK-1).
+   */
+  private linked(s: Session, r: RecordingIngest, linked: { seq: number; ref: LinkRef; chain: Uint8Array }[]): Promise<void> {
+    if (!linked.length) return Promise.resolve();
     const media: { path: string; offset: number; bytes: Uint8Array }[] = [];
     const rows: unknown[][] = [];
     const now = Date.now();
@@ -240,7 +243,7 @@ export class Ingest {
     }
     const rep = r.verifier.report();
     const last = linked[linked.length - 1];
-    await this.committer.submit({
+    const done = this.committer.submit({
       media,
       sql: async (db) => {
         for (const row of rows) await db.run("INSERT OR IGNORE INTO chunks (device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row as never);
@@ -248,9 +251,15 @@ export class Ingest {
           [last.seq, last.chain, rep.totalBytes, last.ref.timeMs, rep.lastTimeMs, rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), now, s.device.id, r.recording]);
       },
     });
-    this.stats.chunks += linked.length;
-    for (const l of linked) r.history.inflight.delete(l.seq);
-    if (last.seq > r.durableSeq) r.durableSeq = last.seq;
+    return done.then(() => {
+      this.stats.chunks += linked.length;
+      for (const l of linked) r.history.inflight.delete(l.seq);
+      if (last.seq > r.durableSeq) r.durableSeq = last.seq;
+      this.ack(s, r);
+    }, (e) => {
+      // Not acknowledged: the device keeps the chunks and resends them (P4).
+      this.refuse(s, "STORE_FAILED", { recording: r.recording, seq: last.seq, err: String(e) });
+    });
   }
 
   private async seal(s: Session, m: { block: Uint8Array; tag: Uint8Array; caseTag: string }): Promise<void> {
