@@ -587,13 +587,18 @@ export class Model {
     return this.link(deviceId, recordingId, tag, "system:case-tag", `case tag ${tag} recorded on the device`);
   }
 
-  /** Link a clip to a case, naming who and why; writes a custody event with it. */
-  async link(deviceId: string, recordingId: number, caseNumber: string, actor: string, reason: string): Promise<ClipLink> {
+  /** What a link or unlink needs checked first: a reason, an actor, the clip and the case. */
+  private async custodyChange(deviceId: string, recordingId: number, caseNumber: string, actor: string, reason: string) {
     const why = text(reason, "reason", "REASON_REQUIRED", 500);
     const who = text(actor, "actor", "ACTOR_REQUIRED");
     await this.clip(deviceId, recordingId);
     const kase = await this.getCase(caseNumber);
-    const at = this.opts.now();
+    return { why, who, kase, at: this.opts.now() };
+  }
+
+  /** Link a clip to a case, naming who and why; writes a custody event with it. */
+  async link(deviceId: string, recordingId: number, caseNumber: string, actor: string, reason: string): Promise<ClipLink> {
+    const { why, who, kase, at } = await this.custodyChange(deviceId, recordingId, caseNumber, actor, reason);
     return this.db.transaction(async () => {
       try {
         const r = await this.db.run("INSERT INTO clip_links (device_id, recording_id, case_id, linked_by, reason, at) VALUES (?, ?, ?, ?, ?, ?)", [deviceId, recordingId, kase.id, who, why, at]);
@@ -608,11 +613,7 @@ export class Model {
 
   /** Remove a clip's link to a case, naming who and why; the link row stays, marked unlinked. */
   async unlink(deviceId: string, recordingId: number, caseNumber: string, actor: string, reason: string): Promise<ClipLink> {
-    const why = text(reason, "reason", "REASON_REQUIRED", 500);
-    const who = text(actor, "actor", "ACTOR_REQUIRED");
-    await this.clip(deviceId, recordingId);
-    const kase = await this.getCase(caseNumber);
-    const at = this.opts.now();
+    const { why, who, kase, at } = await this.custodyChange(deviceId, recordingId, caseNumber, actor, reason);
     return this.db.transaction(async () => {
       const l = await this.db.get<LinkRow>(`SELECT ${LINK_COLS} FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ? AND l.case_id = ? AND l.unlinked_at IS NULL`, [deviceId, recordingId, kase.id]);
       if (!l) throw new ModelError("NOT_LINKED", `recording ${recordingId} of ${deviceId} is not linked to case ${kase.number}`);
