@@ -96,7 +96,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   checkDisk();
   const diskTimer = setInterval(checkDisk, 5000);
   diskTimer.unref();
-  const api = await buildApi({ db, accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
+  const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
   await api.listen({ host: config.host, port: config.httpPort });
   const httpPort = (api.server.address() as { port: number }).port;
   return {

@@ -16,9 +16,14 @@ import { AuditError } from "../audit/log.js";
 import type { Alarms } from "../alarms.js";
 import { AlarmError } from "../alarms.js";
 import { modelRoutes } from "./model-routes.js";
+import { mayRetrieve } from "./access.js";
+import { createReadStream } from "node:fs";
+import { join } from "node:path";
 
 export interface ApiServices {
   db: Db;
+  /** Where media files live (the ingest's MediaStore directory). */
+  mediaDir: string;
   accounts: Accounts;
   registry: DeviceRegistry;
   model: Model;
@@ -104,14 +109,36 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
   });
 
   // Every retrieval names a reason and is audited (DESIGN.md section 2, retrieval supervision).
-  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", { config: { roles: ["admin", "supervisor", "legal_reviewer"] } }, async (req) => {
+  /** The reason a retrieval gives, and whether this account may see this record at all. */
+  const retrieval = async (req: FastifyRequest<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>) => {
     if (!req.query.reason || req.query.reason.trim().length < 3) throw new ApiError(400, "REASON_REQUIRED", "say why: ?reason=...");
+    const exists = await s.db.get("SELECT 1 FROM recordings WHERE device_id = ? AND recording_id = ?", [req.params.device, Number(req.params.recording)]);
+    if (!exists) throw new ApiError(404, "UNKNOWN_RECORDING", `no recording ${req.params.device}/${req.params.recording}`);
+    const d = await mayRetrieve(s.model, s.db, req.account!, req.params.device, Number(req.params.recording));
+    if (!d.ok) {
+      await s.audit.append({ actor: req.account!.name, action: "recording.denied", target: `${req.params.device}/${req.params.recording}`, reason: req.query.reason, details: { code: d.code } });
+      throw new ApiError(403, d.code, d.message);
+    }
+    return req.query.reason;
+  };
+
+  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording/media", { config: { roles: [...ROLES] } }, async (req, reply) => {
+    const reason = await retrieval(req);
+    const row = await s.db.get<{ media_path: string; total_bytes: number }>("SELECT media_path, total_bytes FROM recordings WHERE device_id = ? AND recording_id = ?", [req.params.device, Number(req.params.recording)]);
+    await s.audit.append({ actor: req.account!.name, action: "recording.download", target: `${req.params.device}/${req.params.recording}`, reason });
+    const head = await s.audit.head();
+    // Only the bytes the database vouches for: never an uncommitted tail.
+    return reply.header("content-type", "application/octet-stream").header("x-audit-head", `${head.count}:${head.hash}`)
+      .send(createReadStream(join(s.mediaDir, row!.media_path), { start: 0, end: Math.max(0, row!.total_bytes - 1) }));
+  });
+
+  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", { config: { roles: [...ROLES] } }, async (req) => {
+    const reason = await retrieval(req);
     const row = await s.db.get<Record<string, unknown>>(
       "SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs FROM recordings WHERE device_id = ? AND recording_id = ?",
       [req.params.device, Number(req.params.recording)]);
-    if (!row) throw new ApiError(404, "UNKNOWN_RECORDING", `no recording ${req.params.device}/${req.params.recording}`);
-    await s.audit.append({ actor: req.account!.name, action: "recording.view", target: `${req.params.device}/${req.params.recording}`, reason: req.query.reason });
-    return { ...row, reasons: JSON.parse(String(row.reasons)) };
+    await s.audit.append({ actor: req.account!.name, action: "recording.view", target: `${req.params.device}/${req.params.recording}`, reason });
+    return { ...row!, reasons: JSON.parse(String(row!.reasons)) };
   });
 
   modelRoutes(app, s);

@@ -1,0 +1,91 @@
+// Retrieval rules (DESIGN.md section 2): an officer gets their own clips, supervisors and legal
+// reviewers their unit's subtree, level 3 only a supervisor, an admin content only up to level 1;
+// every retrieval names a reason and is audited, refusals included.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { startGateway } from "../../gateway/gateway.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import { DEFAULTS } from "../../gateway/config.js";
+import { createLogger } from "../../gateway/log.js";
+import { FakeDevice } from "./fake-device.js";
+
+let gw: Gateway;
+let dir: string;
+const tokens: Record<string, string> = {};
+const payloads = [randomBytes(3000), randomBytes(2000)];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "evrec-access-"));
+  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+  const m = gw.model;
+  const city = await m.addUnit("City bureau", "city");
+  const a = await m.addUnit("Agency A", "agency", city.id);
+  const b = await m.addUnit("Agency B", "agency", city.id);
+  const cert = { certNo: "ZF", certValidFrom: "2020-01-01", certValidTo: "2035-12-31" };
+  await m.addOfficer({ badge: "A1", name: "Officer A1", unitId: a.id, role: "enforcement", ...cert });
+  await m.addOfficer({ badge: "A2", name: "Officer A2", unitId: a.id, role: "enforcement", ...cert });
+  await m.addOfficer({ badge: "S1", name: "Supervisor", unitId: city.id, role: "supervisor", ...cert });
+  await m.addOfficer({ badge: "R1", name: "Reviewer B", unitId: b.id, role: "legal_reviewer", ...cert });
+  for (const [name, role, badge] of [["a1", "officer", "A1"], ["a2", "officer", "A2"], ["sup", "supervisor", "S1"], ["revb", "legal_reviewer", "R1"]] as const) {
+    await gw.accounts.create(name, role, badge);
+    tokens[name] = await gw.accounts.issueToken(name);
+  }
+  tokens.admin = await gw.accounts.issueToken("admin");
+  const root = randomBytes(32);
+  await gw.registry.add("BWC-0701", { root });
+  await m.checkOut("BWC-0701", { badge: "A1" }, Date.now() - 60000);
+  const d = new FakeDevice("BWC-0701", root);
+  await d.connect(gw.mqttPort);
+  await d.hello();
+  const rec = d.recording(1, payloads);
+  await d.publish(rec.start);
+  for (const c of rec.chunks) await d.publish(c);
+  await d.publish(rec.seal);
+  await d.waitFor((x) => x.kind === "ack" && (x.body.ack as { state: number }).state === 1);
+  await d.end();
+  const now = Date.now();
+  await m.addCase({ number: "K-RESTRICTED", unitId: a.id, category: "inspection", activityKind: "on_site_enforcement", windowStart: now - 3600e3, windowEnd: now + 3600e3, confidentiality: 2 });
+  await m.addCase({ number: "K-SECRET", unitId: a.id, category: "inspection", activityKind: "on_site_enforcement", windowStart: now - 3600e3, windowEnd: now + 3600e3, confidentiality: 3 });
+  await m.link("BWC-0701", 1, "K-RESTRICTED", "sup", "case file");
+});
+afterAll(async () => {
+  await gw.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const media = async (who: string, reason = "case review") => {
+  const r = await fetch(`http://127.0.0.1:${gw.httpPort}/api/recordings/BWC-0701/1/media?reason=${encodeURIComponent(reason)}`, { headers: { authorization: `Bearer ${tokens[who]}` } });
+  return { status: r.status, body: r.status === 200 ? Buffer.from(await r.arrayBuffer()) : await r.json() as { error: string }, head: r.headers.get("x-audit-head") };
+};
+
+describe("retrieving a level 2 (restricted) clip", () => {
+  it("gives the wearing officer the media exactly as recorded, with the audit head", async () => {
+    const r = await media("a1");
+    expect(r.status).toBe(200);
+    expect((r.body as Buffer).equals(Buffer.concat(payloads))).toBe(true);
+    expect(r.head).toMatch(/^\d+:[0-9a-f]{64}$/);
+  });
+  it("refuses another officer, a reviewer of another unit, and an admin, naming why", async () => {
+    expect((await media("a2")).body).toMatchObject({ error: "NOT_YOUR_CLIP" });
+    expect((await media("revb")).body).toMatchObject({ error: "OUTSIDE_UNIT" });
+    expect((await media("admin")).body).toMatchObject({ error: "CONFIDENTIALITY" });
+    expect((await media("a1", "")).body).toMatchObject({ error: "REASON_REQUIRED" });
+  });
+  it("gives the supervisor of the parent unit access, and audits every attempt with its reason", async () => {
+    expect((await media("sup", "supervision 2026-11")).status).toBe(200);
+    const log = await gw.audit.list({ target: "BWC-0701/1" });
+    expect(log.filter((e) => e.action === "recording.download").map((e) => [e.actor, e.reason])).toEqual(expect.arrayContaining([["a1", "case review"], ["sup", "supervision 2026-11"]]));
+    expect(log.filter((e) => e.action === "recording.denied").map((e) => e.actor)).toEqual(expect.arrayContaining(["a2", "revb", "admin"]));
+  });
+});
+
+describe("once the clip is linked to a level 3 (secret) case", () => {
+  it("only a supervisor retrieves it", async () => {
+    await gw.model.link("BWC-0701", 1, "K-SECRET", "sup", "merged into the secret case");
+    expect((await media("a1")).body).toMatchObject({ error: "CONFIDENTIALITY" });
+    expect((await media("sup")).status).toBe(200);
+  });
+});
