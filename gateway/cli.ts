@@ -38,6 +38,7 @@ Commands:
   ratios                 fleet and legal-reviewer ratios per unit, rolled up the tree
   coverage               FULL and KEY_STEPS cases: coverage by verified clips, with gaps
   alarm list             open alarms
+  alarm clear <KIND> <SUBJECT> --reason R
   audit verify           check the audit log's hash chain and its keyed checkpoints
   audit list
 
@@ -140,6 +141,11 @@ async function main(argv: string[]): Promise<number> {
       if (json) console.log(JSON.stringify({ cases: c, auditHead: await store.audit.head() }, null, 1));
       else out(c.map((x) => ({ ...x, gaps: JSON.stringify((x as { gaps?: unknown }).gaps || []) })));
     } else if (noun === "alarm" && verb === "list") out(await new Alarms(store.db).list({ open: true }));
+    else if (noun === "alarm" && verb === "clear") {
+      if (!opt.reason) throw new DeviceError("REASON_REQUIRED", "alarm clear needs --reason");
+      const a = await new Alarms(store.db, undefined, { audit: store.audit }).clear(id as never, args[3], opt.as, opt.reason);
+      console.log(a ? `alarm ${id} ${args[3]} cleared` : `no open alarm ${id} ${args[3]}`);
+    }
     else if (noun === "audit" && verb === "verify") {
       const r = await store.audit.verify();
       if (json) console.log(JSON.stringify(r, null, 1));

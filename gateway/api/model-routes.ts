@@ -69,5 +69,9 @@ export function modelRoutes(app: FastifyInstance, s: ApiServices): void {
   app.get("/api/reports/integrity", { config: { roles: READ } }, async () => withHead(await integritySummary(s.db)));
 
   app.get("/api/alarms", { config: { roles: ["admin", "supervisor"] } }, async () => s.alarms.list({ open: true }));
+  app.post<{ Body: { kind: string; subject: string; reason: string } }>("/api/alarms/clear", {
+    config: { roles: ["admin", "supervisor"] },
+    schema: { body: { type: "object", required: ["kind", "subject", "reason"], properties: { kind: { type: "string" }, subject: { type: "string" }, reason: { type: "string", minLength: 3 } } } },
+  }, async (req) => (await s.alarms.clear(req.body.kind as never, req.body.subject, who(req), req.body.reason)) ?? { cleared: false });
   app.get("/api/audit/verify", { config: { roles: ["admin"] } }, async () => s.audit.verify());
 }

@@ -161,6 +161,7 @@ export class Ingest {
       return;
     }
     if (s.device.state === "provisioned") await this.registry.setState(s.device.id, "active");
+    await this.missingRecordings(s, h.lastSealed as number, h.lastSealValue as Uint8Array, (h.held as { recording: number }[]).map((x) => x.recording));
     for (const held of h.held as { recording: number; firstSeq: number; lastSeq: number; sealed: boolean }[]) {
       const r = await this.rec(s, held.recording);
       // R-VER-10: what the device no longer holds below its first held seq is lost.
@@ -170,6 +171,22 @@ export class Ingest {
     }
     this.beacon(s);
     if (!s.beaconTimer && !s.closed && this.opts.beaconIntervalS > 0) s.beaconTimer = setInterval(() => this.beacon(s), this.opts.beaconIntervalS * 1000);
+  }
+
+  /**
+   * R-VER-9: recordings the device says it sealed, that it no longer holds and that never
+   * arrived were deleted or lost on the device; a seal value that differs from the stored one
+   * means the device's history was rewritten. Either raises an alarm.
+   */
+  private async missingRecordings(s: Session, lastSealed: number, lastSealValue: Uint8Array, held: number[]): Promise<void> {
+    if (!lastSealed || !this.opts.alarm) return;
+    const known = await this.db.all<{ recording_id: number; seal_value: Buffer | null }>("SELECT recording_id, seal_value FROM recordings WHERE device_id = ? AND recording_id <= ?", [s.device.id, lastSealed]);
+    const have = new Map(known.map((k) => [k.recording_id, k.seal_value]));
+    const gone: number[] = [];
+    for (let r = 1; r <= lastSealed; r++) if (!have.has(r) && !held.includes(r)) gone.push(r);
+    if (gone.length) this.opts.alarm("RECORDING_MISSING", s.device.id, `recordings ${gone.join(",")} sealed on the device, no longer held, never received`);
+    const stored = have.get(lastSealed);
+    if (stored && lastSealValue.length && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) this.opts.alarm("EQUIVOCATION", `${s.device.id}/${lastSealed}`, "the device's last seal value differs from the stored seal");
   }
 
   private async status(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
@@ -191,8 +208,8 @@ export class Ingest {
       const now = Date.now();
       const g = new DataView(m.genesis.buffer, m.genesis.byteOffset);
       await this.committer.submit({ sql: (db) => db.run(
-        "INSERT INTO recordings (device_id, recording_id, genesis, c0, case_tag, start_ms, pre_event_ms, media_path, first_received, last_received, last_chain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [s.device.id, recording, m.genesis, this.cc.genesisValue(m.genesis), m.caseTag, g.getUint32(24) * 4294967296 + g.getUint32(28), g.getUint32(32), r.mediaPath, now, now, this.cc.genesisValue(m.genesis)]).then(() => undefined) });
+        "INSERT INTO recordings (device_id, recording_id, genesis, c0, case_tag, start_ms, pre_event_ms, media_path, first_received, last_received, last_chain, device_lost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [s.device.id, recording, m.genesis, this.cc.genesisValue(m.genesis), m.caseTag, g.getUint32(24) * 4294967296 + g.getUint32(28), g.getUint32(32), r.mediaPath, now, now, this.cc.genesisValue(m.genesis), s.device.state === "lost" ? 1 : 0]).then(() => undefined) });
       r.startDurable = true;
     }
     if (res.linked.length) void this.linked(s, r, res.linked);

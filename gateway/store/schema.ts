@@ -71,6 +71,8 @@ export const INGEST_MIGRATIONS: MigrationSet = {
        message BLOB NOT NULL,
        received_at INTEGER NOT NULL
      );`,
+    // Recordings uploaded while the device was marked lost: still evidence, flagged (R-REV-1).
+    `ALTER TABLE recordings ADD COLUMN device_lost INTEGER NOT NULL DEFAULT 0;`,
   ],
 };
 

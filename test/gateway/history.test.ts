@@ -1,0 +1,91 @@
+// What the gateway learns from a device's Hello about its history (R-VER-9), and lost devices.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { startGateway } from "../../gateway/gateway.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import { DEFAULTS } from "../../gateway/config.js";
+import { createLogger } from "../../gateway/log.js";
+import { encode } from "../../protocol/codec.js";
+import { tagControl } from "../../protocol/downlink.js";
+import { CONTROL_HELLO } from "../../protocol/constants.js";
+import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+import { FakeDevice } from "./fake-device.js";
+
+let gw: Gateway;
+let dir: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "evrec-history-"));
+  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+});
+afterAll(async () => {
+  await gw.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function device(id: string) {
+  const root = randomBytes(32);
+  await gw.registry.add(id, { root });
+  const d = new FakeDevice(id, root);
+  await d.connect(gw.mqttPort);
+  return d;
+}
+
+/** A Hello that claims a last sealed recording, as a device whose storage was tampered with might. */
+async function helloClaiming(d: FakeDevice, lastSealed: number, lastSealValue: Uint8Array, held: object[] = []) {
+  const nonce = randomBytes(16);
+  d.guard.open(nonce);
+  const body = encode("Hello", { nonce, held, lastSealed, lastSealValue, firmware: "test" });
+  await d.publish(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, d.keys.controlKey, CONTROL_HELLO, d.dev, body) } }));
+  await d.waitFor((m) => m.kind === "beacon");
+}
+
+describe("device history from Hello", () => {
+  it("raises RECORDING_MISSING for recordings sealed on the device, no longer held, never received", async () => {
+    const d = await device("BWC-0801");
+    await d.hello();
+    const r1 = d.recording(1, [randomBytes(500)]);
+    await d.publish(r1.start);
+    await d.publish(r1.chunks[0]);
+    await d.publish(r1.seal);
+    await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number }).state === 1);
+    await d.end();
+    await d.connect(gw.mqttPort);
+    await helloClaiming(d, 3, randomBytes(32), [{ recording: 3, firstSeq: 1, lastSeq: 2, sealed: true, open: false }]);
+    const open = await gw.alarms.list({ open: true });
+    const missing = open.find((a) => a.kind === "RECORDING_MISSING" && a.subject === "BWC-0801");
+    expect(missing && missing.detail).toContain("recordings 2 ");
+    await d.end();
+  });
+
+  it("raises EQUIVOCATION when the device's last seal value is not the stored one", async () => {
+    const d = await device("BWC-0802");
+    await d.hello();
+    const r1 = d.recording(1, [randomBytes(500)]);
+    await d.publish(r1.start);
+    await d.publish(r1.chunks[0]);
+    await d.publish(r1.seal);
+    await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number }).state === 1);
+    await helloClaiming(d, 1, r1.sealValue);
+    expect((await gw.alarms.list({ open: true })).some((a) => a.subject === "BWC-0802/1")).toBe(false);
+    await helloClaiming(d, 1, randomBytes(32));
+    expect((await gw.alarms.list({ open: true })).some((a) => a.kind === "EQUIVOCATION" && a.subject === "BWC-0802/1")).toBe(true);
+    await d.end();
+  });
+
+  it("admits a device marked lost and flags what it uploads", async () => {
+    const d = await device("BWC-0803");
+    await gw.registry.setState("BWC-0803", "lost");
+    await d.hello();
+    const r1 = d.recording(1, [randomBytes(500)]);
+    await d.publish(r1.start);
+    await d.publish(r1.chunks[0]);
+    await d.publish(r1.seal);
+    await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number }).state === 1);
+    const row = await gw.db.get<{ verdict: string; device_lost: number }>("SELECT verdict, device_lost FROM recordings WHERE device_id = 'BWC-0803'");
+    expect(row).toEqual({ verdict: "verified", device_lost: 1 });
+    await d.end();
+  });
+});
