@@ -6,6 +6,11 @@ export interface GatewayConfig {
   /** Address the MQTT and HTTP listeners bind to. */
   host: string;
   mqttPort: number;
+  /** MQTT over TLS; 0: no TLS listener. */
+  tlsPort: number;
+  /** PEM certificate and key for TLS; empty: a self-signed pair is generated in the data directory. */
+  tlsCert: string;
+  tlsKey: string;
   httpPort: number;
   /** SQLite database, media files, station key, admin token. */
   dataDir: string;
@@ -37,6 +42,9 @@ export interface GatewayConfig {
 export const DEFAULTS: GatewayConfig = {
   host: "0.0.0.0",
   mqttPort: 1883,
+  tlsPort: 0,
+  tlsCert: "",
+  tlsKey: "",
   httpPort: 8080,
   dataDir: "./data",
   maxPacket: MAX_PACKET,
@@ -57,6 +65,9 @@ export const DEFAULTS: GatewayConfig = {
 const HELP: { [k in keyof GatewayConfig]: string } = {
   host: "address to listen on",
   mqttPort: "MQTT port (devices)",
+  tlsPort: "MQTT over TLS port, 0 for none (8883 is usual)",
+  tlsCert: "TLS certificate (PEM); none: a self-signed one is generated in the data directory",
+  tlsKey: "TLS private key (PEM) for --tls-cert",
   httpPort: "HTTP API port",
   dataDir: "data directory: database, media, station key, admin token",
   maxPacket: "largest MQTT packet in bytes (at least 69632)",

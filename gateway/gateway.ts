@@ -21,6 +21,7 @@ import { DeviceRegistry } from "./devices.js";
 import { Broker } from "./broker/server.js";
 import { Refusals } from "./broker/admission.js";
 import { GroupCommitter } from "./ingest/commit.js";
+import { tlsMaterial } from "./broker/tls.js";
 import { Ingest } from "./ingest/pipeline.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
@@ -79,7 +80,9 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     alarm: (kind, subject, detail) => void alarms.raise(kind, subject, detail).catch((e) => log.error({ err: String(e) }, "alarm not recorded")),
   });
   broker.ingest = ingest;
-  const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, maxPacket: config.maxPacket, maxClients: config.maxClients, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
+  const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
+  if (tls && tls.generated) log.info({ cert: tls.certFile }, "generated a self-signed TLS certificate");
+  const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
   // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds.
   const checkDisk = () => {
     const s = statfsSync(dir);

@@ -20,6 +20,7 @@ if (parsed.help) {
 const gw = await startGateway(parsed.config);
 const apiHost = parsed.config.host === "0.0.0.0" ? "127.0.0.1" : parsed.config.host;
 console.log(`gateway: MQTT on ${parsed.config.host}:${gw.mqttPort}, data in ${resolve(parsed.config.dataDir)}`);
+if (gw.broker.tlsPort) console.log(`gateway: MQTT over TLS on ${parsed.config.host}:${gw.broker.tlsPort}`);
 console.log(`gateway: API on http://${apiHost}:${gw.httpPort}/api`);
 if (gw.adminTokenFile) console.log(`gateway: first start: admin account created, its token is in ${gw.adminTokenFile} (mode 0600)`);
 console.log("gateway: register a device with `npm run admin -- device add <ID> --root-out <FILE>`; stop with Ctrl-C");

@@ -1,6 +1,7 @@
 // The embedded broker: aedes behind a TCP listener, with the admission hooks, the packet
 // guard, and a client limit. Uplink publishes go to ingest; ingest's downlinks go out QoS 1.
 import { createServer } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import type { Server, Socket } from "node:net";
 import { Aedes } from "aedes";
 import type { Client } from "aedes";
@@ -13,6 +14,8 @@ import type { Logger } from "../log.js";
 export interface BrokerOptions {
   host: string;
   port: number;
+  /** A TLS listener too, when given. */
+  tls?: { port: number; cert: Buffer; key: Buffer };
   maxPacket: number;
   maxClients: number;
   ratePerSecond: number;
@@ -22,6 +25,8 @@ export interface BrokerOptions {
 export class Broker {
   aedes!: Aedes;
   server!: Server;
+  tlsServer: Server | null = null;
+  tlsPort = 0;
   private clients = new Map<string, Client>();
   private sockets = new Set<Socket>();
   ingest: Ingest | null = null;
@@ -41,7 +46,7 @@ export class Broker {
       if (!client || !id || packet.topic !== upTopic(id) || !this.ingest) return;
       void this.ingest.message(client.id, id, packet.payload as Buffer);
     });
-    this.server = createServer((sock) => {
+    const accept = (sock: Socket) => {
       if (this.sockets.size >= o.maxClients) {
         this.refusals.note("TOO_MANY_CLIENTS", { remote: sock.remoteAddress, limit: o.maxClients });
         sock.destroy();
@@ -51,11 +56,22 @@ export class Broker {
       sock.on("close", () => this.sockets.delete(sock));
       const conn = new GuardedConnection(sock, o.maxPacket, (size) => this.refusals.note("PACKET_TOO_LARGE", { remote: sock.remoteAddress, size, limit: o.maxPacket }));
       this.aedes.handle(conn as never);
-    });
+    };
+    this.server = createServer(accept);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(o.port, o.host, () => resolve());
     });
+    if (o.tls) {
+      const t = createTlsServer({ cert: o.tls.cert, key: o.tls.key, minVersion: "TLSv1.2" }, accept);
+      this.tlsServer = t;
+      await new Promise<void>((resolve, reject) => {
+        t.once("error", reject);
+        t.listen(o.tls!.port, o.host, () => resolve());
+      });
+      this.tlsPort = (t.address() as { port: number }).port;
+      this.log.info({ host: o.host, port: this.tlsPort }, "mqtt over tls listening");
+    }
     const addr = this.server.address();
     const port = typeof addr === "object" && addr ? addr.port : o.port;
     this.log.info({ host: o.host, port, maxPacket: o.maxPacket, maxClients: o.maxClients }, "mqtt listening");
@@ -75,6 +91,7 @@ export class Broker {
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
+    if (this.tlsServer) await new Promise<void>((r) => this.tlsServer!.close(() => r()));
     await new Promise<void>((r) => this.aedes.close(() => r()));
   }
 }
