@@ -50,7 +50,7 @@ export class Ingest {
     private committer: GroupCommitter,
     private out: Downlink,
     private log: Logger,
-    private opts: { beaconIntervalS: number; refuse: (code: string, f: Record<string, unknown>) => void; alarm?: (kind: string, subject: string, detail: string) => void },
+    private opts: { beaconIntervalS: number; refuse: (code: string, f: Record<string, unknown>) => void; alarm?: (kind: string, subject: string, detail: string) => void; linkByTag?: (device: string, recording: number) => Promise<unknown> },
   ) {}
 
   /**
@@ -189,6 +189,12 @@ export class Ingest {
     if (stored && lastSealValue.length && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) this.opts.alarm("EQUIVOCATION", `${s.device.id}/${lastSealed}`, "the device's last seal value differs from the stored seal");
   }
 
+  /** Clip → case by the tag the recorder sent (a custody event in the model); never blocks ingest. */
+  private linkByTag(s: Session, recording: number): void {
+    if (!this.opts.linkByTag) return;
+    this.opts.linkByTag(s.device.id, recording).catch((e) => this.log.warn({ device: s.device.id, recording, err: String(e) }, "case link by tag failed"));
+  }
+
   private async status(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
     if (!checkControl(sha, s.device.keys.controlKey, CONTROL_STATUS, deviceIdBytes(s.device.id), c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "status" });
     try { decode("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
@@ -211,6 +217,7 @@ export class Ingest {
         "INSERT INTO recordings (device_id, recording_id, genesis, c0, case_tag, start_ms, pre_event_ms, media_path, first_received, last_received, last_chain, device_lost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [s.device.id, recording, m.genesis, this.cc.genesisValue(m.genesis), m.caseTag, g.getUint32(24) * 4294967296 + g.getUint32(28), g.getUint32(32), r.mediaPath, now, now, this.cc.genesisValue(m.genesis), s.device.state === "lost" ? 1 : 0]).then(() => undefined) });
       r.startDurable = true;
+      if (m.caseTag) this.linkByTag(s, recording);
     }
     if (res.linked.length) void this.linked(s, r, res.linked);
     else this.ack(s, r);
@@ -297,6 +304,7 @@ export class Ingest {
       "UPDATE recordings SET seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?, verdict = ?, final = ?, reasons = ?, last_received = ? WHERE device_id = ? AND recording_id = ?",
       [m.block, m.tag, m.caseTag, rep.sealValue, rep.interrupted ? 1 : 0, rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), Date.now(), s.device.id, recording]).then(() => undefined) });
     r.sealDurable = true;
+    if (m.caseTag) this.linkByTag(s, recording);
     this.ack(s, r);
   }
 

@@ -35,8 +35,12 @@ const ackFor = (r: number, state: number, cum: number) => (m: { kind: string; bo
 };
 
 describe("gateway ingest over MQTT", () => {
-  it("stores a streamed recording verified, byte for byte, and acknowledges it with authenticated Acks", async () => {
+  it("stores a streamed recording verified, byte for byte, acknowledges it with authenticated Acks, and links officer and case", async () => {
     const d = await provisioned("BWC-0101");
+    const unit = await gw.model.addUnit("Market Supervision Agency", "agency");
+    await gw.model.addOfficer({ badge: "M-017", name: "Zhang Min", unitId: unit.id, role: "enforcement", certNo: "ZF-017", certValidFrom: "2024-01-01", certValidTo: "2030-12-31" });
+    await gw.model.checkOut("BWC-0101", { badge: "M-017" }, Date.now() - 60000);
+    await gw.model.addCase({ number: "2026-PEN-0117", unitId: unit.id, category: "penalty", activityKind: "seizure", windowStart: Date.now() - 3600e3, windowEnd: Date.now() + 3600e3 });
     await d.connect(gw.mqttPort);
     await d.hello();
     await d.waitFor((m) => m.kind === "beacon");
@@ -53,6 +57,10 @@ describe("gateway ingest over MQTT", () => {
     expect(readFileSync(join(dir, "media", row!.media_path)).equals(Buffer.concat(payloads))).toBe(true);
     const dev = await gw.db.get<{ state: string }>("SELECT state FROM devices WHERE id = ?", ["BWC-0101"]);
     expect(dev!.state).toBe("active");
+    expect((await gw.model.clipOfficer("BWC-0101", 1))!.badge).toBe("M-017");
+    await new Promise((r) => setTimeout(r, 100));
+    const links = await gw.model.clipLinks("BWC-0101", 1);
+    expect(links.map((l) => l.caseNumber)).toEqual(["2026-PEN-0117"]);
     await d.end();
   });
 
