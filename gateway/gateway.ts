@@ -36,6 +36,8 @@ export interface Gateway {
   model: Model;
   audit: AuditLog;
   alarms: Alarms;
+  /** Check the data disk's free space now (it is also checked every 5 s). */
+  checkDisk(): Promise<void>;
   /** Set on the first start: where the admin token was written. */
   adminTokenFile: string | null;
   db: Db;
@@ -85,27 +87,31 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   if (tls && tls.generated) log.info({ cert: tls.certFile }, "generated a self-signed TLS certificate");
   const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
   // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds.
-  const checkDisk = () => {
+  let closed = false;
+  const checkDisk = async () => {
+    if (closed) return;
     const s = statfsSync(dir);
     const freeMb = (s.bavail * s.bsize) / 1048576;
     const low = freeMb < config.diskMinFreeMb;
     if (low !== ingest.diskLow) {
       log[low ? "error" : "info"]({ code: low ? "DISK_LOW" : undefined, freeMb: Math.round(freeMb) }, low ? "disk low: acknowledgements stopped" : "disk space back: acknowledging");
-      if (low) void alarms.raise("DISK_LOW", dir, `${Math.round(freeMb)} MiB free, threshold ${config.diskMinFreeMb} MiB: not acknowledging`);
-      else void alarms.clear("DISK_LOW", dir, "gateway", "free space back above the threshold");
+      ingest.diskLow = low;
+      if (low) await alarms.raise("DISK_LOW", dir, `${Math.round(freeMb)} MiB free, threshold ${config.diskMinFreeMb} MiB: not acknowledging`);
+      else await alarms.clear("DISK_LOW", dir, "gateway", "free space back above the threshold");
     }
-    ingest.diskLow = low;
-    void alarms.checkSilentDevices(Date.now(), config.silentAfterS * 1000).catch(() => undefined);
+    await alarms.checkSilentDevices(Date.now(), config.silentAfterS * 1000);
   };
-  checkDisk();
-  const diskTimer = setInterval(checkDisk, 5000);
+  const check = () => void checkDisk().catch((e) => log.error({ err: String(e) }, "disk check failed"));
+  await checkDisk();
+  const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
   const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
   await api.listen({ host: config.host, port: config.httpPort });
   const httpPort = (api.server.address() as { port: number }).port;
   return {
-    config, mqttPort, httpPort, api, accounts, model, audit, alarms, adminTokenFile, db, media, registry, broker, ingest, committer, log,
+    config, mqttPort, httpPort, api, accounts, model, audit, alarms, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
     async close() {
+      closed = true;
       clearInterval(diskTimer);
       await api.close();
       await broker.close();

@@ -110,6 +110,9 @@ export class Ingest {
     if (!s.signer) return this.refuse(s, "HELLO_REQUIRED", { kind });
     if (s.device.state === "revoked") return this.refuse(s, "REVOKED", { kind });
     if (kind === "status") return this.status(s, up.status as { body: Uint8Array; tag: Uint8Array });
+    // R-ACK-6: below the disk threshold media is neither verified nor stored nor acknowledged;
+    // the device keeps it and sends it again once space returns.
+    if (this.diskLow) return this.refuse(s, "DISK_LOW", { kind });
     if (kind === "start") return this.start(s, up.start as { genesis: Uint8Array; caseTag: string });
     if (kind === "chunk") return this.chunk(s, up.chunk as { header: Uint8Array; payload: Uint8Array; tag: Uint8Array });
     return this.seal(s, up.seal as { block: Uint8Array; tag: Uint8Array; caseTag: string });

@@ -1,0 +1,51 @@
+// Disk full (R-ACK-6): with the free-space threshold above what the disk has, nothing is stored
+// or acknowledged, an alarm is raised, reads go on; when space returns, the device's resent
+// chunks are ingested and the recording ends verified.
+import { afterAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { startGateway } from "../../gateway/gateway.js";
+import { DEFAULTS } from "../../gateway/config.js";
+import { createLogger } from "../../gateway/log.js";
+import { FakeDevice } from "./fake-device.js";
+
+const dir = mkdtempSync(join(tmpdir(), "evrec-disk-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("disk below its threshold", () => {
+  it("acknowledges nothing, raises an alarm, keeps serving reads, and resumes when space returns", async () => {
+    const gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1e12, beaconIntervalS: 0 }, createLogger("silent"));
+    try {
+      const root = randomBytes(32);
+      await gw.registry.add("BWC-1001", { root });
+      const d = new FakeDevice("BWC-1001", root);
+      await d.connect(gw.mqttPort);
+      await d.hello();
+      const rec = d.recording(1, [randomBytes(2000), randomBytes(2000)]);
+      await d.publish(rec.start);
+      for (const c of rec.chunks) await d.publish(c);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(d.received.filter((m) => m.kind === "ack")).toEqual([]);
+      expect(await gw.db.get("SELECT 1 FROM recordings WHERE device_id = 'BWC-1001'")).toBeUndefined();
+      expect(gw.broker.refusals.counts.DISK_LOW).toBeGreaterThanOrEqual(3);
+      expect((await gw.alarms.list({ open: true })).map((a) => a.kind)).toContain("DISK_LOW");
+      const health = await fetch(`http://127.0.0.1:${gw.httpPort}/api/health`);
+      expect(await health.json()).toMatchObject({ ok: true, diskLow: true });
+
+      gw.config.diskMinFreeMb = 1;
+      await gw.checkDisk();
+      expect((await gw.alarms.list({ open: true })).map((a) => a.kind)).not.toContain("DISK_LOW");
+      await d.publish(rec.start);
+      for (const c of rec.chunks) await d.publish(c);
+      await d.publish(rec.seal);
+      await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number; cumulative: number }).state === 1 && (m.body.ack as { cumulative: number }).cumulative === 2);
+      const row = await gw.db.get<{ verdict: string }>("SELECT verdict FROM recordings WHERE device_id = 'BWC-1001'");
+      expect(row!.verdict).toBe("verified");
+      await d.end();
+    } finally {
+      await gw.close();
+    }
+  });
+});
