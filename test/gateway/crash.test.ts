@@ -1,6 +1,6 @@
-// Crash safety with a real kill -9 of the gateway process while chunks are in flight: nothing
-// it acknowledged is lost, the media file holds no uncommitted tail, and the recording
-// completes verified after the restart (P4).
+// Crash safety with a real kill -9 of the gateway process while several clients have chunks in
+// flight: nothing it acknowledged is lost, media files hold no uncommitted tail, and every
+// recording completes verified after the restart, each chunk stored once (P4).
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -38,52 +38,58 @@ function launch(port: number): Promise<ChildProcess> {
 const ackedUpTo = (d: FakeDevice, r: number) => Math.max(0, ...d.received.filter((m) => m.kind === "ack" && m.ok === "").map((m) => (m.body.ack as { recording: number; cumulative: number }).recording === r ? (m.body.ack as { cumulative: number }).cumulative : 0));
 
 describe("gateway killed with SIGKILL mid-upload", () => {
-  it("keeps every acknowledged chunk and finishes the recording verified after restart", async () => {
+  it("keeps every acknowledged chunk of several clients, and each recording finishes verified with no duplicate", async () => {
     const port = await freePort();
-    const root = randomBytes(32);
+    const ids = ["BWC-0301", "BWC-0302", "BWC-0303"];
+    const roots = ids.map(() => randomBytes(32));
     {
       const store = await openStore({ ...DEFAULTS, dataDir: dir });
-      await store.registry.add("BWC-0301", { root });
+      for (let i = 0; i < ids.length; i++) await store.registry.add(ids[i], { root: roots[i] });
       await store.db.close();
     }
     child = await launch(port);
-    const d = new FakeDevice("BWC-0301", root);
-    const payloads = Array.from({ length: 40 }, () => randomBytes(8192));
-    const rec = d.recording(1, payloads);
-    await d.connect(port);
-    await d.hello();
-    await d.publish(rec.start);
+    const devs = ids.map((id, i) => new FakeDevice(id, roots[i]));
+    const payloads = ids.map(() => Array.from({ length: 40 }, () => randomBytes(8192)));
+    const recs = devs.map((d, i) => d.recording(1, payloads[i]));
+    for (let i = 0; i < devs.length; i++) {
+      await devs[i].connect(port);
+      await devs[i].hello();
+      await devs[i].publish(recs[i].start);
+    }
     // Publish without waiting for Acks, and kill the gateway while they are being committed.
-    for (const c of rec.chunks.slice(0, 30)) void d.publish(c).catch(() => undefined);
-    await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { cumulative: number }).cumulative >= 5, 10000);
+    for (let n = 0; n < 30; n++) for (let i = 0; i < devs.length; i++) void devs[i].publish(recs[i].chunks[n]).catch(() => undefined);
+    await devs[0].waitFor((m) => m.kind === "ack" && (m.body.ack as { cumulative: number }).cumulative >= 5, 10000);
     child.kill("SIGKILL");
     await new Promise((r) => child!.once("exit", r));
-    const ackedBefore = ackedUpTo(d, 1);
-    d.client.end(true);
-    expect(ackedBefore).toBeGreaterThanOrEqual(5);
+    const ackedBefore = devs.map((d) => ackedUpTo(d, 1));
+    for (const d of devs) d.client.end(true);
+    expect(ackedBefore[0]).toBeGreaterThanOrEqual(5);
 
     child = await launch(port);
-    d.received = [];
-    await d.connect(port);
-    await d.hello([{ recording: 1, firstSeq: 1, lastSeq: 40, sealed: true, open: false }]);
-    const resumed = await d.waitFor((m) => m.kind === "ack");
-    const stored = (resumed.body.ack as { cumulative: number }).cumulative;
-    // Nothing the gateway acknowledged before the kill is missing after it.
-    expect(stored).toBeGreaterThanOrEqual(ackedBefore);
-    const mediaFile = join(dir, "media", "BWC-0301", "000001.media");
-    expect(statSync(mediaFile).size).toBe(stored * 8192);
-    // The device resends what the Ack does not cover, then seals.
-    for (const c of rec.chunks.slice(stored)) await d.publish(c);
-    await d.publish(rec.seal);
-    await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number; cumulative: number }).state === 1 && (m.body.ack as { cumulative: number }).cumulative === 40, 10000);
-    expect(readFileSync(mediaFile).equals(Buffer.concat(payloads))).toBe(true);
-    await d.end();
+    for (let i = 0; i < devs.length; i++) {
+      const d = devs[i];
+      d.received = [];
+      await d.connect(port);
+      await d.hello([{ recording: 1, firstSeq: 1, lastSeq: 40, sealed: true, open: false }]);
+      const resumed = await d.waitFor((m) => m.kind === "ack");
+      const stored = (resumed.body.ack as { cumulative: number }).cumulative;
+      // Nothing the gateway acknowledged before the kill is missing after it, and no uncommitted tail.
+      expect(stored).toBeGreaterThanOrEqual(ackedBefore[i]);
+      const mediaFile = join(dir, "media", ids[i], "000001.media");
+      if (stored) expect(statSync(mediaFile).size).toBe(stored * 8192);
+      // The device resends what the Ack does not cover (and a little it does: duplicates), then seals.
+      for (const c of recs[i].chunks.slice(Math.max(0, stored - 2))) await d.publish(c);
+      await d.publish(recs[i].seal);
+      await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number }).state === 1 && (m.body.ack as { cumulative: number }).cumulative === 40, 10000);
+      expect(readFileSync(mediaFile).equals(Buffer.concat(payloads[i]))).toBe(true);
+      await d.end();
+    }
     child.kill("SIGTERM");
     await new Promise((r) => child!.once("exit", r));
     child = null;
     const store = await openStore({ ...DEFAULTS, dataDir: dir });
-    const row = await store.db.get<{ verdict: string }>("SELECT verdict FROM recordings WHERE device_id = 'BWC-0301'");
+    const rows = await store.db.all<{ device_id: string; verdict: string; n: number }>("SELECT r.device_id, r.verdict, (SELECT COUNT(*) FROM chunks c WHERE c.device_id = r.device_id) AS n FROM recordings r ORDER BY r.device_id");
     await store.db.close();
-    expect(row!.verdict).toBe("verified");
+    expect(rows).toEqual(ids.map((id) => ({ device_id: id, verdict: "verified", n: 40 })));
   });
 });
