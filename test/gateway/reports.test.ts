@@ -266,3 +266,55 @@ describe("integrity and statistics", () => {
     expect(await statistics(db, { from: W + 1, to: W + 100 * S, by: "unit" })).toEqual([]);
   });
 });
+
+describe("the ratio report against a hand-computed table", () => {
+  // officers, active body-worn devices → required, shortfall, reviewers required (ratio 4, 5 %)
+  const TABLE: [number, number, number, number, number][] = [
+    [0, 0, 0, 0, 0],
+    [1, 0, 1, 1, 1],
+    [3, 1, 1, 0, 1],
+    [4, 1, 1, 0, 1],
+    [5, 1, 2, 1, 1],
+    [19, 3, 5, 2, 1],
+    [20, 5, 5, 0, 1],
+    [21, 7, 6, 0, 2],
+  ];
+  it("matches per unit and sums up a nested tree; lost, retired and revoked devices don't count", async () => {
+    const region = await model.addUnit("Region", "region");
+    const city = await model.addUnit("City", "city", region.id);
+    const units: Unit[] = [];
+    for (const [n, active] of TABLE) {
+      const u = await model.addUnit(`Unit of ${n}`, "agency", city.id);
+      await officers(u, n);
+      await devices(u, active);
+      await devices(u, 1, "lost");
+      await devices(u, 1, "retired");
+      await devices(u, 1, "revoked");
+      units.push(u);
+    }
+    const r = await fleetReport(db, { ratio: 4 });
+    TABLE.forEach(([n, active, required, shortfall, reviewers], i) => {
+      const own = row(r, units[i]).own;
+      expect([n, own.devices.counted, own.devices.required, own.devices.shortfall, own.reviewers.required], `unit of ${n}`).toEqual([n, active, required, shortfall, reviewers]);
+    });
+    const sum = (k: 2 | 3 | 4) => TABLE.reduce((a, t) => a + t[k], 0);
+    for (const top of [city, region]) {
+      const up = row(r, top).rollup;
+      expect([up.devices.required, up.devices.shortfall, up.reviewers.required]).toEqual([sum(2), sum(3), sum(4)]);
+    }
+  });
+});
+
+describe("a FULL case with two gaps", () => {
+  it("lists both gaps and the coverage between them", async () => {
+    await fullCase();
+    const [a, b, c] = await devices(null, 3);
+    await clip(a, 1, W, W + 20 * S);
+    await clip(b, 1, W + 25 * S, W + 40 * S);
+    await clip(c, 1, W + 50 * S, W + 60 * S);
+    for (const d of [a, b, c]) await link(d, 1);
+    const cov = await model.caseCoverage("HS-2026-001");
+    expect(cov.gaps).toEqual([[W + 20 * S, W + 25 * S], [W + 40 * S, W + 50 * S]]);
+    expect(cov.percent).toBeCloseTo((45 / 60) * 100, 6);
+  });
+});
