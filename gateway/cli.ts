@@ -10,7 +10,7 @@ import { AuditError } from "./audit/log.js";
 import { formatVerify } from "./audit/cli-verify.js";
 import { Alarms } from "./alarms.js";
 import { fleetReport } from "./reports/ratios.js";
-import { coverageReport } from "./reports/coverage.js";
+import { coverageReport, statistics } from "./reports/coverage.js";
 import type { Role } from "./api/accounts.js";
 import { toHex } from "../protocol/bytes.js";
 
@@ -36,6 +36,7 @@ Commands:
   return <DEVICE>                           check it back in
   link <DEVICE> <RECORDING> <CASE> --reason R      (unlink: the same, with unlink)
   ratios                 fleet and legal-reviewer ratios per unit, rolled up the tree
+  stats --from ISO --to ISO [--by unit|officer]   recordings, hours, verdicts, upload delay
   coverage               FULL and KEY_STEPS cases: coverage by verified clips, with gaps
   alarm list             open alarms
   alarm clear <KIND> <SUBJECT> --reason R
@@ -61,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
   const opt = {
     as: take("--as") || "admin", parent: take("--parent"), unit: take("--unit"), role: take("--role"), cert: take("--cert"),
     from: take("--valid-from"), to: take("--valid-to"), category: take("--category"), activity: take("--activity"),
-    wfrom: take("--from"), wto: take("--to"), conf: take("--confidentiality"), room: take("--room"), reason: take("--reason"),
+    wfrom: take("--from"), wto: take("--to"), by: take("--by"), conf: take("--confidentiality"), room: take("--room"), reason: take("--reason"),
   };
   const args = argv.filter((a) => a !== "--json");
   if (!args.length || args[0] === "--help" || args[0] === "help") { console.log(USAGE); return args.length ? 0 : 2; }
@@ -93,11 +94,14 @@ async function main(argv: string[]): Promise<number> {
     } else if (noun === "account" && verb === "add") {
       if (!id || !args[3]) throw new DeviceError("USAGE", "account add needs <NAME> <ROLE>");
       await store.accounts.create(id, args[3] as Role, badge);
+      await audited("account.add", id, { role: args[3], badge: badge || null });
       console.log(`account ${id} (${args[3]}) created; issue its token with: npm run admin -- token issue ${id}`);
     } else if (noun === "account" && verb === "list") out(await store.accounts.list());
     else if (noun === "token" && verb === "issue") {
       if (!id) throw new DeviceError("USAGE", "token issue needs <NAME>");
-      console.log(await store.accounts.issueToken(id));
+      const token = await store.accounts.issueToken(id);
+      await audited("token.issue", id, {});
+      console.log(token);
       console.error("(shown once: store it now)");
     } else if (noun === "unit" && verb === "add") {
       const u = await store.model.addUnit(id, args[3] as never, opt.parent ? Number(opt.parent) : undefined);
@@ -136,6 +140,10 @@ async function main(argv: string[]): Promise<number> {
         out(r.units.map((u) => ({ unit: "  ".repeat(u.depth) + u.name, officers: u.rollup.devices.officers, required: u.rollup.devices.required, devices: u.rollup.devices.counted, shortfall: u.rollup.devices.shortfall, reviewersRequired: u.rollup.reviewers.required, reviewers: u.rollup.reviewers.counted, compliant: u.compliant && u.reviewersCompliant })));
         console.log(`ratio 1:${r.ratio}; audit head ${JSON.stringify(await store.audit.head())}`);
       }
+    } else if (noun === "stats") {
+      const from = Date.parse(String(opt.wfrom)), to = Date.parse(String(opt.wto));
+      if (!Number.isFinite(from) || !Number.isFinite(to)) throw new DeviceError("USAGE", "stats needs --from ISO --to ISO");
+      out(await statistics(store.db, { from, to, by: (opt.by as "unit" | "officer") || "unit" }));
     } else if (noun === "coverage") {
       const c = await coverageReport(store.db, { gapToleranceMs: config.gapToleranceMs });
       if (json) console.log(JSON.stringify({ cases: c, auditHead: await store.audit.head() }, null, 1));

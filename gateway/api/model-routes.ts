@@ -3,7 +3,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ApiServices } from "./server.js";
 import { fleetReport } from "../reports/ratios.js";
-import { coverageReport, integritySummary } from "../reports/coverage.js";
+import { coverageReport, integritySummary, statistics } from "../reports/coverage.js";
 
 const READ: ("admin" | "supervisor" | "legal_reviewer")[] = ["admin", "supervisor", "legal_reviewer"];
 
@@ -67,6 +67,15 @@ export function modelRoutes(app: FastifyInstance, s: ApiServices): void {
     withHead(await fleetReport(s.db, { ratio: s.model.opts.fleetRatio, unitId: req.query.unit ? Number(req.query.unit) : undefined })));
   app.get("/api/reports/coverage", { config: { roles: READ } }, async () => withHead({ cases: await coverageReport(s.db, { gapToleranceMs: s.model.opts.gapToleranceMs }) }));
   app.get("/api/reports/integrity", { config: { roles: READ } }, async () => withHead(await integritySummary(s.db)));
+
+  app.get<{ Querystring: { from?: string; to?: string; by?: string } }>("/api/reports/statistics", { config: { roles: READ } }, async (req, reply) => {
+    const from = Date.parse(String(req.query.from)), to = Date.parse(String(req.query.to));
+    const by = req.query.by || "unit";
+    if (!Number.isFinite(from) || !Number.isFinite(to) || !(to > from) || (by !== "unit" && by !== "officer")) {
+      return reply.status(400).send({ error: "BAD_REQUEST", message: "give ?from=ISO&to=ISO (to after from) and by=unit|officer" });
+    }
+    return withHead({ from, to, by, rows: await statistics(s.db, { from, to, by }) });
+  });
 
   app.get("/api/alarms", { config: { roles: ["admin", "supervisor"] } }, async () => s.alarms.list({ open: true }));
   app.post<{ Body: { kind: string; subject: string; reason: string } }>("/api/alarms/clear", {

@@ -17,6 +17,7 @@ import type { Alarms } from "../alarms.js";
 import { AlarmError } from "../alarms.js";
 import { modelRoutes } from "./model-routes.js";
 import { mayRetrieve } from "./access.js";
+import { assignmentInForceSql } from "../model/schema.js";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
 
@@ -101,11 +102,18 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
     return { id: req.params.id, state: req.body.state };
   });
 
-  app.get<{ Querystring: { device?: string } }>("/api/recordings", { config: { roles: ["admin", "supervisor", "legal_reviewer"] } }, async (req) => {
-    const where = req.query.device ? " WHERE device_id = ?" : "";
-    return s.db.all(
-      "SELECT device_id AS device, recording_id AS recording, verdict, final, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, start_ms AS startMs, end_ms AS endMs FROM recordings" + where + " ORDER BY device_id, recording_id",
-      req.query.device ? [req.query.device] : []);
+  // Metadata only (content needs a reason, below). An officer lists the clips recorded while
+  // wearing a device: the assignment in force at the clip's start names them.
+  app.get<{ Querystring: { device?: string } }>("/api/recordings", { config: { roles: [...ROLES] } }, async (req) => {
+    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs";
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (req.query.device) { where.push("r.device_id = ?"); params.push(req.query.device); }
+    if (req.account!.role === "officer") {
+      where.push(`EXISTS (SELECT 1 FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND o.badge = ? AND ${assignmentInForceSql("a", "r.start_ms")})`);
+      params.push(String(req.account!.officer_badge));
+    }
+    return s.db.all(`SELECT ${cols} FROM recordings r${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
   });
 
   // Every retrieval names a reason and is audited (DESIGN.md section 2, retrieval supervision).

@@ -89,3 +89,23 @@ describe("once the clip is linked to a level 3 (secret) case", () => {
     expect((await media("sup")).status).toBe(200);
   });
 });
+
+describe("listing and statistics", () => {
+  const get = async (who: string, path: string) => {
+    const r = await fetch(`http://127.0.0.1:${gw.httpPort}${path}`, { headers: { authorization: `Bearer ${tokens[who]}` } });
+    return { status: r.status, body: await r.json() as unknown };
+  };
+  it("lists an officer's own clips to them, and none of them to another officer", async () => {
+    expect(((await get("a1", "/api/recordings")).body as { device: string }[]).map((r) => r.device)).toEqual(["BWC-0701"]);
+    expect((await get("a2", "/api/recordings")).body).toEqual([]);
+  });
+  it("gives statistics per officer for a period, with the audit head", async () => {
+    const from = new Date(Date.now() - 86400e3).toISOString(), to = new Date(Date.now() + 86400e3).toISOString();
+    const r = await get("sup", `/api/reports/statistics?from=${from}&to=${to}&by=officer`);
+    expect(r.status).toBe(200);
+    const body = r.body as { rows: { recordings: number }[]; auditHead: { count: number } };
+    expect(body.rows.reduce((a, x) => a + x.recordings, 0)).toBe(1);
+    expect(body.auditHead.count).toBeGreaterThan(0);
+    expect((await get("sup", "/api/reports/statistics?from=x")).status).toBe(400);
+  });
+});
