@@ -164,7 +164,9 @@ export class Ingest {
       return;
     }
     if (s.device.state === "provisioned") await this.registry.setState(s.device.id, "active");
-    await this.missingRecordings(s, h.lastSealed as number, h.lastSealValue as Uint8Array, (h.held as { recording: number }[]).map((x) => x.recording));
+    const heldIds = (h.held as { recording: number }[]).map((x) => x.recording);
+    await this.missingRecordings(s, h.lastSealed as number, h.lastSealValue as Uint8Array, heldIds);
+    await this.finalise(s, heldIds);
     for (const held of h.held as { recording: number; firstSeq: number; lastSeq: number; sealed: boolean }[]) {
       const r = await this.rec(s, held.recording);
       // R-VER-10: what the device no longer holds below its first held seq is lost.
@@ -190,6 +192,23 @@ export class Ingest {
     if (gone.length) this.opts.alarm("RECORDING_MISSING", s.device.id, `recordings ${gone.join(",")} sealed on the device, no longer held, never received`);
     const stored = have.get(lastSealed);
     if (stored && lastSealValue.length && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) this.opts.alarm("EQUIVOCATION", `${s.device.id}/${lastSealed}`, "the device's last seal value differs from the stored seal");
+  }
+
+  /**
+   * R-VER-10: an incomplete recording the device no longer holds any part of will not get
+   * better: its verdict becomes final (LOST_ON_DEVICE), and the chunks after a loss are linked
+   * among themselves so every check that can still be made is made.
+   */
+  private async finalise(s: Session, held: number[]): Promise<void> {
+    const open = await this.db.all<{ recording_id: number }>("SELECT recording_id FROM recordings WHERE device_id = ? AND verdict = 'incomplete' AND final = 0", [s.device.id]);
+    for (const { recording_id: rec } of open) {
+      if (held.includes(rec)) continue;
+      const r = await this.rec(s, rec);
+      await this.linked(s, r, r.verifier.finish().linked);
+      const rep = r.verifier.report();
+      await this.committer.submit({ sql: (db) => db.run("UPDATE recordings SET verdict = ?, final = ?, reasons = ? WHERE device_id = ? AND recording_id = ?",
+        [rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), s.device.id, rec]).then(() => undefined) });
+    }
   }
 
   /** Clip → case by the tag the recorder sent (a custody event in the model); never blocks ingest. */

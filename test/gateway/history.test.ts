@@ -89,3 +89,26 @@ describe("device history from Hello", () => {
     await d.end();
   });
 });
+
+describe("an incomplete recording the device no longer holds", () => {
+  it("becomes final, with the reason naming the loss", async () => {
+    const d = await device("BWC-0804");
+    await d.hello();
+    const rec = d.recording(1, [randomBytes(500), randomBytes(500), randomBytes(500)]);
+    await d.publish(rec.start);
+    await d.publish(rec.chunks[0]);
+    await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { cumulative: number }).cumulative === 1);
+    expect(await gw.db.get("SELECT verdict, final FROM recordings WHERE device_id = 'BWC-0804'")).toEqual({ verdict: "incomplete", final: 0 });
+    // Reconnect: the device holds nothing of recording 1 any more (its flash was wiped).
+    await d.end();
+    await d.connect(gw.mqttPort);
+    await d.hello([]);
+    await d.waitFor((m) => m.kind === "beacon");
+    await new Promise((r) => setTimeout(r, 200));
+    const row = await gw.db.get<{ verdict: string; final: number; reasons: string }>("SELECT verdict, final, reasons FROM recordings WHERE device_id = 'BWC-0804'");
+    expect(row).toMatchObject({ verdict: "incomplete", final: 1 });
+    expect(row!.reasons).toContain("LOST_ON_DEVICE");
+    expect(row!.reasons).toContain("MISSING_SEAL");
+    await d.end();
+  });
+});
