@@ -44,22 +44,32 @@ export class ChainCrypto {
     if (header !== this.header) this.header.set(header);
     return this.sha(this.hbuf);
   }
-  /** tag_i = SHA-256(D_TAG ‖ K_i ‖ C_i) (R-TAG-1). */
+  /**
+   * tag_i = SHA-256(D_TAG ‖ K_i ‖ C_i) (R-TAG-1). The copy of K_i left in the buffer is the
+   * caller's live key; the next step overwrites it and destroy() wipes it. (A ranged fill per
+   * chunk costs about three native hashes' worth of interpreter time on a board.)
+   */
   tag(k: Uint8Array, c: Uint8Array): Uint8Array {
     const t = this.tbuf;
     t.set(k, D_TAG.length);
     t.set(c, D_TAG.length + KEY_LEN);
-    const out = this.sha(t);
-    t.fill(0, D_TAG.length, D_TAG.length + KEY_LEN);
-    return out;
+    return this.sha(t);
   }
-  /** K_{i+1} = SHA-256(D_KEY_STEP ‖ K_i) (R-TAG-2). The caller wipes K_i. */
+  /**
+   * K_{i+1} = SHA-256(D_KEY_STEP ‖ K_i) (R-TAG-2). K_i is overwritten in the buffer by K_{i+1},
+   * which the caller holds anyway: no old key stays behind. The caller wipes its own K_i.
+   */
   keyStep(k: Uint8Array): Uint8Array {
     const b = this.kbuf;
     b.set(k, D_KEY_STEP.length);
     const out = this.sha(b);
-    b.fill(0, D_KEY_STEP.length);
+    b.set(out, D_KEY_STEP.length);
     return out;
+  }
+  /** Wipe the key material the buffers hold (R-KEY-7). */
+  destroy(): void {
+    this.tbuf.fill(0, D_TAG.length);
+    this.kbuf.fill(0, D_KEY_STEP.length);
   }
   /** K_n from K_1 by n-1 steps; intermediate keys are wiped. */
   keyAt(k1: Uint8Array, n: number): Uint8Array {

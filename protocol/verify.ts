@@ -476,6 +476,7 @@ export class RecordingVerifier<R = undefined> {
   destroy(): void {
     wipe(this.k1);
     wipe(this.kf);
+    this.cc.destroy();
   }
 }
 

@@ -74,9 +74,8 @@ export class ChainWriter {
     h.set(this.prev, H_PREV);
     const c = cc.chunkValue(h);
     const tag = cc.tag(this.key, c);
-    const k = cc.keyStep(this.key);
-    wipe(this.key);
-    this.key = k;
+    // K_i is overwritten in place by K_{i+1} (R-KEY-7): cheaper on a board than a fill.
+    this.key.set(cc.keyStep(this.key));
     this.prev = c;
     this.seq = seq;
     this.total += payload.length;
@@ -93,9 +92,10 @@ export class ChainWriter {
     const tag = this.cc.sealTag(this.key, value);
     return { block: block, tag: tag, value: value };
   }
-  /** Wipe the current key (R-KEY-7). */
+  /** Wipe the current key and the chain buffers (R-KEY-7). */
   destroy(): void {
     wipe(this.key);
+    this.cc.destroy();
   }
 }
 
