@@ -1,4 +1,4 @@
-// Alarms the station admin must see (DESIGN.md section 6): equivocation, failed verdicts, disk,
+// Alarms the station admin must see (RULES.md §3): equivocation, failed verdicts, disk,
 // expired certificates, silent devices. One open alarm per (kind, subject): a condition that
 // keeps recurring bumps a counter instead of burying the list, and stays until someone clears it
 // with a reason, or, for a silent device, until the device is heard from again.

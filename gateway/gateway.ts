@@ -100,7 +100,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
       else await alarms.clear("DISK_LOW", dir, "gateway", "free space back above the threshold");
     }
     await alarms.checkSilentDevices(Date.now(), config.silentAfterS * 1000);
-    // A certificate that expired during a checkout (DESIGN.md section 2) is raised per device.
+    // A certificate that expired during a checkout (RULES.md §2) is raised per device.
     for (const x of await model.checkoutsWithExpiredCert(Date.now())) {
       await alarms.raise("CERT_EXPIRED", x.deviceId, `${x.name} (${x.badge}) holds ${x.deviceId}; certificate valid to ${x.certValidTo}`);
     }

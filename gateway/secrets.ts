@@ -1,5 +1,5 @@
 // Device root secrets are stored encrypted (AES-256-GCM, the device id as associated data)
-// under a station key kept in a file outside the database, mode 0600 (DESIGN.md section 6).
+// under a station key kept in a file outside the database, mode 0600 (RULES.md §3).
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 

@@ -1,4 +1,4 @@
-// Who may retrieve which record (DESIGN.md section 2, Access): confidentiality levels 0 open,
+// Who may retrieve which record (RULES.md §2, confidentiality and access): confidentiality levels 0 open,
 // 1 internal, 2 restricted, 3 secret. An officer sees their own clips up to level 2;
 // supervisors and legal reviewers their unit's subtree up to level 2, and level 3 only a
 // supervisor; an admin retrieves content only up to level 1.

@@ -1,4 +1,4 @@
-// Accounts and API tokens (DESIGN.md section 2, Access): roles admin, supervisor,
+// Accounts and API tokens (RULES.md §2, confidentiality and access): roles admin, supervisor,
 // legal_reviewer, officer; tokens shown once and stored only as their SHA-256.
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
@@ -69,7 +69,7 @@ export class Accounts {
   }
 
   /**
-   * First start (DESIGN.md section 10, decided): create the admin account and write its token
+   * First start (RULES.md §3, bootstrap): create the admin account and write its token
    * to `tokenFile` (mode 0600). Returns true when it did.
    */
   async bootstrap(tokenFile: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 // API routes over the enforcement model, reports, audit log and alarms. Changes are made by a
-// named account and audited; reports carry the audit head (DESIGN.md P6).
+// named account and audited; reports carry the audit head (RULES.md §1 P6).
 import type { FastifyInstance } from "fastify";
 import type { ApiServices } from "./server.js";
 import { fleetReport } from "../reports/ratios.js";

@@ -116,7 +116,7 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
     return s.db.all(`SELECT ${cols} FROM recordings r${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
   });
 
-  // Every retrieval names a reason and is audited (DESIGN.md section 2, retrieval supervision).
+  // Every retrieval names a reason and is audited (RULES.md §2, retrieval supervision).
   /** The reason a retrieval gives, and whether this account may see this record at all. */
   const retrieval = async (req: FastifyRequest<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>) => {
     if (!req.query.reason || req.query.reason.trim().length < 3) throw new ApiError(400, "REASON_REQUIRED", "say why: ?reason=...");

@@ -1,4 +1,4 @@
-// The audit log (DESIGN.md P6, "Retrieval supervision"): every admin change and every access to
+// The audit log (RULES.md §1 P6, §2 retrieval supervision): every admin change and every access to
 // a record, append-only and hash-chained in SQLite. A chain alone can't show that its tail was
 // cut off, so keyed checkpoints (count, head) also go to an anchor file outside the database:
 // truncation is caught back to the last checkpoint, and the head printed in every report and
@@ -38,7 +38,7 @@ export const AUDIT_MIGRATIONS: MigrationSet = {
   ],
 };
 
-/** Actions that retrieve record content: each must name a reason (DESIGN.md section 2, retrieval supervision). */
+/** Actions that retrieve record content: each must name a reason (RULES.md §2, retrieval supervision). */
 export const READS_NEED_REASON: ReadonlySet<string> = new Set(["view", "download", "export"]);
 
 /** The `prev` of the first entry. */

@@ -1,4 +1,4 @@
-// The ingest pipeline (DESIGN.md section 6): identity → decode → schema → verify (protocol/) →
+// The ingest pipeline (RULES.md, protocol/SPEC.md section 9): identity → decode → schema → verify (protocol/) →
 // durable commit → authenticated Ack. One queue per device connection, so a device's messages
 // are handled in order and one device never waits on another's.
 import { randomBytes } from "node:crypto";

@@ -21,7 +21,7 @@ export const CASE_CATEGORIES: readonly CaseCategory[] = ["penalty", "compulsion"
 const POLICY_RANK: Record<RecordingPolicy, number> = { OPTIONAL: 0, KEY_STEPS: 1, FULL: 2 };
 
 /**
- * The recording policy each activity kind carries (DESIGN.md section 2): full-process recording
+ * The recording policy each activity kind carries (RULES.md §2): full-process recording
  * for actions on property, liberty, life and health; key steps for on-site work, evidence,
  * hearings and service. Kinds not listed are OPTIONAL unless a case asks for more.
  */

@@ -1,7 +1,7 @@
 // Coverage of cases by verified clips, integrity counts and per-officer / per-unit statistics.
 // Times: a chunk covers [time_ms, time_ms + duration_ms] in device time; adding the device's
 // clock offset (gateway − device, R-TIME-1) puts clips of different devices on one clock before
-// they are merged (DESIGN.md section 6).
+// they are merged (RULES.md §3).
 import type { Db } from "../store/db.js";
 import { assignmentInForceSql } from "../model/schema.js";
 

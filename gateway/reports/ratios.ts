@@ -1,4 +1,4 @@
-// Equipment and legal-reviewer ratios per unit, rolled up the unit tree (DESIGN.md section 2).
+// Equipment and legal-reviewer ratios per unit, rolled up the unit tree (RULES.md §2).
 // The rollup sums each unit's own requirement and shortfall instead of comparing subtree
 // totals: a device is issued to a unit, so a parent's spare sets don't equip a child's officers.
 import type { Db } from "../store/db.js";

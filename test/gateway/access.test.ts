@@ -1,4 +1,4 @@
-// Retrieval rules (DESIGN.md section 2): an officer gets their own clips, supervisors and legal
+// Retrieval rules (docs/RULES.md §2): an officer gets their own clips, supervisors and legal
 // reviewers their unit's subtree, level 3 only a supervisor, an admin content only up to level 1;
 // every retrieval names a reason and is audited, refusals included.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
