@@ -2,28 +2,18 @@
 // code, nothing from it is stored as verified, and an honest device streaming at the same time
 // is served throughout.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { startGateway } from "../../gateway/gateway.js";
 import type { Gateway } from "../../gateway/gateway.js";
-import { DEFAULTS } from "../../gateway/config.js";
-import { createLogger } from "../../gateway/log.js";
-import { FakeDevice } from "./fake-device.js";
+import type { FakeDevice } from "./fake-device.js";
+import { provision, testGateway } from "./harness.js";
 
 let gw: Gateway;
-let dir: string;
+let close: () => Promise<void>;
 let honest: FakeDevice;
 let honestDone: Promise<void>;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "evrec-attacks-"));
-  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0, ratePerSecond: 50, rateBurst: 100 }, createLogger("silent"));
-  const root = randomBytes(32);
-  await gw.registry.add("HONEST-1", { root });
-  honest = new FakeDevice("HONEST-1", root);
-  await honest.connect(gw.mqttPort);
-  await honest.hello();
+  ({ gw, close } = await testGateway({ ratePerSecond: 50, rateBurst: 100 }));
+  honest = await provision(gw, "HONEST-1");
   // The honest device streams slowly through every attack below.
   const rec = honest.recording(1, Array.from({ length: 30 }, () => randomBytes(4096)));
   honestDone = (async () => {
@@ -38,18 +28,10 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await honest.end().catch(() => undefined);
-  await gw.close();
-  rmSync(dir, { recursive: true, force: true });
+  await close();
 });
 
-async function attacker(id: string) {
-  const root = randomBytes(32);
-  await gw.registry.add(id, { root });
-  const d = new FakeDevice(id, root);
-  await d.connect(gw.mqttPort);
-  await d.hello();
-  return d;
-}
+const attacker = (id: string) => provision(gw, id);
 const verdict = async (id: string, r = 1) => (await gw.db.get<{ verdict: string; reasons: string }>("SELECT verdict, reasons FROM recordings WHERE device_id = ? AND recording_id = ?", [id, r]))!;
 const settle = () => new Promise((r) => setTimeout(r, 300));
 

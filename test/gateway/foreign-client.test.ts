@@ -3,15 +3,12 @@
 // devices carry on.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import { startGateway } from "../../gateway/gateway.js";
 import type { Gateway } from "../../gateway/gateway.js";
-import { DEFAULTS } from "../../gateway/config.js";
-import { createLogger } from "../../gateway/log.js";
+import { testGateway } from "./harness.js";
 import { decode, encode, which } from "../../protocol/codec.js";
 import { loginPassword } from "../../protocol/chain.js";
 import { tagControl } from "../../protocol/downlink.js";
@@ -24,14 +21,11 @@ const hasMosquitto = await run("sh", ["-c", "command -v mosquitto_pub && command
 
 let gw: Gateway;
 let dir: string;
+let close: () => Promise<void>;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "evrec-foreign-"));
-  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+  ({ gw, dir, close } = await testGateway());
 });
-afterAll(async () => {
-  await gw.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => close());
 
 describe.skipIf(!hasMosquitto)("mosquitto_pub and mosquitto_sub against the gateway", () => {
   it("carry a Hello up and the gateway's authenticated TimeBeacon down", async () => {

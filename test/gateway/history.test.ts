@@ -1,37 +1,25 @@
 // What the gateway learns from a device's Hello about its history (R-VER-9), and lost devices.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { startGateway } from "../../gateway/gateway.js";
 import type { Gateway } from "../../gateway/gateway.js";
-import { DEFAULTS } from "../../gateway/config.js";
-import { createLogger } from "../../gateway/log.js";
 import { encode } from "../../protocol/codec.js";
 import { tagControl } from "../../protocol/downlink.js";
 import { CONTROL_HELLO } from "../../protocol/constants.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
-import { FakeDevice } from "./fake-device.js";
+import type { FakeDevice } from "./fake-device.js";
+import { provision, streamSealed, testGateway } from "./harness.js";
 
 let gw: Gateway;
-let dir: string;
+let close: () => Promise<void>;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "evrec-history-"));
-  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+  ({ gw, close } = await testGateway());
 });
-afterAll(async () => {
-  await gw.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => close());
 
-async function device(id: string) {
-  const root = randomBytes(32);
-  await gw.registry.add(id, { root });
-  const d = new FakeDevice(id, root);
+const device = (id: string) => provision(gw, id, { connect: false }).then(async (d) => {
   await d.connect(gw.mqttPort);
   return d;
-}
+});
 
 /** A Hello that claims a last sealed recording, as a device whose storage was tampered with might. */
 async function helloClaiming(d: FakeDevice, lastSealed: number, lastSealValue: Uint8Array, held: object[] = []) {
@@ -47,10 +35,7 @@ describe("device history from Hello", () => {
     const d = await device("BWC-0801");
     await d.hello();
     const r1 = d.recording(1, [randomBytes(500)]);
-    await d.publish(r1.start);
-    await d.publish(r1.chunks[0]);
-    await d.publish(r1.seal);
-    await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number }).state === 1);
+    await streamSealed(d, r1);
     await d.end();
     await d.connect(gw.mqttPort);
     await helloClaiming(d, 3, randomBytes(32), [{ recording: 3, firstSeq: 1, lastSeq: 2, sealed: true, open: false }]);
@@ -64,10 +49,7 @@ describe("device history from Hello", () => {
     const d = await device("BWC-0802");
     await d.hello();
     const r1 = d.recording(1, [randomBytes(500)]);
-    await d.publish(r1.start);
-    await d.publish(r1.chunks[0]);
-    await d.publish(r1.seal);
-    await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number }).state === 1);
+    await streamSealed(d, r1);
     await helloClaiming(d, 1, r1.sealValue);
     expect((await gw.alarms.list({ open: true })).some((a) => a.subject === "BWC-0802/1")).toBe(false);
     await helloClaiming(d, 1, randomBytes(32));
@@ -80,10 +62,7 @@ describe("device history from Hello", () => {
     await gw.registry.setState("BWC-0803", "lost");
     await d.hello();
     const r1 = d.recording(1, [randomBytes(500)]);
-    await d.publish(r1.start);
-    await d.publish(r1.chunks[0]);
-    await d.publish(r1.seal);
-    await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number }).state === 1);
+    await streamSealed(d, r1);
     const row = await gw.db.get<{ verdict: string; device_lost: number }>("SELECT verdict, device_lost FROM recordings WHERE device_id = 'BWC-0803'");
     expect(row).toEqual({ verdict: "verified", device_lost: 1 });
     await d.end();

@@ -1,0 +1,39 @@
+// What the gateway tests share: a gateway on ephemeral ports in a temporary data directory,
+// provisioned devices, and a recording streamed to its sealed Ack.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { startGateway } from "../../gateway/gateway.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import { DEFAULTS } from "../../gateway/config.js";
+import type { GatewayConfig } from "../../gateway/config.js";
+import { createLogger } from "../../gateway/log.js";
+import { FakeDevice } from "./fake-device.js";
+
+/** A quiet gateway on 127.0.0.1 with ephemeral ports; close() also removes its data directory. */
+export async function testGateway(over: Partial<GatewayConfig> = {}): Promise<{ gw: Gateway; dir: string; close: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "evrec-gw-"));
+  const gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0, ...over }, createLogger("silent"));
+  return { gw, dir, close: async () => { await gw.close(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+/** Register a device with a fresh root secret; connected and said Hello unless told not to. */
+export async function provision(gw: Gateway, id: string, opts: { connect?: boolean } = {}): Promise<FakeDevice> {
+  const root = randomBytes(32);
+  await gw.registry.add(id, { root });
+  const d = new FakeDevice(id, root);
+  if (opts.connect !== false) {
+    await d.connect(gw.mqttPort);
+    await d.hello();
+  }
+  return d;
+}
+
+/** Send a recording's start, chunks and seal, and wait for the Ack that says it is sealed. */
+export async function streamSealed(d: FakeDevice, rec: { start: Uint8Array; chunks: Uint8Array[]; seal: Uint8Array }): Promise<void> {
+  await d.publish(rec.start);
+  for (const c of rec.chunks) await d.publish(c);
+  await d.publish(rec.seal);
+  await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number; cumulative: number }).state === 1 && (m.body.ack as { cumulative: number }).cumulative === rec.chunks.length);
+}
