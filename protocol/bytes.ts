@@ -7,6 +7,13 @@ const HEX = "0123456789abcdef";
 /** One-shot SHA-256: 32 bytes out. Injected: node:crypto on Node, crypto.SHA256 on a board. */
 export type Sha256 = (data: Uint8Array) => Uint8Array;
 
+/** An Error carrying a machine-readable reason code (reasons.ts), built the way a board can. */
+export function codedError(code: string, msg: string): Error & { code: string } {
+  const e = new Error(code + ": " + msg) as Error & { code: string };
+  e.code = code;
+  return e;
+}
+
 /** Encode an ASCII string (domain strings, device ids) as bytes; rejects non-ASCII. */
 export function ascii(s: string): Uint8Array {
   const out = new Uint8Array(s.length);

@@ -5,7 +5,7 @@
 // Espruino subset.
 import { SCHEMA, DEFAULT_MAX, F_ONEOF, F_REPEATED, T_BOOL, T_BYTES, T_ENUM, T_MESSAGE, T_SINT64, T_STRING, T_UINT32 } from "./schema.js";
 import type { FieldDesc } from "./schema.js";
-import { MAX_SAFE, fromUtf8, utf8 } from "./bytes.js";
+import { MAX_SAFE, codedError, fromUtf8, utf8 } from "./bytes.js";
 import { SCHEMA_VERSION } from "./constants.js";
 
 /** A decoding or encoding failure with its reason code (reasons.ts). */
@@ -13,11 +13,7 @@ export interface CodecError extends Error {
   code: string;
 }
 
-function fail(code: string, msg: string): CodecError {
-  const e = new Error(code + ": " + msg) as CodecError;
-  e.code = code;
-  return e;
-}
+const fail: (code: string, msg: string) => CodecError = codedError;
 
 type Obj = { [k: string]: unknown };
 

@@ -35,3 +35,4 @@ export function bundleForEspruino(entry: string): Promise<string>;
 export function gate(entries?: string[], options?: { strict?: boolean }): Promise<GateResult>;
 export function formatFinding(f: Finding): string;
 export function runOnEspruino(bin: string, code: string, timeoutMs?: number): EspruinoRun;
+export function espruinoBin(onPath?: boolean): string;

@@ -57,7 +57,7 @@
 //   board code needs no global object).
 import * as esbuild from "esbuild";
 import ts from "typescript";
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, accessSync, statSync, constants } from "node:fs";
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
@@ -355,6 +355,24 @@ export function runOnEspruino(bin, code, timeoutMs) {
     return { lines, status: r.status, signal: r.signal, error: r.error, stderr: r.stderr || "", version, ms: Date.now() - started };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The interpreter to run: ESPRUINO_BIN, or with `onPath` an `espruino-linux` on the PATH; ""
+ * when that names no executable file. One place, so the lanes and the bench agree on it.
+ */
+export function espruinoBin(onPath) {
+  let bin = process.env.ESPRUINO_BIN || "";
+  if (!bin && onPath) {
+    const r = spawnSync("sh", ["-c", "command -v espruino-linux"], { encoding: "utf8" });
+    bin = r.status === 0 ? r.stdout.trim() : "";
+  }
+  try {
+    accessSync(bin, constants.X_OK);
+    return statSync(bin).isFile() ? bin : "";
+  } catch {
+    return "";
   }
 }
 

@@ -10,7 +10,7 @@
 //   - MqttClient, with the socket, timers and clock injected (Transport), so tests drive it with
 //     fake timers and any socket, and the board runs it on require("net") (firmware/hosts/espruino-net.ts).
 // Only what the recorder uses: one topic per SUBSCRIBE, no QoS 2, no retained messages, no will.
-import { fromUtf8, utf8 } from "../../protocol/bytes.js";
+import { codedError, fromUtf8, utf8 } from "../../protocol/bytes.js";
 
 export const CONNECT = 1;
 export const CONNACK = 2;
@@ -36,7 +36,7 @@ export function remainingLengthSize(n: number): number {
 
 /** Write the remaining-length varint of `n` at `p`; returns the position after it. */
 export function putRemainingLength(buf: Uint8Array, p: number, n: number): number {
-  if (n > MAX_REMAINING) throw mqttError("PACKET_TOO_LARGE", "remaining length " + n);
+  if (n > MAX_REMAINING) throw codedError("PACKET_TOO_LARGE", "remaining length " + n);
   while (n >= 128) {
     buf[p++] = (n & 127) | 128;
     n = n >>> 7;
@@ -146,11 +146,6 @@ export interface MqttError extends Error {
   code: string;
 }
 
-function mqttError(code: string, msg: string): MqttError {
-  const e = new Error(code + ": " + msg) as MqttError;
-  e.code = code;
-  return e;
-}
 
 /** A decoded packet from the broker. Fields not used by its type stay at their zero values. */
 export interface Packet {

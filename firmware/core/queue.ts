@@ -140,6 +140,21 @@ interface Rec {
   rollNext: boolean; // the next append opens a new segment
 }
 
+/** What a start, chunk or seal record tells its recording and segment: shared by recovery and put. */
+function track(r: Rec, seg: Segment, kind: number, seq: number): void {
+  if (kind === KIND_CHUNK) {
+    if (!seg.minSeq) seg.minSeq = seq;
+    seg.maxSeq = seq;
+    if (seq > r.lastSeq) r.lastSeq = seq;
+  } else if (kind === KIND_START) {
+    r.hasStart = true;
+    seg.pinned = true;
+  } else {
+    r.sealSeq = seq;
+    seg.pinned = true;
+  }
+}
+
 const hex = function (v: number, digits: number): string {
   let s = v.toString(16);
   while (s.length < digits) s = "0" + s;
@@ -252,17 +267,8 @@ export class Queue {
         if (!same) { reason = "check"; break; }
       }
       const seq = getU32(h, 8);
-      if (kind === KIND_CHUNK) {
-        if (!seg.minSeq) seg.minSeq = seq;
-        seg.maxSeq = seq;
-        if (seq > r.lastSeq) r.lastSeq = seq;
-      } else if (kind === KIND_START) {
-        r.hasStart = true;
-        seg.pinned = true;
-      } else if (kind === KIND_SEAL) {
-        r.sealSeq = seq;
-        seg.pinned = true;
-      } else {
+      if (kind !== KIND_ACK) track(r, seg, kind, seq);
+      else {
         // An ack record: seq = cumulative, body = the lastSeq when it was written (so a recording
         // whose chunk segments are all freed still knows how far it got).
         if (seq > r.acked) r.acked = seq;
@@ -312,17 +318,7 @@ export class Queue {
     const seg = this.target(r);
     if (kind === KIND_START) r.rollNext = true;
     if (!this.write(seg, kind, recording, seq, parts)) return "WRITE_FAILED";
-    if (kind === KIND_CHUNK) {
-      if (!seg.minSeq) seg.minSeq = seq;
-      seg.maxSeq = seq;
-      r.lastSeq = seq;
-    } else if (kind === KIND_START) {
-      r.hasStart = true;
-      seg.pinned = true;
-    } else {
-      r.sealSeq = seq;
-      seg.pinned = true;
-    }
+    track(r, seg, kind, seq);
     return "";
   }
 

@@ -235,9 +235,10 @@ export class Ingest {
       r.known = true;
       const now = Date.now();
       const g = new DataView(m.genesis.buffer, m.genesis.byteOffset);
+      const c0 = this.cc.genesisValue(m.genesis);
       await this.committer.submit({ sql: (db) => db.run(
         "INSERT INTO recordings (device_id, recording_id, genesis, c0, case_tag, start_ms, pre_event_ms, media_path, first_received, last_received, last_chain, device_lost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [s.device.id, recording, m.genesis, this.cc.genesisValue(m.genesis), m.caseTag, g.getUint32(24) * 4294967296 + g.getUint32(28), g.getUint32(32), r.mediaPath, now, now, this.cc.genesisValue(m.genesis), s.device.state === "lost" ? 1 : 0]).then(() => undefined) });
+        [s.device.id, recording, m.genesis, c0, m.caseTag, g.getUint32(24) * 4294967296 + g.getUint32(28), g.getUint32(32), r.mediaPath, now, now, c0, s.device.state === "lost" ? 1 : 0]).then(() => undefined) });
       r.startDurable = true;
       if (m.caseTag) this.linkByTag(s, recording);
     }

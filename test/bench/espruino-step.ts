@@ -3,22 +3,12 @@
 // through the Espruino gate, runs it, and prints the table. What it answers: how much the chunk step
 // costs over the one payload hash any scheme pays, whether the keyed-hash tag beats HMAC-SHA256 under
 // a per-chunk key, and how both compare with appending the chunk to flash.
-import { spawnSync } from "node:child_process";
-import { accessSync, constants, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { formatFinding, gate, runOnEspruino } from "../../scripts/espruino-gate.mjs";
+import { espruinoBin, formatFinding, gate, runOnEspruino } from "../../scripts/espruino-gate.mjs";
 
 // ESPRUINO_BIN, or an `espruino-linux` on the PATH, as the test runner finds it.
-const onPath = spawnSync("sh", ["-c", "command -v espruino-linux"], { encoding: "utf8" });
-const BIN = process.env.ESPRUINO_BIN || (onPath.status === 0 ? onPath.stdout.trim() : "");
-let usable = false;
-try {
-  accessSync(BIN, constants.X_OK);
-  usable = statSync(BIN).isFile();
-} catch {
-  usable = false;
-}
-if (!usable) {
+const BIN = espruinoBin(true);
+if (!BIN) {
   console.log("ESPRUINO_BIN not set (or not executable): set it to an Espruino interpreter, e.g. ESPRUINO_BIN=$(which espruino-linux). Bench skipped.");
   process.exit(0);
 }

@@ -2,24 +2,14 @@
 // golden vectors on the Espruino interpreter named by ESPRUINO_BIN (e.g. `$(which espruino-linux)`).
 // Skipped, with one console line, when ESPRUINO_BIN is unset or not executable.
 import { beforeAll, describe, expect, it } from "vitest";
-import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_ENTRY, formatFinding, gate, runOnEspruino } from "../../scripts/espruino-gate.mjs";
+import { DEFAULT_ENTRY, espruinoBin, formatFinding, gate, runOnEspruino } from "../../scripts/espruino-gate.mjs";
 import type { EspruinoRun } from "../../scripts/espruino-gate.mjs";
 
-const BIN = process.env.ESPRUINO_BIN || "";
-
-function executable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-const usable = BIN !== "" && executable(BIN);
-if (!usable) console.log("ESPRUINO_BIN not set: real-interpreter lane skipped" + (BIN ? " (" + BIN + " is not an executable file)" : ""));
+const BIN = espruinoBin();
+const usable = BIN !== "";
+if (!usable) console.log("ESPRUINO_BIN not set: real-interpreter lane skipped" + (process.env.ESPRUINO_BIN ? " (" + process.env.ESPRUINO_BIN + " is not an executable file)" : ""));
 
 /**
  * Checks that fail on the interpreter because of a protocol bug that is reported, not fixed, here.

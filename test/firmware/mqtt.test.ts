@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import net from "node:net";
 import { spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,7 +16,7 @@ import {
   encodePuback, encodePublish, encodeSubscribe, publishHeader, putRemainingLength, remainingLengthSize,
 } from "../../firmware/core/mqtt.js";
 import type { Conn, MqttOptions, Packet, Transport } from "../../firmware/core/mqtt.js";
-import { formatFinding, gate } from "../../scripts/espruino-gate.mjs";
+import { espruinoBin, formatFinding, gate } from "../../scripts/espruino-gate.mjs";
 import { nodeNet } from "./node-net.js";
 
 const ENTRY = fileURLToPath(new URL("./mqtt-entry.ts", import.meta.url));
@@ -408,9 +408,8 @@ describe("Espruino", () => {
     console.log("mqtt entry bundle: " + r.bundles[0].code.length + " bytes");
   });
 
-  const BIN = process.env.ESPRUINO_BIN || "";
-  let usable = false;
-  try { accessSync(BIN, constants.X_OK); usable = BIN !== ""; } catch { usable = false; }
+  const BIN = espruinoBin();
+  const usable = BIN !== "";
   if (!usable) console.log("ESPRUINO_BIN not set: MQTT client on the real interpreter skipped");
 
   (usable ? it : it.skip)("runs on the real interpreter against aedes: 3 QoS 1 publishes, 3 PUBACKs", async () => {

@@ -2,7 +2,7 @@
 // (firmware/hosts/node-store.ts), with injected power loss and a full medium; the Espruino gate;
 // and, with ESPRUINO_BIN, a put / reboot / pending run on the real interpreter over its `fs`.
 import { describe, expect, it } from "vitest";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +10,7 @@ import { KIND_CHUNK, KIND_SEAL, KIND_START, Queue, RECORD_HEADER } from "../../f
 import { FaultyStore, NodeStore, PowerLoss } from "../../firmware/hosts/node-store.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { chunkFrame } from "../../protocol/codec.js";
-import { bundleForEspruino, formatFinding, gate } from "../../scripts/espruino-gate.mjs";
+import { bundleForEspruino, espruinoBin, formatFinding, gate } from "../../scripts/espruino-gate.mjs";
 
 const ENTRY = join(import.meta.dirname, "queue-entry.ts");
 
@@ -282,9 +282,8 @@ describe("queue: Espruino", () => {
     console.log("queue entry bundle: " + r.bundles[0].code.length + " bytes");
   });
 
-  const BIN = process.env.ESPRUINO_BIN || "";
-  let usable = false;
-  try { accessSync(BIN, constants.X_OK); usable = BIN !== ""; } catch { usable = false; }
+  const BIN = espruinoBin();
+  const usable = BIN !== "";
   if (!usable) console.log("ESPRUINO_BIN not set: queue on the real interpreter skipped");
 
   (usable ? it : it.skip)("on the real interpreter over fs: 20 puts, a reboot, the unacknowledged ones pending", async () => {
