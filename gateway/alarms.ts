@@ -33,6 +33,8 @@ export const ALARM_KINDS = {
   DISK_LOW: "DISK_LOW",
   CERT_EXPIRED: "CERT_EXPIRED",
   DEVICE_SILENT: "DEVICE_SILENT",
+  /** A device's Status says `alarm` (storage full of unacknowledged evidence). */
+  DEVICE_ALARM: "DEVICE_ALARM",
 } as const;
 
 /** A known kind, or any other string a part of the gateway needs. */

@@ -15,7 +15,7 @@ export interface CodecError extends Error {
 
 const fail: (code: string, msg: string) => CodecError = codedError;
 
-type Obj = { [k: string]: unknown };
+export type Obj = { [k: string]: unknown };
 
 const MAX_SINT = 4503599627370495;
 

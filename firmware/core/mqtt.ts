@@ -431,6 +431,16 @@ export class MqttClient {
     this.drop("END");
   }
 
+  /**
+   * Forget every publish not yet acknowledged (their ids become free). For an application that
+   * resends by itself after a reconnect, as the recorder does from its durable queue (Hello must be
+   * the first message of each connection, so the window must not replay the previous one first).
+   */
+  discard(): void {
+    for (let i = 0; i < this.queue.length; i++) delete this.used[this.queue[i].id];
+    this.queue = [];
+  }
+
   /** True when publish() would accept a QoS 1 message now. */
   canPublish(): boolean {
     return this.queue.length < opt(this.o.maxInflight, 8);

@@ -106,6 +106,8 @@ export interface PendingRecord {
   file: string;
   offset: number;
   length: number;
+  /** Length of part 1 (a chunk's payload, as the recorder stores it). */
+  payloadLength: number;
 }
 
 export interface QueueOptions {
@@ -138,6 +140,8 @@ interface Rec {
   segs: Segment[]; // ascending idx
   cur: Segment | null; // the segment appends go to
   rollNext: boolean; // the next append opens a new segment
+  note: Uint8Array | null; // the caller's note in the newest ack record (see ack)
+  noteSeq: number; // the lastSeq that ack record was written at
 }
 
 /** What a start, chunk or seal record tells its recording and segment: shared by recovery and put. */
@@ -208,12 +212,16 @@ export class Queue {
     this.chk = new Uint8Array(24 + 32 * MAX_PARTS);
   }
 
-  /** The 8-byte check of a header (bytes 0..24 filled) over its parts, into hdr[24..32]. */
-  check(hdr: Uint8Array, parts: Uint8Array[]): Uint8Array {
+  /**
+   * The 8-byte check of a header (bytes 0..24 filled) over its parts. `hashes[i]`, when given, is
+   * SHA-256 of parts[i] already computed by the caller (the recorder passes the payload hash the
+   * chunk header holds), so the payload is hashed once per chunk, not twice.
+   */
+  check(hdr: Uint8Array, parts: Uint8Array[], hashes?: (Uint8Array | null)[]): Uint8Array {
     const c = this.chk;
     c.fill(0);
     c.set(hdr.subarray(0, 24), 0);
-    for (let i = 0; i < parts.length; i++) c.set(this.sha(parts[i]), 24 + 32 * i);
+    for (let i = 0; i < parts.length; i++) c.set(hashes && hashes[i] ? hashes[i] as Uint8Array : this.sha(parts[i]), 24 + 32 * i);
     return this.sha(c).subarray(0, 8);
   }
 
@@ -233,7 +241,7 @@ export class Queue {
   rec(id: number, create: boolean): Rec | null {
     let r = this.recs[id];
     if (!r && create) {
-      r = { id: id, acked: 0, lastSeq: 0, hasStart: false, sealSeq: -1, segs: [], cur: null, rollNext: false };
+      r = { id: id, acked: 0, lastSeq: 0, hasStart: false, sealSeq: -1, segs: [], cur: null, rollNext: false, note: null, noteSeq: 0 };
       this.recs[id] = r;
     }
     return r || null;
@@ -270,12 +278,16 @@ export class Queue {
       if (kind !== KIND_ACK) track(r, seg, kind, seq);
       else {
         // An ack record: seq = cumulative, body = the lastSeq when it was written (so a recording
-        // whose chunk segments are all freed still knows how far it got).
+        // whose chunk segments are all freed still knows how far it got), then the caller's note.
         if (seq > r.acked) r.acked = seq;
         if (len >= 4) {
-          const b = this.store.read(name, off + RECORD_HEADER, 4) as Uint8Array;
+          const b = this.store.read(name, off + RECORD_HEADER, len) as Uint8Array;
           const last = getU32(b, 0);
           if (last > r.lastSeq) r.lastSeq = last;
+          if (len > 4 && last >= r.noteSeq) {
+            r.note = b.subarray(4);
+            r.noteSeq = last;
+          }
         }
       }
       valid++;
@@ -300,7 +312,7 @@ export class Queue {
    * be published (for a chunk, chunkFrame's prefix, the payload and the suffix). A chunk's seq
    * must follow the recording's last; a seal's seq is its last seq n and must equal that.
    */
-  put(recording: number, seq: number, kind: number, parts: Uint8Array[]): PutResult {
+  put(recording: number, seq: number, kind: number, parts: Uint8Array[], hashes?: (Uint8Array | null)[]): PutResult {
     let len = 0;
     for (let i = 0; i < parts.length; i++) len += parts[i].length;
     if (parts.length > MAX_PARTS || len > MAX_BODY) return "TOO_LARGE";
@@ -317,7 +329,7 @@ export class Queue {
     if (kind === KIND_START) r.rollNext = true;
     const seg = this.target(r);
     if (kind === KIND_START) r.rollNext = true;
-    if (!this.write(seg, kind, recording, seq, parts)) return "WRITE_FAILED";
+    if (!this.write(seg, kind, recording, seq, parts, hashes)) return "WRITE_FAILED";
     track(r, seg, kind, seq);
     return "";
   }
@@ -335,7 +347,7 @@ export class Queue {
   }
 
   /** Append one record; on failure the file may hold a partial record: never append to it again. */
-  write(seg: Segment, kind: number, recording: number, seq: number, parts: Uint8Array[]): boolean {
+  write(seg: Segment, kind: number, recording: number, seq: number, parts: Uint8Array[], hashes?: (Uint8Array | null)[]): boolean {
     const h = this.hdr;
     h.fill(0);
     h[0] = 0x51;
@@ -346,7 +358,7 @@ export class Queue {
     setU32(h, 8, seq);
     let len = 0;
     for (let i = 0; i < parts.length; i++) { setU32(h, 12 + 4 * i, parts[i].length); len += parts[i].length; }
-    h.set(this.check(h, parts), 24);
+    h.set(this.check(h, parts, hashes), 24);
     const all = [h];
     for (let i = 0; i < parts.length; i++) all.push(parts[i]);
     let ok = false;
@@ -367,9 +379,11 @@ export class Queue {
    * Apply an authenticated Ack: frees chunks with seq <= cumulative (never above it), and, when
    * `sealed` (ACK_SEALED) covers the seal's last seq, the whole recording with its start and seal.
    * Returns the number of chunks newly freed. The Ack is made durable (an ack record) before any
-   * file is removed.
+   * file is removed. `note` (optional, small) is stored in that record and given back by `note()`
+   * after a reboot: the recorder keeps there what it needs to seal a recording whose chunks are
+   * all freed (chain value and byte total at the last chunk written).
    */
-  ack(recording: number, cumulative: number, sealed: boolean): number {
+  ack(recording: number, cumulative: number, sealed: boolean, note?: Uint8Array): number {
     const r = this.rec(recording, false);
     if (!r) return 0;
     const upTo = cumulative < r.lastSeq ? cumulative : r.lastSeq; // nothing above what was written
@@ -382,8 +396,13 @@ export class Queue {
       return freed;
     }
     if (upTo <= r.acked) return 0;
-    const body = new Uint8Array(4);
+    const body = new Uint8Array(4 + (note ? note.length : 0));
     setU32(body, 0, r.lastSeq);
+    if (note) {
+      body.set(note, 4);
+      r.note = body.subarray(4);
+      r.noteSeq = r.lastSeq;
+    }
     const seg = this.target(r);
     // Not durable: free nothing; the gateway acks again (R-ACK-3 on the next Hello).
     if (!this.write(seg, KIND_ACK, recording, upTo, [body])) return 0;
@@ -403,30 +422,39 @@ export class Queue {
    * Unacknowledged messages of a recording in the order to (re)send them: start, chunks by seq,
    * seal. Reads only record headers; `max` bounds the list (a board keeps a small window).
    */
-  pending(recording: number, max?: number): PendingRecord[] {
+  pending(recording: number, max?: number, after?: number): PendingRecord[] {
     const out: PendingRecord[] = [];
     const r = this.rec(recording, false);
     if (!r) return out;
     const limit = max || 1e9;
+    // Chunks at or below `after` are left out (already sent on this connection): segments holding
+    // only those are not even read, so a long backlog costs one read per window, not per segment.
+    const skip = after && after > r.acked ? after : r.acked;
     let seal: PendingRecord | null = null;
     for (let i = 0; i < r.segs.length && out.length < limit; i++) {
       const s = r.segs[i];
-      if (!s.pinned && s.maxSeq <= r.acked) continue;
+      if (!s.pinned && s.maxSeq <= skip) continue;
       let off = 0;
       while (off + RECORD_HEADER <= s.end && out.length < limit) {
         const h = this.store.read(s.name, off, RECORD_HEADER);
         if (!h) break;
         const len = getU32(h, 12) + getU32(h, 16) + getU32(h, 20);
         const kind = h[2], seq = getU32(h, 8);
-        const p: PendingRecord = { recording: recording, seq: seq, kind: kind, file: s.name, offset: off + RECORD_HEADER, length: len };
+        const p: PendingRecord = { recording: recording, seq: seq, kind: kind, file: s.name, offset: off + RECORD_HEADER, length: len, payloadLength: getU32(h, 16) };
         if (kind === KIND_START) out.unshift(p);
-        else if (kind === KIND_CHUNK && seq > r.acked) out.push(p);
+        else if (kind === KIND_CHUNK && seq > skip) out.push(p);
         else if (kind === KIND_SEAL) seal = p;
         off += RECORD_HEADER + len;
       }
     }
     if (seal && out.length < limit) out.push(seal);
     return out;
+  }
+
+  /** The note of the newest ack record of a recording (see ack) and the lastSeq it was written at. */
+  note(recording: number): { seq: number; note: Uint8Array } | null {
+    const r = this.rec(recording, false);
+    return r && r.note ? { seq: r.noteSeq, note: r.note } : null;
   }
 
   /** The stored message bytes of a pending record, exactly as first published. */

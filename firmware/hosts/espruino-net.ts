@@ -7,6 +7,27 @@ import type { Conn, Transport } from "../core/mqtt.js";
 declare const E: { toUint8Array(s: string): Uint8Array; toString(b: Uint8Array): string | undefined };
 declare function getTime(): number;
 
+/**
+ * The interpreter globals the transport uses. Passed in by the board host (from its EspruinoEnv),
+ * so the simulator can run many devices, each with its own timers and clock, in one context.
+ */
+export interface NetRuntime {
+  E: { toUint8Array(s: string): Uint8Array; toString(b: Uint8Array): string | undefined };
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(h: unknown): void;
+  getTime(): number;
+}
+
+/** The interpreter's own globals, for code that runs as a board's only program. */
+export function globalRuntime(): NetRuntime {
+  return {
+    E: E,
+    setTimeout: function (fn: () => void, ms: number) { return setTimeout(fn, ms); },
+    clearTimeout: function (h: unknown) { clearTimeout(h as ReturnType<typeof setTimeout>); },
+    getTime: function () { return getTime(); },
+  };
+}
+
 /** The part of Espruino's net.Socket this adapter uses. */
 export interface EspruinoSocket {
   on(event: string, fn: (arg: string) => void): void;
@@ -19,8 +40,8 @@ export interface EspruinoNetModule {
   connect(options: { host: string; port: number }, onConnect: () => void): EspruinoSocket;
 }
 
-function toBinaryString(b: Uint8Array): string {
-  const s = E.toString(b);
+function toBinaryString(rt: NetRuntime, b: Uint8Array): string {
+  const s = rt.E.toString(b);
   if (s !== undefined) return s;
   // E.toString returns undefined when it cannot get one flat block of memory: build it in pieces.
   let out = "";
@@ -28,7 +49,8 @@ function toBinaryString(b: Uint8Array): string {
   return out;
 }
 
-export function espruinoNet(net: EspruinoNetModule): Transport {
+export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Transport {
+  const rt = runtime || globalRuntime();
   return {
     connect: function (host: string, port: number, onData: (b: Uint8Array) => void, onClose: () => void): Conn {
       let open = false;
@@ -46,14 +68,14 @@ export function espruinoNet(net: EspruinoNetModule): Transport {
         onClose();
       };
       sock.on("data", function (d: string) {
-        onData(E.toUint8Array(d));
+        onData(rt.E.toUint8Array(d));
       });
       sock.on("close", close);
       sock.on("error", close); // Espruino may report a refused connect only as 'error'
       return {
         write: function (b: Uint8Array) {
           if (closed) return;
-          const s = toBinaryString(b);
+          const s = toBinaryString(rt, b);
           if (open) sock.write(s);
           else early.push(s);
         },
@@ -65,13 +87,13 @@ export function espruinoNet(net: EspruinoNetModule): Transport {
       };
     },
     setTimeout: function (fn: () => void, ms: number) {
-      return setTimeout(fn, ms);
+      return rt.setTimeout(fn, ms);
     },
     clearTimeout: function (h: unknown) {
-      clearTimeout(h as ReturnType<typeof setTimeout>);
+      rt.clearTimeout(h);
     },
     now: function () {
-      return getTime() * 1000;
+      return rt.getTime() * 1000;
     },
   };
 }

@@ -125,6 +125,22 @@ export class Ingest {
     this.out.send(s.device.id, encode("Downlink", { schema: SCHEMA_VERSION, counter: m.counter, body: b, mac: m.mac }));
   }
 
+  /**
+   * Send a Command or Config (R-MSG-10) to a device on every live session that has said Hello,
+   * MAC'd like every downlink. Returns how many sessions it went to (0: the device is offline;
+   * nothing is queued for later, an operator retries).
+   */
+  control(deviceId: string, body: { command?: Record<string, unknown>; config?: Record<string, unknown> }): number {
+    let n = 0;
+    for (const s of this.sessions.values()) {
+      if (s.closed || !s.signer || !s.device || s.device.id !== deviceId) continue;
+      // After the messages already queued on this session, so a Command never overtakes their Acks.
+      s.queue = s.queue.then(() => this.sendDown(s, body));
+      n++;
+    }
+    return n;
+  }
+
   private ack(s: Session, r: RecordingIngest): void {
     if (this.diskLow) return;
     const state = !r.startDurable ? AckState.ACK_UNKNOWN : r.sealDurable ? AckState.ACK_SEALED : AckState.ACK_OPEN;
@@ -219,8 +235,12 @@ export class Ingest {
 
   private async status(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
     if (!checkControl(sha, s.device.keys.controlKey, CONTROL_STATUS, deviceIdBytes(s.device.id), c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "status" });
-    try { decode("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
-    await this.db.run("UPDATE devices SET last_seen = ? WHERE id = ?", [Date.now(), s.device.id]);
+    let st: Record<string, unknown>;
+    try { st = decode("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
+    // The last heartbeat, as the device said it (R-MSG-7): clock offset, queue depth, battery, alarm.
+    const kept = { ...st, receivedAt: Date.now() };
+    await this.db.run("UPDATE devices SET last_seen = ?, last_status = ? WHERE id = ?", [Date.now(), JSON.stringify(kept), s.device.id]);
+    if (st.alarm && this.opts.alarm) this.opts.alarm("DEVICE_ALARM", s.device.id, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);
   }
 
   private async start(s: Session, m: { genesis: Uint8Array; caseTag: string }): Promise<void> {

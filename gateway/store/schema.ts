@@ -73,6 +73,8 @@ export const INGEST_MIGRATIONS: MigrationSet = {
      );`,
     // Recordings uploaded while the device was marked lost: still evidence, flagged (R-REV-1).
     `ALTER TABLE recordings ADD COLUMN device_lost INTEGER NOT NULL DEFAULT 0;`,
+    // The device's last Status heartbeat, as JSON (R-MSG-7).
+    `ALTER TABLE devices ADD COLUMN last_status TEXT;`,
   ],
 };
 

@@ -1,0 +1,262 @@
+// The recorder core with a fake host (Node TCP, a directory as SD card, a map as Storage) against a
+// real test gateway: what an officer and a station would notice if any of it broke.
+import { describe, it, expect, afterEach } from "vitest";
+import { randomBytes } from "node:crypto";
+import { readdirSync } from "node:fs";
+import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+import { deriveDeviceKeys } from "../../protocol/chain.js";
+import { deviceIdBytes } from "../../protocol/blocks.js";
+import { DownlinkSigner } from "../../protocol/downlink.js";
+import { encode } from "../../protocol/codec.js";
+import { FLAG_MARKER, FLAG_PRE_EVENT } from "../../protocol/constants.js";
+import { Recorder, RECORDING, IDLE, FULL } from "../../firmware/core/recorder.js";
+import type { RecorderOptions } from "../../firmware/core/recorder.js";
+import { KEY_FILE } from "../../firmware/core/config.js";
+import { PowerLoss } from "../../firmware/hosts/node-store.js";
+import { testGateway } from "../gateway/harness.js";
+import { fakeHost, provisionKv, until, MemKv } from "./fake-host.js";
+import type { FakeHost } from "./fake-host.js";
+
+const FAST: Partial<RecorderOptions> = { helloWaitMs: 300, tickMs: 100, resendMs: 1500, backoffMin: 100, backoffMax: 400, reserve: 4096 };
+
+type Gw = Awaited<ReturnType<typeof testGateway>>;
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
+
+async function gateway(): Promise<Gw> {
+  const g = await testGateway();
+  cleanup.push(() => g.close());
+  return g;
+}
+
+async function device(g: Gw | null, id: string, over: Record<string, unknown> = {}, port = 0): Promise<{ root: Uint8Array; kv: MemKv }> {
+  const root = new Uint8Array(randomBytes(32));
+  if (g) await g.gw.registry.add(id, { root });
+  const kv = new MemKv();
+  provisionKv(kv, id, root, g ? g.gw.mqttPort : port, over);
+  return { root, kv };
+}
+
+function boot(kv: MemKv, dir?: string, opts: Partial<RecorderOptions> = FAST, hostOpts: { capacity?: number } = {}): { rec: Recorder; h: FakeHost } {
+  const h = fakeHost({ kv, dir, ...hostOpts });
+  const rec = new Recorder(h.host, opts);
+  expect(rec.start()).toBe("");
+  cleanup.push(() => rec.halt());
+  return { rec, h };
+}
+
+async function recordings(g: Gw, id: string) {
+  return g.gw.db.all<{ recording_id: number; verdict: string; interrupted: number; linked_seq: number; reasons: string; final: number }>(
+    "SELECT recording_id, verdict, interrupted, linked_seq, reasons, final FROM recordings WHERE device_id = ? ORDER BY recording_id", [id]);
+}
+
+function qfiles(h: FakeHost): string[] {
+  return readdirSync((h.store.inner as unknown as { dir: string }).dir).filter((n) => n.startsWith("q"));
+}
+
+describe("recorder core against a real gateway", () => {
+  it("records, chains, stores, publishes, and frees each chunk only on its authenticated Ack", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-1");
+    const { rec, h } = boot(kv);
+    await until(() => rec.ready, "hello answered");
+    h.press("record");
+    expect(rec.state).toBe(RECORDING);
+    expect(h.media.emit(6)).toBe(6);
+    h.press("record");
+    expect(rec.state).toBe(IDLE);
+    await until(async () => (await recordings(g, "REC-1"))[0]?.verdict === "verified", "recording verified");
+    await until(() => rec.queue.depth() === 0 && qfiles(h).length === 0, "queue freed");
+    const [r] = await recordings(g, "REC-1");
+    expect(r.linked_seq).toBe(6);
+    expect(rec.stats.chunks).toBe(6);
+    // Forward security: the key file moved on, and no K_1 is left once sealed.
+    const k = JSON.parse(kv.read(KEY_FILE)!);
+    expect(k).toMatchObject({ j: 1, next: 2, ls: 1, open: null });
+    expect(kv.compactions).toBeGreaterThanOrEqual(3); // boot, start, seal
+  });
+
+  it("a forged Ack, or one replayed from an earlier connection, frees nothing; the genuine one does", async () => {
+    // No gateway: the device records offline, so 3 chunks are held and nothing acknowledges them.
+    const { kv, root } = await device(null, "REC-2", {}, 1);
+    const { rec, h } = boot(kv, undefined, { ...FAST, backoffMin: 60000, backoffMax: 60000 });
+    h.press("record");
+    h.media.emit(3);
+    h.press("record");
+    expect(rec.queue.depth()).toBe(3);
+    const keys = deriveDeviceKeys(sha, root);
+    const dev = deviceIdBytes("REC-2");
+    const ackBody = encode("DownBody", { ack: { recording: 1, state: 1, cumulative: 3 } });
+    const wrap = (m: { counter: number; mac: Uint8Array }) => encode("Downlink", { schema: 1, counter: m.counter, body: ackBody, mac: m.mac });
+    // Two sessions, as two connections would open them with their Hello nonces.
+    const earlier = new Uint8Array(randomBytes(16));
+    const nonce = new Uint8Array(randomBytes(16));
+    rec.guard!.open(earlier);
+    rec.guard!.open(nonce);
+    // 1. A MAC under a wrong key.
+    const forger = new DownlinkSigner(sha, new Uint8Array(32).fill(7), dev, nonce);
+    rec.downlink("rec/REC-2/down", wrap(forger.sign(ackBody)));
+    // 2. A genuine MAC, for the earlier connection's nonce (a replay across connections).
+    const replay = new DownlinkSigner(sha, keys.downlinkKey, dev, earlier);
+    rec.downlink("rec/REC-2/down", wrap(replay.sign(ackBody)));
+    // 3. Not even decodable.
+    rec.downlink("rec/REC-2/down", new Uint8Array([0xff, 0xff, 0xff]));
+    expect(rec.queue.depth()).toBe(3);
+    expect(rec.guard!.rejected).toBe(3);
+    expect(rec.lastError).toBe("DOWNLINK_DECODE");
+    // 4. The genuine one for this session frees; the same bytes again are a replay and change nothing.
+    const real = new DownlinkSigner(sha, keys.downlinkKey, dev, nonce);
+    const m = wrap(real.sign(ackBody));
+    rec.downlink("rec/REC-2/down", m);
+    expect(rec.queue.depth()).toBe(0);
+    expect(rec.queue.held()).toEqual([]);
+    rec.downlink("rec/REC-2/down", m);
+    expect(rec.lastError).toBe("DOWNLINK_REPLAY");
+  });
+
+  it("a reboot mid-recording loses nothing: sealed as interrupted, the next recording chains to it", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-3");
+    const first = boot(kv);
+    await until(() => first.rec.ready, "hello answered");
+    first.h.press("record");
+    first.h.media.emit(4);
+    await until(async () => (await recordings(g, "REC-3"))[0]?.linked_seq === 4, "4 chunks stored");
+    first.h.media.emit(2); // these two may or may not reach the gateway before the power cut
+    // Power cut: no seal, no goodbye.
+    first.rec.halt();
+    for (const s of first.h.net.sockets) s.destroy();
+    const dir = (first.h.store.inner as unknown as { dir: string }).dir;
+    const second = boot(kv, dir);
+    expect(second.h.logs.some((l) => /recording 1 sealed as interrupted after chunk 6/.test(l))).toBe(true);
+    await until(() => second.rec.ready, "hello answered after reboot");
+    second.h.press("record");
+    second.h.media.emit(2);
+    second.h.press("record");
+    await until(async () => (await recordings(g, "REC-3")).filter((r) => r.verdict === "verified").length === 2, "both verified", 15000);
+    const rs = await recordings(g, "REC-3");
+    expect(rs.map((r) => [r.recording_id, r.linked_seq, r.interrupted])).toEqual([[1, 6, 1], [2, 2, 0]]);
+    await until(() => second.rec.queue.depth() === 0, "queue empty");
+  });
+
+  it("a torn write at power loss: recovery names what it dropped, keeps what was acknowledged, seals the rest", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-4");
+    const first = boot(kv);
+    await until(() => first.rec.ready, "hello answered");
+    first.h.press("record");
+    first.h.media.emit(3);
+    await until(async () => (await recordings(g, "REC-4"))[0]?.linked_seq === 3, "3 chunks stored");
+    await until(() => first.rec.queue.depth() === 0, "3 acknowledged");
+    first.h.store.tearNextAfter(100); // chunk 4's record: header and part of its body, then the power goes
+    expect(() => first.h.media.emit(1)).toThrow(PowerLoss);
+    first.rec.halt();
+    for (const s of first.h.net.sockets) s.destroy();
+    const dir = (first.h.store.inner as unknown as { dir: string }).dir;
+    const second = boot(kv, dir);
+    expect(second.rec.stats.dropped.length).toBe(1);
+    expect(second.h.logs.some((l) => /recovery dropped a torn record: q0000001\.\d{3} at \d+ \(short body\)/.test(l))).toBe(true);
+    // Chunks 1..3 were freed on the device: the seal comes from the ack record's note.
+    expect(second.h.logs.some((l) => /recording 1 sealed as interrupted after chunk 3/.test(l))).toBe(true);
+    await until(async () => (await recordings(g, "REC-4"))[0]?.verdict === "verified", "verified after reboot");
+    expect((await recordings(g, "REC-4"))[0]).toMatchObject({ linked_seq: 3, interrupted: 1 });
+  });
+
+  it("a power cut between the key file and the start record: the start is put back and the recording sealed", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-5");
+    const first = boot(kv);
+    await until(() => first.rec.ready, "hello answered");
+    first.h.store.tearNextAfter(10);
+    expect(() => first.h.press("record")).toThrow(PowerLoss);
+    first.rec.halt();
+    for (const s of first.h.net.sockets) s.destroy();
+    expect(JSON.parse(kv.read(KEY_FILE)!).open.r).toBe(1);
+    const second = boot(kv, (first.h.store.inner as unknown as { dir: string }).dir);
+    await until(async () => (await recordings(g, "REC-5"))[0]?.verdict === "verified", "empty interrupted recording verified");
+    expect((await recordings(g, "REC-5"))[0]).toMatchObject({ linked_seq: 0, interrupted: 1 });
+    expect(second.rec.keys!.open).toBe(null);
+  });
+
+  it("storage full of unacknowledged evidence: recording stops, the alarm goes up, nothing is overwritten", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-6");
+    // The gateway refuses everything but Hello and Status while its disk is "low": nothing is acknowledged.
+    g.gw.ingest.diskLow = true;
+    const { rec, h } = boot(kv, undefined, FAST, { capacity: 64 * 1024 });
+    await until(() => rec.ready, "hello answered");
+    h.press("record");
+    let n = 0;
+    while (rec.state === RECORDING && n < 100) n += h.media.emit(1);
+    expect(rec.state).toBe(FULL);
+    expect(rec.alarm).toBe(true);
+    expect(rec.lastError).toBe("STORAGE_FULL");
+    expect(h.leds.at(-1)).toBe("full");
+    const stored = rec.queue.depth();
+    expect(stored).toBeGreaterThan(5);
+    expect(stored).toBeLessThan(n);
+    // The button does nothing while full; the seal made it into the queue.
+    h.press("record");
+    expect(rec.state).toBe(FULL);
+    expect(rec.queue.held()[0].sealed).toBe(true);
+    await until(async () => !!(await g.gw.db.get<{ s: string }>("SELECT last_status AS s FROM devices WHERE id = 'REC-6'"))?.s?.includes('"alarm":true'), "status with alarm at the gateway");
+    // Space comes back: the gateway acknowledges, the device frees and may record again.
+    // Nothing was acknowledged, so after `resendMs` the device sends the same bytes again.
+    g.gw.ingest.diskLow = false;
+    await until(() => rec.state === IDLE && !rec.alarm, "recording allowed again", 15000);
+    await until(async () => (await recordings(g, "REC-6"))[0]?.verdict === "verified", "verified");
+    expect((await recordings(g, "REC-6"))[0].linked_seq).toBe(stored);
+  });
+
+  it("a reconnect resumes from the gateway's cumulative Ack, not from the start", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-7");
+    const { rec, h } = boot(kv);
+    await until(() => rec.ready, "hello answered");
+    h.press("record");
+    h.media.emit(10);
+    await until(async () => (await recordings(g, "REC-7"))[0]?.linked_seq === 10, "10 stored");
+    await until(() => rec.queue.depth() === 0, "10 acknowledged");
+    for (const s of h.net.sockets) s.destroy();
+    await until(() => !rec.online, "offline");
+    h.media.emit(5); // recorded while offline
+    await until(() => rec.ready, "reconnected", 5000);
+    h.press("record");
+    await until(async () => (await recordings(g, "REC-7"))[0]?.verdict === "verified", "verified");
+    expect((await recordings(g, "REC-7"))[0].linked_seq).toBe(15);
+    // 15 chunks, each published once: nothing acknowledged was sent again.
+    expect(rec.stats.published).toBe(15);
+    expect(g.gw.ingest.stats.duplicates).toBe(0);
+  });
+
+  it("pre-event chunks and markers enter the chain flagged", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-8", { pre: 2 });
+    const { rec, h } = boot(kv);
+    await until(() => rec.ready, "hello answered");
+    expect(h.media.running).toBe(true); // the ring fills while idle
+    h.media.emit(5); // 5 s idle: only the last 2 s are kept
+    h.press("record");
+    h.media.emit(1);
+    h.press("marker");
+    h.media.emit(2);
+    h.press("record");
+    await until(async () => (await recordings(g, "REC-8"))[0]?.verdict === "verified", "verified");
+    const chunks = await g.gw.db.all<{ seq: number; flags: number }>("SELECT seq, flags FROM chunks WHERE device_id = 'REC-8' ORDER BY seq");
+    expect(chunks.map((c) => c.flags)).toEqual([FLAG_PRE_EVENT, FLAG_PRE_EVENT, 0, FLAG_MARKER, 0]);
+    expect(readdirSync((h.store.inner as unknown as { dir: string }).dir).filter((n) => n.startsWith("pre"))).toEqual([]);
+  });
+
+  it("refuses to record without a valid config, and says why", async () => {
+    const kv = new MemKv();
+    kv.write("rec.cfg", JSON.stringify({ v: 1, id: "bad id!", host: "x", port: 1 }));
+    const h = fakeHost({ kv });
+    const rec = new Recorder(h.host, FAST);
+    expect(rec.start()).toBe("CONFIG_FIELD:id");
+    expect(h.leds.at(-1)).toBe("noconfig");
+    expect(h.logs.join("\n")).toMatch(/CONFIG_FIELD:id/);
+    h.press("record");
+    expect(rec.record("")).toBe("NO_CONFIG");
+    expect(new Recorder(fakeHost({}).host, FAST).start()).toBe("CONFIG_MISSING");
+  });
+});
