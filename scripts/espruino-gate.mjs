@@ -80,6 +80,9 @@ export const ESPRUINO_BUILD_OPTIONS = {
   bundle: true, format: "iife", target: "es2015", platform: "neutral", supported: ESPRUINO_SUPPORTED,
   external: ["crypto", "fs", "Storage", "Flash", "net", "http", "Wifi"], // the interpreter's own modules
   logLevel: "silent", legalComments: "none",
+  // TypeScript field declarations (`seq: number;`) are types only: with define semantics esbuild would
+  // emit a __publicField(this, "seq") call per field per construction, code and time on a board.
+  tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
 };
 
 const GLOBALS = {

@@ -95,7 +95,7 @@ function startCaseTag(op: { case: string }): string {
 }
 
 export class Recorder {
-  host: Host;
+  hw: Host;
   sha: Sha256;
   o: RecorderOptions;
   cfg: RecorderConfig | null;
@@ -109,13 +109,13 @@ export class Recorder {
   state: number;
   alarm: boolean;
   lastError: string;
-  beacon: Uint8Array;
+  bnonce: Uint8Array; // nonce of the last TimeBeacon accepted (R-TIME-2)
   clockOffset: number;
   writer: ChainWriter | null;
   mark: boolean;
-  caseTag: string; // case tag for the next recording (config, or a Command)
-  chunkBytes: number;
-  preEventS: number;
+  nextTag: string; // case tag for the next recording (config, or a Command)
+  chunkLen: number;
+  preS: number;
   statusS: number;
   mediaOn: boolean;
   ring: PreChunk[];
@@ -134,7 +134,7 @@ export class Recorder {
   stats: { chunks: number; published: number; acked: number; freed: number; rejected: number; dropped: string[] };
 
   constructor(host: Host, options?: Partial<RecorderOptions>) {
-    this.host = host;
+    this.hw = host;
     this.sha = host.sha;
     const o: RecorderOptions = { window: 0, helloWaitMs: 0, resendMs: 0, tickMs: 0, keepalive: 0, backoffMin: 0, backoffMax: 0, reserve: 0, segmentBytes: 0 };
     const keys = Object.keys(DEFAULTS);
@@ -154,13 +154,13 @@ export class Recorder {
     this.state = NO_CONFIG;
     this.alarm = false;
     this.lastError = "";
-    this.beacon = ZERO16;
+    this.bnonce = ZERO16;
     this.clockOffset = 0;
     this.writer = null;
     this.mark = false;
-    this.caseTag = "";
-    this.chunkBytes = 0;
-    this.preEventS = 0;
+    this.nextTag = "";
+    this.chunkLen = 0;
+    this.preS = 0;
     this.statusS = 60;
     this.mediaOn = false;
     this.ring = [];
@@ -180,7 +180,7 @@ export class Recorder {
   }
 
   log(s: string): void {
-    this.host.log("[rec] " + s);
+    this.hw.log("[rec] " + s);
   }
 
   fail(code: string, detail: string): void {
@@ -192,12 +192,12 @@ export class Recorder {
 
   /** Read config and keys, recover the queue and any open recording, connect. Returns "" or why not. */
   start(): string {
-    const h = this.host;
+    const h = this.hw;
     h.led("boot");
     const why = this.loadConfig();
     if (why) {
       this.state = NO_CONFIG;
-      this.fail(why, "the device refuses to record until it is provisioned (see firmware/README.md)");
+      this.fail(why, "not provisioned: recording refused");
       h.led("noconfig");
       return why;
     }
@@ -208,7 +208,7 @@ export class Recorder {
     for (let i = 0; i < rep.dropped.length; i++) {
       const d = rep.dropped[i];
       this.stats.dropped.push(d.file + "@" + d.offset + " " + d.reason);
-      this.log("recovery dropped a torn record: " + d.file + " at " + d.offset + " (" + d.reason + ")");
+      this.log("dropped torn record " + d.file + " at " + d.offset + " (" + d.reason + ")");
     }
     this.recover();
     this.state = IDLE;
@@ -232,13 +232,13 @@ export class Recorder {
     m.subscribe("rec/" + cfg.id + "/down");
     m.connect();
     this.armTick();
-    if (this.preEventS > 0) this.mediaStart();
-    this.log("ready: " + cfg.id + ", chunk " + this.chunkBytes + " B, pre-event " + this.preEventS + " s, broker " + cfg.host + ":" + cfg.port);
+    if (this.preS > 0) this.mediaStart();
+    this.log("ready: " + cfg.id + ", chunk " + this.chunkLen + " B, pre-event " + this.preS + " s, broker " + cfg.host + ":" + cfg.port);
     return "";
   }
 
   loadConfig(): string {
-    const kv = this.host.kv;
+    const kv = this.hw.kv;
     let c: unknown = null;
     let k: unknown = null;
     try { c = JSON.parse(kv.read(CONFIG_FILE) || "null"); } catch (e) { return "CONFIG_JSON"; }
@@ -251,20 +251,20 @@ export class Recorder {
     this.cfg = cfg;
     this.keys = k as KeyState;
     this.dev = deviceIdBytes(cfg.id);
-    this.caseTag = cfg.case;
-    this.chunkBytes = cfg.chunk;
-    this.preEventS = cfg.pre;
+    this.nextTag = cfg.case;
+    this.chunkLen = cfg.chunk;
+    this.preS = cfg.pre;
     this.statusS = cfg.status;
     return "";
   }
 
   /** Write rec.key, then compact so the previous key leaves the flash (R-FS-1, R-FS-2). */
   saveKeys(k: KeyState, compact: boolean): boolean {
-    if (!this.host.kv.write(KEY_FILE, JSON.stringify(k))) {
+    if (!this.hw.kv.write(KEY_FILE, JSON.stringify(k))) {
       this.fail("KEYS_WRITE", "could not write " + KEY_FILE);
       return false;
     }
-    if (compact) this.host.kv.compact();
+    if (compact) this.hw.kv.compact();
     this.keys = k;
     return true;
   }
@@ -281,7 +281,7 @@ export class Recorder {
       const z = this.storedSealValue(r);
       if (z) {
         this.closeKeys(r, z);
-        this.log("recovery: recording " + r + " was sealed; key state updated");
+        this.log("recovery: recording " + r + " was sealed");
         return;
       }
     }
@@ -368,8 +368,8 @@ export class Recorder {
     } else if (name === "marker") {
       if (this.state === RECORDING) {
         this.mark = true;
-        this.log("marker set on the current chunk");
-      } else this.log("marker ignored: not recording");
+        this.log("marker");
+      } else this.log("marker ignored");
     }
   }
 
@@ -378,16 +378,16 @@ export class Recorder {
     if (this.state === RECORDING) return "RECORDING";
     if (this.state !== IDLE) {
       const why = this.state === FULL ? "STORAGE_FULL" : this.state === REVOKED ? "REVOKED" : "NO_CONFIG";
-      this.fail(why, "cannot start recording in state " + STATE_NAMES[this.state]);
+      this.fail(why, "cannot record in state " + STATE_NAMES[this.state]);
       return why;
     }
-    const h = this.host;
+    const h = this.hw;
     const k = this.keys as KeyState;
-    if (h.store.free() < this.o.reserve + 4 * this.chunkBytes) {
+    if (h.store.free() < this.o.reserve + 4 * this.chunkLen) {
       this.full();
       return "STORAGE_FULL";
     }
-    const tag = caseTag || this.caseTag;
+    const tag = caseTag || this.nextTag;
     const r = k.next;
     const s = fromHex(k.s);
     const k1 = recordingKey(this.sha, s, r);
@@ -398,7 +398,7 @@ export class Recorder {
     const t0 = h.now();
     const g = genesisFor(this.cc, this.dev, {
       recordingId: r, startMs: t0, preEventMs: preMs, uptimeMs: h.uptime(), media: h.media.media, caseTag: tag,
-      beacon: this.beacon, prevSeal: k.ls ? fromHex(k.lz) : ZERO32,
+      beacon: this.bnonce, prevSeal: k.ls ? fromHex(k.lz) : ZERO32,
     });
     const nk: KeyState = {
       v: k.v, j: r, s: toHex(s2), next: r + 1, ls: k.ls, lz: k.lz,
@@ -444,10 +444,10 @@ export class Recorder {
   /** Stop and seal the open recording. Returns "" or why not. */
   stop(): string {
     if (this.state !== RECORDING) return "NOT_RECORDING";
-    if (!this.sealOpen(0, this.host.now(), this.beacon)) return this.lastError;
+    if (!this.sealOpen(0, this.hw.now(), this.bnonce)) return this.lastError;
     this.state = IDLE;
-    this.host.led("idle");
-    if (this.preEventS <= 0) this.stopMedia();
+    this.hw.led("idle");
+    if (this.preS <= 0) this.stopMedia();
     return "";
   }
 
@@ -460,11 +460,11 @@ export class Recorder {
     const k = this.keys as KeyState;
     const op = k.open as { r: number; case: string };
     const r = op.r;
-    const s = w.seal(flags, endMs, this.host.uptime(), this.cc.caseTagHash(op.case), beacon);
+    const s = w.seal(flags, endMs, this.hw.uptime(), this.cc.caseTagHash(op.case), beacon);
     const msg = encode("Uplink", { schema: SCHEMA_VERSION, seal: { block: s.block, tag: s.tag, caseTag: op.case } });
     const res = this.queue.put(r, w.seq, KIND_SEAL, [msg]);
     if (res) {
-      this.fail("SEAL_" + res, "recording " + r + " stays open; the next boot seals it");
+      this.fail("SEAL_" + res, "recording " + r + " left open for the next boot");
       return false;
     }
     const last = w.seq;
@@ -494,7 +494,7 @@ export class Recorder {
     const w = this.writer as ChainWriter;
     if (this.mark) flags |= FLAG_MARKER;
     const prev = w.prev, total = w.total;
-    const o = w.chunk(payload, flags, this.host.media.media, timeMs, durationMs, uptimeMs, this.beacon);
+    const o = w.chunk(payload, flags, this.hw.media.media, timeMs, durationMs, uptimeMs, this.bnonce);
     const f = chunkFrame(o.header, payload.length, o.tag);
     const parts = [f.prefix, payload, f.suffix];
     const res = this.queue.put(w.recordingId, o.seq, KIND_CHUNK, parts, [null, o.header.subarray(H_PAYLOAD_HASH, H_PAYLOAD_HASH + HASH_LEN), null]);
@@ -506,7 +506,7 @@ export class Recorder {
     }
     this.mark = false;
     this.lastEnd = timeMs + durationMs;
-    this.lastBeacon = this.beacon;
+    this.lastBeacon = this.bnonce;
     this.stats.chunks++;
     const tx = this.txOf(w.recordingId);
     if (this.ready && tx.start && tx.seq === o.seq - 1 && (this.mqtt as MqttClient).canPublish()) {
@@ -527,13 +527,13 @@ export class Recorder {
 
   /** Storage full of unacknowledged evidence: seal what is stored, stop, raise the alarm. Never overwrite. */
   full(): void {
-    this.fail("STORAGE_FULL", "recording stops; nothing is overwritten; it resumes when the gateway acknowledges");
-    if (this.state === RECORDING) this.sealOpen(0, this.host.now(), this.beacon);
+    this.fail("STORAGE_FULL", "recording stopped; nothing overwritten");
+    if (this.state === RECORDING) this.sealOpen(0, this.hw.now(), this.bnonce);
     this.stopMedia();
     this.state = FULL;
     this.alarm = true;
-    this.host.led("full");
-    this.status();
+    this.hw.led("full");
+    this.heartbeat();
   }
 
   // ---- media ----
@@ -542,24 +542,24 @@ export class Recorder {
     if (this.mediaOn) return;
     this.mediaOn = true;
     const self = this;
-    this.host.media.start(this.chunkBytes, function (p: Uint8Array, d: number) { self.media(p, d); });
+    this.hw.media.start(this.chunkLen, function (p: Uint8Array, d: number) { self.media(p, d); });
   }
 
   stopMedia(): void {
     if (!this.mediaOn) return;
     this.mediaOn = false;
-    this.host.media.stop();
+    this.hw.media.stop();
   }
 
   media(payload: Uint8Array, durationMs: number): void {
-    const h = this.host;
+    const h = this.hw;
     if (this.state === RECORDING) this.chunk(payload, durationMs, 0, h.now(), h.uptime());
-    else if (this.preEventS > 0 && this.state === IDLE) this.preEvent(payload, durationMs);
+    else if (this.preS > 0 && this.state === IDLE) this.preEvent(payload, durationMs);
   }
 
   /** Keep the last `pre` seconds in a ring of files on the store (not in RAM: DESIGN.md section 4). */
   preEvent(payload: Uint8Array, durationMs: number): void {
-    const h = this.host;
+    const h = this.hw;
     const name = "pre" + this.ringNext + ".bin";
     this.ringNext = (this.ringNext + 1) % 100;
     h.store.remove(name);
@@ -567,7 +567,7 @@ export class Recorder {
     this.ring.push({ name: name, durationMs: durationMs, timeMs: h.now(), uptimeMs: h.uptime(), length: payload.length });
     let ms = 0;
     for (let i = 0; i < this.ring.length; i++) ms += this.ring[i].durationMs;
-    while (this.ring.length > 1 && ms - this.ring[0].durationMs >= this.preEventS * 1000) {
+    while (this.ring.length > 1 && ms - this.ring[0].durationMs >= this.preS * 1000) {
       const old = this.ring.shift() as PreChunk;
       ms -= old.durationMs;
       h.store.remove(old.name);
@@ -591,7 +591,7 @@ export class Recorder {
   }
 
   sent(t: Tx, seq: number, kind: number): void {
-    if (!this.outstanding(t)) t.since = this.host.now();
+    if (!this.outstanding(t)) t.since = this.hw.now();
     if (kind === KIND_START) t.start = true;
     else if (kind === KIND_SEAL) t.seal = true;
     else {
@@ -607,7 +607,7 @@ export class Recorder {
   subscribed(): void {
     if (this.online || !this.mqtt || !this.mqtt.connected) return;
     this.online = true;
-    this.hello();
+    this.sayHello();
   }
 
   closed(reason: string): void {
@@ -617,13 +617,13 @@ export class Recorder {
     // Everything unacknowledged goes again from the queue after the next Hello (R-ACK-4).
     if (this.mqtt) this.mqtt.discard();
     this.tx = {};
-    if (this.helloTimer !== null) this.host.transport.clearTimeout(this.helloTimer);
+    if (this.helloTimer !== null) this.hw.transport.clearTimeout(this.helloTimer);
     this.helloTimer = null;
     this.log("disconnected: " + reason);
   }
 
-  hello(): void {
-    const h = this.host;
+  sayHello(): void {
+    const h = this.hw;
     const k = this.keys as KeyState;
     const nonce = h.random(NONCE_LEN);
     (this.guard as DownlinkGuard).open(nonce);
@@ -640,15 +640,15 @@ export class Recorder {
     this.ready = false;
     if (!held.length) this.becomeReady();
     else this.helloTimer = h.transport.setTimeout(function () { self.helloTimer = null; self.becomeReady(); }, this.o.helloWaitMs);
-    this.log("connected; hello with " + held.length + " held recording(s)");
+    this.log("hello, held: " + held.length);
   }
 
   becomeReady(): void {
     if (this.ready || !this.online) return;
-    if (this.helloTimer !== null) this.host.transport.clearTimeout(this.helloTimer);
+    if (this.helloTimer !== null) this.hw.transport.clearTimeout(this.helloTimer);
     this.helloTimer = null;
     this.ready = true;
-    this.status();
+    this.heartbeat();
     this.pump();
   }
 
@@ -659,7 +659,7 @@ export class Recorder {
   pump(): void {
     const m = this.mqtt;
     if (!this.ready || !m) return;
-    if (this.statusDue) this.status();
+    if (this.statusDue) this.heartbeat();
     const held = this.queue.held();
     for (let i = 0; i < held.length && m.canPublish(); i++) {
       const r = held[i].recording;
@@ -682,12 +682,12 @@ export class Recorder {
   }
 
   /** Send a Status heartbeat now, or as soon as the window has room (statusDue). */
-  status(): void {
+  heartbeat(): void {
     const m = this.mqtt;
     this.statusDue = true;
     if (!this.ready || !m || !m.canPublish()) return;
     this.statusDue = false;
-    const h = this.host;
+    const h = this.hw;
     const b = h.battery();
     const body = encode("Status", {
       firmware: FIRMWARE_VERSION, batteryMv: b.mv, batteryPct: b.pct, storageFree: h.store.free(), queueDepth: this.queue.depth(),
@@ -727,14 +727,14 @@ export class Recorder {
     }
     const kind = which(body, "DownBody");
     const v = body[kind] as Obj;
-    if (kind === "ack") this.ack(v);
+    if (kind === "ack") this.onAck(v);
     else if (kind === "beacon") this.timeBeacon(v);
-    else if (kind === "config") this.config(v);
-    else if (kind === "command") this.command(v);
+    else if (kind === "config") this.onConfig(v);
+    else if (kind === "command") this.onCommand(v);
     else if (kind === "revoke") this.revoke(v);
   }
 
-  ack(a: Obj): void {
+  onAck(a: Obj): void {
     const r = (a.recording as number) || 0;
     const state = (a.state as number) || 0;
     const cum = (a.cumulative as number) || 0;
@@ -764,19 +764,19 @@ export class Recorder {
       this.stats.freed += freed;
       if (cum > t.acked) {
         t.acked = cum;
-        t.since = this.host.now();
+        t.since = this.hw.now();
       }
       if (cum > t.seq) t.seq = cum;
       if (state === AckState.ACK_SEALED) {
         t.seal = true;
         if (!this.heldOf(r)) delete this.tx[r];
       }
-      if (this.state === FULL && this.host.store.free() >= this.o.reserve + 8 * this.chunkBytes) {
+      if (this.state === FULL && this.hw.store.free() >= this.o.reserve + 8 * this.chunkLen) {
         this.state = IDLE;
         this.alarm = false;
-        this.host.led("idle");
-        this.log("storage available again: recording allowed");
-        if (this.preEventS > 0) this.mediaStart();
+        this.hw.led("idle");
+        this.log("storage free again");
+        if (this.preS > 0) this.mediaStart();
       }
     }
     if (!this.ready && this.awaiting <= 0) this.becomeReady();
@@ -787,32 +787,32 @@ export class Recorder {
     const n = b.nonce as Uint8Array;
     if (!n || n.length !== NONCE_LEN) return;
     const t = (b.timeMs as number) || 0;
-    const h = this.host;
+    const h = this.hw;
     // A board without a kept clock boots in 1970: take the station's time (the offset then says so).
     if (h.setClock && h.now() < 1500000000000 && t > 1500000000000) {
       h.setClock(t);
-      this.log("clock set from the gateway's beacon");
+      this.log("clock set from beacon");
     }
-    this.beacon = copyBytes(n);
+    this.bnonce = copyBytes(n);
     this.clockOffset = t - h.now();
   }
 
-  config(c: Obj): void {
+  onConfig(c: Obj): void {
     // 0 means unchanged (R-MSG-10). Applies until reboot; rec.cfg keeps the provisioned values.
     const s = (c.statusIntervalS as number) || 0;
     const pre = c.preEventS as number;
     const cb = (c.chunkBytes as number) || 0;
     if (s) this.statusS = s;
-    if (pre && pre <= 600) this.preEventS = pre;
+    if (pre && pre <= 600) this.preS = pre;
     if (cb >= MIN_CHUNK && cb <= MAX_PAYLOAD && this.state !== RECORDING) {
-      this.chunkBytes = cb;
+      this.chunkLen = cb;
       if (this.mediaOn) { this.stopMedia(); this.mediaStart(); }
     }
-    if (this.preEventS > 0 && this.state === IDLE) this.mediaStart();
-    this.log("config from gateway: status " + this.statusS + " s, pre-event " + this.preEventS + " s, chunk " + this.chunkBytes + " B");
+    if (this.preS > 0 && this.state === IDLE) this.mediaStart();
+    this.log("config: status " + this.statusS + " s, pre-event " + this.preS + " s, chunk " + this.chunkLen + " B");
   }
 
-  command(c: Obj): void {
+  onCommand(c: Obj): void {
     const a = (c.action as number) || 0;
     const tag = (c.caseTag as string) || "";
     if (a === CommandAction.CMD_START) this.record(tag);
@@ -822,7 +822,7 @@ export class Recorder {
 
   /** Case tag for the open recording's seal and for later recordings (R-MSG-10). */
   setCaseTag(tag: string): void {
-    this.caseTag = tag;
+    this.nextTag = tag;
     const k = this.keys as KeyState;
     if (k.open) {
       const op = k.open as unknown as { [f: string]: unknown };
@@ -839,7 +839,7 @@ export class Recorder {
 
   /** Authenticated Revoke (R-REV-1): wipe the keys, stop recording, say so. */
   revoke(v: Obj): void {
-    const h = this.host;
+    const h = this.hw;
     this.stopMedia();
     if (this.writer) this.writer.destroy();
     this.writer = null;
@@ -857,7 +857,7 @@ export class Recorder {
 
   armTick(): void {
     const self = this;
-    this.timer = this.host.transport.setTimeout(function () {
+    this.timer = this.hw.transport.setTimeout(function () {
       self.timer = null;
       self.tick();
       if (self.state !== REVOKED && self.mqtt) self.armTick();
@@ -865,8 +865,8 @@ export class Recorder {
   }
 
   tick(): void {
-    const now = this.host.now();
-    if (this.ready && this.host.uptime() - this.lastStatus >= this.statusS * 1000) this.status();
+    const now = this.hw.now();
+    if (this.ready && this.hw.uptime() - this.lastStatus >= this.statusS * 1000) this.heartbeat();
     // No Ack progress for a while with chunks out: resend from the gateway's cumulative (R-ACK-4).
     const ids = Object.keys(this.tx);
     let again = false;
@@ -886,9 +886,9 @@ export class Recorder {
 
   /** Stop timers and the connection (tests, revoke); the queue and keys stay as they are. */
   halt(): void {
-    if (this.timer !== null) this.host.transport.clearTimeout(this.timer);
+    if (this.timer !== null) this.hw.transport.clearTimeout(this.timer);
     this.timer = null;
-    if (this.helloTimer !== null) this.host.transport.clearTimeout(this.helloTimer);
+    if (this.helloTimer !== null) this.hw.transport.clearTimeout(this.helloTimer);
     this.helloTimer = null;
     this.stopMedia();
     if (this.mqtt) {
@@ -904,15 +904,15 @@ export class Recorder {
 
   /** What an admin sees with info() at the REPL. No key material. */
   info(): { [k: string]: unknown } {
-    const h = this.host;
+    const h = this.hw;
     const k = this.keys;
     const b = h.battery();
     return {
       firmware: FIRMWARE_VERSION, device: this.cfg ? this.cfg.id : "(not provisioned)", state: STATE_NAMES[this.state],
       recording: this.writer ? this.writer.recordingId : 0, nextRecording: k ? k.next : 0, lastSealed: k ? k.ls : 0,
       broker: this.cfg ? this.cfg.host + ":" + this.cfg.port : "", connected: this.online, queueDepth: this.queue.depth(),
-      queueBytes: this.queue.bytes(), storeFree: h.store.free(), flashFree: h.kv.free(), chunkBytes: this.chunkBytes,
-      preEventS: this.preEventS, caseTag: this.caseTag, clockOffsetMs: this.clockOffset, battery: b.mv + " mV " + b.pct + "%",
+      queueBytes: this.queue.bytes(), storeFree: h.store.free(), flashFree: h.kv.free(), chunkBytes: this.chunkLen,
+      preEventS: this.preS, caseTag: this.nextTag, clockOffsetMs: this.clockOffset, battery: b.mv + " mV " + b.pct + "%",
       alarm: this.alarm, lastError: this.lastError, downlinkRejected: this.guard ? this.guard.rejected : 0,
       chunks: this.stats.chunks, published: this.stats.published, acks: this.stats.acked, memory: h.memory(),
     };
@@ -920,30 +920,23 @@ export class Recorder {
 
   /** Checks an admin runs at the REPL: hashing, config, keys, storage, media. Returns "PASS" or the failures. */
   selftest(): string {
-    const h = this.host;
+    const h = this.hw;
     const bad: string[] = [];
     const abc = new Uint8Array([97, 98, 99]);
     if (toHex(h.sha(abc)).substr(0, 16) !== "ba7816bf8f01cfea") bad.push("SHA256");
-    const why = this.cfg ? "" : this.loadConfigCheck();
-    if (why) bad.push(why);
+    if (!this.cfg) bad.push(this.loadConfig() || "CONFIG");
     const probe = new Uint8Array([1, 2, 3, 4]);
     h.store.remove("selftest.tmp");
     const wrote = h.store.append("selftest.tmp", [probe]);
     const back = wrote ? h.store.read("selftest.tmp", 0, 4) : null;
     h.store.remove("selftest.tmp");
     if (!back || back[3] !== 4) bad.push("STORE_RW");
-    if (h.store.free() < this.o.reserve + 4 * (this.chunkBytes || MIN_CHUNK)) bad.push("STORE_FULL");
+    if (h.store.free() < this.o.reserve + 4 * (this.chunkLen || MIN_CHUNK)) bad.push("STORE_FULL");
     if (h.kv.free() < 4096) bad.push("FLASH_LOW");
     if (h.media.media === undefined) bad.push("MEDIA");
     const out = bad.length ? "FAIL " + bad.join(" ") : "PASS";
     this.log("selftest: " + out);
     return out;
-  }
-
-  loadConfigCheck(): string {
-    let c: unknown = null;
-    try { c = JSON.parse(this.host.kv.read(CONFIG_FILE) || "null"); } catch (e) { return "CONFIG_JSON"; }
-    return checkConfig(c);
   }
 }
 

@@ -26,7 +26,7 @@ describe("firmware chain output = golden vectors", () => {
     const dir = (h.store.inner as unknown as { dir: string }).dir;
     const [r1, r2, r3, r4] = history.recordings;
     const at = (ms: number, up: number) => { h.clock.fixed = ms; h.clock.up = up; };
-    const beacon = (hex: string) => { rec.beacon = fromHex(hex); };
+    const beacon = (hex: string) => { rec.bnonce = fromHex(hex); };
     const headerBeacon = (c: { header: string }) => toHex(parseHeader(fromHex(c.header)).beacon);
     const play = (r: typeof r1, from: number) => {
       for (const c of r.chunks.slice(from)) {

@@ -155,7 +155,7 @@ describe("recorder core against a real gateway", () => {
     const dir = (first.h.store.inner as unknown as { dir: string }).dir;
     const second = boot(kv, dir);
     expect(second.rec.stats.dropped.length).toBe(1);
-    expect(second.h.logs.some((l) => /recovery dropped a torn record: q0000001\.\d{3} at \d+ \(short body\)/.test(l))).toBe(true);
+    expect(second.h.logs.some((l) => /dropped torn record q0000001\.\d{3} at \d+ \(short body\)/.test(l))).toBe(true);
     // Chunks 1..3 were freed on the device: the seal comes from the ack record's note.
     expect(second.h.logs.some((l) => /recording 1 sealed as interrupted after chunk 3/.test(l))).toBe(true);
     await until(async () => (await recordings(g, "REC-4"))[0]?.verdict === "verified", "verified after reboot");

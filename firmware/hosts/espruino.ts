@@ -1,0 +1,181 @@
+// The Espruino host: the recorder's Host (core/host.ts) built from an EspruinoEnv (hosts/env.ts),
+// that is from the interpreter's native APIs: Storage for config and keys, fs / E.openFile (the SD
+// card) or Storage files for the queue and media, crypto.SHA256, net, timers. Runs the same on a
+// board, on the Linux interpreter and in the simulator's node engine. Board-only peripherals
+// (pins, LEDs, buttons, Waveform, Wi-Fi) come in env.board (hosts/board.ts on hardware).
+// Espruino subset.
+import type { Host, KeyValue, MediaSource } from "../core/host.js";
+import type { QueueStore } from "../core/queue.js";
+import { MEDIA_OPAQUE, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { espruinoNet } from "./espruino-net.js";
+import type { EspruinoEnv } from "./env.js";
+
+/** Bytes the SD store may use when the platform can't say how much is free (the Linux build can't). */
+export const DEFAULT_SD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The queue's store on `fs` (the SD card). Durable = the write calls returned and the file was closed
+ * (DESIGN.md section 4). Espruino files take binary strings: E.toString converts natively. Free space:
+ * fs.getFree where the build has it, else a budget (`sdBytes`) minus what our files use, counted
+ * once at start and then kept up to date on append and remove (no directory scan per chunk).
+ */
+export function fsStore(env: EspruinoEnv, sdBytes: number): QueueStore {
+  const fs = env.fs as NonNullable<EspruinoEnv["fs"]>;
+  const E = env.E;
+  const sizeOf = function (name: string): number {
+    const st = fs.statSync(name);
+    return st ? st.size : 0;
+  };
+  let used = 0;
+  const all = fs.readdirSync(".") || [];
+  for (let i = 0; i < all.length; i++) if (all[i].charAt(0) === "q" || all[i].substr(0, 3) === "pre") used += sizeOf(all[i]);
+  const native = (fs as unknown as { getFree?: () => { freeSectors: number; sectorSize: number } }).getFree;
+  return {
+    append: function (name: string, parts: Uint8Array[]): boolean {
+      const f = E.openFile(name, "a");
+      if (!f) return false;
+      let n = 0;
+      for (let i = 0; i < parts.length; i++) {
+        if (!parts[i].length) continue;
+        const s = E.toString(parts[i]);
+        if (s === undefined) { f.close(); return false; }
+        f.write(s);
+        n += parts[i].length;
+      }
+      f.close();
+      used += n;
+      return true;
+    },
+    read: function (name: string, offset: number, length: number): Uint8Array | null {
+      const f = E.openFile(name, "r");
+      if (!f) return null;
+      if (offset) f.skip(offset);
+      const s = length ? f.read(length) : "";
+      f.close();
+      if (s === undefined || s.length !== length) return null;
+      return E.toUint8Array(s);
+    },
+    size: sizeOf,
+    remove: function (name: string): void {
+      const n = sizeOf(name);
+      try { fs.unlinkSync(name); } catch (e) { return; }
+      used -= n;
+    },
+    list: function (prefix: string): string[] {
+      const names = fs.readdirSync(".") || [];
+      return names.filter(function (n) { return n.indexOf(prefix) === 0; });
+    },
+    free: function (): number {
+      if (native) {
+        const g = native();
+        return g.freeSectors * g.sectorSize;
+      }
+      return sdBytes - used;
+    },
+  };
+}
+
+/** Storage as KeyValue: config and chain state. */
+export function storageKv(env: EspruinoEnv): KeyValue {
+  const S = env.Storage;
+  return {
+    read: function (name: string) { return S.read(name); },
+    write: function (name: string, text: string) { return S.write(name, text); },
+    erase: function (name: string) { S.erase(name); },
+    compact: function () { S.compact(); },
+    free: function () { return S.getFree(); },
+  };
+}
+
+/**
+ * Media from a file on the SD card, played in chunks on a timer: what the Linux interpreter lane
+ * and a board without a microphone use. `speed` > 1 plays faster than real time (tests). PCM at
+ * 8 kHz 16-bit: a chunk of n bytes lasts n / 16 ms. Loops at the end of the file.
+ */
+export function fileMedia(env: EspruinoEnv, name: string, speed: number): MediaSource {
+  let timer: unknown = null;
+  let pos = 0;
+  const src: MediaSource = {
+    media: MEDIA_PCM_8K_S16LE,
+    start: function (bytes: number, onChunk: (p: Uint8Array, d: number) => void) {
+      if (timer !== null) return;
+      const n = bytes - (bytes % 2);
+      const ms = n / 16;
+      const next = function () {
+        timer = env.setTimeout(next, ms / speed);
+        const f = env.E.openFile(name, "r");
+        if (!f) return;
+        if (pos) f.skip(pos);
+        let s = f.read(n);
+        f.close();
+        if (s === undefined || s.length < n) {
+          pos = 0; // loop
+          if (s === undefined || !s.length) return;
+        } else pos += n;
+        onChunk(env.E.toUint8Array(s), s.length / 16);
+        s = "";
+      };
+      timer = env.setTimeout(next, ms / speed);
+    },
+    stop: function () {
+      if (timer !== null) env.clearTimeout(timer);
+      timer = null;
+    },
+  };
+  return src;
+}
+
+/** No media source configured or present: the recorder says so when asked to record. */
+function noMedia(env: EspruinoEnv): MediaSource {
+  return {
+    media: MEDIA_OPAQUE,
+    start: function () { env.log("[rec] no media source (rec.cfg \"media\")"); },
+    stop: function () {},
+  };
+}
+
+function readConfigField(env: EspruinoEnv, field: string): unknown {
+  const c = env.Storage.readJSON("rec.cfg", true) as { [k: string]: unknown } | undefined;
+  return c ? c[field] : undefined;
+}
+
+/** The Host a recorder runs on, from the interpreter's own modules. */
+export function espruinoHost(env: EspruinoEnv): Host {
+  const boot = env.getTime();
+  let bootAt = boot;
+  const sd = readConfigField(env, "sd");
+  const media = readConfigField(env, "media");
+  let src: MediaSource;
+  if (env.board.media) src = env.board.media;
+  else if (typeof media === "string" && media.indexOf("file:") === 0) {
+    const p = media.substr(5).split(":");
+    src = fileMedia(env, p[0], p.length > 1 ? parseFloat(p[1]) || 1 : 1);
+  } else src = noMedia(env);
+  return {
+    sha: function (d: Uint8Array) { return new Uint8Array(env.crypto.SHA256(d)); },
+    random: function (n: number) {
+      const b = new Uint8Array(n);
+      for (let i = 0; i < n; i += 4) {
+        const v = env.E.hwRand();
+        for (let j = 0; j < 4 && i + j < n; j++) b[i + j] = (v >>> (8 * j)) & 255;
+      }
+      return b;
+    },
+    now: function () { return env.getTime() * 1000; },
+    setClock: env.setTime ? function (ms: number) {
+      const before = env.getTime();
+      (env.setTime as (s: number) => void)(ms / 1000);
+      bootAt += env.getTime() - before; // uptime does not jump with the clock
+    } : undefined,
+    uptime: function () { return Math.round((env.getTime() - bootAt) * 1000); },
+    transport: espruinoNet(env.net, { E: env.E, setTimeout: env.setTimeout, clearTimeout: env.clearTimeout, getTime: env.getTime }),
+    kv: storageKv(env),
+    store: fsStore(env, typeof sd === "number" && sd > 0 ? sd : DEFAULT_SD_BYTES),
+    media: src,
+    onButton: function (fn: (name: string) => void) { if (env.board.watchButtons) env.board.watchButtons(fn); },
+    led: function (p: string) { if (env.board.led) env.board.led(p); },
+    battery: function () { return env.board.battery ? env.board.battery() : { mv: 0, pct: 0 }; },
+    memory: env.memory,
+    log: env.log,
+  };
+}

@@ -1,0 +1,74 @@
+// The firmware bundle's entry (npm run build:firmware → dist/recorder.js and dist/recorder.min.js).
+// The bundle defines one global, `Recorder`:
+//   Recorder.start(env)  make a recorder from an EspruinoEnv (hosts/env.ts) and start it: what the
+//                        board's boot does, and what the simulator calls once per simulated device;
+//   Recorder.boot()      on a board or the Linux interpreter: build the env from the interpreter's
+//                        globals, start one recorder, and define info() and selftest() for the REPL.
+// The bundle ends with `if (typeof RECORDER_NO_BOOT === "undefined") Recorder.boot();` (see the build
+// script), so loading it on a board starts the recorder and the simulator can load it without.
+// Espruino subset.
+import { Recorder as Core, FIRMWARE_VERSION } from "./core/recorder.js";
+import type { RecorderOptions } from "./core/recorder.js";
+import { espruinoHost } from "./hosts/espruino.js";
+import { makeBoard } from "./hosts/board.js";
+import type { BoardGlobals } from "./hosts/board.js";
+import type { EspruinoEnv, EspBoard } from "./hosts/env.js";
+
+declare const E: EspruinoEnv["E"];
+declare function getTime(): number;
+declare function setTime(s: number): void;
+declare function setWatch(fn: (e: { state: boolean }) => void, pin: unknown, opts: unknown): unknown;
+declare function digitalWrite(pin: unknown, v: boolean | number): void;
+declare function analogRead(pin: unknown): number;
+declare const global: { [k: string]: unknown };
+
+export const version = FIRMWARE_VERSION;
+
+/** Make a recorder on `env` and start it. A config problem leaves it refusing to record, saying why. */
+export function start(env: EspruinoEnv, options?: Partial<RecorderOptions>): Core {
+  const r = new Core(espruinoHost(env), options);
+  const why = r.start();
+  if (why) env.log("[rec] NOT RECORDING: " + why);
+  return r;
+}
+
+/** On a real board: the peripherals of hosts/board.ts; on the Linux interpreter there are none. */
+function boardOf(g: { [k: string]: unknown }, pins: { [k: string]: unknown } | undefined): EspBoard {
+  if (typeof g.LED1 === "undefined") return {};
+  const globals: BoardGlobals = {
+    setWatch: function (fn, pin, opts) { return setWatch(fn, pin, opts); },
+    digitalWrite: function (pin, v) { digitalWrite(pin, v); },
+    analogRead: function (pin) { return analogRead(pin); },
+    setInterval: function (fn, ms) { return setInterval(fn, ms); },
+    clearInterval: function (h) { clearInterval(h as ReturnType<typeof setInterval>); },
+    pin: function (name) { return g[name]; },
+    Waveform: g.Waveform as BoardGlobals["Waveform"],
+  };
+  try { globals.wifi = require("Wifi"); } catch (e) { /* no Wi-Fi module on this board */ }
+  return makeBoard(globals, (pins || {}) as never);
+}
+
+/** Start one recorder from the interpreter's globals, and give the REPL info() and selftest(). */
+export function boot(): Core {
+  const Storage = require("Storage");
+  let fs = null;
+  try { fs = require("fs"); } catch (e) { fs = null; }
+  const cfg = Storage.readJSON("rec.cfg", true);
+  const env: EspruinoEnv = {
+    Storage: Storage, fs: fs, net: require("net"), crypto: require("crypto"), E: E,
+    getTime: function () { return getTime(); },
+    setTime: function (s: number) { setTime(s); },
+    setTimeout: function (fn: () => void, ms: number) { return setTimeout(fn, ms); },
+    clearTimeout: function (h: unknown) { clearTimeout(h as ReturnType<typeof setTimeout>); },
+    memory: function () { return (process as unknown as { memory(): { usage: number } }).memory().usage; },
+    log: function (line: string) { console.log(line); },
+    board: boardOf(global, cfg ? cfg.pins : undefined),
+  };
+  const bd = env.board;
+  const r = start(env);
+  if (bd.network && cfg && cfg.wifi) bd.network(cfg.wifi, function (err: string) { if (err) env.log("[rec] " + err); });
+  global.info = function () { const i = r.info(); console.log(JSON.stringify(i, null, 1)); return i; };
+  global.selftest = function () { return r.selftest(); };
+  global.recorder = r;
+  return r;
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// npm run build:firmware: the firmware bundle, ready for EspruinoTools or a Storage file.
+//   dist/recorder.js      readable bundle (esbuild, es2015, iife defining the global `Recorder`)
+//   dist/recorder.min.js  the same, minified: what provisioning writes into Storage as `rec.js`
+// Both pass the Espruino gate first (the build refuses syntax the interpreter lacks and the lint
+// refuses missing built-ins and functions used before their definition), and the script prints
+// their sizes against the 48 KB budget. `--check` builds and checks without writing.
+import * as esbuild from "esbuild";
+import ts from "typescript";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ESPRUINO_BUILD_OPTIONS, gate, formatFinding } from "./espruino-gate.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const ENTRY = path.join(ROOT, "firmware", "main.ts");
+export const OUT = path.join(ROOT, "dist", "recorder.js");
+export const OUT_MIN = path.join(ROOT, "dist", "recorder.min.js");
+export const BUDGET = 48 * 1024;
+// Loading the bundle starts the recorder unless the loader defined RECORDER_NO_BOOT first.
+const BOOT = '\nif (typeof RECORDER_NO_BOOT === "undefined") Recorder.boot();\n';
+
+/**
+ * Property names the minified bundle may shorten. Member names of the firmware's own classes and interfaces take
+ * about a third of the bundle, so the minifier renames them (esbuild mangleProps), except any name
+ * that the outside world also uses: a string in the bundle (protobuf field names live in the schema
+ * table as strings), a property of a JavaScript built-in, a field of rec.cfg / rec.key (JSON), the
+ * Espruino API and the env the host is built from (the simulator provides it), and the recorder's
+ * console and simulator API. Tests run the minified bundle on the interpreter and in the simulator,
+ * so a wrong rename shows there.
+ */
+const CLASS_FILES = ["firmware/core/recorder.ts", "firmware/core/mqtt.ts", "firmware/core/queue.ts", "protocol/writer.ts",
+  "protocol/chain.ts", "protocol/downlink.ts", "protocol/hmac.ts", "firmware/core/host.ts"];
+// Interfaces whose objects come from outside the bundle (the simulator passes them in).
+const OUTSIDE = new Set(["RecorderOptions", "MediaSource", "Battery"]);
+const KEEP = new Set((
+  // rec.cfg and rec.key fields (firmware/core/config.ts)
+  "v id host port login dl ctl chunk pre status case wifi pins media sd j s next ls lz open r k1 g c0 sc t0 ssid pass rec mark mic bat led " +
+  // the Espruino API and EspruinoEnv (firmware/hosts/env.ts), MediaSource, battery
+  "Storage fs net crypto E getTime setTime setTimeout clearTimeout memory log board read readJSON write writeJSON erase compact getFree " +
+  "list readdirSync statSync unlinkSync readFileSync writeFileSync on end connect SHA256 toString toUint8Array openFile hwRand skip close " +
+  "watchButtons battery network start stop size mv pct usage " +
+  // the recorder's console and simulator API
+  "boot version record button info selftest halt state alarm lastError setCaseTag"
+).split(" "));
+function mangleable(bundleText) {
+  const names = new Set();
+  for (const f of CLASS_FILES) {
+    const sf = ts.createSourceFile(f, readFileSync(path.join(ROOT, f), "utf8"), ts.ScriptTarget.Latest, true);
+    sf.forEachChild(function visit(n) {
+      const own = ts.isClassDeclaration(n) || (ts.isInterfaceDeclaration(n) && !OUTSIDE.has(n.name.text));
+      if (own) for (const m of n.members) if (m.name && ts.isIdentifier(m.name)) names.add(m.name.text);
+      ts.forEachChild(n, visit);
+    });
+  }
+  const strings = new Set((bundleText.match(/"[A-Za-z_$][\w$]*"/g) || []).map((q) => q.slice(1, -1)));
+  const builtins = [Object.prototype, Array.prototype, Uint8Array.prototype, String.prototype, Function.prototype, Promise.prototype, DataView.prototype, Error.prototype];
+  return [...names].filter((n) => n.length > 2 && !KEEP.has(n) && !strings.has(n) && !builtins.some((b) => n in b)).sort();
+}
+
+/** Build both bundles in memory; throws with the gate's findings when the code leaves the subset. */
+export async function buildFirmware() {
+  const g = await gate([ENTRY]);
+  if (!g.ok) throw new Error("firmware fails the Espruino gate:\n" + g.errors.map(formatFinding).join("\n"));
+  const opts = { ...ESPRUINO_BUILD_OPTIONS, entryPoints: [ENTRY], write: false, absWorkingDir: ROOT, globalName: "Recorder" };
+  const plain = (await esbuild.build(opts)).outputFiles[0].text + BOOT;
+  const names = mangleable(plain);
+  // New names are chosen here, `_` + base 36, so none can be the name of a built-in method.
+  const mangleCache = {};
+  names.forEach((n, i) => { mangleCache[n] = "_" + i.toString(36); });
+  const min = (await esbuild.build({ ...opts, minify: true, mangleProps: new RegExp("^(" + names.join("|") + ")$"), mangleCache })).outputFiles[0].text + BOOT;
+  // The minifier only renames and removes: the gate already checked every construct in the sources.
+  return { plain, min };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const check = process.argv.includes("--check");
+  try {
+    const b = await buildFirmware();
+    if (!check) {
+      mkdirSync(path.dirname(OUT), { recursive: true });
+      writeFileSync(OUT, b.plain);
+      writeFileSync(OUT_MIN, b.min);
+    }
+    const kb = (n) => (n / 1024).toFixed(1) + " KiB";
+    console.log(`${check ? "checked" : "wrote"} ${path.relative(ROOT, OUT)}      ${String(b.plain.length).padStart(7)} bytes (${kb(b.plain.length)})`);
+    console.log(`${check ? "checked" : "wrote"} ${path.relative(ROOT, OUT_MIN)}  ${String(b.min.length).padStart(7)} bytes (${kb(b.min.length)}); budget ${BUDGET} bytes: ${b.min.length <= BUDGET ? "OK" : "OVER"}`);
+    if (b.min.length > BUDGET) process.exit(1);
+  } catch (e) {
+    console.error(String(e.message || e));
+    process.exit(1);
+  }
+}
