@@ -1,5 +1,6 @@
 // The firmware bundle's entry (npm run build:firmware → dist/recorder.js and dist/recorder.min.js).
-// The bundle defines one global, `Recorder`:
+// The bundle defines one global, `Recorder` (set on `global` at the end of this file, not through
+// esbuild's globalName: its exports object is made of getters, which the interpreter reads wrongly):
 //   Recorder.start(env)  make a recorder from an EspruinoEnv (hosts/env.ts) and start it: what the
 //                        board's boot does, and what the simulator calls once per simulated device;
 //   Recorder.boot()      on a board or the Linux interpreter: build the env from the interpreter's
@@ -22,10 +23,8 @@ declare function digitalWrite(pin: unknown, v: boolean | number): void;
 declare function analogRead(pin: unknown): number;
 declare const global: { [k: string]: unknown };
 
-export const version = FIRMWARE_VERSION;
-
 /** Make a recorder on `env` and start it. A config problem leaves it refusing to record, saying why. */
-export function start(env: EspruinoEnv, options?: Partial<RecorderOptions>): Core {
+function start(env: EspruinoEnv, options?: Partial<RecorderOptions>): Core {
   const r = new Core(espruinoHost(env), options);
   const why = r.start();
   if (why) env.log("[rec] NOT RECORDING: " + why);
@@ -49,7 +48,7 @@ function boardOf(g: { [k: string]: unknown }, pins: { [k: string]: unknown } | u
 }
 
 /** Start one recorder from the interpreter's globals, and give the REPL info() and selftest(). */
-export function boot(): Core {
+function boot(): Core {
   const Storage = require("Storage");
   let fs = null;
   try { fs = require("fs"); } catch (e) { fs = null; }
@@ -72,3 +71,5 @@ export function boot(): Core {
   global.recorder = r;
   return r;
 }
+
+global.Recorder = { start: start, boot: boot, version: FIRMWARE_VERSION };

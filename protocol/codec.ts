@@ -3,7 +3,7 @@
 // ascending number order, proto3 defaults omitted, oneof members written when set.
 // Decoding never throws anything but a CodecError with a reason code (R-ENV-5).
 // Espruino subset.
-import { SCHEMA, DEFAULT_MAX, F_ONEOF, F_REPEATED, T_BOOL, T_BYTES, T_ENUM, T_MESSAGE, T_SINT64, T_STRING, T_UINT32 } from "./schema.js";
+import { fieldsOf, DEFAULT_MAX, F_ONEOF, F_REPEATED, T_BOOL, T_BYTES, T_ENUM, T_MESSAGE, T_SINT64, T_STRING, T_UINT32 } from "./schema.js";
 import type { FieldDesc } from "./schema.js";
 import { MAX_SAFE, codedError, fromUtf8, utf8 } from "./bytes.js";
 import { SCHEMA_VERSION } from "./constants.js";
@@ -71,7 +71,7 @@ function fieldSize(d: FieldDesc, w: number | Uint8Array | Obj): number {
 
 /** Encoded size of a message object of the named type. */
 export function sizeOf(type: string, obj: Obj): number {
-  const fields = SCHEMA[type];
+  const fields = fieldsOf(type) as FieldDesc[];
   let n = 0;
   for (let i = 0; i < fields.length; i++) {
     const d = fields[i];
@@ -109,7 +109,7 @@ function putField(buf: Uint8Array, p: number, d: FieldDesc, w: number | Uint8Arr
 }
 
 function writeInto(type: string, obj: Obj, buf: Uint8Array, p: number): number {
-  const fields = SCHEMA[type];
+  const fields = fieldsOf(type) as FieldDesc[];
   for (let i = 0; i < fields.length; i++) {
     const d = fields[i];
     const v = obj[d[1]];
@@ -126,7 +126,7 @@ function writeInto(type: string, obj: Obj, buf: Uint8Array, p: number): number {
 
 /** Encode a message object of the named type (two passes: size, then write in place). */
 export function encode(type: string, obj: Obj): Uint8Array {
-  if (!SCHEMA[type]) throw fail("ENCODE_TYPE", "unknown message type " + type);
+  if (!fieldsOf(type)) throw fail("ENCODE_TYPE", "unknown message type " + type);
   const buf = new Uint8Array(sizeOf(type, obj));
   writeInto(type, obj, buf, 0);
   return buf;
@@ -169,7 +169,7 @@ function skip(r: Reader, wt: number, end: number): void {
 
 function defaults(type: string): Obj {
   const o: Obj = {};
-  const fields = SCHEMA[type];
+  const fields = fieldsOf(type) as FieldDesc[];
   for (let i = 0; i < fields.length; i++) {
     const d = fields[i];
     if (d[4] & F_REPEATED) o[d[1]] = [];
@@ -189,7 +189,7 @@ function findField(fields: FieldDesc[], no: number): FieldDesc | null {
 
 function readMessage(type: string, r: Reader, end: number, depth: number): Obj {
   if (depth > 8) throw fail("DECODE_DEPTH", "messages nested too deep");
-  const fields = SCHEMA[type];
+  const fields = fieldsOf(type) as FieldDesc[];
   const o = defaults(type);
   while (r.p < end) {
     const key = readVarint(r, end);
@@ -239,16 +239,16 @@ function readMessage(type: string, r: Reader, end: number, depth: number): Obj {
  * defaults; unset messages and oneof members stay undefined. Bytes are views into `b`.
  */
 export function decode(type: string, b: Uint8Array): Obj {
-  if (!SCHEMA[type]) throw fail("DECODE_TYPE", "unknown message type " + type);
+  if (!fieldsOf(type)) throw fail("DECODE_TYPE", "unknown message type " + type);
   if (!(b instanceof Uint8Array)) throw fail("DECODE_INPUT", "input is not bytes");
-  // A Node Buffer becomes a plain view, so field views copy with slice() like any Uint8Array.
+  // A Node Buffer becomes a plain Uint8Array view first.
   if (b.constructor !== Uint8Array) b = new Uint8Array(b.buffer, b.byteOffset, b.length);
   return readMessage(type, { b: b, p: 0 }, b.length, 0);
 }
 
 /** The oneof member that is set, or "" (R-ENV-2). */
 export function which(obj: Obj, type: string): string {
-  const fields = SCHEMA[type];
+  const fields = fieldsOf(type) as FieldDesc[];
   for (let i = 0; i < fields.length; i++) if ((fields[i][4] & F_ONEOF) && obj[fields[i][1]] !== undefined) return fields[i][1];
   return "";
 }

@@ -9,107 +9,54 @@ export const F_REPEATED = 1, F_ONEOF = 2;
 export type FieldDesc = [number, string, number, string, number, number];
 
 const NONE = "";
-const U = T_UINT32, U64 = T_UINT64, S64 = T_SINT64, B = T_BOOL, E = T_ENUM, S = T_STRING, Y = T_BYTES, M = T_MESSAGE;
-const R = F_REPEATED, O = F_ONEOF;
 
 /** Largest bytes or string field unless a field says otherwise. */
 export const DEFAULT_MAX = 1024;
 
-export const SCHEMA: { [name: string]: FieldDesc[] } = {
-  Uplink: [
-    [1, "schema", U, NONE, 0, 0],
-    [2, "hello", M, "Control", O, 0],
-    [3, "start", M, "RecordingStart", O, 0],
-    [4, "chunk", M, "Chunk", O, 0],
-    [5, "seal", M, "Seal", O, 0],
-    [6, "status", M, "Control", O, 0],
-  ],
-  Control: [
-    [1, "body", Y, NONE, 0, 4096],
-    [2, "tag", Y, NONE, 0, 64],
-  ],
-  Hello: [
-    [1, "nonce", Y, NONE, 0, 64],
-    [2, "held", M, "Held", R, 0],
-    [3, "lastSealed", U, NONE, 0, 0],
-    [4, "lastSealValue", Y, NONE, 0, 64],
-    [5, "nextRecording", U, NONE, 0, 0],
-    [6, "firmware", S, NONE, 0, 64],
-    [7, "deviceTimeMs", U64, NONE, 0, 0],
-    [8, "uptimeMs", U, NONE, 0, 0],
-  ],
-  Held: [
-    [1, "recording", U, NONE, 0, 0],
-    [2, "firstSeq", U, NONE, 0, 0],
-    [3, "lastSeq", U, NONE, 0, 0],
-    [4, "sealed", B, NONE, 0, 0],
-    [5, "open", B, NONE, 0, 0],
-  ],
-  RecordingStart: [
-    [1, "genesis", Y, NONE, 0, 256],
-    [2, "caseTag", S, NONE, 0, 64],
-  ],
-  Chunk: [
-    [1, "header", Y, NONE, 0, 256],
-    [2, "payload", Y, NONE, 0, 65536],
-    [3, "tag", Y, NONE, 0, 64],
-  ],
-  Seal: [
-    [1, "block", Y, NONE, 0, 256],
-    [2, "tag", Y, NONE, 0, 64],
-    [3, "caseTag", S, NONE, 0, 64],
-  ],
-  Status: [
-    [1, "firmware", S, NONE, 0, 64],
-    [2, "batteryMv", U, NONE, 0, 0],
-    [3, "batteryPct", U, NONE, 0, 0],
-    [4, "storageFree", U64, NONE, 0, 0],
-    [5, "queueDepth", U, NONE, 0, 0],
-    [6, "state", E, NONE, 0, 0],
-    [7, "recording", U, NONE, 0, 0],
-    [8, "clockOffsetMs", S64, NONE, 0, 0],
-    [9, "lastError", S, NONE, 0, 128],
-    [10, "downlinkRejected", U, NONE, 0, 0],
-    [11, "deviceTimeMs", U64, NONE, 0, 0],
-    [12, "alarm", B, NONE, 0, 0],
-  ],
-  Downlink: [
-    [1, "schema", U, NONE, 0, 0],
-    [2, "counter", U, NONE, 0, 0],
-    [3, "body", Y, NONE, 0, 4096],
-    [4, "mac", Y, NONE, 0, 64],
-  ],
-  DownBody: [
-    [1, "ack", M, "Ack", O, 0],
-    [2, "beacon", M, "TimeBeacon", O, 0],
-    [3, "config", M, "Config", O, 0],
-    [4, "command", M, "Command", O, 0],
-    [5, "revoke", M, "Revoke", O, 0],
-  ],
-  Ack: [
-    [1, "recording", U, NONE, 0, 0],
-    [2, "state", E, NONE, 0, 0],
-    [3, "cumulative", U, NONE, 0, 0],
-    [4, "selective", Y, NONE, 0, 512],
-  ],
-  TimeBeacon: [
-    [1, "timeMs", U64, NONE, 0, 0],
-    [2, "nonce", Y, NONE, 0, 64],
-  ],
-  Config: [
-    [1, "statusIntervalS", U, NONE, 0, 0],
-    [2, "preEventS", U, NONE, 0, 0],
-    [3, "chunkBytes", U, NONE, 0, 0],
-    [4, "beaconIntervalS", U, NONE, 0, 0],
-  ],
-  Command: [
-    [1, "action", E, NONE, 0, 0],
-    [2, "caseTag", S, NONE, 0, 64],
-  ],
-  Revoke: [
-    [1, "reason", S, NONE, 0, 256],
-  ],
+/**
+ * One string per message: fields separated by ";", each "number name type message flags max"
+ * ("-" for no message type). Strings, not nested arrays: on a board a table of arrays costs about
+ * 750 variables for as long as the code is loaded; these strings cost a tenth of that, and a
+ * message type is parsed (fieldsOf) only while a message of it is encoded or decoded.
+ */
+export const SCHEMA_TEXT: { [name: string]: string } = {
+  Uplink: "1 schema 0 - 0 0;2 hello 7 Control 2 0;3 start 7 RecordingStart 2 0;4 chunk 7 Chunk 2 0;5 seal 7 Seal 2 0;6 status 7 Control 2 0",
+  Control: "1 body 6 - 0 4096;2 tag 6 - 0 64",
+  Hello: "1 nonce 6 - 0 64;2 held 7 Held 1 0;3 lastSealed 0 - 0 0;4 lastSealValue 6 - 0 64;5 nextRecording 0 - 0 0;6 firmware 5 - 0 64;7 deviceTimeMs 1 - 0 0;8 uptimeMs 0 - 0 0",
+  Held: "1 recording 0 - 0 0;2 firstSeq 0 - 0 0;3 lastSeq 0 - 0 0;4 sealed 3 - 0 0;5 open 3 - 0 0",
+  RecordingStart: "1 genesis 6 - 0 256;2 caseTag 5 - 0 64",
+  Chunk: "1 header 6 - 0 256;2 payload 6 - 0 65536;3 tag 6 - 0 64",
+  Seal: "1 block 6 - 0 256;2 tag 6 - 0 64;3 caseTag 5 - 0 64",
+  Status: "1 firmware 5 - 0 64;2 batteryMv 0 - 0 0;3 batteryPct 0 - 0 0;4 storageFree 1 - 0 0;5 queueDepth 0 - 0 0;6 state 4 - 0 0;7 recording 0 - 0 0;8 clockOffsetMs 2 - 0 0;9 lastError 5 - 0 128;10 downlinkRejected 0 - 0 0;11 deviceTimeMs 1 - 0 0;12 alarm 3 - 0 0",
+  Downlink: "1 schema 0 - 0 0;2 counter 0 - 0 0;3 body 6 - 0 4096;4 mac 6 - 0 64",
+  DownBody: "1 ack 7 Ack 2 0;2 beacon 7 TimeBeacon 2 0;3 config 7 Config 2 0;4 command 7 Command 2 0;5 revoke 7 Revoke 2 0",
+  Ack: "1 recording 0 - 0 0;2 state 4 - 0 0;3 cumulative 0 - 0 0;4 selective 6 - 0 512",
+  TimeBeacon: "1 timeMs 1 - 0 0;2 nonce 6 - 0 64",
+  Config: "1 statusIntervalS 0 - 0 0;2 preEventS 0 - 0 0;3 chunkBytes 0 - 0 0;4 beaconIntervalS 0 - 0 0",
+  Command: "1 action 4 - 0 0;2 caseTag 5 - 0 64",
+  Revoke: "1 reason 5 - 0 256",
 };
+
+/** The fields of a message type, or null for an unknown type. */
+export function fieldsOf(type: string): FieldDesc[] | null {
+  const t = SCHEMA_TEXT[type];
+  if (t === undefined) return null;
+  const parts = t.split(";");
+  const out: FieldDesc[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const f = parts[i].split(" ");
+    out.push([parseInt(f[0], 10), f[1], parseInt(f[2], 10), f[3] === "-" ? NONE : f[3], parseInt(f[4], 10), parseInt(f[5], 10)]);
+  }
+  return out;
+}
+
+/** Every message type parsed (tests and Node tools; a board uses fieldsOf). */
+export function schemaTable(): { [name: string]: FieldDesc[] } {
+  const all: { [name: string]: FieldDesc[] } = {};
+  const names = Object.keys(SCHEMA_TEXT);
+  for (let i = 0; i < names.length; i++) all[names[i]] = fieldsOf(names[i]) as FieldDesc[];
+  return all;
+}
 
 /** Enum values (recorder.proto). */
 export const RecState = { REC_IDLE: 0, REC_RECORDING: 1, REC_STOPPED_FULL: 2, REC_NO_CONFIG: 3, REC_REVOKED: 4 };

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run build:firmware: the firmware bundle, ready for EspruinoTools or a Storage file.
-//   dist/recorder.js      readable bundle (esbuild, es2015, iife defining the global `Recorder`)
+//   dist/recorder.js      readable bundle (esbuild, es2015, iife; defines the global `Recorder`)
 //   dist/recorder.min.js  the same, minified: what provisioning writes into Storage as `rec.js`
 // Both pass the Espruino gate first (the build refuses syntax the interpreter lacks and the lint
 // refuses missing built-ins and functions used before their definition), and the script prints
@@ -17,7 +17,8 @@ export const ENTRY = path.join(ROOT, "firmware", "main.ts");
 export const OUT = path.join(ROOT, "dist", "recorder.js");
 export const OUT_MIN = path.join(ROOT, "dist", "recorder.min.js");
 export const BUDGET = 48 * 1024;
-// Loading the bundle starts the recorder unless the loader defined RECORDER_NO_BOOT first.
+// Loading the bundle starts the recorder unless the loader defined RECORDER_NO_BOOT first
+// (firmware/main.ts defines the global `Recorder`).
 const BOOT = '\nif (typeof RECORDER_NO_BOOT === "undefined") Recorder.boot();\n';
 
 /**
@@ -53,7 +54,9 @@ function mangleable(bundleText) {
       ts.forEachChild(n, visit);
     });
   }
-  const strings = new Set((bundleText.match(/"[A-Za-z_$][\w$]*"/g) || []).map((q) => q.slice(1, -1)));
+  // Every word inside a string literal (the protobuf schema is strings of field names).
+  const strings = new Set();
+  for (const q of bundleText.match(/"(?:[^"\\\n]|\\.)*"/g) || []) for (const w of q.match(/[A-Za-z_$][\w$]*/g) || []) strings.add(w);
   const builtins = [Object.prototype, Array.prototype, Uint8Array.prototype, String.prototype, Function.prototype, Promise.prototype, DataView.prototype, Error.prototype];
   return [...names].filter((n) => n.length > 2 && !KEEP.has(n) && !strings.has(n) && !builtins.some((b) => n in b)).sort();
 }
@@ -62,7 +65,7 @@ function mangleable(bundleText) {
 export async function buildFirmware() {
   const g = await gate([ENTRY]);
   if (!g.ok) throw new Error("firmware fails the Espruino gate:\n" + g.errors.map(formatFinding).join("\n"));
-  const opts = { ...ESPRUINO_BUILD_OPTIONS, entryPoints: [ENTRY], write: false, absWorkingDir: ROOT, globalName: "Recorder" };
+  const opts = { ...ESPRUINO_BUILD_OPTIONS, entryPoints: [ENTRY], write: false, absWorkingDir: ROOT };
   const plain = (await esbuild.build(opts)).outputFiles[0].text + BOOT;
   const names = mangleable(plain);
   // New names are chosen here, `_` + base 36, so none can be the name of a built-in method.

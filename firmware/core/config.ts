@@ -25,7 +25,7 @@ export const KEY_FILE = "rec.key";
 export const CONFIG_VERSION = 1;
 
 /** Defaults for the optional fields (the chunk size is the measured choice: firmware/README.md). */
-export const DEFAULT_CHUNK = 16384;
+export const DEFAULT_CHUNK = 8192;
 export const DEFAULT_PRE_EVENT_S = 5;
 export const DEFAULT_STATUS_S = 60;
 export const MIN_CHUNK = 1024;

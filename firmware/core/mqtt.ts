@@ -189,7 +189,8 @@ function decodeOne(b: Uint8Array, start: number, body: number, end: number): Pac
       k.id = (b[p] << 8) | b[p + 1];
       p += 2;
     }
-    k.payload = b.slice(p, end);
+    // A copy (the buffer is reused). Not slice(): on Espruino a typed array's slice() returns a plain Array.
+    k.payload = new Uint8Array(b.subarray(p, end));
     return k;
   }
   if (type === CONNACK) {
@@ -364,6 +365,8 @@ export class MqttClient {
   subs: string[];
   attempts: number;
   lastTx: number;
+  lastTopic: string;
+  lastTopicBytes: Uint8Array;
   pingTimer: unknown;
   deadTimer: unknown;
   retryTimer: unknown;
@@ -387,6 +390,8 @@ export class MqttClient {
     this.subs = [];
     this.attempts = 0;
     this.lastTx = 0;
+    this.lastTopic = "";
+    this.lastTopicBytes = new Uint8Array(0);
     this.pingTimer = null;
     this.deadTimer = null;
     this.retryTimer = null;
@@ -458,7 +463,13 @@ export class MqttClient {
   publishParts(topic: string, parts: Uint8Array[], qos: number): number {
     let length = 0;
     for (let i = 0; i < parts.length; i++) length += parts[i].length;
-    const t = utf8(topic);
+    // The topic's bytes are kept from the last publish: the recorder publishes to one topic, and
+    // utf8() is a per-character loop (every statement costs on a board).
+    if (topic !== this.lastTopic) {
+      this.lastTopic = topic;
+      this.lastTopicBytes = utf8(topic);
+    }
+    const t = this.lastTopicBytes;
     if (!qos) {
       if (!this.connected) return -1; // QoS 0 is fire-and-forget: nothing to send it on
       this.sendParts(publishHeader(t, length, 0, 0, false), parts);

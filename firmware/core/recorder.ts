@@ -910,7 +910,7 @@ export class Recorder {
     return {
       firmware: FIRMWARE_VERSION, device: this.cfg ? this.cfg.id : "(not provisioned)", state: STATE_NAMES[this.state],
       recording: this.writer ? this.writer.recordingId : 0, nextRecording: k ? k.next : 0, lastSealed: k ? k.ls : 0,
-      broker: this.cfg ? this.cfg.host + ":" + this.cfg.port : "", connected: this.online, queueDepth: this.queue.depth(),
+      broker: this.cfg ? this.cfg.host + ":" + this.cfg.port : "", link: this.online ? "up" : "down", queueDepth: this.queue.depth(),
       queueBytes: this.queue.bytes(), storeFree: h.store.free(), flashFree: h.kv.free(), chunkBytes: this.chunkLen,
       preEventS: this.preS, caseTag: this.nextTag, clockOffsetMs: this.clockOffset, battery: b.mv + " mV " + b.pct + "%",
       alarm: this.alarm, lastError: this.lastError, downlinkRejected: this.guard ? this.guard.rejected : 0,

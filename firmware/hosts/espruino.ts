@@ -161,7 +161,7 @@ export function espruinoHost(env: EspruinoEnv): Host {
       }
       return b;
     },
-    now: function () { return env.getTime() * 1000; },
+    now: function () { return Math.floor(env.getTime() * 1000); },
     setClock: env.setTime ? function (ms: number) {
       const before = env.getTime();
       (env.setTime as (s: number) => void)(ms / 1000);

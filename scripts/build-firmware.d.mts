@@ -1,0 +1,6 @@
+// Types for scripts/build-firmware.mjs.
+export const ENTRY: string;
+export const OUT: string;
+export const OUT_MIN: string;
+export const BUDGET: number;
+export function buildFirmware(): Promise<{ plain: string; min: string }>;

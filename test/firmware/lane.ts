@@ -1,0 +1,86 @@
+// Running the firmware bundle on the real Espruino interpreter (ESPRUINO_BIN), one working directory
+// per device: its Storage is ./espruino.flash there, its SD card is the directory itself.
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { toHex } from "../../protocol/bytes.js";
+import { deriveDeviceKeys } from "../../protocol/chain.js";
+import { nodeSha256 } from "../../protocol/sha256-node.js";
+import { initialKeys } from "../../firmware/core/config.js";
+
+/** Lines the interpreter printed, without its banner, prompts and terminal escapes. */
+export function clean(out: string): string[] {
+  const cut = out.indexOf("espruino.com/Donate");
+  const body = cut < 0 ? out : out.slice(out.indexOf("\n", cut) + 1);
+  return body.replace(/\r/g, "").replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").split("\n").map((l) => l.replace(/^>+/, "").trimEnd()).filter((l) => l !== "");
+}
+
+/** rec.cfg and rec.key for a device as provisioning writes them. */
+export function deviceFiles(id: string, root: Uint8Array, port: number, over: Record<string, unknown> = {}): { cfg: string; key: string } {
+  const k = deriveDeviceKeys(nodeSha256, root);
+  const cfg = { v: 1, id, host: "127.0.0.1", port, login: toHex(k.login), dl: toHex(k.downlinkKey), ctl: toHex(k.controlKey), ...over };
+  return { cfg: JSON.stringify(cfg), key: JSON.stringify(initialKeys(toHex(k.stateKey0))) };
+}
+
+/** 8 kHz 16-bit mono PCM: a 440 Hz tone, `seconds` long, for the file media source. */
+export function tone(seconds: number): Uint8Array {
+  const n = 8000 * seconds;
+  const b = new Uint8Array(2 * n);
+  const dv = new DataView(b.buffer);
+  for (let i = 0; i < n; i++) dv.setInt16(2 * i, Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 8000)), true);
+  return b;
+}
+
+export class EspruinoDevice {
+  dir: string;
+  proc: ChildProcess | null = null;
+  out = "";
+  constructor(public bin: string) {
+    this.dir = mkdtempSync(join(tmpdir(), "evrec-esp-"));
+  }
+  /** Write Storage files (name → text) with one short interpreter run; returns its output lines. */
+  storage(files: Record<string, string>): string[] {
+    const code = Object.entries(files).map(([n, t]) => `require("Storage").write(${JSON.stringify(n)}, ${JSON.stringify(t)});`).join("\n") +
+      `\nconsole.log("STORAGE " + require("Storage").getFree());\n`;
+    writeFileSync(join(this.dir, "setup.js"), code);
+    const r = spawnSync(this.bin, ["setup.js"], { cwd: this.dir, encoding: "utf8", timeout: 30000 });
+    return clean(r.stdout || "");
+  }
+  file(name: string, data: Uint8Array | string): void {
+    writeFileSync(join(this.dir, name), data);
+  }
+  /** Start the interpreter on a driver script (kept running: sockets and timers hold it). */
+  start(driver: string): void {
+    writeFileSync(join(this.dir, "driver.js"), driver);
+    this.out = "";
+    const p = spawn(this.bin, ["driver.js"], { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"] });
+    p.stdout!.on("data", (d: Buffer) => { this.out += d.toString("latin1"); });
+    p.stderr!.on("data", (d: Buffer) => { this.out += d.toString("latin1"); });
+    this.proc = p;
+  }
+  lines(): string[] {
+    return clean(this.out);
+  }
+  /** First line matching `re`, waiting up to `ms`. */
+  async waitLine(re: RegExp, ms = 20000): Promise<string> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const hit = this.lines().find((l) => re.test(l));
+      if (hit) return hit;
+      if (Date.now() > end) throw new Error(`no line matching ${re} within ${ms} ms; output:\n${this.lines().slice(-40).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  /** SIGKILL (SIGTERM does not always stop it) and wait for the exit. */
+  async kill(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((res) => { p.once("exit", () => res()); p.kill("SIGKILL"); });
+    this.proc = null;
+  }
+}
+
+/** A driver line that loads the bundle from its Storage file, as a board's boot does. */
+export const LOAD_FROM_STORAGE = 'eval(require("Storage").read("rec.js"));';
