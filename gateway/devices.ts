@@ -41,6 +41,29 @@ export class DeviceRegistry {
     return root;
   }
 
+  /**
+   * Re-provisioning: replace a device's root secret (and chip serial) and put it back in the
+   * `provisioned` state. Refused for a revoked device (un-revoking is a separate, reasoned state
+   * change) and for a device with recordings: the new root restarts the chain at S_0 and recording
+   * 1 (SPEC.md R-KEY), which would collide with the recordings stored under the old root, so such a
+   * device is retired and its recorder provisioned under a new id. Returns the state it was in.
+   */
+  async rekey(id: string, root: Uint8Array, opts: { chipSerial?: string } = {}): Promise<DeviceState> {
+    if (root.length !== ROOT_LEN) throw new DeviceError("BAD_ROOT", `root secret must be ${ROOT_LEN} bytes`);
+    return this.db.transaction(async () => {
+      const row = await this.db.get<{ state: DeviceState }>("SELECT state FROM devices WHERE id = ?", [id]);
+      if (!row) throw new DeviceError("UNKNOWN_DEVICE", `no device ${id}`);
+      if (row.state === "revoked") throw new DeviceError("DEVICE_REVOKED", `device ${id} is revoked; change its state with a reason before re-keying it`);
+      const n = await this.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM recordings WHERE device_id = ?", [id]);
+      if (n && n.n > 0) throw new DeviceError("REKEY_HAS_RECORDINGS", `device ${id} has ${n.n} recording(s) under its current root; a new root would restart its chain at recording 1. Retire it and provision the recorder under a new id`);
+      await this.db.run("UPDATE devices SET root_enc = ?, chip_serial = COALESCE(?, chip_serial), state = 'provisioned', last_hello = NULL WHERE id = ?",
+        [this.station.seal(root, id), opts.chipSerial || null, id]);
+      // The cached keys are the old root's: the next lookup derives the new ones.
+      this.cache.delete(id);
+      return row.state;
+    });
+  }
+
   /** A device with its keys, or undefined if it is not provisioned. */
   async get(id: string): Promise<Device | undefined> {
     const c = this.cache.get(id);

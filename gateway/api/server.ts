@@ -81,16 +81,39 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
 
   app.get("/api/devices", { config: { roles: ["admin", "supervisor"] } }, async () => s.registry.list());
 
-  app.post<{ Body: { id: string; root: string; kind?: "body" | "fixed"; chipSerial?: string } }>("/api/devices", {
+  // `unit` (optional) issues the device to a unit (the fleet it counts in); it is checked before
+  // the device is added, so a bad unit adds nothing.
+  app.post<{ Body: { id: string; root: string; kind?: "body" | "fixed"; chipSerial?: string; unit?: number } }>("/api/devices", {
     config: { roles: ["admin"] },
     schema: { body: { type: "object", required: ["id", "root"], additionalProperties: false, properties: {
-      id: { type: "string" }, root: { type: "string", pattern: "^[0-9a-f]{64}$" }, kind: { enum: ["body", "fixed"] }, chipSerial: { type: "string", maxLength: 64 } } } },
+      id: { type: "string" }, root: { type: "string", pattern: "^[0-9a-f]{64}$" }, kind: { enum: ["body", "fixed"] }, chipSerial: { type: "string", maxLength: 64 },
+      unit: { type: "integer" } } } },
   }, async (req, reply) => {
+    if (req.body.unit !== undefined) await s.model.unit(req.body.unit);
     const root = fromHex(req.body.root);
     await s.registry.add(req.body.id, { root, kind: req.body.kind, chipSerial: req.body.chipSerial });
     root.fill(0);
-    await s.audit.append({ actor: req.account!.name, action: "device.add", target: req.body.id, details: { kind: req.body.kind || "body" } });
+    if (req.body.unit !== undefined) await s.model.setDeviceUnit(req.body.id, req.body.unit);
+    await s.audit.append({ actor: req.account!.name, action: "device.add", target: req.body.id, details: { kind: req.body.kind || "body", ...(req.body.unit !== undefined ? { unit: req.body.unit } : {}) } });
     return reply.status(201).send({ id: req.body.id, state: "provisioned" });
+  });
+
+  // Re-provisioning (the provisioning tool's --force): a new root for an existing id. The registry
+  // refuses revoked devices and devices with recordings (devices.ts rekey).
+  app.post<{ Params: { id: string }; Body: { root: string; chipSerial?: string; unit?: number; reason: string } }>("/api/devices/:id/rekey", {
+    config: { roles: ["admin"] },
+    schema: { body: { type: "object", required: ["root", "reason"], additionalProperties: false, properties: {
+      root: { type: "string", pattern: "^[0-9a-f]{64}$" }, chipSerial: { type: "string", maxLength: 64 }, unit: { type: "integer" },
+      reason: { type: "string", minLength: 3 } } } },
+  }, async (req) => {
+    if (req.body.unit !== undefined) await s.model.unit(req.body.unit);
+    const root = fromHex(req.body.root);
+    const from = await s.registry.rekey(req.params.id, root, { chipSerial: req.body.chipSerial });
+    root.fill(0);
+    if (req.body.unit !== undefined) await s.model.setDeviceUnit(req.params.id, req.body.unit);
+    await s.audit.append({ actor: req.account!.name, action: "device.rekey", target: req.params.id, reason: req.body.reason,
+      details: { from, ...(req.body.unit !== undefined ? { unit: req.body.unit } : {}) } });
+    return { id: req.params.id, state: "provisioned" };
   });
 
   app.post<{ Params: { id: string }; Body: { state: DeviceState; reason: string } }>("/api/devices/:id/state", {
