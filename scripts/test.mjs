@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** Debian packages the tests need, with a command each provides. */
-const NEEDED = [["protobuf-compiler", "protoc"], ["mosquitto-clients", "mosquitto_pub"], ["openssl", "openssl"]];
+const NEEDED = [["protobuf-compiler", "protoc"], ["mosquitto-clients", "mosquitto_pub"], ["openssl", "openssl"], ["socat", "socat"]];
 
 const has = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
 

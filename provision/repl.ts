@@ -1,0 +1,239 @@
+// A small driver for the Espruino REPL, over a serial port (`serialport`) or TCP (`tcp://host:port`,
+// e.g. the Linux interpreter's `--telnet` port).
+//
+// Why not EspruinoTools: it connects only to serial ports that `serialport` lists (a pty is not
+// listed), it needs a board description with the built-in modules list to run offline, and it
+// prints nothing we can check a write against. Provisioning needs a few exact steps with a checked
+// answer each (write a piece of a file, read it back, hash it), which this driver does the same way
+// on both links.
+//
+// How a command runs: each one is a single line starting with \x10, which Espruino does not echo,
+// wrapping a function body so its result (or the error it threw) is printed as JSON between two
+// markers that carry the command's number:
+//
+//   \x10(function(){...; print("@@E"+"VR7:"+JSON.stringify([1, result])+":EV"+"R7@@")})()
+//
+// The markers are split in the source, so an echo of the command (a loopback, a terminal) never
+// contains them; only an interpreter that ran the line prints them. Anything else on the line
+// (prompts, escape codes, log lines the running firmware prints) is ignored. A command is sent only
+// after the previous one has answered, which is also the flow control: the board's input buffer
+// holds at most one line at a time.
+import net from "node:net";
+import { SerialPort } from "serialport";
+import { ProvisionError, redact } from "./errors.js";
+
+/** A byte stream to the device; bytes travel as latin1 strings (one char per byte). */
+export interface Link {
+  readonly name: string;
+  write(data: string): Promise<void>;
+  onData(cb: (data: string) => void): void;
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Open `tcp://host:port` or a serial device path. Failures are PROVISION_PORT. */
+export async function openLink(port: string, opts: { baud?: number; timeoutMs?: number } = {}): Promise<Link> {
+  const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(port);
+  if (m) return openTcp(m[1].replace(/^\[|\]$/g, ""), Number(m[2]), port, opts.timeoutMs || 5000);
+  if (port.startsWith("tcp:")) throw new ProvisionError("PROVISION_USAGE", `--port ${port}: write tcp://host:port`);
+  return openSerial(port, opts.baud || 115200);
+}
+
+function openTcp(host: string, port: number, name: string, timeoutMs: number): Promise<Link> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new ProvisionError("PROVISION_PORT", `cannot connect to ${name}: no connection within ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.once("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new ProvisionError("PROVISION_PORT", `cannot connect to ${name}: ${e.code || e.message}`));
+    });
+    sock.once("connect", () => {
+      clearTimeout(timer);
+      sock.setNoDelay(true);
+      // Errors after the connection (a reset by the peer) show up as a missing answer.
+      sock.on("error", () => undefined);
+      resolve({
+        name,
+        write: (data) => new Promise((res, rej) => sock.write(Buffer.from(data, "latin1"), (e) => (e ? rej(e) : res()))),
+        onData: (cb) => sock.on("data", (d: Buffer) => cb(d.toString("latin1"))),
+        close: () => new Promise((res) => { sock.end(() => res()); setTimeout(() => { sock.destroy(); res(); }, 500); }),
+      });
+    });
+  });
+}
+
+function openSerial(path: string, baudRate: number): Promise<Link> {
+  return new Promise((resolve, reject) => {
+    const sp = new SerialPort({ path, baudRate, autoOpen: false });
+    sp.open((e) => {
+      if (e) {
+        const hint = /permission|EACCES/i.test(e.message) ? " (is your user in the dialout group?)" : /no such file|ENOENT/i.test(e.message) ? " (is the board plugged in? ls /dev/ttyACM* /dev/ttyUSB*)" : "";
+        return reject(new ProvisionError("PROVISION_PORT", `cannot open ${path}: ${e.message}${hint}`));
+      }
+      sp.on("error", () => undefined);
+      resolve({
+        name: path,
+        write: (data) => new Promise((res, rej) => {
+          sp.write(Buffer.from(data, "latin1"), (err) => { if (err) rej(err); });
+          sp.drain((err) => (err ? rej(err) : res()));
+        }),
+        onData: (cb) => sp.on("data", (d: Buffer) => cb(d.toString("latin1"))),
+        close: () => new Promise((res) => (sp.isOpen ? sp.close(() => res()) : res())),
+      });
+    });
+  });
+}
+
+/** The REPL driver. */
+export class Repl {
+  private buf = "";
+  /** Command lines sent since the last answer, so an echo of them can be told from garbage. */
+  private sent: string[] = [];
+  private n = 0;
+  private wake: (() => void) | null = null;
+  /** Bytes written to the device, for the summary's rates. */
+  bytesSent = 0;
+
+  constructor(private link: Link, private opts: { timeoutMs?: number } = {}) {
+    link.onData((d) => {
+      this.buf += d;
+      // Keep the buffer bounded when a running firmware prints a lot: an answer is one line,
+      // far shorter than this, so only old output is dropped.
+      if (this.buf.length > 1 << 20) this.buf = this.buf.slice(-(1 << 19));
+      if (this.wake) this.wake();
+    });
+  }
+
+  get name(): string {
+    return this.link.name;
+  }
+
+  /**
+   * Check that an Espruino interpreter answers, and get its REPL into a known state.
+   * The first try sends the hello command as it is: on an idle REPL it just answers. If nothing
+   * useful comes back, a line may be left half-sent (a run interrupted in the middle of an upload)
+   * or a board may have been printing its boot banner: the line is cleared and the hello tried once
+   * more, whose answer (or what came instead) decides.
+   */
+  async sync(timeoutMs = 1500): Promise<void> {
+    try {
+      await this.call("return 1", { timeoutMs, what: "hello" });
+    } catch (e) {
+      if (!(e instanceof ProvisionError) || (e.code !== "PROVISION_NO_ANSWER" && e.code !== "PROVISION_GARBAGE")) throw e;
+      await this.clearLine();
+      await this.call("return 1", { timeoutMs, what: "hello" });
+    }
+  }
+
+  /**
+   * Clear the REPL's input line with Ctrl-C. On the Linux build, Ctrl-C on an EMPTY line arms
+   * "press Ctrl-C again to exit" and a second one within 5 s ends the interpreter; on a non-empty
+   * line it only clears it. So a space goes first, and Ctrl-C only once the space has come back
+   * as an echo: then it is in the line (the interpreter reads its input in batches and handles a
+   * Ctrl-C before the characters of the same batch). No echo: no Ctrl-C.
+   */
+  private async clearLine(): Promise<void> {
+    this.buf = "";
+    await this.rawWithin(" ", 1000);
+    const deadline = Date.now() + 500;
+    while (!this.buf.includes(" ") && Date.now() < deadline) await this.waitData(deadline - Date.now());
+    if (this.buf.includes(" ")) {
+      await this.rawWithin("\x03", 1000);
+      await sleep(150);
+    }
+    this.buf = "";
+    this.sent = [];
+  }
+
+  /** Wait until data arrives or `ms` pass. */
+  private waitData(ms: number): Promise<void> {
+    return new Promise<void>((res) => {
+      const t = setTimeout(() => { this.wake = null; res(); }, Math.max(0, ms));
+      this.wake = () => { clearTimeout(t); this.wake = null; res(); };
+    });
+  }
+
+  /** raw(), but a link that does not take the bytes in time (a pty whose other end died) is no answer. */
+  private async rawWithin(data: string, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new ProvisionError("PROVISION_NO_ANSWER", `${this.link.name} does not take data (the device is gone?)`)), ms);
+    });
+    try {
+      await Promise.race([this.raw(data), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Send bytes as they are (reset(), load(): commands that restart the interpreter and print no marker). */
+  async raw(data: string): Promise<void> {
+    this.bytesSent += data.length;
+    this.sent.push(data);
+    await this.link.write(data);
+  }
+
+  /**
+   * Run `body` (statements, one line, ending in `return <value>`) on the device and return the
+   * value. The device's exception becomes PROVISION_DEVICE_ERROR; no answer in time becomes
+   * PROVISION_NO_ANSWER, or PROVISION_GARBAGE when bytes came that are not an echo of ours.
+   */
+  async call<T = unknown>(body: string, o: { timeoutMs?: number; what?: string } = {}): Promise<T> {
+    if (/[\r\n]/.test(body)) throw new Error("REPL command bodies are one line");
+    const id = ++this.n;
+    const start = `@@EVR${id}:`;
+    const end = `:EVR${id}@@`;
+    const line = `\x10(function(){var r;try{r=[1,(function(){${body}})()]}catch(e){r=[0,String(e)]}` +
+      `print("@@E"+"VR${id}:"+JSON.stringify(r)+":EV"+"R${id}@@")})()\n`;
+    const timeoutMs = o.timeoutMs || this.opts.timeoutMs || 5000;
+    await this.rawWithin(line, timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = this.buf.indexOf(start);
+      if (s >= 0) {
+        // The end marker followed by the end of the printed line (JSON has no raw newline).
+        const e = this.buf.slice(s + start.length).search(new RegExp(`:EVR${id}@@[\\r\\n]`));
+        if (e >= 0) {
+          const json = this.buf.slice(s + start.length, s + start.length + e);
+          this.buf = this.buf.slice(s + start.length + e + end.length);
+          this.sent = [];
+          let r: unknown;
+          try { r = JSON.parse(json); } catch { r = null; }
+          if (!Array.isArray(r) || r.length !== 2) throw new ProvisionError("PROVISION_GARBAGE", `the device's answer to ${o.what || "a command"} is not JSON: ${redact(json)}`);
+          if (r[0] !== 1) throw new ProvisionError("PROVISION_DEVICE_ERROR", `the device failed ${o.what || "a command"}: ${redact(String(r[1]))}`);
+          return r[1] as T;
+        }
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw this.noAnswer(o.what || "a command", timeoutMs);
+      await this.waitData(left);
+    }
+  }
+
+  /** Why no answer came: nothing at all, only our own bytes echoed back, or something else. */
+  private noAnswer(what: string, timeoutMs: number): ProvisionError {
+    const got = this.buf;
+    let rest = got;
+    for (const l of this.sent) {
+      const text = l.replace(/^\x10/, "").replace(/\n$/, "");
+      if (text.trim()) rest = rest.split(text).join("");
+    }
+    rest = rest.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "").replace(/[\x00-\x20\x7f>]/g, "");
+    this.buf = "";
+    this.sent = [];
+    if (!rest) {
+      const seen = got.length ? `only an echo of what was sent came back (${got.length} bytes): a terminal or loopback, not an Espruino REPL` : "nothing came back";
+      return new ProvisionError("PROVISION_NO_ANSWER", `no answer from ${this.link.name} to ${what} within ${timeoutMs} ms: ${seen}. Is it an Espruino board, powered, with its console on this port?`);
+    }
+    return new ProvisionError("PROVISION_GARBAGE", `${this.link.name} answered ${what} with something that is not an Espruino REPL answer (wrong port or baud rate?): "${redact(got)}"`);
+  }
+
+  async close(): Promise<void> {
+    // A link whose other end died may never confirm the close: don't wait for it forever.
+    await Promise.race([this.link.close(), sleep(1000)]);
+  }
+}

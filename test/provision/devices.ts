@@ -1,0 +1,206 @@
+// Devices for the provisioning tests: the real Espruino interpreter (ESPRUINO_BIN) behind a
+// pseudo-terminal made by Debian's socat, or on its telnet port; and stand-ins that are not
+// Espruino (a loopback, a silent line, a line that prints noise).
+//
+// The interpreter keeps its Storage in ./espruino.flash, so each device gets its own directory.
+// It ignores SIGTERM when its console is a pty or telnet: every process is stopped with SIGKILL,
+// the interpreter itself included (killing socat alone leaves it running, spinning on a closed pty).
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { espruinoBin } from "../../scripts/espruino-gate.mjs";
+
+export const BIN = espruinoBin(true);
+export const HAS_SOCAT = spawnSync("sh", ["-c", "command -v socat"], { stdio: "ignore" }).status === 0;
+/** Why the device tests are skipped, or "" when they run. */
+export const SKIP_REASON = !BIN ? "no Espruino interpreter (set ESPRUINO_BIN or put espruino-linux on the PATH)" : "";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface TestDevice {
+  /** The --port to give the tool. */
+  port: string;
+  /** The device's working directory (its espruino.flash). */
+  dir: string;
+  kill(): Promise<void>;
+}
+
+export function tempDir(prefix = "evrec-prov-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** pids of a process's children (Linux /proc). */
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function killHard(pid: number | undefined): void {
+  if (!pid) return;
+  try { process.kill(pid, "SIGKILL"); } catch { /* gone already */ }
+}
+
+async function exited(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise<void>((r) => { p.once("exit", () => r()); setTimeout(r, 2000); });
+}
+
+/**
+ * A pty at DIR/tty whose other end runs `program` (with `pty,raw,echo=0`, as the real board's USB
+ * serial looks: no line discipline in the way). Resolves once the link exists and the program runs.
+ */
+export async function ptyRunning(program: string, dir = tempDir()): Promise<TestDevice> {
+  if (!HAS_SOCAT) throw new Error("socat is not installed: apt-get install -y socat");
+  const tty = join(dir, "tty");
+  const socat = spawn("socat", [`PTY,link=${tty},raw,echo=0`, `EXEC:${program},pty,raw,echo=0`], { cwd: dir, stdio: "ignore" });
+  const deadline = Date.now() + 5000;
+  let kids: number[] = [];
+  while (Date.now() < deadline) {
+    kids = socat.pid ? children(socat.pid) : [];
+    if (existsSync(tty) && kids.length) break;
+    await sleep(10);
+  }
+  if (!kids.length) { killHard(socat.pid); throw new Error(`socat did not start ${program}`); }
+  return {
+    port: tty, dir,
+    kill: async () => {
+      for (const k of kids) killHard(k);
+      killHard(socat.pid);
+      await exited(socat);
+    },
+  };
+}
+
+/** The interpreter on a pty, in its own directory (an existing one keeps its flash). */
+export async function espruinoOnPty(dir = tempDir()): Promise<TestDevice> {
+  const d = await ptyRunning(BIN, dir);
+  // The interpreter prints its banner while starting; give it a moment so the tool's first
+  // command does not race the banner (the tool copes either way, this keeps timings steady).
+  await sleep(100);
+  return d;
+}
+
+/** A script file in `dir`, made executable, for stand-in devices. */
+export function script(dir: string, name: string, body: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, "#!/bin/sh\n" + body + "\n", { mode: 0o755 });
+  return p;
+}
+
+// ---- the telnet interpreter: port 2323 is fixed, so one at a time across test files and runs.
+
+const LOCK = join(tmpdir(), "evrec-espruino-telnet-2323.lock");
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** Take the machine-wide telnet lock (a file holding the owner's pid; a dead owner's lock is taken over). */
+async function lockTelnet(timeoutMs = 60000): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(LOCK, "wx");
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => { try { unlinkSync(LOCK); } catch { /* already gone */ } };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const owner = Number(readFileSync(LOCK, "utf8").trim() || "0");
+      if (owner && !alive(owner)) { try { unlinkSync(LOCK); } catch { /* raced */ } continue; }
+      if (Date.now() > deadline) throw new Error(`telnet port 2323 still locked by pid ${owner} after ${timeoutMs} ms (${LOCK})`);
+      await sleep(100);
+    }
+  }
+}
+
+const canConnect = (port: number) => new Promise<boolean>((res) => {
+  const s = net.connect(port, "127.0.0.1");
+  s.once("connect", () => { s.destroy(); res(true); });
+  s.once("error", () => res(false));
+});
+
+/** The interpreter with `--telnet`, in its own directory; its REPL at tcp://127.0.0.1:2323. */
+export async function espruinoOnTelnet(dir = tempDir()): Promise<TestDevice> {
+  const unlock = await lockTelnet();
+  try {
+    if (await canConnect(2323)) throw new Error("something else already listens on port 2323");
+    // Standard input stays an open pipe: at end-of-file the interpreter would spin a core.
+    const p = spawn(BIN, ["--telnet"], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
+    p.stdout!.resume();
+    p.stderr!.resume();
+    const deadline = Date.now() + 5000;
+    while (!(await canConnect(2323))) {
+      if (Date.now() > deadline || p.exitCode !== null) { killHard(p.pid); throw new Error("the interpreter's telnet port did not open"); }
+      await sleep(20);
+    }
+    return {
+      port: "tcp://127.0.0.1:2323", dir,
+      kill: async () => {
+        killHard(p.pid);
+        await exited(p);
+        unlock();
+      },
+    };
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+/**
+ * What a device's flash holds, read by a fresh interpreter started in its directory (after the
+ * device was killed): our files' contents, and whether the boot file ran at startup (the test
+ * bundle writes booted.txt into the working directory when it runs).
+ */
+export function readFlashOffline(dir: string, names: string[]): { files: Record<string, string | null>; booted: string | null } {
+  rmSync(join(dir, "booted.txt"), { force: true });
+  const dump = join(dir, "dump.js");
+  writeFileSync(dump, `var S=require("Storage"),o={};${JSON.stringify(names)}.forEach(function(n){var d=S.read(n);o[n]=d===undefined?null:d});print("DUMP "+JSON.stringify(o));\n`);
+  const r = spawnSync(BIN, [dump], { cwd: dir, encoding: "latin1", timeout: 5000, killSignal: "SIGKILL" });
+  const line = String(r.stdout).split(/\r?\n/).find((l) => l.startsWith("DUMP "));
+  if (!line) throw new Error("no DUMP line from the interpreter: " + String(r.stdout).slice(-300));
+  const booted = existsSync(join(dir, "booted.txt")) ? readFileSync(join(dir, "booted.txt"), "utf8") : null;
+  return { files: JSON.parse(line.slice(5)), booted };
+}
+
+/**
+ * A test bundle: when run (at boot, from .boot0) it writes booted.txt with the device's id. It
+ * carries bytes that need escaping on the REPL line (quotes, backslashes, tabs, UTF-8) and is
+ * padded with comment lines to `size` bytes.
+ */
+export function testBundle(dir: string, size = 4096): string {
+  let js = `// test bundle: "quotes", \\backslashes\\, \ttabs, café, ±\n` +
+    `var evrTestBundle = 1;\n` +
+    `(function () { var c = require("Storage").readJSON("rec.cfg", 1); require("fs").writeFileSync("booted.txt", "booted " + (c ? c.id : "?") + "\\n"); })();\n`;
+  let i = 0;
+  while (Buffer.byteLength(js) < size) js += `// padding line ${i++} ${"-".repeat(60)}\n`;
+  const p = join(dir, `bundle-${size}.js`);
+  writeFileSync(p, js);
+  return p;
+}
+
+/** The recorder's files on a running device, read through a fresh REPL connection. */
+export async function deviceFiles(port: string): Promise<{ list: string[]; files: Record<string, string | null> }> {
+  const { openLink, Repl } = await import("../../provision/repl.js");
+  const { Device, OUR_FILES } = await import("../../provision/device.js");
+  const repl = new Repl(await openLink(port));
+  try {
+    await repl.sync();
+    const dev = new Device(repl);
+    const files: Record<string, string | null> = {};
+    for (const f of OUR_FILES) {
+      const b = await dev.readFile(f);
+      files[f] = b ? b.toString("latin1") : null;
+    }
+    return { list: (await dev.info()).files, files };
+  } finally {
+    await repl.close();
+  }
+}
