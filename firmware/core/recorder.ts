@@ -260,7 +260,10 @@ export class Recorder {
 
   /** Write rec.key, then compact so the previous key leaves the flash (R-FS-1, R-FS-2). */
   saveKeys(k: KeyState, compact: boolean): boolean {
-    if (!this.hw.kv.write(KEY_FILE, JSON.stringify(k))) {
+    const text = JSON.stringify(k);
+    // A write that does not fit erases the old file and fails (Espruino's Storage): make room first.
+    if (this.hw.kv.free() < text.length + 512) this.hw.kv.compact();
+    if (!this.hw.kv.write(KEY_FILE, text)) {
       this.fail("KEYS_WRITE", "could not write " + KEY_FILE);
       return false;
     }

@@ -57,16 +57,24 @@ export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Trans
       let closed = false;
       // Writes made before the TCP connect completes wait here (the client sends CONNECT at once).
       let early: string[] = [];
-      const sock = net.connect({ host: host, port: port }, function () {
-        open = true;
-        for (let i = 0; i < early.length; i++) sock.write(early[i]);
-        early = [];
-      });
       const close = function () {
         if (closed) return;
         closed = true;
         onClose();
       };
+      let sock: EspruinoSocket;
+      try {
+        sock = net.connect({ host: host, port: port }, function () {
+          open = true;
+          for (let i = 0; i < early.length; i++) sock.write(early[i]);
+          early = [];
+        });
+      } catch (e) {
+        // The Linux build throws "Unable to create socket" on a refused connect; a board reports
+        // 'error'. Either way the client sees one close, later (it may still be inside connect()).
+        rt.setTimeout(close, 0);
+        return { write: function () {}, end: function () { closed = true; } };
+      }
       sock.on("data", function (d: string) {
         onData(rt.E.toUint8Array(d));
       });

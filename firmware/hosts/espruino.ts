@@ -80,7 +80,11 @@ export function storageKv(env: EspruinoEnv): KeyValue {
   const S = env.Storage;
   return {
     read: function (name: string) { return S.read(name); },
-    write: function (name: string, text: string) { return S.write(name, text); },
+    // Storage.write throws when the flash is full (measured), having already erased the old file:
+    // the recorder compacts before rewriting its key file when space is short (Recorder.saveKeys).
+    write: function (name: string, text: string) {
+      try { return S.write(name, text); } catch (e) { return false; }
+    },
     erase: function (name: string) { S.erase(name); },
     compact: function () { S.compact(); },
     free: function () { return S.getFree(); },
@@ -141,8 +145,10 @@ function readConfigField(env: EspruinoEnv, field: string): unknown {
 
 /** The Host a recorder runs on, from the interpreter's own modules. */
 export function espruinoHost(env: EspruinoEnv): Host {
-  const boot = env.getTime();
-  let bootAt = boot;
+  // Uptime from the wall clock's forward steps only: getTime() is the one clock there is, and it
+  // jumps when the clock is set or reset (a clock reset must not make uptime negative).
+  let lastT = env.getTime();
+  let up = 0;
   const sd = readConfigField(env, "sd");
   const media = readConfigField(env, "media");
   let src: MediaSource;
@@ -155,19 +161,26 @@ export function espruinoHost(env: EspruinoEnv): Host {
     sha: function (d: Uint8Array) { return new Uint8Array(env.crypto.SHA256(d)); },
     random: function (n: number) {
       const b = new Uint8Array(n);
-      for (let i = 0; i < n; i += 4) {
+      // Three bytes per call: some builds return only 31 random bits.
+      for (let i = 0; i < n; i += 3) {
         const v = env.E.hwRand();
-        for (let j = 0; j < 4 && i + j < n; j++) b[i + j] = (v >>> (8 * j)) & 255;
+        for (let j = 0; j < 3 && i + j < n; j++) b[i + j] = (v >>> (8 * j)) & 255;
       }
       return b;
     },
     now: function () { return Math.floor(env.getTime() * 1000); },
     setClock: env.setTime ? function (ms: number) {
-      const before = env.getTime();
+      const t = env.getTime();
+      if (t > lastT) up += t - lastT;
       (env.setTime as (s: number) => void)(ms / 1000);
-      bootAt += env.getTime() - before; // uptime does not jump with the clock
+      lastT = env.getTime(); // the step the clock just took is not uptime
     } : undefined,
-    uptime: function () { return Math.round((env.getTime() - bootAt) * 1000); },
+    uptime: function () {
+      const t = env.getTime();
+      if (t > lastT) up += t - lastT;
+      lastT = t;
+      return Math.round(up * 1000);
+    },
     transport: espruinoNet(env.net, { E: env.E, setTimeout: env.setTimeout, clearTimeout: env.clearTimeout, getTime: env.getTime }),
     kv: storageKv(env),
     store: fsStore(env, typeof sd === "number" && sd > 0 ? sd : DEFAULT_SD_BYTES),

@@ -1,0 +1,291 @@
+// One simulation run: a gateway (embedded, or an outside one through its admin API), a fleet of
+// devices on an engine, a scenario's schedule of recordings and faults, then the checks: the
+// verdicts of DESIGN.md section 6 per recording, against what the scenario says the gateway must
+// end up reporting.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { toHex } from "../protocol/bytes.js";
+import { startGateway } from "../gateway/gateway.js";
+import type { Gateway } from "../gateway/gateway.js";
+import { DEFAULTS } from "../gateway/config.js";
+import { createLogger } from "../gateway/log.js";
+import { GatewayApi } from "./api.js";
+import type { RecordingRow } from "./api.js";
+import { FaultProxy } from "./proxy.js";
+import { Rand } from "./engine/rand.js";
+import { NodeEngine } from "./engines/node.js";
+import { SCENARIOS } from "./scenarios.js";
+import type { Scenario } from "./scenarios.js";
+import type { DeviceInfo, DeviceSpec, Engine, SimDevice } from "./types.js";
+
+export interface SimOptions {
+  devices: number;
+  durationMs: number;
+  scenario: string;
+  seed: number;
+  engine: "node" | "espruino";
+  /** mqtt://host:port of an outside gateway; none: the simulator starts its own. */
+  gateway?: string;
+  /** Its admin API (default http://<gateway host>:8080) and admin token. */
+  api?: string;
+  token?: string;
+  /** Media this many times faster than real time. */
+  speed: number;
+  chunk: number;
+  /** The firmware bundle (default dist/recorder.min.js, built when missing). */
+  bundle: string;
+  espruinoBin?: string;
+  /** Working directory for the devices' flash and SD cards (default a temporary one, removed). */
+  dir?: string;
+  onProgress?: (p: Progress) => void;
+  log?: (line: string) => void;
+}
+
+export interface Progress {
+  phase: string;
+  elapsedMs: number;
+  connected: number;
+  devices: number;
+  recordings: number;
+  chunksSent: number;
+  chunksAcked: number;
+  rejected: number;
+}
+
+export interface RecordingResult extends RecordingRow {
+  officer: string | null;
+  cases: string | null;
+}
+
+export interface Report {
+  scenario: string;
+  engine: string;
+  seed: number;
+  devices: number;
+  durationMs: number;
+  wallMs: number;
+  recordings: number;
+  verdicts: Record<string, number>;
+  interrupted: number;
+  linked: number;
+  chunks: number;
+  bytes: number;
+  lostChunks: number;
+  alarms: string[];
+  failures: string[];
+  perDevice: { id: string; recordings: number; queueDepth: number; lastError: string }[];
+  resources: { rssMb: number; cpuS: number };
+  ok: boolean;
+}
+
+/** What a scenario's schedule and checks see. */
+export interface Ctx {
+  opts: SimOptions;
+  rand: Rand;
+  devices: SimDevice[];
+  specs: DeviceSpec[];
+  proxies: FaultProxy[];
+  caseNumbers: string[];
+  /** Per device, the recording ids the scenario expects to see sealed as interrupted. */
+  interrupted: Set<number>[];
+  gateway: Gateway | null;
+  api: GatewayApi;
+  sleep(ms: number): Promise<void>;
+  /** Restart the embedded gateway on the same data directory and ports. */
+  restartGateway(): Promise<void>;
+  log(line: string): void;
+  /** Attack outcomes the scenario records, checked by its expect(). */
+  notes: Record<string, unknown>;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Device ids: unique per run (an outside gateway keeps earlier runs' devices), 16 chars at most. */
+function runTag(seed: number): string {
+  return "S" + (Date.now() % 1679616).toString(36).padStart(4, "0") + (seed % 36).toString(36);
+}
+
+export async function runSimulation(o: SimOptions): Promise<Report> {
+  const scenario: Scenario | undefined = SCENARIOS[o.scenario];
+  if (!scenario) throw new Error(`SIM_SCENARIO: unknown scenario ${JSON.stringify(o.scenario)}; one of ${Object.keys(SCENARIOS).join(", ")}`);
+  if (scenario.needsEmbeddedGateway && o.gateway) throw new Error(`SIM_SCENARIO: ${o.scenario} restarts the gateway, so it runs against the simulator's own (leave out --gateway)`);
+  const log = o.log || (() => {});
+  const started = Date.now();
+  const cpu0 = process.cpuUsage();
+  const work = o.dir || mkdtempSync(join(tmpdir(), "evrec-sim-"));
+  const cleanups: (() => Promise<void> | void)[] = [];
+
+  // ---- gateway ----
+  let gateway: Gateway | null = null;
+  let mqttHost = "127.0.0.1", mqttPort = 0, apiBase = o.api || "", token = o.token || "";
+  const gwDir = join(work, "gateway");
+  const startOwn = async (ports?: { mqtt: number; http: number }) => {
+    gateway = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: ports ? ports.mqtt : 0, httpPort: ports ? ports.http : 0, dataDir: gwDir, diskMinFreeMb: 1, beaconIntervalS: 30, maxClients: Math.max(DEFAULTS.maxClients, o.devices * 2 + 10), ratePerSecond: 1000, rateBurst: 2000 }, createLogger("silent"));
+    mqttPort = gateway.mqttPort;
+    apiBase = `http://127.0.0.1:${gateway.httpPort}`;
+  };
+  if (o.gateway) {
+    const u = new URL(o.gateway);
+    mqttHost = u.hostname;
+    mqttPort = Number(u.port || 1883);
+    apiBase = apiBase || `http://${u.hostname}:8080`;
+    if (!token) throw new Error("SIM_TOKEN: an outside gateway needs an admin token: --token or --token-file (a fresh `npm start` writes data/admin.token)");
+  } else {
+    await startOwn();
+    token = readFileSync(join(gwDir, "admin.token"), "utf8").trim();
+    cleanups.push(async () => { if (gateway) await gateway.close(); });
+  }
+  const api = new GatewayApi(apiBase, token);
+
+  // ---- seed the station: a unit, an officer per device, cases; register and check out ----
+  const rand = new Rand(o.seed, 7);
+  const tag = runTag(o.seed);
+  const unitName = `Simulated unit ${tag}`;
+  const unit = await api.addUnit(unitName, "agency");
+  const caseNumbers: string[] = [];
+  const nCases = Math.max(1, Math.min(20, Math.ceil(o.devices / 5)));
+  for (let i = 0; i < nCases; i++) {
+    const number = `${tag}-C${i + 1}`;
+    await api.addCase({ number, unitId: unit.id, category: "inspection", activityKind: "on_site_inspection", windowStart: Date.now() - 86400000, windowEnd: Date.now() + 7 * 86400000 });
+    caseNumbers.push(number);
+  }
+  const specs: DeviceSpec[] = [];
+  for (let i = 0; i < o.devices; i++) {
+    const id = `${tag}-${i}`;
+    const root = new Uint8Array(32);
+    for (let j = 0; j < 32; j += 4) { const v = rand.next(); root[j] = v & 255; root[j + 1] = (v >>> 8) & 255; root[j + 2] = (v >>> 16) & 255; root[j + 3] = v >>> 24; }
+    await api.registerDevice(id, toHex(root));
+    await api.addOfficer({ badge: `${tag}-B${i}`, name: `Officer ${i + 1}`, unitId: unit.id, role: "enforcement", certNo: `SIM${i}`, certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
+    await api.checkOut(id, `${tag}-B${i}`);
+    specs.push({ id, root, host: "127.0.0.1", port: 0, chunk: o.chunk, pre: 0, caseTag: caseNumbers[i % nCases], sdBytes: 0, seed: (o.seed * 1000003 + i) >>> 0, speed: o.speed, dir: join(work, "dev", id) });
+  }
+  log(`seeded unit ${unitName}, ${o.devices} officers and devices, ${nCases} cases`);
+
+  // ---- per-device proxies, engine, devices ----
+  const proxies: FaultProxy[] = [];
+  for (const s of specs) {
+    const p = new FaultProxy(mqttHost, mqttPort);
+    s.port = await p.listen();
+    proxies.push(p);
+  }
+  cleanups.push(async () => { for (const p of proxies) await p.close(); });
+  for (let i = 0; i < specs.length; i++) if (scenario.setup) Object.assign(specs[i], scenario.setup(specs[i], i, rand));
+
+  const bundle = readFileSync(o.bundle, "utf8");
+  let engine: Engine;
+  const options = { resendMs: 5000, helloWaitMs: 1000 };
+  if (o.engine === "espruino") {
+    if (!o.espruinoBin) throw new Error("SIM_ENGINE: --engine espruino needs an interpreter: set ESPRUINO_BIN or put espruino-linux on the PATH");
+    // Loaded only for this engine (it spawns interpreter processes).
+    const where = "./engines/espruino.js";
+    const mod = (await import(where)) as { EspruinoEngine: new (o: { bin: string; bundle: string }) => Engine };
+    engine = new mod.EspruinoEngine({ bin: o.espruinoBin, bundle });
+  } else engine = new NodeEngine(bundle, options);
+  cleanups.push(() => engine.close());
+
+  const devices: SimDevice[] = [];
+  let gwRef: () => Gateway | null = () => gateway;
+  const ctx: Ctx = {
+    opts: o, rand, devices, specs, proxies, caseNumbers, interrupted: specs.map(() => new Set<number>()),
+    get gateway() { return gwRef(); }, api, sleep, log, notes: {},
+    restartGateway: async () => {
+      if (!gateway) throw new Error("restartGateway: not the simulator's own gateway");
+      const ports = { mqtt: gateway.mqttPort, http: gateway.httpPort };
+      await gateway.close();
+      gateway = null;
+      await sleep(500);
+      await startOwn(ports);
+    },
+  } as Ctx;
+
+  let last: DeviceInfo[] = [];
+  const progress = async (phase: string) => {
+    if (!o.onProgress) return;
+    const infos = await Promise.all(devices.map((d) => d.info().catch(() => null)));
+    last = infos.filter((x): x is DeviceInfo => !!x);
+    const rows = await api.recordings().catch(() => [] as RecordingRow[]);
+    const mine = rows.filter((r) => r.device.startsWith(tag + "-"));
+    o.onProgress({
+      phase, elapsedMs: Date.now() - started, devices: devices.length, connected: last.filter((i) => i.link === "up").length,
+      recordings: mine.length, chunksSent: last.reduce((a, i) => a + (i.published || 0), 0), chunksAcked: mine.reduce((a, r) => a + r.chunks, 0),
+      rejected: last.reduce((a, i) => a + (i.downlinkRejected || 0), 0),
+    });
+  };
+
+  try {
+    // Devices come up in batches, so 1,000 of them don't all connect in the same millisecond.
+    for (let i = 0; i < specs.length; i++) {
+      devices.push(await engine.create(specs[i]));
+      if (i % 50 === 49) await sleep(50);
+    }
+    log(`${devices.length} devices on the ${engine.name} engine`);
+    const ticker = setInterval(() => { void progress("running"); }, 1000);
+    try {
+      await scenario.run(ctx);
+      // Settle: stop what records, heal the network, wait until every device's queue is empty.
+      for (const p of proxies) { p.partition(false); p.delayMs = 0; }
+      await Promise.all(devices.map(async (d) => { const i = await d.info().catch(() => null); if (i && i.state === "recording") await d.press("record"); }));
+      const deadline = Date.now() + Math.max(60000, o.devices * 100);
+      for (;;) {
+        const infos = await Promise.all(devices.map((d) => d.info().catch(() => null)));
+        if (infos.every((i) => i && i.queueDepth === 0 && i.state !== "recording")) break;
+        if (Date.now() > deadline) { log("settle: timed out with chunks still queued on devices"); break; }
+        await sleep(500);
+      }
+      await sleep(500);
+    } finally {
+      clearInterval(ticker);
+    }
+    await progress("done");
+
+    // ---- results ----
+    const infos = await Promise.all(devices.map((d) => d.info().catch(() => null)));
+    const rows = (await api.recordings()).filter((r) => r.device.startsWith(tag + "-"));
+    const links = await api.call<{ device: string; recording: number; officer: string | null; cases: string | null }[]>("GET", "/api/recordings/links");
+    const linkOf = new Map(links.map((l) => [`${l.device}/${l.recording}`, l]));
+    const recs: RecordingResult[] = rows.map((r) => ({ ...r, officer: linkOf.get(`${r.device}/${r.recording}`)?.officer ?? null, cases: linkOf.get(`${r.device}/${r.recording}`)?.cases ?? null }));
+    const alarms = (await api.alarms()).filter((a) => a.subject.startsWith(tag + "-")).map((a) => `${a.kind} ${a.subject}`);
+    const failures = scenario.expect(ctx, recs, infos, alarms);
+    const verdicts: Record<string, number> = {};
+    for (const r of recs) verdicts[r.verdict] = (verdicts[r.verdict] || 0) + 1;
+    const lost = infos.reduce((a, i) => a + (i ? i.queueDepth : 0), 0);
+    const cpu = process.cpuUsage(cpu0);
+    const report: Report = {
+      scenario: o.scenario, engine: engine.name, seed: o.seed, devices: o.devices, durationMs: o.durationMs, wallMs: Date.now() - started,
+      recordings: recs.length, verdicts, interrupted: recs.filter((r) => r.interrupted).length,
+      linked: recs.filter((r) => r.officer && r.cases).length, chunks: recs.reduce((a, r) => a + r.chunks, 0), bytes: recs.reduce((a, r) => a + r.bytes, 0),
+      lostChunks: lost, alarms, failures,
+      perDevice: devices.map((d, i) => ({ id: d.id, recordings: recs.filter((r) => r.device === d.id).length, queueDepth: infos[i] ? infos[i]!.queueDepth : -1, lastError: infos[i] ? infos[i]!.lastError : "powered off" })),
+      resources: { rssMb: Math.round(process.memoryUsage().rss / 1048576), cpuS: Math.round((cpu.user + cpu.system) / 1e5) / 10 },
+      ok: failures.length === 0,
+    };
+    return report;
+  } finally {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+    if (!o.dir) rmSync(work, { recursive: true, force: true });
+    gwRef = () => null;
+  }
+}
+
+/** The checks most scenarios share: every recording verified and linked, nothing left on devices. */
+export function lossless(ctx: Ctx, recs: RecordingResult[], infos: (DeviceInfo | null)[], opts: { interruptedOk?: boolean } = {}): string[] {
+  const f: string[] = [];
+  ctx.devices.forEach((d, i) => {
+    const info = infos[i];
+    if (!info) { f.push(`${d.id}: powered off at the end`); return; }
+    if (info.queueDepth !== 0) f.push(`${d.id}: ${info.queueDepth} chunks never acknowledged`);
+    const mine = recs.filter((r) => r.device === d.id);
+    const sealed = (info as unknown as { lastSealed: number }).lastSealed;
+    if (mine.length !== sealed) f.push(`${d.id}: device sealed ${sealed} recordings, gateway has ${mine.length}`);
+    for (const r of mine) {
+      const where = `${d.id}/${r.recording}`;
+      if (r.verdict !== "verified") f.push(`${where}: verdict ${r.verdict} (${r.reasons || ""})`);
+      const expectInt = ctx.interrupted[i].has(r.recording);
+      if (!!r.interrupted !== expectInt && !(opts.interruptedOk && r.interrupted)) f.push(`${where}: interrupted=${r.interrupted}, expected ${expectInt ? 1 : 0}`);
+      if (!r.officer) f.push(`${where}: not linked to an officer`);
+      if (!r.cases) f.push(`${where}: not linked to a case`);
+    }
+  });
+  return f;
+}
