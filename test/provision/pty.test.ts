@@ -2,7 +2,8 @@
 // pseudo-terminal (socat), a real test gateway with its admin token. Stand-ins that are not
 // Espruino (a loopback, a silent line, noise) must be refused before anything is registered.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
@@ -271,8 +272,19 @@ async function closedPort(): Promise<number> {
     const dev = await espruinoOnPty();
     try {
       await provision(opts(dev, "BWC-P010"));
-      expect(await codeOf(retire(opts(dev, "BWC-P001")))).toBe("PROVISION_WRONG_DEVICE");
+      await g.gw.registry.add("BWC-P012", { root: randomBytes(32) });
+      expect(await codeOf(retire(opts(dev, "BWC-P012")))).toBe("PROVISION_WRONG_DEVICE");
+      expect((await g.gw.registry.get("BWC-P012"))!.state).toBe("provisioned");
       expect((await deviceFiles(dev.port)).list.length).toBe(4);
+      // An upload-queue file on the card (the interpreter's card is its working directory):
+      // evidence the gateway has not acknowledged, so retiring is refused without --force.
+      writeFileSync(join(dev.dir, "q0000001.000"), "QR");
+      let e: ProvisionError | undefined;
+      await retire(opts(dev, "BWC-P010")).catch((x) => { e = x; });
+      expect(e && e.code).toBe("PROVISION_EVIDENCE");
+      expect(e!.message).toMatch(/1 upload-queue files/);
+      expect((await g.gw.registry.get("BWC-P010"))!.state).toBe("provisioned");
+      unlinkSync(join(dev.dir, "q0000001.000"));
       const s = await retire(opts(dev, "BWC-P010", { reason: "end of service" }));
       expect(s).toMatchObject({ serial: "BWC-P010", gatewayState: "retired" });
       expect(s.erased.sort()).toEqual([".boot0", "rec.cfg", "rec.js", "rec.key"]);
@@ -286,6 +298,4 @@ async function closedPort(): Promise<number> {
       await dev.kill();
     }
   });
-
-  it.todo("streams to the gateway after provisioning with the real firmware bundle (waits for npm run build:firmware and the Espruino host)");
 });
