@@ -124,7 +124,7 @@ export const SCENARIOS: Record<string, Scenario> = {
 
   "flash-full": {
     description: "the SD card fills while the network is down: recording stops with an alarm, nothing overwritten; after docking all verified",
-    setup: (spec) => ({ sdBytes: 8192 + 12 * (spec.chunk + 200) }),
+    setup: (spec) => ({ sdBytes: 8192 + 6 * (spec.chunk + 200) }),
     run: async (ctx) => {
       for (const p of ctx.proxies) p.partition(true);
       await clips(ctx, ctx.opts.durationMs * 0.7, ctx.opts.durationMs * 0.6, 500);

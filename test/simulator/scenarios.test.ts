@@ -1,0 +1,95 @@
+// Every scenario on the node engine, short: the fleet runs the firmware bundle against the
+// simulator's own gateway, and the run's checks (the gateway's verdicts per recording) must pass.
+// On the espruino engine (a real interpreter per device), steady, flaky and reboot, where one is installed.
+import { describe, it, expect, beforeAll } from "vitest";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildFirmware } from "../../scripts/build-firmware.mjs";
+import { espruinoBin } from "../../scripts/espruino-gate.mjs";
+import { runSimulation } from "../../simulator/run.js";
+import type { Report } from "../../simulator/run.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const BUNDLE = join(ROOT, "dist", "recorder.min.js");
+
+beforeAll(async () => {
+  if (!existsSync(BUNDLE)) {
+    const b = await buildFirmware();
+    mkdirSync(dirname(BUNDLE), { recursive: true });
+    writeFileSync(BUNDLE, b.min);
+  }
+});
+
+async function run(scenario: string, engine: "node" | "espruino", devices: number, durationMs: number, seed = 1): Promise<Report> {
+  const r = await runSimulation({ devices, durationMs, scenario, seed, engine, speed: 1, chunk: 8192, bundle: BUNDLE, espruinoBin: espruinoBin(true) });
+  if (!r.ok) console.log(`${scenario} (${engine}) failures:\n  ${r.failures.join("\n  ")}`);
+  return r;
+}
+
+describe("scenarios on the node engine", () => {
+  it("steady: every recording verified and linked to its officer and case, nothing lost", async () => {
+    const r = await run("steady", "node", 5, 9000);
+    expect(r.failures).toEqual([]);
+    expect(r.recordings).toBeGreaterThanOrEqual(5);
+    expect(r.verdicts).toEqual({ verified: r.recordings });
+    expect(r.linked).toBe(r.recordings);
+    expect(r.lostChunks).toBe(0);
+  });
+
+  it("flaky network: drops, delays, partitions; still all verified", async () => {
+    const r = await run("flaky", "node", 5, 9000);
+    expect(r.failures).toEqual([]);
+    expect(r.verdicts).toEqual({ verified: r.recordings });
+  });
+
+  it("gateway restart mid-upload: devices resume; all verified", async () => {
+    const r = await run("gateway-restart", "node", 4, 9000);
+    expect(r.failures).toEqual([]);
+  });
+
+  it("reboot mid-recording: interrupted seals, all verified", async () => {
+    const r = await run("reboot", "node", 4, 9000);
+    expect(r.failures).toEqual([]);
+    expect(r.interrupted).toBeGreaterThanOrEqual(1);
+  });
+
+  it("flash full while offline: alarm at the gateway, then everything uploads", async () => {
+    const r = await run("flash-full", "node", 3, 9000);
+    expect(r.failures).toEqual([]);
+    expect(r.alarms.filter((a) => a.startsWith("DEVICE_ALARM")).length).toBe(3);
+  });
+
+  it("clock skew and reset: still verified", async () => {
+    const r = await run("clock", "node", 3, 9000);
+    expect(r.failures).toEqual([]);
+  });
+
+  it("a whole shift offline, then docking: everything uploads at once", async () => {
+    const r = await run("offline", "node", 4, 9000);
+    expect(r.failures).toEqual([]);
+    expect(r.recordings).toBeGreaterThanOrEqual(8);
+  });
+
+  it("the same seed gives the same schedule and verdicts", async () => {
+    const a = await run("reboot", "node", 3, 6000, 7);
+    const b = await run("reboot", "node", 3, 6000, 7);
+    expect([a.recordings, a.interrupted, a.verdicts]).toEqual([b.recordings, b.interrupted, b.verdicts]);
+  });
+
+  it("an unknown scenario is refused with a clear error", async () => {
+    await expect(run("nope", "node", 1, 1000)).rejects.toThrow(/SIM_SCENARIO: unknown scenario "nope"; one of steady/);
+  });
+});
+
+const bin = espruinoBin(true);
+if (!bin) console.log("simulator espruino engine: no interpreter (ESPRUINO_BIN or espruino-linux on the PATH): skipped");
+(bin ? describe : describe.skip)("scenarios on the espruino engine (a real interpreter per device)", () => {
+  for (const s of ["steady", "flaky", "reboot"]) {
+    it(`${s}`, async () => {
+      const r = await run(s, "espruino", 3, 9000);
+      expect(r.failures).toEqual([]);
+      expect(r.engine).toBe("espruino");
+    }, 120000);
+  }
+});
