@@ -7,7 +7,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { espruinoBin } from "../scripts/espruino-gate.mjs";
 import { runSimulation } from "./run.js";
-import type { Progress, Report } from "./run.js";
+import type { Progress } from "./run.js";
+import { summary } from "./report.js";
 import { SCENARIOS } from "./scenarios.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -62,27 +63,6 @@ function bar(p: Progress, total: number): string {
   const w = 24;
   const fill = Math.round(frac * w);
   return `[${"#".repeat(fill)}${".".repeat(w - fill)}] ${String(Math.round(p.elapsedMs / 1000)).padStart(4)}s ${p.phase.padEnd(7)} connected ${p.connected}/${p.devices}  recordings ${p.recordings}  chunks sent ${p.chunksSent} acked ${p.chunksAcked}  rejected ${p.rejected}`;
-}
-
-export function summary(r: Report): string {
-  const rows: [string, string][] = [
-    ["scenario", `${r.scenario} (${r.engine} engine, seed ${r.seed})`],
-    ["devices", String(r.devices)],
-    ["duration", `${(r.durationMs / 1000).toFixed(0)} s scenario, ${(r.wallMs / 1000).toFixed(1)} s wall`],
-    ["recordings", String(r.recordings)],
-    ["verdicts", Object.entries(r.verdicts).map(([k, v]) => `${k} ${v}`).join(", ") || "none"],
-    ["interrupted", String(r.interrupted)],
-    ["linked (officer and case)", `${r.linked} of ${r.recordings}`],
-    ["chunks stored", `${r.chunks} (${(r.bytes / 1048576).toFixed(1)} MiB)`],
-    ["chunks lost on devices", String(r.lostChunks)],
-    ["alarms", r.alarms.length ? r.alarms.slice(0, 5).join("; ") + (r.alarms.length > 5 ? ` (+${r.alarms.length - 5})` : "") : "none"],
-    ["simulator process", `RSS ${r.resources.rssMb} MiB, CPU ${r.resources.cpuS} s`],
-    ["result", r.ok ? "PASS: the gateway reports what the scenario expects" : `FAIL: ${r.failures.length} expectation(s) not met`],
-  ];
-  const w = Math.max(...rows.map(([k]) => k.length));
-  const lines = rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`);
-  if (!r.ok) lines.push(...r.failures.slice(0, 20).map((f) => `    - ${f}`), ...(r.failures.length > 20 ? [`    ... ${r.failures.length - 20} more (see --report)`] : []));
-  return lines.join("\n");
 }
 
 async function main(): Promise<number> {
