@@ -200,7 +200,14 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
   } as Ctx;
 
   let last: DeviceInfo[] = [];
+  let polling = false;
   const progress = async (phase: string) => {
+    // One poll at a time: with 1,000 devices a poll can take longer than the period.
+    if (!o.onProgress || polling) return;
+    polling = true;
+    try { await poll(phase); } finally { polling = false; }
+  };
+  const poll = async (phase: string) => {
     if (!o.onProgress) return;
     const infos = await Promise.all(devices.map((d) => d.info().catch(() => null)));
     last = infos.filter((x): x is DeviceInfo => !!x);
@@ -220,7 +227,7 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
       if (i % 50 === 49) await sleep(50);
     }
     log(`${devices.length} devices on the ${engine.name} engine`);
-    const ticker = setInterval(() => { void progress("running"); }, 1000);
+    const ticker = setInterval(() => { void progress("running"); }, o.devices > 200 ? 5000 : 1000);
     try {
       await scenario.run(ctx);
       // Settle: stop what records, heal the network, wait until every device's queue is empty.
