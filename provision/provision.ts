@@ -2,8 +2,9 @@
 // fails. The CLI (cli.ts) parses arguments and prints; tests call these functions directly.
 //
 // Order, so that nothing is left half-done:
-//   1. everything that only reads: the bundle file, the device (does it answer? is it already
-//      provisioned?), the gateway (token, unit, is the id taken?). A refusal here changes nothing.
+//   1. everything that only reads: the bundle file, the gateway (admin token, unit), the device
+//      (does it answer? is it already provisioned?), the gateway again (is the id taken? may it be
+//      re-keyed?). A refusal here changes nothing.
 //   2. the device: bundle, boot file, rec.cfg, rec.key, each read back and compared.
 //   3. the gateway: one call registers the id with the new root (or re-keys it, with --force).
 //      This is the commit point. If it fails, the device is put back: the files it had before are
@@ -136,20 +137,22 @@ export async function provision(o: Options, say: Reporter = () => undefined): Pr
   if (!o.broker) throw new ProvisionError("PROVISION_USAGE", "--broker host:port is required to provision");
   buildConfig(o, { login: UNSET_KEY, dl: UNSET_KEY, ctl: UNSET_KEY });
   const bundle = readBundle(o.bundle);
+  // The token and the unit before the port is even opened.
   const gw = new GatewayClient(o.gateway, o.token);
+  const admin = await gw.checkAdmin();
+  const unit = o.unit !== undefined ? await gw.findUnit(o.unit) : undefined;
 
   const { dev, info } = await connect(o);
   const repl = dev.repl;
   try {
     say(`device on ${repl.name}: Espruino ${info.version} (${info.board}), chip ${info.chipSerial}`);
     if (!info.hasCrypto) throw new ProvisionError("PROVISION_UNSUPPORTED", `this board's firmware has no crypto.SHA256, which the recorder needs`);
+    // What the device holds decides before what the gateway knows: the message names its serial.
     if (info.cfgId !== null && !o.force) {
       const what = info.cfgId ? `serial ${info.cfgId}` : "an unreadable rec.cfg";
       throw new ProvisionError("PROVISION_ALREADY", `the device is already provisioned (${what}); nothing changed. Re-provision it with --force, or retire it with --retire`);
     }
 
-    const admin = await gw.checkAdmin();
-    const unit = o.unit !== undefined ? await gw.findUnit(o.unit) : undefined;
     const existing = await gw.device(o.serial);
     if (existing && !o.force) throw new ProvisionError("PROVISION_ID_TAKEN", `${o.serial} is already registered at the gateway (state ${existing.state}); nothing changed. Give another --serial, or --force to re-key it`);
     if (existing && existing.state === "revoked") throw new ProvisionError("PROVISION_REVOKED", `${o.serial} is revoked at the gateway; nothing changed. Re-keying does not lift a revocation: change its state there first, with a reason`);

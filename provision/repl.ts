@@ -117,7 +117,8 @@ export class Repl {
    * The first try sends the hello command as it is: on an idle REPL it just answers. If nothing
    * useful comes back, a line may be left half-sent (a run interrupted in the middle of an upload)
    * or a board may have been printing its boot banner: the line is cleared and the hello tried once
-   * more, whose answer (or what came instead) decides.
+   * more, with twice the time (a busy board, e.g. one compacting its flash, may be slow to
+   * answer), whose answer (or what came instead) decides.
    */
   async sync(timeoutMs = 1500): Promise<void> {
     try {
@@ -125,7 +126,7 @@ export class Repl {
     } catch (e) {
       if (!(e instanceof ProvisionError) || (e.code !== "PROVISION_NO_ANSWER" && e.code !== "PROVISION_GARBAGE")) throw e;
       await this.clearLine();
-      await this.call("return 1", { timeoutMs, what: "hello" });
+      await this.call("return 1", { timeoutMs: 2 * timeoutMs, what: "hello" });
     }
   }
 
