@@ -122,6 +122,7 @@ export function formatSummary(s: ProvisionSummary): string[] {
     `  verified     ${s.verified.join(", ")}`,
     `  started      ${s.started ? "yes (load())" : "no: it starts at the next power-on"}`,
     ...(s.previousId ? [`  note         the device held ${s.previousId} before; ${s.previousId} stays registered at the gateway (retire it there if it is gone)`] : []),
+    ...s.warnings.map((w) => `  WARNING      ${w}`),
     `  took         ${(s.ms / 1000).toFixed(1)} s`,
   ];
 }

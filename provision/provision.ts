@@ -78,6 +78,8 @@ export interface ProvisionSummary {
   /** The id the device held before, when it differs from `serial` (still registered at the gateway). */
   previousId: string | null;
   started: boolean;
+  /** Failures after the registration (which stands). */
+  warnings: string[];
   ms: number;
 }
 
@@ -170,10 +172,6 @@ export async function provision(o: Options, say: Reporter = () => undefined): Pr
     // the gateway still holds, when it holds any).
     const before = new Map<string, Buffer | null>();
     for (const f of OUR_FILES) before.set(f, info.files.includes(f) && f !== BUNDLE_FILE ? await dev.readFile(f) : null);
-    if (info.files.includes(BOOT_FILE) || info.files.includes(BUNDLE_FILE)) {
-      say("stopping the firmware running on the device (boot file erased, reset())");
-      await dev.stopFirmware();
-    }
 
     // 2. The device. Keys are derived here and go nowhere but into the two files and the one
     // registering call; nothing prints them.
@@ -186,6 +184,11 @@ export async function provision(o: Options, say: Reporter = () => undefined): Pr
     const verified: string[] = [];
     let bundleMs = 0;
     try {
+      if (info.files.includes(BOOT_FILE) || info.files.includes(BUNDLE_FILE)) {
+        // Inside the try: stopping erases the boot file, which a rollback puts back.
+        say("stopping the firmware running on the device (boot file erased, reset())");
+        await dev.stopFirmware();
+      }
       const tb = Date.now();
       let shown = 0;
       await dev.writeFile(BUNDLE_FILE, bundle, (done, total) => {
@@ -231,19 +234,25 @@ export async function provision(o: Options, say: Reporter = () => undefined): Pr
       throw err;
     }
 
+    // Registered: from here a failure is not a reason to undo anything, only to say so.
     // The old key file (with --force) and any earlier attempt leave the flash now (R-FS-1).
-    await dev.compact();
+    const warnings: string[] = [];
     let started = false;
-    if (o.start) {
-      await dev.start();
-      started = true;
+    try {
+      await dev.compact();
+      if (o.start) {
+        await dev.start();
+        started = true;
+      }
+    } catch (e) {
+      warnings.push(`provisioned and registered, but the last step failed (${(e as Error).message}): power-cycle the board; its flash is compacted at its first recording`);
     }
     return {
       serial: o.serial, chipSerial: info.chipSerial, board: info.board, firmwareVersion: info.version,
       broker: `${o.broker.host}:${o.broker.port}`, gateway: o.gateway, unit: unit ? `${unit.id} ${unit.name}` : null,
       chunk: o.chunk, pre: o.pre, media: o.media ?? null, bundle: o.bundle, bundleBytes: bundle.length, bundleMs, written, verified,
       registered: existing ? "rekeyed" : "new", previousId: info.cfgId && info.cfgId !== o.serial ? info.cfgId : null,
-      started, ms: Date.now() - t0,
+      started, warnings, ms: Date.now() - t0,
     };
   } finally {
     await repl.close().catch(() => undefined);

@@ -99,6 +99,7 @@ async function closedPort(): Promise<number> {
       console.log(`provision over a pty: ${s.ms} ms in all; bundle ${s.bundleBytes} bytes in ${s.bundleMs} ms`);
       expect(s).toMatchObject({ serial: "BWC-P001", registered: "new", chipSerial: "00000000-addeadde-addeadde", board: "LINUX", started: true });
       expect(s.written).toEqual(["rec.js", "rec.cfg", "rec.key", ".boot0"]);
+      expect(s.warnings).toEqual([]);
       expect(s.verified).toEqual(["rec.js (SHA-256)", "rec.cfg", "rec.key", ".boot0"]);
       expect(lines.some((l) => /^bundle rec\.js: \d+\/\d+ bytes \(100 %\)/.test(l))).toBe(true);
       const { list, files } = await deviceFiles(dev.port);
