@@ -336,11 +336,15 @@ export class Ingest {
     const res = r.verifier.seal(m);
     if (res.status === "rejected") return this.refuse(s, res.reasons[0].code, { recording });
     if (res.status === "duplicate") return this.ack(s, r);
-    if (res.status === "failed" || res.status === "equivocation") {
+    if (res.status === "equivocation" || (res.status === "failed" && res.reasons.length)) {
+      // A seal that fails its own checks is evidence, never the recording's seal: it must not
+      // overwrite a stored genuine seal, and it is not acknowledged.
       this.stats.failed++;
       await this.evidence(s, recording, -1, res.reasons, encode("Seal", m));
-      if (res.status === "equivocation" || !r.startDurable) return;
+      return;
     }
+    // "failed" with no reason of its own: the recording failed earlier (an equivocating chunk) and
+    // this seal checks out: store it and acknowledge it, so the device can free the recording.
     if (!r.startDurable) return;
     const rep = r.verifier.report();
     await this.committer.submit({ sql: (db) => db.run(

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { FakeDevice } from "./fake-device.js";
-import { provision, testGateway } from "./harness.js";
+import { provision, streamSealed, testGateway } from "./harness.js";
+import { decode, encode } from "../../protocol/codec.js";
 
 let gw: Gateway;
 let close: () => Promise<void>;
@@ -57,6 +58,23 @@ describe("attacks over MQTT while an honest device streams", () => {
     expect(v.verdict).toBe("failed");
     expect(v.reasons).toContain("TAG");
     expect(a.received.some((m) => m.kind === "ack" && (m.body.ack as { cumulative: number }).cumulative >= 2)).toBe(false);
+    await a.end();
+  });
+
+  it("a forged re-seal of a sealed recording is evidence: the stored genuine seal stays, nothing is acknowledged", async () => {
+    const a = await attacker("ATT-SEAL");
+    const rec = a.recording(1, [randomBytes(500), randomBytes(500)]);
+    await streamSealed(a, rec);
+    const before = (await gw.db.get<{ b: Buffer; t: Buffer }>("SELECT seal_block AS b, seal_tag AS t FROM recordings WHERE device_id = 'ATT-SEAL'"))!;
+    const forged = encode("Uplink", { schema: 1, seal: { ...(decode("Uplink", rec.seal).seal as object), tag: new Uint8Array(randomBytes(32)) } });
+    const acks = a.received.length;
+    await a.publish(forged);
+    await settle();
+    const after = (await gw.db.get<{ b: Buffer; t: Buffer }>("SELECT seal_block AS b, seal_tag AS t FROM recordings WHERE device_id = 'ATT-SEAL'"))!;
+    expect(Buffer.compare(after.b, before.b)).toBe(0);
+    expect(Buffer.compare(after.t, before.t)).toBe(0);
+    expect((await gw.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM evidence WHERE device_id = 'ATT-SEAL' AND reason LIKE '%SEAL_TAG%'"))!.n).toBe(1);
+    expect(a.received.slice(acks).some((m) => m.kind === "ack")).toBe(false);
     await a.end();
   });
 
