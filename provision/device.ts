@@ -143,7 +143,9 @@ export class Device {
   async stopFirmware(): Promise<void> {
     await this.erase([BOOT_FILE]);
     await this.repl.raw("\x10reset()\n");
-    await new Promise((r) => setTimeout(r, 300));
+    // reset() runs once the interpreter is idle and prints a banner: let it finish first.
+    await new Promise((r) => setTimeout(r, 100));
+    await this.repl.quiet(200, 3000);
     await this.repl.sync(3000);
   }
 

@@ -134,20 +134,35 @@ export class Repl {
    * Clear the REPL's input line with Ctrl-C. On the Linux build, Ctrl-C on an EMPTY line arms
    * "press Ctrl-C again to exit" and a second one within 5 s ends the interpreter; on a non-empty
    * line it only clears it. So a space goes first, and Ctrl-C only once the space has come back
-   * as an echo: then it is in the line (the interpreter reads its input in batches and handles a
-   * Ctrl-C before the characters of the same batch). No echo: no Ctrl-C.
+   * as the echo of a typed character: the line is then not empty. (The interpreter reads its
+   * input in batches and handles a Ctrl-C before the characters of the same batch, so sending
+   * both at once would not do.) The echo is told by the output going quiet with a space as its
+   * last byte: a banner or a log line ends otherwise. No echo: no Ctrl-C.
    */
   private async clearLine(): Promise<void> {
     this.buf = "";
     await this.rawWithin(" ", 1000);
-    const deadline = Date.now() + 500;
-    while (!this.buf.includes(" ") && Date.now() < deadline) await this.waitData(deadline - Date.now());
-    if (this.buf.includes(" ")) {
+    const first = Date.now() + 1000;
+    while (!this.buf.length && Date.now() < first) await this.waitData(first - Date.now());
+    await this.quiet(150, 1000);
+    if (this.buf.endsWith(" ")) {
       await this.rawWithin("\x03", 1000);
-      await sleep(150);
+      await this.quiet(150, 1000);
     }
     this.buf = "";
     this.sent = [];
+  }
+
+  /** Wait until nothing has arrived for `quietMs` (at most `maxMs`): a reset's banner is done. */
+  async quiet(quietMs: number, maxMs: number): Promise<void> {
+    const end = Date.now() + maxMs;
+    for (;;) {
+      const before = this.buf.length;
+      const left = end - Date.now();
+      if (left <= 0) return;
+      await sleep(Math.min(quietMs, left));
+      if (this.buf.length === before) return;
+    }
   }
 
   /** Wait until data arrives or `ms` pass. */

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseCli } from "../../provision/cli.js";
 import { ProvisionError } from "../../provision/errors.js";
 import { testGateway } from "../gateway/harness.js";
-import { SKIP_REASON, deviceFiles, espruinoOnPty, tempDir, testBundle } from "./devices.js";
+import { SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, tempDir, testBundle } from "./devices.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BASE = ["--port", "/dev/null", "--serial", "BWC-0001", "--broker", "10.0.0.2:1883", "--gateway", "http://10.0.0.2:8080", "--token", "evr_x"];
@@ -89,7 +89,7 @@ describe("provision CLI arguments", () => {
 
 let g: Awaited<ReturnType<typeof testGateway>>;
 beforeAll(async () => { if (!SKIP_REASON) g = await testGateway(); });
-afterAll(async () => { if (g) await g.close(); });
+afterAll(async () => { if (g) await g.close(); removeTempDirs(); });
 
 (SKIP_REASON ? describe.skip : describe)("provision CLI on the real interpreter", () => {
   it("provisions through the CLI: exit 0, a summary, and no key material in anything it prints", async () => {

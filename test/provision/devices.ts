@@ -28,8 +28,16 @@ export interface TestDevice {
   kill(): Promise<void>;
 }
 
+const dirs: string[] = [];
+/** A directory for one device; removeTempDirs() (in a file's afterAll) removes them all. */
 export function tempDir(prefix = "evrec-prov-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+export function removeTempDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 /** pids of a process's children (Linux /proc). */

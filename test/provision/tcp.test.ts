@@ -10,7 +10,7 @@ import { provision, retire } from "../../provision/provision.js";
 import type { Options } from "../../provision/provision.js";
 import { ProvisionError } from "../../provision/errors.js";
 import { checkConfig } from "../../firmware/core/config.js";
-import { SKIP_REASON, deviceFiles, espruinoOnPty, espruinoOnTelnet, testBundle } from "./devices.js";
+import { SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, espruinoOnTelnet, testBundle } from "./devices.js";
 import type { TestDevice } from "./devices.js";
 
 if (SKIP_REASON) console.log(`provisioning tests over TCP skipped: ${SKIP_REASON}`);
@@ -26,6 +26,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await g.close();
+  removeTempDirs();
 });
 
 const opts = (dev: TestDevice, serial: string, over: Partial<Options> = {}): Options => ({
