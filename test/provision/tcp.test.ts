@@ -91,5 +91,4 @@ const until = async (what: string, ok: () => Promise<boolean>, ms = 5000): Promi
     }
   });
 
-  it.todo("streams a recording to the gateway after provisioning with the real firmware bundle (needs a media source on the Linux interpreter: --media file:<name>)");
 });
