@@ -4,3 +4,4 @@ export const OUT: string;
 export const OUT_MIN: string;
 export const BUDGET: number;
 export function buildFirmware(): Promise<{ plain: string; min: string }>;
+export function ensureBundle(): Promise<string>;

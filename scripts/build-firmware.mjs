@@ -7,7 +7,7 @@
 // their sizes against the 48 KB budget. `--check` builds and checks without writing.
 import * as esbuild from "esbuild";
 import ts from "typescript";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ESPRUINO_BUILD_OPTIONS, gate, formatFinding } from "./espruino-gate.mjs";
@@ -74,6 +74,17 @@ export async function buildFirmware() {
   const min = (await esbuild.build({ ...opts, minify: true, mangleProps: new RegExp("^(" + names.join("|") + ")$"), mangleCache })).outputFiles[0].text + BOOT;
   // The minifier only renames and removes: the gate already checked every construct in the sources.
   return { plain, min };
+}
+
+/** dist/recorder.min.js, built first when missing (tests, the simulator, the demo). Returns its path. */
+export async function ensureBundle() {
+  if (!existsSync(OUT_MIN)) {
+    const b = await buildFirmware();
+    mkdirSync(path.dirname(OUT), { recursive: true });
+    writeFileSync(OUT, b.plain);
+    writeFileSync(OUT_MIN, b.min);
+  }
+  return OUT_MIN;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -2,16 +2,12 @@
 //               [--gateway mqtt://host:port --api http://host:port --token T | --token-file F]
 //               [--speed X] [--chunk BYTES] [--report file.json] [--keep DIR]
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { espruinoBin } from "../scripts/espruino-gate.mjs";
+import { ensureBundle } from "../scripts/build-firmware.mjs";
 import { runSimulation } from "./run.js";
 import type { Progress } from "./run.js";
 import { summary } from "./report.js";
 import { SCENARIOS } from "./scenarios.js";
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 const HELP = `npm run sim -- [options]
 
@@ -78,12 +74,7 @@ async function main(): Promise<number> {
     if (!existsSync(f)) throw new Error(`SIM_TOKEN: no token file ${f}; a fresh \`npm start\` writes one in its data directory, or pass --token`);
     token = readFileSync(f, "utf8").trim();
   }
-  const bundle = join(ROOT, "dist", "recorder.min.js");
-  if (!existsSync(bundle)) {
-    console.error("sim: building the firmware bundle (npm run build:firmware)");
-    const b = spawnSync(process.execPath, [join(ROOT, "scripts", "build-firmware.mjs")], { stdio: "inherit" });
-    if (b.status !== 0) throw new Error("SIM_BUNDLE: the firmware bundle did not build");
-  }
+  const bundle = await ensureBundle(); // dist/recorder.min.js, built when missing
   const durationMs = parseDuration(a.duration || "30s");
   const tty = process.stderr.isTTY && !a.quiet;
   let lastLine = 0;

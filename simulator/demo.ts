@@ -1,10 +1,9 @@
 // npm run demo: a gateway with sample units, officers and cases, and a small simulated fleet
 // recording against it; verified clips are printed as they arrive. [--devices N] [--duration 60s]
-import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
-import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { ensureBundle } from "../scripts/build-firmware.mjs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { startGateway } from "../gateway/gateway.js";
 import { DEFAULTS } from "../gateway/config.js";
 import { createLogger } from "../gateway/log.js";
@@ -12,14 +11,12 @@ import { GatewayApi } from "./api.js";
 import { runSimulation } from "./run.js";
 import { summary } from "./report.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
 const opt = (name: string, d: string) => { const i = argv.indexOf("--" + name); return i >= 0 && argv[i + 1] ? argv[i + 1] : d; };
 const devices = Number(opt("devices", "5"));
 const duration = Number(opt("duration", "60s").replace(/s$/, "")) * 1000;
 
-const bundle = join(ROOT, "dist", "recorder.min.js");
-if (!existsSync(bundle)) spawnSync(process.execPath, [join(ROOT, "scripts", "build-firmware.mjs")], { stdio: "inherit" });
+const bundle = await ensureBundle();
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-demo-"));
 const gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 15 }, createLogger("warn"));

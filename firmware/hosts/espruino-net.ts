@@ -3,6 +3,7 @@
 // into bytes natively) and write() takes one (E.toString copies bytes into a string natively, about
 // 4 µs for 4 KiB on the Linux build): no per-byte JavaScript on either path.
 import type { Conn, Transport } from "../core/mqtt.js";
+import type { EspNet, EspSocket } from "./env.js";
 
 declare const E: { toUint8Array(s: string): Uint8Array; toString(b: Uint8Array): string | undefined };
 declare function getTime(): number;
@@ -28,17 +29,11 @@ export function globalRuntime(): NetRuntime {
   };
 }
 
-/** The part of Espruino's net.Socket this adapter uses. */
-export interface EspruinoSocket {
-  on(event: string, fn: (arg: string) => void): void;
-  write(s: string): void;
-  end(): void;
-}
+/** The part of Espruino's net.Socket this adapter uses (hosts/env.ts). */
+export type EspruinoSocket = EspSocket;
 
 /** Espruino's require("net"), passed in so this file has no load-time require and tests can fake it. */
-export interface EspruinoNetModule {
-  connect(options: { host: string; port: number }, onConnect: () => void): EspruinoSocket;
-}
+export type EspruinoNetModule = EspNet;
 
 function toBinaryString(rt: NetRuntime, b: Uint8Array): string {
   const s = rt.E.toString(b);

@@ -4,10 +4,9 @@
 // scenario's expect(): the verdicts the gateway must reach through its API) must pass, and a few
 // facts of the attack are checked again here from the report.
 import { describe, it, expect, beforeAll } from "vitest";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildFirmware } from "../../scripts/build-firmware.mjs";
+import { ensureBundle } from "../../scripts/build-firmware.mjs";
 import { runSimulation } from "../../simulator/run.js";
 import type { Report } from "../../simulator/run.js";
 
@@ -15,11 +14,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const BUNDLE = join(ROOT, "dist", "recorder.min.js");
 
 beforeAll(async () => {
-  if (!existsSync(BUNDLE)) {
-    const b = await buildFirmware();
-    mkdirSync(dirname(BUNDLE), { recursive: true });
-    writeFileSync(BUNDLE, b.min);
-  }
+  await ensureBundle();
 });
 
 async function run(scenario: string): Promise<Report> {

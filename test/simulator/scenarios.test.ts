@@ -2,10 +2,9 @@
 // simulator's own gateway, and the run's checks (the gateway's verdicts per recording) must pass.
 // On the espruino engine (a real interpreter per device), steady, flaky and reboot, where one is installed.
 import { describe, it, expect, beforeAll } from "vitest";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildFirmware } from "../../scripts/build-firmware.mjs";
+import { ensureBundle } from "../../scripts/build-firmware.mjs";
 import { espruinoBin } from "../../scripts/espruino-gate.mjs";
 import { runSimulation } from "../../simulator/run.js";
 import type { Report } from "../../simulator/run.js";
@@ -14,11 +13,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const BUNDLE = join(ROOT, "dist", "recorder.min.js");
 
 beforeAll(async () => {
-  if (!existsSync(BUNDLE)) {
-    const b = await buildFirmware();
-    mkdirSync(dirname(BUNDLE), { recursive: true });
-    writeFileSync(BUNDLE, b.min);
-  }
+  await ensureBundle();
 });
 
 async function run(scenario: string, engine: "node" | "espruino", devices: number, durationMs: number, seed = 1): Promise<Report> {
