@@ -223,7 +223,7 @@ export class Recorder {
       clean: true, maxInflight: this.o.window + 1, backoffMin: this.o.backoffMin, backoffMax: this.o.backoffMax,
       random: function () { return h.random(1)[0] / 256; },
     });
-    m.onConnect = function () { self.connected(); };
+    // Hello waits for the SUBACK, not the CONNACK: the gateway answers it with Acks, which must find us subscribed.
     m.onSuback = function () { self.subscribed(); };
     m.onMessage = function (topic: string, payload: Uint8Array) { self.downlink(topic, payload); };
     m.onPuback = function () { self.pump(); };
@@ -603,10 +603,6 @@ export class Recorder {
     }
   }
 
-  connected(): void {
-    // Hello waits for the SUBACK: the gateway answers it with Acks, which must find us subscribed.
-  }
-
   subscribed(): void {
     if (this.online || !this.mqtt || !this.mqtt.connected) return;
     this.online = true;
@@ -941,11 +937,4 @@ export class Recorder {
     this.log("selftest: " + out);
     return out;
   }
-}
-
-/** Make a recorder from a host and start it (what the bundle's factory does per device). */
-export function createRecorder(host: Host, options?: Partial<RecorderOptions>): Recorder {
-  const r = new Recorder(host, options);
-  r.start();
-  return r;
 }
