@@ -664,6 +664,8 @@ export class Recorder {
       const r = held[i].recording;
       const t = this.txOf(r);
       if (t.gw === AckState.ACK_SEALED && held[i].sealed && t.acked >= held[i].lastSeq) continue;
+      // Everything of it already went out on this connection: no file reads (pump runs on every PUBACK).
+      if (t.start && t.seq >= held[i].lastSeq && (t.seal || !held[i].sealed)) continue;
       const list = this.queue.pending(r, this.o.window + 2, t.seq);
       for (let j = 0; j < list.length && m.canPublish(); j++) {
         const p = list[j];
