@@ -40,6 +40,7 @@ import { Life } from "./engine/runtime.js";
 import { Rand } from "./engine/rand.js";
 import { clips, pick } from "./scenarios.js";
 import type { Scenario } from "./scenarios.js";
+import { lossless } from "./run.js";
 import type { Ctx, RecordingResult } from "./run.js";
 import type { RecordingRow } from "./api.js";
 import type { DeviceInfo, DeviceSpec } from "./types.js";
@@ -441,35 +442,14 @@ async function attack(ctx: Ctx, victims: number[], body: () => Promise<void>): P
 const TAMPER_ALARMS = ["EQUIVOCATION", "FAILED_VERDICT", "RECORDING_MISSING"];
 
 /**
- * Everything the attack was not aimed at, as lossless() (run.ts) checks it: each device powered
- * with nothing left to upload, as many recordings at the gateway as it sealed (less those `deleted`
- * on it: device indexes, one entry per recording), each verified, interrupted exactly where
- * expected, linked to an officer and a case; and no tamper alarm but the `allowed` ones. The
- * `attacked` recordings ("<device>/<recording>") are left to the scenario's own checks.
+ * Everything the attack was not aimed at: lossless() (run.ts) over every recording but the
+ * `attacked` ones, with the `deleted` ones discounted; and no tamper alarm but the `allowed` ones.
  */
 function untouched(ctx: Ctx, recs: RecordingResult[], infos: (DeviceInfo | null)[], alarms: string[],
   o: { attacked?: string[]; deleted?: number[]; allowed?: string[] } = {}): string[] {
   const f: string[] = [];
   if (ctx.notes.error) f.push(`the attack did not complete: ${String(ctx.notes.error)}`);
-  const attacked = new Set(o.attacked || []);
-  ctx.devices.forEach((d, i) => {
-    const info = infos[i];
-    if (!info) { f.push(`${d.id}: powered off at the end`); return; }
-    if (info.queueDepth !== 0) f.push(`${d.id}: ${info.queueDepth} chunks never acknowledged`);
-    const mine = recs.filter((r) => r.device === d.id);
-    const sealed = (info as unknown as { lastSealed: number }).lastSealed;
-    const gone = (o.deleted || []).filter((x) => x === i).length;
-    if (mine.length !== sealed - gone) f.push(`${d.id}: device sealed ${sealed} recordings${gone ? ` (${gone} then deleted on it)` : ""}, gateway has ${mine.length}`);
-    for (const r of mine) {
-      const where = `${d.id}/${r.recording}`;
-      if (attacked.has(where)) continue;
-      if (r.verdict !== "verified") f.push(`${where}: verdict ${r.verdict}, not attacked`);
-      const expectInt = ctx.interrupted[i].has(r.recording);
-      if (!!r.interrupted !== expectInt) f.push(`${where}: interrupted=${r.interrupted}, expected ${expectInt ? 1 : 0}`);
-      if (!r.officer) f.push(`${where}: not linked to an officer`);
-      if (!r.cases) f.push(`${where}: not linked to a case`);
-    }
-  });
+  f.push(...lossless(ctx, recs, infos, { attacked: o.attacked, deleted: o.deleted }));
   for (const a of alarms) if (TAMPER_ALARMS.includes(a.split(" ")[0]) && !(o.allowed || []).includes(a)) f.push(`unexpected alarm: ${a}`);
   return f;
 }

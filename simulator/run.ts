@@ -275,21 +275,29 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
   }
 }
 
-/** The checks most scenarios share: every recording verified and linked, nothing left on devices. */
-export function lossless(ctx: Ctx, recs: RecordingResult[], infos: (DeviceInfo | null)[], opts: { interruptedOk?: boolean } = {}): string[] {
+/**
+ * The checks most scenarios share: each device powered on with nothing left to upload, as many
+ * recordings at the gateway as it sealed (less those `deleted` on it: device indexes, one entry per
+ * recording), each verified, interrupted exactly where expected, linked to an officer and a case.
+ * `attacked` recordings ("<device>/<recording>") are left to an attack scenario's own checks.
+ */
+export function lossless(ctx: Ctx, recs: RecordingResult[], infos: (DeviceInfo | null)[], opts: { attacked?: string[]; deleted?: number[] } = {}): string[] {
   const f: string[] = [];
+  const attacked = new Set(opts.attacked || []);
   ctx.devices.forEach((d, i) => {
     const info = infos[i];
     if (!info) { f.push(`${d.id}: powered off at the end`); return; }
     if (info.queueDepth !== 0) f.push(`${d.id}: ${info.queueDepth} chunks never acknowledged`);
     const mine = recs.filter((r) => r.device === d.id);
     const sealed = (info as unknown as { lastSealed: number }).lastSealed;
-    if (mine.length !== sealed) f.push(`${d.id}: device sealed ${sealed} recordings, gateway has ${mine.length}`);
+    const gone = (opts.deleted || []).filter((x) => x === i).length;
+    if (mine.length !== sealed - gone) f.push(`${d.id}: device sealed ${sealed} recordings${gone ? ` (${gone} then deleted on it)` : ""}, gateway has ${mine.length}`);
     for (const r of mine) {
       const where = `${d.id}/${r.recording}`;
-      if (r.verdict !== "verified") f.push(`${where}: verdict ${r.verdict} (${r.reasons || ""})`);
+      if (attacked.has(where)) continue;
+      if (r.verdict !== "verified") f.push(`${where}: verdict ${r.verdict}${r.reasons ? ` (${r.reasons})` : ""}`);
       const expectInt = ctx.interrupted[i].has(r.recording);
-      if (!!r.interrupted !== expectInt && !(opts.interruptedOk && r.interrupted)) f.push(`${where}: interrupted=${r.interrupted}, expected ${expectInt ? 1 : 0}`);
+      if (!!r.interrupted !== expectInt) f.push(`${where}: interrupted=${r.interrupted}, expected ${expectInt ? 1 : 0}`);
       if (!r.officer) f.push(`${where}: not linked to an officer`);
       if (!r.cases) f.push(`${where}: not linked to a case`);
     }
