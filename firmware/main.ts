@@ -21,7 +21,10 @@ declare function setTime(s: number): void;
 declare function setWatch(fn: (e: { state: boolean }) => void, pin: unknown, opts: unknown): unknown;
 declare function digitalWrite(pin: unknown, v: boolean | number): void;
 declare function analogRead(pin: unknown): number;
-declare const global: { [k: string]: unknown };
+declare const global: { [k: string]: unknown; require: (name: string) => any }
+// The interpreter's modules through global.require: a bare require() makes esbuild add a 250-byte
+// shim for environments without one.
+const need = function (name: string) { return global.require(name); };
 
 /** Make a recorder on `env` and start it. A config problem leaves it refusing to record, saying why. */
 function start(env: EspruinoEnv, options?: Partial<RecorderOptions>): Core {
@@ -43,18 +46,18 @@ function boardOf(g: { [k: string]: unknown }, pins: { [k: string]: unknown } | u
     pin: function (name) { return g[name]; },
     Waveform: g.Waveform as BoardGlobals["Waveform"],
   };
-  try { globals.wifi = require("Wifi"); } catch (e) { /* no Wi-Fi module on this board */ }
+  try { globals.wifi = need("Wifi"); } catch (e) { /* no Wi-Fi module on this board */ }
   return makeBoard(globals, (pins || {}) as never);
 }
 
 /** Start one recorder from the interpreter's globals, and give the REPL info() and selftest(). */
 function boot(): Core {
-  const Storage = require("Storage");
+  const Storage = need("Storage");
   let fs = null;
-  try { fs = require("fs"); } catch (e) { fs = null; }
+  try { fs = need("fs"); } catch (e) { fs = null; }
   const cfg = Storage.readJSON("rec.cfg", true);
   const env: EspruinoEnv = {
-    Storage: Storage, fs: fs, net: require("net"), crypto: require("crypto"), E: E,
+    Storage: Storage, fs: fs, net: need("net"), crypto: need("crypto"), E: E,
     getTime: function () { return getTime(); },
     setTime: function (s: number) { setTime(s); },
     setTimeout: function (fn: () => void, ms: number) { return setTimeout(fn, ms); },

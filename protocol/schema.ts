@@ -59,6 +59,10 @@ export function schemaTable(): { [name: string]: FieldDesc[] } {
 }
 
 /** Enum values (recorder.proto). */
-export const RecState = { REC_IDLE: 0, REC_RECORDING: 1, REC_STOPPED_FULL: 2, REC_NO_CONFIG: 3, REC_REVOKED: 4 };
-export const AckState = { ACK_OPEN: 0, ACK_SEALED: 1, ACK_UNKNOWN: 2 };
-export const CommandAction = { CMD_NONE: 0, CMD_START: 1, CMD_STOP: 2, CMD_SET_CASE_TAG: 3 };
+// One constant each (the bundler inlines them in the firmware), and grouped for the gateway.
+export const REC_IDLE = 0, REC_RECORDING = 1, REC_STOPPED_FULL = 2, REC_NO_CONFIG = 3, REC_REVOKED = 4;
+export const ACK_OPEN = 0, ACK_SEALED = 1, ACK_UNKNOWN = 2;
+export const CMD_NONE = 0, CMD_START = 1, CMD_STOP = 2, CMD_SET_CASE_TAG = 3;
+export const RecState = { REC_IDLE: REC_IDLE, REC_RECORDING: REC_RECORDING, REC_STOPPED_FULL: REC_STOPPED_FULL, REC_NO_CONFIG: REC_NO_CONFIG, REC_REVOKED: REC_REVOKED };
+export const AckState = { ACK_OPEN: ACK_OPEN, ACK_SEALED: ACK_SEALED, ACK_UNKNOWN: ACK_UNKNOWN };
+export const CommandAction = { CMD_NONE: CMD_NONE, CMD_START: CMD_START, CMD_STOP: CMD_STOP, CMD_SET_CASE_TAG: CMD_SET_CASE_TAG };

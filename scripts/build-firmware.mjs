@@ -54,9 +54,13 @@ function mangleable(bundleText) {
       ts.forEachChild(n, visit);
     });
   }
-  // Every word inside a string literal (the protobuf schema is strings of field names).
+  // Names a string may use as a key: a string that is one identifier, and every word of a schema
+  // string (protocol/schema.ts: "1 name type ..." per field). Words of log messages don't count.
   const strings = new Set();
-  for (const q of bundleText.match(/"(?:[^"\\\n]|\\.)*"/g) || []) for (const w of q.match(/[A-Za-z_$][\w$]*/g) || []) strings.add(w);
+  for (const q of bundleText.match(/"(?:[^"\\\n]|\\.)*"/g) || []) {
+    if (!/^"([A-Za-z_$][\w$]*|\d+ [A-Za-z_$].*)"$/.test(q)) continue;
+    for (const w of q.match(/[A-Za-z_$][\w$]*/g) || []) strings.add(w);
+  }
   const builtins = [Object.prototype, Array.prototype, Uint8Array.prototype, String.prototype, Function.prototype, Promise.prototype, DataView.prototype, Error.prototype];
   return [...names].filter((n) => n.length > 2 && !KEEP.has(n) && !strings.has(n) && !builtins.some((b) => n in b)).sort();
 }

@@ -1,6 +1,6 @@
 // npm run sim -- --devices N --duration 60s --scenario NAME --seed S --engine node|espruino
 //               [--gateway mqtt://host:port --api http://host:port --token T | --token-file F]
-//               [--speed X] [--chunk BYTES] [--report file.json] [--keep DIR]
+//               [--speed X] [--chunk BYTES] [--store sd|flash] [--report file.json] [--keep DIR]
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { espruinoBin } from "../scripts/espruino-gate.mjs";
 import { ensureBundle } from "../scripts/build-firmware.mjs";
@@ -25,6 +25,8 @@ faults and attacks; exits non-zero when the gateway's verdicts are not what the 
   --token T            admin token; or --token-file F (default data/admin.token when --gateway is given)
   --speed X            media X times faster than real time (default 1)
   --chunk BYTES        chunk size (default 8192)
+  --store sd|flash     where devices queue uploads: an SD card (default) or, as on a board
+                       without one, Storage (internal flash, 256 KiB shared with the code)
   --report FILE        write the summary as JSON
   --keep DIR           keep the devices' flash and SD cards (and the embedded gateway's data) in DIR
   --quiet              no progress bar
@@ -49,7 +51,7 @@ function args(argv: string[]): Record<string, string> {
     if (i + 1 >= argv.length) throw new Error(`SIM_USAGE: --${k} needs a value`);
     out[k] = argv[++i];
   }
-  const known = ["devices", "duration", "scenario", "seed", "engine", "gateway", "api", "token", "token-file", "speed", "chunk", "report", "keep", "help", "quiet"];
+  const known = ["devices", "duration", "scenario", "seed", "engine", "gateway", "api", "token", "token-file", "speed", "chunk", "store", "report", "keep", "help", "quiet"];
   for (const k of Object.keys(out)) if (!known.includes(k)) throw new Error(`SIM_USAGE: unknown option --${k} (see --help)`);
   return out;
 }
@@ -74,13 +76,15 @@ async function main(): Promise<number> {
     if (!existsSync(f)) throw new Error(`SIM_TOKEN: no token file ${f}; a fresh \`npm start\` writes one in its data directory, or pass --token`);
     token = readFileSync(f, "utf8").trim();
   }
+  const store = a.store || "sd";
+  if (store !== "sd" && store !== "flash") throw new Error(`SIM_USAGE: --store sd or flash, not ${JSON.stringify(a.store)}`);
   const bundle = await ensureBundle(); // dist/recorder.min.js, built when missing
   const durationMs = parseDuration(a.duration || "30s");
   const tty = process.stderr.isTTY && !a.quiet;
   let lastLine = 0;
   const report = await runSimulation({
     devices, durationMs, scenario: a.scenario || "steady", seed: Number(a.seed || 1), engine,
-    gateway: a.gateway, api: a.api, token, speed: Number(a.speed || 1), chunk: Number(a.chunk || 8192), bundle,
+    gateway: a.gateway, api: a.api, token, speed: Number(a.speed || 1), chunk: Number(a.chunk || 8192), store, bundle,
     espruinoBin: espruinoBin(true), dir: a.keep,
     onProgress: a.quiet ? undefined : (p) => {
       if (tty) process.stderr.write("\r" + bar(p, durationMs) + "\x1b[K");

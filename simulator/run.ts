@@ -33,6 +33,9 @@ export interface SimOptions {
   /** Media this many times faster than real time. */
   speed: number;
   chunk: number;
+  /** Where the devices keep their upload queue: "sd" (default, an SD card through fs) or "flash"
+   * (a board without one: Storage, 256 KiB shared with the code). */
+  store?: "sd" | "flash";
   /** The firmware bundle (default dist/recorder.min.js, built when missing). */
   bundle: string;
   espruinoBin?: string;
@@ -74,7 +77,7 @@ export interface Report {
   lostChunks: number;
   alarms: string[];
   failures: string[];
-  perDevice: { id: string; recordings: number; queueDepth: number; lastError: string }[];
+  perDevice: { id: string; recordings: number; queueDepth: number; storeFree: number; lastError: string }[];
   resources: { rssMb: number; cpuS: number };
   ok: boolean;
 }
@@ -158,7 +161,7 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
     await api.registerDevice(id, toHex(root));
     await api.addOfficer({ badge: `${tag}-B${i}`, name: `Officer ${i + 1}`, unitId: unit.id, role: "enforcement", certNo: `SIM${i}`, certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
     await api.checkOut(id, `${tag}-B${i}`);
-    specs.push({ id, root, host: "127.0.0.1", port: 0, chunk: o.chunk, pre: 0, caseTag: caseNumbers[i % nCases], sdBytes: 0, seed: (o.seed * 1000003 + i) >>> 0, speed: o.speed, dir: join(work, "dev", id) });
+    specs.push({ id, root, host: "127.0.0.1", port: 0, chunk: o.chunk, pre: 0, caseTag: caseNumbers[i % nCases], sdBytes: o.store === "flash" ? -1 : 0, seed: (o.seed * 1000003 + i) >>> 0, speed: o.speed, dir: join(work, "dev", id) });
   }
   log(`seeded unit ${unitName}, ${o.devices} officers and devices, ${nCases} cases`);
 
@@ -263,7 +266,7 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
       recordings: recs.length, verdicts, interrupted: recs.filter((r) => r.interrupted).length,
       linked: recs.filter((r) => r.officer && r.cases).length, chunks: recs.reduce((a, r) => a + r.chunks, 0), bytes: recs.reduce((a, r) => a + r.bytes, 0),
       lostChunks: lost, alarms, failures,
-      perDevice: devices.map((d, i) => ({ id: d.id, recordings: recs.filter((r) => r.device === d.id).length, queueDepth: infos[i] ? infos[i]!.queueDepth : -1, lastError: infos[i] ? infos[i]!.lastError : "powered off" })),
+      perDevice: devices.map((d, i) => ({ id: d.id, recordings: recs.filter((r) => r.device === d.id).length, queueDepth: infos[i] ? infos[i]!.queueDepth : -1, storeFree: infos[i] ? infos[i]!.storeFree : -1, lastError: infos[i] ? infos[i]!.lastError : "powered off" })),
       resources: { rssMb: Math.round(process.memoryUsage().rss / 1048576), cpuS: Math.round((cpu.user + cpu.system) / 1e5) / 10 },
       ok: failures.length === 0,
     };
@@ -273,6 +276,15 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
     if (!o.dir) rmSync(work, { recursive: true, force: true });
     gwRef = () => null;
   }
+}
+
+/** A recording's reasons (JSON from the gateway) as " (CODE seq N: detail; ...)", or "". */
+export function reasonText(json: string | undefined): string {
+  if (!json) return "";
+  let list: { code: string; seq?: number; detail?: string }[];
+  try { list = JSON.parse(json); } catch { return ` (${json})`; }
+  if (!Array.isArray(list) || !list.length) return "";
+  return ` (${list.map((x) => `${x.code}${x.seq !== undefined ? ` seq ${x.seq}` : ""}${x.detail ? `: ${x.detail}` : ""}`).join("; ")})`;
 }
 
 /**
@@ -295,7 +307,7 @@ export function lossless(ctx: Ctx, recs: RecordingResult[], infos: (DeviceInfo |
     for (const r of mine) {
       const where = `${d.id}/${r.recording}`;
       if (attacked.has(where)) continue;
-      if (r.verdict !== "verified") f.push(`${where}: verdict ${r.verdict}${r.reasons ? ` (${r.reasons})` : ""}`);
+      if (r.verdict !== "verified") f.push(`${where}: verdict ${r.verdict}${reasonText(r.reasons)}`);
       const expectInt = ctx.interrupted[i].has(r.recording);
       if (!!r.interrupted !== expectInt) f.push(`${where}: interrupted=${r.interrupted}, expected ${expectInt ? 1 : 0}`);
       if (!r.officer) f.push(`${where}: not linked to an officer`);

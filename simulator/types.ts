@@ -14,6 +14,8 @@ export interface DeviceInfo {
   downlinkRejected: number;
   link: string;
   memory: number;
+  /** Bytes the queue's store can still take (the SD card, or Storage on a board without one). */
+  storeFree: number;
 }
 
 /** How one simulated device is set up (rec.cfg fields and host options). */
@@ -27,7 +29,7 @@ export interface DeviceSpec {
   chunk: number;
   pre: number;
   caseTag: string;
-  /** Bytes the SD card may hold (flash-full scenario), 0 for the default. */
+  /** Bytes the SD card may hold (flash-full scenario), 0 for the default, -1 for no SD card (the queue in Storage). */
   sdBytes: number;
   /** Seed of this device's synthetic media. */
   seed: number;

@@ -308,8 +308,9 @@ export interface Conn {
 export interface Transport {
   /** Open a connection; onClose must be called once when it ends, whoever ended it. */
   connect(host: string, port: number, onData: (b: Uint8Array) => void, onClose: () => void): Conn;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(h: unknown): void;
+  /** A timer (setTimeout) and its cancel (clearTimeout). */
+  after(fn: () => void, ms: number): unknown;
+  cancel(h: unknown): void;
   now(): number;
 }
 
@@ -430,7 +431,7 @@ export class MqttClient {
    */
   end(): void {
     this.ended = true;
-    if (this.retryTimer !== null) this.t.clearTimeout(this.retryTimer);
+    if (this.retryTimer !== null) this.t.cancel(this.retryTimer);
     this.retryTimer = null;
     if (this.conn && this.connected) this.send(encodeDisconnect());
     this.drop("END");
@@ -573,7 +574,7 @@ export class MqttClient {
     const self = this;
     let wait = this.lastTx + ka - this.t.now();
     if (wait < 0) wait = 0;
-    this.pingTimer = this.t.setTimeout(function () {
+    this.pingTimer = this.t.after(function () {
       self.pingTimer = null;
       self.pingTick();
     }, wait);
@@ -590,14 +591,14 @@ export class MqttClient {
 
   armDead(): void {
     const self = this;
-    this.deadTimer = this.t.setTimeout(function () {
+    this.deadTimer = this.t.after(function () {
       self.deadTimer = null;
       self.drop("TIMEOUT");
     }, opt(this.o.responseTimeout, 10000));
   }
 
   clearDead(): void {
-    if (this.deadTimer !== null) this.t.clearTimeout(this.deadTimer);
+    if (this.deadTimer !== null) this.t.cancel(this.deadTimer);
     this.deadTimer = null;
   }
 
@@ -610,7 +611,7 @@ export class MqttClient {
     this.connected = false;
     this.parser.reset();
     this.clearDead();
-    if (this.pingTimer !== null) this.t.clearTimeout(this.pingTimer);
+    if (this.pingTimer !== null) this.t.cancel(this.pingTimer);
     this.pingTimer = null;
     // SUBSCRIBEs in flight die with the connection (renewed from `subs`); publishes stay in `queue`.
     for (const k in this.used) delete this.used[k];
@@ -634,7 +635,7 @@ export class MqttClient {
     const self = this;
     const wait = this.backoff();
     this.attempts++;
-    this.retryTimer = this.t.setTimeout(function () {
+    this.retryTimer = this.t.after(function () {
       self.retryTimer = null;
       if (!self.ended) self.open();
     }, wait);

@@ -134,14 +134,14 @@ interface Segment {
 interface Rec {
   id: number;
   acked: number; // cumulative: every chunk seq <= acked is freed
-  lastSeq: number; // highest chunk seq written
+  top: number; // highest chunk seq written
   hasStart: boolean;
   sealSeq: number; // -1: no seal held
   segs: Segment[]; // ascending idx
   cur: Segment | null; // the segment appends go to
   rollNext: boolean; // the next append opens a new segment
   note: Uint8Array | null; // the caller's note in the newest ack record (see ack)
-  noteSeq: number; // the lastSeq that ack record was written at
+  noteSeq: number; // the top that ack record was written at
 }
 
 /** What a start, chunk or seal record tells its recording and segment: shared by recovery and put. */
@@ -149,7 +149,7 @@ function track(r: Rec, seg: Segment, kind: number, seq: number): void {
   if (kind === KIND_CHUNK) {
     if (!seg.minSeq) seg.minSeq = seq;
     seg.maxSeq = seq;
-    if (seq > r.lastSeq) r.lastSeq = seq;
+    if (seq > r.top) r.top = seq;
   } else if (kind === KIND_START) {
     r.hasStart = true;
     seg.pinned = true;
@@ -241,7 +241,7 @@ export class Queue {
   rec(id: number, create: boolean): Rec | null {
     let r = this.recs[id];
     if (!r && create) {
-      r = { id: id, acked: 0, lastSeq: 0, hasStart: false, sealSeq: -1, segs: [], cur: null, rollNext: false, note: null, noteSeq: 0 };
+      r = { id: id, acked: 0, top: 0, hasStart: false, sealSeq: -1, segs: [], cur: null, rollNext: false, note: null, noteSeq: 0 };
       this.recs[id] = r;
     }
     return r || null;
@@ -277,13 +277,13 @@ export class Queue {
       const seq = getU32(h, 8);
       if (kind !== KIND_ACK) track(r, seg, kind, seq);
       else {
-        // An ack record: seq = cumulative, body = the lastSeq when it was written (so a recording
+        // An ack record: seq = cumulative, body = the top seq when it was written (so a recording
         // whose chunk segments are all freed still knows how far it got), then the caller's note.
         if (seq > r.acked) r.acked = seq;
         if (len >= 4) {
           const b = this.store.read(name, off + RECORD_HEADER, len) as Uint8Array;
           const last = getU32(b, 0);
-          if (last > r.lastSeq) r.lastSeq = last;
+          if (last > r.top) r.top = last;
           if (len > 4 && last >= r.noteSeq) {
             r.note = b.subarray(4);
             r.noteSeq = last;
@@ -301,7 +301,7 @@ export class Queue {
     if (!valid) {
       // Nothing in it was ever a completed append: it is the torn first write of a new file.
       this.store.remove(name);
-      if (!r.segs.length && !r.hasStart && r.sealSeq < 0 && !r.acked && !r.lastSeq) delete this.recs[id];
+      if (!r.segs.length && !r.hasStart && r.sealSeq < 0 && !r.acked && !r.top) delete this.recs[id];
       return;
     }
     r.segs.push(seg);
@@ -318,9 +318,9 @@ export class Queue {
     if (parts.length > MAX_PARTS || len > MAX_BODY) return "TOO_LARGE";
     const existing = this.rec(recording, false);
     if (existing && existing.sealSeq >= 0) return "SEALED";
-    if (kind === KIND_START ? existing !== null && (existing.hasStart || existing.lastSeq > 0)
-      : kind === KIND_CHUNK ? seq !== (existing ? existing.lastSeq : 0) + 1
-      : kind === KIND_SEAL ? seq !== (existing ? existing.lastSeq : 0)
+    if (kind === KIND_START ? existing !== null && (existing.hasStart || existing.top > 0)
+      : kind === KIND_CHUNK ? seq !== (existing ? existing.top : 0) + 1
+      : kind === KIND_SEAL ? seq !== (existing ? existing.top : 0)
       : true) return "SEQ";
     const need = RECORD_HEADER + len + (kind === KIND_SEAL ? ACK_SPACE : this.opts.reserve);
     if (this.store.free() < need) return "STORAGE_FULL";
@@ -386,22 +386,22 @@ export class Queue {
   ack(recording: number, cumulative: number, sealed: boolean, note?: Uint8Array): number {
     const r = this.rec(recording, false);
     if (!r) return 0;
-    const upTo = cumulative < r.lastSeq ? cumulative : r.lastSeq; // nothing above what was written
-    if (sealed && r.sealSeq >= 0 && upTo >= r.lastSeq) {
+    const upTo = cumulative < r.top ? cumulative : r.top; // nothing above what was written
+    if (sealed && r.sealSeq >= 0 && upTo >= r.top) {
       // The gateway holds the seal and every chunk: the recording goes, start and seal included.
       // (Without a seal held here, ACK_SEALED frees chunks only: the recorder seals after a reboot.)
-      const freed = r.lastSeq - r.acked;
+      const freed = r.top - r.acked;
       for (let i = 0; i < r.segs.length; i++) this.store.remove(r.segs[i].name);
       delete this.recs[recording];
       return freed;
     }
     if (upTo <= r.acked) return 0;
     const body = new Uint8Array(4 + (note ? note.length : 0));
-    setU32(body, 0, r.lastSeq);
+    setU32(body, 0, r.top);
     if (note) {
       body.set(note, 4);
       r.note = body.subarray(4);
-      r.noteSeq = r.lastSeq;
+      r.noteSeq = r.top;
     }
     const seg = this.target(r);
     // Not durable: free nothing; the gateway acks again (R-ACK-3 on the next Hello).
@@ -451,7 +451,7 @@ export class Queue {
     return out;
   }
 
-  /** The note of the newest ack record of a recording (see ack) and the lastSeq it was written at. */
+  /** The note of the newest ack record of a recording (see ack) and the top seq it was written at. */
   note(recording: number): { seq: number; note: Uint8Array } | null {
     const r = this.rec(recording, false);
     return r && r.note ? { seq: r.noteSeq, note: r.note } : null;
@@ -469,7 +469,7 @@ export class Queue {
     for (let i = 0; i < ids.length; i++) {
       const r = this.recs[ids[i]];
       const sealed = r.sealSeq >= 0;
-      out.push({ recording: r.id, firstSeq: r.acked < r.lastSeq ? r.acked + 1 : 0, lastSeq: r.lastSeq, sealed: sealed, open: !sealed });
+      out.push({ recording: r.id, firstSeq: r.acked < r.top ? r.acked + 1 : 0, lastSeq: r.top, sealed: sealed, open: !sealed });
     }
     out.sort(function (a, b) { return a.recording - b.recording; });
     return out;
@@ -479,7 +479,7 @@ export class Queue {
   depth(): number {
     let n = 0;
     const ids = Object.keys(this.recs);
-    for (let i = 0; i < ids.length; i++) n += this.recs[ids[i]].lastSeq - this.recs[ids[i]].acked;
+    for (let i = 0; i < ids.length; i++) n += this.recs[ids[i]].top - this.recs[ids[i]].acked;
     return n;
   }
 

@@ -19,7 +19,7 @@ import { DownlinkGuard, controlTag } from "../../protocol/downlink.js";
 import { Hmac } from "../../protocol/hmac.js";
 import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
 import type { Obj } from "../../protocol/codec.js";
-import { AckState, CommandAction, RecState } from "../../protocol/schema.js";
+import { ACK_SEALED, ACK_UNKNOWN, CMD_SET_CASE_TAG, CMD_START, CMD_STOP, REC_IDLE, REC_NO_CONFIG, REC_RECORDING, REC_REVOKED, REC_STOPPED_FULL } from "../../protocol/schema.js";
 import {
   CONTROL_HELLO, CONTROL_STATUS, FLAG_INTERRUPTED, FLAG_MARKER, FLAG_PRE_EVENT, HASH_LEN, MAX_PAYLOAD, NONCE_LEN,
   SCHEMA_VERSION,
@@ -34,8 +34,8 @@ import type { KeyState, RecorderConfig } from "./config.js";
 export const FIRMWARE_VERSION = "er-fw 0.1.0";
 
 /** Recorder states (Status.state, recorder.proto RecState). */
-export const IDLE = RecState.REC_IDLE, RECORDING = RecState.REC_RECORDING, FULL = RecState.REC_STOPPED_FULL,
-  NO_CONFIG = RecState.REC_NO_CONFIG, REVOKED = RecState.REC_REVOKED;
+export const IDLE = REC_IDLE, RECORDING = REC_RECORDING, FULL = REC_STOPPED_FULL,
+  NO_CONFIG = REC_NO_CONFIG, REVOKED = REC_REVOKED;
 
 const STATE_NAMES = ["idle", "recording", "storage full", "no config", "revoked"];
 
@@ -590,7 +590,7 @@ export class Recorder {
 
   /** Published and not yet acknowledged by the gateway: a start, chunks, or a seal. */
   outstanding(t: Tx): boolean {
-    return t.seq > t.acked || (t.start && t.gw < 0) || (t.seal && t.gw !== AckState.ACK_SEALED);
+    return t.seq > t.acked || (t.start && t.gw < 0) || (t.seal && t.gw !== ACK_SEALED);
   }
 
   sent(t: Tx, seq: number, kind: number): void {
@@ -616,7 +616,7 @@ export class Recorder {
     // Everything unacknowledged goes again from the queue after the next Hello (R-ACK-4).
     if (this.mqtt) this.mqtt.discard();
     this.tx = {};
-    if (this.helloTimer !== null) this.hw.transport.clearTimeout(this.helloTimer);
+    if (this.helloTimer !== null) this.hw.transport.cancel(this.helloTimer);
     this.helloTimer = null;
     this.log("disconnected: " + reason);
   }
@@ -638,13 +638,13 @@ export class Recorder {
     const self = this;
     this.ready = false;
     if (!held.length) this.becomeReady();
-    else this.helloTimer = h.transport.setTimeout(function () { self.helloTimer = null; self.becomeReady(); }, this.o.helloWaitMs);
+    else this.helloTimer = h.transport.after(function () { self.helloTimer = null; self.becomeReady(); }, this.o.helloWaitMs);
     this.log("hello, held: " + held.length);
   }
 
   becomeReady(): void {
     if (this.ready || !this.online) return;
-    if (this.helloTimer !== null) this.hw.transport.clearTimeout(this.helloTimer);
+    if (this.helloTimer !== null) this.hw.transport.cancel(this.helloTimer);
     this.helloTimer = null;
     this.ready = true;
     this.heartbeat();
@@ -663,7 +663,7 @@ export class Recorder {
     for (let i = 0; i < held.length && m.canPublish(); i++) {
       const r = held[i].recording;
       const t = this.txOf(r);
-      if (t.gw === AckState.ACK_SEALED && held[i].sealed && t.acked >= held[i].lastSeq) continue;
+      if (t.gw === ACK_SEALED && held[i].sealed && t.acked >= held[i].lastSeq) continue;
       // Everything of it already went out on this connection: no file reads (pump runs on every PUBACK).
       if (t.start && t.seq >= held[i].lastSeq && (t.seal || !held[i].sealed)) continue;
       const list = this.queue.pending(r, this.o.window + 2, t.seq);
@@ -743,7 +743,7 @@ export class Recorder {
     this.stats.acked++;
     if (t.gw < 0 && this.awaiting > 0) this.awaiting--;
     t.gw = state;
-    if (state === AckState.ACK_UNKNOWN) {
+    if (state === ACK_UNKNOWN) {
       // The gateway has no start: send it again, then every chunk held (R-ACK-2).
       t.start = false;
       t.seq = 0;
@@ -761,14 +761,14 @@ export class Recorder {
         setU64(dv, 8, this.lastEnd);
         note.set(this.lastBeacon, HASH_LEN + 16);
       }
-      const freed = this.queue.ack(r, cum, state === AckState.ACK_SEALED, note);
+      const freed = this.queue.ack(r, cum, state === ACK_SEALED, note);
       this.stats.freed += freed;
       if (cum > t.acked) {
         t.acked = cum;
         t.since = this.hw.now();
       }
       if (cum > t.seq) t.seq = cum;
-      if (state === AckState.ACK_SEALED) {
+      if (state === ACK_SEALED) {
         t.seal = true;
         if (!this.heldOf(r)) delete this.tx[r];
       }
@@ -816,9 +816,9 @@ export class Recorder {
   onCommand(c: Obj): void {
     const a = (c.action as number) || 0;
     const tag = (c.caseTag as string) || "";
-    if (a === CommandAction.CMD_START) this.record(tag);
-    else if (a === CommandAction.CMD_STOP) this.stop();
-    else if (a === CommandAction.CMD_SET_CASE_TAG) this.setCaseTag(tag);
+    if (a === CMD_START) this.record(tag);
+    else if (a === CMD_STOP) this.stop();
+    else if (a === CMD_SET_CASE_TAG) this.setCaseTag(tag);
   }
 
   /** Case tag for the open recording's seal and for later recordings (R-MSG-10). */
@@ -858,7 +858,7 @@ export class Recorder {
 
   armTick(): void {
     const self = this;
-    this.timer = this.hw.transport.setTimeout(function () {
+    this.timer = this.hw.transport.after(function () {
       self.timer = null;
       self.tick();
       if (self.state !== REVOKED && self.mqtt) self.armTick();
@@ -876,8 +876,8 @@ export class Recorder {
       if (this.ready && this.outstanding(t) && now - t.since > this.o.resendMs) {
         // The gateway refused or lost them (BUFFER_FULL, DISK_LOW...): the same bytes again.
         t.seq = t.acked;
-        if (t.gw < 0 || t.gw === AckState.ACK_UNKNOWN) t.start = false;
-        if (t.gw !== AckState.ACK_SEALED) t.seal = false;
+        if (t.gw < 0 || t.gw === ACK_UNKNOWN) t.start = false;
+        if (t.gw !== ACK_SEALED) t.seal = false;
         t.since = now;
         again = true;
       }
@@ -887,9 +887,9 @@ export class Recorder {
 
   /** Stop timers and the connection (tests, revoke); the queue and keys stay as they are. */
   halt(): void {
-    if (this.timer !== null) this.hw.transport.clearTimeout(this.timer);
+    if (this.timer !== null) this.hw.transport.cancel(this.timer);
     this.timer = null;
-    if (this.helloTimer !== null) this.hw.transport.clearTimeout(this.helloTimer);
+    if (this.helloTimer !== null) this.hw.transport.cancel(this.helloTimer);
     this.helloTimer = null;
     this.stopMedia();
     if (this.mqtt) {

@@ -13,13 +13,16 @@ export interface EspFile {
 
 /** require("Storage"): strings in, strings out. */
 export interface EspStorage {
-  read(name: string): string | undefined;
+  read(name: string, offset?: number, length?: number): string | undefined;
   readJSON(name: string, noExceptions: boolean): unknown;
-  write(name: string, data: string): boolean;
+  /** With offset and size: the first write (offset 0) makes a file of `size` bytes, later ones fill it. */
+  write(name: string, data: string | Uint8Array, offset?: number, size?: number): boolean;
   writeJSON(name: string, data: unknown): boolean;
   erase(name: string): void;
   compact(): void;
   getFree(): number;
+  /** Not on every build: free and erased bytes (erased ones come back at compaction). */
+  getStats?: () => { freeBytes: number; trashBytes: number };
   list(): string[];
 }
 

@@ -50,6 +50,7 @@ export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Trans
     connect: function (host: string, port: number, onData: (b: Uint8Array) => void, onClose: () => void): Conn {
       let open = false;
       let closed = false;
+      let broken = false;
       // Writes made before the TCP connect completes wait here (the client sends CONNECT at once).
       let early: string[] = [];
       const close = function () {
@@ -77,10 +78,17 @@ export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Trans
       sock.on("error", close); // Espruino may report a refused connect only as 'error'
       return {
         write: function (b: Uint8Array) {
-          if (closed) return;
+          if (closed || broken) return;
           const s = toBinaryString(rt, b);
-          if (open) sock.write(s);
-          else early.push(s);
+          if (!open) { early.push(s); return; }
+          try {
+            sock.write(s);
+          } catch (e) {
+            // "This socket is closed": the connection went before its 'close' event came. Close
+            // later, not inside the caller's write (a publish or a seal in progress).
+            broken = true;
+            rt.setTimeout(close, 0);
+          }
         },
         end: function () {
           if (closed) return;
@@ -89,10 +97,10 @@ export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Trans
         },
       };
     },
-    setTimeout: function (fn: () => void, ms: number) {
+    after: function (fn: () => void, ms: number) {
       return rt.setTimeout(fn, ms);
     },
-    clearTimeout: function (h: unknown) {
+    cancel: function (h: unknown) {
       rt.clearTimeout(h);
     },
     now: function () {

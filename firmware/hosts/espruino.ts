@@ -75,6 +75,79 @@ export function fsStore(env: EspruinoEnv, sdBytes: number): QueueStore {
   };
 }
 
+/**
+ * The queue's store on `Storage`, for a board without an SD card (its internal flash, shared with
+ * the code and config: 256 KiB on the Linux build). A Storage file can't grow once written, so each
+ * append is a file of its own, `<name>~<k>` (k = 0, 1, ...), created at its full size by its first
+ * part and filled part by part (`Storage.write(name, data, offset, size)`: the chunk is never
+ * copied). Power loss between parts leaves the rest 0xFF, which the queue's record check finds as a
+ * torn tail. Erased files count as free: a write that needs their space compacts first (Espruino
+ * does). The pieces' sizes are kept in RAM, read from `Storage.list()` at start.
+ */
+export function storageStore(env: EspruinoEnv): QueueStore {
+  const S = env.Storage;
+  const ix: { [name: string]: number[] } = {};
+  // Pieces are removed last first (below), so those left are always 0..k, without a hole.
+  S.list().forEach(function (f) {
+    const t = f.lastIndexOf("~");
+    if (t < 1) return;
+    const n = f.substr(0, t);
+    (ix[n] = ix[n] || [])[parseInt(f.substr(t + 1), 10)] = (S.read(f) as string).length;
+  });
+  const size = function (name: string): number {
+    const p = ix[name];
+    let n = 0;
+    if (p) for (let k = 0; k < p.length; k++) n += p[k];
+    return n;
+  };
+  return {
+    append: function (name: string, parts: Uint8Array[]): boolean {
+      let len = 0, o = 0;
+      for (let i = 0; i < parts.length; i++) len += parts[i].length;
+      if (!len) return true;
+      const p = ix[name] || [];
+      const f = name + "~" + p.length;
+      try {
+        for (let i = 0; i < parts.length; i++) {
+          if (parts[i].length) S.write(f, parts[i], o, len);
+          o += parts[i].length;
+        }
+      } catch (e) {
+        // Full, or the flash refused: nothing of this append may stay behind.
+        S.erase(f);
+        return false;
+      }
+      p.push(len);
+      ix[name] = p;
+      return true;
+    },
+    // A record is one piece: the queue never reads across two.
+    read: function (name: string, offset: number, length: number): Uint8Array | null {
+      const p = ix[name] || [];
+      let k = 0;
+      while (k < p.length && offset >= p[k]) offset -= p[k++];
+      return k < p.length && offset + length <= p[k] ? env.E.toUint8Array(S.read(name + "~" + k, offset, length) as string) : null;
+    },
+    size: size,
+    remove: function (name: string): void {
+      const p = ix[name];
+      if (!p) return;
+      // Last piece first: a power cut here leaves a shorter file, never one with a hole.
+      for (let k = p.length - 1; k >= 0; k--) S.erase(name + "~" + k);
+      delete ix[name];
+    },
+    list: function (prefix: string): string[] {
+      const out: string[] = [];
+      for (const n in ix) if (n.indexOf(prefix) === 0) out.push(n);
+      return out;
+    },
+    free: function (): number {
+      const st = S.getStats ? S.getStats() : null;
+      return st ? st.freeBytes + st.trashBytes : S.getFree();
+    },
+  };
+}
+
 /** Storage as KeyValue: config and chain state. */
 export function storageKv(env: EspruinoEnv): KeyValue {
   const S = env.Storage;
@@ -183,7 +256,8 @@ export function espruinoHost(env: EspruinoEnv): Host {
     },
     transport: espruinoNet(env.net, { E: env.E, setTimeout: env.setTimeout, clearTimeout: env.clearTimeout, getTime: env.getTime }),
     kv: storageKv(env),
-    store: fsStore(env, typeof sd === "number" && sd > 0 ? sd : DEFAULT_SD_BYTES),
+    // "sd": 0 in rec.cfg, or no fs: a board without an SD card keeps its queue in Storage.
+    store: env.fs && sd !== 0 ? fsStore(env, typeof sd === "number" && sd > 0 ? sd : DEFAULT_SD_BYTES) : storageStore(env),
     media: src,
     onButton: function (fn: (name: string) => void) { if (env.board.watchButtons) env.board.watchButtons(fn); },
     led: function (p: string) { if (env.board.led) env.board.led(p); },

@@ -128,7 +128,7 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
   // Metadata only (content needs a reason, below). An officer lists the clips recorded while
   // wearing a device: the assignment in force at the clip's start names them.
   app.get<{ Querystring: { device?: string } }>("/api/recordings", { config: { roles: [...ROLES] } }, async (req) => {
-    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs";
+    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons";
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (req.query.device) { where.push("r.device_id = ?"); params.push(req.query.device); }

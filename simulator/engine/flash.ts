@@ -19,7 +19,8 @@
 //
 // Persistence: every change rewrites the used part of the image to a temporary file, fsyncs it and
 // renames it over `espruino.flash` (then fsyncs the directory): a change is whole or absent after a
-// crash. Not imitated: a flash write torn by power loss (Storage writes here are atomic).
+// crash. A file written in parts (offset, size) is torn between parts as on a board; a single
+// write is not torn here.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { EspStorage } from "../../firmware/hosts/env.js";
@@ -40,6 +41,11 @@ interface Entry {
 }
 
 const padded = (n: number): number => (n + 3) & ~3;
+/** Still erased flash (0xFF) from `at` for `n` bytes. */
+const erased = (data: string, at: number, n: number): boolean => {
+  for (let i = at; i < at + n; i++) if (data.charCodeAt(i) !== 0xff) return false;
+  return true;
+};
 const footprint = (e: Entry): number => HEADER + padded(e.data.length);
 
 /** The flash model: entries in flash order, live or erased. */
@@ -133,24 +139,37 @@ export class Flash {
     for (const e of this.entries) this.used += footprint(e);
   }
 
-  /** Storage.write: see the header for the rules this follows. */
-  write(rawName: string, data: string): boolean {
-    if (data.length === 0) throw new Error("Can't create zero length file");
+  /**
+   * Storage.write: see the header for the rules this follows. With `offset` and `size`, as
+   * Espruino: a write at offset 0 makes a file of `size` bytes, erased (0xFF), unless one of that
+   * size is still erased there; every write then fills its range, which must still be erased.
+   * Between two such writes the file reads 0xFF where it is not yet written, as after a power cut.
+   */
+  write(rawName: string, data: string, offset = 0, size = 0): boolean {
+    if (!size) size = data.length;
+    if (size === 0) throw new Error("Can't create zero length file");
     const name = this.nameOf(rawName);
-    const old = this.find(name);
-    if (old && old.data === data) return true;
-    if (old) old.live = false;
-    const entry: Entry = { name, data, live: true };
-    const need = footprint(entry);
-    if (this.capacity - this.used < need) {
-      if (this.capacity - this.used + this.trash() >= need) this.compactNow();
-      else {
-        if (old) this.persist();
-        throw new Error("Unable to find or create file");
+    let e = this.find(name);
+    if (offset === 0 && !(e && e.data.length === size && erased(e.data, 0, size))) {
+      if (e && e.data === data) return true;
+      if (e) e.live = false;
+      const entry: Entry = { name, data: "\xff".repeat(size), live: true };
+      const need = footprint(entry);
+      if (this.capacity - this.used < need) {
+        if (this.capacity - this.used + this.trash() >= need) this.compactNow();
+        else {
+          if (e) this.persist();
+          throw new Error("Unable to find or create file");
+        }
       }
+      this.entries.push(entry);
+      this.used += need;
+      e = entry;
     }
-    this.entries.push(entry);
-    this.used += need;
+    if (!e) throw new Error("Unable to find or create file");
+    if (offset + data.length > e.data.length) throw new Error("Too much data for file size");
+    if (!erased(e.data, offset, data.length)) throw new Error("File already written with different data");
+    e.data = e.data.slice(0, offset) + data + e.data.slice(offset + data.length);
     this.persist();
     return true;
   }
@@ -282,11 +301,10 @@ export function storageModule(flash: Flash): EspStorage {
       const b = Buffer.from(e.data, "latin1");
       return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
     },
-    write(name: string, data: string | Uint8Array): boolean {
+    write(name: string, data: string | Uint8Array, offset?: number, size?: number): boolean {
       life.check();
-      // The (name, data, offset, size) form writes a file in parts: not imitated.
-      maxArgs("Storage.write", 2, arguments.length);
-      return flash.write(name, binaryOf(dataBytes("Storage.write", data)));
+      maxArgs("Storage.write", 4, arguments.length);
+      return flash.write(name, binaryOf(dataBytes("Storage.write", data)), offset || 0, size || 0);
     },
     writeJSON(name: string, data: unknown): boolean {
       life.check();

@@ -79,6 +79,8 @@ class SimSocket {
   inn: Lane;
   ended: boolean;
   closed: boolean;
+  /** The connection is gone (its "close" may still be on its way to the device). */
+  gone: boolean;
   unsent: number;
   listeners: [string, (...a: unknown[]) => void][];
 
@@ -90,6 +92,7 @@ class SimSocket {
     this.inn = new Lane(net);
     this.ended = false;
     this.closed = false;
+    this.gone = false;
     this.unsent = 0;
     this.listeners = [];
     if (onConnect) this.handlers.connect = [onConnect];
@@ -108,6 +111,9 @@ class SimSocket {
       },
       write: (s: string): boolean => {
         life.check();
+        // As Espruino: a write once the connection has gone, even before the device has had its
+        // "close" event, throws.
+        if (this.gone || this.closed) throw new Error("This socket is closed");
         this.write(s);
         return false;
       },
@@ -139,6 +145,7 @@ class SimSocket {
     });
     this.listen("end", () => this.inn.push(() => this.emit("end", null)));
     this.listen("error", (e: NodeJS.ErrnoException) => this.inn.push(() => this.emit("error", { code: -1, message: e.code || e.message })));
+    this.listen("close", () => { this.gone = true; });
     this.listen("close", (hadError: boolean) => this.inn.push(() => {
       this.closed = true;
       this.net.sockets.delete(this);

@@ -46,7 +46,7 @@ export function configFiles(spec: DeviceSpec, media: string): { cfg: string; key
     v: 1, id: spec.id, host: spec.host, port: spec.port, login: toHex(k.login), dl: toHex(k.downlinkKey), ctl: toHex(k.controlKey),
     chunk: spec.chunk, pre: spec.pre, status: 30, case: spec.caseTag, media,
   };
-  if (spec.sdBytes > 0) cfg.sd = spec.sdBytes;
+  if (spec.sdBytes) cfg.sd = Math.max(0, spec.sdBytes); // 0: no SD card, the queue in Storage
   return { cfg: JSON.stringify(cfg), key: JSON.stringify(initialKeys(toHex(k.stateKey0))) };
 }
 

@@ -1,6 +1,6 @@
 // The real-interpreter lane: the minified firmware bundle, loaded from a Storage file as on a board,
 // on the Espruino interpreter (ESPRUINO_BIN), config in its Storage, media from a file, the queue on
-// fs, against a real test gateway or broker. Prints the budgets (bundle size, variables) and the
+// fs (or in Storage, for a board without an SD card), against a real test gateway or broker. Prints the budgets (bundle size, variables) and the
 // per-chunk cost beside the native floor. Skipped, saying so, where no interpreter is installed.
 import { describe, it, expect, beforeAll, afterEach } from "vitest";
 import { randomBytes } from "node:crypto";
@@ -100,6 +100,32 @@ setTimeout(function () { var i = info(); console.log("PEAK " + peak + " DEPTH " 
     expect(held).toBeGreaterThanOrEqual(before);
     await until(async () => (await recordings(g, "ESP-2"))[0]?.verdict === "verified", "interrupted recording verified");
     expect((await recordings(g, "ESP-2"))[0]).toMatchObject({ linked_seq: held, interrupted: 1 });
+  });
+
+  it("without an SD card (\"sd\": 0) the queue is in Storage: kept while offline, through kill -9, then uploaded and verified", async () => {
+    const g = await gateway();
+    const root = new Uint8Array(randomBytes(32));
+    // Not yet registered: the gateway refuses the device, so every chunk stays queued.
+    const d = device("ESP-5", root, g.gw.mqttPort, { sd: 0, media: "file:media.raw:1" });
+    d.start(`${LOAD_FROM_STORAGE}
+setTimeout(function () { recorder.record(""); }, 500);
+setTimeout(function () {
+  var q = require("fs").readdirSync(".").filter(function (n) { return n.charAt(0) === "q"; });
+  console.log("PIECES " + require("Storage").list(/~/).length + " QFILES " + q.length + " CHUNKS " + info().chunks);
+}, 3200);
+`);
+    const [, pieces, , qfiles, , chunks] = (await d.waitLine(/^PIECES \d+ QFILES \d+ CHUNKS \d+/)).split(" ").map(Number);
+    expect(chunks).toBeGreaterThanOrEqual(3);
+    expect(pieces).toBeGreaterThanOrEqual(chunks + 1); // the start and each chunk, one Storage file each
+    expect(qfiles).toBe(0); // nothing on the card
+    await d.kill();
+    await g.gw.registry.add("ESP-5", { root });
+    d.start(`${LOAD_FROM_STORAGE}\n`);
+    const line = await d.waitLine(/recording 1 sealed as interrupted after chunk \d+/);
+    const held = Number(/after chunk (\d+)/.exec(line)![1]);
+    expect(held).toBeGreaterThanOrEqual(chunks);
+    await until(async () => (await recordings(g, "ESP-5"))[0]?.verdict === "verified", "recording from the Storage queue verified");
+    expect((await recordings(g, "ESP-5"))[0]).toMatchObject({ linked_seq: held, interrupted: 1 });
   });
 
   it("a forged Ack from the broker frees nothing", async () => {

@@ -18,6 +18,7 @@ import {
 import type { Conn, MqttOptions, Packet, Transport } from "../../firmware/core/mqtt.js";
 import { espruinoBin, formatFinding, gate } from "../../scripts/espruino-gate.mjs";
 import { nodeNet } from "./node-net.js";
+import { espruinoNet } from "../../firmware/hosts/espruino-net.js";
 
 const ENTRY = fileURLToPath(new URL("./mqtt-entry.ts", import.meta.url));
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -167,8 +168,8 @@ function fakeTransport() {
       conns.push(c);
       return { write: (b) => { c.writes.push(new Uint8Array(b)); }, end: () => { c.ended = true; } };
     },
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+    after: (fn, ms) => setTimeout(fn, ms),
+    cancel: (h) => clearTimeout(h as NodeJS.Timeout),
     now: () => Date.now(),
   };
   return { t, conns };
@@ -316,6 +317,37 @@ async function listen(port: number, topic: string) {
   };
   return { sub, got, until };
 }
+
+describe("Espruino net transport (hosts/espruino-net.ts)", () => {
+  it("a write to a socket that went before its 'close' event (Espruino throws) does not throw; one close follows", async () => {
+    const handlers: Record<string, (a: string) => void> = {};
+    const written: string[] = [];
+    let gone = false;
+    const sock = {
+      on: (ev: string, fn: (a: string) => void) => { handlers[ev] = fn; },
+      write: (s: string) => { if (gone) throw new Error("This socket is closed"); written.push(s); },
+      end: () => {},
+    };
+    const netMod = { connect: (_o: unknown, cb: () => void) => { setTimeout(cb, 0); return sock; } };
+    const rt = {
+      E: { toUint8Array: (s: string) => new Uint8Array(Buffer.from(s, "latin1")), toString: (b: Uint8Array) => Buffer.from(b).toString("latin1") },
+      setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout), getTime: () => Date.now() / 1000,
+    };
+    const t = espruinoNet(netMod, rt);
+    let closes = 0;
+    const c = t.connect("h", 1, () => {}, () => { closes++; });
+    await new Promise((r) => setTimeout(r, 5));
+    c.write(new Uint8Array([1, 2]));
+    expect(written).toEqual(["\x01\x02"]);
+    gone = true;
+    expect(() => c.write(new Uint8Array([3]))).not.toThrow();
+    expect(() => c.write(new Uint8Array([4]))).not.toThrow();
+    expect(closes).toBe(0); // not inside the caller's write
+    await new Promise((r) => setTimeout(r, 5));
+    handlers.close("");
+    expect(closes).toBe(1);
+  });
+});
 
 describe("client against aedes (in-process) through node:net", () => {
   let broker: Broker;

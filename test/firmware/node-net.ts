@@ -34,8 +34,8 @@ export function nodeNet(): NodeTransport {
         },
       };
     },
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
-    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+    after: (fn, ms) => setTimeout(fn, ms),
+    cancel: (h) => clearTimeout(h as NodeJS.Timeout),
     now: () => Date.now(),
   };
   return t;

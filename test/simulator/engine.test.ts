@@ -701,6 +701,13 @@ attempt("empty", function () { return S.write("z", ""); });
 print("long name", S.write("abcdefghijklmnopqrstuvwxyz0123456789", "q"), JSON.stringify(S.list()));
 print("unicode", S.write("u", "\u00e9\u4e2d"), codes(S.read("u")));
 print("binary", S.write("bin", all), S.read("bin") === all);
+print("parts: first", S.write("p~0", "abc", 0, 8), codes(S.read("p~0")), S.getFree());
+print("parts: second", S.write("p~0", new Uint8Array([1, 2]), 3), codes(S.read("p~0", 2, 4)));
+attempt("parts: rewrite", function () { return S.write("p~0", "z", 1); });
+attempt("parts: past the end", function () { return S.write("p~0", "xyzw", 6); });
+attempt("parts: no file", function () { return S.write("nofile", "x", 4); });
+print("parts: fill", S.write("p~0", "end", 5), S.read("p~0"));
+print("parts: again at 0 recreates", S.write("p~0", "Q", 0, 8), codes(S.read("p~0")));
 var i = 0;
 try { while (i < 100) { S.write("f" + i, big); i++; } } catch (e) { print("full after", i, e.message, S.getFree()); }
 S.erase("f0"); S.erase("f1");

@@ -16,9 +16,9 @@ beforeAll(async () => {
   await ensureBundle();
 });
 
-async function run(scenario: string, engine: "node" | "espruino", devices: number, durationMs: number, seed = 1): Promise<Report> {
-  const r = await runSimulation({ devices, durationMs, scenario, seed, engine, speed: 1, chunk: 8192, bundle: BUNDLE, espruinoBin: espruinoBin(true) });
-  if (!r.ok) console.log(`${scenario} (${engine}) failures:\n  ${r.failures.join("\n  ")}`);
+async function run(scenario: string, engine: "node" | "espruino", devices: number, durationMs: number, seed = 1, store: "sd" | "flash" = "sd"): Promise<Report> {
+  const r = await runSimulation({ devices, durationMs, scenario, seed, engine, speed: 1, chunk: 8192, store, bundle: BUNDLE, espruinoBin: espruinoBin(true) });
+  if (!r.ok) console.log(`${scenario} (${engine}) failures:\n  ${r.failures.join("\n  ")}\nalarms:\n  ${r.alarms.join("\n  ")}\nper device:\n  ${r.perDevice.map((d) => `${d.id}: ${d.recordings} recordings, queue ${d.queueDepth}, last error ${d.lastError || "-"}`).join("\n  ")}`);
   return r;
 }
 
@@ -53,6 +53,17 @@ describe("scenarios on the node engine", () => {
     const r = await run("flash-full", "node", 3, 9000);
     expect(r.failures).toEqual([]);
     expect(r.alarms.filter((a) => a.startsWith("DEVICE_ALARM")).length).toBe(3);
+  });
+
+  it("boards without an SD card (--store flash): the queue in Storage; reboot mid-recording, all verified", async () => {
+    const r = await run("reboot", "node", 3, 9000, 1, "flash");
+    expect(r.failures).toEqual([]);
+    // What the queue can still use is what Storage has left (256 KiB in all), not an SD card.
+    for (const d of r.perDevice) {
+      expect(d.storeFree).toBeGreaterThan(100000);
+      expect(d.storeFree).toBeLessThanOrEqual(262144);
+    }
+    expect(r.interrupted).toBeGreaterThanOrEqual(1);
   });
 
   it("clock skew and reset: still verified", async () => {
