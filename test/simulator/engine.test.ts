@@ -280,7 +280,7 @@ describe("strict modules: what is not on Espruino fails loudly", () => {
     expect(() => (env.E as unknown as { getTemperature: unknown }).getTemperature).toThrow("not implemented in the simulator: E.getTemperature");
     const f = env.E.openFile("a.bin", "w")!;
     expect(() => (f as unknown as { seek: unknown }).seek).toThrow("not implemented in the simulator: File.seek");
-    expect(() => (env.Storage.write as (...a: unknown[]) => boolean)("a", "b", 0, 10)).toThrow("not implemented in the simulator: Storage.write with 4 arguments");
+    expect(() => (env.Storage.write as (...a: unknown[]) => boolean)("a", "b", 0, 10, 1)).toThrow("not implemented in the simulator: Storage.write with 5 arguments");
     expect((env.fs as unknown as { getFree: unknown }).getFree).toBeUndefined();
   });
 
