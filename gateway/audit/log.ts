@@ -78,16 +78,7 @@ export interface AuditEntry {
 }
 
 /** A row as stored: `details` is the canonical JSON text that was hashed. */
-export interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  target: string | null;
-  reason: string | null;
-  details: string | null;
-  prev: string;
-}
+export type AuditRow = Omit<AuditEntry, "details" | "hash"> & { details: string | null };
 
 export interface AuditHead {
   count: number;

@@ -145,12 +145,14 @@ class SimSocket {
     });
     this.listen("end", () => this.inn.push(() => this.emit("end", null)));
     this.listen("error", (e: NodeJS.ErrnoException) => this.inn.push(() => this.emit("error", { code: -1, message: e.code || e.message })));
-    this.listen("close", () => { this.gone = true; });
-    this.listen("close", (hadError: boolean) => this.inn.push(() => {
-      this.closed = true;
-      this.net.sockets.delete(this);
-      this.emit("close", hadError);
-    }));
+    this.listen("close", (hadError: boolean) => {
+      this.gone = true;
+      this.inn.push(() => {
+        this.closed = true;
+        this.net.sockets.delete(this);
+        this.emit("close", hadError);
+      });
+    });
   }
 
   /** Our listeners on the Node socket, kept so detach() removes exactly them (not Node's own). */
