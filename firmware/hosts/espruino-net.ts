@@ -39,8 +39,9 @@ function toBinaryString(rt: NetRuntime, b: Uint8Array): string {
   const s = rt.E.toString(b);
   if (s !== undefined) return s;
   // E.toString returns undefined when it cannot get one flat block of memory: build it in pieces.
+  // The end is clamped by hand: Espruino's subarray does not clamp it and reads past the array.
   let out = "";
-  for (let i = 0; i < b.length; i += 256) out += String.fromCharCode.apply(null, b.subarray(i, i + 256) as unknown as number[]);
+  for (let i = 0; i < b.length; i += 256) out += String.fromCharCode.apply(null, b.subarray(i, Math.min(b.length, i + 256)) as unknown as number[]);
   return out;
 }
 
