@@ -258,17 +258,28 @@ export function which(obj: Obj, type: string): string {
  * prefix, payload and suffix as three socket writes without copying the payload (R-MSG-5).
  * prefix ‖ payload ‖ suffix equals encode("Uplink", {schema: 1, chunk: {header, payload, tag}}).
  */
+/** The last frame's lengths and bytes: chunks of one recording mostly share their lengths. */
+let lastFrame: { h: number; n: number; t: number; p: Uint8Array; o: number; s: Uint8Array } | null = null;
+
 export function chunkFrame(header: Uint8Array, payloadLength: number, tag: Uint8Array): { prefix: Uint8Array; suffix: Uint8Array } {
-  const hl = header.length, tl = tag.length;
+  const hl = header.length, tl = tag.length, c = lastFrame;
+  if (c && c.h === hl && c.n === payloadLength && c.t === tl) {
+    // Same lengths as the last frame: copy it and put this header and tag in. On a board two
+    // native copies cost less than the varint helpers' calls (DESIGN.md section 7).
+    const prefix = new Uint8Array(c.p), suffix = new Uint8Array(c.s);
+    prefix.set(header, c.o);
+    suffix.set(tag, suffix.length - tl);
+    return { prefix: prefix, suffix: suffix };
+  }
   const inner = (hl ? 1 + varintSize(hl) + hl : 0) + (payloadLength ? 1 + varintSize(payloadLength) + payloadLength : 0) + (tl ? 1 + varintSize(tl) + tl : 0);
   const prefix = new Uint8Array(2 + 1 + varintSize(inner) + (hl ? 1 + varintSize(hl) + hl : 0) + (payloadLength ? 1 + varintSize(payloadLength) : 0));
   prefix[0] = 0x08;
   prefix[1] = SCHEMA_VERSION;
   prefix[2] = 0x22;
-  let p = putVarint(prefix, 3, inner);
+  let p = putVarint(prefix, 3, inner), o = 0;
   if (hl) {
     prefix[p++] = 0x0a;
-    p = putVarint(prefix, p, hl);
+    o = p = putVarint(prefix, p, hl);
     prefix.set(header, p);
     p += hl;
   }
@@ -281,5 +292,7 @@ export function chunkFrame(header: Uint8Array, payloadLength: number, tag: Uint8
     suffix[0] = 0x1a;
     suffix.set(tag, putVarint(suffix, 1, tl));
   }
+  // Kept as the pattern for the next frame: the caller only reads them (they are published as is).
+  lastFrame = { h: hl, n: payloadLength, t: tl, p: prefix, o: o, s: suffix };
   return { prefix: prefix, suffix: suffix };
 }

@@ -1,5 +1,5 @@
 // Fixed numbers of the protocol. SPEC.md is the prose; this file is the one place in code.
-import { ascii, concat } from "./bytes.js";
+import { utf8 } from "./bytes.js";
 
 /** Envelope schema version carried in every Uplink and Downlink (R-ENV-1). */
 export const SCHEMA_VERSION = 1;
@@ -39,8 +39,9 @@ export const MEDIA_PCM_8K_S16LE = 1;
 export const MEDIA_VIDEO_SEGMENT = 2;
 export const MEDIA_JPEG = 3;
 
+/** The domain strings below are printable ASCII, so their UTF-8 is their ASCII (golden vectors pin the bytes). */
 function dom(s: string): Uint8Array {
-  return concat([ascii(s), new Uint8Array(1)]);
+  return utf8(s + "\0");
 }
 
 /**

@@ -101,7 +101,7 @@ export class ChainWriter {
 
 /** Build a recording's genesis block and C_0 (R-GEN-1, R-GEN-2). */
 export function genesisFor(cc: ChainCrypto, deviceId: Uint8Array, f: StartFields): { block: Uint8Array; c0: Uint8Array } {
-  if (f.beacon.length !== NONCE_LEN || f.prevSeal.length !== HASH_LEN) throw new Error("genesis: beacon must be 16 bytes and prevSeal 32");
+  if (f.beacon.length !== NONCE_LEN || f.prevSeal.length !== HASH_LEN) throw new Error("genesis: beacon 16 B, prevSeal 32 B");
   const block = encodeGenesis({
     version: LAYOUT_VERSION, alg: ALG_SHA256, flags: 0, media: f.media, deviceId: null, recordingId: f.recordingId,
     startMs: f.startMs, preEventMs: f.preEventMs, uptimeMs: f.uptimeMs, caseTagHash: cc.caseTagHash(f.caseTag),

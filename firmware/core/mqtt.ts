@@ -512,8 +512,11 @@ export class MqttClient {
   }
 
   sendParts(header: Uint8Array, parts: Uint8Array[]): void {
-    this.send(header);
-    for (let i = 0; i < parts.length; i++) if (parts[i].length) this.send(parts[i]);
+    const c = this.conn;
+    if (!c) return;
+    this.lastTx = this.t.now(); // once per packet: a clock read per part costs three calls on a board
+    c.write(header);
+    for (let i = 0; i < parts.length; i++) if (parts[i].length) c.write(parts[i]);
   }
 
   send(b: Uint8Array): void {

@@ -181,12 +181,6 @@ const getU32 = function (b: Uint8Array, p: number): number {
   return ((b[p] << 24) >>> 0) + (b[p + 1] << 16) + (b[p + 2] << 8) + b[p + 3];
 };
 
-const setU32 = function (b: Uint8Array, p: number, v: number): void {
-  b[p] = v >>> 24;
-  b[p + 1] = (v >>> 16) & 255;
-  b[p + 2] = (v >>> 8) & 255;
-  b[p + 3] = v & 255;
-};
 
 export class Queue {
   store: QueueStore;
@@ -196,6 +190,7 @@ export class Queue {
   /** What the last `open` dropped. */
   dropped: Dropped[];
   hdr: Uint8Array; // reused header buffer
+  hdv: DataView; // its view: native big-endian writes, no helper call per field
   chk: Uint8Array; // reused check input: header 0..24 and three part hashes
 
   constructor(store: QueueStore, sha: Sha256, opts?: Partial<QueueOptions>) {
@@ -209,6 +204,7 @@ export class Queue {
     this.recs = {};
     this.dropped = [];
     this.hdr = new Uint8Array(RECORD_HEADER);
+    this.hdv = new DataView(this.hdr.buffer);
     this.chk = new Uint8Array(24 + 32 * MAX_PARTS);
   }
 
@@ -354,10 +350,11 @@ export class Queue {
     h[1] = 0x52;
     h[2] = kind;
     h[3] = parts.length;
-    setU32(h, 4, recording);
-    setU32(h, 8, seq);
+    const dv = this.hdv;
+    dv.setUint32(4, recording);
+    dv.setUint32(8, seq);
     let len = 0;
-    for (let i = 0; i < parts.length; i++) { setU32(h, 12 + 4 * i, parts[i].length); len += parts[i].length; }
+    for (let i = 0; i < parts.length; i++) { dv.setUint32(12 + 4 * i, parts[i].length); len += parts[i].length; }
     h.set(this.check(h, parts, hashes), 24);
     const all = [h];
     for (let i = 0; i < parts.length; i++) all.push(parts[i]);
@@ -397,7 +394,7 @@ export class Queue {
     }
     if (upTo <= r.acked) return 0;
     const body = new Uint8Array(4 + (note ? note.length : 0));
-    setU32(body, 0, r.top);
+    new DataView(body.buffer).setUint32(0, r.top);
     if (note) {
       body.set(note, 4);
       r.note = body.subarray(4);

@@ -927,10 +927,11 @@ export class Recorder {
     if (toHex(h.sha(abc)).substr(0, 16) !== "ba7816bf8f01cfea") bad.push("SHA256");
     if (!this.cfg) bad.push(this.loadConfig() || "CONFIG");
     const probe = new Uint8Array([1, 2, 3, 4]);
-    h.store.remove("selftest.tmp");
-    const wrote = h.store.append("selftest.tmp", [probe]);
-    const back = wrote ? h.store.read("selftest.tmp", 0, 4) : null;
-    h.store.remove("selftest.tmp");
+    const tmp = "selftest.tmp";
+    h.store.remove(tmp);
+    const wrote = h.store.append(tmp, [probe]);
+    const back = wrote ? h.store.read(tmp, 0, 4) : null;
+    h.store.remove(tmp);
     if (!back || back[3] !== 4) bad.push("STORE_RW");
     if (h.store.free() < this.o.reserve + 4 * (this.chunkLen || MIN_CHUNK)) bad.push("STORE_FULL");
     if (h.kv.free() < 4096) bad.push("FLASH_LOW");

@@ -82,6 +82,16 @@ describe("hand codec and protobufjs agree", () => {
         expect(toHex(concat([f.prefix, payload, f.suffix]))).toBe(toHex(encode("Uplink", { schema: 1, chunk: { header, payload, tag } })));
       }), { numRuns: 100 });
   });
+
+  it("frames of the same lengths, one after another, each carry their own header and tag (the reused frame)", () => {
+    const frames = [1, 2, 3].map((k) => {
+      const header = new Uint8Array(128).fill(k), tag = new Uint8Array(32).fill(16 * k), payload = new Uint8Array(8192).fill(k + 100);
+      const f = chunkFrame(header, payload.length, tag);
+      return { f, want: encode("Uplink", { schema: 1, chunk: { header, payload, tag } }), payload };
+    });
+    for (const { f, want, payload } of frames) expect(toHex(concat([f.prefix, payload, f.suffix]))).toBe(toHex(want));
+    expect(frames[0].f.prefix).not.toBe(frames[1].f.prefix); // each frame owns its bytes: the first is still published
+  });
 });
 
 describe.skipIf(!hasProtoc)("protoc, a foreign implementation, reads the hand encoding", () => {
