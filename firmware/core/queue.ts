@@ -181,7 +181,6 @@ const getU32 = function (b: Uint8Array, p: number): number {
   return ((b[p] << 24) >>> 0) + (b[p + 1] << 16) + (b[p + 2] << 8) + b[p + 3];
 };
 
-
 export class Queue {
   store: QueueStore;
   sha: Sha256;
