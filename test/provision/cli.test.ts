@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseCli } from "../../provision/cli.js";
 import { ProvisionError } from "../../provision/errors.js";
 import { testGateway } from "../gateway/harness.js";
-import { SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, tempDir, testBundle } from "./devices.js";
+import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, tempDir, testBundle } from "./devices.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BASE = ["--port", "/dev/null", "--serial", "BWC-0001", "--broker", "10.0.0.2:1883", "--gateway", "http://10.0.0.2:8080", "--token", "evr_x"];
@@ -117,5 +117,5 @@ afterAll(async () => { if (g) await g.close(); removeTempDirs(); });
     } finally {
       await dev.kill();
     }
-  }, 30000);
+  }, DEVICE_TEST_MS);
 });

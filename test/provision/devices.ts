@@ -85,13 +85,41 @@ export async function ptyRunning(program: string, dir = tempDir()): Promise<Test
   };
 }
 
-/** The interpreter on a pty, in its own directory (an existing one keeps its flash). */
+/**
+ * The interpreter behind a pty, in its own directory (an existing one keeps its flash): socat
+ * joins the pty to the interpreter's telnet console, so the tool talks to a real pty and the
+ * interpreter reads what it sends in its main loop.
+ *
+ * Not its standard input: the Linux build reads that on a second thread, whose push into the
+ * input queue (jshPushIOCharEvents appending to the last queued event) races the main loop
+ * taking that event. On a loaded machine one provisioning run in a few dozen lost the race and
+ * the interpreter died with "ASSERT(len <= 64) FAILED AT src/jsdevices.c". A board pushes from
+ * an interrupt, which the main loop cannot preempt, so it has no such race.
+ */
 export async function espruinoOnPty(dir = tempDir()): Promise<TestDevice> {
-  const d = await ptyRunning(BIN, dir);
-  // The interpreter prints its banner while starting; give it a moment so the tool's first
-  // command does not race the banner (the tool copes either way, this keeps timings steady).
+  if (!HAS_SOCAT) throw new Error("socat is not installed: apt-get install -y socat");
+  const telnet = await espruinoOnTelnet(dir);
+  const tty = join(dir, "tty");
+  rmSync(tty, { force: true });
+  const socat = spawn("socat", [`PTY,link=${tty},raw,echo=0`, "TCP:127.0.0.1:2323"], { cwd: dir, stdio: "ignore" });
+  const deadline = Date.now() + 5000;
+  while (!existsSync(tty) && Date.now() < deadline && socat.exitCode === null) await sleep(10);
+  if (!existsSync(tty)) {
+    killHard(socat.pid);
+    await telnet.kill();
+    throw new Error("socat did not make the pty for the interpreter's console");
+  }
+  // The interpreter prints its banner to a new console; let it pass so the tool's first command
+  // does not race it (the tool copes either way, this keeps timings steady).
   await sleep(100);
-  return d;
+  return {
+    port: tty, dir,
+    kill: async () => {
+      killHard(socat.pid);
+      await exited(socat);
+      await telnet.kill();
+    },
+  };
 }
 
 /** A script file in `dir`, made executable, for stand-in devices. */
@@ -104,26 +132,39 @@ export function script(dir: string, name: string, body: string): string {
 // ---- the telnet interpreter: port 2323 is fixed, so one at a time across test files and runs.
 
 const LOCK = join(tmpdir(), "evrec-espruino-telnet-2323.lock");
+/** How long a device waits for the port: another file's device may hold it for a whole recording. */
+export const LOCK_WAIT_MS = 120000;
+/** The timeout for a test that starts interpreters (at most two): each may first wait for the port. */
+export const DEVICE_TEST_MS = 2 * LOCK_WAIT_MS + 60000;
 
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-/** Take the machine-wide telnet lock (a file holding the owner's pid; a dead owner's lock is taken over). */
-async function lockTelnet(timeoutMs = 60000): Promise<() => void> {
+/**
+ * Take the machine-wide telnet lock: a file holding the owner's pid and a token of its own, so a
+ * release by a device that no longer holds it (killed twice) leaves another device's lock alone.
+ * A dead owner's lock is taken over. Devices of several test files wait here in turn.
+ */
+async function lockTelnet(timeoutMs = LOCK_WAIT_MS): Promise<() => void> {
   const deadline = Date.now() + timeoutMs;
+  const mine = `${process.pid} ${Math.random().toString(36).slice(2)}`;
   for (;;) {
     try {
       const fd = openSync(LOCK, "wx");
-      writeFileSync(fd, String(process.pid));
+      writeFileSync(fd, mine);
       closeSync(fd);
-      return () => { try { unlinkSync(LOCK); } catch { /* already gone */ } };
+      return () => {
+        try {
+          if (readFileSync(LOCK, "utf8") === mine) unlinkSync(LOCK);
+        } catch { /* already gone */ }
+      };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const owner = Number(readFileSync(LOCK, "utf8").trim() || "0");
+      const owner = Number(readFileSync(LOCK, "utf8").trim().split(" ")[0] || "0");
       if (owner && !alive(owner)) { try { unlinkSync(LOCK); } catch { /* raced */ } continue; }
       if (Date.now() > deadline) throw new Error(`telnet port 2323 still locked by pid ${owner} after ${timeoutMs} ms (${LOCK})`);
-      await sleep(100);
+      await sleep(50 + Math.random() * 100);
     }
   }
 }

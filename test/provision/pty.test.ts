@@ -15,7 +15,7 @@ import { ProvisionError } from "../../provision/errors.js";
 import { BOOT_CODE } from "../../provision/device.js";
 import { checkConfig, checkKeys } from "../../firmware/core/config.js";
 import { toHex } from "../../protocol/bytes.js";
-import { SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, ptyRunning, readFlashOffline, script, tempDir, testBundle } from "./devices.js";
+import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, ptyRunning, readFlashOffline, script, tempDir, testBundle } from "./devices.js";
 import type { TestDevice } from "./devices.js";
 
 if (SKIP_REASON) console.log(`provisioning tests over a pty skipped: ${SKIP_REASON}`);
@@ -91,7 +91,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-(SKIP_REASON ? describe.skip : describe)("provisioning over a pty (real interpreter)", () => {
+(SKIP_REASON ? describe.skip : describe)("provisioning over a pty (real interpreter)", { timeout: DEVICE_TEST_MS }, () => {
   it("writes verified files whose keys are the gateway's, registers the chip serial, and the boot file runs the bundle at startup", async () => {
     const dev = await espruinoOnPty();
     try {

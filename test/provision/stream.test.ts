@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { testGateway } from "../gateway/harness.js";
 import { provision } from "../../provision/provision.js";
 import { CommandAction } from "../../protocol/schema.js";
-import { HAS_SOCAT, SKIP_REASON, espruinoOnPty, removeTempDirs } from "./devices.js";
+import { DEVICE_TEST_MS, HAS_SOCAT, SKIP_REASON, espruinoOnPty, removeTempDirs } from "./devices.js";
 import { tone } from "../firmware/lane.js";
 
 const FIRMWARE = fileURLToPath(new URL("../../dist/recorder.min.js", import.meta.url));
@@ -49,5 +49,5 @@ const until = async (what: string, ok: () => Promise<boolean>, ms = 30000): Prom
     } finally {
       await dev.kill();
     }
-  }, 90000);
+  }, DEVICE_TEST_MS);
 });

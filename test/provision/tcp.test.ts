@@ -10,7 +10,7 @@ import { provision, retire } from "../../provision/provision.js";
 import type { Options } from "../../provision/provision.js";
 import { ProvisionError } from "../../provision/errors.js";
 import { checkConfig } from "../../firmware/core/config.js";
-import { SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, espruinoOnTelnet, testBundle } from "./devices.js";
+import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, espruinoOnTelnet, testBundle } from "./devices.js";
 import type { TestDevice } from "./devices.js";
 
 if (SKIP_REASON) console.log(`provisioning tests over TCP skipped: ${SKIP_REASON}`);
@@ -42,7 +42,7 @@ const until = async (what: string, ok: () => Promise<boolean>, ms = 5000): Promi
   }
 };
 
-(SKIP_REASON ? describe.skip : describe)("provisioning over TCP (the interpreter's telnet REPL)", () => {
+(SKIP_REASON ? describe.skip : describe)("provisioning over TCP (the interpreter's telnet REPL)", { timeout: DEVICE_TEST_MS }, () => {
   it("provisions, refuses a second run without --force, re-keys with --force, and retires", async () => {
     const dev = await espruinoOnTelnet();
     try {
