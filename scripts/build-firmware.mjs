@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ESPRUINO_BUILD_OPTIONS, gate, formatFinding } from "./espruino-gate.mjs";
+import { inlineConstants } from "./inline-constants.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const ENTRY = path.join(ROOT, "firmware", "main.ts");
@@ -75,8 +76,12 @@ export async function buildFirmware() {
   // New names are chosen here, `_` + base 36, so none can be the name of a built-in method.
   const mangleCache = {};
   names.forEach((n, i) => { mangleCache[n] = "_" + i.toString(36); });
-  const min = (await esbuild.build({ ...opts, minify: true, mangleProps: new RegExp("^(" + names.join("|") + ")$"), mangleCache })).outputFiles[0].text + BOOT;
-  // The minifier only renames and removes: the gate already checked every construct in the sources.
+  const mangled = (await esbuild.build({ ...opts, minify: true, mangleProps: new RegExp("^(" + names.join("|") + ")$"), mangleCache })).outputFiles[0].text;
+  // Top-level numeric constants become literals (scripts/inline-constants.mjs). The minifier and
+  // the inlining only rename, remove and substitute: the gate already checked every construct in
+  // the sources. The result is parsed once more so a bad substitution fails the build, not a board.
+  const min = inlineConstants(mangled).text + BOOT;
+  await esbuild.transform(min, { loader: "js" });
   return { plain, min };
 }
 
