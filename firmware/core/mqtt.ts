@@ -93,13 +93,25 @@ export function encodeConnect(o: ConnectOptions): Uint8Array {
  * Everything of a PUBLISH before its payload: fixed header, topic and (QoS 1) packet id. The
  * payload follows as separate writes, so a big payload is never copied into a packet buffer.
  */
+/** The last header's topic, length and QoS, and its bytes. */
+let lastHeader: { t: Uint8Array; n: number; q: number; b: Uint8Array } | null = null;
+
 export function publishHeader(topic: Uint8Array, payloadLength: number, qos: number, id: number, dup: boolean): Uint8Array {
-  const rest = 2 + topic.length + (qos ? 2 : 0);
-  const remaining = rest + payloadLength;
-  const b = new Uint8Array(1 + remainingLengthSize(remaining) + rest);
+  const l = lastHeader;
+  let b: Uint8Array;
+  if (l && l.t === topic && l.n === payloadLength && l.q === qos) {
+    // The recorder publishes chunks of one size to one topic: copy the last header (one native
+    // copy costs a board less than the length and string helpers) and set flags and id below.
+    b = new Uint8Array(l.b);
+  } else {
+    const rest = 2 + topic.length + (qos ? 2 : 0);
+    const remaining = rest + payloadLength;
+    b = new Uint8Array(1 + remainingLengthSize(remaining) + rest);
+    putStr(b, putRemainingLength(b, 1, remaining), topic);
+    lastHeader = { t: topic, n: payloadLength, q: qos, b: new Uint8Array(b) };
+  }
   b[0] = (PUBLISH << 4) | (dup ? 8 : 0) | (qos << 1);
-  const p = putStr(b, putRemainingLength(b, 1, remaining), topic);
-  if (qos) putU16(b, p, id);
+  if (qos) putU16(b, b.length - 2, id);
   return b;
 }
 

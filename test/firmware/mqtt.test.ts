@@ -73,6 +73,20 @@ describe("codec: encodings equal mqtt-packet's byte for byte", () => {
     }
   });
 
+  it("PUBLISH headers repeated for one topic and length (a recording's chunks): right id and DUP each time, each its own buffer", () => {
+    const topic = new TextEncoder().encode("rec/BWC-0042/up");
+    const seen: Uint8Array[] = [];
+    for (const [n, id, dup] of [[8192, 1, false], [8192, 2, false], [8192, 65535, true], [100, 3, false], [8192, 4, false]] as [number, number, boolean][]) {
+      const h = publishHeader(topic, n, 1, id, dup);
+      const theirs = gen({ cmd: "publish", topic: "rec/BWC-0042/up", payload: Buffer.alloc(n), qos: 1, dup, retain: false, messageId: id });
+      expect(hex(h)).toBe(hex(theirs.subarray(0, h.length)));
+      seen.push(h);
+    }
+    // Each header is still the one it was when made: no later one wrote into it.
+    expect(hex(seen[0])).toBe(hex(gen({ cmd: "publish", topic: "rec/BWC-0042/up", payload: Buffer.alloc(8192), qos: 1, dup: false, retain: false, messageId: 1 }).subarray(0, seen[0].length)));
+    expect(new Set(seen.map((h) => h.buffer)).size).toBe(seen.length);
+  });
+
   it("SUBSCRIBE, PUBACK, PINGREQ, DISCONNECT", () => {
     expect(hex(encodeSubscribe(7, "rec/BWC-0042/down", 1))).toBe(hex(gen({ cmd: "subscribe", messageId: 7, subscriptions: [{ topic: "rec/BWC-0042/down", qos: 1 }] })));
     expect(hex(encodePuback(65535))).toBe(hex(gen({ cmd: "puback", messageId: 65535 })));
