@@ -56,23 +56,29 @@ function boot(): Core {
   let fs = null;
   try { fs = need("fs"); } catch (e) { fs = null; }
   const cfg = Storage.readJSON("rec.cfg", true);
+  // The interpreter's own functions where a plain call does (each wrapper would cost variables and
+  // a call); memory() reads a property, so it stays a function.
   const env: EspruinoEnv = {
     Storage: Storage, fs: fs, net: need("net"), crypto: need("crypto"), E: E,
-    getTime: function () { return getTime(); },
-    setTime: function (s: number) { setTime(s); },
-    setTimeout: function (fn: () => void, ms: number) { return setTimeout(fn, ms); },
-    clearTimeout: function (h: unknown) { clearTimeout(h as ReturnType<typeof setTimeout>); },
+    getTime: getTime, setTime: setTime,
+    setTimeout: setTimeout as unknown as EspruinoEnv["setTimeout"], clearTimeout: clearTimeout as unknown as EspruinoEnv["clearTimeout"],
     memory: function () { return (process as unknown as { memory(): { usage: number } }).memory().usage; },
-    log: function (line: string) { console.log(line); },
+    log: console.log as (line: string) => void,
     board: boardOf(global, cfg ? cfg.pins : undefined),
   };
   const bd = env.board;
   const r = start(env);
-  if (bd.network && cfg && cfg.wifi) bd.network(cfg.wifi, function (err: string) { if (err) env.log("[rec] " + err); });
-  global.info = function () { const i = r.info(); console.log(JSON.stringify(i, null, 1)); return i; };
-  global.selftest = function () { return r.selftest(); };
+  if (bd.network && cfg && cfg.wifi) bd.network(cfg.wifi, wifiDone);
+  global.info = info;
+  global.selftest = selftest;
   global.recorder = r;
   return r;
 }
+
+// Outside boot(): a function made inside it would keep its whole scope (rec.cfg, keys included)
+// alive for as long as the REPL can call it.
+function info() { const i = (global.recorder as Core).info(); console.log(JSON.stringify(i, null, 1)); return i; }
+function selftest() { return (global.recorder as Core).selftest(); }
+function wifiDone(err: string) { if (err) console.log("[rec] " + err); }
 
 global.Recorder = { start: start, boot: boot, version: FIRMWARE_VERSION };

@@ -27,8 +27,9 @@ export function fsStore(env: EspruinoEnv, sdBytes: number): QueueStore {
     return st ? st.size : 0;
   };
   let used = 0;
-  const all = fs.readdirSync(".") || [];
-  for (let i = 0; i < all.length; i++) if (all[i].charAt(0) === "q" || all[i].substr(0, 3) === "pre") used += sizeOf(all[i]);
+  // No local holds the listing: the closures below keep this scope, and with it any local, for as
+  // long as the recorder runs (a card's listing can be long).
+  (fs.readdirSync(".") || []).forEach(function (n) { if (n.charAt(0) === "q" || n.substr(0, 3) === "pre") used += sizeOf(n); });
   const native = (fs as unknown as { getFree?: () => { freeSectors: number; sectorSize: number } }).getFree;
   return {
     append: function (name: string, parts: Uint8Array[]): boolean {
