@@ -108,13 +108,14 @@ suite("espruino engine: the firmware bundle in real Espruino interpreter process
     for (const [k, d] of [a, b].entries()) {
       expect(info[k].state).toBe("idle");
       expect(info[k].chunks).toBeGreaterThanOrEqual(10);
-      const rows = await until(() => recordings(d.id), (r) => r[0]?.verdict === "verified", `${d.id} recording 1 verified`);
+      // Long waits: on a loaded machine (each connected interpreter also spins a core) uploads crawl.
+      const rows = await until(() => recordings(d.id), (r) => r[0]?.verdict === "verified", `${d.id} recording 1 verified`, 60000);
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ recording_id: 1, linked_seq: info[k].chunks, interrupted: 0 });
-      await until(() => d.info(), (i) => i.queueDepth === 0, `${d.id} queue emptied by Acks`);
+      await until(() => d.info(), (i) => i.queueDepth === 0, `${d.id} queue emptied by Acks`, 60000);
     }
     for (const d of [a, b]) expect(d.logs().join("\n")).not.toMatch(/Uncaught|ASSERT/);
-  });
+  }, 180000); // two interpreters recording and uploading: on a loaded machine this took over 30 s
 
   it("a power cut mid-recording, then boot on the same flash and SD card: sealed as interrupted, verified", async () => {
     await a.press("record");
