@@ -161,7 +161,12 @@ async function lockTelnet(timeoutMs = LOCK_WAIT_MS): Promise<() => void> {
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const owner = Number(readFileSync(LOCK, "utf8").trim().split(" ")[0] || "0");
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(LOCK, "utf8").trim().split(" ")[0] || "0");
+      } catch {
+        continue; // released between the open and the read: try again at once
+      }
       if (owner && !alive(owner)) { try { unlinkSync(LOCK); } catch { /* raced */ } continue; }
       if (Date.now() > deadline) throw new Error(`telnet port 2323 still locked by pid ${owner} after ${timeoutMs} ms (${LOCK})`);
       await sleep(50 + Math.random() * 100);
