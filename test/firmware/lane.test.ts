@@ -74,6 +74,19 @@ async function until(pred: () => Promise<boolean> | boolean, what: string, ms = 
   }
 }
 
+/**
+ * Restart a device killed mid-recording on the same directory: it seals recording 1 as interrupted
+ * after a chunk at or past `atLeast`, and the gateway verifies the recording with exactly that many.
+ */
+async function restartSealsInterrupted(g: Awaited<ReturnType<typeof gateway>>, d: EspruinoDevice, id: string, atLeast: number): Promise<void> {
+  d.start(`${LOAD_FROM_STORAGE}\n`);
+  const line = await d.waitLine(/recording 1 sealed as interrupted after chunk \d+/);
+  const held = Number(/after chunk (\d+)/.exec(line)![1]);
+  expect(held).toBeGreaterThanOrEqual(atLeast);
+  await until(async () => (await recordings(g, id))[0]?.verdict === "verified", `${id}'s interrupted recording verified`);
+  expect((await recordings(g, id))[0]).toMatchObject({ linked_seq: held, interrupted: 1 });
+}
+
 lane("firmware bundle on the real Espruino interpreter", () => {
   beforeAll(async () => {
     bundle = (await buildFirmware()).min;
@@ -113,12 +126,7 @@ setTimeout(function () { var i = info(); console.log("PEAK " + peak + " DEPTH " 
     await until(async () => ((await recordings(g, "ESP-2"))[0]?.linked_seq || 0) >= 3, "3 chunks stored", 20000);
     await d.kill();
     const before = (await recordings(g, "ESP-2"))[0].linked_seq;
-    d.start(`${LOAD_FROM_STORAGE}\n`);
-    const line = await d.waitLine(/recording 1 sealed as interrupted after chunk \d+/);
-    const held = Number(/after chunk (\d+)/.exec(line)![1]);
-    expect(held).toBeGreaterThanOrEqual(before);
-    await until(async () => (await recordings(g, "ESP-2"))[0]?.verdict === "verified", "interrupted recording verified");
-    expect((await recordings(g, "ESP-2"))[0]).toMatchObject({ linked_seq: held, interrupted: 1 });
+    await restartSealsInterrupted(g, d, "ESP-2", before);
   });
 
   it("without an SD card (\"sd\": 0) the queue is in Storage: kept while offline, through kill -9, then uploaded and verified", async () => {
@@ -139,12 +147,7 @@ setTimeout(function () {
     expect(qfiles).toBe(0); // nothing on the card
     await d.kill();
     await g.gw.registry.add("ESP-5", { root });
-    d.start(`${LOAD_FROM_STORAGE}\n`);
-    const line = await d.waitLine(/recording 1 sealed as interrupted after chunk \d+/);
-    const held = Number(/after chunk (\d+)/.exec(line)![1]);
-    expect(held).toBeGreaterThanOrEqual(chunks);
-    await until(async () => (await recordings(g, "ESP-5"))[0]?.verdict === "verified", "recording from the Storage queue verified");
-    expect((await recordings(g, "ESP-5"))[0]).toMatchObject({ linked_seq: held, interrupted: 1 });
+    await restartSealsInterrupted(g, d, "ESP-5", chunks);
   });
 
   it("a forged Ack from the broker frees nothing", async () => {
@@ -250,7 +253,7 @@ lane("firmware cost on the real Espruino interpreter", () => {
   it("the whole path with the bundle's code in RAM, at the default chunk size (printed)", async () => {
     // The same recorder with its code read from a plain file into RAM, nearer to a board, whose
     // flash is mapped into memory: the Linux build reads code from Storage with fseek and fread.
-    const [[n, step, hash, floor]] = await cost("ESP-5", 'eval(require("fs").readFileSync("ram.js"));', [8192], { "ram.js": bundle });
+    const [[n, step, hash, floor]] = await cost("ESP-6", 'eval(require("fs").readFileSync("ram.js"));', [8192], { "ram.js": bundle });
     console.log(`firmware lane: ${n / 1024} KiB chunk, code in RAM: whole path ${step} µs, native floor ${floor} µs, ratio to floor ${(step / floor).toFixed(2)}`);
     expect(step).toBeGreaterThan(hash); // and cost() saw its recording verified
   }, 90000);
