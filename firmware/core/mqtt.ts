@@ -94,8 +94,7 @@ let lastHeader: { t: Uint8Array; n: number; q: number; b: Uint8Array } | null = 
 
 /**
  * Everything of a PUBLISH before its payload: fixed header, topic and (QoS 1) packet id. The
- * payload follows as separate parts of the same write, so a big payload is never copied into a
- * packet buffer.
+ * payload follows as separate writes, so a big payload is never copied into a packet buffer.
  */
 export function publishHeader(topic: Uint8Array, payloadLength: number, qos: number, id: number, dup: boolean): Uint8Array {
   const l = lastHeader;
@@ -314,12 +313,11 @@ export class MqttParser {
 
 export interface Conn {
   /**
-   * Send one packet, given as its parts in order. One call per packet: on Espruino the transport
-   * turns the parts into one string natively and makes one socket write, where a call per part
-   * cost 0.2 to 0.3 ms more per chunk with the code in Storage. The parts are not copied into one
-   * buffer here.
+   * Write bytes; the parts of one packet come as consecutive writes. (One write of all the parts
+   * was tried: Espruino's E.toString then copies the whole packet, where for a whole buffer it
+   * hands over the buffer's own string, and under memory pressure a copy can come out short.)
    */
-  write(parts: Uint8Array[]): void;
+  write(b: Uint8Array): void;
   end(): void;
 }
 
@@ -534,13 +532,14 @@ export class MqttClient {
     const c = this.conn;
     if (!c) return;
     this.lastTx = this.t.now(); // once per packet: a clock read per part costs three calls on a board
-    c.write([header].concat(parts));
+    c.write(header);
+    for (let i = 0; i < parts.length; i++) if (parts[i].length) c.write(parts[i]);
   }
 
   send(b: Uint8Array): void {
     if (!this.conn) return;
     this.lastTx = this.t.now();
-    this.conn.write([b]);
+    this.conn.write(b);
   }
 
   data(b: Uint8Array): void {

@@ -50,7 +50,7 @@ export interface EspCrypto {
 }
 
 export interface EspE {
-  toString(b: Uint8Array | Uint8Array[]): string | undefined;
+  toString(b: Uint8Array): string | undefined;
   toUint8Array(s: string): Uint8Array;
   openFile(path: string, mode: string): EspFile | undefined;
   hwRand(): number;

@@ -5,7 +5,7 @@
 import type { Conn, Transport } from "../core/mqtt.js";
 import type { EspNet, EspSocket } from "./env.js";
 
-declare const E: { toUint8Array(s: string): Uint8Array; toString(parts: Uint8Array[]): string | undefined };
+declare const E: { toUint8Array(s: string): Uint8Array; toString(b: Uint8Array): string | undefined };
 declare function getTime(): number;
 
 /**
@@ -13,8 +13,7 @@ declare function getTime(): number;
  * so the simulator can run many devices, each with its own timers and clock, in one context.
  */
 export interface NetRuntime {
-  /** E.toString of an array of byte arrays: their bytes, concatenated, as one flat string. */
-  E: { toUint8Array(s: string): Uint8Array; toString(parts: Uint8Array[]): string | undefined };
+  E: { toUint8Array(s: string): Uint8Array; toString(b: Uint8Array): string | undefined };
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(h: unknown): void;
   getTime(): number;
@@ -36,16 +35,13 @@ export type EspruinoSocket = EspSocket;
 /** Espruino's require("net"), passed in so this file has no load-time require and tests can fake it. */
 export type EspruinoNetModule = EspNet;
 
-function toBinaryString(rt: NetRuntime, parts: Uint8Array[]): string {
-  const s = rt.E.toString(parts);
+function toBinaryString(rt: NetRuntime, b: Uint8Array): string {
+  const s = rt.E.toString(b);
   if (s !== undefined) return s;
   // E.toString returns undefined when it cannot get one flat block of memory: build it in pieces.
   // The end is clamped by hand: Espruino's subarray does not clamp it and reads past the array.
   let out = "";
-  for (let k = 0; k < parts.length; k++) {
-    const b = parts[k];
-    for (let i = 0; i < b.length; i += 256) out += String.fromCharCode.apply(null, b.subarray(i, Math.min(b.length, i + 256)) as unknown as number[]);
-  }
+  for (let i = 0; i < b.length; i += 256) out += String.fromCharCode.apply(null, b.subarray(i, Math.min(b.length, i + 256)) as unknown as number[]);
   return out;
 }
 
@@ -82,16 +78,22 @@ export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Trans
       sock.on("close", close);
       sock.on("error", close); // Espruino may report a refused connect only as 'error'
       return {
-        write: function (parts: Uint8Array[]) {
+        write: function (b: Uint8Array) {
           if (closed || broken) return;
-          const s = toBinaryString(rt, parts);
-          if (!open) { early.push(s); return; }
+          const s = toBinaryString(rt, b);
           try {
-            sock.write(s);
+            // Out of memory, Espruino cuts a string short without a word: a short part would make
+            // the broker read the next packet's bytes as this one's. Drop the connection instead;
+            // what was not acknowledged is sent again on the next one.
+            if (s.length !== b.length) throw new Error("short");
+            if (!open) early.push(s);
+            else sock.write(s);
           } catch (e) {
-            // "This socket is closed": the connection went before its 'close' event came. Close
-            // later, not inside the caller's write (a publish or a seal in progress).
+            // A short string, or "This socket is closed": the connection went before its 'close'
+            // event came. End it and close later, not inside the caller's write (a publish or a
+            // seal in progress).
             broken = true;
+            try { sock.end(); } catch (x) { /* gone already */ }
             rt.setTimeout(close, 0);
           }
         },

@@ -180,7 +180,7 @@ function fakeTransport() {
     connect(_host: string, _port: number, onData: (b: Uint8Array) => void, onClose: () => void): Conn {
       const c = { writes: [] as Uint8Array[], ended: false, onData, onClose };
       conns.push(c);
-      return { write: (parts) => { c.writes.push(new Uint8Array(Buffer.concat(parts))); }, end: () => { c.ended = true; } };
+      return { write: (b) => { c.writes.push(new Uint8Array(b)); }, end: () => { c.ended = true; } };
     },
     after: (fn, ms) => setTimeout(fn, ms),
     cancel: (h) => clearTimeout(h as NodeJS.Timeout),
@@ -292,11 +292,9 @@ describe("client (fake transport and timers)", () => {
     f.conns[0].onClose();
     vi.advanceTimersByTime(5);
     f.conns[1].onData(connack());
-    const publishes = f.conns[1].writes.filter((w) => w[0] >> 4 === PUBLISH);
-    expect(publishes.map((p) => p[0])).toEqual([0x3a, 0x3a]); // DUP | QoS 1
-    // The packet id follows the fixed header (2 bytes) and the topic "t" (3 bytes).
-    expect(publishes.map((p) => (p[5] << 8) | p[6])).toEqual([1, 2]);
-    expect(publishes.map((p) => p[7])).toEqual([1, 2]); // and the payload follows in the same write
+    const headers = f.conns[1].writes.filter((w) => w[0] >> 4 === PUBLISH);
+    expect(headers.map((h) => h[0])).toEqual([0x3a, 0x3a]); // DUP | QoS 1
+    expect(headers.map((h) => (h[h.length - 2] << 8) | h[h.length - 1])).toEqual([1, 2]);
   });
 });
 
@@ -346,21 +344,48 @@ describe("Espruino net transport (hosts/espruino-net.ts)", () => {
     };
     const netMod = { connect: (_o: unknown, cb: () => void) => { setTimeout(cb, 0); return sock; } };
     const rt = {
-      E: { toUint8Array: (s: string) => new Uint8Array(Buffer.from(s, "latin1")), toString: (parts: Uint8Array[]) => Buffer.concat(parts).toString("latin1") },
+      E: { toUint8Array: (s: string) => new Uint8Array(Buffer.from(s, "latin1")), toString: (b: Uint8Array) => Buffer.from(b).toString("latin1") },
       setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout), getTime: () => Date.now() / 1000,
     };
     const t = espruinoNet(netMod, rt);
     let closes = 0;
     const c = t.connect("h", 1, () => {}, () => { closes++; });
     await new Promise((r) => setTimeout(r, 5));
-    c.write([new Uint8Array([1, 2]), new Uint8Array(0), new Uint8Array([3])]);
-    expect(written).toEqual(["\x01\x02\x03"]); // one packet's parts: one socket write
+    c.write(new Uint8Array([1, 2]));
+    expect(written).toEqual(["\x01\x02"]);
     gone = true;
-    expect(() => c.write([new Uint8Array([3])])).not.toThrow();
-    expect(() => c.write([new Uint8Array([4])])).not.toThrow();
+    expect(() => c.write(new Uint8Array([3]))).not.toThrow();
+    expect(() => c.write(new Uint8Array([4]))).not.toThrow();
     expect(closes).toBe(0); // not inside the caller's write
     await new Promise((r) => setTimeout(r, 5));
     handlers.close("");
+    expect(closes).toBe(1);
+  });
+});
+
+describe("Espruino net transport when memory runs out", () => {
+  it("a part that E.toString cut short is never written: the socket is ended and one close follows", async () => {
+    const written: string[] = [];
+    let ended = 0;
+    const handlers: Record<string, (a: string) => void> = {};
+    const sock = { on: (ev: string, fn: (a: string) => void) => { handlers[ev] = fn; }, write: (s: string) => { written.push(s); }, end: () => { ended++; } };
+    const netMod = { connect: (_o: unknown, cb: () => void) => { setTimeout(cb, 0); return sock; } };
+    let short = false;
+    const rt = {
+      E: { toUint8Array: (s: string) => new Uint8Array(Buffer.from(s, "latin1")), toString: (b: Uint8Array) => Buffer.from(short ? b.subarray(0, b.length - 1) : b).toString("latin1") },
+      setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout), getTime: () => Date.now() / 1000,
+    };
+    let closes = 0;
+    const c = espruinoNet(netMod, rt).connect("h", 1, () => {}, () => { closes++; });
+    await new Promise((r) => setTimeout(r, 5));
+    c.write(new Uint8Array([1, 2]));
+    short = true;
+    c.write(new Uint8Array([3, 4, 5]));
+    short = false;
+    c.write(new Uint8Array([6])); // nothing more goes on a connection that lost a part
+    expect(written).toEqual(["\x01\x02"]);
+    expect(ended).toBe(1);
+    await new Promise((r) => setTimeout(r, 5));
     expect(closes).toBe(1);
   });
 });
@@ -370,7 +395,7 @@ describe("client against aedes (in-process) through node:net", () => {
   beforeAll(async () => { broker = await startBroker(); });
   afterAll(async () => { await broker.close(); });
 
-  it("QoS 1 binary payloads arrive byte-exact, one PUBACK each; a 20 KiB payload goes out as one write of its parts, not copied into one buffer", async () => {
+  it("QoS 1 binary payloads arrive byte-exact, one PUBACK each; a 20 KiB payload goes out as separate part writes", async () => {
     const l = await listen(broker.port, "rec/dev1/up");
     const t = nodeNet();
     const c = new MqttClient(t, opts({ host: "127.0.0.1", port: broker.port, clientId: "dev1", keepalive: 30 }));
@@ -382,7 +407,7 @@ describe("client against aedes (in-process) through node:net", () => {
     const before = t.written[0].length;
     ids.push(c.publishParts("rec/dev1/up", [prefix, payload, suffix], 1));
     const w = t.written[0].slice(before);
-    expect(w.map((parts) => parts.map((b) => b.length))).toEqual([[1 + 3 + 2 + 11 + 2, 37, 20480, 35]]);
+    expect(w.map((b) => b.length)).toEqual([1 + 3 + 2 + 11 + 2, 37, 20480, 35]);
     await l.until(() => l.got.length === 3 && acks.length === 3, 5000);
     expect(ids).toEqual([1, 2, 3]);
     expect(acks).toEqual([1, 2, 3]);
@@ -412,9 +437,9 @@ describe("client against aedes (in-process) through node:net", () => {
     expect(closes).toEqual(["CLOSED"]);
     expect(acks.slice().sort((a, b) => a - b)).toEqual(ids);
     // Everything was resent on the second connection, in order, with DUP and the original ids.
-    const resent = t.written[1].map((parts) => parts[0]).filter((h) => h[0] >> 4 === PUBLISH); // each write's first part: the fixed header
-    expect(resent.map((h) => h[0])).toEqual(ids.map(() => 0x3a));
-    expect(resent.map((h) => (h[h.length - 2] << 8) | h[h.length - 1])).toEqual(ids);
+    const resent = t.written[1].filter((b) => b[0] >> 4 === PUBLISH);
+    expect(resent.map((b) => b[0])).toEqual(ids.map(() => 0x3a));
+    expect(resent.map((b) => (b[b.length - 2] << 8) | b[b.length - 1])).toEqual(ids);
     await l.until(() => payloads.every((p) => l.got.some((g) => Buffer.compare(g, Buffer.from(p)) === 0)), 5000);
     for (const g of l.got) expect(payloads.some((p) => Buffer.compare(g, Buffer.from(p)) === 0)).toBe(true);
     c.end();

@@ -5,8 +5,8 @@ import type { Conn, Transport } from "../../firmware/core/mqtt.js";
 
 export interface NodeTransport extends Transport {
   sockets: net.Socket[];
-  /** Every write, per connection, as the parts it was given: for tests that look at what went out. */
-  written: Uint8Array[][][];
+  /** Every byte written, per connection, for tests that look at what went out. */
+  written: Uint8Array[][];
 }
 
 export function nodeNet(): NodeTransport {
@@ -16,7 +16,7 @@ export function nodeNet(): NodeTransport {
     connect(host: string, port: number, onData: (b: Uint8Array) => void, onClose: () => void): Conn {
       const s = net.connect(port, host);
       s.setNoDelay(true);
-      const log: Uint8Array[][] = [];
+      const log: Uint8Array[] = [];
       t.sockets.push(s);
       t.written.push(log);
       s.on("data", (b: Buffer) => onData(new Uint8Array(b.buffer, b.byteOffset, b.length)));
@@ -24,10 +24,10 @@ export function nodeNet(): NodeTransport {
       s.on("close", () => onClose());
       return {
         // The client may reuse nothing it wrote, but copy anyway: Node writes asynchronously.
-        write(parts: Uint8Array[]) {
-          const c = parts.map((p) => new Uint8Array(p));
+        write(b: Uint8Array) {
+          const c = new Uint8Array(b);
           log.push(c);
-          if (!s.destroyed) s.write(Buffer.concat(c));
+          if (!s.destroyed) s.write(c);
         },
         end() {
           s.destroy();
