@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // npm run build:firmware: the firmware bundle, ready for EspruinoTools or a Storage file.
 //   dist/recorder.js      readable bundle (esbuild, es2015, iife; defines the global `Recorder`)
-//   dist/recorder.min.js  the same, minified: what provisioning writes into Storage as `rec.js`
+//   dist/recorder.min.js  the same, minified, its top level at the global scope: what provisioning
+//                         writes into Storage as `rec.js`
 // Both pass the Espruino gate first (the build refuses syntax the interpreter lacks and the lint
 // refuses missing built-ins and functions used before their definition), and the script prints
 // their sizes against the 48 KB budget. `--check` builds and checks without writing.
@@ -12,6 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ESPRUINO_BUILD_OPTIONS, gate, formatFinding } from "./espruino-gate.mjs";
 import { inlineConstants } from "./inline-constants.mjs";
+import { toGlobalScope } from "./global-scope.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const ENTRY = path.join(ROOT, "firmware", "main.ts");
@@ -77,10 +79,11 @@ export async function buildFirmware() {
   const mangleCache = {};
   names.forEach((n, i) => { mangleCache[n] = "_" + i.toString(36); });
   const mangled = (await esbuild.build({ ...opts, minify: true, mangleProps: new RegExp("^(" + names.join("|") + ")$"), mangleCache })).outputFiles[0].text;
-  // Top-level numeric constants become literals (scripts/inline-constants.mjs). The minifier and
-  // the inlining only rename, remove and substitute: the gate already checked every construct in
+  // Top-level numeric constants become literals (scripts/inline-constants.mjs), then the outer
+  // function is taken away and its names renamed (scripts/global-scope.mjs). The minifier and
+  // these steps only rename, remove and substitute: the gate already checked every construct in
   // the sources. The result is parsed once more so a bad substitution fails the build, not a board.
-  const min = inlineConstants(mangled).text + BOOT;
+  const min = toGlobalScope(inlineConstants(mangled).text).text + BOOT;
   await esbuild.transform(min, { loader: "js" });
   return { plain, min };
 }

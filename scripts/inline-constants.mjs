@@ -17,7 +17,7 @@ import ts from "typescript";
 const FILE = "/bundle.js";
 
 /** A checker over one JavaScript text (no lib, no imports). */
-function checkerFor(text) {
+export function checkerFor(text) {
   const sf = ts.createSourceFile(FILE, text, ts.ScriptTarget.ES2015, true, ts.ScriptKind.JS);
   const options = { allowJs: true, noLib: true, noResolve: true, types: [], target: ts.ScriptTarget.ES2015 };
   const host = ts.createCompilerHost(options);
@@ -29,7 +29,7 @@ function checkerFor(text) {
 }
 
 /** The statements of the bundle's outer function: `(()=>{ ... })();` */
-function outerStatements(sf) {
+export function outerStatements(sf) {
   for (const st of sf.statements) {
     if (!ts.isExpressionStatement(st) || !ts.isCallExpression(st.expression)) continue;
     let f = st.expression.expression;
