@@ -9,7 +9,7 @@
 // interpreter: 2,632 variables in use after boot with the wrapper, 2,325 without).
 //
 // Unwrapped, the top-level names become globals, so each is renamed to a name no one else uses:
-// `$` or `_` and one more character (then two), never a name a REPL user types by habit (`x`, `i`),
+// `$`, `_`, or one of them and one more character (then two), never a name a REPL user types by habit (`x`, `i`),
 // nor a board's pin (`A0`, `D2`, `LED1`) or built-in (`E`), which a global would hide from
 // `global[name]`. Written here because the minifier has no option to prefix or reserve top-level
 // names; names are resolved with TypeScript's checker, as in scripts/inline-constants.mjs.
@@ -18,8 +18,10 @@ import { checkerFor, outerStatements } from "./inline-constants.mjs";
 
 const CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$";
 
-/** Names `$a`, `$b`, ... `_$`, then `$aa`, ...: none of them a pin, a built-in or a REPL habit. */
+/** Names `$`, `_`, `$a`, `$b`, ... `_$`, then `$aa`, ...: none of them a pin, a built-in or a REPL habit. */
 function* safeNames() {
+  yield "$";
+  yield "_";
   for (const p of "$_") for (const c of CHARS) yield p + c;
   for (const a of CHARS) for (const b of CHARS) yield "$" + a + b;
 }
@@ -52,28 +54,37 @@ export function toGlobalScope(text) {
       tops.set(checker.getSymbolAtLocation(n), { name: n.text, refs: [] });
     }
   }
-  const used = new Set();
+  const free = new Set(); // names the text uses as globals of the interpreter (`global`, `E`)
   (function visit(n) {
-    if (ts.isIdentifier(n)) {
-      if (!isPropertyName(n)) used.add(n.text);
+    if (ts.isIdentifier(n) && !isPropertyName(n)) {
       const sym = ts.isShorthandPropertyAssignment(n.parent) && n.parent.name === n
         ? checker.getShorthandAssignmentValueSymbol(n.parent)
         : checker.getSymbolAtLocation(n);
       const t = sym && tops.get(sym);
       if (t) t.refs.push(n);
+      else if (!sym) free.add(n.text);
     }
     ts.forEachChild(n, visit);
   })(sf);
 
-  // The most used names get the shortest new names; a new name is never one the text already uses.
+  // The most used names get the shortest new names. A new name is never a global the text uses,
+  // nor one declared in an inner scope around any reference to the name it replaces (which would
+  // capture the reference).
   const order = [...tops.values()].sort((a, b) => b.refs.length - a.refs.length);
-  const names = safeNames();
+  const taken = new Set();
   const renames = new Map();
+  const captures = (n, t) => t.refs.some((id) => {
+    const s = checker.resolveName(n, id, ts.SymbolFlags.Value, false);
+    return s !== undefined && !tops.has(s);
+  });
   for (const t of order) {
-    let n = names.next().value;
-    while (used.has(n)) n = names.next().value;
-    t.to = n;
-    renames.set(t.name, n);
+    for (const n of safeNames()) {
+      if (taken.has(n) || free.has(n) || captures(n, t)) continue;
+      t.to = n;
+      break;
+    }
+    taken.add(t.to);
+    renames.set(t.name, t.to);
   }
   const edits = [];
   for (const t of order) {
