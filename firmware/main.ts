@@ -1,6 +1,7 @@
 // The firmware bundle's entry (npm run build:firmware → dist/recorder.js and dist/recorder.min.js).
-// The bundle defines one global, `Recorder` (set on `global` at the end of this file, not through
-// esbuild's globalName: its exports object is made of getters, which the interpreter reads wrongly):
+// The bundle's API is one global, `Recorder` (set on `global` at the end of this file, not through
+// esbuild's globalName: its exports object is made of getters, which the interpreter reads wrongly).
+// The minified bundle's own functions are globals too, under `$` and `_` names (scripts/global-scope.mjs):
 //   Recorder.start(env)  make a recorder from an EspruinoEnv (hosts/env.ts) and start it: what the
 //                        board's boot does, and what the simulator calls once per simulated device;
 //   Recorder.boot()      on a board or the Linux interpreter: build the env from the interpreter's
