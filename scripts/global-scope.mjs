@@ -8,11 +8,12 @@
 // methods, the wrapper costs about 300 variables while the recorder runs (measured on the
 // interpreter: 2,632 variables in use after boot with the wrapper, 2,325 without).
 //
-// Unwrapped, the top-level names become globals, so each is renamed to a name no one else uses:
-// `$`, `_`, or one of them and one more character (then two), never a name a REPL user types by habit (`x`, `i`),
-// nor a board's pin (`A0`, `D2`, `LED1`) or built-in (`E`), which a global would hide from
-// `global[name]`. Written here because the minifier has no option to prefix or reserve top-level
-// names; names are resolved with TypeScript's checker, as in scripts/inline-constants.mjs.
+// Unwrapped, the top-level names become globals, so each is renamed: `$`, `_`, or one of them and
+// one or two more characters. Never a name a REPL user types by habit (`x`, `i`), nor a board's pin
+// (`A0`, `D2`, `LED1`) or built-in (`E`), which a global would overwrite or hide from
+// `global[name]`; and never a name an inner scope would capture. Written here because the minifier
+// has no option to prefix or reserve top-level names; names are resolved with TypeScript's
+// checker, as in scripts/inline-constants.mjs.
 import ts from "typescript";
 import { checkerFor, outerStatements } from "./inline-constants.mjs";
 
