@@ -15,7 +15,7 @@
 // has no option to prefix or reserve top-level names; names are resolved with TypeScript's
 // checker, as in scripts/inline-constants.mjs.
 import ts from "typescript";
-import { checkerFor, outerStatements } from "./inline-constants.mjs";
+import { applyEdits, checkerFor, outerStatements, symbolOf } from "./bundle-ast.mjs";
 
 const CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$";
 
@@ -36,8 +36,7 @@ const isPropertyName = (n) => {
 
 /**
  * `text` (a minified bundle: one outer function) with the outer function's statements at the
- * top level and its top-level names renamed. Returns the new text, the renames (old → new) and how
- * many bytes the text grew.
+ * top level and its top-level names renamed. Returns the new text and the renames (old → new).
  */
 export function toGlobalScope(text) {
   const { sf, checker } = checkerFor(text);
@@ -58,9 +57,7 @@ export function toGlobalScope(text) {
   const free = new Set(); // names the text uses as globals of the interpreter (`global`, `E`)
   (function visit(n) {
     if (ts.isIdentifier(n) && !isPropertyName(n)) {
-      const sym = ts.isShorthandPropertyAssignment(n.parent) && n.parent.name === n
-        ? checker.getShorthandAssignmentValueSymbol(n.parent)
-        : checker.getSymbolAtLocation(n);
+      const sym = symbolOf(checker, n);
       const t = sym && tops.get(sym);
       if (t) t.refs.push(n);
       else if (!sym) free.add(n.text);
@@ -103,13 +100,7 @@ export function toGlobalScope(text) {
     if (word.startsWith("let ")) edits.push({ start: kw, end: kw + 3, text: "var" });
     else if (word === "const") edits.push({ start: kw, end: kw + 5, text: "var" });
   }
-  edits.sort((a, b) => a.start - b.start);
-  let out = "", at = outer.pos;
-  for (const e of edits) {
-    out += text.slice(at, e.start) + e.text;
-    at = e.end;
-  }
-  out += text.slice(at, outer.end);
-  out = text.slice(0, wrapper.getStart(sf)) + out.trim() + text.slice(wrapper.end);
-  return { text: out, renames, growth: out.length - text.length };
+  const body = applyEdits(text, edits, outer.pos, outer.end).trim();
+  const out = text.slice(0, wrapper.getStart(sf)) + body + text.slice(wrapper.end);
+  return { text: out, renames };
 }

@@ -13,31 +13,7 @@
 // the gateway. Names are resolved with TypeScript's checker, so a local of the same short name in
 // an inner scope is left alone.
 import ts from "typescript";
-
-const FILE = "/bundle.js";
-
-/** A checker over one JavaScript text (no lib, no imports). */
-export function checkerFor(text) {
-  const sf = ts.createSourceFile(FILE, text, ts.ScriptTarget.ES2015, true, ts.ScriptKind.JS);
-  const options = { allowJs: true, noLib: true, noResolve: true, types: [], target: ts.ScriptTarget.ES2015 };
-  const host = ts.createCompilerHost(options);
-  host.getSourceFile = (name) => (name === FILE ? sf : undefined);
-  host.fileExists = (name) => name === FILE;
-  host.readFile = (name) => (name === FILE ? text : undefined);
-  const program = ts.createProgram([FILE], options, host);
-  return { sf: program.getSourceFile(FILE), checker: program.getTypeChecker() };
-}
-
-/** The statements of the bundle's outer function: `(()=>{ ... })();` */
-export function outerStatements(sf) {
-  for (const st of sf.statements) {
-    if (!ts.isExpressionStatement(st) || !ts.isCallExpression(st.expression)) continue;
-    let f = st.expression.expression;
-    while (ts.isParenthesizedExpression(f)) f = f.expression;
-    if ((ts.isArrowFunction(f) || ts.isFunctionExpression(f)) && f.body && ts.isBlock(f.body)) return f.body.statements;
-  }
-  throw new Error("inline-constants: the bundle is not one (()=>{...})() function");
-}
+import { applyEdits, checkerFor, outerStatements, symbolOf } from "./bundle-ast.mjs";
 
 const isWrite = (id) => {
   const p = id.parent;
@@ -67,9 +43,7 @@ export function inlineConstants(text, slack = 12) {
   const rejected = new Set();
   (function visit(n) {
     if (ts.isIdentifier(n)) {
-      const sym = ts.isShorthandPropertyAssignment(n.parent) && n.parent.name === n
-        ? checker.getShorthandAssignmentValueSymbol(n.parent)
-        : checker.getSymbolAtLocation(n);
+      const sym = symbolOf(checker, n);
       const c = sym && consts.get(sym);
       if (c && n !== c.decl.name) {
         if (isWrite(n)) rejected.add(c);
@@ -92,15 +66,7 @@ export function inlineConstants(text, slack = 12) {
     refs += c.refs.length;
     for (const id of c.refs) refEdits.push({ start: id.getStart(sf), end: id.getEnd(), text: replacement(id, c) });
   }
-  /** The text from start to end with the reference edits inside it applied. */
-  const rewrite = (start, end) => {
-    let out = "", at = start;
-    for (const e of refEdits.filter((e) => e.start >= start && e.end <= end).sort((a, b) => a.start - b.start)) {
-      out += text.slice(at, e.start) + e.text;
-      at = e.end;
-    }
-    return out + text.slice(at, end);
-  };
+  const rewrite = (start, end) => applyEdits(text, refEdits, start, end);
   // Each statement of the outer function is rewritten whole: declarations of chosen constants
   // dropped (a statement left with none goes), references replaced.
   const outer = outerStatements(sf);

@@ -1,0 +1,46 @@
+// What the build's steps over the minified firmware bundle share (scripts/inline-constants.mjs,
+// scripts/global-scope.mjs): a TypeScript checker over the bundle's text, its outer function's
+// statements, the symbol an identifier names, and text edits applied in order.
+import ts from "typescript";
+
+const FILE = "/bundle.js";
+
+/** A checker over one JavaScript text (no lib, no imports). */
+export function checkerFor(text) {
+  const sf = ts.createSourceFile(FILE, text, ts.ScriptTarget.ES2015, true, ts.ScriptKind.JS);
+  const options = { allowJs: true, noLib: true, noResolve: true, types: [], target: ts.ScriptTarget.ES2015 };
+  const host = ts.createCompilerHost(options);
+  host.getSourceFile = (name) => (name === FILE ? sf : undefined);
+  host.fileExists = (name) => name === FILE;
+  host.readFile = (name) => (name === FILE ? text : undefined);
+  const program = ts.createProgram([FILE], options, host);
+  return { sf: program.getSourceFile(FILE), checker: program.getTypeChecker() };
+}
+
+/** The statements of the bundle's outer function: `(()=>{ ... })();` */
+export function outerStatements(sf) {
+  for (const st of sf.statements) {
+    if (!ts.isExpressionStatement(st) || !ts.isCallExpression(st.expression)) continue;
+    let f = st.expression.expression;
+    while (ts.isParenthesizedExpression(f)) f = f.expression;
+    if ((ts.isArrowFunction(f) || ts.isFunctionExpression(f)) && f.body && ts.isBlock(f.body)) return f.body.statements;
+  }
+  throw new Error("firmware bundle: not one (()=>{...})() function");
+}
+
+/** The symbol `id` names; for a shorthand property `{a}`, the variable `a`, not the property. */
+export function symbolOf(checker, id) {
+  return ts.isShorthandPropertyAssignment(id.parent) && id.parent.name === id
+    ? checker.getShorthandAssignmentValueSymbol(id.parent)
+    : checker.getSymbolAtLocation(id);
+}
+
+/** `text` from `start` to `end` with the edits ({ start, end, text }) that lie inside it applied. */
+export function applyEdits(text, edits, start, end) {
+  let out = "", at = start;
+  for (const e of edits.filter((e) => e.start >= start && e.end <= end).sort((a, b) => a.start - b.start)) {
+    out += text.slice(at, e.start) + e.text;
+    at = e.end;
+  }
+  return out + text.slice(at, end);
+}
