@@ -63,7 +63,7 @@ function boot(): Core {
     Storage: Storage, fs: fs, net: need("net"), crypto: need("crypto"), E: E,
     getTime: getTime, setTime: setTime,
     setTimeout: setTimeout as unknown as EspruinoEnv["setTimeout"], clearTimeout: clearTimeout as unknown as EspruinoEnv["clearTimeout"],
-    memory: function () { return (process as unknown as { memory(): { usage: number } }).memory().usage; },
+    memory: memory,
     log: console.log as (line: string) => void,
     board: boardOf(global, cfg ? cfg.pins : undefined),
   };
@@ -77,9 +77,10 @@ function boot(): Core {
 }
 
 // Outside boot(): a function made inside it would keep its whole scope (rec.cfg, keys included)
-// alive for as long as the REPL can call it.
+// alive for as long as the REPL or the recorder can call it.
 function info() { const i = (global.recorder as Core).info(); console.log(JSON.stringify(i, null, 1)); return i; }
 function selftest() { return (global.recorder as Core).selftest(); }
+function memory() { return (process as unknown as { memory(): { usage: number } }).memory().usage; }
 function wifiDone(err: string) { if (err) console.log("[rec] " + err); }
 
 global.Recorder = { start: start, boot: boot, version: FIRMWARE_VERSION };
