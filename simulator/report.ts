@@ -19,5 +19,11 @@ export function summary(r: Report): string {
   const w = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`);
   if (!r.ok) lines.push(...r.failures.slice(0, 20).map((f) => `    - ${f}`), ...(r.failures.length > 20 ? [`    ... ${r.failures.length - 20} more (see --report)`] : []));
+  if (!r.ok) {
+    // The console of the first devices that ended with an error: what the device itself said.
+    for (const d of r.perDevice.filter((x) => x.console).slice(0, 3)) {
+      lines.push(`  ${d.id} (last error ${d.lastError}), its console:`, ...(d.console as string[]).slice(-12).map((l) => `    | ${l}`));
+    }
+  }
   return lines.join("\n");
 }

@@ -77,7 +77,8 @@ export interface Report {
   lostChunks: number;
   alarms: string[];
   failures: string[];
-  perDevice: { id: string; recordings: number; queueDepth: number; storeFree: number; lastError: string }[];
+  /** Per device; `console` is the tail of its console, kept only for a device that ended with an error. */
+  perDevice: { id: string; recordings: number; queueDepth: number; storeFree: number; lastError: string; console?: string[] }[];
   resources: { rssMb: number; cpuS: number };
   ok: boolean;
 }
@@ -101,6 +102,9 @@ export interface Ctx {
   /** Attack outcomes the scenario records, checked by its expect(). */
   notes: Record<string, unknown>;
 }
+
+/** Console lines kept in the report for a device that ended with an error. */
+const CONSOLE_TAIL = 30;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -266,7 +270,11 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
       recordings: recs.length, verdicts, interrupted: recs.filter((r) => r.interrupted).length,
       linked: recs.filter((r) => r.officer && r.cases).length, chunks: recs.reduce((a, r) => a + r.chunks, 0), bytes: recs.reduce((a, r) => a + r.bytes, 0),
       lostChunks: lost, alarms, failures,
-      perDevice: devices.map((d, i) => ({ id: d.id, recordings: recs.filter((r) => r.device === d.id).length, queueDepth: infos[i] ? infos[i]!.queueDepth : -1, storeFree: infos[i] ? infos[i]!.storeFree : -1, lastError: infos[i] ? infos[i]!.lastError : "powered off" })),
+      perDevice: devices.map((d, i) => {
+        const lastError = infos[i] ? infos[i]!.lastError : "powered off";
+        return { id: d.id, recordings: recs.filter((r) => r.device === d.id).length, queueDepth: infos[i] ? infos[i]!.queueDepth : -1, storeFree: infos[i] ? infos[i]!.storeFree : -1, lastError,
+          ...(lastError ? { console: d.logs().slice(-CONSOLE_TAIL) } : {}) };
+      }),
       resources: { rssMb: Math.round(process.memoryUsage().rss / 1048576), cpuS: Math.round((cpu.user + cpu.system) / 1e5) / 10 },
       ok: failures.length === 0,
     };

@@ -18,7 +18,7 @@ beforeAll(async () => {
 
 async function run(scenario: string, engine: "node" | "espruino", devices: number, durationMs: number, seed = 1, store: "sd" | "flash" = "sd"): Promise<Report> {
   const r = await runSimulation({ devices, durationMs, scenario, seed, engine, speed: 1, chunk: 8192, store, bundle: BUNDLE, espruinoBin: espruinoBin(true) });
-  if (!r.ok) console.log(`${scenario} (${engine}) failures:\n  ${r.failures.join("\n  ")}\nalarms:\n  ${r.alarms.join("\n  ")}\nper device:\n  ${r.perDevice.map((d) => `${d.id}: ${d.recordings} recordings, queue ${d.queueDepth}, last error ${d.lastError || "-"}`).join("\n  ")}`);
+  if (!r.ok) console.log(`${scenario} (${engine}) failures:\n  ${r.failures.join("\n  ")}\nalarms:\n  ${r.alarms.join("\n  ")}\nper device:\n  ${r.perDevice.map((d) => `${d.id}: ${d.recordings} recordings, queue ${d.queueDepth}, last error ${d.lastError || "-"}${d.console ? `\n    | ${d.console.join("\n    | ")}` : ""}`).join("\n  ")}`);
   return r;
 }
 
