@@ -496,15 +496,25 @@ export class Recorder {
   chunk(payload: Uint8Array, durationMs: number, flags: number, timeMs: number, uptimeMs: number): void {
     const w = this.writer as ChainWriter;
     if (this.mark) flags |= FLAG_MARKER;
-    const prev = w.prev, total = w.total;
-    const o = w.chunk(payload, flags, this.hw.media.media, timeMs, durationMs, uptimeMs, this.bnonce);
-    const f = chunkFrame(o.header, payload.length, o.tag);
-    const parts = [f.prefix, payload, f.suffix];
-    const res = this.queue.put(w.recordingId, o.seq, KIND_CHUNK, parts, [null, o.header.subarray(H_PAYLOAD_HASH, H_PAYLOAD_HASH + HASH_LEN), null]);
+    const prev = w.prev, total = w.total, seq = w.seq + 1;
+    let parts: Uint8Array[] = [], res: string, thrown;
+    // Anything thrown before the chunk is stored (on a board: a native call that found no memory)
+    // must not leave the writer one chunk ahead of the queue: every later chunk would be refused.
+    try {
+      const o = w.chunk(payload, flags, this.hw.media.media, timeMs, durationMs, uptimeMs, this.bnonce);
+      const f = chunkFrame(o.header, payload.length, o.tag);
+      parts = [f.prefix, payload, f.suffix];
+      res = this.queue.put(w.recordingId, seq, KIND_CHUNK, parts, [null, o.header.subarray(H_PAYLOAD_HASH, H_PAYLOAD_HASH + HASH_LEN), null]);
+    } catch (e) {
+      res = "ERROR " + e;
+      thrown = e;
+    }
     if (res) {
-      this.rewind(o.seq - 1, prev, total);
+      this.rewind(seq - 1, prev, total);
       if (res === "STORAGE_FULL") this.full();
-      else this.fail("CHUNK_" + res, "recording " + w.recordingId + " chunk " + o.seq);
+      else this.fail("CHUNK_" + res.split(" ")[0], "recording " + w.recordingId + " chunk " + seq + " not stored: " + res);
+      // Still thrown, once the writer is back: the console shows it, and a power cut in tests stays one.
+      if (thrown) throw thrown;
       return;
     }
     this.mark = false;
@@ -512,9 +522,9 @@ export class Recorder {
     this.lastBeacon = this.bnonce;
     this.stats.chunks++;
     const tx = this.txOf(w.recordingId);
-    if (this.ready && tx.start && tx.seq === o.seq - 1 && (this.mqtt as MqttClient).canPublish()) {
+    if (this.ready && tx.start && tx.seq === seq - 1 && (this.mqtt as MqttClient).canPublish()) {
       (this.mqtt as MqttClient).publishParts(this.upTopic, parts, 1);
-      this.sent(tx, o.seq, KIND_CHUNK);
+      this.sent(tx, seq, KIND_CHUNK);
     }
   }
 

@@ -9,6 +9,7 @@ import { toHex } from "../../protocol/bytes.js";
 import { deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { initialKeys } from "../../firmware/core/config.js";
+import { BOARD_STORE } from "../../simulator/engines/espruino.js";
 
 /** Lines the interpreter printed, without its banner, prompts and terminal escapes. */
 export function clean(out: string): string[] {
@@ -53,7 +54,7 @@ export class EspruinoDevice {
   }
   /** Start the interpreter on a driver script (kept running: sockets and timers hold it). */
   start(driver: string): void {
-    writeFileSync(join(this.dir, "driver.js"), driver);
+    writeFileSync(join(this.dir, "driver.js"), BOARD_STORE + driver);
     this.out = "";
     const p = spawn(this.bin, ["driver.js"], { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"] });
     p.stdout!.on("data", (d: Buffer) => { this.out += d.toString("latin1"); });

@@ -208,6 +208,35 @@ describe("recorder core against a real gateway", () => {
     expect((await recordings(g, "REC-6"))[0].linked_seq).toBe(stored);
   });
 
+  it("a chunk that throws before it is stored (a board out of memory) is named in the log, and the chain goes on", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-9");
+    const h = fakeHost({ kv });
+    // A native hash that finds no memory: Espruino prints an error and returns undefined, and the
+    // next statement throws. Here the n-th hash throws.
+    const sha = h.host.sha;
+    let calls = 0, failAt = -1;
+    h.host.sha = (b) => { if (++calls === failAt) throw new Error("Not enough memory for result"); return sha(b); };
+    const rec = new Recorder(h.host, FAST);
+    expect(rec.start()).toBe("");
+    cleanup.push(() => rec.halt());
+    await until(() => rec.ready, "hello answered");
+    h.press("record");
+    h.media.emit(2);
+    failAt = calls + 2; // in the chain step: the writer is half-way through chunk 3
+    expect(() => h.media.emit(1)).toThrow(/Not enough memory/); // still thrown, as a board's console shows it
+    expect(rec.lastError).toBe("CHUNK_ERROR");
+    failAt = calls + 6; // in the queue's check: the writer has finished chunk 3, nothing is stored
+    expect(() => h.media.emit(1)).toThrow(/Not enough memory/);
+    h.media.emit(2);
+    h.press("record");
+    expect(h.logs.filter((l) => /chunk 3 not stored: ERROR .*Not enough memory/.test(l))).toHaveLength(2);
+    expect(rec.stats.chunks).toBe(4);
+    await until(async () => (await recordings(g, "REC-9"))[0]?.verdict === "verified", "recording verified");
+    expect((await recordings(g, "REC-9"))[0].linked_seq).toBe(4);
+    await until(() => rec.queue.depth() === 0, "queue freed");
+  });
+
   it("a reconnect resumes from the gateway's cumulative Ack, not from the start", async () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-7");
