@@ -13,6 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ESPRUINO_BUILD_OPTIONS, gate, formatFinding } from "./espruino-gate.mjs";
 import { inlineConstants } from "./inline-constants.mjs";
+import { overlayFinish, overlayPrepare } from "./overlay.mjs";
 import { toGlobalScope } from "./global-scope.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -22,6 +23,8 @@ export const OUT_MIN = path.join(ROOT, "dist", "recorder.min.js");
 export const BUDGET = 48 * 1024;
 // Loading the bundle starts the recorder unless the loader defined RECORDER_NO_BOOT first
 // (firmware/main.ts defines the global `Recorder`).
+// The recorder's state while recording: REC_RECORDING of protocol/schema.ts (a test checks it).
+export const RECORDING_STATE = 1;
 const BOOT = '\nif (typeof RECORDER_NO_BOOT === "undefined") Recorder.boot();\n';
 
 /**
@@ -83,7 +86,14 @@ export async function buildFirmware() {
   // function is taken away and its names renamed (scripts/global-scope.mjs). The minifier and
   // these steps only rename, remove and substitute: the gate already checked every construct in
   // the sources. The result is parsed once more so a bad substitution fails the build, not a board.
-  const min = toGlobalScope(inlineConstants(mangled).text).text + BOOT;
+  // Functions and private methods become overlays (scripts/overlay.mjs), in two halves around the
+  // renaming. The boot line empties the overlay cache once boot is done, and every minute the
+  // recorder is idle, so what a recording needed is freed after it.
+  const pre = overlayPrepare(inlineConstants(mangled).text);
+  const global = toGlobalScope(pre.text);
+  const cache = global.renames.get("__ovlCache");
+  const boot = `{ Recorder.boot(); ${cache} = []; setInterval(function () { if (recorder.state !== ${RECORDING_STATE}) ${cache} = []; }, 6e4); }`;
+  const min = overlayFinish(global.text + BOOT.replace("Recorder.boot();", boot)).text;
   await esbuild.transform(min, { loader: "js" });
   return { plain, min };
 }

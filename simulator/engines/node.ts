@@ -32,7 +32,7 @@ export function loadBundle(code: string): BundleApi {
   const before = g.Recorder;
   // The bundle sets `global.Recorder`; Node's `global` is globalThis. It is read back and the
   // global restored, so two engines (two bundles) can live in one process.
-  new Function("RECORDER_NO_BOOT", code)(1);
+  new Function("RECORDER_NO_BOOT", "RECORDER_TEXT", code)(1, code);
   const api = g.Recorder as BundleApi;
   g.Recorder = before;
   if (!api || typeof api.start !== "function") throw new Error("the firmware bundle did not define Recorder.start");

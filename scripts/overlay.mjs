@@ -1,0 +1,181 @@
+// Overlays: the minified firmware bundle's top-level functions and private methods kept as text in
+// a comment at the end of the bundle, made into functions only when called
+// (scripts/build-firmware.mjs).
+//
+// On Espruino every function costs variables for as long as it exists: the function, its code
+// (one variable when the code is read from flash), its name, one per parameter; 4 to 8 each. The
+// bundle's functions and methods cost most of the 1,500 variables a board may use once booted,
+// and most of them run only at boot, at a recording's start and end, or from the REPL. Here each
+// call `f(a)` becomes `$(k)(a)` (a method call `x.m(a)` becomes `$(k)(x, a)`): `$` returns the
+// function from a cache, making it on first use from the k-th record of the comment: on Espruino
+// with `Function(params..., body)`, where `body` is read from the Storage file `rec.js` as a flash
+// string (so the code stays in flash, and the function is made at the global scope, where the
+// bundle's names are); elsewhere (the simulator's node engine, which passes the bundle's text as
+// RECORDER_TEXT) with eval. The boot entry empties the cache when boot is done: what boot alone
+// needed is freed, and what the recorder needs afterwards is made again on first use.
+//
+// Written here because no minifier or bundler splits code this way for an interpreter that keeps
+// code in flash. The step runs in two halves around scripts/global-scope.mjs, so that the records
+// and the loader are renamed with the rest of the bundle.
+import ts from "typescript";
+import { applyEdits, checkerFor, outerStatements, symbolOf } from "./bundle-ast.mjs";
+
+/** The Storage file the bundle is stored in on a board (provisioning, the simulator, the lane). */
+export const OVERLAY_FILE = "rec.js";
+const MARK = "OVERLAY-RECORDS";
+const BASE = "98765"; // where the table starts in the final text: a placeholder until then
+
+// The records' comment starts with a table: for record k, where it starts and where the next one
+// starts, as offsets from the end of the table in three base-36 digits each. So a record is found
+// with two short reads, whatever k is: no scan of the text (on the Linux build every character read
+// from Storage is a file read: scanning to record 100 took 20 ms).
+const OFFSET_DIGITS = 3;
+const OFFSET_MAX = 36 ** OFFSET_DIGITS - 1;
+
+// The loader, at the start of the outer function (so its cache exists before any top-level code
+// runs). Its locals are single letters; a record made by eval inside it sees them, but the
+// records name the bundle's own functions by `$`/`_` names only (scripts/global-scope.mjs).
+// `TABLE` is replaced by the length of the table in overlayPrepare, `BASE` (where the table
+// starts) in overlayFinish.
+const LOADER = `var __ovlCache=[];function __ovl(k){return __ovlCache[k]||(__ovlCache[k]=__ovlLoad(k))}` +
+  `function __ovlLoad(k){var t=typeof RECORDER_TEXT<"u"?RECORDER_TEXT:0,` +
+  `r=function(o,n){return t?t.substr(o,n):require("Storage").read("${OVERLAY_FILE}",o,n)},s=r(${BASE}+${OFFSET_DIGITS}*k,${OFFSET_DIGITS * 2}),i,n,q,p;` +
+  `if(!s)throw new Error("no Storage file ${OVERLAY_FILE}: the firmware reads its functions from it");` +
+  `s=""+s;i=${BASE}+TABLE+parseInt(s.substr(0,${OFFSET_DIGITS}),36);n=${BASE}+TABLE+parseInt(s.substr(${OFFSET_DIGITS}),36)-i-1;` +
+  `q=r(i,n).indexOf("{");p=q?""+r(i,q):"";` +
+  // eval where the text is in RAM (its scope then keeps only this small string, not the text)
+  `if(t)return s="(function("+p+")"+t.substr(i+q,n-q)+")",eval(s);` +
+  `return Function.apply(0,(p?p.split(","):[]).concat([r(i+q+1,n-q-2)]))}`;
+
+const isPlainParams = (ps) => ps.every((p) => ts.isIdentifier(p.name) && !p.initializer && !p.dotDotDotToken);
+const MANGLED = /^_[0-9a-z]+$/; // a property name the build's mangler gave (scripts/build-firmware.mjs)
+
+/** `this` at a method's own level (not inside a function nested in it). */
+function ownThis(body) {
+  const out = [];
+  (function visit(n) {
+    if (n.kind === ts.SyntaxKind.ThisKeyword) out.push(n);
+    if (ts.isFunctionLike(n) || ts.isClassLike(n)) return;
+    ts.forEachChild(n, visit);
+  })(body);
+  return out;
+}
+
+/** A one- or two-letter name that no identifier in `node` uses: the method's receiver as a parameter. */
+function freshName(node, sf) {
+  const used = new Set();
+  (function visit(n) { if (ts.isIdentifier(n)) used.add(n.text); ts.forEachChild(n, visit); })(node);
+  for (const a of "abcdefghijklmnopqrstuvwxyz") if (!used.has(a)) return a;
+  for (const a of "abcdefghijklmnopqrstuvwxyz") for (const b of "abcdefghijklmnopqrstuvwxyz") if (!used.has(a + b)) return a + b;
+  throw new Error("overlay: no free name in " + sf.text.slice(node.getStart(sf), node.getStart(sf) + 40));
+}
+
+/**
+ * First half, on the wrapped bundle. Taken as records:
+ * - every top-level function whose every use is a plain call: `f(a)` becomes `__ovl(k)(a)`;
+ * - every private method (a mangled name, defined once, every use a call `x.m(a)`), which becomes
+ *   `__ovl(k)(x, a)`: the record takes its receiver as a first parameter in place of `this`.
+ * Parameters must be plain names. Returns the new text and how many functions were taken.
+ */
+export function overlayPrepare(text) {
+  const { sf, checker } = checkerFor(text);
+  const outer = outerStatements(sf);
+  const fits = (n) => { const own = text.slice(n.getStart(sf), n.end); return !own.includes("*/") && !own.includes("\n"); };
+  const cands = new Map(); // symbol -> { st, refs, ok }
+  for (const st of outer) {
+    if (!ts.isFunctionDeclaration(st) || !st.name || !st.body || st.asteriskToken || st.modifiers?.length) continue;
+    if (!isPlainParams(st.parameters) || !fits(st)) continue;
+    cands.set(checker.getSymbolAtLocation(st.name), { st, refs: [], ok: true });
+  }
+  const methods = new Map(); // name -> { m, calls, ok }
+  const props = new Map(); // property name -> how many times it is declared (methods, fields, keys)
+  (function collect(n) {
+    if ((ts.isMethodDeclaration(n) || ts.isPropertyDeclaration(n) || ts.isPropertyAssignment(n) || ts.isShorthandPropertyAssignment(n) ||
+      ts.isGetAccessorDeclaration(n) || ts.isSetAccessorDeclaration(n)) && n.name && ts.isIdentifier(n.name)) {
+      props.set(n.name.text, (props.get(n.name.text) || 0) + 1);
+      if (ts.isMethodDeclaration(n) && ts.isClassLike(n.parent) && MANGLED.test(n.name.text) && n.body && !n.asteriskToken &&
+        !n.modifiers?.length && isPlainParams(n.parameters) && fits(n) && !text.slice(n.getStart(sf), n.end).includes("super")) {
+        methods.set(n.name.text, { m: n, calls: [], ok: true });
+      }
+    }
+    ts.forEachChild(n, collect);
+  })(sf);
+  (function visit(n) {
+    if (ts.isIdentifier(n)) {
+      const c = cands.get(symbolOf(checker, n));
+      if (c && n !== c.st.name) {
+        if (ts.isCallExpression(n.parent) && n.parent.expression === n) c.refs.push(n);
+        else c.ok = false; // used as a value: its identity may matter, so it stays a function
+      }
+      const m = methods.get(n.text);
+      if (m && n !== m.m.name) {
+        const pa = n.parent;
+        if (ts.isPropertyAccessExpression(pa) && pa.name === n && ts.isCallExpression(pa.parent) && pa.parent.expression === pa && !pa.questionDotToken) m.calls.push(pa.parent);
+        else m.ok = false;
+      }
+    }
+    ts.forEachChild(n, visit);
+  })(sf);
+  const fns = [...cands.values()].filter((c) => c.ok);
+  const meths = [...methods.entries()].filter(([name, m]) => m.ok && props.get(name) === 1).map(([, m]) => m);
+
+  // Edits: a call of a taken function; the receiver of a taken method's call moved into the
+  // arguments (an insertion before it, and `.m(` replaced), the outer call's insertion first.
+  const calls = [];
+  fns.forEach((c, k) => {
+    for (const id of c.refs) calls.push({ start: id.getStart(sf), end: id.getEnd(), text: `__ovl(${k})`, order: 1 });
+  });
+  meths.forEach((m, i) => {
+    const k = fns.length + i;
+    for (const call of m.calls) {
+      const recv = call.expression.expression;
+      const open = call.arguments.pos; // just after "("
+      calls.push({ start: recv.getStart(sf), end: recv.getStart(sf), text: `__ovl(${k})(`, order: 0, outer: call.end });
+      calls.push({ start: recv.end, end: open, text: call.arguments.length ? "," : "", order: 1 });
+    }
+  });
+  calls.sort((a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0));
+  const record = (params, body, self) => {
+    const own = self ? ownThis(body).map((t) => ({ start: t.getStart(sf), end: t.end, text: self, order: 1 })) : [];
+    const edits = [...calls, ...own].sort((a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0));
+    return `function(${[...(self ? [self] : []), ...params.map((p) => p.name.text)].join(",")})` + applyEdits(text, edits, body.getStart(sf), body.end);
+  };
+  const records = [
+    ...fns.map((c) => record(c.st.parameters, c.st.body, null)),
+    ...meths.map((m) => record(m.m.parameters, m.m.body, freshName(m.m, sf))),
+  ];
+  // The outer body without the taken declarations (and without the edits inside them).
+  const removed = [...fns.map((c) => c.st), ...meths.map((m) => m.m)].map((n) => ({ start: n.getStart(sf), end: n.end, text: "" }));
+  const inside = (e) => removed.some((r) => e.start >= r.start && e.end <= r.end);
+  const first = outer[0].getStart(sf), end = outer[outer.length - 1].end;
+  const body = applyEdits(text, [...removed, ...calls.filter((e) => !inside(e))].sort((a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0)), first, end);
+  const loader = LOADER.replaceAll("TABLE", String(OFFSET_DIGITS * (records.length + 1)));
+  const out = text.slice(0, first) + loader + body + `;"${MARK}",[${records.join(",")}];` + text.slice(end);
+  return { text: out, count: records.length, functions: fns.length, methods: meths.length };
+}
+
+/**
+ * Second half, on the whole final text (global scope, boot line included): the records statement
+ * is taken out and written as a comment at the end, one record per line (`params{body}`), and the
+ * loader is told where they start. `cache` is the loader's cache's final name.
+ */
+export function overlayFinish(text) {
+  const sf = ts.createSourceFile("/bundle.js", text, ts.ScriptTarget.ES2015, true, ts.ScriptKind.JS);
+  const st = sf.statements.find((s) => ts.isExpressionStatement(s) && ts.isBinaryExpression(s.expression) &&
+    ts.isStringLiteral(s.expression.left) && s.expression.left.text === MARK);
+  if (!st) throw new Error("overlay: the records statement is missing");
+  const list = st.expression.right;
+  const records = list.elements.map((f) => f.parameters.map((p) => p.name.text).join(",") + text.slice(f.body.getStart(sf), f.body.end));
+  let code = text.slice(0, st.getStart(sf)) + text.slice(st.end);
+  if (code.split(BASE).length !== LOADER.split(BASE).length) throw new Error("overlay: the loader's placeholder is not unique");
+  if (/[^\x00-\x7e]/.test(code + records.join(""))) throw new Error("overlay: the bundle must be ASCII, so that offsets are bytes in Storage");
+  // The table and the records start right after "/*"; the number written in its place may change the length.
+  const offsets = [0];
+  for (const r of records) offsets.push(offsets[offsets.length - 1] + r.length + 1);
+  if (offsets[offsets.length - 1] > OFFSET_MAX) throw new Error(`overlay: the records take ${offsets[offsets.length - 1]} bytes, more than ${OFFSET_MAX} (${OFFSET_DIGITS} base-36 digits)`);
+  const table = offsets.map((o) => o.toString(36).padStart(OFFSET_DIGITS, "0")).join("");
+  let base = code.length + 2, prev = -1;
+  while (base !== prev) { prev = base; base = code.replaceAll(BASE, String(prev)).length + 2; }
+  code = code.replaceAll(BASE, String(base));
+  return { text: code + "/*" + table + records.map((r) => r + "\n").join("") + "*/\n", count: records.length };
+}
