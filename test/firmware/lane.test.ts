@@ -185,9 +185,11 @@ setTimeout(function () { var i = info(); console.log("RESULT " + i.queueDepth + 
  * (four hashes, the header, one append, no queue record and no publish), run from a Storage file
  * and from RAM: the least any recorder can do per chunk on this interpreter, and how much reading
  * code from the emulated flash file costs (a board maps its flash; the Linux build reads it with
- * fread). Prints one line per size: COST n whole hash floor peak bareFlash bareRam (µs).
+ * fread). And one native socket write of the payload to a sink on `sinkPort`: what the publish
+ * costs the interpreter at the least, which the floor leaves out. Prints one line per size:
+ * COST n whole hash floor peak bareFlash bareRam socketWrite (µs).
  */
-const costDriver = (load: string, sizes: number[]) => `var RECORDER_NO_BOOT = 1;
+const costDriver = (load: string, sizes: number[], sinkPort: number) => `var RECORDER_NO_BOOT = 1;
 ${load}
 var leanFlash = eval(require("Storage").read("lean.js")), leanRam = eval(${JSON.stringify(LEAN_STEP)});
 var cb = null;
@@ -197,12 +199,13 @@ var env = { Storage: require("Storage"), fs: require("fs"), net: require("net"),
   setTimeout: function (f, ms) { return setTimeout(f, ms); }, clearTimeout: function (h) { clearTimeout(h); },
   memory: function () { return process.memory().usage; }, log: function (l) { }, board: { media: media } };
 var r = Recorder.start(env);
+var sink = require("net").connect({ host: "127.0.0.1", port: ${sinkPort} });
 var sizes = ${JSON.stringify(sizes)}, K = 12;
 function median(a) { a.sort(function (x, y) { return x - y; }); return a[a.length >> 1]; }
 function us(t) { return (getTime() - t) * 1e6; }
 function measure(si) {
   if (si >= sizes.length) { r.stop(); console.log("DONE"); return; }
-  var n = sizes[si], p = new Uint8Array(n), step = [], hash = [], floor = [], lf = [], lr = [], peak = 0, k = 0;
+  var n = sizes[si], p = new Uint8Array(n), step = [], hash = [], floor = [], lf = [], lr = [], sw = [], peak = 0, k = 0;
   p.fill(7);
   var one = function () {
     var q = new Uint8Array(p); // the media source hands over a buffer of its own: not timed
@@ -212,9 +215,10 @@ function measure(si) {
     t = getTime(); require("crypto").SHA256(p); var f = E.openFile("floor.bin", "a"); f.write(E.toString(p)); f.close(); floor.push(us(t));
     t = getTime(); leanFlash(p, k + 1); lf.push(us(t));
     t = getTime(); leanRam(p, k + 1); lr.push(us(t));
+    var ps = E.toString(p); t = getTime(); sink.write(ps); sw.push(us(t)); ps = 0;
     require("fs").unlinkSync("floor.bin"); require("fs").unlinkSync("lean.bin");
     if (++k < K) setTimeout(one, 150);
-    else { console.log("COST " + [n, median(step), median(hash), median(floor), peak, median(lf), median(lr)].map(Math.round).join(" ")); setTimeout(function () { measure(si + 1); }, 300); }
+    else { console.log("COST " + [n, median(step), median(hash), median(floor), peak, median(lf), median(lr), median(sw)].map(Math.round).join(" ")); setTimeout(function () { measure(si + 1); }, 300); }
   };
   one();
 }
@@ -226,9 +230,13 @@ async function cost(id: string, load: string, sizes: number[], files: Record<str
   const g = await gateway();
   const root = new Uint8Array(randomBytes(32));
   await g.gw.registry.add(id, { root });
+  // A TCP sink that reads and drops everything, for the bare socket write.
+  const sink = createServer((c) => { c.on("data", () => {}); c.on("error", () => {}); });
+  await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+  cleanup.push(() => new Promise<void>((r) => sink.close(() => r())));
   const d = device(id, root, g.gw.mqttPort, {}, { "lean.js": LEAN_STEP });
   for (const [name, text] of Object.entries(files)) d.file(name, text);
-  d.start(costDriver(load, sizes));
+  d.start(costDriver(load, sizes, (sink.address() as AddressInfo).port));
   await d.waitLine(/^DONE$/, 60000);
   const rows = d.lines().filter((l) => l.startsWith("COST ")).map((l) => l.split(" ").slice(1).map(Number));
   expect(rows.length).toBe(sizes.length);
@@ -243,9 +251,10 @@ lane("firmware cost on the real Espruino interpreter", () => {
 
   it("per-chunk cost at 4, 8 and 16 KiB beside the native floor and a bare chain step (printed)", async () => {
     const rows = await cost("ESP-4", LOAD_FROM_STORAGE, [4096, 8192, 16384]);
-    for (const [n, step, hash, floor, peak, lf, lr] of rows) {
+    for (const [n, step, hash, floor, peak, lf, lr, sw] of rows) {
       console.log(`firmware lane: ${n / 1024} KiB chunk: whole path ${step} µs, native SHA256 ${hash} µs, native floor (hash + append) ${floor} µs, ratio to floor ${(step / floor).toFixed(2)}, peak variables ${peak}; ` +
-        `bare chain step + append ${lf} µs from Storage (ratio ${(lf / floor).toFixed(2)}), ${lr} µs from RAM (ratio ${(lr / floor).toFixed(2)})`);
+        `bare chain step + append ${lf} µs from Storage (ratio ${(lf / floor).toFixed(2)}), ${lr} µs from RAM (ratio ${(lr / floor).toFixed(2)}); ` +
+        `one native socket write of the payload ${sw} µs: floor with it ${floor + sw} µs, whole path ${(step / (floor + sw)).toFixed(2)} times that`);
       expect(step).toBeGreaterThan(hash); // the path does hash the payload: a sanity check, not a target
     }
   }, 90000);
@@ -254,8 +263,8 @@ lane("firmware cost on the real Espruino interpreter", () => {
     // The same recorder with its code read from a plain file into RAM, nearer to a board, whose
     // flash is mapped into memory: the Linux build reads code from Storage with fseek and fread.
     // RECORDER_TEXT: the bundle's functions kept as text (scripts/overlay.mjs) are made from it too.
-    const [[n, step, hash, floor]] = await cost("ESP-6", 'var RECORDER_TEXT = require("fs").readFileSync("ram.js"); eval(RECORDER_TEXT);', [8192], { "ram.js": bundle });
-    console.log(`firmware lane: ${n / 1024} KiB chunk, code in RAM: whole path ${step} µs, native floor ${floor} µs, ratio to floor ${(step / floor).toFixed(2)}`);
+    const [[n, step, hash, floor, , , , sw]] = await cost("ESP-6", 'var RECORDER_TEXT = require("fs").readFileSync("ram.js"); eval(RECORDER_TEXT);', [8192], { "ram.js": bundle });
+    console.log(`firmware lane: ${n / 1024} KiB chunk, code in RAM: whole path ${step} µs, native floor ${floor} µs, ratio to floor ${(step / floor).toFixed(2)}; with one socket write of the payload (${sw} µs) in the floor ${(step / (floor + sw)).toFixed(2)}`);
     expect(step).toBeGreaterThan(hash); // and cost() saw its recording verified
   }, 90000);
 });
