@@ -27,11 +27,15 @@ export interface BoardGlobals {
   wifi?: { connect(ssid: string, opts: { password: string }, cb: (err: unknown) => void): void };
 }
 
-/** LED patterns: [led index, on ms, off ms]; one LED blinks, the others are off. */
-const PATTERNS: { [p: string]: number[] } = {
-  boot: [0, 100, 100], idle: [1, 50, 2950], recording: [0, 1000, 0], uploading: [1, 100, 400],
-  full: [0, 100, 100], noconfig: [0, 50, 450], revoked: [0, 2000, 2000], error: [0, 300, 300],
-};
+/**
+ * LED patterns: [led index, on ms, off ms]; one LED blinks, the others are off. A function, not a
+ * table: a table of arrays stays in RAM (about 45 variables), where a function called only like
+ * this one is kept as text until it is called (scripts/overlay.mjs).
+ */
+function ledPattern(p: string): number[] {
+  return p === "boot" || p === "full" ? [0, 100, 100] : p === "idle" ? [1, 50, 2950] : p === "recording" ? [0, 1000, 0]
+    : p === "uploading" ? [1, 100, 400] : p === "noconfig" ? [0, 50, 450] : p === "revoked" ? [0, 2000, 2000] : [0, 300, 300];
+}
 
 /** Battery: a 1:2 divider on `bat`, Li-ion 3.3 V empty to 4.2 V full (analogRead is 0..1 of 3.3 V). */
 export function batteryFromAnalog(v: number): { mv: number; pct: number } {
@@ -55,7 +59,7 @@ export function makeBoard(g: BoardGlobals, pins: Pins): EspBoard {
       if (mark) g.setWatch(function () { fn("marker"); }, mark, { repeat: true, edge: "rising", debounce: 50 });
     },
     led: function (p: string) {
-      const pat = PATTERNS[p] || PATTERNS.error;
+      const pat = ledPattern(p);
       if (blink !== null) g.clearInterval(blink);
       blink = null;
       for (let i = 0; i < leds.length; i++) g.digitalWrite(leds[i], 0);
