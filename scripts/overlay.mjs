@@ -17,6 +17,7 @@
 // Written here because no minifier or bundler splits code this way for an interpreter that keeps
 // code in flash. The step runs in two halves around scripts/global-scope.mjs, so that the records
 // and the loader are renamed with the rest of the bundle.
+import { createHash } from "node:crypto";
 import ts from "typescript";
 import { applyEdits, checkerFor, outerStatements, symbolOf } from "./bundle-ast.mjs";
 
@@ -25,22 +26,28 @@ export const OVERLAY_FILE = "rec.js";
 const MARK = "OVERLAY-RECORDS";
 const BASE = "98765"; // where the table starts in the final text: a placeholder until then
 
-// The records' comment starts with a table: for record k, where it starts and where the next one
+// The records' comment starts with the records' id (the first 8 hex digits of their hash): the
+// loader checks it before each read, so a recorder whose rec.js was replaced under it (a new
+// bundle written while the old one runs) stops with a reason instead of making a function from
+// the wrong bytes. Then a table: for record k, where it starts and where the next one
 // starts, as offsets from the end of the table in three base-36 digits each. So a record is found
 // with two short reads, whatever k is: no scan of the text (on the Linux build every character read
 // from Storage is a file read: scanning to record 100 took 20 ms).
 const OFFSET_DIGITS = 3;
 const OFFSET_MAX = 36 ** OFFSET_DIGITS - 1;
+const ID = "OVLRECID"; // the records' id in the loader: a placeholder until overlayFinish
+const ID_LEN = ID.length;
 
 // The loader, at the start of the outer function (so its cache exists before any top-level code
 // runs). Its locals are single letters; a record made by eval inside it sees them, but the
 // records name the bundle's own functions by `$`/`_` names only (scripts/global-scope.mjs).
-// `TABLE` is replaced by the length of the table in overlayPrepare, `BASE` (where the table
-// starts) in overlayFinish.
+// `TABLE` is replaced by the length of the id and the table in overlayPrepare; `BASE` (where the
+// id starts) and `ID` in overlayFinish.
 const LOADER = `var __ovlCache=[];function __ovl(k){return __ovlCache[k]||(__ovlCache[k]=__ovlLoad(k))}` +
   `function __ovlLoad(k){var t=typeof RECORDER_TEXT<"u"?RECORDER_TEXT:0,` +
-  `r=function(o,n){return t?t.substr(o,n):require("Storage").read("${OVERLAY_FILE}",o,n)},s=r(${BASE}+${OFFSET_DIGITS}*k,${OFFSET_DIGITS * 2}),i,n,q,p;` +
+  `r=function(o,n){return t?t.substr(o,n):require("Storage").read("${OVERLAY_FILE}",o,n)},s=r(${BASE}+${ID_LEN}+${OFFSET_DIGITS}*k,${OFFSET_DIGITS * 2}),i,n,q,p;` +
   `if(!s)throw new Error("no Storage file ${OVERLAY_FILE}: the firmware reads its functions from it");` +
+  `if(""+r(${BASE},${ID_LEN})!="${ID}")throw new Error("${OVERLAY_FILE} changed: restart the recorder");` +
   `s=""+s;i=${BASE}+TABLE+parseInt(s.substr(0,${OFFSET_DIGITS}),36);n=${BASE}+TABLE+parseInt(s.substr(${OFFSET_DIGITS}),36)-i-1;` +
   `q=r(i,n).indexOf("{");p=q?""+r(i,q):"";` +
   // eval where the text is in RAM (its scope then keeps only this small string, not the text)
@@ -149,7 +156,7 @@ export function overlayPrepare(text) {
   const inside = (e) => removed.some((r) => e.start >= r.start && e.end <= r.end);
   const first = outer[0].getStart(sf), end = outer[outer.length - 1].end;
   const body = applyEdits(text, [...removed, ...calls.filter((e) => !inside(e))].sort((a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0)), first, end);
-  const loader = LOADER.replaceAll("TABLE", String(OFFSET_DIGITS * (records.length + 1)));
+  const loader = LOADER.replaceAll("TABLE", String(ID_LEN + OFFSET_DIGITS * (records.length + 1)));
   const out = text.slice(0, first) + loader + body + `;"${MARK}",[${records.join(",")}];` + text.slice(end);
   return { text: out, count: records.length, functions: fns.length, methods: meths.length };
 }
@@ -169,13 +176,16 @@ export function overlayFinish(text) {
   let code = text.slice(0, st.getStart(sf)) + text.slice(st.end);
   if (code.split(BASE).length !== LOADER.split(BASE).length) throw new Error("overlay: the loader's placeholder is not unique");
   if (/[^\x00-\x7e]/.test(code + records.join(""))) throw new Error("overlay: the bundle must be ASCII, so that offsets are bytes in Storage");
-  // The table and the records start right after "/*"; the number written in its place may change the length.
+  // The id, the table and the records start right after "/*"; the number written in its place may change the length.
   const offsets = [0];
   for (const r of records) offsets.push(offsets[offsets.length - 1] + r.length + 1);
   if (offsets[offsets.length - 1] > OFFSET_MAX) throw new Error(`overlay: the records take ${offsets[offsets.length - 1]} bytes, more than ${OFFSET_MAX} (${OFFSET_DIGITS} base-36 digits)`);
   const table = offsets.map((o) => o.toString(36).padStart(OFFSET_DIGITS, "0")).join("");
+  const id = createHash("sha256").update(table + records.join("\n")).digest("hex").slice(0, ID_LEN);
+  if (code.split(ID).length !== 2) throw new Error("overlay: the loader's id placeholder is not unique");
+  code = code.replace(ID, id);
   let base = code.length + 2, prev = -1;
   while (base !== prev) { prev = base; base = code.replaceAll(BASE, String(prev)).length + 2; }
   code = code.replaceAll(BASE, String(base));
-  return { text: code + "/*" + table + records.map((r) => r + "\n").join("") + "*/\n", count: records.length };
+  return { text: code + "/*" + id + table + records.map((r) => r + "\n").join("") + "*/\n", count: records.length };
 }

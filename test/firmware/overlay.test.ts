@@ -67,6 +67,17 @@ describe("overlays: functions kept as text and made on first call", () => {
     expect(() => vm.runInNewContext(b.text, ctx)).toThrow(/no Storage file rec\.js/);
   });
 
+  it("a recorder whose rec.js was replaced under it stops with a reason, not with another bundle's code", () => {
+    const b = build(BUNDLE);
+    const other = build(BUNDLE.replace("return x*2", "return x*3").replace("this.v*10", "this.v*100"));
+    let file = b.text;
+    const ctx: Record<string, unknown> = { out: [], require: () => ({ read: (_f: string, o: number, n: number) => file.substr(o, n) }) };
+    vm.runInNewContext(b.text, ctx);
+    file = other.text; // a new bundle written while the old one runs
+    const K = b.renames.get("K");
+    expect(() => vm.runInNewContext(`${b.cache}=[];new ${K}(1).get(0)`, ctx)).toThrow(/rec\.js changed: restart the recorder/);
+  });
+
   it("on the firmware bundle: most code is records, the text is ASCII, and idle means not recording", async () => {
     const { min } = await buildFirmware();
     const at = min.lastIndexOf("/*");
