@@ -64,16 +64,8 @@ async function exited(p: ChildProcess): Promise<void> {
  * serial looks: no line discipline in the way). Resolves once the link exists and the program runs.
  */
 export async function ptyRunning(program: string, dir = tempDir()): Promise<TestDevice> {
-  if (!HAS_SOCAT) throw new Error("socat is not installed: apt-get install -y socat");
-  const tty = join(dir, "tty");
-  const socat = spawn("socat", [`PTY,link=${tty},raw,echo=0`, `EXEC:${program},pty,raw,echo=0`], { cwd: dir, stdio: "ignore" });
-  const deadline = Date.now() + 5000;
   let kids: number[] = [];
-  while (Date.now() < deadline) {
-    kids = socat.pid ? children(socat.pid) : [];
-    if (existsSync(tty) && kids.length) break;
-    await sleep(10);
-  }
+  const { tty, socat } = await socatPty(dir, `EXEC:${program},pty,raw,echo=0`, (s) => (kids = s.pid ? children(s.pid) : []).length > 0);
   if (!kids.length) { killHard(socat.pid); throw new Error(`socat did not start ${program}`); }
   return {
     port: tty, dir,
@@ -83,6 +75,20 @@ export async function ptyRunning(program: string, dir = tempDir()): Promise<Test
       await exited(socat);
     },
   };
+}
+
+/**
+ * socat with a raw pty linked at `dir`/tty on one side and `other` on the other; waits up to 5 s
+ * for the link and for `ready` (socat still running), and returns either way: the caller checks.
+ */
+async function socatPty(dir: string, other: string, ready: (socat: ChildProcess) => boolean = () => true): Promise<{ tty: string; socat: ChildProcess }> {
+  if (!HAS_SOCAT) throw new Error("socat is not installed: apt-get install -y socat");
+  const tty = join(dir, "tty");
+  rmSync(tty, { force: true });
+  const socat = spawn("socat", [`PTY,link=${tty},raw,echo=0`, other], { cwd: dir, stdio: "ignore" });
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && socat.exitCode === null && !(existsSync(tty) && ready(socat))) await sleep(10);
+  return { tty, socat };
 }
 
 /**
@@ -99,11 +105,7 @@ export async function ptyRunning(program: string, dir = tempDir()): Promise<Test
 export async function espruinoOnPty(dir = tempDir()): Promise<TestDevice> {
   if (!HAS_SOCAT) throw new Error("socat is not installed: apt-get install -y socat");
   const telnet = await espruinoOnTelnet(dir);
-  const tty = join(dir, "tty");
-  rmSync(tty, { force: true });
-  const socat = spawn("socat", [`PTY,link=${tty},raw,echo=0`, "TCP:127.0.0.1:2323"], { cwd: dir, stdio: "ignore" });
-  const deadline = Date.now() + 5000;
-  while (!existsSync(tty) && Date.now() < deadline && socat.exitCode === null) await sleep(10);
+  const { tty, socat } = await socatPty(dir, "TCP:127.0.0.1:2323");
   if (!existsSync(tty)) {
     killHard(socat.pid);
     await telnet.kill();
