@@ -54,15 +54,18 @@ const LOADER = `var __ovlCache=[];function __ovl(k){return __ovlCache[k]||(__ovl
   `if(t)return s="(function("+p+")"+t.substr(i+q,n-q)+")",eval(s);` +
   `return Function.apply(0,(p?p.split(","):[]).concat([r(i+q+1,n-q-2)]))}`;
 
+/** Edits in text order; at one position an insertion that opens a call (order 0) comes first, the outer call's first. */
+const byPosition = (a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0);
+
 const isPlainParams = (ps) => ps.every((p) => ts.isIdentifier(p.name) && !p.initializer && !p.dotDotDotToken);
 const MANGLED = /^_[0-9a-z]+$/; // a property name the build's mangler gave (scripts/build-firmware.mjs)
 
-/** `this` at a method's own level (not inside a function nested in it). */
+/** `this` at a method's own level: not inside a function or class nested in it, but inside an arrow function (whose `this` is the method's). */
 function ownThis(body) {
   const out = [];
   (function visit(n) {
     if (n.kind === ts.SyntaxKind.ThisKeyword) out.push(n);
-    if (ts.isFunctionLike(n) || ts.isClassLike(n)) return;
+    if ((ts.isFunctionLike(n) && !ts.isArrowFunction(n)) || ts.isClassLike(n)) return;
     ts.forEachChild(n, visit);
   })(body);
   return out;
@@ -141,10 +144,10 @@ export function overlayPrepare(text) {
       calls.push({ start: recv.end, end: open, text: call.arguments.length ? "," : "", order: 1 });
     }
   });
-  calls.sort((a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0));
+  calls.sort(byPosition);
   const record = (params, body, self) => {
     const own = self ? ownThis(body).map((t) => ({ start: t.getStart(sf), end: t.end, text: self, order: 1 })) : [];
-    const edits = [...calls, ...own].sort((a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0));
+    const edits = [...calls, ...own].sort(byPosition);
     return `function(${[...(self ? [self] : []), ...params.map((p) => p.name.text)].join(",")})` + applyEdits(text, edits, body.getStart(sf), body.end);
   };
   const records = [
@@ -155,7 +158,7 @@ export function overlayPrepare(text) {
   const removed = [...fns.map((c) => c.st), ...meths.map((m) => m.m)].map((n) => ({ start: n.getStart(sf), end: n.end, text: "" }));
   const inside = (e) => removed.some((r) => e.start >= r.start && e.end <= r.end);
   const first = outer[0].getStart(sf), end = outer[outer.length - 1].end;
-  const body = applyEdits(text, [...removed, ...calls.filter((e) => !inside(e))].sort((a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0)), first, end);
+  const body = applyEdits(text, [...removed, ...calls.filter((e) => !inside(e))].sort(byPosition), first, end);
   const loader = LOADER.replaceAll("TABLE", String(ID_LEN + OFFSET_DIGITS * (records.length + 1)));
   const out = text.slice(0, first) + loader + body + `;"${MARK}",[${records.join(",")}];` + text.slice(end);
   return { text: out, count: records.length, functions: fns.length, methods: meths.length };

@@ -51,6 +51,14 @@ describe("overlays: functions kept as text and made on first call", () => {
     expect(comment).toMatch(/\n(\w+)\{return \1\.v\*10\}\n/); // `this` became the record's first parameter
   });
 
+  it("a method's `this` inside an arrow function is its receiver too", () => {
+    const src = `(()=>{var K=class{constructor(v){this.v=v}_d(t){return [t].map((x)=>x+this.v)[0]}get(t){return this._d(t)}};out.push(new K(40).get(2))})();`;
+    const b = build(src);
+    expect(b.pre.methods).toBe(1);
+    expect(run(b.text).out).toBe("[42]");
+    expect(run(b.text).out).toBe(run(src).out);
+  });
+
   it("makes each function once and keeps it until the cache is emptied", () => {
     const b = build(BUNDLE);
     const { ctx } = run(b.text);
