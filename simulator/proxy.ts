@@ -39,10 +39,26 @@ export class FaultProxy {
     down.setNoDelay(true);
     const pair: [net.Socket, net.Socket] = [down, up];
     this.pairs.add(pair);
+    // A delay never reorders: TCP delivers a stream's bytes in order, so data waits behind what
+    // is already waiting, even after the delay was lowered. (A timer per piece with the delay of
+    // the moment let a piece sent after the delay dropped overtake earlier ones: the gateway then
+    // read a packet made of two packets' bytes, a PAYLOAD_HASH no real network produces.)
     const forward = (from: net.Socket, to: net.Socket) => {
-      from.on("data", (d) => {
-        if (this.delayMs) setTimeout(() => { if (!to.destroyed) to.write(d); }, this.delayMs);
-        else if (!to.destroyed) to.write(d);
+      const waiting: { at: number; d: Buffer }[] = [];
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      const flush = () => {
+        timer = null;
+        while (waiting.length && waiting[0].at <= Date.now()) {
+          const d = (waiting.shift() as { d: Buffer }).d;
+          if (!to.destroyed) to.write(d);
+        }
+        if (waiting.length) timer = setTimeout(flush, waiting[0].at - Date.now());
+      };
+      from.on("data", (d: Buffer) => {
+        if (!this.delayMs && !waiting.length) { if (!to.destroyed) to.write(d); return; }
+        const last = waiting.length ? waiting[waiting.length - 1].at : 0;
+        waiting.push({ at: Math.max(Date.now() + this.delayMs, last), d });
+        if (!timer) timer = setTimeout(flush, Math.max(0, waiting[0].at - Date.now()));
       });
     };
     forward(down, up);

@@ -1,0 +1,53 @@
+// The simulator's fault proxy: the network faults a scenario applies between a device and the
+// gateway must be faults a real network makes. TCP delays; it never reorders a stream's bytes.
+import { afterEach, describe, expect, it } from "vitest";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import { FaultProxy } from "../../simulator/proxy.js";
+
+const cleanup: (() => void)[] = [];
+afterEach(() => { for (const c of cleanup.splice(0)) c(); });
+
+/** A server that records what it receives; a proxy in front of it; a client connected through it. */
+async function rig() {
+  let got = "";
+  const server = net.createServer((c) => { c.on("data", (d) => { got += d.toString(); }); c.on("error", () => {}); });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const proxy = new FaultProxy("127.0.0.1", (server.address() as AddressInfo).port);
+  const port = await proxy.listen();
+  const client = net.connect(port, "127.0.0.1");
+  client.setNoDelay(true);
+  await new Promise<void>((r) => client.once("connect", () => r()));
+  cleanup.push(() => { client.destroy(); void proxy.close(); server.close(); });
+  return { proxy, client, got: () => got };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+describe("the fault proxy", () => {
+  it("delays a stream without reordering it, even when the delay drops while data waits", async () => {
+    const { proxy, client, got } = await rig();
+    await sleep(50);
+    proxy.delayMs = 300;
+    client.write("first,");
+    await sleep(50);
+    proxy.delayMs = 100;
+    client.write("second,");
+    await sleep(50);
+    proxy.delayMs = 0;
+    client.write("third.");
+    await sleep(100);
+    expect(got()).toBe(""); // all three wait behind the first
+    const end = Date.now() + 2000;
+    while (got().length < 19 && Date.now() < end) await sleep(20);
+    expect(got()).toBe("first,second,third.");
+  });
+
+  it("passes data straight through when there is no delay", async () => {
+    const { client, got } = await rig();
+    client.write("now");
+    const end = Date.now() + 2000;
+    while (!got() && Date.now() < end) await sleep(5);
+    expect(got()).toBe("now");
+  });
+});
