@@ -14,27 +14,28 @@ const NONE = "";
 export const DEFAULT_MAX = 1024;
 
 /**
- * One string per message: fields separated by ";", each "number name type message flags max"
- * ("-" for no message type). Strings, not nested arrays: on a board a table of arrays costs about
- * 750 variables for as long as the code is loaded; these strings cost a tenth of that, and a
- * message type is parsed (fieldsOf) only while a message of it is encoded or decoded.
+ * One string per message: fields separated by ";", numbered 1, 2, 3... in that order, each
+ * "name type max flags", or "name 7 Message flags" for a message field; a missing max or flags is 0.
+ * Strings, not nested arrays: on a board a table of arrays costs about 750 variables for as long as
+ * the code is loaded; these strings cost a tenth of that, and a message type is parsed (fieldsOf)
+ * only while a message of it is encoded or decoded. Short, because every byte is in the firmware.
  */
 export const SCHEMA_TEXT: { [name: string]: string } = {
-  Uplink: "1 schema 0 - 0 0;2 hello 7 Control 2 0;3 start 7 RecordingStart 2 0;4 chunk 7 Chunk 2 0;5 seal 7 Seal 2 0;6 status 7 Control 2 0",
-  Control: "1 body 6 - 0 4096;2 tag 6 - 0 64",
-  Hello: "1 nonce 6 - 0 64;2 held 7 Held 1 0;3 lastSealed 0 - 0 0;4 lastSealValue 6 - 0 64;5 nextRecording 0 - 0 0;6 firmware 5 - 0 64;7 deviceTimeMs 1 - 0 0;8 uptimeMs 0 - 0 0",
-  Held: "1 recording 0 - 0 0;2 firstSeq 0 - 0 0;3 lastSeq 0 - 0 0;4 sealed 3 - 0 0;5 open 3 - 0 0",
-  RecordingStart: "1 genesis 6 - 0 256;2 caseTag 5 - 0 64",
-  Chunk: "1 header 6 - 0 256;2 payload 6 - 0 65536;3 tag 6 - 0 64",
-  Seal: "1 block 6 - 0 256;2 tag 6 - 0 64;3 caseTag 5 - 0 64",
-  Status: "1 firmware 5 - 0 64;2 batteryMv 0 - 0 0;3 batteryPct 0 - 0 0;4 storageFree 1 - 0 0;5 queueDepth 0 - 0 0;6 state 4 - 0 0;7 recording 0 - 0 0;8 clockOffsetMs 2 - 0 0;9 lastError 5 - 0 128;10 downlinkRejected 0 - 0 0;11 deviceTimeMs 1 - 0 0;12 alarm 3 - 0 0",
-  Downlink: "1 schema 0 - 0 0;2 counter 0 - 0 0;3 body 6 - 0 4096;4 mac 6 - 0 64",
-  DownBody: "1 ack 7 Ack 2 0;2 beacon 7 TimeBeacon 2 0;3 config 7 Config 2 0;4 command 7 Command 2 0;5 revoke 7 Revoke 2 0",
-  Ack: "1 recording 0 - 0 0;2 state 4 - 0 0;3 cumulative 0 - 0 0;4 selective 6 - 0 512",
-  TimeBeacon: "1 timeMs 1 - 0 0;2 nonce 6 - 0 64",
-  Config: "1 statusIntervalS 0 - 0 0;2 preEventS 0 - 0 0;3 chunkBytes 0 - 0 0;4 beaconIntervalS 0 - 0 0",
-  Command: "1 action 4 - 0 0;2 caseTag 5 - 0 64",
-  Revoke: "1 reason 5 - 0 256",
+  Uplink: "schema 0;hello 7 Control 2;start 7 RecordingStart 2;chunk 7 Chunk 2;seal 7 Seal 2;status 7 Control 2",
+  Control: "body 6 4096;tag 6 64",
+  Hello: "nonce 6 64;held 7 Held 1;lastSealed 0;lastSealValue 6 64;nextRecording 0;firmware 5 64;deviceTimeMs 1;uptimeMs 0",
+  Held: "recording 0;firstSeq 0;lastSeq 0;sealed 3;open 3",
+  RecordingStart: "genesis 6 256;caseTag 5 64",
+  Chunk: "header 6 256;payload 6 65536;tag 6 64",
+  Seal: "block 6 256;tag 6 64;caseTag 5 64",
+  Status: "firmware 5 64;batteryMv 0;batteryPct 0;storageFree 1;queueDepth 0;state 4;recording 0;clockOffsetMs 2;lastError 5 128;downlinkRejected 0;deviceTimeMs 1;alarm 3",
+  Downlink: "schema 0;counter 0;body 6 4096;mac 6 64",
+  DownBody: "ack 7 Ack 2;beacon 7 TimeBeacon 2;config 7 Config 2;command 7 Command 2;revoke 7 Revoke 2",
+  Ack: "recording 0;state 4;cumulative 0;selective 6 512",
+  TimeBeacon: "timeMs 1;nonce 6 64",
+  Config: "statusIntervalS 0;preEventS 0;chunkBytes 0;beaconIntervalS 0",
+  Command: "action 4;caseTag 5 64",
+  Revoke: "reason 5 256",
 };
 
 /** The fields of a message type, or null for an unknown type. */
@@ -44,8 +45,8 @@ export function fieldsOf(type: string): FieldDesc[] | null {
   const parts = t.split(";");
   const out: FieldDesc[] = [];
   for (let i = 0; i < parts.length; i++) {
-    const f = parts[i].split(" ");
-    out.push([parseInt(f[0], 10), f[1], parseInt(f[2], 10), f[3] === "-" ? NONE : f[3], parseInt(f[4], 10), parseInt(f[5], 10)]);
+    const f = parts[i].split(" "), ty = parseInt(f[1], 10), m = ty === T_MESSAGE;
+    out.push([i + 1, f[0], ty, m ? f[2] : NONE, parseInt(f[3] || "0", 10), m ? 0 : parseInt(f[2] || "0", 10)]);
   }
   return out;
 }

@@ -58,7 +58,7 @@ const LOADER = `var __ovlCache=[];function __ovl(k){return __ovlCache[k]||(__ovl
 const byPosition = (a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0);
 
 const isPlainParams = (ps) => ps.every((p) => ts.isIdentifier(p.name) && !p.initializer && !p.dotDotDotToken);
-const MANGLED = /^_[0-9a-z]+$/; // a property name the build's mangler gave (scripts/build-firmware.mjs)
+const MANGLED = /^[_$][0-9A-Za-z_$]{1,2}$/; // a property name the build's mangler gave (propName, scripts/build-firmware.mjs)
 
 /** `this` at a method's own level: not inside a function or class nested in it, but inside an arrow function (whose `this` is the method's). */
 function ownThis(body) {
