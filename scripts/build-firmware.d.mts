@@ -7,3 +7,5 @@ export const BUDGET: number;
 export const RECORDING_STATE: number;
 export function buildFirmware(): Promise<{ plain: string; min: string }>;
 export function ensureBundle(): Promise<string>;
+/** The i-th short name the minifier gives the firmware's own properties. */
+export function propName(i: number): string;
