@@ -13,14 +13,7 @@
 // it must when it cannot know that a global is never replaced; the firmware's built-ins never
 // are). References are resolved with TypeScript's checker: a local of the same name is left alone.
 import ts from "typescript";
-import { applyEdits, checkerFor, outerStatements } from "./bundle-ast.mjs";
-
-/** A property's name (`o.NAME`, `{NAME: v}`, a method): not a reference to the global. */
-const isPropertyName = (n) => {
-  const p = n.parent;
-  return (ts.isPropertyAccessExpression(p) || ts.isPropertyAssignment(p) || ts.isMethodDeclaration(p) || ts.isPropertyDeclaration(p) ||
-    ts.isShorthandPropertyAssignment(p) || ts.isGetAccessorDeclaration(p) || ts.isSetAccessorDeclaration(p)) && p.name === n;
-};
+import { applyEdits, checkerFor, isPropertyName, outerStatements } from "./bundle-ast.mjs";
 
 /**
  * `text` (a minified bundle: one outer function) with each of `names` that it uses as a global
@@ -32,7 +25,8 @@ export function aliasBuiltins(text, names = ["Uint8Array", "DataView"]) {
   const outer = outerStatements(sf);
   const refs = new Map(names.map((n) => [n, []]));
   (function visit(n) {
-    if (ts.isIdentifier(n) && refs.has(n.text) && !isPropertyName(n) && !checker.getSymbolAtLocation(n)) refs.get(n.text).push(n);
+    // A shorthand `{Uint8Array}` is left as it is: it still names the global.
+    if (ts.isIdentifier(n) && refs.has(n.text) && !isPropertyName(n) && !ts.isShorthandPropertyAssignment(n.parent) && !checker.getSymbolAtLocation(n)) refs.get(n.text).push(n);
     ts.forEachChild(n, visit);
   })(sf);
   const edits = [], decls = [], aliased = {};

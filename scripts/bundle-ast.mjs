@@ -1,6 +1,7 @@
 // What the build's steps over the minified firmware bundle share (scripts/inline-constants.mjs,
-// scripts/global-scope.mjs): a TypeScript checker over the bundle's text, its outer function's
-// statements, the symbol an identifier names, and text edits applied in order.
+// scripts/global-scope.mjs, scripts/alias-builtins.mjs): a TypeScript checker over the bundle's
+// text, its outer function's statements, the symbol an identifier names, whether an identifier is
+// a property's name, and text edits applied in order.
 import ts from "typescript";
 
 const FILE = "/bundle.js";
@@ -34,6 +35,13 @@ export function symbolOf(checker, id) {
     ? checker.getShorthandAssignmentValueSymbol(id.parent)
     : checker.getSymbolAtLocation(id);
 }
+
+/** A property's name (`o.NAME`, `{NAME: v}`, a method): not a variable, so it can't capture one. */
+export const isPropertyName = (n) => {
+  const p = n.parent;
+  return (ts.isPropertyAccessExpression(p) || ts.isPropertyAssignment(p) || ts.isMethodDeclaration(p) || ts.isPropertyDeclaration(p) ||
+    ts.isGetAccessorDeclaration(p) || ts.isSetAccessorDeclaration(p)) && p.name === n;
+};
 
 /** `text` from `start` to `end` with the edits ({ start, end, text }) that lie inside it applied. */
 export function applyEdits(text, edits, start, end) {

@@ -15,7 +15,7 @@
 // has no option to prefix or reserve top-level names; names are resolved with TypeScript's
 // checker, as in scripts/inline-constants.mjs.
 import ts from "typescript";
-import { applyEdits, checkerFor, outerStatements, symbolOf } from "./bundle-ast.mjs";
+import { applyEdits, checkerFor, isPropertyName, outerStatements, symbolOf } from "./bundle-ast.mjs";
 
 const CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$";
 
@@ -26,13 +26,6 @@ function* safeNames() {
   for (const p of "$_") for (const c of CHARS) yield p + c;
   for (const a of CHARS) for (const b of CHARS) yield "$" + a + b;
 }
-
-/** A property's name (`o.NAME`, `{NAME: v}`, a method): not a variable, so it can't capture one. */
-const isPropertyName = (n) => {
-  const p = n.parent;
-  return (ts.isPropertyAccessExpression(p) || ts.isPropertyAssignment(p) || ts.isMethodDeclaration(p) || ts.isPropertyDeclaration(p) ||
-    ts.isGetAccessorDeclaration(p) || ts.isSetAccessorDeclaration(p)) && p.name === n;
-};
 
 /**
  * `text` (a minified bundle: one outer function) with the outer function's statements at the
