@@ -1,7 +1,7 @@
 // Downlink MACs and uplink control tags (SPEC.md R-DL, R-CTL). Espruino subset.
 // HMAC-SHA256 here, not the keyed hash of chunk tags, because these inputs vary in length.
 import type { Sha256 } from "./bytes.js";
-import { copyBytes, ctEqual, u32be } from "./bytes.js";
+import { copyBytes, ctEqual, hashedEqual, u32be } from "./bytes.js";
 import { Hmac } from "./hmac.js";
 import { D_CONTROL, D_DOWNLINK, NONCE_LEN, TAG_LEN } from "./constants.js";
 
@@ -74,7 +74,7 @@ export class DownlinkGuard {
   check(counter: number, body: Uint8Array, mac: Uint8Array): string {
     let code = DL_OK;
     if (!this.nonce) code = "DOWNLINK_NO_SESSION";
-    else if (mac.length !== TAG_LEN || !ctEqual(downlinkMac(this.h, this.deviceId, this.nonce, counter, body), mac)) code = "DOWNLINK_MAC";
+    else if (mac.length !== TAG_LEN || !hashedEqual(this.h.sha, downlinkMac(this.h, this.deviceId, this.nonce, counter, body), mac)) code = "DOWNLINK_MAC";
     else if (!(counter > this.last) || counter > 4294967295) code = "DOWNLINK_REPLAY";
     if (code) this.rejected++;
     else this.last = counter;

@@ -45,8 +45,9 @@ export function fieldsOf(type: string): FieldDesc[] | null {
   const parts = t.split(";");
   const out: FieldDesc[] = [];
   for (let i = 0; i < parts.length; i++) {
-    const f = parts[i].split(" "), ty = parseInt(f[1], 10), m = ty === T_MESSAGE;
-    out.push([i + 1, f[0], ty, m ? f[2] : NONE, parseInt(f[3] || "0", 10), m ? 0 : parseInt(f[2] || "0", 10)]);
+    // Unary plus, not parseInt: a call fewer per number (the schema holds only decimal digits).
+    const f = parts[i].split(" "), ty = +f[1], m = ty === T_MESSAGE;
+    out.push([i + 1, f[0], ty, m ? f[2] : NONE, +(f[3] || 0), m ? 0 : +(f[2] || 0)]);
   }
   return out;
 }

@@ -17,7 +17,7 @@ import { ChainCrypto, recordingKey, stateStep } from "../../protocol/chain.js";
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { DownlinkGuard, controlTag } from "../../protocol/downlink.js";
 import { Hmac } from "../../protocol/hmac.js";
-import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
+import { chunkFrame, decode, encode } from "../../protocol/codec.js";
 import type { Obj } from "../../protocol/codec.js";
 import { ACK_SEALED, ACK_UNKNOWN, CMD_SET_CASE_TAG, CMD_START, CMD_STOP, REC_IDLE, REC_NO_CONFIG, REC_RECORDING, REC_REVOKED, REC_STOPPED_FULL } from "../../protocol/schema.js";
 import {
@@ -736,13 +736,13 @@ export class Recorder {
       this.fail("DOWNLINK_DECODE", (e as { code?: string }).code || "");
       return;
     }
-    const kind = which(body, "DownBody");
-    const v = body[kind] as Obj;
-    if (kind === "ack") this.onAck(v);
-    else if (kind === "beacon") this.timeBeacon(v);
-    else if (kind === "config") this.onConfig(v);
-    else if (kind === "command") this.onCommand(v);
-    else if (kind === "revoke") this.revoke(v);
+    // DownBody is a oneof: decode leaves at most one member set (what which() would name, without
+    // parsing the schema once more per Ack).
+    if (body.ack) this.onAck(body.ack as Obj);
+    else if (body.beacon) this.timeBeacon(body.beacon as Obj);
+    else if (body.config) this.onConfig(body.config as Obj);
+    else if (body.command) this.onCommand(body.command as Obj);
+    else if (body.revoke) this.revoke(body.revoke as Obj);
   }
 
   onAck(a: Obj): void {

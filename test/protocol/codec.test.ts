@@ -10,7 +10,7 @@ import { schemaTable, F_ONEOF, F_REPEATED, T_BOOL, T_BYTES, T_ENUM, T_MESSAGE, T
 const SCHEMA = schemaTable();
 import type { FieldDesc } from "../../protocol/schema.js";
 import { REASONS } from "../../protocol/reasons.js";
-import { concat, toHex } from "../../protocol/bytes.js";
+import { concat, fromUtf8, toHex } from "../../protocol/bytes.js";
 import { messageSamples } from "../../protocol/vectors/build.js";
 
 const PROTO = new URL("../../protocol/recorder.proto", import.meta.url).pathname;
@@ -167,3 +167,20 @@ function arbMessage(type: string, depth: number): fc.Arbitrary<Record<string, un
   return fc.tuple(base, fc.option(fc.constantFrom(...oneofs)), fc.nat()).chain(([b, d]) =>
     d ? arbField(d, depth).map((v) => ({ ...b, [d[1]]: v })) : fc.constant(b)) as fc.Arbitrary<Record<string, unknown>>;
 }
+
+describe("UTF-8 strings (fromUtf8: MQTT topics and every string field)", () => {
+  it("decodes as Node's TextDecoder does, ASCII and not, short and long, and refuses ill-formed bytes", () => {
+    const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }); // a BOM is kept, as fromUtf8 keeps it
+    for (const s of ["", "er/dn/REC-1", "案件-2026/粤B", "a".repeat(256), "a".repeat(300), "x".repeat(255) + "é", "\u0000\u007f", "😀"]) {
+      const b = new TextEncoder().encode(s);
+      expect(fromUtf8(b)).toBe(dec.decode(b));
+    }
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (b) => {
+      let want: string | null;
+      try { want = dec.decode(b); } catch { want = null; }
+      expect(fromUtf8(b)).toBe(want);
+    }));
+    expect(fromUtf8(new Uint8Array([0x61, 0xc0, 0x80]))).toBeNull(); // overlong
+    expect(fromUtf8(new Uint8Array([0xed, 0xa0, 0x80]))).toBeNull(); // a surrogate
+  });
+});

@@ -1,6 +1,7 @@
 // HMAC-SHA256 against RFC 4231 on both Node SHA-256 paths; tags compare in constant time.
 import { describe, expect, it } from "vitest";
-import { fromHex, toHex, ctEqual } from "../../protocol/bytes.js";
+import { fromHex, toHex, ctEqual, hashedEqual } from "../../protocol/bytes.js";
+import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { Hmac, hmacSha256 } from "../../protocol/hmac.js";
 import { hmacCases } from "../../protocol/vectors/rfc4231.js";
 import { SHA_PATHS } from "./helpers.js";
@@ -33,5 +34,17 @@ describe("constant-time comparison", () => {
       expect(ctEqual(a, b)).toBe(false);
     }
     expect(ctEqual(a, a.subarray(0, 15))).toBe(false);
+  });
+
+  it("the hashed comparison a board uses for downlink MACs tells them apart the same way", () => {
+    const a = new Uint8Array(32).map((_, i) => i * 7);
+    expect(hashedEqual(nodeSha256, a, a.slice())).toBe(true);
+    for (let i = 0; i < a.length; i++) for (const bit of [0x01, 0x80]) {
+      const b = a.slice();
+      b[i] ^= bit;
+      expect(hashedEqual(nodeSha256, a, b)).toBe(false);
+    }
+    expect(hashedEqual(nodeSha256, a, a.subarray(0, 31))).toBe(false);
+    expect(hashedEqual(nodeSha256, new Uint8Array(0), new Uint8Array(0))).toBe(true);
   });
 });
