@@ -27,6 +27,8 @@ export interface GatewayConfig {
   diskMinFreeMb: number;
   /** Seconds between TimeBeacons to each connected device (R-TIME-1). */
   beaconIntervalS: number;
+  /** An open recording's Acks on one connection: at most one per this many ms (0: one per message). */
+  ackIntervalMs: number;
   /** Station time zone: certificate validity and reports use its local dates. */
   timeZone: string;
   /** Officers per recorder set, the regulation's 1:4 unless the region's policy differs. */
@@ -55,6 +57,7 @@ export const DEFAULTS: GatewayConfig = {
   commitMaxBatch: 256,
   diskMinFreeMb: 512,
   beaconIntervalS: 60,
+  ackIntervalMs: 1000,
   timeZone: "Asia/Shanghai",
   fleetRatio: 4,
   gapToleranceMs: 2000,
@@ -78,6 +81,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   commitMaxBatch: "group commit: largest batch",
   diskMinFreeMb: "stop acknowledging below this much free disk, in MiB",
   beaconIntervalS: "seconds between time beacons",
+  ackIntervalMs: "an open recording's Acks to a device: at most one per this many ms, 0 for one per chunk",
   timeZone: "station time zone for local dates (certificates, reports)",
   fleetRatio: "officers per recorder set (regulation: 4)",
   gapToleranceMs: "gaps up to this many ms count as covered in FULL cases",

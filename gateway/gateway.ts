@@ -77,6 +77,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   const broker = new Broker(registry, refusals, log);
   const ingest = new Ingest(db, media, registry, committer, broker, log, {
     beaconIntervalS: config.beaconIntervalS,
+    ackIntervalMs: config.ackIntervalMs,
     refuse: (c, f) => refusals.note(c, f),
     // Failed verdicts and equivocation are evidence of tampering: the admin hears of them.
     alarm: (kind, subject, detail) => void alarms.raise(kind, subject, detail).catch((e) => log.error({ err: String(e) }, "alarm not recorded")),

@@ -32,6 +32,8 @@ interface Session {
   signer: DownlinkSigner | null;
   queue: Promise<void>;
   beaconTimer: NodeJS.Timeout | null;
+  /** The last Ack sent per recording on this connection, and a coalesced one waiting (ackIntervalMs). */
+  acks: Map<number, { at: number; state: number; timer: NodeJS.Timeout | null }>;
 }
 
 export class Ingest {
@@ -50,7 +52,7 @@ export class Ingest {
     private committer: GroupCommitter,
     private out: Downlink,
     private log: Logger,
-    private opts: { beaconIntervalS: number; refuse: (code: string, f: Record<string, unknown>) => void; alarm?: (kind: string, subject: string, detail: string) => void; linkByTag?: (device: string, recording: number) => Promise<unknown> },
+    private opts: { beaconIntervalS: number; ackIntervalMs?: number; refuse: (code: string, f: Record<string, unknown>) => void; alarm?: (kind: string, subject: string, detail: string) => void; linkByTag?: (device: string, recording: number) => Promise<unknown> },
   ) {}
 
   /**
@@ -60,7 +62,7 @@ export class Ingest {
   private session(connId: string, deviceId: string): Session {
     let s = this.sessions.get(connId);
     if (!s) {
-      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null };
+      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map() };
       made.queue = this.registry.get(deviceId).then((d) => {
         if (!d) throw new Error("device " + deviceId + " vanished from the registry");
         made.device = d;
@@ -77,6 +79,8 @@ export class Ingest {
     s.closed = true;
     if (s.beaconTimer) clearInterval(s.beaconTimer);
     s.beaconTimer = null;
+    for (const a of s.acks.values()) if (a.timer) clearTimeout(a.timer);
+    s.acks.clear();
     this.sessions.delete(connId);
     // The signer is released once the messages already queued are handled.
     void s.queue.then(() => { if (s.signer) s.signer.destroy(); });
@@ -141,9 +145,26 @@ export class Ingest {
     return n;
   }
 
+  /**
+   * Acknowledge what is durable of a recording (R-ACK-1, R-ACK-2). While a recording is open, Acks
+   * on one connection are coalesced: at most one per `ackIntervalMs`, the later ones folded into one
+   * sent when the interval is up, with the cumulative seq of that moment. A board spends more on
+   * each Ack (decode, MAC, an Ack record in its queue) than on the chunk it covers, and its window
+   * waits on PUBACKs, not on Acks. The first Ack of a recording on a connection (the answer to
+   * Hello, R-ACK-3) and one that changes its state go at once.
+   */
   private ack(s: Session, r: RecordingIngest): void {
-    if (this.diskLow) return;
+    if (this.diskLow || s.closed) return;
     const state = !r.startDurable ? AckState.ACK_UNKNOWN : r.sealDurable ? AckState.ACK_SEALED : AckState.ACK_OPEN;
+    const last = s.acks.get(r.recording);
+    const now = Date.now();
+    const gap = this.opts.ackIntervalMs || 0;
+    if (last && state === AckState.ACK_OPEN && last.state === state && now - last.at < gap) {
+      if (!last.timer) last.timer = setTimeout(() => { last.timer = null; last.at = 0; this.ack(s, r); }, gap - (now - last.at));
+      return;
+    }
+    if (last && last.timer) clearTimeout(last.timer);
+    s.acks.set(r.recording, { at: now, state, timer: null });
     this.stats.acks++;
     this.sendDown(s, { ack: { recording: r.recording, state, cumulative: r.durableSeq } });
   }

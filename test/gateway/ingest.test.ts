@@ -35,6 +35,24 @@ const ackFor = (r: number, state: number, cum: number) => (m: { kind: string; bo
 };
 
 describe("gateway ingest over MQTT", () => {
+  it("coalesces an open recording's Acks to one a second, and acknowledges a seal at once", async () => {
+    const d = await provisioned("BWC-0140");
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    const rec = d.recording(1, Array.from({ length: 8 }, () => randomBytes(2000)));
+    await d.publish(rec.start);
+    for (const c of rec.chunks) await d.publish(c);
+    await d.waitFor(ackFor(1, 0, 8), 5000);
+    const open = d.received.filter((m) => m.kind === "ack" && (m.body.ack as { state: number }).state === 0);
+    expect(open.length).toBeLessThanOrEqual(4); // 8 chunks: the first Ack at once, the rest folded into the next ones
+    expect(d.received.every((m) => m.ok === "")).toBe(true);
+    const t0 = Date.now();
+    await d.publish(rec.seal);
+    await d.waitFor(ackFor(1, 1, 8), 5000);
+    expect(Date.now() - t0).toBeLessThan(800); // not held for the interval: the state changed
+    await d.end();
+  });
+
   it("stores a streamed recording verified, byte for byte, acknowledges it with authenticated Acks, and links officer and case", async () => {
     const d = await provisioned("BWC-0101");
     const unit = await gw.model.addUnit("Market Supervision Agency", "agency");
