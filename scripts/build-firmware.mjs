@@ -16,6 +16,9 @@ import { aliasBuiltins } from "./alias-builtins.mjs";
 import { inlineConstants } from "./inline-constants.mjs";
 import { overlayFinish, overlayPrepare } from "./overlay.mjs";
 import { toGlobalScope } from "./global-scope.mjs";
+import { propName } from "./bundle-ast.mjs";
+
+export { propName };
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const ENTRY = path.join(ROOT, "firmware", "main.ts");
@@ -71,16 +74,6 @@ function mangleable(bundleText) {
   }
   const builtins = [Object.prototype, Array.prototype, Uint8Array.prototype, String.prototype, Function.prototype, Promise.prototype, DataView.prototype, Error.prototype];
   return [...names].filter((n) => n.length > 2 && !KEEP.has(n) && !strings.has(n) && !builtins.some((b) => n in b)).sort();
-}
-
-const NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$";
-
-/** The i-th new property name: `_a` ... `_$`, `$a` ... `$$`, then `_aa`, `_ab`, ... */
-export function propName(i) {
-  const n = NAME_CHARS.length;
-  if (i < 2 * n) return (i < n ? "_" : "$") + NAME_CHARS[i % n];
-  i -= 2 * n;
-  return "_" + NAME_CHARS[Math.floor(i / n) % n] + NAME_CHARS[i % n];
 }
 
 /** Build both bundles in memory; throws with the gate's findings when the code leaves the subset. */

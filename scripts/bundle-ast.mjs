@@ -1,10 +1,25 @@
 // What the build's steps over the minified firmware bundle share (scripts/inline-constants.mjs,
 // scripts/global-scope.mjs, scripts/alias-builtins.mjs): a TypeScript checker over the bundle's
 // text, its outer function's statements, the symbol an identifier names, whether an identifier is
-// a property's name, and text edits applied in order.
+// a property's name, text edits applied in order, and the characters and shape of the short names
+// the build gives (globals in scripts/global-scope.mjs, properties in scripts/build-firmware.mjs).
 import ts from "typescript";
 
 const FILE = "/bundle.js";
+
+/** What a short name the build gives is made of, after its `$` or `_`. */
+export const NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$";
+
+/** The i-th name the minifier gives the firmware's own properties: `_a` ... `_$`, `$a` ... `$$`, then `_aa`, `_ab`, ... */
+export function propName(i) {
+  const n = NAME_CHARS.length;
+  if (i < 2 * n) return (i < n ? "_" : "$") + NAME_CHARS[i % n];
+  i -= 2 * n;
+  return "_" + NAME_CHARS[Math.floor(i / n) % n] + NAME_CHARS[i % n];
+}
+
+/** A name propName gives (so a property the build renamed: the firmware's own, private to the bundle). */
+export const PROP_NAME = /^[_$][0-9A-Za-z_$]{1,2}$/;
 
 /** A checker over one JavaScript text (no lib, no imports). */
 export function checkerFor(text) {

@@ -15,9 +15,7 @@
 // has no option to prefix or reserve top-level names; names are resolved with TypeScript's
 // checker, as in scripts/inline-constants.mjs.
 import ts from "typescript";
-import { applyEdits, checkerFor, isPropertyName, outerStatements, symbolOf } from "./bundle-ast.mjs";
-
-const CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$";
+import { applyEdits, checkerFor, isPropertyName, NAME_CHARS as CHARS, outerStatements, symbolOf } from "./bundle-ast.mjs";
 
 /** Names `$`, `_`, `$a`, `$b`, ... `_$`, then `$aa`, ...: none of them a pin, a built-in or a REPL habit. */
 function* safeNames() {

@@ -19,7 +19,7 @@
 // and the loader are renamed with the rest of the bundle.
 import { createHash } from "node:crypto";
 import ts from "typescript";
-import { applyEdits, checkerFor, outerStatements, symbolOf } from "./bundle-ast.mjs";
+import { applyEdits, checkerFor, outerStatements, PROP_NAME, symbolOf } from "./bundle-ast.mjs";
 
 /** The Storage file the bundle is stored in on a board (provisioning, the simulator, the lane). */
 export const OVERLAY_FILE = "rec.js";
@@ -58,7 +58,6 @@ const LOADER = `var __ovlCache=[];function __ovl(k){return __ovlCache[k]||(__ovl
 const byPosition = (a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0);
 
 const isPlainParams = (ps) => ps.every((p) => ts.isIdentifier(p.name) && !p.initializer && !p.dotDotDotToken);
-const MANGLED = /^[_$][0-9A-Za-z_$]{1,2}$/; // a property name the build's mangler gave (propName, scripts/build-firmware.mjs)
 
 /** `this` at a method's own level: not inside a function or class nested in it, but inside an arrow function (whose `this` is the method's). */
 function ownThis(body) {
@@ -103,7 +102,7 @@ export function overlayPrepare(text) {
     if ((ts.isMethodDeclaration(n) || ts.isPropertyDeclaration(n) || ts.isPropertyAssignment(n) || ts.isShorthandPropertyAssignment(n) ||
       ts.isGetAccessorDeclaration(n) || ts.isSetAccessorDeclaration(n)) && n.name && ts.isIdentifier(n.name)) {
       props.set(n.name.text, (props.get(n.name.text) || 0) + 1);
-      if (ts.isMethodDeclaration(n) && ts.isClassLike(n.parent) && MANGLED.test(n.name.text) && n.body && !n.asteriskToken &&
+      if (ts.isMethodDeclaration(n) && ts.isClassLike(n.parent) && PROP_NAME.test(n.name.text) && n.body && !n.asteriskToken &&
         !n.modifiers?.length && isPlainParams(n.parameters) && fits(n) && !text.slice(n.getStart(sf), n.end).includes("super")) {
         methods.set(n.name.text, { m: n, calls: [], ok: true });
       }
