@@ -80,7 +80,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     ackIntervalMs: config.ackIntervalMs,
     refuse: (c, f) => refusals.note(c, f),
     // Failed verdicts and equivocation are evidence of tampering: the admin hears of them.
-    alarm: (kind, subject, detail) => void alarms.raise(kind, subject, detail).catch((e) => log.error({ err: String(e) }, "alarm not recorded")),
+    alarm: (kind, subject, detail) => alarms.raise(kind, subject, detail).then(() => undefined, (e) => log.error({ err: String(e) }, "alarm not recorded")),
     linkByTag: (device, recording) => model.linkByTag(device, recording),
   });
   broker.ingest = ingest;

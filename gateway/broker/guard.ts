@@ -60,6 +60,16 @@ export class GuardedConnection extends Duplex {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     this.sock.write(chunk, cb);
   }
+  /**
+   * What aedes writes for one packet (mqtt-packet corks the stream, then writes the fixed header,
+   * the length, the packet id and the payload one by one) leaves as one socket write. Without
+   * this, Duplex hands the corked pieces to _write one at a time and each goes out as its own
+   * TCP segment: a PUBACK reached a recorder in two or three reads, and every read costs a board
+   * a call into its interpreter.
+   */
+  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    this.sock.write(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+  }
   override _final(cb: (e?: Error | null) => void): void {
     this.sock.end(cb);
   }

@@ -52,7 +52,7 @@ export class Ingest {
     private committer: GroupCommitter,
     private out: Downlink,
     private log: Logger,
-    private opts: { beaconIntervalS: number; ackIntervalMs?: number; refuse: (code: string, f: Record<string, unknown>) => void; alarm?: (kind: string, subject: string, detail: string) => void; linkByTag?: (device: string, recording: number) => Promise<unknown> },
+    private opts: { beaconIntervalS: number; ackIntervalMs?: number; refuse: (code: string, f: Record<string, unknown>) => void; alarm?: (kind: string, subject: string, detail: string) => void | Promise<void>; linkByTag?: (device: string, recording: number) => Promise<unknown> },
   ) {}
 
   /**
@@ -226,9 +226,10 @@ export class Ingest {
     const have = new Map(known.map((k) => [k.recording_id, k.seal_value]));
     const gone: number[] = [];
     for (let r = 1; r <= lastSealed; r++) if (!have.has(r) && !held.includes(r)) gone.push(r);
-    if (gone.length) this.opts.alarm("RECORDING_MISSING", s.device.id, `recordings ${gone.join(",")} sealed on the device, no longer held, never received`);
+    // Awaited: the alarms a Hello raises are recorded before the Hello is answered.
+    if (gone.length) await this.opts.alarm("RECORDING_MISSING", s.device.id, `recordings ${gone.join(",")} sealed on the device, no longer held, never received`);
     const stored = have.get(lastSealed);
-    if (stored && lastSealValue.length && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) this.opts.alarm("EQUIVOCATION", `${s.device.id}/${lastSealed}`, "the device's last seal value differs from the stored seal");
+    if (stored && lastSealValue.length && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) await this.opts.alarm("EQUIVOCATION", `${s.device.id}/${lastSealed}`, "the device's last seal value differs from the stored seal");
   }
 
   /**

@@ -26,8 +26,10 @@ async function helloClaiming(d: FakeDevice, lastSealed: number, lastSealValue: U
   const nonce = randomBytes(16);
   d.guard.open(nonce);
   const body = encode("Hello", { nonce, held, lastSealed, lastSealValue, firmware: "test" });
+  // The beacon that answers this Hello, not one that answered an earlier Hello.
+  const before = d.received.length;
   await d.publish(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, d.keys.controlKey, CONTROL_HELLO, d.dev, body) } }));
-  await d.waitFor((m) => m.kind === "beacon");
+  await d.waitFor((m) => m.kind === "beacon" && d.received.indexOf(m) >= before);
 }
 
 describe("device history from Hello", () => {

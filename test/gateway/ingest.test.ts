@@ -53,6 +53,26 @@ describe("gateway ingest over MQTT", () => {
     await d.end();
   });
 
+  it("sends each MQTT packet in one TCP write: a PUBACK or an Ack reaches the device in one read", async () => {
+    const d = await provisioned("BWC-0141");
+    await d.connect(gw.mqttPort);
+    // Count what the device's socket reads and the packets mqtt.js parses out of it. Every read a
+    // board takes costs it a call into its interpreter; a packet split over reads costs two or three.
+    const sock = (d.client as unknown as { stream: import("node:net").Socket }).stream;
+    let reads = 0, packets = 0;
+    sock.on("data", () => reads++);
+    d.client.on("packetreceive", () => packets++);
+    await d.hello();
+    const rec = d.recording(1, Array.from({ length: 6 }, () => randomBytes(1000)));
+    await d.publish(rec.start);
+    for (const c of rec.chunks) await d.publish(c);
+    await d.publish(rec.seal);
+    await d.waitFor(ackFor(1, 1, 6), 5000);
+    expect(packets).toBeGreaterThanOrEqual(9); // PUBACKs of start, 6 chunks and seal, and Acks
+    expect(reads).toBeLessThanOrEqual(packets); // each packet whole in one read (loopback may join two)
+    await d.end();
+  });
+
   it("stores a streamed recording verified, byte for byte, acknowledges it with authenticated Acks, and links officer and case", async () => {
     const d = await provisioned("BWC-0101");
     const unit = await gw.model.addUnit("Market Supervision Agency", "agency");
