@@ -46,6 +46,7 @@ function boardOf(g: { [k: string]: unknown }, pins: { [k: string]: unknown } | u
     clearInterval: function (h) { clearInterval(h as ReturnType<typeof setInterval>); },
     pin: function (name) { return g[name]; },
     Waveform: g.Waveform as BoardGlobals["Waveform"],
+    E: E as unknown as BoardGlobals["E"],
   };
   try { globals.wifi = need("Wifi"); } catch (e) { /* no Wi-Fi module on this board */ }
   return makeBoard(globals, (pins || {}) as never);

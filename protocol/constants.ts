@@ -38,6 +38,8 @@ export const MEDIA_OPAQUE = 0;
 export const MEDIA_PCM_8K_S16LE = 1;
 export const MEDIA_VIDEO_SEGMENT = 2;
 export const MEDIA_JPEG = 3;
+/** The samples exactly as a 16-bit ADC reading gives them (Espruino's Waveform): 32768 is silence. */
+export const MEDIA_PCM_8K_U16LE = 4;
 
 /** The domain strings below are printable ASCII, so their UTF-8 is their ASCII (golden vectors pin the bytes). */
 function dom(s: string): Uint8Array {

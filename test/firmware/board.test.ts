@@ -4,10 +4,10 @@ import { describe, it, expect } from "vitest";
 import { makeBoard, batteryFromAnalog } from "../../firmware/hosts/board.js";
 import type { BoardGlobals } from "../../firmware/hosts/board.js";
 import type { Pins } from "../../firmware/core/config.js";
-import { MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { MEDIA_PCM_8K_U16LE } from "../../protocol/constants.js";
 
 /** Fake globals: pins by name, watches, LED levels, intervals run by hand, an analog level, a Waveform. */
-function fakeGlobals(opts: { analog?: number; wifiError?: string; noWaveform?: boolean } = {}) {
+function fakeGlobals(opts: { analog?: number; wifiError?: string; noWaveform?: boolean; noMemory?: boolean } = {}) {
   const watches: { fn: (e: { state: boolean }) => void; pin: unknown; opts: { repeat: boolean; edge: string; debounce: number } }[] = [];
   const level = new Map<unknown, number>();
   const intervals = new Map<number, { fn: () => void; ms: number }>();
@@ -39,6 +39,12 @@ function fakeGlobals(opts: { analog?: number; wifiError?: string; noWaveform?: b
     pin: (name) => (/^(BTN|LED|[A-D])\d+$/.test(name) ? "pin:" + name : undefined),
     ...(opts.noWaveform ? {} : { Waveform: FakeWave as unknown as BoardGlobals["Waveform"] }),
     wifi: { connect: (ssid, o, cb) => { wifi.push({ ssid, password: o.password }); cb(opts.wifiError); } },
+    // Espruino's E: toString with two arguments makes a new binary string (undefined without the
+    // memory for it); toArrayBuffer gives that string's bytes.
+    E: {
+      toString: (a: Uint8Array, b: string) => (opts.noMemory ? undefined : Buffer.from(a).toString("latin1") + b),
+      toArrayBuffer: (str: string) => new Uint8Array(Buffer.from(str, "latin1")).buffer,
+    },
   };
   /** Run every live interval once (a blink tick). */
   const tick = () => { for (const i of [...intervals.values()]) i.fn(); };
@@ -108,23 +114,35 @@ describe("the board's peripherals, against fakes", () => {
     expect(makeBoard(f.g, {} as Pins).battery).toBeUndefined(); // no pin: the host reports none
   });
 
-  it("the microphone: 8 kHz 16-bit through Waveform's double buffer, each buffer one signed PCM chunk", () => {
+  it("the microphone: 8 kHz 16-bit through Waveform's double buffer, each buffer one chunk of the ADC's samples, copied", () => {
     const f = fakeGlobals();
     const board = makeBoard(f.g, { mic: "A1" } as Pins);
     const media = board.media!;
-    expect(media.media).toBe(MEDIA_PCM_8K_S16LE);
+    // Unsigned, as the ADC gave them: no JavaScript runs per sample (R-HDR-6 type 4).
+    expect(media.media).toBe(MEDIA_PCM_8K_U16LE);
     const got: [Uint8Array, number][] = [];
     media.start(8, (p, d) => got.push([p, d]));
     media.start(8, () => { throw new Error("started twice"); }); // a second start is ignored
     expect(f.waves).toHaveLength(1);
     const w = f.waves[0];
     expect([w.samples, w.opts, w.started]).toEqual([4, { doubleBuffer: true, bits: 16 }, { pin: "pin:A1", freq: 8000 }]);
-    w.fill(new Uint16Array([32768, 32769, 0, 65535]));
+    w.buffer.set([32768, 32769, 0, 65535]);
+    w.fill(w.buffer);
     expect(got).toHaveLength(1);
-    expect([...new Int16Array(got[0][0].buffer)]).toEqual([0, 1, -32768, 32767]);
+    expect([...got[0][0]]).toEqual([0x00, 0x80, 0x01, 0x80, 0x00, 0x00, 0xff, 0xff]); // little-endian
     expect(got[0][1]).toBe(0.5); // 4 samples at 8 kHz: 0.5 ms
+    // Waveform fills the same buffer again a chunk later: the chunk handed over does not change.
+    w.buffer.fill(7);
+    expect([...new Uint16Array(got[0][0].buffer)]).toEqual([32768, 32769, 0, 65535]);
     media.stop();
     expect(w.stopped).toBe(true);
+    // No memory for the copy: the buffer's own bytes, rather than a chunk lost.
+    const tight = fakeGlobals({ noMemory: true });
+    const lean: Uint8Array[] = [];
+    makeBoard(tight.g, { mic: "A1" } as Pins).media!.start(8, (p) => lean.push(p));
+    tight.waves[0].buffer.set([1, 2, 3, 4]);
+    tight.waves[0].fill(tight.waves[0].buffer);
+    expect([...new Uint16Array(lean[0].buffer)]).toEqual([1, 2, 3, 4]);
     // No microphone pin, or no Waveform: the board has no media source of its own.
     expect(makeBoard(f.g, {} as Pins).media).toBeUndefined();
     expect(makeBoard(fakeGlobals({ noWaveform: true }).g, { mic: "A1" } as Pins).media).toBeUndefined();
