@@ -50,7 +50,7 @@ const KEEP = new Set((
   "v id host port login dl ctl chunk pre status case wifi pins media sd j s next ls lz open r k1 g c0 sc t0 ssid pass rec mark mic bat led " +
   // the Espruino API and EspruinoEnv (firmware/hosts/env.ts), MediaSource, battery
   "Storage fs net crypto E getTime setTime setTimeout clearTimeout memory log board read readJSON write writeJSON erase compact getFree " +
-  "list readdirSync statSync unlinkSync readFileSync writeFileSync on end connect SHA256 toString toUint8Array openFile hwRand skip close " +
+  "list readdirSync statSync unlinkSync readFileSync writeFileSync on end connect SHA256 toString toUint8Array toArrayBuffer openFile hwRand skip close " +
   "watchButtons battery network start stop size mv pct usage " +
   // the recorder's console and simulator API
   "boot version record button info selftest halt state alarm lastError setCaseTag"

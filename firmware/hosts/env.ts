@@ -52,6 +52,8 @@ export interface EspCrypto {
 export interface EspE {
   toString(b: Uint8Array): string | undefined;
   toUint8Array(s: string): Uint8Array;
+  /** The string's bytes as an ArrayBuffer, without a copy (E.toUint8Array copies byte by byte). */
+  toArrayBuffer(s: string): ArrayBuffer;
   openFile(path: string, mode: string): EspFile | undefined;
   hwRand(): number;
 }

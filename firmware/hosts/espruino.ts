@@ -54,7 +54,9 @@ export function fsStore(env: EspruinoEnv, sdBytes: number): QueueStore {
       const s = length ? f.read(length) : "";
       f.close();
       if (s === undefined || s.length !== length) return null;
-      return E.toUint8Array(s);
+      // The string read is ours alone: its bytes, not a copy (E.toUint8Array copies byte by byte:
+      // 170 to 300 µs per 8 KiB on the Linux interpreter, against about 1).
+      return new Uint8Array(E.toArrayBuffer(s));
     },
     size: sizeOf,
     remove: function (name: string): void {
@@ -122,7 +124,9 @@ export function storageStore(env: EspruinoEnv): QueueStore {
       ix[name] = p;
       return true;
     },
-    // A record is one piece: the queue never reads across two.
+    // A record is one piece: the queue never reads across two. Copied (E.toUint8Array), unlike
+    // fsStore's reads: on a board Storage.read gives a string over the flash itself, whose bytes
+    // move when a compaction runs.
     read: function (name: string, offset: number, length: number): Uint8Array | null {
       const p = ix[name] || [];
       let k = 0;
@@ -190,7 +194,7 @@ export function fileMedia(env: EspruinoEnv, name: string, speed: number): MediaS
           pos = 0; // loop
           if (s === undefined || !s.length) return;
         } else pos += n;
-        onChunk(env.E.toUint8Array(s), s.length / 16);
+        onChunk(new Uint8Array(env.E.toArrayBuffer(s)), s.length / 16); // the string's bytes, no copy (fsStore.read)
         s = "";
       };
       timer = env.setTimeout(next, ms / speed);

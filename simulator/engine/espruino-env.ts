@@ -164,7 +164,7 @@ const E_UNIMPLEMENTED = [
   "getAddressOf", "getAnalogVRef", "getClock", "getConsole", "getErrorFlags", "getFlags", "getPowerUsage", "getSizeOf",
   "getTemperature", "internal", "isUTF8", "kickWatchdog", "lockConsole", "lookupNoCase", "mapInPlace", "memoryArea",
   "memoryMap", "nativeCall", "pipe", "reboot", "reverseByte", "setBootCode", "setClock", "setConsole", "setDST", "setFlags",
-  "setPassword", "setTimeZone", "srand", "stopEventPropagation", "sum", "toArrayBuffer", "toFlatString", "toJS",
+  "setPassword", "setTimeZone", "srand", "stopEventPropagation", "sum", "toFlatString", "toJS",
   "unmountSD", "variance",
 ];
 
@@ -221,6 +221,12 @@ export function createEnv(opts: EnvOptions): { env: EspruinoEnv; device: DeviceH
       life.check();
       const parts = args.map((a) => (typeof a === "string" ? bytesOf(a) : typeof a === "number" ? Buffer.from([a & 255]) : Array.isArray(a) ? Buffer.from(a.map((x) => Number(x) & 255)) : dataBytes("E.toUint8Array", a)));
       return ownBytes(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    },
+    // Espruino gives the string's own bytes (no copy); a JavaScript string can't change, so a copy
+    // here behaves the same to a reader. Not a string: undefined, as on the interpreter.
+    toArrayBuffer(s: unknown): ArrayBuffer {
+      life.check();
+      return (typeof s === "string" ? ownBytes(bytesOf(s)).buffer : undefined) as ArrayBuffer;
     },
     openFile: card ? openFileOn(card) : (): undefined => {
       life.check();

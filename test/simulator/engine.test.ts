@@ -506,13 +506,15 @@ describe("timers and clock", () => {
 });
 
 describe("E, crypto and the board", () => {
-  it("E.toString and E.toUint8Array convert bytes and binary strings; Unicode goes as UTF-8", () => {
+  it("E.toString, E.toUint8Array and E.toArrayBuffer convert bytes and binary strings; Unicode goes as UTF-8", () => {
     const { env } = device();
     const bytes = new Uint8Array(256).map((_, i) => i);
     expect(env.E.toString(bytes)).toBe(all256());
     expect(env.E.toUint8Array(all256())).toEqual(bytes);
     expect(env.E.toString(bytes.subarray(65, 67))).toBe("AB");
     expect(Array.from(env.E.toUint8Array("\u4e2dA"))).toEqual([228, 184, 173, 65]);
+    expect(new Uint8Array(env.E.toArrayBuffer(all256()))).toEqual(bytes);
+    expect(env.E.toArrayBuffer(5 as unknown as string)).toBeUndefined();
   });
 
   it("E.hwRand is a signed 32-bit stream that repeats for a seed and differs between seeds", () => {
@@ -739,6 +741,8 @@ print("unlink", fs.unlinkSync("w.bin"), fs.statSync("w.bin") === undefined);
 print("readdir", fs.readdirSync("nodir") === undefined, fs.readdirSync(".").indexOf("a.bin") >= 0, fs.readdirSync(".").indexOf("..") >= 0);
 print("toUint8Array", codes(E.toString(E.toUint8Array("\u4e2dA"))));
 print("toString", codes(E.toString(new Uint8Array([65, 0, 200]))));
+print("toArrayBuffer", codes(E.toString(new Uint8Array(E.toArrayBuffer("A\u00c8" + all.substr(250))))), E.toArrayBuffer(5) === undefined);
+f = E.openFile("a.bin", "r"); f.skip(5); print("toArrayBuffer of a read", new Uint8Array(E.toArrayBuffer(f.read(256)))[255]); f.close();
 print("sha256", new Uint8Array(require("crypto").SHA256("abc"))[0], new Uint8Array(require("crypto").SHA256(E.toUint8Array(all)))[31]);
 var h = E.hwRand(); print("hwRand", typeof h, h === (h | 0));
 attempt("clearTimeout(undefined)", function () { return clearTimeout(undefined); });
