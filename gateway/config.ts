@@ -37,6 +37,14 @@ export interface GatewayConfig {
   gapToleranceMs: number;
   /** A device not heard from for this long raises a DEVICE_SILENT alarm. */
   silentAfterS: number;
+  /** Recordings ingest holds in memory at most; idle ones are released first. */
+  ingestMaxRecordings: number;
+  /** MiB of chunks held out of order over all recordings at most (R-ACK-5). */
+  ingestBufferMb: number;
+  /** Test fault: every group commit waits this long first (a starved gateway). Never set in service. */
+  faultCommitDelayMs: number;
+  /** Test fault: the next this many commit items fail. Never set in service. */
+  faultCommitFail: number;
   logLevel: string;
 }
 
@@ -62,6 +70,10 @@ export const DEFAULTS: GatewayConfig = {
   fleetRatio: 4,
   gapToleranceMs: 2000,
   silentAfterS: 3600,
+  ingestMaxRecordings: 10000,
+  ingestBufferMb: 256,
+  faultCommitDelayMs: 0,
+  faultCommitFail: 0,
   logLevel: "info",
 };
 
@@ -86,6 +98,10 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   fleetRatio: "officers per recorder set (regulation: 4)",
   gapToleranceMs: "gaps up to this many ms count as covered in FULL cases",
   silentAfterS: "seconds without contact before a device is reported silent",
+  ingestMaxRecordings: "recordings held in memory by ingest at most (idle ones released first)",
+  ingestBufferMb: "MiB of out-of-order chunks held over all recordings at most",
+  faultCommitDelayMs: "TESTS ONLY: delay every group commit by this many ms",
+  faultCommitFail: "TESTS ONLY: fail the next this many commit items",
   logLevel: "log level: fatal, error, warn, info, debug, trace",
 };
 

@@ -72,7 +72,8 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   const tokenFile = join(dir, "admin.token");
   const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
   const media = new MediaStore(join(dir, "media"));
-  const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch);
+  const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail });
+  if (config.faultCommitDelayMs || config.faultCommitFail) log.warn({ delayMs: config.faultCommitDelayMs, fail: config.faultCommitFail }, "commit faults injected: for tests only");
   const refusals = new Refusals(log);
   const broker = new Broker(registry, refusals, log);
   const ingest = new Ingest(db, media, registry, committer, broker, log, {
@@ -82,6 +83,8 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     // Failed verdicts and equivocation are evidence of tampering: the admin hears of them.
     alarm: (kind, subject, detail) => alarms.raise(kind, subject, detail).then(() => undefined, (e) => log.error({ err: String(e) }, "alarm not recorded")),
     linkByTag: (device, recording) => model.linkByTag(device, recording),
+    maxRecordings: config.ingestMaxRecordings,
+    maxBufferedBytes: config.ingestBufferMb * 1048576,
   });
   broker.ingest = ingest;
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;

@@ -29,6 +29,12 @@ export const MAX_PACKET = 69632;
 
 /** Header flag bits (R-HDR-5). INTERRUPTED is valid only in a seal block. */
 export const FLAG_PRE_EVENT = 1;
+/**
+ * How far above the highest recording a gateway holds of a device a recording id may lie
+ * (R-ACK-7): it bounds the key steps a message can make a gateway compute before any tag is checked.
+ */
+export const RECORDING_WINDOW = 256;
+
 export const FLAG_MARKER = 2;
 export const FLAG_INTERRUPTED = 4;
 export const CHUNK_FLAGS_MASK = FLAG_PRE_EVENT | FLAG_MARKER;

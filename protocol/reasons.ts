@@ -5,20 +5,25 @@
  * gap: something is missing; the verdict is `incomplete` unless something failed.
  * info: recorded with the verdict, changes nothing.
  * reject: a message is refused and not acknowledged; no verdict changes (decoding, admission, flow).
+ * forged: a message that can't be attributed to the device (its tag does not verify, or what the
+ *   tag covers does not match the rest of it): refused, kept as evidence and alarmed
+ *   (FORGED_MESSAGE); no verdict changes (R-VER-0).
  */
-export type Severity = "fail" | "gap" | "info" | "reject";
+export type Severity = "fail" | "gap" | "info" | "reject" | "forged";
 
 export const REASONS: { [code: string]: { severity: Severity; rule: string; text: string } } = {
   // verdict reasons (R-VER)
-  PAYLOAD_HASH: { severity: "fail", rule: "R-VER-3", text: "SHA-256 of the payload differs from the header's payload hash" },
-  PAYLOAD_LENGTH: { severity: "fail", rule: "R-VER-3", text: "payload length differs from the header's length field" },
+  PAYLOAD_HASH: { severity: "forged", rule: "R-VER-3", text: "SHA-256 of the payload differs from the payload hash in its tagged header" },
+  PAYLOAD_LENGTH: { severity: "forged", rule: "R-VER-3", text: "payload length differs from the length field of its tagged header" },
   HEADER_FIELD: { severity: "fail", rule: "R-VER-2", text: "header names another device or recording, or a seq of 0, or flags not allowed in a chunk" },
   CHAIN_LINK: { severity: "fail", rule: "R-VER-4", text: "header's previous chain value differs from the chain value of the chunk before" },
-  TAG: { severity: "fail", rule: "R-VER-5", text: "chunk tag does not match under the recording's key" },
+  TAG: { severity: "forged", rule: "R-VER-5", text: "chunk tag does not match under the recording's key" },
   GENESIS_FIELD: { severity: "fail", rule: "R-VER-1", text: "genesis block names another device or recording, or its case tag hash does not match the case tag" },
   GENESIS_LINK: { severity: "fail", rule: "R-VER-1", text: "genesis does not bind the seal value of the device's previous recording" },
   EQUIVOCATION: { severity: "fail", rule: "R-VER-6", text: "two different, validly tagged messages for the same seq (or two different seals)" },
-  SEAL_TAG: { severity: "fail", rule: "R-VER-7", text: "seal tag does not match under the recording's key" },
+  SEAL_TAG: { severity: "forged", rule: "R-VER-7", text: "seal tag does not match under the recording's key" },
+  CASE_TAG_MISMATCH: { severity: "forged", rule: "R-GEN-3", text: "the case tag beside a genesis or seal block does not hash to the block's case tag hash" },
+  START_UNCONFIRMED: { severity: "forged", rule: "R-VER-1", text: "a start that no tagged message of the device binds, where another start is confirmed" },
   SEAL_FIELD: { severity: "fail", rule: "R-VER-7", text: "seal block names another device or recording, has unknown flags, or its case tag hash does not match" },
   SEAL_LINK: { severity: "fail", rule: "R-VER-7", text: "seal's last chain value differs from the chain value of its last chunk" },
   SEAL_BYTES: { severity: "fail", rule: "R-VER-7", text: "seal's byte total differs from the sum of the chunk payloads" },
@@ -52,6 +57,9 @@ export const REASONS: { [code: string]: { severity: Severity; rule: string; text
   // message rejections: flow (R-ACK)
   SEQ_OUT_OF_WINDOW: { severity: "reject", rule: "R-ACK-5", text: "seq too far ahead of the verified chain; send earlier chunks first" },
   BUFFER_FULL: { severity: "reject", rule: "R-ACK-5", text: "out-of-order buffer full; resend later" },
+  RECORDING_WINDOW: { severity: "reject", rule: "R-ACK-7", text: "recording id 0, or beyond the window above the device's highest recording known to the gateway" },
+  NO_START: { severity: "reject", rule: "R-ACK-2", text: "a seal before the gateway holds the recording's start: answered ACK_UNKNOWN, sent again after the start" },
+  UNSTARTED_DROPPED: { severity: "reject", rule: "R-ACK-5", text: "chunks buffered for a recording whose start did not come in time, dropped unacknowledged" },
   // admission (R-ADM), gateway side
   AUTH_UNKNOWN_DEVICE: { severity: "reject", rule: "R-ADM-1", text: "MQTT username is not a provisioned device" },
   AUTH_BAD_CREDENTIAL: { severity: "reject", rule: "R-ADM-1", text: "MQTT password does not match the device's login credential" },

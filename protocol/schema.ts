@@ -31,7 +31,7 @@ export const SCHEMA_TEXT: { [name: string]: string } = {
   Status: "firmware 5 64;batteryMv 0;batteryPct 0;storageFree 1;queueDepth 0;state 4;recording 0;clockOffsetMs 2;lastError 5 128;downlinkRejected 0;deviceTimeMs 1;alarm 3",
   Downlink: "schema 0;counter 0;body 6 4096;mac 6 64",
   DownBody: "ack 7 Ack 2;beacon 7 TimeBeacon 2;config 7 Config 2;command 7 Command 2;revoke 7 Revoke 2",
-  Ack: "recording 0;state 4;cumulative 0;selective 6 512",
+  Ack: "recording 0;state 4;cumulative 0;selective 6 512;settled 0",
   TimeBeacon: "timeMs 1;nonce 6 64",
   Config: "statusIntervalS 0;preEventS 0;chunkBytes 0;beaconIntervalS 0",
   Command: "action 4;caseTag 5 64",

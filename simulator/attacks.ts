@@ -439,7 +439,7 @@ async function attack(ctx: Ctx, victims: number[], body: () => Promise<void>): P
   }
 }
 
-const TAMPER_ALARMS = ["EQUIVOCATION", "FAILED_VERDICT", "RECORDING_MISSING"];
+const TAMPER_ALARMS = ["EQUIVOCATION", "FAILED_VERDICT", "RECORDING_MISSING", "FORGED_MESSAGE"];
 
 /**
  * Everything the attack was not aimed at: lossless() (run.ts) over every recording but the
@@ -482,7 +482,7 @@ interface TruncationNote {
 
 export const ATTACKS: Record<string, Scenario> = {
   "attack-seized-key": {
-    description: "device 0 is seized mid-recording after sealing one: from its flash (S_r, login, control key) and a copy of its card the thief re-tags a chunk of the sealed recording; the gateway fails it with TAG and keeps the stored chunks unchanged; everything else verified",
+    description: "device 0 is seized mid-recording after sealing one: from its flash (S_r, login, control key) and a copy of its card the thief re-tags a chunk of the sealed recording; the gateway refuses it as forged (its tag does not verify: FORGED_MESSAGE), keeps the stored chunks unchanged, and the recording stays verified; everything else verified",
     run: async (ctx) => {
       const v = 0;
       const d = ctx.devices[v], spec = ctx.specs[v];
@@ -511,7 +511,10 @@ export const ATTACKS: Record<string, Scenario> = {
           await intruder.listen();
           await intruder.hello(sdQueue(spec).held());
           const sent = await intruder.publish(forged.bytes);
-          const dt = await settle(ctx, 10000, () => detail(ctx, d.id, e), (y) => !!y && codesAt(y.reasons, s).length > 0);
+          // Refused as forged (R-VER-0): the alarm is what shows it; the recording's reasons must not.
+          const forgedAlarm = () => ctx.api.alarms().then((a) => a.some((x) => x.kind === "FORGED_MESSAGE" && x.subject === `${d.id}/${e}`), () => false);
+          await settle(ctx, 10000, forgedAlarm, (y) => y);
+          const dt = await detail(ctx, d.id, e);
           ctx.notes.seized = {
             device: d.id, recording: e, seq: s, epoch: x.keys.j, keyFrom: forged.keyFrom, rightKey: forged.rightKey, sent, before,
             stored: await storedChunks(ctx, d.id, e), reasons: dt ? dt.reasons : [], verdict: dt ? dt.verdict : "(none)",
@@ -533,19 +536,19 @@ export const ATTACKS: Record<string, Scenario> = {
       // The flash must not have held a key that signs recording e (R-FS-1, R-FS-2).
       if (n.rightKey) f.push(`${where}: the seized flash (epoch ${n.epoch}) still held ${n.keyFrom}: forward security broken`);
       const codes = codesAt(n.reasons, n.seq);
-      if (!codes.includes("TAG")) f.push(`${where}: the forged chunk ${n.seq} was not failed with TAG (the gateway gave: ${codes.join(",") || "nothing"}; publish ${n.sent})`);
+      if (codes.length) f.push(`${where}: the forged chunk ${n.seq} changed the recording's reasons (${codes.join(",")}; publish ${n.sent}): a forgery must change no verdict`);
       if (codes.includes("EQUIVOCATION")) f.push(`${where}: the forged chunk ${n.seq} carried a valid tag (EQUIVOCATION): the seized keys signed a sealed recording`);
       if (n.acked) f.push(`${where}: the gateway acknowledged ${n.acked} time(s) to the intruder for the attacked recording`);
       const r = recs.find((x) => x.device === n.device && x.recording === n.recording);
       if (!r) f.push(`${where}: gone from the gateway`);
       else {
-        if (r.verdict !== "failed") f.push(`${where}: verdict ${r.verdict} after a forged chunk; expected failed (TAG)`);
+        if (r.verdict !== "verified") f.push(`${where}: verdict ${r.verdict} after a forged chunk; expected verified (the forgery refused)`);
         if (r.chunks !== n.before.chunks || r.bytes !== n.before.bytes) f.push(`${where}: ${r.chunks} chunks / ${r.bytes} B stored, ${n.before.chunks} / ${n.before.bytes} before the forgery`);
       }
       if (n.before.stored !== n.stored) f.push(`${where}: the stored chunks changed: ${n.before.stored} before the forgery, ${n.stored} after`);
-      const alarm = `FAILED_VERDICT ${where}`;
+      const alarm = `FORGED_MESSAGE ${where}`;
       if (!alarms.includes(alarm)) f.push(`${where}: no ${alarm.split(" ")[0]} alarm`);
-      return f.concat(untouched(ctx, recs, infos, alarms, { attacked: [where], allowed: [alarm] }));
+      return f.concat(untouched(ctx, recs, infos, alarms, { allowed: [alarm] }));
     },
   },
 

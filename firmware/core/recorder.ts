@@ -72,6 +72,9 @@ interface Tx {
   gw: number; // last Ack state, -1 before any Ack
   acked: number; // gateway's cumulative
   since: number; // when `acked` last moved, or when the first unacked publish went out
+  // Listed in this connection's Hello and not answered yet: nothing of it goes out until the gateway
+  // says where it stands (a slow gateway answers late; sending all again meanwhile breeds resends).
+  asked: boolean;
 }
 
 /** One chunk of the pre-event ring (its payload is a file on the store). */
@@ -592,7 +595,7 @@ export class Recorder {
   txOf(r: number): Tx {
     let t = this.tx[r];
     if (!t) {
-      t = { start: false, seq: 0, seal: false, gw: -1, acked: 0, since: 0 };
+      t = { start: false, seq: 0, seal: false, gw: -1, acked: 0, since: 0, asked: false };
       this.tx[r] = t;
     }
     return t;
@@ -644,7 +647,12 @@ export class Recorder {
     const tag = controlTag(this.ctl as Hmac, CONTROL_HELLO, this.dev, body);
     (this.mqtt as MqttClient).publish(this.upTopic, encode("Uplink", { schema: SCHEMA_VERSION, hello: { body: body, tag: tag } }), 1);
     this.awaiting = held.length;
-    for (let i = 0; i < held.length; i++) this.txOf(held[i].recording);
+    const now = h.now();
+    for (let i = 0; i < held.length; i++) {
+      const t = this.txOf(held[i].recording);
+      t.asked = true;
+      t.since = now;
+    }
     const self = this;
     this.ready = false;
     if (!held.length) this.becomeReady();
@@ -673,7 +681,7 @@ export class Recorder {
     for (let i = 0; i < held.length && m.canPublish(); i++) {
       const r = held[i].recording;
       const t = this.txOf(r);
-      if (t.gw === ACK_SEALED && held[i].sealed && t.acked >= held[i].lastSeq) continue;
+      if (t.asked || (t.gw === ACK_SEALED && held[i].sealed && t.acked >= held[i].lastSeq)) continue;
       // Everything of it already went out on this connection: no file reads (pump runs on every PUBACK).
       if (t.start && t.seq >= held[i].lastSeq && (t.seal || !held[i].sealed)) continue;
       const list = this.queue.pending(r, this.o.window + 2, t.seq);
@@ -748,8 +756,10 @@ export class Recorder {
   onAck(a: Obj): void {
     const r = (a.recording as number) || 0;
     const state = (a.state as number) || 0;
-    const cum = (a.cumulative as number) || 0;
+    // What the gateway stores, or recorded as lost on the device (R-ACK-2): all of it may go.
+    const cum = Math.max((a.cumulative as number) || 0, (a.settled as number) || 0);
     const t = this.txOf(r);
+    t.asked = false;
     this.stats.acked++;
     if (t.gw < 0 && this.awaiting > 0) this.awaiting--;
     t.gw = state;
@@ -883,7 +893,11 @@ export class Recorder {
     let again = false;
     for (let i = 0; i < ids.length; i++) {
       const t = this.tx[ids[i]];
-      if (this.ready && this.outstanding(t) && now - t.since > this.o.resendMs) {
+      if (t.asked && now - t.since > this.o.resendMs) {
+        // No answer to the Hello for it: send what it holds anyway.
+        t.asked = false;
+        again = true;
+      } else if (this.ready && this.outstanding(t) && now - t.since > this.o.resendMs) {
         // The gateway refused or lost them (BUFFER_FULL, DISK_LOW...): the same bytes again.
         t.seq = t.acked;
         if (t.gw < 0 || t.gw === ACK_UNKNOWN) t.start = false;

@@ -1,32 +1,78 @@
 // Group commit (R-ACK-1): work queued within a few milliseconds is made durable together,
 // media fsync'd once per file, then one SQLite transaction, and only then are the waiting
 // acknowledgements released. Throughput doesn't pay one fsync per chunk.
+//
+// The durability order, per batch:
+//   1. every item's media is written at its offset; an item whose write fails fails alone;
+//   2. every file written is fsync'd; an fsync that fails fails the items that wrote that file;
+//   3. one transaction; each item runs inside its own savepoint, so an item whose statements fail
+//      is rolled back alone and the others commit (one device's bad row never fails another's);
+//   4. after COMMIT returns, each item's promise settles: resolved only if its rows are committed.
+// Batches run one after another, in submission order, so a later item never commits before an
+// earlier one of the same recording. An item whose `owner` died (an earlier item of the same
+// recording failed, so the in-memory state it was built from is no longer what the disk holds)
+// is skipped and rejected: nothing built on a failed commit is ever committed or acknowledged.
 import type { Db } from "../store/db.js";
 import type { MediaStore } from "../store/media.js";
 
 export interface Work {
+  /** The in-memory state the item was built from; set dead by the caller when one of its items fails. */
+  owner?: { dead: boolean };
   media?: { path: string; offset: number; bytes: Uint8Array }[];
-  /** Statements to run inside the batch's transaction. */
+  /** Statements to run inside the batch's transaction (in the item's own savepoint). */
   sql: (db: Db) => Promise<void>;
 }
 
-interface Queued { w: Work; resolve: () => void; reject: (e: Error) => void }
+/** Why an item was not committed: its owner died before the item's turn. */
+export class SupersededError extends Error {
+  constructor() { super("an earlier commit of the same recording failed: not committed"); }
+}
+
+/**
+ * Faults for tests, never on by default: slow every batch (a starved gateway), hold batches until
+ * released, or fail the next items whose statements run.
+ */
+export interface CommitFaults {
+  delayMs: number;
+  failNext: number;
+}
+
+interface Queued { w: Work; resolve: () => void; reject: (e: Error) => void; err: Error | null }
 
 export class GroupCommitter {
   private queue: Queued[] = [];
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
+  private held: Promise<void> | null = null;
+  private releaseHeld: (() => void) | null = null;
   batches = 0;
   items = 0;
-  constructor(private db: Db, private media: MediaStore, private delayMs: number, private maxBatch: number) {}
+  failures = 0;
+  readonly faults: CommitFaults;
+  constructor(private db: Db, private media: MediaStore, private delayMs: number, private maxBatch: number, faults: Partial<CommitFaults> = {}) {
+    this.faults = { delayMs: faults.delayMs || 0, failNext: faults.failNext || 0 };
+  }
 
-  /** Resolves once `w` is on the disk. */
+  /** Resolves once `w` is on the disk; rejects if it is not (nothing of it may be acknowledged). */
   submit(w: Work): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ w, resolve, reject });
+      this.queue.push({ w, resolve, reject, err: null });
       if (this.queue.length >= this.maxBatch) this.kick();
       else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.delayMs);
     });
+  }
+
+  /** Tests: commit nothing until release() (work keeps queueing). */
+  hold(): void {
+    if (this.held) return;
+    this.held = new Promise((r) => { this.releaseHeld = r; });
+  }
+
+  release(): void {
+    const r = this.releaseHeld;
+    this.held = null;
+    this.releaseHeld = null;
+    if (r) r();
   }
 
   private kick(): void {
@@ -37,21 +83,64 @@ export class GroupCommitter {
   }
 
   private async commit(batch: Queued[]): Promise<void> {
-    try {
-      const touched = new Set<string>();
-      for (const q of batch) for (const m of q.w.media || []) {
-        await this.media.write(m.path, m.offset, m.bytes);
-        touched.add(m.path);
+    if (this.held) await this.held;
+    if (this.faults.delayMs) await new Promise((r) => setTimeout(r, this.faults.delayMs));
+    const byFile = new Map<string, Queued[]>();
+    for (const q of batch) {
+      if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); continue; }
+      for (const m of q.w.media || []) {
+        try {
+          await this.media.write(m.path, m.offset, m.bytes);
+        } catch (e) {
+          q.err = e as Error;
+          if (q.w.owner) q.w.owner.dead = true;
+          break;
+        }
+        let list = byFile.get(m.path);
+        if (!list) byFile.set(m.path, (list = []));
+        list.push(q);
       }
-      for (const p of touched) await this.media.sync(p);
+    }
+    await Promise.all([...byFile.entries()].map(([p, qs]) => this.media.sync(p).catch((e: Error) => {
+      for (const q of qs) {
+        q.err = q.err || e;
+        if (q.w.owner) q.w.owner.dead = true;
+      }
+    })));
+    try {
       await this.db.transaction(async () => {
-        for (const q of batch) await q.w.sql(this.db);
+        for (const q of batch) {
+          if (q.err) continue;
+          if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); continue; }
+          await this.db.exec("SAVEPOINT item");
+          try {
+            if (this.faults.failNext > 0) {
+              this.faults.failNext--;
+              throw new Error("injected commit failure (test fault)");
+            }
+            await q.w.sql(this.db);
+            await this.db.exec("RELEASE item");
+          } catch (e) {
+            q.err = e as Error;
+            await this.db.exec("ROLLBACK TO item; RELEASE item");
+            // What comes after it in this batch was built on it: skipped at its turn.
+            if (q.w.owner) q.w.owner.dead = true;
+          }
+        }
       });
-      this.batches++;
-      this.items += batch.length;
-      for (const q of batch) q.resolve();
     } catch (e) {
-      for (const q of batch) q.reject(e as Error);
+      for (const q of batch) q.err = q.err || (e as Error);
+    }
+    this.batches++;
+    for (const q of batch) {
+      if (q.err) {
+        this.failures++;
+        if (q.w.owner) q.w.owner.dead = true;
+        q.reject(q.err);
+      } else {
+        this.items++;
+        q.resolve();
+      }
     }
   }
 

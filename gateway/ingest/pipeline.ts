@@ -1,28 +1,59 @@
-// The ingest pipeline (RULES.md, protocol/SPEC.md section 9): identity → decode → schema → verify (protocol/) →
-// durable commit → authenticated Ack. One queue per device connection, so a device's messages
-// are handled in order and one device never waits on another's.
+// The ingest pipeline (RULES.md, protocol/SPEC.md section 9): identity → decode → schema → window →
+// verify (protocol/) → durable commit → authenticated Ack. One queue per device connection, so a
+// device's messages are handled in order and one device never waits on another's.
+//
+// What holds here (each has a test that tried to break it):
+//   - An Ack speaks only of what is committed (R-ACK-1, R-ACK-2): `cumulative` is the first seq not
+//     stored minus one, `settled` adds what the device declared lost, ACK_SEALED only once the seal
+//     is committed. A commit that fails is never acknowledged, and nothing built on it commits.
+//   - A start or seal whose commit is in flight is waited for, never answered ACK_UNKNOWN.
+//   - Only a message whose tag verifies changes a verdict (R-VER-0); others are refused, kept as
+//     evidence (a bounded number per recording) and alarmed as FORGED_MESSAGE.
+//   - Work is bounded before any key is derived: recording ids outside the window (R-ACK-7) are
+//     refused; state keys are cached (keys.ts); missing recordings are ranges; the recordings held
+//     in memory, and the chunks buffered out of order, are bounded and released.
 import { randomBytes } from "node:crypto";
 import { decode, encode, which } from "../../protocol/codec.js";
 import type { CodecError } from "../../protocol/codec.js";
 import { DownlinkSigner, checkControl } from "../../protocol/downlink.js";
-import { deviceIdBytes } from "../../protocol/blocks.js";
+import { deviceIdBytes, parseGenesis } from "../../protocol/blocks.js";
 import { ChainCrypto } from "../../protocol/chain.js";
-import { CONTROL_HELLO, CONTROL_STATUS, HEADER_LEN, NONCE_LEN, SCHEMA_VERSION } from "../../protocol/constants.js";
+import { CONTROL_HELLO, CONTROL_STATUS, GENESIS_LEN, HEADER_LEN, NONCE_LEN, RECORDING_WINDOW, SCHEMA_VERSION, SEAL_LEN } from "../../protocol/constants.js";
 import { AckState } from "../../protocol/schema.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import type { Reason } from "../../protocol/reasons.js";
+import type { StartMsg, StepResult, SealMsg } from "../../protocol/verify.js";
 import type { Db } from "../store/db.js";
 import type { MediaStore } from "../store/media.js";
+import * as store from "../store/ingest.js";
 import type { DeviceRegistry, Device } from "../devices.js";
 import type { Logger } from "../log.js";
 import type { GroupCommitter } from "./commit.js";
+import { SupersededError } from "./commit.js";
 import { RecordingIngest } from "./recording.js";
 import type { LinkRef } from "./recording.js";
+import { StateKeys } from "./keys.js";
 
 /** How the pipeline talks back: publish on the device's downlink topic, or drop the connection. */
 export interface Downlink {
   send(deviceId: string, bytes: Uint8Array): void;
   disconnect(connId: string): void;
+}
+
+export interface IngestOptions {
+  beaconIntervalS: number;
+  ackIntervalMs?: number;
+  refuse: (code: string, f: Record<string, unknown>) => void;
+  alarm?: (kind: string, subject: string, detail: string) => void | Promise<void>;
+  linkByTag?: (device: string, recording: number) => Promise<unknown>;
+  /** Recordings held in memory at most (the least recently used idle ones are released). */
+  maxRecordings?: number;
+  /** A recording not touched for this long is released from memory (its chunks buffered out of order dropped). */
+  idleMs?: number;
+  /** Bytes of chunks held out of order over all recordings at most (R-ACK-5); beyond, BUFFER_FULL. */
+  maxBufferedBytes?: number;
+  /** Forged messages kept as evidence per recording at most; the rest are counted and alarmed. */
+  maxForgedKept?: number;
 }
 
 interface Session {
@@ -34,14 +65,48 @@ interface Session {
   beaconTimer: NodeJS.Timeout | null;
   /** The last Ack sent per recording on this connection, and a coalesced one waiting (ackIntervalMs). */
   acks: Map<number, { at: number; state: number; timer: NodeJS.Timeout | null }>;
+  /** Recordings this connection's Hello said the device holds. */
+  held: Set<number>;
+}
+
+/** What a step of the verifier asks to make durable. */
+interface Parts { start?: StartMsg | null; linked?: { seq: number; ref: LinkRef; chain: Uint8Array }[]; seal?: SealMsg }
+
+const u32 = (b: Uint8Array, off: number) => ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+const ranges = (rs: [number, number][]) => rs.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`)).join(", ");
+
+/** Ranges minus a set of single ids (the recordings a Hello says the device still holds). */
+function without(rs: [number, number][], ids: Set<number>): [number, number][] {
+  const out: [number, number][] = [];
+  const sorted = [...ids].sort((a, b) => a - b);
+  for (const [lo, hi] of rs) {
+    let from = lo;
+    for (const id of sorted) {
+      if (id < from || id > hi) continue;
+      if (id > from) out.push([from, id - 1]);
+      from = id + 1;
+    }
+    if (from <= hi) out.push([from, hi]);
+  }
+  return out;
 }
 
 export class Ingest {
   private sessions = new Map<string, Session>();
+  private byDevice = new Map<string, Set<Session>>();
   private cc = new ChainCrypto(sha);
+  /** Recordings in memory, least recently used first. */
   private recordings = new Map<string, RecordingIngest>();
+  private loading = new Map<string, Promise<RecordingIngest>>();
+  /** Released instances' last commits: a reload waits for them, so no old write lands after it. */
+  private settling = new Map<string, Promise<void>>();
+  /** Highest recording id per device that the gateway stores or is committing (R-ACK-7). */
+  private tops = new Map<string, number>();
+  private keys = new StateKeys();
+  private buffered = 0;
+  private sweepTimer: NodeJS.Timeout;
   /** Counters for the API and tests. */
-  stats = { chunks: 0, duplicates: 0, refused: 0, failed: 0, acks: 0 };
+  stats = { chunks: 0, duplicates: 0, refused: 0, failed: 0, forged: 0, acks: 0, released: 0 };
   /** Set while the disk is below its threshold: nothing is acknowledged (R-ACK-6). */
   diskLow = false;
 
@@ -52,8 +117,16 @@ export class Ingest {
     private committer: GroupCommitter,
     private out: Downlink,
     private log: Logger,
-    private opts: { beaconIntervalS: number; ackIntervalMs?: number; refuse: (code: string, f: Record<string, unknown>) => void; alarm?: (kind: string, subject: string, detail: string) => void | Promise<void>; linkByTag?: (device: string, recording: number) => Promise<unknown> },
-  ) {}
+    private opts: IngestOptions,
+  ) {
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), Math.min(10000, Math.max(100, (opts.idleMs || 60000) / 4)));
+    this.sweepTimer.unref();
+  }
+
+  /** Recordings held in memory now (tests and the API's statistics). */
+  get held(): { recordings: number; bufferedBytes: number } {
+    return { recordings: this.recordings.size, bufferedBytes: this.buffered };
+  }
 
   /**
    * The session of a connection, made on its first message. Its queue starts with the device
@@ -62,10 +135,13 @@ export class Ingest {
   private session(connId: string, deviceId: string): Session {
     let s = this.sessions.get(connId);
     if (!s) {
-      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map() };
+      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map(), held: new Set() };
       made.queue = this.registry.get(deviceId).then((d) => {
         if (!d) throw new Error("device " + deviceId + " vanished from the registry");
         made.device = d;
+        let set = this.byDevice.get(d.id);
+        if (!set) this.byDevice.set(d.id, (set = new Set()));
+        if (!made.closed) set.add(made);
       });
       this.sessions.set(connId, made);
       s = made;
@@ -82,6 +158,13 @@ export class Ingest {
     for (const a of s.acks.values()) if (a.timer) clearTimeout(a.timer);
     s.acks.clear();
     this.sessions.delete(connId);
+    if (s.device) {
+      const set = this.byDevice.get(s.device.id);
+      if (set) {
+        set.delete(s);
+        if (!set.size) this.byDevice.delete(s.device.id);
+      }
+    }
     // The signer is released once the messages already queued are handled.
     void s.queue.then(() => { if (s.signer) s.signer.destroy(); });
   }
@@ -90,7 +173,7 @@ export class Ingest {
   message(connId: string, deviceId: string, payload: Uint8Array): Promise<void> {
     const s = this.session(connId, deviceId);
     s.queue = s.queue.then(() => this.handle(s, payload)).catch((e) => {
-      this.log.error({ err: String((e as Error).stack || e), device: s.device.id }, "ingest error");
+      this.log.error({ err: String((e as Error).stack || e), device: s.device ? s.device.id : deviceId }, "ingest error");
     });
     return s.queue;
   }
@@ -98,6 +181,10 @@ export class Ingest {
   private refuse(s: Session, code: string, f: Record<string, unknown> = {}): void {
     this.stats.refused++;
     this.opts.refuse(code, { device: s.device.id, ...f });
+  }
+
+  private alarm(kind: string, subject: string, detail: string): Promise<void> {
+    return this.opts.alarm ? Promise.resolve(this.opts.alarm(kind, subject, detail)) : Promise.resolve();
   }
 
   private async handle(s: Session, payload: Uint8Array): Promise<void> {
@@ -117,9 +204,9 @@ export class Ingest {
     // R-ACK-6: below the disk threshold media is neither verified nor stored nor acknowledged;
     // the device keeps it and sends it again once space returns.
     if (this.diskLow) return this.refuse(s, "DISK_LOW", { kind });
-    if (kind === "start") return this.start(s, up.start as { genesis: Uint8Array; caseTag: string });
+    if (kind === "start") return this.start(s, up.start as StartMsg);
     if (kind === "chunk") return this.chunk(s, up.chunk as { header: Uint8Array; payload: Uint8Array; tag: Uint8Array });
-    return this.seal(s, up.seal as { block: Uint8Array; tag: Uint8Array; caseTag: string });
+    return this.seal(s, up.seal as SealMsg);
   }
 
   private sendDown(s: Session, body: Record<string, unknown>): void {
@@ -146,16 +233,22 @@ export class Ingest {
   }
 
   /**
-   * Acknowledge what is durable of a recording (R-ACK-1, R-ACK-2). While a recording is open, Acks
+   * Acknowledge what is committed of a recording (R-ACK-1, R-ACK-2). While a commit that would
+   * create its start is in flight, nothing is said: that commit's completion answers (an
+   * ACK_UNKNOWN then would make the device send everything again). While a recording is open, Acks
    * on one connection are coalesced: at most one per `ackIntervalMs`, the later ones folded into one
    * sent when the interval is up, with the cumulative seq of that moment. A board spends more on
-   * each Ack (decode, MAC, an Ack record in its queue) than on the chunk it covers, and its window
-   * waits on PUBACKs, not on Acks. The first Ack of a recording on a connection (the answer to
-   * Hello, R-ACK-3) and one that changes its state go at once.
+   * each Ack than on the chunk it covers, and its window waits on PUBACKs, not on Acks. The first
+   * Ack of a recording on a connection (the answer to Hello, R-ACK-3) and one that changes its
+   * state go at once.
    */
   private ack(s: Session, r: RecordingIngest): void {
-    if (this.diskLow || s.closed) return;
-    const state = !r.startDurable ? AckState.ACK_UNKNOWN : r.sealDurable ? AckState.ACK_SEALED : AckState.ACK_OPEN;
+    if (this.diskLow || s.closed || !s.signer) return;
+    let state: number;
+    if (r.sealStored) state = AckState.ACK_SEALED;
+    else if (r.startStored) state = AckState.ACK_OPEN;
+    else if (r.startInflight || (r.rowSubmitted && r.busy())) return;
+    else state = AckState.ACK_UNKNOWN;
     const last = s.acks.get(r.recording);
     const now = Date.now();
     const gap = this.opts.ackIntervalMs || 0;
@@ -166,22 +259,286 @@ export class Ingest {
     if (last && last.timer) clearTimeout(last.timer);
     s.acks.set(r.recording, { at: now, state, timer: null });
     this.stats.acks++;
-    this.sendDown(s, { ack: { recording: r.recording, state, cumulative: r.durableSeq } });
+    this.sendDown(s, { ack: { recording: r.recording, state, cumulative: r.stored, settled: r.settled } });
+  }
+
+  /** Acknowledge a recording on every live connection of its device (a commit may outlive the one that sent it). */
+  private ackLive(r: RecordingIngest): void {
+    const set = this.byDevice.get(r.device);
+    if (set) for (const s of set) this.ack(s, r);
   }
 
   private beacon(s: Session): void {
     this.sendDown(s, { beacon: { timeMs: Date.now(), nonce: randomBytes(NONCE_LEN) } });
   }
 
-  private async rec(s: Session, recording: number): Promise<RecordingIngest> {
-    const key = `${s.device.id}/${recording}`;
-    let r = this.recordings.get(key);
-    if (!r) {
-      r = await RecordingIngest.load(this.db, this.media, s.device, recording);
-      this.recordings.set(key, r);
+  // ---- recordings in memory
+
+  private async top(device: string): Promise<number> {
+    let t = this.tops.get(device);
+    if (t === undefined) {
+      t = await store.topRecording(this.db, device);
+      const now = this.tops.get(device);
+      if (now !== undefined && now > t) t = now;
+      this.tops.set(device, t);
     }
+    return t;
+  }
+
+  /**
+   * R-ACK-7: a recording id is at least 1 and at most RECORDING_WINDOW above the highest one the
+   * gateway holds of the device. Checked before any key is derived, so a message naming recording
+   * 2^32−1 costs nothing but this comparison.
+   */
+  private async inWindow(s: Session, recording: number, what: string): Promise<boolean> {
+    if (recording >= 1 && recording <= (await this.top(s.device.id)) + RECORDING_WINDOW) return true;
+    this.refuse(s, "RECORDING_WINDOW", { recording, field: what, window: RECORDING_WINDOW });
+    return false;
+  }
+
+  private async rec(dev: Device, recording: number): Promise<RecordingIngest> {
+    const key = `${dev.id}/${recording}`;
+    const r = this.recordings.get(key);
+    if (r && !r.dead) {
+      r.lastUsed = Date.now();
+      this.recordings.delete(key);
+      this.recordings.set(key, r);
+      return r;
+    }
+    if (r) this.release(key, r);
+    let p = this.loading.get(key);
+    if (!p) {
+      p = this.load(dev, recording, key);
+      this.loading.set(key, p);
+      const clear = () => { if (this.loading.get(key) === p) this.loading.delete(key); };
+      p.then(clear, clear);
+    }
+    return p;
+  }
+
+  private async load(dev: Device, recording: number, key: string): Promise<RecordingIngest> {
+    const before = this.settling.get(key);
+    if (before) {
+      await before;
+      if (this.settling.get(key) === before) this.settling.delete(key);
+    }
+    const row = await store.loadRecording(this.db, dev.id, recording);
+    const prevSeal = recording === 1 ? new Uint8Array(32) : (await store.sealValue(this.db, dev.id, recording - 1)) || undefined;
+    const k1 = this.keys.k1(dev.id, dev.keys.stateKey0, recording);
+    const r = new RecordingIngest(dev.id, recording, row ? row.media_path : this.media.pathFor(dev.id, recording), k1, row, prevSeal);
+    // Bytes written before a crash (or a failed commit) but never committed are not evidence of anything.
+    if (row) await this.media.trimTo(row.media_path, row.total_bytes);
+    this.recordings.set(key, r);
+    this.bound();
+    // A start stored before the previous seal was known: its link is checked now (R-VER-1).
+    if (row && row.genesis && !row.prev_checked && prevSeal) await this.linkFound(r, r.verifier.linkPrevious(prevSeal));
     return r;
   }
+
+  /** Let go of a recording's in-memory state; what it had buffered was never acknowledged. */
+  private release(key: string, r: RecordingIngest): void {
+    if (this.recordings.get(key) === r) this.recordings.delete(key);
+    r.dead = true;
+    this.settling.set(key, r.tail);
+    const dropped = r.verifier.dropPending();
+    this.buffered -= this.bufferedOf(r);
+    if (dropped.length) this.log.warn({ code: "UNSTARTED_DROPPED", device: r.device, recording: r.recording, seqs: dropped.length }, "released buffered chunks of a recording that could not link; the device sends them again");
+    r.verifier.destroy();
+    this.stats.released++;
+  }
+
+  private bufferedBytes = new WeakMap<RecordingIngest, number>();
+  private bufferedOf(r: RecordingIngest): number {
+    const b = this.bufferedBytes.get(r) || 0;
+    this.bufferedBytes.delete(r);
+    return b;
+  }
+  /** Keep the total of bytes buffered out of order in step with a recording's verifier. */
+  private account(r: RecordingIngest): void {
+    const now = r.verifier.pendingBytes();
+    const was = this.bufferedBytes.get(r) || 0;
+    if (now !== was) {
+      this.buffered += now - was;
+      this.bufferedBytes.set(r, now);
+    }
+  }
+
+  /** Over the bound: release the least recently used recordings that have nothing in flight. */
+  private bound(): void {
+    const max = this.opts.maxRecordings || 10000;
+    if (this.recordings.size <= max) return;
+    for (const [key, r] of this.recordings) {
+      if (this.recordings.size <= max) break;
+      if (!r.busy()) this.release(key, r);
+    }
+  }
+
+  /** Release recordings idle for longer than idleMs (honest traffic leaves nothing behind). */
+  sweep(now: number): void {
+    const idle = this.opts.idleMs || 60000;
+    for (const [key, r] of this.recordings) if (!r.busy() && now - r.lastUsed > idle) this.release(key, r);
+  }
+
+  // ---- commits
+
+  /** Make a recording's new parts durable, and acknowledge them once committed (R-ACK-1). */
+  private commit(r: RecordingIngest, parts: Parts): void {
+    const linked = parts.linked || [];
+    const rep = r.verifier.report();
+    const now = Date.now();
+    const chunks: store.RecordingCommit["chunks"] = [];
+    const media: { path: string; offset: number; bytes: Uint8Array }[] = [];
+    for (const l of linked) {
+      chunks.push({ seq: l.seq, header: l.ref.header, tag: l.ref.tag, chain: l.chain, flags: l.ref.flags, timeMs: l.ref.timeMs, durationMs: l.ref.durationMs, length: l.ref.payload.length, offset: r.offset });
+      media.push({ path: r.mediaPath, offset: r.offset, bytes: l.ref.payload });
+      r.offset += l.ref.payload.length;
+    }
+    let start: store.RecordingCommit["start"];
+    if (parts.start) {
+      const g = parseGenesis(parts.start.genesis);
+      start = { genesis: parts.start.genesis, c0: this.cc.genesisValue(parts.start.genesis), caseTag: parts.start.caseTag, startMs: g.startMs, preEventMs: g.preEventMs };
+    }
+    const seal = parts.seal && rep.sealValue ? { block: parts.seal.block, tag: parts.seal.tag, caseTag: parts.seal.caseTag, value: rep.sealValue, interrupted: rep.interrupted } : undefined;
+    const creates = !r.rowSubmitted;
+    r.rowSubmitted = true;
+    if (creates && r.recording > (this.tops.get(r.device) || 0)) this.tops.set(r.device, r.recording);
+    r.inflight++;
+    if (start) r.startInflight = true;
+    if (seal) r.sealInflight = true;
+    const lastChain = linked.length ? linked[linked.length - 1].chain : null;
+    const lastLinked = linked.length ? linked[linked.length - 1].ref : null;
+    const c: store.RecordingCommit = {
+      device: r.device, recording: r.recording, mediaPath: r.mediaPath, at: now, deviceLost: false, start, chunks, seal,
+      state: {
+        linkedSeq: rep.linkedSeq, lastChain, totalBytes: rep.totalBytes, lastTimeMs: lastLinked ? lastLinked.timeMs : -1, endMs: rep.lastTimeMs,
+        verdict: rep.verdict, final: rep.final, reasons: rep.reasons, lost: rep.lost, prevChecked: rep.prevChecked,
+      },
+    };
+    const dev = this.deviceOf(r.device);
+    if (dev) c.deviceLost = dev.state === "lost";
+    if (!lastLinked) c.state.lastTimeMs = -1;
+    const done = this.committer.submit({ owner: r, media, sql: (db) => store.commitRecording(db, c) });
+    r.tail = done.then(() => undefined, () => undefined);
+    done.then(() => {
+      r.inflight--;
+      if (start) r.startInflight = false;
+      if (seal) r.sealInflight = false;
+      r.committed(rep, !!start, !!seal);
+      this.stats.chunks += linked.length;
+      this.ackLive(r);
+      if ((start && start.caseTag) || (seal && seal.caseTag)) this.linkByTag(r.device, r.recording);
+      if (seal) void this.nextLink(r.device, r.recording, seal.value);
+      if (creates) void this.gapBelow(r.device, r.recording);
+    }, (e) => {
+      r.inflight--;
+      if (start) r.startInflight = false;
+      if (seal) r.sealInflight = false;
+      const key = `${r.device}/${r.recording}`;
+      this.release(key, r);
+      if (!(e instanceof SupersededError)) {
+        this.stats.refused++;
+        this.opts.refuse("STORE_FAILED", { device: r.device, recording: r.recording, seq: linked.length ? linked[linked.length - 1].seq : undefined, err: String(e) });
+      }
+    });
+  }
+
+  private deviceOf(id: string): Device | undefined {
+    const set = this.byDevice.get(id);
+    if (set) for (const s of set) return s.device;
+    return undefined;
+  }
+
+  /** What one verifier step produced: evidence, durable parts, Acks. */
+  private async outcome(s: Session, r: RecordingIngest, res: StepResult<LinkRef>, bytes: () => Uint8Array, seal?: SealMsg): Promise<void> {
+    this.account(r);
+    for (const f of res.forgedStarts) await this.forged(s, r, f.reason, encode("RecordingStart", { ...f.start }));
+    switch (res.status) {
+      case "rejected":
+        return this.refuse(s, res.reasons[0].code, { recording: r.recording, seq: res.seq, detail: res.reasons[0].detail });
+      case "forged":
+        return this.forged(s, r, res.reasons[0], bytes());
+      case "failed":
+      case "equivocation":
+        this.stats.failed++;
+        await this.evidence(s, r, res.seq, res.reasons.filter((x) => x.code !== "INTERRUPTED"), bytes());
+        break;
+      default:
+    }
+    for (const d of res.dropped) await this.evidence(s, r, d.seq, [d.reason], encode("Chunk", { header: d.ref.header, payload: d.ref.payload, tag: d.ref.tag }));
+    const failedNow = res.status === "failed" || res.status === "equivocation" || res.dropped.length > 0;
+    if (res.confirmed || res.linked.length || seal || (failedNow && r.rowSubmitted)) this.commit(r, { start: res.confirmed, linked: res.linked, seal });
+    else if (res.status === "duplicate") this.ack(s, r);
+  }
+
+  /** A refused message that can't be attributed to the device (R-VER-0): logged, alarmed, kept (bounded). */
+  private async forged(s: Session, r: RecordingIngest, reason: Reason, bytes: Uint8Array): Promise<void> {
+    this.stats.forged++;
+    this.refuse(s, reason.code, { recording: r.recording, seq: reason.seq, forged: true, detail: reason.detail });
+    await this.alarm("FORGED_MESSAGE", `${r.device}/${r.recording}`, `a message naming this recording was refused (${reason.code}${reason.seq !== undefined ? ", seq " + reason.seq : ""}): its tag does not vouch for it, so it changes nothing`);
+    if (r.forgedKept >= (this.opts.maxForgedKept || 16)) return;
+    r.forgedKept++;
+    const e = { device: r.device, recording: r.recording, seq: reason.seq === undefined ? -1 : reason.seq, reason: "FORGED:" + reason.code, message: bytes, at: Date.now() };
+    await this.committer.submit({ sql: (db) => store.insertEvidence(db, e) }).catch((err) => this.log.error({ err: String(err) }, "forged message not kept"));
+  }
+
+  /** Keep a message that failed a check, as evidence, and tell the admin (R-VER-6). */
+  private async evidence(s: Session, r: RecordingIngest, seq: number, reasons: Reason[], bytes: Uint8Array): Promise<void> {
+    const codes = reasons.map((x) => x.code).join(",");
+    this.log.warn({ device: r.device, recording: r.recording, seq, reasons: codes }, "verification failed");
+    await this.alarm(codes.includes("EQUIVOCATION") ? "EQUIVOCATION" : "FAILED_VERDICT", `${r.device}/${r.recording}`, `seq ${seq}: ${codes}`);
+    const e = { device: r.device, recording: r.recording, seq, reason: codes, message: bytes, at: Date.now() };
+    await this.committer.submit({ sql: (db) => store.insertEvidence(db, e) }).catch((err) => this.log.error({ err: String(err) }, "evidence not kept"));
+  }
+
+  /** A check that changed a verdict with nothing new to store (a genesis link found broken). */
+  private async linkFound(r: RecordingIngest, reasons: Reason[]): Promise<void> {
+    if (!reasons.length) {
+      if (r.rowSubmitted) this.commit(r, {});
+      return;
+    }
+    this.log.warn({ device: r.device, recording: r.recording, reasons: reasons.map((x) => x.code).join(",") }, "verification failed");
+    await this.alarm("FAILED_VERDICT", `${r.device}/${r.recording}`, reasons.map((x) => x.code).join(","));
+    if (r.rowSubmitted) this.commit(r, {});
+  }
+
+  /** Recording `recording`'s seal is committed: the next recording's genesis link can be checked (R-VER-1). */
+  private async nextLink(device: string, recording: number, z: Uint8Array): Promise<void> {
+    const key = `${device}/${recording + 1}`;
+    const cached = this.recordings.get(key);
+    try {
+      if (cached && !cached.dead) {
+        if (cached.verifier.startConfirmed()) await this.linkFound(cached, cached.verifier.linkPrevious(z));
+        else cached.verifier.linkPrevious(z);
+        return;
+      }
+      const row = await store.loadRecording(this.db, device, recording + 1);
+      if (row && row.genesis && !row.prev_checked) {
+        const dev = await this.registry.get(device);
+        if (dev) await this.rec(dev, recording + 1); // the load checks it
+      }
+    } catch (e) {
+      this.log.error({ err: String(e), device, recording: recording + 1 }, "genesis link check failed to run");
+    }
+  }
+
+  /**
+   * R-VER-9: a recording id skipped below one just stored, that the device's Hello did not say it
+   * holds, is a recording deleted or lost on the device, whatever the Hello's last_sealed says.
+   */
+  private async gapBelow(device: string, recording: number): Promise<void> {
+    if (recording <= 1) return;
+    try {
+      const gaps = (await store.recordingGaps(this.db, device, recording - 1)).filter(([, hi]) => hi === recording - 1);
+      const held = new Set<number>();
+      for (const s of this.byDevice.get(device) || []) for (const h of s.held) held.add(h);
+      const missing = without(gaps, held);
+      if (missing.length) await this.alarm("RECORDING_MISSING", device, `recordings ${ranges(missing)} never received, and the device does not say it holds them`);
+    } catch (e) {
+      this.log.error({ err: String(e), device }, "history check failed to run");
+    }
+  }
+
+  // ---- messages
 
   private async hello(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
     const dev = deviceIdBytes(s.device.id);
@@ -190,9 +547,16 @@ export class Ingest {
     try { h = decode("Hello", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "hello" }); }
     const nonce = h.nonce as Uint8Array;
     if (nonce.length !== NONCE_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "hello.nonce" });
+    const held = h.held as { recording: number; firstSeq: number; lastSeq: number; sealed: boolean }[];
+    const lastSealed = (h.lastSealed as number) || 0;
+    // R-ACK-7 before anything else: a Hello claiming recording 2^32−1 costs a comparison.
+    const limit = (await this.top(s.device.id)) + RECORDING_WINDOW;
+    if (lastSealed > limit) return this.refuse(s, "RECORDING_WINDOW", { kind: "hello", field: "last_sealed", recording: lastSealed, window: RECORDING_WINDOW });
+    for (const x of held) if (x.recording < 1 || x.recording > limit) return this.refuse(s, "RECORDING_WINDOW", { kind: "hello", field: "held", recording: x.recording, window: RECORDING_WINDOW });
     if (s.signer) s.signer.destroy();
     s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, dev, nonce);
-    await this.db.run("UPDATE devices SET last_seen = ?, last_hello = ? WHERE id = ?", [Date.now(), JSON.stringify({ firmware: h.firmware, lastSealed: h.lastSealed, nextRecording: h.nextRecording }), s.device.id]);
+    s.held = new Set(held.map((x) => x.recording));
+    await store.noteHello(this.db, s.device.id, Date.now(), { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording });
     if (s.device.state === "revoked") {
       // R-REV-1: answer with an authenticated Revoke, then drop the connection.
       this.refuse(s, "REVOKED", { kind: "hello" });
@@ -201,35 +565,38 @@ export class Ingest {
       return;
     }
     if (s.device.state === "provisioned") await this.registry.setState(s.device.id, "active");
-    const heldIds = (h.held as { recording: number }[]).map((x) => x.recording);
-    await this.missingRecordings(s, h.lastSealed as number, h.lastSealValue as Uint8Array, heldIds);
-    await this.finalise(s, heldIds);
-    for (const held of h.held as { recording: number; firstSeq: number; lastSeq: number; sealed: boolean }[]) {
-      const r = await this.rec(s, held.recording);
-      // R-VER-10: what the device no longer holds below its first held seq is lost.
-      const skipped = held.firstSeq > r.durableSeq + 1 && r.startDurable ? r.verifier.skipTo(held.firstSeq).linked : [];
-      if (skipped.length) void this.linked(s, r, skipped);
-      else this.ack(s, r);
+    await this.history(s, lastSealed, h.lastSealValue as Uint8Array, s.held);
+    await this.finalise(s);
+    for (const x of held) {
+      const r = await this.rec(s.device, x.recording);
+      // R-VER-10: what the device no longer holds below its first held seq is lost. A device
+      // holding no chunk of it (firstSeq 0) holds none up to its last seq.
+      const from = x.firstSeq || x.lastSeq + 1;
+      if (from > r.verifier.linkedUpTo() + 1 && x.lastSeq > 0) {
+        const res = r.verifier.lostBelow(from);
+        await this.outcome(s, r, res, () => new Uint8Array(0));
+        if (!res.linked.length && !res.confirmed) this.commit(r, {});
+      } else this.ack(s, r);
     }
     this.beacon(s);
     if (!s.beaconTimer && !s.closed && this.opts.beaconIntervalS > 0) s.beaconTimer = setInterval(() => this.beacon(s), this.opts.beaconIntervalS * 1000);
   }
 
   /**
-   * R-VER-9: recordings the device says it sealed, that it no longer holds and that never
-   * arrived were deleted or lost on the device; a seal value that differs from the stored one
-   * means the device's history was rewritten. Either raises an alarm.
+   * R-VER-9: recording ids missing from what the gateway holds, below the highest it holds or the
+   * device's last sealed, and not held by the device, were deleted or lost on the device: one
+   * alarm naming them as ranges. A last seal value that differs from the stored one means the
+   * device's history was rewritten.
    */
-  private async missingRecordings(s: Session, lastSealed: number, lastSealValue: Uint8Array, held: number[]): Promise<void> {
-    if (!lastSealed || !this.opts.alarm) return;
-    const known = await this.db.all<{ recording_id: number; seal_value: Buffer | null }>("SELECT recording_id, seal_value FROM recordings WHERE device_id = ? AND recording_id <= ?", [s.device.id, lastSealed]);
-    const have = new Map(known.map((k) => [k.recording_id, k.seal_value]));
-    const gone: number[] = [];
-    for (let r = 1; r <= lastSealed; r++) if (!have.has(r) && !held.includes(r)) gone.push(r);
+  private async history(s: Session, lastSealed: number, lastSealValue: Uint8Array, held: Set<number>): Promise<void> {
+    const upTo = Math.max(lastSealed, await this.top(s.device.id));
+    if (upTo < 1) return;
+    const gone = without(await store.recordingGaps(this.db, s.device.id, upTo), held);
     // Awaited: the alarms a Hello raises are recorded before the Hello is answered.
-    if (gone.length) await this.opts.alarm("RECORDING_MISSING", s.device.id, `recordings ${gone.join(",")} sealed on the device, no longer held, never received`);
-    const stored = have.get(lastSealed);
-    if (stored && lastSealValue.length && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) await this.opts.alarm("EQUIVOCATION", `${s.device.id}/${lastSealed}`, "the device's last seal value differs from the stored seal");
+    if (gone.length) await this.alarm("RECORDING_MISSING", s.device.id, `recordings ${ranges(gone)} never received, and the device no longer holds them`);
+    if (!lastSealed || !lastSealValue || !lastSealValue.length) return;
+    const stored = await store.sealValue(this.db, s.device.id, lastSealed);
+    if (stored && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) await this.alarm("EQUIVOCATION", `${s.device.id}/${lastSealed}`, "the device's last seal value differs from the stored seal");
   }
 
   /**
@@ -237,22 +604,20 @@ export class Ingest {
    * better: its verdict becomes final (LOST_ON_DEVICE), and the chunks after a loss are linked
    * among themselves so every check that can still be made is made.
    */
-  private async finalise(s: Session, held: number[]): Promise<void> {
-    const open = await this.db.all<{ recording_id: number }>("SELECT recording_id FROM recordings WHERE device_id = ? AND verdict = 'incomplete' AND final = 0", [s.device.id]);
-    for (const { recording_id: rec } of open) {
-      if (held.includes(rec)) continue;
-      const r = await this.rec(s, rec);
-      await this.linked(s, r, r.verifier.finish().linked);
-      const rep = r.verifier.report();
-      await this.committer.submit({ sql: (db) => db.run("UPDATE recordings SET verdict = ?, final = ?, reasons = ? WHERE device_id = ? AND recording_id = ?",
-        [rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), s.device.id, rec]).then(() => undefined) });
+  private async finalise(s: Session): Promise<void> {
+    for (const rec of await store.openIncomplete(this.db, s.device.id)) {
+      if (s.held.has(rec)) continue;
+      const r = await this.rec(s.device, rec);
+      const res = r.verifier.finish();
+      this.account(r);
+      this.commit(r, { start: res.confirmed, linked: res.linked });
     }
   }
 
   /** Clip → case by the tag the recorder sent (a custody event in the model); never blocks ingest. */
-  private linkByTag(s: Session, recording: number): void {
+  private linkByTag(device: string, recording: number): void {
     if (!this.opts.linkByTag) return;
-    this.opts.linkByTag(s.device.id, recording).catch((e) => this.log.warn({ device: s.device.id, recording, err: String(e) }, "case link by tag failed"));
+    this.opts.linkByTag(device, recording).catch((e) => this.log.warn({ device, recording, err: String(e) }, "case link by tag failed"));
   }
 
   private async status(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
@@ -260,139 +625,59 @@ export class Ingest {
     let st: Record<string, unknown>;
     try { st = decode("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
     // The last heartbeat, as the device said it (R-MSG-7): clock offset, queue depth, battery, alarm.
-    const kept = { ...st, receivedAt: Date.now() };
-    await this.db.run("UPDATE devices SET last_seen = ?, last_status = ? WHERE id = ?", [Date.now(), JSON.stringify(kept), s.device.id]);
-    if (st.alarm && this.opts.alarm) this.opts.alarm("DEVICE_ALARM", s.device.id, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);
+    await store.noteStatus(this.db, s.device.id, Date.now(), { ...st, receivedAt: Date.now() });
+    if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);
   }
 
-  private async start(s: Session, m: { genesis: Uint8Array; caseTag: string }): Promise<void> {
-    if (m.genesis.length < 24) return this.refuse(s, "BLOCK_SIZE", { field: "genesis" });
-    const recording = new DataView(m.genesis.buffer, m.genesis.byteOffset).getUint32(20);
-    const r = await this.rec(s, recording);
-    const res = r.verifier.start({ genesis: m.genesis, caseTag: m.caseTag });
-    if (res.status === "rejected") return this.refuse(s, res.reasons[0].code, { recording });
-    if (res.status === "duplicate") return this.ack(s, r);
-    if (res.status === "failed") await this.evidence(s, recording, 0, res.reasons, encode("RecordingStart", m));
-    if (!r.known) {
-      r.known = true;
-      const now = Date.now();
-      const g = new DataView(m.genesis.buffer, m.genesis.byteOffset);
-      const c0 = this.cc.genesisValue(m.genesis);
-      await this.committer.submit({ sql: (db) => db.run(
-        "INSERT INTO recordings (device_id, recording_id, genesis, c0, case_tag, start_ms, pre_event_ms, media_path, first_received, last_received, last_chain, device_lost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [s.device.id, recording, m.genesis, c0, m.caseTag, g.getUint32(24) * 4294967296 + g.getUint32(28), g.getUint32(32), r.mediaPath, now, now, c0, s.device.state === "lost" ? 1 : 0]).then(() => undefined) });
-      r.startDurable = true;
-      if (m.caseTag) this.linkByTag(s, recording);
-    }
-    if (res.linked.length) void this.linked(s, r, res.linked);
-    else this.ack(s, r);
+  private async start(s: Session, m: StartMsg): Promise<void> {
+    if (!(m.genesis instanceof Uint8Array) || m.genesis.length !== GENESIS_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "genesis" });
+    const recording = u32(m.genesis, 20);
+    if (!(await this.inWindow(s, recording, "start"))) return;
+    const r = await this.rec(s.device, recording);
+    await this.outcome(s, r, r.verifier.start(m), () => encode("RecordingStart", { ...m }));
   }
 
   private async chunk(s: Session, m: { header: Uint8Array; payload: Uint8Array; tag: Uint8Array }): Promise<void> {
-    if (m.header.length !== HEADER_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "header" });
-    const hv = new DataView(m.header.buffer, m.header.byteOffset);
-    const recording = hv.getUint32(20);
-    const seq = hv.getUint32(24);
-    const r = await this.rec(s, recording);
-    if (seq >= 1 && seq <= r.durableSeq && !r.history.inflight.has(seq)) {
-      const row = await this.db.get<{ chain: Buffer }>("SELECT chain FROM chunks WHERE device_id = ? AND recording_id = ? AND seq = ?", [s.device.id, recording, seq]);
-      r.history.fetched = row ? { seq, chain: new Uint8Array(row.chain) } : null;
+    if (!(m.header instanceof Uint8Array) || m.header.length !== HEADER_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "header" });
+    const recording = u32(m.header, 20);
+    const seq = u32(m.header, 24);
+    if (!(await this.inWindow(s, recording, "chunk"))) return;
+    const r = await this.rec(s.device, recording);
+    // A seq already committed: its stored chain value decides duplicate or equivocation (R-VER-6).
+    const stored = seq >= 1 && seq <= r.settled && !r.history.get(seq) ? await store.storedChain(this.db, r.device, recording, seq) : null;
+    // R-ACK-5 over all recordings: a chunk that would wait out of order is refused when the buffers are full.
+    if (this.buffered >= (this.opts.maxBufferedBytes || 256 * 1048576) && r.verifier.nextSeq() !== seq && !stored) {
+      return this.refuse(s, "BUFFER_FULL", { recording, seq, bufferedBytes: this.buffered });
     }
+    const hv = new DataView(m.header.buffer, m.header.byteOffset, HEADER_LEN);
     const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: m.header[2], timeMs: hv.getUint32(28) * 4294967296 + hv.getUint32(32), durationMs: hv.getUint32(36) };
-    const res = r.verifier.chunk(m, ref);
-    r.history.fetched = null;
-    if (res.status === "rejected") return this.refuse(s, res.reasons[0].code, { recording, seq });
-    if (res.status === "duplicate") {
-      this.stats.duplicates++;
+    const res = r.verifier.chunk(m, ref, stored);
+    if (res.status === "duplicate") this.stats.duplicates++;
+    await this.outcome(s, r, res, () => encode("Chunk", m));
+  }
+
+  private async seal(s: Session, m: SealMsg): Promise<void> {
+    if (!(m.block instanceof Uint8Array) || m.block.length !== SEAL_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "seal" });
+    const recording = u32(m.block, 20);
+    if (!(await this.inWindow(s, recording, "seal"))) return;
+    const r = await this.rec(s.device, recording);
+    if (!r.verifier.canSeal(m.block)) {
+      // No start held or on its way: the device is told (ACK_UNKNOWN) and sends start, chunks, seal again.
+      this.refuse(s, "NO_START", { recording });
       return this.ack(s, r);
     }
-    if (res.status === "failed" || res.status === "equivocation") {
-      this.stats.failed++;
-      await this.evidence(s, recording, seq, res.reasons, encode("Chunk", m));
-    }
-    for (const d of res.dropped) await this.evidence(s, recording, d.seq, [d.reason], encode("Chunk", { header: d.ref.header, payload: d.ref.payload, tag: d.ref.tag }));
-    if (res.linked.length) void this.linked(s, r, res.linked);
-  }
-
-  /**
-   * Make linked chunks durable (media at their offsets, rows, the recording's chain state) and
-   * acknowledge them once committed. The device's queue does not wait for the commit: it goes
-   * on verifying, so a batch holds many chunks per device. Commits complete in submission order,
-   * so Acks go out in order and never ahead of the disk (R-ACK-1).
-   */
-  private linked(s: Session, r: RecordingIngest, linked: { seq: number; ref: LinkRef; chain: Uint8Array }[]): Promise<void> {
-    if (!linked.length) return Promise.resolve();
-    const media: { path: string; offset: number; bytes: Uint8Array }[] = [];
-    const rows: unknown[][] = [];
-    const now = Date.now();
-    for (const l of linked) {
-      media.push({ path: r.mediaPath, offset: r.offset, bytes: l.ref.payload });
-      rows.push([s.device.id, r.recording, l.seq, l.ref.header, l.ref.tag, l.chain, l.ref.flags, l.ref.timeMs, l.ref.durationMs, l.ref.payload.length, r.offset, now]);
-      r.offset += l.ref.payload.length;
-    }
-    const rep = r.verifier.report();
-    const last = linked[linked.length - 1];
-    const done = this.committer.submit({
-      media,
-      sql: async (db) => {
-        for (const row of rows) await db.run("INSERT OR IGNORE INTO chunks (device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row as never);
-        await db.run("UPDATE recordings SET linked_seq = ?, last_chain = ?, total_bytes = ?, last_time_ms = ?, end_ms = ?, verdict = ?, final = ?, reasons = ?, last_received = ? WHERE device_id = ? AND recording_id = ?",
-          [last.seq, last.chain, rep.totalBytes, last.ref.timeMs, rep.lastTimeMs, rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), now, s.device.id, r.recording]);
-      },
-    });
-    return done.then(() => {
-      this.stats.chunks += linked.length;
-      for (const l of linked) r.history.inflight.delete(l.seq);
-      if (last.seq > r.durableSeq) r.durableSeq = last.seq;
-      this.ack(s, r);
-    }, (e) => {
-      // Not acknowledged: the device keeps the chunks and resends them (P4).
-      this.refuse(s, "STORE_FAILED", { recording: r.recording, seq: last.seq, err: String(e) });
-    });
-  }
-
-  private async seal(s: Session, m: { block: Uint8Array; tag: Uint8Array; caseTag: string }): Promise<void> {
-    if (m.block.length < 24) return this.refuse(s, "BLOCK_SIZE", { field: "seal" });
-    const recording = new DataView(m.block.buffer, m.block.byteOffset).getUint32(20);
-    const r = await this.rec(s, recording);
     const res = r.verifier.seal(m);
-    if (res.status === "rejected") return this.refuse(s, res.reasons[0].code, { recording });
-    if (res.status === "duplicate") return this.ack(s, r);
-    if (res.status === "equivocation" || (res.status === "failed" && res.reasons.length)) {
-      // A seal that fails its own checks is evidence, never the recording's seal: it must not
-      // overwrite a stored genuine seal, and it is not acknowledged.
-      this.stats.failed++;
-      await this.evidence(s, recording, -1, res.reasons, encode("Seal", m));
-      return;
+    if (res.status === "duplicate") {
+      // Its commit is in flight (its completion answers) or done; a seal accepted but neither is
+      // impossible (a failed commit drops the state), and would be committed here.
+      if (!r.sealStored && !r.sealInflight) return this.commit(r, { seal: m });
+      return this.ack(s, r);
     }
-    // "failed" with no reason of its own: the recording failed earlier (an equivocating chunk) and
-    // this seal checks out: store it and acknowledge it, so the device can free the recording.
-    if (!r.startDurable) return;
-    const rep = r.verifier.report();
-    await this.committer.submit({ sql: (db) => db.run(
-      "UPDATE recordings SET seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?, verdict = ?, final = ?, reasons = ?, last_received = ? WHERE device_id = ? AND recording_id = ?",
-      [m.block, m.tag, m.caseTag, rep.sealValue, rep.interrupted ? 1 : 0, rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), Date.now(), s.device.id, recording]).then(() => undefined) });
-    r.sealDurable = true;
-    if (m.caseTag) this.linkByTag(s, recording);
-    this.ack(s, r);
-  }
-
-  /** Keep a message that failed a check, as evidence, and flag the recording (R-VER-6). */
-  private async evidence(s: Session, recording: number, seq: number, reasons: Reason[], bytes: Uint8Array): Promise<void> {
-    const codes = reasons.map((x) => x.code).join(",");
-    this.log.warn({ device: s.device.id, recording, seq, reasons: codes }, "verification failed");
-    if (this.opts.alarm) this.opts.alarm(codes.includes("EQUIVOCATION") ? "EQUIVOCATION" : "FAILED_VERDICT", `${s.device.id}/${recording}`, `seq ${seq}: ${codes}`);
-    const r = this.recordings.get(`${s.device.id}/${recording}`);
-    const rep = r ? r.verifier.report() : null;
-    await this.committer.submit({
-      sql: async (db) => {
-        await db.run("INSERT INTO evidence (device_id, recording_id, seq, reason, message, received_at) VALUES (?, ?, ?, ?, ?, ?)", [s.device.id, recording, seq, codes, bytes, Date.now()]);
-        if (rep) await db.run("UPDATE recordings SET verdict = ?, final = ?, reasons = ? WHERE device_id = ? AND recording_id = ?", [rep.verdict, rep.final ? 1 : 0, JSON.stringify(rep.reasons), s.device.id, recording]);
-      },
-    });
+    await this.outcome(s, r, res, () => encode("Seal", { ...m }), res.status === "sealed" ? m : undefined);
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
     for (const id of [...this.sessions.keys()]) this.disconnected(id);
     await this.committer.flush();
   }

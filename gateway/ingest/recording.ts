@@ -1,74 +1,113 @@
-// One recording's ingest state: its verifier, what is durable, and the chain values the
-// verifier may ask about when a chunk comes again (R-VER-6).
+// One recording's ingest state: its verifier, what is durable, and what is on its way to the disk.
+//
+// Two views of a recording live here, and Acks only ever speak from the first:
+//   - committed: what the database and media files hold (`stored`, `settled`, `startStored`,
+//     `sealStored`), moved forward only when a commit of this recording has completed;
+//   - verified: what the verifier has accepted, which runs ahead while commits are in flight.
+// Every commit of a recording is built from the verifier's state at that moment, and commits
+// complete in submission order. If one fails, the instance is dead: the commits after it are
+// skipped (commit.ts), and the next message loads the recording again from what the disk holds.
 import { RecordingVerifier } from "../../protocol/verify.js";
-import type { ChainHistory } from "../../protocol/verify.js";
-import { recordingKey, stateAt } from "../../protocol/chain.js";
+import type { ChainHistory, VerdictReport } from "../../protocol/verify.js";
 import { wipe } from "../../protocol/bytes.js";
+import { severityOf } from "../../protocol/reasons.js";
+import type { Reason } from "../../protocol/reasons.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
-import type { Db } from "../store/db.js";
-import type { MediaStore } from "../store/media.js";
-import type { Device } from "../devices.js";
+import type { RecordingRow } from "../store/ingest.js";
 
-/** Chain values of chunks linked but not yet committed, plus one fetched from the database. */
-export class IngestHistory implements ChainHistory {
-  inflight = new Map<number, Uint8Array>();
-  fetched: { seq: number; chain: Uint8Array } | null = null;
+/** Chain values of chunks verified but not yet committed; committed ones are read from the database. */
+export class InflightHistory implements ChainHistory {
+  private m = new Map<number, Uint8Array>();
   get(seq: number): Uint8Array | undefined {
-    return this.inflight.get(seq) || (this.fetched && this.fetched.seq === seq ? this.fetched.chain : undefined);
+    return this.m.get(seq);
   }
   put(seq: number, chain: Uint8Array): void {
-    this.inflight.set(seq, chain);
+    this.m.set(seq, chain);
+  }
+  committed(upTo: number): void {
+    for (const k of this.m.keys()) if (k <= upTo) this.m.delete(k);
   }
 }
 
 export interface LinkRef { payload: Uint8Array; header: Uint8Array; tag: Uint8Array; flags: number; timeMs: number; durationMs: number }
 
-interface Row {
-  genesis: Buffer | null; c0: Buffer | null; case_tag: string | null; linked_seq: number; last_chain: Buffer | null;
-  total_bytes: number; last_time_ms: number; seal_block: Buffer | null; seal_tag: Buffer | null; seal_case_tag: string | null;
-  media_path: string;
-}
+// Reasons the verifier derives afresh in every report; the others are restored on resume.
+const DERIVED = new Set(["GAP", "MISSING_SEAL", "MISSING_START", "LOST_ON_DEVICE"]);
 
 export class RecordingIngest {
-  verifier: RecordingVerifier<LinkRef>;
-  history = new IngestHistory();
+  readonly verifier: RecordingVerifier<LinkRef>;
+  readonly history: InflightHistory;
   /** Bytes of media handed to the committer: the next chunk's offset. */
   offset: number;
-  /** Highest seq whose commit has completed, and whether start and seal are durable. */
-  durableSeq: number;
-  startDurable: boolean;
-  sealDurable: boolean;
-  known: boolean;
+  /** Committed: every seq 1..stored is on the disk. */
+  stored: number;
+  /** Committed: every seq 1..settled is on the disk or recorded as lost on the device (R-VER-10). */
+  settled: number;
+  startStored: boolean;
+  sealStored: boolean;
+  /** The row exists on the disk, or a commit that creates it is in flight. */
+  rowSubmitted: boolean;
+  /** Commits submitted and not yet settled, and whether one of them carries the start or the seal. */
+  inflight = 0;
+  startInflight = false;
+  sealInflight = false;
+  /** The last commit submitted: a reload waits for it, so no old write lands after it. */
+  tail: Promise<void> = Promise.resolve();
+  /** An earlier commit failed: this state is no longer what the disk holds (commit.ts). */
+  dead = false;
+  lastUsed = Date.now();
+  /** Forged messages kept as evidence for this recording (bounded: an insider can't fill the disk). */
+  forgedKept = 0;
 
-  private constructor(public device: string, public recording: number, public mediaPath: string, v: RecordingVerifier<LinkRef>, row: Row | undefined) {
-    this.verifier = v;
-    this.offset = row ? row.total_bytes : 0;
-    this.durableSeq = row ? row.linked_seq : 0;
-    this.startDurable = !!(row && row.genesis);
-    this.sealDurable = !!(row && row.seal_block);
-    this.known = !!row;
-  }
-
-  /** Load a recording's state from the database, or start a fresh one. */
-  static async load(db: Db, media: MediaStore, dev: Device, recording: number): Promise<RecordingIngest> {
-    const row = await db.get<Row>("SELECT genesis, c0, case_tag, linked_seq, last_chain, total_bytes, last_time_ms, seal_block, seal_tag, seal_case_tag, media_path FROM recordings WHERE device_id = ? AND recording_id = ?", [dev.id, recording]);
-    const prev = await db.get<{ seal_value: Buffer | null }>("SELECT seal_value FROM recordings WHERE device_id = ? AND recording_id = ?", [dev.id, recording - 1]);
-    const s = stateAt(sha, dev.keys.stateKey0, recording - 1);
-    const k1 = recordingKey(sha, s, recording);
-    wipe(s);
-    const history = new IngestHistory();
-    const prevSeal = recording === 1 ? new Uint8Array(32) : prev && prev.seal_value ? new Uint8Array(prev.seal_value) : undefined;
-    const resume = row && row.c0 ? { c0: row.c0, linkedSeq: row.linked_seq, lastChain: row.last_chain || row.c0, totalBytes: row.total_bytes, lastTimeMs: row.last_time_ms } : undefined;
-    const v = new RecordingVerifier<LinkRef>({ sha, deviceId: dev.id, recordingId: recording, k1, prevSeal, history, resume });
+  constructor(readonly device: string, readonly recording: number, readonly mediaPath: string, k1: Uint8Array, row: RecordingRow | undefined, prevSeal: Uint8Array | undefined) {
+    this.history = new InflightHistory();
+    const lost: [number, number][] = row ? JSON.parse(row.lost || "[]") : [];
+    const resume = row ? {
+      c0: row.c0 ? new Uint8Array(row.c0) : null,
+      genesis: row.genesis ? new Uint8Array(row.genesis) : null,
+      linkedSeq: row.linked_seq,
+      lastChain: row.last_chain ? new Uint8Array(row.last_chain) : null,
+      totalBytes: row.total_bytes,
+      lastTimeMs: row.last_time_ms,
+      lost,
+      reasons: (JSON.parse(row.reasons || "[]") as Reason[]).filter((r) => !DERIVED.has(r.code) && !(r.code === "DUPLICATE" && /further reasons/.test(r.detail || ""))),
+      final: row.final === 1,
+      prevChecked: row.prev_checked === 1,
+    } : undefined;
+    this.verifier = new RecordingVerifier<LinkRef>({ sha, deviceId: device, recordingId: recording, k1, prevSeal: resume ? undefined : prevSeal, history: this.history, resume });
     wipe(k1);
-    const mediaPath = row ? row.media_path : media.pathFor(dev.id, recording);
-    const r = new RecordingIngest(dev.id, recording, mediaPath, v, row);
-    r.history = history;
-    if (row) {
-      // Bytes written before a crash but never committed are not evidence of anything.
-      await media.trimTo(mediaPath, row.total_bytes);
-      if (row.seal_block && row.seal_tag) v.seal({ block: row.seal_block, tag: row.seal_tag, caseTag: row.seal_case_tag || "" });
-    }
-    return r;
+    this.offset = row ? row.total_bytes : 0;
+    this.settled = row ? row.linked_seq : 0;
+    this.stored = storedBelow(this.settled, lost);
+    this.startStored = !!(row && row.genesis);
+    this.sealStored = !!(row && row.seal_block);
+    this.rowSubmitted = !!row;
+    if (row && row.seal_block && row.seal_tag) this.verifier.seal({ block: new Uint8Array(row.seal_block), tag: new Uint8Array(row.seal_tag), caseTag: row.seal_case_tag || "" });
   }
+
+  /** The committed state after a commit built from `rep` completed (commits complete in order). */
+  committed(rep: VerdictReport, start: boolean, seal: boolean): void {
+    if (rep.linkedSeq > this.settled) this.settled = rep.linkedSeq;
+    this.stored = storedBelow(this.settled, rep.lost);
+    this.history.committed(this.settled);
+    if (start) this.startStored = true;
+    if (seal) this.sealStored = true;
+  }
+
+  /** Whether anything about this recording is on its way to the disk. */
+  busy(): boolean {
+    return this.inflight > 0;
+  }
+}
+
+/** The highest seq s with every seq 1..s stored: below the first loss. */
+function storedBelow(settled: number, lost: [number, number][]): number {
+  let s = settled;
+  for (const [lo] of lost) if (lo - 1 < s) s = lo - 1;
+  return s;
+}
+
+/** Is a reason one that makes a verdict `failed`? */
+export function isFailure(r: Reason): boolean {
+  return severityOf(r.code) === "fail";
 }

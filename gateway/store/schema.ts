@@ -75,6 +75,10 @@ export const INGEST_MIGRATIONS: MigrationSet = {
     `ALTER TABLE recordings ADD COLUMN device_lost INTEGER NOT NULL DEFAULT 0;`,
     // The device's last Status heartbeat, as JSON (R-MSG-7).
     `ALTER TABLE devices ADD COLUMN last_status TEXT;`,
+    // The seq ranges lost on the device (R-VER-10) and whether the genesis link was checked (R-VER-1):
+    // both part of the state a restart resumes, so an honest loss never turns into a failure.
+    `ALTER TABLE recordings ADD COLUMN lost TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE recordings ADD COLUMN prev_checked INTEGER NOT NULL DEFAULT 0;`,
   ],
 };
 

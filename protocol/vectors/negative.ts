@@ -26,7 +26,11 @@ export interface RecordingCase {
   k1: Hex;
   prevSeal: Hex | null;
   events: Event[];
-  expect: { verdict: "verified" | "incomplete" | "failed"; reasons: string[] };
+  /**
+   * `reasons`: codes the verdict lists. `refused`: codes of messages refused on the way, forged
+   * ones above all (R-VER-0): they change no verdict, and an offline check names each of them.
+   */
+  expect: { verdict: "verified" | "incomplete" | "failed"; reasons: string[]; refused: string[] };
 }
 export interface HistoryCase {
   scope: "history";
@@ -76,10 +80,14 @@ export function buildNegative(sha: Sha256): { recording: RecordingCase[]; histor
   const h = buildHistory(sha, ROOT_HEX, HISTORY);
   const r1 = h[0];
   const base = events(r1);
-  const rc = (name: string, description: string, ev: Event[], verdict: RecordingCase["expect"]["verdict"], reasons: string[], rec?: VRecording, prevSeal?: Hex | null): RecordingCase => {
+  const rc = (name: string, description: string, ev: Event[], verdict: RecordingCase["expect"]["verdict"], reasons: string[], rec?: VRecording, prevSeal?: Hex | null, refused: string[] = []): RecordingCase => {
     const r = rec || r1;
-    return { scope: "recording", name, description, recordingId: r.recordingId, k1: r.k1, prevSeal: prevSeal === undefined ? "00".repeat(32) : prevSeal, events: ev, expect: { verdict, reasons } };
+    return { scope: "recording", name, description, recordingId: r.recordingId, k1: r.k1, prevSeal: prevSeal === undefined ? "00".repeat(32) : prevSeal, events: ev, expect: { verdict, reasons, refused } };
   };
+  // A message that is not the device's is refused and missed: the recording is incomplete, with
+  // the loss final (the bundle, or the device, holds nothing more), and the refusal named.
+  const forged = (name: string, description: string, ev: Event[], refused: string[], reasons: string[] = ["GAP", "LOST_ON_DEVICE"]) =>
+    rc(name, description, ev, "incomplete", reasons, undefined, undefined, refused);
   const rec: RecordingCase[] = [];
   rec.push(rc("intact", "recording 1 as sent", base, "verified", []));
   rec.push(rc("reordered-delivery", "chunks 2 and 3 arrive in the opposite order: buffered, then linked", [base[0], base[1], base[3], base[2], base[4], base[5]], "verified", []));
@@ -88,19 +96,19 @@ export function buildNegative(sha: Sha256): { recording: RecordingCase[]; histor
     const ev = base.slice();
     const c = ev[2] as Extract<Event, { type: "chunk" }>;
     ev[2] = { ...c, payload: flip(c.payload, 7) };
-    rec.push(rc("flipped-payload-byte", "one bit of chunk 2's payload flipped", ev, "failed", ["PAYLOAD_HASH"]));
+    rec.push(forged("flipped-payload-byte", "one bit of chunk 2's payload flipped: the payload no longer matches its tagged header", ev, ["PAYLOAD_HASH"]));
   }
   {
     const ev = base.slice();
     const c = ev[2] as Extract<Event, { type: "chunk" }>;
     ev[2] = { ...c, header: flip(c.header, 31) };
-    rec.push(rc("flipped-header-byte", "one bit of chunk 2's device time flipped", ev, "failed", ["TAG"]));
+    rec.push(forged("flipped-header-byte", "one bit of chunk 2's device time flipped", ev, ["TAG"]));
   }
   {
     const ev = base.slice();
     const c = ev[2] as Extract<Event, { type: "chunk" }>;
     ev[2] = { ...c, header: flip(c.header, 100) };
-    rec.push(rc("flipped-prev-byte", "one bit of chunk 2's previous chain value flipped", ev, "failed", ["TAG"]));
+    rec.push(forged("flipped-prev-byte", "one bit of chunk 2's previous chain value flipped", ev, ["TAG"]));
   }
   {
     const ev = base.slice();
@@ -110,31 +118,31 @@ export function buildNegative(sha: Sha256): { recording: RecordingCase[]; histor
     ha.set(sb, 24); hb.set(sa, 24);
     ev[2] = { ...b, header: toHex(hb) };
     ev[3] = { ...a, header: toHex(ha) };
-    rec.push(rc("swapped-chunks", "chunks 2 and 3 exchange places, their seq fields rewritten to fit", ev, "failed", ["TAG"]));
+    rec.push(forged("swapped-chunks", "chunks 2 and 3 exchange places, their seq fields rewritten to fit", ev, ["TAG", "TAG"]));
   }
   {
     const ev = base.slice();
     const a = ev[2] as Extract<Event, { type: "chunk" }>, b = ev[3] as Extract<Event, { type: "chunk" }>;
     ev[2] = { ...a, payload: b.payload };
     ev[3] = { ...b, payload: a.payload };
-    rec.push(rc("swapped-payloads", "the payloads of chunks 2 and 3 exchanged", ev, "failed", ["PAYLOAD_HASH"]));
+    rec.push(forged("swapped-payloads", "the payloads of chunks 2 and 3 exchanged", ev, ["PAYLOAD_HASH", "PAYLOAD_HASH"]));
   }
   rec.push(rc("dropped-chunk", "chunk 2 never arrives and the device no longer holds it", [base[0], base[1], base[3], base[4], base[5]], "incomplete", ["GAP", "LOST_ON_DEVICE"]));
   rec.push(rc("dropped-final-chunk-no-seal", "the last chunk and the seal never arrive", base.slice(0, 4), "incomplete", ["MISSING_SEAL"]));
   rec.push(rc("dropped-start", "the start never arrives", base.slice(1), "incomplete", ["MISSING_START"]));
   {
     const other = buildHistory(sha, "11".repeat(32), HISTORY.slice(0, 1))[0];
-    rec.push(rc("wrong-key", "recording 1 as made by a device with another root secret", [base[0], ...events(other).slice(1, 5)], "failed", ["TAG"]));
+    rec.push(forged("wrong-key", "recording 1 as made by a device with another root secret", [base[0], ...events(other).slice(1, 5)], ["TAG", "TAG", "TAG", "TAG"], ["MISSING_START", "MISSING_SEAL", "LOST_ON_DEVICE"]));
   }
   {
     // The attacker seizes the device during recording 3: it holds S_3 and recording 3's K_1.
     // Its best try at rewriting chunk 2 of recording 1: derive "recording 1's key" from what it has.
     const r3 = h[2];
     const forgedK = recordingKey(sha, fromHex(r3.nextStateKey), 1);
-    const forged = remade(sha, r1, forgedK, 2, (seq, p) => (seq === 2 ? detBytes(4242, p.length) : p));
-    rec.push(rc("forged-with-later-key", "chunk 2 of recording 1 rewritten and re-tagged with a key derived from the state seized during recording 3", [base[0], base[1], forged[1], base[3], base[4], base[5]], "failed", ["TAG"]));
+    const forgedLater = remade(sha, r1, forgedK, 2, (seq, p) => (seq === 2 ? detBytes(4242, p.length) : p));
+    rec.push(forged("forged-with-later-key", "chunk 2 of recording 1 rewritten and re-tagged with a key derived from the state seized during recording 3", [base[0], base[1], forgedLater[1], base[3], base[4], base[5]], ["TAG"]));
     const forgedK1 = remade(sha, r1, fromHex(r3.k1), 2, (seq, p) => (seq === 2 ? detBytes(4243, p.length) : p));
-    rec.push(rc("forged-with-open-recording-key", "chunk 2 of recording 1 re-tagged with the seized K_1 of recording 3", [base[0], base[1], forgedK1[1], base[3], base[4], base[5]], "failed", ["TAG"]));
+    rec.push(forged("forged-with-open-recording-key", "chunk 2 of recording 1 re-tagged with the seized K_1 of recording 3", [base[0], base[1], forgedK1[1], base[3], base[4], base[5]], ["TAG"]));
   }
   rec.push(rc("duplicate-chunk", "chunk 2 arrives twice, byte for byte", [base[0], base[1], base[2], base[2], base[3], base[4], base[5]], "verified", ["DUPLICATE"]));
   {
@@ -145,7 +153,7 @@ export function buildNegative(sha: Sha256): { recording: RecordingCase[]; histor
     const ev = base.slice();
     const s = ev[5] as Extract<Event, { type: "seal" }>;
     ev[5] = { ...s, block: flip(s.block, 27) };
-    rec.push(rc("seal-last-seq-changed", "the seal's last seq rewritten from 4 to 5", ev, "failed", ["SEAL_TAG"]));
+    rec.push(forged("seal-last-seq-changed", "the seal's last seq rewritten from 4 to 5", ev, ["SEAL_TAG"], ["MISSING_SEAL", "LOST_ON_DEVICE"]));
   }
   {
     const extra = remade(sha, r1, fromHex(r1.k1), 4, (_seq, p) => p);
@@ -163,7 +171,32 @@ export function buildNegative(sha: Sha256): { recording: RecordingCase[]; histor
     const ev = events(h[2]);
     const st = ev[0] as Extract<Event, { type: "start" }>;
     ev[0] = { ...st, caseTag: "2026-INS-0010" };
-    rec.push(rc("case-tag-changed", "recording 3's start carries a case tag that the genesis does not hash", ev, "failed", ["GENESIS_FIELD"], h[2], h[1].seal.value));
+    rec.push(rc("case-tag-changed", "recording 3's start carries a case tag that the genesis does not hash: refused, the chunks wait for a start", ev, "incomplete", ["MISSING_START"], h[2], h[1].seal.value, ["CASE_TAG_MISMATCH"]));
+  }
+
+  // R-VER-0: junk from someone holding only the device's login changes no verdict.
+  {
+    const c2 = base[2] as Extract<Event, { type: "chunk" }>;
+    const junk: Event = { ...c2, payload: toHex(detBytes(777, 64)) };
+    rec.push(rc("junk-chunk-after-seal", "a copy of chunk 2's tagged header and tag with another payload, after the seal: refused, the recording stays verified", [...base, junk], "verified", [], undefined, undefined, ["PAYLOAD_LENGTH"]));
+    const badTag: Event = { ...c2, tag: flip(c2.tag, 0) };
+    rec.push(rc("junk-tag-after-seal", "chunk 2 again with a tag that does not verify, after the seal: refused, verified stays", [...base, badTag], "verified", [], undefined, undefined, ["TAG"]));
+    const s5 = base[5] as Extract<Event, { type: "seal" }>;
+    const badSeal: Event = { ...s5, block: flip(s5.block, 40) };
+    rec.push(rc("junk-seal-after-seal", "a second seal with its byte total changed and the old tag: refused, verified stays", [...base, badSeal], "verified", [], undefined, undefined, ["SEAL_TAG"]));
+  }
+  {
+    // A start made up by someone with the login (no key): whichever arrives first, chunk 1's tag picks the device's.
+    const st = base[0] as Extract<Event, { type: "start" }>;
+    const fake: Event = { ...st, genesis: flip(st.genesis, 30) };
+    rec.push(rc("forged-start-first", "a made-up start arrives before the device's: the device's is confirmed by chunk 1, the other refused", [fake, ...base], "verified", [], undefined, undefined, ["START_UNCONFIRMED"]));
+    rec.push(rc("forged-start-after", "a made-up start after the chunks: refused, the recording stays verified", [...base, fake], "verified", [], undefined, undefined, ["START_UNCONFIRMED"]));
+  }
+  {
+    const ev = base.slice();
+    const s5 = ev[5] as Extract<Event, { type: "seal" }>;
+    ev[5] = { ...s5, caseTag: "2026-FAKE-1" };
+    rec.push(rc("seal-case-tag-changed", "the seal arrives with a case tag its block does not hash: refused, the seal is missing", ev, "incomplete", ["MISSING_SEAL"], undefined, undefined, ["CASE_TAG_MISMATCH"]));
   }
 
   const hist = (name: string, description: string, recs: VRecording[], verdict: HistoryCase["expect"]["verdict"], reasons: string[], claimed?: number): HistoryCase =>

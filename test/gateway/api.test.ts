@@ -105,7 +105,7 @@ describe("HTTP API", () => {
     expect(v.body).toMatchObject({ ok: true, count: head.count });
   });
 
-  it("raises an alarm when a recording fails verification", async () => {
+  it("raises an alarm when a recording fails verification, and another when a forged message names it", async () => {
     const root = randomBytes(32);
     await call("POST", "/api/devices", admin, { id: "BWC-0504", root: root.toString("hex") });
     const d = new FakeDevice("BWC-0504", root);
@@ -113,12 +113,18 @@ describe("HTTP API", () => {
     await d.hello();
     const rec = d.recording(1, [randomBytes(500)]);
     await d.publish(rec.start);
+    await d.publish(rec.chunks[0]);
+    // The device's own key signs a second, different chunk 1: its signature on a contradiction.
+    const other = d.recording(1, [randomBytes(500)]);
+    await d.publish(other.chunks[0]);
+    // Bytes nobody's key vouches for: refused, alarmed, no verdict changed by them.
     const bad = Uint8Array.from(rec.chunks[0]);
     bad[bad.length - 40] ^= 1;
     await d.publish(bad);
     await new Promise((r) => setTimeout(r, 300));
-    const alarms = await call("GET", "/api/alarms", admin);
-    expect((alarms.body as unknown as { kind: string; subject: string }[]).some((a) => a.kind === "FAILED_VERDICT" && a.subject === "BWC-0504/1")).toBe(true);
+    const alarms = (await call("GET", "/api/alarms", admin)).body as unknown as { kind: string; subject: string }[];
+    expect(alarms.some((a) => a.kind === "EQUIVOCATION" && a.subject === "BWC-0504/1")).toBe(true);
+    expect(alarms.some((a) => a.kind === "FORGED_MESSAGE" && a.subject === "BWC-0504/1")).toBe(true);
     await d.end();
   });
 });

@@ -45,7 +45,7 @@ describe("attacks over MQTT while an honest device streams", () => {
     a.client.end(true);
   });
 
-  it("fails a chunk with a forged tag, keeps it as evidence, acknowledges nothing of it", async () => {
+  it("refuses a chunk with a forged tag as forged, keeps it as evidence, acknowledges nothing of it, fails nothing", async () => {
     const a = await attacker("ATT-TAG");
     const rec = a.recording(1, [randomBytes(1000), randomBytes(1000)]);
     await a.publish(rec.start);
@@ -55,8 +55,9 @@ describe("attacks over MQTT while an honest device streams", () => {
     await a.publish(forged);
     await settle();
     const v = await verdict("ATT-TAG");
-    expect(v.verdict).toBe("failed");
-    expect(v.reasons).toContain("TAG");
+    expect(v.verdict).toBe("incomplete");
+    expect(v.reasons).not.toContain("TAG");
+    expect((await gw.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM evidence WHERE device_id = 'ATT-TAG' AND reason = 'FORGED:TAG'"))!.n).toBe(1);
     expect(a.received.some((m) => m.kind === "ack" && (m.body.ack as { cumulative: number }).cumulative >= 2)).toBe(false);
     await a.end();
   });

@@ -125,7 +125,7 @@ describe("gateway ingest over MQTT", () => {
     await d.end();
   });
 
-  it("keeps a tampered chunk as evidence, fails the recording, and never acknowledges it", async () => {
+  it("refuses a tampered chunk as forged: kept as evidence and alarmed, never acknowledged, and the recording is not failed by it", async () => {
     const d = await provisioned("BWC-0103");
     await d.connect(gw.mqttPort);
     await d.hello();
@@ -133,16 +133,22 @@ describe("gateway ingest over MQTT", () => {
     await d.publish(rec.start);
     await d.publish(rec.chunks[0]);
     const bad = Uint8Array.from(rec.chunks[1]);
-    bad[bad.length - 100] ^= 1; // a payload byte
+    bad[bad.length - 100] ^= 1; // a payload byte: no longer what the tagged header hashes
     await d.publish(bad);
     await d.waitFor(ackFor(1, 0, 1));
     await new Promise((r) => setTimeout(r, 200));
     const row = await gw.db.get<{ verdict: string; reasons: string }>("SELECT verdict, reasons FROM recordings WHERE device_id = ?", ["BWC-0103"]);
-    expect(row!.verdict).toBe("failed");
-    expect(row!.reasons).toContain("PAYLOAD_HASH");
+    expect(row!.verdict).toBe("incomplete");
+    expect(row!.reasons).not.toContain("PAYLOAD_HASH");
     const ev = await gw.db.get<{ reason: string }>("SELECT reason FROM evidence WHERE device_id = ?", ["BWC-0103"]);
-    expect(ev!.reason).toBe("PAYLOAD_HASH");
+    expect(ev!.reason).toBe("FORGED:PAYLOAD_HASH");
+    expect((await gw.alarms.list()).some((a) => a.kind === "FORGED_MESSAGE" && a.subject === "BWC-0103/1")).toBe(true);
     expect(d.received.some(ackFor(1, 0, 2))).toBe(false);
+    // The genuine chunk 2 and the seal still make the recording whole.
+    await d.publish(rec.chunks[1]);
+    await d.publish(rec.seal);
+    await d.waitFor(ackFor(1, 1, 2));
+    expect((await gw.db.get<{ verdict: string }>("SELECT verdict FROM recordings WHERE device_id = ?", ["BWC-0103"]))!.verdict).toBe("verified");
     await d.end();
   });
 

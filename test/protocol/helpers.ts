@@ -4,7 +4,7 @@ import { fromHex } from "../../protocol/bytes.js";
 import type { Sha256 } from "../../protocol/bytes.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { RecordingVerifier, verifyHistory } from "../../protocol/verify.js";
-import type { RecordingMessages, VerdictReport } from "../../protocol/verify.js";
+import type { RecordingMessages, StepResult, VerdictReport } from "../../protocol/verify.js";
 import type { Event, RecordingCase, HistoryCase } from "../../protocol/vectors/negative.js";
 import { DEVICE } from "../../protocol/vectors/build.js";
 
@@ -14,20 +14,31 @@ export const SHA_PATHS: [string, Sha256][] = [
   ["@noble/hashes (pure JavaScript)", (d) => nobleSha(d)],
 ];
 
-/** Feed one recording's events to a fresh verifier and finish it, as the offline verifier does. */
-export function runRecording(sha: Sha256, c: RecordingCase): VerdictReport {
+/**
+ * Feed one recording's events to a fresh verifier and finish it, as the offline verifier does.
+ * `refused`: the codes of the messages it refused (forged, or out of bounds), in order.
+ */
+export function runRecording(sha: Sha256, c: RecordingCase): VerdictReport & { refused: string[] } {
   const v = new RecordingVerifier<number>({ sha, deviceId: DEVICE, recordingId: c.recordingId, k1: fromHex(c.k1), prevSeal: c.prevSeal ? fromHex(c.prevSeal) : undefined });
-  feed(v, c.events);
-  v.finish();
-  return v.report();
+  const refused = feed(v, c.events);
+  refusedIn(v.finish(), refused);
+  return { ...v.report(), refused };
 }
 
-export function feed(v: RecordingVerifier<number>, events: Event[]): void {
+function refusedIn(r: StepResult<number>, into: string[]): void {
+  if (r.status === "forged" || r.status === "rejected") for (const x of r.reasons) into.push(x.code);
+  for (const f of r.forgedStarts) into.push(f.reason.code);
+}
+
+/** Feed events to a verifier; returns the codes of the messages it refused. */
+export function feed(v: RecordingVerifier<number>, events: Event[]): string[] {
+  const refused: string[] = [];
   events.forEach((e, i) => {
-    if (e.type === "start") v.start({ genesis: fromHex(e.genesis), caseTag: e.caseTag });
-    else if (e.type === "chunk") v.chunk({ header: fromHex(e.header), payload: fromHex(e.payload), tag: fromHex(e.tag) }, i);
-    else v.seal({ block: fromHex(e.block), tag: fromHex(e.tag), caseTag: e.caseTag });
+    if (e.type === "start") refusedIn(v.start({ genesis: fromHex(e.genesis), caseTag: e.caseTag }), refused);
+    else if (e.type === "chunk") refusedIn(v.chunk({ header: fromHex(e.header), payload: fromHex(e.payload), tag: fromHex(e.tag) }, i), refused);
+    else refusedIn(v.seal({ block: fromHex(e.block), tag: fromHex(e.tag), caseTag: e.caseTag }), refused);
   });
+  return refused;
 }
 
 export function toMessages(recordingId: number, events: Event[]): RecordingMessages {

@@ -28,6 +28,8 @@ describe.each(SHA_PATHS)("golden vectors with %s", (_name, sha) => {
     expect(r.verdict).toBe(c.expect.verdict);
     for (const code of c.expect.reasons) expect(codes(r)).toContain(code);
     if (c.expect.verdict === "verified") expect(codes(r).filter((x) => !["DUPLICATE", "INTERRUPTED"].includes(x))).toEqual([]);
+    // Every refusal named, and no other: junk is refused, never held against the device (R-VER-0).
+    expect(r.refused.slice().sort()).toEqual(c.expect.refused.slice().sort());
   });
 
   it.each(negative.history.map((c) => [c.name, c] as const))("history case %s yields its verdict and reasons", (_n, c) => {

@@ -1,0 +1,139 @@
+// What ingest reads and writes in the database: recordings, chunks, evidence, a device's last
+// Hello and Status. Every statement of the ingest path is here, as a typed function; a
+// recording's commit is one function that writes a whole batch of its changes.
+import type { Db } from "./db.js";
+import type { Reason } from "../../protocol/reasons.js";
+
+/** A recording's row as ingest resumes it after a restart. */
+export interface RecordingRow {
+  genesis: Buffer | null;
+  c0: Buffer | null;
+  linked_seq: number;
+  last_chain: Buffer | null;
+  total_bytes: number;
+  last_time_ms: number;
+  seal_block: Buffer | null;
+  seal_tag: Buffer | null;
+  seal_case_tag: string | null;
+  media_path: string;
+  reasons: string;
+  final: number;
+  lost: string;
+  prev_checked: number;
+}
+
+export async function loadRecording(db: Db, device: string, recording: number): Promise<RecordingRow | undefined> {
+  return db.get<RecordingRow>(
+    "SELECT genesis, c0, linked_seq, last_chain, total_bytes, last_time_ms, seal_block, seal_tag, seal_case_tag, media_path, reasons, final, lost, prev_checked FROM recordings WHERE device_id = ? AND recording_id = ?",
+    [device, recording]);
+}
+
+/** Z of a stored seal, or null if that recording or its seal is not stored. */
+export async function sealValue(db: Db, device: string, recording: number): Promise<Uint8Array | null> {
+  const r = await db.get<{ seal_value: Buffer | null }>("SELECT seal_value FROM recordings WHERE device_id = ? AND recording_id = ?", [device, recording]);
+  return r && r.seal_value ? new Uint8Array(r.seal_value) : null;
+}
+
+/** The chain value stored for one chunk, for duplicate and equivocation checks (R-VER-6). */
+export async function storedChain(db: Db, device: string, recording: number, seq: number): Promise<Uint8Array | null> {
+  const r = await db.get<{ chain: Buffer }>("SELECT chain FROM chunks WHERE device_id = ? AND recording_id = ? AND seq = ?", [device, recording, seq]);
+  return r ? new Uint8Array(r.chain) : null;
+}
+
+/** The highest recording id stored for a device, 0 if none. */
+export async function topRecording(db: Db, device: string): Promise<number> {
+  const r = await db.get<{ top: number | null }>("SELECT MAX(recording_id) AS top FROM recordings WHERE device_id = ?", [device]);
+  return (r && r.top) || 0;
+}
+
+/**
+ * Ranges of recording ids missing below `upTo` (inclusive) among a device's stored recordings:
+ * computed by the database, so the answer is as long as the number of gaps, never of ids.
+ */
+export async function recordingGaps(db: Db, device: string, upTo: number): Promise<[number, number][]> {
+  const rows = await db.all<{ lo: number; hi: number }>(
+    `SELECT prev + 1 AS lo, recording_id - 1 AS hi FROM (
+       SELECT recording_id, LAG(recording_id, 1, 0) OVER (ORDER BY recording_id) AS prev FROM recordings WHERE device_id = ? AND recording_id <= ?
+     ) WHERE recording_id > prev + 1
+     UNION ALL
+     SELECT COALESCE(MAX(recording_id), 0) + 1, ? FROM recordings WHERE device_id = ? AND recording_id <= ? HAVING COALESCE(MAX(recording_id), 0) < ?
+     ORDER BY lo`,
+    [device, upTo, upTo, device, upTo, upTo]);
+  return rows.map((r) => [r.lo, r.hi]);
+}
+
+/** Recordings of a device still incomplete and not final (R-VER-10). */
+export async function openIncomplete(db: Db, device: string): Promise<number[]> {
+  return (await db.all<{ recording_id: number }>("SELECT recording_id FROM recordings WHERE device_id = ? AND verdict = 'incomplete' AND final = 0", [device])).map((r) => r.recording_id);
+}
+
+export async function noteHello(db: Db, device: string, at: number, hello: { firmware: unknown; lastSealed: unknown; nextRecording: unknown }): Promise<void> {
+  await db.run("UPDATE devices SET last_seen = ?, last_hello = ? WHERE id = ?", [at, JSON.stringify(hello), device]);
+}
+
+export async function noteStatus(db: Db, device: string, at: number, status: Record<string, unknown>): Promise<void> {
+  await db.run("UPDATE devices SET last_seen = ?, last_status = ? WHERE id = ?", [at, JSON.stringify(status), device]);
+}
+
+/** Where the recording stands after a batch: the verifier's report at the time it was built. */
+export interface RecordingState {
+  linkedSeq: number;
+  lastChain: Uint8Array | null;
+  totalBytes: number;
+  lastTimeMs: number;
+  endMs: number;
+  verdict: string;
+  final: boolean;
+  reasons: Reason[];
+  lost: [number, number][];
+  prevChecked: boolean;
+}
+
+/** One recording's changes, committed together (gateway/ingest/commit.ts runs it in a savepoint). */
+export interface RecordingCommit {
+  device: string;
+  recording: number;
+  mediaPath: string;
+  at: number;
+  deviceLost: boolean;
+  start?: { genesis: Uint8Array; c0: Uint8Array; caseTag: string; startMs: number; preEventMs: number };
+  chunks: { seq: number; header: Uint8Array; tag: Uint8Array; chain: Uint8Array; flags: number; timeMs: number; durationMs: number; length: number; offset: number }[];
+  seal?: { block: Uint8Array; tag: Uint8Array; caseTag: string; value: Uint8Array; interrupted: boolean };
+  state: RecordingState;
+}
+
+export async function commitRecording(db: Db, c: RecordingCommit): Promise<void> {
+  await db.run(
+    "INSERT INTO recordings (device_id, recording_id, media_path, first_received, last_received, device_lost) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, recording_id) DO NOTHING",
+    [c.device, c.recording, c.mediaPath, c.at, c.at, c.deviceLost ? 1 : 0]);
+  if (c.start) {
+    await db.run("UPDATE recordings SET genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ? WHERE device_id = ? AND recording_id = ?",
+      [c.start.genesis, c.start.c0, c.start.caseTag, c.start.startMs, c.start.preEventMs, c.device, c.recording]);
+  }
+  // One statement per 64 chunks: a batch of one device's chunks is a few statements, not one each.
+  for (let i = 0; i < c.chunks.length; i += 64) {
+    const part = c.chunks.slice(i, i + 64);
+    const params: (string | number | Uint8Array)[] = [];
+    for (const k of part) params.push(c.device, c.recording, k.seq, k.header, k.tag, k.chain, k.flags, k.timeMs, k.durationMs, k.length, k.offset, c.at);
+    await db.run(`INSERT OR IGNORE INTO chunks (device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at) VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`, params);
+  }
+  if (c.seal) {
+    await db.run("UPDATE recordings SET seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ? WHERE device_id = ? AND recording_id = ?",
+      [c.seal.block, c.seal.tag, c.seal.caseTag, c.seal.value, c.seal.interrupted ? 1 : 0, c.device, c.recording]);
+  }
+  const s = c.state;
+  await db.run(
+    "UPDATE recordings SET linked_seq = ?, last_chain = COALESCE(?, last_chain), total_bytes = ?, last_time_ms = ?, end_ms = CASE WHEN ? >= 0 THEN ? ELSE end_ms END, verdict = ?, final = ?, reasons = ?, lost = ?, prev_checked = ?, last_received = ? WHERE device_id = ? AND recording_id = ?",
+    [s.linkedSeq, s.lastChain, s.totalBytes, s.lastTimeMs, s.endMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at, c.device, c.recording]);
+}
+
+/** A recording's verdict after a check that changed it without new data (a genesis link, a finalised gap). */
+export async function updateVerdict(db: Db, device: string, recording: number, s: Pick<RecordingState, "verdict" | "final" | "reasons" | "prevChecked">): Promise<void> {
+  await db.run("UPDATE recordings SET verdict = ?, final = ?, reasons = ?, prev_checked = ? WHERE device_id = ? AND recording_id = ?",
+    [s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), s.prevChecked ? 1 : 0, device, recording]);
+}
+
+/** A message kept as evidence: one that failed a check, or one refused as forged (R-VER-0). */
+export async function insertEvidence(db: Db, e: { device: string; recording: number; seq: number; reason: string; message: Uint8Array; at: number }): Promise<void> {
+  await db.run("INSERT INTO evidence (device_id, recording_id, seq, reason, message, received_at) VALUES (?, ?, ?, ?, ?, ?)", [e.device, e.recording, e.seq, e.reason, e.message, e.at]);
+}
