@@ -41,6 +41,8 @@ export interface GatewayConfig {
   ingestMaxRecordings: number;
   /** MiB of chunks held out of order over all recordings at most (R-ACK-5). */
   ingestBufferMb: number;
+  /** A recording untouched this long is released from memory (chunks it buffered out of order dropped). */
+  ingestIdleMs: number;
   /** Test fault: every group commit waits this long first (a starved gateway). Never set in service. */
   faultCommitDelayMs: number;
   /** Test fault: the next this many commit items fail. Never set in service. */
@@ -72,6 +74,7 @@ export const DEFAULTS: GatewayConfig = {
   silentAfterS: 3600,
   ingestMaxRecordings: 10000,
   ingestBufferMb: 256,
+  ingestIdleMs: 60000,
   faultCommitDelayMs: 0,
   faultCommitFail: 0,
   logLevel: "info",
@@ -100,6 +103,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   silentAfterS: "seconds without contact before a device is reported silent",
   ingestMaxRecordings: "recordings held in memory by ingest at most (idle ones released first)",
   ingestBufferMb: "MiB of out-of-order chunks held over all recordings at most",
+  ingestIdleMs: "ms after which an untouched recording is released from memory",
   faultCommitDelayMs: "TESTS ONLY: delay every group commit by this many ms",
   faultCommitFail: "TESTS ONLY: fail the next this many commit items",
   logLevel: "log level: fatal, error, warn, info, debug, trace",

@@ -85,6 +85,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     linkByTag: (device, recording) => model.linkByTag(device, recording),
     maxRecordings: config.ingestMaxRecordings,
     maxBufferedBytes: config.ingestBufferMb * 1048576,
+    idleMs: config.ingestIdleMs,
   });
   broker.ingest = ingest;
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;

@@ -13,6 +13,8 @@ interface DeviceStates { s0: Uint8Array; marks: Uint8Array[]; hi: number; hiKey:
 
 export class StateKeys {
   private devices = new Map<string, DeviceStates>();
+  /** State-key steps computed so far: the work a message could make the gateway do before its tag is checked. */
+  steps = 0;
   constructor(private maxDevices = 20000) {}
 
   /** K_1 of `recording` (≥ 1) for a device whose S_0 is `s0`. The caller wipes the result. */
@@ -44,6 +46,7 @@ export class StateKeys {
       wipe(s);
       s = n;
       at++;
+      this.steps++;
       if (at % STRIDE === 0 && at / STRIDE === d.marks.length) d.marks.push(copyBytes(s));
     }
     if (epoch > d.hi) {

@@ -123,9 +123,9 @@ export class Ingest {
     this.sweepTimer.unref();
   }
 
-  /** Recordings held in memory now (tests and the API's statistics). */
-  get held(): { recordings: number; bufferedBytes: number } {
-    return { recordings: this.recordings.size, bufferedBytes: this.buffered };
+  /** Recordings held in memory now, bytes buffered out of order, state-key steps derived (tests and the API's statistics). */
+  get held(): { recordings: number; bufferedBytes: number; keySteps: number } {
+    return { recordings: this.recordings.size, bufferedBytes: this.buffered, keySteps: this.keys.steps };
   }
 
   /**

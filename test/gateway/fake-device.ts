@@ -8,7 +8,7 @@ import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateAt } f
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { DownlinkGuard, tagControl } from "../../protocol/downlink.js";
 import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
-import { CONTROL_HELLO, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { CONTROL_HELLO, FLAG_INTERRUPTED, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import { concat } from "../../protocol/bytes.js";
 
 export interface Received { kind: string; body: Record<string, unknown>; ok: string }
@@ -42,29 +42,33 @@ export class FakeDevice {
     return this.client.publishAsync(topic, Buffer.from(bytes), { qos: 1 });
   }
 
-  async hello(held: { recording: number; firstSeq: number; lastSeq: number; sealed: boolean; open: boolean }[] = []): Promise<void> {
+  async hello(held: { recording: number; firstSeq: number; lastSeq: number; sealed: boolean; open: boolean }[] = [], claims: { lastSealed?: number; lastSealValue?: Uint8Array } = {}): Promise<void> {
     const nonce = randomBytes(16);
     this.guard.open(nonce);
-    const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now() });
+    const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now(), lastSealed: claims.lastSealed || 0, lastSealValue: claims.lastSealValue || new Uint8Array(0) });
     await this.publish(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_HELLO, this.dev, body) } }));
   }
 
   /** Messages of one recording, in the order a device sends them. */
-  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array } = {}) {
+  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array; interrupted?: boolean; startMs?: number } = {}) {
     const cc = new ChainCrypto(sha);
     const k1 = recordingKey(sha, stateAt(sha, this.keys.stateKey0, r - 1), r);
-    const t0 = Date.now();
+    const t0 = opts.startMs ?? Date.now();
     const g = genesisFor(cc, this.dev, { recordingId: r, startMs: t0, preEventMs: 0, uptimeMs: 1, media: MEDIA_PCM_8K_S16LE, caseTag: opts.caseTag || "", beacon: new Uint8Array(16), prevSeal: opts.prevSeal || new Uint8Array(32) });
     const w = new ChainWriter(sha, this.dev, r, k1, 0, g.c0, 0);
+    const parts: { header: Uint8Array; payload: Uint8Array; tag: Uint8Array }[] = [];
     const chunks = payloads.map((p, i) => {
       const o = w.chunk(p, 0, MEDIA_PCM_8K_S16LE, t0 + i * 1000, 1000, i, new Uint8Array(16));
+      parts.push({ header: o.header.slice(), payload: p, tag: o.tag.slice() });
       const f = chunkFrame(o.header, p.length, o.tag);
       return concat([f.prefix, p, f.suffix]);
     });
-    const s = w.seal(0, t0 + payloads.length * 1000, 9, cc.caseTagHash(opts.caseTag || ""), new Uint8Array(16));
+    const s = w.seal(opts.interrupted ? FLAG_INTERRUPTED : 0, t0 + payloads.length * 1000, 9, cc.caseTagHash(opts.caseTag || ""), new Uint8Array(16));
     return {
       start: encode("Uplink", { schema: 1, start: { genesis: g.block, caseTag: opts.caseTag || "" } }),
       chunks,
+      /** Each chunk's header, payload and tag, for tests that rebuild a message from them. */
+      parts,
       seal: encode("Uplink", { schema: 1, seal: { block: s.block, tag: s.tag, caseTag: opts.caseTag || "" } }),
       sealValue: s.value,
     };
