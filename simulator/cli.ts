@@ -1,6 +1,7 @@
 // npm run sim -- --devices N --duration 60s --scenario NAME --seed S --engine node|espruino
 //               [--gateway mqtt://host:port --api http://host:port --token T | --token-file F]
 //               [--speed X] [--chunk BYTES] [--store sd|flash] [--report file.json] [--keep DIR]
+//               [--commit-delay MS]
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { espruinoBin } from "../scripts/espruino-gate.mjs";
 import { ensureBundle } from "../scripts/build-firmware.mjs";
@@ -29,6 +30,8 @@ faults and attacks; exits non-zero when the gateway's verdicts are not what the 
                        without one, Storage (internal flash, 256 KiB shared with the code)
   --report FILE        write the summary as JSON
   --keep DIR           keep the devices' flash and SD cards (and the embedded gateway's data) in DIR
+  --commit-delay MS    slow every group commit of the simulator's own gateway by MS (a starved
+                       gateway; a test fault, never set in service)
   --quiet              no progress bar
 `;
 
@@ -51,7 +54,7 @@ function args(argv: string[]): Record<string, string> {
     if (i + 1 >= argv.length) throw new Error(`SIM_USAGE: --${k} needs a value`);
     out[k] = argv[++i];
   }
-  const known = ["devices", "duration", "scenario", "seed", "engine", "gateway", "api", "token", "token-file", "speed", "chunk", "store", "report", "keep", "help", "quiet"];
+  const known = ["devices", "duration", "scenario", "seed", "engine", "gateway", "api", "token", "token-file", "speed", "chunk", "store", "report", "keep", "help", "quiet", "commit-delay"];
   for (const k of Object.keys(out)) if (!known.includes(k)) throw new Error(`SIM_USAGE: unknown option --${k} (see --help)`);
   return out;
 }
@@ -80,12 +83,15 @@ async function main(): Promise<number> {
   if (store !== "sd" && store !== "flash") throw new Error(`SIM_USAGE: --store sd or flash, not ${JSON.stringify(a.store)}`);
   const bundle = await ensureBundle(); // dist/recorder.min.js, built when missing
   const durationMs = parseDuration(a.duration || "30s");
+  const commitDelayMs = Number(a["commit-delay"] || 0);
+  if (!Number.isInteger(commitDelayMs) || commitDelayMs < 0) throw new Error("SIM_USAGE: --commit-delay must be a whole number of ms");
+  if (commitDelayMs && a.gateway) throw new Error("SIM_USAGE: --commit-delay slows the simulator's own gateway; start an outside one with --fault-commit-delay-ms instead");
   const tty = process.stderr.isTTY && !a.quiet;
   let lastLine = 0;
   const report = await runSimulation({
     devices, durationMs, scenario: a.scenario || "steady", seed: Number(a.seed || 1), engine,
     gateway: a.gateway, api: a.api, token, speed: Number(a.speed || 1), chunk: Number(a.chunk || 8192), store, bundle,
-    espruinoBin: espruinoBin(true), dir: a.keep,
+    espruinoBin: espruinoBin(true), dir: a.keep, commitDelayMs,
     onProgress: a.quiet ? undefined : (p) => {
       if (tty) process.stderr.write("\r" + bar(p, durationMs) + "\x1b[K");
       else if (Date.now() - lastLine > 5000 || p.phase === "done") { lastLine = Date.now(); console.error(bar(p, durationMs)); }

@@ -41,6 +41,8 @@ export interface SimOptions {
   espruinoBin?: string;
   /** Working directory for the devices' flash and SD cards (default a temporary one, removed). */
   dir?: string;
+  /** Test fault for the simulator's own gateway: every group commit waits this long (a starved gateway). */
+  commitDelayMs?: number;
   onProgress?: (p: Progress) => void;
   log?: (line: string) => void;
 }
@@ -128,7 +130,7 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
   let mqttHost = "127.0.0.1", mqttPort = 0, apiBase = o.api || "", token = o.token || "";
   const gwDir = join(work, "gateway");
   const startOwn = async (ports?: { mqtt: number; http: number }) => {
-    gateway = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: ports ? ports.mqtt : 0, httpPort: ports ? ports.http : 0, dataDir: gwDir, diskMinFreeMb: 1, beaconIntervalS: 30, maxClients: Math.max(DEFAULTS.maxClients, o.devices * 2 + 10), ratePerSecond: 1000, rateBurst: 2000 }, createLogger("silent"));
+    gateway = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: ports ? ports.mqtt : 0, httpPort: ports ? ports.http : 0, dataDir: gwDir, diskMinFreeMb: 1, beaconIntervalS: 30, maxClients: Math.max(DEFAULTS.maxClients, o.devices * 2 + 10), ratePerSecond: 1000, rateBurst: 2000, faultCommitDelayMs: o.commitDelayMs || 0 }, createLogger("silent"));
     mqttPort = gateway.mqttPort;
     apiBase = `http://127.0.0.1:${gateway.httpPort}`;
   };
