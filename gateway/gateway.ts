@@ -82,7 +82,11 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     refuse: (c, f) => refusals.note(c, f),
     // Failed verdicts and equivocation are evidence of tampering: the admin hears of them.
     alarm: (kind, subject, detail) => alarms.raise(kind, subject, detail).then(() => undefined, (e) => log.error({ err: String(e) }, "alarm not recorded")),
-    linkByTag: (device, recording) => model.linkByTag(device, recording),
+    // A case tag links a clip only to a case of its own units; any other tag is kept, and an admin told.
+    linkByTag: async (device, recording) => {
+      const l = await model.linkByTag(device, recording);
+      if ("refused" in l && l.refused === "CASE_OUT_OF_SCOPE") await alarms.raise("CASE_TAG_OUT_OF_SCOPE", `${device}/${recording}`, l.detail);
+    },
     maxRecordings: config.ingestMaxRecordings,
     maxBufferedBytes: config.ingestBufferMb * 1048576,
     idleMs: config.ingestIdleMs,

@@ -33,6 +33,7 @@ import { SupersededError } from "./commit.js";
 import { RecordingIngest } from "./recording.js";
 import type { LinkRef } from "./recording.js";
 import { StateKeys } from "./keys.js";
+import { DeviceClocks } from "./clocks.js";
 
 /** How the pipeline talks back: publish on the device's downlink topic, or drop the connection. */
 export interface Downlink {
@@ -103,6 +104,7 @@ export class Ingest {
   /** Highest recording id per device that the gateway stores or is committing (R-ACK-7). */
   private tops = new Map<string, number>();
   private keys = new StateKeys();
+  private clocks = new DeviceClocks();
   private buffered = 0;
   private sweepTimer: NodeJS.Timeout;
   /** Counters for the API and tests. */
@@ -269,7 +271,10 @@ export class Ingest {
   }
 
   private beacon(s: Session): void {
-    this.sendDown(s, { beacon: { timeMs: Date.now(), nonce: randomBytes(NONCE_LEN) } });
+    const nonce = randomBytes(NONCE_LEN);
+    const now = Date.now();
+    this.clocks.beaconSent(s.device.id, nonce, now);
+    this.sendDown(s, { beacon: { timeMs: now, nonce } });
   }
 
   // ---- recordings in memory
@@ -394,9 +399,16 @@ export class Ingest {
       r.offset += l.ref.payload.length;
     }
     let start: store.RecordingCommit["start"];
+    const flags: string[] = [];
     if (parts.start) {
       const g = parseGenesis(parts.start.genesis);
-      start = { genesis: parts.start.genesis, c0: this.cc.genesisValue(parts.start.genesis), caseTag: parts.start.caseTag, startMs: g.startMs, preEventMs: g.preEventMs };
+      const t = this.clocks.startAt(r.device, g.startMs, g.beacon, now);
+      if (t.flag) flags.push(t.flag);
+      start = { genesis: parts.start.genesis, c0: this.cc.genesisValue(parts.start.genesis), caseTag: parts.start.caseTag, startMs: g.startMs, preEventMs: g.preEventMs, clipAtMs: t.atMs };
+    }
+    for (const l of linked) {
+      const f = this.clocks.chunkFlag(r.device, l.seq, l.ref.timeMs, l.ref.durationMs, now);
+      if (f) { flags.push(f); break; }
     }
     const seal = parts.seal && rep.sealValue ? { block: parts.seal.block, tag: parts.seal.tag, caseTag: parts.seal.caseTag, value: rep.sealValue, interrupted: rep.interrupted } : undefined;
     const creates = !r.rowSubmitted;
@@ -408,7 +420,7 @@ export class Ingest {
     const lastChain = linked.length ? linked[linked.length - 1].chain : null;
     const lastLinked = linked.length ? linked[linked.length - 1].ref : null;
     const c: store.RecordingCommit = {
-      device: r.device, recording: r.recording, mediaPath: r.mediaPath, at: now, deviceLost: false, start, chunks, seal,
+      device: r.device, recording: r.recording, mediaPath: r.mediaPath, at: now, deviceLost: false, start, chunks, seal, timeFlag: flags[0],
       state: {
         linkedSeq: rep.linkedSeq, lastChain, totalBytes: rep.totalBytes, lastTimeMs: lastLinked ? lastLinked.timeMs : -1, endMs: rep.lastTimeMs,
         verdict: rep.verdict, final: rep.final, reasons: rep.reasons, lost: rep.lost, prevChecked: rep.prevChecked,
@@ -426,6 +438,8 @@ export class Ingest {
       r.committed(rep, !!start, !!seal);
       this.stats.chunks += linked.length;
       this.ackLive(r);
+      // Times outside what the station can vouch for never move a clip to another officer silently.
+      if (flags.length) void this.alarm("CLIP_TIME_SUSPECT", `${r.device}/${r.recording}`, flags.join("; "));
       if ((start && start.caseTag) || (seal && seal.caseTag)) this.linkByTag(r.device, r.recording);
       if (seal) void this.nextLink(r.device, r.recording, seal.value);
       if (creates) void this.gapBelow(r.device, r.recording);
@@ -556,6 +570,7 @@ export class Ingest {
     if (s.signer) s.signer.destroy();
     s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, dev, nonce);
     s.held = new Set(held.map((x) => x.recording));
+    if (h.deviceTimeMs) this.clocks.helloAt(s.device.id, h.deviceTimeMs as number, Date.now());
     await store.noteHello(this.db, s.device.id, Date.now(), { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording });
     if (s.device.state === "revoked") {
       // R-REV-1: answer with an authenticated Revoke, then drop the connection.
@@ -626,6 +641,7 @@ export class Ingest {
     try { st = decode("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
     // The last heartbeat, as the device said it (R-MSG-7): clock offset, queue depth, battery, alarm.
     await store.noteStatus(this.db, s.device.id, Date.now(), { ...st, receivedAt: Date.now() });
+    if (typeof st.clockOffsetMs === "number" && st.clockOffsetMs !== 0) this.clocks.offset(s.device.id, st.clockOffsetMs);
     if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);
   }
 

@@ -206,7 +206,7 @@ interface CaseRow {
 }
 interface LinkRow { id: number; device_id: string; recording_id: number; case_id: number; number: string; linked_by: string; reason: string; at: number; unlinked_at: number | null }
 interface DeviceRow { id: string; kind: DeviceKind; state: string; unit_id: number | null; room: string | null }
-interface ClipRow { device_id: string; recording_id: number; start_ms: number | null; end_ms: number | null; last_time_ms: number; case_tag: string | null; seal_case_tag: string | null }
+interface ClipRow { device_id: string; recording_id: number; start_ms: number | null; end_ms: number | null; last_time_ms: number; case_tag: string | null; seal_case_tag: string | null; clip_at_ms: number | null }
 
 const OFFICER_COLS = "id, badge, name, unit_id, role, cert_no, cert_valid_from, cert_valid_to, active";
 const ASSIGNMENT_COLS = "a.id, a.device_id, a.officer_id, o.badge, a.room, a.checked_out_at, a.returned_at";
@@ -550,18 +550,28 @@ export class Model {
   // ---- clips and links
 
   private async clip(deviceId: string, recordingId: number): Promise<ClipRow> {
-    const r = await this.db.get<ClipRow>("SELECT device_id, recording_id, start_ms, end_ms, last_time_ms, case_tag, seal_case_tag FROM recordings WHERE device_id = ? AND recording_id = ?", [deviceId, recordingId]);
+    const r = await this.db.get<ClipRow>("SELECT device_id, recording_id, start_ms, end_ms, last_time_ms, case_tag, seal_case_tag, clip_at_ms FROM recordings WHERE device_id = ? AND recording_id = ?", [deviceId, recordingId]);
     if (!r) throw new ModelError("CLIP_NOT_FOUND", `no recording ${recordingId} from device ${deviceId}`);
     return r;
+  }
+
+  /**
+   * When a clip started, in station time: the device's start corrected by its clock offset and
+   * bounded by the beacon it carries and its receipt (ingest works it out), or its device time for
+   * a clip stored before that was known.
+   */
+  private clipAt(c: ClipRow): number | null {
+    return c.clip_at_ms !== null ? c.clip_at_ms : c.start_ms;
   }
 
   /** The officer who wore the device when the clip started, or null (fixed device, or not checked out). */
   async clipOfficer(deviceId: string, recordingId: number): Promise<Officer | null> {
     const c = await this.clip(deviceId, recordingId);
-    if (c.start_ms === null) return null;
+    const at = this.clipAt(c);
+    if (at === null) return null;
     const row = await this.db.get<OfficerRow>(
       `SELECT ${OFFICER_COLS.split(", ").map((k) => "o." + k).join(", ")} FROM assignments a JOIN officers o ON o.id = a.officer_id
-       WHERE a.device_id = ? AND ${assignmentInForceSql("a", "?")}`, [deviceId, c.start_ms, c.start_ms]);
+       WHERE a.device_id = ? AND ${assignmentInForceSql("a", "?")}`, [deviceId, at, at]);
     return row ? toOfficer(row) : null;
   }
 
@@ -570,18 +580,38 @@ export class Model {
     const c = await this.clip(deviceId, recordingId);
     const d = await this.device(deviceId);
     if (d.kind !== "fixed") return null;
-    const a = c.start_ms === null ? null : await this.assignmentAt(deviceId, c.start_ms);
+    const at = this.clipAt(c);
+    const a = at === null ? null : await this.assignmentAt(deviceId, at);
     return (a && a.room) || d.room;
   }
 
-  /** Link a clip to the case its (seal's, else start's) case tag names; null if none does. */
-  async linkByTag(deviceId: string, recordingId: number): Promise<ClipLink | null> {
+  /**
+   * The unit a clip was recorded for: the unit of the officer who wore the device then, else the
+   * device's own unit (a fixed device, or one not checked out); null if neither is known.
+   */
+  async clipUnit(deviceId: string, recordingId: number): Promise<number | null> {
+    const o = await this.clipOfficer(deviceId, recordingId);
+    if (o) return o.unitId;
+    return (await this.device(deviceId)).unit_id;
+  }
+
+  /**
+   * Link a clip to the case its (seal's, else start's) case tag names, if that case belongs to the
+   * clip's unit or a unit below it. Returns the link, or why there is none: no tag, no such case,
+   * or a case outside the clip's units (a tag is a device's claim; it never links a clip into
+   * another unit's case: the caller tells an admin, who can link it by hand with a reason).
+   */
+  async linkByTag(deviceId: string, recordingId: number): Promise<ClipLink | { refused: "NO_TAG" | "NO_CASE" | "CASE_OUT_OF_SCOPE"; tag: string; detail: string }> {
     const c = await this.clip(deviceId, recordingId);
     // the seal carries the tag in force when recording stopped, which a Command may have corrected
     const tag = c.seal_case_tag || c.case_tag;
-    if (!tag) return null;
-    const kase = await this.db.get<{ id: number }>("SELECT id FROM cases WHERE number = ?", [tag]);
-    if (!kase) return null;
+    if (!tag) return { refused: "NO_TAG", tag: "", detail: "no case tag" };
+    const kase = await this.db.get<{ id: number; unit_id: number }>("SELECT id, unit_id FROM cases WHERE number = ?", [tag]);
+    if (!kase) return { refused: "NO_CASE", tag, detail: `no case ${tag}` };
+    const unit = await this.clipUnit(deviceId, recordingId);
+    const inScope = unit !== null && !!(await this.db.get(
+      `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT u.id FROM units u JOIN sub ON u.parent_id = sub.id) SELECT 1 FROM sub WHERE id = ?`, [unit, kase.unit_id]));
+    if (!inScope) return { refused: "CASE_OUT_OF_SCOPE", tag, detail: unit === null ? `case ${tag} not linked: the clip's unit is not known (no officer checked out, no device unit)` : `case ${tag} belongs to unit ${kase.unit_id}, outside the clip's unit ${unit} and the units below it` };
     const existing = await this.db.get<LinkRow>(`SELECT ${LINK_COLS} FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ? AND l.case_id = ? AND l.unlinked_at IS NULL`, [deviceId, recordingId, kase.id]);
     if (existing) return toLink(existing);
     return this.link(deviceId, recordingId, tag, "system:case-tag", `case tag ${tag} recorded on the device`);

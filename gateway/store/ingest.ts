@@ -96,7 +96,9 @@ export interface RecordingCommit {
   mediaPath: string;
   at: number;
   deviceLost: boolean;
-  start?: { genesis: Uint8Array; c0: Uint8Array; caseTag: string; startMs: number; preEventMs: number };
+  start?: { genesis: Uint8Array; c0: Uint8Array; caseTag: string; startMs: number; preEventMs: number; clipAtMs: number };
+  /** What is wrong with the device's times, if anything (kept once found; times are stored as the device gave them). */
+  timeFlag?: string;
   chunks: { seq: number; header: Uint8Array; tag: Uint8Array; chain: Uint8Array; flags: number; timeMs: number; durationMs: number; length: number; offset: number }[];
   seal?: { block: Uint8Array; tag: Uint8Array; caseTag: string; value: Uint8Array; interrupted: boolean };
   state: RecordingState;
@@ -107,9 +109,10 @@ export async function commitRecording(db: Db, c: RecordingCommit): Promise<void>
     "INSERT INTO recordings (device_id, recording_id, media_path, first_received, last_received, device_lost) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, recording_id) DO NOTHING",
     [c.device, c.recording, c.mediaPath, c.at, c.at, c.deviceLost ? 1 : 0]);
   if (c.start) {
-    await db.run("UPDATE recordings SET genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ? WHERE device_id = ? AND recording_id = ?",
-      [c.start.genesis, c.start.c0, c.start.caseTag, c.start.startMs, c.start.preEventMs, c.device, c.recording]);
+    await db.run("UPDATE recordings SET genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ? WHERE device_id = ? AND recording_id = ?",
+      [c.start.genesis, c.start.c0, c.start.caseTag, c.start.startMs, c.start.preEventMs, c.start.clipAtMs, c.device, c.recording]);
   }
+  if (c.timeFlag) await db.run("UPDATE recordings SET time_flag = COALESCE(time_flag, ?) WHERE device_id = ? AND recording_id = ?", [c.timeFlag, c.device, c.recording]);
   // One statement per 64 chunks: a batch of one device's chunks is a few statements, not one each.
   for (let i = 0; i < c.chunks.length; i += 64) {
     const part = c.chunks.slice(i, i + 64);

@@ -79,6 +79,10 @@ export const INGEST_MIGRATIONS: MigrationSet = {
     // both part of the state a restart resumes, so an honest loss never turns into a failure.
     `ALTER TABLE recordings ADD COLUMN lost TEXT NOT NULL DEFAULT '[]';
      ALTER TABLE recordings ADD COLUMN prev_checked INTEGER NOT NULL DEFAULT 0;`,
+    // When the clip started in station time (device start + clock offset, bounded by the beacon its
+    // genesis carries and its receipt), and what was wrong with the device's times, if anything.
+    `ALTER TABLE recordings ADD COLUMN clip_at_ms INTEGER;
+     ALTER TABLE recordings ADD COLUMN time_flag TEXT;`,
   ],
 };
 

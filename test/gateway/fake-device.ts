@@ -50,11 +50,11 @@ export class FakeDevice {
   }
 
   /** Messages of one recording, in the order a device sends them. */
-  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array; interrupted?: boolean; startMs?: number } = {}) {
+  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array; interrupted?: boolean; startMs?: number; beacon?: Uint8Array } = {}) {
     const cc = new ChainCrypto(sha);
     const k1 = recordingKey(sha, stateAt(sha, this.keys.stateKey0, r - 1), r);
     const t0 = opts.startMs ?? Date.now();
-    const g = genesisFor(cc, this.dev, { recordingId: r, startMs: t0, preEventMs: 0, uptimeMs: 1, media: MEDIA_PCM_8K_S16LE, caseTag: opts.caseTag || "", beacon: new Uint8Array(16), prevSeal: opts.prevSeal || new Uint8Array(32) });
+    const g = genesisFor(cc, this.dev, { recordingId: r, startMs: t0, preEventMs: 0, uptimeMs: 1, media: MEDIA_PCM_8K_S16LE, caseTag: opts.caseTag || "", beacon: opts.beacon || new Uint8Array(16), prevSeal: opts.prevSeal || new Uint8Array(32) });
     const w = new ChainWriter(sha, this.dev, r, k1, 0, g.c0, 0);
     const parts: { header: Uint8Array; payload: Uint8Array; tag: Uint8Array }[] = [];
     const chunks = payloads.map((p, i) => {

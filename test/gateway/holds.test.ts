@@ -287,6 +287,44 @@ describe("forged or hidden by an insider (P1)", () => {
   });
 });
 
+describe("clips linked to the right officer and case", () => {
+  it("a start claimed 83 minutes in the past, carrying a beacon sent just now, is credited to the officer who holds the device now, and flagged", async () => {
+    const unit = await gw.model.addUnit("Hongshan Brigade (holds)", "agency");
+    const cert = { role: "enforcement" as const, certNo: "ZF-H", certValidFrom: "2024-01-01", certValidTo: "2030-12-31" };
+    await gw.model.addOfficer({ badge: "H-01", name: "Wang Fang", unitId: unit.id, ...cert });
+    await gw.model.addOfficer({ badge: "H-02", name: "Zhou Lei", unitId: unit.id, ...cert });
+    const d = await provision(gw, "HLD-0301", { connect: false });
+    const now = Date.now();
+    await gw.model.checkOut("HLD-0301", { badge: "H-01" }, now - 3 * 3600e3);
+    await gw.model.returnDevice("HLD-0301", now - 60 * 60e3);
+    await gw.model.checkOut("HLD-0301", { badge: "H-02" }, now - 30 * 60e3);
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    const b = await d.waitFor((m) => m.kind === "beacon");
+    const rec = d.recording(1, [randomBytes(200)], { startMs: now - 83 * 60e3, beacon: (b.body.beacon as { nonce: Uint8Array }).nonce });
+    await streamSealed(d, rec);
+    await quiet(200);
+    expect((await gw.model.clipOfficer("HLD-0301", 1))!.badge).toBe("H-02");
+    const a = await alarmsOf("CLIP_TIME_SUSPECT", "HLD-0301/1");
+    expect(a).toHaveLength(1);
+    expect(a[0].detail).toMatch(/before the time beacon its genesis carries/);
+    await d.end();
+  });
+
+  it("a case tag naming another unit's case links nothing and tells an admin", async () => {
+    const mine = await gw.model.addUnit("Jiangan Brigade (holds)", "agency");
+    const theirs = await gw.model.addUnit("Qiaokou Brigade (holds)", "agency");
+    await gw.model.addCase({ number: "QK-2026-0042", unitId: theirs.id, category: "penalty", activityKind: "seizure", windowStart: Date.now() - 3600e3, windowEnd: Date.now() + 3600e3 });
+    const d = await provision(gw, "HLD-0302");
+    await gw.model.setDeviceUnit("HLD-0302", mine.id);
+    await streamSealed(d, d.recording(1, [randomBytes(200)], { caseTag: "QK-2026-0042" }));
+    await quiet(300);
+    expect(await gw.model.clipLinks("HLD-0302", 1)).toEqual([]);
+    expect(await alarmsOf("CASE_TAG_OUT_OF_SCOPE", "HLD-0302/1")).toHaveLength(1);
+    await d.end();
+  });
+});
+
 describe("no single message stops the station (P5)", () => {
   it("recording id 2^32-1 in a chunk and last_sealed 2^32-1 in a Hello are refused before any key is derived; another device's Acks are not delayed", async () => {
     const honest = await provision(gw, "HLD-0201");

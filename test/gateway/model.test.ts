@@ -219,18 +219,25 @@ describe("clips and cases", () => {
     ]);
   });
 
-  it("links a clip to the case its seal's case tag names, as a custody event of the system", async () => {
-    const { agency } = await station();
+  it("links a clip to the case its seal's case tag names, as a custody event of the system, only within the clip's units", async () => {
+    const { county, agency, other } = await station();
     await device("BWC-01");
+    await model.setDeviceUnit("BWC-01", county.id);
     const w = T("2026-03-10T01:00:00Z");
     await model.addCase({ number: "HS-2026-001", unitId: agency.id, category: "penalty", activityKind: "on_site_enforcement", windowStart: w, windowEnd: w + 3600000 });
     await model.addCase({ number: "HS-2026-002", unitId: agency.id, category: "penalty", activityKind: "on_site_enforcement", windowStart: w, windowEnd: w + 3600000 });
+    await model.addCase({ number: "JX-2026-009", unitId: other.id, category: "penalty", activityKind: "on_site_enforcement", windowStart: w, windowEnd: w + 3600000 });
     await recording("BWC-01", 1, w, w + 60000, { start: "HS-2026-001", seal: "HS-2026-002" });
     await recording("BWC-01", 2, w, w + 60000, { start: "HS-2026-777" });
+    await recording("BWC-01", 3, w, w + 60000, { start: "JX-2026-009" });
     const l = await model.linkByTag("BWC-01", 1);
-    expect(l?.caseNumber).toBe("HS-2026-002");
-    expect((await model.linkByTag("BWC-01", 1))?.id).toBe(l?.id);
-    expect(await model.linkByTag("BWC-01", 2)).toBeNull();
+    expect("caseNumber" in l && l.caseNumber).toBe("HS-2026-002");
+    const again = await model.linkByTag("BWC-01", 1);
+    expect("id" in again && "id" in l && again.id === l.id).toBe(true);
+    expect(await model.linkByTag("BWC-01", 2)).toMatchObject({ refused: "NO_CASE" });
+    // A case of a neighbouring district: the device's tag never links the clip there.
+    expect(await model.linkByTag("BWC-01", 3)).toMatchObject({ refused: "CASE_OUT_OF_SCOPE", tag: "JX-2026-009" });
+    expect(await model.clipLinks("BWC-01", 3)).toEqual([]);
     expect((await model.custodyEvents("BWC-01", 1)).map((e) => e.actor)).toEqual(["system:case-tag"]);
   });
 
