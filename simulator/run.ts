@@ -79,7 +79,7 @@ export interface Report {
   lostChunks: number;
   alarms: string[];
   failures: string[];
-  /** Per device; `console` is the tail of its console, kept only for a device that ended with an error. */
+  /** Per device; `console` is the tail of its console, kept only for a device that ended with an error or holding records. */
   perDevice: { id: string; recordings: number; queueDepth: number; storeFree: number; lastError: string; console?: string[] }[];
   resources: { rssMb: number; cpuS: number };
   ok: boolean;
@@ -130,7 +130,7 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
   let mqttHost = "127.0.0.1", mqttPort = 0, apiBase = o.api || "", token = o.token || "";
   const gwDir = join(work, "gateway");
   const startOwn = async (ports?: { mqtt: number; http: number }) => {
-    gateway = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: ports ? ports.mqtt : 0, httpPort: ports ? ports.http : 0, dataDir: gwDir, diskMinFreeMb: 1, beaconIntervalS: 30, maxClients: Math.max(DEFAULTS.maxClients, o.devices * 2 + 10), ratePerSecond: 1000, rateBurst: 2000, faultCommitDelayMs: o.commitDelayMs || 0 }, createLogger("silent"));
+    gateway = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: ports ? ports.mqtt : 0, httpPort: ports ? ports.http : 0, dataDir: gwDir, diskMinFreeMb: 1, beaconIntervalS: 30, maxClients: Math.max(DEFAULTS.maxClients, o.devices * 2 + 10), ratePerSecond: 1000, rateBurst: 2000, faultCommitDelayMs: o.commitDelayMs || 0 }, createLogger(process.env.EVREC_SIM_GATEWAY_LOG || "silent"));
     mqttPort = gateway.mqttPort;
     apiBase = `http://127.0.0.1:${gateway.httpPort}`;
   };
@@ -274,8 +274,10 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
       lostChunks: lost, alarms, failures,
       perDevice: devices.map((d, i) => {
         const lastError = infos[i] ? infos[i]!.lastError : "powered off";
-        return { id: d.id, recordings: recs.filter((r) => r.device === d.id).length, queueDepth: infos[i] ? infos[i]!.queueDepth : -1, storeFree: infos[i] ? infos[i]!.storeFree : -1, lastError,
-          ...(lastError ? { console: d.logs().slice(-CONSOLE_TAIL) } : {}) };
+        const queueDepth = infos[i] ? infos[i]!.queueDepth : -1;
+        // The console tail of a device that ended with an error, or still holding what it recorded.
+        return { id: d.id, recordings: recs.filter((r) => r.device === d.id).length, queueDepth, storeFree: infos[i] ? infos[i]!.storeFree : -1, lastError,
+          ...(lastError || queueDepth !== 0 ? { console: d.logs().slice(-CONSOLE_TAIL) } : {}) };
       }),
       resources: { rssMb: Math.round(process.memoryUsage().rss / 1048576), cpuS: Math.round((cpu.user + cpu.system) / 1e5) / 10 },
       ok: failures.length === 0,

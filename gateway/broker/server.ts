@@ -27,7 +27,10 @@ export class Broker {
   server!: Server;
   tlsServer: Server | null = null;
   tlsPort = 0;
+  /** Live connections by connection id (not the MQTT client id: a device reconnects under the same one). */
   private clients = new Map<string, Client>();
+  private connIds = new WeakMap<Client, string>();
+  private connSeq = 0;
   private sockets = new Set<Socket>();
   ingest: Ingest | null = null;
 
@@ -36,15 +39,16 @@ export class Broker {
   async listen(o: BrokerOptions): Promise<number> {
     const hooks = admission(this.registry, this.refusals, { perSecond: o.ratePerSecond, burst: o.rateBurst });
     this.aedes = await Aedes.createBroker({ ...hooks, drainTimeout: 30000, connectTimeout: 10000 } as never);
-    this.aedes.on("client", (c: Client) => this.clients.set(c.id, c));
+    this.aedes.on("client", (c: Client) => this.clients.set(this.connOf(c), c));
     this.aedes.on("clientDisconnect", (c: Client) => {
-      this.clients.delete(c.id);
-      if (this.ingest) this.ingest.disconnected(c.id);
+      const conn = this.connOf(c);
+      this.clients.delete(conn);
+      if (this.ingest) this.ingest.disconnected(conn);
     });
     this.aedes.on("publish", (packet, client) => {
       const id = client ? (client as Client & { deviceId?: string }).deviceId : undefined;
       if (!client || !id || packet.topic !== upTopic(id) || !this.ingest) return;
-      void this.ingest.message(client.id, id, packet.payload as Buffer);
+      void this.ingest.message(this.connOf(client), id, packet.payload as Buffer);
     });
     const accept = (sock: Socket) => {
       if (this.sockets.size >= o.maxClients) {
@@ -76,6 +80,20 @@ export class Broker {
     const port = typeof addr === "object" && addr ? addr.port : o.port;
     this.log.info({ host: o.host, port, maxPacket: o.maxPacket, maxClients: o.maxClients }, "mqtt listening");
     return port;
+  }
+
+  /**
+   * One id per connection. A device reconnects under the same MQTT client id, and the old
+   * connection's disconnect can be reported after the new one's first message: keyed by client id,
+   * that disconnect closed the new connection's session, and its Acks stopped.
+   */
+  private connOf(c: Client): string {
+    let id = this.connIds.get(c);
+    if (!id) {
+      id = `${c.id}#${++this.connSeq}`;
+      this.connIds.set(c, id);
+    }
+    return id;
   }
 
   /** Publish a downlink message to a device, QoS 1, not retained (R-TOP-3). */

@@ -1,6 +1,8 @@
 // Group commit (R-ACK-1): work queued within a few milliseconds is made durable together,
 // media fsync'd once per file, then one SQLite transaction, and only then are the waiting
-// acknowledgements released. Throughput doesn't pay one fsync per chunk.
+// acknowledgements released. Throughput doesn't pay one fsync per chunk. While a batch commits,
+// what arrives waits and becomes the next batch as a whole: a slow disk makes batches larger,
+// not more numerous, so latency stays about two commit times however far behind the disk falls.
 //
 // The durability order, per batch:
 //   1. every item's media is written at its offset; an item whose write fails fails alone;
@@ -43,6 +45,7 @@ export class GroupCommitter {
   private queue: Queued[] = [];
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
+  private busy = false;
   private held: Promise<void> | null = null;
   private releaseHeld: (() => void) | null = null;
   batches = 0;
@@ -57,6 +60,7 @@ export class GroupCommitter {
   submit(w: Work): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ w, resolve, reject, err: null });
+      if (this.busy) return; // taken as the next batch when the one committing ends
       if (this.queue.length >= this.maxBatch) this.kick();
       else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.delayMs);
     });
@@ -77,9 +81,14 @@ export class GroupCommitter {
 
   private kick(): void {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
-    const batch = this.queue.splice(0, this.queue.length);
-    if (!batch.length) return;
-    this.running = this.running.then(() => this.commit(batch));
+    if (this.busy || !this.queue.length) return;
+    const batch = this.queue.splice(0, this.maxBatch);
+    this.busy = true;
+    // commit() settles every item itself; a batch never stops the ones after it.
+    this.running = this.commit(batch).catch(() => undefined).then(() => {
+      this.busy = false;
+      this.kick();
+    });
   }
 
   private async commit(batch: Queued[]): Promise<void> {
@@ -147,6 +156,9 @@ export class GroupCommitter {
   /** Commit what is queued and wait for it. */
   async flush(): Promise<void> {
     this.kick();
-    await this.running;
+    while (this.busy || this.queue.length) {
+      await this.running;
+      this.kick();
+    }
   }
 }

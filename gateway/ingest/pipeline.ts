@@ -65,9 +65,11 @@ interface Session {
   queue: Promise<void>;
   beaconTimer: NodeJS.Timeout | null;
   /** The last Ack sent per recording on this connection, and a coalesced one waiting (ackIntervalMs). */
-  acks: Map<number, { at: number; state: number; timer: NodeJS.Timeout | null }>;
+  acks: Map<number, { at: number; state: number; timer: NodeJS.Timeout | null; rec: RecordingIngest }>;
   /** Recordings this connection's Hello said the device holds. */
   held: Set<number>;
+  /** Of those, the ones not answered yet: their answer waits for what is on its way to the disk. */
+  unanswered: Set<number>;
 }
 
 /** What a step of the verifier asks to make durable. */
@@ -137,7 +139,7 @@ export class Ingest {
   private session(connId: string, deviceId: string): Session {
     let s = this.sessions.get(connId);
     if (!s) {
-      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map(), held: new Set() };
+      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map(), held: new Set(), unanswered: new Set() };
       made.queue = this.registry.get(deviceId).then((d) => {
         if (!d) throw new Error("device " + deviceId + " vanished from the registry");
         made.device = d;
@@ -251,16 +253,25 @@ export class Ingest {
     else if (r.startStored) state = AckState.ACK_OPEN;
     else if (r.startInflight || (r.rowSubmitted && r.busy())) return;
     else state = AckState.ACK_UNKNOWN;
+    // The answer to a Hello (R-ACK-3) tells the device where the gateway stands: it waits until what
+    // is on its way to the disk has landed, or the device would send again what is about to be stored.
+    if (s.unanswered.has(r.recording)) {
+      if (r.busy()) return;
+      s.unanswered.delete(r.recording);
+    }
     const last = s.acks.get(r.recording);
     const now = Date.now();
     const gap = this.opts.ackIntervalMs || 0;
     if (last && state === AckState.ACK_OPEN && last.state === state && now - last.at < gap) {
-      if (!last.timer) last.timer = setTimeout(() => { last.timer = null; last.at = 0; this.ack(s, r); }, gap - (now - last.at));
+      // The folded Ack speaks from the recording's state when it goes (the instance may be reloaded meanwhile).
+      last.rec = r;
+      if (!last.timer) last.timer = setTimeout(() => { last.timer = null; last.at = 0; this.ack(s, last.rec); }, gap - (now - last.at));
       return;
     }
     if (last && last.timer) clearTimeout(last.timer);
-    s.acks.set(r.recording, { at: now, state, timer: null });
+    s.acks.set(r.recording, { at: now, state, timer: null, rec: r });
     this.stats.acks++;
+    this.log.debug({ device: r.device, recording: r.recording, conn: s.connId, state, cumulative: r.stored, settled: r.settled }, "ack");
     this.sendDown(s, { ack: { recording: r.recording, state, cumulative: r.stored, settled: r.settled } });
   }
 
@@ -350,6 +361,7 @@ export class Ingest {
     if (dropped.length) this.log.warn({ code: "UNSTARTED_DROPPED", device: r.device, recording: r.recording, seqs: dropped.length }, "released buffered chunks of a recording that could not link; the device sends them again");
     r.verifier.destroy();
     this.stats.released++;
+    this.log.debug({ device: r.device, recording: r.recording, busy: r.busy() }, "recording released from memory");
   }
 
   private bufferedBytes = new WeakMap<RecordingIngest, number>();
@@ -442,7 +454,6 @@ export class Ingest {
       if (flags.length) void this.alarm("CLIP_TIME_SUSPECT", `${r.device}/${r.recording}`, flags.join("; "));
       if ((start && start.caseTag) || (seal && seal.caseTag)) this.linkByTag(r.device, r.recording);
       if (seal) void this.nextLink(r.device, r.recording, seal.value);
-      if (creates) void this.gapBelow(r.device, r.recording);
     }, (e) => {
       r.inflight--;
       if (start) r.startInflight = false;
@@ -535,23 +546,6 @@ export class Ingest {
     }
   }
 
-  /**
-   * R-VER-9: a recording id skipped below one just stored, that the device's Hello did not say it
-   * holds, is a recording deleted or lost on the device, whatever the Hello's last_sealed says.
-   */
-  private async gapBelow(device: string, recording: number): Promise<void> {
-    if (recording <= 1) return;
-    try {
-      const gaps = (await store.recordingGaps(this.db, device, recording - 1)).filter(([, hi]) => hi === recording - 1);
-      const held = new Set<number>();
-      for (const s of this.byDevice.get(device) || []) for (const h of s.held) held.add(h);
-      const missing = without(gaps, held);
-      if (missing.length) await this.alarm("RECORDING_MISSING", device, `recordings ${ranges(missing)} never received, and the device does not say it holds them`);
-    } catch (e) {
-      this.log.error({ err: String(e), device }, "history check failed to run");
-    }
-  }
-
   // ---- messages
 
   private async hello(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
@@ -570,6 +564,8 @@ export class Ingest {
     if (s.signer) s.signer.destroy();
     s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, dev, nonce);
     s.held = new Set(held.map((x) => x.recording));
+    s.unanswered = new Set(s.held);
+    this.log.debug({ device: s.device.id, conn: s.connId, held }, "hello");
     if (h.deviceTimeMs) this.clocks.helloAt(s.device.id, h.deviceTimeMs as number, Date.now());
     await store.noteHello(this.db, s.device.id, Date.now(), { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording });
     if (s.device.state === "revoked") {

@@ -614,7 +614,15 @@ export class Model {
     if (!inScope) return { refused: "CASE_OUT_OF_SCOPE", tag, detail: unit === null ? `case ${tag} not linked: the clip's unit is not known (no officer checked out, no device unit)` : `case ${tag} belongs to unit ${kase.unit_id}, outside the clip's unit ${unit} and the units below it` };
     const existing = await this.db.get<LinkRow>(`SELECT ${LINK_COLS} FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ? AND l.case_id = ? AND l.unlinked_at IS NULL`, [deviceId, recordingId, kase.id]);
     if (existing) return toLink(existing);
-    return this.link(deviceId, recordingId, tag, "system:case-tag", `case tag ${tag} recorded on the device`);
+    try {
+      return await this.link(deviceId, recordingId, tag, "system:case-tag", `case tag ${tag} recorded on the device`);
+    } catch (e) {
+      // The start's and the seal's commits may both ask at once: the second finds the first's link.
+      if (!(e instanceof ModelError && e.code === "ALREADY_LINKED")) throw e;
+      const l = await this.db.get<LinkRow>(`SELECT ${LINK_COLS} FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ? AND l.case_id = ? AND l.unlinked_at IS NULL`, [deviceId, recordingId, kase.id]);
+      if (!l) throw e;
+      return toLink(l);
+    }
   }
 
   /** What a link or unlink needs checked first: a reason, an actor, the clip and the case. */

@@ -258,6 +258,31 @@ describe("recorder core against a real gateway", () => {
     expect(g.gw.ingest.stats.duplicates).toBe(0);
   });
 
+  it("after a reconnect, a recording the Hello lists waits for the gateway's answer: a slow commit breeds no resend", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-8");
+    const { rec, h } = boot(kv);
+    await until(() => rec.ready, "hello answered");
+    g.gw.committer.hold(); // a starved gateway: the start and chunks wait to be committed
+    h.press("record");
+    h.media.emit(3);
+    await until(() => rec.stats.published === 3, "3 published");
+    // Every PUBACK in: the gateway has the start and the 3 chunks (verified, not yet committed).
+    await until(() => (rec.mqtt as unknown as { queue: unknown[] }).queue.length === 0, "3 taken by the broker");
+    for (const s of h.net.sockets) s.destroy();
+    await until(() => !rec.online, "offline");
+    await until(() => rec.online, "reconnected", 5000);
+    // Well past helloWaitMs, the gateway has not answered (its commit is in flight): nothing goes again.
+    await new Promise((r) => setTimeout(r, 900));
+    expect(rec.stats.published).toBe(3);
+    g.gw.committer.release();
+    await until(() => rec.queue.depth() === 0, "acknowledged once committed", 5000);
+    expect(rec.stats.published).toBe(3);
+    expect(g.gw.ingest.stats.duplicates).toBe(0);
+    h.press("record");
+    await until(async () => (await recordings(g, "REC-8"))[0]?.verdict === "verified", "verified");
+  });
+
   it("pre-event chunks and markers enter the chain flagged", async () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-8", { pre: 2 });

@@ -26,8 +26,8 @@ export class FakeDevice {
     this.guard = new DownlinkGuard(sha, this.keys.downlinkKey, this.dev);
   }
 
-  async connect(port: number, password = loginPassword(this.keys.login), tls?: { ca: Buffer }): Promise<void> {
-    this.client = await mqtt.connectAsync(`${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`, { username: this.id, password, reconnectPeriod: 0, clientId: this.id + "-" + randomBytes(3).toString("hex"), ...(tls ? { ca: tls.ca, rejectUnauthorized: true } : {}) });
+  async connect(port: number, password = loginPassword(this.keys.login), tls?: { ca: Buffer }, clientId = this.id + "-" + randomBytes(3).toString("hex")): Promise<void> {
+    this.client = await mqtt.connectAsync(`${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`, { username: this.id, password, reconnectPeriod: 0, clientId, ...(tls ? { ca: tls.ca, rejectUnauthorized: true } : {}) });
     this.client.on("message", (_t, payload) => {
       const d = decode("Downlink", payload);
       const ok = this.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array);

@@ -122,6 +122,20 @@ describe("lost under load (P4)", () => {
     await twin.end();
   });
 
+  it("a device that reconnects under its own client id (as a recorder does) is answered on the new connection, whatever order the old one's end is reported in", async () => {
+    const d = await provision(gw, "HLD-0008", { connect: false });
+    for (let round = 1; round <= 5; round++) {
+      await d.connect(gw.mqttPort, undefined, undefined, "HLD-0008");
+      await d.hello();
+      const rec = d.recording(round, [randomBytes(200)], round > 1 ? { prevSeal: undefined } : {});
+      // No end(): the next connection takes the client id over while this one is still open.
+      await d.publish(rec.start);
+      await d.publish(rec.chunks[0]);
+      await d.waitFor(isAck(round, AckState.ACK_OPEN, 1), 3000);
+    }
+    d.client.end(true);
+  });
+
   it("an interrupted seal on a failed recording is stored and acknowledged SEALED, so the device can free it", async () => {
     const d = await provision(gw, "HLD-0006");
     const rec = d.recording(1, [randomBytes(400), randomBytes(400)], { interrupted: true });
