@@ -65,6 +65,7 @@ export class FakeDevice {
     });
     const s = w.seal(opts.interrupted ? FLAG_INTERRUPTED : 0, t0 + payloads.length * 1000, 9, cc.caseTagHash(opts.caseTag || ""), new Uint8Array(16));
     return {
+      recording: r,
       start: encode("Uplink", { schema: 1, start: { genesis: g.block, caseTag: opts.caseTag || "" } }),
       chunks,
       /** Each chunk's header, payload and tag, for tests that rebuild a message from them. */

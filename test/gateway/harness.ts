@@ -31,9 +31,12 @@ export async function provision(gw: Gateway, id: string, opts: { connect?: boole
 }
 
 /** Send a recording's start, chunks and seal, and wait for the Ack that says it is sealed. */
-export async function streamSealed(d: FakeDevice, rec: { start: Uint8Array; chunks: Uint8Array[]; seal: Uint8Array }): Promise<void> {
+export async function streamSealed(d: FakeDevice, rec: { recording: number; start: Uint8Array; chunks: Uint8Array[]; seal: Uint8Array }): Promise<void> {
   await d.publish(rec.start);
   for (const c of rec.chunks) await d.publish(c);
   await d.publish(rec.seal);
-  await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { state: number; cumulative: number }).state === 1 && (m.body.ack as { cumulative: number }).cumulative === rec.chunks.length);
+  await d.waitFor((m) => {
+    const a = m.body.ack as { recording: number; state?: number; cumulative?: number } | undefined;
+    return m.kind === "ack" && !!a && a.recording === rec.recording && a.state === 1 && (a.cumulative || 0) === rec.chunks.length;
+  });
 }
