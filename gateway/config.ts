@@ -37,6 +37,16 @@ export interface GatewayConfig {
   gapToleranceMs: number;
   /** A device not heard from for this long raises a DEVICE_SILENT alarm. */
   silentAfterS: number;
+  /** The station's name: its signing key's name and its transparency log's origin; empty: derived from the key at first start. */
+  stationName: string;
+  /** How often new leaves enter the transparency log and a checkpoint is signed, in ms (0: only on demand). */
+  logIntervalMs: number;
+  /** Witnesses that cosign the log's checkpoints: comma-separated `URL VERIFIER-KEY` pairs. */
+  witnesses: string;
+  /** Background scrub pace in MiB/s of stored media (0: no background scrub). */
+  scrubMibPerS: number;
+  /** Hours from the start of one background scrub pass to the next. */
+  scrubIntervalH: number;
   logLevel: string;
 }
 
@@ -62,6 +72,11 @@ export const DEFAULTS: GatewayConfig = {
   fleetRatio: 4,
   gapToleranceMs: 2000,
   silentAfterS: 3600,
+  stationName: "",
+  logIntervalMs: 5000,
+  witnesses: "",
+  scrubMibPerS: 16,
+  scrubIntervalH: 24,
   logLevel: "info",
 };
 
@@ -86,6 +101,11 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   fleetRatio: "officers per recorder set (regulation: 4)",
   gapToleranceMs: "gaps up to this many ms count as covered in FULL cases",
   silentAfterS: "seconds without contact before a device is reported silent",
+  stationName: "station name (log origin and signing key name, e.g. zfj.example.gov.cn/station-1); set once, at first start",
+  logIntervalMs: "ms between transparency log updates (new leaves, a signed checkpoint, witness cosignatures); 0: on demand only",
+  witnesses: "witnesses to cosign checkpoints: comma-separated 'URL VERIFIER-KEY' pairs",
+  scrubMibPerS: "background scrub pace in MiB/s of stored media; 0: none (admin scrub still works)",
+  scrubIntervalH: "hours between the starts of background scrub passes",
   logLevel: "log level: fatal, error, warn, info, debug, trace",
 };
 

@@ -23,6 +23,8 @@ import { Refusals } from "./broker/admission.js";
 import { GroupCommitter } from "./ingest/commit.js";
 import { tlsMaterial } from "./broker/tls.js";
 import { Ingest } from "./ingest/pipeline.js";
+import { StationIdentity } from "./evidence/identity.js";
+import { ensureStationChain } from "./evidence/x509.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
 export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS];
@@ -55,11 +57,13 @@ export async function openStore(config: GatewayConfig) {
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
+  // The station's Ed25519 signing identity (log checkpoints, manifests, C2PA), made at first start.
+  const { identity } = StationIdentity.loadOrCreate(dir, config.stationName);
   const db = await Db.open(join(dir, "gateway.db"));
   await migrate(db, ALL_MIGRATIONS);
   const audit = await AuditLog.open(db, dir);
   return {
-    dir, db, station: station.key, audit,
+    dir, db, station: station.key, audit, identity,
     registry: new DeviceRegistry(db, station.key),
     accounts: new Accounts(db),
     model: new Model(db, { timeZone: config.timeZone, fleetRatio: config.fleetRatio, gapToleranceMs: config.gapToleranceMs }),
@@ -67,7 +71,13 @@ export async function openStore(config: GatewayConfig) {
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {
-  const { dir, db, registry, accounts, model, audit } = await openStore(config);
+  const { dir, db, registry, accounts, model, audit, identity } = await openStore(config);
+  // The C2PA chain (station CA, signing certificate) made once; without openssl, export's C2PA waits for it.
+  try {
+    if (ensureStationChain(dir, identity).created) log.info({ station: identity.name }, "made the station CA and C2PA signing certificate");
+  } catch (e) {
+    log.error({ err: (e as Error).message }, "could not make the station's X.509 chain");
+  }
   const alarms = new Alarms(db, log, { audit });
   const tokenFile = join(dir, "admin.token");
   const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;

@@ -1,0 +1,131 @@
+// The admin CLI's evidence commands (`npm run admin -- station-key | x509 ...`): cli.ts hands
+// them the opened store and the arguments left after its own flags.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { GatewayConfig } from "../config.js";
+import type { openStore } from "../gateway.js";
+import { toBase64 } from "../../protocol/base64.js";
+import { toHex } from "../../protocol/bytes.js";
+import { IdentityError } from "./identity.js";
+import { X509Error, describeCertificate, installCertificate, signingCredentials, stationCsr, uninstallCertificate, pemCertificates } from "./x509.js";
+
+export type Store = Awaited<ReturnType<typeof openStore>>;
+
+/** Usage lines cli.ts prints with its own. */
+export const EVIDENCE_USAGE = `  station-key            the station's Ed25519 public key, its note verifier key (for monitors, witnesses
+                         and offline verifiers) and its C2PA signing certificate
+  x509 show              the C2PA signing certificate chain in use and its trust anchor
+  x509 csr --out FILE [--subject /C=CN/O=.../CN=...]   a certificate request for the station key, for an agency CA
+  x509 install --cert FILE [--anchor FILE] [--key FILE]   use an agency-issued signing certificate (then intermediates)
+                         for C2PA; without --key it must certify the station key; checked against the C2PA profile
+  x509 uninstall         go back to the station's own certificate
+`;
+
+/** Nouns this module answers. */
+export const EVIDENCE_COMMANDS: ReadonlySet<string> = new Set(["station-key", "x509"]);
+
+/** An error with a reason code that the CLI prints as `admin: CODE: message`. */
+export class UsageError extends Error {
+  constructor(public code: string, message: string) {
+    super(message);
+  }
+}
+
+// Flags cli.ts has already taken for its own commands (--cert, --reason, --as, --from, --to).
+let taken: Record<string, string | undefined> = {};
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return taken[name];
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith("--")) throw new UsageError("USAGE", `${name} needs a value`);
+  args.splice(i, 2);
+  return v;
+}
+
+function readInput(file: string, what: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UsageError("FILE_UNREADABLE", `${what} ${file}: ${(e as NodeJS.ErrnoException).code || (e as Error).message}`);
+  }
+}
+
+/** Run one evidence command; returns the exit code. Errors with a code are printed, not thrown. */
+export async function evidenceCommand(store: Store, _config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}): Promise<number> {
+  const args = argv.slice();
+  taken = already;
+  try {
+    return await run(store, args, json);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof IdentityError || e instanceof X509Error || typeof (e as { code?: unknown }).code === "string") {
+      console.error(`admin: ${(e as { code: string }).code}: ${(e as Error).message.replace(/^[A-Z_]+: /, "")}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function run(store: Store, args: string[], json: boolean): Promise<number> {
+  const [noun, verb] = args;
+  const id = store.identity;
+  if (noun === "station-key") {
+    const cred = signingCredentials(store.dir, id);
+    const cert = describeCertificate(pemCertificates(cred.chainPem)[0]);
+    const out = {
+      name: id.name,
+      publicKey: toBase64(id.publicKey),
+      publicKeyHex: toHex(id.publicKey),
+      verifierKey: id.verifierKey,
+      signingCertificate: { source: cred.source, ...cert },
+      trustAnchor: cred.anchorPem ? describeCertificate(cred.anchorPem) : null,
+      trustAnchorFile: cred.source === "station" ? join(store.dir, "x509", "station-ca.crt") : null,
+    };
+    if (json) console.log(JSON.stringify(out, null, 1));
+    else {
+      console.log(`station ${out.name}`);
+      console.log(`  Ed25519 public key   ${out.publicKey}`);
+      console.log(`  note verifier key    ${out.verifierKey}`);
+      console.log(`  C2PA certificate     ${cert.subject} (issued by ${cert.issuer}, ${cred.source}), valid ${cert.validFrom} to ${cert.validTo}`);
+      console.log(`                       SHA-256 ${cert.fingerprint}`);
+      if (out.trustAnchor) console.log(`  trust anchor         ${out.trustAnchor.subject}, SHA-256 ${out.trustAnchor.fingerprint}${out.trustAnchorFile ? ` (${out.trustAnchorFile})` : ""}`);
+    }
+    return 0;
+  }
+  if (noun === "x509" && verb === "show") {
+    const cred = signingCredentials(store.dir, id);
+    const chain = pemCertificates(cred.chainPem).map(describeCertificate);
+    if (json) console.log(JSON.stringify({ source: cred.source, chain, anchor: cred.anchorPem ? describeCertificate(cred.anchorPem) : null }, null, 1));
+    else {
+      chain.forEach((c, i) => console.log(`${i === 0 ? "signing" : "intermediate"}: ${c.subject} <- ${c.issuer}; valid to ${c.validTo}; SHA-256 ${c.fingerprint}`));
+      if (cred.anchorPem) { const a = describeCertificate(cred.anchorPem); console.log(`anchor: ${a.subject}; SHA-256 ${a.fingerprint}`); }
+      console.log(`(${cred.source === "station" ? "the station's own chain" : "installed by an admin"})`);
+    }
+    return 0;
+  }
+  if (noun === "x509" && verb === "csr") {
+    const out = flag(args, "--out");
+    const subject = flag(args, "--subject");
+    if (!out) throw new UsageError("USAGE", "x509 csr needs --out FILE");
+    writeFileSync(out, stationCsr(id, subject), { flag: "wx" });
+    console.log(`certificate request for the station key written to ${out}`);
+    return 0;
+  }
+  if (noun === "x509" && verb === "install") {
+    const cert = flag(args, "--cert");
+    const anchor = flag(args, "--anchor");
+    const key = flag(args, "--key");
+    if (!cert) throw new UsageError("USAGE", "x509 install needs --cert FILE");
+    const r = installCertificate(store.dir, id, { certPem: readInput(cert, "--cert"), anchorPem: anchor ? readInput(anchor, "--anchor") : undefined, keyPem: key ? readInput(key, "--key") : undefined });
+    await store.audit.append({ actor: "admin", action: "x509.install", target: r.fingerprint, details: { subject: r.subject, issuer: r.issuer } });
+    console.log(`installed: ${r.subject} (issued by ${r.issuer}), SHA-256 ${r.fingerprint}; C2PA signing uses it from now on`);
+    return 0;
+  }
+  if (noun === "x509" && verb === "uninstall") {
+    const removed = uninstallCertificate(store.dir);
+    if (removed) await store.audit.append({ actor: "admin", action: "x509.uninstall", target: "installed" });
+    console.log(removed ? "installed certificate removed: C2PA signing uses the station's own chain" : "no installed certificate");
+    return 0;
+  }
+  throw new UsageError("USAGE", `unknown command: ${args.join(" ")} (see --help)`);
+}
