@@ -25,9 +25,13 @@ import { tlsMaterial } from "./broker/tls.js";
 import { Ingest } from "./ingest/pipeline.js";
 import { StationIdentity } from "./evidence/identity.js";
 import { ensureStationChain } from "./evidence/x509.js";
+import { TLOG_MIGRATIONS } from "./store/tlog.js";
+import { Evidence } from "./evidence/service.js";
+import { parseWitnesses } from "./evidence/witness-client.js";
+import { logRoutes } from "./api/log-routes.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
-export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS];
+export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS, TLOG_MIGRATIONS];
 
 export interface Gateway {
   config: GatewayConfig;
@@ -38,6 +42,8 @@ export interface Gateway {
   model: Model;
   audit: AuditLog;
   alarms: Alarms;
+  /** Signing, the transparency log and its witnesses, the scrub. */
+  evidence: Evidence;
   /** Check the data disk's free space now (it is also checked every 5 s). */
   checkDisk(): Promise<void>;
   /** Set on the first start: where the admin token was written. */
@@ -120,17 +126,21 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   await checkDisk();
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
+  const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses: parseWitnesses(config.witnesses), logIntervalMs: config.logIntervalMs });
   const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
+  logRoutes(api, evidence.tlog, identity.verifierKey);
   await api.listen({ host: config.host, port: config.httpPort });
+  evidence.start();
   const httpPort = (api.server.address() as { port: number }).port;
   return {
-    config, mqttPort, httpPort, api, accounts, model, audit, alarms, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
+    config, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
     async close() {
       closed = true;
       clearInterval(diskTimer);
       await api.close();
       await broker.close();
       await ingest.close();
+      await evidence.close();
       await media.close();
       await db.close();
     },

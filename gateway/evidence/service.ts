@@ -1,0 +1,118 @@
+// The evidence part of the gateway, assembled: the transparency log fed from its sources,
+// checkpoints sent to witnesses, and (scrub.ts) the re-check of what is stored. One pass at a
+// time; gateway.ts starts the timers, tests and the CLI call sync() directly.
+import type { Db } from "../store/db.js";
+import type { AuditLog } from "../audit/log.js";
+import type { Alarms } from "../alarms.js";
+import type { Logger } from "../log.js";
+import type { StationIdentity } from "./identity.js";
+import { TransparencyLog } from "./tlog.js";
+import { gather } from "./sources.js";
+import { requestCosignature } from "./witness-client.js";
+import type { CosignOutcome, WitnessConfig } from "./witness-client.js";
+import * as store from "../store/tlog.js";
+
+export interface EvidenceOptions {
+  db: Db;
+  identity: StationIdentity;
+  audit: AuditLog;
+  alarms?: Alarms;
+  log?: Logger;
+  witnesses?: WitnessConfig[];
+  /** How often a pass runs by itself (0: only when asked). */
+  logIntervalMs?: number;
+  now?: () => number;
+}
+
+export interface SyncResult {
+  /** Leaves added by this pass, and the log's size after it. */
+  added: number;
+  size: number;
+  witnesses: CosignOutcome[];
+}
+
+export class Evidence {
+  readonly tlog: TransparencyLog;
+  /** The station's signing identity (its verifier key is what monitors and verifiers check against). */
+  readonly identity: StationIdentity;
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  private soon: NodeJS.Timeout | null = null;
+  private closed = false;
+  private now: () => number;
+
+  constructor(private o: EvidenceOptions) {
+    this.now = o.now ?? Date.now;
+    this.identity = o.identity;
+    this.tlog = new TransparencyLog(o.db, o.identity, this.now);
+  }
+
+  /**
+   * One pass: every new leaf from every source into the log, a signed checkpoint of the new
+   * size, and the checkpoint sent to each witness that has not cosigned it. Passes never overlap.
+   */
+  sync(): Promise<SyncResult> {
+    const run = () => this.pass();
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async pass(): Promise<SyncResult> {
+    let added = 0;
+    let size = 0;
+    // Sources are read in batches: keep going until a pass finds nothing new.
+    for (;;) {
+      const head = await this.o.audit.head();
+      const g = await gather(this.o.db, this.o.identity, head, this.now());
+      const r = await this.tlog.append(g.leaves, g.progress);
+      added += r.added;
+      size = r.size;
+      if (!g.leaves.length || r.added === 0) break;
+    }
+    const cp = await this.tlog.checkpoint();
+    const witnesses: CosignOutcome[] = [];
+    for (const w of this.o.witnesses ?? []) {
+      const have = await store.cosignatures(this.o.db, cp.size);
+      if (have.some((c) => c.witness === w.key.name)) continue;
+      const out = await requestCosignature(this.o.db, this.tlog, w, cp, this.now);
+      witnesses.push(out);
+      if (out.status === "refused") {
+        this.o.log?.error({ witness: out.witness, code: out.code, detail: out.detail }, "witness refused the log's checkpoint");
+        await this.o.alarms?.raise(out.code, out.witness, `checkpoint of size ${cp.size}: ${out.detail}`);
+      } else if (out.status === "unreachable") this.o.log?.warn({ witness: out.witness, detail: out.detail }, "witness unreachable; retried next pass");
+    }
+    return { added, size, witnesses };
+  }
+
+  /**
+   * Call when a recording's seal is committed: its manifest enters the log within moments
+   * rather than at the next timed pass. Never throws; the timed pass catches anything missed.
+   */
+  recordingSealed(deviceId: string, recordingId: number): void {
+    if (this.closed || this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      this.sync().catch((e) => this.o.log?.error({ err: String(e), device: deviceId, recording: recordingId }, "transparency log pass failed"));
+    }, 50);
+    this.soon.unref();
+  }
+
+  /** Start the timed passes (config logIntervalMs). */
+  start(): void {
+    const ms = this.o.logIntervalMs ?? 0;
+    if (ms > 0 && !this.timer) {
+      this.timer = setInterval(() => void this.sync().catch((e) => this.o.log?.error({ err: String(e) }, "transparency log pass failed")), ms);
+      this.timer.unref();
+    }
+  }
+
+  /** Stop the timers and wait for a pass under way. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.soon) clearTimeout(this.soon);
+    this.timer = this.soon = null;
+    await this.chain.catch(() => undefined);
+  }
+}
