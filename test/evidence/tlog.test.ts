@@ -102,7 +102,7 @@ describe("transparency log", () => {
     const first = await gw.evidence.sync();
     const cp1 = await gw.evidence.tlog.checkpoint();
     for (let i = 0; i < 3; i++) await gw.audit.append({ actor: "admin", action: "device.state", target: "BWC-TL2", reason: "test", details: { i } });
-    await streamSealed(d, d.recording(2, [new Uint8Array(100).fill(8)], { prevSeal: r1.sealValue }));
+    await streamSealed(d, d.recording(2, [new Uint8Array(100).fill(8), new Uint8Array(50).fill(4)], { prevSeal: r1.sealValue }));
     d.client.end(true);
     const second = await gw.evidence.sync();
     expect(second.size).toBeGreaterThan(first.size);
