@@ -7,6 +7,8 @@ import type { openStore } from "../gateway.js";
 import { toBase64 } from "../../protocol/base64.js";
 import { toHex } from "../../protocol/bytes.js";
 import { IdentityError } from "./identity.js";
+import { Alarms } from "../alarms.js";
+import { Scrubber } from "./scrub.js";
 import { X509Error, describeCertificate, installCertificate, signingCredentials, stationCsr, uninstallCertificate, pemCertificates } from "./x509.js";
 
 export type Store = Awaited<ReturnType<typeof openStore>>;
@@ -19,10 +21,12 @@ export const EVIDENCE_USAGE = `  station-key            the station's Ed25519 pu
   x509 install --cert FILE [--anchor FILE] [--key FILE]   use an agency-issued signing certificate (then intermediates)
                          for C2PA; without --key it must certify the station key; checked against the C2PA profile
   x509 uninstall         go back to the station's own certificate
+  scrub [--device D] [--recording N]   re-hash stored media against the stored headers and recompute the chains
+                         now (at full speed); what no longer matches raises STORAGE_CORRUPT; exit 1 if damage is found
 `;
 
 /** Nouns this module answers. */
-export const EVIDENCE_COMMANDS: ReadonlySet<string> = new Set(["station-key", "x509"]);
+export const EVIDENCE_COMMANDS: ReadonlySet<string> = new Set(["station-key", "x509", "scrub"]);
 
 /** An error with a reason code that the CLI prints as `admin: CODE: message`. */
 export class UsageError extends Error {
@@ -126,6 +130,24 @@ async function run(store: Store, args: string[], json: boolean): Promise<number>
     if (removed) await store.audit.append({ actor: "admin", action: "x509.uninstall", target: "installed" });
     console.log(removed ? "installed certificate removed: C2PA signing uses the station's own chain" : "no installed certificate");
     return 0;
+  }
+  if (noun === "scrub") {
+    const device = flag(args, "--device");
+    const recording = flag(args, "--recording");
+    if (recording !== undefined && (!device || !/^[1-9][0-9]{0,9}$/.test(recording))) throw new UsageError("USAGE", "--recording N (a positive integer) goes with --device D");
+    const scrubber = new Scrubber(store.db, join(store.dir, "media"), store.registry, { alarms: new Alarms(store.db), audit: store.audit });
+    const r = await scrubber.run({ device, recording: recording === undefined ? undefined : Number(recording) });
+    const mib = r.bytes / 1048576;
+    if (json) console.log(JSON.stringify(r, null, 1));
+    else {
+      console.log(`scrub: ${r.recordings} recordings, ${r.chunks} chunks, ${mib.toFixed(1)} MiB in ${(r.ms / 1000).toFixed(1)} s${r.ms ? ` (${(mib / (r.ms / 1000)).toFixed(0)} MiB/s)` : ""}`);
+      if (!r.damaged.length) console.log("scrub: every stored value matches what the devices signed");
+      for (const d of r.damaged) {
+        console.log(`${d.device}/${d.recording}: ${d.state}`);
+        for (const f of d.findings) console.log(`  ${f.seq === null ? "recording" : f.seq === 0 ? "genesis" : f.seq === -1 ? "seal" : `chunk ${f.seq}`}: ${f.detail}${d.fresh.includes(f) ? "" : " (reported before)"}`);
+      }
+    }
+    return r.damaged.length ? 1 : 0;
   }
   throw new UsageError("USAGE", `unknown command: ${args.join(" ")} (see --help)`);
 }

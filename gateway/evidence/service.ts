@@ -11,6 +11,9 @@ import { gather } from "./sources.js";
 import { requestCosignature } from "./witness-client.js";
 import type { CosignOutcome, WitnessConfig } from "./witness-client.js";
 import * as store from "../store/tlog.js";
+import type { DeviceRegistry } from "../devices.js";
+import { Scrubber } from "./scrub.js";
+import type { ScrubReport } from "./scrub.js";
 
 export interface EvidenceOptions {
   db: Db;
@@ -21,6 +24,11 @@ export interface EvidenceOptions {
   witnesses?: WitnessConfig[];
   /** How often a pass runs by itself (0: only when asked). */
   logIntervalMs?: number;
+  /** The scrub: device keys, where media files live, its pace (MiB/s, 0: no background scrub) and interval. */
+  registry: DeviceRegistry;
+  mediaDir: string;
+  scrubMibPerS?: number;
+  scrubIntervalH?: number;
   now?: () => number;
 }
 
@@ -35,6 +43,10 @@ export class Evidence {
   readonly tlog: TransparencyLog;
   /** The station's signing identity (its verifier key is what monitors and verifiers check against). */
   readonly identity: StationIdentity;
+  /** Re-checks stored recordings (scrub.ts). */
+  readonly scrubber: Scrubber;
+  private scrubbing: Promise<unknown> = Promise.resolve();
+  private scrubTimer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private soon: NodeJS.Timeout | null = null;
@@ -45,6 +57,16 @@ export class Evidence {
     this.now = o.now ?? Date.now;
     this.identity = o.identity;
     this.tlog = new TransparencyLog(o.db, o.identity, this.now);
+    this.scrubber = new Scrubber(o.db, o.mediaDir, o.registry, { alarms: o.alarms, audit: o.audit, log: o.log });
+  }
+
+  /** One background-paced scrub pass over every stored recording (never two at once). */
+  scrub(): Promise<ScrubReport> {
+    const mib = this.o.scrubMibPerS ?? 0;
+    const run = () => this.scrubber.run({ bytesPerSecond: mib * 1048576, skipRecentMs: 60000, stopped: () => this.closed });
+    const p = this.scrubbing.then(run, run);
+    this.scrubbing = p.catch(() => undefined);
+    return p;
   }
 
   /**
@@ -98,12 +120,25 @@ export class Evidence {
     this.soon.unref();
   }
 
-  /** Start the timed passes (config logIntervalMs). */
+  /** Start the timed passes: the log (config logIntervalMs) and the background scrub (scrubMibPerS, scrubIntervalH). */
   start(): void {
     const ms = this.o.logIntervalMs ?? 0;
     if (ms > 0 && !this.timer) {
       this.timer = setInterval(() => void this.sync().catch((e) => this.o.log?.error({ err: String(e) }, "transparency log pass failed")), ms);
       this.timer.unref();
+    }
+    if ((this.o.scrubMibPerS ?? 0) > 0 && !this.scrubTimer) {
+      const every = Math.max(1, this.o.scrubIntervalH ?? 24) * 3600e3;
+      const pass = () => {
+        this.scrubTimer = null;
+        this.scrub().then((r) => this.o.log?.info({ recordings: r.recordings, mib: Math.round(r.bytes / 1048576), damaged: r.damaged.length, ms: r.ms }, "scrub pass done"),
+          (e) => this.o.log?.error({ err: String(e) }, "scrub pass failed")).finally(() => {
+          if (!this.closed) { this.scrubTimer = setTimeout(pass, every); this.scrubTimer.unref(); }
+        });
+      };
+      // The first pass a minute after start: not in the way of devices reconnecting.
+      this.scrubTimer = setTimeout(pass, 60000);
+      this.scrubTimer.unref();
     }
   }
 
@@ -112,7 +147,9 @@ export class Evidence {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     if (this.soon) clearTimeout(this.soon);
-    this.timer = this.soon = null;
+    if (this.scrubTimer) clearTimeout(this.scrubTimer);
+    this.timer = this.soon = this.scrubTimer = null;
     await this.chain.catch(() => undefined);
+    await this.scrubbing.catch(() => undefined);
   }
 }
