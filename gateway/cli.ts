@@ -163,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
     } else if (noun === "audit" && verb === "list") out(await store.audit.list({ limit: 50 }));
     else if (EVIDENCE_COMMANDS.has(noun)) return await evidenceCommand(store, config, args, json, { "--cert": opt.cert, "--reason": opt.reason, "--as": opt.as, "--from": opt.wfrom, "--to": opt.wto });
     else if (noun === "recording" && verb === "list") {
-      out(await store.db.all("SELECT device_id AS device, recording_id AS recording, verdict, final, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag, storage_state AS storage FROM recordings" + (id ? " WHERE device_id = ?" : "") + " ORDER BY device_id, recording_id", id ? [id] : []));
+      out(await store.db.all("SELECT device_id AS device, recording_id AS recording, verdict, final, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag, storage_state AS storage, purge_state AS retention FROM recordings" + (id ? " WHERE device_id = ?" : "") + " ORDER BY device_id, recording_id", id ? [id] : []));
     } else {
       console.error(USAGE);
       return 2;

@@ -47,6 +47,12 @@ export interface GatewayConfig {
   scrubMibPerS: number;
   /** Hours from the start of one background scrub pass to the next. */
   scrubIntervalH: number;
+  /** Days every recording is kept after it was last received (and after a case unlink); the rule's six months. */
+  retentionDays: number;
+  /** Days a recording marked for purge can still be undeleted before it is erased. */
+  undeleteDays: number;
+  /** Hours between scheduled purge passes (0: none; admin purge still works). */
+  purgeIntervalH: number;
   logLevel: string;
 }
 
@@ -77,6 +83,9 @@ export const DEFAULTS: GatewayConfig = {
   witnesses: "",
   scrubMibPerS: 16,
   scrubIntervalH: 24,
+  retentionDays: 180,
+  undeleteDays: 7,
+  purgeIntervalH: 24,
   logLevel: "info",
 };
 
@@ -106,6 +115,9 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   witnesses: "witnesses to cosign checkpoints: comma-separated 'URL VERIFIER-KEY' pairs",
   scrubMibPerS: "background scrub pace in MiB/s of stored media; 0: none (admin scrub still works)",
   scrubIntervalH: "hours between the starts of background scrub passes",
+  retentionDays: "days every recording is kept after it was received, and after a case unlink (rule: at least 180)",
+  undeleteDays: "days a purged recording can be undeleted before its media is erased",
+  purgeIntervalH: "hours between scheduled purge passes (mark what ran out, erase what passed its undelete window); 0: none",
   logLevel: "log level: fatal, error, warn, info, debug, trace",
 };
 

@@ -27,12 +27,13 @@ import { StationIdentity } from "./evidence/identity.js";
 import { ensureStationChain } from "./evidence/x509.js";
 import { TLOG_MIGRATIONS } from "./store/tlog.js";
 import { SCRUB_MIGRATIONS } from "./store/scrub.js";
+import { RETENTION_MIGRATIONS } from "./store/retention.js";
 import { Evidence } from "./evidence/service.js";
 import { parseWitnesses } from "./evidence/witness-client.js";
 import { logRoutes } from "./api/log-routes.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
-export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS, TLOG_MIGRATIONS, SCRUB_MIGRATIONS];
+export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS, TLOG_MIGRATIONS, SCRUB_MIGRATIONS, RETENTION_MIGRATIONS];
 
 export interface Gateway {
   config: GatewayConfig;
@@ -128,7 +129,8 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
   const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses: parseWitnesses(config.witnesses), logIntervalMs: config.logIntervalMs,
-    registry, mediaDir: join(dir, "media"), scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH });
+    registry, mediaDir: join(dir, "media"), scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,
+    retention: { days: config.retentionDays, undeleteDays: config.undeleteDays }, purgeIntervalH: config.purgeIntervalH });
   const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
   logRoutes(api, evidence.tlog, identity.verifierKey);
   await api.listen({ host: config.host, port: config.httpPort });

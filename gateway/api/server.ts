@@ -19,6 +19,7 @@ import { modelRoutes } from "./model-routes.js";
 import { mayRetrieve } from "./access.js";
 import { assignmentInForceSql } from "../model/schema.js";
 import { storageState } from "../store/scrub.js";
+import { purgeStateOf } from "../store/retention.js";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
 
@@ -129,7 +130,7 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
   // Metadata only (content needs a reason, below). An officer lists the clips recorded while
   // wearing a device: the assignment in force at the clip's start names them.
   app.get<{ Querystring: { device?: string } }>("/api/recordings", { config: { roles: [...ROLES] } }, async (req) => {
-    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons, r.storage_state AS storageState";
+    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons, r.storage_state AS storageState, r.purge_state AS purgeState";
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (req.query.device) { where.push("r.device_id = ?"); params.push(req.query.device); }
@@ -157,6 +158,9 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
   app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string; allowCorrupt?: string } }>("/api/recordings/:device/:recording/media", { config: { roles: [...ROLES] } }, async (req, reply) => {
     const reason = await retrieval(req);
     // The scrub found stored bytes that no longer match what the device signed: said, not served silently.
+    if ((await purgeStateOf(s.db, req.params.device, Number(req.params.recording))) === "purged") {
+      throw new ApiError(410, "PURGED", "this recording's media was erased when its retention ended; its tombstone and log entries remain");
+    }
     const storage = await storageState(s.db, req.params.device, Number(req.params.recording));
     if (storage && storage.state !== "ok") reply.header("x-storage-state", storage.state);
     if (storage?.state === "corrupt" && req.query.allowCorrupt !== "1") {

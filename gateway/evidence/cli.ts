@@ -9,6 +9,11 @@ import { toHex } from "../../protocol/bytes.js";
 import { IdentityError } from "./identity.js";
 import { Alarms } from "../alarms.js";
 import { Scrubber } from "./scrub.js";
+import { Retention, RetentionError } from "./retention.js";
+import type { Placement } from "./retention.js";
+import { TransparencyLog } from "./tlog.js";
+import { syncSources } from "./sources.js";
+import { tombstones } from "../store/retention.js";
 import { X509Error, describeCertificate, installCertificate, signingCredentials, stationCsr, uninstallCertificate, pemCertificates } from "./x509.js";
 
 export type Store = Awaited<ReturnType<typeof openStore>>;
@@ -23,10 +28,18 @@ export const EVIDENCE_USAGE = `  station-key            the station's Ed25519 pu
   x509 uninstall         go back to the station's own certificate
   scrub [--device D] [--recording N]   re-hash stored media against the stored headers and recompute the chains
                          now (at full speed); what no longer matches raises STORAGE_CORRUPT; exit 1 if damage is found
+  retention [--due DAYS] each recording's retention: category (hold, case, case-released, routine, open) and
+                         end; with --due, only what ends within DAYS, and what awaits erasure
+  hold <DEVICE/N> --reason R      keep a recording whatever its category, until released (audited)
+  release <DEVICE/N> --reason R   release an admin hold (audited)
+  purge [--dry-run]      mark what has run out of retention for purge; erase what passed its undelete window
+                         (media and chunks go; a tombstone, the recording's row and log leaves remain)
+  undelete <DEVICE/N> --reason R  take back a recording marked for purge, within its window (it is then held)
+  tombstones             what was erased: ids, seal value, category, retention end, log indexes
 `;
 
 /** Nouns this module answers. */
-export const EVIDENCE_COMMANDS: ReadonlySet<string> = new Set(["station-key", "x509", "scrub"]);
+export const EVIDENCE_COMMANDS: ReadonlySet<string> = new Set(["station-key", "x509", "scrub", "retention", "hold", "release", "purge", "undelete", "tombstones"]);
 
 /** An error with a reason code that the CLI prints as `admin: CODE: message`. */
 export class UsageError extends Error {
@@ -56,13 +69,13 @@ function readInput(file: string, what: string): string {
 }
 
 /** Run one evidence command; returns the exit code. Errors with a code are printed, not thrown. */
-export async function evidenceCommand(store: Store, _config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}): Promise<number> {
+export async function evidenceCommand(store: Store, config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}): Promise<number> {
   const args = argv.slice();
   taken = already;
   try {
-    return await run(store, args, json);
+    return await run(store, config, args, json);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof IdentityError || e instanceof X509Error || typeof (e as { code?: unknown }).code === "string") {
+    if (e instanceof UsageError || e instanceof IdentityError || e instanceof X509Error || e instanceof RetentionError || typeof (e as { code?: unknown }).code === "string") {
       console.error(`admin: ${(e as { code: string }).code}: ${(e as Error).message.replace(/^[A-Z_]+: /, "")}`);
       return 1;
     }
@@ -70,7 +83,19 @@ export async function evidenceCommand(store: Store, _config: GatewayConfig, argv
   }
 }
 
-async function run(store: Store, args: string[], json: boolean): Promise<number> {
+function target(s: string | undefined): { device: string; recording: number } {
+  const m = s ? /^([A-Za-z0-9._-]{1,16})\/([1-9][0-9]{0,9})$/.exec(s) : null;
+  if (!m) throw new UsageError("USAGE", `name the recording as DEVICE/N, e.g. BWC-0001/12 (got ${JSON.stringify(s ?? "")})`);
+  return { device: m[1], recording: Number(m[2]) };
+}
+
+const day = (t: number | null) => (t === null ? "-" : new Date(t).toISOString().slice(0, 10));
+
+function placementRows(list: Placement[]) {
+  return list.map((p) => ({ recording: `${p.device}/${p.recording}`, category: p.category, keepUntil: p.retainUntil === null ? "while it applies" : day(p.retainUntil), state: p.state, eraseAt: day(p.eraseAt) }));
+}
+
+async function run(store: Store, config: GatewayConfig, args: string[], json: boolean): Promise<number> {
   const [noun, verb] = args;
   const id = store.identity;
   if (noun === "station-key") {
@@ -148,6 +173,47 @@ async function run(store: Store, args: string[], json: boolean): Promise<number>
       }
     }
     return r.damaged.length ? 1 : 0;
+  }
+  if (["retention", "hold", "release", "purge", "undelete", "tombstones"].includes(noun)) {
+    const tlog = new TransparencyLog(store.db, id);
+    const retention = new Retention(store.db, join(store.dir, "media"), tlog, store.audit, { days: config.retentionDays, undeleteDays: config.undeleteDays },
+      { alarms: new Alarms(store.db), sync: () => syncSources(store.db, id, store.audit, tlog, Date.now) });
+    const actor = flag(args, "--as") || "admin";
+    const show = (rows: object[]) => (json ? console.log(JSON.stringify(rows, null, 1)) : rows.length ? console.table(rows) : console.log("(none)"));
+    if (noun === "retention") {
+      const due = flag(args, "--due");
+      if (due === undefined) show(placementRows(await retention.list()));
+      else {
+        if (!/^[0-9]{1,5}$/.test(due)) throw new UsageError("USAGE", "--due DAYS is a whole number of days");
+        const d = await retention.due(Number(due));
+        show(placementRows([...d.ending, ...d.pending]));
+      }
+      return 0;
+    }
+    if (noun === "tombstones") {
+      show((await tombstones(store.db)).map((t) => ({ recording: `${t.device_id}/${t.recording_id}`, sealValue: t.seal_value ? toHex(t.seal_value) : "", category: t.category, retainedUntil: day(t.retain_until), deleted: new Date(t.deleted_at).toISOString(), recordingLeaf: t.recording_leaf, deletionLeaf: t.deletion_leaf, bytes: t.bytes })));
+      return 0;
+    }
+    if (noun === "purge") {
+      const dry = args.includes("--dry-run");
+      const r = await retention.purge({ dryRun: dry });
+      if (json) console.log(JSON.stringify(r, null, 1));
+      else {
+        const verb = dry ? "would" : "";
+        console.log(`purge${dry ? " (dry run)" : ""}: ${r.marked.length} ${verb ? "would be " : ""}marked for purge (undelete within ${config.undeleteDays} days), ${r.erased.length} ${verb ? "would be " : ""}erased, ${r.spared.length} taken back by a hold or a link`);
+        for (const p of r.marked) console.log(`  marked  ${p.device}/${p.recording}  ${p.category} retention ended ${day(p.retainUntil)}; erased after ${day(p.eraseAt)}`);
+        for (const t of r.erased) console.log(`  erased  ${t.device_id}/${t.recording_id}  ${t.category}, ${t.bytes} bytes; tombstone kept${t.deletion_leaf !== null ? `, log leaf ${t.deletion_leaf}` : ""}`);
+      }
+      return 0;
+    }
+    const t = target(args[1]);
+    const reason = flag(args, "--reason");
+    if (!reason) throw new UsageError("REASON_REQUIRED", `${noun} needs --reason`);
+    if (noun === "hold") await retention.hold(t.device, t.recording, actor, reason);
+    else if (noun === "release") await retention.release(t.device, t.recording, actor, reason);
+    else await retention.undelete(t.device, t.recording, actor, reason);
+    console.log(`${t.device}/${t.recording}: ${noun === "hold" ? "held" : noun === "release" ? "hold released" : "undeleted (and held)"}`);
+    return 0;
   }
   throw new UsageError("USAGE", `unknown command: ${args.join(" ")} (see --help)`);
 }

@@ -7,12 +7,14 @@ import type { Alarms } from "../alarms.js";
 import type { Logger } from "../log.js";
 import type { StationIdentity } from "./identity.js";
 import { TransparencyLog } from "./tlog.js";
-import { gather } from "./sources.js";
+import { syncSources } from "./sources.js";
 import { requestCosignature } from "./witness-client.js";
 import type { CosignOutcome, WitnessConfig } from "./witness-client.js";
 import * as store from "../store/tlog.js";
 import type { DeviceRegistry } from "../devices.js";
 import { Scrubber } from "./scrub.js";
+import { Retention } from "./retention.js";
+import type { RetentionPolicy } from "./retention.js";
 import type { ScrubReport } from "./scrub.js";
 
 export interface EvidenceOptions {
@@ -29,6 +31,9 @@ export interface EvidenceOptions {
   mediaDir: string;
   scrubMibPerS?: number;
   scrubIntervalH?: number;
+  /** Retention: the policy, and hours between scheduled purge passes (0: none). */
+  retention?: RetentionPolicy;
+  purgeIntervalH?: number;
   now?: () => number;
 }
 
@@ -47,6 +52,11 @@ export class Evidence {
   readonly scrubber: Scrubber;
   private scrubbing: Promise<unknown> = Promise.resolve();
   private scrubTimer: NodeJS.Timeout | null = null;
+  /** Holds, undeletes and the purge (retention.ts). */
+  readonly retention: Retention;
+  private purgeTimer: NodeJS.Timeout | null = null;
+  private purging: Promise<unknown> = Promise.resolve();
+  private lastSummary = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private soon: NodeJS.Timeout | null = null;
@@ -58,6 +68,22 @@ export class Evidence {
     this.identity = o.identity;
     this.tlog = new TransparencyLog(o.db, o.identity, this.now);
     this.scrubber = new Scrubber(o.db, o.mediaDir, o.registry, { alarms: o.alarms, audit: o.audit, log: o.log });
+    this.retention = new Retention(o.db, o.mediaDir, this.tlog, o.audit, o.retention ?? { days: 180, undeleteDays: 7 }, { alarms: o.alarms, log: o.log, now: this.now, sync: () => this.sync() });
+  }
+
+  /** One scheduled purge pass, and the weekly summary of what is due to go when a week has passed. */
+  purge(): Promise<void> {
+    const run = async () => {
+      const r = await this.retention.purge();
+      if (r.marked.length || r.erased.length) this.o.log?.info({ marked: r.marked.length, erased: r.erased.length }, "purge pass");
+      if (this.now() - this.lastSummary >= 7 * 86400e3) {
+        this.lastSummary = this.now();
+        await this.retention.summary(7);
+      }
+    };
+    const p = this.purging.then(run, run);
+    this.purging = p.catch(() => undefined);
+    return p;
   }
 
   /** One background-paced scrub pass over every stored recording (never two at once). */
@@ -81,17 +107,7 @@ export class Evidence {
   }
 
   private async pass(): Promise<SyncResult> {
-    let added = 0;
-    let size = 0;
-    // Sources are read in batches: keep going until a pass finds nothing new.
-    for (;;) {
-      const head = await this.o.audit.head();
-      const g = await gather(this.o.db, this.o.identity, head, this.now());
-      const r = await this.tlog.append(g.leaves, g.progress);
-      added += r.added;
-      size = r.size;
-      if (!g.leaves.length || r.added === 0) break;
-    }
+    const { added, size } = await syncSources(this.o.db, this.o.identity, this.o.audit, this.tlog, this.now);
     const cp = await this.tlog.checkpoint();
     const witnesses: CosignOutcome[] = [];
     for (const w of this.o.witnesses ?? []) {
@@ -140,6 +156,17 @@ export class Evidence {
       this.scrubTimer = setTimeout(pass, 60000);
       this.scrubTimer.unref();
     }
+    if ((this.o.purgeIntervalH ?? 0) > 0 && !this.purgeTimer) {
+      const every = this.o.purgeIntervalH! * 3600e3;
+      const pass = () => {
+        this.purgeTimer = null;
+        this.purge().catch((e) => this.o.log?.error({ err: String(e) }, "purge pass failed")).finally(() => {
+          if (!this.closed) { this.purgeTimer = setTimeout(pass, every); this.purgeTimer.unref(); }
+        });
+      };
+      this.purgeTimer = setTimeout(pass, 5 * 60000);
+      this.purgeTimer.unref();
+    }
   }
 
   /** Stop the timers and wait for a pass under way. */
@@ -148,8 +175,10 @@ export class Evidence {
     if (this.timer) clearInterval(this.timer);
     if (this.soon) clearTimeout(this.soon);
     if (this.scrubTimer) clearTimeout(this.scrubTimer);
-    this.timer = this.soon = this.scrubTimer = null;
+    if (this.purgeTimer) clearTimeout(this.purgeTimer);
+    this.timer = this.soon = this.scrubTimer = this.purgeTimer = null;
     await this.chain.catch(() => undefined);
     await this.scrubbing.catch(() => undefined);
+    await this.purging.catch(() => undefined);
   }
 }

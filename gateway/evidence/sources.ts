@@ -6,7 +6,7 @@
 import type { Db } from "../store/db.js";
 import * as store from "../store/tlog.js";
 import type { StationIdentity } from "./identity.js";
-import type { PendingLeaf } from "./tlog.js";
+import type { PendingLeaf, TransparencyLog } from "./tlog.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import { toHex } from "../../protocol/bytes.js";
 import { concat } from "../../protocol/bytes.js";
@@ -45,6 +45,23 @@ export function parseTarget(t: string | null): { device: string; recording: numb
   const m = /^([A-Za-z0-9._-]{1,16})\/([1-9][0-9]{0,9})$/.exec(t);
   if (!m || !validDeviceId(m[1])) return null;
   return { device: m[1], recording: Number(m[2]) };
+}
+
+/**
+ * Bring the log up to date with every source (in batches until nothing is new); returns the
+ * leaves added and the log's size. Passes must not overlap: the callers serialize them.
+ */
+export async function syncSources(db: Db, identity: StationIdentity, audit: { head(): Promise<{ count: number; hash: string }> }, tlog: TransparencyLog, now: () => number): Promise<{ added: number; size: number }> {
+  let added = 0;
+  let size = 0;
+  for (;;) {
+    const g = await gather(db, identity, await audit.head(), now());
+    const r = await tlog.append(g.leaves, g.progress);
+    added += r.added;
+    size = r.size;
+    if (!g.leaves.length || r.added === 0) break;
+  }
+  return { added, size };
 }
 
 /** New leaves from every source since the last call, and the progress to record with them. */

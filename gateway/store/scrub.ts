@@ -59,7 +59,8 @@ const REC_COLS = "device_id, recording_id, genesis, c0, case_tag, linked_seq, la
 
 /** Recordings with a start, in (device, recording) order after the given key, at most `limit`. */
 export async function recordingsAfter(db: Db, after: { device: string; recording: number } | null, limit: number, only?: { device?: string; recording?: number }): Promise<{ device_id: string; recording_id: number; total_bytes: number }[]> {
-  const where = ["genesis IS NOT NULL"];
+  // An erased recording (retention) has no media left to check: its tombstone is what remains.
+  const where = ["genesis IS NOT NULL", "purge_state <> 'purged'"];
   const params: (string | number)[] = [];
   if (after) { where.push("(device_id > ? OR (device_id = ? AND recording_id > ?))"); params.push(after.device, after.device, after.recording); }
   if (only?.device !== undefined) { where.push("device_id = ?"); params.push(only.device); }
