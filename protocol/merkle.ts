@@ -247,3 +247,30 @@ export function decodeEntryBundle(b: Uint8Array): Uint8Array[] {
   }
   return out;
 }
+
+/**
+ * Builds an RFC 6962 tree leaf by leaf in O(log n) memory (the roots of its full subtrees, a
+ * "compact range"): the root at every size along the way, for a monitor replaying a log.
+ */
+export class MerkleBuilder {
+  private stack: { size: number; hash: Uint8Array }[] = [];
+  size = 0;
+  constructor(private sha: Sha256) {}
+  /** Add the next leaf's hash. */
+  push(leaf: Uint8Array): void {
+    let node = { size: 1, hash: leaf };
+    while (this.stack.length && this.stack[this.stack.length - 1].size === node.size) {
+      const left = this.stack.pop()!;
+      node = { size: left.size * 2, hash: nodeHash(this.sha, left.hash, node.hash) };
+    }
+    this.stack.push(node);
+    this.size++;
+  }
+  /** The root of the tree of the leaves pushed so far. */
+  root(): Uint8Array {
+    if (!this.stack.length) return this.sha(new Uint8Array(0));
+    let r = this.stack[this.stack.length - 1].hash;
+    for (let i = this.stack.length - 2; i >= 0; i--) r = nodeHash(this.sha, this.stack[i].hash, r);
+    return r;
+  }
+}

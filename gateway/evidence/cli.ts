@@ -13,6 +13,11 @@ import { Retention, RetentionError } from "./retention.js";
 import type { Placement } from "./retention.js";
 import { TransparencyLog } from "./tlog.js";
 import { syncSources } from "./sources.js";
+import { verifyLog } from "./verify-log.js";
+import { Evidence } from "./service.js";
+import { parseWitnesses } from "./witness-client.js";
+import { cosignatures, witnessSize } from "../store/tlog.js";
+import { parseNote } from "../../protocol/note.js";
 import { tombstones } from "../store/retention.js";
 import { X509Error, describeCertificate, installCertificate, signingCredentials, stationCsr, uninstallCertificate, pemCertificates } from "./x509.js";
 
@@ -28,6 +33,12 @@ export const EVIDENCE_USAGE = `  station-key            the station's Ed25519 pu
   x509 uninstall         go back to the station's own certificate
   scrub [--device D] [--recording N]   re-hash stored media against the stored headers and recompute the chains
                          now (at full speed); what no longer matches raises STORAGE_CORRUPT; exit 1 if damage is found
+  log status             the transparency log: origin, size, latest checkpoint, its cosignatures, each witness
+  log sync               bring the log up to date now and ask the witnesses (--witnesses) to cosign
+  log verify             replay the log against what the station holds: leaves, checkpoints and signatures,
+                         tile hashes, and what leaves anchor (audit log heads, seal blocks, custody events);
+                         exit 1 on any problem
+  log proof <DEVICE/N>   the recording's manifest leaf, its inclusion proof and the checkpoint it is proved in
   retention [--due DAYS] each recording's retention: category (hold, case, case-released, routine, open) and
                          end; with --due, only what ends within DAYS, and what awaits erasure
   hold <DEVICE/N> --reason R      keep a recording whatever its category, until released (audited)
@@ -39,7 +50,7 @@ export const EVIDENCE_USAGE = `  station-key            the station's Ed25519 pu
 `;
 
 /** Nouns this module answers. */
-export const EVIDENCE_COMMANDS: ReadonlySet<string> = new Set(["station-key", "x509", "scrub", "retention", "hold", "release", "purge", "undelete", "tombstones"]);
+export const EVIDENCE_COMMANDS: ReadonlySet<string> = new Set(["station-key", "x509", "scrub", "log", "retention", "hold", "release", "purge", "undelete", "tombstones"]);
 
 /** An error with a reason code that the CLI prints as `admin: CODE: message`. */
 export class UsageError extends Error {
@@ -173,6 +184,60 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       }
     }
     return r.damaged.length ? 1 : 0;
+  }
+  if (noun === "log") {
+    const evidence = new Evidence({ db: store.db, identity: id, audit: store.audit, alarms: new Alarms(store.db), witnesses: parseWitnesses(config.witnesses), registry: store.registry, mediaDir: join(store.dir, "media") });
+    if (verb === "sync") {
+      const r = await evidence.sync();
+      if (json) console.log(JSON.stringify(r, null, 1));
+      else {
+        console.log(`log: ${r.added} leaves added; size ${r.size}`);
+        for (const w of r.witnesses) console.log(`  witness ${w.witness}: ${w.status}${w.status === "refused" ? ` ${w.code}: ${w.detail}` : w.status === "unreachable" ? `: ${w.detail}` : ""}`);
+      }
+      return r.witnesses.some((w) => w.status === "refused") ? 1 : 0;
+    }
+    if (verb === "status") {
+      const cp = await evidence.tlog.checkpoint();
+      const cos = await cosignatures(store.db, cp.size);
+      const ws = await Promise.all(parseWitnesses(config.witnesses).map(async (w) => ({ witness: w.key.name, url: w.url, cosignedSize: await witnessSize(store.db, w.key.name) })));
+      const out = { origin: id.name, verifierKey: id.verifierKey, size: cp.size, root: toBase64(cp.root), cosignedBy: cos.map((c) => c.witness), witnesses: ws, checkpoint: cp.note };
+      if (json) console.log(JSON.stringify(out, null, 1));
+      else {
+        console.log(`log ${out.origin}: ${cp.size} leaves, root ${out.root}`);
+        console.log(`  cosigned by: ${out.cosignedBy.length ? out.cosignedBy.join(", ") : "no witness"}`);
+        for (const w of ws) console.log(`  witness ${w.witness} (${w.url}) last cosigned size ${w.cosignedSize}`);
+        process.stdout.write(cp.note.replace(/^/gm, "  | "));
+      }
+      return 0;
+    }
+    if (verb === "verify") {
+      const r = await verifyLog(store.db, id);
+      if (json) console.log(JSON.stringify(r, null, 1));
+      else if (r.ok) console.log(`log OK: ${r.size} leaves, ${r.checkpoints} checkpoints; every anchored audit head, seal block and custody event matches`);
+      else {
+        console.log(`log FAILED: ${r.problems.length} problem(s) in ${r.size} leaves`);
+        for (const p of r.problems) console.log(`  ${p.code}: ${p.detail}`);
+      }
+      return r.ok ? 0 : 1;
+    }
+    if (verb === "proof") {
+      const t = target(args[2]);
+      const leaf = await evidence.tlog.leafByRef(`recording:${t.device}/${t.recording}`);
+      if (!leaf) throw new UsageError("NOT_LOGGED", `${t.device}/${t.recording} has no manifest in the log yet (sealed and settled recordings enter it within moments; admin log sync)`);
+      const cp = await evidence.tlog.checkpoint();
+      const proof = await evidence.tlog.inclusionProof(leaf.idx, cp.size);
+      const out = { index: leaf.idx, size: cp.size, entry: Buffer.from(leaf.data).toString("utf8"), manifestNote: leaf.note, proof: proof.map(toBase64), checkpoint: cp.note };
+      if (json) console.log(JSON.stringify(out, null, 1));
+      else {
+        console.log(`${t.device}/${t.recording}: leaf ${leaf.idx} of ${cp.size}`);
+        console.log(`entry: ${out.entry}`);
+        console.log(`inclusion proof:\n${out.proof.map((p) => "  " + p).join("\n")}`);
+        console.log(`checkpoint (signed by ${parseNote(cp.note).signatures.map((s) => s.name).join(", ")}):`);
+        process.stdout.write(cp.note);
+      }
+      return 0;
+    }
+    throw new UsageError("USAGE", "log status | sync | verify | proof DEVICE/N");
   }
   if (["retention", "hold", "release", "purge", "undelete", "tombstones"].includes(noun)) {
     const tlog = new TransparencyLog(store.db, id);

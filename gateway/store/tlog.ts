@@ -236,3 +236,33 @@ export async function auditMaxSeq(db: Db): Promise<number> {
 export async function recordingSealValue(db: Db, device: string, recording: number): Promise<Buffer | null> {
   return (await db.get<{ seal_value: Buffer | null }>("SELECT seal_value FROM recordings WHERE device_id = ? AND recording_id = ?", [device, recording]))?.seal_value ?? null;
 }
+
+// ---- what `admin log verify` rechecks ----
+
+/** Leaves after index `after`, in order, at most `limit`. */
+export async function leavesAfter(db: Db, after: number, limit: number): Promise<LeafRow[]> {
+  return db.all<LeafRow>("SELECT idx, ref, kind, data, hash, note, at FROM tlog_leaves WHERE idx > ? ORDER BY idx LIMIT ?", [after, limit]);
+}
+
+/** Every stored full-subtree hash, by level and index. */
+export async function allSubtreeHashes(db: Db): Promise<{ level: number; idx: number; hash: Buffer }[]> {
+  return db.all("SELECT level, idx, hash FROM tlog_hashes ORDER BY level, idx");
+}
+
+/** The audit log's entry hash at `seq`, or undefined when the log has no such entry. */
+export async function auditHashAt(db: Db, seq: number): Promise<string | undefined> {
+  return (await db.get<{ hash: string }>("SELECT hash FROM audit_log WHERE seq = ?", [seq]))?.hash;
+}
+
+/** A recording's stored seal block. */
+export async function sealBlockOf(db: Db, device: string, recording: number): Promise<Buffer | null | undefined> {
+  const r = await db.get<{ seal_block: Buffer | null }>("SELECT seal_block FROM recordings WHERE device_id = ? AND recording_id = ?", [device, recording]);
+  return r ? r.seal_block : undefined;
+}
+
+/** One event of the custody trail, with its case number. */
+export async function linkEvent(db: Db, id: number): Promise<LinkEventRow | undefined> {
+  return db.get<LinkEventRow>(
+    `SELECT e.id, e.at, e.actor, e.action, e.device_id, e.recording_id, c.number AS case_number, e.reason
+     FROM custody_events e JOIN cases c ON c.id = e.case_id WHERE e.id = ?`, [id]);
+}

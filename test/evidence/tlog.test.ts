@@ -12,6 +12,14 @@ import { decodeEntryBundle, leafHash, treeHash, verifyConsistency, verifyInclusi
 import { decodeLeaf, linkEventCommit, manifestNoteText } from "../../protocol/leaves.js";
 import type { AuditLeaf, CustodyLeaf, Leaf, RecordingLeaf } from "../../protocol/leaves.js";
 import { toHex } from "../../protocol/bytes.js";
+import { createHmac } from "node:crypto";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { writeFileSync } from "node:fs";
+import { GENESIS_PREV, hashRow } from "../../gateway/audit/log.js";
+import type { AuditRow } from "../../gateway/audit/log.js";
+
+const run = promisify(execFile);
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
@@ -130,5 +138,43 @@ describe("transparency log", () => {
     expect(far.status).toBe(404);
     expect(((await far.json()) as { error: string }).error).toBe("TILE_NOT_FOUND");
     expect((await fetch(`${base}/log/key`)).status).toBe(200);
+  });
+});
+
+describe("admin log verify", () => {
+  it("catches an audit history rewritten by someone holding the audit key, which audit verify alone passes", async () => {
+    const { gw, dir } = await setup();
+    for (let i = 1; i <= 5; i++) await gw.audit.append({ actor: "sup.wang", action: "recording.view", target: `BWC-X/${i}`, reason: `case review ${i}` });
+    await gw.evidence.sync();
+    const admin = (...a: string[]) => run(process.execPath, ["--import", "tsx", "gateway/cli.ts", ...a, "--data-dir", dir]).then((x) => ({ code: 0, out: x.stdout }), (e) => ({ code: e.code as number, out: `${e.stdout}${e.stderr}` }));
+    expect(await admin("log", "verify")).toMatchObject({ code: 0, out: expect.stringMatching(/^log OK: \d+ leaves, \d+ checkpoints/) });
+
+    // With the database and the audit key: entry 2's reason changed, the chain rehashed, the anchor re-MACed.
+    await gw.db.exec("DROP TRIGGER audit_log_no_update");
+    const rows = await gw.db.all<AuditRow & { hash: string }>("SELECT seq, at, actor, action, target, reason, details, prev, hash FROM audit_log ORDER BY seq");
+    let prev = GENESIS_PREV;
+    const heads = new Map<number, string>();
+    for (const r of rows) {
+      const row: AuditRow = { ...r, prev, reason: r.seq === 2 ? "curiosity" : r.reason };
+      const hash = hashRow(row);
+      await gw.db.run("UPDATE audit_log SET reason = ?, prev = ?, hash = ? WHERE seq = ?", [row.reason, prev, hash, r.seq]);
+      heads.set(r.seq, hash);
+      prev = hash;
+    }
+    const key = readFileSync(join(dir, "audit.key"));
+    const anchor = readFileSync(join(dir, "audit.anchor"), "utf8").split("\n").filter(Boolean).map((l) => {
+      const count = Number(l.split(" ")[0]);
+      const head = heads.get(count)!;
+      const u64 = Buffer.alloc(8);
+      u64.writeBigUInt64BE(BigInt(count));
+      return `${count} ${head} ${createHmac("sha256", key).update("audit-checkpoint").update(u64).update(Buffer.from(head, "hex")).digest("hex")}`;
+    });
+    writeFileSync(join(dir, "audit.anchor"), anchor.join("\n") + "\n");
+
+    expect((await admin("audit", "verify")).code).toBe(0);
+    const v = await admin("log", "verify");
+    expect(v.code).toBe(1);
+    expect(v.out).toMatch(/AUDIT_ANCHOR: leaf \d+ anchors audit entry 5 with hash [0-9a-f]{64}; the audit log has [0-9a-f]{64} there: its history up to that entry was rewritten/);
+    expect(v.out).toContain("CUSTODY_CHANGED");
   });
 });

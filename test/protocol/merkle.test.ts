@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import { toHex } from "../../protocol/bytes.js";
 import {
-  consistencyRanges, decodeEntryBundle, encodeEntryBundle, inclusionRanges, leafHash, nodeHash, parseTilePath, tilePath,
+  MerkleBuilder, consistencyRanges, decodeEntryBundle, encodeEntryBundle, inclusionRanges, leafHash, nodeHash, parseTilePath, tilePath,
   treeHash, verifyConsistency, verifyInclusion,
 } from "../../protocol/merkle.js";
 
@@ -23,9 +23,15 @@ function mth(lo: number, hi: number): Uint8Array {
 const flip = (h: Uint8Array) => { const c = new Uint8Array(h); c[7] ^= 1; return c; };
 
 describe("Merkle tree (RFC 6962 / 9162)", () => {
-  it("hashes the empty tree as SHA-256 of nothing and a list of leaves as MTH", () => {
+  it("hashes the empty tree as SHA-256 of nothing and a list of leaves as MTH, whole or leaf by leaf", () => {
     expect(toHex(treeHash(sha, []))).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    for (let n = 1; n <= 40; n++) expect(toHex(treeHash(sha, entries.slice(0, n).map((e) => leafHash(sha, e))))).toBe(toHex(mth(0, n)));
+    const b = new MerkleBuilder(sha);
+    expect(toHex(b.root())).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    for (let n = 1; n <= 40; n++) {
+      expect(toHex(treeHash(sha, entries.slice(0, n).map((e) => leafHash(sha, e))))).toBe(toHex(mth(0, n)));
+      b.push(leafHash(sha, entries[n - 1]));
+      expect(toHex(b.root())).toBe(toHex(mth(0, n)));
+    }
   });
 
   it("proves every leaf in every tree up to 40 leaves, and refuses a changed proof, leaf or index", () => {
