@@ -79,6 +79,8 @@ export async function openStore(config: GatewayConfig) {
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {
+  // Checked before anything listens: a bad witness entry stops the start with its reason.
+  const witnesses = parseWitnesses(config.witnesses);
   const { dir, db, registry, accounts, model, audit, identity } = await openStore(config);
   // The C2PA chain (station CA, signing certificate) made once; without openssl, export's C2PA waits for it.
   try {
@@ -128,7 +130,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   await checkDisk();
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
-  const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses: parseWitnesses(config.witnesses), logIntervalMs: config.logIntervalMs,
+  const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses, logIntervalMs: config.logIntervalMs,
     registry, mediaDir: join(dir, "media"), scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,
     retention: { days: config.retentionDays, undeleteDays: config.undeleteDays }, purgeIntervalH: config.purgeIntervalH });
   const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
