@@ -47,6 +47,22 @@ export interface GatewayConfig {
   faultCommitDelayMs: number;
   /** Test fault: the next this many commit items fail. Never set in service. */
   faultCommitFail: number;
+  /** The station's name: its signing key's name and its transparency log's origin; empty: derived from the key at first start. */
+  stationName: string;
+  /** How often new leaves enter the transparency log and a checkpoint is signed, in ms (0: only on demand). */
+  logIntervalMs: number;
+  /** Witnesses that cosign the log's checkpoints: comma-separated `URL VERIFIER-KEY` pairs. */
+  witnesses: string;
+  /** Background scrub pace in MiB/s of stored media (0: no background scrub). */
+  scrubMibPerS: number;
+  /** Hours from the start of one background scrub pass to the next. */
+  scrubIntervalH: number;
+  /** Days every recording is kept after it was last received (and after a case unlink); the rule's six months. */
+  retentionDays: number;
+  /** Days a recording marked for purge can still be undeleted before it is erased. */
+  undeleteDays: number;
+  /** Hours between scheduled purge passes (0: none; admin purge still works). */
+  purgeIntervalH: number;
   logLevel: string;
 }
 
@@ -77,6 +93,14 @@ export const DEFAULTS: GatewayConfig = {
   ingestIdleMs: 60000,
   faultCommitDelayMs: 0,
   faultCommitFail: 0,
+  stationName: "",
+  logIntervalMs: 5000,
+  witnesses: "",
+  scrubMibPerS: 16,
+  scrubIntervalH: 24,
+  retentionDays: 180,
+  undeleteDays: 7,
+  purgeIntervalH: 24,
   logLevel: "info",
 };
 
@@ -106,6 +130,14 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   ingestIdleMs: "ms after which an untouched recording is released from memory",
   faultCommitDelayMs: "TESTS ONLY: delay every group commit by this many ms",
   faultCommitFail: "TESTS ONLY: fail the next this many commit items",
+  stationName: "station name (log origin and signing key name, e.g. zfj.example.gov.cn/station-1); set once, at first start",
+  logIntervalMs: "ms between transparency log updates (new leaves, a signed checkpoint, witness cosignatures); 0: on demand only",
+  witnesses: "witnesses to cosign checkpoints: comma-separated 'URL VERIFIER-KEY' pairs",
+  scrubMibPerS: "background scrub pace in MiB/s of stored media; 0: none (admin scrub still works)",
+  scrubIntervalH: "hours between the starts of background scrub passes",
+  retentionDays: "days every recording is kept after it was received, and after a case unlink (rule: at least 180)",
+  undeleteDays: "days a purged recording can be undeleted before its media is erased",
+  purgeIntervalH: "hours between scheduled purge passes (mark what ran out, erase what passed its undelete window); 0: none",
   logLevel: "log level: fatal, error, warn, info, debug, trace",
 };
 

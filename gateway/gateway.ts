@@ -23,9 +23,17 @@ import { Refusals } from "./broker/admission.js";
 import { GroupCommitter } from "./ingest/commit.js";
 import { tlsMaterial } from "./broker/tls.js";
 import { Ingest } from "./ingest/pipeline.js";
+import { StationIdentity } from "./evidence/identity.js";
+import { ensureStationChain } from "./evidence/x509.js";
+import { TLOG_MIGRATIONS } from "./store/tlog.js";
+import { SCRUB_MIGRATIONS } from "./store/scrub.js";
+import { RETENTION_MIGRATIONS } from "./store/retention.js";
+import { Evidence } from "./evidence/service.js";
+import { parseWitnesses } from "./evidence/witness-client.js";
+import { logRoutes } from "./api/log-routes.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
-export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS];
+export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS, TLOG_MIGRATIONS, SCRUB_MIGRATIONS, RETENTION_MIGRATIONS];
 
 export interface Gateway {
   config: GatewayConfig;
@@ -36,6 +44,8 @@ export interface Gateway {
   model: Model;
   audit: AuditLog;
   alarms: Alarms;
+  /** Signing, the transparency log and its witnesses, the scrub. */
+  evidence: Evidence;
   /** Check the data disk's free space now (it is also checked every 5 s). */
   checkDisk(): Promise<void>;
   /** Set on the first start: where the admin token was written. */
@@ -55,11 +65,13 @@ export async function openStore(config: GatewayConfig) {
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
+  // The station's Ed25519 signing identity (log checkpoints, manifests, C2PA), made at first start.
+  const { identity } = StationIdentity.loadOrCreate(dir, config.stationName);
   const db = await Db.open(join(dir, "gateway.db"));
   await migrate(db, ALL_MIGRATIONS);
   const audit = await AuditLog.open(db, dir);
   return {
-    dir, db, station: station.key, audit,
+    dir, db, station: station.key, audit, identity,
     registry: new DeviceRegistry(db, station.key),
     accounts: new Accounts(db),
     model: new Model(db, { timeZone: config.timeZone, fleetRatio: config.fleetRatio, gapToleranceMs: config.gapToleranceMs }),
@@ -67,13 +79,24 @@ export async function openStore(config: GatewayConfig) {
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {
-  const { dir, db, registry, accounts, model, audit } = await openStore(config);
+  // Checked before anything listens: a bad witness entry stops the start with its reason.
+  const witnesses = parseWitnesses(config.witnesses);
+  const { dir, db, registry, accounts, model, audit, identity } = await openStore(config);
+  // The C2PA chain (station CA, signing certificate) made once; without openssl, export's C2PA waits for it.
+  try {
+    if (ensureStationChain(dir, identity).created) log.info({ station: identity.name }, "made the station CA and C2PA signing certificate");
+  } catch (e) {
+    log.error({ err: (e as Error).message }, "could not make the station's X.509 chain");
+  }
   const alarms = new Alarms(db, log, { audit });
   const tokenFile = join(dir, "admin.token");
   const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
   const media = new MediaStore(join(dir, "media"));
   const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail });
   if (config.faultCommitDelayMs || config.faultCommitFail) log.warn({ delayMs: config.faultCommitDelayMs, fail: config.faultCommitFail }, "commit faults injected: for tests only");
+  const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses, logIntervalMs: config.logIntervalMs,
+    registry, mediaDir: join(dir, "media"), scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,
+    retention: { days: config.retentionDays, undeleteDays: config.undeleteDays }, purgeIntervalH: config.purgeIntervalH });
   const refusals = new Refusals(log);
   const broker = new Broker(registry, refusals, log);
   const ingest = new Ingest(db, media, registry, committer, broker, log, {
@@ -90,6 +113,8 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     maxRecordings: config.ingestMaxRecordings,
     maxBufferedBytes: config.ingestBufferMb * 1048576,
     idleMs: config.ingestIdleMs,
+    // A sealed recording's manifest goes into the transparency log soon after its commit.
+    sealed: (device, recording) => evidence.recordingSealed(device, recording),
   });
   broker.ingest = ingest;
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
@@ -119,16 +144,19 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
   const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
+  logRoutes(api, evidence.tlog, identity.verifierKey);
   await api.listen({ host: config.host, port: config.httpPort });
+  evidence.start();
   const httpPort = (api.server.address() as { port: number }).port;
   return {
-    config, mqttPort, httpPort, api, accounts, model, audit, alarms, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
+    config, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
     async close() {
       closed = true;
       clearInterval(diskTimer);
       await api.close();
       await broker.close();
       await ingest.close();
+      await evidence.close();
       await media.close();
       await db.close();
     },

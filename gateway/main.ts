@@ -1,6 +1,7 @@
 // `npm start`: the station gateway as a process. Clean shutdown on SIGINT and SIGTERM.
 import { ConfigError, helpText, loadConfig } from "./config.js";
 import { startGateway } from "./gateway.js";
+import { IdentityError } from "./evidence/identity.js";
 import { resolve } from "node:path";
 
 let parsed;
@@ -17,7 +18,17 @@ if (parsed.help) {
   console.log(helpText());
   process.exit(0);
 }
-const gw = await startGateway(parsed.config);
+let gw;
+try {
+  gw = await startGateway(parsed.config);
+} catch (e) {
+  // A bad --witnesses, or a station identity that does not match (renamed, key missing): say why.
+  if (e instanceof ConfigError || e instanceof IdentityError) {
+    console.error(`gateway: ${(e as { code?: string }).code ? (e as { code: string }).code + ": " : ""}${e.message}`);
+    process.exit(2);
+  }
+  throw e;
+}
 const apiHost = parsed.config.host === "0.0.0.0" ? "127.0.0.1" : parsed.config.host;
 console.log(`gateway: MQTT on ${parsed.config.host}:${gw.mqttPort}, data in ${resolve(parsed.config.dataDir)}`);
 if (gw.broker.tlsPort) console.log(`gateway: MQTT over TLS on ${parsed.config.host}:${gw.broker.tlsPort}`);

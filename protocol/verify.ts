@@ -287,6 +287,12 @@ export class RecordingVerifier<R = undefined> {
     return ok;
   }
 
+  /** Whether `tag` is this recording's tag on `header` as chunk `seq` (a caller checks what it stored). */
+  vouches(seq: number, header: Uint8Array, tag: Uint8Array): boolean {
+    if (seq < 1 || header.length !== HEADER_LEN || tag.length !== TAG_LEN) return false;
+    return this.tagOk(seq, this.cc.chunkValue(header), tag);
+  }
+
   /** Whether a tagged message has confirmed the recording's start (R-VER-1). */
   startConfirmed(): boolean {
     return this.c0 !== null;

@@ -7,10 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Debian packages the tests need, with a command each provides. */
-const NEEDED = [["protobuf-compiler", "protoc"], ["mosquitto-clients", "mosquitto_pub"], ["openssl", "openssl"], ["socat", "socat"]];
+/** Debian packages the tests need, with a command (or, for a library, a path) each provides. */
+const NEEDED = [["protobuf-compiler", "protoc"], ["mosquitto-clients", "mosquitto_pub"], ["openssl", "openssl"], ["socat", "socat"],
+  // The transparency log's peer test builds a Go program against golang.org/x/mod/sumdb.
+  ["golang-go", "go"], ["golang-golang-x-mod-dev", "/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog"]];
 
-const has = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+const has = (cmd) => (cmd.startsWith("/") ? existsSync(cmd) : spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0);
 
 const missing = NEEDED.filter(([, cmd]) => !has(cmd)).map(([pkg]) => pkg);
 if (missing.length) {

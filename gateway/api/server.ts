@@ -18,6 +18,8 @@ import { AlarmError } from "../alarms.js";
 import { modelRoutes } from "./model-routes.js";
 import { mayRetrieve } from "./access.js";
 import { assignmentInForceSql } from "../model/schema.js";
+import { storageState } from "../store/scrub.js";
+import { purgeStateOf } from "../store/retention.js";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
 
@@ -128,7 +130,7 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
   // Metadata only (content needs a reason, below). An officer lists the clips recorded while
   // wearing a device: the assignment in force at the clip's start names them.
   app.get<{ Querystring: { device?: string } }>("/api/recordings", { config: { roles: [...ROLES] } }, async (req) => {
-    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons";
+    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons, r.storage_state AS storageState, r.purge_state AS purgeState";
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (req.query.device) { where.push("r.device_id = ?"); params.push(req.query.device); }
@@ -153,8 +155,17 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
     return req.query.reason;
   };
 
-  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording/media", { config: { roles: [...ROLES] } }, async (req, reply) => {
+  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string; allowCorrupt?: string } }>("/api/recordings/:device/:recording/media", { config: { roles: [...ROLES] } }, async (req, reply) => {
     const reason = await retrieval(req);
+    // The scrub found stored bytes that no longer match what the device signed: said, not served silently.
+    if ((await purgeStateOf(s.db, req.params.device, Number(req.params.recording))) === "purged") {
+      throw new ApiError(410, "PURGED", "this recording's media was erased when its retention ended; its tombstone and log entries remain");
+    }
+    const storage = await storageState(s.db, req.params.device, Number(req.params.recording));
+    if (storage && storage.state !== "ok") reply.header("x-storage-state", storage.state);
+    if (storage?.state === "corrupt" && req.query.allowCorrupt !== "1") {
+      throw new ApiError(409, "STORAGE_CORRUPT", `the stored copy of this recording is damaged (${storage.findings.join("; ")}); add allowCorrupt=1 to download it as stored`);
+    }
     const row = await s.db.get<{ media_path: string; total_bytes: number }>("SELECT media_path, total_bytes FROM recordings WHERE device_id = ? AND recording_id = ?", [req.params.device, Number(req.params.recording)]);
     await s.audit.append({ actor: req.account!.name, action: "recording.download", target: `${req.params.device}/${req.params.recording}`, reason });
     const head = await s.audit.head();
@@ -166,7 +177,7 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
   app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", { config: { roles: [...ROLES] } }, async (req) => {
     const reason = await retrieval(req);
     const row = await s.db.get<Record<string, unknown>>(
-      "SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs FROM recordings WHERE device_id = ? AND recording_id = ?",
+      "SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs, storage_state AS storageState FROM recordings WHERE device_id = ? AND recording_id = ?",
       [req.params.device, Number(req.params.recording)]);
     await s.audit.append({ actor: req.account!.name, action: "recording.view", target: `${req.params.device}/${req.params.recording}`, reason });
     return { ...row!, reasons: JSON.parse(String(row!.reasons)) };

@@ -16,7 +16,8 @@ import { randomBytes } from "node:crypto";
 import { decode, encode, which } from "../../protocol/codec.js";
 import type { CodecError } from "../../protocol/codec.js";
 import { DownlinkSigner, checkControl } from "../../protocol/downlink.js";
-import { deviceIdBytes, parseGenesis } from "../../protocol/blocks.js";
+import { deviceIdBytes, parseGenesis, parseSeal } from "../../protocol/blocks.js";
+import { ctEqual, wipe } from "../../protocol/bytes.js";
 import { ChainCrypto } from "../../protocol/chain.js";
 import { CONTROL_HELLO, CONTROL_STATUS, GENESIS_LEN, HEADER_LEN, NONCE_LEN, RECORDING_WINDOW, SCHEMA_VERSION, SEAL_LEN } from "../../protocol/constants.js";
 import { AckState } from "../../protocol/schema.js";
@@ -55,6 +56,8 @@ export interface IngestOptions {
   maxBufferedBytes?: number;
   /** Forged messages kept as evidence per recording at most; the rest are counted and alarmed. */
   maxForgedKept?: number;
+  /** A recording's seal was committed (the transparency log takes its manifest). */
+  sealed?: (device: string, recording: number) => void;
 }
 
 interface Session {
@@ -339,7 +342,14 @@ export class Ingest {
       if (this.settling.get(key) === before) this.settling.delete(key);
     }
     const row = await store.loadRecording(this.db, dev.id, recording);
-    const prevSeal = recording === 1 ? new Uint8Array(32) : (await store.sealValue(this.db, dev.id, recording - 1)) || undefined;
+    if (row) {
+      // Derived values are recomputed from what they derive from, not read back: C_0 from the
+      // genesis block, the chain's head from the last stored header (storage is checked, not trusted).
+      row.c0 = row.genesis ? Buffer.from(this.cc.genesisValue(new Uint8Array(row.genesis))) : null;
+      const last = row.linked_seq > 0 ? await store.storedChunk(this.db, dev.id, recording, row.linked_seq) : null;
+      row.last_chain = last ? Buffer.from(this.cc.chunkValue(last.header)) : null;
+    }
+    const prevSeal = recording === 1 ? new Uint8Array(32) : (await this.trustedSeal(dev, recording - 1)) || undefined;
     const k1 = this.keys.k1(dev.id, dev.keys.stateKey0, recording);
     const r = new RecordingIngest(dev.id, recording, row ? row.media_path : this.media.pathFor(dev.id, recording), k1, row, prevSeal);
     // Bytes written before a crash (or a failed commit) but never committed are not evidence of anything.
@@ -349,6 +359,26 @@ export class Ingest {
     // A start stored before the previous seal was known: its link is checked now (R-VER-1).
     if (row && row.genesis && !row.prev_checked && prevSeal) await this.linkFound(r, r.verifier.linkPrevious(prevSeal));
     return r;
+  }
+
+  /**
+   * A stored seal's value Z, recomputed from the stored block and checked against its stored tag
+   * under the device's key: what storage holds is not trusted (a corrupted value must not fail the
+   * device's next genesis or raise EQUIVOCATION against it). Null if not stored; a stored seal its
+   * tag does not vouch for is a storage fault, alarmed as such (R-SCRUB, docs/TRUST.md).
+   */
+  private async trustedSeal(dev: Device, recording: number): Promise<Uint8Array | null> {
+    const row = await store.storedSeal(this.db, dev.id, recording);
+    if (!row) return null;
+    const k1 = this.keys.k1(dev.id, dev.keys.stateKey0, recording);
+    const k = this.cc.keyAt(k1, parseSeal(row.block).lastSeq + 1);
+    const z = this.cc.sealValue(row.block);
+    const ok = ctEqual(this.cc.sealTag(k, z), row.tag);
+    wipe(k1);
+    wipe(k);
+    if (ok) return z;
+    await this.alarm("STORAGE_CORRUPT", `${dev.id}/${recording}`, "the stored seal block no longer matches its tag: a storage fault, not the device's; run admin scrub");
+    return null;
   }
 
   /** Let go of a recording's in-memory state; what it had buffered was never acknowledged. */
@@ -453,7 +483,10 @@ export class Ingest {
       // Times outside what the station can vouch for never move a clip to another officer silently.
       if (flags.length) void this.alarm("CLIP_TIME_SUSPECT", `${r.device}/${r.recording}`, flags.join("; "));
       if ((start && start.caseTag) || (seal && seal.caseTag)) this.linkByTag(r.device, r.recording);
-      if (seal) void this.nextLink(r.device, r.recording, seal.value);
+      if (seal) {
+        void this.nextLink(r.device, r.recording, seal.value);
+        if (this.opts.sealed) this.opts.sealed(r.device, r.recording);
+      }
     }, (e) => {
       r.inflight--;
       if (start) r.startInflight = false;
@@ -606,7 +639,7 @@ export class Ingest {
     // Awaited: the alarms a Hello raises are recorded before the Hello is answered.
     if (gone.length) await this.alarm("RECORDING_MISSING", s.device.id, `recordings ${ranges(gone)} never received, and the device no longer holds them`);
     if (!lastSealed || !lastSealValue || !lastSealValue.length) return;
-    const stored = await store.sealValue(this.db, s.device.id, lastSealed);
+    const stored = await this.trustedSeal(s.device, lastSealed);
     if (stored && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) await this.alarm("EQUIVOCATION", `${s.device.id}/${lastSealed}`, "the device's last seal value differs from the stored seal");
   }
 
@@ -655,8 +688,19 @@ export class Ingest {
     const seq = u32(m.header, 24);
     if (!(await this.inWindow(s, recording, "chunk"))) return;
     const r = await this.rec(s.device, recording);
-    // A seq already committed: its stored chain value decides duplicate or equivocation (R-VER-6).
-    const stored = seq >= 1 && seq <= r.settled && !r.history.get(seq) ? await store.storedChain(this.db, r.device, recording, seq) : null;
+    // A seq already committed: the chain value of its stored header decides duplicate or
+    // equivocation (R-VER-6), once the stored tag shows the stored header is still the device's.
+    let stored: Uint8Array | null = null;
+    if (seq >= 1 && seq <= r.settled && !r.history.get(seq)) {
+      const row = await store.storedChunk(this.db, r.device, recording, seq);
+      if (row) {
+        if (!r.verifier.vouches(seq, row.header, row.tag)) {
+          await this.alarm("STORAGE_CORRUPT", `${r.device}/${recording}`, `stored chunk ${seq} no longer matches its tag: a storage fault, not the device's; run admin scrub`);
+          return this.refuse(s, "STORAGE_CORRUPT", { recording, seq });
+        }
+        stored = this.cc.chunkValue(row.header);
+      }
+    }
     // R-ACK-5 over all recordings: a chunk that would wait out of order is refused when the buffers are full.
     if (this.buffered >= (this.opts.maxBufferedBytes || 256 * 1048576) && r.verifier.nextSeq() !== seq && !stored) {
       return this.refuse(s, "BUFFER_FULL", { recording, seq, bufferedBytes: this.buffered });

@@ -28,16 +28,16 @@ export async function loadRecording(db: Db, device: string, recording: number): 
     [device, recording]);
 }
 
-/** Z of a stored seal, or null if that recording or its seal is not stored. */
-export async function sealValue(db: Db, device: string, recording: number): Promise<Uint8Array | null> {
-  const r = await db.get<{ seal_value: Buffer | null }>("SELECT seal_value FROM recordings WHERE device_id = ? AND recording_id = ?", [device, recording]);
-  return r && r.seal_value ? new Uint8Array(r.seal_value) : null;
+/** One stored chunk's header and tag, for duplicate and equivocation checks (R-VER-6). */
+export async function storedChunk(db: Db, device: string, recording: number, seq: number): Promise<{ header: Uint8Array; tag: Uint8Array } | null> {
+  const r = await db.get<{ header: Buffer; tag: Buffer }>("SELECT header, tag FROM chunks WHERE device_id = ? AND recording_id = ? AND seq = ?", [device, recording, seq]);
+  return r ? { header: new Uint8Array(r.header), tag: new Uint8Array(r.tag) } : null;
 }
 
-/** The chain value stored for one chunk, for duplicate and equivocation checks (R-VER-6). */
-export async function storedChain(db: Db, device: string, recording: number, seq: number): Promise<Uint8Array | null> {
-  const r = await db.get<{ chain: Buffer }>("SELECT chain FROM chunks WHERE device_id = ? AND recording_id = ? AND seq = ?", [device, recording, seq]);
-  return r ? new Uint8Array(r.chain) : null;
+/** A stored seal's block and tag, or null. */
+export async function storedSeal(db: Db, device: string, recording: number): Promise<{ block: Uint8Array; tag: Uint8Array } | null> {
+  const r = await db.get<{ seal_block: Buffer | null; seal_tag: Buffer | null }>("SELECT seal_block, seal_tag FROM recordings WHERE device_id = ? AND recording_id = ?", [device, recording]);
+  return r && r.seal_block && r.seal_tag && r.seal_block.length === 128 ? { block: new Uint8Array(r.seal_block), tag: new Uint8Array(r.seal_tag) } : null;
 }
 
 /** The highest recording id stored for a device, 0 if none. */
