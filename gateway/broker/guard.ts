@@ -38,6 +38,8 @@ export class PacketMeter {
 /** The socket as aedes sees it, with the meter on the way in. */
 export class GuardedConnection extends Duplex {
   readonly remoteAddress: string | undefined;
+  /** Ingest is behind on this connection: nothing more is read until it catches up (backpressure). */
+  private held = false;
   constructor(private sock: Socket, max: number, onTooLarge: (size: number) => void) {
     super();
     this.remoteAddress = sock.remoteAddress;
@@ -55,6 +57,19 @@ export class GuardedConnection extends Duplex {
     sock.on("error", (e) => this.destroy(e));
   }
   override _read(): void {
+    if (!this.held) this.sock.resume();
+  }
+  /**
+   * Stop reading the socket until release(): the device's writes wait in TCP, its PUBACKs wait,
+   * its window stops it. Memory stays flat whatever one device sends, and others are not slowed.
+   */
+  hold(): void {
+    this.held = true;
+    this.sock.pause();
+  }
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
     this.sock.resume();
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {

@@ -101,6 +101,17 @@ export class Broker {
     this.aedes.publish({ cmd: "publish", topic: downTopic(deviceId), payload: Buffer.from(bytes), qos: 1, retain: false, dup: false } as never, () => undefined);
   }
 
+  /** Backpressure from ingest: stop reading a connection's socket, or read it again. */
+  pause(connId: string): void {
+    const c = this.clients.get(connId) as (Client & { conn?: unknown }) | undefined;
+    if (c && c.conn instanceof GuardedConnection) c.conn.hold();
+  }
+
+  resume(connId: string): void {
+    const c = this.clients.get(connId) as (Client & { conn?: unknown }) | undefined;
+    if (c && c.conn instanceof GuardedConnection) c.conn.release();
+  }
+
   disconnect(connId: string): void {
     const c = this.clients.get(connId);
     if (c) c.close();

@@ -36,10 +36,15 @@ import type { LinkRef } from "./recording.js";
 import { StateKeys } from "./keys.js";
 import { DeviceClocks } from "./clocks.js";
 
-/** How the pipeline talks back: publish on the device's downlink topic, or drop the connection. */
+/**
+ * How the pipeline talks back: publish on the device's downlink topic, drop the connection, or
+ * stop and restart reading it (backpressure).
+ */
 export interface Downlink {
   send(deviceId: string, bytes: Uint8Array): void;
   disconnect(connId: string): void;
+  pause?(connId: string): void;
+  resume?(connId: string): void;
 }
 
 export interface IngestOptions {
@@ -58,6 +63,12 @@ export interface IngestOptions {
   maxForgedKept?: number;
   /** A recording's seal was committed (the transparency log takes its manifest). */
   sealed?: (device: string, recording: number) => void;
+  /**
+   * Backpressure: a connection's messages not yet handled plus its commits not yet on the disk, at
+   * most this many (and this many bytes); beyond, its socket is not read until half have drained.
+   */
+  maxSessionBacklog?: number;
+  maxSessionBytes?: number;
 }
 
 interface Session {
@@ -73,6 +84,10 @@ interface Session {
   held: Set<number>;
   /** Of those, the ones not answered yet: their answer waits for what is on its way to the disk. */
   unanswered: Set<number>;
+  /** Backpressure: messages received and not yet handled, commits of them not yet done, their bytes. */
+  backlog: number;
+  backlogBytes: number;
+  paused: boolean;
 }
 
 /** What a step of the verifier asks to make durable. */
@@ -113,7 +128,7 @@ export class Ingest {
   private buffered = 0;
   private sweepTimer: NodeJS.Timeout;
   /** Counters for the API and tests. */
-  stats = { chunks: 0, duplicates: 0, refused: 0, failed: 0, forged: 0, acks: 0, released: 0 };
+  stats = { chunks: 0, duplicates: 0, refused: 0, failed: 0, forged: 0, acks: 0, released: 0, paused: 0, peakBacklogBytes: 0 };
   /** Set while the disk is below its threshold: nothing is acknowledged (R-ACK-6). */
   diskLow = false;
 
@@ -142,7 +157,7 @@ export class Ingest {
   private session(connId: string, deviceId: string): Session {
     let s = this.sessions.get(connId);
     if (!s) {
-      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map(), held: new Set(), unanswered: new Set() };
+      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map(), held: new Set(), unanswered: new Set(), backlog: 0, backlogBytes: 0, paused: false };
       made.queue = this.registry.get(deviceId).then((d) => {
         if (!d) throw new Error("device " + deviceId + " vanished from the registry");
         made.device = d;
@@ -179,10 +194,31 @@ export class Ingest {
   /** An uplink message from a connection; handled after the ones before it. */
   message(connId: string, deviceId: string, payload: Uint8Array): Promise<void> {
     const s = this.session(connId, deviceId);
+    this.weigh(s, 1, payload.length);
     s.queue = s.queue.then(() => this.handle(s, payload)).catch((e) => {
       this.log.error({ err: String((e as Error).stack || e), device: s.device ? s.device.id : deviceId }, "ingest error");
-    });
+    }).then(() => this.weigh(s, -1, -payload.length));
     return s.queue;
+  }
+
+  /**
+   * A connection's backlog moves: past the bound its socket is no longer read (the device's window
+   * stops it), and it is read again once half has drained. Whatever a device sends, what the
+   * gateway holds of it stays bounded, and other devices are not slowed by it.
+   */
+  private weigh(s: Session, n: number, bytes: number): void {
+    s.backlog += n;
+    s.backlogBytes += bytes;
+    if (s.backlogBytes > this.stats.peakBacklogBytes) this.stats.peakBacklogBytes = s.backlogBytes;
+    const maxN = this.opts.maxSessionBacklog || 64, maxB = this.opts.maxSessionBytes || 8 * 1048576;
+    if (!s.paused && !s.closed && (s.backlog >= maxN || s.backlogBytes >= maxB)) {
+      s.paused = true;
+      this.stats.paused++;
+      if (this.out.pause) this.out.pause(s.connId);
+    } else if (s.paused && s.backlog <= maxN / 2 && s.backlogBytes <= maxB / 2) {
+      s.paused = false;
+      if (this.out.resume) this.out.resume(s.connId);
+    }
   }
 
   private refuse(s: Session, code: string, f: Record<string, unknown> = {}): void {
@@ -429,7 +465,7 @@ export class Ingest {
   // ---- commits
 
   /** Make a recording's new parts durable, and acknowledge them once committed (R-ACK-1). */
-  private commit(r: RecordingIngest, parts: Parts): void {
+  private commit(r: RecordingIngest, parts: Parts, from?: Session): void {
     const linked = parts.linked || [];
     const rep = r.verifier.report();
     const now = Date.now();
@@ -473,6 +509,12 @@ export class Ingest {
     if (!lastLinked) c.state.lastTimeMs = -1;
     const done = this.committer.submit({ owner: r, media, sql: (db) => store.commitRecording(db, c) });
     r.tail = done.then(() => undefined, () => undefined);
+    // What a connection sent stays counted until it is on the disk (backpressure).
+    const held = media.reduce((a, x) => a + x.bytes.length, 0);
+    if (from) {
+      this.weigh(from, 1, held);
+      void r.tail.then(() => this.weigh(from, -1, -held));
+    }
     done.then(() => {
       r.inflight--;
       if (start) r.startInflight = false;
@@ -524,7 +566,7 @@ export class Ingest {
     }
     for (const d of res.dropped) await this.evidence(s, r, d.seq, [d.reason], encode("Chunk", { header: d.ref.header, payload: d.ref.payload, tag: d.ref.tag }));
     const failedNow = res.status === "failed" || res.status === "equivocation" || res.dropped.length > 0;
-    if (res.confirmed || res.linked.length || seal || (failedNow && r.rowSubmitted)) this.commit(r, { start: res.confirmed, linked: res.linked, seal });
+    if (res.confirmed || res.linked.length || seal || (failedNow && r.rowSubmitted)) this.commit(r, { start: res.confirmed, linked: res.linked, seal }, s);
     else if (res.status === "duplicate") this.ack(s, r);
   }
 

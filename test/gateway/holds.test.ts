@@ -367,6 +367,35 @@ describe("no single message stops the station (P5)", () => {
     await thief.end();
   });
 
+  it("a device that floods is stopped at its own socket: what the gateway holds of it stays bounded, and another device's Acks keep coming", async () => {
+    const { gw: g, close: stop } = await testGateway({ ackIntervalMs: 0, faultCommitDelayMs: 100 });
+    try {
+      const flood = await provision(g, "HLD-0204");
+      const honest = await provision(g, "HLD-0205");
+      // 600 chunks of 16 KiB (9.4 MiB) published at once, not waiting for a single PUBACK.
+      const big = flood.recording(1, Array.from({ length: 600 }, () => randomBytes(16384)));
+      await flood.publish(big.start);
+      const all = Promise.all(big.chunks.map((c) => flood.publish(c)));
+      await quiet(300);
+      // Meanwhile the other device streams a recording; each chunk is acknowledged.
+      const rec = honest.recording(1, Array.from({ length: 5 }, () => randomBytes(2000)));
+      const t0 = Date.now();
+      await streamSealed(honest, rec);
+      const honestMs = Date.now() - t0;
+      await all;
+      await flood.waitFor(isAck(1, AckState.ACK_OPEN, 600), 60000);
+      console.log(`flood of 9.4 MiB: socket paused ${g.ingest.stats.paused} time(s), at most ${(g.ingest.stats.peakBacklogBytes / 1048576).toFixed(1)} MiB held for it; the other device's recording sealed in ${honestMs} ms`);
+      expect(g.ingest.stats.paused).toBeGreaterThanOrEqual(1);
+      // The bound (8 MiB) plus what was already on its way when the socket stopped.
+      expect(g.ingest.stats.peakBacklogBytes).toBeLessThan(9 * 1048576);
+      expect((await g.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM chunks WHERE device_id = 'HLD-0204'"))!.n).toBe(600);
+      await flood.end();
+      await honest.end();
+    } finally {
+      await stop();
+    }
+  }, 90000);
+
   it("releases recordings from memory once idle, and drops chunks buffered for a start that never comes", async () => {
     const d = await provision(gw, "HLD-0203");
     const rec = d.recording(1, [randomBytes(700), randomBytes(700), randomBytes(700)]);

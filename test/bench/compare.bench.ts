@@ -1,0 +1,220 @@
+// npm run bench [-- --sizes 4,16,64 --rounds 3 --seconds 6 --devices 50 --window 16 --json FILE]
+//
+// The gateway against a dumb pipe, in one run with alternating rounds: a load generator in its own
+// process (test/bench/loadgen.ts) drives the gateway (a child process started as `npm start` does:
+// every chunk verified, committed with fsync, acknowledged) and Debian's mosquitto (configured to
+// drop nothing, one counting subscriber). Per chunk size: verified and durably committed chunks/s
+// and MB/s against mosquitto's delivered rate, commit latency p50/p99 at half the gateway's maximum
+// rate (Acks not coalesced, so the latency is the commit's), server CPU per message and peak RSS;
+// beside them this machine's limits measured in the same run: SHA-256 throughput and the data
+// disk's rate for appended, fsync'd writes. Medians of the rounds; ratios within the run.
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { LoadConfig, LoadResult } from "./loadgen.js";
+
+const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const arg = (name: string, def: string) => {
+  const i = process.argv.indexOf("--" + name);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
+};
+const SIZES = arg("sizes", "4,16,64").split(",").map((k) => Number(k) * 1024);
+const ROUNDS = Number(arg("rounds", "3"));
+const SECONDS = Number(arg("seconds", "6"));
+const DEVICES = Number(arg("devices", "50"));
+const WINDOW = Number(arg("window", "16"));
+const JSON_OUT = arg("json", join(ROOT, "dist", "bench.json"));
+
+const tmp = mkdtempSync(join(tmpdir(), "evrec-bench-"));
+const children: ChildProcess[] = [];
+const cleanup = () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  rmSync(tmp, { recursive: true, force: true });
+};
+process.on("exit", cleanup);
+process.on("SIGINT", () => process.exit(130));
+
+const median = (xs: number[]) => { const s = xs.slice().sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : 0; };
+const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
+  });
+}
+
+/** utime + stime of a process, in seconds, and its peak RSS in MiB (Linux /proc). */
+function usage(pid: number): { cpu: number; peakMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(f[11]) + Number(f[12]);
+  const hz = Number(spawnSync("getconf", ["CLK_TCK"]).stdout.toString().trim() || 100);
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return { cpu: ticks / hz, peakMb: hwm ? Number(hwm[1]) / 1024 : 0 };
+}
+
+function waitLine(c: ChildProcess, re: RegExp, ms: number): Promise<string> {
+  return new Promise((res, rej) => {
+    let buf = "";
+    const t = setTimeout(() => rej(new Error(`no line matching ${re} within ${ms} ms:\n${buf}`)), ms);
+    const on = (d: Buffer) => {
+      buf += d.toString();
+      const m = buf.split("\n").find((l) => re.test(l));
+      if (m) { clearTimeout(t); c.stdout!.off("data", on); res(m); }
+    };
+    c.stdout!.on("data", on);
+    c.once("exit", (code) => { clearTimeout(t); rej(new Error(`exited ${code} before ${re}:\n${buf}`)); });
+  });
+}
+
+async function startGateway(dir: string, mqttPort: number, httpPort: number, extra: string[] = []): Promise<ChildProcess> {
+  const c = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts", "--data-dir", dir, "--host", "127.0.0.1", "--mqtt-port", String(mqttPort), "--http-port", String(httpPort),
+    "--log-level", "warn", "--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-clients", "10000", "--disk-min-free-mb", "1", "--log-interval-ms", "0", "--scrub-mib-per-s", "0", ...extra],
+  { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  children.push(c);
+  await waitLine(c, /API on/, 60000);
+  return c;
+}
+
+async function stop(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null) return;
+  const done = new Promise((r) => c.once("exit", r));
+  c.kill("SIGTERM");
+  await Promise.race([done, new Promise((r) => setTimeout(r, 10000))]);
+  if (c.exitCode === null) c.kill("SIGKILL");
+}
+
+function loadgen(cfg: LoadConfig, onLine?: (l: string) => void): Promise<LoadResult> {
+  const f = join(tmp, `load-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(f, JSON.stringify(cfg));
+  const c = spawn(process.execPath, ["--import", "tsx", "test/bench/loadgen.ts", f], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  children.push(c);
+  return new Promise((res, rej) => {
+    let out = "";
+    c.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      for (const l of out.split("\n").slice(0, -1)) if (onLine) onLine(l);
+    });
+    c.on("exit", (code) => {
+      const lines = out.trim().split("\n");
+      try { res(JSON.parse(lines[lines.length - 1]) as LoadResult); } catch { rej(new Error(`loadgen exited ${code}: ${out}`)); }
+    });
+  });
+}
+
+/** SHA-256 of `size`-byte inputs, MB/s, over about a second. */
+function shaRate(size: number): number {
+  const b = randomBytes(size);
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  while (Number(process.hrtime.bigint() - t0) < 1e9) { createHash("sha256").update(b).digest(); n++; }
+  return (n * size) / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e6;
+}
+
+/** Appends of `size` bytes to a file on the data disk, fsync'd every 64 (a group commit's batch), MB/s. */
+function diskRate(size: number): number {
+  const f = join(tmp, "disk-probe");
+  const fd = openSync(f, "a");
+  const b = randomBytes(size);
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  while (Number(process.hrtime.bigint() - t0) < 1.5e9) {
+    writeSync(fd, b);
+    if (++n % 64 === 0) fsyncSync(fd);
+  }
+  fsyncSync(fd);
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  closeSync(fd);
+  rmSync(f);
+  return (n * size) / s / 1e6;
+}
+
+async function main() {
+  if (spawnSync("sh", ["-c", "command -v mosquitto"]).status !== 0) {
+    console.error("bench: mosquitto is not installed (apt-get install mosquitto); it is the dumb pipe the gateway is compared with");
+    process.exit(2);
+  }
+  console.log(`bench: ${DEVICES} clients, QoS 1, window ${WINDOW}, ${SECONDS} s per round, ${ROUNDS} alternating rounds per size; node ${process.version}`);
+  // The gateway, with its devices registered through the admin API as any tool does.
+  const gwDir = join(tmp, "gateway");
+  const [gm, gh, mp] = [await freePort(), await freePort(), await freePort()];
+  let gw = await startGateway(gwDir, gm, gh);
+  const token = readFileSync(join(gwDir, "admin.token"), "utf8").trim();
+  const devices = Array.from({ length: DEVICES }, (_, i) => ({ id: `BENCH-${String(i).padStart(4, "0")}`, root: randomBytes(32).toString("hex") }));
+  for (const d of devices) {
+    const r = await fetch(`http://127.0.0.1:${gh}/api/devices`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(d) });
+    if (r.status !== 201) throw new Error(`registering ${d.id}: ${r.status} ${await r.text()}`);
+  }
+  // mosquitto, configured to drop nothing: no queue or in-flight limits, no persistence.
+  const mconf = join(tmp, "mosquitto.conf");
+  writeFileSync(mconf, [`listener ${mp} 127.0.0.1`, "allow_anonymous true", "persistence false", "max_queued_messages 0", "max_queued_bytes 0", "max_inflight_messages 0", "log_type error", ""].join("\n"));
+  const mq = spawn("mosquitto", ["-c", mconf], { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(mq);
+  await new Promise((r) => setTimeout(r, 500));
+  if (mq.exitCode !== null) throw new Error("mosquitto did not start");
+
+  let recording = 1;
+  const results: Record<string, unknown>[] = [];
+  for (const size of SIZES) {
+    const kib = size / 1024;
+    const limits = { shaMBps: shaRate(size), diskMBps: diskRate(size) };
+    const g: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
+    const m: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      // The gateway: chunks acknowledged (verified, committed) per second.
+      const u0 = usage(gw.pid!);
+      const gr = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: recording++, drainMs: 30000 });
+      const u1 = usage(gw.pid!);
+      g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: ((u1.cpu - u0.cpu) / Math.max(1, gr.done)) * 1e6, rss: u1.peakMb });
+      // mosquitto: the same messages, counted as delivered to one subscriber.
+      const m0 = usage(mq.pid!);
+      let ready: () => void = () => undefined;
+      const isReady = new Promise<void>((r) => { ready = r; });
+      const sub = loadgen({ mode: "subscribe", url: `mqtt://127.0.0.1:${mp}`, devices: [], size, window: 0, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 30000, idleMs: 3000 }, (l) => { if (l.includes("ready")) ready(); });
+      await isReady;
+      const pub = await loadgen({ mode: "broker", url: `mqtt://127.0.0.1:${mp}`, devices: devices.map((d) => ({ id: d.id })), size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 0 });
+      const sr = await sub;
+      const m1 = usage(mq.pid!);
+      m.push({ rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: ((m1.cpu - m0.cpu) / Math.max(1, sr.done)) * 1e6, rss: m1.peakMb });
+      if (sr.done < pub.published) console.log(`  (mosquitto delivered ${sr.done} of ${pub.published})`);
+      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, mosquitto ${fmt(m[round].rate)}/s`);
+    }
+    const gRate = median(g.map((x) => x.rate)), mRate = median(m.map((x) => x.rate));
+    // Commit latency at half the maximum rate, Acks not coalesced (one per chunk as it commits).
+    await stop(gw);
+    gw = await startGateway(gwDir, gm, gh, ["--ack-interval-ms", "0"]);
+    const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: gRate / 2, recording: recording++, drainMs: 30000 });
+    await stop(gw);
+    gw = await startGateway(gwDir, gm, gh);
+    const row = {
+      sizeKiB: kib,
+      gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: median(g.map((x) => x.cpuUs)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
+      mosquitto: { chunksPerS: mRate, MBps: median(m.map((x) => x.mbps)), cpuUsPerMsg: median(m.map((x) => x.cpuUs)), peakRssMb: Math.max(...m.map((x) => x.rss)) },
+      ratio: gRate / mRate,
+      latencyAtHalf: { rate: gRate / 2, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n },
+      limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },
+    };
+    results.push(row);
+  }
+  await stop(gw);
+  mq.kill("SIGKILL");
+
+  console.log("");
+  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
+  for (const r of results as { sizeKiB: number; gateway: Record<string, number>; mosquitto: Record<string, number>; ratio: number; latencyAtHalf: Record<string, number>; limits: Record<string, number> }[]) {
+    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
+  }
+  console.log("goals: ratio >= 0.5 at 4 KiB and >= 0.8 at 16 KiB; commit p99 <= 50 ms at half the maximum rate");
+  writeFileSync(JSON_OUT, JSON.stringify({ at: new Date().toISOString(), node: process.version, devices: DEVICES, window: WINDOW, secondsPerRound: SECONDS, rounds: ROUNDS, results }, null, 1) + "\n");
+  console.log(`bench: figures written to ${JSON_OUT}`);
+}
+
+await main();
+process.exit(0);

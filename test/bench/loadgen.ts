@@ -1,0 +1,163 @@
+// The load generator of `npm run bench`, a process of its own: N MQTT clients publishing chunk
+// messages at QoS 1, each keeping a window of publishes not yet PUBACKed (as a recorder does), for
+// a fixed time or at a fixed rate, against the gateway (each client a provisioned device: Hello,
+// start, a chain of validly tagged chunks, counting the gateway's Acks) or against any broker (the
+// same bytes on the same topics; a counting subscriber in mode "subscribe" says what was delivered).
+// One JSON line on stdout at the end. Usage: node --import tsx test/bench/loadgen.ts CONFIG.json
+import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import mqtt from "mqtt";
+import type { MqttClient } from "mqtt";
+import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+import { deviceIdBytes } from "../../protocol/blocks.js";
+import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateAt } from "../../protocol/chain.js";
+import { ChainWriter, genesisFor } from "../../protocol/writer.js";
+import { tagControl } from "../../protocol/downlink.js";
+import { decode, encode } from "../../protocol/codec.js";
+import { CONTROL_HELLO, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+
+export interface LoadConfig {
+  mode: "gateway" | "broker" | "subscribe";
+  url: string;
+  /** Devices (gateway mode: provisioned ids with their root secrets in hex; broker mode: ids only). */
+  devices: { id: string; root?: string }[];
+  size: number;
+  window: number;
+  durationMs: number;
+  /** Chunks per second over all clients; 0: as fast as the windows allow. */
+  rate: number;
+  /** Recording id to use (a fresh one per round, gateway mode). */
+  recording: number;
+  /** How long to wait after the last publish for the last Acks (or deliveries). */
+  drainMs: number;
+  /** Subscribe mode: stop after this many messages, or after idleMs without one. */
+  expect?: number;
+  idleMs?: number;
+}
+
+export interface LoadResult {
+  mode: string;
+  published: number;
+  /** Gateway: chunks covered by the gateway's Acks (verified and committed); subscribe: messages delivered. */
+  done: number;
+  bytes: number;
+  /** From the first publish to the last Ack (or delivery) counted. */
+  seconds: number;
+  /** Publish to the Ack that covers it, ms (gateway mode). */
+  latency: { p50: number; p99: number; n: number };
+}
+
+const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as LoadConfig;
+const quantile = (xs: number[], q: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : 0);
+
+async function subscribe(): Promise<LoadResult> {
+  const c = await mqtt.connectAsync(cfg.url, { clientId: "bench-counter", clean: true, reconnectPeriod: 0 });
+  let n = 0, bytes = 0, first = 0, last = 0;
+  c.on("message", (_t, p) => {
+    if (!first) first = Date.now();
+    last = Date.now();
+    n++;
+    bytes += p.length;
+  });
+  await c.subscribeAsync("rec/+/up", { qos: 1 });
+  process.stdout.write(JSON.stringify({ ready: true }) + "\n");
+  const idle = cfg.idleMs || 3000;
+  const started = Date.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (cfg.expect && n >= cfg.expect) break;
+    if (first && Date.now() - last > idle) break;
+    if (!first && Date.now() - started > cfg.durationMs + cfg.drainMs) break;
+  }
+  await c.endAsync();
+  return { mode: "subscribe", published: 0, done: n, bytes, seconds: (last - first) / 1000, latency: { p50: 0, p99: 0, n: 0 } };
+}
+
+interface Dev { id: string; c: MqttClient; w?: ChainWriter; frame?: Uint8Array; sent: number; acked: number; sentAt: number[]; payload: Uint8Array }
+
+async function device(d: LoadConfig["devices"][number]): Promise<Dev> {
+  const payload = new Uint8Array(randomBytes(cfg.size));
+  if (cfg.mode === "broker") {
+    const c = await mqtt.connectAsync(cfg.url, { clientId: d.id, reconnectPeriod: 0 });
+    const frame = encode("Uplink", { schema: 1, chunk: { header: new Uint8Array(128), payload, tag: new Uint8Array(32) } });
+    return { id: d.id, c, frame, sent: 0, acked: 0, sentAt: [], payload };
+  }
+  const keys = deriveDeviceKeys(sha, Buffer.from(d.root!, "hex"));
+  const dev = deviceIdBytes(d.id);
+  const c = await mqtt.connectAsync(cfg.url, { clientId: d.id, username: d.id, password: loginPassword(keys.login), reconnectPeriod: 0 });
+  await c.subscribeAsync(`rec/${d.id}/down`, { qos: 1 });
+  const nonce = randomBytes(16);
+  const body = encode("Hello", { nonce, held: [], firmware: "bench", deviceTimeMs: Date.now() });
+  await c.publishAsync(`rec/${d.id}/up`, Buffer.from(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, keys.controlKey, CONTROL_HELLO, dev, body) } })), { qos: 1 });
+  const cc = new ChainCrypto(sha);
+  const r = cfg.recording;
+  const k1 = recordingKey(sha, stateAt(sha, keys.stateKey0, r - 1), r);
+  const g = genesisFor(cc, dev, { recordingId: r, startMs: Date.now(), preEventMs: 0, uptimeMs: 1, media: MEDIA_PCM_8K_S16LE, caseTag: "", beacon: new Uint8Array(16), prevSeal: new Uint8Array(32) });
+  const w = new ChainWriter(sha, dev, r, k1, 0, g.c0, 0);
+  const x: Dev = { id: d.id, c, w, sent: 0, acked: 0, sentAt: [], payload };
+  c.on("message", (_t, m) => {
+    // The Ack's MAC is the device's business; the bench counts what the gateway says it stored.
+    const down = decode("Downlink", m);
+    const b = decode("DownBody", down.body as Uint8Array) as { ack?: { recording?: number; cumulative?: number } };
+    if (!b.ack || (b.ack.recording || 0) !== r) return;
+    const cum = b.ack.cumulative || 0;
+    const now = Date.now();
+    for (let s = x.acked + 1; s <= cum; s++) if (x.sentAt[s]) latencies.push(now - x.sentAt[s]);
+    if (cum > x.acked) { x.acked = cum; lastAck = now; }
+  });
+  await c.publishAsync(`rec/${d.id}/up`, Buffer.from(encode("Uplink", { schema: 1, start: { genesis: g.block, caseTag: "" } })), { qos: 1 });
+  return x;
+}
+
+const latencies: number[] = [];
+let lastAck = 0;
+
+async function publishLoop(x: Dev, until: number, perDeviceRate: number): Promise<void> {
+  let inflight = 0;
+  let wake: (() => void) | null = null;
+  const topic = `rec/${x.id}/up`;
+  const start = Date.now();
+  while (Date.now() < until) {
+    if (perDeviceRate > 0) {
+      const due = start + (x.sent / perDeviceRate) * 1000;
+      if (due > Date.now()) { await new Promise((r) => setTimeout(r, due - Date.now())); continue; }
+    }
+    if (inflight >= cfg.window) { await new Promise<void>((r) => { wake = r; }); continue; }
+    let bytes: Uint8Array;
+    const seq = x.sent + 1;
+    if (x.w) {
+      const o = x.w.chunk(x.payload, 0, MEDIA_PCM_8K_S16LE, Date.now(), 512, seq, new Uint8Array(16));
+      bytes = encode("Uplink", { schema: 1, chunk: { header: o.header, payload: x.payload, tag: o.tag } });
+    } else bytes = x.frame!; // the same size as a chunk message: a broker only forwards it
+    x.sent = seq;
+    x.sentAt[seq] = Date.now();
+    inflight++;
+    x.c.publish(topic, Buffer.from(bytes), { qos: 1 }, () => {
+      inflight--;
+      if (wake) { const w = wake; wake = null; w(); }
+    });
+  }
+  while (inflight > 0) await new Promise<void>((r) => { wake = r; });
+}
+
+async function main(): Promise<LoadResult> {
+  if (cfg.mode === "subscribe") return subscribe();
+  const devs = await Promise.all(cfg.devices.map(device));
+  const t0 = Date.now();
+  const until = t0 + cfg.durationMs;
+  const perDevice = cfg.rate > 0 ? cfg.rate / devs.length : 0;
+  await Promise.all(devs.map((x) => publishLoop(x, until, perDevice)));
+  const published = devs.reduce((a, x) => a + x.sent, 0);
+  if (cfg.mode === "gateway") {
+    const end = Date.now() + cfg.drainMs;
+    while (Date.now() < end && devs.some((x) => x.acked < x.sent)) await new Promise((r) => setTimeout(r, 50));
+  }
+  const done = cfg.mode === "gateway" ? devs.reduce((a, x) => a + x.acked, 0) : published;
+  await Promise.all(devs.map((x) => x.c.endAsync()));
+  latencies.sort((a, b) => a - b);
+  const last = cfg.mode === "gateway" ? lastAck || Date.now() : Date.now();
+  return { mode: cfg.mode, published, done, bytes: done * cfg.size, seconds: (last - t0) / 1000, latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), n: latencies.length } };
+}
+
+process.stdout.write(JSON.stringify(await main()) + "\n");
+process.exit(0);
