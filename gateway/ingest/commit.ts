@@ -23,6 +23,11 @@ export interface Work {
   media?: { path: string; offset: number; bytes: Uint8Array }[];
   /** Statements to run inside the batch's transaction (in the item's own savepoint). */
   sql: (db: Db) => Promise<void>;
+  /**
+   * Fold a later item of the same owner into this one while both wait for a batch: one savepoint
+   * and one set of statements for a recording's whole share of a batch, not one per message.
+   */
+  merge?: (later: Work) => void;
 }
 
 /** Why an item was not committed: its owner died before the item's turn. */
@@ -39,10 +44,12 @@ export interface CommitFaults {
   failNext: number;
 }
 
-interface Queued { w: Work; resolve: () => void; reject: (e: Error) => void; err: Error | null }
+interface Queued { w: Work; waiters: { resolve: () => void; reject: (e: Error) => void }[]; err: Error | null }
 
 export class GroupCommitter {
   private queue: Queued[] = [];
+  /** Items still waiting for a batch, by owner: a later item of the same owner merges into it. */
+  private waiting = new Map<object, Queued>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
   private busy = false;
@@ -59,7 +66,15 @@ export class GroupCommitter {
   /** Resolves once `w` is on the disk; rejects if it is not (nothing of it may be acknowledged). */
   submit(w: Work): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ w, resolve, reject, err: null });
+      const same = w.owner && w.merge ? this.waiting.get(w.owner) : undefined;
+      if (same && same.w.merge) {
+        same.w.merge(w);
+        same.waiters.push({ resolve, reject });
+        return;
+      }
+      const q: Queued = { w, waiters: [{ resolve, reject }], err: null };
+      this.queue.push(q);
+      if (w.owner && w.merge) this.waiting.set(w.owner, q);
       if (this.busy) return; // taken as the next batch when the one committing ends
       if (this.queue.length >= this.maxBatch) this.kick();
       else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.delayMs);
@@ -83,6 +98,7 @@ export class GroupCommitter {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
     if (this.busy || !this.queue.length) return;
     const batch = this.queue.splice(0, this.maxBatch);
+    for (const q of batch) if (q.w.owner && this.waiting.get(q.w.owner) === q) this.waiting.delete(q.w.owner);
     this.busy = true;
     // commit() settles every item itself; a batch never stops the ones after it.
     this.running = this.commit(batch).catch(() => undefined).then(() => {
@@ -97,17 +113,23 @@ export class GroupCommitter {
     const byFile = new Map<string, Queued[]>();
     for (const q of batch) {
       if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); continue; }
-      for (const m of q.w.media || []) {
+      // Contiguous parts of one file go out as one vectored write.
+      const media = q.w.media || [];
+      for (let i = 0; i < media.length;) {
+        let j = i + 1;
+        let end = media[i].offset + media[i].bytes.length;
+        while (j < media.length && media[j].path === media[i].path && media[j].offset === end) end += media[j++].bytes.length;
         try {
-          await this.media.write(m.path, m.offset, m.bytes);
+          await this.media.writev(media[i].path, media[i].offset, media.slice(i, j).map((m) => m.bytes));
         } catch (e) {
           q.err = e as Error;
           if (q.w.owner) q.w.owner.dead = true;
           break;
         }
-        let list = byFile.get(m.path);
-        if (!list) byFile.set(m.path, (list = []));
+        let list = byFile.get(media[i].path);
+        if (!list) byFile.set(media[i].path, (list = []));
         list.push(q);
+        i = j;
       }
     }
     await Promise.all([...byFile.entries()].map(([p, qs]) => this.media.sync(p).catch((e: Error) => {
@@ -145,10 +167,10 @@ export class GroupCommitter {
       if (q.err) {
         this.failures++;
         if (q.w.owner) q.w.owner.dead = true;
-        q.reject(q.err);
+        for (const w of q.waiters) w.reject(q.err);
       } else {
-        this.items++;
-        q.resolve();
+        this.items += q.waiters.length;
+        for (const w of q.waiters) w.resolve();
       }
     }
   }

@@ -29,7 +29,7 @@ import type { MediaStore } from "../store/media.js";
 import * as store from "../store/ingest.js";
 import type { DeviceRegistry, Device } from "../devices.js";
 import type { Logger } from "../log.js";
-import type { GroupCommitter } from "./commit.js";
+import type { GroupCommitter, Work } from "./commit.js";
 import { SupersededError } from "./commit.js";
 import { RecordingIngest } from "./recording.js";
 import type { LinkRef } from "./recording.js";
@@ -498,7 +498,7 @@ export class Ingest {
     const lastChain = linked.length ? linked[linked.length - 1].chain : null;
     const lastLinked = linked.length ? linked[linked.length - 1].ref : null;
     const c: store.RecordingCommit = {
-      device: r.device, recording: r.recording, mediaPath: r.mediaPath, at: now, deviceLost: false, start, chunks, seal, timeFlag: flags[0],
+      device: r.device, recording: r.recording, mediaPath: r.mediaPath, at: now, deviceLost: false, create: creates, start, chunks, seal, timeFlag: flags[0],
       state: {
         linkedSeq: rep.linkedSeq, lastChain, totalBytes: rep.totalBytes, lastTimeMs: lastLinked ? lastLinked.timeMs : -1, endMs: rep.lastTimeMs,
         verdict: rep.verdict, final: rep.final, reasons: rep.reasons, lost: rep.lost, prevChecked: rep.prevChecked,
@@ -506,8 +506,15 @@ export class Ingest {
     };
     const dev = this.deviceOf(r.device);
     if (dev) c.deviceLost = dev.state === "lost";
-    if (!lastLinked) c.state.lastTimeMs = -1;
-    const done = this.committer.submit({ owner: r, media, sql: (db) => store.commitRecording(db, c) });
+    const work: Work & { c: store.RecordingCommit } = {
+      owner: r, media, c, sql: (db) => store.commitRecording(db, work.c),
+      // While both wait for a batch, a later commit of this recording joins this one.
+      merge: (later) => {
+        store.mergeCommits(work.c, (later as typeof work).c);
+        for (const m of later.media || []) media.push(m);
+      },
+    };
+    const done = this.committer.submit(work);
     r.tail = done.then(() => undefined, () => undefined);
     // What a connection sent stays counted until it is on the disk (backpressure).
     const held = media.reduce((a, x) => a + x.bytes.length, 0);

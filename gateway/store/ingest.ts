@@ -96,6 +96,8 @@ export interface RecordingCommit {
   mediaPath: string;
   at: number;
   deviceLost: boolean;
+  /** The row may not exist yet. */
+  create: boolean;
   start?: { genesis: Uint8Array; c0: Uint8Array; caseTag: string; startMs: number; preEventMs: number; clipAtMs: number };
   /** What is wrong with the device's times, if anything (kept once found; times are stored as the device gave them). */
   timeFlag?: string;
@@ -104,30 +106,46 @@ export interface RecordingCommit {
   state: RecordingState;
 }
 
+/** A later commit of the same recording folded into an earlier one that has not run yet. */
+export function mergeCommits(into: RecordingCommit, later: RecordingCommit): void {
+  into.create = into.create || later.create;
+  into.start = into.start || later.start;
+  into.seal = later.seal || into.seal;
+  into.timeFlag = into.timeFlag || later.timeFlag;
+  for (const k of later.chunks) into.chunks.push(k);
+  into.state = { ...later.state, lastChain: later.state.lastChain || into.state.lastChain, lastTimeMs: later.state.lastTimeMs >= 0 ? later.state.lastTimeMs : into.state.lastTimeMs };
+  into.at = later.at;
+  into.deviceLost = later.deviceLost;
+}
+
+const CHUNK_COLS = "(device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at)";
+/** Chunks per INSERT statement (12 parameters each, well below SQLite's limit). */
+const CHUNKS_PER_STATEMENT = 128;
+
+/** A recording's share of a batch in three statements: its row, its chunks, its state. */
 export async function commitRecording(db: Db, c: RecordingCommit): Promise<void> {
-  await db.run(
-    "INSERT INTO recordings (device_id, recording_id, media_path, first_received, last_received, device_lost) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, recording_id) DO NOTHING",
-    [c.device, c.recording, c.mediaPath, c.at, c.at, c.deviceLost ? 1 : 0]);
-  if (c.start) {
-    await db.run("UPDATE recordings SET genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ? WHERE device_id = ? AND recording_id = ?",
-      [c.start.genesis, c.start.c0, c.start.caseTag, c.start.startMs, c.start.preEventMs, c.start.clipAtMs, c.device, c.recording]);
+  if (c.create) {
+    await db.run(
+      "INSERT INTO recordings (device_id, recording_id, media_path, first_received, last_received, device_lost) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, recording_id) DO NOTHING",
+      [c.device, c.recording, c.mediaPath, c.at, c.at, c.deviceLost ? 1 : 0]);
   }
-  if (c.timeFlag) await db.run("UPDATE recordings SET time_flag = COALESCE(time_flag, ?) WHERE device_id = ? AND recording_id = ?", [c.timeFlag, c.device, c.recording]);
-  // One statement per 64 chunks: a batch of one device's chunks is a few statements, not one each.
-  for (let i = 0; i < c.chunks.length; i += 64) {
-    const part = c.chunks.slice(i, i + 64);
+  for (let i = 0; i < c.chunks.length; i += CHUNKS_PER_STATEMENT) {
+    const part = c.chunks.slice(i, i + CHUNKS_PER_STATEMENT);
     const params: (string | number | Uint8Array)[] = [];
     for (const k of part) params.push(c.device, c.recording, k.seq, k.header, k.tag, k.chain, k.flags, k.timeMs, k.durationMs, k.length, k.offset, c.at);
-    await db.run(`INSERT OR IGNORE INTO chunks (device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at) VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`, params);
+    await db.run(`INSERT OR IGNORE INTO chunks ${CHUNK_COLS} VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`, params);
   }
-  if (c.seal) {
-    await db.run("UPDATE recordings SET seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ? WHERE device_id = ? AND recording_id = ?",
-      [c.seal.block, c.seal.tag, c.seal.caseTag, c.seal.value, c.seal.interrupted ? 1 : 0, c.device, c.recording]);
-  }
-  const s = c.state;
+  const s = c.state, st = c.start, se = c.seal;
   await db.run(
-    "UPDATE recordings SET linked_seq = ?, last_chain = COALESCE(?, last_chain), total_bytes = ?, last_time_ms = ?, end_ms = CASE WHEN ? >= 0 THEN ? ELSE end_ms END, verdict = ?, final = ?, reasons = ?, lost = ?, prev_checked = ?, last_received = ? WHERE device_id = ? AND recording_id = ?",
-    [s.linkedSeq, s.lastChain, s.totalBytes, s.lastTimeMs, s.endMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at, c.device, c.recording]);
+    `UPDATE recordings SET linked_seq = ?, last_chain = COALESCE(?, last_chain), total_bytes = ?, last_time_ms = CASE WHEN ? >= 0 THEN ? ELSE last_time_ms END,
+       end_ms = CASE WHEN ? >= 0 THEN ? ELSE end_ms END, verdict = ?, final = ?, reasons = ?, lost = ?, prev_checked = ?, last_received = ?,
+       time_flag = COALESCE(time_flag, ?)${st ? ", genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ?" : ""}${se ? ", seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?" : ""}
+     WHERE device_id = ? AND recording_id = ?`,
+    [s.linkedSeq, s.lastChain, s.totalBytes, s.lastTimeMs, s.lastTimeMs, s.endMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at,
+      c.timeFlag || null,
+      ...(st ? [st.genesis, st.c0, st.caseTag, st.startMs, st.preEventMs, st.clipAtMs] : []),
+      ...(se ? [se.block, se.tag, se.caseTag, se.value, se.interrupted ? 1 : 0] : []),
+      c.device, c.recording]);
 }
 
 /** A recording's verdict after a check that changed it without new data (a genesis link, a finalised gap). */

@@ -1,7 +1,7 @@
 // Media files: one per recording, payloads in seq order at known offsets. Writes go to fixed
 // offsets, so replaying a batch after a crash rewrites the same bytes; a tail beyond what the
 // database records is cut off when the recording is opened again.
-import { mkdirSync } from "node:fs";
+import { constants, mkdirSync } from "node:fs";
 import { open, truncate, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
@@ -20,15 +20,30 @@ export class MediaStore {
     if (!h) {
       const full = join(this.dir, rel);
       mkdirSync(join(full, ".."), { recursive: true });
-      h = await open(full, "a+");
+      // Read-write, created if missing, never O_APPEND: a positional write lands at its offset
+      // (on Linux, O_APPEND sends every write to the end whatever offset it names).
+      h = await open(full, constants.O_RDWR | constants.O_CREAT, 0o600);
       this.open.set(rel, h);
     }
     return h;
   }
   async write(rel: string, offset: number, bytes: Uint8Array): Promise<void> {
+    await this.writev(rel, offset, [bytes]);
+  }
+  /** Buffers written back to back from `offset`, in as few system calls as the kernel allows. */
+  async writev(rel: string, offset: number, parts: Uint8Array[]): Promise<void> {
     const h = await this.handle(rel);
-    let done = 0;
-    while (done < bytes.length) done += (await h.write(bytes, done, bytes.length - done, offset + done)).bytesWritten;
+    let at = offset;
+    let rest = parts;
+    while (rest.length) {
+      let n = (await h.writev(rest, at)).bytesWritten;
+      at += n;
+      // A short write: drop what went out and go on from there.
+      let i = 0;
+      while (i < rest.length && n >= rest[i].length) n -= rest[i++].length;
+      rest = rest.slice(i);
+      if (n > 0) rest = [rest[0].subarray(n), ...rest.slice(1)];
+    }
   }
   async sync(rel: string): Promise<void> {
     await (await this.handle(rel)).sync();
