@@ -23,6 +23,8 @@ import { Refusals } from "./broker/admission.js";
 import { GroupCommitter } from "./ingest/commit.js";
 import { tlsMaterial } from "./broker/tls.js";
 import { Ingest } from "./ingest/pipeline.js";
+import { Metrics } from "./metrics.js";
+import { metricsRoutes } from "./api/metrics-routes.js";
 import { StationIdentity } from "./evidence/identity.js";
 import { ensureStationChain } from "./evidence/x509.js";
 import { TLOG_MIGRATIONS } from "./store/tlog.js";
@@ -97,7 +99,9 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses, logIntervalMs: config.logIntervalMs,
     registry, mediaDir: join(dir, "media"), scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,
     retention: { days: config.retentionDays, undeleteDays: config.undeleteDays }, purgeIntervalH: config.purgeIntervalH });
-  const refusals = new Refusals(log);
+  // Refusals and commits are counted into `metrics`, made once ingest exists (below); nothing is
+  // refused or committed before the broker listens, after that.
+  const refusals = new Refusals(log, (code) => metrics.refusals.inc({ code }));
   const broker = new Broker(registry, refusals, log);
   const ingest = new Ingest(db, media, registry, committer, broker, log, {
     beaconIntervalS: config.beaconIntervalS,
@@ -115,6 +119,18 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     idleMs: config.ingestIdleMs,
     // A sealed recording's manifest goes into the transparency log soon after its commit.
     sealed: (device, recording) => evidence.recordingSealed(device, recording),
+    committed: (n, bytes, latencies) => {
+      metrics.chunks.inc(n);
+      metrics.bytes.inc(bytes);
+      for (const l of latencies) metrics.commitLatency.observe(l);
+    },
+  });
+  // Gauges are read at scrape time from the parts that own them.
+  const metrics = new Metrics({
+    sessions: () => ingest.sessionLoad(),
+    ingest: () => ingest.held,
+    diskFreeBytes: () => { const st = statfsSync(dir); return st.bavail * st.bsize; },
+    scrub: () => evidence.scrubber.progress,
   });
   broker.ingest = ingest;
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
@@ -145,6 +161,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   diskTimer.unref();
   const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
   logRoutes(api, evidence.tlog, identity.verifierKey);
+  metricsRoutes(api, metrics);
   await api.listen({ host: config.host, port: config.httpPort });
   evidence.start();
   const httpPort = (api.server.address() as { port: number }).port;

@@ -11,9 +11,10 @@ export const downTopic = (id: string) => `rec/${id}/down`;
 /** Refusals by reason code, for the API and the tests. */
 export class Refusals {
   counts: { [code: string]: number } = {};
-  constructor(private log: Logger) {}
+  constructor(private log: Logger, private counted?: (code: string) => void) {}
   note(code: string, fields: Record<string, unknown>): void {
     this.counts[code] = (this.counts[code] || 0) + 1;
+    if (this.counted) this.counted(code);
     this.log.warn({ code, ...fields }, "refused");
   }
 }

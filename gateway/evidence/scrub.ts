@@ -113,6 +113,8 @@ function describe(code: string): { what: string; text: string } {
 }
 
 export class Scrubber {
+  /** Totals over every pass since start (the gateway's metrics), and whether one runs now. */
+  readonly progress = { running: false, passes: 0, recordings: 0, bytes: 0, damaged: 0 };
   constructor(private db: Db, private mediaDir: string, private registry: DeviceRegistry, private o: { alarms?: Alarms; audit?: AuditLog; log?: Logger } = {}) {}
 
   /** Scrub every stored recording (or those `opts` names), in (device, recording) order. */
@@ -133,6 +135,16 @@ export class Scrubber {
         due -= 500;
       }
     } : undefined;
+    this.progress.running = true;
+    try {
+      return await this.pass(opts, report, t0, now, pace, after);
+    } finally {
+      this.progress.running = false;
+      this.progress.passes++;
+    }
+  }
+
+  private async pass(opts: ScrubOptions, report: ScrubReport, t0: number, now: () => number, pace: ((n: number) => Promise<void>) | undefined, after: { device: string; recording: number } | null): Promise<ScrubReport> {
     for (;;) {
       const batch = await store.recordingsAfter(this.db, after, 200, { device: opts.device, recording: opts.recording });
       if (!batch.length) break;
@@ -144,7 +156,9 @@ export class Scrubber {
         report.recordings++;
         report.chunks += res.chunks;
         report.bytes += res.bytes;
-        if (res.findings.length) report.damaged.push(res);
+        this.progress.recordings++;
+        this.progress.bytes += res.bytes;
+        if (res.findings.length) { report.damaged.push(res); this.progress.damaged++; }
       }
     }
     report.ms = now() - t0;

@@ -69,6 +69,8 @@ export interface IngestOptions {
    */
   maxSessionBacklog?: number;
   maxSessionBytes?: number;
+  /** Chunks made durable, their bytes, and each one's time from arrival to commit in seconds (metrics). */
+  committed?: (chunks: number, bytes: number, latenciesS: number[]) => void;
 }
 
 interface Session {
@@ -143,6 +145,17 @@ export class Ingest {
   ) {
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), Math.min(10000, Math.max(100, (opts.idleMs || 60000) / 4)));
     this.sweepTimer.unref();
+  }
+
+  /** Connections with a session, those paused by backpressure, and their backlogs (metrics). */
+  sessionLoad(): { connections: number; paused: number; backlogMax: number; backlogTotal: number } {
+    let paused = 0, max = 0, total = 0;
+    for (const s of this.sessions.values()) {
+      if (s.paused) paused++;
+      if (s.backlog > max) max = s.backlog;
+      total += s.backlog;
+    }
+    return { connections: this.sessions.size, paused, backlogMax: max, backlogTotal: total };
   }
 
   /** Recordings held in memory now, bytes buffered out of order, state-key steps derived (tests and the API's statistics). */
@@ -528,6 +541,10 @@ export class Ingest {
       if (seal) r.sealInflight = false;
       r.committed(rep, !!start, !!seal);
       this.stats.chunks += linked.length;
+      if (this.opts.committed && linked.length) {
+        const t = Date.now();
+        this.opts.committed(linked.length, linked.reduce((a, l) => a + l.ref.payload.length, 0), linked.map((l) => (t - l.ref.receivedAt) / 1000));
+      }
       this.ackLive(r);
       // Times outside what the station can vouch for never move a clip to another officer silently.
       if (flags.length) void this.alarm("CLIP_TIME_SUSPECT", `${r.device}/${r.recording}`, flags.join("; "));
@@ -755,7 +772,7 @@ export class Ingest {
       return this.refuse(s, "BUFFER_FULL", { recording, seq, bufferedBytes: this.buffered });
     }
     const hv = new DataView(m.header.buffer, m.header.byteOffset, HEADER_LEN);
-    const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: m.header[2], timeMs: hv.getUint32(28) * 4294967296 + hv.getUint32(32), durationMs: hv.getUint32(36) };
+    const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: m.header[2], timeMs: hv.getUint32(28) * 4294967296 + hv.getUint32(32), durationMs: hv.getUint32(36), receivedAt: Date.now() };
     const res = r.verifier.chunk(m, ref, stored);
     if (res.status === "duplicate") this.stats.duplicates++;
     await this.outcome(s, r, res, () => encode("Chunk", m));

@@ -1,0 +1,45 @@
+// Prometheus metrics (prom-client): what an operator scrapes from every gateway (and, in a
+// cluster, every worker) at GET /metrics. Counters move where things happen (ingest's commits,
+// the broker's refusals); gauges are read at scrape time from the parts that own them.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface MetricSources {
+  /** Live connections, sessions paused by backpressure, and their backlogs. */
+  sessions: () => { connections: number; paused: number; backlogMax: number; backlogTotal: number };
+  /** Recordings held in memory and bytes buffered out of order. */
+  ingest: () => { recordings: number; bufferedBytes: number };
+  diskFreeBytes: () => number;
+  scrub: () => { running: boolean; passes: number; recordings: number; bytes: number; damaged: number };
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly chunks = new Counter({ name: "evrec_chunks_committed_total", help: "Chunks verified and durably committed", registers: [this.registry] });
+  readonly bytes = new Counter({ name: "evrec_bytes_committed_total", help: "Payload bytes verified and durably committed", registers: [this.registry] });
+  /** From a chunk's arrival at ingest to the end of the commit that made it durable. */
+  readonly commitLatency = new Histogram({
+    name: "evrec_commit_latency_seconds", help: "From a chunk's arrival at ingest to its durable commit",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+  });
+  readonly refusals = new Counter({ name: "evrec_refusals_total", help: "Messages and connections refused, by reason code", labelNames: ["code"], registers: [this.registry] });
+
+  constructor(src: MetricSources) {
+    const r = [this.registry];
+    new Gauge({ name: "evrec_connections", help: "MQTT connections with a session", registers: r, collect() { this.set(src.sessions().connections); } });
+    new Gauge({ name: "evrec_sessions_paused", help: "Connections not read because ingest is behind on them (backpressure)", registers: r, collect() { this.set(src.sessions().paused); } });
+    new Gauge({ name: "evrec_session_backlog_max", help: "The largest backlog of one connection: messages not yet handled plus commits not yet done", registers: r, collect() { this.set(src.sessions().backlogMax); } });
+    new Gauge({ name: "evrec_session_backlog_total", help: "Backlogs over all connections", registers: r, collect() { this.set(src.sessions().backlogTotal); } });
+    new Gauge({ name: "evrec_recordings_in_memory", help: "Recordings ingest holds in memory", registers: r, collect() { this.set(src.ingest().recordings); } });
+    new Gauge({ name: "evrec_buffered_bytes", help: "Chunk bytes held out of order", registers: r, collect() { this.set(src.ingest().bufferedBytes); } });
+    new Gauge({ name: "evrec_disk_free_bytes", help: "Free space on the data disk", registers: r, collect() { this.set(src.diskFreeBytes()); } });
+    new Gauge({ name: "evrec_scrub_running", help: "1 while a scrub pass runs", registers: r, collect() { this.set(src.scrub().running ? 1 : 0); } });
+    new Gauge({ name: "evrec_scrub_passes", help: "Scrub passes since start", registers: r, collect() { this.set(src.scrub().passes); } });
+    new Gauge({ name: "evrec_scrub_bytes", help: "Stored media bytes re-hashed by the scrub since start", registers: r, collect() { this.set(src.scrub().bytes); } });
+    new Gauge({ name: "evrec_scrub_damaged", help: "Recordings the scrub found damaged since start", registers: r, collect() { this.set(src.scrub().damaged); } });
+    collectDefaultMetrics({ register: this.registry, prefix: "evrec_" });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
