@@ -1,4 +1,5 @@
 // npm run bench [-- --sizes 4,16,64 --rounds 3 --seconds 6 --devices 50 --window 16 --json FILE]
+// npm run bench:ingest: the gateway alone (--gateway-only), one size, quicker.
 //
 // The gateway against a dumb pipe, in one run with alternating rounds: a load generator in its own
 // process (test/bench/loadgen.ts) drives the gateway (a child process started as `npm start` does:
@@ -29,6 +30,7 @@ const SECONDS = Number(arg("seconds", "6"));
 const DEVICES = Number(arg("devices", "50"));
 const WINDOW = Number(arg("window", "16"));
 const JSON_OUT = arg("json", join(ROOT, "dist", "bench.json"));
+const GATEWAY_ONLY = process.argv.includes("--gateway-only");
 
 const tmp = mkdtempSync(join(tmpdir(), "evrec-bench-"));
 const children: ChildProcess[] = [];
@@ -40,7 +42,7 @@ process.on("exit", cleanup);
 process.on("SIGINT", () => process.exit(130));
 
 const median = (xs: number[]) => { const s = xs.slice().sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : 0; };
-const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "-");
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -137,7 +139,7 @@ function diskRate(size: number): number {
 }
 
 async function main() {
-  if (spawnSync("sh", ["-c", "command -v mosquitto"]).status !== 0) {
+  if (!GATEWAY_ONLY && spawnSync("sh", ["-c", "command -v mosquitto"]).status !== 0) {
     console.error("bench: mosquitto is not installed (apt-get install mosquitto); it is the dumb pipe the gateway is compared with");
     process.exit(2);
   }
@@ -155,10 +157,12 @@ async function main() {
   // mosquitto, configured to drop nothing: no queue or in-flight limits, no persistence.
   const mconf = join(tmp, "mosquitto.conf");
   writeFileSync(mconf, [`listener ${mp} 127.0.0.1`, "allow_anonymous true", "persistence false", "max_queued_messages 0", "max_queued_bytes 0", "max_inflight_messages 0", "log_type error", ""].join("\n"));
-  const mq = spawn("mosquitto", ["-c", mconf], { stdio: ["ignore", "pipe", "inherit"] });
-  children.push(mq);
-  await new Promise((r) => setTimeout(r, 500));
-  if (mq.exitCode !== null) throw new Error("mosquitto did not start");
+  const mq = GATEWAY_ONLY ? null : spawn("mosquitto", ["-c", mconf], { stdio: ["ignore", "pipe", "inherit"] });
+  if (mq) {
+    children.push(mq);
+    await new Promise((r) => setTimeout(r, 500));
+    if (mq.exitCode !== null) throw new Error("mosquitto did not start");
+  }
 
   let recording = 1;
   const results: Record<string, unknown>[] = [];
@@ -173,6 +177,10 @@ async function main() {
       const gr = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: recording++, drainMs: 30000 });
       const u1 = usage(gw.pid!);
       g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: ((u1.cpu - u0.cpu) / Math.max(1, gr.done)) * 1e6, rss: u1.peakMb });
+      if (!mq) {
+        console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s`);
+        continue;
+      }
       // mosquitto: the same messages, counted as delivered to one subscriber.
       const m0 = usage(mq.pid!);
       let ready: () => void = () => undefined;
@@ -197,14 +205,14 @@ async function main() {
       sizeKiB: kib,
       gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: median(g.map((x) => x.cpuUs)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
       mosquitto: { chunksPerS: mRate, MBps: median(m.map((x) => x.mbps)), cpuUsPerMsg: median(m.map((x) => x.cpuUs)), peakRssMb: Math.max(...m.map((x) => x.rss)) },
-      ratio: gRate / mRate,
+      ratio: mRate ? gRate / mRate : NaN,
       latencyAtHalf: { rate: gRate / 2, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n },
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },
     };
     results.push(row);
   }
   await stop(gw);
-  mq.kill("SIGKILL");
+  if (mq) mq.kill("SIGKILL");
 
   console.log("");
   console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
