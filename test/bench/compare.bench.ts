@@ -77,7 +77,7 @@ function waitLine(c: ChildProcess, re: RegExp, ms: number): Promise<string> {
 }
 
 async function startGateway(dir: string, mqttPort: number, httpPort: number, extra: string[] = []): Promise<ChildProcess> {
-  const c = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts", "--data-dir", dir, "--host", "127.0.0.1", "--mqtt-port", String(mqttPort), "--http-port", String(httpPort),
+  const c = spawn(process.execPath, [...(process.env.EVREC_BENCH_NODE_ARGS ? process.env.EVREC_BENCH_NODE_ARGS.split(" ") : []), "--import", "tsx", "gateway/main.ts", "--data-dir", dir, "--host", "127.0.0.1", "--mqtt-port", String(mqttPort), "--http-port", String(httpPort),
     "--log-level", "warn", "--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-clients", "10000", "--disk-min-free-mb", "1", "--log-interval-ms", "0", "--scrub-mib-per-s", "0", ...extra],
   { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   children.push(c);
