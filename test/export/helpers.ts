@@ -31,8 +31,9 @@ export interface Station {
  * to case C-2025-001; a legal reviewer of the unit who exports, and a supervisor designated to
  * approve releases.
  */
-export async function station(over: Record<string, unknown> = {}): Promise<Station> {
+export async function station(over: Record<string, unknown> = {}, onStart?: (gw: Gateway) => void): Promise<Station> {
   const { gw, dir, close } = await testGateway({ logIntervalMs: 0, scrubMibPerS: 0, ...over });
+  onStart?.(gw);
   const unit = await gw.model.addUnit("Road Transport Agency", "agency");
   const t = Date.now() - 3600e3;
   const today = new Date().toISOString().slice(0, 10);
