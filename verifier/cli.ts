@@ -6,12 +6,14 @@ import { existsSync } from "node:fs";
 import { CHECKS, verifyBundle } from "./verify.js";
 import { checkName, pickLang, statusWord, summary } from "./i18n.js";
 
-const USAGE = `Usage: verify FILE [--station-key KEY] [--witness KEY ...] [--lang en|zh-CN] [--json]
+const USAGE = `Usage: verify FILE [--station-key KEY] [--witness KEY ...] [--lang en|zh-CN] [--json] [--c2pa-full]
 
 Checks an evidence export bundle offline: file hashes, chain, device tags, media against headers,
 seal, genesis links between recordings, manifest signature, checkpoint signature (and the named
 witnesses' cosignatures), log inclusion, custody order, C2PA. KEY is a note verifier key
 (name+keyid+base64), from the station's admin (npm run admin -- station-key) or the witness.
+C2PA: c2pa-rs checks each manifest's signature, its certificate chain to the station's anchor and its
+assertions; the media's data hash is checked natively (--c2pa-full: by c2pa-rs too, slower).
 Exit status: 0 all checks pass, 1 a check failed, 2 bad usage.`;
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -27,6 +29,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   let stationKey: string | undefined, lang: string | undefined;
   const witnesses: string[] = [];
   const json = args.includes("--json");
+  const c2paFull = args.includes("--c2pa-full");
   try {
     stationKey = take("--station-key");
     lang = take("--lang");
@@ -35,7 +38,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     console.error(`verify: USAGE: ${(e as Error).message}\n${USAGE}`);
     return 2;
   }
-  const rest = args.filter((a) => a !== "--json");
+  const rest = args.filter((a) => a !== "--json" && a !== "--c2pa-full");
   if (rest.includes("--help") || rest.includes("-h")) { console.log(USAGE); return 0; }
   if (rest.length !== 1 || rest[0].startsWith("--")) { console.error(`verify: USAGE: name one bundle file\n${USAGE}`); return 2; }
   if (lang && lang !== "en" && lang !== "zh-CN") { console.error("verify: USAGE: --lang is en or zh-CN"); return 2; }
@@ -44,7 +47,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const L = pickLang(lang, env);
   const t0 = Date.now();
   let lastShown = 0;
-  const r = await verifyBundle(file, { stationKey, witnesses, onProgress: json ? undefined : (done, total, item) => {
+  const r = await verifyBundle(file, { stationKey, witnesses, c2paFull, onProgress: json ? undefined : (done, total, item) => {
     if (total > 3 && Date.now() - lastShown > 1000 && item) { lastShown = Date.now(); process.stderr.write(`verify: ${done}/${total} ${item}\n`); }
   } });
   if (json) { console.log(JSON.stringify({ file, ...r }, null, 1)); return r.ok ? 0 : 1; }
