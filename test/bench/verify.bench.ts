@@ -40,8 +40,9 @@ try {
   await gw.accounts.create("reviewer", "legal_reviewer", "R1");
   await gw.accounts.create("approver", "supervisor", "S1");
   await gw.approvals.addReleaseApprover({ name: "admin", role: "admin", officer_badge: null }, "approver", "bench");
-  await gw.model.addCase({ number: "BENCH-1", unitId: unit.id, category: "compulsion", activityKind: "seizure", windowStart: Date.now() - 86400e3, windowEnd: Date.now() + 86400e3 });
-  const t0 = Date.now() - 3600e3;
+  await gw.model.addCase({ number: "BENCH-1", unitId: unit.id, category: "compulsion", activityKind: "seizure", windowStart: Date.now() - 2 * 86400e3, windowEnd: Date.now() + 86400e3 });
+  // Recordings a minute apart, all in the past (a start after its receipt is flagged and alarmed).
+  const t0 = Date.now() - 86400e3;
   const payload = randomBytes(CHUNK);
   await Promise.all(Array.from({ length: DEVICES }, async (_, i) => {
     const root = randomBytes(32);
@@ -52,7 +53,7 @@ try {
     await d.hello();
     let prev: Uint8Array | undefined;
     for (let r = 1; r <= recsPerDevice; r++) {
-      const rec = d.recording(r, Array.from({ length: CHUNKS_PER_REC }, () => payload), { prevSeal: prev, startMs: t0 + r * 100e3 });
+      const rec = d.recording(r, Array.from({ length: CHUNKS_PER_REC }, () => payload), { prevSeal: prev, startMs: t0 + r * 60e3 });
       await d.publish(rec.start);
       await Promise.all(rec.chunks.map((c) => d.publish(c)));
       await d.publish(rec.seal);
