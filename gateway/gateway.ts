@@ -148,9 +148,9 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   await checkDisk();
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
-  const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
-  logRoutes(api, evidence.tlog, identity.verifierKey);
   const approvals = new Approvals(db, audit, model);
+  const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, approvals, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
+  logRoutes(api, evidence.tlog, identity.verifierKey);
   exportRoutes(api, { db, audit, model, registry, identity, approvals, tlog: evidence.tlog, dataDir: dir, mediaDir: join(dir, "media"), sync: () => evidence.sync() });
   await api.listen({ host: config.host, port: config.httpPort });
   evidence.start();

@@ -71,6 +71,25 @@ describe("the API", () => {
   });
 });
 
+describe("a view beyond one's scope", () => {
+  it("is refused, then allowed with a grant a supervisor of the unit gave, and audited", async () => {
+    await s.gw.model.addUnit("Other Agency", "agency");
+    await s.gw.model.addOfficer({ badge: "X001", name: "Outsider", unitId: 2, role: "legal_reviewer" });
+    await s.gw.accounts.create("outsider", "legal_reviewer", "X001");
+    tokens.outsider = await s.gw.accounts.issueToken("outsider");
+    const path = "/api/recordings/BWC-E1/1?reason=" + encodeURIComponent("cross-unit review");
+    const before = await api("outsider", path);
+    expect(before.status).toBe(403);
+    expect(await before.json()).toMatchObject({ error: "OUTSIDE_UNIT" });
+    const req = await (await api("outsider", "/api/approvals", { kind: "view", items: [{ device: "BWC-E1", recording: 1 }], reason: "cross-unit review", hours: 2 })).json() as { id: number };
+    // The designated release approver is a supervisor of the clip's unit too.
+    expect(await (await api("approver", `/api/approvals/${req.id}/approve`, { reason: "review approved" })).json()).toMatchObject({ state: "approved" });
+    const after = await api("outsider", path);
+    expect(after.status).toBe(200);
+    expect((await s.gw.audit.list({ action: "recording.view", target: "BWC-E1/1" }))[0]).toMatchObject({ actor: "outsider", reason: "cross-unit review" });
+  });
+});
+
 describe("the admin CLI", () => {
   it("exports only with a grant, as the account --as names, and prints custody per recording and per account, as CSV too", async () => {
     const out = join(tmp, "cli.zip");
