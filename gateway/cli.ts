@@ -14,6 +14,7 @@ import { coverageReport, statistics } from "./reports/coverage.js";
 import type { Role } from "./api/accounts.js";
 import { toHex } from "../protocol/bytes.js";
 import { EVIDENCE_COMMANDS, EVIDENCE_USAGE, evidenceCommand } from "./evidence/cli.js";
+import { EXPORT_COMMANDS, EXPORT_USAGE, exportCommand } from "./evidence/export-cli.js";
 
 const USAGE = `Usage: npm run admin -- <command> [--data-dir DIR] [--json]
 
@@ -43,7 +44,7 @@ Commands:
   alarm clear <KIND> <SUBJECT> --reason R
   audit verify           check the audit log's hash chain and its keyed checkpoints
   audit list
-${EVIDENCE_USAGE}
+${EVIDENCE_USAGE}${EXPORT_USAGE}
 Changes are made as the account named by --as (default: admin); the audit log records it.
 `;
 
@@ -161,6 +162,7 @@ async function main(argv: string[]): Promise<number> {
       else for (const line of formatVerify(r)) console.log(line);
       return r.ok ? 0 : 1;
     } else if (noun === "audit" && verb === "list") out(await store.audit.list({ limit: 50 }));
+    else if (EXPORT_COMMANDS.has(noun)) return await exportCommand(store, config, args, json, { "--reason": opt.reason, "--as": opt.as, "--from": opt.wfrom, "--to": opt.wto });
     else if (EVIDENCE_COMMANDS.has(noun)) return await evidenceCommand(store, config, args, json, { "--cert": opt.cert, "--reason": opt.reason, "--as": opt.as, "--from": opt.wfrom, "--to": opt.wto });
     else if (noun === "recording" && verb === "list") {
       out(await store.db.all("SELECT device_id AS device, recording_id AS recording, verdict, final, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag, storage_state AS storage, purge_state AS retention FROM recordings" + (id ? " WHERE device_id = ?" : "") + " ORDER BY device_id, recording_id", id ? [id] : []));

@@ -30,12 +30,15 @@ import { ensureStationChain } from "./evidence/x509.js";
 import { TLOG_MIGRATIONS } from "./store/tlog.js";
 import { SCRUB_MIGRATIONS } from "./store/scrub.js";
 import { RETENTION_MIGRATIONS } from "./store/retention.js";
+import { APPROVAL_MIGRATIONS } from "./store/approvals.js";
 import { Evidence } from "./evidence/service.js";
 import { parseWitnesses } from "./evidence/witness-client.js";
 import { logRoutes } from "./api/log-routes.js";
+import { exportRoutes } from "./api/export-routes.js";
+import { Approvals } from "./services/approvals.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
-export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS, TLOG_MIGRATIONS, SCRUB_MIGRATIONS, RETENTION_MIGRATIONS];
+export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS, TLOG_MIGRATIONS, SCRUB_MIGRATIONS, RETENTION_MIGRATIONS, APPROVAL_MIGRATIONS];
 
 export interface Gateway {
   config: GatewayConfig;
@@ -48,6 +51,8 @@ export interface Gateway {
   alarms: Alarms;
   /** Signing, the transparency log and its witnesses, the scrub. */
   evidence: Evidence;
+  /** Requests, grants and release approvers (exports and views beyond one's scope). */
+  approvals: Approvals;
   /** Check the data disk's free space now (it is also checked every 5 s). */
   checkDisk(): Promise<void>;
   /** Set on the first start: where the admin token was written. */
@@ -159,14 +164,16 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   await checkDisk();
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
-  const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
+  const approvals = new Approvals(db, audit, model);
+  const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, approvals, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
   logRoutes(api, evidence.tlog, identity.verifierKey);
   metricsRoutes(api, metrics);
+  exportRoutes(api, { db, audit, model, registry, identity, approvals, tlog: evidence.tlog, dataDir: dir, mediaDir: join(dir, "media"), sync: () => evidence.sync() });
   await api.listen({ host: config.host, port: config.httpPort });
   evidence.start();
   const httpPort = (api.server.address() as { port: number }).port;
   return {
-    config, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
+    config, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, approvals, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
     async close() {
       closed = true;
       clearInterval(diskTimer);

@@ -23,6 +23,13 @@ export type Verdict = "verified" | "incomplete" | "failed";
 
 export interface StartMsg { genesis: Uint8Array; caseTag: string }
 export interface ChunkMsg { header: Uint8Array; payload: Uint8Array; tag: Uint8Array }
+
+/**
+ * Stands for a payload an excerpt does not disclose (R-EXP-6): the header and tag are checked as
+ * always (the chain, the tag, the seal's byte total from the header's length), the payload hash
+ * can't be, and the caller says which chunks it withheld.
+ */
+export const WITHHELD: Uint8Array = new Uint8Array(0);
 export interface SealMsg { block: Uint8Array; tag: Uint8Array; caseTag: string }
 
 /** Chain values of linked chunks by seq, for duplicate and equivocation checks (R-VER-6). */
@@ -442,6 +449,7 @@ export class RecordingVerifier<R = undefined> {
     if (!(hb instanceof Uint8Array) || hb.length !== HEADER_LEN) return this.rejectChunk(out, "BLOCK_SIZE", "header");
     if (!(m.tag instanceof Uint8Array) || m.tag.length !== TAG_LEN) return this.rejectChunk(out, "BLOCK_SIZE", "tag");
     if (!(m.payload instanceof Uint8Array)) return this.rejectChunk(out, "BLOCK_SIZE", "payload");
+    const withheld = m.payload === WITHHELD;
     // Fields are read in place (R-HDR-3): no parsed object per chunk on the ingest path.
     const seq = u32At(hb, H_SEQ);
     out.seq = seq;
@@ -461,8 +469,8 @@ export class RecordingVerifier<R = undefined> {
     // The payload is not under the tag, only its hash is: a payload that does not match its
     // tagged header was put there by someone else.
     const length = u32At(hb, H_LENGTH);
-    if (m.payload.length !== length) return this.forged(out, "PAYLOAD_LENGTH");
-    if (!equalAt(this.cc.sha(m.payload), hb, H_PAYLOAD_HASH)) return this.forged(out, "PAYLOAD_HASH");
+    if (!withheld && m.payload.length !== length) return this.forged(out, "PAYLOAD_LENGTH");
+    if (!withheld && !equalAt(this.cc.sha(m.payload), hb, H_PAYLOAD_HASH)) return this.forged(out, "PAYLOAD_HASH");
     const known = stored || (seq <= this.linkedSeq ? this.history.get(seq) : this.pending[seq] ? this.pending[seq].chain : undefined);
     if (known) {
       if (ctEqual(known, c)) {

@@ -17,6 +17,7 @@ import type { Alarms } from "../alarms.js";
 import { AlarmError } from "../alarms.js";
 import { modelRoutes } from "./model-routes.js";
 import { mayRetrieve } from "./access.js";
+import type { Approvals } from "../services/approvals.js";
 import { assignmentInForceSql } from "../model/schema.js";
 import { storageState } from "../store/scrub.js";
 import { purgeStateOf } from "../store/retention.js";
@@ -33,6 +34,8 @@ export interface ApiServices {
   audit: AuditLog;
   alarms: Alarms;
   stats: () => Record<string, unknown>;
+  /** Grants to view beyond one's scope (services/approvals.ts); without it no view grant applies. */
+  approvals?: Approvals;
 }
 
 declare module "fastify" {
@@ -147,7 +150,15 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
     if (!req.query.reason || req.query.reason.trim().length < 3) throw new ApiError(400, "REASON_REQUIRED", "say why: ?reason=...");
     const exists = await s.db.get("SELECT 1 FROM recordings WHERE device_id = ? AND recording_id = ?", [req.params.device, Number(req.params.recording)]);
     if (!exists) throw new ApiError(404, "UNKNOWN_RECORDING", `no recording ${req.params.device}/${req.params.recording}`);
-    const d = await mayRetrieve(s.model, s.db, req.account!, req.params.device, Number(req.params.recording));
+    let d = await mayRetrieve(s.model, s.db, req.account!, req.params.device, Number(req.params.recording));
+    // Beyond one's scope (not beyond one's confidentiality level), a supervisor's grant lets one view.
+    if (!d.ok && s.approvals && ["OUTSIDE_UNIT", "NOT_YOUR_CLIP", "NO_UNIT_SCOPE"].includes(d.code)) {
+      const g = await s.approvals.grantFor(req.account!, "view", [{ device: req.params.device, recording: Number(req.params.recording) }]).catch(() => null);
+      const level = await s.model.clipConfidentiality(req.params.device, Number(req.params.recording));
+      // The confidentiality rule still holds: an admin up to level 1, level 3 a supervisor only, others up to 2.
+      const top = req.account!.role === "admin" ? 1 : req.account!.role === "supervisor" ? 3 : 2;
+      if (g) d = level <= top ? { ok: true, level } : { ok: false, code: "CONFIDENTIALITY", message: `level ${level} record: beyond what a ${req.account!.role} may see, whatever the grant` };
+    }
     if (!d.ok) {
       await s.audit.append({ actor: req.account!.name, action: "recording.denied", target: `${req.params.device}/${req.params.recording}`, reason: req.query.reason, details: { code: d.code } });
       throw new ApiError(403, d.code, d.message);

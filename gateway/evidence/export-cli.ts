@@ -1,0 +1,187 @@
+// The admin CLI's export, approval and custody commands (`npm run admin -- export | approval |
+// custody ...`): cli.ts hands them the opened store and the arguments left after its own flags.
+// The CLI acts as the account --as names (default admin), which must exist.
+import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { GatewayConfig } from "../config.js";
+import type { Store } from "./cli.js";
+import { UsageError } from "./cli.js";
+import { Alarms } from "../alarms.js";
+import { Evidence } from "./service.js";
+import { parseWitnesses } from "./witness-client.js";
+import { Approvals, ApprovalError } from "../services/approvals.js";
+import type { Actor, Approval, Item } from "../services/approvals.js";
+import { ExportError, prepareExport, writeBundle } from "./export.js";
+import { accountByName } from "../store/export.js";
+import { custodyCsv } from "./custody-report.js";
+import { custodyOfAccount, custodyOfRecording } from "./custody.js";
+import { ModelError } from "../model/model.js";
+
+export const EXPORT_USAGE = `  export (--recording DEVICE/N [--from ISO --to ISO] | --case NUMBER) --reason R --out FILE [--grant ID]
+                         write an evidence bundle (ZIP) anyone can verify offline (npm run verify); needs a
+                         grant (approval request --export ...); --from/--to: an excerpt of one recording
+  approval request (--export | --view) (--recording DEVICE/N ... | --case NUMBER) --reason R [--hours H]
+                         ask for a grant (default 72 hours) to release records outside, or to view beyond your scope
+  approval list [--pending]       the queue, newest first
+  approval approve <ID> --reason R [--hours H]   grant it (a designated release approver; a unit supervisor for views)
+  approval deny <ID> --reason R
+  approval approvers              the accounts designated to approve releases
+  approval approver add|remove <ACCOUNT> --reason R   (admin)
+  custody (--recording DEVICE/N | --account NAME) [--csv]   every link, access, approval and export, with account,
+                         time and reason
+`;
+
+export const EXPORT_COMMANDS: ReadonlySet<string> = new Set(["export", "approval", "custody"]);
+
+let taken: Record<string, string | undefined> = {};
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return taken[name];
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith("--")) throw new UsageError("USAGE", `${name} needs a value`);
+  args.splice(i, 2);
+  return v;
+}
+
+function flags(args: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let v = flag(args, name); v !== undefined; v = args.includes(name) ? flag(args, name) : undefined) out.push(v);
+  return out;
+}
+
+function item(s: string): Item {
+  const m = /^([A-Za-z0-9._-]{1,16})\/([1-9][0-9]{0,9})$/.exec(s);
+  if (!m) throw new UsageError("USAGE", `name a recording as DEVICE/N, e.g. BWC-0001/12 (got ${JSON.stringify(s)})`);
+  return { device: m[1], recording: Number(m[2]) };
+}
+
+function time(s: string | undefined, name: string): number | undefined {
+  if (s === undefined) return undefined;
+  const t = /^\d{4}-\d{2}-\d{2}T/.test(s) ? Date.parse(s) : NaN;
+  if (!Number.isFinite(t)) throw new UsageError("USAGE", `${name} is an ISO time such as 2025-06-01T09:30:00+08:00 (got ${JSON.stringify(s)})`);
+  return t;
+}
+
+function hours(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,3}$/.test(s)) throw new UsageError("USAGE", "--hours is a whole number of hours");
+  return Number(s);
+}
+
+const show = (a: Approval) => ({ id: a.id, kind: a.kind, requester: a.requester, items: a.caseNumber ? `case ${a.caseNumber} (${a.items.length})` : a.items.map((i) => `${i.device}/${i.recording}`).join(" "), reason: a.reason, state: a.state, decidedBy: a.decidedBy ?? "", validUntil: a.validUntil ? new Date(a.validUntil).toISOString() : "" });
+
+/** Run one export, approval or custody command; returns the exit code. */
+export async function exportCommand(store: Store, config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}): Promise<number> {
+  const args = argv.slice();
+  taken = already;
+  try {
+    return await run(store, config, args, json);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ApprovalError || e instanceof ExportError || e instanceof ModelError) {
+      console.error(`admin: ${e.code}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function actorOf(store: Store, name: string): Promise<Actor> {
+  const a = await accountByName(store.db, name);
+  if (!a) throw new UsageError("UNKNOWN_ACCOUNT", `--as ${name}: no active account of that name`);
+  return a;
+}
+
+async function run(store: Store, config: GatewayConfig, args: string[], json: boolean): Promise<number> {
+  const [noun, verb] = args;
+  const actor = await actorOf(store, flag(args, "--as") || "admin");
+  const approvals = new Approvals(store.db, store.audit, store.model);
+  if (noun === "export") {
+    const out = flag(args, "--out");
+    const rec = flag(args, "--recording");
+    const kase = flag(args, "--case");
+    const reason = flag(args, "--reason");
+    const grant = flag(args, "--grant");
+    if (!out) throw new UsageError("USAGE", "export needs --out FILE");
+    if (existsSync(out)) throw new UsageError("OUT_EXISTS", `${out} exists: choose another file (an export never overwrites one)`);
+    if (grant !== undefined && !/^[1-9][0-9]*$/.test(grant)) throw new UsageError("USAGE", "--grant is an approval id");
+    const evidence = new Evidence({ db: store.db, identity: store.identity, audit: store.audit, alarms: new Alarms(store.db), witnesses: parseWitnesses(config.witnesses), registry: store.registry, mediaDir: join(store.dir, "media") });
+    const prepared = await prepareExport({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, identity: store.identity, approvals, tlog: evidence.tlog, dataDir: store.dir, mediaDir: join(store.dir, "media"), sync: () => evidence.sync() },
+      actor, { recording: rec ? item(rec) : undefined, caseNumber: kase, fromMs: time(flag(args, "--from"), "--from"), toMs: time(flag(args, "--to"), "--to"), reason: reason ?? "", grant: grant ? Number(grant) : undefined });
+    const partial = out + ".partial";
+    const file = createWriteStream(partial, { flags: "wx", mode: 0o600 });
+    let last = 0;
+    const t0 = Date.now();
+    try {
+      const bundle = await writeBundle(prepared, file, (p) => {
+        if (Date.now() - last < 1000 && p.current !== null) return;
+        last = Date.now();
+        process.stderr.write(`export: ${p.done}/${p.recordings} recordings, ${(p.bytes / 1048576).toFixed(1)} MiB${p.current ? `, now ${p.current}` : ""}\n`);
+      });
+      renameSync(partial, out);
+      const total = bundle.files.reduce((s, f) => s + f.size, 0);
+      if (json) console.log(JSON.stringify({ out, id: bundle.id, recordings: bundle.recordings.length, bytes: total, checkpoint: bundle.checkpoint.size, grant: bundle.export.grant }, null, 1));
+      else console.log(`export ${bundle.id}: ${bundle.recordings.length} recording(s), ${(total / 1048576).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s, written to ${out}; check it with: npm run verify -- ${out} --station-key "${store.identity.verifierKey}"`);
+      return 0;
+    } catch (e) {
+      file.destroy();
+      rmSync(partial, { force: true });
+      throw e;
+    }
+  }
+  if (noun === "approval") {
+    if (verb === "request") {
+      const kind = args.includes("--export") ? "export" : args.includes("--view") ? "view" : null;
+      if (!kind) throw new UsageError("USAGE", "approval request --export (a release outside) or --view (beyond your scope)");
+      const kase = flag(args, "--case");
+      const items = flags(args, "--recording").map(item);
+      const a = await approvals.request(actor, { kind, caseNumber: kase, items: kase ? undefined : items, reason: flag(args, "--reason") ?? "", hours: hours(flag(args, "--hours")) });
+      if (json) console.log(JSON.stringify(a, null, 1));
+      else console.log(`approval request ${a.id} (${a.kind}) for ${show(a).items}: pending; an approver runs: npm run admin -- approval approve ${a.id} --reason "..."`);
+      return 0;
+    }
+    if (verb === "list") {
+      const rows = await approvals.list(args.includes("--pending") ? { state: "pending" } : {});
+      if (json) console.log(JSON.stringify(rows, null, 1));
+      else if (!rows.length) console.log("(none)");
+      else console.table(rows.map(show));
+      return 0;
+    }
+    if (verb === "approve" || verb === "deny") {
+      const id = args[2];
+      if (!id || !/^[1-9][0-9]*$/.test(id)) throw new UsageError("USAGE", `approval ${verb} <ID> --reason R`);
+      const reason = flag(args, "--reason") ?? "";
+      const a = verb === "approve" ? await approvals.approve(actor, Number(id), reason, hours(flag(args, "--hours"))) : await approvals.deny(actor, Number(id), reason);
+      if (json) console.log(JSON.stringify(a, null, 1));
+      else console.log(`approval ${a.id}: ${a.state}${a.validUntil ? ` until ${new Date(a.validUntil).toISOString()}` : ""}`);
+      return 0;
+    }
+    if (verb === "approvers") {
+      const rows = await approvals.releaseApprovers();
+      if (json) console.log(JSON.stringify(rows, null, 1));
+      else if (!rows.length) console.log("(none: an admin designates them with approval approver add ACCOUNT --reason R)");
+      else console.table(rows);
+      return 0;
+    }
+    if (verb === "approver" && (args[2] === "add" || args[2] === "remove") && args[3]) {
+      const reason = flag(args, "--reason") ?? "";
+      if (args[2] === "add") await approvals.addReleaseApprover(actor, args[3], reason);
+      else if (!(await approvals.removeReleaseApprover(actor, args[3], reason))) throw new UsageError("NOT_AN_APPROVER", `${args[3]} is not a release approver`);
+      console.log(`${args[3]}: ${args[2] === "add" ? "may approve releases" : "no longer approves releases"}`);
+      return 0;
+    }
+    throw new UsageError("USAGE", "approval request | list | approve | deny | approvers | approver add|remove");
+  }
+  if (noun === "custody") {
+    const rec = flag(args, "--recording");
+    const account = flag(args, "--account");
+    if (!rec === !account) throw new UsageError("USAGE", "custody --recording DEVICE/N or --account NAME");
+    const rows = rec ? (await custodyOfRecording(store.db, store.model, approvals, item(rec))).map((r) => ({ item: rec, ...r })) : await custodyOfAccount(store.db, account!);
+    if (args.includes("--csv")) process.stdout.write(custodyCsv(rows));
+    else if (json) console.log(JSON.stringify(rows, null, 1));
+    else if (!rows.length) console.log("(none)");
+    else console.table(rows.map((r) => ({ item: r.item, at: r.at, account: r.account, action: r.action, reason: r.reason, detail: r.detail })));
+    return 0;
+  }
+  throw new UsageError("USAGE", `unknown command: ${args.join(" ")} (see --help)`);
+}

@@ -1,0 +1,132 @@
+// Approvals and exports through the API and the admin CLI, as station staff use them: a request,
+// an approval by the designated approver (not by the requester, nor by someone not designated),
+// the bundle streamed from the API verifies; the CLI writes a bundle only with a grant and prints
+// custody per recording and per account, as CSV too. The verifier's audit entry hash is the
+// audit log's own.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { station } from "./helpers.js";
+import type { Station } from "./helpers.js";
+import { verifyBundle } from "../../verifier/verify.js";
+import { auditEntryHash } from "../../protocol/audit-entry.js";
+import { hashRow } from "../../gateway/audit/log.js";
+import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+
+const run = promisify(execFile);
+let s: Station;
+let tmp: string;
+let base: string;
+const tokens: Record<string, string> = {};
+
+const api = (who: string, path: string, body?: unknown) => fetch(base + path, {
+  method: body === undefined ? "GET" : "POST",
+  headers: { authorization: `Bearer ${tokens[who]}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+  body: body === undefined ? undefined : JSON.stringify(body),
+});
+const admin = (...args: string[]) => run(process.execPath, ["--import", "tsx", "gateway/cli.ts", ...args, "--data-dir", s.dir]).then((r) => ({ code: 0, ...r }), (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }));
+
+beforeAll(async () => {
+  s = await station();
+  tmp = mkdtempSync(join(tmpdir(), "evrec-entry-"));
+  base = `http://127.0.0.1:${s.gw.httpPort}`;
+  tokens.admin = readFileSync(join(s.dir, "admin.token"), "utf8").trim();
+  tokens.reviewer = await s.gw.accounts.issueToken("reviewer");
+  tokens.approver = await s.gw.accounts.issueToken("approver");
+}, 60000);
+
+afterAll(async () => {
+  await s?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("the API", () => {
+  it("takes a request, refuses a decision by the requester or by an account not designated, and streams a bundle that verifies once approved", async () => {
+    const noGrant = await api("reviewer", "/api/exports", { recording: { device: "BWC-E2", recording: 1 }, reason: "court order 2025-17" });
+    expect(noGrant.status).toBe(403);
+    expect(await noGrant.json()).toMatchObject({ error: "NO_GRANT" });
+    const req = await api("reviewer", "/api/approvals", { kind: "export", items: [{ device: "BWC-E2", recording: 1 }], reason: "court order 2025-17", hours: 4 });
+    expect(req.status).toBe(201);
+    const { id } = await req.json() as { id: number };
+    expect((await api("reviewer", `/api/approvals/${id}/approve`, { reason: "self" })).status).toBe(403);
+    expect(await (await api("admin", `/api/approvals/${id}/approve`, { reason: "not designated" })).json()).toMatchObject({ error: "NOT_RELEASE_APPROVER" });
+    const queue = await (await api("approver", "/api/approvals?state=pending")).json() as { id: number }[];
+    expect(queue.map((q) => q.id)).toContain(id);
+    const ok = await api("approver", `/api/approvals/${id}/approve`, { reason: "release to the court" });
+    expect(await ok.json()).toMatchObject({ state: "approved", decidedBy: "approver" });
+    const res = await api("reviewer", "/api/exports", { recording: { device: "BWC-E2", recording: 1 }, reason: "court order 2025-17" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/zip");
+    const exportId = res.headers.get("x-export-id")!;
+    const file = join(tmp, "api.zip");
+    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    const r = await verifyBundle(file, { stationKey: s.gw.evidence.identity.verifierKey });
+    expect(r.findings).toEqual([]);
+    expect(r.bundle?.id).toBe(exportId);
+    const progress = await (await api("reviewer", `/api/exports/${exportId}/progress`)).json();
+    expect(progress).toMatchObject({ state: "done", recordings: 1, done: 1 });
+  });
+});
+
+describe("a view beyond one's scope", () => {
+  it("is refused, then allowed with a grant a supervisor of the unit gave, and audited", async () => {
+    await s.gw.model.addUnit("Other Agency", "agency");
+    await s.gw.model.addOfficer({ badge: "X001", name: "Outsider", unitId: 2, role: "legal_reviewer" });
+    await s.gw.accounts.create("outsider", "legal_reviewer", "X001");
+    tokens.outsider = await s.gw.accounts.issueToken("outsider");
+    const path = "/api/recordings/BWC-E1/1?reason=" + encodeURIComponent("cross-unit review");
+    const before = await api("outsider", path);
+    expect(before.status).toBe(403);
+    expect(await before.json()).toMatchObject({ error: "OUTSIDE_UNIT" });
+    const req = await (await api("outsider", "/api/approvals", { kind: "view", items: [{ device: "BWC-E1", recording: 1 }], reason: "cross-unit review", hours: 2 })).json() as { id: number };
+    // The designated release approver is a supervisor of the clip's unit too.
+    expect(await (await api("approver", `/api/approvals/${req.id}/approve`, { reason: "review approved" })).json()).toMatchObject({ state: "approved" });
+    const after = await api("outsider", path);
+    expect(after.status).toBe(200);
+    expect((await s.gw.audit.list({ action: "recording.view", target: "BWC-E1/1" }))[0]).toMatchObject({ actor: "outsider", reason: "cross-unit review" });
+  });
+});
+
+describe("the admin CLI", () => {
+  it("exports only with a grant, as the account --as names, and prints custody per recording and per account, as CSV too", async () => {
+    const out = join(tmp, "cli.zip");
+    const refused = await admin("export", "--recording", "BWC-E1/2", "--reason", "audit by the procuratorate", "--out", out, "--as", "reviewer");
+    expect(refused.code).toBe(1);
+    // The reviewer holds a grant, for BWC-E2/1 only.
+    expect(refused.stderr).toMatch(/admin: GRANT_SCOPE: no live grant of reviewer covers BWC-E1\/2/);
+    expect(existsSync(out)).toBe(false);
+    const req = await admin("approval", "request", "--export", "--recording", "BWC-E1/2", "--reason", "audit by the procuratorate", "--as", "reviewer");
+    const id = /approval request (\d+)/.exec(req.stdout)![1];
+    expect((await admin("approval", "approve", id, "--reason", "approved", "--as", "approver")).stdout).toMatch(/approved until/);
+    const done = await admin("export", "--recording", "BWC-E1/2", "--reason", "audit by the procuratorate", "--out", out, "--as", "reviewer");
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(/1 recording\(s\)/);
+    expect(done.stderr).toMatch(/export: 1\/1 recordings/);
+    const v = await run(process.execPath, ["--import", "tsx", "verifier/cli.ts", out, "--station-key", s.gw.evidence.identity.verifierKey, "--lang", "en"]);
+    expect(v.stdout).toMatch(/PASS\s+file hashes/);
+    expect(v.stdout).toMatch(/Result: PASS/);
+    const csv = (await admin("custody", "--recording", "BWC-E1/2", "--csv")).stdout;
+    expect(csv.split("\r\n")[0]).toBe("item,at,account,action,reason,detail,proof");
+    expect(csv).toMatch(/BWC-E1\/2,[^,]+,reviewer,recording.export,audit by the procuratorate/);
+    expect(csv).toMatch(/,admin,link,recorded at the seizure,case C-2025-001/);
+    const mine = (await admin("custody", "--account", "reviewer", "--csv")).stdout;
+    expect(mine).toMatch(/approval:\d+,[^,]+,reviewer,approval.request/);
+    const nobody = await admin("export", "--recording", "BWC-E1/2", "--reason", "x y z", "--out", join(tmp, "n.zip"), "--as", "nobody");
+    expect(nobody.stderr).toMatch(/UNKNOWN_ACCOUNT/);
+  }, 60000);
+});
+
+describe("the audit entry hash an offline verifier recomputes", () => {
+  it("is the audit log's own", async () => {
+    for (const e of await s.gw.audit.list({ limit: 20 })) {
+      const row = { seq: e.seq, at: e.at, actor: e.actor, action: e.action, target: e.target, reason: e.reason, details: e.details === null ? null : JSON.stringify(e.details), prev: e.prev };
+      const stored = await s.gw.db.get<{ details: string | null }>("SELECT details FROM audit_log WHERE seq = ?", [e.seq]);
+      row.details = stored!.details;
+      expect(auditEntryHash(sha, row)).toBe(hashRow(row));
+      expect(auditEntryHash(sha, row)).toBe(e.hash);
+    }
+  });
+});

@@ -1,0 +1,128 @@
+// Export → verify, as a court's expert meets it: a bundle of one recording, and of a case with
+// two devices and two officers, verifies offline with the station's key and c2pa-rs says its
+// audio is Trusted under the station's anchor; an export needs a grant, which ends; every
+// export is audited and in the transparency log.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { station, exportTo, grant, readZip } from "./helpers.js";
+import type { Station } from "./helpers.js";
+import { verifyBundle } from "../../verifier/verify.js";
+import { validateC2pa } from "../../verifier/c2pa.js";
+import { Approvals } from "../../gateway/services/approvals.js";
+import { C2PA_ASSERTION } from "../../protocol/bundle.js";
+import type { Bundle } from "../../protocol/bundle.js";
+
+const run = promisify(execFile);
+let s: Station;
+let tmp: string;
+let key: string;
+
+beforeAll(async () => {
+  s = await station();
+  tmp = mkdtempSync(join(tmpdir(), "evrec-export-"));
+  key = s.gw.evidence.identity.verifierKey;
+}, 60000);
+
+afterAll(async () => {
+  await s?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("export", () => {
+  it("is refused without a grant, audited as a denial, and nothing is written", async () => {
+    await expect(exportTo(s, join(tmp, "none.zip"), { recording: { device: "BWC-E1", recording: 1 } })).rejects.toMatchObject({ code: "NO_GRANT" });
+    const denied = await s.gw.audit.list({ action: "recording.denied", target: "BWC-E1/1" });
+    expect(denied[0]).toMatchObject({ actor: "reviewer", details: { code: "NO_GRANT", export: true } });
+    expect(await s.gw.audit.list({ action: "recording.export" })).toEqual([]);
+  });
+
+  it("works with a grant until the grant expires", async () => {
+    const id = await grant(s, { items: [{ device: "BWC-E2", recording: 1 }] }, 1);
+    const later = new Approvals(s.gw.db, s.gw.audit, s.gw.model, () => Date.now() + 2 * 3600e3);
+    await expect(exportTo(s, join(tmp, "late.zip"), { recording: { device: "BWC-E2", recording: 1 } }, later)).rejects.toMatchObject({ code: "GRANT_EXPIRED" });
+    const b = await exportTo(s, join(tmp, "e2.zip"), { recording: { device: "BWC-E2", recording: 1 } });
+    expect(b.export).toMatchObject({ by: "reviewer", grant: id, scope: "recording", target: "BWC-E2/1" });
+    // The grant is for its items only.
+    await expect(exportTo(s, join(tmp, "other.zip"), { recording: { device: "BWC-E1", recording: 2 } })).rejects.toMatchObject({ code: "GRANT_SCOPE" });
+  });
+
+  it("of one recording verifies offline: every check passes, and c2pa-rs trusts its WAV under the station's anchor", async () => {
+    await grant(s, { items: [{ device: "BWC-E1", recording: 1 }] });
+    const file = join(tmp, "one.zip");
+    const b = await exportTo(s, file, { recording: { device: "BWC-E1", recording: 1 } });
+    const r = await verifyBundle(file, { stationKey: key });
+    expect(r.findings).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.checks.map((c) => [c.id, c.status])).toEqual(expect.arrayContaining([["files", "PASS"], ["chain", "PASS"], ["device-tags", "PASS"], ["seal", "PASS"], ["manifest-signature", "PASS"], ["checkpoint", "PASS"], ["log-inclusion", "PASS"], ["custody-order", "PASS"], ["c2pa", "PASS"]]));
+    const entries = await readZip(file);
+    const wav = entries.find((e) => e.name === "recordings/BWC-E1/1/media.wav")!.data;
+    const anchor = entries.find((e) => e.name === "station/c2pa-anchor.pem")!.data.toString();
+    expect(anchor).toBe(readFileSync(join(s.dir, "x509", "station-ca.crt"), "utf8"));
+    const v = await validateC2pa("audio/wav", wav, anchor, C2PA_ASSERTION);
+    expect(v.state).toBe("Trusted");
+    expect(v.actions).toContain("c2pa.created");
+    expect(v.assertion).toMatchObject({ device: "BWC-E1", recording: 1, logIndex: b.recordings[0].leaf.index, sealValue: JSON.parse(b.recordings[0].leaf.entry).sealValue });
+    const flipped = Buffer.from(wav);
+    flipped[44 + 5000] ^= 0x01;
+    const bad = await validateC2pa("audio/wav", flipped, anchor, C2PA_ASSERTION);
+    expect(bad.failures).toContain("assertion.dataHash.mismatch");
+    // The WAV plays: 8 kHz mono 16-bit, the recording's 22,000 bytes of samples.
+    expect(wav.subarray(0, 4).toString()).toBe("RIFF");
+    expect(wav.readUInt32LE(24)).toBe(8000);
+    expect(wav.readUInt32LE(40)).toBe(22000);
+    // The export is audited and proven in the bundle's own checkpoint.
+    const custody = b.recordings[0].custody;
+    expect(custody.find((e) => e.action === "recording.export" && e.leaf)).toBeTruthy();
+    expect(custody.find((e) => e.action === "link" && e.leaf)).toMatchObject({ actor: "admin", reason: "recorded at the seizure" });
+    expect(custody.find((e) => e.kind === "approval")).toMatchObject({ actor: "approver", action: "approval.approve" });
+    expect(entries.map((e) => e.name)).toEqual(expect.arrayContaining(["README.txt", "bundle.json", "bundle.sig", "log/checkpoint", "recordings/BWC-E1/1/chunks.bin", "recordings/BWC-E1/1/custody.json", "recordings/BWC-E1/1/custody.pdf"]));
+    expect(entries.find((e) => e.name === "recordings/BWC-E1/1/custody.pdf")!.data.subarray(0, 5).toString()).toBe("%PDF-");
+    expect(entries.find((e) => e.name === "README.txt")!.data.toString()).toMatch(/如何核验[\s\S]*How to verify/);
+  });
+
+  it("of a case with two devices and two officers verifies, and names its case and officers", async () => {
+    await grant(s, { caseNumber: "C-2025-001" });
+    const file = join(tmp, "case.zip");
+    const b: Bundle = await exportTo(s, file, { caseNumber: "C-2025-001" });
+    expect(b.recordings.map((r) => `${r.device}/${r.recording}`)).toEqual(["BWC-E1/1", "BWC-E1/2", "BWC-E2/1"]);
+    expect(b.case).toMatchObject({ number: "C-2025-001", policy: "FULL", unit: "Road Transport Agency" });
+    expect(b.recordings.map((r) => r.officer?.name)).toEqual(["Li Wei", "Li Wei", "王芳"]);
+    const r = await verifyBundle(file, { stationKey: key });
+    expect(r.findings).toEqual([]);
+    expect(r.checks.find((c) => c.id === "genesis-links")).toMatchObject({ status: "PASS", count: 1 });
+    // The npm run verify command says the same, in Chinese when asked.
+    const out = await run(process.execPath, ["--import", "tsx", "verifier/cli.ts", file, "--station-key", key, "--lang", "zh-CN"]);
+    expect(out.stdout).toMatch(/结论：核验通过/);
+    expect(out.stdout).toMatch(/通过 PASS\s+C2PA/);
+  });
+
+  it("verifies with the single-file verifier from npm run build:verifier, run where nothing is installed", async () => {
+    await grant(s, { items: [{ device: "BWC-E2", recording: 1 }] });
+    const file = join(tmp, "single.zip");
+    await exportTo(s, file, { recording: { device: "BWC-E2", recording: 1 } });
+    const alone = mkdtempSync(join(tmpdir(), "evrec-expert-"));
+    try {
+      await run(process.execPath, ["scripts/build-verifier.mjs", "--out", join(alone, "evrec-verify.mjs")]);
+      const ok = await run(process.execPath, [join(alone, "evrec-verify.mjs"), file, "--station-key", key, "--lang", "en"], { cwd: alone });
+      expect(ok.stdout).toMatch(/Result: PASS/);
+      // Another station's key: the signatures are not that station's, and it says so with exit 1.
+      const other = "other.example/station+350b54bc+AelUwFxJqftVfEvfihHbnovhImKb3nu1X27p1gOiWxYN";
+      const bad = await run(process.execPath, [join(alone, "evrec-verify.mjs"), file, "--station-key", other], { cwd: alone }).catch((e) => e);
+      expect(bad.code).toBe(1);
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+  }, 60000);
+
+  it("is refused for a record beyond the exporter's confidentiality, whatever the grant", async () => {
+    await s.gw.model.addCase({ number: "C-SECRET", unitId: 1, category: "inspection", activityKind: "inspection", windowStart: 1, windowEnd: 2, confidentiality: 3 });
+    await s.gw.model.link("BWC-E1", 2, "C-SECRET", "admin", "state secret case");
+    await grant(s, { items: [{ device: "BWC-E1", recording: 2 }] });
+    await expect(exportTo(s, join(tmp, "secret.zip"), { recording: { device: "BWC-E1", recording: 2 } })).rejects.toMatchObject({ code: "CONFIDENTIALITY" });
+    await s.gw.model.unlink("BWC-E1", 2, "C-SECRET", "admin", "linked by mistake");
+  });
+});

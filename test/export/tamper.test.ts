@@ -1,0 +1,208 @@
+// Every single tamper a court's expert could meet gives FAIL naming the check that caught it:
+// a media byte, a header, a tag, a manifest field, the manifest's signature, a proof, the
+// checkpoint, a witness cosignature the verifier requires and the bundle lacks, the order of
+// chunks, a removed chunk, a recording removed from a case bundle, a bundle checked against
+// another station's key. An excerpt verifies against the whole recording's seal, and fails when
+// a byte of its media changes.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKeyPairSync } from "node:crypto";
+import type { Server } from "node:http";
+import { station, exportTo, grant, readZip, writeZip } from "./helpers.js";
+import type { Station } from "./helpers.js";
+import { verifyBundle } from "../../verifier/verify.js";
+import type { CheckId, VerifyReport } from "../../verifier/verify.js";
+import { Witness } from "../../witness/witness.js";
+import { serveWitness } from "../../witness/server.js";
+import { canonicalize } from "../../protocol/jcs.js";
+import { formatVerifierKey, noteKey, SIG_ED25519 } from "../../protocol/note.js";
+import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+import { CHUNK_RECORD } from "../../protocol/bundle.js";
+import type { Bundle } from "../../protocol/bundle.js";
+
+let s: Station;
+let tmp: string;
+let key: string;
+let caseZip: string;
+let excerptZip: string;
+let witnessKey: string;
+let server: Server;
+let witDir: string;
+let entries: { name: string; data: Buffer }[];
+let excerpt: Bundle;
+
+beforeAll(async () => {
+  witDir = mkdtempSync(join(tmpdir(), "evrec-witness-"));
+  const w = Witness.open(witDir, { name: "witness.court.example/w1" });
+  const srv = await serveWitness(w, "127.0.0.1", 0);
+  server = srv.server;
+  witnessKey = w.verifierKey;
+  s = await station({ witnesses: `http://127.0.0.1:${srv.port} ${w.verifierKey}` }, (gw) => w.addLog(gw.evidence.identity.verifierKey));
+  tmp = mkdtempSync(join(tmpdir(), "evrec-tamper-"));
+  key = s.gw.evidence.identity.verifierKey;
+  await grant(s, { caseNumber: "C-2025-001" });
+  caseZip = join(tmp, "case.zip");
+  await exportTo(s, caseZip, { caseNumber: "C-2025-001" });
+  entries = await readZip(caseZip);
+  // An excerpt of BWC-E1/1: chunks 2 to 4 of 6, by station time.
+  const row = await s.gw.db.get<{ clip_at_ms: number; start_ms: number }>("SELECT clip_at_ms, start_ms FROM recordings WHERE device_id = 'BWC-E1' AND recording_id = 1");
+  const t0 = s.starts.get("BWC-E1/1")! + (row!.clip_at_ms - row!.start_ms);
+  excerptZip = join(tmp, "excerpt.zip");
+  excerpt = await exportTo(s, excerptZip, { recording: { device: "BWC-E1", recording: 1 }, fromMs: t0 + 1500, toMs: t0 + 3500 });
+}, 90000);
+
+afterAll(async () => {
+  await s?.close();
+  await new Promise<void>((r) => server?.close(() => r()));
+  rmSync(tmp, { recursive: true, force: true });
+  rmSync(witDir, { recursive: true, force: true });
+});
+
+let n = 0;
+/** The case bundle with `change` applied to its entries, verified with the station's and the witness's keys. */
+async function tampered(change: (e: { name: string; data: Buffer }[]) => { name: string; data: Buffer }[], opts: { stationKey?: string; from?: { name: string; data: Buffer }[] } = {}): Promise<VerifyReport> {
+  const copy = (opts.from ?? entries).map((e) => ({ name: e.name, data: Buffer.from(e.data) }));
+  const file = join(tmp, `t${n++}.zip`);
+  await writeZip(file, change(copy));
+  return verifyBundle(file, { stationKey: opts.stationKey ?? key, witnesses: [witnessKey] });
+}
+
+const get = (es: { name: string; data: Buffer }[], name: string) => es.find((e) => e.name === name)!;
+const failed = (r: VerifyReport) => [...new Set(r.findings.filter((f) => f.status === "FAIL").map((f) => f.check))];
+function expectFail(r: VerifyReport, check: CheckId, code?: string) {
+  expect(r.ok).toBe(false);
+  expect(failed(r)).toContain(check);
+  if (code) expect(r.findings.filter((f) => f.check === check).map((f) => f.code)).toContain(code);
+}
+function editManifest(es: { name: string; data: Buffer }[], f: (b: Bundle) => void) {
+  const m = get(es, "bundle.json");
+  const b = JSON.parse(m.data.toString()) as Bundle;
+  f(b);
+  m.data = Buffer.from(canonicalize(b));
+  return es;
+}
+
+describe("a case bundle", () => {
+  it("as exported passes every check, its checkpoint cosigned by the witness the verifier requires", async () => {
+    const r = await tampered((e) => e);
+    expect(r.findings).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.recordings.map((x) => x.item)).toEqual(["BWC-E1/1", "BWC-E1/2", "BWC-E2/1"]);
+  });
+
+  it("with one media byte changed fails the media check (and the file hash and C2PA)", async () => {
+    const r = await tampered((es) => { get(es, "recordings/BWC-E1/2/media.wav").data[44 + 100] ^= 1; return es; });
+    expectFail(r, "media", "PAYLOAD_HASH");
+    expectFail(r, "files", "FILE_HASH");
+    expectFail(r, "c2pa", "assertion.dataHash.mismatch");
+  });
+
+  it("with a header byte changed fails the device tags", async () => {
+    const r = await tampered((es) => { get(es, "recordings/BWC-E2/1/chunks.bin").data[CHUNK_RECORD + 30] ^= 1; return es; });
+    expectFail(r, "device-tags", "TAG");
+  });
+
+  it("with a tag byte changed fails the device tags", async () => {
+    const r = await tampered((es) => { get(es, "recordings/BWC-E2/1/chunks.bin").data[CHUNK_RECORD * 2 + 128 + 3] ^= 1; return es; });
+    expectFail(r, "device-tags", "TAG");
+  });
+
+  it("with a manifest field changed fails the manifest signature", async () => {
+    const r = await tampered((es) => editManifest(es, (b) => { b.export.reason = "for the press"; }));
+    expectFail(r, "manifest-signature", "MANIFEST_HASH");
+  });
+
+  it("with its signature changed fails the manifest signature", async () => {
+    const r = await tampered((es) => {
+      const sig = get(es, "bundle.sig");
+      const t = sig.data.toString();
+      const at = t.lastIndexOf(" ") + 10;
+      sig.data = Buffer.from(t.slice(0, at) + (t[at] === "A" ? "B" : "A") + t.slice(at + 1));
+      return es;
+    });
+    expectFail(r, "manifest-signature", "NOTE_BAD_SIGNATURE");
+  });
+
+  it("with a proof changed fails log inclusion", async () => {
+    const r = await tampered((es) => editManifest(es, (b) => { const p = b.recordings[1].leaf.proof; p[0] = (p[0][0] === "A" ? "B" : "A") + p[0].slice(1); }));
+    expectFail(r, "log-inclusion", "INCLUSION");
+  });
+
+  it("with its checkpoint changed fails the checkpoint signature", async () => {
+    const r = await tampered((es) => {
+      const cp = get(es, "log/checkpoint");
+      const lines = cp.data.toString().split("\n");
+      lines[1] = String(Number(lines[1]) + 1);
+      cp.data = Buffer.from(lines.join("\n"));
+      return es;
+    });
+    expectFail(r, "checkpoint", "NOTE_BAD_SIGNATURE");
+  });
+
+  it("without the witness cosignature the verifier requires fails the checkpoint", async () => {
+    const r = await tampered((es) => {
+      const cp = get(es, "log/checkpoint");
+      cp.data = Buffer.from(cp.data.toString().split("\n").filter((l) => !l.includes("witness.court.example")).join("\n"));
+      return es;
+    });
+    expectFail(r, "checkpoint", "WITNESS_QUORUM");
+  });
+
+  it("with two chunks swapped fails the chain", async () => {
+    const r = await tampered((es) => {
+      const c = get(es, "recordings/BWC-E1/1/chunks.bin").data;
+      const a = Buffer.from(c.subarray(CHUNK_RECORD, 2 * CHUNK_RECORD));
+      c.copy(c, CHUNK_RECORD, 2 * CHUNK_RECORD, 3 * CHUNK_RECORD);
+      a.copy(c, 2 * CHUNK_RECORD);
+      return es;
+    });
+    expectFail(r, "chain", "CHUNK_ORDER");
+  });
+
+  it("with a chunk removed fails the chain", async () => {
+    const r = await tampered((es) => {
+      const e = get(es, "recordings/BWC-E1/1/chunks.bin");
+      e.data = Buffer.concat([e.data.subarray(0, 2 * CHUNK_RECORD), e.data.subarray(3 * CHUNK_RECORD)]);
+      return es;
+    });
+    expectFail(r, "chain", "CHUNK_ORDER");
+  });
+
+  it("with a recording removed fails: its files are missing, or the signed manifest no longer matches", async () => {
+    const gone = await tampered((es) => es.filter((e) => !e.name.startsWith("recordings/BWC-E1/2/")));
+    expectFail(gone, "files", "FILE_MISSING");
+    const edited = await tampered((es) => editManifest(es.filter((e) => !e.name.startsWith("recordings/BWC-E1/2/")), (b) => {
+      b.recordings = b.recordings.filter((r) => r.recording !== 2);
+      b.files = b.files.filter((f) => !f.path.startsWith("recordings/BWC-E1/2/"));
+    }));
+    expectFail(edited, "manifest-signature", "MANIFEST_HASH");
+  });
+
+  it("checked against another station's key fails the manifest and checkpoint signatures", async () => {
+    const pub = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }) as { x: string };
+    const other = formatVerifierKey(noteKey(sha, "other.example/station", SIG_ED25519, new Uint8Array(Buffer.from(pub.x, "base64url"))));
+    const r = await tampered((e) => e, { stationKey: other });
+    expectFail(r, "manifest-signature", "NOTE_UNVERIFIED");
+    expectFail(r, "checkpoint", "NOTE_UNVERIFIED");
+  });
+});
+
+describe("an excerpt", () => {
+  it("holds only its range's media and every header, and verifies against the whole recording's seal", async () => {
+    const es = await readZip(excerptZip);
+    expect(excerpt.recordings[0].excerpt).toMatchObject({ fromSeq: 2, toSeq: 4 });
+    expect(get(es, "recordings/BWC-E1/1/chunks.bin").data.length).toBe(6 * CHUNK_RECORD);
+    expect(get(es, "recordings/BWC-E1/1/media.wav").data.readUInt32LE(40)).toBe(3 * 4000);
+    const r = await verifyBundle(excerptZip, { stationKey: key, witnesses: [witnessKey] });
+    expect(r.findings).toEqual([]);
+    expect(r.recordings[0].excerpt).toEqual([2, 4]);
+  });
+
+  it("with one byte of its media changed fails", async () => {
+    const r = await tampered((es) => { get(es, "recordings/BWC-E1/1/media.wav").data[44 + 4000 + 7] ^= 0x40; return es; }, { from: await readZip(excerptZip) });
+    expectFail(r, "media", "PAYLOAD_HASH");
+    expectFail(r, "c2pa");
+  });
+});

@@ -1,0 +1,409 @@
+// The offline verifier of export bundles (SPEC.md section 15, docs/EVIDENCE.md): it needs the
+// bundle and, to know who made it, the station's note verifier key; nothing of the station, its
+// database or the network. Every check is made on every item, and each failure names its check
+// and item. Imports only protocol/ (and the ZIP and C2PA libraries), so it bundles into one file.
+import { createHash } from "node:crypto";
+import { openArchive } from "./zip.js";
+import type { Archive } from "./zip.js";
+import { validateC2pa, validateWavC2paFast } from "./c2pa.js";
+import { nodeSha256 as sha } from "../protocol/sha256-node.js";
+import { nodeEd25519Verify as ed } from "../protocol/ed25519-node.js";
+import { canonicalize } from "../protocol/jcs.js";
+import { fromBase64 } from "../protocol/base64.js";
+import { ctEqual, fromHex, toHex } from "../protocol/bytes.js";
+import { openNote, parseVerifierKey, verifyCheckpoint } from "../protocol/note.js";
+import type { NoteKey } from "../protocol/note.js";
+import { leafHash, verifyInclusion } from "../protocol/merkle.js";
+import { decodeLeaf, linkEventCommit, manifestNoteText } from "../protocol/leaves.js";
+import type { CustodyLeaf, RecordingLeaf } from "../protocol/leaves.js";
+import { auditEntryHash } from "../protocol/audit-entry.js";
+import { RecordingVerifier, WITHHELD } from "../protocol/verify.js";
+import { ChainCrypto } from "../protocol/chain.js";
+import { parseGenesis, parseSeal, H_LENGTH, H_SEQ } from "../protocol/blocks.js";
+import { severityOf } from "../protocol/reasons.js";
+import { CHUNK_RECORD, MANIFEST_PATH, SIGNATURE_PATH, BUNDLE_TYPE, BUNDLE_VERSION, C2PA_ASSERTION, bundleNoteText, flipSampleSign, riffChunks } from "../protocol/bundle.js";
+import type { Bundle, BundleRecording } from "../protocol/bundle.js";
+import { GENESIS_LEN, HEADER_LEN, MEDIA_PCM_8K_U16LE, SEAL_LEN, TAG_LEN } from "../protocol/constants.js";
+
+/** The checks, in the order they are printed. */
+export const CHECKS = ["bundle", "station-key", "manifest-signature", "files", "checkpoint", "log-inclusion", "chain", "device-tags", "media", "seal", "genesis-links", "custody-order", "c2pa"] as const;
+export type CheckId = (typeof CHECKS)[number];
+export type Status = "PASS" | "FAIL" | "WARN";
+
+export interface Finding { check: CheckId; status: "FAIL" | "WARN"; item: string; code: string; detail: string }
+
+export interface VerifyOptions {
+  /** The station's note verifier key, from its admin. Without it the bundle's own key is used (origin unproven: WARN). */
+  stationKey?: string;
+  /** Witness verifier keys whose cosignatures the checkpoint must carry. */
+  witnesses?: string[];
+  /** Let c2pa-rs hash the media itself (in WebAssembly, several times slower) instead of checking the data hash natively. */
+  c2paFull?: boolean;
+  onProgress?: (done: number, total: number, item: string) => void;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  checks: { id: CheckId; status: Status; count: number }[];
+  findings: Finding[];
+  bundle: Pick<Bundle, "id" | "createdAt" | "station" | "export" | "case" | "checkpoint"> | null;
+  recordings: { item: string; chunks: number; excerpt: [number, number] | null; verdict: string; c2pa: string | null; bytes: number; times: BundleRecording["times"] | null }[];
+  bytes: number;
+}
+
+const VERIFY_FAIL_CHECK: Record<string, CheckId> = {
+  TAG: "device-tags", SEAL_TAG: "device-tags",
+  PAYLOAD_HASH: "media", PAYLOAD_LENGTH: "media",
+  CHAIN_LINK: "chain", HEADER_FIELD: "chain", GENESIS_FIELD: "chain", CASE_TAG_MISMATCH: "chain", START_UNCONFIRMED: "chain", EQUIVOCATION: "chain", GAP: "chain", MISSING_START: "chain", LOST_ON_DEVICE: "chain",
+  SEAL_FIELD: "seal", SEAL_LINK: "seal", SEAL_BYTES: "seal", SEQ_AFTER_SEAL: "seal", MISSING_SEAL: "seal",
+  GENESIS_LINK: "genesis-links",
+};
+
+class Collector {
+  findings: Finding[] = [];
+  counts = new Map<CheckId, number>();
+  ran(check: CheckId, n = 1): void { this.counts.set(check, (this.counts.get(check) ?? 0) + n); }
+  fail(check: CheckId, item: string, code: string, detail: string): void { this.ran(check, 0); this.findings.push({ check, status: "FAIL", item, code, detail }); }
+  warn(check: CheckId, item: string, code: string, detail: string): void { this.ran(check, 0); this.findings.push({ check, status: "WARN", item, code, detail }); }
+}
+
+const sha256hex = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const errCode = (e: unknown) => String((e as { code?: string }).code ?? "ERROR");
+const errText = (e: unknown) => String((e as Error).message ?? e).replace(/^[A-Z_]+: /, "");
+
+/** Verify the bundle at `path`. Never throws for a bad bundle: every problem is a finding. */
+export async function verifyBundle(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const c = new Collector();
+  const report: VerifyReport = { ok: false, checks: [], findings: c.findings, bundle: null, recordings: [], bytes: 0 };
+  let zip: Archive;
+  try {
+    zip = await openArchive(path);
+  } catch (e) {
+    c.fail("bundle", path, "NOT_A_BUNDLE", `not a readable ZIP: ${errText(e)}`);
+    return finish(report, c);
+  }
+  try {
+    await verifyOpen(zip, opts, c, report);
+  } finally {
+    zip.close();
+  }
+  return finish(report, c);
+}
+
+function finish(report: VerifyReport, c: Collector): VerifyReport {
+  report.checks = CHECKS.map((id) => {
+    const fs = c.findings.filter((f) => f.check === id);
+    return { id, status: fs.some((f) => f.status === "FAIL") ? "FAIL" : fs.length ? "WARN" : "PASS", count: c.counts.get(id) ?? 0 } as VerifyReport["checks"][number];
+  }).filter((x) => x.count > 0 || x.status !== "PASS");
+  report.ok = !c.findings.some((f) => f.status === "FAIL") && report.checks.length > 0;
+  return report;
+}
+
+async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, report: VerifyReport): Promise<void> {
+  // ---- the manifest and its signature
+  if (zip.duplicates.length) c.fail("bundle", "bundle", "DUPLICATE_ENTRY", `entries named twice: ${zip.duplicates.join(", ")}`);
+  if (!zip.names.includes(MANIFEST_PATH) || !zip.names.includes(SIGNATURE_PATH)) {
+    c.fail("bundle", "bundle", "NOT_A_BUNDLE", `no ${MANIFEST_PATH} or ${SIGNATURE_PATH}: not an evidence bundle`);
+    return;
+  }
+  const manifestBytes = await zip.read(MANIFEST_PATH);
+  let b: Bundle;
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(manifestBytes);
+    b = JSON.parse(text) as Bundle;
+    if (canonicalize(b) !== text) throw new Error("not in RFC 8785 canonical form");
+    if (b.type !== BUNDLE_TYPE || b.v !== BUNDLE_VERSION) throw new Error(`type ${String(b.type)} version ${String(b.v)}: this verifier reads ${BUNDLE_TYPE} version ${BUNDLE_VERSION}`);
+    if (!Array.isArray(b.recordings) || !Array.isArray(b.files) || !b.station || !b.checkpoint) throw new Error("fields missing");
+  } catch (e) {
+    c.fail("bundle", MANIFEST_PATH, "MANIFEST_MALFORMED", errText(e));
+    return;
+  }
+  c.ran("bundle");
+  report.bundle = { id: b.id, createdAt: b.createdAt, station: b.station, export: b.export, case: b.case, checkpoint: b.checkpoint };
+
+  let key: NoteKey;
+  try {
+    key = parseVerifierKey(sha, opts.stationKey ?? b.station.verifierKey);
+  } catch (e) {
+    c.fail("station-key", "station", errCode(e), `the station key is not a note verifier key: ${errText(e)}`);
+    return;
+  }
+  if (!opts.stationKey) c.warn("station-key", "station", "KEY_FROM_BUNDLE", "no --station-key given: the bundle's own key was used, so this shows the bundle is intact, not who made it; ask the station's admin for its key");
+  else if (opts.stationKey !== b.station.verifierKey) c.warn("station-key", "station", "KEY_DIFFERS", `the bundle names station key ${b.station.verifierKey}; checked against the key given`);
+  else c.ran("station-key");
+
+  try {
+    const n = openNote(await zip.read(SIGNATURE_PATH), [key], ed);
+    if (n.text !== bundleNoteText(sha256hex(manifestBytes))) c.fail("manifest-signature", MANIFEST_PATH, "MANIFEST_HASH", "the signature is over another manifest: bundle.json was changed after it was signed");
+    else c.ran("manifest-signature");
+  } catch (e) {
+    c.fail("manifest-signature", SIGNATURE_PATH, errCode(e), `the manifest's signature does not verify with the station key: ${errText(e)}`);
+  }
+
+  // ---- the file list: every file listed, present, of its size and hash; nothing unlisted
+  const listed = new Map<string, { size: number; sha256: string }>();
+  for (const f of b.files) {
+    if (typeof f.path !== "string" || f.path.startsWith("/") || f.path.split("/").includes("..") || listed.has(f.path)) c.fail("files", String(f.path), "BAD_PATH", "a file path that is absolute, climbs out, or is listed twice");
+    listed.set(f.path, { size: f.size, sha256: f.sha256 });
+  }
+  for (const n of zip.names) if (!listed.has(n) && n !== MANIFEST_PATH && n !== SIGNATURE_PATH) c.fail("files", n, "UNLISTED_FILE", "a file the manifest does not list");
+  for (const [p] of listed) if (!zip.names.includes(p)) c.fail("files", p, "FILE_MISSING", "listed in the manifest but not in the bundle");
+  const checked = new Set<string>();
+  const readChecked = async (p: string): Promise<Buffer | null> => {
+    const want = listed.get(p);
+    if (!want) { c.fail("files", p, "NOT_LISTED", "the manifest refers to a file it does not list"); return null; }
+    if (!zip.names.includes(p)) return null;
+    const data = await zip.read(p);
+    report.bytes += data.length;
+    if (!checked.has(p)) {
+      checked.add(p);
+      if (data.length !== want.size || sha256hex(data) !== want.sha256) c.fail("files", p, "FILE_HASH", `SHA-256 or size differs from the manifest's (${data.length} bytes)`);
+      else c.ran("files");
+    }
+    return data;
+  };
+
+  // ---- the checkpoint
+  let root: Uint8Array | null = null;
+  const cpData = await readChecked(b.checkpoint.path);
+  if (cpData) {
+    try {
+      const cp = verifyCheckpoint(sha, ed, cpData, { log: key, witnesses: opts.witnesses ?? [] });
+      if (cp.checkpoint.size !== b.checkpoint.size) c.fail("checkpoint", b.checkpoint.path, "CHECKPOINT_SIZE", `the checkpoint is of size ${cp.checkpoint.size}, the manifest says ${b.checkpoint.size}`);
+      else { root = cp.checkpoint.root; c.ran("checkpoint"); }
+    } catch (e) {
+      c.fail("checkpoint", b.checkpoint.path, errCode(e), errText(e));
+    }
+  } else c.fail("checkpoint", b.checkpoint.path, "CHECKPOINT_MISSING", "the bundle's checkpoint can't be read");
+
+  const included = (item: string, what: string, leaf: { index: number; entry: string; proof: string[] }): boolean => {
+    if (!root) { c.fail("log-inclusion", item, "NO_CHECKPOINT", `${what}: no verified checkpoint to prove it against`); return false; }
+    try {
+      const proof = leaf.proof.map((p) => fromBase64(p));
+      if (!verifyInclusion(sha, leaf.index, b.checkpoint.size, leafHash(sha, new TextEncoder().encode(leaf.entry)), proof, root)) throw new Error("the proof does not lead to the checkpoint's root");
+      c.ran("log-inclusion");
+      return true;
+    } catch (e) {
+      c.fail("log-inclusion", item, "INCLUSION", `${what} (leaf ${leaf.index}): ${errText(e)}`);
+      return false;
+    }
+  };
+
+  // ---- the C2PA trust anchor the station signed
+  let anchorPem: string | null = null;
+  if (b.station.c2paAnchor) {
+    const a = await readChecked(b.station.c2paAnchor);
+    if (a && sha256hex(a) === b.station.c2paAnchorSha256) anchorPem = a.toString("utf8");
+    else c.fail("c2pa", b.station.c2paAnchor, "ANCHOR", "the trust anchor is not the one the manifest names");
+  }
+
+  // ---- each recording
+  const seals = new Map<string, Uint8Array>();
+  let done = 0;
+  for (const r of b.recordings) {
+    const item = `${r.device}/${r.recording}`;
+    opts.onProgress?.(done, b.recordings.length, item);
+    const out = await verifyRecording(r, item, b, key, readChecked, included, anchorPem, opts, c);
+    if (out.sealValue) seals.set(item, out.sealValue);
+    report.recordings.push({ item, chunks: r.chunks.count, excerpt: r.excerpt ? [r.excerpt.fromSeq, r.excerpt.toSeq] : null, verdict: out.verdict, c2pa: out.c2pa, bytes: out.bytes, times: r.times ?? null });
+    done++;
+  }
+  opts.onProgress?.(done, b.recordings.length, "");
+
+  // ---- genesis links between the bundle's recordings of one device (R-VER-9)
+  for (const r of b.recordings) {
+    const prev = seals.get(`${r.device}/${r.recording - 1}`);
+    if (!prev) continue;
+    const g = parseGenesis(fromHex(r.genesis));
+    if (!ctEqual(g.prevSeal, prev)) c.fail("genesis-links", `${r.device}/${r.recording}`, "GENESIS_LINK", `its genesis does not bind the seal value of ${r.device}/${r.recording - 1}: a recording between them was removed or replaced`);
+    else c.ran("genesis-links");
+  }
+  const ids = b.recordings.map((r) => `${r.device}/${r.recording}`);
+  if (new Set(ids).size !== ids.length) c.fail("bundle", "bundle", "DUPLICATE_RECORDING", "a recording is listed twice");
+
+  // ---- the rest of the listed files (custody reports, station files, README) are hashed too
+  for (const [p] of listed) if (!checked.has(p) && zip.names.includes(p)) await readChecked(p);
+}
+
+type ReadChecked = (p: string) => Promise<Buffer | null>;
+type Included = (item: string, what: string, leaf: { index: number; entry: string; proof: string[] }) => boolean;
+
+async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key: NoteKey, read: ReadChecked, included: Included, anchorPem: string | null, opts: VerifyOptions, c: Collector): Promise<{ sealValue: Uint8Array | null; verdict: string; c2pa: string | null; bytes: number }> {
+  const res = { sealValue: null as Uint8Array | null, verdict: "failed", c2pa: null as string | null, bytes: 0 };
+  let genesis: Uint8Array, seal: Uint8Array, sealTag: Uint8Array, k1: Uint8Array;
+  try {
+    genesis = fromHex(r.genesis); seal = fromHex(r.seal); sealTag = fromHex(r.sealTag); k1 = fromHex(r.k1);
+    if (genesis.length !== GENESIS_LEN || seal.length !== SEAL_LEN || sealTag.length !== TAG_LEN || k1.length !== 32) throw new Error("a block, tag or key of the wrong size");
+  } catch (e) {
+    c.fail("bundle", item, "RECORDING_MALFORMED", errText(e));
+    return res;
+  }
+  const cc = new ChainCrypto(sha);
+  const z = cc.sealValue(seal);
+  res.sealValue = z;
+
+  // The manifest leaf: the station's signed note over it, its content against the blocks, its inclusion.
+  try {
+    const entry = new TextEncoder().encode(r.leaf.entry);
+    const leaf = decodeLeaf(sha, entry) as RecordingLeaf;
+    if (leaf.type !== "recording" || leaf.device !== r.device || leaf.recording !== r.recording) throw new Error("the leaf is not this recording's manifest");
+    if (leaf.genesis !== r.genesis || leaf.seal !== r.seal) throw new Error("the logged genesis or seal block differs from the bundle's");
+    const n = openNote(r.leaf.note, [key], ed);
+    if (n.text !== manifestNoteText(entry)) throw new Error("the station's signed note is over another manifest");
+    if (leaf.verdict !== "verified") c.warn("chain", item, "STATION_VERDICT", `the station judged it ${leaf.verdict} (${leaf.reasons.join(", ")})`);
+    included(item, "recording manifest", r.leaf);
+  } catch (e) {
+    c.fail("log-inclusion", item, errCode(e) === "ERROR" ? "MANIFEST_LEAF" : errCode(e), `recording manifest: ${errText(e)}`);
+  }
+
+  // Chunks: every header and tag, in seq order (R-EXP-4).
+  const records = await read(r.chunks.path);
+  if (!records) { c.fail("chain", item, "CHUNKS_MISSING", `${r.chunks.path} can't be read`); return res; }
+  if (records.length !== r.chunks.count * CHUNK_RECORD) c.fail("chain", item, "CHUNK_COUNT", `${r.chunks.path} holds ${records.length / CHUNK_RECORD} chunk records, the manifest says ${r.chunks.count}`);
+  const count = Math.floor(records.length / CHUNK_RECORD);
+  const header = (i: number) => records.subarray(i * CHUNK_RECORD, i * CHUNK_RECORD + HEADER_LEN);
+  const lengthOf = (h: Uint8Array) => new DataView(h.buffer, h.byteOffset, HEADER_LEN).getUint32(H_LENGTH);
+  const seqOf = (h: Uint8Array) => new DataView(h.buffer, h.byteOffset, HEADER_LEN).getUint32(H_SEQ);
+
+  // Media: the disclosed payloads, by seq.
+  const payloads = new Map<number, Uint8Array>();
+  const from = r.excerpt ? r.excerpt.fromSeq : 1;
+  const to = r.excerpt ? r.excerpt.toSeq : count;
+  for (const m of r.media) {
+    const data = await read(m.path);
+    if (!data) { c.fail("media", item, "MEDIA_MISSING", `${m.path} can't be read`); continue; }
+    res.bytes += data.length;
+    if (m.fromSeq < 1 || m.toSeq > count || m.fromSeq > m.toSeq) { c.fail("media", item, "MEDIA_RANGE", `${m.path} claims chunks ${m.fromSeq}-${m.toSeq}`); continue; }
+    let body: Uint8Array = data;
+    let riff: ReturnType<typeof riffChunks> = [];
+    if (m.format === "wav") {
+      try {
+        riff = riffChunks(data);
+        const d = riff.find((x) => x.id === "data");
+        if (!d) throw new Error("no data chunk");
+        body = data.subarray(d.offset, d.offset + d.size);
+      } catch (e) { c.fail("media", item, "WAV_MALFORMED", `${m.path}: ${errText(e)}`); continue; }
+    }
+    let off = 0;
+    for (let s = m.fromSeq; s <= m.toSeq; s++) {
+      if (s > count) break;
+      const len = lengthOf(header(s - 1));
+      if (off + len > body.length) { c.fail("media", item, "MEDIA_SHORT", `${m.path} ends inside chunk ${s}`); break; }
+      let p = body.subarray(off, off + len);
+      if (m.format === "wav" && r.mediaType === MEDIA_PCM_8K_U16LE) { p = Uint8Array.from(p); flipSampleSign(p); }
+      payloads.set(s, p);
+      off += len;
+    }
+    if (off !== body.length && off <= body.length) c.fail("media", item, "MEDIA_LENGTH", `${m.path} holds ${body.length} bytes of media, its chunks' headers say ${off}`);
+    if (m.c2pa) {
+      const fmt = m.format === "wav" ? "audio/wav" : "image/jpeg";
+      const v = m.format === "wav" && !opts.c2paFull && riff.length
+        ? await validateWavC2paFast(data, anchorPem, C2PA_ASSERTION, riff, (parts) => { const h = createHash("sha256"); for (const p of parts) h.update(p); return h.digest(); })
+        : await validateC2pa(fmt, data, anchorPem, C2PA_ASSERTION);
+      res.c2pa = v.state;
+      const a = v.assertion;
+      if (v.state !== "Trusted") c.fail("c2pa", item, v.failures[0] ?? "C2PA_INVALID", `${m.path}: ${v.state}${v.failures.length ? ` (${v.failures.join(", ")})` : ""}`);
+      else if (!a || a.device !== r.device || a.recording !== r.recording || a.sealValue !== toHex(z) || a.logIndex !== r.leaf.index || a.fromSeq !== m.fromSeq || a.toSeq !== m.toSeq) c.fail("c2pa", item, "C2PA_ASSERTION", `${m.path}: the C2PA manifest names another recording, seal value, log index or range`);
+      else if (!v.actions.includes("c2pa.created")) c.fail("c2pa", item, "C2PA_ACTION", `${m.path}: no c2pa.created action`);
+      else c.ran("c2pa");
+    }
+  }
+  for (let s = from; s <= to; s++) if (!payloads.has(s)) { c.fail("media", item, "MEDIA_MISSING", `chunk ${s}'s media is not in the bundle`); break; }
+  for (const s of payloads.keys()) if (s < from || s > to) { c.fail("media", item, "MEDIA_RANGE", `chunk ${s}'s media is outside the disclosed range ${from}-${to}`); break; }
+
+  // The chain, through the protocol's verifier, with this recording's disclosed K_1.
+  const v = new RecordingVerifier<undefined>({ sha, deviceId: r.device, recordingId: r.recording, k1, window: 1 << 30, maxPending: 1 << 30 });
+  const notes: { code: string; seq?: number; detail?: string }[] = [];
+  const take = (x: { status: string; reasons: { code: string; seq?: number; detail?: string }[] }) => { for (const q of x.reasons) if (severityOf(q.code) === "forged" || severityOf(q.code) === "fail" || severityOf(q.code) === "reject") notes.push(q); };
+  take(v.start({ genesis, caseTag: r.caseTag }));
+  let ordered = true;
+  for (let i = 0; i < count; i++) {
+    const h = header(i);
+    if (ordered && seqOf(h) !== i + 1) { ordered = false; c.fail("chain", item, "CHUNK_ORDER", `record ${i + 1} of ${r.chunks.path} is chunk ${seqOf(h)}: chunks are out of order or missing`); }
+    const tag = records.subarray(i * CHUNK_RECORD + HEADER_LEN, (i + 1) * CHUNK_RECORD);
+    const payload = payloads.get(i + 1) ?? (i + 1 < from || i + 1 > to ? WITHHELD : new Uint8Array(0));
+    take(v.chunk({ header: h, payload, tag }, undefined));
+  }
+  take(v.seal({ block: seal, tag: sealTag, caseTag: r.sealCaseTag }));
+  take(v.finish());
+  const rep = v.report();
+  v.destroy();
+  for (const q of rep.reasons) if (severityOf(q.code) !== "info") notes.push(q);
+  const seen = new Set<string>();
+  for (const q of notes) {
+    const check = VERIFY_FAIL_CHECK[q.code] ?? "chain";
+    const k = `${check}:${q.code}:${q.seq ?? ""}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    c.fail(check, item, q.code, `${q.seq !== undefined ? `chunk ${q.seq}: ` : ""}${q.detail ? q.detail + "; " : ""}${describe(q.code)}`);
+  }
+  if (!notes.some((q) => VERIFY_FAIL_CHECK[q.code] === "chain" || !VERIFY_FAIL_CHECK[q.code])) c.ran("chain");
+  if (!notes.some((q) => VERIFY_FAIL_CHECK[q.code] === "device-tags")) c.ran("device-tags", count + 1);
+  if (!notes.some((q) => VERIFY_FAIL_CHECK[q.code] === "media")) c.ran("media");
+  if (!notes.some((q) => VERIFY_FAIL_CHECK[q.code] === "seal")) c.ran("seal");
+  res.verdict = rep.verdict;
+  const sb = parseSeal(seal);
+  if (sb.lastSeq !== count) c.fail("seal", item, "SEAL_COUNT", `the seal says ${sb.lastSeq} chunks, the bundle holds ${count}`);
+
+  // Custody: each event's commitment, its leaf and proof, and their order; this export among them.
+  verifyCustody(r, item, b, included, c);
+  return res;
+}
+
+function describe(code: string): string {
+  const t: Record<string, string> = {
+    TAG: "the chunk's tag does not verify under the recording's key: its header or tag was changed",
+    SEAL_TAG: "the seal's tag does not verify: the seal block or tag was changed",
+    PAYLOAD_HASH: "the media does not hash to the payload hash in its tagged header: the media was changed",
+    PAYLOAD_LENGTH: "the media's length differs from its tagged header's",
+    CHAIN_LINK: "the header does not link to the chunk before it",
+    GAP: "chunks are missing", SEAL_LINK: "the seal's last chain value differs from the last chunk's", SEAL_BYTES: "the seal's byte total differs from the chunks'",
+    GENESIS_FIELD: "the genesis names another device or recording", MISSING_START: "no start the chain confirms",
+  };
+  return t[code] ?? code;
+}
+
+function verifyCustody(r: BundleRecording, item: string, b: Bundle, included: Included, c: Collector): void {
+  let lastAt = -Infinity;
+  let lastLink = -1, lastLinkLeaf = -1, lastAudit = -1, lastAuditLeaf = -1;
+  let exportSeen = false;
+  let ok = true;
+  const bad = (code: string, detail: string) => { ok = false; c.fail("custody-order", item, code, detail); };
+  for (const e of r.custody) {
+    if (e.at < lastAt) bad("CUSTODY_ORDER", `event ${e.action} at ${new Date(e.at).toISOString()} is listed after a later one`);
+    lastAt = Math.max(lastAt, e.at);
+    const ev = e.event as Record<string, unknown>;
+    let commit: string | null = null;
+    try {
+      if (e.kind === "link") {
+        commit = linkEventCommit(sha, { id: Number(ev.id), at: Number(ev.at), actor: String(ev.actor), action: String(ev.action), device: String(ev.device), recording: Number(ev.recording), case: String(ev.case), reason: String(ev.reason) });
+        if (ev.device !== r.device || ev.recording !== r.recording || ev.at !== e.at || ev.actor !== e.actor) bad("CUSTODY_EVENT", `link event ${String(ev.id)} names another recording, time or account`);
+        if (Number(ev.id) <= lastLink) bad("CUSTODY_ORDER", `link event ${String(ev.id)} is out of order`);
+        lastLink = Number(ev.id);
+      } else if (e.kind === "audit") {
+        const h = auditEntryHash(sha, { seq: Number(ev.seq), at: Number(ev.at), actor: String(ev.actor), action: String(ev.action), target: ev.target === null ? null : String(ev.target), reason: ev.reason === null ? null : String(ev.reason), details: ev.details === null ? null : String(ev.details), prev: String(ev.prev) });
+        if (h !== ev.hash) bad("CUSTODY_EVENT", `audit entry ${String(ev.seq)} does not hash to its recorded hash: it was changed`);
+        if (ev.target !== item || ev.at !== e.at || ev.actor !== e.actor) bad("CUSTODY_EVENT", `audit entry ${String(ev.seq)} names another recording, time or account`);
+        if (Number(ev.seq) <= lastAudit) bad("CUSTODY_ORDER", `audit entry ${String(ev.seq)} is out of order`);
+        lastAudit = Number(ev.seq);
+        commit = h;
+        if (ev.action === "recording.export" && ev.actor === b.export.by && ev.reason === b.export.reason && typeof ev.details === "string" && ev.details.includes(`"export":"${b.id}"`)) exportSeen = !!e.leaf;
+      }
+    } catch (err) {
+      bad("CUSTODY_EVENT", `${e.kind} event: ${errText(err)}`);
+    }
+    if (e.leaf && commit !== null) {
+      try {
+        const leaf = decodeLeaf(sha, new TextEncoder().encode(e.leaf.entry)) as CustodyLeaf;
+        if (leaf.type !== "custody" || leaf.commit !== commit || leaf.device !== r.device || leaf.recording !== r.recording || leaf.at !== e.at || leaf.action !== e.action) bad("CUSTODY_LEAF", `the log's leaf ${e.leaf.index} does not commit to this ${e.action} event`);
+        if (e.kind === "link") { if (e.leaf.index <= lastLinkLeaf) bad("CUSTODY_ORDER", "link events entered the log in another order"); lastLinkLeaf = e.leaf.index; }
+        else { if (e.leaf.index <= lastAuditLeaf) bad("CUSTODY_ORDER", "audit events entered the log in another order"); lastAuditLeaf = e.leaf.index; }
+        included(item, `custody event ${e.action}`, e.leaf);
+      } catch (err) {
+        bad("CUSTODY_LEAF", `leaf ${e.leaf.index}: ${errText(err)}`);
+      }
+    }
+  }
+  if (!exportSeen) bad("EXPORT_UNLOGGED", "this export's own audit entry is not among the recording's custody events proven in the log");
+  if (ok) c.ran("custody-order");
+}
