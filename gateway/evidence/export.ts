@@ -197,9 +197,15 @@ class ZipSink {
     if (this.failed) throw this.failed;
     const h = createHash("sha256");
     let n = 0;
+    // yazl keeps every entry (with its stream) until the ZIP ends: the stream must not hold the
+    // data after it has gone out, or an export holds the whole bundle in memory. The generator
+    // takes the data from `held` and drops it when done.
+    let held: Uint8Array | AsyncIterable<Uint8Array> | null = data;
     const src = Readable.from((async function* () {
-      if (data instanceof Uint8Array) { h.update(data); n += data.length; yield Buffer.from(data.buffer, data.byteOffset, data.length); return; }
-      for await (const c of data) { h.update(c); n += c.length; yield Buffer.from(c.buffer, c.byteOffset, c.length); }
+      const d = held!;
+      held = null;
+      if (d instanceof Uint8Array) { h.update(d); n += d.length; yield Buffer.from(d.buffer, d.byteOffset, d.length); return; }
+      for await (const c of d) { h.update(c); n += c.length; yield Buffer.from(c.buffer, c.byteOffset, c.length); }
     })(), { objectMode: false });
     this.zip.addReadStream(src, path, { compress: false, mtime: this.mtime, size });
     await new Promise<void>((resolve, reject) => {

@@ -70,6 +70,7 @@ try {
 
   const ex = cmd(["gateway/cli.ts", "export", "--case", "BENCH-1", "--reason", "bench:verify", "--out", out, "--as", "reviewer", "--data-dir", dir]);
   if (ex.status !== 0) throw new Error(`export failed: ${ex.stderr}`);
+  if (process.env.EVREC_MEMTRACE) console.log(ex.stderr.split("\n").filter((l) => l.startsWith("mem ")).join("\n"));
   const size = statSync(out).size;
   const mib = size / 1048576;
   console.log(`  export    ${mib.toFixed(0)} MiB bundle, ${DEVICES * recsPerDevice} recordings, in ${(ex.ms / 1000).toFixed(1)} s (${(mib / (ex.ms / 1000)).toFixed(0)} MiB/s, C2PA signing included); peak RSS ${ex.rssMib.toFixed(0)} MiB`);
