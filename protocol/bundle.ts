@@ -65,7 +65,7 @@ export interface BundleTimes {
   deviceEndMs: number;
   /** The start in station time: device time corrected by the device's clock offset. */
   stationStartMs: number;
-  /** What the station can vouch for: the start lies in [notBeforeMs, notAfterMs]; errorMs is half that span. */
+  /** What the station can vouch for: the start lies in [notBeforeMs, notAfterMs]; errorMs is that span's width. */
   notBeforeMs: number | null;
   notAfterMs: number;
   errorMs: number | null;

@@ -388,10 +388,12 @@ async function writeRecording(p: PreparedExport, it: PlannedItem, sink: ZipSink,
     deviceStartMs: deviceStart,
     deviceEndMs: lastRow ? lastRow.time + lastRow.duration : row.end_ms ?? deviceStart,
     stationStartMs: deviceStart + it.offsetMs,
-    notBeforeMs: null,
+    notBeforeMs: row.beacon_sent_ms,
     notAfterMs: firstRow ? firstRow.received : row.first_received,
-    errorMs: null,
-    basis: "device time corrected by the device's clock offset (from its beacons); the start can be no later than the station received it (notAfterMs); the station keeps no beacon send times, so no lower bound is given",
+    errorMs: row.beacon_sent_ms !== null ? (firstRow ? firstRow.received : row.first_received) - row.beacon_sent_ms : null,
+    basis: row.beacon_sent_ms !== null
+      ? "device time corrected by the device's clock offset (from its beacons); the start lies between the sending of the time beacon its genesis carries (notBeforeMs) and the station's receipt (notAfterMs); errorMs is that interval's width"
+      : "device time corrected by the device's clock offset (from its beacons); the start can be no later than the station received it (notAfterMs); its genesis carries no beacon the station knows, so no lower bound is given",
     flag: row.time_flag,
   };
   const reportFacts: [string, string][] = [

@@ -56,13 +56,14 @@ export class DeviceClocks {
   }
 
   /** When a recording started in station time, and why that differs from the device's claim, if it does. */
-  startAt(device: string, startMs: number, beacon: Uint8Array, receivedMs: number): { atMs: number; flag: string | null } {
+  startAt(device: string, startMs: number, beacon: Uint8Array, receivedMs: number): { atMs: number; flag: string | null; beaconSentMs: number | null } {
     const at = this.corrected(device, startMs);
     const c = this.devices.get(device);
     const sent = c && beacon.some((x) => x !== 0) ? c.beacons.get(hex(beacon)) : undefined;
-    if (at > receivedMs + TOLERANCE_MS) return { atMs: receivedMs, flag: `start ${iso(at)} (device time corrected by its clock offset) is after the start reached the station at ${iso(receivedMs)}` };
-    if (sent !== undefined && at < sent - TOLERANCE_MS) return { atMs: sent, flag: `start ${iso(at)} (device time corrected by its clock offset) is before the time beacon its genesis carries was sent at ${iso(sent)}` };
-    return { atMs: at, flag: null };
+    const beaconSentMs = sent === undefined ? null : sent;
+    if (at > receivedMs + TOLERANCE_MS) return { atMs: receivedMs, flag: `start ${iso(at)} (device time corrected by its clock offset) is after the start reached the station at ${iso(receivedMs)}`, beaconSentMs };
+    if (sent !== undefined && at < sent - TOLERANCE_MS) return { atMs: sent, flag: `start ${iso(at)} (device time corrected by its clock offset) is before the time beacon its genesis carries was sent at ${iso(sent)}`, beaconSentMs };
+    return { atMs: at, flag: null, beaconSentMs };
   }
 
   /** A chunk whose time lies in the future of its receipt, or whose duration no recorder makes. */

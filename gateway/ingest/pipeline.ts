@@ -495,7 +495,7 @@ export class Ingest {
       const g = parseGenesis(parts.start.genesis);
       const t = this.clocks.startAt(r.device, g.startMs, g.beacon, now);
       if (t.flag) flags.push(t.flag);
-      start = { genesis: parts.start.genesis, c0: this.cc.genesisValue(parts.start.genesis), caseTag: parts.start.caseTag, startMs: g.startMs, preEventMs: g.preEventMs, clipAtMs: t.atMs };
+      start = { genesis: parts.start.genesis, c0: this.cc.genesisValue(parts.start.genesis), caseTag: parts.start.caseTag, startMs: g.startMs, preEventMs: g.preEventMs, clipAtMs: t.atMs, beaconSentMs: t.beaconSentMs };
     }
     for (const l of linked) {
       const f = this.clocks.chunkFlag(r.device, l.seq, l.ref.timeMs, l.ref.durationMs, now);

@@ -22,6 +22,7 @@ export interface ExportRecordingRow {
   end_ms: number | null;
   clip_at_ms: number | null;
   time_flag: string | null;
+  beacon_sent_ms: number | null;
   first_received: number;
   last_received: number;
   storage_state: string;
@@ -31,7 +32,7 @@ export interface ExportRecordingRow {
 export async function recordingForExport(db: Db, device: string, recording: number): Promise<ExportRecordingRow | undefined> {
   return db.get<ExportRecordingRow>(
     `SELECT device_id, recording_id, genesis, case_tag, seal_block, seal_tag, seal_case_tag, seal_value, verdict, final, media_path, total_bytes,
-            linked_seq, start_ms, end_ms, clip_at_ms, time_flag, first_received, last_received, storage_state, purge_state
+            linked_seq, start_ms, end_ms, clip_at_ms, time_flag, beacon_sent_ms, first_received, last_received, storage_state, purge_state
      FROM recordings WHERE device_id = ? AND recording_id = ?`, [device, recording]);
 }
 

@@ -98,7 +98,7 @@ export interface RecordingCommit {
   deviceLost: boolean;
   /** The row may not exist yet. */
   create: boolean;
-  start?: { genesis: Uint8Array; c0: Uint8Array; caseTag: string; startMs: number; preEventMs: number; clipAtMs: number };
+  start?: { genesis: Uint8Array; c0: Uint8Array; caseTag: string; startMs: number; preEventMs: number; clipAtMs: number; beaconSentMs: number | null };
   /** What is wrong with the device's times, if anything (kept once found; times are stored as the device gave them). */
   timeFlag?: string;
   chunks: { seq: number; header: Uint8Array; tag: Uint8Array; chain: Uint8Array; flags: number; timeMs: number; durationMs: number; length: number; offset: number }[];
@@ -139,11 +139,11 @@ export async function commitRecording(db: Db, c: RecordingCommit): Promise<void>
   await db.run(
     `UPDATE recordings SET linked_seq = ?, last_chain = COALESCE(?, last_chain), total_bytes = ?, last_time_ms = CASE WHEN ? >= 0 THEN ? ELSE last_time_ms END,
        end_ms = CASE WHEN ? >= 0 THEN ? ELSE end_ms END, verdict = ?, final = ?, reasons = ?, lost = ?, prev_checked = ?, last_received = ?,
-       time_flag = COALESCE(time_flag, ?)${st ? ", genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ?" : ""}${se ? ", seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?" : ""}
+       time_flag = COALESCE(time_flag, ?)${st ? ", genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ?, beacon_sent_ms = ?" : ""}${se ? ", seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?" : ""}
      WHERE device_id = ? AND recording_id = ?`,
     [s.linkedSeq, s.lastChain, s.totalBytes, s.lastTimeMs, s.lastTimeMs, s.endMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at,
       c.timeFlag || null,
-      ...(st ? [st.genesis, st.c0, st.caseTag, st.startMs, st.preEventMs, st.clipAtMs] : []),
+      ...(st ? [st.genesis, st.c0, st.caseTag, st.startMs, st.preEventMs, st.clipAtMs, st.beaconSentMs] : []),
       ...(se ? [se.block, se.tag, se.caseTag, se.value, se.interrupted ? 1 : 0] : []),
       c.device, c.recording]);
 }

@@ -83,6 +83,8 @@ export const INGEST_MIGRATIONS: MigrationSet = {
     // genesis carries and its receipt), and what was wrong with the device's times, if anything.
     `ALTER TABLE recordings ADD COLUMN clip_at_ms INTEGER;
      ALTER TABLE recordings ADD COLUMN time_flag TEXT;`,
+    // When the time beacon the genesis carries was sent: the start's lower bound (R-TIME-2).
+    `ALTER TABLE recordings ADD COLUMN beacon_sent_ms INTEGER;`,
   ],
 };
 

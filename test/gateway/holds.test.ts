@@ -319,6 +319,11 @@ describe("clips linked to the right officer and case", () => {
     await streamSealed(d, rec);
     await quiet(200);
     expect((await gw.model.clipOfficer("HLD-0301", 1))!.badge).toBe("H-02");
+    // The beacon's send time is kept as the start's lower bound (an export's times carry it).
+    const bounds = await gw.db.get<{ beacon_sent_ms: number; clip_at_ms: number; first_received: number }>("SELECT beacon_sent_ms, clip_at_ms, first_received FROM recordings WHERE device_id = 'HLD-0301'");
+    expect(bounds!.beacon_sent_ms).toBeGreaterThanOrEqual(now);
+    expect(bounds!.clip_at_ms).toBe(bounds!.beacon_sent_ms);
+    expect(bounds!.first_received).toBeGreaterThanOrEqual(bounds!.beacon_sent_ms);
     const a = await alarmsOf("CLIP_TIME_SUSPECT", "HLD-0301/1");
     expect(a).toHaveLength(1);
     expect(a[0].detail).toMatch(/before the time beacon its genesis carries/);
