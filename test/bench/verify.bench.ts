@@ -92,5 +92,5 @@ try {
   console.log(`  verify / sha256sum: ${(Math.min(c1, c2) / Math.min(v1.ms, v2.ms)).toFixed(2)} (best of two each; goal at least 0.5)`);
   console.log(v1.stdout.split("\n").filter((l) => /^\s+(PASS|FAIL|WARN)/.test(l)).join("\n"));
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP) console.log(`  kept in ${dir}`); else rmSync(dir, { recursive: true, force: true });
 }
