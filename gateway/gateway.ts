@@ -99,7 +99,13 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   const tokenFile = join(dir, "admin.token");
   const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
   const media = new MediaStore(join(dir, "media"));
-  const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail });
+  const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail },
+    (items, mediaS, syncS, sqlS) => {
+      metrics.batchItems.observe(items);
+      metrics.commitPhase.observe({ phase: "media" }, mediaS);
+      metrics.commitPhase.observe({ phase: "fsync" }, syncS);
+      metrics.commitPhase.observe({ phase: "transaction" }, sqlS);
+    });
   if (config.faultCommitDelayMs || config.faultCommitFail) log.warn({ delayMs: config.faultCommitDelayMs, fail: config.faultCommitFail }, "commit faults injected: for tests only");
   const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses, logIntervalMs: config.logIntervalMs,
     registry, mediaDir: join(dir, "media"), scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,

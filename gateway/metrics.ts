@@ -21,6 +21,12 @@ export class Metrics {
     name: "evrec_commit_latency_seconds", help: "From a chunk's arrival at ingest to its durable commit",
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
   });
+  /** Each group commit's phases: media written, fsync'd, the transaction. */
+  readonly commitPhase = new Histogram({
+    name: "evrec_commit_phase_seconds", help: "Each group commit's phases: media writes, fsyncs, the database transaction", labelNames: ["phase"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [this.registry],
+  });
+  readonly batchItems = new Histogram({ name: "evrec_commit_batch_items", help: "Items (recordings' shares) per group commit", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [this.registry] });
   readonly refusals = new Counter({ name: "evrec_refusals_total", help: "Messages and connections refused, by reason code", labelNames: ["code"], registers: [this.registry] });
 
   constructor(src: MetricSources) {

@@ -59,7 +59,9 @@ export class GroupCommitter {
   items = 0;
   failures = 0;
   readonly faults: CommitFaults;
-  constructor(private db: Db, private media: MediaStore, private delayMs: number, private maxBatch: number, faults: Partial<CommitFaults> = {}) {
+  constructor(private db: Db, private media: MediaStore, private delayMs: number, private maxBatch: number, faults: Partial<CommitFaults> = {},
+    /** Each batch's size and how long its media writes, fsyncs and transaction took, in seconds (metrics). */
+    private onBatch?: (items: number, mediaS: number, syncS: number, sqlS: number) => void) {
     this.faults = { delayMs: faults.delayMs || 0, failNext: faults.failNext || 0 };
   }
 
@@ -110,34 +112,38 @@ export class GroupCommitter {
   private async commit(batch: Queued[]): Promise<void> {
     if (this.held) await this.held;
     if (this.faults.delayMs) await new Promise((r) => setTimeout(r, this.faults.delayMs));
+    const t0 = performance.now();
     const byFile = new Map<string, Queued[]>();
-    for (const q of batch) {
-      if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); continue; }
-      // Contiguous parts of one file go out as one vectored write.
+    // Items write at the same time (their files differ, or their offsets do); an item's own
+    // contiguous parts of one file go out as one vectored write.
+    await Promise.all(batch.map(async (q) => {
+      if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); return; }
       const media = q.w.media || [];
       for (let i = 0; i < media.length;) {
         let j = i + 1;
         let end = media[i].offset + media[i].bytes.length;
         while (j < media.length && media[j].path === media[i].path && media[j].offset === end) end += media[j++].bytes.length;
+        let list = byFile.get(media[i].path);
+        if (!list) byFile.set(media[i].path, (list = []));
+        list.push(q);
         try {
           await this.media.writev(media[i].path, media[i].offset, media.slice(i, j).map((m) => m.bytes));
         } catch (e) {
           q.err = e as Error;
           if (q.w.owner) q.w.owner.dead = true;
-          break;
+          return;
         }
-        let list = byFile.get(media[i].path);
-        if (!list) byFile.set(media[i].path, (list = []));
-        list.push(q);
         i = j;
       }
-    }
+    }));
+    const t1 = performance.now();
     await Promise.all([...byFile.entries()].map(([p, qs]) => this.media.sync(p).catch((e: Error) => {
       for (const q of qs) {
         q.err = q.err || e;
         if (q.w.owner) q.w.owner.dead = true;
       }
     })));
+    const t2 = performance.now();
     try {
       await this.db.transaction(async () => {
         for (const q of batch) {
@@ -163,6 +169,7 @@ export class GroupCommitter {
       for (const q of batch) q.err = q.err || (e as Error);
     }
     this.batches++;
+    if (this.onBatch) this.onBatch(batch.length, (t1 - t0) / 1000, (t2 - t1) / 1000, (performance.now() - t2) / 1000);
     for (const q of batch) {
       if (q.err) {
         this.failures++;

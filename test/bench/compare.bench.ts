@@ -111,6 +111,15 @@ function loadgen(cfg: LoadConfig, onLine?: (l: string) => void): Promise<LoadRes
   });
 }
 
+/** The gateway's group commits so far, from its /metrics: batches, items per batch, each phase's mean. */
+async function commitPhases(httpPort: number, token: string): Promise<string> {
+  const t = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+  const num = (re: RegExp) => Number(re.exec(t)?.[1] ?? NaN);
+  const n = num(/^evrec_commit_batch_items_count (\S+)$/m), items = num(/^evrec_commit_batch_items_sum (\S+)$/m);
+  const ph = (p: string) => (num(new RegExp(`^evrec_commit_phase_seconds_sum\\{phase="${p}"\\} (\\S+)$`, "m")) / n) * 1000;
+  return `${fmt(n)} commits, ${fmt(items / n, 1)} items each, media ${fmt(ph("media"), 1)} ms, fsync ${fmt(ph("fsync"), 1)} ms, transaction ${fmt(ph("transaction"), 1)} ms (means since start)`;
+}
+
 /** SHA-256 of `size`-byte inputs, MB/s, over about a second. */
 function shaRate(size: number): number {
   const b = randomBytes(size);
@@ -165,6 +174,7 @@ async function main() {
   }
 
   let recording = 1;
+  const phases: string[] = [];
   const results: Record<string, unknown>[] = [];
   for (const size of SIZES) {
     const kib = size / 1024;
@@ -176,9 +186,10 @@ async function main() {
       const u0 = usage(gw.pid!);
       const gr = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: recording++, drainMs: 30000 });
       const u1 = usage(gw.pid!);
+      phases.push(await commitPhases(gh, token));
       g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: ((u1.cpu - u0.cpu) / Math.max(1, gr.done)) * 1e6, rss: u1.peakMb });
       if (!mq) {
-        console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s`);
+        console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s; ${phases[phases.length - 1]}`);
         continue;
       }
       // mosquitto: the same messages, counted as delivered to one subscriber.
@@ -192,7 +203,7 @@ async function main() {
       const m1 = usage(mq.pid!);
       m.push({ rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: ((m1.cpu - m0.cpu) / Math.max(1, sr.done)) * 1e6, rss: m1.peakMb });
       if (sr.done < pub.published) console.log(`  (mosquitto delivered ${sr.done} of ${pub.published})`);
-      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, mosquitto ${fmt(m[round].rate)}/s`);
+      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, mosquitto ${fmt(m[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
     }
     const gRate = median(g.map((x) => x.rate)), mRate = median(m.map((x) => x.rate));
     // Commit latency at half the maximum rate, Acks not coalesced (one per chunk as it commits).
