@@ -13,6 +13,7 @@ import { fleetReport } from "./reports/ratios.js";
 import { coverageReport, statistics } from "./reports/coverage.js";
 import type { Role } from "./api/accounts.js";
 import { toHex } from "../protocol/bytes.js";
+import { listRecordings } from "./store/recordings.js";
 import { EVIDENCE_COMMANDS, EVIDENCE_USAGE, evidenceCommand } from "./evidence/cli.js";
 
 const USAGE = `Usage: npm run admin -- <command> [--data-dir DIR] [--json]
@@ -163,7 +164,7 @@ async function main(argv: string[]): Promise<number> {
     } else if (noun === "audit" && verb === "list") out(await store.audit.list({ limit: 50 }));
     else if (EVIDENCE_COMMANDS.has(noun)) return await evidenceCommand(store, config, args, json, { "--cert": opt.cert, "--reason": opt.reason, "--as": opt.as, "--from": opt.wfrom, "--to": opt.wto });
     else if (noun === "recording" && verb === "list") {
-      out(await store.db.all("SELECT device_id AS device, recording_id AS recording, verdict, final, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag, storage_state AS storage, purge_state AS retention FROM recordings" + (id ? " WHERE device_id = ?" : "") + " ORDER BY device_id, recording_id", id ? [id] : []));
+      out((await listRecordings(store.db, { device: id })).map((r) => ({ device: r.device, recording: r.recording, verdict: r.verdict, final: r.final, chunks: r.chunks, bytes: r.bytes, interrupted: r.interrupted, case_tag: r.caseTag, storage: r.storageState, retention: r.purgeState })));
     } else {
       console.error(USAGE);
       return 2;

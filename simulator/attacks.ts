@@ -43,6 +43,7 @@ import type { Scenario } from "./scenarios.js";
 import { lossless } from "./run.js";
 import type { Ctx, RecordingResult } from "./run.js";
 import type { RecordingRow } from "./api.js";
+import { storedChunkRows } from "../gateway/store/recordings.js";
 import type { DeviceInfo, DeviceSpec } from "./types.js";
 
 // Salts of the seeded choices (pick): which device is the victim, which chunk is forged.
@@ -338,8 +339,7 @@ function health(ctx: Ctx): Promise<Health> {
 async function storedChunks(ctx: Ctx, device: string, r: number): Promise<string | null> {
   const g = ctx.gateway;
   if (!g) return null;
-  const rows = await g.db.all<{ seq: number; header: Buffer; tag: Buffer; chain: Buffer; length: number; media_offset: number }>(
-    "SELECT seq, header, tag, chain, length, media_offset FROM chunks WHERE device_id = ? AND recording_id = ? ORDER BY seq", [device, r]);
+  const rows = await storedChunkRows(g.db, device, r);
   const h = createHash("sha256");
   for (const x of rows) h.update(`${x.seq}/${x.length}/${x.media_offset}/`).update(x.header).update(x.tag).update(x.chain);
   h.update(await g.media.read(g.media.pathFor(device, r)).catch(() => Buffer.alloc(0)));

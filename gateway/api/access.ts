@@ -8,14 +8,6 @@ import type { Db } from "../store/db.js";
 
 export type AccessDecision = { ok: true; level: number } | { ok: false; code: string; message: string };
 
-/** The unit a clip belongs to: its officer's (body-worn), else its device's. */
-async function clipUnit(model: Model, db: Db, device: string, recording: number): Promise<number | null> {
-  const officer = await model.clipOfficer(device, recording);
-  if (officer) return officer.unitId;
-  const d = await db.get<{ unit_id: number | null }>("SELECT unit_id FROM devices WHERE id = ?", [device]);
-  return d ? d.unit_id : null;
-}
-
 /** May `acc` retrieve the content of recording `device/recording`? */
 export async function mayRetrieve(model: Model, db: Db, acc: Account, device: string, recording: number): Promise<AccessDecision> {
   const level = await model.clipConfidentiality(device, recording);
@@ -29,7 +21,7 @@ export async function mayRetrieve(model: Model, db: Db, acc: Account, device: st
   if (level >= 3 && acc.role !== "supervisor") return deny("CONFIDENTIALITY", "a level 3 (secret) record: only a supervisor may retrieve it");
   if (!acc.officer_badge) return deny("NO_UNIT_SCOPE", `account ${acc.name} is tied to no officer, so to no unit`);
   const me = await model.officer(acc.officer_badge);
-  const unit = await clipUnit(model, db, device, recording);
+  const unit = await model.clipUnit(device, recording);
   const scope = (await model.subtree(me.unitId)).map((u) => u.id);
   if (unit === null || !scope.includes(unit)) return deny("OUTSIDE_UNIT", "the record belongs to no unit in your unit's subtree");
   return { ok: true, level };

@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import type { ApiServices } from "./server.js";
 import { fleetReport } from "../reports/ratios.js";
 import { coverageReport, integritySummary, statistics } from "../reports/coverage.js";
-import { assignmentInForceSql } from "../model/schema.js";
+import { linkedCases, listRecordings } from "../store/recordings.js";
 
 const READ: ("admin" | "supervisor" | "legal_reviewer")[] = ["admin", "supervisor", "legal_reviewer"];
 
@@ -65,10 +65,8 @@ export function modelRoutes(app: FastifyInstance, s: ApiServices): void {
   // the device was checked out to when the clip started (by the device's start time, else by the
   // gateway's first receipt when the device clock was off), and the cases linked to it now.
   app.get<{ Querystring: { device?: string } }>("/api/recordings/links", { config: { roles: ["admin", "supervisor"] } }, async (req) => {
-    const officerAt = (t: string) => `(SELECT o.badge FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND ${assignmentInForceSql("a", t)} ORDER BY a.checked_out_at DESC LIMIT 1)`;
-    return s.db.all(`SELECT r.device_id AS device, r.recording_id AS recording, COALESCE(${officerAt("r.start_ms")}, ${officerAt("r.first_received")}) AS officer,
-        (SELECT group_concat(c.number) FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL) AS cases
-      FROM recordings r${req.query.device ? " WHERE r.device_id = ?" : ""} ORDER BY r.device_id, r.recording_id`, req.query.device ? [req.query.device] : []);
+    const cases = await linkedCases(s.db);
+    return (await listRecordings(s.db, { device: req.query.device })).map((r) => ({ device: r.device, recording: r.recording, officer: r.officer, cases: cases.get(`${r.device}/${r.recording}`) ?? null }));
   });
   app.get<{ Params: { device: string; recording: string } }>("/api/recordings/:device/:recording/suggestions", { config: { roles: ["admin", "supervisor"] } }, async (req) =>
     s.model.suggestions(req.params.device, Number(req.params.recording)));

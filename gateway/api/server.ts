@@ -17,7 +17,7 @@ import type { Alarms } from "../alarms.js";
 import { AlarmError } from "../alarms.js";
 import { modelRoutes } from "./model-routes.js";
 import { mayRetrieve } from "./access.js";
-import { assignmentInForceSql } from "../model/schema.js";
+import { listRecordings, recordingDetail } from "../store/recordings.js";
 import { storageState } from "../store/scrub.js";
 import { purgeStateOf } from "../store/retention.js";
 import { createReadStream } from "node:fs";
@@ -130,22 +130,15 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
   // Metadata only (content needs a reason, below). An officer lists the clips recorded while
   // wearing a device: the assignment in force at the clip's start names them.
   app.get<{ Querystring: { device?: string } }>("/api/recordings", { config: { roles: [...ROLES] } }, async (req) => {
-    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons, r.storage_state AS storageState, r.purge_state AS purgeState";
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (req.query.device) { where.push("r.device_id = ?"); params.push(req.query.device); }
-    if (req.account!.role === "officer") {
-      where.push(`EXISTS (SELECT 1 FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND o.badge = ? AND ${assignmentInForceSql("a", "r.start_ms")})`);
-      params.push(String(req.account!.officer_badge));
-    }
-    return s.db.all(`SELECT ${cols} FROM recordings r${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
+    const rows = await listRecordings(s.db, { device: req.query.device, officerBadge: req.account!.role === "officer" ? String(req.account!.officer_badge) : undefined });
+    return rows.map(({ firstReceived: _f, lastReceived: _l, clipAtMs: _c, unitId: _u, officer: _o, ...r }) => r);
   });
 
   // Every retrieval names a reason and is audited (RULES.md §2, retrieval supervision).
   /** The reason a retrieval gives, and whether this account may see this record at all. */
   const retrieval = async (req: FastifyRequest<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>) => {
     if (!req.query.reason || req.query.reason.trim().length < 3) throw new ApiError(400, "REASON_REQUIRED", "say why: ?reason=...");
-    const exists = await s.db.get("SELECT 1 FROM recordings WHERE device_id = ? AND recording_id = ?", [req.params.device, Number(req.params.recording)]);
+    const exists = await recordingDetail(s.db, req.params.device, Number(req.params.recording));
     if (!exists) throw new ApiError(404, "UNKNOWN_RECORDING", `no recording ${req.params.device}/${req.params.recording}`);
     const d = await mayRetrieve(s.model, s.db, req.account!, req.params.device, Number(req.params.recording));
     if (!d.ok) {
@@ -166,19 +159,17 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
     if (storage?.state === "corrupt" && req.query.allowCorrupt !== "1") {
       throw new ApiError(409, "STORAGE_CORRUPT", `the stored copy of this recording is damaged (${storage.findings.join("; ")}); add allowCorrupt=1 to download it as stored`);
     }
-    const row = await s.db.get<{ media_path: string; total_bytes: number }>("SELECT media_path, total_bytes FROM recordings WHERE device_id = ? AND recording_id = ?", [req.params.device, Number(req.params.recording)]);
+    const row = await recordingDetail(s.db, req.params.device, Number(req.params.recording));
     await s.audit.append({ actor: req.account!.name, action: "recording.download", target: `${req.params.device}/${req.params.recording}`, reason });
     const head = await s.audit.head();
     // Only the bytes the database vouches for: never an uncommitted tail.
     return reply.header("content-type", "application/octet-stream").header("x-audit-head", `${head.count}:${head.hash}`)
-      .send(createReadStream(join(s.mediaDir, row!.media_path), { start: 0, end: Math.max(0, row!.total_bytes - 1) }));
+      .send(createReadStream(join(s.mediaDir, row!.mediaPath), { start: 0, end: Math.max(0, row!.bytes - 1) }));
   });
 
   app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", { config: { roles: [...ROLES] } }, async (req) => {
     const reason = await retrieval(req);
-    const row = await s.db.get<Record<string, unknown>>(
-      "SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs, storage_state AS storageState FROM recordings WHERE device_id = ? AND recording_id = ?",
-      [req.params.device, Number(req.params.recording)]);
+    const { mediaPath: _m, firstReceived: _f, lastReceived: _l, ...row } = (await recordingDetail(s.db, req.params.device, Number(req.params.recording)))!;
     await s.audit.append({ actor: req.account!.name, action: "recording.view", target: `${req.params.device}/${req.params.recording}`, reason });
     return { ...row!, reasons: JSON.parse(String(row!.reasons)) };
   });

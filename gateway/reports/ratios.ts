@@ -2,9 +2,11 @@
 // The rollup sums each unit's own requirement and shortfall instead of comparing subtree
 // totals: a device is issued to a unit, so a parent's spare sets don't equip a child's officers.
 import type { Db } from "../store/db.js";
+import { activeBodyDevices, staffCounts, unitsForReport } from "../store/reports.js";
+import { POLICY_DEFAULTS } from "../policy.js";
 
 /** Officers per recorder set when no policy is configured (the regulation's 1 per 4). */
-export const DEFAULT_FLEET_RATIO = 4;
+export const DEFAULT_FLEET_RATIO = POLICY_DEFAULTS.fleetRatio;
 
 /** Recorder sets a unit needs for n enforcement officers: none for none, else at least 1. */
 export function requiredDevices(n: number, ratio: number = DEFAULT_FLEET_RATIO): number {
@@ -65,11 +67,9 @@ interface UnitRow { id: number; parent_id: number | null; name: string; level: s
 export async function fleetReport(db: Db, opts: { ratio?: number; unitId?: number } = {}): Promise<FleetReport> {
   const ratio = opts.ratio ?? DEFAULT_FLEET_RATIO;
   if (!(Number.isFinite(ratio) && ratio > 0)) throw new RangeError(`ratio must be a positive number, got ${ratio}`);
-  const units = await db.all<UnitRow>("SELECT id, parent_id, name, level FROM units ORDER BY id");
-  const staff = await db.all<{ unit_id: number; role: string; n: number }>(
-    "SELECT unit_id, role, COUNT(*) AS n FROM officers WHERE active = 1 GROUP BY unit_id, role");
-  const devices = await db.all<{ unit_id: number | null; n: number }>(
-    "SELECT unit_id, COUNT(*) AS n FROM devices WHERE kind = 'body' AND state = 'active' GROUP BY unit_id");
+  const units: UnitRow[] = await unitsForReport(db);
+  const staff = await staffCounts(db);
+  const devices = await activeBodyDevices(db);
 
   const enforcement = new Map<number, number>();
   const reviewers = new Map<number, number>();
