@@ -2,9 +2,11 @@
 // expired certificates, silent devices. One open alarm per (kind, subject): a condition that
 // keeps recurring bumps a counter instead of burying the list, and stays until someone clears it
 // with a reason, or, for a silent device, until the device is heard from again.
+import { GatewayError } from "./errors.js";
 import type { Db } from "./store/db.js";
 import * as store from "./store/alarms.js";
 import { deviceState, silentDevices } from "./store/devices.js";
+import { overdueRecordings } from "./store/recordings.js";
 import type { AuditLog } from "./audit/log.js";
 
 
@@ -16,6 +18,8 @@ export const ALARM_KINDS = {
   DEVICE_SILENT: "DEVICE_SILENT",
   /** A device's Status says `alarm` (storage full of unacknowledged evidence). */
   DEVICE_ALARM: "DEVICE_ALARM",
+  /** A recording not wholly uploaded within the upload deadline after it ended. */
+  UPLOAD_OVERDUE: "UPLOAD_OVERDUE",
 } as const;
 
 /** A known kind, or any other string a part of the gateway needs. */
@@ -40,9 +44,9 @@ export interface Alarm {
   clear_reason: string | null;
 }
 
-export class AlarmError extends Error {
-  constructor(public code: string, message: string) {
-    super(message);
+export class AlarmError extends GatewayError {
+  constructor(code: string, message: string) {
+    super(code, message);
     this.name = "AlarmError";
   }
 }
@@ -122,6 +126,23 @@ export class Alarms {
       if (await this.close(ALARM_KINDS.DEVICE_SILENT, id, SYSTEM_ACTOR, why, nowMs)) cleared.push(id);
     }
     return { raised, cleared };
+  }
+
+  /**
+   * Raise UPLOAD_OVERDUE for each recording not wholly uploaded `deadlineMs` after it ended (the
+   * rules' upload deadline), once per recording; it stays until cleared with a reason.
+   */
+  async checkUploadDeadline(nowMs: number, deadlineMs: number): Promise<string[]> {
+    const open = await store.openSubjects(this.db, "UPLOAD_OVERDUE");
+    const raised: string[] = [];
+    for (const r of await overdueRecordings(this.db, nowMs - deadlineMs)) {
+      const subject = `${r.device_id}/${r.recording_id}`;
+      if (open.has(subject)) continue;
+      const late = Math.round((nowMs - r.ended) / 3600e3);
+      await this.raiseAt("UPLOAD_OVERDUE", subject, `ended ${new Date(r.ended).toISOString()} (${late} h ago), ${r.linked_seq} chunk(s) stored${r.sealed ? "" : ", no seal"}: not wholly uploaded within ${Math.round(deadlineMs / 3600e3)} h`, nowMs);
+      raised.push(subject);
+    }
+    return raised;
   }
 
   private async raiseAt(kind: string, subject: string, detail: string, at: number): Promise<Alarm> {

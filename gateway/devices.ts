@@ -1,5 +1,6 @@
 // The device registry: provisioned devices, their state and their keys (derived from the root
 // secret on demand and cached; the root is stored only encrypted, R-KEY-1).
+import { GatewayError } from "./errors.js";
 import { randomBytes } from "node:crypto";
 import type { Db } from "./store/db.js";
 import * as store from "./store/devices.js";
@@ -20,9 +21,10 @@ export interface Device {
   password: string;
 }
 
-export class DeviceError extends Error {
-  constructor(public code: string, message: string) {
-    super(message);
+export class DeviceError extends GatewayError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = "DeviceError";
   }
 }
 
@@ -32,7 +34,7 @@ export class DeviceRegistry {
 
   /** Register a device with its root secret (one is drawn if none is given). Returns the root. */
   async add(id: string, opts: { kind?: "body" | "fixed"; root?: Uint8Array; chipSerial?: string } = {}): Promise<Uint8Array> {
-    if (!validDeviceId(id)) throw new DeviceError("BAD_DEVICE_ID", `device id must be 1-16 characters of A-Z a-z 0-9 . _ -: ${JSON.stringify(id)}`);
+    if (!validDeviceId(id)) throw new DeviceError("BAD_DEVICE_ID", `device id must be 1-16 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit (SPEC R-ID-1): ${JSON.stringify(id)}`);
     const root = opts.root || randomBytes(ROOT_LEN);
     if (root.length !== ROOT_LEN) throw new DeviceError("BAD_ROOT", `root secret must be ${ROOT_LEN} bytes`);
     if (await store.deviceExists(this.db, id)) throw new DeviceError("DEVICE_EXISTS", `device ${id} is already provisioned`);
@@ -74,6 +76,34 @@ export class DeviceRegistry {
     const d: Device = { id: row.id, kind: row.kind, state: row.state as DeviceState, keys, password: loginPassword(keys.login) };
     this.cache.set(id, d);
     return d;
+  }
+
+  /** Write a state change only (inside a service's transaction); noteState() after the commit. */
+  async writeState(id: string, state: DeviceState): Promise<void> {
+    if (!(await store.setDeviceState(this.db, id, state))) throw new DeviceError("UNKNOWN_DEVICE", `no device ${id}`);
+  }
+
+  /** After a committed state change: live sessions holding this device see the new state. */
+  noteState(id: string, state: DeviceState): void {
+    const c = this.cache.get(id);
+    if (c) c.state = state;
+  }
+
+  /**
+   * Devices whose cached state is not yet revoked but whose stored state is (another process, the
+   * CLI, revoked them): their cache is brought up to date and their ids returned.
+   */
+  async revokedSinceCached(): Promise<string[]> {
+    const out: string[] = [];
+    for (const [id, d] of this.cache) {
+      if (d.state === "revoked") continue;
+      const row = await store.deviceState(this.db, id);
+      if (row && row.state === "revoked") {
+        d.state = "revoked";
+        out.push(id);
+      }
+    }
+    return out;
   }
 
   async setState(id: string, state: DeviceState): Promise<void> {

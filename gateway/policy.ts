@@ -15,6 +15,16 @@ export interface Policy {
   undeleteDays: number;
   /** Hours after a recording ended by which it must be wholly uploaded (the rules' upload deadline). */
   uploadDeadlineH: number;
+  /** The pre-duty device check at checkout (refuse below / beyond the first figure, warn at the second). */
+  checkout: {
+    minBatteryPct: number; warnBatteryPct: number;
+    minFreeMb: number; warnFreeMb: number;
+    maxClockMs: number; warnClockMs: number;
+    /** A Status older than this is only a warning: the check is done by hand. */
+    statusMaxAgeH: number;
+    /** The firmware version the station expects; empty: not checked. */
+    firmware: string;
+  };
 }
 
 /** The defaults, which config.ts's DEFAULTS repeat by reference. */
@@ -25,6 +35,7 @@ export const POLICY_DEFAULTS: Policy = {
   retentionDays: 180,
   undeleteDays: 7,
   uploadDeadlineH: 24,
+  checkout: { minBatteryPct: 20, warnBatteryPct: 50, minFreeMb: 1, warnFreeMb: 16, maxClockMs: 60000, warnClockMs: 2000, statusMaxAgeH: 24, firmware: "" },
 };
 
 export class PolicyError extends Error {
@@ -34,9 +45,10 @@ export class PolicyError extends Error {
 }
 
 /** Build and check the policy from a configuration (or parts of one). */
-export function makePolicy(c: Partial<Policy>): Policy {
-  const p: Policy = { ...POLICY_DEFAULTS };
-  for (const k of Object.keys(POLICY_DEFAULTS) as (keyof Policy)[]) if (c[k] !== undefined) (p as unknown as Record<string, unknown>)[k] = c[k];
+export function makePolicy(c: Partial<Policy> & { expectedFirmware?: string }): Policy {
+  const p: Policy = { ...POLICY_DEFAULTS, checkout: { ...POLICY_DEFAULTS.checkout, ...(c.checkout ?? {}) } };
+  for (const k of Object.keys(POLICY_DEFAULTS) as (keyof Policy)[]) if (k !== "checkout" && c[k] !== undefined) (p as unknown as Record<string, unknown>)[k] = c[k];
+  if (c.expectedFirmware) p.checkout.firmware = c.expectedFirmware;
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: p.timeZone });
   } catch {

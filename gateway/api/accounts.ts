@@ -1,5 +1,6 @@
 // Accounts and API tokens (RULES.md §2, confidentiality and access): roles admin, supervisor,
 // legal_reviewer, officer; tokens shown once and stored only as their SHA-256.
+import { GatewayError } from "../errors.js";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import type { Db } from "../store/db.js";
@@ -11,9 +12,10 @@ export type Role = (typeof ROLES)[number];
 
 export interface Account { name: string; role: Role; officer_badge: string | null }
 
-export class AccountError extends Error {
-  constructor(public code: string, message: string) {
-    super(message);
+export class AccountError extends GatewayError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = "AccountError";
   }
 }
 

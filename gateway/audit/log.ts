@@ -3,6 +3,7 @@
 // cut off, so keyed checkpoints (count, head) also go to an anchor file outside the database:
 // truncation is caught back to the last checkpoint, and the head printed in every report and
 // export bounds what even someone holding the key (it sits next to the anchor) can rewrite.
+import { GatewayError } from "../errors.js";
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeFileSync, chmodSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
@@ -23,9 +24,9 @@ const KEY_LEN = 32;
 const HEX64 = /^[0-9a-f]{64}$/;
 const VERIFY_PAGE = 1000;
 
-export class AuditError extends Error {
-  constructor(public code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
+export class AuditError extends GatewayError {
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(code, message, options);
     this.name = "AuditError";
   }
 }
@@ -279,8 +280,8 @@ export class AuditLog {
         fsyncDir(dataDir);
       }
       if (anchor === null) {
-        // Not secret (counts and hashes that reports print anyway), so readable by an auditor.
-        writeFileSync(anchorFile, "", { mode: 0o644, flag: "wx" });
+        // 0600 like everything in the data directory; reports and exports print the head anyway.
+        writeFileSync(anchorFile, "", { mode: 0o600, flag: "wx" });
         fsyncDir(dataDir);
         anchor = "";
       }

@@ -157,13 +157,13 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const key = flag(args, "--key");
     if (!cert) throw new UsageError("USAGE", "x509 install needs --cert FILE");
     const r = installCertificate(store.dir, id, { certPem: readInput(cert, "--cert"), anchorPem: anchor ? readInput(anchor, "--anchor") : undefined, keyPem: key ? readInput(key, "--key") : undefined });
-    await store.audit.append({ actor: "admin", action: "x509.install", target: r.fingerprint, details: { subject: r.subject, issuer: r.issuer } });
+    await store.audit.append({ actor: flag(args, "--as") || "admin", action: "x509.install", target: r.fingerprint, details: { subject: r.subject, issuer: r.issuer } });
     console.log(`installed: ${r.subject} (issued by ${r.issuer}), SHA-256 ${r.fingerprint}; C2PA signing uses it from now on`);
     return 0;
   }
   if (noun === "x509" && verb === "uninstall") {
     const removed = uninstallCertificate(store.dir);
-    if (removed) await store.audit.append({ actor: "admin", action: "x509.uninstall", target: "installed" });
+    if (removed) await store.audit.append({ actor: flag(args, "--as") || "admin", action: "x509.uninstall", target: "installed" });
     console.log(removed ? "installed certificate removed: C2PA signing uses the station's own chain" : "no installed certificate");
     return 0;
   }

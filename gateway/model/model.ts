@@ -2,6 +2,7 @@
 // cases and their recording policy, and the links from clips (rows of `recordings`) to cases.
 // Every change that touches evidence (a link or an unlink) names a person and a reason and is
 // written with its custody event in one transaction, so the trail can't miss a change.
+import { GatewayError } from "../errors.js";
 import type { Db } from "../store/db.js";
 import * as units from "../store/units.js";
 import * as officers from "../store/officers.js";
@@ -32,7 +33,8 @@ const POLICY_RANK: Record<RecordingPolicy, number> = { OPTIONAL: 0, KEY_STEPS: 1
 /**
  * The recording policy each activity kind carries (RULES.md §2): full-process recording
  * for actions on property, liberty, life and health; key steps for on-site work, evidence,
- * hearings and service. Kinds not listed are OPTIONAL unless a case asks for more.
+ * hearings and service; a few OPTIONAL ones. A kind not listed is refused (BAD_ACTIVITY): a
+ * typo must not quietly make a FULL case OPTIONAL.
  */
 export const ACTIVITY_POLICY: Readonly<Record<string, RecordingPolicy>> = {
   seizure: "FULL",
@@ -47,7 +49,14 @@ export const ACTIVITY_POLICY: Readonly<Record<string, RecordingPolicy>> = {
   hearing: "KEY_STEPS",
   service_by_leaving: "KEY_STEPS",
   service_by_notice: "KEY_STEPS",
+  on_site_inspection: "OPTIONAL",
+  routine_patrol: "OPTIONAL",
+  consultation: "OPTIONAL",
+  other: "OPTIONAL",
 };
+
+/** Every activity kind a case may carry, for help texts and error messages. */
+export const ACTIVITY_KINDS: readonly string[] = Object.keys(ACTIVITY_POLICY);
 
 export interface ModelOptions {
   /** IANA zone whose calendar dates certificates are valid on. */
@@ -74,16 +83,16 @@ export type ModelErrorCode =
   | "UNIT_NOT_FOUND" | "OFFICER_NOT_FOUND" | "DEVICE_NOT_FOUND" | "CASE_NOT_FOUND" | "CLIP_NOT_FOUND"
   | "DUPLICATE_BADGE" | "DUPLICATE_CASE" | "OFFICER_INACTIVE" | "CERT_INVALID"
   | "DEVICE_BUSY" | "DEVICE_NOT_USABLE" | "NOT_BODY_WORN" | "NOT_FIXED" | "NOT_CHECKED_OUT" | "ASSIGNMENT_OVERLAP"
-  | "REASON_REQUIRED" | "ACTOR_REQUIRED" | "ALREADY_LINKED" | "NOT_LINKED";
+  | "REASON_REQUIRED" | "ACTOR_REQUIRED" | "ALREADY_LINKED" | "NOT_LINKED" | "BAD_ACTIVITY" | "BAD_RATIO" | "NO_CHANGE";
 
-export class ModelError extends Error {
-  constructor(public code: ModelErrorCode, message: string) {
-    super(message);
+export class ModelError extends GatewayError {
+  constructor(public override code: ModelErrorCode, message: string) {
+    super(code, message);
     this.name = "ModelError";
   }
 }
 
-export interface Unit { id: number; parentId: number | null; name: string; level: UnitLevel }
+export interface Unit { id: number; parentId: number | null; name: string; level: UnitLevel; /** Its own fleet ratio, or null for the station's. */ fleetRatio: number | null }
 
 export interface Officer {
   id: number;
@@ -204,7 +213,7 @@ export interface ExpiredCheckout {
   checkedOutAt: number;
 }
 
-const toUnit = (r: units.UnitRow): Unit => ({ id: r.id, parentId: r.parent_id, name: r.name, level: r.level as UnitLevel });
+const toUnit = (r: units.UnitRow): Unit => ({ id: r.id, parentId: r.parent_id, name: r.name, level: r.level as UnitLevel, fleetRatio: r.fleet_ratio ?? null });
 const toOfficer = (r: OfficerRow): Officer => ({
   id: r.id, badge: r.badge, name: r.name, unitId: r.unit_id, role: r.role as OfficerRole, certNo: r.cert_no,
   certValidFrom: r.cert_valid_from, certValidTo: r.cert_valid_to, active: r.active === 1,
@@ -297,7 +306,7 @@ export class Model {
       }
     }
     const id = await units.insertUnit(this.db, parent ? parent.id : null, n, level);
-    return { id, parentId: parent ? parent.id : null, name: n, level };
+    return { id, parentId: parent ? parent.id : null, name: n, level, fleetRatio: null };
   }
 
   /** One unit, or UNIT_NOT_FOUND. */
@@ -305,6 +314,14 @@ export class Model {
     const row = Number.isSafeInteger(unitId) ? await units.getUnit(this.db, unitId) : undefined;
     if (!row) throw new ModelError("UNIT_NOT_FOUND", `no unit ${unitId}`);
     return toUnit(row);
+  }
+
+  /** Set a unit's own fleet ratio (officers per recorder set), or null for the station's. */
+  async setUnitRatio(unitId: number, ratio: number | null): Promise<Unit> {
+    const u = await this.unit(unitId);
+    if (ratio !== null && !(typeof ratio === "number" && Number.isFinite(ratio) && ratio > 0 && ratio <= 100)) throw new ModelError("BAD_RATIO", `a fleet ratio is officers per recorder set, a number above 0 (1:3 is 3), got ${String(ratio)}`);
+    await units.setUnitRatio(this.db, unitId, ratio);
+    return { ...u, fleetRatio: ratio };
   }
 
   /** Every unit, by id. */
@@ -490,8 +507,11 @@ export class Model {
     const number = text(c.number, "case number", "BAD_INPUT", 64);
     await this.unit(c.unitId);
     if (!CASE_CATEGORIES.includes(c.category)) throw new ModelError("BAD_CATEGORY", `category must be one of ${CASE_CATEGORIES.join(", ")}, got ${JSON.stringify(c.category)}`);
-    const activityKind = text(c.activityKind, "activity kind", "BAD_INPUT", 64);
-    const floor = ACTIVITY_POLICY[activityKind] ?? "OPTIONAL";
+    const activityKind = text(c.activityKind, "activity kind", "BAD_ACTIVITY", 64);
+    if (!Object.prototype.hasOwnProperty.call(ACTIVITY_POLICY, activityKind)) {
+      throw new ModelError("BAD_ACTIVITY", `activity kind must be one of ${ACTIVITY_KINDS.join(", ")}, got ${JSON.stringify(activityKind)}`);
+    }
+    const floor = ACTIVITY_POLICY[activityKind];
     const policy = c.policy ?? floor;
     if (!(policy in POLICY_RANK)) throw new ModelError("BAD_POLICY", `policy must be FULL, KEY_STEPS or OPTIONAL, got ${JSON.stringify(policy)}`);
     if (POLICY_RANK[policy] < POLICY_RANK[floor]) throw new ModelError("POLICY_TOO_WEAK", `${activityKind} requires ${floor} recording, not ${policy}`);

@@ -102,6 +102,8 @@ export interface IntegritySummary {
   verified: number;
   incomplete: number;
   failed: number;
+  /** Sealed with no chunk: nothing recorded, counted apart from verified. */
+  empty: number;
   /** Incomplete for good: the device no longer holds what is missing. */
   finalIncomplete: number;
   /** Sealed as interrupted (power loss, storage full...). */
@@ -112,7 +114,7 @@ export interface IntegritySummary {
 export async function integritySummary(db: Db): Promise<IntegritySummary> {
   const r = await q.verdictCounts(db);
   return {
-    total: r ? r.total : 0, verified: r?.verified || 0, incomplete: r?.incomplete || 0, failed: r?.failed || 0,
+    total: r ? r.total : 0, verified: r?.verified || 0, incomplete: r?.incomplete || 0, failed: r?.failed || 0, empty: r?.empty || 0,
     finalIncomplete: r?.final_incomplete || 0, interrupted: r?.interrupted || 0,
   };
 }

@@ -46,6 +46,8 @@ export interface UnitFleet {
   level: string;
   /** 0 for the report's roots. */
   depth: number;
+  /** Officers per recorder set applied to this unit: its own ratio, else the station's. */
+  ratio: number;
   own: { devices: FleetLine; reviewers: ReviewerLine };
   /** Sums over the subtree: required and shortfall are sums of each unit's own figures. */
   rollup: { devices: FleetLine; reviewers: ReviewerLine };
@@ -61,7 +63,7 @@ export interface FleetReport {
   unassignedDevices: number;
 }
 
-interface UnitRow { id: number; parent_id: number | null; name: string; level: string }
+interface UnitRow { id: number; parent_id: number | null; name: string; level: string; fleet_ratio?: number | null }
 
 /** The fleet and reviewer report for every unit, or for the subtree of opts.unitId. */
 export async function fleetReport(db: Db, opts: { ratio?: number; unitId?: number } = {}): Promise<FleetReport> {
@@ -104,16 +106,18 @@ export async function fleetReport(db: Db, opts: { ratio?: number; unitId?: numbe
   const visit = (u: UnitRow, depth: number): UnitFleet => {
     const n = enforcement.get(u.id) || 0;
     const dev = counted.get(u.id) || 0;
-    const required = requiredDevices(n, ratio);
+    // A unit may set its own ratio (busy units 1:3, others 1:5); else the station's applies.
+    const own = u.fleet_ratio ?? ratio;
+    const required = requiredDevices(n, own);
     const rev = reviewers.get(u.id) || 0;
     const revRequired = requiredReviewers(n);
-    const own = {
+    const mine = {
       devices: { officers: n, required, counted: dev, shortfall: Math.max(0, required - dev) },
       reviewers: { staff: n, required: revRequired, counted: rev, shortfall: Math.max(0, revRequired - rev) },
     };
     const row: UnitFleet = {
-      unitId: u.id, parentId: u.parent_id, name: u.name, level: u.level, depth,
-      own, rollup: { devices: { ...own.devices }, reviewers: { ...own.reviewers } }, compliant: true, reviewersCompliant: true,
+      unitId: u.id, parentId: u.parent_id, name: u.name, level: u.level, depth, ratio: own,
+      own: mine, rollup: { devices: { ...mine.devices }, reviewers: { ...mine.reviewers } }, compliant: true, reviewersCompliant: true,
     };
     out.push(row);
     for (const c of children.get(u.id) || []) {

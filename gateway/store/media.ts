@@ -1,7 +1,7 @@
 // Media files: one per recording, payloads in seq order at known offsets. Writes go to fixed
 // offsets, so replaying a batch after a crash rewrites the same bytes; a tail beyond what the
 // database records is cut off when the recording is opened again.
-import { mkdirSync } from "node:fs";
+import { constants, mkdirSync } from "node:fs";
 import { open, truncate, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import { join } from "node:path";
 export class MediaStore {
   private open = new Map<string, FileHandle>();
   constructor(private dir: string) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   /** Path of a recording's media file, relative to the media directory. */
   pathFor(device: string, recording: number): string {
@@ -19,8 +19,10 @@ export class MediaStore {
     let h = this.open.get(rel);
     if (!h) {
       const full = join(this.dir, rel);
-      mkdirSync(join(full, ".."), { recursive: true });
-      h = await open(full, "a+");
+      mkdirSync(join(full, ".."), { recursive: true, mode: 0o700 });
+      // Read-write and created if missing, never O_APPEND: on Linux a positional write to a file
+      // opened for appending goes to its end, whatever offset it names.
+      h = await open(full, constants.O_RDWR | constants.O_CREAT, 0o600);
       this.open.set(rel, h);
     }
     return h;

@@ -65,3 +65,16 @@ export function recordingDetail(db: Db, deviceId: string, recordingId: number): 
 export function storedChunkRows(db: Db, deviceId: string, recordingId: number): Promise<{ seq: number; header: Buffer; tag: Buffer; chain: Buffer; length: number; media_offset: number }[]> {
   return db.all("SELECT seq, header, tag, chain, length, media_offset FROM chunks WHERE device_id = ? AND recording_id = ? ORDER BY seq", [deviceId, recordingId]);
 }
+
+/**
+ * Recordings not wholly uploaded whose end (the seal's end, else the last chunk's time, else the
+ * start, in device time corrected by the clock offset found at the start) is before the cutoff.
+ */
+export function overdueRecordings(db: Db, cutoff: number): Promise<{ device_id: string; recording_id: number; ended: number; linked_seq: number; sealed: number }[]> {
+  return db.all(
+    `SELECT device_id, recording_id, ended, linked_seq, sealed FROM (
+       SELECT device_id, recording_id, linked_seq, seal_block IS NOT NULL AS sealed,
+         COALESCE(end_ms, NULLIF(last_time_ms, -1), start_ms) + COALESCE(clip_at_ms - start_ms, 0) AS ended
+       FROM recordings WHERE verdict = 'incomplete' AND final = 0)
+     WHERE ended IS NOT NULL AND ended < ? ORDER BY device_id, recording_id`, [cutoff]);
+}

@@ -2,8 +2,8 @@
 import type { Db } from "./db.js";
 import { assignmentInForceSql } from "./assignments.js";
 
-export function unitsForReport(db: Db): Promise<{ id: number; parent_id: number | null; name: string; level: string }[]> {
-  return db.all("SELECT id, parent_id, name, level FROM units ORDER BY id");
+export function unitsForReport(db: Db): Promise<{ id: number; parent_id: number | null; name: string; level: string; fleet_ratio: number | null }[]> {
+  return db.all("SELECT id, parent_id, name, level, fleet_ratio FROM units ORDER BY id");
 }
 
 /** Active staff per unit and role. */
@@ -28,11 +28,11 @@ export function coverageCases(db: Db, from: number, to: number): Promise<Coverag
     "SELECT id, number, policy, window_start, window_end, unit_id FROM cases WHERE policy IN ('FULL', 'KEY_STEPS') AND window_end > ? AND window_start < ? ORDER BY window_start, number", [from, to]);
 }
 
-/** Verified clips linked to a case now. */
+/** Verified clips linked to a case now (an empty one, sealed with no chunk, counts for nothing). */
 export async function verifiedClipCount(db: Db, caseId: number): Promise<number> {
   const r = await db.get<{ n: number }>(
     `SELECT COUNT(*) AS n FROM clip_links l JOIN recordings r ON r.device_id = l.device_id AND r.recording_id = l.recording_id
-     WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified'`, [caseId]);
+     WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified' AND r.linked_seq > 0`, [caseId]);
   return r ? r.n : 0;
 }
 
@@ -42,13 +42,13 @@ export function verifiedChunksOfCase(db: Db, caseId: number): Promise<{ device_i
     `SELECT k.device_id, k.time_ms, k.duration_ms FROM clip_links l
      JOIN recordings r ON r.device_id = l.device_id AND r.recording_id = l.recording_id
      JOIN chunks k ON k.device_id = l.device_id AND k.recording_id = l.recording_id
-     WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified'`, [caseId]);
+     WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified' AND r.linked_seq > 0`, [caseId]);
 }
 
 export function verdictCounts(db: Db): Promise<{ total: number; verified: number | null; incomplete: number | null; failed: number | null; empty: number | null; final_incomplete: number | null; interrupted: number | null } | undefined> {
   return db.get(
     `SELECT COUNT(*) AS total,
-       SUM(verdict = 'verified') AS verified, SUM(verdict = 'incomplete') AS incomplete, SUM(verdict = 'failed') AS failed, SUM(verdict = 'empty') AS empty,
+       SUM(verdict = 'verified' AND linked_seq > 0) AS verified, SUM(verdict = 'incomplete') AS incomplete, SUM(verdict = 'failed') AS failed, SUM(verdict = 'verified' AND linked_seq = 0) AS empty,
        SUM(verdict = 'incomplete' AND final = 1) AS final_incomplete, SUM(interrupted = 1) AS interrupted
      FROM recordings`);
 }
@@ -61,7 +61,7 @@ export interface StatisticsSourceRow {
 /** Clips starting in [from, to) with their media time, officer at the start and unit. */
 export function statisticsRows(db: Db, from: number, to: number): Promise<StatisticsSourceRow[]> {
   return db.all<StatisticsSourceRow>(
-    `SELECT r.device_id, r.verdict, r.end_ms, r.last_received,
+    `SELECT r.device_id, CASE WHEN r.verdict = 'verified' AND r.linked_seq = 0 THEN 'empty' ELSE r.verdict END AS verdict, r.end_ms, r.last_received,
        (SELECT COALESCE(SUM(k.duration_ms), 0) FROM chunks k WHERE k.device_id = r.device_id AND k.recording_id = r.recording_id) AS media_ms,
        o.badge, o.name AS officer_name, u.id AS unit_id, u.name AS unit_name
      FROM recordings r JOIN devices d ON d.id = r.device_id

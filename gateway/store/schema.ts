@@ -169,6 +169,8 @@ export const MODEL_MIGRATIONS: MigrationSet = {
        reason TEXT NOT NULL
      );
      CREATE INDEX custody_events_clip ON custody_events(device_id, recording_id);`,
+    // A unit's own fleet ratio (officers per recorder set), overriding the station's; NULL: the station's.
+    `ALTER TABLE units ADD COLUMN fleet_ratio REAL CHECK (fleet_ratio IS NULL OR fleet_ratio > 0);`,
   ],
 };
 

@@ -11,11 +11,16 @@ export async function insertUnit(db: Db, parentId: number | null, name: string, 
 }
 
 export function getUnit(db: Db, id: number): Promise<UnitRow | undefined> {
-  return db.get<UnitRow>("SELECT id, parent_id, name, level FROM units WHERE id = ?", [id]);
+  return db.get<UnitRow>("SELECT id, parent_id, name, level, fleet_ratio FROM units WHERE id = ?", [id]);
+}
+
+/** Set a unit's own fleet ratio (null: the station's). */
+export async function setUnitRatio(db: Db, id: number, ratio: number | null): Promise<void> {
+  await db.run("UPDATE units SET fleet_ratio = ? WHERE id = ?", [ratio, id]);
 }
 
 export function listUnits(db: Db): Promise<UnitRow[]> {
-  return db.all<UnitRow>("SELECT id, parent_id, name, level FROM units ORDER BY id");
+  return db.all<UnitRow>("SELECT id, parent_id, name, level, fleet_ratio FROM units ORDER BY id");
 }
 
 /** A unit and everything below it. */

@@ -137,6 +137,8 @@ async function clip(deviceId: string, recordingId: number, from: number, to: num
     "INSERT INTO recordings (device_id, recording_id, start_ms, end_ms, verdict, final, interrupted, media_path, first_received, last_received) VALUES (?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
     [deviceId, recordingId, from, to, verdict, `${deviceId}/${recordingId}`, to, to + 30 * S]);
   let seq = 1;
+  // A stored recording says how many chunks it holds (a sealed one with none is empty, not verified).
+  await db.run("UPDATE recordings SET linked_seq = ? WHERE device_id = ? AND recording_id = ?", [Math.ceil((to - from) / (10 * S)), deviceId, recordingId]);
   for (let t = from; t < to; t += 10 * S) {
     await db.run("INSERT INTO chunks (device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, 0, 0, ?)",
       [deviceId, recordingId, seq++, Buffer.alloc(1), Buffer.alloc(1), Buffer.alloc(1), t, Math.min(10 * S, to - t), to]);
@@ -248,7 +250,7 @@ describe("integrity and statistics", () => {
     await db.run("UPDATE recordings SET final = 0 WHERE recording_id = 2");
     await clip(a, 4, W, W + 10 * S, "incomplete");
     await db.run("UPDATE recordings SET interrupted = 1 WHERE recording_id = 1");
-    expect(await integritySummary(db)).toEqual({ total: 4, verified: 1, incomplete: 2, failed: 1, finalIncomplete: 1, interrupted: 1 });
+    expect(await integritySummary(db)).toEqual({ total: 4, verified: 1, incomplete: 2, failed: 1, empty: 0, finalIncomplete: 1, interrupted: 1 });
   });
 
   it("gives recordings, hours, verdicts and median upload delay per officer and per unit", async () => {
