@@ -16,7 +16,7 @@ import { EVIDENCE_COMMANDS, EVIDENCE_USAGE, UsageError, evidenceCommand } from "
 import { csv, duration, langOf, localTime, percent, size, table } from "./output.js";
 import type { Lang } from "./output.js";
 import { msg, usage, word } from "./cli-text.js";
-import { isoLocal } from "./services/time.js";
+import { isoLocal, withIsoTimes } from "./services/time.js";
 
 const BOOLEAN = new Set(["--json", "--csv", "--dry-run", "--force", "--help", "-h"]);
 
@@ -65,13 +65,9 @@ function output(lang: Lang, tz: string, mode: Out["mode"]): Out {
   };
 }
 
-/** Add an ISO 8601 twin (with the station's offset) beside every …Ms / …At / …_at time field. */
+/** Add an ISO 8601 twin (with the station's offset) beside every time field. */
 function withIso<T extends object>(rows: T[], tz: string): T[] {
-  return rows.map((r) => {
-    const o: Record<string, unknown> = { ...(r as Record<string, unknown>) };
-    for (const [k, v] of Object.entries(r)) if (typeof v === "number" && /(Ms|At|_at|^at|lastSeen|Received)$/.test(k) && v > 0) o[k + "Iso"] = isoLocal(v, tz);
-    return o as T;
-  });
+  return withIsoTimes(rows, tz);
 }
 
 async function main(argv: string[]): Promise<number> {

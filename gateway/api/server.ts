@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createReadStream } from "node:fs";
 import type { Services, Caller } from "../services/index.js";
 import { GatewayError } from "../errors.js";
+import { withIsoTimes } from "../services/time.js";
 import { fromHex } from "../../protocol/bytes.js";
 import { modelRoutes } from "./model-routes.js";
 
@@ -54,6 +55,9 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
     if (!m) throw new GatewayError("AUTH_REQUIRED", "send Authorization: Bearer <token>");
     req.caller = await s.accounts.authenticate(m[1]);
   });
+
+  // Times as ISO 8601 with the station's offset beside the milliseconds, in every JSON answer.
+  app.addHook("preSerialization", async (_req: FastifyRequest, _reply: FastifyReply, payload: unknown) => withIsoTimes(payload, s.ctx.policy.timeZone));
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req: FastifyRequest, reply: FastifyReply) => {
     // Bad input is refused with its reason and logged; it is never a 500.

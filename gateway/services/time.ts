@@ -48,3 +48,21 @@ export function isoLocal(ms: number, timeZone: string): string {
   const a = Math.abs(off) / 60000;
   return `${local}${off < 0 ? "-" : "+"}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
 }
+
+const TIME_KEY = /(Ms|At|_at|^at|^windowStart|^windowEnd|^lastSeen|Received|^from|^to)$/;
+
+/**
+ * A copy of a value where every time field (ms since the epoch, named …Ms, …At, windowStart, ...)
+ * has its ISO 8601 twin in the station's offset beside it (`…Iso`): machines keep the ms, people
+ * and spreadsheets read the twin.
+ */
+export function withIsoTimes<T>(v: T, timeZone: string, depth = 0): T {
+  if (depth > 6 || v === null || typeof v !== "object" || ArrayBuffer.isView(v)) return v;
+  if (Array.isArray(v)) return v.map((x) => withIsoTimes(x, timeZone, depth + 1)) as T;
+  const o: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    o[k] = withIsoTimes(x, timeZone, depth + 1);
+    if (typeof x === "number" && TIME_KEY.test(k) && Number.isSafeInteger(x) && x > 946684800000 && !(k + "Iso" in (v as object))) o[k + "Iso"] = isoLocal(x, timeZone);
+  }
+  return o as T;
+}
