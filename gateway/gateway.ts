@@ -127,8 +127,10 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     registry, mediaDir: join(dir, "media"), scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,
     retention: { days: config.retentionDays, undeleteDays: config.undeleteDays }, purgeIntervalH: config.purgeIntervalH });
   const refusals = new Refusals(log);
-  const broker = new Broker(registry, refusals, log);
-  const ingest = new Ingest(db, media, registry, committer, broker, log, {
+  // One direction: the broker hands messages to ingest through the callbacks it is built with;
+  // ingest answers through the Downlink it is built with (publish, disconnect), nothing more.
+  const downlink = { send: (id: string, b: Uint8Array) => broker.send(id, b), disconnect: (conn: string) => broker.disconnect(conn) };
+  const ingest = new Ingest(db, media, registry, committer, downlink, log, {
     beaconIntervalS: config.beaconIntervalS,
     ackIntervalMs: config.ackIntervalMs,
     refuse: (c, f) => refusals.note(c, f),
@@ -145,7 +147,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     // A sealed recording's manifest goes into the transparency log soon after its commit.
     sealed: (device, recording) => evidence.recordingSealed(device, recording),
   });
-  broker.ingest = ingest;
+  const broker = new Broker(registry, refusals, log, { message: (conn, id, p) => ingest.message(conn, id, p), disconnected: (conn) => ingest.disconnected(conn) });
   // A revoke reaches the live connection at once: an authenticated Revoke, then the connection closed.
   const live: LiveHooks = {
     deviceRevoked: async (id, reason) => {

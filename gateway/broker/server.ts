@@ -8,7 +8,6 @@ import type { Client } from "aedes";
 import { GuardedConnection } from "./guard.js";
 import { admission, downTopic, Refusals, upTopic } from "./admission.js";
 import type { DeviceRegistry } from "../devices.js";
-import type { Ingest } from "../ingest/pipeline.js";
 import type { Logger } from "../log.js";
 
 export interface BrokerOptions {
@@ -24,6 +23,14 @@ export interface BrokerOptions {
   rateBurst: number;
 }
 
+/** Where the broker hands what devices send: given at construction, so the wiring goes one way. */
+export interface Uplink {
+  /** A message a device published on its uplink topic, from one connection. */
+  message(connId: string, deviceId: string, payload: Uint8Array): unknown;
+  /** A connection closed. */
+  disconnected(connId: string): void;
+}
+
 export class Broker {
   aedes!: Aedes;
   server!: Server;
@@ -34,9 +41,7 @@ export class Broker {
   private connIds = new WeakMap<Client, string>();
   private connSeq = 0;
   private sockets = new Set<Socket>();
-  ingest: Ingest | null = null;
-
-  constructor(private registry: DeviceRegistry, readonly refusals: Refusals, private log: Logger) {}
+  constructor(private registry: DeviceRegistry, readonly refusals: Refusals, private log: Logger, private up: Uplink) {}
 
   async listen(o: BrokerOptions): Promise<number> {
     const hooks = admission(this.registry, this.refusals, { perSecond: o.ratePerSecond, burst: o.rateBurst });
@@ -59,12 +64,12 @@ export class Broker {
     this.aedes.on("clientDisconnect", (c: Client) => {
       const conn = this.connOf(c);
       this.clients.delete(conn);
-      if (this.ingest) this.ingest.disconnected(conn);
+      this.up.disconnected(conn);
     });
     this.aedes.on("publish", (packet, client) => {
       const id = client ? (client as Client & { deviceId?: string }).deviceId : undefined;
-      if (!client || !id || packet.topic !== upTopic(id) || !this.ingest) return;
-      void this.ingest.message(this.connOf(client), id, packet.payload as Buffer);
+      if (!client || !id || packet.topic !== upTopic(id)) return;
+      void this.up.message(this.connOf(client), id, packet.payload as Buffer);
     });
     const accept = (sock: Socket) => {
       if (this.sockets.size >= o.maxClients) {
