@@ -3,7 +3,7 @@
 // fails is not made at all.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { testGateway } from "./harness.js";
+import { provision, streamSealed, testGateway } from "./harness.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { Caller } from "../../gateway/services/index.js";
 import { GatewayError } from "../../gateway/errors.js";
@@ -42,6 +42,11 @@ describe("service layer", () => {
       ["device.checkout", () => s.model.checkOut(admin, "BWC-9001", { badge: "A1" })],
       ["device.return", () => s.model.returnDevice(admin, "BWC-9001")],
       ["device.state", () => s.devices.setState(admin, "BWC-9001", "revoked", "reported stolen")],
+      ["unit.ratio", () => s.model.setUnitRatio(admin, 2, 3, "busy unit")],
+      ["alarm.clear", async () => {
+        await gw.alarms.raise("DISK_LOW", "/data", "test");
+        return s.alarms.clear(admin, "DISK_LOW", "/data", "space freed");
+      }],
     ];
     for (const [action, run] of changes) {
       const before = await count();
@@ -52,6 +57,20 @@ describe("service layer", () => {
       expect(last.actor).toBe("admin");
     }
     expect((await gw.audit.verify()).ok).toBe(true);
+  });
+
+  it("links and unlinks a clip with one audit entry each, beside its custody event", async () => {
+    const d = await provision(gw, "BWC-9101");
+    const rec = d.recording(1, [randomBytes(1000)]);
+    await streamSealed(d, rec);
+    await d.end();
+    for (const unlink of [false, true]) {
+      const before = await count();
+      await gw.services.model.link(admin, "BWC-9101", 1, "K-1", unlink ? "not part of the case" : "seen on the clip", unlink);
+      expect(await count()).toBe(before + 1);
+      expect((await gw.audit.list({ limit: 1 }))[0]).toMatchObject({ action: unlink ? "clip.unlink" : "clip.link", target: "BWC-9101/1" });
+    }
+    expect((await gw.model.custodyEvents("BWC-9101", 1)).map((e) => e.action)).toEqual(["link", "unlink"]);
   });
 
   it("makes no change when its audit entry can't be written, and says so", async () => {
