@@ -2,30 +2,13 @@
 // expired certificates, silent devices. One open alarm per (kind, subject): a condition that
 // keeps recurring bumps a counter instead of burying the list, and stays until someone clears it
 // with a reason, or, for a silent device, until the device is heard from again.
+import { GatewayError } from "./errors.js";
 import type { Db } from "./store/db.js";
-import type { MigrationSet } from "./store/schema.js";
+import * as store from "./store/alarms.js";
+import { deviceState, silentDevices } from "./store/devices.js";
+import { overdueRecordings } from "./store/recordings.js";
 import type { AuditLog } from "./audit/log.js";
 
-export const ALARM_MIGRATIONS: MigrationSet = {
-  name: "alarms",
-  steps: [
-    // The partial unique index is what makes raise() idempotent, even for two raises at once.
-    `CREATE TABLE alarms (
-       id INTEGER PRIMARY KEY,
-       kind TEXT NOT NULL,
-       subject TEXT NOT NULL,
-       detail TEXT NOT NULL,
-       count INTEGER NOT NULL DEFAULT 1,
-       first_at INTEGER NOT NULL,
-       last_at INTEGER NOT NULL,
-       cleared_at INTEGER,
-       cleared_by TEXT,
-       clear_reason TEXT
-     );
-     CREATE UNIQUE INDEX alarms_open ON alarms (kind, subject) WHERE cleared_at IS NULL;
-     CREATE INDEX alarms_last ON alarms (last_at);`,
-  ],
-};
 
 export const ALARM_KINDS = {
   EQUIVOCATION: "EQUIVOCATION",
@@ -35,6 +18,8 @@ export const ALARM_KINDS = {
   DEVICE_SILENT: "DEVICE_SILENT",
   /** A device's Status says `alarm` (storage full of unacknowledged evidence). */
   DEVICE_ALARM: "DEVICE_ALARM",
+  /** A recording not wholly uploaded within the upload deadline after it ended. */
+  UPLOAD_OVERDUE: "UPLOAD_OVERDUE",
 } as const;
 
 /** A known kind, or any other string a part of the gateway needs. */
@@ -59,9 +44,9 @@ export interface Alarm {
   clear_reason: string | null;
 }
 
-export class AlarmError extends Error {
-  constructor(public code: string, message: string) {
-    super(message);
+export class AlarmError extends GatewayError {
+  constructor(code: string, message: string) {
+    super(code, message);
     this.name = "AlarmError";
   }
 }
@@ -79,7 +64,6 @@ export interface AlarmOptions {
   now?: () => number;
 }
 
-const COLUMNS = "id, kind, subject, detail, count, first_at, last_at, cleared_at, cleared_by, clear_reason";
 
 export class Alarms {
   private audit?: AuditLog;
@@ -114,8 +98,7 @@ export class Alarms {
 
   /** Alarms, most recent first: only open ones, only cleared ones, or (no filter) all. */
   async list(q: { open?: boolean } = {}): Promise<Alarm[]> {
-    const where = q.open === undefined ? "" : q.open ? " WHERE cleared_at IS NULL" : " WHERE cleared_at IS NOT NULL";
-    return this.db.all<Alarm>(`SELECT ${COLUMNS} FROM alarms${where} ORDER BY last_at DESC, id DESC`);
+    return store.listAlarms(this.db, q.open);
   }
 
   /**
@@ -125,11 +108,8 @@ export class Alarms {
    */
   async checkSilentDevices(nowMs: number, silentAfterMs: number): Promise<{ raised: string[]; cleared: string[] }> {
     const cutoff = nowMs - silentAfterMs;
-    const open = new Set((await this.db.all<{ subject: string }>("SELECT subject FROM alarms WHERE kind = ? AND cleared_at IS NULL", [ALARM_KINDS.DEVICE_SILENT])).map((r) => r.subject));
-    const silent = await this.db.all<{ id: string; state: string; last_seen: number | null; created_at: number }>(
-      "SELECT id, state, last_seen, created_at FROM devices WHERE state IN ('active', 'lost') AND COALESCE(last_seen, created_at) < ? ORDER BY id",
-      [cutoff],
-    );
+    const open = await store.openSubjects(this.db, ALARM_KINDS.DEVICE_SILENT);
+    const silent = await silentDevices(this.db, cutoff);
     const raised: string[] = [];
     for (const d of silent) {
       // Already open: re-raising each check would only count checks, not silences.
@@ -141,23 +121,34 @@ export class Alarms {
     // What is left in `open` was silent and no longer is (or left service, or was deleted).
     const cleared: string[] = [];
     for (const id of open) {
-      const d = await this.db.get<{ state: string }>("SELECT state FROM devices WHERE id = ?", [id]);
+      const d = await deviceState(this.db, id);
       const why = !d ? "device no longer registered" : d.state === "active" || d.state === "lost" ? "device heard from again" : `device is now ${d.state}`;
       if (await this.close(ALARM_KINDS.DEVICE_SILENT, id, SYSTEM_ACTOR, why, nowMs)) cleared.push(id);
     }
     return { raised, cleared };
   }
 
+  /**
+   * Raise UPLOAD_OVERDUE for each recording not wholly uploaded `deadlineMs` after it ended (the
+   * rules' upload deadline), once per recording; it stays until cleared with a reason.
+   */
+  async checkUploadDeadline(nowMs: number, deadlineMs: number): Promise<string[]> {
+    const open = await store.openSubjects(this.db, "UPLOAD_OVERDUE");
+    const raised: string[] = [];
+    for (const r of await overdueRecordings(this.db, nowMs - deadlineMs)) {
+      const subject = `${r.device_id}/${r.recording_id}`;
+      if (open.has(subject)) continue;
+      const late = Math.round((nowMs - r.ended) / 3600e3);
+      await this.raiseAt("UPLOAD_OVERDUE", subject, `ended ${new Date(r.ended).toISOString()} (${late} h ago), ${r.linked_seq} chunk(s) stored${r.sealed ? "" : ", no seal"}: not wholly uploaded within ${Math.round(deadlineMs / 3600e3)} h`, nowMs);
+      raised.push(subject);
+    }
+    return raised;
+  }
+
   private async raiseAt(kind: string, subject: string, detail: string, at: number): Promise<Alarm> {
     if (typeof kind !== "string" || !kind) throw new AlarmError("KIND_REQUIRED", "an alarm has a kind");
     if (typeof subject !== "string") throw new TypeError("subject must be a string");
-    const a = (await this.db.get<Alarm>(
-      `INSERT INTO alarms (kind, subject, detail, count, first_at, last_at) VALUES (?, ?, ?, 1, ?, ?)
-       ON CONFLICT (kind, subject) WHERE cleared_at IS NULL
-       DO UPDATE SET detail = excluded.detail, last_at = excluded.last_at, count = count + 1
-       RETURNING ${COLUMNS}`,
-      [kind, subject, String(detail), at, at],
-    ))!;
+    const a = await store.upsertAlarm(this.db, kind, subject, String(detail), at);
     // Only the first raise is logged: a repeating condition must not flood the log.
     if (a.count === 1 && this.log) {
       const fields = { alarm: kind, subject, detail: a.detail };
@@ -168,8 +159,6 @@ export class Alarms {
   }
 
   private close(kind: string, subject: string, actor: string, reason: string, at: number): Promise<Alarm | null> {
-    return this.db
-      .get<Alarm>(`UPDATE alarms SET cleared_at = ?, cleared_by = ?, clear_reason = ? WHERE kind = ? AND subject = ? AND cleared_at IS NULL RETURNING ${COLUMNS}`, [at, actor, reason, kind, subject])
-      .then((a) => a ?? null);
+    return store.closeAlarm(this.db, kind, subject, actor, reason, at);
   }
 }

@@ -1,185 +1,386 @@
-// `npm run admin -- <command>`: the station admin's CLI. It opens the gateway's data directory
-// directly (stop the gateway first if it runs on another machine's disk).
-import { writeFileSync } from "node:fs";
+// `npm run admin -- <command>`: the station admin's CLI, a thin client of the service layer. It
+// acts as a real account, proved by a token like the API's (the admin token file in the data
+// directory by default, --token-file for another), and calls the same service functions in
+// process on the data directory, so roles, scope and the audit are exactly the API's.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { ConfigError, loadConfig } from "./config.js";
 import { openStore } from "./gateway.js";
-import { DeviceError } from "./devices.js";
-import { AccountError } from "./api/accounts.js";
-import { ModelError } from "./model/model.js";
-import { AuditError } from "./audit/log.js";
+import { Services } from "./services/index.js";
+import type { Caller } from "./services/index.js";
+import { GatewayError } from "./errors.js";
 import { formatVerify } from "./audit/cli-verify.js";
 import { Alarms } from "./alarms.js";
-import { fleetReport } from "./reports/ratios.js";
-import { coverageReport, statistics } from "./reports/coverage.js";
-import type { Role } from "./api/accounts.js";
 import { toHex } from "../protocol/bytes.js";
-import { EVIDENCE_COMMANDS, EVIDENCE_USAGE, evidenceCommand } from "./evidence/cli.js";
+import { EVIDENCE_COMMANDS, EVIDENCE_USAGE, UsageError, evidenceCommand } from "./evidence/cli.js";
 import { EXPORT_COMMANDS, EXPORT_USAGE, exportCommand } from "./evidence/export-cli.js";
+import { csv, duration, langOf, localTime, percent, size, table } from "./output.js";
+import type { Lang } from "./output.js";
+import { msg, usage, word } from "./cli-text.js";
+import { isoLocal, withIsoTimes } from "./services/time.js";
 
-const USAGE = `Usage: npm run admin -- <command> [--data-dir DIR] [--json]
+// --export, --view and --pending belong to the approval commands (evidence/export-cli.ts).
+const BOOLEAN = new Set(["--json", "--csv", "--dry-run", "--force", "--help", "-h", "--export", "--view", "--pending"]);
 
-Commands:
-  device add <ID> --root-out <FILE> [--kind body|fixed]
-                         register a device; its root secret goes to FILE (mode 0600), never to the screen
-  device list            devices with state and last contact
-  device revoke <ID> --reason R   revoke a device (it may only say Hello, and is answered with Revoke)
-  device lost <ID> --reason R     mark a device lost (still admitted; its uploads are flagged)
-  recording list [ID]    recordings with their verdicts
-  account add <NAME> <ROLE> [--badge B]   ROLE: admin, supervisor, legal_reviewer, officer (officers need --badge)
-  account list
-  token issue <NAME>     a new API token for an account, shown once (only its hash is kept)
-  unit add <NAME> <LEVEL> [--parent ID]     LEVEL: region, city, county, agency
-  unit list
-  officer add <BADGE> <NAME> --unit ID --role enforcement|legal_reviewer|supervisor [--cert NO --valid-from YYYY-MM-DD --valid-to YYYY-MM-DD]
-  officer list
-  case add <NUMBER> --unit ID --category C --activity KIND --from ISO --to ISO [--confidentiality 0-3]
-  case list
-  assign <DEVICE> (--badge B | --room R)    check a device out
-  return <DEVICE>                           check it back in
-  link <DEVICE> <RECORDING> <CASE> --reason R      (unlink: the same, with unlink)
-  ratios                 fleet and legal-reviewer ratios per unit, rolled up the tree
-  stats --from ISO --to ISO [--by unit|officer]   recordings, hours, verdicts, upload delay
-  coverage               FULL and KEY_STEPS cases: coverage by verified clips, with gaps
-  alarm list             open alarms
-  alarm clear <KIND> <SUBJECT> --reason R
-  audit verify           check the audit log's hash chain and its keyed checkpoints
-  audit list
-${EVIDENCE_USAGE}${EXPORT_USAGE}
-Changes are made as the account named by --as (default: admin); the audit log records it.
-`;
+/** Split argv into positional words and --flags (each flag once; booleans take no value). */
+function parse(argv: string[]): { words: string[]; flags: Map<string, string> } {
+  const words: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith("--") || a === "-h") {
+      const eq = a.indexOf("=");
+      const name = eq > 0 ? a.slice(0, eq) : a;
+      if (BOOLEAN.has(name)) { flags.set(name, "1"); continue; }
+      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined) throw new GatewayError("USAGE", `${name} needs a value`);
+      flags.set(name, v);
+    } else words.push(a);
+  }
+  return { words, flags };
+}
+
+interface Out {
+  lang: Lang;
+  tz: string;
+  mode: "table" | "json" | "csv";
+  /** Machine rows (ISO times) for --json/--csv; people rows for the table. */
+  rows(machine: object[], people?: Record<string, unknown>[]): void;
+  line(s: string): void;
+}
+
+function output(lang: Lang, tz: string, mode: Out["mode"]): Out {
+  return {
+    lang, tz, mode,
+    rows(machine, people) {
+      if (mode === "json") return void console.log(JSON.stringify(machine, null, 1));
+      if (mode === "csv") return void process.stdout.write(csv(machine as Record<string, unknown>[]));
+      const p = people ?? (machine as Record<string, unknown>[]);
+      if (!p.length) return void console.log(word(lang, "none"));
+      const headers: Record<string, string> = {};
+      for (const k of Object.keys(p[0])) headers[k] = word(lang, k);
+      console.log(table(p, headers));
+    },
+    line(s) {
+      if (mode === "table") console.log(s);
+    },
+  };
+}
+
+/** Add an ISO 8601 twin (with the station's offset) beside every time field. */
+function withIso<T extends object>(rows: T[], tz: string): T[] {
+  return withIsoTimes(rows, tz);
+}
 
 async function main(argv: string[]): Promise<number> {
-  const json = argv.includes("--json");
-  const take = (name: string) => {
-    const i = argv.indexOf(name);
-    if (i < 0) return undefined;
-    const v = argv[i + 1];
-    argv.splice(i, 2);
-    return v;
-  };
-  const rootOut = take("--root-out");
-  const kind = take("--kind");
-  const dataDir = take("--data-dir");
-  const badge = take("--badge");
-  const opt = {
-    as: take("--as") || "admin", parent: take("--parent"), unit: take("--unit"), role: take("--role"), cert: take("--cert"),
-    from: take("--valid-from"), to: take("--valid-to"), category: take("--category"), activity: take("--activity"),
-    wfrom: take("--from"), wto: take("--to"), by: take("--by"), conf: take("--confidentiality"), room: take("--room"), reason: take("--reason"),
-  };
-  const args = argv.filter((a) => a !== "--json");
-  if (!args.length || args[0] === "--help" || args[0] === "help") { console.log(USAGE); return args.length ? 0 : 2; }
-  const { config } = loadConfig(dataDir ? ["--data-dir", dataDir] : [], process.env);
-  const store = await openStore(config);
-  const audited = (action: string, target: string, details: Record<string, unknown>) => store.audit.append({ actor: opt.as, action, target, details });
-  const out = (rows: object[]) => {
-    if (json) console.log(JSON.stringify(rows, null, 1));
-    else if (!rows.length) console.log("(none)");
-    else console.table(rows);
-  };
+  let parsed: ReturnType<typeof parse>;
+  const lang0 = langOf(undefined, process.env);
   try {
-    const [noun, verb, id] = args;
-    if (noun === "device" && verb === "add") {
-      if (!id || !rootOut) throw new DeviceError("USAGE", "device add needs <ID> and --root-out <FILE>");
-      if (kind && kind !== "body" && kind !== "fixed") throw new DeviceError("USAGE", "--kind is body or fixed");
-      const root = await store.registry.add(id, { kind: (kind as "body" | "fixed") || "body" });
-      await audited("device.add", id, { kind: kind || "body" });
-      writeFileSync(rootOut, toHex(root) + "\n", { mode: 0o600, flag: "wx" });
-      root.fill(0);
-      console.log(`device ${id} registered; root secret written to ${rootOut} (mode 0600). MQTT username: ${id}`);
-    } else if (noun === "device" && verb === "list") out(await store.registry.list());
-    else if (noun === "device" && (verb === "revoke" || verb === "lost")) {
-      if (!id) throw new DeviceError("USAGE", `device ${verb} needs <ID>`);
-      if (!opt.reason) throw new DeviceError("REASON_REQUIRED", `device ${verb} needs --reason`);
-      await store.registry.setState(id, verb === "revoke" ? "revoked" : "lost");
-      await store.audit.append({ actor: opt.as, action: "device.state", target: id, reason: opt.reason, details: { state: verb === "revoke" ? "revoked" : "lost" } });
-      console.log(`device ${id}: ${verb === "revoke" ? "revoked" : "lost"}`);
-    } else if (noun === "account" && verb === "add") {
-      if (!id || !args[3]) throw new DeviceError("USAGE", "account add needs <NAME> <ROLE>");
-      await store.accounts.create(id, args[3] as Role, badge);
-      await audited("account.add", id, { role: args[3], badge: badge || null });
-      console.log(`account ${id} (${args[3]}) created; issue its token with: npm run admin -- token issue ${id}`);
-    } else if (noun === "account" && verb === "list") out(await store.accounts.list());
-    else if (noun === "token" && verb === "issue") {
-      if (!id) throw new DeviceError("USAGE", "token issue needs <NAME>");
-      const token = await store.accounts.issueToken(id);
-      await audited("token.issue", id, {});
-      console.log(token);
-      console.error("(shown once: store it now)");
-    } else if (noun === "unit" && verb === "add") {
-      const u = await store.model.addUnit(id, args[3] as never, opt.parent ? Number(opt.parent) : undefined);
-      await audited("unit.add", String(u.id), { name: id, level: args[3] });
-      console.log(`unit ${u.id} ${id} (${args[3]})`);
-    } else if (noun === "unit" && verb === "list") out(await store.model.listUnits());
-    else if (noun === "officer" && verb === "add") {
-      await store.model.addOfficer({ badge: id, name: args[3], unitId: Number(opt.unit), role: opt.role as never, certNo: opt.cert, certValidFrom: opt.from, certValidTo: opt.to });
-      await audited("officer.add", id, { unit: opt.unit, role: opt.role });
-      console.log(`officer ${id} added`);
-    } else if (noun === "officer" && verb === "list") out(await store.model.listOfficers());
-    else if (noun === "case" && verb === "add") {
-      await store.model.addCase({ number: id, unitId: Number(opt.unit), category: opt.category as never, activityKind: String(opt.activity), windowStart: Date.parse(String(opt.wfrom)), windowEnd: Date.parse(String(opt.wto)), confidentiality: opt.conf ? Number(opt.conf) : undefined });
-      await audited("case.add", id, { unit: opt.unit });
-      console.log(`case ${id} added`);
-    } else if (noun === "case" && verb === "list") out(await store.model.listCases());
-    else if (noun === "assign") {
-      await store.model.checkOut(verb, (badge ? { badge } : { room: String(opt.room) }) as never, Date.now());
-      await audited("device.checkout", verb, badge ? { badge } : { room: opt.room });
-      console.log(`device ${verb} checked out`);
-    } else if (noun === "return") {
-      await store.model.returnDevice(verb, Date.now());
-      await audited("device.return", verb, {});
-      console.log(`device ${verb} returned`);
-    } else if (noun === "link" || noun === "unlink") {
-      if (!opt.reason) throw new DeviceError("REASON_REQUIRED", `${noun} needs --reason`);
-      const rec = Number(id);
-      if (noun === "link") await store.model.link(verb, rec, args[3], opt.as, opt.reason);
-      else await store.model.unlink(verb, rec, args[3], opt.as, opt.reason);
-      await store.audit.append({ actor: opt.as, action: "clip." + noun, target: `${verb}/${rec}`, reason: opt.reason, details: { case: args[3] } });
-      console.log(`${verb}/${rec} ${noun}ed ${noun === "link" ? "to" : "from"} case ${args[3]}`);
-    } else if (noun === "ratios") {
-      const r = await fleetReport(store.db, { ratio: config.fleetRatio });
-      if (json) console.log(JSON.stringify({ ...r, auditHead: await store.audit.head() }, null, 1));
-      else {
-        out(r.units.map((u) => ({ unit: "  ".repeat(u.depth) + u.name, officers: u.rollup.devices.officers, required: u.rollup.devices.required, devices: u.rollup.devices.counted, shortfall: u.rollup.devices.shortfall, reviewersRequired: u.rollup.reviewers.required, reviewers: u.rollup.reviewers.counted, compliant: u.compliant && u.reviewersCompliant })));
-        console.log(`ratio 1:${r.ratio}; audit head ${JSON.stringify(await store.audit.head())}`);
-      }
-    } else if (noun === "stats") {
-      const from = Date.parse(String(opt.wfrom)), to = Date.parse(String(opt.wto));
-      if (!Number.isFinite(from) || !Number.isFinite(to)) throw new DeviceError("USAGE", "stats needs --from ISO --to ISO");
-      out(await statistics(store.db, { from, to, by: (opt.by as "unit" | "officer") || "unit" }));
-    } else if (noun === "coverage") {
-      const c = await coverageReport(store.db, { gapToleranceMs: config.gapToleranceMs });
-      if (json) console.log(JSON.stringify({ cases: c, auditHead: await store.audit.head() }, null, 1));
-      else out(c.map((x) => ({ ...x, gaps: JSON.stringify((x as { gaps?: unknown }).gaps || []) })));
-    } else if (noun === "alarm" && verb === "list") out(await new Alarms(store.db).list({ open: true }));
-    else if (noun === "alarm" && verb === "clear") {
-      if (!opt.reason) throw new DeviceError("REASON_REQUIRED", "alarm clear needs --reason");
-      const a = await new Alarms(store.db, undefined, { audit: store.audit }).clear(id as never, args[3], opt.as, opt.reason);
-      console.log(a ? `alarm ${id} ${args[3]} cleared` : `no open alarm ${id} ${args[3]}`);
-    }
-    else if (noun === "audit" && verb === "verify") {
-      const r = await store.audit.verify();
-      if (json) console.log(JSON.stringify(r, null, 1));
-      else for (const line of formatVerify(r)) console.log(line);
-      return r.ok ? 0 : 1;
-    } else if (noun === "audit" && verb === "list") out(await store.audit.list({ limit: 50 }));
-    else if (EXPORT_COMMANDS.has(noun)) return await exportCommand(store, config, args, json, { "--reason": opt.reason, "--as": opt.as, "--from": opt.wfrom, "--to": opt.wto });
-    else if (EVIDENCE_COMMANDS.has(noun)) return await evidenceCommand(store, config, args, json, { "--cert": opt.cert, "--reason": opt.reason, "--as": opt.as, "--from": opt.wfrom, "--to": opt.wto });
-    else if (noun === "recording" && verb === "list") {
-      out(await store.db.all("SELECT device_id AS device, recording_id AS recording, verdict, final, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag, storage_state AS storage, purge_state AS retention FROM recordings" + (id ? " WHERE device_id = ?" : "") + " ORDER BY device_id, recording_id", id ? [id] : []));
-    } else {
-      console.error(USAGE);
-      return 2;
-    }
-    return 0;
+    parsed = parse(argv);
   } catch (e) {
-    if (e instanceof DeviceError || e instanceof ConfigError || e instanceof AccountError || e instanceof ModelError || e instanceof AuditError) {
-      console.error(`admin: ${(e as DeviceError).code ? (e as DeviceError).code + ": " : ""}${e.message}`);
+    console.error(`admin: ${(e as GatewayError).code}: ${(e as Error).message}`);
+    return 2;
+  }
+  const { words, flags } = parsed;
+  const f = (k: string) => flags.get(k);
+  const lang = langOf(f("--lang"), process.env) || lang0;
+  const help = usage(lang, EVIDENCE_USAGE + EXPORT_USAGE);
+  if (!words.length || f("--help") || f("-h") || words[0] === "help") {
+    console.log(help);
+    return words.length || f("--help") || f("-h") ? 0 : 2;
+  }
+  if (f("--as") !== undefined) {
+    console.error(`admin: USAGE: ${lang === "zh" ? "--as 已取消: 以令牌所属账户操作 (--token-file)" : "--as is gone: the CLI acts as the account its token proves (--token-file)"}`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(f("--data-dir") ? ["--data-dir", f("--data-dir")!] : [], process.env).config;
+  } catch (e) {
+    if (e instanceof ConfigError) { console.error(`admin: CONFIG: ${e.message}`); return 2; }
+    throw e;
+  }
+  const store = await openStore(config);
+  if (store.adminTokenFile) console.error(lang === "zh" ? `首次使用: 已创建管理员账户, 令牌在 ${store.adminTokenFile} (权限 0600)` : `first start: admin account created, its token is in ${store.adminTokenFile} (mode 0600)`);
+  const tokenFile = resolve(f("--token-file") ?? join(config.dataDir, "admin.token"));
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, "utf8").trim();
+  } catch (e) {
+    console.error(`admin: TOKEN_FILE: ${lang === "zh" ? `无法读取令牌文件 ${tokenFile}` : `can't read the token file ${tokenFile}`} (${(e as NodeJS.ErrnoException).code})`);
+    await store.db.close();
+    return 1;
+  }
+  const alarms = new Alarms(store.db, undefined, { audit: store.audit });
+  const s = new Services({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, accounts: store.accounts, alarms, policy: store.policy, mediaDir: join(store.dir, "media"), live: {} });
+  const out = output(lang, store.policy.timeZone, f("--json") ? "json" : f("--csv") ? "csv" : "table");
+  try {
+    const me = await s.accounts.authenticate(token);
+    const code = await command(s, me, words, f, out, store, config, argv);
+    if (code === 2) console.error(help);
+    return code;
+  } catch (e) {
+    if (e instanceof GatewayError || e instanceof UsageError) {
+      console.error(`admin: ${e.code}: ${e.message}`);
       return 1;
     }
     throw e;
   } finally {
     await store.db.close();
   }
+}
+
+type Flag = (k: string) => string | undefined;
+
+async function command(s: Services, me: Caller, words: string[], f: Flag, out: Out, store: Awaited<ReturnType<typeof openStore>>, config: ReturnType<typeof loadConfig>["config"], argv: string[]): Promise<number> {
+  const [noun, verb, a1, a2] = words;
+  const L = out.lang, tz = out.tz;
+  const reason = f("--reason");
+  if (noun === "device") {
+    if (verb === "add") {
+      if (!a1 || !f("--root-out")) throw new GatewayError("USAGE", "device add needs <ID> and --root-out <FILE>");
+      const d = await s.devices.add(me, { id: a1, kind: f("--kind"), unit: f("--unit") });
+      writeFileSync(f("--root-out")!, toHex(d.root) + "\n", { mode: 0o600, flag: "wx" });
+      d.root.fill(0);
+      out.line(msg(L, "registered", d.id, f("--root-out")!));
+      if (out.mode === "json") console.log(JSON.stringify({ id: d.id, state: d.state }));
+      return 0;
+    }
+    if (verb === "list") {
+      const rows = await s.devices.list(me);
+      out.rows(withIso(rows, tz), rows.map((d) => {
+        const st = (d.lastStatus ?? {}) as { battery?: number; freeBytes?: number; clockOffsetMs?: number; firmware?: string };
+        return { id: d.id, kind: d.kind, state: d.state, unit: d.unit, lastSeen: localTime(d.lastSeen, tz), battery: st.battery === undefined ? "-" : `${st.battery} %`, free: st.freeBytes === undefined ? "-" : size(st.freeBytes), clock: st.clockOffsetMs === undefined ? "-" : duration(st.clockOffsetMs), firmware: st.firmware ?? "-" };
+      }));
+      out.line(msg(L, "times", tz));
+      return 0;
+    }
+    const states: Record<string, string> = { revoke: "revoked", lost: "lost", retire: "retired", activate: "active", provision: "provisioned" };
+    if (verb && states[verb]) {
+      if (!a1) throw new GatewayError("USAGE", `device ${verb} needs <ID>`);
+      const r = await s.devices.setState(me, a1, states[verb], reason);
+      out.line(msg(L, "state", r.id, r.state, r.from));
+      if (out.mode === "json") console.log(JSON.stringify(r));
+      return 0;
+    }
+    if (verb === "unit") {
+      const r = await s.devices.setUnit(me, a1, a2 === "none" ? null : a2, reason);
+      out.line(msg(L, "unitSet", r.id, String(r.unit)));
+      return 0;
+    }
+    return 2;
+  }
+  if (noun === "recording" && verb === "list") {
+    const rows = await s.recordings.list(me, { device: a1 });
+    out.rows(withIso(rows, tz), rows.map((r) => ({
+      device: r.device, recording: r.recording, verdict: word(L, r.verdict) + (r.final && r.verdict === "incomplete" ? " (final)" : ""), chunks: r.chunks, size: size(r.bytes),
+      start: localTime(r.startMs, tz), duration: r.startMs !== null && r.endMs !== null ? duration(r.endMs - r.startMs) : "-", officer: r.officer ?? "-", cases: r.cases.join(",") || "-",
+      storage: r.storageState, retention: r.purgeState,
+    })));
+    out.line(msg(L, "times", tz));
+    return 0;
+  }
+  if (noun === "account") {
+    if (verb === "add") {
+      if (!a1 || !a2) throw new GatewayError("USAGE", "account add needs <NAME> <ROLE>");
+      const a = await s.accounts.add(me, a1, a2, f("--badge"));
+      out.line(msg(L, "accountAdded", a.name, a.role));
+      return 0;
+    }
+    if (verb === "list") {
+      const rows = await s.accounts.list(me);
+      out.rows(withIso(rows, tz), rows.map((a) => ({ name: a.name, role: a.role, badge: a.officerBadge, created: localTime(a.createdAt, tz), disabled: a.disabledAt ? localTime(a.disabledAt, tz) : "-", tokens: a.liveTokens })));
+      return 0;
+    }
+    if (verb === "disable" || verb === "enable") {
+      const r = await s.accounts.setDisabled(me, a1, verb === "disable", reason);
+      out.line(msg(L, r.disabled ? "accountDisabled" : "accountEnabled", r.name));
+      return 0;
+    }
+    return 2;
+  }
+  if (noun === "token") {
+    if (verb === "issue") {
+      if (!a1) throw new GatewayError("USAGE", "token issue needs <NAME>");
+      console.log(await s.accounts.issueToken(me, a1));
+      console.error(msg(L, "shownOnce"));
+      return 0;
+    }
+    if (verb === "revoke") {
+      const r = await s.accounts.revokeTokens(me, a1, reason);
+      out.line(msg(L, "tokensRevoked", r.name, r.revoked));
+      return 0;
+    }
+    return 2;
+  }
+  if (noun === "unit") {
+    if (verb === "add") {
+      const u = await s.model.addUnit(me, a1, a2, f("--parent"));
+      out.line(msg(L, "unitAdded", u.id, u.name, u.level));
+      if (out.mode === "json") console.log(JSON.stringify(u));
+      return 0;
+    }
+    if (verb === "list") {
+      const rows = await s.model.listUnits(me);
+      out.rows(rows, rows.map((u) => ({ id: u.id, name: u.name, level: u.level, parent: u.parentId, ratio: u.fleetRatio === null ? `1:${s.ctx.policy.fleetRatio} (station)` : `1:${u.fleetRatio}` })));
+      return 0;
+    }
+    if (verb === "ratio") {
+      const u = await s.model.setUnitRatio(me, a1, a2, reason);
+      out.line(msg(L, "ratioSet", u.id, u.fleetRatio === null ? `1:${s.ctx.policy.fleetRatio} (station)` : `1:${u.fleetRatio}`));
+      return 0;
+    }
+    return 2;
+  }
+  if (noun === "officer") {
+    if (verb === "add") {
+      if (!a1 || !a2) throw new GatewayError("USAGE", "officer add needs <BADGE> <NAME>");
+      const o = await s.model.addOfficer(me, { badge: a1, name: a2, unitId: f("--unit"), role: f("--role"), certNo: f("--cert"), certValidFrom: f("--valid-from"), certValidTo: f("--valid-to") });
+      out.line(msg(L, "officerAdded", o.badge));
+      return 0;
+    }
+    if (verb === "list") {
+      const rows = await s.model.listOfficers(me);
+      out.rows(rows, rows.map((o) => ({ badge: o.badge, name: o.name, unit: o.unitId, role: o.role, cert: o.certNo ?? "-", validTo: o.certValidTo ?? "-", active: o.active })));
+      return 0;
+    }
+    if (verb === "edit") {
+      const patch: Record<string, string> = {};
+      for (const [flag, key] of [["--name", "name"], ["--role", "role"], ["--cert", "certNo"], ["--valid-from", "certValidFrom"], ["--valid-to", "certValidTo"]]) if (f(flag) !== undefined) patch[key] = f(flag)!;
+      const o = await s.model.editOfficer(me, a1, patch, reason);
+      out.line(msg(L, "officerChanged", o.badge, Object.keys(patch).join(", ")));
+      return 0;
+    }
+    if (verb === "transfer") {
+      const o = await s.model.transferOfficer(me, a1, f("--unit"), reason);
+      out.line(msg(L, "officerChanged", o.badge, `unit ${o.unitId}`));
+      return 0;
+    }
+    if (verb === "deactivate" || verb === "reactivate") {
+      const o = await s.model.setOfficerActive(me, a1, verb === "reactivate", reason);
+      out.line(msg(L, "officerChanged", o.badge, o.active ? "active" : "inactive"));
+      return 0;
+    }
+    return 2;
+  }
+  if (noun === "case") {
+    if (verb === "add") {
+      const c = await s.model.addCase(me, { number: a1, unitId: f("--unit"), category: f("--category"), activityKind: f("--activity"), windowStart: f("--from"), windowEnd: f("--to"),
+        confidentiality: f("--confidentiality"), policy: f("--policy"), room: f("--room") });
+      out.line(msg(L, "caseAdded", c.number, c.policy));
+      return 0;
+    }
+    if (verb === "list") {
+      const rows = await s.model.listCases(me);
+      out.rows(withIso(rows, tz), rows.map((c) => ({ number: c.number, unit: c.unitId, category: c.category, activity: c.activityKind, policy: c.policy,
+        window: `${localTime(c.windowStart, tz)} → ${localTime(c.windowEnd, tz)}`, duration: duration(c.windowEnd - c.windowStart), confidentiality: c.confidentiality })));
+      out.line(msg(L, "times", tz));
+      return 0;
+    }
+    return 2;
+  }
+  if (noun === "assign") {
+    if (!verb) throw new GatewayError("USAGE", "assign needs <DEVICE> and --badge B or --room R");
+    const to = f("--badge") ? { badge: f("--badge")! } : f("--room") ? { room: f("--room")! } : null;
+    if (!to) throw new GatewayError("USAGE", "assign needs --badge B or --room R");
+    const a = await s.model.checkOut(me, verb, to, undefined, { force: !!f("--force"), reason });
+    for (const w of a.warnings) console.error(msg(L, "warning", w));
+    out.line(msg(L, "checkedOut", verb));
+    return 0;
+  }
+  if (noun === "return") {
+    await s.model.returnDevice(me, verb);
+    out.line(msg(L, "returned", verb));
+    return 0;
+  }
+  if (noun === "link" || noun === "unlink") {
+    const l = await s.model.link(me, verb, a1, a2, reason, noun === "unlink");
+    out.line(msg(L, noun === "link" ? "linked" : "unlinked", `${l.deviceId}/${l.recordingId}`, l.caseNumber));
+    return 0;
+  }
+  if (noun === "ratios") {
+    const r = await s.reports.fleet(me, f("--unit"));
+    if (out.mode === "json") return void console.log(JSON.stringify(r, null, 1)), 0;
+    out.rows(r.units.map((u) => ({ unit: u.unitId, name: u.name, officers: u.rollup.devices.officers, required: u.rollup.devices.required, devices: u.rollup.devices.counted, shortfall: u.rollup.devices.shortfall, reviewersRequired: u.rollup.reviewers.required, reviewers: u.rollup.reviewers.counted, compliant: u.compliant && u.reviewersCompliant })),
+      r.units.map((u) => ({ unit: "  ".repeat(u.depth) + u.name, ratio: `1:${(u as { ratio?: number }).ratio ?? r.ratio}`, officers: u.rollup.devices.officers, required: u.rollup.devices.required, devices: u.rollup.devices.counted, shortfall: u.rollup.devices.shortfall, reviewersRequired: u.rollup.reviewers.required, reviewers: u.rollup.reviewers.counted, compliant: word(L, u.compliant && u.reviewersCompliant ? "yes" : "no") })));
+    out.line(msg(L, "ratioLine", r.ratio, `${r.auditHead.count}:${r.auditHead.hash.slice(0, 16)}`));
+    return 0;
+  }
+  if (noun === "stats") {
+    const r = await s.reports.statistics(me, { from: f("--from"), to: f("--to"), by: f("--by") });
+    if (out.mode === "json") return void console.log(JSON.stringify(r, null, 1)), 0;
+    out.rows(r.rows.map((x) => ({ key: x.key, label: x.label, recordings: x.recordings, hours: Number(x.hours.toFixed(3)), verified: x.verdicts.verified, incomplete: x.verdicts.incomplete, failed: x.verdicts.failed, medianUploadDelayMs: x.medianUploadDelayMs })),
+      r.rows.map((x) => ({ [r.by]: x.label, recordings: x.recordings, hours: duration(x.hours * 3600000), [word(L, "verified")]: x.verdicts.verified, [word(L, "incomplete")]: x.verdicts.incomplete, [word(L, "failed")]: x.verdicts.failed, medianUploadDelay: duration(x.medianUploadDelayMs) })));
+    return 0;
+  }
+  if (noun === "coverage") {
+    const r = await s.reports.coverage(me);
+    if (out.mode === "json") return void console.log(JSON.stringify(r, null, 1)), 0;
+    out.rows(withIso(r.cases.map((c) => ({ caseNumber: c.caseNumber, policy: c.policy, windowStartMs: c.windowStart, windowEndMs: c.windowEnd, verifiedClips: c.verifiedClips, satisfied: c.satisfied, percent: c.percent === null ? null : Number(c.percent.toFixed(1)), gaps: c.gaps.map(([a, b]) => `${isoLocal(a, tz)}/${isoLocal(b, tz)}`).join(" ") })), tz),
+      r.cases.map((c) => ({ number: c.caseNumber, policy: c.policy, window: `${localTime(c.windowStart, tz)} → ${localTime(c.windowEnd, tz)}`, verifiedClips: c.verifiedClips, covered: percent(c.percent), satisfied: word(L, c.satisfied ? "yes" : "no"),
+        gaps: c.gaps.length ? c.gaps.map(([a, b]) => `${localTime(a, tz).slice(11)}–${localTime(b, tz).slice(11)} (${duration(b - a)})`).join("; ") : "-" })));
+    out.line(msg(L, "times", tz));
+    return 0;
+  }
+  if (noun === "integrity") {
+    const r = await s.reports.integrity(me);
+    if (out.mode === "json") return void console.log(JSON.stringify(r, null, 1)), 0;
+    const { auditHead, ...counts } = r;
+    out.rows([counts as Record<string, unknown>], [Object.fromEntries(Object.entries(counts).map(([k, v]) => [word(L, k), v]))]);
+    out.line(`audit head ${auditHead.count}:${auditHead.hash.slice(0, 16)}`);
+    return 0;
+  }
+  if (noun === "alarm") {
+    if (verb === "list") {
+      const rows = await s.alarms.list(me);
+      out.rows(withIso(rows, tz), rows.map((a) => ({ kind: a.kind, subject: a.subject, detail: a.detail, count: a.count, first: localTime(a.first_at, tz), last: localTime(a.last_at, tz) })));
+      return 0;
+    }
+    if (verb === "clear") {
+      await s.alarms.clear(me, a1, a2, reason);
+      out.line(msg(L, "cleared", a1, a2));
+      return 0;
+    }
+    return 2;
+  }
+  if (noun === "audit") {
+    if (verb === "verify") {
+      const r = await s.audit.verify(me);
+      if (out.mode === "json") console.log(JSON.stringify(r, null, 1));
+      else for (const l of formatVerify(r)) console.log(l);
+      return r.ok ? 0 : 1;
+    }
+    if (verb === "list") {
+      const rows = await s.audit.list(me, { actor: f("--actor"), action: f("--action"), target: f("--target"), limit: f("--limit") });
+      out.rows(withIso(rows, tz), rows.map((e) => ({ seq: e.seq, at: localTime(e.at, tz), actor: e.actor, action: e.action, target: e.target ?? "-", reason: e.reason ?? "-" })));
+      return 0;
+    }
+    return 2;
+  }
+  if (EXPORT_COMMANDS.has(noun)) {
+    // Export, approval and custody: open to every role, each command checks its own rights (a
+    // grant, an approver, the scope); they read their own flags, some repeated (--recording), from
+    // the words as typed, less the CLI's own.
+    const own = new Set(["--data-dir", "--token-file", "--lang"]);
+    const rest: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i];
+      if (own.has(a)) { i++; continue; }
+      if (a === "--json" || [...own].some((o) => a.startsWith(o + "="))) continue;
+      rest.push(a);
+    }
+    return exportCommand(store, config, rest, out.mode === "json", { "--as": me.name });
+  }
+  if (EVIDENCE_COMMANDS.has(noun)) {
+    if (me.role !== "admin") throw new GatewayError("ROLE_FORBIDDEN", `${noun} needs the admin role; ${me.name} is ${me.role}`);
+    const taken: Record<string, string | undefined> = {};
+    for (const k of ["--cert", "--reason", "--from", "--to", "--out", "--subject", "--anchor", "--key", "--device", "--recording", "--due"]) taken[k] = f(k);
+    taken["--as"] = me.name;
+    const rest = words.slice();
+    if (f("--dry-run")) rest.push("--dry-run");
+    return evidenceCommand(store, config, rest, out.mode === "json", taken);
+  }
+  return 2;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -1,6 +1,7 @@
 // Gateway configuration: one defaults object, then a JSON file, then environment, then flags.
 import { readFileSync } from "node:fs";
 import { MAX_PACKET } from "../protocol/constants.js";
+import { POLICY_DEFAULTS } from "./policy.js";
 
 export interface GatewayConfig {
   /** Address the MQTT and HTTP listeners bind to. */
@@ -12,6 +13,14 @@ export interface GatewayConfig {
   tlsCert: string;
   tlsKey: string;
   httpPort: number;
+  /** HTTPS for the API: 1 with a self-signed certificate made once in the data directory (as for MQTT over TLS), or give httpsCert and httpsKey. */
+  https: number;
+  httpsCert: string;
+  httpsKey: string;
+  /** A file the gateway writes its chosen ports to, as JSON, once it listens (for tools that start it with port 0). */
+  portsFile: string;
+  /** A socket that sends no MQTT CONNECT within this many ms is closed and logged. */
+  mqttConnectTimeoutMs: number;
   /** SQLite database, media files, station key, admin token. */
   dataDir: string;
   /** Largest MQTT packet accepted (R-TOP-4); clamped to at least the protocol's largest chunk. */
@@ -63,6 +72,8 @@ export interface GatewayConfig {
   undeleteDays: number;
   /** Hours between scheduled purge passes (0: none; admin purge still works). */
   purgeIntervalH: number;
+  /** Hours after a recording ended by which it must be wholly uploaded; later, an UPLOAD_OVERDUE alarm (the rules' 24 h). */
+  uploadDeadlineH: number;
   logLevel: string;
 }
 
@@ -74,6 +85,11 @@ export const DEFAULTS: GatewayConfig = {
   tlsCert: "",
   tlsKey: "",
   httpPort: 8080,
+  https: 0,
+  httpsCert: "",
+  httpsKey: "",
+  portsFile: "",
+  mqttConnectTimeoutMs: 10000,
   dataDir: "./data",
   maxPacket: MAX_PACKET,
   maxClients: 2000,
@@ -84,9 +100,9 @@ export const DEFAULTS: GatewayConfig = {
   diskMinFreeMb: 512,
   beaconIntervalS: 60,
   ackIntervalMs: 1000,
-  timeZone: "Asia/Shanghai",
-  fleetRatio: 4,
-  gapToleranceMs: 2000,
+  timeZone: POLICY_DEFAULTS.timeZone,
+  fleetRatio: POLICY_DEFAULTS.fleetRatio,
+  gapToleranceMs: POLICY_DEFAULTS.gapToleranceMs,
   silentAfterS: 3600,
   ingestMaxRecordings: 10000,
   ingestBufferMb: 256,
@@ -98,9 +114,10 @@ export const DEFAULTS: GatewayConfig = {
   witnesses: "",
   scrubMibPerS: 16,
   scrubIntervalH: 24,
-  retentionDays: 180,
-  undeleteDays: 7,
+  retentionDays: POLICY_DEFAULTS.retentionDays,
+  undeleteDays: POLICY_DEFAULTS.undeleteDays,
   purgeIntervalH: 24,
+  uploadDeadlineH: POLICY_DEFAULTS.uploadDeadlineH,
   logLevel: "info",
 };
 
@@ -111,6 +128,11 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   tlsCert: "TLS certificate (PEM); none: a self-signed one is generated in the data directory",
   tlsKey: "TLS private key (PEM) for --tls-cert",
   httpPort: "HTTP API port",
+  https: "1: the API over HTTPS, with a self-signed certificate made once in the data directory unless --https-cert/--https-key are given",
+  httpsCert: "HTTPS certificate (PEM) for the API (turns HTTPS on)",
+  httpsKey: "HTTPS private key (PEM) for --https-cert",
+  portsFile: "write the chosen ports as JSON to this file once listening (for tools that start the gateway with port 0)",
+  mqttConnectTimeoutMs: "ms a new MQTT socket has to send CONNECT before it is closed",
   dataDir: "data directory: database, media, station key, admin token",
   maxPacket: "largest MQTT packet in bytes (at least 69632)",
   maxClients: "most MQTT clients at once",
@@ -138,6 +160,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   retentionDays: "days every recording is kept after it was received, and after a case unlink (rule: at least 180)",
   undeleteDays: "days a purged recording can be undeleted before its media is erased",
   purgeIntervalH: "hours between scheduled purge passes (mark what ran out, erase what passed its undelete window); 0: none",
+  uploadDeadlineH: "hours after a recording ended by which it must be wholly uploaded (rule: 24); later an UPLOAD_OVERDUE alarm",
   logLevel: "log level: fatal, error, warn, info, debug, trace",
 };
 

@@ -1,7 +1,9 @@
 // The device registry: provisioned devices, their state and their keys (derived from the root
 // secret on demand and cached; the root is stored only encrypted, R-KEY-1).
+import { GatewayError } from "./errors.js";
 import { randomBytes } from "node:crypto";
 import type { Db } from "./store/db.js";
+import * as store from "./store/devices.js";
 import type { StationKey } from "./secrets.js";
 import { deriveDeviceKeys, loginPassword } from "../protocol/chain.js";
 import type { DeviceKeys } from "../protocol/chain.js";
@@ -19,9 +21,10 @@ export interface Device {
   password: string;
 }
 
-export class DeviceError extends Error {
-  constructor(public code: string, message: string) {
-    super(message);
+export class DeviceError extends GatewayError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = "DeviceError";
   }
 }
 
@@ -31,13 +34,11 @@ export class DeviceRegistry {
 
   /** Register a device with its root secret (one is drawn if none is given). Returns the root. */
   async add(id: string, opts: { kind?: "body" | "fixed"; root?: Uint8Array; chipSerial?: string } = {}): Promise<Uint8Array> {
-    if (!validDeviceId(id)) throw new DeviceError("BAD_DEVICE_ID", `device id must be 1-16 characters of A-Z a-z 0-9 . _ -: ${JSON.stringify(id)}`);
+    if (!validDeviceId(id)) throw new DeviceError("BAD_DEVICE_ID", `device id must be 1-16 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit (SPEC R-ID-1): ${JSON.stringify(id)}`);
     const root = opts.root || randomBytes(ROOT_LEN);
     if (root.length !== ROOT_LEN) throw new DeviceError("BAD_ROOT", `root secret must be ${ROOT_LEN} bytes`);
-    const existing = await this.db.get("SELECT id FROM devices WHERE id = ?", [id]);
-    if (existing) throw new DeviceError("DEVICE_EXISTS", `device ${id} is already provisioned`);
-    await this.db.run("INSERT INTO devices (id, kind, root_enc, chip_serial, created_at) VALUES (?, ?, ?, ?, ?)",
-      [id, opts.kind || "body", this.station.seal(root, id), opts.chipSerial || null, Date.now()]);
+    if (await store.deviceExists(this.db, id)) throw new DeviceError("DEVICE_EXISTS", `device ${id} is already provisioned`);
+    await store.insertDevice(this.db, { id, kind: opts.kind || "body", rootEnc: this.station.seal(root, id), chipSerial: opts.chipSerial || null, createdAt: Date.now() });
     return root;
   }
 
@@ -51,16 +52,15 @@ export class DeviceRegistry {
   async rekey(id: string, root: Uint8Array, opts: { chipSerial?: string } = {}): Promise<DeviceState> {
     if (root.length !== ROOT_LEN) throw new DeviceError("BAD_ROOT", `root secret must be ${ROOT_LEN} bytes`);
     return this.db.transaction(async () => {
-      const row = await this.db.get<{ state: DeviceState }>("SELECT state FROM devices WHERE id = ?", [id]);
+      const row = await store.getDevice(this.db, id);
       if (!row) throw new DeviceError("UNKNOWN_DEVICE", `no device ${id}`);
       if (row.state === "revoked") throw new DeviceError("DEVICE_REVOKED", `device ${id} is revoked; change its state with a reason before re-keying it`);
-      const n = await this.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM recordings WHERE device_id = ?", [id]);
-      if (n && n.n > 0) throw new DeviceError("REKEY_HAS_RECORDINGS", `device ${id} has ${n.n} recording(s) under its current root; a new root would restart its chain at recording 1. Retire it and provision the recorder under a new id`);
-      await this.db.run("UPDATE devices SET root_enc = ?, chip_serial = COALESCE(?, chip_serial), state = 'provisioned', last_hello = NULL WHERE id = ?",
-        [this.station.seal(root, id), opts.chipSerial || null, id]);
+      const n = await store.recordingCount(this.db, id);
+      if (n > 0) throw new DeviceError("REKEY_HAS_RECORDINGS", `device ${id} has ${n} recording(s) under its current root; a new root would restart its chain at recording 1. Retire it and provision the recorder under a new id`);
+      await store.rekeyDevice(this.db, id, this.station.seal(root, id), opts.chipSerial || null);
       // The cached keys are the old root's: the next lookup derives the new ones.
       this.cache.delete(id);
-      return row.state;
+      return row.state as DeviceState;
     });
   }
 
@@ -68,24 +68,51 @@ export class DeviceRegistry {
   async get(id: string): Promise<Device | undefined> {
     const c = this.cache.get(id);
     if (c) return c;
-    const row = await this.db.get<{ id: string; kind: "body" | "fixed"; state: DeviceState; root_enc: Buffer }>("SELECT id, kind, state, root_enc FROM devices WHERE id = ?", [id]);
+    const row = await store.deviceWithRoot(this.db, id);
     if (!row) return undefined;
     const root = this.station.open(row.root_enc, row.id);
     const keys = deriveDeviceKeys(nodeSha256, root);
     root.fill(0);
-    const d: Device = { id: row.id, kind: row.kind, state: row.state, keys, password: loginPassword(keys.login) };
+    const d: Device = { id: row.id, kind: row.kind, state: row.state as DeviceState, keys, password: loginPassword(keys.login) };
     this.cache.set(id, d);
     return d;
   }
 
+  /** Write a state change only (inside a service's transaction); noteState() after the commit. */
+  async writeState(id: string, state: DeviceState): Promise<void> {
+    if (!(await store.setDeviceState(this.db, id, state))) throw new DeviceError("UNKNOWN_DEVICE", `no device ${id}`);
+  }
+
+  /** After a committed state change: live sessions holding this device see the new state. */
+  noteState(id: string, state: DeviceState): void {
+    const c = this.cache.get(id);
+    if (c) c.state = state;
+  }
+
+  /**
+   * Devices whose cached state is not yet revoked but whose stored state is (another process, the
+   * CLI, revoked them): their cache is brought up to date and their ids returned.
+   */
+  async revokedSinceCached(): Promise<string[]> {
+    const out: string[] = [];
+    for (const [id, d] of this.cache) {
+      if (d.state === "revoked") continue;
+      const row = await store.deviceState(this.db, id);
+      if (row && row.state === "revoked") {
+        d.state = "revoked";
+        out.push(id);
+      }
+    }
+    return out;
+  }
+
   async setState(id: string, state: DeviceState): Promise<void> {
-    const r = await this.db.run("UPDATE devices SET state = ? WHERE id = ?", [state, id]);
-    if (!r.changes) throw new DeviceError("UNKNOWN_DEVICE", `no device ${id}`);
+    if (!(await store.setDeviceState(this.db, id, state))) throw new DeviceError("UNKNOWN_DEVICE", `no device ${id}`);
     const c = this.cache.get(id);
     if (c) c.state = state;
   }
 
   async list(): Promise<{ id: string; kind: string; state: string; last_seen: number | null }[]> {
-    return this.db.all("SELECT id, kind, state, last_seen FROM devices ORDER BY id");
+    return (await store.listDevices(this.db)).map((d) => ({ id: d.id, kind: d.kind, state: d.state, last_seen: d.last_seen }));
   }
 }

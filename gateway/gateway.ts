@@ -1,18 +1,18 @@
 // Assembles the station gateway: data directory, station key, SQLite, media, broker, ingest.
 // main.ts runs it as a process; tests start it in-process on ephemeral ports.
-import { mkdirSync, statfsSync } from "node:fs";
+import { mkdirSync, statfsSync, writeFileSync } from "node:fs";
+import { lockDataDir, tightenDataDir } from "./datadir.js";
 import { join, resolve } from "node:path";
 import type { GatewayConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import type { Logger } from "./log.js";
 import { Db } from "./store/db.js";
-import { INGEST_MIGRATIONS, migrate } from "./store/schema.js";
+import { ACCOUNT_MIGRATIONS, ALARM_MIGRATIONS, AUDIT_MIGRATIONS, INGEST_MIGRATIONS, MODEL_MIGRATIONS, migrate } from "./store/schema.js";
 import type { MigrationSet } from "./store/schema.js";
-import { ACCOUNT_MIGRATIONS, Accounts } from "./api/accounts.js";
-import { MODEL_MIGRATIONS } from "./model/schema.js";
+import { Accounts } from "./api/accounts.js";
 import { Model } from "./model/model.js";
-import { AUDIT_MIGRATIONS, AuditLog } from "./audit/log.js";
-import { ALARM_MIGRATIONS, Alarms } from "./alarms.js";
+import { AuditLog } from "./audit/log.js";
+import { Alarms } from "./alarms.js";
 import { buildApi } from "./api/server.js";
 import type { FastifyInstance } from "fastify";
 import { MediaStore } from "./store/media.js";
@@ -36,12 +36,21 @@ import { parseWitnesses } from "./evidence/witness-client.js";
 import { logRoutes } from "./api/log-routes.js";
 import { exportRoutes } from "./api/export-routes.js";
 import { Approvals } from "./services/approvals.js";
+import { Services } from "./services/index.js";
+import type { LiveHooks } from "./services/index.js";
+import { makePolicy } from "./policy.js";
+import type { Policy } from "./policy.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
 export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS, TLOG_MIGRATIONS, SCRUB_MIGRATIONS, RETENTION_MIGRATIONS, APPROVAL_MIGRATIONS];
 
 export interface Gateway {
   config: GatewayConfig;
+  /** https when the API speaks HTTPS. */
+  apiScheme: "http" | "https";
+  /** The service layer: every change and every read of records goes through it. */
+  services: Services;
+  policy: Policy;
   mqttPort: number;
   httpPort: number;
   api: FastifyInstance;
@@ -74,21 +83,43 @@ export async function openStore(config: GatewayConfig) {
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
   // The station's Ed25519 signing identity (log checkpoints, manifests, C2PA), made at first start.
   const { identity } = StationIdentity.loadOrCreate(dir, config.stationName);
+  const policy = makePolicy(config);
   const db = await Db.open(join(dir, "gateway.db"));
   await migrate(db, ALL_MIGRATIONS);
   const audit = await AuditLog.open(db, dir);
+  const accounts = new Accounts(db);
+  // First start (gateway or CLI): the admin account, its token in a 0600 file in the data directory.
+  const tokenFile = join(dir, "admin.token");
+  const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
   return {
+    adminTokenFile,
     dir, db, station: station.key, audit, identity,
     registry: new DeviceRegistry(db, station.key),
-    accounts: new Accounts(db),
-    model: new Model(db, { timeZone: config.timeZone, fleetRatio: config.fleetRatio, gapToleranceMs: config.gapToleranceMs }),
+    accounts,
+    policy,
+    model: new Model(db, { timeZone: policy.timeZone, fleetRatio: policy.fleetRatio, gapToleranceMs: policy.gapToleranceMs }),
   };
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {
   // Checked before anything listens: a bad witness entry stops the start with its reason.
   const witnesses = parseWitnesses(config.witnesses);
-  const { dir, db, registry, accounts, model, audit, identity } = await openStore(config);
+  // One gateway per data directory; what is in it readable only by the station's account.
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const unlock = lockDataDir(dataDir);
+  try {
+    return await start(config, log, witnesses, unlock);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<typeof parseWitnesses>, unlock: () => void): Promise<Gateway> {
+  const { dir, db, registry, accounts, model, audit, identity, policy, adminTokenFile } = await openStore(config);
+  const fixed = tightenDataDir(dir);
+  if (fixed.length) log.warn({ fixed: fixed.length, first: fixed.slice(0, 5) }, "data directory: modes tightened to 0700 (directories) and 0600 (files)");
   // The C2PA chain (station CA, signing certificate) made once; without openssl, export's C2PA waits for it.
   try {
     if (ensureStationChain(dir, identity).created) log.info({ station: identity.name }, "made the station CA and C2PA signing certificate");
@@ -96,8 +127,6 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     log.error({ err: (e as Error).message }, "could not make the station's X.509 chain");
   }
   const alarms = new Alarms(db, log, { audit });
-  const tokenFile = join(dir, "admin.token");
-  const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
   const media = new MediaStore(join(dir, "media"));
   const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail },
     (items, mediaS, syncS, sqlS) => {
@@ -113,8 +142,14 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   // Refusals and commits are counted into `metrics`, made once ingest exists (below); nothing is
   // refused or committed before the broker listens, after that.
   const refusals = new Refusals(log, (code) => metrics.refusals.inc({ code }));
-  const broker = new Broker(registry, refusals, log);
-  const ingest = new Ingest(db, media, registry, committer, broker, log, {
+  // One direction: the broker hands messages to ingest through the callbacks it is built with;
+  // ingest answers through the Downlink it is built with (publish, disconnect, and pause and
+  // resume reading a connection's socket for backpressure), nothing more.
+  const downlink = {
+    send: (id: string, b: Uint8Array) => broker.send(id, b), disconnect: (conn: string) => broker.disconnect(conn),
+    pause: (conn: string) => broker.pause(conn), resume: (conn: string) => broker.resume(conn),
+  };
+  const ingest = new Ingest(db, media, registry, committer, downlink, log, {
     beaconIntervalS: config.beaconIntervalS,
     ackIntervalMs: config.ackIntervalMs,
     refuse: (c, f) => refusals.note(c, f),
@@ -143,12 +178,23 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
     diskFreeBytes: () => { const st = statfsSync(dir); return st.bavail * st.bsize; },
     scrub: () => evidence.scrubber.progress,
   });
-  broker.ingest = ingest;
+  const broker = new Broker(registry, refusals, log, { message: (conn, id, p) => ingest.message(conn, id, p), disconnected: (conn) => ingest.disconnected(conn) });
+  // A revoke reaches the live connection at once: an authenticated Revoke, then the connection closed.
+  const live: LiveHooks = {
+    deviceRevoked: async (id, reason) => {
+      const told = await ingest.revoked(id, reason);
+      setTimeout(() => broker.disconnectDevice(id), told ? 200 : 0).unref();
+      log.warn({ device: id, sessions: told, reason }, "device revoked while connected: told and disconnected");
+    },
+  };
+  const approvals = new Approvals(db, audit, model);
+  const services = new Services({ db, audit, model, registry, accounts, alarms, policy, mediaDir: join(dir, "media"), live, approvals });
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
   if (tls && tls.generated) log.info({ cert: tls.certFile }, "generated a self-signed TLS certificate");
-  const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
+  const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, connectTimeoutMs: config.mqttConnectTimeoutMs, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
   // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds.
   let closed = false;
+  let lastDeadlineCheck = 0;
   const checkDisk = async () => {
     if (closed) return;
     const s = statfsSync(dir);
@@ -161,6 +207,13 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
       else await alarms.clear("DISK_LOW", dir, "gateway", "free space back above the threshold");
     }
     await alarms.checkSilentDevices(Date.now(), config.silentAfterS * 1000);
+    // The upload deadline (RULES.md §2: upload within 24 h of the end of duty), checked once a minute.
+    if (Date.now() - lastDeadlineCheck >= 60000) {
+      lastDeadlineCheck = Date.now();
+      await alarms.checkUploadDeadline(lastDeadlineCheck, policy.uploadDeadlineH * 3600e3);
+    }
+    // A revoke made by the CLI on this data directory (another process) reaches live connections here.
+    for (const id of await registry.revokedSinceCached()) await live.deviceRevoked!(id, "device revoked by the station");
     // A certificate that expired during a checkout (RULES.md §2) is raised per device.
     for (const x of await model.checkoutsWithExpiredCert(Date.now())) {
       await alarms.raise("CERT_EXPIRED", x.deviceId, `${x.name} (${x.badge}) holds ${x.deviceId}; certificate valid to ${x.certValidTo}`);
@@ -170,16 +223,20 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   await checkDisk();
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
-  const approvals = new Approvals(db, audit, model);
-  const api = await buildApi({ db, mediaDir: join(dir, "media"), accounts, registry, model, audit, alarms, approvals, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, log.child({ part: "api" }, { level: "warn" }));
+  const httpsOn = !!(config.https || config.httpsCert || config.httpsKey);
+  const httpsMaterial = httpsOn ? tlsMaterial(dir, config.httpsCert, config.httpsKey) : null;
+  if (httpsMaterial?.generated) log.info({ cert: httpsMaterial.certFile }, "generated a self-signed TLS certificate");
+  const apiLog = log.level === "silent" ? log.child({ part: "api" }) : log.child({ part: "api" }, { level: "warn" });
+  const api = await buildApi({ services, https: httpsMaterial ? { cert: httpsMaterial.cert, key: httpsMaterial.key } : undefined, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, apiLog);
   logRoutes(api, evidence.tlog, identity.verifierKey);
   metricsRoutes(api, metrics);
   exportRoutes(api, { db, audit, model, registry, identity, approvals, tlog: evidence.tlog, dataDir: dir, mediaDir: join(dir, "media"), sync: () => evidence.sync() });
   await api.listen({ host: config.host, port: config.httpPort });
   evidence.start();
   const httpPort = (api.server.address() as { port: number }).port;
+  if (config.portsFile) writeFileSync(config.portsFile, JSON.stringify({ mqtt: mqttPort, http: httpPort, tls: broker.tlsPort || null, https: httpsOn, pid: process.pid }) + "\n", { mode: 0o600 });
   return {
-    config, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, approvals, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
+    config, apiScheme: httpsOn ? "https" : "http", services, policy, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, approvals, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
     async close() {
       closed = true;
       clearInterval(diskTimer);
@@ -189,6 +246,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
       await evidence.close();
       await media.close();
       await db.close();
+      unlock();
     },
   };
 }

@@ -3,6 +3,7 @@ import { ConfigError, helpText, loadConfig } from "./config.js";
 import { startGateway } from "./gateway.js";
 import { IdentityError } from "./evidence/identity.js";
 import { resolve } from "node:path";
+import { GatewayError } from "./errors.js";
 
 let parsed;
 try {
@@ -23,8 +24,14 @@ try {
   gw = await startGateway(parsed.config);
 } catch (e) {
   // A bad --witnesses, or a station identity that does not match (renamed, key missing): say why.
-  if (e instanceof ConfigError || e instanceof IdentityError) {
+  if (e instanceof ConfigError || e instanceof IdentityError || e instanceof GatewayError) {
     console.error(`gateway: ${(e as { code?: string }).code ? (e as { code: string }).code + ": " : ""}${e.message}`);
+    process.exit(2);
+  }
+  // A port already taken: said in one line, not a stack trace.
+  const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (err.code === "EADDRINUSE" || err.code === "EACCES") {
+    console.error(`gateway: PORT_IN_USE: ${err.address ?? parsed.config.host}:${err.port ?? "?"} is ${err.code === "EACCES" ? "not allowed" : "in use (another gateway?)"}; choose others with --mqtt-port, --http-port, --tls-port`);
     process.exit(2);
   }
   throw e;
@@ -32,7 +39,7 @@ try {
 const apiHost = parsed.config.host === "0.0.0.0" ? "127.0.0.1" : parsed.config.host;
 console.log(`gateway: MQTT on ${parsed.config.host}:${gw.mqttPort}, data in ${resolve(parsed.config.dataDir)}`);
 if (gw.broker.tlsPort) console.log(`gateway: MQTT over TLS on ${parsed.config.host}:${gw.broker.tlsPort}`);
-console.log(`gateway: API on http://${apiHost}:${gw.httpPort}/api`);
+console.log(`gateway: API on ${gw.apiScheme}://${apiHost}:${gw.httpPort}/api (OpenAPI at /api/docs)`);
 if (gw.adminTokenFile) console.log(`gateway: first start: admin account created, its token is in ${gw.adminTokenFile} (mode 0600)`);
 console.log("gateway: register a device with `npm run admin -- device add <ID> --root-out <FILE>`; stop with Ctrl-C");
 let stopping = false;

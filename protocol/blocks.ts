@@ -6,12 +6,12 @@ import {
 } from "./constants.js";
 import { getU64, setU64 } from "./bytes.js";
 
-/** Device ids: 1 to 16 characters of [A-Za-z0-9._-] (R-ID-1). */
+/** Device ids: 1 to 16 characters of [A-Za-z0-9._-], the first a letter or digit (R-ID-1): never `.` or `..`. */
 export function validDeviceId(id: string): boolean {
   if (typeof id !== "string" || id.length < 1 || id.length > DEVICE_ID_LEN) return false;
   for (let i = 0; i < id.length; i++) {
     const c = id.charCodeAt(i);
-    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 46 || c === 95;
+    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (i > 0 && (c === 45 || c === 46 || c === 95));
     if (!ok) return false;
   }
   return true;

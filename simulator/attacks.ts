@@ -42,7 +42,7 @@ import { clips, pick } from "./scenarios.js";
 import type { Scenario } from "./scenarios.js";
 import { lossless } from "./run.js";
 import type { Ctx, RecordingResult } from "./run.js";
-import type { RecordingRow } from "./api.js";
+import type { RecordingRow } from "../client/admin-api.js";
 import type { DeviceInfo, DeviceSpec } from "./types.js";
 
 // Salts of the seeded choices (pick): which device is the victim, which chunk is forged.
@@ -149,7 +149,7 @@ interface AckMsg { recording: number; state: number; cumulative: number }
 /** Where the gateway's broker is: the outside one given, or the simulator's own. */
 function brokerUrl(ctx: Ctx): string {
   if (ctx.opts.gateway) return ctx.opts.gateway;
-  if (ctx.gateway) return `mqtt://127.0.0.1:${ctx.gateway.mqttPort}`;
+  if (ctx.gateway) return ctx.gateway.mqttUrl;
   throw new Error("no gateway to connect to");
 }
 
@@ -170,7 +170,7 @@ class Intruder {
 
   /** Log in as the device, under client id `<id>-<tag>`: the honest device's session stays up. */
   static async connect(url: string, x: Extracted, tag: string): Promise<Intruder> {
-    const client = await mqtt.connectAsync(url, { username: x.id, password: x.login, clientId: `${x.id}-${tag}`, reconnectPeriod: 0, connectTimeout: 5000 });
+    const client = await mqtt.connectAsync(url, { username: x.id, password: x.login, clientId: `${x.id}/${tag}`, reconnectPeriod: 0, connectTimeout: 5000 });
     return new Intruder(client, x);
   }
 
@@ -331,19 +331,17 @@ function health(ctx: Ctx): Promise<Health> {
 }
 
 /**
- * Digest of what the gateway stores of a recording's chunks: each row's seq, header, tag, chain
- * value and media offset, and the media file. Only with the simulator's own gateway (null else):
- * the API serves media only with an audited reason, and chunk rows not at all.
+ * Digest of what the gateway stores of a recording, as the API serves it to an auditor: the
+ * recording's chunk count, bytes and verdict, and its media, retrieved with a reason (audited).
  */
 async function storedChunks(ctx: Ctx, device: string, r: number): Promise<string | null> {
-  const g = ctx.gateway;
-  if (!g) return null;
-  const rows = await g.db.all<{ seq: number; header: Buffer; tag: Buffer; chain: Buffer; length: number; media_offset: number }>(
-    "SELECT seq, header, tag, chain, length, media_offset FROM chunks WHERE device_id = ? AND recording_id = ? ORDER BY seq", [device, r]);
+  const d = await detail(ctx, device, r);
+  if (!d) return null;
   const h = createHash("sha256");
-  for (const x of rows) h.update(`${x.seq}/${x.length}/${x.media_offset}/`).update(x.header).update(x.tag).update(x.chain);
-  h.update(await g.media.read(g.media.pathFor(device, r)).catch(() => Buffer.alloc(0)));
-  return `${rows.length} rows, ${h.digest("hex").slice(0, 16)}`;
+  h.update(`${d.chunks}/${d.bytes}/${d.verdict}/`);
+  const media = await ctx.api.media(device, r, "simulator attack scenario: checking the stored media").catch(() => Buffer.alloc(0));
+  h.update(media);
+  return `${d.chunks} chunks, ${h.digest("hex").slice(0, 16)}`;
 }
 
 /** Poll until `probe` gives something truthy; a timeout is an error (the attack could not be set up). */

@@ -1,13 +1,11 @@
 // npm run demo: a gateway with sample units, officers and cases, and a small simulated fleet
 // recording against it; verified clips are printed as they arrive. [--devices N] [--duration 60s]
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { ensureBundle } from "../scripts/build-firmware.mjs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startGateway } from "../gateway/gateway.js";
-import { DEFAULTS } from "../gateway/config.js";
-import { createLogger } from "../gateway/log.js";
-import { GatewayApi } from "./api.js";
+import { GatewayProcess } from "../client/gateway-process.js";
+import { AdminApi } from "../client/admin-api.js";
 import { runSimulation } from "./run.js";
 import { summary } from "./report.js";
 
@@ -19,10 +17,11 @@ const duration = Number(opt("duration", "60s").replace(/s$/, "")) * 1000;
 const bundle = await ensureBundle();
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-demo-"));
-const gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 15 }, createLogger("warn"));
-const token = readFileSync(join(dir, "admin.token"), "utf8").trim();
-const api = new GatewayApi(`http://127.0.0.1:${gw.httpPort}`, token);
-console.log(`demo: gateway up: MQTT on 127.0.0.1:${gw.mqttPort}, admin API on http://127.0.0.1:${gw.httpPort} (token in ${join(dir, "admin.token")})`);
+// The gateway as any outside tool starts it: its public command, as a child process.
+const gw = await GatewayProcess.start({ dataDir: dir, logLevel: "warn", options: { mqttPort: 0, httpPort: 0, diskMinFreeMb: 1, beaconIntervalS: 15 } });
+const token = gw.adminToken();
+const api = new AdminApi(gw.apiUrl, token);
+console.log(`demo: gateway up (pid ${gw.ports.pid}): MQTT on 127.0.0.1:${gw.ports.mqtt}, admin API on ${gw.apiUrl} (token in ${join(dir, "admin.token")})`);
 console.log(`demo: ${devices} simulated recorders (the firmware bundle on the node engine) record clips for ${duration / 1000} s; each line below is a clip the gateway verified\n`);
 
 const seen = new Set<string>();
@@ -43,13 +42,13 @@ const poll = setInterval(async () => {
 try {
   const report = await runSimulation({
     devices, durationMs: duration, scenario: "steady", seed: 1, engine: "node", speed: 1, chunk: 8192, bundle,
-    gateway: `mqtt://127.0.0.1:${gw.mqttPort}`, api: `http://127.0.0.1:${gw.httpPort}`, token,
+    gateway: gw.mqttUrl, api: gw.apiUrl, token,
   });
   await new Promise((r) => setTimeout(r, 1500));
   console.log("\n" + summary(report));
   process.exitCode = report.ok ? 0 : 1;
 } finally {
   clearInterval(poll);
-  await gw.close();
+  await gw.stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -2,16 +2,13 @@
 // devices on an engine, a scenario's schedule of recordings and faults, then the checks: the
 // verdicts of DESIGN.md section 6 per recording, against what the scenario says the gateway must
 // end up reporting.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toHex } from "../protocol/bytes.js";
-import { startGateway } from "../gateway/gateway.js";
-import type { Gateway } from "../gateway/gateway.js";
-import { DEFAULTS } from "../gateway/config.js";
-import { createLogger } from "../gateway/log.js";
-import { GatewayApi } from "./api.js";
-import type { RecordingRow } from "./api.js";
+import { GatewayProcess } from "../client/gateway-process.js";
+import { AdminApi } from "../client/admin-api.js";
+import type { RecordingRow } from "../client/admin-api.js";
 import { FaultProxy } from "./proxy.js";
 import { Rand } from "./engine/rand.js";
 import { NodeEngine } from "./engines/node.js";
@@ -95,8 +92,9 @@ export interface Ctx {
   caseNumbers: string[];
   /** Per device, the recording ids the scenario expects to see sealed as interrupted. */
   interrupted: Set<number>[];
-  gateway: Gateway | null;
-  api: GatewayApi;
+  /** The simulator's own gateway (a child process), or null against an outside one. */
+  gateway: GatewayProcess | null;
+  api: AdminApi;
   sleep(ms: number): Promise<void>;
   /** Restart the embedded gateway on the same data directory and ports. */
   restartGateway(): Promise<void>;
@@ -126,13 +124,18 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
   const cleanups: (() => Promise<void> | void)[] = [];
 
   // ---- gateway ----
-  let gateway: Gateway | null = null;
+  let gateway: GatewayProcess | null = null;
   let mqttHost = "127.0.0.1", mqttPort = 0, apiBase = o.api || "", token = o.token || "";
   const gwDir = join(work, "gateway");
   const startOwn = async (ports?: { mqtt: number; http: number }) => {
-    gateway = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: ports ? ports.mqtt : 0, httpPort: ports ? ports.http : 0, dataDir: gwDir, diskMinFreeMb: 1, beaconIntervalS: 30, maxClients: Math.max(DEFAULTS.maxClients, o.devices * 2 + 10), ratePerSecond: 1000, rateBurst: 2000, faultCommitDelayMs: o.commitDelayMs || 0 }, createLogger(process.env.EVREC_SIM_GATEWAY_LOG || "silent"));
-    mqttPort = gateway.mqttPort;
-    apiBase = `http://127.0.0.1:${gateway.httpPort}`;
+    // Like any outside tool: the gateway's public command, as a child process; its log with EVREC_SIM_GATEWAY_LOG.
+    mkdirSync(gwDir, { recursive: true, mode: 0o700 });
+    gateway = await GatewayProcess.start({
+      dataDir: gwDir, logLevel: process.env.EVREC_SIM_GATEWAY_LOG || "silent",
+      options: { mqttPort: ports ? ports.mqtt : 0, httpPort: ports ? ports.http : 0, diskMinFreeMb: 1, beaconIntervalS: 30, maxClients: Math.max(2000, o.devices * 2 + 10), ratePerSecond: 1000, rateBurst: 2000, faultCommitDelayMs: o.commitDelayMs || 0 },
+    });
+    mqttPort = gateway.ports.mqtt;
+    apiBase = gateway.apiUrl;
   };
   if (o.gateway) {
     const u = new URL(o.gateway);
@@ -143,9 +146,9 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
   } else {
     await startOwn();
     token = readFileSync(join(gwDir, "admin.token"), "utf8").trim();
-    cleanups.push(async () => { if (gateway) await gateway.close(); });
+    cleanups.push(async () => { if (gateway) await gateway.stop(); });
   }
-  const api = new GatewayApi(apiBase, token);
+  const api = new AdminApi(apiBase, token, { codes: { down: "SIM_GATEWAY_DOWN", auth: "SIM_GATEWAY_AUTH", refused: "SIM_GATEWAY" } });
 
   // ---- seed the station: a unit, an officer per device, cases; register and check out ----
   const rand = new Rand(o.seed, 7);
@@ -194,14 +197,14 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
   cleanups.push(() => engine.close());
 
   const devices: SimDevice[] = [];
-  let gwRef: () => Gateway | null = () => gateway;
+  let gwRef: () => GatewayProcess | null = () => gateway;
   const ctx: Ctx = {
     opts: o, rand, devices, specs, proxies, caseNumbers, interrupted: specs.map(() => new Set<number>()),
     get gateway() { return gwRef(); }, api, sleep, log, notes: {},
     restartGateway: async () => {
       if (!gateway) throw new Error("restartGateway: not the simulator's own gateway");
-      const ports = { mqtt: gateway.mqttPort, http: gateway.httpPort };
-      await gateway.close();
+      const ports = { mqtt: gateway.ports.mqtt, http: gateway.ports.http };
+      await gateway.stop();
       gateway = null;
       await sleep(500);
       await startOwn(ports);
@@ -291,10 +294,11 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
 }
 
 /** A recording's reasons (JSON from the gateway) as " (CODE seq N: detail; ...)", or "". */
-export function reasonText(json: string | undefined): string {
+export function reasonText(json: unknown): string {
   if (!json) return "";
   let list: { code: string; seq?: number; detail?: string }[];
-  try { list = JSON.parse(json); } catch { return ` (${json})`; }
+  if (Array.isArray(json)) list = json;
+  else try { list = JSON.parse(String(json)); } catch { return ` (${String(json)})`; }
   if (!Array.isArray(list) || !list.length) return "";
   return ` (${list.map((x) => `${x.code}${x.seq !== undefined ? ` seq ${x.seq}` : ""}${x.detail ? `: ${x.detail}` : ""}`).join("; ")})`;
 }
@@ -323,7 +327,7 @@ export function lossless(ctx: Ctx, recs: RecordingResult[], infos: (DeviceInfo |
       const expectInt = ctx.interrupted[i].has(r.recording);
       if (!!r.interrupted !== expectInt) f.push(`${where}: interrupted=${r.interrupted}, expected ${expectInt ? 1 : 0}`);
       if (!r.officer) f.push(`${where}: not linked to an officer`);
-      if (!r.cases) f.push(`${where}: not linked to a case`);
+      if (!(Array.isArray(r.cases) ? r.cases.length : r.cases)) f.push(`${where}: not linked to a case`);
     }
   });
   return f;

@@ -4,14 +4,19 @@
 // translate (roles: any account with a token may ask; what it may do is checked there).
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { PassThrough } from "node:stream";
-import { ROLES } from "./accounts.js";
+import { callerOf } from "./server.js";
+import type { FastifyRequest } from "fastify";
 import { Approvals, ApprovalError } from "../services/approvals.js";
 import type { Item } from "../services/approvals.js";
 import { ExportError, prepareExport, writeBundle } from "../evidence/export.js";
 import type { ExportDeps, ExportProgress } from "../evidence/export.js";
 import { ModelError } from "../model/model.js";
 
-const ALL = [...ROLES];
+/** The approvals and the exporter name the caller as an Actor. */
+const actorOf = (req: FastifyRequest) => {
+  const c = callerOf(req);
+  return { name: c.name, role: c.role, officer_badge: c.officerBadge };
+};
 const ITEM = { type: "object", required: ["device", "recording"], additionalProperties: false, properties: { device: { type: "string", pattern: "^[A-Za-z0-9._-]{1,16}$" }, recording: { type: "integer", minimum: 1 } } };
 
 function fail(reply: FastifyReply, e: unknown): FastifyReply {
@@ -29,33 +34,30 @@ export function exportRoutes(app: FastifyInstance, deps: ExportDeps): void {
   const running = new Map<string, ExportProgress & { by: string; state: string; error?: string }>();
 
   app.post<{ Body: { kind: "export" | "view"; items?: Item[]; case?: string; reason: string; hours?: number } }>("/api/approvals", {
-    config: { roles: ALL },
-    schema: { body: { type: "object", required: ["kind", "reason"], additionalProperties: false, properties: {
+    schema: { description: "ask for a grant: a release outside (export) or a view beyond one's scope", body: { type: "object", required: ["kind", "reason"], additionalProperties: false, properties: {
       kind: { enum: ["export", "view"] }, items: { type: "array", items: ITEM, maxItems: 10000 }, case: { type: "string" }, reason: { type: "string" }, hours: { type: "integer" } } } },
   }, async (req, reply) => {
     try {
-      return reply.status(201).send(await approvals.request(req.account!, { kind: req.body.kind, items: req.body.items, caseNumber: req.body.case, reason: req.body.reason, hours: req.body.hours }));
+      return reply.status(201).send(await approvals.request(actorOf(req), { kind: req.body.kind, items: req.body.items, caseNumber: req.body.case, reason: req.body.reason, hours: req.body.hours }));
     } catch (e) { return fail(reply, e); }
   });
 
   app.get<{ Querystring: { state?: "pending" | "approved" | "denied" } }>("/api/approvals", {
-    config: { roles: ALL },
-    schema: { querystring: { type: "object", properties: { state: { enum: ["pending", "approved", "denied"] } } } },
+    schema: { description: "the approval queue (approvers, admins), else one's own requests", querystring: { type: "object", properties: { state: { enum: ["pending", "approved", "denied"] } } } },
   }, async (req) => {
-    const acc = req.account!;
+    const acc = actorOf(req);
     // Approvers and admins see the queue; anyone else their own requests.
     return approvals.list({ state: req.query.state, requester: acc.role === "admin" || acc.role === "supervisor" || acc.role === "legal_reviewer" ? undefined : acc.name });
   });
 
   for (const verb of ["approve", "deny"] as const) {
     app.post<{ Params: { id: string }; Body: { reason: string; hours?: number } }>(`/api/approvals/:id/${verb}`, {
-      config: { roles: ALL },
-      schema: { params: { type: "object", properties: { id: { type: "string", pattern: "^[1-9][0-9]{0,12}$" } } },
+        schema: { description: `${verb} a pending request, with a reason`, params: { type: "object", properties: { id: { type: "string", pattern: "^[1-9][0-9]{0,12}$" } } },
         body: { type: "object", required: ["reason"], additionalProperties: false, properties: { reason: { type: "string" }, hours: { type: "integer" } } } },
     }, async (req, reply) => {
       try {
         const id = Number(req.params.id);
-        return verb === "approve" ? await approvals.approve(req.account!, id, req.body.reason, req.body.hours) : await approvals.deny(req.account!, id, req.body.reason);
+        return verb === "approve" ? await approvals.approve(actorOf(req), id, req.body.reason, req.body.hours) : await approvals.deny(actorOf(req), id, req.body.reason);
       } catch (e) { return fail(reply, e); }
     });
   }
@@ -63,15 +65,14 @@ export function exportRoutes(app: FastifyInstance, deps: ExportDeps): void {
   // The bundle streams as it is written; every check (grant, access, audit, log) is made first,
   // so a refusal is a JSON error and never half a ZIP. x-export-id names it for the progress route.
   app.post<{ Body: { recording?: Item; case?: string; from?: string; to?: string; reason: string; grant?: number } }>("/api/exports", {
-    config: { roles: ALL },
-    schema: { body: { type: "object", required: ["reason"], additionalProperties: false, properties: {
+    schema: { description: "export a recording (or an excerpt) or a case as an evidence bundle (ZIP), streamed", body: { type: "object", required: ["reason"], additionalProperties: false, properties: {
       recording: ITEM, case: { type: "string" }, from: { type: "string", format: "date-time" }, to: { type: "string", format: "date-time" }, reason: { type: "string" }, grant: { type: "integer", minimum: 1 } } } },
   }, async (req, reply) => {
     let prepared;
     try {
-      prepared = await prepareExport(deps, req.account!, { recording: req.body.recording, caseNumber: req.body.case, fromMs: req.body.from ? Date.parse(req.body.from) : undefined, toMs: req.body.to ? Date.parse(req.body.to) : undefined, reason: req.body.reason, grant: req.body.grant });
+      prepared = await prepareExport(deps, actorOf(req), { recording: req.body.recording, caseNumber: req.body.case, fromMs: req.body.from ? Date.parse(req.body.from) : undefined, toMs: req.body.to ? Date.parse(req.body.to) : undefined, reason: req.body.reason, grant: req.body.grant });
     } catch (e) { return fail(reply, e); }
-    const state = { recordings: prepared.items.length, done: 0, bytes: 0, current: null as string | null, by: req.account!.name, state: "writing" };
+    const state = { recordings: prepared.items.length, done: 0, bytes: 0, current: null as string | null, by: actorOf(req).name, state: "writing" };
     running.set(prepared.id, state);
     const body = new PassThrough();
     writeBundle(prepared, body, (p) => Object.assign(state, p)).then(() => { state.state = "done"; }, (e: Error) => {
@@ -83,9 +84,9 @@ export function exportRoutes(app: FastifyInstance, deps: ExportDeps): void {
       .header("x-export-id", prepared.id).header("x-export-recordings", String(prepared.items.length)).send(body);
   });
 
-  app.get<{ Params: { id: string } }>("/api/exports/:id/progress", { config: { roles: ALL } }, async (req, reply) => {
+  app.get<{ Params: { id: string } }>("/api/exports/:id/progress", { schema: { description: "a running or recently finished export's progress" } }, async (req, reply) => {
     const s = running.get(req.params.id);
-    if (!s || (s.by !== req.account!.name && req.account!.role !== "admin")) return reply.status(404).send({ error: "UNKNOWN_EXPORT", message: "no export of that id running or recently finished" });
+    if (!s || (s.by !== actorOf(req).name && actorOf(req).role !== "admin")) return reply.status(404).send({ error: "UNKNOWN_EXPORT", message: "no export of that id running or recently finished" });
     return { id: req.params.id, state: s.state, recordings: s.recordings, done: s.done, bytes: s.bytes, current: s.current, error: s.error };
   });
 }

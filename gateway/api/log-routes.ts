@@ -10,14 +10,14 @@ import { parseTilePath } from "../../protocol/merkle.js";
 export function logRoutes(app: FastifyInstance, tlog: TransparencyLog, verifierKey: string): void {
   const fail = (reply: FastifyReply, status: number, code: string, message: string) => reply.status(status).header("content-type", "application/json; charset=utf-8").send({ error: code, message });
 
-  app.get("/log/checkpoint", async (_req, reply) => {
+  app.get("/log/checkpoint", { config: { open: true }, schema: { description: "the latest signed checkpoint (C2SP tlog-tiles)" } }, async (_req, reply) => {
     const cp = await tlog.checkpoint();
     return reply.header("content-type", "text/plain; charset=utf-8").header("cache-control", "no-cache, max-age=0").send(cp.note);
   });
 
-  app.get("/log/key", async (_req, reply) => reply.header("content-type", "text/plain; charset=utf-8").send(verifierKey + "\n"));
+  app.get("/log/key", { config: { open: true }, schema: { description: "the verifier key" } }, async (_req, reply) => reply.header("content-type", "text/plain; charset=utf-8").send(verifierKey + "\n"));
 
-  app.get("/log/tile/*", async (req: FastifyRequest<{ Params: { "*": string } }>, reply) => {
+  app.get("/log/tile/*", { config: { open: true }, schema: { description: "tiles and entry bundles (C2SP tlog-tiles)" } }, async (req: FastifyRequest<{ Params: { "*": string } }>, reply) => {
     let t;
     try {
       t = parseTilePath("tile/" + req.params["*"]);

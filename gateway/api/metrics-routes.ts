@@ -2,8 +2,12 @@
 // as a bearer token: authorization.credentials_file in its scrape config).
 import type { FastifyInstance } from "fastify";
 import type { Metrics } from "../metrics.js";
+import { callerOf } from "./server.js";
+import { requireRole } from "../services/context.js";
 
 export function metricsRoutes(app: FastifyInstance, metrics: Metrics): void {
-  app.get("/metrics", { config: { roles: ["admin"] } }, async (_req, reply) =>
-    reply.header("content-type", metrics.registry.contentType).send(await metrics.text()));
+  app.get("/metrics", { schema: { description: "Prometheus metrics (text format): chunks and bytes committed, commit latency and phases, sessions, refusals, disk, scrub; an admin token" } }, async (req, reply) => {
+    requireRole(callerOf(req), ["admin"], "metrics");
+    return reply.header("content-type", metrics.registry.contentType).send(await metrics.text());
+  });
 }

@@ -1,96 +1,89 @@
-// API routes over the enforcement model, reports, audit log and alarms. Changes are made by a
-// named account and audited; reports carry the audit head (RULES.md §1 P6).
+// API routes over the enforcement model, reports, accounts, alarms and the audit log: each a
+// call to a service with the authenticated caller.
 import type { FastifyInstance } from "fastify";
-import type { ApiServices } from "./server.js";
-import { fleetReport } from "../reports/ratios.js";
-import { coverageReport, integritySummary, statistics } from "../reports/coverage.js";
-import { assignmentInForceSql } from "../model/schema.js";
+import type { Services } from "../services/index.js";
+import { ERRORS, callerOf } from "./server.js";
 
-const READ: ("admin" | "supervisor" | "legal_reviewer")[] = ["admin", "supervisor", "legal_reviewer"];
+const obj = (properties: Record<string, unknown>, required: string[] = []) => ({ type: "object", properties, required });
+const str = { type: "string" };
+const int = { type: "integer" };
+const reasonBody = obj({ reason: str }, ["reason"]);
 
-export function modelRoutes(app: FastifyInstance, s: ApiServices): void {
-  const who = (req: { account: { name: string } | null }) => req.account!.name;
-  const withHead = async <T extends object>(report: T) => ({ ...report, auditHead: await s.audit.head() });
-
-  app.get("/api/units", { config: { roles: READ } }, async () => s.model.listUnits());
+export function modelRoutes(app: FastifyInstance, s: Services): void {
+  app.get("/api/units", { schema: { description: "the unit tree" } }, async (req) => s.model.listUnits(callerOf(req)));
   app.post<{ Body: { name: string; level: string; parentId?: number } }>("/api/units", {
-    config: { roles: ["admin"] },
-    schema: { body: { type: "object", required: ["name", "level"], properties: { name: { type: "string", minLength: 1 }, level: { type: "string" }, parentId: { type: "integer" } } } },
-  }, async (req, reply) => {
-    const u = await s.model.addUnit(req.body.name, req.body.level as never, req.body.parentId);
-    await s.audit.append({ actor: who(req), action: "unit.add", target: String((u as { id: number }).id), details: req.body });
-    return reply.status(201).send(u);
-  });
+    schema: { description: "add a unit", body: obj({ name: str, level: str, parentId: int }, ["name", "level"]), response: ERRORS },
+  }, async (req, reply) => reply.status(201).send(await s.model.addUnit(callerOf(req), req.body.name, req.body.level, req.body.parentId)));
 
-  app.get("/api/officers", { config: { roles: READ } }, async () => s.model.listOfficers());
-  app.post<{ Body: Record<string, unknown> }>("/api/officers", { config: { roles: ["admin"] } }, async (req, reply) => {
-    const o = await s.model.addOfficer(req.body as never);
-    await s.audit.append({ actor: who(req), action: "officer.add", target: String(req.body.badge), details: req.body });
-    return reply.status(201).send(o);
-  });
+  app.post<{ Params: { id: string }; Body: { ratio: number | null; reason: string } }>("/api/units/:id/ratio", {
+    schema: { description: "a unit's own fleet ratio (officers per recorder set), null for the station's", body: obj({ ratio: { type: ["number", "null"] }, reason: str }, ["ratio", "reason"]), response: ERRORS },
+  }, async (req) => s.model.setUnitRatio(callerOf(req), req.params.id, req.body.ratio, req.body.reason));
 
-  app.get("/api/cases", { config: { roles: READ } }, async () => s.model.listCases());
-  app.post<{ Body: Record<string, unknown> }>("/api/cases", { config: { roles: ["admin", "supervisor"] } }, async (req, reply) => {
-    const c = await s.model.addCase(req.body as never);
-    await s.audit.append({ actor: who(req), action: "case.add", target: String(req.body.number), details: req.body });
-    return reply.status(201).send(c);
-  });
-
-  app.post<{ Body: { device: string; badge?: string; room?: string; at?: number } }>("/api/assignments", {
-    config: { roles: ["admin", "supervisor"] },
-    schema: { body: { type: "object", required: ["device"], properties: { device: { type: "string" }, badge: { type: "string" }, room: { type: "string" }, at: { type: "integer" } } } },
-  }, async (req, reply) => {
-    const to = req.body.badge ? { badge: req.body.badge } : { room: String(req.body.room) };
-    const a = await s.model.checkOut(req.body.device, to as never, req.body.at || Date.now());
-    await s.audit.append({ actor: who(req), action: "device.checkout", target: req.body.device, details: to });
-    return reply.status(201).send(a);
-  });
-  app.post<{ Params: { device: string }; Body: { at?: number } }>("/api/assignments/:device/return", { config: { roles: ["admin", "supervisor"] } }, async (req) => {
-    const a = await s.model.returnDevice(req.params.device, (req.body && req.body.at) || Date.now());
-    await s.audit.append({ actor: who(req), action: "device.return", target: req.params.device });
-    return a;
-  });
-
-  // Links are custody events (model) and audited admin actions.
-  app.post<{ Body: { device: string; recording: number; case: string; reason: string; unlink?: boolean } }>("/api/links", {
-    config: { roles: ["admin", "supervisor"] },
-    schema: { body: { type: "object", required: ["device", "recording", "case", "reason"], properties: { device: { type: "string" }, recording: { type: "integer" }, case: { type: "string" }, reason: { type: "string", minLength: 3 }, unlink: { type: "boolean" } } } },
+  app.get("/api/officers", { schema: { description: "officers in the caller's scope (audited)" } }, async (req) => s.model.listOfficers(callerOf(req)));
+  app.post<{ Body: unknown }>("/api/officers", {
+    schema: { description: "put an officer on a roster", body: { type: ["object", "null"], properties: { badge: str, name: str, unitId: int, role: str, certNo: str, certValidFrom: str, certValidTo: str } }, response: ERRORS },
+  }, async (req, reply) => reply.status(201).send(await s.model.addOfficer(callerOf(req), req.body)));
+  app.post<{ Params: { badge: string }; Body: { reason: string; name?: string; role?: string; certNo?: string; certValidFrom?: string; certValidTo?: string } }>("/api/officers/:badge/edit", {
+    schema: { description: "change an officer's name, role or certificate", body: obj({ reason: str, name: str, role: str, certNo: str, certValidFrom: str, certValidTo: str }, ["reason"]), response: ERRORS },
   }, async (req) => {
-    const b = req.body;
-    const r = b.unlink ? await s.model.unlink(b.device, b.recording, b.case, who(req), b.reason) : await s.model.link(b.device, b.recording, b.case, who(req), b.reason);
-    await s.audit.append({ actor: who(req), action: b.unlink ? "clip.unlink" : "clip.link", target: `${b.device}/${b.recording}`, reason: b.reason, details: { case: b.case } });
-    return r ?? { ok: true };
+    const { reason, ...patch } = req.body;
+    return s.model.editOfficer(callerOf(req), req.params.badge, patch, reason);
   });
-  // Who and what each clip is linked to, for tools that check custody (the simulator): the officer
-  // the device was checked out to when the clip started (by the device's start time, else by the
-  // gateway's first receipt when the device clock was off), and the cases linked to it now.
-  app.get<{ Querystring: { device?: string } }>("/api/recordings/links", { config: { roles: ["admin", "supervisor"] } }, async (req) => {
-    const officerAt = (t: string) => `(SELECT o.badge FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND ${assignmentInForceSql("a", t)} ORDER BY a.checked_out_at DESC LIMIT 1)`;
-    return s.db.all(`SELECT r.device_id AS device, r.recording_id AS recording, COALESCE(${officerAt("r.start_ms")}, ${officerAt("r.first_received")}) AS officer,
-        (SELECT group_concat(c.number) FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL) AS cases
-      FROM recordings r${req.query.device ? " WHERE r.device_id = ?" : ""} ORDER BY r.device_id, r.recording_id`, req.query.device ? [req.query.device] : []);
+  app.post<{ Params: { badge: string }; Body: { unit: number; reason: string } }>("/api/officers/:badge/transfer", {
+    schema: { description: "move an officer to another unit", body: obj({ unit: int, reason: str }, ["unit", "reason"]), response: ERRORS },
+  }, async (req) => s.model.transferOfficer(callerOf(req), req.params.badge, req.body.unit, req.body.reason));
+  app.post<{ Params: { badge: string }; Body: { reason: string } }>("/api/officers/:badge/deactivate", { schema: { description: "take an officer off duty", body: reasonBody, response: ERRORS } },
+    async (req) => s.model.setOfficerActive(callerOf(req), req.params.badge, false, req.body.reason));
+  app.post<{ Params: { badge: string }; Body: { reason: string } }>("/api/officers/:badge/reactivate", { schema: { description: "put an officer back on duty", body: reasonBody, response: ERRORS } },
+    async (req) => s.model.setOfficerActive(callerOf(req), req.params.badge, true, req.body.reason));
+
+  app.get("/api/cases", { schema: { description: "cases in the caller's scope (audited)" } }, async (req) => s.model.listCases(callerOf(req)));
+  app.post<{ Body: unknown }>("/api/cases", {
+    schema: { description: "open a case; windowStart/windowEnd as ISO 8601 or ms", body: { type: ["object", "null"], properties: { number: str, unitId: int, category: str, activityKind: str, policy: str, windowStart: { type: ["string", "integer"] }, windowEnd: { type: ["string", "integer"] }, confidentiality: int, room: str } }, response: ERRORS },
+  }, async (req, reply) => reply.status(201).send(await s.model.addCase(callerOf(req), req.body)));
+
+  app.post<{ Body: { device: string; badge?: string; room?: string; at?: number | string; force?: boolean; reason?: string } }>("/api/assignments", {
+    schema: { description: "check a device out to an officer or a room, after the pre-duty check of its last Status (force with a reason: admin)", body: obj({ device: str, badge: str, room: str, at: { type: ["string", "integer"] }, force: { type: "boolean" }, reason: str }, ["device"]), response: ERRORS },
+  }, async (req, reply) => {
+    const to = req.body.badge ? { badge: req.body.badge } : { room: String(req.body.room ?? "") };
+    return reply.status(201).send(await s.model.checkOut(callerOf(req), req.body.device, to, req.body.at, { force: req.body.force, reason: req.body.reason }));
   });
-  app.get<{ Params: { device: string; recording: string } }>("/api/recordings/:device/:recording/suggestions", { config: { roles: ["admin", "supervisor"] } }, async (req) =>
-    s.model.suggestions(req.params.device, Number(req.params.recording)));
+  app.post<{ Params: { device: string }; Body: { at?: number | string } | null }>("/api/assignments/:device/return", {
+    schema: { description: "take a device back", body: { type: ["object", "null"], properties: { at: { type: ["string", "integer"] } } }, response: ERRORS },
+  }, async (req) => s.model.returnDevice(callerOf(req), req.params.device, req.body ? req.body.at : undefined));
 
-  app.get<{ Querystring: { unit?: string } }>("/api/reports/fleet", { config: { roles: READ } }, async (req) =>
-    withHead(await fleetReport(s.db, { ratio: s.model.opts.fleetRatio, unitId: req.query.unit ? Number(req.query.unit) : undefined })));
-  app.get("/api/reports/coverage", { config: { roles: READ } }, async () => withHead({ cases: await coverageReport(s.db, { gapToleranceMs: s.model.opts.gapToleranceMs }) }));
-  app.get("/api/reports/integrity", { config: { roles: READ } }, async () => withHead(await integritySummary(s.db)));
+  app.post<{ Body: { device: string; recording: number | string; case: string; reason: string; unlink?: boolean } }>("/api/links", {
+    schema: { description: "link a clip to a case (or unlink it), with a reason: a custody event", body: obj({ device: str, recording: { type: ["integer", "string"] }, case: str, reason: str, unlink: { type: "boolean" } }, ["device", "recording", "case", "reason"]), response: ERRORS },
+  }, async (req) => s.model.link(callerOf(req), req.body.device, req.body.recording, req.body.case, req.body.reason, !!req.body.unlink));
+  // Who and what each clip is linked to, for tools that check custody (the simulator): scoped and audited like the listing it is.
+  app.get<{ Querystring: { device?: string } }>("/api/recordings/links", { schema: { description: "each clip's officer and linked cases", querystring: obj({ device: str }) } }, async (req) =>
+    (await s.recordings.list(callerOf(req), { device: req.query.device })).map((r) => ({ device: r.device, recording: r.recording, officer: r.officer, cases: r.cases.length ? r.cases.join(",") : null })));
+  app.get<{ Params: { device: string; recording: string } }>("/api/recordings/:device/:recording/suggestions", { schema: { description: "cases a clip could belong to" } }, async (req) =>
+    s.model.suggestions(callerOf(req), req.params.device, req.params.recording));
 
-  app.get<{ Querystring: { from?: string; to?: string; by?: string } }>("/api/reports/statistics", { config: { roles: READ } }, async (req, reply) => {
-    const from = Date.parse(String(req.query.from)), to = Date.parse(String(req.query.to));
-    const by = req.query.by || "unit";
-    if (!Number.isFinite(from) || !Number.isFinite(to) || !(to > from) || (by !== "unit" && by !== "officer")) {
-      return reply.status(400).send({ error: "BAD_REQUEST", message: "give ?from=ISO&to=ISO (to after from) and by=unit|officer" });
-    }
-    return withHead({ from, to, by, rows: await statistics(s.db, { from, to, by }) });
-  });
+  app.get<{ Querystring: { unit?: string } }>("/api/reports/fleet", { schema: { description: "fleet and reviewer ratios", querystring: obj({ unit: str }) } }, async (req) => s.reports.fleet(callerOf(req), req.query.unit));
+  app.get("/api/reports/coverage", { schema: { description: "coverage of FULL and KEY_STEPS cases" } }, async (req) => s.reports.coverage(callerOf(req)));
+  app.get("/api/reports/integrity", { schema: { description: "recordings by verdict" } }, async (req) => s.reports.integrity(callerOf(req)));
+  app.get<{ Querystring: { from?: string; to?: string; by?: string } }>("/api/reports/statistics", { schema: { description: "recordings, hours, verdicts, upload delay per unit or officer", querystring: obj({ from: str, to: str, by: str }) } },
+    async (req) => s.reports.statistics(callerOf(req), req.query));
 
-  app.get("/api/alarms", { config: { roles: ["admin", "supervisor"] } }, async () => s.alarms.list({ open: true }));
+  app.get("/api/accounts", { schema: { description: "accounts (admin)" } }, async (req) => s.accounts.list(callerOf(req)));
+  app.post<{ Body: { name: string; role: string; badge?: string } }>("/api/accounts", { schema: { description: "make an account", body: obj({ name: str, role: str, badge: str }, ["name", "role"]), response: ERRORS } },
+    async (req, reply) => reply.status(201).send(await s.accounts.add(callerOf(req), req.body.name, req.body.role, req.body.badge)));
+  app.post<{ Params: { name: string } }>("/api/accounts/:name/tokens", { schema: { description: "issue a token (shown once)", response: ERRORS } },
+    async (req, reply) => reply.status(201).send({ token: await s.accounts.issueToken(callerOf(req), req.params.name) }));
+  app.post<{ Params: { name: string }; Body: { reason: string } }>("/api/accounts/:name/tokens/revoke", { schema: { description: "revoke every token of an account", body: reasonBody, response: ERRORS } },
+    async (req) => s.accounts.revokeTokens(callerOf(req), req.params.name, req.body.reason));
+  app.post<{ Params: { name: string }; Body: { reason: string } }>("/api/accounts/:name/disable", { schema: { description: "disable an account", body: reasonBody, response: ERRORS } },
+    async (req) => s.accounts.setDisabled(callerOf(req), req.params.name, true, req.body.reason));
+  app.post<{ Params: { name: string }; Body: { reason: string } }>("/api/accounts/:name/enable", { schema: { description: "enable an account again", body: reasonBody, response: ERRORS } },
+    async (req) => s.accounts.setDisabled(callerOf(req), req.params.name, false, req.body.reason));
+
+  app.get("/api/alarms", { schema: { description: "open alarms" } }, async (req) => s.alarms.list(callerOf(req)));
   app.post<{ Body: { kind: string; subject: string; reason: string } }>("/api/alarms/clear", {
-    config: { roles: ["admin", "supervisor"] },
-    schema: { body: { type: "object", required: ["kind", "subject", "reason"], properties: { kind: { type: "string" }, subject: { type: "string" }, reason: { type: "string", minLength: 3 } } } },
-  }, async (req) => (await s.alarms.clear(req.body.kind as never, req.body.subject, who(req), req.body.reason)) ?? { cleared: false });
-  app.get("/api/audit/verify", { config: { roles: ["admin"] } }, async () => s.audit.verify());
+    schema: { description: "clear an open alarm, with a reason", body: obj({ kind: str, subject: str, reason: str }, ["kind", "subject", "reason"]), response: ERRORS },
+  }, async (req) => s.alarms.clear(callerOf(req), req.body.kind, req.body.subject, req.body.reason));
+  app.get<{ Querystring: { actor?: string; action?: string; target?: string; limit?: string } }>("/api/audit", { schema: { description: "audit entries, newest first", querystring: obj({ actor: str, action: str, target: str, limit: str }) } },
+    async (req) => s.audit.list(callerOf(req), req.query));
+  app.get("/api/audit/verify", { schema: { description: "check the audit log's chain and checkpoints" } }, async (req) => s.audit.verify(callerOf(req)));
 }

@@ -1,198 +1,146 @@
-// The HTTP JSON API (fastify): token auth, roles per route, errors with a reason code.
-// It sees the gateway only through the narrow `ApiServices` interface, so the store or the
-// broker behind it can change without touching the routes.
+// The HTTP JSON API (fastify): a thin client of the service layer. It authenticates the caller by
+// token, hands the request to a service (which checks roles, scope and input and writes the
+// audit), and maps the service's reason code to an HTTP status with {error, message}.
 import Fastify from "fastify";
+import swagger from "@fastify/swagger";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Account, Accounts, Role } from "./accounts.js";
-import { AccountError, ROLES } from "./accounts.js";
-import type { DeviceRegistry, DeviceState } from "../devices.js";
-import { DeviceError } from "../devices.js";
-import type { Db } from "../store/db.js";
-import { fromHex } from "../../protocol/bytes.js";
-import type { Model } from "../model/model.js";
-import { ModelError } from "../model/model.js";
-import type { AuditLog } from "../audit/log.js";
-import { AuditError } from "../audit/log.js";
-import type { Alarms } from "../alarms.js";
-import { AlarmError } from "../alarms.js";
-import { modelRoutes } from "./model-routes.js";
-import { mayRetrieve } from "./access.js";
-import type { Approvals } from "../services/approvals.js";
-import { assignmentInForceSql } from "../model/schema.js";
-import { storageState } from "../store/scrub.js";
-import { purgeStateOf } from "../store/retention.js";
 import { createReadStream } from "node:fs";
-import { join } from "node:path";
+import type { Services, Caller } from "../services/index.js";
+import { GatewayError } from "../errors.js";
+import { withIsoTimes } from "../services/time.js";
+import { fromHex } from "../../protocol/bytes.js";
+import { modelRoutes } from "./model-routes.js";
 
-export interface ApiServices {
-  db: Db;
-  /** Where media files live (the ingest's MediaStore directory). */
-  mediaDir: string;
-  accounts: Accounts;
-  registry: DeviceRegistry;
-  model: Model;
-  audit: AuditLog;
-  alarms: Alarms;
+export interface ApiOptions {
+  services: Services;
+  /** Counters for an authenticated health check: ingest, refusals, the disk. */
   stats: () => Record<string, unknown>;
-  /** Grants to view beyond one's scope (services/approvals.ts); without it no view grant applies. */
-  approvals?: Approvals;
+  /** HTTPS: a certificate and key (PEM); none: plain HTTP. */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 declare module "fastify" {
-  interface FastifyRequest { account: Account | null }
-  interface FastifyContextConfig { roles?: Role[] }
+  interface FastifyRequest { caller: Caller | null }
+  interface FastifyContextConfig { open?: boolean }
 }
 
-export class ApiError extends Error {
-  constructor(public status: number, public code: string, message: string) {
-    super(message);
-  }
-}
+/** The caller of a request that passed authentication. */
+export const callerOf = (req: FastifyRequest): Caller => req.caller!;
 
-const STATES: DeviceState[] = ["provisioned", "active", "lost", "retired", "revoked"];
+const errorBody = { type: "object", properties: { error: { type: "string" }, message: { type: "string" } } } as const;
+/** The error answers every route may give. */
+export const ERRORS = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 410: errorBody } as const;
 
 /** Build the API; `logger` is the gateway's pino logger (fastify 5 takes it as loggerInstance). */
-export async function buildApi(s: ApiServices, logger?: object): Promise<FastifyInstance> {
-  const app = (logger ? Fastify({ loggerInstance: logger as never, bodyLimit: 1 << 20 }) : Fastify({ bodyLimit: 1 << 20 })) as unknown as FastifyInstance;
-  app.decorateRequest("account", null);
-
-  app.addHook("onRequest", async (req: FastifyRequest) => {
-    const roles = req.routeOptions.config.roles;
-    if (!roles) return;
-    const h = req.headers.authorization || "";
-    const m = /^Bearer (\S+)$/.exec(h);
-    if (!m) throw new ApiError(401, "AUTH_REQUIRED", "send Authorization: Bearer <token>");
-    const acc = await s.accounts.byToken(m[1]);
-    if (!acc) throw new ApiError(401, "AUTH_BAD_TOKEN", "unknown or revoked token");
-    if (!roles.includes(acc.role)) throw new ApiError(403, "ROLE_FORBIDDEN", `this needs one of: ${roles.join(", ")}; ${acc.name} is ${acc.role}`);
-    req.account = acc;
+export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyInstance> {
+  const s = o.services;
+  const opts = { bodyLimit: 1 << 20, ajv: { customOptions: { allowUnionTypes: true } }, ...(logger ? { loggerInstance: logger as never } : {}), ...(o.https ? { https: { cert: o.https.cert, key: o.https.key } } : {}) };
+  const app = Fastify(opts as never) as unknown as FastifyInstance;
+  app.decorateRequest("caller", null);
+  // The API described as OpenAPI from the routes' own schemas, served at /api/docs.
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: { title: "Evidence recorder station gateway", version: "1", description: "Every route but /api/health, /api/docs and /log/ takes Authorization: Bearer <token>. Errors are {error: REASON_CODE, message}. Times are ms since the epoch with an ISO 8601 twin (…Iso) in the station's offset." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req: FastifyRequest, reply: FastifyReply) => {
-    if (err instanceof ApiError) return reply.status(err.status).send({ error: err.code, message: err.message });
-    if (err instanceof DeviceError || err instanceof AccountError || err instanceof ModelError || err instanceof AuditError || err instanceof AlarmError) {
-      const status = err.code.startsWith("UNKNOWN") || err.code.endsWith("NOT_FOUND") ? 404 : err.code.endsWith("EXISTS") || err.code.startsWith("DUPLICATE") ? 409 : 400;
-      return reply.status(status).send({ error: err.code, message: err.message });
+  // Every route authenticates, except those marked open (health, the log's tiles, the docs).
+  app.addHook("onRequest", async (req: FastifyRequest) => {
+    if (req.routeOptions.config.open || !req.routeOptions.url) return;
+    const h = req.headers.authorization || "";
+    const m = /^Bearer (\S+)$/.exec(h);
+    if (!m) throw new GatewayError("AUTH_REQUIRED", "send Authorization: Bearer <token>");
+    req.caller = await s.accounts.authenticate(m[1]);
+  });
+
+  // Times as ISO 8601 with the station's offset beside the milliseconds, in every JSON answer.
+  app.addHook("preSerialization", async (_req: FastifyRequest, _reply: FastifyReply, payload: unknown) => withIsoTimes(payload, s.ctx.policy.timeZone));
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req: FastifyRequest, reply: FastifyReply) => {
+    // Bad input is refused with its reason and logged; it is never a 500.
+    if (err instanceof GatewayError) {
+      req.log.warn({ code: err.code, caller: req.caller?.name, url: req.url }, "refused");
+      return reply.status(err.status).send({ error: err.code, message: err.message });
     }
-    if (err.validation) return reply.status(400).send({ error: "BAD_REQUEST", message: err.message });
-    if (err.statusCode && err.statusCode < 500) return reply.status(err.statusCode).send({ error: "BAD_REQUEST", message: err.message });
+    if (err.validation || (err.statusCode && err.statusCode < 500)) {
+      req.log.warn({ code: "BAD_REQUEST", url: req.url, err: err.message }, "refused");
+      return reply.status(err.statusCode && err.statusCode !== 500 ? err.statusCode : 400).send({ error: "BAD_REQUEST", message: err.message });
+    }
     req.log.error({ err }, "api error");
     return reply.status(500).send({ error: "INTERNAL", message: "internal error; see the gateway log" });
   });
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: "NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` }));
 
-  app.get("/api/health", async () => ({ ok: true, ...s.stats() }));
+  // Up or down to anyone; the counters only to an admin's token.
+  app.get("/api/health", { config: { open: true }, schema: { description: "up or down; with an admin token, the counters", response: { 200: { type: "object", additionalProperties: true, properties: { ok: { type: "boolean" } } } } } }, async (req) => {
+    const m = /^Bearer (\S+)$/.exec(req.headers.authorization || "");
+    if (!m) return { ok: true };
+    const c = await s.accounts.authenticate(m[1]).catch(() => null);
+    return c && c.role === "admin" ? { ok: true, ...o.stats() } : { ok: true };
+  });
 
-  app.get("/api/me", { config: { roles: [...ROLES] } }, async (req) => req.account);
+  app.get("/api/docs", { config: { open: true }, schema: { description: "this API as an OpenAPI 3 document", hide: true } }, async () => app.swagger());
 
-  app.get("/api/devices", { config: { roles: ["admin", "supervisor"] } }, async () => s.registry.list());
+  app.get("/api/me", { schema: { description: "the account this token proves", response: { 200: { type: "object", properties: { name: { type: "string" }, role: { type: "string" }, officer_badge: { type: ["string", "null"] } } }, ...ERRORS } } },
+    async (req) => ({ name: callerOf(req).name, role: callerOf(req).role, officer_badge: callerOf(req).officerBadge }));
 
-  // `unit` (optional) issues the device to a unit (the fleet it counts in); it is checked before
-  // the device is added, so a bad unit adds nothing.
+  app.get("/api/devices", { schema: { description: "devices in the caller's scope" } }, async (req) => s.devices.list(callerOf(req)));
+
+  // `unit` (optional) issues the device to a unit (the fleet it counts in).
   app.post<{ Body: { id: string; root: string; kind?: "body" | "fixed"; chipSerial?: string; unit?: number } }>("/api/devices", {
-    config: { roles: ["admin"] },
-    schema: { body: { type: "object", required: ["id", "root"], additionalProperties: false, properties: {
+    schema: { description: "register a device with its root secret", body: { type: "object", required: ["id", "root"], additionalProperties: false, properties: {
       id: { type: "string" }, root: { type: "string", pattern: "^[0-9a-f]{64}$" }, kind: { enum: ["body", "fixed"] }, chipSerial: { type: "string", maxLength: 64 },
-      unit: { type: "integer" } } } },
+      unit: { type: "integer" } } }, response: { 201: { type: "object", properties: { id: { type: "string" }, state: { type: "string" } } }, ...ERRORS } },
   }, async (req, reply) => {
-    if (req.body.unit !== undefined) await s.model.unit(req.body.unit);
     const root = fromHex(req.body.root);
-    await s.registry.add(req.body.id, { root, kind: req.body.kind, chipSerial: req.body.chipSerial });
+    const d = await s.devices.add(callerOf(req), { id: req.body.id, root, kind: req.body.kind, chipSerial: req.body.chipSerial, unit: req.body.unit });
     root.fill(0);
-    if (req.body.unit !== undefined) await s.model.setDeviceUnit(req.body.id, req.body.unit);
-    await s.audit.append({ actor: req.account!.name, action: "device.add", target: req.body.id, details: { kind: req.body.kind || "body", ...(req.body.unit !== undefined ? { unit: req.body.unit } : {}) } });
-    return reply.status(201).send({ id: req.body.id, state: "provisioned" });
+    return reply.status(201).send({ id: d.id, state: d.state });
   });
 
-  // Re-provisioning (the provisioning tool's --force): a new root for an existing id. The registry
-  // refuses revoked devices and devices with recordings (devices.ts rekey).
+  // Re-provisioning (the provisioning tool's --force): a new root for an existing id.
   app.post<{ Params: { id: string }; Body: { root: string; chipSerial?: string; unit?: number; reason: string } }>("/api/devices/:id/rekey", {
-    config: { roles: ["admin"] },
-    schema: { body: { type: "object", required: ["root", "reason"], additionalProperties: false, properties: {
+    schema: { description: "re-provision a device under a new root", body: { type: "object", required: ["root", "reason"], additionalProperties: false, properties: {
       root: { type: "string", pattern: "^[0-9a-f]{64}$" }, chipSerial: { type: "string", maxLength: 64 }, unit: { type: "integer" },
-      reason: { type: "string", minLength: 3 } } } },
+      reason: { type: "string" } } }, response: { 200: { type: "object", properties: { id: { type: "string" }, state: { type: "string" } } }, ...ERRORS } },
   }, async (req) => {
-    if (req.body.unit !== undefined) await s.model.unit(req.body.unit);
     const root = fromHex(req.body.root);
-    const from = await s.registry.rekey(req.params.id, root, { chipSerial: req.body.chipSerial });
-    root.fill(0);
-    if (req.body.unit !== undefined) await s.model.setDeviceUnit(req.params.id, req.body.unit);
-    await s.audit.append({ actor: req.account!.name, action: "device.rekey", target: req.params.id, reason: req.body.reason,
-      details: { from, ...(req.body.unit !== undefined ? { unit: req.body.unit } : {}) } });
-    return { id: req.params.id, state: "provisioned" };
+    try {
+      return await s.devices.rekey(callerOf(req), req.params.id, root, req.body);
+    } finally {
+      root.fill(0);
+    }
   });
 
-  app.post<{ Params: { id: string }; Body: { state: DeviceState; reason: string } }>("/api/devices/:id/state", {
-    config: { roles: ["admin"] },
-    schema: { body: { type: "object", required: ["state", "reason"], properties: { state: { enum: STATES }, reason: { type: "string", minLength: 3 } } } },
-  }, async (req) => {
-    await s.registry.setState(req.params.id, req.body.state);
-    await s.audit.append({ actor: req.account!.name, action: "device.state", target: req.params.id, reason: req.body.reason, details: { state: req.body.state } });
-    return { id: req.params.id, state: req.body.state };
-  });
+  app.post<{ Params: { id: string }; Body: { state: string; reason: string } }>("/api/devices/:id/state", {
+    schema: { description: "change a device's state along the allowed transitions, with a reason", body: { type: "object", required: ["state", "reason"], properties: { state: { type: "string" }, reason: { type: "string" } } },
+      response: { 200: { type: "object", properties: { id: { type: "string" }, state: { type: "string" }, from: { type: "string" } } }, ...ERRORS } },
+  }, async (req) => s.devices.setState(callerOf(req), req.params.id, req.body.state, req.body.reason));
 
-  // Metadata only (content needs a reason, below). An officer lists the clips recorded while
-  // wearing a device: the assignment in force at the clip's start names them.
-  app.get<{ Querystring: { device?: string } }>("/api/recordings", { config: { roles: [...ROLES] } }, async (req) => {
-    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons, r.storage_state AS storageState, r.purge_state AS purgeState";
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (req.query.device) { where.push("r.device_id = ?"); params.push(req.query.device); }
-    if (req.account!.role === "officer") {
-      where.push(`EXISTS (SELECT 1 FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND o.badge = ? AND ${assignmentInForceSql("a", "r.start_ms")})`);
-      params.push(String(req.account!.officer_badge));
-    }
-    return s.db.all(`SELECT ${cols} FROM recordings r${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
-  });
+  app.post<{ Params: { id: string }; Body: { unit: number | null; reason: string } }>("/api/devices/:id/unit", {
+    schema: { description: "issue a device to a unit (the fleet it counts in)", body: { type: "object", required: ["unit", "reason"], properties: { unit: { type: ["integer", "null"] }, reason: { type: "string" } } }, response: ERRORS },
+  }, async (req) => s.devices.setUnit(callerOf(req), req.params.id, req.body.unit, req.body.reason));
 
-  // Every retrieval names a reason and is audited (RULES.md §2, retrieval supervision).
-  /** The reason a retrieval gives, and whether this account may see this record at all. */
-  const retrieval = async (req: FastifyRequest<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>) => {
-    if (!req.query.reason || req.query.reason.trim().length < 3) throw new ApiError(400, "REASON_REQUIRED", "say why: ?reason=...");
-    const exists = await s.db.get("SELECT 1 FROM recordings WHERE device_id = ? AND recording_id = ?", [req.params.device, Number(req.params.recording)]);
-    if (!exists) throw new ApiError(404, "UNKNOWN_RECORDING", `no recording ${req.params.device}/${req.params.recording}`);
-    let d = await mayRetrieve(s.model, s.db, req.account!, req.params.device, Number(req.params.recording));
-    // Beyond one's scope (not beyond one's confidentiality level), a supervisor's grant lets one view.
-    if (!d.ok && s.approvals && ["OUTSIDE_UNIT", "NOT_YOUR_CLIP", "NO_UNIT_SCOPE"].includes(d.code)) {
-      const g = await s.approvals.grantFor(req.account!, "view", [{ device: req.params.device, recording: Number(req.params.recording) }]).catch(() => null);
-      const level = await s.model.clipConfidentiality(req.params.device, Number(req.params.recording));
-      // The confidentiality rule still holds: an admin up to level 1, level 3 a supervisor only, others up to 2.
-      const top = req.account!.role === "admin" ? 1 : req.account!.role === "supervisor" ? 3 : 2;
-      if (g) d = level <= top ? { ok: true, level } : { ok: false, code: "CONFIDENTIALITY", message: `level ${level} record: beyond what a ${req.account!.role} may see, whatever the grant` };
-    }
-    if (!d.ok) {
-      await s.audit.append({ actor: req.account!.name, action: "recording.denied", target: `${req.params.device}/${req.params.recording}`, reason: req.query.reason, details: { code: d.code } });
-      throw new ApiError(403, d.code, d.message);
-    }
-    return req.query.reason;
-  };
+  // Metadata only (content needs a reason, below), scoped to the caller and audited.
+  app.get<{ Querystring: { device?: string } }>("/api/recordings", { schema: { description: "recordings in the caller's scope", querystring: { type: "object", properties: { device: { type: "string" } } } } },
+    async (req) => s.recordings.list(callerOf(req), { device: req.query.device }));
 
-  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string; allowCorrupt?: string } }>("/api/recordings/:device/:recording/media", { config: { roles: [...ROLES] } }, async (req, reply) => {
-    const reason = await retrieval(req);
-    // The scrub found stored bytes that no longer match what the device signed: said, not served silently.
-    if ((await purgeStateOf(s.db, req.params.device, Number(req.params.recording))) === "purged") {
-      throw new ApiError(410, "PURGED", "this recording's media was erased when its retention ended; its tombstone and log entries remain");
-    }
-    const storage = await storageState(s.db, req.params.device, Number(req.params.recording));
-    if (storage && storage.state !== "ok") reply.header("x-storage-state", storage.state);
-    if (storage?.state === "corrupt" && req.query.allowCorrupt !== "1") {
-      throw new ApiError(409, "STORAGE_CORRUPT", `the stored copy of this recording is damaged (${storage.findings.join("; ")}); add allowCorrupt=1 to download it as stored`);
-    }
-    const row = await s.db.get<{ media_path: string; total_bytes: number }>("SELECT media_path, total_bytes FROM recordings WHERE device_id = ? AND recording_id = ?", [req.params.device, Number(req.params.recording)]);
-    await s.audit.append({ actor: req.account!.name, action: "recording.download", target: `${req.params.device}/${req.params.recording}`, reason });
-    const head = await s.audit.head();
+  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string; allowCorrupt?: string } }>("/api/recordings/:device/:recording/media", {
+    schema: { description: "a recording's media, with a reason (audited)", querystring: { type: "object", properties: { reason: { type: "string" }, allowCorrupt: { type: "string" } } } },
+  }, async (req, reply) => {
+    const d = await s.recordings.download(callerOf(req), req.params.device, req.params.recording, req.query.reason, req.query.allowCorrupt === "1");
+    if (d.storageState !== "ok") reply.header("x-storage-state", d.storageState);
     // Only the bytes the database vouches for: never an uncommitted tail.
-    return reply.header("content-type", "application/octet-stream").header("x-audit-head", `${head.count}:${head.hash}`)
-      .send(createReadStream(join(s.mediaDir, row!.media_path), { start: 0, end: Math.max(0, row!.total_bytes - 1) }));
+    return reply.header("content-type", "application/octet-stream").header("x-audit-head", `${d.auditHead.count}:${d.auditHead.hash}`)
+      .send(createReadStream(d.file, { start: 0, end: d.bytes - 1 }));
   });
 
-  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", { config: { roles: [...ROLES] } }, async (req) => {
-    const reason = await retrieval(req);
-    const row = await s.db.get<Record<string, unknown>>(
-      "SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs, storage_state AS storageState FROM recordings WHERE device_id = ? AND recording_id = ?",
-      [req.params.device, Number(req.params.recording)]);
-    await s.audit.append({ actor: req.account!.name, action: "recording.view", target: `${req.params.device}/${req.params.recording}`, reason });
-    return { ...row!, reasons: JSON.parse(String(row!.reasons)) };
-  });
+  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", {
+    schema: { description: "one recording's metadata, verdict and reasons, with a reason (audited)", querystring: { type: "object", properties: { reason: { type: "string" } } } },
+  }, async (req) => s.recordings.view(callerOf(req), req.params.device, req.params.recording, req.query.reason));
 
   modelRoutes(app, s);
   return app;

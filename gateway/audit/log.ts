@@ -3,40 +3,14 @@
 // cut off, so keyed checkpoints (count, head) also go to an anchor file outside the database:
 // truncation is caught back to the last checkpoint, and the head printed in every report and
 // export bounds what even someone holding the key (it sits next to the anchor) can rewrite.
+import { GatewayError } from "../errors.js";
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeFileSync, chmodSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Db } from "../store/db.js";
-import type { MigrationSet } from "../store/schema.js";
+import * as store from "../store/audit.js";
 
-export const AUDIT_MIGRATIONS: MigrationSet = {
-  name: "audit",
-  steps: [
-    // seq is assigned by append(), not by AUTOINCREMENT: it is hashed, so it must be known
-    // before the row is written. The triggers stop the gateway's own code from editing history;
-    // they are no defence against someone with the file (that is what verify() is for).
-    `CREATE TABLE audit_log (
-       seq INTEGER PRIMARY KEY,
-       at INTEGER NOT NULL,
-       actor TEXT NOT NULL,
-       action TEXT NOT NULL,
-       target TEXT,
-       reason TEXT,
-       details TEXT,
-       prev TEXT NOT NULL,
-       hash TEXT NOT NULL
-     );
-     CREATE INDEX audit_log_actor ON audit_log (actor, seq);
-     CREATE INDEX audit_log_action ON audit_log (action, seq);
-     CREATE INDEX audit_log_target ON audit_log (target, seq);
-     CREATE INDEX audit_log_at ON audit_log (at);
-     CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
-       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
-  ],
-};
 
 /** Actions that retrieve record content: each must name a reason (RULES.md §2, retrieval supervision). */
 export const READS_NEED_REASON: ReadonlySet<string> = new Set(["view", "download", "export"]);
@@ -50,9 +24,9 @@ const KEY_LEN = 32;
 const HEX64 = /^[0-9a-f]{64}$/;
 const VERIFY_PAGE = 1000;
 
-export class AuditError extends Error {
-  constructor(public code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
+export class AuditError extends GatewayError {
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(code, message, options);
     this.name = "AuditError";
   }
 }
@@ -258,7 +232,6 @@ function toEntry(r: AuditRow & { hash: string }): AuditEntry {
   return { seq: r.seq, at: r.at, actor: r.actor, action: r.action, target: r.target, reason: r.reason, details: r.details === null ? null : JSON.parse(r.details), prev: r.prev, hash: r.hash };
 }
 
-const COLUMNS = "seq, at, actor, action, target, reason, details, prev, hash";
 
 export class AuditLog {
   private anchorTail: Promise<unknown> = Promise.resolve();
@@ -289,7 +262,7 @@ export class AuditLog {
     if (!Number.isSafeInteger(every) || every < 1) throw new RangeError(`checkpointEvery must be a positive integer, got ${every}`);
     const keyFile = join(dataDir, "audit.key");
     const anchorFile = join(dataDir, "audit.anchor");
-    const n = (await db.get<{ n: number }>("SELECT count(*) AS n FROM audit_log"))!.n;
+    const n = await store.auditCount(db);
 
     let key: Buffer | null = null;
     if (existsSync(keyFile)) {
@@ -307,8 +280,8 @@ export class AuditLog {
         fsyncDir(dataDir);
       }
       if (anchor === null) {
-        // Not secret (counts and hashes that reports print anyway), so readable by an auditor.
-        writeFileSync(anchorFile, "", { mode: 0o644, flag: "wx" });
+        // 0600 like everything in the data directory; reports and exports print the head anyway.
+        writeFileSync(anchorFile, "", { mode: 0o600, flag: "wx" });
         fsyncDir(dataDir);
         anchor = "";
       }
@@ -359,25 +332,14 @@ export class AuditLog {
   /** The last entry's seq and hash: what reports and exports print. */
   async head(): Promise<AuditHead> {
     // In a transaction, so a head is never read from another caller's uncommitted append.
-    const r = await this.db.transaction(() => this.db.get<{ seq: number; hash: string }>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"));
+    const r = await this.db.transaction(() => store.auditTail(this.db));
     return r ? { count: r.seq, hash: r.hash } : { count: 0, hash: GENESIS_PREV };
   }
 
   /** Entries matching every given filter, newest first. */
   async list(q: AuditListQuery = {}): Promise<AuditEntry[]> {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (q.actor !== undefined) { where.push("actor = ?"); params.push(q.actor); }
-    if (q.action !== undefined) { where.push("action = ?"); params.push(q.action); }
-    if (q.target !== undefined) { where.push("target = ?"); params.push(q.target); }
-    if (q.since !== undefined) { where.push("at >= ?"); params.push(q.since); }
-    let sql = `SELECT ${COLUMNS} FROM audit_log` + (where.length ? " WHERE " + where.join(" AND ") : "") + " ORDER BY seq DESC";
-    if (q.limit !== undefined) {
-      if (!Number.isSafeInteger(q.limit) || q.limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${q.limit}`);
-      sql += " LIMIT ?";
-      params.push(q.limit);
-    }
-    const rows = await this.db.all<AuditRow & { hash: string }>(sql, params);
+    if (q.limit !== undefined && (!Number.isSafeInteger(q.limit) || q.limit < 0)) throw new RangeError(`limit must be a non-negative integer, got ${q.limit}`);
+    const rows = await store.auditQuery(this.db, q);
     return rows.map(toEntry);
   }
 
@@ -396,7 +358,7 @@ export class AuditLog {
       let lastSeq = 0;
       const found = new Map<number, string>();
       for (;;) {
-        const rows = await this.db.all<AuditRow & { hash: string }>(`SELECT ${COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`, [lastSeq, VERIFY_PAGE]);
+        const rows = await store.auditPage(this.db, lastSeq, VERIFY_PAGE);
         for (const r of rows) {
           count++;
           if (r.seq !== expectSeq) problems.push({ code: "SEQ_GAP", seq: r.seq, detail: r.seq > expectSeq ? `entries ${expectSeq}..${r.seq - 1} are missing` : `expected seq ${expectSeq}` });
@@ -474,10 +436,10 @@ export class AuditLog {
   // Runs inside a transaction (BEGIN IMMEDIATE): reading the tail and inserting after it can't
   // interleave with another append, and the primary key refuses a second row at one seq anyway.
   private async insert(prepared: AuditRow): Promise<AuditEntry> {
-    const last = await this.db.get<{ seq: number; hash: string }>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
+    const last = await store.auditTail(this.db);
     const row: AuditRow = { ...prepared, seq: (last?.seq ?? 0) + 1, prev: last?.hash ?? GENESIS_PREV };
     const hash = hashRow(row);
-    await this.db.run(`INSERT INTO audit_log (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, [row.seq, row.at, row.actor, row.action, row.target, row.reason, row.details, row.prev, hash]);
+    await store.insertAuditRow(this.db, { ...row, hash });
     return toEntry({ ...row, hash });
   }
 

@@ -50,6 +50,13 @@ export function admission(registry: DeviceRegistry, refusals: Refusals, rate: { 
       registry.get(id).then((d) => {
         if (!d) { refusals.note("AUTH_UNKNOWN_DEVICE", { device: id, client: client.id }); return done(authError("AUTH_UNKNOWN_DEVICE", 5), false); }
         if (!password || !ctEqual(Buffer.from(d.password), password)) { refusals.note("AUTH_BAD_CREDENTIAL", { device: id }); return done(authError("AUTH_BAD_CREDENTIAL", 4), false); }
+        // The client id is the device's own: its id, or its id, "/" and a suffix for a second
+        // connection ("/" is outside R-ID-1, so no device can take another's id and with it the
+        // other's live session: MQTT drops a session when a new one claims its client id).
+        if (client.id !== id && !client.id.startsWith(id + "/")) {
+          refusals.note("AUTH_CLIENT_ID", { device: id, client: client.id });
+          return done(authError("AUTH_CLIENT_ID", 2), false);
+        }
         if (d.state === "retired") { refusals.note("AUTH_DEVICE_STATE", { device: id, state: d.state }); return done(authError("AUTH_DEVICE_STATE", 5), false); }
         (client as Client & { deviceId?: string }).deviceId = id;
         done(null, true);

@@ -8,7 +8,6 @@ import type { Client } from "aedes";
 import { GuardedConnection } from "./guard.js";
 import { admission, downTopic, Refusals, upTopic } from "./admission.js";
 import type { DeviceRegistry } from "../devices.js";
-import type { Ingest } from "../ingest/pipeline.js";
 import type { Logger } from "../log.js";
 
 export interface BrokerOptions {
@@ -18,8 +17,18 @@ export interface BrokerOptions {
   tls?: { port: number; cert: Buffer; key: Buffer };
   maxPacket: number;
   maxClients: number;
+  /** A socket that sends no CONNECT within this many ms is closed (and the refusal logged). */
+  connectTimeoutMs?: number;
   ratePerSecond: number;
   rateBurst: number;
+}
+
+/** Where the broker hands what devices send: given at construction, so the wiring goes one way. */
+export interface Uplink {
+  /** A message a device published on its uplink topic, from one connection. */
+  message(connId: string, deviceId: string, payload: Uint8Array): unknown;
+  /** A connection closed. */
+  disconnected(connId: string): void;
 }
 
 export class Broker {
@@ -32,23 +41,35 @@ export class Broker {
   private connIds = new WeakMap<Client, string>();
   private connSeq = 0;
   private sockets = new Set<Socket>();
-  ingest: Ingest | null = null;
-
-  constructor(private registry: DeviceRegistry, readonly refusals: Refusals, private log: Logger) {}
+  constructor(private registry: DeviceRegistry, readonly refusals: Refusals, private log: Logger, private up: Uplink) {}
 
   async listen(o: BrokerOptions): Promise<number> {
     const hooks = admission(this.registry, this.refusals, { perSecond: o.ratePerSecond, burst: o.rateBurst });
-    this.aedes = await Aedes.createBroker({ ...hooks, drainTimeout: 30000, connectTimeout: 10000 } as never);
+    this.aedes = await Aedes.createBroker({ ...hooks, drainTimeout: 30000, connectTimeout: o.connectTimeoutMs ?? 10000 } as never);
+    // Connections refused before they are a client (MQTT 5, garbage, no CONNECT in time), and
+    // clients that break the protocol later: each logged with its reason code (P5).
+    this.aedes.on("connectionError", (c: Client, err: Error & { code?: string; errorCode?: number }) => {
+      if (err.code && err.code.startsWith("AUTH_")) return; // noted by admission already
+      if (err.code === "STORE_FAILED") return;
+      const m = err.message || "";
+      const code = /protocol version/.test(m) ? "MQTT_VERSION" : /did not arrive in time/.test(m) ? "CONNECT_TIMEOUT" : /ECONNRESET|EPIPE|socket hang up/.test(m) ? "" : "MQTT_MALFORMED";
+      if (code) this.refusals.note(code, { remote: (c as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress, detail: m });
+    });
+    this.aedes.on("clientError", (c: Client, err: Error) => {
+      const m = err.message || "";
+      if (/ECONNRESET|EPIPE|socket hang up|write after end/.test(m)) return;
+      this.refusals.note("MQTT_MALFORMED", { device: (c as Client & { deviceId?: string }).deviceId, client: c.id, detail: m });
+    });
     this.aedes.on("client", (c: Client) => this.clients.set(this.connOf(c), c));
     this.aedes.on("clientDisconnect", (c: Client) => {
       const conn = this.connOf(c);
       this.clients.delete(conn);
-      if (this.ingest) this.ingest.disconnected(conn);
+      this.up.disconnected(conn);
     });
     this.aedes.on("publish", (packet, client) => {
       const id = client ? (client as Client & { deviceId?: string }).deviceId : undefined;
-      if (!client || !id || packet.topic !== upTopic(id) || !this.ingest) return;
-      void this.ingest.message(this.connOf(client), id, packet.payload as Buffer);
+      if (!client || !id || packet.topic !== upTopic(id)) return;
+      void this.up.message(this.connOf(client), id, packet.payload as Buffer);
     });
     const accept = (sock: Socket) => {
       if (this.sockets.size >= o.maxClients) {
@@ -115,6 +136,18 @@ export class Broker {
   disconnect(connId: string): void {
     const c = this.clients.get(connId);
     if (c) c.close();
+  }
+
+  /** Close every live connection of a device (after a revoke). Returns how many. */
+  disconnectDevice(deviceId: string): number {
+    let n = 0;
+    for (const c of this.clients.values()) {
+      if ((c as Client & { deviceId?: string }).deviceId === deviceId) {
+        c.close();
+        n++;
+      }
+    }
+    return n;
   }
 
   async close(): Promise<void> {

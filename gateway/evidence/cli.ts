@@ -1,5 +1,6 @@
 // The admin CLI's evidence commands (`npm run admin -- station-key | x509 ...`): cli.ts hands
 // them the opened store and the arguments left after its own flags.
+import { tableOrNone } from "../output.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { GatewayConfig } from "../config.js";
@@ -20,6 +21,7 @@ import { cosignatures, witnessSize } from "../store/tlog.js";
 import { parseNote } from "../../protocol/note.js";
 import { tombstones } from "../store/retention.js";
 import { X509Error, describeCertificate, installCertificate, signingCredentials, stationCsr, uninstallCertificate, pemCertificates } from "./x509.js";
+
 
 export type Store = Awaited<ReturnType<typeof openStore>>;
 
@@ -157,13 +159,13 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const key = flag(args, "--key");
     if (!cert) throw new UsageError("USAGE", "x509 install needs --cert FILE");
     const r = installCertificate(store.dir, id, { certPem: readInput(cert, "--cert"), anchorPem: anchor ? readInput(anchor, "--anchor") : undefined, keyPem: key ? readInput(key, "--key") : undefined });
-    await store.audit.append({ actor: "admin", action: "x509.install", target: r.fingerprint, details: { subject: r.subject, issuer: r.issuer } });
+    await store.audit.append({ actor: flag(args, "--as") || "admin", action: "x509.install", target: r.fingerprint, details: { subject: r.subject, issuer: r.issuer } });
     console.log(`installed: ${r.subject} (issued by ${r.issuer}), SHA-256 ${r.fingerprint}; C2PA signing uses it from now on`);
     return 0;
   }
   if (noun === "x509" && verb === "uninstall") {
     const removed = uninstallCertificate(store.dir);
-    if (removed) await store.audit.append({ actor: "admin", action: "x509.uninstall", target: "installed" });
+    if (removed) await store.audit.append({ actor: flag(args, "--as") || "admin", action: "x509.uninstall", target: "installed" });
     console.log(removed ? "installed certificate removed: C2PA signing uses the station's own chain" : "no installed certificate");
     return 0;
   }
@@ -244,7 +246,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const retention = new Retention(store.db, join(store.dir, "media"), tlog, store.audit, { days: config.retentionDays, undeleteDays: config.undeleteDays },
       { alarms: new Alarms(store.db), sync: () => syncSources(store.db, id, store.audit, tlog, Date.now) });
     const actor = flag(args, "--as") || "admin";
-    const show = (rows: object[]) => (json ? console.log(JSON.stringify(rows, null, 1)) : rows.length ? console.table(rows) : console.log("(none)"));
+    const show = (rows: object[]) => (json ? console.log(JSON.stringify(rows, null, 1)) : console.log(tableOrNone(rows)));
     if (noun === "retention") {
       const due = flag(args, "--due");
       if (due === undefined) show(placementRows(await retention.list()));

@@ -1,6 +1,7 @@
 // The admin CLI's export, approval and custody commands (`npm run admin -- export | approval |
 // custody ...`): cli.ts hands them the opened store and the arguments left after its own flags.
-// The CLI acts as the account --as names (default admin), which must exist.
+// The CLI hands over the account its token proved (as --as); the account must be active.
+import { tableOrNone } from "../output.js";
 import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { GatewayConfig } from "../config.js";
@@ -16,6 +17,7 @@ import { accountByName } from "../store/export.js";
 import { custodyCsv } from "./custody-report.js";
 import { custodyOfAccount, custodyOfRecording } from "./custody.js";
 import { ModelError } from "../model/model.js";
+
 
 export const EXPORT_USAGE = `  export (--recording DEVICE/N [--from ISO --to ISO] | --case NUMBER) --reason R --out FILE [--grant ID]
                          write an evidence bundle (ZIP) anyone can verify offline (npm run verify); needs a
@@ -144,7 +146,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       const rows = await approvals.list(args.includes("--pending") ? { state: "pending" } : {});
       if (json) console.log(JSON.stringify(rows, null, 1));
       else if (!rows.length) console.log("(none)");
-      else console.table(rows.map(show));
+      else console.log(tableOrNone(rows.map(show)));
       return 0;
     }
     if (verb === "approve" || verb === "deny") {
@@ -160,7 +162,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       const rows = await approvals.releaseApprovers();
       if (json) console.log(JSON.stringify(rows, null, 1));
       else if (!rows.length) console.log("(none: an admin designates them with approval approver add ACCOUNT --reason R)");
-      else console.table(rows);
+      else console.log(tableOrNone(rows));
       return 0;
     }
     if (verb === "approver" && (args[2] === "add" || args[2] === "remove") && args[3]) {
@@ -180,7 +182,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     if (args.includes("--csv")) process.stdout.write(custodyCsv(rows));
     else if (json) console.log(JSON.stringify(rows, null, 1));
     else if (!rows.length) console.log("(none)");
-    else console.table(rows.map((r) => ({ item: r.item, at: r.at, account: r.account, action: r.action, reason: r.reason, detail: r.detail })));
+    else console.log(tableOrNone(rows.map((r) => ({ item: r.item, at: r.at, account: r.account, action: r.action, reason: r.reason, detail: r.detail }))));
     return 0;
   }
   throw new UsageError("USAGE", `unknown command: ${args.join(" ")} (see --help)`);

@@ -24,7 +24,8 @@ import { C2paSigner } from "./c2pa.js";
 import { custodyEvents } from "./custody.js";
 import { custodyPdf, custodyRows } from "./custody-report.js";
 import { bundleReadme } from "./bundle-readme.js";
-import { mayRetrieve } from "../api/access.js";
+import { retrievalRefusal } from "../services/recordings.js";
+import type { Caller } from "../services/context.js";
 import { canonicalBytes } from "../../protocol/jcs.js";
 import { toBase64 } from "../../protocol/base64.js";
 import { toHex, wipe } from "../../protocol/bytes.js";
@@ -136,10 +137,10 @@ export async function prepareExport(deps: ExportDeps, actor: Actor, req: ExportR
     if (!row.genesis || !row.seal_block || !row.seal_tag) throw new ExportError("NOT_SEALED", `${key(i)} is not sealed: only sealed recordings are exported`, 409);
     if (row.purge_state === "purged") throw new ExportError("PURGED", `${key(i)} was erased when its retention ended`, 410);
     if (row.storage_state === "corrupt") throw new ExportError("STORAGE_CORRUPT", `the stored copy of ${key(i)} is damaged (admin scrub names where): it can't be exported as evidence`, 409);
-    const d = await mayRetrieve(deps.model, deps.db, actor as never, i.device, i.recording);
+    const d = await retrievalRefusal(deps.db, deps.model, { name: actor.name, role: actor.role as Caller["role"], officerBadge: actor.officer_badge }, i.device, i.recording);
     // A confidentiality refusal stands whatever the grant; a unit-scope one is what a grant is for.
-    if (!d.ok && d.code === "CONFIDENTIALITY") await deny(i, d.code, `${key(i)}: ${d.message}`);
-    const level = d.ok ? d.level : await deps.model.clipConfidentiality(i.device, i.recording);
+    if (d && d.code === "CONFIDENTIALITY") await deny(i, d.code, `${key(i)}: ${d.message}`);
+    const level = await deps.model.clipConfidentiality(i.device, i.recording);
     const offsetMs = row.clip_at_ms !== null && row.start_ms !== null ? row.clip_at_ms - row.start_ms : 0;
     let fromSeq = 1, toSeq = row.linked_seq, excerpt: PlannedItem["excerpt"] = null;
     if (req.fromMs !== undefined) {

@@ -83,7 +83,7 @@ export class StationIdentity {
     } else {
       // A name unique to this key unless the admin chose one: two stations never share an origin.
       name = wantedName || `evrec.station/${toHex(createHash("sha256").update(publicKey).digest()).slice(0, 16)}`;
-      writeFileSync(idFile, JSON.stringify({ name, publicKey: toBase64(publicKey), created: new Date().toISOString() }, null, 1) + "\n", { mode: 0o644, flag: "wx" });
+      writeFileSync(idFile, JSON.stringify({ name, publicKey: toBase64(publicKey), created: new Date().toISOString() }, null, 1) + "\n", { mode: 0o600, flag: "wx" });
     }
     return { identity: new StationIdentity(name, privateKey, publicKey, keyFile), created };
   }

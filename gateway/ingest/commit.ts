@@ -149,17 +149,16 @@ export class GroupCommitter {
         for (const q of batch) {
           if (q.err) continue;
           if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); continue; }
-          await this.db.exec("SAVEPOINT item");
           try {
-            if (this.faults.failNext > 0) {
-              this.faults.failNext--;
-              throw new Error("injected commit failure (test fault)");
-            }
-            await q.w.sql(this.db);
-            await this.db.exec("RELEASE item");
+            await this.db.savepoint(async () => {
+              if (this.faults.failNext > 0) {
+                this.faults.failNext--;
+                throw new Error("injected commit failure (test fault)");
+              }
+              await q.w.sql(this.db);
+            });
           } catch (e) {
             q.err = e as Error;
-            await this.db.exec("ROLLBACK TO item; RELEASE item");
             // What comes after it in this batch was built on it: skipped at its turn.
             if (q.w.owner) q.w.owner.dead = true;
           }

@@ -273,6 +273,25 @@ export class Ingest {
   }
 
   /**
+   * A device was revoked while connected (R-REV-1): each live session that said Hello is told with
+   * an authenticated Revoke after what is already queued on it; the caller then closes the
+   * connections. Returns how many sessions were told.
+   */
+  revoked(deviceId: string, reason: string): Promise<number> {
+    const told: Promise<void>[] = [];
+    for (const s of this.sessions.values()) {
+      if (s.closed || !s.device || s.device.id !== deviceId) continue;
+      s.queue = s.queue.then(() => {
+        if (!s.signer || s.closed) return;
+        this.refuse(s, "REVOKED", { kind: "live", reason });
+        this.sendDown(s, { revoke: { reason } });
+      });
+      told.push(s.queue);
+    }
+    return Promise.all(told).then(() => told.length);
+  }
+
+  /**
    * Send a Command or Config (R-MSG-10) to a device on every live session that has said Hello,
    * MAC'd like every downlink. Returns how many sessions it went to (0: the device is offline;
    * nothing is queued for later, an operator retries).

@@ -2,12 +2,22 @@
 // cases and their recording policy, and the links from clips (rows of `recordings`) to cases.
 // Every change that touches evidence (a link or an unlink) names a person and a reason and is
 // written with its custody event in one transaction, so the trail can't miss a change.
+import { GatewayError } from "../errors.js";
 import type { Db } from "../store/db.js";
-import { DEFAULT_FLEET_RATIO, fleetReport } from "../reports/ratios.js";
-import type { FleetReport } from "../reports/ratios.js";
-import { DEFAULT_GAP_TOLERANCE_MS, caseCoverage } from "../reports/coverage.js";
-import type { CaseCoverage, ClockOffset } from "../reports/coverage.js";
-import { assignmentInForceSql } from "./schema.js";
+import * as units from "../store/units.js";
+import * as officers from "../store/officers.js";
+import * as devices from "../store/devices.js";
+import * as assignments from "../store/assignments.js";
+import * as cases from "../store/cases.js";
+import * as links from "../store/links.js";
+import { clipRow } from "../store/recordings.js";
+import type { OfficerRow } from "../store/officers.js";
+import type { AssignmentRow } from "../store/assignments.js";
+import type { CaseRow } from "../store/cases.js";
+import type { LinkRow } from "../store/links.js";
+import type { DeviceRow } from "../store/devices.js";
+import type { ClipRow } from "../store/recordings.js";
+import { POLICY_DEFAULTS } from "../policy.js";
 
 export type UnitLevel = "region" | "city" | "county" | "agency";
 export type OfficerRole = "enforcement" | "legal_reviewer" | "supervisor";
@@ -23,7 +33,8 @@ const POLICY_RANK: Record<RecordingPolicy, number> = { OPTIONAL: 0, KEY_STEPS: 1
 /**
  * The recording policy each activity kind carries (RULES.md §2): full-process recording
  * for actions on property, liberty, life and health; key steps for on-site work, evidence,
- * hearings and service. Kinds not listed are OPTIONAL unless a case asks for more.
+ * hearings and service; a few OPTIONAL ones. A kind not listed is refused (BAD_ACTIVITY): a
+ * typo must not quietly make a FULL case OPTIONAL.
  */
 export const ACTIVITY_POLICY: Readonly<Record<string, RecordingPolicy>> = {
   seizure: "FULL",
@@ -38,7 +49,14 @@ export const ACTIVITY_POLICY: Readonly<Record<string, RecordingPolicy>> = {
   hearing: "KEY_STEPS",
   service_by_leaving: "KEY_STEPS",
   service_by_notice: "KEY_STEPS",
+  on_site_inspection: "OPTIONAL",
+  routine_patrol: "OPTIONAL",
+  consultation: "OPTIONAL",
+  other: "OPTIONAL",
 };
+
+/** Every activity kind a case may carry, for help texts and error messages. */
+export const ACTIVITY_KINDS: readonly string[] = Object.keys(ACTIVITY_POLICY);
 
 export interface ModelOptions {
   /** IANA zone whose calendar dates certificates are valid on. */
@@ -53,9 +71,9 @@ export interface ModelOptions {
 
 /** Every option with its default. */
 export const MODEL_DEFAULTS: ModelOptions = {
-  timeZone: "Asia/Shanghai",
-  fleetRatio: DEFAULT_FLEET_RATIO,
-  gapToleranceMs: DEFAULT_GAP_TOLERANCE_MS,
+  timeZone: POLICY_DEFAULTS.timeZone,
+  fleetRatio: POLICY_DEFAULTS.fleetRatio,
+  gapToleranceMs: POLICY_DEFAULTS.gapToleranceMs,
   now: Date.now,
 };
 
@@ -65,16 +83,16 @@ export type ModelErrorCode =
   | "UNIT_NOT_FOUND" | "OFFICER_NOT_FOUND" | "DEVICE_NOT_FOUND" | "CASE_NOT_FOUND" | "CLIP_NOT_FOUND"
   | "DUPLICATE_BADGE" | "DUPLICATE_CASE" | "OFFICER_INACTIVE" | "CERT_INVALID"
   | "DEVICE_BUSY" | "DEVICE_NOT_USABLE" | "NOT_BODY_WORN" | "NOT_FIXED" | "NOT_CHECKED_OUT" | "ASSIGNMENT_OVERLAP"
-  | "REASON_REQUIRED" | "ACTOR_REQUIRED" | "ALREADY_LINKED" | "NOT_LINKED";
+  | "REASON_REQUIRED" | "ACTOR_REQUIRED" | "ALREADY_LINKED" | "NOT_LINKED" | "BAD_ACTIVITY" | "BAD_RATIO" | "NO_CHANGE";
 
-export class ModelError extends Error {
-  constructor(public code: ModelErrorCode, message: string) {
-    super(message);
+export class ModelError extends GatewayError {
+  constructor(public override code: ModelErrorCode, message: string) {
+    super(code, message);
     this.name = "ModelError";
   }
 }
 
-export interface Unit { id: number; parentId: number | null; name: string; level: UnitLevel }
+export interface Unit { id: number; parentId: number | null; name: string; level: UnitLevel; /** Its own fleet ratio, or null for the station's. */ fleetRatio: number | null }
 
 export interface Officer {
   id: number;
@@ -195,34 +213,16 @@ export interface ExpiredCheckout {
   checkedOutAt: number;
 }
 
-interface OfficerRow {
-  id: number; badge: string; name: string; unit_id: number; role: OfficerRole;
-  cert_no: string | null; cert_valid_from: string | null; cert_valid_to: string | null; active: number;
-}
-interface AssignmentRow { id: number; device_id: string; officer_id: number | null; badge: string | null; room: string | null; checked_out_at: number; returned_at: number | null }
-interface CaseRow {
-  id: number; number: string; unit_id: number; category: CaseCategory; activity_kind: string; policy: RecordingPolicy;
-  window_start: number; window_end: number; confidentiality: number; room: string | null;
-}
-interface LinkRow { id: number; device_id: string; recording_id: number; case_id: number; number: string; linked_by: string; reason: string; at: number; unlinked_at: number | null }
-interface DeviceRow { id: string; kind: DeviceKind; state: string; unit_id: number | null; room: string | null }
-interface ClipRow { device_id: string; recording_id: number; start_ms: number | null; end_ms: number | null; last_time_ms: number; case_tag: string | null; seal_case_tag: string | null; clip_at_ms: number | null }
-
-const OFFICER_COLS = "id, badge, name, unit_id, role, cert_no, cert_valid_from, cert_valid_to, active";
-const ASSIGNMENT_COLS = "a.id, a.device_id, a.officer_id, o.badge, a.room, a.checked_out_at, a.returned_at";
-const CASE_COLS = "id, number, unit_id, category, activity_kind, policy, window_start, window_end, confidentiality, room";
-const LINK_COLS = "l.id, l.device_id, l.recording_id, l.case_id, c.number, l.linked_by, l.reason, l.at, l.unlinked_at";
-
-const toUnit = (r: { id: number; parent_id: number | null; name: string; level: UnitLevel }): Unit => ({ id: r.id, parentId: r.parent_id, name: r.name, level: r.level });
+const toUnit = (r: units.UnitRow): Unit => ({ id: r.id, parentId: r.parent_id, name: r.name, level: r.level as UnitLevel, fleetRatio: r.fleet_ratio ?? null });
 const toOfficer = (r: OfficerRow): Officer => ({
-  id: r.id, badge: r.badge, name: r.name, unitId: r.unit_id, role: r.role, certNo: r.cert_no,
+  id: r.id, badge: r.badge, name: r.name, unitId: r.unit_id, role: r.role as OfficerRole, certNo: r.cert_no,
   certValidFrom: r.cert_valid_from, certValidTo: r.cert_valid_to, active: r.active === 1,
 });
 const toAssignment = (r: AssignmentRow): Assignment => ({
   id: r.id, deviceId: r.device_id, officerId: r.officer_id, badge: r.badge, room: r.room, checkedOutAt: r.checked_out_at, returnedAt: r.returned_at,
 });
 const toCase = (r: CaseRow): Case => ({
-  id: r.id, number: r.number, unitId: r.unit_id, category: r.category, activityKind: r.activity_kind, policy: r.policy,
+  id: r.id, number: r.number, unitId: r.unit_id, category: r.category as CaseCategory, activityKind: r.activity_kind, policy: r.policy as RecordingPolicy,
   windowStart: r.window_start, windowEnd: r.window_end, confidentiality: r.confidentiality, room: r.room,
 });
 const toLink = (r: LinkRow): ClipLink => ({
@@ -305,28 +305,34 @@ export class Model {
         throw new ModelError("BAD_LEVEL", `a ${level} can't sit under a ${parent.level} (${parent.name})`);
       }
     }
-    const r = await this.db.run("INSERT INTO units (parent_id, name, level) VALUES (?, ?, ?)", [parent ? parent.id : null, n, level]);
-    return { id: r.lastID, parentId: parent ? parent.id : null, name: n, level };
+    const id = await units.insertUnit(this.db, parent ? parent.id : null, n, level);
+    return { id, parentId: parent ? parent.id : null, name: n, level, fleetRatio: null };
   }
 
   /** One unit, or UNIT_NOT_FOUND. */
   async unit(unitId: number): Promise<Unit> {
-    const row = await this.db.get<{ id: number; parent_id: number | null; name: string; level: UnitLevel }>("SELECT id, parent_id, name, level FROM units WHERE id = ?", [unitId]);
+    const row = Number.isSafeInteger(unitId) ? await units.getUnit(this.db, unitId) : undefined;
     if (!row) throw new ModelError("UNIT_NOT_FOUND", `no unit ${unitId}`);
     return toUnit(row);
   }
 
+  /** Set a unit's own fleet ratio (officers per recorder set), or null for the station's. */
+  async setUnitRatio(unitId: number, ratio: number | null): Promise<Unit> {
+    const u = await this.unit(unitId);
+    if (ratio !== null && !(typeof ratio === "number" && Number.isFinite(ratio) && ratio > 0 && ratio <= 100)) throw new ModelError("BAD_RATIO", `a fleet ratio is officers per recorder set, a number above 0 (1:3 is 3), got ${String(ratio)}`);
+    await units.setUnitRatio(this.db, unitId, ratio);
+    return { ...u, fleetRatio: ratio };
+  }
+
   /** Every unit, by id. */
   async listUnits(): Promise<Unit[]> {
-    return (await this.db.all<{ id: number; parent_id: number | null; name: string; level: UnitLevel }>("SELECT id, parent_id, name, level FROM units ORDER BY id")).map(toUnit);
+    return (await units.listUnits(this.db)).map(toUnit);
   }
 
   /** A unit and everything below it, the unit first. */
   async subtree(unitId: number): Promise<Unit[]> {
     await this.unit(unitId);
-    const rows = await this.db.all<{ id: number; parent_id: number | null; name: string; level: UnitLevel }>(
-      `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT u.id FROM units u JOIN sub ON u.parent_id = sub.id)
-       SELECT u.id, u.parent_id, u.name, u.level FROM units u JOIN sub ON sub.id = u.id`, [unitId]);
+    const rows = await units.subtree(this.db, unitId);
     return rows.map(toUnit);
   }
 
@@ -340,9 +346,8 @@ export class Model {
     if (!OFFICER_ROLES.includes(o.role)) throw new ModelError("BAD_ROLE", `role must be one of ${OFFICER_ROLES.join(", ")}, got ${JSON.stringify(o.role)}`);
     const cert = this.cert(o.certNo, o.certValidFrom, o.certValidTo);
     try {
-      const r = await this.db.run(`INSERT INTO officers (badge, name, unit_id, role, cert_no, cert_valid_from, cert_valid_to) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        [badge, name, o.unitId, o.role, cert.no, cert.from, cert.to]);
-      return { id: r.lastID, badge, name, unitId: o.unitId, role: o.role, certNo: cert.no, certValidFrom: cert.from, certValidTo: cert.to, active: true };
+      const id = await officers.insertOfficer(this.db, { badge, name, unitId: o.unitId, role: o.role, certNo: cert.no, certValidFrom: cert.from, certValidTo: cert.to });
+      return { id, badge, name, unitId: o.unitId, role: o.role, certNo: cert.no, certValidFrom: cert.from, certValidTo: cert.to, active: true };
     } catch (e) {
       if (isConstraint(e)) throw new ModelError("DUPLICATE_BADGE", `badge ${badge} is already on a roster`);
       throw e;
@@ -351,20 +356,16 @@ export class Model {
 
   /** One officer by badge, or OFFICER_NOT_FOUND. */
   async officer(badge: string): Promise<Officer> {
-    const row = await this.db.get<OfficerRow>(`SELECT ${OFFICER_COLS} FROM officers WHERE badge = ?`, [badge]);
+    const row = await officers.officerByBadge(this.db, badge);
     if (!row) throw new ModelError("OFFICER_NOT_FOUND", `no officer with badge ${badge}`);
     return toOfficer(row);
   }
 
   /** Officers of one unit (or of its whole subtree), or of the station. */
   async listOfficers(unitId?: number, opts: { subtree?: boolean } = {}): Promise<Officer[]> {
-    if (unitId === undefined) return (await this.db.all<OfficerRow>(`SELECT ${OFFICER_COLS} FROM officers ORDER BY badge`)).map(toOfficer);
+    if (unitId === undefined) return (await officers.listOfficers(this.db)).map(toOfficer);
     await this.unit(unitId);
-    const sql = opts.subtree
-      ? `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT u.id FROM units u JOIN sub ON u.parent_id = sub.id)
-         SELECT ${OFFICER_COLS} FROM officers WHERE unit_id IN (SELECT id FROM sub) ORDER BY badge`
-      : `SELECT ${OFFICER_COLS} FROM officers WHERE unit_id = ? ORDER BY badge`;
-    return (await this.db.all<OfficerRow>(sql, [unitId])).map(toOfficer);
+    return (await officers.listOfficers(this.db, unitId, !!opts.subtree)).map(toOfficer);
   }
 
   /** Change an officer's name, unit, role, certificate or active flag; the badge stays. */
@@ -382,8 +383,7 @@ export class Model {
       : { no: cur.certNo, from: cur.certValidFrom, to: cur.certValidTo };
     if (patch.active !== undefined && typeof patch.active !== "boolean") throw new ModelError("BAD_INPUT", "active must be true or false");
     const active = patch.active === undefined ? cur.active : patch.active;
-    await this.db.run("UPDATE officers SET name = ?, unit_id = ?, role = ?, cert_no = ?, cert_valid_from = ?, cert_valid_to = ?, active = ? WHERE id = ?",
-      [name, unitId, role, cert.no, cert.from, cert.to, active ? 1 : 0, cur.id]);
+    await officers.updateOfficer(this.db, cur.id, { name, unitId, role, certNo: cert.no, certValidFrom: cert.from, certValidTo: cert.to, active });
     return { ...cur, name, unitId, role, certNo: cert.no, certValidFrom: cert.from, certValidTo: cert.to, active };
   }
 
@@ -404,7 +404,7 @@ export class Model {
   async setDeviceUnit(deviceId: string, unitId: number | null): Promise<void> {
     await this.device(deviceId);
     if (unitId !== null) await this.unit(unitId);
-    await this.db.run("UPDATE devices SET unit_id = ? WHERE id = ?", [unitId, deviceId]);
+    await devices.setDeviceUnit(this.db, deviceId, unitId);
   }
 
   /** Make a device body-worn or fixed; refused while it is checked out. */
@@ -412,10 +412,10 @@ export class Model {
     if (kind !== "body" && kind !== "fixed") throw new ModelError("BAD_KIND", `device kind must be body or fixed, got ${JSON.stringify(kind)}`);
     await this.device(deviceId);
     await this.db.transaction(async () => {
-      const open = await this.db.get("SELECT id FROM assignments WHERE device_id = ? AND returned_at IS NULL", [deviceId]);
+      const open = await assignments.openAssignment(this.db, deviceId);
       // an open checkout to an officer (or a room) would no longer fit the device's kind
       if (open) throw new ModelError("DEVICE_BUSY", `device ${deviceId} is checked out; return it before changing its kind`);
-      await this.db.run("UPDATE devices SET kind = ?, room = CASE WHEN ? = 'fixed' THEN room END WHERE id = ?", [kind, kind, deviceId]);
+      await devices.setDeviceKind(this.db, deviceId, kind);
     });
   }
 
@@ -423,11 +423,11 @@ export class Model {
   async setDeviceRoom(deviceId: string, room: string | null): Promise<void> {
     const d = await this.device(deviceId);
     if (d.kind !== "fixed") throw new ModelError("NOT_FIXED", `device ${deviceId} is body-worn; only fixed devices have a room`);
-    await this.db.run("UPDATE devices SET room = ? WHERE id = ?", [optText(room, "room"), deviceId]);
+    await devices.setDeviceRoom(this.db, deviceId, optText(room, "room"));
   }
 
   private async device(deviceId: string): Promise<DeviceRow> {
-    const d = await this.db.get<DeviceRow>("SELECT id, kind, state, unit_id, room FROM devices WHERE id = ?", [deviceId]);
+    const d = await devices.getDevice(this.db, deviceId);
     if (!d) throw new ModelError("DEVICE_NOT_FOUND", `no device ${deviceId}`);
     return d;
   }
@@ -446,7 +446,7 @@ export class Model {
     let room: string | null = null;
     if ("badge" in to) {
       if (d.kind !== "body") throw new ModelError("NOT_BODY_WORN", `device ${deviceId} is fixed; it goes to a room, not to an officer`);
-      const o = await this.db.get<OfficerRow>(`SELECT ${OFFICER_COLS} FROM officers WHERE badge = ?`, [to.badge]);
+      const o = await officers.officerByBadge(this.db, to.badge);
       if (!o) throw new ModelError("OFFICER_NOT_FOUND", `no officer with badge ${to.badge}`);
       if (!o.active) throw new ModelError("OFFICER_INACTIVE", `officer ${o.badge} is not active`);
       const day = this.localDate(atMs);
@@ -461,14 +461,14 @@ export class Model {
       room = text(to.room, "room");
     }
     return this.db.transaction(async () => {
-      const open = await this.db.get<{ id: number }>("SELECT id FROM assignments WHERE device_id = ? AND returned_at IS NULL", [deviceId]);
+      const open = await assignments.openAssignment(this.db, deviceId);
       if (open) throw new ModelError("DEVICE_BUSY", `device ${deviceId} is already checked out`);
       // a checkout entered after the fact must not overlap a period already on record
-      const later = await this.db.get<{ id: number }>("SELECT id FROM assignments WHERE device_id = ? AND returned_at > ?", [deviceId, atMs]);
+      const later = await assignments.returnedAfter(this.db, deviceId, atMs);
       if (later) throw new ModelError("ASSIGNMENT_OVERLAP", `device ${deviceId} was checked out after ${new Date(atMs).toISOString()}`);
       try {
-        const r = await this.db.run("INSERT INTO assignments (device_id, officer_id, room, checked_out_at) VALUES (?, ?, ?, ?)", [deviceId, officer ? officer.id : null, room, atMs]);
-        return { id: r.lastID, deviceId, officerId: officer ? officer.id : null, badge: officer ? officer.badge : null, room, checkedOutAt: atMs, returnedAt: null };
+        const id = await assignments.insertAssignment(this.db, deviceId, officer ? officer.id : null, room, atMs);
+        return { id, deviceId, officerId: officer ? officer.id : null, badge: officer ? officer.badge : null, room, checkedOutAt: atMs, returnedAt: null };
       } catch (e) {
         if (isConstraint(e)) throw new ModelError("DEVICE_BUSY", `device ${deviceId} is already checked out`);
         throw e;
@@ -481,26 +481,23 @@ export class Model {
     timeMs(atMs, "return time");
     await this.device(deviceId);
     return this.db.transaction(async () => {
-      const a = await this.db.get<AssignmentRow>(`SELECT ${ASSIGNMENT_COLS} FROM assignments a LEFT JOIN officers o ON o.id = a.officer_id WHERE a.device_id = ? AND a.returned_at IS NULL`, [deviceId]);
+      const a = await assignments.openAssignment(this.db, deviceId);
       if (!a) throw new ModelError("NOT_CHECKED_OUT", `device ${deviceId} is not checked out`);
       if (atMs < a.checked_out_at) throw new ModelError("BAD_TIME", `device ${deviceId} can't be returned before it was checked out`);
-      await this.db.run("UPDATE assignments SET returned_at = ? WHERE id = ?", [atMs, a.id]);
+      await assignments.closeAssignment(this.db, a.id, atMs);
       return toAssignment({ ...a, returned_at: atMs });
     });
   }
 
   /** The checkout of a device in force at atMs, or null. */
   async assignmentAt(deviceId: string, atMs: number): Promise<Assignment | null> {
-    const a = await this.db.get<AssignmentRow>(
-      `SELECT ${ASSIGNMENT_COLS} FROM assignments a LEFT JOIN officers o ON o.id = a.officer_id WHERE a.device_id = ? AND ${assignmentInForceSql("a", "?")}`,
-      [deviceId, atMs, atMs]);
+    const a = await assignments.assignmentAt(this.db, deviceId, atMs);
     return a ? toAssignment(a) : null;
   }
 
   /** Every checkout of a device, oldest first. */
   async assignments(deviceId: string): Promise<Assignment[]> {
-    return (await this.db.all<AssignmentRow>(
-      `SELECT ${ASSIGNMENT_COLS} FROM assignments a LEFT JOIN officers o ON o.id = a.officer_id WHERE a.device_id = ? ORDER BY a.checked_out_at, a.id`, [deviceId])).map(toAssignment);
+    return (await assignments.assignmentsOf(this.db, deviceId)).map(toAssignment);
   }
 
   // ---- cases
@@ -510,8 +507,11 @@ export class Model {
     const number = text(c.number, "case number", "BAD_INPUT", 64);
     await this.unit(c.unitId);
     if (!CASE_CATEGORIES.includes(c.category)) throw new ModelError("BAD_CATEGORY", `category must be one of ${CASE_CATEGORIES.join(", ")}, got ${JSON.stringify(c.category)}`);
-    const activityKind = text(c.activityKind, "activity kind", "BAD_INPUT", 64);
-    const floor = ACTIVITY_POLICY[activityKind] ?? "OPTIONAL";
+    const activityKind = text(c.activityKind, "activity kind", "BAD_ACTIVITY", 64);
+    if (!Object.prototype.hasOwnProperty.call(ACTIVITY_POLICY, activityKind)) {
+      throw new ModelError("BAD_ACTIVITY", `activity kind must be one of ${ACTIVITY_KINDS.join(", ")}, got ${JSON.stringify(activityKind)}`);
+    }
+    const floor = ACTIVITY_POLICY[activityKind];
     const policy = c.policy ?? floor;
     if (!(policy in POLICY_RANK)) throw new ModelError("BAD_POLICY", `policy must be FULL, KEY_STEPS or OPTIONAL, got ${JSON.stringify(policy)}`);
     if (POLICY_RANK[policy] < POLICY_RANK[floor]) throw new ModelError("POLICY_TOO_WEAK", `${activityKind} requires ${floor} recording, not ${policy}`);
@@ -522,9 +522,8 @@ export class Model {
     if (!Number.isInteger(conf) || conf < 0 || conf > 3) throw new ModelError("BAD_CONFIDENTIALITY", `confidentiality must be 0, 1, 2 or 3, got ${String(conf)}`);
     const room = optText(c.room, "room");
     try {
-      const r = await this.db.run(`INSERT INTO cases (number, unit_id, category, activity_kind, policy, window_start, window_end, confidentiality, room) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [number, c.unitId, c.category, activityKind, policy, ws, we, conf, room]);
-      return { id: r.lastID, number, unitId: c.unitId, category: c.category, activityKind, policy, windowStart: ws, windowEnd: we, confidentiality: conf, room };
+      const id = await cases.insertCase(this.db, { number, unitId: c.unitId, category: c.category, activityKind, policy, windowStart: ws, windowEnd: we, confidentiality: conf, room });
+      return { id, number, unitId: c.unitId, category: c.category, activityKind, policy, windowStart: ws, windowEnd: we, confidentiality: conf, room };
     } catch (e) {
       if (isConstraint(e)) throw new ModelError("DUPLICATE_CASE", `case ${number} already exists`);
       throw e;
@@ -533,24 +532,22 @@ export class Model {
 
   /** One case by number, or CASE_NOT_FOUND. */
   async getCase(number: string): Promise<Case> {
-    const row = await this.db.get<CaseRow>(`SELECT ${CASE_COLS} FROM cases WHERE number = ?`, [number]);
+    const row = await cases.caseByNumber(this.db, number);
     if (!row) throw new ModelError("CASE_NOT_FOUND", `no case ${number}`);
     return toCase(row);
   }
 
   /** Cases, optionally of one unit's subtree, by window start. */
   async listCases(filter: { unitId?: number } = {}): Promise<Case[]> {
-    if (filter.unitId === undefined) return (await this.db.all<CaseRow>(`SELECT ${CASE_COLS} FROM cases ORDER BY window_start, number`)).map(toCase);
+    if (filter.unitId === undefined) return (await cases.listCases(this.db)).map(toCase);
     await this.unit(filter.unitId);
-    return (await this.db.all<CaseRow>(
-      `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT u.id FROM units u JOIN sub ON u.parent_id = sub.id)
-       SELECT ${CASE_COLS} FROM cases WHERE unit_id IN (SELECT id FROM sub) ORDER BY window_start, number`, [filter.unitId])).map(toCase);
+    return (await cases.listCases(this.db, filter.unitId)).map(toCase);
   }
 
   // ---- clips and links
 
   private async clip(deviceId: string, recordingId: number): Promise<ClipRow> {
-    const r = await this.db.get<ClipRow>("SELECT device_id, recording_id, start_ms, end_ms, last_time_ms, case_tag, seal_case_tag, clip_at_ms FROM recordings WHERE device_id = ? AND recording_id = ?", [deviceId, recordingId]);
+    const r = await clipRow(this.db, deviceId, recordingId);
     if (!r) throw new ModelError("CLIP_NOT_FOUND", `no recording ${recordingId} from device ${deviceId}`);
     return r;
   }
@@ -569,9 +566,7 @@ export class Model {
     const c = await this.clip(deviceId, recordingId);
     const at = this.clipAt(c);
     if (at === null) return null;
-    const row = await this.db.get<OfficerRow>(
-      `SELECT ${OFFICER_COLS.split(", ").map((k) => "o." + k).join(", ")} FROM assignments a JOIN officers o ON o.id = a.officer_id
-       WHERE a.device_id = ? AND ${assignmentInForceSql("a", "?")}`, [deviceId, at, at]);
+    const row = await assignments.officerAt(this.db, deviceId, at);
     return row ? toOfficer(row) : null;
   }
 
@@ -606,20 +601,19 @@ export class Model {
     // the seal carries the tag in force when recording stopped, which a Command may have corrected
     const tag = c.seal_case_tag || c.case_tag;
     if (!tag) return { refused: "NO_TAG", tag: "", detail: "no case tag" };
-    const kase = await this.db.get<{ id: number; unit_id: number }>("SELECT id, unit_id FROM cases WHERE number = ?", [tag]);
+    const kase = await cases.caseByNumber(this.db, tag);
     if (!kase) return { refused: "NO_CASE", tag, detail: `no case ${tag}` };
     const unit = await this.clipUnit(deviceId, recordingId);
-    const inScope = unit !== null && !!(await this.db.get(
-      `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT u.id FROM units u JOIN sub ON u.parent_id = sub.id) SELECT 1 FROM sub WHERE id = ?`, [unit, kase.unit_id]));
+    const inScope = unit !== null && (await units.inSubtree(this.db, unit, kase.unit_id));
     if (!inScope) return { refused: "CASE_OUT_OF_SCOPE", tag, detail: unit === null ? `case ${tag} not linked: the clip's unit is not known (no officer checked out, no device unit)` : `case ${tag} belongs to unit ${kase.unit_id}, outside the clip's unit ${unit} and the units below it` };
-    const existing = await this.db.get<LinkRow>(`SELECT ${LINK_COLS} FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ? AND l.case_id = ? AND l.unlinked_at IS NULL`, [deviceId, recordingId, kase.id]);
+    const existing = await links.openLink(this.db, deviceId, recordingId, kase.id);
     if (existing) return toLink(existing);
     try {
       return await this.link(deviceId, recordingId, tag, "system:case-tag", `case tag ${tag} recorded on the device`);
     } catch (e) {
       // The start's and the seal's commits may both ask at once: the second finds the first's link.
       if (!(e instanceof ModelError && e.code === "ALREADY_LINKED")) throw e;
-      const l = await this.db.get<LinkRow>(`SELECT ${LINK_COLS} FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ? AND l.case_id = ? AND l.unlinked_at IS NULL`, [deviceId, recordingId, kase.id]);
+      const l = await links.openLink(this.db, deviceId, recordingId, kase.id);
       if (!l) throw e;
       return toLink(l);
     }
@@ -639,9 +633,9 @@ export class Model {
     const { why, who, kase, at } = await this.custodyChange(deviceId, recordingId, caseNumber, actor, reason);
     return this.db.transaction(async () => {
       try {
-        const r = await this.db.run("INSERT INTO clip_links (device_id, recording_id, case_id, linked_by, reason, at) VALUES (?, ?, ?, ?, ?, ?)", [deviceId, recordingId, kase.id, who, why, at]);
-        await this.db.run("INSERT INTO custody_events (at, actor, action, device_id, recording_id, case_id, reason) VALUES (?, ?, 'link', ?, ?, ?, ?)", [at, who, deviceId, recordingId, kase.id, why]);
-        return { id: r.lastID, deviceId, recordingId, caseId: kase.id, caseNumber: kase.number, linkedBy: who, reason: why, at, unlinkedAt: null };
+        const id = await links.insertLink(this.db, deviceId, recordingId, kase.id, who, why, at);
+        await links.insertCustodyEvent(this.db, { at, actor: who, action: "link", deviceId, recordingId, caseId: kase.id, reason: why });
+        return { id, deviceId, recordingId, caseId: kase.id, caseNumber: kase.number, linkedBy: who, reason: why, at, unlinkedAt: null };
       } catch (e) {
         if (isConstraint(e)) throw new ModelError("ALREADY_LINKED", `recording ${recordingId} of ${deviceId} is already linked to case ${kase.number}`);
         throw e;
@@ -653,34 +647,28 @@ export class Model {
   async unlink(deviceId: string, recordingId: number, caseNumber: string, actor: string, reason: string): Promise<ClipLink> {
     const { why, who, kase, at } = await this.custodyChange(deviceId, recordingId, caseNumber, actor, reason);
     return this.db.transaction(async () => {
-      const l = await this.db.get<LinkRow>(`SELECT ${LINK_COLS} FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ? AND l.case_id = ? AND l.unlinked_at IS NULL`, [deviceId, recordingId, kase.id]);
+      const l = await links.openLink(this.db, deviceId, recordingId, kase.id);
       if (!l) throw new ModelError("NOT_LINKED", `recording ${recordingId} of ${deviceId} is not linked to case ${kase.number}`);
-      await this.db.run("UPDATE clip_links SET unlinked_at = ? WHERE id = ?", [at, l.id]);
-      await this.db.run("INSERT INTO custody_events (at, actor, action, device_id, recording_id, case_id, reason) VALUES (?, ?, 'unlink', ?, ?, ?, ?)", [at, who, deviceId, recordingId, kase.id, why]);
+      await links.markUnlinked(this.db, l.id, at);
+      await links.insertCustodyEvent(this.db, { at, actor: who, action: "unlink", deviceId, recordingId, caseId: kase.id, reason: why });
       return toLink({ ...l, unlinked_at: at });
     });
   }
 
   /** A clip's links in force (or, with history, every link ever made), oldest first. */
   async clipLinks(deviceId: string, recordingId: number, opts: { history?: boolean } = {}): Promise<ClipLink[]> {
-    return (await this.db.all<LinkRow>(
-      `SELECT ${LINK_COLS} FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ?${opts.history ? "" : " AND l.unlinked_at IS NULL"} ORDER BY l.at, l.id`,
-      [deviceId, recordingId])).map(toLink);
+    return (await links.clipLinks(this.db, deviceId, recordingId, !!opts.history)).map(toLink);
   }
 
   /** The custody trail of a clip (links and unlinks), oldest first. */
   async custodyEvents(deviceId: string, recordingId: number): Promise<CustodyEvent[]> {
-    const rows = await this.db.all<{ id: number; at: number; actor: string; action: "link" | "unlink"; device_id: string; recording_id: number; number: string; reason: string }>(
-      `SELECT e.id, e.at, e.actor, e.action, e.device_id, e.recording_id, c.number, e.reason FROM custody_events e JOIN cases c ON c.id = e.case_id
-       WHERE e.device_id = ? AND e.recording_id = ? ORDER BY e.id`, [deviceId, recordingId]);
+    const rows = await links.custodyEvents(this.db, deviceId, recordingId);
     return rows.map((r) => ({ id: r.id, at: r.at, actor: r.actor, action: r.action, deviceId: r.device_id, recordingId: r.recording_id, caseNumber: r.number, reason: r.reason }));
   }
 
   /** A clip's confidentiality: the highest level of the cases it is linked to, 0 if none. */
   async clipConfidentiality(deviceId: string, recordingId: number): Promise<number> {
-    const r = await this.db.get<{ level: number | null }>(
-      "SELECT MAX(c.confidentiality) AS level FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ? AND l.unlinked_at IS NULL", [deviceId, recordingId]);
-    return (r && r.level) || 0;
+    return links.clipConfidentiality(this.db, deviceId, recordingId);
   }
 
   /**
@@ -704,12 +692,7 @@ export class Model {
       room = await this.clipRoom(deviceId, recordingId);
     }
     if (unitId === null) return [];
-    const rows = await this.db.all<CaseRow & { distance: number }>(
-      `WITH RECURSIVE up(id, distance) AS (SELECT ?, 0 UNION ALL SELECT u.parent_id, up.distance + 1 FROM units u JOIN up ON u.id = up.id WHERE u.parent_id IS NOT NULL)
-       SELECT ${CASE_COLS.split(", ").map((k) => "c." + k).join(", ")}, up.distance FROM cases c JOIN up ON up.id = c.unit_id
-       WHERE c.window_start <= ? AND c.window_end >= ?
-         AND NOT EXISTS (SELECT 1 FROM clip_links l WHERE l.case_id = c.id AND l.device_id = ? AND l.recording_id = ? AND l.unlinked_at IS NULL)`,
-      [unitId, end, start, deviceId, recordingId]);
+    const rows = await cases.casesAround(this.db, unitId, start, end, deviceId, recordingId);
     const tag = c.seal_case_tag || c.case_tag || null;
     const out = rows.map((r): Suggestion => ({
       case: toCase(r),
@@ -729,8 +712,7 @@ export class Model {
   async expiringCertificates(onLocalDate: string, withinDays = 30): Promise<CertificateNotice[]> {
     const day = checkLocalDate(onLocalDate, "onLocalDate");
     if (!Number.isInteger(withinDays) || withinDays < 0) throw new ModelError("BAD_INPUT", `withinDays must be a whole number of days, got ${withinDays}`);
-    const rows = await this.db.all<OfficerRow>(
-      `SELECT ${OFFICER_COLS} FROM officers WHERE active = 1 AND cert_valid_to IS NOT NULL AND cert_valid_to <= ? ORDER BY cert_valid_to, badge`, [addDays(day, withinDays)]);
+    const rows = await officers.certificatesEndingBy(this.db, addDays(day, withinDays));
     return rows.map((r) => {
       const daysLeft = daysBetween(day, r.cert_valid_to as string);
       return { badge: r.badge, name: r.name, unitId: r.unit_id, certNo: r.cert_no, certValidTo: r.cert_valid_to as string, daysLeft, expired: daysLeft < 0 };
@@ -741,24 +723,8 @@ export class Model {
   async checkoutsWithExpiredCert(atMs: number): Promise<ExpiredCheckout[]> {
     timeMs(atMs, "time");
     const day = this.localDate(atMs);
-    const rows = await this.db.all<{ device_id: string; badge: string; name: string; cert_valid_from: string | null; cert_valid_to: string | null; checked_out_at: number }>(
-      `SELECT a.device_id, o.badge, o.name, o.cert_valid_from, o.cert_valid_to, a.checked_out_at FROM assignments a JOIN officers o ON o.id = a.officer_id
-       WHERE ${assignmentInForceSql("a", "?")} ORDER BY a.device_id`, [atMs, atMs]);
+    const rows = await assignments.officerCheckoutsAt(this.db, atMs);
     return rows.filter((r) => !certValidOn(r, day))
       .map((r) => ({ deviceId: r.device_id, badge: r.badge, name: r.name, certValidTo: r.cert_valid_to, checkedOutAt: r.checked_out_at }));
-  }
-
-  // ---- reports with this station's policy
-
-  /** The fleet and reviewer report at the configured ratio. */
-  fleetReport(unitId?: number): Promise<FleetReport> {
-    return fleetReport(this.db, { ratio: this.opts.fleetRatio, unitId });
-  }
-
-  /** Coverage of a case's window at the configured gap tolerance. */
-  async caseCoverage(caseNumber: string, offsetMs?: ClockOffset): Promise<CaseCoverage> {
-    const r = await caseCoverage(this.db, caseNumber, { gapToleranceMs: this.opts.gapToleranceMs, offsetMs });
-    if (!r) throw new ModelError("CASE_NOT_FOUND", `no case ${caseNumber}`);
-    return r;
   }
 }

@@ -3,10 +3,11 @@
 // clock offset (gateway − device, R-TIME-1) puts clips of different devices on one clock before
 // they are merged (RULES.md §3).
 import type { Db } from "../store/db.js";
-import { assignmentInForceSql } from "../model/schema.js";
+import * as q from "../store/reports.js";
+import { POLICY_DEFAULTS } from "../policy.js";
 
 /** Largest hole between clips that still counts as covered, when none is configured. */
-export const DEFAULT_GAP_TOLERANCE_MS = 2000;
+export const DEFAULT_GAP_TOLERANCE_MS = POLICY_DEFAULTS.gapToleranceMs;
 
 /** A device's clock offset in ms (gateway time − device time). */
 export type ClockOffset = (deviceId: string) => number;
@@ -60,17 +61,10 @@ export function mergeCoverage(windowStart: number, windowEnd: number, intervals:
 interface CaseRow { id: number; number: string; policy: "FULL" | "KEY_STEPS" | "OPTIONAL"; window_start: number; window_end: number }
 
 async function coverageOf(db: Db, c: CaseRow, tolerance: number, offset: ClockOffset): Promise<CaseCoverage> {
-  const clips = await db.get<{ n: number }>(
-    `SELECT COUNT(*) AS n FROM clip_links l JOIN recordings r ON r.device_id = l.device_id AND r.recording_id = l.recording_id
-     WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified'`, [c.id]);
-  const verifiedClips = clips ? clips.n : 0;
+  const verifiedClips = await q.verifiedClipCount(db, c.id);
   const base = { caseNumber: c.number, policy: c.policy, windowStart: c.window_start, windowEnd: c.window_end, verifiedClips };
   if (c.policy !== "FULL") return { ...base, satisfied: c.policy === "OPTIONAL" || verifiedClips > 0, percent: null, coveredMs: null, gaps: [] };
-  const chunks = await db.all<{ device_id: string; time_ms: number; duration_ms: number }>(
-    `SELECT k.device_id, k.time_ms, k.duration_ms FROM clip_links l
-     JOIN recordings r ON r.device_id = l.device_id AND r.recording_id = l.recording_id
-     JOIN chunks k ON k.device_id = l.device_id AND k.recording_id = l.recording_id
-     WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified'`, [c.id]);
+  const chunks = await q.verifiedChunksOfCase(db, c.id);
   const offsets = new Map<string, number>();
   const intervals: [number, number][] = chunks.map((k) => {
     let o = offsets.get(k.device_id);
@@ -90,16 +84,14 @@ function tolerance(opts: CoverageOptions): number {
 
 /** Coverage of one case by its linked verified clips; undefined if there is no such case. */
 export async function caseCoverage(db: Db, caseNumber: string, opts: CoverageOptions = {}): Promise<CaseCoverage | undefined> {
-  const c = await db.get<CaseRow>("SELECT id, number, policy, window_start, window_end FROM cases WHERE number = ?", [caseNumber]);
+  const c = await q.coverageCase(db, caseNumber);
   return c ? coverageOf(db, c, tolerance(opts), opts.offsetMs || noOffset) : undefined;
 }
 
 /** Coverage of every FULL and KEY_STEPS case whose window overlaps [from, to), by window start. */
 export async function coverageReport(db: Db, opts: CoverageOptions & { from?: number; to?: number } = {}): Promise<CaseCoverage[]> {
   const t = tolerance(opts);
-  const cases = await db.all<CaseRow>(
-    "SELECT id, number, policy, window_start, window_end FROM cases WHERE policy IN ('FULL', 'KEY_STEPS') AND window_end > ? AND window_start < ? ORDER BY window_start, number",
-    [opts.from ?? 0, opts.to ?? Number.MAX_SAFE_INTEGER]);
+  const cases = await q.coverageCases(db, opts.from ?? 0, opts.to ?? Number.MAX_SAFE_INTEGER);
   const out: CaseCoverage[] = [];
   for (const c of cases) out.push(await coverageOf(db, c, t, opts.offsetMs || noOffset));
   return out;
@@ -110,6 +102,8 @@ export interface IntegritySummary {
   verified: number;
   incomplete: number;
   failed: number;
+  /** Sealed with no chunk: nothing recorded, counted apart from verified. */
+  empty: number;
   /** Incomplete for good: the device no longer holds what is missing. */
   finalIncomplete: number;
   /** Sealed as interrupted (power loss, storage full...). */
@@ -118,13 +112,9 @@ export interface IntegritySummary {
 
 /** Counts of recordings by integrity verdict. */
 export async function integritySummary(db: Db): Promise<IntegritySummary> {
-  const r = await db.get<{ total: number; verified: number | null; incomplete: number | null; failed: number | null; final_incomplete: number | null; interrupted: number | null }>(
-    `SELECT COUNT(*) AS total,
-       SUM(verdict = 'verified') AS verified, SUM(verdict = 'incomplete') AS incomplete, SUM(verdict = 'failed') AS failed,
-       SUM(verdict = 'incomplete' AND final = 1) AS final_incomplete, SUM(interrupted = 1) AS interrupted
-     FROM recordings`);
+  const r = await q.verdictCounts(db);
   return {
-    total: r ? r.total : 0, verified: r?.verified || 0, incomplete: r?.incomplete || 0, failed: r?.failed || 0,
+    total: r ? r.total : 0, verified: r?.verified || 0, incomplete: r?.incomplete || 0, failed: r?.failed || 0, empty: r?.empty || 0,
     finalIncomplete: r?.final_incomplete || 0, interrupted: r?.interrupted || 0,
   };
 }
@@ -158,18 +148,7 @@ export async function statistics(db: Db, opts: StatisticsOptions): Promise<Stati
   if (opts.by !== "officer" && opts.by !== "unit") throw new RangeError(`by must be officer or unit, got ${JSON.stringify(opts.by)}`);
   if (!(opts.to > opts.from)) throw new RangeError("statistics period must end after it starts");
   const offset = opts.offsetMs || noOffset;
-  const rows = await db.all<{
-    device_id: string; verdict: string; end_ms: number | null; last_received: number; media_ms: number;
-    badge: string | null; officer_name: string | null; unit_id: number | null; unit_name: string | null;
-  }>(
-    `SELECT r.device_id, r.verdict, r.end_ms, r.last_received,
-       (SELECT COALESCE(SUM(k.duration_ms), 0) FROM chunks k WHERE k.device_id = r.device_id AND k.recording_id = r.recording_id) AS media_ms,
-       o.badge, o.name AS officer_name, u.id AS unit_id, u.name AS unit_name
-     FROM recordings r JOIN devices d ON d.id = r.device_id
-     LEFT JOIN assignments a ON a.device_id = r.device_id AND a.officer_id IS NOT NULL AND ${assignmentInForceSql("a", "r.start_ms")}
-     LEFT JOIN officers o ON o.id = a.officer_id
-     LEFT JOIN units u ON u.id = COALESCE(o.unit_id, d.unit_id)
-     WHERE r.start_ms >= ? AND r.start_ms < ?`, [opts.from, opts.to]);
+  const rows = await q.statisticsRows(db, opts.from, opts.to);
   const groups = new Map<string | number | null, { row: StatisticsRow; ms: number; delays: number[] }>();
   for (const r of rows) {
     const key = opts.by === "officer" ? r.badge : r.unit_id;

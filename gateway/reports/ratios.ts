@@ -2,9 +2,11 @@
 // The rollup sums each unit's own requirement and shortfall instead of comparing subtree
 // totals: a device is issued to a unit, so a parent's spare sets don't equip a child's officers.
 import type { Db } from "../store/db.js";
+import { activeBodyDevices, staffCounts, unitsForReport } from "../store/reports.js";
+import { POLICY_DEFAULTS } from "../policy.js";
 
 /** Officers per recorder set when no policy is configured (the regulation's 1 per 4). */
-export const DEFAULT_FLEET_RATIO = 4;
+export const DEFAULT_FLEET_RATIO = POLICY_DEFAULTS.fleetRatio;
 
 /** Recorder sets a unit needs for n enforcement officers: none for none, else at least 1. */
 export function requiredDevices(n: number, ratio: number = DEFAULT_FLEET_RATIO): number {
@@ -44,6 +46,8 @@ export interface UnitFleet {
   level: string;
   /** 0 for the report's roots. */
   depth: number;
+  /** Officers per recorder set applied to this unit: its own ratio, else the station's. */
+  ratio: number;
   own: { devices: FleetLine; reviewers: ReviewerLine };
   /** Sums over the subtree: required and shortfall are sums of each unit's own figures. */
   rollup: { devices: FleetLine; reviewers: ReviewerLine };
@@ -59,17 +63,15 @@ export interface FleetReport {
   unassignedDevices: number;
 }
 
-interface UnitRow { id: number; parent_id: number | null; name: string; level: string }
+interface UnitRow { id: number; parent_id: number | null; name: string; level: string; fleet_ratio?: number | null }
 
 /** The fleet and reviewer report for every unit, or for the subtree of opts.unitId. */
 export async function fleetReport(db: Db, opts: { ratio?: number; unitId?: number } = {}): Promise<FleetReport> {
   const ratio = opts.ratio ?? DEFAULT_FLEET_RATIO;
   if (!(Number.isFinite(ratio) && ratio > 0)) throw new RangeError(`ratio must be a positive number, got ${ratio}`);
-  const units = await db.all<UnitRow>("SELECT id, parent_id, name, level FROM units ORDER BY id");
-  const staff = await db.all<{ unit_id: number; role: string; n: number }>(
-    "SELECT unit_id, role, COUNT(*) AS n FROM officers WHERE active = 1 GROUP BY unit_id, role");
-  const devices = await db.all<{ unit_id: number | null; n: number }>(
-    "SELECT unit_id, COUNT(*) AS n FROM devices WHERE kind = 'body' AND state = 'active' GROUP BY unit_id");
+  const units: UnitRow[] = await unitsForReport(db);
+  const staff = await staffCounts(db);
+  const devices = await activeBodyDevices(db);
 
   const enforcement = new Map<number, number>();
   const reviewers = new Map<number, number>();
@@ -104,16 +106,18 @@ export async function fleetReport(db: Db, opts: { ratio?: number; unitId?: numbe
   const visit = (u: UnitRow, depth: number): UnitFleet => {
     const n = enforcement.get(u.id) || 0;
     const dev = counted.get(u.id) || 0;
-    const required = requiredDevices(n, ratio);
+    // A unit may set its own ratio (busy units 1:3, others 1:5); else the station's applies.
+    const own = u.fleet_ratio ?? ratio;
+    const required = requiredDevices(n, own);
     const rev = reviewers.get(u.id) || 0;
     const revRequired = requiredReviewers(n);
-    const own = {
+    const mine = {
       devices: { officers: n, required, counted: dev, shortfall: Math.max(0, required - dev) },
       reviewers: { staff: n, required: revRequired, counted: rev, shortfall: Math.max(0, revRequired - rev) },
     };
     const row: UnitFleet = {
-      unitId: u.id, parentId: u.parent_id, name: u.name, level: u.level, depth,
-      own, rollup: { devices: { ...own.devices }, reviewers: { ...own.reviewers } }, compliant: true, reviewersCompliant: true,
+      unitId: u.id, parentId: u.parent_id, name: u.name, level: u.level, depth, ratio: own,
+      own: mine, rollup: { devices: { ...mine.devices }, reviewers: { ...mine.reviewers } }, compliant: true, reviewersCompliant: true,
     };
     out.push(row);
     for (const c of children.get(u.id) || []) {

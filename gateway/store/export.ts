@@ -2,7 +2,7 @@
 // pages, the recordings a case links, its custody events and audit entries, the case and the
 // clip's officer. Read-only: an export changes nothing but the audit log and the approvals.
 import type { Db } from "./db.js";
-import { assignmentInForceSql } from "../model/schema.js";
+import { assignmentInForceSql } from "./assignments.js";
 
 export interface ExportRecordingRow {
   device_id: string;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 export class MediaStore {
   private open = new Map<string, FileHandle>();
   constructor(private dir: string) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   /** Path of a recording's media file, relative to the media directory. */
   pathFor(device: string, recording: number): string {
@@ -19,7 +19,7 @@ export class MediaStore {
     let h = this.open.get(rel);
     if (!h) {
       const full = join(this.dir, rel);
-      mkdirSync(join(full, ".."), { recursive: true });
+      mkdirSync(join(full, ".."), { recursive: true, mode: 0o700 });
       // Read-write, created if missing, never O_APPEND: a positional write lands at its offset
       // (on Linux, O_APPEND sends every write to the end whatever offset it names).
       h = await open(full, constants.O_RDWR | constants.O_CREAT, 0o600);

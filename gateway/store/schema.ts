@@ -88,6 +88,165 @@ export const INGEST_MIGRATIONS: MigrationSet = {
   ],
 };
 
+// The enforcement model's tables: the unit tree, officers and their certificates, who held which
+// device when, cases with their recording policy, clip-to-case links and their custody trail.
+/** The model's migration set; apply after INGEST_MIGRATIONS. */
+export const MODEL_MIGRATIONS: MigrationSet = {
+  name: "model",
+  steps: [
+    `CREATE TABLE units (
+       id INTEGER PRIMARY KEY,
+       parent_id INTEGER REFERENCES units(id),
+       name TEXT NOT NULL,
+       level TEXT NOT NULL CHECK (level IN ('region', 'city', 'county', 'agency'))
+     );
+     CREATE INDEX units_parent ON units(parent_id);
+     CREATE TABLE officers (
+       id INTEGER PRIMARY KEY,
+       badge TEXT NOT NULL UNIQUE,
+       name TEXT NOT NULL,
+       unit_id INTEGER NOT NULL REFERENCES units(id),
+       role TEXT NOT NULL CHECK (role IN ('enforcement', 'legal_reviewer', 'supervisor')),
+       cert_no TEXT,
+       cert_valid_from TEXT,
+       cert_valid_to TEXT,
+       active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+       -- local dates YYYY-MM-DD compare correctly as text
+       CHECK ((cert_valid_from IS NULL) = (cert_valid_to IS NULL)),
+       CHECK (cert_valid_from IS NULL OR cert_valid_from <= cert_valid_to)
+     );
+     CREATE INDEX officers_unit ON officers(unit_id);
+     ALTER TABLE devices ADD COLUMN unit_id INTEGER REFERENCES units(id);
+     ALTER TABLE devices ADD COLUMN room TEXT;
+     CREATE TABLE assignments (
+       id INTEGER PRIMARY KEY,
+       device_id TEXT NOT NULL REFERENCES devices(id),
+       officer_id INTEGER REFERENCES officers(id),
+       room TEXT,
+       checked_out_at INTEGER NOT NULL,
+       returned_at INTEGER,
+       CHECK ((officer_id IS NULL) <> (room IS NULL)),
+       CHECK (returned_at IS NULL OR returned_at >= checked_out_at)
+     );
+     -- the database itself refuses a second open checkout of one device
+     CREATE UNIQUE INDEX assignments_open ON assignments(device_id) WHERE returned_at IS NULL;
+     CREATE INDEX assignments_device_time ON assignments(device_id, checked_out_at);
+     CREATE INDEX assignments_officer ON assignments(officer_id);
+     CREATE TABLE cases (
+       id INTEGER PRIMARY KEY,
+       number TEXT NOT NULL UNIQUE,
+       unit_id INTEGER NOT NULL REFERENCES units(id),
+       category TEXT NOT NULL CHECK (category IN ('penalty', 'compulsion', 'inspection', 'expropriation', 'licensing')),
+       activity_kind TEXT NOT NULL,
+       policy TEXT NOT NULL CHECK (policy IN ('FULL', 'KEY_STEPS', 'OPTIONAL')),
+       window_start INTEGER NOT NULL,
+       window_end INTEGER NOT NULL,
+       confidentiality INTEGER NOT NULL DEFAULT 0 CHECK (confidentiality BETWEEN 0 AND 3),
+       room TEXT,
+       CHECK (window_end > window_start)
+     );
+     CREATE INDEX cases_unit ON cases(unit_id);
+     CREATE INDEX cases_window ON cases(window_start, window_end);
+     CREATE TABLE clip_links (
+       id INTEGER PRIMARY KEY,
+       device_id TEXT NOT NULL,
+       recording_id INTEGER NOT NULL,
+       case_id INTEGER NOT NULL REFERENCES cases(id),
+       linked_by TEXT NOT NULL,
+       reason TEXT NOT NULL,
+       at INTEGER NOT NULL,
+       unlinked_at INTEGER,
+       FOREIGN KEY (device_id, recording_id) REFERENCES recordings(device_id, recording_id)
+     );
+     CREATE UNIQUE INDEX clip_links_open ON clip_links(device_id, recording_id, case_id) WHERE unlinked_at IS NULL;
+     CREATE INDEX clip_links_case ON clip_links(case_id);
+     CREATE TABLE custody_events (
+       id INTEGER PRIMARY KEY,
+       at INTEGER NOT NULL,
+       actor TEXT NOT NULL,
+       action TEXT NOT NULL CHECK (action IN ('link', 'unlink')),
+       device_id TEXT NOT NULL,
+       recording_id INTEGER NOT NULL,
+       case_id INTEGER NOT NULL REFERENCES cases(id),
+       reason TEXT NOT NULL
+     );
+     CREATE INDEX custody_events_clip ON custody_events(device_id, recording_id);`,
+    // A unit's own fleet ratio (officers per recorder set), overriding the station's; NULL: the station's.
+    `ALTER TABLE units ADD COLUMN fleet_ratio REAL CHECK (fleet_ratio IS NULL OR fleet_ratio > 0);`,
+  ],
+};
+
+/** Accounts and API tokens (stored only as their SHA-256). */
+export const ACCOUNT_MIGRATIONS: MigrationSet = {
+  name: "accounts",
+  steps: [
+    `CREATE TABLE accounts (
+       name TEXT PRIMARY KEY,
+       role TEXT NOT NULL CHECK (role IN ('admin', 'supervisor', 'legal_reviewer', 'officer')),
+       officer_badge TEXT,
+       created_at INTEGER NOT NULL,
+       disabled_at INTEGER
+     );
+     CREATE TABLE tokens (
+       hash TEXT PRIMARY KEY,
+       account TEXT NOT NULL REFERENCES accounts(name),
+       created_at INTEGER NOT NULL,
+       revoked_at INTEGER
+     );`,
+  ],
+};
+
+/** The hash-chained audit log (audit/log.ts computes and checks the chain). */
+export const AUDIT_MIGRATIONS: MigrationSet = {
+  name: "audit",
+  steps: [
+    // seq is assigned by append(), not by AUTOINCREMENT: it is hashed, so it must be known
+    // before the row is written. The triggers stop the gateway's own code from editing history;
+    // they are no defence against someone with the file (that is what verify() is for).
+    `CREATE TABLE audit_log (
+       seq INTEGER PRIMARY KEY,
+       at INTEGER NOT NULL,
+       actor TEXT NOT NULL,
+       action TEXT NOT NULL,
+       target TEXT,
+       reason TEXT,
+       details TEXT,
+       prev TEXT NOT NULL,
+       hash TEXT NOT NULL
+     );
+     CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+     CREATE INDEX audit_log_action ON audit_log (action, seq);
+     CREATE INDEX audit_log_target ON audit_log (target, seq);
+     CREATE INDEX audit_log_at ON audit_log (at);
+     CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
+  ],
+};
+
+/** Alarms: one open per (kind, subject). */
+export const ALARM_MIGRATIONS: MigrationSet = {
+  name: "alarms",
+  steps: [
+    // The partial unique index is what makes raise() idempotent, even for two raises at once.
+    `CREATE TABLE alarms (
+       id INTEGER PRIMARY KEY,
+       kind TEXT NOT NULL,
+       subject TEXT NOT NULL,
+       detail TEXT NOT NULL,
+       count INTEGER NOT NULL DEFAULT 1,
+       first_at INTEGER NOT NULL,
+       last_at INTEGER NOT NULL,
+       cleared_at INTEGER,
+       cleared_by TEXT,
+       clear_reason TEXT
+     );
+     CREATE UNIQUE INDEX alarms_open ON alarms (kind, subject) WHERE cleared_at IS NULL;
+     CREATE INDEX alarms_last ON alarms (last_at);`,
+  ],
+};
+
 /** Apply the sets in order (gateway.ts lists them). */
 export async function migrate(db: Db, sets: MigrationSet[]): Promise<void> {
   await db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");

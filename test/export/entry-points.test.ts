@@ -91,17 +91,23 @@ describe("a view beyond one's scope", () => {
 });
 
 describe("the admin CLI", () => {
-  it("exports only with a grant, as the account --as names, and prints custody per recording and per account, as CSV too", async () => {
+  it("exports only with a grant, as the account its token proves, and prints custody per recording and per account, as CSV too", async () => {
     const out = join(tmp, "cli.zip");
-    const refused = await admin("export", "--recording", "BWC-E1/2", "--reason", "audit by the procuratorate", "--out", out, "--as", "reviewer");
+    const tokenFile = (who: string, token = tokens[who]) => {
+      const f = join(tmp, `${who}.token`);
+      writeFileSync(f, token + "\n", { mode: 0o600 });
+      return f;
+    };
+    const reviewer = tokenFile("reviewer"), approver = tokenFile("approver");
+    const refused = await admin("export", "--recording", "BWC-E1/2", "--reason", "audit by the procuratorate", "--out", out, "--token-file", reviewer);
     expect(refused.code).toBe(1);
     // The reviewer holds a grant, for BWC-E2/1 only.
     expect(refused.stderr).toMatch(/admin: GRANT_SCOPE: no live grant of reviewer covers BWC-E1\/2/);
     expect(existsSync(out)).toBe(false);
-    const req = await admin("approval", "request", "--export", "--recording", "BWC-E1/2", "--reason", "audit by the procuratorate", "--as", "reviewer");
+    const req = await admin("approval", "request", "--export", "--recording", "BWC-E1/2", "--reason", "audit by the procuratorate", "--token-file", reviewer);
     const id = /approval request (\d+)/.exec(req.stdout)![1];
-    expect((await admin("approval", "approve", id, "--reason", "approved", "--as", "approver")).stdout).toMatch(/approved until/);
-    const done = await admin("export", "--recording", "BWC-E1/2", "--reason", "audit by the procuratorate", "--out", out, "--as", "reviewer");
+    expect((await admin("approval", "approve", id, "--reason", "approved", "--token-file", approver)).stdout).toMatch(/approved until/);
+    const done = await admin("export", "--recording", "BWC-E1/2", "--reason", "audit by the procuratorate", "--out", out, "--token-file", reviewer);
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/1 recording\(s\)/);
     expect(done.stderr).toMatch(/export: 1\/1 recordings/);
@@ -114,8 +120,9 @@ describe("the admin CLI", () => {
     expect(csv).toMatch(/,admin,link,recorded at the seizure,case C-2025-001/);
     const mine = (await admin("custody", "--account", "reviewer", "--csv")).stdout;
     expect(mine).toMatch(/approval:\d+,[^,]+,reviewer,approval.request/);
-    const nobody = await admin("export", "--recording", "BWC-E1/2", "--reason", "x y z", "--out", join(tmp, "n.zip"), "--as", "nobody");
-    expect(nobody.stderr).toMatch(/UNKNOWN_ACCOUNT/);
+    const nobody = await admin("export", "--recording", "BWC-E1/2", "--reason", "x y z", "--out", join(tmp, "n.zip"), "--token-file", tokenFile("nobody", "not-a-token"));
+    expect(nobody.stderr).toMatch(/AUTH_BAD_TOKEN/);
+    expect(existsSync(join(tmp, "n.zip"))).toBe(false);
   }, 60000);
 });
 

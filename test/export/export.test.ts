@@ -119,7 +119,7 @@ describe("export", () => {
   }, 60000);
 
   it("is refused for a record beyond the exporter's confidentiality, whatever the grant", async () => {
-    await s.gw.model.addCase({ number: "C-SECRET", unitId: 1, category: "inspection", activityKind: "inspection", windowStart: 1, windowEnd: 2, confidentiality: 3 });
+    await s.gw.model.addCase({ number: "C-SECRET", unitId: 1, category: "inspection", activityKind: "on_site_inspection", windowStart: 1, windowEnd: 2, confidentiality: 3 });
     await s.gw.model.link("BWC-E1", 2, "C-SECRET", "admin", "state secret case");
     await grant(s, { items: [{ device: "BWC-E1", recording: 2 }] });
     await expect(exportTo(s, join(tmp, "secret.zip"), { recording: { device: "BWC-E1", recording: 2 } })).rejects.toMatchObject({ code: "CONFIDENTIALITY" });

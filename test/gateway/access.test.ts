@@ -95,9 +95,14 @@ describe("listing and statistics", () => {
     const r = await fetch(`http://127.0.0.1:${gw.httpPort}${path}`, { headers: { authorization: `Bearer ${tokens[who]}` } });
     return { status: r.status, body: await r.json() as unknown };
   };
-  it("lists an officer's own clips to them, and none of them to another officer", async () => {
-    expect(((await get("a1", "/api/recordings")).body as { device: string }[]).map((r) => r.device)).toEqual(["BWC-0701"]);
-    expect((await get("a2", "/api/recordings")).body).toEqual([]);
+  it("lists an officer's own clips to them, none of them to another officer, and a secret case's clip only to a supervisor", async () => {
+    const devices = async (who: string) => ((await get(who, "/api/recordings")).body as { device: string }[]).map((r) => r.device);
+    expect(await devices("a1")).toEqual([]);
+    expect(await devices("sup")).toEqual(["BWC-0701"]);
+    await gw.model.unlink("BWC-0701", 1, "K-SECRET", "sup", "not part of the secret case after all");
+    expect(await devices("a1")).toEqual(["BWC-0701"]);
+    expect(await devices("a2")).toEqual([]);
+    expect(await devices("revb")).toEqual([]);
   });
   it("gives statistics per officer for a period, with the audit head", async () => {
     const from = new Date(Date.now() - 86400e3).toISOString(), to = new Date(Date.now() + 86400e3).toISOString();

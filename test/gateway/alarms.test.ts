@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Db } from "../../gateway/store/db.js";
-import { INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
-import { AUDIT_MIGRATIONS, AuditLog } from "../../gateway/audit/log.js";
-import { ALARM_KINDS, ALARM_MIGRATIONS, AlarmError, Alarms, SYSTEM_ACTOR } from "../../gateway/alarms.js";
+import { ALARM_MIGRATIONS, AUDIT_MIGRATIONS, INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
+import { AuditLog } from "../../gateway/audit/log.js";
+import { ALARM_KINDS, AlarmError, Alarms, SYSTEM_ACTOR } from "../../gateway/alarms.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -5,10 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Db } from "../../gateway/store/db.js";
-import { INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
-import { AUDIT_MIGRATIONS, AuditError, AuditLog, GENESIS_PREV, canonicalJson, hashRow } from "../../gateway/audit/log.js";
+import { ALARM_MIGRATIONS, AUDIT_MIGRATIONS, INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
+import { AuditError, AuditLog, GENESIS_PREV, canonicalJson, hashRow } from "../../gateway/audit/log.js";
 import type { AuditRow, VerifyResult } from "../../gateway/audit/log.js";
-import { ALARM_MIGRATIONS } from "../../gateway/alarms.js";
 import { formatVerify } from "../../gateway/audit/cli-verify.js";
 
 const cleanups: (() => Promise<void>)[] = [];

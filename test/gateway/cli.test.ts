@@ -1,7 +1,7 @@
 // The admin CLI as a station admin uses it: each command a real process on one data directory.
 import { afterAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -32,21 +32,27 @@ describe("admin CLI", () => {
     expect((await admin("device", "add", "BWC-0601", "--root-out", join(dir, "again.root"))).err).toContain("DEVICE_EXISTS");
   });
 
-  it("reports a unit's shortfall from its roster, and audits who changed what", async () => {
-    expect((await admin("unit", "add", "Road Transport Agency", "agency", "--as", "lee")).code).toBe(0);
-    for (let i = 0; i < 5; i++) expect((await admin("officer", "add", `T${i}`, `Officer ${i}`, "--unit", "1", "--role", "enforcement", "--cert", `C${i}`, "--valid-from", "2024-01-01", "--valid-to", "2030-01-01", "--as", "lee")).code).toBe(0);
+  it("reports a unit's shortfall from its roster, and audits who changed what under the account its token proves", async () => {
+    expect((await admin("account", "add", "lee", "admin")).code).toBe(0);
+    const issued = await admin("token", "issue", "lee");
+    writeFileSync(join(dir, "lee.token"), issued.out.trim() + "\n", { mode: 0o600 });
+    const lee = ["--token-file", join(dir, "lee.token")];
+    expect((await admin("unit", "add", "Road Transport Agency", "agency", ...lee)).code).toBe(0);
+    for (let i = 0; i < 5; i++) expect((await admin("officer", "add", `T${i}`, `Officer ${i}`, "--unit", "1", "--role", "enforcement", "--cert", `C${i}`, "--valid-from", "2024-01-01", "--valid-to", "2030-01-01", ...lee)).code).toBe(0);
     const r = JSON.parse((await admin("ratios", "--json")).out);
     expect(r.units[0].own.devices).toMatchObject({ officers: 5, required: 2, counted: 0, shortfall: 2 });
-    expect(r.auditHead.count).toBe(7);
+    expect(r.auditHead.count).toBe(9);
     const log = JSON.parse((await admin("audit", "list", "--json")).out) as { actor: string; action: string }[];
     expect(log.filter((e) => e.actor === "lee").map((e) => e.action)).toContain("officer.add");
-    expect((await admin("device", "revoke", "BWC-0601")).err).toContain("REASON_REQUIRED");
+    const noReason = await admin("device", "revoke", "BWC-0601");
+    expect(noReason.code).toBe(1);
+    expect(noReason.err).toContain("admin: REASON_REQUIRED:");
   });
 
   it("audit verify passes on an intact log and fails, exit 1, once its tail is cut", async () => {
     const ok = await admin("audit", "verify");
     expect(ok.code).toBe(0);
-    expect(ok.out).toMatch(/audit log OK: 7 entries/);
+    expect(ok.out).toMatch(/audit log OK: 9 entries/);
     const db = new sqlite3.Database(join(dir, "gateway.db"));
     const exec = (sql: string) => new Promise<void>((res, rej) => db.exec(sql, (e) => (e ? rej(e) : res())));
     const triggers = await new Promise<{ name: string }[]>((res, rej) => db.all("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'", (e, rows) => (e ? rej(e) : res(rows as { name: string }[]))));

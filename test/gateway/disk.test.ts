@@ -2,7 +2,7 @@
 // or acknowledged, an alarm is raised, reads go on; when space returns, the device's resent
 // chunks are ingested and the recording ends verified.
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -32,7 +32,7 @@ describe("disk below its threshold", () => {
       expect(await gw.db.get("SELECT 1 FROM recordings WHERE device_id = 'BWC-1001'")).toBeUndefined();
       expect(gw.broker.refusals.counts.DISK_LOW).toBeGreaterThanOrEqual(3);
       expect((await gw.alarms.list({ open: true })).map((a) => a.kind)).toContain("DISK_LOW");
-      const health = await fetch(`http://127.0.0.1:${gw.httpPort}/api/health`);
+      const health = await fetch(`http://127.0.0.1:${gw.httpPort}/api/health`, { headers: { authorization: `Bearer ${readFileSync(gw.adminTokenFile!, "utf8").trim()}` } });
       expect(await health.json()).toMatchObject({ ok: true, diskLow: true });
 
       gw.config.diskMinFreeMb = 1;

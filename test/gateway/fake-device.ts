@@ -26,7 +26,7 @@ export class FakeDevice {
     this.guard = new DownlinkGuard(sha, this.keys.downlinkKey, this.dev);
   }
 
-  async connect(port: number, password = loginPassword(this.keys.login), tls?: { ca: Buffer }, clientId = this.id + "-" + randomBytes(3).toString("hex")): Promise<void> {
+  async connect(port: number, password = loginPassword(this.keys.login), tls?: { ca: Buffer }, clientId = this.id + "/" + randomBytes(3).toString("hex")): Promise<void> {
     this.client = await mqtt.connectAsync(`${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`, { username: this.id, password, reconnectPeriod: 0, clientId, ...(tls ? { ca: tls.ca, rejectUnauthorized: true } : {}) });
     this.client.on("message", (_t, payload) => {
       const d = decode("Downlink", payload);

@@ -33,7 +33,7 @@ describe.skipIf(!hasMosquitto)("mosquitto_pub and mosquitto_sub against the gate
     await gw.registry.add("BWC-0401", { root });
     const d = new FakeDevice("BWC-0401", root);
     const pass = loginPassword(d.keys.login);
-    const sub = spawn("mosquitto_sub", ["-h", "127.0.0.1", "-p", String(gw.mqttPort), "-u", "BWC-0401", "-P", pass, "-i", "sub-0401", "-t", "rec/BWC-0401/down", "-q", "1", "-C", "1", "-N"]);
+    const sub = spawn("mosquitto_sub", ["-h", "127.0.0.1", "-p", String(gw.mqttPort), "-u", "BWC-0401", "-P", pass, "-i", "BWC-0401/sub", "-t", "rec/BWC-0401/down", "-q", "1", "-C", "1", "-N"]);
     const out: Buffer[] = [];
     const exited = new Promise((r) => sub.once("exit", r));
     sub.stdout.on("data", (b) => out.push(b));
@@ -42,7 +42,7 @@ describe.skipIf(!hasMosquitto)("mosquitto_pub and mosquitto_sub against the gate
     const body = encode("Hello", { nonce, firmware: "mosquitto" });
     const file = join(dir, "hello.bin");
     writeFileSync(file, encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, d.keys.controlKey, CONTROL_HELLO, d.dev, body) } }));
-    await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(gw.mqttPort), "-u", "BWC-0401", "-P", pass, "-i", "pub-0401", "-t", "rec/BWC-0401/up", "-q", "1", "-f", file]);
+    await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(gw.mqttPort), "-u", "BWC-0401", "-P", pass, "-i", "BWC-0401/pub", "-t", "rec/BWC-0401/up", "-q", "1", "-f", file]);
     await exited;
     const msg = decode("Downlink", new Uint8Array(Buffer.concat(out)));
     d.guard.open(nonce);
@@ -65,8 +65,8 @@ describe.skipIf(!hasMosquitto)("mosquitto_pub and mosquitto_sub against the gate
     const pass = loginPassword(new FakeDevice("BWC-0402", root).keys.login);
     const garbage = join(dir, "garbage.bin");
     writeFileSync(garbage, randomBytes(5000));
-    await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(gw.mqttPort), "-u", "BWC-0402", "-P", pass, "-t", "rec/BWC-0402/up", "-q", "1", "-f", garbage]);
-    await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(gw.mqttPort), "-u", "BWC-0402", "-P", pass, "-t", "rec/BWC-0402/up", "-q", "1", "-m", "\x08\x01"]);
+    await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(gw.mqttPort), "-u", "BWC-0402", "-P", pass, "-i", "BWC-0402/garbage", "-t", "rec/BWC-0402/up", "-q", "1", "-f", garbage]);
+    await run("mosquitto_pub", ["-h", "127.0.0.1", "-p", String(gw.mqttPort), "-u", "BWC-0402", "-P", pass, "-i", "BWC-0402/short", "-t", "rec/BWC-0402/up", "-q", "1", "-m", "\x08\x01"]);
     await new Promise((r) => setTimeout(r, 300));
     const decodeRefusals = Object.entries(gw.broker.refusals.counts).filter(([k]) => k.startsWith("DECODE_") || k === "HELLO_REQUIRED").reduce((a, [, n]) => a + n, 0);
     expect(decodeRefusals).toBeGreaterThanOrEqual(2);

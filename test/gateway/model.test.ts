@@ -6,8 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Db } from "../../gateway/store/db.js";
-import { INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
-import { MODEL_MIGRATIONS } from "../../gateway/model/schema.js";
+import { INGEST_MIGRATIONS, MODEL_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { Model, ModelError } from "../../gateway/model/model.js";
 import type { Unit } from "../../gateway/model/model.js";
 

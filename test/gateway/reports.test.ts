@@ -5,8 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Db } from "../../gateway/store/db.js";
-import { INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
-import { MODEL_MIGRATIONS } from "../../gateway/model/schema.js";
+import { INGEST_MIGRATIONS, MODEL_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { Model } from "../../gateway/model/model.js";
 import type { Unit } from "../../gateway/model/model.js";
 import { fleetReport, requiredReviewers } from "../../gateway/reports/ratios.js";
@@ -35,6 +34,13 @@ async function officers(unit: Unit, n: number, role: "enforcement" | "legal_revi
   for (let i = 0; i < n; i++) await model.addOfficer({ badge: String(++badge), name: `Officer ${badge}`, unitId: unit.id, role, ...cert });
 }
 
+/** A case's coverage at the model's gap tolerance. */
+async function cover(number: string, offsetMs?: (d: string) => number) {
+  const c = await caseCoverage(db, number, { gapToleranceMs: model.opts.gapToleranceMs, offsetMs });
+  if (!c) throw new Error(`no case ${number}`);
+  return c;
+}
+
 let deviceNo = 0;
 async function devices(unit: Unit | null, n: number, state = "active", kind: "body" | "fixed" = "body"): Promise<string[]> {
   const ids: string[] = [];
@@ -56,7 +62,7 @@ describe("fleet ratio", () => {
     // none of these count: never connected, lost, retired, revoked, or fixed in a room
     for (const s of ["provisioned", "lost", "retired", "revoked"]) await devices(u, 1, s);
     await devices(u, 1, "active", "fixed");
-    const r = row(await model.fleetReport(), u);
+    const r = row(await fleetReport(db, { ratio: model.opts.fleetRatio }), u);
     expect(r.own.devices).toEqual({ officers: 5, required: 2, counted: 1, shortfall: 1 });
     expect(r.compliant).toBe(false);
   });
@@ -66,7 +72,7 @@ describe("fleet ratio", () => {
     await officers(empty, 2, "supervisor");
     const small = await model.addUnit("Post", "agency");
     await officers(small, 1);
-    const r = await model.fleetReport();
+    const r = await fleetReport(db, { ratio: model.opts.fleetRatio });
     expect(row(r, empty).own.devices).toMatchObject({ officers: 0, required: 0, shortfall: 0 });
     expect(row(r, empty).own.reviewers.required).toBe(0);
     expect(row(r, empty).compliant).toBe(true);
@@ -80,7 +86,7 @@ describe("fleet ratio", () => {
     await devices(county, 3);
     await officers(brigade, 5);
     await devices(brigade, 1);
-    const r = await model.fleetReport();
+    const r = await fleetReport(db, { ratio: model.opts.fleetRatio });
     expect(row(r, county).own.devices).toEqual({ officers: 4, required: 1, counted: 3, shortfall: 0 });
     // subtree totals would say 9 officers, 4 sets, 3 needed: compliant. The sum of shortfalls says otherwise.
     expect(row(r, county).rollup.devices).toEqual({ officers: 9, required: 3, counted: 4, shortfall: 1 });
@@ -93,7 +99,7 @@ describe("fleet ratio", () => {
     await officers(u, 5);
     await devices(u, 2);
     expect(row(await fleetReport(db, { ratio: 2 }), u).own.devices.shortfall).toBe(1);
-    expect(row(await new Model(db, { fleetRatio: 1 }).fleetReport(), u).own.devices.required).toBe(5);
+    expect(row(await fleetReport(db, { ratio: 1 }), u).own.devices.required).toBe(5);
     await expect(fleetReport(db, { ratio: 0 })).rejects.toThrow(RangeError);
   });
 
@@ -105,7 +111,7 @@ describe("fleet ratio", () => {
     await officers(big, 1, "legal_reviewer");
     await officers(mid, 19);
     await officers(mid, 1, "legal_reviewer");
-    const r = await model.fleetReport();
+    const r = await fleetReport(db, { ratio: model.opts.fleetRatio });
     expect(row(r, big).own.reviewers).toEqual({ staff: 21, required: 2, counted: 1, shortfall: 1 });
     expect(row(r, mid).own.reviewers).toEqual({ staff: 19, required: 1, counted: 1, shortfall: 0 });
     expect(row(r, city).rollup.reviewers).toEqual({ staff: 40, required: 3, counted: 2, shortfall: 1 });
@@ -118,7 +124,7 @@ describe("fleet ratio", () => {
     const u = await model.addUnit("Brigade", "agency");
     await officers(u, 5);
     await model.updateOfficer(String(badge), { active: false });
-    expect(row(await model.fleetReport(), u).own.devices).toMatchObject({ officers: 4, required: 1 });
+    expect(row(await fleetReport(db, { ratio: model.opts.fleetRatio }), u).own.devices).toMatchObject({ officers: 4, required: 1 });
   });
 });
 
@@ -131,6 +137,8 @@ async function clip(deviceId: string, recordingId: number, from: number, to: num
     "INSERT INTO recordings (device_id, recording_id, start_ms, end_ms, verdict, final, interrupted, media_path, first_received, last_received) VALUES (?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
     [deviceId, recordingId, from, to, verdict, `${deviceId}/${recordingId}`, to, to + 30 * S]);
   let seq = 1;
+  // A stored recording says how many chunks it holds (a sealed one with none is empty, not verified).
+  await db.run("UPDATE recordings SET linked_seq = ? WHERE device_id = ? AND recording_id = ?", [Math.ceil((to - from) / (10 * S)), deviceId, recordingId]);
   for (let t = from; t < to; t += 10 * S) {
     await db.run("INSERT INTO chunks (device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, 0, 0, ?)",
       [deviceId, recordingId, seq++, Buffer.alloc(1), Buffer.alloc(1), Buffer.alloc(1), t, Math.min(10 * S, to - t), to]);
@@ -153,7 +161,7 @@ describe("coverage of cases", () => {
     await clip(b, 1, W + 35 * S, W + 60 * S);
     await link(a, 1);
     await link(b, 1);
-    const c = await model.caseCoverage("HS-2026-001");
+    const c = await cover("HS-2026-001");
     expect(c.gaps).toEqual([[W + 30 * S, W + 35 * S]]);
     expect(c.satisfied).toBe(false);
     expect(c.percent).toBeCloseTo((55 / 60) * 100, 6);
@@ -167,7 +175,7 @@ describe("coverage of cases", () => {
     await clip(b, 1, W + 31 * S, W + 60 * S);
     await link(a, 1);
     await link(b, 1);
-    const c = await model.caseCoverage("HS-2026-001");
+    const c = await cover("HS-2026-001");
     expect(c.percent).toBe(100);
     expect(c.gaps).toEqual([]);
     expect(c.satisfied).toBe(true);
@@ -182,7 +190,7 @@ describe("coverage of cases", () => {
     await clip(b, 1, W + 35 * S, W + 60 * S);
     await clip(c, 1, W + 25 * S, W + 40 * S, "incomplete");
     for (const d of [a, b, c]) await link(d, 1);
-    const cov = await model.caseCoverage("HS-2026-001");
+    const cov = await cover("HS-2026-001");
     expect(cov.gaps).toEqual([[W + 30 * S, W + 35 * S]]);
     expect(cov.verifiedClips).toBe(2);
   });
@@ -195,7 +203,7 @@ describe("coverage of cases", () => {
     await link(a, 1);
     await link(b, 1);
     await model.unlink(b, 1, "HS-2026-001", "legal:chen", "wrong address");
-    expect((await model.caseCoverage("HS-2026-001")).gaps).toEqual([[W + 30 * S, W + 60 * S]]);
+    expect((await cover("HS-2026-001")).gaps).toEqual([[W + 30 * S, W + 60 * S]]);
   });
 
   it("puts clips on the gateway's clock with each device's offset before merging", async () => {
@@ -206,10 +214,10 @@ describe("coverage of cases", () => {
     await clip(b, 1, W + 27 * S, W + 56 * S);
     await link(a, 1);
     await link(b, 1);
-    expect((await model.caseCoverage("HS-2026-001")).gaps).toEqual([[W + 56 * S, W + 60 * S]]);
-    const corrected = await model.caseCoverage("HS-2026-001", (d) => (d === b ? 4 * S : 0));
+    expect((await cover("HS-2026-001")).gaps).toEqual([[W + 56 * S, W + 60 * S]]);
+    const corrected = await cover("HS-2026-001", (d) => (d === b ? 4 * S : 0));
     expect(corrected.percent).toBe(100);
-    const wrong = await model.caseCoverage("HS-2026-001", (d) => (d === b ? 10 * S : 0));
+    const wrong = await cover("HS-2026-001", (d) => (d === b ? 10 * S : 0));
     expect(wrong.gaps).toEqual([[W + 30 * S, W + 37 * S]]);
   });
 
@@ -219,9 +227,9 @@ describe("coverage of cases", () => {
     await clip(a, 1, W, W + 10 * S, "incomplete");
     await clip(b, 1, W + 20 * S, W + 30 * S);
     await link(a, 1, "HS-2026-002");
-    expect((await model.caseCoverage("HS-2026-002")).satisfied).toBe(false);
+    expect((await cover("HS-2026-002")).satisfied).toBe(false);
     await link(b, 1, "HS-2026-002");
-    const c = await model.caseCoverage("HS-2026-002");
+    const c = await cover("HS-2026-002");
     expect(c).toMatchObject({ policy: "KEY_STEPS", satisfied: true, verifiedClips: 1, percent: null });
     expect((await coverageReport(db)).map((x) => x.caseNumber)).toEqual(["HS-2026-002"]);
   });
@@ -242,7 +250,7 @@ describe("integrity and statistics", () => {
     await db.run("UPDATE recordings SET final = 0 WHERE recording_id = 2");
     await clip(a, 4, W, W + 10 * S, "incomplete");
     await db.run("UPDATE recordings SET interrupted = 1 WHERE recording_id = 1");
-    expect(await integritySummary(db)).toEqual({ total: 4, verified: 1, incomplete: 2, failed: 1, finalIncomplete: 1, interrupted: 1 });
+    expect(await integritySummary(db)).toEqual({ total: 4, verified: 1, incomplete: 2, failed: 1, empty: 0, finalIncomplete: 1, interrupted: 1 });
   });
 
   it("gives recordings, hours, verdicts and median upload delay per officer and per unit", async () => {
@@ -313,7 +321,7 @@ describe("a FULL case with two gaps", () => {
     await clip(b, 1, W + 25 * S, W + 40 * S);
     await clip(c, 1, W + 50 * S, W + 60 * S);
     for (const d of [a, b, c]) await link(d, 1);
-    const cov = await model.caseCoverage("HS-2026-001");
+    const cov = await cover("HS-2026-001");
     expect(cov.gaps).toEqual([[W + 20 * S, W + 25 * S], [W + 40 * S, W + 50 * S]]);
     expect(cov.percent).toBeCloseTo((45 / 60) * 100, 6);
   });

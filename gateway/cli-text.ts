@@ -1,0 +1,130 @@
+// The admin CLI's words, in English and Chinese (station staff read Chinese first).
+import type { Lang } from "./output.js";
+import { ACTIVITY_POLICY, CASE_CATEGORIES } from "./model/model.js";
+
+const kinds = () => Object.entries(ACTIVITY_POLICY).map(([k, p]) => `${k} (${p})`).join(", ");
+
+export function usage(lang: Lang, evidenceUsage: string): string {
+  if (lang === "zh") return `用法: npm run admin -- <命令> [--data-dir 目录] [--token-file 文件] [--json | --csv] [--lang zh|en]
+
+以一个账户的身份操作: 默认读取数据目录中的管理员令牌文件 (admin.token), 或用 --token-file 指定另一个账户的令牌。
+每一项变更和每一次调阅都记入审计日志, 署名为该账户。时间按站点时区显示; --json 和 --csv 供程序读取。
+
+命令:
+  device add <ID> --root-out <文件> [--kind body|fixed] [--unit 单位]   登记设备; 根密钥写入文件 (0600), 不显示在屏幕上
+  device list                         设备、状态、最后联系时间和最后状态报告
+  device revoke|lost|retire|activate <ID> --reason 原因   按允许的转换改变设备状态
+  device unit <ID> <单位> --reason 原因    把设备配发给单位 (计入该单位的配备)
+  recording list [设备]               录像及其判定
+  account add <名称> <角色> [--badge 警号]   角色: admin, supervisor, legal_reviewer, officer (除 admin 外都需 --badge)
+  account list | disable <名称> --reason R | enable <名称> --reason R
+  token issue <名称>                  为账户签发新令牌, 仅显示一次
+  token revoke <名称> --reason R      吊销账户的全部令牌
+  unit add <名称> <级别> [--parent ID]   级别: region, city, county, agency
+  unit list | unit ratio <ID> <N|default> --reason R   单位自己的配备比例 (繁忙单位 1:3, 其他 1:5)
+  officer add <警号> <姓名> --unit ID --role enforcement|legal_reviewer|supervisor [--cert 证号 --valid-from YYYY-MM-DD --valid-to YYYY-MM-DD]
+  officer list | edit <警号> [--name N] [--role R] [--cert C --valid-from D --valid-to D] --reason R
+  officer transfer <警号> --unit ID --reason R | deactivate|reactivate <警号> --reason R
+  case add <案号> --unit ID --category 类别 --activity 活动 --from 时间 --to 时间 [--confidentiality 0-3] [--policy FULL|KEY_STEPS|OPTIONAL] [--room 房间]
+                         类别: ${CASE_CATEGORIES.join(", ")}
+                         活动: ${kinds()}
+                         时间: ISO 8601, 如 2026-03-01T09:30+08:00; 不带时区即站点当地时间
+  case list
+  assign <设备> (--badge 警号 | --room 房间) [--force]   领用设备 (检查设备最后的状态报告)
+  return <设备>                       归还设备
+  link|unlink <设备> <录像> <案号> --reason R
+  ratios [--unit ID]     各单位的设备配备和法制审核人员比例
+  stats --from 时间 --to 时间 [--by unit|officer]
+  coverage               FULL 和 KEY_STEPS 案件的录像覆盖情况
+  integrity              按判定统计录像
+  alarm list | alarm clear <类型> <对象> --reason R
+  audit verify | audit list [--actor A] [--action X] [--target T]
+${evidenceUsage}`;
+  return `Usage: npm run admin -- <command> [--data-dir DIR] [--token-file FILE] [--json | --csv] [--lang zh|en]
+
+Acts as an account: the admin token file in the data directory (admin.token) by default, or another
+account's token with --token-file. Every change and every retrieval is in the audit log under that
+account. Times are the station's local time; --json and --csv are for programs.
+
+Commands:
+  device add <ID> --root-out <FILE> [--kind body|fixed] [--unit UNIT]
+                         register a device; its root secret goes to FILE (mode 0600), never to the screen
+  device list            devices with state, last contact and last Status
+  device revoke|lost|retire|activate <ID> --reason R   change a device's state along the allowed transitions
+  device unit <ID> <UNIT> --reason R   issue a device to a unit (the fleet it counts in)
+  recording list [DEVICE]   recordings with their verdicts
+  account add <NAME> <ROLE> [--badge B]   ROLE: admin, supervisor, legal_reviewer, officer (all but admin need --badge)
+  account list | disable <NAME> --reason R | enable <NAME> --reason R
+  token issue <NAME>     a new API token for an account, shown once (only its hash is kept)
+  token revoke <NAME> --reason R   revoke every token of an account
+  unit add <NAME> <LEVEL> [--parent ID]   LEVEL: region, city, county, agency
+  unit list | unit ratio <ID> <N|default> --reason R   a unit's own fleet ratio (busy units 1:3, others 1:5)
+  officer add <BADGE> <NAME> --unit ID --role enforcement|legal_reviewer|supervisor [--cert NO --valid-from YYYY-MM-DD --valid-to YYYY-MM-DD]
+  officer list | edit <BADGE> [--name N] [--role R] [--cert C --valid-from D --valid-to D] --reason R
+  officer transfer <BADGE> --unit ID --reason R | deactivate|reactivate <BADGE> --reason R
+  case add <NUMBER> --unit ID --category C --activity KIND --from TIME --to TIME [--confidentiality 0-3] [--policy FULL|KEY_STEPS|OPTIONAL] [--room ROOM]
+                         categories: ${CASE_CATEGORIES.join(", ")}
+                         activity kinds: ${kinds()}
+                         TIME: ISO 8601, e.g. 2026-03-01T09:30+08:00; without an offset, the station's local time
+  case list
+  assign <DEVICE> (--badge B | --room R) [--force]   check a device out (its last Status is checked)
+  return <DEVICE>                           check it back in
+  link|unlink <DEVICE> <RECORDING> <CASE> --reason R
+  ratios [--unit ID]     fleet and legal-reviewer ratios per unit, rolled up the tree
+  stats --from TIME --to TIME [--by unit|officer]   recordings, hours, verdicts, upload delay
+  coverage               FULL and KEY_STEPS cases: coverage by verified clips, with gaps
+  integrity              recordings by verdict
+  alarm list | alarm clear <KIND> <SUBJECT> --reason R
+  audit verify | audit list [--actor A] [--action X] [--target T]
+${evidenceUsage}`;
+}
+
+const ZH: Record<string, string> = {
+  verified: "已验证", incomplete: "不完整", failed: "失败", empty: "空",
+  yes: "是", no: "否", none: "(无)",
+  device: "设备", recording: "录像", verdict: "判定", chunks: "块数", size: "大小", start: "开始", duration: "时长", officer: "民警", cases: "案件",
+  storage: "存储", retention: "保留", state: "状态", kind: "类型", unit: "单位", lastSeen: "最后联系", battery: "电量", free: "剩余空间", clock: "时钟偏差", firmware: "固件",
+  name: "名称", role: "角色", badge: "警号", created: "创建", disabled: "停用", tokens: "有效令牌",
+  id: "编号", parent: "上级", level: "级别", ratio: "比例", cert: "执法证", validTo: "有效至", active: "在岗",
+  number: "案号", category: "类别", activity: "活动", policy: "要求", window: "执法时段", confidentiality: "密级",
+  officers: "执法人员", required: "应配", devices: "已配", shortfall: "缺口", reviewersRequired: "应配法制审核", reviewers: "法制审核", compliant: "达标",
+  covered: "覆盖", gaps: "缺口时段", satisfied: "满足", verifiedClips: "已验证录像",
+  recordings: "录像数", hours: "时长", medianUploadDelay: "上传延迟中位数",
+  subject: "对象", detail: "详情", count: "次数", first: "首次", last: "最近",
+  seq: "序号", at: "时间", actor: "账户", action: "操作", target: "对象", reason: "原因",
+};
+
+/** A word (a column name, a verdict) in the CLI's language. */
+export function word(lang: Lang, w: string): string {
+  return lang === "zh" ? ZH[w] ?? w : w;
+}
+
+const MSG: Record<string, [string, string]> = {
+  registered: ["device %0 registered; root secret written to %1 (mode 0600). MQTT username: %0", "设备 %0 已登记; 根密钥已写入 %1 (权限 0600)。MQTT 用户名: %0"],
+  state: ["device %0: %1 (was %2)", "设备 %0: %1 (原为 %2)"],
+  unitSet: ["device %0 issued to unit %1", "设备 %0 已配发给单位 %1"],
+  accountAdded: ["account %0 (%1) created; issue its token with: npm run admin -- token issue %0", "账户 %0 (%1) 已创建; 签发令牌: npm run admin -- token issue %0"],
+  shownOnce: ["(shown once: store it now)", "(仅显示一次: 请立即保存)"],
+  tokensRevoked: ["%1 token(s) of %0 revoked", "已吊销 %0 的 %1 个令牌"],
+  accountDisabled: ["account %0 disabled", "账户 %0 已停用"],
+  accountEnabled: ["account %0 enabled", "账户 %0 已启用"],
+  unitAdded: ["unit %0 %1 (%2)", "单位 %0 %1 (%2)"],
+  ratioSet: ["unit %0: fleet ratio %1", "单位 %0: 配备比例 %1"],
+  officerAdded: ["officer %0 added", "民警 %0 已添加"],
+  officerChanged: ["officer %0: %1", "民警 %0: %1"],
+  caseAdded: ["case %0 added (%1)", "案件 %0 已添加 (%1)"],
+  checkedOut: ["device %0 checked out", "设备 %0 已领用"],
+  returned: ["device %0 returned", "设备 %0 已归还"],
+  linked: ["%0 linked to case %1", "%0 已关联案件 %1"],
+  unlinked: ["%0 unlinked from case %1", "%0 已解除与案件 %1 的关联"],
+  cleared: ["alarm %0 %1 cleared", "告警 %0 %1 已清除"],
+  warning: ["warning: %0", "警告: %0"],
+  times: ["times in %0", "时间为 %0 当地时间"],
+  ratioLine: ["ratio 1:%0 (units may set their own); audit head %1", "比例 1:%0 (单位可自定); 审计日志头 %1"],
+};
+
+/** A message in the CLI's language, %0 %1 ... filled in. */
+export function msg(lang: Lang, key: string, ...args: (string | number)[]): string {
+  const m = MSG[key][lang === "zh" ? 1 : 0];
+  return m.replace(/%(\d)/g, (_, i) => String(args[Number(i)]));
+}

@@ -1,0 +1,26 @@
+// The audit log as an admin reads and checks it.
+import type { Caller, ServiceContext } from "./context.js";
+import { requireRole } from "./context.js";
+import { GatewayError } from "../errors.js";
+import type { AuditEntry, AuditHead, VerifyResult } from "../audit/log.js";
+
+export class AuditService {
+  constructor(private ctx: ServiceContext) {}
+
+  /** Entries, newest first, filtered by actor, action or target (targets as the services write them). */
+  async list(caller: Caller, q: { actor?: string; action?: string; target?: string; limit?: unknown } = {}): Promise<AuditEntry[]> {
+    requireRole(caller, ["admin"], "reading the audit log");
+    const limit = q.limit === undefined ? 50 : Number(q.limit);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10000) throw new GatewayError("BAD_INPUT", `limit is 1 to 10000, got ${JSON.stringify(q.limit)}`);
+    return this.ctx.deps.audit.list({ actor: q.actor || undefined, action: q.action || undefined, target: q.target || undefined, limit });
+  }
+
+  async verify(caller: Caller): Promise<VerifyResult> {
+    requireRole(caller, ["admin"], "verifying the audit log");
+    return this.ctx.deps.audit.verify();
+  }
+
+  head(): Promise<AuditHead> {
+    return this.ctx.deps.audit.head();
+  }
+}

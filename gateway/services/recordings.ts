@@ -1,0 +1,142 @@
+// Recordings as people retrieve them: listings scoped to the caller and audited; a view or a
+// download names a reason, is checked against the confidentiality rules and audited, whether it
+// is granted or denied (RULES.md §2, retrieval supervision).
+import { join } from "node:path";
+import type { Caller, ServiceContext } from "./context.js";
+import { deviceIdOf, recordingIdOf, reasonOf } from "./context.js";
+import { GatewayError } from "../errors.js";
+import * as store from "../store/recordings.js";
+import { storageState } from "../store/scrub.js";
+import { purgeStateOf } from "../store/retention.js";
+import { clipConfidentiality } from "../store/links.js";
+import type { Db } from "../store/db.js";
+import type { Model } from "../model/model.js";
+
+/** What the station says of a recording: a sealed one with no chunk is `empty`, never `verified`. */
+export function verdictOf(r: { verdict: string; chunks: number }): string {
+  return r.verdict === "verified" && r.chunks === 0 ? "empty" : r.verdict;
+}
+
+/**
+ * Why `caller` may not retrieve the content of `device/recording`, or null (RULES.md §2,
+ * confidentiality and access): levels 0 open, 1 internal, 2 restricted, 3 secret. An officer sees
+ * their own clips up to level 2; supervisors and legal reviewers their unit's subtree up to level
+ * 2, and level 3 only a supervisor; an admin retrieves content only up to level 1. Retrieval and
+ * export both ask here.
+ */
+export async function retrievalRefusal(db: Db, model: Model, caller: Caller, device: string, recording: number): Promise<GatewayError | null> {
+  const level = await clipConfidentiality(db, device, recording);
+  const deny = (code: string, message: string) => new GatewayError(code, message);
+  if (caller.role === "admin") return level <= 1 ? null : deny("CONFIDENTIALITY", `level ${level} record: an admin retrieves content only up to level 1`);
+  if (caller.role === "officer") {
+    const o = await model.clipOfficer(device, recording);
+    if (!o || o.badge !== caller.officerBadge) return deny("NOT_YOUR_CLIP", "an officer retrieves only clips recorded while wearing the device");
+    return level <= 2 ? null : deny("CONFIDENTIALITY", `level ${level} record: officers retrieve up to level 2`);
+  }
+  if (level >= 3 && caller.role !== "supervisor") return deny("CONFIDENTIALITY", "a level 3 (secret) record: only a supervisor may retrieve it");
+  if (!caller.officerBadge) return deny("NO_UNIT_SCOPE", `account ${caller.name} is tied to no officer, so to no unit`);
+  const me = await model.officer(caller.officerBadge);
+  const scope = new Set((await model.subtree(me.unitId)).map((u) => u.id));
+  const unit = await model.clipUnit(device, recording);
+  if (unit === null || !scope.has(unit)) return deny("OUTSIDE_UNIT", "the record belongs to no unit in your unit's subtree");
+  return null;
+}
+
+export interface RecordingListing {
+  device: string; recording: number; verdict: string; final: boolean; chunks: number; bytes: number; interrupted: boolean; deviceLost: boolean;
+  caseTag: string | null; startMs: number | null; endMs: number | null; reasons: string[]; storageState: string; purgeState: string;
+  lastReceived: number; officer: string | null; unit: number | null; cases: string[];
+}
+
+export class RecordingService {
+  constructor(private ctx: ServiceContext) {}
+
+  /**
+   * Recordings the caller may see: an officer their own clips, a supervisor or legal reviewer those
+   * of their unit's subtree, an admin all; a clip of a secret (level 3) case only to a supervisor.
+   * The listing is audited with what it asked and how many it saw.
+   */
+  async list(caller: Caller, q: { device?: unknown } = {}): Promise<RecordingListing[]> {
+    const device = q.device === undefined || q.device === "" ? undefined : deviceIdOf(q.device);
+    const scope = caller.role === "officer" ? null : await this.ctx.scope(caller);
+    if (caller.role === "officer" && !caller.officerBadge) throw new GatewayError("NO_UNIT_SCOPE", `account ${caller.name} is tied to no officer`);
+    const rows = await store.listRecordings(this.ctx.db, { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined });
+    const cases = await store.linkedCases(this.ctx.db);
+    const out: RecordingListing[] = [];
+    for (const r of rows) {
+      if (scope && (r.unitId === null || !scope.has(r.unitId))) continue;
+      if (caller.role !== "supervisor" && caller.role !== "admin" && (await clipConfidentiality(this.ctx.db, r.device, r.recording)) >= 3) continue;
+      out.push({
+        device: r.device, recording: r.recording, verdict: verdictOf(r), final: r.final === 1, chunks: r.chunks, bytes: r.bytes, interrupted: r.interrupted === 1,
+        deviceLost: r.deviceLost === 1, caseTag: r.caseTag, startMs: r.startMs, endMs: r.endMs, reasons: JSON.parse(r.reasons), storageState: r.storageState ?? "ok",
+        purgeState: r.purgeState ?? "kept", lastReceived: r.lastReceived, officer: r.officer, unit: r.unitId, cases: (cases.get(`${r.device}/${r.recording}`) ?? "").split(",").filter(Boolean),
+      });
+    }
+    await this.ctx.noteRead(caller, { action: "recording.list", target: device ?? null, details: { count: out.length, scope: caller.role === "officer" ? { officer: caller.officerBadge } : scope ? [...scope] : "station" } });
+    return out;
+  }
+
+  /** May the caller retrieve this record's content? Throws the reason when not (the denial is audited). */
+  private async retrieval(caller: Caller, deviceIn: unknown, recordingIn: unknown, reasonIn: unknown, action: string): Promise<{ device: string; recording: number; reason: string; row: store.RecordingDetailRow }> {
+    const device = deviceIdOf(deviceIn);
+    const recording = recordingIdOf(recordingIn);
+    const reason = reasonOf(reasonIn, "retrieving a record (say why: reason)");
+    const row = await store.recordingDetail(this.ctx.db, device, recording);
+    if (!row) throw new GatewayError("UNKNOWN_RECORDING", `no recording ${device}/${recording}`);
+    let d = await this.decide(caller, device, recording);
+    if (d && ["OUTSIDE_UNIT", "NOT_YOUR_CLIP", "NO_UNIT_SCOPE"].includes(d.code)) d = await this.granted(caller, device, recording, d);
+    if (d) {
+      await this.ctx.noteRead(caller, { action: "recording.denied", target: `${device}/${recording}`, reason, details: { code: d.code, asked: action } });
+      throw d;
+    }
+    return { device, recording, reason, row };
+  }
+
+  /**
+   * Beyond one's scope (never beyond one's confidentiality level), a supervisor's view grant lets
+   * one view: the denial stands unless a grant in force names this record.
+   */
+  private async granted(caller: Caller, device: string, recording: number, denial: GatewayError): Promise<GatewayError | null> {
+    const approvals = this.ctx.deps.approvals;
+    if (!approvals) return denial;
+    const g = await approvals.grantFor({ name: caller.name, role: caller.role, officer_badge: caller.officerBadge }, "view", [{ device, recording }]).catch(() => null);
+    if (!g) return denial;
+    const level = await clipConfidentiality(this.ctx.db, device, recording);
+    // The confidentiality rule still holds: an admin up to level 1, level 3 a supervisor only, others up to 2.
+    const top = caller.role === "admin" ? 1 : caller.role === "supervisor" ? 3 : 2;
+    return level <= top ? null : new GatewayError("CONFIDENTIALITY", `level ${level} record: beyond what a ${caller.role} may see, whatever the grant`);
+  }
+
+  /** Why the caller may not retrieve a clip, or null (RULES.md §2, confidentiality and access). */
+  private decide(caller: Caller, device: string, recording: number): Promise<GatewayError | null> {
+    return retrievalRefusal(this.ctx.db, this.ctx.model, caller, device, recording);
+  }
+
+  /** One recording's metadata, verdict and reasons, with a reason; audited. */
+  async view(caller: Caller, deviceIn: unknown, recordingIn: unknown, reasonIn: unknown): Promise<Record<string, unknown>> {
+    const { device, recording, reason, row } = await this.retrieval(caller, deviceIn, recordingIn, reasonIn, "view");
+    await this.ctx.noteRead(caller, { action: "recording.view", target: `${device}/${recording}`, reason });
+    const { mediaPath: _m, ...rest } = row;
+    return { ...rest, verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok" };
+  }
+
+  /**
+   * What a download serves: the media file and how many bytes of it the database vouches for. Only
+   * a download that will be served is audited as one; a refused one is audited as a denial.
+   */
+  async download(caller: Caller, deviceIn: unknown, recordingIn: unknown, reasonIn: unknown, allowCorrupt = false): Promise<{ file: string; bytes: number; storageState: string; auditHead: { count: number; hash: string } }> {
+    const { device, recording, reason, row } = await this.retrieval(caller, deviceIn, recordingIn, reasonIn, "download");
+    const refuse = async (e: GatewayError) => {
+      await this.ctx.noteRead(caller, { action: "recording.denied", target: `${device}/${recording}`, reason, details: { code: e.code, asked: "download" } });
+      return e;
+    };
+    if ((await purgeStateOf(this.ctx.db, device, recording)) === "purged") throw await refuse(new GatewayError("PURGED", "this recording's media was erased when its retention ended; its tombstone and log entries remain"));
+    if (row.chunks === 0 || row.bytes === 0) throw await refuse(new GatewayError("EMPTY_RECORDING", `recording ${device}/${recording} holds no media (no chunk was stored)`));
+    const storage = await storageState(this.ctx.db, device, recording);
+    if (storage?.state === "corrupt" && !allowCorrupt) {
+      throw await refuse(new GatewayError("STORAGE_CORRUPT", `the stored copy of this recording is damaged (${storage.findings.join("; ")}); add allowCorrupt=1 to download it as stored`));
+    }
+    await this.ctx.noteRead(caller, { action: "recording.download", target: `${device}/${recording}`, reason });
+    return { file: join(this.ctx.deps.mediaDir, row.mediaPath), bytes: row.bytes, storageState: storage ? storage.state : "ok", auditHead: await this.ctx.deps.audit.head() };
+  }
+}

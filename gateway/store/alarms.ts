@@ -1,0 +1,33 @@
+// Alarms: one open per (kind, subject), a counter for repeats, cleared with who and why.
+import type { Db } from "./db.js";
+
+export interface AlarmRow {
+  id: number; kind: string; subject: string; detail: string; count: number; first_at: number; last_at: number;
+  cleared_at: number | null; cleared_by: string | null; clear_reason: string | null;
+}
+const COLUMNS = "id, kind, subject, detail, count, first_at, last_at, cleared_at, cleared_by, clear_reason";
+
+/** Raise, or bump the open alarm of this kind and subject (the partial unique index makes it one). */
+export async function upsertAlarm(db: Db, kind: string, subject: string, detail: string, at: number): Promise<AlarmRow> {
+  return (await db.get<AlarmRow>(
+    `INSERT INTO alarms (kind, subject, detail, count, first_at, last_at) VALUES (?, ?, ?, 1, ?, ?)
+     ON CONFLICT (kind, subject) WHERE cleared_at IS NULL
+     DO UPDATE SET detail = excluded.detail, last_at = excluded.last_at, count = count + 1
+     RETURNING ${COLUMNS}`, [kind, subject, detail, at, at]))!;
+}
+
+export async function closeAlarm(db: Db, kind: string, subject: string, actor: string, reason: string, at: number): Promise<AlarmRow | null> {
+  return (await db.get<AlarmRow>(`UPDATE alarms SET cleared_at = ?, cleared_by = ?, clear_reason = ? WHERE kind = ? AND subject = ? AND cleared_at IS NULL RETURNING ${COLUMNS}`,
+    [at, actor, reason, kind, subject])) ?? null;
+}
+
+/** Alarms, most recent first: open ones, cleared ones, or all. */
+export function listAlarms(db: Db, open?: boolean): Promise<AlarmRow[]> {
+  const where = open === undefined ? "" : open ? " WHERE cleared_at IS NULL" : " WHERE cleared_at IS NOT NULL";
+  return db.all<AlarmRow>(`SELECT ${COLUMNS} FROM alarms${where} ORDER BY last_at DESC, id DESC`);
+}
+
+/** Subjects of the open alarms of a kind. */
+export async function openSubjects(db: Db, kind: string): Promise<Set<string>> {
+  return new Set((await db.all<{ subject: string }>("SELECT subject FROM alarms WHERE kind = ? AND cleared_at IS NULL", [kind])).map((r) => r.subject));
+}

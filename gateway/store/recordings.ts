@@ -1,0 +1,80 @@
+// Recordings as the people who retrieve them see them: listings, one recording's detail, where
+// its media is. (Ingest's own reads and writes of the same table are in ingest.ts.)
+import type { Db } from "./db.js";
+import { assignmentInForceSql } from "./assignments.js";
+
+export interface ClipRow { device_id: string; recording_id: number; start_ms: number | null; end_ms: number | null; last_time_ms: number; case_tag: string | null; seal_case_tag: string | null; clip_at_ms: number | null }
+
+export function clipRow(db: Db, deviceId: string, recordingId: number): Promise<ClipRow | undefined> {
+  return db.get<ClipRow>("SELECT device_id, recording_id, start_ms, end_ms, last_time_ms, case_tag, seal_case_tag, clip_at_ms FROM recordings WHERE device_id = ? AND recording_id = ?", [deviceId, recordingId]);
+}
+
+export interface RecordingListRow {
+  device: string; recording: number; verdict: string; final: number; chunks: number; bytes: number; interrupted: number; deviceLost: number;
+  caseTag: string | null; startMs: number | null; endMs: number | null; reasons: string; storageState: string | null; purgeState: string | null;
+  firstReceived: number; lastReceived: number; clipAtMs: number | null; unitId: number | null; officer: string | null;
+}
+
+/** The officer badge in force at a time expression of `r` (start, else first receipt). */
+const officerAt = (t: string) => `(SELECT o.badge FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND ${assignmentInForceSql("a", t)} ORDER BY a.checked_out_at DESC LIMIT 1)`;
+const unitAt = (t: string) => `(SELECT o.unit_id FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND ${assignmentInForceSql("a", t)} ORDER BY a.checked_out_at DESC LIMIT 1)`;
+const CLIP_AT = "COALESCE(r.clip_at_ms, r.start_ms)";
+
+/**
+ * Recordings with what scoping needs: the officer who wore the device at the clip's start and the
+ * clip's unit (that officer's, else the device's). Filters: one device; only one officer's clips.
+ */
+export function listRecordings(db: Db, q: { device?: string; officerBadge?: string } = {}): Promise<RecordingListRow[]> {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (q.device !== undefined) { where.push("r.device_id = ?"); params.push(q.device); }
+  if (q.officerBadge !== undefined) {
+    where.push(`EXISTS (SELECT 1 FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND o.badge = ? AND ${assignmentInForceSql("a", CLIP_AT)})`);
+    params.push(q.officerBadge);
+  }
+  return db.all<RecordingListRow>(
+    `SELECT r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted,
+       r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons, r.storage_state AS storageState,
+       r.purge_state AS purgeState, r.first_received AS firstReceived, r.last_received AS lastReceived, r.clip_at_ms AS clipAtMs,
+       COALESCE(${unitAt(CLIP_AT)}, d.unit_id) AS unitId, COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer
+     FROM recordings r JOIN devices d ON d.id = r.device_id${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
+}
+
+/** Cases each recording is linked to now (comma-separated numbers), by recording. */
+export async function linkedCases(db: Db): Promise<Map<string, string>> {
+  const rows = await db.all<{ device_id: string; recording_id: number; cases: string }>(
+    "SELECT l.device_id, l.recording_id, group_concat(c.number) AS cases FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.unlinked_at IS NULL GROUP BY l.device_id, l.recording_id");
+  return new Map(rows.map((r) => [`${r.device_id}/${r.recording_id}`, r.cases]));
+}
+
+export interface RecordingDetailRow {
+  device: string; recording: number; verdict: string; final: number; reasons: string; chunks: number; bytes: number; interrupted: number;
+  caseTag: string | null; sealCaseTag: string | null; startMs: number | null; endMs: number | null; storageState: string | null;
+  mediaPath: string; firstReceived: number; lastReceived: number;
+}
+
+export function recordingDetail(db: Db, deviceId: string, recordingId: number): Promise<RecordingDetailRow | undefined> {
+  return db.get<RecordingDetailRow>(
+    `SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted,
+       case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs, storage_state AS storageState, media_path AS mediaPath,
+       first_received AS firstReceived, last_received AS lastReceived
+     FROM recordings WHERE device_id = ? AND recording_id = ?`, [deviceId, recordingId]);
+}
+
+/** A recording's stored chunk rows in order (what a scrub or a digest of the store reads). */
+export function storedChunkRows(db: Db, deviceId: string, recordingId: number): Promise<{ seq: number; header: Buffer; tag: Buffer; chain: Buffer; length: number; media_offset: number }[]> {
+  return db.all("SELECT seq, header, tag, chain, length, media_offset FROM chunks WHERE device_id = ? AND recording_id = ? ORDER BY seq", [deviceId, recordingId]);
+}
+
+/**
+ * Recordings not wholly uploaded whose end (the seal's end, else the last chunk's time, else the
+ * start, in device time corrected by the clock offset found at the start) is before the cutoff.
+ */
+export function overdueRecordings(db: Db, cutoff: number): Promise<{ device_id: string; recording_id: number; ended: number; linked_seq: number; sealed: number }[]> {
+  return db.all(
+    `SELECT device_id, recording_id, ended, linked_seq, sealed FROM (
+       SELECT device_id, recording_id, linked_seq, seal_block IS NOT NULL AS sealed,
+         COALESCE(end_ms, NULLIF(last_time_ms, -1), start_ms) + COALESCE(clip_at_ms - start_ms, 0) AS ended
+       FROM recordings WHERE verdict = 'incomplete' AND final = 0)
+     WHERE ended IS NOT NULL AND ended < ? ORDER BY device_id, recording_id`, [cutoff]);
+}

@@ -1,0 +1,100 @@
+// The service layer owns the rules and the audit: every change a person can make writes exactly
+// one audit entry, naming them, in the same transaction as the change; a change whose audit write
+// fails is not made at all.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { provision, streamSealed, testGateway } from "./harness.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import type { Caller } from "../../gateway/services/index.js";
+import { GatewayError } from "../../gateway/errors.js";
+
+let gw: Gateway;
+let close: () => Promise<void>;
+const admin: Caller = { name: "admin", role: "admin", officerBadge: null };
+beforeAll(async () => ({ gw, close } = await testGateway()));
+afterAll(() => close());
+
+const count = async () => (await gw.audit.head()).count;
+
+describe("service layer", () => {
+  it("writes exactly one audit entry, naming the caller, for every change", async () => {
+    const s = gw.services;
+    const day = Date.now();
+    const changes: [string, () => Promise<unknown>][] = [
+      ["unit.add", () => s.model.addUnit(admin, "City bureau", "city")],
+      ["unit.add", () => s.model.addUnit(admin, "Agency A", "agency", 1)],
+      ["officer.add", () => s.model.addOfficer(admin, { badge: "A1", name: "Li Wei", unitId: 2, role: "enforcement", certNo: "ZF-1", certValidFrom: "2020-01-01", certValidTo: "2035-12-31" })],
+      ["officer.add", () => s.model.addOfficer(admin, { badge: "S1", name: "Wang Fang", unitId: 1, role: "supervisor" })],
+      ["officer.edit", () => s.model.editOfficer(admin, "A1", { name: "Li Wei (2)" }, "name corrected")],
+      ["officer.transfer", () => s.model.transferOfficer(admin, "A1", 1, "moved to the bureau")],
+      ["officer.transfer", () => s.model.transferOfficer(admin, "A1", 2, "back to the agency")],
+      ["officer.deactivate", () => s.model.setOfficerActive(admin, "S1", false, "on leave")],
+      ["officer.reactivate", () => s.model.setOfficerActive(admin, "S1", true, "back from leave")],
+      ["account.add", () => s.accounts.add(admin, "wang", "supervisor", "S1")],
+      ["token.issue", () => s.accounts.issueToken(admin, "wang")],
+      ["token.revoke", () => s.accounts.revokeTokens(admin, "wang", "token left on a shared desk")],
+      ["account.disable", () => s.accounts.setDisabled(admin, "wang", true, "left the unit")],
+      ["account.enable", () => s.accounts.setDisabled(admin, "wang", false, "came back")],
+      ["device.add", () => s.devices.add(admin, { id: "BWC-9001", root: randomBytes(32), unit: 2 })],
+      ["device.unit", () => s.devices.setUnit(admin, "BWC-9001", 1, "reissued to the bureau")],
+      ["device.state", () => s.devices.setState(admin, "BWC-9001", "active", "checked on the bench")],
+      ["case.add", () => s.model.addCase(admin, { number: "K-1", unitId: 2, category: "inspection", activityKind: "hearing", windowStart: day - 3600e3, windowEnd: day + 3600e3 })],
+      ["device.checkout", () => s.model.checkOut(admin, "BWC-9001", { badge: "A1" })],
+      ["device.return", () => s.model.returnDevice(admin, "BWC-9001")],
+      ["device.state", () => s.devices.setState(admin, "BWC-9001", "revoked", "reported stolen")],
+      ["unit.ratio", () => s.model.setUnitRatio(admin, 2, 3, "busy unit")],
+      ["alarm.clear", async () => {
+        await gw.alarms.raise("DISK_LOW", "/data", "test");
+        return s.alarms.clear(admin, "DISK_LOW", "/data", "space freed");
+      }],
+    ];
+    for (const [action, run] of changes) {
+      const before = await count();
+      await run();
+      expect(await count(), action).toBe(before + 1);
+      const [last] = await gw.audit.list({ limit: 1 });
+      expect(last.action).toBe(action);
+      expect(last.actor).toBe("admin");
+    }
+    expect((await gw.audit.verify()).ok).toBe(true);
+  });
+
+  it("links and unlinks a clip with one audit entry each, beside its custody event", async () => {
+    const d = await provision(gw, "BWC-9101");
+    const rec = d.recording(1, [randomBytes(1000)]);
+    await streamSealed(d, rec);
+    await d.end();
+    for (const unlink of [false, true]) {
+      const before = await count();
+      await gw.services.model.link(admin, "BWC-9101", 1, "K-1", unlink ? "not part of the case" : "seen on the clip", unlink);
+      expect(await count()).toBe(before + 1);
+      expect((await gw.audit.list({ limit: 1 }))[0]).toMatchObject({ action: unlink ? "clip.unlink" : "clip.link", target: "BWC-9101/1" });
+    }
+    expect((await gw.model.custodyEvents("BWC-9101", 1)).map((e) => e.action)).toEqual(["link", "unlink"]);
+  });
+
+  it("makes no change when its audit entry can't be written, and says so", async () => {
+    const s = gw.services;
+    const units = (await s.model.listUnits(admin)).length;
+    const before = await count();
+    const real = gw.audit.appendInTransaction.bind(gw.audit);
+    gw.audit.appendInTransaction = async () => { throw new Error("disk full while writing the audit entry"); };
+    try {
+      await expect(s.model.addUnit(admin, "Agency B", "agency", 1)).rejects.toThrow("disk full");
+      await expect(s.devices.add(admin, { id: "BWC-9002", root: randomBytes(32) })).rejects.toThrow("disk full");
+    } finally {
+      gw.audit.appendInTransaction = real;
+    }
+    expect((await s.model.listUnits(admin)).length).toBe(units);
+    expect(await gw.registry.get("BWC-9002")).toBeUndefined();
+    expect(await count()).toBe(before);
+  });
+
+  it("refuses bad input with a reason code and writes nothing", async () => {
+    const before = await count();
+    const e = await gw.services.model.addOfficer(admin, null).catch((x) => x);
+    expect(e).toBeInstanceOf(GatewayError);
+    expect((e as GatewayError).code).toBe("BAD_INPUT");
+    expect(await count()).toBe(before);
+  });
+});

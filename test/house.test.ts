@@ -1,0 +1,42 @@
+// The house's walls: protocol/ imports nothing of the others; firmware/, gateway/, simulator/ and
+// provision/ never import each other's sources; outside tools reach the gateway through client/
+// (its public command and its API), as any tool would.
+import { describe, expect, it } from "vitest";
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative, resolve, dirname } from "node:path";
+
+const ROOT = join(import.meta.dirname, "..");
+const PARTS = ["protocol", "firmware", "gateway", "simulator", "provision", "witness", "client"];
+/** What each part may import besides itself. */
+const MAY: Record<string, string[]> = {
+  protocol: [], firmware: ["protocol"], gateway: ["protocol"], witness: ["protocol"], client: ["protocol"],
+  simulator: ["protocol", "firmware", "client", "scripts"], provision: ["protocol", "firmware", "client", "scripts"],
+};
+
+function files(dir: string, out: string[] = []): string[] {
+  for (const n of readdirSync(dir)) {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory()) files(p, out);
+    else if (/\.(ts|mts|mjs)$/.test(n)) out.push(p);
+  }
+  return out;
+}
+
+describe("the house", () => {
+  it("has no import across the walls: the simulator and the provisioning tool import no gateway source", () => {
+    const crossings: string[] = [];
+    for (const part of PARTS) {
+      let all: string[];
+      try { all = files(join(ROOT, part)); } catch { continue; }
+      for (const f of all) {
+        for (const m of readFileSync(f, "utf8").matchAll(/^\s*(?:import|export)[^"'`]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/gm)) {
+          const spec = m[1] || m[2];
+          if (!spec.startsWith(".")) continue;
+          const target = relative(ROOT, resolve(dirname(f), spec)).split("/")[0];
+          if (target !== part && !MAY[part].includes(target)) crossings.push(`${relative(ROOT, f)} imports ${spec}`);
+        }
+      }
+    }
+    expect(crossings).toEqual([]);
+  });
+});
