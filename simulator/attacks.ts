@@ -38,10 +38,8 @@ import { NodeStore } from "../firmware/hosts/node-store.js";
 import { FLASH_BYTES, Flash, espruinoParse } from "./engine/flash.js";
 import { Life } from "./engine/runtime.js";
 import { Rand } from "./engine/rand.js";
-import { clips, pick } from "./scenarios.js";
-import type { Scenario } from "./scenarios.js";
-import { lossless } from "./run.js";
-import type { Ctx, RecordingResult } from "./run.js";
+import { clips, lossless, pick } from "./scenario-kit.js";
+import type { Ctx, RecordingResult, Scenario } from "./scenario-kit.js";
 import type { RecordingRow } from "../client/admin-api.js";
 import type { DeviceInfo, DeviceSpec } from "./types.js";
 

@@ -2,55 +2,11 @@
 // reporting, checked per recording. The same seed gives the same schedule. To add one: write a
 // Scenario below (run: what happens; expect: the failures, empty when the run is right) and add it
 // to SCENARIOS; simulator/README.md says more.
-import { mix32 } from "./engine/rand.js";
-import type { Rand } from "./engine/rand.js";
-import type { DeviceInfo, DeviceSpec } from "./types.js";
-import { lossless } from "./run.js";
-import type { Ctx, RecordingResult } from "./run.js";
+import { clips, lossless, pick, uniform } from "./scenario-kit.js";
+import type { Ctx, Scenario } from "./scenario-kit.js";
 import { ATTACKS } from "./attacks.js";
 
-export interface Scenario {
-  description: string;
-  /** Restarts the gateway: only with the simulator's own. */
-  needsEmbeddedGateway?: boolean;
-  /** Per-device changes to the default spec (config, storage size). */
-  setup?(spec: DeviceSpec, i: number, rand: Rand): Partial<DeviceSpec>;
-  run(ctx: Ctx): Promise<void>;
-  expect(ctx: Ctx, recs: RecordingResult[], infos: (DeviceInfo | null)[], alarms: string[]): string[];
-}
-
-/** Uniform in [0, 1) from the run's seeded stream (call it in a fixed order: not from concurrent tasks). */
-export function uniform(r: Rand): number {
-  return (r.next() >>> 0) / 4294967296;
-}
-
-/** Uniform in [0, 1) for device i and a purpose: the same seed gives the same choice, in any order. */
-export function pick(ctx: Ctx, i: number, salt: number): number {
-  return (mix32(mix32(ctx.opts.seed, i), salt) >>> 0) / 4294967296;
-}
-
-/**
- * Each device records clips until `endMs` (from now): record `onMs`, pause `offMs`, with a seeded
- * start offset so devices don't move in lockstep. `during(i, k)` runs in the middle of clip k.
- */
-export async function clips(ctx: Ctx, endMs: number, onMs: number, offMs: number, during?: (i: number, k: number) => Promise<void>): Promise<void> {
-  const end = Date.now() + endMs;
-  const offsets = ctx.devices.map(() => Math.floor(uniform(ctx.rand) * offMs));
-  await Promise.all(ctx.devices.map(async (d, i) => {
-    await ctx.sleep(offsets[i]);
-    for (let k = 0; Date.now() + onMs <= end; k++) {
-      await d.press("record");
-      if (during) {
-        await ctx.sleep(onMs / 2);
-        await during(i, k);
-        await ctx.sleep(onMs / 2);
-      } else await ctx.sleep(onMs);
-      const info = await d.info().catch(() => null);
-      if (info && info.state === "recording") await d.press("record");
-      await ctx.sleep(offMs);
-    }
-  }));
-}
+export type { Scenario } from "./scenario-kit.js";
 
 /** Clip length for a run: about four clips per device in the duration, at least 3 s. */
 function clipMs(ctx: Ctx): number {

@@ -39,4 +39,24 @@ describe("the house", () => {
     }
     expect(crossings).toEqual([]);
   });
+
+  it("has no circle of imports in the simulator", () => {
+    const graph = new Map<string, string[]>();
+    for (const f of files(join(ROOT, "simulator"))) {
+      const deps: string[] = [];
+      for (const m of readFileSync(f, "utf8").matchAll(/^\s*import\s+(?!type\b)[^"'`]*?from\s+["'](\.[^"']+)["']/gm)) deps.push(resolve(dirname(f), m[1]).replace(/\.js$/, ".ts"));
+      graph.set(f, deps);
+    }
+    const circles: string[] = [];
+    const state = new Map<string, number>();
+    const visit = (f: string, path: string[]) => {
+      if (state.get(f) === 2) return;
+      if (state.get(f) === 1) { circles.push([...path.slice(path.indexOf(f)), f].map((x) => relative(ROOT, x)).join(" → ")); return; }
+      state.set(f, 1);
+      for (const d of graph.get(f) || []) visit(d, [...path, f]);
+      state.set(f, 2);
+    };
+    for (const f of graph.keys()) visit(f, []);
+    expect(circles).toEqual([]);
+  });
 });
