@@ -4,7 +4,7 @@
 // is set against sha256sum over the same bundle, in the same run, page cache warm for both.
 // Prints figures; passes or fails nothing (it exits 1 only if the bundle does not verify).
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -66,9 +66,11 @@ try {
   const a = await gw.approvals.request({ name: "reviewer", role: "legal_reviewer", officer_badge: "R1" }, { kind: "export", caseNumber: "BENCH-1", reason: "bench", hours: 2 });
   await gw.approvals.approve({ name: "approver", role: "supervisor", officer_badge: "S1" }, a.id, "bench");
   const key = gw.evidence.identity.verifierKey;
+  const reviewerToken = join(dir, "reviewer.token");
+  writeFileSync(reviewerToken, (await gw.accounts.issueToken("reviewer")) + "\n", { mode: 0o600 });
   await gw.close();
 
-  const ex = cmd(["gateway/cli.ts", "export", "--case", "BENCH-1", "--reason", "bench:verify", "--out", out, "--as", "reviewer", "--data-dir", dir]);
+  const ex = cmd(["gateway/cli.ts", "export", "--case", "BENCH-1", "--reason", "bench:verify", "--out", out, "--token-file", reviewerToken, "--data-dir", dir]);
   if (ex.status !== 0) throw new Error(`export failed: ${ex.stderr}`);
   if (process.env.EVREC_MEMTRACE) console.log(ex.stderr.split("\n").filter((l) => l.startsWith("mem ")).join("\n"));
   const size = statSync(out).size;
