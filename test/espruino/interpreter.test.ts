@@ -3,7 +3,7 @@
 // build) and ESPRUINO_BOARD_BIN (a fixed store of 7,100 variables, as a board has). The code runs
 // from `Storage` and the vectors are fed in pieces, so both fit a board's store. Skipped, with one
 // console line, where no interpreter is set.
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_ENTRY, formatFinding, gate, runOnEspruino } from "../../scripts/espruino-gate.mjs";
