@@ -16,7 +16,8 @@ import {
   encodePuback, encodePublish, encodeSubscribe, publishHeader, putRemainingLength, remainingLengthSize,
 } from "../../firmware/core/mqtt.js";
 import type { Conn, MqttOptions, Packet, Transport } from "../../firmware/core/mqtt.js";
-import { espruinoBin, formatFinding, gate } from "../../scripts/espruino-gate.mjs";
+import { formatFinding, gate } from "../../scripts/espruino-gate.mjs";
+import { BUILDS, missingBuilds } from "../espruino/builds.js";
 import { nodeNet } from "./node-net.js";
 import { espruinoNet } from "../../firmware/hosts/espruino-net.js";
 
@@ -481,11 +482,9 @@ describe("Espruino", () => {
     console.log("mqtt entry bundle: " + r.bundles[0].code.length + " bytes");
   });
 
-  const BIN = espruinoBin();
-  const usable = BIN !== "";
-  if (!usable) console.log("ESPRUINO_BIN not set: MQTT client on the real interpreter skipped");
-
-  (usable ? it : it.skip)("runs on the real interpreter against aedes: 3 QoS 1 publishes, 3 PUBACKs", async () => {
+  if (missingBuilds()) console.log("MQTT client on the real interpreter: " + missingBuilds() + ": skipped there");
+  for (const build of BUILDS) it(`runs on the real interpreter (${build.name} build) against aedes: 3 QoS 1 publishes, 3 PUBACKs`, async () => {
+    const BIN = build.bin;
     const broker = await startBroker();
     const l = await listen(broker.port, "rec/esp/up");
     const dir = mkdtempSync(join(tmpdir(), "espruino-mqtt-"));

@@ -10,7 +10,8 @@ import { KIND_CHUNK, KIND_SEAL, KIND_START, Queue, RECORD_HEADER } from "../../f
 import { FaultyStore, NodeStore, PowerLoss } from "../../firmware/hosts/node-store.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { chunkFrame } from "../../protocol/codec.js";
-import { bundleForEspruino, espruinoBin, formatFinding, gate } from "../../scripts/espruino-gate.mjs";
+import { bundleForEspruino, formatFinding, gate } from "../../scripts/espruino-gate.mjs";
+import { BUILDS, missingBuilds } from "../espruino/builds.js";
 
 const ENTRY = join(import.meta.dirname, "queue-entry.ts");
 
@@ -282,11 +283,9 @@ describe("queue: Espruino", () => {
     console.log("queue entry bundle: " + r.bundles[0].code.length + " bytes");
   });
 
-  const BIN = espruinoBin();
-  const usable = BIN !== "";
-  if (!usable) console.log("ESPRUINO_BIN not set: queue on the real interpreter skipped");
-
-  (usable ? it : it.skip)("on the real interpreter over fs: 20 puts, a reboot, the unacknowledged ones pending", async () => {
+  if (missingBuilds()) console.log("queue on the real interpreter: " + missingBuilds() + ": skipped there");
+  for (const build of BUILDS) it(`on the real interpreter (${build.name} build) over fs: 20 puts, a reboot, the unacknowledged ones pending`, async () => {
+    const BIN = build.bin;
     const code = await bundleForEspruino(ENTRY);
     const dir = tempDir();
     const run = (phase: number): string[] => {
