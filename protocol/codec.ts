@@ -3,7 +3,7 @@
 // ascending number order, proto3 defaults omitted, oneof members written when set.
 // Decoding never throws anything but a CodecError with a reason code (R-ENV-5).
 // Espruino subset.
-import { fieldsOf, SCHEMA_TEXT, DEFAULT_MAX, F_ONEOF, F_REPEATED, T_BOOL, T_BYTES, T_ENUM, T_MESSAGE, T_SINT64, T_STRING, T_UINT32 } from "./schema.js";
+import { fieldsOf, schemaText, DEFAULT_MAX, F_ONEOF, F_REPEATED, T_BOOL, T_BYTES, T_ENUM, T_MESSAGE, T_SINT64, T_STRING, T_UINT32 } from "./schema.js";
 import type { FieldDesc } from "./schema.js";
 import { MAX_SAFE, codedError, fromUtf8, utf8 } from "./bytes.js";
 import { SCHEMA_VERSION } from "./constants.js";
@@ -126,7 +126,7 @@ function writeInto(type: string, obj: Obj, buf: Uint8Array, p: number): number {
 
 /** Encode a message object of the named type (two passes: size, then write in place). */
 export function encode(type: string, obj: Obj): Uint8Array {
-  if (SCHEMA_TEXT[type] === undefined) throw fail("ENCODE_TYPE", "unknown message type " + type);
+  if (schemaText(type) === undefined) throw fail("ENCODE_TYPE", "unknown message type " + type);
   const buf = new Uint8Array(sizeOf(type, obj));
   writeInto(type, obj, buf, 0);
   return buf;
@@ -240,7 +240,7 @@ function readMessage(type: string, r: Reader, end: number, depth: number): Obj {
  */
 export function decode(type: string, b: Uint8Array): Obj {
   // Known without parsing it: readMessage parses it, once (a board decodes one per Ack).
-  if (SCHEMA_TEXT[type] === undefined) throw fail("DECODE_TYPE", "unknown message type " + type);
+  if (schemaText(type) === undefined) throw fail("DECODE_TYPE", "unknown message type " + type);
   if (!(b instanceof Uint8Array)) throw fail("DECODE_INPUT", "input is not bytes");
   // A Node Buffer becomes a plain Uint8Array view first.
   if (b.constructor !== Uint8Array) b = new Uint8Array(b.buffer, b.byteOffset, b.length);

@@ -42,17 +42,20 @@ const ID_LEN = ID.length;
 // runs). Its locals are single letters; a record made by eval inside it sees them, but the
 // records name the bundle's own functions by `$`/`_` names only (scripts/global-scope.mjs).
 // `TABLE` is replaced by the length of the id and the table in overlayPrepare; `BASE` (where the
-// id starts) and `ID` in overlayFinish.
+// id starts) and `ID` in overlayFinish. The reader is a function of its own, not a closure made in
+// the loader: such a closure and the loader's scope hold each other, a cycle that only a garbage
+// collection frees, and a board-sized interpreter was seen with 2,500 variables of such scopes
+// (138 loads after a reboot with a backlog) that counted as used.
 const LOADER = `var __ovlCache=[];function __ovl(k){return __ovlCache[k]||(__ovlCache[k]=__ovlLoad(k))}` +
-  `function __ovlLoad(k){var t=typeof RECORDER_TEXT<"u"?RECORDER_TEXT:0,` +
-  `r=function(o,n){return t?t.substr(o,n):require("Storage").read("${OVERLAY_FILE}",o,n)},s=r(${BASE}+${ID_LEN}+${OFFSET_DIGITS}*k,${OFFSET_DIGITS * 2}),i,n,q,p;` +
+  `function __ovlRead(o,n){return typeof RECORDER_TEXT<"u"?RECORDER_TEXT.substr(o,n):require("Storage").read("${OVERLAY_FILE}",o,n)}` +
+  `function __ovlLoad(k){var t=typeof RECORDER_TEXT<"u"?RECORDER_TEXT:0,s=__ovlRead(${BASE}+${ID_LEN}+${OFFSET_DIGITS}*k,${OFFSET_DIGITS * 2}),i,n,q,p;` +
   `if(!s)throw new Error("no Storage file ${OVERLAY_FILE}: the firmware reads its functions from it");` +
-  `if(""+r(${BASE},${ID_LEN})!="${ID}")throw new Error("${OVERLAY_FILE} changed: restart the recorder");` +
+  `if(""+__ovlRead(${BASE},${ID_LEN})!="${ID}")throw new Error("${OVERLAY_FILE} changed: restart the recorder");` +
   `s=""+s;i=${BASE}+TABLE+parseInt(s.substr(0,${OFFSET_DIGITS}),36);n=${BASE}+TABLE+parseInt(s.substr(${OFFSET_DIGITS}),36)-i-1;` +
-  `q=r(i,n).indexOf("{");p=q?""+r(i,q):"";` +
+  `q=__ovlRead(i,n).indexOf("{");p=q?""+__ovlRead(i,q):"";` +
   // eval where the text is in RAM (its scope then keeps only this small string, not the text)
   `if(t)return s="(function("+p+")"+t.substr(i+q,n-q)+")",eval(s);` +
-  `return Function.apply(0,(p?p.split(","):[]).concat([r(i+q+1,n-q-2)]))}`;
+  `return Function.apply(0,(p?p.split(","):[]).concat([__ovlRead(i+q+1,n-q-2)]))}`;
 
 /** Edits in text order; at one position an insertion that opens a call (order 0) comes first, the outer call's first. */
 const byPosition = (a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0);

@@ -57,12 +57,30 @@ export interface RecorderOptions {
   /** Queue: bytes a chunk must leave free, and segment size. */
   reserve: number;
   segmentBytes: number;
+  /** 1: also sample memory right after each frame is built (the lane's hot-path peak; a read costs about 0.1 ms). */
+  probe: number;
 }
 
 const DEFAULTS: RecorderOptions = {
   window: 2, helloWaitMs: 1500, resendMs: 20000, tickMs: 5000, keepalive: 30, backoffMin: 1000, backoffMax: 60000,
-  reserve: 8192, segmentBytes: 262144,
+  reserve: 8192, segmentBytes: 262144, probe: 0,
 };
+
+/**
+ * Variables a buffer of `n` bytes may take: a string that found no contiguous run of free variables
+ * (a fragmented store) holds about 13 bytes a variable on a board-sized build, a flat one 17.
+ */
+function varsFor(n: number): number {
+  return Math.ceil(n / 12) + 2;
+}
+/** Below this many free variables nothing is stored: a store running out mid-append would tear the queue. */
+const MEM_STORE = 250;
+/**
+ * Free variables kept, beyond a chunk's own, before anything is sent: the MQTT header and window
+ * entry, the transport's slice and the socket's copy of it, an Ack decoded meanwhile. Below it the
+ * recorder stops sending (LOW_MEMORY) rather than let the interpreter cut a packet short.
+ */
+const MEM_RESERVE = 800;
 
 /** Per recording, what went out on this connection and what the gateway last said. */
 interface Tx {
@@ -131,12 +149,13 @@ export class Recorder {
   lastEnd: number; // end time and beacon of the last chunk written (for the ack note)
   lastBeacon: Uint8Array;
   statusDue: boolean;
+  low: boolean; // LOW_MEMORY: sending paused or one message at a time, pre-event capture off
   stats: { chunks: number; published: number; acked: number; freed: number; rejected: number; dropped: string[] };
 
   constructor(host: Host, options?: Partial<RecorderOptions>) {
     this.hw = host;
     this.sha = host.sha;
-    const o: RecorderOptions = { window: 0, helloWaitMs: 0, resendMs: 0, tickMs: 0, keepalive: 0, backoffMin: 0, backoffMax: 0, reserve: 0, segmentBytes: 0 };
+    const o: RecorderOptions = { window: 0, helloWaitMs: 0, resendMs: 0, tickMs: 0, keepalive: 0, backoffMin: 0, backoffMax: 0, reserve: 0, segmentBytes: 0, probe: 0 };
     const keys = Object.keys(DEFAULTS);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i] as keyof RecorderOptions;
@@ -174,6 +193,7 @@ export class Recorder {
     this.helloTimer = null;
     this.lastStatus = 0;
     this.statusDue = false;
+    this.low = false;
     this.lastEnd = 0;
     this.lastBeacon = ZERO16;
     this.stats = { chunks: 0, published: 0, acked: 0, freed: 0, rejected: 0, dropped: [] };
@@ -436,7 +456,10 @@ export class Recorder {
     this.ring = [];
     for (let i = 0; i < ring.length && this.state === RECORDING; i++) {
       const e = ring[i];
-      const p = h.store.read(e.name, 0, e.length);
+      // Read only with room for it and its way into the chain; else the rest of the ring is given up.
+      const free = h.memFree();
+      const p = free >= varsFor(e.length) + MEM_STORE ? h.store.read(e.name, 0, e.length) : null;
+      if (!p && free < varsFor(e.length) + MEM_STORE) this.lowMemory(free);
       h.store.remove(e.name);
       if (p) this.chunk(p, e.durationMs, FLAG_PRE_EVENT, e.timeMs, e.uptimeMs);
     }
@@ -450,7 +473,7 @@ export class Recorder {
     if (!this.sealOpen(0, this.hw.now(), this.bnonce)) return this.lastError;
     this.state = IDLE;
     this.hw.led("idle");
-    if (this.preS <= 0) this.stopMedia();
+    if (this.preS <= 0 || this.low) this.stopMedia();
     return "";
   }
 
@@ -495,6 +518,15 @@ export class Recorder {
    */
   chunk(payload: Uint8Array, durationMs: number, flags: number, timeMs: number, uptimeMs: number): void {
     const w = this.writer as ChainWriter;
+    // One read of the free variables per chunk: whether it can be stored, and whether it can go out.
+    let free = this.hw.memFree();
+    if (free < MEM_STORE) free = this.hw.memFree(true);
+    if (free < MEM_STORE) {
+      // Nothing of it enters the chain: the recording has a gap in time, never a broken chain or queue.
+      this.lowMemory(free);
+      this.log("chunk not recorded: " + free + " variables free");
+      return;
+    }
     if (this.mark) flags |= FLAG_MARKER;
     const prev = w.prev, total = w.total, seq = w.seq + 1;
     let parts: Uint8Array[] = [], res: string, thrown;
@@ -504,6 +536,7 @@ export class Recorder {
       const o = w.chunk(payload, flags, this.hw.media.media, timeMs, durationMs, uptimeMs, this.bnonce);
       const f = chunkFrame(o.header, payload.length, o.tag);
       parts = [f.prefix, payload, f.suffix];
+      if (this.o.probe) this.hw.memFree(); // a peak sample with the frame built
       res = this.queue.put(w.recordingId, seq, KIND_CHUNK, parts, [null, o.header.subarray(H_PAYLOAD_HASH, H_PAYLOAD_HASH + HASH_LEN), null]);
     } catch (e) {
       res = "ERROR " + e;
@@ -522,10 +555,50 @@ export class Recorder {
     this.lastBeacon = this.bnonce;
     this.stats.chunks++;
     const tx = this.txOf(w.recordingId);
-    if (this.ready && tx.start && tx.seq === seq - 1 && (this.mqtt as MqttClient).canPublish()) {
+    // Sent only with the memory for it: else it stays queued, and goes when memory is back (pump).
+    if (this.ready && tx.start && tx.seq === seq - 1 && (this.mqtt as MqttClient).canPublish() && this.memOk(free)) {
       (this.mqtt as MqttClient).publishParts(this.upTopic, parts, 1);
       this.sent(tx, seq, KIND_CHUNK);
     }
+  }
+
+  /**
+   * Whether one more message may go out with `free` variables free (just read): a chunk's worth and
+   * MEM_RESERVE. Short of it: LOW_MEMORY. While low, one message at a time; the mode ends once a
+   * chunk's worth more is free again.
+   */
+  memOk(free: number): boolean {
+    const need = varsFor(this.chunkLen) + MEM_RESERVE;
+    // Garbage that only a collection frees (cycles) counts as used until then: collect before giving up.
+    if (free < need) free = this.hw.memFree(true);
+    if (free < need) {
+      this.lowMemory(free);
+      return false;
+    }
+    if (this.low && free >= need + varsFor(this.chunkLen)) this.memoryBack();
+    return !this.low || (this.mqtt as MqttClient).queue.length === 0;
+  }
+
+  /**
+   * Low memory (SPEC R-MSG-7 LOW_MEMORY): nothing more is sent until there is room (what is stored
+   * stays queued), the footprint shrinks (one message in flight, no pre-event capture while idle),
+   * and a Status with the alarm tells the gateway.
+   */
+  lowMemory(free: number): void {
+    if (this.low) return;
+    this.low = true;
+    this.alarm = true;
+    this.fail("LOW_MEMORY", free + " variables free: sending paused, chunks stay queued");
+    if (this.state === IDLE) this.stopMedia();
+    this.heartbeat();
+  }
+
+  memoryBack(): void {
+    this.low = false;
+    this.alarm = this.state === FULL;
+    this.log("memory back: sending again");
+    this.statusDue = true;
+    if (this.preS > 0 && this.state === IDLE) this.mediaStart();
   }
 
   /** A chunk was not stored: put the writer back after chunk `seq` (K_i re-derived from K_1 in rec.key). */
@@ -552,7 +625,7 @@ export class Recorder {
   // ---- media ----
 
   mediaStart(): void {
-    if (this.mediaOn) return;
+    if (this.mediaOn || (this.low && this.state !== RECORDING)) return;
     this.mediaOn = true;
     const self = this;
     this.hw.media.start(this.chunkLen, function (p: Uint8Array, d: number) { self.media(p, d); });
@@ -681,6 +754,7 @@ export class Recorder {
         const p = list[j];
         if (p.kind === KIND_START ? t.start : p.kind === KIND_SEAL ? (t.seal || t.seq < p.seq) : p.seq !== t.seq + 1) continue;
         if (p.kind !== KIND_START && !t.start) break;
+        if (!this.memOk(this.hw.memFree())) return;
         const b = this.queue.load(p);
         if (!b) {
           this.fail("QUEUE_READ", p.file + "@" + p.offset);
@@ -696,7 +770,7 @@ export class Recorder {
   heartbeat(): void {
     const m = this.mqtt;
     this.statusDue = true;
-    if (!this.ready || !m || !m.canPublish()) return;
+    if (!this.ready || !m || !m.canPublish() || this.hw.memFree() < MEM_STORE) return;
     this.statusDue = false;
     const h = this.hw;
     const b = h.battery();
@@ -784,7 +858,7 @@ export class Recorder {
       }
       if (this.state === FULL && this.hw.store.free() >= this.o.reserve + 8 * this.chunkLen) {
         this.state = IDLE;
-        this.alarm = false;
+        this.alarm = this.low;
         this.hw.led("idle");
         this.log("storage free again");
         if (this.preS > 0) this.mediaStart();
@@ -877,6 +951,11 @@ export class Recorder {
 
   tick(): void {
     const now = this.hw.now();
+    // Sending paused for memory, and nothing else wakes it (no chunk, no Ack): look again.
+    if (this.low && this.ready && this.hw.memFree(true) >= 2 * varsFor(this.chunkLen) + MEM_RESERVE) {
+      this.memoryBack();
+      this.pump();
+    }
     if (this.ready && this.hw.uptime() - this.lastStatus >= this.statusS * 1000) this.heartbeat();
     // No Ack progress for a while with chunks out: resend from the gateway's cumulative (R-ACK-4).
     const ids = Object.keys(this.tx);
@@ -925,7 +1004,7 @@ export class Recorder {
       queueBytes: this.queue.bytes(), storeFree: h.store.free(), flashFree: h.kv.free(), chunkBytes: this.chunkLen,
       preEventS: this.preS, caseTag: this.nextTag, clockOffsetMs: this.clockOffset, battery: b.mv + " mV " + b.pct + "%",
       alarm: this.alarm, lastError: this.lastError, downlinkRejected: this.guard ? this.guard.rejected : 0,
-      chunks: this.stats.chunks, published: this.stats.published, acks: this.stats.acked, memory: h.memory(),
+      chunks: this.stats.chunks, published: this.stats.published, acks: this.stats.acked, memory: h.memory(), memoryPeak: h.memPeak(),
     };
   }
 

@@ -99,6 +99,8 @@ export function fakeHost(opts: { dir?: string; kv?: MemKv; capacity?: number } =
     led: (p) => { leds.push(p); },
     battery: () => ({ mv: 3900, pct: 80 }),
     memory: () => 0,
+    memFree: () => 1e9,
+    memPeak: () => 0,
     log: (l) => { logs.push(l); if (process.env.REC_LOG) console.log(l); },
   };
   return { host, kv, store, media, net, leds, logs, press: (n) => onButton(n), clock };

@@ -10,6 +10,7 @@ import { deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { initialKeys } from "../../firmware/core/config.js";
 import { BOARD_STORE } from "../../simulator/engines/espruino.js";
+import { storageFromFiles } from "../../scripts/espruino-gate.mjs";
 
 /** Lines the interpreter printed, without its banner, prompts and terminal escapes. */
 export function clean(out: string): string[] {
@@ -41,10 +42,16 @@ export class EspruinoDevice {
   constructor(public bin: string) {
     this.dir = mkdtempSync(join(tmpdir(), "evrec-esp-"));
   }
-  /** Write Storage files (name → text) with one short interpreter run; returns its output lines. */
+  /**
+   * Write Storage files (name → text) with one short interpreter run, each in pieces as the
+   * provisioning tool writes them (never one literal of a whole file); returns its output lines.
+   */
   storage(files: Record<string, string>): string[] {
-    const code = Object.entries(files).map(([n, t]) => `require("Storage").write(${JSON.stringify(n)}, ${JSON.stringify(t)});`).join("\n") +
-      `\nconsole.log("STORAGE " + require("Storage").getFree());\n`;
+    const entries = Object.entries(files).map(([n, t], i): [string, string] => {
+      writeFileSync(join(this.dir, `st${i}.src`), t);
+      return [n, `st${i}.src`];
+    });
+    const code = storageFromFiles(entries) + `console.log("STORAGE " + require("Storage").getFree());\n`;
     writeFileSync(join(this.dir, "setup.js"), code);
     const r = spawnSync(this.bin, ["setup.js"], { cwd: this.dir, encoding: "utf8", timeout: 30000 });
     return clean(r.stdout || "");

@@ -19,7 +19,7 @@ import type { Conn, MqttOptions, Packet, Transport } from "../../firmware/core/m
 import { formatFinding, gate } from "../../scripts/espruino-gate.mjs";
 import { BUILDS, missingBuilds } from "../espruino/builds.js";
 import { nodeNet } from "./node-net.js";
-import { espruinoNet } from "../../firmware/hosts/espruino-net.js";
+import { SLICE, espruinoNet } from "../../firmware/hosts/espruino-net.js";
 
 const ENTRY = fileURLToPath(new URL("./mqtt-entry.ts", import.meta.url));
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -354,6 +354,7 @@ describe("Espruino net transport (hosts/espruino-net.ts)", () => {
     await new Promise((r) => setTimeout(r, 5));
     c.write(new Uint8Array([1, 2]));
     expect(written).toEqual(["\x01\x02"]);
+    handlers.drain("");
     gone = true;
     expect(() => c.write(new Uint8Array([3]))).not.toThrow();
     expect(() => c.write(new Uint8Array([4]))).not.toThrow();
@@ -361,6 +362,33 @@ describe("Espruino net transport (hosts/espruino-net.ts)", () => {
     await new Promise((r) => setTimeout(r, 5));
     handlers.close("");
     expect(closes).toBe(1);
+  });
+});
+
+describe("Espruino net transport pacing (SLICE)", () => {
+  it("the socket is given one slice at a time, the next on its 'drain': small parts share a slice, a big one is cut, the bytes arrive whole and in order", async () => {
+    const handlers: Record<string, (a: string) => void> = {};
+    const written: string[] = [];
+    const sock = { on: (ev: string, fn: (a: string) => void) => { handlers[ev] = fn; }, write: (s: string) => { written.push(s); }, end: () => {} };
+    const netMod = { connect: (_o: unknown, cb: () => void) => { setTimeout(cb, 0); return sock; } };
+    const rt = {
+      E: { toUint8Array: (s: string) => new Uint8Array(Buffer.from(s, "latin1")), toString: (...b: Uint8Array[]) => Buffer.concat(b).toString("latin1") },
+      setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout), getTime: () => Date.now() / 1000,
+    };
+    const c = espruinoNet(netMod, rt).connect("h", 1, () => {}, () => {});
+    // A chunk's packet: its header, a prefix, the payload, a suffix; written before the connect completes.
+    const parts = [bytes(5, 1), bytes(140, 2), bytes(2 * SLICE + 100, 3), bytes(34, 4)];
+    for (const p of parts) c.write(p);
+    expect(written).toEqual([]);
+    await new Promise((r) => setTimeout(r, 5));
+    let drains = 0;
+    while (written.length === drains + 1) {
+      expect(written[drains].length).toBeLessThanOrEqual(SLICE); // never more than a slice in the socket's buffer
+      handlers.drain("");
+      drains++;
+    }
+    expect(written.map((w) => w.length)).toEqual([SLICE, SLICE, 5 + 140 + 2 * SLICE + 100 + 34 - 2 * SLICE]);
+    expect(Buffer.from(written.join(""), "latin1").equals(Buffer.concat(parts))).toBe(true);
   });
 });
 
@@ -380,6 +408,7 @@ describe("Espruino net transport when memory runs out", () => {
     const c = espruinoNet(netMod, rt).connect("h", 1, () => {}, () => { closes++; });
     await new Promise((r) => setTimeout(r, 5));
     c.write(new Uint8Array([1, 2]));
+    handlers.drain("");
     short = true;
     c.write(new Uint8Array([3, 4, 5]));
     short = false;
