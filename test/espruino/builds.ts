@@ -24,12 +24,12 @@ export function missingBuilds(): string {
  * `describe(title [build])` once per installed build, or one skipped suite that says why. `what`
  * names the suite in the skip line printed when a build is missing.
  */
-export function eachBuild(title: string, fn: (build: EspruinoBuild) => void): void {
+export function eachBuild(title: string, fn: (build: EspruinoBuild) => void, options?: { timeout?: number }): void {
   const missing = missingBuilds();
   if (missing) console.log(`${title}: ${missing}: skipped there`);
   if (!BUILDS.length) {
     describe.skip(`${title} (no Espruino interpreter)`, () => { it("needs an interpreter", () => {}); });
     return;
   }
-  for (const b of BUILDS) describe(`${title} [${b.name} build]`, () => fn(b));
+  for (const b of BUILDS) describe(`${title} [${b.name} build]`, options || {}, () => fn(b));
 }
