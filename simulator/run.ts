@@ -237,14 +237,15 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
     const ticker = setInterval(() => { void progress("running"); }, o.devices > 200 ? 5000 : 1000);
     try {
       await scenario.run(ctx);
-      // Settle: stop what records, heal the network, wait until every device's queue is empty.
+      // Settle: stop what records, heal the network, wait until every device's queue is empty: no
+      // chunk, start or seal left that the gateway has not confirmed (queueDepth counts them all).
       for (const p of proxies) { p.partition(false); p.delayMs = 0; }
       await Promise.all(devices.map(async (d) => { const i = await d.info().catch(() => null); if (i && i.state === "recording") await d.press("record"); }));
       const deadline = Date.now() + Math.max(60000, o.devices * 100);
       for (;;) {
         const infos = await Promise.all(devices.map((d) => d.info().catch(() => null)));
         if (infos.every((i) => i && i.queueDepth === 0 && i.state !== "recording")) break;
-        if (Date.now() > deadline) { log("settle: timed out with chunks still queued on devices"); break; }
+        if (Date.now() > deadline) { log("settle: timed out with records still queued on devices"); break; }
         await sleep(500);
       }
       await sleep(500);
@@ -307,7 +308,8 @@ export function lossless(ctx: Ctx, recs: RecordingResult[], infos: (DeviceInfo |
   ctx.devices.forEach((d, i) => {
     const info = infos[i];
     if (!info) { f.push(`${d.id}: powered off at the end`); return; }
-    if (info.queueDepth !== 0) f.push(`${d.id}: ${info.queueDepth} chunks never acknowledged`);
+    // Every record the device holds counts (starts and seals too): one holding only a seal has not drained.
+    if (info.queueDepth !== 0) f.push(`${d.id}: ${info.queueDepth} records (starts, chunks, seals) still held, never acknowledged`);
     const mine = recs.filter((r) => r.device === d.id);
     const sealed = (info as unknown as { lastSealed: number }).lastSealed;
     const gone = (opts.deleted || []).filter((x) => x === i).length;

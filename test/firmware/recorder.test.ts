@@ -16,6 +16,9 @@ import { PowerLoss } from "../../firmware/hosts/node-store.js";
 import { testGateway } from "../gateway/harness.js";
 import { fakeHost, provisionKv, until, MemKv } from "./fake-host.js";
 import type { FakeHost } from "./fake-host.js";
+import { lossless } from "../../simulator/run.js";
+import type { Ctx } from "../../simulator/run.js";
+import type { DeviceInfo } from "../../simulator/types.js";
 
 const FAST: Partial<RecorderOptions> = { helloWaitMs: 300, tickMs: 100, resendMs: 1500, backoffMin: 100, backoffMax: 400, reserve: 4096 };
 
@@ -83,7 +86,7 @@ describe("recorder core against a real gateway", () => {
     h.press("record");
     h.media.emit(3);
     h.press("record");
-    expect(rec.queue.depth()).toBe(3);
+    expect(rec.queue.depth()).toBe(1 + 3 + 1); // the start, the chunks, the seal
     const keys = deriveDeviceKeys(sha, root);
     const dev = deviceIdBytes("REC-2");
     const ackBody = encode("DownBody", { ack: { recording: 1, state: 1, cumulative: 3 } });
@@ -101,7 +104,7 @@ describe("recorder core against a real gateway", () => {
     rec.downlink("rec/REC-2/down", wrap(replay.sign(ackBody)));
     // 3. Not even decodable.
     rec.downlink("rec/REC-2/down", new Uint8Array([0xff, 0xff, 0xff]));
-    expect(rec.queue.depth()).toBe(3);
+    expect(rec.queue.depth()).toBe(5);
     expect(rec.guard!.rejected).toBe(3);
     expect(rec.lastError).toBe("DOWNLINK_DECODE");
     // 4. The genuine one for this session frees; the same bytes again are a replay and change nothing.
@@ -147,7 +150,7 @@ describe("recorder core against a real gateway", () => {
     first.h.press("record");
     first.h.media.emit(3);
     await until(async () => (await recordings(g, "REC-4"))[0]?.linked_seq === 3, "3 chunks stored");
-    await until(() => first.rec.queue.depth() === 0, "3 acknowledged");
+    await until(() => first.rec.queue.depth() === 1, "3 acknowledged (the start is held until the seal is)");
     first.h.store.tearNextAfter(100); // chunk 4's record: header and part of its body, then the power goes
     expect(() => first.h.media.emit(1)).toThrow(PowerLoss);
     first.rec.halt();
@@ -192,7 +195,7 @@ describe("recorder core against a real gateway", () => {
     expect(rec.alarm).toBe(true);
     expect(rec.lastError).toBe("STORAGE_FULL");
     expect(h.leds.at(-1)).toBe("full");
-    const stored = rec.queue.depth();
+    const stored = rec.queue.depth() - 2; // the chunks held, beside the start and the seal
     expect(stored).toBeGreaterThan(5);
     expect(stored).toBeLessThan(n);
     // The button does nothing while full; the seal made it into the queue.
@@ -237,6 +240,30 @@ describe("recorder core against a real gateway", () => {
     await until(() => rec.queue.depth() === 0, "queue freed");
   });
 
+  it("a device that still holds only its start and seal (the gateway stopped acknowledging before the seal) is not drained: queue depth 2 in info() and Status, and the simulator's lossless() check names it", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-12");
+    const { rec, h } = boot(kv);
+    await until(() => rec.ready, "hello answered");
+    h.press("record");
+    h.media.emit(3);
+    await until(() => rec.queue.depth() === 1, "3 chunks acknowledged (the start is held until the seal is)");
+    g.gw.ingest.diskLow = true; // the seal goes out, and is not acknowledged
+    h.press("record");
+    await until(async () => (await recordings(g, "REC-12"))[0]?.linked_seq === 3, "3 chunks stored");
+    await new Promise((r) => setTimeout(r, 300));
+    const info = rec.info() as unknown as DeviceInfo;
+    expect(info).toMatchObject({ state: "idle", queueDepth: 2 });
+    expect(rec.queue.held()).toEqual([{ recording: 1, firstSeq: 0, lastSeq: 3, sealed: true, open: false }]);
+    rec.heartbeat();
+    await until(async () => !!(await g.gw.db.get<{ s: string }>("SELECT last_status AS s FROM devices WHERE id = 'REC-12'"))?.s?.includes('"queueDepth":2'), "a Status with queue depth 2");
+    const ctx = { devices: [{ id: "REC-12" }], interrupted: [new Set<number>()] } as unknown as Ctx;
+    expect(lossless(ctx, [], [info])).toContain("REC-12: 2 records (starts, chunks, seals) still held, never acknowledged");
+    // Acknowledged at last: drained.
+    g.gw.ingest.diskLow = false;
+    await until(() => rec.queue.depth() === 0, "the seal acknowledged", 15000);
+  });
+
   it("a reconnect resumes from the gateway's cumulative Ack, not from the start", async () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-7");
@@ -245,7 +272,7 @@ describe("recorder core against a real gateway", () => {
     h.press("record");
     h.media.emit(10);
     await until(async () => (await recordings(g, "REC-7"))[0]?.linked_seq === 10, "10 stored");
-    await until(() => rec.queue.depth() === 0, "10 acknowledged");
+    await until(() => rec.queue.depth() === 1, "10 acknowledged (the start is held until the seal is)");
     for (const s of h.net.sockets) s.destroy();
     await until(() => !rec.online, "offline");
     h.media.emit(5); // recorded while offline
