@@ -83,6 +83,42 @@ function freshName(node, sf) {
 }
 
 /**
+ * The candidates that run while the bundle loads: called by a top-level statement outside any function
+ * or class body (a constant's initializer), or by such a function or method, transitively; a class
+ * made with `new` at the top level brings in its constructor. Returns the function candidates and the
+ * method names.
+ */
+function loadTimeCalls(sf, checker, outer, cands, methods) {
+  const fns = new Set();
+  const meths = new Set();
+  const queue = [];
+  // Calls made by `node` when it runs: nested functions and classes are only defined, not run, unless
+  // `deep` (a function's whole body: it may call its own nested functions).
+  const scan = (node, deep) => {
+    (function visit(n) {
+      if (!deep && n !== node && (ts.isFunctionLike(n) || ts.isClassLike(n))) return;
+      if (ts.isCallExpression(n) || ts.isNewExpression(n)) {
+        const e = n.expression;
+        const c = ts.isIdentifier(e) ? cands.get(symbolOf(checker, e)) : undefined;
+        if (c && !fns.has(c)) { fns.add(c); queue.push(c.st.body); }
+        const m = ts.isPropertyAccessExpression(e) ? methods.get(e.name.text) : undefined;
+        if (m && !meths.has(e.name.text)) { meths.add(e.name.text); queue.push(m.m.body); }
+        if (ts.isNewExpression(n) && ts.isIdentifier(e)) {
+          const decl = symbolOf(checker, e)?.valueDeclaration;
+          const cls = decl && (ts.isClassLike(decl) ? decl : ts.isVariableDeclaration(decl) && decl.initializer && ts.isClassLike(decl.initializer) ? decl.initializer : null);
+          const ctor = cls && cls.members.find((x) => ts.isConstructorDeclaration(x));
+          if (ctor && ctor.body && !fns.has(ctor)) { fns.add(ctor); queue.push(ctor.body); }
+        }
+      }
+      ts.forEachChild(n, visit);
+    })(node);
+  };
+  for (const st of outer) if (!ts.isFunctionDeclaration(st) && !ts.isClassDeclaration(st)) scan(st, false);
+  while (queue.length) scan(queue.pop(), true);
+  return { fns, methods: meths };
+}
+
+/**
  * First half, on the wrapped bundle. Taken as records:
  * - every top-level function whose every use is a plain call: `f(a)` becomes `__ovl(k)(a)`;
  * - every private method (a mangled name, defined once, every use a call `x.m(a)`), which becomes
@@ -128,8 +164,14 @@ export function overlayPrepare(text) {
     }
     ts.forEachChild(n, visit);
   })(sf);
-  const fns = [...cands.values()].filter((c) => c.ok);
-  const meths = [...methods.entries()].filter(([name, m]) => m.ok && props.get(name) === 1).map(([, m]) => m);
+  // Nothing that runs while the bundle loads is an overlay: loaded from anywhere but rec.js, a load
+  // that read an overlay would throw before the bundle's classes are defined, and the interpreter
+  // parsing a class after an uncaught exception fails ASSERT(jsvHasChildren(target)) and dies
+  // (jsvar.c, the class's static fields). So a bundle in the wrong place gets to its boot line, which
+  // says what is missing, and the interpreter lives on.
+  const atLoad = loadTimeCalls(sf, checker, outer, cands, methods);
+  const fns = [...cands.values()].filter((c) => c.ok && !atLoad.fns.has(c));
+  const meths = [...methods.entries()].filter(([name, m]) => m.ok && props.get(name) === 1 && !atLoad.methods.has(name)).map(([, m]) => m);
 
   // Edits: a call of a taken function; the receiver of a taken method's call moved into the
   // arguments (an insertion before it, and `.m(` replaced), the outer call's insertion first.

@@ -4,6 +4,7 @@
 // per-chunk cost beside the native floor. Skipped, saying so, where no interpreter is installed.
 import { it, expect, beforeAll, afterEach } from "vitest";
 import { randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Aedes } from "aedes";
@@ -11,14 +12,14 @@ import { eachBuild } from "../espruino/builds.js";
 import { buildFirmware, BUDGET } from "../../scripts/build-firmware.mjs";
 import { encode } from "../../protocol/codec.js";
 import { testGateway } from "../gateway/harness.js";
-import { EspruinoDevice, deviceFiles, tone, LOAD_FROM_STORAGE } from "./lane.js";
+import { EspruinoDevice, clean, deviceFiles, tone, laneRecordings, until, LOAD_FROM_STORAGE } from "./lane.js";
 
 
 let bundle = "";
 const devices: EspruinoDevice[] = [];
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
-  for (const d of devices.splice(0)) await d.kill();
+  for (const d of devices.splice(0)) await d.dispose();
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
@@ -58,18 +59,7 @@ function device(bin: string, id: string, root: Uint8Array, port: number, over: R
   return d;
 }
 
-async function recordings(g: Awaited<ReturnType<typeof gateway>>, id: string) {
-  return g.gw.db.all<{ recording_id: number; verdict: string; linked_seq: number; interrupted: number; reasons: string }>(
-    "SELECT recording_id, verdict, linked_seq, interrupted, reasons FROM recordings WHERE device_id = ? ORDER BY recording_id", [id]);
-}
-
-async function until(pred: () => Promise<boolean> | boolean, what: string, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error("timed out waiting for " + what);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const recordings = laneRecordings;
 
 /**
  * Restart a device killed mid-recording on the same directory: it seals recording 1 as interrupted
@@ -146,6 +136,19 @@ setTimeout(function () {
     await d.kill();
     await g.gw.registry.add("ESP-5", { root });
     await restartSealsInterrupted(g, d, "ESP-5", chunks);
+  });
+
+  (build.board ? it.skip : it)(build.board
+    ? "the bundle loaded into RAM instead of from rec.js: not on the board-sized build, where 48 KB of code in RAM is more than its 7,100 variables hold"
+    : "the bundle loaded into RAM instead of from rec.js says rec.js is missing, and the interpreter does not die of an internal assertion", async () => {
+    // As `npx espruino … dist/recorder.min.js` does: the bundle is the program, and Storage holds no rec.js.
+    const d = new EspruinoDevice(bin);
+    devices.push(d);
+    d.file("bundle.js", bundle);
+    const r = spawnSync(bin, ["bundle.js"], { cwd: d.dir, encoding: "latin1", timeout: 20000, killSignal: "SIGKILL" });
+    const out = clean(r.stdout || "").join("\n");
+    expect(out).toMatch(/no Storage file rec\.js: the firmware reads its functions from it/);
+    expect(out).not.toMatch(/ASSERT|EXITING/);
   });
 
   it("a forged Ack from the broker frees nothing", async () => {

@@ -2,7 +2,7 @@
 // per device: its Storage is ./espruino.flash there, its SD card is the directory itself.
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toHex } from "../../protocol/bytes.js";
@@ -81,6 +81,11 @@ export class EspruinoDevice {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+  /** Kill it and remove its directory (its flash and card). */
+  async dispose(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
   /** SIGKILL (SIGTERM does not always stop it) and wait for the exit. */
   async kill(): Promise<void> {
     const p = this.proc;
@@ -92,3 +97,18 @@ export class EspruinoDevice {
 
 /** A driver line that loads the bundle from its Storage file, as a board's boot does. */
 export const LOAD_FROM_STORAGE = 'eval(require("Storage").read("rec.js"));';
+
+/** A gateway's recordings of one device, in id order. */
+export async function laneRecordings(g: { gw: { db: { all<T>(sql: string, args: string[]): Promise<T[]> } } }, id: string) {
+  return g.gw.db.all<{ recording_id: number; verdict: string; linked_seq: number; interrupted: number; reasons: string }>(
+    "SELECT recording_id, verdict, linked_seq, interrupted, reasons FROM recordings WHERE device_id = ? ORDER BY recording_id", [id]);
+}
+
+/** Wait until `pred` holds, polling every 50 ms, or throw naming `what`. */
+export async function until(pred: () => Promise<boolean> | boolean, what: string, ms = 30000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error("timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
