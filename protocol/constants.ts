@@ -48,23 +48,24 @@ function dom(s: string): Uint8Array {
 
 /**
  * Domain-separation strings (R-DOM-1): ASCII, each followed by one 0x00 byte, so none is a
- * prefix of another's encoding.
+ * prefix of another's encoding. Marked pure, so a bundle that never uses one leaves it out (the
+ * firmware holds only the ones its chain needs: each costs a board about 5 variables).
  */
-export const D_STATE0 = dom("ER1/state-key");
-export const D_LOGIN = dom("ER1/mqtt-login");
-export const D_DOWNLINK_KEY = dom("ER1/downlink-key");
-export const D_CONTROL_KEY = dom("ER1/control-key");
-export const D_STATE_STEP = dom("ER1/state-step");
-export const D_REC_KEY = dom("ER1/recording-key");
-export const D_KEY_STEP = dom("ER1/key-step");
-export const D_GENESIS = dom("ER1/genesis");
-export const D_CHUNK = dom("ER1/chunk");
-export const D_TAG = dom("ER1/chunk-tag");
-export const D_SEAL = dom("ER1/seal");
-export const D_SEAL_TAG = dom("ER1/seal-tag");
-export const D_CASE_TAG = dom("ER1/case-tag");
-export const D_CONTROL = dom("ER1/control");
-export const D_DOWNLINK = dom("ER1/downlink");
+export const D_STATE0 = /* @__PURE__ */ dom("ER1/state-key");
+export const D_LOGIN = /* @__PURE__ */ dom("ER1/mqtt-login");
+export const D_DOWNLINK_KEY = /* @__PURE__ */ dom("ER1/downlink-key");
+export const D_CONTROL_KEY = /* @__PURE__ */ dom("ER1/control-key");
+export const D_STATE_STEP = /* @__PURE__ */ dom("ER1/state-step");
+export const D_REC_KEY = /* @__PURE__ */ dom("ER1/recording-key");
+export const D_KEY_STEP = /* @__PURE__ */ dom("ER1/key-step");
+export const D_GENESIS = /* @__PURE__ */ dom("ER1/genesis");
+export const D_CHUNK = /* @__PURE__ */ dom("ER1/chunk");
+export const D_TAG = /* @__PURE__ */ dom("ER1/chunk-tag");
+export const D_SEAL = /* @__PURE__ */ dom("ER1/seal");
+export const D_SEAL_TAG = /* @__PURE__ */ dom("ER1/seal-tag");
+export const D_CASE_TAG = /* @__PURE__ */ dom("ER1/case-tag");
+export const D_CONTROL = /* @__PURE__ */ dom("ER1/control");
+export const D_DOWNLINK = /* @__PURE__ */ dom("ER1/downlink");
 
 /** Kinds of control-tagged uplink bodies (R-CTL-2). */
 export const CONTROL_HELLO = 1;

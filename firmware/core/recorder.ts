@@ -90,6 +90,7 @@ interface Tx {
   gw: number; // last Ack state, -1 before any Ack
   acked: number; // gateway's cumulative
   since: number; // when `acked` last moved, or when the first unacked publish went out
+  tries: number; // resends in a row without Ack progress: the next waits resendMs times this (at most 4)
 }
 
 /** One chunk of the pre-event ring (its payload is a file on the store). */
@@ -150,6 +151,7 @@ export class Recorder {
   lastBeacon: Uint8Array;
   statusDue: boolean;
   low: boolean; // LOW_MEMORY: sending paused or one message at a time, pre-event capture off
+  behind: boolean; // the queue may hold what this connection has not sent (pump reads it)
   stats: { chunks: number; published: number; acked: number; freed: number; rejected: number; dropped: string[] };
 
   constructor(host: Host, options?: Partial<RecorderOptions>) {
@@ -194,6 +196,7 @@ export class Recorder {
     this.lastStatus = 0;
     this.statusDue = false;
     this.low = false;
+    this.behind = true;
     this.lastEnd = 0;
     this.lastBeacon = ZERO16;
     this.stats = { chunks: 0, published: 0, acked: 0, freed: 0, rejected: 0, dropped: [] };
@@ -240,13 +243,15 @@ export class Recorder {
     h.onButton(function (name: string) { self.button(name); });
     const m = new MqttClient(h.transport, {
       host: cfg.host, port: cfg.port, clientId: cfg.id, username: cfg.id, password: cfg.login, keepalive: this.o.keepalive,
-      clean: true, maxInflight: this.o.window + 1, backoffMin: this.o.backoffMin, backoffMax: this.o.backoffMax,
+      clean: true, maxInflight: this.o.window + 1, backoffMin: this.o.backoffMin, backoffMax: this.o.backoffMax, holdParts: false,
       random: function () { return h.random(1)[0] / 256; },
     });
     // Hello waits for the SUBACK, not the CONNACK: the gateway answers it with Acks, which must find us subscribed.
     m.onSuback = function () { self.subscribed(); };
     m.onMessage = function (topic: string, payload: Uint8Array) { self.downlink(topic, payload); };
     m.onPuback = function () { self.pump(); };
+    // A chunk went out whole: the next may (one big publish at a time beside the socket's slice).
+    m.onDrain = function () { self.pump(); };
     m.onClose = function (reason: string) { self.closed(reason); };
     this.mqtt = m;
     m.subscribe("rec/" + cfg.id + "/down");
@@ -450,7 +455,7 @@ export class Recorder {
     if (this.ready && this.mqtt && this.mqtt.canPublish()) {
       this.mqtt.publish(this.upTopic, start, 1);
       this.sent(tx, 0, KIND_START);
-    }
+    } else this.behind = true;
     // The pre-event ring enters the chain first, flagged (DESIGN.md section 4).
     const ring = this.ring;
     this.ring = [];
@@ -461,7 +466,7 @@ export class Recorder {
       const p = free >= varsFor(e.length) + MEM_STORE ? h.store.read(e.name, 0, e.length) : null;
       if (!p && free < varsFor(e.length) + MEM_STORE) this.lowMemory(free);
       h.store.remove(e.name);
-      if (p) this.chunk(p, e.durationMs, FLAG_PRE_EVENT, e.timeMs, e.uptimeMs);
+      if (p) this.takeChunk(p, e.durationMs, FLAG_PRE_EVENT, e.timeMs, e.uptimeMs);
     }
     if (this.state === RECORDING) this.mediaStart();
     return "";
@@ -502,7 +507,7 @@ export class Recorder {
     if (this.ready && this.mqtt && tx.start && tx.seq === last && this.mqtt.canPublish()) {
       this.mqtt.publish(this.upTopic, msg, 1);
       this.sent(tx, last, KIND_SEAL);
-    }
+    } else this.behind = true;
     return true;
   }
 
@@ -516,7 +521,7 @@ export class Recorder {
    * native operations: four hashes in the writer, three small ones in the queue's check (the
    * payload's hash is reused from the header), one file append, four socket writes.
    */
-  chunk(payload: Uint8Array, durationMs: number, flags: number, timeMs: number, uptimeMs: number): void {
+  takeChunk(payload: Uint8Array, durationMs: number, flags: number, timeMs: number, uptimeMs: number): void {
     const w = this.writer as ChainWriter;
     // One read of the free variables per chunk: whether it can be stored, and whether it can go out.
     let free = this.hw.memFree();
@@ -556,10 +561,11 @@ export class Recorder {
     this.stats.chunks++;
     const tx = this.txOf(w.recordingId);
     // Sent only with the memory for it: else it stays queued, and goes when memory is back (pump).
-    if (this.ready && tx.start && tx.seq === seq - 1 && (this.mqtt as MqttClient).canPublish() && this.memOk(free)) {
-      (this.mqtt as MqttClient).publishParts(this.upTopic, parts, 1);
+    const m = this.mqtt as MqttClient;
+    if (this.ready && tx.start && tx.seq === seq - 1 && m.canPublish() && m.writable() && this.memOk(free)) {
+      m.publishParts(this.upTopic, parts, 1);
       this.sent(tx, seq, KIND_CHUNK);
-    }
+    } else this.behind = true;
   }
 
   /**
@@ -598,6 +604,7 @@ export class Recorder {
     this.alarm = this.state === FULL;
     this.log("memory back: sending again");
     this.statusDue = true;
+    this.behind = true;
     if (this.preS > 0 && this.state === IDLE) this.mediaStart();
   }
 
@@ -628,7 +635,7 @@ export class Recorder {
     if (this.mediaOn || (this.low && this.state !== RECORDING)) return;
     this.mediaOn = true;
     const self = this;
-    this.hw.media.start(this.chunkLen, function (p: Uint8Array, d: number) { self.media(p, d); });
+    this.hw.media.start(this.chunkLen, function (p: Uint8Array, d: number) { self.onMedia(p, d); });
   }
 
   stopMedia(): void {
@@ -637,9 +644,9 @@ export class Recorder {
     this.hw.media.stop();
   }
 
-  media(payload: Uint8Array, durationMs: number): void {
+  onMedia(payload: Uint8Array, durationMs: number): void {
     const h = this.hw;
-    if (this.state === RECORDING) this.chunk(payload, durationMs, 0, h.now(), h.uptime());
+    if (this.state === RECORDING) this.takeChunk(payload, durationMs, 0, h.now(), h.uptime());
     else if (this.preS > 0 && this.state === IDLE) this.preEvent(payload, durationMs);
   }
 
@@ -665,7 +672,7 @@ export class Recorder {
   txOf(r: number): Tx {
     let t = this.tx[r];
     if (!t) {
-      t = { start: false, seq: 0, seal: false, gw: -1, acked: 0, since: 0 };
+      t = { start: false, seq: 0, seal: false, gw: -1, acked: 0, since: 0, tries: 1 };
       this.tx[r] = t;
     }
     return t;
@@ -717,6 +724,7 @@ export class Recorder {
     const tag = controlTag(this.ctl as Hmac, CONTROL_HELLO, this.dev, body);
     (this.mqtt as MqttClient).publish(this.upTopic, encode("Uplink", { schema: SCHEMA_VERSION, hello: { body: body, tag: tag } }), 1);
     this.awaiting = held.length;
+    this.behind = true; // a new connection: everything held goes again
     for (let i = 0; i < held.length; i++) this.txOf(held[i].recording);
     const self = this;
     this.ready = false;
@@ -736,25 +744,37 @@ export class Recorder {
 
   /**
    * Send what the queue holds and this connection has not sent, oldest recording first, in seq
-   * order, while the window has room: start (unless the gateway has it), chunks, seal.
+   * order, while the window has room and the transport has written the last one out (one loaded
+   * record in RAM at a time): start (unless the gateway has it), chunks, seal. It runs on every
+   * PUBACK and drain, so when nothing waits (`behind` false: the last pass sent everything) it reads
+   * nothing. Whatever stores a message it does not send, a new connection, a resend, and every
+   * housekeeping tick (the safety net) set `behind`.
    */
   pump(): void {
     const m = this.mqtt;
     if (!this.ready || !m) return;
     if (this.statusDue) this.heartbeat();
+    if (!this.behind) return;
+    let done = true;
     const held = this.queue.held();
-    for (let i = 0; i < held.length && m.canPublish(); i++) {
+    for (let i = 0; i < held.length && done; i++) {
       const r = held[i].recording;
       const t = this.txOf(r);
       if (t.gw === ACK_SEALED && held[i].sealed && t.acked >= held[i].lastSeq) continue;
-      // Everything of it already went out on this connection: no file reads (pump runs on every PUBACK).
+      // Everything of it already went out on this connection: no file reads.
       if (t.start && t.seq >= held[i].lastSeq && (t.seal || !held[i].sealed)) continue;
-      const list = this.queue.pending(r, this.o.window + 2, t.seq);
-      for (let j = 0; j < list.length && m.canPublish(); j++) {
+      const max = this.o.window + 2;
+      const list = this.queue.pending(r, max, t.seq);
+      if (list.length >= max) done = false; // there may be more after these
+      for (let j = 0; j < list.length; j++) {
         const p = list[j];
-        if (p.kind === KIND_START ? t.start : p.kind === KIND_SEAL ? (t.seal || t.seq < p.seq) : p.seq !== t.seq + 1) continue;
-        if (p.kind !== KIND_START && !t.start) break;
-        if (!this.memOk(this.hw.memFree())) return;
+        if (p.kind === KIND_START ? t.start : p.kind === KIND_SEAL ? t.seal : p.seq <= t.seq) continue; // sent already
+        // Not its turn yet (a seal before its last chunk went, chunks before the start): a later pass.
+        if ((p.kind === KIND_SEAL && t.seq < p.seq) || (p.kind === KIND_CHUNK && p.seq !== t.seq + 1) || (p.kind !== KIND_START && !t.start)) {
+          done = false;
+          break;
+        }
+        if (!m.canPublish() || !m.writable() || !this.memOk(this.hw.memFree())) return;
         const b = this.queue.load(p);
         if (!b) {
           this.fail("QUEUE_READ", p.file + "@" + p.offset);
@@ -764,6 +784,7 @@ export class Recorder {
         this.sent(t, p.seq, p.kind);
       }
     }
+    if (done) this.behind = false;
   }
 
   /** Send a Status heartbeat now, or as soon as the window has room (statusDue). */
@@ -816,7 +837,7 @@ export class Recorder {
     else if (body.beacon) this.timeBeacon(body.beacon as Obj);
     else if (body.config) this.onConfig(body.config as Obj);
     else if (body.command) this.onCommand(body.command as Obj);
-    else if (body.revoke) this.revoke(body.revoke as Obj);
+    else if (body.revoke) this.onRevoke(body.revoke as Obj);
   }
 
   onAck(a: Obj): void {
@@ -832,6 +853,7 @@ export class Recorder {
       t.start = false;
       t.seq = 0;
       t.seal = false;
+      this.behind = true;
     } else {
       t.start = true;
       const w = this.writer;
@@ -850,6 +872,7 @@ export class Recorder {
       if (cum > t.acked) {
         t.acked = cum;
         t.since = this.hw.now();
+        t.tries = 1;
       }
       if (cum > t.seq) t.seq = cum;
       if (state === ACK_SEALED) {
@@ -923,7 +946,7 @@ export class Recorder {
   }
 
   /** Authenticated Revoke (R-REV-1): wipe the keys, stop recording, say so. */
-  revoke(v: Obj): void {
+  onRevoke(v: Obj): void {
     const h = this.hw;
     this.stopMedia();
     if (this.writer) this.writer.destroy();
@@ -962,16 +985,22 @@ export class Recorder {
     let again = false;
     for (let i = 0; i < ids.length; i++) {
       const t = this.tx[ids[i]];
-      if (this.ready && this.outstanding(t) && now - t.since > this.o.resendMs) {
+      // The wait doubles with each resend that brought no progress: a gateway slower than resendMs
+      // (a loaded disk, coalesced Acks) otherwise gets the whole window again every resendMs, and a
+      // seal, sent only after the chunks before it, may never get its turn.
+      if (this.ready && this.outstanding(t) && now - t.since > this.o.resendMs * t.tries) {
         // The gateway refused or lost them (BUFFER_FULL, DISK_LOW...): the same bytes again.
         t.seq = t.acked;
         if (t.gw < 0 || t.gw === ACK_UNKNOWN) t.start = false;
         if (t.gw !== ACK_SEALED) t.seal = false;
         t.since = now;
+        if (t.tries < 4) t.tries *= 2;
         again = true;
       }
     }
-    if (again) this.pump();
+    // The safety net of `behind`: whatever a slip left unsent goes within a tick.
+    this.behind = true;
+    if (again || this.ready) this.pump();
   }
 
   /** Stop timers and the connection (tests, revoke); the queue and keys stay as they are. */

@@ -59,7 +59,7 @@ const DEAD: Conn = { write: function () {}, end: function () {} };
 export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Transport {
   const rt = runtime || globalRuntime();
   return {
-    connect: function (host: string, port: number, onData: (b: Uint8Array) => void, onClose: () => void): Conn {
+    connect: function (host: string, port: number, onData: (b: Uint8Array) => void, onClose: () => void, onDrain?: () => void): Conn {
       let open = false;
       let closed = false;
       let broken = false;
@@ -87,7 +87,11 @@ export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Trans
       // small (a packet's header, a chunk's prefix and suffix go in one slice with their neighbours).
       const next = function () {
         busy = false;
-        if (!open || closed || broken || !q.length) return;
+        if (!open || closed || broken) return;
+        if (!q.length) {
+          if (onDrain) onDrain();
+          return;
+        }
         const views: Uint8Array[] = [];
         let n = 0;
         while (q.length && n < SLICE) {
@@ -144,6 +148,11 @@ export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Trans
           closed = true; // the caller already knows: no onClose for an end it asked for
           q = [];
           sock.end();
+        },
+        buffered: function () {
+          let n = -off;
+          for (let i = 0; i < q.length; i++) n += q[i].length;
+          return n;
         },
       };
     },

@@ -183,7 +183,8 @@ describe("queue: reboot", () => {
       expect(q3.pending(5).map((p) => p.seq)).toEqual([0, 3, 4, 5, 6, 6]);
       expect(r3.dropped.length).toBe(cut === 0 ? 0 : 1); // the torn tail is ignored, never appended to
     }
-  });
+    // Hundreds of fsync'd writes: 15 s alone, over 80 s while the real-interpreter lane keeps the cores busy.
+  }, 180000);
 
   it("a record whose length is complete but whose bytes are not (a zero-filled tail) fails its check", () => {
     const dir = tempDir();
