@@ -225,3 +225,44 @@ export function parseSeal(b: Uint8Array): SealBlock {
     beacon: b.subarray(112, 128),
   };
 }
+
+/** Ack block (R-ACKB-1): layout version, and the length before the selective bitmap. */
+export const ACK_BLOCK_VERSION = 1;
+export const ACK_BLOCK_LEN = 12;
+/** Largest selective bitmap an Ack carries (R-ACK-2, the Ack's `selective` limit in the schema). */
+export const ACK_SELECTIVE_MAX = 512;
+
+/** An Ack's fields (R-ACK-2), as the protobuf Ack and the Ack block carry them. */
+export interface AckFields {
+  recording: number;
+  state: number;
+  cumulative: number;
+  selective: Uint8Array;
+}
+
+/** Encode an Ack block (R-ACKB-1): the gateway's side. */
+export function encodeAckBlock(a: { recording: number; state: number; cumulative: number; selective?: Uint8Array }): Uint8Array {
+  const sel = a.selective || new Uint8Array(0);
+  if (sel.length > ACK_SELECTIVE_MAX) throw new Error("selective bitmap above " + ACK_SELECTIVE_MAX + " bytes");
+  const b = new Uint8Array(ACK_BLOCK_LEN + sel.length);
+  const dv = new DataView(b.buffer);
+  b[0] = ACK_BLOCK_VERSION;
+  b[1] = a.state;
+  dv.setUint16(2, sel.length);
+  dv.setUint32(4, a.recording);
+  dv.setUint32(8, a.cumulative);
+  b.set(sel, ACK_BLOCK_LEN);
+  return b;
+}
+
+/**
+ * Read an Ack block (R-ACKB-1) with a few DataView calls, in place (the bitmap is a view): the
+ * device's side. null when it is not a version-1 block whose length matches its bitmap's.
+ */
+export function parseAckBlock(b: Uint8Array): AckFields | null {
+  if (b.length < ACK_BLOCK_LEN || b[0] !== ACK_BLOCK_VERSION) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, ACK_BLOCK_LEN);
+  const n = dv.getUint16(2);
+  if (b.length !== ACK_BLOCK_LEN + n) return null;
+  return { recording: dv.getUint32(4), state: b[1], cumulative: dv.getUint32(8), selective: b.subarray(ACK_BLOCK_LEN) };
+}

@@ -297,3 +297,33 @@ export function chunkFrame(header: Uint8Array, payloadLength: number, tag: Uint8
   lastFrame = { h: hl, n: payloadLength, t: tl, p: prefix, o: o, s: suffix };
   return { prefix: prefix, suffix: suffix };
 }
+
+/**
+ * A Downlink as every encoder here writes it (R-ENV-3): schema, counter, body and a 32-byte MAC, in
+ * that order, each present, with one-byte keys. Read in a few statements, without the schema table:
+ * the generic decoder cost a board-sized interpreter about 16 ms per message (running from flash),
+ * more than everything else an Ack does. null for any other shape: the caller decodes it the
+ * general way, which also names what is wrong. The body and MAC are views into `b`.
+ */
+export function readDownlink(b: Uint8Array): { schema: number; counter: number; body: Uint8Array; mac: Uint8Array } | null {
+  const n = b.length;
+  if (n < 40 || b[0] !== 0x08 || b[1] > 127 || b[2] !== 0x10) return null;
+  let p = 3, c = 0, mul = 1, x = 128;
+  while (x > 127) {
+    if (p >= n || mul > 268435456) return null; // a uint32 takes at most 5 bytes
+    x = b[p++];
+    c += (x & 127) * mul;
+    mul *= 128;
+  }
+  if (c > 4294967295 || b[p++] !== 0x1a) return null;
+  x = b[p++];
+  let len = x & 127;
+  if (x > 127) {
+    x = b[p++];
+    if (x > 127) return null;
+    len += x * 128;
+  }
+  const end = p + len;
+  if (len > 4096 || end + 34 !== n || b[end] !== 0x22 || b[end + 1] !== 0x20) return null;
+  return { schema: b[1], counter: c, body: b.subarray(p, end), mac: b.subarray(end + 2) };
+}

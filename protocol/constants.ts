@@ -1,8 +1,10 @@
 // Fixed numbers of the protocol. SPEC.md is the prose; this file is the one place in code.
 import { utf8 } from "./bytes.js";
 
-/** Envelope schema version carried in every Uplink and Downlink (R-ENV-1). */
-export const SCHEMA_VERSION = 1;
+/** Envelope schema version carried in every Uplink and Downlink (R-ENV-1). 2: Acks as a fixed-layout block (R-ACKB-1). */
+export const SCHEMA_VERSION = 2;
+/** The first schema: a gateway still answers a device that speaks it, with protobuf Acks (R-ENV-1). */
+export const SCHEMA_VERSION_1 = 1;
 /** Layout version of the chunk header, genesis block and seal block (R-HDR-1). */
 export const LAYOUT_VERSION = 1;
 /** Algorithm ids (R-HDR-2). 1: SHA-256 chain, keyed-hash tags, HMAC-SHA256 for variable input. */

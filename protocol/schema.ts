@@ -33,7 +33,7 @@ export function schemaText(type: string): string | undefined {
     case "Seal": return "block 6 256;tag 6 64;caseTag 5 64";
     case "Status": return "firmware 5 64;batteryMv 0;batteryPct 0;storageFree 1;queueDepth 0;state 4;recording 0;clockOffsetMs 2;lastError 5 128;downlinkRejected 0;deviceTimeMs 1;alarm 3";
     case "Downlink": return "schema 0;counter 0;body 6 4096;mac 6 64";
-    case "DownBody": return "ack 7 Ack 2;beacon 7 TimeBeacon 2;config 7 Config 2;command 7 Command 2;revoke 7 Revoke 2";
+    case "DownBody": return "ack 7 Ack 2;beacon 7 TimeBeacon 2;config 7 Config 2;command 7 Command 2;revoke 7 Revoke 2;ackBlock 6 524 2";
     case "Ack": return "recording 0;state 4;cumulative 0;selective 6 512";
     case "TimeBeacon": return "timeMs 1;nonce 6 64";
     case "Config": return "statusIntervalS 0;preEventS 0;chunkBytes 0;beaconIntervalS 0";

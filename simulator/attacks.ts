@@ -23,7 +23,7 @@ import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
 import { nodeSha256 as sha } from "../protocol/sha256-node.js";
 import { fromHex } from "../protocol/bytes.js";
-import { H_PAYLOAD_HASH, deviceIdBytes } from "../protocol/blocks.js";
+import { H_PAYLOAD_HASH, deviceIdBytes, parseAckBlock } from "../protocol/blocks.js";
 import { ChainCrypto, recordingKey, stateAt } from "../protocol/chain.js";
 import { ChainWriter, genesisFor } from "../protocol/writer.js";
 import { DownlinkGuard, tagControl } from "../protocol/downlink.js";
@@ -180,8 +180,9 @@ class Intruder {
       // The honest device's downlinks arrive on the same topic, MAC'd for its session: not ours.
       if (this.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array)) return;
       const body = decode("DownBody", d.body as Uint8Array);
-      if (which(body, "DownBody") === "ack") {
-        const a = body.ack as { recording: number; state: number; cumulative: number };
+      // Schema 2 Acks come as a fixed-layout block (R-ACKB-1), schema 1 as the protobuf Ack.
+      const a = (body.ackBlock ? parseAckBlock(body.ackBlock as Uint8Array) : which(body, "DownBody") === "ack" ? body.ack : null) as { recording: number; state: number; cumulative: number } | null;
+      if (a) {
         this.acks.push({ recording: a.recording, state: a.state, cumulative: a.cumulative });
       }
     } catch { /* not a message of this protocol: ignored */ }

@@ -12,12 +12,12 @@
 // the genesis kept in rec.key.
 import type { Sha256 } from "../../protocol/bytes.js";
 import { copyBytes, fromHex, toHex, wipe, setU64, getU64 } from "../../protocol/bytes.js";
-import { deviceIdBytes, parseHeader, H_PAYLOAD_HASH } from "../../protocol/blocks.js";
+import { deviceIdBytes, parseAckBlock, parseHeader, H_PAYLOAD_HASH } from "../../protocol/blocks.js";
 import { ChainCrypto, recordingKey, stateStep } from "../../protocol/chain.js";
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { DownlinkGuard, controlTag } from "../../protocol/downlink.js";
 import { Hmac } from "../../protocol/hmac.js";
-import { chunkFrame, decode, encode } from "../../protocol/codec.js";
+import { chunkFrame, decode, encode, readDownlink } from "../../protocol/codec.js";
 import type { Obj } from "../../protocol/codec.js";
 import { ACK_SEALED, ACK_UNKNOWN, CMD_SET_CASE_TAG, CMD_START, CMD_STOP, REC_IDLE, REC_NO_CONFIG, REC_RECORDING, REC_REVOKED, REC_STOPPED_FULL } from "../../protocol/schema.js";
 import {
@@ -103,6 +103,8 @@ interface PreChunk {
 }
 
 const ZERO16 = new Uint8Array(NONCE_LEN);
+/** DownBody's ack_block key byte: field 6, wire type 2 (recorder.proto). */
+const ACK_BLOCK_KEY = 0x32;
 /** Ack-record note: chain value, byte total and end time (u64 each) at the last chunk, and its beacon. */
 const NOTE_LEN = HASH_LEN + 16 + NONCE_LEN;
 const ZERO32 = new Uint8Array(HASH_LEN);
@@ -813,7 +815,8 @@ export class Recorder {
     const g = this.guard as DownlinkGuard;
     let d: Obj, body: Obj;
     try {
-      d = decode("Downlink", payload);
+      // The canonical shape in a few statements; anything else through the decoder.
+      d = (readDownlink(payload) as Obj | null) || decode("Downlink", payload);
     } catch (e) {
       g.rejected++;
       this.fail("DOWNLINK_DECODE", (e as { code?: string }).code || "");
@@ -825,15 +828,28 @@ export class Recorder {
       this.fail(why, "downlink ignored");
       return;
     }
+    const bb = d.body as Uint8Array;
+    // The common case, an Ack block (R-ACKB-1): DownBody's field 6 with a one-byte length, read in
+    // place with a few DataView calls, where the protobuf Ack cost a nested decode in JavaScript.
+    if (bb.length > 2 && bb[0] === ACK_BLOCK_KEY && bb[1] === bb.length - 2) {
+      const a = parseAckBlock(bb.subarray(2));
+      if (a) this.onAck(a as unknown as Obj);
+      else this.fail("DOWNLINK_DECODE", "ack block");
+      return;
+    }
     try {
-      body = decode("DownBody", d.body as Uint8Array);
+      body = decode("DownBody", bb);
     } catch (e) {
       this.fail("DOWNLINK_DECODE", (e as { code?: string }).code || "");
       return;
     }
     // DownBody is a oneof: decode leaves at most one member set (what which() would name, without
     // parsing the schema once more per Ack).
-    if (body.ack) this.onAck(body.ack as Obj);
+    if (body.ackBlock) {
+      const a = parseAckBlock(body.ackBlock as Uint8Array);
+      if (a) this.onAck(a as unknown as Obj);
+      else this.fail("DOWNLINK_DECODE", "ack block");
+    } else if (body.ack) this.onAck(body.ack as Obj);
     else if (body.beacon) this.timeBeacon(body.beacon as Obj);
     else if (body.config) this.onConfig(body.config as Obj);
     else if (body.command) this.onCommand(body.command as Obj);

@@ -5,9 +5,9 @@ import { randomBytes } from "node:crypto";
 import { decode, encode, which } from "../../protocol/codec.js";
 import type { CodecError } from "../../protocol/codec.js";
 import { DownlinkSigner, checkControl } from "../../protocol/downlink.js";
-import { deviceIdBytes } from "../../protocol/blocks.js";
+import { deviceIdBytes, encodeAckBlock } from "../../protocol/blocks.js";
 import { ChainCrypto } from "../../protocol/chain.js";
-import { CONTROL_HELLO, CONTROL_STATUS, HEADER_LEN, NONCE_LEN, SCHEMA_VERSION } from "../../protocol/constants.js";
+import { CONTROL_HELLO, CONTROL_STATUS, HEADER_LEN, NONCE_LEN, SCHEMA_VERSION, SCHEMA_VERSION_1 } from "../../protocol/constants.js";
 import { AckState } from "../../protocol/schema.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import type { Reason } from "../../protocol/reasons.js";
@@ -34,6 +34,8 @@ interface Session {
   beaconTimer: NodeJS.Timeout | null;
   /** The last Ack sent per recording on this connection, and a coalesced one waiting (ackIntervalMs). */
   acks: Map<number, { at: number; state: number; timer: NodeJS.Timeout | null }>;
+  /** The schema of this connection's Hello, which its downlink answers in (R-ENV-1); 0 before Hello. */
+  schema?: number;
 }
 
 export class Ingest {
@@ -107,10 +109,10 @@ export class Ingest {
     } catch (e) {
       return this.refuse(s, (e as CodecError).code || "DECODE_TRUNCATED", { detail: (e as Error).message });
     }
-    if (up.schema !== SCHEMA_VERSION) return this.refuse(s, "SCHEMA_VERSION", { schema: up.schema });
+    if (up.schema !== SCHEMA_VERSION && up.schema !== SCHEMA_VERSION_1) return this.refuse(s, "SCHEMA_VERSION", { schema: up.schema });
     const kind = which(up, "Uplink");
     if (!kind) return this.refuse(s, "DECODE_EMPTY");
-    if (kind === "hello") return this.hello(s, up.hello as { body: Uint8Array; tag: Uint8Array });
+    if (kind === "hello") return this.hello(s, up.hello as { body: Uint8Array; tag: Uint8Array }, up.schema as number);
     if (!s.signer) return this.refuse(s, "HELLO_REQUIRED", { kind });
     if (s.device.state === "revoked") return this.refuse(s, "REVOKED", { kind });
     if (kind === "status") return this.status(s, up.status as { body: Uint8Array; tag: Uint8Array });
@@ -126,7 +128,7 @@ export class Ingest {
     if (!s.signer) return;
     const b = encode("DownBody", body);
     const m = s.signer.sign(b);
-    this.out.send(s.device.id, encode("Downlink", { schema: SCHEMA_VERSION, counter: m.counter, body: b, mac: m.mac }));
+    this.out.send(s.device.id, encode("Downlink", { schema: s.schema || SCHEMA_VERSION, counter: m.counter, body: b, mac: m.mac }));
   }
 
   /**
@@ -166,7 +168,9 @@ export class Ingest {
     if (last && last.timer) clearTimeout(last.timer);
     s.acks.set(r.recording, { at: now, state, timer: null });
     this.stats.acks++;
-    this.sendDown(s, { ack: { recording: r.recording, state, cumulative: r.durableSeq } });
+    const a = { recording: r.recording, state, cumulative: r.durableSeq };
+    // Schema 2 reads the Ack as a fixed-layout block (R-ACKB-1); a schema-1 device as the protobuf Ack.
+    this.sendDown(s, s.schema === SCHEMA_VERSION_1 ? { ack: a } : { ackBlock: encodeAckBlock(a) });
   }
 
   private beacon(s: Session): void {
@@ -183,7 +187,7 @@ export class Ingest {
     return r;
   }
 
-  private async hello(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
+  private async hello(s: Session, c: { body: Uint8Array; tag: Uint8Array }, schema: number): Promise<void> {
     const dev = deviceIdBytes(s.device.id);
     if (!c || !checkControl(sha, s.device.keys.controlKey, CONTROL_HELLO, dev, c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "hello" });
     let h: Record<string, unknown>;
@@ -192,6 +196,7 @@ export class Ingest {
     if (nonce.length !== NONCE_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "hello.nonce" });
     if (s.signer) s.signer.destroy();
     s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, dev, nonce);
+    s.schema = schema;
     await this.db.run("UPDATE devices SET last_seen = ?, last_hello = ? WHERE id = ?", [Date.now(), JSON.stringify({ firmware: h.firmware, lastSealed: h.lastSealed, nextRecording: h.nextRecording }), s.device.id]);
     if (s.device.state === "revoked") {
       // R-REV-1: answer with an authenticated Revoke, then drop the connection.

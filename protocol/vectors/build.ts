@@ -4,7 +4,7 @@
 import type { Sha256 } from "../bytes.js";
 import { fromHex, toHex, wipe } from "../bytes.js";
 import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateStep } from "../chain.js";
-import { deviceIdBytes } from "../blocks.js";
+import { deviceIdBytes, encodeAckBlock } from "../blocks.js";
 import { ChainWriter, genesisFor } from "../writer.js";
 import { DownlinkSigner, tagControl } from "../downlink.js";
 import { encode } from "../codec.js";
@@ -146,6 +146,8 @@ export function messageSamples(): { type: string; name: string; value: Record<st
     { type: "Revoke", name: "revoke", value: { reason: "device reported lost, then tampered" } },
     { type: "DownBody", name: "downbody-ack", value: { ack: { recording: 1, state: AckState.ACK_SEALED, cumulative: 4 } } },
     { type: "DownBody", name: "downbody-revoke-empty", value: { revoke: {} } },
+    { type: "DownBody", name: "downbody-ack-block", value: { ackBlock: encodeAckBlock({ recording: 1, state: AckState.ACK_SEALED, cumulative: 4 }) } },
+    { type: "DownBody", name: "downbody-ack-block-selective", value: { ackBlock: encodeAckBlock({ recording: 70000, state: AckState.ACK_OPEN, cumulative: 300, selective: new Uint8Array([0b00000101, 0x80]) }) } },
     { type: "Downlink", name: "downlink", value: { schema: SCHEMA_VERSION, counter: 7, body: b(14, 12), mac: b(15, 32) } },
   ];
 }
@@ -163,6 +165,9 @@ export function buildDownlink(sha: Sha256) {
     { name: "config", body: { config: { statusIntervalS: 30, chunkBytes: 16384 } } },
     { name: "command", body: { command: { action: CommandAction.CMD_SET_CASE_TAG, caseTag: "2026-PEN-0117" } } },
     { name: "revoke", body: { revoke: { reason: "revoked by admin" } } },
+    // Schema 2: the Acks as fixed-layout blocks (R-ACKB-1).
+    { name: "ack-block", body: { ackBlock: encodeAckBlock({ recording: 1, state: AckState.ACK_SEALED, cumulative: 4 }) } },
+    { name: "ack-block-selective", body: { ackBlock: encodeAckBlock({ recording: 3, state: AckState.ACK_OPEN, cumulative: 1, selective: new Uint8Array([0b101]) }) } },
   ];
   const messages = bodies.map((x) => {
     const body = encode("DownBody", x.body);

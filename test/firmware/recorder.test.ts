@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import { deriveDeviceKeys } from "../../protocol/chain.js";
-import { deviceIdBytes } from "../../protocol/blocks.js";
+import { deviceIdBytes, encodeAckBlock } from "../../protocol/blocks.js";
 import { DownlinkSigner } from "../../protocol/downlink.js";
 import { encode } from "../../protocol/codec.js";
 import { FLAG_MARKER, FLAG_PRE_EVENT } from "../../protocol/constants.js";
@@ -77,6 +77,29 @@ describe("recorder core against a real gateway", () => {
     const k = JSON.parse(kv.read(KEY_FILE)!);
     expect(k).toMatchObject({ j: 1, next: 2, ls: 1, open: null });
     expect(kv.compactions).toBeGreaterThanOrEqual(3); // boot, start, seal
+  });
+
+  it("an Ack block frees as the protobuf Ack does: read in place with a one-byte length, through the decoder when its bitmap makes it longer (R-ACKB-1)", async () => {
+    const { kv, root } = await device(null, "REC-13", {}, 1);
+    const { rec, h } = boot(kv, undefined, { ...FAST, backoffMin: 60000, backoffMax: 60000 });
+    h.press("record");
+    h.media.emit(4);
+    expect(rec.queue.depth()).toBe(1 + 4);
+    const keys = deriveDeviceKeys(sha, root);
+    const nonce = new Uint8Array(randomBytes(16));
+    rec.guard!.open(nonce);
+    const signer = new DownlinkSigner(sha, keys.downlinkKey, deviceIdBytes("REC-13"), nonce);
+    const send = (body: Uint8Array) => { const m = signer.sign(body); rec.downlink("rec/REC-13/down", encode("Downlink", { schema: 2, counter: m.counter, body, mac: m.mac })); };
+    send(encode("DownBody", { ackBlock: encodeAckBlock({ recording: 1, state: 0, cumulative: 2 }) })); // 14 bytes: the fast path
+    expect(rec.queue.depth()).toBe(1 + 2);
+    const long = encode("DownBody", { ackBlock: encodeAckBlock({ recording: 1, state: 0, cumulative: 3, selective: new Uint8Array(200) }) });
+    expect(long[1]).toBeGreaterThanOrEqual(0x80); // a two-byte length: the decoder's way
+    send(long);
+    expect(rec.queue.depth()).toBe(1 + 1);
+    send(encode("DownBody", { ackBlock: new Uint8Array([2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 4]) })); // another layout version
+    expect(rec.queue.depth()).toBe(1 + 1);
+    expect(rec.lastError).toBe("DOWNLINK_DECODE");
+    expect(rec.stats.acked).toBe(2);
   });
 
   it("a forged Ack, or one replayed from an earlier connection, frees nothing; the genuine one does", async () => {

@@ -3,7 +3,7 @@ import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
 import { randomBytes } from "node:crypto";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
-import { deviceIdBytes } from "../../protocol/blocks.js";
+import { deviceIdBytes, parseAckBlock } from "../../protocol/blocks.js";
 import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateAt } from "../../protocol/chain.js";
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { DownlinkGuard, tagControl } from "../../protocol/downlink.js";
@@ -11,7 +11,7 @@ import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
 import { CONTROL_HELLO, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import { concat } from "../../protocol/bytes.js";
 
-export interface Received { kind: string; body: Record<string, unknown>; ok: string }
+export interface Received { kind: string; body: Record<string, unknown>; ok: string; schema?: number }
 
 export class FakeDevice {
   client!: MqttClient;
@@ -32,7 +32,9 @@ export class FakeDevice {
       const d = decode("Downlink", payload);
       const ok = this.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array);
       const body = decode("DownBody", d.body as Uint8Array);
-      this.received.push({ kind: which(body, "DownBody"), body, ok });
+      // An Ack block (schema 2, R-ACKB-1) is read into the protobuf Ack's fields: tests look at `ack`.
+      if (body.ackBlock) body.ack = parseAckBlock(body.ackBlock as Uint8Array);
+      this.received.push({ kind: body.ack ? "ack" : which(body, "DownBody"), body, ok, schema: d.schema as number });
       for (const w of this.waiters.splice(0)) w();
     });
     await this.client.subscribeAsync(`rec/${this.id}/down`, { qos: 1 });
@@ -42,11 +44,12 @@ export class FakeDevice {
     return this.client.publishAsync(topic, Buffer.from(bytes), { qos: 1 });
   }
 
-  async hello(held: { recording: number; firstSeq: number; lastSeq: number; sealed: boolean; open: boolean }[] = []): Promise<void> {
+  /** Hello in `schema` (1 by default: a device of the first schema; 2 reads Acks as blocks, R-ACKB-1). */
+  async hello(held: { recording: number; firstSeq: number; lastSeq: number; sealed: boolean; open: boolean }[] = [], schema = 1): Promise<void> {
     const nonce = randomBytes(16);
     this.guard.open(nonce);
     const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now() });
-    await this.publish(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_HELLO, this.dev, body) } }));
+    await this.publish(encode("Uplink", { schema, hello: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_HELLO, this.dev, body) } }));
   }
 
   /** Messages of one recording, in the order a device sends them. */
