@@ -366,7 +366,7 @@ describe("Espruino net transport (hosts/espruino-net.ts)", () => {
 });
 
 describe("Espruino net transport pacing (SLICE)", () => {
-  it("the socket is given one slice at a time, the next on its 'drain': small parts share a slice, a big one is cut, the bytes arrive whole and in order", async () => {
+  it("the socket is given one slice at a time, the next on its 'drain': small parts share a slice, a big one is cut, a short tail rides with the slice before it, the bytes arrive whole and in order", async () => {
     const handlers: Record<string, (a: string) => void> = {};
     const written: string[] = [];
     const sock = { on: (ev: string, fn: (a: string) => void) => { handlers[ev] = fn; }, write: (s: string) => { written.push(s); }, end: () => {} };
@@ -383,11 +383,11 @@ describe("Espruino net transport pacing (SLICE)", () => {
     await new Promise((r) => setTimeout(r, 5));
     let drains = 0;
     while (written.length === drains + 1) {
-      expect(written[drains].length).toBeLessThanOrEqual(SLICE); // never more than a slice in the socket's buffer
+      expect(written[drains].length).toBeLessThanOrEqual(SLICE + SLICE / 4); // never more than a slice (and a short tail) in the socket's buffer
       handlers.drain("");
       drains++;
     }
-    expect(written.map((w) => w.length)).toEqual([SLICE, SLICE, 5 + 140 + 2 * SLICE + 100 + 34 - 2 * SLICE]);
+    expect(written.map((w) => w.length)).toEqual([SLICE, SLICE + 5 + 140 + 100 + 34]);
     expect(Buffer.from(written.join(""), "latin1").equals(Buffer.concat(parts))).toBe(true);
   });
 });
