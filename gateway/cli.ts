@@ -13,6 +13,7 @@ import { fleetReport } from "./reports/ratios.js";
 import { coverageReport, statistics } from "./reports/coverage.js";
 import type { Role } from "./api/accounts.js";
 import { toHex } from "../protocol/bytes.js";
+import { endReasonOf } from "../protocol/blocks.js";
 
 const USAGE = `Usage: npm run admin -- <command> [--data-dir DIR] [--json]
 
@@ -161,7 +162,9 @@ async function main(argv: string[]): Promise<number> {
       return r.ok ? 0 : 1;
     } else if (noun === "audit" && verb === "list") out(await store.audit.list({ limit: 50 }));
     else if (noun === "recording" && verb === "list") {
-      out(await store.db.all("SELECT device_id AS device, recording_id AS recording, verdict, final, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag FROM recordings" + (id ? " WHERE device_id = ?" : "") + " ORDER BY device_id, recording_id", id ? [id] : []));
+      const rows = await store.db.all<Record<string, unknown>>("SELECT device_id AS device, recording_id AS recording, verdict, final, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag, seal_block FROM recordings" + (id ? " WHERE device_id = ?" : "") + " ORDER BY device_id, recording_id", id ? [id] : []);
+      // Why each recording ended, from its seal (R-SEAL-5), in place of the block.
+      out(rows.map(({ seal_block, ...r }) => ({ ...r, end_reason: endReasonOf(seal_block as Uint8Array | null) })));
     } else {
       console.error(USAGE);
       return 2;

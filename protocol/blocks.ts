@@ -2,7 +2,7 @@
 // genesis block (R-GEN) and seal block (R-SEAL). Protobuf bytes are never signed (R-HDR-0).
 // Espruino subset.
 import {
-  ALG_SHA256, DEVICE_ID_LEN, GENESIS_LEN, HASH_LEN, HEADER_LEN, LAYOUT_VERSION, NONCE_LEN, SEAL_LEN,
+  END_REASONS, ALG_SHA256, DEVICE_ID_LEN, GENESIS_LEN, HASH_LEN, HEADER_LEN, LAYOUT_VERSION, NONCE_LEN, SEAL_LEN,
 } from "./constants.js";
 import { getU64, setU64 } from "./bytes.js";
 
@@ -40,7 +40,7 @@ export function readDeviceId(b: Uint8Array, off: number): string | null {
 
 /**
  * A new block with the 24 bytes every block starts with (R-HDR-3, R-GEN-1, R-SEAL-1): version,
- * algorithm, flags, media type (reserved in a seal), device id, recording id.
+ * algorithm, flags, media type (in a seal: its end reason), device id, recording id.
  */
 function blockStart(len: number, version: number, alg: number, flags: number, media: number, deviceId: Uint8Array, recordingId: number): { b: Uint8Array; dv: DataView } {
   const b = new Uint8Array(len);
@@ -184,6 +184,8 @@ export interface SealBlock {
   version: number;
   alg: number;
   flags: number;
+  /** Why the recording ended (R-SEAL-5: END_* in constants.ts). */
+  endReason: number;
   deviceId: string | null;
   recordingId: number;
   lastSeq: number;
@@ -197,7 +199,7 @@ export interface SealBlock {
 
 /** Encode a seal block. */
 export function encodeSeal(s: SealBlock, deviceId: Uint8Array): Uint8Array {
-  const st = blockStart(SEAL_LEN, s.version, s.alg, s.flags, 0, deviceId, s.recordingId);
+  const st = blockStart(SEAL_LEN, s.version, s.alg, s.flags, s.endReason, deviceId, s.recordingId);
   const b = st.b, dv = st.dv;
   dv.setUint32(24, s.lastSeq);
   setU64(dv, 28, s.endMs);
@@ -213,7 +215,7 @@ export function encodeSeal(s: SealBlock, deviceId: Uint8Array): Uint8Array {
 export function parseSeal(b: Uint8Array): SealBlock {
   const dv = new DataView(b.buffer, b.byteOffset, SEAL_LEN);
   return {
-    version: b[0], alg: b[1], flags: b[2],
+    version: b[0], alg: b[1], flags: b[2], endReason: b[3],
     deviceId: readDeviceId(b, 4),
     recordingId: dv.getUint32(20),
     lastSeq: dv.getUint32(24),
@@ -265,4 +267,10 @@ export function parseAckBlock(b: Uint8Array): AckFields | null {
   const n = dv.getUint16(2);
   if (b.length !== ACK_BLOCK_LEN + n) return null;
   return { recording: dv.getUint32(4), state: b[1], cumulative: dv.getUint32(8), selective: b.subarray(ACK_BLOCK_LEN) };
+}
+
+/** A seal block's end reason (R-SEAL-5) by name, "RESERVED_<n>" for a code not defined yet; null without a block. */
+export function endReasonOf(sealBlock: Uint8Array | null | undefined): string | null {
+  if (!sealBlock || sealBlock.length < 4) return null;
+  return END_REASONS[sealBlock[3]] || "RESERVED_" + sealBlock[3];
 }

@@ -35,6 +35,20 @@ export const FLAG_MARKER = 2;
 export const FLAG_INTERRUPTED = 4;
 export const CHUNK_FLAGS_MASK = FLAG_PRE_EVENT | FLAG_MARKER;
 
+/**
+ * Why a recording ended: byte 3 of its seal block (R-SEAL-5), under the seal's tag, so the cause of
+ * every interruption is on record (RULES.md: the reason for every interruption is stated).
+ */
+export const END_UNSTATED = 0;
+export const END_STOPPED = 1;
+export const END_COMMAND = 2;
+export const END_BATTERY_LOW = 3;
+export const END_STORAGE_FULL = 4;
+export const END_REBOOT = 5;
+export const END_FAULT = 6;
+/** The end reasons' names, by code (reports, the API, the CLI). */
+export const END_REASONS = ["UNSTATED", "STOPPED", "COMMAND", "BATTERY_LOW", "STORAGE_FULL", "REBOOT", "FAULT"];
+
 /** Media types (R-HDR-6). */
 export const MEDIA_OPAQUE = 0;
 export const MEDIA_PCM_8K_S16LE = 1;

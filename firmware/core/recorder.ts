@@ -21,7 +21,7 @@ import { chunkFrame, decode, encode, readDownlink } from "../../protocol/codec.j
 import type { Obj } from "../../protocol/codec.js";
 import { ACK_SEALED, ACK_UNKNOWN, CMD_SET_CASE_TAG, CMD_START, CMD_STOP, REC_IDLE, REC_NO_CONFIG, REC_RECORDING, REC_REVOKED, REC_STOPPED_FULL } from "../../protocol/schema.js";
 import {
-  CONTROL_HELLO, CONTROL_STATUS, FLAG_INTERRUPTED, FLAG_MARKER, FLAG_PRE_EVENT, HASH_LEN, MAX_PAYLOAD, NONCE_LEN,
+  CONTROL_HELLO, CONTROL_STATUS, END_BATTERY_LOW, END_COMMAND, END_REBOOT, END_STOPPED, END_STORAGE_FULL, FLAG_INTERRUPTED, FLAG_MARKER, FLAG_PRE_EVENT, HASH_LEN, MAX_PAYLOAD, NONCE_LEN,
   SCHEMA_VERSION,
 } from "../../protocol/constants.js";
 import type { Host } from "./host.js";
@@ -103,6 +103,8 @@ interface PreChunk {
 }
 
 const ZERO16 = new Uint8Array(NONCE_LEN);
+/** At or below this battery charge (percent) a recording is sealed with END_BATTERY_LOW (a reading of 0 mV: no battery gauge). */
+const BATTERY_STOP_PCT = 3;
 /** DownBody's ack_block key byte: field 6, wire type 2 (recorder.proto). */
 const ACK_BLOCK_KEY = 0x32;
 /** Ack-record note: chain value, byte total and end time (u64 each) at the last chunk, and its beacon. */
@@ -326,7 +328,7 @@ export class Recorder {
     wipe(k1);
     this.writer = w;
     // The seal carries the last beacon the recording had (the one in its last chunk): R-TIME-2.
-    const ok = this.sealOpen(FLAG_INTERRUPTED, t.end, t.beacon);
+    const ok = this.sealOpen(FLAG_INTERRUPTED, t.end, t.beacon, END_REBOOT);
     this.log("recovery: recording " + r + " sealed as interrupted after chunk " + t.seq + (ok ? "" : " FAILED"));
   }
 
@@ -417,6 +419,11 @@ export class Recorder {
       this.full();
       return "STORAGE_FULL";
     }
+    const bat = h.battery();
+    if (bat.mv > 0 && bat.pct <= BATTERY_STOP_PCT) {
+      this.fail("BATTERY_LOW", "battery at " + bat.pct + "%: recording refused");
+      return "BATTERY_LOW";
+    }
     const tag = caseTag || this.nextTag;
     const r = k.next;
     const s = fromHex(k.s);
@@ -474,10 +481,13 @@ export class Recorder {
     return "";
   }
 
-  /** Stop and seal the open recording. Returns "" or why not. */
-  stop(): string {
+  /**
+   * Stop and seal the open recording, saying why (R-SEAL-5): the officer (the button, the console:
+   * no argument) unless `why` names another END_* reason. Returns "" or why not.
+   */
+  stop(why?: number): string {
     if (this.state !== RECORDING) return "NOT_RECORDING";
-    if (!this.sealOpen(0, this.hw.now(), this.bnonce)) return this.lastError;
+    if (!this.sealOpen(0, this.hw.now(), this.bnonce, why || END_STOPPED)) return this.lastError;
     this.state = IDLE;
     this.hw.led("idle");
     if (this.preS <= 0 || this.low) this.stopMedia();
@@ -488,12 +498,12 @@ export class Recorder {
    * Seal the open recording at the writer's last chunk: seal record, then rec.key, then compaction
    * (R-FS-2: K_1 leaves the flash). Publishes the seal when everything before it went out.
    */
-  sealOpen(flags: number, endMs: number, beacon: Uint8Array): boolean {
+  sealOpen(flags: number, endMs: number, beacon: Uint8Array, endReason: number): boolean {
     const w = this.writer as ChainWriter;
     const k = this.keys as KeyState;
     const op = k.open as { r: number; case: string };
     const r = op.r;
-    const s = w.seal(flags, endMs, this.hw.uptime(), this.cc.caseTagHash(op.case), beacon);
+    const s = w.seal(flags, endMs, this.hw.uptime(), this.cc.caseTagHash(op.case), beacon, endReason);
     const msg = encode("Uplink", { schema: SCHEMA_VERSION, seal: { block: s.block, tag: s.tag, caseTag: op.case } });
     const res = this.queue.put(r, w.seq, KIND_SEAL, [msg]);
     if (res) {
@@ -623,7 +633,7 @@ export class Recorder {
   /** Storage full of unacknowledged evidence: seal what is stored, stop, raise the alarm. Never overwrite. */
   full(): void {
     this.fail("STORAGE_FULL", "recording stopped; nothing overwritten");
-    if (this.state === RECORDING) this.sealOpen(0, this.hw.now(), this.bnonce);
+    if (this.state === RECORDING) this.sealOpen(0, this.hw.now(), this.bnonce, END_STORAGE_FULL);
     this.stopMedia();
     this.state = FULL;
     this.alarm = true;
@@ -940,7 +950,7 @@ export class Recorder {
     const a = (c.action as number) || 0;
     const tag = (c.caseTag as string) || "";
     if (a === CMD_START) this.record(tag);
-    else if (a === CMD_STOP) this.stop();
+    else if (a === CMD_STOP) this.stop(END_COMMAND);
     else if (a === CMD_SET_CASE_TAG) this.setCaseTag(tag);
   }
 
@@ -990,6 +1000,14 @@ export class Recorder {
 
   tick(): void {
     const now = this.hw.now();
+    // A battery about to give out: seal now, saying so, rather than leave the recording to a reboot.
+    if (this.state === RECORDING) {
+      const b = this.hw.battery();
+      if (b.mv > 0 && b.pct <= BATTERY_STOP_PCT) {
+        this.log("battery at " + b.pct + "%: recording stopped");
+        this.stop(END_BATTERY_LOW);
+      }
+    }
     // Sending paused for memory, and nothing else wakes it (no chunk, no Ack): look again.
     if (this.low && this.ready && this.hw.memFree(true) >= 2 * varsFor(this.chunkLen) + MEM_RESERVE) {
       this.memoryBack();

@@ -9,6 +9,7 @@ import type { DeviceRegistry, DeviceState } from "../devices.js";
 import { DeviceError } from "../devices.js";
 import type { Db } from "../store/db.js";
 import { fromHex } from "../../protocol/bytes.js";
+import { endReasonOf } from "../../protocol/blocks.js";
 import type { Model } from "../model/model.js";
 import { ModelError } from "../model/model.js";
 import type { AuditLog } from "../audit/log.js";
@@ -20,6 +21,12 @@ import { mayRetrieve } from "./access.js";
 import { assignmentInForceSql } from "../model/schema.js";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
+
+/** A recording row with its seal's end reason by name (R-SEAL-5) in place of the seal block; null while unsealed. */
+function withEndReason(row: Record<string, unknown>): Record<string, unknown> {
+  const { sealBlock, ...rest } = row;
+  return { ...rest, endReason: endReasonOf(sealBlock as Uint8Array | null) };
+}
 
 export interface ApiServices {
   db: Db;
@@ -128,7 +135,7 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
   // Metadata only (content needs a reason, below). An officer lists the clips recorded while
   // wearing a device: the assignment in force at the clip's start names them.
   app.get<{ Querystring: { device?: string } }>("/api/recordings", { config: { roles: [...ROLES] } }, async (req) => {
-    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons";
+    const cols = "r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted, r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons, r.seal_block AS sealBlock";
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (req.query.device) { where.push("r.device_id = ?"); params.push(req.query.device); }
@@ -136,7 +143,8 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
       where.push(`EXISTS (SELECT 1 FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND o.badge = ? AND ${assignmentInForceSql("a", "r.start_ms")})`);
       params.push(String(req.account!.officer_badge));
     }
-    return s.db.all(`SELECT ${cols} FROM recordings r${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
+    const rows = await s.db.all<Record<string, unknown>>(`SELECT ${cols} FROM recordings r${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
+    return rows.map(withEndReason);
   });
 
   // Every retrieval names a reason and is audited (RULES.md §2, retrieval supervision).
@@ -166,10 +174,10 @@ export async function buildApi(s: ApiServices, logger?: object): Promise<Fastify
   app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", { config: { roles: [...ROLES] } }, async (req) => {
     const reason = await retrieval(req);
     const row = await s.db.get<Record<string, unknown>>(
-      "SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs FROM recordings WHERE device_id = ? AND recording_id = ?",
+      "SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted, case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs, seal_block AS sealBlock FROM recordings WHERE device_id = ? AND recording_id = ?",
       [req.params.device, Number(req.params.recording)]);
     await s.audit.append({ actor: req.account!.name, action: "recording.view", target: `${req.params.device}/${req.params.recording}`, reason });
-    return { ...row!, reasons: JSON.parse(String(row!.reasons)) };
+    return { ...withEndReason(row!), reasons: JSON.parse(String(row!.reasons)) };
   });
 
   modelRoutes(app, s);

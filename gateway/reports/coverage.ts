@@ -3,6 +3,7 @@
 // clock offset (gateway − device, R-TIME-1) puts clips of different devices on one clock before
 // they are merged (RULES.md §3).
 import type { Db } from "../store/db.js";
+import { endReasonOf } from "../../protocol/blocks.js";
 import { assignmentInForceSql } from "../model/schema.js";
 
 /** Largest hole between clips that still counts as covered, when none is configured. */
@@ -32,6 +33,12 @@ export interface CaseCoverage {
   coveredMs: number | null;
   /** FULL only: holes above the tolerance, [from, to) in gateway time. */
   gaps: [number, number][];
+  /**
+   * FULL only: the cause of each gap, by position: why the recording that ended where the gap begins
+   * ended, from its seal (R-SEAL-5: STOPPED, COMMAND, BATTERY_LOW, STORAGE_FULL, REBOOT, FAULT,
+   * UNSTATED), or NO_RECORDING where no clip of the case ends there (the window opened unrecorded).
+   */
+  gapCauses: string[];
 }
 
 /**
@@ -65,9 +72,9 @@ async function coverageOf(db: Db, c: CaseRow, tolerance: number, offset: ClockOf
      WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified'`, [c.id]);
   const verifiedClips = clips ? clips.n : 0;
   const base = { caseNumber: c.number, policy: c.policy, windowStart: c.window_start, windowEnd: c.window_end, verifiedClips };
-  if (c.policy !== "FULL") return { ...base, satisfied: c.policy === "OPTIONAL" || verifiedClips > 0, percent: null, coveredMs: null, gaps: [] };
-  const chunks = await db.all<{ device_id: string; time_ms: number; duration_ms: number }>(
-    `SELECT k.device_id, k.time_ms, k.duration_ms FROM clip_links l
+  if (c.policy !== "FULL") return { ...base, satisfied: c.policy === "OPTIONAL" || verifiedClips > 0, percent: null, coveredMs: null, gaps: [], gapCauses: [] };
+  const chunks = await db.all<{ device_id: string; recording_id: number; time_ms: number; duration_ms: number; seal_block: Uint8Array | null }>(
+    `SELECT k.device_id, k.recording_id, k.time_ms, k.duration_ms, r.seal_block FROM clip_links l
      JOIN recordings r ON r.device_id = l.device_id AND r.recording_id = l.recording_id
      JOIN chunks k ON k.device_id = l.device_id AND k.recording_id = l.recording_id
      WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified'`, [c.id]);
@@ -79,7 +86,19 @@ async function coverageOf(db: Db, c: CaseRow, tolerance: number, offset: ClockOf
   });
   const m = mergeCoverage(c.window_start, c.window_end, intervals, tolerance);
   const percent = (m.coveredMs / (c.window_end - c.window_start)) * 100;
-  return { ...base, satisfied: m.gaps.length === 0, percent, coveredMs: m.coveredMs, gaps: m.gaps };
+  // Each recording's end on the gateway's clock, and why it ended: a gap starts where one ended.
+  const ends = new Map<string, { end: number; cause: string }>();
+  chunks.forEach((k, i) => {
+    const key = `${k.device_id}/${k.recording_id}`;
+    const e = ends.get(key);
+    if (!e || intervals[i][1] > e.end) ends.set(key, { end: intervals[i][1], cause: endReasonOf(k.seal_block) || "UNSTATED" });
+  });
+  const gapCauses = m.gaps.map(([from]) => {
+    let best: { end: number; cause: string } | null = null;
+    for (const e of ends.values()) if (Math.min(e.end, c.window_end) === from && (!best || e.end > best.end)) best = e;
+    return best ? best.cause : "NO_RECORDING";
+  });
+  return { ...base, satisfied: m.gaps.length === 0, percent, coveredMs: m.coveredMs, gaps: m.gaps, gapCauses };
 }
 
 function tolerance(opts: CoverageOptions): number {

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import { deriveDeviceKeys } from "../../protocol/chain.js";
-import { deviceIdBytes, encodeAckBlock } from "../../protocol/blocks.js";
+import { deviceIdBytes, encodeAckBlock, endReasonOf } from "../../protocol/blocks.js";
 import { DownlinkSigner } from "../../protocol/downlink.js";
 import { encode } from "../../protocol/codec.js";
 import { FLAG_MARKER, FLAG_PRE_EVENT } from "../../protocol/constants.js";
@@ -53,6 +53,12 @@ async function recordings(g: Gw, id: string) {
     "SELECT recording_id, verdict, interrupted, linked_seq, reasons, final FROM recordings WHERE device_id = ? ORDER BY recording_id", [id]);
 }
 
+/** Why each recording of a device ended, as its stored seal says (R-SEAL-5). */
+async function endReasons(g: Gw, id: string): Promise<(string | null)[]> {
+  const rows = await g.gw.db.all<{ seal_block: Uint8Array | null }>("SELECT seal_block FROM recordings WHERE device_id = ? ORDER BY recording_id", [id]);
+  return rows.map((r) => endReasonOf(r.seal_block));
+}
+
 function qfiles(h: FakeHost): string[] {
   return readdirSync((h.store.inner as unknown as { dir: string }).dir).filter((n) => n.startsWith("q"));
 }
@@ -72,6 +78,7 @@ describe("recorder core against a real gateway", () => {
     await until(() => rec.queue.depth() === 0 && qfiles(h).length === 0, "queue freed");
     const [r] = await recordings(g, "REC-1");
     expect(r.linked_seq).toBe(6);
+    expect(await endReasons(g, "REC-1")).toEqual(["STOPPED"]); // the officer's button
     expect(rec.stats.chunks).toBe(6);
     // Forward security: the key file moved on, and no K_1 is left once sealed.
     const k = JSON.parse(kv.read(KEY_FILE)!);
@@ -162,6 +169,7 @@ describe("recorder core against a real gateway", () => {
     await until(async () => (await recordings(g, "REC-3")).filter((r) => r.verdict === "verified").length === 2, "both verified", 15000);
     const rs = await recordings(g, "REC-3");
     expect(rs.map((r) => [r.recording_id, r.linked_seq, r.interrupted])).toEqual([[1, 6, 1], [2, 2, 0]]);
+    expect(await endReasons(g, "REC-3")).toEqual(["REBOOT", "STOPPED"]); // the seal says why each ended
     await until(() => second.rec.queue.depth() === 0, "queue empty");
   });
 
@@ -234,6 +242,7 @@ describe("recorder core against a real gateway", () => {
     await until(() => rec.state === IDLE && !rec.alarm, "recording allowed again", 60000);
     await until(async () => (await recordings(g, "REC-6"))[0]?.verdict === "verified", "verified");
     expect((await recordings(g, "REC-6"))[0].linked_seq).toBe(stored);
+    expect(await endReasons(g, "REC-6")).toEqual(["STORAGE_FULL"]);
   });
 
   it("a chunk that throws before it is stored (a board out of memory) is named in the log, and the chain goes on", async () => {
@@ -287,6 +296,21 @@ describe("recorder core against a real gateway", () => {
     // Acknowledged at last: drained.
     g.gw.ingest.diskLow = false;
     await until(() => rec.queue.depth() === 0, "the seal acknowledged", 15000);
+  });
+
+  it("a battery about to give out seals the recording saying so (BATTERY_LOW), and a new one is refused until it is charged", async () => {
+    const g = await gateway();
+    const { kv } = await device(g, "REC-14");
+    const { rec, h } = boot(kv);
+    await until(() => rec.ready, "hello answered");
+    h.press("record");
+    h.media.emit(2);
+    h.host.battery = () => ({ mv: 3350, pct: 2 });
+    await until(() => rec.state === IDLE, "stopped by the tick");
+    expect(h.logs.some((l) => /battery at 2%: recording stopped/.test(l))).toBe(true);
+    expect(rec.record("")).toBe("BATTERY_LOW");
+    await until(async () => (await recordings(g, "REC-14"))[0]?.verdict === "verified", "verified");
+    expect(await endReasons(g, "REC-14")).toEqual(["BATTERY_LOW"]);
   });
 
   it("a reconnect resumes from the gateway's cumulative Ack, not from the start", async () => {

@@ -8,7 +8,7 @@ import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateAt } f
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { DownlinkGuard, tagControl } from "../../protocol/downlink.js";
 import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
-import { CONTROL_HELLO, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { CONTROL_HELLO, END_STOPPED, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import { concat } from "../../protocol/bytes.js";
 
 export interface Received { kind: string; body: Record<string, unknown>; ok: string; schema?: number }
@@ -53,7 +53,7 @@ export class FakeDevice {
   }
 
   /** Messages of one recording, in the order a device sends them. */
-  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array } = {}) {
+  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array; endReason?: number } = {}) {
     const cc = new ChainCrypto(sha);
     const k1 = recordingKey(sha, stateAt(sha, this.keys.stateKey0, r - 1), r);
     const t0 = Date.now();
@@ -64,7 +64,7 @@ export class FakeDevice {
       const f = chunkFrame(o.header, p.length, o.tag);
       return concat([f.prefix, p, f.suffix]);
     });
-    const s = w.seal(0, t0 + payloads.length * 1000, 9, cc.caseTagHash(opts.caseTag || ""), new Uint8Array(16));
+    const s = w.seal(0, t0 + payloads.length * 1000, 9, cc.caseTagHash(opts.caseTag || ""), new Uint8Array(16), opts.endReason ?? END_STOPPED);
     return {
       start: encode("Uplink", { schema: 1, start: { genesis: g.block, caseTag: opts.caseTag || "" } }),
       chunks,
