@@ -48,7 +48,7 @@ const CLASS_FILES = ["firmware/core/recorder.ts", "firmware/core/mqtt.ts", "firm
 // Interfaces whose objects come from outside the bundle (the simulator passes them in).
 const OUTSIDE = new Set(["RecorderOptions", "MediaSource", "Battery"]);
 const KEEP = new Set((
-  // rec.cfg and rec.key fields (firmware/core/config.ts)
+  // rec.cfg and rec.key fields (protocol/device-files.ts)
   "v id host port login dl ctl chunk pre status case wifi pins media sd j s next ls lz open r k1 g c0 sc t0 ssid pass rec mark mic bat led " +
   // the Espruino API and EspruinoEnv (firmware/hosts/env.ts), MediaSource, battery
   "Storage fs net crypto E getTime setTime setTimeout clearTimeout memory log board read readJSON write writeJSON erase compact getFree " +

@@ -18,6 +18,7 @@ import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { DownlinkGuard, controlTag } from "../../protocol/downlink.js";
 import { Hmac } from "../../protocol/hmac.js";
 import { chunkFrame, decode, encode, readDownlink } from "../../protocol/codec.js";
+import { downTopic, upTopic } from "../../protocol/topics.js";
 import type { Obj } from "../../protocol/codec.js";
 import { ACK_SEALED, ACK_UNKNOWN, CMD_SET_CASE_TAG, CMD_START, CMD_STOP, REC_IDLE, REC_NO_CONFIG, REC_RECORDING, REC_REVOKED, REC_STOPPED_FULL } from "../../protocol/schema.js";
 import {
@@ -28,8 +29,8 @@ import type { Host } from "./host.js";
 import { MqttClient } from "./mqtt.js";
 import { KIND_CHUNK, KIND_SEAL, KIND_START, Queue } from "./queue.js";
 import type { HeldRange } from "./queue.js";
-import { CONFIG_FILE, KEY_FILE, MIN_CHUNK, checkConfig, checkKeys, withDefaults } from "./config.js";
-import type { KeyState, RecorderConfig } from "./config.js";
+import { CONFIG_FILE, KEY_FILE, MIN_CHUNK, checkConfig, checkKeys, withDefaults } from "../../protocol/device-files.js";
+import type { KeyState, RecorderConfig } from "../../protocol/device-files.js";
 
 export const FIRMWARE_VERSION = "er-fw 0.1.0";
 
@@ -240,7 +241,7 @@ export class Recorder {
     this.recover();
     this.state = IDLE;
     h.led("idle");
-    this.upTopic = "rec/" + cfg.id + "/up";
+    this.upTopic = upTopic(cfg.id);
     this.guard = new DownlinkGuard(this.sha, fromHex(cfg.dl), this.dev);
     this.ctl = new Hmac(this.sha, fromHex(cfg.ctl));
     const self = this;
@@ -258,7 +259,7 @@ export class Recorder {
     m.onDrain = function () { self.pump(); };
     m.onClose = function (reason: string) { self.closed(reason); };
     this.mqtt = m;
-    m.subscribe("rec/" + cfg.id + "/down");
+    m.subscribe(downTopic(cfg.id));
     m.connect();
     this.armTick();
     if (this.preS > 0) this.mediaStart();

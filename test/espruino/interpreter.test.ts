@@ -60,7 +60,7 @@ eachBuild("real Espruino interpreter", (build) => {
     const r = await runEntry(BIN, DEFAULT_ENTRY);
     expect(r.error).toBeUndefined();
     expect(r.lines).toHaveLength(1);
-    expect(r.lines[0]).toMatch(/^LOADED 9 modules \d+ exports$/);
+    expect(r.lines[0]).toMatch(/^LOADED 11 modules \d+ exports$/);
   });
 
   it("rebuilds every golden vector and HMAC case with the board's SHA-256", () => {

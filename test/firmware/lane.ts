@@ -9,7 +9,7 @@ import { expect } from "vitest";
 import { toHex } from "../../protocol/bytes.js";
 import { deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
-import { initialKeys } from "../../firmware/core/config.js";
+import { initialKeys } from "../../protocol/device-files.js";
 import { BOARD_STORE } from "../../simulator/engines/espruino.js";
 import { storageFromFiles } from "../../scripts/espruino-gate.mjs";
 

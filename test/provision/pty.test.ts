@@ -13,7 +13,7 @@ import { provision, retire } from "../../provision/provision.js";
 import type { Options } from "../../provision/provision.js";
 import { ProvisionError } from "../../provision/errors.js";
 import { BOOT_CODE, sha256Hex } from "../../provision/device.js";
-import { checkConfig, checkKeys } from "../../firmware/core/config.js";
+import { checkConfig, checkKeys } from "../../protocol/device-files.js";
 import { toHex } from "../../protocol/bytes.js";
 import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, ptyRunning, readFlashOffline, script, tempDir, testBundle, useInterpreter } from "./devices.js";
 import { eachBuild } from "../espruino/builds.js";

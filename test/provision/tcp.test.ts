@@ -9,7 +9,7 @@ import { testGateway } from "../gateway/harness.js";
 import { provision, retire } from "../../provision/provision.js";
 import type { Options } from "../../provision/provision.js";
 import { ProvisionError } from "../../provision/errors.js";
-import { checkConfig } from "../../firmware/core/config.js";
+import { checkConfig } from "../../protocol/device-files.js";
 import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, espruinoOnTelnet, testBundle, useInterpreter } from "./devices.js";
 import { eachBuild } from "../espruino/builds.js";
 import type { TestDevice } from "./devices.js";
