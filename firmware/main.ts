@@ -22,6 +22,8 @@ declare function setTime(s: number): void;
 declare function setWatch(fn: (e: { state: boolean }) => void, pin: unknown, opts: unknown): unknown;
 declare function digitalWrite(pin: unknown, v: boolean | number): void;
 declare function analogRead(pin: unknown): number;
+/** Set (to anything) before the bundle loads: sample memory inside each socket write as well (the lane). */
+declare const RECORDER_PROBE: unknown;
 declare const global: { [k: string]: unknown; require: (name: string) => any }
 // The interpreter's modules through global.require: a bare require() makes esbuild add a 250-byte
 // shim for environments without one.
@@ -65,11 +67,13 @@ function boot(): Core {
     getTime: getTime, setTime: setTime,
     setTimeout: setTimeout as unknown as EspruinoEnv["setTimeout"], clearTimeout: clearTimeout as unknown as EspruinoEnv["clearTimeout"],
     memory: memory,
+    memInfo: memInfo,
+    probe: typeof RECORDER_PROBE !== "undefined",
     log: console.log as (line: string) => void,
     board: boardOf(global, cfg ? cfg.pins : undefined),
   };
   const bd = env.board;
-  const r = start(env);
+  const r = start(env, env.probe ? { probe: 1 } : undefined);
   if (bd.network && cfg && cfg.wifi) bd.network(cfg.wifi, wifiDone);
   global.info = info;
   global.selftest = selftest;
@@ -82,6 +86,7 @@ function boot(): Core {
 function info() { const i = (global.recorder as Core).info(); console.log(JSON.stringify(i, null, 1)); return i; }
 function selftest() { return (global.recorder as Core).selftest(); }
 function memory() { return (process as unknown as { memory(): { usage: number } }).memory().usage; }
+function memInfo(gc?: boolean) { return (process as unknown as { memory(gc: boolean): { free: number; total: number } }).memory(!!gc); }
 function wifiDone(err: string) { if (err) console.log("[rec] " + err); }
 
 global.Recorder = { start: start, boot: boot, version: FIRMWARE_VERSION };

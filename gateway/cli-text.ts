@@ -82,7 +82,7 @@ ${evidenceUsage}`;
 const ZH: Record<string, string> = {
   verified: "已验证", incomplete: "不完整", failed: "失败", empty: "空",
   yes: "是", no: "否", none: "(无)",
-  device: "设备", recording: "录像", verdict: "判定", chunks: "块数", size: "大小", start: "开始", duration: "时长", officer: "民警", cases: "案件",
+  device: "设备", recording: "录像", verdict: "判定", chunks: "块数", size: "大小", start: "开始", ended: "结束原因", STOPPED: "民警停止", COMMAND: "站端指令", BATTERY_LOW: "电量低", STORAGE_FULL: "存储满", REBOOT: "重启中断", FAULT: "故障", UNSTATED: "未说明", NO_RECORDING: "无录音", duration: "时长", officer: "民警", cases: "案件",
   storage: "存储", retention: "保留", state: "状态", kind: "类型", unit: "单位", lastSeen: "最后联系", battery: "电量", free: "剩余空间", clock: "时钟偏差", firmware: "固件",
   name: "名称", role: "角色", badge: "警号", created: "创建", disabled: "停用", tokens: "有效令牌",
   id: "编号", parent: "上级", level: "级别", ratio: "比例", cert: "执法证", validTo: "有效至", active: "在岗",

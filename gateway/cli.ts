@@ -174,7 +174,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     const rows = await s.recordings.list(me, { device: a1 });
     out.rows(withIso(rows, tz), rows.map((r) => ({
       device: r.device, recording: r.recording, verdict: word(L, r.verdict) + (r.final && r.verdict === "incomplete" ? " (final)" : ""), chunks: r.chunks, size: size(r.bytes),
-      start: localTime(r.startMs, tz), duration: r.startMs !== null && r.endMs !== null ? duration(r.endMs - r.startMs) : "-", officer: r.officer ?? "-", cases: r.cases.join(",") || "-",
+      start: localTime(r.startMs, tz), ended: r.endReason ?? "-", duration: r.startMs !== null && r.endMs !== null ? duration(r.endMs - r.startMs) : "-", officer: r.officer ?? "-", cases: r.cases.join(",") || "-",
       storage: r.storageState, retention: r.purgeState,
     })));
     out.line(msg(L, "times", tz));
@@ -316,9 +316,9 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
   if (noun === "coverage") {
     const r = await s.reports.coverage(me);
     if (out.mode === "json") return void console.log(JSON.stringify(r, null, 1)), 0;
-    out.rows(withIso(r.cases.map((c) => ({ caseNumber: c.caseNumber, policy: c.policy, windowStartMs: c.windowStart, windowEndMs: c.windowEnd, verifiedClips: c.verifiedClips, satisfied: c.satisfied, percent: c.percent === null ? null : Number(c.percent.toFixed(1)), gaps: c.gaps.map(([a, b]) => `${isoLocal(a, tz)}/${isoLocal(b, tz)}`).join(" ") })), tz),
+    out.rows(withIso(r.cases.map((c) => ({ caseNumber: c.caseNumber, policy: c.policy, windowStartMs: c.windowStart, windowEndMs: c.windowEnd, verifiedClips: c.verifiedClips, satisfied: c.satisfied, percent: c.percent === null ? null : Number(c.percent.toFixed(1)), gaps: c.gaps.map(([a, b]) => `${isoLocal(a, tz)}/${isoLocal(b, tz)}`).join(" "), gapCauses: c.gapCauses.join(" ") })), tz),
       r.cases.map((c) => ({ number: c.caseNumber, policy: c.policy, window: `${localTime(c.windowStart, tz)} → ${localTime(c.windowEnd, tz)}`, verifiedClips: c.verifiedClips, covered: percent(c.percent), satisfied: word(L, c.satisfied ? "yes" : "no"),
-        gaps: c.gaps.length ? c.gaps.map(([a, b]) => `${localTime(a, tz).slice(11)}–${localTime(b, tz).slice(11)} (${duration(b - a)})`).join("; ") : "-" })));
+        gaps: c.gaps.length ? c.gaps.map(([a, b], i) => `${localTime(a, tz).slice(11)}–${localTime(b, tz).slice(11)} (${duration(b - a)}, ${word(L, c.gapCauses[i] ?? "")})`).join("; ") : "-" })));
     out.line(msg(L, "times", tz));
     return 0;
   }

@@ -2,7 +2,7 @@
 // genesis block (R-GEN) and seal block (R-SEAL). Protobuf bytes are never signed (R-HDR-0).
 // Espruino subset.
 import {
-  ALG_SHA256, DEVICE_ID_LEN, GENESIS_LEN, HASH_LEN, HEADER_LEN, LAYOUT_VERSION, NONCE_LEN, SEAL_LEN,
+  END_REASONS, ALG_SHA256, DEVICE_ID_LEN, GENESIS_LEN, HASH_LEN, HEADER_LEN, LAYOUT_VERSION, NONCE_LEN, SEAL_LEN,
 } from "./constants.js";
 import { getU64, setU64 } from "./bytes.js";
 
@@ -40,7 +40,7 @@ export function readDeviceId(b: Uint8Array, off: number): string | null {
 
 /**
  * A new block with the 24 bytes every block starts with (R-HDR-3, R-GEN-1, R-SEAL-1): version,
- * algorithm, flags, media type (reserved in a seal), device id, recording id.
+ * algorithm, flags, media type (in a seal: its end reason), device id, recording id.
  */
 function blockStart(len: number, version: number, alg: number, flags: number, media: number, deviceId: Uint8Array, recordingId: number): { b: Uint8Array; dv: DataView } {
   const b = new Uint8Array(len);
@@ -184,6 +184,8 @@ export interface SealBlock {
   version: number;
   alg: number;
   flags: number;
+  /** Why the recording ended (R-SEAL-5: END_* in constants.ts). */
+  endReason: number;
   deviceId: string | null;
   recordingId: number;
   lastSeq: number;
@@ -197,7 +199,7 @@ export interface SealBlock {
 
 /** Encode a seal block. */
 export function encodeSeal(s: SealBlock, deviceId: Uint8Array): Uint8Array {
-  const st = blockStart(SEAL_LEN, s.version, s.alg, s.flags, 0, deviceId, s.recordingId);
+  const st = blockStart(SEAL_LEN, s.version, s.alg, s.flags, s.endReason, deviceId, s.recordingId);
   const b = st.b, dv = st.dv;
   dv.setUint32(24, s.lastSeq);
   setU64(dv, 28, s.endMs);
@@ -213,7 +215,7 @@ export function encodeSeal(s: SealBlock, deviceId: Uint8Array): Uint8Array {
 export function parseSeal(b: Uint8Array): SealBlock {
   const dv = new DataView(b.buffer, b.byteOffset, SEAL_LEN);
   return {
-    version: b[0], alg: b[1], flags: b[2],
+    version: b[0], alg: b[1], flags: b[2], endReason: b[3],
     deviceId: readDeviceId(b, 4),
     recordingId: dv.getUint32(20),
     lastSeq: dv.getUint32(24),
@@ -224,4 +226,54 @@ export function parseSeal(b: Uint8Array): SealBlock {
     lastChain: b.subarray(80, 112),
     beacon: b.subarray(112, 128),
   };
+}
+
+/** Ack block (R-ACKB-1): layout version, and the length before the selective bitmap. */
+export const ACK_BLOCK_VERSION = 1;
+export const ACK_BLOCK_LEN = 16;
+/** Largest selective bitmap an Ack carries (R-ACK-2, the Ack's `selective` limit in the schema). */
+export const ACK_SELECTIVE_MAX = 512;
+
+/** An Ack's fields (R-ACK-2), as the protobuf Ack and the Ack block carry them. */
+export interface AckFields {
+  recording: number;
+  state: number;
+  cumulative: number;
+  selective: Uint8Array;
+  /** Every seq 1..settled is stored or recorded as lost on the device (R-ACK-2); 0: no more than cumulative. */
+  settled: number;
+}
+
+/** Encode an Ack block (R-ACKB-1): the gateway's side. */
+export function encodeAckBlock(a: { recording: number; state: number; cumulative: number; selective?: Uint8Array; settled?: number }): Uint8Array {
+  const sel = a.selective || new Uint8Array(0);
+  if (sel.length > ACK_SELECTIVE_MAX) throw new Error("selective bitmap above " + ACK_SELECTIVE_MAX + " bytes");
+  const b = new Uint8Array(ACK_BLOCK_LEN + sel.length);
+  const dv = new DataView(b.buffer);
+  b[0] = ACK_BLOCK_VERSION;
+  b[1] = a.state;
+  dv.setUint16(2, sel.length);
+  dv.setUint32(4, a.recording);
+  dv.setUint32(8, a.cumulative);
+  dv.setUint32(12, a.settled || 0);
+  b.set(sel, ACK_BLOCK_LEN);
+  return b;
+}
+
+/**
+ * Read an Ack block (R-ACKB-1) with a few DataView calls, in place (the bitmap is a view): the
+ * device's side. null when it is not a version-1 block whose length matches its bitmap's.
+ */
+export function parseAckBlock(b: Uint8Array): AckFields | null {
+  if (b.length < ACK_BLOCK_LEN || b[0] !== ACK_BLOCK_VERSION) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, ACK_BLOCK_LEN);
+  const n = dv.getUint16(2);
+  if (b.length !== ACK_BLOCK_LEN + n) return null;
+  return { recording: dv.getUint32(4), state: b[1], cumulative: dv.getUint32(8), selective: b.subarray(ACK_BLOCK_LEN), settled: dv.getUint32(12) };
+}
+
+/** A seal block's end reason (R-SEAL-5) by name, "RESERVED_<n>" for a code not defined yet; null without a block. */
+export function endReasonOf(sealBlock: Uint8Array | null | undefined): string | null {
+  if (!sealBlock || sealBlock.length < 4) return null;
+  return END_REASONS[sealBlock[3]] || "RESERVED_" + sealBlock[3];
 }

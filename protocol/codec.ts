@@ -3,7 +3,7 @@
 // ascending number order, proto3 defaults omitted, oneof members written when set.
 // Decoding never throws anything but a CodecError with a reason code (R-ENV-5).
 // Espruino subset.
-import { fieldsOf, SCHEMA_TEXT, DEFAULT_MAX, F_ONEOF, F_REPEATED, T_BOOL, T_BYTES, T_ENUM, T_MESSAGE, T_SINT64, T_STRING, T_UINT32 } from "./schema.js";
+import { fieldsOf, schemaText, DEFAULT_MAX, F_ONEOF, F_REPEATED, T_BOOL, T_BYTES, T_ENUM, T_MESSAGE, T_SINT64, T_STRING, T_UINT32 } from "./schema.js";
 import type { FieldDesc } from "./schema.js";
 import { MAX_SAFE, codedError, fromUtf8, utf8 } from "./bytes.js";
 import { SCHEMA_VERSION } from "./constants.js";
@@ -126,7 +126,7 @@ function writeInto(type: string, obj: Obj, buf: Uint8Array, p: number): number {
 
 /** Encode a message object of the named type (two passes: size, then write in place). */
 export function encode(type: string, obj: Obj): Uint8Array {
-  if (SCHEMA_TEXT[type] === undefined) throw fail("ENCODE_TYPE", "unknown message type " + type);
+  if (schemaText(type) === undefined) throw fail("ENCODE_TYPE", "unknown message type " + type);
   const buf = new Uint8Array(sizeOf(type, obj));
   writeInto(type, obj, buf, 0);
   return buf;
@@ -240,7 +240,7 @@ function readMessage(type: string, r: Reader, end: number, depth: number): Obj {
  */
 export function decode(type: string, b: Uint8Array): Obj {
   // Known without parsing it: readMessage parses it, once (a board decodes one per Ack).
-  if (SCHEMA_TEXT[type] === undefined) throw fail("DECODE_TYPE", "unknown message type " + type);
+  if (schemaText(type) === undefined) throw fail("DECODE_TYPE", "unknown message type " + type);
   if (!(b instanceof Uint8Array)) throw fail("DECODE_INPUT", "input is not bytes");
   // A Node Buffer becomes a plain Uint8Array view first.
   if (b.constructor !== Uint8Array) b = new Uint8Array(b.buffer, b.byteOffset, b.length);
@@ -296,4 +296,34 @@ export function chunkFrame(header: Uint8Array, payloadLength: number, tag: Uint8
   // Kept as the pattern for the next frame: the caller only reads them (they are published as is).
   lastFrame = { h: hl, n: payloadLength, t: tl, p: prefix, o: o, s: suffix };
   return { prefix: prefix, suffix: suffix };
+}
+
+/**
+ * A Downlink as every encoder here writes it (R-ENV-3): schema, counter, body and a 32-byte MAC, in
+ * that order, each present, with one-byte keys. Read in a few statements, without the schema table:
+ * the generic decoder cost a board-sized interpreter about 16 ms per message (running from flash),
+ * more than everything else an Ack does. null for any other shape: the caller decodes it the
+ * general way, which also names what is wrong. The body and MAC are views into `b`.
+ */
+export function readDownlink(b: Uint8Array): { schema: number; counter: number; body: Uint8Array; mac: Uint8Array } | null {
+  const n = b.length;
+  if (n < 40 || b[0] !== 0x08 || b[1] > 127 || b[2] !== 0x10) return null;
+  let p = 3, c = 0, mul = 1, x = 128;
+  while (x > 127) {
+    if (p >= n || mul > 268435456) return null; // a uint32 takes at most 5 bytes
+    x = b[p++];
+    c += (x & 127) * mul;
+    mul *= 128;
+  }
+  if (c > 4294967295 || b[p++] !== 0x1a) return null;
+  x = b[p++];
+  let len = x & 127;
+  if (x > 127) {
+    x = b[p++];
+    if (x > 127) return null;
+    len += x * 128;
+  }
+  const end = p + len;
+  if (len > 4096 || end + 34 !== n || b[end] !== 0x22 || b[end + 1] !== 0x20) return null;
+  return { schema: b[1], counter: c, body: b.subarray(p, end), mac: b.subarray(end + 2) };
 }

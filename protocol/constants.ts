@@ -1,8 +1,10 @@
 // Fixed numbers of the protocol. SPEC.md is the prose; this file is the one place in code.
 import { utf8 } from "./bytes.js";
 
-/** Envelope schema version carried in every Uplink and Downlink (R-ENV-1). */
-export const SCHEMA_VERSION = 1;
+/** Envelope schema version carried in every Uplink and Downlink (R-ENV-1). 2: Acks as a fixed-layout block (R-ACKB-1). */
+export const SCHEMA_VERSION = 2;
+/** The first schema: a gateway still answers a device that speaks it, with protobuf Acks (R-ENV-1). */
+export const SCHEMA_VERSION_1 = 1;
 /** Layout version of the chunk header, genesis block and seal block (R-HDR-1). */
 export const LAYOUT_VERSION = 1;
 /** Algorithm ids (R-HDR-2). 1: SHA-256 chain, keyed-hash tags, HMAC-SHA256 for variable input. */
@@ -39,6 +41,20 @@ export const FLAG_MARKER = 2;
 export const FLAG_INTERRUPTED = 4;
 export const CHUNK_FLAGS_MASK = FLAG_PRE_EVENT | FLAG_MARKER;
 
+/**
+ * Why a recording ended: byte 3 of its seal block (R-SEAL-5), under the seal's tag, so the cause of
+ * every interruption is on record (RULES.md: the reason for every interruption is stated).
+ */
+export const END_UNSTATED = 0;
+export const END_STOPPED = 1;
+export const END_COMMAND = 2;
+export const END_BATTERY_LOW = 3;
+export const END_STORAGE_FULL = 4;
+export const END_REBOOT = 5;
+export const END_FAULT = 6;
+/** The end reasons' names, by code (reports, the API, the CLI). */
+export const END_REASONS = ["UNSTATED", "STOPPED", "COMMAND", "BATTERY_LOW", "STORAGE_FULL", "REBOOT", "FAULT"];
+
 /** Media types (R-HDR-6). */
 export const MEDIA_OPAQUE = 0;
 export const MEDIA_PCM_8K_S16LE = 1;
@@ -54,23 +70,24 @@ function dom(s: string): Uint8Array {
 
 /**
  * Domain-separation strings (R-DOM-1): ASCII, each followed by one 0x00 byte, so none is a
- * prefix of another's encoding.
+ * prefix of another's encoding. Marked pure, so a bundle that never uses one leaves it out (the
+ * firmware holds only the ones its chain needs: each costs a board about 5 variables).
  */
-export const D_STATE0 = dom("ER1/state-key");
-export const D_LOGIN = dom("ER1/mqtt-login");
-export const D_DOWNLINK_KEY = dom("ER1/downlink-key");
-export const D_CONTROL_KEY = dom("ER1/control-key");
-export const D_STATE_STEP = dom("ER1/state-step");
-export const D_REC_KEY = dom("ER1/recording-key");
-export const D_KEY_STEP = dom("ER1/key-step");
-export const D_GENESIS = dom("ER1/genesis");
-export const D_CHUNK = dom("ER1/chunk");
-export const D_TAG = dom("ER1/chunk-tag");
-export const D_SEAL = dom("ER1/seal");
-export const D_SEAL_TAG = dom("ER1/seal-tag");
-export const D_CASE_TAG = dom("ER1/case-tag");
-export const D_CONTROL = dom("ER1/control");
-export const D_DOWNLINK = dom("ER1/downlink");
+export const D_STATE0 = /* @__PURE__ */ dom("ER1/state-key");
+export const D_LOGIN = /* @__PURE__ */ dom("ER1/mqtt-login");
+export const D_DOWNLINK_KEY = /* @__PURE__ */ dom("ER1/downlink-key");
+export const D_CONTROL_KEY = /* @__PURE__ */ dom("ER1/control-key");
+export const D_STATE_STEP = /* @__PURE__ */ dom("ER1/state-step");
+export const D_REC_KEY = /* @__PURE__ */ dom("ER1/recording-key");
+export const D_KEY_STEP = /* @__PURE__ */ dom("ER1/key-step");
+export const D_GENESIS = /* @__PURE__ */ dom("ER1/genesis");
+export const D_CHUNK = /* @__PURE__ */ dom("ER1/chunk");
+export const D_TAG = /* @__PURE__ */ dom("ER1/chunk-tag");
+export const D_SEAL = /* @__PURE__ */ dom("ER1/seal");
+export const D_SEAL_TAG = /* @__PURE__ */ dom("ER1/seal-tag");
+export const D_CASE_TAG = /* @__PURE__ */ dom("ER1/case-tag");
+export const D_CONTROL = /* @__PURE__ */ dom("ER1/control");
+export const D_DOWNLINK = /* @__PURE__ */ dom("ER1/downlink");
 
 /** Kinds of control-tagged uplink bodies (R-CTL-2). */
 export const CONTROL_HELLO = 1;

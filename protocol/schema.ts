@@ -17,30 +17,39 @@ export const DEFAULT_MAX = 1024;
  * One string per message: fields separated by ";", numbered 1, 2, 3... in that order, each
  * "name type max flags", or "name 7 Message flags" for a message field; a missing max or flags is 0.
  * Strings, not nested arrays: on a board a table of arrays costs about 750 variables for as long as
- * the code is loaded; these strings cost a tenth of that, and a message type is parsed (fieldsOf)
- * only while a message of it is encoded or decoded. Short, because every byte is in the firmware.
+ * the code is loaded. And returned by a function, not kept in an object: the firmware keeps its
+ * functions as text in flash until they are called (scripts/overlay.mjs), so the strings cost
+ * variables only while a message of that type is encoded or decoded (about 85 fewer after boot on a
+ * board-sized interpreter than as an object of strings). Short, because every byte is in the firmware.
  */
-export const SCHEMA_TEXT: { [name: string]: string } = {
-  Uplink: "schema 0;hello 7 Control 2;start 7 RecordingStart 2;chunk 7 Chunk 2;seal 7 Seal 2;status 7 Control 2",
-  Control: "body 6 4096;tag 6 64",
-  Hello: "nonce 6 64;held 7 Held 1;lastSealed 0;lastSealValue 6 64;nextRecording 0;firmware 5 64;deviceTimeMs 1;uptimeMs 0",
-  Held: "recording 0;firstSeq 0;lastSeq 0;sealed 3;open 3",
-  RecordingStart: "genesis 6 256;caseTag 5 64",
-  Chunk: "header 6 256;payload 6 65536;tag 6 64",
-  Seal: "block 6 256;tag 6 64;caseTag 5 64",
-  Status: "firmware 5 64;batteryMv 0;batteryPct 0;storageFree 1;queueDepth 0;state 4;recording 0;clockOffsetMs 2;lastError 5 128;downlinkRejected 0;deviceTimeMs 1;alarm 3",
-  Downlink: "schema 0;counter 0;body 6 4096;mac 6 64",
-  DownBody: "ack 7 Ack 2;beacon 7 TimeBeacon 2;config 7 Config 2;command 7 Command 2;revoke 7 Revoke 2",
-  Ack: "recording 0;state 4;cumulative 0;selective 6 512;settled 0",
-  TimeBeacon: "timeMs 1;nonce 6 64",
-  Config: "statusIntervalS 0;preEventS 0;chunkBytes 0;beaconIntervalS 0",
-  Command: "action 4;caseTag 5 64",
-  Revoke: "reason 5 256",
-};
+export function schemaText(type: string): string | undefined {
+  switch (type) {
+    case "Uplink": return "schema 0;hello 7 Control 2;start 7 RecordingStart 2;chunk 7 Chunk 2;seal 7 Seal 2;status 7 Control 2";
+    case "Control": return "body 6 4096;tag 6 64";
+    case "Hello": return "nonce 6 64;held 7 Held 1;lastSealed 0;lastSealValue 6 64;nextRecording 0;firmware 5 64;deviceTimeMs 1;uptimeMs 0";
+    case "Held": return "recording 0;firstSeq 0;lastSeq 0;sealed 3;open 3";
+    case "RecordingStart": return "genesis 6 256;caseTag 5 64";
+    case "Chunk": return "header 6 256;payload 6 65536;tag 6 64";
+    case "Seal": return "block 6 256;tag 6 64;caseTag 5 64";
+    case "Status": return "firmware 5 64;batteryMv 0;batteryPct 0;storageFree 1;queueDepth 0;state 4;recording 0;clockOffsetMs 2;lastError 5 128;downlinkRejected 0;deviceTimeMs 1;alarm 3";
+    case "Downlink": return "schema 0;counter 0;body 6 4096;mac 6 64";
+    case "DownBody": return "ack 7 Ack 2;beacon 7 TimeBeacon 2;config 7 Config 2;command 7 Command 2;revoke 7 Revoke 2;ackBlock 6 528 2";
+    case "Ack": return "recording 0;state 4;cumulative 0;selective 6 512;settled 0";
+    case "TimeBeacon": return "timeMs 1;nonce 6 64";
+    case "Config": return "statusIntervalS 0;preEventS 0;chunkBytes 0;beaconIntervalS 0";
+    case "Command": return "action 4;caseTag 5 64";
+    case "Revoke": return "reason 5 256";
+  }
+  return undefined;
+}
+
+/** Every message type of recorder.proto (tests and Node tools). */
+export const MESSAGE_TYPES = ["Uplink", "Control", "Hello", "Held", "RecordingStart", "Chunk", "Seal", "Status", "Downlink", "DownBody",
+  "Ack", "TimeBeacon", "Config", "Command", "Revoke"];
 
 /** The fields of a message type, or null for an unknown type. */
 export function fieldsOf(type: string): FieldDesc[] | null {
-  const t = SCHEMA_TEXT[type];
+  const t = schemaText(type);
   if (t === undefined) return null;
   const parts = t.split(";");
   const out: FieldDesc[] = [];
@@ -55,7 +64,7 @@ export function fieldsOf(type: string): FieldDesc[] | null {
 /** Every message type parsed (tests and Node tools; a board uses fieldsOf). */
 export function schemaTable(): { [name: string]: FieldDesc[] } {
   const all: { [name: string]: FieldDesc[] } = {};
-  const names = Object.keys(SCHEMA_TEXT);
+  const names = MESSAGE_TYPES;
   for (let i = 0; i < names.length; i++) all[names[i]] = fieldsOf(names[i]) as FieldDesc[];
   return all;
 }

@@ -81,10 +81,10 @@ export class ChainWriter {
     this.total += payload.length;
     return { seq: seq, header: h, tag: tag, chain: c };
   }
-  /** Close the recording: seal block over the last chain value, tagged with K_{n+1} (R-SEAL-1..3). */
-  seal(flags: number, endMs: number, uptimeMs: number, caseTagHash: Uint8Array, beacon: Uint8Array): SealOut {
+  /** Close the recording: seal block over the last chain value, tagged with K_{n+1} (R-SEAL-1..3), saying why it ended (R-SEAL-5). */
+  seal(flags: number, endMs: number, uptimeMs: number, caseTagHash: Uint8Array, beacon: Uint8Array, endReason: number): SealOut {
     const block = encodeSeal({
-      version: LAYOUT_VERSION, alg: ALG_SHA256, flags: flags, deviceId: null, recordingId: this.recordingId,
+      version: LAYOUT_VERSION, alg: ALG_SHA256, flags: flags, endReason: endReason, deviceId: null, recordingId: this.recordingId,
       lastSeq: this.seq, endMs: endMs, uptimeMs: uptimeMs, totalBytes: this.total, caseTagHash: caseTagHash,
       lastChain: this.prev, beacon: beacon,
     }, this.deviceId);

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { validDeviceId } from "../protocol/blocks.js";
-import { DEFAULT_CHUNK, DEFAULT_PRE_EVENT_S } from "../firmware/core/config.js";
+import { DEFAULT_CHUNK, DEFAULT_PRE_EVENT_S } from "../protocol/device-files.js";
 import { ProvisionError } from "./errors.js";
 import { PIECE } from "./device.js";
 import { provision, retire } from "./provision.js";

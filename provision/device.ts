@@ -2,7 +2,7 @@
 // file in pieces, read it back, hash it, erase, compact, stop and start the firmware.
 // The code sent to the device is plain ES5 with Espruino's built-ins (Storage, crypto, fs).
 import { createHash } from "node:crypto";
-import { CONFIG_FILE, KEY_FILE } from "../firmware/core/config.js";
+import { CONFIG_FILE, KEY_FILE } from "../protocol/device-files.js";
 import { ProvisionError } from "./errors.js";
 import type { Repl } from "./repl.js";
 

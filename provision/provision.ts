@@ -14,7 +14,7 @@
 // which an evidence system should not offer; the device is the side that can be undone.
 import { randomBytes } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import { CONFIG_FILE, CONFIG_VERSION, KEY_FILE, checkConfig, checkKeys, initialKeys } from "../firmware/core/config.js";
+import { CONFIG_FILE, CONFIG_VERSION, KEY_FILE, checkConfig, checkKeys, initialKeys } from "../protocol/device-files.js";
 import { deriveDeviceKeys, loginPassword } from "../protocol/chain.js";
 import { toHex } from "../protocol/bytes.js";
 import { nodeSha256 } from "../protocol/sha256-node.js";

@@ -24,8 +24,10 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const ENTRY = path.join(ROOT, "firmware", "main.ts");
 export const OUT = path.join(ROOT, "dist", "recorder.js");
 export const OUT_MIN = path.join(ROOT, "dist", "recorder.min.js");
-// "48 KB" read as 48,000 bytes, the smaller of its two readings, so the bundle meets either.
-export const BUDGET = 48000;
+// 64 KB read as 64,000 bytes. What binds on a board is its variables (after boot and at the peak,
+// measured on the board-sized interpreter by the lane), not the bytes of flash the code takes: the
+// bundle lives in Storage beside about 200 KiB of free flash, and its code runs from there.
+export const BUDGET = 64000;
 // Loading the bundle starts the recorder unless the loader defined RECORDER_NO_BOOT first
 // (firmware/main.ts defines the global `Recorder`).
 // The recorder's state while recording: REC_RECORDING of protocol/schema.ts (a test checks it).
@@ -46,12 +48,12 @@ const CLASS_FILES = ["firmware/core/recorder.ts", "firmware/core/mqtt.ts", "firm
 // Interfaces whose objects come from outside the bundle (the simulator passes them in).
 const OUTSIDE = new Set(["RecorderOptions", "MediaSource", "Battery"]);
 const KEEP = new Set((
-  // rec.cfg and rec.key fields (firmware/core/config.ts)
+  // rec.cfg and rec.key fields (protocol/device-files.ts)
   "v id host port login dl ctl chunk pre status case wifi pins media sd j s next ls lz open r k1 g c0 sc t0 ssid pass rec mark mic bat led " +
   // the Espruino API and EspruinoEnv (firmware/hosts/env.ts), MediaSource, battery
   "Storage fs net crypto E getTime setTime setTimeout clearTimeout memory log board read readJSON write writeJSON erase compact getFree " +
   "list readdirSync statSync unlinkSync readFileSync writeFileSync on end connect SHA256 toString toUint8Array toArrayBuffer openFile hwRand skip close " +
-  "watchButtons battery network start stop size mv pct usage " +
+  "watchButtons battery network start stop size mv pct usage memInfo probe free total " +
   // the recorder's console and simulator API
   "boot version record button info selftest halt state alarm lastError setCaseTag"
 ).split(" "));

@@ -11,8 +11,10 @@ import * as writer from "../protocol/writer.js";
 import * as downlink from "../protocol/downlink.js";
 import * as codec from "../protocol/codec.js";
 import * as schema from "../protocol/schema.js";
+import * as topics from "../protocol/topics.js";
+import * as deviceFiles from "../protocol/device-files.js";
 
-const modules = [bytes, hmac, constants, blocks, chain, writer, downlink, codec, schema];
+const modules = [bytes, hmac, constants, blocks, chain, writer, downlink, codec, schema, topics, deviceFiles];
 let names = 0;
 for (let i = 0; i < modules.length; i++) names += Object.keys(modules[i]).length;
 console.log("LOADED " + modules.length + " modules " + names + " exports");

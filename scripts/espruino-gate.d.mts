@@ -34,5 +34,11 @@ export function lintSource(file: string, text: string, mode?: "source" | "bundle
 export function bundleForEspruino(entry: string): Promise<string>;
 export function gate(entries?: string[], options?: { strict?: boolean }): Promise<GateResult>;
 export function formatFinding(f: Finding): string;
-export function runOnEspruino(bin: string, code: string, timeoutMs?: number): EspruinoRun;
+export const STORAGE_PIECE: number;
+export function storageFromFiles(entries: [string, string][], piece?: number): string;
+export function runOnEspruino(bin: string, code: string, timeoutMs?: number, files?: Record<string, string | Uint8Array>): EspruinoRun;
 export function espruinoBin(onPath?: boolean): string;
+export function espruinoBoardBin(onPath?: boolean): string;
+/** One interpreter build of the lane: `linux` (store grows) or `board` (fixed 7,100 variables). */
+export interface EspruinoBuild { name: "linux" | "board"; bin: string; board: boolean }
+export function espruinoBuilds(onPath?: boolean): EspruinoBuild[];

@@ -339,17 +339,51 @@ export async function gate(entries, options) {
   return { ok: errors.length === 0, errors, warnings, bundles };
 }
 
+/** Bytes per piece when a file goes into `Storage`: what the provisioning tool sends per REPL line. */
+export const STORAGE_PIECE = 2048;
+
+/**
+ * A script that copies files of the working directory (the interpreter's "SD card") into `Storage`
+ * piece by piece, as the provisioning tool writes them: the first piece makes the `Storage` file at
+ * its full size, the others fill it in. Never one string literal of the whole file: on a board-sized
+ * build a 47 KB literal runs out of memory while it is parsed. `entries` are [Storage name, file
+ * name]; each file is removed once copied. A `Storage` file that already holds the same bytes is left
+ * as it is (no flash written). Prints nothing.
+ */
+export function storageFromFiles(entries, piece = STORAGE_PIECE) {
+  return `(function () { var S = require("Storage"), fs = require("fs");
+  ${JSON.stringify(entries)}.forEach(function (e) {
+    var n = e[0], size = fs.statSync(e[1]).size, f = E.openFile(e[1], "r"), o = 0, s, same = S.read(n) !== undefined && S.read(n).length === size;
+    while (same && o < size) { s = f.read(${piece}); same = S.read(n, o, s.length) === s; o += s.length; }
+    f.close();
+    if (!same) {
+      f = E.openFile(e[1], "r"); o = 0;
+      while (o < size) { s = f.read(${piece}); S.write(n, s, o, size); o += s.length; }
+      f.close();
+    }
+    s = undefined;
+    fs.unlinkSync(e[1]);
+  });
+})();
+`;
+}
+
 /**
  * Run a bundle on an Espruino interpreter binary (ESPRUINO_BIN) in a fresh temp dir (require("Storage")
  * and fs write there), and return its script output as lines: the banner up to the donation URL,
  * the `>` prompt and terminal escapes are removed. Used by the interpreter tests and the bench.
+ * The bundle goes into `Storage` in pieces and runs from there, as code does on a board: its
+ * function bodies stay in flash. `files` are written into the directory first (inputs the bundle
+ * reads with `fs`, such as test vectors).
  */
-export function runOnEspruino(bin, code, timeoutMs) {
+export function runOnEspruino(bin, code, timeoutMs, files) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "espruino-run-"));
   try {
-    writeFileSync(path.join(dir, "bundle.js"), code);
+    writeFileSync(path.join(dir, "bundle.src"), code);
+    for (const [name, data] of Object.entries(files || {})) writeFileSync(path.join(dir, name), data);
+    writeFileSync(path.join(dir, "run.js"), storageFromFiles([["bundle.js", "bundle.src"]]) + 'eval(require("Storage").read("bundle.js"));\n');
     const started = Date.now();
-    const r = spawnSync(bin, ["bundle.js"], { cwd: dir, encoding: "utf8", timeout: timeoutMs || 120000, maxBuffer: 64 << 20 });
+    const r = spawnSync(bin, ["run.js"], { cwd: dir, encoding: "utf8", timeout: timeoutMs || 120000, maxBuffer: 64 << 20 });
     const out = (r.stdout || "").replace(/\r/g, "").replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
     const cut = out.indexOf("espruino.com/Donate");
     const body = cut < 0 ? out : out.slice(out.indexOf("\n", cut) + 1);
@@ -361,22 +395,49 @@ export function runOnEspruino(bin, code, timeoutMs) {
   }
 }
 
-/**
- * The interpreter to run: ESPRUINO_BIN, or with `onPath` an `espruino-linux` on the PATH; ""
- * when that names no executable file. One place, so the lanes and the bench agree on it.
- */
-export function espruinoBin(onPath) {
-  let bin = process.env.ESPRUINO_BIN || "";
-  if (!bin && onPath) {
-    const r = spawnSync("sh", ["-c", "command -v espruino-linux"], { encoding: "utf8" });
-    bin = r.status === 0 ? r.stdout.trim() : "";
-  }
+/** An executable file's path, or "". */
+function executable(bin) {
   try {
     accessSync(bin, constants.X_OK);
     return statSync(bin).isFile() ? bin : "";
   } catch {
     return "";
   }
+}
+
+function onPathBin(name) {
+  const r = spawnSync("sh", ["-c", "command -v " + name], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : "";
+}
+
+/**
+ * The interpreter to run: ESPRUINO_BIN, or with `onPath` an `espruino-linux` on the PATH; ""
+ * when that names no executable file. One place, so the lanes and the bench agree on it.
+ */
+export function espruinoBin(onPath) {
+  return executable(process.env.ESPRUINO_BIN || (onPath ? onPathBin("espruino-linux") : ""));
+}
+
+/**
+ * The board-sized interpreter: a build with a fixed store of 7,100 variables, as an Espruino WiFi
+ * has (ESPRUINO_BOARD_BIN, or with `onPath` an `espruino-board` on the PATH); "" when none.
+ */
+export function espruinoBoardBin(onPath) {
+  return executable(process.env.ESPRUINO_BOARD_BIN || (onPath ? onPathBin("espruino-board") : ""));
+}
+
+/**
+ * The builds the real-interpreter lane runs on, each where installed: `linux` (the default build,
+ * whose variable store grows on demand) and `board` (the fixed store of a board). Tests run once per
+ * build and name it; an empty list means the lane is skipped.
+ */
+export function espruinoBuilds(onPath) {
+  const out = [];
+  const linux = espruinoBin(onPath);
+  if (linux) out.push({ name: "linux", bin: linux, board: false });
+  const board = espruinoBoardBin(onPath);
+  if (board) out.push({ name: "board", bin: board, board: true });
+  return out;
 }
 
 /** `file:line:col: error [rule] message`, with the file relative to the repository when inside it. */

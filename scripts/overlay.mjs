@@ -42,17 +42,20 @@ const ID_LEN = ID.length;
 // runs). Its locals are single letters; a record made by eval inside it sees them, but the
 // records name the bundle's own functions by `$`/`_` names only (scripts/global-scope.mjs).
 // `TABLE` is replaced by the length of the id and the table in overlayPrepare; `BASE` (where the
-// id starts) and `ID` in overlayFinish.
+// id starts) and `ID` in overlayFinish. The reader is a function of its own, not a closure made in
+// the loader: such a closure and the loader's scope hold each other, a cycle that only a garbage
+// collection frees, and a board-sized interpreter was seen with 2,500 variables of such scopes
+// (138 loads after a reboot with a backlog) that counted as used.
 const LOADER = `var __ovlCache=[];function __ovl(k){return __ovlCache[k]||(__ovlCache[k]=__ovlLoad(k))}` +
-  `function __ovlLoad(k){var t=typeof RECORDER_TEXT<"u"?RECORDER_TEXT:0,` +
-  `r=function(o,n){return t?t.substr(o,n):require("Storage").read("${OVERLAY_FILE}",o,n)},s=r(${BASE}+${ID_LEN}+${OFFSET_DIGITS}*k,${OFFSET_DIGITS * 2}),i,n,q,p;` +
+  `function __ovlRead(o,n){return typeof RECORDER_TEXT<"u"?RECORDER_TEXT.substr(o,n):require("Storage").read("${OVERLAY_FILE}",o,n)}` +
+  `function __ovlLoad(k){var t=typeof RECORDER_TEXT<"u"?RECORDER_TEXT:0,s=__ovlRead(${BASE}+${ID_LEN}+${OFFSET_DIGITS}*k,${OFFSET_DIGITS * 2}),i,n,q,p;` +
   `if(!s)throw new Error("no Storage file ${OVERLAY_FILE}: the firmware reads its functions from it");` +
-  `if(""+r(${BASE},${ID_LEN})!="${ID}")throw new Error("${OVERLAY_FILE} changed: restart the recorder");` +
+  `if(""+__ovlRead(${BASE},${ID_LEN})!="${ID}")throw new Error("${OVERLAY_FILE} changed: restart the recorder");` +
   `s=""+s;i=${BASE}+TABLE+parseInt(s.substr(0,${OFFSET_DIGITS}),36);n=${BASE}+TABLE+parseInt(s.substr(${OFFSET_DIGITS}),36)-i-1;` +
-  `q=r(i,n).indexOf("{");p=q?""+r(i,q):"";` +
+  `q=__ovlRead(i,n).indexOf("{");p=q?""+__ovlRead(i,q):"";` +
   // eval where the text is in RAM (its scope then keeps only this small string, not the text)
   `if(t)return s="(function("+p+")"+t.substr(i+q,n-q)+")",eval(s);` +
-  `return Function.apply(0,(p?p.split(","):[]).concat([r(i+q+1,n-q-2)]))}`;
+  `return Function.apply(0,(p?p.split(","):[]).concat([__ovlRead(i+q+1,n-q-2)]))}`;
 
 /** Edits in text order; at one position an insertion that opens a call (order 0) comes first, the outer call's first. */
 const byPosition = (a, b) => a.start - b.start || a.order - b.order || (b.outer || 0) - (a.outer || 0);
@@ -77,6 +80,42 @@ function freshName(node, sf) {
   for (const a of "abcdefghijklmnopqrstuvwxyz") if (!used.has(a)) return a;
   for (const a of "abcdefghijklmnopqrstuvwxyz") for (const b of "abcdefghijklmnopqrstuvwxyz") if (!used.has(a + b)) return a + b;
   throw new Error("overlay: no free name in " + sf.text.slice(node.getStart(sf), node.getStart(sf) + 40));
+}
+
+/**
+ * The candidates that run while the bundle loads: called by a top-level statement outside any function
+ * or class body (a constant's initializer), or by such a function or method, transitively; a class
+ * made with `new` at the top level brings in its constructor. Returns the function candidates and the
+ * method names.
+ */
+function loadTimeCalls(sf, checker, outer, cands, methods) {
+  const fns = new Set();
+  const meths = new Set();
+  const queue = [];
+  // Calls made by `node` when it runs: nested functions and classes are only defined, not run, unless
+  // `deep` (a function's whole body: it may call its own nested functions).
+  const scan = (node, deep) => {
+    (function visit(n) {
+      if (!deep && n !== node && (ts.isFunctionLike(n) || ts.isClassLike(n))) return;
+      if (ts.isCallExpression(n) || ts.isNewExpression(n)) {
+        const e = n.expression;
+        const c = ts.isIdentifier(e) ? cands.get(symbolOf(checker, e)) : undefined;
+        if (c && !fns.has(c)) { fns.add(c); queue.push(c.st.body); }
+        const m = ts.isPropertyAccessExpression(e) ? methods.get(e.name.text) : undefined;
+        if (m && !meths.has(e.name.text)) { meths.add(e.name.text); queue.push(m.m.body); }
+        if (ts.isNewExpression(n) && ts.isIdentifier(e)) {
+          const decl = symbolOf(checker, e)?.valueDeclaration;
+          const cls = decl && (ts.isClassLike(decl) ? decl : ts.isVariableDeclaration(decl) && decl.initializer && ts.isClassLike(decl.initializer) ? decl.initializer : null);
+          const ctor = cls && cls.members.find((x) => ts.isConstructorDeclaration(x));
+          if (ctor && ctor.body && !fns.has(ctor)) { fns.add(ctor); queue.push(ctor.body); }
+        }
+      }
+      ts.forEachChild(n, visit);
+    })(node);
+  };
+  for (const st of outer) if (!ts.isFunctionDeclaration(st) && !ts.isClassDeclaration(st)) scan(st, false);
+  while (queue.length) scan(queue.pop(), true);
+  return { fns, methods: meths };
 }
 
 /**
@@ -125,8 +164,14 @@ export function overlayPrepare(text) {
     }
     ts.forEachChild(n, visit);
   })(sf);
-  const fns = [...cands.values()].filter((c) => c.ok);
-  const meths = [...methods.entries()].filter(([name, m]) => m.ok && props.get(name) === 1).map(([, m]) => m);
+  // Nothing that runs while the bundle loads is an overlay: loaded from anywhere but rec.js, a load
+  // that read an overlay would throw before the bundle's classes are defined, and the interpreter
+  // parsing a class after an uncaught exception fails ASSERT(jsvHasChildren(target)) and dies
+  // (jsvar.c, the class's static fields). So a bundle in the wrong place gets to its boot line, which
+  // says what is missing, and the interpreter lives on.
+  const atLoad = loadTimeCalls(sf, checker, outer, cands, methods);
+  const fns = [...cands.values()].filter((c) => c.ok && !atLoad.fns.has(c));
+  const meths = [...methods.entries()].filter(([name, m]) => m.ok && props.get(name) === 1 && !atLoad.methods.has(name)).map(([, m]) => m);
 
   // Edits: a call of a taken function; the receiver of a taken method's call moved into the
   // arguments (an insertion before it, and `.m(` replaced), the outer call's insertion first.

@@ -30,10 +30,14 @@ if (missing.length) {
   }
 }
 
-// The real-interpreter lane runs when ESPRUINO_BIN names an interpreter; take one from the PATH.
+// The real-interpreter lane runs on each build named: ESPRUINO_BIN (the default Linux build) and
+// ESPRUINO_BOARD_BIN (a fixed store of 7,100 variables, as a board has); take them from the PATH.
 const env = { ...process.env };
-if (!env.ESPRUINO_BIN && has("espruino-linux")) env.ESPRUINO_BIN = execFileSync("sh", ["-c", "command -v espruino-linux"]).toString().trim();
-console.log(env.ESPRUINO_BIN ? `test: real-interpreter lane on ${env.ESPRUINO_BIN}` : "test: ESPRUINO_BIN not set and no espruino-linux on the PATH: real-interpreter lane skipped");
+const onPath = (cmd) => execFileSync("sh", ["-c", `command -v ${cmd}`]).toString().trim();
+if (!env.ESPRUINO_BIN && has("espruino-linux")) env.ESPRUINO_BIN = onPath("espruino-linux");
+if (!env.ESPRUINO_BOARD_BIN && has("espruino-board")) env.ESPRUINO_BOARD_BIN = onPath("espruino-board");
+console.log(env.ESPRUINO_BIN ? `test: real-interpreter lane, default build: ${env.ESPRUINO_BIN}` : "test: ESPRUINO_BIN not set and no espruino-linux on the PATH: the lane skips the default build");
+console.log(env.ESPRUINO_BOARD_BIN ? `test: real-interpreter lane, board-sized build: ${env.ESPRUINO_BOARD_BIN}` : "test: ESPRUINO_BOARD_BIN not set and no espruino-board on the PATH: the lane skips the board-sized build");
 
 const gate = spawnSync(process.execPath, ["scripts/espruino-gate.mjs"], { stdio: "inherit", env });
 if (gate.status !== 0) { console.log("tests: 0 passed, 1 failed"); process.exit(1); }

@@ -23,18 +23,18 @@ import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
 import { nodeSha256 as sha } from "../protocol/sha256-node.js";
 import { fromHex } from "../protocol/bytes.js";
-import { H_PAYLOAD_HASH, deviceIdBytes } from "../protocol/blocks.js";
+import { H_PAYLOAD_HASH, deviceIdBytes, parseAckBlock } from "../protocol/blocks.js";
 import { ChainCrypto, recordingKey, stateAt } from "../protocol/chain.js";
 import { ChainWriter, genesisFor } from "../protocol/writer.js";
 import { DownlinkGuard, tagControl } from "../protocol/downlink.js";
 import { decode, encode, which } from "../protocol/codec.js";
 import { AckState } from "../protocol/schema.js";
 import { CONTROL_HELLO, MEDIA_PCM_8K_S16LE, NONCE_LEN, SCHEMA_VERSION } from "../protocol/constants.js";
-import { CONFIG_FILE, KEY_FILE, checkConfig, checkKeys } from "../firmware/core/config.js";
-import type { KeyState } from "../firmware/core/config.js";
+import { CONFIG_FILE, KEY_FILE, checkConfig, checkKeys } from "../protocol/device-files.js";
+import type { KeyState } from "../protocol/device-files.js";
 import { KIND_CHUNK, KIND_SEAL, KIND_START, Queue, segmentName } from "../firmware/core/queue.js";
 import type { HeldRange, QueueStore } from "../firmware/core/queue.js";
-import { NodeStore } from "../firmware/hosts/node-store.js";
+import { NodeStore } from "./engine/node-store.js";
 import { FLASH_BYTES, Flash, espruinoParse } from "./engine/flash.js";
 import { Life } from "./engine/runtime.js";
 import { Rand } from "./engine/rand.js";
@@ -178,8 +178,9 @@ class Intruder {
       // The honest device's downlinks arrive on the same topic, MAC'd for its session: not ours.
       if (this.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array)) return;
       const body = decode("DownBody", d.body as Uint8Array);
-      if (which(body, "DownBody") === "ack") {
-        const a = body.ack as { recording: number; state: number; cumulative: number };
+      // Schema 2 Acks come as a fixed-layout block (R-ACKB-1), schema 1 as the protobuf Ack.
+      const a = (body.ackBlock ? parseAckBlock(body.ackBlock as Uint8Array) : which(body, "DownBody") === "ack" ? body.ack : null) as { recording: number; state: number; cumulative: number } | null;
+      if (a) {
         this.acks.push({ recording: a.recording, state: a.state, cumulative: a.cumulative });
       }
     } catch { /* not a message of this protocol: ignored */ }

@@ -160,7 +160,8 @@ export function lossless(ctx: Ctx, recs: RecordingResult[], infos: (DeviceInfo |
   ctx.devices.forEach((d, i) => {
     const info = infos[i];
     if (!info) { f.push(`${d.id}: powered off at the end`); return; }
-    if (info.queueDepth !== 0) f.push(`${d.id}: ${info.queueDepth} chunks never acknowledged`);
+    // Every record the device holds counts (starts and seals too): one holding only a seal has not drained.
+    if (info.queueDepth !== 0) f.push(`${d.id}: ${info.queueDepth} records (starts, chunks, seals) still held, never acknowledged`);
     const mine = recs.filter((r) => r.device === d.id);
     const sealed = (info as unknown as { lastSealed: number }).lastSealed;
     const gone = (opts.deleted || []).filter((x) => x === i).length;

@@ -57,5 +57,14 @@ export interface Host {
   battery(): Battery;
   /** Variables in use (process.memory().usage on Espruino), for info() and the budgets. */
   memory(): number;
+  /**
+   * Variables free now, without a garbage collection (process.memory(false).free): read before a
+   * chunk is stored and before anything is sent, so that low memory fails loudly instead of cutting a
+   * packet short. With `gc`, after a garbage collection (slower: about 0.4 ms on the board-sized
+   * build), which frees what only cycles held. Each read is also a sample of the peak (memPeak).
+   */
+  memFree(gc?: boolean): number;
+  /** The most variables in use at any memFree() read (and, while probing, inside each socket write). */
+  memPeak(): number;
   log(line: string): void;
 }

@@ -319,12 +319,17 @@ export interface Conn {
    */
   write(b: Uint8Array): void;
   end(): void;
+  /** Bytes written and not yet handed to the socket (a transport that paces its writes); 0 if none. */
+  buffered?: () => number;
 }
 
 /** What the client needs from its host: a socket, timers and a millisecond clock. */
 export interface Transport {
-  /** Open a connection; onClose must be called once when it ends, whoever ended it. */
-  connect(host: string, port: number, onData: (b: Uint8Array) => void, onClose: () => void): Conn;
+  /**
+   * Open a connection; onClose must be called once when it ends, whoever ended it. A transport that
+   * paces its writes calls onDrain when everything written has gone to the socket.
+   */
+  connect(host: string, port: number, onData: (b: Uint8Array) => void, onClose: () => void, onDrain?: () => void): Conn;
   /** A timer (setTimeout) and its cancel (clearTimeout). */
   after(fn: () => void, ms: number): unknown;
   cancel(h: unknown): void;
@@ -345,6 +350,13 @@ export interface MqttOptions extends ConnectOptions {
   backoffMax?: number;
   /** Uniform in [0, 1): the jitter source (default Math.random; tests inject their own). */
   random?: () => number;
+  /**
+   * false: let a publish's parts go once they are written (its id stays in the window until the
+   * PUBACK). For a caller that resends from its own store after a reconnect and calls discard(), as
+   * the recorder does: a window of 8 KiB chunks would otherwise hold each chunk until its PUBACK,
+   * about 1,500 variables on a board. Default true: kept, and resent with DUP after a reconnect.
+   */
+  holdParts?: boolean;
 }
 
 /** One QoS 1 publish awaiting its PUBACK, kept as the parts the caller gave (no copy). */
@@ -393,6 +405,8 @@ export class MqttClient {
   onPuback: (id: number) => void;
   onSuback: (id: number, granted: number) => void;
   onClose: (reason: string) => void;
+  /** Everything written has gone to the socket (a pacing transport): room for the next big publish. */
+  onDrain: () => void;
 
   constructor(transport: Transport, options: MqttOptions) {
     this.t = transport;
@@ -418,6 +432,7 @@ export class MqttClient {
     this.onPuback = function () {};
     this.onSuback = function () {};
     this.onClose = function () {};
+    this.onDrain = function () {};
   }
 
   /** Open the connection (and keep reopening it until end()). */
@@ -435,6 +450,8 @@ export class MqttClient {
       if (gen === self.gen) self.data(b);
     }, function () {
       if (gen === self.gen) self.drop("CLOSED");
+    }, function () {
+      if (gen === self.gen) self.onDrain();
     });
     if (gen !== this.gen) return; // the transport failed synchronously and drop() already ran
     this.conn = c;
@@ -469,6 +486,16 @@ export class MqttClient {
     return this.queue.length < opt(this.o.maxInflight, 8);
   }
 
+  /**
+   * True when nothing written waits in the transport: the caller that publishes big messages one at a
+   * time (so that at most one is in RAM beside the socket's slice) checks it, and publishes the next
+   * on onDrain.
+   */
+  writable(): boolean {
+    const c = this.conn;
+    return !c || !c.buffered || c.buffered() === 0;
+  }
+
   publish(topic: string, payload: Uint8Array, qos: number): number {
     return this.publishParts(topic, [payload], qos);
   }
@@ -476,7 +503,8 @@ export class MqttClient {
   /**
    * Publish the concatenation of `parts` as one payload, each part its own transport write after a
    * small header write: chunkFrame's prefix, the payload and its suffix go out without a copy.
-   * At QoS 1 the parts are kept (not copied) until the PUBACK: the caller must not change them.
+   * At QoS 1 the parts are kept (not copied) until the PUBACK, or with holdParts false until written:
+   * the caller must not change them.
    */
   publishParts(topic: string, parts: Uint8Array[], qos: number): number {
     let length = 0;
@@ -524,8 +552,10 @@ export class MqttClient {
   }
 
   sendInflight(e: Inflight): void {
+    if (e.sent && !e.parts.length && e.length) return; // let go (holdParts false): the caller resends
     this.sendParts(publishHeader(e.topic, e.length, 1, e.id, e.sent), e.parts);
     e.sent = true;
+    if (this.o.holdParts === false) e.parts = [];
   }
 
   sendParts(header: Uint8Array, parts: Uint8Array[]): void {

@@ -471,11 +471,18 @@ export class Queue {
     return out;
   }
 
-  /** Chunks not yet acknowledged, over all recordings (Status queue depth). */
+  /**
+   * Records still held, over all recordings (Status queue depth, SPEC R-MSG-7): every chunk not yet
+   * acknowledged, and every start and seal, which only ACK_SEALED frees. A device holding only a
+   * seal has not drained: the gateway may not have it.
+   */
   depth(): number {
     let n = 0;
     const ids = Object.keys(this.recs);
-    for (let i = 0; i < ids.length; i++) n += this.recs[ids[i]].top - this.recs[ids[i]].acked;
+    for (let i = 0; i < ids.length; i++) {
+      const r = this.recs[ids[i]];
+      n += r.top - r.acked + (r.hasStart ? 1 : 0) + (r.sealSeq >= 0 ? 1 : 0);
+    }
     return n;
   }
 

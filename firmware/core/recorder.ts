@@ -12,24 +12,25 @@
 // the genesis kept in rec.key.
 import type { Sha256 } from "../../protocol/bytes.js";
 import { copyBytes, fromHex, toHex, wipe, setU64, getU64 } from "../../protocol/bytes.js";
-import { deviceIdBytes, parseHeader, H_PAYLOAD_HASH } from "../../protocol/blocks.js";
+import { deviceIdBytes, parseAckBlock, parseHeader, H_PAYLOAD_HASH } from "../../protocol/blocks.js";
 import { ChainCrypto, recordingKey, stateStep } from "../../protocol/chain.js";
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { DownlinkGuard, controlTag } from "../../protocol/downlink.js";
 import { Hmac } from "../../protocol/hmac.js";
-import { chunkFrame, decode, encode } from "../../protocol/codec.js";
+import { chunkFrame, decode, encode, readDownlink } from "../../protocol/codec.js";
+import { downTopic, upTopic } from "../../protocol/topics.js";
 import type { Obj } from "../../protocol/codec.js";
 import { ACK_SEALED, ACK_UNKNOWN, CMD_SET_CASE_TAG, CMD_START, CMD_STOP, REC_IDLE, REC_NO_CONFIG, REC_RECORDING, REC_REVOKED, REC_STOPPED_FULL } from "../../protocol/schema.js";
 import {
-  CONTROL_HELLO, CONTROL_STATUS, FLAG_INTERRUPTED, FLAG_MARKER, FLAG_PRE_EVENT, HASH_LEN, MAX_PAYLOAD, NONCE_LEN,
+  CONTROL_HELLO, CONTROL_STATUS, END_BATTERY_LOW, END_COMMAND, END_REBOOT, END_STOPPED, END_STORAGE_FULL, FLAG_INTERRUPTED, FLAG_MARKER, FLAG_PRE_EVENT, HASH_LEN, MAX_PAYLOAD, NONCE_LEN,
   SCHEMA_VERSION,
 } from "../../protocol/constants.js";
 import type { Host } from "./host.js";
 import { MqttClient } from "./mqtt.js";
 import { KIND_CHUNK, KIND_SEAL, KIND_START, Queue } from "./queue.js";
 import type { HeldRange } from "./queue.js";
-import { CONFIG_FILE, KEY_FILE, MIN_CHUNK, checkConfig, checkKeys, withDefaults } from "./config.js";
-import type { KeyState, RecorderConfig } from "./config.js";
+import { CONFIG_FILE, KEY_FILE, MIN_CHUNK, checkConfig, checkKeys, withDefaults } from "../../protocol/device-files.js";
+import type { KeyState, RecorderConfig } from "../../protocol/device-files.js";
 
 export const FIRMWARE_VERSION = "er-fw 0.1.0";
 
@@ -57,12 +58,30 @@ export interface RecorderOptions {
   /** Queue: bytes a chunk must leave free, and segment size. */
   reserve: number;
   segmentBytes: number;
+  /** 1: also sample memory right after each frame is built (the lane's hot-path peak; a read costs about 0.1 ms). */
+  probe: number;
 }
 
 const DEFAULTS: RecorderOptions = {
   window: 2, helloWaitMs: 1500, resendMs: 20000, tickMs: 5000, keepalive: 30, backoffMin: 1000, backoffMax: 60000,
-  reserve: 8192, segmentBytes: 262144,
+  reserve: 8192, segmentBytes: 262144, probe: 0,
 };
+
+/**
+ * Variables a buffer of `n` bytes may take: a string that found no contiguous run of free variables
+ * (a fragmented store) holds about 13 bytes a variable on a board-sized build, a flat one 17.
+ */
+function varsFor(n: number): number {
+  return Math.ceil(n / 12) + 2;
+}
+/** Below this many free variables nothing is stored: a store running out mid-append would tear the queue. */
+const MEM_STORE = 250;
+/**
+ * Free variables kept, beyond a chunk's own, before anything is sent: the MQTT header and window
+ * entry, the transport's slice and the socket's copy of it, an Ack decoded meanwhile. Below it the
+ * recorder stops sending (LOW_MEMORY) rather than let the interpreter cut a packet short.
+ */
+const MEM_RESERVE = 800;
 
 /** Per recording, what went out on this connection and what the gateway last said. */
 interface Tx {
@@ -75,6 +94,7 @@ interface Tx {
   // Listed in this connection's Hello and not answered yet: nothing of it goes out until the gateway
   // says where it stands (a slow gateway answers late; sending all again meanwhile breeds resends).
   asked: boolean;
+  tries: number; // resends in a row without Ack progress: the next waits resendMs times this (at most 4)
 }
 
 /** One chunk of the pre-event ring (its payload is a file on the store). */
@@ -87,6 +107,10 @@ interface PreChunk {
 }
 
 const ZERO16 = new Uint8Array(NONCE_LEN);
+/** At or below this battery charge (percent) a recording is sealed with END_BATTERY_LOW (a reading of 0 mV: no battery gauge). */
+const BATTERY_STOP_PCT = 3;
+/** DownBody's ack_block key byte: field 6, wire type 2 (recorder.proto). */
+const ACK_BLOCK_KEY = 0x32;
 /** Ack-record note: chain value, byte total and end time (u64 each) at the last chunk, and its beacon. */
 const NOTE_LEN = HASH_LEN + 16 + NONCE_LEN;
 const ZERO32 = new Uint8Array(HASH_LEN);
@@ -134,12 +158,14 @@ export class Recorder {
   lastEnd: number; // end time and beacon of the last chunk written (for the ack note)
   lastBeacon: Uint8Array;
   statusDue: boolean;
+  low: boolean; // LOW_MEMORY: sending paused or one message at a time, pre-event capture off
+  behind: boolean; // the queue may hold what this connection has not sent (pump reads it)
   stats: { chunks: number; published: number; acked: number; freed: number; rejected: number; dropped: string[] };
 
   constructor(host: Host, options?: Partial<RecorderOptions>) {
     this.hw = host;
     this.sha = host.sha;
-    const o: RecorderOptions = { window: 0, helloWaitMs: 0, resendMs: 0, tickMs: 0, keepalive: 0, backoffMin: 0, backoffMax: 0, reserve: 0, segmentBytes: 0 };
+    const o: RecorderOptions = { window: 0, helloWaitMs: 0, resendMs: 0, tickMs: 0, keepalive: 0, backoffMin: 0, backoffMax: 0, reserve: 0, segmentBytes: 0, probe: 0 };
     const keys = Object.keys(DEFAULTS);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i] as keyof RecorderOptions;
@@ -177,6 +203,8 @@ export class Recorder {
     this.helloTimer = null;
     this.lastStatus = 0;
     this.statusDue = false;
+    this.low = false;
+    this.behind = true;
     this.lastEnd = 0;
     this.lastBeacon = ZERO16;
     this.stats = { chunks: 0, published: 0, acked: 0, freed: 0, rejected: 0, dropped: [] };
@@ -216,23 +244,25 @@ export class Recorder {
     this.recover();
     this.state = IDLE;
     h.led("idle");
-    this.upTopic = "rec/" + cfg.id + "/up";
+    this.upTopic = upTopic(cfg.id);
     this.guard = new DownlinkGuard(this.sha, fromHex(cfg.dl), this.dev);
     this.ctl = new Hmac(this.sha, fromHex(cfg.ctl));
     const self = this;
     h.onButton(function (name: string) { self.button(name); });
     const m = new MqttClient(h.transport, {
       host: cfg.host, port: cfg.port, clientId: cfg.id, username: cfg.id, password: cfg.login, keepalive: this.o.keepalive,
-      clean: true, maxInflight: this.o.window + 1, backoffMin: this.o.backoffMin, backoffMax: this.o.backoffMax,
+      clean: true, maxInflight: this.o.window + 1, backoffMin: this.o.backoffMin, backoffMax: this.o.backoffMax, holdParts: false,
       random: function () { return h.random(1)[0] / 256; },
     });
     // Hello waits for the SUBACK, not the CONNACK: the gateway answers it with Acks, which must find us subscribed.
     m.onSuback = function () { self.subscribed(); };
     m.onMessage = function (topic: string, payload: Uint8Array) { self.downlink(topic, payload); };
     m.onPuback = function () { self.pump(); };
+    // A chunk went out whole: the next may (one big publish at a time beside the socket's slice).
+    m.onDrain = function () { self.pump(); };
     m.onClose = function (reason: string) { self.closed(reason); };
     this.mqtt = m;
-    m.subscribe("rec/" + cfg.id + "/down");
+    m.subscribe(downTopic(cfg.id));
     m.connect();
     this.armTick();
     if (this.preS > 0) this.mediaStart();
@@ -302,7 +332,7 @@ export class Recorder {
     wipe(k1);
     this.writer = w;
     // The seal carries the last beacon the recording had (the one in its last chunk): R-TIME-2.
-    const ok = this.sealOpen(FLAG_INTERRUPTED, t.end, t.beacon);
+    const ok = this.sealOpen(FLAG_INTERRUPTED, t.end, t.beacon, END_REBOOT);
     this.log("recovery: recording " + r + " sealed as interrupted after chunk " + t.seq + (ok ? "" : " FAILED"));
   }
 
@@ -393,6 +423,11 @@ export class Recorder {
       this.full();
       return "STORAGE_FULL";
     }
+    const bat = h.battery();
+    if (bat.mv > 0 && bat.pct <= BATTERY_STOP_PCT) {
+      this.fail("BATTERY_LOW", "battery at " + bat.pct + "%: recording refused");
+      return "BATTERY_LOW";
+    }
     const tag = caseTag || this.nextTag;
     const r = k.next;
     const s = fromHex(k.s);
@@ -433,27 +468,33 @@ export class Recorder {
     if (this.ready && this.mqtt && this.mqtt.canPublish()) {
       this.mqtt.publish(this.upTopic, start, 1);
       this.sent(tx, 0, KIND_START);
-    }
+    } else this.behind = true;
     // The pre-event ring enters the chain first, flagged (DESIGN.md section 4).
     const ring = this.ring;
     this.ring = [];
     for (let i = 0; i < ring.length && this.state === RECORDING; i++) {
       const e = ring[i];
-      const p = h.store.read(e.name, 0, e.length);
+      // Read only with room for it and its way into the chain; else the rest of the ring is given up.
+      const free = h.memFree();
+      const p = free >= varsFor(e.length) + MEM_STORE ? h.store.read(e.name, 0, e.length) : null;
+      if (!p && free < varsFor(e.length) + MEM_STORE) this.lowMemory(free);
       h.store.remove(e.name);
-      if (p) this.chunk(p, e.durationMs, FLAG_PRE_EVENT, e.timeMs, e.uptimeMs);
+      if (p) this.takeChunk(p, e.durationMs, FLAG_PRE_EVENT, e.timeMs, e.uptimeMs);
     }
     if (this.state === RECORDING) this.mediaStart();
     return "";
   }
 
-  /** Stop and seal the open recording. Returns "" or why not. */
-  stop(): string {
+  /**
+   * Stop and seal the open recording, saying why (R-SEAL-5): the officer (the button, the console:
+   * no argument) unless `why` names another END_* reason. Returns "" or why not.
+   */
+  stop(why?: number): string {
     if (this.state !== RECORDING) return "NOT_RECORDING";
-    if (!this.sealOpen(0, this.hw.now(), this.bnonce)) return this.lastError;
+    if (!this.sealOpen(0, this.hw.now(), this.bnonce, why || END_STOPPED)) return this.lastError;
     this.state = IDLE;
     this.hw.led("idle");
-    if (this.preS <= 0) this.stopMedia();
+    if (this.preS <= 0 || this.low) this.stopMedia();
     return "";
   }
 
@@ -461,12 +502,12 @@ export class Recorder {
    * Seal the open recording at the writer's last chunk: seal record, then rec.key, then compaction
    * (R-FS-2: K_1 leaves the flash). Publishes the seal when everything before it went out.
    */
-  sealOpen(flags: number, endMs: number, beacon: Uint8Array): boolean {
+  sealOpen(flags: number, endMs: number, beacon: Uint8Array, endReason: number): boolean {
     const w = this.writer as ChainWriter;
     const k = this.keys as KeyState;
     const op = k.open as { r: number; case: string };
     const r = op.r;
-    const s = w.seal(flags, endMs, this.hw.uptime(), this.cc.caseTagHash(op.case), beacon);
+    const s = w.seal(flags, endMs, this.hw.uptime(), this.cc.caseTagHash(op.case), beacon, endReason);
     const msg = encode("Uplink", { schema: SCHEMA_VERSION, seal: { block: s.block, tag: s.tag, caseTag: op.case } });
     const res = this.queue.put(r, w.seq, KIND_SEAL, [msg]);
     if (res) {
@@ -482,7 +523,7 @@ export class Recorder {
     if (this.ready && this.mqtt && tx.start && tx.seq === last && this.mqtt.canPublish()) {
       this.mqtt.publish(this.upTopic, msg, 1);
       this.sent(tx, last, KIND_SEAL);
-    }
+    } else this.behind = true;
     return true;
   }
 
@@ -496,8 +537,17 @@ export class Recorder {
    * native operations: four hashes in the writer, three small ones in the queue's check (the
    * payload's hash is reused from the header), one file append, four socket writes.
    */
-  chunk(payload: Uint8Array, durationMs: number, flags: number, timeMs: number, uptimeMs: number): void {
+  takeChunk(payload: Uint8Array, durationMs: number, flags: number, timeMs: number, uptimeMs: number): void {
     const w = this.writer as ChainWriter;
+    // One read of the free variables per chunk: whether it can be stored, and whether it can go out.
+    let free = this.hw.memFree();
+    if (free < MEM_STORE) free = this.hw.memFree(true);
+    if (free < MEM_STORE) {
+      // Nothing of it enters the chain: the recording has a gap in time, never a broken chain or queue.
+      this.lowMemory(free);
+      this.log("chunk not recorded: " + free + " variables free");
+      return;
+    }
     if (this.mark) flags |= FLAG_MARKER;
     const prev = w.prev, total = w.total, seq = w.seq + 1;
     let parts: Uint8Array[] = [], res: string, thrown;
@@ -507,6 +557,7 @@ export class Recorder {
       const o = w.chunk(payload, flags, this.hw.media.media, timeMs, durationMs, uptimeMs, this.bnonce);
       const f = chunkFrame(o.header, payload.length, o.tag);
       parts = [f.prefix, payload, f.suffix];
+      if (this.o.probe) this.hw.memFree(); // a peak sample with the frame built
       res = this.queue.put(w.recordingId, seq, KIND_CHUNK, parts, [null, o.header.subarray(H_PAYLOAD_HASH, H_PAYLOAD_HASH + HASH_LEN), null]);
     } catch (e) {
       res = "ERROR " + e;
@@ -525,10 +576,52 @@ export class Recorder {
     this.lastBeacon = this.bnonce;
     this.stats.chunks++;
     const tx = this.txOf(w.recordingId);
-    if (this.ready && tx.start && tx.seq === seq - 1 && (this.mqtt as MqttClient).canPublish()) {
-      (this.mqtt as MqttClient).publishParts(this.upTopic, parts, 1);
+    // Sent only with the memory for it: else it stays queued, and goes when memory is back (pump).
+    const m = this.mqtt as MqttClient;
+    if (this.ready && tx.start && tx.seq === seq - 1 && m.canPublish() && m.writable() && this.memOk(free)) {
+      m.publishParts(this.upTopic, parts, 1);
       this.sent(tx, seq, KIND_CHUNK);
+    } else this.behind = true;
+  }
+
+  /**
+   * Whether one more message may go out with `free` variables free (just read): a chunk's worth and
+   * MEM_RESERVE. Short of it: LOW_MEMORY. While low, one message at a time; the mode ends once a
+   * chunk's worth more is free again.
+   */
+  memOk(free: number): boolean {
+    const need = varsFor(this.chunkLen) + MEM_RESERVE;
+    // Garbage that only a collection frees (cycles) counts as used until then: collect before giving up.
+    if (free < need) free = this.hw.memFree(true);
+    if (free < need) {
+      this.lowMemory(free);
+      return false;
     }
+    if (this.low && free >= need + varsFor(this.chunkLen)) this.memoryBack();
+    return !this.low || (this.mqtt as MqttClient).queue.length === 0;
+  }
+
+  /**
+   * Low memory (SPEC R-MSG-7 LOW_MEMORY): nothing more is sent until there is room (what is stored
+   * stays queued), the footprint shrinks (one message in flight, no pre-event capture while idle),
+   * and a Status with the alarm tells the gateway.
+   */
+  lowMemory(free: number): void {
+    if (this.low) return;
+    this.low = true;
+    this.alarm = true;
+    this.fail("LOW_MEMORY", free + " variables free: sending paused, chunks stay queued");
+    if (this.state === IDLE) this.stopMedia();
+    this.heartbeat();
+  }
+
+  memoryBack(): void {
+    this.low = false;
+    this.alarm = this.state === FULL;
+    this.log("memory back: sending again");
+    this.statusDue = true;
+    this.behind = true;
+    if (this.preS > 0 && this.state === IDLE) this.mediaStart();
   }
 
   /** A chunk was not stored: put the writer back after chunk `seq` (K_i re-derived from K_1 in rec.key). */
@@ -544,7 +637,7 @@ export class Recorder {
   /** Storage full of unacknowledged evidence: seal what is stored, stop, raise the alarm. Never overwrite. */
   full(): void {
     this.fail("STORAGE_FULL", "recording stopped; nothing overwritten");
-    if (this.state === RECORDING) this.sealOpen(0, this.hw.now(), this.bnonce);
+    if (this.state === RECORDING) this.sealOpen(0, this.hw.now(), this.bnonce, END_STORAGE_FULL);
     this.stopMedia();
     this.state = FULL;
     this.alarm = true;
@@ -555,10 +648,10 @@ export class Recorder {
   // ---- media ----
 
   mediaStart(): void {
-    if (this.mediaOn) return;
+    if (this.mediaOn || (this.low && this.state !== RECORDING)) return;
     this.mediaOn = true;
     const self = this;
-    this.hw.media.start(this.chunkLen, function (p: Uint8Array, d: number) { self.media(p, d); });
+    this.hw.media.start(this.chunkLen, function (p: Uint8Array, d: number) { self.onMedia(p, d); });
   }
 
   stopMedia(): void {
@@ -567,9 +660,9 @@ export class Recorder {
     this.hw.media.stop();
   }
 
-  media(payload: Uint8Array, durationMs: number): void {
+  onMedia(payload: Uint8Array, durationMs: number): void {
     const h = this.hw;
-    if (this.state === RECORDING) this.chunk(payload, durationMs, 0, h.now(), h.uptime());
+    if (this.state === RECORDING) this.takeChunk(payload, durationMs, 0, h.now(), h.uptime());
     else if (this.preS > 0 && this.state === IDLE) this.preEvent(payload, durationMs);
   }
 
@@ -595,7 +688,7 @@ export class Recorder {
   txOf(r: number): Tx {
     let t = this.tx[r];
     if (!t) {
-      t = { start: false, seq: 0, seal: false, gw: -1, acked: 0, since: 0, asked: false };
+      t = { start: false, seq: 0, seal: false, gw: -1, acked: 0, since: 0, asked: false, tries: 1 };
       this.tx[r] = t;
     }
     return t;
@@ -647,6 +740,7 @@ export class Recorder {
     const tag = controlTag(this.ctl as Hmac, CONTROL_HELLO, this.dev, body);
     (this.mqtt as MqttClient).publish(this.upTopic, encode("Uplink", { schema: SCHEMA_VERSION, hello: { body: body, tag: tag } }), 1);
     this.awaiting = held.length;
+    this.behind = true; // a new connection: everything held goes again (once the gateway answers)
     const now = h.now();
     for (let i = 0; i < held.length; i++) {
       const t = this.txOf(held[i].recording);
@@ -671,24 +765,37 @@ export class Recorder {
 
   /**
    * Send what the queue holds and this connection has not sent, oldest recording first, in seq
-   * order, while the window has room: start (unless the gateway has it), chunks, seal.
+   * order, while the window has room and the transport has written the last one out (one loaded
+   * record in RAM at a time): start (unless the gateway has it), chunks, seal. It runs on every
+   * PUBACK and drain, so when nothing waits (`behind` false: the last pass sent everything) it reads
+   * nothing. Whatever stores a message it does not send, a new connection, a resend, and every
+   * housekeeping tick (the safety net) set `behind`.
    */
   pump(): void {
     const m = this.mqtt;
     if (!this.ready || !m) return;
     if (this.statusDue) this.heartbeat();
+    if (!this.behind) return;
+    let done = true;
     const held = this.queue.held();
-    for (let i = 0; i < held.length && m.canPublish(); i++) {
+    for (let i = 0; i < held.length && done; i++) {
       const r = held[i].recording;
       const t = this.txOf(r);
       if (t.asked || (t.gw === ACK_SEALED && held[i].sealed && t.acked >= held[i].lastSeq)) continue;
-      // Everything of it already went out on this connection: no file reads (pump runs on every PUBACK).
+      // Everything of it already went out on this connection: no file reads.
       if (t.start && t.seq >= held[i].lastSeq && (t.seal || !held[i].sealed)) continue;
-      const list = this.queue.pending(r, this.o.window + 2, t.seq);
-      for (let j = 0; j < list.length && m.canPublish(); j++) {
+      const max = this.o.window + 2;
+      const list = this.queue.pending(r, max, t.seq);
+      if (list.length >= max) done = false; // there may be more after these
+      for (let j = 0; j < list.length; j++) {
         const p = list[j];
-        if (p.kind === KIND_START ? t.start : p.kind === KIND_SEAL ? (t.seal || t.seq < p.seq) : p.seq !== t.seq + 1) continue;
-        if (p.kind !== KIND_START && !t.start) break;
+        if (p.kind === KIND_START ? t.start : p.kind === KIND_SEAL ? t.seal : p.seq <= t.seq) continue; // sent already
+        // Not its turn yet (a seal before its last chunk went, chunks before the start): a later pass.
+        if ((p.kind === KIND_SEAL && t.seq < p.seq) || (p.kind === KIND_CHUNK && p.seq !== t.seq + 1) || (p.kind !== KIND_START && !t.start)) {
+          done = false;
+          break;
+        }
+        if (!m.canPublish() || !m.writable() || !this.memOk(this.hw.memFree())) return;
         const b = this.queue.load(p);
         if (!b) {
           this.fail("QUEUE_READ", p.file + "@" + p.offset);
@@ -698,13 +805,14 @@ export class Recorder {
         this.sent(t, p.seq, p.kind);
       }
     }
+    if (done) this.behind = false;
   }
 
   /** Send a Status heartbeat now, or as soon as the window has room (statusDue). */
   heartbeat(): void {
     const m = this.mqtt;
     this.statusDue = true;
-    if (!this.ready || !m || !m.canPublish()) return;
+    if (!this.ready || !m || !m.canPublish() || this.hw.memFree() < MEM_STORE) return;
     this.statusDue = false;
     const h = this.hw;
     const b = h.battery();
@@ -726,7 +834,8 @@ export class Recorder {
     const g = this.guard as DownlinkGuard;
     let d: Obj, body: Obj;
     try {
-      d = decode("Downlink", payload);
+      // The canonical shape in a few statements; anything else through the decoder.
+      d = (readDownlink(payload) as Obj | null) || decode("Downlink", payload);
     } catch (e) {
       g.rejected++;
       this.fail("DOWNLINK_DECODE", (e as { code?: string }).code || "");
@@ -738,19 +847,32 @@ export class Recorder {
       this.fail(why, "downlink ignored");
       return;
     }
+    const bb = d.body as Uint8Array;
+    // The common case, an Ack block (R-ACKB-1): DownBody's field 6 with a one-byte length, read in
+    // place with a few DataView calls, where the protobuf Ack cost a nested decode in JavaScript.
+    if (bb.length > 2 && bb[0] === ACK_BLOCK_KEY && bb[1] === bb.length - 2) {
+      const a = parseAckBlock(bb.subarray(2));
+      if (a) this.onAck(a as unknown as Obj);
+      else this.fail("DOWNLINK_DECODE", "ack block");
+      return;
+    }
     try {
-      body = decode("DownBody", d.body as Uint8Array);
+      body = decode("DownBody", bb);
     } catch (e) {
       this.fail("DOWNLINK_DECODE", (e as { code?: string }).code || "");
       return;
     }
     // DownBody is a oneof: decode leaves at most one member set (what which() would name, without
     // parsing the schema once more per Ack).
-    if (body.ack) this.onAck(body.ack as Obj);
+    if (body.ackBlock) {
+      const a = parseAckBlock(body.ackBlock as Uint8Array);
+      if (a) this.onAck(a as unknown as Obj);
+      else this.fail("DOWNLINK_DECODE", "ack block");
+    } else if (body.ack) this.onAck(body.ack as Obj);
     else if (body.beacon) this.timeBeacon(body.beacon as Obj);
     else if (body.config) this.onConfig(body.config as Obj);
     else if (body.command) this.onCommand(body.command as Obj);
-    else if (body.revoke) this.revoke(body.revoke as Obj);
+    else if (body.revoke) this.onRevoke(body.revoke as Obj);
   }
 
   onAck(a: Obj): void {
@@ -759,7 +881,11 @@ export class Recorder {
     // What the gateway stores, or recorded as lost on the device (R-ACK-2): all of it may go.
     const cum = Math.max((a.cumulative as number) || 0, (a.settled as number) || 0);
     const t = this.txOf(r);
-    t.asked = false;
+    if (t.asked) {
+      // The gateway said where it stands: what it lacks may go now.
+      t.asked = false;
+      this.behind = true;
+    }
     this.stats.acked++;
     if (t.gw < 0 && this.awaiting > 0) this.awaiting--;
     t.gw = state;
@@ -768,6 +894,7 @@ export class Recorder {
       t.start = false;
       t.seq = 0;
       t.seal = false;
+      this.behind = true;
     } else {
       t.start = true;
       const w = this.writer;
@@ -786,6 +913,7 @@ export class Recorder {
       if (cum > t.acked) {
         t.acked = cum;
         t.since = this.hw.now();
+        t.tries = 1;
       }
       if (cum > t.seq) t.seq = cum;
       if (state === ACK_SEALED) {
@@ -794,7 +922,7 @@ export class Recorder {
       }
       if (this.state === FULL && this.hw.store.free() >= this.o.reserve + 8 * this.chunkLen) {
         this.state = IDLE;
-        this.alarm = false;
+        this.alarm = this.low;
         this.hw.led("idle");
         this.log("storage free again");
         if (this.preS > 0) this.mediaStart();
@@ -837,7 +965,7 @@ export class Recorder {
     const a = (c.action as number) || 0;
     const tag = (c.caseTag as string) || "";
     if (a === CMD_START) this.record(tag);
-    else if (a === CMD_STOP) this.stop();
+    else if (a === CMD_STOP) this.stop(END_COMMAND);
     else if (a === CMD_SET_CASE_TAG) this.setCaseTag(tag);
   }
 
@@ -859,7 +987,7 @@ export class Recorder {
   }
 
   /** Authenticated Revoke (R-REV-1): wipe the keys, stop recording, say so. */
-  revoke(v: Obj): void {
+  onRevoke(v: Obj): void {
     const h = this.hw;
     this.stopMedia();
     if (this.writer) this.writer.destroy();
@@ -887,6 +1015,19 @@ export class Recorder {
 
   tick(): void {
     const now = this.hw.now();
+    // A battery about to give out: seal now, saying so, rather than leave the recording to a reboot.
+    if (this.state === RECORDING) {
+      const b = this.hw.battery();
+      if (b.mv > 0 && b.pct <= BATTERY_STOP_PCT) {
+        this.log("battery at " + b.pct + "%: recording stopped");
+        this.stop(END_BATTERY_LOW);
+      }
+    }
+    // Sending paused for memory, and nothing else wakes it (no chunk, no Ack): look again.
+    if (this.low && this.ready && this.hw.memFree(true) >= 2 * varsFor(this.chunkLen) + MEM_RESERVE) {
+      this.memoryBack();
+      this.pump();
+    }
     if (this.ready && this.hw.uptime() - this.lastStatus >= this.statusS * 1000) this.heartbeat();
     // No Ack progress for a while with chunks out: resend from the gateway's cumulative (R-ACK-4).
     const ids = Object.keys(this.tx);
@@ -897,16 +1038,22 @@ export class Recorder {
         // No answer to the Hello for it: send what it holds anyway.
         t.asked = false;
         again = true;
-      } else if (this.ready && this.outstanding(t) && now - t.since > this.o.resendMs) {
+      // The wait doubles with each resend that brought no progress: a gateway slower than resendMs
+      // (a loaded disk, coalesced Acks) otherwise gets the whole window again every resendMs, and a
+      // seal, sent only after the chunks before it, may never get its turn.
+      } else if (this.ready && this.outstanding(t) && now - t.since > this.o.resendMs * t.tries) {
         // The gateway refused or lost them (BUFFER_FULL, DISK_LOW...): the same bytes again.
         t.seq = t.acked;
         if (t.gw < 0 || t.gw === ACK_UNKNOWN) t.start = false;
         if (t.gw !== ACK_SEALED) t.seal = false;
         t.since = now;
+        if (t.tries < 4) t.tries *= 2;
         again = true;
       }
     }
-    if (again) this.pump();
+    // The safety net of `behind`: whatever a slip left unsent goes within a tick.
+    this.behind = true;
+    if (again || this.ready) this.pump();
   }
 
   /** Stop timers and the connection (tests, revoke); the queue and keys stay as they are. */
@@ -939,7 +1086,7 @@ export class Recorder {
       queueBytes: this.queue.bytes(), storeFree: h.store.free(), flashFree: h.kv.free(), chunkBytes: this.chunkLen,
       preEventS: this.preS, caseTag: this.nextTag, clockOffsetMs: this.clockOffset, battery: b.mv + " mV " + b.pct + "%",
       alarm: this.alarm, lastError: this.lastError, downlinkRejected: this.guard ? this.guard.rejected : 0,
-      chunks: this.stats.chunks, published: this.stats.published, acks: this.stats.acked, memory: h.memory(),
+      chunks: this.stats.chunks, published: this.stats.published, acks: this.stats.acked, memory: h.memory(), memoryPeak: h.memPeak(),
     };
   }
 

@@ -4,7 +4,7 @@
 // against fakes of these globals only; firmware/README.md lists what has not been tried on hardware.
 // Targets: Espruino WiFi (STM32F411 + ESP8266), Pico with an ESP8266 module, ESP32. Espruino subset.
 import type { MediaSource } from "../core/host.js";
-import type { Pins } from "../core/config.js";
+import type { Pins } from "../../protocol/device-files.js";
 import type { EspBoard } from "./env.js";
 import { MEDIA_PCM_8K_U16LE } from "../../protocol/constants.js";
 

@@ -84,6 +84,10 @@ export interface EspruinoEnv {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(h: unknown): void;
   memory(): number;
+  /** process.memory(gc): variables free and in all; without a garbage collection unless `gc`. */
+  memInfo(gc?: boolean): { free: number; total: number };
+  /** Sample the variables in use inside each socket write too (the lane's budgets; costs a read per slice). */
+  probe?: boolean;
   log(line: string): void;
   board: EspBoard;
 }

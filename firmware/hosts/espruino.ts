@@ -60,9 +60,12 @@ export function fsStore(env: EspruinoEnv, sdBytes: number): QueueStore {
     },
     size: sizeOf,
     remove: function (name: string): void {
-      const n = sizeOf(name);
+      // Only a file that is there: unlinkSync of a missing file throws, and the exception (its stack
+      // trace read from flash) cost 60 to 170 ms on the Linux build, for every pre-event chunk.
+      const st = fs.statSync(name);
+      if (!st) return;
       try { fs.unlinkSync(name); } catch (e) { return; }
-      used -= n;
+      used -= st.size;
     },
     list: function (prefix: string): string[] {
       const names = fs.readdirSync(".") || [];
@@ -172,7 +175,9 @@ export function storageKv(env: EspruinoEnv): KeyValue {
 /**
  * Media from a file on the SD card, played in chunks on a timer: what the Linux interpreter lane
  * and a board without a microphone use. `speed` > 1 plays faster than real time (tests). PCM at
- * 8 kHz 16-bit: a chunk of n bytes lasts n / 16 ms. Loops at the end of the file.
+ * 8 kHz 16-bit: a chunk of n bytes lasts n / 16 ms. Loops at the end of the file. A file can wait:
+ * with too little memory free to read a chunk (the read string takes about n / 12 variables), the
+ * read is tried again a chunk later from the same place, rather than running out of memory.
  */
 export function fileMedia(env: EspruinoEnv, name: string, speed: number): MediaSource {
   let timer: unknown = null;
@@ -185,6 +190,7 @@ export function fileMedia(env: EspruinoEnv, name: string, speed: number): MediaS
       const ms = n / 16;
       const next = function () {
         timer = env.setTimeout(next, ms / speed);
+        if (env.memInfo().free < n / 12 + 300) return;
         const f = env.E.openFile(name, "r");
         if (!f) return;
         if (pos) f.skip(pos);
@@ -235,6 +241,12 @@ export function espruinoHost(env: EspruinoEnv): Host {
     const p = media.substr(5).split(":");
     src = fileMedia(env, p[0], p.length > 1 ? parseFloat(p[1]) || 1 : 1);
   } else src = noMedia(env);
+  let peak = 0;
+  const memFree = function (gc?: boolean): number {
+    const m = env.memInfo(gc);
+    if (m.total - m.free > peak) peak = m.total - m.free;
+    return m.free;
+  };
   return {
     sha: function (d: Uint8Array) { return new Uint8Array(env.crypto.SHA256(d)); },
     random: function (n: number) {
@@ -259,7 +271,7 @@ export function espruinoHost(env: EspruinoEnv): Host {
       lastT = t;
       return Math.round(up * 1000);
     },
-    transport: espruinoNet(env.net, { E: env.E, setTimeout: env.setTimeout, clearTimeout: env.clearTimeout, getTime: env.getTime }),
+    transport: espruinoNet(env.net, { E: env.E, setTimeout: env.setTimeout, clearTimeout: env.clearTimeout, getTime: env.getTime, probe: env.probe ? memFree : undefined }),
     kv: storageKv(env),
     // "sd": 0 in rec.cfg, or no fs: a board without an SD card keeps its queue in Storage.
     store: env.fs && sd !== 0 ? fsStore(env, typeof sd === "number" && sd > 0 ? sd : DEFAULT_SD_BYTES) : storageStore(env),
@@ -268,6 +280,8 @@ export function espruinoHost(env: EspruinoEnv): Host {
     led: function (p: string) { if (env.board.led) env.board.led(p); },
     battery: function () { return env.board.battery ? env.board.battery() : { mv: 0, pct: 0 }; },
     memory: env.memory,
+    memFree: memFree,
+    memPeak: function () { return peak; },
     log: env.log,
   };
 }

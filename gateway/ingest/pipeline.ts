@@ -16,10 +16,10 @@ import { randomBytes } from "node:crypto";
 import { decode, encode, which } from "../../protocol/codec.js";
 import type { CodecError } from "../../protocol/codec.js";
 import { DownlinkSigner, checkControl } from "../../protocol/downlink.js";
-import { deviceIdBytes, parseGenesis, parseSeal } from "../../protocol/blocks.js";
+import { deviceIdBytes, encodeAckBlock, parseGenesis, parseSeal } from "../../protocol/blocks.js";
 import { ctEqual, wipe } from "../../protocol/bytes.js";
 import { ChainCrypto } from "../../protocol/chain.js";
-import { CONTROL_HELLO, CONTROL_STATUS, GENESIS_LEN, HEADER_LEN, NONCE_LEN, RECORDING_WINDOW, SCHEMA_VERSION, SEAL_LEN } from "../../protocol/constants.js";
+import { CONTROL_HELLO, CONTROL_STATUS, GENESIS_LEN, HEADER_LEN, NONCE_LEN, RECORDING_WINDOW, SCHEMA_VERSION, SCHEMA_VERSION_1, SEAL_LEN } from "../../protocol/constants.js";
 import { AckState } from "../../protocol/schema.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import type { Reason } from "../../protocol/reasons.js";
@@ -82,6 +82,8 @@ interface Session {
   beaconTimer: NodeJS.Timeout | null;
   /** The last Ack sent per recording on this connection, and a coalesced one waiting (ackIntervalMs). */
   acks: Map<number, { at: number; state: number; timer: NodeJS.Timeout | null; rec: RecordingIngest }>;
+  /** The schema of this connection's Hello, which its downlink answers in (R-ENV-1); 0 before Hello. */
+  schema?: number;
   /** Recordings this connection's Hello said the device holds. */
   held: Set<number>;
   /** Of those, the ones not answered yet: their answer waits for what is on its way to the disk. */
@@ -250,10 +252,10 @@ export class Ingest {
     } catch (e) {
       return this.refuse(s, (e as CodecError).code || "DECODE_TRUNCATED", { detail: (e as Error).message });
     }
-    if (up.schema !== SCHEMA_VERSION) return this.refuse(s, "SCHEMA_VERSION", { schema: up.schema });
+    if (up.schema !== SCHEMA_VERSION && up.schema !== SCHEMA_VERSION_1) return this.refuse(s, "SCHEMA_VERSION", { schema: up.schema });
     const kind = which(up, "Uplink");
     if (!kind) return this.refuse(s, "DECODE_EMPTY");
-    if (kind === "hello") return this.hello(s, up.hello as { body: Uint8Array; tag: Uint8Array });
+    if (kind === "hello") return this.hello(s, up.hello as { body: Uint8Array; tag: Uint8Array }, up.schema as number);
     if (!s.signer) return this.refuse(s, "HELLO_REQUIRED", { kind });
     if (s.device.state === "revoked") return this.refuse(s, "REVOKED", { kind });
     if (kind === "status") return this.status(s, up.status as { body: Uint8Array; tag: Uint8Array });
@@ -269,7 +271,7 @@ export class Ingest {
     if (!s.signer) return;
     const b = encode("DownBody", body);
     const m = s.signer.sign(b);
-    this.out.send(s.device.id, encode("Downlink", { schema: SCHEMA_VERSION, counter: m.counter, body: b, mac: m.mac }));
+    this.out.send(s.device.id, encode("Downlink", { schema: s.schema || SCHEMA_VERSION, counter: m.counter, body: b, mac: m.mac }));
   }
 
   /**
@@ -343,7 +345,9 @@ export class Ingest {
     s.acks.set(r.recording, { at: now, state, timer: null, rec: r });
     this.stats.acks++;
     this.log.debug({ device: r.device, recording: r.recording, conn: s.connId, state, cumulative: r.stored, settled: r.settled }, "ack");
-    this.sendDown(s, { ack: { recording: r.recording, state, cumulative: r.stored, settled: r.settled } });
+    const a = { recording: r.recording, state, cumulative: r.stored, settled: r.settled };
+    // Schema 2 reads the Ack as a fixed-layout block (R-ACKB-1); a schema-1 device as the protobuf Ack.
+    this.sendDown(s, s.schema === SCHEMA_VERSION_1 ? { ack: a } : { ackBlock: encodeAckBlock(a) });
   }
 
   /** Acknowledge a recording on every live connection of its device (a commit may outlive the one that sent it). */
@@ -666,7 +670,7 @@ export class Ingest {
 
   // ---- messages
 
-  private async hello(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
+  private async hello(s: Session, c: { body: Uint8Array; tag: Uint8Array }, schema: number): Promise<void> {
     const dev = deviceIdBytes(s.device.id);
     if (!c || !checkControl(sha, s.device.keys.controlKey, CONTROL_HELLO, dev, c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "hello" });
     let h: Record<string, unknown>;
@@ -681,6 +685,7 @@ export class Ingest {
     for (const x of held) if (x.recording < 1 || x.recording > limit) return this.refuse(s, "RECORDING_WINDOW", { kind: "hello", field: "held", recording: x.recording, window: RECORDING_WINDOW });
     if (s.signer) s.signer.destroy();
     s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, dev, nonce);
+    s.schema = schema;
     s.held = new Set(held.map((x) => x.recording));
     s.unanswered = new Set(s.held);
     this.log.debug({ device: s.device.id, conn: s.connId, held }, "hello");

@@ -5,6 +5,7 @@
 import type { Db } from "../store/db.js";
 import * as q from "../store/reports.js";
 import { POLICY_DEFAULTS } from "../policy.js";
+import { endReasonOf } from "../../protocol/blocks.js";
 
 /** Largest hole between clips that still counts as covered, when none is configured. */
 export const DEFAULT_GAP_TOLERANCE_MS = POLICY_DEFAULTS.gapToleranceMs;
@@ -33,6 +34,12 @@ export interface CaseCoverage {
   coveredMs: number | null;
   /** FULL only: holes above the tolerance, [from, to) in gateway time. */
   gaps: [number, number][];
+  /**
+   * FULL only: the cause of each gap, by position: why the recording that ended where the gap begins
+   * ended, from its seal (R-SEAL-5: STOPPED, COMMAND, BATTERY_LOW, STORAGE_FULL, REBOOT, FAULT,
+   * UNSTATED), or NO_RECORDING where no clip of the case ends there (the window opened unrecorded).
+   */
+  gapCauses: string[];
 }
 
 /**
@@ -63,7 +70,7 @@ interface CaseRow { id: number; number: string; policy: "FULL" | "KEY_STEPS" | "
 async function coverageOf(db: Db, c: CaseRow, tolerance: number, offset: ClockOffset): Promise<CaseCoverage> {
   const verifiedClips = await q.verifiedClipCount(db, c.id);
   const base = { caseNumber: c.number, policy: c.policy, windowStart: c.window_start, windowEnd: c.window_end, verifiedClips };
-  if (c.policy !== "FULL") return { ...base, satisfied: c.policy === "OPTIONAL" || verifiedClips > 0, percent: null, coveredMs: null, gaps: [] };
+  if (c.policy !== "FULL") return { ...base, satisfied: c.policy === "OPTIONAL" || verifiedClips > 0, percent: null, coveredMs: null, gaps: [], gapCauses: [] };
   const chunks = await q.verifiedChunksOfCase(db, c.id);
   const offsets = new Map<string, number>();
   const intervals: [number, number][] = chunks.map((k) => {
@@ -73,7 +80,19 @@ async function coverageOf(db: Db, c: CaseRow, tolerance: number, offset: ClockOf
   });
   const m = mergeCoverage(c.window_start, c.window_end, intervals, tolerance);
   const percent = (m.coveredMs / (c.window_end - c.window_start)) * 100;
-  return { ...base, satisfied: m.gaps.length === 0, percent, coveredMs: m.coveredMs, gaps: m.gaps };
+  // Each recording's end on the gateway's clock, and why it ended: a gap starts where one ended.
+  const ends = new Map<string, { end: number; cause: string }>();
+  chunks.forEach((k, i) => {
+    const key = `${k.device_id}/${k.recording_id}`;
+    const e = ends.get(key);
+    if (!e || intervals[i][1] > e.end) ends.set(key, { end: intervals[i][1], cause: endReasonOf(k.seal_block) || "UNSTATED" });
+  });
+  const gapCauses = m.gaps.map(([from]) => {
+    let best: { end: number; cause: string } | null = null;
+    for (const e of ends.values()) if (Math.min(e.end, c.window_end) === from && (!best || e.end > best.end)) best = e;
+    return best ? best.cause : "NO_RECORDING";
+  });
+  return { ...base, satisfied: m.gaps.length === 0, percent, coveredMs: m.coveredMs, gaps: m.gaps, gapCauses };
 }
 
 function tolerance(opts: CoverageOptions): number {

@@ -9,6 +9,7 @@ import * as store from "../store/recordings.js";
 import { storageState } from "../store/scrub.js";
 import { purgeStateOf } from "../store/retention.js";
 import { clipConfidentiality } from "../store/links.js";
+import { endReasonOf } from "../../protocol/blocks.js";
 import type { Db } from "../store/db.js";
 import type { Model } from "../model/model.js";
 
@@ -46,6 +47,8 @@ export interface RecordingListing {
   device: string; recording: number; verdict: string; final: boolean; chunks: number; bytes: number; interrupted: boolean; deviceLost: boolean;
   caseTag: string | null; startMs: number | null; endMs: number | null; reasons: string[]; storageState: string; purgeState: string;
   lastReceived: number; officer: string | null; unit: number | null; cases: string[];
+  /** Why it ended, from its seal (R-SEAL-5): STOPPED, COMMAND, BATTERY_LOW, STORAGE_FULL, REBOOT, FAULT, UNSTATED; null while unsealed. */
+  endReason: string | null;
 }
 
 export class RecordingService {
@@ -70,6 +73,7 @@ export class RecordingService {
         device: r.device, recording: r.recording, verdict: verdictOf(r), final: r.final === 1, chunks: r.chunks, bytes: r.bytes, interrupted: r.interrupted === 1,
         deviceLost: r.deviceLost === 1, caseTag: r.caseTag, startMs: r.startMs, endMs: r.endMs, reasons: JSON.parse(r.reasons), storageState: r.storageState ?? "ok",
         purgeState: r.purgeState ?? "kept", lastReceived: r.lastReceived, officer: r.officer, unit: r.unitId, cases: (cases.get(`${r.device}/${r.recording}`) ?? "").split(",").filter(Boolean),
+        endReason: endReasonOf(r.sealBlock),
       });
     }
     await this.ctx.noteRead(caller, { action: "recording.list", target: device ?? null, details: { count: out.length, scope: caller.role === "officer" ? { officer: caller.officerBadge } : scope ? [...scope] : "station" } });
@@ -116,8 +120,8 @@ export class RecordingService {
   async view(caller: Caller, deviceIn: unknown, recordingIn: unknown, reasonIn: unknown): Promise<Record<string, unknown>> {
     const { device, recording, reason, row } = await this.retrieval(caller, deviceIn, recordingIn, reasonIn, "view");
     await this.ctx.noteRead(caller, { action: "recording.view", target: `${device}/${recording}`, reason });
-    const { mediaPath: _m, ...rest } = row;
-    return { ...rest, verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok" };
+    const { mediaPath: _m, sealBlock, ...rest } = row;
+    return { ...rest, endReason: endReasonOf(sealBlock), verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok" };
   }
 
   /**

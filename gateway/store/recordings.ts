@@ -13,6 +13,8 @@ export interface RecordingListRow {
   device: string; recording: number; verdict: string; final: number; chunks: number; bytes: number; interrupted: number; deviceLost: number;
   caseTag: string | null; startMs: number | null; endMs: number | null; reasons: string; storageState: string | null; purgeState: string | null;
   firstReceived: number; lastReceived: number; clipAtMs: number | null; unitId: number | null; officer: string | null;
+  /** The seal block (its byte 3 says why the recording ended, R-SEAL-5); null while unsealed. */
+  sealBlock: Uint8Array | null;
 }
 
 /** The officer badge in force at a time expression of `r` (start, else first receipt). */
@@ -35,7 +37,7 @@ export function listRecordings(db: Db, q: { device?: string; officerBadge?: stri
   return db.all<RecordingListRow>(
     `SELECT r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted,
        r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons, r.storage_state AS storageState,
-       r.purge_state AS purgeState, r.first_received AS firstReceived, r.last_received AS lastReceived, r.clip_at_ms AS clipAtMs,
+       r.purge_state AS purgeState, r.first_received AS firstReceived, r.last_received AS lastReceived, r.clip_at_ms AS clipAtMs, r.seal_block AS sealBlock,
        COALESCE(${unitAt(CLIP_AT)}, d.unit_id) AS unitId, COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer
      FROM recordings r JOIN devices d ON d.id = r.device_id${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
 }
@@ -50,14 +52,14 @@ export async function linkedCases(db: Db): Promise<Map<string, string>> {
 export interface RecordingDetailRow {
   device: string; recording: number; verdict: string; final: number; reasons: string; chunks: number; bytes: number; interrupted: number;
   caseTag: string | null; sealCaseTag: string | null; startMs: number | null; endMs: number | null; storageState: string | null;
-  mediaPath: string; firstReceived: number; lastReceived: number;
+  mediaPath: string; firstReceived: number; lastReceived: number; sealBlock: Uint8Array | null;
 }
 
 export function recordingDetail(db: Db, deviceId: string, recordingId: number): Promise<RecordingDetailRow | undefined> {
   return db.get<RecordingDetailRow>(
     `SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted,
        case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs, storage_state AS storageState, media_path AS mediaPath,
-       first_received AS firstReceived, last_received AS lastReceived
+       first_received AS firstReceived, last_received AS lastReceived, seal_block AS sealBlock
      FROM recordings WHERE device_id = ? AND recording_id = ?`, [deviceId, recordingId]);
 }
 

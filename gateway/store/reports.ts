@@ -37,9 +37,9 @@ export async function verifiedClipCount(db: Db, caseId: number): Promise<number>
 }
 
 /** The chunks of the verified clips linked to a case: device, time and duration. */
-export function verifiedChunksOfCase(db: Db, caseId: number): Promise<{ device_id: string; time_ms: number; duration_ms: number }[]> {
+export function verifiedChunksOfCase(db: Db, caseId: number): Promise<{ device_id: string; recording_id: number; time_ms: number; duration_ms: number; seal_block: Uint8Array | null }[]> {
   return db.all(
-    `SELECT k.device_id, k.time_ms, k.duration_ms FROM clip_links l
+    `SELECT k.device_id, k.recording_id, k.time_ms, k.duration_ms, r.seal_block FROM clip_links l
      JOIN recordings r ON r.device_id = l.device_id AND r.recording_id = l.recording_id
      JOIN chunks k ON k.device_id = l.device_id AND k.recording_id = l.recording_id
      WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified' AND r.linked_seq > 0`, [caseId]);

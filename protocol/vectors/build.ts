@@ -4,12 +4,12 @@
 import type { Sha256 } from "../bytes.js";
 import { fromHex, toHex, wipe } from "../bytes.js";
 import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateStep } from "../chain.js";
-import { deviceIdBytes } from "../blocks.js";
+import { deviceIdBytes, encodeAckBlock } from "../blocks.js";
 import { ChainWriter, genesisFor } from "../writer.js";
 import { DownlinkSigner, tagControl } from "../downlink.js";
 import { encode } from "../codec.js";
 import {
-  CONTROL_HELLO, CONTROL_STATUS, FLAG_INTERRUPTED, FLAG_MARKER, FLAG_PRE_EVENT, HASH_LEN, MEDIA_PCM_8K_S16LE, NONCE_LEN, SCHEMA_VERSION,
+  CONTROL_HELLO, CONTROL_STATUS, END_COMMAND, END_REBOOT, END_STOPPED, FLAG_INTERRUPTED, FLAG_MARKER, FLAG_PRE_EVENT, HASH_LEN, MEDIA_PCM_8K_S16LE, NONCE_LEN, SCHEMA_VERSION,
 } from "../constants.js";
 import { AckState, CommandAction, RecState } from "../schema.js";
 
@@ -31,21 +31,21 @@ export function detBytes(seed: number, n: number): Uint8Array {
 }
 
 export interface ChunkSpec { size: number; flags: number; beacon: number; durationMs: number }
-export interface RecordingSpec { id: number; caseTag: string; sealCaseTag: string; preEventMs: number; chunks: ChunkSpec[]; interrupted: boolean }
+export interface RecordingSpec { id: number; caseTag: string; sealCaseTag: string; preEventMs: number; chunks: ChunkSpec[]; interrupted: boolean; endReason: number }
 
 /** The device history the vectors describe. */
 export const HISTORY: RecordingSpec[] = [
-  { id: 1, caseTag: "2026-PEN-0117", sealCaseTag: "2026-PEN-0117", preEventMs: 0, interrupted: false,
+  { id: 1, caseTag: "2026-PEN-0117", sealCaseTag: "2026-PEN-0117", preEventMs: 0, interrupted: false, endReason: END_STOPPED,
     chunks: [{ size: 320, flags: 0, beacon: 0, durationMs: 1000 }, { size: 512, flags: 0, beacon: 1, durationMs: 1000 },
       { size: 512, flags: FLAG_MARKER, beacon: 1, durationMs: 1000 }, { size: 200, flags: 0, beacon: 2, durationMs: 400 }] },
-  { id: 2, caseTag: "", sealCaseTag: "2026-CMP-0031", preEventMs: 0, interrupted: true,
+  { id: 2, caseTag: "", sealCaseTag: "2026-CMP-0031", preEventMs: 0, interrupted: true, endReason: END_REBOOT,
     chunks: [{ size: 256, flags: 0, beacon: 2, durationMs: 1000 }, { size: 256, flags: 0, beacon: 2, durationMs: 1000 },
       { size: 100, flags: 0, beacon: 3, durationMs: 390 }] },
-  { id: 3, caseTag: "2026-INS-0009", sealCaseTag: "2026-INS-0009", preEventMs: 2000, interrupted: false,
+  { id: 3, caseTag: "2026-INS-0009", sealCaseTag: "2026-INS-0009", preEventMs: 2000, interrupted: false, endReason: END_COMMAND,
     chunks: [{ size: 400, flags: FLAG_PRE_EVENT, beacon: 3, durationMs: 1000 }, { size: 400, flags: FLAG_PRE_EVENT, beacon: 3, durationMs: 1000 },
       { size: 400, flags: FLAG_MARKER, beacon: 3, durationMs: 1000 }, { size: 400, flags: 0, beacon: 4, durationMs: 1000 },
       { size: 64, flags: 0, beacon: 4, durationMs: 160 }] },
-  { id: 4, caseTag: "执法-2026-0001", sealCaseTag: "执法-2026-0001", preEventMs: 0, interrupted: false, chunks: [] },
+  { id: 4, caseTag: "执法-2026-0001", sealCaseTag: "执法-2026-0001", preEventMs: 0, interrupted: false, endReason: END_STOPPED, chunks: [] },
 ];
 
 function beaconNonce(i: number): Uint8Array {
@@ -58,7 +58,7 @@ export interface VRecording {
   recordingId: number; stateKey: Hex; nextStateKey: Hex; k1: Hex;
   start: { genesis: Hex; caseTag: string; c0: Hex; startMs: number; preEventMs: number };
   chunks: VChunk[];
-  seal: { block: Hex; tag: Hex; value: Hex; key: Hex; caseTag: string; interrupted: boolean };
+  seal: { block: Hex; tag: Hex; value: Hex; key: Hex; caseTag: string; interrupted: boolean; endReason: number };
 }
 
 /** Build the device history with a given SHA-256 and, optionally, a different root (wrong-key cases). */
@@ -87,13 +87,13 @@ export function buildHistory(sha: Sha256, rootHex: string, specs: RecordingSpec[
       ct += c.durationMs;
     });
     const sealKey = toHex(w.key);
-    const sl = w.seal(r.interrupted ? FLAG_INTERRUPTED : 0, ct, 5000 * r.id + (ct - start + r.preEventMs), cc.caseTagHash(r.sealCaseTag), beaconNonce(r.chunks.length ? r.chunks[r.chunks.length - 1].beacon : 4));
+    const sl = w.seal(r.interrupted ? FLAG_INTERRUPTED : 0, ct, 5000 * r.id + (ct - start + r.preEventMs), cc.caseTagHash(r.sealCaseTag), beaconNonce(r.chunks.length ? r.chunks[r.chunks.length - 1].beacon : 4), r.endReason);
     w.destroy();
     out.push({
       recordingId: r.id, stateKey: toHex(s), nextStateKey: toHex(next), k1: toHex(k1),
       start: { genesis: toHex(g.block), caseTag: r.caseTag, c0: toHex(g.c0), startMs: start, preEventMs: r.preEventMs },
       chunks,
-      seal: { block: toHex(sl.block), tag: toHex(sl.tag), value: toHex(sl.value), key: sealKey, caseTag: r.sealCaseTag, interrupted: r.interrupted },
+      seal: { block: toHex(sl.block), tag: toHex(sl.tag), value: toHex(sl.value), key: sealKey, caseTag: r.sealCaseTag, interrupted: r.interrupted, endReason: r.endReason },
     });
     wipe(s);
     s = next;
@@ -146,6 +146,8 @@ export function messageSamples(): { type: string; name: string; value: Record<st
     { type: "Revoke", name: "revoke", value: { reason: "device reported lost, then tampered" } },
     { type: "DownBody", name: "downbody-ack", value: { ack: { recording: 1, state: AckState.ACK_SEALED, cumulative: 4 } } },
     { type: "DownBody", name: "downbody-revoke-empty", value: { revoke: {} } },
+    { type: "DownBody", name: "downbody-ack-block", value: { ackBlock: encodeAckBlock({ recording: 1, state: AckState.ACK_SEALED, cumulative: 4 }) } },
+    { type: "DownBody", name: "downbody-ack-block-selective", value: { ackBlock: encodeAckBlock({ recording: 70000, state: AckState.ACK_OPEN, cumulative: 300, selective: new Uint8Array([0b00000101, 0x80]), settled: 305 }) } },
     { type: "Downlink", name: "downlink", value: { schema: SCHEMA_VERSION, counter: 7, body: b(14, 12), mac: b(15, 32) } },
   ];
 }
@@ -163,6 +165,9 @@ export function buildDownlink(sha: Sha256) {
     { name: "config", body: { config: { statusIntervalS: 30, chunkBytes: 16384 } } },
     { name: "command", body: { command: { action: CommandAction.CMD_SET_CASE_TAG, caseTag: "2026-PEN-0117" } } },
     { name: "revoke", body: { revoke: { reason: "revoked by admin" } } },
+    // Schema 2: the Acks as fixed-layout blocks (R-ACKB-1).
+    { name: "ack-block", body: { ackBlock: encodeAckBlock({ recording: 1, state: AckState.ACK_SEALED, cumulative: 4 }) } },
+    { name: "ack-block-selective", body: { ackBlock: encodeAckBlock({ recording: 3, state: AckState.ACK_OPEN, cumulative: 1, selective: new Uint8Array([0b101]) }) } },
   ];
   const messages = bodies.map((x) => {
     const body = encode("DownBody", x.body);

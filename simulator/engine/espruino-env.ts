@@ -260,6 +260,8 @@ export function createEnv(opts: EnvOptions): { env: EspruinoEnv; device: DeviceH
     // A Node process cannot tell one device's heap from another's: count variables on the
     // real-interpreter lane (process.memory().usage) instead.
     memory: () => 0,
+    // No variable store to run out of: the low-memory path is exercised on the board-sized interpreter.
+    memInfo: () => ({ free: 1e9, total: 1e9 }),
     log: (line: string) => { if (!life.dead) life.log(String(line)); },
     board: {
       watchButtons: (fn: (name: string) => void) => { life.check(); button = fn; },

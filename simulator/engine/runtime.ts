@@ -1,7 +1,7 @@
 // Per-device runtime: whether the device is alive, its log, its timers and its clock. One Node
 // process hosts many devices, so nothing here may leak from one device to another or let one
 // device's exception end the process.
-import { PowerLoss } from "../../firmware/hosts/node-store.js";
+import { PowerLoss } from "./node-store.js";
 
 export { PowerLoss };
 

@@ -51,18 +51,20 @@ import { StringDecoder } from "node:string_decoder";
 import { writeSyntheticPcm } from "../engine/media.js";
 import type { DeviceInfo, DeviceSpec, Engine, SimDevice } from "../types.js";
 import { configFiles } from "./node.js";
+import { storageFromFiles } from "../../scripts/espruino-gate.mjs";
 
 /**
- * The first statement every interpreter runs: it grows the variable store to two blocks. The Linux
- * build's store grows on demand in blocks of 4,096 variables, but a flat string (where a
- * Uint8Array's bytes or a native hash's result live) needs a row of free variables inside one
- * block, and asking for one never grows the store. A recorder near its peak of about 3,600
+ * The first statement every interpreter runs: on the default Linux build it grows the variable store
+ * to two blocks. That build's store grows on demand in blocks of 4,096 variables, but a flat string
+ * (where a Uint8Array's bytes or a native hash's result live) needs a row of free variables inside
+ * one block, and asking for one never grows the store. A recorder near its peak of about 3,600
  * variables in the first block can then find no row of 513 for an 8 KiB chunk with memory left
  * over: "Not enough memory for result". A board has its whole store from the start, in one piece
- * (about 7,100 variables on an Espruino WiFi), so this starts the interpreter nearer to a board.
- * The variables in use, the figures the lane prints, are the same either way.
+ * (about 7,100 variables on an Espruino WiFi), so this starts the interpreter nearer to a board. On a
+ * build whose store is fixed (it starts above 4,096) it does nothing. The variables in use, the
+ * figures the lane prints, are the same either way.
  */
-export const BOARD_STORE = "(function () { var a = []; for (var i = 0; i < 4500; i++) a.push(i); })();\n";
+export const BOARD_STORE = "(function () { if (process.memory(false).total > 4096) return; var a = []; for (var i = 0; i < 4500; i++) a.push(i); })();\n";
 
 /** Seconds of synthetic PCM in each device's media file (the firmware loops at its end). */
 const MEDIA_SECONDS = 120;
@@ -70,6 +72,8 @@ const MEDIA_FILE = "media.raw";
 /** The boot file in the device directory. Not "q…" or "pre…": the queue counts those as its own. */
 const BOOT_FILE = "boot.js";
 const SETUP_FILE = "setup.js";
+/** The bundle as a file on the device's card, copied into Storage in pieces by the setup run (then removed). */
+const BUNDLE_SOURCE = "rec.src";
 /** Lines kept for logs(), across boots. */
 const LOG_LINES = 500;
 /** Lines quoted in an error about a dead or silent interpreter. */
@@ -475,16 +479,16 @@ export class EspruinoEngine implements Engine {
    * Provision and power on. The Storage files are written by one run of the interpreter itself
    * (the flash format is its own): rec.cfg and rec.key only when the flash has no config yet (as
    * in the node engine, a directory that already is a device stays that device), rec.js whenever
-   * it differs from the bundle (a firmware update). Then the media file, and boot.
+   * it differs from the bundle (a firmware update), in pieces as provisioning writes it: never as
+   * one string literal, which a board-sized interpreter cannot hold. Then the media file, and boot.
    */
   async create(spec: DeviceSpec): Promise<SimDevice> {
     mkdirSync(spec.dir, { recursive: true });
     const f = configFiles(spec, `file:${MEDIA_FILE}:${spec.speed}`);
-    const setup = `var S = require("Storage"), B = ${JSON.stringify(this.bundle)};
+    writeFileSync(join(spec.dir, BUNDLE_SOURCE), this.bundle);
+    const setup = `var S = require("Storage");
 if (!S.read("rec.cfg")) { S.write("rec.cfg", ${JSON.stringify(f.cfg)}); S.write("rec.key", ${JSON.stringify(f.key)}); }
-if (S.read("rec.js") !== B) S.write("rec.js", B);
-B = undefined;
-print("@@setup " + S.getFree());
+${storageFromFiles([["rec.js", BUNDLE_SOURCE]])}print("@@setup " + S.getFree());
 `;
     const setupPath = join(spec.dir, SETUP_FILE);
     writeFileSync(setupPath, setup);

@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { toHex } from "../../protocol/bytes.js";
 import { deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
-import { CONFIG_FILE, KEY_FILE, initialKeys } from "../../firmware/core/config.js";
+import { CONFIG_FILE, KEY_FILE, initialKeys } from "../../protocol/device-files.js";
 import type { EspruinoEnv } from "../../firmware/hosts/env.js";
 import { createEnv } from "../engine/espruino-env.js";
 import type { DeviceHandle } from "../engine/espruino-env.js";

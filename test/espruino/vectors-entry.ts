@@ -1,6 +1,9 @@
 // Runs ON the Espruino interpreter (bundled by test/espruino/interpreter.test.ts with the gate's
 // esbuild options): rebuilds the golden vectors with the protocol code and the board's native
-// SHA-256, and compares them with the JSON files, which esbuild embeds at bundle time.
+// SHA-256, and compares them with the JSON files. The vectors are fed in pieces: the test writes them
+// into the interpreter's working directory one small file per item (vectorFiles() in
+// interpreter.test.ts), and each is read, compared and dropped before the next, so that they fit a
+// board-sized store beside the code.
 // Output, one line each: `PASS <name>` | `FAIL <name> expected <x> got <y>`, then `DONE <passed> <failed>`,
 // `MEM <variables in use>` and `TIME <seconds>`. Anything else on stdout means the script broke.
 // Espruino subset throughout (the gate lints this file too).
@@ -8,15 +11,15 @@ import { fromHex, toHex } from "../../protocol/bytes.js";
 import { hmacSha256 } from "../../protocol/hmac.js";
 import { decode, encode } from "../../protocol/codec.js";
 import { HISTORY, ROOT_HEX, buildDownlink, buildHistory, buildKeys, messageSamples } from "../../protocol/vectors/build.js";
-import keysJson from "../../protocol/vectors/keys.json" with { type: "json" };
-import historyJson from "../../protocol/vectors/history.json" with { type: "json" };
-import downlinkJson from "../../protocol/vectors/downlink.json" with { type: "json" };
-import hmacJson from "../../protocol/vectors/hmac-rfc4231.json" with { type: "json" };
-import messagesJson from "../../protocol/vectors/messages.json" with { type: "json" };
 
 declare function getTime(): number;
 
 type Any = { [k: string]: unknown };
+
+/** One vector file of the working directory, parsed (see the top of the file). */
+function load(name: string): unknown {
+  return JSON.parse(require("fs").readFileSync(name));
+}
 
 var sha = function (d: Uint8Array): Uint8Array { return new Uint8Array(require("crypto").SHA256(d)); };
 
@@ -58,19 +61,22 @@ function diff(exp: unknown, got: unknown, at: string, subset: boolean): string |
 
 // keys.json: one check per field.
 const keys = buildKeys(sha) as unknown as Any;
-const kj = keysJson as unknown as Any;
+const kj = load("keys.json") as Any;
 for (const f of Object.keys(kj)) check("keys.json " + f, diff(kj[f], keys[f], f, false));
 
 // history.json: one check per recording (chunks, chain values, tags, keys, genesis, seal).
 const history = buildHistory(sha, ROOT_HEX, HISTORY) as unknown as Any[];
-const hj = historyJson as unknown as { deviceId: string; recordings: Any[] };
-check("history.json recordings", hj.recordings.length === history.length ? null : "expected " + hj.recordings.length + " got " + history.length);
-for (let i = 0; i < hj.recordings.length; i++)
-  check("history.json recording " + hj.recordings[i].recordingId, diff(hj.recordings[i], history[i], "", false));
+const hn = load("history.json") as number;
+check("history.json recordings", hn === history.length ? null : "expected " + hn + " got " + history.length);
+for (let i = 0; i < hn; i++) {
+  const hr = load("history-" + i + ".json") as Any;
+  check("history.json recording " + hr.recordingId, diff(hr, history[i], "", false));
+  history[i] = {};
+}
 
 // downlink.json: one check per scalar field and per message / control tag.
 const dl = buildDownlink(sha) as unknown as Any;
-const dj = downlinkJson as unknown as Any;
+const dj = load("downlink.json") as Any;
 for (const f of Object.keys(dj)) {
   const v = dj[f];
   if (Array.isArray(v)) for (let i = 0; i < v.length; i++) check("downlink.json " + f + " " + v[i].name, diff(v[i], (dl[f] as Any[])[i], f + "[" + i + "]", false));
@@ -78,7 +84,7 @@ for (const f of Object.keys(dj)) {
 }
 
 // RFC 4231 HMAC-SHA256 cases 1-7 (case 5 compares the first 16 bytes).
-const hm = hmacJson as unknown as { case: number; key: string; data: string; mac: string; truncate?: number }[];
+const hm = load("hmac-rfc4231.json") as { case: number; key: string; data: string; mac: string; truncate?: number }[];
 for (let i = 0; i < hm.length; i++) {
   const c = hm[i];
   let mac = toHex(hmacSha256(sha, fromHex(c.key), fromHex(c.data)));
@@ -88,9 +94,9 @@ for (let i = 0; i < hm.length; i++) {
 
 // messages.json: the board encodes every sample to the same bytes, and decodes those bytes back.
 const samples = messageSamples();
-const mj = messagesJson as unknown as { type: string; name: string; value: Any; hex: string }[];
-for (let i = 0; i < mj.length; i++) {
-  const m = mj[i];
+const mn = load("messages.json") as number;
+for (let i = 0; i < mn; i++) {
+  const m = load("message-" + i + ".json") as { type: string; name: string; value: Any; hex: string };
   const s = samples[i];
   let problem: string | null = null;
   if (!s || s.name !== m.name) problem = "expected sample " + m.name + " got " + (s ? s.name : "none");

@@ -3,7 +3,7 @@
 import { describe, it, expect } from "vitest";
 import { makeBoard, batteryFromAnalog } from "../../firmware/hosts/board.js";
 import type { BoardGlobals } from "../../firmware/hosts/board.js";
-import type { Pins } from "../../firmware/core/config.js";
+import type { Pins } from "../../protocol/device-files.js";
 import { MEDIA_PCM_8K_U16LE } from "../../protocol/constants.js";
 
 /** Fake globals: pins by name, watches, LED levels, intervals run by hand, an analog level, a Waveform. */

@@ -10,8 +10,8 @@ import { deriveDeviceKeys } from "../../protocol/chain.js";
 import { toHex } from "../../protocol/bytes.js";
 import { MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import type { Host, KeyValue, MediaSource } from "../../firmware/core/host.js";
-import { CONFIG_FILE, KEY_FILE, initialKeys } from "../../firmware/core/config.js";
-import { FaultyStore, NodeStore } from "../../firmware/hosts/node-store.js";
+import { CONFIG_FILE, KEY_FILE, initialKeys } from "../../protocol/device-files.js";
+import { FaultyStore, NodeStore } from "../../simulator/engine/node-store.js";
 import { nodeNet } from "./node-net.js";
 import type { NodeTransport } from "./node-net.js";
 
@@ -99,6 +99,8 @@ export function fakeHost(opts: { dir?: string; kv?: MemKv; capacity?: number } =
     led: (p) => { leds.push(p); },
     battery: () => ({ mv: 3900, pct: 80 }),
     memory: () => 0,
+    memFree: () => 1e9,
+    memPeak: () => 0,
     log: (l) => { logs.push(l); if (process.env.REC_LOG) console.log(l); },
   };
   return { host, kv, store, media, net, leds, logs, press: (n) => onButton(n), clock };

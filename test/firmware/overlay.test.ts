@@ -11,11 +11,12 @@ import { RECORDING_STATE, buildFirmware } from "../../scripts/build-firmware.mjs
 import { REC_RECORDING } from "../../protocol/schema.js";
 
 // `_a` and `_b` are private methods (mangled names); `_c` is also an object's key, so it stays;
-// `keep` is passed as a value, so it stays; `twice` calls itself through an overlay.
+// `keep` is passed as a value, so it stays; `twice` calls itself through an overlay. The calls run in
+// `go`, after the load, as the firmware's run after its boot line (see "runs while the bundle loads").
 const BUNDLE = `(()=>{var n=3;function add(a,b){return a+b+n}function keep(x){return x*2}function twice(k,x){return k?twice(k-1,x*2):x}` +
   `var K=class{constructor(v){this.v=v}_a(t){return add(this.v,t)+this._b()}_b(){return this.v*10}_c(){return 1}get(t){return this._a(t)}};` +
   `var o={_c:5};var k=new K(4);` +
-  `out.push(k.get(1),new K(2)._a(add(1,1)),[1,2].map(keep),twice(3,1),k._c(),o._c,typeof keep)})();`;
+  `go=function(){out.push(k.get(1),new K(2)._a(add(1,1)),[1,2].map(keep),twice(3,1),k._c(),o._c,typeof keep)}})();`;
 
 /** The three build steps, as scripts/build-firmware.mjs runs them. */
 const build = (text: string) => {
@@ -24,10 +25,11 @@ const build = (text: string) => {
   return { ...overlayFinish(g.text), pre, cache: g.renames.get("__ovlCache") as string, renames: g.renames };
 };
 
-/** What a text leaves in `out`, run as a script; RECORDER_TEXT is the text itself, as the node engine passes it. */
+/** What a text leaves in `out`, run as a script and then its `go`; RECORDER_TEXT is the text itself, as the node engine passes it. */
 const run = (text: string, withText = true) => {
   const ctx: Record<string, unknown> = { out: [] as unknown[], ...(withText ? { RECORDER_TEXT: text } : {}) };
   vm.runInNewContext(text, ctx);
+  if (typeof ctx.go === "function") (ctx.go as () => void)();
   return { out: JSON.stringify(ctx.out), ctx };
 };
 
@@ -41,6 +43,7 @@ describe("overlays: functions kept as text and made on first call", () => {
     const reads: number[][] = [];
     const board = { out: [] as unknown[], require: () => ({ read: (f: string, o: number, n: number) => { reads.push([o, n]); return f === "rec.js" ? b.text.substr(o, n) : undefined; } }) };
     vm.runInNewContext(b.text, board);
+    vm.runInNewContext("go()", board);
     expect(JSON.stringify(board.out)).toBe(run(BUNDLE).out);
     expect(Math.max(...reads.map(([, n]) => n))).toBeLessThan(60); // the record only, never the whole text
     const [code, comment] = [b.text.slice(0, b.text.lastIndexOf("/*")), b.text.slice(b.text.lastIndexOf("/*"))];
@@ -52,7 +55,7 @@ describe("overlays: functions kept as text and made on first call", () => {
   });
 
   it("a method's `this` inside an arrow function is its receiver too", () => {
-    const src = `(()=>{var K=class{constructor(v){this.v=v}_d(t){return [t].map((x)=>x+this.v)[0]}get(t){return this._d(t)}};out.push(new K(40).get(2))})();`;
+    const src = `(()=>{var K=class{constructor(v){this.v=v}_d(t){return [t].map((x)=>x+this.v)[0]}get(t){return this._d(t)}};go=function(){out.push(new K(40).get(2))}})();`;
     const b = build(src);
     expect(b.pre.methods).toBe(1);
     expect(run(b.text).out).toBe("[42]");
@@ -69,10 +72,24 @@ describe("overlays: functions kept as text and made on first call", () => {
     expect((ctx[b.cache] as unknown[]).filter((f) => typeof f === "function").length).toBe(3); // _a, add, _b again
   });
 
-  it("says where the text must be when there is none (on a board: the Storage file rec.js)", () => {
+  it("says where the text must be when there is none (on a board: the Storage file rec.js), at the first call after the load", () => {
     const b = build(BUNDLE);
     const ctx: Record<string, unknown> = { out: [], require: () => ({ read: () => undefined }) };
-    expect(() => vm.runInNewContext(b.text, ctx)).toThrow(/no Storage file rec\.js/);
+    vm.runInNewContext(b.text, ctx);
+    expect(() => vm.runInNewContext("go()", ctx)).toThrow(/no Storage file rec\.js/);
+  });
+
+  it("what runs while the bundle loads is never an overlay: loaded from anywhere but rec.js, the load gets past every class", () => {
+    // `lit` makes a constant at load; K's constructor runs at load (new at the top level) and calls `_m`.
+    const src = `(()=>{function lit(s){return s+"!"}function later(x){return x+1}var L=lit("a");` +
+      `var K=class{constructor(){this.v=this._m()}_m(){return 1}_n(){return 2}};var k=new K();var J=class{};` +
+      `go=function(){out.push(L,later(1),k.v,k._n(),typeof J)}})();`;
+    const b = build(src);
+    expect([b.pre.functions, b.pre.methods]).toEqual([1, 1]); // later and _n
+    expect(run(b.text).out).toBe(run(src).out);
+    const ctx: Record<string, unknown> = { out: [], require: () => ({ read: () => undefined }) };
+    vm.runInNewContext(b.text, ctx); // no rec.js: the load itself reads nothing
+    expect(() => vm.runInNewContext("go()", ctx)).toThrow(/no Storage file rec\.js/);
   });
 
   it("a recorder whose rec.js was replaced under it stops with a reason, not with another bundle's code", () => {

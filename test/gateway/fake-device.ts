@@ -3,15 +3,15 @@ import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
 import { randomBytes } from "node:crypto";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
-import { deviceIdBytes } from "../../protocol/blocks.js";
+import { deviceIdBytes, parseAckBlock } from "../../protocol/blocks.js";
 import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateAt } from "../../protocol/chain.js";
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { DownlinkGuard, tagControl } from "../../protocol/downlink.js";
 import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
-import { CONTROL_HELLO, FLAG_INTERRUPTED, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { CONTROL_HELLO, END_REBOOT, END_STOPPED, FLAG_INTERRUPTED, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import { concat } from "../../protocol/bytes.js";
 
-export interface Received { kind: string; body: Record<string, unknown>; ok: string }
+export interface Received { kind: string; body: Record<string, unknown>; ok: string; schema?: number }
 
 export class FakeDevice {
   client!: MqttClient;
@@ -32,7 +32,9 @@ export class FakeDevice {
       const d = decode("Downlink", payload);
       const ok = this.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array);
       const body = decode("DownBody", d.body as Uint8Array);
-      this.received.push({ kind: which(body, "DownBody"), body, ok });
+      // An Ack block (schema 2, R-ACKB-1) is read into the protobuf Ack's fields: tests look at `ack`.
+      if (body.ackBlock) body.ack = parseAckBlock(body.ackBlock as Uint8Array);
+      this.received.push({ kind: body.ack ? "ack" : which(body, "DownBody"), body, ok, schema: d.schema as number });
       for (const w of this.waiters.splice(0)) w();
     });
     await this.client.subscribeAsync(`rec/${this.id}/down`, { qos: 1 });
@@ -42,15 +44,16 @@ export class FakeDevice {
     return this.client.publishAsync(topic, Buffer.from(bytes), { qos: 1 });
   }
 
-  async hello(held: { recording: number; firstSeq: number; lastSeq: number; sealed: boolean; open: boolean }[] = [], claims: { lastSealed?: number; lastSealValue?: Uint8Array } = {}): Promise<void> {
+  /** Hello in `schema` (1 by default: a device of the first schema; 2 reads Acks as blocks, R-ACKB-1). */
+  async hello(held: { recording: number; firstSeq: number; lastSeq: number; sealed: boolean; open: boolean }[] = [], claims: { lastSealed?: number; lastSealValue?: Uint8Array } = {}, schema = 1): Promise<void> {
     const nonce = randomBytes(16);
     this.guard.open(nonce);
     const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now(), lastSealed: claims.lastSealed || 0, lastSealValue: claims.lastSealValue || new Uint8Array(0) });
-    await this.publish(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_HELLO, this.dev, body) } }));
+    await this.publish(encode("Uplink", { schema, hello: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_HELLO, this.dev, body) } }));
   }
 
   /** Messages of one recording, in the order a device sends them. */
-  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array; interrupted?: boolean; startMs?: number; beacon?: Uint8Array } = {}) {
+  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array; interrupted?: boolean; startMs?: number; beacon?: Uint8Array; endReason?: number } = {}) {
     const cc = new ChainCrypto(sha);
     const k1 = recordingKey(sha, stateAt(sha, this.keys.stateKey0, r - 1), r);
     const t0 = opts.startMs ?? Date.now();
@@ -63,7 +66,7 @@ export class FakeDevice {
       const f = chunkFrame(o.header, p.length, o.tag);
       return concat([f.prefix, p, f.suffix]);
     });
-    const s = w.seal(opts.interrupted ? FLAG_INTERRUPTED : 0, t0 + payloads.length * 1000, 9, cc.caseTagHash(opts.caseTag || ""), new Uint8Array(16));
+    const s = w.seal(opts.interrupted ? FLAG_INTERRUPTED : 0, t0 + payloads.length * 1000, 9, cc.caseTagHash(opts.caseTag || ""), new Uint8Array(16), opts.endReason ?? (opts.interrupted ? END_REBOOT : END_STOPPED));
     return {
       recording: r,
       start: encode("Uplink", { schema: 1, start: { genesis: g.block, caseTag: opts.caseTag || "" } }),

@@ -11,6 +11,7 @@ import type { Unit } from "../../gateway/model/model.js";
 import { fleetReport, requiredReviewers } from "../../gateway/reports/ratios.js";
 import type { UnitFleet } from "../../gateway/reports/ratios.js";
 import { caseCoverage, coverageReport, integritySummary, mergeCoverage, statistics } from "../../gateway/reports/coverage.js";
+import { END_BATTERY_LOW, END_REBOOT, END_STOPPED } from "../../protocol/constants.js";
 
 let dir: string;
 let db: Db;
@@ -132,10 +133,13 @@ const W = Date.parse("2026-03-10T01:00:00Z");
 const S = 1000;
 
 /** A recording made of 10 s chunks covering [from, to) in device time. */
-async function clip(deviceId: string, recordingId: number, from: number, to: number, verdict = "verified"): Promise<void> {
+async function clip(deviceId: string, recordingId: number, from: number, to: number, verdict = "verified", endReason?: number): Promise<void> {
+  // A seal block whose byte 3 says why the recording ended (R-SEAL-5); the rest does not matter here.
+  const seal = endReason === undefined ? null : Buffer.alloc(128);
+  if (seal) seal[3] = endReason!;
   await db.run(
-    "INSERT INTO recordings (device_id, recording_id, start_ms, end_ms, verdict, final, interrupted, media_path, first_received, last_received) VALUES (?, ?, ?, ?, ?, 1, 0, ?, ?, ?)",
-    [deviceId, recordingId, from, to, verdict, `${deviceId}/${recordingId}`, to, to + 30 * S]);
+    "INSERT INTO recordings (device_id, recording_id, start_ms, end_ms, verdict, final, interrupted, media_path, first_received, last_received, seal_block) VALUES (?, ?, ?, ?, ?, 1, 0, ?, ?, ?, ?)",
+    [deviceId, recordingId, from, to, verdict, `${deviceId}/${recordingId}`, to, to + 30 * S, seal]);
   let seq = 1;
   // A stored recording says how many chunks it holds (a sealed one with none is empty, not verified).
   await db.run("UPDATE recordings SET linked_seq = ? WHERE device_id = ? AND recording_id = ?", [Math.ceil((to - from) / (10 * S)), deviceId, recordingId]);
@@ -166,6 +170,18 @@ describe("coverage of cases", () => {
     expect(c.satisfied).toBe(false);
     expect(c.percent).toBeCloseTo((55 / 60) * 100, 6);
     expect(c.verifiedClips).toBe(2);
+  });
+
+  it("names the cause of each gap: why the recording before it ended (its seal's end reason), or NO_RECORDING where the window opened unrecorded", async () => {
+    await fullCase();
+    const [a, b, c] = await devices(null, 3);
+    await clip(a, 1, W + 5 * S, W + 20 * S, "verified", END_REBOOT);
+    await clip(b, 1, W + 25 * S, W + 40 * S, "verified", END_BATTERY_LOW);
+    await clip(c, 1, W + 45 * S, W + 60 * S, "verified", END_STOPPED);
+    for (const d of [a, b, c]) await link(d, 1);
+    const cov = await cover("HS-2026-001");
+    expect(cov.gaps).toEqual([[W, W + 5 * S], [W + 20 * S, W + 25 * S], [W + 40 * S, W + 45 * S]]);
+    expect(cov.gapCauses).toEqual(["NO_RECORDING", "REBOOT", "BATTERY_LOW"]);
   });
 
   it("reports 100 % when the only gap is 1 s, under the 2 s tolerance", async () => {

@@ -11,7 +11,7 @@ import { ChainCrypto, deriveDeviceKeys, recordingKey } from "../../protocol/chai
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { RecordingVerifier } from "../../protocol/verify.js";
 import type { StepResult, VerdictReport } from "../../protocol/verify.js";
-import { FLAG_INTERRUPTED, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { END_REBOOT, END_STOPPED, FLAG_INTERRUPTED, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 
 const DEVICE = "PROP-1";
 const keys = deriveDeviceKeys(sha, new Uint8Array(32).fill(9));
@@ -47,7 +47,7 @@ function build(s: Spec): Msg[] {
     out.push({ t: "chunk", header: o.header.slice(), payload, tag: o.tag });
     t += c.duration;
   });
-  const sl = w.seal(s.interrupted ? FLAG_INTERRUPTED : 0, t, 99, cc.caseTagHash(s.caseTag), new Uint8Array(16));
+  const sl = w.seal(s.interrupted ? FLAG_INTERRUPTED : 0, t, 99, cc.caseTagHash(s.caseTag), new Uint8Array(16), s.interrupted ? END_REBOOT : END_STOPPED);
   out.push({ t: "seal", block: sl.block, tag: sl.tag, caseTag: s.caseTag });
   return out;
 }

@@ -6,6 +6,7 @@ import { ChainCrypto, deriveDeviceKeys, recordingKey } from "../../protocol/chai
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { MemoryHistory, RecordingVerifier } from "../../protocol/verify.js";
 import type { ChunkMsg, SealMsg, VerifierOptions } from "../../protocol/verify.js";
+import { END_REASONS, END_STOPPED, END_STORAGE_FULL } from "../../protocol/constants.js";
 import { encodeSeal, parseSeal } from "../../protocol/blocks.js";
 
 const DEVICE = "INC-1";
@@ -23,7 +24,7 @@ function recording(n: number) {
     const o = w.chunk(payload, 0, 1, 1e12 + i * 1000, 1000, i, new Uint8Array(16));
     chunks.push({ header: o.header.slice(), payload, tag: o.tag, chain: o.chain });
   }
-  const s = w.seal(0, 1e12 + (n + 1) * 1000, 0, cc.caseTagHash(""), new Uint8Array(16));
+  const s = w.seal(0, 1e12 + (n + 1) * 1000, 0, cc.caseTagHash(""), new Uint8Array(16), END_STOPPED);
   return { start: { genesis: g.block, caseTag: "" }, chunks, seal: { block: s.block, tag: s.tag, caseTag: "" } as SealMsg, c0: g.c0 };
 }
 
@@ -120,5 +121,25 @@ describe("incremental verification", () => {
     const keys = v as unknown as { k1: Uint8Array; kf: Uint8Array };
     expect(keys.k1.every((b) => b === 0) && keys.kf.every((b) => b === 0)).toBe(true);
     expect(k1.some((b) => b !== 0)).toBe(true);
+  });
+});
+
+describe("the seal's end reason (R-SEAL-5)", () => {
+  it("is byte 3 of the seal block, under the seal's tag: read back as written, and changed it fails SEAL_TAG", () => {
+    const r = recording(2);
+    expect(parseSeal(r.seal.block).endReason).toBe(END_STOPPED);
+    const v = mk();
+    v.start(r.start);
+    for (const [i, c] of r.chunks.entries()) v.chunk(c, i + 1);
+    const changed = new Uint8Array(r.seal.block);
+    changed[3] = END_STORAGE_FULL; // a different reason claimed afterwards
+    // Refused as forged (R-VER-0): the tag no longer covers the block.
+    const step = v.seal({ ...r.seal, block: changed });
+    expect(step.status).toBe("forged");
+    expect(step.reasons.map((x) => x.code)).toContain("SEAL_TAG");
+    // The true seal still closes the recording, with its own reason.
+    expect(v.seal(r.seal).status).not.toBe("forged");
+    expect(v.report().verdict).toBe("verified");
+    expect(END_REASONS[END_STOPPED]).toBe("STOPPED");
   });
 });

@@ -8,7 +8,8 @@ import { fileURLToPath } from "node:url";
 import { parseCli } from "../../provision/cli.js";
 import { ProvisionError } from "../../provision/errors.js";
 import { testGateway } from "../gateway/harness.js";
-import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, tempDir, testBundle } from "./devices.js";
+import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, tempDir, testBundle, useInterpreter } from "./devices.js";
+import { eachBuild } from "../espruino/builds.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BASE = ["--port", "/dev/null", "--serial", "BWC-0001", "--broker", "10.0.0.2:1883", "--gateway", "http://10.0.0.2:8080", "--token", "evr_x"];
@@ -91,7 +92,9 @@ let g: Awaited<ReturnType<typeof testGateway>>;
 beforeAll(async () => { if (!SKIP_REASON) g = await testGateway(); });
 afterAll(async () => { if (g) await g.close(); removeTempDirs(); });
 
-(SKIP_REASON ? describe.skip : describe)("provision CLI on the real interpreter", () => {
+eachBuild("provision CLI on the real interpreter", (build) => {
+  // A fresh gateway: each interpreter build's tests register the same ids.
+  beforeAll(async () => { useInterpreter(build.bin); if (g) await g.close(); g = await testGateway(); });
   it("provisions through the CLI: exit 0, a summary, and no key material in anything it prints", async () => {
     const dev = await espruinoOnPty();
     try {

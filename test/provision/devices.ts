@@ -11,12 +11,19 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, unl
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { espruinoBin } from "../../scripts/espruino-gate.mjs";
+import { BUILDS } from "../espruino/builds.js";
 
-export const BIN = espruinoBin(true);
+/**
+ * The interpreter the devices run: each test file runs its device tests once per installed build
+ * (eachBuild in test/espruino/builds.ts), each suite calling useInterpreter() first.
+ */
+export let BIN = BUILDS.length ? BUILDS[0].bin : "";
+export function useInterpreter(bin: string): void {
+  BIN = bin;
+}
 export const HAS_SOCAT = spawnSync("sh", ["-c", "command -v socat"], { stdio: "ignore" }).status === 0;
 /** Why the device tests are skipped, or "" when they run. */
-export const SKIP_REASON = !BIN ? "no Espruino interpreter (set ESPRUINO_BIN or put espruino-linux on the PATH)" : "";
+export const SKIP_REASON = !BIN ? "no Espruino interpreter (set ESPRUINO_BIN or ESPRUINO_BOARD_BIN, or put espruino-linux or espruino-board on the PATH)" : "";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -242,16 +249,25 @@ export function testBundle(dir: string, size = 4096): string {
   return p;
 }
 
-/** The recorder's files on a running device, read through a fresh REPL connection. */
+/**
+ * The recorder's files on a running device, read through a fresh REPL connection. The bundle is
+ * given as its length and SHA-256, hashed on the device: read back whole it would be one string of
+ * the whole file, more than a board-sized interpreter holds.
+ */
 export async function deviceFiles(port: string): Promise<{ list: string[]; files: Record<string, string | null> }> {
   const { openLink, Repl } = await import("../../provision/repl.js");
-  const { Device, OUR_FILES } = await import("../../provision/device.js");
+  const { Device, OUR_FILES, BUNDLE_FILE } = await import("../../provision/device.js");
   const repl = new Repl(await openLink(port));
   try {
     await repl.sync();
     const dev = new Device(repl);
     const files: Record<string, string | null> = {};
     for (const f of OUR_FILES) {
+      if (f === BUNDLE_FILE) {
+        const h = await dev.hashFile(f);
+        files[f] = h ? `${h.length} bytes, SHA-256 ${h.sha256}` : null;
+        continue;
+      }
       const b = await dev.readFile(f);
       files[f] = b ? b.toString("latin1") : null;
     }

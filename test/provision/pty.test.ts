@@ -1,7 +1,7 @@
 // The provisioning tool end to end over a serial line: the real Espruino interpreter behind a
 // pseudo-terminal (socat), a real test gateway with its admin token. Stand-ins that are not
 // Espruino (a loopback, a silent line, noise) must be refused before anything is registered.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import http from "node:http";
@@ -12,10 +12,11 @@ import { FakeDevice } from "../gateway/fake-device.js";
 import { provision, retire } from "../../provision/provision.js";
 import type { Options } from "../../provision/provision.js";
 import { ProvisionError } from "../../provision/errors.js";
-import { BOOT_CODE } from "../../provision/device.js";
-import { checkConfig, checkKeys } from "../../firmware/core/config.js";
+import { BOOT_CODE, sha256Hex } from "../../provision/device.js";
+import { checkConfig, checkKeys } from "../../protocol/device-files.js";
 import { toHex } from "../../protocol/bytes.js";
-import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, ptyRunning, readFlashOffline, script, tempDir, testBundle } from "./devices.js";
+import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, ptyRunning, readFlashOffline, script, tempDir, testBundle, useInterpreter } from "./devices.js";
+import { eachBuild } from "../espruino/builds.js";
 import type { TestDevice } from "./devices.js";
 
 if (SKIP_REASON) console.log(`provisioning tests over a pty skipped: ${SKIP_REASON}`);
@@ -23,11 +24,14 @@ if (SKIP_REASON) console.log(`provisioning tests over a pty skipped: ${SKIP_REAS
 let g: Awaited<ReturnType<typeof testGateway>>;
 let token: string;
 let url: string;
-beforeAll(async () => {
+/** A fresh gateway: each interpreter build's tests register the same ids. */
+async function freshGateway(): Promise<void> {
+  if (g) await g.close();
   g = await testGateway();
   token = readFileSync(g.gw.adminTokenFile!, "utf8").trim();
   url = `http://127.0.0.1:${g.gw.httpPort}`;
-});
+}
+beforeAll(freshGateway);
 afterAll(async () => {
   await g.close();
   removeTempDirs();
@@ -91,7 +95,8 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-(SKIP_REASON ? describe.skip : describe)("provisioning over a pty (real interpreter)", { timeout: DEVICE_TEST_MS }, () => {
+eachBuild("provisioning over a pty (real interpreter)", (build) => {
+  beforeAll(async () => { useInterpreter(build.bin); await freshGateway(); });
   it("writes verified files whose keys are the gateway's, registers the chip serial, and the boot file runs the bundle at startup", async () => {
     const dev = await espruinoOnPty();
     try {
@@ -106,7 +111,8 @@ async function closedPort(): Promise<number> {
       const { list, files } = await deviceFiles(dev.port);
       expect(list.sort()).toEqual([".boot0", "rec.cfg", "rec.js", "rec.key"]);
       await expectMatchesGateway(files, "BWC-P001");
-      expect(files["rec.js"]).toBe(readFileSync(opts(dev, "x").bundle, "latin1"));
+      const bundle = readFileSync(opts(dev, "x").bundle);
+      expect(files["rec.js"]).toBe(`${bundle.length} bytes, SHA-256 ${sha256Hex(bundle)}`);
       // No key material in what the tool said.
       const cfg = JSON.parse(String(files["rec.cfg"]));
       for (const k of [cfg.login, cfg.dl, cfg.ctl, JSON.parse(String(files["rec.key"])).s]) expect(lines.join("\n")).not.toContain(k);
@@ -300,4 +306,4 @@ async function closedPort(): Promise<number> {
       await dev.kill();
     }
   });
-});
+}, { timeout: DEVICE_TEST_MS });

@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import { testGateway } from "../gateway/harness.js";
 import { provision } from "../../provision/provision.js";
 import { CommandAction } from "../../protocol/schema.js";
-import { DEVICE_TEST_MS, HAS_SOCAT, SKIP_REASON, espruinoOnPty, removeTempDirs } from "./devices.js";
+import { DEVICE_TEST_MS, HAS_SOCAT, SKIP_REASON, espruinoOnPty, removeTempDirs, useInterpreter } from "./devices.js";
+import { eachBuild } from "../espruino/builds.js";
 import { tone } from "../firmware/lane.js";
 
 const FIRMWARE = fileURLToPath(new URL("../../dist/recorder.min.js", import.meta.url));
@@ -26,7 +27,9 @@ const until = async (what: string, ok: () => Promise<boolean>, ms = 30000): Prom
   }
 };
 
-(skip ? describe.skip : describe)("provision over a pty, then stream", () => {
+(skip ? (t: string, fn: (b: { bin: string }) => void) => describe.skip(t, () => fn({ bin: "" })) : eachBuild)("provision over a pty, then stream", (build) => {
+  // A fresh gateway: each interpreter build's tests register the same ids.
+  beforeAll(async () => { useInterpreter(build.bin); await g.close(); g = await testGateway(); });
   it("the provisioned interpreter records on a Command and the gateway verifies the recording", async () => {
     const dev = await espruinoOnPty();
     try {

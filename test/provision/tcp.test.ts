@@ -2,15 +2,16 @@
 // 2323, fixed: devices.ts takes a machine-wide lock, and the tests of this file run one after the
 // other). Then the real firmware bundle: provisioned, it logs in to the gateway with the keys the
 // tool wrote, and after a restart it boots from the boot file and logs in again.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { testGateway } from "../gateway/harness.js";
 import { provision, retire } from "../../provision/provision.js";
 import type { Options } from "../../provision/provision.js";
 import { ProvisionError } from "../../provision/errors.js";
-import { checkConfig } from "../../firmware/core/config.js";
-import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, espruinoOnTelnet, testBundle } from "./devices.js";
+import { checkConfig } from "../../protocol/device-files.js";
+import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, espruinoOnTelnet, testBundle, useInterpreter } from "./devices.js";
+import { eachBuild } from "../espruino/builds.js";
 import type { TestDevice } from "./devices.js";
 
 if (SKIP_REASON) console.log(`provisioning tests over TCP skipped: ${SKIP_REASON}`);
@@ -20,10 +21,13 @@ if (!SKIP_REASON && NO_FIRMWARE) console.log(`provisioning with the real firmwar
 
 let g: Awaited<ReturnType<typeof testGateway>>;
 let token: string;
-beforeAll(async () => {
+/** A fresh gateway: each interpreter build's tests register the same ids. */
+async function freshGateway(): Promise<void> {
+  if (g) await g.close();
   g = await testGateway();
   token = readFileSync(g.gw.adminTokenFile!, "utf8").trim();
-});
+}
+beforeAll(freshGateway);
 afterAll(async () => {
   await g.close();
   removeTempDirs();
@@ -42,7 +46,8 @@ const until = async (what: string, ok: () => Promise<boolean>, ms = 5000): Promi
   }
 };
 
-(SKIP_REASON ? describe.skip : describe)("provisioning over TCP (the interpreter's telnet REPL)", { timeout: DEVICE_TEST_MS }, () => {
+eachBuild("provisioning over TCP (the interpreter's telnet REPL)", (build) => {
+  beforeAll(async () => { useInterpreter(build.bin); await freshGateway(); });
   it("provisions, refuses a second run without --force, re-keys with --force, and retires", async () => {
     const dev = await espruinoOnTelnet();
     try {
@@ -91,4 +96,4 @@ const until = async (what: string, ok: () => Promise<boolean>, ms = 5000): Promi
     }
   });
 
-});
+}, { timeout: DEVICE_TEST_MS });

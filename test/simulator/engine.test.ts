@@ -3,7 +3,7 @@
 // timers and clock, E and crypto, the synthetic media and WAV export. With an interpreter
 // (ESPRUINO_BIN, or espruino-linux on the PATH), the same script runs on both and must print the
 // same lines, and each side reads the other's `espruino.flash`.
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as nodeNet from "node:net";
@@ -15,7 +15,7 @@ import type { EnvOptions } from "../../simulator/engine/espruino-env.js";
 import { fileMedia, pcm, sampleAt, SyntheticMedia, writeSyntheticPcm } from "../../simulator/engine/media.js";
 import { wav } from "../../simulator/engine/wav.js";
 import { MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
-import { espruinoBin } from "../../scripts/espruino-gate.mjs";
+import { eachBuild } from "../espruino/builds.js";
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -673,8 +673,8 @@ describe("wav", () => {
 
 // ---- The real interpreter: same script, same output; each side reads the other's flash. ----
 
-const BIN = espruinoBin(true);
-if (!BIN) console.log("no Espruino interpreter (ESPRUINO_BIN or espruino-linux on the PATH): imitation-vs-interpreter comparison skipped");
+/** The interpreter the comparison runs on: once per installed build (eachBuild below). */
+let BIN = "";
 
 /** Storage, fs, E and timers, the same calls on both sides; prints what a firmware could observe. */
 const COMMON = String.raw`
@@ -770,7 +770,8 @@ const onInterpreter = (code: string, dir: string): string[] => {
   return body.split("\n").map((l) => l.replace(/^>+/, "").trimEnd()).filter((l) => l !== "" && !l.startsWith("Compacting"));
 };
 
-(BIN ? describe : describe.skip)("imitation vs the real interpreter (" + (BIN || "none") + ")", () => {
+eachBuild("imitation vs the real interpreter", (build) => {
+  beforeAll(() => { BIN = build.bin; });
   it("the same Storage / fs / E script prints the same lines on both", async () => {
     const real = onInterpreter(COMMON, tempDir());
     const imitation = await onImitation(COMMON, join(tempDir(), "dev"));

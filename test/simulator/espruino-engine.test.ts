@@ -3,21 +3,18 @@
 // gateway. Two devices record and upload; a power cut mid-recording is sealed as interrupted after
 // the boot; info(), clock() and a dead interpreter's error. Prints each process's RSS and CPU while
 // idle and while recording and uploading. Skipped, saying so, where no interpreter is installed.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { espruinoBin } from "../../scripts/espruino-gate.mjs";
+import { eachBuild } from "../espruino/builds.js";
 import { buildFirmware } from "../../scripts/build-firmware.mjs";
 import { EspruinoEngine, EspruinoSimDevice } from "../../simulator/engines/espruino.js";
 import type { ProcessResources } from "../../simulator/engines/espruino.js";
 import type { DeviceSpec } from "../../simulator/types.js";
 import { testGateway } from "../gateway/harness.js";
 
-const bin = espruinoBin(true);
-if (!bin) console.log("espruino engine: no Espruino interpreter (set ESPRUINO_BIN or put espruino-linux on the PATH): skipped");
-const suite = bin ? describe : describe.skip;
 
 const SPEED = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,7 +66,8 @@ async function measure(ds: EspruinoSimDevice[], ms: number): Promise<{ id: strin
 const show = (m: { id: string; rssKb: number; cpuPct: number }[]) =>
   m.map((x) => `${x.id} RSS ${(x.rssKb / 1024).toFixed(1)} MB, CPU ${x.cpuPct.toFixed(0)} % of a core`).join("; ");
 
-suite("espruino engine: the firmware bundle in real Espruino interpreter processes", () => {
+eachBuild("espruino engine: the firmware bundle in real Espruino interpreter processes", (build) => {
+  const bin = build.bin;
   let a: EspruinoSimDevice;
   let b: EspruinoSimDevice;
 
@@ -82,7 +80,7 @@ suite("espruino engine: the firmware bundle in real Espruino interpreter process
   afterAll(async () => {
     if (engine) await engine.close();
     if (gw) await gw.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
   it("create() provisions Storage and boots; info() answers; idle figures", async () => {

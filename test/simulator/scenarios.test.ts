@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll } from "vitest";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureBundle } from "../../scripts/build-firmware.mjs";
-import { espruinoBin } from "../../scripts/espruino-gate.mjs";
+import { eachBuild } from "../espruino/builds.js";
 import { runSimulation } from "../../simulator/run.js";
 import type { Report } from "../../simulator/run.js";
 
@@ -16,8 +16,8 @@ beforeAll(async () => {
   await ensureBundle();
 });
 
-async function run(scenario: string, engine: "node" | "espruino", devices: number, durationMs: number, seed = 1, store: "sd" | "flash" = "sd", commitDelayMs = 0): Promise<Report> {
-  const r = await runSimulation({ devices, durationMs, scenario, seed, engine, speed: 1, chunk: 8192, store, bundle: BUNDLE, espruinoBin: espruinoBin(true), commitDelayMs });
+async function run(scenario: string, engine: "node" | "espruino", devices: number, durationMs: number, seed = 1, store: "sd" | "flash" = "sd", commitDelayMs = 0, bin = ""): Promise<Report> {
+  const r = await runSimulation({ devices, durationMs, scenario, seed, engine, speed: 1, chunk: 8192, store, bundle: BUNDLE, espruinoBin: bin, commitDelayMs });
   if (!r.ok) console.log(`${scenario} (${engine}) failures:\n  ${r.failures.join("\n  ")}\nalarms:\n  ${r.alarms.join("\n  ")}\nper device:\n  ${r.perDevice.map((d) => `${d.id}: ${d.recordings} recordings, queue ${d.queueDepth}, last error ${d.lastError || "-"}${d.console ? `\n    | ${d.console.join("\n    | ")}` : ""}`).join("\n  ")}`);
   return r;
 }
@@ -95,15 +95,13 @@ describe("scenarios on the node engine", () => {
   });
 });
 
-const bin = espruinoBin(true);
-if (!bin) console.log("simulator espruino engine: no interpreter (ESPRUINO_BIN or espruino-linux on the PATH): skipped");
-(bin ? describe : describe.skip)("scenarios on the espruino engine (a real interpreter per device)", () => {
+eachBuild("scenarios on the espruino engine (a real interpreter per device)", (build) => {
   // flaky with 20 interpreters, as the simulator issue asks; each connected Linux interpreter
   // spins a core (it never sleeps with a socket open), so this one takes a while on 2 cores.
   // flaky runs against a starved gateway: every group commit 300 ms late (ingest that holds).
   for (const [s, n, ms, delay] of [["steady", 3, 9000, 0], ["flaky", 20, 20000, 300], ["reboot", 3, 9000, 0]] as const) {
     it(`${s} (${n} devices${delay ? `, commits ${delay} ms late` : ""})`, async () => {
-      const r = await run(s, "espruino", n, ms, 1, "sd", delay);
+      const r = await run(s, "espruino", n, ms, 1, "sd", delay, build.bin);
       expect(r.failures).toEqual([]);
       expect(r.engine).toBe("espruino");
       expect(r.verdicts).toEqual({ verified: r.recordings });

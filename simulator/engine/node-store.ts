@@ -2,7 +2,7 @@
 // wrapper for tests that tears a write and "loses power" or reports little free space.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { QueueStore } from "../core/queue.js";
+import type { QueueStore } from "../../firmware/core/queue.js";
 
 /**
  * Files in one directory. Durable means fsync'd: `append` returns after fsync of the file, and of

@@ -1,5 +1,6 @@
-// The recorder's two Storage files, written at provisioning (firmware/README.md, "Config files").
-// Espruino subset: parsed on the board at every boot; built by the provisioning tool on Node.
+// The recorder's two Storage files, a contract between the firmware (which parses them at every boot),
+// the provisioning tool (which writes them) and the simulator (firmware/README.md, "Config files").
+// Espruino subset.
 //
 //   rec.cfg  what the device is and where it uploads. Written at provisioning, read-only after.
 //     { "v": 1, "id": "BWC-0001", "host": "10.0.0.2", "port": 1883,
@@ -16,9 +17,9 @@
 //                        "c0" (64 hex), "case" (case tag in force), "sc" (case tag at start),
 //                        "t0" (start, device ms) } }
 // Keys are stored as hex: Storage files are strings, JSON keeps them readable by `Storage.readJSON`.
-import { fromHex } from "../../protocol/bytes.js";
-import { validDeviceId } from "../../protocol/blocks.js";
-import { MAX_PAYLOAD } from "../../protocol/constants.js";
+import { fromHex } from "./bytes.js";
+import { validDeviceId } from "./blocks.js";
+import { MAX_PAYLOAD } from "./constants.js";
 
 export const CONFIG_FILE = "rec.cfg";
 export const KEY_FILE = "rec.key";
