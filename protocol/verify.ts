@@ -21,8 +21,9 @@ import { severityOf } from "./reasons.js";
 
 export type Verdict = "verified" | "incomplete" | "failed";
 
-export interface StartMsg { genesis: Uint8Array; caseTag: string }
-export interface ChunkMsg { header: Uint8Array; payload: Uint8Array; tag: Uint8Array }
+// The messages it takes, as recorder.proto defines them (messages.ts).
+export type { StartMsg, ChunkMsg, SealMsg } from "./messages.js";
+import type { StartMsg, ChunkMsg, SealMsg } from "./messages.js";
 
 /**
  * Stands for a payload an excerpt does not disclose (R-EXP-6): the header and tag are checked as
@@ -30,7 +31,6 @@ export interface ChunkMsg { header: Uint8Array; payload: Uint8Array; tag: Uint8A
  * can't be, and the caller says which chunks it withheld.
  */
 export const WITHHELD: Uint8Array = new Uint8Array(0);
-export interface SealMsg { block: Uint8Array; tag: Uint8Array; caseTag: string }
 
 /** Chain values of linked chunks by seq, for duplicate and equivocation checks (R-VER-6). */
 export interface ChainHistory {

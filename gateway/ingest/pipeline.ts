@@ -13,10 +13,12 @@
 //     refused; state keys are cached (keys.ts); missing recordings are ranges; the recordings held
 //     in memory, and the chunks buffered out of order, are bounded and released.
 import { randomBytes } from "node:crypto";
-import { decode, encode, which } from "../../protocol/codec.js";
+import { encode } from "../../protocol/codec.js";
+import { decodeAs, uplinkKind } from "../../protocol/messages.js";
+import type { ChunkMsg, Control, Hello, Status, Uplink } from "../../protocol/messages.js";
 import type { CodecError } from "../../protocol/codec.js";
 import { DownlinkSigner, checkControl } from "../../protocol/downlink.js";
-import { deviceIdBytes, encodeAckBlock, parseGenesis, parseSeal } from "../../protocol/blocks.js";
+import { deviceIdBytes, encodeAckBlock, parseGenesis, parseHeader, parseSeal } from "../../protocol/blocks.js";
 import { ctEqual, wipe } from "../../protocol/bytes.js";
 import { ChainCrypto } from "../../protocol/chain.js";
 import { CONTROL_HELLO, CONTROL_STATUS, GENESIS_LEN, HEADER_LEN, NONCE_LEN, RECORDING_WINDOW, SCHEMA_VERSION, SCHEMA_VERSION_1, SEAL_LEN } from "../../protocol/constants.js";
@@ -97,7 +99,6 @@ interface Session {
 /** What a step of the verifier asks to make durable. */
 interface Parts { start?: StartMsg | null; linked?: { seq: number; ref: LinkRef; chain: Uint8Array }[]; seal?: SealMsg }
 
-const u32 = (b: Uint8Array, off: number) => ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
 const ranges = (rs: [number, number][]) => rs.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`)).join(", ");
 
 /** Ranges minus a set of single ids (the recordings a Hello says the device still holds). */
@@ -246,25 +247,25 @@ export class Ingest {
   }
 
   private async handle(s: Session, payload: Uint8Array): Promise<void> {
-    let up: Record<string, unknown>;
+    let up: Uplink;
     try {
-      up = decode("Uplink", payload);
+      up = decodeAs("Uplink", payload);
     } catch (e) {
       return this.refuse(s, (e as CodecError).code || "DECODE_TRUNCATED", { detail: (e as Error).message });
     }
     if (up.schema !== SCHEMA_VERSION && up.schema !== SCHEMA_VERSION_1) return this.refuse(s, "SCHEMA_VERSION", { schema: up.schema });
-    const kind = which(up, "Uplink");
+    const kind = uplinkKind(up);
     if (!kind) return this.refuse(s, "DECODE_EMPTY");
-    if (kind === "hello") return this.hello(s, up.hello as { body: Uint8Array; tag: Uint8Array }, up.schema as number);
+    if (up.hello) return this.hello(s, up.hello, up.schema);
     if (!s.signer) return this.refuse(s, "HELLO_REQUIRED", { kind });
     if (s.device.state === "revoked") return this.refuse(s, "REVOKED", { kind });
-    if (kind === "status") return this.status(s, up.status as { body: Uint8Array; tag: Uint8Array });
+    if (up.status) return this.status(s, up.status);
     // R-ACK-6: below the disk threshold media is neither verified nor stored nor acknowledged;
     // the device keeps it and sends it again once space returns.
     if (this.diskLow) return this.refuse(s, "DISK_LOW", { kind });
-    if (kind === "start") return this.start(s, up.start as StartMsg);
-    if (kind === "chunk") return this.chunk(s, up.chunk as { header: Uint8Array; payload: Uint8Array; tag: Uint8Array });
-    return this.seal(s, up.seal as SealMsg);
+    if (up.start) return this.start(s, up.start);
+    if (up.chunk) return this.chunk(s, up.chunk);
+    if (up.seal) return this.seal(s, up.seal);
   }
 
   private sendDown(s: Session, body: Record<string, unknown>): void {
@@ -670,15 +671,15 @@ export class Ingest {
 
   // ---- messages
 
-  private async hello(s: Session, c: { body: Uint8Array; tag: Uint8Array }, schema: number): Promise<void> {
+  private async hello(s: Session, c: Control, schema: number): Promise<void> {
     const dev = deviceIdBytes(s.device.id);
     if (!c || !checkControl(sha, s.device.keys.controlKey, CONTROL_HELLO, dev, c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "hello" });
-    let h: Record<string, unknown>;
-    try { h = decode("Hello", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "hello" }); }
-    const nonce = h.nonce as Uint8Array;
+    let h: Hello;
+    try { h = decodeAs("Hello", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "hello" }); }
+    const nonce = h.nonce;
     if (nonce.length !== NONCE_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "hello.nonce" });
-    const held = h.held as { recording: number; firstSeq: number; lastSeq: number; sealed: boolean }[];
-    const lastSealed = (h.lastSealed as number) || 0;
+    const held = h.held;
+    const lastSealed = h.lastSealed;
     // R-ACK-7 before anything else: a Hello claiming recording 2^32−1 costs a comparison.
     const limit = (await this.top(s.device.id)) + RECORDING_WINDOW;
     if (lastSealed > limit) return this.refuse(s, "RECORDING_WINDOW", { kind: "hello", field: "last_sealed", recording: lastSealed, window: RECORDING_WINDOW });
@@ -689,7 +690,7 @@ export class Ingest {
     s.held = new Set(held.map((x) => x.recording));
     s.unanswered = new Set(s.held);
     this.log.debug({ device: s.device.id, conn: s.connId, held }, "hello");
-    if (h.deviceTimeMs) this.clocks.helloAt(s.device.id, h.deviceTimeMs as number, Date.now());
+    if (h.deviceTimeMs) this.clocks.helloAt(s.device.id, h.deviceTimeMs, Date.now());
     await store.noteHello(this.db, s.device.id, Date.now(), { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording });
     if (s.device.state === "revoked") {
       // R-REV-1: answer with an authenticated Revoke, then drop the connection.
@@ -699,7 +700,7 @@ export class Ingest {
       return;
     }
     if (s.device.state === "provisioned") await this.registry.setState(s.device.id, "active");
-    await this.history(s, lastSealed, h.lastSealValue as Uint8Array, s.held);
+    await this.history(s, lastSealed, h.lastSealValue, s.held);
     await this.finalise(s);
     for (const x of held) {
       const r = await this.rec(s.device, x.recording);
@@ -754,10 +755,10 @@ export class Ingest {
     this.opts.linkByTag(device, recording).catch((e) => this.log.warn({ device, recording, err: String(e) }, "case link by tag failed"));
   }
 
-  private async status(s: Session, c: { body: Uint8Array; tag: Uint8Array }): Promise<void> {
+  private async status(s: Session, c: Control): Promise<void> {
     if (!checkControl(sha, s.device.keys.controlKey, CONTROL_STATUS, deviceIdBytes(s.device.id), c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "status" });
-    let st: Record<string, unknown>;
-    try { st = decode("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
+    let st: Status;
+    try { st = decodeAs("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
     // The last heartbeat, as the device said it (R-MSG-7): clock offset, queue depth, battery, alarm.
     await store.noteStatus(this.db, s.device.id, Date.now(), { ...st, receivedAt: Date.now() });
     if (typeof st.clockOffsetMs === "number" && st.clockOffsetMs !== 0) this.clocks.offset(s.device.id, st.clockOffsetMs);
@@ -766,16 +767,18 @@ export class Ingest {
 
   private async start(s: Session, m: StartMsg): Promise<void> {
     if (!(m.genesis instanceof Uint8Array) || m.genesis.length !== GENESIS_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "genesis" });
-    const recording = u32(m.genesis, 20);
+    const recording = parseGenesis(m.genesis).recordingId;
     if (!(await this.inWindow(s, recording, "start"))) return;
     const r = await this.rec(s.device, recording);
     await this.outcome(s, r, r.verifier.start(m), () => encode("RecordingStart", { ...m }));
   }
 
-  private async chunk(s: Session, m: { header: Uint8Array; payload: Uint8Array; tag: Uint8Array }): Promise<void> {
+  private async chunk(s: Session, m: ChunkMsg): Promise<void> {
     if (!(m.header instanceof Uint8Array) || m.header.length !== HEADER_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "header" });
-    const recording = u32(m.header, 20);
-    const seq = u32(m.header, 24);
+    // The header's fields through protocol/blocks.ts, the one place that knows their offsets.
+    const h = parseHeader(m.header);
+    const recording = h.recordingId;
+    const seq = h.seq;
     if (!(await this.inWindow(s, recording, "chunk"))) return;
     const r = await this.rec(s.device, recording);
     // A seq already committed: the chain value of its stored header decides duplicate or
@@ -795,16 +798,15 @@ export class Ingest {
     if (this.buffered >= (this.opts.maxBufferedBytes || 256 * 1048576) && r.verifier.nextSeq() !== seq && !stored) {
       return this.refuse(s, "BUFFER_FULL", { recording, seq, bufferedBytes: this.buffered });
     }
-    const hv = new DataView(m.header.buffer, m.header.byteOffset, HEADER_LEN);
-    const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: m.header[2], timeMs: hv.getUint32(28) * 4294967296 + hv.getUint32(32), durationMs: hv.getUint32(36), receivedAt: Date.now() };
+    const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: h.flags, timeMs: h.timeMs, durationMs: h.durationMs, receivedAt: Date.now() };
     const res = r.verifier.chunk(m, ref, stored);
     if (res.status === "duplicate") this.stats.duplicates++;
-    await this.outcome(s, r, res, () => encode("Chunk", m));
+    await this.outcome(s, r, res, () => encode("Chunk", { ...m }));
   }
 
   private async seal(s: Session, m: SealMsg): Promise<void> {
     if (!(m.block instanceof Uint8Array) || m.block.length !== SEAL_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "seal" });
-    const recording = u32(m.block, 20);
+    const recording = parseSeal(m.block).recordingId;
     if (!(await this.inWindow(s, recording, "seal"))) return;
     const r = await this.rec(s.device, recording);
     if (!r.verifier.canSeal(m.block)) {
