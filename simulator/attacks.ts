@@ -34,10 +34,10 @@ import { CONFIG_FILE, KEY_FILE, checkConfig, checkKeys } from "../protocol/devic
 import type { KeyState } from "../protocol/device-files.js";
 import { KIND_CHUNK, KIND_SEAL, KIND_START, Queue, segmentName } from "../firmware/core/queue.js";
 import type { HeldRange, QueueStore } from "../firmware/core/queue.js";
-import { NodeStore } from "./engine/node-store.js";
-import { FLASH_BYTES, Flash, espruinoParse } from "./engine/flash.js";
-import { Life } from "./engine/runtime.js";
-import { Rand } from "./engine/rand.js";
+import { NodeStore } from "./imitation/node-store.js";
+import { FLASH_BYTES, Flash, espruinoParse } from "./imitation/flash.js";
+import { Life } from "./imitation/runtime.js";
+import { Rand } from "./imitation/rand.js";
 import { clips, lossless, pick } from "./scenario-kit.js";
 import type { Ctx, RecordingResult, Scenario } from "./scenario-kit.js";
 import type { RecordingRow } from "../client/admin-api.js";

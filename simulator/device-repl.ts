@@ -1,4 +1,4 @@
-// One node-engine device with Espruino's REPL on standard input and output (simulator/engine/
+// One node-engine device with Espruino's REPL on standard input and output (simulator/imitation/
 // repl.ts): provisioning without hardware and without an Espruino interpreter. Put it behind a
 // pseudo-terminal and give the provisioning tool that as its serial port (from the repository's
 // directory, where `--import tsx` resolves):
@@ -12,7 +12,7 @@
 //   --seed S    seeds E.hwRand (default 1)
 //
 // Ctrl-C twice on an empty line ends it, as on the Linux interpreter.
-import { DeviceRepl } from "./engine/repl.js";
+import { DeviceRepl } from "./imitation/repl.js";
 
 const USAGE = "usage: node --import tsx simulator/device-repl.ts --dir DIR [--seed S]\n";
 

@@ -10,7 +10,7 @@ import { GatewayProcess } from "../client/gateway-process.js";
 import { AdminApi } from "../client/admin-api.js";
 import type { RecordingRow } from "../client/admin-api.js";
 import { FaultProxy } from "./proxy.js";
-import { Rand } from "./engine/rand.js";
+import { Rand } from "./imitation/rand.js";
 import { NodeEngine } from "./engines/node.js";
 import { SCENARIOS } from "./scenarios.js";
 import type { Ctx, RecordingResult, Report, Scenario, SimOptions } from "./scenario-kit.js";

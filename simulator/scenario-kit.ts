@@ -1,8 +1,8 @@
 // What the simulator's runner, its scenarios and its attacks share: the run's options and report,
 // the context a scenario sees, the seeded choices and clip schedule, and the checks most scenarios
 // make. Kept apart so that run.ts → scenarios.ts → attacks.ts import one way, with no circle.
-import { mix32 } from "./engine/rand.js";
-import type { Rand } from "./engine/rand.js";
+import { mix32 } from "./imitation/rand.js";
+import type { Rand } from "./imitation/rand.js";
 import type { FaultProxy } from "./proxy.js";
 import type { DeviceInfo, DeviceSpec, SimDevice } from "./types.js";
 import type { AdminApi, RecordingRow } from "../client/admin-api.js";

@@ -48,7 +48,7 @@ import { createServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import { writeSyntheticPcm } from "../engine/media.js";
+import { writeSyntheticPcm } from "../imitation/media.js";
 import type { DeviceInfo, DeviceSpec, Engine, SimDevice } from "../types.js";
 import { configFiles } from "./node.js";
 import { storageFromFiles } from "../../scripts/espruino-gate.mjs";

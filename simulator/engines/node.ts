@@ -1,6 +1,6 @@
 // The node engine: every simulated device is the firmware bundle's recorder (Recorder.start), all in
 // this one process and one JavaScript context, each on its own imitation of the Espruino APIs
-// (simulator/engine/espruino-env.ts): Storage in a flash file, fs on a directory as SD card, real
+// (simulator/imitation/espruino-env.ts): Storage in a flash file, fs on a directory as SD card, real
 // TCP, its own timers and clock. The bundle is evaluated once; a context per device would cost
 // gigabytes at 1,000 devices.
 import { mkdirSync } from "node:fs";
@@ -9,8 +9,8 @@ import { deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { CONFIG_FILE, KEY_FILE, initialKeys } from "../../protocol/device-files.js";
 import type { EspruinoEnv } from "../../firmware/hosts/env.js";
-import { createEnv } from "../engine/espruino-env.js";
-import type { DeviceHandle } from "../engine/espruino-env.js";
+import { createEnv } from "../imitation/espruino-env.js";
+import type { DeviceHandle } from "../imitation/espruino-env.js";
 import type { DeviceInfo, DeviceSpec, Engine, SimDevice } from "../types.js";
 
 /** The recorder as the bundle exposes it (methods the minifier keeps: see scripts/build-firmware.mjs). */

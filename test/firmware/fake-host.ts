@@ -11,7 +11,7 @@ import { toHex } from "../../protocol/bytes.js";
 import { MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import type { Host, KeyValue, MediaSource } from "../../firmware/core/host.js";
 import { CONFIG_FILE, KEY_FILE, initialKeys } from "../../protocol/device-files.js";
-import { FaultyStore, NodeStore } from "../../simulator/engine/node-store.js";
+import { FaultyStore, NodeStore } from "../../simulator/imitation/node-store.js";
 import { nodeNet } from "./node-net.js";
 import type { NodeTransport } from "./node-net.js";
 

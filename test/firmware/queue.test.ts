@@ -1,5 +1,5 @@
 // The recorder's durable upload queue (firmware/core/queue.ts) over a real directory with fsync
-// (simulator/engine/node-store.ts), with injected power loss and a full medium; the Espruino gate;
+// (simulator/imitation/node-store.ts), with injected power loss and a full medium; the Espruino gate;
 // and, with ESPRUINO_BIN, a put / reboot / pending run on the real interpreter over its `fs`.
 import { describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KIND_CHUNK, KIND_SEAL, KIND_START, Queue, RECORD_HEADER } from "../../firmware/core/queue.js";
-import { FaultyStore, NodeStore, PowerLoss } from "../../simulator/engine/node-store.js";
+import { FaultyStore, NodeStore, PowerLoss } from "../../simulator/imitation/node-store.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { chunkFrame } from "../../protocol/codec.js";
 import { bundleForEspruino, formatFinding, gate } from "../../scripts/espruino-gate.mjs";

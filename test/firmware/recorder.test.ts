@@ -12,7 +12,7 @@ import { FLAG_MARKER, FLAG_PRE_EVENT } from "../../protocol/constants.js";
 import { Recorder, RECORDING, IDLE, FULL } from "../../firmware/core/recorder.js";
 import type { RecorderOptions } from "../../firmware/core/recorder.js";
 import { KEY_FILE } from "../../protocol/device-files.js";
-import { PowerLoss } from "../../simulator/engine/node-store.js";
+import { PowerLoss } from "../../simulator/imitation/node-store.js";
 import { testGateway } from "../gateway/harness.js";
 import { fakeHost, provisionKv, until, MemKv } from "./fake-host.js";
 import type { FakeHost } from "./fake-host.js";

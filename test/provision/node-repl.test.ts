@@ -1,5 +1,5 @@
 // Provisioning without hardware and without an Espruino interpreter: the node engine's REPL
-// (simulator/engine/repl.ts, run by simulator/device-repl.ts) behind a socat pty, provisioned by the
+// (simulator/imitation/repl.ts, run by simulator/device-repl.ts) behind a socat pty, provisioned by the
 // real tool with the real firmware bundle, then recording on a gateway Command until the gateway
 // verifies the recording: the flow of stream.test.ts, with the node engine in the interpreter's place.
 // The first block checks the REPL's console behaviour in-process (no pty needed).
@@ -16,7 +16,7 @@ import type { Link } from "../../provision/repl.js";
 import { Device, sha256Hex } from "../../provision/device.js";
 import { CommandAction } from "../../protocol/schema.js";
 import { ensureBundle } from "../../scripts/build-firmware.mjs";
-import { DeviceRepl, chipSerial } from "../../simulator/engine/repl.js";
+import { DeviceRepl, chipSerial } from "../../simulator/imitation/repl.js";
 import { tone } from "../firmware/lane.js";
 import { HAS_SOCAT, ptyRunning, removeTempDirs, script, tempDir } from "./devices.js";
 

@@ -1,4 +1,4 @@
-// The node engine's imitation of the Espruino interpreter (simulator/engine/): Storage, fs and
+// The node engine's imitation of the Espruino interpreter (simulator/imitation/): Storage, fs and
 // E.openFile with durability faults, strict module objects, net over real TCP with injected faults,
 // timers and clock, E and crypto, the synthetic media and WAV export. With an interpreter
 // (ESPRUINO_BIN, or espruino-linux on the PATH), the same script runs on both and must print the
@@ -10,10 +10,10 @@ import * as nodeNet from "node:net";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createEnv, PowerLoss } from "../../simulator/engine/espruino-env.js";
-import type { EnvOptions } from "../../simulator/engine/espruino-env.js";
-import { fileMedia, pcm, sampleAt, SyntheticMedia, writeSyntheticPcm } from "../../simulator/engine/media.js";
-import { wav } from "../../simulator/engine/wav.js";
+import { createEnv, PowerLoss } from "../../simulator/imitation/espruino-env.js";
+import type { EnvOptions } from "../../simulator/imitation/espruino-env.js";
+import { fileMedia, pcm, sampleAt, SyntheticMedia, writeSyntheticPcm } from "../../simulator/imitation/media.js";
+import { wav } from "../../simulator/imitation/wav.js";
 import { MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import { eachBuild } from "../espruino/builds.js";
 

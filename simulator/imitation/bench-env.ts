@@ -3,7 +3,7 @@
 // (config and keys in Storage, a queue segment on the card), the synthetic microphone running on
 // every device at real time, and a power cut then reboot of all.
 //
-// Usage: node --import tsx simulator/engine/bench-env.ts [devices] [media seconds]
+// Usage: node --import tsx simulator/imitation/bench-env.ts [devices] [media seconds]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
