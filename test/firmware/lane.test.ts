@@ -90,9 +90,19 @@ eachBuild("firmware bundle on the real Espruino interpreter", (build) => {
     d.boot(`var RECORDER_PROBE = 1;
 ${LOAD_FROM_STORAGE}
 console.log("BOOTMEM " + process.memory().usage);
-setTimeout(function () { recorder.record(""); }, 1000);
-setTimeout(function () { recorder.stop(); }, 1000 + 1500);
-setTimeout(function () { var i = info(); console.log("PEAK " + i.memoryPeak + " DEPTH " + i.queueDepth + " CHUNKS " + i.chunks); }, 4500);
+// Stopped after 5 chunks, and read once the queue drained (or 30 s on): counts, not wall time,
+// so a busy machine makes the run slower, not different.
+var t0, stopped;
+setTimeout(function () { recorder.record(""); t0 = Date.now(); }, 1000);
+var poll = setInterval(function () {
+  if (!t0) return;
+  var i = info();
+  if (i.chunks >= 5 && !stopped) { stopped = 1; recorder.stop(); return; }
+  if ((stopped && i.queueDepth === 0) || Date.now() - t0 > 30000) {
+    clearInterval(poll);
+    console.log("PEAK " + i.memoryPeak + " DEPTH " + i.queueDepth + " CHUNKS " + i.chunks);
+  }
+}, 100);
 `);
     const boot = Number((await d.waitLine(/^BOOTMEM \d+/)).split(" ")[1]);
     const [, peak, depth, chunks] = (await d.waitLine(/^PEAK \d+ DEPTH \d+ CHUNKS \d+/)).split(" ").filter((_, i) => i % 2 === 1).map(Number).reduce((a, v) => [...a, v], [0] as number[]);
