@@ -3,7 +3,7 @@
 //               [--speed X] [--chunk BYTES] [--store sd|flash] [--report file.json] [--keep DIR]
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { espruinoBin } from "../scripts/espruino-gate.mjs";
-import { ensureBundle } from "../scripts/build-firmware.mjs";
+import { ensureBundle } from "../firmware/build/build.js";
 import { runSimulation } from "./run.js";
 import type { Progress } from "./run.js";
 import { summary } from "./report.js";

@@ -13,7 +13,7 @@ import { createEnv } from "../engine/espruino-env.js";
 import type { DeviceHandle } from "../engine/espruino-env.js";
 import type { DeviceInfo, DeviceSpec, Engine, SimDevice } from "../types.js";
 
-/** The recorder as the bundle exposes it (methods the minifier keeps: see scripts/build-firmware.mjs). */
+/** The recorder as the bundle exposes it (firmware/api.ts: the names the minifier keeps). */
 interface BundleRecorder {
   button(name: string): void;
   record(tag: string): string;

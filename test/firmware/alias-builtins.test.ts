@@ -1,11 +1,11 @@
-// The build's short aliases for built-in constructors (scripts/alias-builtins.mjs), and the names
-// the minifier gives the firmware's own properties (propName, scripts/build-firmware.mjs): the
+// The build's short aliases for built-in constructors (firmware/build/alias-builtins.ts), and the names
+// the minifier gives the firmware's own properties (propName, firmware/build/mangle.ts): the
 // rewritten text behaves as the original, and what is not the global is left alone.
 import { describe, expect, it } from "vitest";
 import vm from "node:vm";
-import { aliasBuiltins } from "../../scripts/alias-builtins.mjs";
-import { propName } from "../../scripts/build-firmware.mjs";
-import { toGlobalScope } from "../../scripts/global-scope.mjs";
+import { aliasBuiltins } from "../../firmware/build/alias-builtins.js";
+import { propName } from "../../firmware/build/build.js";
+import { toGlobalScope } from "../../firmware/build/global-scope.js";
 
 /** What a bundle text leaves in `out` when run. */
 const run = (text: string) => {
