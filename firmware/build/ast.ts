@@ -1,5 +1,5 @@
 // What the build's passes over the minified firmware bundle share (inline-constants.ts,
-// alias-builtins.ts, global-scope.ts, overlay.ts): a TypeScript checker over the bundle's text, its
+// global-scope.ts, overlay.ts): a TypeScript checker over the bundle's text, its
 // outer function's statements, the symbol an identifier names, whether an identifier is a
 // property's name, text edits applied in order, and the characters and shape of the short names
 // the build gives (globals in global-scope.ts, properties in mangle.ts).

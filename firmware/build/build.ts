@@ -12,10 +12,10 @@
 //   --measure             build once with every pass and once without each, run each bundle on the
 //                         interpreter builds installed, and print bytes and variables after boot (measure.ts)
 //
-// The passes, in the order they run (README.md says what each gains, measured):
+// The passes, in the order they run (README.md says what each gains, measured, and why a fifth,
+// short aliases for built-in constructors, was dropped):
 //   mangle            the firmware's own property names shortened (mangle.ts)
 //   inline-constants  top-level numeric constants become literals (inline-constants.ts)
-//   alias-builtins    short global aliases for the most used built-in constructors (alias-builtins.ts)
 //   global-scope      the outer function taken away, its names renamed (global-scope.ts)
 //   overlay           functions and private methods kept as text, made on first call (overlay.ts)
 import * as esbuild from "esbuild";
@@ -23,7 +23,6 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ESPRUINO_BUILD_OPTIONS, gate, formatFinding } from "../../scripts/espruino-gate.mjs";
-import { aliasBuiltins } from "./alias-builtins.js";
 import { inlineConstants } from "./inline-constants.js";
 import { mangleable, mangleCache, sourceProgram } from "./mangle.js";
 import { overlayFinish, overlayPrepare } from "./overlay.js";
@@ -46,10 +45,10 @@ export const RECORDING_STATE = 1;
 const BOOT = '\nif (typeof RECORDER_NO_BOOT === "undefined") Recorder.boot();\n';
 
 /** The passes over the bundle, in the order they run. */
-export const PASSES = ["mangle", "inline-constants", "alias-builtins", "global-scope", "overlay"] as const;
+export const PASSES = ["mangle", "inline-constants", "global-scope", "overlay"] as const;
 export type Pass = (typeof PASSES)[number];
-/** Passes that work only after another: aliases get their short names, and overlays their global names, from global-scope. */
-const NEEDS: Partial<Record<Pass, Pass>> = { "alias-builtins": "global-scope", overlay: "global-scope" };
+/** Passes that work only after another: an overlay is made at the global scope, so the names it uses must be there. */
+const NEEDS: Partial<Record<Pass, Pass>> = { overlay: "global-scope" };
 
 export interface BuildOptions {
   /** Passes switched off (default: FIRMWARE_WITHOUT in the environment, a comma-separated list). */
@@ -91,7 +90,6 @@ export async function buildFirmware(options?: BuildOptions): Promise<{ plain: st
   // boot line empties their cache once boot is done, and every minute the recorder is idle, so
   // what a recording needed is freed after it.
   if (!off.has("inline-constants")) min = inlineConstants(min).text;
-  if (!off.has("alias-builtins")) min = aliasBuiltins(min).text;
   if (!off.has("overlay")) min = overlayPrepare(min).text;
   if (!off.has("global-scope")) {
     const global = toGlobalScope(min);

@@ -1,7 +1,7 @@
 // Pass 1, property mangling: which member names of the firmware's own classes and interfaces the
 // minifier may shorten (esbuild's mangleProps), and the short names it gives them (build.ts).
 //
-// Member names take about a third of the bundle's bytes, and on Espruino a property whose name is
+// Member names take about a tenth of the minified bundle's bytes, and on Espruino a property whose name is
 // longer than a variable's few bytes of inline text costs one more variable for every object that
 // holds it. So every member of a class or interface declared in the firmware's core or the
 // protocol code it bundles is renamed, except a name the outside world also uses:
