@@ -4,8 +4,9 @@
 // provisioning tool writes it, and booted from Storage on each interpreter build installed
 // (ESPRUINO_BOARD_BIN or espruino-board: a board's fixed store; ESPRUINO_BIN or espruino-linux).
 // Printed per bundle: its bytes and the variables in use after boot (process.memory().usage once
-// Recorder.boot() has returned, less what the interpreter used before the bundle was read), then
-// each pass's gain, the difference from the bundle without it. The table in README.md comes from here.
+// Recorder.boot() has returned, the interpreter's own included, as the lane counts them against the
+// budget), then each pass's gain, the difference from the bundle without it. The table in
+// README.md comes from here.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -33,7 +34,7 @@ const VARIANTS: Variant[] = [
   { label: "all four together", without: ["mangle", "inline-constants", "global-scope", "overlay"], against: "all passes" },
 ];
 
-/** Variables in use once the bundle booted from Storage on `build`, less the interpreter's own before it. */
+/** Variables in use once the bundle booted from Storage on `build`. */
 async function bootVariables(build: EspruinoBuild, bundle: string): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "evrec-measure-"));
   try {
@@ -45,7 +46,7 @@ async function bootVariables(build: EspruinoBuild, bundle: string): Promise<numb
     writeFileSync(path.join(dir, "key.src"), JSON.stringify(initialKeys(toHex(k.stateKey0))));
     writeFileSync(path.join(dir, "rec.src"), bundle);
     writeFileSync(path.join(dir, "media.raw"), new Uint8Array(64000)); // what the pre-event ring reads from boot on
-    const driver = 'var m0 = process.memory().usage;\neval(require("Storage").read("rec.js"));\nconsole.log("BOOTMEM " + (process.memory().usage - m0));\n';
+    const driver = 'eval(require("Storage").read("rec.js"));\nconsole.log("BOOTMEM " + process.memory().usage);\n';
     writeFileSync(path.join(dir, "drv.src"), driver);
     writeFileSync(path.join(dir, "setup.js"), storageFromFiles([["rec.cfg", "cfg.src"], ["rec.key", "key.src"], ["rec.js", "rec.src"], ["drv.js", "drv.src"]]));
     await run(build.bin, dir, "setup.js", null);
