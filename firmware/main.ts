@@ -1,13 +1,14 @@
 // The firmware bundle's entry (npm run build:firmware → dist/recorder.js and dist/recorder.min.js).
 // The bundle's API is one global, `Recorder` (set on `global` at the end of this file, not through
 // esbuild's globalName: its exports object is made of getters, which the interpreter reads wrongly).
-// The minified bundle's own functions are globals too, under `$` and `_` names (scripts/global-scope.mjs):
+// The minified bundle's own functions are globals too, under `$` and `_` names (build/global-scope.ts):
 //   Recorder.start(env)  make a recorder from an EspruinoEnv (hosts/env.ts) and start it: what the
 //                        board's boot does, and what the simulator calls once per simulated device;
 //   Recorder.boot()      on a board or the Linux interpreter: build the env from the interpreter's
 //                        globals, start one recorder, and define info() and selftest() for the REPL.
 // The bundle ends with `if (typeof RECORDER_NO_BOOT === "undefined") Recorder.boot();` (see the build
-// script), so loading it on a board starts the recorder and the simulator can load it without.
+// script), so loading it on a board starts the recorder and the simulator can load it without. The
+// API's names (api.ts) are what the build's renaming keeps.
 // Espruino subset.
 import { Recorder as Core, FIRMWARE_VERSION } from "./core/recorder.js";
 import type { RecorderOptions } from "./core/recorder.js";
@@ -15,6 +16,7 @@ import { espruinoHost } from "./hosts/espruino.js";
 import { makeBoard } from "./hosts/board.js";
 import type { BoardGlobals } from "./hosts/board.js";
 import type { EspruinoEnv, EspBoard } from "./hosts/env.js";
+import type { RecorderApi } from "./api.js";
 
 declare const E: EspruinoEnv["E"];
 declare function getTime(): number;
@@ -89,4 +91,4 @@ function memory() { return (process as unknown as { memory(): { usage: number } 
 function memInfo(gc?: boolean) { return (process as unknown as { memory(gc: boolean): { free: number; total: number } }).memory(!!gc); }
 function wifiDone(err: string) { if (err) console.log("[rec] " + err); }
 
-global.Recorder = { start: start, boot: boot, version: FIRMWARE_VERSION };
+global.Recorder = { start: start, boot: boot, version: FIRMWARE_VERSION } satisfies RecorderApi;

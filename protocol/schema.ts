@@ -18,7 +18,7 @@ export const DEFAULT_MAX = 1024;
  * "name type max flags", or "name 7 Message flags" for a message field; a missing max or flags is 0.
  * Strings, not nested arrays: on a board a table of arrays costs about 750 variables for as long as
  * the code is loaded. And returned by a function, not kept in an object: the firmware keeps its
- * functions as text in flash until they are called (scripts/overlay.mjs), so the strings cost
+ * functions as text in flash until they are called (firmware/build/overlay.ts), so the strings cost
  * variables only while a message of that type is encoded or decoded (about 85 fewer after boot on a
  * board-sized interpreter than as an object of strings). Short, because every byte is in the firmware.
  */

@@ -42,7 +42,7 @@ console.log(env.ESPRUINO_BOARD_BIN ? `test: real-interpreter lane, board-sized b
 const gate = spawnSync(process.execPath, ["scripts/espruino-gate.mjs"], { stdio: "inherit", env });
 if (gate.status !== 0) { console.log("tests: 0 passed, 1 failed"); process.exit(1); }
 // The firmware bundle: gated, built, within its size budget; the lanes and the simulator run it.
-const fw = spawnSync(process.execPath, ["scripts/build-firmware.mjs"], { stdio: "inherit", env });
+const fw = spawnSync(process.execPath, ["--import", "tsx", "firmware/build/build.ts"], { stdio: "inherit", env });
 if (fw.status !== 0) { console.log("tests: 0 passed, 1 failed"); process.exit(1); }
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-test-"));

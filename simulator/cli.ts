@@ -4,7 +4,7 @@
 //               [--commit-delay MS]
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { espruinoBin } from "../scripts/espruino-gate.mjs";
-import { ensureBundle } from "../scripts/build-firmware.mjs";
+import { ensureBundle } from "../firmware/build/build.js";
 import { runSimulation } from "./run.js";
 import type { Progress } from "./run.js";
 import { summary } from "./report.js";

@@ -1,7 +1,7 @@
 // npm run demo: a gateway with sample units, officers and cases, and a small simulated fleet
 // recording against it; verified clips are printed as they arrive. [--devices N] [--duration 60s]
 import { mkdtempSync, rmSync } from "node:fs";
-import { ensureBundle } from "../scripts/build-firmware.mjs";
+import { ensureBundle } from "../firmware/build/build.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GatewayProcess } from "../client/gateway-process.js";

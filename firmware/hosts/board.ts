@@ -32,7 +32,7 @@ export interface BoardGlobals {
 /**
  * LED patterns: [led index, on ms, off ms]; one LED blinks, the others are off. A function, not a
  * table: a table of arrays stays in RAM (about 45 variables), where a function called only like
- * this one is kept as text until it is called (scripts/overlay.mjs).
+ * this one is kept as text until it is called (build/overlay.ts).
  */
 function ledPattern(p: string): number[] {
   return p === "boot" || p === "full" ? [0, 100, 100] : p === "idle" ? [1, 50, 2950] : p === "recording" ? [0, 1000, 0]

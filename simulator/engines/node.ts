@@ -8,23 +8,14 @@ import { toHex } from "../../protocol/bytes.js";
 import { deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { CONFIG_FILE, KEY_FILE, initialKeys } from "../../protocol/device-files.js";
-import type { EspruinoEnv } from "../../firmware/hosts/env.js";
+import type { RecorderApi, RecorderConsole } from "../../firmware/api.js";
 import { createEnv } from "../imitation/espruino-env.js";
 import type { DeviceHandle } from "../imitation/espruino-env.js";
 import type { DeviceInfo, DeviceSpec, Engine, SimDevice } from "../types.js";
 
-/** The recorder as the bundle exposes it (methods the minifier keeps: see scripts/build-firmware.mjs). */
-interface BundleRecorder {
-  button(name: string): void;
-  record(tag: string): string;
-  stop(): string;
-  info(): Record<string, unknown>;
-  halt(): void;
-}
-interface BundleApi {
-  start(env: EspruinoEnv, options?: Record<string, number>): BundleRecorder;
-  version: string;
-}
+/** The bundle's API and its recorder: the names the build's minifier keeps (firmware/api.ts, types only). */
+type BundleApi = RecorderApi;
+type BundleRecorder = RecorderConsole;
 
 /** Evaluate the bundle text once, without booting, and return its `Recorder` global. */
 export function loadBundle(code: string): BundleApi {

@@ -1,9 +1,9 @@
-// The build's move of the minified bundle's top level to the global scope (scripts/global-scope.mjs):
+// The build's move of the minified bundle's top level to the global scope (firmware/build/global-scope.ts):
 // the result behaves as the original, and none of its global names can hide a pin, a built-in or
 // a REPL user's variable.
 import { describe, expect, it } from "vitest";
 import vm from "node:vm";
-import { toGlobalScope } from "../../scripts/global-scope.mjs";
+import { toGlobalScope } from "../../firmware/build/global-scope.js";
 
 /** What a bundle text leaves in `out` when run as a script, and the globals it defined. */
 const run = (text: string) => {

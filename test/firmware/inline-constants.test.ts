@@ -1,8 +1,8 @@
-// The build's inlining of the minified bundle's numeric constants (scripts/inline-constants.mjs):
+// The build's inlining of the minified bundle's numeric constants (firmware/build/inline-constants.ts):
 // the inlined text behaves as the original, names that are not constants are left alone.
 import { describe, expect, it } from "vitest";
 import vm from "node:vm";
-import { inlineConstants } from "../../scripts/inline-constants.mjs";
+import { inlineConstants } from "../../firmware/build/inline-constants.js";
 
 /** What a bundle text leaves in `out` when run. */
 const run = (text: string) => {

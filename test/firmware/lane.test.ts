@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Aedes } from "aedes";
 import { eachBuild } from "../espruino/builds.js";
-import { buildFirmware, BUDGET } from "../../scripts/build-firmware.mjs";
+import { buildFirmware, BUDGET } from "../../firmware/build/build.js";
 import { encode } from "../../protocol/codec.js";
 import { testGateway } from "../gateway/harness.js";
 import { EspruinoDevice, clean, deviceFiles, tone, laneRecordings, until, LOAD_FROM_STORAGE } from "./lane.js";
@@ -302,7 +302,7 @@ eachBuild("firmware cost on the real Espruino interpreter", (build) => {
     : "the whole path with the bundle's code in RAM, at the default chunk size (printed)", async () => {
     // The same recorder with its code read from a plain file into RAM, nearer to a board, whose
     // flash is mapped into memory: the Linux build reads code from Storage with fseek and fread.
-    // RECORDER_TEXT: the bundle's functions kept as text (scripts/overlay.mjs) are made from it too.
+    // RECORDER_TEXT: the bundle's functions kept as text (firmware/build/overlay.ts) are made from it too.
     const [[n, step, hash, floor, , , , sw, acks]] = await cost(bin, "ESP-6", 'var RECORDER_TEXT = require("fs").readFileSync("ram.js"); eval(RECORDER_TEXT);', [8192], { "ram.js": bundle });
     console.log(`firmware lane [${build.name} build]: ${n / 1024} KiB chunk, code in RAM: SPEED RATIO ${((step + acks) / (floor + sw)).toFixed(2)} ` +
       `(whole path ${step} µs + socket handlers ${acks} µs, over the native floor ${floor + sw} µs: hash + append ${floor} µs, one socket write of the payload ${sw} µs)`);

@@ -10,7 +10,7 @@
 // malformed packet arrives, and nothing is lost once memory is back.
 import { it, expect, beforeAll, afterEach } from "vitest";
 import { randomBytes } from "node:crypto";
-import { buildFirmware } from "../../scripts/build-firmware.mjs";
+import { buildFirmware } from "../../firmware/build/build.js";
 import { testGateway } from "../gateway/harness.js";
 import { FaultProxy } from "../../simulator/proxy.js";
 import { eachBuild } from "../espruino/builds.js";

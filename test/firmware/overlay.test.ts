@@ -1,13 +1,13 @@
-// The build's overlays (scripts/overlay.mjs): top-level functions and private methods kept as text
+// The build's overlays (firmware/build/overlay.ts): top-level functions and private methods kept as text
 // in a comment at the end of the bundle and made into functions on first call. The result behaves
 // as the original; what can't safely become an overlay stays a function. On the interpreter, the
 // firmware lane runs the real bundle this way (test/firmware/lane.test.ts).
 import { describe, expect, it } from "vitest";
 import vm from "node:vm";
-import { OVERLAY_FILE, overlayFinish, overlayPrepare } from "../../scripts/overlay.mjs";
+import { OVERLAY_FILE, overlayFinish, overlayPrepare } from "../../firmware/build/overlay.js";
 import { BUNDLE_FILE } from "../../provision/device.js";
-import { toGlobalScope } from "../../scripts/global-scope.mjs";
-import { RECORDING_STATE, buildFirmware } from "../../scripts/build-firmware.mjs";
+import { toGlobalScope } from "../../firmware/build/global-scope.js";
+import { RECORDING_STATE, buildFirmware } from "../../firmware/build/build.js";
 import { REC_RECORDING } from "../../protocol/schema.js";
 
 // `_a` and `_b` are private methods (mangled names); `_c` is also an object's key, so it stays;
@@ -18,7 +18,7 @@ const BUNDLE = `(()=>{var n=3;function add(a,b){return a+b+n}function keep(x){re
   `var o={_c:5};var k=new K(4);` +
   `go=function(){out.push(k.get(1),new K(2)._a(add(1,1)),[1,2].map(keep),twice(3,1),k._c(),o._c,typeof keep)}})();`;
 
-/** The three build steps, as scripts/build-firmware.mjs runs them. */
+/** The three build steps, as firmware/build/build.ts runs them. */
 const build = (text: string) => {
   const pre = overlayPrepare(text);
   const g = toGlobalScope(pre.text);

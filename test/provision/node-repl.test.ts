@@ -15,7 +15,7 @@ import { Repl, openLink } from "../../provision/repl.js";
 import type { Link } from "../../provision/repl.js";
 import { Device, sha256Hex } from "../../provision/device.js";
 import { CommandAction } from "../../protocol/schema.js";
-import { ensureBundle } from "../../scripts/build-firmware.mjs";
+import { ensureBundle } from "../../firmware/build/build.js";
 import { DeviceRepl, chipSerial } from "../../simulator/imitation/repl.js";
 import { tone } from "../firmware/lane.js";
 import { HAS_SOCAT, ptyRunning, removeTempDirs, script, tempDir } from "./devices.js";

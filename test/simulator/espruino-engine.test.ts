@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eachBuild } from "../espruino/builds.js";
-import { buildFirmware } from "../../scripts/build-firmware.mjs";
+import { buildFirmware } from "../../firmware/build/build.js";
 import { EspruinoEngine, EspruinoSimDevice } from "../../simulator/engines/espruino.js";
 import type { ProcessResources } from "../../simulator/engines/espruino.js";
 import type { DeviceSpec } from "../../simulator/types.js";

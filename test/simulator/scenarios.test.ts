@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureBundle } from "../../scripts/build-firmware.mjs";
+import { ensureBundle } from "../../firmware/build/build.js";
 import { eachBuild } from "../espruino/builds.js";
 import { runSimulation } from "../../simulator/run.js";
 import type { Report } from "../../simulator/run.js";
