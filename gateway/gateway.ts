@@ -117,8 +117,11 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
 }
 
 async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<typeof parseWitnesses>, unlock: () => void): Promise<Gateway> {
+  // Files an earlier version left readable are tightened and reported; what this start creates
+  // (a first start's database) is tightened quietly after it is opened.
+  const fixed = tightenDataDir(resolve(config.dataDir));
   const { dir, db, registry, accounts, model, audit, identity, policy, adminTokenFile } = await openStore(config);
-  const fixed = tightenDataDir(dir);
+  tightenDataDir(dir);
   if (fixed.length) log.warn({ fixed: fixed.length, first: fixed.slice(0, 5) }, "data directory: modes tightened to 0700 (directories) and 0600 (files)");
   // The C2PA chain (station CA, signing certificate) made once; without openssl, export's C2PA waits for it.
   try {
