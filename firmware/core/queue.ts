@@ -471,6 +471,13 @@ export class Queue {
     return out;
   }
 
+  /** What the queue holds of recording `r`, or null when nothing. */
+  heldRange(r: number): HeldRange | null {
+    const h = this.held();
+    for (let i = 0; i < h.length; i++) if (h[i].recording === r) return h[i];
+    return null;
+  }
+
   /**
    * Records still held, over all recordings (Status queue depth, SPEC R-MSG-7): every chunk not yet
    * acknowledged, and every start and seal, which only ACK_SEALED frees. A device holding only a
