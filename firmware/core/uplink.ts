@@ -13,7 +13,7 @@ import { encode } from "../../protocol/codec.js";
 import { ACK_SEALED, ACK_UNKNOWN, REC_RECORDING } from "../../protocol/schema.js";
 import { CONTROL_HELLO, CONTROL_STATUS, NONCE_LEN, SCHEMA_VERSION } from "../../protocol/constants.js";
 import type { KeyState } from "../../protocol/device-files.js";
-import { KIND_CHUNK, KIND_SEAL, KIND_START } from "./queue.js";
+import { KIND_SEAL, KIND_START } from "./queue.js";
 import type { MqttClient } from "./mqtt.js";
 import type { Recorder } from "./recorder.js";
 import { MEM_STORE, memOk } from "./memory.js";
@@ -74,29 +74,38 @@ export class Uplink {
     return t.seq > t.acked || (t.start && t.gw < 0) || (t.seal && t.gw !== ACK_SEALED);
   }
 
+  /** Whether message `kind` of `t` (`seq`: the chunk's, or the seal's last chunk) is next: a start first, chunks in order, the seal after the last. */
+  turn(t: Tx, kind: number, seq: number): boolean {
+    return kind === KIND_START ? !t.start : t.start && (kind === KIND_SEAL ? !t.seal && t.seq === seq : t.seq === seq - 1);
+  }
+
   /**
-   * The one publish path of a stored start, chunk or seal of recording `r` (`seq`: the chunk's, or
-   * the seal's last chunk), `parts` its bytes, `free` the variables free as last read. It goes now
-   * when it is its turn (a start first, chunks in order, the seal after the last chunk), the window
+   * Whether one more message may go out now, `free` the variables free as last read: the window
    * has room, the transport has written the last one out (one big message in RAM beside the
-   * socket's slice) and the memory is there; else it stays queued and the pump sends it later.
-   * Returns true when sent.
+   * socket's slice) and the memory is there (memory.ts).
+   */
+  room(free: number): boolean {
+    const m = this.rec.mqtt;
+    return this.ready && !!m && m.canPublish() && m.writable() && memOk(this.rec, free);
+  }
+
+  /**
+   * A start, chunk or seal of recording `r` the queue now holds (`parts` its bytes): it goes at once
+   * when it is its turn and there is room, else it stays queued for the pump. True when sent.
    */
   offer(r: number, kind: number, seq: number, parts: Uint8Array[], free: number): boolean {
-    const m = this.rec.mqtt;
     const t = this.txOf(r);
-    const turn = kind === KIND_START ? !t.start : t.start && (kind === KIND_SEAL ? !t.seal && t.seq === seq : t.seq === seq - 1);
-    if (!this.ready || !m || !turn || !m.canPublish() || !m.writable() || !memOk(this.rec, free)) {
+    if (!this.turn(t, kind, seq) || !this.room(free)) {
       this.behind = true;
       return false;
     }
-    m.publishParts(this.topic, parts, 1);
-    this.wentOut(t, seq, kind);
+    this.dispatch(t, kind, seq, parts);
     return true;
   }
 
-  /** Tx `t` after its message `kind` (`seq`: a chunk's) went out. */
-  wentOut(t: Tx, seq: number, kind: number): void {
+  /** The one publish path of a start, chunk or seal: the parts go out as one QoS 1 PUBLISH, uncopied. */
+  dispatch(t: Tx, kind: number, seq: number, parts: Uint8Array[]): void {
+    (this.rec.mqtt as MqttClient).publishParts(this.topic, parts, 1);
     if (!this.outstanding(t)) t.since = this.rec.hw.now();
     if (kind === KIND_START) t.start = true;
     else if (kind === KIND_SEAL) t.seal = true;
@@ -135,19 +144,17 @@ export class Uplink {
         const p = list[j];
         if (p.kind === KIND_START ? t.start : p.kind === KIND_SEAL ? t.seal : p.seq <= t.seq) continue; // sent already
         // Not its turn yet (a seal before its last chunk went, chunks before the start): a later pass.
-        if ((p.kind === KIND_SEAL && t.seq < p.seq) || (p.kind === KIND_CHUNK && p.seq !== t.seq + 1) || (p.kind !== KIND_START && !t.start)) {
+        if (!this.turn(t, p.kind, p.seq)) {
           done = false;
           break;
         }
-        const m = rec.mqtt as MqttClient;
-        if (!m.canPublish() || !m.writable() || !memOk(rec, rec.hw.memFree())) return;
+        if (!this.room(rec.hw.memFree())) return;
         const b = q.load(p);
         if (!b) {
           rec.fail("QUEUE_READ", p.file + "@" + p.offset);
           return;
         }
-        m.publish(this.topic, b, 1);
-        this.wentOut(t, p.seq, p.kind);
+        this.dispatch(t, p.kind, p.seq, [b]);
       }
     }
     if (done) this.behind = false;
