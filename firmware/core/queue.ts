@@ -5,19 +5,9 @@
 // frees on whatever `ack` it is given, never above its `cumulative`). The bytes stored are the
 // encoded message exactly as published, so a resend after a timeout or a reboot sends identical bytes.
 //
-// Layout: per recording r, segment files `q<r, 7 hex>.<segment, 3 hex>` (8.3 names, for a FAT SD
-// card). Each file is a sequence of records, only ever appended to, and removed whole:
-//
-//   offset size  field
-//   0      2     magic "QR"
-//   2      1     kind: 1 start, 2 chunk, 3 seal, 4 ack (a persisted Ack: seq = cumulative)
-//   3      1     number of body parts (0..3)
-//   4      4     recording id (big-endian, as every u32 here)
-//   8      4     seq (0 for a start; the seal's last seq n for a seal)
-//   12     12    byte lengths of parts 0..2 (0 for an absent part)
-//   24     8     check: first 8 bytes of H(bytes 0..24 ‖ H(part 0) ‖ H(part 1) ‖ H(part 2)),
-//                a zero hash for an absent part
-//   32     ...   the parts, back to back
+// Layout: per recording r, segment files of records (8.3 names, for a FAT SD card), each file only
+// ever appended to and removed whole. The record layout is in protocol/queue-records.ts, the
+// contract with the tools that read a card; this file says why it is so.
 //
 // Why parts: a chunk is published as prefix ‖ payload ‖ suffix (codec.ts chunkFrame) so the
 // payload is never copied; the queue stores those same parts and hashes each one natively, which
