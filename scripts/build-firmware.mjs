@@ -43,7 +43,7 @@ const BOOT = '\nif (typeof RECORDER_NO_BOOT === "undefined") Recorder.boot();\n'
  * console and simulator API. Tests run the minified bundle on the interpreter and in the simulator,
  * so a wrong rename shows there.
  */
-const CLASS_FILES = ["firmware/core/recorder.ts", "firmware/core/uplink.ts", "firmware/core/pre-event.ts", "firmware/core/mqtt.ts", "firmware/core/queue.ts", "protocol/writer.ts",
+const CLASS_FILES = ["firmware/core/recorder.ts", "firmware/core/uplink.ts", "firmware/core/mqtt.ts", "firmware/core/queue.ts", "protocol/writer.ts",
   "protocol/chain.ts", "protocol/downlink.ts", "protocol/hmac.ts", "firmware/core/host.ts"];
 // Interfaces whose objects come from outside the bundle (the simulator passes them in).
 const OUTSIDE = new Set(["RecorderOptions", "MediaSource", "Battery"]);

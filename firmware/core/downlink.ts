@@ -39,7 +39,9 @@ export function downlink(rec: Recorder, payload: Uint8Array): void {
   // The common case, an Ack block (R-ACKB-1): DownBody's field 6 with a one-byte length, read in
   // place with a few DataView calls, where the protobuf Ack cost a nested decode in JavaScript.
   if (bb.length > 2 && bb[0] === ACK_BLOCK_KEY && bb[1] === bb.length - 2) {
-    ackBlock(rec, bb.subarray(2));
+    const a = parseAckBlock(bb.subarray(2));
+    if (a) onAck(rec, a as unknown as Obj);
+    else rec.fail("DOWNLINK_DECODE", "ack block");
     return;
   }
   try {
@@ -50,18 +52,15 @@ export function downlink(rec: Recorder, payload: Uint8Array): void {
   }
   // DownBody is a oneof: decode leaves at most one member set (what which() would name, without
   // parsing the schema once more per Ack).
-  if (body.ackBlock) ackBlock(rec, body.ackBlock as Uint8Array);
-  else if (body.ack) onAck(rec, body.ack as Obj);
+  if (body.ackBlock) {
+    const a = parseAckBlock(body.ackBlock as Uint8Array);
+    if (a) onAck(rec, a as unknown as Obj);
+    else rec.fail("DOWNLINK_DECODE", "ack block");
+  } else if (body.ack) onAck(rec, body.ack as Obj);
   else if (body.beacon) timeBeacon(rec, body.beacon as Obj);
   else if (body.config) onConfig(rec, body.config as Obj);
   else if (body.command) onCommand(rec, body.command as Obj);
   else if (body.revoke) onRevoke(rec, body.revoke as Obj);
-}
-
-function ackBlock(rec: Recorder, b: Uint8Array): void {
-  const a = parseAckBlock(b);
-  if (a) onAck(rec, a as unknown as Obj);
-  else rec.fail("DOWNLINK_DECODE", "ack block");
 }
 
 /**
@@ -97,7 +96,9 @@ export function onAck(rec: Recorder, a: Obj): void {
     rec.log("storage free again");
     if (rec.preS > 0) rec.mediaStart();
   }
-  up.moved();
+  // Ready once every held recording has an answer; then what waits goes.
+  if (!up.ready && up.awaiting <= 0) up.becomeReady();
+  else up.pump();
 }
 
 /** TimeBeacon (R-TIME-2): its nonce enters every later header, genesis and seal. */

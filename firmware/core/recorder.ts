@@ -17,7 +17,7 @@
 //   host media → onMedia → takeChunk (here): chain step (protocol/writer.ts) → frame
 //   (protocol/codec.ts chunkFrame) → Queue.put (queue.ts, durable) → Uplink.offer (uplink.ts, with
 //   memOk of memory.ts) → MqttClient.publishParts (mqtt.ts) → gateway ... its Ack → downlink()
-//   (downlink.ts: checked, then onAck) → Queue.ack frees it → Uplink.ackIn/moved → pump sends
+//   (downlink.ts: checked, then onAck) → Queue.ack frees it → Uplink.ackIn → pump sends
 //   what waits.
 //
 // Order of durable steps, and what a reboot between any two of them finds (R-FS, R-SEAL-4):
@@ -41,7 +41,8 @@ import type { Host } from "./host.js";
 import { MqttClient } from "./mqtt.js";
 import { KIND_CHUNK, KIND_SEAL, KIND_START, Queue } from "./queue.js";
 import { closeKeys, loadConfig, recover, saveKeys } from "./recovery.js";
-import { PreEvent } from "./pre-event.js";
+import { preKeep, preMs, prePour } from "./pre-event.js";
+import type { PreChunk } from "./pre-event.js";
 import { FIRMWARE_VERSION, Uplink } from "./uplink.js";
 import { downlink, setCaseTag } from "./downlink.js";
 import { MEM_STORE, lowMemory, memoryCheck } from "./memory.js";
@@ -96,7 +97,6 @@ export class Recorder {
   queue: Queue;
   mqtt: MqttClient | null;
   up: Uplink;
-  pre: PreEvent;
   guard: DownlinkGuard | null;
   ctl: Hmac | null;
   state: number;
@@ -111,6 +111,8 @@ export class Recorder {
   preS: number;
   statusS: number;
   mediaOn: boolean;
+  ring: PreChunk[]; // the pre-event ring (pre-event.ts)
+  ringNext: number;
   timer: unknown;
   lastEnd: number; // end time and beacon of the last chunk written (for the ack note)
   lastBeacon: Uint8Array;
@@ -134,7 +136,6 @@ export class Recorder {
     this.queue = new Queue(host.store, host.sha, { reserve: o.reserve, segmentBytes: o.segmentBytes });
     this.mqtt = null;
     this.up = new Uplink(this);
-    this.pre = new PreEvent();
     this.guard = null;
     this.ctl = null;
     this.state = NO_CONFIG;
@@ -149,6 +150,8 @@ export class Recorder {
     this.preS = 0;
     this.statusS = 60;
     this.mediaOn = false;
+    this.ring = [];
+    this.ringNext = 0;
     this.timer = null;
     this.low = false;
     this.lastEnd = 0;
@@ -258,7 +261,7 @@ export class Recorder {
     wipe(s);
     const t0 = h.now();
     const g = genesisFor(this.cc, this.dev, {
-      recordingId: r, startMs: t0, preEventMs: this.pre.lengthMs(), uptimeMs: h.uptime(), media: h.media.media, caseTag: tag,
+      recordingId: r, startMs: t0, preEventMs: preMs(this), uptimeMs: h.uptime(), media: h.media.media, caseTag: tag,
       beacon: this.bnonce, prevSeal: k.ls ? fromHex(k.lz) : ZERO32,
     });
     const nk: KeyState = {
@@ -276,7 +279,7 @@ export class Recorder {
     wipe(k1);
     this.state = RECORDING;
     h.led("recording");
-    const n = this.pre.list.length;
+    const n = this.ring.length;
     this.log("recording " + r + " started" + (tag ? " (case " + tag + ")" : "") + (n ? ", " + n + " pre-event chunks" : ""));
     if (res) {
       // Kept in rec.key: the next boot puts the start back and seals the recording.
@@ -287,7 +290,7 @@ export class Recorder {
     }
     this.up.offer(r, KIND_START, 0, [start], h.memFree());
     // The pre-event ring enters the chain first, flagged (DESIGN.md section 4).
-    this.pre.pour(this);
+    prePour(this);
     if (this.state === RECORDING) this.mediaStart();
     return "";
   }
@@ -416,7 +419,7 @@ export class Recorder {
   onMedia(payload: Uint8Array, durationMs: number): void {
     const h = this.hw;
     if (this.state === RECORDING) this.takeChunk(payload, durationMs, 0, h.now(), h.uptime());
-    else if (this.preS > 0 && this.state === IDLE) this.pre.keepChunk(this, payload, durationMs);
+    else if (this.preS > 0 && this.state === IDLE) preKeep(this, payload, durationMs);
   }
 
   // ---- housekeeping ----

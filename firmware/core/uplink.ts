@@ -279,12 +279,6 @@ export class Uplink {
     }
   }
 
-  /** Ack progress is in: ready once every held recording has an answer, and send what waits. */
-  moved(): void {
-    if (!this.ready && this.awaiting <= 0) this.becomeReady();
-    else this.pump();
-  }
-
   /**
    * Housekeeping: a Hello left unanswered, or chunks out with no Ack progress for a while, go again
    * from the gateway's cumulative (R-ACK-4), then the pump runs as a safety net.
