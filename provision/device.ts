@@ -78,7 +78,7 @@ export class Device {
       `var S=require("Storage"),c,k,st=S.getStats?S.getStats():null,qf=-1,cr=false;` +
       `if(S.read(${q(CONFIG_FILE)})!==undefined){try{c=JSON.parse(S.read(${q(CONFIG_FILE)}))}catch(e){}c=(c&&typeof c.id=="string")?c.id:""}else c=null;` +
       `try{k=JSON.parse(S.read(${q(KEY_FILE)}))}catch(e){k=null}` +
-      // Queue segment files q<7 hex>.<3 hex> (firmware/core/queue.ts); Espruino's RegExp has no {n}.
+      // Queue segment files q<7 hex>.<3 hex> (protocol/queue-records.ts); Espruino's RegExp has no {n}.
       `try{qf=require("fs").readdirSync(".").filter(function(n){return n.length==12&&n.charAt(8)=="."&&/^q[0-9a-f]+\\.[0-9a-f]+$/i.test(n)}).length}catch(e){}` +
       `try{cr=typeof require("crypto").SHA256=="function"}catch(e){}` +
       `return {chipSerial:String(getSerial()),version:String(process.env.VERSION),board:String(process.env.BOARD),` +

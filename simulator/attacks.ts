@@ -10,14 +10,14 @@
 //   - readFlash: a seized device's Storage (`espruino.flash`), every entry, erased copies not yet
 //     compacted away included: rec.cfg (login, downlink and control keys) and rec.key (S_j, and
 //     K_1 of a recording open at the time).
-//   - sdQueue / capture: its SD card, read with the firmware's own queue code on a read-only
-//     store: the exact bytes of every message not yet acknowledged, and the Held list its Hello
+//   - sdQueue / capture: its SD card, read with the queue's record layout (protocol/queue-records.ts):
+//     the exact bytes of every message not yet acknowledged, and the Held list its Hello
 //     would carry. A card copied while the device was out of range (partitioned) holds a whole
 //     recording: start, chunks and seal, byte for byte as they were later uploaded.
 //   - Intruder: an MQTT client (mqtt.js) logged in with the extracted credentials under a client id
 //     of its own, so the honest device's session is not taken over.
 import { createHash, randomBytes } from "node:crypto";
-import { readdirSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
@@ -32,9 +32,8 @@ import { AckState } from "../protocol/schema.js";
 import { CONTROL_HELLO, MEDIA_PCM_8K_S16LE, NONCE_LEN, SCHEMA_VERSION } from "../protocol/constants.js";
 import { CONFIG_FILE, KEY_FILE, checkConfig, checkKeys } from "../protocol/device-files.js";
 import type { KeyState } from "../protocol/device-files.js";
-import { KIND_CHUNK, KIND_SEAL, KIND_START, Queue, segmentName } from "../firmware/core/queue.js";
-import type { HeldRange, QueueStore } from "../firmware/core/queue.js";
-import { NodeStore } from "./imitation/node-store.js";
+import { KIND_CHUNK, KIND_SEAL, KIND_START, heldOf, isSegmentName, pendingOf, readSegment, segmentName } from "../protocol/queue-records.js";
+import type { QueueRecord, HeldRange } from "../protocol/queue-records.js";
 import { FLASH_BYTES, Flash, espruinoParse } from "./imitation/flash.js";
 import { Life } from "./imitation/runtime.js";
 import { Rand } from "./imitation/rand.js";
@@ -85,22 +84,14 @@ export function readFlash(spec: DeviceSpec): Extracted {
 }
 
 /**
- * A device's SD card as its own queue code sees it, on a store that refuses every change: reading
- * a card must not repair it (the queue's recovery removes files that hold no valid record).
+ * A device's SD card as the queue's record layout reads it (protocol/queue-records.ts), never
+ * written to: every whole record of every segment file, in name order.
  */
-function sdQueue(spec: DeviceSpec): Queue {
-  const disk = new NodeStore(join(spec.dir, "sd"));
-  const readOnly: QueueStore = {
-    append: () => false,
-    remove: () => undefined,
-    free: () => 0,
-    read: (name, offset, length) => disk.read(name, offset, length),
-    size: (name) => disk.size(name),
-    list: (prefix) => disk.list(prefix),
-  };
-  const q = new Queue(readOnly, sha);
-  q.open();
-  return q;
+function sdQueue(spec: DeviceSpec): { records: QueueRecord[]; held(): HeldRange[] } {
+  const sd = join(spec.dir, "sd");
+  const records: QueueRecord[] = [];
+  if (existsSync(sd)) for (const n of readdirSync(sd).filter(isSegmentName).sort()) records.push(...readSegment(sha, n, new Uint8Array(readFileSync(join(sd, n)))));
+  return { records, held: () => heldOf(records) };
 }
 
 /** A recording's messages as the device stored them before publishing: the bytes it uploaded. */
@@ -116,9 +107,8 @@ function capture(spec: DeviceSpec, r: number): Captured | null {
   const q = sdQueue(spec);
   let start: Uint8Array | null = null, seal: Uint8Array | null = null;
   const chunks: Uint8Array[] = [];
-  for (const p of q.pending(r)) {
-    const b = q.load(p);
-    if (!b) return null;
+  for (const p of pendingOf(q.records, r)) {
+    const b = p.body;
     if (p.kind === KIND_START) start = b;
     else if (p.kind === KIND_SEAL) seal = b;
     else if (p.kind === KIND_CHUNK) {

@@ -5,19 +5,9 @@
 // frees on whatever `ack` it is given, never above its `cumulative`). The bytes stored are the
 // encoded message exactly as published, so a resend after a timeout or a reboot sends identical bytes.
 //
-// Layout: per recording r, segment files `q<r, 7 hex>.<segment, 3 hex>` (8.3 names, for a FAT SD
-// card). Each file is a sequence of records, only ever appended to, and removed whole:
-//
-//   offset size  field
-//   0      2     magic "QR"
-//   2      1     kind: 1 start, 2 chunk, 3 seal, 4 ack (a persisted Ack: seq = cumulative)
-//   3      1     number of body parts (0..3)
-//   4      4     recording id (big-endian, as every u32 here)
-//   8      4     seq (0 for a start; the seal's last seq n for a seal)
-//   12     12    byte lengths of parts 0..2 (0 for an absent part)
-//   24     8     check: first 8 bytes of H(bytes 0..24 ‖ H(part 0) ‖ H(part 1) ‖ H(part 2)),
-//                a zero hash for an absent part
-//   32     ...   the parts, back to back
+// Layout: per recording r, segment files of records (8.3 names, for a FAT SD card), each file only
+// ever appended to and removed whole. The record layout is in protocol/queue-records.ts, the
+// contract with the tools that read a card; this file says why it is so.
 //
 // Why parts: a chunk is published as prefix ‖ payload ‖ suffix (codec.ts chunkFrame) so the
 // payload is never copied; the queue stores those same parts and hashes each one natively, which
@@ -43,6 +33,8 @@
 //     Chunks and starts must leave `reserve` bytes free, a seal only ACK_SPACE, and ack records
 //     need none of it: so after STORAGE_FULL the recorder can still seal and still be acknowledged.
 import type { Sha256 } from "../../protocol/bytes.js";
+import { KIND_ACK, KIND_CHUNK, KIND_SEAL, KIND_START, MAX_BODY, MAX_PARTS, RECORD_HEADER, SEGMENT_PREFIX, segmentName } from "../../protocol/queue-records.js";
+import type { HeldRange } from "../../protocol/queue-records.js";
 
 /**
  * The storage the queue runs on, injected by the host.
@@ -67,19 +59,13 @@ export interface QueueStore {
   free(): number;
 }
 
-export const KIND_START = 1;
-export const KIND_CHUNK = 2;
-export const KIND_SEAL = 3;
-export const KIND_ACK = 4;
-
-export const RECORD_HEADER = 32;
-/** Largest record body: a Chunk envelope with a 65,536-byte payload, header, tag and framing. */
-export const MAX_BODY = 65536 + 1024;
+// The layout is a contract with tools that read a card (protocol/queue-records.ts).
+export { KIND_START, KIND_CHUNK, KIND_SEAL, KIND_ACK, RECORD_HEADER, MAX_BODY, segmentName };
+export type { HeldRange };
 /** What a seal record may still take after STORAGE_FULL (a Seal envelope is about 200 bytes). */
 export const ACK_SPACE = 1024;
 
-const PREFIX = "q";
-const MAX_PARTS = 3;
+const PREFIX = SEGMENT_PREFIX;
 
 /** `put` results: "" stored durably, else why not. */
 export type PutResult = "" | "STORAGE_FULL" | "SEQ" | "SEALED" | "WRITE_FAILED" | "TOO_LARGE";
@@ -88,14 +74,6 @@ export interface Dropped {
   file: string;
   offset: number;
   reason: string;
-}
-
-export interface HeldRange {
-  recording: number;
-  firstSeq: number;
-  lastSeq: number;
-  sealed: boolean;
-  open: boolean;
 }
 
 /** Where one stored message is; `QueueStore.read` or `Queue.load` fetches its bytes. */
@@ -159,22 +137,12 @@ function track(r: Rec, seg: Segment, kind: number, seq: number): void {
   }
 }
 
-const hex = function (v: number, digits: number): string {
-  let s = v.toString(16);
-  while (s.length < digits) s = "0" + s;
-  return s;
-};
-
 /** Ours: `q`, 7 hex digits, `.`, 3 hex digits (no RegExp: keep the board's code small). */
 const isSegmentName = function (n: string): boolean {
   if (n.length !== 12 || n.charAt(0) !== PREFIX || n.charAt(8) !== ".") return false;
   const digits = n.substr(1, 7) + n.substr(9, 3);
   for (let i = 0; i < digits.length; i++) if ("0123456789abcdef".indexOf(digits.charAt(i)) < 0) return false;
   return true;
-};
-
-export const segmentName = function (recording: number, idx: number): string {
-  return PREFIX + hex(recording, 7) + "." + hex(idx, 3);
 };
 
 const getU32 = function (b: Uint8Array, p: number): number {
@@ -469,6 +437,13 @@ export class Queue {
     }
     out.sort(function (a, b) { return a.recording - b.recording; });
     return out;
+  }
+
+  /** What the queue holds of recording `r`, or null when nothing. */
+  heldRange(r: number): HeldRange | null {
+    const h = this.held();
+    for (let i = 0; i < h.length; i++) if (h[i].recording === r) return h[i];
+    return null;
   }
 
   /**

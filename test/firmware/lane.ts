@@ -88,11 +88,11 @@ export class EspruinoDevice {
   lines(): string[] {
     return clean(this.out);
   }
-  /** First line matching `re`, waiting up to `ms`. */
+  /** First whole line matching `re`, waiting up to `ms` (a line still arriving is not matched: it may be cut). */
   async waitLine(re: RegExp, ms = 20000): Promise<string> {
     const end = Date.now() + ms;
     for (;;) {
-      const hit = this.lines().find((l) => re.test(l));
+      const hit = clean(this.out.slice(0, this.out.lastIndexOf("\n") + 1)).find((l) => re.test(l));
       if (hit) return hit;
       if (Date.now() > end) throw new Error(`no line matching ${re} within ${ms} ms; output:\n${this.lines().slice(-40).join("\n")}`);
       await new Promise((r) => setTimeout(r, 50));

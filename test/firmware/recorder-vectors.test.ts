@@ -8,6 +8,7 @@ import { fromHex, toHex } from "../../protocol/bytes.js";
 import { parseGenesis, parseHeader } from "../../protocol/blocks.js";
 import { decode } from "../../protocol/codec.js";
 import { Recorder } from "../../firmware/core/recorder.js";
+import { onCommand } from "../../firmware/core/downlink.js";
 import { CMD_STOP } from "../../protocol/schema.js";
 import { KIND_CHUNK, KIND_SEAL, KIND_START } from "../../firmware/core/queue.js";
 import { fakeHost, provisionKv, MemKv } from "./fake-host.js";
@@ -67,7 +68,7 @@ describe("firmware chain output = golden vectors", () => {
     startRec(r3);
     play(r3, 2);
     at(end(r3), 15000 + end(r3) - r3.start.startMs + r3.start.preEventMs);
-    rec.onCommand({ action: CMD_STOP }); // the station stops it: the seal says COMMAND
+    onCommand(rec, { action: CMD_STOP }); // the station stops it: the seal says COMMAND
     // 4: empty, with a Chinese case tag.
     startRec(r4);
     at(end(r4), 20000);

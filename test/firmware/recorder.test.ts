@@ -11,6 +11,7 @@ import { encode } from "../../protocol/codec.js";
 import { FLAG_MARKER, FLAG_PRE_EVENT } from "../../protocol/constants.js";
 import { Recorder, RECORDING, IDLE, FULL } from "../../firmware/core/recorder.js";
 import type { RecorderOptions } from "../../firmware/core/recorder.js";
+import { downlink } from "../../firmware/core/downlink.js";
 import { KEY_FILE } from "../../protocol/device-files.js";
 import { PowerLoss } from "../../simulator/imitation/node-store.js";
 import { testGateway } from "../gateway/harness.js";
@@ -68,7 +69,7 @@ describe("recorder core against a real gateway", () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-1");
     const { rec, h } = boot(kv);
-    await until(() => rec.ready, "hello answered");
+    await until(() => rec.up.ready, "hello answered");
     h.press("record");
     expect(rec.state).toBe(RECORDING);
     expect(h.media.emit(6)).toBe(6);
@@ -96,7 +97,7 @@ describe("recorder core against a real gateway", () => {
     const nonce = new Uint8Array(randomBytes(16));
     rec.guard!.open(nonce);
     const signer = new DownlinkSigner(sha, keys.downlinkKey, deviceIdBytes("REC-13"), nonce);
-    const send = (body: Uint8Array) => { const m = signer.sign(body); rec.downlink("rec/REC-13/down", encode("Downlink", { schema: 2, counter: m.counter, body, mac: m.mac })); };
+    const send = (body: Uint8Array) => { const m = signer.sign(body); downlink(rec, encode("Downlink", { schema: 2, counter: m.counter, body, mac: m.mac })); };
     send(encode("DownBody", { ackBlock: encodeAckBlock({ recording: 1, state: 0, cumulative: 2 }) })); // 14 bytes: the fast path
     expect(rec.queue.depth()).toBe(1 + 2);
     const long = encode("DownBody", { ackBlock: encodeAckBlock({ recording: 1, state: 0, cumulative: 3, selective: new Uint8Array(200) }) });
@@ -128,22 +129,22 @@ describe("recorder core against a real gateway", () => {
     rec.guard!.open(nonce);
     // 1. A MAC under a wrong key.
     const forger = new DownlinkSigner(sha, new Uint8Array(32).fill(7), dev, nonce);
-    rec.downlink("rec/REC-2/down", wrap(forger.sign(ackBody)));
+    downlink(rec, wrap(forger.sign(ackBody)));
     // 2. A genuine MAC, for the earlier connection's nonce (a replay across connections).
     const replay = new DownlinkSigner(sha, keys.downlinkKey, dev, earlier);
-    rec.downlink("rec/REC-2/down", wrap(replay.sign(ackBody)));
+    downlink(rec, wrap(replay.sign(ackBody)));
     // 3. Not even decodable.
-    rec.downlink("rec/REC-2/down", new Uint8Array([0xff, 0xff, 0xff]));
+    downlink(rec, new Uint8Array([0xff, 0xff, 0xff]));
     expect(rec.queue.depth()).toBe(5);
     expect(rec.guard!.rejected).toBe(3);
     expect(rec.lastError).toBe("DOWNLINK_DECODE");
     // 4. The genuine one for this session frees; the same bytes again are a replay and change nothing.
     const real = new DownlinkSigner(sha, keys.downlinkKey, dev, nonce);
     const m = wrap(real.sign(ackBody));
-    rec.downlink("rec/REC-2/down", m);
+    downlink(rec, m);
     expect(rec.queue.depth()).toBe(0);
     expect(rec.queue.held()).toEqual([]);
-    rec.downlink("rec/REC-2/down", m);
+    downlink(rec, m);
     expect(rec.lastError).toBe("DOWNLINK_REPLAY");
   });
 
@@ -151,7 +152,7 @@ describe("recorder core against a real gateway", () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-3");
     const first = boot(kv);
-    await until(() => first.rec.ready, "hello answered");
+    await until(() => first.rec.up.ready, "hello answered");
     first.h.press("record");
     first.h.media.emit(4);
     await until(async () => (await recordings(g, "REC-3"))[0]?.linked_seq === 4, "4 chunks stored");
@@ -162,7 +163,7 @@ describe("recorder core against a real gateway", () => {
     const dir = (first.h.store.inner as unknown as { dir: string }).dir;
     const second = boot(kv, dir);
     expect(second.h.logs.some((l) => /recording 1 sealed as interrupted after chunk 6/.test(l))).toBe(true);
-    await until(() => second.rec.ready, "hello answered after reboot");
+    await until(() => second.rec.up.ready, "hello answered after reboot");
     second.h.press("record");
     second.h.media.emit(2);
     second.h.press("record");
@@ -177,7 +178,7 @@ describe("recorder core against a real gateway", () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-4");
     const first = boot(kv);
-    await until(() => first.rec.ready, "hello answered");
+    await until(() => first.rec.up.ready, "hello answered");
     first.h.press("record");
     first.h.media.emit(3);
     await until(async () => (await recordings(g, "REC-4"))[0]?.linked_seq === 3, "3 chunks stored");
@@ -200,7 +201,7 @@ describe("recorder core against a real gateway", () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-5");
     const first = boot(kv);
-    await until(() => first.rec.ready, "hello answered");
+    await until(() => first.rec.up.ready, "hello answered");
     first.h.store.tearNextAfter(10);
     expect(() => first.h.press("record")).toThrow(PowerLoss);
     first.rec.halt();
@@ -218,7 +219,7 @@ describe("recorder core against a real gateway", () => {
     // The gateway refuses everything but Hello and Status while its disk is "low": nothing is acknowledged.
     g.gw.ingest.diskLow = true;
     const { rec, h } = boot(kv, undefined, FAST, { capacity: 64 * 1024 });
-    await until(() => rec.ready, "hello answered");
+    await until(() => rec.up.ready, "hello answered");
     h.press("record");
     let n = 0;
     while (rec.state === RECORDING && n < 100) n += h.media.emit(1);
@@ -257,7 +258,7 @@ describe("recorder core against a real gateway", () => {
     const rec = new Recorder(h.host, FAST);
     expect(rec.start()).toBe("");
     cleanup.push(() => rec.halt());
-    await until(() => rec.ready, "hello answered");
+    await until(() => rec.up.ready, "hello answered");
     h.press("record");
     h.media.emit(2);
     failAt = calls + 2; // in the chain step: the writer is half-way through chunk 3
@@ -278,7 +279,7 @@ describe("recorder core against a real gateway", () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-12");
     const { rec, h } = boot(kv);
-    await until(() => rec.ready, "hello answered");
+    await until(() => rec.up.ready, "hello answered");
     h.press("record");
     h.media.emit(3);
     await until(() => rec.queue.depth() === 1, "3 chunks acknowledged (the start is held until the seal is)");
@@ -289,7 +290,7 @@ describe("recorder core against a real gateway", () => {
     const info = rec.info() as unknown as DeviceInfo;
     expect(info).toMatchObject({ state: "idle", queueDepth: 2 });
     expect(rec.queue.held()).toEqual([{ recording: 1, firstSeq: 0, lastSeq: 3, sealed: true, open: false }]);
-    rec.heartbeat();
+    rec.up.heartbeat();
     await until(async () => !!(await g.gw.db.get<{ s: string }>("SELECT last_status AS s FROM devices WHERE id = 'REC-12'"))?.s?.includes('"queueDepth":2'), "a Status with queue depth 2");
     const ctx = { devices: [{ id: "REC-12" }], interrupted: [new Set<number>()] } as unknown as Ctx;
     expect(lossless(ctx, [], [info])).toContain("REC-12: 2 records (starts, chunks, seals) still held, never acknowledged");
@@ -302,7 +303,7 @@ describe("recorder core against a real gateway", () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-14");
     const { rec, h } = boot(kv);
-    await until(() => rec.ready, "hello answered");
+    await until(() => rec.up.ready, "hello answered");
     h.press("record");
     h.media.emit(2);
     h.host.battery = () => ({ mv: 3350, pct: 2 });
@@ -317,15 +318,15 @@ describe("recorder core against a real gateway", () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-7");
     const { rec, h } = boot(kv);
-    await until(() => rec.ready, "hello answered");
+    await until(() => rec.up.ready, "hello answered");
     h.press("record");
     h.media.emit(10);
     await until(async () => (await recordings(g, "REC-7"))[0]?.linked_seq === 10, "10 stored");
     await until(() => rec.queue.depth() === 1, "10 acknowledged (the start is held until the seal is)");
     for (const s of h.net.sockets) s.destroy();
-    await until(() => !rec.online, "offline");
+    await until(() => !rec.up.online, "offline");
     h.media.emit(5); // recorded while offline
-    await until(() => rec.ready, "reconnected", 5000);
+    await until(() => rec.up.ready, "reconnected", 5000);
     h.press("record");
     await until(async () => (await recordings(g, "REC-7"))[0]?.verdict === "verified", "verified");
     expect((await recordings(g, "REC-7"))[0].linked_seq).toBe(15);
@@ -338,7 +339,7 @@ describe("recorder core against a real gateway", () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-8");
     const { rec, h } = boot(kv);
-    await until(() => rec.ready, "hello answered");
+    await until(() => rec.up.ready, "hello answered");
     g.gw.committer.hold(); // a starved gateway: the start and chunks wait to be committed
     h.press("record");
     h.media.emit(3);
@@ -346,8 +347,8 @@ describe("recorder core against a real gateway", () => {
     // Every PUBACK in: the gateway has the start and the 3 chunks (verified, not yet committed).
     await until(() => (rec.mqtt as unknown as { queue: unknown[] }).queue.length === 0, "3 taken by the broker");
     for (const s of h.net.sockets) s.destroy();
-    await until(() => !rec.online, "offline");
-    await until(() => rec.online, "reconnected", 5000);
+    await until(() => !rec.up.online, "offline");
+    await until(() => rec.up.online, "reconnected", 5000);
     // Well past helloWaitMs, the gateway has not answered (its commit is in flight): nothing goes again.
     await new Promise((r) => setTimeout(r, 900));
     expect(rec.stats.published).toBe(3);
@@ -365,7 +366,7 @@ describe("recorder core against a real gateway", () => {
     const g = await gateway();
     const { kv } = await device(g, "REC-8", { pre: 2 });
     const { rec, h } = boot(kv);
-    await until(() => rec.ready, "hello answered");
+    await until(() => rec.up.ready, "hello answered");
     expect(h.media.running).toBe(true); // the ring fills while idle
     h.media.emit(5); // 5 s idle: only the last 2 s are kept
     h.press("record");
