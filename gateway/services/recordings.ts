@@ -117,7 +117,11 @@ export class RecordingService {
     const { device, recording, reason, row } = await this.retrieval(caller, deviceIn, recordingIn, reasonIn, "view");
     await this.ctx.noteRead(caller, { action: "recording.view", target: `${device}/${recording}`, reason });
     const { mediaPath: _m, ...rest } = row;
-    return { ...rest, verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok" };
+    // The chunk timeline (pre-event and marker flags per chunk) and who and what the clip is linked to.
+    const timeline = await store.chunkTimeline(this.ctx.db, device, recording);
+    const officer = await this.ctx.model.clipOfficer(device, recording);
+    const cases = ((await store.linkedCases(this.ctx.db)).get(`${device}/${recording}`) ?? "").split(",").filter(Boolean);
+    return { ...rest, verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok", timeline, officer: officer ? officer.badge : null, cases };
   }
 
   /**

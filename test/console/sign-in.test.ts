@@ -20,6 +20,8 @@ afterAll(() => close());
 
 const signIn = (name: string, password: string, headers: Record<string, string> = {}) =>
   fetch(`${base}/api/session`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ name, password }) });
+// Answers whose shape the test itself asserts.
+const json = async (r: Response) => (await r.json()) as Record<string, any>;
 const cookieOf = (r: Response) => (r.headers.get("set-cookie") ?? "").split(";")[0];
 
 describe("console sign-in", () => {
@@ -42,11 +44,11 @@ describe("console sign-in", () => {
     expect(r.status).toBe(200);
     const sc = r.headers.get("set-cookie")!;
     expect(sc).toMatch(/^evrec_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
-    const body = await r.json();
+    const body = await json(r);
     expect(body).toMatchObject({ name: "admin", role: "admin", timeZone: "Asia/Shanghai" });
     expect(body.csrf).toMatch(/^[A-Za-z0-9_-]{32}$/);
     const me = await fetch(`${base}/api/me`, { headers: { cookie: cookieOf(r) } });
-    expect(await me.json()).toMatchObject({ name: "admin", role: "admin" });
+    expect(await json(me)).toMatchObject({ name: "admin", role: "admin" });
     const audit = await gw.services.audit.list(admin, { action: "signin" });
     expect(audit[0]).toMatchObject({ actor: "admin", action: "signin", target: "admin" });
   });
@@ -54,19 +56,19 @@ describe("console sign-in", () => {
   it("refuses a change made with the cookie but without the session's token, or from another origin (CSRF)", async () => {
     const r = await signIn("admin", "correct horse battery");
     const cookie = cookieOf(r);
-    const { csrf } = await r.json();
+    const { csrf } = await json(r);
     const change = (headers: Record<string, string>) => fetch(`${base}/api/units`, { method: "POST", headers: { "content-type": "application/json", cookie, ...headers }, body: JSON.stringify({ name: "Bureau", level: "city" }) });
     let x = await change({});
     expect(x.status).toBe(403);
-    expect((await x.json()).error).toBe("CSRF");
+    expect((await json(x)).error).toBe("CSRF");
     x = await change({ "x-csrf-token": csrf, origin: "https://evil.example" });
-    expect((await x.json()).error).toBe("CSRF");
+    expect((await json(x)).error).toBe("CSRF");
     x = await change({ "x-csrf-token": csrf, "sec-fetch-site": "cross-site" });
-    expect((await x.json()).error).toBe("CSRF");
+    expect((await json(x)).error).toBe("CSRF");
     x = await change({ "x-csrf-token": csrf, origin: base });
     expect(x.status).toBe(201);
     // A sign-in posted from another site is refused too.
-    expect((await (await signIn("admin", "correct horse battery", { origin: "https://evil.example" })).json()).error).toBe("CSRF");
+    expect((await json(await signIn("admin", "correct horse battery", { origin: "https://evil.example" }))).error).toBe("CSRF");
   });
 
   it("answers every page and API call with a strict Content-Security-Policy", async () => {
@@ -84,13 +86,13 @@ describe("console sign-in", () => {
     const a = await signIn("nobody", "whatever it is");
     const b = await signIn("admin", "wrong horse battery");
     expect(a.status).toBe(401);
-    const ja = await a.json(), jb = await b.json();
+    const ja = await json(a), jb = await json(b);
     expect(ja.error).toBe("SIGNIN_FAILED");
     expect(jb).toEqual({ ...ja });
     for (let i = 0; i < 4; i++) expect((await signIn("admin", "wrong horse battery")).status).toBe(401);
     const locked = await signIn("admin", "correct horse battery");
     expect(locked.status).toBe(429);
-    expect((await locked.json()).error).toBe("SIGNIN_LOCKED");
+    expect((await json(locked)).error).toBe("SIGNIN_LOCKED");
     const failed = await gw.services.audit.list(admin, { action: "signin.failed", limit: 100 });
     expect(failed.filter((e) => e.target === "admin").length).toBe(5);
     expect(failed[0].actor).toBe("(sign-in)");
@@ -103,13 +105,13 @@ describe("console sign-in", () => {
     await gw.services.sessions.setPassword(admin, "chen", "another good phrase");
     const r = await signIn("chen", "another good phrase");
     const cookie = cookieOf(r);
-    const { csrf } = await r.json();
+    const { csrf } = await json(r);
     const out = await fetch(`${base}/api/session`, { method: "DELETE", headers: { cookie, "x-csrf-token": csrf } });
     expect(out.status).toBe(204);
     expect(out.headers.get("set-cookie")).toContain("Max-Age=0");
     const after = await fetch(`${base}/api/me`, { headers: { cookie } });
     expect(after.status).toBe(401);
-    expect((await after.json()).error).toBe("SESSION_ENDED");
+    expect((await json(after)).error).toBe("SESSION_ENDED");
     expect((await gw.services.audit.list(admin, { action: "signout" }))[0]).toMatchObject({ actor: "chen" });
   });
 
