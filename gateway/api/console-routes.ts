@@ -70,7 +70,8 @@ export function consoleRoutes(app: FastifyInstance, s: Services, o: { consoleDir
 
   // Live events, as Server-Sent Events, filtered to what the caller may see.
   const streams = new Set<ServerResponse>();
-  app.addHook("onClose", async () => { for (const r of streams) r.end(); });
+  // Before the server waits for its connections to end: the streams never would.
+  app.addHook("preClose", async () => { for (const r of streams) r.end(); });
   app.get("/api/events", { schema: { description: "live events as Server-Sent Events: devices heard from or gone, recordings committed, alarms (filtered to the caller's scope)" } }, async (req: FastifyRequest, reply: FastifyReply) => {
     const raw = reply.raw;
     const stop = await s.events.subscribe(callerOf(req), (ev) => { raw.write(`data: ${JSON.stringify(ev)}\n\n`); });
