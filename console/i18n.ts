@@ -17,7 +17,7 @@ const W = {
   fleet: ["设备总览", "Fleet"], devices: ["设备管理", "Devices"], people: ["人员与单位", "Officers and units"], cases: ["案件", "Cases"],
   clips: ["录音记录", "Clips"], approvals: ["审批", "Approvals"], ratios: ["配备比例", "Ratios"], stats: ["统计", "Statistics"],
   alarms: ["告警", "Alarms"], audit: ["审计日志", "Audit"], evidence: ["证据导出与核验", "Evidence"],
-  role_admin: ["管理员", "admin"], role_supervisor: ["督察", "supervisor"], role_legal_reviewer: ["法制审核员", "legal reviewer"], role_officer: ["执法人员", "officer"],
+  role_admin: ["管理员", "admin"], role_supervisor: ["督察", "supervisor"], role_legal_reviewer: ["法制审核员", "legal reviewer"], role_officer: ["执法人员", "officer"], role_enforcement: ["执法", "enforcement"],
   loading: ["载入中…", "Loading…"], none: ["暂无", "None"], refresh: ["刷新", "Refresh"], cancel: ["取消", "Cancel"], confirm: ["确定", "Confirm"],
   reason: ["理由", "Reason"], reasonHelp: ["说明理由（至少 3 个字），将写入审计日志。", "Say why (at least 3 characters); it goes into the audit log."],
   error: ["错误", "Error"], done: ["已完成", "Done"], all: ["全部", "All"], filter: ["筛选", "Filter"], live: ["实时", "Live"], liveOff: ["实时连接中断，正在重连…", "Live updates lost, reconnecting…"],
@@ -64,7 +64,7 @@ const W = {
   pass: ["通过", "PASS"], fail: ["不通过", "FAIL"], warn: ["警告", "WARN"], exported: ["已导出 %0", "Exported %0"],
   signInFailed: ["账户名或密码错误", "Wrong account name or password"], forbiddenPage: ["您的角色无权查看此页面。", "Your role may not see this page."],
   notFound: ["页面不存在", "No such page"], periodHelp: ["日期为站点当地日期", "Dates are the station's local dates"], loadMore: ["显示更多", "Show more"],
-  checkId_bundle: ["证据包结构", "bundle"], page: ["页面", "page"],
+  checkCol: ["检查项", "Check"],
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type Key = keyof typeof W;
@@ -118,4 +118,10 @@ export function duration(ms: number | null | undefined): string {
   if (s < 60) return lang === "en" ? `${sign}${s} s` : `${sign}${s} 秒`;
   if (s < 3600) return lang === "en" ? `${sign}${Math.floor(s / 60)} min ${s % 60} s` : `${sign}${Math.floor(s / 60)} 分 ${s % 60} 秒`;
   return lang === "en" ? `${sign}${(s / 3600).toFixed(1)} h` : `${sign}${(s / 3600).toFixed(1)} 小时`;
+}
+
+/** A device's clock offset: milliseconds when small, else as a duration. */
+export function offset(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return "—";
+  return Math.abs(ms) < 1000 ? `${ms} ${lang === "en" ? "ms" : "毫秒"}` : duration(ms);
 }

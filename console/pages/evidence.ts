@@ -30,7 +30,7 @@ function Report({ r, file }: { r: VerifyReport; file: string }): VNode {
   const L = getLang();
   return html`<div class=${"report " + (r.ok ? "pass" : "fail")} id="verify-report" role="status" aria-live="polite">
     <p class="verdict-line"><strong>${r.ok ? t("pass") : t("fail")}</strong> ${file} (${bytes(r.bytes)})</p>
-    <table class="grid checks"><thead><tr><th scope="col">${t("state")}</th><th scope="col">${t("verifier")}</th><th scope="col">${t("detail")}</th></tr></thead>
+    <table class="grid checks"><thead><tr><th scope="col">${t("state")}</th><th scope="col">${t("checkCol")}</th><th scope="col">${t("detail")}</th></tr></thead>
       <tbody>${r.checks.map((c) => { const fails = r.findings.filter((f) => f.check === c.id && f.status === "FAIL"); const first = fails[0] ?? r.findings.find((f) => f.check === c.id); return html`<tr data-check=${c.id}>
         <td><span class=${"badge " + (c.status === "PASS" ? "good" : c.status === "FAIL" ? "bad" : "warn")}>${statusWord(c.status, L)}</span></td><th scope="row">${checkName(c.id, L)}</th>
         <td class="wrap">${first ? `${first.code}: ${first.item}${fails.length > 1 ? ` (+${fails.length - 1})` : ""}` : L === "en" ? `${c.count} checked` : `已核 ${c.count} 项`}</td></tr>`; })}</tbody></table>

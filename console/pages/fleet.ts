@@ -6,18 +6,53 @@ import type { VNode } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, onLive } from "../api.js";
 import { html, ErrorNote, Loading } from "../ui.js";
-import { bytes, duration, t, tk, when } from "../i18n.js";
+import { bytes, offset, t, tk, when } from "../i18n.js";
 
 export interface DeviceRow { id: string; kind: string; state: string; unit: number | null; online: boolean; lastSeen: number | null; lastStatus: Record<string, any> | null; at?: number }
 interface Unit { id: number; name: string; parentId: number | null }
 interface Alarm { kind: string; subject: string }
 
-class Row extends Component<{ d: DeviceRow; unit: string; alarms: number; lang: string }> {
-  override shouldComponentUpdate(n: { d: DeviceRow; unit: string; alarms: number; lang: string }): boolean {
-    return n.d !== this.props.d || n.alarms !== this.props.alarms || n.lang !== this.props.lang || n.unit !== this.props.unit;
+/**
+ * The live rows: each row listens for its own device, so an event redraws that row alone, and the
+ * table is drawn again only when what it lists changes (filters, devices coming or going online).
+ */
+class Rows {
+  map = new Map<string, DeviceRow>();
+  private listeners = new Map<string, () => void>();
+  private dirty = new Set<string>();
+  private frame = 0;
+  listen(id: string, f: () => void): () => void {
+    this.listeners.set(id, f);
+    return () => { if (this.listeners.get(id) === f) this.listeners.delete(id); };
+  }
+  /** A device changed: its row is drawn on the next frame; `whole` when the listing itself may change. */
+  changed(id: string, whole: () => void, listingChanged: boolean): void {
+    this.dirty.add(id);
+    if (listingChanged) this.wholeToo = true;
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      for (const d of this.dirty) this.listeners.get(d)?.();
+      this.dirty.clear();
+      if (this.wholeToo) { this.wholeToo = false; whole(); }
+    });
+  }
+  private wholeToo = false;
+  stop(): void { if (this.frame) cancelAnimationFrame(this.frame); }
+}
+
+class Row extends Component<{ id: string; rows: Rows; unit: string; alarms: number; lang: string }> {
+  private off: (() => void) | null = null;
+  override componentDidMount(): void { this.off = this.props.rows.listen(this.props.id, () => this.forceUpdate()); }
+  override componentWillUnmount(): void { this.off?.(); }
+  private drawn: DeviceRow | null = null;
+  override shouldComponentUpdate(n: { id: string; unit: string; alarms: number; lang: string }): boolean {
+    return this.props.rows.map.get(n.id) !== this.drawn || n.alarms !== this.props.alarms || n.lang !== this.props.lang || n.unit !== this.props.unit;
   }
   override render(): VNode {
-    const { d, unit, alarms } = this.props;
+    const { unit, alarms } = this.props;
+    const d = this.props.rows.map.get(this.props.id)!;
+    this.drawn = d;
     const s = d.lastStatus ?? {};
     const battery = typeof s.batteryPct === "number" ? s.batteryPct : null;
     return html`<tr data-device=${d.id} data-at=${d.at ?? ""} class=${d.online ? "" : "dim"}>
@@ -30,14 +65,15 @@ class Row extends Component<{ d: DeviceRow; unit: string; alarms: number; lang: 
       <td class="num">${s.queueDepth ?? "—"}</td>
       <td class="num">${bytes(s.storageFree as number | undefined)}</td>
       <td>${when(d.lastSeen, true)}</td>
-      <td class="num">${typeof s.clockOffsetMs === "number" ? duration(s.clockOffsetMs) : "—"}</td>
+      <td class="num">${typeof s.clockOffsetMs === "number" ? offset(s.clockOffsetMs) : "—"}</td>
       <td class="num">${alarms ? html`<a href="#/alarms" class="badge alarm">${alarms}</a>` : "0"}</td>
     </tr>`;
   }
 }
 
 export function Fleet({ lang }: { lang: string }): VNode {
-  const [devices, setDevices] = useState<Map<string, DeviceRow> | null>(null);
+  const [rows] = useState(() => new Rows());
+  const [loaded, setLoaded] = useState(false);
   const [units, setUnits] = useState<Unit[]>([]);
   const [alarms, setAlarms] = useState<Alarm[]>([]);
   const [error, setError] = useState<Error | null>(null);
@@ -47,28 +83,29 @@ export function Fleet({ lang }: { lang: string }): VNode {
 
   useEffect(() => {
     let live = true;
-    const map = new Map<string, DeviceRow>();
+    const map = rows.map;
     const loadAlarms = () => api<Alarm[]>("GET", "/api/alarms").then((a) => live && setAlarms(a), () => undefined);
     Promise.all([api<DeviceRow[]>("GET", "/api/devices"), api<Unit[]>("GET", "/api/units").catch(() => [])]).then(([ds, us]) => {
       if (!live) return;
       for (const d of ds) map.set(d.id, d);
-      setDevices(map);
+      setLoaded(true);
       setUnits(us);
     }, (e: Error) => live && setError(e));
     void loadAlarms();
-    // Events change rows in place (a new object per changed row) and are drawn once per frame.
-    let frame = 0;
+    // Events change rows in place (a new object per changed row), drawn once per frame.
+    const whole = () => redraw((x) => x + 1);
     const off = onLive((ev) => {
       if (ev.type === "device") {
         const old = map.get(ev.id);
         if (!old) return;
-        map.set(ev.id, { ...old, online: ev.online, lastSeen: ev.lastSeen, lastStatus: ev.status ?? old.lastStatus, state: old.state === "provisioned" && ev.online ? "active" : old.state, at: ev.at });
+        const d = { ...old, online: ev.online, lastSeen: ev.lastSeen, lastStatus: ev.status ?? old.lastStatus, state: old.state === "provisioned" && ev.online ? "active" : old.state, at: ev.at };
+        map.set(ev.id, d);
+        rows.changed(ev.id, whole, d.online !== old.online || d.state !== old.state);
       } else if (ev.type === "alarm") {
         void loadAlarms();
-      } else return;
-      if (!frame) frame = requestAnimationFrame(() => { frame = 0; redraw((x) => x + 1); });
+      }
     });
-    return () => { live = false; off(); if (frame) cancelAnimationFrame(frame); };
+    return () => { live = false; off(); rows.stop(); };
   }, []);
 
   const unitName = new Map(units.map((u) => [u.id, u.name]));
@@ -77,13 +114,13 @@ export function Fleet({ lang }: { lang: string }): VNode {
     const dev = a.subject.split("/")[0];
     alarmCount.set(dev, (alarmCount.get(dev) ?? 0) + 1);
   }
-  const all = devices ? [...devices.values()] : [];
+  const all = loaded ? [...rows.map.values()] : [];
   const shown = all.filter((d) => (unit === "" || String(d.unit ?? "none") === unit) && (state === "" || (state === "online" ? d.online : state === "offline" ? !d.online : d.state === state)));
   const online = all.filter((d) => d.online).length;
   return html`<section aria-labelledby="h-fleet">
     <h1 id="h-fleet">${t("fleet")}</h1>
     <${ErrorNote} error=${error} />
-    <${Loading} loading=${!devices && !error} />
+    <${Loading} loading=${!loaded && !error} />
     <form class="filters" onSubmit=${(e: Event) => e.preventDefault()}>
       <label>${t("unit")} <select value=${unit} onChange=${(e: Event) => setUnit((e.target as HTMLSelectElement).value)}>
         <option value="">${t("anyUnit")}</option>
@@ -98,14 +135,14 @@ export function Fleet({ lang }: { lang: string }): VNode {
       </select></label>
       <p class="muted" role="status" aria-live="polite">${t("devicesShown", shown.length, all.length, online)}</p>
     </form>
-    ${devices ? html`<div class="scroll" tabIndex="0"><table class="grid" id="fleet-table">
+    ${loaded ? html`<div class="scroll" tabIndex="0"><table class="grid" id="fleet-table">
       <caption class="sr-only">${t("fleet")}</caption>
       <thead><tr>
         <th scope="col">${t("device")}</th><th scope="col">${t("unit")}</th><th scope="col">${t("state")}</th><th scope="col">${t("connection")}</th><th scope="col">${t("recordingNow")}</th>
         <th scope="col" class="num">${t("battery")}</th><th scope="col" class="num">${t("queue")}</th><th scope="col" class="num">${t("flashFree")}</th><th scope="col">${t("lastSeen")}</th>
         <th scope="col" class="num">${t("clockOffset")}</th><th scope="col" class="num">${t("alarmCount")}</th>
       </tr></thead>
-      <tbody>${shown.map((d) => html`<${Row} key=${d.id} d=${d} unit=${d.unit === null ? t("noUnit") : unitName.get(d.unit) ?? String(d.unit)} alarms=${alarmCount.get(d.id) ?? 0} lang=${lang} />`)}</tbody>
+      <tbody>${shown.map((d) => html`<${Row} key=${d.id} id=${d.id} rows=${rows} unit=${d.unit === null ? t("noUnit") : unitName.get(d.unit) ?? String(d.unit)} alarms=${alarmCount.get(d.id) ?? 0} lang=${lang} />`)}</tbody>
     </table></div>` : null}
   </section>`;
 }

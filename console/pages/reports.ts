@@ -13,7 +13,7 @@ function Bar({ l, label }: { l: Line; label: string }): VNode {
   const max = Math.max(1, l.required, l.counted);
   const text = `${label}: ${t("required")} ${l.required}, ${t("counted")} ${l.counted}, ${t("shortfall")} ${l.shortfall}`;
   return html`<div class="bar" role="img" aria-label=${text} title=${text}>
-    <span class="have" style=${{ width: `${(Math.min(l.counted, l.required || l.counted) / max) * 100}%` }}></span>
+    <span class="have" style=${{ width: `${(l.counted / max) * 100}%` }}></span>
     ${l.shortfall ? html`<span class="short" style=${{ width: `${(l.shortfall / max) * 100}%` }}></span>` : null}
   </div>`;
 }
