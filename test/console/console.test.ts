@@ -182,6 +182,52 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     expect(acts).toContain("recording.download BWC-E3/1 checking the checkout's first clip");
   });
 
+  it("is usable with the keyboard alone: sign in, a skip link first, the language, the menu, open a clip with a reason, leave a dialog with Escape", async () => {
+    const p = await page("en");
+    const tabTo = async (test: string) => {
+      for (let i = 0; i < 60; i++) {
+        await p.keyboard.press("Tab");
+        if (await p.evaluate((t: string) => (document.activeElement?.textContent ?? "").trim() === t || document.activeElement?.getAttribute("href") === t, test)) return;
+      }
+      throw new Error(`Tab never reached ${test}`);
+    };
+    await p.goto(base + "/");
+    await p.locator("#name").waitFor();
+    expect(await p.evaluate(() => document.activeElement?.id)).toBe("name");
+    await p.keyboard.type("approver");
+    await p.keyboard.press("Tab");
+    await p.keyboard.type(PW.approver);
+    await p.keyboard.press("Enter");
+    await p.locator("header.top").waitFor();
+    // The first stop is the link that skips the header and the menu.
+    await p.keyboard.press("Tab");
+    expect(await p.evaluate(() => document.activeElement?.className)).toBe("skip");
+    // Chinese first; English from the header's button.
+    await tabTo("English");
+    await p.keyboard.press("Enter");
+    await p.waitForFunction(() => document.documentElement.lang === "en");
+    await tabTo("#/clips");
+    await p.keyboard.press("Enter");
+    await p.locator("#clips-table").waitFor();
+    await tabTo("#/clip/BWC-E1/1");
+    await p.keyboard.press("Enter");
+    await p.locator("dialog[open]").waitFor();
+    expect(await p.evaluate(() => document.activeElement?.id)).toBe("f-reason");
+    await p.keyboard.type("keyboard-only review");
+    await p.keyboard.press("Tab");
+    await p.keyboard.press("Tab");
+    await p.keyboard.press("Enter");
+    await p.locator("dl.facts").waitFor();
+    await shot(p, "clip.en");
+    await tabTo("Link to case");
+    await p.keyboard.press("Enter");
+    await p.locator("dialog[open]").waitFor();
+    await shot(p, "clip-link-dialog.en");
+    await p.keyboard.press("Escape");
+    await p.locator("dialog[open]").waitFor({ state: "detached" });
+    expect(await p.evaluate(() => document.activeElement?.textContent)).toBe("Link to case");
+  });
+
   it("shows a unit's shortfall on the ratio page", async () => {
     const p = await page("en");
     await signIn(p, base, "admin", PW.admin);
