@@ -64,7 +64,7 @@ const W = {
   pass: ["通过", "PASS"], fail: ["不通过", "FAIL"], warn: ["警告", "WARN"], exported: ["已导出 %0", "Exported %0"],
   signInFailed: ["账户名或密码错误", "Wrong account name or password"], forbiddenPage: ["您的角色无权查看此页面。", "Your role may not see this page."],
   notFound: ["页面不存在", "No such page"], periodHelp: ["日期为站点当地日期", "Dates are the station's local dates"], loadMore: ["显示更多", "Show more"],
-  checkCol: ["检查项", "Check"],
+  checkCol: ["检查项", "Check"], custody: ["监管链记录", "Custody report"], showCustody: ["显示监管链记录", "Show the custody report"], proof: ["证明", "Proof"],
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type Key = keyof typeof W;

@@ -74,6 +74,8 @@ export function Clip({ device, recording, session }: { device: string; recording
   const [prompt, setPrompt] = useState<null | "open" | "play" | "link" | "export" | { unlink: string }>("open");
   const [audio, setAudio] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [custody, setCustody] = useState<{ atMs: number; account: string; action: string; reason: string; proof: string }[] | null>(null);
+  const [custodyErr, setCustodyErr] = useState<Error | null>(null);
   const [suggest, setSuggest] = useState<{ case: { number: string }; tagMatch: boolean; overlapMs?: number }[] | null>(null);
   useEffect(() => () => { if (audio) URL.revokeObjectURL(audio); }, [audio]);
   const load = async (why: string) => {
@@ -126,6 +128,12 @@ export function Clip({ device, recording, session }: { device: string; recording
         <button onClick=${() => setPrompt("link")}>${t("link")}</button>
         <button onClick=${() => setPrompt("export")}>${t("exportClip")}</button>
       </div>
+      <h2>${t("custody")}</h2>
+      <${ErrorNote} error=${custodyErr} />
+      ${custody ? html`<div class="scroll" tabIndex="0"><table class="grid" id="custody-table">
+        <thead><tr><th scope="col">${t("at")}</th><th scope="col">${t("actor")}</th><th scope="col">${t("action")}</th><th scope="col">${t("reason")}</th><th scope="col">${t("proof")}</th></tr></thead>
+        <tbody>${custody.map((c) => html`<tr><td class="nowrap">${when(c.atMs, true)}</td><td>${c.account}</td><td><code>${c.action}</code></td><td class="wrap">${c.reason || "—"}</td><td>${c.proof}</td></tr>`)}</tbody>
+      </table></div>` : html`<p><button id="show-custody" onClick=${() => api("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}/custody${q({ reason: reason ?? "" })}`).then(setCustody, setCustodyErr)}>${t("showCustody")}</button></p>`}
       ${suggest && suggest.length ? html`<h2>${t("suggestions")}</h2><ul>${suggest.map((s) => html`<li>${s.case.number}${s.tagMatch ? " ✓" : ""}</li>`)}</ul>` : null}
     ` : null}
   </section>`;

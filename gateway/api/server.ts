@@ -151,6 +151,10 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
       .send(createReadStream(d.file, { start: 0, end: d.bytes - 1 }));
   });
 
+  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording/custody", {
+    schema: { description: "one recording's custody report (links, accesses, denials, exports, approvals), with a reason (audited)", querystring: { type: "object", properties: { reason: { type: "string" } } } },
+  }, async (req) => s.recordings.custody(callerOf(req), req.params.device, req.params.recording, req.query.reason));
+
   app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", {
     schema: { description: "one recording's metadata, verdict and reasons, with a reason (audited)", querystring: { type: "object", properties: { reason: { type: "string" } } } },
   }, async (req) => s.recordings.view(callerOf(req), req.params.device, req.params.recording, req.query.reason));

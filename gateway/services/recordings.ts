@@ -11,6 +11,8 @@ import { purgeStateOf } from "../store/retention.js";
 import { clipConfidentiality } from "../store/links.js";
 import type { Db } from "../store/db.js";
 import type { Model } from "../model/model.js";
+import { custodyOfRecording } from "../evidence/custody.js";
+import type { CustodyRow } from "../evidence/custody-report.js";
 
 /** What the station says of a recording: a sealed one with no chunk is `empty`, never `verified`. */
 export function verdictOf(r: { verdict: string; chunks: number }): string {
@@ -122,6 +124,18 @@ export class RecordingService {
     const officer = await this.ctx.model.clipOfficer(device, recording);
     const cases = ((await store.linkedCases(this.ctx.db)).get(`${device}/${recording}`) ?? "").split(",").filter(Boolean);
     return { ...rest, verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok", timeline, officer: officer ? officer.badge : null, cases };
+  }
+
+  /**
+   * A recording's custody report: every link and unlink, access, denial, export and approval that
+   * names it, oldest first. Asked like a view (a reason; the same rules) and audited.
+   */
+  async custody(caller: Caller, deviceIn: unknown, recordingIn: unknown, reasonIn: unknown): Promise<CustodyRow[]> {
+    const { device, recording, reason } = await this.retrieval(caller, deviceIn, recordingIn, reasonIn, "custody");
+    const approvals = this.ctx.deps.approvals;
+    const rows = approvals ? await custodyOfRecording(this.ctx.db, this.ctx.model, approvals, { device, recording }) : [];
+    await this.ctx.noteRead(caller, { action: "recording.custody", target: `${device}/${recording}`, reason, details: { count: rows.length } });
+    return rows;
   }
 
   /**

@@ -176,6 +176,12 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     await p.locator("#f-reason").fill("recorded at the seizure");
     await p.locator("dialog button[type=submit]").click();
     await p.locator("dl.facts", { hasText: "C-2025-001" }).waitFor();
+    // The custody report: the view, the playback and the link, each with its account and reason.
+    await p.locator("#show-custody").click();
+    const custody = await p.locator("#custody-table").textContent();
+    expect(custody).toContain("recording.download");
+    expect(custody).toContain("recorded at the seizure");
+    await check(p, "clip-custody.zh");
     const audit = await s.gw.services.audit.list(ADMIN, { actor: "approver", limit: 100 });
     const acts = audit.map((e) => `${e.action} ${e.target} ${e.reason ?? ""}`);
     expect(acts).toContain("recording.view BWC-E3/1 checking the checkout's first clip");
