@@ -58,9 +58,10 @@ export function startLive(): void {
   source = new EventSource("/api/events");
   source.onopen = () => { liveUp = true; for (const f of stateListeners) f(true); };
   source.onerror = () => { liveUp = false; for (const f of stateListeners) f(false); };
+  // Each message is a batch of events (an array), in the order they happened.
   source.onmessage = (m) => {
-    const ev = JSON.parse(m.data) as LiveEvent;
-    for (const f of listeners) f(ev);
+    const evs = JSON.parse(m.data) as LiveEvent[] | LiveEvent;
+    for (const ev of Array.isArray(evs) ? evs : [evs]) for (const f of listeners) f(ev);
   };
 }
 export function stopLive(): void {

@@ -98,11 +98,23 @@ export const getZone = () => zone;
 /** A time in the station's zone, as people there write it. */
 export function when(ms: number | null | undefined, withSeconds = false): string {
   if (ms === null || ms === undefined) return "—";
-  return new Intl.DateTimeFormat(lang, { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", ...(withSeconds ? { second: "2-digit" } : {}), hourCycle: "h23" }).format(ms);
+  return formatter(lang, withSeconds ? "s" : "m").format(ms);
 }
 /** A local date (YYYY-MM-DD) in the station's zone. */
 export function localDate(ms: number): string {
-  return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(ms);
+  return formatter("en-CA", "d").format(ms);
+}
+// Making an Intl.DateTimeFormat costs far more than using one: a fleet page formats thousands of times.
+const formats = new Map<string, Intl.DateTimeFormat>();
+function formatter(l: string, kind: "s" | "m" | "d"): Intl.DateTimeFormat {
+  const key = `${l}|${zone}|${kind}`;
+  let f = formats.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(l, kind === "d" ? { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }
+      : { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", ...(kind === "s" ? { second: "2-digit" } : {}), hourCycle: "h23" });
+    formats.set(key, f);
+  }
+  return f;
 }
 export function bytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return "—";

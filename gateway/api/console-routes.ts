@@ -13,6 +13,8 @@ import { CSP, checkOrigin, cookieHeader, sessionCookie } from "./session.js";
 /** The built console of this checkout. */
 export const DEFAULT_CONSOLE_DIR = resolve(import.meta.dirname, "..", "..", "dist", "console");
 const TYPES: Record<string, string> = { ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8", ".wasm": "application/wasm", ".svg": "image/svg+xml", ".json": "application/json" };
+/** Live events wait at most this long to go out together (one message, a JSON array). */
+const BATCH_MS = 40;
 /** A heartbeat comment keeps proxies from closing a quiet stream. */
 const HEARTBEAT_MS = 20e3;
 
@@ -72,16 +74,24 @@ export function consoleRoutes(app: FastifyInstance, s: Services, o: { consoleDir
   const streams = new Set<ServerResponse>();
   // Before the server waits for its connections to end: the streams never would.
   app.addHook("preClose", async () => { for (const r of streams) r.end(); });
-  app.get("/api/events", { schema: { description: "live events as Server-Sent Events: devices heard from or gone, recordings committed, alarms (filtered to the caller's scope)" } }, async (req: FastifyRequest, reply: FastifyReply) => {
+  app.get("/api/events", { schema: { description: "live events as Server-Sent Events, each message a JSON array of events: devices heard from or gone, recordings committed, alarms (filtered to the caller's scope)" } }, async (req: FastifyRequest, reply: FastifyReply) => {
     const raw = reply.raw;
-    const stop = await s.events.subscribe(callerOf(req), (ev) => { raw.write(`data: ${JSON.stringify(ev)}\n\n`); });
+    // Events are sent in batches, at most one message every BATCH_MS: a thousand devices' heartbeats
+    // a second become a few dozen messages for the page to handle, not a thousand.
+    let batch: unknown[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const flush = () => { timer = null; const b = batch; batch = []; if (b.length && !raw.destroyed) raw.write(`data: ${JSON.stringify(b)}\n\n`); };
+    const stop = await s.events.subscribe(callerOf(req), (ev) => {
+      batch.push(ev);
+      if (!timer) timer = setTimeout(flush, BATCH_MS);
+    });
     reply.hijack();
     raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache, no-transform", "x-content-type-options": "nosniff", "content-security-policy": CSP, connection: "keep-alive" });
     raw.write(": live\nretry: 3000\n\n");
     streams.add(raw);
     const beat = setInterval(() => raw.write(": beat\n\n"), HEARTBEAT_MS);
     beat.unref();
-    const end = () => { clearInterval(beat); stop(); streams.delete(raw); };
+    const end = () => { clearInterval(beat); if (timer) clearTimeout(timer); stop(); streams.delete(raw); };
     raw.on("close", end);
     raw.on("error", end);
   });

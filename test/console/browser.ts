@@ -52,10 +52,11 @@ export async function axe(page: Page): Promise<AxeViolation[]> {
   return r.filter((v) => v.impact === "serious" || v.impact === "critical");
 }
 
-export async function shot(page: Page, name: string): Promise<string> {
+/** A screenshot as an artifact: the whole page, or (`fullPage` false) what the window shows. */
+export async function shot(page: Page, name: string, fullPage = true): Promise<string> {
   mkdirSync(SHOTS, { recursive: true });
   const file = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
   return file;
 }
 

@@ -81,7 +81,7 @@ describe.skipIf(!HAVE)("the fleet page at 1,000 devices", () => {
     clearInterval(timer);
     off();
     const { seen, longest, long } = await p.evaluate(() => ({ seen: window.seen as { at: number; shown: number }[], longest: window.longest as number, long: window.long as number }));
-    await shot(p, "fleet-1000.zh");
+    await shot(p, "fleet-1000.zh", false);
     const lat = sent.map((at) => seen.find((x) => x.at === at)).filter((x): x is { at: number; shown: number } => !!x).map((x) => x.shown - x.at).sort((a, b) => a - b);
     const q = (f: number) => lat[Math.min(lat.length - 1, Math.floor(f * lat.length))];
     const kib = (n: number) => (n / 1024).toFixed(1);
