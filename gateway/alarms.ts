@@ -62,6 +62,8 @@ export interface AlarmOptions {
   audit?: AuditLog;
   /** Clock (ms since the epoch), injected for tests. */
   now?: () => number;
+  /** Told of every raise and clear (live pages). */
+  changed?: (kind: string, subject: string) => void;
 }
 
 
@@ -72,7 +74,10 @@ export class Alarms {
   constructor(private db: Db, private log?: AlarmLogger, opts: AlarmOptions = {}) {
     this.audit = opts.audit;
     this.now = opts.now ?? Date.now;
+    this.changed = opts.changed;
   }
+  /** Told of every raise and clear (live pages); set once at assembly. */
+  changed?: (kind: string, subject: string) => void;
 
   /** Raise an alarm, or bump the one already open for this kind and subject. */
   async raise(kind: AlarmKind, subject: string, detail: string): Promise<Alarm> {
@@ -149,6 +154,7 @@ export class Alarms {
     if (typeof kind !== "string" || !kind) throw new AlarmError("KIND_REQUIRED", "an alarm has a kind");
     if (typeof subject !== "string") throw new TypeError("subject must be a string");
     const a = await store.upsertAlarm(this.db, kind, subject, String(detail), at);
+    if (this.changed) this.changed(kind, subject);
     // Only the first raise is logged: a repeating condition must not flood the log.
     if (a.count === 1 && this.log) {
       const fields = { alarm: kind, subject, detail: a.detail };
@@ -158,7 +164,9 @@ export class Alarms {
     return a;
   }
 
-  private close(kind: string, subject: string, actor: string, reason: string, at: number): Promise<Alarm | null> {
-    return store.closeAlarm(this.db, kind, subject, actor, reason, at);
+  private async close(kind: string, subject: string, actor: string, reason: string, at: number): Promise<Alarm | null> {
+    const a = await store.closeAlarm(this.db, kind, subject, actor, reason, at);
+    if (a && this.changed) this.changed(kind, subject);
+    return a;
   }
 }

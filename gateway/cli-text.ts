@@ -18,6 +18,7 @@ export function usage(lang: Lang, evidenceUsage: string): string {
   recording list [设备]               录像及其判定
   account add <名称> <角色> [--badge 警号]   角色: admin, supervisor, legal_reviewer, officer (除 admin 外都需 --badge)
   account list | disable <名称> --reason R | enable <名称> --reason R
+  account password <名称>                  设置网页控制台登录密码 (从标准输入读取一行, 至少 10 个字符)
   token issue <名称>                  为账户签发新令牌, 仅显示一次
   token revoke <名称> --reason R      吊销账户的全部令牌
   unit add <名称> <级别> [--parent ID]   级别: region, city, county, agency
@@ -55,6 +56,7 @@ Commands:
   recording list [DEVICE]   recordings with their verdicts
   account add <NAME> <ROLE> [--badge B]   ROLE: admin, supervisor, legal_reviewer, officer (all but admin need --badge)
   account list | disable <NAME> --reason R | enable <NAME> --reason R
+  account password <NAME>                 set the web console password (one line read from standard input, at least 10 characters)
   token issue <NAME>     a new API token for an account, shown once (only its hash is kept)
   token revoke <NAME> --reason R   revoke every token of an account
   unit add <NAME> <LEVEL> [--parent ID]   LEVEL: region, city, county, agency
@@ -103,6 +105,7 @@ const MSG: Record<string, [string, string]> = {
   registered: ["device %0 registered; root secret written to %1 (mode 0600). MQTT username: %0", "设备 %0 已登记; 根密钥已写入 %1 (权限 0600)。MQTT 用户名: %0"],
   state: ["device %0: %1 (was %2)", "设备 %0: %1 (原为 %2)"],
   unitSet: ["device %0 issued to unit %1", "设备 %0 已配发给单位 %1"],
+  passwordSet: ["account %0: console password set (%1 session(s) ended); sign in at the gateway's HTTP address", "账户 %0: 控制台密码已设置 (结束 %1 个会话); 在网关 HTTP 地址登录"],
   accountAdded: ["account %0 (%1) created; issue its token with: npm run admin -- token issue %0", "账户 %0 (%1) 已创建; 签发令牌: npm run admin -- token issue %0"],
   shownOnce: ["(shown once: store it now)", "(仅显示一次: 请立即保存)"],
   tokensRevoked: ["%1 token(s) of %0 revoked", "已吊销 %0 的 %1 个令牌"],

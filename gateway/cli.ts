@@ -192,6 +192,13 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
       out.rows(withIso(rows, tz), rows.map((a) => ({ name: a.name, role: a.role, badge: a.officerBadge, created: localTime(a.createdAt, tz), disabled: a.disabledAt ? localTime(a.disabledAt, tz) : "-", tokens: a.liveTokens })));
       return 0;
     }
+    if (verb === "password") {
+      if (!a1) throw new GatewayError("USAGE", "account password needs <NAME>");
+      // Read from standard input, never from the command line (where ps and the shell's history see it).
+      const r = await s.sessions.setPassword(me, a1, await readSecretLine(L === "zh" ? `${a1} 的新密码: ` : `new password for ${a1}: `));
+      out.line(msg(L, "passwordSet", r.name, r.sessionsEnded));
+      return 0;
+    }
     if (verb === "disable" || verb === "enable") {
       const r = await s.accounts.setDisabled(me, a1, verb === "disable", reason);
       out.line(msg(L, r.disabled ? "accountDisabled" : "accountEnabled", r.name));
@@ -384,3 +391,34 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
 }
 
 process.exitCode = await main(process.argv.slice(2));
+
+/** One line from standard input: typed at a terminal without echo, or piped. */
+async function readSecretLine(prompt: string): Promise<string> {
+  const input = process.stdin;
+  if (input.isTTY) {
+    process.stderr.write(prompt);
+    input.setRawMode(true);
+    let line = "";
+    try {
+      for await (const chunk of input) {
+        for (const ch of String(chunk)) {
+          if (ch === "\r" || ch === "\n") return line;
+          if (ch === "\u0003") throw new GatewayError("USAGE", "cancelled");
+          if (ch === "\u007f") line = line.slice(0, -1);
+          else line += ch;
+        }
+      }
+    } finally {
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write("\n");
+    }
+    return line;
+  }
+  let all = "";
+  for await (const chunk of input) {
+    all += String(chunk);
+    if (all.includes("\n")) break;
+  }
+  return all.split(/\r?\n/)[0];
+}

@@ -23,6 +23,8 @@ export interface GatewayConfig {
   mqttConnectTimeoutMs: number;
   /** SQLite database, media files, station key, admin token. */
   dataDir: string;
+  /** The built console (npm run build:console); empty: dist/console of this checkout. */
+  consoleDir: string;
   /** Largest MQTT packet accepted (R-TOP-4); clamped to at least the protocol's largest chunk. */
   maxPacket: number;
   maxClients: number;
@@ -91,6 +93,7 @@ export const DEFAULTS: GatewayConfig = {
   portsFile: "",
   mqttConnectTimeoutMs: 10000,
   dataDir: "./data",
+  consoleDir: "",
   maxPacket: MAX_PACKET,
   maxClients: 2000,
   ratePerSecond: 200,
@@ -134,6 +137,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   portsFile: "write the chosen ports as JSON to this file once listening (for tools that start the gateway with port 0)",
   mqttConnectTimeoutMs: "ms a new MQTT socket has to send CONNECT before it is closed",
   dataDir: "data directory: database, media, station key, admin token",
+  consoleDir: "directory of the built web console (npm run build:console); empty: dist/console of this checkout",
   maxPacket: "largest MQTT packet in bytes (at least 69632)",
   maxClients: "most MQTT clients at once",
   ratePerSecond: "messages per second per device",

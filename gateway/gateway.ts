@@ -39,6 +39,8 @@ import { Approvals } from "./services/approvals.js";
 import { Services } from "./services/index.js";
 import type { LiveHooks } from "./services/index.js";
 import { makePolicy } from "./policy.js";
+import { LiveBus } from "./live.js";
+import { consoleRoutes } from "./api/console-routes.js";
 import type { Policy } from "./policy.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
@@ -64,6 +66,8 @@ export interface Gateway {
   approvals: Approvals;
   /** Check the data disk's free space now (it is also checked every 5 s). */
   checkDisk(): Promise<void>;
+  /** What changed, as it happens: the console's live pages read it. */
+  bus: LiveBus;
   /** Set on the first start: where the admin token was written. */
   adminTokenFile: string | null;
   db: Db;
@@ -129,7 +133,9 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   } catch (e) {
     log.error({ err: (e as Error).message }, "could not make the station's X.509 chain");
   }
-  const alarms = new Alarms(db, log, { audit });
+  // What changed, as it happens (the console's live pages).
+  const bus = new LiveBus();
+  const alarms = new Alarms(db, log, { audit, changed: (kind, subject) => bus.publish({ type: "alarm", kind, subject, at: Date.now() }) });
   const media = new MediaStore(join(dir, "media"));
   const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail },
     (items, mediaS, syncS, sqlS) => {
@@ -168,6 +174,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     idleMs: config.ingestIdleMs,
     // A sealed recording's manifest goes into the transparency log soon after its commit.
     sealed: (device, recording) => evidence.recordingSealed(device, recording),
+    live: (ev) => bus.publish(ev),
     committed: (n, bytes, latencies) => {
       metrics.chunks.inc(n);
       metrics.bytes.inc(bytes);
@@ -184,6 +191,8 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   const broker = new Broker(registry, refusals, log, { message: (conn, id, p) => ingest.message(conn, id, p), disconnected: (conn) => ingest.disconnected(conn) });
   // A revoke reaches the live connection at once: an authenticated Revoke, then the connection closed.
   const live: LiveHooks = {
+    bus,
+    online: (id) => ingest.online(id),
     deviceRevoked: async (id, reason) => {
       const told = await ingest.revoked(id, reason);
       setTimeout(() => broker.disconnectDevice(id), told ? 200 : 0).unref();
@@ -233,13 +242,14 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   const api = await buildApi({ services, https: httpsMaterial ? { cert: httpsMaterial.cert, key: httpsMaterial.key } : undefined, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, apiLog);
   logRoutes(api, evidence.tlog, identity.verifierKey);
   metricsRoutes(api, metrics);
+  consoleRoutes(api, services, { consoleDir: config.consoleDir, secureCookie: httpsOn });
   exportRoutes(api, { db, audit, model, registry, identity, approvals, tlog: evidence.tlog, dataDir: dir, mediaDir: join(dir, "media"), sync: () => evidence.sync() });
   await api.listen({ host: config.host, port: config.httpPort });
   evidence.start();
   const httpPort = (api.server.address() as { port: number }).port;
   if (config.portsFile) writeFileSync(config.portsFile, JSON.stringify({ mqtt: mqttPort, http: httpPort, tls: broker.tlsPort || null, https: httpsOn, pid: process.pid }) + "\n", { mode: 0o600 });
   return {
-    config, apiScheme: httpsOn ? "https" : "http", services, policy, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, approvals, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
+    config, apiScheme: httpsOn ? "https" : "http", services, bus, policy, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, approvals, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
     async close() {
       closed = true;
       clearInterval(diskTimer);

@@ -40,6 +40,7 @@ const apiHost = parsed.config.host === "0.0.0.0" ? "127.0.0.1" : parsed.config.h
 console.log(`gateway: MQTT on ${parsed.config.host}:${gw.mqttPort}, data in ${resolve(parsed.config.dataDir)}`);
 if (gw.broker.tlsPort) console.log(`gateway: MQTT over TLS on ${parsed.config.host}:${gw.broker.tlsPort}`);
 console.log(`gateway: API on ${gw.apiScheme}://${apiHost}:${gw.httpPort}/api (OpenAPI at /api/docs)`);
+console.log(`gateway: station console at ${gw.apiScheme}://${apiHost}:${gw.httpPort}/ (sign in with an account's password: npm run admin -- account password NAME)`);
 if (gw.adminTokenFile) console.log(`gateway: first start: admin account created, its token is in ${gw.adminTokenFile} (mode 0600)`);
 console.log("gateway: register a device with `npm run admin -- device add <ID> --root-out <FILE>`; stop with Ctrl-C");
 let stopping = false;

@@ -7,10 +7,13 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, resolve, dirname } from "node:path";
 
 const ROOT = join(import.meta.dirname, "..");
-const PARTS = ["protocol", "firmware", "gateway", "simulator", "provision", "witness", "client"];
+const PARTS = ["protocol", "firmware", "gateway", "simulator", "provision", "witness", "client", "console", "verifier"];
 /** What each part may import besides itself. */
 const MAY: Record<string, string[]> = {
-  protocol: [], firmware: ["protocol"], gateway: ["protocol"], witness: ["protocol"], client: ["protocol"],
+  protocol: [], firmware: ["protocol"], gateway: ["protocol"], witness: ["protocol"], client: ["protocol"], verifier: ["protocol"],
+  // The console is a page the gateway serves: it talks to the gateway over HTTP only, and runs the
+  // offline verifier in the browser.
+  console: ["protocol", "verifier"],
   simulator: ["protocol", "client", "scripts"], provision: ["protocol", "client", "scripts"],
 };
 /** What each part may import types from, besides what it may import. */

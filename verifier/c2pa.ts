@@ -3,6 +3,8 @@
 // API: WasmReader.fromBytes takes the bytes as they are.
 import { initSync, WasmReader } from "@contentauth/c2pa-wasm";
 import { c2paWasm } from "./wasm-source.js";
+import { fromBase64 } from "../protocol/base64.js";
+import { ctEqual } from "../protocol/bytes.js";
 
 let ready = false;
 
@@ -81,9 +83,10 @@ export async function validateWavC2paFast(wav: Uint8Array, anchorPem: string | n
     const ex = dh.exclusions[0];
     // (A chunk of odd size is followed by a pad byte, which a writer may count in or leave out.)
     if (ex.start !== chunk.offset - 8 || (ex.length !== chunk.size + 8 && ex.length !== chunk.size + 9)) { out.failures.push("assertion.dataHash.malformed"); return out; }
-    const want = Buffer.from(dh.hash.replace(/^b64'|'$/g, ""), "base64");
+    let want: Uint8Array;
+    try { want = fromBase64(dh.hash.replace(/^b64'|'$/g, "")); } catch { want = new Uint8Array(0); }
     const got = sha256([wav.subarray(0, ex.start), wav.subarray(ex.start + ex.length)]);
-    if (!Buffer.from(got).equals(want)) out.failures.push("assertion.dataHash.mismatch");
+    if (got.length !== want.length || !ctEqual(got, want)) out.failures.push("assertion.dataHash.mismatch");
     if (!out.failures.length) out.state = success.includes("signingCredential.trusted") && success.includes("claimSignature.validated") ? "Trusted" : "Valid";
     return out;
   } finally {

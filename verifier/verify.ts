@@ -2,7 +2,7 @@
 // bundle and, to know who made it, the station's note verifier key; nothing of the station, its
 // database or the network. Every check is made on every item, and each failure names its check
 // and item. Imports only protocol/ (and the ZIP and C2PA libraries), so it bundles into one file.
-import { createHash, webcrypto } from "node:crypto";
+import { sha256hex, sha256hexAsync, sha256Parts } from "./hash.js";
 import { openArchive } from "./zip.js";
 import type { Archive } from "./zip.js";
 import { validateC2pa, validateWavC2paFast } from "./c2pa.js";
@@ -67,7 +67,6 @@ class Collector {
   warn(check: CheckId, item: string, code: string, detail: string): void { this.ran(check, 0); this.findings.push({ check, status: "WARN", item, code, detail }); }
 }
 
-const sha256hex = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const errCode = (e: unknown) => String((e as { code?: string }).code ?? "ERROR");
 const errText = (e: unknown) => String((e as Error).message ?? e).replace(/^[A-Z_]+: /, "");
 
@@ -82,6 +81,24 @@ export async function verifyBundle(path: string, opts: VerifyOptions = {}): Prom
     c.fail("bundle", path, "NOT_A_BUNDLE", `not a readable ZIP: ${errText(e)}`);
     return finish(report, c);
   }
+  return verifyArchive(zip, opts, c, report);
+}
+
+/**
+ * Verify a bundle already opened as an Archive (the station console's in-browser verifier opens the
+ * dropped File); it is closed at the end. `opened` is how opening it went, when it failed.
+ */
+export async function verifyOpened(zip: Archive | Error, name: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const c = new Collector();
+  const report: VerifyReport = { ok: false, checks: [], findings: c.findings, bundle: null, recordings: [], bytes: 0 };
+  if (zip instanceof Error) {
+    c.fail("bundle", name, "NOT_A_BUNDLE", `not a readable ZIP: ${errText(zip)}`);
+    return finish(report, c);
+  }
+  return verifyArchive(zip, opts, c, report);
+}
+
+async function verifyArchive(zip: Archive, opts: VerifyOptions, c: Collector, report: VerifyReport): Promise<VerifyReport> {
   try {
     await verifyOpen(zip, opts, c, report);
   } finally {
@@ -154,7 +171,7 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
   // awaited after each recording, so no more than one recording's media is held at a time.
   let hashing: Promise<void>[] = [];
   const settleHashes = async () => { const h = hashing; hashing = []; await Promise.all(h); };
-  const readChecked = async (p: string): Promise<Buffer | null> => {
+  const readChecked = async (p: string): Promise<Uint8Array | null> => {
     const want = listed.get(p);
     if (!want) { c.fail("files", p, "NOT_LISTED", "the manifest refers to a file it does not list"); return null; }
     if (!zip.names.includes(p)) return null;
@@ -167,7 +184,7 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
         else c.ran("files");
       };
       if (data.length < 1 << 20) judge(sha256hex(data));
-      else hashing.push(webcrypto.subtle.digest("SHA-256", data).then((d) => judge(Buffer.from(d).toString("hex"))));
+      else hashing.push(sha256hexAsync(data).then(judge));
     }
     return data;
   };
@@ -202,7 +219,7 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
   let anchorPem: string | null = null;
   if (b.station.c2paAnchor) {
     const a = await readChecked(b.station.c2paAnchor);
-    if (a && sha256hex(a) === b.station.c2paAnchorSha256) anchorPem = a.toString("utf8");
+    if (a && sha256hex(a) === b.station.c2paAnchorSha256) anchorPem = new TextDecoder().decode(a);
     else c.fail("c2pa", b.station.c2paAnchor, "ANCHOR", "the trust anchor is not the one the manifest names");
   }
 
@@ -236,7 +253,7 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
   await settleHashes();
 }
 
-type ReadChecked = (p: string) => Promise<Buffer | null>;
+type ReadChecked = (p: string) => Promise<Uint8Array | null>;
 type Included = (item: string, what: string, leaf: { index: number; entry: string; proof: string[] }) => boolean;
 
 async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key: NoteKey, read: ReadChecked, included: Included, anchorPem: string | null, opts: VerifyOptions, c: Collector): Promise<{ sealValue: Uint8Array | null; verdict: string; c2pa: string | null; bytes: number }> {
@@ -309,7 +326,7 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
     if (m.c2pa) {
       const fmt = m.format === "wav" ? "audio/wav" : "image/jpeg";
       const v = m.format === "wav" && !opts.c2paFull && riff.length
-        ? await validateWavC2paFast(data, anchorPem, C2PA_ASSERTION, riff, (parts) => { const h = createHash("sha256"); for (const p of parts) h.update(p); return h.digest(); })
+        ? await validateWavC2paFast(data, anchorPem, C2PA_ASSERTION, riff, sha256Parts)
         : await validateC2pa(fmt, data, anchorPem, C2PA_ASSERTION);
       res.c2pa = v.state;
       const a = v.assertion;

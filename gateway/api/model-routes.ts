@@ -83,7 +83,7 @@ export function modelRoutes(app: FastifyInstance, s: Services): void {
   app.post<{ Body: { kind: string; subject: string; reason: string } }>("/api/alarms/clear", {
     schema: { description: "clear an open alarm, with a reason", body: obj({ kind: str, subject: str, reason: str }, ["kind", "subject", "reason"]), response: ERRORS },
   }, async (req) => s.alarms.clear(callerOf(req), req.body.kind, req.body.subject, req.body.reason));
-  app.get<{ Querystring: { actor?: string; action?: string; target?: string; limit?: string } }>("/api/audit", { schema: { description: "audit entries, newest first", querystring: obj({ actor: str, action: str, target: str, limit: str }) } },
+  app.get<{ Querystring: { actor?: string; action?: string; target?: string; since?: string; until?: string; limit?: string } }>("/api/audit", { schema: { description: "audit entries, newest first; since and until (ISO 8601 or ms) bound the period", querystring: obj({ actor: str, action: str, target: str, since: str, until: str, limit: str }) } },
     async (req) => s.audit.list(callerOf(req), req.query));
   app.get("/api/audit/verify", { schema: { description: "check the audit log's chain and checkpoints" } }, async (req) => s.audit.verify(callerOf(req)));
 }

@@ -10,6 +10,7 @@ import { GatewayError } from "../errors.js";
 import { withIsoTimes } from "../services/time.js";
 import { fromHex } from "../../protocol/bytes.js";
 import { modelRoutes } from "./model-routes.js";
+import { SAFE_METHODS, checkForgery, sessionCookie, securityHeaders } from "./session.js";
 
 export interface ApiOptions {
   services: Services;
@@ -29,7 +30,7 @@ export const callerOf = (req: FastifyRequest): Caller => req.caller!;
 
 const errorBody = { type: "object", properties: { error: { type: "string" }, message: { type: "string" } } } as const;
 /** The error answers every route may give. */
-export const ERRORS = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 410: errorBody } as const;
+export const ERRORS = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 410: errorBody, 429: errorBody } as const;
 
 /** Build the API; `logger` is the gateway's pino logger (fastify 5 takes it as loggerInstance). */
 export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyInstance> {
@@ -48,13 +49,25 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
   });
 
   // Every route authenticates, except those marked open (health, the log's tiles, the docs).
+  // A tool sends its token; the console's page has a session cookie instead, and every request of
+  // it that changes something carries the session's anti-forgery token and comes from this origin.
   app.addHook("onRequest", async (req: FastifyRequest) => {
     if (req.routeOptions.config.open || !req.routeOptions.url) return;
     const h = req.headers.authorization || "";
     const m = /^Bearer (\S+)$/.exec(h);
-    if (!m) throw new GatewayError("AUTH_REQUIRED", "send Authorization: Bearer <token>");
-    req.caller = await s.accounts.authenticate(m[1]);
+    if (m) {
+      req.caller = await s.accounts.authenticate(m[1]);
+      return;
+    }
+    const cookie = sessionCookie(req);
+    if (!cookie) throw new GatewayError("AUTH_REQUIRED", "send Authorization: Bearer <token>, or sign in to the console");
+    const session = await s.sessions.session(cookie);
+    if (!SAFE_METHODS.has(req.method)) checkForgery(req, session.csrf);
+    req.caller = session.caller;
   });
+
+  // Every answer: no sniffing, no framing, no referrer; the console's pages also get their CSP.
+  app.addHook("onSend", async (_req: FastifyRequest, reply: FastifyReply) => { securityHeaders(reply); });
 
   // Times as ISO 8601 with the station's offset beside the milliseconds, in every JSON answer.
   app.addHook("preSerialization", async (_req: FastifyRequest, _reply: FastifyReply, payload: unknown) => withIsoTimes(payload, s.ctx.policy.timeZone));
@@ -137,6 +150,10 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
     return reply.header("content-type", "application/octet-stream").header("x-audit-head", `${d.auditHead.count}:${d.auditHead.hash}`)
       .send(createReadStream(d.file, { start: 0, end: d.bytes - 1 }));
   });
+
+  app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording/custody", {
+    schema: { description: "one recording's custody report (links, accesses, denials, exports, approvals), with a reason (audited)", querystring: { type: "object", properties: { reason: { type: "string" } } } },
+  }, async (req) => s.recordings.custody(callerOf(req), req.params.device, req.params.recording, req.query.reason));
 
   app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording", {
     schema: { description: "one recording's metadata, verdict and reasons, with a reason (audited)", querystring: { type: "object", properties: { reason: { type: "string" } } } },

@@ -12,6 +12,7 @@
 //   - Work is bounded before any key is derived: recording ids outside the window (R-ACK-7) are
 //     refused; state keys are cached (keys.ts); missing recordings are ranges; the recordings held
 //     in memory, and the chunks buffered out of order, are bounded and released.
+import type { LiveEvent } from "../live.js";
 import { randomBytes } from "node:crypto";
 import { encode } from "../../protocol/codec.js";
 import { decodeAs, uplinkKind } from "../../protocol/messages.js";
@@ -73,6 +74,8 @@ export interface IngestOptions {
   maxSessionBytes?: number;
   /** Chunks made durable, their bytes, and each one's time from arrival to commit in seconds (metrics). */
   committed?: (chunks: number, bytes: number, latenciesS: number[]) => void;
+  /** What changed, for live pages: a device heard from or gone, a recording committed. */
+  live?: (ev: LiveEvent) => void;
 }
 
 interface Session {
@@ -161,6 +164,11 @@ export class Ingest {
     return { connections: this.sessions.size, paused, backlogMax: max, backlogTotal: total };
   }
 
+  /** Is the device connected now (a session that has said who it is)? */
+  online(deviceId: string): boolean {
+    return this.byDevice.has(deviceId);
+  }
+
   /** Recordings held in memory now, bytes buffered out of order, state-key steps derived (tests and the API's statistics). */
   get held(): { recordings: number; bufferedBytes: number; keySteps: number } {
     return { recordings: this.recordings.size, bufferedBytes: this.buffered, keySteps: this.keys.steps };
@@ -200,7 +208,10 @@ export class Ingest {
       const set = this.byDevice.get(s.device.id);
       if (set) {
         set.delete(s);
-        if (!set.size) this.byDevice.delete(s.device.id);
+        if (!set.size) {
+          this.byDevice.delete(s.device.id);
+          if (this.opts.live) this.opts.live({ type: "device", id: s.device.id, at: Date.now(), online: false, lastSeen: Date.now() });
+        }
       }
     }
     // The signer is released once the messages already queued are handled.
@@ -565,6 +576,7 @@ export class Ingest {
       if (seal) r.sealInflight = false;
       r.committed(rep, !!start, !!seal);
       this.stats.chunks += linked.length;
+      if (this.opts.live) this.opts.live({ type: "recording", device: r.device, recording: r.recording, at: Date.now() });
       if (this.opts.committed && linked.length) {
         const t = Date.now();
         this.opts.committed(linked.length, linked.reduce((a, l) => a + l.ref.payload.length, 0), linked.map((l) => (t - l.ref.receivedAt) / 1000));
@@ -692,6 +704,7 @@ export class Ingest {
     this.log.debug({ device: s.device.id, conn: s.connId, held }, "hello");
     if (h.deviceTimeMs) this.clocks.helloAt(s.device.id, h.deviceTimeMs, Date.now());
     await store.noteHello(this.db, s.device.id, Date.now(), { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording });
+    if (this.opts.live) this.opts.live({ type: "device", id: s.device.id, at: Date.now(), online: true, lastSeen: Date.now() });
     if (s.device.state === "revoked") {
       // R-REV-1: answer with an authenticated Revoke, then drop the connection.
       this.refuse(s, "REVOKED", { kind: "hello" });
@@ -760,7 +773,9 @@ export class Ingest {
     let st: Status;
     try { st = decodeAs("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
     // The last heartbeat, as the device said it (R-MSG-7): clock offset, queue depth, battery, alarm.
-    await store.noteStatus(this.db, s.device.id, Date.now(), { ...st, receivedAt: Date.now() });
+    const at = Date.now();
+    await store.noteStatus(this.db, s.device.id, at, { ...st, receivedAt: at });
+    if (this.opts.live) this.opts.live({ type: "device", id: s.device.id, at: Date.now(), online: true, lastSeen: at, status: { ...st, receivedAt: at } });
     if (typeof st.clockOffsetMs === "number" && st.clockOffsetMs !== 0) this.clocks.offset(s.device.id, st.clockOffsetMs);
     if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);
   }

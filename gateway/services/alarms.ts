@@ -19,10 +19,12 @@ export class AlarmService {
     const kind = String(kindIn ?? ""), subject = String(subjectIn ?? "");
     if (!kind) throw new GatewayError("KIND_REQUIRED", "clearing an alarm names its kind");
     const reason = reasonOf(reasonIn, `clearing ${kind} ${subject}`);
-    return this.ctx.change(caller, async () => {
+    const a = await this.ctx.change(caller, async () => {
       const a = await store.closeAlarm(this.ctx.db, kind, subject, caller.name, reason, this.ctx.now());
       if (!a) throw new GatewayError("ALARM_NOT_FOUND", `no open alarm ${kind} ${subject}`);
       return { result: a, audit: { action: "alarm.clear", target: `${kind}:${subject}`, reason, details: { alarm: a.id, count: a.count } } };
     });
+    this.ctx.deps.live.bus?.publish({ type: "alarm", kind, subject, at: this.ctx.now() });
+    return a;
   }
 }

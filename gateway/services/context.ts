@@ -10,6 +10,7 @@ import type { Accounts, Role } from "../api/accounts.js";
 import type { Alarms } from "../alarms.js";
 import type { Policy } from "../policy.js";
 import type { Approvals } from "./approvals.js";
+import type { LiveBus } from "../live.js";
 import { GatewayError } from "../errors.js";
 import { validDeviceId } from "../../protocol/blocks.js";
 /** Recording ids are uint32 on the wire. */
@@ -27,6 +28,10 @@ export interface Caller {
 export interface LiveHooks {
   /** A device was revoked (or lost its admission): tell its live connection and close it. */
   deviceRevoked?(deviceId: string, reason: string): void | Promise<void>;
+  /** Is a device connected now? (Without a broker, as in the CLI: never.) */
+  online?(deviceId: string): boolean;
+  /** What changed, as it happens, for live pages (the console's event stream). */
+  bus?: LiveBus;
 }
 
 export interface ServiceDeps {

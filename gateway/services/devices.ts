@@ -92,10 +92,11 @@ export class DeviceService {
   }
 
   /** Devices the caller may see (admin: all; a supervisor: those issued to their unit's subtree), with their last Status. */
-  async list(caller: Caller): Promise<{ id: string; kind: string; state: string; unit: number | null; lastSeen: number | null; lastStatus: Record<string, unknown> | null }[]> {
+  async list(caller: Caller): Promise<{ id: string; kind: string; state: string; unit: number | null; online: boolean; lastSeen: number | null; lastStatus: Record<string, unknown> | null }[]> {
     requireRole(caller, ["admin", "supervisor"], "listing devices");
     const scope = await this.ctx.scope(caller);
     const rows = await store.listDevices(this.ctx.db, scope ? [...scope] : undefined);
-    return rows.map((r) => ({ id: r.id, kind: r.kind, state: r.state, unit: r.unit_id, lastSeen: r.last_seen, lastStatus: r.last_status ? JSON.parse(r.last_status) : null }));
+    const online = this.ctx.deps.live.online ?? (() => false);
+    return rows.map((r) => ({ id: r.id, kind: r.kind, state: r.state, unit: r.unit_id, online: online(r.id), lastSeen: r.last_seen, lastStatus: r.last_status ? JSON.parse(r.last_status) : null }));
   }
 }

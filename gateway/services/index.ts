@@ -9,6 +9,8 @@ import { RecordingService } from "./recordings.js";
 import { ReportService } from "./reports.js";
 import { AlarmService } from "./alarms.js";
 import { AuditService } from "./audit.js";
+import { SessionService } from "./sessions.js";
+import { EventService } from "./events.js";
 
 export type { Caller, ServiceDeps, LiveHooks } from "./context.js";
 
@@ -21,6 +23,8 @@ export class Services {
   readonly reports: ReportService;
   readonly alarms: AlarmService;
   readonly audit: AuditService;
+  readonly sessions: SessionService;
+  readonly events: EventService;
 
   constructor(deps: ServiceDeps) {
     this.ctx = new ServiceContext(deps);
@@ -31,5 +35,7 @@ export class Services {
     this.reports = new ReportService(this.ctx);
     this.alarms = new AlarmService(this.ctx);
     this.audit = new AuditService(this.ctx);
+    this.sessions = new SessionService(this.ctx);
+    this.events = new EventService(this.ctx);
   }
 }

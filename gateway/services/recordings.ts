@@ -12,6 +12,8 @@ import { clipConfidentiality } from "../store/links.js";
 import { endReasonOf } from "../../protocol/blocks.js";
 import type { Db } from "../store/db.js";
 import type { Model } from "../model/model.js";
+import { custodyOfRecording } from "../evidence/custody.js";
+import type { CustodyRow } from "../evidence/custody-report.js";
 
 /** What the station says of a recording: a sealed one with no chunk is `empty`, never `verified`. */
 export function verdictOf(r: { verdict: string; chunks: number }): string {
@@ -121,7 +123,23 @@ export class RecordingService {
     const { device, recording, reason, row } = await this.retrieval(caller, deviceIn, recordingIn, reasonIn, "view");
     await this.ctx.noteRead(caller, { action: "recording.view", target: `${device}/${recording}`, reason });
     const { mediaPath: _m, sealBlock, ...rest } = row;
-    return { ...rest, endReason: endReasonOf(sealBlock), verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok" };
+    // The chunk timeline (pre-event and marker flags per chunk) and who and what the clip is linked to.
+    const timeline = await store.chunkTimeline(this.ctx.db, device, recording);
+    const officer = await this.ctx.model.clipOfficer(device, recording);
+    const cases = ((await store.linkedCases(this.ctx.db)).get(`${device}/${recording}`) ?? "").split(",").filter(Boolean);
+    return { ...rest, endReason: endReasonOf(sealBlock), verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok", timeline, officer: officer ? officer.badge : null, cases };
+  }
+
+  /**
+   * A recording's custody report: every link and unlink, access, denial, export and approval that
+   * names it, oldest first. Asked like a view (a reason; the same rules) and audited.
+   */
+  async custody(caller: Caller, deviceIn: unknown, recordingIn: unknown, reasonIn: unknown): Promise<CustodyRow[]> {
+    const { device, recording, reason } = await this.retrieval(caller, deviceIn, recordingIn, reasonIn, "custody");
+    const approvals = this.ctx.deps.approvals;
+    const rows = approvals ? await custodyOfRecording(this.ctx.db, this.ctx.model, approvals, { device, recording }) : [];
+    await this.ctx.noteRead(caller, { action: "recording.custody", target: `${device}/${recording}`, reason, details: { count: rows.length } });
+    return rows;
   }
 
   /**

@@ -50,3 +50,35 @@ export function listAccounts(db: Db): Promise<AccountRow[]> {
 export function liveTokenCounts(db: Db): Promise<{ account: string; n: number }[]> {
   return db.all("SELECT account, COUNT(*) AS n FROM tokens WHERE revoked_at IS NULL GROUP BY account");
 }
+
+/** An account's password hash (null: none set, so it can't sign in to the console). */
+export async function passwordHash(db: Db, name: string): Promise<{ password_hash: string | null; role: string; officer_badge: string | null; disabled_at: number | null } | undefined> {
+  return db.get("SELECT password_hash, role, officer_badge, disabled_at FROM accounts WHERE name = ?", [name]);
+}
+
+export async function setPasswordHash(db: Db, name: string, hash: string): Promise<void> {
+  await db.run("UPDATE accounts SET password_hash = ? WHERE name = ?", [hash, name]);
+}
+
+export async function insertSession(db: Db, hash: string, account: string, csrf: string, at: number): Promise<void> {
+  await db.run("INSERT INTO sessions (hash, account, csrf, created_at, last_used) VALUES (?, ?, ?, ?, ?)", [hash, account, csrf, at, at]);
+}
+
+/** A live session by its hash, with its account (none when ended or the account is disabled). */
+export function sessionByHash(db: Db, hash: string): Promise<{ account: string; role: string; officer_badge: string | null; csrf: string; created_at: number; last_used: number } | undefined> {
+  return db.get("SELECT s.account, a.role, a.officer_badge, s.csrf, s.created_at, s.last_used FROM sessions s JOIN accounts a ON a.name = s.account WHERE s.hash = ? AND s.ended_at IS NULL AND a.disabled_at IS NULL", [hash]);
+}
+
+export async function touchSession(db: Db, hash: string, at: number): Promise<void> {
+  await db.run("UPDATE sessions SET last_used = ? WHERE hash = ?", [at, hash]);
+}
+
+/** End one session; returns whether it was live. */
+export async function endSession(db: Db, hash: string, at: number): Promise<boolean> {
+  return (await db.run("UPDATE sessions SET ended_at = ? WHERE hash = ? AND ended_at IS NULL", [at, hash])).changes > 0;
+}
+
+/** End every live session of an account (a new password, a disabled account); returns how many. */
+export async function endSessions(db: Db, account: string, at: number): Promise<number> {
+  return (await db.run("UPDATE sessions SET ended_at = ? WHERE account = ? AND ended_at IS NULL", [at, account])).changes;
+}

@@ -80,3 +80,8 @@ export function overdueRecordings(db: Db, cutoff: number): Promise<{ device_id: 
        FROM recordings WHERE verdict = 'incomplete' AND final = 0)
      WHERE ended IS NOT NULL AND ended < ? ORDER BY device_id, recording_id`, [cutoff]);
 }
+
+/** A recording's chunks as a timeline: seq, device time, duration, flags (pre-event, marker), bytes; at most `limit`. */
+export function chunkTimeline(db: Db, deviceId: string, recordingId: number, limit = 20000): Promise<{ seq: number; timeMs: number; durationMs: number; flags: number; length: number }[]> {
+  return db.all("SELECT seq, time_ms AS timeMs, duration_ms AS durationMs, flags, length FROM chunks WHERE device_id = ? AND recording_id = ? ORDER BY seq LIMIT ?", [deviceId, recordingId, limit]);
+}

@@ -193,6 +193,17 @@ export const ACCOUNT_MIGRATIONS: MigrationSet = {
        created_at INTEGER NOT NULL,
        revoked_at INTEGER
      );`,
+    // The console's sign-in: a password (scrypt, its parameters in the string) and sessions,
+    // kept only as the SHA-256 of their cookie value.
+    `ALTER TABLE accounts ADD COLUMN password_hash TEXT;
+     CREATE TABLE sessions (
+       hash TEXT PRIMARY KEY,
+       account TEXT NOT NULL REFERENCES accounts(name),
+       csrf TEXT NOT NULL,
+       created_at INTEGER NOT NULL,
+       last_used INTEGER NOT NULL,
+       ended_at INTEGER
+     );`,
   ],
 };
 

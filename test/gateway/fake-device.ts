@@ -8,7 +8,7 @@ import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateAt } f
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { DownlinkGuard, tagControl } from "../../protocol/downlink.js";
 import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
-import { CONTROL_HELLO, END_REBOOT, END_STOPPED, FLAG_INTERRUPTED, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { CONTROL_HELLO, CONTROL_STATUS, END_REBOOT, END_STOPPED, FLAG_INTERRUPTED, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import { concat } from "../../protocol/bytes.js";
 
 export interface Received { kind: string; body: Record<string, unknown>; ok: string; schema?: number }
@@ -50,6 +50,12 @@ export class FakeDevice {
     this.guard.open(nonce);
     const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now(), lastSealed: claims.lastSealed || 0, lastSealValue: claims.lastSealValue || new Uint8Array(0) });
     await this.publish(encode("Uplink", { schema, hello: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_HELLO, this.dev, body) } }));
+  }
+
+  /** A heartbeat (Status) as the recorder sends it: battery, queue, storage, clock offset... */
+  async status(fields: Record<string, unknown>): Promise<void> {
+    const body = encode("Status", { firmware: "test", deviceTimeMs: Date.now(), ...fields });
+    await this.publish(encode("Uplink", { schema: 1, status: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_STATUS, this.dev, body) } }));
   }
 
   /** Messages of one recording, in the order a device sends them. */

@@ -1,0 +1,140 @@
+// Clips: the caller's scoped listing (new clips arrive live); one clip opened with a reason:
+// verdict and reasons, the chunk timeline with pre-event, markers and interruption, officer and
+// cases, playback (a reason, audited), link and unlink with a reason, suggestions, and a request
+// to export it.
+import type { VNode } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { api, apiBytes, onLive, q } from "../api.js";
+import type { Session } from "../api.js";
+import { html, ErrorNote, Loading, Notice, Prompt, useLoad } from "../ui.js";
+import { bytes, duration, t, tk, when } from "../i18n.js";
+
+interface Listing { device: string; recording: number; verdict: string; final: boolean; chunks: number; bytes: number; interrupted: boolean; startMs: number | null; endMs: number | null; reasons: string[]; officer: string | null; cases: string[] }
+
+export function Verdict({ v }: { v: string }): VNode {
+  return html`<span class=${"badge v-" + v}>${tk("v_", v)}</span>`;
+}
+
+export function Clips(): VNode {
+  const list = useLoad(() => api<Listing[]>("GET", "/api/recordings"));
+  // New clips: ask again, at most every 3 seconds (each listing is audited).
+  useEffect(() => {
+    let timer = 0;
+    const off = onLive((ev) => {
+      if (ev.type !== "recording" || timer) return;
+      timer = window.setTimeout(() => { timer = 0; list.reload(); }, 3000);
+    });
+    return () => { off(); clearTimeout(timer); };
+  }, []);
+  const rows = (list.data ?? []).slice().sort((a, b) => (b.startMs ?? 0) - (a.startMs ?? 0));
+  return html`<section aria-labelledby="h-clips">
+    <h1 id="h-clips">${t("clips")}</h1>
+    <${ErrorNote} error=${list.error} /><${Loading} loading=${list.loading && !list.data} />
+    ${list.data ? rows.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="clips-table">
+      <thead><tr><th scope="col">${t("recording")}</th><th scope="col">${t("verdict")}</th><th scope="col">${t("start")}</th><th scope="col">${t("end")}</th>
+        <th scope="col" class="num">${t("chunks")}</th><th scope="col" class="num">${t("size")}</th><th scope="col">${t("officer")}</th><th scope="col">${t("caseCol")}</th></tr></thead>
+      <tbody>${rows.map((r) => html`<tr key=${r.device + "/" + r.recording} data-clip=${r.device + "/" + r.recording}>
+        <th scope="row"><a href=${`#/clip/${encodeURIComponent(r.device)}/${r.recording}`}>${r.device}/${r.recording}</a></th>
+        <td><${Verdict} v=${r.verdict} />${r.interrupted ? html` <span class="badge">${t("interrupted")}</span>` : null}</td>
+        <td>${when(r.startMs, true)}</td><td>${when(r.endMs, true)}</td><td class="num">${r.chunks}</td><td class="num">${bytes(r.bytes)}</td>
+        <td>${r.officer ?? "—"}</td><td>${r.cases.join(", ") || "—"}</td></tr>`)}</tbody>
+    </table></div>` : null}
+  </section>`;
+}
+
+interface Detail extends Listing { sealCaseTag: string | null; caseTag: string | null; storageState: string; firstReceived: number; lastReceived: number; timeline: { seq: number; timeMs: number; durationMs: number; flags: number; length: number }[] }
+
+/** 8 kHz 16-bit mono PCM as a WAV file the browser can play. */
+export function wav(pcm: ArrayBuffer): Blob {
+  const h = new DataView(new ArrayBuffer(44));
+  const w = (o: number, s: string) => { for (let i = 0; i < 4; i++) h.setUint8(o + i, s.charCodeAt(i)); };
+  w(0, "RIFF"); h.setUint32(4, 36 + pcm.byteLength, true); w(8, "WAVE"); w(12, "fmt ");
+  h.setUint32(16, 16, true); h.setUint16(20, 1, true); h.setUint16(22, 1, true); h.setUint32(24, 8000, true); h.setUint32(28, 16000, true); h.setUint16(32, 2, true); h.setUint16(34, 16, true);
+  w(36, "data"); h.setUint32(40, pcm.byteLength, true);
+  return new Blob([h.buffer, pcm], { type: "audio/wav" });
+}
+
+function Timeline({ d }: { d: Detail }): VNode {
+  const tl = d.timeline;
+  if (!tl.length) return html`<p class="muted">${t("none")}</p>`;
+  const t0 = tl[0].timeMs, t1 = Math.max(...tl.map((c) => c.timeMs + c.durationMs));
+  const span = Math.max(1, t1 - t0);
+  return html`<div class="timeline" role="img" aria-label=${`${t("timeline")}: ${tl.length} ${t("chunks")}, ${tl.filter((c) => c.flags & 1).length} ${t("preEvent")}, ${tl.filter((c) => c.flags & 2).length} ${t("marker")}${d.interrupted ? ", " + t("interrupted") : ""}`}>
+    ${tl.map((c) => html`<span class=${"seg" + (c.flags & 1 ? " pre" : "") + (c.flags & 2 ? " mark" : "")} title=${`#${c.seq} ${duration(c.durationMs)}`} style=${{ left: `${((c.timeMs - t0) / span) * 100}%`, width: `${Math.max(0.3, (c.durationMs / span) * 100)}%` }}></span>`)}
+    ${d.interrupted ? html`<span class="seg cut" style=${{ left: "99.5%", width: "0.5%" }}></span>` : null}
+  </div>
+  <p class="legend"><span class="key seg"></span> ${t("chunks")} <span class="key seg pre"></span> ${t("preEvent")} <span class="key seg mark"></span> ${t("marker")} ${d.interrupted ? html`<span class="key seg cut"></span> ${t("interrupted")}` : null}
+    · ${when(t0, true)} – ${when(t1, true)} (${duration(t1 - t0)})</p>`;
+}
+
+export function Clip({ device, recording, session }: { device: string; recording: string; session: Session }): VNode {
+  const name = `${device}/${recording}`;
+  const [reason, setReason] = useState<string | null>(null);
+  const [detail, setDetail] = useState<Detail | null>(null);
+  const [prompt, setPrompt] = useState<null | "open" | "play" | "link" | "export" | { unlink: string }>("open");
+  const [audio, setAudio] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [custody, setCustody] = useState<{ atMs: number; account: string; action: string; reason: string; proof: string }[] | null>(null);
+  const [custodyErr, setCustodyErr] = useState<Error | null>(null);
+  const [suggest, setSuggest] = useState<{ case: { number: string }; tagMatch: boolean; overlapMs?: number }[] | null>(null);
+  useEffect(() => () => { if (audio) URL.revokeObjectURL(audio); }, [audio]);
+  const load = async (why: string) => {
+    const d = await api<Detail>("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}${q({ reason: why })}`);
+    setDetail(d);
+    setReason(why);
+    if (session.role === "admin" || session.role === "supervisor") api("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}/suggestions`).then(setSuggest, () => setSuggest(null));
+  };
+  // Not opened after all: back to the list.
+  const cancelOpen = () => { setPrompt(null); location.hash = "#/clips"; };
+  return html`<section aria-labelledby="h-clip">
+    <p><a href="#/clips">← ${t("back")}</a></p>
+    <h1 id="h-clip">${t("recording")} <code>${name}</code></h1>
+    <${Notice} text=${notice} />
+    ${prompt === "open" ? html`<${Prompt} title=${t("openTitle", name)} help=${t("openHelp")} submit=${t("open")} onSubmit=${(v: Record<string, string>) => load(v.reason)} onClose=${() => setPrompt(null)} onCancel=${cancelOpen} />` : null}
+    ${prompt === "play" ? html`<${Prompt} title=${t("playTitle", name)} help=${t("playHelp")} submit=${t("play")} reasonValue=${reason ?? ""} onSubmit=${async (v: Record<string, string>) => {
+      const { bytes: b } = await apiBytes("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}/media${q({ reason: v.reason })}`);
+      setAudio(URL.createObjectURL(wav(b)));
+    }} onClose=${() => setPrompt(null)} />` : null}
+    ${prompt === "link" ? html`<${Prompt} title=${t("linkTitle", name)} submit=${t("link")} fields=${[{ name: "case", label: t("caseNo"), value: suggest?.[0]?.case.number ?? "" }]} onSubmit=${async (v: Record<string, string>) => {
+      await api("POST", "/api/links", { device, recording: Number(recording), case: v.case, reason: v.reason });
+      setNotice(`${t("linked")}: ${v.case}`);
+      await load(reason!);
+    }} onClose=${() => setPrompt(null)} />` : null}
+    ${prompt && typeof prompt === "object" ? html`<${Prompt} title=${t("unlinkTitle", name, prompt.unlink)} submit=${t("unlink")} danger=${true} onSubmit=${async (v: Record<string, string>) => {
+      await api("POST", "/api/links", { device, recording: Number(recording), case: prompt.unlink, reason: v.reason, unlink: true });
+      setNotice(`${t("unlinked")}: ${prompt.unlink}`);
+      await load(reason!);
+    }} onClose=${() => setPrompt(null)} />` : null}
+    ${prompt === "export" ? html`<${Prompt} title=${t("exportTitle", name)} submit=${t("exportClip")} onSubmit=${async (v: Record<string, string>) => {
+      const r = await api<{ id: number }>("POST", "/api/approvals", { kind: "export", items: [{ device, recording: Number(recording) }], reason: v.reason });
+      setNotice(t("requested", r.id));
+    }} onClose=${() => setPrompt(null)} />` : null}
+    ${!detail && !prompt ? html`<p><button class="primary" onClick=${() => setPrompt("open")}>${t("open")}</button></p>` : null}
+    ${detail ? html`
+      <dl class="facts">
+        <dt>${t("verdict")}</dt><dd><${Verdict} v=${detail.verdict} />${detail.interrupted ? html` <span class="badge">${t("interrupted")}</span>` : null}</dd>
+        <dt>${t("reasons")}</dt><dd>${detail.reasons.length ? html`<ul class="reasons">${detail.reasons.map((r) => html`<li><code>${r}</code></li>`)}</ul>` : t("noReasons")}</dd>
+        <dt>${t("start")}</dt><dd>${when(detail.startMs, true)}</dd>
+        <dt>${t("end")}</dt><dd>${when(detail.endMs, true)}</dd>
+        <dt>${t("chunks")}</dt><dd>${detail.chunks} · ${bytes(detail.bytes)}</dd>
+        <dt>${t("officer")}</dt><dd>${detail.officer ?? "—"}</dd>
+        <dt>${t("caseCol")}</dt><dd>${detail.cases.length ? detail.cases.map((c) => html`<span class="chip">${c} <button class="link" onClick=${() => setPrompt({ unlink: c })} aria-label=${`${t("unlink")} ${c}`}>${t("unlink")}</button></span>`) : "—"}</dd>
+      </dl>
+      <h2>${t("timeline")}</h2>
+      <${Timeline} d=${detail} />
+      <h2>${t("audio")}</h2>
+      ${audio ? html`<audio controls src=${audio} id="clip-audio" aria-label=${t("audio")}></audio>` : html`<p><button class="primary" id="play" onClick=${() => setPrompt("play")}>${t("play")}</button></p>`}
+      <div class="actions left">
+        <button onClick=${() => setPrompt("link")}>${t("link")}</button>
+        <button onClick=${() => setPrompt("export")}>${t("exportClip")}</button>
+      </div>
+      <h2>${t("custody")}</h2>
+      <${ErrorNote} error=${custodyErr} />
+      ${custody ? html`<div class="scroll" tabIndex="0"><table class="grid" id="custody-table">
+        <thead><tr><th scope="col">${t("at")}</th><th scope="col">${t("actor")}</th><th scope="col">${t("action")}</th><th scope="col">${t("reason")}</th><th scope="col">${t("proof")}</th></tr></thead>
+        <tbody>${custody.map((c) => html`<tr><td class="nowrap">${when(c.atMs, true)}</td><td>${c.account}</td><td><code>${c.action}</code></td><td class="wrap">${c.reason || "—"}</td><td>${c.proof}</td></tr>`)}</tbody>
+      </table></div>` : html`<p><button id="show-custody" onClick=${() => api("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}/custody${q({ reason: reason ?? "" })}`).then(setCustody, setCustodyErr)}>${t("showCustody")}</button></p>`}
+      ${suggest && suggest.length ? html`<h2>${t("suggestions")}</h2><ul>${suggest.map((s) => html`<li>${s.case.number}${s.tagMatch ? " ✓" : ""}</li>`)}</ul>` : null}
+    ` : null}
+  </section>`;
+}

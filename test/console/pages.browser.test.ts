@@ -1,0 +1,302 @@
+// The station console in a real browser (Debian's Chromium, driven by playwright-core) against a
+// gateway with recorders that recorded: sign in; walk every page in Chinese and in English with
+// axe-core finding nothing serious or critical, a screenshot of each; check a device out (and see
+// a checkout refused with its reason); watch a clip arrive live; open it with a reason, play it,
+// link it to a case; see a unit's shortfall; see an officer denied a secret clip; approve an
+// export, make it and verify the bundle in the browser; clear an alarm; verify the audit log.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { station } from "../export/helpers.js";
+import type { Station } from "../export/helpers.js";
+import { provision, streamSealed } from "../gateway/harness.js";
+import type { Caller } from "../../gateway/services/index.js";
+import { axe, browserOrSkip, builtConsole, launch, shot, signIn, SHOTS } from "./browser.js";
+// Inside page.evaluate callbacks, which run in the page (this program has no DOM types).
+declare const document: any, window: any;
+
+const HAVE = browserOrSkip();
+const ADMIN: Caller = { name: "admin", role: "admin", officerBadge: null };
+const PW = { admin: "station chief 2026", approver: "release desk 2026", reviewer: "legal desk 2026", liwei: "patrol shift 2026" };
+const PAGES_ADMIN = ["fleet", "devices", "people", "cases", "clips", "approvals", "ratios", "stats", "alarms", "audit", "evidence"];
+
+describe.skipIf(!HAVE)("the station console in Chromium", () => {
+  let s: Station, built: Awaited<ReturnType<typeof builtConsole>>, browser: Browser, base: string, downloads: string;
+  const contexts: BrowserContext[] = [];
+  let last: Page | null = null;
+  const page = async (lang: "zh-CN" | "en" = "zh-CN"): Promise<Page> => {
+    // The browser's own zone is UTC: the console must show the station's (Asia/Shanghai) anyway.
+    const c = await browser.newContext({ locale: lang, timezoneId: "UTC", viewport: { width: 1360, height: 860 }, acceptDownloads: true });
+    contexts.push(c);
+    c.setDefaultTimeout(10000);
+    const p = await c.newPage();
+    last = p;
+    p.on("console", (m) => { if (m.type() === "error" && /Content.Security.Policy|Refused/.test(m.text())) throw new Error(`CSP violation: ${m.text()}`); });
+    return p;
+  };
+  const problems: string[] = [];
+  const check = async (p: Page, name: string) => {
+    for (const v of await axe(p)) problems.push(`${name}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(", ")}`);
+    await shot(p, name);
+  };
+
+  beforeAll(async () => {
+    built = await builtConsole();
+    downloads = mkdtempSync(join(tmpdir(), "evrec-console-dl-"));
+    s = await station({ consoleDir: built.dir });
+    base = `http://127.0.0.1:${s.gw.httpPort}`;
+    const gw = s.gw;
+    const unit = (await gw.model.listUnits())[0];
+    // A sub-unit of five officers and no recorder: a shortfall of 2 at 1:4.
+    const patrol = await gw.model.addUnit("Highway Patrol", "agency", unit.id);
+    for (let i = 1; i <= 5; i++) await gw.model.addOfficer({ badge: `P00${i}`, name: `巡逻员${i}`, unitId: patrol.id, role: "enforcement", certNo: `ZF-P00${i}`, certValidFrom: "2020-01-01", certValidTo: i === 1 ? "2020-12-31" : "2099-12-31" });
+    await gw.model.addOfficer({ badge: "T003", name: "孙强", unitId: unit.id, role: "enforcement", certNo: "ZF-T003", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
+    await gw.accounts.create("liwei", "officer", "T001");
+    for (const [n, p] of Object.entries(PW)) await gw.services.sessions.setPassword(ADMIN, n, p);
+    // A secret case: its clip is beyond an officer's level, even the officer who recorded it.
+    const t = Date.now() - 3600e3;
+    await gw.model.addCase({ number: "C-2025-009", unitId: unit.id, category: "compulsion", activityKind: "seizure", windowStart: t, windowEnd: t + 3600e3, confidentiality: 3 });
+    await gw.model.link("BWC-E1", 2, "C-2025-009", "admin", "the seizure's second part");
+    const spare = await provision(gw, "BWC-E3");
+    await gw.model.setDeviceUnit("BWC-E3", unit.id);
+    await spare.status({ batteryPct: 88, storageFree: 900 * 1048576, queueDepth: 0, clockOffsetMs: 40, state: 0 });
+    await gw.alarms.raise("DEVICE_ALARM", "BWC-E2", "device reports an alarm: STORAGE_FULL");
+    s.devices.push(spare);
+    browser = await launch();
+  }, 120000);
+
+  // A failed step shows what the page said, and leaves its picture.
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== "fail" || !last) return;
+    console.log(`page at failure (${last.url()}):`, (await last.locator("body").innerText().catch(() => "?")).slice(0, 1500));
+    await shot(last, `failed-${ctx.task.name.slice(0, 40).replace(/[^a-z0-9]+/gi, "-")}`).catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await s?.close();
+    built?.remove();
+    rmSync(downloads, { recursive: true, force: true });
+  });
+
+  it("serves the console at / with a CSP that allows only its own scripts, and refuses a wrong password", async () => {
+    const r = await fetch(base + "/");
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(await r.text()).toContain('<script type="module" src="/console/app.js">');
+    const p = await page();
+    await p.goto(base + "/");
+    await expect(p.locator("h1").textContent()).resolves.toBe("执法记录站点控制台");
+    await check(p, "signin.zh");
+    await p.locator("#name").fill("admin");
+    await p.locator("#password").fill("not the password");
+    await p.locator("button[type=submit]").click();
+    await expect(p.locator(".error").textContent()).resolves.toContain("SIGNIN_FAILED");
+    // The session cookie is out of a script's reach.
+    await signIn(p, base, "admin", PW.admin);
+    expect(await p.evaluate(() => document.cookie)).toBe("");
+  });
+
+  it("walks every page as the admin in Chinese, then English, with nothing serious or critical for axe-core", async () => {
+    const p = await page();
+    await signIn(p, base, "admin", PW.admin);
+    for (const lang of ["zh", "en"]) {
+      for (const name of PAGES_ADMIN) {
+        await p.goto(`${base}/#/${name}`);
+        await p.locator("main h1").first().waitFor();
+        await p.waitForFunction(() => !document.querySelector("main [role=status].muted") || !/载入中|Loading/.test(document.querySelector("main")!.textContent!));
+        await check(p, `${name}.${lang}`);
+      }
+      if (lang === "zh") {
+        await p.locator("#lang").click();
+        await p.waitForFunction(() => document.documentElement.lang === "en");
+      }
+    }
+    await expect(p.locator("nav").textContent()).resolves.toContain("Fleet");
+    // And back to Chinese, which the page remembers.
+    await p.locator("#lang").click();
+    await p.reload();
+    await expect(p.locator("nav").textContent()).resolves.toContain("设备总览");
+    expect(problems).toEqual([]);
+  }, 180000);
+
+  it("shows the fleet with the station's time and each device's status, live", async () => {
+    const p = await page();
+    await signIn(p, base, "admin", PW.admin);
+    await p.goto(`${base}/#/fleet`);
+    const row = p.locator('tr[data-device="BWC-E3"]');
+    await expect(row.textContent()).resolves.toContain("88%");
+    await s.devices[2].status({ batteryPct: 61, storageFree: 800 * 1048576, queueDepth: 3, clockOffsetMs: 40, state: 1 });
+    await p.waitForFunction(() => document.querySelector('tr[data-device="BWC-E3"]')!.textContent!.includes("61%"));
+    expect(await row.textContent()).toContain("录制中");
+  });
+
+  it("checks a device out to an officer, and shows a refusal with its reason for an expired certificate", async () => {
+    const p = await page();
+    await signIn(p, base, "admin", PW.admin);
+    await p.goto(`${base}/#/devices`);
+    await p.getByRole("button", { name: "领用 BWC-E3" }).click();
+    await p.locator("#f-badge").selectOption("P001");
+    await p.locator("dialog button[type=submit]").click();
+    await expect(p.locator("dialog .error").textContent()).resolves.toMatch(/CERT/);
+    await shot(p, "devices-refused.zh");
+    await p.locator("#f-badge").selectOption("T003");
+    await p.locator("dialog button[type=submit]").click();
+    await expect(p.locator(".notice").textContent()).resolves.toContain("BWC-E3");
+    const a = await s.gw.services.audit.list(ADMIN, { action: "checkout" }).catch(() => []);
+    expect(JSON.stringify(a) + JSON.stringify(await s.gw.model.listOfficers())).toContain("T003");
+  });
+
+  it("shows a clip arriving live; opens it with a reason, plays it and links it to a case, each audited", async () => {
+    const p = await page();
+    await signIn(p, base, "approver", PW.approver);
+    await p.goto(`${base}/#/clips`);
+    await p.locator("#clips-table").waitFor();
+    const d = s.devices[2];
+    const rec = d.recording(1, [randomBytes(16000), randomBytes(16000)], { startMs: Date.now() - 5000, caseTag: "" });
+    await streamSealed(d, rec);
+    await p.locator('tr[data-clip="BWC-E3/1"]').waitFor({ timeout: 15000 });
+    await p.locator('a[href="#/clip/BWC-E3/1"]').click();
+    await p.locator("#f-reason").fill("checking the checkout's first clip");
+    await p.locator("dialog button[type=submit]").click();
+    await expect(p.locator("dl.facts").textContent()).resolves.toContain("已核验");
+    await p.locator("#play").click();
+    await expect(p.locator("#f-reason").inputValue()).resolves.toBe("checking the checkout's first clip");
+    await p.locator("dialog button[type=submit]").click();
+    await p.locator("#clip-audio").waitFor();
+    const duration = await p.evaluate(() => new Promise<number>((res) => { const a = document.querySelector("#clip-audio") as { readyState: number; duration: number; onloadedmetadata: () => void }; if (a.readyState >= 1) res(a.duration); else a.onloadedmetadata = () => res(a.duration); }));
+    expect(duration).toBeCloseTo(2, 1);
+    await check(p, "clip.zh");
+    await p.getByRole("button", { name: "关联案件" }).click();
+    await p.locator("#f-case").fill("C-2025-001");
+    await p.locator("#f-reason").fill("recorded at the seizure");
+    await p.locator("dialog button[type=submit]").click();
+    await p.locator("dl.facts", { hasText: "C-2025-001" }).waitFor();
+    // The custody report: the view, the playback and the link, each with its account and reason.
+    await p.locator("#show-custody").click();
+    const custody = await p.locator("#custody-table").textContent();
+    expect(custody).toContain("recording.download");
+    expect(custody).toContain("recorded at the seizure");
+    await check(p, "clip-custody.zh");
+    const audit = await s.gw.services.audit.list(ADMIN, { actor: "approver", limit: 100 });
+    const acts = audit.map((e) => `${e.action} ${e.target} ${e.reason ?? ""}`);
+    expect(acts).toContain("recording.view BWC-E3/1 checking the checkout's first clip");
+    expect(acts).toContain("recording.download BWC-E3/1 checking the checkout's first clip");
+  });
+
+  it("is usable with the keyboard alone: sign in, a skip link first, the language, the menu, open a clip with a reason, leave a dialog with Escape", async () => {
+    const p = await page("en");
+    const tabTo = async (test: string) => {
+      for (let i = 0; i < 60; i++) {
+        await p.keyboard.press("Tab");
+        if (await p.evaluate((t: string) => (document.activeElement?.textContent ?? "").trim() === t || document.activeElement?.getAttribute("href") === t, test)) return;
+      }
+      throw new Error(`Tab never reached ${test}`);
+    };
+    await p.goto(base + "/");
+    await p.locator("#name").waitFor();
+    expect(await p.evaluate(() => document.activeElement?.id)).toBe("name");
+    await p.keyboard.type("approver");
+    await p.keyboard.press("Tab");
+    await p.keyboard.type(PW.approver);
+    await p.keyboard.press("Enter");
+    await p.locator("header.top").waitFor();
+    // The first stop is the link that skips the header and the menu.
+    await p.keyboard.press("Tab");
+    expect(await p.evaluate(() => document.activeElement?.className)).toBe("skip");
+    // Chinese first; English from the header's button.
+    await tabTo("English");
+    await p.keyboard.press("Enter");
+    await p.waitForFunction(() => document.documentElement.lang === "en");
+    await tabTo("#/clips");
+    await p.keyboard.press("Enter");
+    await p.locator("#clips-table").waitFor();
+    await tabTo("#/clip/BWC-E1/1");
+    await p.keyboard.press("Enter");
+    await p.locator("dialog[open]").waitFor();
+    expect(await p.evaluate(() => document.activeElement?.id)).toBe("f-reason");
+    await p.keyboard.type("keyboard-only review");
+    await p.keyboard.press("Tab");
+    await p.keyboard.press("Tab");
+    await p.keyboard.press("Enter");
+    await p.locator("dl.facts").waitFor();
+    await shot(p, "clip.en");
+    await tabTo("Link to case");
+    await p.keyboard.press("Enter");
+    await p.locator("dialog[open]").waitFor();
+    await shot(p, "clip-link-dialog.en");
+    await p.keyboard.press("Escape");
+    await p.locator("dialog[open]").waitFor({ state: "detached" });
+    expect(await p.evaluate(() => document.activeElement?.textContent)).toBe("Link to case");
+  });
+
+  it("shows a unit's shortfall on the ratio page", async () => {
+    const p = await page("en");
+    await signIn(p, base, "admin", PW.admin);
+    await p.goto(`${base}/#/ratios`);
+    const row = p.locator('tr[data-unit="Highway Patrol"]');
+    await row.waitFor();
+    const cells = await row.locator("td").allTextContents();
+    expect(cells[1]).toBe("2");
+    expect(await row.textContent()).toMatch(/不达标|short/);
+  });
+
+  it("denies an officer a secret clip, with the reason, even one they recorded", async () => {
+    const p = await page();
+    await signIn(p, base, "liwei", PW.liwei);
+    await p.goto(`${base}/#/clip/BWC-E1/2`);
+    await p.locator("#f-reason").fill("reviewing my own recording");
+    await p.locator("dialog button[type=submit]").click();
+    await expect(p.locator("dialog .error").textContent()).resolves.toContain("CONFIDENTIALITY");
+    await shot(p, "clip-denied.zh");
+    const denied = await s.gw.services.audit.list(ADMIN, { action: "recording.denied", actor: "liwei" });
+    expect(denied.length).toBe(1);
+  });
+
+  it("approves an export with a reason, makes it, and verifies the bundle in the browser: PASS", async () => {
+    const req = await s.gw.approvals.request(s.reviewer, { kind: "export", items: [{ device: "BWC-E1", recording: 1 }], reason: "the court asked for the evidence", hours: 24 });
+    const a = await page();
+    await signIn(a, base, "approver", PW.approver);
+    await a.goto(`${base}/#/approvals`);
+    await a.locator(`#approvals-pending tr[data-approval="${req.id}"] button.primary`).click();
+    await a.locator("#f-reason").fill("release to the court approved");
+    await a.locator("dialog button[type=submit]").click();
+    await a.locator(`#approvals-decided tr[data-approval="${req.id}"]`).waitFor();
+    await check(a, "approvals-decided.zh");
+    const r = await page();
+    await signIn(r, base, "reviewer", PW.reviewer);
+    await r.goto(`${base}/#/evidence`);
+    await r.locator(`#exports-table tr[data-grant="${req.id}"] button`).click();
+    await r.locator("#f-reason").fill("for the court");
+    const [dl] = await Promise.all([r.waitForEvent("download"), r.locator("dialog button[type=submit]").click()]);
+    const file = join(downloads, dl.suggestedFilename());
+    await dl.saveAs(file);
+    await r.locator("#station-key").fill(s.gw.evidence.identity.verifierKey);
+    await r.locator("#bundle-file").setInputFiles(file);
+    await r.locator("#verify-report").waitFor({ timeout: 120000 });
+    const text = await r.locator("#verify-report").textContent();
+    await check(r, "evidence-verified.zh");
+    expect(text).toContain("通过");
+    expect(await r.locator("#verify-report tr[data-check] .badge.bad").count()).toBe(0);
+    expect(await r.locator("#verify-report").getAttribute("class")).toContain("pass");
+  }, 180000);
+
+  it("clears an alarm with a reason, and verifies the audit log", async () => {
+    const p = await page();
+    await signIn(p, base, "admin", PW.admin);
+    await p.goto(`${base}/#/alarms`);
+    await p.getByRole("button", { name: "解除 DEVICE_ALARM BWC-E2" }).click();
+    await p.locator("#f-reason").fill("storage emptied after upload");
+    await p.locator("dialog button[type=submit]").click();
+    await p.locator('tr[data-alarm="DEVICE_ALARM:BWC-E2"]').waitFor({ state: "detached" });
+    await p.goto(`${base}/#/audit`);
+    await p.locator("#verify-log").click();
+    await expect(p.locator("#verify-result").textContent()).resolves.toContain("审计日志完整");
+    expect((await s.gw.services.audit.list(ADMIN, { action: "alarm.clear" }))[0]).toMatchObject({ actor: "admin", reason: "storage emptied after upload" });
+    console.log(`console: script app.js ${(built.sizes["app.js"] / 1024).toFixed(1)} KiB (${(built.sizes["app.js.gz"] / 1024).toFixed(1)} KiB gzipped); screenshots in ${SHOTS}`);
+  });
+});
