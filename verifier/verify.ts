@@ -86,7 +86,7 @@ export async function verifyBundle(path: string, opts: VerifyOptions = {}): Prom
 
 /**
  * Verify a bundle already opened as an Archive (the station console's in-browser verifier opens the
- * dropped File); it is closed at the end. `opened` is how opening it went, when it failed.
+ * dropped File), or report why it could not be opened (`zip` is then the Error); closed at the end.
  */
 export async function verifyOpened(zip: Archive | Error, name: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const c = new Collector();
