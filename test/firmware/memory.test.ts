@@ -142,14 +142,16 @@ eachBuild("firmware on a board's memory, at the defaults", (build) => {
     // and the ring's 10 are recorded.
     run(d, [{ at: 6000, code: "recorder.record('');" }, { chunks: 1182, code: "recorder.stop(); report();" }]);
     const boot = Number((await d.waitLine(/^BOOTMEM \d+/)).split(" ")[1]);
-    const r = await result(d, 360000);
+    // Counted in chunks, so a busy machine makes it slower, not different: about 2 minutes alone,
+    // over 6 beside the whole suite and other work on 2 cores.
+    const r = await result(d, 900000);
     const [rec] = await laneRecordings(g, "MEM-1");
     expect(rec).toMatchObject({ recording_id: 1, verdict: "verified", linked_seq: r.chunks, interrupted: 0 });
     expect(r.chunks).toBeGreaterThanOrEqual(1182);
     neverOutOfMemory(build, r.flags);
     expect(malformed(g)).toEqual({});
     budgets(build, "ten minutes at the defaults", boot, r.peak);
-  }, 420000);
+  }, 960000);
 
   it("the gateway unreachable for 2 minutes of audio, then back: the backlog resent, every chunk verified, no out-of-memory", async () => {
     const { g, proxy } = await station();
