@@ -2,7 +2,7 @@
 // recomputes it: an export discloses the audit entries of its custody events, and the log's
 // custody leaves commit to their hashes (SPEC.md R-LOG-4). SHA-256 injected; no Buffer.
 import type { Sha256 } from "./bytes.js";
-import { concat, fromHex, toHex, utf8 } from "./bytes.js";
+import { concat, fromHex, setU64, toHex, utf8 } from "./bytes.js";
 
 /** An audit entry as stored: `details` is the canonical JSON text that was hashed, or null. */
 export interface AuditEntryFields {
@@ -19,12 +19,10 @@ export interface AuditEntryFields {
 
 const DOMAIN = utf8("evrec-audit-entry-v1\0");
 
+/** n as 8 bytes, big-endian (bytes.ts setU64). */
 function u64(n: number): Uint8Array {
   const b = new Uint8Array(8);
-  const hi = Math.floor(n / 4294967296);
-  const lo = n - hi * 4294967296;
-  b[0] = hi >>> 24; b[1] = (hi >>> 16) & 255; b[2] = (hi >>> 8) & 255; b[3] = hi & 255;
-  b[4] = lo >>> 24; b[5] = (lo >>> 16) & 255; b[6] = (lo >>> 8) & 255; b[7] = lo & 255;
+  setU64(new DataView(b.buffer), 0, n);
   return b;
 }
 

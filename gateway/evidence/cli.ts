@@ -64,7 +64,8 @@ export class UsageError extends Error {
 // Flags cli.ts has already taken for its own commands (--cert, --reason, --as, --from, --to).
 let taken: Record<string, string | undefined> = {};
 
-function flag(args: string[], name: string): string | undefined {
+/** Take `name`'s value out of `args`, else what cli.ts already took for it (`taken`). */
+export function takeFlag(args: string[], name: string, taken: Record<string, string | undefined>): string | undefined {
   const i = args.indexOf(name);
   if (i < 0) return taken[name];
   const v = args[i + 1];
@@ -72,6 +73,8 @@ function flag(args: string[], name: string): string | undefined {
   args.splice(i, 2);
   return v;
 }
+
+const flag = (args: string[], name: string) => takeFlag(args, name, taken);
 
 function readInput(file: string, what: string): string {
   try {

@@ -6,7 +6,7 @@ import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { GatewayConfig } from "../config.js";
 import type { Store } from "./cli.js";
-import { UsageError } from "./cli.js";
+import { UsageError, takeFlag } from "./cli.js";
 import { Alarms } from "../alarms.js";
 import { Evidence } from "./service.js";
 import { parseWitnesses } from "./witness-client.js";
@@ -37,14 +37,7 @@ export const EXPORT_COMMANDS: ReadonlySet<string> = new Set(["export", "approval
 
 let taken: Record<string, string | undefined> = {};
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return taken[name];
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith("--")) throw new UsageError("USAGE", `${name} needs a value`);
-  args.splice(i, 2);
-  return v;
-}
+const flag = (args: string[], name: string) => takeFlag(args, name, taken);
 
 function flags(args: string[], name: string): string[] {
   const out: string[] = [];
