@@ -1,7 +1,8 @@
 // A Node host for the recorder core in tests: real TCP (test/firmware/node-net.ts), the queue on a
 // directory with fsync (NodeStore, optionally wrapped in FaultyStore), Storage as a map that counts
 // compactions, media that a test emits by hand, buttons a test presses.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { afterAll } from "vitest";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -73,9 +74,15 @@ export interface FakeHost {
   clock: { offset: number; fixed: number | null; up: number | null };
 }
 
+// The SD-card directories made here are removed when the test file ends (each file imports its
+// own copy of this module).
+const madeDirs: string[] = [];
+const made = (d: string): string => { madeDirs.push(d); return d; };
+afterAll(() => { for (const d of madeDirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+
 /** A host over `dir` (the SD card) and `kv` (the flash); pass both again to "reboot". */
 export function fakeHost(opts: { dir?: string; kv?: MemKv; capacity?: number } = {}): FakeHost {
-  const dir = opts.dir || mkdtempSync(join(tmpdir(), "evrec-dev-"));
+  const dir = opts.dir || made(mkdtempSync(join(tmpdir(), "evrec-dev-")));
   const kv = opts.kv || new MemKv();
   const store = new FaultyStore(new NodeStore(dir, opts.capacity));
   const media = new ManualMedia();

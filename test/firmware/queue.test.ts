@@ -1,7 +1,7 @@
 // The recorder's durable upload queue (firmware/core/queue.ts) over a real directory with fsync
 // (simulator/imitation/node-store.ts), with injected power loss and a full medium; the Espruino gate;
 // and, with ESPRUINO_BIN, a put / reboot / pending run on the real interpreter over its `fs`.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
@@ -21,7 +21,8 @@ const tempDir = (): string => {
   dirs.push(d);
   return d;
 };
-process.on("exit", () => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+// vitest runs files in workers that are not ended by process exit: clean up after the file.
+afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
 /** A chunk as published: chunkFrame's prefix, a payload that names its seq, the suffix. */
 const chunkParts = (rec: number, seq: number, size = 300): Uint8Array[] => {
