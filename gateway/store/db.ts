@@ -76,41 +76,76 @@ export function isConstraintError(e: unknown): boolean {
 
 /**
  * What both drivers share: the queue of transactions, how a call inside one joins it, and
- * savepoints. A driver supplies the statements and how a write transaction begins.
+ * savepoints. A driver supplies the statements (on its one connection, in call order) and how a
+ * write transaction begins.
+ *
+ * A statement made outside any transaction while one is open waits for it to end: on the one
+ * connection it would otherwise run inside that transaction and be rolled back with it (a device
+ * registered while a case link failed would vanish), and on PostgreSQL a statement sent after a
+ * failed one in a transaction is refused until the rollback.
  */
 export abstract class QueuedDb implements Db {
   abstract readonly dialect: Dialect;
-  abstract run(sql: string, params?: Params): Promise<{ changes: number }>;
-  abstract get<T>(sql: string, params?: Params): Promise<T | undefined>;
-  abstract all<T>(sql: string, params?: Params): Promise<T[]>;
-  abstract exec(sql: string): Promise<void>;
   abstract ddl(sql: string): string;
   abstract close(): Promise<void>;
   /** The statement(s) that open a write transaction. */
   protected abstract readonly beginSql: string;
+  protected abstract runNow(sql: string, params: Params): Promise<{ changes: number }>;
+  protected abstract getNow<T>(sql: string, params: Params): Promise<T | undefined>;
+  protected abstract allNow<T>(sql: string, params: Params): Promise<T[]>;
+  protected abstract execNow(sql: string): Promise<void>;
 
   private tail: Promise<unknown> = Promise.resolve();
+  /** Transactions queued or running. */
+  private queued = 0;
   // Marks the async context of the transaction in progress, so a call made inside it joins it.
   private inTx = new AsyncLocalStorage<{ open: boolean }>();
+
+  run(sql: string, params: Params = []): Promise<{ changes: number }> {
+    return this.outside(() => this.runNow(sql, params));
+  }
+
+  get<T>(sql: string, params: Params = []): Promise<T | undefined> {
+    return this.outside(() => this.getNow<T>(sql, params));
+  }
+
+  all<T>(sql: string, params: Params = []): Promise<T[]> {
+    return this.outside(() => this.allNow<T>(sql, params));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.outside(() => this.execNow(sql));
+  }
+
+  /** A statement: at once inside a transaction or when none is queued, else after the queued ones. */
+  private outside<T>(f: () => Promise<T>): Promise<T> {
+    if (this.queued === 0 || this.inTx.getStore()?.open) return f();
+    const p = this.tail.then(f, f);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
 
   transaction<T>(fn: () => Promise<T>): Promise<T> {
     if (this.inTx.getStore()?.open) return fn();
     const run = async () => {
-      await this.exec(this.beginSql);
+      await this.execNow(this.beginSql);
       // Work started inside but still running after the commit (a callback not awaited) must not
       // think it is inside: it queues a transaction of its own.
       const mark = { open: true };
       try {
         const r = await this.inTx.run(mark, fn);
         mark.open = false;
-        await this.exec("COMMIT");
+        await this.execNow("COMMIT");
         return r;
       } catch (e) {
         mark.open = false;
-        await this.exec("ROLLBACK").catch(() => undefined);
+        await this.execNow("ROLLBACK").catch(() => undefined);
         throw e;
+      } finally {
+        this.queued--;
       }
     };
+    this.queued++;
     const p = this.tail.then(run, run);
     this.tail = p.catch(() => undefined);
     return p;
@@ -121,13 +156,13 @@ export abstract class QueuedDb implements Db {
   }
 
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
-    await this.exec("SAVEPOINT item");
+    await this.execNow("SAVEPOINT item");
     try {
       const r = await fn();
-      await this.exec("RELEASE item");
+      await this.execNow("RELEASE item");
       return r;
     } catch (e) {
-      await this.exec("ROLLBACK TO item; RELEASE item");
+      await this.execNow("ROLLBACK TO item; RELEASE item");
       throw e;
     }
   }

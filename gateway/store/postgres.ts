@@ -28,7 +28,10 @@ export class PostgresDb extends QueuedDb {
   /** Why the connection is unusable (lost, closed), or null. */
   private broken: Error | null = null;
   private reconnecting: Promise<pg.Client> | null = null;
+  private closed = false;
   private names = new Map<string, string>();
+  /** The statement sent last: the next waits for it (one at a time on the connection, in call order). */
+  private pending: Promise<unknown> = Promise.resolve();
 
   private constructor(private url: string, client: pg.Client) {
     super();
@@ -45,11 +48,12 @@ export class PostgresDb extends QueuedDb {
   private watch(c: pg.Client): void {
     // An idle connection the server dropped emits 'error'; without a listener it would end the process.
     c.on("error", (e) => { if (this.client === c) this.broken = e; });
-    c.on("end", () => { if (this.client === c && !this.broken) this.broken = new GatewayError("DB_CONNECTION_LOST", `the connection to PostgreSQL at ${where(this.url)} ended`); });
+    c.on("end", () => { if (this.client === c && !this.broken && !this.closed) this.broken = new GatewayError("DB_CONNECTION_LOST", `the connection to PostgreSQL at ${where(this.url)} ended`); });
   }
 
   /** The connection; a lost one is replaced, except inside a transaction (whose work is lost with it). */
   private conn(): pg.Client | Promise<pg.Client> {
+    if (this.closed) throw new GatewayError("DB_CLOSED", "the database is closed");
     if (!this.broken) return this.client;
     if (this.inTransaction) throw new GatewayError("DB_CONNECTION_LOST", `the connection to PostgreSQL at ${where(this.url)} was lost: ${this.broken.message}`);
     if (!this.reconnecting) {
@@ -63,27 +67,34 @@ export class PostgresDb extends QueuedDb {
     return this.reconnecting;
   }
 
-  private async query(sql: string, params: Params): Promise<pg.QueryResult> {
+  /** Send statements after those already sent, as SQLite's one connection runs them. */
+  private send<R>(f: (c: pg.Client) => Promise<R>): Promise<R> {
+    const p = this.pending.then(async () => f(await this.conn()));
+    this.pending = p.catch(() => undefined);
+    return p;
+  }
+
+  private query(sql: string, params: Params): Promise<pg.QueryResult> {
     const { text, values } = toPostgres(sql, params);
     let name = this.names.get(text);
     if (name === undefined && this.names.size < MAX_PREPARED) this.names.set(text, (name = "s" + this.names.size));
-    return (await this.conn()).query({ name, text, values });
+    return this.send((c) => c.query({ name, text, values })).catch((e) => { if (process.env.PGDEBUG) console.error("PGERR", String(e), text.slice(0, 300)); throw e; });
   }
 
-  async run(sql: string, params: Params = []): Promise<{ changes: number }> {
+  protected async runNow(sql: string, params: Params): Promise<{ changes: number }> {
     return { changes: (await this.query(sql, params)).rowCount ?? 0 };
   }
 
-  async get<T>(sql: string, params: Params = []): Promise<T | undefined> {
+  protected async getNow<T>(sql: string, params: Params): Promise<T | undefined> {
     return (await this.query(sql, params)).rows[0] as T | undefined;
   }
 
-  async all<T>(sql: string, params: Params = []): Promise<T[]> {
+  protected async allNow<T>(sql: string, params: Params): Promise<T[]> {
     return (await this.query(sql, params)).rows as T[];
   }
 
-  async exec(sql: string): Promise<void> {
-    await (await this.conn()).query(sql);
+  protected async execNow(sql: string): Promise<void> {
+    await this.send((c) => c.query(sql)).catch((e) => { if (process.env.PGDEBUG) console.error("PGERR", String(e), sql.slice(0, 300)); throw e; });
   }
 
   ddl(sql: string): string {
@@ -91,7 +102,8 @@ export class PostgresDb extends QueuedDb {
   }
 
   async close(): Promise<void> {
-    this.broken = new GatewayError("DB_CLOSED", "the database is closed");
+    await this.pending;
+    this.closed = true;
     await this.client.end();
   }
 }

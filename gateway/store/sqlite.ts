@@ -22,7 +22,7 @@ export class SqliteDb extends QueuedDb {
     return db;
   }
 
-  run(sql: string, params: Params = []): Promise<{ changes: number }> {
+  protected runNow(sql: string, params: Params): Promise<{ changes: number }> {
     return new Promise((resolve, reject) => {
       this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
         if (err) reject(err);
@@ -31,15 +31,15 @@ export class SqliteDb extends QueuedDb {
     });
   }
 
-  get<T>(sql: string, params: Params = []): Promise<T | undefined> {
+  protected getNow<T>(sql: string, params: Params): Promise<T | undefined> {
     return new Promise((resolve, reject) => this.db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined))));
   }
 
-  all<T>(sql: string, params: Params = []): Promise<T[]> {
+  protected allNow<T>(sql: string, params: Params): Promise<T[]> {
     return new Promise((resolve, reject) => this.db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
   }
 
-  exec(sql: string): Promise<void> {
+  protected execNow(sql: string): Promise<void> {
     return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
   }
 
