@@ -78,7 +78,7 @@ export class PostgresDb extends QueuedDb {
     const { text, values } = toPostgres(sql, params);
     let name = this.names.get(text);
     if (name === undefined && this.names.size < MAX_PREPARED) this.names.set(text, (name = "s" + this.names.size));
-    return this.send((c) => c.query({ name, text, values })).catch((e) => { if (process.env.PGDEBUG) console.error("PGERR", String(e), text.slice(0, 300)); throw e; });
+    return this.send((c) => c.query({ name, text, values }));
   }
 
   protected async runNow(sql: string, params: Params): Promise<{ changes: number }> {
@@ -94,7 +94,7 @@ export class PostgresDb extends QueuedDb {
   }
 
   protected async execNow(sql: string): Promise<void> {
-    await this.send((c) => c.query(sql)).catch((e) => { if (process.env.PGDEBUG) console.error("PGERR", String(e), sql.slice(0, 300)); throw e; });
+    await this.send((c) => c.query(sql));
   }
 
   ddl(sql: string): string {
