@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { configDefaults, defineConfig } from "vitest/config";
+import { defineConfig } from "vitest/config";
 
 // The store's tests, run a second time with the metadata in PostgreSQL (the project "postgres"):
 // the tests that exercise store/ through the model, the audit log, alarms, reports, ingest
@@ -21,7 +21,7 @@ export default defineConfig({
     testTimeout: 30000,
     hookTimeout: 30000,
     projects: [
-      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, "test/**/*.pg.test.ts"] } },
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts", "!test/**/*.pg.test.ts"] } },
       {
         extends: true,
         test: {
