@@ -69,7 +69,17 @@ export class PostgresDb extends QueuedDb {
 
   /** Send statements after those already sent, as SQLite's one connection runs them. */
   private send<R>(f: (c: pg.Client) => Promise<R>): Promise<R> {
-    const p = this.pending.then(async () => f(await this.conn()));
+    const p = this.pending.then(async () => {
+      const c = await this.conn();
+      try {
+        return await f(c);
+      } catch (e) {
+        // The connection itself failed (the server ended it, the socket broke): the next statement
+        // outside a transaction opens a new one, without waiting for the client's 'end'.
+        if (connectionLost(e) && this.client === c) this.broken = e as Error;
+        throw e;
+      }
+    });
     this.pending = p.catch(() => undefined);
     return p;
   }
@@ -109,6 +119,12 @@ export class PostgresDb extends QueuedDb {
 }
 
 const where = (url: string) => dbLabel(url).replace(/^postgres:\/\//, "");
+
+/** An error of the connection rather than of the statement: SQLSTATE class 08, 57P01-57P03, or none (the socket). */
+function connectionLost(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code !== "string" || /^(08|57P0[123])/.test(code) || !/^[0-9A-Z]{5}$/.test(code);
+}
 
 const parseInt8 = (s: string) => Number(s);
 const parseBool = (s: string) => (s === "t" ? 1 : 0);

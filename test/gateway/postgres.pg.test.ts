@@ -89,6 +89,29 @@ describe.skipIf(!!missing)(`the store on PostgreSQL${missing ? ` (skipped: ${mis
     await db.run("INSERT INTO tlog_leaves (idx, ref, kind, data, hash, at) VALUES (0, 'r', 'k', ?, ?, 1)", [Buffer.from("d"), Buffer.alloc(32)]);
     await expect(db.run("DELETE FROM tlog_leaves")).rejects.toThrow(/tlog_leaves is append-only/);
   });
+
+  it("replaces a connection the server dropped: at most the statement in flight fails, the next transaction commits", async () => {
+    const t = await testDb();
+    const a = await Db.open(t.db);
+    const b = await Db.open(t.db);
+    try {
+      await migrate(a, ALL_MIGRATIONS);
+      const { pid } = (await a.get<{ pid: number }>("SELECT pg_backend_pid() AS pid"))!;
+      await b.get("SELECT pg_terminate_backend(CAST(? AS INTEGER)) AS ok", [pid]);
+      let failed = 0;
+      for (let i = 0; i < 3; i++) {
+        try { await a.get("SELECT 1 AS one"); break; } catch { failed++; }
+      }
+      expect(failed).toBeLessThanOrEqual(1);
+      await a.transaction(() => a.run("INSERT INTO devices (id, root_enc, created_at) VALUES ('PG-0100', ?, 1)", [Buffer.alloc(4)]));
+      expect(await b.get("SELECT id FROM devices WHERE id = 'PG-0100'")).toEqual({ id: "PG-0100" });
+      expect((await a.get<{ pid: number }>("SELECT pg_backend_pid() AS pid"))!.pid).not.toBe(pid);
+    } finally {
+      await a.close();
+      await b.close();
+      await t.drop();
+    }
+  });
 });
 
 describe("a PostgreSQL server that can't be reached", () => {
