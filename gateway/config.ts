@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { MAX_PACKET } from "../protocol/constants.js";
 import { POLICY_DEFAULTS } from "./policy.js";
-import { dbLabel, isPostgresUrl } from "./store/db.js";
+import { isPostgresUrl } from "./store/db.js";
 
 export interface GatewayConfig {
   /** Address the MQTT and HTTP listeners bind to. */
@@ -223,7 +223,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
   for (const k of keys) if (env[envName(k)] !== undefined) out[k] = coerce(k, env[envName(k)], envName(k));
   for (const [k, v] of flags) out[k] = coerce(k, v, flag(k));
   const c = out as unknown as GatewayConfig;
-  if (c.db && !isPostgresUrl(c.db)) throw new ConfigError(`db must be a PostgreSQL connection string (postgres://USER:PASSWORD@HOST:PORT/DATABASE), got ${JSON.stringify(dbLabel(c.db))}; leave it empty for SQLite in the data directory`);
+  if (c.db && !isPostgresUrl(c.db)) throw new ConfigError(`db must be a PostgreSQL connection string (postgres://USER:PASSWORD@HOST:PORT/DATABASE), got one starting ${JSON.stringify(c.db.slice(0, Math.max(0, c.db.indexOf(":")) || 12))}; leave it empty for SQLite in the data directory`);
   // A smaller limit would refuse the protocol's largest legal chunk (R-TOP-4).
   if (c.maxPacket < MAX_PACKET) c.maxPacket = MAX_PACKET;
   return { config: c, help };
