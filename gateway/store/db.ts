@@ -74,15 +74,19 @@ export function isConstraintError(e: unknown): boolean {
   return code === "SQLITE_CONSTRAINT" || (typeof code === "string" && /^23[0-9A-Z]{3}$/.test(code));
 }
 
+/** A statement that only reads (the store writes no data-modifying WITH). */
+const READ = /^\s*(SELECT|WITH)\b/i;
+
 /**
  * What both drivers share: the queue of transactions, how a call inside one joins it, and
  * savepoints. A driver supplies the statements (on its one connection, in call order) and how a
  * write transaction begins.
  *
- * A statement made outside any transaction while one is open waits for it to end: on the one
+ * A write made outside any transaction while one is open waits for it to end: on the one
  * connection it would otherwise run inside that transaction and be rolled back with it (a device
- * registered while a case link failed would vanish), and on PostgreSQL a statement sent after a
- * failed one in a transaction is refused until the rollback.
+ * registered while a case link failed would vanish). On PostgreSQL reads wait too: a statement sent
+ * after a failed one in a transaction is refused until the rollback. On SQLite a read goes at once
+ * (it can only see the open transaction's writes early), so ingest's reads don't wait for a batch.
  */
 export abstract class QueuedDb implements Db {
   abstract readonly dialect: Dialect;
@@ -90,6 +94,8 @@ export abstract class QueuedDb implements Db {
   abstract close(): Promise<void>;
   /** The statement(s) that open a write transaction. */
   protected abstract readonly beginSql: string;
+  /** Do reads outside a transaction wait for the open one (see above)? */
+  protected abstract readonly readsWait: boolean;
   protected abstract runNow(sql: string, params: Params): Promise<{ changes: number }>;
   protected abstract getNow<T>(sql: string, params: Params): Promise<T | undefined>;
   protected abstract allNow<T>(sql: string, params: Params): Promise<T[]>;
@@ -106,11 +112,12 @@ export abstract class QueuedDb implements Db {
   }
 
   get<T>(sql: string, params: Params = []): Promise<T | undefined> {
-    return this.outside(() => this.getNow<T>(sql, params));
+    // An INSERT ... RETURNING is a write.
+    return this.readsWait || !READ.test(sql) ? this.outside(() => this.getNow<T>(sql, params)) : this.getNow<T>(sql, params);
   }
 
   all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return this.outside(() => this.allNow<T>(sql, params));
+    return this.readsWait || !READ.test(sql) ? this.outside(() => this.allNow<T>(sql, params)) : this.allNow<T>(sql, params);
   }
 
   exec(sql: string): Promise<void> {

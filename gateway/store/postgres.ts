@@ -24,6 +24,7 @@ const MAX_PREPARED = 2000;
 export class PostgresDb extends QueuedDb {
   readonly dialect = "postgres" as const;
   protected readonly beginSql = `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
+  protected readonly readsWait = true;
   private client: pg.Client;
   /** Why the connection is unusable (lost, closed), or null. */
   private broken: Error | null = null;

@@ -9,6 +9,7 @@ export class SqliteDb extends QueuedDb {
   // BEGIN IMMEDIATE takes the write lock at once: another process (the admin CLI) waits its turn
   // instead of failing halfway through a transaction.
   protected readonly beginSql = "BEGIN IMMEDIATE";
+  protected readonly readsWait = false;
   private constructor(private db: sqlite3.Database) {
     super();
   }
