@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 // the tests that exercise store/ through the model, the audit log, alarms, reports, ingest
 // commits, a restart and a kill -9, services with their audit entries, device history,
 // retention, the scrub, exports with their approvals. One server
-// for the run (test/helpers/postgres-setup.ts), a database per gateway. *.pg.test.ts run only there.
+// for the run (test/helpers/postgres-setup.ts), a schema per gateway. *.pg.test.ts run only there.
 const STORE_TESTS = [
   "test/gateway/model.test.ts", "test/gateway/audit.test.ts", "test/gateway/alarms.test.ts", "test/gateway/reports.test.ts",
   "test/gateway/ingest.test.ts", "test/gateway/crash.test.ts", "test/gateway/restart.test.ts",

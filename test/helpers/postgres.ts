@@ -2,7 +2,7 @@
 // directory in a fresh temporary directory, the unix socket there too, TCP on loopback at a free
 // port, fsync on (what a commit promises is the point). As root (CI), PostgreSQL refuses to run,
 // so initdb and the server run as the `postgres` account. stop() kills the server by its pid and
-// removes everything. Each gateway under test gets a database of its own on it.
+// removes everything. Each gateway under test gets a schema of its own on it (testDb).
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -142,29 +142,39 @@ declare module "vitest" {
 /** Does this run test the store on PostgreSQL (the vitest project "postgres" sets GATEWAY_TEST_DB)? */
 export const onPostgres = process.env.GATEWAY_TEST_DB === "postgres";
 
+/** This test file's database on the run's server (made once per file: a CREATE DATABASE takes about half a second). */
+let fileDatabase: Promise<string> | null = null;
+
 /**
  * The `db` a gateway under test is configured with: "" (SQLite in its data directory), or on the
- * PostgreSQL run a fresh database on the run's server; drop() removes it.
+ * PostgreSQL run a fresh schema of its own in this test file's database (search_path in the
+ * connection string); drop() removes the schema. A database per file keeps files that run side by
+ * side from waiting on each other's write lock (advisory locks are per database); the server, and
+ * with it the databases, is removed at the end of the run.
  */
 export async function testDb(): Promise<{ db: string; drop: () => Promise<void> }> {
   if (!onPostgres) return { db: "", drop: async () => undefined };
   const { inject } = await import("vitest");
   const p = inject("postgres");
   if (!p || "missing" in p) throw new Error(`GATEWAY_TEST_DB=postgres but no server: ${p ? p.missing : "run through the vitest project \"postgres\""}`);
-  const name = "t_" + randomBytes(6).toString("hex");
-  const admin = new pg.Client({ connectionString: p.url });
-  await admin.connect();
-  try { await admin.query(`CREATE DATABASE ${name}`); } finally { await admin.end(); }
-  const u = new URL(p.url);
-  u.pathname = "/" + name;
-  return {
-    db: u.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: p.url });
-      await c.connect();
-      try { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } finally { await c.end(); }
-    },
+  const admin = async <T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try { return await f(c); } finally { await c.end(); }
   };
+  fileDatabase ??= (async () => {
+    const name = "t_" + randomBytes(6).toString("hex");
+    await admin(p.url, (c) => c.query(`CREATE DATABASE ${name}`));
+    const u = new URL(p.url);
+    u.pathname = "/" + name;
+    return u.toString();
+  })();
+  const base = await fileDatabase;
+  const schema = "s_" + randomBytes(6).toString("hex");
+  await admin(base, (c) => c.query(`CREATE SCHEMA ${schema}`));
+  const u = new URL(base);
+  u.searchParams.set("options", `-c search_path=${schema}`);
+  return { db: u.toString(), drop: () => admin(base, (c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)).then(() => undefined) };
 }
 
 /** A database for a store test: the SQLite file named, or on the PostgreSQL run a fresh database (dropped at close()). */
