@@ -95,12 +95,19 @@ async function main(argv: string[]): Promise<number> {
   }
   let config;
   try {
-    config = loadConfig(f("--data-dir") ? ["--data-dir", f("--data-dir")!] : [], process.env).config;
+    config = loadConfig([...(f("--data-dir") ? ["--data-dir", f("--data-dir")!] : []), ...(f("--db") ? ["--db", f("--db")!] : [])], process.env).config;
   } catch (e) {
     if (e instanceof ConfigError) { console.error(`admin: CONFIG: ${e.message}`); return 2; }
     throw e;
   }
-  const store = await openStore(config);
+  let store: Awaited<ReturnType<typeof openStore>>;
+  try {
+    store = await openStore(config);
+  } catch (e) {
+    // A PostgreSQL server that can't be reached or refuses: said in one line with its code.
+    if (e instanceof GatewayError) { console.error(`admin: ${e.code}: ${e.message}`); return 1; }
+    throw e;
+  }
   if (store.adminTokenFile) console.error(lang === "zh" ? `首次使用: 已创建管理员账户, 令牌在 ${store.adminTokenFile} (权限 0600)` : `first start: admin account created, its token is in ${store.adminTokenFile} (mode 0600)`);
   const tokenFile = resolve(f("--token-file") ?? join(config.dataDir, "admin.token"));
   let token: string;
@@ -368,7 +375,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     // Export, approval and custody: open to every role, each command checks its own rights (a
     // grant, an approver, the scope); they read their own flags, some repeated (--recording), from
     // the words as typed, less the CLI's own.
-    const own = new Set(["--data-dir", "--token-file", "--lang"]);
+    const own = new Set(["--data-dir", "--db", "--token-file", "--lang"]);
     const rest: string[] = [];
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i];

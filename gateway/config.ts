@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { MAX_PACKET } from "../protocol/constants.js";
 import { POLICY_DEFAULTS } from "./policy.js";
+import { isPostgresUrl } from "./store/db.js";
 
 export interface GatewayConfig {
   /** Address the MQTT and HTTP listeners bind to. */
@@ -23,6 +24,8 @@ export interface GatewayConfig {
   mqttConnectTimeoutMs: number;
   /** SQLite database, media files, station key, admin token. */
   dataDir: string;
+  /** A PostgreSQL connection string for the metadata (postgres://user:password@host:port/database); empty: SQLite in dataDir. */
+  db: string;
   /** The built console (npm run build:console); empty: dist/console of this checkout. */
   consoleDir: string;
   /** Largest MQTT packet accepted (R-TOP-4); clamped to at least the protocol's largest chunk. */
@@ -93,6 +96,7 @@ export const DEFAULTS: GatewayConfig = {
   portsFile: "",
   mqttConnectTimeoutMs: 10000,
   dataDir: "./data",
+  db: "",
   consoleDir: "",
   maxPacket: MAX_PACKET,
   maxClients: 2000,
@@ -137,6 +141,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   portsFile: "write the chosen ports as JSON to this file once listening (for tools that start the gateway with port 0)",
   mqttConnectTimeoutMs: "ms a new MQTT socket has to send CONNECT before it is closed",
   dataDir: "data directory: database, media, station key, admin token",
+  db: "PostgreSQL for the metadata instead of SQLite in the data directory: postgres://USER:PASSWORD@HOST:PORT/DATABASE (create the database with LC_COLLATE 'C'; media stay in the data directory)",
   consoleDir: "directory of the built web console (npm run build:console); empty: dist/console of this checkout",
   maxPacket: "largest MQTT packet in bytes (at least 69632)",
   maxClients: "most MQTT clients at once",
@@ -174,7 +179,7 @@ const envName = (k: string) => "EVREC_" + k.replace(/[A-Z]/g, (c) => "_" + c).to
 /** The --help text, with every option, its flag, environment variable and default. */
 export function helpText(): string {
   const rows = (Object.keys(DEFAULTS) as (keyof GatewayConfig)[]).map((k) => `  ${(flag(k) + " <value>").padEnd(28)} ${HELP[k]} (env ${envName(k)}, default ${DEFAULTS[k]})`);
-  return ["Usage: npm start -- [options]", "", "Starts the station gateway: embedded MQTT broker, verified ingest, SQLite store.", "", "Options:", "  --config <file>              JSON file with any of the options below", ...rows, "  --help                       this text", ""].join("\n");
+  return ["Usage: npm start -- [options]", "", "Starts the station gateway: embedded MQTT broker, verified ingest, SQLite (or PostgreSQL, --db) store.", "", "Options:", "  --config <file>              JSON file with any of the options below", ...rows, "  --help                       this text", ""].join("\n");
 }
 
 export class ConfigError extends Error {}
@@ -218,6 +223,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
   for (const k of keys) if (env[envName(k)] !== undefined) out[k] = coerce(k, env[envName(k)], envName(k));
   for (const [k, v] of flags) out[k] = coerce(k, v, flag(k));
   const c = out as unknown as GatewayConfig;
+  if (c.db && !isPostgresUrl(c.db)) throw new ConfigError(`db must be a PostgreSQL connection string (postgres://USER:PASSWORD@HOST:PORT/DATABASE), got one starting ${JSON.stringify(c.db.slice(0, Math.max(0, c.db.indexOf(":")) || 12))}; leave it empty for SQLite in the data directory`);
   // A smaller limit would refuse the protocol's largest legal chunk (R-TOP-4).
   if (c.maxPacket < MAX_PACKET) c.maxPacket = MAX_PACKET;
   return { config: c, help };

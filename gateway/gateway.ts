@@ -88,7 +88,8 @@ export async function openStore(config: GatewayConfig) {
   // The station's Ed25519 signing identity (log checkpoints, manifests, C2PA), made at first start.
   const { identity } = StationIdentity.loadOrCreate(dir, config.stationName);
   const policy = makePolicy(config);
-  const db = await Db.open(join(dir, "gateway.db"));
+  // The metadata: SQLite in the data directory, or the PostgreSQL server --db names.
+  const db = await Db.open(config.db || join(dir, "gateway.db"));
   await migrate(db, ALL_MIGRATIONS);
   const audit = await AuditLog.open(db, dir);
   const accounts = new Accounts(db);

@@ -4,6 +4,7 @@ import { startGateway } from "./gateway.js";
 import { IdentityError } from "./evidence/identity.js";
 import { resolve } from "node:path";
 import { GatewayError } from "./errors.js";
+import { dbLabel } from "./store/db.js";
 
 let parsed;
 try {
@@ -37,7 +38,7 @@ try {
   throw e;
 }
 const apiHost = parsed.config.host === "0.0.0.0" ? "127.0.0.1" : parsed.config.host;
-console.log(`gateway: MQTT on ${parsed.config.host}:${gw.mqttPort}, data in ${resolve(parsed.config.dataDir)}`);
+console.log(`gateway: MQTT on ${parsed.config.host}:${gw.mqttPort}, data in ${resolve(parsed.config.dataDir)}${parsed.config.db ? `, metadata in PostgreSQL ${dbLabel(parsed.config.db)}` : ""}`);
 if (gw.broker.tlsPort) console.log(`gateway: MQTT over TLS on ${parsed.config.host}:${gw.broker.tlsPort}`);
 console.log(`gateway: API on ${gw.apiScheme}://${apiHost}:${gw.httpPort}/api (OpenAPI at /api/docs)`);
 console.log(`gateway: station console at ${gw.apiScheme}://${apiHost}:${gw.httpPort}/ (sign in with an account's password: npm run admin -- account password NAME)`);

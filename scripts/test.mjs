@@ -12,7 +12,9 @@ const NEEDED = [["protobuf-compiler", "protoc"], ["mosquitto-clients", "mosquitt
   // The transparency log's peer test builds a Go program against golang.org/x/mod/sumdb.
   ["golang-go", "go"], ["golang-golang-x-mod-dev", "/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog"],
   // The README's admin walkthrough, run as written, ends with a curl.
-  ["curl", "curl"]];
+  ["curl", "curl"],
+  // The store's tests run a second time against a PostgreSQL 15 they start (vitest project "postgres").
+  ["postgresql", "/usr/lib/postgresql/15/bin/postgres"]];
 
 const has = (cmd) => (cmd.startsWith("/") ? existsSync(cmd) : spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0);
 

@@ -4,6 +4,7 @@
 // written with its custody event in one transaction, so the trail can't miss a change.
 import { GatewayError } from "../errors.js";
 import type { Db } from "../store/db.js";
+import { isConstraintError } from "../store/db.js";
 import * as units from "../store/units.js";
 import * as officers from "../store/officers.js";
 import * as devices from "../store/devices.js";
@@ -266,7 +267,7 @@ function daysBetween(from: string, to: string): number {
 const certValidOn = (o: { cert_valid_from: string | null; cert_valid_to: string | null }, date: string) =>
   o.cert_valid_from !== null && o.cert_valid_to !== null && o.cert_valid_from <= date && date <= o.cert_valid_to;
 
-const isConstraint = (e: unknown) => (e as { code?: string }).code === "SQLITE_CONSTRAINT";
+const isConstraint = isConstraintError;
 
 export class Model {
   readonly opts: ModelOptions;

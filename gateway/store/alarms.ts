@@ -12,7 +12,7 @@ export async function upsertAlarm(db: Db, kind: string, subject: string, detail:
   return (await db.get<AlarmRow>(
     `INSERT INTO alarms (kind, subject, detail, count, first_at, last_at) VALUES (?, ?, ?, 1, ?, ?)
      ON CONFLICT (kind, subject) WHERE cleared_at IS NULL
-     DO UPDATE SET detail = excluded.detail, last_at = excluded.last_at, count = count + 1
+     DO UPDATE SET detail = excluded.detail, last_at = excluded.last_at, count = alarms.count + 1
      RETURNING ${COLUMNS}`, [kind, subject, detail, at, at]))!;
 }
 

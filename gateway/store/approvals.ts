@@ -55,8 +55,8 @@ export interface ApprovalRow {
 const COLS = "id, kind, requester, reason, case_number, items, hours, requested_at, state, decided_by, decided_at, decision_reason, valid_until";
 
 export async function insertRequest(db: Db, r: { kind: ApprovalKind; requester: string; reason: string; caseNumber: string | null; items: string; hours: number; at: number }): Promise<number> {
-  return (await db.run("INSERT INTO approvals (kind, requester, reason, case_number, items, hours, requested_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    [r.kind, r.requester, r.reason, r.caseNumber, r.items, r.hours, r.at])).lastID;
+  return (await db.get<{ id: number }>("INSERT INTO approvals (kind, requester, reason, case_number, items, hours, requested_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    [r.kind, r.requester, r.reason, r.caseNumber, r.items, r.hours, r.at]))!.id;
 }
 
 export async function approval(db: Db, id: number): Promise<ApprovalRow | undefined> {

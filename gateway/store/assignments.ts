@@ -24,9 +24,9 @@ export async function returnedAfter(db: Db, deviceId: string, atMs: number): Pro
   return !!(await db.get("SELECT id FROM assignments WHERE device_id = ? AND returned_at > ?", [deviceId, atMs]));
 }
 
-/** Open a checkout; a second open one for the device fails with SQLITE_CONSTRAINT. */
+/** Open a checkout; a second open one for the device fails on a constraint (isConstraintError). */
 export async function insertAssignment(db: Db, deviceId: string, officerId: number | null, room: string | null, atMs: number): Promise<number> {
-  return (await db.run("INSERT INTO assignments (device_id, officer_id, room, checked_out_at) VALUES (?, ?, ?, ?)", [deviceId, officerId, room, atMs])).lastID;
+  return (await db.get<{ id: number }>("INSERT INTO assignments (device_id, officer_id, room, checked_out_at) VALUES (?, ?, ?, ?) RETURNING id", [deviceId, officerId, room, atMs]))!.id;
 }
 
 export async function closeAssignment(db: Db, id: number, atMs: number): Promise<void> {

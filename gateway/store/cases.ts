@@ -10,10 +10,10 @@ const SUBTREE = "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT u.id FROM 
 
 export interface CaseValues { number: string; unitId: number; category: string; activityKind: string; policy: string; windowStart: number; windowEnd: number; confidentiality: number; room: string | null }
 
-/** Open a case; a duplicate number fails with SQLITE_CONSTRAINT. */
+/** Open a case; a duplicate number fails on a constraint (isConstraintError). */
 export async function insertCase(db: Db, c: CaseValues): Promise<number> {
-  return (await db.run("INSERT INTO cases (number, unit_id, category, activity_kind, policy, window_start, window_end, confidentiality, room) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [c.number, c.unitId, c.category, c.activityKind, c.policy, c.windowStart, c.windowEnd, c.confidentiality, c.room])).lastID;
+  return (await db.get<{ id: number }>("INSERT INTO cases (number, unit_id, category, activity_kind, policy, window_start, window_end, confidentiality, room) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    [c.number, c.unitId, c.category, c.activityKind, c.policy, c.windowStart, c.windowEnd, c.confidentiality, c.room]))!.id;
 }
 
 export function caseByNumber(db: Db, number: string): Promise<CaseRow | undefined> {

@@ -1,97 +1,176 @@
-// A small promise layer over sqlite3 (the chosen driver): WAL, synchronous=FULL so a commit is
-// on the disk when it returns (R-ACK-1), and one write transaction at a time.
-import sqlite3 from "sqlite3";
+// The one interface every statement in store/ is written against, and the two drivers behind it:
+// SQLite (sqlite.ts, the default: a file in the data directory) and PostgreSQL (postgres.ts, when
+// the gateway is given a connection string). SQL is written once, in SQLite's spelling with `?`
+// placeholders and portable constructs; the PostgreSQL driver translates placeholders and, for
+// migrations only, column types (see README.md). Both run one transaction at a time on one
+// connection, and a call made inside a transaction joins it.
 import { AsyncLocalStorage } from "node:async_hooks";
 
 export type Params = (string | number | bigint | Buffer | Uint8Array | null)[];
 
-export class Db {
-  private db: sqlite3.Database;
+/** Which engine a Db talks to (for the few places whose SQL differs; see README.md). */
+export type Dialect = "sqlite" | "postgres";
+
+/** The store's database: SQLite or PostgreSQL behind the same calls. */
+export interface Db {
+  readonly dialect: Dialect;
+  /** A statement that returns no rows; `changes` is how many rows it wrote. */
+  run(sql: string, params?: Params): Promise<{ changes: number }>;
+  /** The first row, if any (also an INSERT ... RETURNING). */
+  get<T>(sql: string, params?: Params): Promise<T | undefined>;
+  all<T>(sql: string, params?: Params): Promise<T[]>;
+  /** Statements without parameters, several at once. */
+  exec(sql: string): Promise<void>;
+  /**
+   * A schema statement written in SQLite's DDL, as this engine spells it (migrations only):
+   * unchanged on SQLite; on PostgreSQL with its types (BIGINT, BYTEA, identity keys, triggers).
+   */
+  ddl(sql: string): string;
+  /**
+   * Run `fn` in one write transaction. Transactions are queued so that statements of two never
+   * interleave on the one connection. Called again from inside `fn` (a service wrapping a model
+   * change and its audit entry), the inner call joins the outer transaction: both commit or roll
+   * back together.
+   */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  /** Is the caller inside a transaction of this database? */
+  readonly inTransaction: boolean;
+  /**
+   * Inside a transaction: run `fn` in a savepoint; if it throws, only its writes are undone and the
+   * transaction goes on (on PostgreSQL, the one way a failed statement leaves a transaction usable).
+   */
+  savepoint<T>(fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Open a database: a postgres:// (or postgresql://) connection string, else a SQLite file path. */
+async function open(target: string): Promise<Db> {
+  if (isPostgresUrl(target)) return (await import("./postgres.js")).PostgresDb.open(target);
+  return (await import("./sqlite.js")).SqliteDb.open(target);
+}
+
+/** Db.open(target): the driver the target names. */
+export const Db = { open };
+
+export function isPostgresUrl(s: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(s);
+}
+
+/** What a log line may say of a database target: a file path, or a server's host:port/database without the password. */
+export function dbLabel(target: string): string {
+  if (!isPostgresUrl(target)) return target;
+  try {
+    const u = new URL(target);
+    return `postgres://${u.hostname || "localhost"}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    return "postgres://(unparsable)";
+  }
+}
+
+/** Did a statement fail on a constraint (unique, foreign key, check, not null), on either engine? */
+export function isConstraintError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  // SQLite: SQLITE_CONSTRAINT; PostgreSQL: SQLSTATE class 23 (integrity constraint violation).
+  return code === "SQLITE_CONSTRAINT" || (typeof code === "string" && /^23[0-9A-Z]{3}$/.test(code));
+}
+
+/** A statement that only reads (the store writes no data-modifying WITH). */
+const READ = /^\s*(SELECT|WITH)\b/i;
+
+/**
+ * What both drivers share: the queue of transactions, how a call inside one joins it, and
+ * savepoints. A driver supplies the statements (on its one connection, in call order) and how a
+ * write transaction begins.
+ *
+ * A write made outside any transaction while one is open waits for it to end: on the one
+ * connection it would otherwise run inside that transaction and be rolled back with it (a device
+ * registered while a case link failed would vanish). On PostgreSQL reads wait too: a statement sent
+ * after a failed one in a transaction is refused until the rollback. On SQLite a read goes at once
+ * (it can only see the open transaction's writes early), so ingest's reads don't wait for a batch.
+ */
+export abstract class QueuedDb implements Db {
+  abstract readonly dialect: Dialect;
+  abstract ddl(sql: string): string;
+  abstract close(): Promise<void>;
+  /** The statement(s) that open a write transaction. */
+  protected abstract readonly beginSql: string;
+  /** Do reads outside a transaction wait for the open one (see above)? */
+  protected abstract readonly readsWait: boolean;
+  protected abstract runNow(sql: string, params: Params): Promise<{ changes: number }>;
+  protected abstract getNow<T>(sql: string, params: Params): Promise<T | undefined>;
+  protected abstract allNow<T>(sql: string, params: Params): Promise<T[]>;
+  protected abstract execNow(sql: string): Promise<void>;
+
   private tail: Promise<unknown> = Promise.resolve();
+  /** Transactions queued or running. */
+  private queued = 0;
   // Marks the async context of the transaction in progress, so a call made inside it joins it.
   private inTx = new AsyncLocalStorage<{ open: boolean }>();
-  private constructor(db: sqlite3.Database) {
-    this.db = db;
-  }
 
-  static async open(file: string): Promise<Db> {
-    const raw = await new Promise<sqlite3.Database>((resolve, reject) => {
-      const d = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(d)));
-    });
-    const db = new Db(raw);
-    await db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;");
-    return db;
-  }
-
-  run(sql: string, params: Params = []): Promise<{ lastID: number; changes: number }> {
-    return new Promise((resolve, reject) => {
-      this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
-        if (err) reject(err);
-        else resolve({ lastID: this.lastID, changes: this.changes });
-      });
-    });
+  run(sql: string, params: Params = []): Promise<{ changes: number }> {
+    return this.outside(() => this.runNow(sql, params));
   }
 
   get<T>(sql: string, params: Params = []): Promise<T | undefined> {
-    return new Promise((resolve, reject) => this.db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined))));
+    // An INSERT ... RETURNING is a write.
+    return this.readsWait || !READ.test(sql) ? this.outside(() => this.getNow<T>(sql, params)) : this.getNow<T>(sql, params);
   }
 
   all<T>(sql: string, params: Params = []): Promise<T[]> {
-    return new Promise((resolve, reject) => this.db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
+    return this.readsWait || !READ.test(sql) ? this.outside(() => this.allNow<T>(sql, params)) : this.allNow<T>(sql, params);
   }
 
   exec(sql: string): Promise<void> {
-    return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
+    return this.outside(() => this.execNow(sql));
   }
 
-  /**
-   * Run `fn` inside BEGIN IMMEDIATE ... COMMIT. Transactions are queued so that statements of
-   * two transactions never interleave on the one connection. Called again from inside `fn` (a
-   * service wrapping a model change and its audit entry), the inner call joins the outer
-   * transaction: both commit or roll back together.
-   */
+  /** A statement: at once inside a transaction or when none is queued, else after the queued ones. */
+  private outside<T>(f: () => Promise<T>): Promise<T> {
+    if (this.queued === 0 || this.inTx.getStore()?.open) return f();
+    const p = this.tail.then(f, f);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+
   transaction<T>(fn: () => Promise<T>): Promise<T> {
     if (this.inTx.getStore()?.open) return fn();
     const run = async () => {
-      await this.exec("BEGIN IMMEDIATE");
+      await this.execNow(this.beginSql);
       // Work started inside but still running after the commit (a callback not awaited) must not
       // think it is inside: it queues a transaction of its own.
       const mark = { open: true };
       try {
         const r = await this.inTx.run(mark, fn);
         mark.open = false;
-        await this.exec("COMMIT");
+        await this.execNow("COMMIT");
         return r;
       } catch (e) {
         mark.open = false;
-        await this.exec("ROLLBACK").catch(() => undefined);
+        await this.execNow("ROLLBACK").catch(() => undefined);
         throw e;
+      } finally {
+        this.queued--;
       }
     };
+    this.queued++;
     const p = this.tail.then(run, run);
     this.tail = p.catch(() => undefined);
     return p;
   }
 
-  /** Is the caller inside a transaction of this database? */
   get inTransaction(): boolean {
     return this.inTx.getStore()?.open === true;
   }
 
-  /** Inside a transaction: run `fn` in a savepoint; if it throws, only its writes are undone. */
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
-    await this.exec("SAVEPOINT item");
+    await this.execNow("SAVEPOINT item");
     try {
       const r = await fn();
-      await this.exec("RELEASE item");
+      await this.execNow("RELEASE item");
       return r;
     } catch (e) {
-      await this.exec("ROLLBACK TO item; RELEASE item");
+      await this.execNow("ROLLBACK TO item; RELEASE item");
       throw e;
     }
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
   }
 }

@@ -54,7 +54,7 @@ export async function recordingGaps(db: Db, device: string, upTo: number): Promi
   const rows = await db.all<{ lo: number; hi: number }>(
     `SELECT prev + 1 AS lo, recording_id - 1 AS hi FROM (
        SELECT recording_id, LAG(recording_id, 1, 0) OVER (ORDER BY recording_id) AS prev FROM recordings WHERE device_id = ? AND recording_id <= ?
-     ) WHERE recording_id > prev + 1
+     ) AS ids WHERE recording_id > prev + 1
      UNION ALL
      SELECT COALESCE(MAX(recording_id), 0) + 1, ? FROM recordings WHERE device_id = ? AND recording_id <= ? HAVING COALESCE(MAX(recording_id), 0) < ?
      ORDER BY lo`,
@@ -133,7 +133,7 @@ export async function commitRecording(db: Db, c: RecordingCommit): Promise<void>
     const part = c.chunks.slice(i, i + CHUNKS_PER_STATEMENT);
     const params: (string | number | Uint8Array)[] = [];
     for (const k of part) params.push(c.device, c.recording, k.seq, k.header, k.tag, k.chain, k.flags, k.timeMs, k.durationMs, k.length, k.offset, c.at);
-    await db.run(`INSERT OR IGNORE INTO chunks ${CHUNK_COLS} VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`, params);
+    await db.run(`INSERT INTO chunks ${CHUNK_COLS} VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")} ON CONFLICT DO NOTHING`, params);
   }
   const s = c.state, st = c.start, se = c.seal;
   await db.run(

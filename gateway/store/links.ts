@@ -4,9 +4,9 @@ import type { Db } from "./db.js";
 export interface LinkRow { id: number; device_id: string; recording_id: number; case_id: number; number: string; linked_by: string; reason: string; at: number; unlinked_at: number | null }
 const LINK_COLS = "l.id, l.device_id, l.recording_id, l.case_id, c.number, l.linked_by, l.reason, l.at, l.unlinked_at";
 
-/** Add a link; a second open link of the clip to the case fails with SQLITE_CONSTRAINT. */
+/** Add a link; a second open link of the clip to the case fails on a constraint (isConstraintError). */
 export async function insertLink(db: Db, deviceId: string, recordingId: number, caseId: number, by: string, reason: string, at: number): Promise<number> {
-  return (await db.run("INSERT INTO clip_links (device_id, recording_id, case_id, linked_by, reason, at) VALUES (?, ?, ?, ?, ?, ?)", [deviceId, recordingId, caseId, by, reason, at])).lastID;
+  return (await db.get<{ id: number }>("INSERT INTO clip_links (device_id, recording_id, case_id, linked_by, reason, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id", [deviceId, recordingId, caseId, by, reason, at]))!.id;
 }
 
 export async function insertCustodyEvent(db: Db, e: { at: number; actor: string; action: "link" | "unlink"; deviceId: string; recordingId: number; caseId: number; reason: string }): Promise<void> {

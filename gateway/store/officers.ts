@@ -11,10 +11,10 @@ const SUBTREE = "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT u.id FROM 
 
 export interface OfficerValues { badge: string; name: string; unitId: number; role: string; certNo: string | null; certValidFrom: string | null; certValidTo: string | null }
 
-/** Add an officer; a second officer with the same badge fails with SQLITE_CONSTRAINT. */
+/** Add an officer; a second officer with the same badge fails on a constraint (isConstraintError). */
 export async function insertOfficer(db: Db, o: OfficerValues): Promise<number> {
-  return (await db.run("INSERT INTO officers (badge, name, unit_id, role, cert_no, cert_valid_from, cert_valid_to) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    [o.badge, o.name, o.unitId, o.role, o.certNo, o.certValidFrom, o.certValidTo])).lastID;
+  return (await db.get<{ id: number }>("INSERT INTO officers (badge, name, unit_id, role, cert_no, cert_valid_from, cert_valid_to) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    [o.badge, o.name, o.unitId, o.role, o.certNo, o.certValidFrom, o.certValidTo]))!.id;
 }
 
 export function officerByBadge(db: Db, badge: string): Promise<OfficerRow | undefined> {

@@ -36,16 +36,16 @@ export function listRecordings(db: Db, q: { device?: string; officerBadge?: stri
   }
   return db.all<RecordingListRow>(
     `SELECT r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted,
-       r.device_lost AS deviceLost, r.case_tag AS caseTag, r.start_ms AS startMs, r.end_ms AS endMs, r.reasons, r.storage_state AS storageState,
-       r.purge_state AS purgeState, r.first_received AS firstReceived, r.last_received AS lastReceived, r.clip_at_ms AS clipAtMs, r.seal_block AS sealBlock,
-       COALESCE(${unitAt(CLIP_AT)}, d.unit_id) AS unitId, COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer
+       r.device_lost AS "deviceLost", r.case_tag AS "caseTag", r.start_ms AS "startMs", r.end_ms AS "endMs", r.reasons, r.storage_state AS "storageState",
+       r.purge_state AS "purgeState", r.first_received AS "firstReceived", r.last_received AS "lastReceived", r.clip_at_ms AS "clipAtMs", r.seal_block AS "sealBlock",
+       COALESCE(${unitAt(CLIP_AT)}, d.unit_id) AS "unitId", COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer
      FROM recordings r JOIN devices d ON d.id = r.device_id${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
 }
 
 /** Cases each recording is linked to now (comma-separated numbers), by recording. */
 export async function linkedCases(db: Db): Promise<Map<string, string>> {
   const rows = await db.all<{ device_id: string; recording_id: number; cases: string }>(
-    "SELECT l.device_id, l.recording_id, group_concat(c.number) AS cases FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.unlinked_at IS NULL GROUP BY l.device_id, l.recording_id");
+    "SELECT l.device_id, l.recording_id, string_agg(c.number, ',') AS cases FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.unlinked_at IS NULL GROUP BY l.device_id, l.recording_id");
   return new Map(rows.map((r) => [`${r.device_id}/${r.recording_id}`, r.cases]));
 }
 
@@ -58,8 +58,8 @@ export interface RecordingDetailRow {
 export function recordingDetail(db: Db, deviceId: string, recordingId: number): Promise<RecordingDetailRow | undefined> {
   return db.get<RecordingDetailRow>(
     `SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted,
-       case_tag AS caseTag, seal_case_tag AS sealCaseTag, start_ms AS startMs, end_ms AS endMs, storage_state AS storageState, media_path AS mediaPath,
-       first_received AS firstReceived, last_received AS lastReceived, seal_block AS sealBlock
+       case_tag AS "caseTag", seal_case_tag AS "sealCaseTag", start_ms AS "startMs", end_ms AS "endMs", storage_state AS "storageState", media_path AS "mediaPath",
+       first_received AS "firstReceived", last_received AS "lastReceived", seal_block AS "sealBlock"
      FROM recordings WHERE device_id = ? AND recording_id = ?`, [deviceId, recordingId]);
 }
 
@@ -77,11 +77,11 @@ export function overdueRecordings(db: Db, cutoff: number): Promise<{ device_id: 
     `SELECT device_id, recording_id, ended, linked_seq, sealed FROM (
        SELECT device_id, recording_id, linked_seq, seal_block IS NOT NULL AS sealed,
          COALESCE(end_ms, NULLIF(last_time_ms, -1), start_ms) + COALESCE(clip_at_ms - start_ms, 0) AS ended
-       FROM recordings WHERE verdict = 'incomplete' AND final = 0)
+       FROM recordings WHERE verdict = 'incomplete' AND final = 0) AS pending
      WHERE ended IS NOT NULL AND ended < ? ORDER BY device_id, recording_id`, [cutoff]);
 }
 
 /** A recording's chunks as a timeline: seq, device time, duration, flags (pre-event, marker), bytes; at most `limit`. */
 export function chunkTimeline(db: Db, deviceId: string, recordingId: number, limit = 20000): Promise<{ seq: number; timeMs: number; durationMs: number; flags: number; length: number }[]> {
-  return db.all("SELECT seq, time_ms AS timeMs, duration_ms AS durationMs, flags, length FROM chunks WHERE device_id = ? AND recording_id = ? ORDER BY seq LIMIT ?", [deviceId, recordingId, limit]);
+  return db.all(`SELECT seq, time_ms AS "timeMs", duration_ms AS "durationMs", flags, length FROM chunks WHERE device_id = ? AND recording_id = ? ORDER BY seq LIMIT ?`, [deviceId, recordingId, limit]);
 }

@@ -48,8 +48,9 @@ export function verifiedChunksOfCase(db: Db, caseId: number): Promise<{ device_i
 export function verdictCounts(db: Db): Promise<{ total: number; verified: number | null; incomplete: number | null; failed: number | null; empty: number | null; final_incomplete: number | null; interrupted: number | null } | undefined> {
   return db.get(
     `SELECT COUNT(*) AS total,
-       SUM(verdict = 'verified' AND linked_seq > 0) AS verified, SUM(verdict = 'incomplete') AS incomplete, SUM(verdict = 'failed') AS failed, SUM(verdict = 'verified' AND linked_seq = 0) AS empty,
-       SUM(verdict = 'incomplete' AND final = 1) AS final_incomplete, SUM(interrupted = 1) AS interrupted
+       SUM(CASE WHEN verdict = 'verified' AND linked_seq > 0 THEN 1 ELSE 0 END) AS verified, SUM(CASE WHEN verdict = 'incomplete' THEN 1 ELSE 0 END) AS incomplete,
+       SUM(CASE WHEN verdict = 'failed' THEN 1 ELSE 0 END) AS failed, SUM(CASE WHEN verdict = 'verified' AND linked_seq = 0 THEN 1 ELSE 0 END) AS empty,
+       SUM(CASE WHEN verdict = 'incomplete' AND final = 1 THEN 1 ELSE 0 END) AS final_incomplete, SUM(CASE WHEN interrupted = 1 THEN 1 ELSE 0 END) AS interrupted
      FROM recordings`);
 }
 

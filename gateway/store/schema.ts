@@ -258,15 +258,20 @@ export const ALARM_MIGRATIONS: MigrationSet = {
   ],
 };
 
-/** Apply the sets in order (gateway.ts lists them). */
+/**
+ * Apply the sets in order (gateway.ts lists them). The steps are written in SQLite's DDL; the
+ * driver spells them for its engine (db.ddl). Each step's level is read again inside its
+ * transaction, so two processes starting at once (the gateway and the admin CLI) apply it once.
+ */
 export async function migrate(db: Db, sets: MigrationSet[]): Promise<void> {
   await db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  const level = async (key: string) => Number((await db.get<{ value: string }>("SELECT value FROM meta WHERE key = ?", [key]))?.value ?? 0);
   for (const set of sets) {
     const key = "schema:" + set.name;
-    const row = await db.get<{ value: string }>("SELECT value FROM meta WHERE key = ?", [key]);
-    for (let v = row ? Number(row.value) : 0; v < set.steps.length; v++) {
+    for (let v = await level(key); v < set.steps.length; v++) {
       await db.transaction(async () => {
-        await db.exec(set.steps[v]);
+        if ((await level(key)) > v) return;
+        await db.exec(db.ddl(set.steps[v]));
         await db.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, String(v + 1)]);
       });
     }

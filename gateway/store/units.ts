@@ -7,7 +7,7 @@ const SUBTREE = "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT u.id FROM 
 
 /** Add a unit; returns its id. */
 export async function insertUnit(db: Db, parentId: number | null, name: string, level: string): Promise<number> {
-  return (await db.run("INSERT INTO units (parent_id, name, level) VALUES (?, ?, ?)", [parentId, name, level])).lastID;
+  return (await db.get<{ id: number }>("INSERT INTO units (parent_id, name, level) VALUES (?, ?, ?) RETURNING id", [parentId, name, level]))!.id;
 }
 
 export function getUnit(db: Db, id: number): Promise<UnitRow | undefined> {

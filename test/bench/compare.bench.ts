@@ -1,5 +1,7 @@
 // npm run bench [-- --sizes 4,16,64 --rounds 3 --seconds 6 --devices 50 --window 16 --json FILE]
 // npm run bench:ingest: the gateway alone (--gateway-only), one size, quicker.
+// --db postgres: the gateway's metadata in a throwaway PostgreSQL 15 (test/helpers/postgres.ts);
+// --db postgres://...: in that server's database.
 //
 // The gateway against a dumb pipe, in one run with alternating rounds: a load generator in its own
 // process (test/bench/loadgen.ts) drives the gateway (a child process started as `npm start` does:
@@ -18,6 +20,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LoadConfig, LoadResult } from "./loadgen.js";
+import { startPostgres } from "../helpers/postgres.js";
+import type { PostgresServer } from "../helpers/postgres.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const arg = (name: string, def: string) => {
@@ -31,9 +35,13 @@ const DEVICES = Number(arg("devices", "50"));
 const WINDOW = Number(arg("window", "16"));
 const JSON_OUT = arg("json", join(ROOT, "dist", "bench.json"));
 const GATEWAY_ONLY = process.argv.includes("--gateway-only");
+const DB = arg("db", "");
 
 const tmp = mkdtempSync(join(tmpdir(), "evrec-bench-"));
 const children: ChildProcess[] = [];
+// The PostgreSQL server this run started, if any (stopped at the end of main()).
+let pgServer: PostgresServer | null = null;
+let dbUrl = "";
 const cleanup = () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
   rmSync(tmp, { recursive: true, force: true });
@@ -78,7 +86,7 @@ function waitLine(c: ChildProcess, re: RegExp, ms: number): Promise<string> {
 
 async function startGateway(dir: string, mqttPort: number, httpPort: number, extra: string[] = []): Promise<ChildProcess> {
   const c = spawn(process.execPath, [...(process.env.EVREC_BENCH_NODE_ARGS ? process.env.EVREC_BENCH_NODE_ARGS.split(" ") : []), "--import", "tsx", "gateway/main.ts", "--data-dir", dir, "--host", "127.0.0.1", "--mqtt-port", String(mqttPort), "--http-port", String(httpPort),
-    "--log-level", "warn", "--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-clients", "10000", "--disk-min-free-mb", "1", "--log-interval-ms", "0", "--scrub-mib-per-s", "0", ...extra],
+    ...(dbUrl ? ["--db", dbUrl] : []), "--log-level", "warn", "--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-clients", "10000", "--disk-min-free-mb", "1", "--log-interval-ms", "0", "--scrub-mib-per-s", "0", ...extra],
   { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   children.push(c);
   await waitLine(c, /API on/, 60000);
@@ -152,7 +160,11 @@ async function main() {
     console.error("bench: mosquitto is not installed (apt-get install mosquitto); it is the dumb pipe the gateway is compared with");
     process.exit(2);
   }
-  console.log(`bench: ${DEVICES} clients, QoS 1, window ${WINDOW}, ${SECONDS} s per round, ${ROUNDS} alternating rounds per size; node ${process.version}`);
+  if (DB === "postgres") {
+    pgServer = await startPostgres();
+    dbUrl = await pgServer.createDatabase();
+  } else dbUrl = DB;
+  console.log(`bench: ${DEVICES} clients, QoS 1, window ${WINDOW}, ${SECONDS} s per round, ${ROUNDS} alternating rounds per size; node ${process.version}; metadata in ${dbUrl ? "PostgreSQL" : "SQLite"}`);
   // The gateway, with its devices registered through the admin API as any tool does.
   const gwDir = join(tmp, "gateway");
   const [gm, gh, mp] = [await freePort(), await freePort(), await freePort()];
@@ -224,6 +236,7 @@ async function main() {
   }
   await stop(gw);
   if (mq) mq.kill("SIGKILL");
+  if (pgServer) await pgServer.stop();
 
   console.log("");
   console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
@@ -231,7 +244,7 @@ async function main() {
     console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
   }
   console.log("goals: ratio >= 0.5 at 4 KiB and >= 0.8 at 16 KiB; commit p99 <= 50 ms at half the maximum rate");
-  writeFileSync(JSON_OUT, JSON.stringify({ at: new Date().toISOString(), node: process.version, devices: DEVICES, window: WINDOW, secondsPerRound: SECONDS, rounds: ROUNDS, results }, null, 1) + "\n");
+  writeFileSync(JSON_OUT, JSON.stringify({ at: new Date().toISOString(), node: process.version, db: dbUrl ? "postgres" : "sqlite", devices: DEVICES, window: WINDOW, secondsPerRound: SECONDS, rounds: ROUNDS, results }, null, 1) + "\n");
   console.log(`bench: figures written to ${JSON_OUT}`);
 }
 

@@ -27,17 +27,18 @@ let cliEnv: Record<string, string> = {};
 const DEV = "BWC-RET";
 let gw: Gateway;
 let dir: string;
+let db: string;
 let close: () => Promise<void>;
 let d: FakeDevice;
 let clock = Date.now();
 let retention: Retention;
 const seals: Uint8Array[] = [];
 const media = (r: number) => join(dir, "media", DEV, `${String(r).padStart(6, "0")}.media`);
-const admin = (...args: string[]) => run(process.execPath, ["--import", "tsx", "gateway/cli.ts", ...args, "--data-dir", dir], { env: { ...process.env, ...cliEnv } }).then((x) => ({ code: 0, out: x.stdout }), (e) => ({ code: e.code as number, out: `${e.stdout}${e.stderr}` }));
+const admin = (...args: string[]) => run(process.execPath, ["--import", "tsx", "gateway/cli.ts", ...args, "--data-dir", dir, ...(db ? ["--db", db] : [])], { env: { ...process.env, ...cliEnv } }).then((x) => ({ code: 0, out: x.stdout }), (e) => ({ code: e.code as number, out: `${e.stdout}${e.stderr}` }));
 
 beforeAll(async () => {
   const t = await testGateway({ logIntervalMs: 0, purgeIntervalH: 0, scrubMibPerS: 0 });
-  gw = t.gw; dir = t.dir; close = t.close;
+  gw = t.gw; dir = t.dir; db = t.db; close = t.close;
   d = await provision(gw, DEV);
   let prev: Uint8Array | undefined;
   // Recordings 1..5, with distinct chunk counts so each one's sealed Ack is told apart.

@@ -20,6 +20,7 @@ import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 const run = promisify(execFile);
 let gw: Gateway;
 let dir: string;
+let db: string;
 let close: () => Promise<void>;
 let d: FakeDevice;
 let base: string;
@@ -48,7 +49,7 @@ const deviceAlarms = async () => (await gw.alarms.list({ open: true })).filter((
 
 beforeAll(async () => {
   const t = await testGateway({ logIntervalMs: 0, scrubMibPerS: 0 });
-  gw = t.gw; dir = t.dir; close = t.close;
+  gw = t.gw; dir = t.dir; db = t.db; close = t.close;
   base = `http://127.0.0.1:${gw.httpPort}`;
   token = readFileSync(join(dir, "admin.token"), "utf8").trim();
   d = await provision(gw, DEV);
@@ -121,7 +122,7 @@ describe("scrub", () => {
   it("catches a flipped seal value, restores it from the seal block, and the device's next recording verifies with no alarm against it", async () => {
     await flipColumn("UPDATE recordings SET seal_value = ? WHERE device_id = ? AND recording_id = 4", "SELECT seal_value AS v FROM recordings WHERE device_id = ? AND recording_id = 4", [DEV]);
     // The admin's CLI, on the running station's data directory.
-    const cli = await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "scrub", "--data-dir", dir]).then((x) => ({ code: 0, out: x.stdout }), (e) => ({ code: e.code as number, out: e.stdout as string }));
+    const cli = await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "scrub", "--data-dir", dir, ...(db ? ["--db", db] : [])]).then((x) => ({ code: 0, out: x.stdout }), (e) => ({ code: e.code as number, out: e.stdout as string }));
     expect(cli.code).toBe(1);
     expect(cli.out).toMatch(/^scrub: 4 recordings, 14 chunks/);
     expect(cli.out).toContain(`${DEV}/4: repaired\n  seal: the stored seal value differs from the seal block's; restored from the block`);

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Db } from "../../gateway/store/db.js";
+import type { Db } from "../../gateway/store/db.js";
+import { openTestDb } from "../helpers/postgres.js";
 import { ALARM_MIGRATIONS, AUDIT_MIGRATIONS, INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { AuditLog } from "../../gateway/audit/log.js";
 import { ALARM_KINDS, AlarmError, Alarms, SYSTEM_ACTOR } from "../../gateway/alarms.js";
@@ -19,7 +20,7 @@ const MIN = 60_000;
 
 async function setup() {
   const dir = mkdtempSync(join(tmpdir(), "evrec-alarms-"));
-  const db = await Db.open(join(dir, "gateway.db"));
+  const db = await openTestDb(join(dir, "gateway.db"));
   cleanups.push(async () => {
     await db.close();
     rmSync(dir, { recursive: true, force: true });

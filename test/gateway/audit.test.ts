@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Db } from "../../gateway/store/db.js";
+import type { Db } from "../../gateway/store/db.js";
+import { onPostgres, openTestDb } from "../helpers/postgres.js";
 import { ALARM_MIGRATIONS, AUDIT_MIGRATIONS, INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { AuditError, AuditLog, GENESIS_PREV, canonicalJson, hashRow } from "../../gateway/audit/log.js";
 import type { AuditRow, VerifyResult } from "../../gateway/audit/log.js";
@@ -17,7 +18,7 @@ afterEach(async () => {
 
 async function setup(opts: { checkpointEvery?: number; entries?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "evrec-audit-"));
-  const db = await Db.open(join(dir, "gateway.db"));
+  const db = await openTestDb(join(dir, "gateway.db"));
   cleanups.push(async () => {
     await db.close();
     rmSync(dir, { recursive: true, force: true });
@@ -33,7 +34,7 @@ async function setup(opts: { checkpointEvery?: number; entries?: number } = {}) 
 
 // The triggers only keep the gateway's own code honest; someone with the file drops them first.
 async function asAttacker(db: Db, sql: string, params: (string | number)[] = []) {
-  await db.exec("DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;");
+  await db.exec(db.dialect === "postgres" ? "ALTER TABLE audit_log DISABLE TRIGGER USER" : "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;");
   await db.run(sql, params);
 }
 
@@ -100,7 +101,8 @@ describe("audit log", () => {
     expect(text[1]).toMatch(/^ {2}HASH_MISMATCH at entry 4: /);
   });
 
-  it("reports a row whose column was given another type, without crashing", async () => {
+  // SQLite stores any value in any column; PostgreSQL refuses a text in a BIGINT, so there is nothing to report.
+  it.skipIf(onPostgres)("reports a row whose column was given another type, without crashing", async () => {
     const { log, db } = await setup({ entries: 3 });
     await asAttacker(db, "UPDATE audit_log SET at = 'yesterday' WHERE seq = 2");
     const r = await log.verify();
@@ -212,7 +214,7 @@ describe("audit log", () => {
 
   it("reports TRUNCATED when the whole database is replaced by an empty one", async () => {
     const { dir } = await setup({ entries: 3 });
-    const db2 = await Db.open(join(dir, "fresh.db"));
+    const db2 = await openTestDb(join(dir, "fresh.db"));
     cleanups.push(() => db2.close());
     await migrate(db2, [INGEST_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS]);
     const log2 = await AuditLog.open(db2, dir);

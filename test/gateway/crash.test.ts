@@ -12,11 +12,15 @@ import { createServer } from "node:net";
 import { openStore } from "../../gateway/gateway.js";
 import { DEFAULTS } from "../../gateway/config.js";
 import { FakeDevice } from "./fake-device.js";
+import { testDb } from "../helpers/postgres.js";
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-crash-"));
+// SQLite in the data directory, or on the PostgreSQL run a database of its own (--db).
+const metadata = await testDb();
 let child: ChildProcess | null = null;
-afterAll(() => {
+afterAll(async () => {
   if (child) child.kill("SIGKILL");
+  await metadata.drop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -28,7 +32,7 @@ const freePort = () => new Promise<number>((resolve) => {
 });
 
 function launch(port: number): Promise<ChildProcess> {
-  const c = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts", "--host", "127.0.0.1", "--mqtt-port", String(port), "--http-port", "0", "--data-dir", dir, "--disk-min-free-mb", "1", "--log-level", "warn"], { stdio: ["ignore", "pipe", "inherit"] });
+  const c = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts", "--host", "127.0.0.1", "--mqtt-port", String(port), "--http-port", "0", "--data-dir", dir, ...(metadata.db ? ["--db", metadata.db] : []), "--disk-min-free-mb", "1", "--log-level", "warn"], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     c.stdout!.on("data", (b) => { if (String(b).includes("gateway: MQTT on")) resolve(c); });
     c.once("exit", (code) => reject(new Error("gateway exited early: " + code)));
@@ -43,7 +47,7 @@ describe("gateway killed with SIGKILL mid-upload", () => {
     const ids = ["BWC-0301", "BWC-0302", "BWC-0303"];
     const roots = ids.map(() => randomBytes(32));
     {
-      const store = await openStore({ ...DEFAULTS, dataDir: dir });
+      const store = await openStore({ ...DEFAULTS, dataDir: dir, db: metadata.db });
       for (let i = 0; i < ids.length; i++) await store.registry.add(ids[i], { root: roots[i] });
       await store.db.close();
     }
@@ -87,7 +91,7 @@ describe("gateway killed with SIGKILL mid-upload", () => {
     child.kill("SIGTERM");
     await new Promise((r) => child!.once("exit", r));
     child = null;
-    const store = await openStore({ ...DEFAULTS, dataDir: dir });
+    const store = await openStore({ ...DEFAULTS, dataDir: dir, db: metadata.db });
     const rows = await store.db.all<{ device_id: string; verdict: string; n: number }>("SELECT r.device_id, r.verdict, (SELECT COUNT(*) FROM chunks c WHERE c.device_id = r.device_id) AS n FROM recordings r ORDER BY r.device_id");
     await store.db.close();
     expect(rows).toEqual(ids.map((id) => ({ device_id: id, verdict: "verified", n: 40 })));

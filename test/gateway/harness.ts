@@ -10,12 +10,15 @@ import { DEFAULTS } from "../../gateway/config.js";
 import type { GatewayConfig } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/log.js";
 import { FakeDevice } from "./fake-device.js";
+import { testDb } from "../helpers/postgres.js";
 
-/** A quiet gateway on 127.0.0.1 with ephemeral ports; close() also removes its data directory. */
-export async function testGateway(over: Partial<GatewayConfig> = {}): Promise<{ gw: Gateway; dir: string; close: () => Promise<void> }> {
+/** A quiet gateway on 127.0.0.1 with ephemeral ports; `db` is its --db ("" for SQLite); close() also removes its data directory (and its PostgreSQL database). */
+export async function testGateway(over: Partial<GatewayConfig> = {}): Promise<{ gw: Gateway; dir: string; db: string; close: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "evrec-gw-"));
-  const gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0, ...over }, createLogger("silent"));
-  return { gw, dir, close: async () => { await gw.close(); rmSync(dir, { recursive: true, force: true }); } };
+  // SQLite in the data directory, or on the PostgreSQL run a database of its own.
+  const store = await testDb();
+  const gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, db: store.db, diskMinFreeMb: 1, beaconIntervalS: 0, ...over }, createLogger("silent"));
+  return { gw, dir, db: store.db, close: async () => { await gw.close(); await store.drop(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 /** Register a device with a fresh root secret; connected and said Hello unless told not to. */

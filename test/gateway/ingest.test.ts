@@ -10,16 +10,20 @@ import type { Gateway } from "../../gateway/gateway.js";
 import { DEFAULTS } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/log.js";
 import { FakeDevice } from "./fake-device.js";
+import { testDb } from "../helpers/postgres.js";
 
 let gw: Gateway;
 let dir: string;
+let store: Awaited<ReturnType<typeof testDb>>;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "evrec-gw-"));
-  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+  store = await testDb();
+  gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, db: store.db, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
 });
 afterAll(async () => {
   await gw.close();
+  await store.drop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Db } from "../../gateway/store/db.js";
+import type { Db } from "../../gateway/store/db.js";
+import { openTestDb } from "../helpers/postgres.js";
 import { INGEST_MIGRATIONS, MODEL_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { Model, ModelError } from "../../gateway/model/model.js";
 import type { Unit } from "../../gateway/model/model.js";
@@ -18,7 +19,7 @@ let clock: number;
 beforeEach(async () => {
   clock = Date.parse("2026-03-10T02:00:00Z");
   dir = mkdtempSync(join(tmpdir(), "evrec-model-"));
-  db = await Db.open(join(dir, "gateway.db"));
+  db = await openTestDb(join(dir, "gateway.db"));
   await migrate(db, [INGEST_MIGRATIONS, MODEL_MIGRATIONS]);
   model = new Model(db, { now: () => clock });
 });

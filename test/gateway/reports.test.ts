@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Db } from "../../gateway/store/db.js";
+import type { Db } from "../../gateway/store/db.js";
+import { openTestDb } from "../helpers/postgres.js";
 import { INGEST_MIGRATIONS, MODEL_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { Model } from "../../gateway/model/model.js";
 import type { Unit } from "../../gateway/model/model.js";
@@ -19,7 +20,7 @@ let model: Model;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "evrec-reports-"));
-  db = await Db.open(join(dir, "gateway.db"));
+  db = await openTestDb(join(dir, "gateway.db"));
   await migrate(db, [INGEST_MIGRATIONS, MODEL_MIGRATIONS]);
   model = new Model(db);
 });

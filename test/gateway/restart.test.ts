@@ -10,12 +10,16 @@ import type { Gateway } from "../../gateway/gateway.js";
 import { DEFAULTS } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/log.js";
 import { FakeDevice } from "./fake-device.js";
+import { testDb } from "../helpers/postgres.js";
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-restart-"));
-const start = (port = 0) => startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: port, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+// SQLite in the data directory, or on the PostgreSQL run a database of its own.
+const store = await testDb();
+const start = (port = 0) => startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: port, httpPort: 0, dataDir: dir, db: store.db, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
 let gw: Gateway;
 afterAll(async () => {
   await gw.close().catch(() => undefined);
+  await store.drop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,0 +1,96 @@
+// npm run bench:store [-- --recordings 50 --chunks 200 --batch 256 --rounds 3]
+//
+// The store's commit path on each driver, in one run with alternating rounds: the group commit's
+// work without the network or the media files. Each batch is one transaction, each recording's
+// part of it in a savepoint, written by store/ingest.ts's commitRecording (its chunk rows in
+// multi-row INSERTs, one UPDATE of the recording), as gateway/ingest/commit.ts runs it. SQLite in
+// a temporary file (WAL, synchronous=FULL); PostgreSQL 15 started for the run (fsync on). Prints
+// chunk rows committed per second and the time per batch, medians of the rounds.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { Db } from "../../gateway/store/db.js";
+import { migrate } from "../../gateway/store/schema.js";
+import { ALL_MIGRATIONS } from "../../gateway/gateway.js";
+import { commitRecording } from "../../gateway/store/ingest.js";
+import type { RecordingCommit } from "../../gateway/store/ingest.js";
+import { postgresMissing, startPostgres } from "../helpers/postgres.js";
+
+const arg = (name: string, def: string) => {
+  const i = process.argv.indexOf("--" + name);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
+};
+const RECORDINGS = Number(arg("recordings", "50"));
+const CHUNKS = Number(arg("chunks", "200"));
+/** Commit items per batch (the gateway's commitMaxBatch); each item is one chunk of one recording. */
+const BATCH = Number(arg("batch", "256"));
+const ROUNDS = Number(arg("rounds", "3"));
+
+const median = (xs: number[]) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+
+/** One recording's commit of one chunk, as ingest builds it. */
+function item(device: string, recording: number, seq: number, at: number): RecordingCommit {
+  return {
+    device, recording, mediaPath: `${device}/${recording}.media`, at, deviceLost: false, create: seq === 1,
+    start: seq === 1 ? { genesis: randomBytes(96), c0: randomBytes(32), caseTag: "", startMs: at, preEventMs: 0, clipAtMs: at, beaconSentMs: null } : undefined,
+    chunks: [{ seq, header: randomBytes(128), tag: randomBytes(32), chain: randomBytes(32), flags: 0, timeMs: at + seq * 1000, durationMs: 1000, length: 16384, offset: (seq - 1) * 16384 }],
+    state: { linkedSeq: seq, lastChain: randomBytes(32), totalBytes: seq * 16384, lastTimeMs: at + seq * 1000, endMs: -1, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: true },
+  };
+}
+
+/** Commit RECORDINGS × CHUNKS chunks, interleaved as devices send them; returns chunks/s and ms per batch. */
+async function round(db: Db, prefix: string): Promise<{ perS: number; msPerBatch: number }> {
+  const at = Date.now();
+  for (let r = 0; r < RECORDINGS; r++) {
+    await db.run("INSERT INTO devices (id, root_enc, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [`${prefix}-${r}`, randomBytes(48), at]);
+  }
+  const items: RecordingCommit[] = [];
+  for (let s = 1; s <= CHUNKS; s++) for (let r = 0; r < RECORDINGS; r++) items.push(item(`${prefix}-${r}`, 1, s, at));
+  const t0 = performance.now();
+  let batches = 0;
+  for (let i = 0; i < items.length; i += BATCH) {
+    await db.transaction(async () => {
+      for (const c of items.slice(i, i + BATCH)) await db.savepoint(() => commitRecording(db, c));
+    });
+    batches++;
+  }
+  const s = (performance.now() - t0) / 1000;
+  const n = (await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM chunks WHERE device_id LIKE ?", [`${prefix}-%`]))!.n;
+  if (n !== items.length) throw new Error(`${prefix}: ${n} chunk rows stored, ${items.length} committed`);
+  return { perS: items.length / s, msPerBatch: (s * 1000) / batches };
+}
+
+async function main() {
+  const missing = postgresMissing();
+  const dir = mkdtempSync(join(tmpdir(), "evrec-store-bench-"));
+  const pg = missing ? null : await startPostgres();
+  try {
+    const engines: [string, Db][] = [["SQLite", await Db.open(join(dir, "gateway.db"))]];
+    if (pg) engines.push(["PostgreSQL", await Db.open(await pg.createDatabase())]);
+    else console.log(`bench: PostgreSQL skipped: ${missing}`);
+    for (const [, db] of engines) await migrate(db, ALL_MIGRATIONS);
+    console.log(`bench: ${RECORDINGS} recordings × ${CHUNKS} chunks per round, batches of ${BATCH} items (one savepoint each), ${ROUNDS} alternating rounds; node ${process.version}`);
+    const res = new Map<string, { perS: number; msPerBatch: number }[]>(engines.map(([name]) => [name, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [name, db] of engines) {
+        const x = await round(db, `R${r}`);
+        res.get(name)!.push(x);
+        console.log(`  round ${r + 1} ${name}: ${fmt(x.perS)} chunks/s, ${fmt(x.msPerBatch, 1)} ms per batch`);
+      }
+    }
+    console.log("");
+    console.log("store        chunks/s   ms per batch of " + BATCH);
+    for (const [name] of engines) {
+      const xs = res.get(name)!;
+      console.log(`${name.padEnd(10)} ${fmt(median(xs.map((x) => x.perS))).padStart(10)}   ${fmt(median(xs.map((x) => x.msPerBatch)), 1).padStart(8)}`);
+    }
+    for (const [, db] of engines) await db.close();
+  } finally {
+    await pg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
