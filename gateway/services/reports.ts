@@ -45,6 +45,6 @@ export class ReportService {
     if (!(to > from)) throw new GatewayError("BAD_WINDOW", "the period must end after it starts");
     const by = q.by === undefined || q.by === "" ? "unit" : q.by;
     if (by !== "unit" && by !== "officer") throw new GatewayError("BAD_INPUT", `by is unit or officer, got ${JSON.stringify(q.by)}`);
-    return { from, to, by, rows: await statistics(this.ctx.db, { from, to, by }), auditHead: await this.head() };
+    return { from, to, by, rows: await statistics(this.ctx.db, { from, to, by, gapToleranceMs: this.ctx.policy.gapToleranceMs }), auditHead: await this.head() };
   }
 }

@@ -5,7 +5,7 @@
 // link it to a case; see a unit's shortfall; see an officer denied a secret clip; approve an
 // export, make it and verify the bundle in the browser; clear an alarm; verify the audit log.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -188,6 +188,25 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     expect(acts).toContain("recording.download BWC-E3/1 checking the checkout's first clip");
   });
 
+  it("suggests clips on the cases page, and links one with a reason", async () => {
+    const p = await page();
+    await signIn(p, base, "approver", PW.approver);
+    await p.goto(`${base}/#/cases`);
+    // BWC-E2/1 was recorded by an officer of the case's unit inside its window, and is not linked to it.
+    const row = p.locator('#cases-table tr[data-case="C-2025-009"]');
+    const suggestion = row.locator('li[data-suggest="BWC-E2/1"]');
+    await suggestion.waitFor();
+    await check(p, "cases-suggestions.zh");
+    await suggestion.getByRole("button").click();
+    await p.locator("#f-reason").fill("the second officer's clip of the seizure");
+    await p.locator("dialog button[type=submit]").click();
+    await row.locator('a[href="#/clip/BWC-E2/1"]').first().waitFor();
+    await suggestion.waitFor({ state: "detached" });
+    await expect(row.locator("td.clips").first().textContent()).resolves.toContain("BWC-E2/1");
+    const links = await s.gw.services.audit.list(ADMIN, { action: "clip.link", actor: "approver" });
+    expect(links.map((e) => `${e.target} ${e.reason}`)).toContain("BWC-E2/1 the second officer's clip of the seizure");
+  });
+
   it("is usable with the keyboard alone: sign in, a skip link first, the language, the menu, open a clip with a reason, leave a dialog with Escape", async () => {
     const p = await page("en");
     const tabTo = async (test: string) => {
@@ -243,6 +262,31 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     const cells = await row.locator("td").allTextContents();
     expect(cells[1]).toBe("2");
     expect(await row.textContent()).toMatch(/不达标|short/);
+  });
+
+  it("shows each unit's FULL-case coverage on the statistics page, as the coverage report computes it, and in the CSV", async () => {
+    const unit = (await s.gw.model.listUnits()).find((u) => u.name === "Road Transport Agency")!;
+    const full = (await s.gw.services.reports.coverage(ADMIN)).cases.filter((c) => c.policy === "FULL" && c.unitId === unit.id);
+    expect(full.length).toBe(2);
+    const want = (full.reduce((n, c) => n + (c.coveredMs ?? 0), 0) / full.reduce((n, c) => n + c.windowEnd - c.windowStart, 0)) * 100;
+    // Some of it is covered, and not all: the clips are seconds in hour-long windows.
+    expect(want).toBeGreaterThan(0);
+    expect(want).toBeLessThan(100);
+    const p = await page("en");
+    await signIn(p, base, "admin", PW.admin);
+    await p.goto(`${base}/#/stats`);
+    await p.locator("#lang").click();
+    await p.waitForFunction(() => document.documentElement.lang === "en");
+    const cell = p.locator(`#stats-table tr[data-row="${unit.id}"] td[data-col=full]`);
+    await expect(cell.textContent()).resolves.toBe(`${want.toFixed(1)}% (2 cases)`);
+    await expect(p.locator("#stats-table thead").textContent()).resolves.toContain("FULL coverage");
+    const [dl] = await Promise.all([p.waitForEvent("download"), p.getByRole("button", { name: "Download CSV" }).click()]);
+    const file = join(downloads, dl.suggestedFilename());
+    await dl.saveAs(file);
+    const lines = readFileSync(file, "utf8").replace(/^\ufeff/, "").trim().split("\r\n").map((l) => l.split(","));
+    expect(lines[0].slice(-2)).toEqual(["full_cases", "full_coverage_pct"]);
+    expect(lines.find((l) => l[0] === String(unit.id))!.slice(-2)).toEqual(["2", want.toFixed(1)]);
+    await check(p, "stats-coverage.en");
   });
 
   it("denies an officer a secret clip, with the reason, even one they recorded", async () => {
