@@ -2,13 +2,15 @@
 // a bundle dropped on the page is checked in this browser by the same code as npm run verify (in a
 // worker, nothing uploaded), shown as the same PASS/FAIL lines and summary.
 import type { VNode } from "preact";
-import { useState } from "preact/hooks";
-import { api, apiBytes } from "../api.js";
+import { useEffect, useState } from "preact/hooks";
+import { api, apiBytes, q } from "../api.js";
 import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, saveFile, useLoad } from "../ui.js";
-import { bytes, getLang, t, when } from "../i18n.js";
+import { bytes, getLang, t, tk, when } from "../i18n.js";
 import { checkName, statusWord, summary } from "../../verifier/i18n.js";
 import type { VerifyReport } from "../../verifier/verify.js";
+
+interface Made { id: string; createdAt: number; by: string; reason: string; grant: number; scope: string; target: string; items: { device: string; recording: number }[]; state: string; bytes: number | null; sha256: string | null; kept: boolean; grantValidUntil: number | null }
 
 interface Approval { id: number; kind: string; requester: string; reason: string; caseNumber: string | null; items: { device: string; recording: number }[]; state: string; validUntil: number | null; decidedBy: string | null }
 
@@ -40,7 +42,16 @@ function Report({ r, file }: { r: VerifyReport; file: string }): VNode {
 
 export function Evidence({ session }: { session: Session }): VNode {
   const grants = useLoad(() => api<Approval[]>("GET", "/api/approvals"));
+  const made = useLoad(() => api<Made[]>("GET", "/api/exports"));
   const [making, setMaking] = useState<Approval | null>(null);
+  const [again, setAgain] = useState<Made | null>(null);
+  // A bundle still being written: ask again until it is done (its size and hash come then).
+  const writing = (made.data ?? []).some((m) => m.state === "writing");
+  useEffect(() => {
+    if (!writing) return;
+    const id = setTimeout(made.reload, 1000);
+    return () => clearTimeout(id);
+  }, [made.data]);
   const [notice, setNotice] = useState<string | null>(null);
   const [report, setReport] = useState<{ r: VerifyReport; file: string } | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
@@ -58,14 +69,31 @@ export function Evidence({ session }: { session: Session }): VNode {
   };
   return html`<section aria-labelledby="h-evidence">
     <h1 id="h-evidence">${t("evidence")}</h1>
-    <h2>${t("exportsMade")}</h2>
-    <${ErrorNote} error=${grants.error} /><${Loading} loading=${grants.loading && !grants.data} /><${Notice} text=${notice} />
+    <${Notice} text=${notice} />
+    <h2 id="h-made">${t("exportsMade")}</h2>
+    <${ErrorNote} error=${made.error} /><${Loading} loading=${made.loading && !made.data} />
+    ${again ? html`<${Prompt} title=${t("againTitle", again.id.slice(0, 8))} help=${t("againHelp")} submit=${t("downloadAgain")} onSubmit=${async (v: Record<string, string>) => {
+      const { bytes: b } = await apiBytes("GET", `/api/exports/${again.id}/bundle${q({ reason: v.reason })}`);
+      const name = `evidence-${again.id}.zip`;
+      saveFile(b, name, "application/zip");
+      setNotice(t("downloaded", name));
+    }} onClose=${() => setAgain(null)} />` : null}
+    ${made.data ? made.data.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="made-table">
+      <thead><tr><th scope="col">${t("madeAt")}</th><th scope="col">${t("items")}</th><th scope="col">${t("exportedBy")}</th><th scope="col">${t("reason")}</th><th scope="col">${t("state")}</th><th scope="col" class="num">${t("size")}</th><th scope="col">SHA-256</th><th scope="col">${t("validUntil")}</th><th scope="col"><span class="sr-only">${t("downloadAgain")}</span></th></tr></thead>
+      <tbody>${made.data.map((m) => html`<tr key=${m.id} data-export=${m.id}><th scope="row" class="nowrap">${when(m.createdAt)}</th>
+        <td>${m.scope === "case" ? `${t("caseNo")} ${m.target}` : m.target}${m.items.length > 1 ? html` <small class="muted">(${m.items.length})</small>` : null}</td><td>${m.by}</td><td class="wrap">${m.reason}</td>
+        <td>${tk("ex_", m.state)}</td><td class="num">${bytes(m.bytes)}</td><td><code title=${m.sha256 ?? ""}>${m.sha256 ? m.sha256.slice(0, 12) + "…" : "—"}</code></td><td class="nowrap">${when(m.grantValidUntil)}</td>
+        <td>${m.by === session.name && m.kept && m.state === "done" && (m.grantValidUntil ?? 0) > Date.now() ? html`<button onClick=${() => setAgain(m)} aria-label=${`${t("downloadAgain")} ${m.id.slice(0, 8)}`}>${t("downloadAgain")}</button>` : null}</td></tr>`)}</tbody>
+    </table></div>` : null}
+    <h2>${t("exportGrants")}</h2>
+    <${ErrorNote} error=${grants.error} /><${Loading} loading=${grants.loading && !grants.data} />
     ${making ? html`<${Prompt} title=${`${t("makeExport")} #${making.id}`} submit=${t("makeExport")} onSubmit=${async (v: Record<string, string>) => {
       const body = making.caseNumber ? { case: making.caseNumber, reason: v.reason, grant: making.id } : { recording: making.items[0], reason: v.reason, grant: making.id };
       const { bytes: b, headers } = await apiBytes("POST", "/api/exports", body);
       const name = `evidence-${headers.get("x-export-id") ?? making.id}.zip`;
       saveFile(b, name, "application/zip");
       setNotice(t("exported", name));
+      made.reload();
     }} onClose=${() => setMaking(null)} />` : null}
     ${grants.data ? mine.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="exports-table">
       <thead><tr><th scope="col">#</th><th scope="col">${t("items")}</th><th scope="col">${t("reason")}</th><th scope="col">${t("state")}</th><th scope="col">${t("validUntil")}</th><th scope="col"><span class="sr-only">${t("makeExport")}</span></th></tr></thead>

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { station } from "../export/helpers.js";
 import type { Station } from "../export/helpers.js";
@@ -327,6 +327,22 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     expect(text).toContain("通过");
     expect(await r.locator("#verify-report tr[data-check] .badge.bad").count()).toBe(0);
     expect(await r.locator("#verify-report").getAttribute("class")).toContain("pass");
+    // The export made is listed, with the bundle's hash, and downloads again: the same bytes.
+    const id = dl.suggestedFilename().replace(/^evidence-|\.zip$/g, "");
+    const bundle = readFileSync(file);
+    const row = r.locator(`#made-table tr[data-export="${id}"]`);
+    await row.locator("button").waitFor();
+    const sha = createHash("sha256").update(bundle).digest("hex");
+    await expect(row.locator("code").getAttribute("title")).resolves.toBe(sha);
+    await check(r, "evidence-made.zh");
+    await row.locator("button").click();
+    await r.locator("#f-reason").fill("the court's copy was damaged");
+    const [again] = await Promise.all([r.waitForEvent("download"), r.locator("dialog button[type=submit]").click()]);
+    const second = join(downloads, "again-" + again.suggestedFilename());
+    await again.saveAs(second);
+    expect(readFileSync(second).equals(bundle)).toBe(true);
+    const audit = await s.gw.services.audit.list(ADMIN, { actor: "reviewer", action: "recording.download" });
+    expect(audit.map((e) => `${e.target} ${e.reason}`)).toContain("BWC-E1/1 the court's copy was damaged");
   }, 180000);
 
   it("clears an alarm with a reason, and verifies the audit log", async () => {
