@@ -141,7 +141,7 @@ export function Cases({ session }: { session: Session }): VNode {
         <td class="clips">${linked.length ? linked.map((r) => html`<a href=${`#/clip/${encodeURIComponent(r.device)}/${r.recording}`}>${clipName(r)}</a> `) : "—"}</td>
         ${links ? html`<td class="clips">${sug.length ? html`<ul class="suggest">${sug.map((x) => html`<li data-suggest=${clipName(x)}>
           <a href=${`#/clip/${encodeURIComponent(x.device)}/${x.recording}`}>${clipName(x)}</a> <small class="muted">${x.officer ?? "—"} · ${t("overlap")} ${duration(x.overlapMs)}${x.tagMatch ? " · " + t("tagMatches") : ""}</small>
-          <button class="link" onClick=${() => setLinking({ kase: c.number, clip: x })} aria-label=${`${t("link")}: ${clipName(x)} → ${c.number}`}>${t("link")}</button></li>`)}</ul>` : "—"}</td>` : null}</tr>`; })}</tbody>
+          <button class="link" onClick=${() => setLinking({ kase: c.number, clip: x })} aria-label=${`${t("linkHere")}: ${clipName(x)} → ${c.number}`}>${t("linkHere")}</button></li>`)}</ul>` : "—"}</td>` : null}</tr>`; })}</tbody>
     </table></div>` : null}
   </section>`;
 }

@@ -108,8 +108,8 @@ export class ExportService {
 }
 
 /**
- * Delete the kept bundles whose grant has ended (they can't be downloaded again), each noted in
- * the audit log. Returns the ids dropped.
+ * Delete the kept bundles whose grant has ended, or that hold a record erased since (neither can be
+ * downloaded again), each noted in the audit log. Returns the ids dropped.
  */
 export async function dropExpired(ctx: ServiceContext): Promise<string[]> {
   const approvals = ctx.deps.approvals;
@@ -119,10 +119,12 @@ export async function dropExpired(ctx: ServiceContext): Promise<string[]> {
   const now = ctx.now();
   for (const k of await xs.keptExports(ctx.db)) {
     const until = await approvals.get(k.grant_id).then((a) => a.validUntil ?? 0, () => 0);
-    if (until > now) continue;
+    let erased = false;
+    for (const i of JSON.parse(k.items) as { device: string; recording: number }[]) if ((await purgeStateOf(ctx.db, i.device, i.recording)) === "purged") erased = true;
+    if (until > now && !erased) continue;
     await rm(keptBundleFile(dataDir, k.id), { force: true });
     await xs.forgetKept(ctx.db, k.id);
-    await ctx.deps.audit.append({ actor: "station", action: "export.dropped", target: `export:${k.id}`, reason: "its grant has ended: the kept bundle is deleted", details: { grant: k.grant_id } });
+    await ctx.deps.audit.append({ actor: "station", action: "export.dropped", target: `export:${k.id}`, reason: erased ? "a record in it was erased when its retention ended: the kept bundle is deleted" : "its grant has ended: the kept bundle is deleted", details: { grant: k.grant_id } });
     out.push(k.id);
   }
   return out;

@@ -157,8 +157,8 @@ export function exportById(db: Db, id: string): Promise<ExportMadeRow | undefine
 
 
 /** Exports whose bundle the station still keeps, with the grant each was made under. */
-export function keptExports(db: Db): Promise<{ id: string; grant_id: number; kept: string }[]> {
-  return db.all("SELECT id, grant_id, kept FROM exports WHERE kept IS NOT NULL ORDER BY created_at");
+export function keptExports(db: Db): Promise<{ id: string; grant_id: number; kept: string; items: string }[]> {
+  return db.all("SELECT id, grant_id, kept, items FROM exports WHERE kept IS NOT NULL ORDER BY created_at");
 }
 
 /** The kept bundle of an export was deleted. */
