@@ -152,5 +152,12 @@ describe("listing and statistics", () => {
     const byOfficer = (await get("sup", `/api/reports/statistics?from=${from}&to=${to}&by=officer`)).body as { rows: Row[] };
     expect(byOfficer.rows.find((r) => r.key === "A1")!.fullCoveragePercent).toBeCloseTo(want, 6);
     expect(byOfficer.rows.find((r) => r.key === "A2")).toBeUndefined();
+    // A legal reviewer of Agency B sees neither Agency A's statistics nor its cases' coverage.
+    const b = (await get("revb", `/api/reports/statistics?from=${from}&to=${to}&by=unit`)).body as { rows: Row[] };
+    expect(b.rows.map((r) => r.label)).toEqual([]);
+    expect(((await get("revb", `/api/reports/statistics?from=${from}&to=${to}&by=officer`)).body as { rows: Row[] }).rows).toEqual([]);
+    const cov = (c: unknown) => (c as { cases: { caseNumber: string }[] }).cases.map((x) => x.caseNumber);
+    expect(cov((await get("revb", "/api/reports/coverage")).body)).toEqual(["K-SUGGEST-B"]);
+    expect(cov((await get("sup", "/api/reports/coverage")).body)).toContain("K-FULL");
   });
 });
