@@ -72,7 +72,7 @@ const W = {
   downloadAgain: ["再次下载", "Download again"], againTitle: ["再次下载证据包 %0", "Download bundle %0 again"], againHelp: ["再次下载须说明理由，授权仍须有效，并将逐条写入审计日志。下载的是当时导出的同一文件。", "Downloading again needs a reason and a grant still in force, and is audited per record. It is the very file exported then."],
   ex_writing: ["写入中", "writing"], ex_done: ["已完成", "done"], ex_failed: ["失败", "failed"], downloaded: ["已下载 %0", "Downloaded %0"], makeExport: ["导出并下载", "Export and download"], grant: ["授权", "Grant"], verifier: ["离线核验证据包", "Verify a bundle offline"],
   verifierHelp: ["将证据包（ZIP）拖到此处或选择文件。核验在本浏览器内完成，不上传任何内容，检查项与 npm run verify 相同。", "Drop an evidence bundle (ZIP) here or choose the file. It is checked in this browser, nothing is uploaded, with the same checks as npm run verify."],
-  chooseFile: ["选择证据包", "Choose a bundle"], stationKey: ["站点验证公钥（可选）", "Station verifier key (optional)"], verifying: ["核验中…", "Verifying…"],
+  chooseFile: ["选择证据包", "Choose a bundle"], stationKey: ["站点验证公钥（已填入本站公钥；核验他站的证据包时请替换）", "Station verifier key (this station's is filled in; replace it to check another station's bundle)"], verifying: ["核验中…", "Verifying…"],
   pass: ["通过", "PASS"], fail: ["不通过", "FAIL"], warn: ["警告", "WARN"], exported: ["已导出 %0", "Exported %0"],
   signInFailed: ["账户名或密码错误", "Wrong account name or password"], forbiddenPage: ["您的角色无权查看此页面。", "Your role may not see this page."],
   notFound: ["页面不存在", "No such page"], periodHelp: ["日期为站点当地日期", "Dates are the station's local dates"], loadMore: ["显示更多", "Show more"],

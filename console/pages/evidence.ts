@@ -58,6 +58,8 @@ export function Evidence({ session }: { session: Session }): VNode {
   const [verr, setVerr] = useState<Error | null>(null);
   const [over, setOver] = useState(false);
   const [key, setKey] = useState("");
+  // This station's verifier key, as it publishes it (/log/key): a bundle made here is checked against it unless another is given.
+  useEffect(() => { apiBytes("GET", "/log/key").then(({ bytes: b }) => setKey((k) => k || new TextDecoder().decode(b).trim()), () => undefined); }, []);
   const mine = (grants.data ?? []).filter((a) => a.kind === "export" && a.requester === session.name);
   const check = async (file: File) => {
     setReport(null); setVerr(null); setBusy(t("verifying"));
@@ -103,7 +105,7 @@ export function Evidence({ session }: { session: Session }): VNode {
     </table></div>` : null}
     <h2 id="h-verifier">${t("verifier")}</h2>
     <p class="muted">${t("verifierHelp")}</p>
-    <div class="field"><label for="station-key">${t("stationKey")}</label><input id="station-key" value=${key} onInput=${(e: Event) => setKey((e.target as HTMLInputElement).value)} size="60" placeholder="station+1a2b3c4d+AbC…" /></div>
+    <div class="field"><label for="station-key">${t("stationKey")}</label><input id="station-key" value=${key} onInput=${(e: Event) => setKey((e.target as HTMLInputElement).value)} size="60" placeholder="evrec.station/1a2b3c4d+0a1b2c3d+AbC…" /></div>
     <div class=${"drop" + (over ? " over" : "")} onDragOver=${(e: DragEvent) => { e.preventDefault(); setOver(true); }} onDragLeave=${() => setOver(false)}
       onDrop=${(e: DragEvent) => { e.preventDefault(); setOver(false); const f = e.dataTransfer?.files[0]; if (f) void check(f); }}>
       <label for="bundle-file">${t("chooseFile")}</label>

@@ -322,7 +322,9 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     const [dl] = await Promise.all([r.waitForEvent("download"), r.locator("dialog button[type=submit]").click()]);
     const file = join(downloads, dl.suggestedFilename());
     await dl.saveAs(file);
-    await r.locator("#station-key").fill(s.gw.evidence.identity.verifierKey);
+    // The station's own key is filled in: a bundle made here is checked against it.
+    await r.waitForFunction(() => document.querySelector("#station-key").value !== "");
+    expect(await r.locator("#station-key").inputValue()).toBe(s.gw.evidence.identity.verifierKey);
     await r.locator("#bundle-file").setInputFiles(file);
     await r.locator("#verify-report").waitFor({ timeout: 120000 });
     const text = await r.locator("#verify-report").textContent();
