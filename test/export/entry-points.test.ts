@@ -183,3 +183,23 @@ describe("the audit entry hash an offline verifier recomputes", () => {
     }
   });
 });
+
+describe("a kept bundle", () => {
+  it("is kept for an export the CLI made too, and deleted once a record in it is erased", async () => {
+    type Made = { id: string; target: string; state: string; sha256: string; kept: boolean };
+    const made = (await (await api("reviewer", "/api/exports")).json() as Made[]).find((m) => m.target === "BWC-E1/2")!;
+    expect(made).toMatchObject({ state: "done", kept: true });
+    const kept = join(s.dir, "exports", `${made.id}.zip`);
+    expect(createHash("sha256").update(readFileSync(kept)).digest("hex")).toBe(made.sha256);
+    await s.gw.db.run("UPDATE recordings SET purge_state = 'purged' WHERE device_id = 'BWC-E1' AND recording_id = 2");
+    try {
+      expect(await (await api("reviewer", `/api/exports/${made.id}/bundle?reason=${encodeURIComponent("a copy for the file")}`)).json()).toMatchObject({ error: "PURGED" });
+      expect(await s.gw.services.exports.dropExpired()).toEqual([made.id]);
+      expect(existsSync(kept)).toBe(false);
+      const dropped = await s.gw.services.audit.list({ name: "admin", role: "admin", officerBadge: null }, { action: "export.dropped", target: `export:${made.id}` });
+      expect(dropped.map((e) => e.actor)).toEqual(["station"]);
+    } finally {
+      await s.gw.db.run("UPDATE recordings SET purge_state = 'kept' WHERE device_id = 'BWC-E1' AND recording_id = 2");
+    }
+  });
+});
