@@ -42,7 +42,7 @@ const W = {
   act_service_by_notice: ["公告送达", "service by notice"], act_on_site_inspection: ["现场检查", "on-site inspection"], act_routine_patrol: ["日常巡查", "routine patrol"], act_consultation: ["咨询", "consultation"], act_other: ["其他", "other"],
   cat_penalty: ["行政处罚", "penalty"], cat_compulsion: ["行政强制", "compulsion"], cat_inspection: ["行政检查", "inspection"], cat_expropriation: ["行政征收", "expropriation"], cat_licensing: ["行政许可", "licensing"],
   suggestedClips: ["建议关联", "Suggested"], linkClipTitle: ["将 %0 关联到案件 %1", "Link %0 to case %1"], linkClipHelp: ["该记录与案件同单位（或下级单位），且时间与执法时段重叠。", "The clip is of the case's unit (or a unit below it) and overlaps its enforcement window."],
-  overlap: ["重叠", "overlap"], linkHere: ["关联到本案", "Link to this case"], tagMatches: ["设备案件标记一致", "device case tag matches"],
+  overlap: ["重叠", "overlap"], linkHere: ["关联到本案", "Link to this case"], linkShort: ["关联", "Link"], tagMatches: ["设备案件标记一致", "device case tag matches"],
   pol_FULL: ["全程录制", "full process"], pol_KEY_STEPS: ["关键环节", "key steps"], pol_OPTIONAL: ["可选", "optional"],
   conf0: ["公开", "open"], conf1: ["内部", "internal"], conf2: ["受限", "restricted"], conf3: ["秘密", "secret"], linkedClips: ["关联记录", "Linked clips"], verifiedClips: ["已核验记录", "verified clips"],
   recording: ["记录", "Recording"], verdict: ["核验结论", "Verdict"], chunks: ["分段", "Chunks"], size: ["大小", "Size"], start: ["开始", "Start"], end: ["结束", "End"], officer: ["执法人员", "Officer"],

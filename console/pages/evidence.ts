@@ -28,10 +28,10 @@ export function verifyInBrowser(file: File, stationKey: string, progress: (done:
   });
 }
 
-function Report({ r, file }: { r: VerifyReport; file: string }): VNode {
+function Report({ r, file, size }: { r: VerifyReport; file: string; size: number }): VNode {
   const L = getLang();
   return html`<div class=${"report " + (r.ok ? "pass" : "fail")} id="verify-report" role="status" aria-live="polite">
-    <p class="verdict-line"><strong>${r.ok ? t("pass") : t("fail")}</strong> ${file} (${bytes(r.bytes)})</p>
+    <p class="verdict-line"><strong>${r.ok ? t("pass") : t("fail")}</strong> ${file} (${bytes(size)})</p>
     <table class="grid checks"><thead><tr><th scope="col">${t("state")}</th><th scope="col">${t("checkCol")}</th><th scope="col">${t("detail")}</th></tr></thead>
       <tbody>${r.checks.map((c) => { const fails = r.findings.filter((f) => f.check === c.id && f.status === "FAIL"); const first = fails[0] ?? r.findings.find((f) => f.check === c.id); return html`<tr data-check=${c.id}>
         <td><span class=${"badge " + (c.status === "PASS" ? "good" : c.status === "FAIL" ? "bad" : "warn")}>${statusWord(c.status, L)}</span></td><th scope="row">${checkName(c.id, L)}</th>
@@ -53,7 +53,7 @@ export function Evidence({ session }: { session: Session }): VNode {
     return () => clearTimeout(id);
   }, [made.data]);
   const [notice, setNotice] = useState<string | null>(null);
-  const [report, setReport] = useState<{ r: VerifyReport; file: string } | null>(null);
+  const [report, setReport] = useState<{ r: VerifyReport; file: string; size: number } | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [verr, setVerr] = useState<Error | null>(null);
   const [over, setOver] = useState(false);
@@ -65,7 +65,7 @@ export function Evidence({ session }: { session: Session }): VNode {
     setReport(null); setVerr(null); setBusy(t("verifying"));
     try {
       const r = await verifyInBrowser(file, key, (d, n) => setBusy(`${t("verifying")} ${d}/${n}`));
-      setReport({ r, file: file.name });
+      setReport({ r, file: file.name, size: file.size });
     } catch (e) { setVerr(e as Error); }
     setBusy(null);
   };
@@ -113,6 +113,6 @@ export function Evidence({ session }: { session: Session }): VNode {
     </div>
     ${busy ? html`<p role="status">${busy}</p>` : null}
     <${ErrorNote} error=${verr} />
-    ${report ? html`<${Report} r=${report.r} file=${report.file} />` : null}
+    ${report ? html`<${Report} r=${report.r} file=${report.file} size=${report.size} />` : null}
   </section>`;
 }

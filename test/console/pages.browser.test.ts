@@ -60,6 +60,8 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     const t = Date.now() - 3600e3;
     await gw.model.addCase({ number: "C-2025-009", unitId: unit.id, category: "compulsion", activityKind: "seizure", windowStart: t, windowEnd: t + 3600e3, confidentiality: 3 });
     await gw.model.link("BWC-E1", 2, "C-2025-009", "admin", "the seizure's second part");
+    // An inspection under way now: the clip that arrives live is suggested for it.
+    await gw.model.addCase({ number: "C-2025-010", unitId: unit.id, category: "inspection", activityKind: "on_site_enforcement", windowStart: Date.now() - 600e3, windowEnd: Date.now() + 7200e3 });
     const spare = await provision(gw, "BWC-E3");
     await gw.model.setDeviceUnit("BWC-E3", unit.id);
     await spare.status({ batteryPct: 88, storageFree: 900 * 1048576, queueDepth: 0, clockOffsetMs: 40, state: 0 });
@@ -174,16 +176,17 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     const duration = await p.evaluate(() => new Promise<number>((res) => { const a = document.querySelector("#clip-audio") as { readyState: number; duration: number; onloadedmetadata: () => void }; if (a.readyState >= 1) res(a.duration); else a.onloadedmetadata = () => res(a.duration); }));
     expect(duration).toBeCloseTo(2, 1);
     await check(p, "clip.zh");
-    await p.getByRole("button", { name: "关联案件" }).click();
-    await p.locator("#f-case").fill("C-2025-001");
-    await p.locator("#f-reason").fill("recorded at the seizure");
+    // The gateway suggests the cases around the clip; one click fills the link dialog with one.
+    await p.locator('#clip-suggestions li[data-case="C-2025-010"] button').click();
+    await expect(p.locator("#f-case").inputValue()).resolves.toBe("C-2025-010");
+    await p.locator("#f-reason").fill("recorded at the inspection");
     await p.locator("dialog button[type=submit]").click();
-    await p.locator("dl.facts", { hasText: "C-2025-001" }).waitFor();
+    await p.locator("dl.facts", { hasText: "C-2025-010" }).waitFor();
     // The custody report: the view, the playback and the link, each with its account and reason.
     await p.locator("#show-custody").click();
     const custody = await p.locator("#custody-table").textContent();
     expect(custody).toContain("recording.download");
-    expect(custody).toContain("recorded at the seizure");
+    expect(custody).toContain("recorded at the inspection");
     await check(p, "clip-custody.zh");
     const audit = await s.gw.services.audit.list(ADMIN, { actor: "approver", limit: 100 });
     const acts = audit.map((e) => `${e.action} ${e.target} ${e.reason ?? ""}`);
