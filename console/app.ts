@@ -81,7 +81,7 @@ function Page({ session, parts }: { session: Session; parts: string[] }): VNode 
     case "fleet": return html`<${Fleet} lang=${lang} />`;
     case "devices": return html`<${Devices} session=${session} />`;
     case "people": return html`<${People} />`;
-    case "cases": return html`<${Cases} />`;
+    case "cases": return html`<${Cases} session=${session} />`;
     case "clips": return html`<${Clips} />`;
     case "approvals": return html`<${Approvals} session=${session} />`;
     case "ratios": return html`<${Ratios} />`;

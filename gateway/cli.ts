@@ -323,8 +323,8 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
   if (noun === "stats") {
     const r = await s.reports.statistics(me, { from: f("--from"), to: f("--to"), by: f("--by") });
     if (out.mode === "json") return void console.log(JSON.stringify(r, null, 1)), 0;
-    out.rows(r.rows.map((x) => ({ key: x.key, label: x.label, recordings: x.recordings, hours: Number(x.hours.toFixed(3)), verified: x.verdicts.verified, incomplete: x.verdicts.incomplete, failed: x.verdicts.failed, medianUploadDelayMs: x.medianUploadDelayMs })),
-      r.rows.map((x) => ({ [r.by]: x.label, recordings: x.recordings, hours: duration(x.hours * 3600000), [word(L, "verified")]: x.verdicts.verified, [word(L, "incomplete")]: x.verdicts.incomplete, [word(L, "failed")]: x.verdicts.failed, medianUploadDelay: duration(x.medianUploadDelayMs) })));
+    out.rows(r.rows.map((x) => ({ key: x.key, label: x.label, recordings: x.recordings, hours: Number(x.hours.toFixed(3)), verified: x.verdicts.verified, incomplete: x.verdicts.incomplete, failed: x.verdicts.failed, medianUploadDelayMs: x.medianUploadDelayMs, fullCases: x.fullCases, fullCoveragePercent: x.fullCoveragePercent === null ? null : Number(x.fullCoveragePercent.toFixed(1)) })),
+      r.rows.map((x) => ({ [r.by]: x.label, recordings: x.recordings, hours: duration(x.hours * 3600000), [word(L, "verified")]: x.verdicts.verified, [word(L, "incomplete")]: x.verdicts.incomplete, [word(L, "failed")]: x.verdicts.failed, medianUploadDelay: duration(x.medianUploadDelayMs), fullCoverage: x.fullCases ? `${percent(x.fullCoveragePercent)} (${x.fullCases})` : "-" })));
     return 0;
   }
   if (noun === "coverage") {

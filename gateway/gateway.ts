@@ -31,6 +31,7 @@ import { TLOG_MIGRATIONS } from "./store/tlog.js";
 import { SCRUB_MIGRATIONS } from "./store/scrub.js";
 import { RETENTION_MIGRATIONS } from "./store/retention.js";
 import { APPROVAL_MIGRATIONS } from "./store/approvals.js";
+import { EXPORT_MIGRATIONS } from "./store/export.js";
 import { Evidence } from "./evidence/service.js";
 import { parseWitnesses } from "./evidence/witness-client.js";
 import { logRoutes } from "./api/log-routes.js";
@@ -44,7 +45,7 @@ import { consoleRoutes } from "./api/console-routes.js";
 import type { Policy } from "./policy.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
-export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS, TLOG_MIGRATIONS, SCRUB_MIGRATIONS, RETENTION_MIGRATIONS, APPROVAL_MIGRATIONS];
+export const ALL_MIGRATIONS: MigrationSet[] = [INGEST_MIGRATIONS, ACCOUNT_MIGRATIONS, MODEL_MIGRATIONS, AUDIT_MIGRATIONS, ALARM_MIGRATIONS, TLOG_MIGRATIONS, SCRUB_MIGRATIONS, RETENTION_MIGRATIONS, APPROVAL_MIGRATIONS, EXPORT_MIGRATIONS];
 
 export interface Gateway {
   config: GatewayConfig;
@@ -201,7 +202,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     },
   };
   const approvals = new Approvals(db, audit, model);
-  const services = new Services({ db, audit, model, registry, accounts, alarms, policy, mediaDir: join(dir, "media"), live, approvals });
+  const services = new Services({ db, audit, model, registry, accounts, alarms, policy, mediaDir: join(dir, "media"), dataDir: dir, live, approvals });
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
   if (tls && tls.generated) log.info({ cert: tls.certFile }, "generated a self-signed TLS certificate");
   const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, connectTimeoutMs: config.mqttConnectTimeoutMs, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
@@ -236,6 +237,11 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   await checkDisk();
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
+  // Kept export bundles whose grant has ended are deleted (services/exports.ts), hourly and at start.
+  const dropKept = () => void services.exports.dropExpired().catch((e) => log.error({ err: String(e) }, "dropping expired export bundles failed"));
+  dropKept();
+  const keptTimer = setInterval(dropKept, 3600e3);
+  keptTimer.unref();
   const httpsOn = !!(config.https || config.httpsCert || config.httpsKey);
   const httpsMaterial = httpsOn ? tlsMaterial(dir, config.httpsCert, config.httpsKey) : null;
   if (httpsMaterial?.generated) log.info({ cert: httpsMaterial.certFile }, "generated a self-signed TLS certificate");
@@ -244,7 +250,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   logRoutes(api, evidence.tlog, identity.verifierKey);
   metricsRoutes(api, metrics);
   consoleRoutes(api, services, { consoleDir: config.consoleDir, secureCookie: httpsOn });
-  exportRoutes(api, { db, audit, model, registry, identity, approvals, tlog: evidence.tlog, dataDir: dir, mediaDir: join(dir, "media"), sync: () => evidence.sync() });
+  exportRoutes(api, { db, audit, model, registry, identity, approvals, tlog: evidence.tlog, dataDir: dir, mediaDir: join(dir, "media"), sync: () => evidence.sync() }, services);
   await api.listen({ host: config.host, port: config.httpPort });
   evidence.start();
   const httpPort = (api.server.address() as { port: number }).port;
@@ -254,6 +260,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     async close() {
       closed = true;
       clearInterval(diskTimer);
+      clearInterval(keptTimer);
       await api.close();
       await broker.close();
       await ingest.close();

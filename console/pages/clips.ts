@@ -77,6 +77,7 @@ export function Clip({ device, recording, session }: { device: string; recording
   const [custody, setCustody] = useState<{ atMs: number; account: string; action: string; reason: string; proof: string }[] | null>(null);
   const [custodyErr, setCustodyErr] = useState<Error | null>(null);
   const [suggest, setSuggest] = useState<{ case: { number: string }; tagMatch: boolean; overlapMs?: number }[] | null>(null);
+  const [linkTo, setLinkTo] = useState<string | null>(null);
   useEffect(() => () => { if (audio) URL.revokeObjectURL(audio); }, [audio]);
   const load = async (why: string) => {
     const d = await api<Detail>("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}${q({ reason: why })}`);
@@ -95,7 +96,7 @@ export function Clip({ device, recording, session }: { device: string; recording
       const { bytes: b } = await apiBytes("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}/media${q({ reason: v.reason })}`);
       setAudio(URL.createObjectURL(wav(b)));
     }} onClose=${() => setPrompt(null)} />` : null}
-    ${prompt === "link" ? html`<${Prompt} title=${t("linkTitle", name)} submit=${t("link")} fields=${[{ name: "case", label: t("caseNo"), value: suggest?.[0]?.case.number ?? "" }]} onSubmit=${async (v: Record<string, string>) => {
+    ${prompt === "link" ? html`<${Prompt} title=${t("linkTitle", name)} submit=${t("link")} fields=${[{ name: "case", label: t("caseNo"), value: linkTo ?? suggest?.[0]?.case.number ?? "" }]} onSubmit=${async (v: Record<string, string>) => {
       await api("POST", "/api/links", { device, recording: Number(recording), case: v.case, reason: v.reason });
       setNotice(`${t("linked")}: ${v.case}`);
       await load(reason!);
@@ -125,7 +126,7 @@ export function Clip({ device, recording, session }: { device: string; recording
       <h2>${t("audio")}</h2>
       ${audio ? html`<audio controls src=${audio} id="clip-audio" aria-label=${t("audio")}></audio>` : html`<p><button class="primary" id="play" onClick=${() => setPrompt("play")}>${t("play")}</button></p>`}
       <div class="actions left">
-        <button onClick=${() => setPrompt("link")}>${t("link")}</button>
+        <button onClick=${() => { setLinkTo(null); setPrompt("link"); }}>${t("link")}</button>
         <button onClick=${() => setPrompt("export")}>${t("exportClip")}</button>
       </div>
       <h2>${t("custody")}</h2>
@@ -134,7 +135,9 @@ export function Clip({ device, recording, session }: { device: string; recording
         <thead><tr><th scope="col">${t("at")}</th><th scope="col">${t("actor")}</th><th scope="col">${t("action")}</th><th scope="col">${t("reason")}</th><th scope="col">${t("proof")}</th></tr></thead>
         <tbody>${custody.map((c) => html`<tr><td class="nowrap">${when(c.atMs, true)}</td><td>${c.account}</td><td><code>${c.action}</code></td><td class="wrap">${c.reason || "—"}</td><td>${c.proof}</td></tr>`)}</tbody>
       </table></div>` : html`<p><button id="show-custody" onClick=${() => api("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}/custody${q({ reason: reason ?? "" })}`).then(setCustody, setCustodyErr)}>${t("showCustody")}</button></p>`}
-      ${suggest && suggest.length ? html`<h2>${t("suggestions")}</h2><ul>${suggest.map((s) => html`<li>${s.case.number}${s.tagMatch ? " ✓" : ""}</li>`)}</ul>` : null}
+      ${suggest && suggest.length ? html`<h2>${t("suggestions")}</h2><ul class="suggest" id="clip-suggestions">${suggest.map((s) => html`<li data-case=${s.case.number}>${s.case.number}
+        ${s.tagMatch ? html` <small class="muted">${t("tagMatches")}</small>` : null}${s.overlapMs ? html` <small class="muted">${t("overlap")} ${duration(s.overlapMs)}</small>` : null}
+        <button class="link" onClick=${() => { setLinkTo(s.case.number); setPrompt("link"); }} aria-label=${`${t("linkShort")}: ${s.case.number}`}>${t("linkShort")}</button></li>`)}</ul>` : null}
     ` : null}
   </section>`;
 }

@@ -27,8 +27,9 @@ export function Ratios(): VNode {
       ${r.data.unassignedDevices ? html`<p class="muted">${t("unassignedDevices", r.data.unassignedDevices)}</p>` : null}
       <p class="legend"><span class="key have"></span> ${t("counted")} <span class="key short"></span> ${t("shortfall")}</p>
       <div class="scroll" tabIndex="0"><table class="grid ratios" id="ratios-table">
-        <thead><tr><th scope="col">${t("unit")}</th><th scope="col">${t("recorders")} (${t("ownUnit")})</th><th scope="col" class="num">${t("shortfall")}</th><th scope="col" class="num">${t("shortfall")} (${t("subtree")})</th>
-          <th scope="col">${t("reviewers")} (${t("ownUnit")})</th><th scope="col" class="num">${t("shortfall")}</th><th scope="col" class="num">${t("shortfall")} (${t("subtree")})</th><th scope="col">${t("state")}</th></tr></thead>
+        <thead><tr><th scope="col" rowspan="2">${t("unit")}</th><th scope="colgroup" colspan="3" class="group">${t("recorders")}</th><th scope="colgroup" colspan="3" class="group">${t("reviewers")}</th><th scope="col" rowspan="2">${t("state")}</th></tr>
+          <tr><th scope="col">${t("ownCountedRequired")}</th><th scope="col" class="num">${t("shortfall")}</th><th scope="col" class="num">${t("subtreeShortfall")}</th>
+          <th scope="col">${t("ownCountedRequired")}</th><th scope="col" class="num">${t("shortfall")}</th><th scope="col" class="num">${t("subtreeShortfall")}</th></tr></thead>
         <tbody>${r.data.units.map((u) => html`<tr key=${u.unitId} data-unit=${u.name} class=${u.compliant ? "" : "row-soon"}>
           <th scope="row" style=${{ paddingInlineStart: `${0.5 + u.depth * 1.25}rem` }}>${u.name} <small class="muted">${tk("level_", u.level)}${u.ratio !== r.data!.ratio ? ` · 1:${u.ratio}` : ""}</small></th>
           <td><${Bar} l=${u.own.devices} label=${`${u.name} ${t("recorders")}`} /><small>${u.own.devices.counted} / ${u.own.devices.required}</small></td>
@@ -40,7 +41,7 @@ export function Ratios(): VNode {
   </section>`;
 }
 
-interface StatRow { key: string | number | null; label: string; recordings: number; hours: number; verdicts: { verified: number; incomplete: number; failed: number }; medianUploadDelayMs: number | null }
+interface StatRow { key: string | number | null; label: string; recordings: number; hours: number; verdicts: { verified: number; incomplete: number; failed: number }; medianUploadDelayMs: number | null; fullCases: number; fullCoveragePercent: number | null }
 
 export function Statistics(): VNode {
   const today = localDate(Date.now());
@@ -53,9 +54,9 @@ export function Statistics(): VNode {
     setP({ from: v("from"), to: v("to"), by: v("by") });
   };
   const csv = () => {
-    const head = [p.by === "unit" ? "unit" : "officer", "label", "recordings", "hours", "verified", "incomplete", "failed", "median_upload_delay_s"];
+    const head = [p.by === "unit" ? "unit" : "officer", "label", "recordings", "hours", "verified", "incomplete", "failed", "median_upload_delay_s", "full_cases", "full_coverage_pct"];
     const cell = (x: unknown) => { const v = x === null || x === undefined ? "" : String(x); return /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v; };
-    const lines = [head.join(","), ...(s.data?.rows ?? []).map((r) => [r.key, r.label, r.recordings, r.hours.toFixed(3), r.verdicts.verified, r.verdicts.incomplete, r.verdicts.failed, r.medianUploadDelayMs === null ? "" : (r.medianUploadDelayMs / 1000).toFixed(1)].map(cell).join(","))];
+    const lines = [head.join(","), ...(s.data?.rows ?? []).map((r) => [r.key, r.label, r.recordings, r.hours.toFixed(3), r.verdicts.verified, r.verdicts.incomplete, r.verdicts.failed, r.medianUploadDelayMs === null ? "" : (r.medianUploadDelayMs / 1000).toFixed(1), r.fullCases, r.fullCoveragePercent === null ? "" : r.fullCoveragePercent.toFixed(1)].map(cell).join(","))];
     saveFile("\ufeff" + lines.join("\r\n") + "\r\n", `statistics-${p.by}-${p.from}-${p.to}.csv`, "text/csv");
   };
   return html`<section aria-labelledby="h-stats">
@@ -68,12 +69,14 @@ export function Statistics(): VNode {
       <button type="button" onClick=${csv} disabled=${!s.data}>${t("csv")}</button>
       <small class="muted">${t("periodHelp")}</small>
     </form>
+    <p class="muted">${t("fullCoverageHelp")}</p>
     <${ErrorNote} error=${s.error} /><${Loading} loading=${s.loading && !s.data} />
     ${s.data ? s.data.rows.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="stats-table">
-      <thead><tr><th scope="col">${p.by === "unit" ? t("unit") : t("officer")}</th><th scope="col" class="num">${t("recordings")}</th><th scope="col" class="num">${t("hours")}</th>
-        <th scope="col" class="num">${t("v_verified")}</th><th scope="col" class="num">${t("v_incomplete")}</th><th scope="col" class="num">${t("v_failed")}</th><th scope="col" class="num">${t("uploadDelay")}</th></tr></thead>
-      <tbody>${s.data.rows.map((r) => html`<tr key=${String(r.key)}><th scope="row">${r.label}</th><td class="num">${r.recordings}</td><td class="num">${r.hours.toFixed(2)}</td>
-        <td class="num">${r.verdicts.verified}</td><td class="num">${r.verdicts.incomplete}</td><td class=${"num" + (r.verdicts.failed ? " bad" : "")}>${r.verdicts.failed}</td><td class="num">${duration(r.medianUploadDelayMs)}</td></tr>`)}</tbody>
+      <thead><tr><th scope="col">${p.by === "unit" ? t("unit") : t("officer")}</th><th scope="col" class="num">${t("recordings")}</th><th scope="col" class="num">${t("recordedTime")}</th>
+        <th scope="col" class="num">${t("v_verified")}</th><th scope="col" class="num">${t("v_incomplete")}</th><th scope="col" class="num">${t("v_failed")}</th><th scope="col" class="num">${t("uploadDelay")}</th><th scope="col" class="num">${t("fullCoverage")}</th></tr></thead>
+      <tbody>${s.data.rows.map((r) => html`<tr key=${String(r.key)} data-row=${String(r.key)}><th scope="row">${r.label}</th><td class="num">${r.recordings}</td><td class="num">${duration(r.hours * 3600e3)}</td>
+        <td class="num">${r.verdicts.verified}</td><td class="num">${r.verdicts.incomplete}</td><td class=${"num" + (r.verdicts.failed ? " bad" : "")}>${r.verdicts.failed}</td><td class="num">${duration(r.medianUploadDelayMs)}</td>
+        <td class=${"num" + (r.fullCoveragePercent !== null && r.fullCoveragePercent < 100 ? " bad" : "")} data-col="full">${r.fullCoveragePercent === null ? "—" : html`${r.fullCoveragePercent.toFixed(1)}% <small class="muted">(${t("nCases", r.fullCases)})</small>`}</td></tr>`)}</tbody>
     </table></div>` : null}
   </section>`;
 }

@@ -109,22 +109,39 @@ function CoverageBar({ c }: { c: Coverage }): VNode {
   </div>`;
 }
 
-export function Cases(): VNode {
+interface CaseClip { device: string; recording: number; startMs: number | null; endMs: number | null; officer: string | null; tagMatch: boolean; overlapMs: number }
+
+export function Cases({ session }: { session: Session }): VNode {
   const cases = useLoad(() => api<Case[]>("GET", "/api/cases"));
   const cov = useLoad(() => api<{ cases: Coverage[] }>("GET", "/api/reports/coverage").catch(() => ({ cases: [] as Coverage[] })));
   const clips = useLoad(() => api<{ device: string; recording: number; cases: string[] }[]>("GET", "/api/recordings").catch(() => []));
+  // Suggestions come from the gateway, for the cases and clips of the caller's scope (admin, supervisor).
+  const links = session.role === "admin" || session.role === "supervisor";
+  const sugg = useLoad(() => links ? api<{ case: string; clips: CaseClip[] }[]>("GET", "/api/cases/suggestions") : Promise.resolve([]));
+  const [linking, setLinking] = useState<{ kase: string; clip: CaseClip } | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const covOf = new Map((cov.data?.cases ?? []).map((c) => [c.caseNumber, c]));
+  const suggOf = new Map((sugg.data ?? []).map((x) => [x.case, x.clips]));
+  const clipName = (c: { device: string; recording: number }) => `${c.device}/${c.recording}`;
   return html`<section aria-labelledby="h-cases">
     <h1 id="h-cases">${t("cases")}</h1>
-    <${ErrorNote} error=${cases.error} /><${Loading} loading=${cases.loading && !cases.data} />
+    <${ErrorNote} error=${cases.error ?? sugg.error} /><${Loading} loading=${cases.loading && !cases.data} /><${Notice} text=${notice} />
+    ${linking ? html`<${Prompt} title=${t("linkClipTitle", clipName(linking.clip), linking.kase)} help=${t("linkClipHelp")} submit=${t("link")} onSubmit=${async (v: Record<string, string>) => {
+      await api("POST", "/api/links", { device: linking.clip.device, recording: linking.clip.recording, case: linking.kase, reason: v.reason });
+      setNotice(`${t("linked")}: ${clipName(linking.clip)} → ${linking.kase}`);
+      clips.reload(); cov.reload(); sugg.reload();
+    }} onClose=${() => setLinking(null)} />` : null}
     ${cases.data ? cases.data.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="cases-table">
-      <thead><tr><th scope="col">${t("caseNo")}</th><th scope="col">${t("activity")}</th><th scope="col">${t("policy")}</th><th scope="col">${t("confidentiality")}</th><th scope="col">${t("window")}</th><th scope="col" class="wide">${t("coverage")}</th><th scope="col">${t("linkedClips")}</th></tr></thead>
-      <tbody>${cases.data.map((c) => { const k = covOf.get(c.number); const linked = (clips.data ?? []).filter((r) => r.cases.includes(c.number)); return html`<tr key=${c.number} data-case=${c.number}>
-        <th scope="row">${c.number}</th><td>${c.activityKind}<br /><small class="muted">${c.category}</small></td><td>${tk("pol_", c.policy)}</td><td>${tk("conf", c.confidentiality)}</td>
+      <thead><tr><th scope="col">${t("caseNo")}</th><th scope="col">${t("activity")}</th><th scope="col">${t("policy")}</th><th scope="col">${t("confidentiality")}</th><th scope="col">${t("window")}</th><th scope="col" class="wide">${t("coverage")}</th><th scope="col">${t("linkedClips")}</th>${links ? html`<th scope="col">${t("suggestedClips")}</th>` : null}</tr></thead>
+      <tbody>${cases.data.map((c) => { const k = covOf.get(c.number); const linked = (clips.data ?? []).filter((r) => r.cases.includes(c.number)); const sug = suggOf.get(c.number) ?? []; return html`<tr key=${c.number} data-case=${c.number}>
+        <th scope="row">${c.number}</th><td>${tk("act_", c.activityKind)}<br /><small class="muted">${tk("cat_", c.category)}</small></td><td>${tk("pol_", c.policy)}</td><td>${tk("conf", c.confidentiality)}</td>
         <td class="nowrap">${when(c.windowStart)}<br />${when(c.windowEnd)} <small class="muted">(${duration(c.windowEnd - c.windowStart)})</small></td>
         <td>${k ? html`<span class=${"badge " + (k.satisfied ? "good" : "bad")}>${k.satisfied ? t("satisfied") : t("notSatisfied")}</span> ${k.percent !== null ? `${k.percent.toFixed(1)}%` : `${k.verifiedClips} ${t("verifiedClips")}`}
           ${c.policy === "FULL" ? html`<${CoverageBar} c=${k} />` : null}` : "—"}</td>
-        <td>${linked.length ? linked.map((r) => html`<a href=${`#/clip/${encodeURIComponent(r.device)}/${r.recording}`}>${r.device}/${r.recording}</a> `) : "—"}</td></tr>`; })}</tbody>
+        <td class="clips">${linked.length ? linked.map((r) => html`<a href=${`#/clip/${encodeURIComponent(r.device)}/${r.recording}`}>${clipName(r)}</a> `) : "—"}</td>
+        ${links ? html`<td class="clips">${sug.length ? html`<ul class="suggest">${sug.map((x) => html`<li data-suggest=${clipName(x)}>
+          <a href=${`#/clip/${encodeURIComponent(x.device)}/${x.recording}`}>${clipName(x)}</a> <small class="muted">${x.officer ?? "—"} · ${t("overlap")} ${duration(x.overlapMs)}${x.tagMatch ? " · " + t("tagMatches") : ""}</small>
+          <button class="link" onClick=${() => setLinking({ kase: c.number, clip: x })} aria-label=${`${t("linkHere")}: ${clipName(x)} → ${c.number}`}>${t("linkHere")}</button></li>`)}</ul>` : "—"}</td>` : null}</tr>`; })}</tbody>
     </table></div>` : null}
   </section>`;
 }

@@ -8,7 +8,9 @@ import { callerOf } from "./server.js";
 import type { FastifyRequest } from "fastify";
 import { Approvals, ApprovalError } from "../services/approvals.js";
 import type { Item } from "../services/approvals.js";
-import { ExportError, prepareExport, writeBundle } from "../evidence/export.js";
+import { createReadStream } from "node:fs";
+import { ExportError, prepareExport, writeAndKeep } from "../evidence/export.js";
+import type { Services } from "../services/index.js";
 import type { ExportDeps, ExportProgress } from "../evidence/export.js";
 import { ModelError } from "../model/model.js";
 
@@ -29,7 +31,7 @@ function fail(reply: FastifyReply, e: unknown): FastifyReply {
   throw e;
 }
 
-export function exportRoutes(app: FastifyInstance, deps: ExportDeps): void {
+export function exportRoutes(app: FastifyInstance, deps: ExportDeps, s: Services): void {
   const approvals: Approvals = deps.approvals;
   const running = new Map<string, ExportProgress & { by: string; state: string; error?: string }>();
 
@@ -75,13 +77,26 @@ export function exportRoutes(app: FastifyInstance, deps: ExportDeps): void {
     const state = { recordings: prepared.items.length, done: 0, bytes: 0, current: null as string | null, by: actorOf(req).name, state: "writing" };
     running.set(prepared.id, state);
     const body = new PassThrough();
-    writeBundle(prepared, body, (p) => Object.assign(state, p)).then(() => { state.state = "done"; }, (e: Error) => {
+    // The station keeps the bundle as it streams (a download again hands out the same bytes).
+    writeAndKeep(prepared, body, (p) => Object.assign(state, p)).then(() => { state.state = "done"; }, (e: Error) => {
       Object.assign(state, { state: "failed", error: e.message });
       req.log.error({ err: e.message, export: prepared.id }, "export failed while streaming");
       body.destroy(e);
     }).finally(() => setTimeout(() => running.delete(prepared.id), 3600e3).unref());
     return reply.header("content-type", "application/zip").header("content-disposition", `attachment; filename="evidence-${prepared.id}.zip"`)
       .header("x-export-id", prepared.id).header("x-export-recordings", String(prepared.items.length)).send(body);
+  });
+
+  app.get("/api/exports", { schema: { description: "exports made: one's own (an admin: every one), newest first, with each bundle's size and SHA-256 and whether it can be downloaded again (audited)" } },
+    async (req) => s.exports.list(callerOf(req)));
+
+  // A made export's bundle again: the kept bytes, to the one who made it, with a reason, while a grant is in force (the service checks and audits).
+  app.get<{ Params: { id: string }; Querystring: { reason?: string } }>("/api/exports/:id/bundle", {
+    schema: { description: "download a made export's bundle again (the same bytes; the one who made it, a reason, a grant in force; audited per recording)", querystring: { type: "object", properties: { reason: { type: "string" } } } },
+  }, async (req, reply) => {
+    const b = await s.exports.again(callerOf(req), req.params.id, req.query.reason);
+    return reply.header("content-type", "application/zip").header("content-disposition", `attachment; filename="evidence-${b.id}.zip"`)
+      .header("x-export-id", b.id).header("x-bundle-sha256", b.sha256).header("content-length", String(b.bytes)).send(createReadStream(b.file));
   });
 
   app.get<{ Params: { id: string } }>("/api/exports/:id/progress", { schema: { description: "a running or recently finished export's progress" } }, async (req, reply) => {

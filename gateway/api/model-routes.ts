@@ -37,6 +37,7 @@ export function modelRoutes(app: FastifyInstance, s: Services): void {
   app.post<{ Params: { badge: string }; Body: { reason: string } }>("/api/officers/:badge/reactivate", { schema: { description: "put an officer back on duty", body: reasonBody, response: ERRORS } },
     async (req) => s.model.setOfficerActive(callerOf(req), req.params.badge, true, req.body.reason));
 
+  app.get("/api/cases/suggestions", { schema: { description: "for each case in the caller's scope, the clips it could link (same unit or below, time overlapping its window; audited)" } }, async (req) => s.model.caseSuggestions(callerOf(req)));
   app.get("/api/cases", { schema: { description: "cases in the caller's scope (audited)" } }, async (req) => s.model.listCases(callerOf(req)));
   app.post<{ Body: unknown }>("/api/cases", {
     schema: { description: "open a case; windowStart/windowEnd as ISO 8601 or ms", body: { type: ["object", "null"], properties: { number: str, unitId: int, category: str, activityKind: str, policy: str, windowStart: { type: ["string", "integer"] }, windowEnd: { type: ["string", "integer"] }, confidentiality: int, room: str } }, response: ERRORS },
@@ -64,7 +65,7 @@ export function modelRoutes(app: FastifyInstance, s: Services): void {
   app.get<{ Querystring: { unit?: string } }>("/api/reports/fleet", { schema: { description: "fleet and reviewer ratios", querystring: obj({ unit: str }) } }, async (req) => s.reports.fleet(callerOf(req), req.query.unit));
   app.get("/api/reports/coverage", { schema: { description: "coverage of FULL and KEY_STEPS cases" } }, async (req) => s.reports.coverage(callerOf(req)));
   app.get("/api/reports/integrity", { schema: { description: "recordings by verdict" } }, async (req) => s.reports.integrity(callerOf(req)));
-  app.get<{ Querystring: { from?: string; to?: string; by?: string } }>("/api/reports/statistics", { schema: { description: "recordings, hours, verdicts, upload delay per unit or officer", querystring: obj({ from: str, to: str, by: str }) } },
+  app.get<{ Querystring: { from?: string; to?: string; by?: string } }>("/api/reports/statistics", { schema: { description: "recordings, hours, verdicts, upload delay and FULL-case coverage per unit or officer", querystring: obj({ from: str, to: str, by: str }) } },
     async (req) => s.reports.statistics(callerOf(req), req.query));
 
   app.get("/api/accounts", { schema: { description: "accounts (admin)" } }, async (req) => s.accounts.list(callerOf(req)));

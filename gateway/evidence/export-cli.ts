@@ -12,7 +12,7 @@ import { Evidence } from "./service.js";
 import { parseWitnesses } from "./witness-client.js";
 import { Approvals, ApprovalError } from "../services/approvals.js";
 import type { Actor, Approval, Item } from "../services/approvals.js";
-import { ExportError, prepareExport, writeBundle } from "./export.js";
+import { ExportError, prepareExport, writeAndKeep } from "./export.js";
 import { accountByName } from "../store/export.js";
 import { custodyCsv } from "./custody-report.js";
 import { custodyOfAccount, custodyOfRecording } from "./custody.js";
@@ -108,7 +108,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     let last = 0;
     const t0 = Date.now();
     try {
-      const bundle = await writeBundle(prepared, file, (p) => {
+      const { bundle } = await writeAndKeep(prepared, file, (p) => {
         if (Date.now() - last < 1000 && p.current !== null) return;
         last = Date.now();
         process.stderr.write(`export: ${p.done}/${p.recordings} recordings, ${(p.bytes / 1048576).toFixed(1)} MiB${p.current ? `, now ${p.current}` : ""}\n`);

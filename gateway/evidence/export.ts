@@ -5,9 +5,10 @@
 // streamed file by file (writeBundle), so a refusal never leaves half a bundle and memory holds one
 // recording's media at a time.
 import { createHash, randomBytes } from "node:crypto";
-import { open } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import type { Writable } from "node:stream";
 import yazl from "yazl";
 import type { Db } from "../store/db.js";
@@ -159,8 +160,11 @@ export async function prepareExport(deps: ExportDeps, actor: Actor, req: ExportR
   }
   const id = toHex(randomBytes(16));
   const createdAt = now();
-  // The export, one audit entry per recording, in one transaction: all or none.
+  // The export, one audit entry per recording and its row among the exports made, in one
+  // transaction: all or none.
   await deps.db.transaction(async () => {
+    await xs.insertExport(deps.db, { id, createdAt, actor: actor.name, role: actor.role, reason, grant: grant.id, scope: req.caseNumber !== undefined ? "case" : "recording",
+      target: req.caseNumber ?? key(req.recording!), items, excerpt: req.fromMs !== undefined ? { fromMs: req.fromMs, toMs: req.toMs } : null });
     for (const p of planned) {
       await deps.audit.appendInTransaction({ actor: actor.name, action: "recording.export", target: key(p.item), reason,
         details: { export: id, grant: grant.id, case: req.caseNumber ?? null, seqs: [p.fromSeq, p.toSeq], excerpt: p.excerpt } });
@@ -302,6 +306,53 @@ export async function writeBundle(p: PreparedExport, out: Writable, onProgress?:
   progress.current = null;
   onProgress?.(progress);
   return bundle;
+}
+
+/** Where the station keeps the bundle of an export it made (data directory, exports/ID.zip). */
+export function keptBundleFile(dataDir: string, id: string): string {
+  if (!/^[0-9a-f]{32}$/.test(id)) throw new ExportError("UNKNOWN_EXPORT", `no export ${JSON.stringify(id)}`, 404);
+  return join(dataDir, "exports", `${id}.zip`);
+}
+
+/**
+ * Write a prepared export's bundle to `out` (a response, a file; null: only kept) and keep a copy
+ * in the data directory, so the one who made it can download the very same bytes again while its
+ * grant is in force; then record the bundle's size and SHA-256 among the exports made. A reader
+ * that goes away stops nothing: the kept copy is completed. A failure marks the export failed.
+ */
+export async function writeAndKeep(p: PreparedExport, out: Writable | null, onProgress?: (x: ExportProgress) => void): Promise<{ bundle: Bundle; bytes: number; sha256: string }> {
+  const { deps } = p;
+  const file = keptBundleFile(deps.dataDir, p.id);
+  await mkdir(join(deps.dataDir, "exports"), { recursive: true, mode: 0o700 });
+  const partial = file + ".partial";
+  const kept = createWriteStream(partial, { flags: "wx", mode: 0o600 });
+  const keptDone = new Promise<void>((resolve, reject) => { kept.once("finish", resolve); kept.once("error", reject); });
+  const tee = new PassThrough();
+  const h = createHash("sha256");
+  let n = 0;
+  tee.on("data", (c: Buffer) => { h.update(c); n += c.length; });
+  tee.pipe(kept);
+  // The reader has the whole bundle (or went away) before this resolves: a file is complete when the CLI renames it.
+  const outDone = out ? new Promise<void>((resolve) => { out.once("finish", resolve); out.once("close", resolve); }) : Promise.resolve();
+  if (out) tee.pipe(out);
+  const done = (state: "done" | "failed", sha: string | null) => xs.finishExport(deps.db, p.id, { state, bytes: state === "done" ? n : null, sha256: sha, kept: state === "done" ? `${p.id}.zip` : null, at: (deps.now ?? Date.now)() });
+  try {
+    const bundle = await writeBundle(p, tee, onProgress);
+    await keptDone;
+    await outDone;
+    const fh = await open(partial, "r");
+    try { await fh.sync(); } finally { await fh.close(); }
+    await rename(partial, file);
+    const sha256 = h.digest("hex");
+    await done("done", sha256);
+    return { bundle, bytes: n, sha256 };
+  } catch (e) {
+    tee.destroy();
+    kept.destroy();
+    await rm(partial, { force: true });
+    await done("failed", null).catch(() => undefined);
+    throw e;
+  }
 }
 
 const MEDIA_FORMAT: Record<number, BundleMedia["format"]> = { [MEDIA_PCM_8K_S16LE]: "wav", [MEDIA_PCM_8K_U16LE]: "wav", [MEDIA_JPEG]: "jpeg", [MEDIA_VIDEO_SEGMENT]: "segment", [MEDIA_OPAQUE]: "bin" };

@@ -183,6 +183,20 @@ export interface CustodyEvent {
   reason: string;
 }
 
+/** A clip a case could link (Model.clipsForCase). */
+export interface CaseClipSuggestion {
+  device: string;
+  recording: number;
+  startMs: number | null;
+  endMs: number | null;
+  /** The officer who wore the device when it started, if any. */
+  officer: string | null;
+  tagMatch: boolean;
+  roomMatch: boolean;
+  overlapMs: number;
+  unitDistance: number;
+}
+
 export interface Suggestion {
   case: Case;
   /** The clip's case tag names this case. */
@@ -705,6 +719,26 @@ export class Model {
     out.sort((a, b) => Number(b.tagMatch) - Number(a.tagMatch) || Number(b.roomMatch) - Number(a.roomMatch)
       || b.overlapMs - a.overlapMs || a.unitDistance - b.unitDistance || (a.case.number < b.case.number ? -1 : 1));
     return out.slice(0, limit);
+  }
+
+  /**
+   * Clips a case could link, by the same rule as suggestions for one clip: those not yet linked
+   * whose time overlaps the case's window and for which the case is among the clip's suggestions
+   * (the clip's unit is the case's unit or below it), with why; by start.
+   */
+  async clipsForCase(number: string, limit = 50): Promise<CaseClipSuggestion[]> {
+    const row = await cases.caseByNumber(this.db, number);
+    if (!row) throw new ModelError("CASE_NOT_FOUND", `no case ${number}`);
+    const out: CaseClipSuggestion[] = [];
+    for (const r of await cases.clipsOverlapping(this.db, row.id, row.window_start, row.window_end)) {
+      const s = (await this.suggestions(r.device_id, r.recording_id, Number.MAX_SAFE_INTEGER)).find((x) => x.case.number === number);
+      if (!s) continue;
+      const c = await this.clip(r.device_id, r.recording_id);
+      const o = await this.clipOfficer(r.device_id, r.recording_id);
+      out.push({ device: r.device_id, recording: r.recording_id, startMs: this.clipAt(c), endMs: c.end_ms, officer: o ? o.badge : null, tagMatch: s.tagMatch, roomMatch: s.roomMatch, overlapMs: s.overlapMs, unitDistance: s.unitDistance });
+      if (out.length >= limit) break;
+    }
+    return out;
   }
 
   // ---- certificates (for the alarms)

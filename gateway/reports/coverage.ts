@@ -22,6 +22,8 @@ export interface CoverageOptions {
 
 export interface CaseCoverage {
   caseNumber: string;
+  /** The unit the case belongs to. */
+  unitId: number;
   policy: "FULL" | "KEY_STEPS" | "OPTIONAL";
   windowStart: number;
   windowEnd: number;
@@ -65,11 +67,11 @@ export function mergeCoverage(windowStart: number, windowEnd: number, intervals:
   return { coveredMs: windowEnd - windowStart - missing, gaps };
 }
 
-interface CaseRow { id: number; number: string; policy: "FULL" | "KEY_STEPS" | "OPTIONAL"; window_start: number; window_end: number }
+interface CaseRow { id: number; number: string; policy: "FULL" | "KEY_STEPS" | "OPTIONAL"; window_start: number; window_end: number; unit_id: number }
 
 async function coverageOf(db: Db, c: CaseRow, tolerance: number, offset: ClockOffset): Promise<CaseCoverage> {
   const verifiedClips = await q.verifiedClipCount(db, c.id);
-  const base = { caseNumber: c.number, policy: c.policy, windowStart: c.window_start, windowEnd: c.window_end, verifiedClips };
+  const base = { caseNumber: c.number, unitId: c.unit_id, policy: c.policy, windowStart: c.window_start, windowEnd: c.window_end, verifiedClips };
   if (c.policy !== "FULL") return { ...base, satisfied: c.policy === "OPTIONAL" || verifiedClips > 0, percent: null, coveredMs: null, gaps: [], gapCauses: [] };
   const chunks = await q.verifiedChunksOfCase(db, c.id);
   const offsets = new Map<string, number>();
@@ -148,6 +150,13 @@ export interface StatisticsRow {
   verdicts: { verified: number; incomplete: number; failed: number };
   /** Median of last receipt − corrected end time, over clips that have an end. */
   medianUploadDelayMs: number | null;
+  /**
+   * FULL-policy cases whose window overlaps the period: of the unit (by unit), or that link a clip
+   * the officer recorded (by officer); and the share of those windows covered by verified clips
+   * (covered time over window time, summed over the cases; null when there is no such case).
+   */
+  fullCases: number;
+  fullCoveragePercent: number | null;
 }
 
 export interface StatisticsOptions {
@@ -156,36 +165,61 @@ export interface StatisticsOptions {
   to: number;
   by: "officer" | "unit";
   offsetMs?: ClockOffset;
+  /** For the FULL coverage figures (the station's gap tolerance). */
+  gapToleranceMs?: number;
 }
 
 /**
- * Recordings, hours, verdicts and upload delay per officer or per unit. A clip belongs to the
- * officer who held the device when it started; its unit is that officer's unit (today's roster),
- * else the unit the device is issued to.
+ * Recordings, hours, verdicts, upload delay and FULL-case coverage per officer or per unit. A clip
+ * belongs to the officer who held the device when it started; its unit is that officer's unit
+ * (today's roster), else the unit the device is issued to. A FULL case counts for its own unit, and
+ * for each officer who recorded a clip linked to it; its coverage is the coverage report's.
  */
 export async function statistics(db: Db, opts: StatisticsOptions): Promise<StatisticsRow[]> {
   if (opts.by !== "officer" && opts.by !== "unit") throw new RangeError(`by must be officer or unit, got ${JSON.stringify(opts.by)}`);
   if (!(opts.to > opts.from)) throw new RangeError("statistics period must end after it starts");
   const offset = opts.offsetMs || noOffset;
   const rows = await q.statisticsRows(db, opts.from, opts.to);
-  const groups = new Map<string | number | null, { row: StatisticsRow; ms: number; delays: number[] }>();
-  for (const r of rows) {
-    const key = opts.by === "officer" ? r.badge : r.unit_id;
+  const groups = new Map<string | number | null, { row: StatisticsRow; ms: number; delays: number[]; covered: number; window: number }>();
+  const group = (key: string | number | null, label: () => string) => {
     let g = groups.get(key);
     if (!g) {
-      const label = key === null ? "(unassigned)" : opts.by === "officer" ? `${r.badge} ${r.officer_name}` : (r.unit_name as string);
-      g = { row: { key, label, recordings: 0, hours: 0, verdicts: { verified: 0, incomplete: 0, failed: 0 }, medianUploadDelayMs: null }, ms: 0, delays: [] };
+      g = { row: { key, label: key === null ? "(unassigned)" : label(), recordings: 0, hours: 0, verdicts: { verified: 0, incomplete: 0, failed: 0 }, medianUploadDelayMs: null, fullCases: 0, fullCoveragePercent: null }, ms: 0, delays: [], covered: 0, window: 0 };
       groups.set(key, g);
     }
+    return g;
+  };
+  for (const r of rows) {
+    const g = group(opts.by === "officer" ? r.badge : r.unit_id, () => (opts.by === "officer" ? `${r.badge} ${r.officer_name}` : (r.unit_name as string)));
     g.row.recordings++;
     g.ms += r.media_ms;
     if (r.verdict === "verified" || r.verdict === "incomplete" || r.verdict === "failed") g.row.verdicts[r.verdict]++;
     if (r.end_ms !== null) g.delays.push(r.last_received - (r.end_ms + offset(r.device_id)));
   }
+  // FULL cases of the period, as the coverage report sees them.
+  const full = (await coverageReport(db, { from: opts.from, to: opts.to, gapToleranceMs: opts.gapToleranceMs, offsetMs: opts.offsetMs })).filter((c) => c.policy === "FULL");
+  if (full.length) {
+    const units = new Map((await q.unitNames(db)).map((u) => [u.id, u.name]));
+    for (const c of full) {
+      const owners: [string | number, string][] = [];
+      if (opts.by === "unit") owners.push([c.unitId, units.get(c.unitId) ?? String(c.unitId)]);
+      else {
+        const row = await q.coverageCase(db, c.caseNumber);
+        for (const o of row ? await q.caseOfficers(db, row.id) : []) owners.push([o.badge, `${o.badge} ${o.name}`]);
+      }
+      for (const [key, label] of owners) {
+        const g = group(key, () => label);
+        g.row.fullCases++;
+        g.covered += c.coveredMs ?? 0;
+        g.window += c.windowEnd - c.windowStart;
+      }
+    }
+  }
   const out: StatisticsRow[] = [];
   for (const g of groups.values()) {
     g.row.hours = g.ms / 3600000;
     g.row.medianUploadDelayMs = median(g.delays);
+    g.row.fullCoveragePercent = g.window > 0 ? (g.covered / g.window) * 100 : null;
     out.push(g.row);
   }
   return out.sort((a, b) => (a.key === null ? 1 : 0) - (b.key === null ? 1 : 0) || a.label.localeCompare(b.label));

@@ -44,6 +44,8 @@ export interface ServiceDeps {
   policy: Policy;
   /** Where media files live. */
   mediaDir: string;
+  /** The data directory (kept export bundles are in its exports/); without it, no download again. */
+  dataDir?: string;
   live: LiveHooks;
   /** Grants to view beyond one's scope (approvals.ts); without it none applies. */
   approvals?: Approvals;

@@ -11,6 +11,7 @@ import { AlarmService } from "./alarms.js";
 import { AuditService } from "./audit.js";
 import { SessionService } from "./sessions.js";
 import { EventService } from "./events.js";
+import { ExportService } from "./exports.js";
 
 export type { Caller, ServiceDeps, LiveHooks } from "./context.js";
 
@@ -25,6 +26,7 @@ export class Services {
   readonly audit: AuditService;
   readonly sessions: SessionService;
   readonly events: EventService;
+  readonly exports: ExportService;
 
   constructor(deps: ServiceDeps) {
     this.ctx = new ServiceContext(deps);
@@ -37,5 +39,6 @@ export class Services {
     this.audit = new AuditService(this.ctx);
     this.sessions = new SessionService(this.ctx);
     this.events = new EventService(this.ctx);
+    this.exports = new ExportService(this.ctx);
   }
 }

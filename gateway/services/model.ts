@@ -4,7 +4,7 @@ import type { Caller, ServiceContext } from "./context.js";
 import { bodyOf, deviceIdOf, intOf, reasonOf, recordingIdOf, requireRole } from "./context.js";
 import { parseTime } from "./time.js";
 import { GatewayError } from "../errors.js";
-import type { Assignment, Case, CheckoutTarget, ClipLink, NewCase, Officer, Suggestion, Unit, UnitLevel } from "../model/model.js";
+import type { Assignment, Case, CaseClipSuggestion, CheckoutTarget, ClipLink, NewCase, Officer, Suggestion, Unit, UnitLevel } from "../model/model.js";
 import { ACTIVITY_KINDS } from "../model/model.js";
 import * as devices from "../store/devices.js";
 import { preDutyCheck } from "./checkout.js";
@@ -221,5 +221,29 @@ export class ModelService {
     const scope = await this.ctx.scope(caller);
     if (scope && (unit === null || !scope.has(unit))) throw new GatewayError("OUTSIDE_UNIT", "the clip belongs to no unit in your unit's subtree");
     return this.m.suggestions(device, recording);
+  }
+
+  /**
+   * For each case of the caller's scope (admin, supervisor), the clips it could link: those of the
+   * scope that the clip-side suggestion would offer for it. Audited as a listing of records.
+   */
+  async caseSuggestions(caller: Caller): Promise<{ case: string; clips: CaseClipSuggestion[] }[]> {
+    requireRole(caller, ["admin", "supervisor"], "suggesting clips for cases");
+    const scope = await this.ctx.scope(caller);
+    const out: { case: string; clips: CaseClipSuggestion[] }[] = [];
+    let count = 0;
+    for (const k of await this.m.listCases()) {
+      if (scope && !scope.has(k.unitId)) continue;
+      const clips: CaseClipSuggestion[] = [];
+      for (const c of await this.m.clipsForCase(k.number)) {
+        const unit = await this.m.clipUnit(c.device, c.recording);
+        if (scope && (unit === null || !scope.has(unit))) continue;
+        clips.push(c);
+      }
+      if (clips.length) out.push({ case: k.number, clips });
+      count += clips.length;
+    }
+    await this.ctx.noteRead(caller, { action: "case.suggestions", details: { count, scope: scope ? [...scope] : "station" } });
+    return out;
   }
 }

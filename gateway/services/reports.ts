@@ -28,9 +28,17 @@ export class ReportService {
     return { ...r, auditHead: await this.head() };
   }
 
+  /**
+   * Coverage of the cases the caller may list: those of their unit's subtree (an admin: every one),
+   * a level 3 (secret) case never to a legal reviewer, as the case listing.
+   */
   async coverage(caller: Caller): Promise<{ cases: CaseCoverage[]; auditHead: AuditHead }> {
     requireRole(caller, READ, "the coverage report");
-    return { cases: await coverageReport(this.ctx.db, { gapToleranceMs: this.ctx.policy.gapToleranceMs }), auditHead: await this.head() };
+    const scope = await this.ctx.scope(caller);
+    const secret = new Set((await this.ctx.model.listCases()).filter((c) => c.confidentiality >= 3).map((c) => c.number));
+    const all = await coverageReport(this.ctx.db, { gapToleranceMs: this.ctx.policy.gapToleranceMs });
+    const cases = all.filter((c) => (!scope || scope.has(c.unitId)) && (caller.role !== "legal_reviewer" || !secret.has(c.caseNumber)));
+    return { cases, auditHead: await this.head() };
   }
 
   async integrity(caller: Caller): Promise<IntegritySummary & { auditHead: AuditHead }> {
@@ -38,6 +46,7 @@ export class ReportService {
     return { ...(await integritySummary(this.ctx.db)), auditHead: await this.head() };
   }
 
+  /** Statistics per unit or officer over a period, the rows of the caller's scope (an admin: every one). */
   async statistics(caller: Caller, q: { from?: unknown; to?: unknown; by?: unknown }): Promise<{ from: number; to: number; by: "unit" | "officer"; rows: StatisticsRow[]; auditHead: AuditHead }> {
     requireRole(caller, READ, "statistics");
     const tz = this.ctx.policy.timeZone;
@@ -45,6 +54,12 @@ export class ReportService {
     if (!(to > from)) throw new GatewayError("BAD_WINDOW", "the period must end after it starts");
     const by = q.by === undefined || q.by === "" ? "unit" : q.by;
     if (by !== "unit" && by !== "officer") throw new GatewayError("BAD_INPUT", `by is unit or officer, got ${JSON.stringify(q.by)}`);
-    return { from, to, by, rows: await statistics(this.ctx.db, { from, to, by }), auditHead: await this.head() };
+    const rows = await statistics(this.ctx.db, { from, to, by, gapToleranceMs: this.ctx.policy.gapToleranceMs });
+    // The rows of the caller's scope: units of their subtree, officers on those units' rosters (an admin: every row).
+    const scope = await this.ctx.scope(caller);
+    if (!scope) return { from, to, by, rows, auditHead: await this.head() };
+    const unitOf = new Map((await this.ctx.model.listOfficers()).map((o) => [o.badge, o.unitId]));
+    const mine = rows.filter((r) => r.key !== null && scope.has(by === "unit" ? (r.key as number) : unitOf.get(r.key as string) ?? -1));
+    return { from, to, by, rows: mine, auditHead: await this.head() };
   }
 }

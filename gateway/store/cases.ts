@@ -38,3 +38,15 @@ export function casesAround(db: Db, unitId: number, start: number, end: number, 
        AND NOT EXISTS (SELECT 1 FROM clip_links l WHERE l.case_id = c.id AND l.device_id = ? AND l.recording_id = ? AND l.unlinked_at IS NULL)`,
     [unitId, end, start, deviceId, recordingId]);
 }
+
+/**
+ * Recordings whose time (start to end, or to the last chunk while open) overlaps [start, end] and
+ * that are not linked to the case: the clips that could be suggested for it, by start.
+ */
+export function clipsOverlapping(db: Db, caseId: number, start: number, end: number): Promise<{ device_id: string; recording_id: number }[]> {
+  return db.all(
+    `SELECT r.device_id, r.recording_id FROM recordings r
+     WHERE r.start_ms IS NOT NULL AND r.start_ms <= ? AND MAX(r.start_ms, COALESCE(r.end_ms, r.last_time_ms)) >= ?
+       AND NOT EXISTS (SELECT 1 FROM clip_links l WHERE l.case_id = ? AND l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL)
+     ORDER BY r.start_ms, r.device_id, r.recording_id`, [end, start, caseId]);
+}

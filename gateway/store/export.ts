@@ -1,7 +1,9 @@
 // What an export reads (gateway/evidence/export.ts): a recording's stored blocks, its chunks in
 // pages, the recordings a case links, its custody events and audit entries, the case and the
-// clip's officer. Read-only: an export changes nothing but the audit log and the approvals.
+// clip's officer; and the record of exports made (the only table an export writes, besides the
+// audit log and the approvals).
 import type { Db } from "./db.js";
+import type { MigrationSet } from "./schema.js";
 import { assignmentInForceSql } from "./assignments.js";
 
 export interface ExportRecordingRow {
@@ -96,4 +98,70 @@ export async function accountByName(db: Db, name: string): Promise<{ name: strin
 /** The device's last Status clock offset (gateway − device, ms), when it reported one. */
 export async function lastStatus(db: Db, device: string): Promise<string | null> {
   return (await db.get<{ last_status: string | null }>("SELECT last_status FROM devices WHERE id = ?", [device]))?.last_status ?? null;
+}
+
+// ---- exports made: one row per export, from the moment it passed its checks; the bundle's size,
+// SHA-256 and the kept copy's file name once it is written.
+
+export const EXPORT_MIGRATIONS: MigrationSet = {
+  name: "exports",
+  steps: [
+    `CREATE TABLE exports (
+       id TEXT PRIMARY KEY,
+       created_at INTEGER NOT NULL,
+       actor TEXT NOT NULL,
+       role TEXT NOT NULL,
+       reason TEXT NOT NULL,
+       grant_id INTEGER NOT NULL,
+       scope TEXT NOT NULL CHECK (scope IN ('recording', 'case')),
+       target TEXT NOT NULL,
+       items TEXT NOT NULL,
+       excerpt TEXT,
+       state TEXT NOT NULL DEFAULT 'writing' CHECK (state IN ('writing', 'done', 'failed')),
+       bytes INTEGER,
+       sha256 TEXT,
+       kept TEXT,
+       finished_at INTEGER
+     );
+     CREATE INDEX exports_actor ON exports (actor, created_at);
+     CREATE INDEX exports_created ON exports (created_at);`,
+  ],
+};
+
+export interface ExportMadeRow {
+  id: string; created_at: number; actor: string; role: string; reason: string; grant_id: number; scope: "recording" | "case"; target: string;
+  items: string; excerpt: string | null; state: "writing" | "done" | "failed"; bytes: number | null; sha256: string | null; kept: string | null; finished_at: number | null;
+}
+const EXPORT_COLS = "id, created_at, actor, role, reason, grant_id, scope, target, items, excerpt, state, bytes, sha256, kept, finished_at";
+
+/** Record an export that passed its checks (in the transaction of its audit entries). */
+export async function insertExport(db: Db, e: { id: string; createdAt: number; actor: string; role: string; reason: string; grant: number; scope: "recording" | "case"; target: string; items: { device: string; recording: number }[]; excerpt: unknown }): Promise<void> {
+  await db.run(`INSERT INTO exports (id, created_at, actor, role, reason, grant_id, scope, target, items, excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [e.id, e.createdAt, e.actor, e.role, e.reason, e.grant, e.scope, e.target, JSON.stringify(e.items), e.excerpt ? JSON.stringify(e.excerpt) : null]);
+}
+
+/** An export's bundle is written (with its size, hash and kept copy) or failed. */
+export async function finishExport(db: Db, id: string, f: { state: "done" | "failed"; bytes: number | null; sha256: string | null; kept: string | null; at: number }): Promise<void> {
+  await db.run("UPDATE exports SET state = ?, bytes = ?, sha256 = ?, kept = ?, finished_at = ? WHERE id = ?", [f.state, f.bytes, f.sha256, f.kept, f.at, id]);
+}
+
+/** Exports made, newest first: every one, or one account's. */
+export function listExports(db: Db, actor?: string, limit = 500): Promise<ExportMadeRow[]> {
+  if (actor === undefined) return db.all<ExportMadeRow>(`SELECT ${EXPORT_COLS} FROM exports ORDER BY created_at DESC, id LIMIT ?`, [limit]);
+  return db.all<ExportMadeRow>(`SELECT ${EXPORT_COLS} FROM exports WHERE actor = ? ORDER BY created_at DESC, id LIMIT ?`, [actor, limit]);
+}
+
+export function exportById(db: Db, id: string): Promise<ExportMadeRow | undefined> {
+  return db.get<ExportMadeRow>(`SELECT ${EXPORT_COLS} FROM exports WHERE id = ?`, [id]);
+}
+
+
+/** Exports whose bundle the station still keeps, with the grant each was made under. */
+export function keptExports(db: Db): Promise<{ id: string; grant_id: number; kept: string; items: string }[]> {
+  return db.all("SELECT id, grant_id, kept, items FROM exports WHERE kept IS NOT NULL ORDER BY created_at");
+}
+
+/** The kept bundle of an export was deleted. */
+export async function forgetKept(db: Db, id: string): Promise<void> {
+  await db.run("UPDATE exports SET kept = NULL WHERE id = ?", [id]);
 }

@@ -71,3 +71,17 @@ export function statisticsRows(db: Db, from: number, to: number): Promise<Statis
      LEFT JOIN units u ON u.id = COALESCE(o.unit_id, d.unit_id)
      WHERE r.start_ms >= ? AND r.start_ms < ?`, [from, to]);
 }
+
+/** Officers (with their unit) who held the device when a clip linked to the case started. */
+export function caseOfficers(db: Db, caseId: number): Promise<{ badge: string; name: string; unit_id: number }[]> {
+  return db.all(
+    `SELECT DISTINCT o.badge, o.name, o.unit_id FROM clip_links l JOIN recordings r ON r.device_id = l.device_id AND r.recording_id = l.recording_id
+     JOIN assignments a ON a.device_id = r.device_id AND a.officer_id IS NOT NULL AND ${assignmentInForceSql("a", "r.start_ms")}
+     JOIN officers o ON o.id = a.officer_id
+     WHERE l.case_id = ? AND l.unlinked_at IS NULL ORDER BY o.badge`, [caseId]);
+}
+
+/** Unit names by id. */
+export function unitNames(db: Db): Promise<{ id: number; name: string }[]> {
+  return db.all("SELECT id, name FROM units ORDER BY id");
+}

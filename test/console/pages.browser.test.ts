@@ -5,10 +5,10 @@
 // link it to a case; see a unit's shortfall; see an officer denied a secret clip; approve an
 // export, make it and verify the bundle in the browser; clear an alarm; verify the audit log.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { station } from "../export/helpers.js";
 import type { Station } from "../export/helpers.js";
@@ -60,6 +60,8 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     const t = Date.now() - 3600e3;
     await gw.model.addCase({ number: "C-2025-009", unitId: unit.id, category: "compulsion", activityKind: "seizure", windowStart: t, windowEnd: t + 3600e3, confidentiality: 3 });
     await gw.model.link("BWC-E1", 2, "C-2025-009", "admin", "the seizure's second part");
+    // An inspection under way now: the clip that arrives live is suggested for it.
+    await gw.model.addCase({ number: "C-2025-010", unitId: unit.id, category: "inspection", activityKind: "on_site_enforcement", windowStart: Date.now() - 600e3, windowEnd: Date.now() + 7200e3 });
     const spare = await provision(gw, "BWC-E3");
     await gw.model.setDeviceUnit("BWC-E3", unit.id);
     await spare.status({ batteryPct: 88, storageFree: 900 * 1048576, queueDepth: 0, clockOffsetMs: 40, state: 0 });
@@ -110,6 +112,9 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
         await p.locator("main h1").first().waitFor();
         await p.waitForFunction(() => !document.querySelector("main [role=status].muted") || !/载入中|Loading/.test(document.querySelector("main")!.textContent!));
         await check(p, `${name}.${lang}`);
+        // At 1360 px a table is seen whole: none scrolls sideways.
+        const wide = await p.evaluate(() => [...document.querySelectorAll("main .scroll")].filter((e: any) => e.scrollWidth > e.clientWidth + 1).map((e: any) => `${e.firstElementChild?.id}: ${e.scrollWidth} > ${e.clientWidth}`));
+        for (const w of wide) problems.push(`${name}.${lang}: table wider than the page: ${w}`);
       }
       if (lang === "zh") {
         await p.locator("#lang").click();
@@ -171,21 +176,41 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     const duration = await p.evaluate(() => new Promise<number>((res) => { const a = document.querySelector("#clip-audio") as { readyState: number; duration: number; onloadedmetadata: () => void }; if (a.readyState >= 1) res(a.duration); else a.onloadedmetadata = () => res(a.duration); }));
     expect(duration).toBeCloseTo(2, 1);
     await check(p, "clip.zh");
-    await p.getByRole("button", { name: "关联案件" }).click();
-    await p.locator("#f-case").fill("C-2025-001");
-    await p.locator("#f-reason").fill("recorded at the seizure");
+    // The gateway suggests the cases around the clip; one click fills the link dialog with one.
+    await p.locator('#clip-suggestions li[data-case="C-2025-010"] button').click();
+    await expect(p.locator("#f-case").inputValue()).resolves.toBe("C-2025-010");
+    await p.locator("#f-reason").fill("recorded at the inspection");
     await p.locator("dialog button[type=submit]").click();
-    await p.locator("dl.facts", { hasText: "C-2025-001" }).waitFor();
+    await p.locator("dl.facts", { hasText: "C-2025-010" }).waitFor();
     // The custody report: the view, the playback and the link, each with its account and reason.
     await p.locator("#show-custody").click();
     const custody = await p.locator("#custody-table").textContent();
     expect(custody).toContain("recording.download");
-    expect(custody).toContain("recorded at the seizure");
+    expect(custody).toContain("recorded at the inspection");
     await check(p, "clip-custody.zh");
     const audit = await s.gw.services.audit.list(ADMIN, { actor: "approver", limit: 100 });
     const acts = audit.map((e) => `${e.action} ${e.target} ${e.reason ?? ""}`);
     expect(acts).toContain("recording.view BWC-E3/1 checking the checkout's first clip");
     expect(acts).toContain("recording.download BWC-E3/1 checking the checkout's first clip");
+  });
+
+  it("suggests clips on the cases page, and links one with a reason", async () => {
+    const p = await page();
+    await signIn(p, base, "approver", PW.approver);
+    await p.goto(`${base}/#/cases`);
+    // BWC-E2/1 was recorded by an officer of the case's unit inside its window, and is not linked to it.
+    const row = p.locator('#cases-table tr[data-case="C-2025-009"]');
+    const suggestion = row.locator('li[data-suggest="BWC-E2/1"]');
+    await suggestion.waitFor();
+    await check(p, "cases-suggestions.zh");
+    await suggestion.getByRole("button").click();
+    await p.locator("#f-reason").fill("the second officer's clip of the seizure");
+    await p.locator("dialog button[type=submit]").click();
+    await row.locator('a[href="#/clip/BWC-E2/1"]').first().waitFor();
+    await suggestion.waitFor({ state: "detached" });
+    await expect(row.locator("td.clips").first().textContent()).resolves.toContain("BWC-E2/1");
+    const links = await s.gw.services.audit.list(ADMIN, { action: "clip.link", actor: "approver" });
+    expect(links.map((e) => `${e.target} ${e.reason}`)).toContain("BWC-E2/1 the second officer's clip of the seizure");
   });
 
   it("is usable with the keyboard alone: sign in, a skip link first, the language, the menu, open a clip with a reason, leave a dialog with Escape", async () => {
@@ -245,6 +270,31 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     expect(await row.textContent()).toMatch(/不达标|short/);
   });
 
+  it("shows each unit's FULL-case coverage on the statistics page, as the coverage report computes it, and in the CSV", async () => {
+    const unit = (await s.gw.model.listUnits()).find((u) => u.name === "Road Transport Agency")!;
+    const full = (await s.gw.services.reports.coverage(ADMIN)).cases.filter((c) => c.policy === "FULL" && c.unitId === unit.id);
+    expect(full.length).toBe(2);
+    const want = (full.reduce((n, c) => n + (c.coveredMs ?? 0), 0) / full.reduce((n, c) => n + c.windowEnd - c.windowStart, 0)) * 100;
+    // Some of it is covered, and not all: the clips are seconds in hour-long windows.
+    expect(want).toBeGreaterThan(0);
+    expect(want).toBeLessThan(100);
+    const p = await page("en");
+    await signIn(p, base, "admin", PW.admin);
+    await p.goto(`${base}/#/stats`);
+    await p.locator("#lang").click();
+    await p.waitForFunction(() => document.documentElement.lang === "en");
+    const cell = p.locator(`#stats-table tr[data-row="${unit.id}"] td[data-col=full]`);
+    await expect(cell.textContent()).resolves.toBe(`${want.toFixed(1)}% (2 cases)`);
+    await expect(p.locator("#stats-table thead").textContent()).resolves.toContain("FULL coverage");
+    const [dl] = await Promise.all([p.waitForEvent("download"), p.getByRole("button", { name: "Download CSV" }).click()]);
+    const file = join(downloads, dl.suggestedFilename());
+    await dl.saveAs(file);
+    const lines = readFileSync(file, "utf8").replace(/^\ufeff/, "").trim().split("\r\n").map((l) => l.split(","));
+    expect(lines[0].slice(-2)).toEqual(["full_cases", "full_coverage_pct"]);
+    expect(lines.find((l) => l[0] === String(unit.id))!.slice(-2)).toEqual(["2", want.toFixed(1)]);
+    await check(p, "stats-coverage.en");
+  });
+
   it("denies an officer a secret clip, with the reason, even one they recorded", async () => {
     const p = await page();
     await signIn(p, base, "liwei", PW.liwei);
@@ -275,7 +325,9 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     const [dl] = await Promise.all([r.waitForEvent("download"), r.locator("dialog button[type=submit]").click()]);
     const file = join(downloads, dl.suggestedFilename());
     await dl.saveAs(file);
-    await r.locator("#station-key").fill(s.gw.evidence.identity.verifierKey);
+    // The station's own key is filled in: a bundle made here is checked against it.
+    await r.waitForFunction(() => document.querySelector("#station-key").value !== "");
+    expect(await r.locator("#station-key").inputValue()).toBe(s.gw.evidence.identity.verifierKey);
     await r.locator("#bundle-file").setInputFiles(file);
     await r.locator("#verify-report").waitFor({ timeout: 120000 });
     const text = await r.locator("#verify-report").textContent();
@@ -283,6 +335,22 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     expect(text).toContain("通过");
     expect(await r.locator("#verify-report tr[data-check] .badge.bad").count()).toBe(0);
     expect(await r.locator("#verify-report").getAttribute("class")).toContain("pass");
+    // The export made is listed, with the bundle's hash, and downloads again: the same bytes.
+    const id = dl.suggestedFilename().replace(/^evidence-|\.zip$/g, "");
+    const bundle = readFileSync(file);
+    const row = r.locator(`#made-table tr[data-export="${id}"]`);
+    await row.locator("button").waitFor();
+    const sha = createHash("sha256").update(bundle).digest("hex");
+    await expect(row.locator("code").getAttribute("title")).resolves.toBe(sha);
+    await check(r, "evidence-made.zh");
+    await row.locator("button").click();
+    await r.locator("#f-reason").fill("the court's copy was damaged");
+    const [again] = await Promise.all([r.waitForEvent("download"), r.locator("dialog button[type=submit]").click()]);
+    const second = join(downloads, "again-" + again.suggestedFilename());
+    await again.saveAs(second);
+    expect(readFileSync(second).equals(bundle)).toBe(true);
+    const audit = await s.gw.services.audit.list(ADMIN, { actor: "reviewer", action: "recording.download" });
+    expect(audit.map((e) => `${e.target} ${e.reason}`)).toContain("BWC-E1/1 the court's copy was damaged");
   }, 180000);
 
   it("clears an alarm with a reason, and verifies the audit log", async () => {

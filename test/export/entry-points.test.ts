@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { createHash } from "node:crypto";
 import { station } from "./helpers.js";
 import type { Station } from "./helpers.js";
 import { verifyBundle } from "../../verifier/verify.js";
@@ -21,6 +22,7 @@ let s: Station;
 let tmp: string;
 let base: string;
 const tokens: Record<string, string> = {};
+let lastExport: { id: string; bytes: Buffer; grant: number } | null = null;
 
 const api = (who: string, path: string, body?: unknown) => fetch(base + path, {
   method: body === undefined ? "GET" : "POST",
@@ -68,6 +70,50 @@ describe("the API", () => {
     expect(r.bundle?.id).toBe(exportId);
     const progress = await (await api("reviewer", `/api/exports/${exportId}/progress`)).json();
     expect(progress).toMatchObject({ state: "done", recordings: 1, done: 1 });
+    lastExport = { id: exportId, bytes: readFileSync(file), grant: id };
+  });
+
+  it("lists the exports made, and hands the same bundle again only to the one who made it, with a reason, while its grant is in force; audited per recording", async () => {
+    const { id, bytes, grant } = lastExport!;
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    type Made = { id: string; by: string; target: string; state: string; bytes: number; sha256: string; kept: boolean; grantValidUntil: number };
+    const mine = await (await api("reviewer", "/api/exports")).json() as Made[];
+    expect(mine.find((m) => m.id === id)).toMatchObject({ by: "reviewer", target: "BWC-E2/1", state: "done", bytes: bytes.length, sha256, kept: true });
+    // An admin sees every export made; another account none of the reviewer's.
+    expect((await (await api("admin", "/api/exports")).json() as Made[]).map((m) => m.id)).toContain(id);
+    expect((await (await api("approver", "/api/exports")).json() as Made[]).map((m) => m.id)).not.toContain(id);
+    expect(await (await api("reviewer", `/api/exports/${id}/bundle`)).json()).toMatchObject({ error: "REASON_REQUIRED" });
+    const again = await api("reviewer", `/api/exports/${id}/bundle?reason=${encodeURIComponent("the court lost its copy")}`);
+    expect(again.status).toBe(200);
+    expect(again.headers.get("x-bundle-sha256")).toBe(sha256);
+    expect(Buffer.from(await again.arrayBuffer()).equals(bytes)).toBe(true);
+    const other = await api("approver", `/api/exports/${id}/bundle?reason=${encodeURIComponent("curious")}`);
+    expect(other.status).toBe(403);
+    expect(await other.json()).toMatchObject({ error: "NOT_YOUR_EXPORT" });
+    const audit = await s.gw.services.audit.list({ name: "admin", role: "admin", officerBadge: null }, { target: "BWC-E2/1", limit: 50 });
+    expect(audit.filter((e) => e.action === "recording.download" && e.actor === "reviewer").map((e) => e.reason)).toEqual(["the court lost its copy"]);
+    expect((await s.gw.services.audit.list({ name: "admin", role: "admin", officerBadge: null }, { action: "export.denied" })).map((e) => `${e.actor} ${(e.details as { code: string }).code}`)).toEqual(["approver NOT_YOUR_EXPORT"]);
+    // A kept bundle that changed on disk is not handed out.
+    const kept = join(s.dir, "exports", `${id}.zip`);
+    const good = readFileSync(kept);
+    const bad = Buffer.from(good);
+    bad[bad.length - 40] ^= 1;
+    writeFileSync(kept, bad);
+    expect(await (await api("reviewer", `/api/exports/${id}/bundle?reason=again`)).json()).toMatchObject({ error: "EXPORT_DAMAGED" });
+    writeFileSync(kept, good);
+    // Once the grant has ended, a download again is a release without one.
+    const validUntil = (await s.gw.approvals.get(grant)).validUntil;
+    await s.gw.db.run("UPDATE approvals SET valid_until = ? WHERE id = ?", [Date.now() - 1000, grant]);
+    const late = await api("reviewer", `/api/exports/${id}/bundle?reason=${encodeURIComponent("one more copy")}`);
+    expect(late.status).toBe(403);
+    expect(await late.json()).toMatchObject({ error: "GRANT_EXPIRED" });
+    // And the station deletes the kept copy: no copy of the media outlives its release.
+    expect(await s.gw.services.exports.dropExpired()).toContain(id);
+    expect(existsSync(kept)).toBe(false);
+    expect((await (await api("reviewer", "/api/exports")).json() as Made[]).find((m) => m.id === id)).toMatchObject({ kept: false, sha256 });
+    expect(await (await api("reviewer", `/api/exports/${id}/bundle?reason=again`)).json()).toMatchObject({ error: "EXPORT_NOT_KEPT" });
+    // The grant as it was, for the tests after this one.
+    await s.gw.db.run("UPDATE approvals SET valid_until = ? WHERE id = ?", [validUntil, grant]);
   });
 });
 
@@ -134,6 +180,26 @@ describe("the audit entry hash an offline verifier recomputes", () => {
       row.details = stored!.details;
       expect(auditEntryHash(sha, row)).toBe(hashRow(row));
       expect(auditEntryHash(sha, row)).toBe(e.hash);
+    }
+  });
+});
+
+describe("a kept bundle", () => {
+  it("is kept for an export the CLI made too, and deleted once a record in it is erased", async () => {
+    type Made = { id: string; target: string; state: string; sha256: string; kept: boolean };
+    const made = (await (await api("reviewer", "/api/exports")).json() as Made[]).find((m) => m.target === "BWC-E1/2")!;
+    expect(made).toMatchObject({ state: "done", kept: true });
+    const kept = join(s.dir, "exports", `${made.id}.zip`);
+    expect(createHash("sha256").update(readFileSync(kept)).digest("hex")).toBe(made.sha256);
+    await s.gw.db.run("UPDATE recordings SET purge_state = 'purged' WHERE device_id = 'BWC-E1' AND recording_id = 2");
+    try {
+      expect(await (await api("reviewer", `/api/exports/${made.id}/bundle?reason=${encodeURIComponent("a copy for the file")}`)).json()).toMatchObject({ error: "PURGED" });
+      expect(await s.gw.services.exports.dropExpired()).toEqual([made.id]);
+      expect(existsSync(kept)).toBe(false);
+      const dropped = await s.gw.services.audit.list({ name: "admin", role: "admin", officerBadge: null }, { action: "export.dropped", target: `export:${made.id}` });
+      expect(dropped.map((e) => e.actor)).toEqual(["station"]);
+    } finally {
+      await s.gw.db.run("UPDATE recordings SET purge_state = 'kept' WHERE device_id = 'BWC-E1' AND recording_id = 2");
     }
   });
 });

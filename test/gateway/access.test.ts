@@ -113,4 +113,51 @@ describe("listing and statistics", () => {
     expect(body.auditHead.count).toBeGreaterThan(0);
     expect((await get("sup", "/api/reports/statistics?from=x")).status).toBe(400);
   });
+  it("suggests, for each case in scope, the clips of its unit (or below) that overlap its window and are not linked yet; never to a legal reviewer", async () => {
+    const units = await gw.model.listUnits();
+    const at = (n: string) => units.find((u) => u.name === n)!.id;
+    const now = Date.now();
+    await gw.model.addCase({ number: "K-SUGGEST-A", unitId: at("Agency A"), category: "inspection", activityKind: "on_site_enforcement", windowStart: now - 7200e3, windowEnd: now + 3600e3 });
+    await gw.model.addCase({ number: "K-SUGGEST-B", unitId: at("Agency B"), category: "inspection", activityKind: "on_site_enforcement", windowStart: now - 7200e3, windowEnd: now + 3600e3 });
+    await gw.model.addCase({ number: "K-SUGGEST-CITY", unitId: at("City bureau"), category: "inspection", activityKind: "on_site_enforcement", windowStart: now - 7200e3, windowEnd: now + 3600e3 });
+    await gw.model.addCase({ number: "K-SUGGEST-LATER", unitId: at("Agency A"), category: "inspection", activityKind: "on_site_enforcement", windowStart: now + 3600e3, windowEnd: now + 7200e3 });
+    type Sug = { case: string; clips: { device: string; recording: number; officer: string | null }[] }[];
+    const r = await get("sup", "/api/cases/suggestions");
+    expect(r.status).toBe(200);
+    const of = (x: Sug, c: string) => x.find((s) => s.case === c)?.clips.map((k) => `${k.device}/${k.recording} ${k.officer}`) ?? [];
+    // The clip was recorded by A1 of Agency A: its own unit's case and the city's above it, not Agency B's, not a later one.
+    expect(of(r.body as Sug, "K-SUGGEST-A")).toEqual(["BWC-0701/1 A1"]);
+    expect(of(r.body as Sug, "K-SUGGEST-CITY")).toEqual(["BWC-0701/1 A1"]);
+    expect(of(r.body as Sug, "K-SUGGEST-B")).toEqual([]);
+    expect(of(r.body as Sug, "K-SUGGEST-LATER")).toEqual([]);
+    // Already linked: not suggested again.
+    expect(of(r.body as Sug, "K-RESTRICTED")).toEqual([]);
+    expect((await get("revb", "/api/cases/suggestions")).body).toMatchObject({ error: "ROLE_FORBIDDEN" });
+    const audit = await gw.services.audit.list({ name: "admin", role: "admin", officerBadge: null }, { action: "case.suggestions", actor: "sup" });
+    expect(audit.length).toBe(1);
+  });
+  it("gives the FULL cases' coverage per unit and per officer: the clip's time over the case's window", async () => {
+    const [clip] = await gw.services.recordings.list({ name: "admin", role: "admin", officerBadge: null }, { device: "BWC-0701" });
+    const unitA = (await gw.model.listUnits()).find((u) => u.name === "Agency A")!;
+    // The window runs a minute past the clip's end: that minute is the gap.
+    await gw.model.addCase({ number: "K-FULL", unitId: unitA.id, category: "compulsion", activityKind: "forced_demolition", windowStart: clip.startMs!, windowEnd: clip.endMs! + 60000 });
+    await gw.model.link("BWC-0701", 1, "K-FULL", "sup", "recorded the demolition");
+    const want = ((clip.endMs! - clip.startMs!) / (clip.endMs! - clip.startMs! + 60000)) * 100;
+    expect(want).toBeGreaterThan(0);
+    const from = new Date(Date.now() - 86400e3).toISOString(), to = new Date(Date.now() + 86400e3).toISOString();
+    type Row = { key: string | number | null; label: string; fullCases: number; fullCoveragePercent: number | null };
+    const byUnit = (await get("sup", `/api/reports/statistics?from=${from}&to=${to}&by=unit`)).body as { rows: Row[] };
+    expect(byUnit.rows.find((r) => r.label === "Agency A")).toMatchObject({ fullCases: 1 });
+    expect(byUnit.rows.find((r) => r.label === "Agency A")!.fullCoveragePercent).toBeCloseTo(want, 6);
+    const byOfficer = (await get("sup", `/api/reports/statistics?from=${from}&to=${to}&by=officer`)).body as { rows: Row[] };
+    expect(byOfficer.rows.find((r) => r.key === "A1")!.fullCoveragePercent).toBeCloseTo(want, 6);
+    expect(byOfficer.rows.find((r) => r.key === "A2")).toBeUndefined();
+    // A legal reviewer of Agency B sees neither Agency A's statistics nor its cases' coverage.
+    const b = (await get("revb", `/api/reports/statistics?from=${from}&to=${to}&by=unit`)).body as { rows: Row[] };
+    expect(b.rows.map((r) => r.label)).toEqual([]);
+    expect(((await get("revb", `/api/reports/statistics?from=${from}&to=${to}&by=officer`)).body as { rows: Row[] }).rows).toEqual([]);
+    const cov = (c: unknown) => (c as { cases: { caseNumber: string }[] }).cases.map((x) => x.caseNumber);
+    expect(cov((await get("revb", "/api/reports/coverage")).body)).toEqual(["K-SUGGEST-B"]);
+    expect(cov((await get("sup", "/api/reports/coverage")).body)).toContain("K-FULL");
+  });
 });

@@ -283,12 +283,45 @@ describe("integrity and statistics", () => {
     await clip(spare, 1, W, W + 60 * S);
     const byOfficer = await statistics(db, { from: W, to: W + 3600 * S, by: "officer" });
     expect(byOfficer).toEqual([
-      { key: officerBadge, label: `${officerBadge} Officer ${officerBadge}`, recordings: 3, hours: 120 / 3600, verdicts: { verified: 2, incomplete: 1, failed: 0 }, medianUploadDelayMs: 30 * S },
-      { key: null, label: "(unassigned)", recordings: 1, hours: 60 / 3600, verdicts: { verified: 1, incomplete: 0, failed: 0 }, medianUploadDelayMs: 30 * S },
+      { key: officerBadge, label: `${officerBadge} Officer ${officerBadge}`, recordings: 3, hours: 120 / 3600, verdicts: { verified: 2, incomplete: 1, failed: 0 }, medianUploadDelayMs: 30 * S, fullCases: 0, fullCoveragePercent: null },
+      { key: null, label: "(unassigned)", recordings: 1, hours: 60 / 3600, verdicts: { verified: 1, incomplete: 0, failed: 0 }, medianUploadDelayMs: 30 * S, fullCases: 0, fullCoveragePercent: null },
     ]);
     const byUnit = await statistics(db, { from: W, to: W + 3600 * S, by: "unit" });
     expect(byUnit).toMatchObject([{ key: u.id, label: "Brigade", recordings: 4, hours: 180 / 3600 }]);
     expect(await statistics(db, { from: W + 1, to: W + 100 * S, by: "unit" })).toEqual([]);
+  });
+
+  it("gives the FULL cases' coverage per unit and per officer: covered time over window time, a unit with an unrecorded case at 0 %", async () => {
+    const u = await fullCase();
+    const quiet = await model.addUnit("Night Shift", "agency", u.id);
+    await model.addCase({ number: "HS-2026-003", unitId: quiet.id, category: "compulsion", activityKind: "forced_demolition", windowStart: W + 600 * S, windowEnd: W + 630 * S });
+    // A KEY_STEPS case counts for nothing here.
+    await model.addCase({ number: "HS-2026-004", unitId: u.id, category: "inspection", activityKind: "hearing", windowStart: W, windowEnd: W + 60 * S });
+    await officers(u, 2);
+    const [b1, b2] = [String(badge - 1), String(badge)];
+    const [a, b] = await devices(u, 2);
+    await model.checkOut(a, { badge: b1 }, W - 3600 * S);
+    await model.checkOut(b, { badge: b2 }, W - 3600 * S);
+    // HS-2026-001 (60 s): a covers 0–30 s, b 40–60 s: 50 of 60 s covered, one 10 s gap.
+    await clip(a, 1, W, W + 30 * S);
+    await clip(b, 1, W + 40 * S, W + 60 * S);
+    await link(a, 1);
+    await link(b, 1);
+    expect((await cover("HS-2026-001")).coveredMs).toBe(50 * S);
+    const byUnit = await statistics(db, { from: W, to: W + 3600 * S, by: "unit", gapToleranceMs: 2 * S });
+    expect(byUnit.map((r) => [r.label, r.recordings, r.fullCases, r.fullCoveragePercent])).toEqual([
+      ["Brigade", 2, 1, (50 / 60) * 100],
+      ["Night Shift", 0, 1, 0],
+    ]);
+    const byOfficer = await statistics(db, { from: W, to: W + 3600 * S, by: "officer", gapToleranceMs: 2 * S });
+    expect(byOfficer.map((r) => [r.key, r.fullCases, r.fullCoveragePercent])).toEqual([[b1, 1, (50 / 60) * 100], [b2, 1, (50 / 60) * 100]]);
+    // A period the cases' windows miss has no FULL figure.
+    const later = await statistics(db, { from: W + 3600 * S, to: W + 7200 * S, by: "unit" });
+    expect(later).toEqual([]);
+    // Both cases in one unit's row: (50 + 0) of (60 + 30) s.
+    await db.run("UPDATE cases SET unit_id = ? WHERE number = 'HS-2026-003'", [u.id]);
+    const merged = await statistics(db, { from: W, to: W + 3600 * S, by: "unit", gapToleranceMs: 2 * S });
+    expect(merged.map((r) => [r.label, r.fullCases, r.fullCoveragePercent])).toEqual([["Brigade", 2, (50 / 90) * 100]]);
   });
 });
 
