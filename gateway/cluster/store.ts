@@ -1,0 +1,21 @@
+// A cluster worker's metadata store: the one place that says which database the workers share.
+// Today a SQLite file in the shared data directory (WAL: several processes on one machine); for
+// workers on several machines this is where PostgreSQL's Db plugs in, taking the same config.
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { GatewayConfig } from "../config.js";
+import { Db } from "../store/db.js";
+import { migrate } from "../store/schema.js";
+import { ALL_MIGRATIONS } from "../gateway.js";
+import { StationKey } from "../secrets.js";
+import { DeviceRegistry } from "../devices.js";
+
+/** The shared database, migrated, and the device registry over it (the station key decrypts device roots). */
+export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; registry: DeviceRegistry }> {
+  const dir = resolve(config.dataDir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const station = StationKey.loadOrCreate(join(dir, "station.key"));
+  const db = await Db.open(join(dir, "gateway.db"));
+  await migrate(db, ALL_MIGRATIONS);
+  return { db, registry: new DeviceRegistry(db, station.key) };
+}
