@@ -83,6 +83,7 @@ export class NatsMediaStore implements Media {
       const trim = m.header?.get(TRIM);
       if (trim) {
         size = Math.min(size, Number(trim));
+        out.fill(0, size); // what a later write leaves unwritten past the cut reads as zeros, as in a file
         continue;
       }
       const at = Number(m.header?.get(OFFSET));

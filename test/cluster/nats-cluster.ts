@@ -45,7 +45,7 @@ export class NatsCluster {
         `listen: 127.0.0.1:${x.client}`,
         `pid_file: "${x.pidFile}"`,
         `jetstream { store_dir: "${join(this.dir, x.name)}", max_mem: 64M, max_file: 2G }`,
-        `cluster { name: evrec, listen: 127.0.0.1:${x.route}, routes: [ ${routes} ] }`,
+        n > 1 ? `cluster { name: evrec, listen: 127.0.0.1:${x.route}, routes: [ ${routes} ] }` : "",
         `mqtt { listen: 127.0.0.1:${x.mqtt} }`,
         `mappings { "rec.*.up": "part.{{partition(${this.partitions},1)}}.rec.{{wildcard(1)}}.up" }`,
         `include "auth.conf"`,
@@ -65,7 +65,7 @@ export class NatsCluster {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const up = this.nodes.filter((x) => x.proc && x.proc.exitCode === null);
-      const ok = up.every((x) => existsSync(x.log) && /Listening for MQTT clients/.test(readFileSync(x.log, "utf8")) && /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(readFileSync(x.log, "utf8")));
+      const ok = up.every((x) => existsSync(x.log) && /Listening for MQTT clients/.test(readFileSync(x.log, "utf8")) && (this.nodes.length === 1 || /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(readFileSync(x.log, "utf8"))));
       if (ok) return;
       if (Date.now() > end) throw new Error("nats cluster did not come up: " + up.map((x) => x.name + ": " + (existsSync(x.log) ? readFileSync(x.log, "utf8").slice(-600) : "no log")).join("\n"));
       await new Promise((r) => setTimeout(r, 200));
