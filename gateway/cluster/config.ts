@@ -58,7 +58,7 @@ export const CLUSTER_DEFAULTS: ClusterOptions = {
   sessionStream: "EVREC_SESSIONS",
   leaseMs: 6000,
   ackWaitMs: 30000,
-  maxAckPending: 2048,
+  maxAckPending: 512,
   metricsHost: "0.0.0.0",
   metricsPort: 9464,
   authFile: "",
