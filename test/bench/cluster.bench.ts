@@ -62,12 +62,23 @@ async function round(workers: number): Promise<Record<string, number>> {
     await Promise.all(fleet.map((d) => d.start()));
     while (!fleet.every((d) => d.done)) await new Promise((r) => setTimeout(r, 50));
     const s = (performance.now() - t0) / 1000;
+    // Where each worker's commits spent their time: media (JetStream PubAcks) and the transaction.
+    const phase = { media: 0, transaction: 0, batches: 0 };
+    for (let w = 0; w < workers; w++) {
+      const port = JSON.parse(readFileSync(join(dir, `w${w}.ports`), "utf8")).metrics;
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const sum = (ph: string) => Number((text.match(new RegExp(`^evrec_commit_phase_seconds_sum\\{[^}]*phase="${ph}"[^}]*\\} (\\S+)$`, "m")) || [])[1] || 0);
+      phase.media += sum("media");
+      phase.transaction += sum("transaction");
+      phase.batches += Number((text.match(/^evrec_commit_batch_items_count\{[^}]*\} (\S+)$/m) || [])[1] || 0);
+    }
     const chunks = DEVICES * RECORDINGS * CHUNKS;
     const wCpu = procs.reduce((a, p) => a + cpu(p.pid!), 0) - cpu0.w, nCpu = natsPids.reduce((a, p) => a + cpu(p), 0) - cpu0.n;
     return {
       workers, chunks, seconds: +s.toFixed(2), chunksPerS: Math.round(chunks / s), mbPerS: +((chunks * BYTES) / s / 1048576).toFixed(2),
       workerCpuUsPerChunk: Math.round((wCpu / chunks) * 1e6), natsCpuUsPerChunk: Math.round((nCpu / chunks) * 1e6),
       resends: fleet.reduce((a, d) => a + d.resends, 0),
+      batches: phase.batches, mediaMsPerBatch: +((phase.media / Math.max(1, phase.batches)) * 1000).toFixed(1), transactionMsPerBatch: +((phase.transaction / Math.max(1, phase.batches)) * 1000).toFixed(1),
     };
   } finally {
     await Promise.all(fleet.map((d) => d.stop()));
@@ -87,7 +98,7 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const w of r % 2 ? [2, 1] : [1, 2]) {
     const x = await round(w);
     results.push(x);
-    console.log(`  ${w} worker${w > 1 ? "s" : " "}: ${x.chunksPerS} chunks/s, ${x.mbPerS} MB/s (${x.seconds} s); CPU per chunk: workers ${x.workerCpuUsPerChunk} µs, NATS nodes ${x.natsCpuUsPerChunk} µs; resends ${x.resends}`);
+    console.log(`  ${w} worker${w > 1 ? "s" : " "}: ${x.chunksPerS} chunks/s, ${x.mbPerS} MB/s (${x.seconds} s); CPU per chunk: workers ${x.workerCpuUsPerChunk} µs, NATS nodes ${x.natsCpuUsPerChunk} µs; resends ${x.resends}; ${x.batches} commits, each media ${x.mediaMsPerBatch} ms, transaction ${x.transactionMsPerBatch} ms`);
   }
 }
 const median = (w: number) => {
