@@ -250,12 +250,26 @@ class ClusterWorker implements Worker {
     const part: Partition = { n, messages: null, pending: new Set(), stopping: false };
     this.parts.set(n, part);
     this.stats.takeovers++;
-    const consumer = await this.js.consumers.get(this.cfg.cluster.upStream, `part-${n}`);
-    part.messages = await consumer.consume({ max_messages: 256 });
+    try {
+      const consumer = await this.js.consumers.get(this.cfg.cluster.upStream, `part-${n}`);
+      part.messages = await consumer.consume({ max_messages: 256 });
+    } catch (e) {
+      // Not served after all: the lease goes back, and a later round tries again.
+      this.log.error({ partition: n, err: String(e) }, "partition consumer not started");
+      this.parts.delete(n);
+      await this.leases.release(`part-${n}`);
+      return;
+    }
     this.log.info({ partition: n }, "serving partition");
     void (async () => {
       for await (const m of part.messages!) this.take(part, m);
-    })().catch((e) => this.log.error({ partition: n, err: String(e) }, "partition consumer stopped"));
+    })().catch((e) => this.log.error({ partition: n, err: String(e) }, "partition consumer failed")).then(async () => {
+      if (part.stopping || this.closed) return;
+      // The consumer ended by itself (deleted, a lasting error): handed back, taken again next round.
+      this.log.warn({ partition: n }, "partition consumer ended: handing the partition back");
+      await this.stopPartition(n);
+      await this.leases.release(`part-${n}`);
+    });
   }
 
   /** Stop taking a partition's messages, let what was taken commit and be acknowledged, forget its sessions. */
