@@ -41,6 +41,8 @@ export interface ClusterOptions {
   natsPidFiles: string;
   /** How often the registry is compared with authFile, and revokes looked for, in ms. */
   authSyncMs: number;
+  /** A device not heard from for this long has its session released from memory (taken up again from the session stream when it is heard from). */
+  sessionIdleMs: number;
   /** Where the worker writes its metrics port and pid as JSON once it runs (for tools and tests). */
   portsFile: string;
 }
@@ -64,6 +66,7 @@ export const CLUSTER_DEFAULTS: ClusterOptions = {
   authFile: "",
   natsPidFiles: "",
   authSyncMs: 2000,
+  sessionIdleMs: 600000,
   portsFile: "",
 };
 
@@ -86,6 +89,7 @@ const HELP: { [k in keyof ClusterOptions]: string } = {
   authFile: "NATS authorization file written from the device registry (empty: not written)",
   natsPidFiles: "nats-server pid files, comma-separated, signalled to reload after authFile changes",
   authSyncMs: "ms between comparisons of the registry with authFile (provisioning and revokes)",
+  sessionIdleMs: "ms after which a silent device's session is released from memory (taken up again when it is heard from)",
   portsFile: "write the metrics port and pid as JSON here once running",
 };
 

@@ -16,6 +16,16 @@ export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; reg
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
   const db = await Db.open(join(dir, "gateway.db"));
-  await migrate(db, ALL_MIGRATIONS);
+  // Workers started together on a new database race to make its schema: the loser's step fails
+  // (the table exists) and, tried again, finds the schema at its version.
+  for (let tries = 1; ; tries++) {
+    try {
+      await migrate(db, ALL_MIGRATIONS);
+      break;
+    } catch (e) {
+      if (tries >= 3) throw e;
+      await new Promise((r) => setTimeout(r, 200 * tries));
+    }
+  }
   return { db, registry: new DeviceRegistry(db, station.key) };
 }

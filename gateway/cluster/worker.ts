@@ -65,6 +65,8 @@ interface SessionRecord { nonce: string; schema: number; helloSeq: number; reser
 /** What the worker knows of a device of a partition it serves. */
 interface DeviceState {
   part: number;
+  /** When its last message was taken (ms): a silent device's session is released. */
+  at: number;
   chain: Promise<void>;
   conn: string | null;
   rec: SessionRecord | null;
@@ -91,8 +93,9 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
   const g = cfg.gateway;
   const { db, registry } = await openMetadata(g);
   const nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-worker-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  // JetStream calls wait out a stream's leader election (a node lost) rather than fail at once.
+  const js = jetstream(nc, { timeout: 10000 });
+  const jsm = await jetstreamManager(nc, { timeout: 10000 });
   await ensureUpStream(jsm, o.upStream, o.replicas, o.partitions, o.ackWaitMs, o.maxAckPending);
   const sessions = await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true });
   const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas });
@@ -142,6 +145,7 @@ class ClusterWorker implements Worker {
   private authTimer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
   private closed = false;
+  private connSeq = 0;
 
   constructor(private cfg: ClusterConfig, private log: Logger, private db: Db, private registry: DeviceRegistry, private nc: NatsConnection,
     private js: JetStreamClient, private jsm: JetStreamManager, private sessionStream: string, private media: NatsMediaStore, private leases: Leases) {
@@ -231,6 +235,7 @@ class ClusterWorker implements Worker {
         await this.stopPartition(p);
       }
     }
+    this.releaseIdle(Date.now() - o.sessionIdleMs);
     const workers = await this.leases.heartbeat();
     const share = Math.ceil(o.partitions / workers);
     if (this.parts.size > share) {
@@ -243,6 +248,22 @@ class ClusterWorker implements Worker {
     for (let p = 0; p < o.partitions && this.parts.size < share; p++) {
       if (this.parts.has(p)) continue;
       if (await this.leases.take(`part-${p}`)) await this.startPartition(p);
+    }
+  }
+
+  /**
+   * Sessions of devices silent since `before` leave memory (nats-server 2.9 tells a client nothing
+   * of another's disconnect). Their record stays in the session stream: a message from one later
+   * takes it up again, as a worker taking a partition over does.
+   */
+  private releaseIdle(before: number): void {
+    for (const [id, d] of this.devices) {
+      if (d.at >= before) continue;
+      const part = this.parts.get(d.part);
+      if (part && part.pending.size) continue; // still committing what it sent
+      // Silent this long, nothing of it is being fed: released at once, before anything new of it.
+      this.devices.delete(id);
+      if (d.conn) this.ingest.disconnected(d.conn);
     }
   }
 
@@ -298,8 +319,9 @@ class ClusterWorker implements Worker {
     }
     const id = t[3];
     let d = this.devices.get(id);
-    if (!d) this.devices.set(id, (d = { part: part.n, chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
+    if (!d) this.devices.set(id, (d = { part: part.n, at: 0, chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
     const dev = d;
+    dev.at = Date.now();
     // A message is acknowledged to JetStream once everything it caused is committed (or failed: the
     // device was not Acked and resends it).
     const done = new Promise<unknown>((settle) => {
@@ -337,7 +359,8 @@ class ClusterWorker implements Worker {
         d.rec = { ...rec, reserved: from + RESERVE };
         await this.saveSession(id, d.rec);
         d.durable = d.rec.reserved;
-        d.conn = `nats:${id}#${rec.helloSeq}`;
+        // Its own connection id: a session released here earlier may still be closing under the old one.
+        d.conn = `nats:${id}#${rec.helloSeq}.${++this.connSeq}`;
         this.ingest.adopt(d.conn, id, rec.schema, Buffer.from(rec.nonce, "hex"), from);
         this.stats.adopted++;
       }

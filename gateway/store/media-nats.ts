@@ -18,8 +18,10 @@ export class NatsMediaStore implements Media {
   private constructor(private js: JetStreamClient, private jsm: JetStreamManager, readonly stream: string, readonly prefix: string) {}
 
   /** The stream is made (or its replicas checked) once, by whichever worker comes first. */
-  static async open(nc: NatsConnection, o: { stream: string; replicas: number; prefix?: string }): Promise<NatsMediaStore> {
-    const jsm = await jetstreamManager(nc);
+  static async open(nc: NatsConnection, o: { stream: string; replicas: number; prefix?: string; timeoutMs?: number }): Promise<NatsMediaStore> {
+    // A stream electing a new leader (a node lost) answers after a few seconds: waited for, not failed.
+    const timeout = o.timeoutMs || 10000;
+    const jsm = await jetstreamManager(nc, { timeout });
     const prefix = o.prefix || "evrec.media";
     const cfg = { name: o.stream, subjects: [prefix + ".>"], num_replicas: o.replicas, storage: "file", allow_direct: true, discard: "new", max_msg_size: PART + 4096 };
     try {
@@ -30,7 +32,7 @@ export class NatsMediaStore implements Media {
         if (!(await jsm.streams.info(o.stream).catch(() => null))) throw e;
       });
     }
-    return new NatsMediaStore(jetstream(nc), jsm, o.stream, prefix);
+    return new NatsMediaStore(jetstream(nc, { timeout }), jsm, o.stream, prefix);
   }
 
   pathFor(device: string, recording: number): string {

@@ -50,7 +50,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     const ports = join(dir, `${name}.ports.json`);
     const file = join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify({
-      cluster: { worker: name, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: PARTITIONS, replicas: 3, leaseMs: 3000, ackWaitMs: 5000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, portsFile: ports },
+      cluster: { worker: name, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: PARTITIONS, replicas: 3, leaseMs: 3000, ackWaitMs: 5000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, sessionIdleMs: 4000, portsFile: ports },
       gateway: { dataDir: join(dir, "data"), logLevel: "warn", ackIntervalMs: 100, beaconIntervalS: 0 },
     }));
     const out = join(dir, `${name}.log`);
@@ -58,7 +58,8 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     const chunks: Buffer[] = [];
     proc.stdout!.on("data", (b: Buffer) => chunks.push(b));
     proc.stderr!.on("data", (b: Buffer) => chunks.push(b));
-    proc.on("exit", () => writeFileSync(out, Buffer.concat(chunks)));
+    proc.stdout!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
+    proc.stderr!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
     const w: Proc = { name, proc, ports, out };
     workers.push(w);
     await until(`worker ${name} to run`, () => existsSync(ports) || proc.exitCode !== null, 30000);
@@ -111,7 +112,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     await Promise.all(fleet.map((d) => d.start()));
     const total = DEVICES * RECORDINGS * CHUNKS;
     const acked = () => fleet.reduce((a, d) => a + d.acked, 0);
-    const progress = () => `(${acked()} of ${total} chunks Acked; ${fleet.filter((d) => d.done).length} devices done)`;
+    const progress = () => `(${acked()} of ${total} chunks Acked; ${fleet.filter((d) => d.done).length} devices done; waiting: ${JSON.stringify(fleet.filter((d) => !d.done).map((d) => ({ id: d.id, recs: d.recs.map((r) => `${r.cumulative}${r.sealed ? "s" : ""}`).join(","), connects: d.connects, refused: d.rejectedDownlinks, resends: d.resends, connected: !!d.client })))})`;
 
     await until("a quarter of the chunks Acked", () => acked() >= total / 4, 60000, progress);
     const killedAt = Date.now();
@@ -125,7 +126,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     await until("half the chunks Acked", () => acked() >= total / 2, 60000, progress);
     // The node the first devices are connected to.
     nats.kill(0);
-    await until("every recording sealed and Acked", () => fleet.every((d) => d.done), 90000, progress);
+    await until("every recording sealed and Acked", () => fleet.every((d) => d.done), 90000, () => progress() + "\n" + readFileSync(join(dir, "wb.log"), "utf8").split("\n").filter((l) => !l.includes("CLIP_TIME_SUSPECT")).slice(-30).join("\n"));
     console.log(`cluster: ${total} chunks; every device Acked again ${failoverMs} ms after the worker's kill -9; reconnects ${fleet.reduce((a, d) => a + d.connects - 1, 0)}, resends ${fleet.reduce((a, d) => a + d.resends, 0)}, downlinks refused by devices ${fleet.reduce((a, d) => a + d.rejectedDownlinks, 0)}`);
 
     // What the devices were Acked is what the store holds: rows, verdicts and media bytes. A device
@@ -154,6 +155,18 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     // The devices of the dead worker's partitions kept their sessions: the survivor continued them.
     expect(counter(text, "evrec_cluster_sessions_adopted")).toBeGreaterThan(0);
   }, 240000);
+
+  it("releases a silent device's session and takes it up again, counters and all, when the device is heard from", async () => {
+    const survivor = workers[1];
+    await until("the silent devices' sessions released", async () => counter(await metrics(survivor), "evrec_cluster_devices") === 0, 30000);
+    const d = fleet[0];
+    await until("the device connected", () => !!d.client, 20000);
+    const acks = d.acks, refused = d.rejectedDownlinks;
+    d.resendSeal(RECORDINGS);
+    await until("the seal Acked again", () => d.acks > acks, 20000, () => `(downlinks refused ${d.rejectedDownlinks - refused}, connected ${!!d.client}, ${readFileSync(join(dir, "wb.log"), "utf8").slice(-1500)})`);
+    expect(d.rejectedDownlinks).toBe(refused);
+    expect(d.recs[RECORDINGS - 1].sealed).toBe(true);
+  }, 60000);
 
   it("closes a revoked device's connection and refuses its next one", async () => {
     const id = `cl${DEVICES}`;

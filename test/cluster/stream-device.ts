@@ -13,6 +13,11 @@ import { tagControl } from "../../protocol/downlink.js";
 import { CONTROL_HELLO } from "../../protocol/constants.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 
+const bounded = <T>(p: Promise<T>, ms: number): Promise<T> => new Promise((ok, fail) => {
+  const t = setTimeout(() => fail(new Error(`no answer in ${ms} ms`)), ms);
+  p.then((v) => { clearTimeout(t); ok(v); }, (e) => { clearTimeout(t); fail(e); });
+});
+
 interface Rec { recording: number; start: Uint8Array; chunks: Uint8Array[]; seal: Uint8Array; payloads: Uint8Array[]; cumulative: number; startAcked: boolean; sealed: boolean }
 interface Sent { at: number; tries: number }
 
@@ -23,6 +28,8 @@ export class StreamDevice {
   connects = 0;
   resends = 0;
   rejectedDownlinks = 0;
+  /** Acks accepted (MAC and counter good). */
+  acks = 0;
   private sent = new Map<string, Sent>();
   private portIndex: number;
   private timer: NodeJS.Timeout | null = null;
@@ -58,24 +65,30 @@ export class StreamDevice {
     try {
       for (;;) {
         const port = this.ports[this.portIndex % this.ports.length];
+        let c: MqttClient | null = null;
         try {
-          const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: this.id, password: loginPassword(this.fake.keys.login), clientId: this.id, reconnectPeriod: 0, connectTimeout: 3000, clean: true });
+          c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: this.id, password: loginPassword(this.fake.keys.login), clientId: this.id, reconnectPeriod: 0, connectTimeout: 3000, clean: true });
+          const conn = c;
           c.on("message", (_t, p) => this.downlink(p));
           c.on("close", () => {
-            if (this.client !== c) return;
+            if (this.client !== conn) return;
             this.client = null;
             this.portIndex++;
             if (!this.stopped) setTimeout(() => void this.connect(), 200);
           });
           c.on("error", () => undefined);
-          await c.subscribeAsync(`rec/${this.id}/down`, { qos: 1 });
+          // A connection that dies mid-way leaves mqtt.js's promises pending (no reconnect): bounded.
+          await bounded(c.subscribeAsync(`rec/${this.id}/down`, { qos: 1 }), 5000);
+          if (c.disconnected || c.disconnecting) throw new Error("closed while subscribing");
           this.client = c;
           this.connects++;
-          await this.hello();
+          this.hello(c);
           // Everything not Acked goes again on the new connection.
           this.sent.clear();
           return;
         } catch {
+          // A half-made connection is closed: left open, it would hold the client id.
+          if (c) c.end(true);
           this.portIndex++;
           if (this.stopped) return;
           await new Promise((r) => setTimeout(r, 300));
@@ -87,12 +100,12 @@ export class StreamDevice {
   }
 
   /** Hello with the recordings this device still holds (started, not sealed-Acked). */
-  private async hello(): Promise<void> {
+  private hello(c: MqttClient): void {
     const held = this.recs.filter((r) => !r.sealed && (r.startAcked || r.cumulative > 0 || this.wasSent(r))).map((r) => ({ recording: r.recording, firstSeq: r.cumulative + 1, lastSeq: r.chunks.length, sealed: false, open: true }));
     const nonce = randomBytes(16);
     this.fake.guard.open(nonce);
     const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now(), lastSealed: 0, lastSealValue: new Uint8Array(0) });
-    await this.client!.publishAsync(`rec/${this.id}/up`, Buffer.from(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, this.fake.keys.controlKey, CONTROL_HELLO, this.fake.dev, body) } })), { qos: 1 });
+    c.publish(`rec/${this.id}/up`, Buffer.from(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, this.fake.keys.controlKey, CONTROL_HELLO, this.fake.dev, body) } })), { qos: 1 }, () => undefined);
   }
 
   private everSent = new Set<number>();
@@ -106,6 +119,7 @@ export class StreamDevice {
     const body = decode("DownBody", d.body as Uint8Array);
     const ack = (body.ackBlock ? parseAckBlock(body.ackBlock as Uint8Array) : body.ack) as { recording: number; state: number; cumulative: number } | undefined;
     if (!ack) return;
+    this.acks++;
     const r = this.recs.find((x) => x.recording === ack.recording);
     if (!r) return;
     if (ack.state === 2) { // ACK_UNKNOWN: the start again
@@ -140,6 +154,12 @@ export class StreamDevice {
         c.publish(`rec/${this.id}/up`, Buffer.from(bytes), { qos: 1 }, () => undefined);
       }
     }
+  }
+
+  /** Send a recording's seal again, as a device does that missed its Ack. */
+  resendSeal(recording: number): void {
+    const r = this.recs.find((x) => x.recording === recording)!;
+    this.client!.publish(`rec/${this.id}/up`, Buffer.from(r.seal), { qos: 1 }, () => undefined);
   }
 
   async stop(): Promise<void> {
