@@ -79,7 +79,7 @@ export class NatsMediaStore implements Media {
     let size = 0;
     let seq = 1;
     for (;;) {
-      const m = await this.jsm.direct.getMessage(this.stream, { seq, next_by_subj: subject });
+      const m = await this.next(subject, seq);
       if (!m) break;
       seq = m.seq + 1;
       const trim = m.header?.get(TRIM);
@@ -99,6 +99,17 @@ export class NatsMediaStore implements Media {
       if (end > size) size = end;
     }
     return out.subarray(0, size);
+  }
+
+  /** The recording's next message from `seq`; a replica that does not answer in time (one catching up after a node was lost) is asked again. */
+  private async next(subject: string, seq: number) {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.jsm.direct.getMessage(this.stream, { seq, next_by_subj: subject });
+      } catch (e) {
+        if (tries >= 3 || !/timeout/i.test(String(e))) throw e;
+      }
+    }
   }
 
   async close(): Promise<void> {}

@@ -17,7 +17,7 @@ import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
 import { StreamDevice } from "./stream-device.js";
 import { openMetadata } from "../../gateway/cluster/store.js";
 import { configFrom } from "../../gateway/config.js";
-import { recordingDetail } from "../../gateway/store/recordings.js";
+import { recordingDetail, storedChunkRows } from "../../gateway/store/recordings.js";
 import { NatsMediaStore } from "../../gateway/store/media-nats.js";
 import { loginPassword, deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
@@ -138,6 +138,12 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
       for (const d of fleet) {
         for (const r of d.recs) {
           const row = await recordingDetail(db, d.id, r.recording);
+          if (row && row.chunks !== CHUNKS) {
+            // What the store and the survivor say of it, to find out why.
+            const rows = await storedChunkRows(db, d.id, r.recording);
+            const log = readFileSync(join(dir, "wb.log"), "utf8").split("\n").filter((l) => l.includes(`"${d.id}"`) && !l.includes("CLIP_TIME_SUSPECT")).slice(-40).join("\n");
+            console.log(`${d.id}/${r.recording}: row ${JSON.stringify({ ...row, sealBlock: undefined })}; chunk rows ${rows.map((x) => x.seq).join(",")}\n${log}`);
+          }
           expect(row, `${d.id}/${r.recording}`).toBeDefined();
           expect({ rec: `${d.id}/${r.recording}`, verdict: row!.verdict === "verified" ? "verified" : `${row!.verdict}: ${row!.reasons}`, chunks: row!.chunks, bytes: row!.bytes }).toEqual({ rec: `${d.id}/${r.recording}`, verdict: "verified", chunks: CHUNKS, bytes: CHUNKS * CHUNK_BYTES });
           const stored = await media.read(row!.mediaPath);
