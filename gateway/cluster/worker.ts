@@ -146,6 +146,8 @@ class ClusterWorker implements Worker {
   private ticking: Promise<void> = Promise.resolve();
   private closed = false;
   private connSeq = 0;
+  /** When the last lease round that renewed began: a worker that can't renew stops feeding before its leases can lapse. */
+  private renewedAt = Date.now();
 
   constructor(private cfg: ClusterConfig, private log: Logger, private db: Db, private registry: DeviceRegistry, private nc: NatsConnection,
     private js: JetStreamClient, private jsm: JetStreamManager, private sessionStream: string, private media: NatsMediaStore, private leases: Leases) {
@@ -228,7 +230,10 @@ class ClusterWorker implements Worker {
   private async tick(): Promise<void> {
     if (this.closed) return;
     const o = this.cfg.cluster;
-    for (const name of await this.leases.renew()) {
+    const renewing = Date.now();
+    const lost = await this.leases.renew();
+    this.renewedAt = renewing;
+    for (const name of lost) {
       const p = partOf(name);
       if (p !== null) {
         this.log.warn({ partition: p }, "partition lease lost: handing it over");
@@ -305,12 +310,20 @@ class ClusterWorker implements Worker {
       await d.chain;
       if (d.conn) this.ingest.disconnected(d.conn);
       this.devices.delete(id);
+      // The next worker changes its recordings: if the partition comes back, they are read afresh.
+      await this.ingest.forget(id);
     }
     this.parts.delete(n);
   }
 
   private take(part: Partition, m: JsMsg): void {
     this.stats.received++;
+    // Fenced by the clock: past two thirds of a lease since the last renewal, another worker may
+    // soon hold this partition, so nothing more is fed here (the message comes back later).
+    if (part.stopping || Date.now() - this.renewedAt > (this.cfg.cluster.leaseMs * 2) / 3) {
+      m.nak(this.cfg.cluster.leaseMs);
+      return;
+    }
     const t = m.subject.split(".");
     if (t.length !== 5 || t[2] !== "rec" || t[4] !== "up" || !natsSafeId(t[3])) {
       this.refusals.note("NATS_SUBJECT", { subject: m.subject });

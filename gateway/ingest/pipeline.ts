@@ -522,6 +522,18 @@ export class Ingest {
   }
 
   /** Release recordings idle for longer than idleMs (honest traffic leaves nothing behind). */
+  /**
+   * Another process handles this device's messages now (a cluster partition handed over): once what
+   * is in flight for its recordings has settled, they are released, so if the device comes back here
+   * they are read again from the store, never taken from memory the other process has made stale.
+   */
+  async forget(deviceId: string): Promise<void> {
+    const mine = [...this.recordings].filter(([, r]) => r.device === deviceId);
+    await Promise.all(mine.map(([, r]) => r.tail));
+    for (const [key, r] of mine) this.release(key, r);
+    this.tops.delete(deviceId);
+  }
+
   sweep(now: number): void {
     const idle = this.opts.idleMs || 60000;
     for (const [key, r] of this.recordings) if (!r.busy() && now - r.lastUsed > idle) this.release(key, r);
