@@ -304,14 +304,17 @@ class ClusterWorker implements Worker {
     if (!part) return;
     part.stopping = true;
     part.messages?.stop();
-    await Promise.allSettled([...part.pending]);
+    // Waited for a lease's time at most: the lease rounds must go on (a message left unacknowledged
+    // is delivered again to whoever serves the partition next).
+    const limit = this.cfg.cluster.leaseMs;
+    await within(Promise.allSettled([...part.pending]), limit);
     for (const [id, d] of this.devices) {
       if (d.part !== n) continue;
-      await d.chain;
+      await within(d.chain, limit);
       if (d.conn) this.ingest.disconnected(d.conn);
       this.devices.delete(id);
       // The next worker changes its recordings: if the partition comes back, they are read afresh.
-      await this.ingest.forget(id);
+      await within(this.ingest.forget(id), limit);
     }
     this.parts.delete(n);
   }
@@ -464,5 +467,11 @@ class ClusterWorker implements Worker {
     await this.db.close();
   }
 }
+
+/** `p`, or nothing more after `ms`. */
+const within = (p: Promise<unknown>, ms: number): Promise<unknown> => new Promise((done) => {
+  const t = setTimeout(done, ms);
+  void p.finally(() => { clearTimeout(t); done(undefined); });
+});
 
 const partOf = (lease: string): number | null => (/^part-\d+$/.test(lease) ? Number(lease.slice(5)) : null);

@@ -127,7 +127,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     // The node the first devices are connected to.
     nats.kill(0);
     await until("every recording sealed and Acked", () => fleet.every((d) => d.done), 90000, () => progress() + "\n" + readFileSync(join(dir, "wb.log"), "utf8").split("\n").filter((l) => !l.includes("CLIP_TIME_SUSPECT")).slice(-30).join("\n"));
-    console.log(`cluster: ${total} chunks; every device Acked again ${failoverMs} ms after the worker's kill -9; reconnects ${fleet.reduce((a, d) => a + d.connects - 1, 0)}, resends ${fleet.reduce((a, d) => a + d.resends, 0)}, downlinks refused by devices ${fleet.reduce((a, d) => a + d.rejectedDownlinks, 0)}`);
+    console.log(`cluster: ${total} chunks; every device Acked again ${failoverMs} ms after the worker's kill -9; reconnects ${fleet.reduce((a, d) => a + d.connects - 1, 0)}, resends ${fleet.reduce((a, d) => a + d.resends, 0)}, downlinks refused by devices ${fleet.reduce((a, d) => a + d.rejectedDownlinks, 0)}, Hellos said again ${fleet.reduce((a, d) => a + d.helloAgain, 0)}`);
 
     // What the devices were Acked is what the store holds: rows, verdicts and media bytes. A device
     // never sends again what it was Acked, so a recording complete in the store lost nothing Acked.

@@ -30,6 +30,9 @@ export class StreamDevice {
   rejectedDownlinks = 0;
   /** Acks accepted (MAC and counter good). */
   acks = 0;
+  /** Hellos said again because the gateway's downlinks kept using another nonce. */
+  helloAgain = 0;
+  private macRefusedInRow = 0;
   private sent = new Map<string, Sent>();
   private portIndex: number;
   private timer: NodeJS.Timeout | null = null;
@@ -115,7 +118,19 @@ export class StreamDevice {
     let d;
     try { d = decode("Downlink", p); } catch { return; }
     const refused = this.fake.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array);
-    if (refused) { this.rejectedDownlinks++; return; }
+    if (refused) {
+      this.rejectedDownlinks++;
+      // Downlinks MAC'd under another nonce, one after another: the gateway never got this
+      // connection's Hello (nats-server PUBACKs a publish it could not store while a stream elects
+      // its leader), so it is said again. The firmware does not do this yet (docs/SCALE.md).
+      if (refused === "DOWNLINK_MAC" && ++this.macRefusedInRow >= 3 && this.client) {
+        this.macRefusedInRow = 0;
+        this.helloAgain++;
+        this.hello(this.client);
+      }
+      return;
+    }
+    this.macRefusedInRow = 0;
     const body = decode("DownBody", d.body as Uint8Array);
     const ack = (body.ackBlock ? parseAckBlock(body.ackBlock as Uint8Array) : body.ack) as { recording: number; state: number; cumulative: number } | undefined;
     if (!ack) return;
