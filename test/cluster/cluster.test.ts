@@ -168,11 +168,17 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     const d = fleet[0];
     await until("the device connected", () => !!d.client, 20000);
     const acks = d.acks, refused = d.rejectedDownlinks;
+    // Sent again every 2 s until Acked, as a device resends what is not acknowledged.
     d.resendSeal(RECORDINGS);
-    await until("the seal Acked again", () => d.acks > acks, 20000, () => `(downlinks refused ${d.rejectedDownlinks - refused}, connected ${!!d.client}, ${readFileSync(join(dir, "wb.log"), "utf8").slice(-1500)})`);
+    const again = setInterval(() => { if (d.client) d.resendSeal(RECORDINGS); }, 2000);
+    try {
+      await until("the seal Acked again", () => d.acks > acks, 30000, () => `(downlinks refused ${d.rejectedDownlinks - refused}, connected ${!!d.client}, ${readFileSync(join(dir, "wb.log"), "utf8").slice(-1500)})`);
+    } finally {
+      clearInterval(again);
+    }
     expect(d.rejectedDownlinks).toBe(refused);
     expect(d.recs[RECORDINGS - 1].sealed).toBe(true);
-  }, 60000);
+  }, 120000);
 
   it("closes a revoked device's connection and refuses its next one", async () => {
     const id = `cl${DEVICES}`;
