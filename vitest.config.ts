@@ -15,18 +15,21 @@ const STORE_TESTS = [
 // Without Debian's PostgreSQL the project keeps only its own file, whose tests say why they skip.
 const PG_BIN = process.env.EVREC_PG_BIN || "/usr/lib/postgresql/15/bin";
 const HAS_PG = existsSync(`${PG_BIN}/postgres`);
+// The cluster's workers share their metadata in PostgreSQL, as a region would run them: with the
+// server there, the cluster test runs in that project only (SQLite otherwise).
+const CLUSTER_TEST = "test/cluster/cluster.test.ts";
 
 export default defineConfig({
   test: {
     testTimeout: 30000,
     hookTimeout: 30000,
     projects: [
-      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts", "!test/**/*.pg.test.ts"] } },
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts", "!test/**/*.pg.test.ts", ...(HAS_PG ? ["!" + CLUSTER_TEST] : [])] } },
       {
         extends: true,
         test: {
           name: "postgres",
-          include: [...(HAS_PG ? STORE_TESTS : []), "test/**/*.pg.test.ts"],
+          include: [...(HAS_PG ? [...STORE_TESTS, CLUSTER_TEST] : []), "test/**/*.pg.test.ts"],
           env: { GATEWAY_TEST_DB: "postgres" },
           globalSetup: ["test/helpers/postgres-setup.ts"],
         },

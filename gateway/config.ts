@@ -179,7 +179,7 @@ const envName = (k: string) => "EVREC_" + k.replace(/[A-Z]/g, (c) => "_" + c).to
 /** The --help text, with every option, its flag, environment variable and default. */
 export function helpText(): string {
   const rows = (Object.keys(DEFAULTS) as (keyof GatewayConfig)[]).map((k) => `  ${(flag(k) + " <value>").padEnd(28)} ${HELP[k]} (env ${envName(k)}, default ${DEFAULTS[k]})`);
-  return ["Usage: npm start -- [options]", "", "Starts the station gateway: embedded MQTT broker, verified ingest, SQLite (or PostgreSQL, --db) store.", "", "Options:", "  --config <file>              JSON file with any of the options below", ...rows, "  --help                       this text", ""].join("\n");
+  return ["Usage: npm start -- [options]", "", "Starts the station gateway: embedded MQTT broker, verified ingest, SQLite (or PostgreSQL, --db) store.", "", "Options:", "  --config <file>              JSON file with any of the options below", "  --cluster <file>             run as a cluster worker on NATS instead (see --cluster-help)", ...rows, "  --help                       this text", ""].join("\n");
 }
 
 export class ConfigError extends Error {}
@@ -192,6 +192,19 @@ function coerce(k: keyof GatewayConfig, v: unknown, from: string): string | numb
   }
   if (typeof v !== "string" || !v) throw new ConfigError(`${from}: ${k} must be a non-empty string`);
   return v;
+}
+
+/** Defaults overlaid with an object's options (a cluster worker's file), each checked as a file's would be. */
+export function configFrom(obj: Record<string, unknown>, from: string): GatewayConfig {
+  const out: Record<string, unknown> = { ...DEFAULTS };
+  const keys = Object.keys(DEFAULTS) as (keyof GatewayConfig)[];
+  for (const [k, v] of Object.entries(obj)) {
+    if (!keys.includes(k as keyof GatewayConfig)) throw new ConfigError(`${from}: unknown option ${k}`);
+    out[k] = coerce(k as keyof GatewayConfig, v, from);
+  }
+  const c = out as unknown as GatewayConfig;
+  if (c.maxPacket < MAX_PACKET) c.maxPacket = MAX_PACKET;
+  return c;
 }
 
 /** Merge defaults, file, environment and argv. Throws ConfigError with a readable reason. */

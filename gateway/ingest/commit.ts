@@ -15,7 +15,7 @@
 // recording failed, so the in-memory state it was built from is no longer what the disk holds)
 // is skipped and rejected: nothing built on a failed commit is ever committed or acknowledged.
 import type { Db } from "../store/db.js";
-import type { MediaStore } from "../store/media.js";
+import type { Media } from "../store/media.js";
 
 export interface Work {
   /** The in-memory state the item was built from; set dead by the caller when one of its items fails. */
@@ -59,7 +59,7 @@ export class GroupCommitter {
   items = 0;
   failures = 0;
   readonly faults: CommitFaults;
-  constructor(private db: Db, private media: MediaStore, private delayMs: number, private maxBatch: number, faults: Partial<CommitFaults> = {},
+  constructor(private db: Db, private media: Media, private delayMs: number, private maxBatch: number, faults: Partial<CommitFaults> = {},
     /** Each batch's size and how long its media writes, fsyncs and transaction took, in seconds (metrics). */
     private onBatch?: (items: number, mediaS: number, syncS: number, sqlS: number) => void) {
     this.faults = { delayMs: faults.delayMs || 0, failNext: faults.failNext || 0 };

@@ -28,7 +28,7 @@ import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import type { Reason } from "../../protocol/reasons.js";
 import type { StartMsg, StepResult, SealMsg } from "../../protocol/verify.js";
 import type { Db } from "../store/db.js";
-import type { MediaStore } from "../store/media.js";
+import type { Media } from "../store/media.js";
 import * as store from "../store/ingest.js";
 import type { DeviceRegistry, Device } from "../devices.js";
 import type { Logger } from "../log.js";
@@ -142,7 +142,7 @@ export class Ingest {
 
   constructor(
     private db: Db,
-    private media: MediaStore,
+    private media: Media,
     private registry: DeviceRegistry,
     private committer: GroupCommitter,
     private out: Downlink,
@@ -216,6 +216,23 @@ export class Ingest {
     }
     // The signer is released once the messages already queued are handled.
     void s.queue.then(() => { if (s.signer) s.signer.destroy(); });
+  }
+
+  /**
+   * A session another process began (a cluster worker that died): its downlink continues under the
+   * nonce of the device's last Hello, with counters above any the other process may have used, so
+   * the device accepts what this one sends without reconnecting (R-DL-4). Nothing of the Hello is
+   * answered again: what the device holds was settled when it was said.
+   */
+  adopt(connId: string, deviceId: string, schema: number, nonce: Uint8Array, counterAbove: number): void {
+    const s = this.session(connId, deviceId);
+    s.queue = s.queue.then(() => {
+      if (s.closed) return;
+      if (s.signer) s.signer.destroy();
+      s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, deviceIdBytes(s.device.id), nonce);
+      s.signer.counter = counterAbove;
+      s.schema = schema;
+    }).catch((e) => this.log.error({ err: String(e), device: deviceId }, "session not adopted"));
   }
 
   /** An uplink message from a connection; handled after the ones before it. */
@@ -505,6 +522,18 @@ export class Ingest {
   }
 
   /** Release recordings idle for longer than idleMs (honest traffic leaves nothing behind). */
+  /**
+   * Another process handles this device's messages now (a cluster partition handed over): once what
+   * is in flight for its recordings has settled, they are released, so if the device comes back here
+   * they are read again from the store, never taken from memory the other process has made stale.
+   */
+  async forget(deviceId: string): Promise<void> {
+    const mine = [...this.recordings].filter(([, r]) => r.device === deviceId);
+    await Promise.all(mine.map(([, r]) => r.tail));
+    for (const [key, r] of mine) this.release(key, r);
+    this.tops.delete(deviceId);
+  }
+
   sweep(now: number): void {
     const idle = this.opts.idleMs || 60000;
     for (const [key, r] of this.recordings) if (!r.busy() && now - r.lastUsed > idle) this.release(key, r);

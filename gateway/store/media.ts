@@ -6,7 +6,24 @@ import { open, truncate, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 
-export class MediaStore {
+/**
+ * Where ingest keeps media: positional writes per recording, made durable by sync(). The station
+ * keeps files (MediaStore, below); a cluster worker keeps a replicated JetStream stream (media-nats.ts).
+ */
+export interface Media {
+  /** Where a recording's media lives, as the database records it. */
+  pathFor(device: string, recording: number): string;
+  /** Buffers written back to back from `offset`. */
+  writev(rel: string, offset: number, parts: Uint8Array[]): Promise<void>;
+  /** What was written to `rel` survives a crash once this resolves. */
+  sync(rel: string): Promise<void>;
+  /** Cut a recording back to the length the database vouches for. Returns the bytes removed. */
+  trimTo(rel: string, length: number): Promise<number>;
+  read(rel: string): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export class MediaStore implements Media {
   private open = new Map<string, FileHandle>();
   constructor(private dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });

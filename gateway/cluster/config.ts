@@ -1,0 +1,139 @@
+// A cluster worker's configuration: one JSON file (`npm start -- --cluster FILE`). Its `cluster`
+// object holds the options below; its `gateway` object any option of the station gateway
+// (config.ts: data directory, commit tuning, log level...), with the same defaults.
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { ConfigError, configFrom } from "../config.js";
+import type { GatewayConfig } from "../config.js";
+
+export interface ClusterOptions {
+  /** This worker's name in leases and metrics; empty: host name and process id. */
+  worker: string;
+  /** NATS servers, comma-separated host:port (any node of the cluster; the client finds the others). */
+  natsServers: string;
+  /** The workers' NATS login (a full-permission user in the authorization file). */
+  natsUser: string;
+  natsPass: string;
+  /** Partitions devices are mapped into: the N of the subject mapping's partition(N, 1). */
+  partitions: number;
+  /** Replicas of every stream the workers make (device messages, media, leases, sessions). */
+  replicas: number;
+  /** The stream of device messages, over part.*.rec.*.up. */
+  upStream: string;
+  /** The stream of media (what a station keeps in files). */
+  mediaStream: string;
+  /** The stream of partition leases and worker heartbeats. */
+  leaseStream: string;
+  /** The stream of device sessions (last Hello's nonce, downlink counters reserved). */
+  sessionStream: string;
+  /** A partition's lease lasts this long unless renewed (renewed every third of it): a dead worker's partitions are taken over after about this long. */
+  leaseMs: number;
+  /** A device message handed to a worker and not acknowledged (committed) within this long is delivered again. */
+  ackWaitMs: number;
+  /** Messages of one partition handed out and not yet committed, at most (backpressure). */
+  maxAckPending: number;
+  /** Prometheus /metrics on this address and port (0: a free port, written to portsFile). */
+  metricsHost: string;
+  metricsPort: number;
+  /** The NATS authorization file the workers write from the device registry (empty: none is written). */
+  authFile: string;
+  /** nats-server pid files, comma-separated: each is sent SIGHUP (reload) after authFile changes. */
+  natsPidFiles: string;
+  /** How often the registry is compared with authFile, and revokes looked for, in ms. */
+  authSyncMs: number;
+  /** A device not heard from for this long has its session released from memory (taken up again from the session stream when it is heard from). */
+  sessionIdleMs: number;
+  /** Where the worker writes its metrics port and pid as JSON once it runs (for tools and tests). */
+  portsFile: string;
+}
+
+export const CLUSTER_DEFAULTS: ClusterOptions = {
+  worker: "",
+  natsServers: "127.0.0.1:4222",
+  natsUser: "",
+  natsPass: "",
+  partitions: 4,
+  replicas: 3,
+  upStream: "EVREC_UP",
+  mediaStream: "EVREC_MEDIA",
+  leaseStream: "EVREC_LEASES",
+  sessionStream: "EVREC_SESSIONS",
+  leaseMs: 6000,
+  ackWaitMs: 30000,
+  maxAckPending: 512,
+  metricsHost: "0.0.0.0",
+  metricsPort: 9464,
+  authFile: "",
+  natsPidFiles: "",
+  authSyncMs: 2000,
+  sessionIdleMs: 600000,
+  portsFile: "",
+};
+
+const HELP: { [k in keyof ClusterOptions]: string } = {
+  worker: "this worker's name (leases, metrics); empty: host name and pid",
+  natsServers: "NATS servers, comma-separated host:port",
+  natsUser: "the workers' NATS user",
+  natsPass: "its password",
+  partitions: "partitions in the subject mapping part.{{partition(N,1)}}.rec.{{wildcard(1)}}.up",
+  replicas: "replicas of the streams the workers make (3 in a 3-node cluster)",
+  upStream: "stream of device messages (subjects part.*.rec.*.up)",
+  mediaStream: "stream of media (subjects evrec.media.>)",
+  leaseStream: "stream of partition leases and worker heartbeats",
+  sessionStream: "stream of device sessions (Hello nonce, downlink counters reserved)",
+  leaseMs: "ms a partition lease lasts unless renewed; a dead worker's partitions move after about this long",
+  ackWaitMs: "ms before a device message not yet committed is delivered again",
+  maxAckPending: "device messages of one partition in flight at most (backpressure)",
+  metricsHost: "address of the /metrics listener",
+  metricsPort: "port of the /metrics listener (0: any free port)",
+  authFile: "NATS authorization file written from the device registry (empty: not written)",
+  natsPidFiles: "nats-server pid files, comma-separated, signalled to reload after authFile changes",
+  authSyncMs: "ms between comparisons of the registry with authFile (provisioning and revokes)",
+  sessionIdleMs: "ms after which a silent device's session is released from memory (taken up again when it is heard from)",
+  portsFile: "write the metrics port and pid as JSON here once running",
+};
+
+export interface ClusterConfig {
+  cluster: ClusterOptions;
+  gateway: GatewayConfig;
+}
+
+/** The --cluster help text: the file's shape and every cluster option with its default. */
+export function clusterHelpText(): string {
+  const rows = (Object.keys(CLUSTER_DEFAULTS) as (keyof ClusterOptions)[]).map((k) => `    ${k.padEnd(16)} ${HELP[k]} (default ${JSON.stringify(CLUSTER_DEFAULTS[k])})`);
+  return [
+    "Usage: npm start -- --cluster <file>",
+    "",
+    "Starts a gateway worker on a NATS cluster (see docs/SCALE.md) instead of the station gateway:",
+    "devices connect to nats-server's MQTT listener; the worker takes its partitions' messages from",
+    "JetStream, verifies and commits them as the station does, and answers on rec.<id>.down.",
+    "",
+    "The file is JSON: { \"cluster\": { ...options below }, \"gateway\": { ...any station option, see --help } }",
+    "",
+    "  cluster options:",
+    ...rows,
+    "",
+  ].join("\n");
+}
+
+/** Read and check a cluster worker's file. Throws ConfigError with a readable reason. */
+export function loadClusterConfig(file: string): ClusterConfig {
+  let parsed: Record<string, unknown>;
+  try { parsed = JSON.parse(readFileSync(file, "utf8")); } catch (e) { throw new ConfigError(`cluster file ${file}: ${(e as Error).message}`); }
+  for (const k of Object.keys(parsed)) if (k !== "cluster" && k !== "gateway") throw new ConfigError(`cluster file ${file}: unknown section ${k} (cluster, gateway)`);
+  const c: Record<string, unknown> = { ...CLUSTER_DEFAULTS };
+  for (const [k, v] of Object.entries((parsed.cluster || {}) as Record<string, unknown>)) {
+    if (!(k in CLUSTER_DEFAULTS)) throw new ConfigError(`cluster file ${file}: unknown cluster option ${k}`);
+    const want = typeof CLUSTER_DEFAULTS[k as keyof ClusterOptions];
+    if (want === "number" && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) throw new ConfigError(`cluster file ${file}: cluster.${k} must be a non-negative number, got ${JSON.stringify(v)}`);
+    if (want === "string" && typeof v !== "string") throw new ConfigError(`cluster file ${file}: cluster.${k} must be a string`);
+    c[k] = v;
+  }
+  const cluster = c as unknown as ClusterOptions;
+  if (!cluster.worker) cluster.worker = `${hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9_-]+$/.test(cluster.worker)) throw new ConfigError(`cluster file ${file}: cluster.worker must be letters, digits, _ and - (it is a NATS subject token)`);
+  if (!Number.isInteger(cluster.partitions) || cluster.partitions < 1) throw new ConfigError(`cluster file ${file}: cluster.partitions must be a whole number of at least 1`);
+  // A lease renewed every third of its life: below a second, a busy machine loses leases it holds.
+  if (cluster.leaseMs < 1000) throw new ConfigError(`cluster file ${file}: cluster.leaseMs must be at least 1000`);
+  return { cluster, gateway: configFrom((parsed.gateway || {}) as Record<string, unknown>, `cluster file ${file}: gateway`) };
+}

@@ -1,0 +1,88 @@
+// Partition leases on a replicated JetStream stream: one subject per lease, at most one message
+// each, that message expiring with the stream's max_age. A worker takes a free lease by publishing
+// on condition that the subject is empty, and renews it on condition that its own message is still
+// the last: a worker that stopped renewing (killed, paused) loses its leases after leaseMs, and
+// another takes them. Workers also publish a heartbeat, so each knows how many share the work.
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+
+const PREFIX = "evrec.lease";
+
+export class Leases {
+  /** Lease name → the sequence of this worker's message holding it. */
+  private held = new Map<string, number>();
+  private constructor(private js: JetStreamClient, private jsm: JetStreamManager, private stream: string, readonly worker: string) {}
+
+  static async open(nc: NatsConnection, o: { stream: string; replicas: number; leaseMs: number; worker: string }): Promise<Leases> {
+    const jsm = await jetstreamManager(nc);
+    const cfg = { name: o.stream, subjects: [PREFIX + ".>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, max_age: o.leaseMs * 1e6, allow_direct: true, allow_rollup_hdrs: true };
+    if (!(await jsm.streams.info(o.stream).catch(() => null))) {
+      await jsm.streams.add(cfg as never).catch(async (e) => {
+        if (!(await jsm.streams.info(o.stream).catch(() => null))) throw e;
+      });
+    }
+    return new Leases(jetstream(nc), jsm, o.stream, o.worker);
+  }
+
+  /** The leases this worker holds. */
+  get names(): string[] {
+    return [...this.held.keys()];
+  }
+
+  holds(name: string): boolean {
+    return this.held.has(name);
+  }
+
+  /** Take a lease no one holds. True if it is now this worker's. */
+  async take(name: string): Promise<boolean> {
+    if (this.held.has(name)) return true;
+    try {
+      const ack = await this.js.publish(`${PREFIX}.${name}`, this.worker, { expect: { lastSubjectSequence: 0 } });
+      this.held.set(name, ack.seq);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Renew every lease held; returns the ones lost (another worker holds them now, or they expired). */
+  async renew(): Promise<string[]> {
+    const lost: string[] = [];
+    await Promise.all([...this.held].map(async ([name, seq]) => {
+      try {
+        const ack = await this.js.publish(`${PREFIX}.${name}`, this.worker, { expect: { lastSubjectSequence: seq } });
+        this.held.set(name, ack.seq);
+      } catch {
+        this.held.delete(name);
+        lost.push(name);
+      }
+    }));
+    return lost;
+  }
+
+  /** Give a lease up at once (its work was handed back first). */
+  async release(name: string): Promise<void> {
+    if (!this.held.delete(name)) return;
+    await this.jsm.streams.purge(this.stream, { filter: `${PREFIX}.${name}` }).catch(() => undefined);
+  }
+
+  /** Say this worker is alive; returns how many workers said so within the lease time. */
+  async heartbeat(): Promise<number> {
+    await this.js.publish(`${PREFIX}.worker.${this.worker}`, String(Date.now()));
+    const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${PREFIX}.worker.>` });
+    return Math.max(1, Object.keys(info.state.subjects || {}).length);
+  }
+
+  /** Who holds a lease now, if anyone. */
+  async holder(name: string): Promise<string | null> {
+    const m = await this.jsm.direct.getMessage(this.stream, { last_by_subj: `${PREFIX}.${name}` }).catch(() => null);
+    return m ? m.string() : null;
+  }
+
+  /** Stop: every lease given up, the heartbeat withdrawn (a clean stop hands work over at once). */
+  async close(): Promise<void> {
+    for (const name of [...this.held.keys()]) await this.release(name);
+    await this.jsm.streams.purge(this.stream, { filter: `${PREFIX}.worker.${this.worker}` }).catch(() => undefined);
+  }
+}

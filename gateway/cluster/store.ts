@@ -1,0 +1,31 @@
+// A cluster worker's metadata store: the one place that says which database the workers share.
+// PostgreSQL when the gateway config names one (`db`: workers on several machines share it); without
+// it, a SQLite file in the shared data directory (WAL: several processes on one machine only).
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { GatewayConfig } from "../config.js";
+import { Db } from "../store/db.js";
+import { migrate } from "../store/schema.js";
+import { ALL_MIGRATIONS } from "../gateway.js";
+import { StationKey } from "../secrets.js";
+import { DeviceRegistry } from "../devices.js";
+
+/** The shared database, migrated, and the device registry over it (the station key decrypts device roots). */
+export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; registry: DeviceRegistry }> {
+  const dir = resolve(config.dataDir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const station = StationKey.loadOrCreate(join(dir, "station.key"));
+  const db = await Db.open(config.db || join(dir, "gateway.db"));
+  // Workers started together on a new database race to make its schema: the loser's step fails
+  // (the table exists) and, tried again, finds the schema at its version.
+  for (let tries = 1; ; tries++) {
+    try {
+      await migrate(db, ALL_MIGRATIONS);
+      break;
+    } catch (e) {
+      if (tries >= 3) throw e;
+      await new Promise((r) => setTimeout(r, 200 * tries));
+    }
+  }
+  return { db, registry: new DeviceRegistry(db, station.key) };
+}

@@ -1,0 +1,477 @@
+// A gateway worker on a NATS cluster (docs/SCALE.md). Devices speak MQTT to nats-server; a subject
+// mapping puts device X's uplink on part.<p>.rec.X.up, p a hash of X; a replicated work-queue stream
+// keeps those messages, with one durable consumer per partition. A worker holds a lease on each
+// partition it serves, feeds its messages, in stream order per device, to the station's own ingest
+// pipeline, and acknowledges a message to JetStream only once what it caused is committed: a worker
+// killed at any point leaves its uncommitted messages to be delivered again to the worker that takes
+// its partitions over, and its devices resend whatever they were not Acked. Acks and other downlinks
+// go out on rec.<id>.down, which nats-server delivers to the device's MQTT subscription.
+//
+// A device's downlink session (its Hello's nonce, R-DL) outlives the worker that began it: the
+// nonce is kept in a replicated stream with a block of downlink counters reserved ahead, so the
+// worker that takes the partition over continues above every counter the dead one could have used,
+// and the device, still connected to NATS, accepts its Acks without reconnecting.
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import { statfsSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import { Gauge } from "prom-client";
+import type { ClusterConfig } from "./config.js";
+import { openMetadata } from "./store.js";
+import { Leases } from "./leases.js";
+import { authorizationText, natsSafeId, syncAuthorization } from "./auth.js";
+import { NatsMediaStore } from "../store/media-nats.js";
+import { GroupCommitter } from "../ingest/commit.js";
+import type { Work } from "../ingest/commit.js";
+import { Ingest } from "../ingest/pipeline.js";
+import { Refusals } from "../broker/admission.js";
+import { Alarms } from "../alarms.js";
+import { Model } from "../model/model.js";
+import { makePolicy } from "../policy.js";
+import { Metrics } from "../metrics.js";
+import type { Logger } from "../log.js";
+import type { Db } from "../store/db.js";
+import type { DeviceRegistry } from "../devices.js";
+import { decode } from "../../protocol/codec.js";
+import { decodeAs } from "../../protocol/messages.js";
+import { checkControl } from "../../protocol/downlink.js";
+import { deviceIdBytes } from "../../protocol/blocks.js";
+import { CONTROL_HELLO, NONCE_LEN } from "../../protocol/constants.js";
+import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+
+/** Downlink counters reserved ahead per session: one stream write per this many downlinks. */
+const RESERVE = 1024;
+
+/** A committer that can say when everything submitted so far has settled (then JetStream is acked). */
+class TrackedCommitter extends GroupCommitter {
+  private tail: Promise<unknown> = Promise.resolve();
+  override submit(w: Work): Promise<void> {
+    const p = super.submit(w);
+    this.tail = Promise.allSettled([this.tail, p]);
+    return p;
+  }
+  /** Resolves once every item submitted before the call has committed or failed. */
+  barrier(): Promise<unknown> {
+    return this.tail;
+  }
+}
+
+interface SessionRecord { nonce: string; schema: number; helloSeq: number; reserved: number }
+
+/** What the worker knows of a device of a partition it serves. */
+interface DeviceState {
+  part: number;
+  /** When its last message was taken (ms): a silent device's session is released. */
+  at: number;
+  chain: Promise<void>;
+  conn: string | null;
+  rec: SessionRecord | null;
+  /** Counters up to this are covered by a durable reservation. */
+  durable: number;
+  bumping: Promise<void> | null;
+}
+
+interface Partition { n: number; messages: ConsumerMessages | null; pending: Set<Promise<unknown>>; stopping: boolean }
+
+export interface Worker {
+  name: string;
+  metricsPort: number;
+  ingest: Ingest;
+  committer: GroupCommitter;
+  /** Partitions this worker serves now. */
+  partitions(): number[];
+  stats: { received: number; acked: number; takeovers: number; adopted: number };
+  close(): Promise<void>;
+}
+
+export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Worker> {
+  const o = cfg.cluster;
+  const g = cfg.gateway;
+  const { db, registry } = await openMetadata(g);
+  const nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-worker-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  // JetStream calls wait out a stream's leader election (a node lost) rather than fail at once.
+  const js = jetstream(nc, { timeout: 10000 });
+  const jsm = await jetstreamManager(nc, { timeout: 10000 });
+  await ensureUpStream(jsm, o.upStream, o.replicas, o.partitions, o.ackWaitMs, o.maxAckPending);
+  const sessions = await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true });
+  const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas });
+  const leases = await Leases.open(nc, { stream: o.leaseStream, replicas: o.replicas, leaseMs: o.leaseMs, worker: o.worker });
+  const w = new ClusterWorker(cfg, log, db, registry, nc, js, jsm, sessions, media, leases);
+  await w.start();
+  return w;
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Record<string, unknown>): Promise<string> {
+  const name = cfg.name as string;
+  if (await jsm.streams.info(name).catch(() => null)) return name;
+  await jsm.streams.add(cfg as never).catch(async (e) => {
+    if (!(await jsm.streams.info(name).catch(() => null))) throw e;
+  });
+  return name;
+}
+
+/** The stream of device messages and one durable consumer per partition, each made once. */
+async function ensureUpStream(jsm: JetStreamManager, name: string, replicas: number, partitions: number, ackWaitMs: number, maxAckPending: number): Promise<void> {
+  // A work queue: a message leaves the stream once a worker has acknowledged it (committed).
+  await ensureStream(jsm, { name, subjects: ["part.*.rec.*.up"], retention: "workqueue", num_replicas: replicas, storage: "file", discard: "old" });
+  for (let p = 0; p < partitions; p++) {
+    const durable = `part-${p}`;
+    if (await jsm.consumers.info(name, durable).catch(() => null)) continue;
+    await jsm.consumers.add(name, {
+      durable_name: durable, filter_subject: `part.${p}.rec.*.up`, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
+      ack_wait: ackWaitMs * 1e6, max_ack_pending: maxAckPending, max_deliver: -1,
+    }).catch(async (e) => {
+      if (!(await jsm.consumers.info(name, durable).catch(() => null))) throw e;
+    });
+  }
+}
+
+class ClusterWorker implements Worker {
+  name: string;
+  metricsPort = 0;
+  ingest: Ingest;
+  committer: TrackedCommitter;
+  stats = { received: 0, acked: 0, takeovers: 0, adopted: 0 };
+  private devices = new Map<string, DeviceState>();
+  private parts = new Map<number, Partition>();
+  private refusals: Refusals;
+  private metrics: Metrics;
+  private http: Server | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private authTimer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> = Promise.resolve();
+  private closed = false;
+  private connSeq = 0;
+  /** When the last lease round that renewed began: a worker that can't renew stops feeding before its leases can lapse. */
+  private renewedAt = Date.now();
+
+  constructor(private cfg: ClusterConfig, private log: Logger, private db: Db, private registry: DeviceRegistry, private nc: NatsConnection,
+    private js: JetStreamClient, private jsm: JetStreamManager, private sessionStream: string, private media: NatsMediaStore, private leases: Leases) {
+    const g = cfg.gateway;
+    this.name = cfg.cluster.worker;
+    const policy = makePolicy(g);
+    const model = new Model(db, { timeZone: policy.timeZone, fleetRatio: policy.fleetRatio, gapToleranceMs: policy.gapToleranceMs });
+    const alarms = new Alarms(db, log);
+    this.refusals = new Refusals(log, (code) => this.metrics.refusals.inc({ code }));
+    this.committer = new TrackedCommitter(db, media, g.commitDelayMs, g.commitMaxBatch, {}, (items, mediaS, syncS, sqlS) => {
+      this.metrics.batchItems.observe(items);
+      this.metrics.commitPhase.observe({ phase: "media" }, mediaS);
+      this.metrics.commitPhase.observe({ phase: "fsync" }, syncS);
+      this.metrics.commitPhase.observe({ phase: "transaction" }, sqlS);
+    });
+    this.ingest = new Ingest(db, media, registry, this.committer, {
+      send: (id, b) => this.send(id, b),
+      // nats-server 2.9 gives a client no way to close another's connection: a revoked device's
+      // connection is closed by the authorization reload (auth.ts).
+      disconnect: () => undefined,
+    }, log, {
+      beaconIntervalS: g.beaconIntervalS,
+      ackIntervalMs: g.ackIntervalMs,
+      refuse: (c, f) => this.refusals.note(c, f),
+      alarm: (kind, subject, detail) => alarms.raise(kind, subject, detail).then(() => undefined, (e) => log.error({ err: String(e) }, "alarm not recorded")),
+      linkByTag: async (device, recording) => {
+        const l = await model.linkByTag(device, recording);
+        if ("refused" in l && l.refused === "CASE_OUT_OF_SCOPE") await alarms.raise("CASE_TAG_OUT_OF_SCOPE", `${device}/${recording}`, l.detail);
+      },
+      maxRecordings: g.ingestMaxRecordings,
+      maxBufferedBytes: g.ingestBufferMb * 1048576,
+      idleMs: g.ingestIdleMs,
+      committed: (n, bytes, latencies) => {
+        this.metrics.chunks.inc(n);
+        this.metrics.bytes.inc(bytes);
+        for (const l of latencies) this.metrics.commitLatency.observe(l);
+      },
+    });
+    const dir = resolve(g.dataDir);
+    this.metrics = new Metrics({
+      sessions: () => this.ingest.sessionLoad(),
+      ingest: () => this.ingest.held,
+      diskFreeBytes: () => { const st = statfsSync(dir); return st.bavail * st.bsize; },
+      scrub: () => ({ running: false, passes: 0, recordings: 0, bytes: 0, damaged: 0 }),
+    });
+    // Every series says which worker it came from.
+    this.metrics.registry.setDefaultLabels({ worker: this.name });
+    const r = [this.metrics.registry];
+    const self = this;
+    new Gauge({ name: "evrec_cluster_partitions", help: "Partitions this worker serves", registers: r, collect() { this.set(self.parts.size); } });
+    new Gauge({ name: "evrec_cluster_messages_in_flight", help: "Device messages taken from JetStream and not yet acknowledged (committed)", registers: r, collect() { let n = 0; for (const p of self.parts.values()) n += p.pending.size; this.set(n); } });
+    new Gauge({ name: "evrec_cluster_sessions_adopted", help: "Device sessions this worker continued after another worker (a partition taken over)", registers: r, collect() { this.set(self.stats.adopted); } });
+    new Gauge({ name: "evrec_cluster_partitions_taken", help: "Partitions this worker began serving since it started", registers: r, collect() { this.set(self.stats.takeovers); } });
+    new Gauge({ name: "evrec_cluster_devices", help: "Devices of this worker's partitions it has heard from", registers: r, collect() { this.set(self.devices.size); } });
+  }
+
+  partitions(): number[] {
+    return [...this.parts.keys()].sort((a, b) => a - b);
+  }
+
+  async start(): Promise<void> {
+    const o = this.cfg.cluster;
+    this.http = createServer((req, res) => {
+      if (req.url !== "/metrics") { res.writeHead(404).end(); return; }
+      this.metrics.text().then((t) => res.writeHead(200, { "content-type": this.metrics.registry.contentType }).end(t), (e) => res.writeHead(500).end(String(e)));
+    });
+    await new Promise<void>((ok, fail) => { this.http!.once("error", fail); this.http!.listen(o.metricsPort, o.metricsHost, () => ok()); });
+    this.metricsPort = (this.http.address() as { port: number }).port;
+    await this.tick();
+    this.timer = setInterval(() => { this.ticking = this.ticking.then(() => this.tick()).catch((e) => this.log.error({ err: String(e) }, "lease round failed")); }, Math.max(200, Math.floor(o.leaseMs / 3)));
+    if (o.authFile) {
+      await this.syncAuth();
+      this.authTimer = setInterval(() => void this.syncAuth().catch((e) => this.log.error({ err: String(e) }, "authorization sync failed")), o.authSyncMs);
+    }
+    if (o.portsFile) writeFileSync(o.portsFile, JSON.stringify({ metrics: this.metricsPort, pid: process.pid, worker: this.name }) + "\n", { mode: 0o600 });
+    this.log.info({ worker: this.name, metrics: this.metricsPort, partitions: this.partitions() }, "cluster worker running");
+  }
+
+  /** One lease round: renew, then take or give partitions so each live worker serves its share. */
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    const o = this.cfg.cluster;
+    const renewing = Date.now();
+    const lost = await this.leases.renew();
+    this.renewedAt = renewing;
+    for (const name of lost) {
+      const p = partOf(name);
+      if (p !== null) {
+        this.log.warn({ partition: p }, "partition lease lost: handing it over");
+        await this.stopPartition(p);
+      }
+    }
+    this.releaseIdle(Date.now() - o.sessionIdleMs);
+    const workers = await this.leases.heartbeat();
+    const share = Math.ceil(o.partitions / workers);
+    if (this.parts.size > share) {
+      const p = Math.max(...this.parts.keys());
+      await this.stopPartition(p);
+      await this.leases.release(`part-${p}`);
+      this.log.info({ partition: p, workers }, "partition handed to another worker");
+      return;
+    }
+    for (let p = 0; p < o.partitions && this.parts.size < share; p++) {
+      if (this.parts.has(p)) continue;
+      if (await this.leases.take(`part-${p}`)) await this.startPartition(p);
+    }
+  }
+
+  /**
+   * Sessions of devices silent since `before` leave memory (nats-server 2.9 tells a client nothing
+   * of another's disconnect). Their record stays in the session stream: a message from one later
+   * takes it up again, as a worker taking a partition over does.
+   */
+  private releaseIdle(before: number): void {
+    for (const [id, d] of this.devices) {
+      if (d.at >= before) continue;
+      const part = this.parts.get(d.part);
+      if (part && part.pending.size) continue; // still committing what it sent
+      // Silent this long, nothing of it is being fed: released at once, before anything new of it.
+      this.devices.delete(id);
+      if (d.conn) this.ingest.disconnected(d.conn);
+    }
+  }
+
+  private async startPartition(n: number): Promise<void> {
+    const part: Partition = { n, messages: null, pending: new Set(), stopping: false };
+    this.parts.set(n, part);
+    this.stats.takeovers++;
+    try {
+      const consumer = await this.js.consumers.get(this.cfg.cluster.upStream, `part-${n}`);
+      part.messages = await consumer.consume({ max_messages: 256 });
+    } catch (e) {
+      // Not served after all: the lease goes back, and a later round tries again.
+      this.log.error({ partition: n, err: String(e) }, "partition consumer not started");
+      this.parts.delete(n);
+      await this.leases.release(`part-${n}`);
+      return;
+    }
+    this.log.info({ partition: n }, "serving partition");
+    void (async () => {
+      for await (const m of part.messages!) this.take(part, m);
+    })().catch((e) => this.log.error({ partition: n, err: String(e) }, "partition consumer failed")).then(async () => {
+      if (part.stopping || this.closed) return;
+      // The consumer ended by itself (deleted, a lasting error): handed back, taken again next round.
+      this.log.warn({ partition: n }, "partition consumer ended: handing the partition back");
+      await this.stopPartition(n);
+      await this.leases.release(`part-${n}`);
+    });
+  }
+
+  /** Stop taking a partition's messages, let what was taken commit and be acknowledged, forget its sessions. */
+  private async stopPartition(n: number): Promise<void> {
+    const part = this.parts.get(n);
+    if (!part) return;
+    part.stopping = true;
+    part.messages?.stop();
+    // Waited for a lease's time at most: the lease rounds must go on (a message left unacknowledged
+    // is delivered again to whoever serves the partition next).
+    const limit = this.cfg.cluster.leaseMs;
+    await within(Promise.allSettled([...part.pending]), limit);
+    for (const [id, d] of this.devices) {
+      if (d.part !== n) continue;
+      await within(d.chain, limit);
+      if (d.conn) this.ingest.disconnected(d.conn);
+      this.devices.delete(id);
+      // The next worker changes its recordings: if the partition comes back, they are read afresh.
+      await within(this.ingest.forget(id), limit);
+    }
+    this.parts.delete(n);
+  }
+
+  private take(part: Partition, m: JsMsg): void {
+    this.stats.received++;
+    // Fenced by the clock: past two thirds of a lease since the last renewal, another worker may
+    // soon hold this partition, so nothing more is fed here (the message comes back later).
+    if (part.stopping || Date.now() - this.renewedAt > (this.cfg.cluster.leaseMs * 2) / 3) {
+      m.nak(this.cfg.cluster.leaseMs);
+      return;
+    }
+    const t = m.subject.split(".");
+    if (t.length !== 5 || t[2] !== "rec" || t[4] !== "up" || !natsSafeId(t[3])) {
+      this.refusals.note("NATS_SUBJECT", { subject: m.subject });
+      m.term();
+      return;
+    }
+    const id = t[3];
+    let d = this.devices.get(id);
+    if (!d) this.devices.set(id, (d = { part: part.n, at: 0, chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
+    const dev = d;
+    dev.at = Date.now();
+    // A message is acknowledged to JetStream once everything it caused is committed (or failed: the
+    // device was not Acked and resends it).
+    const done = new Promise<unknown>((settle) => {
+      const ack = () => {
+        m.ack();
+        this.stats.acked++;
+        settle(undefined);
+      };
+      // Fed in order; the next message of the device is fed while this one commits.
+      dev.chain = dev.chain.then(async () => {
+        const { handled } = await this.feed(dev, id, m);
+        void handled.then(() => this.committer.barrier()).then(ack, ack);
+      }).catch((e) => {
+        this.log.error({ device: id, err: String(e) }, "cluster ingest error: the message is delivered again");
+        m.nak(1000);
+        settle(undefined);
+      });
+    });
+    part.pending.add(done);
+    void done.then(() => part.pending.delete(done));
+  }
+
+  /**
+   * Hand one message to ingest, in order: a verified Hello begins a session (its nonce kept first);
+   * the first message of a device whose session another worker began adopts that session.
+   * Returns ingest's promise for the message, without waiting for it (the next one queues behind it).
+   */
+  private async feed(d: DeviceState, id: string, m: JsMsg): Promise<{ handled: Promise<void> }> {
+    if (!d.conn) {
+      // The device's first message on this worker: a session another worker began is adopted.
+      const rec = await this.loadSession(id);
+      if (rec) {
+        // Above every counter the worker before could have used, reserved before anything is sent.
+        const from = rec.reserved;
+        d.rec = { ...rec, reserved: from + RESERVE };
+        await this.saveSession(id, d.rec);
+        d.durable = d.rec.reserved;
+        // Its own connection id: a session released here earlier may still be closing under the old one.
+        d.conn = `nats:${id}#${rec.helloSeq}.${++this.connSeq}`;
+        this.ingest.adopt(d.conn, id, rec.schema, Buffer.from(rec.nonce, "hex"), from);
+        this.stats.adopted++;
+      }
+    }
+    const hello = this.helloOf(m.data);
+    if (hello) {
+      // Delivered again (its worker died before committing what followed): already acted on.
+      if (d.rec && m.seq <= d.rec.helloSeq) return { handled: Promise.resolve() };
+      const device = await this.registry.get(id);
+      const ok = device && hello.nonce.length === NONCE_LEN && checkControl(sha, device.keys.controlKey, CONTROL_HELLO, deviceIdBytes(id), hello.body, hello.tag);
+      if (ok) {
+        const rec = { nonce: Buffer.from(hello.nonce).toString("hex"), schema: hello.schema, helloSeq: m.seq, reserved: RESERVE };
+        await this.saveSession(id, rec);
+        d.rec = rec;
+        d.durable = RESERVE;
+        if (d.conn) this.ingest.disconnected(d.conn);
+        d.conn = `nats:${id}#${m.seq}`;
+      }
+    }
+    if (!d.conn) d.conn = `nats:${id}#0`;
+    return { handled: this.ingest.message(d.conn, id, m.data) };
+  }
+
+  private helloOf(data: Uint8Array): { schema: number; body: Uint8Array; tag: Uint8Array; nonce: Uint8Array } | null {
+    try {
+      const up = decodeAs("Uplink", data);
+      if (!up.hello) return null;
+      const h = decodeAs("Hello", up.hello.body);
+      return { schema: up.schema, body: up.hello.body, tag: up.hello.tag, nonce: h.nonce };
+    } catch {
+      return null; // ingest refuses it with its reason
+    }
+  }
+
+  private async saveSession(id: string, rec: SessionRecord): Promise<void> {
+    await this.js.publish(`evrec.session.${id}`, JSON.stringify(rec));
+  }
+
+  private async loadSession(id: string): Promise<SessionRecord | null> {
+    const m = await this.jsm.direct.getMessage(this.sessionStream, { last_by_subj: `evrec.session.${id}` }).catch(() => null);
+    return m ? (m.json() as SessionRecord) : null;
+  }
+
+  /** A downlink to a device; a counter beyond what is reserved waits for the next reservation. */
+  private send(id: string, bytes: Uint8Array): void {
+    const d = this.devices.get(id);
+    const out = () => this.nc.publish(`rec.${id}.down`, bytes);
+    if (!d || !d.rec) return out();
+    let counter = 0;
+    try { counter = Number(decode("Downlink", bytes).counter) || 0; } catch { /* sent as it is */ }
+    if (counter > d.durable - RESERVE / 2 && !d.bumping) {
+      const rec = { ...d.rec, reserved: d.durable + RESERVE };
+      d.bumping = this.saveSession(id, rec).then(() => { d.rec = rec; d.durable = rec.reserved; }, (e) => this.log.error({ device: id, err: String(e) }, "downlink counters not reserved")).finally(() => { d.bumping = null; });
+    }
+    if (counter > d.durable && d.bumping) void d.bumping.then(out);
+    else out();
+  }
+
+  /** The worker holding the "auth" lease writes the NATS authorization from the registry; every worker tells live sessions of revokes. */
+  private async syncAuth(): Promise<void> {
+    const o = this.cfg.cluster;
+    for (const id of await this.registry.revokedSinceCached()) await this.ingest.revoked(id, "device revoked by the station");
+    if (!(await this.leases.take("auth"))) return;
+    const logins = [];
+    for (const d of await this.registry.list()) {
+      if (d.state === "revoked" || d.state === "retired") continue;
+      if (!natsSafeId(d.id)) { this.refusals.note("NATS_DEVICE_ID", { device: d.id, detail: "a device id with '.' can't be a NATS subject token: not admitted to the cluster" }); continue; }
+      const full = await this.registry.get(d.id);
+      if (full) logins.push({ id: d.id, password: full.password });
+    }
+    const text = authorizationText({ user: o.natsUser, pass: o.natsPass }, logins);
+    const pids = o.natsPidFiles ? o.natsPidFiles.split(",").map((s) => s.trim()).filter(Boolean) : [];
+    if (syncAuthorization(o.authFile, text, pids, this.log)) this.log.info({ devices: logins.length, file: o.authFile }, "NATS authorization written, servers told to reload");
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.authTimer) clearInterval(this.authTimer);
+    await this.ticking;
+    for (const n of [...this.parts.keys()]) await this.stopPartition(n);
+    await this.leases.close();
+    await this.ingest.close();
+    await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+    await this.nc.drain().catch(() => undefined);
+    await this.media.close();
+    await this.db.close();
+  }
+}
+
+/** `p`, or nothing more after `ms`. */
+const within = (p: Promise<unknown>, ms: number): Promise<unknown> => new Promise((done) => {
+  const t = setTimeout(done, ms);
+  void p.finally(() => { clearTimeout(t); done(undefined); });
+});
+
+const partOf = (lease: string): number | null => (/^part-\d+$/.test(lease) ? Number(lease.slice(5)) : null);

@@ -1,0 +1,116 @@
+// Media in a replicated JetStream stream, for cluster workers: what MediaStore keeps in files.
+// Each write is a message on the recording's subject carrying its offset; a trim is a message too.
+// A recording is read back by replaying its messages in stream order, so a write replayed after a
+// crash lands on the same bytes, and a tail cut off at reopening stays cut off. A write returns
+// once the stream's leader and a quorum of its replicas hold it (the PubAck).
+import { headers } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { Media } from "./media.js";
+
+/** Largest message written; NATS' default max_payload is 1 MiB. */
+const PART = 512 * 1024;
+const OFFSET = "Evrec-Offset";
+const TRIM = "Evrec-Trim";
+
+export class NatsMediaStore implements Media {
+  private constructor(private js: JetStreamClient, private jsm: JetStreamManager, readonly stream: string, readonly prefix: string) {}
+
+  /** The stream is made (or its replicas checked) once, by whichever worker comes first. */
+  static async open(nc: NatsConnection, o: { stream: string; replicas: number; prefix?: string; timeoutMs?: number }): Promise<NatsMediaStore> {
+    // A stream electing a new leader (a node lost) answers after a few seconds: waited for, not failed.
+    const timeout = o.timeoutMs || 10000;
+    const jsm = await jetstreamManager(nc, { timeout });
+    const prefix = o.prefix || "evrec.media";
+    const cfg = { name: o.stream, subjects: [prefix + ".>"], num_replicas: o.replicas, storage: "file", allow_direct: true, discard: "new", max_msg_size: PART + 4096 };
+    try {
+      await jsm.streams.info(o.stream);
+    } catch {
+      await jsm.streams.add(cfg as never).catch(async (e) => {
+        // Another worker made it in between.
+        if (!(await jsm.streams.info(o.stream).catch(() => null))) throw e;
+      });
+    }
+    return new NatsMediaStore(jetstream(nc, { timeout }), jsm, o.stream, prefix);
+  }
+
+  pathFor(device: string, recording: number): string {
+    return `${device}/${String(recording).padStart(6, "0")}.media`;
+  }
+
+  /** `dev/000001.media` → `evrec.media.dev.000001` ("." in a device id, R-ID-1, becomes "~"). */
+  subjectOf(rel: string): string {
+    const [dev, file] = rel.split("/");
+    if (!dev || !file || rel.split("/").length !== 2) throw new Error(`media path ${JSON.stringify(rel)} is not device/file`);
+    return `${this.prefix}.${dev.replace(/\./g, "~")}.${file.replace(/\.media$/, "").replace(/\./g, "~")}`;
+  }
+
+  async writev(rel: string, offset: number, parts: Uint8Array[]): Promise<void> {
+    const subject = this.subjectOf(rel);
+    const total = parts.reduce((a, p) => a + p.length, 0);
+    const all = parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+    const acks: Promise<unknown>[] = [];
+    // Published together (one connection keeps their order), acknowledged together.
+    for (let at = 0; at < total || (total === 0 && at === 0); at += PART) {
+      const h = headers();
+      h.set(OFFSET, String(offset + at));
+      acks.push(this.js.publish(subject, all.subarray(at, Math.min(total, at + PART)), { headers: h }));
+      if (total === 0) break;
+    }
+    await Promise.all(acks);
+  }
+
+  /** Every write was acknowledged by a quorum of replicas when it returned. */
+  async sync(): Promise<void> {}
+
+  async trimTo(rel: string, length: number): Promise<number> {
+    const size = (await this.read(rel)).length;
+    if (size <= length) return 0;
+    const h = headers();
+    h.set(TRIM, String(length));
+    await this.js.publish(this.subjectOf(rel), new Uint8Array(0), { headers: h });
+    return size - length;
+  }
+
+  async read(rel: string): Promise<Buffer> {
+    const subject = this.subjectOf(rel);
+    let out = Buffer.alloc(0);
+    let size = 0;
+    let seq = 1;
+    for (;;) {
+      const m = await this.next(subject, seq);
+      if (!m) break;
+      seq = m.seq + 1;
+      const trim = m.header?.get(TRIM);
+      if (trim) {
+        size = Math.min(size, Number(trim));
+        out.fill(0, size); // what a later write leaves unwritten past the cut reads as zeros, as in a file
+        continue;
+      }
+      const at = Number(m.header?.get(OFFSET));
+      const end = at + m.data.length;
+      if (end > out.length) {
+        const grown = Buffer.alloc(Math.max(end, out.length * 2));
+        out.copy(grown, 0, 0, size);
+        out = grown;
+      }
+      out.set(m.data, at);
+      if (end > size) size = end;
+    }
+    return out.subarray(0, size);
+  }
+
+  /** The recording's next message from `seq`; a replica that does not answer in time (one catching up after a node was lost) is asked again. */
+  private async next(subject: string, seq: number) {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.jsm.direct.getMessage(this.stream, { seq, next_by_subj: subject });
+      } catch (e) {
+        if (tries >= 3 || !/timeout/i.test(String(e))) throw e;
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,206 @@
+// Gateway workers on a real 3-node NATS cluster (Debian's nats-server: MQTT listeners, JetStream with
+// three replicas, the partition mapping). Two workers run as child processes; a fleet streams through
+// the MQTT listeners; one worker and then one NATS node are killed with SIGKILL mid-stream. Every
+// recording must end verified, every chunk a device was Acked must be in the store with its media, and
+// a revoked device must no longer get in.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt from "mqtt";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
+import { StreamDevice } from "./stream-device.js";
+import { openMetadata } from "../../gateway/cluster/store.js";
+import { configFrom } from "../../gateway/config.js";
+import { recordingDetail, storedChunkRows } from "../../gateway/store/recordings.js";
+import { NatsMediaStore } from "../../gateway/store/media-nats.js";
+import { loginPassword, deriveDeviceKeys } from "../../protocol/chain.js";
+import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+import { testDb } from "../helpers/postgres.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const PARTITIONS = 4;
+const DEVICES = 8, RECORDINGS = 3, CHUNKS = 30, CHUNK_BYTES = 4096;
+const WORKER = { user: "evrec-worker", pass: "worker-secret-for-tests" };
+const have = existsSync(NATS_BIN);
+
+interface Proc { name: string; proc: ChildProcess; ports: string; out: string; metrics?: number }
+
+const until = async (what: string, pred: () => boolean | Promise<boolean>, ms: number, detail: () => string = () => ""): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} ${detail()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
+  let dir: string;
+  let nats: NatsCluster;
+  const workers: Proc[] = [];
+  const fleet: StreamDevice[] = [];
+  const roots = new Map<string, Uint8Array>();
+  let nc: NatsConnection | null = null;
+  // The metadata the workers share: PostgreSQL in the vitest project "postgres" (where this file
+  // runs when Debian's PostgreSQL is installed), otherwise one SQLite file.
+  let meta: { db: string; drop: () => Promise<void> } = { db: "", drop: async () => undefined };
+  const gatewayConfig = () => configFrom({ dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}) }, "test");
+
+  const startWorker = async (name: string): Promise<Proc> => {
+    const ports = join(dir, `${name}.ports.json`);
+    const file = join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify({
+      cluster: { worker: name, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: PARTITIONS, replicas: 3, leaseMs: 3000, ackWaitMs: 5000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, sessionIdleMs: 4000, portsFile: ports },
+      gateway: { dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}), logLevel: "warn", ackIntervalMs: 100, beaconIntervalS: 0 },
+    }));
+    const out = join(dir, `${name}.log`);
+    const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--cluster", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    proc.stdout!.on("data", (b: Buffer) => chunks.push(b));
+    proc.stderr!.on("data", (b: Buffer) => chunks.push(b));
+    proc.stdout!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
+    proc.stderr!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
+    const w: Proc = { name, proc, ports, out };
+    workers.push(w);
+    await until(`worker ${name} to run`, () => existsSync(ports) || proc.exitCode !== null, 30000);
+    if (proc.exitCode !== null) throw new Error(`worker ${name} exited: ${Buffer.concat(chunks).toString()}`);
+    w.metrics = JSON.parse(readFileSync(ports, "utf8")).metrics;
+    return w;
+  };
+
+  const metrics = async (w: Proc): Promise<string> => (await fetch(`http://127.0.0.1:${w.metrics}/metrics`)).text();
+  const counter = (text: string, name: string): number => {
+    const m = text.match(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m"));
+    return m ? Number(m[1]) : 0;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "evrec-cluster-"));
+    meta = await testDb();
+    nats = new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER);
+    await nats.start();
+    // Devices provisioned in the shared store before the workers start, as the station's admin would.
+    const { db, registry } = await openMetadata(gatewayConfig());
+    for (let i = 0; i < DEVICES + 1; i++) roots.set(`cl${i}`, await registry.add(`cl${i}`));
+    await db.close();
+    await startWorker("wa");
+    await startWorker("wb");
+    // The workers wrote every device into the NATS authorization and reloaded the servers.
+    await until("the authorization file to list the devices", () => readFileSync(nats.authFile, "utf8").includes(`user: "cl${DEVICES}"`), 20000);
+  }, 90000);
+
+  afterAll(async () => {
+    await Promise.all(fleet.map((d) => d.stop()));
+    if (nc) await nc.close().catch(() => undefined);
+    await Promise.all(workers.map((w) => new Promise<void>((r) => {
+      if (w.proc.exitCode !== null || w.proc.signalCode) return r();
+      w.proc.once("exit", () => r());
+      w.proc.kill("SIGKILL");
+    })));
+    if (nats) await nats.stop();
+    await meta.drop().catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 30000);
+
+  it("keeps every Acked chunk and verifies every recording through a worker's and a NATS node's kill -9", async () => {
+    const mqttPorts = nats.nodes.map((x) => x.mqtt);
+    // Each worker serves its share of the partitions before the fleet starts.
+    await until("both workers to serve partitions", async () => {
+      const a = counter(await metrics(workers[0]), "evrec_cluster_partitions");
+      const b = counter(await metrics(workers[1]), "evrec_cluster_partitions");
+      return a > 0 && b > 0 && a + b === PARTITIONS;
+    }, 30000);
+    for (let i = 0; i < DEVICES; i++) fleet.push(new StreamDevice(`cl${i}`, roots.get(`cl${i}`)!, mqttPorts, RECORDINGS, CHUNKS, CHUNK_BYTES, i));
+    await Promise.all(fleet.map((d) => d.start()));
+    const total = DEVICES * RECORDINGS * CHUNKS;
+    const acked = () => fleet.reduce((a, d) => a + d.acked, 0);
+    const progress = () => `(${acked()} of ${total} chunks Acked; ${fleet.filter((d) => d.done).length} devices done; waiting: ${JSON.stringify(fleet.filter((d) => !d.done).map((d) => ({ id: d.id, recs: d.recs.map((r) => `${r.cumulative}${r.sealed ? "s" : ""}`).join(","), connects: d.connects, refused: d.rejectedDownlinks, resends: d.resends, connected: !!d.client })))})`;
+
+    await until("a quarter of the chunks Acked", () => acked() >= total / 4, 60000, progress);
+    const killedAt = Date.now();
+    workers[0].proc.kill("SIGKILL");
+    const before = fleet.map((d) => d.acked);
+    // The survivor takes the dead worker's partitions over once its leases lapse, and every device,
+    // the dead worker's included, is Acked again.
+    await until("every device Acked after the worker's death", () => fleet.every((d, i) => d.done || d.acked > before[i]), 60000, progress);
+    const failoverMs = Date.now() - killedAt;
+
+    await until("half the chunks Acked", () => acked() >= total / 2, 60000, progress);
+    // The node the first devices are connected to.
+    nats.kill(0);
+    await until("every recording sealed and Acked", () => fleet.every((d) => d.done), 90000, () => progress() + "\n" + readFileSync(join(dir, "wb.log"), "utf8").split("\n").filter((l) => !l.includes("CLIP_TIME_SUSPECT")).slice(-30).join("\n"));
+    console.log(`cluster: ${total} chunks; every device Acked again ${failoverMs} ms after the worker's kill -9; reconnects ${fleet.reduce((a, d) => a + d.connects - 1, 0)}, resends ${fleet.reduce((a, d) => a + d.resends, 0)}, downlinks refused by devices ${fleet.reduce((a, d) => a + d.rejectedDownlinks, 0)}, Hellos said again ${fleet.reduce((a, d) => a + d.helloAgain, 0)}`);
+
+    // What the devices were Acked is what the store holds: rows, verdicts and media bytes. A device
+    // never sends again what it was Acked, so a recording complete in the store lost nothing Acked.
+    const { db } = await openMetadata(gatewayConfig());
+    nc = await connect({ servers: nats.servers.split(",").slice(1), user: WORKER.user, pass: WORKER.pass });
+    const media = await NatsMediaStore.open(nc, { stream: "EVREC_MEDIA", replicas: 3 });
+    try {
+      for (const d of fleet) {
+        for (const r of d.recs) {
+          const row = await recordingDetail(db, d.id, r.recording);
+          if (row && row.chunks !== CHUNKS) {
+            // What the store and the survivor say of it, to find out why.
+            const rows = await storedChunkRows(db, d.id, r.recording);
+            const log = readFileSync(join(dir, "wb.log"), "utf8").split("\n").filter((l) => l.includes(`"${d.id}"`) && !l.includes("CLIP_TIME_SUSPECT")).slice(-40).join("\n");
+            console.log(`${d.id}/${r.recording}: row ${JSON.stringify({ ...row, sealBlock: undefined })}; chunk rows ${rows.map((x) => x.seq).join(",")}\n${log}`);
+          }
+          expect(row, `${d.id}/${r.recording}`).toBeDefined();
+          expect({ rec: `${d.id}/${r.recording}`, verdict: row!.verdict === "verified" ? "verified" : `${row!.verdict}: ${row!.reasons}`, chunks: row!.chunks, bytes: row!.bytes }).toEqual({ rec: `${d.id}/${r.recording}`, verdict: "verified", chunks: CHUNKS, bytes: CHUNKS * CHUNK_BYTES });
+          const stored = await media.read(row!.mediaPath);
+          const want = createHash("sha256").update(Buffer.concat(r.payloads)).digest("hex");
+          expect(createHash("sha256").update(stored).digest("hex"), `${d.id}/${r.recording} media`).toBe(want);
+        }
+      }
+    } finally {
+      await db.close();
+    }
+    // The survivor's metrics say it committed, labelled with its name.
+    const text = await metrics(workers[1]);
+    expect(text).toMatch(/evrec_chunks_committed_total\{worker="wb"\} [1-9]/);
+    expect(counter(text, "evrec_cluster_partitions")).toBe(PARTITIONS);
+    // The devices of the dead worker's partitions kept their sessions: the survivor continued them.
+    expect(counter(text, "evrec_cluster_sessions_adopted")).toBeGreaterThan(0);
+  }, 240000);
+
+  it("releases a silent device's session and takes it up again, counters and all, when the device is heard from", async () => {
+    const survivor = workers[1];
+    await until("the silent devices' sessions released", async () => counter(await metrics(survivor), "evrec_cluster_devices") === 0, 30000);
+    const d = fleet[0];
+    await until("the device connected", () => !!d.client, 20000);
+    const acks = d.acks, refused = d.rejectedDownlinks;
+    // Sent again every 2 s until Acked, as a device resends what is not acknowledged.
+    d.resendSeal(RECORDINGS);
+    const again = setInterval(() => { if (d.client) d.resendSeal(RECORDINGS); }, 2000);
+    try {
+      await until("the seal Acked again", () => d.acks > acks, 30000, () => `(downlinks refused ${d.rejectedDownlinks - refused}, connected ${!!d.client}, ${readFileSync(join(dir, "wb.log"), "utf8").slice(-1500)})`);
+    } finally {
+      clearInterval(again);
+    }
+    expect(d.rejectedDownlinks).toBe(refused);
+    expect(d.recs[RECORDINGS - 1].sealed).toBe(true);
+  }, 120000);
+
+  it("closes a revoked device's connection and refuses its next one", async () => {
+    const id = `cl${DEVICES}`;
+    const keys = deriveDeviceKeys(sha, roots.get(id)!);
+    const port = nats.nodes[1].mqtt;
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: id, password: loginPassword(keys.login), clientId: id, reconnectPeriod: 0 });
+    const closed = new Promise<void>((r) => c.once("close", () => r()));
+    const { db, registry } = await openMetadata(gatewayConfig());
+    try {
+      await registry.setState(id, "revoked");
+    } finally {
+      await db.close();
+    }
+    await until("the authorization file to drop the revoked device", () => !readFileSync(nats.authFile, "utf8").includes(`user: "${id}"`), 20000);
+    await closed;
+    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: id, password: loginPassword(keys.login), clientId: id, reconnectPeriod: 0, connectTimeout: 5000 })).rejects.toThrow(/Not authorized/);
+  }, 60000);
+});

@@ -1,0 +1,97 @@
+// A 3-node nats-server cluster for tests, started from Debian's binary on free loopback ports: JetStream
+// on every node, an MQTT listener on every node, the partition mapping, and an authorization file the
+// gateway workers rewrite (included by every node).
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { authorizationText } from "../../gateway/cluster/auth.js";
+
+export const NATS_BIN = process.env.NATS_SERVER_BIN || "/usr/sbin/nats-server";
+
+/** A port nothing listens on now (the kernel's choice). */
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => ok(p));
+    });
+  });
+}
+
+export interface NatsNode { name: string; client: number; route: number; mqtt: number; conf: string; pidFile: string; log: string; proc: ChildProcess | null }
+
+export class NatsCluster {
+  nodes: NatsNode[] = [];
+  readonly authFile: string;
+  constructor(readonly dir: string, readonly partitions: number, readonly worker: { user: string; pass: string }) {
+    this.authFile = join(dir, "auth.conf");
+  }
+
+  async start(n = 3): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(this.authFile, authorizationText(this.worker, []), { mode: 0o600 });
+    for (let i = 1; i <= n; i++) {
+      this.nodes.push({ name: `n${i}`, client: await freePort(), route: await freePort(), mqtt: await freePort(), conf: join(this.dir, `n${i}.conf`), pidFile: join(this.dir, `n${i}.pid`), log: join(this.dir, `n${i}.log`), proc: null });
+    }
+    const routes = this.nodes.map((x) => `nats-route://127.0.0.1:${x.route}`).join(", ");
+    for (const x of this.nodes) {
+      mkdirSync(join(this.dir, x.name), { recursive: true });
+      writeFileSync(x.conf, [
+        `server_name: ${x.name}`,
+        `listen: 127.0.0.1:${x.client}`,
+        `pid_file: "${x.pidFile}"`,
+        `jetstream { store_dir: "${join(this.dir, x.name)}", max_mem: 64M, max_file: 2G }`,
+        n > 1 ? `cluster { name: evrec, listen: 127.0.0.1:${x.route}, routes: [ ${routes} ] }` : "",
+        `mqtt { listen: 127.0.0.1:${x.mqtt} }`,
+        `mappings { "rec.*.up": "part.{{partition(${this.partitions},1)}}.rec.{{wildcard(1)}}.up" }`,
+        `include "auth.conf"`,
+        "",
+      ].join("\n"));
+      this.startNode(x);
+    }
+    await this.ready();
+  }
+
+  private startNode(x: NatsNode): void {
+    x.proc = spawn(NATS_BIN, ["-c", x.conf, "-l", x.log], { stdio: "ignore" });
+  }
+
+  /** Every running node has a JetStream meta leader and its MQTT listener up. */
+  async ready(timeoutMs = 30000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const up = this.nodes.filter((x) => x.proc && x.proc.exitCode === null);
+      const ok = up.every((x) => existsSync(x.log) && /Listening for MQTT clients/.test(readFileSync(x.log, "utf8")) && (this.nodes.length === 1 || /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(readFileSync(x.log, "utf8"))));
+      if (ok) return;
+      if (Date.now() > end) throw new Error("nats cluster did not come up: " + up.map((x) => x.name + ": " + (existsSync(x.log) ? readFileSync(x.log, "utf8").slice(-600) : "no log")).join("\n"));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  get servers(): string {
+    return this.nodes.map((x) => `127.0.0.1:${x.client}`).join(",");
+  }
+
+  get pidFiles(): string {
+    return this.nodes.map((x) => x.pidFile).join(",");
+  }
+
+  /** kill -9 one node. */
+  kill(i: number): void {
+    const p = this.nodes[i].proc;
+    if (p && p.exitCode === null) p.kill("SIGKILL");
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((x) => new Promise<void>((r) => {
+      const p = x.proc;
+      if (!p || p.exitCode !== null || p.signalCode) return r();
+      p.once("exit", () => r());
+      p.kill("SIGKILL");
+    })));
+  }
+}
