@@ -2,7 +2,7 @@
 // `npm test`: checks the Debian tools the tests talk to, installs what is missing when it can
 // (root with apt-get), otherwise stops with the apt-get line to run; then runs the Espruino
 // gate and the test suite, and ends with one plain "N passed, N failed" line.
-import { spawnSync, execFileSync } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +14,9 @@ const NEEDED = [["protobuf-compiler", "protoc"], ["mosquitto-clients", "mosquitt
   // The README's admin walkthrough, run as written, ends with a curl.
   ["curl", "curl"],
   // The store's tests run a second time against a PostgreSQL 15 they start (vitest project "postgres").
-  ["postgresql", "/usr/lib/postgresql/15/bin/postgres"]];
+  ["postgresql", "/usr/lib/postgresql/15/bin/postgres"],
+  // Gateway workers on a 3-node NATS cluster (test/cluster): its MQTT listener and JetStream.
+  ["nats-server", "/usr/sbin/nats-server"]];
 
 const has = (cmd) => (cmd.startsWith("/") ? existsSync(cmd) : spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0);
 
@@ -48,21 +50,32 @@ const fw = spawnSync(process.execPath, ["--import", "tsx", "firmware/build/build
 if (fw.status !== 0) { console.log("tests: 0 passed, 1 failed"); process.exit(1); }
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-test-"));
-// The console's browser tests (*.browser.test.ts) run after the rest, on their own: a Chromium
-// beside the tests that spawn a process per CLI command would slow those past their timeouts.
+// Three vitest runs. The store's tests on PostgreSQL and the NATS cluster (the project "postgres":
+// their own servers, mostly waiting on them) run beside the rest (the project "sqlite"), which keeps
+// the whole suite within CI's half hour on 2 cores. The console's browser tests
+// (*.browser.test.ts) run after both, on their own: a Chromium beside the tests that spawn a
+// process per CLI command would slow those past their timeouts.
 const extra = process.argv.slice(2);
-const runs = extra.length ? [extra] : [["--exclude", "**/*.browser.test.ts"], [".browser.test.ts"]];
-let passed = 0, failed = 0, skipped = 0, ok = true, read = 0;
-for (const [n, more] of runs.entries()) {
-  const report = join(dir, `vitest-${n}.json`);
-  const r = spawnSync("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile=${report}`, ...more], { stdio: "inherit", env });
-  if (r.status !== 0) ok = false;
-  if (existsSync(report)) {
-    const j = JSON.parse(readFileSync(report, "utf8"));
-    passed += j.numPassedTests; failed += j.numFailedTests; skipped += j.numPendingTests + j.numTodoTests;
-    read++;
-  }
-}
+const stages = extra.length ? [[extra]] : [
+  [["--project", "sqlite", "--exclude", "**/*.browser.test.ts"], ["--project", "postgres"]],
+  [["--project", "sqlite", ".browser.test.ts"]],
+];
+let passed = 0, failed = 0, skipped = 0, ok = true, read = 0, n = 0;
+const vitest = (more) => new Promise((resolveRun) => {
+  const report = join(dir, `vitest-${n++}.json`);
+  const child = spawn("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile=${report}`, ...more], { stdio: "inherit", env });
+  child.on("exit", (code) => {
+    if (code !== 0) ok = false;
+    if (existsSync(report)) {
+      const j = JSON.parse(readFileSync(report, "utf8"));
+      passed += j.numPassedTests; failed += j.numFailedTests; skipped += j.numPendingTests + j.numTodoTests;
+      read++;
+    }
+    resolveRun();
+  });
+});
+for (const stage of stages) await Promise.all(stage.map(vitest));
+const runs = stages.flat();
 const summary = read === runs.length ? `tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}` : `tests: ${passed} passed, ${failed + 1} failed`;
 rmSync(dir, { recursive: true, force: true });
 console.log(summary);
