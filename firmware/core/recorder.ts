@@ -207,9 +207,10 @@ export class Recorder {
     // Hello waits for the SUBACK, not the CONNACK: the gateway answers it with Acks, which must find us subscribed.
     m.onSuback = function () { up.subscribed(); };
     m.onMessage = function (topic: string, payload: Uint8Array) { downlink(self, payload); };
-    m.onPuback = function () { up.pump(); };
-    // A chunk went out whole: the next may (one big publish at a time beside the socket's slice).
-    m.onDrain = function () { up.pump(); };
+    // A PUBACK freed a slot, or a chunk went out whole: the next may (one big publish at a time
+    // beside the socket's slice). Both come once or more per chunk, and mostly nothing waits: the
+    // pump is called only when something does (what its own first lines check), one call less.
+    m.onPuback = m.onDrain = function () { if (up.behind || up.statusDue) up.pump(); };
     m.onClose = function (reason: string) { up.closed(reason); };
     this.mqtt = m;
     m.subscribe(downTopic(cfg.id));

@@ -145,10 +145,10 @@ export function espruinoNet(net: EspruinoNetModule, runtime?: NetRuntime): Trans
       sock.on("error", close); // Espruino may report a refused connect only as 'error'
       return {
         // The buffer is kept until its last byte went to the socket: the caller must not change it.
-        write: function (b: Uint8Array) {
+        write: function (b: Uint8Array, more?: boolean) {
           if (closed || broken || !b.length) return;
           q.push(b);
-          if (!busy) next();
+          if (!busy && !more) next();
         },
         end: function () {
           if (closed) return;
