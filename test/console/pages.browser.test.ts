@@ -140,6 +140,7 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     expect(await row.textContent()).toContain("录制中");
   });
 
+  let checkedOutAt = 0;
   it("checks a device out to an officer, and shows a refusal with its reason for an expired certificate", async () => {
     const p = await page();
     await signIn(p, base, "admin", PW.admin);
@@ -152,6 +153,7 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     await p.locator("#f-badge").selectOption("T003");
     await p.locator("dialog button[type=submit]").click();
     await expect(p.locator(".notice").textContent()).resolves.toContain("BWC-E3");
+    checkedOutAt = Date.now();
     const a = await s.gw.services.audit.list(ADMIN, { action: "checkout" }).catch(() => []);
     expect(JSON.stringify(a) + JSON.stringify(await s.gw.model.listOfficers())).toContain("T003");
   });
@@ -162,13 +164,17 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     await p.goto(`${base}/#/clips`);
     await p.locator("#clips-table").waitFor();
     const d = s.devices[2];
-    const rec = d.recording(1, [randomBytes(16000), randomBytes(16000)], { startMs: Date.now() - 5000, caseTag: "" });
+    // Recorded after the checkout (its two seconds end before now), so it is the officer's clip.
+    await new Promise((r) => setTimeout(r, Math.max(0, checkedOutAt + 3000 - Date.now())));
+    const rec = d.recording(1, [randomBytes(16000), randomBytes(16000)], { startMs: Date.now() - 2500, caseTag: "" });
     await streamSealed(d, rec);
     await p.locator('tr[data-clip="BWC-E3/1"]').waitFor({ timeout: 15000 });
     await p.locator('a[href="#/clip/BWC-E3/1"]').click();
     await p.locator("#f-reason").fill("checking the checkout's first clip");
     await p.locator("dialog button[type=submit]").click();
     await expect(p.locator("dl.facts").textContent()).resolves.toContain("已核验");
+    // The officer who had the device checked out when it recorded.
+    await expect(p.locator("dl.facts").textContent()).resolves.toContain("T003");
     await p.locator("#play").click();
     await expect(p.locator("#f-reason").inputValue()).resolves.toBe("checking the checkout's first clip");
     await p.locator("dialog button[type=submit]").click();
