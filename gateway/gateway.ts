@@ -24,6 +24,7 @@ import { GroupCommitter } from "./ingest/commit.js";
 import { tlsMaterial } from "./broker/tls.js";
 import { Ingest } from "./ingest/pipeline.js";
 import { Metrics } from "./metrics.js";
+import { ingestOptions } from "./ingest-hooks.js";
 import { metricsRoutes } from "./api/metrics-routes.js";
 import { StationIdentity } from "./evidence/identity.js";
 import { ensureStationChain } from "./evidence/x509.js";
@@ -140,12 +141,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   const alarms = new Alarms(db, log, { audit, changed: (kind, subject) => bus.publish({ type: "alarm", kind, subject, at: Date.now() }) });
   const media = new MediaStore(join(dir, "media"));
   const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail },
-    (items, mediaS, syncS, sqlS) => {
-      metrics.batchItems.observe(items);
-      metrics.commitPhase.observe({ phase: "media" }, mediaS);
-      metrics.commitPhase.observe({ phase: "fsync" }, syncS);
-      metrics.commitPhase.observe({ phase: "transaction" }, sqlS);
-    });
+    (items, mediaS, syncS, sqlS) => metrics.batch(items, mediaS, syncS, sqlS));
   if (config.faultCommitDelayMs || config.faultCommitFail) log.warn({ delayMs: config.faultCommitDelayMs, fail: config.faultCommitFail }, "commit faults injected: for tests only");
   const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses, logIntervalMs: config.logIntervalMs,
     registry, mediaDir: join(dir, "media"), scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,
@@ -160,31 +156,14 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     send: (id: string, b: Uint8Array) => broker.send(id, b), disconnect: (conn: string) => broker.disconnect(conn),
     pause: (conn: string) => broker.pause(conn), resume: (conn: string) => broker.resume(conn),
   };
-  const ingest = new Ingest(db, media, registry, committer, downlink, log, {
-    beaconIntervalS: config.beaconIntervalS,
-    ackIntervalMs: config.ackIntervalMs,
-    refuse: (c, f) => refusals.note(c, f),
-    // Failed verdicts and equivocation are evidence of tampering: the admin hears of them.
-    alarm: (kind, subject, detail) => alarms.raise(kind, subject, detail).then(() => undefined, (e) => log.error({ err: String(e) }, "alarm not recorded")),
-    // A case tag links a clip only to a case of its own units; any other tag is kept, and an admin told.
-    linkByTag: async (device, recording) => {
-      const l = await model.linkByTag(device, recording);
-      if ("refused" in l && l.refused === "CASE_OUT_OF_SCOPE") await alarms.raise("CASE_TAG_OUT_OF_SCOPE", `${device}/${recording}`, l.detail);
-    },
-    maxRecordings: config.ingestMaxRecordings,
-    maxBufferedBytes: config.ingestBufferMb * 1048576,
-    idleMs: config.ingestIdleMs,
+  const ingest: Ingest = new Ingest(db, media, registry, committer, downlink, log, {
+    ...ingestOptions(config, { refusals, alarms, model, log, metrics: () => metrics }),
     // A sealed recording's manifest goes into the transparency log soon after its commit.
     sealed: (device, recording) => evidence.recordingSealed(device, recording),
     live: (ev) => bus.publish(ev),
-    committed: (n, bytes, latencies) => {
-      metrics.chunks.inc(n);
-      metrics.bytes.inc(bytes);
-      for (const l of latencies) metrics.commitLatency.observe(l);
-    },
   });
   // Gauges are read at scrape time from the parts that own them.
-  const metrics = new Metrics({
+  const metrics: Metrics = new Metrics({
     sessions: () => ingest.sessionLoad(),
     ingest: () => ingest.held,
     diskFreeBytes: () => { const st = statfsSync(dir); return st.bavail * st.bsize; },

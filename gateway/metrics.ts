@@ -45,6 +45,21 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: "evrec_" });
   }
 
+  /** A group commit's size and the time of each of its phases (GroupCommitter's report). */
+  batch(items: number, mediaS: number, syncS: number, sqlS: number): void {
+    this.batchItems.observe(items);
+    this.commitPhase.observe({ phase: "media" }, mediaS);
+    this.commitPhase.observe({ phase: "fsync" }, syncS);
+    this.commitPhase.observe({ phase: "transaction" }, sqlS);
+  }
+
+  /** Chunks and bytes made durable, and each one's commit latency. */
+  committed(chunks: number, bytes: number, latenciesS: number[]): void {
+    this.chunks.inc(chunks);
+    this.bytes.inc(bytes);
+    for (const l of latenciesS) this.commitLatency.observe(l);
+  }
+
   text(): Promise<string> {
     return this.registry.metrics();
   }

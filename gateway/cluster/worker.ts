@@ -33,6 +33,7 @@ import { Alarms } from "../alarms.js";
 import { Model } from "../model/model.js";
 import { makePolicy } from "../policy.js";
 import { Metrics } from "../metrics.js";
+import { ingestOptions } from "../ingest-hooks.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../store/db.js";
 import type { DeviceRegistry } from "../devices.js";
@@ -157,35 +158,13 @@ class ClusterWorker implements Worker {
     const model = new Model(db, { timeZone: policy.timeZone, fleetRatio: policy.fleetRatio, gapToleranceMs: policy.gapToleranceMs });
     const alarms = new Alarms(db, log);
     this.refusals = new Refusals(log, (code) => this.metrics.refusals.inc({ code }));
-    this.committer = new TrackedCommitter(db, media, g.commitDelayMs, g.commitMaxBatch, {}, (items, mediaS, syncS, sqlS) => {
-      this.metrics.batchItems.observe(items);
-      this.metrics.commitPhase.observe({ phase: "media" }, mediaS);
-      this.metrics.commitPhase.observe({ phase: "fsync" }, syncS);
-      this.metrics.commitPhase.observe({ phase: "transaction" }, sqlS);
-    });
+    this.committer = new TrackedCommitter(db, media, g.commitDelayMs, g.commitMaxBatch, {}, (items, mediaS, syncS, sqlS) => this.metrics.batch(items, mediaS, syncS, sqlS));
     this.ingest = new Ingest(db, media, registry, this.committer, {
       send: (id, b) => this.send(id, b),
       // nats-server 2.9 gives a client no way to close another's connection: a revoked device's
       // connection is closed by the authorization reload (auth.ts).
       disconnect: () => undefined,
-    }, log, {
-      beaconIntervalS: g.beaconIntervalS,
-      ackIntervalMs: g.ackIntervalMs,
-      refuse: (c, f) => this.refusals.note(c, f),
-      alarm: (kind, subject, detail) => alarms.raise(kind, subject, detail).then(() => undefined, (e) => log.error({ err: String(e) }, "alarm not recorded")),
-      linkByTag: async (device, recording) => {
-        const l = await model.linkByTag(device, recording);
-        if ("refused" in l && l.refused === "CASE_OUT_OF_SCOPE") await alarms.raise("CASE_TAG_OUT_OF_SCOPE", `${device}/${recording}`, l.detail);
-      },
-      maxRecordings: g.ingestMaxRecordings,
-      maxBufferedBytes: g.ingestBufferMb * 1048576,
-      idleMs: g.ingestIdleMs,
-      committed: (n, bytes, latencies) => {
-        this.metrics.chunks.inc(n);
-        this.metrics.bytes.inc(bytes);
-        for (const l of latencies) this.metrics.commitLatency.observe(l);
-      },
-    });
+    }, log, ingestOptions(g, { refusals: this.refusals, alarms, model, log, metrics: () => this.metrics }));
     const dir = resolve(g.dataDir);
     this.metrics = new Metrics({
       sessions: () => this.ingest.sessionLoad(),
