@@ -67,9 +67,14 @@ export interface AlarmOptions {
 }
 
 
+/** A raise waiting for the write of the same alarm on its way. */
+interface Raise { detail: string; at: number; resolve: (a: Alarm) => void; reject: (e: Error) => void }
+
 export class Alarms {
   private audit?: AuditLog;
   private now: () => number;
+  /** Alarms with a write on its way, and the raises that came meanwhile. */
+  private writing = new Map<string, Raise[]>();
 
   constructor(private db: Db, private log?: AlarmLogger, opts: AlarmOptions = {}) {
     this.audit = opts.audit;
@@ -153,10 +158,33 @@ export class Alarms {
   private async raiseAt(kind: string, subject: string, detail: string, at: number): Promise<Alarm> {
     if (typeof kind !== "string" || !kind) throw new AlarmError("KIND_REQUIRED", "an alarm has a kind");
     if (typeof subject !== "string") throw new TypeError("subject must be a string");
-    const a = await store.upsertAlarm(this.db, kind, subject, String(detail), at);
+    // A storm (a flood of forged messages, a device whose every message is flagged) is one write
+    // at a time per alarm: raises that come while one is on its way are folded into the next, with
+    // their count. A write outside a transaction waits for the ingest's commit, so one write per
+    // raise would queue a durable commit per message behind it.
+    const key = `${kind}\n${subject}`;
+    const waiting = this.writing.get(key);
+    if (waiting) return new Promise<Alarm>((resolve, reject) => { waiting.push({ detail: String(detail), at, resolve, reject }); });
+    const queue: Raise[] = [];
+    this.writing.set(key, queue);
+    const first = this.write(kind, subject, String(detail), at, 1);
+    void (async () => {
+      await first.catch(() => undefined);
+      while (queue.length) {
+        const batch = queue.splice(0);
+        const last = batch[batch.length - 1];
+        await this.write(kind, subject, last.detail, last.at, batch.length).then((a) => { for (const r of batch) r.resolve(a); }, (e: Error) => { for (const r of batch) r.reject(e); });
+      }
+      this.writing.delete(key);
+    })();
+    return first;
+  }
+
+  private async write(kind: string, subject: string, detail: string, at: number, times: number): Promise<Alarm> {
+    const a = await store.upsertAlarm(this.db, kind, subject, detail, at, times);
     if (this.changed) this.changed(kind, subject);
-    // Only the first raise is logged: a repeating condition must not flood the log.
-    if (a.count === 1 && this.log) {
+    // Only the raise that opened it is logged: a repeating condition must not flood the log.
+    if (a.count === times && this.log) {
       const fields = { alarm: kind, subject, detail: a.detail };
       if (TAMPER_KINDS.has(kind)) this.log.error(fields, "alarm raised");
       else this.log.warn(fields, "alarm raised");

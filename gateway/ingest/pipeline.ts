@@ -612,7 +612,12 @@ export class Ingest {
       }
       this.ackLive(r);
       // Times outside what the station can vouch for never move a clip to another officer silently.
-      if (flags.length) void this.alarm("CLIP_TIME_SUSPECT", `${r.device}/${r.recording}`, flags.join("; "));
+      // Once per recording: a device whose every chunk claims a future time would otherwise cost a
+      // write per commit (the first flag stays on the recording's row).
+      if (flags.length && !r.timeAlarmed) {
+        r.timeAlarmed = true;
+        void this.alarm("CLIP_TIME_SUSPECT", `${r.device}/${r.recording}`, flags.join("; "));
+      }
       if ((start && start.caseTag) || (seal && seal.caseTag)) this.linkByTag(r.device, r.recording);
       if (seal) {
         void this.nextLink(r.device, r.recording, seal.value);

@@ -58,6 +58,8 @@ export class RecordingIngest {
   lastUsed = Date.now();
   /** Forged messages kept as evidence for this recording (bounded: an insider can't fill the disk). */
   forgedKept = 0;
+  /** CLIP_TIME_SUSPECT raised for this recording already: later flags are kept on their rows, not raised again. */
+  timeAlarmed = false;
 
   constructor(readonly device: string, readonly recording: number, readonly mediaPath: string, k1: Uint8Array, row: RecordingRow | undefined, prevSeal: Uint8Array | undefined) {
     this.history = new InflightHistory();

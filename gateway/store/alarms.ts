@@ -8,12 +8,13 @@ export interface AlarmRow {
 const COLUMNS = "id, kind, subject, detail, count, first_at, last_at, cleared_at, cleared_by, clear_reason";
 
 /** Raise, or bump the open alarm of this kind and subject (the partial unique index makes it one). */
-export async function upsertAlarm(db: Db, kind: string, subject: string, detail: string, at: number): Promise<AlarmRow> {
+/** Raise (kind, subject) `times` times: a new open alarm, or the open one's count and detail moved on. */
+export async function upsertAlarm(db: Db, kind: string, subject: string, detail: string, at: number, times = 1): Promise<AlarmRow> {
   return (await db.get<AlarmRow>(
-    `INSERT INTO alarms (kind, subject, detail, count, first_at, last_at) VALUES (?, ?, ?, 1, ?, ?)
+    `INSERT INTO alarms (kind, subject, detail, count, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?)
      ON CONFLICT (kind, subject) WHERE cleared_at IS NULL
-     DO UPDATE SET detail = excluded.detail, last_at = excluded.last_at, count = alarms.count + 1
-     RETURNING ${COLUMNS}`, [kind, subject, detail, at, at]))!;
+     DO UPDATE SET detail = excluded.detail, last_at = excluded.last_at, count = alarms.count + excluded.count
+     RETURNING ${COLUMNS}`, [kind, subject, detail, times, at, at]))!;
 }
 
 export async function closeAlarm(db: Db, kind: string, subject: string, actor: string, reason: string, at: number): Promise<AlarmRow | null> {

@@ -185,6 +185,28 @@ async function main() {
     if (mq.exitCode !== null) throw new Error("mosquitto did not start");
   }
 
+  // The gateway's own MQTT layer alone (test/bench/aedes-pipe.ts): the most the gateway could take in.
+  const ap = await freePort();
+  const ae = GATEWAY_ONLY ? null : spawn(process.execPath, ["--import", "tsx", "test/bench/aedes-pipe.ts", String(ap)], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  if (ae) {
+    children.push(ae);
+    await waitLine(ae, /aedes pipe on/, 30000);
+  }
+
+  /** One round through mosquitto: the same messages, counted as delivered to one subscriber. */
+  const pipeRound = async (port: number, pid: number, size: number, name: string) => {
+    const m0 = usage(pid);
+    let ready: () => void = () => undefined;
+    const isReady = new Promise<void>((r) => { ready = r; });
+    const sub = loadgen({ mode: "subscribe", url: `mqtt://127.0.0.1:${port}`, devices: [], size, window: 0, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 30000, idleMs: 3000 }, (l) => { if (l.includes("ready")) ready(); });
+    await isReady;
+    const pub = await loadgen({ mode: "broker", url: `mqtt://127.0.0.1:${port}`, devices: devices.map((d) => ({ id: d.id })), size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 0 });
+    const sr = await sub;
+    const m1 = usage(pid);
+    if (sr.done < pub.published) console.log(`  (${name} delivered ${sr.done} of ${pub.published})`);
+    return { rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: ((m1.cpu - m0.cpu) / Math.max(1, sr.done)) * 1e6, rss: m1.peakMb };
+  };
+
   let recording = 1;
   const phases: string[] = [];
   const results: Record<string, unknown>[] = [];
@@ -193,6 +215,7 @@ async function main() {
     const limits = { shaMBps: shaRate(size), diskMBps: diskRate(size) };
     const g: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
     const m: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
+    const a: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       // The gateway: chunks acknowledged (verified, committed) per second.
       const u0 = usage(gw.pid!);
@@ -204,24 +227,20 @@ async function main() {
         console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s; ${phases[phases.length - 1]}`);
         continue;
       }
-      // mosquitto: the same messages, counted as delivered to one subscriber.
-      const m0 = usage(mq.pid!);
-      let ready: () => void = () => undefined;
-      const isReady = new Promise<void>((r) => { ready = r; });
-      const sub = loadgen({ mode: "subscribe", url: `mqtt://127.0.0.1:${mp}`, devices: [], size, window: 0, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 30000, idleMs: 3000 }, (l) => { if (l.includes("ready")) ready(); });
-      await isReady;
-      const pub = await loadgen({ mode: "broker", url: `mqtt://127.0.0.1:${mp}`, devices: devices.map((d) => ({ id: d.id })), size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 0 });
-      const sr = await sub;
-      const m1 = usage(mq.pid!);
-      m.push({ rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: ((m1.cpu - m0.cpu) / Math.max(1, sr.done)) * 1e6, rss: m1.peakMb });
-      if (sr.done < pub.published) console.log(`  (mosquitto delivered ${sr.done} of ${pub.published})`);
-      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, mosquitto ${fmt(m[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
+      m.push(await pipeRound(mp, mq.pid!, size, "mosquitto"));
+      // aedes: what the gateway's MQTT layer takes in (received, parsed, PUBACKed, handed to the process).
+      const a0 = usage(ae!.pid!);
+      const ar = await loadgen({ mode: "broker", url: `mqtt://127.0.0.1:${ap}`, devices: devices.map((d) => ({ id: d.id })), size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 0 });
+      const a1 = usage(ae!.pid!);
+      a.push({ rate: ar.published / ar.seconds, mbps: (ar.published * size) / ar.seconds / 1e6, cpuUs: ((a1.cpu - a0.cpu) / Math.max(1, ar.published)) * 1e6, rss: a1.peakMb });
+      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, mosquitto ${fmt(m[round].rate)}/s, aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
     }
-    const gRate = median(g.map((x) => x.rate)), mRate = median(m.map((x) => x.rate));
+    const gRate = median(g.map((x) => x.rate)), mRate = median(m.map((x) => x.rate)), aRate = median(a.map((x) => x.rate));
     // Commit latency at half the maximum rate, Acks not coalesced (one per chunk as it commits).
     await stop(gw);
     gw = await startGateway(gwDir, gm, gh, ["--ack-interval-ms", "0"]);
     const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: gRate / 2, recording: recording++, drainMs: 30000 });
+    console.log(`  ${kib} KiB at half rate (${fmt(gRate / 2)}/s offered): commit p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms; gateway ${await commitPhases(gh, token)}`);
     await stop(gw);
     gw = await startGateway(gwDir, gm, gh);
     const row = {
@@ -229,6 +248,8 @@ async function main() {
       gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: median(g.map((x) => x.cpuUs)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
       mosquitto: { chunksPerS: mRate, MBps: median(m.map((x) => x.mbps)), cpuUsPerMsg: median(m.map((x) => x.cpuUs)), peakRssMb: Math.max(...m.map((x) => x.rss)) },
       ratio: mRate ? gRate / mRate : NaN,
+      // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
+      aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
       latencyAtHalf: { rate: gRate / 2, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n },
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },
     };
@@ -236,14 +257,16 @@ async function main() {
   }
   await stop(gw);
   if (mq) mq.kill("SIGKILL");
+  if (ae) ae.kill("SIGKILL");
   if (pgServer) await pgServer.stop();
 
   console.log("");
-  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
-  for (const r of results as { sizeKiB: number; gateway: Record<string, number>; mosquitto: Record<string, number>; ratio: number; latencyAtHalf: Record<string, number>; limits: Record<string, number> }[]) {
-    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
+  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
+  for (const r of results as { sizeKiB: number; gateway: Record<string, number>; mosquitto: Record<string, number>; aedesAlone: Record<string, number>; ratio: number; latencyAtHalf: Record<string, number>; limits: Record<string, number> }[]) {
+    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
   }
   console.log("goals: ratio >= 0.5 at 4 KiB and >= 0.8 at 16 KiB; commit p99 <= 50 ms at half the maximum rate");
+  console.log("aedes alone: the gateway's MQTT layer taking the same load in (parsed, PUBACKed, handed to the process), with nothing verified or stored; its ratio is the ceiling of the gateway's");
   writeFileSync(JSON_OUT, JSON.stringify({ at: new Date().toISOString(), node: process.version, db: dbUrl ? "postgres" : "sqlite", devices: DEVICES, window: WINDOW, secondsPerRound: SECONDS, rounds: ROUNDS, results }, null, 1) + "\n");
   console.log(`bench: figures written to ${JSON_OUT}`);
 }

@@ -95,12 +95,12 @@ async function device(d: LoadConfig["devices"][number]): Promise<Dev> {
   const cc = new ChainCrypto(sha);
   const r = cfg.recording;
   const k1 = recordingKey(sha, stateAt(sha, keys.stateKey0, r - 1), r);
-  const g = genesisFor(cc, dev, { recordingId: r, startMs: Date.now(), preEventMs: 0, uptimeMs: 1, media: MEDIA_PCM_8K_S16LE, caseTag: "", beacon: new Uint8Array(16), prevSeal: new Uint8Array(32) });
+  const t = Date.now();
+  const g = genesisFor(cc, dev, { recordingId: r, startMs: t - (AHEAD + 1) * 512, preEventMs: 0, uptimeMs: 1, media: MEDIA_PCM_8K_S16LE, caseTag: "", beacon: new Uint8Array(16), prevSeal: new Uint8Array(32) });
   const w = new ChainWriter(sha, dev, r, k1, 0, g.c0, 0);
   const x: Dev = { id: d.id, c, w, ready: [], sent: 0, acked: 0, sentAt: [], payload };
-  const t = Date.now();
   for (let i = 1; i <= AHEAD; i++) {
-    const o = w.chunk(payload, 0, MEDIA_PCM_8K_S16LE, t + i * 512, 512, i, new Uint8Array(16));
+    const o = w.chunk(payload, 0, MEDIA_PCM_8K_S16LE, t - (AHEAD - i) * 512, 512, i, new Uint8Array(16)); // a backlog: times past, as a recorder's
     x.ready.push({ header: o.header.slice(), tag: o.tag.slice() });
   }
   c.on("message", (_t, m) => {

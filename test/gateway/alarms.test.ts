@@ -51,6 +51,27 @@ describe("alarms", () => {
     expect(logged).toEqual([{ level: "error", obj: expect.objectContaining({ alarm: "EQUIVOCATION", subject: "BWC-01/7" }) }]);
   });
 
+  it("counts every raise of a storm, in a few writes, and logs it once", async () => {
+    const { db, alarms, logged } = await setup();
+    // Count the store's writes of alarms: a flood of forged messages must not cost one each.
+    let writes = 0;
+    const get = db.get.bind(db);
+    db.get = ((sql: string, params?: unknown[]) => {
+      if (sql.includes("INSERT INTO alarms")) writes++;
+      return get(sql, params as never);
+    }) as typeof db.get;
+    const all = await Promise.all(Array.from({ length: 300 }, (_, i) => alarms.raise("FORGED_MESSAGE", "BWC-09/2", `message ${i} refused`)));
+    const open = await alarms.list({ open: true });
+    expect(open).toHaveLength(1);
+    expect(open[0]).toMatchObject({ kind: "FORGED_MESSAGE", subject: "BWC-09/2", count: 300, detail: "message 299 refused" });
+    expect(Math.max(...all.map((a) => a.count))).toBe(300);
+    expect(writes).toBeLessThanOrEqual(3);
+    expect(logged).toHaveLength(1);
+    // Once the storm has passed, a raise is written on its own again.
+    const next = await alarms.raise("FORGED_MESSAGE", "BWC-09/2", "message 300 refused");
+    expect(next.count).toBe(301);
+  });
+
   it("keeps alarms of other kinds or subjects apart, and accepts kinds beyond the known ones", async () => {
     const { alarms, logged } = await setup();
     await alarms.raise(ALARM_KINDS.DISK_LOW, "/var/lib/evrec", "212 MB free");
