@@ -8,7 +8,7 @@ import { defineConfig } from "vitest/config";
 // for the run (test/helpers/postgres-setup.ts), a schema per gateway. *.pg.test.ts run only there.
 const STORE_TESTS = [
   "test/gateway/model.test.ts", "test/gateway/audit.test.ts", "test/gateway/alarms.test.ts", "test/gateway/reports.test.ts",
-  "test/gateway/ingest.test.ts", "test/gateway/crash.test.ts", "test/gateway/restart.test.ts",
+  "test/gateway/ingest.test.ts", "test/gateway/commit.test.ts", "test/gateway/crash.test.ts", "test/gateway/restart.test.ts",
   "test/gateway/services.test.ts", "test/gateway/history.test.ts",
   "test/evidence/retention.test.ts", "test/evidence/scrub.test.ts", "test/export/export.test.ts",
 ];

@@ -1,17 +1,21 @@
 // Group commit (R-ACK-1): work queued within a few milliseconds is made durable together,
 // media fsync'd once per file, then one SQLite transaction, and only then are the waiting
-// acknowledgements released. Throughput doesn't pay one fsync per chunk. While a batch commits,
-// what arrives waits and becomes the next batch as a whole: a slow disk makes batches larger,
-// not more numerous, so latency stays about two commit times however far behind the disk falls.
+// acknowledgements released. Throughput doesn't pay one fsync per chunk. While a batch writes its
+// media, what arrives waits and becomes the next batch as a whole (which writes its media while
+// the one before is in its transaction): a slow disk makes batches larger, not more numerous, so
+// latency stays about two commit times however far behind the disk falls.
 //
 // The durability order, per batch:
 //   1. every item's media is written at its offset; an item whose write fails fails alone;
 //   2. every file written is fsync'd; an fsync that fails fails the items that wrote that file;
-//   3. one transaction; each item runs inside its own savepoint, so an item whose statements fail
-//      is rolled back alone and the others commit (one device's bad row never fails another's);
+//   3. one transaction. First every item's statements together (`together`: a few large
+//      statements for the whole batch, not several per item, since each statement is a round trip
+//      through a loaded event loop); if anything in it fails, it is rolled back and the batch is
+//      written again with each item inside its own savepoint, so an item whose statements fail is
+//      rolled back alone and the others commit (one device's bad row never fails another's);
 //   4. after COMMIT returns, each item's promise settles: resolved only if its rows are committed.
-// Batches run one after another, in submission order, so a later item never commits before an
-// earlier one of the same recording. An item whose `owner` died (an earlier item of the same
+// Batches commit one after another, in submission order, so a later item never commits before an
+// earlier one of the same recording; a batch's media phase overlaps the transaction of the one before. An item whose `owner` died (an earlier item of the same
 // recording failed, so the in-memory state it was built from is no longer what the disk holds)
 // is skipped and rejected: nothing built on a failed commit is ever committed or acknowledged.
 import type { Db } from "../store/db.js";
@@ -28,6 +32,17 @@ export interface Work {
    * and one set of statements for a recording's whole share of a batch, not one per message.
    */
   merge?: (later: Work) => void;
+  /**
+   * The same statements as `sql`, for many items at once: items of a batch whose `together.run`
+   * is the same function are written by one call, in a few large statements.
+   */
+  together?: Together;
+}
+
+/** Items written together: `run` takes every `item` of the batch that names it. */
+export interface Together {
+  run(db: Db, items: unknown[]): Promise<void>;
+  item: unknown;
 }
 
 /** Why an item was not committed: its owner died before the item's turn. */
@@ -52,6 +67,8 @@ export class GroupCommitter {
   private waiting = new Map<object, Queued>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
+  /** The last batch taken, settled once its transaction has: the next batch's transaction waits for it. */
+  private sqlTail: Promise<void> = Promise.resolve();
   private busy = false;
   private held: Promise<void> | null = null;
   private releaseHeld: (() => void) | null = null;
@@ -103,13 +120,17 @@ export class GroupCommitter {
     for (const q of batch) if (q.w.owner && this.waiting.get(q.w.owner) === q) this.waiting.delete(q.w.owner);
     this.busy = true;
     // commit() settles every item itself; a batch never stops the ones after it.
-    this.running = this.commit(batch).catch(() => undefined).then(() => {
-      this.busy = false;
-      this.kick();
-    });
+    const p = this.commit(batch, this.sqlTail).catch(() => undefined);
+    this.sqlTail = p;
+    this.running = p;
   }
 
-  private async commit(batch: Queued[]): Promise<void> {
+  /**
+   * One batch: its media written and fsync'd, then, once the batch before it has committed, its
+   * transaction. While it is in its transaction the next batch writes its media (the order per
+   * item is unchanged: its media on the disk before its rows; batches commit one after another).
+   */
+  private async commit(batch: Queued[], before: Promise<void>): Promise<void> {
     if (this.held) await this.held;
     if (this.faults.delayMs) await new Promise((r) => setTimeout(r, this.faults.delayMs));
     const t0 = performance.now();
@@ -143,7 +164,58 @@ export class GroupCommitter {
         if (q.w.owner) q.w.owner.dead = true;
       }
     })));
+    const t2w = performance.now();
+    await before;
+    // In its transaction now: the next batch's media may go to the disk meanwhile.
+    this.busy = false;
+    this.kick();
     const t2 = performance.now();
+    if (!(await this.together(batch))) await this.oneByOne(batch);
+    this.batches++;
+    if (this.onBatch) this.onBatch(batch.length, (t1 - t0) / 1000, (t2w - t1) / 1000, (performance.now() - t2) / 1000);
+    for (const q of batch) {
+      if (q.err) {
+        this.failures++;
+        if (q.w.owner) q.w.owner.dead = true;
+        for (const w of q.waiters) w.reject(q.err);
+      } else {
+        this.items += q.waiters.length;
+        for (const w of q.waiters) w.resolve();
+      }
+    }
+  }
+
+  /**
+   * The batch's live items in one transaction with no savepoints, those naming the same `together`
+   * in one call. False if anything failed (rolled back, nothing of it written).
+   */
+  private async together(batch: Queued[]): Promise<boolean> {
+    // An injected failure is an item's own: the savepoints find it.
+    if (this.faults.failNext > 0) return false;
+    // Built on an item that failed since its media was written: refused, never written.
+    for (const q of batch) if (!q.err && q.w.owner && q.w.owner.dead) q.err = new SupersededError();
+    const live = batch.filter((q) => !q.err);
+    if (!live.length) return true;
+    try {
+      await this.db.transaction(async () => {
+        const groups = new Map<Together["run"], unknown[]>();
+        for (const q of live) {
+          const t = q.w.together;
+          if (!t) { await q.w.sql(this.db); continue; }
+          const items = groups.get(t.run);
+          if (items) items.push(t.item);
+          else groups.set(t.run, [t.item]);
+        }
+        for (const [run, items] of groups) await run(this.db, items);
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Each live item in its own savepoint: one whose statements fail is rolled back alone. */
+  private async oneByOne(batch: Queued[]): Promise<void> {
     try {
       await this.db.transaction(async () => {
         for (const q of batch) {
@@ -167,18 +239,6 @@ export class GroupCommitter {
     } catch (e) {
       for (const q of batch) q.err = q.err || (e as Error);
     }
-    this.batches++;
-    if (this.onBatch) this.onBatch(batch.length, (t1 - t0) / 1000, (t2 - t1) / 1000, (performance.now() - t2) / 1000);
-    for (const q of batch) {
-      if (q.err) {
-        this.failures++;
-        if (q.w.owner) q.w.owner.dead = true;
-        for (const w of q.waiters) w.reject(q.err);
-      } else {
-        this.items += q.waiters.length;
-        for (const w of q.waiters) w.resolve();
-      }
-    }
   }
 
   /** Commit what is queued and wait for it. */
@@ -188,5 +248,6 @@ export class GroupCommitter {
       await this.running;
       this.kick();
     }
+    await this.sqlTail;
   }
 }

@@ -585,6 +585,7 @@ export class Ingest {
     if (dev) c.deviceLost = dev.state === "lost";
     const work: Work & { c: store.RecordingCommit } = {
       owner: r, media, c, sql: (db) => store.commitRecording(db, work.c),
+      together: { run: store.commitRecordings, item: c },
       // While both wait for a batch, a later commit of this recording joins this one.
       merge: (later) => {
         store.mergeCommits(work.c, (later as typeof work).c);

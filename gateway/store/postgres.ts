@@ -20,6 +20,8 @@ import { GatewayError } from "../errors.js";
 const WRITE_LOCK = 0x65767265;
 /** Named (server-side prepared) statements kept per connection at most; others are parsed each time. */
 const MAX_PREPARED = 2000;
+/** Parameters of a statement worth preparing at most: larger ones are multi-row writes of varying size. */
+const MAX_PREPARED_PARAMS = 200;
 
 export class PostgresDb extends QueuedDb {
   readonly dialect = "postgres" as const;
@@ -88,7 +90,8 @@ export class PostgresDb extends QueuedDb {
   private query(sql: string, params: Params): Promise<pg.QueryResult> {
     const { text, values } = toPostgres(sql, params);
     let name = this.names.get(text);
-    if (name === undefined && this.names.size < MAX_PREPARED) this.names.set(text, (name = "s" + this.names.size));
+    // A multi-row statement (a batch's chunks) is parsed each time: its text changes with its row count.
+    if (name === undefined && this.names.size < MAX_PREPARED && values.length <= MAX_PREPARED_PARAMS) this.names.set(text, (name = "s" + this.names.size));
     return this.send((c) => c.query({ name, text, values }));
   }
 
