@@ -1,9 +1,10 @@
 // npm run bench:store [-- --recordings 50 --chunks 200 --batch 256 --rounds 3]
 //
 // The store's commit path on each driver, in one run with alternating rounds: the group commit's
-// work without the network or the media files. Each batch is one transaction, each recording's
-// part of it in a savepoint, written by store/ingest.ts's commitRecording (its chunk rows in
-// multi-row INSERTs, one UPDATE of the recording), as gateway/ingest/commit.ts runs it. SQLite in
+// work without the network or the media files. Each batch is one transaction, written as
+// gateway/ingest/commit.ts writes it (store/ingest.ts's commitRecordings: each recording's items
+// merged, the whole batch in a few statements) and as its fallback does (commitRecording, each
+// item in a savepoint: its chunk rows in multi-row INSERTs, one UPDATE of the recording). SQLite in
 // a temporary file (WAL, synchronous=FULL); PostgreSQL 15 started for the run (fsync on). Prints
 // chunk rows committed per second and the time per batch, medians of the rounds.
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { Db } from "../../gateway/store/db.js";
 import { migrate } from "../../gateway/store/schema.js";
 import { ALL_MIGRATIONS } from "../../gateway/gateway.js";
-import { commitRecording } from "../../gateway/store/ingest.js";
+import { commitRecording, commitRecordings, mergeCommits } from "../../gateway/store/ingest.js";
 import type { RecordingCommit } from "../../gateway/store/ingest.js";
 import { postgresMissing, startPostgres } from "../helpers/postgres.js";
 
@@ -41,7 +42,7 @@ function item(device: string, recording: number, seq: number, at: number): Recor
 }
 
 /** Commit RECORDINGS × CHUNKS chunks, interleaved as devices send them; returns chunks/s and ms per batch. */
-async function round(db: Db, prefix: string): Promise<{ perS: number; msPerBatch: number }> {
+async function round(db: Db, prefix: string, together: boolean): Promise<{ perS: number; msPerBatch: number }> {
   const at = Date.now();
   for (let r = 0; r < RECORDINGS; r++) {
     await db.run("INSERT INTO devices (id, root_enc, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [`${prefix}-${r}`, randomBytes(48), at]);
@@ -51,8 +52,20 @@ async function round(db: Db, prefix: string): Promise<{ perS: number; msPerBatch
   const t0 = performance.now();
   let batches = 0;
   for (let i = 0; i < items.length; i += BATCH) {
+    const batch = items.slice(i, i + BATCH);
     await db.transaction(async () => {
-      for (const c of items.slice(i, i + BATCH)) await db.savepoint(() => commitRecording(db, c));
+      if (!together) {
+        for (const c of batch) await db.savepoint(() => commitRecording(db, c));
+        return;
+      }
+      // As the committer writes a batch: each recording's items merged, then all of them together.
+      const byRec = new Map<string, RecordingCommit>();
+      for (const c of batch) {
+        const into = byRec.get(c.device);
+        if (into) mergeCommits(into, c);
+        else byRec.set(c.device, c);
+      }
+      await commitRecordings(db, [...byRec.values()]);
     });
     batches++;
   }
@@ -71,20 +84,24 @@ async function main() {
     if (pg) engines.push(["PostgreSQL", await Db.open(await pg.createDatabase())]);
     else console.log(`bench: PostgreSQL skipped: ${missing}`);
     for (const [, db] of engines) await migrate(db, ALL_MIGRATIONS);
-    console.log(`bench: ${RECORDINGS} recordings × ${CHUNKS} chunks per round, batches of ${BATCH} items (one savepoint each), ${ROUNDS} alternating rounds; node ${process.version}`);
-    const res = new Map<string, { perS: number; msPerBatch: number }[]>(engines.map(([name]) => [name, []]));
+    console.log(`bench: ${RECORDINGS} recordings × ${CHUNKS} chunks per round, batches of ${BATCH} items, ${ROUNDS} alternating rounds; node ${process.version}`);
+    console.log("  together: the committer's way (each recording's items merged, the batch in a few statements); one by one: a savepoint per item (its fallback)");
+    const ways: [string, boolean][] = [["together", true], ["one by one", false]];
+    const res = new Map<string, { perS: number; msPerBatch: number }[]>();
     for (let r = 0; r < ROUNDS; r++) {
       for (const [name, db] of engines) {
-        const x = await round(db, `R${r}`);
-        res.get(name)!.push(x);
-        console.log(`  round ${r + 1} ${name}: ${fmt(x.perS)} chunks/s, ${fmt(x.msPerBatch, 1)} ms per batch`);
+        for (const [way, together] of ways) {
+          const x = await round(db, `R${r}${together ? "T" : "S"}`, together);
+          const key = `${name}, ${way}`;
+          res.set(key, [...(res.get(key) || []), x]);
+          console.log(`  round ${r + 1} ${key}: ${fmt(x.perS)} chunks/s, ${fmt(x.msPerBatch, 1)} ms per batch`);
+        }
       }
     }
     console.log("");
-    console.log("store        chunks/s   ms per batch of " + BATCH);
-    for (const [name] of engines) {
-      const xs = res.get(name)!;
-      console.log(`${name.padEnd(10)} ${fmt(median(xs.map((x) => x.perS))).padStart(10)}   ${fmt(median(xs.map((x) => x.msPerBatch)), 1).padStart(8)}`);
+    console.log("store                    chunks/s   ms per batch of " + BATCH);
+    for (const [key, xs] of res) {
+      console.log(`${key.padEnd(22)} ${fmt(median(xs.map((x) => x.perS))).padStart(10)}   ${fmt(median(xs.map((x) => x.msPerBatch)), 1).padStart(8)}`);
     }
     for (const [, db] of engines) await db.close();
   } finally {
