@@ -9,6 +9,7 @@
 //   2. every file written is fsync'd; an fsync that fails fails the items that wrote that file;
 //   3. one transaction; each item runs inside its own savepoint, so an item whose statements fail
 //      is rolled back alone and the others commit (one device's bad row never fails another's);
+//      a cluster worker's fence runs first in it, and failing, rolls back the whole batch;
 //   4. after COMMIT returns, each item's promise settles: resolved only if its rows are committed.
 // Batches run one after another, in submission order, so a later item never commits before an
 // earlier one of the same recording. An item whose `owner` died (an earlier item of the same
@@ -18,6 +19,8 @@ import type { Db } from "../store/db.js";
 import type { Media } from "../store/media.js";
 
 export interface Work {
+  /** The device whose messages the item writes (a cluster worker's fence finds its partition by it). */
+  device?: string;
   /** The in-memory state the item was built from; set dead by the caller when one of its items fails. */
   owner?: { dead: boolean };
   media?: { path: string; offset: number; bytes: Uint8Array }[];
@@ -61,7 +64,14 @@ export class GroupCommitter {
   readonly faults: CommitFaults;
   constructor(private db: Db, private media: Media, private delayMs: number, private maxBatch: number, faults: Partial<CommitFaults> = {},
     /** Each batch's size and how long its media writes, fsyncs and transaction took, in seconds (metrics). */
-    private onBatch?: (items: number, mediaS: number, syncS: number, sqlS: number) => void) {
+    private onBatch?: (items: number, mediaS: number, syncS: number, sqlS: number) => void,
+    /**
+     * Run first inside every batch's transaction, with the devices the batch writes for: a cluster
+     * worker checks there that it still holds their partitions (store/fences.ts). If it throws, the
+     * whole transaction rolls back and every item of the batch fails with its error. The station
+     * gives none: nothing is checked.
+     */
+    private fence?: (db: Db, devices: string[]) => Promise<void>) {
     this.faults = { delayMs: faults.delayMs || 0, failNext: faults.failNext || 0 };
   }
 
@@ -146,6 +156,7 @@ export class GroupCommitter {
     const t2 = performance.now();
     try {
       await this.db.transaction(async () => {
+        if (this.fence) await this.fence(this.db, [...new Set(batch.filter((q) => !q.err && q.w.device).map((q) => q.w.device!))]);
         for (const q of batch) {
           if (q.err) continue;
           if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); continue; }
