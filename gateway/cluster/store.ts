@@ -5,7 +5,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { GatewayConfig } from "../config.js";
 import { Db } from "../store/db.js";
-import { migrate } from "../store/schema.js";
+import { CLUSTER_MIGRATIONS, migrate } from "../store/schema.js";
 import { ALL_MIGRATIONS } from "../gateway.js";
 import { StationKey } from "../secrets.js";
 import { DeviceRegistry } from "../devices.js";
@@ -20,7 +20,8 @@ export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; reg
   // (the table exists) and, tried again, finds the schema at its version.
   for (let tries = 1; ; tries++) {
     try {
-      await migrate(db, ALL_MIGRATIONS);
+      // The station's tables, and the workers' own (partition fences).
+      await migrate(db, [...ALL_MIGRATIONS, CLUSTER_MIGRATIONS]);
       break;
     } catch (e) {
       if (tries >= 3) throw e;
