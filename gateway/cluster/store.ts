@@ -10,8 +10,8 @@ import { ALL_MIGRATIONS } from "../gateway.js";
 import { StationKey } from "../secrets.js";
 import { DeviceRegistry } from "../devices.js";
 
-/** The shared database, migrated, and the device registry over it (the station key decrypts device roots). */
-export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; registry: DeviceRegistry }> {
+/** The shared database, migrated, the device registry over it, and the station key (it decrypts device roots). */
+export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; registry: DeviceRegistry; station: StationKey }> {
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
@@ -28,5 +28,5 @@ export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; reg
       await new Promise((r) => setTimeout(r, 200 * tries));
     }
   }
-  return { db, registry: new DeviceRegistry(db, station.key) };
+  return { db, registry: new DeviceRegistry(db, station.key), station: station.key };
 }

@@ -29,7 +29,7 @@ import { Gauge } from "prom-client";
 import type { ClusterConfig } from "./config.js";
 import { openMetadata } from "./store.js";
 import { Leases } from "./leases.js";
-import { authorizationText, natsSafeId, syncAuthorization } from "./auth.js";
+import { authorizationText, natsSafeId, readAuthorization, syncAuthorization } from "./auth.js";
 import { NatsMediaStore } from "../store/media-nats.js";
 import { GroupCommitter } from "../ingest/commit.js";
 import type { Work } from "../ingest/commit.js";
@@ -108,7 +108,7 @@ export interface Worker {
 export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Worker> {
   const o = cfg.cluster;
   const g = cfg.gateway;
-  const { db, registry } = await openMetadata(g);
+  const { db, registry, station } = await openMetadata(g);
   const nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-worker-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   // JetStream calls wait out a stream's leader election (a node lost) rather than fail at once.
   const js = jetstream(nc, { timeout: 10000 });
@@ -117,7 +117,7 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
   const sessions = await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true });
   const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas });
   const leases = await Leases.open(nc, { stream: o.leaseStream, replicas: o.replicas, leaseMs: o.leaseMs, worker: o.worker });
-  const w = new ClusterWorker(cfg, log, db, registry, nc, js, jsm, sessions, media, leases);
+  const w = new ClusterWorker(cfg, log, db, registry, nc, js, jsm, sessions, media, leases, station.derive("evrec nats login digest"));
   await w.start();
   return w;
 }
@@ -165,13 +165,16 @@ class ClusterWorker implements Worker {
   private timer: NodeJS.Timeout | null = null;
   private authTimer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
+  private authSyncing: Promise<void> | null = null;
   private closed = false;
   private connSeq = 0;
   /** When the last lease round that renewed began: a worker that can't renew stops feeding before its leases can lapse. */
   private renewedAt = Date.now();
 
   constructor(private cfg: ClusterConfig, private log: Logger, private db: Db, private registry: DeviceRegistry, private nc: NatsConnection,
-    private js: JetStreamClient, private jsm: JetStreamManager, private sessionStream: string, private media: NatsMediaStore, private leases: Leases) {
+    private js: JetStreamClient, private jsm: JetStreamManager, private sessionStream: string, private media: NatsMediaStore, private leases: Leases,
+    /** Keys the digests that let the authorization file keep its bcrypt hashes (auth.ts). */
+    private loginDigestKey: Uint8Array) {
     const g = cfg.gateway;
     this.name = cfg.cluster.worker;
     const policy = makePolicy(g);
@@ -220,8 +223,8 @@ class ClusterWorker implements Worker {
     await this.tick();
     this.timer = setInterval(() => { this.ticking = this.ticking.then(() => this.tick()).catch((e) => this.log.error({ err: String(e) }, "lease round failed")); }, Math.max(200, Math.floor(o.leaseMs / 3)));
     if (o.authFile) {
-      await this.syncAuth();
-      this.authTimer = setInterval(() => void this.syncAuth().catch((e) => this.log.error({ err: String(e) }, "authorization sync failed")), o.authSyncMs);
+      await this.syncAuthOnce();
+      this.authTimer = setInterval(() => void this.syncAuthOnce().catch((e) => this.log.error({ err: String(e) }, "authorization sync failed")), o.authSyncMs);
     }
     if (o.portsFile) writeFileSync(o.portsFile, JSON.stringify({ metrics: this.metricsPort, pid: process.pid, worker: this.name }) + "\n", { mode: 0o600 });
     this.log.info({ worker: this.name, metrics: this.metricsPort, partitions: this.partitions() }, "cluster worker running");
@@ -515,6 +518,12 @@ class ClusterWorker implements Worker {
     else out();
   }
 
+  /** One authorization sync at a time: one that hashes many new secrets may outlast the interval. */
+  private syncAuthOnce(): Promise<void> {
+    if (!this.authSyncing) this.authSyncing = this.syncAuth().finally(() => { this.authSyncing = null; });
+    return this.authSyncing;
+  }
+
   /** The worker holding the "auth" lease writes the NATS authorization from the registry; every worker tells live sessions of revokes. */
   private async syncAuth(): Promise<void> {
     const o = this.cfg.cluster;
@@ -525,9 +534,9 @@ class ClusterWorker implements Worker {
       if (d.state === "revoked" || d.state === "retired") continue;
       if (!natsSafeId(d.id)) { this.refusals.note("NATS_DEVICE_ID", { device: d.id, detail: "a device id with '.' can't be a NATS subject token: not admitted to the cluster" }); continue; }
       const full = await this.registry.get(d.id);
-      if (full) logins.push({ id: d.id, password: full.password });
+      if (full) logins.push({ user: d.id, password: full.password });
     }
-    const text = authorizationText({ user: o.natsUser, pass: o.natsPass }, logins);
+    const text = await authorizationText({ user: o.natsUser, password: o.natsPass }, logins, readAuthorization(o.authFile), this.loginDigestKey);
     const pids = o.natsPidFiles ? o.natsPidFiles.split(",").map((s) => s.trim()).filter(Boolean) : [];
     if (syncAuthorization(o.authFile, text, pids, this.log)) this.log.info({ devices: logins.length, file: o.authFile }, "NATS authorization written, servers told to reload");
   }
@@ -538,6 +547,7 @@ class ClusterWorker implements Worker {
     if (this.timer) clearInterval(this.timer);
     if (this.authTimer) clearInterval(this.authTimer);
     await this.ticking;
+    await this.authSyncing?.catch(() => undefined);
     for (const n of [...this.parts.keys()]) await this.stopPartition(n);
     await this.leases.close();
     await this.ingest.close();

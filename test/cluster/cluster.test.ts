@@ -194,10 +194,15 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     expect(d.recs[RECORDINGS - 1].sealed).toBe(true);
   }, 120000);
 
-  it("closes a revoked device's connection and refuses its next one", async () => {
+  it("admits a device by the bcrypt hash of its login, closes its connection once revoked and refuses its next one", async () => {
     const id = `cl${DEVICES}`;
     const keys = deriveDeviceKeys(sha, roots.get(id)!);
     const port = nats.nodes[1].mqtt;
+    // The file nats-server checks it against holds a bcrypt hash of its login, not the login.
+    const file = readFileSync(nats.authFile, "utf8");
+    expect(file).not.toContain(loginPassword(keys.login));
+    expect(file).not.toContain(WORKER.pass);
+    expect(file).toMatch(new RegExp(`\\{ user: "${id}", password: "\\$2b\\$04\\$`));
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: id, password: loginPassword(keys.login), clientId: id, reconnectPeriod: 0 });
     const closed = new Promise<void>((r) => c.once("close", () => r()));
     const { db, registry } = await openMetadata(gatewayConfig());
