@@ -90,8 +90,12 @@ interface Partition {
   pending: Set<Promise<unknown>>;
   /** Being stopped: resolves once it is. */
   stopped: Promise<void> | null;
-  /** A commit found another worker's token: nothing taken here is acknowledged to JetStream any more. */
-  fenced: boolean;
+  /**
+   * The lease is no longer this worker's (a renewal failed, or a commit found another worker's
+   * token): nothing more of the partition commits here, and nothing taken here is acknowledged to
+   * JetStream: its messages are delivered again, to the holder.
+   */
+  lost: boolean;
 }
 
 export interface Worker {
@@ -241,6 +245,8 @@ class ClusterWorker implements Worker {
       const p = partOf(name);
       if (p !== null) {
         this.log.warn({ partition: p }, "partition lease lost: handing it over");
+        const part = this.parts.get(p);
+        if (part) part.lost = true;
         await this.stopPartition(p);
       }
     }
@@ -282,7 +288,7 @@ class ClusterWorker implements Worker {
    * started. Not waited for by the lease round (the store may be slow: renewals must go on).
    */
   private startPartition(n: number, token: number): void {
-    const part: Partition = { n, token, messages: null, pending: new Set(), stopped: null, fenced: false };
+    const part: Partition = { n, token, messages: null, pending: new Set(), stopped: null, lost: false };
     this.parts.set(n, part);
     this.stats.takeovers++;
     void this.begin(part);
@@ -363,8 +369,8 @@ class ClusterWorker implements Worker {
 
   /**
    * The committer's fence, run first in every commit's transaction: each device's partition still
-   * served here, and its token still the one stored (store/fences.ts). A partition found fenced is
-   * stopped, its lease forgotten.
+   * served here, its lease not lost, and its token still the one stored (store/fences.ts). A
+   * partition found fenced is stopped, its lease forgotten.
    */
   private async fence(tx: Db, devices: string[]): Promise<void> {
     const held = new Map<number, number>();
@@ -372,7 +378,7 @@ class ClusterWorker implements Worker {
     for (const id of devices) {
       const n = this.partitionOf.get(id);
       const part = n === undefined ? undefined : this.parts.get(n);
-      if (part && !part.fenced) held.set(part.n, part.token);
+      if (part && !part.lost) held.set(part.n, part.token);
       else gone.push(id);
     }
     try {
@@ -388,8 +394,8 @@ class ClusterWorker implements Worker {
   private fenced(e: FencedError): void {
     for (const n of e.parts) {
       const part = this.parts.get(n);
-      if (!part || part.fenced) continue;
-      part.fenced = true;
+      if (!part || part.lost) continue;
+      part.lost = true;
       this.log.warn({ code: "FENCED", partition: n, err: e.message }, "commit fenced: another worker holds the partition; stopping it here");
       // Not this worker's any more: forgotten, never released (that would purge the new holder's lease).
       this.leases.forget(`part-${n}`);
@@ -418,11 +424,11 @@ class ClusterWorker implements Worker {
     const dev = d;
     dev.at = Date.now();
     // A message is acknowledged to JetStream once everything it caused is committed (or failed: the
-    // device was not Acked and resends it). Once a commit of the partition was fenced, nothing of
-    // it is: its messages are delivered again, to the worker that holds it now.
+    // device was not Acked and resends it). Once the partition's lease is lost, nothing of it is:
+    // its messages are delivered again, to the worker that holds it now (a duplicate is re-Acked).
     const done = new Promise<unknown>((settle) => {
       const ack = () => {
-        if (part.fenced) m.nak();
+        if (part.lost) m.nak();
         else {
           m.ack();
           this.stats.acked++;
