@@ -236,22 +236,25 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     const fenced = (text: string) => Number(text.match(/^evrec_refusals_total\{code="FENCED"[^}]*\} (\S+)$/m)?.[1] || 0);
 
     // Stalled just after one of its batches committed, with messages taken for the next, which
-    // waits its second: what it has committed by then is all it may ever commit of this tenure.
-    let batches = -1, committedAtStall = 0;
-    await until("a batch of the worker's committed, and messages taken for the next", async () => {
+    // waits its second before its transaction: what it has committed by then is all it may ever
+    // commit of this tenure. When the batch count grew between two scrapes, the batch ended after
+    // the first was asked for; stopped within 700 ms of that, the worker has no transaction open.
+    let committedAtStall = -1, batches = -1, endedBy = 0, asked = 0;
+    for (const end = Date.now() + 30000; committedAtStall < 0;) {
+      if (Date.now() > end) throw new Error(`timed out waiting for a batch of the worker's to commit with messages taken for the next ${progress()}`);
+      const before = asked;
+      asked = Date.now();
       const t = await metrics(stalled);
       const n = counter(t, "evrec_commit_batch_items_count");
-      const now = batches >= 0 && n > batches && counter(t, "evrec_cluster_messages_in_flight") >= 3;
+      if (batches >= 0 && n > batches) endedBy = before;
       batches = n;
-      if (now) {
+      if (endedBy && Date.now() - endedBy < 700 && counter(t, "evrec_cluster_messages_in_flight") >= 2) {
         stalled.proc.kill("SIGSTOP");
         committedAtStall = counter(t, "evrec_chunks_committed_total");
-      }
-      return now;
-    }, 30000, progress);
+      } else await new Promise((r) => setTimeout(r, 20));
+    }
     try {
-      // Its leases lapse; the survivor takes every partition (and stores its tokens, unless the
-      // stalled worker sits inside a transaction: then right after it commits).
+      // Its leases lapse; the survivor takes every partition and stores its tokens.
       await until("the survivor to take the stalled worker's partitions", async () => counter(await metrics(survivor), "evrec_cluster_partitions") === PARTITIONS, 20000);
       await new Promise((r) => setTimeout(r, 1000));
     } finally {
@@ -263,6 +266,9 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     await until("the woken worker's commit fenced", async () => fenced(woke = await metrics(stalled)) > 0, 20000, () => readFileSync(stalled.out, "utf8").slice(-2000));
     expect(counter(woke, "evrec_chunks_committed_total")).toBe(committedAtStall);
     expect(readFileSync(stalled.out, "utf8")).toMatch(/"code":"FENCED"/);
+    const fencedItems = fenced(woke);
+    // Stopped cleanly (its commits are held a second each): the survivor finishes the fleet.
+    await new Promise<void>((r) => { stalled.proc.once("exit", () => r()); stalled.proc.kill("SIGTERM"); });
     await until("every recording sealed and Acked", () => stallFleet.every((d) => d.done), 60000, progress);
 
     // Every partition's stored token is its holder's, and each recording is whole: rows, verdict, media.
@@ -283,6 +289,6 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     } finally {
       await db.close();
     }
-    console.log(`cluster: stalled worker fenced; ${fenced(await metrics(stalled))} of its commit items refused FENCED after it woke`);
+    console.log(`cluster: stalled worker fenced; ${fencedItems} of its commit items refused FENCED after it woke`);
   }, 120000);
 });
