@@ -4,13 +4,14 @@ import { defineConfig } from "vitest/config";
 // The store's tests, run a second time with the metadata in PostgreSQL (the project "postgres"):
 // the tests that exercise store/ through the model, the audit log, alarms, reports, ingest
 // commits, a restart and a kill -9, services with their audit entries, device history,
-// retention, the scrub, exports with their approvals. One server
+// retention, the scrub, exports with their approvals, the cluster workers' fence. One server
 // for the run (test/helpers/postgres-setup.ts), a schema per gateway. *.pg.test.ts run only there.
 const STORE_TESTS = [
   "test/gateway/model.test.ts", "test/gateway/audit.test.ts", "test/gateway/alarms.test.ts", "test/gateway/reports.test.ts",
   "test/gateway/ingest.test.ts", "test/gateway/commit.test.ts", "test/gateway/crash.test.ts", "test/gateway/restart.test.ts",
   "test/gateway/services.test.ts", "test/gateway/history.test.ts",
   "test/evidence/retention.test.ts", "test/evidence/scrub.test.ts", "test/export/export.test.ts",
+  "test/cluster/fence.test.ts",
 ];
 // Without Debian's PostgreSQL the project keeps only its own file, whose tests say why they skip.
 const PG_BIN = process.env.EVREC_PG_BIN || "/usr/lib/postgresql/15/bin";

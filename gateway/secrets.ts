@@ -1,6 +1,6 @@
 // Device root secrets are stored encrypted (AES-256-GCM, the device id as associated data)
 // under a station key kept in a file outside the database, mode 0600 (RULES.md §3).
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 
 export class StationKey {
@@ -20,6 +20,11 @@ export class StationKey {
     writeFileSync(file, k, { mode: 0o600, flag: "wx" });
     chmodSync(file, 0o600);
     return { key: new StationKey(k), created: true };
+  }
+
+  /** A key for one purpose, derived from the station key (HMAC-SHA-256 of the purpose's name). */
+  derive(purpose: string): Buffer {
+    return createHmac("sha256", this.key).update(purpose).digest();
   }
 
   seal(plain: Uint8Array, aad: string): Buffer {

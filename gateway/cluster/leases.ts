@@ -3,6 +3,10 @@
 // on condition that the subject is empty, and renews it on condition that its own message is still
 // the last: a worker that stopped renewing (killed, paused) loses its leases after leaseMs, and
 // another takes them. Workers also publish a heartbeat, so each knows how many share the work.
+//
+// A take's sequence in the stream is the lease's fencing token: stream sequences only grow, so
+// each take of a lease has a higher one than every take before it (a renewal gets a new sequence
+// too, but the token stays the take's). The worker stores it with its partition (store/fences.ts).
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -10,8 +14,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 const PREFIX = "evrec.lease";
 
 export class Leases {
-  /** Lease name → the sequence of this worker's message holding it. */
-  private held = new Map<string, number>();
+  /** Lease name → the sequence of this worker's message holding it, and of the one that took it (the token). */
+  private held = new Map<string, { seq: number; token: number }>();
   private constructor(private js: JetStreamClient, private jsm: JetStreamManager, private stream: string, readonly worker: string) {}
 
   static async open(nc: NatsConnection, o: { stream: string; replicas: number; leaseMs: number; worker: string }): Promise<Leases> {
@@ -34,25 +38,26 @@ export class Leases {
     return this.held.has(name);
   }
 
-  /** Take a lease no one holds. True if it is now this worker's. */
-  async take(name: string): Promise<boolean> {
-    if (this.held.has(name)) return true;
+  /** Take a lease no one holds. Its fencing token if it is now this worker's (one already held keeps its own), else null. */
+  async take(name: string): Promise<number | null> {
+    const had = this.held.get(name);
+    if (had) return had.token;
     try {
       const ack = await this.js.publish(`${PREFIX}.${name}`, this.worker, { expect: { lastSubjectSequence: 0 } });
-      this.held.set(name, ack.seq);
-      return true;
+      this.held.set(name, { seq: ack.seq, token: ack.seq });
+      return ack.seq;
     } catch {
-      return false;
+      return null;
     }
   }
 
   /** Renew every lease held; returns the ones lost (another worker holds them now, or they expired). */
   async renew(): Promise<string[]> {
     const lost: string[] = [];
-    await Promise.all([...this.held].map(async ([name, seq]) => {
+    await Promise.all([...this.held].map(async ([name, { seq, token }]) => {
       try {
         const ack = await this.js.publish(`${PREFIX}.${name}`, this.worker, { expect: { lastSubjectSequence: seq } });
-        this.held.set(name, ack.seq);
+        this.held.set(name, { seq: ack.seq, token });
       } catch {
         this.held.delete(name);
         lost.push(name);
@@ -65,6 +70,14 @@ export class Leases {
   async release(name: string): Promise<void> {
     if (!this.held.delete(name)) return;
     await this.jsm.streams.purge(this.stream, { filter: `${PREFIX}.${name}` }).catch(() => undefined);
+  }
+
+  /**
+   * Stop counting a lease as held, without touching the stream: for one a later holder's token has
+   * fenced off (it is that holder's now; purging the subject would delete its lease).
+   */
+  forget(name: string): void {
+    this.held.delete(name);
   }
 
   /** Say this worker is alive; returns how many workers said so within the lease time. */

@@ -5,13 +5,13 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { GatewayConfig } from "../config.js";
 import { Db } from "../store/db.js";
-import { migrate } from "../store/schema.js";
+import { CLUSTER_MIGRATIONS, migrate } from "../store/schema.js";
 import { ALL_MIGRATIONS } from "../gateway.js";
 import { StationKey } from "../secrets.js";
 import { DeviceRegistry } from "../devices.js";
 
-/** The shared database, migrated, and the device registry over it (the station key decrypts device roots). */
-export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; registry: DeviceRegistry }> {
+/** The shared database, migrated, the device registry over it, and the station key (it decrypts device roots). */
+export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; registry: DeviceRegistry; station: StationKey }> {
   const dir = resolve(config.dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
@@ -20,12 +20,13 @@ export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; reg
   // (the table exists) and, tried again, finds the schema at its version.
   for (let tries = 1; ; tries++) {
     try {
-      await migrate(db, ALL_MIGRATIONS);
+      // The station's tables, and the workers' own (partition fences).
+      await migrate(db, [...ALL_MIGRATIONS, CLUSTER_MIGRATIONS]);
       break;
     } catch (e) {
       if (tries >= 3) throw e;
       await new Promise((r) => setTimeout(r, 200 * tries));
     }
   }
-  return { db, registry: new DeviceRegistry(db, station.key) };
+  return { db, registry: new DeviceRegistry(db, station.key), station: station.key };
 }

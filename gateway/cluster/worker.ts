@@ -11,6 +11,12 @@
 // nonce is kept in a replicated stream with a block of downlink counters reserved ahead, so the
 // worker that takes the partition over continues above every counter the dead one could have used,
 // and the device, still connected to NATS, accepts its Acks without reconnecting.
+//
+// A worker that stalls past its lease (GC, SIGSTOP, a slow disk) may wake with a commit under way
+// while another worker serves its partition. Each commit's transaction checks that the worker still
+// holds the fencing token of every partition it writes for (store/fences.ts): a stale one rolls back
+// whole (FENCED), nothing of it is Acked to a device or to JetStream, and the worker stops the
+// partition, whose messages go to the new holder.
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { statfsSync, writeFileSync } from "node:fs";
@@ -23,7 +29,7 @@ import { Gauge } from "prom-client";
 import type { ClusterConfig } from "./config.js";
 import { openMetadata } from "./store.js";
 import { Leases } from "./leases.js";
-import { authorizationText, natsSafeId, syncAuthorization } from "./auth.js";
+import { authorizationText, natsSafeId, readAuthorization, syncAuthorization } from "./auth.js";
 import { NatsMediaStore } from "../store/media-nats.js";
 import { GroupCommitter } from "../ingest/commit.js";
 import type { Work } from "../ingest/commit.js";
@@ -36,6 +42,7 @@ import { Metrics } from "../metrics.js";
 import { ingestOptions } from "../ingest-hooks.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../store/db.js";
+import { FencedError, checkFences, raiseFence } from "../store/fences.js";
 import type { DeviceRegistry } from "../devices.js";
 import { decode } from "../../protocol/codec.js";
 import { decodeAs } from "../../protocol/messages.js";
@@ -65,7 +72,6 @@ interface SessionRecord { nonce: string; schema: number; helloSeq: number; reser
 
 /** What the worker knows of a device of a partition it serves. */
 interface DeviceState {
-  part: number;
   /** When its last message was taken (ms): a silent device's session is released. */
   at: number;
   chain: Promise<void>;
@@ -76,7 +82,21 @@ interface DeviceState {
   bumping: Promise<void> | null;
 }
 
-interface Partition { n: number; messages: ConsumerMessages | null; pending: Set<Promise<unknown>>; stopping: boolean }
+interface Partition {
+  n: number;
+  /** The fencing token of the take that gave this worker the partition's lease (leases.ts). */
+  token: number;
+  messages: ConsumerMessages | null;
+  pending: Set<Promise<unknown>>;
+  /** Being stopped: resolves once it is. */
+  stopped: Promise<void> | null;
+  /**
+   * The lease is no longer this worker's (a renewal failed, or a commit found another worker's
+   * token): nothing more of the partition commits here, and nothing taken here is acknowledged to
+   * JetStream: its messages are delivered again, to the holder.
+   */
+  lost: boolean;
+}
 
 export interface Worker {
   name: string;
@@ -92,7 +112,7 @@ export interface Worker {
 export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Worker> {
   const o = cfg.cluster;
   const g = cfg.gateway;
-  const { db, registry } = await openMetadata(g);
+  const { db, registry, station } = await openMetadata(g);
   const nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-worker-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   // JetStream calls wait out a stream's leader election (a node lost) rather than fail at once.
   const js = jetstream(nc, { timeout: 10000 });
@@ -101,7 +121,7 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
   const sessions = await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true });
   const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas });
   const leases = await Leases.open(nc, { stream: o.leaseStream, replicas: o.replicas, leaseMs: o.leaseMs, worker: o.worker });
-  const w = new ClusterWorker(cfg, log, db, registry, nc, js, jsm, sessions, media, leases);
+  const w = new ClusterWorker(cfg, log, db, registry, nc, js, jsm, sessions, media, leases, station.derive("evrec nats login digest"));
   await w.start();
   return w;
 }
@@ -138,27 +158,36 @@ class ClusterWorker implements Worker {
   committer: TrackedCommitter;
   stats = { received: 0, acked: 0, takeovers: 0, adopted: 0 };
   private devices = new Map<string, DeviceState>();
+  /** The partition each device's messages come on, as their subjects say (fixed while the partition count is). */
+  private partitionOf = new Map<string, number>();
   private parts = new Map<number, Partition>();
+  /** Partitions stopped here whose taken messages, commits or recordings are still settling: not taken again until they have. */
+  private settling = new Map<number, Promise<void>>();
   private refusals: Refusals;
   private metrics: Metrics;
   private http: Server | null = null;
   private timer: NodeJS.Timeout | null = null;
   private authTimer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
+  private authSyncing: Promise<void> | null = null;
   private closed = false;
   private connSeq = 0;
   /** When the last lease round that renewed began: a worker that can't renew stops feeding before its leases can lapse. */
   private renewedAt = Date.now();
 
   constructor(private cfg: ClusterConfig, private log: Logger, private db: Db, private registry: DeviceRegistry, private nc: NatsConnection,
-    private js: JetStreamClient, private jsm: JetStreamManager, private sessionStream: string, private media: NatsMediaStore, private leases: Leases) {
+    private js: JetStreamClient, private jsm: JetStreamManager, private sessionStream: string, private media: NatsMediaStore, private leases: Leases,
+    /** Keys the digests that let the authorization file keep its bcrypt hashes (auth.ts). */
+    private loginDigestKey: Uint8Array) {
     const g = cfg.gateway;
     this.name = cfg.cluster.worker;
     const policy = makePolicy(g);
     const model = new Model(db, { timeZone: policy.timeZone, fleetRatio: policy.fleetRatio, gapToleranceMs: policy.gapToleranceMs });
     const alarms = new Alarms(db, log);
     this.refusals = new Refusals(log, (code) => this.metrics.refusals.inc({ code }));
-    this.committer = new TrackedCommitter(db, media, g.commitDelayMs, g.commitMaxBatch, {}, (items, mediaS, syncS, sqlS) => this.metrics.batch(items, mediaS, syncS, sqlS));
+    this.committer = new TrackedCommitter(db, media, g.commitDelayMs, g.commitMaxBatch, { delayMs: g.faultCommitDelayMs }, (items, mediaS, syncS, sqlS) => this.metrics.batch(items, mediaS, syncS, sqlS),
+      (tx, devices) => this.fence(tx, devices));
+    if (g.faultCommitDelayMs) log.warn({ delayMs: g.faultCommitDelayMs }, "commit faults injected: for tests only");
     this.ingest = new Ingest(db, media, registry, this.committer, {
       send: (id, b) => this.send(id, b),
       // nats-server 2.9 gives a client no way to close another's connection: a revoked device's
@@ -198,8 +227,8 @@ class ClusterWorker implements Worker {
     await this.tick();
     this.timer = setInterval(() => { this.ticking = this.ticking.then(() => this.tick()).catch((e) => this.log.error({ err: String(e) }, "lease round failed")); }, Math.max(200, Math.floor(o.leaseMs / 3)));
     if (o.authFile) {
-      await this.syncAuth();
-      this.authTimer = setInterval(() => void this.syncAuth().catch((e) => this.log.error({ err: String(e) }, "authorization sync failed")), o.authSyncMs);
+      await this.syncAuthOnce();
+      this.authTimer = setInterval(() => void this.syncAuthOnce().catch((e) => this.log.error({ err: String(e) }, "authorization sync failed")), o.authSyncMs);
     }
     if (o.portsFile) writeFileSync(o.portsFile, JSON.stringify({ metrics: this.metricsPort, pid: process.pid, worker: this.name }) + "\n", { mode: 0o600 });
     this.log.info({ worker: this.name, metrics: this.metricsPort, partitions: this.partitions() }, "cluster worker running");
@@ -216,6 +245,8 @@ class ClusterWorker implements Worker {
       const p = partOf(name);
       if (p !== null) {
         this.log.warn({ partition: p }, "partition lease lost: handing it over");
+        const part = this.parts.get(p);
+        if (part) part.lost = true;
         await this.stopPartition(p);
       }
     }
@@ -230,8 +261,9 @@ class ClusterWorker implements Worker {
       return;
     }
     for (let p = 0; p < o.partitions && this.parts.size < share; p++) {
-      if (this.parts.has(p)) continue;
-      if (await this.leases.take(`part-${p}`)) await this.startPartition(p);
+      if (this.parts.has(p) || this.settling.has(p)) continue;
+      const token = await this.leases.take(`part-${p}`);
+      if (token !== null) this.startPartition(p, token);
     }
   }
 
@@ -243,7 +275,7 @@ class ClusterWorker implements Worker {
   private releaseIdle(before: number): void {
     for (const [id, d] of this.devices) {
       if (d.at >= before) continue;
-      const part = this.parts.get(d.part);
+      const part = this.parts.get(this.partitionOf.get(id)!);
       if (part && part.pending.size) continue; // still committing what it sent
       // Silent this long, nothing of it is being fed: released at once, before anything new of it.
       this.devices.delete(id);
@@ -251,25 +283,47 @@ class ClusterWorker implements Worker {
     }
   }
 
-  private async startPartition(n: number): Promise<void> {
-    const part: Partition = { n, messages: null, pending: new Set(), stopping: false };
+  /**
+   * Serve a partition whose lease was just taken: its token stored first, then its consumer
+   * started. Not waited for by the lease round (the store may be slow: renewals must go on).
+   */
+  private startPartition(n: number, token: number): void {
+    const part: Partition = { n, token, messages: null, pending: new Set(), stopped: null, lost: false };
     this.parts.set(n, part);
     this.stats.takeovers++;
+    void this.begin(part);
+  }
+
+  private async begin(part: Partition): Promise<void> {
+    const n = part.n;
     try {
+      // From here on, a commit of this partition's messages by any earlier holder fails (FENCED).
+      if (!(await raiseFence(this.db, this.name, { part: n, token: part.token }, Date.now()))) {
+        // A later take is recorded: the lease is not this worker's after all. It is left to lapse, not purged.
+        this.log.warn({ code: "FENCED", partition: n, token: part.token }, "partition not served: a later holder's token is in the store");
+        this.leases.forget(`part-${n}`);
+        await this.stopPartition(n);
+        return;
+      }
+      if (part.stopped) return;
       const consumer = await this.js.consumers.get(this.cfg.cluster.upStream, `part-${n}`);
       part.messages = await consumer.consume({ max_messages: 256 });
     } catch (e) {
       // Not served after all: the lease goes back, and a later round tries again.
-      this.log.error({ partition: n, err: String(e) }, "partition consumer not started");
-      this.parts.delete(n);
+      this.log.error({ partition: n, err: String(e) }, "partition not started");
+      await this.stopPartition(n);
       await this.leases.release(`part-${n}`);
       return;
     }
-    this.log.info({ partition: n }, "serving partition");
+    if (part.stopped) {
+      part.messages.stop();
+      return;
+    }
+    this.log.info({ partition: n, token: part.token }, "serving partition");
     void (async () => {
       for await (const m of part.messages!) this.take(part, m);
     })().catch((e) => this.log.error({ partition: n, err: String(e) }, "partition consumer failed")).then(async () => {
-      if (part.stopping || this.closed) return;
+      if (part.stopped || this.closed) return;
       // The consumer ended by itself (deleted, a lasting error): handed back, taken again next round.
       this.log.warn({ partition: n }, "partition consumer ended: handing the partition back");
       await this.stopPartition(n);
@@ -278,31 +332,82 @@ class ClusterWorker implements Worker {
   }
 
   /** Stop taking a partition's messages, let what was taken commit and be acknowledged, forget its sessions. */
-  private async stopPartition(n: number): Promise<void> {
+  private stopPartition(n: number): Promise<void> {
     const part = this.parts.get(n);
-    if (!part) return;
-    part.stopping = true;
+    if (!part) return Promise.resolve();
+    if (!part.stopped) part.stopped = this.stop(part);
+    return part.stopped;
+  }
+
+  private async stop(part: Partition): Promise<void> {
+    const n = part.n;
+    // A consumer still being started is stopped as it starts (begin()).
     part.messages?.stop();
     // Waited for a lease's time at most: the lease rounds must go on (a message left unacknowledged
     // is delivered again to whoever serves the partition next).
     const limit = this.cfg.cluster.leaseMs;
-    await within(Promise.allSettled([...part.pending]), limit);
+    const pending = Promise.allSettled([...part.pending]);
+    const left: Promise<unknown>[] = [pending];
+    await within(pending, limit);
     for (const [id, d] of this.devices) {
-      if (d.part !== n) continue;
+      if (this.partitionOf.get(id) !== n) continue;
+      left.push(d.chain);
       await within(d.chain, limit);
       if (d.conn) this.ingest.disconnected(d.conn);
       this.devices.delete(id);
       // The next worker changes its recordings: if the partition comes back, they are read afresh.
-      await within(this.ingest.forget(id), limit);
+      const forgetting = this.ingest.forget(id);
+      left.push(forgetting);
+      await within(forgetting, limit);
     }
-    this.parts.delete(n);
+    if (this.parts.get(n) === part) this.parts.delete(n);
+    // Until what outlasted the limits has settled, the partition is not taken again here: a commit
+    // built in this tenure is never checked against the next tenure's token, nor its recordings reused.
+    const settled: Promise<void> = Promise.allSettled(left).then(() => { if (this.settling.get(n) === settled) this.settling.delete(n); });
+    this.settling.set(n, settled);
+  }
+
+  /**
+   * The committer's fence, run first in every commit's transaction: each device's partition still
+   * served here, its lease not lost, and its token still the one stored (store/fences.ts). A
+   * partition found fenced is stopped, its lease forgotten.
+   */
+  private async fence(tx: Db, devices: string[]): Promise<void> {
+    const held = new Map<number, number>();
+    const gone: string[] = [];
+    for (const id of devices) {
+      const n = this.partitionOf.get(id);
+      const part = n === undefined ? undefined : this.parts.get(n);
+      if (part && !part.lost) held.set(part.n, part.token);
+      else gone.push(id);
+    }
+    try {
+      if (gone.length) throw new FencedError([], `not committed: ${this.name} no longer serves the partition of ${gone.join(", ")}`);
+      await checkFences(tx, this.name, [...held].map(([part, token]) => ({ part, token })));
+    } catch (e) {
+      if (e instanceof FencedError) this.fenced(e);
+      throw e;
+    }
+  }
+
+  /** Partitions a commit found held by another worker: their messages are left to it, and they stop here. */
+  private fenced(e: FencedError): void {
+    for (const n of e.parts) {
+      const part = this.parts.get(n);
+      if (!part || part.lost) continue;
+      part.lost = true;
+      this.log.warn({ code: "FENCED", partition: n, err: e.message }, "commit fenced: another worker holds the partition; stopping it here");
+      // Not this worker's any more: forgotten, never released (that would purge the new holder's lease).
+      this.leases.forget(`part-${n}`);
+      void this.stopPartition(n);
+    }
   }
 
   private take(part: Partition, m: JsMsg): void {
     this.stats.received++;
     // Fenced by the clock: past two thirds of a lease since the last renewal, another worker may
     // soon hold this partition, so nothing more is fed here (the message comes back later).
-    if (part.stopping || Date.now() - this.renewedAt > (this.cfg.cluster.leaseMs * 2) / 3) {
+    if (part.stopped || Date.now() - this.renewedAt > (this.cfg.cluster.leaseMs * 2) / 3) {
       m.nak(this.cfg.cluster.leaseMs);
       return;
     }
@@ -313,16 +418,21 @@ class ClusterWorker implements Worker {
       return;
     }
     const id = t[3];
+    this.partitionOf.set(id, part.n);
     let d = this.devices.get(id);
-    if (!d) this.devices.set(id, (d = { part: part.n, at: 0, chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
+    if (!d) this.devices.set(id, (d = { at: 0, chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
     const dev = d;
     dev.at = Date.now();
     // A message is acknowledged to JetStream once everything it caused is committed (or failed: the
-    // device was not Acked and resends it).
+    // device was not Acked and resends it). Once the partition's lease is lost, nothing of it is:
+    // its messages are delivered again, to the worker that holds it now (a duplicate is re-Acked).
     const done = new Promise<unknown>((settle) => {
       const ack = () => {
-        m.ack();
-        this.stats.acked++;
+        if (part.lost) m.nak();
+        else {
+          m.ack();
+          this.stats.acked++;
+        }
         settle(undefined);
       };
       // Fed in order; the next message of the device is fed while this one commits.
@@ -414,6 +524,12 @@ class ClusterWorker implements Worker {
     else out();
   }
 
+  /** One authorization sync at a time: one that hashes many new secrets may outlast the interval. */
+  private syncAuthOnce(): Promise<void> {
+    if (!this.authSyncing) this.authSyncing = this.syncAuth().finally(() => { this.authSyncing = null; });
+    return this.authSyncing;
+  }
+
   /** The worker holding the "auth" lease writes the NATS authorization from the registry; every worker tells live sessions of revokes. */
   private async syncAuth(): Promise<void> {
     const o = this.cfg.cluster;
@@ -424,9 +540,9 @@ class ClusterWorker implements Worker {
       if (d.state === "revoked" || d.state === "retired") continue;
       if (!natsSafeId(d.id)) { this.refusals.note("NATS_DEVICE_ID", { device: d.id, detail: "a device id with '.' can't be a NATS subject token: not admitted to the cluster" }); continue; }
       const full = await this.registry.get(d.id);
-      if (full) logins.push({ id: d.id, password: full.password });
+      if (full) logins.push({ user: d.id, password: full.password });
     }
-    const text = authorizationText({ user: o.natsUser, pass: o.natsPass }, logins);
+    const text = await authorizationText({ user: o.natsUser, password: o.natsPass }, logins, readAuthorization(o.authFile), this.loginDigestKey);
     const pids = o.natsPidFiles ? o.natsPidFiles.split(",").map((s) => s.trim()).filter(Boolean) : [];
     if (syncAuthorization(o.authFile, text, pids, this.log)) this.log.info({ devices: logins.length, file: o.authFile }, "NATS authorization written, servers told to reload");
   }
@@ -437,6 +553,7 @@ class ClusterWorker implements Worker {
     if (this.timer) clearInterval(this.timer);
     if (this.authTimer) clearInterval(this.authTimer);
     await this.ticking;
+    await this.authSyncing?.catch(() => undefined);
     for (const n of [...this.parts.keys()]) await this.stopPartition(n);
     await this.leases.close();
     await this.ingest.close();

@@ -13,15 +13,19 @@
 //      through a loaded event loop); if anything in it fails, it is rolled back and the batch is
 //      written again with each item inside its own savepoint, so an item whose statements fail is
 //      rolled back alone and the others commit (one device's bad row never fails another's);
+//      a cluster worker's fence runs first in either, and failing, rolls back the whole batch;
 //   4. after COMMIT returns, each item's promise settles: resolved only if its rows are committed.
 // Batches commit one after another, in submission order, so a later item never commits before an
-// earlier one of the same recording; a batch's media phase overlaps the transaction of the one before. An item whose `owner` died (an earlier item of the same
-// recording failed, so the in-memory state it was built from is no longer what the disk holds)
+// earlier one of the same recording; a batch's media phase overlaps the transaction of the one
+// before. An item whose `owner` died (an earlier item of the same recording failed, so the
+// in-memory state it was built from is no longer what the disk holds)
 // is skipped and rejected: nothing built on a failed commit is ever committed or acknowledged.
 import type { Db } from "../store/db.js";
 import type { Media } from "../store/media.js";
 
 export interface Work {
+  /** The device whose messages the item writes (a cluster worker's fence finds its partition by it). */
+  device?: string;
   /** The in-memory state the item was built from; set dead by the caller when one of its items fails. */
   owner?: { dead: boolean };
   media?: { path: string; offset: number; bytes: Uint8Array }[];
@@ -78,7 +82,14 @@ export class GroupCommitter {
   readonly faults: CommitFaults;
   constructor(private db: Db, private media: Media, private delayMs: number, private maxBatch: number, faults: Partial<CommitFaults> = {},
     /** Each batch's size and how long its media writes, fsyncs and transaction took, in seconds (metrics). */
-    private onBatch?: (items: number, mediaS: number, syncS: number, sqlS: number) => void) {
+    private onBatch?: (items: number, mediaS: number, syncS: number, sqlS: number) => void,
+    /**
+     * Run first inside every batch's transaction, with the devices the batch writes for: a cluster
+     * worker checks there that it still holds their partitions (store/fences.ts). If it throws, the
+     * whole transaction rolls back and every item of the batch fails with its error. The station
+     * gives none: nothing is checked.
+     */
+    private fence?: (db: Db, devices: string[]) => Promise<void>) {
     this.faults = { delayMs: faults.delayMs || 0, failNext: faults.failNext || 0 };
   }
 
@@ -198,6 +209,7 @@ export class GroupCommitter {
     if (!live.length) return true;
     try {
       await this.db.transaction(async () => {
+        await this.checkFence(live);
         const groups = new Map<Together["run"], unknown[]>();
         for (const q of live) {
           const t = q.w.together;
@@ -214,10 +226,16 @@ export class GroupCommitter {
     }
   }
 
+  /** The cluster's fence for the devices of `items` (none on a station). */
+  private async checkFence(items: Queued[]): Promise<void> {
+    if (this.fence) await this.fence(this.db, [...new Set(items.filter((q) => !q.err && q.w.device).map((q) => q.w.device!))]);
+  }
+
   /** Each live item in its own savepoint: one whose statements fail is rolled back alone. */
   private async oneByOne(batch: Queued[]): Promise<void> {
     try {
       await this.db.transaction(async () => {
+        await this.checkFence(batch);
         for (const q of batch) {
           if (q.err) continue;
           if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); continue; }

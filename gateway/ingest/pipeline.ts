@@ -30,6 +30,7 @@ import type { StartMsg, StepResult, SealMsg } from "../../protocol/verify.js";
 import type { Db } from "../store/db.js";
 import type { Media } from "../store/media.js";
 import * as store from "../store/ingest.js";
+import { FencedError } from "../store/fences.js";
 import type { DeviceRegistry, Device } from "../devices.js";
 import type { Logger } from "../log.js";
 import type { GroupCommitter, Work } from "./commit.js";
@@ -584,7 +585,7 @@ export class Ingest {
     const dev = this.deviceOf(r.device);
     if (dev) c.deviceLost = dev.state === "lost";
     const work: Work & { c: store.RecordingCommit } = {
-      owner: r, media, c, sql: (db) => store.commitRecording(db, work.c),
+      device: r.device, owner: r, media, c, sql: (db) => store.commitRecording(db, work.c),
       together: { run: store.commitRecordings, item: c },
       // While both wait for a batch, a later commit of this recording joins this one.
       merge: (later) => {
@@ -632,7 +633,8 @@ export class Ingest {
       this.release(key, r);
       if (!(e instanceof SupersededError)) {
         this.stats.refused++;
-        this.opts.refuse("STORE_FAILED", { device: r.device, recording: r.recording, seq: linked.length ? linked[linked.length - 1].seq : undefined, err: String(e) });
+        // FENCED: a cluster worker's partition moved to another worker; the store is fine.
+        this.opts.refuse(e instanceof FencedError ? "FENCED" : "STORE_FAILED", { device: r.device, recording: r.recording, seq: linked.length ? linked[linked.length - 1].seq : undefined, err: String(e) });
       }
     });
   }
@@ -673,7 +675,7 @@ export class Ingest {
     if (r.forgedKept >= (this.opts.maxForgedKept || 16)) return;
     r.forgedKept++;
     const e = { device: r.device, recording: r.recording, seq: reason.seq === undefined ? -1 : reason.seq, reason: "FORGED:" + reason.code, message: bytes, at: Date.now() };
-    await this.committer.submit({ sql: (db) => store.insertEvidence(db, e) }).catch((err) => this.log.error({ err: String(err) }, "forged message not kept"));
+    await this.committer.submit({ device: r.device, sql: (db) => store.insertEvidence(db, e) }).catch((err) => this.log.error({ err: String(err) }, "forged message not kept"));
   }
 
   /** Keep a message that failed a check, as evidence, and tell the admin (R-VER-6). */
@@ -682,7 +684,7 @@ export class Ingest {
     this.log.warn({ device: r.device, recording: r.recording, seq, reasons: codes }, "verification failed");
     await this.alarm(codes.includes("EQUIVOCATION") ? "EQUIVOCATION" : "FAILED_VERDICT", `${r.device}/${r.recording}`, `seq ${seq}: ${codes}`);
     const e = { device: r.device, recording: r.recording, seq, reason: codes, message: bytes, at: Date.now() };
-    await this.committer.submit({ sql: (db) => store.insertEvidence(db, e) }).catch((err) => this.log.error({ err: String(err) }, "evidence not kept"));
+    await this.committer.submit({ device: r.device, sql: (db) => store.insertEvidence(db, e) }).catch((err) => this.log.error({ err: String(err) }, "evidence not kept"));
   }
 
   /** A check that changed a verdict with nothing new to store (a genesis link found broken). */

@@ -259,6 +259,24 @@ export const ALARM_MIGRATIONS: MigrationSet = {
 };
 
 /**
+ * Cluster workers only (gateway/cluster/store.ts applies it; a station never has the table): each
+ * partition's fencing token, the JetStream sequence of the lease message its holder took it with
+ * (store/fences.ts). Raised only, never lowered.
+ */
+export const CLUSTER_MIGRATIONS: MigrationSet = {
+  name: "cluster",
+  steps: [
+    `CREATE TABLE partition_fences (
+       part INTEGER NOT NULL,
+       holder TEXT NOT NULL,
+       token INTEGER NOT NULL,
+       since INTEGER NOT NULL,
+       PRIMARY KEY (part)
+     );`,
+  ],
+};
+
+/**
  * Apply the sets in order (gateway.ts lists them). The steps are written in SQLite's DDL; the
  * driver spells them for its engine (db.ddl). Each step's level is read again inside its
  * transaction, so two processes starting at once (the gateway and the admin CLI) apply it once.

@@ -2,7 +2,9 @@
 // three replicas, the partition mapping). Two workers run as child processes; a fleet streams through
 // the MQTT listeners; one worker and then one NATS node are killed with SIGKILL mid-stream. Every
 // recording must end verified, every chunk a device was Acked must be in the store with its media, and
-// a revoked device must no longer get in.
+// a revoked device must no longer get in. Then a third worker is stalled (SIGSTOP) past its lease
+// while it streams, and resumed once another worker has taken its partitions: its commits are fenced
+// off and every recording still verifies.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -18,6 +20,7 @@ import { StreamDevice } from "./stream-device.js";
 import { openMetadata } from "../../gateway/cluster/store.js";
 import { configFrom } from "../../gateway/config.js";
 import { recordingDetail, storedChunkRows } from "../../gateway/store/recordings.js";
+import { fences } from "../../gateway/store/fences.js";
 import { NatsMediaStore } from "../../gateway/store/media-nats.js";
 import { loginPassword, deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
@@ -26,6 +29,8 @@ import { testDb } from "../helpers/postgres.js";
 const ROOT = join(import.meta.dirname, "..", "..");
 const PARTITIONS = 4;
 const DEVICES = 8, RECORDINGS = 3, CHUNKS = 30, CHUNK_BYTES = 4096;
+/** Devices streaming through the stalled worker's test (ids after the revoked device's). */
+const STALL_DEVICES = 5, STALL_RECORDINGS = 2, STALL_CHUNKS = 20;
 const WORKER = { user: "evrec-worker", pass: "worker-secret-for-tests" };
 const have = existsSync(NATS_BIN);
 
@@ -44,6 +49,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
   let nats: NatsCluster;
   const workers: Proc[] = [];
   const fleet: StreamDevice[] = [];
+  const stallFleet: StreamDevice[] = [];
   const roots = new Map<string, Uint8Array>();
   let nc: NatsConnection | null = null;
   // The metadata the workers share: PostgreSQL in the vitest project "postgres" (where this file
@@ -51,12 +57,12 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
   let meta: { db: string; drop: () => Promise<void> } = { db: "", drop: async () => undefined };
   const gatewayConfig = () => configFrom({ dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}) }, "test");
 
-  const startWorker = async (name: string): Promise<Proc> => {
+  const startWorker = async (name: string, gateway: Record<string, unknown> = {}): Promise<Proc> => {
     const ports = join(dir, `${name}.ports.json`);
     const file = join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify({
       cluster: { worker: name, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: PARTITIONS, replicas: 3, leaseMs: 3000, ackWaitMs: 5000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, sessionIdleMs: 4000, portsFile: ports },
-      gateway: { dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}), logLevel: "warn", ackIntervalMs: 100, beaconIntervalS: 0 },
+      gateway: { dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}), logLevel: "warn", ackIntervalMs: 100, beaconIntervalS: 0, ...gateway },
     }));
     const out = join(dir, `${name}.log`);
     const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--cluster", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
@@ -86,16 +92,17 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     await nats.start();
     // Devices provisioned in the shared store before the workers start, as the station's admin would.
     const { db, registry } = await openMetadata(gatewayConfig());
-    for (let i = 0; i < DEVICES + 1; i++) roots.set(`cl${i}`, await registry.add(`cl${i}`));
+    for (let i = 0; i < DEVICES + 1 + STALL_DEVICES; i++) roots.set(`cl${i}`, await registry.add(`cl${i}`));
     await db.close();
     await startWorker("wa");
     await startWorker("wb");
     // The workers wrote every device into the NATS authorization and reloaded the servers.
-    await until("the authorization file to list the devices", () => readFileSync(nats.authFile, "utf8").includes(`user: "cl${DEVICES}"`), 20000);
+    await until("the authorization file to list the devices", () => readFileSync(nats.authFile, "utf8").includes(`user: "cl${DEVICES + STALL_DEVICES}"`), 20000);
   }, 90000);
 
   afterAll(async () => {
     await Promise.all(fleet.map((d) => d.stop()));
+    await Promise.all(stallFleet.map((d) => d.stop()));
     if (nc) await nc.close().catch(() => undefined);
     await Promise.all(workers.map((w) => new Promise<void>((r) => {
       if (w.proc.exitCode !== null || w.proc.signalCode) return r();
@@ -187,10 +194,15 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     expect(d.recs[RECORDINGS - 1].sealed).toBe(true);
   }, 120000);
 
-  it("closes a revoked device's connection and refuses its next one", async () => {
+  it("admits a device by the bcrypt hash of its login, closes its connection once revoked and refuses its next one", async () => {
     const id = `cl${DEVICES}`;
     const keys = deriveDeviceKeys(sha, roots.get(id)!);
     const port = nats.nodes[1].mqtt;
+    // The file nats-server checks it against holds a bcrypt hash of its login, not the login.
+    const file = readFileSync(nats.authFile, "utf8");
+    expect(file).not.toContain(loginPassword(keys.login));
+    expect(file).not.toContain(WORKER.pass);
+    expect(file).toMatch(new RegExp(`\\{ user: "${id}", password: "\\$2b\\$04\\$`));
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: id, password: loginPassword(keys.login), clientId: id, reconnectPeriod: 0 });
     const closed = new Promise<void>((r) => c.once("close", () => r()));
     const { db, registry } = await openMetadata(gatewayConfig());
@@ -203,4 +215,80 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     await closed;
     await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: id, password: loginPassword(keys.login), clientId: id, reconnectPeriod: 0, connectTimeout: 5000 })).rejects.toThrow(/Not authorized/);
   }, 60000);
+  it("fences off a worker stalled past its lease: nothing it commits after waking lands, and every recording verifies", async () => {
+    // A third worker, each of its group commits held 1 s before it starts (so the test can stall it
+    // with a batch waiting, not inside a transaction), takes its share of the partitions.
+    const stalled = await startWorker("wc", { faultCommitDelayMs: 1000 });
+    const survivor = workers[1];
+    await until("the partitions shared by two workers", async () => {
+      const b = counter(await metrics(survivor), "evrec_cluster_partitions");
+      const c = counter(await metrics(stalled), "evrec_cluster_partitions");
+      return b > 0 && c > 0 && b + c === PARTITIONS;
+    }, 30000);
+    const mqttPorts = nats.nodes.slice(1).map((x) => x.mqtt); // node 0 was killed
+    for (let i = 0; i < STALL_DEVICES; i++) {
+      const id = `cl${DEVICES + 1 + i}`;
+      stallFleet.push(new StreamDevice(id, roots.get(id)!, mqttPorts, STALL_RECORDINGS, STALL_CHUNKS, CHUNK_BYTES, i));
+    }
+    await Promise.all(stallFleet.map((d) => d.start()));
+    const acked = () => stallFleet.reduce((a, d) => a + d.acked, 0);
+    const progress = () => `(${acked()} Acked; waiting: ${JSON.stringify(stallFleet.filter((d) => !d.done).map((d) => ({ id: d.id, recs: d.recs.map((r) => `${r.cumulative}${r.sealed ? "s" : ""}`).join(","), connects: d.connects, refused: d.rejectedDownlinks })))})`;
+    const fenced = (text: string) => Number(text.match(/^evrec_refusals_total\{code="FENCED"[^}]*\} (\S+)$/m)?.[1] || 0);
+
+    // Stalled just after one of its batches committed, with messages taken for the next, which
+    // waits its second before its transaction: what it has committed by then is all it may ever
+    // commit of this tenure. When the batch count grew between two scrapes, the batch ended after
+    // the first was asked for; stopped within 700 ms of that, the worker has no transaction open.
+    let committedAtStall = -1, batches = -1, endedBy = 0, asked = 0;
+    for (const end = Date.now() + 30000; committedAtStall < 0;) {
+      if (Date.now() > end) throw new Error(`timed out waiting for a batch of the worker's to commit with messages taken for the next ${progress()}`);
+      const before = asked;
+      asked = Date.now();
+      const t = await metrics(stalled);
+      const n = counter(t, "evrec_commit_batch_items_count");
+      if (batches >= 0 && n > batches) endedBy = before;
+      batches = n;
+      if (endedBy && Date.now() - endedBy < 700 && counter(t, "evrec_cluster_messages_in_flight") >= 2) {
+        stalled.proc.kill("SIGSTOP");
+        committedAtStall = counter(t, "evrec_chunks_committed_total");
+      } else await new Promise((r) => setTimeout(r, 20));
+    }
+    try {
+      // Its leases lapse; the survivor takes every partition and stores its tokens.
+      await until("the survivor to take the stalled worker's partitions", async () => counter(await metrics(survivor), "evrec_cluster_partitions") === PARTITIONS, 20000);
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      stalled.proc.kill("SIGCONT");
+    }
+    // Awake, it goes on with what it had taken: that commit finds the survivor's token and fails,
+    // and nothing more of its has landed (it can take a partition again only after a hand-over).
+    let woke = "";
+    await until("the woken worker's commit fenced", async () => fenced(woke = await metrics(stalled)) > 0, 20000, () => readFileSync(stalled.out, "utf8").slice(-2000));
+    expect(counter(woke, "evrec_chunks_committed_total")).toBe(committedAtStall);
+    expect(readFileSync(stalled.out, "utf8")).toMatch(/"code":"FENCED"/);
+    const fencedItems = fenced(woke);
+    // Stopped cleanly (its commits are held a second each): the survivor finishes the fleet.
+    await new Promise<void>((r) => { stalled.proc.once("exit", () => r()); stalled.proc.kill("SIGTERM"); });
+    await until("every recording sealed and Acked", () => stallFleet.every((d) => d.done), 60000, progress);
+
+    // Every partition's stored token is its holder's, and each recording is whole: rows, verdict, media.
+    const { db } = await openMetadata(gatewayConfig());
+    const media = await NatsMediaStore.open(nc!, { stream: "EVREC_MEDIA", replicas: 3 });
+    try {
+      const stored = await fences(db);
+      expect(stored.map((f) => f.part)).toEqual([...Array(PARTITIONS).keys()]);
+      expect(stored.every((f) => f.holder === "wb" || f.holder === "wc")).toBe(true);
+      for (const d of stallFleet) {
+        for (const r of d.recs) {
+          const row = await recordingDetail(db, d.id, r.recording);
+          expect({ rec: `${d.id}/${r.recording}`, verdict: row?.verdict === "verified" ? "verified" : `${row?.verdict}: ${row?.reasons}`, chunks: row?.chunks, bytes: row?.bytes }).toEqual({ rec: `${d.id}/${r.recording}`, verdict: "verified", chunks: STALL_CHUNKS, bytes: STALL_CHUNKS * CHUNK_BYTES });
+          const want = createHash("sha256").update(Buffer.concat(r.payloads)).digest("hex");
+          expect(createHash("sha256").update(await media.read(row!.mediaPath)).digest("hex"), `${d.id}/${r.recording} media`).toBe(want);
+        }
+      }
+    } finally {
+      await db.close();
+    }
+    console.log(`cluster: stalled worker fenced; ${fencedItems} of its commit items refused FENCED after it woke`);
+  }, 120000);
 });

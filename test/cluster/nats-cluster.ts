@@ -6,6 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import { authorizationText } from "../../gateway/cluster/auth.js";
 
 export const NATS_BIN = process.env.NATS_SERVER_BIN || "/usr/sbin/nats-server";
@@ -33,7 +34,8 @@ export class NatsCluster {
 
   async start(n = 3): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
-    writeFileSync(this.authFile, authorizationText(this.worker, []), { mode: 0o600 });
+    // The workers' login only, until a worker writes the devices' (under its own digest key: it hashes the workers' login again then).
+    writeFileSync(this.authFile, await authorizationText({ user: this.worker.user, password: this.worker.pass }, [], "", randomBytes(32)), { mode: 0o600 });
     for (let i = 1; i <= n; i++) {
       this.nodes.push({ name: `n${i}`, client: await freePort(), route: await freePort(), mqtt: await freePort(), conf: join(this.dir, `n${i}.conf`), pidFile: join(this.dir, `n${i}.pid`), log: join(this.dir, `n${i}.log`), proc: null });
     }

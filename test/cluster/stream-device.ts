@@ -21,6 +21,12 @@ const bounded = <T>(p: Promise<T>, ms: number): Promise<T> => new Promise((ok, f
 interface Rec { recording: number; start: Uint8Array; chunks: Uint8Array[]; seal: Uint8Array; payloads: Uint8Array[]; cumulative: number; startAcked: boolean; sealed: boolean }
 interface Sent { at: number; tries: number }
 
+/**
+ * A recording the device may free: its seal stored (ACK_SEALED) and every chunk covered (R-ACK-2).
+ * A seal can be stored before chunks it follows (a commit of them failed): those are sent again.
+ */
+const covered = (r: Rec) => r.sealed && r.cumulative >= r.chunks.length;
+
 export class StreamDevice {
   fake: FakeDevice;
   recs: Rec[] = [];
@@ -53,7 +59,7 @@ export class StreamDevice {
   }
 
   get id(): string { return this.fake.id; }
-  get done(): boolean { return this.recs.every((r) => r.sealed); }
+  get done(): boolean { return this.recs.every(covered); }
   /** Chunks the gateway has Acked (cumulatively), over all recordings. */
   get acked(): number { return this.recs.reduce((a, r) => a + r.cumulative, 0); }
 
@@ -102,9 +108,9 @@ export class StreamDevice {
     }
   }
 
-  /** Hello with the recordings this device still holds (started, not sealed-Acked). */
+  /** Hello with the recordings this device still holds (started, not yet freed). */
   private hello(c: MqttClient): void {
-    const held = this.recs.filter((r) => !r.sealed && (r.startAcked || r.cumulative > 0 || this.wasSent(r))).map((r) => ({ recording: r.recording, firstSeq: r.cumulative + 1, lastSeq: r.chunks.length, sealed: false, open: true }));
+    const held = this.recs.filter((r) => !covered(r) && (r.startAcked || r.cumulative > 0 || this.wasSent(r))).map((r) => ({ recording: r.recording, firstSeq: r.cumulative + 1, lastSeq: r.chunks.length, sealed: false, open: true }));
     const nonce = randomBytes(16);
     this.fake.guard.open(nonce);
     const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now(), lastSealed: 0, lastSealValue: new Uint8Array(0) });
@@ -153,7 +159,7 @@ export class StreamDevice {
     const now = Date.now();
     let inFlight = 0;
     for (const r of this.recs) {
-      if (r.sealed) continue;
+      if (covered(r)) continue;
       const msgs: [string, Uint8Array, boolean][] = [[`${r.recording}:start`, r.start, r.startAcked]];
       r.chunks.forEach((b, i) => msgs.push([`${r.recording}:${i + 1}`, b, i + 1 <= r.cumulative]));
       msgs.push([`${r.recording}:seal`, r.seal, r.sealed]);

@@ -28,16 +28,19 @@ export class FakeDevice {
 
   async connect(port: number, password = loginPassword(this.keys.login), tls?: { ca: Buffer }, clientId = this.id + "/" + randomBytes(3).toString("hex")): Promise<void> {
     this.client = await mqtt.connectAsync(`${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`, { username: this.id, password, reconnectPeriod: 0, clientId, ...(tls ? { ca: tls.ca, rejectUnauthorized: true } : {}) });
-    this.client.on("message", (_t, payload) => {
-      const d = decode("Downlink", payload);
-      const ok = this.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array);
-      const body = decode("DownBody", d.body as Uint8Array);
-      // An Ack block (schema 2, R-ACKB-1) is read into the protobuf Ack's fields: tests look at `ack`.
-      if (body.ackBlock) body.ack = parseAckBlock(body.ackBlock as Uint8Array);
-      this.received.push({ kind: body.ack ? "ack" : which(body, "DownBody"), body, ok, schema: d.schema as number });
-      for (const w of this.waiters.splice(0)) w();
-    });
+    this.client.on("message", (_t, payload) => this.receive(payload));
     await this.client.subscribeAsync(`rec/${this.id}/down`, { qos: 1 });
+  }
+
+  /** A downlink message as the device takes it: checked (MAC, counter) and kept in `received`. */
+  receive(payload: Uint8Array): void {
+    const d = decode("Downlink", payload);
+    const ok = this.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array);
+    const body = decode("DownBody", d.body as Uint8Array);
+    // An Ack block (schema 2, R-ACKB-1) is read into the protobuf Ack's fields: tests look at `ack`.
+    if (body.ackBlock) body.ack = parseAckBlock(body.ackBlock as Uint8Array);
+    this.received.push({ kind: body.ack ? "ack" : which(body, "DownBody"), body, ok, schema: d.schema as number });
+    for (const w of this.waiters.splice(0)) w();
   }
 
   publish(bytes: Uint8Array, topic = `rec/${this.id}/up`): Promise<unknown> {
@@ -46,10 +49,15 @@ export class FakeDevice {
 
   /** Hello in `schema` (1 by default: a device of the first schema; 2 reads Acks as blocks, R-ACKB-1). */
   async hello(held: { recording: number; firstSeq: number; lastSeq: number; sealed: boolean; open: boolean }[] = [], claims: { lastSealed?: number; lastSealValue?: Uint8Array } = {}, schema = 1): Promise<void> {
+    await this.publish(this.helloMessage(held, claims, schema));
+  }
+
+  /** A Hello's bytes, its nonce now the one the device checks downlinks under. */
+  helloMessage(held: { recording: number; firstSeq: number; lastSeq: number; sealed: boolean; open: boolean }[] = [], claims: { lastSealed?: number; lastSealValue?: Uint8Array } = {}, schema = 1): Uint8Array {
     const nonce = randomBytes(16);
     this.guard.open(nonce);
     const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now(), lastSealed: claims.lastSealed || 0, lastSealValue: claims.lastSealValue || new Uint8Array(0) });
-    await this.publish(encode("Uplink", { schema, hello: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_HELLO, this.dev, body) } }));
+    return encode("Uplink", { schema, hello: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_HELLO, this.dev, body) } });
   }
 
   /** A heartbeat (Status) as the recorder sends it: battery, queue, storage, clock offset... */

@@ -1,0 +1,147 @@
+// The fence between two cluster workers of one partition (store/fences.ts), on one store (SQLite,
+// or PostgreSQL in the vitest project "postgres"): worker A takes the partition with token 5,
+// worker B takes it over with token 6, and A, stalled while B took over, wakes and commits. Its
+// commit must roll back whole (FENCED), leaving the store as it was and the device un-Acked, and B
+// must commit what the device sends it again.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { openMetadata } from "../../gateway/cluster/store.js";
+import { configFrom } from "../../gateway/config.js";
+import { GroupCommitter } from "../../gateway/ingest/commit.js";
+import { Ingest } from "../../gateway/ingest/pipeline.js";
+import { MediaStore } from "../../gateway/store/media.js";
+import { FencedError, checkFences, fences, raiseFence } from "../../gateway/store/fences.js";
+import { commitRecording, insertEvidence, loadRecording } from "../../gateway/store/ingest.js";
+import { recordingDetail, storedChunkRows } from "../../gateway/store/recordings.js";
+import type { Db } from "../../gateway/store/db.js";
+import type { DeviceRegistry } from "../../gateway/devices.js";
+import { createLogger } from "../../gateway/log.js";
+import { FakeDevice } from "../gateway/fake-device.js";
+import { testDb } from "../helpers/postgres.js";
+
+const PART = 0;
+
+describe("fencing tokens between two workers of one partition", () => {
+  let dir: string;
+  let store: Awaited<ReturnType<typeof testDb>>;
+  let a: { db: Db; registry: DeviceRegistry };
+  let b: { db: Db; registry: DeviceRegistry };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "evrec-fence-"));
+    store = await testDb();
+    // Two workers, each with its own connection to the one store, as two processes have.
+    const cfg = configFrom({ dataDir: join(dir, "data"), ...(store.db ? { db: store.db } : {}) }, "test");
+    a = await openMetadata(cfg);
+    b = await openMetadata(cfg);
+  });
+
+  afterAll(async () => {
+    await a?.db.close();
+    await b?.db.close();
+    await store?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("rolls back the whole commit of a worker whose token was superseded, and commits its successor's", async () => {
+    await a.registry.add("fence-1");
+    await a.registry.add("fence-2");
+    const media = new MediaStore(join(dir, "media-1"));
+    const committer = (db: Db, holder: string, token: number) => new GroupCommitter(db, media, 1, 256, {}, undefined, (tx) => checkFences(tx, holder, [{ part: PART, token }]));
+    const row = (device: string, recording: number, seq: number) => ({
+      device, recording, mediaPath: `${device}/${recording}.media`, at: Date.now(), deviceLost: false, create: true,
+      chunks: [{ seq, header: randomBytes(64), tag: randomBytes(16), chain: randomBytes(32), flags: 0, timeMs: seq * 1000, durationMs: 1000, length: 4, offset: (seq - 1) * 4 }],
+      state: { linkedSeq: seq, lastChain: null, totalBytes: seq * 4, lastTimeMs: seq * 1000, endMs: seq * 1000, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: false },
+    });
+    const work = (device: string, recording: number, seq: number) => {
+      const c = row(device, recording, seq);
+      return { device, media: [{ path: c.mediaPath, offset: c.chunks[0].offset, bytes: new Uint8Array(4) }], sql: (db: Db) => commitRecording(db, c) };
+    };
+
+    expect(await raiseFence(a.db, "wa", { part: PART, token: 5 }, Date.now())).toBe(true);
+    const ca = committer(a.db, "wa", 5);
+    // A holds the partition: its commit lands.
+    await ca.submit(work("fence-1", 1, 1));
+    expect((await storedChunkRows(a.db, "fence-1", 1)).map((r) => r.seq)).toEqual([1]);
+
+    // B takes the lease over with a later take's token; A's token can't be put back.
+    expect(await raiseFence(b.db, "wb", { part: PART, token: 6 }, Date.now())).toBe(true);
+    expect(await raiseFence(a.db, "wa", { part: PART, token: 5 }, Date.now())).toBe(false);
+    expect((await fences(b.db)).map((f) => ({ part: f.part, holder: f.holder, token: f.token }))).toEqual([{ part: PART, holder: "wb", token: 6 }]);
+
+    // A wakes with a batch of three items: a recording's next chunk, another device's new
+    // recording, and a piece of evidence. Every one fails with FENCED; nothing of them is written.
+    const results = await Promise.allSettled([
+      ca.submit(work("fence-1", 1, 2)),
+      ca.submit(work("fence-2", 1, 1)),
+      ca.submit({ device: "fence-2", sql: (db) => insertEvidence(db, { device: "fence-2", recording: 1, seq: 1, reason: "TEST", message: new Uint8Array(1), at: Date.now() }) }),
+    ]);
+    for (const r of results) {
+      expect(r.status).toBe("rejected");
+      const e = (r as PromiseRejectedResult).reason;
+      expect(e).toBeInstanceOf(FencedError);
+      expect(e).toMatchObject({ code: "FENCED", parts: [PART] });
+      expect(String(e.message)).toMatch(/wa no longer holds partition 0 \(token 5 here; the store's: 6, wb\)/);
+    }
+    expect((await storedChunkRows(b.db, "fence-1", 1)).map((r) => r.seq)).toEqual([1]);
+    expect((await loadRecording(b.db, "fence-1", 1))!.linked_seq).toBe(1);
+    expect(await loadRecording(b.db, "fence-2", 1)).toBeUndefined();
+
+    // B's commit of the same work lands.
+    const cb = committer(b.db, "wb", 6);
+    await cb.submit(work("fence-1", 1, 2));
+    await cb.submit(work("fence-2", 1, 1));
+    expect((await storedChunkRows(a.db, "fence-1", 1)).map((r) => r.seq)).toEqual([1, 2]);
+    expect((await storedChunkRows(a.db, "fence-2", 1)).map((r) => r.seq)).toEqual([1]);
+  });
+
+  it("sends the stalled worker's device no Ack for what it could not commit; the successor stores the recording whole and verified", async () => {
+    const root = randomBytes(32);
+    await a.registry.add("fence-3", { root });
+    const dev = new FakeDevice("fence-3", root);
+    const log = createLogger("silent");
+    // Each worker as cluster/worker.ts builds it: its own Ingest and committer, the partition's token checked in every commit.
+    const worker = (meta: { db: Db; registry: DeviceRegistry }, holder: string, token: number) => {
+      const refused: string[] = [];
+      const committer = new GroupCommitter(meta.db, new MediaStore(join(dir, "media-2")), 1, 256, {}, undefined, (tx) => checkFences(tx, holder, [{ part: PART + 1, token }]));
+      const ingest = new Ingest(meta.db, new MediaStore(join(dir, "media-2")), meta.registry, committer, { send: (_id, bytes) => dev.receive(bytes), disconnect: () => undefined }, log,
+        { beaconIntervalS: 0, refuse: (code) => refused.push(code) });
+      return { ingest, refused };
+    };
+    const acked = () => dev.received.filter((m) => m.kind === "ack" && m.ok === "").map((m) => m.body.ack as { recording: number; state: number; cumulative: number });
+    const cumulative = () => Math.max(0, ...acked().map((x) => x.cumulative));
+    const rec = dev.recording(1, Array.from({ length: 8 }, () => randomBytes(1000)));
+
+    expect(await raiseFence(a.db, "wa", { part: PART + 1, token: 5 }, Date.now())).toBe(true);
+    const wa = worker(a, "wa", 5);
+    await wa.ingest.message("a1", dev.id, dev.helloMessage());
+    await wa.ingest.message("a1", dev.id, rec.start);
+    for (const c of rec.chunks.slice(0, 4)) await wa.ingest.message("a1", dev.id, c);
+    await dev.waitFor(() => cumulative() === 4);
+
+    // B takes the partition over while A stalls; then A goes on with what it had been sent.
+    expect(await raiseFence(b.db, "wb", { part: PART + 1, token: 6 }, Date.now())).toBe(true);
+    for (const c of rec.chunks.slice(4)) await wa.ingest.message("a1", dev.id, c);
+    await wa.ingest.message("a1", dev.id, rec.seal);
+    await wa.ingest.close();
+    expect(wa.refused).toContain("FENCED");
+    expect(wa.refused).not.toContain("STORE_FAILED");
+    expect(cumulative()).toBe(4);
+    expect(acked().some((x) => x.state === 1)).toBe(false);
+    expect((await storedChunkRows(b.db, dev.id, 1)).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+
+    // The device, never Acked beyond 4, says Hello to B and sends the rest again.
+    const wb = worker(b, "wb", 6);
+    await wb.ingest.message("b1", dev.id, dev.helloMessage([{ recording: 1, firstSeq: 5, lastSeq: 8, sealed: false, open: true }]));
+    for (const c of rec.chunks.slice(4)) await wb.ingest.message("b1", dev.id, c);
+    await wb.ingest.message("b1", dev.id, rec.seal);
+    await dev.waitFor(() => acked().some((x) => x.recording === 1 && x.state === 1 && x.cumulative === 8));
+    await wb.ingest.close();
+    expect(wb.refused).toEqual([]);
+    const detail = await recordingDetail(b.db, dev.id, 1);
+    expect({ verdict: detail!.verdict, chunks: detail!.chunks, bytes: detail!.bytes }).toEqual({ verdict: "verified", chunks: 8, bytes: 8000 });
+  });
+});
