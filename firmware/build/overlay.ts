@@ -102,6 +102,19 @@ function freshName(node: ts.Node, sf: ts.SourceFile): string {
 }
 
 /**
+ * Whether identifier `n` names a property (a member access, a key, a destructured field), not a
+ * variable: only such a name can be a use of a method.
+ */
+function namesProperty(n: ts.Identifier): boolean {
+  const p = n.parent;
+  if (ts.isPropertyAccessExpression(p)) return p.name === n;
+  if (ts.isShorthandPropertyAssignment(p)) return true;
+  if (ts.isBindingElement(p)) return p.propertyName === n || (!p.propertyName && ts.isObjectBindingPattern(p.parent));
+  if (ts.isPropertyAssignment(p) || ts.isPropertyDeclaration(p) || ts.isMethodDeclaration(p) || ts.isGetAccessorDeclaration(p) || ts.isSetAccessorDeclaration(p)) return p.name === n;
+  return false;
+}
+
+/**
  * The candidates that run while the bundle loads: called by a top-level statement outside any function
  * or class body (a constant's initializer), or by such a function or method, transitively; a class
  * made with `new` at the top level brings in its constructor. Returns the function candidates and the
@@ -177,7 +190,8 @@ export function overlayPrepare(text: string): { text: string; count: number; fun
         else c.ok = false; // used as a value: its identity may matter, so it stays a function
       }
       const m = methods.get(n.text);
-      if (m && n !== m.m.name) {
+      // A variable of the same name (the minifier names top-level functions `$n` too) is not a use.
+      if (m && n !== m.m.name && namesProperty(n)) {
         const pa = n.parent;
         if (ts.isPropertyAccessExpression(pa) && pa.name === n && ts.isCallExpression(pa.parent) && pa.parent.expression === pa && !pa.questionDotToken) m.calls.push(pa.parent);
         else m.ok = false;

@@ -19,6 +19,7 @@ export function info(rec: Recorder): { [k: string]: unknown } {
     queueBytes: rec.queue.bytes(), storeFree: h.store.free(), flashFree: h.kv.free(), chunkBytes: rec.chunkLen,
     preEventS: rec.preS, caseTag: rec.nextTag, clockOffsetMs: rec.clockOffset, battery: b.mv + " mV " + b.pct + "%",
     alarm: rec.alarm, lastError: rec.lastError, downlinkRejected: rec.guard ? rec.guard.rejected : 0,
+    downlinkMacInRow: rec.up.macRow % 4,
     chunks: rec.stats.chunks, published: rec.stats.published, acks: rec.stats.acked, memory: h.memory(), memoryPeak: h.memPeak(),
   };
 }

@@ -30,11 +30,17 @@ export function downlink(rec: Recorder, payload: Uint8Array): void {
     return;
   }
   const why = g.check((d.counter as number) || 0, (d.body as Uint8Array) || new Uint8Array(0), (d.mac as Uint8Array) || new Uint8Array(0));
+  const up = rec.up;
   if (why) {
     rec.stats.rejected++;
     rec.fail(why, "downlink ignored");
+    if (why === "DOWNLINK_MAC") {
+      if (up.macRow % 4 < 3) up.macRow++;
+      helloAgain(rec);
+    }
     return;
   }
+  up.macRow -= up.macRow % 4; // accepted: the row of refusals ends (R-DL-6)
   const bb = d.body as Uint8Array;
   // The common case, an Ack block (R-ACKB-1): DownBody's field 6 with a one-byte length, read in
   // place with a few DataView calls, where the protobuf Ack cost a nested decode in JavaScript.
@@ -61,6 +67,24 @@ export function downlink(rec: Recorder, payload: Uint8Array): void {
   else if (body.config) onConfig(rec, body.config as Obj);
   else if (body.command) onCommand(rec, body.command as Obj);
   else if (body.revoke) onRevoke(rec, body.revoke as Obj);
+}
+
+/**
+ * R-DL-6: the third downlink message in a row refused with DOWNLINK_MAC on this connection (none
+ * accepted between them) says Hello again with a fresh nonce: the gateway may never have had this
+ * connection's Hello. At most once per helloWaitMs after the last Hello, so a forger can't make the
+ * device loop; the Hello frees and obeys nothing. It also waits for a free slot in the publish window
+ * (a Hello the client can't take would be lost, its nonce opened all the same); one held back goes at
+ * the next refusal or housekeeping tick. The count and the last Hello's uptime are `up.macRow`
+ * (uplink.ts).
+ */
+export function helloAgain(rec: Recorder): void {
+  const up = rec.up;
+  const m = rec.mqtt;
+  const n = up.macRow % 4;
+  if (n < 3 || !up.online || !m || !m.canPublish() || rec.hw.uptime() - (up.macRow - n) / 4 < rec.o.helloWaitMs) return;
+  rec.log("hello again: 3 downlinks in a row refused (DOWNLINK_MAC)");
+  up.sayHello();
 }
 
 /**

@@ -44,7 +44,7 @@ import { closeKeys, loadConfig, recover, saveKeys } from "./recovery.js";
 import { preKeep, preMs, prePour } from "./pre-event.js";
 import type { PreChunk } from "./pre-event.js";
 import { FIRMWARE_VERSION, Uplink } from "./uplink.js";
-import { downlink, setCaseTag } from "./downlink.js";
+import { downlink, helloAgain, setCaseTag } from "./downlink.js";
 import { MEM_STORE, lowMemory, memoryCheck } from "./memory.js";
 import { info, selftest, stateName } from "./console.js";
 
@@ -445,6 +445,8 @@ export class Recorder {
       }
     }
     memoryCheck(this);
+    // A Hello again that waited out helloWaitMs (R-DL-6).
+    if (up.macRow % 4 === 3) helloAgain(this);
     if (up.ready && this.hw.uptime() - up.lastStatus >= this.statusS * 1000) up.heartbeat();
     up.resend(this.hw.now());
   }

@@ -46,6 +46,9 @@ export class Uplink {
   lastStatus: number;
   statusDue: boolean;
   behind: boolean; // the queue may hold what this connection has not sent (pump reads it)
+  // R-DL-6 in one number (one variable): the uptime (ms) of this connection's last Hello times 4,
+  // plus the downlink messages refused with DOWNLINK_MAC in a row since it (0..3, the low two bits).
+  macRow: number;
 
   constructor(rec: Recorder) {
     this.rec = rec;
@@ -58,6 +61,7 @@ export class Uplink {
     this.lastStatus = 0;
     this.statusDue = false;
     this.behind = true;
+    this.macRow = 0;
   }
 
   txOf(r: number): Tx {
@@ -205,9 +209,10 @@ export class Uplink {
   }
 
   /**
-   * Hello on every connection (R-HELLO): a fresh nonce for the downlink's MACs, the recordings held
+   * Hello on every connection (R-MSG-1): a fresh nonce for the downlink's MACs, the recordings held
    * with their seq ranges, the last seal. Nothing of a held recording goes out until the gateway says
-   * where it stands (its Ack), or helloWaitMs passes.
+   * where it stands (its Ack), or helloWaitMs passes. Said again on the same connection when the
+   * downlink keeps failing its MAC (R-DL-6, downlink.ts helloAgain).
    */
   sayHello(): void {
     const rec = this.rec;
@@ -215,6 +220,8 @@ export class Uplink {
     const k = rec.keys as KeyState;
     const nonce = h.random(NONCE_LEN);
     (rec.guard as DownlinkGuard).open(nonce);
+    this.stopWait(); // a Hello said again: the last one's wait ends here
+    this.macRow = Math.floor(h.uptime()) * 4;
     const held = rec.queue.held();
     const body = encode("Hello", {
       nonce: nonce, held: held, lastSealed: k.ls, lastSealValue: k.ls ? fromHex(k.lz) : new Uint8Array(0),

@@ -736,6 +736,10 @@ export class Ingest {
     if (s.signer) s.signer.destroy();
     s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, dev, nonce);
     s.schema = schema;
+    // A Hello said again on this connection (R-DL-6) begins a new session: its answers go at once,
+    // not folded into the interval of an Ack the device refused under the older nonce.
+    for (const a of s.acks.values()) if (a.timer) clearTimeout(a.timer);
+    s.acks.clear();
     s.held = new Set(held.map((x) => x.recording));
     s.unanswered = new Set(s.held);
     this.log.debug({ device: s.device.id, conn: s.connId, held }, "hello");

@@ -128,7 +128,7 @@ export class StreamDevice {
       this.rejectedDownlinks++;
       // Downlinks MAC'd under another nonce, one after another: the gateway never got this
       // connection's Hello (nats-server PUBACKs a publish it could not store while a stream elects
-      // its leader), so it is said again. The firmware does not do this yet (docs/SCALE.md).
+      // its leader), so it is said again (SPEC.md R-DL-6), as the firmware does.
       if (refused === "DOWNLINK_MAC" && ++this.macRefusedInRow >= 3 && this.client) {
         this.macRefusedInRow = 0;
         this.helloAgain++;

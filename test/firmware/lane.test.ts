@@ -10,7 +10,11 @@ import type { AddressInfo } from "node:net";
 import { Aedes } from "aedes";
 import { eachBuild } from "../espruino/builds.js";
 import { buildFirmware, BUDGET } from "../../firmware/build/build.js";
-import { encode } from "../../protocol/codec.js";
+import { decode, encode } from "../../protocol/codec.js";
+import { deriveDeviceKeys } from "../../protocol/chain.js";
+import { deviceIdBytes, parseHeader } from "../../protocol/blocks.js";
+import { DownlinkSigner } from "../../protocol/downlink.js";
+import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { testGateway } from "../gateway/harness.js";
 import { EspruinoDevice, clean, deviceFiles, tone, laneRecordings, until, LOAD_FROM_STORAGE } from "./lane.js";
 
@@ -162,15 +166,16 @@ setTimeout(function () {
     expect(out).not.toMatch(/ASSERT|EXITING/);
   });
 
-  it("a forged Ack from the broker frees nothing", async () => {
+  it("a forged Ack from the broker frees nothing, and gets at most one Hello again per helloWaitMs (R-DL-6)", async () => {
     // A broker that forges: it answers every uplink with an Ack for everything, MAC'd with a wrong key.
     const broker = await Aedes.createBroker();
     const server = createServer(broker.handle);
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     cleanup.push(() => new Promise<void>((r) => { server.close(() => r()); broker.close(); }));
-    let counter = 0;
+    let counter = 0, hellos = 0;
     broker.on("publish", (packet, client) => {
       if (!client || packet.topic !== "rec/ESP-3/up") return;
+      if (decode("Uplink", new Uint8Array(packet.payload as Buffer)).hello) hellos++;
       const body = encode("DownBody", { ack: { recording: 1, state: 1, cumulative: 1000 } });
       broker.publish({ cmd: "publish", topic: "rec/ESP-3/down", qos: 1, retain: false, dup: false,
         payload: Buffer.from(encode("Downlink", { schema: 1, counter: ++counter, body, mac: new Uint8Array(randomBytes(32)) })) }, () => {});
@@ -184,8 +189,79 @@ setTimeout(function () { var i = info(); console.log("RESULT " + i.queueDepth + 
     const [, depth, chunks, rejected, last] = (await d.waitLine(/^RESULT /)).split(" ");
     expect(Number(chunks)).toBeGreaterThanOrEqual(3);
     expect(Number(depth)).toBe(Number(chunks) + 2); // nothing freed: the start, every chunk, the seal
-    expect(Number(rejected)).toBeGreaterThanOrEqual(Number(chunks));
+    expect(Number(rejected)).toBeGreaterThanOrEqual(3);
     expect(last).toBe("DOWNLINK_MAC");
+    // Three refused in a row: Hello again (R-DL-6), at most once per helloWaitMs (1.5 s) in the 3.5 s.
+    expect(hellos).toBeGreaterThanOrEqual(2);
+    expect(hellos).toBeLessThanOrEqual(3);
+  });
+
+  it("a Hello the gateway never got: after 3 Acks MAC'd under an older nonce it says Hello again, and the Acks under the new one free its queue (R-DL-6)", async () => {
+    // A gateway in the broker: it answers every start, chunk and seal with an honest Ack under the
+    // device's key, but under the nonce of an earlier session, as a cluster worker does whose
+    // stream lost the device's Hello (PUBACKed, never stored). The first Hello is dropped; from the
+    // second on it answers under that Hello's nonce, counter from 1, each held recording at once.
+    const id = "ESP-6";
+    const root = new Uint8Array(randomBytes(32));
+    const keys = deriveDeviceKeys(nodeSha256, root);
+    const dev = deviceIdBytes(id);
+    const broker = await Aedes.createBroker();
+    const server = createServer(broker.handle);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    cleanup.push(() => new Promise<void>((r) => { server.close(() => r()); broker.close(); }));
+    const hellos: Uint8Array[] = [];
+    let signer = new DownlinkSigner(nodeSha256, keys.downlinkKey, dev, new Uint8Array(randomBytes(16)));
+    let staleSent = 0;
+    let cum = 0, sealed = false, started = false;
+    const answer = () => {
+      const body = encode("DownBody", { ack: { recording: 1, state: sealed ? 1 : 0, cumulative: cum } });
+      const m = signer.sign(body);
+      if (hellos.length < 2) staleSent++;
+      broker.publish({ cmd: "publish", topic: `rec/${id}/down`, qos: 1, retain: false, dup: false,
+        payload: Buffer.from(encode("Downlink", { schema: 1, counter: m.counter, body, mac: m.mac })) }, () => {});
+    };
+    broker.on("publish", (packet, client) => {
+      if (!client || packet.topic !== `rec/${id}/up`) return;
+      const up = decode("Uplink", new Uint8Array(packet.payload as Buffer));
+      if (up.hello) {
+        const h = decode("Hello", (up.hello as { body: Uint8Array }).body);
+        hellos.push(h.nonce as Uint8Array);
+        if (hellos.length === 1) return; // lost
+        signer = new DownlinkSigner(nodeSha256, keys.downlinkKey, dev, h.nonce as Uint8Array);
+        if ((h.held as unknown[]).length && started) answer();
+        return;
+      }
+      if (up.start) started = true;
+      else if (up.chunk) {
+        const seq = parseHeader((up.chunk as { header: Uint8Array }).header).seq;
+        if (seq === cum + 1) cum = seq;
+      } else if (up.seal) sealed = true;
+      else return; // a Status: no Ack
+      answer();
+    });
+    const d = device(bin, id, root, (server.address() as AddressInfo).port);
+    d.start(`${LOAD_FROM_STORAGE}
+setTimeout(function () { recorder.record(""); }, 1000);
+setTimeout(function () { recorder.stop(); }, 2000);
+var t0 = Date.now();
+var poll = setInterval(function () {
+  var i = info();
+  if ((Date.now() - t0 > 2500 && i.queueDepth === 0) || Date.now() - t0 > 15000) {
+    clearInterval(poll);
+    console.log("RESULT " + i.queueDepth + " " + i.chunks + " " + i.downlinkRejected + " " + i.acks);
+  }
+}, 100);
+`);
+    const [, depth, chunks, rejected, acks] = (await d.waitLine(/^RESULT /, 25000)).split(" ").map(Number);
+    expect(chunks).toBeGreaterThanOrEqual(3);
+    expect(hellos).toHaveLength(2);
+    expect(Buffer.from(hellos[1]).equals(Buffer.from(hellos[0]))).toBe(false);
+    expect(staleSent).toBeGreaterThanOrEqual(3);
+    expect(rejected).toBe(staleSent); // every Ack under the older nonce refused, none freed anything
+    expect(acks).toBeGreaterThanOrEqual(1);
+    expect(depth).toBe(0); // freed by the Acks under the second Hello's nonce
+    expect(d.lines().filter((l) => /hello again: 3 downlinks in a row refused \(DOWNLINK_MAC\)/.test(l))).toHaveLength(1);
+    expect(d.lines().join("\n")).not.toMatch(/Uncaught/);
   });
 });
 

@@ -62,6 +62,16 @@ describe("overlays: functions kept as text and made on first call", () => {
     expect(run(b.text).out).toBe(run(src).out);
   });
 
+  it("a method whose mangled name is also a variable's (the minifier names functions `$n` too) is still an overlay", () => {
+    // `$n` is both a top-level function and K's private method; `$o` a method and a parameter.
+    const src = `(()=>{function $n(x){return x+100}var K=class{constructor(v){this.v=v}$n(t){return this.v+t}$o($o){return this.$n($o)+$n($o)}};` +
+      `go=function(){var k=new K(1);out.push(k.$n(2),k.$o(3),$n(4))}})();`;
+    const b = build(src);
+    expect([b.pre.functions, b.pre.methods]).toEqual([1, 2]);
+    expect(run(b.text).out).toBe("[3,107,104]");
+    expect(run(b.text).out).toBe(run(src).out);
+  });
+
   it("makes each function once and keeps it until the cache is emptied", () => {
     const b = build(BUNDLE);
     const { ctx } = run(b.text);

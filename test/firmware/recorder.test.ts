@@ -3,11 +3,14 @@
 import { describe, it, expect, afterEach } from "vitest";
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { Aedes } from "aedes";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import { deriveDeviceKeys } from "../../protocol/chain.js";
 import { deviceIdBytes, encodeAckBlock, endReasonOf } from "../../protocol/blocks.js";
 import { DownlinkSigner } from "../../protocol/downlink.js";
-import { encode } from "../../protocol/codec.js";
+import { decode, encode } from "../../protocol/codec.js";
 import { FLAG_MARKER, FLAG_PRE_EVENT } from "../../protocol/constants.js";
 import { Recorder, RECORDING, IDLE, FULL } from "../../firmware/core/recorder.js";
 import type { RecorderOptions } from "../../firmware/core/recorder.js";
@@ -58,6 +61,24 @@ async function recordings(g: Gw, id: string) {
 async function endReasons(g: Gw, id: string): Promise<(string | null)[]> {
   const rows = await g.gw.db.all<{ seal_block: Uint8Array | null }>("SELECT seal_block FROM recordings WHERE device_id = ? ORDER BY recording_id", [id]);
   return rows.map((r) => endReasonOf(r.seal_block));
+}
+
+/**
+ * A bare MQTT broker in place of a gateway: the device connects and publishes, nobody answers. It
+ * keeps the nonce of every Hello the device says, in order.
+ */
+async function silentBroker(id: string): Promise<{ port: number; hellos: Uint8Array[] }> {
+  const broker = await Aedes.createBroker();
+  const server = createServer(broker.handle);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanup.push(() => new Promise<void>((r) => { server.close(() => r()); broker.close(); }));
+  const hellos: Uint8Array[] = [];
+  broker.on("publish", (packet, client) => {
+    if (!client || packet.topic !== `rec/${id}/up`) return;
+    const up = decode("Uplink", new Uint8Array(packet.payload as Buffer));
+    if (up.hello) hellos.push(decode("Hello", (up.hello as { body: Uint8Array }).body).nonce as Uint8Array);
+  });
+  return { port: (server.address() as AddressInfo).port, hellos };
 }
 
 function qfiles(h: FakeHost): string[] {
@@ -360,6 +381,98 @@ describe("recorder core against a real gateway", () => {
     h.press("record");
     await until(async () => (await recordings(g, "REC-8"))[0]?.verdict === "verified", "verified");
     await until(() => rec.queue.depth() === 0, "sealed and freed", 5000);
+  });
+
+  it("a lost Hello: 3 downlinks in a row MAC'd under another nonce make it say Hello again with a fresh one, and the Ack under that one frees (R-DL-6)", async () => {
+    const id = "REC-15";
+    const br = await silentBroker(id);
+    const { kv, root } = await device(null, id, {}, br.port);
+    const { rec, h } = boot(kv);
+    h.clock.up = 10000; // uptime only moves when the test moves it
+    await until(() => rec.up.ready && br.hellos.length === 1, "hello said (to a broker that stores it nowhere)");
+    h.press("record");
+    h.media.emit(3);
+    h.press("record");
+    expect(rec.queue.depth()).toBe(1 + 3 + 1);
+    const keys = deriveDeviceKeys(sha, root);
+    const dev = deviceIdBytes(id);
+    const ack = encode("DownBody", { ack: { recording: 1, state: 1, cumulative: 3 } });
+    const send = (s: DownlinkSigner, body = ack) => { const m = s.sign(body); downlink(rec, encode("Downlink", { schema: 1, counter: m.counter, body, mac: m.mac })); };
+    // The gateway never got this connection's Hello: it signs under the nonce of an earlier one.
+    const stale = new DownlinkSigner(sha, keys.downlinkKey, dev, new Uint8Array(randomBytes(16)));
+    const current = new DownlinkSigner(sha, keys.downlinkKey, dev, br.hellos[0]);
+    send(stale);
+    send(stale);
+    // One accepted message ends the row: two more refusals are not three in a row.
+    send(current, encode("DownBody", { beacon: { timeMs: Date.now(), nonce: new Uint8Array(16).fill(1) } }));
+    send(stale);
+    send(stale);
+    expect(rec.info().downlinkMacInRow).toBe(2);
+    await new Promise((r) => setTimeout(r, 300)); // ticks pass: nothing said
+    expect(br.hellos.length).toBe(1);
+    // The third in a row, within helloWaitMs of the Hello: held back until the wait is over.
+    h.clock.up += 100;
+    send(stale);
+    expect(rec.info().downlinkMacInRow).toBe(3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(br.hellos.length).toBe(1);
+    // The wait over, the next housekeeping tick says it.
+    h.clock.up += 300;
+    await until(() => br.hellos.length === 2, "hello said again");
+    expect(Buffer.from(br.hellos[1]).equals(Buffer.from(br.hellos[0]))).toBe(false);
+    expect(h.logs.filter((l) => /hello again: 3 downlinks in a row refused \(DOWNLINK_MAC\)/.test(l))).toHaveLength(1);
+    expect(rec.info().downlinkMacInRow).toBe(0);
+    // Nothing was freed by any refused message, nor by the Hello.
+    expect(rec.queue.depth()).toBe(5);
+    // The gateway answers the new Hello under its nonce, counter from 1: that Ack frees.
+    send(new DownlinkSigner(sha, keys.downlinkKey, dev, br.hellos[1]));
+    expect(rec.queue.depth()).toBe(0);
+    expect(rec.guard!.rejected).toBe(5);
+  });
+
+  it("a forger's bad MACs get at most one Hello per helloWaitMs and free nothing (R-DL-6)", async () => {
+    const id = "REC-16";
+    const br = await silentBroker(id);
+    const { kv, root } = await device(null, id, {}, br.port);
+    const { rec, h } = boot(kv);
+    h.clock.up = 10000;
+    await until(() => rec.up.ready && br.hellos.length === 1, "hello said");
+    h.press("record");
+    h.media.emit(2);
+    h.press("record");
+    expect(rec.queue.depth()).toBe(1 + 2 + 1);
+    const dev = deviceIdBytes(id);
+    const ack = encode("DownBody", { ack: { recording: 1, state: 1, cumulative: 1000 } });
+    // Acks for everything, MAC'd with a key the forger made up, under the nonce it saw in the Hello.
+    const flood = (n: number) => {
+      const f = new DownlinkSigner(sha, new Uint8Array(32).fill(9), dev, br.hellos[br.hellos.length - 1]);
+      for (let i = 0; i < n; i++) { const m = f.sign(ack); downlink(rec, encode("Downlink", { schema: 1, counter: m.counter, body: ack, mac: m.mac })); }
+    };
+    h.clock.up += 300; // helloWaitMs after the first Hello
+    flood(50);
+    await until(() => br.hellos.length === 2, "one hello again");
+    for (let round = 0; round < 3; round++) {
+      // Within helloWaitMs of the last Hello: however many, and however many ticks, no Hello.
+      h.clock.up += 299;
+      flood(50);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(br.hellos.length).toBe(2 + round);
+      // One ms later the wait is over: one Hello, and only one.
+      h.clock.up += 1;
+      flood(50);
+      await until(() => br.hellos.length === 3 + round, "the next hello again");
+      await new Promise((r) => setTimeout(r, 300));
+      expect(br.hellos.length).toBe(3 + round);
+    }
+    expect(h.logs.filter((l) => /hello again/.test(l))).toHaveLength(4);
+    expect(rec.guard!.rejected).toBe(50 * 7);
+    expect(rec.queue.depth()).toBe(4);
+    expect(rec.stats.acked).toBe(0);
+    // The device still takes its gateway's Ack under its last Hello's nonce.
+    const real = new DownlinkSigner(sha, deriveDeviceKeys(sha, root).downlinkKey, dev, br.hellos[br.hellos.length - 1]);
+    const m = real.sign(encode("DownBody", { ack: { recording: 1, state: 1, cumulative: 2 } }));
+    downlink(rec, encode("Downlink", { schema: 1, counter: m.counter, body: encode("DownBody", { ack: { recording: 1, state: 1, cumulative: 2 } }), mac: m.mac }));
+    expect(rec.queue.depth()).toBe(0);
   });
 
   it("pre-event chunks and markers enter the chain flagged", async () => {

@@ -11,7 +11,7 @@ import { chunkFrame, decode, encode, which } from "../../protocol/codec.js";
 import { CONTROL_HELLO, CONTROL_STATUS, END_REBOOT, END_STOPPED, FLAG_INTERRUPTED, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import { concat } from "../../protocol/bytes.js";
 
-export interface Received { kind: string; body: Record<string, unknown>; ok: string; schema?: number }
+export interface Received { kind: string; body: Record<string, unknown>; ok: string; schema?: number; counter?: number }
 
 export class FakeDevice {
   client!: MqttClient;
@@ -39,7 +39,7 @@ export class FakeDevice {
     const body = decode("DownBody", d.body as Uint8Array);
     // An Ack block (schema 2, R-ACKB-1) is read into the protobuf Ack's fields: tests look at `ack`.
     if (body.ackBlock) body.ack = parseAckBlock(body.ackBlock as Uint8Array);
-    this.received.push({ kind: body.ack ? "ack" : which(body, "DownBody"), body, ok, schema: d.schema as number });
+    this.received.push({ kind: body.ack ? "ack" : which(body, "DownBody"), body, ok, schema: d.schema as number, counter: d.counter as number });
     for (const w of this.waiters.splice(0)) w();
   }
 

@@ -129,6 +129,32 @@ describe("gateway ingest over MQTT", () => {
     await d.end();
   });
 
+  it("takes a second Hello on one connection as a new session (R-DL-6): its nonce, the counter from 1, each Held answered at once", async () => {
+    const d = await provisioned("BWC-0142");
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    const rec = d.recording(1, [randomBytes(1000), randomBytes(1000), randomBytes(1000)]);
+    await d.publish(rec.start);
+    for (const c of rec.chunks) await d.publish(c);
+    await d.waitFor(ackFor(1, 0, 3));
+    // The same connection says Hello again, as a device whose downlink kept failing its MAC does.
+    const n = d.received.length;
+    const t0 = Date.now();
+    await d.hello([{ recording: 1, firstSeq: 1, lastSeq: 3, sealed: false, open: true }]);
+    const answer = await d.waitFor((m) => d.received.indexOf(m) >= n && m.kind === "ack");
+    // Not folded into the last Ack's interval (ackIntervalMs, 1 s): the device waits on it.
+    expect(Date.now() - t0).toBeLessThan(800);
+    expect(answer).toMatchObject({ ok: "", counter: 1 });
+    expect(answer.body.ack).toMatchObject({ recording: 1, state: 0, cumulative: 3 });
+    await d.publish(rec.seal);
+    await d.waitFor((m) => d.received.indexOf(m) >= n && ackFor(1, 1, 3)(m));
+    const after = d.received.slice(n);
+    // Everything after the second Hello is MAC'd under its nonce, counted from 1.
+    expect(after.map((m) => m.ok)).toEqual(after.map(() => ""));
+    expect(after.map((m) => m.counter)).toEqual(after.map((_, i) => i + 1));
+    await d.end();
+  });
+
   it("refuses a tampered chunk as forged: kept as evidence and alarmed, never acknowledged, and the recording is not failed by it", async () => {
     const d = await provisioned("BWC-0103");
     await d.connect(gw.mqttPort);
