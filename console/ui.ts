@@ -44,11 +44,19 @@ export function Prompt(p: { title: string; help?: string; fields?: Field[]; subm
   const ref = useRef<HTMLDialogElement>(null);
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
+  // Where focus was when the dialog was asked for: read at its first render, which runs in the
+  // opener's click, not in the effect, which runs after a paint (by then focus can have moved, and a
+  // closed dialog would hand it to nothing).
+  const opener = useRef<HTMLElement | null | undefined>(undefined);
+  if (opener.current === undefined) opener.current = document.activeElement as HTMLElement | null;
   useEffect(() => {
     const d = ref.current!;
-    const before = document.activeElement as HTMLElement | null;
     d.showModal();
-    return () => { if (d.open) d.close(); before?.focus(); };
+    return () => {
+      if (d.open) d.close();
+      const o = opener.current;
+      if (o && o.isConnected && !d.contains(o)) o.focus();
+    };
   }, []);
   const fields: Field[] = [...(p.fields ?? []), ...(p.noReason ? [] : [{ name: "reason", label: t("reason"), type: "textarea" as const, required: true, help: t("reasonHelp"), value: p.reasonValue }])];
   const submit = async (e: Event) => {

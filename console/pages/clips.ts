@@ -4,7 +4,7 @@
 // to export it.
 import type { VNode } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, apiBytes, onLive, q } from "../api.js";
+import { api, apiBytes, onLive, onLiveState, q } from "../api.js";
 import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, useLoad } from "../ui.js";
 import { bytes, duration, t, tk, when } from "../i18n.js";
@@ -24,7 +24,9 @@ export function Clips(): VNode {
       if (ev.type !== "recording" || timer) return;
       timer = window.setTimeout(() => { timer = 0; list.reload(); }, 3000);
     });
-    return () => { off(); clearTimeout(timer); };
+    // Clips that arrived while the stream was down (or not open yet): asked again when it opens.
+    const offState = onLiveState((up) => { if (up) list.reload(); });
+    return () => { off(); offState(); clearTimeout(timer); };
   }, []);
   const rows = (list.data ?? []).slice().sort((a, b) => (b.startMs ?? 0) - (a.startMs ?? 0));
   return html`<section aria-labelledby="h-clips">

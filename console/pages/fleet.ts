@@ -4,7 +4,7 @@
 import { Component } from "preact";
 import type { VNode } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, onLive } from "../api.js";
+import { api, onLive, onLiveState } from "../api.js";
 import { html, ErrorNote, Loading } from "../ui.js";
 import { bytes, offset, t, tk, when } from "../i18n.js";
 
@@ -85,13 +85,18 @@ export function Fleet({ lang }: { lang: string }): VNode {
     let live = true;
     const map = rows.map;
     const loadAlarms = () => api<Alarm[]>("GET", "/api/alarms").then((a) => live && setAlarms(a), () => undefined);
-    Promise.all([api<DeviceRow[]>("GET", "/api/devices"), api<Unit[]>("GET", "/api/units").catch(() => [])]).then(([ds, us]) => {
+    const load = () => Promise.all([api<DeviceRow[]>("GET", "/api/devices"), api<Unit[]>("GET", "/api/units").catch(() => [])]).then(([ds, us]) => {
       if (!live) return;
       for (const d of ds) map.set(d.id, d);
       setLoaded(true);
       setUnits(us);
+      redraw((x) => x + 1);
     }, (e: Error) => live && setError(e));
+    void load();
     void loadAlarms();
+    // The live stream carries no history: what changed while it was down (or not open yet, just
+    // after sign-in) is read again whenever it opens.
+    const offState = onLiveState((up) => { if (up) { void load(); void loadAlarms(); } });
     // Events change rows in place (a new object per changed row), drawn once per frame.
     const whole = () => redraw((x) => x + 1);
     const off = onLive((ev) => {
@@ -105,7 +110,7 @@ export function Fleet({ lang }: { lang: string }): VNode {
         void loadAlarms();
       }
     });
-    return () => { live = false; off(); rows.stop(); };
+    return () => { live = false; off(); offState(); rows.stop(); };
   }, []);
 
   const unitName = new Map(units.map((u) => [u.id, u.name]));
