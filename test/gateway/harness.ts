@@ -18,7 +18,15 @@ export async function testGateway(over: Partial<GatewayConfig> = {}): Promise<{ 
   // SQLite in the data directory, or on the PostgreSQL run a database of its own.
   const store = await testDb();
   const gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, db: store.db, diskMinFreeMb: 1, beaconIntervalS: 0, ...over }, createLogger("silent"));
-  return { gw, dir, db: store.db, close: async () => { await gw.close(); await store.drop(); rmSync(dir, { recursive: true, force: true }); } };
+  // The data directory goes even when closing fails (a test that closed the gateway itself and
+  // restarted it on the same directory).
+  return { gw, dir, db: store.db, close: async () => {
+    try {
+      await gw.close();
+    } finally {
+      try { await store.drop(); } finally { rmSync(dir, { recursive: true, force: true }); }
+    }
+  } };
 }
 
 /** Register a device with a fresh root secret; connected and said Hello unless told not to. */
