@@ -70,7 +70,6 @@ export class GroupCommitter {
   /** Items still waiting for a batch, by owner: a later item of the same owner merges into it. */
   private waiting = new Map<object, Queued>();
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> = Promise.resolve();
   /** The last batch taken, settled once its transaction has: the next batch's transaction waits for it. */
   private sqlTail: Promise<void> = Promise.resolve();
   private busy = false;
@@ -131,9 +130,7 @@ export class GroupCommitter {
     for (const q of batch) if (q.w.owner && this.waiting.get(q.w.owner) === q) this.waiting.delete(q.w.owner);
     this.busy = true;
     // commit() settles every item itself; a batch never stops the ones after it.
-    const p = this.commit(batch, this.sqlTail).catch(() => undefined);
-    this.sqlTail = p;
-    this.running = p;
+    this.sqlTail = this.commit(batch, this.sqlTail).catch(() => undefined);
   }
 
   /**
@@ -263,7 +260,7 @@ export class GroupCommitter {
   async flush(): Promise<void> {
     this.kick();
     while (this.busy || this.queue.length) {
-      await this.running;
+      await this.sqlTail;
       this.kick();
     }
     await this.sqlTail;
