@@ -16,6 +16,11 @@ export interface Db {
   readonly dialect: Dialect;
   /** A statement that returns no rows; `changes` is how many rows it wrote. */
   run(sql: string, params?: Params): Promise<{ changes: number }>;
+  /**
+   * Statements that return no rows, run in order, as one unit of work for the driver: the SQLite
+   * driver hands them to its thread in one message. Inside a transaction, as a batch's writes are.
+   */
+  runAll(stmts: { sql: string; params: Params }[]): Promise<void>;
   /** The first row, if any (also an INSERT ... RETURNING). */
   get<T>(sql: string, params?: Params): Promise<T | undefined>;
   all<T>(sql: string, params?: Params): Promise<T[]>;
@@ -71,7 +76,8 @@ export function dbLabel(target: string): string {
 export function isConstraintError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   // SQLite: SQLITE_CONSTRAINT; PostgreSQL: SQLSTATE class 23 (integrity constraint violation).
-  return code === "SQLITE_CONSTRAINT" || (typeof code === "string" && /^23[0-9A-Z]{3}$/.test(code));
+  // (SQLite's extended codes too: SQLITE_CONSTRAINT_UNIQUE, _FOREIGNKEY, _CHECK, _NOTNULL, _TRIGGER.)
+  return typeof code === "string" && (code === "SQLITE_CONSTRAINT" || code.startsWith("SQLITE_CONSTRAINT_") || /^23[0-9A-Z]{3}$/.test(code));
 }
 
 /** A statement that only reads (the store writes no data-modifying WITH). */
@@ -109,6 +115,15 @@ export abstract class QueuedDb implements Db {
 
   run(sql: string, params: Params = []): Promise<{ changes: number }> {
     return this.outside(() => this.runNow(sql, params));
+  }
+
+  runAll(stmts: { sql: string; params: Params }[]): Promise<void> {
+    return this.outside(() => this.runAllNow(stmts));
+  }
+
+  /** Each statement after the one before; a driver that can send them together does. */
+  protected async runAllNow(stmts: { sql: string; params: Params }[]): Promise<void> {
+    for (const s of stmts) await this.runNow(s.sql, s.params);
   }
 
   get<T>(sql: string, params: Params = []): Promise<T | undefined> {

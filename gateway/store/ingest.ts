@@ -1,7 +1,7 @@
 // What ingest reads and writes in the database: recordings, chunks, evidence, a device's last
 // Hello and Status. Every statement of the ingest path is here, as a typed function; a
 // recording's commit is one function that writes a whole batch of its changes.
-import type { Db } from "./db.js";
+import type { Db, Params } from "./db.js";
 import type { Reason } from "../../protocol/reasons.js";
 
 /** A recording's row as ingest resumes it after a restart. */
@@ -122,11 +122,15 @@ const CHUNK_COLS = "(device_id, recording_id, seq, header, tag, chain, flags, ti
 /** Chunks per INSERT statement (12 parameters each, well below SQLite's limit). */
 const CHUNKS_PER_STATEMENT = 128;
 
+type Stmt = { sql: string; params: Params };
+
 /** A recording's share of a batch in three statements: its row, its chunks, its state. */
 export async function commitRecording(db: Db, c: RecordingCommit): Promise<void> {
-  if (c.create) await createRows(db, [c]);
-  await insertChunks(db, [c], CHUNKS_PER_STATEMENT);
-  await updateState(db, c);
+  const out: Stmt[] = [];
+  if (c.create) createRows(out, [c]);
+  insertChunks(out, [c], CHUNKS_PER_STATEMENT);
+  updateState(out, c);
+  await db.runAll(out);
 }
 
 /**
@@ -134,33 +138,40 @@ export async function commitRecording(db: Db, c: RecordingCommit): Promise<void>
  * every chunk in multi-row INSERTs of up to CHUNKS_TOGETHER rows, and the states of recordings
  * with neither start nor seal in one UPDATE ... FROM (VALUES ...); only a start or a seal has a
  * statement of its own. The same rows as commitRecording for each; a batch is written so when no
- * item of it fails (commit.ts). Each statement is a round trip through the event loop, which a
- * loaded gateway serves slowly: 40 recordings' shares cost about 160 statements one by one.
+ * item of it fails (commit.ts). The statements go to the driver together (db.runAll): each one
+ * awaited alone would be a round trip through the event loop, which a loaded gateway serves
+ * slowly (40 recordings' shares cost about 160 statements one by one).
  */
 export async function commitRecordings(db: Db, cs: RecordingCommit[]): Promise<void> {
+  const out: Stmt[] = [];
   const created = cs.filter((c) => c.create);
-  for (let i = 0; i < created.length; i += ROWS_TOGETHER) await createRows(db, created.slice(i, i + ROWS_TOGETHER));
-  await insertChunks(db, cs, CHUNKS_TOGETHER);
+  for (let i = 0; i < created.length; i += ROWS_TOGETHER) createRows(out, created.slice(i, i + ROWS_TOGETHER));
+  insertChunks(out, cs, CHUNKS_TOGETHER);
   // A state with a start or a seal, or with no chain yet (a null bytea has no type in a VALUES
   // list on PostgreSQL), is written on its own.
   const plain = cs.filter((c) => !c.start && !c.seal && c.state.lastChain);
-  for (const c of cs) if (!plain.includes(c)) await updateState(db, c);
+  const own = new Set(cs);
+  for (const c of plain) own.delete(c);
+  for (const c of own) updateState(out, c);
   for (let i = 0; i < plain.length; i += ROWS_TOGETHER) {
     const part = plain.slice(i, i + ROWS_TOGETHER);
-    const params: (string | number | Uint8Array | null)[] = [];
+    const params: Params = [];
     for (const c of part) {
       const s = c.state;
       params.push(c.device, c.recording, s.linkedSeq, s.lastChain!, s.totalBytes, s.lastTimeMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at, c.timeFlag || null);
     }
-    await db.run(
-      `UPDATE recordings SET linked_seq = v.column3, last_chain = v.column4, total_bytes = v.column5,
+    out.push({
+      sql: `UPDATE recordings SET linked_seq = v.column3, last_chain = v.column4, total_bytes = v.column5,
          last_time_ms = CASE WHEN v.column6 >= 0 THEN v.column6 ELSE recordings.last_time_ms END,
          end_ms = CASE WHEN v.column7 >= 0 THEN v.column7 ELSE recordings.end_ms END,
          verdict = v.column8, final = v.column9, reasons = v.column10, lost = v.column11, prev_checked = v.column12, last_received = v.column13,
          time_flag = COALESCE(recordings.time_flag, v.column14)
        FROM (VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}) AS v
-       WHERE recordings.device_id = v.column1 AND recordings.recording_id = v.column2`, params);
+       WHERE recordings.device_id = v.column1 AND recordings.recording_id = v.column2`,
+      params,
+    });
   }
+  await db.runAll(out);
 }
 
 /** Rows per statement when recordings are written together (14 parameters each at most). */
@@ -168,46 +179,48 @@ const ROWS_TOGETHER = 200;
 /** Chunk rows per INSERT when recordings are written together: 12,000 parameters, within both engines' limits. */
 const CHUNKS_TOGETHER = 1000;
 
-async function createRows(db: Db, cs: RecordingCommit[]): Promise<void> {
+function createRows(out: Stmt[], cs: RecordingCommit[]): void {
   if (!cs.length) return;
-  const params: (string | number)[] = [];
+  const params: Params = [];
   for (const c of cs) params.push(c.device, c.recording, c.mediaPath, c.at, c.at, c.deviceLost ? 1 : 0);
-  await db.run(
-    `INSERT INTO recordings (device_id, recording_id, media_path, first_received, last_received, device_lost) VALUES ${cs.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")} ON CONFLICT (device_id, recording_id) DO NOTHING`,
-    params);
+  out.push({
+    sql: `INSERT INTO recordings (device_id, recording_id, media_path, first_received, last_received, device_lost) VALUES ${cs.map(() => "(?, ?, ?, ?, ?, ?)").join(", ")} ON CONFLICT (device_id, recording_id) DO NOTHING`,
+    params,
+  });
 }
 
 /** The chunks of `cs`, in order, `per` rows to a statement. */
-async function insertChunks(db: Db, cs: RecordingCommit[], per: number): Promise<void> {
-  let params: (string | number | Uint8Array)[] = [];
+function insertChunks(out: Stmt[], cs: RecordingCommit[], per: number): void {
+  let params: Params = [];
   let rows = 0;
-  const flush = async () => {
+  const flush = () => {
     if (!rows) return;
-    await db.run(`INSERT INTO chunks ${CHUNK_COLS} VALUES ${"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ".repeat(rows - 1)}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, params);
+    out.push({ sql: `INSERT INTO chunks ${CHUNK_COLS} VALUES ${"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ".repeat(rows - 1)}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, params });
     params = [];
     rows = 0;
   };
   for (const c of cs) {
     for (const k of c.chunks) {
       params.push(c.device, c.recording, k.seq, k.header, k.tag, k.chain, k.flags, k.timeMs, k.durationMs, k.length, k.offset, c.at);
-      if (++rows === per) await flush();
+      if (++rows === per) flush();
     }
   }
-  await flush();
+  flush();
 }
 
-async function updateState(db: Db, c: RecordingCommit): Promise<void> {
+function updateState(out: Stmt[], c: RecordingCommit): void {
   const s = c.state, st = c.start, se = c.seal;
-  await db.run(
-    `UPDATE recordings SET linked_seq = ?, last_chain = COALESCE(?, last_chain), total_bytes = ?, last_time_ms = CASE WHEN ? >= 0 THEN ? ELSE last_time_ms END,
+  out.push({
+    sql: `UPDATE recordings SET linked_seq = ?, last_chain = COALESCE(?, last_chain), total_bytes = ?, last_time_ms = CASE WHEN ? >= 0 THEN ? ELSE last_time_ms END,
        end_ms = CASE WHEN ? >= 0 THEN ? ELSE end_ms END, verdict = ?, final = ?, reasons = ?, lost = ?, prev_checked = ?, last_received = ?,
        time_flag = COALESCE(time_flag, ?)${st ? ", genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ?, beacon_sent_ms = ?" : ""}${se ? ", seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?" : ""}
      WHERE device_id = ? AND recording_id = ?`,
-    [s.linkedSeq, s.lastChain, s.totalBytes, s.lastTimeMs, s.lastTimeMs, s.endMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at,
+    params: [s.linkedSeq, s.lastChain, s.totalBytes, s.lastTimeMs, s.lastTimeMs, s.endMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at,
       c.timeFlag || null,
       ...(st ? [st.genesis, st.c0, st.caseTag, st.startMs, st.preEventMs, st.clipAtMs, st.beaconSentMs] : []),
       ...(se ? [se.block, se.tag, se.caseTag, se.value, se.interrupted ? 1 : 0] : []),
-      c.device, c.recording]);
+      c.device, c.recording],
+  });
 }
 
 /** A recording's verdict after a check that changed it without new data (a genesis link, a finalised gap). */

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import sqlite3 from "sqlite3";
+import Database from "better-sqlite3";
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "evrec-cli-"));
@@ -53,12 +53,12 @@ describe("admin CLI", () => {
     const ok = await admin("audit", "verify");
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(/audit log OK: 9 entries/);
-    const db = new sqlite3.Database(join(dir, "gateway.db"));
-    const exec = (sql: string) => new Promise<void>((res, rej) => db.exec(sql, (e) => (e ? rej(e) : res())));
-    const triggers = await new Promise<{ name: string }[]>((res, rej) => db.all("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'", (e, rows) => (e ? rej(e) : res(rows as { name: string }[]))));
-    for (const t of triggers) await exec(`DROP TRIGGER ${t.name}`);
-    await exec("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)");
-    await new Promise<void>((res) => db.close(() => res()));
+    // An insider with the database file: the log's guard triggers dropped, its last entry deleted.
+    const db = new Database(join(dir, "gateway.db"));
+    const triggers = db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'").all() as { name: string }[];
+    for (const t of triggers) db.exec(`DROP TRIGGER ${t.name}`);
+    db.exec("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)");
+    db.close();
     const bad = await admin("audit", "verify");
     expect(bad.code).toBe(1);
     expect(bad.out).toContain("TRUNCATED");

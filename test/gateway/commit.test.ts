@@ -37,6 +37,8 @@ async function setup() {
   const sent = { n: 0 };
   const run = db.run.bind(db);
   db.run = ((sql: string, params?: unknown[]) => { sent.n++; return run(sql, params as never); }) as typeof db.run;
+  const runAll = db.runAll.bind(db);
+  db.runAll = ((stmts: { sql: string; params: unknown[] }[]) => { sent.n += stmts.length; return runAll(stmts as never); }) as typeof db.runAll;
   return { dir, db, media, sent };
 }
 
@@ -109,14 +111,14 @@ describe("group commit", () => {
     // The next item of the recording arrives while the first is in its transaction (its batch
     // writes its media meanwhile).
     let later: Promise<void> | null = null;
-    const run = db.run.bind(db);
-    db.run = ((sql: string, params?: unknown[]) => {
-      if (!later && sql.startsWith("INSERT INTO chunks")) {
+    const runAll = db.runAll.bind(db);
+    db.runAll = ((stmts: { sql: string; params: unknown[] }[]) => {
+      if (!later && stmts.some((s) => s.sql.startsWith("INSERT INTO chunks"))) {
         later = c.submit({ ...work(share("BAD", 1, 3, 3, false), randomBytes(64)), owner });
-        return new Promise((r) => setTimeout(r, 100)).then(() => run(sql, params as never));
+        return new Promise((r) => setTimeout(r, 100)).then(() => runAll(stmts as never));
       }
-      return run(sql, params as never);
-    }) as typeof db.run;
+      return runAll(stmts as never);
+    }) as typeof db.runAll;
     await expect(c.submit({ ...work(first), owner })).rejects.toThrow();
     await expect(later).rejects.toBeInstanceOf(SupersededError);
     expect(await rows(db, "BAD")).toMatchObject({ chunks: 1, rec: { linked_seq: 1 } });
