@@ -5,8 +5,11 @@ import { Component } from "preact";
 import type { VNode } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, onLive, onLiveState } from "../api.js";
+import type { LiveEvent } from "../api.js";
 import { html, ErrorNote, Loading } from "../ui.js";
 import { bytes, offset, t, tk, when } from "../i18n.js";
+
+type DeviceEvent = Extract<LiveEvent, { type: "device" }>;
 
 export interface DeviceRow { id: string; kind: string; state: string; unit: number | null; online: boolean; lastSeen: number | null; lastStatus: Record<string, any> | null; at?: number }
 interface Unit { id: number; name: string; parentId: number | null }
@@ -85,13 +88,26 @@ export function Fleet({ lang }: { lang: string }): VNode {
     let live = true;
     const map = rows.map;
     const loadAlarms = () => api<Alarm[]>("GET", "/api/alarms").then((a) => live && setAlarms(a), () => undefined);
-    const load = () => Promise.all([api<DeviceRow[]>("GET", "/api/devices"), api<Unit[]>("GET", "/api/units").catch(() => [])]).then(([ds, us]) => {
-      if (!live) return;
-      for (const d of ds) map.set(d.id, d);
-      setLoaded(true);
-      setUnits(us);
-      redraw((x) => x + 1);
-    }, (e: Error) => live && setError(e));
+    // The live events since each row's list was asked for. A list asked for before an event may
+    // have been read before the change it reports, and must not put the older row back (a reload
+    // racing a Status): the event is applied again on top of it. An event for a row not loaded yet
+    // (the first list still on its way) waits for it the same way.
+    const since = new Map<string, { t: number; ev: DeviceEvent }>();
+    const apply = (old: DeviceRow, ev: DeviceEvent): DeviceRow =>
+      ({ ...old, online: ev.online, lastSeen: ev.lastSeen, lastStatus: ev.status ?? old.lastStatus, state: old.state === "provisioned" && ev.online ? "active" : old.state, at: ev.at });
+    const load = () => {
+      const asked = performance.now();
+      return Promise.all([api<DeviceRow[]>("GET", "/api/devices"), api<Unit[]>("GET", "/api/units").catch(() => [])]).then(([ds, us]) => {
+        if (!live) return;
+        for (const d of ds) {
+          const later = since.get(d.id);
+          map.set(d.id, later && later.t >= asked ? apply(d, later.ev) : d);
+        }
+        setLoaded(true);
+        setUnits(us);
+        redraw((x) => x + 1);
+      }, (e: Error) => live && setError(e));
+    };
     void load();
     void loadAlarms();
     // The live stream carries no history: what changed while it was down (or not open yet, just
@@ -101,9 +117,10 @@ export function Fleet({ lang }: { lang: string }): VNode {
     const whole = () => redraw((x) => x + 1);
     const off = onLive((ev) => {
       if (ev.type === "device") {
+        since.set(ev.id, { t: performance.now(), ev });
         const old = map.get(ev.id);
         if (!old) return;
-        const d = { ...old, online: ev.online, lastSeen: ev.lastSeen, lastStatus: ev.status ?? old.lastStatus, state: old.state === "provisioned" && ev.online ? "active" : old.state, at: ev.at };
+        const d = apply(old, ev);
         map.set(ev.id, d);
         rows.changed(ev.id, whole, d.online !== old.online || d.state !== old.state);
       } else if (ev.type === "alarm") {

@@ -141,6 +141,28 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
   });
 
   let checkedOutAt = 0;
+  it("keeps a Status that arrives while the fleet list is on its way, not the older row the list read", async () => {
+    const p = await page();
+    await signIn(p, base, "admin", PW.admin);
+    // Every list of devices is read at once but handed to the page only once the Status has been
+    // sent and its live event had time to arrive: the list is older than the event.
+    let release!: () => void;
+    const released = new Promise<void>((r) => { release = r; });
+    await p.route("**/api/devices", async (route) => {
+      const res = await route.fetch();
+      await released;
+      await route.fulfill({ response: res });
+    });
+    const asked = p.waitForRequest("**/api/devices");
+    await p.goto(`${base}/#/fleet`);
+    await asked;
+    await s.devices[2].status({ batteryPct: 47, storageFree: 700 * 1048576, queueDepth: 1, clockOffsetMs: 40, state: 0 });
+    await new Promise((r) => setTimeout(r, 1500));
+    release();
+    await p.waitForFunction(() => document.querySelector('tr[data-device="BWC-E3"]')?.textContent?.includes("47%"));
+    await p.unroute("**/api/devices");
+  });
+
   it("checks a device out to an officer, and shows a refusal with its reason for an expired certificate", async () => {
     const p = await page();
     await signIn(p, base, "admin", PW.admin);
