@@ -20,7 +20,7 @@
 // before. An item whose `owner` died (an earlier item of the same recording failed, so the
 // in-memory state it was built from is no longer what the disk holds)
 // is skipped and rejected: nothing built on a failed commit is ever committed or acknowledged.
-import type { Db } from "../store/db.js";
+import type { Db, Params } from "../store/db.js";
 import type { Media } from "../store/media.js";
 
 export interface Work {
@@ -37,15 +37,16 @@ export interface Work {
    */
   merge?: (later: Work) => void;
   /**
-   * The same statements as `sql`, for many items at once: items of a batch whose `together.run`
-   * is the same function are written by one call, in a few large statements.
+   * The same writes as `sql`, for many items at once: items of a batch whose
+   * `together.statements` is the same function are written by the statements of one call, a few
+   * large ones.
    */
   together?: Together;
 }
 
-/** Items written together: `run` takes every `item` of the batch that names it. */
+/** Items written together: `statements` takes every `item` of the batch that names it. */
 export interface Together {
-  run(db: Db, items: unknown[]): Promise<void>;
+  statements(items: unknown[]): { sql: string; params: Params }[];
   item: unknown;
 }
 
@@ -204,18 +205,26 @@ export class GroupCommitter {
     for (const q of batch) if (!q.err && q.w.owner && q.w.owner.dead) q.err = new SupersededError();
     const live = batch.filter((q) => !q.err);
     if (!live.length) return true;
+    const groups = new Map<Together["statements"], unknown[]>();
+    for (const q of live) {
+      const t = q.w.together;
+      if (!t) continue;
+      const items = groups.get(t.statements);
+      if (items) items.push(t.item);
+      else groups.set(t.statements, [t.item]);
+    }
+    const stmts = () => [...groups].flatMap(([statements, items]) => statements(items));
     try {
+      // Nothing but statements (no fence, every item written together): the transaction is one
+      // unit for the driver, which the SQLite driver's thread runs from BEGIN to COMMIT at once.
+      if (!this.fence && live.every((q) => q.w.together)) {
+        await this.db.writeBatch(stmts());
+        return true;
+      }
       await this.db.transaction(async () => {
         await this.checkFence(live);
-        const groups = new Map<Together["run"], unknown[]>();
-        for (const q of live) {
-          const t = q.w.together;
-          if (!t) { await q.w.sql(this.db); continue; }
-          const items = groups.get(t.run);
-          if (items) items.push(t.item);
-          else groups.set(t.run, [t.item]);
-        }
-        for (const [run, items] of groups) await run(this.db, items);
+        for (const q of live) if (!q.w.together) await q.w.sql(this.db);
+        await this.db.runAll(stmts());
       });
       return true;
     } catch {

@@ -21,6 +21,12 @@ export interface Db {
    * driver hands them to its thread in one message. Inside a transaction, as a batch's writes are.
    */
   runAll(stmts: { sql: string; params: Params }[]): Promise<void>;
+  /**
+   * One write transaction of these statements and nothing else, queued as any transaction is.
+   * Nothing runs inside it but `stmts`, so the SQLite driver's thread runs it whole, from BEGIN to
+   * COMMIT, from one message. A failed statement rolls it all back and rejects.
+   */
+  writeBatch(stmts: { sql: string; params: Params }[]): Promise<void>;
   /** The first row, if any (also an INSERT ... RETURNING). */
   get<T>(sql: string, params?: Params): Promise<T | undefined>;
   all<T>(sql: string, params?: Params): Promise<T[]>;
@@ -147,9 +153,38 @@ export abstract class QueuedDb implements Db {
     return p;
   }
 
+  writeBatch(stmts: { sql: string; params: Params }[]): Promise<void> {
+    return this.transaction(() => this.runAllNow(stmts));
+  }
+
+  /**
+   * Run `run` when the transactions queued before it have ended: the queue every transaction
+   * waits in. `run` owns the connection until it settles.
+   */
+  protected enqueue<T>(run: () => Promise<T>): Promise<T> {
+    const settle = () => {
+      this.queued--;
+      // No transaction open or queued: nothing is inside one, so the context that marks the inside
+      // can stop. While it is enabled every promise of the process pays Node's async hooks (a
+      // tenth of a loaded gateway's main thread); the next transaction enables it again.
+      if (this.queued === 0) this.inTx.disable();
+    };
+    const go = async () => {
+      try {
+        return await run();
+      } finally {
+        settle();
+      }
+    };
+    this.queued++;
+    const p = this.tail.then(go, go);
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+
   transaction<T>(fn: () => Promise<T>): Promise<T> {
     if (this.inTx.getStore()?.open) return fn();
-    const run = async () => {
+    return this.enqueue(async () => {
       await this.execNow(this.beginSql);
       // Work started inside but still running after the commit (a callback not awaited) must not
       // think it is inside: it queues a transaction of its own.
@@ -163,14 +198,8 @@ export abstract class QueuedDb implements Db {
         mark.open = false;
         await this.execNow("ROLLBACK").catch(() => undefined);
         throw e;
-      } finally {
-        this.queued--;
       }
-    };
-    this.queued++;
-    const p = this.tail.then(run, run);
-    this.tail = p.catch(() => undefined);
-    return p;
+    });
   }
 
   get inTransaction(): boolean {

@@ -122,7 +122,7 @@ const CHUNK_COLS = "(device_id, recording_id, seq, header, tag, chain, flags, ti
 /** Chunks per INSERT statement (12 parameters each, well below SQLite's limit). */
 const CHUNKS_PER_STATEMENT = 128;
 
-type Stmt = { sql: string; params: Params };
+export type Stmt = { sql: string; params: Params };
 
 /** A recording's share of a batch in three statements: its row, its chunks, its state. */
 export async function commitRecording(db: Db, c: RecordingCommit): Promise<void> {
@@ -143,6 +143,11 @@ export async function commitRecording(db: Db, c: RecordingCommit): Promise<void>
  * slowly (40 recordings' shares cost about 160 statements one by one).
  */
 export async function commitRecordings(db: Db, cs: RecordingCommit[]): Promise<void> {
+  await db.runAll(recordingStatements(cs));
+}
+
+/** commitRecordings' statements, for a caller that runs them itself (the group commit's db.writeBatch). */
+export function recordingStatements(cs: RecordingCommit[]): Stmt[] {
   const out: Stmt[] = [];
   const created = cs.filter((c) => c.create);
   for (let i = 0; i < created.length; i += ROWS_TOGETHER) createRows(out, created.slice(i, i + ROWS_TOGETHER));
@@ -171,7 +176,7 @@ export async function commitRecordings(db: Db, cs: RecordingCommit[]): Promise<v
       params,
     });
   }
-  await db.runAll(out);
+  return out;
 }
 
 /** Rows per statement when recordings are written together (14 parameters each at most). */

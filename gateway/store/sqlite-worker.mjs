@@ -5,7 +5,9 @@
 // whatever loader (tsx, vitest) runs the process that starts it.
 //
 // Messages in: { id, op, sql, params, blobs, data } with op "run" | "get" | "all" | "exec", or
-// { id, op: "batch", stmts: [{ sql, params, blobs }], data }, or { id, op: "close" }.
+// { id, op: "batch", stmts: [{ sql, params, blobs }], data } (statements in order, inside the
+// transaction the main thread opened), { id, op: "tx", begin, stmts, data } (a whole transaction:
+// `begin`, the statements, COMMIT; ROLLBACK if one fails), or { id, op: "close" }.
 // Bytes travel packed: each statement's `blobs` lists triples (parameter index, offset, length)
 // into `data`, one buffer per message, and the parameter itself is null (sqlite.ts says why).
 // Messages out: { id, ok: true, value } or { id, ok: false, message, code }.
@@ -82,6 +84,17 @@ function step(m) {
       let changes = 0;
       for (const st of m.stmts) changes += run(st.sql, bind(st.params, st.blobs, m.data)).changes;
       return { changes };
+    }
+    case "tx": {
+      db.exec(m.begin);
+      try {
+        for (const st of m.stmts) run(st.sql, bind(st.params, st.blobs, m.data));
+        db.exec("COMMIT");
+      } catch (e) {
+        if (db.inTransaction) db.exec("ROLLBACK");
+        throw e;
+      }
+      return undefined;
     }
     case "close": db.close(); return undefined;
     default: throw new Error("unknown operation " + m.op);

@@ -110,6 +110,15 @@ export class SqliteDb extends QueuedDb {
     return this.send({ op: "batch", stmts: packed.map((s) => ({ sql: s.sql, params: s.params, blobs: s.blobs })) }, packed);
   }
 
+  /** The whole transaction in one message: the thread runs BEGIN, every statement and COMMIT back to back. */
+  override writeBatch(stmts: { sql: string; params: Params }[]): Promise<void> {
+    if (this.inTransaction) return this.runAllNow(stmts);
+    return this.enqueue(() => {
+      const packed = stmts.map((s) => statement(s.sql, s.params));
+      return this.send<void>({ op: "tx", begin: this.beginSql, stmts: packed.map((s) => ({ sql: s.sql, params: s.params, blobs: s.blobs })) }, packed);
+    });
+  }
+
   /** The migrations are written in SQLite's DDL. */
   ddl(sql: string): string {
     return sql;

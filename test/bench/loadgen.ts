@@ -43,8 +43,12 @@ export interface LoadResult {
   bytes: number;
   /** From the first publish to the last Ack (or delivery) counted. */
   seconds: number;
-  /** Publish to the Ack that covers it, ms (gateway mode). */
-  latency: { p50: number; p99: number; n: number };
+  /**
+   * Publish to the Ack that covers it, ms (gateway mode): over every chunk, and `steady` over
+   * those sent after the first second (the start's burst: every device's RecordingStart and first
+   * window at once, a gateway not yet warm), with `firstSecondP99` beside it.
+   */
+  latency: { p50: number; p99: number; n: number; steady?: { p50: number; p99: number; n: number }; firstSecondP99?: number };
 }
 
 const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as LoadConfig;
@@ -110,7 +114,11 @@ async function device(d: LoadConfig["devices"][number]): Promise<Dev> {
     if (!b.ack || (b.ack.recording || 0) !== r) return;
     const cum = b.ack.cumulative || 0;
     const now = Date.now();
-    for (let s = x.acked + 1; s <= cum; s++) if (x.sentAt[s]) latencies.push(now - x.sentAt[s]);
+    for (let s = x.acked + 1; s <= cum; s++) {
+      if (!x.sentAt[s]) continue;
+      latencies.push(now - x.sentAt[s]);
+      (x.sentAt[s] - loadStart < 1000 ? firstSecond : steady).push(now - x.sentAt[s]);
+    }
     if (cum > x.acked) { x.acked = cum; lastAck = now; }
   });
   await c.publishAsync(`rec/${d.id}/up`, Buffer.from(encode("Uplink", { schema: 1, start: { genesis: g.block, caseTag: "" } })), { qos: 1 });
@@ -118,6 +126,10 @@ async function device(d: LoadConfig["devices"][number]): Promise<Dev> {
 }
 
 const latencies: number[] = [];
+/** The same latencies split by when the chunk was sent: in the load's first second, or after. */
+const firstSecond: number[] = [];
+const steady: number[] = [];
+let loadStart = Date.now();
 let lastAck = 0;
 
 async function publishLoop(x: Dev, until: number, perDeviceRate: number): Promise<void> {
@@ -152,6 +164,7 @@ async function main(): Promise<LoadResult> {
   if (cfg.mode === "subscribe") return subscribe();
   const devs = await Promise.all(cfg.devices.map(device));
   const t0 = Date.now();
+  loadStart = t0;
   const until = t0 + cfg.durationMs;
   const perDevice = cfg.rate > 0 ? cfg.rate / devs.length : 0;
   await Promise.all(devs.map((x) => publishLoop(x, until, perDevice)));
@@ -163,8 +176,11 @@ async function main(): Promise<LoadResult> {
   const done = cfg.mode === "gateway" ? devs.reduce((a, x) => a + x.acked, 0) : published;
   await Promise.all(devs.map((x) => x.c.endAsync()));
   latencies.sort((a, b) => a - b);
+  steady.sort((a, b) => a - b);
+  firstSecond.sort((a, b) => a - b);
   const last = cfg.mode === "gateway" ? lastAck || Date.now() : Date.now();
-  return { mode: cfg.mode, published, done, bytes: done * cfg.size, seconds: (last - t0) / 1000, latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), n: latencies.length } };
+  return { mode: cfg.mode, published, done, bytes: done * cfg.size, seconds: (last - t0) / 1000, latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), n: latencies.length,
+    steady: { p50: quantile(steady, 0.5), p99: quantile(steady, 0.99), n: steady.length }, firstSecondP99: quantile(firstSecond, 0.99) } };
 }
 
 process.stdout.write(JSON.stringify(await main()) + "\n");
