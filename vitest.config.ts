@@ -19,13 +19,18 @@ const HAS_PG = existsSync(`${PG_BIN}/postgres`);
 // The cluster's workers share their metadata in PostgreSQL, as a region would run them: with the
 // server there, the cluster test runs in that project only (SQLite otherwise).
 const CLUSTER_TEST = "test/cluster/cluster.test.ts";
+// The firmware on a board's memory: minutes of interpreters running, little of this process's
+// time. Its own project, so that `npm test` can run it in the second vitest process, beside the
+// PostgreSQL project, not after everything else in the first.
+const BOARD_TEST = "test/firmware/memory.test.ts";
 
 export default defineConfig({
   test: {
     testTimeout: 30000,
     hookTimeout: 30000,
     projects: [
-      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts", "!test/**/*.pg.test.ts", ...(HAS_PG ? ["!" + CLUSTER_TEST] : [])] } },
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts", "!test/**/*.pg.test.ts", "!" + BOARD_TEST, ...(HAS_PG ? ["!" + CLUSTER_TEST] : [])] } },
+      { extends: true, test: { name: "board", include: [BOARD_TEST] } },
       {
         extends: true,
         test: {

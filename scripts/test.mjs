@@ -51,13 +51,14 @@ if (fw.status !== 0) { console.log("tests: 0 passed, 1 failed"); process.exit(1)
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-test-"));
 // Three vitest runs. The store's tests on PostgreSQL and the NATS cluster (the project "postgres":
-// their own servers, mostly waiting on them) run beside the rest (the project "sqlite"), which keeps
+// their own servers, mostly waiting on them) and the firmware on a board's memory (the project
+// "board": interpreters running for minutes) run beside the rest (the project "sqlite"), which keeps
 // the whole suite within CI's half hour on 2 cores. The console's browser tests
 // (*.browser.test.ts) run after both, on their own: a Chromium beside the tests that spawn a
 // process per CLI command would slow those past their timeouts.
 const extra = process.argv.slice(2);
 const stages = extra.length ? [[extra]] : [
-  [["--project", "sqlite", "--exclude", "**/*.browser.test.ts"], ["--project", "postgres"]],
+  [["--project", "sqlite", "--exclude", "**/*.browser.test.ts"], ["--project", "postgres", "--project", "board"]],
   [["--project", "sqlite", ".browser.test.ts"]],
 ];
 let passed = 0, failed = 0, skipped = 0, ok = true, read = 0, n = 0;
