@@ -144,6 +144,10 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
   it("keeps a Status that arrives while the fleet list is on its way, not the older row the list read", async () => {
     const p = await page();
     await signIn(p, base, "admin", PW.admin);
+    // From another page, so that the fleet page mounts and asks for its list after the route below
+    // is in place (after sign-in the console may already be on it).
+    await p.goto(`${base}/#/cases`);
+    await p.locator("main h1").first().waitFor();
     // Every list of devices is read at once but handed to the page only once the Status has been
     // sent and its live event had time to arrive: the list is older than the event.
     let release!: () => void;
