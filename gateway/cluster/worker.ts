@@ -245,8 +245,19 @@ class ClusterWorker implements Worker {
     if (this.closed) return;
     const o = this.cfg.cluster;
     const renewing = Date.now();
-    const lost = await this.leases.renew();
-    this.renewedAt = renewing;
+    const { lost, unanswered } = await this.leases.renew();
+    if (!unanswered.length) this.renewedAt = renewing;
+    else if (renewing - this.renewedAt < o.leaseMs) {
+      // Kept while they may still be this worker's (nothing is fed past two thirds of a lease since
+      // the last renewal, take()), and renewed by a later round if nobody took them meanwhile.
+      this.log.warn({ leases: unanswered, sinceRenewalMs: renewing - this.renewedAt }, "lease renewal unanswered (a stream electing its leader): tried again next round");
+    } else {
+      // A lease's time without a renewal: lapsed. Forgotten, not released: another worker may hold it.
+      for (const name of unanswered) {
+        this.leases.forget(name);
+        lost.push(name);
+      }
+    }
     for (const name of lost) {
       const p = partOf(name);
       if (p !== null) {
