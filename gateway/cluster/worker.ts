@@ -324,7 +324,12 @@ class ClusterWorker implements Worker {
       }
       if (part.stopped) return;
       const consumer = await this.js.consumers.get(this.cfg.cluster.upStream, `part-${n}`);
-      part.messages = await consumer.consume({ max_messages: 256 });
+      // A pull waits at the consumer's leader. When the node holding it is lost, the pull is lost
+      // with it and nothing says so but the missing heartbeats: after two, the client asks the new
+      // leader again. Heartbeats a quarter of a lease apart (the client's default is 15 s, so a
+      // partition stalled 30 s or more after a node's loss) keep that within about half a lease.
+      const leaseMs = this.cfg.cluster.leaseMs;
+      part.messages = await consumer.consume({ max_messages: 256, expires: Math.max(1000, leaseMs), idle_heartbeat: Math.max(500, Math.floor(leaseMs / 4)) });
     } catch (e) {
       // Not served after all: the lease goes back, and a later round tries again.
       this.log.error({ partition: n, err: String(e) }, "partition not started");
