@@ -168,6 +168,9 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     } finally {
       await db.close();
     }
+    // The survivor serves every partition: at once unless the node's loss cost it its leases (their
+    // stream elected its leader after they lapsed), then once it has taken them again.
+    await until("the survivor to serve every partition", async () => counter(await metrics(workers[1]), "evrec_cluster_partitions") === PARTITIONS, 30000);
     // The survivor's metrics say it committed, labelled with its name.
     const text = await metrics(workers[1]);
     expect(text).toMatch(/evrec_chunks_committed_total\{worker="wb"\} [1-9]/);
@@ -179,9 +182,14 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
   it("releases a silent device's session and takes it up again, counters and all, when the device is heard from", async () => {
     const survivor = workers[1];
     await until("the silent devices' sessions released", async () => counter(await metrics(survivor), "evrec_cluster_devices") === 0, 30000);
-    const d = fleet[0];
+    // A device whose last Hello was answered. One said as the node died may never have reached a
+    // worker (nats-server acknowledges a publish while the uplink stream elects its leader, and
+    // drops it: docs/SCALE.md); such a device learns it only from refused downlinks (R-DL-6), and
+    // the session stored is its previous one: not what this test is about.
+    const d = fleet.find((x) => x.answered);
+    if (!d) throw new Error(`no device had its last Hello answered: ${JSON.stringify(fleet.map((x) => ({ id: x.id, connects: x.connects })))}`);
     await until("the device connected", () => !!d.client, 20000);
-    const acks = d.acks, refused = d.rejectedDownlinks;
+    const acks = d.acks, refused = d.refusals.length;
     // Sent again every 2 s until Acked, as a device resends what is not acknowledged.
     d.resendSeal(RECORDINGS);
     const again = setInterval(() => { if (d.client) d.resendSeal(RECORDINGS); }, 2000);
@@ -190,7 +198,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     } finally {
       clearInterval(again);
     }
-    expect(d.rejectedDownlinks).toBe(refused);
+    expect(d.refusals.slice(refused), `downlinks ${d.id} refused`).toEqual([]);
     expect(d.recs[RECORDINGS - 1].sealed).toBe(true);
   }, 120000);
 
