@@ -10,6 +10,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { unanswered } from "../store/nats-retry.js";
 
 const PREFIX = "evrec.lease";
 
@@ -51,19 +52,28 @@ export class Leases {
     }
   }
 
-  /** Renew every lease held; returns the ones lost (another worker holds them now, or they expired). */
-  async renew(): Promise<string[]> {
+  /**
+   * Renew every lease held. Returns the ones lost (another worker holds them now, or they expired),
+   * and the ones whose renewal no one answered (the stream electing a leader after a node's loss):
+   * those are still held, and renewed by a later round if their message is still the last then.
+   */
+  async renew(): Promise<{ lost: string[]; unanswered: string[] }> {
     const lost: string[] = [];
+    const left: string[] = [];
     await Promise.all([...this.held].map(async ([name, { seq, token }]) => {
       try {
         const ack = await this.js.publish(`${PREFIX}.${name}`, this.worker, { expect: { lastSubjectSequence: seq } });
         this.held.set(name, { seq: ack.seq, token });
-      } catch {
+      } catch (e) {
+        if (unanswered(e)) {
+          left.push(name);
+          return;
+        }
         this.held.delete(name);
         lost.push(name);
       }
     }));
-    return lost;
+    return { lost, unanswered: left };
   }
 
   /** Give a lease up at once (its work was handed back first). */

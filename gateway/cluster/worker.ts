@@ -31,6 +31,7 @@ import { openMetadata } from "./store.js";
 import { Leases } from "./leases.js";
 import { authorizationText, natsSafeId, readAuthorization, syncAuthorization } from "./auth.js";
 import { NatsMediaStore } from "../store/media-nats.js";
+import { untilAnswered } from "../store/nats-retry.js";
 import { GroupCommitter } from "../ingest/commit.js";
 import type { Work } from "../ingest/commit.js";
 import { Ingest } from "../ingest/pipeline.js";
@@ -53,6 +54,11 @@ import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 
 /** Downlink counters reserved ahead per session: one stream write per this many downlinks. */
 const RESERVE = 1024;
+/**
+ * How long a JetStream call waits for its answer; one that finds no stream leader (a node lost) is
+ * made again, when it is safe to repeat, for as long (store/nats-retry.ts).
+ */
+const JS_WAIT_MS = 10000;
 
 /** A committer that can say when everything submitted so far has settled (then JetStream is acked). */
 class TrackedCommitter extends GroupCommitter {
@@ -115,11 +121,11 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
   const { db, registry, station } = await openMetadata(g);
   const nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-worker-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   // JetStream calls wait out a stream's leader election (a node lost) rather than fail at once.
-  const js = jetstream(nc, { timeout: 10000 });
-  const jsm = await jetstreamManager(nc, { timeout: 10000 });
+  const js = jetstream(nc, { timeout: JS_WAIT_MS });
+  const jsm = await jetstreamManager(nc, { timeout: JS_WAIT_MS });
   await ensureUpStream(jsm, o.upStream, o.replicas, o.partitions, o.ackWaitMs, o.maxAckPending);
   const sessions = await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true });
-  const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas });
+  const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
   const leases = await Leases.open(nc, { stream: o.leaseStream, replicas: o.replicas, leaseMs: o.leaseMs, worker: o.worker });
   const w = new ClusterWorker(cfg, log, db, registry, nc, js, jsm, sessions, media, leases, station.derive("evrec nats login digest"));
   await w.start();
@@ -239,8 +245,19 @@ class ClusterWorker implements Worker {
     if (this.closed) return;
     const o = this.cfg.cluster;
     const renewing = Date.now();
-    const lost = await this.leases.renew();
-    this.renewedAt = renewing;
+    const { lost, unanswered } = await this.leases.renew();
+    if (!unanswered.length) this.renewedAt = renewing;
+    else if (renewing - this.renewedAt < o.leaseMs) {
+      // Kept while they may still be this worker's (nothing is fed past two thirds of a lease since
+      // the last renewal, take()), and renewed by a later round if nobody took them meanwhile.
+      this.log.warn({ leases: unanswered, sinceRenewalMs: renewing - this.renewedAt }, "lease renewal unanswered (a stream electing its leader): tried again next round");
+    } else {
+      // A lease's time without a renewal: lapsed. Forgotten, not released: another worker may hold it.
+      for (const name of unanswered) {
+        this.leases.forget(name);
+        lost.push(name);
+      }
+    }
     for (const name of lost) {
       const p = partOf(name);
       if (p !== null) {
@@ -307,7 +324,12 @@ class ClusterWorker implements Worker {
       }
       if (part.stopped) return;
       const consumer = await this.js.consumers.get(this.cfg.cluster.upStream, `part-${n}`);
-      part.messages = await consumer.consume({ max_messages: 256 });
+      // A pull waits at the consumer's leader. When the node holding it is lost, the pull is lost
+      // with it and nothing says so but the missing heartbeats: after two, the client asks the new
+      // leader again. Heartbeats a quarter of a lease apart (the client's default is 15 s, so a
+      // partition stalled 30 s or more after a node's loss) keep that within about half a lease.
+      const leaseMs = this.cfg.cluster.leaseMs;
+      part.messages = await consumer.consume({ max_messages: 256, expires: Math.max(1000, leaseMs), idle_heartbeat: Math.max(500, Math.floor(leaseMs / 4)) });
     } catch (e) {
       // Not served after all: the lease goes back, and a later round tries again.
       this.log.error({ partition: n, err: String(e) }, "partition not started");
@@ -500,13 +522,21 @@ class ClusterWorker implements Worker {
     }
   }
 
+  /** The device's session record (one message per subject: the same record written twice is one). */
   private async saveSession(id: string, rec: SessionRecord): Promise<void> {
-    await this.js.publish(`evrec.session.${id}`, JSON.stringify(rec));
+    await untilAnswered(() => this.js.publish(`evrec.session.${id}`, JSON.stringify(rec)), { withinMs: JS_WAIT_MS, what: `session ${id}`, log: this.log });
   }
 
+  /**
+   * The device's session record; null only if it has none. An unanswered read is not "none": the
+   * device would be taken for one that never said Hello, and its messages refused (HELLO_REQUIRED)
+   * until it fell silent. Asked of the stream's leader, which holds every record acknowledged: a
+   * direct get may be served by a replica still catching up, which answers with an older record or
+   * none, or not at all.
+   */
   private async loadSession(id: string): Promise<SessionRecord | null> {
-    const m = await this.jsm.direct.getMessage(this.sessionStream, { last_by_subj: `evrec.session.${id}` }).catch(() => null);
-    return m ? (m.json() as SessionRecord) : null;
+    const m = await untilAnswered(() => this.jsm.streams.getMessage(this.sessionStream, { last_by_subj: `evrec.session.${id}` }), { withinMs: JS_WAIT_MS, what: `session ${id}`, log: this.log });
+    return m ? m.json<SessionRecord>() : null;
   }
 
   /** A downlink to a device; a counter beyond what is reserved waits for the next reservation. */

@@ -2,12 +2,16 @@
 // Each write is a message on the recording's subject carrying its offset; a trim is a message too.
 // A recording is read back by replaying its messages in stream order, so a write replayed after a
 // crash lands on the same bytes, and a tail cut off at reopening stays cut off. A write returns
-// once the stream's leader and a quorum of its replicas hold it (the PubAck).
+// once the stream's leader and a quorum of its replicas hold it (the PubAck). Every call is safe to
+// make twice, so one that finds no stream leader (a NATS node lost) is made again until a new
+// leader answers (nats-retry.ts).
 import { headers } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Media } from "./media.js";
+import type { Logger } from "../log.js";
+import { unanswered, untilAnswered } from "./nats-retry.js";
 
 /** Largest message written; NATS' default max_payload is 1 MiB. */
 const PART = 512 * 1024;
@@ -15,24 +19,28 @@ const OFFSET = "Evrec-Offset";
 const TRIM = "Evrec-Trim";
 
 export class NatsMediaStore implements Media {
-  private constructor(private js: JetStreamClient, private jsm: JetStreamManager, readonly stream: string, readonly prefix: string) {}
+  private constructor(private js: JetStreamClient, private jsm: JetStreamManager, readonly stream: string, readonly prefix: string,
+    /** How long a write goes on being made while no stream leader answers; a read, three times this. */
+    private waitMs: number, private log?: Logger) {}
 
   /** The stream is made (or its replicas checked) once, by whichever worker comes first. */
-  static async open(nc: NatsConnection, o: { stream: string; replicas: number; prefix?: string; timeoutMs?: number }): Promise<NatsMediaStore> {
+  static async open(nc: NatsConnection, o: { stream: string; replicas: number; prefix?: string; timeoutMs?: number; log?: Logger }): Promise<NatsMediaStore> {
     // A stream electing a new leader (a node lost) answers after a few seconds: waited for, not failed.
     const timeout = o.timeoutMs || 10000;
-    const jsm = await jetstreamManager(nc, { timeout });
+    const asked = (what: string) => ({ withinMs: 3 * timeout, what, log: o.log });
+    const jsm = await untilAnswered(() => jetstreamManager(nc, { timeout }), asked("JetStream API"));
     const prefix = o.prefix || "evrec.media";
     const cfg = { name: o.stream, subjects: [prefix + ".>"], num_replicas: o.replicas, storage: "file", allow_direct: true, discard: "new", max_msg_size: PART + 4096 };
     try {
-      await jsm.streams.info(o.stream);
-    } catch {
+      await untilAnswered(() => jsm.streams.info(o.stream), asked(`stream info ${o.stream}`));
+    } catch (e) {
+      if (unanswered(e)) throw e;
       await jsm.streams.add(cfg as never).catch(async (e) => {
         // Another worker made it in between.
         if (!(await jsm.streams.info(o.stream).catch(() => null))) throw e;
       });
     }
-    return new NatsMediaStore(jetstream(nc, { timeout }), jsm, o.stream, prefix);
+    return new NatsMediaStore(jetstream(nc, { timeout }), jsm, o.stream, prefix, timeout, o.log);
   }
 
   pathFor(device: string, recording: number): string {
@@ -55,7 +63,9 @@ export class NatsMediaStore implements Media {
     for (let at = 0; at < total || (total === 0 && at === 0); at += PART) {
       const h = headers();
       h.set(OFFSET, String(offset + at));
-      acks.push(this.js.publish(subject, all.subarray(at, Math.min(total, at + PART)), { headers: h }));
+      const part = all.subarray(at, Math.min(total, at + PART));
+      // The same bytes at the same offset: a write that landed after all changes nothing.
+      acks.push(untilAnswered(() => this.js.publish(subject, part, { headers: h }), { withinMs: this.waitMs, what: `media write ${subject}`, log: this.log }));
       if (total === 0) break;
     }
     await Promise.all(acks);
@@ -69,7 +79,8 @@ export class NatsMediaStore implements Media {
     if (size <= length) return 0;
     const h = headers();
     h.set(TRIM, String(length));
-    await this.js.publish(this.subjectOf(rel), new Uint8Array(0), { headers: h });
+    const subject = this.subjectOf(rel);
+    await untilAnswered(() => this.js.publish(subject, new Uint8Array(0), { headers: h }), { withinMs: this.waitMs, what: `media cut ${subject}`, log: this.log });
     return size - length;
   }
 
@@ -101,15 +112,9 @@ export class NatsMediaStore implements Media {
     return out.subarray(0, size);
   }
 
-  /** The recording's next message from `seq`; a replica that does not answer in time (one catching up after a node was lost) is asked again. */
-  private async next(subject: string, seq: number) {
-    for (let tries = 1; ; tries++) {
-      try {
-        return await this.jsm.direct.getMessage(this.stream, { seq, next_by_subj: subject });
-      } catch (e) {
-        if (tries >= 3 || !/timeout/i.test(String(e))) throw e;
-      }
-    }
+  /** The recording's next message from `seq`; asked again while no replica answers (one catching up after a node was lost, or none there). */
+  private next(subject: string, seq: number) {
+    return untilAnswered(() => this.jsm.direct.getMessage(this.stream, { seq, next_by_subj: subject }), { withinMs: 3 * this.waitMs, what: `media read ${subject}`, log: this.log });
   }
 
   async close(): Promise<void> {}

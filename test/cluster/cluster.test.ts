@@ -168,6 +168,9 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     } finally {
       await db.close();
     }
+    // The survivor serves every partition: at once unless the node's loss cost it its leases (their
+    // stream elected its leader after they lapsed), then once it has taken them again.
+    await until("the survivor to serve every partition", async () => counter(await metrics(workers[1]), "evrec_cluster_partitions") === PARTITIONS, 30000);
     // The survivor's metrics say it committed, labelled with its name.
     const text = await metrics(workers[1]);
     expect(text).toMatch(/evrec_chunks_committed_total\{worker="wb"\} [1-9]/);
@@ -179,9 +182,14 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
   it("releases a silent device's session and takes it up again, counters and all, when the device is heard from", async () => {
     const survivor = workers[1];
     await until("the silent devices' sessions released", async () => counter(await metrics(survivor), "evrec_cluster_devices") === 0, 30000);
-    const d = fleet[0];
+    // A device whose last Hello was answered. One said as the node died may never have reached a
+    // worker (nats-server acknowledges a publish while the uplink stream elects its leader, and
+    // drops it: docs/SCALE.md); such a device learns it only from refused downlinks (R-DL-6), and
+    // the session stored is its previous one: not what this test is about.
+    const d = fleet.find((x) => x.answered);
+    if (!d) throw new Error(`no device had its last Hello answered: ${JSON.stringify(fleet.map((x) => ({ id: x.id, connects: x.connects })))}`);
     await until("the device connected", () => !!d.client, 20000);
-    const acks = d.acks, refused = d.rejectedDownlinks;
+    const acks = d.acks, refused = d.refusals.length;
     // Sent again every 2 s until Acked, as a device resends what is not acknowledged.
     d.resendSeal(RECORDINGS);
     const again = setInterval(() => { if (d.client) d.resendSeal(RECORDINGS); }, 2000);
@@ -190,7 +198,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     } finally {
       clearInterval(again);
     }
-    expect(d.rejectedDownlinks).toBe(refused);
+    expect(d.refusals.slice(refused), `downlinks ${d.id} refused`).toEqual([]);
     expect(d.recs[RECORDINGS - 1].sealed).toBe(true);
   }, 120000);
 
@@ -230,7 +238,11 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
       const id = `cl${DEVICES + 1 + i}`;
       stallFleet.push(new StreamDevice(id, roots.get(id)!, mqttPorts, STALL_RECORDINGS, STALL_CHUNKS, CHUNK_BYTES, i));
     }
-    await Promise.all(stallFleet.map((d) => d.start()));
+    // Looked at while the devices connect: after a node's loss nats-server may take several tries to
+    // make a device's MQTT subscription (its JetStream consumer times out), and the stalled worker's
+    // devices can finish streaming before the slowest device is connected.
+    let connected = 0;
+    const starting = Promise.all(stallFleet.map((d) => d.start())).then(() => { connected = Date.now(); });
     const acked = () => stallFleet.reduce((a, d) => a + d.acked, 0);
     const progress = () => `(${acked()} Acked; waiting: ${JSON.stringify(stallFleet.filter((d) => !d.done).map((d) => ({ id: d.id, recs: d.recs.map((r) => `${r.cumulative}${r.sealed ? "s" : ""}`).join(","), connects: d.connects, refused: d.rejectedDownlinks })))})`;
     const fenced = (text: string) => Number(text.match(/^evrec_refusals_total\{code="FENCED"[^}]*\} (\S+)$/m)?.[1] || 0);
@@ -239,20 +251,24 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     // waits its second before its transaction: what it has committed by then is all it may ever
     // commit of this tenure. When the batch count grew between two scrapes, the batch ended after
     // the first was asked for; stopped within 700 ms of that, the worker has no transaction open.
-    let committedAtStall = -1, batches = -1, endedBy = 0, asked = 0;
-    for (const end = Date.now() + 30000; committedAtStall < 0;) {
-      if (Date.now() > end) throw new Error(`timed out waiting for a batch of the worker's to commit with messages taken for the next ${progress()}`);
+    let committedAtStall = -1, batches = -1, endedBy = 0, asked = 0, mostInFlight = 0;
+    while (committedAtStall < 0) {
+      const over = stallFleet.every((d) => d.done) ? "the fleet finished" : connected && Date.now() - connected > 30000 ? "timed out" : "";
+      if (over) throw new Error(`${over} waiting for a batch of the worker's to commit with messages taken for the next (its batches ${batches}, at most ${mostInFlight} messages in flight) ${progress()}`);
       const before = asked;
       asked = Date.now();
       const t = await metrics(stalled);
       const n = counter(t, "evrec_commit_batch_items_count");
+      const inFlight = counter(t, "evrec_cluster_messages_in_flight");
+      mostInFlight = Math.max(mostInFlight, inFlight);
       if (batches >= 0 && n > batches) endedBy = before;
       batches = n;
-      if (endedBy && Date.now() - endedBy < 700 && counter(t, "evrec_cluster_messages_in_flight") >= 2) {
+      if (endedBy && Date.now() - endedBy < 700 && inFlight >= 2) {
         stalled.proc.kill("SIGSTOP");
         committedAtStall = counter(t, "evrec_chunks_committed_total");
       } else await new Promise((r) => setTimeout(r, 20));
     }
+    await starting;
     try {
       // Its leases lapse; the survivor takes every partition and stores its tokens.
       await until("the survivor to take the stalled worker's partitions", async () => counter(await metrics(survivor), "evrec_cluster_partitions") === PARTITIONS, 20000);

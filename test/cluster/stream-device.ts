@@ -38,6 +38,13 @@ export class StreamDevice {
   acks = 0;
   /** Hellos said again because the gateway's downlinks kept using another nonce. */
   helloAgain = 0;
+  /** Why each downlink refused was refused. */
+  refusals: string[] = [];
+  /**
+   * A downlink was accepted since this device's last Hello (every Hello is answered, with a beacon
+   * at least): a worker knows the session the device is in.
+   */
+  answered = false;
   private macRefusedInRow = 0;
   private sent = new Map<string, Sent>();
   private portIndex: number;
@@ -113,6 +120,7 @@ export class StreamDevice {
     const held = this.recs.filter((r) => !covered(r) && (r.startAcked || r.cumulative > 0 || this.wasSent(r))).map((r) => ({ recording: r.recording, firstSeq: r.cumulative + 1, lastSeq: r.chunks.length, sealed: false, open: true }));
     const nonce = randomBytes(16);
     this.fake.guard.open(nonce);
+    this.answered = false;
     const body = encode("Hello", { nonce, held, firmware: "test", deviceTimeMs: Date.now(), lastSealed: 0, lastSealValue: new Uint8Array(0) });
     c.publish(`rec/${this.id}/up`, Buffer.from(encode("Uplink", { schema: 1, hello: { body, tag: tagControl(sha, this.fake.keys.controlKey, CONTROL_HELLO, this.fake.dev, body) } })), { qos: 1 }, () => undefined);
   }
@@ -126,6 +134,7 @@ export class StreamDevice {
     const refused = this.fake.guard.check(d.counter as number, d.body as Uint8Array, d.mac as Uint8Array);
     if (refused) {
       this.rejectedDownlinks++;
+      this.refusals.push(refused);
       // Downlinks MAC'd under another nonce, one after another: the gateway never got this
       // connection's Hello (nats-server PUBACKs a publish it could not store while a stream elects
       // its leader), so it is said again (SPEC.md R-DL-6), as the firmware does.
@@ -137,6 +146,7 @@ export class StreamDevice {
       return;
     }
     this.macRefusedInRow = 0;
+    this.answered = true;
     const body = decode("DownBody", d.body as Uint8Array);
     const ack = (body.ackBlock ? parseAckBlock(body.ackBlock as Uint8Array) : body.ack) as { recording: number; state: number; cumulative: number } | undefined;
     if (!ack) return;
