@@ -550,8 +550,15 @@ class ClusterWorker implements Worker {
       const rec = { ...d.rec, reserved: d.durable + RESERVE };
       d.bumping = this.saveSession(id, rec).then(() => { d.rec = rec; d.durable = rec.reserved; }, (e) => this.log.error({ device: id, err: String(e) }, "downlink counters not reserved")).finally(() => { d.bumping = null; });
     }
-    if (counter > d.durable && d.bumping) void d.bumping.then(out);
-    else out();
+    if (counter <= d.durable) return out();
+    // Beyond what is reserved: sent once a reservation covers it. If the reservation failed it is
+    // not sent at all (a counter a restarted worker could hand out again); the device resends what
+    // it was not Acked for, and the duplicate is Acked again.
+    const after = d.bumping || Promise.resolve();
+    void after.then(() => {
+      if (counter <= d.durable) out();
+      else this.log.warn({ device: id, counter, reserved: d.durable }, "downlink not sent: its counter is not reserved");
+    });
   }
 
   /** One authorization sync at a time: one that hashes many new secrets may outlast the interval. */
