@@ -166,7 +166,7 @@ export abstract class QueuedDb implements Db {
       this.queued--;
       // No transaction open or queued: nothing is inside one, so the context that marks the inside
       // can stop. While it is enabled every promise of the process pays Node's async hooks (a
-      // tenth of a loaded gateway's main thread); the next transaction enables it again.
+      // twentieth of a loaded gateway's main thread); the next transaction enables it again.
       if (this.queued === 0) this.inTx.disable();
     };
     const go = async () => {

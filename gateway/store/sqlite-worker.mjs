@@ -4,13 +4,12 @@
 // without the main thread. Plain JavaScript, not TypeScript: it is loaded as a file by a Worker,
 // whatever loader (tsx, vitest) runs the process that starts it.
 //
-// Messages in: { id, op, sql, params, blobs, data } with op "run" | "get" | "all" | "exec", or
-// { id, op: "batch", stmts: [{ sql, params, blobs }], data } (statements in order, inside the
-// transaction the main thread opened), { id, op: "tx", begin, stmts, data } (a whole transaction:
-// `begin`, the statements, COMMIT; ROLLBACK if one fails), or { id, op: "close" }.
-// Bytes travel packed: each statement's `blobs` lists triples (parameter index, offset, length)
-// into `data`, one buffer per message, and the parameter itself is null (sqlite.ts says why).
-// Messages out: { id, ok: true, value } or { id, ok: false, message, code }.
+// Messages in: { id, op, stmts: [{ sql, params, blobs }], data, begin }. op is "run", "get", "all"
+// or "exec" (on the one statement), "batch" (the statements in order, inside the transaction the
+// main thread opened), "tx" (a whole transaction: `begin`, the statements, COMMIT; ROLLBACK if one
+// fails) or "close". Bytes travel packed: each statement's `blobs` lists triples (parameter index,
+// offset, length) into `data`, one buffer per message, and the parameter itself is null (sqlite.ts
+// says why). Messages out: { id, ok: true, value } or { id, ok: false, message, code }.
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 
@@ -43,59 +42,56 @@ function prepared(sql) {
 }
 
 /**
- * The parameters bound as the store means them: an integer as a 64-bit integer (better-sqlite3 binds
- * every number as a double), a boolean as 1 or 0, undefined as NULL, bytes from the packed buffer.
+ * A statement's parameters bound as the store means them: an integer as a 64-bit integer
+ * (better-sqlite3 binds every number as a double), a boolean as 1 or 0, undefined as NULL, bytes
+ * from the packed buffer.
  */
-function bind(params, blobs, data) {
+function bind(st, data) {
+  const params = st.params;
   for (let i = 0; i < params.length; i++) {
     const v = params[i];
     if (typeof v === "number") { if (Number.isSafeInteger(v)) params[i] = BigInt(v); }
     else if (typeof v === "boolean") params[i] = v ? 1n : 0n;
     else if (v === undefined) params[i] = null;
   }
+  const blobs = st.blobs;
   if (blobs) for (let i = 0; i < blobs.length; i += 3) params[blobs[i]] = Buffer.from(data.buffer, data.byteOffset + blobs[i + 1], blobs[i + 2]);
   return params;
 }
 
-function run(sql, params) {
-  const s = prepared(sql);
-  // A statement that returns rows (INSERT ... RETURNING) run for its effect.
-  if (s.reader) return { changes: s.all(params).length };
-  return { changes: s.run(params).changes };
+/** A statement run for its effect (one that returns rows, an INSERT ... RETURNING, too). */
+function run(st, data) {
+  const s = prepared(st.sql);
+  const p = bind(st, data);
+  return { changes: s.reader ? s.all(p).length : s.run(p).changes };
+}
+
+/** A statement's rows: the first (get) or all; none from one that returns no rows. */
+function rows(st, data, first) {
+  const s = prepared(st.sql);
+  const p = bind(st, data);
+  if (!s.reader) { s.run(p); return first ? undefined : []; }
+  return first ? s.get(p) : s.all(p);
 }
 
 function step(m) {
+  const st = m.stmts[0];
   switch (m.op) {
-    case "run": return run(m.sql, bind(m.params, m.blobs, m.data));
-    case "get": {
-      const s = prepared(m.sql);
-      const p = bind(m.params, m.blobs, m.data);
-      if (!s.reader) { s.run(p); return undefined; }
-      return s.get(p);
-    }
-    case "all": {
-      const s = prepared(m.sql);
-      const p = bind(m.params, m.blobs, m.data);
-      if (!s.reader) { s.run(p); return []; }
-      return s.all(p);
-    }
-    case "exec": db.exec(m.sql); return undefined;
-    case "batch": {
-      let changes = 0;
-      for (const st of m.stmts) changes += run(st.sql, bind(st.params, st.blobs, m.data)).changes;
-      return { changes };
-    }
-    case "tx": {
+    case "run": return run(st, m.data);
+    case "get": return rows(st, m.data, true);
+    case "all": return rows(st, m.data, false);
+    case "exec": db.exec(st.sql); return undefined;
+    case "batch": for (const x of m.stmts) run(x, m.data); return undefined;
+    case "tx":
       db.exec(m.begin);
       try {
-        for (const st of m.stmts) run(st.sql, bind(st.params, st.blobs, m.data));
+        for (const x of m.stmts) run(x, m.data);
         db.exec("COMMIT");
       } catch (e) {
         if (db.inTransaction) db.exec("ROLLBACK");
         throw e;
       }
       return undefined;
-    }
     case "close": db.close(); return undefined;
     default: throw new Error("unknown operation " + m.op);
   }

@@ -2,12 +2,8 @@
 // returns (R-ACK-1), and one write transaction at a time.
 //
 // The connection lives in a thread of its own (sqlite-worker.mjs) with better-sqlite3, a
-// synchronous driver, not on the gateway's main thread with an asynchronous one. Why: measured
-// under load (npm run bench), a batch's transaction spent about 20 ms in SQLite and about 100 ms
-// waiting, because each statement's result, and so the next statement, waited its turn on an
-// event loop busy verifying chunks; and binding twelve thousand parameters per batch took a tenth
-// of the main thread. Here the main thread only packs a message; a batch's statements (runAll)
-// cross to the thread as one message and run there back to back.
+// synchronous driver; this is the main thread's side, which only packs messages. README.md ("Why
+// SQLite runs in a thread of its own") gives the measurements behind it.
 //
 // Bytes cross packed into one buffer per message, moved rather than copied: a Uint8Array sent as
 // it is would carry its whole backing buffer along (a chunk's header is a view into the network
@@ -71,52 +67,47 @@ export class SqliteDb extends QueuedDb {
     this.waiting.clear();
   }
 
-  /** One message to the thread; its reply settles the promise. */
-  private send<T>(m: Record<string, unknown>, stmts: Packed[]): Promise<T> {
+  /** One message to the thread: an operation on `stmts` (bytes packed); its reply settles the promise. */
+  private send<T>(op: string, stmts: Packed[], begin?: string): Promise<T> {
     if (this.gone) return Promise.reject(this.gone);
     const id = this.nextId++;
     const data = pack(stmts);
+    // Each statement without its bytes (they travel in `data`).
+    const wire = stmts.map((st) => ({ sql: st.sql, params: st.params, blobs: st.blobs }));
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ ...m, id, data }, data ? [data.buffer as ArrayBuffer] : []);
+      this.worker.postMessage({ id, op, begin, stmts: wire, data }, data ? [data.buffer as ArrayBuffer] : []);
     });
   }
 
   protected runNow(sql: string, params: Params): Promise<{ changes: number }> {
-    const s = statement(sql, params);
-    return this.send({ op: "run", sql, params: s.params, blobs: s.blobs }, [s]);
+    return this.send("run", [statement(sql, params)]);
   }
 
   protected async getNow<T>(sql: string, params: Params): Promise<T | undefined> {
-    const s = statement(sql, params);
-    const row = await this.send<Record<string, unknown> | undefined>({ op: "get", sql, params: s.params, blobs: s.blobs }, [s]);
+    const row = await this.send<Record<string, unknown> | undefined>("get", [statement(sql, params)]);
     return row ? (buffers(row) as T) : undefined;
   }
 
   protected async allNow<T>(sql: string, params: Params): Promise<T[]> {
-    const s = statement(sql, params);
-    const rows = await this.send<Record<string, unknown>[]>({ op: "all", sql, params: s.params, blobs: s.blobs }, [s]);
+    const rows = await this.send<Record<string, unknown>[]>("all", [statement(sql, params)]);
     for (const r of rows) buffers(r);
     return rows as T[];
   }
 
   protected execNow(sql: string): Promise<void> {
-    return this.send({ op: "exec", sql }, []);
+    return this.send("exec", [statement(sql, [])]);
   }
 
   /** Every statement in one message: the thread runs them back to back. */
   protected override runAllNow(stmts: { sql: string; params: Params }[]): Promise<void> {
-    const packed = stmts.map((s) => statement(s.sql, s.params));
-    return this.send({ op: "batch", stmts: packed.map((s) => ({ sql: s.sql, params: s.params, blobs: s.blobs })) }, packed);
+    return this.send("batch", stmts.map((st) => statement(st.sql, st.params)));
   }
 
   /** The whole transaction in one message: the thread runs BEGIN, every statement and COMMIT back to back. */
   override writeBatch(stmts: { sql: string; params: Params }[]): Promise<void> {
     if (this.inTransaction) return this.runAllNow(stmts);
-    return this.enqueue(() => {
-      const packed = stmts.map((s) => statement(s.sql, s.params));
-      return this.send<void>({ op: "tx", begin: this.beginSql, stmts: packed.map((s) => ({ sql: s.sql, params: s.params, blobs: s.blobs })) }, packed);
-    });
+    return this.enqueue(() => this.send("tx", stmts.map((st) => statement(st.sql, st.params)), this.beginSql));
   }
 
   /** The migrations are written in SQLite's DDL. */
@@ -127,7 +118,7 @@ export class SqliteDb extends QueuedDb {
   async close(): Promise<void> {
     if (this.gone) return;
     const exited = new Promise((r) => this.worker.once("exit", r));
-    await this.send({ op: "close" }, []);
+    await this.send("close", []);
     await exited;
   }
 }
