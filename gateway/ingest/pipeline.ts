@@ -40,9 +40,6 @@ import type { LinkRef } from "./recording.js";
 import { StateKeys } from "./keys.js";
 import { DeviceClocks } from "./clocks.js";
 
-/** One function for every recording's share: the group commit writes the items naming it together. */
-const recordingsTogether = (items: unknown[]) => store.recordingStatements(items as store.RecordingCommit[]);
-
 /**
  * How the pipeline talks back: publish on the device's downlink topic, drop the connection, or
  * stop and restart reading it (backpressure).
@@ -589,7 +586,7 @@ export class Ingest {
     if (dev) c.deviceLost = dev.state === "lost";
     const work: Work & { c: store.RecordingCommit } = {
       device: r.device, owner: r, media, c, sql: (db) => store.commitRecording(db, work.c),
-      together: { statements: recordingsTogether, item: c },
+      together: { statements: store.recordingsTogether, item: c },
       // While both wait for a batch, a later commit of this recording joins this one.
       merge: (later) => {
         store.mergeCommits(work.c, (later as typeof work).c);

@@ -179,6 +179,9 @@ export function recordingStatements(cs: RecordingCommit[]): Stmt[] {
   return out;
 }
 
+/** recordingStatements as the group commit's `together` takes it: one function for every recording's share. */
+export const recordingsTogether = (items: unknown[]): Stmt[] => recordingStatements(items as RecordingCommit[]);
+
 /** Rows per statement when recordings are written together (14 parameters each at most). */
 const ROWS_TOGETHER = 200;
 /** Chunk rows per INSERT when recordings are written together: 12,000 parameters, within both engines' limits. */

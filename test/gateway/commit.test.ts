@@ -12,7 +12,7 @@ import { INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { MediaStore } from "../../gateway/store/media.js";
 import { GroupCommitter, SupersededError } from "../../gateway/ingest/commit.js";
 import type { Work } from "../../gateway/ingest/commit.js";
-import { commitRecording, recordingStatements } from "../../gateway/store/ingest.js";
+import { commitRecording, recordingsTogether } from "../../gateway/store/ingest.js";
 import type { RecordingCommit } from "../../gateway/store/ingest.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -57,7 +57,6 @@ function share(device: string, r: number, from: number, to: number, create: bool
   };
 }
 
-const recordingsTogether = (items: unknown[]) => recordingStatements(items as RecordingCommit[]);
 const work = (c: RecordingCommit, bytes?: Buffer): Work => ({
   media: bytes ? [{ path: c.mediaPath, offset: (c.chunks[0].seq - 1) * 64, bytes }] : undefined,
   sql: (db) => commitRecording(db, c),
