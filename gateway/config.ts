@@ -151,7 +151,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   commitMaxBatch: "group commit: largest batch",
   diskMinFreeMb: "stop acknowledging below this much free disk, in MiB",
   beaconIntervalS: "seconds between time beacons",
-  ackIntervalMs: "an open recording's Acks to a device: at most one per this many ms, 0 for one per chunk",
+  ackIntervalMs: "an open recording's Acks to a device: at most one per this many ms, 0 for one per commit (what one group commit settles, in one cumulative Ack)",
   timeZone: "station time zone for local dates (certificates, reports)",
   fleetRatio: "officers per recorder set (regulation: 4)",
   gapToleranceMs: "gaps up to this many ms count as covered in FULL cases",

@@ -47,8 +47,21 @@ export function schemaText(type: string): string | undefined {
 export const MESSAGE_TYPES = ["Uplink", "Control", "Hello", "Held", "RecordingStart", "Chunk", "Seal", "Status", "Downlink", "DownBody",
   "Ack", "TimeBeacon", "Config", "Command", "Revoke"];
 
-/** The fields of a message type, or null for an unknown type. */
+// The firmware's build defines EVREC_BOARD (scripts/espruino-gate.mjs). A board parses a type's
+// fields each time it needs them (above: the strings cost variables only while in use); Node keeps
+// them once parsed, as parsing them again on every message was about 3 % of a loaded gateway's
+// main thread.
+declare const EVREC_BOARD: boolean | undefined;
+const parsed: { [type: string]: FieldDesc[] | null } | null = typeof EVREC_BOARD === "undefined" ? Object.create(null) : null;
+
+/** The fields of a message type, or null for an unknown type (the same array every call, on Node: do not change it). */
 export function fieldsOf(type: string): FieldDesc[] | null {
+  if (!parsed) return parseFields(type);
+  const known = parsed[type];
+  return known !== undefined ? known : (parsed[type] = parseFields(type));
+}
+
+function parseFields(type: string): FieldDesc[] | null {
   const t = schemaText(type);
   if (t === undefined) return null;
   const parts = t.split(";");

@@ -83,6 +83,8 @@ export const ESPRUINO_BUILD_OPTIONS = {
   // TypeScript field declarations (`seq: number;`) are types only: with define semantics esbuild would
   // emit a __publicField(this, "seq") call per field per construction, code and time on a board.
   tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
+  // Board code is told it is on a board where it keeps less than Node would (protocol/schema.ts).
+  define: { EVREC_BOARD: "true" },
 };
 
 const GLOBALS = {

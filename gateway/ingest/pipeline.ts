@@ -79,6 +79,8 @@ export interface IngestOptions {
   live?: (ev: LiveEvent) => void;
 }
 
+interface AckSent { at: number; state: number; timer: NodeJS.Timeout | null; soon: NodeJS.Immediate | null; rec: RecordingIngest }
+
 interface Session {
   connId: string;
   device: Device;
@@ -86,8 +88,11 @@ interface Session {
   signer: DownlinkSigner | null;
   queue: Promise<void>;
   beaconTimer: NodeJS.Timeout | null;
-  /** The last Ack sent per recording on this connection, and a coalesced one waiting (ackIntervalMs). */
-  acks: Map<number, { at: number; state: number; timer: NodeJS.Timeout | null; rec: RecordingIngest }>;
+  /**
+   * The last Ack per recording on this connection: when it was decided, its state, a coalesced one
+   * waiting (ackIntervalMs), and `soon` while it waits for the end of the event loop's turn.
+   */
+  acks: Map<number, AckSent>;
   /** The schema of this connection's Hello, which its downlink answers in (R-ENV-1); 0 before Hello. */
   schema?: number;
   /** Recordings this connection's Hello said the device holds. */
@@ -202,8 +207,7 @@ export class Ingest {
     s.closed = true;
     if (s.beaconTimer) clearInterval(s.beaconTimer);
     s.beaconTimer = null;
-    for (const a of s.acks.values()) if (a.timer) clearTimeout(a.timer);
-    s.acks.clear();
+    dropAcks(s);
     this.sessions.delete(connId);
     if (s.device) {
       const set = this.byDevice.get(s.device.id);
@@ -347,22 +351,23 @@ export class Ingest {
    * sent when the interval is up, with the cumulative seq of that moment. A board spends more on
    * each Ack than on the chunk it covers, and its window waits on PUBACKs, not on Acks. The first
    * Ack of a recording on a connection (the answer to Hello, R-ACK-3) and one that changes its
-   * state go at once.
+   * state go at once; with no interval, an open recording's Acks go one per turn of the event loop.
    */
   private ack(s: Session, r: RecordingIngest): void {
     if (this.diskLow || s.closed || !s.signer) return;
-    let state: number;
-    if (r.sealStored) state = AckState.ACK_SEALED;
-    else if (r.startStored) state = AckState.ACK_OPEN;
-    else if (r.startInflight || (r.rowSubmitted && r.busy())) return;
-    else state = AckState.ACK_UNKNOWN;
+    const state = ackState(r);
+    if (state < 0) return;
     // The answer to a Hello (R-ACK-3) tells the device where the gateway stands: it waits until what
     // is on its way to the disk has landed, or the device would send again what is about to be stored.
+    let hello = false;
     if (s.unanswered.has(r.recording)) {
       if (r.busy()) return;
       s.unanswered.delete(r.recording);
+      hello = true;
     }
     const last = s.acks.get(r.recording);
+    // One Ack already leaves at the end of this turn: it will say the cumulative seq of then.
+    if (last && last.soon && !hello && state === AckState.ACK_OPEN) { last.rec = r; return; }
     const now = Date.now();
     const gap = this.opts.ackIntervalMs || 0;
     if (last && state === AckState.ACK_OPEN && last.state === state && now - last.at < gap) {
@@ -372,12 +377,29 @@ export class Ingest {
       return;
     }
     if (last && last.timer) clearTimeout(last.timer);
-    s.acks.set(r.recording, { at: now, state, timer: null, rec: r });
+    if (last && last.soon) clearImmediate(last.soon);
+    const a: AckSent = { at: now, state, timer: null, rec: r, soon: null };
+    s.acks.set(r.recording, a);
+    // An open recording's Ack is sent at the end of this turn of the event loop: a group commit
+    // settles a recording's chunks one after another in one turn, and one cumulative Ack answers
+    // them all (the device's work per Ack, and the gateway's, is the same whatever it covers).
+    // Without it, a gateway with no Ack interval signed and sent one Ack per chunk of every batch.
+    // The answer to a Hello, and any Ack of another state (a seal, a duplicate of a sealed
+    // recording, UNKNOWN), go at once, one each.
+    if (hello || state !== AckState.ACK_OPEN) this.sendAck(s, a);
+    else a.soon = setImmediate(() => { a.soon = null; this.sendAck(s, a); });
+  }
+
+  private sendAck(s: Session, a: AckSent): void {
+    const state = ackState(a.rec);
+    if (this.diskLow || s.closed || !s.signer || state < 0 || s.acks.get(a.rec.recording) !== a) return;
+    a.state = state;
     this.stats.acks++;
+    const r = a.rec;
     this.log.debug({ device: r.device, recording: r.recording, conn: s.connId, state, cumulative: r.stored, settled: r.settled }, "ack");
-    const a = { recording: r.recording, state, cumulative: r.stored, settled: r.settled };
+    const body = { recording: r.recording, state, cumulative: r.stored, settled: r.settled };
     // Schema 2 reads the Ack as a fixed-layout block (R-ACKB-1); a schema-1 device as the protobuf Ack.
-    this.sendDown(s, s.schema === SCHEMA_VERSION_1 ? { ack: a } : { ackBlock: encodeAckBlock(a) });
+    this.sendDown(s, s.schema === SCHEMA_VERSION_1 ? { ack: body } : { ackBlock: encodeAckBlock(body) });
   }
 
   /** Acknowledge a recording on every live connection of its device (a commit may outlive the one that sent it). */
@@ -738,8 +760,7 @@ export class Ingest {
     s.schema = schema;
     // A Hello said again on this connection (R-DL-6) begins a new session: its answers go at once,
     // not folded into the interval of an Ack the device refused under the older nonce.
-    for (const a of s.acks.values()) if (a.timer) clearTimeout(a.timer);
-    s.acks.clear();
+    dropAcks(s);
     s.held = new Set(held.map((x) => x.recording));
     s.unanswered = new Set(s.held);
     this.log.debug({ device: s.device.id, conn: s.connId, held }, "hello");
@@ -885,4 +906,25 @@ export class Ingest {
     for (const id of [...this.sessions.keys()]) this.disconnected(id);
     await this.committer.flush();
   }
+}
+
+/**
+ * What an Ack of `r` says now, or -1 when nothing may be said: while a commit that would create
+ * its start is in flight, that commit's completion answers (an ACK_UNKNOWN then would make the
+ * device send everything again).
+ */
+function ackState(r: RecordingIngest): number {
+  if (r.sealStored) return AckState.ACK_SEALED;
+  if (r.startStored) return AckState.ACK_OPEN;
+  if (r.startInflight || (r.rowSubmitted && r.busy())) return -1;
+  return AckState.ACK_UNKNOWN;
+}
+
+/** Forget a connection's Acks, sent and waiting (it closed, or a new Hello began a new session). */
+function dropAcks(s: Session): void {
+  for (const a of s.acks.values()) {
+    if (a.timer) clearTimeout(a.timer);
+    if (a.soon) clearImmediate(a.soon);
+  }
+  s.acks.clear();
 }

@@ -26,6 +26,32 @@ const quiet = (ms = 150) => new Promise((r) => setTimeout(r, ms));
 const held = (recording: number, firstSeq: number, lastSeq: number, sealed = true) => ({ recording, firstSeq, lastSeq, sealed, open: !sealed });
 
 describe("lost under load (P4)", () => {
+  it("answers a batch of one recording's chunks committed together with one cumulative Ack, not one per chunk", async () => {
+    const d = await provision(gw, "HLD-0090");
+    const rec = d.recording(1, Array.from({ length: 12 }, () => randomBytes(600)));
+    await d.publish(rec.start);
+    await d.publish(rec.chunks[0]);
+    await d.waitFor(isAck(1, AckState.ACK_OPEN, 1));
+    const from = d.received.length;
+    const batches = gw.committer.batches;
+    gw.committer.hold();
+    try {
+      for (const c of rec.chunks.slice(1)) await d.publish(c);
+      await quiet();
+    } finally {
+      gw.committer.release();
+    }
+    await d.waitFor(isAck(1, AckState.ACK_OPEN, 12));
+    await quiet();
+    // Eleven chunks waited for a commit or two: one Ack per commit says what it settled (before,
+    // eleven were signed and sent, one per chunk).
+    const got = acks(d, 1, from);
+    expect(got.length).toBeLessThanOrEqual(gw.committer.batches - batches);
+    expect(got.length).toBeLessThan(11);
+    expect(got[got.length - 1]).toMatchObject({ state: AckState.ACK_OPEN, cumulative: 12 });
+    await d.end();
+  });
+
   it("a seal sent while the start's commit waits is stored and acknowledged SEALED, never dropped", async () => {
     const d = await provision(gw, "HLD-0001");
     const rec = d.recording(1, [randomBytes(800), randomBytes(800), randomBytes(800), randomBytes(800)]);
