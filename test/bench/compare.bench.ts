@@ -1,6 +1,6 @@
 // npm run bench [-- --sizes 4,16,64 --rounds 3 --seconds 6 --devices 50 --window 16 --json FILE]
 // --latency-rate N: measure commit latency at N chunks/s rather than at half the measured maximum
-// (to compare two runs at the same load).
+// (to compare two runs at the same load); --warmup S: seconds of that load before it is measured (3).
 // npm run bench:ingest: the gateway alone (--gateway-only), one size, quicker.
 // --db postgres: the gateway's metadata in a throwaway PostgreSQL 15 (test/helpers/postgres.ts);
 // --db postgres://...: in that server's database.
@@ -40,6 +40,7 @@ const WINDOW = Number(arg("window", "16"));
 const JSON_OUT = arg("json", join(ROOT, "dist", "bench.json"));
 const GATEWAY_ONLY = process.argv.includes("--gateway-only");
 const LATENCY_RATE = Number(arg("latency-rate", "0"));
+const WARMUP_S = Number(arg("warmup", "3"));
 const DB = arg("db", "");
 
 const tmp = mkdtempSync(join(tmpdir(), "evrec-bench-"));
@@ -124,19 +125,30 @@ function loadgen(cfg: LoadConfig, onLine?: (l: string) => void): Promise<LoadRes
   });
 }
 
-/** The gateway's group commits so far, from its /metrics: batches, items per batch, each phase's mean. */
-async function commitPhases(httpPort: number, token: string): Promise<string> {
+/** The gateway's group-commit counters from its /metrics: batches, items, each phase's seconds, commit latencies. */
+type Counters = { n: number; items: number; media: number; fsync: number; transaction: number; latencies: number; le50: number; le100: number };
+async function counters(httpPort: number, token: string): Promise<Counters> {
   const t = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
   const num = (re: RegExp) => Number(re.exec(t)?.[1] ?? NaN);
-  const n = num(/^evrec_commit_batch_items_count (\S+)$/m), items = num(/^evrec_commit_batch_items_sum (\S+)$/m);
-  const ph = (p: string) => (num(new RegExp(`^evrec_commit_phase_seconds_sum\\{phase="${p}"\\} (\\S+)$`, "m")) / n) * 1000;
-  // The gateway's own view of commit latency (a chunk's arrival at ingest to its commit), as the
-  // share within 50 ms and 100 ms: what the devices measure beyond it is the network, the broker
-  // layer and the devices' own loops.
-  const all = num(/^evrec_commit_latency_seconds_count (\S+)$/m);
-  const within = (le: string) => num(new RegExp(`^evrec_commit_latency_seconds_bucket\\{le="${le}"\\} (\\S+)$`, "m")) / all;
-  return `${fmt(n)} commits, ${fmt(items / n, 1)} items each, media ${fmt(ph("media"), 1)} ms, fsync ${fmt(ph("fsync"), 1)} ms, transaction ${fmt(ph("transaction"), 1)} ms (means since start); ` +
-    `arrival to commit within 50 ms ${fmt(within("0.05") * 100, 1)}%, within 100 ms ${fmt(within("0.1") * 100, 1)}%`;
+  const ph = (p: string) => num(new RegExp(`^evrec_commit_phase_seconds_sum\\{phase="${p}"\\} (\\S+)$`, "m"));
+  const le = (b: string) => num(new RegExp(`^evrec_commit_latency_seconds_bucket\\{le="${b}"\\} (\\S+)$`, "m"));
+  return { n: num(/^evrec_commit_batch_items_count (\S+)$/m), items: num(/^evrec_commit_batch_items_sum (\S+)$/m), media: ph("media"), fsync: ph("fsync"), transaction: ph("transaction"),
+    latencies: num(/^evrec_commit_latency_seconds_count (\S+)$/m), le50: le("0.05"), le100: le("0.1") };
+}
+
+/**
+ * The group commits between two readings (`from` zero: since the gateway started): how many,
+ * items per batch, each phase's mean, and the gateway's own view of commit latency (a chunk's
+ * arrival at ingest to its commit) as the share within 50 and 100 ms. What the devices measure
+ * beyond it is the network, the MQTT layer and their own loops.
+ */
+async function commitPhases(httpPort: number, token: string, from?: Counters): Promise<string> {
+  const b = await counters(httpPort, token);
+  const a = from || { n: 0, items: 0, media: 0, fsync: 0, transaction: 0, latencies: 0, le50: 0, le100: 0 };
+  const n = b.n - a.n, lat = b.latencies - a.latencies;
+  const ms = (k: "media" | "fsync" | "transaction") => fmt(((b[k] - a[k]) / n) * 1000, 1);
+  return `${fmt(n)} commits, ${fmt((b.items - a.items) / n, 1)} items each, media ${ms("media")} ms, fsync ${ms("fsync")} ms, transaction ${ms("transaction")} ms (means ${from ? "of this load" : "since start"}); ` +
+    `arrival to commit within 50 ms ${fmt(((b.le50 - a.le50) / lat) * 100, 1)}%, within 100 ms ${fmt(((b.le100 - a.le100) / lat) * 100, 1)}%`;
 }
 
 /** SHA-256 of `size`-byte inputs, MB/s, over about a second. */
@@ -251,8 +263,15 @@ async function main() {
     await stop(gw);
     gw = await startGateway(gwDir, gm, gh, ["--ack-interval-ms", "0"]);
     const latRate = LATENCY_RATE || gRate / 2;
+    // A station's gateway runs for days: the latency is measured on a warm one. A freshly started
+    // process spends its first seconds compiling its code and making its first files, and its
+    // devices' first messages all wait on that; the warm-up is the same load for WARMUP_S seconds,
+    // on recordings of its own. The first second after it (every device's RecordingStart and first
+    // window at once, on new files) is still reported apart.
+    await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: WARMUP_S * 1000, rate: latRate, recording: recording++, drainMs: 30000 });
+    const warm = await counters(gh, token);
     const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: latRate, recording: recording++, drainMs: 30000 });
-    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered): commit p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms; sent after the first second p50 ${lat.latency.steady?.p50} ms, p99 ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms); gateway ${await commitPhases(gh, token)}`);
+    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered): commit p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms; sent after the first second p50 ${lat.latency.steady?.p50} ms, p99 ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms); after ${WARMUP_S} s of warm-up; gateway ${await commitPhases(gh, token, warm)}`);
     await stop(gw);
     gw = await startGateway(gwDir, gm, gh);
     // Overload: twice the maximum rate offered, with room for eight times the window in flight per
@@ -268,7 +287,7 @@ async function main() {
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
       aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
-      latencyAtHalf: { rate: latRate, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99 },
+      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99 },
       overload,
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },
     };
