@@ -31,6 +31,12 @@ const SAMPLES: { [K in keyof Messages]: Required<Messages[K]> } = {
 };
 
 describe("typed messages (protocol/messages.ts)", () => {
+  it("on Node, a message type's fields are parsed once and kept (a board parses them each time)", () => {
+    expect(fieldsOf("Chunk")).toBe(fieldsOf("Chunk"));
+    expect(fieldsOf("NoSuchType")).toBeNull();
+    expect(fieldsOf("constructor")).toBeNull();
+  });
+
   it("name exactly the schema's fields, for every message type", () => {
     expect(Object.keys(SAMPLES).sort()).toEqual([...MESSAGE_TYPES].sort());
     for (const t of MESSAGE_TYPES) {
