@@ -19,6 +19,7 @@ import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import * as fsp from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -178,6 +179,33 @@ function diskRate(size: number): number {
   return (n * size) / s / 1e6;
 }
 
+/**
+ * The floor of a group commit's fsync phase on this disk: a batch of 40 recordings' shares of 16
+ * chunks of `size` bytes written to 40 files and each fsync'd (as the gateway does, on libuv's
+ * threads), against the same bytes appended to one file and fsync'd once (what a per-batch media
+ * journal would do). Milliseconds per batch, means of 20 batches.
+ */
+async function syncPhase(size: number): Promise<{ filesMs: number; oneFileMs: number }> {
+  const dir = mkdtempSync(join(tmp, "sync-probe-"));
+  const files = await Promise.all(Array.from({ length: 40 }, (_, i) => fsp.open(join(dir, `f${i}`), "w+")));
+  const one = await fsp.open(join(dir, "journal"), "w+");
+  const share = randomBytes(16 * size);
+  let many = 0, single = 0;
+  for (let r = 0; r < 20; r++) {
+    let t0 = performance.now();
+    await Promise.all(files.map((f) => f.write(share, 0, share.length, r * share.length)));
+    await Promise.all(files.map((f) => f.sync()));
+    many += performance.now() - t0;
+    t0 = performance.now();
+    await one.writev(files.map(() => share), r * files.length * share.length);
+    await one.sync();
+    single += performance.now() - t0;
+  }
+  for (const f of [...files, one]) await f.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { filesMs: many / 20, oneFileMs: single / 20 };
+}
+
 async function main() {
   if (!GATEWAY_ONLY && spawnSync("sh", ["-c", "command -v mosquitto"]).status !== 0) {
     console.error("bench: mosquitto is not installed (apt-get install mosquitto); it is the dumb pipe the gateway is compared with");
@@ -235,7 +263,8 @@ async function main() {
   const results: Record<string, unknown>[] = [];
   for (const size of SIZES) {
     const kib = size / 1024;
-    const limits = { shaMBps: shaRate(size), diskMBps: diskRate(size) };
+    const limits = { shaMBps: shaRate(size), diskMBps: diskRate(size), syncPhase: await syncPhase(size) };
+    console.log(`  ${kib} KiB: this disk's fsync phase for a batch of 40 recordings' shares of 16 chunks: ${fmt(limits.syncPhase.filesMs, 1)} ms in 40 files, ${fmt(limits.syncPhase.oneFileMs, 1)} ms appended to one`);
     const g: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
     const m: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
     const a: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
