@@ -244,9 +244,11 @@ export class Ingest {
   message(connId: string, deviceId: string, payload: Uint8Array): Promise<void> {
     const s = this.session(connId, deviceId);
     this.weigh(s, 1, payload.length);
-    s.queue = s.queue.then(() => this.handle(s, payload)).catch((e) => {
+    const handled = () => this.weigh(s, -1, -payload.length);
+    s.queue = s.queue.then(() => this.handle(s, payload)).then(handled, (e) => {
       this.log.error({ err: String((e as Error).stack || e), device: s.device ? s.device.id : deviceId }, "ingest error");
-    }).then(() => this.weigh(s, -1, -payload.length));
+      handled();
+    });
     return s.queue;
   }
 
@@ -439,15 +441,22 @@ export class Ingest {
     return false;
   }
 
-  private async rec(dev: Device, recording: number): Promise<RecordingIngest> {
+  /** The recording as ingest holds it in memory, marked as just used; undefined if it must be loaded. */
+  private inMemory(dev: Device, recording: number): RecordingIngest | undefined {
     const key = `${dev.id}/${recording}`;
     const r = this.recordings.get(key);
-    if (r && !r.dead) {
-      r.lastUsed = Date.now();
-      this.recordings.delete(key);
-      this.recordings.set(key, r);
-      return r;
-    }
+    if (!r || r.dead) return undefined;
+    r.lastUsed = Date.now();
+    this.recordings.delete(key);
+    this.recordings.set(key, r);
+    return r;
+  }
+
+  private async rec(dev: Device, recording: number): Promise<RecordingIngest> {
+    const live = this.inMemory(dev, recording);
+    if (live) return live;
+    const key = `${dev.id}/${recording}`;
+    const r = this.recordings.get(key);
     if (r) this.release(key, r);
     let p = this.loading.get(key);
     if (!p) {
@@ -667,9 +676,22 @@ export class Ingest {
     return undefined;
   }
 
-  /** What one verifier step produced: evidence, durable parts, Acks. */
-  private async outcome(s: Session, r: RecordingIngest, res: StepResult<LinkRef>, bytes: () => Uint8Array, seal?: SealMsg): Promise<void> {
+  /**
+   * What one verifier step produced: evidence, durable parts, Acks. A promise only when something
+   * must be waited for (evidence kept, an alarm raised); a step that links or repeats chunks, the
+   * common case, is handled at once.
+   */
+  private outcome(s: Session, r: RecordingIngest, res: StepResult<LinkRef>, bytes: () => Uint8Array, seal?: SealMsg): Promise<void> | undefined {
     this.account(r);
+    if (res.forgedStarts.length || res.dropped.length || res.status === "rejected" || res.status === "forged" || res.status === "failed" || res.status === "equivocation") {
+      return this.outcomeSlow(s, r, res, bytes, seal);
+    }
+    if (res.confirmed || res.linked.length || seal) this.commit(r, { start: res.confirmed, linked: res.linked, seal }, s);
+    else if (res.status === "duplicate") this.ack(s, r);
+    return undefined;
+  }
+
+  private async outcomeSlow(s: Session, r: RecordingIngest, res: StepResult<LinkRef>, bytes: () => Uint8Array, seal?: SealMsg): Promise<void> {
     for (const f of res.forgedStarts) await this.forged(s, r, f.reason, encode("RecordingStart", { ...f.start }));
     switch (res.status) {
       case "rejected":
@@ -856,8 +878,13 @@ export class Ingest {
     const h = parseHeader(m.header);
     const recording = h.recordingId;
     const seq = h.seq;
-    if (!(await this.inWindow(s, recording, "chunk"))) return;
-    const r = await this.rec(s.device, recording);
+    // The common case, a recording in memory of a device whose highest recording is known, takes
+    // no turn of the promise queue (each is an allocation and a tick, per chunk).
+    const top = this.tops.get(s.device.id);
+    if (top === undefined || recording < 1 || recording > top + RECORDING_WINDOW) {
+      if (!(await this.inWindow(s, recording, "chunk"))) return;
+    }
+    const r = this.inMemory(s.device, recording) || await this.rec(s.device, recording);
     // A seq already committed: the chain value of its stored header decides duplicate or
     // equivocation (R-VER-6), once the stored tag shows the stored header is still the device's.
     let stored: Uint8Array | null = null;
@@ -878,7 +905,8 @@ export class Ingest {
     const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: h.flags, timeMs: h.timeMs, durationMs: h.durationMs, receivedAt: Date.now() };
     const res = r.verifier.chunk(m, ref, stored);
     if (res.status === "duplicate") this.stats.duplicates++;
-    await this.outcome(s, r, res, () => encode("Chunk", { ...m }));
+    const slow = this.outcome(s, r, res, () => encode("Chunk", { ...m }));
+    if (slow) await slow;
   }
 
   private async seal(s: Session, m: SealMsg): Promise<void> {
