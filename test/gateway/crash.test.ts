@@ -12,6 +12,7 @@ import { createServer } from "node:net";
 import { openStore } from "../../gateway/gateway.js";
 import { DEFAULTS } from "../../gateway/config.js";
 import { FakeDevice } from "./fake-device.js";
+import { AckState } from "../../protocol/schema.js";
 import { testDb } from "../helpers/postgres.js";
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-crash-"));
@@ -77,6 +78,10 @@ describe("gateway killed with SIGKILL mid-upload", () => {
       await d.hello([{ recording: 1, firstSeq: 1, lastSeq: 40, sealed: true, open: false }]);
       const resumed = await d.waitFor((m) => m.kind === "ack");
       const stored = (resumed.body.ack as { cumulative: number }).cumulative;
+      // A device whose start had not been committed before the kill (its chunks were still queued
+      // when the gateway died) is answered UNKNOWN, and sends its RecordingStart again first
+      // (R-ACK-2), as a recorder does.
+      if (((resumed.body.ack as { state?: number }).state || 0) === AckState.ACK_UNKNOWN) await d.publish(recs[i].start);
       // Nothing the gateway acknowledged before the kill is missing after it, and no uncommitted tail.
       expect(stored).toBeGreaterThanOrEqual(ackedBefore[i]);
       const mediaFile = join(dir, "media", ids[i], "000001.media");
