@@ -435,8 +435,16 @@ export class Ingest {
    * gateway holds of the device. Checked before any key is derived, so a message naming recording
    * 2^32−1 costs nothing but this comparison.
    */
-  private async inWindow(s: Session, recording: number, what: string): Promise<boolean> {
-    if (recording >= 1 && recording <= (await this.top(s.device.id)) + RECORDING_WINDOW) return true;
+  private inWindow(s: Session, recording: number, what: string): boolean | Promise<boolean> {
+    // Known once the device's highest recording has been read: answered without a promise (the
+    // chunk path asks once per chunk).
+    const known = this.tops.get(s.device.id);
+    if (known === undefined) return this.top(s.device.id).then((top) => this.windowHolds(s, recording, what, top));
+    return this.windowHolds(s, recording, what, known);
+  }
+
+  private windowHolds(s: Session, recording: number, what: string, top: number): boolean {
+    if (recording >= 1 && recording <= top + RECORDING_WINDOW) return true;
     this.refuse(s, "RECORDING_WINDOW", { recording, field: what, window: RECORDING_WINDOW });
     return false;
   }
@@ -686,9 +694,14 @@ export class Ingest {
     if (res.forgedStarts.length || res.dropped.length || res.status === "rejected" || res.status === "forged" || res.status === "failed" || res.status === "equivocation") {
       return this.outcomeSlow(s, r, res, bytes, seal);
     }
-    if (res.confirmed || res.linked.length || seal) this.commit(r, { start: res.confirmed, linked: res.linked, seal }, s);
-    else if (res.status === "duplicate") this.ack(s, r);
+    this.settle(s, r, res, seal, false);
     return undefined;
+  }
+
+  /** New parts go to the disk (a verdict that just failed too, on a row that exists); a duplicate is Acked again. */
+  private settle(s: Session, r: RecordingIngest, res: StepResult<LinkRef>, seal: SealMsg | undefined, failedNow: boolean): void {
+    if (res.confirmed || res.linked.length || seal || (failedNow && r.rowSubmitted)) this.commit(r, { start: res.confirmed, linked: res.linked, seal }, s);
+    else if (res.status === "duplicate") this.ack(s, r);
   }
 
   private async outcomeSlow(s: Session, r: RecordingIngest, res: StepResult<LinkRef>, bytes: () => Uint8Array, seal?: SealMsg): Promise<void> {
@@ -706,9 +719,7 @@ export class Ingest {
       default:
     }
     for (const d of res.dropped) await this.evidence(s, r, d.seq, [d.reason], encode("Chunk", { header: d.ref.header, payload: d.ref.payload, tag: d.ref.tag }));
-    const failedNow = res.status === "failed" || res.status === "equivocation" || res.dropped.length > 0;
-    if (res.confirmed || res.linked.length || seal || (failedNow && r.rowSubmitted)) this.commit(r, { start: res.confirmed, linked: res.linked, seal }, s);
-    else if (res.status === "duplicate") this.ack(s, r);
+    this.settle(s, r, res, seal, res.status === "failed" || res.status === "equivocation" || res.dropped.length > 0);
   }
 
   /** A refused message that can't be attributed to the device (R-VER-0): logged, alarmed, kept (bounded). */
@@ -880,10 +891,8 @@ export class Ingest {
     const seq = h.seq;
     // The common case, a recording in memory of a device whose highest recording is known, takes
     // no turn of the promise queue (each is an allocation and a tick, per chunk).
-    const top = this.tops.get(s.device.id);
-    if (top === undefined || recording < 1 || recording > top + RECORDING_WINDOW) {
-      if (!(await this.inWindow(s, recording, "chunk"))) return;
-    }
+    const inside = this.inWindow(s, recording, "chunk");
+    if (!(typeof inside === "boolean" ? inside : await inside)) return;
     const r = this.inMemory(s.device, recording) || await this.rec(s.device, recording);
     // A seq already committed: the chain value of its stored header decides duplicate or
     // equivocation (R-VER-6), once the stored tag shows the stored header is still the device's.
