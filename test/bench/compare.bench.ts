@@ -18,11 +18,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LoadConfig, LoadResult } from "./loadgen.js";
 import { startPostgres } from "../helpers/postgres.js";
@@ -68,13 +68,13 @@ function freePort(): Promise<number> {
 }
 
 /** utime + stime of a process, in seconds, and its peak RSS in MiB (Linux /proc). */
-function usage(pid: number): { cpu: number; peakMb: number } {
+function usage(pid: number): { cpu: number; sys: number; peakMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(f[11]) + Number(f[12]);
   const hz = Number(spawnSync("getconf", ["CLK_TCK"]).stdout.toString().trim() || 100);
   const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return { cpu: ticks / hz, peakMb: hwm ? Number(hwm[1]) / 1024 : 0 };
+  return { cpu: ticks / hz, sys: Number(f[12]) / hz, peakMb: hwm ? Number(hwm[1]) / 1024 : 0 };
 }
 
 function waitLine(c: ChildProcess, re: RegExp, ms: number): Promise<string> {
@@ -127,14 +127,20 @@ function loadgen(cfg: LoadConfig, onLine?: (l: string) => void): Promise<LoadRes
 }
 
 /** The gateway's group-commit counters from its /metrics: batches, items, each phase's seconds, commit latencies. */
-type Counters = { n: number; items: number; media: number; fsync: number; transaction: number; latencies: number; le50: number; le100: number };
+type Counters = { n: number; items: number; media: number; fsync: number; transaction: number; latencies: number; le50: number; le100: number; buckets: Record<Phase, [number, number][]> };
+type Phase = "media" | "fsync" | "transaction";
+const PHASES: Phase[] = ["media", "fsync", "transaction"];
 async function counters(httpPort: number, token: string): Promise<Counters> {
   const t = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
   const num = (re: RegExp) => Number(re.exec(t)?.[1] ?? NaN);
   const ph = (p: string) => num(new RegExp(`^evrec_commit_phase_seconds_sum\\{phase="${p}"\\} (\\S+)$`, "m"));
   const le = (b: string) => num(new RegExp(`^evrec_commit_latency_seconds_bucket\\{le="${b}"\\} (\\S+)$`, "m"));
+  // Each phase's cumulative histogram: [upper bound in seconds, batches at or under it].
+  const buckets = (p: Phase): [number, number][] => [...t.matchAll(new RegExp(`^evrec_commit_phase_seconds_bucket\\{le="([^"]+)",phase="${p}"\\} (\\S+)$`, "gm"))]
+    .map((m) => [m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
   return { n: num(/^evrec_commit_batch_items_count (\S+)$/m), items: num(/^evrec_commit_batch_items_sum (\S+)$/m), media: ph("media"), fsync: ph("fsync"), transaction: ph("transaction"),
-    latencies: num(/^evrec_commit_latency_seconds_count (\S+)$/m), le50: le("0.05"), le100: le("0.1") };
+    latencies: num(/^evrec_commit_latency_seconds_count (\S+)$/m), le50: le("0.05"), le100: le("0.1"),
+    buckets: { media: buckets("media"), fsync: buckets("fsync"), transaction: buckets("transaction") } };
 }
 
 /**
@@ -145,10 +151,16 @@ async function counters(httpPort: number, token: string): Promise<Counters> {
  */
 async function commitPhases(httpPort: number, token: string, from?: Counters): Promise<string> {
   const b = await counters(httpPort, token);
-  const a = from || { n: 0, items: 0, media: 0, fsync: 0, transaction: 0, latencies: 0, le50: 0, le100: 0 };
+  const a = from || { n: 0, items: 0, media: 0, fsync: 0, transaction: 0, latencies: 0, le50: 0, le100: 0, buckets: { media: [], fsync: [], transaction: [] } };
   const n = b.n - a.n, lat = b.latencies - a.latencies;
-  const ms = (k: "media" | "fsync" | "transaction") => fmt(((b[k] - a[k]) / n) * 1000, 1);
-  return `${fmt(n)} commits, ${fmt((b.items - a.items) / n, 1)} items each, media ${ms("media")} ms, fsync ${ms("fsync")} ms, transaction ${ms("transaction")} ms (means ${from ? "of this load" : "since start"}); ` +
+  const ms = (k: Phase) => fmt(((b[k] - a[k]) / n) * 1000, 1);
+  // A phase's p99 as the histogram's bound that 99 % of this load's batches stayed within.
+  const p99 = (k: Phase) => {
+    const before = new Map(a.buckets[k]);
+    const hit = b.buckets[k].find(([le, c]) => c - (before.get(le) ?? 0) >= 0.99 * n);
+    return !hit ? "?" : hit[0] === Infinity ? "over 1 s" : `≤ ${fmt(hit[0] * 1000, 1)} ms`;
+  };
+  return `${fmt(n)} commits, ${fmt((b.items - a.items) / n, 1)} items each, media ${ms("media")} ms, fsync ${ms("fsync")} ms, transaction ${ms("transaction")} ms (means ${from ? "of this load" : "since start"}; p99 ${PHASES.map((k) => `${k} ${p99(k)}`).join(", ")}); ` +
     `arrival to commit within 50 ms ${fmt(((b.le50 - a.le50) / lat) * 100, 1)}%, within 100 ms ${fmt(((b.le100 - a.le100) / lat) * 100, 1)}%`;
 }
 
@@ -255,7 +267,9 @@ async function main() {
     const sr = await sub;
     const m1 = usage(pid);
     if (sr.done < pub.published) console.log(`  (${name} delivered ${sr.done} of ${pub.published})`);
-    return { rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: ((m1.cpu - m0.cpu) / Math.max(1, sr.done)) * 1e6, rss: m1.peakMb };
+    // The machine's CPU a delivered message took: the broker's, the publisher's and the subscriber's.
+    const machineUs = ((m1.cpu - m0.cpu + (pub.cpuS || 0) + (sr.cpuS || 0)) / Math.max(1, sr.done)) * 1e6;
+    return { rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: ((m1.cpu - m0.cpu) / Math.max(1, sr.done)) * 1e6, machineUs, rss: m1.peakMb };
   };
 
   let recording = 1;
@@ -265,8 +279,9 @@ async function main() {
     const kib = size / 1024;
     const limits = { shaMBps: shaRate(size), diskMBps: diskRate(size), syncPhase: await syncPhase(size) };
     console.log(`  ${kib} KiB: this disk's fsync phase for a batch of 40 recordings' shares of 16 chunks: ${fmt(limits.syncPhase.filesMs, 1)} ms in 40 files, ${fmt(limits.syncPhase.oneFileMs, 1)} ms appended to one`);
-    const g: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
-    const m: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
+    // machineUs: the CPU of every process of the run (server, load generator, subscriber) per message.
+    const g: { rate: number; mbps: number; cpuUs: number; sysUs?: number; machineUs: number; rss: number }[] = [];
+    const m: { rate: number; mbps: number; cpuUs: number; machineUs: number; rss: number }[] = [];
     const a: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       // The gateway: chunks acknowledged (verified, committed) per second.
@@ -274,9 +289,10 @@ async function main() {
       const gr = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: recording++, drainMs: 30000 });
       const u1 = usage(gw.pid!);
       phases.push(await commitPhases(gh, token));
-      g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: ((u1.cpu - u0.cpu) / Math.max(1, gr.done)) * 1e6, rss: u1.peakMb });
+      g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: ((u1.cpu - u0.cpu) / Math.max(1, gr.done)) * 1e6, sysUs: ((u1.sys - u0.sys) / Math.max(1, gr.done)) * 1e6,
+        machineUs: ((u1.cpu - u0.cpu + (gr.cpuS || 0)) / Math.max(1, gr.done)) * 1e6, rss: u1.peakMb });
       if (!mq) {
-        console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s; ${phases[phases.length - 1]}`);
+        console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, CPU ${fmt(g[round].cpuUs)} µs a chunk (${fmt(g[round].sysUs!)} in the kernel; the machine's with the load generator ${fmt(g[round].machineUs)}); ${phases[phases.length - 1]}`);
         continue;
       }
       m.push(await pipeRound(mp, mq.pid!, size, "mosquitto"));
@@ -285,7 +301,7 @@ async function main() {
       const ar = await loadgen({ mode: "broker", url: `mqtt://127.0.0.1:${ap}`, devices: devices.map((d) => ({ id: d.id })), size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 0 });
       const a1 = usage(ae!.pid!);
       a.push({ rate: ar.published / ar.seconds, mbps: (ar.published * size) / ar.seconds / 1e6, cpuUs: ((a1.cpu - a0.cpu) / Math.max(1, ar.published)) * 1e6, rss: a1.peakMb });
-      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, mosquitto ${fmt(m[round].rate)}/s, aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
+      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s (CPU ${fmt(g[round].cpuUs)} µs a chunk, ${fmt(g[round].sysUs!)} in the kernel; the machine's ${fmt(g[round].machineUs)}), mosquitto ${fmt(m[round].rate)}/s (the machine's CPU ${fmt(m[round].machineUs)} µs a message), aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
     }
     const gRate = median(g.map((x) => x.rate)), mRate = median(m.map((x) => x.rate)), aRate = median(a.map((x) => x.rate));
     // Commit latency at half the maximum rate, Acks not coalesced (one per chunk as it commits).
@@ -311,8 +327,8 @@ async function main() {
     console.log(`  ${kib} KiB at twice the maximum offered (${fmt(overload.offered)}/s): committed ${fmt(overload.chunksPerS)}/s, ${fmt(overload.shareOfMax * 100)}% of the maximum; peak RSS ${fmt(overload.peakRssMb)} MiB (${fmt(rss0)} after start)`);
     const row = {
       sizeKiB: kib,
-      gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: median(g.map((x) => x.cpuUs)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
-      mosquitto: { chunksPerS: mRate, MBps: median(m.map((x) => x.mbps)), cpuUsPerMsg: median(m.map((x) => x.cpuUs)), peakRssMb: Math.max(...m.map((x) => x.rss)) },
+      gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: median(g.map((x) => x.cpuUs)), kernelUsPerMsg: median(g.map((x) => x.sysUs || 0)), machineUsPerMsg: median(g.map((x) => x.machineUs)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
+      mosquitto: { chunksPerS: mRate, MBps: median(m.map((x) => x.mbps)), cpuUsPerMsg: median(m.map((x) => x.cpuUs)), machineUsPerMsg: median(m.map((x) => x.machineUs)), peakRssMb: Math.max(...m.map((x) => x.rss)) },
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
       aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
@@ -328,12 +344,14 @@ async function main() {
   if (pgServer) await pgServer.stop();
 
   console.log("");
-  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
+  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   machine µs/msg gw / mq   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
   for (const r of results as { sizeKiB: number; gateway: Record<string, number>; mosquitto: Record<string, number>; aedesAlone: Record<string, number>; ratio: number; latencyAtHalf: Record<string, number>; limits: Record<string, number> }[]) {
-    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
+    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.machineUsPerMsg) + " / " + fmt(r.mosquitto.machineUsPerMsg)).padStart(22)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
   }
   console.log("goals: ratio >= 0.5 at 4 KiB and >= 0.8 at 16 KiB; commit p99 <= 50 ms at half the maximum rate; at twice the maximum offered, >= 90% of the maximum committed, memory flat");
+  console.log("machine µs/msg: the CPU of every process of a run per message (the server's, the load generator's, and for mosquitto its subscriber's); on a machine the runs saturate, their ratio bounds the throughput ratio");
   console.log("aedes alone: the gateway's MQTT layer taking the same load in (parsed, PUBACKed, handed to the process), with nothing verified or stored; its ratio is the ceiling of the gateway's");
+  mkdirSync(dirname(JSON_OUT), { recursive: true }); // dist/ is not in a fresh clone
   writeFileSync(JSON_OUT, JSON.stringify({ at: new Date().toISOString(), node: process.version, db: dbUrl ? "postgres" : "sqlite", devices: DEVICES, window: WINDOW, secondsPerRound: SECONDS, rounds: ROUNDS, results }, null, 1) + "\n");
   console.log(`bench: figures written to ${JSON_OUT}`);
 }

@@ -49,6 +49,8 @@ export interface LoadResult {
    * window at once, a gateway not yet warm), with `firstSecondP99` beside it.
    */
   latency: { p50: number; p99: number; n: number; steady?: { p50: number; p99: number; n: number }; firstSecondP99?: number };
+  /** This process's own CPU (user and kernel) over the load, seconds: its share of the machine. */
+  cpuS?: number;
 }
 
 const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as LoadConfig;
@@ -183,5 +185,8 @@ async function main(): Promise<LoadResult> {
     steady: { p50: quantile(steady, 0.5), p99: quantile(steady, 0.99), n: steady.length }, firstSecondP99: quantile(firstSecond, 0.99) } };
 }
 
-process.stdout.write(JSON.stringify(await main()) + "\n");
+const cpu0 = process.cpuUsage();
+const result = await main();
+const cpu = process.cpuUsage(cpu0);
+process.stdout.write(JSON.stringify({ ...result, cpuS: (cpu.user + cpu.system) / 1e6 }) + "\n");
 process.exit(0);
