@@ -798,7 +798,8 @@ export class Ingest {
     s.unanswered = new Set(s.held);
     this.log.debug({ device: s.device.id, conn: s.connId, held }, "hello");
     if (h.deviceTimeMs) this.clocks.helloAt(s.device.id, h.deviceTimeMs, Date.now());
-    await store.noteHello(this.db, s.device.id, Date.now(), { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording });
+    // Not answered unless kept: a Hello a worker could not commit (fenced) is the successor's to answer.
+    if (!(await this.note(s, { device: s.device.id, at: Date.now(), hello: { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording } }))) return;
     if (this.opts.live) this.opts.live({ type: "device", id: s.device.id, at: Date.now(), online: true, lastSeen: Date.now() });
     if (s.device.state === "revoked") {
       // R-REV-1: answer with an authenticated Revoke, then drop the connection.
@@ -857,6 +858,21 @@ export class Ingest {
     }
   }
 
+  /**
+   * What a device said of itself (store.DeviceNote), kept through the group commit, in order with
+   * its recordings' commits and, in a cluster, behind the partition's fence. False, and refused
+   * (FENCED, or STORE_FAILED), if it was not kept.
+   */
+  private async note(s: Session, n: store.DeviceNote): Promise<boolean> {
+    try {
+      await this.committer.submit({ device: n.device, sql: (db) => store.noteDevice(db, n), together: { statements: store.deviceNotesTogether, item: n } });
+      return true;
+    } catch (e) {
+      this.refuse(s, e instanceof FencedError ? "FENCED" : "STORE_FAILED", { kind: "hello" in n ? "hello" : "status", err: String(e) });
+      return false;
+    }
+  }
+
   /** Clip → case by the tag the recorder sent (a custody event in the model); never blocks ingest. */
   private linkByTag(device: string, recording: number): void {
     if (!this.opts.linkByTag) return;
@@ -869,7 +885,8 @@ export class Ingest {
     try { st = decodeAs("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
     // The last heartbeat, as the device said it (R-MSG-7): clock offset, queue depth, battery, alarm.
     const at = Date.now();
-    await store.noteStatus(this.db, s.device.id, at, { ...st, receivedAt: at });
+    // Not awaited: a heartbeat does not hold up the chunks behind it for a commit.
+    void this.note(s, { device: s.device.id, at, status: { ...st, receivedAt: at } });
     if (this.opts.live) this.opts.live({ type: "device", id: s.device.id, at: Date.now(), online: true, lastSeen: at, status: { ...st, receivedAt: at } });
     if (typeof st.clockOffsetMs === "number" && st.clockOffsetMs !== 0) this.clocks.offset(s.device.id, st.clockOffsetMs);
     if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);

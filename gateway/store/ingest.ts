@@ -67,12 +67,32 @@ export async function openIncomplete(db: Db, device: string): Promise<number[]> 
   return (await db.all<{ recording_id: number }>("SELECT recording_id FROM recordings WHERE device_id = ? AND verdict = 'incomplete' AND final = 0", [device])).map((r) => r.recording_id);
 }
 
-export async function noteHello(db: Db, device: string, at: number, hello: { firmware: unknown; lastSealed: unknown; nextRecording: unknown }): Promise<void> {
-  await db.run("UPDATE devices SET last_seen = ?, last_hello = ? WHERE id = ?", [at, JSON.stringify(hello), device]);
+/**
+ * What a device said of itself, kept on its row: the last Hello (firmware, last sealed, next
+ * recording) or the last Status (the heartbeat), and when it was heard. Ingest writes these
+ * through the group commit, so a cluster worker's fence covers them as it covers chunks: a worker
+ * that lost the device's partition can't overwrite what its successor wrote.
+ */
+export type DeviceNote =
+  | { device: string; at: number; hello: { firmware: unknown; lastSealed: unknown; nextRecording: unknown } }
+  | { device: string; at: number; status: Record<string, unknown> };
+
+/** The statements of `notes`, in order (a later note of the same device wins). */
+export function deviceNoteStatements(notes: DeviceNote[]): Stmt[] {
+  return notes.map((n) => "hello" in n
+    ? { sql: "UPDATE devices SET last_seen = ?, last_hello = ? WHERE id = ?", params: [n.at, JSON.stringify(n.hello), n.device] }
+    : { sql: "UPDATE devices SET last_seen = ?, last_status = ? WHERE id = ?", params: [n.at, JSON.stringify(n.status), n.device] });
 }
 
-export async function noteStatus(db: Db, device: string, at: number, status: Record<string, unknown>): Promise<void> {
-  await db.run("UPDATE devices SET last_seen = ?, last_status = ? WHERE id = ?", [at, JSON.stringify(status), device]);
+/** deviceNoteStatements as the group commit's `together` takes it. */
+export const deviceNotesTogether = (items: unknown[]): Stmt[] => deviceNoteStatements(items as DeviceNote[]);
+
+export async function noteDevice(db: Db, n: DeviceNote): Promise<void> {
+  await db.runAll(deviceNoteStatements([n]));
+}
+
+export function noteStatus(db: Db, device: string, at: number, status: Record<string, unknown>): Promise<void> {
+  return noteDevice(db, { device, at, status });
 }
 
 /** Where the recording stands after a batch: the verifier's report at the time it was built. */

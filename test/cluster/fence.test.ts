@@ -144,4 +144,47 @@ describe("fencing tokens between two workers of one partition", () => {
     const detail = await recordingDetail(b.db, dev.id, 1);
     expect({ verdict: detail!.verdict, chunks: detail!.chunks, bytes: detail!.bytes }).toEqual({ verdict: "verified", chunks: 8, bytes: 8000 });
   });
+
+  it("keeps nothing a superseded worker hears from a device about itself: its Hello is not answered, its Status not stored", async () => {
+    const root = randomBytes(32);
+    await a.registry.add("fence-4", { root });
+    const dev = new FakeDevice("fence-4", root);
+    const worker = (meta: { db: Db; registry: DeviceRegistry }, holder: string, token: number) => {
+      const refused: string[] = [];
+      const committer = new GroupCommitter(meta.db, new MediaStore(join(dir, "media-3")), 1, 256, {}, undefined, (tx) => checkFences(tx, holder, [{ part: PART + 2, token }]));
+      const ingest = new Ingest(meta.db, new MediaStore(join(dir, "media-3")), meta.registry, committer, { send: (_id, bytes) => dev.receive(bytes), disconnect: () => undefined }, createLogger("silent"),
+        { beaconIntervalS: 0, refuse: (code) => refused.push(code) });
+      return { ingest, committer, refused };
+    };
+    const row = async () => (await b.db.get<{ last_status: string | null; last_hello: string | null }>("SELECT last_status, last_hello FROM devices WHERE id = ?", [dev.id]))!;
+    const beacons = () => dev.received.filter((m) => m.kind === "beacon").length;
+
+    expect(await raiseFence(a.db, "wa", { part: PART + 2, token: 5 }, Date.now())).toBe(true);
+    const wa = worker(a, "wa", 5);
+    await wa.ingest.message("a1", dev.id, dev.helloMessage());
+    await wa.ingest.message("a1", dev.id, dev.statusMessage({ batteryPct: 50 }));
+    await wa.committer.flush();
+    expect(beacons()).toBe(1);
+    expect(JSON.parse((await row()).last_status!).batteryPct).toBe(50);
+
+    // B takes the partition over; the device, on B now, reports itself.
+    expect(await raiseFence(b.db, "wb", { part: PART + 2, token: 6 }, Date.now())).toBe(true);
+    const wb = worker(b, "wb", 6);
+    await wb.ingest.message("b1", dev.id, dev.helloMessage());
+    await wb.ingest.message("b1", dev.id, dev.statusMessage({ batteryPct: 40 }));
+    await wb.committer.flush();
+    const afterB = await row();
+    expect(JSON.parse(afterB.last_status!).batteryPct).toBe(40);
+    expect(beacons()).toBe(2);
+
+    // A wakes and goes on with what it had been sent: none of it overwrites B's, and its Hello is not answered.
+    await wa.ingest.message("a1", dev.id, dev.statusMessage({ batteryPct: 90 }));
+    await wa.ingest.message("a1", dev.id, dev.helloMessage());
+    await wa.ingest.close();
+    await wb.ingest.close();
+    expect(wa.refused.filter((c) => c === "FENCED")).toHaveLength(2);
+    expect(await row()).toEqual(afterB);
+    expect(beacons()).toBe(2);
+    expect(wb.refused).toEqual([]);
+  });
 });

@@ -62,8 +62,13 @@ export class FakeDevice {
 
   /** A heartbeat (Status) as the recorder sends it: battery, queue, storage, clock offset... */
   async status(fields: Record<string, unknown>): Promise<void> {
+    await this.publish(this.statusMessage(fields));
+  }
+
+  /** A Status's bytes. */
+  statusMessage(fields: Record<string, unknown>): Uint8Array {
     const body = encode("Status", { firmware: "test", deviceTimeMs: Date.now(), ...fields });
-    await this.publish(encode("Uplink", { schema: 1, status: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_STATUS, this.dev, body) } }));
+    return encode("Uplink", { schema: 1, status: { body, tag: tagControl(sha, this.keys.controlKey, CONTROL_STATUS, this.dev, body) } });
   }
 
   /** Messages of one recording, in the order a device sends them. */

@@ -37,6 +37,8 @@ export async function provision(gw: Gateway, id: string, opts: { connect?: boole
   if (opts.connect !== false) {
     await d.connect(gw.mqttPort);
     await d.hello();
+    // As a recorder does: it streams once its Hello is answered (the answer ends with a beacon).
+    await d.waitFor((m) => m.kind === "beacon");
   }
   return d;
 }
