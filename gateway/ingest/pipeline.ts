@@ -526,7 +526,11 @@ export class Ingest {
   private release(key: string, r: RecordingIngest): void {
     if (this.recordings.get(key) === r) this.recordings.delete(key);
     r.dead = true;
-    this.settling.set(key, r.tail);
+    // Its media file's handle is closed once nothing of it is in flight; a recording loaded again
+    // for the same key waits for that (load, above), so it never writes through a closing handle.
+    this.settling.set(key, r.tail.then(() => this.media.release(r.mediaPath)).catch((e) => {
+      this.log.warn({ device: r.device, recording: r.recording, err: String(e) }, "media handle not closed");
+    }));
     const dropped = r.verifier.dropPending();
     this.buffered -= this.bufferedOf(r);
     if (dropped.length) this.log.warn({ code: "UNSTARTED_DROPPED", device: r.device, recording: r.recording, seqs: dropped.length }, "released buffered chunks of a recording that could not link; the device sends them again");

@@ -73,6 +73,8 @@ export class NatsMediaStore implements Media {
 
   /** Every write was acknowledged by a quorum of replicas when it returned. */
   async sync(): Promise<void> {}
+  /** Nothing is held per recording (a write is a message). */
+  async release(): Promise<void> {}
 
   async trimTo(rel: string, length: number): Promise<number> {
     const size = (await this.read(rel)).length;

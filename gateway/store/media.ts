@@ -17,6 +17,12 @@ export interface Media {
   writev(rel: string, offset: number, parts: Uint8Array[]): Promise<void>;
   /** What was written to `rel` survives a crash once this resolves. */
   sync(rel: string): Promise<void>;
+  /**
+   * Ingest is done with `rel` for now (its recording left memory, nothing of it in flight): a file
+   * store closes its handle, so a station that runs for months holds a handle per recording in
+   * memory, not one per recording ever written. A later write opens it again.
+   */
+  release(rel: string): Promise<void>;
   /** Cut a recording back to the length the database vouches for. Returns the bytes removed. */
   trimTo(rel: string, length: number): Promise<number>;
   read(rel: string): Promise<Buffer>;
@@ -24,7 +30,8 @@ export interface Media {
 }
 
 export class MediaStore implements Media {
-  private open = new Map<string, FileHandle>();
+  /** Open handles by relative path; the promise, so two first writes of a file open it once. */
+  private open = new Map<string, Promise<FileHandle>>();
   constructor(private dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
@@ -32,17 +39,31 @@ export class MediaStore implements Media {
   pathFor(device: string, recording: number): string {
     return join(device, `${String(recording).padStart(6, "0")}.media`);
   }
-  private async handle(rel: string): Promise<FileHandle> {
+  private handle(rel: string): Promise<FileHandle> {
     let h = this.open.get(rel);
     if (!h) {
       const full = join(this.dir, rel);
       mkdirSync(join(full, ".."), { recursive: true, mode: 0o700 });
       // Read-write, created if missing, never O_APPEND: a positional write lands at its offset
       // (on Linux, O_APPEND sends every write to the end whatever offset it names).
-      h = await open(full, constants.O_RDWR | constants.O_CREAT, 0o600);
-      this.open.set(rel, h);
+      const opening = open(full, constants.O_RDWR | constants.O_CREAT, 0o600);
+      this.open.set(rel, (h = opening));
+      // A file that could not be opened is tried again by the next write, not remembered as failed.
+      opening.catch(() => { if (this.open.get(rel) === opening) this.open.delete(rel); });
     }
     return h;
+  }
+
+  /** Handles open now (tests). */
+  get openHandles(): number {
+    return this.open.size;
+  }
+
+  async release(rel: string): Promise<void> {
+    const h = this.open.get(rel);
+    if (!h) return;
+    this.open.delete(rel);
+    await (await h).close();
   }
   async write(rel: string, offset: number, bytes: Uint8Array): Promise<void> {
     await this.writev(rel, offset, [bytes]);
@@ -81,7 +102,8 @@ export class MediaStore implements Media {
     return b;
   }
   async close(): Promise<void> {
-    for (const h of this.open.values()) await h.close();
+    const all = [...this.open.values()];
     this.open.clear();
+    for (const h of await Promise.allSettled(all)) if (h.status === "fulfilled") await h.value.close();
   }
 }
