@@ -269,7 +269,8 @@ async function main() {
     if (sr.done < pub.published) console.log(`  (${name} delivered ${sr.done} of ${pub.published})`);
     // The machine's CPU a delivered message took: the broker's, the publisher's and the subscriber's.
     const machineUs = ((m1.cpu - m0.cpu + (pub.cpuS || 0) + (sr.cpuS || 0)) / Math.max(1, sr.done)) * 1e6;
-    return { rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: ((m1.cpu - m0.cpu) / Math.max(1, sr.done)) * 1e6, machineUs, rss: m1.peakMb };
+    const per = (cpuS?: number) => ((cpuS || 0) / Math.max(1, sr.done)) * 1e6;
+    return { rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: ((m1.cpu - m0.cpu) / Math.max(1, sr.done)) * 1e6, machineUs, pubUs: per(pub.cpuS), subUs: per(sr.cpuS), rss: m1.peakMb };
   };
 
   let recording = 1;
@@ -281,7 +282,7 @@ async function main() {
     console.log(`  ${kib} KiB: this disk's fsync phase for a batch of 40 recordings' shares of 16 chunks: ${fmt(limits.syncPhase.filesMs, 1)} ms in 40 files, ${fmt(limits.syncPhase.oneFileMs, 1)} ms appended to one`);
     // machineUs: the CPU of every process of the run (server, load generator, subscriber) per message.
     const g: { rate: number; mbps: number; cpuUs: number; sysUs?: number; machineUs: number; rss: number }[] = [];
-    const m: { rate: number; mbps: number; cpuUs: number; machineUs: number; rss: number }[] = [];
+    const m: { rate: number; mbps: number; cpuUs: number; machineUs: number; pubUs: number; subUs: number; rss: number }[] = [];
     const a: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       // The gateway: chunks acknowledged (verified, committed) per second.
@@ -301,7 +302,7 @@ async function main() {
       const ar = await loadgen({ mode: "broker", url: `mqtt://127.0.0.1:${ap}`, devices: devices.map((d) => ({ id: d.id })), size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 0 });
       const a1 = usage(ae!.pid!);
       a.push({ rate: ar.published / ar.seconds, mbps: (ar.published * size) / ar.seconds / 1e6, cpuUs: ((a1.cpu - a0.cpu) / Math.max(1, ar.published)) * 1e6, rss: a1.peakMb });
-      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s (CPU ${fmt(g[round].cpuUs)} µs a chunk, ${fmt(g[round].sysUs!)} in the kernel; the machine's ${fmt(g[round].machineUs)}), mosquitto ${fmt(m[round].rate)}/s (the machine's CPU ${fmt(m[round].machineUs)} µs a message), aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
+      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s (CPU ${fmt(g[round].cpuUs)} µs a chunk, ${fmt(g[round].sysUs!)} in the kernel; the machine's ${fmt(g[round].machineUs)}, the load generator's ${fmt(g[round].machineUs - g[round].cpuUs)}), mosquitto ${fmt(m[round].rate)}/s (the machine's CPU ${fmt(m[round].machineUs)} µs a message: mosquitto ${fmt(m[round].cpuUs)}, publisher ${fmt(m[round].pubUs)}, subscriber ${fmt(m[round].subUs)}), aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
     }
     const gRate = median(g.map((x) => x.rate)), mRate = median(m.map((x) => x.rate)), aRate = median(a.map((x) => x.rate));
     // Commit latency at half the maximum rate, Acks not coalesced (one per chunk as it commits).
