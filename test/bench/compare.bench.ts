@@ -164,6 +164,20 @@ async function commitPhases(httpPort: number, token: string, from?: Counters): P
     `arrival to commit within 50 ms ${fmt(((b.le50 - a.le50) / lat) * 100, 1)}%, within 100 ms ${fmt(((b.le100 - a.le100) / lat) * 100, 1)}%`;
 }
 
+/**
+ * The least CPU of the machine a chunk can cost in a gateway run, from parts measured in this run:
+ * the load generator publishing it (its cost in mosquitto's run, which publishes the same bytes),
+ * aedes taking it in (the gateway's MQTT layer alone), the payload's SHA-256 and its append with
+ * an fsync per 64 (this disk). What the gateway verifies besides, its rows, its Acks and the
+ * kernel's writeback are left out, so the real floor is higher. Two runs that saturate the machine
+ * deliver in the inverse ratio of their CPU per message: the best ratio this floor allows.
+ */
+function floorOf(size: number, limits: { shaMBps: number; diskCpuUs: number }, publisherUs: number, aedesUs: number, mosquittoMachineUs: number) {
+  const shaUs = size / limits.shaMBps; // MB/s is bytes per µs
+  const machineUs = publisherUs + aedesUs + shaUs + limits.diskCpuUs;
+  return { publisherUs, aedesUs, shaUs, diskUs: limits.diskCpuUs, machineUs, mosquittoMachineUs, bestRatio: mosquittoMachineUs / machineUs };
+}
+
 /** SHA-256 of `size`-byte inputs, MB/s, over about a second. */
 function shaRate(size: number): number {
   const b = randomBytes(size);
@@ -174,11 +188,12 @@ function shaRate(size: number): number {
 }
 
 /** Appends of `size` bytes to a file on the data disk, fsync'd every 64 (a group commit's batch), MB/s. */
-function diskRate(size: number): number {
+function diskRate(size: number): { MBps: number; cpuUs: number } {
   const f = join(tmp, "disk-probe");
   const fd = openSync(f, "a");
   const b = randomBytes(size);
   let n = 0;
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   while (Number(process.hrtime.bigint() - t0) < 1.5e9) {
     writeSync(fd, b);
@@ -186,9 +201,11 @@ function diskRate(size: number): number {
   }
   fsyncSync(fd);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
   closeSync(fd);
   rmSync(f);
-  return (n * size) / s / 1e6;
+  // The CPU this process spent per write (the system calls; the kernel's writeback threads are not counted).
+  return { MBps: (n * size) / s / 1e6, cpuUs: (c.user + c.system) / n };
 }
 
 /**
@@ -278,7 +295,8 @@ async function main() {
   const results: Record<string, unknown>[] = [];
   for (const size of SIZES) {
     const kib = size / 1024;
-    const limits = { shaMBps: shaRate(size), diskMBps: diskRate(size), syncPhase: await syncPhase(size) };
+    const disk = diskRate(size);
+    const limits = { shaMBps: shaRate(size), diskMBps: disk.MBps, diskCpuUs: disk.cpuUs, syncPhase: await syncPhase(size) };
     console.log(`  ${kib} KiB: this disk's fsync phase for a batch of 40 recordings' shares of 16 chunks: ${fmt(limits.syncPhase.filesMs, 1)} ms in 40 files, ${fmt(limits.syncPhase.oneFileMs, 1)} ms appended to one`);
     // machineUs: the CPU of every process of the run (server, load generator, subscriber) per message.
     const g: { rate: number; mbps: number; cpuUs: number; sysUs?: number; machineUs: number; rss: number }[] = [];
@@ -336,7 +354,12 @@ async function main() {
       latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99 },
       overload,
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },
+      floor: m.length ? floorOf(size, limits, median(m.map((x) => x.pubUs)), median(a.map((x) => x.cpuUs)), median(m.map((x) => x.machineUs))) : null,
     };
+    if (row.floor) {
+      const f = row.floor;
+      console.log(`  ${kib} KiB floor: a gateway run needs at least ${fmt(f.publisherUs)} (the load generator publishing, as for mosquitto) + ${fmt(f.aedesUs)} (aedes taking a message in) + ${fmt(f.shaUs, 1)} (SHA-256 of the payload) + ${fmt(f.diskUs, 1)} (appending and fsync'ing it) = ${fmt(f.machineUs)} µs of the machine a chunk, against ${fmt(f.mosquittoMachineUs)} for mosquitto's run: on a machine both runs saturate, at most ${fmt(f.bestRatio, 2)} × mosquitto's rate`);
+    }
     results.push(row);
   }
   await stop(gw);
@@ -345,11 +368,12 @@ async function main() {
   if (pgServer) await pgServer.stop();
 
   console.log("");
-  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   machine µs/msg gw / mq   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
-  for (const r of results as { sizeKiB: number; gateway: Record<string, number>; mosquitto: Record<string, number>; aedesAlone: Record<string, number>; ratio: number; latencyAtHalf: Record<string, number>; limits: Record<string, number> }[]) {
-    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.machineUsPerMsg) + " / " + fmt(r.mosquitto.machineUsPerMsg)).padStart(22)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
+  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   machine µs/msg gw / mq   floor µs (best ratio)   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
+  for (const r of results as { sizeKiB: number; gateway: Record<string, number>; mosquitto: Record<string, number>; aedesAlone: Record<string, number>; ratio: number; latencyAtHalf: Record<string, number>; limits: Record<string, number>; floor: ReturnType<typeof floorOf> | null }[]) {
+    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.machineUsPerMsg) + " / " + fmt(r.mosquitto.machineUsPerMsg)).padStart(22)}   ${(r.floor ? fmt(r.floor.machineUs) + " (" + fmt(r.floor.bestRatio, 2) + ")" : "-").padStart(21)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
   }
   console.log("goals: ratio >= 0.5 at 4 KiB and >= 0.8 at 16 KiB; commit p99 <= 50 ms at half the maximum rate; at twice the maximum offered, >= 90% of the maximum committed, memory flat");
+  console.log("floor: the least machine CPU a gateway run's chunk can cost, from parts measured in the run (publishing, aedes taking it in, SHA-256, the fsync'd append), and the best ratio to mosquitto it allows");
   console.log("machine µs/msg: the CPU of every process of a run per message (the server's, the load generator's, and for mosquitto its subscriber's); on a machine the runs saturate, their ratio bounds the throughput ratio");
   console.log("aedes alone: the gateway's MQTT layer taking the same load in (parsed, PUBACKed, handed to the process), with nothing verified or stored; its ratio is the ceiling of the gateway's");
   mkdirSync(dirname(JSON_OUT), { recursive: true }); // dist/ is not in a fresh clone
