@@ -3,7 +3,7 @@
 // gateway workers rewrite (included by every node).
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -32,12 +32,40 @@ export class NatsCluster {
     this.authFile = join(dir, "auth.conf");
   }
 
+  /**
+   * Start `n` nodes and wait until they are ready. The ports are the kernel's free ones when asked,
+   * but another process (a test file running beside) may bind one before the node does: a node
+   * that exits before the cluster is ready makes a fresh start on other ports, up to three times.
+   */
   async start(n = 3): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startOnce(n);
+        return;
+      } catch (e) {
+        await this.stop();
+        for (const x of this.nodes) rmSync(join(this.dir, x.name), { recursive: true, force: true });
+        this.nodes = [];
+        if (attempt === 3) throw e;
+        console.warn(`nats cluster: attempt ${attempt} failed, starting again on other ports: ${(e as Error).message.slice(0, 400)}`);
+      }
+    }
+  }
+
+  private async startOnce(n: number): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     // The workers' login only, until a worker writes the devices' (under its own digest key: it hashes the workers' login again then).
     writeFileSync(this.authFile, await authorizationText({ user: this.worker.user, password: this.worker.pass }, [], "", randomBytes(32)), { mode: 0o600 });
+    // Three ports a node, all different (a port just closed may be handed out again).
+    const taken = new Set<number>();
+    const port = async () => {
+      for (;;) {
+        const p = await freePort();
+        if (!taken.has(p)) { taken.add(p); return p; }
+      }
+    };
     for (let i = 1; i <= n; i++) {
-      this.nodes.push({ name: `n${i}`, client: await freePort(), route: await freePort(), mqtt: await freePort(), conf: join(this.dir, `n${i}.conf`), pidFile: join(this.dir, `n${i}.pid`), log: join(this.dir, `n${i}.log`), proc: null });
+      this.nodes.push({ name: `n${i}`, client: await port(), route: await port(), mqtt: await port(), conf: join(this.dir, `n${i}.conf`), pidFile: join(this.dir, `n${i}.pid`), log: join(this.dir, `n${i}.log`), proc: null });
     }
     const routes = this.nodes.map((x) => `nats-route://127.0.0.1:${x.route}`).join(", ");
     for (const x of this.nodes) {
@@ -66,6 +94,8 @@ export class NatsCluster {
   async ready(timeoutMs = 30000): Promise<void> {
     const end = Date.now() + timeoutMs;
     for (;;) {
+      const dead = this.nodes.filter((x) => x.proc && (x.proc.exitCode !== null || x.proc.signalCode));
+      if (dead.length) throw new Error("nats node exited: " + dead.map((x) => x.name + ": " + (existsSync(x.log) ? readFileSync(x.log, "utf8").slice(-600) : "no log")).join("\n"));
       const up = this.nodes.filter((x) => x.proc && x.proc.exitCode === null);
       const ok = up.every((x) => existsSync(x.log) && /Listening for MQTT clients/.test(readFileSync(x.log, "utf8")) && (this.nodes.length === 1 || /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(readFileSync(x.log, "utf8"))));
       if (ok) return;
