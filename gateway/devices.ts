@@ -106,6 +106,19 @@ export class DeviceRegistry {
     return out;
   }
 
+  /**
+   * A provisioned device said its first Hello: active, unless its stored state moved meanwhile
+   * (another process revoked it or marked it lost; this cache had not heard yet). The state
+   * stored after it, which the cache now holds.
+   */
+  async activate(id: string): Promise<DeviceState> {
+    const state = (await store.activateDevice(this.db, id)) as DeviceState | undefined;
+    if (!state) throw new DeviceError("UNKNOWN_DEVICE", `no device ${id}`);
+    const c = this.cache.get(id);
+    if (c) c.state = state;
+    return state;
+  }
+
   async setState(id: string, state: DeviceState): Promise<void> {
     if (!(await store.setDeviceState(this.db, id, state))) throw new DeviceError("UNKNOWN_DEVICE", `no device ${id}`);
     const c = this.cache.get(id);

@@ -805,6 +805,9 @@ export class Ingest {
     // Not answered unless kept: a Hello a worker could not commit (fenced) is the successor's to answer.
     if (!(await this.note(s, { device: s.device.id, at: Date.now(), hello: { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording } }))) return;
     if (this.opts.live) this.opts.live({ type: "device", id: s.device.id, at: Date.now(), online: true, lastSeen: Date.now() });
+    // Its first Hello: active, unless the store says otherwise by now (revoked by another process
+    // since this one cached it: answered below as revoked, never made active again).
+    if (s.device.state === "provisioned") s.device.state = await this.registry.activate(s.device.id);
     if (s.device.state === "revoked") {
       // R-REV-1: answer with an authenticated Revoke, then drop the connection.
       this.refuse(s, "REVOKED", { kind: "hello" });
@@ -812,7 +815,6 @@ export class Ingest {
       setTimeout(() => this.out.disconnect(s.connId), 200);
       return;
     }
-    if (s.device.state === "provisioned") await this.registry.setState(s.device.id, "active");
     await this.history(s, lastSealed, h.lastSealValue, s.held);
     await this.finalise(s);
     for (const x of held) {

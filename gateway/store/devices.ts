@@ -31,6 +31,16 @@ export async function setDeviceState(db: Db, id: string, state: string): Promise
   return (await db.run("UPDATE devices SET state = ? WHERE id = ?", [state, id])).changes > 0;
 }
 
+/**
+ * A provisioned device's first Hello makes it active, only if it is still provisioned: a state
+ * another process stored meanwhile (the CLI revoked it, or marked it lost) is never overwritten.
+ * Returns the stored state after it, or undefined for a device that is not there.
+ */
+export async function activateDevice(db: Db, id: string): Promise<string | undefined> {
+  await db.run("UPDATE devices SET state = 'active' WHERE id = ? AND state = 'provisioned'", [id]);
+  return (await deviceState(db, id))?.state;
+}
+
 /** Every device, or those issued to the given units. */
 export function listDevices(db: Db, unitIds?: number[]): Promise<DeviceListRow[]> {
   if (!unitIds) return db.all<DeviceListRow>("SELECT id, kind, state, unit_id, last_seen, last_status FROM devices ORDER BY id");

@@ -68,6 +68,21 @@ describe("2: a revoke reaches the live connection", () => {
     await until("the connection closed", () => !d.client.connected);
     expect(refusals().REVOKED).toBeGreaterThan(0);
   });
+
+  it("a device revoked by another process (the CLI) before its first Hello stays revoked: its Hello is answered with a Revoke, never made active", async () => {
+    const d = await provision(gw, "BWC-H202", { connect: false });
+    // Connected: the gateway has read the device (provisioned) and keeps it.
+    await d.connect(gw.mqttPort);
+    // Revoked straight in the database, as the admin CLI in another process does.
+    await gw.db.run("UPDATE devices SET state = 'revoked' WHERE id = ?", [d.id]);
+    const before = refusals().REVOKED || 0;
+    await d.hello();
+    const m = await d.waitFor((x) => x.kind === "revoke");
+    expect(m.ok).toBe("");
+    expect((await gw.db.get<{ state: string }>("SELECT state FROM devices WHERE id = ?", [d.id]))!.state).toBe("revoked");
+    expect(refusals().REVOKED).toBe(before + 1);
+    await until("the connection closed", () => !d.client.connected);
+  });
 });
 
 describe("4, 5: accounts, tokens, officers; listings scoped and audited", () => {
