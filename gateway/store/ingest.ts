@@ -91,10 +91,6 @@ export async function noteDevice(db: Db, n: DeviceNote): Promise<void> {
   await db.runAll(deviceNoteStatements([n]));
 }
 
-export function noteStatus(db: Db, device: string, at: number, status: Record<string, unknown>): Promise<void> {
-  return noteDevice(db, { device, at, status });
-}
-
 /** Where the recording stands after a batch: the verifier's report at the time it was built. */
 export interface RecordingState {
   linkedSeq: number;

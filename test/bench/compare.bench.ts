@@ -140,7 +140,7 @@ async function counters(httpPort: number, token: string): Promise<Counters> {
     .map((m) => [m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
   return { n: num(/^evrec_commit_batch_items_count (\S+)$/m), items: num(/^evrec_commit_batch_items_sum (\S+)$/m), media: ph("media"), fsync: ph("fsync"), transaction: ph("transaction"),
     latencies: num(/^evrec_commit_latency_seconds_count (\S+)$/m), le50: le("0.05"), le100: le("0.1"),
-    buckets: { media: buckets("media"), fsync: buckets("fsync"), transaction: buckets("transaction") } };
+    buckets: Object.fromEntries(PHASES.map((p) => [p, buckets(p)])) as Counters["buckets"] };
 }
 
 /**
@@ -284,10 +284,10 @@ async function main() {
     const sr = await sub;
     const m1 = usage(pid);
     if (sr.done < pub.published) console.log(`  (${name} delivered ${sr.done} of ${pub.published})`);
+    const per = (cpuS = 0) => (cpuS / Math.max(1, sr.done)) * 1e6;
     // The machine's CPU a delivered message took: the broker's, the publisher's and the subscriber's.
-    const machineUs = ((m1.cpu - m0.cpu + (pub.cpuS || 0) + (sr.cpuS || 0)) / Math.max(1, sr.done)) * 1e6;
-    const per = (cpuS?: number) => ((cpuS || 0) / Math.max(1, sr.done)) * 1e6;
-    return { rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: ((m1.cpu - m0.cpu) / Math.max(1, sr.done)) * 1e6, machineUs, pubUs: per(pub.cpuS), subUs: per(sr.cpuS), rss: m1.peakMb };
+    const broker = m1.cpu - m0.cpu, machineUs = per(broker + (pub.cpuS || 0) + (sr.cpuS || 0));
+    return { rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: per(broker), machineUs, pubUs: per(pub.cpuS), subUs: per(sr.cpuS), rss: m1.peakMb };
   };
 
   let recording = 1;
@@ -299,7 +299,7 @@ async function main() {
     const limits = { shaMBps: shaRate(size), diskMBps: disk.MBps, diskCpuUs: disk.cpuUs, syncPhase: await syncPhase(size) };
     console.log(`  ${kib} KiB: this disk's fsync phase for a batch of 40 recordings' shares of 16 chunks: ${fmt(limits.syncPhase.filesMs, 1)} ms in 40 files, ${fmt(limits.syncPhase.oneFileMs, 1)} ms appended to one`);
     // machineUs: the CPU of every process of the run (server, load generator, subscriber) per message.
-    const g: { rate: number; mbps: number; cpuUs: number; sysUs?: number; machineUs: number; rss: number }[] = [];
+    const g: { rate: number; mbps: number; cpuUs: number; sysUs: number; machineUs: number; rss: number }[] = [];
     const m: { rate: number; mbps: number; cpuUs: number; machineUs: number; pubUs: number; subUs: number; rss: number }[] = [];
     const a: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -308,10 +308,10 @@ async function main() {
       const gr = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: recording++, drainMs: 30000 });
       const u1 = usage(gw.pid!);
       phases.push(await commitPhases(gh, token));
-      g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: ((u1.cpu - u0.cpu) / Math.max(1, gr.done)) * 1e6, sysUs: ((u1.sys - u0.sys) / Math.max(1, gr.done)) * 1e6,
-        machineUs: ((u1.cpu - u0.cpu + (gr.cpuS || 0)) / Math.max(1, gr.done)) * 1e6, rss: u1.peakMb });
+      const per = (cpuS: number) => (cpuS / Math.max(1, gr.done)) * 1e6;
+      g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: per(u1.cpu - u0.cpu), sysUs: per(u1.sys - u0.sys), machineUs: per(u1.cpu - u0.cpu + (gr.cpuS || 0)), rss: u1.peakMb });
       if (!mq) {
-        console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, CPU ${fmt(g[round].cpuUs)} µs a chunk (${fmt(g[round].sysUs!)} in the kernel; the machine's with the load generator ${fmt(g[round].machineUs)}); ${phases[phases.length - 1]}`);
+        console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, CPU ${fmt(g[round].cpuUs)} µs a chunk (${fmt(g[round].sysUs)} in the kernel; the machine's with the load generator ${fmt(g[round].machineUs)}); ${phases[phases.length - 1]}`);
         continue;
       }
       m.push(await pipeRound(mp, mq.pid!, size, "mosquitto"));
@@ -320,7 +320,7 @@ async function main() {
       const ar = await loadgen({ mode: "broker", url: `mqtt://127.0.0.1:${ap}`, devices: devices.map((d) => ({ id: d.id })), size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 0 });
       const a1 = usage(ae!.pid!);
       a.push({ rate: ar.published / ar.seconds, mbps: (ar.published * size) / ar.seconds / 1e6, cpuUs: ((a1.cpu - a0.cpu) / Math.max(1, ar.published)) * 1e6, rss: a1.peakMb });
-      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s (CPU ${fmt(g[round].cpuUs)} µs a chunk, ${fmt(g[round].sysUs!)} in the kernel; the machine's ${fmt(g[round].machineUs)}, the load generator's ${fmt(g[round].machineUs - g[round].cpuUs)}), mosquitto ${fmt(m[round].rate)}/s (the machine's CPU ${fmt(m[round].machineUs)} µs a message: mosquitto ${fmt(m[round].cpuUs)}, publisher ${fmt(m[round].pubUs)}, subscriber ${fmt(m[round].subUs)}), aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
+      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s (CPU ${fmt(g[round].cpuUs)} µs a chunk, ${fmt(g[round].sysUs)} in the kernel; the machine's ${fmt(g[round].machineUs)}, the load generator's ${fmt(g[round].machineUs - g[round].cpuUs)}), mosquitto ${fmt(m[round].rate)}/s (the machine's CPU ${fmt(m[round].machineUs)} µs a message: mosquitto ${fmt(m[round].cpuUs)}, publisher ${fmt(m[round].pubUs)}, subscriber ${fmt(m[round].subUs)}), aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
     }
     const gRate = median(g.map((x) => x.rate)), mRate = median(m.map((x) => x.rate)), aRate = median(a.map((x) => x.rate));
     // Commit latency at half the maximum rate, Acks not coalesced (one per chunk as it commits).
@@ -346,7 +346,7 @@ async function main() {
     console.log(`  ${kib} KiB at twice the maximum offered (${fmt(overload.offered)}/s): committed ${fmt(overload.chunksPerS)}/s, ${fmt(overload.shareOfMax * 100)}% of the maximum; peak RSS ${fmt(overload.peakRssMb)} MiB (${fmt(rss0)} after start)`);
     const row = {
       sizeKiB: kib,
-      gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: median(g.map((x) => x.cpuUs)), kernelUsPerMsg: median(g.map((x) => x.sysUs || 0)), machineUsPerMsg: median(g.map((x) => x.machineUs)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
+      gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: median(g.map((x) => x.cpuUs)), kernelUsPerMsg: median(g.map((x) => x.sysUs)), machineUsPerMsg: median(g.map((x) => x.machineUs)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
       mosquitto: { chunksPerS: mRate, MBps: median(m.map((x) => x.mbps)), cpuUsPerMsg: median(m.map((x) => x.cpuUs)), machineUsPerMsg: median(m.map((x) => x.machineUs)), peakRssMb: Math.max(...m.map((x) => x.rss)) },
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.

@@ -94,12 +94,16 @@ export class NatsCluster {
   async ready(timeoutMs = 30000): Promise<void> {
     const end = Date.now() + timeoutMs;
     for (;;) {
+      const log = (x: NatsNode) => (existsSync(x.log) ? readFileSync(x.log, "utf8") : "");
+      const tails = (xs: NatsNode[]) => xs.map((x) => `${x.name}: ${log(x).slice(-600) || "no log"}`).join("\n");
       const dead = this.nodes.filter((x) => x.proc && (x.proc.exitCode !== null || x.proc.signalCode));
-      if (dead.length) throw new Error("nats node exited: " + dead.map((x) => x.name + ": " + (existsSync(x.log) ? readFileSync(x.log, "utf8").slice(-600) : "no log")).join("\n"));
-      const up = this.nodes.filter((x) => x.proc && x.proc.exitCode === null);
-      const ok = up.every((x) => existsSync(x.log) && /Listening for MQTT clients/.test(readFileSync(x.log, "utf8")) && (this.nodes.length === 1 || /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(readFileSync(x.log, "utf8"))));
+      if (dead.length) throw new Error("nats node exited: " + tails(dead));
+      const ok = this.nodes.every((x) => {
+        const l = log(x);
+        return /Listening for MQTT clients/.test(l) && (this.nodes.length === 1 || /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(l));
+      });
       if (ok) return;
-      if (Date.now() > end) throw new Error("nats cluster did not come up: " + up.map((x) => x.name + ": " + (existsSync(x.log) ? readFileSync(x.log, "utf8").slice(-600) : "no log")).join("\n"));
+      if (Date.now() > end) throw new Error("nats cluster did not come up: " + tails(this.nodes));
       await new Promise((r) => setTimeout(r, 200));
     }
   }

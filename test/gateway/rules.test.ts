@@ -7,7 +7,7 @@ import type { Gateway } from "../../gateway/gateway.js";
 import type { Caller } from "../../gateway/services/index.js";
 import { GatewayError } from "../../gateway/errors.js";
 import * as devices from "../../gateway/store/devices.js";
-import { noteStatus } from "../../gateway/store/ingest.js";
+import { noteDevice } from "../../gateway/store/ingest.js";
 
 let gw: Gateway;
 let close: () => Promise<void>;
@@ -39,7 +39,7 @@ describe("the pre-duty check at checkout", () => {
   it("refuses a device whose last Status shows a flat battery (CHECKOUT_BATTERY), warns of a clock a few seconds off, and lets an admin force it with a reason", async () => {
     const d = await provision(gw, "BWC-R001", { connect: false });
     void d;
-    await noteStatus(gw.db, "BWC-R001", Date.now(), { firmware: "1.0", batteryPct: 9, storageFree: 512 * 1048576, clockOffsetMs: 3500, receivedAt: Date.now() });
+    await noteDevice(gw.db, { device: "BWC-R001", at: Date.now(), status: { firmware: "1.0", batteryPct: 9, storageFree: 512 * 1048576, clockOffsetMs: 3500, receivedAt: Date.now() } });
     const e = await gw.services.model.checkOut(admin, "BWC-R001", { badge: "B1" }).catch((x) => x);
     expect(e).toBeInstanceOf(GatewayError);
     expect((e as GatewayError).code).toBe("CHECKOUT_BATTERY");
@@ -52,7 +52,7 @@ describe("the pre-duty check at checkout", () => {
 
   it("refuses over the API with 409 and the reason code", async () => {
     await provision(gw, "BWC-R002", { connect: false });
-    await noteStatus(gw.db, "BWC-R002", Date.now(), { batteryPct: 80, storageFree: 100, clockOffsetMs: 0, receivedAt: Date.now() });
+    await noteDevice(gw.db, { device: "BWC-R002", at: Date.now(), status: { batteryPct: 80, storageFree: 100, clockOffsetMs: 0, receivedAt: Date.now() } });
     const r = await fetch(`http://127.0.0.1:${gw.httpPort}/api/assignments`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ device: "BWC-R002", badge: "B2" }) });
     expect(r.status).toBe(409);
     expect(await r.json()).toMatchObject({ error: "CHECKOUT_STORAGE" });
