@@ -55,6 +55,8 @@ export interface GatewayConfig {
   ingestMaxRecordings: number;
   /** MiB of chunks held out of order over all recordings at most (R-ACK-5). */
   ingestBufferMb: number;
+  /** MiB of devices' messages not yet handled or committed, over all connections, at most (backpressure). */
+  ingestBacklogMb: number;
   /** A recording untouched this long is released from memory (chunks it buffered out of order dropped). */
   ingestIdleMs: number;
   /** Test fault: every group commit waits this long first (a starved gateway). Never set in service. */
@@ -113,6 +115,7 @@ export const DEFAULTS: GatewayConfig = {
   silentAfterS: 3600,
   ingestMaxRecordings: 10000,
   ingestBufferMb: 256,
+  ingestBacklogMb: 128,
   ingestIdleMs: 60000,
   faultCommitDelayMs: 0,
   faultCommitFail: 0,
@@ -158,6 +161,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   silentAfterS: "seconds without contact before a device is reported silent",
   ingestMaxRecordings: "recordings held in memory by ingest at most (idle ones released first)",
   ingestBufferMb: "MiB of out-of-order chunks held over all recordings at most",
+  ingestBacklogMb: "MiB of devices' messages received but not yet committed, over all connections, at most; past it, the sending connections are not read until half has drained",
   ingestIdleMs: "ms after which an untouched recording is released from memory",
   faultCommitDelayMs: "TESTS ONLY: delay every group commit by this many ms",
   faultCommitFail: "TESTS ONLY: fail the next this many commit items",

@@ -31,6 +31,7 @@ export function ingestOptions(g: GatewayConfig, p: IngestParts): IngestOptions {
     },
     maxRecordings: g.ingestMaxRecordings,
     maxBufferedBytes: g.ingestBufferMb * 1048576,
+    maxIngestBytes: g.ingestBacklogMb * 1048576,
     idleMs: g.ingestIdleMs,
     committed: (n, bytes, latencies) => p.metrics().committed(n, bytes, latencies),
   };

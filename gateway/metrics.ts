@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 
 export interface MetricSources {
   /** Live connections, sessions paused by backpressure, and their backlogs. */
-  sessions: () => { connections: number; paused: number; backlogMax: number; backlogTotal: number };
+  sessions: () => { connections: number; paused: number; backlogMax: number; backlogTotal: number; backlogBytes: number };
   /** Recordings held in memory and bytes buffered out of order. */
   ingest: () => { recordings: number; bufferedBytes: number };
   diskFreeBytes: () => number;
@@ -35,6 +35,7 @@ export class Metrics {
     new Gauge({ name: "evrec_sessions_paused", help: "Connections not read because ingest is behind on them (backpressure)", registers: r, collect() { this.set(src.sessions().paused); } });
     new Gauge({ name: "evrec_session_backlog_max", help: "The largest backlog of one connection: messages not yet handled plus commits not yet done", registers: r, collect() { this.set(src.sessions().backlogMax); } });
     new Gauge({ name: "evrec_session_backlog_total", help: "Backlogs over all connections", registers: r, collect() { this.set(src.sessions().backlogTotal); } });
+    new Gauge({ name: "evrec_session_backlog_bytes", help: "Bytes of the backlogs over all connections (bounded by ingestBacklogMb)", registers: r, collect() { this.set(src.sessions().backlogBytes); } });
     new Gauge({ name: "evrec_recordings_in_memory", help: "Recordings ingest holds in memory", registers: r, collect() { this.set(src.ingest().recordings); } });
     new Gauge({ name: "evrec_buffered_bytes", help: "Chunk bytes held out of order", registers: r, collect() { this.set(src.ingest().bufferedBytes); } });
     new Gauge({ name: "evrec_disk_free_bytes", help: "Free space on the data disk", registers: r, collect() { this.set(src.diskFreeBytes()); } });

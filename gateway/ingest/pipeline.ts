@@ -73,6 +73,12 @@ export interface IngestOptions {
    */
   maxSessionBacklog?: number;
   maxSessionBytes?: number;
+  /**
+   * Backpressure over all connections: their backlogs' bytes together at most this many; past it,
+   * the connection a message came in on is not read until the total has fallen to half. A bound
+   * per connection alone lets memory grow with the number of devices (2,000 of them at 8 MiB).
+   */
+  maxIngestBytes?: number;
   /** Chunks made durable, their bytes, and each one's time from arrival to commit in seconds (metrics). */
   committed?: (chunks: number, bytes: number, latenciesS: number[]) => void;
   /** What changed, for live pages: a device heard from or gone, a recording committed. */
@@ -140,9 +146,12 @@ export class Ingest {
   private keys = new StateKeys();
   private clocks = new DeviceClocks();
   private buffered = 0;
+  /** Every connection's backlog bytes together, and the connections paused by backpressure. */
+  private backlogBytes = 0;
+  private paused = new Set<Session>();
   private sweepTimer: NodeJS.Timeout;
   /** Counters for the API and tests. */
-  stats = { chunks: 0, duplicates: 0, refused: 0, failed: 0, forged: 0, acks: 0, released: 0, paused: 0, peakBacklogBytes: 0 };
+  stats = { chunks: 0, duplicates: 0, refused: 0, failed: 0, forged: 0, acks: 0, released: 0, paused: 0, peakBacklogBytes: 0, peakTotalBacklogBytes: 0 };
   /** Set while the disk is below its threshold: nothing is acknowledged (R-ACK-6). */
   diskLow = false;
 
@@ -160,14 +169,14 @@ export class Ingest {
   }
 
   /** Connections with a session, those paused by backpressure, and their backlogs (metrics). */
-  sessionLoad(): { connections: number; paused: number; backlogMax: number; backlogTotal: number } {
+  sessionLoad(): { connections: number; paused: number; backlogMax: number; backlogTotal: number; backlogBytes: number } {
     let paused = 0, max = 0, total = 0;
     for (const s of this.sessions.values()) {
       if (s.paused) paused++;
       if (s.backlog > max) max = s.backlog;
       total += s.backlog;
     }
-    return { connections: this.sessions.size, paused, backlogMax: max, backlogTotal: total };
+    return { connections: this.sessions.size, paused, backlogMax: max, backlogTotal: total, backlogBytes: this.backlogBytes };
   }
 
   /** Is the device connected now (a session that has said who it is)? */
@@ -205,6 +214,7 @@ export class Ingest {
     const s = this.sessions.get(connId);
     if (!s) return;
     s.closed = true;
+    this.paused.delete(s);
     if (s.beaconTimer) clearInterval(s.beaconTimer);
     s.beaconTimer = null;
     dropAcks(s);
@@ -253,23 +263,47 @@ export class Ingest {
   }
 
   /**
-   * A connection's backlog moves: past the bound its socket is no longer read (the device's window
-   * stops it), and it is read again once half has drained. Whatever a device sends, what the
-   * gateway holds of it stays bounded, and other devices are not slowed by it.
+   * A connection's backlog moves: past its bound, or past the bound of all connections together,
+   * its socket is no longer read (the device's window stops it), and it is read again once half of
+   * its own has drained and the total is at most half of its bound. Whatever devices send, and
+   * however many send it, what the gateway holds stays bounded, and a device that floods does
+   * not slow the others.
    */
   private weigh(s: Session, n: number, bytes: number): void {
     s.backlog += n;
     s.backlogBytes += bytes;
+    const before = this.backlogBytes;
+    this.backlogBytes += bytes;
     if (s.backlogBytes > this.stats.peakBacklogBytes) this.stats.peakBacklogBytes = s.backlogBytes;
-    const maxN = this.opts.maxSessionBacklog || 64, maxB = this.opts.maxSessionBytes || 8 * 1048576;
-    if (!s.paused && !s.closed && (s.backlog >= maxN || s.backlogBytes >= maxB)) {
-      s.paused = true;
-      this.stats.paused++;
-      if (this.out.pause) this.out.pause(s.connId);
-    } else if (s.paused && s.backlog <= maxN / 2 && s.backlogBytes <= maxB / 2) {
-      s.paused = false;
-      if (this.out.resume) this.out.resume(s.connId);
+    if (this.backlogBytes > this.stats.peakTotalBacklogBytes) this.stats.peakTotalBacklogBytes = this.backlogBytes;
+    const maxT = this.opts.maxIngestBytes || 128 * 1048576;
+    if (n > 0) {
+      if (!s.paused && !s.closed && (this.over(s) || this.backlogBytes >= maxT)) {
+        s.paused = true;
+        this.paused.add(s);
+        this.stats.paused++;
+        if (this.out.pause) this.out.pause(s.connId);
+      }
+      return;
     }
+    if (this.backlogBytes > maxT / 2) return;
+    // The total is low enough: this connection is read again if its own backlog is, and when the
+    // total has just come down through half its bound, so is every other paused connection.
+    if (before > maxT / 2) for (const p of [...this.paused]) this.readAgain(p);
+    else if (s.paused) this.readAgain(s);
+  }
+
+  /** Is a connection's own backlog past its bound (or, `half`, past half of it)? */
+  private over(s: Session, half = false): boolean {
+    const k = half ? 2 : 1;
+    return s.backlog >= (this.opts.maxSessionBacklog || 64) / k || s.backlogBytes >= (this.opts.maxSessionBytes || 8 * 1048576) / k;
+  }
+
+  private readAgain(s: Session): void {
+    if (this.over(s, true)) return;
+    s.paused = false;
+    this.paused.delete(s);
+    if (this.out.resume) this.out.resume(s.connId);
   }
 
   private refuse(s: Session, code: string, f: Record<string, unknown> = {}): void {

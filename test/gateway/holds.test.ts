@@ -427,6 +427,31 @@ describe("no single message stops the station (P5)", () => {
     }
   }, 90000);
 
+  it("many devices each within their own bound are stopped together past the bound over all connections: what the gateway holds stays bounded, and all of it commits", async () => {
+    // 2 MiB over all connections; each device's own bound (64 messages, 8 MiB) alone would let
+    // eight devices of 64 chunks of 16 KiB hold 8 MiB.
+    const { gw: g, close: stop } = await testGateway({ ackIntervalMs: 0, faultCommitDelayMs: 100, ingestBacklogMb: 2 });
+    try {
+      const devs = await Promise.all(Array.from({ length: 8 }, (_, i) => provision(g, `HLD-04${String(i).padStart(2, "0")}`)));
+      const recs = devs.map((d) => d.recording(1, Array.from({ length: 60 }, () => randomBytes(16384))));
+      await Promise.all(devs.map((d, i) => d.publish(recs[i].start)));
+      // Every device publishes its 60 chunks at once, not waiting for a single PUBACK.
+      await Promise.all(devs.flatMap((d, i) => recs[i].chunks.map((c) => d.publish(c))));
+      await Promise.all(devs.map((d) => d.waitFor(isAck(1, AckState.ACK_OPEN, 60), 60000)));
+      const peak = g.ingest.stats.peakTotalBacklogBytes / 1048576;
+      console.log(`8 devices × 60 chunks of 16 KiB at once: sockets paused ${g.ingest.stats.paused} time(s), at most ${peak.toFixed(2)} MiB held over all connections (bound 2 MiB)`);
+      expect(g.ingest.stats.paused).toBeGreaterThanOrEqual(1);
+      // The bound plus what each of the 8 connections had already read when it stopped (its last
+      // read and what the parser held: 3.6 MiB measured; 7.5 MiB with no bound over all of them).
+      expect(peak).toBeLessThan(4.5);
+      expect((await g.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM chunks WHERE device_id LIKE 'HLD-04%'"))!.n).toBe(480);
+      expect(g.ingest.sessionLoad().paused).toBe(0);
+      for (const d of devs) await d.end();
+    } finally {
+      await stop();
+    }
+  }, 90000);
+
   it("releases recordings from memory once idle, and drops chunks buffered for a start that never comes", async () => {
     const d = await provision(gw, "HLD-0203");
     const rec = d.recording(1, [randomBytes(700), randomBytes(700), randomBytes(700)]);
