@@ -82,7 +82,7 @@ const HELP: { [k in keyof ClusterOptions]: string } = {
   leaseStream: "stream of partition leases and worker heartbeats",
   sessionStream: "stream of device sessions (Hello nonce, downlink counters reserved)",
   leaseMs: "ms a partition lease lasts unless renewed; a dead worker's partitions move after about this long",
-  ackWaitMs: "ms before a device message not yet committed is delivered again",
+  ackWaitMs: "ms before a device message taken and not yet committed is delivered again to the same worker (a worker taking the partition over gets it at once)",
   maxAckPending: "device messages of one partition in flight at most (backpressure)",
   metricsHost: "address of the /metrics listener",
   metricsPort: "port of the /metrics listener (0: any free port)",

@@ -123,7 +123,9 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
   // JetStream calls wait out a stream's leader election (a node lost) rather than fail at once.
   const js = jetstream(nc, { timeout: JS_WAIT_MS });
   const jsm = await jetstreamManager(nc, { timeout: JS_WAIT_MS });
-  await ensureUpStream(jsm, o.upStream, o.replicas, o.partitions, o.ackWaitMs, o.maxAckPending);
+  // A work queue: a message leaves the stream once a worker has acknowledged it (committed). Its
+  // consumers are made by the workers as they take partitions (ClusterWorker.consumerFor).
+  await ensureStream(jsm, { name: o.upStream, subjects: ["part.*.rec.*.up"], retention: "workqueue", num_replicas: o.replicas, storage: "file", discard: "old" });
   const sessions = await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true });
   const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
   const leases = await Leases.open(nc, { stream: o.leaseStream, replicas: o.replicas, leaseMs: o.leaseMs, worker: o.worker });
@@ -139,22 +141,6 @@ async function ensureStream(jsm: JetStreamManager, cfg: Record<string, unknown>)
     if (!(await jsm.streams.info(name).catch(() => null))) throw e;
   });
   return name;
-}
-
-/** The stream of device messages and one durable consumer per partition, each made once. */
-async function ensureUpStream(jsm: JetStreamManager, name: string, replicas: number, partitions: number, ackWaitMs: number, maxAckPending: number): Promise<void> {
-  // A work queue: a message leaves the stream once a worker has acknowledged it (committed).
-  await ensureStream(jsm, { name, subjects: ["part.*.rec.*.up"], retention: "workqueue", num_replicas: replicas, storage: "file", discard: "old" });
-  for (let p = 0; p < partitions; p++) {
-    const durable = `part-${p}`;
-    if (await jsm.consumers.info(name, durable).catch(() => null)) continue;
-    await jsm.consumers.add(name, {
-      durable_name: durable, filter_subject: `part.${p}.rec.*.up`, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
-      ack_wait: ackWaitMs * 1e6, max_ack_pending: maxAckPending, max_deliver: -1,
-    }).catch(async (e) => {
-      if (!(await jsm.consumers.info(name, durable).catch(() => null))) throw e;
-    });
-  }
 }
 
 class ClusterWorker implements Worker {
@@ -323,7 +309,7 @@ class ClusterWorker implements Worker {
         return;
       }
       if (part.stopped) return;
-      const consumer = await this.js.consumers.get(this.cfg.cluster.upStream, `part-${n}`);
+      const consumer = await this.js.consumers.get(this.cfg.cluster.upStream, await this.consumerFor(part));
       // A pull waits at the consumer's leader. When the node holding it is lost, the pull is lost
       // with it and nothing says so but the missing heartbeats: after two, the client asks the new
       // leader again. Heartbeats a quarter of a lease apart (the client's default is 15 s, so a
@@ -346,10 +332,11 @@ class ClusterWorker implements Worker {
       for await (const m of part.messages!) this.take(part, m);
     })().catch((e) => this.log.error({ partition: n, err: String(e) }, "partition consumer failed")).then(async () => {
       if (part.stopped || this.closed) return;
-      // The consumer ended by itself (deleted, a lasting error): handed back, taken again next round.
-      this.log.warn({ partition: n }, "partition consumer ended: handing the partition back");
+      // The consumer ended by itself (deleted by a later holder, a lasting error): stopped here, and
+      // its lease left to lapse, not purged (a later holder's would be), then taken again by whoever.
+      this.log.warn({ partition: n }, "partition consumer ended: the partition is stopped here and its lease left to lapse");
+      this.leases.forget(`part-${n}`);
       await this.stopPartition(n);
-      await this.leases.release(`part-${n}`);
     });
   }
 
@@ -423,6 +410,36 @@ class ClusterWorker implements Worker {
       this.leases.forget(`part-${n}`);
       void this.stopPartition(n);
     }
+  }
+
+  /**
+   * The partition's consumer for this tenure, made afresh: the consumers of earlier holders are
+   * deleted first (a work queue allows one consumer per subject), and the new one hands out every
+   * message still in the stream, that is every message not committed, from the first, in stream
+   * order. A durable consumer kept across holders would hand the new holder the messages nobody
+   * had taken at once, and those the dead holder had taken only after `ackWaitMs`: a device's
+   * later messages before its earlier ones (a chunk before the Hello that began its session, so
+   * refused HELLO_REQUIRED, or Acked in the session before it). Its name carries the fencing
+   * token, so a stalled earlier holder, pulling by the old name, gets nothing more.
+   */
+  private async consumerFor(part: Partition): Promise<string> {
+    const o = this.cfg.cluster;
+    const name = `part-${part.n}-t${part.token}`;
+    const filter = `part.${part.n}.rec.*.up`;
+    for await (const c of await this.jsm.consumers.list(o.upStream)) {
+      if (c.name === name || c.config.filter_subject !== filter) continue;
+      await this.jsm.consumers.delete(o.upStream, c.name).catch((e) => {
+        if (!/not found/i.test(String(e))) throw e; // deleted already (by a holder before)
+      });
+      this.log.info({ partition: part.n, consumer: c.name }, "an earlier holder's consumer deleted");
+    }
+    if (!(await this.jsm.consumers.info(o.upStream, name).catch(() => null))) {
+      await this.jsm.consumers.add(o.upStream, {
+        durable_name: name, filter_subject: filter, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
+        ack_wait: o.ackWaitMs * 1e6, max_ack_pending: o.maxAckPending, max_deliver: -1,
+      });
+    }
+    return name;
   }
 
   private take(part: Partition, m: JsMsg): void {

@@ -6,10 +6,8 @@
 // while it streams, and resumed once another worker has taken its partitions: its commits are fenced
 // off and every recording still verifies.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
@@ -17,6 +15,8 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
 import { StreamDevice } from "./stream-device.js";
+import { counter, killWorker, metrics, startWorker as spawnWorker, until, WORKER } from "./workers.js";
+import type { Proc } from "./workers.js";
 import { openMetadata } from "../../gateway/cluster/store.js";
 import { configFrom } from "../../gateway/config.js";
 import { recordingDetail, storedChunkRows } from "../../gateway/store/recordings.js";
@@ -26,23 +26,11 @@ import { loginPassword, deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import { testDb } from "../helpers/postgres.js";
 
-const ROOT = join(import.meta.dirname, "..", "..");
 const PARTITIONS = 4;
 const DEVICES = 8, RECORDINGS = 3, CHUNKS = 30, CHUNK_BYTES = 4096;
 /** Devices streaming through the stalled worker's test (ids after the revoked device's). */
 const STALL_DEVICES = 5, STALL_RECORDINGS = 2, STALL_CHUNKS = 20;
-const WORKER = { user: "evrec-worker", pass: "worker-secret-for-tests" };
 const have = existsSync(NATS_BIN);
-
-interface Proc { name: string; proc: ChildProcess; ports: string; out: string; metrics?: number }
-
-const until = async (what: string, pred: () => boolean | Promise<boolean>, ms: number, detail: () => string = () => ""): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} ${detail()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
   let dir: string;
@@ -57,32 +45,11 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
   let meta: { db: string; drop: () => Promise<void> } = { db: "", drop: async () => undefined };
   const gatewayConfig = () => configFrom({ dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}) }, "test");
 
+  const setup = () => ({ dir, nats, partitions: PARTITIONS, db: meta.db });
   const startWorker = async (name: string, gateway: Record<string, unknown> = {}): Promise<Proc> => {
-    const ports = join(dir, `${name}.ports.json`);
-    const file = join(dir, `${name}.json`);
-    writeFileSync(file, JSON.stringify({
-      cluster: { worker: name, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: PARTITIONS, replicas: 3, leaseMs: 3000, ackWaitMs: 5000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, sessionIdleMs: 4000, portsFile: ports },
-      gateway: { dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}), logLevel: "warn", ackIntervalMs: 100, beaconIntervalS: 0, ...gateway },
-    }));
-    const out = join(dir, `${name}.log`);
-    const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--cluster", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    proc.stdout!.on("data", (b: Buffer) => chunks.push(b));
-    proc.stderr!.on("data", (b: Buffer) => chunks.push(b));
-    proc.stdout!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
-    proc.stderr!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
-    const w: Proc = { name, proc, ports, out };
+    const w = await spawnWorker(setup(), name, gateway);
     workers.push(w);
-    await until(`worker ${name} to run`, () => existsSync(ports) || proc.exitCode !== null, 30000);
-    if (proc.exitCode !== null) throw new Error(`worker ${name} exited: ${Buffer.concat(chunks).toString()}`);
-    w.metrics = JSON.parse(readFileSync(ports, "utf8")).metrics;
     return w;
-  };
-
-  const metrics = async (w: Proc): Promise<string> => (await fetch(`http://127.0.0.1:${w.metrics}/metrics`)).text();
-  const counter = (text: string, name: string): number => {
-    const m = text.match(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m"));
-    return m ? Number(m[1]) : 0;
   };
 
   beforeAll(async () => {
@@ -104,11 +71,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     await Promise.all(fleet.map((d) => d.stop()));
     await Promise.all(stallFleet.map((d) => d.stop()));
     if (nc) await nc.close().catch(() => undefined);
-    await Promise.all(workers.map((w) => new Promise<void>((r) => {
-      if (w.proc.exitCode !== null || w.proc.signalCode) return r();
-      w.proc.once("exit", () => r());
-      w.proc.kill("SIGKILL");
-    })));
+    await Promise.all(workers.map(killWorker));
     if (nats) await nats.stop();
     await meta.drop().catch(() => undefined);
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,81 @@
+// A partition taken over from a killed worker is served from its first message not committed, in
+// the order the devices sent them. The first worker takes every message and commits none of it (its
+// commits held for minutes), and is killed with SIGKILL; the devices, which never resend, must each
+// end sealed and verified through the second worker, long before JetStream's redelivery time
+// (set to ten minutes here) would hand it the messages the dead worker had taken.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
+import { StreamDevice } from "./stream-device.js";
+import { counter, killWorker, metrics, startWorker, until, WORKER } from "./workers.js";
+import type { Proc } from "./workers.js";
+import { openMetadata } from "../../gateway/cluster/store.js";
+import { configFrom } from "../../gateway/config.js";
+import { recordingDetail } from "../../gateway/store/recordings.js";
+
+const PARTITIONS = 2, DEVICES = 4, CHUNKS = 6;
+/** JetStream's redelivery time for these workers: far beyond the test's own time. */
+const ACK_WAIT_MS = 600000;
+
+describe.skipIf(!existsSync(NATS_BIN))("a partition taken over after a worker's kill -9", () => {
+  let dir: string;
+  let nats: NatsCluster;
+  const workers: Proc[] = [];
+  const fleet: StreamDevice[] = [];
+  const roots = new Map<string, Uint8Array>();
+  const setup = () => ({ dir, nats, partitions: PARTITIONS, db: "" });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "evrec-takeover-"));
+    nats = new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER);
+    await nats.start();
+    const { db, registry } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
+    for (let i = 0; i < DEVICES; i++) roots.set(`tk${i}`, await registry.add(`tk${i}`));
+    await db.close();
+  }, 90000);
+
+  afterAll(async () => {
+    await Promise.all(fleet.map((d) => d.stop()));
+    await Promise.all(workers.map(killWorker));
+    if (nats) await nats.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 30000);
+
+  it("serves the partitions from the first message not committed, in order: every device sealed and verified without resending", async () => {
+    // The first worker: every commit held ten minutes, so it takes messages and commits none.
+    const first = await startWorker(setup(), "ta", { faultCommitDelayMs: ACK_WAIT_MS }, { ackWaitMs: ACK_WAIT_MS });
+    workers.push(first);
+    await until("the first worker to serve every partition", async () => counter(await metrics(first), "evrec_cluster_partitions") === PARTITIONS, 30000);
+    await until("the authorization file to list the devices", () => readFileSync(nats.authFile, "utf8").includes(`user: "tk${DEVICES - 1}"`), 20000);
+    // Each device sends its Hello, its start, its chunks and its seal at once (a window wider than
+    // the recording), and never sends any of them again.
+    for (let i = 0; i < DEVICES; i++) fleet.push(new StreamDevice(`tk${i}`, roots.get(`tk${i}`)!, nats.nodes.map((x) => x.mqtt), 1, CHUNKS, 2048, i, CHUNKS + 4, ACK_WAIT_MS));
+    await Promise.all(fleet.map((d) => d.start()));
+    const messages = DEVICES * (CHUNKS + 3);
+    await until("the first worker to have taken every message", async () => counter(await metrics(first), "evrec_cluster_messages_in_flight") === messages, 30000,
+      () => readFileSync(first.out, "utf8").slice(-2000));
+    expect(fleet.every((d) => d.acks === 0)).toBe(true);
+    await killWorker(first);
+
+    const second = await startWorker(setup(), "tb", {}, { ackWaitMs: ACK_WAIT_MS });
+    workers.push(second);
+    const progress = () => JSON.stringify(fleet.map((d) => ({ id: d.id, cumulative: d.recs[0].cumulative, sealed: d.recs[0].sealed, resends: d.resends, refused: d.refusals })));
+    await until("every device sealed through the second worker", () => fleet.every((d) => d.recs[0].sealed && d.recs[0].cumulative === CHUNKS), 60000,
+      () => `${progress()}\n${readFileSync(second.out, "utf8").slice(-3000)}`);
+    console.log(`takeover: ${DEVICES} devices sealed through the second worker, none resending; ${counter(await metrics(second), "evrec_cluster_sessions_adopted")} sessions adopted`);
+    expect(fleet.map((d) => d.resends)).toEqual(fleet.map(() => 0));
+    // Nothing refused for want of a Hello: each device's messages came in the order it sent them.
+    expect(readFileSync(second.out, "utf8")).not.toContain("HELLO_REQUIRED");
+    const { db } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
+    try {
+      for (const d of fleet) {
+        const row = await recordingDetail(db, d.id, 1);
+        expect({ id: d.id, verdict: row?.verdict, chunks: row?.chunks }).toEqual({ id: d.id, verdict: "verified", chunks: CHUNKS });
+      }
+    } finally {
+      await db.close();
+    }
+  }, 150000);
+});

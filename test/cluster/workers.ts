@@ -1,0 +1,71 @@
+// Gateway workers for cluster tests: each a child process started as an operator would
+// (`npm start -- --cluster FILE`), its output kept in a log file beside its config, its metrics
+// read over HTTP.
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { NatsCluster } from "./nats-cluster.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+/** The workers' own NATS login (every test cluster's authorization file lists it). */
+export const WORKER = { user: "evrec-worker", pass: "worker-secret-for-tests" };
+
+export interface Proc { name: string; proc: ChildProcess; ports: string; out: string; metrics?: number }
+
+export const until = async (what: string, pred: () => boolean | Promise<boolean>, ms: number, detail: () => string = () => ""): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} ${detail()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+export interface WorkerSetup {
+  /** The directory of the test: the worker's config, ports file and log go there, the data under data/. */
+  dir: string;
+  nats: NatsCluster;
+  partitions: number;
+  /** The metadata database's URL ("" for the SQLite file in the data directory). */
+  db: string;
+}
+
+/** Start a worker and wait until it runs (its ports file written); `cluster` and `gateway` override the test's defaults. */
+export async function startWorker(s: WorkerSetup, name: string, gateway: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): Promise<Proc> {
+  const ports = join(s.dir, `${name}.ports.json`);
+  const file = join(s.dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify({
+    cluster: { worker: name, natsServers: s.nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: s.partitions, replicas: 3, leaseMs: 3000, ackWaitMs: 5000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: s.nats.authFile, natsPidFiles: s.nats.pidFiles, authSyncMs: 500, sessionIdleMs: 4000, portsFile: ports, ...cluster },
+    gateway: { dataDir: join(s.dir, "data"), ...(s.db ? { db: s.db } : {}), logLevel: "warn", ackIntervalMs: 100, beaconIntervalS: 0, ...gateway },
+  }));
+  const out = join(s.dir, `${name}.log`);
+  const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--cluster", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const chunks: Buffer[] = [];
+  proc.stdout!.on("data", (b: Buffer) => chunks.push(b));
+  proc.stderr!.on("data", (b: Buffer) => chunks.push(b));
+  proc.stdout!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
+  proc.stderr!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
+  const w: Proc = { name, proc, ports, out };
+  await until(`worker ${name} to run`, () => existsSync(ports) || proc.exitCode !== null, 30000);
+  if (proc.exitCode !== null) throw new Error(`worker ${name} exited: ${Buffer.concat(chunks).toString()}`);
+  w.metrics = JSON.parse(readFileSync(ports, "utf8")).metrics;
+  return w;
+}
+
+/** Kill a worker (SIGKILL) and wait for it to be gone. */
+export function killWorker(w: Proc): Promise<void> {
+  return new Promise<void>((r) => {
+    if (w.proc.exitCode !== null || w.proc.signalCode) return r();
+    w.proc.once("exit", () => r());
+    w.proc.kill("SIGKILL");
+  });
+}
+
+export const metrics = async (w: Proc): Promise<string> => (await fetch(`http://127.0.0.1:${w.metrics}/metrics`)).text();
+
+/** A series' value in a metrics text (the first with any labels). */
+export const counter = (text: string, name: string): number => {
+  const m = text.match(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m"));
+  return m ? Number(m[1]) : 0;
+};
