@@ -91,7 +91,12 @@ export class GroupCommitter {
      */
     private fence?: (db: Db, devices: string[]) => Promise<void>) {
     this.faults = { delayMs: faults.delayMs || 0, failNext: faults.failNext || 0 };
+    // A fenced committer (a cluster worker) writes only its own partitions' rows, its fence's row
+    // lock ordering it against a successor: on PostgreSQL its transactions skip the database-wide
+    // write lock, so workers commit side by side (store/db.ts, `rowsOnly`).
+    this.txOptions = { rowsOnly: !!fence };
   }
+  private readonly txOptions: { rowsOnly: boolean };
 
   /** Resolves once `w` is on the disk; rejects if it is not (nothing of it may be acknowledged). */
   submit(w: Work): Promise<void> {
@@ -225,7 +230,7 @@ export class GroupCommitter {
         await this.checkFence(live);
         for (const q of live) if (!q.w.together) await q.w.sql(this.db);
         await this.db.runAll(stmts());
-      });
+      }, this.txOptions);
       return true;
     } catch {
       return false;
@@ -259,7 +264,7 @@ export class GroupCommitter {
             if (q.w.owner) q.w.owner.dead = true;
           }
         }
-      });
+      }, this.txOptions);
     } catch (e) {
       for (const q of batch) q.err = q.err || (e as Error);
     }

@@ -42,8 +42,15 @@ export interface Db {
    * interleave on the one connection. Called again from inside `fn` (a service wrapping a model
    * change and its audit entry), the inner call joins the outer transaction: both commit or roll
    * back together.
+   *
+   * `rowsOnly`: on PostgreSQL the transaction does not take the database-wide write lock every
+   * other write transaction takes (SQLite has only that one lock, and takes it): the rows it
+   * writes are guarded by their own row locks. Only for writes that never read a shared tail to
+   * append after it (the audit log, the transparency log) and whose rows no other process writes
+   * meanwhile: a cluster worker's group commits, of its own partitions' devices, behind its fence
+   * (store/fences.ts), whose row lock orders them against a successor taking the partition.
    */
-  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  transaction<T>(fn: () => Promise<T>, opts?: { rowsOnly?: boolean }): Promise<T>;
   /** Is the caller inside a transaction of this database? */
   readonly inTransaction: boolean;
   /**
@@ -106,6 +113,10 @@ export abstract class QueuedDb implements Db {
   abstract close(): Promise<void>;
   /** The statement(s) that open a write transaction. */
   protected abstract readonly beginSql: string;
+  /** …and one guarded by its rows' locks only (`rowsOnly`): the same where the engine has no other. */
+  protected get beginRowsSql(): string {
+    return this.beginSql;
+  }
   /** Do reads outside a transaction wait for the open one (see above)? */
   protected abstract readonly readsWait: boolean;
   protected abstract runNow(sql: string, params: Params): Promise<{ changes: number }>;
@@ -182,10 +193,10 @@ export abstract class QueuedDb implements Db {
     return p;
   }
 
-  transaction<T>(fn: () => Promise<T>): Promise<T> {
+  transaction<T>(fn: () => Promise<T>, opts: { rowsOnly?: boolean } = {}): Promise<T> {
     if (this.inTx.getStore()?.open) return fn();
     return this.enqueue(async () => {
-      await this.execNow(this.beginSql);
+      await this.execNow(opts.rowsOnly ? this.beginRowsSql : this.beginSql);
       // Work started inside but still running after the commit (a callback not awaited) must not
       // think it is inside: it queues a transaction of its own.
       const mark = { open: true };

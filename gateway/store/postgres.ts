@@ -11,6 +11,8 @@
 //   BYTEA, REAL DOUBLE PRECISION, and SQLite's RAISE(ABORT) triggers a trigger function.
 // A write transaction also takes a database-wide advisory lock, as SQLite's BEGIN IMMEDIATE takes
 // its write lock: reading the audit log's tail and appending after it can't race another process.
+// A cluster worker's group commits don't (Db.transaction's `rowsOnly`): their rows are their own
+// partitions', guarded by row locks and the fence, so workers commit side by side.
 import pg from "pg";
 import { QueuedDb, dbLabel } from "./db.js";
 import type { Params } from "./db.js";
@@ -26,6 +28,9 @@ const MAX_PREPARED_PARAMS = 200;
 export class PostgresDb extends QueuedDb {
   readonly dialect = "postgres" as const;
   protected readonly beginSql = `BEGIN; SELECT pg_advisory_xact_lock(${WRITE_LOCK})`;
+  protected override get beginRowsSql(): string {
+    return "BEGIN";
+  }
   protected readonly readsWait = true;
   private client: pg.Client;
   /** Why the connection is unusable (lost, closed), or null. */

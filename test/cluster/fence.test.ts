@@ -187,4 +187,73 @@ describe("fencing tokens between two workers of one partition", () => {
     expect(beacons()).toBe(2);
     expect(wb.refused).toEqual([]);
   });
+
+  // On PostgreSQL, workers' commits don't take the database-wide write lock (Db.transaction's
+  // `rowsOnly`): each worker's rows are its own partitions', and the fence's row lock orders a
+  // commit against a successor's raise. SQLite has one write lock and nothing finer: there, one
+  // worker's open transaction holds every other writer, as it always has.
+  const pgOnly = () => a.db.dialect !== "postgres";
+  /** A worker's committer whose fence, once checked, waits for `gate` inside the transaction (a worker stalled mid-commit). */
+  const gated = (db: Db, holder: string, part: number, token: number, media: string) => {
+    let open: () => void = () => undefined;
+    let inside: () => void = () => undefined;
+    const gate = new Promise<void>((r) => { open = r; });
+    const entered = new Promise<void>((r) => { inside = r; });
+    let first = true;
+    const committer = new GroupCommitter(db, new MediaStore(join(dir, media)), 1, 256, {}, undefined, async (tx) => {
+      await checkFences(tx, holder, [{ part, token }]);
+      if (first) { first = false; inside(); await gate; }
+    });
+    return { committer, open, entered };
+  };
+  const chunkWork = (device: string, seq: number) => {
+    const c = {
+      device, recording: 1, mediaPath: `${device}/1.media`, at: Date.now(), deviceLost: false, create: seq === 1,
+      chunks: [{ seq, header: randomBytes(64), tag: randomBytes(16), chain: randomBytes(32), flags: 0, timeMs: seq * 1000, durationMs: 1000, length: 4, offset: (seq - 1) * 4 }],
+      state: { linkedSeq: seq, lastChain: null, totalBytes: seq * 4, lastTimeMs: seq * 1000, endMs: seq * 1000, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: false },
+    };
+    return { device, media: [{ path: c.mediaPath, offset: c.chunks[0].offset, bytes: new Uint8Array(4) }], sql: (db: Db) => commitRecording(db, c) };
+  };
+  const settledWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+  it("commits two workers' batches side by side on PostgreSQL: one worker's open transaction does not hold the other's", async (ctx) => {
+    if (pgOnly()) return ctx.skip();
+    await a.registry.add("fence-5");
+    await a.registry.add("fence-6");
+    expect(await raiseFence(a.db, "wa", { part: 10, token: 1 }, Date.now())).toBe(true);
+    expect(await raiseFence(b.db, "wb", { part: 11, token: 1 }, Date.now())).toBe(true);
+    const wa = gated(a.db, "wa", 10, 1, "media-5");
+    const wb = gated(b.db, "wb", 11, 1, "media-6");
+    wb.open();
+    const aCommit = wa.committer.submit(chunkWork("fence-5", 1));
+    await wa.entered;
+    // A's transaction is open, its rows written or about to be: B commits its own meanwhile.
+    const bCommit = wb.committer.submit(chunkWork("fence-6", 1));
+    const bDone = await settledWithin(bCommit, 15000);
+    wa.open();
+    await aCommit;
+    expect(bDone, "B's commit waited for A's transaction to end").toBe(true);
+    await bCommit;
+    expect((await storedChunkRows(a.db, "fence-5", 1)).map((r) => r.seq)).toEqual([1]);
+    expect((await storedChunkRows(a.db, "fence-6", 1)).map((r) => r.seq)).toEqual([1]);
+  });
+
+  it("makes a successor's take wait for the holder's open commit, which lands whole; the holder's next is fenced (PostgreSQL row locks)", async (ctx) => {
+    if (pgOnly()) return ctx.skip();
+    await a.registry.add("fence-7");
+    expect(await raiseFence(a.db, "wa", { part: 12, token: 1 }, Date.now())).toBe(true);
+    const wa = gated(a.db, "wa", 12, 1, "media-7");
+    const first = wa.committer.submit(chunkWork("fence-7", 1));
+    await wa.entered;
+    // B takes the partition while A is inside its commit, past its fence: the take waits for it.
+    const take = raiseFence(b.db, "wb", { part: 12, token: 2 }, Date.now());
+    expect(await settledWithin(take, 1000), "the take went ahead of A's open commit").toBe(false);
+    wa.open();
+    await first;
+    expect(await take).toBe(true);
+    expect((await storedChunkRows(b.db, "fence-7", 1)).map((r) => r.seq)).toEqual([1]);
+    // A's next commit finds B's token.
+    await expect(wa.committer.submit(chunkWork("fence-7", 2))).rejects.toBeInstanceOf(FencedError);
+    expect((await storedChunkRows(b.db, "fence-7", 1)).map((r) => r.seq)).toEqual([1]);
+  });
 });
