@@ -511,8 +511,13 @@ class ClusterWorker implements Worker {
     }
     const hello = this.helloOf(m.data);
     if (hello) {
-      // Delivered again (its worker died before committing what followed): already acted on.
-      if (d.rec && m.seq <= d.rec.helloSeq) return { handled: Promise.resolve() };
+      // An older Hello delivered again: the session it began is over.
+      if (d.rec && m.seq < d.rec.helloSeq) return { handled: Promise.resolve() };
+      // The Hello that began the session this worker continues, delivered again: the worker before
+      // stored the session but did not commit what the Hello says (or died before answering it).
+      // Handled again in that session, its counters going on: answered, and what it says of the
+      // device's recordings (those it no longer holds made final, R-VER-10) acted on.
+      if (d.rec && m.seq === d.rec.helloSeq && d.conn) return { handled: this.ingest.message(d.conn, id, m.data) };
       const device = await this.registry.get(id);
       const ok = device && hello.nonce.length === NONCE_LEN && checkControl(sha, device.keys.controlKey, CONTROL_HELLO, deviceIdBytes(id), hello.body, hello.tag);
       if (ok) {

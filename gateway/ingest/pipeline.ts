@@ -826,8 +826,14 @@ export class Ingest {
     const limit = (await this.top(s.device.id)) + RECORDING_WINDOW;
     if (lastSealed > limit) return this.refuse(s, "RECORDING_WINDOW", { kind: "hello", field: "last_sealed", recording: lastSealed, window: RECORDING_WINDOW });
     for (const x of held) if (x.recording < 1 || x.recording > limit) return this.refuse(s, "RECORDING_WINDOW", { kind: "hello", field: "held", recording: x.recording, window: RECORDING_WINDOW });
-    if (s.signer) s.signer.destroy();
-    s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, dev, nonce);
+    // The same Hello again (delivered twice, or a cluster worker taking over a session whose Hello
+    // its predecessor never answered): answered again in the session it began, its downlink
+    // counters going on. Begun again at counter 0, every downlink after it would be refused as a
+    // replay by a device that had seen higher counters.
+    if (!s.signer || !Buffer.from(s.signer.nonce).equals(Buffer.from(nonce))) {
+      if (s.signer) s.signer.destroy();
+      s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, dev, nonce);
+    }
     s.schema = schema;
     // A Hello said again on this connection (R-DL-6) begins a new session: its answers go at once,
     // not folded into the interval of an Ack the device refused under the older nonce.

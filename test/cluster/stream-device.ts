@@ -45,6 +45,8 @@ export class StreamDevice {
    * at least): a worker knows the session the device is in.
    */
   answered = false;
+  /** Time beacons accepted: every Hello is answered with one. */
+  beacons = 0;
   private macRefusedInRow = 0;
   private sent = new Map<string, Sent>();
   private portIndex: number;
@@ -148,6 +150,7 @@ export class StreamDevice {
     this.macRefusedInRow = 0;
     this.answered = true;
     const body = decode("DownBody", d.body as Uint8Array);
+    if (body.beacon) this.beacons++;
     const ack = (body.ackBlock ? parseAckBlock(body.ackBlock as Uint8Array) : body.ack) as { recording: number; state: number; cumulative: number } | undefined;
     if (!ack) return;
     this.acks++;

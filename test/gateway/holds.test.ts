@@ -26,6 +26,27 @@ const quiet = (ms = 150) => new Promise((r) => setTimeout(r, ms));
 const held = (recording: number, firstSeq: number, lastSeq: number, sealed = true) => ({ recording, firstSeq, lastSeq, sealed, open: !sealed });
 
 describe("lost under load (P4)", () => {
+  it("answers the same Hello delivered twice in the session it began: its downlink counters go on, and the device accepts what follows", async () => {
+    const d = await provision(gw, "HLD-0095");
+    const after = (from: number, pred: (m: Received) => boolean) => (m: Received) => d.received.indexOf(m) >= from && pred(m);
+    const hello = d.helloMessage();
+    let from = d.received.length;
+    await d.publish(hello);
+    await d.waitFor(after(from, (m) => m.kind === "beacon" && m.ok === ""));
+    // The same bytes again (a duplicate delivery; a cluster worker handing on a Hello its
+    // predecessor never answered): answered again, not begun again at counter 1.
+    from = d.received.length;
+    await d.publish(hello);
+    await d.waitFor(after(from, (m) => m.kind === "beacon"));
+    const rec = d.recording(1, [randomBytes(500)]);
+    await d.publish(rec.start);
+    await d.publish(rec.chunks[0]);
+    await d.waitFor(after(from, isAck(1, AckState.ACK_OPEN, 1)));
+    // Every downlink since, the second answer included, accepted by the device (MAC and counter).
+    expect(d.received.slice(from).map((m) => [m.kind, m.ok])).toEqual(d.received.slice(from).map((m) => [m.kind, ""]));
+    await d.end();
+  });
+
   it("answers a batch of one recording's chunks committed together with one cumulative Ack, not one per chunk", async () => {
     const d = await provision(gw, "HLD-0090");
     const rec = d.recording(1, Array.from({ length: 12 }, () => randomBytes(600)));
