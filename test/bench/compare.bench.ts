@@ -250,8 +250,10 @@ async function main() {
   const [gm, gh, mp] = [await freePort(), await freePort(), await freePort()];
   let gw = await startGateway(gwDir, gm, gh);
   const token = readFileSync(join(gwDir, "admin.token"), "utf8").trim();
-  const devices = Array.from({ length: DEVICES }, (_, i) => ({ id: `BENCH-${String(i).padStart(4, "0")}`, root: randomBytes(32).toString("hex") }));
-  for (const d of devices) {
+  // Twice as many as the runs use: the second half offers twice the load in the overload runs.
+  const allDevices = Array.from({ length: 2 * DEVICES }, (_, i) => ({ id: `BENCH-${String(i).padStart(4, "0")}`, root: randomBytes(32).toString("hex") }));
+  const devices = allDevices.slice(0, DEVICES);
+  for (const d of allDevices) {
     const r = await fetch(`http://127.0.0.1:${gh}/api/devices`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(d) });
     if (r.status !== 201) throw new Error(`registering ${d.id}: ${r.status} ${await r.text()}`);
   }
@@ -338,24 +340,30 @@ async function main() {
     console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered): commit p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms; sent after the first second p50 ${lat.latency.steady?.p50} ms, p99 ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms); after ${WARMUP_S} s of warm-up; gateway ${await commitPhases(gh, token, warm)}`);
     await stop(gw);
     gw = await startGateway(gwDir, gm, gh);
-    // Overload: twice the maximum rate offered, with room for eight times the window in flight per
-    // device. The gateway should keep committing near its maximum, its memory flat (backpressure).
-    // As for latency, on a warm gateway: WARMUP_S seconds at the maximum first, on recordings of their own.
+    // Overload: twice the maximum rate offered, two ways. More recorders than the gateway can
+    // take (twice the devices, each with the window a recorder keeps), and the same devices each
+    // with eight times the window in flight (a fleet that ignores its window). The gateway should
+    // keep committing near its maximum, its memory flat (backpressure). As for latency, on a warm
+    // gateway: WARMUP_S seconds at the maximum first, on recordings of their own.
     await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: WARMUP_S * 1000, rate: 0, recording: recording++, drainMs: 30000 });
-    const rss0 = usage(gw.pid!).peakMb;
-    const warmOver = await counters(gh, token);
-    const o0 = usage(gw.pid!);
-    const over = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW * 8, durationMs: SECONDS * 1000, rate: gRate * 2, recording: recording++, drainMs: 30000 });
-    const o1 = usage(gw.pid!);
-    const overPer = (cpuS = 0) => (cpuS / Math.max(1, over.done)) * 1e6;
-    // CPU a committed chunk cost under overload, the gateway's and the load generator's: against
-    // the maximum's, it says whether overload makes each chunk dearer or the machine is shared.
-    const overload = { offered: gRate * 2, chunksPerS: over.done / over.seconds, shareOfMax: over.done / over.seconds / gRate, peakRssMb: o1.peakMb, rssBeforeMb: rss0, warmupS: WARMUP_S,
-      cpuUsPerMsg: overPer(o1.cpu - o0.cpu), loadgenUsPerMsg: overPer(over.cpuS), machineUsPerMsg: overPer(o1.cpu - o0.cpu + (over.cpuS || 0)),
-      // The share of its maximum the gateway's own CPU a chunk allows at twice the load: what it
-      // would keep with cores of its own, the load generator's extra work elsewhere.
-      ownCoresShare: median(g.map((x) => x.cpuUs)) / overPer(o1.cpu - o0.cpu) };
-    console.log(`  ${kib} KiB at twice the maximum offered (${fmt(overload.offered)}/s): committed ${fmt(overload.chunksPerS)}/s, ${fmt(overload.shareOfMax * 100)}% of the maximum; gateway CPU ${fmt(overload.cpuUsPerMsg)} µs a chunk (at the maximum ${fmt(median(g.map((x) => x.cpuUs)))}: with cores of its own it would keep ${fmt(overload.ownCoresShare * 100)}%), the load generator's ${fmt(overload.loadgenUsPerMsg)} (the machine's ${fmt(overload.machineUsPerMsg)} µs a chunk, at the maximum ${fmt(median(g.map((x) => x.machineUs)))}); peak RSS ${fmt(overload.peakRssMb)} MiB (${fmt(rss0)} after the warm-up); gateway ${await commitPhases(gh, token, warmOver)}`);
+    const overloadBy = async (how: string, fleet: typeof allDevices, window: number) => {
+      const warmOver = await counters(gh, token);
+      const o0 = usage(gw.pid!);
+      const over = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices: fleet, size, window, durationMs: SECONDS * 1000, rate: gRate * 2, recording: recording++, drainMs: 30000 });
+      const o1 = usage(gw.pid!);
+      const overPer = (cpuS = 0) => (cpuS / Math.max(1, over.done)) * 1e6;
+      // CPU a committed chunk cost under overload, the gateway's and the load generator's: against
+      // the maximum's, it says whether overload makes each chunk dearer or the machine is shared.
+      const o = { devices: fleet.length, window, offered: gRate * 2, chunksPerS: over.done / over.seconds, shareOfMax: over.done / over.seconds / gRate, peakRssMb: o1.peakMb, rssBeforeMb: o0.peakMb, warmupS: WARMUP_S,
+        cpuUsPerMsg: overPer(o1.cpu - o0.cpu), loadgenUsPerMsg: overPer(over.cpuS), machineUsPerMsg: overPer(o1.cpu - o0.cpu + (over.cpuS || 0)),
+        // The share of its maximum the gateway's own CPU a chunk allows at twice the load: what it
+        // would keep with cores of its own, the load generator's extra work elsewhere.
+        ownCoresShare: median(g.map((x) => x.cpuUs)) / overPer(o1.cpu - o0.cpu) };
+      console.log(`  ${kib} KiB at twice the maximum offered (${fmt(o.offered)}/s) by ${how} (${o.devices} devices, window ${window}): committed ${fmt(o.chunksPerS)}/s, ${fmt(o.shareOfMax * 100)}% of the maximum; gateway CPU ${fmt(o.cpuUsPerMsg)} µs a chunk (at the maximum ${fmt(median(g.map((x) => x.cpuUs)))}: with cores of its own it would keep ${fmt(o.ownCoresShare * 100)}%), the load generator's ${fmt(o.loadgenUsPerMsg)} (the machine's ${fmt(o.machineUsPerMsg)} µs a chunk, at the maximum ${fmt(median(g.map((x) => x.machineUs)))}); peak RSS ${fmt(o.peakRssMb)} MiB (${fmt(o.rssBeforeMb)} before); gateway ${await commitPhases(gh, token, warmOver)}`);
+      return o;
+    };
+    const overloadDevices = await overloadBy("twice the devices", allDevices, WINDOW);
+    const overload = await overloadBy("eight times the window", devices, WINDOW * 8);
     const row = {
       sizeKiB: kib,
       gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: median(g.map((x) => x.cpuUs)), kernelUsPerMsg: median(g.map((x) => x.sysUs)), machineUsPerMsg: median(g.map((x) => x.machineUs)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
@@ -365,6 +373,7 @@ async function main() {
       aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
       latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99 },
       overload,
+      overloadDevices,
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },
       floor: m.length ? floorOf(size, limits, median(m.map((x) => x.pubUs)), median(a.map((x) => x.cpuUs)), median(m.map((x) => x.machineUs))) : null,
     };
@@ -383,6 +392,10 @@ async function main() {
   console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   machine µs/msg gw / mq   floor µs (best ratio)   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
   for (const r of results as { sizeKiB: number; gateway: Record<string, number>; mosquitto: Record<string, number>; aedesAlone: Record<string, number>; ratio: number; latencyAtHalf: Record<string, number>; limits: Record<string, number>; floor: ReturnType<typeof floorOf> | null }[]) {
     console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.machineUsPerMsg) + " / " + fmt(r.mosquitto.machineUsPerMsg)).padStart(22)}   ${(r.floor ? fmt(r.floor.machineUs) + " (" + fmt(r.floor.bestRatio, 2) + ")" : "-").padStart(21)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
+  }
+  for (const r of results as { sizeKiB: number; overload: Record<string, number>; overloadDevices: Record<string, number> }[]) {
+    const o = (x: Record<string, number>) => `${fmt(x.shareOfMax * 100)}% (the gateway's own CPU allows ${fmt(x.ownCoresShare * 100)}%), peak RSS ${fmt(x.peakRssMb)} MiB (${fmt(x.rssBeforeMb)} before)`;
+    console.log(`${String(r.sizeKiB).padStart(2)} KiB at twice the maximum: by twice the devices ${o(r.overloadDevices)}; by eight times the window ${o(r.overload)}`);
   }
   console.log("goals: ratio >= 0.5 at 4 KiB and >= 0.8 at 16 KiB; commit p99 <= 50 ms at half the maximum rate; at twice the maximum offered, >= 90% of the maximum committed, memory flat");
   console.log("floor: the least machine CPU a gateway run's chunk can cost, from parts measured in the run (publishing, aedes taking it in, SHA-256, the fsync'd append), and the best ratio to mosquitto it allows");
