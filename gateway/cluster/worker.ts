@@ -41,6 +41,7 @@ import { Model } from "../model/model.js";
 import { makePolicy } from "../policy.js";
 import { Metrics } from "../metrics.js";
 import { ingestOptions } from "../ingest-hooks.js";
+import { HeldInOrder } from "./held.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../store/db.js";
 import { FencedError, checkFences, raiseFence } from "../store/fences.js";
@@ -93,6 +94,8 @@ interface Partition {
   /** The fencing token of the take that gave this worker the partition's lease (leases.ts). */
   token: number;
   messages: ConsumerMessages | null;
+  /** What comes while the lease may be another's waits here, in order (held.ts). */
+  gate: HeldInOrder<JsMsg>;
   pending: Set<Promise<unknown>>;
   /** Being stopped: resolves once it is. */
   stopped: Promise<void> | null;
@@ -198,7 +201,7 @@ class ClusterWorker implements Worker {
     const r = [this.metrics.registry];
     const self = this;
     new Gauge({ name: "evrec_cluster_partitions", help: "Partitions this worker serves", registers: r, collect() { this.set(self.parts.size); } });
-    new Gauge({ name: "evrec_cluster_messages_in_flight", help: "Device messages taken from JetStream and not yet acknowledged (committed)", registers: r, collect() { let n = 0; for (const p of self.parts.values()) n += p.pending.size; this.set(n); } });
+    new Gauge({ name: "evrec_cluster_messages_in_flight", help: "Device messages taken from JetStream and not yet acknowledged (committed)", registers: r, collect() { let n = 0; for (const p of self.parts.values()) n += p.pending.size + p.gate.size; this.set(n); } });
     new Gauge({ name: "evrec_cluster_sessions_adopted", help: "Device sessions this worker continued after another worker (a partition taken over)", registers: r, collect() { this.set(self.stats.adopted); } });
     new Gauge({ name: "evrec_cluster_partitions_taken", help: "Partitions this worker began serving since it started", registers: r, collect() { this.set(self.stats.takeovers); } });
     new Gauge({ name: "evrec_cluster_devices", help: "Devices of this worker's partitions it has heard from", registers: r, collect() { this.set(self.devices.size); } });
@@ -232,7 +235,11 @@ class ClusterWorker implements Worker {
     const o = this.cfg.cluster;
     const renewing = Date.now();
     const { lost, unanswered } = await this.leases.renew();
-    if (!unanswered.length) this.renewedAt = renewing;
+    if (!unanswered.length) {
+      this.renewedAt = renewing;
+      // Renewed: what came while the renewal was overdue is fed now, in the order it came.
+      for (const part of this.parts.values()) if (!part.stopped && !part.lost) part.gate.release();
+    }
     else if (renewing - this.renewedAt < o.leaseMs) {
       // Kept while they may still be this worker's (nothing is fed past two thirds of a lease since
       // the last renewal, take()), and renewed by a later round if nobody took them meanwhile.
@@ -291,7 +298,8 @@ class ClusterWorker implements Worker {
    * started. Not waited for by the lease round (the store may be slow: renewals must go on).
    */
   private startPartition(n: number, token: number): void {
-    const part: Partition = { n, token, messages: null, pending: new Set(), stopped: null, lost: false };
+    const part: Partition = { n, token, messages: null, pending: new Set(), stopped: null, lost: false, gate: null as unknown as HeldInOrder<JsMsg> };
+    part.gate = new HeldInOrder((m) => this.feedMessage(part, m), (m) => m.nak());
     this.parts.set(n, part);
     this.stats.takeovers++;
     void this.begin(part);
@@ -352,6 +360,8 @@ class ClusterWorker implements Worker {
     const n = part.n;
     // A consumer still being started is stopped as it starts (begin()).
     part.messages?.stop();
+    // What waited for a renewal goes back, for whoever holds the partition next.
+    part.gate.drop();
     // Waited for a lease's time at most: the lease rounds must go on (a message left unacknowledged
     // is delivered again to whoever serves the partition next).
     const limit = this.cfg.cluster.leaseMs;
@@ -444,12 +454,17 @@ class ClusterWorker implements Worker {
 
   private take(part: Partition, m: JsMsg): void {
     this.stats.received++;
-    // Fenced by the clock: past two thirds of a lease since the last renewal, another worker may
-    // soon hold this partition, so nothing more is fed here (the message comes back later).
-    if (part.stopped || Date.now() - this.renewedAt > (this.cfg.cluster.leaseMs * 2) / 3) {
+    if (part.stopped) {
       m.nak(this.cfg.cluster.leaseMs);
       return;
     }
+    // Fenced by the clock: past two thirds of a lease since the last renewal, another worker may
+    // soon hold this partition, so nothing more is fed here until a renewal lands (held in order).
+    part.gate.offer(m, Date.now() - this.renewedAt <= (this.cfg.cluster.leaseMs * 2) / 3);
+  }
+
+  /** Feed one message of a partition to ingest, behind the device's messages before it. */
+  private feedMessage(part: Partition, m: JsMsg): void {
     const t = m.subject.split(".");
     if (t.length !== 5 || t[2] !== "rec" || t[4] !== "up" || !natsSafeId(t[3])) {
       this.refusals.note("NATS_SUBJECT", { subject: m.subject });
