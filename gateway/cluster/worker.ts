@@ -436,18 +436,29 @@ class ClusterWorker implements Worker {
     const o = this.cfg.cluster;
     const name = `part-${part.n}-t${part.token}`;
     const filter = `part.${part.n}.rec.*.up`;
-    for await (const c of await this.jsm.consumers.list(o.upStream)) {
-      if (c.name === name || c.config.filter_subject !== filter) continue;
-      await this.jsm.consumers.delete(o.upStream, c.name).catch((e) => {
+    // Each call is safe to make again, and is, while the stream elects a leader (nats-retry.ts).
+    const retry = <T>(what: string, call: () => Promise<T>) => untilAnswered(call, { withinMs: JS_WAIT_MS, what: `partition ${part.n}: ${what}`, log: this.log });
+    const earlier = await retry("its consumers listed", async () => {
+      const found: string[] = [];
+      for await (const c of await this.jsm.consumers.list(o.upStream)) if (c.name !== name && c.config.filter_subject === filter) found.push(c.name);
+      return found;
+    });
+    for (const c of earlier) {
+      await retry("an earlier holder's consumer deleted", () => this.jsm.consumers.delete(o.upStream, c).catch((e) => {
         if (!/not found/i.test(String(e))) throw e; // deleted already (by a holder before)
-      });
-      this.log.info({ partition: part.n, consumer: c.name }, "an earlier holder's consumer deleted");
+        return true;
+      }));
+      this.log.info({ partition: part.n, consumer: c }, "an earlier holder's consumer deleted");
     }
-    if (!(await this.jsm.consumers.info(o.upStream, name).catch(() => null))) {
-      await this.jsm.consumers.add(o.upStream, {
+    const made = await retry("its consumer looked up", () => this.jsm.consumers.info(o.upStream, name).catch((e) => {
+      if (/not found/i.test(String(e))) return null;
+      throw e;
+    }));
+    if (!made) {
+      await retry("its consumer made", () => this.jsm.consumers.add(o.upStream, {
         durable_name: name, filter_subject: filter, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
         ack_wait: o.ackWaitMs * 1e6, max_ack_pending: o.maxAckPending, max_deliver: -1,
-      });
+      }));
     }
     return name;
   }

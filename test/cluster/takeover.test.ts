@@ -53,7 +53,10 @@ describe.skipIf(!existsSync(NATS_BIN))("a partition taken over after a worker's 
     // Each device sends its Hello, its start, its chunks and its seal at once (a window wider than
     // the recording), and never sends any of them again.
     for (let i = 0; i < DEVICES; i++) fleet.push(new StreamDevice(`tk${i}`, roots.get(`tk${i}`)!, nats.nodes.map((x) => x.mqtt), 1, CHUNKS, 2048, i, CHUNKS + 4, ACK_WAIT_MS));
-    await Promise.all(fleet.map((d) => d.start()));
+    // Connected (a fresh cluster makes its MQTT streams on the first connects: seconds under load).
+    const started = Promise.all(fleet.map((d) => d.start()));
+    await until("every device connected", () => fleet.every((d) => d.connects > 0), 90000, () => readFileSync(first.out, "utf8").slice(-2000));
+    await started;
     const messages = DEVICES * (CHUNKS + 3);
     await until("the first worker to have taken every message", async () => counter(await metrics(first), "evrec_cluster_messages_in_flight") === messages, 30000,
       () => readFileSync(first.out, "utf8").slice(-2000));
@@ -66,11 +69,16 @@ describe.skipIf(!existsSync(NATS_BIN))("a partition taken over after a worker's 
     const progress = () => JSON.stringify(fleet.map((d) => ({ id: d.id, cumulative: d.recs[0].cumulative, sealed: d.recs[0].sealed, resends: d.resends, refused: d.refusals })));
     await until("every device sealed through the second worker", () => fleet.every((d) => d.recs[0].sealed && d.recs[0].cumulative === CHUNKS), 60000,
       () => `${progress()}\n${readFileSync(second.out, "utf8").slice(-3000)}`);
-    console.log(`takeover: ${DEVICES} devices sealed through the second worker, none resending; ${counter(await metrics(second), "evrec_cluster_sessions_adopted")} sessions adopted`);
+    console.log(`takeover: ${DEVICES} devices sealed through the second worker, none resending; ${counter(await metrics(second), "evrec_cluster_sessions_adopted")} sessions adopted; reconnects ${fleet.reduce((a, d) => a + d.connects - 1, 0)}`);
     expect(fleet.map((d) => d.resends)).toEqual(fleet.map(() => 0));
     // Each device's Hello, whose session the first worker had stored but never answered, is
     // answered by the second in that session (its counters going on, so the device accepts it).
-    expect(fleet.map((d) => ({ id: d.id, answered: d.beacons > 0, refused: d.refusals }))).toEqual(fleet.map((d) => ({ id: d.id, answered: true, refused: [] })));
+    // A device whose first connection was slow to be made (a fresh cluster makes its MQTT streams
+    // on the first connects, seconds under load) may have connected twice under its client id, lost
+    // one, and said Hello again: a downlink of its first session then reaches it after its second
+    // Hello and is refused (DOWNLINK_MAC, as docs/SCALE.md says). None else is refused.
+    expect(fleet.map((d) => ({ id: d.id, answered: d.beacons > 0, refused: d.refusals.filter((r) => d.connects === 1 || r !== "DOWNLINK_MAC") })))
+      .toEqual(fleet.map((d) => ({ id: d.id, answered: true, refused: [] })));
     // Nothing refused for want of a Hello: each device's messages came in the order it sent them.
     expect(readFileSync(second.out, "utf8")).not.toContain("HELLO_REQUIRED");
     const { db } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
@@ -82,5 +90,5 @@ describe.skipIf(!existsSync(NATS_BIN))("a partition taken over after a worker's 
     } finally {
       await db.close();
     }
-  }, 150000);
+  }, 300000);
 });
