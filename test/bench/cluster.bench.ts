@@ -2,7 +2,9 @@
 // 3-node NATS cluster each (JetStream with three replicas, MQTT on every node): a fleet streams
 // 4 KiB chunks through the MQTT listeners until every recording is sealed and Acked. Printed per
 // round: verified chunks/s and MB/s, and CPU per chunk of the workers and of the NATS nodes (what
-// would scale with more cores). `npm run bench:cluster [-- --devices N --chunks N --rounds N --json FILE]`
+// would scale with more cores). `npm run bench:cluster [-- --devices N --chunks N --rounds N --json FILE]`;
+// `--db postgres`: the workers' metadata in a throwaway PostgreSQL 15 (a database per round), as a
+// region runs them, rather than one SQLite file.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,6 +14,8 @@ import { NatsCluster, NATS_BIN } from "../cluster/nats-cluster.js";
 import { StreamDevice } from "../cluster/stream-device.js";
 import { openMetadata } from "../../gateway/cluster/store.js";
 import { configFrom } from "../../gateway/config.js";
+import { startPostgres } from "../helpers/postgres.js";
+import type { PostgresServer } from "../helpers/postgres.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const arg = (name: string, dflt: number) => {
@@ -20,6 +24,8 @@ const arg = (name: string, dflt: number) => {
 };
 const DEVICES = arg("devices", 40), RECORDINGS = 2, CHUNKS = arg("chunks", 100), BYTES = 4096, ROUNDS = arg("rounds", 2);
 const jsonOut = process.argv.includes("--json") ? process.argv[process.argv.indexOf("--json") + 1] : "";
+const onPostgres = process.argv.includes("--db") && process.argv[process.argv.indexOf("--db") + 1] === "postgres";
+let pg: PostgresServer | null = null;
 const WORKER = { user: "evrec-worker", pass: "bench-secret" };
 const TICK = 100; // clock ticks per second (Linux USER_HZ)
 
@@ -38,7 +44,8 @@ async function round(workers: number): Promise<Record<string, number>> {
   const fleet: StreamDevice[] = [];
   try {
     await nats.start();
-    const { db, registry } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "bench"));
+    const meta = pg ? { db: await pg.createDatabase() } : {};
+    const { db, registry } = await openMetadata(configFrom({ dataDir: join(dir, "data"), ...meta }, "bench"));
     const roots: Uint8Array[] = [];
     for (let i = 0; i < DEVICES; i++) roots.push(await registry.add(`b${i}`));
     await db.close();
@@ -46,7 +53,7 @@ async function round(workers: number): Promise<Record<string, number>> {
       const file = join(dir, `w${w}.json`), ports = join(dir, `w${w}.ports`);
       writeFileSync(file, JSON.stringify({
         cluster: { worker: `w${w}`, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: 4, replicas: 3, leaseMs: 3000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, portsFile: ports },
-        gateway: { dataDir: join(dir, "data"), logLevel: "error", ackIntervalMs: 50, beaconIntervalS: 0 },
+        gateway: { dataDir: join(dir, "data"), ...meta, logLevel: "error", ackIntervalMs: 50, beaconIntervalS: 0 },
       }));
       procs.push(spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--cluster", file], { cwd: ROOT, stdio: "ignore" }));
       while (!existsSync(ports)) await new Promise((r) => setTimeout(r, 100));
@@ -92,7 +99,8 @@ if (!existsSync(NATS_BIN)) {
   console.error(`bench:cluster: no nats-server at ${NATS_BIN} (apt-get install nats-server, or set NATS_SERVER_BIN)`);
   process.exit(2);
 }
-console.log(`cluster bench: ${DEVICES} devices × ${RECORDINGS} recordings × ${CHUNKS} chunks of ${BYTES} B, 3 NATS nodes (R3), ${ROUNDS} alternating rounds`);
+if (onPostgres) pg = await startPostgres();
+console.log(`cluster bench: ${DEVICES} devices × ${RECORDINGS} recordings × ${CHUNKS} chunks of ${BYTES} B, 3 NATS nodes (R3), ${ROUNDS} alternating rounds; metadata in ${pg ? "PostgreSQL" : "one SQLite file"}`);
 const results: Record<string, number>[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   for (const w of r % 2 ? [2, 1] : [1, 2]) {
@@ -106,4 +114,5 @@ const median = (w: number) => {
   return v[Math.floor(v.length / 2)];
 };
 console.log(`median: 1 worker ${median(1)} chunks/s, 2 workers ${median(2)} chunks/s: ${(median(2) / median(1)).toFixed(2)} × (goal with a core each: 1.6 ×)`);
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ devices: DEVICES, recordings: RECORDINGS, chunks: CHUNKS, bytes: BYTES, results }, null, 2) + "\n");
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ devices: DEVICES, recordings: RECORDINGS, chunks: CHUNKS, bytes: BYTES, db: pg ? "postgres" : "sqlite", results }, null, 2) + "\n");
+if (pg) await pg.stop();
