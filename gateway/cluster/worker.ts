@@ -239,8 +239,7 @@ class ClusterWorker implements Worker {
       this.renewedAt = renewing;
       // Renewed: what came while the renewal was overdue is fed now, in the order it came.
       for (const part of this.parts.values()) if (!part.stopped && !part.lost) part.gate.release();
-    }
-    else if (renewing - this.renewedAt < o.leaseMs) {
+    } else if (renewing - this.renewedAt < o.leaseMs) {
       // Kept while they may still be this worker's (nothing is fed past two thirds of a lease since
       // the last renewal, take()), and renewed by a later round if nobody took them meanwhile.
       this.log.warn({ leases: unanswered, sinceRenewalMs: renewing - this.renewedAt }, "lease renewal unanswered (a stream electing its leader): tried again next round");
@@ -298,8 +297,7 @@ class ClusterWorker implements Worker {
    * started. Not waited for by the lease round (the store may be slow: renewals must go on).
    */
   private startPartition(n: number, token: number): void {
-    const part: Partition = { n, token, messages: null, pending: new Set(), stopped: null, lost: false, gate: null as unknown as HeldInOrder<JsMsg> };
-    part.gate = new HeldInOrder((m) => this.feedMessage(part, m), (m) => m.nak());
+    const part: Partition = { n, token, messages: null, pending: new Set(), stopped: null, lost: false, gate: new HeldInOrder((m) => this.feedMessage(part, m), (m) => m.nak()) };
     this.parts.set(n, part);
     this.stats.takeovers++;
     void this.begin(part);
@@ -446,7 +444,6 @@ class ClusterWorker implements Worker {
     for (const c of earlier) {
       await retry("an earlier holder's consumer deleted", () => this.jsm.consumers.delete(o.upStream, c).catch((e) => {
         if (!/not found/i.test(String(e))) throw e; // deleted already (by a holder before)
-        return true;
       }));
       this.log.info({ partition: part.n, consumer: c }, "an earlier holder's consumer deleted");
     }

@@ -91,12 +91,16 @@ export class GroupCommitter {
      */
     private fence?: (db: Db, devices: string[]) => Promise<void>) {
     this.faults = { delayMs: faults.delayMs || 0, failNext: faults.failNext || 0 };
-    // A fenced committer (a cluster worker) writes only its own partitions' rows, its fence's row
-    // lock ordering it against a successor: on PostgreSQL its transactions skip the database-wide
-    // write lock, so workers commit side by side (store/db.ts, `rowsOnly`).
-    this.txOptions = { rowsOnly: !!fence };
   }
-  private readonly txOptions: { rowsOnly: boolean };
+
+  /**
+   * A fenced committer (a cluster worker) writes only its own partitions' rows, its fence's row
+   * lock ordering it against a successor: on PostgreSQL its transactions skip the database-wide
+   * write lock, so workers commit side by side (store/db.ts, `rowsOnly`).
+   */
+  private get txOptions(): { rowsOnly: boolean } {
+    return { rowsOnly: !!this.fence };
+  }
 
   /** Resolves once `w` is on the disk; rejects if it is not (nothing of it may be acknowledged). */
   submit(w: Work): Promise<void> {

@@ -108,7 +108,6 @@ interface Session {
   /** Backpressure: messages received and not yet handled, commits of them not yet done, their bytes. */
   backlog: number;
   backlogBytes: number;
-  paused: boolean;
 }
 
 /** What a step of the verifier asks to make durable. */
@@ -146,7 +145,7 @@ export class Ingest {
   private keys = new StateKeys();
   private clocks = new DeviceClocks();
   private buffered = 0;
-  /** Every connection's backlog bytes together, and the connections paused by backpressure. */
+  /** Every connection's backlog bytes together, and the connections not read for backpressure. */
   private backlogBytes = 0;
   private paused = new Set<Session>();
   private sweepTimer: NodeJS.Timeout;
@@ -170,13 +169,12 @@ export class Ingest {
 
   /** Connections with a session, those paused by backpressure, and their backlogs (metrics). */
   sessionLoad(): { connections: number; paused: number; backlogMax: number; backlogTotal: number; backlogBytes: number } {
-    let paused = 0, max = 0, total = 0;
+    let max = 0, total = 0;
     for (const s of this.sessions.values()) {
-      if (s.paused) paused++;
       if (s.backlog > max) max = s.backlog;
       total += s.backlog;
     }
-    return { connections: this.sessions.size, paused, backlogMax: max, backlogTotal: total, backlogBytes: this.backlogBytes };
+    return { connections: this.sessions.size, paused: this.paused.size, backlogMax: max, backlogTotal: total, backlogBytes: this.backlogBytes };
   }
 
   /** Is the device connected now (a session that has said who it is)? */
@@ -196,7 +194,7 @@ export class Ingest {
   private session(connId: string, deviceId: string): Session {
     let s = this.sessions.get(connId);
     if (!s) {
-      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map(), held: new Set(), unanswered: new Set(), backlog: 0, backlogBytes: 0, paused: false };
+      const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map(), held: new Set(), unanswered: new Set(), backlog: 0, backlogBytes: 0 };
       made.queue = this.registry.get(deviceId).then((d) => {
         if (!d) throw new Error("device " + deviceId + " vanished from the registry");
         made.device = d;
@@ -278,8 +276,7 @@ export class Ingest {
     if (this.backlogBytes > this.stats.peakTotalBacklogBytes) this.stats.peakTotalBacklogBytes = this.backlogBytes;
     const maxT = this.opts.maxIngestBytes || 128 * 1048576;
     if (n > 0) {
-      if (!s.paused && !s.closed && (this.over(s) || this.backlogBytes >= maxT)) {
-        s.paused = true;
+      if (!this.paused.has(s) && !s.closed && (this.over(s) || this.backlogBytes >= maxT)) {
         this.paused.add(s);
         this.stats.paused++;
         if (this.out.pause) this.out.pause(s.connId);
@@ -290,7 +287,7 @@ export class Ingest {
     // The total is low enough: this connection is read again if its own backlog is, and when the
     // total has just come down through half its bound, so is every other paused connection.
     if (before > maxT / 2) for (const p of [...this.paused]) this.readAgain(p);
-    else if (s.paused) this.readAgain(s);
+    else if (this.paused.has(s)) this.readAgain(s);
   }
 
   /** Is a connection's own backlog past its bound (or, `half`, past half of it)? */
@@ -301,7 +298,6 @@ export class Ingest {
 
   private readAgain(s: Session): void {
     if (this.over(s, true)) return;
-    s.paused = false;
     this.paused.delete(s);
     if (this.out.resume) this.out.resume(s.connId);
   }

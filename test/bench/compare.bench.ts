@@ -325,6 +325,7 @@ async function main() {
       console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s (CPU ${fmt(g[round].cpuUs)} µs a chunk, ${fmt(g[round].sysUs)} in the kernel; the machine's ${fmt(g[round].machineUs)}, the load generator's ${fmt(g[round].machineUs - g[round].cpuUs)}), mosquitto ${fmt(m[round].rate)}/s (the machine's CPU ${fmt(m[round].machineUs)} µs a message: mosquitto ${fmt(m[round].cpuUs)}, publisher ${fmt(m[round].pubUs)}, subscriber ${fmt(m[round].subUs)}), aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
     }
     const gRate = median(g.map((x) => x.rate)), mRate = median(m.map((x) => x.rate)), aRate = median(a.map((x) => x.rate));
+    const gCpuUs = median(g.map((x) => x.cpuUs)), gMachineUs = median(g.map((x) => x.machineUs));
     // Commit latency at half the maximum rate, Acks not coalesced (one per chunk as it commits).
     await stop(gw);
     gw = await startGateway(gwDir, gm, gh, ["--ack-interval-ms", "0"]);
@@ -352,21 +353,22 @@ async function main() {
       const over = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices: fleet, size, window, durationMs: SECONDS * 1000, rate: gRate * 2, recording: recording++, drainMs: 30000 });
       const o1 = usage(gw.pid!);
       const overPer = (cpuS = 0) => (cpuS / Math.max(1, over.done)) * 1e6;
+      const cpuUs = overPer(o1.cpu - o0.cpu);
       // CPU a committed chunk cost under overload, the gateway's and the load generator's: against
       // the maximum's, it says whether overload makes each chunk dearer or the machine is shared.
       const o = { devices: fleet.length, window, offered: gRate * 2, chunksPerS: over.done / over.seconds, shareOfMax: over.done / over.seconds / gRate, peakRssMb: o1.peakMb, rssBeforeMb: o0.peakMb, warmupS: WARMUP_S,
-        cpuUsPerMsg: overPer(o1.cpu - o0.cpu), loadgenUsPerMsg: overPer(over.cpuS), machineUsPerMsg: overPer(o1.cpu - o0.cpu + (over.cpuS || 0)),
+        cpuUsPerMsg: cpuUs, loadgenUsPerMsg: overPer(over.cpuS), machineUsPerMsg: overPer(o1.cpu - o0.cpu + (over.cpuS || 0)),
         // The share of its maximum the gateway's own CPU a chunk allows at twice the load: what it
         // would keep with cores of its own, the load generator's extra work elsewhere.
-        ownCoresShare: median(g.map((x) => x.cpuUs)) / overPer(o1.cpu - o0.cpu) };
-      console.log(`  ${kib} KiB at twice the maximum offered (${fmt(o.offered)}/s) by ${how} (${o.devices} devices, window ${window}): committed ${fmt(o.chunksPerS)}/s, ${fmt(o.shareOfMax * 100)}% of the maximum; gateway CPU ${fmt(o.cpuUsPerMsg)} µs a chunk (at the maximum ${fmt(median(g.map((x) => x.cpuUs)))}: with cores of its own it would keep ${fmt(o.ownCoresShare * 100)}%), the load generator's ${fmt(o.loadgenUsPerMsg)} (the machine's ${fmt(o.machineUsPerMsg)} µs a chunk, at the maximum ${fmt(median(g.map((x) => x.machineUs)))}); peak RSS ${fmt(o.peakRssMb)} MiB (${fmt(o.rssBeforeMb)} before); gateway ${await commitPhases(gh, token, warmOver)}`);
+        ownCoresShare: gCpuUs / cpuUs };
+      console.log(`  ${kib} KiB at twice the maximum offered (${fmt(o.offered)}/s) by ${how} (${o.devices} devices, window ${window}): committed ${fmt(o.chunksPerS)}/s, ${fmt(o.shareOfMax * 100)}% of the maximum; gateway CPU ${fmt(o.cpuUsPerMsg)} µs a chunk (at the maximum ${fmt(gCpuUs)}: with cores of its own it would keep ${fmt(o.ownCoresShare * 100)}%), the load generator's ${fmt(o.loadgenUsPerMsg)} (the machine's ${fmt(o.machineUsPerMsg)} µs a chunk, at the maximum ${fmt(gMachineUs)}); peak RSS ${fmt(o.peakRssMb)} MiB (${fmt(o.rssBeforeMb)} before); gateway ${await commitPhases(gh, token, warmOver)}`);
       return o;
     };
     const overloadDevices = await overloadBy("twice the devices", allDevices, WINDOW);
     const overload = await overloadBy("eight times the window", devices, WINDOW * 8);
     const row = {
       sizeKiB: kib,
-      gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: median(g.map((x) => x.cpuUs)), kernelUsPerMsg: median(g.map((x) => x.sysUs)), machineUsPerMsg: median(g.map((x) => x.machineUs)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
+      gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: gCpuUs, kernelUsPerMsg: median(g.map((x) => x.sysUs)), machineUsPerMsg: gMachineUs, peakRssMb: Math.max(...g.map((x) => x.rss)) },
       mosquitto: { chunksPerS: mRate, MBps: median(m.map((x) => x.mbps)), cpuUsPerMsg: median(m.map((x) => x.cpuUs)), machineUsPerMsg: median(m.map((x) => x.machineUs)), peakRssMb: Math.max(...m.map((x) => x.rss)) },
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.

@@ -46,20 +46,22 @@ describe("fencing tokens between two workers of one partition", () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A recording's state after one 4-byte chunk, and the commit item a worker's ingest would submit for it. */
+  const row = (device: string, recording: number, seq: number) => ({
+    device, recording, mediaPath: `${device}/${recording}.media`, at: Date.now(), deviceLost: false, create: true,
+    chunks: [{ seq, header: randomBytes(64), tag: randomBytes(16), chain: randomBytes(32), flags: 0, timeMs: seq * 1000, durationMs: 1000, length: 4, offset: (seq - 1) * 4 }],
+    state: { linkedSeq: seq, lastChain: null, totalBytes: seq * 4, lastTimeMs: seq * 1000, endMs: seq * 1000, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: false },
+  });
+  const work = (device: string, recording: number, seq: number) => {
+    const c = row(device, recording, seq);
+    return { device, media: [{ path: c.mediaPath, offset: c.chunks[0].offset, bytes: new Uint8Array(4) }], sql: (db: Db) => commitRecording(db, c) };
+  };
+
   it("rolls back the whole commit of a worker whose token was superseded, and commits its successor's", async () => {
     await a.registry.add("fence-1");
     await a.registry.add("fence-2");
     const media = new MediaStore(join(dir, "media-1"));
     const committer = (db: Db, holder: string, token: number) => new GroupCommitter(db, media, 1, 256, {}, undefined, (tx) => checkFences(tx, holder, [{ part: PART, token }]));
-    const row = (device: string, recording: number, seq: number) => ({
-      device, recording, mediaPath: `${device}/${recording}.media`, at: Date.now(), deviceLost: false, create: true,
-      chunks: [{ seq, header: randomBytes(64), tag: randomBytes(16), chain: randomBytes(32), flags: 0, timeMs: seq * 1000, durationMs: 1000, length: 4, offset: (seq - 1) * 4 }],
-      state: { linkedSeq: seq, lastChain: null, totalBytes: seq * 4, lastTimeMs: seq * 1000, endMs: seq * 1000, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: false },
-    });
-    const work = (device: string, recording: number, seq: number) => {
-      const c = row(device, recording, seq);
-      return { device, media: [{ path: c.mediaPath, offset: c.chunks[0].offset, bytes: new Uint8Array(4) }], sql: (db: Db) => commitRecording(db, c) };
-    };
 
     expect(await raiseFence(a.db, "wa", { part: PART, token: 5 }, Date.now())).toBe(true);
     const ca = committer(a.db, "wa", 5);
@@ -206,14 +208,6 @@ describe("fencing tokens between two workers of one partition", () => {
     });
     return { committer, open, entered };
   };
-  const chunkWork = (device: string, seq: number) => {
-    const c = {
-      device, recording: 1, mediaPath: `${device}/1.media`, at: Date.now(), deviceLost: false, create: seq === 1,
-      chunks: [{ seq, header: randomBytes(64), tag: randomBytes(16), chain: randomBytes(32), flags: 0, timeMs: seq * 1000, durationMs: 1000, length: 4, offset: (seq - 1) * 4 }],
-      state: { linkedSeq: seq, lastChain: null, totalBytes: seq * 4, lastTimeMs: seq * 1000, endMs: seq * 1000, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: false },
-    };
-    return { device, media: [{ path: c.mediaPath, offset: c.chunks[0].offset, bytes: new Uint8Array(4) }], sql: (db: Db) => commitRecording(db, c) };
-  };
   const settledWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 
   it("commits two workers' batches side by side on PostgreSQL: one worker's open transaction does not hold the other's", async (ctx) => {
@@ -225,10 +219,10 @@ describe("fencing tokens between two workers of one partition", () => {
     const wa = gated(a.db, "wa", 10, 1, "media-5");
     const wb = gated(b.db, "wb", 11, 1, "media-6");
     wb.open();
-    const aCommit = wa.committer.submit(chunkWork("fence-5", 1));
+    const aCommit = wa.committer.submit(work("fence-5", 1, 1));
     await wa.entered;
     // A's transaction is open, its rows written or about to be: B commits its own meanwhile.
-    const bCommit = wb.committer.submit(chunkWork("fence-6", 1));
+    const bCommit = wb.committer.submit(work("fence-6", 1, 1));
     const bDone = await settledWithin(bCommit, 15000);
     wa.open();
     await aCommit;
@@ -243,7 +237,7 @@ describe("fencing tokens between two workers of one partition", () => {
     await a.registry.add("fence-7");
     expect(await raiseFence(a.db, "wa", { part: 12, token: 1 }, Date.now())).toBe(true);
     const wa = gated(a.db, "wa", 12, 1, "media-7");
-    const first = wa.committer.submit(chunkWork("fence-7", 1));
+    const first = wa.committer.submit(work("fence-7", 1, 1));
     await wa.entered;
     // B takes the partition while A is inside its commit, past its fence: the take waits for it.
     const take = raiseFence(b.db, "wb", { part: 12, token: 2 }, Date.now());
@@ -253,7 +247,7 @@ describe("fencing tokens between two workers of one partition", () => {
     expect(await take).toBe(true);
     expect((await storedChunkRows(b.db, "fence-7", 1)).map((r) => r.seq)).toEqual([1]);
     // A's next commit finds B's token.
-    await expect(wa.committer.submit(chunkWork("fence-7", 2))).rejects.toBeInstanceOf(FencedError);
+    await expect(wa.committer.submit(work("fence-7", 1, 2))).rejects.toBeInstanceOf(FencedError);
     expect((await storedChunkRows(b.db, "fence-7", 1)).map((r) => r.seq)).toEqual([1]);
   });
 });
