@@ -78,6 +78,11 @@ export class Broker {
         return;
       }
       this.sockets.add(sock);
+      // What the gateway writes (PUBACKs, Acks, downlinks) goes at once: with Nagle's algorithm on,
+      // an Ack written while the PUBACK before it is unacknowledged waits for the device's delayed
+      // ACK (a board's TCP stack delays it up to a few hundred ms). A turn's writes already leave as
+      // one (guard.ts), so this sends no more segments than it must.
+      sock.setNoDelay(true);
       sock.on("close", () => this.sockets.delete(sock));
       const conn = new GuardedConnection(sock, o.maxPacket, (size) => this.refusals.note("PACKET_TOO_LARGE", { remote: sock.remoteAddress, size, limit: o.maxPacket }));
       this.aedes.handle(conn as never);

@@ -93,7 +93,9 @@ function waitLine(c: ChildProcess, re: RegExp, ms: number): Promise<string> {
 
 async function startGateway(dir: string, mqttPort: number, httpPort: number, extra: string[] = []): Promise<ChildProcess> {
   const c = spawn(process.execPath, [...(process.env.EVREC_BENCH_NODE_ARGS ? process.env.EVREC_BENCH_NODE_ARGS.split(" ").filter(Boolean) : []), "--import", "tsx", "gateway/main.ts", "--data-dir", dir, "--host", "127.0.0.1", "--mqtt-port", String(mqttPort), "--http-port", String(httpPort),
-    ...(dbUrl ? ["--db", dbUrl] : []), "--log-level", "warn", "--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-clients", "10000", "--disk-min-free-mb", "1", "--log-interval-ms", "0", "--scrub-mib-per-s", "0", ...extra],
+    ...(dbUrl ? ["--db", dbUrl] : []), "--log-level", "warn", "--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-clients", "10000", "--disk-min-free-mb", "1", "--log-interval-ms", "0", "--scrub-mib-per-s", "0", ...extra,
+    // EVREC_BENCH_GATEWAY_ARGS: more flags for every gateway the bench starts (say, a commit delay to compare).
+    ...(process.env.EVREC_BENCH_GATEWAY_ARGS || "").split(" ").filter(Boolean)],
   { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   children.push(c);
   await waitLine(c, /API on/, 60000);
@@ -127,7 +129,7 @@ function loadgen(cfg: LoadConfig, onLine?: (l: string) => void): Promise<LoadRes
 }
 
 /** The gateway's group-commit counters from its /metrics: batches, items, each phase's seconds, commit latencies. */
-type Counters = { n: number; items: number; media: number; fsync: number; transaction: number; latencies: number; le50: number; le100: number; buckets: Record<Phase, [number, number][]> };
+type Counters = { n: number; items: number; media: number; fsync: number; transaction: number; latencies: number; le10: number; le25: number; le50: number; le100: number; loopP99: number; buckets: Record<Phase, [number, number][]> };
 type Phase = "media" | "fsync" | "transaction";
 const PHASES: Phase[] = ["media", "fsync", "transaction"];
 async function counters(httpPort: number, token: string): Promise<Counters> {
@@ -139,7 +141,9 @@ async function counters(httpPort: number, token: string): Promise<Counters> {
   const buckets = (p: Phase): [number, number][] => [...t.matchAll(new RegExp(`^evrec_commit_phase_seconds_bucket\\{le="([^"]+)",phase="${p}"\\} (\\S+)$`, "gm"))]
     .map((m) => [m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
   return { n: num(/^evrec_commit_batch_items_count (\S+)$/m), items: num(/^evrec_commit_batch_items_sum (\S+)$/m), media: ph("media"), fsync: ph("fsync"), transaction: ph("transaction"),
-    latencies: num(/^evrec_commit_latency_seconds_count (\S+)$/m), le50: le("0.05"), le100: le("0.1"),
+    latencies: num(/^evrec_commit_latency_seconds_count (\S+)$/m), le10: le("0.01"), le25: le("0.025"), le50: le("0.05"), le100: le("0.1"),
+    // prom-client's event-loop delay, over the time since the metrics were last read.
+    loopP99: num(/^evrec_nodejs_eventloop_lag_p99_seconds (\S+)$/m),
     buckets: Object.fromEntries(PHASES.map((p) => [p, buckets(p)])) as Counters["buckets"] };
 }
 
@@ -151,7 +155,7 @@ async function counters(httpPort: number, token: string): Promise<Counters> {
  */
 async function commitPhases(httpPort: number, token: string, from?: Counters): Promise<string> {
   const b = await counters(httpPort, token);
-  const a = from || { n: 0, items: 0, media: 0, fsync: 0, transaction: 0, latencies: 0, le50: 0, le100: 0, buckets: { media: [], fsync: [], transaction: [] } };
+  const a = from || { n: 0, items: 0, media: 0, fsync: 0, transaction: 0, latencies: 0, le10: 0, le25: 0, le50: 0, le100: 0, loopP99: 0, buckets: { media: [], fsync: [], transaction: [] } };
   const n = b.n - a.n, lat = b.latencies - a.latencies;
   const ms = (k: Phase) => fmt(((b[k] - a[k]) / n) * 1000, 1);
   // A phase's p99 as the histogram's bound that 99 % of this load's batches stayed within.
@@ -161,7 +165,8 @@ async function commitPhases(httpPort: number, token: string, from?: Counters): P
     return !hit ? "?" : hit[0] === Infinity ? "over 1 s" : `≤ ${fmt(hit[0] * 1000, 1)} ms`;
   };
   return `${fmt(n)} commits, ${fmt((b.items - a.items) / n, 1)} items each, media ${ms("media")} ms, fsync ${ms("fsync")} ms, transaction ${ms("transaction")} ms (means ${from ? "of this load" : "since start"}; p99 ${PHASES.map((k) => `${k} ${p99(k)}`).join(", ")}); ` +
-    `arrival to commit within 50 ms ${fmt(((b.le50 - a.le50) / lat) * 100, 1)}%, within 100 ms ${fmt(((b.le100 - a.le100) / lat) * 100, 1)}%`;
+    `arrival to commit within 10 ms ${fmt(((b.le10 - a.le10) / lat) * 100, 1)}%, within 25 ms ${fmt(((b.le25 - a.le25) / lat) * 100, 1)}%, within 50 ms ${fmt(((b.le50 - a.le50) / lat) * 100, 1)}%, within 100 ms ${fmt(((b.le100 - a.le100) / lat) * 100, 1)}%; ` +
+    `its event loop's delay p99 ${fmt(b.loopP99 * 1000, 1)} ms (since the reading before)`;
 }
 
 /**
@@ -338,7 +343,7 @@ async function main() {
     await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: WARMUP_S * 1000, rate: latRate, recording: recording++, drainMs: 30000 });
     const warm = await counters(gh, token);
     const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: latRate, recording: recording++, drainMs: 30000 });
-    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered): commit p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms; sent after the first second p50 ${lat.latency.steady?.p50} ms, p99 ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms); after ${WARMUP_S} s of warm-up; gateway ${await commitPhases(gh, token, warm)}`);
+    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered): commit p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms; sent after the first second p50 ${lat.latency.steady?.p50} ms, p99 ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms), of which to the PUBACK p50 ${lat.latency.puback?.p50} ms, p99 ${lat.latency.puback?.p99} ms; the load generator's event-loop delay p50 ${lat.loopDelay?.p50} ms, p99 ${lat.loopDelay?.p99} ms; after ${WARMUP_S} s of warm-up; gateway ${await commitPhases(gh, token, warm)}`);
     await stop(gw);
     gw = await startGateway(gwDir, gm, gh);
     // Overload: twice the maximum rate offered, two ways. More recorders than the gateway can
@@ -373,7 +378,7 @@ async function main() {
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
       aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
-      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99 },
+      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback?.p50, pubackP99ms: lat.latency.puback?.p99, loadLoopDelayP99ms: lat.loopDelay?.p99 },
       overload,
       overloadDevices,
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },

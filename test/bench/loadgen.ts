@@ -6,6 +6,7 @@
 // One JSON line on stdout at the end. Usage: node --import tsx test/bench/loadgen.ts CONFIG.json
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
@@ -48,16 +49,33 @@ export interface LoadResult {
    * those sent after the first second (the start's burst: every device's RecordingStart and first
    * window at once, a gateway not yet warm), with `firstSecondP99` beside it.
    */
-  latency: { p50: number; p99: number; n: number; steady?: { p50: number; p99: number; n: number }; firstSecondP99?: number };
+  latency: { p50: number; p99: number; n: number; steady?: { p50: number; p99: number; n: number }; firstSecondP99?: number; puback?: { p50: number; p99: number; n: number } };
+  /** The load generator's own event-loop delay over the load, ms: what of a latency is its own waiting to run. */
+  loopDelay?: { p50: number; p99: number; max: number };
   /** This process's own CPU (user and kernel) over the load (after its devices are ready), seconds: its share of the machine. */
   cpuS?: number;
 }
 
 const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as LoadConfig;
+/**
+ * Every connection of the load sends each message at once (TCP_NODELAY). On loopback the MSS is
+ * about 64 KiB, so every message is a segment smaller than it, and Nagle's algorithm holds each
+ * next one until the receiver ACKs the last: the server's delayed ACK, or its PUBACK. A chunk then
+ * waited about 9 ms (p50) and 37 ms (p90) in the sender before the server could read it, measured
+ * with a trace of both ends. On a link with a 1,460-byte MSS a message is many full segments, the
+ * receiver ACKs every second one, and nothing waits like that. The same for every server the bench
+ * runs against.
+ */
+async function connect(url: string, opts: mqtt.IClientOptions): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(url, opts);
+  (c.stream as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
+  return c;
+}
+
 const quantile = (xs: number[], q: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : 0);
 
 async function subscribe(): Promise<LoadResult> {
-  const c = await mqtt.connectAsync(cfg.url, { clientId: "bench-counter", clean: true, reconnectPeriod: 0 });
+  const c = await connect(cfg.url, { clientId: "bench-counter", clean: true, reconnectPeriod: 0 });
   let n = 0, bytes = 0, first = 0, last = 0;
   c.on("message", (_t, p) => {
     if (!first) first = Date.now();
@@ -87,13 +105,13 @@ const AHEAD = 1500;
 async function device(d: LoadConfig["devices"][number]): Promise<Dev> {
   const payload = new Uint8Array(randomBytes(cfg.size));
   if (cfg.mode === "broker") {
-    const c = await mqtt.connectAsync(cfg.url, { clientId: d.id, reconnectPeriod: 0 });
+    const c = await connect(cfg.url, { clientId: d.id, reconnectPeriod: 0 });
     const frame = encode("Uplink", { schema: 1, chunk: { header: new Uint8Array(128), payload, tag: new Uint8Array(32) } });
     return { id: d.id, c, frame, ready: [], sent: 0, acked: 0, sentAt: [], payload };
   }
   const keys = deriveDeviceKeys(sha, Buffer.from(d.root!, "hex"));
   const dev = deviceIdBytes(d.id);
-  const c = await mqtt.connectAsync(cfg.url, { clientId: d.id, username: d.id, password: loginPassword(keys.login), reconnectPeriod: 0 });
+  const c = await connect(cfg.url, { clientId: d.id, username: d.id, password: loginPassword(keys.login), reconnectPeriod: 0 });
   await c.subscribeAsync(`rec/${d.id}/down`, { qos: 1 });
   const nonce = randomBytes(16);
   const body = encode("Hello", { nonce, held: [], firmware: "bench", deviceTimeMs: Date.now() });
@@ -131,6 +149,8 @@ const latencies: number[] = [];
 /** The same latencies split by when the chunk was sent: in the load's first second, or after. */
 const firstSecond: number[] = [];
 const steady: number[] = [];
+/** From sending a chunk to its PUBACK, for chunks sent after the first second: the server's MQTT layer and the network, both ways. */
+const pubacks: number[] = [];
 let loadStart = Date.now();
 let cpuAtStart = process.cpuUsage();
 let lastAck = 0;
@@ -158,7 +178,9 @@ async function publishLoop(x: Dev, until: number, perDeviceRate: number): Promis
     x.sent = seq;
     x.sentAt[seq] = Date.now();
     inflight++;
+    const at = x.sentAt[seq];
     x.c.publish(topic, bytes, { qos: 1 }, () => {
+      if (at - loadStart >= 1000) pubacks.push(Date.now() - at);
       inflight--;
       if (wake) { const w = wake; wake = null; w(); }
     });
@@ -170,6 +192,8 @@ async function main(): Promise<LoadResult> {
   if (cfg.mode === "subscribe") return subscribe();
   const devs = await Promise.all(cfg.devices.map(device));
   cpuAtStart = process.cpuUsage(); // the load's own CPU, not the chains made ahead of it
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   const t0 = Date.now();
   loadStart = t0;
   const until = t0 + cfg.durationMs;
@@ -181,13 +205,17 @@ async function main(): Promise<LoadResult> {
     while (Date.now() < end && devs.some((x) => x.acked < x.sent)) await new Promise((r) => setTimeout(r, 50));
   }
   const done = cfg.mode === "gateway" ? devs.reduce((a, x) => a + x.acked, 0) : published;
+  loop.disable();
   await Promise.all(devs.map((x) => x.c.endAsync()));
   latencies.sort((a, b) => a - b);
   steady.sort((a, b) => a - b);
   firstSecond.sort((a, b) => a - b);
+  pubacks.sort((a, b) => a - b);
   const last = cfg.mode === "gateway" ? lastAck || Date.now() : Date.now();
   return { mode: cfg.mode, published, done, bytes: done * cfg.size, seconds: (last - t0) / 1000, latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), n: latencies.length,
-    steady: { p50: quantile(steady, 0.5), p99: quantile(steady, 0.99), n: steady.length }, firstSecondP99: quantile(firstSecond, 0.99) } };
+    steady: { p50: quantile(steady, 0.5), p99: quantile(steady, 0.99), n: steady.length }, firstSecondP99: quantile(firstSecond, 0.99),
+      puback: { p50: quantile(pubacks, 0.5), p99: quantile(pubacks, 0.99), n: pubacks.length } },
+    loopDelay: { p50: Math.round(loop.percentile(50) / 1e5) / 10, p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 } };
 }
 
 const result = await main();
