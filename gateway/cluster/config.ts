@@ -45,6 +45,8 @@ export interface ClusterOptions {
   sessionIdleMs: number;
   /** Where the worker writes its metrics port and pid as JSON once it runs (for tools and tests). */
   portsFile: string;
+  /** Test fault: the next this many device messages fail to be fed (as if their session record could not be read). Never set in service. */
+  faultFeedFail: number;
 }
 
 export const CLUSTER_DEFAULTS: ClusterOptions = {
@@ -68,6 +70,7 @@ export const CLUSTER_DEFAULTS: ClusterOptions = {
   authSyncMs: 2000,
   sessionIdleMs: 600000,
   portsFile: "",
+  faultFeedFail: 0,
 };
 
 const HELP: { [k in keyof ClusterOptions]: string } = {
@@ -91,6 +94,7 @@ const HELP: { [k in keyof ClusterOptions]: string } = {
   authSyncMs: "ms between comparisons of the registry with authFile (provisioning and revokes)",
   sessionIdleMs: "ms after which a silent device's session is released from memory (taken up again when it is heard from)",
   portsFile: "write the metrics port and pid as JSON here once running",
+  faultFeedFail: "TESTS ONLY: fail feeding the next this many device messages",
 };
 
 export interface ClusterConfig {

@@ -60,6 +60,9 @@ const RESERVE = 1024;
  * made again, when it is safe to repeat, for as long (store/nats-retry.ts).
  */
 const JS_WAIT_MS = 10000;
+/** A message that could not be fed is fed again after this many ms, doubling up to the most. */
+const FEED_RETRY_MS = 200;
+const FEED_RETRY_MAX_MS = 1000;
 
 /** A committer that can say when everything submitted so far has settled (then JetStream is acked). */
 class TrackedCommitter extends GroupCommitter {
@@ -114,7 +117,7 @@ export interface Worker {
   committer: GroupCommitter;
   /** Partitions this worker serves now. */
   partitions(): number[];
-  stats: { received: number; acked: number; takeovers: number; adopted: number };
+  stats: { received: number; acked: number; takeovers: number; adopted: number; feedRetries: number };
   close(): Promise<void>;
 }
 
@@ -151,7 +154,9 @@ class ClusterWorker implements Worker {
   metricsPort = 0;
   ingest: Ingest;
   committer: TrackedCommitter;
-  stats = { received: 0, acked: 0, takeovers: 0, adopted: 0 };
+  stats = { received: 0, acked: 0, takeovers: 0, adopted: 0, feedRetries: 0 };
+  /** Test fault: feeds still to fail (faultFeedFail). */
+  private feedFaults: number;
   private devices = new Map<string, DeviceState>();
   /** The partition each device's messages come on, as their subjects say (fixed while the partition count is). */
   private partitionOf = new Map<string, number>();
@@ -176,6 +181,8 @@ class ClusterWorker implements Worker {
     private loginDigestKey: Uint8Array) {
     const g = cfg.gateway;
     this.name = cfg.cluster.worker;
+    this.feedFaults = cfg.cluster.faultFeedFail;
+    if (this.feedFaults) log.warn({ feeds: this.feedFaults }, "feed faults injected: for tests only");
     const policy = makePolicy(g);
     const model = new Model(db, { timeZone: policy.timeZone, fleetRatio: policy.fleetRatio, gapToleranceMs: policy.gapToleranceMs });
     const alarms = new Alarms(db, log);
@@ -204,6 +211,7 @@ class ClusterWorker implements Worker {
     new Gauge({ name: "evrec_cluster_messages_in_flight", help: "Device messages taken from JetStream and not yet acknowledged (committed)", registers: r, collect() { let n = 0; for (const p of self.parts.values()) n += p.pending.size + p.gate.size; this.set(n); } });
     new Gauge({ name: "evrec_cluster_sessions_adopted", help: "Device sessions this worker continued after another worker (a partition taken over)", registers: r, collect() { this.set(self.stats.adopted); } });
     new Gauge({ name: "evrec_cluster_partitions_taken", help: "Partitions this worker began serving since it started", registers: r, collect() { this.set(self.stats.takeovers); } });
+    new Gauge({ name: "evrec_cluster_feed_retries", help: "Device messages fed again after feeding failed (a session record or the registry unanswered in time)", registers: r, collect() { this.set(self.stats.feedRetries); } });
     new Gauge({ name: "evrec_cluster_devices", help: "Devices of this worker's partitions it has heard from", registers: r, collect() { this.set(self.devices.size); } });
   }
 
@@ -497,14 +505,30 @@ class ClusterWorker implements Worker {
         }
         settle(undefined);
       };
-      // Fed in order; the next message of the device is fed while this one commits.
+      // Fed in order; the next message of the device is fed while this one commits. A message that
+      // can't be fed (its session record unread within the wait, the registry unanswered) is fed
+      // again here, the device's later messages behind it: handed back to JetStream instead, it
+      // would come again after them, and a chunk fed before the Hello it follows is refused.
       dev.chain = dev.chain.then(async () => {
-        const { handled } = await this.feed(dev, id, m);
-        void handled.then(() => this.committer.barrier()).then(ack, ack);
-      }).catch((e) => {
-        this.log.error({ device: id, err: String(e) }, "cluster ingest error: the message is delivered again");
-        m.nak(1000);
-        settle(undefined);
+        for (let wait = FEED_RETRY_MS;; wait = Math.min(wait * 2, FEED_RETRY_MAX_MS)) {
+          // The partition is another's now: the message goes back, for its holder, in order.
+          if (part.lost || part.stopped) {
+            m.nak();
+            settle(undefined);
+            return;
+          }
+          try {
+            const { handled } = await this.feed(dev, id, m);
+            void handled.then(() => this.committer.barrier()).then(ack, ack);
+            return;
+          } catch (e) {
+            this.stats.feedRetries++;
+            this.log.error({ device: id, partition: part.n, err: String(e), retryMs: wait }, "cluster ingest error: the message is fed again, the device's later messages behind it");
+            // Not delivered again meanwhile (JetStream's redelivery time starts over).
+            m.working();
+            await new Promise((r) => setTimeout(r, wait));
+          }
+        }
       });
     });
     part.pending.add(done);
@@ -517,6 +541,10 @@ class ClusterWorker implements Worker {
    * Returns ingest's promise for the message, without waiting for it (the next one queues behind it).
    */
   private async feed(d: DeviceState, id: string, m: JsMsg): Promise<{ handled: Promise<void> }> {
+    if (this.feedFaults > 0) {
+      this.feedFaults--;
+      throw new Error("test fault: the message could not be fed");
+    }
     if (!d.conn) {
       // The device's first message on this worker: a session another worker began is adopted.
       const rec = await this.loadSession(id);

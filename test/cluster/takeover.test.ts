@@ -33,7 +33,8 @@ describe.skipIf(!existsSync(NATS_BIN))("a partition taken over after a worker's 
     nats = new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER);
     await nats.start();
     const { db, registry } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
-    for (let i = 0; i < DEVICES; i++) roots.set(`tk${i}`, await registry.add(`tk${i}`));
+    // The first test's devices, then the second's.
+    for (let i = 0; i < 2 * DEVICES; i++) roots.set(`tk${i}`, await registry.add(`tk${i}`));
     await db.close();
   }, 90000);
 
@@ -49,7 +50,7 @@ describe.skipIf(!existsSync(NATS_BIN))("a partition taken over after a worker's 
     const first = await startWorker(setup(), "ta", { faultCommitDelayMs: ACK_WAIT_MS }, { ackWaitMs: ACK_WAIT_MS });
     workers.push(first);
     await until("the first worker to serve every partition", async () => counter(await metrics(first), "evrec_cluster_partitions") === PARTITIONS, 30000);
-    await until("the authorization file to list the devices", () => readFileSync(nats.authFile, "utf8").includes(`user: "tk${DEVICES - 1}"`), 20000);
+    await until("the authorization file to list the devices", () => readFileSync(nats.authFile, "utf8").includes(`user: "tk${2 * DEVICES - 1}"`), 20000);
     // Each device sends its Hello, its start, its chunks and its seal at once (a window wider than
     // the recording), and never sends any of them again.
     for (let i = 0; i < DEVICES; i++) fleet.push(new StreamDevice(`tk${i}`, roots.get(`tk${i}`)!, nats.nodes.map((x) => x.mqtt), 1, CHUNKS, 2048, i, CHUNKS + 4, ACK_WAIT_MS));
@@ -81,14 +82,43 @@ describe.skipIf(!existsSync(NATS_BIN))("a partition taken over after a worker's 
       .toEqual(fleet.map((d) => ({ id: d.id, answered: true, refused: [] })));
     // Nothing refused for want of a Hello: each device's messages came in the order it sent them.
     expect(readFileSync(second.out, "utf8")).not.toContain("HELLO_REQUIRED");
+    await expectVerified(fleet);
+  }, 300000);
+
+  it("feeds again in place a message that could not be fed, the device's later messages behind it: none refused for want of its Hello", async () => {
+    // The worker before (the first test's second) is killed; the next one fails to feed the first
+    // two messages it is given, as if their devices' session records could not be read in time.
+    // The first of them is a device's Hello: handed back to JetStream, it would come again after
+    // the device's chunks, each refused HELLO_REQUIRED, and the device (which never resends here)
+    // would never be sealed.
+    await killWorker(workers[workers.length - 1]);
+    const third = await startWorker(setup(), "tc", {}, { ackWaitMs: ACK_WAIT_MS, faultFeedFail: 2 });
+    workers.push(third);
+    const devices: StreamDevice[] = [];
+    for (let i = DEVICES; i < 2 * DEVICES; i++) devices.push(new StreamDevice(`tk${i}`, roots.get(`tk${i}`)!, nats.nodes.map((x) => x.mqtt), 1, CHUNKS, 2048, i, CHUNKS + 4, ACK_WAIT_MS));
+    fleet.push(...devices);
+    await Promise.all(devices.map((d) => d.start()));
+    const progress = () => JSON.stringify(devices.map((d) => ({ id: d.id, cumulative: d.recs[0].cumulative, sealed: d.recs[0].sealed, refused: d.refusals })));
+    await until("every device sealed through the third worker", () => devices.every((d) => d.recs[0].sealed && d.recs[0].cumulative === CHUNKS), 60000,
+      () => `${progress()}\n${readFileSync(third.out, "utf8").slice(-3000)}`);
+    const retries = counter(await metrics(third), "evrec_cluster_feed_retries");
+    console.log(`feed retries: ${retries} messages fed again in place; ${devices.length} devices sealed, none resending`);
+    expect(retries).toBe(2);
+    expect(devices.map((d) => d.resends)).toEqual(devices.map(() => 0));
+    expect(readFileSync(third.out, "utf8")).not.toContain("HELLO_REQUIRED");
+    await expectVerified(devices);
+  }, 120000);
+
+  /** Each device's recording is stored whole and verified. */
+  async function expectVerified(devices: StreamDevice[]): Promise<void> {
     const { db } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
     try {
-      for (const d of fleet) {
+      for (const d of devices) {
         const row = await recordingDetail(db, d.id, 1);
         expect({ id: d.id, verdict: row?.verdict, chunks: row?.chunks }).toEqual({ id: d.id, verdict: "verified", chunks: CHUNKS });
       }
     } finally {
       await db.close();
     }
-  }, 300000);
+  }
 });
