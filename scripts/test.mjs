@@ -9,6 +9,8 @@ import { join } from "node:path";
 
 /** Debian packages the tests need, with a command (or, for a library, a path) each provides. */
 const NEEDED = [["protobuf-compiler", "protoc"], ["mosquitto-clients", "mosquitto_pub"], ["openssl", "openssl"], ["socat", "socat"],
+  // The media store's durability test traces its system calls.
+  ["strace", "strace"],
   // The transparency log's peer test builds a Go program against golang.org/x/mod/sumdb.
   ["golang-go", "go"], ["golang-golang-x-mod-dev", "/usr/share/gocode/src/golang.org/x/mod/sumdb/tlog"],
   // The README's admin walkthrough, run as written, ends with a curl.

@@ -4,7 +4,7 @@
 import { constants, mkdirSync } from "node:fs";
 import { open, truncate, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, sep } from "node:path";
 
 /**
  * Where ingest keeps media: positional writes per recording, made durable by sync(). The station
@@ -32,6 +32,13 @@ export interface Media {
 export class MediaStore implements Media {
   /** Open handles by relative path; the promise, so two first writes of a file open it once. */
   private open = new Map<string, Promise<FileHandle>>();
+  /**
+   * Directories with entries made here and not yet synced, each with how many were made in it (so
+   * a sync clears only the entries it covered). fsync of a file does not make its name durable
+   * (POSIX; ext4 happens to, others need not), and a row naming a file a power cut took away is
+   * evidence lost: sync() syncs these too, once, so a batch pays it only for a recording's first share.
+   */
+  private dirty = new Map<string, number>();
   constructor(private dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
@@ -43,10 +50,22 @@ export class MediaStore implements Media {
     let h = this.open.get(rel);
     if (!h) {
       const full = join(this.dir, rel);
-      mkdirSync(join(full, ".."), { recursive: true, mode: 0o700 });
+      const parent = dirname(full);
+      const made = mkdirSync(parent, { recursive: true, mode: 0o700 });
+      // Each directory made here is a new entry in the one above it.
+      if (made) for (let d = parent; ; d = dirname(d)) {
+        this.touch(dirname(d));
+        if (d === made || d === dirname(d)) break;
+      }
       // Read-write, created if missing, never O_APPEND: a positional write lands at its offset
       // (on Linux, O_APPEND sends every write to the end whatever offset it names).
-      const opening = open(full, constants.O_RDWR | constants.O_CREAT, 0o600);
+      const opening = open(full, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600).then((fh) => {
+        this.touch(parent);
+        return fh;
+      }, (e: NodeJS.ErrnoException) => {
+        if (e.code !== "EEXIST") throw e;
+        return open(full, constants.O_RDWR, 0o600);
+      });
       this.open.set(rel, (h = opening));
       // A file that could not be opened is tried again by the next write, not remembered as failed.
       opening.catch(() => { if (this.open.get(rel) === opening) this.open.delete(rel); });
@@ -83,8 +102,28 @@ export class MediaStore implements Media {
       if (n > 0) rest = [rest[0].subarray(n), ...rest.slice(1)];
     }
   }
+  /** The file's bytes, then the new entries of the directories that lead to it (`dirty`). */
   async sync(rel: string): Promise<void> {
     await (await this.handle(rel)).sync();
+    // From the media directory down to the file's own.
+    const dirs = [this.dir];
+    for (const part of dirname(rel).split(sep)) if (part && part !== ".") dirs.push(join(dirs[dirs.length - 1], part));
+    for (const d of dirs) {
+      const made = this.dirty.get(d);
+      if (made === undefined) continue;
+      const h = await open(d, constants.O_RDONLY | constants.O_DIRECTORY);
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      // Entries made while it synced wait for the next sync; one that failed is tried again by it.
+      if (this.dirty.get(d) === made) this.dirty.delete(d);
+    }
+  }
+  /** A new entry in `dir` (a file or a directory made here), not yet synced. */
+  private touch(dir: string): void {
+    this.dirty.set(dir, (this.dirty.get(dir) || 0) + 1);
   }
   /** Cut a file back to the length the database vouches for. Returns the bytes removed. */
   async trimTo(rel: string, length: number): Promise<number> {
