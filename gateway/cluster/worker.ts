@@ -529,6 +529,11 @@ class ClusterWorker implements Worker {
             await new Promise((r) => setTimeout(r, wait));
           }
         }
+      }).catch((e) => {
+        // Telling JetStream failed (the connection is closing): the chain goes on for the messages
+        // behind it, and this one is delivered again after `ackWaitMs`.
+        this.log.error({ device: id, err: String(e) }, "cluster ingest error: the message is left to be delivered again");
+        settle(undefined);
       });
     });
     part.pending.add(done);
