@@ -119,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const alarms = new Alarms(store.db, undefined, { audit: store.audit });
-  const s = new Services({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, accounts: store.accounts, alarms, policy: store.policy, mediaDir: join(store.dir, "media"), live: {} });
+  const s = new Services({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, accounts: store.accounts, alarms, policy: store.policy, media: store.media, live: {} });
   const out = output(lang, store.policy.timeZone, f("--json") ? "json" : f("--csv") ? "csv" : "table");
   try {
     const me = await s.accounts.authenticate(token);

@@ -104,6 +104,8 @@ export async function openStore(config: GatewayConfig) {
     registry: new DeviceRegistry(db, station.key),
     accounts,
     policy,
+    // Recordings' media: files under the data directory.
+    media: new MediaStore(join(dir, "media")),
     model: new Model(db, { timeZone: policy.timeZone, fleetRatio: policy.fleetRatio, gapToleranceMs: policy.gapToleranceMs }),
   };
 }
@@ -127,7 +129,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   // Files an earlier version left readable are tightened and reported; what this start creates
   // (a first start's database) is tightened quietly after it is opened.
   const fixed = tightenDataDir(resolve(config.dataDir));
-  const { dir, db, registry, accounts, model, audit, identity, policy, adminTokenFile } = await openStore(config);
+  const { dir, db, registry, accounts, model, audit, identity, policy, adminTokenFile, media } = await openStore(config);
   tightenDataDir(dir);
   if (fixed.length) log.warn({ fixed: fixed.length, first: fixed.slice(0, 5) }, "data directory: modes tightened to 0700 (directories) and 0600 (files)");
   // The C2PA chain (station CA, signing certificate) made once; without openssl, export's C2PA waits for it.
@@ -139,12 +141,11 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   // What changed, as it happens (the console's live pages).
   const bus = new LiveBus();
   const alarms = new Alarms(db, log, { audit, changed: (kind, subject) => bus.publish({ type: "alarm", kind, subject, at: Date.now() }) });
-  const media = new MediaStore(join(dir, "media"));
   const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail },
     (items, mediaS, syncS, sqlS) => metrics.batch(items, mediaS, syncS, sqlS));
   if (config.faultCommitDelayMs || config.faultCommitFail) log.warn({ delayMs: config.faultCommitDelayMs, fail: config.faultCommitFail }, "commit faults injected: for tests only");
   const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses, logIntervalMs: config.logIntervalMs,
-    registry, mediaDir: join(dir, "media"), scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,
+    registry, media, scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,
     retention: { days: config.retentionDays, undeleteDays: config.undeleteDays }, purgeIntervalH: config.purgeIntervalH });
   // Refusals and commits are counted into `metrics`, made once ingest exists (below); nothing is
   // refused or committed before the broker listens, after that.
@@ -181,7 +182,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     },
   };
   const approvals = new Approvals(db, audit, model);
-  const services = new Services({ db, audit, model, registry, accounts, alarms, policy, mediaDir: join(dir, "media"), dataDir: dir, live, approvals });
+  const services = new Services({ db, audit, model, registry, accounts, alarms, policy, media, dataDir: dir, live, approvals });
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
   if (tls && tls.generated) log.info({ cert: tls.certFile }, "generated a self-signed TLS certificate");
   const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, connectTimeoutMs: config.mqttConnectTimeoutMs, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
@@ -229,7 +230,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   logRoutes(api, evidence.tlog, identity.verifierKey);
   metricsRoutes(api, metrics);
   consoleRoutes(api, services, { consoleDir: config.consoleDir, secureCookie: httpsOn });
-  exportRoutes(api, { db, audit, model, registry, identity, approvals, tlog: evidence.tlog, dataDir: dir, mediaDir: join(dir, "media"), sync: () => evidence.sync() }, services);
+  exportRoutes(api, { db, audit, model, registry, identity, approvals, tlog: evidence.tlog, dataDir: dir, media, sync: () => evidence.sync() }, services);
   await api.listen({ host: config.host, port: config.httpPort });
   evidence.start();
   const httpPort = (api.server.address() as { port: number }).port;

@@ -4,7 +4,6 @@
 import Fastify from "fastify";
 import swagger from "@fastify/swagger";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { createReadStream } from "node:fs";
 import type { Services, Caller } from "../services/index.js";
 import { GatewayError } from "../errors.js";
 import { withIsoTimes } from "../services/time.js";
@@ -146,9 +145,7 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
   }, async (req, reply) => {
     const d = await s.recordings.download(callerOf(req), req.params.device, req.params.recording, req.query.reason, req.query.allowCorrupt === "1");
     if (d.storageState !== "ok") reply.header("x-storage-state", d.storageState);
-    // Only the bytes the database vouches for: never an uncommitted tail.
-    return reply.header("content-type", "application/octet-stream").header("x-audit-head", `${d.auditHead.count}:${d.auditHead.hash}`)
-      .send(createReadStream(d.file, { start: 0, end: d.bytes - 1 }));
+    return reply.header("content-type", "application/octet-stream").header("x-audit-head", `${d.auditHead.count}:${d.auditHead.hash}`).send(d.body);
   });
 
   app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording/custody", {

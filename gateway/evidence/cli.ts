@@ -176,7 +176,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const device = flag(args, "--device");
     const recording = flag(args, "--recording");
     if (recording !== undefined && (!device || !/^[1-9][0-9]{0,9}$/.test(recording))) throw new UsageError("USAGE", "--recording N (a positive integer) goes with --device D");
-    const scrubber = new Scrubber(store.db, join(store.dir, "media"), store.registry, { alarms: new Alarms(store.db), audit: store.audit });
+    const scrubber = new Scrubber(store.db, store.media, store.registry, { alarms: new Alarms(store.db), audit: store.audit });
     const r = await scrubber.run({ device, recording: recording === undefined ? undefined : Number(recording) });
     const mib = r.bytes / 1048576;
     if (json) console.log(JSON.stringify(r, null, 1));
@@ -191,7 +191,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     return r.damaged.length ? 1 : 0;
   }
   if (noun === "log") {
-    const evidence = new Evidence({ db: store.db, identity: id, audit: store.audit, alarms: new Alarms(store.db), witnesses: parseWitnesses(config.witnesses), registry: store.registry, mediaDir: join(store.dir, "media") });
+    const evidence = new Evidence({ db: store.db, identity: id, audit: store.audit, alarms: new Alarms(store.db), witnesses: parseWitnesses(config.witnesses), registry: store.registry, media: store.media });
     if (verb === "sync") {
       const r = await evidence.sync();
       if (json) console.log(JSON.stringify(r, null, 1));
@@ -246,7 +246,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
   }
   if (["retention", "hold", "release", "purge", "undelete", "tombstones"].includes(noun)) {
     const tlog = new TransparencyLog(store.db, id);
-    const retention = new Retention(store.db, join(store.dir, "media"), tlog, store.audit, { days: config.retentionDays, undeleteDays: config.undeleteDays },
+    const retention = new Retention(store.db, store.media, tlog, store.audit, { days: config.retentionDays, undeleteDays: config.undeleteDays },
       { alarms: new Alarms(store.db), sync: () => syncSources(store.db, id, store.audit, tlog, Date.now) });
     const actor = flag(args, "--as") || "admin";
     const show = (rows: object[]) => (json ? console.log(JSON.stringify(rows, null, 1)) : console.log(tableOrNone(rows)));

@@ -3,7 +3,6 @@
 // The CLI hands over the account its token proved (as --as); the account must be active.
 import { tableOrNone } from "../output.js";
 import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import type { GatewayConfig } from "../config.js";
 import type { Store } from "./cli.js";
 import { UsageError, takeFlag } from "./cli.js";
@@ -100,8 +99,8 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     if (!out) throw new UsageError("USAGE", "export needs --out FILE");
     if (existsSync(out)) throw new UsageError("OUT_EXISTS", `${out} exists: choose another file (an export never overwrites one)`);
     if (grant !== undefined && !/^[1-9][0-9]*$/.test(grant)) throw new UsageError("USAGE", "--grant is an approval id");
-    const evidence = new Evidence({ db: store.db, identity: store.identity, audit: store.audit, alarms: new Alarms(store.db), witnesses: parseWitnesses(config.witnesses), registry: store.registry, mediaDir: join(store.dir, "media") });
-    const prepared = await prepareExport({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, identity: store.identity, approvals, tlog: evidence.tlog, dataDir: store.dir, mediaDir: join(store.dir, "media"), sync: () => evidence.sync() },
+    const evidence = new Evidence({ db: store.db, identity: store.identity, audit: store.audit, alarms: new Alarms(store.db), witnesses: parseWitnesses(config.witnesses), registry: store.registry, media: store.media });
+    const prepared = await prepareExport({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, identity: store.identity, approvals, tlog: evidence.tlog, dataDir: store.dir, media: store.media, sync: () => evidence.sync() },
       actor, { recording: rec ? item(rec) : undefined, caseNumber: kase, fromMs: time(flag(args, "--from"), "--from"), toMs: time(flag(args, "--to"), "--to"), reason: reason ?? "", grant: grant ? Number(grant) : undefined });
     const partial = out + ".partial";
     const file = createWriteStream(partial, { flags: "wx", mode: 0o600 });

@@ -12,6 +12,7 @@ import { PassThrough, Readable } from "node:stream";
 import type { Writable } from "node:stream";
 import yazl from "yazl";
 import type { Db } from "../store/db.js";
+import type { MediaReader } from "../store/media.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Model } from "../model/model.js";
 import type { DeviceRegistry } from "../devices.js";
@@ -55,7 +56,7 @@ export interface ExportDeps {
   approvals: Approvals;
   tlog: TransparencyLog;
   dataDir: string;
-  mediaDir: string;
+  media: MediaReader;
   /** One transparency log pass (Evidence.sync): the export's custody events in, a checkpoint signed and sent to witnesses. */
   sync: () => Promise<unknown>;
   now?: () => number;
@@ -233,20 +234,11 @@ class ZipSink {
   }
 }
 
-async function readRange(file: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await open(file, "r");
-  try {
-    const b = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-      const r = await fh.read(b, got, length - got, offset + got);
-      if (r.bytesRead === 0) throw new ExportError("MEDIA_SHORT", `${file} ends at ${offset + got}, expected ${offset + length} bytes`, 500);
-      got += r.bytesRead;
-    }
-    return b;
-  } finally {
-    await fh.close();
-  }
+/** A recording's media bytes, all of them or the export fails: a bundle never holds less than its rows say. */
+async function readRange(media: MediaReader, rel: string, offset: number, length: number): Promise<Buffer> {
+  const b = await media.readRange(rel, offset, length);
+  if (!b) throw new ExportError("MEDIA_SHORT", `${rel} holds fewer than the ${offset + length} bytes its rows name`, 500);
+  return b;
 }
 
 /** Every chunk of a recording, in seq order, a page at a time. */
@@ -387,12 +379,11 @@ async function writeRecording(p: PreparedExport, it: PlannedItem, sink: ZipSink,
   // The media: the chunks in range, as the device sent them (PCM framed as WAV), C2PA where the format allows.
   const media: BundleMedia[] = [];
   const inRange = rows.filter((r) => r.seq >= it.fromSeq && r.seq <= it.toSeq);
-  const mediaFile = join(deps.mediaDir, row.media_path);
   const assertion = { device, recording, sealValue, logIndex: leaf.index, fromSeq: it.fromSeq, toSeq: it.toSeq, excerpt: !!it.excerpt };
   const recordedAt = (row.clip_at_ms ?? row.start_ms ?? row.first_received);
   if (inRange.length && format === "wav") {
     const first = inRange[0], last = inRange[inRange.length - 1];
-    const data = await readRange(mediaFile, first.offset, last.offset + last.length - first.offset);
+    const data = await readRange(deps.media, row.media_path, first.offset, last.offset + last.length - first.offset);
     if (mediaType === MEDIA_PCM_8K_U16LE) flipSampleSign(data);
     const wav = Buffer.concat([wavHeader(data.length), data, data.length & 1 ? Buffer.alloc(1) : Buffer.alloc(0)]);
     const signed = await signer.sign(wav, "audio/wav", `${device}-${recording}.wav`, assertion, recordedAt);
@@ -401,14 +392,14 @@ async function writeRecording(p: PreparedExport, it: PlannedItem, sink: ZipSink,
     media.push({ path, format, fromSeq: it.fromSeq, toSeq: it.toSeq, c2pa: true });
   } else if (inRange.length && format === "bin") {
     const first = inRange[0], last = inRange[inRange.length - 1];
-    const data = await readRange(mediaFile, first.offset, last.offset + last.length - first.offset);
+    const data = await readRange(deps.media, row.media_path, first.offset, last.offset + last.length - first.offset);
     const path = dir + "media.bin";
     await sink.put(path, data.length, data);
     media.push({ path, format, fromSeq: it.fromSeq, toSeq: it.toSeq, c2pa: false });
   } else {
     // Segments and frames: one file per chunk, as the camera wrote it; a JPEG frame carries C2PA.
     for (const r of inRange) {
-      const data = await readRange(mediaFile, r.offset, r.length);
+      const data = await readRange(deps.media, row.media_path, r.offset, r.length);
       let bytes: Uint8Array = data;
       let c2pa = false;
       if (format === "jpeg") {

@@ -6,9 +6,8 @@
 // media and chunks, keeping a tombstone (ids, seal value, log indexes) and the recording's row,
 // so the device's history check still knows it existed; every erasure is a leaf of the
 // transparency log with its category and expiry (SPEC.md R-LOG-6).
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import type { Db } from "../store/db.js";
+import type { MediaReader } from "../store/media.js";
 import * as store from "../store/retention.js";
 import type { RetentionRow, Tombstone } from "../store/retention.js";
 import type { AuditLog } from "../audit/log.js";
@@ -66,7 +65,7 @@ export class Retention {
 
   constructor(
     private db: Db,
-    private mediaDir: string,
+    private media: MediaReader,
     private tlog: TransparencyLog,
     private audit: AuditLog,
     readonly policy: RetentionPolicy,
@@ -218,7 +217,7 @@ export class Retention {
       return { t, media: r.media_path };
     });
     if (!done) return null;
-    await rm(join(this.mediaDir, done.media), { force: true });
+    await this.media.remove(done.media);
     await this.logTombstones();
     return (await store.tombstones(this.db)).find((x) => x.device_id === p.device && x.recording_id === p.recording) ?? done.t;
   }
@@ -232,7 +231,7 @@ export class Retention {
       const l = await this.tlog.leafByRef(ref);
       if (l) await this.db.transaction(() => store.setTombstoneLeaf(this.db, t.device_id, t.recording_id, l.idx));
     }
-    for (const m of await store.purgedMediaPaths(this.db)) await rm(join(this.mediaDir, m), { force: true });
+    for (const m of await store.purgedMediaPaths(this.db)) await this.media.remove(m);
   }
 
   /** What is due to go within `days`: recordings whose retention ends, and those awaiting erasure. */

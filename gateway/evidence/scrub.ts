@@ -7,9 +7,7 @@
 // stored chain value, C_0, the last chain value, a seal value) whose source block the device's
 // tag still vouches for is restored from that block, so a flipped cache can't fail the
 // device's next genesis or make a resent chunk look like equivocation.
-import { open } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
-import { join } from "node:path";
+import type { MediaReader } from "../store/media.js";
 import type { Db } from "../store/db.js";
 import * as store from "../store/scrub.js";
 import type { Finding } from "../store/scrub.js";
@@ -67,25 +65,20 @@ export interface ScrubReport {
 
 /** Media reads in windows of up to 4 MiB: one read per window, not per chunk. */
 class MediaWindow {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private start = 0;
   bytesRead = 0;
-  constructor(private fh: FileHandle | null, private size: number, private pace?: (bytes: number) => Promise<void>) {}
+  constructor(private media: MediaReader, private rel: string, private size: number, private pace?: (bytes: number) => Promise<void>) {}
   async read(offset: number, length: number): Promise<Uint8Array | null> {
-    if (!this.fh || offset + length > this.size) return null;
+    if (offset + length > this.size) return null;
     if (offset < this.start || offset + length > this.start + this.buf.length) {
       const n = Math.min(Math.max(length, 4 << 20), this.size - offset);
-      if (this.buf.length < n) this.buf = Buffer.alloc(Math.max(n, 4 << 20));
-      let got = 0;
-      while (got < n) {
-        const r = await this.fh.read(this.buf, got, n - got, offset + got);
-        if (r.bytesRead === 0) break;
-        got += r.bytesRead;
-      }
-      this.bytesRead += got;
+      const got = await this.media.readRange(this.rel, offset, n);
+      this.buf = got || Buffer.alloc(0);
       this.start = offset;
-      if (this.pace) await this.pace(got);
-      if (got < length) return null;
+      this.bytesRead += this.buf.length;
+      if (this.pace) await this.pace(this.buf.length);
+      if (!got) return null;
     }
     return this.buf.subarray(offset - this.start, offset - this.start + length);
   }
@@ -115,7 +108,7 @@ function describe(code: string): { what: string; text: string } {
 export class Scrubber {
   /** Totals over every pass since start (the gateway's metrics), and whether one runs now. */
   readonly progress = { running: false, passes: 0, recordings: 0, bytes: 0, damaged: 0 };
-  constructor(private db: Db, private mediaDir: string, private registry: DeviceRegistry, private o: { alarms?: Alarms; audit?: AuditLog; log?: Logger } = {}) {}
+  constructor(private db: Db, private media: MediaReader, private registry: DeviceRegistry, private o: { alarms?: Alarms; audit?: AuditLog; log?: Logger } = {}) {}
 
   /** Scrub every stored recording (or those `opts` names), in (device, recording) order. */
   async run(opts: ScrubOptions = {}): Promise<ScrubReport> {
@@ -201,15 +194,15 @@ export class Scrubber {
       const st = v.start({ genesis, caseTag: rec.case_tag || "" });
       for (const r of st.reasons) if (damage(r.code) && !wasKnown(r.code, 0)) note(0, "GENESIS", `${describe(r.code).text} (${r.code})`);
 
-      let fh: FileHandle | null = null;
       let size = 0;
       try {
-        fh = await open(join(this.mediaDir, rec.media_path), "r");
-        size = (await fh.stat()).size;
+        const n = await this.media.size(rec.media_path);
+        if (n === null && chunks.length) note(null, "MEDIA_MISSING", `the media file ${rec.media_path} is missing`);
+        size = n ?? 0;
       } catch (e) {
         if (chunks.length) note(null, "MEDIA_MISSING", `the media file ${rec.media_path} can't be read: ${(e as NodeJS.ErrnoException).code || (e as Error).message}`);
       }
-      const media = new MediaWindow(fh, size, pace);
+      const media = new MediaWindow(this.media, rec.media_path, size, pace);
       const computed = new Map<number, Uint8Array>();
       let firstLinkOk = false;
       try {
@@ -243,9 +236,8 @@ export class Scrubber {
           }
           expect = c.seq + 1;
         }
-        mediaBytes = media.bytesRead;
       } finally {
-        await fh?.close();
+        mediaBytes = media.bytesRead;
       }
       // Derived values: each must be what its (tag-verified) source block gives.
       for (const c of chunks) {

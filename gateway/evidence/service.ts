@@ -2,6 +2,7 @@
 // checkpoints sent to witnesses, and (scrub.ts) the re-check of what is stored. One pass at a
 // time; gateway.ts starts the timers, tests and the CLI call sync() directly.
 import type { Db } from "../store/db.js";
+import type { MediaReader } from "../store/media.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Alarms } from "../alarms.js";
 import type { Logger } from "../log.js";
@@ -26,9 +27,9 @@ export interface EvidenceOptions {
   witnesses?: WitnessConfig[];
   /** How often a pass runs by itself (0: only when asked). */
   logIntervalMs?: number;
-  /** The scrub: device keys, where media files live, its pace (MiB/s, 0: no background scrub) and interval. */
+  /** The scrub: device keys, the media (read, and erased by retention), its pace (MiB/s, 0: no background scrub) and interval. */
   registry: DeviceRegistry;
-  mediaDir: string;
+  media: MediaReader;
   scrubMibPerS?: number;
   scrubIntervalH?: number;
   /** Retention: the policy, and hours between scheduled purge passes (0: none). */
@@ -67,8 +68,8 @@ export class Evidence {
     this.now = o.now ?? Date.now;
     this.identity = o.identity;
     this.tlog = new TransparencyLog(o.db, o.identity, this.now);
-    this.scrubber = new Scrubber(o.db, o.mediaDir, o.registry, { alarms: o.alarms, audit: o.audit, log: o.log });
-    this.retention = new Retention(o.db, o.mediaDir, this.tlog, o.audit, o.retention ?? { days: 180, undeleteDays: 7 }, { alarms: o.alarms, log: o.log, now: this.now, sync: () => this.sync() });
+    this.scrubber = new Scrubber(o.db, o.media, o.registry, { alarms: o.alarms, audit: o.audit, log: o.log });
+    this.retention = new Retention(o.db, o.media, this.tlog, o.audit, o.retention ?? { days: 180, undeleteDays: 7 }, { alarms: o.alarms, log: o.log, now: this.now, sync: () => this.sync() });
   }
 
   /** One scheduled purge pass, and the weekly summary of what is due to go when a week has passed. */

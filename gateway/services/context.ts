@@ -3,6 +3,7 @@
 // one audit entry in one transaction, so a change whose audit write fails is rolled back (P6).
 // A read of records runs scoped to the caller and, where the rules say so, writes its entry too.
 import type { Db } from "../store/db.js";
+import type { MediaReader } from "../store/media.js";
 import type { AuditInput, AuditLog } from "../audit/log.js";
 import type { Model } from "../model/model.js";
 import type { DeviceRegistry } from "../devices.js";
@@ -42,8 +43,8 @@ export interface ServiceDeps {
   accounts: Accounts;
   alarms: Alarms;
   policy: Policy;
-  /** Where media files live. */
-  mediaDir: string;
+  /** Recordings' media, read through the store (downloads). */
+  media: MediaReader;
   /** The data directory (kept export bundles are in its exports/); without it, no download again. */
   dataDir?: string;
   live: LiveHooks;

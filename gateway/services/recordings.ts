@@ -1,7 +1,7 @@
 // Recordings as people retrieve them: listings scoped to the caller and audited; a view or a
 // download names a reason, is checked against the confidentiality rules and audited, whether it
 // is granted or denied (RULES.md §2, retrieval supervision).
-import { join } from "node:path";
+import type { Readable } from "node:stream";
 import type { Caller, ServiceContext } from "./context.js";
 import { deviceIdOf, recordingIdOf, reasonOf } from "./context.js";
 import { GatewayError } from "../errors.js";
@@ -146,7 +146,7 @@ export class RecordingService {
    * What a download serves: the media file and how many bytes of it the database vouches for. Only
    * a download that will be served is audited as one; a refused one is audited as a denial.
    */
-  async download(caller: Caller, deviceIn: unknown, recordingIn: unknown, reasonIn: unknown, allowCorrupt = false): Promise<{ file: string; bytes: number; storageState: string; auditHead: { count: number; hash: string } }> {
+  async download(caller: Caller, deviceIn: unknown, recordingIn: unknown, reasonIn: unknown, allowCorrupt = false): Promise<{ body: Readable; bytes: number; storageState: string; auditHead: { count: number; hash: string } }> {
     const { device, recording, reason, row } = await this.retrieval(caller, deviceIn, recordingIn, reasonIn, "download");
     const refuse = async (e: GatewayError) => {
       await this.ctx.noteRead(caller, { action: "recording.denied", target: `${device}/${recording}`, reason, details: { code: e.code, asked: "download" } });
@@ -159,6 +159,7 @@ export class RecordingService {
       throw await refuse(new GatewayError("STORAGE_CORRUPT", `the stored copy of this recording is damaged (${storage.findings.join("; ")}); add allowCorrupt=1 to download it as stored`));
     }
     await this.ctx.noteRead(caller, { action: "recording.download", target: `${device}/${recording}`, reason });
-    return { file: join(this.ctx.deps.mediaDir, row.mediaPath), bytes: row.bytes, storageState: storage ? storage.state : "ok", auditHead: await this.ctx.deps.audit.head() };
+    // Only the bytes the database vouches for: never an uncommitted tail.
+    return { body: this.ctx.deps.media.readStream(row.mediaPath, row.bytes), bytes: row.bytes, storageState: storage ? storage.state : "ok", auditHead: await this.ctx.deps.audit.head() };
   }
 }

@@ -5,6 +5,7 @@
 // once the stream's leader and a quorum of its replicas hold it (the PubAck). Every call is safe to
 // make twice, so one that finds no stream leader (a NATS node lost) is made again until a new
 // leader answers (nats-retry.ts).
+import { Readable } from "node:stream";
 import { headers } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -17,6 +18,8 @@ import { unanswered, untilAnswered } from "./nats-retry.js";
 const PART = 512 * 1024;
 const OFFSET = "Evrec-Offset";
 const TRIM = "Evrec-Trim";
+/** How long a recording read back whole serves the reads of ranges after it (latest()). */
+const READ_KEPT_MS = 2000;
 
 export class NatsMediaStore implements Media {
   private constructor(private js: JetStreamClient, private jsm: JetStreamManager, readonly stream: string, readonly prefix: string,
@@ -56,6 +59,7 @@ export class NatsMediaStore implements Media {
 
   async writev(rel: string, offset: number, parts: Uint8Array[]): Promise<void> {
     const subject = this.subjectOf(rel);
+    if (this.last && this.last.rel === rel) this.last = null;
     const total = parts.reduce((a, p) => a + p.length, 0);
     const all = parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
     const acks: Promise<unknown>[] = [];
@@ -77,6 +81,7 @@ export class NatsMediaStore implements Media {
   async release(): Promise<void> {}
 
   async trimTo(rel: string, length: number): Promise<number> {
+    if (this.last && this.last.rel === rel) this.last = null;
     const size = (await this.read(rel)).length;
     if (size <= length) return 0;
     const h = headers();
@@ -112,6 +117,43 @@ export class NatsMediaStore implements Media {
       if (end > size) size = end;
     }
     return out.subarray(0, size);
+  }
+
+  async size(rel: string): Promise<number | null> {
+    const b = await this.latest(rel);
+    return b ? b.length : null;
+  }
+  async readRange(rel: string, offset: number, length: number): Promise<Buffer | null> {
+    const b = await this.latest(rel);
+    return b && offset + length <= b.length ? Buffer.from(b.subarray(offset, offset + length)) : null;
+  }
+  readStream(rel: string, length: number): Readable {
+    return Readable.from((async function* (self: NatsMediaStore) {
+      const b = await self.read(rel);
+      if (b.length < length) throw new Error(`media ${rel} holds ${b.length} bytes, ${length} expected`);
+      yield b.subarray(0, length);
+    })(this));
+  }
+  /** Every message of the recording purged from the stream. */
+  async remove(rel: string): Promise<void> {
+    const subject = this.subjectOf(rel);
+    await untilAnswered(() => this.jsm.streams.purge(this.stream, { filter: subject }), { withinMs: this.waitMs, what: `media erase ${subject}`, log: this.log });
+    if (this.last && this.last.rel === rel) this.last = null;
+  }
+  /**
+   * A recording read back whole, kept a moment: a reader's ranges (a scrub's windows, an export's
+   * chunks) come one after another from one replay, not one replay each. A read made more than
+   * READ_KEPT_MS after it replays again, and so does one after this store wrote to the recording;
+   * ingest's own reads (read(), trimTo) never use it.
+   */
+  private last: { rel: string; at: number; bytes: Buffer | null } | null = null;
+  private async latest(rel: string): Promise<Buffer | null> {
+    if (this.last && this.last.rel === rel && Date.now() - this.last.at < READ_KEPT_MS) return this.last.bytes;
+    const subject = this.subjectOf(rel);
+    const none = !(await this.next(subject, 1));
+    const bytes = none ? null : await this.read(rel);
+    this.last = { rel, at: Date.now(), bytes };
+    return bytes;
   }
 
   /** The recording's next message from `seq`; asked again while no replica answers (one catching up after a node was lost, or none there). */

@@ -1,16 +1,32 @@
 // Media files: one per recording, payloads in seq order at known offsets. Writes go to fixed
 // offsets, so replaying a batch after a crash rewrites the same bytes; a tail beyond what the
 // database records is cut off when the recording is opened again.
-import { constants, mkdirSync } from "node:fs";
-import { open, truncate, stat } from "node:fs/promises";
+import { constants, createReadStream, mkdirSync } from "node:fs";
+import { open, rm, truncate, stat } from "node:fs/promises";
+import { Readable } from "node:stream";
 import type { FileHandle } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
+
+/**
+ * What the rest of the gateway reads of media (scrub, export, downloads) and erases (retention),
+ * through the store: never a file opened elsewhere. Nothing here creates a recording's media.
+ */
+export interface MediaReader {
+  /** How many bytes `rel` holds; null if it has none (never written, or erased). */
+  size(rel: string): Promise<number | null>;
+  /** `length` bytes of `rel` from `offset`; null if it ends before them (or has none). */
+  readRange(rel: string, offset: number, length: number): Promise<Buffer | null>;
+  /** The first `length` bytes of `rel` as a stream (a download: never more than the database vouches for). */
+  readStream(rel: string, length: number): Readable;
+  /** Erase `rel` (retention); one already gone is fine. */
+  remove(rel: string): Promise<void>;
+}
 
 /**
  * Where ingest keeps media: positional writes per recording, made durable by sync(). The station
  * keeps files (MediaStore, below); a cluster worker keeps a replicated JetStream stream (media-nats.ts).
  */
-export interface Media {
+export interface Media extends MediaReader {
   /** Where a recording's media lives, as the database records it. */
   pathFor(device: string, recording: number): string;
   /** Buffers written back to back from `offset`. */
@@ -124,6 +140,41 @@ export class MediaStore implements Media {
   /** A new entry in `dir` (a file or a directory made here), not yet synced. */
   private touch(dir: string): void {
     this.dirty.set(dir, (this.dirty.get(dir) || 0) + 1);
+  }
+  async size(rel: string): Promise<number | null> {
+    const s = await stat(join(this.dir, rel)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === "ENOENT") return null;
+      throw e;
+    });
+    return s ? s.size : null;
+  }
+  /** Its own read-only handle: a read never creates a file, nor keeps one open. */
+  async readRange(rel: string, offset: number, length: number): Promise<Buffer | null> {
+    let fh: FileHandle;
+    try {
+      fh = await open(join(this.dir, rel), "r");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw e;
+    }
+    try {
+      const b = Buffer.allocUnsafe(length);
+      for (let got = 0; got < length;) {
+        const r = await fh.read(b, got, length - got, offset + got);
+        if (r.bytesRead === 0) return null;
+        got += r.bytesRead;
+      }
+      return b;
+    } finally {
+      await fh.close();
+    }
+  }
+  readStream(rel: string, length: number): Readable {
+    return length > 0 ? createReadStream(join(this.dir, rel), { start: 0, end: length - 1 }) : Readable.from([]);
+  }
+  async remove(rel: string): Promise<void> {
+    await this.release(rel);
+    await rm(join(this.dir, rel), { force: true });
   }
   /** Cut a file back to the length the database vouches for. Returns the bytes removed. */
   async trimTo(rel: string, length: number): Promise<number> {

@@ -55,7 +55,7 @@ try {
   };
   const scrub = async () => {
     const t = process.hrtime.bigint();
-    const r = await new Scrubber(store.db, mediaDir, store.registry).run();
+    const r = await new Scrubber(store.db, store.media, store.registry).run();
     if (r.damaged.length) throw new Error(`scrub found damage in a fresh store: ${JSON.stringify(r.damaged[0])}`);
     return { ms: Number(process.hrtime.bigint() - t) / 1e6, bytes: r.bytes, chunks: r.chunks, recordings: r.recordings };
   };

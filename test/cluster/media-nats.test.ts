@@ -10,6 +10,7 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
 import { NatsMediaStore } from "../../gateway/store/media-nats.js";
+import { readerContract } from "../helpers/media-reader.js";
 
 const WORKER = { user: "w", pass: "media-test" };
 
@@ -55,6 +56,10 @@ describe.skipIf(!existsSync(NATS_BIN))("media in a JetStream stream", () => {
     expect(await media.trimTo(rel, 6000)).toBe(0);
     await media.writev(rel, 6000, [c]);
     expect(Buffer.compare(await media.read(rel), Buffer.concat([a.subarray(0, 6000), c]))).toBe(0);
+  });
+
+  it("reads ranges, streams what the database vouches for, says none for a recording without media, and erases, as the station's files do", async () => {
+    await readerContract(media, "cam-r1");
   });
 
   it("reads a recording never written as empty", async () => {

@@ -52,7 +52,7 @@ beforeAll(async () => {
   const unit = await gw.model.addUnit("Road Transport Agency", "agency");
   await gw.model.addCase({ number: "2026-RET-1", unitId: unit.id, category: "penalty", activityKind: "seizure", windowStart: Date.now() - 3600e3, windowEnd: Date.now() + 3600e3 });
   await gw.model.link(DEV, 2, "2026-RET-1", "admin", "evidence of the seizure");
-  retention = new Retention(gw.db, join(dir, "media"), gw.evidence.tlog, gw.audit, { days: 180, undeleteDays: 7 }, { alarms: gw.alarms, now: () => clock, sync: () => gw.evidence.sync() });
+  retention = new Retention(gw.db, gw.media, gw.evidence.tlog, gw.audit, { days: 180, undeleteDays: 7 }, { alarms: gw.alarms, now: () => clock, sync: () => gw.evidence.sync() });
 }, 60000);
 
 afterAll(async () => { await close?.(); });

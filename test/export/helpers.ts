@@ -2,7 +2,6 @@
 // a case linking their clips, a release approver; an export written to a file as the station
 // would; and rewriting a bundle's entries, as someone tampering with it would.
 import { createWriteStream } from "node:fs";
-import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import yauzl from "yauzl";
 import yazl from "yazl";
@@ -70,7 +69,7 @@ export async function station(over: Record<string, unknown> = {}, onStart?: (gw:
 
 export function exportDeps(s: Station, approvals: Approvals = s.gw.approvals): ExportDeps {
   const gw = s.gw;
-  return { db: gw.db, audit: gw.audit, model: gw.model, registry: gw.registry, identity: gw.evidence.identity, approvals, tlog: gw.evidence.tlog, dataDir: s.dir, mediaDir: join(s.dir, "media"), sync: () => gw.evidence.sync() };
+  return { db: gw.db, audit: gw.audit, model: gw.model, registry: gw.registry, identity: gw.evidence.identity, approvals, tlog: gw.evidence.tlog, dataDir: s.dir, media: gw.media, sync: () => gw.evidence.sync() };
 }
 
 /** Ask for an export grant as the reviewer and have the approver grant it. */
