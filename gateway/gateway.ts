@@ -1,6 +1,6 @@
 // Assembles the station gateway: data directory, station key, SQLite, media, broker, ingest.
 // main.ts runs it as a process; tests start it in-process on ephemeral ports.
-import { mkdirSync, statfsSync, writeFileSync } from "node:fs";
+import { mkdirSync, statfsSync } from "node:fs";
 import { lockDataDir, tightenDataDir } from "./datadir.js";
 import { join, resolve } from "node:path";
 import type { GatewayConfig } from "./config.js";
@@ -13,7 +13,6 @@ import { Accounts } from "./api/accounts.js";
 import { Model } from "./model/model.js";
 import { AuditLog } from "./audit/log.js";
 import { Alarms } from "./alarms.js";
-import { buildApi } from "./api/server.js";
 import type { FastifyInstance } from "fastify";
 import { MediaStore } from "./store/media.js";
 import { StationKey } from "./secrets.js";
@@ -25,7 +24,6 @@ import { tlsMaterial } from "./broker/tls.js";
 import { Ingest } from "./ingest/pipeline.js";
 import { Metrics } from "./metrics.js";
 import { ingestOptions } from "./ingest-hooks.js";
-import { metricsRoutes } from "./api/metrics-routes.js";
 import { StationIdentity } from "./evidence/identity.js";
 import { ensureStationChain } from "./evidence/x509.js";
 import { TLOG_MIGRATIONS } from "./store/tlog.js";
@@ -35,14 +33,11 @@ import { APPROVAL_MIGRATIONS } from "./store/approvals.js";
 import { EXPORT_MIGRATIONS } from "./store/export.js";
 import { Evidence } from "./evidence/service.js";
 import { parseWitnesses } from "./evidence/witness-client.js";
-import { logRoutes } from "./api/log-routes.js";
-import { exportRoutes } from "./api/export-routes.js";
 import { Approvals } from "./services/approvals.js";
 import { Services } from "./services/index.js";
-import type { LiveHooks } from "./services/index.js";
 import { makePolicy } from "./policy.js";
+import { officeCore, serveOffice, writePorts } from "./office.js";
 import { LiveBus } from "./live.js";
-import { consoleRoutes } from "./api/console-routes.js";
 import type { Policy } from "./policy.js";
 
 /** Every migration set, in order: each part of the gateway owns one. */
@@ -129,7 +124,8 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   // Files an earlier version left readable are tightened and reported; what this start creates
   // (a first start's database) is tightened quietly after it is opened.
   const fixed = tightenDataDir(resolve(config.dataDir));
-  const { dir, db, registry, accounts, model, audit, identity, policy, adminTokenFile, media } = await openStore(config);
+  const store = await openStore(config);
+  const { dir, db, registry, accounts, model, audit, identity, policy, adminTokenFile, media } = store;
   tightenDataDir(dir);
   if (fixed.length) log.warn({ fixed: fixed.length, first: fixed.slice(0, 5) }, "data directory: modes tightened to 0700 (directories) and 0600 (files)");
   // The C2PA chain (station CA, signing certificate) made once; without openssl, export's C2PA waits for it.
@@ -138,15 +134,11 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   } catch (e) {
     log.error({ err: (e as Error).message }, "could not make the station's X.509 chain");
   }
-  // What changed, as it happens (the console's live pages).
-  const bus = new LiveBus();
-  const alarms = new Alarms(db, log, { audit, changed: (kind, subject) => bus.publish({ type: "alarm", kind, subject, at: Date.now() }) });
+  const core = officeCore(config, log, witnesses, store, media);
+  const { bus, alarms, evidence, approvals } = core;
   const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail },
     (items, mediaS, syncS, sqlS) => metrics.batch(items, mediaS, syncS, sqlS));
   if (config.faultCommitDelayMs || config.faultCommitFail) log.warn({ delayMs: config.faultCommitDelayMs, fail: config.faultCommitFail }, "commit faults injected: for tests only");
-  const evidence = new Evidence({ db, identity, audit, alarms, log, witnesses, logIntervalMs: config.logIntervalMs,
-    registry, media, scrubMibPerS: config.scrubMibPerS, scrubIntervalH: config.scrubIntervalH,
-    retention: { days: config.retentionDays, undeleteDays: config.undeleteDays }, purgeIntervalH: config.purgeIntervalH });
   // Refusals and commits are counted into `metrics`, made once ingest exists (below); nothing is
   // refused or committed before the broker listens, after that.
   const refusals = new Refusals(log, (code) => metrics.refusals.inc({ code }));
@@ -172,27 +164,25 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   });
   const broker = new Broker(registry, refusals, log, { message: (conn, id, p) => ingest.message(conn, id, p), disconnected: (conn) => ingest.disconnected(conn) });
   // A revoke reaches the live connection at once: an authenticated Revoke, then the connection closed.
-  const live: LiveHooks = {
-    bus,
-    online: (id) => ingest.online(id),
-    deviceRevoked: async (id, reason) => {
+  const live = {
+    online: (id: string) => ingest.online(id),
+    deviceRevoked: async (id: string, reason: string) => {
       const told = await ingest.revoked(id, reason);
       setTimeout(() => broker.disconnectDevice(id), told ? 200 : 0).unref();
       log.warn({ device: id, sessions: told, reason }, "device revoked while connected: told and disconnected");
     },
   };
-  const approvals = new Approvals(db, audit, model);
-  const services = new Services({ db, audit, model, registry, accounts, alarms, policy, media, dataDir: dir, live, approvals });
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
   if (tls && tls.generated) log.info({ cert: tls.certFile }, "generated a self-signed TLS certificate");
   const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, connectTimeoutMs: config.mqttConnectTimeoutMs, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
+  // The office's checks run from the disk check's timer: one timer, one pass every 5 s.
+  let checkFleet = async () => {};
   // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds.
   let closed = false;
-  let lastDeadlineCheck = 0;
   const checkDisk = async () => {
     if (closed) return;
-    const s = statfsSync(dir);
-    const freeMb = (s.bavail * s.bsize) / 1048576;
+    const st = statfsSync(dir);
+    const freeMb = (st.bavail * st.bsize) / 1048576;
     const low = freeMb < config.diskMinFreeMb;
     if (low !== ingest.diskLow) {
       log[low ? "error" : "info"]({ code: low ? "DISK_LOW" : undefined, freeMb: Math.round(freeMb) }, low ? "disk low: acknowledgements stopped" : "disk space back: acknowledging");
@@ -200,51 +190,26 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
       if (low) await alarms.raise("DISK_LOW", dir, `${Math.round(freeMb)} MiB free, threshold ${config.diskMinFreeMb} MiB: not acknowledging`);
       else await alarms.clear("DISK_LOW", dir, "gateway", "free space back above the threshold");
     }
-    await alarms.checkSilentDevices(Date.now(), config.silentAfterS * 1000);
-    // The upload deadline (RULES.md §2: upload within 24 h of the end of duty), checked once a minute.
-    if (Date.now() - lastDeadlineCheck >= 60000) {
-      lastDeadlineCheck = Date.now();
-      await alarms.checkUploadDeadline(lastDeadlineCheck, policy.uploadDeadlineH * 3600e3);
-    }
-    // A revoke made by the CLI on this data directory (another process) reaches live connections here.
-    for (const id of await registry.revokedSinceCached()) await live.deviceRevoked!(id, "device revoked by the station");
-    // A certificate that expired during a checkout (RULES.md §2) is raised per device.
-    for (const x of await model.checkoutsWithExpiredCert(Date.now())) {
-      await alarms.raise("CERT_EXPIRED", x.deviceId, `${x.name} (${x.badge}) holds ${x.deviceId}; certificate valid to ${x.certValidTo}`);
-    }
+    await checkFleet();
   };
   const check = () => void checkDisk().catch((e) => log.error({ err: String(e) }, "disk check failed"));
   await checkDisk();
+  const office = await serveOffice(config, log, store, media, core, { live, metrics, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) });
+  checkFleet = office.checkFleet;
+  await checkFleet();
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
-  // Kept export bundles whose grant has ended are deleted (services/exports.ts), hourly and at start.
-  const dropKept = () => void services.exports.dropExpired().catch((e) => log.error({ err: String(e) }, "dropping expired export bundles failed"));
-  dropKept();
-  const keptTimer = setInterval(dropKept, 3600e3);
-  keptTimer.unref();
-  const httpsOn = !!(config.https || config.httpsCert || config.httpsKey);
-  const httpsMaterial = httpsOn ? tlsMaterial(dir, config.httpsCert, config.httpsKey) : null;
-  if (httpsMaterial?.generated) log.info({ cert: httpsMaterial.certFile }, "generated a self-signed TLS certificate");
-  const apiLog = log.level === "silent" ? log.child({ part: "api" }) : log.child({ part: "api" }, { level: "warn" });
-  const api = await buildApi({ services, https: httpsMaterial ? { cert: httpsMaterial.cert, key: httpsMaterial.key } : undefined, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) }, apiLog);
-  logRoutes(api, evidence.tlog, identity.verifierKey);
-  metricsRoutes(api, metrics);
-  consoleRoutes(api, services, { consoleDir: config.consoleDir, secureCookie: httpsOn });
-  exportRoutes(api, { db, audit, model, registry, identity, approvals, tlog: evidence.tlog, dataDir: dir, media, sync: () => evidence.sync() }, services);
-  await api.listen({ host: config.host, port: config.httpPort });
-  evidence.start();
-  const httpPort = (api.server.address() as { port: number }).port;
-  if (config.portsFile) writeFileSync(config.portsFile, JSON.stringify({ mqtt: mqttPort, http: httpPort, tls: broker.tlsPort || null, https: httpsOn, pid: process.pid }) + "\n", { mode: 0o600 });
+  const { services, api, httpPort, apiScheme } = office;
+  writePorts(config.portsFile, { mqtt: mqttPort, http: httpPort, tls: broker.tlsPort || null, https: apiScheme === "https" });
   return {
-    config, apiScheme: httpsOn ? "https" : "http", services, bus, policy, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, approvals, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
+    config, apiScheme, services, bus, policy, mqttPort, httpPort, api, accounts, model, audit, alarms, evidence, approvals, adminTokenFile, checkDisk, db, media, registry, broker, ingest, committer, log,
     async close() {
       closed = true;
       clearInterval(diskTimer);
-      clearInterval(keptTimer);
       await api.close();
       await broker.close();
       await ingest.close();
-      await evidence.close();
+      await office.close();
       await media.close();
       await db.close();
       unlock();
