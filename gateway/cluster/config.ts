@@ -106,11 +106,16 @@ export interface ClusterConfig {
 export function clusterHelpText(): string {
   const rows = (Object.keys(CLUSTER_DEFAULTS) as (keyof ClusterOptions)[]).map((k) => `    ${k.padEnd(16)} ${HELP[k]} (default ${JSON.stringify(CLUSTER_DEFAULTS[k])})`);
   return [
-    "Usage: npm start -- --cluster <file>",
+    "Usage: npm start -- --cluster <file> [--office]",
     "",
     "Starts a gateway worker on a NATS cluster (see docs/SCALE.md) instead of the station gateway:",
     "devices connect to nats-server's MQTT listener; the worker takes its partitions' messages from",
     "JetStream, verifies and commits them as the station does, and answers on rec.<id>.down.",
+    "",
+    "With --office it starts the region's office instead: the station's API, console, exports,",
+    "transparency log and witnesses, scrub and retention, on the workers' database, reading their",
+    "media from JetStream; no broker, no ingest. One per region: its data directory holds the",
+    "region's signing identity.",
     "",
     "The file is JSON: { \"cluster\": { ...options below }, \"gateway\": { ...any station option, see --help } }",
     "",

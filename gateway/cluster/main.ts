@@ -1,9 +1,14 @@
-// `npm start -- --cluster FILE`: one gateway worker as a process. Clean stop on SIGINT and SIGTERM
-// (its partitions handed over at once); a killed worker's partitions move after the lease time.
+// `npm start -- --cluster FILE`: one gateway worker as a process; with `--office`, the region's
+// office (API, console, exports, transparency log, scrub) beside the workers instead. Clean stop
+// on SIGINT and SIGTERM (a worker's partitions handed over at once); a killed worker's partitions
+// move after the lease time.
 import { ConfigError } from "../config.js";
 import { createLogger } from "../log.js";
 import { clusterHelpText, loadClusterConfig } from "./config.js";
 import { startWorker } from "./worker.js";
+import { startClusterOffice } from "./office.js";
+import { IdentityError } from "../evidence/identity.js";
+import { GatewayError } from "../errors.js";
 
 export async function runWorker(argv: string[]): Promise<void> {
   const i = argv.indexOf("--cluster");
@@ -21,15 +26,34 @@ export async function runWorker(argv: string[]): Promise<void> {
     }
     throw e;
   }
-  const log = createLogger(cfg.gateway.logLevel).child({ worker: cfg.cluster.worker });
-  const w = await startWorker(cfg, log);
-  console.log(`gateway: cluster worker ${w.name} on ${cfg.cluster.natsServers}, partitions ${w.partitions().join(",") || "none yet"}, metrics on :${w.metricsPort}/metrics`);
+  const office = argv.includes("--office");
+  const log = createLogger(cfg.gateway.logLevel).child(office ? { office: cfg.cluster.worker } : { worker: cfg.cluster.worker });
+  let close: () => Promise<void>;
+  if (office) {
+    let o;
+    try {
+      o = await startClusterOffice(cfg, log);
+    } catch (e) {
+      // A bad witness entry, a region identity that does not match, a data directory in use: say why.
+      if (e instanceof ConfigError || e instanceof IdentityError || e instanceof GatewayError) {
+        console.error(`gateway: ${(e as { code?: string }).code ? (e as { code: string }).code + ": " : ""}${e.message}`);
+        process.exit(2);
+      }
+      throw e;
+    }
+    console.log(`gateway: region office on ${cfg.cluster.natsServers}; API on ${o.office.apiScheme}://${cfg.gateway.host === "0.0.0.0" ? "127.0.0.1" : cfg.gateway.host}:${o.httpPort}/api`);
+    close = () => o.close();
+  } else {
+    const w = await startWorker(cfg, log);
+    console.log(`gateway: cluster worker ${w.name} on ${cfg.cluster.natsServers}, partitions ${w.partitions().join(",") || "none yet"}, metrics on :${w.metricsPort}/metrics`);
+    close = () => w.close();
+  }
   let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ sig }, "shutting down");
-    await w.close();
+    await close();
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));

@@ -53,6 +53,28 @@ export async function startWorker(s: WorkerSetup, name: string, gateway: Record<
   return w;
 }
 
+/**
+ * Start a region's office (`--cluster FILE --office`) on the workers' data directory and wait
+ * until its API listens; `http` is its port.
+ */
+export async function startOffice(s: WorkerSetup, name: string, gateway: Record<string, unknown> = {}): Promise<Proc & { http: number }> {
+  const ports = join(s.dir, `${name}.ports.json`);
+  const file = join(s.dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify({
+    cluster: { worker: name, natsServers: s.nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: s.partitions, replicas: 3 },
+    gateway: { dataDir: join(s.dir, "data"), ...(s.db ? { db: s.db } : {}), logLevel: "warn", host: "127.0.0.1", httpPort: 0, portsFile: ports, scrubMibPerS: 0, ...gateway },
+  }));
+  const out = join(s.dir, `${name}.log`);
+  const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--cluster", file, "--office"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const chunks: Buffer[] = [];
+  const keep = (b: Buffer) => { chunks.push(b); writeFileSync(out, Buffer.concat(chunks)); };
+  proc.stdout!.on("data", keep);
+  proc.stderr!.on("data", keep);
+  await until(`office ${name} to listen`, () => existsSync(ports) || proc.exitCode !== null, 60000);
+  if (proc.exitCode !== null) throw new Error(`office ${name} exited: ${Buffer.concat(chunks).toString()}`);
+  return { name, proc, ports, out, http: JSON.parse(readFileSync(ports, "utf8")).http };
+}
+
 /** Kill a worker (SIGKILL) and wait for it to be gone. */
 export function killWorker(w: Proc): Promise<void> {
   return new Promise<void>((r) => {

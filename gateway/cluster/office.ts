@@ -1,0 +1,74 @@
+// `npm start -- --cluster FILE --office`: a region's office beside its workers (docs/SCALE.md).
+// The station's API, console, exports, transparency log and witnesses, scrub and retention
+// (office.ts), on the workers' database, reading their media from JetStream. Devices connect to
+// NATS, never to it: it runs no broker and no ingest. Its data directory holds the region's
+// identity (the key that signs log checkpoints, manifests and C2PA) and the audit log's key: one
+// office per region, as one gateway per station.
+import { mkdirSync, statfsSync } from "node:fs";
+import { resolve } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../log.js";
+import type { ClusterConfig } from "./config.js";
+import { lockDataDir } from "../datadir.js";
+import { openStore } from "../gateway.js";
+import { officeCore, serveOffice, writePorts } from "../office.js";
+import type { Office } from "../office.js";
+import { Metrics } from "../metrics.js";
+import { parseWitnesses } from "../evidence/witness-client.js";
+import { NatsMediaStore } from "../store/media-nats.js";
+
+export interface ClusterOffice {
+  office: Office;
+  httpPort: number;
+  close(): Promise<void>;
+}
+
+/** How long a JetStream call waits for an answer (a stream electing a leader answers after seconds). */
+const JS_WAIT_MS = 10000;
+
+export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promise<ClusterOffice> {
+  const g = cfg.gateway;
+  const o = cfg.cluster;
+  // Checked before anything listens: a bad witness entry stops the start with its reason.
+  const witnesses = parseWitnesses(g.witnesses);
+  const dir = resolve(g.dataDir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const unlock = lockDataDir(dir);
+  let nc: NatsConnection | null = null;
+  try {
+    const store = await openStore(g);
+    nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-office-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
+    const core = officeCore(g, log, witnesses, store, media);
+    // The workers count what they take in (their own /metrics); the office, its scrub and its disk.
+    const metrics = new Metrics({
+      sessions: () => ({ connections: 0, paused: 0, backlogMax: 0, backlogTotal: 0, backlogBytes: 0 }),
+      ingest: () => ({ recordings: 0, bufferedBytes: 0 }),
+      diskFreeBytes: () => { const st = statfsSync(dir); return st.bavail * st.bsize; },
+      scrub: () => core.evidence.scrubber.progress,
+    });
+    // Revokes reach devices through the workers (the NATS authorization file, authSyncMs); presence is theirs to know.
+    const office = await serveOffice(g, log, store, media, core, { live: {}, metrics, stats: () => ({ cluster: { natsServers: o.natsServers, partitions: o.partitions } }) });
+    const check = () => void office.checkFleet().catch((e) => log.error({ err: String(e) }, "fleet check failed"));
+    check();
+    const timer = setInterval(check, 5000);
+    timer.unref();
+    writePorts(g.portsFile, { http: office.httpPort, https: office.apiScheme === "https" });
+    const conn = nc;
+    return {
+      office, httpPort: office.httpPort,
+      async close() {
+        clearInterval(timer);
+        await office.close();
+        await conn.drain().catch(() => undefined);
+        await store.db.close();
+        unlock();
+      },
+    };
+  } catch (e) {
+    if (nc) await nc.close().catch(() => undefined);
+    unlock();
+    throw e;
+  }
+}

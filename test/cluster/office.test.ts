@@ -1,0 +1,98 @@
+// A region's office beside its cluster workers (`npm start -- --cluster FILE --office`): the
+// recordings a worker stored are listed by its API, downloaded from JetStream with the bytes the
+// devices sent, entered into the transparency log by its timed pass; and the scrub, reading the
+// same JetStream media, finds them whole, then finds a byte changed there, which the office then
+// refuses to hand out as if whole.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
+import { StreamDevice } from "./stream-device.js";
+import { counter, killWorker, metrics, startOffice, startWorker, until, WORKER } from "./workers.js";
+import type { Proc } from "./workers.js";
+import { openMetadata } from "../../gateway/cluster/store.js";
+import { configFrom } from "../../gateway/config.js";
+import { leafByRef } from "../../gateway/store/tlog.js";
+import { NatsMediaStore } from "../../gateway/store/media-nats.js";
+import { Scrubber } from "../../gateway/evidence/scrub.js";
+
+const PARTITIONS = 2, DEVICES = 2, CHUNKS = 5;
+
+describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster workers", () => {
+  let dir: string;
+  let nats: NatsCluster;
+  const procs: Proc[] = [];
+  const fleet: StreamDevice[] = [];
+  const roots = new Map<string, Uint8Array>();
+  const setup = () => ({ dir, nats, partitions: PARTITIONS, db: "" });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "evrec-office-"));
+    nats = new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER);
+    await nats.start();
+    const { db, registry } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
+    for (let i = 0; i < DEVICES; i++) roots.set(`of${i}`, await registry.add(`of${i}`));
+    await db.close();
+  }, 90000);
+
+  afterAll(async () => {
+    await Promise.all(fleet.map((d) => d.stop()));
+    await Promise.all(procs.map(killWorker));
+    if (nats) await nats.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 30000);
+
+  it("lists, hands out, logs and scrubs what the workers stored, its media read from JetStream", async () => {
+    const worker = await startWorker(setup(), "ow");
+    procs.push(worker);
+    await until("the worker to serve every partition", async () => counter(await metrics(worker), "evrec_cluster_partitions") === PARTITIONS, 30000);
+    await until("the authorization file to list the devices", () => readFileSync(nats.authFile, "utf8").includes(`user: "of${DEVICES - 1}"`), 20000);
+    for (let i = 0; i < DEVICES; i++) fleet.push(new StreamDevice(`of${i}`, roots.get(`of${i}`)!, nats.nodes.map((x) => x.mqtt), 1, CHUNKS, 3000, i, CHUNKS + 4));
+    await Promise.all(fleet.map((d) => d.start()));
+    await until("every recording sealed and Acked", () => fleet.every((d) => d.recs[0].sealed && d.recs[0].cumulative === CHUNKS), 90000,
+      () => readFileSync(worker.out, "utf8").slice(-2000));
+
+    // The office on the workers' data directory: a log pass every 300 ms.
+    const office = await startOffice(setup(), "office", { logIntervalMs: 300 });
+    procs.push(office);
+    const token = readFileSync(join(dir, "data", "admin.token"), "utf8").trim();
+    const api = (path: string) => fetch(`http://127.0.0.1:${office.http}${path}`, { headers: { authorization: `Bearer ${token}` } });
+
+    const listed = (await (await api("/api/recordings")).json()) as { device: string; recording: number; verdict: string; chunks: number }[];
+    expect(listed.map((r) => [r.device, r.recording, r.verdict, r.chunks]).sort()).toEqual(fleet.map((d) => [d.id, 1, "verified", CHUNKS]).sort());
+    for (const d of fleet) {
+      const res = await api(`/api/recordings/${d.id}/1/media?reason=${encodeURIComponent("checked by the region's office test")}`);
+      expect(res.status).toBe(200);
+      expect(Buffer.compare(Buffer.from(await res.arrayBuffer()), Buffer.concat(d.recs[0].payloads))).toBe(0);
+    }
+
+    // The office's timed pass enters each sealed recording into the transparency log.
+    const { db, registry } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
+    const nc = await connect({ servers: nats.servers.split(","), user: WORKER.user, pass: WORKER.pass });
+    try {
+      await until("the office's log pass to enter every recording", async () => (await Promise.all(fleet.map((d) => leafByRef(db, `recording:${d.id}/1`)))).every(Boolean), 30000,
+        () => readFileSync(office.out, "utf8").slice(-2000));
+      const checkpoint = await (await api("/log/checkpoint")).text();
+      expect(Number(checkpoint.split("\n")[1])).toBeGreaterThanOrEqual(DEVICES);
+
+      // The scrub reads the JetStream media the workers wrote: whole. Then one byte changes there.
+      const media = await NatsMediaStore.open(nc, { stream: "EVREC_MEDIA", replicas: 3 });
+      const scrubber = new Scrubber(db, media, registry);
+      const whole = await scrubber.run();
+      expect({ recordings: whole.recordings, damaged: whole.damaged.length }).toEqual({ recordings: DEVICES, damaged: 0 });
+      const rel = media.pathFor(fleet[0].id, 1);
+      const first = fleet[0].recs[0].payloads[0];
+      await media.writev(rel, 10, [Buffer.from([first[10] ^ 0xff])]);
+      const found = await scrubber.run();
+      expect(found.damaged.map((x) => [x.device, x.recording, x.state])).toEqual([[fleet[0].id, 1, "corrupt"]]);
+      // The office hands out the damaged copy only when asked for it as stored.
+      const refused = await api(`/api/recordings/${fleet[0].id}/1/media?reason=${encodeURIComponent("checked by the region's office test")}`);
+      expect({ status: refused.status, code: ((await refused.json()) as { error: string }).error }).toEqual({ status: 409, code: "STORAGE_CORRUPT" });
+    } finally {
+      await nc.close();
+      await db.close();
+    }
+  }, 240000);
+});
