@@ -5,10 +5,10 @@ import { ACTIVITY_POLICY, CASE_CATEGORIES } from "./model/model.js";
 const kinds = () => Object.entries(ACTIVITY_POLICY).map(([k, p]) => `${k} (${p})`).join(", ");
 
 export function usage(lang: Lang, evidenceUsage: string): string {
-  if (lang === "zh") return `用法: npm run admin -- <命令> [--data-dir 目录] [--db postgres://…] [--token-file 文件] [--json | --csv] [--lang zh|en]
+  if (lang === "zh") return `用法: npm run admin -- <命令> [--data-dir 目录] [--db postgres://…] [--cluster 文件] [--token-file 文件] [--json | --csv] [--lang zh|en]
 
 以一个账户的身份操作: 默认读取数据目录中的管理员令牌文件 (admin.token), 或用 --token-file 指定另一个账户的令牌。
-每一项变更和每一次调阅都记入审计日志, 署名为该账户。时间按站点时区显示; --json 和 --csv 供程序读取。元数据存于 PostgreSQL 的网关, 用启动它时的同一 --db (或 EVREC_DB)。
+每一项变更和每一次调阅都记入审计日志, 署名为该账户。时间按站点时区显示; --json 和 --csv 供程序读取。元数据存于 PostgreSQL 的网关, 用启动它时的同一 --db (或 EVREC_DB)。集群区域用其办公室的配置文件 --cluster 文件: 同一数据库, 媒体取自 JetStream (scrub、export 亦然)。
 
 命令:
   device add <ID> --root-out <文件> [--kind body|fixed] [--unit 单位]   登记设备; 根密钥写入文件 (0600), 不显示在屏幕上
@@ -41,12 +41,14 @@ export function usage(lang: Lang, evidenceUsage: string): string {
   alarm list | alarm clear <类型> <对象> --reason R
   audit verify | audit list [--actor A] [--action X] [--target T]
 ${evidenceUsage}`;
-  return `Usage: npm run admin -- <command> [--data-dir DIR] [--db postgres://…] [--token-file FILE] [--json | --csv] [--lang zh|en]
+  return `Usage: npm run admin -- <command> [--data-dir DIR] [--db postgres://…] [--cluster FILE] [--token-file FILE] [--json | --csv] [--lang zh|en]
 
 Acts as an account: the admin token file in the data directory (admin.token) by default, or another
 account's token with --token-file. Every change and every retrieval is in the audit log under that
 account. Times are the station's local time; --json and --csv are for programs. A gateway that keeps
-its metadata in PostgreSQL is reached with the same --db (or EVREC_DB) it was started with.
+its metadata in PostgreSQL is reached with the same --db (or EVREC_DB) it was started with. A region
+on a NATS cluster is reached with its office's file, --cluster FILE: the same database, its media
+in JetStream (scrub and export read it there).
 
 Commands:
   device add <ID> --root-out <FILE> [--kind body|fixed] [--unit UNIT]

@@ -13,6 +13,10 @@ import { formatVerify } from "./audit/cli-verify.js";
 import { Alarms } from "./alarms.js";
 import { toHex } from "../protocol/bytes.js";
 import { EVIDENCE_COMMANDS, EVIDENCE_USAGE, UsageError, evidenceCommand } from "./evidence/cli.js";
+import type { Store } from "./evidence/cli.js";
+import { loadClusterConfig } from "./cluster/config.js";
+import type { ClusterConfig } from "./cluster/config.js";
+import { openRegionMedia } from "./cluster/office.js";
 import { EXPORT_COMMANDS, EXPORT_USAGE, exportCommand } from "./evidence/export-cli.js";
 import { csv, duration, langOf, localTime, percent, size, table } from "./output.js";
 import type { Lang } from "./output.js";
@@ -94,19 +98,37 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let config;
+  // --cluster FILE: a region's store, as its workers and office see it (their database, their media in JetStream).
+  let cluster: ClusterConfig | null = null;
   try {
-    config = loadConfig([...(f("--data-dir") ? ["--data-dir", f("--data-dir")!] : []), ...(f("--db") ? ["--db", f("--db")!] : [])], process.env).config;
+    if (f("--cluster")) {
+      if (f("--data-dir") || f("--db")) throw new ConfigError("--cluster takes the data directory and database from its file's gateway section: give it without --data-dir and --db");
+      cluster = loadClusterConfig(f("--cluster")!);
+      config = cluster.gateway;
+    } else config = loadConfig([...(f("--data-dir") ? ["--data-dir", f("--data-dir")!] : []), ...(f("--db") ? ["--db", f("--db")!] : [])], process.env).config;
   } catch (e) {
     if (e instanceof ConfigError) { console.error(`admin: CONFIG: ${e.message}`); return 2; }
     throw e;
   }
-  let store: Awaited<ReturnType<typeof openStore>>;
+  let store: Store;
+  let region: { close(): Promise<void> } | null = null;
   try {
     store = await openStore(config);
   } catch (e) {
     // A PostgreSQL server that can't be reached or refuses: said in one line with its code.
     if (e instanceof GatewayError) { console.error(`admin: ${e.code}: ${e.message}`); return 1; }
     throw e;
+  }
+  if (cluster) {
+    try {
+      const r = await openRegionMedia(cluster);
+      region = r;
+      store = { ...store, media: r.media };
+    } catch (e) {
+      console.error(`admin: NATS: the region's media in JetStream can't be reached (${cluster.cluster.natsServers}): ${(e as Error).message}`);
+      await store.db.close();
+      return 1;
+    }
   }
   if (store.adminTokenFile) console.error(lang === "zh" ? `首次使用: 已创建管理员账户, 令牌在 ${store.adminTokenFile} (权限 0600)` : `first start: admin account created, its token is in ${store.adminTokenFile} (mode 0600)`);
   const tokenFile = resolve(f("--token-file") ?? join(config.dataDir, "admin.token"));
@@ -134,12 +156,13 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   } finally {
     await store.db.close();
+    if (region) await region.close();
   }
 }
 
 type Flag = (k: string) => string | undefined;
 
-async function command(s: Services, me: Caller, words: string[], f: Flag, out: Out, store: Awaited<ReturnType<typeof openStore>>, config: ReturnType<typeof loadConfig>["config"], argv: string[]): Promise<number> {
+async function command(s: Services, me: Caller, words: string[], f: Flag, out: Out, store: Store, config: ReturnType<typeof loadConfig>["config"], argv: string[]): Promise<number> {
   const [noun, verb, a1, a2] = words;
   const L = out.lang, tz = out.tz;
   const reason = f("--reason");

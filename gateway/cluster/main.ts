@@ -42,6 +42,7 @@ export async function runWorker(argv: string[]): Promise<void> {
       throw e;
     }
     console.log(`gateway: region office on ${cfg.cluster.natsServers}; API on ${o.office.apiScheme}://${cfg.gateway.host === "0.0.0.0" ? "127.0.0.1" : cfg.gateway.host}:${o.httpPort}/api`);
+    if (o.adminTokenFile) console.log(`gateway: first start: admin account created, its token is in ${o.adminTokenFile} (mode 0600)`);
     close = () => o.close();
   } else {
     const w = await startWorker(cfg, log);

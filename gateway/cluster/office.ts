@@ -7,7 +7,6 @@
 import { mkdirSync, statfsSync } from "node:fs";
 import { resolve } from "node:path";
 import { connect } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../log.js";
 import type { ClusterConfig } from "./config.js";
 import { lockDataDir } from "../datadir.js";
@@ -21,11 +20,26 @@ import { NatsMediaStore } from "../store/media-nats.js";
 export interface ClusterOffice {
   office: Office;
   httpPort: number;
+  /** Set on the first start: where the admin token was written. */
+  adminTokenFile: string | null;
   close(): Promise<void>;
 }
 
 /** How long a JetStream call waits for an answer (a stream electing a leader answers after seconds). */
 const JS_WAIT_MS = 10000;
+
+/** A region's media (JetStream), as its office and the admin CLI read it; close() ends the NATS connection. */
+export async function openRegionMedia(cfg: ClusterConfig, log?: Logger): Promise<{ media: NatsMediaStore; close(): Promise<void> }> {
+  const o = cfg.cluster;
+  const nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-office-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  try {
+    const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
+    return { media, close: () => nc.drain().catch(() => undefined) };
+  } catch (e) {
+    await nc.close().catch(() => undefined);
+    throw e;
+  }
+}
 
 export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promise<ClusterOffice> {
   const g = cfg.gateway;
@@ -35,11 +49,12 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
   const dir = resolve(g.dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const unlock = lockDataDir(dir);
-  let nc: NatsConnection | null = null;
+  let region: { close(): Promise<void> } | null = null;
   try {
     const store = await openStore(g);
-    nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-office-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-    const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
+    const r = await openRegionMedia(cfg, log);
+    region = r;
+    const media = r.media;
     const core = officeCore(g, log, witnesses, store, media);
     // The workers count what they take in (their own /metrics); the office, its scrub and its disk.
     const metrics = new Metrics({
@@ -55,19 +70,19 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
     const timer = setInterval(check, 5000);
     timer.unref();
     writePorts(g.portsFile, { http: office.httpPort, https: office.apiScheme === "https" });
-    const conn = nc;
+    const nats = r;
     return {
-      office, httpPort: office.httpPort,
+      office, httpPort: office.httpPort, adminTokenFile: store.adminTokenFile,
       async close() {
         clearInterval(timer);
         await office.close();
-        await conn.drain().catch(() => undefined);
+        await nats.close();
         await store.db.close();
         unlock();
       },
     };
   } catch (e) {
-    if (nc) await nc.close().catch(() => undefined);
+    if (region) await region.close();
     unlock();
     throw e;
   }

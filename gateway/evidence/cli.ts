@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { GatewayConfig } from "../config.js";
 import type { openStore } from "../gateway.js";
+import type { Media } from "../store/media.js";
 import { toBase64 } from "../../protocol/base64.js";
 import { toHex } from "../../protocol/bytes.js";
 import { IdentityError } from "./identity.js";
@@ -23,7 +24,8 @@ import { tombstones } from "../store/retention.js";
 import { X509Error, describeCertificate, installCertificate, signingCredentials, stationCsr, uninstallCertificate, pemCertificates } from "./x509.js";
 
 
-export type Store = Awaited<ReturnType<typeof openStore>>;
+/** The opened store the CLI works on; its media the station's files, or (`--cluster FILE`) a region's JetStream. */
+export type Store = Omit<Awaited<ReturnType<typeof openStore>>, "media"> & { media: Media };
 
 /** Usage lines cli.ts prints with its own. */
 export const EVIDENCE_USAGE = `  station-key            the station's Ed25519 public key, its note verifier key (for monitors, witnesses

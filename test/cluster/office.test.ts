@@ -1,9 +1,10 @@
 // A region's office beside its cluster workers (`npm start -- --cluster FILE --office`): the
 // recordings a worker stored are listed by its API, downloaded from JetStream with the bytes the
 // devices sent, entered into the transparency log by its timed pass; and the scrub, reading the
-// same JetStream media, finds them whole, then finds a byte changed there, which the office then
-// refuses to hand out as if whole.
+// same JetStream media, finds them whole, then (the admin CLI given the office's file) finds a byte
+// changed there, which the office then refuses to hand out as if whole.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,16 +78,17 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
       const checkpoint = await (await api("/log/checkpoint")).text();
       expect(Number(checkpoint.split("\n")[1])).toBeGreaterThanOrEqual(DEVICES);
 
-      // The scrub reads the JetStream media the workers wrote: whole. Then one byte changes there.
+      // The scrub reads the JetStream media the workers wrote: whole (the office's own scrubber).
       const media = await NatsMediaStore.open(nc, { stream: "EVREC_MEDIA", replicas: 3 });
-      const scrubber = new Scrubber(db, media, registry);
-      const whole = await scrubber.run();
+      const whole = await new Scrubber(db, media, registry).run();
       expect({ recordings: whole.recordings, damaged: whole.damaged.length }).toEqual({ recordings: DEVICES, damaged: 0 });
-      const rel = media.pathFor(fleet[0].id, 1);
+      // One byte changes there; the admin CLI, given the office's file, scrubs the region and finds it.
       const first = fleet[0].recs[0].payloads[0];
-      await media.writev(rel, 10, [Buffer.from([first[10] ^ 0xff])]);
-      const found = await scrubber.run();
-      expect(found.damaged.map((x) => [x.device, x.recording, x.state])).toEqual([[fleet[0].id, 1, "corrupt"]]);
+      await media.writev(media.pathFor(fleet[0].id, 1), 10, [Buffer.from([first[10] ^ 0xff])]);
+      const cli = spawnSync(process.execPath, ["--import", "tsx", "gateway/cli.ts", "scrub", "--json", "--cluster", join(dir, "office.json")], { cwd: join(import.meta.dirname, "..", ".."), encoding: "utf8", timeout: 60000 });
+      expect(cli.status, cli.stderr).toBe(1);
+      const found = JSON.parse(cli.stdout) as { recordings: number; damaged: { device: string; recording: number; state: string }[] };
+      expect({ recordings: found.recordings, damaged: found.damaged.map((x) => [x.device, x.recording, x.state]) }).toEqual({ recordings: DEVICES, damaged: [[fleet[0].id, 1, "corrupt"]] });
       // The office hands out the damaged copy only when asked for it as stored.
       const refused = await api(`/api/recordings/${fleet[0].id}/1/media?reason=${encodeURIComponent("checked by the region's office test")}`);
       expect({ status: refused.status, code: ((await refused.json()) as { error: string }).error }).toEqual({ status: 409, code: "STORAGE_CORRUPT" });
