@@ -1,11 +1,12 @@
 // A region's office beside its cluster workers (`npm start -- --cluster FILE --office`): the
 // recordings a worker stored are listed by its API, downloaded from JetStream with the bytes the
-// devices sent, entered into the transparency log by its timed pass; and the scrub, reading the
+// devices sent, entered into the transparency log by its timed pass, exported (released by an
+// approver) in a bundle that verifies offline; and the scrub, reading the
 // same JetStream media, finds them whole, then (the admin CLI given the office's file) finds a byte
 // changed there, which the office then refuses to hand out as if whole.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -18,8 +19,12 @@ import { configFrom } from "../../gateway/config.js";
 import { leafByRef } from "../../gateway/store/tlog.js";
 import { NatsMediaStore } from "../../gateway/store/media-nats.js";
 import { Scrubber } from "../../gateway/evidence/scrub.js";
+import { openStore } from "../../gateway/gateway.js";
+import { Approvals } from "../../gateway/services/approvals.js";
+import { verifyBundle } from "../../verifier/verify.js";
 
 const PARTITIONS = 2, DEVICES = 2, CHUNKS = 5;
+const tokens: Record<string, string> = {};
 
 describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster workers", () => {
   let dir: string;
@@ -36,6 +41,25 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     const { db, registry } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
     for (let i = 0; i < DEVICES; i++) roots.set(`of${i}`, await registry.add(`of${i}`));
     await db.close();
+    // The region's people, as its admin would set them up: a unit, each device checked out to an
+    // officer, a legal reviewer who exports, and a supervisor designated to approve releases.
+    const s = await openStore(configFrom({ dataDir: join(dir, "data") }, "test"));
+    try {
+      const unit = await s.model.addUnit("Region Transport Agency", "agency");
+      const people = [["T101", "Li Wei", "enforcement"], ["T102", "王芳", "enforcement"], ["R101", "Zhao Min", "legal_reviewer"], ["S101", "Chen Jie", "supervisor"]] as const;
+      for (const [badge, name, role] of people) await s.model.addOfficer({ badge, name, unitId: unit.id, role, certNo: "ZF-" + badge, certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
+      for (let i = 0; i < DEVICES; i++) {
+        await s.model.setDeviceUnit(`of${i}`, unit.id);
+        await s.model.checkOut(`of${i}`, { badge: `T10${i + 1}` }, Date.now() - 30e3);
+      }
+      await s.accounts.create("reviewer", "legal_reviewer", "R101");
+      await s.accounts.create("approver", "supervisor", "S101");
+      await new Approvals(s.db, s.audit, s.model).addReleaseApprover({ name: "admin", role: "admin", officer_badge: null }, "approver", "designated by the region");
+      tokens.reviewer = await s.accounts.issueToken("reviewer");
+      tokens.approver = await s.accounts.issueToken("approver");
+    } finally {
+      await s.db.close();
+    }
   }, 90000);
 
   afterAll(async () => {
@@ -45,7 +69,7 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 30000);
 
-  it("lists, hands out, logs and scrubs what the workers stored, its media read from JetStream", async () => {
+  it("lists, hands out, logs, exports and scrubs what the workers stored, its media read from JetStream", async () => {
     const worker = await startWorker(setup(), "ow");
     procs.push(worker);
     await until("the worker to serve every partition", async () => counter(await metrics(worker), "evrec_cluster_partitions") === PARTITIONS, 30000);
@@ -58,8 +82,12 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     // The office on the workers' data directory: a log pass every 300 ms.
     const office = await startOffice(setup(), "office", { logIntervalMs: 300 });
     procs.push(office);
-    const token = readFileSync(join(dir, "data", "admin.token"), "utf8").trim();
-    const api = (path: string) => fetch(`http://127.0.0.1:${office.http}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    tokens.admin = readFileSync(join(dir, "data", "admin.token"), "utf8").trim();
+    const call = (who: string, path: string, body?: unknown) => fetch(`http://127.0.0.1:${office.http}${path}`, {
+      method: body === undefined ? "GET" : "POST", body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { authorization: `Bearer ${tokens[who]}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    });
+    const api = (path: string) => call("admin", path);
 
     const listed = (await (await api("/api/recordings")).json()) as { device: string; recording: number; verdict: string; chunks: number }[];
     expect(listed.map((r) => [r.device, r.recording, r.verdict, r.chunks]).sort()).toEqual(fleet.map((d) => [d.id, 1, "verified", CHUNKS]).sort());
@@ -77,6 +105,20 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
         () => readFileSync(office.out, "utf8").slice(-2000));
       const checkpoint = await (await api("/log/checkpoint")).text();
       expect(Number(checkpoint.split("\n")[1])).toBeGreaterThanOrEqual(DEVICES);
+
+      // An export, released by the designated approver, streamed by the office from JetStream's
+      // media, verifies offline under the region's key.
+      const reason = "court order 2026-88";
+      const asked = (await (await call("reviewer", "/api/approvals", { kind: "export", items: [{ device: fleet[1].id, recording: 1 }], reason, hours: 4 })).json()) as { id: number };
+      expect(await (await call("approver", `/api/approvals/${asked.id}/approve`, { reason: "release to the court" })).json()).toMatchObject({ state: "approved" });
+      const res = await call("reviewer", "/api/exports", { recording: { device: fleet[1].id, recording: 1 }, reason });
+      expect(res.status).toBe(200);
+      const bundle = join(dir, "export.zip");
+      writeFileSync(bundle, Buffer.from(await res.arrayBuffer()));
+      const key = (await (await api("/log/key")).text()).trim();
+      const verified = await verifyBundle(bundle, { stationKey: key });
+      expect(verified.findings).toEqual([]);
+      expect(verified.ok).toBe(true);
 
       // The scrub reads the JetStream media the workers wrote: whole (the office's own scrubber).
       const media = await NatsMediaStore.open(nc, { stream: "EVREC_MEDIA", replicas: 3 });
