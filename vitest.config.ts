@@ -16,9 +16,9 @@ const STORE_TESTS = [
 // Without Debian's PostgreSQL the project keeps only its own file, whose tests say why they skip.
 const PG_BIN = process.env.EVREC_PG_BIN || "/usr/lib/postgresql/15/bin";
 const HAS_PG = existsSync(`${PG_BIN}/postgres`);
-// The cluster's workers share their metadata in PostgreSQL, as a region would run them: with the
-// server there, the cluster test runs in that project only (SQLite otherwise).
-const CLUSTER_TEST = "test/cluster/cluster.test.ts";
+// The cluster's workers, and the region's office beside them, share their metadata in PostgreSQL,
+// as a region would run them: with the server there, these run in that project only (SQLite otherwise).
+const CLUSTER_TESTS = ["test/cluster/cluster.test.ts", "test/cluster/office.test.ts"];
 // The firmware on a board's memory: minutes of interpreters running, little of this process's
 // time. Its own project, so that `npm test` can run it in the second vitest process, beside the
 // PostgreSQL project, not after everything else in the first.
@@ -29,13 +29,13 @@ export default defineConfig({
     testTimeout: 30000,
     hookTimeout: 30000,
     projects: [
-      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts", "!test/**/*.pg.test.ts", "!" + BOARD_TEST, ...(HAS_PG ? ["!" + CLUSTER_TEST] : [])] } },
+      { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts", "!test/**/*.pg.test.ts", "!" + BOARD_TEST, ...(HAS_PG ? CLUSTER_TESTS.map((t) => "!" + t) : [])] } },
       { extends: true, test: { name: "board", include: [BOARD_TEST] } },
       {
         extends: true,
         test: {
           name: "postgres",
-          include: [...(HAS_PG ? [...STORE_TESTS, CLUSTER_TEST] : []), "test/**/*.pg.test.ts"],
+          include: [...(HAS_PG ? [...STORE_TESTS, ...CLUSTER_TESTS] : []), "test/**/*.pg.test.ts"],
           env: { GATEWAY_TEST_DB: "postgres" },
           globalSetup: ["test/helpers/postgres-setup.ts"],
         },

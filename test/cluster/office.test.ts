@@ -22,6 +22,7 @@ import { Scrubber } from "../../gateway/evidence/scrub.js";
 import { openStore } from "../../gateway/gateway.js";
 import { Approvals } from "../../gateway/services/approvals.js";
 import { verifyBundle } from "../../verifier/verify.js";
+import { testDb } from "../helpers/postgres.js";
 
 const PARTITIONS = 2, DEVICES = 2, CHUNKS = 5;
 const tokens: Record<string, string> = {};
@@ -32,18 +33,23 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
   const procs: Proc[] = [];
   const fleet: StreamDevice[] = [];
   const roots = new Map<string, Uint8Array>();
-  const setup = () => ({ dir, nats, partitions: PARTITIONS, db: "" });
+  // The region's database: PostgreSQL in the vitest project "postgres" (where this file runs when
+  // Debian's PostgreSQL is installed), otherwise one SQLite file in the shared data directory.
+  let meta: { db: string; drop: () => Promise<void> } = { db: "", drop: async () => undefined };
+  const config = () => configFrom({ dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}) }, "test");
+  const setup = () => ({ dir, nats, partitions: PARTITIONS, db: meta.db });
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "evrec-office-"));
+    meta = await testDb();
     nats = new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER);
     await nats.start();
-    const { db, registry } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
+    const { db, registry } = await openMetadata(config());
     for (let i = 0; i < DEVICES; i++) roots.set(`of${i}`, await registry.add(`of${i}`));
     await db.close();
     // The region's people, as its admin would set them up: a unit, each device checked out to an
     // officer, a legal reviewer who exports, and a supervisor designated to approve releases.
-    const s = await openStore(configFrom({ dataDir: join(dir, "data") }, "test"));
+    const s = await openStore(config());
     try {
       const unit = await s.model.addUnit("Region Transport Agency", "agency");
       const people = [["T101", "Li Wei", "enforcement"], ["T102", "王芳", "enforcement"], ["R101", "Zhao Min", "legal_reviewer"], ["S101", "Chen Jie", "supervisor"]] as const;
@@ -66,6 +72,7 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     await Promise.all(fleet.map((d) => d.stop()));
     await Promise.all(procs.map(killWorker));
     if (nats) await nats.stop();
+    await meta.drop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 30000);
 
@@ -98,7 +105,7 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     }
 
     // The office's timed pass enters each sealed recording into the transparency log.
-    const { db, registry } = await openMetadata(configFrom({ dataDir: join(dir, "data") }, "test"));
+    const { db, registry } = await openMetadata(config());
     const nc = await connect({ servers: nats.servers.split(","), user: WORKER.user, pass: WORKER.pass });
     try {
       await until("the office's log pass to enter every recording", async () => (await Promise.all(fleet.map((d) => leafByRef(db, `recording:${d.id}/1`)))).every(Boolean), 30000,
