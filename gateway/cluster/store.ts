@@ -16,17 +16,7 @@ export async function openMetadata(config: GatewayConfig): Promise<{ db: Db; reg
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
   const db = await Db.open(config.db || join(dir, "gateway.db"));
-  // Workers started together on a new database race to make its schema: the loser's step fails
-  // (the table exists) and, tried again, finds the schema at its version.
-  for (let tries = 1; ; tries++) {
-    try {
-      // The station's tables, and the workers' own (partition fences).
-      await migrate(db, [...ALL_MIGRATIONS, CLUSTER_MIGRATIONS]);
-      break;
-    } catch (e) {
-      if (tries >= 3) throw e;
-      await new Promise((r) => setTimeout(r, 200 * tries));
-    }
-  }
+  // The station's tables, and the workers' own (partition fences).
+  await migrate(db, [...ALL_MIGRATIONS, CLUSTER_MIGRATIONS]);
   return { db, registry: new DeviceRegistry(db, station.key), station: station.key };
 }

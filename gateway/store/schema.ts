@@ -280,8 +280,22 @@ export const CLUSTER_MIGRATIONS: MigrationSet = {
  * Apply the sets in order (gateway.ts lists them). The steps are written in SQLite's DDL; the
  * driver spells them for its engine (db.ddl). Each step's level is read again inside its
  * transaction, so two processes starting at once (the gateway and the admin CLI) apply it once.
+ * Processes started together on a new database (a region's workers and office) can still race to
+ * make the first table: the loser's step fails (the table exists) and, tried again, finds the
+ * schema at its version.
  */
 export async function migrate(db: Db, sets: MigrationSet[]): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await migrateOnce(db, sets);
+    } catch (e) {
+      if (tries >= 3) throw e;
+      await new Promise((r) => setTimeout(r, 200 * tries));
+    }
+  }
+}
+
+async function migrateOnce(db: Db, sets: MigrationSet[]): Promise<void> {
   await db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
   const level = async (key: string) => Number((await db.get<{ value: string }>("SELECT value FROM meta WHERE key = ?", [key]))?.value ?? 0);
   for (const set of sets) {
