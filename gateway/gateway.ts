@@ -175,9 +175,9 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
   if (tls && tls.generated) log.info({ cert: tls.certFile }, "generated a self-signed TLS certificate");
   const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, connectTimeoutMs: config.mqttConnectTimeoutMs, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
-  // The office's checks run from the disk check's timer: one timer, one pass every 5 s.
-  let checkFleet = async () => {};
-  // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds.
+  const office = await serveOffice(config, log, store, media, core, { live, metrics, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) });
+  // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds,
+  // with the office's checks on the fleet (one timer, one pass every 5 s).
   let closed = false;
   const checkDisk = async () => {
     if (closed) return;
@@ -190,13 +190,10 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
       if (low) await alarms.raise("DISK_LOW", dir, `${Math.round(freeMb)} MiB free, threshold ${config.diskMinFreeMb} MiB: not acknowledging`);
       else await alarms.clear("DISK_LOW", dir, "gateway", "free space back above the threshold");
     }
-    await checkFleet();
+    await office.checkFleet();
   };
   const check = () => void checkDisk().catch((e) => log.error({ err: String(e) }, "disk check failed"));
   await checkDisk();
-  const office = await serveOffice(config, log, store, media, core, { live, metrics, stats: () => ({ mqttPort, ingest: ingest.stats, refusals: refusals.counts, diskLow: ingest.diskLow }) });
-  checkFleet = office.checkFleet;
-  await checkFleet();
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
   const { services, api, httpPort, apiScheme } = office;

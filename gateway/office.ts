@@ -3,7 +3,7 @@
 // API, the console and exports, and the timed checks on the fleet. A station's gateway runs it
 // beside its broker and ingest (gateway.ts); a region runs one beside its cluster workers, on their
 // database, reading their media from JetStream (cluster/office.ts).
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import type { GatewayConfig } from "./config.js";
 import type { Logger } from "./log.js";
@@ -127,7 +127,12 @@ export async function serveOffice(config: GatewayConfig, log: Logger, s: OfficeS
   };
 }
 
-/** Where tools and tests find a running process's ports (config portsFile). */
+/**
+ * Where tools and tests find a running process's ports (config portsFile). Written beside it and
+ * renamed into place, so whoever sees the file reads it whole.
+ */
 export function writePorts(file: string, ports: Record<string, unknown>): void {
-  if (file) writeFileSync(file, JSON.stringify({ ...ports, pid: process.pid }) + "\n", { mode: 0o600 });
+  if (!file) return;
+  writeFileSync(file + ".tmp", JSON.stringify({ ...ports, pid: process.pid }) + "\n", { mode: 0o600 });
+  renameSync(file + ".tmp", file);
 }

@@ -17,9 +17,10 @@
 // holds the fencing token of every partition it writes for (store/fences.ts): a stale one rolls back
 // whole (FENCED), nothing of it is Acked to a device or to JetStream, and the worker stops the
 // partition, whose messages go to the new holder.
+import { writePorts } from "../office.js";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { statfsSync, writeFileSync } from "node:fs";
+import { statfsSync } from "node:fs";
 import { resolve } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -233,7 +234,7 @@ class ClusterWorker implements Worker {
       await this.syncAuthOnce();
       this.authTimer = setInterval(() => void this.syncAuthOnce().catch((e) => this.log.error({ err: String(e) }, "authorization sync failed")), o.authSyncMs);
     }
-    if (o.portsFile) writeFileSync(o.portsFile, JSON.stringify({ metrics: this.metricsPort, pid: process.pid, worker: this.name }) + "\n", { mode: 0o600 });
+    writePorts(o.portsFile, { metrics: this.metricsPort, worker: this.name });
     this.log.info({ worker: this.name, metrics: this.metricsPort, partitions: this.partitions() }, "cluster worker running");
   }
 

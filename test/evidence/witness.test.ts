@@ -45,8 +45,11 @@ describe("witnesses", () => {
     const r1 = d.recording(1, [new Uint8Array(500).fill(1)]);
     await streamSealed(d, r1);
 
+    // A seal's commit starts a log pass of its own (Evidence.recordingSealed), which may send the
+    // checkpoint before this one: whichever pass sent it, the witness holds this size, cosigned.
     const first = await gw.evidence.sync();
-    expect(first.witnesses).toEqual([expect.objectContaining({ witness: "witness.court.example/w1", status: "cosigned", size: first.size })]);
+    expect(first.witnesses.filter((w) => w.status !== "cosigned")).toEqual([]);
+    expect(wit.w.latest(gw.evidence.identity.name)!.size).toBe(first.size);
     const base = `http://127.0.0.1:${gw.httpPort}`;
     const note = await (await fetch(`${base}/log/checkpoint`)).text();
     expect(parseNote(note).signatures.map((s) => s.name)).toEqual([gw.evidence.identity.name, "witness.court.example/w1"]);
@@ -62,8 +65,9 @@ describe("witnesses", () => {
     d.client.end(true);
     const second = await gw.evidence.sync();
     expect(second.size).toBeGreaterThan(first.size);
-    expect(second.witnesses[0]).toMatchObject({ status: "cosigned", size: second.size });
+    expect(second.witnesses.filter((w) => w.status !== "cosigned")).toEqual([]);
     expect(wit.w.latest(gw.evidence.identity.name)!.size).toBe(second.size);
+    expect(parseNote(await (await fetch(`${base}/log/checkpoint`)).text()).signatures.map((s) => s.name)).toEqual([gw.evidence.identity.name, "witness.court.example/w1"]);
     // Nothing new: nothing is sent again.
     expect((await gw.evidence.sync()).witnesses).toEqual([]);
   });
