@@ -92,13 +92,21 @@ export class NatsMediaStore implements Media {
   }
 
   async read(rel: string): Promise<Buffer> {
+    return (await this.replay(rel)) ?? Buffer.alloc(0);
+  }
+
+  /** The recording's messages replayed in stream order; null if it has none. */
+  private async replay(rel: string): Promise<Buffer | null> {
     const subject = this.subjectOf(rel);
     let out = Buffer.alloc(0);
     let size = 0;
     let seq = 1;
     for (;;) {
       const m = await this.next(subject, seq);
-      if (!m) break;
+      if (!m) {
+        if (seq === 1) return null;
+        break;
+      }
       seq = m.seq + 1;
       const trim = m.header?.get(TRIM);
       if (trim) {
@@ -149,9 +157,7 @@ export class NatsMediaStore implements Media {
   private last: { rel: string; at: number; bytes: Buffer | null } | null = null;
   private async latest(rel: string): Promise<Buffer | null> {
     if (this.last && this.last.rel === rel && Date.now() - this.last.at < READ_KEPT_MS) return this.last.bytes;
-    const subject = this.subjectOf(rel);
-    const none = !(await this.next(subject, 1));
-    const bytes = none ? null : await this.read(rel);
+    const bytes = await this.replay(rel);
     this.last = { rel, at: Date.now(), bytes };
     return bytes;
   }
