@@ -6,7 +6,7 @@
 // office per region, as one gateway per station.
 import { mkdirSync, statfsSync } from "node:fs";
 import { resolve } from "node:path";
-import { connect } from "@nats-io/transport-node";
+import { connectCluster, JS_WAIT_MS } from "./nats.js";
 import type { Logger } from "../log.js";
 import type { ClusterConfig } from "./config.js";
 import { lockDataDir } from "../datadir.js";
@@ -25,13 +25,11 @@ export interface ClusterOffice {
   close(): Promise<void>;
 }
 
-/** How long a JetStream call waits for an answer (a stream electing a leader answers after seconds). */
-const JS_WAIT_MS = 10000;
 
 /** A region's media (JetStream), as its office and the admin CLI read it; close() ends the NATS connection. */
 export async function openRegionMedia(cfg: ClusterConfig, log?: Logger): Promise<{ media: NatsMediaStore; close(): Promise<void> }> {
   const o = cfg.cluster;
-  const nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-office-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nc = await connectCluster(o, "office");
   try {
     const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
     return { media, close: () => nc.drain().catch(() => undefined) };

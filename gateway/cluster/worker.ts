@@ -22,7 +22,7 @@ import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { statfsSync } from "node:fs";
 import { resolve } from "node:path";
-import { connect } from "@nats-io/transport-node";
+import { connectCluster, JS_WAIT_MS } from "./nats.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
@@ -56,11 +56,6 @@ import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 
 /** Downlink counters reserved ahead per session: one stream write per this many downlinks. */
 const RESERVE = 1024;
-/**
- * How long a JetStream call waits for its answer; one that finds no stream leader (a node lost) is
- * made again, when it is safe to repeat, for as long (store/nats-retry.ts).
- */
-const JS_WAIT_MS = 10000;
 /** A message that could not be fed is fed again after this many ms, doubling up to the most. */
 const FEED_RETRY_MS = 200;
 const FEED_RETRY_MAX_MS = 1000;
@@ -126,7 +121,7 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
   const o = cfg.cluster;
   const g = cfg.gateway;
   const { db, registry, station } = await openMetadata(g);
-  const nc = await connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-worker-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nc = await connectCluster(o, "worker");
   // JetStream calls wait out a stream's leader election (a node lost) rather than fail at once.
   const js = jetstream(nc, { timeout: JS_WAIT_MS });
   const jsm = await jetstreamManager(nc, { timeout: JS_WAIT_MS });

@@ -1,0 +1,16 @@
+// How a region's processes (workers, the office) reach its NATS cluster: one place for the login
+// and the waits, so they can't drift apart.
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { ClusterOptions } from "./config.js";
+
+/**
+ * How long a JetStream call waits for its answer; one that finds no stream leader (a node lost) is
+ * made again, when it is safe to repeat, for as long (store/nats-retry.ts).
+ */
+export const JS_WAIT_MS = 10000;
+
+/** A connection that reconnects for as long as the process runs; `role` names it in the server's view. */
+export function connectCluster(o: ClusterOptions, role: "worker" | "office"): Promise<NatsConnection> {
+  return connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-${role}-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+}
