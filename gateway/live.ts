@@ -26,3 +26,17 @@ export class LiveBus {
     return this.e.listenerCount("ev");
   }
 }
+
+/** An event as another process sent it (a cluster worker, as JSON): the event if it has an event's shape, else null. */
+export function liveEventFrom(x: unknown): LiveEvent | null {
+  if (!x || typeof x !== "object") return null;
+  const e = x as Record<string, unknown>;
+  const str = (k: string) => typeof e[k] === "string";
+  const num = (k: string) => typeof e[k] === "number" && Number.isFinite(e[k]);
+  if (!num("at")) return null;
+  if (e.type === "device" && str("id") && typeof e.online === "boolean" && num("lastSeen") && (e.status === undefined || (typeof e.status === "object" && e.status !== null)))
+    return { type: "device", id: e.id as string, at: e.at as number, online: e.online, lastSeen: e.lastSeen as number, ...(e.status ? { status: e.status as Record<string, unknown> } : {}) };
+  if (e.type === "recording" && str("device") && num("recording")) return { type: "recording", device: e.device as string, recording: e.recording as number, at: e.at as number };
+  if (e.type === "alarm" && str("kind") && str("subject")) return { type: "alarm", kind: e.kind as string, subject: e.subject as string, at: e.at as number };
+  return null;
+}

@@ -11,6 +11,10 @@ export interface ClusterOptions {
   worker: string;
   /** NATS servers, comma-separated host:port (any node of the cluster; the client finds the others). */
   natsServers: string;
+  /** The nodes' monitoring URLs (nats-server's `http:`), comma-separated: the office reads which devices are connected there (empty: none shown online). */
+  natsMonitor: string;
+  /** How often the office asks them, in ms. */
+  presenceMs: number;
   /** The workers' NATS login (a full-permission user in the authorization file). */
   natsUser: string;
   natsPass: string;
@@ -52,6 +56,8 @@ export interface ClusterOptions {
 export const CLUSTER_DEFAULTS: ClusterOptions = {
   worker: "",
   natsServers: "127.0.0.1:4222",
+  natsMonitor: "",
+  presenceMs: 5000,
   natsUser: "",
   natsPass: "",
   partitions: 4,
@@ -76,6 +82,8 @@ export const CLUSTER_DEFAULTS: ClusterOptions = {
 const HELP: { [k in keyof ClusterOptions]: string } = {
   worker: "this worker's name (leases, metrics); empty: host name and pid",
   natsServers: "NATS servers, comma-separated host:port",
+  natsMonitor: "nats-server monitoring URLs (http://host:port, its `http:`), comma-separated: the office shows the devices connected there as online (empty: none); keep those ports private, /connz?auth=1 shows MQTT passwords",
+  presenceMs: "ms between the office's reads of natsMonitor",
   natsUser: "the workers' NATS user",
   natsPass: "its password",
   partitions: "partitions in the subject mapping part.{{partition(N,1)}}.rec.{{wildcard(1)}}.up",
@@ -142,6 +150,12 @@ export function loadClusterConfig(file: string): ClusterConfig {
   if (!cluster.worker) cluster.worker = `${hostname()}-${process.pid}`;
   if (!/^[A-Za-z0-9_-]+$/.test(cluster.worker)) throw new ConfigError(`cluster file ${file}: cluster.worker must be letters, digits, _ and - (it is a NATS subject token)`);
   if (!Number.isInteger(cluster.partitions) || cluster.partitions < 1) throw new ConfigError(`cluster file ${file}: cluster.partitions must be a whole number of at least 1`);
+  for (const u of cluster.natsMonitor.split(",").map((x) => x.trim()).filter(Boolean)) {
+    let ok = false;
+    try { ok = /^https?:$/.test(new URL(u).protocol); } catch { ok = false; }
+    if (!ok) throw new ConfigError(`cluster file ${file}: cluster.natsMonitor: ${JSON.stringify(u)} is not an http:// or https:// URL (a nats-server's monitoring port)`);
+  }
+  if (cluster.presenceMs < 250) throw new ConfigError(`cluster file ${file}: cluster.presenceMs must be at least 250`);
   // A lease renewed every third of its life: below a second, a busy machine loses leases it holds.
   if (cluster.leaseMs < 1000) throw new ConfigError(`cluster file ${file}: cluster.leaseMs must be at least 1000`);
   return { cluster, gateway: configFrom((parsed.gateway || {}) as Record<string, unknown>, `cluster file ${file}: gateway`) };

@@ -10,6 +10,13 @@ import type { ClusterOptions } from "./config.js";
  */
 export const JS_WAIT_MS = 10000;
 
+/**
+ * What changed, as it happens (live.ts), from the workers to the office's console: core NATS, not
+ * a stream (nothing here is kept; an office not running misses it, as a closed console page does).
+ * Devices can't publish here (their permissions allow their own uplink only, auth.ts).
+ */
+export const LIVE_SUBJECT = "evrec.live";
+
 /** A connection that reconnects for as long as the process runs; `role` names it in the server's view. */
 export function connectCluster(o: ClusterOptions, role: "worker" | "office"): Promise<NatsConnection> {
   return connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-${role}-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });

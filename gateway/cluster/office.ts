@@ -6,7 +6,11 @@
 // office per region, as one gateway per station.
 import { mkdirSync, statfsSync } from "node:fs";
 import { resolve } from "node:path";
-import { connectCluster, JS_WAIT_MS } from "./nats.js";
+import { connectCluster, JS_WAIT_MS, LIVE_SUBJECT } from "./nats.js";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { NatsPresence } from "./presence.js";
+import { liveEventFrom } from "../live.js";
+import type { LiveEvent } from "../live.js";
 import type { Logger } from "../log.js";
 import type { ClusterConfig } from "./config.js";
 import { lockDataDir } from "../datadir.js";
@@ -26,13 +30,13 @@ export interface ClusterOffice {
 }
 
 
-/** A region's media (JetStream), as its office and the admin CLI read it; close() ends the NATS connection. */
-export async function openRegionMedia(cfg: ClusterConfig, log?: Logger): Promise<{ media: NatsMediaStore; close(): Promise<void> }> {
+/** A region's media (JetStream), as its office and the admin CLI read it, and the connection it came by; close() ends it. */
+export async function openRegionMedia(cfg: ClusterConfig, log?: Logger): Promise<{ media: NatsMediaStore; nc: NatsConnection; close(): Promise<void> }> {
   const o = cfg.cluster;
   const nc = await connectCluster(o, "office");
   try {
     const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
-    return { media, close: () => nc.drain().catch(() => undefined) };
+    return { media, nc, close: () => nc.drain().catch(() => undefined) };
   } catch (e) {
     await nc.close().catch(() => undefined);
     throw e;
@@ -48,6 +52,8 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const unlock = lockDataDir(dir);
   let region: { close(): Promise<void> } | null = null;
+  let presence: NatsPresence | null = null;
+  let liveSub: Subscription | null = null;
   try {
     const store = await openStore(g);
     const r = await openRegionMedia(cfg, log);
@@ -61,8 +67,29 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
       diskFreeBytes: () => { const st = statfsSync(dir); return st.bavail * st.bsize; },
       scrub: () => core.evidence.scrubber.progress,
     });
-    // Revokes reach devices through the workers (the NATS authorization file, authSyncMs); presence is theirs to know.
-    const office = await serveOffice(g, log, store, media, core, { live: {}, metrics, stats: () => ({ cluster: { natsServers: o.natsServers, partitions: o.partitions } }) });
+    // Which devices are connected is nats-server's to know (presence.ts); what changes, the workers'.
+    const monitors = o.natsMonitor.split(",").map((u) => u.trim()).filter(Boolean);
+    presence = monitors.length ? new NatsPresence({ urls: monitors, intervalMs: o.presenceMs, log,
+      changed: (id, online) => core.bus.publish({ type: "device", id, at: Date.now(), online, lastSeen: Date.now() }) }) : null;
+    if (presence) await presence.start();
+    else log.warn("cluster.natsMonitor is not set: the console shows no device online (see --cluster-help)");
+    const p = presence;
+    liveSub = r.nc.subscribe(LIVE_SUBJECT, {
+      callback: (err, m) => {
+        if (err) return;
+        let ev: LiveEvent | null = null;
+        try { ev = liveEventFrom(JSON.parse(m.string())); } catch { ev = null; }
+        if (!ev) { log.warn({ code: "LIVE_EVENT_MALFORMED", subject: m.subject }, "a live event not understood: dropped"); return; }
+        // A worker sees a device's messages, not its connection: whether it is online is nats-server's.
+        if (ev.type === "device") ev = { ...ev, online: p ? p.isOnline(ev.id) : false };
+        core.bus.publish(ev);
+      },
+    });
+    // Revokes reach devices through the workers (the NATS authorization file, authSyncMs).
+    const office = await serveOffice(g, log, store, media, core, {
+      live: { online: (id) => (p ? p.isOnline(id) : false) }, metrics,
+      stats: () => ({ cluster: { natsServers: o.natsServers, partitions: o.partitions, devicesOnline: p ? p.count : null } }),
+    });
     const check = () => void office.checkFleet().catch((e) => log.error({ err: String(e) }, "fleet check failed"));
     check();
     const timer = setInterval(check, 5000);
@@ -73,6 +100,8 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
       office, httpPort: office.httpPort, adminTokenFile: store.adminTokenFile,
       async close() {
         clearInterval(timer);
+        if (p) await p.close();
+        liveSub?.unsubscribe();
         await office.close();
         await nats.close();
         await store.db.close();
@@ -80,6 +109,8 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
       },
     };
   } catch (e) {
+    if (presence) await presence.close();
+    liveSub?.unsubscribe();
     if (region) await region.close();
     unlock();
     throw e;

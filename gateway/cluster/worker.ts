@@ -22,7 +22,8 @@ import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { statfsSync } from "node:fs";
 import { resolve } from "node:path";
-import { connectCluster, JS_WAIT_MS } from "./nats.js";
+import { connectCluster, JS_WAIT_MS, LIVE_SUBJECT } from "./nats.js";
+import type { LiveEvent } from "../live.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
@@ -181,7 +182,12 @@ class ClusterWorker implements Worker {
     if (this.feedFaults) log.warn({ feeds: this.feedFaults }, "feed faults injected: for tests only");
     const policy = makePolicy(g);
     const model = new Model(db, { timeZone: policy.timeZone, fleetRatio: policy.fleetRatio, gapToleranceMs: policy.gapToleranceMs });
-    const alarms = new Alarms(db, log);
+    // What changes here goes to the office's console pages (cluster/nats.ts LIVE_SUBJECT).
+    // Nothing waits on it: a connection closing or away drops the event, never the message being fed.
+    const live = (ev: LiveEvent) => {
+      try { if (!this.closed && !this.nc.isClosed()) this.nc.publish(LIVE_SUBJECT, JSON.stringify(ev)); } catch { /* a console page misses it, as if closed */ }
+    };
+    const alarms = new Alarms(db, log, { changed: (kind, subject) => live({ type: "alarm", kind, subject, at: Date.now() }) });
     this.refusals = new Refusals(log, (code) => this.metrics.refusals.inc({ code }));
     this.committer = new TrackedCommitter(db, media, g.commitDelayMs, g.commitMaxBatch, { delayMs: g.faultCommitDelayMs }, (items, mediaS, syncS, sqlS) => this.metrics.batch(items, mediaS, syncS, sqlS),
       (tx, devices) => this.fence(tx, devices));
@@ -191,7 +197,7 @@ class ClusterWorker implements Worker {
       // nats-server 2.9 gives a client no way to close another's connection: a revoked device's
       // connection is closed by the authorization reload (auth.ts).
       disconnect: () => undefined,
-    }, log, ingestOptions(g, { refusals: this.refusals, alarms, model, log, metrics: () => this.metrics }));
+    }, log, { ...ingestOptions(g, { refusals: this.refusals, alarms, model, log, metrics: () => this.metrics }), live });
     const dir = resolve(g.dataDir);
     this.metrics = new Metrics({
       sessions: () => this.ingest.sessionLoad(),

@@ -23,7 +23,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface NatsNode { name: string; client: number; route: number; mqtt: number; conf: string; pidFile: string; log: string; proc: ChildProcess | null }
+export interface NatsNode { name: string; client: number; route: number; mqtt: number; /** Its monitoring port (`http:`). */ http: number; conf: string; pidFile: string; log: string; proc: ChildProcess | null }
 
 export class NatsCluster {
   nodes: NatsNode[] = [];
@@ -56,7 +56,7 @@ export class NatsCluster {
     mkdirSync(this.dir, { recursive: true });
     // The workers' login only, until a worker writes the devices' (under its own digest key: it hashes the workers' login again then).
     writeFileSync(this.authFile, await authorizationText({ user: this.worker.user, password: this.worker.pass }, [], "", randomBytes(32)), { mode: 0o600 });
-    // Three ports a node, all different (a port just closed may be handed out again).
+    // Four ports a node, all different (a port just closed may be handed out again).
     const taken = new Set<number>();
     const port = async () => {
       for (;;) {
@@ -65,7 +65,7 @@ export class NatsCluster {
       }
     };
     for (let i = 1; i <= n; i++) {
-      this.nodes.push({ name: `n${i}`, client: await port(), route: await port(), mqtt: await port(), conf: join(this.dir, `n${i}.conf`), pidFile: join(this.dir, `n${i}.pid`), log: join(this.dir, `n${i}.log`), proc: null });
+      this.nodes.push({ name: `n${i}`, client: await port(), route: await port(), mqtt: await port(), http: await port(), conf: join(this.dir, `n${i}.conf`), pidFile: join(this.dir, `n${i}.pid`), log: join(this.dir, `n${i}.log`), proc: null });
     }
     const routes = this.nodes.map((x) => `nats-route://127.0.0.1:${x.route}`).join(", ");
     for (const x of this.nodes) {
@@ -73,6 +73,7 @@ export class NatsCluster {
       writeFileSync(x.conf, [
         `server_name: ${x.name}`,
         `listen: 127.0.0.1:${x.client}`,
+        `http: 127.0.0.1:${x.http}`,
         `pid_file: "${x.pidFile}"`,
         `jetstream { store_dir: "${join(this.dir, x.name)}", max_mem: 64M, max_file: 2G }`,
         n > 1 ? `cluster { name: evrec, listen: 127.0.0.1:${x.route}, routes: [ ${routes} ] }` : "",
@@ -110,6 +111,11 @@ export class NatsCluster {
 
   get servers(): string {
     return this.nodes.map((x) => `127.0.0.1:${x.client}`).join(",");
+  }
+
+  /** The nodes' monitoring URLs, as the office's natsMonitor takes them. */
+  get monitors(): string {
+    return this.nodes.map((x) => `http://127.0.0.1:${x.http}`).join(",");
   }
 
   get pidFiles(): string {

@@ -23,6 +23,7 @@ import { openStore } from "../../gateway/gateway.js";
 import { Approvals } from "../../gateway/services/approvals.js";
 import { verifyBundle } from "../../verifier/verify.js";
 import { testDb } from "../helpers/postgres.js";
+import { FakeDevice } from "../gateway/fake-device.js";
 
 const PARTITIONS = 2, DEVICES = 2, CHUNKS = 5;
 const tokens: Record<string, string> = {};
@@ -38,6 +39,7 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
   let meta: { db: string; drop: () => Promise<void> } = { db: "", drop: async () => undefined };
   const config = () => configFrom({ dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}) }, "test");
   const setup = () => ({ dir, nats, partitions: PARTITIONS, db: meta.db });
+  let office: Proc & { http: number };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "evrec-office-"));
@@ -87,7 +89,8 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
       () => readFileSync(worker.out, "utf8").slice(-2000));
 
     // The office on the workers' data directory: a log pass every 300 ms.
-    const office = await startOffice(setup(), "office", { logIntervalMs: 300 });
+    // It reads which devices are connected from the nodes' monitoring ports, every 300 ms.
+    office = await startOffice(setup(), "office", { logIntervalMs: 300 }, { natsMonitor: nats.monitors, presenceMs: 300 });
     procs.push(office);
     tokens.admin = readFileSync(join(dir, "data", "admin.token"), "utf8").trim();
     const call = (who: string, path: string, body?: unknown) => fetch(`http://127.0.0.1:${office.http}${path}`, {
@@ -146,4 +149,60 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
       await db.close();
     }
   }, 240000);
+
+  it("shows the devices connected to NATS as online, and what the workers see as it happens", async () => {
+    const call = (path: string) => fetch(`http://127.0.0.1:${office.http}${path}`, { headers: { authorization: `Bearer ${tokens.admin}` } });
+    const devices = async () => new Map(((await (await call("/api/devices")).json()) as { id: string; online: boolean; lastStatus: { batteryPct?: number } | null }[]).map((d) => [d.id, d]));
+    // Both recorders are still connected to NATS (each to a node of its own).
+    await until("both devices shown online", async () => { const d = await devices(); return fleet.every((f) => d.get(f.id)?.online === true); }, 20000);
+
+    const live = await eventStream(`http://127.0.0.1:${office.http}/api/events`, tokens.admin);
+    try {
+      // One disconnects: the office says so, live and in its listing; the other stays online.
+      await fleet[0].stop();
+      await until("of0 gone on the live stream", () => live.events.some((e) => e.type === "device" && e.id === "of0" && e.online === false), 20000);
+      const after = await devices();
+      expect([after.get("of0")?.online, after.get("of1")?.online]).toEqual([false, true]);
+
+      // It comes back and reports an alarm in its Status: a worker takes both in (over NATS, as any
+      // device message), and the office's console hears of the device, its status and the alarm.
+      const dev = new FakeDevice("of0", roots.get("of0")!);
+      await dev.connect(nats.nodes[2].mqtt);
+      try {
+        await dev.hello();
+        await dev.status({ batteryPct: 77, alarm: true, lastError: "storage full" });
+        await until("the worker's status and alarm on the office's live stream", () =>
+          live.events.some((e) => e.type === "device" && e.id === "of0" && (e.status as { batteryPct?: number } | undefined)?.batteryPct === 77) &&
+          live.events.some((e) => e.type === "alarm" && e.kind === "DEVICE_ALARM" && e.subject === "of0"), 20000, () => readFileSync(office.out, "utf8").slice(-2000));
+        await until("of0 online again with its status", async () => { const d = (await devices()).get("of0"); return d?.online === true && d.lastStatus?.batteryPct === 77; }, 20000);
+        expect(live.events.some((e) => e.type === "device" && e.id === "of0" && e.online === true)).toBe(true);
+      } finally {
+        await dev.client.endAsync(true).catch(() => undefined);
+      }
+    } finally {
+      live.close();
+    }
+  }, 90000);
 });
+
+/** The events of a Server-Sent Events stream, as they arrive (each message a JSON array). */
+async function eventStream(url: string, token: string): Promise<{ events: Record<string, unknown>[]; close(): void }> {
+  const stop = new AbortController();
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: stop.signal });
+  expect(res.status).toBe(200);
+  const events: Record<string, unknown>[] = [];
+  const reader = res.body!.getReader();
+  void (async () => {
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += Buffer.from(value).toString("utf8");
+      for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
+        for (const line of buf.slice(0, i).split("\n")) if (line.startsWith("data: ")) events.push(...(JSON.parse(line.slice(6)) as Record<string, unknown>[]));
+        buf = buf.slice(i + 2);
+      }
+    }
+  })().catch(() => undefined);
+  return { events, close: () => stop.abort() };
+}

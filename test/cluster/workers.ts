@@ -57,11 +57,11 @@ export async function startWorker(s: WorkerSetup, name: string, gateway: Record<
  * Start a region's office (`--cluster FILE --office`) on the workers' data directory and wait
  * until its API listens; `http` is its port.
  */
-export async function startOffice(s: WorkerSetup, name: string, gateway: Record<string, unknown> = {}): Promise<Proc & { http: number }> {
+export async function startOffice(s: WorkerSetup, name: string, gateway: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): Promise<Proc & { http: number }> {
   const ports = join(s.dir, `${name}.ports.json`);
   const file = join(s.dir, `${name}.json`);
   writeFileSync(file, JSON.stringify({
-    cluster: { worker: name, natsServers: s.nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: s.partitions, replicas: 3 },
+    cluster: { worker: name, natsServers: s.nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: s.partitions, replicas: 3, ...cluster },
     gateway: { dataDir: join(s.dir, "data"), ...(s.db ? { db: s.db } : {}), logLevel: "warn", host: "127.0.0.1", httpPort: 0, portsFile: ports, scrubMibPerS: 0, ...gateway },
   }));
   const out = join(s.dir, `${name}.log`);
