@@ -74,7 +74,11 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req: FastifyRequest, reply: FastifyReply) => {
     // Bad input is refused with its reason and logged; it is never a 500.
     if (err instanceof GatewayError) {
-      req.log.warn({ code: err.code, caller: req.caller?.name, url: req.url }, "refused");
+      // Not the caller's fault (the database down, or a conflict it ended): logged as the gateway's, asked to try again.
+      if (err.status >= 500) {
+        req.log.error({ code: err.code, caller: req.caller?.name, url: req.url, err: err.message }, "could not serve");
+        if (err.status === 503) reply.header("retry-after", "5");
+      } else req.log.warn({ code: err.code, caller: req.caller?.name, url: req.url }, "refused");
       return reply.status(err.status).send({ error: err.code, message: err.message });
     }
     if (err.validation || (err.statusCode && err.statusCode < 500)) {

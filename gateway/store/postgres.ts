@@ -85,7 +85,7 @@ export class PostgresDb extends QueuedDb {
         // The connection itself failed (the server ended it, the socket broke): the next statement
         // outside a transaction opens a new one, without waiting for the client's 'end'.
         if (connectionLost(e) && this.client === c) this.broken = e as Error;
-        throw e;
+        throw conflict(e) ?? e;
       }
     });
     this.pending = p.catch(() => undefined);
@@ -133,6 +133,19 @@ const where = (url: string) => dbLabel(url).replace(/^postgres:\/\//, "");
 function connectionLost(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code !== "string" || /^(08|57P0[123])/.test(code) || !/^[0-9A-Z]{5}$/.test(code);
+}
+
+/**
+ * A transaction PostgreSQL ended to let another go on: a deadlock (40P01: an admin's change and a
+ * cluster worker's commit locking the same rows in opposite orders) or a serialization failure
+ * (40001). Nothing of it is kept (its transaction rolls back, or, in a savepoint, that item: a
+ * batch written item by item fails only that item, and its device sends it again). Said as
+ * DB_CONFLICT, which the API answers 503 with Retry-After: the same request is expected to succeed.
+ */
+function conflict(e: unknown): GatewayError | null {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code !== "40P01" && code !== "40001") return null;
+  return new GatewayError("DB_CONFLICT", `PostgreSQL ended this change to let another go on (${code === "40P01" ? "a deadlock" : "a serialization failure"}): nothing of it was kept; try again`, { cause: e });
 }
 
 const parseInt8 = (s: string) => Number(s);

@@ -128,3 +128,21 @@ describe("HTTP API", () => {
     await d.end();
   });
 });
+
+describe("a database that fails under the API", () => {
+  it("answers 503 with its reason and Retry-After, not 400 as if the request were bad", async () => {
+    const d2 = mkdtempSync(join(tmpdir(), "evrec-api-db-"));
+    const g = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: d2, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+    try {
+      const token = readFileSync(g.adminTokenFile!, "utf8").trim();
+      const ask = () => fetch(`http://127.0.0.1:${g.httpPort}/api/devices`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await ask()).status).toBe(200);
+      await g.db.close();
+      const r = await ask();
+      expect([r.status, r.headers.get("retry-after"), ((await r.json()) as { error: string }).error]).toEqual([503, "5", "DB_CLOSED"]);
+    } finally {
+      await g.close().catch(() => undefined);
+      rmSync(d2, { recursive: true, force: true });
+    }
+  });
+});

@@ -12,16 +12,19 @@ import { ALL_MIGRATIONS } from "../../gateway/gateway.js";
 import { migrate } from "../../gateway/store/schema.js";
 import { postgresDdl, toPostgres } from "../../gateway/store/postgres.js";
 import { loadConfig } from "../../gateway/config.js";
+import type { GatewayError } from "../../gateway/errors.js";
 import { freePort, postgresMissing, testDb } from "../helpers/postgres.js";
 
 const missing = postgresMissing();
 
 describe.skipIf(!!missing)(`the store on PostgreSQL${missing ? ` (skipped: ${missing})` : ""}`, () => {
   let db: Db;
+  let url: string;
   let drop: () => Promise<void>;
   beforeAll(async () => {
     const t = await testDb();
     drop = t.drop;
+    url = t.db;
     db = await Db.open(t.db);
     await migrate(db, ALL_MIGRATIONS);
   });
@@ -70,6 +73,43 @@ describe.skipIf(!!missing)(`the store on PostgreSQL${missing ? ` (skipped: ${mis
       await db.savepoint(() => db.run("INSERT INTO devices (id, root_enc, created_at) VALUES ('PG-0004', ?, 1)", [Buffer.alloc(4)]));
     });
     expect((await db.all<{ id: string }>("SELECT id FROM devices WHERE id IN ('PG-0002', 'PG-0003', 'PG-0004') ORDER BY id")).map((r) => r.id)).toEqual(["PG-0002", "PG-0004"]);
+  });
+
+  it("ends a deadlock of a worker's commit and an admin's change with DB_CONFLICT (503): one commits whole, the other keeps nothing", async () => {
+    await db.run("INSERT INTO devices (id, root_enc, created_at) VALUES ('PG-0200', ?, 1), ('PG-0201', ?, 1)", [Buffer.alloc(4), Buffer.alloc(4)]);
+    const admin = await Db.open(url);
+    try {
+      // Each takes its first row, then waits for the other's before asking for it: PostgreSQL finds the cycle.
+      let aHas!: () => void, bHas!: () => void;
+      const aLocked = new Promise<void>((r) => (aHas = r)), bLocked = new Promise<void>((r) => (bHas = r));
+      const worker = db.transaction(async () => {
+        await db.run("UPDATE devices SET last_seen = 7 WHERE id = 'PG-0200'");
+        aHas();
+        await bLocked;
+        await db.run("UPDATE devices SET last_seen = 7 WHERE id = 'PG-0201'");
+      }, { rowsOnly: true });
+      const change = admin.transaction(async () => {
+        await admin.run("UPDATE devices SET state = 'lost' WHERE id = 'PG-0201'");
+        bHas();
+        await aLocked;
+        await admin.run("UPDATE devices SET state = 'lost' WHERE id = 'PG-0200'");
+      });
+      const [w, c] = await Promise.allSettled([worker, change]);
+      const failed = [w, c].filter((x) => x.status === "rejected") as PromiseRejectedResult[];
+      expect(failed.length).toBe(1);
+      const e = failed[0].reason as GatewayError;
+      expect([e.code, e.status, e.message]).toEqual(["DB_CONFLICT", 503, expect.stringMatching(/\(a deadlock\): nothing of it was kept; try again$/)]);
+      const rows = await db.all<{ id: string; state: string; last_seen: number | null }>("SELECT id, state, last_seen FROM devices WHERE id IN ('PG-0200', 'PG-0201') ORDER BY id");
+      // Whole or nothing: the winner's two rows, none of the loser's.
+      expect(rows).toEqual(w.status === "fulfilled"
+        ? [{ id: "PG-0200", state: "provisioned", last_seen: 7 }, { id: "PG-0201", state: "provisioned", last_seen: 7 }]
+        : [{ id: "PG-0200", state: "lost", last_seen: null }, { id: "PG-0201", state: "lost", last_seen: null }]);
+      // Both connections go on: the loser's next transaction commits.
+      await (w.status === "rejected" ? db : admin).transaction(() => (w.status === "rejected" ? db : admin).run("UPDATE devices SET room = 'r' WHERE id = 'PG-0200'"));
+      expect(await db.get("SELECT room FROM devices WHERE id = 'PG-0200'")).toEqual({ room: "r" });
+    } finally {
+      await admin.close();
+    }
   });
 
   it("rolls a whole transaction back when it throws, including what a joined inner call wrote", async () => {
