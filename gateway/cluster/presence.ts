@@ -43,7 +43,13 @@ export class NatsPresence {
   /** The first round, then one every intervalMs. */
   async start(): Promise<void> {
     await this.poll();
-    this.timer = setInterval(() => { this.round = this.round.then(() => this.poll()); }, this.o.intervalMs);
+    // A round still running when the next is due (a node slow to answer) is not queued behind: skipped.
+    let running = false;
+    this.timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.round = this.poll().catch((e) => this.o.log.error({ err: String(e) }, "device presence round failed")).finally(() => { running = false; });
+    }, this.o.intervalMs);
     this.timer.unref();
   }
 
