@@ -7,6 +7,7 @@
 // stored chain value, C_0, the last chain value, a seal value) whose source block the device's
 // tag still vouches for is restored from that block, so a flipped cache can't fail the
 // device's next genesis or make a resent chunk look like equivocation.
+import { MediaUnavailableError } from "../store/media.js";
 import type { MediaReader } from "../store/media.js";
 import type { Db } from "../store/db.js";
 import * as store from "../store/scrub.js";
@@ -200,6 +201,8 @@ export class Scrubber {
         if (n === null && chunks.length) note(null, "MEDIA_MISSING", `the media file ${rec.media_path} is missing`);
         size = n ?? 0;
       } catch (e) {
+        // The store out of reach says nothing of the bytes: the pass stops here, marking nothing (run() says why).
+        if (e instanceof MediaUnavailableError) throw e;
         if (chunks.length) note(null, "MEDIA_MISSING", `the media file ${rec.media_path} can't be read: ${(e as NodeJS.ErrnoException).code || (e as Error).message}`);
       }
       const media = new MediaWindow(this.media, rec.media_path, size, pace);

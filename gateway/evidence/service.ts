@@ -2,7 +2,9 @@
 // checkpoints sent to witnesses, and (scrub.ts) the re-check of what is stored. One pass at a
 // time; gateway.ts starts the timers, tests and the CLI call sync() directly.
 import type { Db } from "../store/db.js";
+import { MediaUnavailableError } from "../store/media.js";
 import type { MediaReader } from "../store/media.js";
+import { GatewayError } from "../errors.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Alarms } from "../alarms.js";
 import type { Logger } from "../log.js";
@@ -44,6 +46,9 @@ export interface SyncResult {
   size: number;
   witnesses: CosignOutcome[];
 }
+
+/** A scrub pass stopped because the media could not be reached is made again after this long. */
+const SCRUB_RETRY_MS = 10 * 60e3;
 
 export class Evidence {
   readonly tlog: TransparencyLog;
@@ -148,9 +153,14 @@ export class Evidence {
       const every = Math.max(1, this.o.scrubIntervalH ?? 24) * 3600e3;
       const pass = () => {
         this.scrubTimer = null;
+        let next = every;
         this.scrub().then((r) => this.o.log?.info({ recordings: r.recordings, mib: Math.round(r.bytes / 1048576), damaged: r.damaged.length, ms: r.ms }, "scrub pass done"),
-          (e) => this.o.log?.error({ err: String(e) }, "scrub pass failed")).finally(() => {
-          if (!this.closed) { this.scrubTimer = setTimeout(pass, every); this.scrubTimer.unref(); }
+          (e) => {
+            // The media out of reach (JetStream, file handles): nothing was marked; the pass is made again soon, not a day later.
+            if (e instanceof MediaUnavailableError) next = Math.min(every, SCRUB_RETRY_MS);
+            this.o.log?.error({ code: e instanceof GatewayError ? e.code : undefined, err: String(e), retryInS: Math.round(next / 1000) }, "scrub pass failed");
+          }).finally(() => {
+          if (!this.closed) { this.scrubTimer = setTimeout(pass, next); this.scrubTimer.unref(); }
         });
       };
       // The first pass a minute after start: not in the way of devices reconnecting.

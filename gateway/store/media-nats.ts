@@ -10,9 +10,10 @@ import { headers } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { MediaUnavailableError } from "./media.js";
 import type { Media } from "./media.js";
 import type { Logger } from "../log.js";
-import { unanswered, untilAnswered } from "./nats-retry.js";
+import { unanswered, unreachable, untilAnswered } from "./nats-retry.js";
 
 /** Largest message written; NATS' default max_payload is 1 MiB. */
 const PART = 512 * 1024;
@@ -95,8 +96,21 @@ export class NatsMediaStore implements Media {
     return (await this.replay(rel)) ?? Buffer.alloc(0);
   }
 
-  /** The recording's messages replayed in stream order; null if it has none. */
+  /** The recording's messages replayed in stream order; null if it has none. JetStream out of reach: MediaUnavailableError. */
   private async replay(rel: string): Promise<Buffer | null> {
+    try {
+      return await this.replayOnce(rel);
+    } catch (e) {
+      throw this.unavailable(e, `read ${rel}`);
+    }
+  }
+
+  /** A call that found no JetStream to answer it, said so; any other error as it is. */
+  private unavailable(e: unknown, what: string): unknown {
+    return unreachable(e) ? new MediaUnavailableError(`the region's media (JetStream stream ${this.stream}) did not answer (${what}): ${(e as Error).message}`, { cause: e }) : e;
+  }
+
+  private async replayOnce(rel: string): Promise<Buffer | null> {
     const subject = this.subjectOf(rel);
     let out = Buffer.alloc(0);
     let size = 0;
@@ -145,7 +159,11 @@ export class NatsMediaStore implements Media {
   /** Every message of the recording purged from the stream. */
   async remove(rel: string): Promise<void> {
     const subject = this.subjectOf(rel);
-    await untilAnswered(() => this.jsm.streams.purge(this.stream, { filter: subject }), { withinMs: this.waitMs, what: `media erase ${subject}`, log: this.log });
+    try {
+      await untilAnswered(() => this.jsm.streams.purge(this.stream, { filter: subject }), { withinMs: this.waitMs, what: `media erase ${subject}`, log: this.log });
+    } catch (e) {
+      throw this.unavailable(e, `erase ${rel}`);
+    }
     if (this.last && this.last.rel === rel) this.last = null;
   }
   /**

@@ -6,6 +6,7 @@ import { open, rm, truncate, stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { FileHandle } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
+import { GatewayError } from "../errors.js";
 
 /**
  * What the rest of the gateway reads of media (scrub, export, downloads) and erases (retention),
@@ -43,6 +44,28 @@ export interface Media extends MediaReader {
   trimTo(rel: string, length: number): Promise<number>;
   read(rel: string): Promise<Buffer>;
   close(): Promise<void>;
+}
+
+/**
+ * The media store can't be asked now: JetStream unanswered or the connection to it lost, or this
+ * host out of file handles or memory. Nothing is known of the bytes, so it is never a finding
+ * about the evidence (the scrub stops its pass, marking nothing; the API answers 503). Asked again
+ * later, the same read may well succeed.
+ */
+export class MediaUnavailableError extends GatewayError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("MEDIA_UNAVAILABLE", message, options);
+    this.name = "MediaUnavailableError";
+  }
+}
+
+/** Errors of this host or process, not of a file's bytes (EIO is the disk's: the bytes can't be had). */
+const HOST_ERRORS = new Set(["EMFILE", "ENFILE", "ENOMEM", "EAGAIN", "EBUSY", "EINTR", "ETIMEDOUT", "ESTALE", "ENOTCONN", "EACCES", "EPERM"]);
+
+/** A file store's read error as the rest of the gateway should take it. */
+function readError(e: unknown, rel: string): unknown {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code && HOST_ERRORS.has(code) ? new MediaUnavailableError(`the media of ${rel} can't be read now: ${code}`, { cause: e }) : e;
 }
 
 export class MediaStore implements Media {
@@ -144,7 +167,7 @@ export class MediaStore implements Media {
   async size(rel: string): Promise<number | null> {
     const s = await stat(join(this.dir, rel)).catch((e: NodeJS.ErrnoException) => {
       if (e.code === "ENOENT") return null;
-      throw e;
+      throw readError(e, rel);
     });
     return s ? s.size : null;
   }
@@ -155,7 +178,7 @@ export class MediaStore implements Media {
       fh = await open(join(this.dir, rel), "r");
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-      throw e;
+      throw readError(e, rel);
     }
     try {
       const b = Buffer.allocUnsafe(length);

@@ -16,6 +16,11 @@ export function unanswered(e: unknown): boolean {
   return /^JetStream/.test(e.name) && x.status === 503;
 }
 
+/** No answer to be had now: unanswered (above), or the connection closed, draining or failed. */
+export function unreachable(e: unknown): boolean {
+  return unanswered(e) || (e instanceof Error && (e.name === "ClosedConnectionError" || e.name === "DrainingConnectionError" || e.name === "ConnectionError"));
+}
+
 export interface Retry {
   /** Give up once this long has passed since the first try. */
   withinMs: number;

@@ -65,4 +65,18 @@ describe.skipIf(!existsSync(NATS_BIN))("media in a JetStream stream", () => {
   it("reads a recording never written as empty", async () => {
     expect((await media.read(media.pathFor("nobody", 1))).length).toBe(0);
   });
+
+  it("says MEDIA_UNAVAILABLE when JetStream can't be asked (its connection gone): nothing is said of the bytes", async () => {
+    const a = media.pathFor("cam-7", 3), b = media.pathFor("cam.8", 3);
+    const nc2 = await connect({ servers: nats.servers, user: WORKER.user, pass: WORKER.pass });
+    const other = await NatsMediaStore.open(nc2, { stream: "EVREC_MEDIA", replicas: 1 });
+    const whole = (await media.read(a)).length;
+    expect(await other.size(a)).toBe(whole);
+    await nc2.close();
+    await expect(other.size(b)).rejects.toMatchObject({ code: "MEDIA_UNAVAILABLE", message: expect.stringMatching(/did not answer \(read cam\.8\/000003\.media\)/) });
+    await expect(other.readRange(b, 0, 16)).rejects.toMatchObject({ code: "MEDIA_UNAVAILABLE" });
+    await expect(other.remove(a)).rejects.toMatchObject({ code: "MEDIA_UNAVAILABLE" });
+    // Nothing was erased.
+    expect((await media.read(a)).length).toBe(whole);
+  });
 });

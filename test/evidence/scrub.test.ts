@@ -12,6 +12,9 @@ import { randomBytes } from "node:crypto";
 import { testGateway, provision, streamSealed } from "../gateway/harness.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { FakeDevice } from "../gateway/fake-device.js";
+import { Scrubber } from "../../gateway/evidence/scrub.js";
+import { MediaUnavailableError } from "../../gateway/store/media.js";
+import type { MediaReader } from "../../gateway/store/media.js";
 import { encode } from "../../protocol/codec.js";
 import { tagControl } from "../../protocol/downlink.js";
 import { CONTROL_HELLO } from "../../protocol/constants.js";
@@ -74,6 +77,23 @@ describe("scrub", () => {
     const r = await gw.evidence.scrubber.run();
     expect(r).toMatchObject({ recordings: 4, chunks: 14, damaged: [] });
     expect(r.bytes).toBe(9000 + 4000 + 4000 + 2500);
+  });
+
+  it("stops, marking nothing, when the media can't be reached (MEDIA_UNAVAILABLE): an outage is not damage", async () => {
+    const state = async () => ((await (await api("/api/recordings")).json()) as { device: string; recording: number; storageState: string }[]).find((r) => r.device === DEV && r.recording === 2)?.storageState;
+    const corruptions = async () => (await gw.audit.list({ action: "storage.corrupt", limit: 1000 })).length;
+    const before = { state: await state(), audit: await corruptions() };
+    // The store out of reach when asked the file's size (as JetStream unanswered, or no file handle left).
+    const away: MediaReader = {
+      size: async () => { throw new MediaUnavailableError("the media store did not answer"); },
+      readRange: (r, o, l) => gw.media.readRange(r, o, l), readStream: (r, l) => gw.media.readStream(r, l), remove: (r) => gw.media.remove(r),
+    };
+    await expect(new Scrubber(gw.db, away, gw.registry, { alarms: gw.alarms, audit: gw.audit }).run({ device: DEV, recording: 2 })).rejects.toMatchObject({ code: "MEDIA_UNAVAILABLE" });
+    expect(await state()).toBe(before.state);
+    expect((await gw.alarms.list({ open: true })).filter((a) => a.kind === "STORAGE_CORRUPT")).toEqual([]);
+    expect(await corruptions()).toBe(before.audit);
+    // Reached again, the same recording is found whole.
+    expect(await new Scrubber(gw.db, gw.media, gw.registry).run({ device: DEV, recording: 2 })).toMatchObject({ recordings: 1, damaged: [] });
   });
 
   it("catches a flipped media byte, names recording and chunk, marks the listing and refuses the download unless asked for as stored", async () => {
