@@ -1,6 +1,7 @@
 // The HTTP JSON API (fastify): a thin client of the service layer. It authenticates the caller by
 // token, hands the request to a service (which checks roles, scope and input and writes the
 // audit), and maps the service's reason code to an HTTP status with {error, message}.
+import { once } from "node:events";
 import Fastify from "fastify";
 import swagger from "@fastify/swagger";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -149,7 +150,11 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
   }, async (req, reply) => {
     const d = await s.recordings.download(callerOf(req), req.params.device, req.params.recording, req.query.reason, req.query.allowCorrupt === "1");
     if (d.storageState !== "ok") reply.header("x-storage-state", d.storageState);
-    return reply.header("content-type", "application/octet-stream").header("x-audit-head", `${d.auditHead.count}:${d.auditHead.hash}`).send(d.body);
+    // Its first bytes (or its end) before the status is sent: media that can't be had is an error
+    // with its reason (MEDIA_MISSING, MEDIA_UNAVAILABLE), not a 200 whose body breaks off.
+    await once(d.body, "readable");
+    return reply.header("content-type", "application/octet-stream").header("content-length", String(d.bytes))
+      .header("x-audit-head", `${d.auditHead.count}:${d.auditHead.hash}`).send(d.body);
   });
 
   app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string } }>("/api/recordings/:device/:recording/custody", {

@@ -1,7 +1,7 @@
 // Media files: one per recording, payloads in seq order at known offsets. Writes go to fixed
 // offsets, so replaying a batch after a crash rewrites the same bytes; a tail beyond what the
 // database records is cut off when the recording is opened again.
-import { constants, createReadStream, mkdirSync } from "node:fs";
+import { constants, mkdirSync } from "node:fs";
 import { open, rm, truncate, stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { FileHandle } from "node:fs/promises";
@@ -192,8 +192,33 @@ export class MediaStore implements Media {
       await fh.close();
     }
   }
+  /**
+   * Lazy: the file is opened when the stream is first read, so an error (said as MEDIA_MISSING, or
+   * MEDIA_UNAVAILABLE when the host can't open it now) reaches whoever reads it, never an emitter
+   * nobody listens to yet. Its own handle, 1 MiB a read; a file shorter than `length` ends early.
+   */
   readStream(rel: string, length: number): Readable {
-    return length > 0 ? createReadStream(join(this.dir, rel), { start: 0, end: length - 1 }) : Readable.from([]);
+    const full = join(this.dir, rel);
+    return Readable.from((async function* () {
+      if (length <= 0) return;
+      let fh: FileHandle;
+      try {
+        fh = await open(full, "r");
+      } catch (e) {
+        throw (e as NodeJS.ErrnoException).code === "ENOENT" ? new GatewayError("MEDIA_MISSING", `the media of ${rel} is missing`, { cause: e }) : readError(e, rel);
+      }
+      try {
+        for (let at = 0; at < length;) {
+          const b = Buffer.allocUnsafe(Math.min(1 << 20, length - at));
+          const { bytesRead } = await fh.read(b, 0, b.length, at);
+          if (!bytesRead) return;
+          at += bytesRead;
+          yield b.subarray(0, bytesRead);
+        }
+      } finally {
+        await fh.close();
+      }
+    })(), { objectMode: false });
   }
   async remove(rel: string): Promise<void> {
     await this.release(rel);

@@ -5,7 +5,7 @@
 // is alarmed against the device, whose next recording still verifies.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
-import { openSync, readSync, writeSync, closeSync, readFileSync } from "node:fs";
+import { openSync, readSync, writeSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
@@ -166,5 +166,20 @@ describe("scrub", () => {
     // Nothing in the alarms blames the device: no equivocation, no failed verdict, nothing on its id.
     expect(await deviceAlarms()).toEqual([]);
     expect((await gw.alarms.list({ open: true })).every((a) => a.kind === "STORAGE_CORRUPT" && a.subject.startsWith(`${DEV}/`))).toBe(true);
+  });
+
+  it("answers a download whose media file is gone with MEDIA_MISSING (409), not a 200 whose body breaks off", async () => {
+    const file = join(dir, "media", DEV, "000005.media");
+    const kept = readFileSync(file);
+    const ok = await api(`/api/recordings/${DEV}/5/media?reason=${encodeURIComponent("court request 18")}`);
+    expect([ok.status, ok.headers.get("content-length")]).toEqual([200, String(kept.length)]);
+    expect(Buffer.from(await ok.arrayBuffer()).equals(kept)).toBe(true);
+    rmSync(file);
+    try {
+      const gone = await api(`/api/recordings/${DEV}/5/media?reason=${encodeURIComponent("court request 18")}`);
+      expect([gone.status, ((await gone.json()) as { error: string }).error]).toEqual([409, "MEDIA_MISSING"]);
+    } finally {
+      writeFileSync(file, kept);
+    }
   });
 });
