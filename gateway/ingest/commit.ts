@@ -7,7 +7,9 @@
 //
 // The durability order, per batch:
 //   1. every item's media is written at its offset; an item whose write fails fails alone;
-//   2. every file written is fsync'd; an fsync that fails fails the items that wrote that file;
+//   2. every file written is fsync'd, each as soon as its own writes are done (not after every
+//      file's: the fsyncs of some files overlap the writes of others); an fsync that fails fails
+//      the items that wrote that file;
 //   3. one transaction. First every item's statements together (`together`: a few large
 //      statements for the whole batch, not several per item, since each statement is a round trip
 //      through a loaded event loop); if anything in it fails, it is rolled back and the batch is
@@ -152,36 +154,44 @@ export class GroupCommitter {
     if (this.held) await this.held;
     if (this.faults.delayMs) await new Promise((r) => setTimeout(r, this.faults.delayMs));
     const t0 = performance.now();
-    const byFile = new Map<string, Queued[]>();
-    // Items write at the same time (their files differ, or their offsets do); an item's own
-    // contiguous parts of one file go out as one vectored write.
-    await Promise.all(batch.map(async (q) => {
-      if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); return; }
+    // Each file's writes (its items' contiguous parts as one vectored write each), then its fsync
+    // at once: a file's sync does not wait for the other files' writes.
+    const files = new Map<string, { qs: Set<Queued>; writes: { q: Queued; offset: number; parts: Uint8Array[] }[] }>();
+    for (const q of batch) {
+      if (q.w.owner && q.w.owner.dead) { q.err = new SupersededError(); continue; }
       const media = q.w.media || [];
       for (let i = 0; i < media.length;) {
         let j = i + 1;
         let end = media[i].offset + media[i].bytes.length;
         while (j < media.length && media[j].path === media[i].path && media[j].offset === end) end += media[j++].bytes.length;
-        let list = byFile.get(media[i].path);
-        if (!list) byFile.set(media[i].path, (list = []));
-        list.push(q);
-        try {
-          await this.media.writev(media[i].path, media[i].offset, media.slice(i, j).map((m) => m.bytes));
-        } catch (e) {
-          q.err = e as Error;
-          if (q.w.owner) q.w.owner.dead = true;
-          return;
-        }
+        let f = files.get(media[i].path);
+        if (!f) files.set(media[i].path, (f = { qs: new Set(), writes: [] }));
+        f.qs.add(q);
+        f.writes.push({ q, offset: media[i].offset, parts: media.slice(i, j).map((m) => m.bytes) });
         i = j;
       }
-    }));
-    const t1 = performance.now();
-    await Promise.all([...byFile.entries()].map(([p, qs]) => this.media.sync(p).catch((e: Error) => {
-      for (const q of qs) {
-        q.err = q.err || e;
-        if (q.w.owner) q.w.owner.dead = true;
+    }
+    let t1 = t0;
+    const fail = (q: Queued, e: Error) => {
+      q.err = q.err || e;
+      if (q.w.owner) q.w.owner.dead = true;
+    };
+    await Promise.all([...files.entries()].map(async ([path, f]) => {
+      let written = false;
+      for (const w of f.writes) {
+        if (w.q.err) continue;
+        try {
+          await this.media.writev(path, w.offset, w.parts);
+          written = true;
+        } catch (e) {
+          fail(w.q, e as Error);
+        }
       }
-    })));
+      const done = performance.now();
+      if (done > t1) t1 = done;
+      // Nothing of it to keep, nothing to sync.
+      if (written) await this.media.sync(path).catch((e: Error) => { for (const q of f.qs) fail(q, e); });
+    }));
     const t2w = performance.now();
     await before;
     // In its transaction now: the next batch's media may go to the disk meanwhile.

@@ -126,4 +126,21 @@ describe("group commit", () => {
     await expect(later).rejects.toBeInstanceOf(SupersededError);
     expect(await rows(db, "BAD")).toMatchObject({ chunks: 1, rec: { linked_seq: 1 } });
   });
+
+  it("fails only the items of a file whose write or fsync failed; the others' files are synced and their rows committed", async () => {
+    const { db, media } = await setup();
+    const synced: string[] = [];
+    // The disk refuses BAD's write and GOOD-2's file's fsync; GOOD-1's goes through.
+    const faulty = Object.assign(Object.create(media) as MediaStore, {
+      writev: (rel: string, offset: number, parts: Uint8Array[]) => rel.startsWith("BAD/") ? Promise.reject(Object.assign(new Error("EIO: write"), { code: "EIO" })) : media.writev(rel, offset, parts),
+      sync: (rel: string) => { if (rel.startsWith("GOOD-2/")) return Promise.reject(Object.assign(new Error("EIO: fsync"), { code: "EIO" })); synced.push(rel); return media.sync(rel); },
+    });
+    const c = new GroupCommitter(db, faulty, 2, 256);
+    const results = await Promise.allSettled(["GOOD-1", "BAD", "GOOD-2"].map((d) => c.submit(work(share(d, 1, 1, 2, true), randomBytes(128)))));
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "rejected"]);
+    expect((results[1] as PromiseRejectedResult).reason.message).toBe("EIO: write");
+    expect((results[2] as PromiseRejectedResult).reason.message).toBe("EIO: fsync");
+    expect(synced).toEqual(["GOOD-1/1.media"]);
+    expect([(await rows(db, "GOOD-1")).chunks, (await rows(db, "BAD")).chunks, (await rows(db, "GOOD-2")).chunks]).toEqual([2, 0, 0]);
+  });
 });
