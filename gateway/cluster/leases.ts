@@ -14,6 +14,15 @@ import { unanswered } from "../store/nats-retry.js";
 
 const PREFIX = "evrec.lease";
 
+/** The lease of partition `n`, by name. */
+export const partitionLease = (n: number) => `part-${n}`;
+
+/** Who holds a lease now (null: no one), read without taking part (the office asks it of each partition); throws if JetStream can't be asked. */
+export async function leaseHolder(jsm: JetStreamManager, stream: string, name: string): Promise<string | null> {
+  const m = await jsm.direct.getMessage(stream, { last_by_subj: `${PREFIX}.${name}` });
+  return m ? m.string() : null;
+}
+
 export class Leases {
   /** Lease name → the sequence of this worker's message holding it, and of the one that took it (the token). */
   private held = new Map<string, { seq: number; token: number }>();
@@ -98,9 +107,8 @@ export class Leases {
   }
 
   /** Who holds a lease now, if anyone. */
-  async holder(name: string): Promise<string | null> {
-    const m = await this.jsm.direct.getMessage(this.stream, { last_by_subj: `${PREFIX}.${name}` }).catch(() => null);
-    return m ? m.string() : null;
+  holder(name: string): Promise<string | null> {
+    return leaseHolder(this.jsm, this.stream, name).catch(() => null);
   }
 
   /** Stop: every lease given up, the heartbeat withdrawn (a clean stop hands work over at once). */

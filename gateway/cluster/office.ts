@@ -9,6 +9,8 @@ import { resolve } from "node:path";
 import { connectCluster, JS_WAIT_MS, LIVE_SUBJECT } from "./nats.js";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { NatsPresence } from "./presence.js";
+import { PartitionWatch } from "./partitions.js";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { liveEventFrom } from "../live.js";
 import type { LiveEvent } from "../live.js";
 import type { Logger } from "../log.js";
@@ -86,11 +88,13 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
       },
     });
     // Revokes reach devices through the workers (the NATS authorization file, authSyncMs).
+    // Every partition served by some worker, or an alarm (partitions.ts).
+    const watch = new PartitionWatch(await jetstreamManager(r.nc, { timeout: JS_WAIT_MS }), { stream: o.leaseStream, partitions: o.partitions, leaseMs: o.leaseMs, alarms: core.alarms, log });
     const office = await serveOffice(g, log, store, media, core, {
       live: { online: (id) => (p ? p.isOnline(id) : false) }, metrics,
-      stats: () => ({ cluster: { natsServers: o.natsServers, partitions: o.partitions, devicesOnline: p ? p.count : null } }),
+      stats: () => ({ cluster: { natsServers: o.natsServers, partitions: watch.view, devicesOnline: p ? p.count : null } }),
     });
-    const check = () => void office.checkFleet().catch((e) => log.error({ err: String(e) }, "fleet check failed"));
+    const check = () => void Promise.all([office.checkFleet(), watch.check()]).catch((e) => log.error({ err: String(e) }, "fleet check failed"));
     check();
     const timer = setInterval(check, 5000);
     timer.unref();

@@ -30,7 +30,7 @@ import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 
 import { Gauge } from "prom-client";
 import type { ClusterConfig } from "./config.js";
 import { openMetadata } from "./store.js";
-import { Leases } from "./leases.js";
+import { Leases, partitionLease } from "./leases.js";
 import { authorizationText, natsSafeId, readAuthorization, syncAuthorization } from "./auth.js";
 import { NatsMediaStore } from "../store/media-nats.js";
 import { untilAnswered } from "../store/nats-retry.js";
@@ -275,13 +275,13 @@ class ClusterWorker implements Worker {
     if (this.parts.size > share) {
       const p = Math.max(...this.parts.keys());
       await this.stopPartition(p);
-      await this.leases.release(`part-${p}`);
+      await this.leases.release(partitionLease(p));
       this.log.info({ partition: p, workers }, "partition handed to another worker");
       return;
     }
     for (let p = 0; p < o.partitions && this.parts.size < share; p++) {
       if (this.parts.has(p) || this.settling.has(p)) continue;
-      const token = await this.leases.take(`part-${p}`);
+      const token = await this.leases.take(partitionLease(p));
       if (token !== null) this.startPartition(p, token);
     }
   }
@@ -320,7 +320,7 @@ class ClusterWorker implements Worker {
       if (!(await raiseFence(this.db, this.name, { part: n, token: part.token }, Date.now()))) {
         // A later take is recorded: the lease is not this worker's after all. It is left to lapse, not purged.
         this.log.warn({ code: "FENCED", partition: n, token: part.token }, "partition not served: a later holder's token is in the store");
-        this.leases.forget(`part-${n}`);
+        this.leases.forget(partitionLease(n));
         await this.stopPartition(n);
         return;
       }
@@ -336,7 +336,7 @@ class ClusterWorker implements Worker {
       // Not served after all: the lease goes back, and a later round tries again.
       this.log.error({ partition: n, err: String(e) }, "partition not started");
       await this.stopPartition(n);
-      await this.leases.release(`part-${n}`);
+      await this.leases.release(partitionLease(n));
       return;
     }
     if (part.stopped) {
@@ -351,7 +351,7 @@ class ClusterWorker implements Worker {
       // The consumer ended by itself (deleted by a later holder, a lasting error): stopped here, and
       // its lease left to lapse, not purged (a later holder's would be), then taken again by whoever.
       this.log.warn({ partition: n }, "partition consumer ended: the partition is stopped here and its lease left to lapse");
-      this.leases.forget(`part-${n}`);
+      this.leases.forget(partitionLease(n));
       await this.stopPartition(n);
     });
   }
@@ -425,7 +425,7 @@ class ClusterWorker implements Worker {
       part.lost = true;
       this.log.warn({ code: "FENCED", partition: n, err: e.message }, "commit fenced: another worker holds the partition; stopping it here");
       // Not this worker's any more: forgotten, never released (that would purge the new holder's lease).
-      this.leases.forget(`part-${n}`);
+      this.leases.forget(partitionLease(n));
       void this.stopPartition(n);
     }
   }

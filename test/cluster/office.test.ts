@@ -183,6 +183,24 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
       live.close();
     }
   }, 90000);
+
+  it("raises PARTITION_UNSERVED when no worker holds a partition, and clears it once one does", async () => {
+    const call = (path: string) => fetch(`http://127.0.0.1:${office.http}${path}`, { headers: { authorization: `Bearer ${tokens.admin}` } });
+    const unserved = async () => ((await (await call("/api/alarms")).json()) as { kind: string; subject: string }[]).filter((a) => a.kind === "PARTITION_UNSERVED").map((a) => a.subject).sort();
+    const holders = async () => ((await (await call("/api/health")).json()) as { cluster: { partitions: { holder: string | null }[] } }).cluster.partitions.map((x) => x.holder);
+    await until("the office to see the worker holding every partition", async () => (await holders()).join() === Array(PARTITIONS).fill("ow").join(), 20000);
+    expect(await unserved()).toEqual([]);
+    // The region's only worker dies: its leases lapse (3 s), and no one takes them.
+    await killWorker(procs.find((x) => x.name === "ow")!);
+    await until("both partitions alarmed unserved", async () => (await unserved()).length === PARTITIONS, 40000, () => readFileSync(office.out, "utf8").slice(-2000));
+    expect(await unserved()).toEqual(Array.from({ length: PARTITIONS }, (_, n) => `partition ${n}`));
+    expect(await holders()).toEqual(Array(PARTITIONS).fill(null));
+    // A worker is started: it takes them, and the office clears the alarms.
+    const again = await startWorker(setup(), "ow2");
+    procs.push(again);
+    await until("the alarms cleared once a worker holds the partitions again", async () => (await unserved()).length === 0, 40000, () => readFileSync(office.out, "utf8").slice(-2000));
+    expect(await holders()).toEqual(Array(PARTITIONS).fill("ow2"));
+  }, 120000);
 });
 
 /** The events of a Server-Sent Events stream, as they arrive (each message a JSON array). */

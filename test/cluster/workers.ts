@@ -61,7 +61,7 @@ export async function startOffice(s: WorkerSetup, name: string, gateway: Record<
   const ports = join(s.dir, `${name}.ports.json`);
   const file = join(s.dir, `${name}.json`);
   writeFileSync(file, JSON.stringify({
-    cluster: { worker: name, natsServers: s.nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: s.partitions, replicas: 3, ...cluster },
+    cluster: { worker: name, natsServers: s.nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: s.partitions, replicas: 3, leaseMs: 3000, ...cluster },
     gateway: { dataDir: join(s.dir, "data"), ...(s.db ? { db: s.db } : {}), logLevel: "warn", host: "127.0.0.1", httpPort: 0, portsFile: ports, scrubMibPerS: 0, ...gateway },
   }));
   const out = join(s.dir, `${name}.log`);
