@@ -87,9 +87,9 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
         core.bus.publish(ev);
       },
     });
-    // Revokes reach devices through the workers (the NATS authorization file, authSyncMs).
     // Every partition served by some worker, or an alarm (partitions.ts).
     const watch = new PartitionWatch(await jetstreamManager(r.nc, { timeout: JS_WAIT_MS }), { stream: o.leaseStream, partitions: o.partitions, leaseMs: o.leaseMs, alarms: core.alarms, log });
+    // Revokes reach devices through the workers (the NATS authorization file, authSyncMs).
     const office = await serveOffice(g, log, store, media, core, {
       live: { online: (id) => (p ? p.isOnline(id) : false) }, metrics,
       stats: () => ({ cluster: { natsServers: o.natsServers, partitions: watch.view, devicesOnline: p ? p.count : null } }),

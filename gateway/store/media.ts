@@ -10,7 +10,8 @@ import { GatewayError } from "../errors.js";
 
 /**
  * What the rest of the gateway reads of media (scrub, export, downloads) and erases (retention),
- * through the store: never a file opened elsewhere. Nothing here creates a recording's media.
+ * through the store: never a file opened elsewhere. Nothing here creates a recording's media. A
+ * store that can't be asked now says so with MediaUnavailableError (below), never as missing bytes.
  */
 export interface MediaReader {
   /** How many bytes `rel` holds; null if it has none (never written, or erased). */
