@@ -64,8 +64,13 @@ const FEED_RETRY_MAX_MS = 1000;
 /** A committer that can say when everything submitted so far has settled (then JetStream is acked). */
 class TrackedCommitter extends GroupCommitter {
   private tail: Promise<unknown> = Promise.resolve();
+  /** Items handed to the group commit and not yet committed or failed. */
+  pending = 0;
   override submit(w: Work): Promise<void> {
     const p = super.submit(w);
+    this.pending++;
+    const settled = () => { this.pending--; };
+    p.then(settled, settled);
     this.tail = Promise.allSettled([this.tail, p]);
     return p;
   }
@@ -214,6 +219,7 @@ class ClusterWorker implements Worker {
     new Gauge({ name: "evrec_cluster_sessions_adopted", help: "Device sessions this worker continued after another worker (a partition taken over)", registers: r, collect() { this.set(self.stats.adopted); } });
     new Gauge({ name: "evrec_cluster_partitions_taken", help: "Partitions this worker began serving since it started", registers: r, collect() { this.set(self.stats.takeovers); } });
     new Gauge({ name: "evrec_cluster_feed_retries", help: "Device messages fed again after feeding failed (a session record or the registry unanswered in time)", registers: r, collect() { this.set(self.stats.feedRetries); } });
+    new Gauge({ name: "evrec_cluster_commit_items_pending", help: "Items handed to the group commit and not yet committed or failed", registers: r, collect() { this.set(self.committer.pending); } });
     new Gauge({ name: "evrec_cluster_devices", help: "Devices of this worker's partitions it has heard from", registers: r, collect() { this.set(self.devices.size); } });
   }
 
