@@ -105,6 +105,11 @@ const HELP: { [k in keyof ClusterOptions]: string } = {
   faultFeedFail: "TESTS ONLY: fail feeding the next this many device messages",
 };
 
+/** An option that lists values, comma-separated (natsServers, natsMonitor, natsPidFiles). */
+export function listOption(s: string): string[] {
+  return s.split(",").map((x) => x.trim()).filter(Boolean);
+}
+
 export interface ClusterConfig {
   cluster: ClusterOptions;
   gateway: GatewayConfig;
@@ -150,7 +155,7 @@ export function loadClusterConfig(file: string): ClusterConfig {
   if (!cluster.worker) cluster.worker = `${hostname()}-${process.pid}`;
   if (!/^[A-Za-z0-9_-]+$/.test(cluster.worker)) throw new ConfigError(`cluster file ${file}: cluster.worker must be letters, digits, _ and - (it is a NATS subject token)`);
   if (!Number.isInteger(cluster.partitions) || cluster.partitions < 1) throw new ConfigError(`cluster file ${file}: cluster.partitions must be a whole number of at least 1`);
-  for (const u of cluster.natsMonitor.split(",").map((x) => x.trim()).filter(Boolean)) {
+  for (const u of listOption(cluster.natsMonitor)) {
     let ok = false;
     try { ok = /^https?:$/.test(new URL(u).protocol); } catch { ok = false; }
     if (!ok) throw new ConfigError(`cluster file ${file}: cluster.natsMonitor: ${JSON.stringify(u)} is not an http:// or https:// URL (a nats-server's monitoring port)`);

@@ -2,6 +2,7 @@
 // and the waits, so they can't drift apart.
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { listOption } from "./config.js";
 import type { ClusterOptions } from "./config.js";
 
 /**
@@ -19,5 +20,5 @@ export const LIVE_SUBJECT = "evrec.live";
 
 /** A connection that reconnects for as long as the process runs; `role` names it in the server's view. */
 export function connectCluster(o: ClusterOptions, role: "worker" | "office"): Promise<NatsConnection> {
-  return connect({ servers: o.natsServers.split(",").map((s) => s.trim()), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-${role}-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  return connect({ servers: listOption(o.natsServers), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-${role}-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
 }

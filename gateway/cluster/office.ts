@@ -7,13 +7,14 @@
 import { mkdirSync, statfsSync } from "node:fs";
 import { resolve } from "node:path";
 import { connectCluster, JS_WAIT_MS, LIVE_SUBJECT } from "./nats.js";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsPresence } from "./presence.js";
 import { PartitionWatch } from "./partitions.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { liveEventFrom } from "../live.js";
 import type { LiveEvent } from "../live.js";
 import type { Logger } from "../log.js";
+import { listOption } from "./config.js";
 import type { ClusterConfig } from "./config.js";
 import { lockDataDir } from "../datadir.js";
 import { openStore } from "../gateway.js";
@@ -53,13 +54,14 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
   const dir = resolve(g.dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const unlock = lockDataDir(dir);
-  let region: { close(): Promise<void> } | null = null;
-  let presence: NatsPresence | null = null;
-  let liveSub: Subscription | null = null;
+  // What is opened, closed again in reverse order: at close, or if a later step fails.
+  const opened: (() => unknown)[] = [unlock];
+  const undo = async () => { while (opened.length) await opened.pop()!(); };
   try {
     const store = await openStore(g);
+    opened.push(() => store.db.close());
     const r = await openRegionMedia(cfg, log);
-    region = r;
+    opened.push(() => r.close());
     const media = r.media;
     const core = officeCore(g, log, witnesses, store, media);
     // The workers count what they take in (their own /metrics); the office, its scrub and its disk.
@@ -70,53 +72,43 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
       scrub: () => core.evidence.scrubber.progress,
     });
     // Which devices are connected is nats-server's to know (presence.ts); what changes, the workers'.
-    const monitors = o.natsMonitor.split(",").map((u) => u.trim()).filter(Boolean);
-    presence = monitors.length ? new NatsPresence({ urls: monitors, intervalMs: o.presenceMs, log,
-      changed: (id, online) => core.bus.publish({ type: "device", id, at: Date.now(), online, lastSeen: Date.now() }) }) : null;
-    if (presence) await presence.start();
-    else log.warn("cluster.natsMonitor is not set: the console shows no device online (see --cluster-help)");
-    const p = presence;
-    liveSub = r.nc.subscribe(LIVE_SUBJECT, {
+    const monitors = listOption(o.natsMonitor);
+    const presence = monitors.length ? new NatsPresence({ urls: monitors, intervalMs: o.presenceMs, log,
+      changed: (id, on) => core.bus.publish({ type: "device", id, at: Date.now(), online: on, lastSeen: Date.now() }) }) : null;
+    if (presence) {
+      await presence.start();
+      opened.push(() => presence.close());
+    } else log.warn("cluster.natsMonitor is not set: the console shows no device online (see --cluster-help)");
+    const online = (id: string) => presence?.isOnline(id) ?? false;
+    const liveSub = r.nc.subscribe(LIVE_SUBJECT, {
       callback: (err, m) => {
         if (err) return;
         let ev: LiveEvent | null = null;
         try { ev = liveEventFrom(JSON.parse(m.string())); } catch { ev = null; }
         if (!ev) { log.warn({ code: "LIVE_EVENT_MALFORMED", subject: m.subject }, "a live event not understood: dropped"); return; }
         // A worker sees a device's messages, not its connection: whether it is online is nats-server's.
-        if (ev.type === "device") ev = { ...ev, online: p ? p.isOnline(ev.id) : false };
+        if (ev.type === "device") ev = { ...ev, online: online(ev.id) };
         core.bus.publish(ev);
       },
     });
+    opened.push(() => liveSub.unsubscribe());
     // Every partition served by some worker, or an alarm (partitions.ts).
     const watch = new PartitionWatch(await jetstreamManager(r.nc, { timeout: JS_WAIT_MS }), { stream: o.leaseStream, partitions: o.partitions, leaseMs: o.leaseMs, alarms: core.alarms, log });
     // Revokes reach devices through the workers (the NATS authorization file, authSyncMs).
     const office = await serveOffice(g, log, store, media, core, {
-      live: { online: (id) => (p ? p.isOnline(id) : false) }, metrics,
-      stats: () => ({ cluster: { natsServers: o.natsServers, partitions: watch.view, devicesOnline: p ? p.count : null } }),
+      live: { online }, metrics,
+      stats: () => ({ cluster: { natsServers: o.natsServers, partitions: watch.view, devicesOnline: presence ? presence.count : null } }),
     });
+    opened.push(() => office.close());
     const check = () => void Promise.all([office.checkFleet(), watch.check()]).catch((e) => log.error({ err: String(e) }, "fleet check failed"));
     check();
     const timer = setInterval(check, 5000);
     timer.unref();
+    opened.push(() => clearInterval(timer));
     writePorts(g.portsFile, { http: office.httpPort, https: office.apiScheme === "https" });
-    const nats = r;
-    return {
-      office, httpPort: office.httpPort, adminTokenFile: store.adminTokenFile,
-      async close() {
-        clearInterval(timer);
-        if (p) await p.close();
-        liveSub?.unsubscribe();
-        await office.close();
-        await nats.close();
-        await store.db.close();
-        unlock();
-      },
-    };
+    return { office, httpPort: office.httpPort, adminTokenFile: store.adminTokenFile, close: undo };
   } catch (e) {
-    if (presence) await presence.close();
-    liveSub?.unsubscribe();
-    if (region) await region.close();
-    unlock();
+    await undo();
     throw e;
   }
 }

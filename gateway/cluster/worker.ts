@@ -28,6 +28,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { Gauge } from "prom-client";
+import { listOption } from "./config.js";
 import type { ClusterConfig } from "./config.js";
 import { openMetadata } from "./store.js";
 import { Leases, partitionLease } from "./leases.js";
@@ -666,7 +667,7 @@ class ClusterWorker implements Worker {
       if (full) logins.push({ user: d.id, password: full.password });
     }
     const text = await authorizationText({ user: o.natsUser, password: o.natsPass }, logins, readAuthorization(o.authFile), this.loginDigestKey);
-    const pids = o.natsPidFiles ? o.natsPidFiles.split(",").map((s) => s.trim()).filter(Boolean) : [];
+    const pids = listOption(o.natsPidFiles);
     if (syncAuthorization(o.authFile, text, pids, this.log)) this.log.info({ devices: logins.length, file: o.authFile }, "NATS authorization written, servers told to reload");
   }
 
