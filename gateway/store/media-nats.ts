@@ -1,7 +1,9 @@
 // Media in a replicated JetStream stream, for cluster workers: what MediaStore keeps in files.
 // Each write is a message on the recording's subject carrying its offset; a trim is a message too.
 // A recording is read back by replaying its messages in stream order, so a write replayed after a
-// crash lands on the same bytes, and a tail cut off at reopening stays cut off. A write returns
+// crash lands on the same bytes, and a tail cut off at reopening stays cut off; the replay yields
+// where each byte comes from (media-layout.ts), so a long recording is read, downloaded or
+// scrubbed a message at a time, never held whole. A write returns
 // once the stream's leader and a quorum of its replicas hold it (the PubAck). Every call is safe to
 // make twice, so one that finds no stream leader (a NATS node lost) is made again until a new
 // leader answers (nats-retry.ts).
@@ -14,21 +16,32 @@ import { MediaUnavailableError } from "./media.js";
 import type { Media } from "./media.js";
 import type { Logger } from "../log.js";
 import { unanswered, unreachable, untilAnswered } from "./nats-retry.js";
+import { firstEndingAfter, piecesOf, sizeOf } from "./media-layout.js";
+import type { Op, Piece } from "./media-layout.js";
 
 /** Largest message written; NATS' default max_payload is 1 MiB. */
 const PART = 512 * 1024;
 const OFFSET = "Evrec-Offset";
 const TRIM = "Evrec-Trim";
-/** How long a recording read back whole serves the reads of ranges after it (latest()). */
+/** How long a recording's layout serves the reads of ranges after it (latest()). */
 const READ_KEPT_MS = 2000;
+/** A recording whose messages come to at most this is read in one pass, its bytes kept meanwhile. */
+const HOLD_BYTES = 8 << 20;
+/** Largest part a download streams (zeros where no write reached, like a file's holes). */
+const STREAM_PART = 1 << 20;
+
+/** A recording as replay() found it: its length, and where each of its bytes comes from. */
+interface Layout { rel: string; subject: string; size: number; pieces: Piece[] }
 
 export class NatsMediaStore implements Media {
   private constructor(private js: JetStreamClient, private jsm: JetStreamManager, readonly stream: string, readonly prefix: string,
     /** How long a write goes on being made while no stream leader answers; a read, three times this. */
-    private waitMs: number, private log?: Logger) {}
+    private waitMs: number, private log?: Logger,
+    /** A recording's bytes kept while it is replayed, at most (HOLD_BYTES; tests make it small). */
+    private holdBytes = HOLD_BYTES) {}
 
   /** The stream is made (or its replicas checked) once, by whichever worker comes first. */
-  static async open(nc: NatsConnection, o: { stream: string; replicas: number; prefix?: string; timeoutMs?: number; log?: Logger }): Promise<NatsMediaStore> {
+  static async open(nc: NatsConnection, o: { stream: string; replicas: number; prefix?: string; timeoutMs?: number; log?: Logger; holdBytes?: number }): Promise<NatsMediaStore> {
     // A stream electing a new leader (a node lost) answers after a few seconds: waited for, not failed.
     const timeout = o.timeoutMs || 10000;
     const asked = (what: string) => ({ withinMs: 3 * timeout, what, log: o.log });
@@ -44,7 +57,7 @@ export class NatsMediaStore implements Media {
         if (!(await jsm.streams.info(o.stream).catch(() => null))) throw e;
       });
     }
-    return new NatsMediaStore(jetstream(nc, { timeout }), jsm, o.stream, prefix, timeout, o.log);
+    return new NatsMediaStore(jetstream(nc, { timeout }), jsm, o.stream, prefix, timeout, o.log, o.holdBytes);
   }
 
   pathFor(device: string, recording: number): string {
@@ -83,7 +96,8 @@ export class NatsMediaStore implements Media {
 
   async trimTo(rel: string, length: number): Promise<number> {
     if (this.last && this.last.rel === rel) this.last = null;
-    const size = (await this.read(rel)).length;
+    const l = await this.layoutOf(rel);
+    const size = l ? l.size : 0;
     if (size <= length) return 0;
     const h = headers();
     h.set(TRIM, String(length));
@@ -93,13 +107,14 @@ export class NatsMediaStore implements Media {
   }
 
   async read(rel: string): Promise<Buffer> {
-    return (await this.replay(rel)) ?? Buffer.alloc(0);
+    const l = await this.layoutOf(rel);
+    return l ? this.bytesOf(l, 0, l.size) : Buffer.alloc(0);
   }
 
-  /** The recording's messages replayed in stream order; null if it has none. JetStream out of reach: MediaUnavailableError. */
-  private async replay(rel: string): Promise<Buffer | null> {
+  /** The recording's layout; null if it has no messages. JetStream out of reach: MediaUnavailableError. */
+  private async layoutOf(rel: string): Promise<Layout | null> {
     try {
-      return await this.replayOnce(rel);
+      return await this.replay(rel);
     } catch (e) {
       throw this.unavailable(e, `read ${rel}`);
     }
@@ -110,51 +125,107 @@ export class NatsMediaStore implements Media {
     return unreachable(e) ? new MediaUnavailableError(`the region's media (JetStream stream ${this.stream}) did not answer (${what}): ${(e as Error).message}`, { cause: e }) : e;
   }
 
-  private async replayOnce(rel: string): Promise<Buffer | null> {
+  /**
+   * The recording's messages replayed in stream order into where each of its bytes comes from:
+   * every message is read once, and its bytes kept only while all kept come to at most `holdBytes`
+   * (a recording that size is then read in this one pass). A larger one's bytes are fetched again,
+   * message by message, as they are read (fetch()): reading it holds a message at a time, not the
+   * recording.
+   */
+  private async replay(rel: string): Promise<Layout | null> {
     const subject = this.subjectOf(rel);
-    let out = Buffer.alloc(0);
-    let size = 0;
+    const ops: Op[] = [];
+    let held = 0;
+    let keep = true;
     let seq = 1;
     for (;;) {
       const m = await this.next(subject, seq);
-      if (!m) {
-        if (seq === 1) return null;
-        break;
-      }
+      if (!m) break;
       seq = m.seq + 1;
       const trim = m.header?.get(TRIM);
       if (trim) {
-        size = Math.min(size, Number(trim));
-        out.fill(0, size); // what a later write leaves unwritten past the cut reads as zeros, as in a file
+        ops.push({ seq: m.seq, trim: Number(trim) });
         continue;
       }
       const at = Number(m.header?.get(OFFSET));
-      const end = at + m.data.length;
-      if (end > out.length) {
-        const grown = Buffer.alloc(Math.max(end, out.length * 2));
-        out.copy(grown, 0, 0, size);
-        out = grown;
+      if (keep && held + m.data.length > this.holdBytes) {
+        keep = false;
+        for (const o of ops) delete o.data;
       }
-      out.set(m.data, at);
-      if (end > size) size = end;
+      if (keep) held += m.data.length;
+      ops.push({ seq: m.seq, at, length: m.data.length, data: keep ? m.data : undefined });
     }
-    return out.subarray(0, size);
+    if (!ops.length) return null;
+    return { rel, subject, size: sizeOf(ops), pieces: piecesOf(ops) };
+  }
+
+  /** `length` bytes of the laid-out recording from `offset`, as one buffer. */
+  private async bytesOf(l: Layout, offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.alloc(length); // bytes no write reached read as zeros, as in a file
+    for await (const [at, b] of this.spans(l, offset, offset + length)) out.set(b, at - offset);
+    return out;
+  }
+
+  /** The written spans of [from, to) in offset order, each with where it starts; gaps left out. */
+  private async *spans(l: Layout, from: number, to: number): AsyncGenerator<[number, Uint8Array]> {
+    let i = firstEndingAfter(l.pieces, from);
+    for (; i < l.pieces.length && l.pieces[i].start < to; i++) {
+      const p = l.pieces[i];
+      let data = p.data;
+      if (!data) {
+        // An export reads a chunk at a time, several to a message: the message is fetched once.
+        if (!this.fetched || this.fetched.seq !== p.seq) this.fetched = { seq: p.seq, data: await this.fetch(l, p.seq) };
+        data = this.fetched.data;
+      }
+      const s = Math.max(p.start, from), e = Math.min(p.end, to);
+      yield [s, data.subarray(p.from + s - p.start, p.from + e - p.start)];
+    }
+  }
+
+  /** The message fetched last (a stream's messages never change; one erased is forgotten by remove()). */
+  private fetched: { seq: number; data: Uint8Array } | null = null;
+
+  /** One message's bytes again (a large recording's second pass). */
+  private async fetch(l: Layout, seq: number): Promise<Uint8Array> {
+    let m;
+    try {
+      m = await untilAnswered(() => this.jsm.direct.getMessage(this.stream, { seq }), { withinMs: 3 * this.waitMs, what: `media read ${l.subject}`, log: this.log });
+    } catch (e) {
+      throw this.unavailable(e, `read ${l.rel}`);
+    }
+    // Erased (retention) or cut while it was read: what was laid out is gone.
+    if (!m || m.subject !== l.subject) throw new Error(`media ${l.rel} changed while it was read (message ${seq} gone)`);
+    return m.data;
   }
 
   async size(rel: string): Promise<number | null> {
-    const b = await this.latest(rel);
-    return b ? b.length : null;
+    const l = await this.latest(rel);
+    return l ? l.size : null;
   }
   async readRange(rel: string, offset: number, length: number): Promise<Buffer | null> {
-    const b = await this.latest(rel);
-    return b && offset + length <= b.length ? Buffer.from(b.subarray(offset, offset + length)) : null;
+    const l = await this.latest(rel);
+    return l && offset + length <= l.size ? this.bytesOf(l, offset, length) : null;
   }
   readStream(rel: string, length: number): Readable {
     return Readable.from((async function* (self: NatsMediaStore) {
-      const b = await self.read(rel);
-      if (b.length < length) throw new Error(`media ${rel} holds ${b.length} bytes, ${length} expected`);
-      yield b.subarray(0, length);
-    })(this));
+      const l = await self.layoutOf(rel);
+      const size = l ? l.size : 0;
+      if (size < length) throw new Error(`media ${rel} holds ${size} bytes, ${length} expected`);
+      let at = 0;
+      const zeros = (to: number) => function* () {
+        while (at < to) {
+          const n = Math.min(to - at, STREAM_PART);
+          at += n;
+          yield Buffer.alloc(n);
+        }
+      };
+      for await (const [start, b] of self.spans(l!, 0, length)) {
+        yield* zeros(start)();
+        yield b;
+        at = start + b.length;
+      }
+      yield* zeros(length)();
+    })(this), { objectMode: false });
   }
   /** Every message of the recording purged from the stream. */
   async remove(rel: string): Promise<void> {
@@ -165,19 +236,20 @@ export class NatsMediaStore implements Media {
       throw this.unavailable(e, `erase ${rel}`);
     }
     if (this.last && this.last.rel === rel) this.last = null;
+    this.fetched = null;
   }
   /**
-   * A recording read back whole, kept a moment: a reader's ranges (a scrub's windows, an export's
-   * chunks) come one after another from one replay, not one replay each. A read made more than
-   * READ_KEPT_MS after it replays again, and so does one after this store wrote to the recording;
-   * ingest's own reads (read(), trimTo) never use it.
+   * A recording's layout (and its bytes, if it is small), kept a moment: a reader's ranges (a
+   * scrub's windows, an export's chunks) come one after another from one replay, not one replay
+   * each. A read made more than READ_KEPT_MS after it replays again, and so does one after this
+   * store wrote to the recording; ingest's own reads (read(), trimTo) never use it.
    */
-  private last: { rel: string; at: number; bytes: Buffer | null } | null = null;
-  private async latest(rel: string): Promise<Buffer | null> {
-    if (this.last && this.last.rel === rel && Date.now() - this.last.at < READ_KEPT_MS) return this.last.bytes;
-    const bytes = await this.replay(rel);
-    this.last = { rel, at: Date.now(), bytes };
-    return bytes;
+  private last: { rel: string; at: number; layout: Layout | null } | null = null;
+  private async latest(rel: string): Promise<Layout | null> {
+    if (this.last && this.last.rel === rel && Date.now() - this.last.at < READ_KEPT_MS) return this.last.layout;
+    const layout = await this.layoutOf(rel);
+    this.last = { rel, at: Date.now(), layout };
+    return layout;
   }
 
   /** The recording's next message from `seq`; asked again while no replica answers (one catching up after a node was lost, or none there). */

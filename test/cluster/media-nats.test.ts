@@ -62,6 +62,38 @@ describe.skipIf(!existsSync(NATS_BIN))("media in a JetStream stream", () => {
     await readerContract(media, "cam-r1");
   });
 
+  it("reads a recording larger than it holds a message at a time: the same bytes every way, and a download cut short if the recording is erased under it", async () => {
+    const small = await NatsMediaStore.open(nc, { stream: "EVREC_MEDIA", replicas: 1, holdBytes: 64 * 1024 });
+    await readerContract(small, "cam-s1");
+    const rel = small.pathFor("cam-s2", 1);
+    const parts = Array.from({ length: 12 }, () => randomBytes(100 * 1024));
+    // Appended, one replayed, a gap later filled, then cut at a reopening and written on.
+    for (let i = 0; i < 8; i++) if (i !== 5) await small.writev(rel, i * 102400, [parts[i]]);
+    await small.writev(rel, 3 * 102400, [parts[3]]);
+    await small.writev(rel, 5 * 102400, [parts[5]]);
+    expect(await small.trimTo(rel, 6 * 102400 + 777)).toBe(102400 - 777 + 102400);
+    await small.writev(rel, 6 * 102400 + 777, [parts[8]]);
+    const want = Buffer.concat([...parts.slice(0, 6), parts[6].subarray(0, 777), parts[8]]);
+    // The store that holds it whole and the one that fetches each message again agree with the file's bytes.
+    expect(Buffer.compare(await media.read(rel), want)).toBe(0);
+    expect(Buffer.compare(await small.read(rel), want)).toBe(0);
+    expect(await small.size(rel)).toBe(want.length);
+    for (const [at, n] of [[0, 10], [102390, 20], [6 * 102400 + 700, 200], [want.length - 5, 5], [1000, 500000]]) {
+      expect(Buffer.compare((await small.readRange(rel, at, n))!, want.subarray(at, at + n)), `range ${at}+${n}`).toBe(0);
+    }
+    expect(await small.readRange(rel, want.length - 5, 6)).toBeNull();
+    const parts2: Buffer[] = [];
+    for await (const p of small.readStream(rel, want.length - 1000)) parts2.push(p as Buffer);
+    expect(Buffer.compare(Buffer.concat(parts2), want.subarray(0, want.length - 1000))).toBe(0);
+    // Erased (retention) while a download reads it: the download fails, never gives other bytes.
+    const s = small.readStream(rel, want.length);
+    const it = s[Symbol.asyncIterator]();
+    const first = await it.next();
+    expect(Buffer.compare(first.value as Buffer, want.subarray(0, (first.value as Buffer).length))).toBe(0);
+    await small.remove(rel);
+    await expect((async () => { for (;;) if ((await it.next()).done) return; })()).rejects.toThrow(/cam-s2\/000001\.media changed while it was read/);
+  });
+
   it("reads a recording never written as empty", async () => {
     expect((await media.read(media.pathFor("nobody", 1))).length).toBe(0);
   });
