@@ -16,6 +16,7 @@ import { Alarms, Approvals, Audit } from "./pages/review.js";
 import { Cases, Devices, People } from "./pages/station.js";
 import { Ratios, Statistics } from "./pages/reports.js";
 import { Evidence } from "./pages/evidence.js";
+import { System } from "./pages/system.js";
 
 type Role = Session["role"];
 const ALL: Role[] = ["admin", "supervisor", "legal_reviewer", "officer"];
@@ -32,6 +33,7 @@ const PAGES: { path: string; key: Key; roles: Role[] }[] = [
   { path: "alarms", key: "alarms", roles: ["admin", "supervisor"] },
   { path: "audit", key: "audit", roles: ["admin"] },
   { path: "evidence", key: "evidence", roles: ALL },
+  { path: "system", key: "system", roles: ["admin"] },
 ];
 
 function route(): string[] {
@@ -88,6 +90,7 @@ function Page({ session, parts }: { session: Session; parts: string[] }): VNode 
     case "stats": return html`<${Statistics} />`;
     case "alarms": return html`<${Alarms} />`;
     case "audit": return html`<${Audit} />`;
+    case "system": return html`<${System} />`;
     default: return html`<${Evidence} session=${session} />`;
   }
 }

@@ -77,6 +77,20 @@ const W = {
   signInFailed: ["账户名或密码错误", "Wrong account name or password"], forbiddenPage: ["您的角色无权查看此页面。", "Your role may not see this page."],
   notFound: ["页面不存在", "No such page"], periodHelp: ["日期为站点当地日期", "Dates are the station's local dates"], loadMore: ["显示更多", "Show more"],
   checkCol: ["检查项", "Check"], custody: ["监管链记录", "Custody report"], showCustody: ["显示监管链记录", "Show the custody report"], proof: ["证明", "Proof"],
+  system: ["系统状态", "System"], sysStation: ["本站网关：设备直接连接本进程", "Station gateway: devices connect to this process"],
+  sysRegion: ["区域办公节点：设备连接 NATS 集群，由工作节点接收", "Region office: devices connect to the NATS cluster, taken in by its workers"], sysReadAt: ["读取于 %0", "read at %0"],
+  sysCluster: ["集群", "Cluster"], sysNats: ["NATS 服务器", "NATS servers"], sysOnline: ["在线设备", "Devices online"],
+  sysOnlineUnknown: ["未知（未配置 natsMonitor）", "unknown (natsMonitor not set)"], sysPartitions: ["分区", "Partitions"],
+  sysAllServed: ["%0 个分区均有工作节点", "all %0 served"], sysUnservedN: ["%0 / %1 个分区无工作节点", "%0 of %1 unserved"],
+  sysPartition: ["分区", "Partition"], sysWorker: ["工作节点", "Worker"], sysSince: ["自", "Since"],
+  sysUnserved: ["无工作节点：设备数据在 JetStream 中等待，均未确认", "none: its devices' messages wait in JetStream, none acknowledged"],
+  sysIngest: ["接收", "Ingest"], sysMqttPort: ["MQTT 端口", "MQTT port"], sysDisk: ["数据盘", "Data disk"], sysDiskOk: ["空间充足", "enough space"],
+  sysDiskLow: ["空间不足：暂停确认", "too low: nothing acknowledged"],
+  sysIn_chunks: ["已提交数据块", "Chunks committed"], sysIn_duplicates: ["重复数据块", "Duplicates"], sysIn_refused: ["拒收", "Refused"], sysIn_failed: ["核验失败", "Failed verification"],
+  sysIn_forged: ["伪造", "Forged"], sysIn_acks: ["已发确认", "Acks sent"], sysIn_paused: ["暂停读取次数", "Times a device was paused"],
+  sysRefusals: ["拒收（按原因代码）", "Refusals by reason code"], sysCode: ["原因代码", "Reason code"], sysTimes: ["次数", "Times"],
+  sysScrub: ["存储巡检", "Storage scrub"], sysScrubRunning: ["巡检中", "running"], sysScrubIdle: ["空闲", "idle"], sysScrubPasses: ["已完成轮次", "Passes"],
+  sysScrubRecordings: ["已检查录音", "Recordings checked"], sysScrubDamaged: ["发现损坏", "Damaged found"],
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type Key = keyof typeof W;

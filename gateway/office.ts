@@ -21,7 +21,7 @@ import { Alarms } from "./alarms.js";
 import { Evidence } from "./evidence/service.js";
 import { Approvals } from "./services/approvals.js";
 import { Services } from "./services/index.js";
-import type { LiveHooks } from "./services/index.js";
+import type { GatewayState, LiveHooks } from "./services/index.js";
 import { LiveBus } from "./live.js";
 import { buildApi } from "./api/server.js";
 import { logRoutes } from "./api/log-routes.js";
@@ -74,8 +74,8 @@ export interface Office {
 export interface OfficeHooks {
   /** A device's live connection, where this process has them (a station), for revokes and presence. */
   live: Omit<LiveHooks, "bus">;
-  /** What GET /api/stats adds about taking devices in. */
-  stats: () => Record<string, unknown>;
+  /** What the gateway says of itself to its admin (services/system.ts), its scrub's progress added here. */
+  state: () => Omit<GatewayState, "scrub">;
   metrics: Metrics;
 }
 
@@ -83,7 +83,8 @@ export interface OfficeHooks {
 export async function serveOffice(config: GatewayConfig, log: Logger, s: OfficeStore, media: MediaReader, core: OfficeCore, hooks: OfficeHooks): Promise<Office> {
   const { bus, alarms, evidence, approvals } = core;
   const live: LiveHooks = { ...hooks.live, bus };
-  const services = new Services({ db: s.db, audit: s.audit, model: s.model, registry: s.registry, accounts: s.accounts, alarms, policy: s.policy, media, dataDir: s.dir, live, approvals });
+  const state = () => ({ ...hooks.state(), scrub: { ...evidence.scrubber.progress } });
+  const services = new Services({ db: s.db, audit: s.audit, model: s.model, registry: s.registry, accounts: s.accounts, alarms, policy: s.policy, media, dataDir: s.dir, live, approvals, state });
   let lastDeadlineCheck = 0;
   const checkFleet = async () => {
     await alarms.checkSilentDevices(Date.now(), config.silentAfterS * 1000);
@@ -108,7 +109,7 @@ export async function serveOffice(config: GatewayConfig, log: Logger, s: OfficeS
   const httpsMaterial = httpsOn ? tlsMaterial(s.dir, config.httpsCert, config.httpsKey) : null;
   if (httpsMaterial?.generated) log.info({ cert: httpsMaterial.certFile }, "generated a self-signed TLS certificate");
   const apiLog = log.level === "silent" ? log.child({ part: "api" }) : log.child({ part: "api" }, { level: "warn" });
-  const api = await buildApi({ services, https: httpsMaterial ? { cert: httpsMaterial.cert, key: httpsMaterial.key } : undefined, stats: hooks.stats }, apiLog);
+  const api = await buildApi({ services, https: httpsMaterial ? { cert: httpsMaterial.cert, key: httpsMaterial.key } : undefined }, apiLog);
   logRoutes(api, evidence.tlog, s.identity.verifierKey);
   metricsRoutes(api, hooks.metrics);
   consoleRoutes(api, services, { consoleDir: config.consoleDir, secureCookie: httpsOn });

@@ -14,8 +14,6 @@ import { SAFE_METHODS, checkForgery, sessionCookie, securityHeaders } from "./se
 
 export interface ApiOptions {
   services: Services;
-  /** Counters for an authenticated health check: ingest, refusals, the disk. */
-  stats: () => Record<string, unknown>;
   /** HTTPS: a certificate and key (PEM); none: plain HTTP. */
   https?: { cert: Buffer; key: Buffer };
 }
@@ -91,13 +89,16 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: "NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` }));
 
-  // Up or down to anyone; the counters only to an admin's token.
-  app.get("/api/health", { config: { open: true }, schema: { description: "up or down; with an admin token, the counters", response: { 200: { type: "object", additionalProperties: true, properties: { ok: { type: "boolean" } } } } } }, async (req) => {
+  // Up or down to anyone; the gateway's state (as GET /api/system) only to an admin's token.
+  app.get("/api/health", { config: { open: true }, schema: { description: "up or down; with an admin token, the gateway's state (as /api/system)", response: { 200: { type: "object", additionalProperties: true, properties: { ok: { type: "boolean" } } } } } }, async (req) => {
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization || "");
     if (!m) return { ok: true };
     const c = await s.accounts.authenticate(m[1]).catch(() => null);
-    return c && c.role === "admin" ? { ok: true, ...o.stats() } : { ok: true };
+    return c && c.role === "admin" ? { ok: true, ...s.system.state(c) } : { ok: true };
   });
+
+  app.get("/api/system", { schema: { description: "the gateway's state (admin): a station's ingest and refusals by reason code, a region office's NATS servers and each partition's worker, the scrub's progress" } },
+    async (req) => s.system.state(callerOf(req)));
 
   app.get("/api/docs", { config: { open: true }, schema: { description: "this API as an OpenAPI 3 document", hide: true } }, async () => app.swagger());
 

@@ -12,8 +12,10 @@ import { AuditService } from "./audit.js";
 import { SessionService } from "./sessions.js";
 import { EventService } from "./events.js";
 import { ExportService } from "./exports.js";
+import { SystemService } from "./system.js";
 
 export type { Caller, ServiceDeps, LiveHooks } from "./context.js";
+export type { GatewayState } from "./system.js";
 
 export class Services {
   readonly ctx: ServiceContext;
@@ -27,6 +29,7 @@ export class Services {
   readonly sessions: SessionService;
   readonly events: EventService;
   readonly exports: ExportService;
+  readonly system: SystemService;
 
   constructor(deps: ServiceDeps) {
     this.ctx = new ServiceContext(deps);
@@ -40,5 +43,6 @@ export class Services {
     this.sessions = new SessionService(this.ctx);
     this.events = new EventService(this.ctx);
     this.exports = new ExportService(this.ctx);
+    this.system = new SystemService(this.ctx);
   }
 }

@@ -21,7 +21,7 @@ declare const document: any, window: any;
 const HAVE = browserOrSkip();
 const ADMIN: Caller = { name: "admin", role: "admin", officerBadge: null };
 const PW = { admin: "station chief 2026", approver: "release desk 2026", reviewer: "legal desk 2026", liwei: "patrol shift 2026" };
-const PAGES_ADMIN = ["fleet", "devices", "people", "cases", "clips", "approvals", "ratios", "stats", "alarms", "audit", "evidence"];
+const PAGES_ADMIN = ["fleet", "devices", "people", "cases", "clips", "approvals", "ratios", "stats", "alarms", "audit", "evidence", "system"];
 
 describe.skipIf(!HAVE)("the station console in Chromium", () => {
   let s: Station, built: Awaited<ReturnType<typeof builtConsole>>, browser: Browser, base: string, downloads: string;
@@ -303,6 +303,25 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     const cells = await row.locator("td").allTextContents();
     expect(cells[1]).toBe("2");
     expect(await row.textContent()).toMatch(/不达标|short/);
+  });
+
+  it("shows the station's admin what it has taken in on the system page, and no one else", async () => {
+    const p = await page("en");
+    await signIn(p, base, "admin", PW.admin);
+    await p.goto(`${base}/#/system`);
+    const chunks = p.locator('dd[data-count="chunks"]');
+    await chunks.waitFor();
+    const state = s.gw.services.system.state(ADMIN);
+    expect(Number((await chunks.textContent())!.replace(/,/g, ""))).toBe(state.ingest!.chunks);
+    expect(state.ingest!.chunks).toBeGreaterThan(0);
+    await expect(p.locator("#sys-disk").textContent()).resolves.toMatch(/^(空间充足|enough space)$/);
+    await expect(p.locator("main").textContent()).resolves.toMatch(/本站网关|Station gateway/);
+    // An officer has no such page: not in the menu, refused by address.
+    const o = await page("en");
+    await signIn(o, base, "liwei", PW.liwei);
+    expect(await o.locator("nav").textContent()).not.toMatch(/系统状态|System/);
+    await o.goto(`${base}/#/system`);
+    await expect(o.locator("main .error").textContent()).resolves.toMatch(/无权查看|may not see this page/);
   });
 
   it("shows each unit's FULL-case coverage on the statistics page, as the coverage report computes it, and in the CSV", async () => {

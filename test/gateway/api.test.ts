@@ -71,6 +71,25 @@ describe("HTTP API", () => {
     expect(views[0]).toMatchObject({ actor: "admin", target: "BWC-0501/1", reason: "case review 2026-PEN-0117" });
   });
 
+  it("tells its admin, and no one else, what it has taken in (GET /api/system)", async () => {
+    const sys = await call("GET", "/api/system", admin);
+    expect(sys.status).toBe(200);
+    // The recording streamed above: its two chunks committed, its Acks sent; the disk fine.
+    expect(sys.body).toMatchObject({ kind: "station", mqttPort: gw.mqttPort, diskLow: false, scrub: { running: expect.any(Boolean), passes: expect.any(Number) } });
+    const ingest = (sys.body as unknown as { ingest: Record<string, number> }).ingest;
+    expect(ingest.chunks).toBeGreaterThanOrEqual(2);
+    expect(ingest.acks).toBeGreaterThanOrEqual(1);
+    expect(sys.body.cluster).toBeUndefined();
+    // The same to an admin's token at /api/health; a supervisor is refused, with the reason code.
+    expect((await call("GET", "/api/health", admin)).body).toMatchObject({ ok: true, kind: "station", ingest: { chunks: ingest.chunks } });
+    await gw.accounts.create("super1", "supervisor");
+    const sup = await gw.accounts.issueToken("super1");
+    const refused = await call("GET", "/api/system", sup);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toBe("ROLE_FORBIDDEN");
+    expect((await call("GET", "/api/health", sup)).body).toEqual({ ok: true });
+  });
+
   it("revokes a device with a reason; the device is then answered with an authenticated Revoke", async () => {
     const root = randomBytes(32);
     await call("POST", "/api/devices", admin, { id: "BWC-0503", root: root.toString("hex") });

@@ -1,0 +1,34 @@
+// What a gateway says of itself to its admin (GET /api/system, the console's System page, and
+// /api/health to an admin's token): a station's broker and ingest, a region office's cluster
+// (which worker holds each partition, how many devices are connected), and both's scrub.
+import type { Caller, ServiceContext } from "./context.js";
+import { requireRole } from "./context.js";
+
+export interface GatewayState {
+  /** A station takes devices in itself; a region's office reads what its cluster's workers took in. */
+  kind: "station" | "region";
+  /** A station's MQTT port. */
+  mqttPort?: number;
+  /** A station's ingest since start: chunks committed, duplicates, refused, failed, forged, Acks... */
+  ingest?: Record<string, number>;
+  /** A station's refusals since start, by reason code. */
+  refusals?: Record<string, number>;
+  /** A station's data disk below its minimum: nothing is acknowledged. */
+  diskLow?: boolean;
+  /** A region: its NATS servers, each partition's worker (null: none) since when, devices connected (null: not known). */
+  cluster?: { natsServers: string; partitions: { partition: number; holder: string | null; since: number }[]; devicesOnline: number | null };
+  /** The background scrub: whether a pass runs now, and totals since start. */
+  scrub: { running: boolean; passes: number; recordings: number; bytes: number; damaged: number };
+}
+
+export class SystemService {
+  constructor(private ctx: ServiceContext) {}
+
+  /** The gateway's state now; `at` when it was read. */
+  state(caller: Caller): GatewayState & { at: number } {
+    requireRole(caller, ["admin"], "reading the gateway's state");
+    const state = this.ctx.deps.state;
+    if (!state) return { at: this.ctx.now(), kind: "station", scrub: { running: false, passes: 0, recordings: 0, bytes: 0, damaged: 0 } };
+    return { at: this.ctx.now(), ...state() };
+  }
+}
