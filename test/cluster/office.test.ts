@@ -3,7 +3,8 @@
 // devices sent, entered into the transparency log by its timed pass, exported (released by an
 // approver) in a bundle that verifies offline; and the scrub, reading the
 // same JetStream media, finds them whole, then (the admin CLI given the office's file) finds a byte
-// changed there, which the office then refuses to hand out as if whole.
+// changed there, which the office then refuses to hand out as if whole. Its console's System page
+// (in Chromium) shows which worker holds each partition, and none when the only worker dies.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +23,10 @@ import { Scrubber } from "../../gateway/evidence/scrub.js";
 import { openStore } from "../../gateway/gateway.js";
 import { Approvals } from "../../gateway/services/approvals.js";
 import { verifyBundle } from "../../verifier/verify.js";
+import type { Browser } from "playwright-core";
+import { browserOrSkip, builtConsole, launch, shot, signIn } from "../console/browser.js";
+// Inside page.waitForFunction callbacks, which run in the page (this program has no DOM types).
+declare const document: any;
 import { testDb } from "../helpers/postgres.js";
 import { FakeDevice } from "../gateway/fake-device.js";
 
@@ -40,10 +45,15 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
   const config = () => configFrom({ dataDir: join(dir, "data"), ...(meta.db ? { db: meta.db } : {}) }, "test");
   const setup = () => ({ dir, nats, partitions: PARTITIONS, db: meta.db });
   let office: Proc & { http: number };
+  // The console the office serves, built as npm start builds it (where there is a Chromium to drive it).
+  const HAVE_BROWSER = browserOrSkip();
+  let built: Awaited<ReturnType<typeof builtConsole>> | null = null;
+  let browser: Browser | null = null;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "evrec-office-"));
     meta = await testDb();
+    if (HAVE_BROWSER) built = await builtConsole();
     nats = new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER);
     await nats.start();
     const { db, registry } = await openMetadata(config());
@@ -75,6 +85,8 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     await Promise.all(procs.map(killWorker));
     if (nats) await nats.stop();
     await meta.drop();
+    if (browser) await browser.close();
+    built?.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 30000);
 
@@ -90,7 +102,7 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
 
     // The office on the workers' data directory: a log pass every 300 ms.
     // It reads which devices are connected from the nodes' monitoring ports, every 300 ms.
-    office = await startOffice(setup(), "office", { logIntervalMs: 300 }, { natsMonitor: nats.monitors, presenceMs: 300 });
+    office = await startOffice(setup(), "office", { logIntervalMs: 300, ...(built ? { consoleDir: built.dir } : {}) }, { natsMonitor: nats.monitors, presenceMs: 300 });
     procs.push(office);
     tokens.admin = readFileSync(join(dir, "data", "admin.token"), "utf8").trim();
     const call = (who: string, path: string, body?: unknown) => fetch(`http://127.0.0.1:${office.http}${path}`, {
@@ -190,16 +202,45 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     const holders = async () => ((await (await call("/api/health")).json()) as { cluster: { partitions: { holder: string | null }[] } }).cluster.partitions.map((x) => x.holder);
     await until("the office to see the worker holding every partition", async () => (await holders()).join() === Array(PARTITIONS).fill("ow").join(), 20000);
     expect(await unserved()).toEqual([]);
+    // The region's admin watches the console's System page (it reads the office's state every 5 s).
+    const page = HAVE_BROWSER ? await (async () => {
+      const pw = "region desk 2026";
+      const set = await fetch(`http://127.0.0.1:${office.http}/api/accounts/admin/password`, { method: "POST", body: JSON.stringify({ password: pw }), headers: { authorization: `Bearer ${tokens.admin}`, "content-type": "application/json" } });
+      expect(set.status).toBe(200);
+      browser = await launch();
+      const p = await (await browser.newContext({ locale: "en", viewport: { width: 1360, height: 860 } })).newPage();
+      await signIn(p, `http://127.0.0.1:${office.http}`, "admin", pw);
+      await p.goto(`http://127.0.0.1:${office.http}/#/system`);
+      return p;
+    })() : null;
+    /** The partitions as the page shows them: each one's worker, or "" for none. */
+    const shown = (want: string[]) => page!.waitForFunction((w: string[]) => {
+      const rows = [...document.querySelectorAll("#partitions-table tbody tr")];
+      return rows.length === w.length && rows.every((r: any, i: number) => (r.querySelector("td code")?.textContent ?? "") === w[i]);
+    }, want, { timeout: 45000 });
+    if (page) {
+      await shown(Array(PARTITIONS).fill("ow"));
+      await expect(page.locator("main").textContent()).resolves.toMatch(/区域办公节点|Region office/);
+      expect(await page.locator("#sys-served .badge.good").count()).toBe(1);
+    }
     // The region's only worker dies: its leases lapse (3 s), and no one takes them.
     await killWorker(procs.find((x) => x.name === "ow")!);
     await until("both partitions alarmed unserved", async () => (await unserved()).length === PARTITIONS, 40000, () => readFileSync(office.out, "utf8").slice(-2000));
     expect(await unserved()).toEqual(Array.from({ length: PARTITIONS }, (_, n) => `partition ${n}`));
     expect(await holders()).toEqual(Array(PARTITIONS).fill(null));
+    if (page) {
+      // Each partition marked as served by none, and the page says how many.
+      await shown(Array(PARTITIONS).fill(""));
+      expect(await page.locator("#partitions-table tbody tr .badge.bad").count()).toBe(PARTITIONS);
+      expect(await page.locator("#sys-served .badge.bad").count()).toBe(1);
+      await shot(page, "region-system-unserved");
+    }
     // A worker is started: it takes them, and the office clears the alarms.
     const again = await startWorker(setup(), "ow2");
     procs.push(again);
     await until("the alarms cleared once a worker holds the partitions again", async () => (await unserved()).length === 0, 40000, () => readFileSync(office.out, "utf8").slice(-2000));
     expect(await holders()).toEqual(Array(PARTITIONS).fill("ow2"));
+    if (page) await shown(Array(PARTITIONS).fill("ow2"));
   }, 120000);
 });
 
