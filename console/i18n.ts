@@ -82,6 +82,7 @@ const W = {
   sysCluster: ["集群", "Cluster"], sysNats: ["NATS 服务器", "NATS servers"], sysOnline: ["在线设备", "Devices online"],
   sysOnlineUnknown: ["未知（未配置 natsMonitor）", "unknown (natsMonitor not set)"], sysPartitions: ["分区", "Partitions"],
   sysAllServed: ["%0 个分区均有工作节点", "all %0 served"], sysUnservedN: ["%0 / %1 个分区无工作节点", "%0 of %1 unserved"],
+  sysWorkers: ["工作节点", "Workers"], sysHolds: ["分区 %0", "partitions %0"], sysStandby: ["备用", "standing by"], sysNoWorkers: ["无", "none"],
   sysPartition: ["分区", "Partition"], sysWorker: ["工作节点", "Worker"], sysSince: ["自", "Since"],
   sysUnserved: ["无工作节点：设备数据在 JetStream 中等待，均未确认", "none: its devices' messages wait in JetStream, none acknowledged"],
   sysIngest: ["接收", "Ingest"], sysMqttPort: ["MQTT 端口", "MQTT port"], sysDisk: ["数据盘", "Data disk"], sysDiskOk: ["空间充足", "enough space"],

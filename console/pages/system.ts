@@ -1,6 +1,7 @@
 // The gateway's own state, for its admin (GET /api/system): a station's broker, ingest counters
-// and refusals by reason code; a region office's NATS servers, devices connected and which worker
-// holds each partition (one none holds is marked: its devices' messages wait unacknowledged); the
+// and refusals by reason code; a region office's NATS servers, devices connected, the workers alive
+// (each with its partitions, or standing by) and which worker holds each partition (one none holds
+// is marked: its devices' messages wait unacknowledged); the
 // background scrub's progress. Read again every few seconds and at every alarm.
 import type { VNode } from "preact";
 import { useEffect } from "preact/hooks";
@@ -16,7 +17,7 @@ interface State {
   ingest?: Record<string, number>;
   refusals?: Record<string, number>;
   diskLow?: boolean;
-  cluster?: { natsServers: string; partitions: { partition: number; holder: string | null; since: number }[]; devicesOnline: number | null };
+  cluster?: { natsServers: string; partitions: { partition: number; holder: string | null; since: number }[]; workers: { name: string; partitions: number[] }[] | null; devicesOnline: number | null };
   scrub: { running: boolean; passes: number; recordings: number; bytes: number; damaged: number };
 }
 
@@ -62,6 +63,7 @@ function Cluster({ c, at }: { c: NonNullable<State["cluster"]>; at: number }): V
   return html`<h2 id="h-cluster">${t("sysCluster")}</h2>
     <dl class="facts">
       <dt>${t("sysNats")}</dt><dd><code>${c.natsServers}</code></dd>
+      <dt>${t("sysWorkers")}</dt><dd id="sys-workers">${c.workers === null ? "—" : c.workers.length ? c.workers.map((w, i) => html`${i ? ", " : ""}<code>${w.name}</code> (${w.partitions.length ? t("sysHolds", w.partitions.join(" ")) : t("sysStandby")})`) : html`<span class="badge bad">${t("sysNoWorkers")}</span>`}</dd>
       <dt>${t("sysOnline")}</dt><dd>${c.devicesOnline === null ? t("sysOnlineUnknown") : c.devicesOnline}</dd>
       <dt>${t("sysPartitions")}</dt><dd id="sys-served"><span class=${"badge " + (unserved ? "bad" : "good")}>${unserved ? t("sysUnservedN", unserved, c.partitions.length) : t("sysAllServed", c.partitions.length)}</span></dd>
     </dl>

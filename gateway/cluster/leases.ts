@@ -23,6 +23,12 @@ export async function leaseHolder(jsm: JetStreamManager, stream: string, name: s
   return m ? m.string() : null;
 }
 
+/** The workers whose heartbeat is within the lease time (a stopped one's expires), by name; throws if JetStream can't be asked. */
+export async function liveWorkers(jsm: JetStreamManager, stream: string): Promise<string[]> {
+  const info = await jsm.streams.info(stream, { subjects_filter: `${PREFIX}.worker.>` });
+  return Object.keys(info.state.subjects || {}).map((s) => s.slice(`${PREFIX}.worker.`.length)).sort();
+}
+
 export class Leases {
   /** Lease name → the sequence of this worker's message holding it, and of the one that took it (the token). */
   private held = new Map<string, { seq: number; token: number }>();
@@ -102,8 +108,7 @@ export class Leases {
   /** Say this worker is alive; returns how many workers said so within the lease time. */
   async heartbeat(): Promise<number> {
     await this.js.publish(`${PREFIX}.worker.${this.worker}`, String(Date.now()));
-    const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${PREFIX}.worker.>` });
-    return Math.max(1, Object.keys(info.state.subjects || {}).length);
+    return Math.max(1, (await liveWorkers(this.jsm, this.stream)).length);
   }
 
   /** Who holds a lease now, if anyone. */

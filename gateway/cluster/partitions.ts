@@ -7,16 +7,20 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Alarms } from "../alarms.js";
 import { SYSTEM_ACTOR } from "../alarms.js";
 import type { Logger } from "../log.js";
-import { leaseHolder, partitionLease } from "./leases.js";
+import { leaseHolder, liveWorkers, partitionLease } from "./leases.js";
 
 export const PARTITION_UNSERVED = "PARTITION_UNSERVED";
 
 export interface PartitionView { partition: number; holder: string | null; since: number }
+/** A worker alive (its heartbeat within the lease time) and the partitions it holds: none, a standby. */
+export interface WorkerView { name: string; partitions: number[] }
 
 export class PartitionWatch {
   /** Each partition's holder as last read, and since when it has been so. */
   private seen = new Map<number, PartitionView>();
   private raised = new Set<number>();
+  /** The workers alive as last read; null until read. */
+  private alive: string[] | null = null;
   private first = true;
 
   constructor(private jsm: JetStreamManager, private o: { stream: string; partitions: number; leaseMs: number; alarms: Alarms; log: Logger; now?: () => number }) {}
@@ -24,6 +28,14 @@ export class PartitionWatch {
   /** The partitions as last read (in the office's /api/health, to an admin). */
   get view(): PartitionView[] {
     return [...this.seen.values()].sort((a, b) => a.partition - b.partition);
+  }
+
+  /** The workers alive as last read, each with the partitions it holds (a holder whose heartbeat lapsed too); null until read. */
+  get workers(): WorkerView[] | null {
+    if (!this.alive) return null;
+    const names = new Set(this.alive);
+    for (const p of this.seen.values()) if (p.holder !== null) names.add(p.holder);
+    return [...names].sort().map((name) => ({ name, partitions: this.view.filter((p) => p.holder === name).map((p) => p.partition) }));
   }
 
   async check(): Promise<void> {
@@ -60,6 +72,11 @@ export class PartitionWatch {
         this.o.log.info({ partition: n, holder }, "partition served again");
         await this.o.alarms.clear(PARTITION_UNSERVED, subject, SYSTEM_ACTOR, `served again by worker ${holder}`);
       }
+    }
+    try {
+      this.alive = await liveWorkers(this.jsm, this.o.stream);
+    } catch (e) {
+      this.o.log.warn({ err: String(e) }, "workers' heartbeats not readable now: checked again at the next round");
     }
   }
 }

@@ -15,8 +15,17 @@ export interface GatewayState {
   refusals?: Record<string, number>;
   /** A station's data disk below its minimum: nothing is acknowledged. */
   diskLow?: boolean;
-  /** A region: its NATS servers, each partition's worker (null: none) since when, devices connected (null: not known). */
-  cluster?: { natsServers: string; partitions: { partition: number; holder: string | null; since: number }[]; devicesOnline: number | null };
+  /**
+   * A region: its NATS servers, each partition's worker (null: none) since when, the workers alive
+   * with the partitions each holds (none: standing by, as when there are more workers than partitions;
+   * null: not read yet), devices connected (null: not known).
+   */
+  cluster?: {
+    natsServers: string;
+    partitions: { partition: number; holder: string | null; since: number }[];
+    workers: { name: string; partitions: number[] }[] | null;
+    devicesOnline: number | null;
+  };
   /** The background scrub: whether a pass runs now, and totals since start. */
   scrub: { running: boolean; passes: number; recordings: number; bytes: number; damaged: number };
 }

@@ -200,8 +200,11 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     const call = (path: string) => fetch(`http://127.0.0.1:${office.http}${path}`, { headers: { authorization: `Bearer ${tokens.admin}` } });
     const unserved = async () => ((await (await call("/api/alarms")).json()) as { kind: string; subject: string }[]).filter((a) => a.kind === "PARTITION_UNSERVED").map((a) => a.subject).sort();
     const holders = async () => ((await (await call("/api/health")).json()) as { cluster: { partitions: { holder: string | null }[] } }).cluster.partitions.map((x) => x.holder);
+    const workers = async () => ((await (await call("/api/system")).json()) as { cluster: { workers: { name: string; partitions: number[] }[] | null } }).cluster.workers;
+    const every = Array.from({ length: PARTITIONS }, (_, n) => n);
     await until("the office to see the worker holding every partition", async () => (await holders()).join() === Array(PARTITIONS).fill("ow").join(), 20000);
     expect(await unserved()).toEqual([]);
+    await until("the office to see the worker alive", async () => JSON.stringify(await workers()) === JSON.stringify([{ name: "ow", partitions: every }]), 20000);
     // The region's admin watches the console's System page (it reads the office's state every 5 s).
     const page = HAVE_BROWSER ? await (async () => {
       const pw = "region desk 2026";
@@ -228,11 +231,14 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     await until("both partitions alarmed unserved", async () => (await unserved()).length === PARTITIONS, 40000, () => readFileSync(office.out, "utf8").slice(-2000));
     expect(await unserved()).toEqual(Array.from({ length: PARTITIONS }, (_, n) => `partition ${n}`));
     expect(await holders()).toEqual(Array(PARTITIONS).fill(null));
+    // Its heartbeat lapsed with its leases: no worker alive.
+    await until("no worker alive", async () => JSON.stringify(await workers()) === "[]", 20000);
     if (page) {
       // Each partition marked as served by none, and the page says how many.
       await shown(Array(PARTITIONS).fill(""));
       expect(await page.locator("#partitions-table tbody tr .badge.bad").count()).toBe(PARTITIONS);
       expect(await page.locator("#sys-served .badge.bad").count()).toBe(1);
+      await page.waitForFunction(() => document.querySelector("#sys-workers .badge.bad") !== null);
       await shot(page, "region-system-unserved");
     }
     // A worker is started: it takes them, and the office clears the alarms.
@@ -240,7 +246,11 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     procs.push(again);
     await until("the alarms cleared once a worker holds the partitions again", async () => (await unserved()).length === 0, 40000, () => readFileSync(office.out, "utf8").slice(-2000));
     expect(await holders()).toEqual(Array(PARTITIONS).fill("ow2"));
-    if (page) await shown(Array(PARTITIONS).fill("ow2"));
+    await until("the new worker alive with every partition", async () => JSON.stringify(await workers()) === JSON.stringify([{ name: "ow2", partitions: every }]), 20000);
+    if (page) {
+      await shown(Array(PARTITIONS).fill("ow2"));
+      await page.waitForFunction(() => /ow2 \((分区|partitions) 0 1\)/.test(document.querySelector("#sys-workers")?.textContent ?? ""));
+    }
   }, 120000);
 });
 
