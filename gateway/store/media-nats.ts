@@ -27,8 +27,13 @@ const TRIM = "Evrec-Trim";
 const READ_KEPT_MS = 2000;
 /** A recording whose messages come to at most this is read in one pass, its bytes kept meanwhile. */
 const HOLD_BYTES = 8 << 20;
-/** Largest part a download streams (zeros where no write reached, like a file's holes). */
+/** Largest run of zeros a download sends at once (where no write reached, like a file's holes). */
 const STREAM_PART = 1 << 20;
+
+/** `n` zero bytes, in parts of at most STREAM_PART: what a download sends where no write reached. */
+function* zeros(n: number): Generator<Buffer> {
+  for (; n > 0; n -= STREAM_PART) yield Buffer.alloc(Math.min(n, STREAM_PART));
+}
 
 /** A recording as replay() found it: its length, and where each of its bytes comes from. */
 interface Layout { rel: string; subject: string; size: number; pieces: Piece[] }
@@ -212,19 +217,12 @@ export class NatsMediaStore implements Media {
       const size = l ? l.size : 0;
       if (size < length) throw new Error(`media ${rel} holds ${size} bytes, ${length} expected`);
       let at = 0;
-      const zeros = (to: number) => function* () {
-        while (at < to) {
-          const n = Math.min(to - at, STREAM_PART);
-          at += n;
-          yield Buffer.alloc(n);
-        }
-      };
       for await (const [start, b] of self.spans(l!, 0, length)) {
-        yield* zeros(start)();
+        yield* zeros(start - at);
         yield b;
         at = start + b.length;
       }
-      yield* zeros(length)();
+      yield* zeros(length - at);
     })(this), { objectMode: false });
   }
   /** Every message of the recording purged from the stream. */
