@@ -51,7 +51,7 @@ export interface ServiceDeps {
   live: LiveHooks;
   /** Grants to view beyond one's scope (approvals.ts); without it none applies. */
   approvals?: Approvals;
-  /** What the gateway says of itself (services/system.ts); without it, a station's defaults. */
+  /** What the gateway says of itself (services/system.ts); none where no gateway runs (the admin CLI). */
   state?: () => GatewayState;
   now?: () => number;
 }

@@ -3,6 +3,7 @@
 // (which worker holds each partition, how many devices are connected), and both's scrub.
 import type { Caller, ServiceContext } from "./context.js";
 import { requireRole } from "./context.js";
+import { GatewayError } from "../errors.js";
 
 export interface GatewayState {
   /** A station takes devices in itself; a region's office reads what its cluster's workers took in. */
@@ -37,7 +38,8 @@ export class SystemService {
   state(caller: Caller): GatewayState & { at: number } {
     requireRole(caller, ["admin"], "reading the gateway's state");
     const state = this.ctx.deps.state;
-    if (!state) return { at: this.ctx.now(), kind: "station", scrub: { running: false, passes: 0, recordings: 0, bytes: 0, damaged: 0 } };
+    // The admin CLI's services run beside no gateway: nothing to say.
+    if (!state) throw new GatewayError("NO_GATEWAY", "this process runs no gateway: ask the running gateway (GET /api/system)");
     return { at: this.ctx.now(), ...state() };
   }
 }
