@@ -35,8 +35,8 @@ function* zeros(n: number): Generator<Buffer> {
   for (; n > 0; n -= STREAM_PART) yield Buffer.alloc(Math.min(n, STREAM_PART));
 }
 
-/** A recording as replay() found it: its length, and where each of its bytes comes from. */
-interface Layout { rel: string; subject: string; size: number; pieces: Piece[] }
+/** A recording as replay() found it: its length, where each of its bytes comes from, and how many messages it had. */
+interface Layout { rel: string; subject: string; size: number; pieces: Piece[]; messages: number }
 
 export class NatsMediaStore implements Media {
   private constructor(private js: JetStreamClient, private jsm: JetStreamManager, readonly stream: string, readonly prefix: string,
@@ -161,7 +161,7 @@ export class NatsMediaStore implements Media {
       ops.push({ seq: m.seq, at, length: m.data.length, data: keep ? m.data : undefined });
     }
     if (!ops.length) return null;
-    return { rel, subject, size: sizeOf(ops), pieces: piecesOf(ops) };
+    return { rel, subject, size: sizeOf(ops), pieces: piecesOf(ops), messages: ops.length };
   }
 
   /** `length` bytes of the laid-out recording from `offset`, as one buffer. */
@@ -237,17 +237,34 @@ export class NatsMediaStore implements Media {
     this.fetched = null;
   }
   /**
-   * A recording's layout (and its bytes, if it is small), kept a moment: a reader's ranges (a
-   * scrub's windows, an export's chunks) come one after another from one replay, not one replay
-   * each. A read made more than READ_KEPT_MS after it replays again, and so does one after this
-   * store wrote to the recording; ingest's own reads (read(), trimTo) never use it.
+   * A recording's layout (and its bytes, if it is small), kept: a reader's ranges (a scrub's
+   * windows, an export's chunks) come one after another from one replay, not one replay each. Past
+   * READ_KEPT_MS it serves on only while the recording still has as many messages (asked of the
+   * stream, one small request: its messages are only ever added, or all erased), else it is
+   * replayed; so a scrub paced over minutes reads a long recording once, not once every few
+   * seconds. A write by this store drops it; ingest's own reads (read(), trimTo) never use it.
    */
   private last: { rel: string; at: number; layout: Layout | null } | null = null;
   private async latest(rel: string): Promise<Layout | null> {
-    if (this.last && this.last.rel === rel && Date.now() - this.last.at < READ_KEPT_MS) return this.last.layout;
+    const kept = this.last && this.last.rel === rel ? this.last : null;
+    if (kept && Date.now() - kept.at < READ_KEPT_MS) return kept.layout;
+    if (kept && kept.layout && (await this.messagesOf(kept.layout.subject)) === kept.layout.messages) {
+      kept.at = Date.now();
+      return kept.layout;
+    }
     const layout = await this.layoutOf(rel);
     this.last = { rel, at: Date.now(), layout };
     return layout;
+  }
+
+  /** How many messages a recording's subject holds now. */
+  private async messagesOf(subject: string): Promise<number> {
+    try {
+      const info = await untilAnswered(() => this.jsm.streams.info(this.stream, { subjects_filter: subject }), { withinMs: 3 * this.waitMs, what: `media count ${subject}`, log: this.log });
+      return info.state.subjects?.[subject] ?? 0;
+    } catch (e) {
+      throw this.unavailable(e, `count ${subject}`);
+    }
   }
 
   /** The recording's next message from `seq`; asked again while no replica answers (one catching up after a node was lost, or none there). */

@@ -104,6 +104,32 @@ describe.skipIf(!existsSync(NATS_BIN))("media in a JetStream stream", () => {
     await expect((async () => { for (;;) if ((await it.next()).done) return; })()).rejects.toThrow(/cam-s2\/000001\.media changed while it was read/);
   });
 
+  it("keeps a reader's layout while the recording is unchanged, and reads it again once another writer cut and rewrote it", async () => {
+    const reader = await NatsMediaStore.open(nc, { stream: "EVREC_MEDIA", replicas: 1 });
+    // Messages the reader fetches from the stream, counted.
+    const direct = (reader as unknown as { jsm: { direct: { getMessage: (...a: unknown[]) => Promise<unknown> } } }).jsm.direct;
+    const getMessage = direct.getMessage.bind(direct);
+    let fetched = 0;
+    direct.getMessage = (...a: unknown[]) => { fetched++; return getMessage(...a); };
+    const rel = media.pathFor("cam-k1", 1);
+    const a = randomBytes(3000), b = randomBytes(3000), c = randomBytes(3000);
+    await media.writev(rel, 0, [a]);
+    await media.writev(rel, 3000, [b]);
+    expect(Buffer.compare((await reader.readRange(rel, 0, 6000))!, Buffer.concat([a, b]))).toBe(0);
+    const once = fetched;
+    expect(once).toBeGreaterThan(0);
+    // Read again after the layout's first seconds, the recording unchanged: not replayed.
+    await new Promise((r) => setTimeout(r, 2200));
+    expect(Buffer.compare((await reader.readRange(rel, 1000, 4000))!, Buffer.concat([a, b]).subarray(1000, 5000))).toBe(0);
+    expect(fetched).toBe(once);
+    // Another process (a worker reopening the recording) cuts its tail and writes other bytes there.
+    await media.trimTo(rel, 3000);
+    await media.writev(rel, 3000, [c]);
+    await new Promise((r) => setTimeout(r, 2200));
+    expect(Buffer.compare((await reader.readRange(rel, 3000, 3000))!, c)).toBe(0);
+    expect(fetched).toBeGreaterThan(once);
+  });
+
   it("reads a recording never written as empty", async () => {
     expect((await media.read(media.pathFor("nobody", 1))).length).toBe(0);
   });
