@@ -15,7 +15,7 @@ import { ChainCrypto, deriveDeviceKeys, loginPassword, recordingKey, stateAt } f
 import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { tagControl } from "../../protocol/downlink.js";
 import { chunkFrame, decode, encode } from "../../protocol/codec.js";
-import { CONTROL_HELLO, MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
+import { CONTROL_HELLO, HEADER_LEN, MEDIA_PCM_8K_S16LE, TAG_LEN } from "../../protocol/constants.js";
 
 export interface LoadConfig {
   mode: "gateway" | "broker" | "subscribe";
@@ -31,6 +31,12 @@ export interface LoadConfig {
   recording: number;
   /** How long to wait after the last publish for the last Acks (or deliveries). */
   drainMs: number;
+  /**
+   * Gateway mode: chunks chained per device before the load (1500 if not given). Enough for the
+   * whole load and none is chained during it, so the generator spends its CPU on the load alone,
+   * as with a broker's prebuilt frames; the bench sizes it from the rate it expects.
+   */
+  ahead?: number;
   /** Subscribe mode: stop after this many messages, or after idleMs without one. */
   expect?: number;
   idleMs?: number;
@@ -54,6 +60,8 @@ export interface LoadResult {
   loopDelay?: { p50: number; p99: number; max: number };
   /** This process's own CPU (user and kernel) over the load (after its devices are ready), seconds: its share of the machine. */
   cpuS?: number;
+  /** Gateway mode: chunks chained during the load, past those chained ahead of it (its CPU counted in the load's). */
+  chainedLive?: number;
 }
 
 const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as LoadConfig;
@@ -97,17 +105,25 @@ async function subscribe(): Promise<LoadResult> {
   return { mode: "subscribe", published: 0, done: n, bytes, seconds: (last - first) / 1000, latency: { p50: 0, p99: 0, n: 0 } };
 }
 
-interface Dev { id: string; c: MqttClient; w?: ChainWriter; frame?: Uint8Array; ready: { header: Uint8Array; tag: Uint8Array }[]; sent: number; acked: number; sentAt: number[]; payload: Uint8Array }
+/**
+ * A device of the load. `ready`: the headers and tags of the chunks chained ahead, back to back in
+ * one buffer (HEADER_LEN + TAG_LEN bytes each), not an object per chunk: a few hundred thousand
+ * small objects made the generator's collector work through the run.
+ */
+interface Dev { id: string; c: MqttClient; w?: ChainWriter; frame?: Uint8Array; ready: Uint8Array; readyCount: number; sent: number; acked: number; sentAt: number[]; payload: Uint8Array }
+const READY = HEADER_LEN + TAG_LEN;
 
 /** Chunks chained ahead of the timed run, per device: the generator spends its CPU before, not during. */
-const AHEAD = 1500;
+const AHEAD = cfg.ahead || 1500;
+/** Chunks chained during the run (none, when AHEAD covers it). */
+let chainedLive = 0;
 
 async function device(d: LoadConfig["devices"][number]): Promise<Dev> {
   const payload = new Uint8Array(randomBytes(cfg.size));
   if (cfg.mode === "broker") {
     const c = await connect(cfg.url, { clientId: d.id, reconnectPeriod: 0 });
     const frame = encode("Uplink", { schema: 1, chunk: { header: new Uint8Array(128), payload, tag: new Uint8Array(32) } });
-    return { id: d.id, c, frame, ready: [], sent: 0, acked: 0, sentAt: [], payload };
+    return { id: d.id, c, frame, ready: new Uint8Array(0), readyCount: 0, sent: 0, acked: 0, sentAt: [], payload };
   }
   const keys = deriveDeviceKeys(sha, Buffer.from(d.root!, "hex"));
   const dev = deviceIdBytes(d.id);
@@ -122,10 +138,11 @@ async function device(d: LoadConfig["devices"][number]): Promise<Dev> {
   const t = Date.now();
   const g = genesisFor(cc, dev, { recordingId: r, startMs: t - (AHEAD + 1) * 512, preEventMs: 0, uptimeMs: 1, media: MEDIA_PCM_8K_S16LE, caseTag: "", beacon: new Uint8Array(16), prevSeal: new Uint8Array(32) });
   const w = new ChainWriter(sha, dev, r, k1, 0, g.c0, 0);
-  const x: Dev = { id: d.id, c, w, ready: [], sent: 0, acked: 0, sentAt: [], payload };
+  const x: Dev = { id: d.id, c, w, ready: new Uint8Array(AHEAD * READY), readyCount: AHEAD, sent: 0, acked: 0, sentAt: [], payload };
   for (let i = 1; i <= AHEAD; i++) {
     const o = w.chunk(payload, 0, MEDIA_PCM_8K_S16LE, t - (AHEAD - i) * 512, 512, i, new Uint8Array(16)); // a backlog: times past, as a recorder's
-    x.ready.push({ header: o.header.slice(), tag: o.tag.slice() });
+    x.ready.set(o.header, (i - 1) * READY);
+    x.ready.set(o.tag, (i - 1) * READY + HEADER_LEN);
   }
   c.on("message", (_t, m) => {
     // The Ack's MAC is the device's business; the bench counts what the gateway says it stored.
@@ -169,7 +186,14 @@ async function publishLoop(x: Dev, until: number, perDeviceRate: number): Promis
     let bytes: Buffer;
     const seq = x.sent + 1;
     if (x.w) {
-      const o = seq <= x.ready.length ? x.ready[seq - 1] : x.w.chunk(x.payload, 0, MEDIA_PCM_8K_S16LE, Date.now(), 512, seq, new Uint8Array(16));
+      let o: { header: Uint8Array; tag: Uint8Array };
+      if (seq <= x.readyCount) {
+        const at = (seq - 1) * READY;
+        o = { header: x.ready.subarray(at, at + HEADER_LEN), tag: x.ready.subarray(at + HEADER_LEN, at + READY) };
+      } else {
+        chainedLive++;
+        o = x.w.chunk(x.payload, 0, MEDIA_PCM_8K_S16LE, Date.now(), 512, seq, new Uint8Array(16));
+      }
       // The frame around the payload, as a recorder sends it (codec.chunkFrame): one copy of the
       // payload per message, as little of the generator's CPU as a broker's prebuilt frame costs.
       const f = chunkFrame(o.header, x.payload.length, o.tag);
@@ -215,7 +239,7 @@ async function main(): Promise<LoadResult> {
   return { mode: cfg.mode, published, done, bytes: done * cfg.size, seconds: (last - t0) / 1000, latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), n: latencies.length,
     steady: { p50: quantile(steady, 0.5), p99: quantile(steady, 0.99), n: steady.length }, firstSecondP99: quantile(firstSecond, 0.99),
       puback: { p50: quantile(pubacks, 0.5), p99: quantile(pubacks, 0.99), n: pubacks.length } },
-    loopDelay: { p50: Math.round(loop.percentile(50) / 1e5) / 10, p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 } };
+    loopDelay: { p50: Math.round(loop.percentile(50) / 1e5) / 10, p99: Math.round(loop.percentile(99) / 1e5) / 10, max: Math.round(loop.max / 1e5) / 10 }, chainedLive };
 }
 
 const result = await main();
