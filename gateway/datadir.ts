@@ -1,6 +1,6 @@
 // The data directory: one gateway at a time (a lock file with its pid), and nothing in it readable
 // by anyone but the station's account (directories 0700, files 0600, fixed at every start).
-import { chmodSync, closeSync, lstatSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, lstatSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { GatewayError } from "./errors.js";
 
@@ -13,6 +13,12 @@ function alive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** Bytes free to this process on the disk holding `dir` (the metrics, the disk check, the admin's state). */
+export function freeBytes(dir: string): number {
+  const st = statfsSync(dir);
+  return st.bavail * st.bsize;
 }
 
 /**

@@ -1,7 +1,7 @@
 // Assembles the station gateway: data directory, station key, SQLite, media, broker, ingest.
 // main.ts runs it as a process; tests start it in-process on ephemeral ports.
-import { mkdirSync, statfsSync } from "node:fs";
-import { lockDataDir, tightenDataDir } from "./datadir.js";
+import { mkdirSync } from "node:fs";
+import { freeBytes, lockDataDir, tightenDataDir } from "./datadir.js";
 import { join, resolve } from "node:path";
 import type { GatewayConfig } from "./config.js";
 import { createLogger } from "./log.js";
@@ -159,7 +159,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   const metrics: Metrics = new Metrics({
     sessions: () => ingest.sessionLoad(),
     ingest: () => ingest.held,
-    diskFreeBytes: () => { const st = statfsSync(dir); return st.bavail * st.bsize; },
+    diskFreeBytes: () => freeBytes(dir),
     scrub: () => evidence.scrubber.progress,
   });
   const broker = new Broker(registry, refusals, log, { message: (conn, id, p) => ingest.message(conn, id, p), disconnected: (conn) => ingest.disconnected(conn) });
@@ -175,14 +175,17 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
   if (tls && tls.generated) log.info({ cert: tls.certFile }, "generated a self-signed TLS certificate");
   const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, connectTimeoutMs: config.mqttConnectTimeoutMs, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
-  const office = await serveOffice(config, log, store, media, core, { live, metrics, state: () => ({ kind: "station", mqttPort, ingest: { ...ingest.stats }, refusals: { ...refusals.counts }, diskLow: ingest.diskLow }) });
+  const office = await serveOffice(config, log, store, media, core, { live, metrics, state: () => {
+    const load = ingest.sessionLoad();
+    return { kind: "station", mqttPort, sessions: { connections: load.connections, paused: load.paused, backlogBytes: load.backlogBytes }, ingest: { ...ingest.stats }, refusals: { ...refusals.counts },
+      disk: { freeBytes: freeBytes(dir), minFreeBytes: config.diskMinFreeMb * 1048576, low: ingest.diskLow } };
+  } });
   // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds,
   // with the office's checks on the fleet (one timer, one pass every 5 s).
   let closed = false;
   const checkDisk = async () => {
     if (closed) return;
-    const st = statfsSync(dir);
-    const freeMb = (st.bavail * st.bsize) / 1048576;
+    const freeMb = freeBytes(dir) / 1048576;
     const low = freeMb < config.diskMinFreeMb;
     if (low !== ingest.diskLow) {
       log[low ? "error" : "info"]({ code: low ? "DISK_LOW" : undefined, freeMb: Math.round(freeMb) }, low ? "disk low: acknowledgements stopped" : "disk space back: acknowledging");

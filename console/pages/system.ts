@@ -1,5 +1,5 @@
-// The gateway's own state, for its admin (GET /api/system): a station's broker, ingest counters
-// and refusals by reason code; a region office's NATS servers, devices connected, the workers alive
+// The gateway's own state, for its admin (GET /api/system): its data disk's free space; a station's
+// broker, device connections, ingest counters and refusals by reason code; a region office's NATS servers, devices connected, the workers alive
 // (each with its partitions, or standing by) and which worker holds each partition (one none holds
 // is marked: its devices' messages wait unacknowledged); the
 // background scrub's progress. Read again every few seconds and at every alarm.
@@ -14,9 +14,10 @@ interface State {
   at: number;
   kind: "station" | "region";
   mqttPort?: number;
+  sessions?: { connections: number; paused: number; backlogBytes: number };
   ingest?: Record<string, number>;
   refusals?: Record<string, number>;
-  diskLow?: boolean;
+  disk: { freeBytes: number; minFreeBytes: number | null; low: boolean };
   cluster?: { natsServers: string; partitions: { partition: number; holder: string | null; since: number }[]; workers: { name: string; partitions: number[] }[] | null; devicesOnline: number | null };
   scrub: { running: boolean; passes: number; recordings: number; bytes: number; damaged: number };
 }
@@ -36,11 +37,15 @@ export function System(): VNode {
     <h1 id="h-system">${t("system")}</h1>
     <${ErrorNote} error=${s.error} /><${Loading} loading=${s.loading && !d} />
     ${d ? html`<p class="muted">${d.kind === "region" ? t("sysRegion") : t("sysStation")} · ${t("sysReadAt", when(d.at, true))}</p>
+      <dl class="facts">
+        <dt>${t("sysDisk")}</dt><dd id="sys-disk"><span class=${"badge " + (d.disk.low ? "bad" : "good")}>${d.disk.low ? t("sysDiskLow") : t("sysDiskOk")}</span>
+          ${" "}${t("sysDiskFree", bytes(d.disk.freeBytes))}${d.disk.minFreeBytes !== null ? `, ${t("sysDiskMin", bytes(d.disk.minFreeBytes))}` : ""}</dd>
+      </dl>
       ${d.cluster ? html`<${Cluster} c=${d.cluster} at=${d.at} />` : null}
       ${d.ingest ? html`<h2 id="h-ingest">${t("sysIngest")}</h2>
         <dl class="facts">
           ${d.mqttPort !== undefined ? html`<dt>${t("sysMqttPort")}</dt><dd>${d.mqttPort}</dd>` : null}
-          <dt>${t("sysDisk")}</dt><dd id="sys-disk"><span class=${"badge " + (d.diskLow ? "bad" : "good")}>${d.diskLow ? t("sysDiskLow") : t("sysDiskOk")}</span></dd>
+          ${d.sessions ? html`<dt>${t("sysConnections")}</dt><dd id="sys-connections">${t("sysConnectionsN", d.sessions.connections, d.sessions.paused, bytes(d.sessions.backlogBytes))}</dd>` : null}
           ${INGEST.map((k) => html`<dt>${tk("sysIn_", k)}</dt><dd data-count=${k}>${(d.ingest![k] ?? 0).toLocaleString()}</dd>`)}
         </dl>` : null}
       ${d.refusals ? html`<h2 id="h-refusals">${t("sysRefusals")}</h2>

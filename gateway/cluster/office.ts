@@ -4,7 +4,7 @@
 // NATS, never to it: it runs no broker and no ingest. Its data directory holds the region's
 // identity (the key that signs log checkpoints, manifests and C2PA) and the audit log's key: one
 // office per region, as one gateway per station.
-import { mkdirSync, statfsSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { connectCluster, JS_WAIT_MS, LIVE_SUBJECT } from "./nats.js";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -16,7 +16,7 @@ import type { LiveEvent } from "../live.js";
 import type { Logger } from "../log.js";
 import { listOption } from "./config.js";
 import type { ClusterConfig } from "./config.js";
-import { lockDataDir } from "../datadir.js";
+import { freeBytes, lockDataDir } from "../datadir.js";
 import { openStore } from "../gateway.js";
 import { officeCore, serveOffice, writePorts } from "../office.js";
 import type { Office } from "../office.js";
@@ -68,7 +68,7 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
     const metrics = new Metrics({
       sessions: () => ({ connections: 0, paused: 0, backlogMax: 0, backlogTotal: 0, backlogBytes: 0 }),
       ingest: () => ({ recordings: 0, bufferedBytes: 0 }),
-      diskFreeBytes: () => { const st = statfsSync(dir); return st.bavail * st.bsize; },
+      diskFreeBytes: () => freeBytes(dir),
       scrub: () => core.evidence.scrubber.progress,
     });
     // Which devices are connected is nats-server's to know (presence.ts); what changes, the workers'.
@@ -97,7 +97,7 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
     // Revokes reach devices through the workers (the NATS authorization file, authSyncMs).
     const office = await serveOffice(g, log, store, media, core, {
       live: { online }, metrics,
-      state: () => ({ kind: "region", cluster: { natsServers: o.natsServers, partitions: watch.view, workers: watch.workers, devicesOnline: presence ? presence.count : null } }),
+      state: () => ({ kind: "region", disk: { freeBytes: freeBytes(dir), minFreeBytes: null, low: false }, cluster: { natsServers: o.natsServers, partitions: watch.view, workers: watch.workers, devicesOnline: presence ? presence.count : null } }),
     });
     opened.push(() => office.close());
     const check = () => void Promise.all([office.checkFleet(), watch.check()]).catch((e) => log.error({ err: String(e) }, "fleet check failed"));

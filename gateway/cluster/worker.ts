@@ -20,7 +20,6 @@
 import { writePorts } from "../office.js";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { statfsSync } from "node:fs";
 import { resolve } from "node:path";
 import { connectCluster, JS_WAIT_MS, LIVE_SUBJECT } from "./nats.js";
 import type { LiveEvent } from "../live.js";
@@ -44,6 +43,7 @@ import { Model } from "../model/model.js";
 import { makePolicy } from "../policy.js";
 import { Metrics } from "../metrics.js";
 import { ingestOptions } from "../ingest-hooks.js";
+import { freeBytes } from "../datadir.js";
 import { HeldInOrder } from "./held.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../store/db.js";
@@ -208,7 +208,7 @@ class ClusterWorker implements Worker {
     this.metrics = new Metrics({
       sessions: () => this.ingest.sessionLoad(),
       ingest: () => this.ingest.held,
-      diskFreeBytes: () => { const st = statfsSync(dir); return st.bavail * st.bsize; },
+      diskFreeBytes: () => freeBytes(dir),
       scrub: () => ({ running: false, passes: 0, recordings: 0, bytes: 0, damaged: 0 }),
     });
     // Every series says which worker it came from.

@@ -10,12 +10,17 @@ export interface GatewayState {
   kind: "station" | "region";
   /** A station's MQTT port. */
   mqttPort?: number;
+  /** A station's device connections now: how many, how many stopped being read (backpressure), the bytes they hold. */
+  sessions?: { connections: number; paused: number; backlogBytes: number };
   /** A station's ingest since start: chunks committed, duplicates, refused, failed, forged, Acks... */
   ingest?: Record<string, number>;
   /** A station's refusals since start, by reason code. */
   refusals?: Record<string, number>;
-  /** A station's data disk below its minimum: nothing is acknowledged. */
-  diskLow?: boolean;
+  /**
+   * The data directory's disk: bytes free, and a station's minimum (below it, `low`, nothing is
+   * acknowledged; a region's office acknowledges nothing, so it has none).
+   */
+  disk: { freeBytes: number; minFreeBytes: number | null; low: boolean };
   /**
    * A region: its NATS servers, each partition's worker (null: none) since when, the workers alive
    * with the partitions each holds (none: standing by, as when there are more workers than partitions;

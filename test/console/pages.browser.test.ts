@@ -314,7 +314,9 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     const state = s.gw.services.system.state(ADMIN);
     expect(Number((await chunks.textContent())!.replace(/,/g, ""))).toBe(state.ingest!.chunks);
     expect(state.ingest!.chunks).toBeGreaterThan(0);
-    await expect(p.locator("#sys-disk").textContent()).resolves.toMatch(/^(空间充足|enough space)$/);
+    // The disk: fine, its free space and the station's minimum (the test station's 1 MiB).
+    await expect(p.locator("#sys-disk").textContent()).resolves.toMatch(/^(空间充足|enough space) .*\d (GiB|MiB).*1\.0 MiB$/);
+    await expect(p.locator("#sys-connections").textContent()).resolves.toMatch(new RegExp(`^${state.sessions!.connections}\\D`));
     await expect(p.locator("main").textContent()).resolves.toMatch(/本站网关|Station gateway/);
     // An officer has no such page: not in the menu, refused by address.
     const o = await page("en");

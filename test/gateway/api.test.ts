@@ -75,7 +75,9 @@ describe("HTTP API", () => {
     const sys = await call("GET", "/api/system", admin);
     expect(sys.status).toBe(200);
     // The recording streamed above: its two chunks committed, its Acks sent; the disk fine.
-    expect(sys.body).toMatchObject({ kind: "station", mqttPort: gw.mqttPort, diskLow: false, scrub: { running: expect.any(Boolean), passes: expect.any(Number) } });
+    expect(sys.body).toMatchObject({ kind: "station", mqttPort: gw.mqttPort, scrub: { running: expect.any(Boolean), passes: expect.any(Number) },
+      disk: { low: false, minFreeBytes: 1048576, freeBytes: expect.any(Number) }, sessions: { connections: expect.any(Number), paused: 0 } });
+    expect((sys.body as unknown as { disk: { freeBytes: number } }).disk.freeBytes).toBeGreaterThan(1048576);
     const ingest = (sys.body as unknown as { ingest: Record<string, number> }).ingest;
     expect(ingest.chunks).toBeGreaterThanOrEqual(2);
     expect(ingest.acks).toBeGreaterThanOrEqual(1);

@@ -33,7 +33,7 @@ describe("disk below its threshold", () => {
       expect(gw.broker.refusals.counts.DISK_LOW).toBeGreaterThanOrEqual(3);
       expect((await gw.alarms.list({ open: true })).map((a) => a.kind)).toContain("DISK_LOW");
       const health = await fetch(`http://127.0.0.1:${gw.httpPort}/api/health`, { headers: { authorization: `Bearer ${readFileSync(gw.adminTokenFile!, "utf8").trim()}` } });
-      expect(await health.json()).toMatchObject({ ok: true, diskLow: true });
+      expect(await health.json()).toMatchObject({ ok: true, disk: { low: true } });
 
       gw.config.diskMinFreeMb = 1;
       await gw.checkDisk();
