@@ -25,7 +25,7 @@ export class PartitionWatch {
 
   constructor(private jsm: JetStreamManager, private o: { stream: string; partitions: number; leaseMs: number; alarms: Alarms; log: Logger; now?: () => number }) {}
 
-  /** The partitions as last read (in the office's /api/health, to an admin). */
+  /** The partitions as last read (the office's GET /api/system and System page, to an admin). */
   get view(): PartitionView[] {
     return [...this.seen.values()].sort((a, b) => a.partition - b.partition);
   }
