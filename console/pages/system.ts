@@ -1,8 +1,9 @@
-// The gateway's own state, for its admin (GET /api/system): its data disk's free space; a station's
-// broker, device connections, ingest counters and refusals by reason code; a region office's NATS servers, devices connected, the workers alive
-// (each with its partitions, or standing by) and which worker holds each partition (one none holds
-// is marked: its devices' messages wait unacknowledged); the
-// background scrub's progress. Read again every few seconds and at every alarm.
+// The gateway's own state, for its admin (GET /api/system): its data disk's free space; a
+// station's broker, device connections, ingest counters and refusals by reason code; a region
+// office's NATS servers, devices connected, the workers alive (each with its partitions, or
+// standing by) and which worker holds each partition (one none holds is marked: its devices'
+// messages wait unacknowledged); the background scrub's progress. Read again every few seconds
+// and at every alarm.
 import type { VNode } from "preact";
 import { useEffect } from "preact/hooks";
 import { api, onLive } from "../api.js";

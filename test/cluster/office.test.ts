@@ -25,10 +25,10 @@ import { Approvals } from "../../gateway/services/approvals.js";
 import { verifyBundle } from "../../verifier/verify.js";
 import type { Browser } from "playwright-core";
 import { browserOrSkip, builtConsole, launch, shot, signIn } from "../console/browser.js";
-// Inside page.waitForFunction callbacks, which run in the page (this program has no DOM types).
-declare const document: any;
 import { testDb } from "../helpers/postgres.js";
 import { FakeDevice } from "../gateway/fake-device.js";
+// Inside page.waitForFunction callbacks, which run in the page (this program has no DOM types).
+declare const document: any;
 
 const PARTITIONS = 2, DEVICES = 2, CHUNKS = 5;
 const tokens: Record<string, string> = {};
