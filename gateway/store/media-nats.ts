@@ -111,15 +111,16 @@ export class NatsMediaStore implements Media {
     return size - length;
   }
 
+  /** The recording whole (ingest's reads): its messages' bytes all kept from the one pass, not fetched again. */
   async read(rel: string): Promise<Buffer> {
-    const l = await this.layoutOf(rel);
+    const l = await this.layoutOf(rel, Infinity);
     return l ? this.bytesOf(l, 0, l.size) : Buffer.alloc(0);
   }
 
   /** The recording's layout; null if it has no messages. JetStream out of reach: MediaUnavailableError. */
-  private async layoutOf(rel: string): Promise<Layout | null> {
+  private async layoutOf(rel: string, holdBytes = this.holdBytes): Promise<Layout | null> {
     try {
-      return await this.replay(rel);
+      return await this.replay(rel, holdBytes);
     } catch (e) {
       throw this.unavailable(e, `read ${rel}`);
     }
@@ -137,7 +138,7 @@ export class NatsMediaStore implements Media {
    * message by message, as they are read (fetch()): reading it holds a message at a time, not the
    * recording.
    */
-  private async replay(rel: string): Promise<Layout | null> {
+  private async replay(rel: string, holdBytes: number): Promise<Layout | null> {
     const subject = this.subjectOf(rel);
     const ops: Op[] = [];
     let held = 0;
@@ -153,7 +154,7 @@ export class NatsMediaStore implements Media {
         continue;
       }
       const at = Number(m.header?.get(OFFSET));
-      if (keep && held + m.data.length > this.holdBytes) {
+      if (keep && held + m.data.length > holdBytes) {
         keep = false;
         for (const o of ops) delete o.data;
       }
@@ -216,8 +217,9 @@ export class NatsMediaStore implements Media {
       const l = await self.layoutOf(rel);
       const size = l ? l.size : 0;
       if (size < length) throw new Error(`media ${rel} holds ${size} bytes, ${length} expected`);
+      if (!l) return; // none asked of a recording with none
       let at = 0;
-      for await (const [start, b] of self.spans(l!, 0, length)) {
+      for await (const [start, b] of self.spans(l, 0, length)) {
         yield* zeros(start - at);
         yield b;
         at = start + b.length;

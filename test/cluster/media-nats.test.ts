@@ -132,6 +132,11 @@ describe.skipIf(!existsSync(NATS_BIN))("media in a JetStream stream", () => {
 
   it("reads a recording never written as empty", async () => {
     expect((await media.read(media.pathFor("nobody", 1))).length).toBe(0);
+    // Streamed: none asked, none given; more asked, an error naming what it holds.
+    const none: Buffer[] = [];
+    for await (const p of media.readStream(media.pathFor("nobody", 1), 0)) none.push(p as Buffer);
+    expect(none).toEqual([]);
+    await expect((async () => { for await (const _ of media.readStream(media.pathFor("nobody", 1), 10)) void _; })()).rejects.toThrow(/holds 0 bytes, 10 expected/);
   });
 
   it("says MEDIA_UNAVAILABLE when JetStream can't be asked (its connection gone): nothing is said of the bytes", async () => {
