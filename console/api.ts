@@ -1,6 +1,10 @@
 // The console's one way to the gateway: same-origin requests with the session cookie, the
 // session's anti-forgery token on every change, errors as {code, message}; and the live stream.
-export interface Session { name: string; role: "admin" | "supervisor" | "legal_reviewer" | "officer"; officerBadge: string | null; csrf: string | null; timeZone: string }
+export interface Session {
+  name: string; role: "admin" | "supervisor" | "legal_reviewer" | "officer"; officerBadge: string | null; csrf: string | null; timeZone: string;
+  /** A station's gateway, or a region's office (the title says which). */
+  gateway?: "station" | "region" | null;
+}
 
 export class ApiError extends Error {
   constructor(public code: string, message: string, public status: number) { super(message); }

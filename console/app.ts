@@ -111,10 +111,12 @@ function Shell({ session, onOut }: { session: Session; onOut: () => void }): VNo
   const parts = route();
   const current = parts[0] === "clip" ? "clips" : parts[0];
   const signOut = async () => { await api("DELETE", "/api/session").catch(() => undefined); onOut(); };
-  useEffect(() => { document.title = `${t(PAGES.find((p) => p.path === current)?.key ?? "title")} · ${t("title")}`; });
+  // A region's office says so: its console serves the region's stations' records, not one station's.
+  const title = t(session.gateway === "region" ? "titleRegion" : "title");
+  useEffect(() => { document.title = `${t(PAGES.find((p) => p.path === current)?.key ?? "title")} · ${title}`; });
   return html`<a class="skip" href="#main" onClick=${(e: Event) => { e.preventDefault(); document.getElementById("main")?.focus(); }}>${t("skip")}</a>
     <header class="top">
-      <span class="brand">${t("title")}</span>
+      <span class="brand">${title}</span>
       <span class=${"live " + (live ? "up" : "down")} role="status">${live ? t("live") : t("liveOff")}</span>
       <span class="who">${t("signedInAs")} <strong>${session.name}</strong> (${t(("role_" + session.role) as Key)}) · ${t("stationTime")} ${session.timeZone}</span>
       <${LangSwitch} />

@@ -2,7 +2,7 @@
 export type Lang = "zh-CN" | "en";
 
 const W = {
-  title: ["执法记录站点控制台", "Station console"],
+  title: ["执法记录站点控制台", "Station console"], titleRegion: ["执法记录区域控制台", "Region console"],
   skip: ["跳到主要内容", "Skip to main content"],
   signIn: ["登录", "Sign in"],
   signOut: ["退出登录", "Sign out"],

@@ -21,7 +21,7 @@ import { Alarms } from "./alarms.js";
 import { Evidence } from "./evidence/service.js";
 import { Approvals } from "./services/approvals.js";
 import { Services } from "./services/index.js";
-import type { GatewayState, LiveHooks } from "./services/index.js";
+import type { GatewayFacts, LiveHooks } from "./services/index.js";
 import { LiveBus } from "./live.js";
 import { buildApi } from "./api/server.js";
 import { logRoutes } from "./api/log-routes.js";
@@ -74,8 +74,8 @@ export interface Office {
 export interface OfficeHooks {
   /** A device's live connection, where this process has them (a station), for revokes and presence. */
   live: Omit<LiveHooks, "bus">;
-  /** What the gateway says of itself to its admin (services/system.ts), its scrub's progress added here. */
-  state: () => Omit<GatewayState, "scrub">;
+  /** What the gateway is and says of itself to its admin (services/system.ts), its scrub's progress added here. */
+  gateway: { kind: GatewayFacts["kind"]; state: () => Omit<ReturnType<GatewayFacts["state"]>, "scrub"> };
   metrics: Metrics;
 }
 
@@ -83,8 +83,8 @@ export interface OfficeHooks {
 export async function serveOffice(config: GatewayConfig, log: Logger, s: OfficeStore, media: MediaReader, core: OfficeCore, hooks: OfficeHooks): Promise<Office> {
   const { bus, alarms, evidence, approvals } = core;
   const live: LiveHooks = { ...hooks.live, bus };
-  const state = () => ({ ...hooks.state(), scrub: { ...evidence.scrubber.progress } });
-  const services = new Services({ db: s.db, audit: s.audit, model: s.model, registry: s.registry, accounts: s.accounts, alarms, policy: s.policy, media, dataDir: s.dir, live, approvals, state });
+  const gateway: GatewayFacts = { kind: hooks.gateway.kind, state: () => ({ ...hooks.gateway.state(), scrub: { ...evidence.scrubber.progress } }) };
+  const services = new Services({ db: s.db, audit: s.audit, model: s.model, registry: s.registry, accounts: s.accounts, alarms, policy: s.policy, media, dataDir: s.dir, live, approvals, gateway });
   let lastDeadlineCheck = 0;
   const checkFleet = async () => {
     await alarms.checkSilentDevices(Date.now(), config.silentAfterS * 1000);

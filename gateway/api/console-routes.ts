@@ -18,7 +18,7 @@ const BATCH_MS = 40;
 /** A heartbeat comment keeps proxies from closing a quiet stream. */
 const HEARTBEAT_MS = 20e3;
 
-const sessionBody = { type: "object", properties: { name: { type: "string" }, role: { type: "string" }, officerBadge: { type: ["string", "null"] }, csrf: { type: ["string", "null"] }, timeZone: { type: "string" } } } as const;
+const sessionBody = { type: "object", properties: { name: { type: "string" }, role: { type: "string" }, officerBadge: { type: ["string", "null"] }, csrf: { type: ["string", "null"] }, timeZone: { type: "string" }, gateway: { type: ["string", "null"] } } } as const;
 
 export function consoleRoutes(app: FastifyInstance, s: Services, o: { consoleDir?: string; secureCookie: boolean }): void {
   const dir = o.consoleDir ? resolve(o.consoleDir) : DEFAULT_CONSOLE_DIR;
@@ -49,14 +49,14 @@ export function consoleRoutes(app: FastifyInstance, s: Services, o: { consoleDir
     const r = await s.sessions.signIn(req.body.name, req.body.password, req.ip);
     reply.header("set-cookie", cookieHeader(r.cookie, o.secureCookie));
     const c = r.session.caller;
-    return { name: c.name, role: c.role, officerBadge: c.officerBadge, csrf: r.session.csrf, timeZone: tz };
+    return { name: c.name, role: c.role, officerBadge: c.officerBadge, csrf: r.session.csrf, timeZone: tz, gateway: s.system.kind };
   });
 
   app.get("/api/session", { schema: { description: "who is signed in (the session's account, its anti-forgery token and the station's time zone)", response: { 200: sessionBody, ...ERRORS } } }, async (req) => {
     const c = callerOf(req);
     const cookie = sessionCookie(req);
     const csrf = cookie && !req.headers.authorization ? (await s.sessions.session(cookie)).csrf : null;
-    return { name: c.name, role: c.role, officerBadge: c.officerBadge, csrf, timeZone: tz };
+    return { name: c.name, role: c.role, officerBadge: c.officerBadge, csrf, timeZone: tz, gateway: s.system.kind };
   });
 
   app.delete("/api/session", { schema: { description: "sign out: the session ends", response: { 204: { type: "null" }, ...ERRORS } } }, async (req, reply) => {

@@ -97,7 +97,7 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
     // Revokes reach devices through the workers (the NATS authorization file, authSyncMs).
     const office = await serveOffice(g, log, store, media, core, {
       live: { online }, metrics,
-      state: () => ({ kind: "region", disk: { freeBytes: freeBytes(dir), minFreeBytes: null, low: false }, cluster: { natsServers: o.natsServers, partitions: watch.view, workers: watch.workers, devicesOnline: presence ? presence.count : null } }),
+      gateway: { kind: "region", state: () => ({ disk: { freeBytes: freeBytes(dir), minFreeBytes: null, low: false }, cluster: { natsServers: o.natsServers, partitions: watch.view, workers: watch.workers, devicesOnline: presence ? presence.count : null } }) },
     });
     opened.push(() => office.close());
     const check = () => void Promise.all([office.checkFleet(), watch.check()]).catch((e) => log.error({ err: String(e) }, "fleet check failed"));

@@ -2,7 +2,7 @@
 // and the two ways anything happens here. A change runs its checks, its store calls and exactly
 // one audit entry in one transaction, so a change whose audit write fails is rolled back (P6).
 // A read of records runs scoped to the caller and, where the rules say so, writes its entry too.
-import type { GatewayState } from "./system.js";
+import type { GatewayFacts } from "./system.js";
 import type { Db } from "../store/db.js";
 import type { MediaReader } from "../store/media.js";
 import type { AuditInput, AuditLog } from "../audit/log.js";
@@ -51,8 +51,8 @@ export interface ServiceDeps {
   live: LiveHooks;
   /** Grants to view beyond one's scope (approvals.ts); without it none applies. */
   approvals?: Approvals;
-  /** What the gateway says of itself (services/system.ts); none where no gateway runs (the admin CLI). */
-  state?: () => GatewayState;
+  /** What the gateway is and says of itself (services/system.ts); none where no gateway runs (the admin CLI). */
+  gateway?: GatewayFacts;
   now?: () => number;
 }
 

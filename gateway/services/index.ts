@@ -15,7 +15,7 @@ import { ExportService } from "./exports.js";
 import { SystemService } from "./system.js";
 
 export type { Caller, ServiceDeps, LiveHooks } from "./context.js";
-export type { GatewayState } from "./system.js";
+export type { GatewayFacts, GatewayState } from "./system.js";
 
 export class Services {
   readonly ctx: ServiceContext;

@@ -36,15 +36,26 @@ export interface GatewayState {
   scrub: { running: boolean; passes: number; recordings: number; bytes: number; damaged: number };
 }
 
+/** What a gateway's assembly tells the service layer of itself: what it is, and its state on request. */
+export interface GatewayFacts {
+  kind: GatewayState["kind"];
+  state: () => Omit<GatewayState, "kind">;
+}
+
 export class SystemService {
   constructor(private ctx: ServiceContext) {}
+
+  /** What this gateway is (the console's title says it to anyone signed in); null where none runs. */
+  get kind(): GatewayState["kind"] | null {
+    return this.ctx.deps.gateway?.kind ?? null;
+  }
 
   /** The gateway's state now; `at` when it was read. */
   state(caller: Caller): GatewayState & { at: number } {
     requireRole(caller, ["admin"], "reading the gateway's state");
-    const state = this.ctx.deps.state;
+    const g = this.ctx.deps.gateway;
     // The admin CLI's services run beside no gateway: nothing to say.
-    if (!state) throw new GatewayError("NO_GATEWAY", "this process runs no gateway: ask the running gateway (GET /api/system)");
-    return { at: this.ctx.now(), ...state() };
+    if (!g) throw new GatewayError("NO_GATEWAY", "this process runs no gateway: ask the running gateway (GET /api/system)");
+    return { at: this.ctx.now(), kind: g.kind, ...g.state() };
   }
 }

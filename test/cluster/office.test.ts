@@ -224,6 +224,7 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
     if (page) {
       await shown(Array(PARTITIONS).fill("ow"));
       await expect(page.locator("main").textContent()).resolves.toMatch(/区域办公节点|Region office/);
+      await expect(page.locator("header .brand").textContent()).resolves.toMatch(/^(执法记录区域控制台|Region console)$/);
       expect(await page.locator("#sys-served .badge.good").count()).toBe(1);
     }
     // The region's only worker dies: its leases lapse (3 s), and no one takes them.

@@ -318,6 +318,7 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
     await expect(p.locator("#sys-disk").textContent()).resolves.toMatch(/^(空间充足|enough space) .*\d (GiB|MiB).*1\.0 MiB$/);
     await expect(p.locator("#sys-connections").textContent()).resolves.toMatch(new RegExp(`^${state.sessions!.connections}\\D`));
     await expect(p.locator("main").textContent()).resolves.toMatch(/本站网关|Station gateway/);
+    await expect(p.locator("header .brand").textContent()).resolves.toMatch(/^(执法记录站点控制台|Station console)$/);
     // An officer has no such page: not in the menu, refused by address.
     const o = await page("en");
     await signIn(o, base, "liwei", PW.liwei);

@@ -45,7 +45,7 @@ describe("console sign-in", () => {
     const sc = r.headers.get("set-cookie")!;
     expect(sc).toMatch(/^evrec_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
     const body = await json(r);
-    expect(body).toMatchObject({ name: "admin", role: "admin", timeZone: "Asia/Shanghai" });
+    expect(body).toMatchObject({ name: "admin", role: "admin", timeZone: "Asia/Shanghai", gateway: "station" });
     expect(body.csrf).toMatch(/^[A-Za-z0-9_-]{32}$/);
     const me = await fetch(`${base}/api/me`, { headers: { cookie: cookieOf(r) } });
     expect(await json(me)).toMatchObject({ name: "admin", role: "admin" });
