@@ -21,7 +21,7 @@ import { Alarms } from "./alarms.js";
 import { Evidence } from "./evidence/service.js";
 import { Approvals } from "./services/approvals.js";
 import { Services } from "./services/index.js";
-import type { GatewayFacts, LiveHooks } from "./services/index.js";
+import type { GatewayFacts, GatewayState, LiveHooks } from "./services/index.js";
 import { LiveBus } from "./live.js";
 import { buildApi } from "./api/server.js";
 import { logRoutes } from "./api/log-routes.js";
@@ -75,7 +75,7 @@ export interface OfficeHooks {
   /** A device's live connection, where this process has them (a station), for revokes and presence. */
   live: Omit<LiveHooks, "bus">;
   /** What the gateway is and says of itself to its admin (services/system.ts), its scrub's progress added here. */
-  gateway: { kind: GatewayFacts["kind"]; state: () => Omit<ReturnType<GatewayFacts["state"]>, "scrub"> };
+  gateway: { kind: GatewayFacts["kind"]; state: () => Omit<GatewayState, "kind" | "scrub"> };
   metrics: Metrics;
 }
 

@@ -33,9 +33,10 @@ export class PartitionWatch {
   /** The workers alive as last read, each with the partitions it holds (a holder whose heartbeat lapsed too); null until read. */
   get workers(): WorkerView[] | null {
     if (!this.alive) return null;
+    const view = this.view;
     const names = new Set(this.alive);
-    for (const p of this.seen.values()) if (p.holder !== null) names.add(p.holder);
-    return [...names].sort().map((name) => ({ name, partitions: this.view.filter((p) => p.holder === name).map((p) => p.partition) }));
+    for (const p of view) if (p.holder !== null) names.add(p.holder);
+    return [...names].sort().map((name) => ({ name, partitions: view.filter((p) => p.holder === name).map((p) => p.partition) }));
   }
 
   async check(): Promise<void> {
