@@ -69,6 +69,18 @@ function readError(e: unknown, rel: string): unknown {
   return code && HOST_ERRORS.has(code) ? new MediaUnavailableError(`the media of ${rel} can't be read now: ${code}`, { cause: e }) : e;
 }
 
+/**
+ * Media files are opened O_DSYNC where the system has it (Linux, the BSDs, macOS): each write
+ * returns once its bytes, and the size that reads them, are on the disk (as fdatasync would make
+ * them), so a batch's durable write is one system call per file, one trip through libuv's threads
+ * and one turn of the event loop, not a write and then an fsync, each waiting for a turn of a
+ * loaded loop before the next could start. At half the maximum rate at 4 KiB a batch's media and
+ * fsync phases together took 7.1 to 8.5 ms this way against 10.5 to 14.6 ms before, and the share of
+ * chunks committed within 25 ms of arrival went from 34–65 % to 72–87 % (docs/SCALE.md). Without
+ * it, sync() fsyncs the file as before.
+ */
+const DSYNC: number = constants.O_DSYNC || 0;
+
 export class MediaStore implements Media {
   /** Open handles by relative path; the promise, so two first writes of a file open it once. */
   private open = new Map<string, Promise<FileHandle>>();
@@ -99,12 +111,12 @@ export class MediaStore implements Media {
       }
       // Read-write, created if missing, never O_APPEND: a positional write lands at its offset
       // (on Linux, O_APPEND sends every write to the end whatever offset it names).
-      const opening = open(full, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600).then((fh) => {
+      const opening = open(full, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | DSYNC, 0o600).then((fh) => {
         this.touch(parent);
         return fh;
       }, (e: NodeJS.ErrnoException) => {
         if (e.code !== "EEXIST") throw e;
-        return open(full, constants.O_RDWR, 0o600);
+        return open(full, constants.O_RDWR | DSYNC, 0o600);
       });
       this.open.set(rel, (h = opening));
       // A file that could not be opened is tried again by the next write, not remembered as failed.
@@ -142,9 +154,10 @@ export class MediaStore implements Media {
       if (n > 0) rest = [rest[0].subarray(n), ...rest.slice(1)];
     }
   }
-  /** The file's bytes, then the new entries of the directories that lead to it (`dirty`). */
+  /** The file's bytes (written O_DSYNC: durable already), then the new entries of the directories that lead to it (`dirty`). */
   async sync(rel: string): Promise<void> {
-    await (await this.handle(rel)).sync();
+    // Opened O_DSYNC, its bytes are on the disk already; what is left is the names that lead to it.
+    if (!DSYNC) await (await this.handle(rel)).sync();
     // From the media directory down to the file's own.
     const dirs = [this.dir];
     for (const part of dirname(rel).split(sep)) if (part && part !== ".") dirs.push(join(dirs[dirs.length - 1], part));
