@@ -16,14 +16,18 @@ export class Metrics {
   readonly registry = new Registry();
   readonly chunks = new Counter({ name: "evrec_chunks_committed_total", help: "Chunks verified and durably committed", registers: [this.registry] });
   readonly bytes = new Counter({ name: "evrec_bytes_committed_total", help: "Payload bytes verified and durably committed", registers: [this.registry] });
-  /** From a chunk's arrival at ingest to the end of the commit that made it durable. */
+  /**
+   * From a chunk's arrival at ingest (before it waits behind its connection's earlier messages) to
+   * the end of the commit that made it durable. Buckets close together up to 100 ms, where a
+   * station's commits fall, so a quantile read from them (histogram_quantile) is within a few ms.
+   */
   readonly commitLatency = new Histogram({
     name: "evrec_commit_latency_seconds", help: "From a chunk's arrival at ingest to its durable commit",
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+    buckets: [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.06, 0.07, 0.08, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
   });
   /** Each group commit's phases: media written, fsync'd, the transaction. */
   readonly commitPhase = new Histogram({
-    name: "evrec_commit_phase_seconds", help: "Each group commit's phases: media writes, fsyncs, the database transaction", labelNames: ["phase"],
+    name: "evrec_commit_phase_seconds", help: "Each group commit's phases: media writes (durable when they return where files are opened O_DSYNC), syncs (an fsync per file, or with O_DSYNC only new directory entries), the database transaction", labelNames: ["phase"],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [this.registry],
   });
   readonly batchItems = new Histogram({ name: "evrec_commit_batch_items", help: "Items (recordings' shares) per group commit", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [this.registry] });

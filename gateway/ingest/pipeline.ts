@@ -85,7 +85,7 @@ export interface IngestOptions {
   live?: (ev: LiveEvent) => void;
 }
 
-interface AckSent { at: number; state: number; timer: NodeJS.Timeout | null; soon: NodeJS.Immediate | null; rec: RecordingIngest }
+interface AckSent { at: number; state: number; timer: NodeJS.Timeout | null; soon: boolean; rec: RecordingIngest }
 
 interface Session {
   connId: string;
@@ -96,7 +96,7 @@ interface Session {
   beaconTimer: NodeJS.Timeout | null;
   /**
    * The last Ack per recording on this connection: when it was decided, its state, a coalesced one
-   * waiting (ackIntervalMs), and `soon` while it waits for the end of the event loop's turn.
+   * waiting (ackIntervalMs), and `soon` while it waits for the end of the work in hand (ack()).
    */
   acks: Map<number, AckSent>;
   /** The schema of this connection's Hello, which its downlink answers in (R-ENV-1); 0 before Hello. */
@@ -248,12 +248,17 @@ export class Ingest {
     }).catch((e) => this.log.error({ err: String(e), device: deviceId }, "session not adopted"));
   }
 
-  /** An uplink message from a connection; handled after the ones before it. */
+  /**
+   * An uplink message from a connection; handled after the ones before it. Its arrival is now: a
+   * chunk's commit latency counts from here, its wait behind the connection's earlier messages
+   * included.
+   */
   message(connId: string, deviceId: string, payload: Uint8Array): Promise<void> {
     const s = this.session(connId, deviceId);
     this.weigh(s, 1, payload.length);
     const handled = () => this.weigh(s, -1, -payload.length);
-    s.queue = s.queue.then(() => this.handle(s, payload)).then(handled, (e) => {
+    const arrived = Date.now();
+    s.queue = s.queue.then(() => this.handle(s, payload, arrived)).then(handled, (e) => {
       this.log.error({ err: String((e as Error).stack || e), device: s.device ? s.device.id : deviceId }, "ingest error");
       handled();
     });
@@ -311,7 +316,7 @@ export class Ingest {
     return this.opts.alarm ? Promise.resolve(this.opts.alarm(kind, subject, detail)) : Promise.resolve();
   }
 
-  private async handle(s: Session, payload: Uint8Array): Promise<void> {
+  private async handle(s: Session, payload: Uint8Array, arrived: number): Promise<void> {
     let up: Uplink;
     try {
       up = decodeAs("Uplink", payload);
@@ -329,7 +334,7 @@ export class Ingest {
     // the device keeps it and sends it again once space returns.
     if (this.diskLow) return this.refuse(s, "DISK_LOW", { kind });
     if (up.start) return this.start(s, up.start);
-    if (up.chunk) return this.chunk(s, up.chunk);
+    if (up.chunk) return this.chunk(s, up.chunk, arrived);
     if (up.seal) return this.seal(s, up.seal);
   }
 
@@ -409,17 +414,28 @@ export class Ingest {
       return;
     }
     if (last && last.timer) clearTimeout(last.timer);
-    if (last && last.soon) clearImmediate(last.soon);
-    const a: AckSent = { at: now, state, timer: null, rec: r, soon: null };
+    if (last) last.soon = false;
+    const a: AckSent = { at: now, state, timer: null, rec: r, soon: false };
     s.acks.set(r.recording, a);
-    // An open recording's Ack is sent at the end of this turn of the event loop: a group commit
-    // settles a recording's chunks one after another in one turn, and one cumulative Ack answers
-    // them all (the device's work per Ack, and the gateway's, is the same whatever it covers).
-    // Without it, a gateway with no Ack interval signed and sent one Ack per chunk of every batch.
+    // An open recording's Ack is sent once the work in hand is done (process.nextTick: after every
+    // promise reaction a group commit's settlement sets off): a group commit settles a recording's
+    // chunks one after another, and one cumulative Ack answers them all (the device's work per
+    // Ack, and the gateway's, is the same whatever it covers). Without it, a gateway with no Ack
+    // interval signed and sent one Ack per chunk of every batch. Not at the end of the loop's
+    // turn (setImmediate), as it was: a commit settles in the loop's poll phase, and an Ack
+    // deferred to its check phase then met aedes deferring the delivery once more (setImmediate
+    // within the check phase: the next turn), each turn 10 to 20 ms at half the maximum rate.
     // The answer to a Hello, and any Ack of another state (a seal, a duplicate of a sealed
     // recording, UNKNOWN), go at once, one each.
     if (hello || state !== AckState.ACK_OPEN) this.sendAck(s, a);
-    else a.soon = setImmediate(() => { a.soon = null; this.sendAck(s, a); });
+    else {
+      a.soon = true;
+      process.nextTick(() => {
+        if (!a.soon) return;
+        a.soon = false;
+        this.sendAck(s, a);
+      });
+    }
   }
 
   private sendAck(s: Session, a: AckSent): void {
@@ -942,7 +958,7 @@ export class Ingest {
     await this.outcome(s, r, r.verifier.start(m), () => encode("RecordingStart", { ...m }));
   }
 
-  private async chunk(s: Session, m: ChunkMsg): Promise<void> {
+  private async chunk(s: Session, m: ChunkMsg, arrived: number): Promise<void> {
     if (!(m.header instanceof Uint8Array) || m.header.length !== HEADER_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "header" });
     // The header's fields through protocol/blocks.ts, the one place that knows their offsets.
     const h = parseHeader(m.header);
@@ -970,7 +986,7 @@ export class Ingest {
     if (this.buffered >= (this.opts.maxBufferedBytes || 256 * 1048576) && r.verifier.nextSeq() !== seq && !stored) {
       return this.refuse(s, "BUFFER_FULL", { recording, seq, bufferedBytes: this.buffered });
     }
-    const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: h.flags, timeMs: h.timeMs, durationMs: h.durationMs, receivedAt: Date.now() };
+    const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: h.flags, timeMs: h.timeMs, durationMs: h.durationMs, receivedAt: arrived };
     const res = r.verifier.chunk(m, ref, stored);
     if (res.status === "duplicate") this.stats.duplicates++;
     const slow = this.outcome(s, r, res, () => encode("Chunk", { ...m }));
@@ -1020,7 +1036,7 @@ function ackState(r: RecordingIngest): number {
 function dropAcks(s: Session): void {
   for (const a of s.acks.values()) {
     if (a.timer) clearTimeout(a.timer);
-    if (a.soon) clearImmediate(a.soon);
+    a.soon = false;
   }
   s.acks.clear();
 }

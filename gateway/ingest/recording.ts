@@ -29,7 +29,7 @@ export class InflightHistory implements ChainHistory {
   }
 }
 
-export interface LinkRef { payload: Uint8Array; header: Uint8Array; tag: Uint8Array; flags: number; timeMs: number; durationMs: number; /** When ingest took the message (commit latency). */ receivedAt: number }
+export interface LinkRef { payload: Uint8Array; header: Uint8Array; tag: Uint8Array; flags: number; timeMs: number; durationMs: number; /** When the message reached ingest, before it waited behind its connection's earlier ones (commit latency). */ receivedAt: number }
 
 // Reasons the verifier derives afresh in every report; the others are restored on resume.
 const DERIVED = new Set(["GAP", "MISSING_SEAL", "MISSING_START", "LOST_ON_DEVICE"]);
