@@ -14,7 +14,10 @@
 // maximum offered, server CPU per message and peak RSS; beside them the gateway's own MQTT layer
 // alone (aedes taking the same load in, test/bench/aedes-pipe.ts: the ceiling of the gateway's
 // ratio) and this machine's limits measured in the same run: SHA-256 throughput and the data
-// disk's rate for appended, fsync'd writes. Medians of the rounds; ratios within the run.
+// disk's rate for appended, fsync'd writes. Beside the latency at half rate, the same load on the
+// commit path alone (test/bench/commit-alone.ts: the group committer and the station's stores fed
+// in-process): what the disk and the commit cost, apart from what the rest of the gateway adds.
+// Medians of the rounds; ratios within the run.
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -25,6 +28,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LoadConfig, LoadResult } from "./loadgen.js";
+import type { CommitAlone } from "./commit-alone.js";
 import { startPostgres } from "../helpers/postgres.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 
@@ -144,33 +148,53 @@ function loadgen(cfg: LoadConfig, onLine?: (l: string) => void): Promise<LoadRes
 }
 
 /** The gateway's group-commit counters from its /metrics: batches, items, each phase's seconds, commit latencies. */
-type Counters = { n: number; items: number; media: number; fsync: number; transaction: number; latencies: number; le10: number; le25: number; le50: number; le100: number; loopP99: number; buckets: Record<Phase, [number, number][]> };
+type Counters = { n: number; items: number; media: number; fsync: number; transaction: number; latencies: number; latency: [number, number][]; loopP99: number; buckets: Record<Phase, [number, number][]> };
 type Phase = "media" | "fsync" | "transaction";
 const PHASES: Phase[] = ["media", "fsync", "transaction"];
 async function counters(httpPort: number, token: string): Promise<Counters> {
   const t = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
   const num = (re: RegExp) => Number(re.exec(t)?.[1] ?? NaN);
   const ph = (p: string) => num(new RegExp(`^evrec_commit_phase_seconds_sum\\{phase="${p}"\\} (\\S+)$`, "m"));
-  const le = (b: string) => num(new RegExp(`^evrec_commit_latency_seconds_bucket\\{le="${b}"\\} (\\S+)$`, "m"));
   // Each phase's cumulative histogram: [upper bound in seconds, batches at or under it].
   const buckets = (p: Phase): [number, number][] => [...t.matchAll(new RegExp(`^evrec_commit_phase_seconds_bucket\\{le="([^"]+)",phase="${p}"\\} (\\S+)$`, "gm"))]
     .map((m) => [m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
   return { n: num(/^evrec_commit_batch_items_count (\S+)$/m), items: num(/^evrec_commit_batch_items_sum (\S+)$/m), media: ph("media"), fsync: ph("fsync"), transaction: ph("transaction"),
-    latencies: num(/^evrec_commit_latency_seconds_count (\S+)$/m), le10: le("0.01"), le25: le("0.025"), le50: le("0.05"), le100: le("0.1"),
+    latencies: num(/^evrec_commit_latency_seconds_count (\S+)$/m),
+    latency: [...t.matchAll(/^evrec_commit_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)].map((m) => [m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]),
     // prom-client's event-loop delay, over the time since the metrics were last read.
     loopP99: num(/^evrec_nodejs_eventloop_lag_p99_seconds (\S+)$/m),
     buckets: Object.fromEntries(PHASES.map((p) => [p, buckets(p)])) as Counters["buckets"] };
 }
 
 /**
- * The group commits between two readings (`from` zero: since the gateway started): how many,
- * items per batch, each phase's mean, and the gateway's own view of commit latency (a chunk's
- * arrival at ingest to its commit) as the share within 50 and 100 ms. What the devices measure
- * beyond it is the network, the MQTT layer and their own loops.
+ * A quantile of what a cumulative histogram counted between two readings, read as Prometheus'
+ * histogram_quantile reads it: linearly within the bucket it falls in (the highest finite bound if
+ * it falls past them). Seconds.
  */
-async function commitPhases(httpPort: number, token: string, from?: Counters): Promise<string> {
+function quantileOf(after: [number, number][], before: [number, number][], q: number): number {
+  const was = new Map(before);
+  const counts = after.map(([le, c]) => [le, c - (was.get(le) ?? 0)] as [number, number]);
+  const total = counts.length ? counts[counts.length - 1][1] : 0;
+  if (!total) return NaN;
+  let lower = 0, below = 0;
+  for (const [le, c] of counts) {
+    if (c >= q * total) return le === Infinity ? lower : lower + ((le - lower) * (q * total - below)) / Math.max(1, c - below);
+    lower = le;
+    below = c;
+  }
+  return lower;
+}
+
+/**
+ * The group commits between two readings (`from` none: since the gateway started): how many,
+ * items per batch, each phase's mean, and the gateway's own view of commit latency (a chunk's
+ * arrival at ingest to its durable commit): its p50 and p99 from the gateway's histogram, and the
+ * share within 25, 50 and 100 ms. What the devices measure beyond it is the network, the MQTT
+ * layer and their own loops.
+ */
+async function commitPhases(httpPort: number, token: string, from?: Counters): Promise<{ text: string; p50ms: number; p99ms: number }> {
   const b = await counters(httpPort, token);
-  const a = from || { n: 0, items: 0, media: 0, fsync: 0, transaction: 0, latencies: 0, le10: 0, le25: 0, le50: 0, le100: 0, loopP99: 0, buckets: { media: [], fsync: [], transaction: [] } };
+  const a = from || { n: 0, items: 0, media: 0, fsync: 0, transaction: 0, latencies: 0, latency: [], loopP99: 0, buckets: { media: [], fsync: [], transaction: [] } };
   const n = b.n - a.n, lat = b.latencies - a.latencies;
   const ms = (k: Phase) => fmt(((b[k] - a[k]) / n) * 1000, 1);
   // A phase's p99 as the histogram's bound that 99 % of this load's batches stayed within.
@@ -179,9 +203,15 @@ async function commitPhases(httpPort: number, token: string, from?: Counters): P
     const hit = b.buckets[k].find(([le, c]) => c - (before.get(le) ?? 0) >= 0.99 * n);
     return !hit ? "?" : hit[0] === Infinity ? "over 1 s" : `≤ ${fmt(hit[0] * 1000, 1)} ms`;
   };
-  return `${fmt(n)} commits, ${fmt((b.items - a.items) / n, 1)} items each, media ${ms("media")} ms, fsync ${ms("fsync")} ms, transaction ${ms("transaction")} ms (means ${from ? "of this load" : "since start"}; p99 ${PHASES.map((k) => `${k} ${p99(k)}`).join(", ")}); ` +
-    `arrival to commit within 10 ms ${fmt(((b.le10 - a.le10) / lat) * 100, 1)}%, within 25 ms ${fmt(((b.le25 - a.le25) / lat) * 100, 1)}%, within 50 ms ${fmt(((b.le50 - a.le50) / lat) * 100, 1)}%, within 100 ms ${fmt(((b.le100 - a.le100) / lat) * 100, 1)}%; ` +
-    `its event loop's delay p99 ${fmt(b.loopP99 * 1000, 1)} ms (since the reading before)`;
+  const was = new Map(a.latency);
+  const within = (le: number) => fmt((((b.latency.find(([x]) => x === le)?.[1] ?? NaN) - (was.get(le) ?? 0)) / lat) * 100, 1);
+  const p50ms = Math.round(quantileOf(b.latency, a.latency, 0.5) * 1000), p99ms = Math.round(quantileOf(b.latency, a.latency, 0.99) * 1000);
+  return {
+    p50ms, p99ms,
+    text: `${fmt(n)} commits, ${fmt((b.items - a.items) / n, 1)} items each, media ${ms("media")} ms, fsync ${ms("fsync")} ms, transaction ${ms("transaction")} ms (means ${from ? "of this load" : "since start"}; p99 ${PHASES.map((k) => `${k} ${p99(k)}`).join(", ")}); ` +
+      `commit latency, arrival to commit, p50 ${p50ms} ms, p99 ${p99ms} ms (within 25 ms ${within(0.025)}%, within 50 ms ${within(0.05)}%, within 100 ms ${within(0.1)}%); ` +
+      `its event loop's delay p99 ${fmt(b.loopP99 * 1000, 1)} ms (since the reading before)`,
+  };
 }
 
 /**
@@ -205,6 +235,13 @@ function shaRate(size: number): number {
   const t0 = process.hrtime.bigint();
   while (Number(process.hrtime.bigint() - t0) < 1e9) { createHash("sha256").update(b).digest(); n++; }
   return (n * size) / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e6;
+}
+
+/** The commit path alone at `rate` chunks/s of `kib` KiB (test/bench/commit-alone.ts), in a process of its own. */
+function commitAlone(rate: number, kib: number): CommitAlone {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "test/bench/commit-alone.ts", "--rate", String(Math.round(rate)), "--size", String(kib), "--recordings", String(DEVICES), "--seconds", String(SECONDS), "--warmup", String(WARMUP_S), "--tmp", tmp], { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`commit-alone failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as CommitAlone;
 }
 
 /** Appends of `size` bytes to a file on the data disk, fsync'd every 64 (a group commit's batch), MB/s. */
@@ -331,7 +368,7 @@ async function main() {
       const bound = g.length ? 1.5 * Math.max(...g.map((x) => x.rate)) : 100e6 / size;
       const gr = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: recording++, drainMs: 30000, ahead: aheadFor(bound, devices.length, SECONDS) });
       const u1 = usage(gw.pid!);
-      phases.push(await commitPhases(gh, token));
+      phases.push((await commitPhases(gh, token)).text);
       const per = (cpuS: number) => (cpuS / Math.max(1, gr.done)) * 1e6;
       g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: per(u1.cpu - u0.cpu), sysUs: per(u1.sys - u0.sys), machineUs: per(u1.cpu - u0.cpu + (gr.cpuS || 0)), rss: u1.peakMb });
       if (!mq) {
@@ -360,8 +397,13 @@ async function main() {
     await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: WARMUP_S * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, WARMUP_S) });
     const warm = await counters(gh, token);
     const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, SECONDS) });
-    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered): commit p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms; sent after the first second p50 ${lat.latency.steady?.p50} ms, p99 ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms), of which to the PUBACK p50 ${lat.latency.puback?.p50} ms, p99 ${lat.latency.puback?.p99} ms; the load generator's event-loop delay p50 ${lat.loopDelay?.p50} ms, p99 ${lat.loopDelay?.p99} ms${chained(lat)}; after ${WARMUP_S} s of warm-up; gateway ${await commitPhases(gh, token, warm)}`);
+    const latGw = await commitPhases(gh, token, warm);
+    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered): the gateway's commit latency (a chunk's arrival at ingest to its durable commit) p50 ${latGw.p50ms} ms, p99 ${latGw.p99ms} ms; a device's, from sending a chunk to receiving its Ack, p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms, for those sent after the first second p50 ${lat.latency.steady?.p50} ms, p99 ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms), of which to the PUBACK p50 ${lat.latency.puback?.p50} ms, p99 ${lat.latency.puback?.p99} ms; the load generator's event-loop delay p50 ${lat.loopDelay?.p50} ms, p99 ${lat.loopDelay?.p99} ms${chained(lat)}; after ${WARMUP_S} s of warm-up; gateway ${latGw.text}`);
     await stop(gw);
+    // The same load on the commit path alone (the group committer and the station's stores, fed
+    // in-process): what the disk and the commit cost a chunk, the rest being what the gateway adds.
+    const alone = dbUrl ? null : commitAlone(latRate, kib);
+    if (alone) console.log(`  ${kib} KiB: the commit path alone at that rate (the group committer on SQLite and media files, fed in-process, nothing else: test/bench/commit-alone.ts): arrival to commit p50 ${alone.latency.p50} ms, p99 ${alone.latency.p99} ms; ${fmt(alone.batches.n)} batches of ${alone.batches.items} items, media ${alone.batches.mediaMs} ms, fsync ${alone.batches.syncMs} ms, transaction ${alone.batches.sqlMs} ms (means), a batch's whole cycle p50 ${alone.batches.cycleP50} ms, p99 ${alone.batches.cycleP99} ms`);
     gw = await startGateway(gwDir, gm, gh);
     // Overload: twice the maximum rate offered, two ways. More recorders than the gateway can
     // take (twice the devices, each with the window a recorder keeps), and the same devices each
@@ -383,7 +425,7 @@ async function main() {
         // The share of its maximum the gateway's own CPU a chunk allows at twice the load: what it
         // would keep with cores of its own, the load generator's extra work elsewhere.
         ownCoresShare: gCpuUs / cpuUs };
-      console.log(`  ${kib} KiB at twice the maximum offered (${fmt(o.offered)}/s) by ${how} (${o.devices} devices, window ${window}): committed ${fmt(o.chunksPerS)}/s, ${fmt(o.shareOfMax * 100)}% of the maximum; gateway CPU ${fmt(o.cpuUsPerMsg)} µs a chunk (at the maximum ${fmt(gCpuUs)}: with cores of its own it would keep ${fmt(o.ownCoresShare * 100)}%), the load generator's ${fmt(o.loadgenUsPerMsg)}${chained(over)} (the machine's ${fmt(o.machineUsPerMsg)} µs a chunk, at the maximum ${fmt(gMachineUs)}); peak RSS ${fmt(o.peakRssMb)} MiB (${fmt(o.rssBeforeMb)} before); gateway ${await commitPhases(gh, token, warmOver)}`);
+      console.log(`  ${kib} KiB at twice the maximum offered (${fmt(o.offered)}/s) by ${how} (${o.devices} devices, window ${window}): committed ${fmt(o.chunksPerS)}/s, ${fmt(o.shareOfMax * 100)}% of the maximum; gateway CPU ${fmt(o.cpuUsPerMsg)} µs a chunk (at the maximum ${fmt(gCpuUs)}: with cores of its own it would keep ${fmt(o.ownCoresShare * 100)}%), the load generator's ${fmt(o.loadgenUsPerMsg)}${chained(over)} (the machine's ${fmt(o.machineUsPerMsg)} µs a chunk, at the maximum ${fmt(gMachineUs)}); peak RSS ${fmt(o.peakRssMb)} MiB (${fmt(o.rssBeforeMb)} before); gateway ${(await commitPhases(gh, token, warmOver)).text}`);
       return o;
     };
     const overloadDevices = await overloadBy("twice the devices", allDevices, WINDOW);
@@ -395,7 +437,7 @@ async function main() {
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
       aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
-      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback?.p50, pubackP99ms: lat.latency.puback?.p99, loadLoopDelayP99ms: lat.loopDelay?.p99 },
+      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, gatewayP50ms: latGw.p50ms, gatewayP99ms: latGw.p99ms, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback?.p50, pubackP99ms: lat.latency.puback?.p99, loadLoopDelayP99ms: lat.loopDelay?.p99, commitAlone: alone },
       overload,
       overloadDevices,
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },
@@ -413,9 +455,9 @@ async function main() {
   if (pgServer) await pgServer.stop();
 
   console.log("");
-  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half   CPU µs/msg gw / mq   machine µs/msg gw / mq   floor µs (best ratio)   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
+  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half: gateway / device after 1st s   CPU µs/msg gw / mq   machine µs/msg gw / mq   floor µs (best ratio)   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
   for (const r of results as { sizeKiB: number; gateway: Record<string, number>; mosquitto: Record<string, number>; aedesAlone: Record<string, number>; ratio: number; latencyAtHalf: Record<string, number>; limits: Record<string, number>; floor: ReturnType<typeof floorOf> | null }[]) {
-    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.p50ms) + " / " + fmt(r.latencyAtHalf.p99ms) + " ms").padStart(20)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.machineUsPerMsg) + " / " + fmt(r.mosquitto.machineUsPerMsg)).padStart(22)}   ${(r.floor ? fmt(r.floor.machineUs) + " (" + fmt(r.floor.bestRatio, 2) + ")" : "-").padStart(21)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
+    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.gatewayP50ms) + " / " + fmt(r.latencyAtHalf.gatewayP99ms) + " ms; " + fmt(r.latencyAtHalf.steadyP50ms) + " / " + fmt(r.latencyAtHalf.steadyP99ms) + " ms").padStart(49)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.machineUsPerMsg) + " / " + fmt(r.mosquitto.machineUsPerMsg)).padStart(22)}   ${(r.floor ? fmt(r.floor.machineUs) + " (" + fmt(r.floor.bestRatio, 2) + ")" : "-").padStart(21)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
   }
   for (const r of results as { sizeKiB: number; overload: Record<string, number>; overloadDevices: Record<string, number> }[]) {
     const o = (x: Record<string, number>) => `${fmt(x.shareOfMax * 100)}% (the gateway's own CPU allows ${fmt(x.ownCoresShare * 100)}%), peak RSS ${fmt(x.peakRssMb)} MiB (${fmt(x.rssBeforeMb)} before)`;
