@@ -27,6 +27,14 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+async function until(ok: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function provisioned(id: string): Promise<FakeDevice> {
   const root = randomBytes(32);
   await gw.registry.add(id, { root });
@@ -75,6 +83,31 @@ describe("gateway ingest over MQTT", () => {
     expect(packets).toBeGreaterThanOrEqual(9); // PUBACKs of start, 6 chunks and seal, and Acks
     expect(reads).toBeLessThanOrEqual(packets); // each packet whole in one read (loopback may join two)
     await d.end();
+  });
+
+  it("publishes a heartbeat's live event only once it is stored: a console reading the fleet on the event reads the new status", async () => {
+    const d = await provisioned("BWC-0143");
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    // On each live event of the device, the store is read at once, as a console whose live stream
+    // has just opened reads the fleet list: what it reads must not be older than the event.
+    const read: { battery: unknown; stored: unknown }[] = [];
+    const off = gw.bus.subscribe((ev) => {
+      if (ev.type !== "device" || ev.id !== "BWC-0143" || !ev.status) return;
+      const battery = ev.status.batteryPct;
+      void gw.db.get<{ last_status: string | null }>("SELECT last_status FROM devices WHERE id = ?", ["BWC-0143"])
+        .then((row) => read.push({ battery, stored: row && row.last_status ? JSON.parse(row.last_status).batteryPct : null }));
+    });
+    try {
+      for (const battery of [71, 52, 33]) {
+        await d.status({ batteryPct: battery, storageFree: 900 * 1048576, queueDepth: 0, clockOffsetMs: 0, state: 0 });
+        await until(() => read.some((r) => r.battery === battery), 5000);
+      }
+      expect(read).toEqual([{ battery: 71, stored: 71 }, { battery: 52, stored: 52 }, { battery: 33, stored: 33 }]);
+    } finally {
+      off();
+      await d.end();
+    }
   });
 
   it("stores a streamed recording verified, byte for byte, acknowledges it with authenticated Acks, and links officer and case", async () => {
