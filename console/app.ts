@@ -43,6 +43,13 @@ function route(): string[] {
 function SignIn({ onIn }: { onIn: (s: Session) => void }): VNode {
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
+  // Which gateway this is, asked before anyone signs in: a region office's page says so.
+  const [gateway, setGateway] = useState<string | null>(null);
+  useEffect(() => {
+    api<{ gateway?: string | null }>("GET", "/api/health").then((h) => setGateway(h.gateway ?? null), () => undefined);
+  }, []);
+  const title = t(gateway === "region" ? "titleRegion" : "title");
+  useEffect(() => { document.title = title; });
   const submit = async (e: Event) => {
     e.preventDefault();
     const f = (e.target as HTMLFormElement).elements;
@@ -56,7 +63,7 @@ function SignIn({ onIn }: { onIn: (s: Session) => void }): VNode {
   };
   return html`<main class="signin" id="main">
     <form onSubmit=${submit} aria-labelledby="h-signin">
-      <h1 id="h-signin">${t("title")}</h1>
+      <h1 id="h-signin">${title}</h1>
       <p class="muted">${t("signInHelp")}</p>
       <div class="field"><label for="name">${t("account")}</label><input id="name" name="name" autocomplete="username" required autoFocus /></div>
       <div class="field"><label for="password">${t("password")}</label><input id="password" name="password" type="password" autocomplete="current-password" required /></div>

@@ -89,12 +89,15 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: "NOT_FOUND", message: `no route ${req.method} ${req.url.split("?")[0]}` }));
 
-  // Up or down to anyone; the gateway's state (as GET /api/system) only to an admin's token.
-  app.get("/api/health", { config: { open: true }, schema: { description: "up or down; with an admin token, the gateway's state (as /api/system)", response: { 200: { type: "object", additionalProperties: true, properties: { ok: { type: "boolean" } } } } } }, async (req) => {
+  // Up or down, and which gateway answers (a station's or a region office's: the console's sign-in
+  // page is titled by it), to anyone; the gateway's state (as GET /api/system) only to an admin's
+  // token. Which kind of gateway this is tells a caller nothing its console's page would not.
+  app.get("/api/health", { config: { open: true }, schema: { description: "up or down, and which gateway (station or region); with an admin token, the gateway's state (as /api/system)", response: { 200: { type: "object", additionalProperties: true, properties: { ok: { type: "boolean" }, gateway: { type: ["string", "null"] } } } } } }, async (req) => {
+    const open = { ok: true, gateway: s.system.kind };
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization || "");
-    if (!m) return { ok: true };
+    if (!m) return open;
     const c = await s.accounts.authenticate(m[1]).catch(() => null);
-    return c && c.role === "admin" ? { ok: true, ...s.system.state(c) } : { ok: true };
+    return c && c.role === "admin" ? { ...open, ...s.system.state(c) } : open;
   });
 
   app.get("/api/system", { schema: { description: "the gateway's state (admin): a station's ingest and refusals by reason code, a region office's NATS servers and each partition's worker, the scrub's progress" } },

@@ -212,6 +212,12 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
       expect(set.status).toBe(200);
       browser = await launch();
       const p = await (await browser.newContext({ locale: "en", viewport: { width: 1360, height: 860 } })).newPage();
+      // Before anyone signs in, the page says whose it is: the region's, not a station's.
+      await p.goto(`http://127.0.0.1:${office.http}/`);
+      // The heading, and then the window's title (set once the page has drawn it).
+      const region = /^(执法记录区域控制台|Region console)$/;
+      await p.waitForFunction((re: string) => new RegExp(re).test(document.getElementById("h-signin")?.textContent ?? "") && new RegExp(re).test(document.title), region.source, { timeout: 10000 });
+      expect(await p.locator("#h-signin").textContent()).toMatch(region);
       await signIn(p, `http://127.0.0.1:${office.http}`, "admin", pw);
       await p.goto(`http://127.0.0.1:${office.http}/#/system`);
       return p;

@@ -89,7 +89,7 @@ describe("HTTP API", () => {
     const refused = await call("GET", "/api/system", sup);
     expect(refused.status).toBe(403);
     expect(refused.body.error).toBe("ROLE_FORBIDDEN");
-    expect((await call("GET", "/api/health", sup)).body).toEqual({ ok: true });
+    expect((await call("GET", "/api/health", sup)).body).toEqual({ ok: true, gateway: "station" });
   });
 
   it("revokes a device with a reason; the device is then answered with an authenticated Revoke", async () => {

@@ -236,8 +236,8 @@ describe("12: every refusal is logged with its reason code", () => {
 });
 
 describe("13: health without a token", () => {
-  it("says only up or down; the counters need an admin's token", async () => {
-    expect((await call("GET", "/api/health")).body).toEqual({ ok: true });
+  it("says only up or down and which gateway; the counters need an admin's token", async () => {
+    expect((await call("GET", "/api/health")).body).toEqual({ ok: true, gateway: "station" });
     expect((await call("GET", "/api/health", admin)).body).toHaveProperty("refusals");
   });
 });
@@ -270,7 +270,7 @@ describe("16: HTTPS", () => {
           let s = "";
           r.on("data", (c) => (s += c)).on("end", () => res(s));
         }).on("error", rej).end());
-        expect(JSON.parse(body)).toEqual({ ok: true });
+        expect(JSON.parse(body)).toEqual({ ok: true, gateway: "station" });
       } finally {
         await g.close();
       }
