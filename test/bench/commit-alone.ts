@@ -1,7 +1,7 @@
 // The gateway's commit path alone, at a set rate: what its commit latency would be with no network,
 // no MQTT and no verification in front of it, on this disk, now.
 //
-// node --import tsx test/bench/commit-alone.ts --rate 7600 [--size 4 --recordings 50 --seconds 6 --warmup 3]
+// npm run bench:commit -- --rate 7600 [--size 4 --recordings 50 --seconds 6 --warmup 3]
 //
 // The group committer (gateway/ingest/commit.ts) with the station's own stores (SQLite in WAL with
 // synchronous=FULL in its thread, media files fsync'd) and the gateway's defaults (a batch waits
