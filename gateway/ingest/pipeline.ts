@@ -945,9 +945,11 @@ export class Ingest {
     const at = Date.now();
     // Not awaited: a heartbeat does not hold up the chunks behind it for a commit. Its live event
     // follows its commit, as a recording's does: a console that reads the fleet after an event
-    // (its live stream just opened) reads what the event said, never the row before it.
-    void this.note(s, { device: s.device.id, at, status: { ...st, receivedAt: at } }).then((stored) => {
-      if (stored && this.opts.live) this.opts.live({ type: "device", id: s.device.id, at: Date.now(), online: true, lastSeen: at, status: { ...st, receivedAt: at } });
+    // (its live stream just opened) reads what the event said, never the row before it. Online as
+    // the device is then: one that said its last Status and went is not shown online again.
+    const id = s.device.id;
+    void this.note(s, { device: id, at, status: { ...st, receivedAt: at } }).then((stored) => {
+      if (stored && this.opts.live) this.opts.live({ type: "device", id, at: Date.now(), online: this.online(id), lastSeen: at, status: { ...st, receivedAt: at } });
     });
     if (typeof st.clockOffsetMs === "number" && st.clockOffsetMs !== 0) this.clocks.offset(s.device.id, st.clockOffsetMs);
     if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);

@@ -110,6 +110,23 @@ describe("gateway ingest over MQTT", () => {
     }
   });
 
+  it("never shows a device online again after it said its last heartbeat and went", async () => {
+    const d = await provisioned("BWC-0144");
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    const seen: { online: boolean; status: boolean }[] = [];
+    const off = gw.bus.subscribe((ev) => { if (ev.type === "device" && ev.id === "BWC-0144") seen.push({ online: ev.online, status: !!ev.status }); });
+    try {
+      await d.status({ batteryPct: 9, storageFree: 900 * 1048576, queueDepth: 0, clockOffsetMs: 0, state: 0 });
+      await d.end();
+      // Both are heard of: the heartbeat (once stored) and the disconnect, in either order.
+      await until(() => seen.some((e) => e.status) && seen.some((e) => !e.online), 5000);
+      expect(seen[seen.length - 1].online).toBe(false);
+    } finally {
+      off();
+    }
+  });
+
   it("stores a streamed recording verified, byte for byte, acknowledges it with authenticated Acks, and links officer and case", async () => {
     const d = await provisioned("BWC-0101");
     const unit = await gw.model.addUnit("Market Supervision Agency", "agency");
