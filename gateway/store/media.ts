@@ -74,10 +74,9 @@ function readError(e: unknown, rel: string): unknown {
  * returns once its bytes, and the size that reads them, are on the disk (as fdatasync would make
  * them), so a batch's durable write is one system call per file, one trip through libuv's threads
  * and one turn of the event loop, not a write and then an fsync, each waiting for a turn of a
- * loaded loop before the next could start. At half the maximum rate at 4 KiB a batch's media and
- * fsync phases together took 7.1 to 8.5 ms this way against 10.5 to 14.6 ms before, and the share of
- * chunks committed within 25 ms of arrival went from 34–65 % to 72–87 % (docs/SCALE.md). Without
- * it, sync() fsyncs the file as before.
+ * loaded loop before the next could start. At half the maximum rate at 4 KiB, the gateway's commit
+ * latency p99 went from 61–87 ms to 55–62 ms in five rounds of six (docs/SCALE.md, "Commit
+ * latency"). Where the system has no O_DSYNC, sync() fsyncs the file.
  */
 const DSYNC: number = constants.O_DSYNC || 0;
 
