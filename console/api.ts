@@ -1,5 +1,7 @@
 // The console's one way to the gateway: same-origin requests with the session cookie, the
 // session's anti-forgery token on every change, errors as {code, message}; and the live stream.
+import type { SentEvent } from "../protocol/gateway-api.js";
+
 export interface Session {
   name: string; role: "admin" | "supervisor" | "legal_reviewer" | "officer"; officerBadge: string | null; csrf: string | null; timeZone: string;
   /** A station's gateway, or a region's office (the title says which). */
@@ -46,10 +48,8 @@ export const q = (o: Record<string, string | number | undefined | null>) => {
   return s ? `?${s}` : "";
 };
 
-export type LiveEvent =
-  | { type: "device"; id: string; at: number; online: boolean; lastSeen: number; status?: Record<string, unknown> }
-  | { type: "recording"; device?: string; recording?: number; at: number }
-  | { type: "alarm"; kind: string; subject: string; at: number };
+/** A live event as the stream sends it (protocol/gateway-api.ts). */
+export type LiveEvent = SentEvent;
 
 const listeners = new Set<(e: LiveEvent) => void>();
 const stateListeners = new Set<(up: boolean) => void>();

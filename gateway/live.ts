@@ -2,11 +2,9 @@
 // an alarm raised or cleared. Ingest and the alarms publish here; the console's event stream
 // (services/events.ts) reads it, filtered to each caller's scope. Nothing here is stored.
 import { EventEmitter } from "node:events";
+import type { LiveEvent } from "../protocol/gateway-api.js";
 
-export type LiveEvent =
-  | { type: "device"; id: string; at: number; online: boolean; lastSeen: number; status?: Record<string, unknown> }
-  | { type: "recording"; device: string; recording: number; at: number }
-  | { type: "alarm"; kind: string; subject: string; at: number };
+export type { LiveEvent };
 
 export class LiveBus {
   private e = new EventEmitter();

@@ -9,19 +9,8 @@ import { useEffect } from "preact/hooks";
 import { api, onLive } from "../api.js";
 import { html, ErrorNote, Loading, useLoad } from "../ui.js";
 import { bytes, duration, t, tk, when } from "../i18n.js";
+import type { SystemAnswer as State } from "../../protocol/gateway-api.js";
 
-/** As services/system.ts answers. */
-interface State {
-  at: number;
-  kind: "station" | "region";
-  mqttPort?: number;
-  sessions?: { connections: number; paused: number; backlogBytes: number };
-  ingest?: Record<string, number>;
-  refusals?: Record<string, number>;
-  disk: { freeBytes: number; minFreeBytes: number | null; low: boolean };
-  cluster?: { natsServers: string; partitions: { partition: number; holder: string | null; since: number }[]; workers: { name: string; partitions: number[] }[] | null; devicesOnline: number | null };
-  scrub: { running: boolean; passes: number; recordings: number; bytes: number; damaged: number };
-}
 
 const REFRESH_MS = 5000;
 const INGEST = ["chunks", "duplicates", "refused", "failed", "forged", "acks", "paused"] as const;

@@ -4,7 +4,7 @@
 // (their page asks again through its scoped, audited listing). Subscribing is audited.
 import type { Caller, ServiceContext } from "./context.js";
 import { GatewayError } from "../errors.js";
-import type { LiveEvent } from "../live.js";
+import type { SentEvent } from "../../protocol/gateway-api.js";
 import { getDevice } from "../store/devices.js";
 
 /** How long a device's unit is trusted from the cache before it is read again. */
@@ -26,7 +26,7 @@ export class EventService {
   }
 
   /** Send `caller` what it may see of each event, until the returned function is called. */
-  async subscribe(caller: Caller, send: (ev: LiveEvent | { type: "recording"; at: number }) => void): Promise<() => void> {
+  async subscribe(caller: Caller, send: (ev: SentEvent) => void): Promise<() => void> {
     const bus = this.ctx.deps.live.bus;
     if (!bus) throw new GatewayError("NO_LIVE_EVENTS", "this gateway has no live event stream");
     const scope = caller.role === "admin" || caller.role === "officer" ? null : await this.ctx.scope(caller);
