@@ -11,7 +11,6 @@ import { html, ErrorNote, Loading, useLoad } from "../ui.js";
 import { bytes, duration, t, tk, when } from "../i18n.js";
 import type { SystemAnswer as State } from "../../protocol/gateway-api.js";
 
-
 const REFRESH_MS = 5000;
 const INGEST = ["chunks", "duplicates", "refused", "failed", "forged", "acks", "paused"] as const;
 

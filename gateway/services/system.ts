@@ -8,7 +8,6 @@ import type { GatewayState, SystemAnswer } from "../../protocol/gateway-api.js";
 
 export type { GatewayState };
 
-
 /** What a gateway's assembly tells the service layer of itself: what it is, and its state on request. */
 export interface GatewayFacts {
   kind: GatewayState["kind"];
