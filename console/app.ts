@@ -40,6 +40,9 @@ function route(): string[] {
   return location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
 }
 
+/** The console's title: a station's, or a region office's. */
+const titleOf = (gateway: string | null | undefined) => t(gateway === "region" ? "titleRegion" : "title");
+
 function SignIn({ onIn }: { onIn: (s: Session) => void }): VNode {
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
@@ -48,7 +51,7 @@ function SignIn({ onIn }: { onIn: (s: Session) => void }): VNode {
   useEffect(() => {
     api<{ gateway?: string | null }>("GET", "/api/health").then((h) => setGateway(h.gateway ?? null), () => undefined);
   }, []);
-  const title = t(gateway === "region" ? "titleRegion" : "title");
+  const title = titleOf(gateway);
   useEffect(() => { document.title = title; });
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -119,7 +122,7 @@ function Shell({ session, onOut }: { session: Session; onOut: () => void }): VNo
   const current = parts[0] === "clip" ? "clips" : parts[0];
   const signOut = async () => { await api("DELETE", "/api/session").catch(() => undefined); onOut(); };
   // A region's office says so: its console serves the region's stations' records, not one station's.
-  const title = t(session.gateway === "region" ? "titleRegion" : "title");
+  const title = titleOf(session.gateway);
   useEffect(() => { document.title = `${t(PAGES.find((p) => p.path === current)?.key ?? "title")} · ${title}`; });
   return html`<a class="skip" href="#main" onClick=${(e: Event) => { e.preventDefault(); document.getElementById("main")?.focus(); }}>${t("skip")}</a>
     <header class="top">

@@ -33,10 +33,10 @@ import * as store from "../store/ingest.js";
 import { FencedError } from "../store/fences.js";
 import type { DeviceRegistry, Device } from "../devices.js";
 import type { Logger } from "../log.js";
-import type { GroupCommitter, Work } from "./commit.js";
+import type { GroupCommitter } from "./commit.js";
 import { SupersededError } from "./commit.js";
-import { RecordingIngest } from "./recording.js";
-import type { LinkRef } from "./recording.js";
+import { RecordingIngest, recordingWork } from "./recording.js";
+import type { LinkRef, MediaWrite } from "./recording.js";
 import { StateKeys } from "./keys.js";
 import { DeviceClocks } from "./clocks.js";
 
@@ -637,7 +637,7 @@ export class Ingest {
     const rep = r.verifier.report();
     const now = Date.now();
     const chunks: store.RecordingCommit["chunks"] = [];
-    const media: { path: string; offset: number; bytes: Uint8Array }[] = [];
+    const media: MediaWrite[] = [];
     for (const l of linked) {
       chunks.push({ seq: l.seq, header: l.ref.header, tag: l.ref.tag, chain: l.chain, flags: l.ref.flags, timeMs: l.ref.timeMs, durationMs: l.ref.durationMs, length: l.ref.payload.length, offset: r.offset });
       media.push({ path: r.mediaPath, offset: r.offset, bytes: l.ref.payload });
@@ -673,16 +673,8 @@ export class Ingest {
     };
     const dev = this.deviceOf(r.device);
     if (dev) c.deviceLost = dev.state === "lost";
-    const work: Work & { c: store.RecordingCommit } = {
-      device: r.device, owner: r, media, c, sql: (db) => store.commitRecording(db, work.c),
-      together: { statements: store.recordingsTogether, item: c },
-      // While both wait for a batch, a later commit of this recording joins this one.
-      merge: (later) => {
-        store.mergeCommits(work.c, (later as typeof work).c);
-        for (const m of later.media || []) media.push(m);
-      },
-    };
-    const done = this.committer.submit(work);
+    // While both wait for a batch, a later commit of this recording joins this one.
+    const done = this.committer.submit(recordingWork(r.device, r, c, media));
     r.tail = done.then(() => undefined, () => undefined);
     // What a connection sent stays counted until it is on the disk (backpressure).
     const held = media.reduce((a, x) => a + x.bytes.length, 0);

@@ -13,7 +13,9 @@ import { wipe } from "../../protocol/bytes.js";
 import { severityOf } from "../../protocol/reasons.js";
 import type { Reason } from "../../protocol/reasons.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
-import type { RecordingRow } from "../store/ingest.js";
+import type { RecordingCommit, RecordingRow } from "../store/ingest.js";
+import { commitRecording, mergeCommits, recordingsTogether } from "../store/ingest.js";
+import type { Work } from "./commit.js";
 
 /** Chain values of chunks verified but not yet committed; committed ones are read from the database. */
 export class InflightHistory implements ChainHistory {
@@ -112,4 +114,25 @@ function storedBelow(settled: number, lost: [number, number][]): number {
 /** Is a reason one that makes a verdict `failed`? */
 export function isFailure(r: Reason): boolean {
   return severityOf(r.code) === "fail";
+}
+
+/** Media of a commit: bytes at their offsets in the recording's file. */
+export type MediaWrite = { path: string; offset: number; bytes: Uint8Array };
+
+/**
+ * A recording's commit as the group committer takes it: its rows written with the batch's other
+ * recordings' (`together`), and a later commit of the same recording, while both wait for a
+ * batch, folded into it (its chunks and its media), so a recording's share of a batch is one set
+ * of rows however many messages brought it.
+ */
+export function recordingWork(device: string, owner: { dead: boolean }, c: RecordingCommit, media: MediaWrite[]): Work & { c: RecordingCommit } {
+  const work: Work & { c: RecordingCommit } = {
+    device, owner, media, c, sql: (db) => commitRecording(db, work.c),
+    together: { statements: recordingsTogether, item: c },
+    merge: (later) => {
+      mergeCommits(work.c, (later as typeof work).c);
+      for (const m of later.media || []) media.push(m);
+    },
+  };
+  return work;
 }
