@@ -66,11 +66,21 @@ export class Broker {
       this.clients.delete(conn);
       this.up.disconnected(conn);
     });
-    this.aedes.on("publish", (packet, client) => {
-      const id = client ? (client as Client & { deviceId?: string }).deviceId : undefined;
-      if (!client || !id || packet.topic !== upTopic(id)) return;
-      void this.up.message(this.connOf(client), id, packet.payload as Buffer);
-    });
+    // A device's uplink goes to ingest without aedes' routing. Admission lets a device publish
+    // only on its own uplink topic (QoS 0 or 1, never retained) and subscribe only to its own
+    // downlink topic, so no subscription can ever match an uplink: routing one (a search of the
+    // persistence for offline subscribers, the emitter's match, a retained check, a "publish"
+    // event) was work for nothing on every chunk, a tenth of the main thread at the maximum rate
+    // (docs/SCALE.md). Whatever else aedes publishes (downlinks, other topics) is routed as before.
+    // aedes' handlers call `broker.publish(packet, client, done)` once a publish is authorized and
+    // its PUBACK written; the public form `publish(packet, done)` has no client and is routed.
+    const route = this.aedes.publish.bind(this.aedes) as (packet: unknown, client: unknown, done?: unknown) => void;
+    (this.aedes as unknown as { publish: (packet: { topic: string; payload: Buffer }, client: unknown, done?: (e?: Error) => void) => void }).publish = (packet, client, done) => {
+      const id = client && typeof client === "object" ? (client as Client & { deviceId?: string }).deviceId : undefined;
+      if (!id || packet.topic !== upTopic(id)) return route(packet, client, done);
+      void this.up.message(this.connOf(client as Client), id, packet.payload);
+      if (done) done();
+    };
     const accept = (sock: Socket) => {
       if (this.sockets.size >= o.maxClients) {
         this.refusals.note("TOO_MANY_CLIENTS", { remote: sock.remoteAddress, limit: o.maxClients });
