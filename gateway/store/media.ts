@@ -157,6 +157,8 @@ export class MediaStore implements Media {
   async sync(rel: string): Promise<void> {
     // Opened O_DSYNC, its bytes are on the disk already; what is left is the names that lead to it.
     if (!DSYNC) await (await this.handle(rel)).sync();
+    // The common case in a batch: no entry made since the last sync, nothing to look up.
+    if (!this.dirty.size) return;
     // From the media directory down to the file's own.
     const dirs = [this.dir];
     for (const part of dirname(rel).split(sep)) if (part && part !== ".") dirs.push(join(dirs[dirs.length - 1], part));
