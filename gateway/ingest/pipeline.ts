@@ -35,7 +35,7 @@ import type { DeviceRegistry, Device } from "../devices.js";
 import type { Logger } from "../log.js";
 import type { GroupCommitter } from "./commit.js";
 import { SupersededError } from "./commit.js";
-import { RecordingIngest, recordingWork } from "./recording.js";
+import { RecordingIngest, RecordingWork } from "./recording.js";
 import type { LinkRef, MediaWrite } from "./recording.js";
 import { StateKeys } from "./keys.js";
 import { DeviceClocks } from "./clocks.js";
@@ -674,15 +674,16 @@ export class Ingest {
     const dev = this.deviceOf(r.device);
     if (dev) c.deviceLost = dev.state === "lost";
     // While both wait for a batch, a later commit of this recording joins this one.
-    const done = this.committer.submit(recordingWork(r.device, r, c, media));
-    r.tail = done.then(() => undefined, () => undefined);
+    const done = this.committer.submit(new RecordingWork(r.device, r, c, media));
     // What a connection sent stays counted until it is on the disk (backpressure).
-    const held = media.reduce((a, x) => a + x.bytes.length, 0);
-    if (from) {
-      this.weigh(from, 1, held);
-      void r.tail.then(() => this.weigh(from, -1, -held));
-    }
+    let held = 0;
+    for (const m of media) held += m.bytes.length;
+    if (from) this.weigh(from, 1, held);
+    // The tail settles either way (a reload waits for it, never fails on it); the weight goes
+    // with the outcome, not in a reaction of its own: every chunk makes these.
+    r.tail = done.then(ignore, ignore);
     done.then(() => {
+      if (from) this.weigh(from, -1, -held);
       r.inflight--;
       if (start) r.startInflight = false;
       if (seal) r.sealInflight = false;
@@ -691,7 +692,9 @@ export class Ingest {
       if (this.opts.live) this.opts.live({ type: "recording", device: r.device, recording: r.recording, at: Date.now() });
       if (this.opts.committed && linked.length) {
         const t = Date.now();
-        this.opts.committed(linked.length, linked.reduce((a, l) => a + l.ref.payload.length, 0), linked.map((l) => (t - l.ref.receivedAt) / 1000));
+        const latencies: number[] = [];
+        for (const l of linked) latencies.push((t - l.ref.receivedAt) / 1000);
+        this.opts.committed(linked.length, held, latencies);
       }
       this.ackLive(r);
       // Times outside what the station can vouch for never move a clip to another officer silently.
@@ -707,6 +710,7 @@ export class Ingest {
         if (this.opts.sealed) this.opts.sealed(r.device, r.recording);
       }
     }, (e) => {
+      if (from) this.weigh(from, -1, -held);
       r.inflight--;
       if (start) r.startInflight = false;
       if (seal) r.sealInflight = false;
@@ -1016,6 +1020,8 @@ export class Ingest {
     await this.committer.flush();
   }
 }
+
+function ignore(): void {}
 
 /**
  * What an Ack of `r` says now, or -1 when nothing may be said: while a commit that would create

@@ -15,7 +15,8 @@ import type { Reason } from "../../protocol/reasons.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import type { RecordingCommit, RecordingRow } from "../store/ingest.js";
 import { commitRecording, mergeCommits, recordingsTogether } from "../store/ingest.js";
-import type { Work } from "./commit.js";
+import type { Together, Work } from "./commit.js";
+import type { Db } from "../store/db.js";
 
 /** Chain values of chunks verified but not yet committed; committed ones are read from the database. */
 export class InflightHistory implements ChainHistory {
@@ -123,16 +124,19 @@ export type MediaWrite = { path: string; offset: number; bytes: Uint8Array };
  * A recording's commit as the group committer takes it: its rows written with the batch's other
  * recordings' (`together`), and a later commit of the same recording, while both wait for a
  * batch, folded into it (its chunks and its media), so a recording's share of a batch is one set
- * of rows however many messages brought it.
+ * of rows however many messages brought it. A class, not an object of closures: ingest makes one
+ * for every chunk.
  */
-export function recordingWork(device: string, owner: { dead: boolean }, c: RecordingCommit, media: MediaWrite[]): Work & { c: RecordingCommit } {
-  const work: Work & { c: RecordingCommit } = {
-    device, owner, media, c, sql: (db) => commitRecording(db, work.c),
-    together: { statements: recordingsTogether, item: c },
-    merge: (later) => {
-      mergeCommits(work.c, (later as typeof work).c);
-      for (const m of later.media || []) media.push(m);
-    },
-  };
-  return work;
+export class RecordingWork implements Work {
+  readonly together: Together;
+  constructor(readonly device: string, readonly owner: { dead: boolean }, readonly c: RecordingCommit, readonly media: MediaWrite[]) {
+    this.together = { statements: recordingsTogether, item: c };
+  }
+  sql(db: Db): Promise<void> {
+    return commitRecording(db, this.c);
+  }
+  merge(later: Work): void {
+    mergeCommits(this.c, (later as RecordingWork).c);
+    for (const m of later.media || []) this.media.push(m);
+  }
 }

@@ -25,7 +25,7 @@ import { MediaStore } from "../../gateway/store/media.js";
 import { ALL_MIGRATIONS } from "../../gateway/gateway.js";
 import { GroupCommitter } from "../../gateway/ingest/commit.js";
 import type { Work } from "../../gateway/ingest/commit.js";
-import { recordingWork } from "../../gateway/ingest/recording.js";
+import { RecordingWork } from "../../gateway/ingest/recording.js";
 import type { RecordingCommit } from "../../gateway/store/ingest.js";
 import { DEFAULTS } from "../../gateway/config.js";
 
@@ -62,7 +62,7 @@ function commitOf(r: Rec, payload: Uint8Array, at: number): Work {
   };
   const media = [{ path: c.mediaPath, offset: r.offset, bytes: payload }];
   r.offset += payload.length;
-  return recordingWork(r.device, r.owner, c, media);
+  return new RecordingWork(r.device, r.owner, c, media);
 }
 
 /** Chunks of every recording, evenly, at `rate` a second for `ms`; the latencies of those sent after `measureFrom` ms. */
