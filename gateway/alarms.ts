@@ -5,6 +5,7 @@
 import { GatewayError } from "./errors.js";
 import type { Db } from "./store/db.js";
 import * as store from "./store/alarms.js";
+import type { Alarm } from "../protocol/gateway-api.js";
 import { deviceState, silentDevices } from "./store/devices.js";
 import { overdueRecordings } from "./store/recordings.js";
 import type { AuditLog } from "./audit/log.js";
@@ -31,18 +32,7 @@ export const SYSTEM_ACTOR = "gateway";
 // Kinds that are evidence of tampering, not of an operational problem: logged at error level.
 const TAMPER_KINDS: ReadonlySet<string> = new Set([ALARM_KINDS.EQUIVOCATION, ALARM_KINDS.FAILED_VERDICT]);
 
-export interface Alarm {
-  id: number;
-  kind: string;
-  subject: string;
-  detail: string;
-  count: number;
-  first_at: number;
-  last_at: number;
-  cleared_at: number | null;
-  cleared_by: string | null;
-  clear_reason: string | null;
-}
+export type { Alarm };
 
 export class AlarmError extends GatewayError {
   constructor(code: string, message: string) {

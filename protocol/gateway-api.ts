@@ -48,3 +48,50 @@ export interface GatewayState {
 
 /** GET /api/system: the state, and when it was read. */
 export type SystemAnswer = GatewayState & { at: number };
+
+/** What an approval lets its requester do: export recordings, or view them. */
+export type ApprovalKind = "export" | "view";
+export type ApprovalState = "pending" | "approved" | "denied";
+
+/**
+ * A request to export or view recordings (GET /api/approvals), asked by one account and decided
+ * by another; an approved one is valid until `validUntil`.
+ */
+export interface Approval {
+  id: number;
+  kind: ApprovalKind;
+  requester: string;
+  reason: string;
+  caseNumber: string | null;
+  items: { device: string; recording: number }[];
+  /** How long a grant lasts once approved. */
+  hours: number;
+  requestedAt: number;
+  state: ApprovalState;
+  decidedBy: string | null;
+  decidedAt: number | null;
+  decisionReason: string | null;
+  validUntil: number | null;
+}
+
+/**
+ * An alarm (GET /api/alarms): one open per kind and subject, `count` its repeats; cleared by an
+ * account with a reason.
+ */
+export interface Alarm {
+  id: number;
+  kind: string;
+  subject: string;
+  detail: string;
+  count: number;
+  first_at: number;
+  last_at: number;
+  cleared_at: number | null;
+  cleared_by: string | null;
+  clear_reason: string | null;
+}
+
+export type UnitLevel = "region" | "city" | "county" | "agency";
+
+/** A unit of the enforcement model (GET /api/units): its parent, level, and its own fleet ratio (null: the station's). */
+export interface Unit { id: number; parentId: number | null; name: string; level: UnitLevel; fleetRatio: number | null }

@@ -9,10 +9,9 @@ import { html, ErrorNote, Loading, Notice, Prompt, saveFile, useLoad } from "../
 import { bytes, getLang, t, tk, when } from "../i18n.js";
 import { checkName, statusWord, summary } from "../../verifier/i18n.js";
 import type { VerifyReport } from "../../verifier/verify.js";
+import type { Approval } from "../../protocol/gateway-api.js";
 
 interface Made { id: string; createdAt: number; by: string; reason: string; grant: number; scope: string; target: string; items: { device: string; recording: number }[]; state: string; bytes: number | null; sha256: string | null; kept: boolean; grantValidUntil: number | null }
-
-interface Approval { id: number; kind: string; requester: string; reason: string; caseNumber: string | null; items: { device: string; recording: number }[]; state: string; validUntil: number | null; decidedBy: string | null }
 
 /** Run the verifier in a worker on `file`; progress as it goes. */
 export function verifyInBrowser(file: File, stationKey: string, progress: (done: number, total: number) => void): Promise<VerifyReport> {

@@ -8,12 +8,11 @@ import { api, onLive, onLiveState } from "../api.js";
 import type { LiveEvent } from "../api.js";
 import { html, ErrorNote, Loading } from "../ui.js";
 import { bytes, offset, t, tk, when } from "../i18n.js";
+import type { Alarm, Unit } from "../../protocol/gateway-api.js";
 
 type DeviceEvent = Extract<LiveEvent, { type: "device" }>;
 
 export interface DeviceRow { id: string; kind: string; state: string; unit: number | null; online: boolean; lastSeen: number | null; lastStatus: Record<string, any> | null; at?: number }
-interface Unit { id: number; name: string; parentId: number | null }
-interface Alarm { kind: string; subject: string }
 
 /**
  * The live rows: each row listens for its own device, so an event redraws that row alone, and the

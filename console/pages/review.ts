@@ -6,8 +6,7 @@ import { api, onLive, q } from "../api.js";
 import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, useLoad } from "../ui.js";
 import { t, tk, when } from "../i18n.js";
-
-interface Approval { id: number; kind: string; requester: string; reason: string; caseNumber: string | null; items: { device: string; recording: number }[]; hours: number; requestedAt: number; state: string; decidedBy: string | null; decidedAt: number | null; decisionReason: string | null; validUntil: number | null }
+import type { Alarm, Approval } from "../../protocol/gateway-api.js";
 
 const itemsOf = (a: Approval) => a.caseNumber ? `${t("caseNo")} ${a.caseNumber}` : a.items.map((i) => `${i.device}/${i.recording}`).join(", ");
 
@@ -45,8 +44,6 @@ export function Approvals({ session }: { session: Session }): VNode {
     ${approver ? html`<h2>${t("decided")}</h2><${ApprovalTable} rows=${decided} id="approvals-decided" />` : null}
   </section>`;
 }
-
-interface Alarm { id: number; kind: string; subject: string; detail: string; count: number; first_at: number; last_at: number }
 
 export function Alarms(): VNode {
   const list = useLoad(() => api<Alarm[]>("GET", "/api/alarms"));

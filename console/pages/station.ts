@@ -8,8 +8,8 @@ import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, saveFile, useLoad } from "../ui.js";
 import { duration, localDate, t, tk, when } from "../i18n.js";
 import type { DeviceRow } from "./fleet.js";
+import type { Unit } from "../../protocol/gateway-api.js";
 
-interface Unit { id: number; parentId: number | null; name: string; level: string; fleetRatio: number | null }
 interface Officer { badge: string; name: string; unitId: number; role: string; certNo: string | null; certValidFrom: string | null; certValidTo: string | null; active: boolean }
 interface Case { number: string; unitId: number; category: string; activityKind: string; policy: string; windowStart: number; windowEnd: number; confidentiality: number; room: string | null }
 interface Coverage { caseNumber: string; policy: string; windowStart: number; windowEnd: number; verifiedClips: number; satisfied: boolean; percent: number | null; gaps: [number, number][] }

@@ -19,8 +19,9 @@ import type { LinkRow } from "../store/links.js";
 import type { DeviceRow } from "../store/devices.js";
 import type { ClipRow } from "../store/recordings.js";
 import { POLICY_DEFAULTS } from "../policy.js";
+import type { Unit, UnitLevel } from "../../protocol/gateway-api.js";
 
-export type UnitLevel = "region" | "city" | "county" | "agency";
+export type { Unit, UnitLevel };
 export type OfficerRole = "enforcement" | "legal_reviewer" | "supervisor";
 export type CaseCategory = "penalty" | "compulsion" | "inspection" | "expropriation" | "licensing";
 export type RecordingPolicy = "FULL" | "KEY_STEPS" | "OPTIONAL";
@@ -92,8 +93,6 @@ export class ModelError extends GatewayError {
     this.name = "ModelError";
   }
 }
-
-export interface Unit { id: number; parentId: number | null; name: string; level: UnitLevel; /** Its own fleet ratio, or null for the station's. */ fleetRatio: number | null }
 
 export interface Officer {
   id: number;

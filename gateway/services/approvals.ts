@@ -13,6 +13,7 @@ import type { AuditLog } from "../audit/log.js";
 import type { Model } from "../model/model.js";
 import * as store from "../store/approvals.js";
 import type { ApprovalKind, ApprovalRow } from "../store/approvals.js";
+import type { Approval } from "../../protocol/gateway-api.js";
 import { accountByName, caseRecordings, recordingForExport } from "../store/export.js";
 
 export class ApprovalError extends Error {
@@ -27,21 +28,7 @@ export interface Actor { name: string; role: string; officer_badge: string | nul
 
 export interface Item { device: string; recording: number }
 
-export interface Approval {
-  id: number;
-  kind: ApprovalKind;
-  requester: string;
-  reason: string;
-  caseNumber: string | null;
-  items: Item[];
-  hours: number;
-  requestedAt: number;
-  state: store.ApprovalState;
-  decidedBy: string | null;
-  decidedAt: number | null;
-  decisionReason: string | null;
-  validUntil: number | null;
-}
+export type { Approval };
 
 /** Longest a grant may last: a release is done within days, not kept open. */
 export const MAX_GRANT_HOURS = 24 * 30;

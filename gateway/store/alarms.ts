@@ -1,10 +1,9 @@
 // Alarms: one open per (kind, subject), a counter for repeats, cleared with who and why.
 import type { Db } from "./db.js";
+import type { Alarm } from "../../protocol/gateway-api.js";
 
-export interface AlarmRow {
-  id: number; kind: string; subject: string; detail: string; count: number; first_at: number; last_at: number;
-  cleared_at: number | null; cleared_by: string | null; clear_reason: string | null;
-}
+/** A row of `alarms`: the API sends it as it is (protocol/gateway-api.ts). */
+export type AlarmRow = Alarm;
 const COLUMNS = "id, kind, subject, detail, count, first_at, last_at, cleared_at, cleared_by, clear_reason";
 
 /** Raise, or bump the open alarm of this kind and subject (the partial unique index makes it one). */

@@ -2,6 +2,7 @@
 // view beyond one's scope or to release records outside the station, their decisions, and the
 // accounts designated to approve releases.
 import type { Db } from "./db.js";
+import type { ApprovalKind, ApprovalState } from "../../protocol/gateway-api.js";
 import type { MigrationSet } from "./schema.js";
 
 export const APPROVAL_MIGRATIONS: MigrationSet = {
@@ -32,8 +33,7 @@ export const APPROVAL_MIGRATIONS: MigrationSet = {
   ],
 };
 
-export type ApprovalKind = "export" | "view";
-export type ApprovalState = "pending" | "approved" | "denied";
+export type { ApprovalKind, ApprovalState } from "../../protocol/gateway-api.js";
 
 export interface ApprovalRow {
   id: number;
