@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import type { Server, Socket } from "node:net";
 import { Aedes } from "aedes";
-import type { Client } from "aedes";
+import type { Client, PublishPacket } from "aedes";
 import { GuardedConnection } from "./guard.js";
 import { admission, downTopic, Refusals, upTopic } from "./admission.js";
 import type { DeviceRegistry } from "../devices.js";
@@ -31,6 +31,29 @@ export interface Uplink {
   disconnected(connId: string): void;
 }
 
+/**
+ * aedes with a device's uplink taken out of its routing. aedes routes every authorized publish (a
+ * search of its persistence for offline subscribers, its emitter's topic match, a retained check,
+ * a `publish` event) before anything sees it. Admission lets a device publish only on its own
+ * uplink topic (QoS 0 or 1, never retained) and subscribe only to its own downlink topic, so no
+ * subscription can ever match an uplink: routing one was work for nothing on every chunk, about
+ * 4 % of the gateway's CPU a chunk at 4 KiB (docs/SCALE.md). aedes' handlers call
+ * `publish(packet, client, done)` once a publish is authorized and its PUBACK written: a device's
+ * own uplink goes from there to `uplink`; everything else (the downlinks the gateway sends with
+ * the public `publish(packet, done)`, which names no client) is routed as before.
+ */
+class DeviceBroker extends Aedes {
+  constructor(opts: never, private uplink: (client: Client, deviceId: string, payload: Buffer) => void) {
+    super(opts);
+  }
+  override publish(packet: PublishPacket, client: Client | null | ((e?: Error) => void), done?: (e?: Error) => void): void {
+    const id = client && typeof client === "object" ? (client as Client & { deviceId?: string }).deviceId : undefined;
+    if (!id || packet.topic !== upTopic(id)) return (super.publish as (...a: unknown[]) => void).call(this, packet, client, done);
+    this.uplink(client as Client, id, packet.payload as Buffer);
+    if (done) done();
+  }
+}
+
 export class Broker {
   aedes!: Aedes;
   server!: Server;
@@ -45,7 +68,11 @@ export class Broker {
 
   async listen(o: BrokerOptions): Promise<number> {
     const hooks = admission(this.registry, this.refusals, { perSecond: o.ratePerSecond, burst: o.rateBurst });
-    this.aedes = await Aedes.createBroker({ ...hooks, drainTimeout: 30000, connectTimeout: o.connectTimeoutMs ?? 10000 } as never);
+    const uplinks = new DeviceBroker({ ...hooks, drainTimeout: 30000, connectTimeout: o.connectTimeoutMs ?? 10000 } as never, (client, id, payload) => {
+      void this.up.message(this.connOf(client), id, payload);
+    });
+    await uplinks.listen();
+    this.aedes = uplinks;
     // Connections refused before they are a client (MQTT 5, garbage, no CONNECT in time), and
     // clients that break the protocol later: each logged with its reason code (P5).
     this.aedes.on("connectionError", (c: Client, err: Error & { code?: string; errorCode?: number }) => {
@@ -66,21 +93,6 @@ export class Broker {
       this.clients.delete(conn);
       this.up.disconnected(conn);
     });
-    // A device's uplink goes to ingest without aedes' routing. Admission lets a device publish
-    // only on its own uplink topic (QoS 0 or 1, never retained) and subscribe only to its own
-    // downlink topic, so no subscription can ever match an uplink: routing one (a search of the
-    // persistence for offline subscribers, the emitter's match, a retained check, a "publish"
-    // event) was work for nothing on every chunk, about 4 % of the gateway's CPU a chunk at 4 KiB
-    // (docs/SCALE.md). Whatever else aedes publishes (downlinks, other topics) is routed as before.
-    // aedes' handlers call `broker.publish(packet, client, done)` once a publish is authorized and
-    // its PUBACK written; the public form `publish(packet, done)` has no client and is routed.
-    const route = this.aedes.publish.bind(this.aedes) as (packet: unknown, client: unknown, done?: unknown) => void;
-    (this.aedes as unknown as { publish: (packet: { topic: string; payload: Buffer }, client: unknown, done?: (e?: Error) => void) => void }).publish = (packet, client, done) => {
-      const id = client && typeof client === "object" ? (client as Client & { deviceId?: string }).deviceId : undefined;
-      if (!id || packet.topic !== upTopic(id)) return route(packet, client, done);
-      void this.up.message(this.connOf(client as Client), id, packet.payload);
-      if (done) done();
-    };
     const accept = (sock: Socket) => {
       if (this.sockets.size >= o.maxClients) {
         this.refusals.note("TOO_MANY_CLIENTS", { remote: sock.remoteAddress, limit: o.maxClients });
