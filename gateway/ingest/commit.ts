@@ -27,12 +27,15 @@
 import type { Db, Params } from "../store/db.js";
 import type { Media } from "../store/media.js";
 
+/** Media of an item: bytes at their offset in a file of the media store. */
+export type MediaWrite = { path: string; offset: number; bytes: Uint8Array };
+
 export interface Work {
   /** The device whose messages the item writes (a cluster worker's fence finds its partition by it). */
   device?: string;
   /** The in-memory state the item was built from; set dead by the caller when one of its items fails. */
   owner?: { dead: boolean };
-  media?: { path: string; offset: number; bytes: Uint8Array }[];
+  media?: MediaWrite[];
   /** Statements to run inside the batch's transaction (in the item's own savepoint). */
   sql: (db: Db) => Promise<void>;
   /**

@@ -33,10 +33,10 @@ import * as store from "../store/ingest.js";
 import { FencedError } from "../store/fences.js";
 import type { DeviceRegistry, Device } from "../devices.js";
 import type { Logger } from "../log.js";
-import type { GroupCommitter } from "./commit.js";
+import type { GroupCommitter, MediaWrite } from "./commit.js";
 import { SupersededError } from "./commit.js";
 import { RecordingIngest, RecordingWork } from "./recording.js";
-import type { LinkRef, MediaWrite } from "./recording.js";
+import type { LinkRef } from "./recording.js";
 import { StateKeys } from "./keys.js";
 import { DeviceClocks } from "./clocks.js";
 

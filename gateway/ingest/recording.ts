@@ -15,7 +15,7 @@ import type { Reason } from "../../protocol/reasons.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import type { RecordingCommit, RecordingRow } from "../store/ingest.js";
 import { commitRecording, mergeCommits, recordingsTogether } from "../store/ingest.js";
-import type { Together, Work } from "./commit.js";
+import type { MediaWrite, Together, Work } from "./commit.js";
 import type { Db } from "../store/db.js";
 
 /** Chain values of chunks verified but not yet committed; committed ones are read from the database. */
@@ -116,9 +116,6 @@ function storedBelow(settled: number, lost: [number, number][]): number {
 export function isFailure(r: Reason): boolean {
   return severityOf(r.code) === "fail";
 }
-
-/** Media of a commit: bytes at their offsets in the recording's file. */
-export type MediaWrite = { path: string; offset: number; bytes: Uint8Array };
 
 /**
  * A recording's commit as the group committer takes it: its rows written with the batch's other

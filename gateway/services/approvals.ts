@@ -26,7 +26,8 @@ export class ApprovalError extends Error {
 /** Who acts: an account with its role and, for supervisors, the officer record that gives its unit. */
 export interface Actor { name: string; role: string; officer_badge: string | null }
 
-export interface Item { device: string; recording: number }
+/** A recording an approval names. */
+export type Item = Approval["items"][number];
 
 export type { Approval };
 

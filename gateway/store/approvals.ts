@@ -33,7 +33,7 @@ export const APPROVAL_MIGRATIONS: MigrationSet = {
   ],
 };
 
-export type { ApprovalKind, ApprovalState } from "../../protocol/gateway-api.js";
+export type { ApprovalKind, ApprovalState };
 
 export interface ApprovalRow {
   id: number;
