@@ -54,6 +54,13 @@ export interface AlarmOptions {
   now?: () => number;
   /** Told of every raise and clear (live pages). */
   changed?: (kind: string, subject: string) => void;
+  /**
+   * A cluster worker's fence (cluster/worker.ts): run in the transaction of every raise about a
+   * device, it throws (FENCED) when the worker no longer serves the device's partition. The raise
+   * is then not written: the partition's new holder, fed the same messages again, raises it, so an
+   * alarm counts what happened once, as the evidence the same messages carry is stored once.
+   */
+  fence?: (tx: Db, device: string) => Promise<void>;
 }
 
 
@@ -63,6 +70,7 @@ interface Raise { detail: string; at: number; resolve: (a: Alarm) => void; rejec
 export class Alarms {
   private audit?: AuditLog;
   private now: () => number;
+  private fence?: (tx: Db, device: string) => Promise<void>;
   /** Alarms with a write on its way, and the raises that came meanwhile. */
   private writing = new Map<string, Raise[]>();
 
@@ -70,13 +78,17 @@ export class Alarms {
     this.audit = opts.audit;
     this.now = opts.now ?? Date.now;
     this.changed = opts.changed;
+    this.fence = opts.fence;
   }
   /** Told of every raise and clear (live pages); set once at assembly. */
   changed?: (kind: string, subject: string) => void;
 
-  /** Raise an alarm, or bump the one already open for this kind and subject. */
-  async raise(kind: AlarmKind, subject: string, detail: string): Promise<Alarm> {
-    return this.raiseAt(kind, subject, detail, this.now());
+  /**
+   * Raise an alarm, or bump the one already open for this kind and subject. `device`: the device it
+   * is about, when it is about one (behind a cluster worker's fence, AlarmOptions.fence).
+   */
+  async raise(kind: AlarmKind, subject: string, detail: string, device?: string): Promise<Alarm> {
+    return this.raiseAt(kind, subject, detail, this.now(), device);
   }
 
   /** Close the open alarm for this kind and subject; a reason is required. Returns it, or null if none was open. */
@@ -145,7 +157,7 @@ export class Alarms {
     return raised;
   }
 
-  private async raiseAt(kind: string, subject: string, detail: string, at: number): Promise<Alarm> {
+  private async raiseAt(kind: string, subject: string, detail: string, at: number, device?: string): Promise<Alarm> {
     if (typeof kind !== "string" || !kind) throw new AlarmError("KIND_REQUIRED", "an alarm has a kind");
     if (typeof subject !== "string") throw new TypeError("subject must be a string");
     // A storm (a flood of forged messages, a device whose every message is flagged) is one write
@@ -157,21 +169,24 @@ export class Alarms {
     if (waiting) return new Promise<Alarm>((resolve, reject) => { waiting.push({ detail: String(detail), at, resolve, reject }); });
     const queue: Raise[] = [];
     this.writing.set(key, queue);
-    const first = this.write(kind, subject, String(detail), at, 1);
+    const first = this.write(kind, subject, String(detail), at, 1, device);
     void (async () => {
       await first.catch(() => undefined);
       while (queue.length) {
         const batch = queue.splice(0);
         const last = batch[batch.length - 1];
-        await this.write(kind, subject, last.detail, last.at, batch.length).then((a) => { for (const r of batch) r.resolve(a); }, (e: Error) => { for (const r of batch) r.reject(e); });
+        await this.write(kind, subject, last.detail, last.at, batch.length, device).then((a) => { for (const r of batch) r.resolve(a); }, (e: Error) => { for (const r of batch) r.reject(e); });
       }
       this.writing.delete(key);
     })();
     return first;
   }
 
-  private async write(kind: string, subject: string, detail: string, at: number, times: number): Promise<Alarm> {
-    const a = await store.upsertAlarm(this.db, kind, subject, detail, at, times);
+  private async write(kind: string, subject: string, detail: string, at: number, times: number, device?: string): Promise<Alarm> {
+    const fence = device === undefined ? undefined : this.fence;
+    const a = fence
+      ? await this.db.transaction(async () => { await fence(this.db, device!); return store.upsertAlarm(this.db, kind, subject, detail, at, times); })
+      : await store.upsertAlarm(this.db, kind, subject, detail, at, times);
     if (this.changed) this.changed(kind, subject);
     // Only the raise that opened it is logged: a repeating condition must not flood the log.
     if (a.count === times && this.log) {

@@ -7,6 +7,7 @@ import type { Alarms } from "./alarms.js";
 import type { Model } from "./model/model.js";
 import type { Metrics } from "./metrics.js";
 import type { Logger } from "./log.js";
+import { FencedError } from "./store/fences.js";
 
 export interface IngestParts {
   refusals: Refusals;
@@ -22,12 +23,16 @@ export function ingestOptions(g: GatewayConfig, p: IngestParts): IngestOptions {
     beaconIntervalS: g.beaconIntervalS,
     ackIntervalMs: g.ackIntervalMs,
     refuse: (c, f) => p.refusals.note(c, f),
-    // Failed verdicts and equivocation are evidence of tampering: the admin hears of them.
-    alarm: (kind, subject, detail) => p.alarms.raise(kind, subject, detail).then(() => undefined, (e) => p.log.error({ err: String(e) }, "alarm not recorded")),
+    // Failed verdicts and equivocation are evidence of tampering: the admin hears of them. A raise
+    // a cluster worker's fence refused is its partition's new holder's to make (alarms.ts).
+    alarm: (kind, subject, detail, device) => p.alarms.raise(kind, subject, detail, device).then(() => undefined, (e) => {
+      if (e instanceof FencedError) p.log.info({ alarm: kind, subject, err: e.message }, "alarm left to the partition's holder");
+      else p.log.error({ alarm: kind, subject, err: String(e) }, "alarm not recorded");
+    }),
     // A case tag links a clip only to a case of its own units; any other tag is kept, and an admin told.
     linkByTag: async (device, recording) => {
       const l = await p.model.linkByTag(device, recording);
-      if ("refused" in l && l.refused === "CASE_OUT_OF_SCOPE") await p.alarms.raise("CASE_TAG_OUT_OF_SCOPE", `${device}/${recording}`, l.detail);
+      if ("refused" in l && l.refused === "CASE_OUT_OF_SCOPE") await p.alarms.raise("CASE_TAG_OUT_OF_SCOPE", `${device}/${recording}`, l.detail, device);
     },
     maxRecordings: g.ingestMaxRecordings,
     maxBufferedBytes: g.ingestBufferMb * 1048576,

@@ -193,7 +193,7 @@ class ClusterWorker implements Worker {
     const live = (ev: LiveEvent) => {
       try { if (!this.closed && !this.nc.isClosed()) this.nc.publish(LIVE_SUBJECT, JSON.stringify(ev)); } catch { /* a console page misses it, as if closed */ }
     };
-    const alarms = new Alarms(db, log, { changed: (kind, subject) => live({ type: "alarm", kind, subject, at: Date.now() }) });
+    const alarms = new Alarms(db, log, { changed: (kind, subject) => live({ type: "alarm", kind, subject, at: Date.now() }), fence: (tx, device) => this.fence(tx, [device]) });
     this.refusals = new Refusals(log, (code) => this.metrics.refusals.inc({ code }));
     this.committer = new TrackedCommitter(db, media, g.commitDelayMs, g.commitMaxBatch, { delayMs: g.faultCommitDelayMs }, (items, mediaS, syncS, sqlS) => this.metrics.batch(items, mediaS, syncS, sqlS),
       (tx, devices) => this.fence(tx, devices));

@@ -55,7 +55,8 @@ export interface IngestOptions {
   beaconIntervalS: number;
   ackIntervalMs?: number;
   refuse: (code: string, f: Record<string, unknown>) => void;
-  alarm?: (kind: string, subject: string, detail: string) => void | Promise<void>;
+  /** Raise an alarm about `device` (a cluster worker writes it only while it serves the device's partition). */
+  alarm?: (kind: string, subject: string, detail: string, device: string) => void | Promise<void>;
   linkByTag?: (device: string, recording: number) => Promise<unknown>;
   /** Recordings held in memory at most (the least recently used idle ones are released). */
   maxRecordings?: number;
@@ -312,8 +313,10 @@ export class Ingest {
     this.opts.refuse(code, { device: s.device.id, ...f });
   }
 
-  private alarm(kind: string, subject: string, detail: string): Promise<void> {
-    return this.opts.alarm ? Promise.resolve(this.opts.alarm(kind, subject, detail)) : Promise.resolve();
+  /** An alarm about `device`, whose subject is the device or one of its recordings (`device/recording`). */
+  private alarm(kind: string, device: string, recording: number | undefined, detail: string): Promise<void> {
+    const subject = recording === undefined ? device : `${device}/${recording}`;
+    return this.opts.alarm ? Promise.resolve(this.opts.alarm(kind, subject, detail, device)) : Promise.resolve();
   }
 
   private async handle(s: Session, payload: Uint8Array, arrived: number): Promise<void> {
@@ -564,7 +567,7 @@ export class Ingest {
     wipe(k1);
     wipe(k);
     if (ok) return z;
-    await this.alarm("STORAGE_CORRUPT", `${dev.id}/${recording}`, "the stored seal block no longer matches its tag: a storage fault, not the device's; run admin scrub");
+    await this.alarm("STORAGE_CORRUPT", dev.id, recording, "the stored seal block no longer matches its tag: a storage fault, not the device's; run admin scrub");
     return null;
   }
 
@@ -702,7 +705,7 @@ export class Ingest {
       // write per commit (the first flag stays on the recording's row).
       if (flags.length && !r.timeAlarmed) {
         r.timeAlarmed = true;
-        void this.alarm("CLIP_TIME_SUSPECT", `${r.device}/${r.recording}`, flags.join("; "));
+        void this.alarm("CLIP_TIME_SUSPECT", r.device, r.recording, flags.join("; "));
       }
       if ((start && start.caseTag) || (seal && seal.caseTag)) this.linkByTag(r.device, r.recording);
       if (seal) {
@@ -772,7 +775,7 @@ export class Ingest {
   private async forged(s: Session, r: RecordingIngest, reason: Reason, bytes: Uint8Array): Promise<void> {
     this.stats.forged++;
     this.refuse(s, reason.code, { recording: r.recording, seq: reason.seq, forged: true, detail: reason.detail });
-    await this.alarm("FORGED_MESSAGE", `${r.device}/${r.recording}`, `a message naming this recording was refused (${reason.code}${reason.seq !== undefined ? ", seq " + reason.seq : ""}): its tag does not vouch for it, so it changes nothing`);
+    await this.alarm("FORGED_MESSAGE", r.device, r.recording, `a message naming this recording was refused (${reason.code}${reason.seq !== undefined ? ", seq " + reason.seq : ""}): its tag does not vouch for it, so it changes nothing`);
     if (r.forgedKept >= (this.opts.maxForgedKept || 16)) return;
     r.forgedKept++;
     const e = { device: r.device, recording: r.recording, seq: reason.seq === undefined ? -1 : reason.seq, reason: "FORGED:" + reason.code, message: bytes, at: Date.now() };
@@ -783,7 +786,7 @@ export class Ingest {
   private async evidence(s: Session, r: RecordingIngest, seq: number, reasons: Reason[], bytes: Uint8Array): Promise<void> {
     const codes = reasons.map((x) => x.code).join(",");
     this.log.warn({ device: r.device, recording: r.recording, seq, reasons: codes }, "verification failed");
-    await this.alarm(codes.includes("EQUIVOCATION") ? "EQUIVOCATION" : "FAILED_VERDICT", `${r.device}/${r.recording}`, `seq ${seq}: ${codes}`);
+    await this.alarm(codes.includes("EQUIVOCATION") ? "EQUIVOCATION" : "FAILED_VERDICT", r.device, r.recording, `seq ${seq}: ${codes}`);
     const e = { device: r.device, recording: r.recording, seq, reason: codes, message: bytes, at: Date.now() };
     await this.committer.submit({ device: r.device, sql: (db) => store.insertEvidence(db, e) }).catch((err) => this.log.error({ err: String(err) }, "evidence not kept"));
   }
@@ -795,7 +798,7 @@ export class Ingest {
       return;
     }
     this.log.warn({ device: r.device, recording: r.recording, reasons: reasons.map((x) => x.code).join(",") }, "verification failed");
-    await this.alarm("FAILED_VERDICT", `${r.device}/${r.recording}`, reasons.map((x) => x.code).join(","));
+    await this.alarm("FAILED_VERDICT", r.device, r.recording, reasons.map((x) => x.code).join(","));
     if (r.rowSubmitted) this.commit(r, {});
   }
 
@@ -891,10 +894,10 @@ export class Ingest {
     if (upTo < 1) return;
     const gone = without(await store.recordingGaps(this.db, s.device.id, upTo), held);
     // Awaited: the alarms a Hello raises are recorded before the Hello is answered.
-    if (gone.length) await this.alarm("RECORDING_MISSING", s.device.id, `recordings ${ranges(gone)} never received, and the device no longer holds them`);
+    if (gone.length) await this.alarm("RECORDING_MISSING", s.device.id, undefined, `recordings ${ranges(gone)} never received, and the device no longer holds them`);
     if (!lastSealed || !lastSealValue || !lastSealValue.length) return;
     const stored = await this.trustedSeal(s.device, lastSealed);
-    if (stored && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) await this.alarm("EQUIVOCATION", `${s.device.id}/${lastSealed}`, "the device's last seal value differs from the stored seal");
+    if (stored && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) await this.alarm("EQUIVOCATION", s.device.id, lastSealed, "the device's last seal value differs from the stored seal");
   }
 
   /**
@@ -948,7 +951,7 @@ export class Ingest {
       if (stored && this.opts.live) this.opts.live({ type: "device", id, at: Date.now(), online: this.online(id), lastSeen: at, status: { ...st, receivedAt: at } });
     });
     if (typeof st.clockOffsetMs === "number" && st.clockOffsetMs !== 0) this.clocks.offset(s.device.id, st.clockOffsetMs);
-    if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);
+    if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, undefined, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);
   }
 
   private async start(s: Session, m: StartMsg): Promise<void> {
@@ -977,7 +980,7 @@ export class Ingest {
       const row = await store.storedChunk(this.db, r.device, recording, seq);
       if (row) {
         if (!r.verifier.vouches(seq, row.header, row.tag)) {
-          await this.alarm("STORAGE_CORRUPT", `${r.device}/${recording}`, `stored chunk ${seq} no longer matches its tag: a storage fault, not the device's; run admin scrub`);
+          await this.alarm("STORAGE_CORRUPT", r.device, recording, `stored chunk ${seq} no longer matches its tag: a storage fault, not the device's; run admin scrub`);
           return this.refuse(s, "STORAGE_CORRUPT", { recording, seq });
         }
         stored = this.cc.chunkValue(row.header);

@@ -19,6 +19,7 @@ import { recordingDetail, storedChunkRows } from "../../gateway/store/recordings
 import type { Db } from "../../gateway/store/db.js";
 import type { DeviceRegistry } from "../../gateway/devices.js";
 import { createLogger } from "../../gateway/log.js";
+import { Alarms } from "../../gateway/alarms.js";
 import { FakeDevice } from "../gateway/fake-device.js";
 import { testDb } from "../helpers/postgres.js";
 
@@ -188,6 +189,50 @@ describe("fencing tokens between two workers of one partition", () => {
     expect(await row()).toEqual(afterB);
     expect(beacons()).toBe(2);
     expect(wb.refused).toEqual([]);
+  });
+
+  it("counts an alarm about a device once: a superseded worker's raise is not written, its successor's is", async () => {
+    const root = randomBytes(32);
+    await a.registry.add("fence-8", { root });
+    const dev = new FakeDevice("fence-8", root);
+    const part = PART + 3;
+    // Each worker's alarms behind its fence, as cluster/worker.ts gives them (alarms.ts, AlarmOptions.fence).
+    const worker = (meta: { db: Db; registry: DeviceRegistry }, holder: string, token: number) => {
+      const fence = (tx: Db) => checkFences(tx, holder, [{ part, token }]);
+      const alarms = new Alarms(meta.db, undefined, { fence });
+      const left: string[] = [];
+      const committer = new GroupCommitter(meta.db, new MediaStore(join(dir, "media-8")), 1, 256, {}, undefined, fence);
+      const ingest = new Ingest(meta.db, new MediaStore(join(dir, "media-8")), meta.registry, committer, { send: (_id, bytes) => dev.receive(bytes), disconnect: () => undefined }, createLogger("silent"),
+        { beaconIntervalS: 0, refuse: () => undefined, alarm: (kind, subject, detail, device) => alarms.raise(kind, subject, detail, device).then(() => undefined, (e) => { left.push(`${kind} ${(e as FencedError).code}`); }) });
+      return { ingest, alarms, left };
+    };
+    const forged = () => b.db.all<{ count: number }>("SELECT count FROM alarms WHERE kind = 'FORGED_MESSAGE' AND subject = 'fence-8/1'");
+    const rec = dev.recording(1, [randomBytes(400), randomBytes(400)]);
+    const junk = Uint8Array.from(rec.chunks[1]);
+    junk[junk.length - 60] ^= 0x40; // a payload byte: the tag no longer vouches for it
+
+    expect(await raiseFence(a.db, "wa", { part, token: 5 }, Date.now())).toBe(true);
+    const wa = worker(a, "wa", 5);
+    await wa.ingest.message("a1", dev.id, dev.helloMessage());
+    await wa.ingest.message("a1", dev.id, rec.start);
+    await wa.ingest.message("a1", dev.id, rec.chunks[0]);
+
+    // B takes the partition over; A, stalled meanwhile, is fed the forged chunk, and so is B.
+    expect(await raiseFence(b.db, "wb", { part, token: 6 }, Date.now())).toBe(true);
+    await wa.ingest.message("a1", dev.id, junk);
+    await wa.ingest.close();
+    expect(wa.left).toEqual(["FORGED_MESSAGE FENCED"]);
+    expect(await forged()).toEqual([]);
+    // A raise about no device (the disk, a partition) is not fenced: the station's alarms stay the station's.
+    expect((await wa.alarms.raise("DISK_LOW", "/data", "test")).count).toBe(1);
+
+    const wb = worker(b, "wb", 6);
+    await wb.ingest.message("b1", dev.id, dev.helloMessage([{ recording: 1, firstSeq: 1, lastSeq: 2, sealed: false, open: true }]));
+    await wb.ingest.message("b1", dev.id, rec.start);
+    await wb.ingest.message("b1", dev.id, junk);
+    await wb.ingest.close();
+    expect(wb.left).toEqual([]);
+    expect(await forged()).toEqual([{ count: 1 }]);
   });
 
   // On PostgreSQL, workers' commits don't take the database-wide write lock (Db.transaction's
