@@ -396,9 +396,31 @@ async function main() {
     // window at once, on new files) is still reported apart.
     await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: WARMUP_S * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, WARMUP_S) });
     const warm = await counters(gh, token);
-    const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, SECONDS) });
-    const latGw = await commitPhases(gh, token, warm);
-    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered): the gateway's commit latency (a chunk's arrival at ingest to its durable commit) p50 ${latGw.p50ms} ms, p99 ${latGw.p99ms} ms; a device's, from sending a chunk to receiving its Ack, p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms, for those sent after the first second p50 ${lat.latency.steady?.p50} ms, p99 ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms), of which to the PUBACK p50 ${lat.latency.puback?.p50} ms, p99 ${lat.latency.puback?.p99} ms; the load generator's event-loop delay p50 ${lat.loopDelay?.p50} ms, p99 ${lat.loopDelay?.p99} ms${chained(lat)}; after ${WARMUP_S} s of warm-up; gateway ${latGw.text}`);
+    // As many latency rounds as throughput rounds, their medians reported: a p99 of one window of
+    // a few seconds is a few dozen chunks, and one slow moment of a shared disk moves it by half.
+    const lats: { lat: Awaited<ReturnType<typeof loadgen>>; gw: Awaited<ReturnType<typeof commitPhases>> }[] = [];
+    let since = warm;
+    for (let round = 0; round < ROUNDS; round++) {
+      const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, SECONDS) });
+      const gw = await commitPhases(gh, token, since);
+      since = await counters(gh, token);
+      lats.push({ lat, gw });
+      if (ROUNDS > 1) console.log(`  ${kib} KiB latency round ${round + 1}: the gateway's p50 / p99 ${gw.p50ms} / ${gw.p99ms} ms; a device's after the first second ${lat.latency.steady?.p50} / ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms)`);
+    }
+    const mid = (f: (x: (typeof lats)[number]) => number | undefined) => { const v = lats.map(f).filter((x): x is number => typeof x === "number" && Number.isFinite(x)); return v.length ? median(v) : undefined; };
+    const lat = {
+      latency: {
+        p50: mid((x) => x.lat.latency.p50), p99: mid((x) => x.lat.latency.p99), n: lats.reduce((n, x) => n + (x.lat.latency.n || 0), 0),
+        steady: { p50: mid((x) => x.lat.latency.steady?.p50), p99: mid((x) => x.lat.latency.steady?.p99) },
+        firstSecondP99: mid((x) => x.lat.latency.firstSecondP99),
+        puback: { p50: mid((x) => x.lat.latency.puback?.p50), p99: mid((x) => x.lat.latency.puback?.p99) },
+      },
+      loopDelay: { p50: mid((x) => x.lat.loopDelay?.p50), p99: mid((x) => x.lat.loopDelay?.p99) },
+    };
+    // The batches' phases over all the latency rounds; the quantiles, the rounds' medians.
+    const pooled = await commitPhases(gh, token, warm);
+    const latGw = { p50ms: mid((x) => x.gw.p50ms)!, p99ms: mid((x) => x.gw.p99ms)!, text: pooled.text };
+    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered${ROUNDS > 1 ? `; medians of ${ROUNDS} rounds of ${SECONDS} s` : ""}): the gateway's commit latency (a chunk's arrival at ingest to its durable commit) p50 ${latGw.p50ms} ms, p99 ${latGw.p99ms} ms; a device's, from sending a chunk to receiving its Ack, p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms, for those sent after the first second p50 ${lat.latency.steady.p50} ms, p99 ${lat.latency.steady.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms), of which to the PUBACK p50 ${lat.latency.puback.p50} ms, p99 ${lat.latency.puback.p99} ms; the load generator's event-loop delay p50 ${lat.loopDelay.p50} ms, p99 ${lat.loopDelay.p99} ms${lats.map((x) => chained(x.lat)).join("")}; after ${WARMUP_S} s of warm-up; gateway ${latGw.text}`);
     await stop(gw);
     // The same load on the commit path alone (the group committer and the station's stores, fed
     // in-process): what the disk and the commit cost a chunk, the rest being what the gateway adds.
@@ -437,7 +459,7 @@ async function main() {
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
       aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
-      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, gatewayP50ms: latGw.p50ms, gatewayP99ms: latGw.p99ms, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback?.p50, pubackP99ms: lat.latency.puback?.p99, loadLoopDelayP99ms: lat.loopDelay?.p99, commitAlone: alone },
+      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, gatewayP50ms: latGw.p50ms, gatewayP99ms: latGw.p99ms, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback?.p50, pubackP99ms: lat.latency.puback?.p99, loadLoopDelayP99ms: lat.loopDelay?.p99, rounds: lats.map((x) => ({ gatewayP50ms: x.gw.p50ms, gatewayP99ms: x.gw.p99ms, steadyP50ms: x.lat.latency.steady?.p50, steadyP99ms: x.lat.latency.steady?.p99 })), commitAlone: alone },
       overload,
       overloadDevices,
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },
