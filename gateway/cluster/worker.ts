@@ -16,7 +16,8 @@
 // while another worker serves its partition. Each commit's transaction checks that the worker still
 // holds the fencing token of every partition it writes for (store/fences.ts): a stale one rolls back
 // whole (FENCED), nothing of it is Acked to a device or to JetStream, and the worker stops the
-// partition, whose messages go to the new holder.
+// partition, whose messages go to the new holder. An alarm about a device is raised behind the same
+// check (alarms.ts), so the new holder's raise, of the same messages, is the one counted.
 import { writePorts } from "../office.js";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
