@@ -23,16 +23,12 @@ export function ingestOptions(g: GatewayConfig, p: IngestParts): IngestOptions {
     beaconIntervalS: g.beaconIntervalS,
     ackIntervalMs: g.ackIntervalMs,
     refuse: (c, f) => p.refusals.note(c, f),
-    // Failed verdicts and equivocation are evidence of tampering: the admin hears of them. A raise
-    // a cluster worker's fence refused is its partition's new holder's to make (alarms.ts).
-    alarm: (kind, subject, detail, device) => p.alarms.raise(kind, subject, detail, device).then(() => undefined, (e) => {
-      if (e instanceof FencedError) p.log.info({ alarm: kind, subject, err: e.message }, "alarm left to the partition's holder");
-      else p.log.error({ alarm: kind, subject, err: String(e) }, "alarm not recorded");
-    }),
+    // Failed verdicts and equivocation are evidence of tampering: the admin hears of them.
+    alarm: (kind, subject, detail, device) => raise(p, kind, subject, detail, device),
     // A case tag links a clip only to a case of its own units; any other tag is kept, and an admin told.
     linkByTag: async (device, recording) => {
       const l = await p.model.linkByTag(device, recording);
-      if ("refused" in l && l.refused === "CASE_OUT_OF_SCOPE") await p.alarms.raise("CASE_TAG_OUT_OF_SCOPE", `${device}/${recording}`, l.detail, device);
+      if ("refused" in l && l.refused === "CASE_OUT_OF_SCOPE") await raise(p, "CASE_TAG_OUT_OF_SCOPE", `${device}/${recording}`, l.detail, device);
     },
     maxRecordings: g.ingestMaxRecordings,
     maxBufferedBytes: g.ingestBufferMb * 1048576,
@@ -40,4 +36,12 @@ export function ingestOptions(g: GatewayConfig, p: IngestParts): IngestOptions {
     idleMs: g.ingestIdleMs,
     committed: (n, bytes, latencies) => p.metrics().committed(n, bytes, latencies),
   };
+}
+
+/** An alarm about a device, never thrown: one a cluster worker's fence refused is the partition's new holder's to raise (alarms.ts). */
+function raise(p: IngestParts, kind: string, subject: string, detail: string, device: string): Promise<void> {
+  return p.alarms.raise(kind, subject, detail, device).then(() => undefined, (e) => {
+    if (e instanceof FencedError) p.log.info({ alarm: kind, subject, err: e.message }, "alarm left to the partition's holder");
+    else p.log.error({ alarm: kind, subject, err: String(e) }, "alarm not recorded");
+  });
 }
