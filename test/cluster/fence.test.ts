@@ -40,7 +40,16 @@ describe("fencing tokens between two workers of one partition", () => {
     b = await openMetadata(cfg);
   });
 
+  /** Media stores made by the tests, closed at the end (their files' handles with them). */
+  const opened: MediaStore[] = [];
+  const mediaAt = (name: string) => {
+    const m = new MediaStore(join(dir, name));
+    opened.push(m);
+    return m;
+  };
+
   afterAll(async () => {
+    for (const m of opened) await m.close();
     await a?.db.close();
     await b?.db.close();
     await store?.drop();
@@ -61,7 +70,7 @@ describe("fencing tokens between two workers of one partition", () => {
   it("rolls back the whole commit of a worker whose token was superseded, and commits its successor's", async () => {
     await a.registry.add("fence-1");
     await a.registry.add("fence-2");
-    const media = new MediaStore(join(dir, "media-1"));
+    const media = mediaAt("media-1");
     const committer = (db: Db, holder: string, token: number) => new GroupCommitter(db, media, 1, 256, {}, undefined, (tx) => checkFences(tx, holder, [{ part: PART, token }]));
 
     expect(await raiseFence(a.db, "wa", { part: PART, token: 5 }, Date.now())).toBe(true);
@@ -109,8 +118,9 @@ describe("fencing tokens between two workers of one partition", () => {
     // Each worker as cluster/worker.ts builds it: its own Ingest and committer, the partition's token checked in every commit.
     const worker = (meta: { db: Db; registry: DeviceRegistry }, holder: string, token: number) => {
       const refused: string[] = [];
-      const committer = new GroupCommitter(meta.db, new MediaStore(join(dir, "media-2")), 1, 256, {}, undefined, (tx) => checkFences(tx, holder, [{ part: PART + 1, token }]));
-      const ingest = new Ingest(meta.db, new MediaStore(join(dir, "media-2")), meta.registry, committer, { send: (_id, bytes) => dev.receive(bytes), disconnect: () => undefined }, log,
+      const media = mediaAt("media-2");
+      const committer = new GroupCommitter(meta.db, media, 1, 256, {}, undefined, (tx) => checkFences(tx, holder, [{ part: PART + 1, token }]));
+      const ingest = new Ingest(meta.db, media, meta.registry, committer, { send: (_id, bytes) => dev.receive(bytes), disconnect: () => undefined }, log,
         { beaconIntervalS: 0, refuse: (code) => refused.push(code) });
       return { ingest, refused };
     };
@@ -154,8 +164,9 @@ describe("fencing tokens between two workers of one partition", () => {
     const dev = new FakeDevice("fence-4", root);
     const worker = (meta: { db: Db; registry: DeviceRegistry }, holder: string, token: number) => {
       const refused: string[] = [];
-      const committer = new GroupCommitter(meta.db, new MediaStore(join(dir, "media-3")), 1, 256, {}, undefined, (tx) => checkFences(tx, holder, [{ part: PART + 2, token }]));
-      const ingest = new Ingest(meta.db, new MediaStore(join(dir, "media-3")), meta.registry, committer, { send: (_id, bytes) => dev.receive(bytes), disconnect: () => undefined }, createLogger("silent"),
+      const media = mediaAt("media-3");
+      const committer = new GroupCommitter(meta.db, media, 1, 256, {}, undefined, (tx) => checkFences(tx, holder, [{ part: PART + 2, token }]));
+      const ingest = new Ingest(meta.db, media, meta.registry, committer, { send: (_id, bytes) => dev.receive(bytes), disconnect: () => undefined }, createLogger("silent"),
         { beaconIntervalS: 0, refuse: (code) => refused.push(code) });
       return { ingest, committer, refused };
     };
@@ -201,8 +212,9 @@ describe("fencing tokens between two workers of one partition", () => {
       const fence = (tx: Db) => checkFences(tx, holder, [{ part, token }]);
       const alarms = new Alarms(meta.db, undefined, { fence });
       const left: string[] = [];
-      const committer = new GroupCommitter(meta.db, new MediaStore(join(dir, "media-8")), 1, 256, {}, undefined, fence);
-      const ingest = new Ingest(meta.db, new MediaStore(join(dir, "media-8")), meta.registry, committer, { send: (_id, bytes) => dev.receive(bytes), disconnect: () => undefined }, createLogger("silent"),
+      const media = mediaAt("media-8");
+      const committer = new GroupCommitter(meta.db, media, 1, 256, {}, undefined, fence);
+      const ingest = new Ingest(meta.db, media, meta.registry, committer, { send: (_id, bytes) => dev.receive(bytes), disconnect: () => undefined }, createLogger("silent"),
         { beaconIntervalS: 0, refuse: () => undefined, alarm: (kind, subject, detail, device) => alarms.raise(kind, subject, detail, device).then(() => undefined, (e) => { left.push(`${kind} ${(e as FencedError).code}`); }) });
       return { ingest, alarms, left };
     };
@@ -247,7 +259,7 @@ describe("fencing tokens between two workers of one partition", () => {
     const gate = new Promise<void>((r) => { open = r; });
     const entered = new Promise<void>((r) => { inside = r; });
     let first = true;
-    const committer = new GroupCommitter(db, new MediaStore(join(dir, media)), 1, 256, {}, undefined, async (tx) => {
+    const committer = new GroupCommitter(db, mediaAt(media), 1, 256, {}, undefined, async (tx) => {
       await checkFences(tx, holder, [{ part, token }]);
       if (first) { first = false; inside(); await gate; }
     });

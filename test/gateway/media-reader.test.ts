@@ -13,7 +13,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("media files read through the store", () => {
   it("reads ranges, streams what the database vouches for, says none for a recording without media, and erases", async () => {
-    await readerContract(new MediaStore(join(dir, "media")), "dev-r1");
+    const media = new MediaStore(join(dir, "media"));
+    try {
+      await readerContract(media, "dev-r1");
+    } finally {
+      await media.close();
+    }
   });
 
   it("says MEDIA_UNAVAILABLE, not that the media is missing or damaged, when the process has no file handle left", () => {
