@@ -396,8 +396,9 @@ async function main() {
     // window at once, on new files) is still reported apart.
     await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: WARMUP_S * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, WARMUP_S) });
     const warm = await counters(gh, token);
-    // As many latency rounds as throughput rounds, their medians reported: a p99 of one window of
-    // a few seconds is a few dozen chunks, and one slow moment of a shared disk moves it by half.
+    // As many latency rounds as throughput rounds, their medians reported: a round's p99 is its
+    // worst hundredth, a fraction of a second of it, and one slow moment of a shared disk or one
+    // long collection moves it by half.
     const lats: { lat: Awaited<ReturnType<typeof loadgen>>; gw: Awaited<ReturnType<typeof commitPhases>> }[] = [];
     let since = warm;
     for (let round = 0; round < ROUNDS; round++) {
@@ -459,7 +460,7 @@ async function main() {
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
       aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
-      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, gatewayP50ms: latGw.p50ms, gatewayP99ms: latGw.p99ms, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady?.p50, steadyP99ms: lat.latency.steady?.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback?.p50, pubackP99ms: lat.latency.puback?.p99, loadLoopDelayP99ms: lat.loopDelay?.p99, rounds: lats.map((x) => ({ gatewayP50ms: x.gw.p50ms, gatewayP99ms: x.gw.p99ms, steadyP50ms: x.lat.latency.steady?.p50, steadyP99ms: x.lat.latency.steady?.p99 })), commitAlone: alone },
+      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, gatewayP50ms: latGw.p50ms, gatewayP99ms: latGw.p99ms, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady.p50, steadyP99ms: lat.latency.steady.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback.p50, pubackP99ms: lat.latency.puback.p99, loadLoopDelayP99ms: lat.loopDelay.p99, rounds: lats.map((x) => ({ gatewayP50ms: x.gw.p50ms, gatewayP99ms: x.gw.p99ms, steadyP50ms: x.lat.latency.steady?.p50, steadyP99ms: x.lat.latency.steady?.p99 })), commitAlone: alone },
       overload,
       overloadDevices,
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },
