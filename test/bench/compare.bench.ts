@@ -30,6 +30,7 @@ import { fileURLToPath } from "node:url";
 import type { LoadConfig, LoadResult } from "./loadgen.js";
 import type { CommitAlone } from "./commit-alone.js";
 import { startPostgres } from "../helpers/postgres.js";
+import { rowCpuUs, verifyHashesUs } from "./floor-probes.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -217,15 +218,17 @@ async function commitPhases(httpPort: number, token: string, from?: Counters): P
 /**
  * The least CPU of the machine a chunk can cost in a gateway run, from parts measured in this run:
  * the load generator publishing it (its cost in mosquitto's run, which publishes the same bytes),
- * aedes taking it in (the gateway's MQTT layer alone), the payload's SHA-256 and its append with
- * an fsync per 64 (this disk). What the gateway verifies besides, its rows, its Acks and the
- * kernel's writeback are left out, so the real floor is higher. Two runs that saturate the machine
- * deliver in the inverse ratio of their CPU per message: the best ratio this floor allows.
+ * aedes taking it in (the gateway's MQTT layer alone), the payload's SHA-256, the verification's
+ * three other hashes (floor-probes.ts), its append with an fsync per 64 (this disk), and its row
+ * with its recording's state as the store writes them (floor-probes.ts). What the gateway does
+ * besides (decoding, the verifier's bookkeeping, the group commit's, its Acks) and the kernel's
+ * writeback are left out, so the real floor is higher. Two runs that saturate the machine deliver
+ * in the inverse ratio of their CPU per message: the best ratio this floor allows.
  */
-function floorOf(size: number, limits: { shaMBps: number; diskCpuUs: number }, publisherUs: number, aedesUs: number, mosquittoMachineUs: number) {
+function floorOf(size: number, limits: { shaMBps: number; diskCpuUs: number; hashesUs: number; rowUs: number }, publisherUs: number, aedesUs: number, mosquittoMachineUs: number) {
   const shaUs = size / limits.shaMBps; // MB/s is bytes per µs
-  const machineUs = publisherUs + aedesUs + shaUs + limits.diskCpuUs;
-  return { publisherUs, aedesUs, shaUs, diskUs: limits.diskCpuUs, machineUs, mosquittoMachineUs, bestRatio: mosquittoMachineUs / machineUs };
+  const machineUs = publisherUs + aedesUs + shaUs + limits.hashesUs + limits.diskCpuUs + limits.rowUs;
+  return { publisherUs, aedesUs, shaUs, hashesUs: limits.hashesUs, diskUs: limits.diskCpuUs, rowUs: limits.rowUs, machineUs, mosquittoMachineUs, bestRatio: mosquittoMachineUs / machineUs };
 }
 
 /** SHA-256 of `size`-byte inputs, MB/s, over about a second. */
@@ -355,7 +358,7 @@ async function main() {
   for (const size of SIZES) {
     const kib = size / 1024;
     const disk = diskRate(size);
-    const limits = { shaMBps: shaRate(size), diskMBps: disk.MBps, diskCpuUs: disk.cpuUs, syncPhase: await syncPhase(size) };
+    const limits = { shaMBps: shaRate(size), diskMBps: disk.MBps, diskCpuUs: disk.cpuUs, hashesUs: verifyHashesUs(), rowUs: await rowCpuUs(tmp, DEVICES, WINDOW), syncPhase: await syncPhase(size) };
     console.log(`  ${kib} KiB: this disk's fsync phase for a batch of 40 recordings' shares of 16 chunks: ${fmt(limits.syncPhase.filesMs, 1)} ms in 40 files, ${fmt(limits.syncPhase.oneFileMs, 1)} ms appended to one`);
     // machineUs: the CPU of every process of the run (server, load generator, subscriber) per message.
     const g: { rate: number; mbps: number; cpuUs: number; sysUs: number; machineUs: number; rss: number }[] = [];
@@ -468,7 +471,7 @@ async function main() {
     };
     if (row.floor) {
       const f = row.floor;
-      console.log(`  ${kib} KiB floor: a gateway run needs at least ${fmt(f.publisherUs)} (the load generator publishing, as for mosquitto) + ${fmt(f.aedesUs)} (aedes taking a message in) + ${fmt(f.shaUs, 1)} (SHA-256 of the payload) + ${fmt(f.diskUs, 1)} (appending and fsync'ing it) = ${fmt(f.machineUs)} µs of the machine a chunk, against ${fmt(f.mosquittoMachineUs)} for mosquitto's run: on a machine both runs saturate, at most ${fmt(f.bestRatio, 2)} × mosquitto's rate`);
+      console.log(`  ${kib} KiB floor: a gateway run needs at least ${fmt(f.publisherUs)} (the load generator publishing, as for mosquitto) + ${fmt(f.aedesUs)} (aedes taking a message in) + ${fmt(f.shaUs, 1)} (SHA-256 of the payload) + ${fmt(f.hashesUs, 1)} (its chain value, tag and key step) + ${fmt(f.diskUs, 1)} (appending and fsync'ing it) + ${fmt(f.rowUs, 1)} (its row and its recording's state, ${WINDOW} chunks of each of ${DEVICES} recordings a transaction) = ${fmt(f.machineUs)} µs of the machine a chunk, against ${fmt(f.mosquittoMachineUs)} for mosquitto's run: on a machine both runs saturate, at most ${fmt(f.bestRatio, 2)} × mosquitto's rate`);
     }
     results.push(row);
   }
@@ -487,7 +490,7 @@ async function main() {
     console.log(`${String(r.sizeKiB).padStart(2)} KiB at twice the maximum: by twice the devices ${o(r.overloadDevices)}; by eight times the window ${o(r.overload)}`);
   }
   console.log("goals: ratio >= 0.5 at 4 KiB and >= 0.8 at 16 KiB; commit p99 <= 50 ms at half the maximum rate; at twice the maximum offered, >= 90% of the maximum committed, memory flat");
-  console.log("floor: the least machine CPU a gateway run's chunk can cost, from parts measured in the run (publishing, aedes taking it in, SHA-256, the fsync'd append), and the best ratio to mosquitto it allows");
+  console.log("floor: the least machine CPU a gateway run's chunk can cost, from parts measured in the run (publishing, aedes taking it in, its four hashes, the fsync'd append, its row), and the best ratio to mosquitto it allows");
   console.log("machine µs/msg: the CPU of every process of a run per message (the server's, the load generator's, and for mosquitto its subscriber's); on a machine the runs saturate, their ratio bounds the throughput ratio");
   console.log("aedes alone: the gateway's MQTT layer taking the same load in (parsed, PUBACKed, handed to the process), with nothing verified or stored; its ratio is the ceiling of the gateway's");
   mkdirSync(dirname(JSON_OUT), { recursive: true }); // dist/ is not in a fresh clone
