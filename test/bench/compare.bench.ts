@@ -11,7 +11,8 @@
 // drop nothing, one counting subscriber). Per chunk size: verified and durably committed chunks/s
 // and MB/s against mosquitto's delivered rate, commit latency p50/p99 at half the gateway's maximum
 // rate (Acks not coalesced, so the latency is the commit's), the rate committed with twice the
-// maximum offered, server CPU per message and peak RSS; beside them the gateway's own MQTT layer
+// maximum offered, server CPU per message (and, per round, how much of the run the gateway's main
+// thread spent on a core, beside its other threads' CPU) and peak RSS; beside them the gateway's own MQTT layer
 // alone (aedes taking the same load in, test/bench/aedes-pipe.ts: the ceiling of the gateway's
 // ratio) and this machine's limits measured in the same run: SHA-256 throughput and the data
 // disk's rate for appended, fsync'd writes. Beside the latency at half rate, the same load on the
@@ -88,13 +89,21 @@ function freePort(): Promise<number> {
 }
 
 /** utime + stime of a process, in seconds, and its peak RSS in MiB (Linux /proc). */
-function usage(pid: number): { cpu: number; sys: number; peakMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(f[11]) + Number(f[12]);
+/**
+ * A process's CPU seconds (all its threads; `main`, its main thread's alone) and peak RSS. The main
+ * thread's CPU over a run's length is the share of the run it spent on a core: on a machine the run
+ * saturates, a main thread with work waiting gets less than all of it (docs/SCALE.md).
+ */
+function usage(pid: number): { cpu: number; sys: number; main: number; peakMb: number } {
+  const ticks = (path: string) => {
+    const stat = readFileSync(path, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { all: Number(f[11]) + Number(f[12]), sys: Number(f[12]) };
+  };
+  const t = ticks(`/proc/${pid}/stat`);
   const hz = Number(spawnSync("getconf", ["CLK_TCK"]).stdout.toString().trim() || 100);
   const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return { cpu: ticks / hz, sys: Number(f[12]) / hz, peakMb: hwm ? Number(hwm[1]) / 1024 : 0 };
+  return { cpu: t.all / hz, sys: t.sys / hz, main: ticks(`/proc/${pid}/task/${pid}/stat`).all / hz, peakMb: hwm ? Number(hwm[1]) / 1024 : 0 };
 }
 
 function waitLine(c: ChildProcess, re: RegExp, ms: number): Promise<string> {
@@ -361,7 +370,8 @@ async function main() {
     const limits = { shaMBps: shaRate(size), diskMBps: disk.MBps, diskCpuUs: disk.cpuUs, hashesUs: verifyHashesUs(), rowUs: await rowCpuUs(tmp, DEVICES, WINDOW), syncPhase: await syncPhase(size) };
     console.log(`  ${kib} KiB: this disk's fsync phase for a batch of 40 recordings' shares of 16 chunks: ${fmt(limits.syncPhase.filesMs, 1)} ms in 40 files, ${fmt(limits.syncPhase.oneFileMs, 1)} ms appended to one`);
     // machineUs: the CPU of every process of the run (server, load generator, subscriber) per message.
-    const g: { rate: number; mbps: number; cpuUs: number; sysUs: number; machineUs: number; rss: number }[] = [];
+    // mainShare: the gateway's main thread's CPU over the run's length; othersCores: its other threads' CPU in cores.
+    const g: { rate: number; mbps: number; cpuUs: number; sysUs: number; machineUs: number; mainShare: number; othersCores: number; rss: number }[] = [];
     const m: { rate: number; mbps: number; cpuUs: number; machineUs: number; pubUs: number; subUs: number; rss: number }[] = [];
     const a: { rate: number; mbps: number; cpuUs: number; rss: number }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -373,9 +383,11 @@ async function main() {
       const u1 = usage(gw.pid!);
       phases.push((await commitPhases(gh, token)).text);
       const per = (cpuS: number) => (cpuS / Math.max(1, gr.done)) * 1e6;
-      g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: per(u1.cpu - u0.cpu), sysUs: per(u1.sys - u0.sys), machineUs: per(u1.cpu - u0.cpu + (gr.cpuS || 0)), rss: u1.peakMb });
+      g.push({ rate: gr.done / gr.seconds, mbps: gr.bytes / gr.seconds / 1e6, cpuUs: per(u1.cpu - u0.cpu), sysUs: per(u1.sys - u0.sys), machineUs: per(u1.cpu - u0.cpu + (gr.cpuS || 0)),
+        mainShare: (u1.main - u0.main) / gr.seconds, othersCores: (u1.cpu - u0.cpu - (u1.main - u0.main)) / gr.seconds, rss: u1.peakMb });
+      const threads = `; its main thread on a core ${fmt(g[round].mainShare * 100)} % of the run, its other threads ${fmt(g[round].othersCores * 100)} % of a core`;
       if (!mq) {
-        console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, CPU ${fmt(g[round].cpuUs)} µs a chunk (${fmt(g[round].sysUs)} in the kernel; the machine's with the load generator ${fmt(g[round].machineUs)}${chained(gr)}); ${phases[phases.length - 1]}`);
+        console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s, CPU ${fmt(g[round].cpuUs)} µs a chunk (${fmt(g[round].sysUs)} in the kernel; the machine's with the load generator ${fmt(g[round].machineUs)}${chained(gr)}${threads}); ${phases[phases.length - 1]}`);
         continue;
       }
       m.push(await pipeRound(mp, mq.pid!, size, "mosquitto"));
@@ -384,7 +396,7 @@ async function main() {
       const ar = await loadgen({ mode: "broker", url: `mqtt://127.0.0.1:${ap}`, devices: devices.map((d) => ({ id: d.id })), size, window: WINDOW, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 0 });
       const a1 = usage(ae!.pid!);
       a.push({ rate: ar.published / ar.seconds, mbps: (ar.published * size) / ar.seconds / 1e6, cpuUs: ((a1.cpu - a0.cpu) / Math.max(1, ar.published)) * 1e6, rss: a1.peakMb });
-      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s (CPU ${fmt(g[round].cpuUs)} µs a chunk, ${fmt(g[round].sysUs)} in the kernel; the machine's ${fmt(g[round].machineUs)}, the load generator's ${fmt(g[round].machineUs - g[round].cpuUs)}${chained(gr)}), mosquitto ${fmt(m[round].rate)}/s (the machine's CPU ${fmt(m[round].machineUs)} µs a message: mosquitto ${fmt(m[round].cpuUs)}, publisher ${fmt(m[round].pubUs)}, subscriber ${fmt(m[round].subUs)}), aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
+      console.log(`  ${kib} KiB round ${round + 1}: gateway ${fmt(g[round].rate)}/s (CPU ${fmt(g[round].cpuUs)} µs a chunk, ${fmt(g[round].sysUs)} in the kernel; the machine's ${fmt(g[round].machineUs)}, the load generator's ${fmt(g[round].machineUs - g[round].cpuUs)}${chained(gr)}${threads}), mosquitto ${fmt(m[round].rate)}/s (the machine's CPU ${fmt(m[round].machineUs)} µs a message: mosquitto ${fmt(m[round].cpuUs)}, publisher ${fmt(m[round].pubUs)}, subscriber ${fmt(m[round].subUs)}), aedes alone ${fmt(a[round].rate)}/s; gateway ${phases[phases.length - 1]}`);
     }
     const gRate = median(g.map((x) => x.rate)), mRate = median(m.map((x) => x.rate)), aRate = median(a.map((x) => x.rate));
     const gCpuUs = median(g.map((x) => x.cpuUs)), gMachineUs = median(g.map((x) => x.machineUs));
@@ -458,7 +470,7 @@ async function main() {
     const overload = await overloadBy("eight times the window", devices, WINDOW * 8);
     const row = {
       sizeKiB: kib,
-      gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: gCpuUs, kernelUsPerMsg: median(g.map((x) => x.sysUs)), machineUsPerMsg: gMachineUs, peakRssMb: Math.max(...g.map((x) => x.rss)) },
+      gateway: { chunksPerS: gRate, MBps: median(g.map((x) => x.mbps)), cpuUsPerMsg: gCpuUs, kernelUsPerMsg: median(g.map((x) => x.sysUs)), machineUsPerMsg: gMachineUs, mainThreadShare: median(g.map((x) => x.mainShare)), otherThreadsCores: median(g.map((x) => x.othersCores)), peakRssMb: Math.max(...g.map((x) => x.rss)) },
       mosquitto: { chunksPerS: mRate, MBps: median(m.map((x) => x.mbps)), cpuUsPerMsg: median(m.map((x) => x.cpuUs)), machineUsPerMsg: median(m.map((x) => x.machineUs)), peakRssMb: Math.max(...m.map((x) => x.rss)) },
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
