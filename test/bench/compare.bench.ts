@@ -12,9 +12,9 @@
 // and MB/s against mosquitto's delivered rate, commit latency p50/p99 at half the gateway's maximum
 // rate (Acks not coalesced, so the latency is the commit's), the rate committed with twice the
 // maximum offered, server CPU per message (and, per round, how much of the run the gateway's main
-// thread spent on a core, beside its other threads' CPU) and peak RSS; beside them the gateway's own MQTT layer
-// alone (aedes taking the same load in, test/bench/aedes-pipe.ts: the ceiling of the gateway's
-// ratio) and this machine's limits measured in the same run: SHA-256 throughput and the data
+// thread spent on a core, beside its other threads' CPU) and peak RSS; beside them the gateway's
+// own MQTT layer alone (aedes taking the same load in, test/bench/aedes-pipe.ts: the ceiling of the
+// gateway's ratio) and this machine's limits measured in the same run: SHA-256 throughput and the data
 // disk's rate for appended, fsync'd writes. Beside the latency at half rate, the same load on the
 // commit path alone (test/bench/commit-alone.ts: the group committer and the station's stores fed
 // in-process): what the disk and the commit cost, apart from what the rest of the gateway adds.
@@ -30,8 +30,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LoadConfig, LoadResult } from "./loadgen.js";
 import type { CommitAlone } from "./commit-alone.js";
-import { startPostgres } from "../helpers/postgres.js";
 import { rowCpuUs, verifyHashesUs } from "./floor-probes.js";
+import { startPostgres } from "../helpers/postgres.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -88,11 +88,11 @@ function freePort(): Promise<number> {
   });
 }
 
-/** utime + stime of a process, in seconds, and its peak RSS in MiB (Linux /proc). */
 /**
- * A process's CPU seconds (all its threads; `main`, its main thread's alone) and peak RSS. The main
- * thread's CPU over a run's length is the share of the run it spent on a core: on a machine the run
- * saturates, a main thread with work waiting gets less than all of it (docs/SCALE.md).
+ * A process's CPU seconds, utime + stime (all its threads; `main`, its main thread's alone), and
+ * its peak RSS in MiB (Linux /proc). The main thread's CPU over a run's length is about the share
+ * of the run it spent on a core (the run's drain adds a little): on a machine the run saturates, a
+ * main thread with work waiting gets less than all of it (docs/SCALE.md).
  */
 function usage(pid: number): { cpu: number; sys: number; main: number; peakMb: number } {
   const ticks = (path: string) => {
