@@ -364,10 +364,12 @@ async function main() {
   let recording = 1;
   const phases: string[] = [];
   const results: Record<string, unknown>[] = [];
+  // The floor's parts that do not depend on the chunk's size (floor-probes.ts), once a run.
+  const probes = { hashesUs: verifyHashesUs(), rowUs: await rowCpuUs(tmp, DEVICES, WINDOW) };
   for (const size of SIZES) {
     const kib = size / 1024;
     const disk = diskRate(size);
-    const limits = { shaMBps: shaRate(size), diskMBps: disk.MBps, diskCpuUs: disk.cpuUs, hashesUs: verifyHashesUs(), rowUs: await rowCpuUs(tmp, DEVICES, WINDOW), syncPhase: await syncPhase(size) };
+    const limits = { shaMBps: shaRate(size), diskMBps: disk.MBps, diskCpuUs: disk.cpuUs, ...probes, syncPhase: await syncPhase(size) };
     console.log(`  ${kib} KiB: this disk's fsync phase for a batch of 40 recordings' shares of 16 chunks: ${fmt(limits.syncPhase.filesMs, 1)} ms in 40 files, ${fmt(limits.syncPhase.oneFileMs, 1)} ms appended to one`);
     // machineUs: the CPU of every process of the run (server, load generator, subscriber) per message.
     // mainShare: the gateway's main thread's CPU over the run's length; othersCores: its other threads' CPU in cores.
