@@ -37,6 +37,8 @@ export interface GatewayConfig {
   /** Group commit: longest wait before a batch is committed, and largest batch (R-ACK-1). */
   commitDelayMs: number;
   commitMaxBatch: number;
+  /** MiB of each of the two media journal files; 0: none, each media file durable by its own writes. */
+  mediaJournalMb: number;
   /** Below this much free space on the data disk, nothing is acknowledged (R-ACK-6). */
   diskMinFreeMb: number;
   /** Seconds between TimeBeacons to each connected device (R-TIME-1). */
@@ -106,6 +108,7 @@ export const DEFAULTS: GatewayConfig = {
   rateBurst: 400,
   commitDelayMs: 5,
   commitMaxBatch: 256,
+  mediaJournalMb: 64,
   diskMinFreeMb: 512,
   beaconIntervalS: 60,
   ackIntervalMs: 1000,
@@ -152,6 +155,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   rateBurst: "burst of messages a device may send at once",
   commitDelayMs: "group commit: longest wait in ms before committing a batch",
   commitMaxBatch: "group commit: largest batch",
+  mediaJournalMb: "MiB of each of the two media journal files, where a batch's media is made durable in one write before the recordings' files are (0, or 16 and more); 0: no journal, every file durable by its own writes",
   diskMinFreeMb: "stop acknowledging below this much free disk, in MiB",
   beaconIntervalS: "seconds between time beacons",
   ackIntervalMs: "an open recording's Acks to a device: at most one per this many ms, 0 for one per commit (what one group commit settles, in one cumulative Ack)",
@@ -241,6 +245,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
   for (const [k, v] of flags) out[k] = coerce(k, v, flag(k));
   const c = out as unknown as GatewayConfig;
   if (c.db && !isPostgresUrl(c.db)) throw new ConfigError(`db must be a PostgreSQL connection string (postgres://USER:PASSWORD@HOST:PORT/DATABASE), got one starting ${JSON.stringify(c.db.slice(0, Math.max(0, c.db.indexOf(":")) || 12))}; leave it empty for SQLite in the data directory`);
+  if (c.mediaJournalMb > 0 && c.mediaJournalMb < 16) throw new ConfigError(`mediaJournalMb must be 0 (no journal) or at least 16, got ${c.mediaJournalMb}`);
   // A smaller limit would refuse the protocol's largest legal chunk (R-TOP-4).
   if (c.maxPacket < MAX_PACKET) c.maxPacket = MAX_PACKET;
   return { config: c, help };

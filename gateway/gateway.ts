@@ -134,6 +134,11 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   } catch (e) {
     log.error({ err: (e as Error).message }, "could not make the station's X.509 chain");
   }
+  // The ingesting gateway's media through the journal; what a crash left in it is written first.
+  if (config.mediaJournalMb > 0 && media instanceof MediaStore) {
+    const replayed = await media.journal(config.mediaJournalMb * 1048576);
+    if (replayed.records) log.warn(replayed, "media journal: records a stop left out of their files written to them again");
+  }
   const core = officeCore(config, log, witnesses, store, media);
   const { bus, alarms, evidence, approvals } = core;
   const committer = new GroupCommitter(db, media, config.commitDelayMs, config.commitMaxBatch, { delayMs: config.faultCommitDelayMs, failNext: config.faultCommitFail },

@@ -27,7 +27,7 @@ export class Metrics {
   });
   /** Each group commit's phases: media written, fsync'd, the transaction. */
   readonly commitPhase = new Histogram({
-    name: "evrec_commit_phase_seconds", help: "Each group commit's phases: media writes (durable when they return where files are opened O_DSYNC), syncs (an fsync per file, or with O_DSYNC only new directory entries), the database transaction", labelNames: ["phase"],
+    name: "evrec_commit_phase_seconds", help: "Each group commit's phases: media writes (through the page cache with the media journal, durable when they return where files are opened O_DSYNC), syncs (the journal's write of the batch; without it an fsync per file, or with O_DSYNC only new directory entries), the database transaction", labelNames: ["phase"],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [this.registry],
   });
   readonly batchItems = new Histogram({ name: "evrec_commit_batch_items", help: "Items (recordings' shares) per group commit", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [this.registry] });

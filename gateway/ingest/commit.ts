@@ -9,9 +9,11 @@
 //   1. every item's media is written at its offset; an item whose write fails fails alone;
 //   2. every file written is made durable (Media.sync), each as soon as its own writes are done
 //      (not after every file's: the syncs of some files overlap the writes of others); a sync that
-//      fails fails the items that wrote that file. The station's files are opened O_DSYNC, so
-//      their writes are durable when they return and sync() is left only new directory entries
-//      (store/media.ts);
+//      fails fails the items that wrote that file. The station's media are journalled: every
+//      write of the batch is taken by the media journal as it starts, and the first sync writes
+//      them all in one write of the journal, which the others wait for (store/media-journal.ts);
+//      without the journal the files are opened O_DSYNC and sync() is left only new directory
+//      entries (store/media.ts);
 //   3. one transaction. First every item's statements together (`together`: a few large
 //      statements for the whole batch, not several per item, since each statement is a round trip
 //      through a loaded event loop); if anything in it fails, it is rolled back and the batch is

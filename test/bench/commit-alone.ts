@@ -39,6 +39,8 @@ const RECORDINGS = Number(arg("recordings", "50"));
 const SECONDS = Number(arg("seconds", "6"));
 const WARMUP_S = Number(arg("warmup", "3"));
 const TMP = arg("tmp", tmpdir());
+// The media journal as the gateway keeps it (its --media-journal-mb; 0: none).
+const JOURNAL_MB = Number(arg("media-journal-mb", String(DEFAULTS.mediaJournalMb)));
 
 export interface CommitAlone {
   rate: number;
@@ -92,9 +94,10 @@ async function load(committer: GroupCommitter, recs: Rec[], rate: number, ms: nu
 export async function commitAlone(rate: number): Promise<CommitAlone> {
   const dir = mkdtempSync(join(TMP, "evrec-commit-alone-"));
   const db = await Db.open(join(dir, "gateway.db"));
+  const media = new MediaStore(join(dir, "media"));
   try {
     await migrate(db, ALL_MIGRATIONS);
-    const media = new MediaStore(join(dir, "media"));
+    if (JOURNAL_MB > 0) await media.journal(JOURNAL_MB * 1048576);
     const batches: { items: number; media: number; sync: number; sql: number }[] = [];
     let record = false;
     const committer = new GroupCommitter(db, media, DEFAULTS.commitDelayMs, DEFAULTS.commitMaxBatch, {}, (items, m, s, t) => {
@@ -122,6 +125,7 @@ export async function commitAlone(rate: number): Promise<CommitAlone> {
       batches: { n: batches.length, items: mean((b) => b.items), mediaMs: mean((b) => b.media), syncMs: mean((b) => b.sync), sqlMs: mean((b) => b.sql), cycleP50: q(cycles, 0.5), cycleP99: q(cycles, 0.99) },
     };
   } finally {
+    await media.close();
     await db.close();
     rmSync(dir, { recursive: true, force: true });
   }
