@@ -39,6 +39,8 @@ export interface GatewayConfig {
   commitMaxBatch: number;
   /** MiB of each of the two media journal files; 0: none, each media file durable by its own writes. */
   mediaJournalMb: number;
+  /** KiB: a file's larger writes (a recording's share of a batch) are synced in place, not journalled. */
+  mediaJournalMaxWriteKib: number;
   /** Below this much free space on the data disk, nothing is acknowledged (R-ACK-6). */
   diskMinFreeMb: number;
   /** Seconds between TimeBeacons to each connected device (R-TIME-1). */
@@ -109,6 +111,7 @@ export const DEFAULTS: GatewayConfig = {
   commitDelayMs: 5,
   commitMaxBatch: 256,
   mediaJournalMb: 64,
+  mediaJournalMaxWriteKib: 64,
   diskMinFreeMb: 512,
   beaconIntervalS: 60,
   ackIntervalMs: 1000,
@@ -156,6 +159,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   commitDelayMs: "group commit: longest wait in ms before committing a batch",
   commitMaxBatch: "group commit: largest batch",
   mediaJournalMb: "MiB of each of the two media journal files, where a batch's media is made durable in one write before the recordings' files are (0, or 16 and more); 0: no journal, every file durable by its own writes",
+  mediaJournalMaxWriteKib: "largest write of a recording's file in one batch, in KiB, that goes through the media journal; a larger one is synced in place (written twice, it would cost the disk's rate more than its sync costs)",
   diskMinFreeMb: "stop acknowledging below this much free disk, in MiB",
   beaconIntervalS: "seconds between time beacons",
   ackIntervalMs: "an open recording's Acks to a device: at most one per this many ms, 0 for one per commit (what one group commit settles, in one cumulative Ack)",

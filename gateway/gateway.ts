@@ -136,7 +136,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   }
   // The ingesting gateway's media through the journal; what a crash left in it is written first.
   if (config.mediaJournalMb > 0 && media instanceof MediaStore) {
-    const replayed = await media.journal(config.mediaJournalMb * 1048576);
+    const replayed = await media.journal(config.mediaJournalMb * 1048576, { maxWrite: config.mediaJournalMaxWriteKib * 1024 });
     if (replayed.records) log.warn(replayed, "media journal: records a stop left out of their files written to them again");
   }
   const core = officeCore(config, log, witnesses, store, media);

@@ -160,6 +160,13 @@ export class MediaJournal {
     const fhs: FileHandle[] = [];
     try {
       for (const i of [0, 1]) fhs.push(await open(join(dir, `.journal-${i}`), constants.O_RDWR | constants.O_CREAT | (constants.O_DSYNC || 0), 0o600));
+      // Their names durable before anything relies on them (made the first time).
+      const d = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
       const found = [await scan(fhs[0]), await scan(fhs[1])];
       const order = [0, 1].filter((i) => found[i].records.length).sort((a, b) => found[a].epoch - found[b].epoch);
       const rels = new Map<string, number>();

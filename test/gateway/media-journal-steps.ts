@@ -1,6 +1,6 @@
 // Run by media-journal.test.ts, which kills it (SIGKILL) once it says "synced": a media store with
 // its journal writes what argv[3] asks, syncs it, reports the journal's counts, and waits to die.
-//   turns:  2 files, 1 MiB writes until the journals have turned twice
+//   turns:  2 files, 64 KiB writes (the most the journal takes) until the journals have turned twice
 //   cut:    a file written, synced, then cut back to 5 bytes
 //   plain:  2 files of several writes each
 import { writeSync } from "node:fs";
@@ -22,7 +22,7 @@ if (mode === "plain") {
   await put(1, 0, 4000);
   await media.trimTo("dev1/000001.media", 5);
 } else if (mode === "turns") {
-  for (let k = 0; media.journalStats!.checkpoints < 2; k++) await Promise.all([put(1, k << 20, 1 << 20), put(2, k << 20, 1 << 20)]);
+  for (let k = 0; media.journalStats!.checkpoints < 2; k++) await Promise.all([put(1, k << 16, 1 << 16), put(2, k << 16, 1 << 16)]);
 }
 writeSync(1, `synced ${JSON.stringify(media.journalStats)}\n`);
 setInterval(() => undefined, 1000);

@@ -60,6 +60,18 @@ describe("the media journal", () => {
     await again.m.close();
   });
 
+  it("makes a write too large for the journal durable in place, and journals none of it", async () => {
+    const dir = join(root, "large");
+    const m = new MediaStore(dir);
+    await m.journal(MIN_JOURNAL_BYTES);
+    const rel = m.pathFor("dev1", 1);
+    await m.writev(rel, 0, [bytes(1, 0, 40000), bytes(1, 40000, 40000)]);
+    await m.sync(rel);
+    expect(m.journalStats).toMatchObject({ records: 0, writes: 0 });
+    expect(await m.read(rel)).toEqual(bytes(1, 0, 80000));
+    await m.close();
+  });
+
   it("writes what a crash left only in the journal to its files again, a file's name included", async () => {
     const dir = join(root, "crash");
     const stats = await crashAfter(dir, "plain");
@@ -134,7 +146,7 @@ describe("the media journal", () => {
   it("checkpoints a journal that holds records however little it fills", async () => {
     const dir = join(root, "idle");
     const m = new MediaStore(dir);
-    await m.journal(MIN_JOURNAL_BYTES, 300);
+    await m.journal(MIN_JOURNAL_BYTES, { idleTurnMs: 300 });
     await m.writev("dev1/000001.media", 0, [bytes(1, 0, 100)]);
     await m.sync("dev1/000001.media");
     expect(m.journalStats!.checkpoints).toBe(0);
