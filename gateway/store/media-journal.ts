@@ -10,7 +10,8 @@
 // before (from its second pass on, a write that changes no size and needs no filesystem journal):
 // 1.0 to 1.3 ms for the same 50 files. The recordings' files are written as well, through the page
 // cache (readers see the bytes at once), and made durable later, many writes at a time, by a
-// checkpoint.
+// checkpoint. A large write (media.ts, JOURNAL_WRITE_MAX) is not journalled: written twice it would
+// cost the disk's rate more than its own sync costs.
 //
 // The format. Two files, `.journal-0` and `.journal-1` in the media directory, used in turn; each
 // grows as it is written up to its capacity, then the other takes over. Each begins with a
