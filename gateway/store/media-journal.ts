@@ -26,7 +26,7 @@
 // the epoch before; the records of an earlier pass that follow them carry an older one, so a scan
 // stops there, as it stops at a record whose CRC fails (a write the power cut tore: never
 // acknowledged, since its write had not returned). The header's clean epoch says the records of
-// that epoch are all in their files on the disk (checkpointed): they are not replayed.
+// that epoch and every earlier one are in their files on the disk (checkpointed): not replayed.
 //
 // The order. A record is durable before its batch's transaction (store/media.ts's sync() waits for
 // it), as the file's own durable write was: a committed row never names bytes the disk lacks. A
@@ -36,8 +36,8 @@
 // first), the files made durable, and both journals marked clean. Before a file is cut or removed
 // every journal is checkpointed, so no later replay writes into it again.
 //
-// Written by hand: this is the store's own write-ahead log for files, a few dozen lines on
-// node:fs; a general-purpose log library would bring its own file layout and threads.
+// Written by hand: this is the store's own write-ahead log for its files, on node:fs alone; a
+// general-purpose log library would bring its own file layout, and know nothing of the files.
 import { constants } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { open } from "node:fs/promises";
@@ -67,7 +67,8 @@ export interface JournalFiles {
   syncFiles(files: Map<string, number>): Promise<void>;
 }
 
-interface Record { rel: string; offset: number; parts: Uint8Array[]; length: number; write: number }
+/** A write taken and not yet in the journal (split so no entry holds more than MAX_RECORD_DATA). */
+interface Entry { rel: string; offset: number; parts: Uint8Array[]; length: number; write: number }
 interface Deferred { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void }
 
 function deferred(): Deferred {
@@ -87,7 +88,7 @@ function headerBytes(cleanEpoch: number): Buffer {
 }
 
 /** The records of one journal not yet checkpointed: its epoch, and them in order. */
-async function scan(fh: FileHandle): Promise<{ epoch: number; clean: number; records: Replayed[]; end: number }> {
+async function scan(fh: FileHandle): Promise<{ epoch: number; clean: number; records: Replayed[] }> {
   const size = (await fh.stat()).size;
   const h = Buffer.alloc(12);
   let clean = -1;
@@ -113,7 +114,7 @@ async function scan(fh: FileHandle): Promise<{ epoch: number; clean: number; rec
   }
   // An epoch at or below the clean one was checkpointed (records of an earlier pass, left behind
   // the newer ones, included).
-  return { epoch, clean, records: epoch > clean ? records : [], end: at };
+  return { epoch, clean, records: epoch > clean ? records : [] };
 }
 
 export class MediaJournal {
@@ -125,7 +126,7 @@ export class MediaJournal {
   private dirty: [Map<string, number>, Map<string, number>] = [new Map(), new Map()];
   /** Each journal's last checkpoint: the journal may be taken over once it settles. */
   private cleaned: [Promise<void>, Promise<void>] = [Promise.resolve(), Promise.resolve()];
-  private pending: Record[] = [];
+  private pending: Entry[] = [];
   /** Settled when the records pending now are on the disk. */
   private next: Deferred | null = null;
   /**
@@ -196,7 +197,7 @@ export class MediaJournal {
    */
   add(rel: string, offset: number, parts: Uint8Array[], write: number): Promise<void> {
     if (this.closed) return Promise.reject(new GatewayError("MEDIA_CLOSED", "the media journal is closed"));
-    let rec: Record = { rel, offset, parts: [], length: 0, write };
+    let rec: Entry = { rel, offset, parts: [], length: 0, write };
     for (const p of parts) {
       if (rec.length && rec.length + p.length > MAX_RECORD_DATA) {
         this.pending.push(rec);
@@ -252,7 +253,7 @@ export class MediaJournal {
     }
   }
 
-  private async write(recs: Record[]): Promise<void> {
+  private async write(recs: Entry[]): Promise<void> {
     // In as few writes as the journal's room allows: a batch that does not fit is continued in the other.
     for (let i = 0; i < recs.length;) {
       const bufs: Uint8Array[] = [];

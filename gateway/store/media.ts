@@ -312,7 +312,11 @@ export class MediaStore implements Media {
   private async writeFile(rel: string, offset: number, parts: Uint8Array[]): Promise<void> {
     await writeAll(await this.handle(rel), parts, offset);
   }
-  /** The file's bytes (written O_DSYNC: durable already), then the new entries of the directories that lead to it (`dirty`). */
+  /**
+   * Journalled: once the journal holds the file's last write (or, for one too large for it, once
+   * the file is synced in place). Otherwise the file's bytes (written O_DSYNC: durable already),
+   * then the new entries of the directories that lead to it (`dirty`).
+   */
   async sync(rel: string): Promise<void> {
     if (this.journalled) {
       // Durable once its records are: the file and its directory entry are the checkpoint's (a
