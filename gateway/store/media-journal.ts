@@ -100,6 +100,9 @@ async function scan(fh: FileHandle): Promise<{ epoch: number; clean: number; rec
   while (at + REC <= size) {
     if ((await fh.read(head, 0, REC, at)).bytesRead < REC || head.readUInt32LE(0) !== RMAGIC) break;
     const e = head.readUInt32LE(4), len = head.readUInt32LE(8), dataLen = head.readUInt32LE(12), pathLen = head.readUInt16LE(24);
+    // The first record is the latest pass's: at or below the clean epoch, that pass was
+    // checkpointed, and nothing after it needs reading (a clean stop's journal is not read through).
+    if (epoch < 0 && e <= clean) return { epoch: e, clean, records: [] };
     if ((epoch >= 0 && e !== epoch) || len !== REC + pathLen + dataLen || at + len > size) break;
     const body = Buffer.alloc(pathLen + dataLen);
     if ((await fh.read(body, 0, body.length, at + REC)).bytesRead < body.length) break;
@@ -197,25 +200,20 @@ export class MediaJournal {
    */
   add(rel: string, offset: number, parts: Uint8Array[], write: number): Promise<void> {
     if (this.closed) return Promise.reject(new GatewayError("MEDIA_CLOSED", "the media journal is closed"));
-    let rec: Entry = { rel, offset, parts: [], length: 0, write };
-    for (const p of parts) {
-      if (rec.length && rec.length + p.length > MAX_RECORD_DATA) {
-        this.pending.push(rec);
-        rec = { rel, offset: rec.offset + rec.length, parts: [], length: 0, write };
+    // Records of at most MAX_RECORD_DATA each, back to back; a part that crosses a record's end is cut.
+    let rec: Entry | null = null;
+    for (const p of parts) for (let at = 0; at < p.length;) {
+      if (!rec || rec.length === MAX_RECORD_DATA) {
+        const from: number = rec ? rec.offset + rec.length : offset;
+        if (rec) this.pending.push(rec);
+        rec = { rel, offset: from, parts: [], length: 0, write };
       }
-      // A part larger than a record holds is cut into records of its own.
-      for (let at = 0; at < p.length;) {
-        const n = Math.min(p.length - at, MAX_RECORD_DATA - rec.length);
-        rec.parts.push(at === 0 && n === p.length ? p : p.subarray(at, at + n));
-        rec.length += n;
-        at += n;
-        if (at < p.length) {
-          this.pending.push(rec);
-          rec = { rel, offset: rec.offset + rec.length, parts: [], length: 0, write };
-        }
-      }
+      const n = Math.min(p.length - at, MAX_RECORD_DATA - rec.length);
+      rec.parts.push(n === p.length ? p : p.subarray(at, at + n));
+      rec.length += n;
+      at += n;
     }
-    if (rec.length) this.pending.push(rec);
+    if (rec) this.pending.push(rec);
     if (!this.next) this.next = deferred();
     return this.next.promise;
   }

@@ -289,12 +289,12 @@ export class MediaStore implements Media {
       let size = 0;
       for (const p of parts) size += p.length;
       const n = this.nextWrite(rel);
-      const journalled = size <= this.journalMax;
-      if (journalled) this.durable.set(rel, this.journalled.add(rel, offset, parts, n));
+      const viaJournal = size <= this.journalMax;
+      if (viaJournal) this.durable.set(rel, this.journalled.add(rel, offset, parts, n));
       const w = this.writeFile(rel, offset, parts);
       this.writing.set(rel, w);
       await w;
-      if (journalled) {
+      if (viaJournal) {
         this.toTrickle.delete(rel);
         this.toTrickle.add(rel);
         void this.trickle();
