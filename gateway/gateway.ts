@@ -166,6 +166,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     ingest: () => ingest.held,
     diskFreeBytes: () => freeBytes(dir),
     scrub: () => evidence.scrubber.progress,
+    mediaJournal: media instanceof MediaStore ? () => media.journalStats : undefined,
   });
   const broker = new Broker(registry, refusals, log, { message: (conn, id, p) => ingest.message(conn, id, p), disconnected: (conn) => ingest.disconnected(conn) });
   // A revoke reaches the live connection at once: an authenticated Revoke, then the connection closed.

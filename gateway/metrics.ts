@@ -10,6 +10,17 @@ export interface MetricSources {
   ingest: () => { recordings: number; bufferedBytes: number };
   diskFreeBytes: () => number;
   scrub: () => { running: boolean; passes: number; recordings: number; bytes: number; damaged: number };
+  /** The media journal's counts since start (store/media-journal.ts), where the gateway has one. */
+  mediaJournal?: () => MediaJournalCounts | null;
+}
+
+export interface MediaJournalCounts {
+  /** Writes recorded, the journal's own writes they took (each O_DSYNC), and their bytes. */
+  records: number; writes: number; bytes: number;
+  /** Journal files made clean (their writes synced into the recordings' files), and the file syncs that took, with the background ones. */
+  checkpoints: number; fileSyncs: number;
+  /** Records a stop had left out of their files, written to them again at this start. */
+  replayed: number;
 }
 
 export class Metrics {
@@ -47,6 +58,25 @@ export class Metrics {
     new Gauge({ name: "evrec_scrub_passes", help: "Scrub passes since start", registers: r, collect() { this.set(src.scrub().passes); } });
     new Gauge({ name: "evrec_scrub_bytes", help: "Stored media bytes re-hashed by the scrub since start", registers: r, collect() { this.set(src.scrub().bytes); } });
     new Gauge({ name: "evrec_scrub_damaged", help: "Recordings the scrub found damaged since start", registers: r, collect() { this.set(src.scrub().damaged); } });
+    if (src.mediaJournal) {
+      const j = src.mediaJournal;
+      // Counts kept by the journal, read at scrape time: each counter set to the journal's own.
+      const count = (name: string, help: string, of: (c: MediaJournalCounts) => number) => new Counter({ name, help, registers: r, collect() {
+        const c = j();
+        if (!c) return;
+        this.reset();
+        this.inc(of(c));
+      } });
+      count("evrec_media_journal_records_total", "Media writes recorded in the media journal (a recording's share of a group commit)", (c) => c.records);
+      count("evrec_media_journal_writes_total", "The media journal's own durable writes (one per group commit, unless it turned to its other file mid-way)", (c) => c.writes);
+      count("evrec_media_journal_bytes_total", "Media bytes recorded in the media journal", (c) => c.bytes);
+      count("evrec_media_journal_checkpoints_total", "Media journal files made clean: every recording file they wrote synced, then the file marked clean", (c) => c.checkpoints);
+      count("evrec_media_file_syncs_total", "Journalled recordings' media files synced (fdatasync): in the background, at the media journal's checkpoints, and in place for a write too large for the journal", (c) => c.fileSyncs);
+      new Gauge({ name: "evrec_media_journal_replayed_records", help: "Media journal records a stop had left out of their files, written to them again at this start (0 after a clean stop)", registers: r, collect() {
+        const c = j();
+        if (c) this.set(c.replayed);
+      } });
+    }
     collectDefaultMetrics({ register: this.registry, prefix: "evrec_" });
   }
 

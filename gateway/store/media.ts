@@ -132,6 +132,9 @@ export class MediaStore implements Media {
    */
   private toTrickle = new Set<string>();
   private trickling = false;
+  /** Datasyncs of journalled files since start, and the records the journal's opening wrote again. */
+  private fileSyncs = 0;
+  private replayed = 0;
   constructor(private dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
@@ -151,12 +154,16 @@ export class MediaStore implements Media {
     }, opts.idleTurnMs);
     this.journalled = journal;
     this.journalMax = opts.maxWrite ?? JOURNAL_WRITE_MAX;
+    this.replayed = replayed.records;
     return replayed;
   }
 
-  /** Journal statistics (metrics, tests); null without one. */
-  get journalStats(): MediaJournal["stats"] | null {
-    return this.journalled ? this.journalled.stats : null;
+  /**
+   * Journal statistics (metrics, tests), with the datasyncs of journalled files made since start
+   * and the records the last start wrote again; null without a journal.
+   */
+  get journalStats(): (MediaJournal["stats"] & { fileSyncs: number; replayed: number }) | null {
+    return this.journalled ? { ...this.journalled.stats, fileSyncs: this.fileSyncs, replayed: this.replayed } : null;
   }
 
   private nextWrite(rel: string): number {
@@ -195,6 +202,7 @@ export class MediaStore implements Media {
         await fh.close();
       }
     }
+    this.fileSyncs++;
     if (upTo > (this.synced.get(rel) || 0)) this.synced.set(rel, upTo);
     this.forget(rel);
   }

@@ -45,7 +45,7 @@ function launch(port: number): Promise<ChildProcess> {
     said = "";
     c.stdout!.on("data", (b) => {
       said += String(b);
-      if (said.includes("gateway: MQTT on")) resolve(c);
+      if (said.includes("gateway: API on")) resolve(c);
     });
     c.once("exit", (code) => reject(new Error("gateway exited early: " + code)));
   });
@@ -90,7 +90,14 @@ describe("gateway killed with SIGKILL mid-upload", () => {
     expect(cut).toBeGreaterThan(0);
 
     child = await launch(port);
-    expect(said).toMatch(/media journal: records a stop left out of their files written to them again/);
+    const replay = said.split("\n").find((l) => l.includes("media journal: records a stop left out of their files written to them again"));
+    expect(replay).toBeTruthy();
+    // An operator's Prometheus reads the same count the log gave.
+    const api = /gateway: API on (http:\/\/\S+)\/api/.exec(said)![1];
+    const scraped = await (await fetch(`${api}/metrics`, { headers: { authorization: `Bearer ${readFileSync(join(dir, "admin.token"), "utf8").trim()}` } })).text();
+    const records = (JSON.parse(replay!) as { records: number }).records;
+    expect(records).toBeGreaterThan(0);
+    expect(scraped).toMatch(new RegExp(`^evrec_media_journal_replayed_records ${records}$`, "m"));
     for (let i = 0; i < devs.length; i++) {
       const d = devs[i];
       d.received = [];

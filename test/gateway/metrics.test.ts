@@ -1,5 +1,5 @@
 // GET /metrics: what an operator's Prometheus scrapes: commits, their latency, refusals by code,
-// connections, backlogs, disk free, scrub progress; refused without an admin token.
+// connections, backlogs, disk free, scrub progress, the media journal; refused without an admin token.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -39,6 +39,15 @@ describe("Prometheus metrics", () => {
     expect(value(t, "evrec_connections")).toBe(1);
     expect(value(t, "evrec_disk_free_bytes")).toBeGreaterThan(0);
     expect(t).toMatch(/^evrec_scrub_passes \d+$/m);
+    // Every byte went through the media journal (each write well under its largest), in at least
+    // one of its own writes; nothing was left by a stop before this one.
+    expect(value(t, "evrec_media_journal_bytes_total")).toBe(6000);
+    expect(value(t, "evrec_media_journal_records_total")).toBeGreaterThanOrEqual(1);
+    expect(value(t, "evrec_media_journal_writes_total")).toBeGreaterThanOrEqual(1);
+    expect(value(t, "evrec_media_journal_writes_total")).toBeLessThanOrEqual(value(t, "evrec_media_journal_records_total"));
+    expect(value(t, "evrec_media_journal_replayed_records")).toBe(0);
+    expect(t).toMatch(/^evrec_media_journal_checkpoints_total \d+$/m);
+    expect(t).toMatch(/^evrec_media_file_syncs_total \d+$/m);
     await d.end();
   });
 
