@@ -135,8 +135,9 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     log.error({ err: (e as Error).message }, "could not make the station's X.509 chain");
   }
   // The ingesting gateway's media through the journal; what a crash left in it is written first.
-  if (config.mediaJournalMb > 0 && media instanceof MediaStore) {
-    const replayed = await media.journal(config.mediaJournalMb * 1048576, { maxWrite: config.mediaJournalMaxWriteKib * 1024 });
+  const journalled = config.mediaJournalMb > 0 && media instanceof MediaStore ? media : null;
+  if (journalled) {
+    const replayed = await journalled.journal(config.mediaJournalMb * 1048576, { maxWrite: config.mediaJournalMaxWriteKib * 1024 });
     if (replayed.records) log.warn(replayed, "media journal: records a stop left out of their files written to them again");
   }
   const core = officeCore(config, log, witnesses, store, media);
@@ -166,7 +167,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     ingest: () => ingest.held,
     diskFreeBytes: () => freeBytes(dir),
     scrub: () => evidence.scrubber.progress,
-    mediaJournal: media instanceof MediaStore ? () => media.journalStats : undefined,
+    mediaJournal: journalled ? () => journalled.journalStats : undefined,
   });
   const broker = new Broker(registry, refusals, log, { message: (conn, id, p) => ingest.message(conn, id, p), disconnected: (conn) => ingest.disconnected(conn) });
   // A revoke reaches the live connection at once: an authenticated Revoke, then the connection closed.

@@ -51,6 +51,18 @@ describe("Prometheus metrics", () => {
     await d.end();
   });
 
+  it("leave out the media journal's where the gateway keeps none", async () => {
+    const other = await testGateway({ logIntervalMs: 0, mediaJournalMb: 0 });
+    try {
+      const token = readFileSync(join(other.dir, "admin.token"), "utf8").trim();
+      const t = await (await fetch(`http://127.0.0.1:${other.gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+      expect(t).toMatch(/^evrec_disk_free_bytes /m);
+      expect(t).not.toMatch(/evrec_media_journal_|evrec_media_file_syncs/);
+    } finally {
+      await other.close();
+    }
+  });
+
   it("are refused without an admin token", async () => {
     expect((await scrape()).status).toBe(401);
   });
