@@ -190,6 +190,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   // R-ACK-6: below the free-space threshold nothing is acknowledged; checked every few seconds,
   // with the office's checks on the fleet (one timer, one pass every 5 s).
   let closed = false;
+  let syncFailuresSeen = 0;
   const checkDisk = async () => {
     if (closed) return;
     const freeMb = freeBytes(dir) / 1048576;
@@ -199,6 +200,15 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
       ingest.diskLow = low;
       if (low) await alarms.raise("DISK_LOW", dir, `${Math.round(freeMb)} MiB free, threshold ${config.diskMinFreeMb} MiB: not acknowledging`);
       else await alarms.clear("DISK_LOW", dir, "gateway", "free space back above the threshold");
+    }
+    // A media file's sync the disk refused since the last check: a storage fault an admin must see
+    // (the journal writes its records to their files again before it lets them go; nothing is lost
+    // while the journal's own disk writes hold).
+    const refused = journalled?.journalStats?.syncFailures || 0;
+    if (refused > syncFailuresSeen) {
+      log.error({ code: "MEDIA_SYNC_FAILED", failures: refused - syncFailuresSeen }, "the disk refused to sync media files: their journal records are written to them again before they are let go; check the disk");
+      await alarms.raise("MEDIA_SYNC_FAILED", dir, `${refused - syncFailuresSeen} media file sync(s) refused by the disk (fdatasync failed); the media journal writes their bytes again; check the disk`);
+      syncFailuresSeen = refused;
     }
     await office.checkFleet();
   };

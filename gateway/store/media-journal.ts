@@ -36,6 +36,12 @@
 // first), the files made durable, and both journals marked clean. Before a file is cut or removed
 // every journal is checkpointed, so no later replay writes into it again.
 //
+// A sync that fails. When fdatasync reports an error, Linux may have dropped the file's dirty
+// pages, and a later fdatasync of the same file succeeds without them on the disk. So after any
+// sync of a journalled file has failed (syncFailed()), a checkpoint first writes every record of
+// the journal's epoch to its file again, read back from the journal, and only then syncs and marks
+// it clean; until then those records stay in the journal, replayed on the next opening.
+//
 // Written by hand: this is the store's own write-ahead log for its files, on node:fs alone; a
 // general-purpose log library would bring its own file layout, and know nothing of the files.
 import { constants } from "node:fs";
@@ -141,10 +147,16 @@ export class MediaJournal {
   /** When the journal last turned, and the timer that turns it if that was long ago. */
   private turnedAt = Date.now();
   private timer: NodeJS.Timeout;
-  /** Records and bytes journalled, checkpoints made (metrics and tests). */
-  stats = { records: 0, bytes: 0, writes: 0, checkpoints: 0 };
+  /** Records and bytes journalled, checkpoints made, syncs of journalled files that failed and records written to their files again after one (metrics and tests). */
+  stats = { records: 0, bytes: 0, writes: 0, checkpoints: 0, rewritten: 0, syncFailures: 0 };
+  /**
+   * Syncs that failed (syncFailed(), or a checkpoint's), and how many had when each journal was last
+   * checkpointed: one failed since, and its next checkpoint writes its records again first.
+   */
+  private failures = 0;
+  private failuresAtClean: [number, number] = [0, 0];
 
-  private constructor(private fhs: [FileHandle, FileHandle], private capacity: number, private files: JournalFiles, epoch: number, idleTurnMs: number) {
+  private constructor(private fhs: [FileHandle, FileHandle], private capacity: number, private files: JournalFiles, private replay: (r: Replayed) => Promise<number>, epoch: number, idleTurnMs: number) {
     this.epochs = [epoch, epoch - 1];
     // A quiet station fills a journal file in days: its records would wait that long for their
     // checkpoint, and a crash would write them again even into a file erased since by another
@@ -187,7 +199,7 @@ export class MediaJournal {
       // Not cut back: a pass over space written before changes no file's size (above, "Why").
       for (const i of [0, 1]) await fhs[i].write(headerBytes(top), 0, HEADER, 0);
       if (!constants.O_DSYNC) for (const fh of fhs) await fh.sync();
-      return { journal: new MediaJournal(fhs as [FileHandle, FileHandle], capacity, files, top + 1, idleTurnMs), replayed: { records, bytes, files: rels.size } };
+      return { journal: new MediaJournal(fhs as [FileHandle, FileHandle], capacity, files, replay, top + 1, idleTurnMs), replayed: { records, bytes, files: rels.size } };
     } catch (e) {
       for (const fh of fhs) await fh.close().catch(() => undefined);
       throw e;
@@ -293,7 +305,8 @@ export class MediaJournal {
   private async turn(): Promise<void> {
     const old = this.active, other = 1 - old;
     // The other is taken only once clean. Its last checkpoint failed (the disk refused a sync):
-    // tried again; failing again, this batch fails, nothing has changed, and the next tries again.
+    // tried again, its records written to their files again first; failing again, this batch
+    // fails, nothing has changed, and the next tries again.
     try {
       await this.cleaned[other];
     } catch {
@@ -310,19 +323,40 @@ export class MediaJournal {
     this.pos = HEADER;
   }
 
+  /**
+   * A sync of a journalled file failed (the media store's, in the background or at a checkpoint):
+   * the kernel may have dropped bytes both journals hold, so each journal's next checkpoint writes
+   * its records to their files again before it marks them clean (above, "A sync that fails").
+   */
+  syncFailed(): void {
+    this.failures++;
+    this.stats.syncFailures++;
+  }
+
   /** Every file journal `j` wrote made durable, then its epoch marked clean. */
   private async checkpoint(j: number): Promise<void> {
     const files = this.dirty[j];
     this.dirty[j] = new Map();
+    const failures = this.failures;
     try {
+      if (failures !== this.failuresAtClean[j]) {
+        // Read back from the journal, not taken from memory: what was journalled is what is owed.
+        const { records } = await scan(this.fhs[j]);
+        for (const r of records) {
+          files.set(r.rel, await this.replay(r));
+          this.stats.rewritten++;
+        }
+      }
       if (files.size) await this.files.syncFiles(files);
       await this.fhs[j].write(headerBytes(this.epochs[j]), 0, HEADER, 0);
       if (!constants.O_DSYNC) await this.fhs[j].datasync();
     } catch (e) {
-      // Not clean: its files are synced again by the next try (a turn to it tries again).
+      // Not clean: the next try (a turn to it) writes its records again, then syncs them.
+      this.failures++;
       for (const [rel, n] of files) if (!this.dirty[j].has(rel)) this.dirty[j].set(rel, n);
       throw e;
     }
+    this.failuresAtClean[j] = failures;
     this.stats.checkpoints++;
   }
 

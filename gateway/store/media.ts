@@ -186,7 +186,7 @@ export class MediaStore implements Media {
     await this.writing.get(rel)?.catch(() => undefined);
     const h = this.open.get(rel);
     if (h) {
-      await (await h).datasync();
+      await this.datasync(await h);
     } else {
       let fh: FileHandle;
       try {
@@ -197,7 +197,7 @@ export class MediaStore implements Media {
         throw e;
       }
       try {
-        await fh.datasync();
+        await this.datasync(fh);
       } finally {
         await fh.close();
       }
@@ -205,6 +205,16 @@ export class MediaStore implements Media {
     this.fileSyncs++;
     if (upTo > (this.synced.get(rel) || 0)) this.synced.set(rel, upTo);
     this.forget(rel);
+  }
+
+  /** A journalled file's fdatasync; one that fails is the journal's to know (media-journal.ts, "A sync that fails"). */
+  private async datasync(fh: FileHandle): Promise<void> {
+    try {
+      await fh.datasync();
+    } catch (e) {
+      this.journalled?.syncFailed();
+      throw e;
+    }
   }
 
   /**
@@ -227,7 +237,8 @@ export class MediaStore implements Media {
       while (this.journalled && this.toTrickle.size) {
         const rel = this.toTrickle.values().next().value as string;
         this.toTrickle.delete(rel);
-        // A failure is the checkpoint's to report: it syncs the file again.
+        // A failure is the checkpoint's to report: told of it (datasync(), below), it writes the
+        // journal's records to the file again, then syncs it.
         await this.syncFile(rel).catch(() => undefined);
       }
     } finally {

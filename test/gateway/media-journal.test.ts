@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { open } from "node:fs/promises";
 import { crc32 } from "node:zlib";
 import { MediaStore, MIN_JOURNAL_BYTES } from "../../gateway/store/media.js";
 
@@ -162,6 +163,41 @@ describe("the media journal", () => {
     expect(m.journalStats).toMatchObject({ checkpoints: 1, writes: 1 });
     await m.close();
   }, 60000);
+
+  it("after a sync that failed, writes what the journal holds to its files again before it marks it clean", async () => {
+    const dir = join(root, "eio");
+    const m = new MediaStore(dir);
+    await m.journal(MIN_JOURNAL_BYTES);
+    const rel = m.pathFor("dev1", 1);
+    // A disk that refused a write, as Linux reports it: fdatasync fails with EIO, once, and the
+    // file's dirty pages are dropped, so a later fdatasync succeeds without them.
+    const probe = await open(join(root, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const real = proto.datasync;
+    let refused = 0;
+    proto.datasync = function (this: unknown) {
+      if (refused++) return real.call(this);
+      return Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    };
+    try {
+      await m.writev(rel, 0, [bytes(1, 0, 5000)]);
+      await m.sync(rel);
+      // The background sync of the file met the refusal; the pages it dropped:
+      while (!refused) await new Promise((r) => setTimeout(r, 10));
+      truncateSync(join(dir, rel), 0);
+      // Any checkpoint (here the one before a file is removed) writes the journal's records back first.
+      await m.remove(m.pathFor("dev2", 2));
+    } finally {
+      proto.datasync = real;
+    }
+    expect(readFileSync(join(dir, rel)).equals(bytes(1, 0, 5000))).toBe(true);
+    expect(m.journalStats).toMatchObject({ rewritten: 1, syncFailures: 1 });
+    await m.close();
+    const again = await reopen(dir);
+    expect(again.replayed.records).toBe(0);
+    await again.m.close();
+  });
 
   it("turns from one journal file to the other, each checkpointed before it is taken again", async () => {
     const dir = join(root, "turns");

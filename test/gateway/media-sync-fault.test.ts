@@ -1,0 +1,49 @@
+// A disk that refuses to sync a media file (fdatasync fails with EIO, as Linux reports a write the
+// disk could not make, its dirty pages then dropped): the admin is told (an alarm, an error in the
+// log, a counter at /metrics), and nothing acknowledged is lost: the media journal writes what it
+// holds to the file again before it lets it go.
+import { afterAll, describe, expect, it } from "vitest";
+import { readFileSync, truncateSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { provision, streamSealed, testGateway } from "./harness.js";
+
+const { gw, dir, close } = await testGateway({ logIntervalMs: 0 });
+afterAll(() => close());
+
+describe("a media file's sync the disk refuses", () => {
+  it("raises MEDIA_SYNC_FAILED, counts it, and the recording's bytes are written again from the journal", async () => {
+    const probe = await open(join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const real = proto.datasync;
+    let refused = 0;
+    proto.datasync = function (this: unknown) {
+      if (refused++) return real.call(this);
+      return Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    };
+    const payloads = [randomBytes(3000), randomBytes(3000), randomBytes(3000)];
+    let file = "";
+    try {
+      const d = await provision(gw, "SYNC-0001");
+      await streamSealed(d, d.recording(1, payloads));
+      await d.end();
+      while (!refused) await new Promise((r) => setTimeout(r, 10));
+      // What the kernel dropped with the refusal.
+      file = join(dir, "media", gw.media.pathFor("SYNC-0001", 1));
+      truncateSync(file, 0);
+      await gw.checkDisk();
+    } finally {
+      proto.datasync = real;
+    }
+    const alarms = await gw.alarms.list({ open: true });
+    expect(alarms.map((a) => a.kind)).toContain("MEDIA_SYNC_FAILED");
+    const token = readFileSync(join(dir, "admin.token"), "utf8").trim();
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    expect(metrics).toMatch(/^evrec_media_sync_failures_total 1$/m);
+    // The next checkpoint (here the one before a file is removed) writes the journal's records back first.
+    await gw.media.remove(gw.media.pathFor("SYNC-0001", 2));
+    expect(readFileSync(file).equals(Buffer.concat(payloads))).toBe(true);
+  });
+});
