@@ -337,17 +337,23 @@ export class MediaJournal {
   private async checkpoint(j: number): Promise<void> {
     const files = this.dirty[j];
     this.dirty[j] = new Map();
-    const failures = this.failures;
+    let failures = this.failures;
     try {
-      if (failures !== this.failuresAtClean[j]) {
-        // Read back from the journal, not taken from memory: what was journalled is what is owed.
-        const { records } = await scan(this.fhs[j]);
-        for (const r of records) {
-          files.set(r.rel, await this.replay(r));
-          this.stats.rewritten++;
+      for (let rewrite = failures !== this.failuresAtClean[j]; ; rewrite = true) {
+        if (rewrite) {
+          // Read back from the journal, not taken from memory: what was journalled is what is owed.
+          const { records } = await scan(this.fhs[j]);
+          for (const r of records) {
+            files.set(r.rel, await this.replay(r));
+            this.stats.rewritten++;
+          }
         }
+        if (files.size) await this.files.syncFiles(files);
+        // A sync refused meanwhile (in the background) may have dropped bytes this journal holds
+        // and a sync above has since passed over: written again, and synced again.
+        if (this.failures === failures) break;
+        failures = this.failures;
       }
-      if (files.size) await this.files.syncFiles(files);
       await this.fhs[j].write(headerBytes(this.epochs[j]), 0, HEADER, 0);
       if (!constants.O_DSYNC) await this.fhs[j].datasync();
     } catch (e) {

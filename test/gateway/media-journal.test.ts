@@ -5,12 +5,13 @@
 // the files are cut or removed before the store is opened again.
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "node:fs/promises";
 import { crc32 } from "node:zlib";
 import { MediaStore, MIN_JOURNAL_BYTES } from "../../gateway/store/media.js";
+import { MediaJournal } from "../../gateway/store/media-journal.js";
 
 const root = mkdtempSync(join(tmpdir(), "evrec-media-journal-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -197,6 +198,27 @@ describe("the media journal", () => {
     const again = await reopen(dir);
     expect(again.replayed.records).toBe(0);
     await again.m.close();
+  });
+
+  it("writes a journal's records again when a sync is refused while it is being checkpointed", async () => {
+    const dir = join(root, "eio-during");
+    mkdirSync(dir, { recursive: true });
+    const rewritten: string[] = [];
+    let syncs = 0;
+    // The media store's part, by hand: the first checkpoint's syncs pass, but meanwhile a
+    // background sync was refused (the store tells the journal, as media.ts does).
+    const files = { syncFiles: async () => { if (syncs++ === 0) j.syncFailed(); } };
+    const { journal: j } = await MediaJournal.open(dir, MIN_JOURNAL_BYTES, files, async (r) => { rewritten.push(`${r.rel}@${r.offset}:${r.data.length}`); return 2; });
+    const done = j.add("dev1/000001.media", 0, [bytes(1, 0, 3000)], 1);
+    j.flush();
+    await done;
+    await j.checkpointAll();
+    // Not marked clean on the strength of a sync that may have passed over dropped pages: the
+    // record written to its file again from the journal, and synced again.
+    expect(rewritten).toEqual(["dev1/000001.media@0:3000"]);
+    expect(syncs).toBe(2);
+    expect(j.stats).toMatchObject({ checkpoints: 1, rewritten: 1, syncFailures: 1 });
+    await j.close();
   });
 
   it("turns from one journal file to the other, each checkpointed before it is taken again", async () => {
