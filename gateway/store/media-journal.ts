@@ -40,7 +40,8 @@
 // pages, and a later fdatasync of the same file succeeds without them on the disk. So after any
 // sync of a journalled file has failed (syncFailed()), a checkpoint first writes every record of
 // the journal's epoch to its file again, read back from the journal, and only then syncs and marks
-// it clean; until then those records stay in the journal, replayed on the next opening.
+// it clean (again, if one fails while it runs); until then those records stay in the journal,
+// replayed on the next opening.
 //
 // Written by hand: this is the store's own write-ahead log for its files, on node:fs alone; a
 // general-purpose log library would bring its own file layout, and know nothing of the files.
