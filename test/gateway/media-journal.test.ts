@@ -8,10 +8,10 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { open } from "node:fs/promises";
 import { crc32 } from "node:zlib";
 import { MediaStore, MIN_JOURNAL_BYTES } from "../../gateway/store/media.js";
 import { MediaJournal } from "../../gateway/store/media-journal.js";
+import { refuseNextDatasync } from "../helpers/refuse-sync.js";
 
 const root = mkdtempSync(join(tmpdir(), "evrec-media-journal-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -170,27 +170,19 @@ describe("the media journal", () => {
     const m = new MediaStore(dir);
     await m.journal(MIN_JOURNAL_BYTES);
     const rel = m.pathFor("dev1", 1);
-    // A disk that refused a write, as Linux reports it: fdatasync fails with EIO, once, and the
-    // file's dirty pages are dropped, so a later fdatasync succeeds without them.
-    const probe = await open(join(root, "probe"), "w");
-    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-    await probe.close();
-    const real = proto.datasync;
-    let refused = 0;
-    proto.datasync = function (this: unknown) {
-      if (refused++) return real.call(this);
-      return Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
-    };
+    // A disk that refused a write: fdatasync fails with EIO, once, and the file's dirty pages are
+    // dropped, so a later fdatasync succeeds without them.
+    const disk = await refuseNextDatasync(root);
     try {
       await m.writev(rel, 0, [bytes(1, 0, 5000)]);
       await m.sync(rel);
       // The background sync of the file met the refusal; the pages it dropped:
-      while (!refused) await new Promise((r) => setTimeout(r, 10));
+      while (!disk.refused()) await new Promise((r) => setTimeout(r, 10));
       truncateSync(join(dir, rel), 0);
       // Any checkpoint (here the one before a file is removed) writes the journal's records back first.
       await m.remove(m.pathFor("dev2", 2));
     } finally {
-      proto.datasync = real;
+      disk.restore();
     }
     expect(readFileSync(join(dir, rel)).equals(bytes(1, 0, 5000))).toBe(true);
     expect(m.journalStats).toMatchObject({ rewritten: 1, syncFailures: 1 });

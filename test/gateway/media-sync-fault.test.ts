@@ -4,38 +4,30 @@
 // holds to the file again before it lets it go.
 import { afterAll, describe, expect, it } from "vitest";
 import { readFileSync, truncateSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { provision, streamSealed, testGateway } from "./harness.js";
+import { refuseNextDatasync } from "../helpers/refuse-sync.js";
 
 const { gw, dir, close } = await testGateway({ logIntervalMs: 0 });
 afterAll(() => close());
 
 describe("a media file's sync the disk refuses", () => {
   it("raises MEDIA_SYNC_FAILED, counts it, and the recording's bytes are written again from the journal", async () => {
-    const probe = await open(join(dir, "probe"), "w");
-    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-    await probe.close();
-    const real = proto.datasync;
-    let refused = 0;
-    proto.datasync = function (this: unknown) {
-      if (refused++) return real.call(this);
-      return Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
-    };
+    const disk = await refuseNextDatasync(dir);
     const payloads = [randomBytes(3000), randomBytes(3000), randomBytes(3000)];
     let file = "";
     try {
       const d = await provision(gw, "SYNC-0001");
       await streamSealed(d, d.recording(1, payloads));
       await d.end();
-      while (!refused) await new Promise((r) => setTimeout(r, 10));
+      while (!disk.refused()) await new Promise((r) => setTimeout(r, 10));
       // What the kernel dropped with the refusal.
       file = join(dir, "media", gw.media.pathFor("SYNC-0001", 1));
       truncateSync(file, 0);
       await gw.checkDisk();
     } finally {
-      proto.datasync = real;
+      disk.restore();
     }
     const alarms = await gw.alarms.list({ open: true });
     expect(alarms.map((a) => a.kind)).toContain("MEDIA_SYNC_FAILED");
