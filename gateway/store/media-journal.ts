@@ -156,14 +156,19 @@ export class MediaJournal {
    */
   private failures = 0;
   private failuresAtClean: [number, number] = [0, 0];
+  /** A journal whose last checkpoint failed, and when one was last begun: tried again when idle, or before a cut. */
+  private unclean: [boolean, boolean] = [false, false];
+  private triedAt = 0;
 
   private constructor(private fhs: [FileHandle, FileHandle], private capacity: number, private files: JournalFiles, private replay: (r: Replayed) => Promise<number>, epoch: number, idleTurnMs: number) {
     this.epochs = [epoch, epoch - 1];
     // A quiet station fills a journal file in days: its records would wait that long for their
     // checkpoint, and a crash would write them again even into a file erased since by another
     // process (the admin CLI). So a journal holding records turns at least every idleTurnMs.
+    // One whose checkpoint failed is tried again as often, new records or not.
     this.timer = setInterval(() => {
-      if (this.pos > HEADER && Date.now() - this.turnedAt >= idleTurnMs) void this.checkpointAll().catch(() => undefined);
+      const now = Date.now();
+      if ((this.pos > HEADER && now - this.turnedAt >= idleTurnMs) || ((this.unclean[0] || this.unclean[1]) && now - this.triedAt >= idleTurnMs)) void this.checkpointAll().catch(() => undefined);
     }, idleTurnMs / 6);
     this.timer.unref();
   }
@@ -311,17 +316,25 @@ export class MediaJournal {
     try {
       await this.cleaned[other];
     } catch {
-      this.cleaned[other] = this.checkpoint(other);
-      await this.cleaned[other];
+      await this.begin(other);
     }
     // From here on nothing more is written to the old one: its checkpoint covers all it holds.
     this.turnedAt = Date.now();
-    this.cleaned[old] = this.checkpoint(old);
-    // Its failure is the next turn's to meet (above), never an unhandled rejection meanwhile.
-    this.cleaned[old].catch(() => undefined);
+    // Its failure is the next turn's (above), or the next checkpointAll's, to meet.
+    void this.begin(old).catch(() => undefined);
     this.active = other;
     this.epochs[other] = this.epochs[old] + 1;
     this.pos = HEADER;
+  }
+
+  /** Journal `j`'s checkpoint begun, as cleaned[j]; if it fails, the journal is marked for another try. */
+  private begin(j: number): Promise<void> {
+    this.unclean[j] = false;
+    this.triedAt = Date.now();
+    const p = this.checkpoint(j);
+    this.cleaned[j] = p;
+    p.catch(() => { if (this.cleaned[j] === p) this.unclean[j] = true; });
+    return p;
   }
 
   /**
@@ -369,11 +382,15 @@ export class MediaJournal {
 
   /**
    * Every record so far checkpointed (before a file is cut or removed, or when the store is idle):
-   * the journal in use is left for the other, and both are clean when this resolves.
+   * the journal in use is left for the other, one whose last checkpoint failed is tried again, and
+   * both are clean when this resolves.
    */
   async checkpointAll(): Promise<void> {
     await this.exclusive(async () => {
       await this.writePending();
+      // The other journal's last checkpoint failed: tried again (its records written again first).
+      const other = 1 - this.active;
+      if (this.unclean[other]) void this.begin(other).catch(() => undefined);
       if (this.dirty[this.active].size || this.pos > HEADER) await this.turn();
     });
     await Promise.all(this.cleaned);

@@ -213,6 +213,33 @@ describe("the media journal", () => {
     await j.close();
   });
 
+  it("tries a checkpoint the disk refused again, before a file is cut and when idle, with no new records", async () => {
+    for (const how of ["cut", "idle"]) {
+      const dir = join(root, `eio-retry-${how}`);
+      mkdirSync(dir, { recursive: true });
+      let syncs = 0;
+      const files = { syncFiles: async () => {
+        if (syncs++) return;
+        j.syncFailed();
+        throw Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
+      } };
+      const rewritten: string[] = [];
+      const { journal: j } = await MediaJournal.open(dir, MIN_JOURNAL_BYTES, files, async (r) => { rewritten.push(r.rel); return 2; }, 300);
+      const done = j.add("dev1/000001.media", 0, [bytes(1, 0, 3000)], 1);
+      j.flush();
+      await done;
+      await expect(j.checkpointAll()).rejects.toThrow(/EIO/);
+      if (how === "cut") await j.checkpointAll();
+      else {
+        const until = Date.now() + 30000;
+        while (j.stats.checkpoints < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(j.stats).toMatchObject({ checkpoints: 1, rewritten: 1 });
+      expect(rewritten).toEqual(["dev1/000001.media"]);
+      await j.close();
+    }
+  }, 60000);
+
   it("turns from one journal file to the other, each checkpointed before it is taken again", async () => {
     const dir = join(root, "turns");
     const stats = await crashAfter(dir, "turns");
