@@ -147,7 +147,10 @@ export class MediaStore implements Media {
     // Handles opened before were O_DSYNC: closed, and opened again without it.
     await this.close();
     this.dsync = 0;
+    const opened = new Set<string>();
     const { journal, replayed } = await MediaJournal.open(this.dir, capacity, { syncFiles: (files) => this.syncFiles(files) }, async (r) => {
+      // At this opening (later, a checkpoint writing records again after a refused sync: kept open).
+      if (!this.journalled) opened.add(r.rel);
       const n = this.nextWrite(r.rel);
       await this.writeFile(r.rel, r.offset, [r.data]);
       return n;
@@ -155,6 +158,8 @@ export class MediaStore implements Media {
     this.journalled = journal;
     this.journalMax = opts.maxWrite ?? JOURNAL_WRITE_MAX;
     this.replayed = replayed.records;
+    // Written and synced: the files the replay opened are let go (ingest opens what it writes next).
+    for (const rel of opened) await this.release(rel);
     return replayed;
   }
 

@@ -84,6 +84,8 @@ describe("the media journal", () => {
     unlinkSync(join(dir, "dev2/000002.media"));
     const { m, replayed } = await reopen(dir);
     expect(replayed).toEqual({ records: 8, bytes: 4 * 1000 + 4 * 3000, files: 2 });
+    // Written, synced, and let go: no handle held for files nothing is writing.
+    expect(m.openHandles).toBe(0);
     expect(await m.read("dev1/000001.media")).toEqual(bytes(1, 0, 4000));
     expect(await m.read("dev2/000002.media")).toEqual(bytes(2, 0, 12000));
     await m.close();
