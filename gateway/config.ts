@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { MAX_PACKET } from "../protocol/constants.js";
 import { POLICY_DEFAULTS } from "./policy.js";
 import { isPostgresUrl } from "./store/db.js";
+import { JOURNAL_WRITE_MAX } from "./store/media.js";
 
 export interface GatewayConfig {
   /** Address the MQTT and HTTP listeners bind to. */
@@ -111,7 +112,7 @@ export const DEFAULTS: GatewayConfig = {
   commitDelayMs: 5,
   commitMaxBatch: 256,
   mediaJournalMb: 64,
-  mediaJournalMaxWriteKib: 64,
+  mediaJournalMaxWriteKib: JOURNAL_WRITE_MAX / 1024,
   diskMinFreeMb: 512,
   beaconIntervalS: 60,
   ackIntervalMs: 1000,
