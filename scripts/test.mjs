@@ -5,7 +5,10 @@
 import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
+
+/** The first lines of a failure's message, without the test runner's own frames, indented under its name. */
+const firstLines = (text = "") => text.split("\n").filter((l) => !/node_modules|<anonymous>/.test(l)).slice(0, 8).map((l) => `    ${l}`).join("\n");
 
 /** Debian packages the tests need, with a command (or, for a library, a path) each provides. */
 const NEEDED = [["protobuf-compiler", "protoc"], ["mosquitto-clients", "mosquitto_pub"], ["openssl", "openssl"], ["socat", "socat"],
@@ -64,6 +67,8 @@ const stages = extra.length ? [[extra]] : [
   [["--project", "sqlite", ".browser.test.ts"]],
 ];
 let passed = 0, failed = 0, skipped = 0, ok = true, read = 0, n = 0;
+/** What failed, named again at the very end: three runs' output interleave, and a log is often read from its tail. */
+const failures = [];
 const vitest = (more) => new Promise((resolveRun) => {
   const report = join(dir, `vitest-${n++}.json`);
   const child = spawn("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile=${report}`, ...more], { stdio: "inherit", env });
@@ -72,6 +77,13 @@ const vitest = (more) => new Promise((resolveRun) => {
     if (existsSync(report)) {
       const j = JSON.parse(readFileSync(report, "utf8"));
       passed += j.numPassedTests; failed += j.numFailedTests; skipped += j.numPendingTests + j.numTodoTests;
+      for (const file of j.testResults ?? []) {
+        const name = relative(process.cwd(), file.name);
+        const bad = (file.assertionResults ?? []).filter((a) => a.status === "failed");
+        for (const a of bad) failures.push(`${name} > ${a.fullName}\n${firstLines(a.failureMessages?.join("\n"))}`);
+        // A file that failed outside any test (it did not load, or a hook threw).
+        if (file.status === "failed" && !bad.length) failures.push(`${name}\n${firstLines(file.message)}`);
+      }
       read++;
     }
     resolveRun();
@@ -81,5 +93,6 @@ for (const stage of stages) await Promise.all(stage.map(vitest));
 const runs = stages.flat();
 const summary = read === runs.length ? `tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}` : `tests: ${passed} passed, ${failed + 1} failed`;
 rmSync(dir, { recursive: true, force: true });
+if (failures.length) console.log(`\ntests that failed:\n${failures.map((f) => `- ${f}`).join("\n")}\n`);
 console.log(summary);
 process.exit(ok ? 0 : 1);
