@@ -33,7 +33,8 @@
 // checkpoint of a journal's epoch fdatasyncs every file it wrote, and the directories with entries
 // made meanwhile, then marks the epoch clean in the header; only then may that journal be taken
 // over again. On opening, records not marked clean are written to their files again (older epoch
-// first), the files made durable, and both journals marked clean. Before a file is cut or removed
+// first; read and written one at a time, so a journal of any size replays in the memory of one
+// record), the files made durable, and both journals marked clean. Before a file is cut or removed
 // every journal is checkpointed, so no later replay writes into it again.
 //
 // A sync that fails. When fdatasync reports an error, Linux may have dropped the file's dirty
@@ -94,37 +95,48 @@ function headerBytes(cleanEpoch: number): Buffer {
   return b;
 }
 
-/** The records of one journal not yet checkpointed: its epoch, and them in order. */
-async function scan(fh: FileHandle): Promise<{ epoch: number; clean: number; records: Replayed[] }> {
+/** What a scan of one journal found: its records' epoch and clean epoch, and how many records and bytes. */
+interface Scanned { epoch: number; clean: number; records: number; bytes: number }
+
+/**
+ * The records of one journal not yet checkpointed, in order, each handed to `each` (and awaited)
+ * before the next is read: one record in memory at a time, its data in one buffer read into again
+ * for the next, so a journal of any size replays in the memory of its largest record (a record's
+ * data is `each`'s only until its promise settles). Without `each`, only counted.
+ */
+async function scan(fh: FileHandle, each?: (r: Replayed) => Promise<void>): Promise<Scanned> {
   const size = (await fh.stat()).size;
   const h = Buffer.alloc(12);
   let clean = -1;
   if (size >= HEADER && (await fh.read(h, 0, 12, 0)).bytesRead === 12 && h.readUInt32LE(0) === HMAGIC && h.readUInt32LE(8) === crc32(h.subarray(0, 8))) clean = h.readUInt32LE(4);
-  const records: Replayed[] = [];
   let at = HEADER;
-  let epoch = -1;
+  let epoch = -1, records = 0, bytes = 0;
   const head = Buffer.alloc(REC);
+  let body = Buffer.alloc(0);
   while (at + REC <= size) {
     if ((await fh.read(head, 0, REC, at)).bytesRead < REC || head.readUInt32LE(0) !== RMAGIC) break;
     const e = head.readUInt32LE(4), len = head.readUInt32LE(8), dataLen = head.readUInt32LE(12), pathLen = head.readUInt16LE(24);
     // The first record is the latest pass's: at or below the clean epoch, that pass was
     // checkpointed, and nothing after it needs reading (a clean stop's journal is not read through).
-    if (epoch < 0 && e <= clean) return { epoch: e, clean, records: [] };
-    if ((epoch >= 0 && e !== epoch) || len !== REC + pathLen + dataLen || at + len > size) break;
-    const body = Buffer.alloc(pathLen + dataLen);
-    if ((await fh.read(body, 0, body.length, at + REC)).bytesRead < body.length) break;
-    if (crc32(body, crc32(head.subarray(0, 28))) !== head.readUInt32LE(28)) break;
-    const rel = body.subarray(0, pathLen).toString("utf8"), offset = head.readDoubleLE(16);
+    if (epoch < 0 && e <= clean) return { epoch: e, clean, records: 0, bytes: 0 };
+    // An epoch at or below the clean one was checkpointed (records of an earlier pass, left behind
+    // the newer ones, included).
+    if ((epoch >= 0 && e !== epoch) || len !== REC + pathLen + dataLen || at + len > size || dataLen > MAX_RECORD_DATA) break;
+    if (body.length < pathLen + dataLen) body = Buffer.alloc(pathLen + dataLen);
+    const view = body.subarray(0, pathLen + dataLen);
+    if ((await fh.read(view, 0, view.length, at + REC)).bytesRead < view.length) break;
+    if (crc32(view, crc32(head.subarray(0, 28))) !== head.readUInt32LE(28)) break;
+    const rel = view.subarray(0, pathLen).toString("utf8"), offset = head.readDoubleLE(16);
     // Only a file inside the media directory, at an offset a file can have: anything else was not
     // written by this store, and nothing after it is trusted either.
     if (!rel || isAbsolute(rel) || rel.split(/[\\/]/).includes("..") || rel.includes("\0") || !Number.isSafeInteger(offset) || offset < 0) break;
     epoch = e;
-    records.push({ rel, offset, data: body.subarray(pathLen) });
+    records++;
+    bytes += dataLen;
+    if (each) await each({ rel, offset, data: view.subarray(pathLen) });
     at += len;
   }
-  // An epoch at or below the clean one was checkpointed (records of an earlier pass, left behind
-  // the newer ones, included).
-  return { epoch, clean, records: epoch > clean ? records : [] };
+  return { epoch, clean, records, bytes };
 }
 
 export class MediaJournal {
@@ -190,14 +202,16 @@ export class MediaJournal {
       } finally {
         await d.close();
       }
+      // Each journal read through once to learn its epoch (and where its records end), then again,
+      // the older first, each record written to its file as it is read.
       const found = [await scan(fhs[0]), await scan(fhs[1])];
-      const order = [0, 1].filter((i) => found[i].records.length).sort((a, b) => found[a].epoch - found[b].epoch);
+      const order = [0, 1].filter((i) => found[i].records).sort((a, b) => found[a].epoch - found[b].epoch);
       const rels = new Map<string, number>();
       let bytes = 0, records = 0;
-      for (const i of order) for (const r of found[i].records) {
-        rels.set(r.rel, await replay(r));
-        bytes += r.data.length;
-        records++;
+      for (const i of order) {
+        const read = await scan(fhs[i], async (r) => { rels.set(r.rel, await replay(r)); });
+        bytes += read.bytes;
+        records += read.records;
       }
       if (rels.size) await files.syncFiles(rels);
       // Both clean at the newest epoch either knew; the next pass takes the one after it.
@@ -356,11 +370,10 @@ export class MediaJournal {
       for (let rewrite = failures !== this.failuresAtClean[j]; ; rewrite = true) {
         if (rewrite) {
           // Read back from the journal, not taken from memory: what was journalled is what is owed.
-          const { records } = await scan(this.fhs[j]);
-          for (const r of records) {
+          await scan(this.fhs[j], async (r) => {
             files.set(r.rel, await this.replay(r));
             this.stats.rewritten++;
-          }
+          });
         }
         if (files.size) await this.files.syncFiles(files);
         // A sync refused meanwhile (in the background) may have dropped bytes this journal holds

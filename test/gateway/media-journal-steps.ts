@@ -3,6 +3,7 @@
 //   turns:  2 files, 64 KiB writes (the most the journal takes) until the journals have turned twice
 //   cut:    a file written, synced, then cut back to 5 bytes
 //   plain:  2 files of several writes each
+//   fill:   2 files, 64 KiB writes, until 6 MiB wait in one journal (not turned, not checkpointed)
 import { writeSync } from "node:fs";
 import { MediaStore, MIN_JOURNAL_BYTES } from "../../gateway/store/media.js";
 
@@ -21,6 +22,8 @@ if (mode === "plain") {
 } else if (mode === "cut") {
   await put(1, 0, 4000);
   await media.trimTo("dev1/000001.media", 5);
+} else if (mode === "fill") {
+  for (let k = 0; k < 48; k++) await Promise.all([put(1, k << 16, 1 << 16), put(2, k << 16, 1 << 16)]);
 } else if (mode === "turns") {
   for (let k = 0; media.journalStats!.checkpoints < 2; k++) await Promise.all([put(1, k << 16, 1 << 16), put(2, k << 16, 1 << 16)]);
 }
