@@ -207,7 +207,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     const refused = journalled?.journalStats?.syncFailures || 0;
     if (refused > syncFailuresSeen) {
       log.error({ code: "MEDIA_SYNC_FAILED", failures: refused - syncFailuresSeen }, "the disk refused to sync media files: their journal records are written to them again before they are let go; check the disk");
-      await alarms.raise("MEDIA_SYNC_FAILED", dir, `${refused - syncFailuresSeen} media file sync(s) refused by the disk (fdatasync failed); the media journal writes their bytes again; check the disk`);
+      await alarms.raise("MEDIA_SYNC_FAILED", dir, `${refused - syncFailuresSeen} media sync(s) refused by the disk (a file's fdatasync or a directory's fsync failed); the media journal writes their bytes again and syncs them again; check the disk`);
       syncFailuresSeen = refused;
     }
     await office.checkFleet();

@@ -74,7 +74,7 @@ export class Metrics {
       count("evrec_media_journal_bytes_total", "Media bytes recorded in the media journal", (c) => c.bytes);
       count("evrec_media_journal_checkpoints_total", "Media journal files made clean: every recording file they wrote synced, then the file marked clean", (c) => c.checkpoints);
       count("evrec_media_file_syncs_total", "Journalled recordings' media files synced (fdatasync): in the background, at the media journal's checkpoints, and in place for a write too large for the journal", (c) => c.fileSyncs);
-      count("evrec_media_sync_failures_total", "Syncs of journalled media files the disk refused (fdatasync failed): a storage fault; each raises the MEDIA_SYNC_FAILED alarm", (c) => c.syncFailures);
+      count("evrec_media_sync_failures_total", "Syncs the disk refused of journalled media files (fdatasync) and of their directories (fsync): a storage fault; each raises the MEDIA_SYNC_FAILED alarm", (c) => c.syncFailures);
       count("evrec_media_journal_rewritten_records_total", "Media journal records written to their files again, from the journal, after a sync the disk refused", (c) => c.rewritten);
       new Gauge({ name: "evrec_media_journal_replayed_records", help: "Media journal records a stop had left out of their files, written to them again at this start (0 after a clean stop)", registers: r, collect() {
         const c = j();

@@ -42,7 +42,8 @@
 // sync of a journalled file has failed (syncFailed()), a checkpoint first writes every record of
 // the journal's epoch to its file again, read back from the journal, and only then syncs and marks
 // it clean (again, if one fails while it runs); until then those records stay in the journal,
-// replayed on the next opening.
+// replayed on the next opening. A directory's fsync that fails is counted the same way (its new
+// entries stay to be synced by the next try, the records written again meanwhile).
 //
 // Written by hand: this is the store's own write-ahead log for its files, on node:fs alone; a
 // general-purpose log library would bring its own file layout, and know nothing of the files.

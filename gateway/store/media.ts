@@ -371,6 +371,11 @@ export class MediaStore implements Media {
       const h = await open(d, constants.O_RDONLY | constants.O_DIRECTORY);
       try {
         await h.sync();
+      } catch (e) {
+        // A storage fault the journal counts with the files' (the admin's alarm); its entries stay
+        // dirty, synced again by the next try.
+        this.journalled?.syncFailed();
+        throw e;
       } finally {
         await h.close();
       }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { MediaStore, MIN_JOURNAL_BYTES } from "../../gateway/store/media.js";
 import { MediaJournal } from "../../gateway/store/media-journal.js";
-import { refuseNextDatasync } from "../helpers/refuse-sync.js";
+import { refuseNextSync } from "../helpers/refuse-sync.js";
 
 const root = mkdtempSync(join(tmpdir(), "evrec-media-journal-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -196,7 +196,7 @@ describe("the media journal", () => {
     const rel = m.pathFor("dev1", 1);
     // A disk that refused a write: fdatasync fails with EIO, once, and the file's dirty pages are
     // dropped, so a later fdatasync succeeds without them.
-    const disk = await refuseNextDatasync(root);
+    const disk = await refuseNextSync(root);
     try {
       await m.writev(rel, 0, [bytes(1, 0, 5000)]);
       await m.sync(rel);

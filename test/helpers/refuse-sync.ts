@@ -1,19 +1,19 @@
-// A disk that refuses a write, as Linux reports it to a process: the next fdatasync of any file
-// handle fails with EIO, once (the kernel has then dropped the file's dirty pages, which the test
-// takes by hand: it cuts the file). Every FileHandle's datasync, patched on their shared prototype
-// until restore().
+// A disk that refuses a write, as Linux reports it to a process: the next fdatasync (or fsync, as
+// a directory is synced) of any file handle fails with EIO, once (the kernel has then dropped the
+// file's dirty pages, which a test takes by hand: it cuts the file). Every FileHandle's method,
+// patched on their shared prototype until restore().
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 
-export async function refuseNextDatasync(scratchDir: string): Promise<{ refused: () => number; restore: () => void }> {
+export async function refuseNextSync(scratchDir: string, call: "datasync" | "sync" = "datasync"): Promise<{ refused: () => number; restore: () => void }> {
   const probe = await open(join(scratchDir, ".refuse-sync-probe"), "w");
-  const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  const proto = Object.getPrototypeOf(probe) as Record<typeof call, () => Promise<void>>;
   await probe.close();
-  const real = proto.datasync;
+  const real = proto[call];
   let calls = 0;
-  proto.datasync = function (this: unknown) {
+  proto[call] = function (this: unknown) {
     if (calls++) return real.call(this);
-    return Promise.reject(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+    return Promise.reject(Object.assign(new Error(`EIO: i/o error, f${call}`), { code: "EIO" }));
   };
-  return { refused: () => Math.min(calls, 1), restore: () => { proto.datasync = real; } };
+  return { refused: () => Math.min(calls, 1), restore: () => { proto[call] = real; } };
 }
