@@ -132,6 +132,8 @@ export class MediaStore implements Media {
    */
   private toTrickle = new Set<string>();
   private trickling = false;
+  /** Files a checkpoint's rewrite (after a refused sync) opened, each with the rewrite's last write to it. */
+  private reopened = new Map<string, number>();
   /** Datasyncs of journalled files since start, and the records the journal's opening wrote again. */
   private fileSyncs = 0;
   private replayed = 0;
@@ -149,9 +151,11 @@ export class MediaStore implements Media {
     this.dsync = 0;
     const opened = new Set<string>();
     const { journal, replayed } = await MediaJournal.open(this.dir, capacity, { syncFiles: (files) => this.syncFiles(files) }, async (r) => {
-      // At this opening (later, a checkpoint writing records again after a refused sync: kept open).
-      if (!this.journalled) opened.add(r.rel);
       const n = this.nextWrite(r.rel);
+      // At this opening, every file written; later (a checkpoint writing records again after a
+      // refused sync), a file no one had open: let go once synced.
+      if (!this.journalled) opened.add(r.rel);
+      else if (this.reopened.has(r.rel) || !this.open.has(r.rel)) this.reopened.set(r.rel, n);
       await this.writeFile(r.rel, r.offset, [r.data]);
       return n;
     }, opts.idleTurnMs);
@@ -183,6 +187,12 @@ export class MediaStore implements Media {
     // and a batch's writes (the journal's included) queue behind whatever holds them all.
     for (const [rel, upTo] of files) if ((this.synced.get(rel) || 0) < upTo) await this.syncFile(rel);
     await this.syncDirs([...this.dirty.keys()]);
+    // Files a rewrite opened, synced now: let go unless ingest has written to one since (its
+    // write then counted after the rewrite's; ingest lets it go when it is done with it).
+    for (const [rel, n] of this.reopened) {
+      this.reopened.delete(rel);
+      if (this.writes.get(rel) === n) await this.release(rel);
+    }
   }
 
   /** Every write of `rel` started so far on the disk (fdatasync). */
