@@ -120,8 +120,7 @@ async function scan(fh: FileHandle, each?: (r: Replayed) => Promise<void>): Prom
     // The first record is the latest pass's: at or below the clean epoch, that pass was
     // checkpointed, and nothing after it needs reading (a clean stop's journal is not read through).
     if (epoch < 0 && e <= clean) return { epoch: e, clean, records: 0, bytes: 0 };
-    // An epoch at or below the clean one was checkpointed (records of an earlier pass, left behind
-    // the newer ones, included).
+    // A record of another epoch is an earlier pass's, left behind the newer ones: this pass ends.
     if ((epoch >= 0 && e !== epoch) || len !== REC + pathLen + dataLen || at + len > size || dataLen > MAX_RECORD_DATA) break;
     if (body.length < pathLen + dataLen) body = Buffer.alloc(pathLen + dataLen);
     const view = body.subarray(0, pathLen + dataLen);
