@@ -132,8 +132,8 @@ export class MediaStore implements Media {
    */
   private toTrickle = new Set<string>();
   private trickling = false;
-  /** Files a checkpoint's rewrite (after a refused sync) opened, each with the rewrite's last write to it. */
-  private reopened = new Map<string, number>();
+  /** Files a checkpoint's rewrite (after a refused sync) opened: no one had them open. */
+  private reopened = new Set<string>();
   /** Datasyncs of journalled files since start, and the records the journal's opening wrote again. */
   private fileSyncs = 0;
   private replayed = 0;
@@ -155,7 +155,7 @@ export class MediaStore implements Media {
       // At this opening, every file written; later (a checkpoint writing records again after a
       // refused sync), a file no one had open: let go once synced.
       if (!this.journalled) opened.add(r.rel);
-      else if (this.reopened.has(r.rel) || !this.open.has(r.rel)) this.reopened.set(r.rel, n);
+      else if (!this.open.has(r.rel)) this.reopened.add(r.rel);
       await this.writeFile(r.rel, r.offset, [r.data]);
       return n;
     }, opts.idleTurnMs);
@@ -188,10 +188,11 @@ export class MediaStore implements Media {
     for (const [rel, upTo] of files) if ((this.synced.get(rel) || 0) < upTo) await this.syncFile(rel);
     await this.syncDirs([...this.dirty.keys()]);
     // Files a rewrite opened, synced now: let go unless ingest has written to one since (its
-    // write then counted after the rewrite's; ingest lets it go when it is done with it).
-    for (const [rel, n] of this.reopened) {
+    // writev leaves a `writing` entry, which only release() removes; ingest lets the file go when
+    // it is done with it, and a write's durability is never forgotten under it).
+    for (const rel of this.reopened) {
       this.reopened.delete(rel);
-      if (this.writes.get(rel) === n) await this.release(rel);
+      if (!this.writing.has(rel)) await this.release(rel);
     }
   }
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { MediaStore, MIN_JOURNAL_BYTES } from "../../gateway/store/media.js";
 import { MediaJournal } from "../../gateway/store/media-journal.js";
-import { refuseNextSync } from "../helpers/refuse-sync.js";
+import { fileHandleMethods, refuseNextSync } from "../helpers/refuse-sync.js";
 
 const root = mkdtempSync(join(tmpdir(), "evrec-media-journal-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -214,6 +214,46 @@ describe("the media journal", () => {
     expect(m.journalStats).toMatchObject({ rewritten: 1, syncFailures: 1 });
     // The file the rewrite opened again, let go once synced: no descriptor held for it.
     expect(m.openHandles).toBe(0);
+    await m.close();
+    const again = await reopen(dir);
+    expect(again.replayed.records).toBe(0);
+    await again.m.close();
+  });
+
+  it("keeps open a file the rewrite opened again if ingest writes to it before the checkpoint ends", async () => {
+    const dir = join(root, "eio-resumed");
+    const m = new MediaStore(dir);
+    await m.journal(MIN_JOURNAL_BYTES);
+    const rel = m.pathFor("dev1", 1);
+    const disk = await refuseNextSync(root);
+    try {
+      await m.writev(rel, 0, [bytes(1, 0, 5000)]);
+      await m.sync(rel);
+      while (!disk.refused()) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      disk.restore();
+    }
+    await m.release(rel);
+    // The device comes back to the recording while the checkpoint syncs what its rewrite wrote:
+    // ingest writes the file again (its first file sync is where the test steps in).
+    const proto = await fileHandleMethods(root);
+    const real = proto.datasync;
+    let resumed: Promise<void> | null = null;
+    proto.datasync = function (this: unknown) {
+      resumed ??= m.writev(rel, 5000, [bytes(1, 5000, 1000)]);
+      return real.call(this);
+    };
+    try {
+      await m.remove(m.pathFor("dev2", 2));
+    } finally {
+      proto.datasync = real;
+    }
+    await resumed;
+    expect(m.journalStats).toMatchObject({ rewritten: 1 });
+    // Ingest's file stays open for it, and its write is durable as a write of its own.
+    expect(m.openHandles).toBe(1);
+    await m.sync(rel);
+    expect(readFileSync(join(dir, rel)).equals(bytes(1, 0, 6000))).toBe(true);
     await m.close();
     const again = await reopen(dir);
     expect(again.replayed.records).toBe(0);

@@ -5,10 +5,15 @@
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 
-export async function refuseNextSync(scratchDir: string, call: "datasync" | "sync" = "datasync"): Promise<{ refused: () => number; restore: () => void }> {
+/** The prototype every FileHandle shares, where its methods live (found through a probe file in `scratchDir`). */
+export async function fileHandleMethods(scratchDir: string): Promise<Record<"datasync" | "sync", () => Promise<void>>> {
   const probe = await open(join(scratchDir, ".refuse-sync-probe"), "w");
-  const proto = Object.getPrototypeOf(probe) as Record<typeof call, () => Promise<void>>;
   await probe.close();
+  return Object.getPrototypeOf(probe) as Record<"datasync" | "sync", () => Promise<void>>;
+}
+
+export async function refuseNextSync(scratchDir: string, call: "datasync" | "sync" = "datasync"): Promise<{ refused: () => number; restore: () => void }> {
+  const proto = await fileHandleMethods(scratchDir);
   const real = proto[call];
   let calls = 0;
   proto[call] = function (this: unknown) {
