@@ -2,6 +2,7 @@
 // a directory is synced) of any file handle fails with EIO, once (the kernel has then dropped the
 // file's dirty pages, which a test takes by hand: it cuts the file). Every FileHandle's method,
 // patched on their shared prototype until restore().
+import { fstatSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -12,12 +13,18 @@ export async function fileHandleMethods(scratchDir: string): Promise<Record<"dat
   return Object.getPrototypeOf(probe) as Record<"datasync" | "sync", () => Promise<void>>;
 }
 
+/**
+ * The next `call` refused. An fsync ("sync") is refused only on a directory's handle: the one a
+ * test means is the media store's of a directory, and another component's file (the audit log's
+ * anchor, say) syncing at that moment must not take the refusal in its place.
+ */
 export async function refuseNextSync(scratchDir: string, call: "datasync" | "sync" = "datasync"): Promise<{ refused: () => number; restore: () => void }> {
   const proto = await fileHandleMethods(scratchDir);
   const real = proto[call];
   let calls = 0;
-  proto[call] = function (this: unknown) {
-    if (calls++) return real.call(this);
+  proto[call] = function (this: { fd: number }) {
+    if (calls || (call === "sync" && !fstatSync(this.fd).isDirectory())) return real.call(this);
+    calls++;
     return Promise.reject(Object.assign(new Error(`EIO: i/o error, f${call}`), { code: "EIO" }));
   };
   return { refused: () => Math.min(calls, 1), restore: () => { proto[call] = real; } };
