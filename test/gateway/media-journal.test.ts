@@ -42,6 +42,27 @@ async function reopen(dir: string) {
   return { m, replayed };
 }
 
+/**
+ * A journalled store in `root/name` whose file dev1/000001 (5,000 bytes, written and acknowledged)
+ * met a disk that refused its background sync: fdatasync failed with EIO, once, and a later one
+ * succeeds without the pages the kernel dropped.
+ */
+async function refusedOnce(name: string) {
+  const dir = join(root, name);
+  const m = new MediaStore(dir);
+  await m.journal(MIN_JOURNAL_BYTES);
+  const rel = m.pathFor("dev1", 1);
+  const disk = await refuseNextSync(root);
+  try {
+    await m.writev(rel, 0, [bytes(1, 0, 5000)]);
+    await m.sync(rel);
+    while (!disk.refused()) await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    disk.restore();
+  }
+  return { dir, m, rel };
+}
+
 describe("the media journal", () => {
   it("makes a batch's media durable in one journal write, each file readable at once", async () => {
     const dir = join(root, "one");
@@ -190,26 +211,13 @@ describe("the media journal", () => {
   }, 60000);
 
   it("after a sync that failed, writes what the journal holds to its files again before it marks it clean", async () => {
-    const dir = join(root, "eio");
-    const m = new MediaStore(dir);
-    await m.journal(MIN_JOURNAL_BYTES);
-    const rel = m.pathFor("dev1", 1);
-    // A disk that refused a write: fdatasync fails with EIO, once, and the file's dirty pages are
-    // dropped, so a later fdatasync succeeds without them.
-    const disk = await refuseNextSync(root);
-    try {
-      await m.writev(rel, 0, [bytes(1, 0, 5000)]);
-      await m.sync(rel);
-      // The background sync of the file met the refusal; the pages it dropped:
-      while (!disk.refused()) await new Promise((r) => setTimeout(r, 10));
-      truncateSync(join(dir, rel), 0);
-      // Its recording over, ingest lets the file go.
-      await m.release(rel);
-      // Any checkpoint (here the one before a file is removed) writes the journal's records back first.
-      await m.remove(m.pathFor("dev2", 2));
-    } finally {
-      disk.restore();
-    }
+    const { dir, m, rel } = await refusedOnce("eio");
+    // The pages the refusal dropped:
+    truncateSync(join(dir, rel), 0);
+    // Its recording over, ingest lets the file go.
+    await m.release(rel);
+    // Any checkpoint (here the one before a file is removed) writes the journal's records back first.
+    await m.remove(m.pathFor("dev2", 2));
     expect(readFileSync(join(dir, rel)).equals(bytes(1, 0, 5000))).toBe(true);
     expect(m.journalStats).toMatchObject({ rewritten: 1, syncFailures: 1 });
     // The file the rewrite opened again, let go once synced: no descriptor held for it.
@@ -221,18 +229,7 @@ describe("the media journal", () => {
   });
 
   it("keeps open a file the rewrite opened again if ingest writes to it before the checkpoint ends", async () => {
-    const dir = join(root, "eio-resumed");
-    const m = new MediaStore(dir);
-    await m.journal(MIN_JOURNAL_BYTES);
-    const rel = m.pathFor("dev1", 1);
-    const disk = await refuseNextSync(root);
-    try {
-      await m.writev(rel, 0, [bytes(1, 0, 5000)]);
-      await m.sync(rel);
-      while (!disk.refused()) await new Promise((r) => setTimeout(r, 10));
-    } finally {
-      disk.restore();
-    }
+    const { dir, m, rel } = await refusedOnce("eio-resumed");
     await m.release(rel);
     // The device comes back to the recording while the checkpoint syncs what its rewrite wrote:
     // ingest writes the file again (its first file sync is where the test steps in).
