@@ -21,7 +21,7 @@ export const ALARM_KINDS = {
   DEVICE_ALARM: "DEVICE_ALARM",
   /** A recording not wholly uploaded within the upload deadline after it ended. */
   UPLOAD_OVERDUE: "UPLOAD_OVERDUE",
-  /** The disk refused to sync a media file (fdatasync failed): a storage fault. */
+  /** The disk refused to sync a media file or its directory (fdatasync or fsync failed): a storage fault. */
   MEDIA_SYNC_FAILED: "MEDIA_SYNC_FAILED",
 } as const;
 

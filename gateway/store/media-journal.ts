@@ -103,9 +103,10 @@ interface Scanned { epoch: number; clean: number; records: number; bytes: number
  * The records of one journal not yet checkpointed, in order, each handed to `each` (and awaited)
  * before the next is read: one record in memory at a time, its data in one buffer read into again
  * for the next, so a journal of any size replays in the memory of its largest record (a record's
- * data is `each`'s only until its promise settles). Without `each`, only counted.
+ * data is `each`'s only until its promise settles). Without `each`, only counted. It stops after
+ * `most` records (the first is enough to learn a journal's epoch).
  */
-async function scan(fh: FileHandle, each?: (r: Replayed) => Promise<void>): Promise<Scanned> {
+async function scan(fh: FileHandle, each?: (r: Replayed) => Promise<void>, most = Infinity): Promise<Scanned> {
   const size = (await fh.stat()).size;
   const h = Buffer.alloc(12);
   let clean = -1;
@@ -114,7 +115,7 @@ async function scan(fh: FileHandle, each?: (r: Replayed) => Promise<void>): Prom
   let epoch = -1, records = 0, bytes = 0;
   const head = Buffer.alloc(REC);
   let body = Buffer.alloc(0);
-  while (at + REC <= size) {
+  while (at + REC <= size && records < most) {
     if ((await fh.read(head, 0, REC, at)).bytesRead < REC || head.readUInt32LE(0) !== RMAGIC) break;
     const e = head.readUInt32LE(4), len = head.readUInt32LE(8), dataLen = head.readUInt32LE(12), pathLen = head.readUInt16LE(24);
     // The first record is the latest pass's: at or below the clean epoch, that pass was
@@ -202,9 +203,9 @@ export class MediaJournal {
       } finally {
         await d.close();
       }
-      // Each journal read through once to learn its epoch (and where its records end), then again,
-      // the older first, each record written to its file as it is read.
-      const found = [await scan(fhs[0]), await scan(fhs[1])];
+      // Each journal's first record read to learn its epoch, then each read through, the older
+      // first, each record written to its file as it is read.
+      const found = [await scan(fhs[0], undefined, 1), await scan(fhs[1], undefined, 1)];
       const order = [0, 1].filter((i) => found[i].records).sort((a, b) => found[a].epoch - found[b].epoch);
       const rels = new Map<string, number>();
       let bytes = 0, records = 0;

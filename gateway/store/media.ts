@@ -132,7 +132,7 @@ export class MediaStore implements Media {
    */
   private toTrickle = new Set<string>();
   private trickling = false;
-  /** Files a checkpoint's rewrite (after a refused sync) opened: no one had them open. */
+  /** Files the journal's replay (at opening, or a rewrite after a refused sync) opened: no one had them open. */
   private reopened = new Set<string>();
   /** Datasyncs of journalled files since start, and the records the journal's opening wrote again. */
   private fileSyncs = 0;
@@ -149,21 +149,17 @@ export class MediaStore implements Media {
     // Handles opened before were O_DSYNC: closed, and opened again without it.
     await this.close();
     this.dsync = 0;
-    const opened = new Set<string>();
     const { journal, replayed } = await MediaJournal.open(this.dir, capacity, { syncFiles: (files) => this.syncFiles(files) }, async (r) => {
       const n = this.nextWrite(r.rel);
-      // At this opening, every file written; later (a checkpoint writing records again after a
-      // refused sync), a file no one had open: let go once synced.
-      if (!this.journalled) opened.add(r.rel);
-      else if (!this.open.has(r.rel)) this.reopened.add(r.rel);
+      // A file no one had open (at this opening, every file; later, at a checkpoint writing records
+      // again after a refused sync, one ingest had let go): let go once synced (syncFiles()).
+      if (!this.open.has(r.rel)) this.reopened.add(r.rel);
       await this.writeFile(r.rel, r.offset, [r.data]);
       return n;
     }, opts.idleTurnMs);
     this.journalled = journal;
     this.journalMax = opts.maxWrite ?? JOURNAL_WRITE_MAX;
     this.replayed = replayed.records;
-    // Written and synced: the files the replay opened are let go (ingest opens what it writes next).
-    for (const rel of opened) await this.release(rel);
     return replayed;
   }
 
@@ -187,7 +183,7 @@ export class MediaStore implements Media {
     // and a batch's writes (the journal's included) queue behind whatever holds them all.
     for (const [rel, upTo] of files) if ((this.synced.get(rel) || 0) < upTo) await this.syncFile(rel);
     await this.syncDirs([...this.dirty.keys()]);
-    // Files a rewrite opened, synced now: let go unless ingest has written to one since (its
+    // Files the replay opened, synced now: let go unless ingest has written to one since (its
     // writev leaves a `writing` entry, which only release() removes; ingest lets the file go when
     // it is done with it, and a write's durability is never forgotten under it).
     for (const rel of this.reopened) {
