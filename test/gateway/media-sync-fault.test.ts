@@ -11,6 +11,8 @@ import { refuseNextSync } from "../helpers/refuse-sync.js";
 
 const { gw, dir, close } = await testGateway({ logIntervalMs: 0 });
 afterAll(() => close());
+/** What an operator's Prometheus reads at /metrics, as the station's admin. */
+const scrape = async () => (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${readFileSync(join(dir, "admin.token"), "utf8").trim()}` } })).text();
 
 describe("a media file's sync the disk refuses", () => {
   it("raises MEDIA_SYNC_FAILED, counts it, and the recording's bytes are written again from the journal", async () => {
@@ -31,9 +33,7 @@ describe("a media file's sync the disk refuses", () => {
     }
     const alarms = await gw.alarms.list({ open: true });
     expect(alarms.map((a) => a.kind)).toContain("MEDIA_SYNC_FAILED");
-    const token = readFileSync(join(dir, "admin.token"), "utf8").trim();
-    const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-    expect(metrics).toMatch(/^evrec_media_sync_failures_total 1$/m);
+    expect(await scrape()).toMatch(/^evrec_media_sync_failures_total 1$/m);
     // The next checkpoint (here the one before a file is removed) writes the journal's records back first.
     await gw.media.remove(gw.media.pathFor("SYNC-0001", 2));
     expect(readFileSync(file).equals(Buffer.concat(payloads))).toBe(true);
@@ -57,9 +57,7 @@ describe("a media file's sync the disk refuses", () => {
     await gw.checkDisk();
     const alarm = (await gw.alarms.list({ open: true })).filter((a) => a.kind === "MEDIA_SYNC_FAILED").pop();
     expect(alarm?.detail).toMatch(/directory's fsync/);
-    const token = readFileSync(join(dir, "admin.token"), "utf8").trim();
-    const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
-    expect(metrics).toMatch(new RegExp(`^evrec_media_sync_failures_total ${before.syncFailures + 1}$`, "m"));
+    expect(await scrape()).toMatch(new RegExp(`^evrec_media_sync_failures_total ${before.syncFailures + 1}$`, "m"));
     // Tried again: the checkpoint passes, its records written to their files again first.
     await gw.media.remove(gw.media.pathFor("SYNC-0002", 2));
     const after = gw.media.journalStats!;
