@@ -321,7 +321,10 @@ export class MediaStore implements Media {
       for (const p of parts) size += p.length;
       const n = this.nextWrite(rel);
       const viaJournal = size <= this.journalMax;
-      if (viaJournal) this.durable.set(rel, this.journalled.add(rel, offset, parts, n));
+      if (viaJournal) {
+        this.durable.set(rel, this.journalled.add(rel, offset, parts, n));
+        this.flushSoon();
+      }
       const w = this.writeFile(rel, offset, parts);
       this.writing.set(rel, w);
       await w;
@@ -339,6 +342,23 @@ export class MediaStore implements Media {
     }
     return this.writeFile(rel, offset, parts);
   }
+
+  /**
+   * The journal written as soon as the records added together are all in: a batch starts every
+   * file's write in one run of the committer, and its records go to the journal in one write,
+   * started before their files' writes (each of which waits for one of libuv's threads and then
+   * for a turn of the event loop), not after the first of them has come back (sync(), which
+   * still flushes what was added later).
+   */
+  private flushSoon(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      this.journalled?.flush();
+    });
+  }
+  private flushQueued = false;
 
   private async writeFile(rel: string, offset: number, parts: Uint8Array[]): Promise<void> {
     await writeAll(await this.handle(rel), parts, offset);
