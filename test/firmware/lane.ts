@@ -88,8 +88,14 @@ export class EspruinoDevice {
   lines(): string[] {
     return clean(this.out);
   }
-  /** First whole line matching `re`, waiting up to `ms` (a line still arriving is not matched: it may be cut). */
-  async waitLine(re: RegExp, ms = 20000): Promise<string> {
+  /**
+   * First whole line matching `re`, waiting up to `ms` (a line still arriving is not matched: it may
+   * be cut). A minute by default: the interpreter runs at a lower priority (nice 10, above), and a
+   * loaded machine gives it little. A reboot with a backlog printed BOOTMEM 0.5 to 0.7 s after it
+   * started alone, 5.3 s with three busy processes beside it, and not within 20 s beside the rest of
+   * the suite with one busy process more (the wait's old default, measured).
+   */
+  async waitLine(re: RegExp, ms = 60000): Promise<string> {
     const end = Date.now() + ms;
     for (;;) {
       const hit = clean(this.out.slice(0, this.out.lastIndexOf("\n") + 1)).find((l) => re.test(l));

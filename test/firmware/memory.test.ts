@@ -197,7 +197,7 @@ eachBuild("firmware on a board's memory, at the defaults", (build) => {
     neverOutOfMemory(build, r.flags);
     expect(malformed(g)).toEqual({});
     budgets(build, "a reboot with a backlog of " + n + " chunks", boot, r.peak, false);
-  }, 180000);
+  }, 300000);
 
   it("storage nearly full: the recording stops with the alarm, nothing overwritten; once the backlog is acknowledged it records again; every chunk verified, no out-of-memory", async () => {
     const { g, proxy } = await station();
