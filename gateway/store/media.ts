@@ -132,6 +132,8 @@ export class MediaStore implements Media {
    */
   private toTrickle = new Set<string>();
   private trickling = false;
+  /** A flush of the journal is queued for the end of the current run (flushSoon()). */
+  private flushQueued = false;
   /** Files the journal's replay (at opening, or a rewrite after a refused sync) opened: no one had them open. */
   private reopened = new Set<string>();
   /** Datasyncs of journalled files since start, and the records the journal's opening wrote again. */
@@ -358,7 +360,6 @@ export class MediaStore implements Media {
       this.journalled?.flush();
     });
   }
-  private flushQueued = false;
 
   private async writeFile(rel: string, offset: number, parts: Uint8Array[]): Promise<void> {
     await writeAll(await this.handle(rel), parts, offset);
