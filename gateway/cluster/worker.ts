@@ -216,7 +216,10 @@ class ClusterWorker implements Worker {
     this.metrics.registry.setDefaultLabels({ worker: this.name });
     const r = [this.metrics.registry];
     const self = this;
-    new Gauge({ name: "evrec_cluster_partitions", help: "Partitions this worker serves", registers: r, collect() { this.set(self.parts.size); } });
+    // Served: its consumer running, not being stopped, its lease not lost. A partition whose start
+    // failed (its consumer refused while JetStream was still starting, say) is not counted while a
+    // later round tries it again.
+    new Gauge({ name: "evrec_cluster_partitions", help: "Partitions this worker serves", registers: r, collect() { this.set(self.served()); } });
     new Gauge({ name: "evrec_cluster_messages_in_flight", help: "Device messages taken from JetStream and not yet acknowledged (committed)", registers: r, collect() { let n = 0; for (const p of self.parts.values()) n += p.pending.size + p.gate.size; this.set(n); } });
     new Gauge({ name: "evrec_cluster_sessions_adopted", help: "Device sessions this worker continued after another worker (a partition taken over)", registers: r, collect() { this.set(self.stats.adopted); } });
     new Gauge({ name: "evrec_cluster_partitions_taken", help: "Partitions this worker began serving since it started", registers: r, collect() { this.set(self.stats.takeovers); } });
@@ -317,7 +320,6 @@ class ClusterWorker implements Worker {
   private startPartition(n: number, token: number): void {
     const part: Partition = { n, token, messages: null, pending: new Set(), stopped: null, lost: false, gate: new HeldInOrder((m) => this.feedMessage(part, m), (m) => m.nak()) };
     this.parts.set(n, part);
-    this.stats.takeovers++;
     void this.begin(part);
   }
 
@@ -351,6 +353,7 @@ class ClusterWorker implements Worker {
       part.messages.stop();
       return;
     }
+    this.stats.takeovers++;
     this.log.info({ partition: n, token: part.token }, "serving partition");
     void (async () => {
       for await (const m of part.messages!) this.take(part, m);
@@ -362,6 +365,13 @@ class ClusterWorker implements Worker {
       this.leases.forget(partitionLease(n));
       await this.stopPartition(n);
     });
+  }
+
+  /** Partitions whose messages this worker is taking now (the gauge `evrec_cluster_partitions`). */
+  private served(): number {
+    let n = 0;
+    for (const part of this.parts.values()) if (part.messages && !part.stopped && !part.lost) n++;
+    return n;
   }
 
   /** Stop taking a partition's messages, let what was taken commit and be acknowledged, forget its sessions. */
