@@ -216,9 +216,6 @@ class ClusterWorker implements Worker {
     this.metrics.registry.setDefaultLabels({ worker: this.name });
     const r = [this.metrics.registry];
     const self = this;
-    // Served: its consumer running, not being stopped, its lease not lost. A partition whose start
-    // failed (its consumer refused while JetStream was still starting, say) is not counted while a
-    // later round tries it again.
     new Gauge({ name: "evrec_cluster_partitions", help: "Partitions this worker serves", registers: r, collect() { this.set(self.served()); } });
     new Gauge({ name: "evrec_cluster_messages_in_flight", help: "Device messages taken from JetStream and not yet acknowledged (committed)", registers: r, collect() { let n = 0; for (const p of self.parts.values()) n += p.pending.size + p.gate.size; this.set(n); } });
     new Gauge({ name: "evrec_cluster_sessions_adopted", help: "Device sessions this worker continued after another worker (a partition taken over)", registers: r, collect() { this.set(self.stats.adopted); } });
@@ -367,7 +364,11 @@ class ClusterWorker implements Worker {
     });
   }
 
-  /** Partitions whose messages this worker is taking now (the gauge `evrec_cluster_partitions`). */
+  /**
+   * Partitions whose messages this worker is taking now (the gauge `evrec_cluster_partitions`): its
+   * consumer running, not being stopped, its lease not lost. One whose start failed (its consumer
+   * refused while JetStream was still starting, say) is not counted while a later round tries again.
+   */
   private served(): number {
     let n = 0;
     for (const part of this.parts.values()) if (part.messages && !part.stopped && !part.lost) n++;

@@ -229,7 +229,11 @@ export class MediaJournal {
 
   /**
    * Journal `parts` as written to `rel` from `offset`. Taken at once (in order with every other
-   * record); on the disk when the promise resolves, which it does at the next flush (flush()).
+   * record); on the disk when the promise resolves, which it does at the next flush (flush()). The
+   * records added in one run of the caller (a batch starts every file's write together) are
+   * flushed as soon as that run ends: ahead of their files' own writes in libuv's queue, not after
+   * the first of those has come back and the event loop has turned (docs/SCALE.md, "A batch's
+   * journal write starts with its files' writes").
    */
   add(rel: string, offset: number, parts: Uint8Array[], write: number): Promise<void> {
     if (this.closed) return Promise.reject(new GatewayError("MEDIA_CLOSED", "the media journal is closed"));
@@ -247,7 +251,10 @@ export class MediaJournal {
       at += n;
     }
     if (rec) this.pending.push(rec);
-    if (!this.next) this.next = deferred();
+    if (!this.next) {
+      this.next = deferred();
+      queueMicrotask(() => this.flush());
+    }
     return this.next.promise;
   }
 

@@ -132,8 +132,6 @@ export class MediaStore implements Media {
    */
   private toTrickle = new Set<string>();
   private trickling = false;
-  /** A flush of the journal is queued for the end of the current run (flushSoon()). */
-  private flushQueued = false;
   /** Files the journal's replay (at opening, or a rewrite after a refused sync) opened: no one had them open. */
   private reopened = new Set<string>();
   /** Datasyncs of journalled files since start, and the records the journal's opening wrote again. */
@@ -323,10 +321,7 @@ export class MediaStore implements Media {
       for (const p of parts) size += p.length;
       const n = this.nextWrite(rel);
       const viaJournal = size <= this.journalMax;
-      if (viaJournal) {
-        this.durable.set(rel, this.journalled.add(rel, offset, parts, n));
-        this.flushSoon();
-      }
+      if (viaJournal) this.durable.set(rel, this.journalled.add(rel, offset, parts, n));
       const w = this.writeFile(rel, offset, parts);
       this.writing.set(rel, w);
       await w;
@@ -343,22 +338,6 @@ export class MediaStore implements Media {
       return;
     }
     return this.writeFile(rel, offset, parts);
-  }
-
-  /**
-   * The journal written as soon as the records added together are all in: a batch starts every
-   * file's write in one run of the committer, and its records go to the journal in one write,
-   * started before their files' writes (each of which waits for one of libuv's threads and then
-   * for a turn of the event loop), not after the first of them has come back (sync(), which
-   * still flushes what was added later).
-   */
-  private flushSoon(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    queueMicrotask(() => {
-      this.flushQueued = false;
-      this.journalled?.flush();
-    });
   }
 
   private async writeFile(rel: string, offset: number, parts: Uint8Array[]): Promise<void> {

@@ -27,5 +27,5 @@ export async function refuseNextSync(scratchDir: string, call: "datasync" | "syn
     calls++;
     return Promise.reject(Object.assign(new Error(`EIO: i/o error, f${call}`), { code: "EIO" }));
   };
-  return { refused: () => Math.min(calls, 1), restore: () => { proto[call] = real; } };
+  return { refused: () => calls, restore: () => { proto[call] = real; } };
 }
