@@ -78,6 +78,8 @@ process.on("SIGINT", () => process.exit(130));
 /** What a gateway run's load generator chained during the run, said where it did. */
 const chained = (r: LoadResult) => (r.chainedLive ? `, ${fmt(r.chainedLive)} chunks chained during the run` : "");
 const median = (xs: number[]) => { const s = xs.slice().sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : 0; };
+/** The median of what `f` gives of each of `xs`, over those that gave a number; undefined if none did. */
+const medianOf = <T>(xs: T[], f: (x: T) => number | undefined) => { const v = xs.map(f).filter((x): x is number => typeof x === "number" && Number.isFinite(x)); return v.length ? median(v) : undefined; };
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "-");
 
 function freePort(): Promise<number> {
@@ -361,6 +363,21 @@ async function main() {
     return { rate: sr.done / sr.seconds, mbps: sr.bytes / sr.seconds / 1e6, cpuUs: per(broker), machineUs, pubUs: per(pub.cpuS), subUs: per(sr.cpuS), rss: m1.peakMb };
   };
 
+  /**
+   * A round trip through mosquitto at `rate` chunks/s, each message answered at once by a subscriber
+   * that stores nothing: what the device's Ack latency would be from a pipe alone on this machine,
+   * with the same load generator beside it.
+   */
+  const echoRound = async (port: number, size: number, rate: number) => {
+    let ready: () => void = () => undefined;
+    const isReady = new Promise<void>((r) => { ready = r; });
+    const sub = loadgen({ mode: "subscribe", echo: true, url: `mqtt://127.0.0.1:${port}`, devices: [], size, window: 0, durationMs: SECONDS * 1000, rate: 0, recording: 0, drainMs: 30000, idleMs: 3000 }, (l) => { if (l.includes("ready")) ready(); });
+    await isReady;
+    const pub = await loadgen({ mode: "broker", echo: true, url: `mqtt://127.0.0.1:${port}`, devices: devices.map((d) => ({ id: d.id })), size, window: WINDOW, durationMs: SECONDS * 1000, rate, recording: 0, drainMs: 10000 });
+    await sub;
+    return pub;
+  };
+
   let recording = 1;
   const phases: string[] = [];
   const results: Record<string, unknown>[] = [];
@@ -416,16 +433,23 @@ async function main() {
     // As many latency rounds as throughput rounds, their medians reported: a round's p99 is its
     // worst hundredth, a fraction of a second of it, and one slow moment of a shared disk or one
     // long collection moves it by half.
+    // Alternating with them, the same rate's round trip through mosquitto (echoRound): this
+    // machine's own share of a device's latency, nothing verified or stored.
     const lats: { lat: Awaited<ReturnType<typeof loadgen>>; gw: Awaited<ReturnType<typeof commitPhases>> }[] = [];
+    const pipes: Awaited<ReturnType<typeof loadgen>>[] = [];
     let since = warm;
     for (let round = 0; round < ROUNDS; round++) {
       const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, SECONDS) });
       const gw = await commitPhases(gh, token, since);
-      since = await counters(gh, token);
       lats.push({ lat, gw });
-      if (ROUNDS > 1) console.log(`  ${kib} KiB latency round ${round + 1}: the gateway's p50 / p99 ${gw.p50ms} / ${gw.p99ms} ms; a device's after the first second ${lat.latency.steady?.p50} / ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms)`);
+      const pipe = mq ? await echoRound(mp, size, latRate) : null;
+      if (pipe) pipes.push(pipe);
+      since = await counters(gh, token);
+      if (ROUNDS > 1) console.log(`  ${kib} KiB latency round ${round + 1}: the gateway's p50 / p99 ${gw.p50ms} / ${gw.p99ms} ms; a device's after the first second ${lat.latency.steady?.p50} / ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms)${pipe ? `; through mosquitto, answered at once, after the first second ${pipe.latency.steady?.p50} / ${pipe.latency.steady?.p99} ms` : ""}`);
     }
-    const mid = (f: (x: (typeof lats)[number]) => number | undefined) => { const v = lats.map(f).filter((x): x is number => typeof x === "number" && Number.isFinite(x)); return v.length ? median(v) : undefined; };
+    const pipeMid = (f: (x: (typeof pipes)[number]) => number | undefined) => medianOf(pipes, f);
+    const pipeLat = pipes.length ? { p50ms: pipeMid((x) => x.latency.p50), p99ms: pipeMid((x) => x.latency.p99), steadyP50ms: pipeMid((x) => x.latency.steady?.p50), steadyP99ms: pipeMid((x) => x.latency.steady?.p99), answered: pipes.reduce((n, x) => n + x.done, 0), sent: pipes.reduce((n, x) => n + x.published, 0), loadLoopDelayP99ms: pipeMid((x) => x.loopDelay?.p99) } : null;
+    const mid = (f: (x: (typeof lats)[number]) => number | undefined) => medianOf(lats, f);
     const lat = {
       latency: {
         p50: mid((x) => x.lat.latency.p50), p99: mid((x) => x.lat.latency.p99), n: lats.reduce((n, x) => n + (x.lat.latency.n || 0), 0),
@@ -438,6 +462,7 @@ async function main() {
     // The batches' phases over all the latency rounds; the quantiles, the rounds' medians.
     const pooled = await commitPhases(gh, token, warm);
     const latGw = { p50ms: mid((x) => x.gw.p50ms)!, p99ms: mid((x) => x.gw.p99ms)!, text: pooled.text };
+    if (pipeLat) console.log(`  ${kib} KiB at that rate through mosquitto, each message answered at once by a subscriber that stores nothing (this machine's floor for a device's round trip): p50 ${pipeLat.p50ms} ms, p99 ${pipeLat.p99ms} ms, after the first second p50 ${pipeLat.steadyP50ms} ms, p99 ${pipeLat.steadyP99ms} ms (${fmt(pipeLat.answered)} of ${fmt(pipeLat.sent)} answered); the load generator's event-loop delay p99 ${pipeLat.loadLoopDelayP99ms} ms`);
     console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered${ROUNDS > 1 ? `; medians of ${ROUNDS} rounds of ${SECONDS} s` : ""}): the gateway's commit latency (a chunk's arrival at ingest to its durable commit) p50 ${latGw.p50ms} ms, p99 ${latGw.p99ms} ms; a device's, from sending a chunk to receiving its Ack, p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms, for those sent after the first second p50 ${lat.latency.steady.p50} ms, p99 ${lat.latency.steady.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms), of which to the PUBACK p50 ${lat.latency.puback.p50} ms, p99 ${lat.latency.puback.p99} ms; the load generator's event-loop delay p50 ${lat.loopDelay.p50} ms, p99 ${lat.loopDelay.p99} ms${lats.map((x) => chained(x.lat)).join("")}; after ${WARMUP_S} s of warm-up; gateway ${latGw.text}`);
     await stop(gw);
     // The same load on the commit path alone (the group committer and the station's stores, fed
@@ -477,7 +502,8 @@ async function main() {
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
       aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
-      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, gatewayP50ms: latGw.p50ms, gatewayP99ms: latGw.p99ms, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady.p50, steadyP99ms: lat.latency.steady.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback.p50, pubackP99ms: lat.latency.puback.p99, loadLoopDelayP99ms: lat.loopDelay.p99, rounds: lats.map((x) => ({ gatewayP50ms: x.gw.p50ms, gatewayP99ms: x.gw.p99ms, steadyP50ms: x.lat.latency.steady?.p50, steadyP99ms: x.lat.latency.steady?.p99 })), commitAlone: alone },
+      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, gatewayP50ms: latGw.p50ms, gatewayP99ms: latGw.p99ms, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady.p50, steadyP99ms: lat.latency.steady.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback.p50, pubackP99ms: lat.latency.puback.p99, loadLoopDelayP99ms: lat.loopDelay.p99, rounds: lats.map((x) => ({ gatewayP50ms: x.gw.p50ms, gatewayP99ms: x.gw.p99ms, steadyP50ms: x.lat.latency.steady?.p50, steadyP99ms: x.lat.latency.steady?.p99 })), commitAlone: alone,
+        pipe: pipeLat && { ...pipeLat, rounds: pipes.map((x) => ({ steadyP50ms: x.latency.steady?.p50, steadyP99ms: x.latency.steady?.p99 })) } },
       overload,
       overloadDevices,
       limits: { ...limits, gatewayShareOfSha: (median(g.map((x) => x.mbps)) / limits.shaMBps), gatewayShareOfDisk: (median(g.map((x) => x.mbps)) / limits.diskMBps) },

@@ -2,7 +2,8 @@
 // messages at QoS 1, each keeping a window of publishes not yet PUBACKed (as a recorder does), for
 // a fixed time or at a fixed rate, against the gateway (each client a provisioned device: Hello,
 // start, a chain of validly tagged chunks, counting the gateway's Acks) or against any broker (the
-// same bytes on the same topics; a counting subscriber in mode "subscribe" says what was delivered).
+// same bytes on the same topics; a counting subscriber in mode "subscribe" says what was delivered,
+// and with `echo` answers each message at once, for a round trip through a pipe that stores nothing).
 // One JSON line on stdout at the end. Usage: node --import tsx test/bench/loadgen.ts CONFIG.json
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -37,6 +38,12 @@ export interface LoadConfig {
    * as with a broker's prebuilt frames; the bench sizes it from the rate it expects.
    */
   ahead?: number;
+  /**
+   * Broker and subscribe modes: a round trip as the gateway's Acks make one. Each message carries
+   * its number (ECHO_BYTES at echoOffset(size), in its payload); the subscriber answers each at once
+   * on the device's downlink topic with those bytes, and the publisher times publish to answer.
+   */
+  echo?: boolean;
   /** Subscribe mode: stop after this many messages, or after idleMs without one. */
   expect?: number;
   idleMs?: number;
@@ -51,7 +58,8 @@ export interface LoadResult {
   /** From the first publish to the last Ack (or delivery) counted. */
   seconds: number;
   /**
-   * Publish to the Ack that covers it, ms (gateway mode): over every chunk, and `steady` over
+   * Publish to the Ack that covers it, ms (gateway mode; broker mode with `echo`, publish to the
+   * subscriber's answer): over every chunk, and `steady` over
    * those sent after the first second (the start's burst: every device's RecordingStart and first
    * window at once, a gateway not yet warm), with `firstSecondP99` beside it.
    */
@@ -80,16 +88,27 @@ async function connect(url: string, opts: mqtt.IClientOptions): Promise<MqttClie
   return c;
 }
 
+/** Where a message's number is in a broker-mode message of `size` bytes of payload: its payload's start. */
+const ECHO_BYTES = 4;
+function echoOffset(size: number): number {
+  const payload = new Uint8Array(randomBytes(size));
+  const frame = Buffer.from(encode("Uplink", { schema: 1, chunk: { header: new Uint8Array(128), payload, tag: new Uint8Array(32) } }));
+  return frame.indexOf(Buffer.from(payload.subarray(0, 16)));
+}
+
 const quantile = (xs: number[], q: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : 0);
 
 async function subscribe(): Promise<LoadResult> {
   const c = await connect(cfg.url, { clientId: "bench-counter", clean: true, reconnectPeriod: 0 });
   let n = 0, bytes = 0, first = 0, last = 0;
-  c.on("message", (_t, p) => {
+  const at = cfg.echo ? echoOffset(cfg.size) : 0;
+  c.on("message", (t, p) => {
     if (!first) first = Date.now();
     last = Date.now();
     n++;
     bytes += p.length;
+    // The answer a subscriber that stores nothing gives at once: the message's number, to its device.
+    if (cfg.echo) c.publish(`rec/${t.split("/")[1]}/down`, p.subarray(at, at + ECHO_BYTES), { qos: 1 });
   });
   await c.subscribeAsync("rec/+/up", { qos: 1 });
   process.stdout.write(JSON.stringify({ ready: true }) + "\n");
@@ -123,7 +142,20 @@ async function device(d: LoadConfig["devices"][number]): Promise<Dev> {
   if (cfg.mode === "broker") {
     const c = await connect(cfg.url, { clientId: d.id, reconnectPeriod: 0 });
     const frame = encode("Uplink", { schema: 1, chunk: { header: new Uint8Array(128), payload, tag: new Uint8Array(32) } });
-    return { id: d.id, c, frame, ready: new Uint8Array(0), readyCount: 0, sent: 0, acked: 0, sentAt: [], payload };
+    const x: Dev = { id: d.id, c, frame, ready: new Uint8Array(0), readyCount: 0, sent: 0, acked: 0, sentAt: [], payload };
+    if (cfg.echo) {
+      await c.subscribeAsync(`rec/${d.id}/down`, { qos: 1 });
+      c.on("message", (_t, m) => {
+        const seq = m.length === ECHO_BYTES ? m.readUInt32BE(0) : 0;
+        if (!x.sentAt[seq]) return;
+        const now = Date.now();
+        answered(x.sentAt[seq], now);
+        x.sentAt[seq] = 0;
+        x.acked++;
+        lastAck = now;
+      });
+    }
+    return x;
   }
   const keys = deriveDeviceKeys(sha, Buffer.from(d.root!, "hex"));
   const dev = deviceIdBytes(d.id);
@@ -151,11 +183,7 @@ async function device(d: LoadConfig["devices"][number]): Promise<Dev> {
     if (!b.ack || (b.ack.recording || 0) !== r) return;
     const cum = b.ack.cumulative || 0;
     const now = Date.now();
-    for (let s = x.acked + 1; s <= cum; s++) {
-      if (!x.sentAt[s]) continue;
-      latencies.push(now - x.sentAt[s]);
-      (x.sentAt[s] - loadStart < 1000 ? firstSecond : steady).push(now - x.sentAt[s]);
-    }
+    for (let s = x.acked + 1; s <= cum; s++) if (x.sentAt[s]) answered(x.sentAt[s], now);
     if (cum > x.acked) { x.acked = cum; lastAck = now; }
   });
   await c.publishAsync(`rec/${d.id}/up`, Buffer.from(encode("Uplink", { schema: 1, start: { genesis: g.block, caseTag: "" } })), { qos: 1 });
@@ -169,8 +197,15 @@ const steady: number[] = [];
 /** From sending a chunk to its PUBACK, for chunks sent after the first second: the server's MQTT layer and the network, both ways. */
 const pubacks: number[] = [];
 let loadStart = Date.now();
+/** A message sent at `sent` was answered (Acked, or echoed) at `now`. */
+function answered(sent: number, now: number): void {
+  latencies.push(now - sent);
+  (sent - loadStart < 1000 ? firstSecond : steady).push(now - sent);
+}
 let cpuAtStart = process.cpuUsage();
 let lastAck = 0;
+
+const echoAt = cfg.echo ? echoOffset(cfg.size) : 0;
 
 async function publishLoop(x: Dev, until: number, perDeviceRate: number): Promise<void> {
   let inflight = 0;
@@ -198,7 +233,10 @@ async function publishLoop(x: Dev, until: number, perDeviceRate: number): Promis
       // payload per message, as little of the generator's CPU as a broker's prebuilt frame costs.
       const f = chunkFrame(o.header, x.payload.length, o.tag);
       bytes = Buffer.concat([f.prefix, x.payload, f.suffix]);
-    } else bytes = Buffer.from(x.frame!); // the same size as a chunk message, copied as a chunk's is: a broker only forwards it
+    } else {
+      bytes = Buffer.from(x.frame!); // the same size as a chunk message, copied as a chunk's is: a broker only forwards it
+      if (cfg.echo) bytes.writeUInt32BE(seq, echoAt);
+    }
     x.sent = seq;
     x.sentAt[seq] = Date.now();
     inflight++;
@@ -224,18 +262,18 @@ async function main(): Promise<LoadResult> {
   const perDevice = cfg.rate > 0 ? cfg.rate / devs.length : 0;
   await Promise.all(devs.map((x) => publishLoop(x, until, perDevice)));
   const published = devs.reduce((a, x) => a + x.sent, 0);
-  if (cfg.mode === "gateway") {
+  if (cfg.mode === "gateway" || cfg.echo) {
     const end = Date.now() + cfg.drainMs;
     while (Date.now() < end && devs.some((x) => x.acked < x.sent)) await new Promise((r) => setTimeout(r, 50));
   }
-  const done = cfg.mode === "gateway" ? devs.reduce((a, x) => a + x.acked, 0) : published;
+  const done = cfg.mode === "gateway" || cfg.echo ? devs.reduce((a, x) => a + x.acked, 0) : published;
   loop.disable();
   await Promise.all(devs.map((x) => x.c.endAsync()));
   latencies.sort((a, b) => a - b);
   steady.sort((a, b) => a - b);
   firstSecond.sort((a, b) => a - b);
   pubacks.sort((a, b) => a - b);
-  const last = cfg.mode === "gateway" ? lastAck || Date.now() : Date.now();
+  const last = cfg.mode === "gateway" || cfg.echo ? lastAck || Date.now() : Date.now();
   return { mode: cfg.mode, published, done, bytes: done * cfg.size, seconds: (last - t0) / 1000, latency: { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), n: latencies.length,
     steady: { p50: quantile(steady, 0.5), p99: quantile(steady, 0.99), n: steady.length }, firstSecondP99: quantile(firstSecond, 0.99),
       puback: { p50: quantile(pubacks, 0.5), p99: quantile(pubacks, 0.99), n: pubacks.length } },
