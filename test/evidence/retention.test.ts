@@ -150,5 +150,7 @@ describe("retention", () => {
     const tomb = JSON.parse((await admin("tombstones", "--json")).out);
     expect(tomb).toEqual([expect.objectContaining({ recording: `${DEV}/1`, sealValue: toHex(seals[0]), category: "routine" })]);
     expect((await admin("hold", "nonsense", "--reason", "x y z")).out).toContain("USAGE");
-  });
+    // Seven CLI processes, each a Node start that compiles the CLI's TypeScript: about 1 s each in
+    // CI, over 4 s each beside the rest of the suite and one busy process (the 30 s default ran out).
+  }, 120000);
 });
