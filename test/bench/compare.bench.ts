@@ -17,7 +17,9 @@
 // gateway's ratio) and this machine's limits measured in the same run: SHA-256 throughput and the data
 // disk's rate for appended, fsync'd writes. Beside the latency at half rate, the same load on the
 // commit path alone (test/bench/commit-alone.ts: the group committer and the station's stores fed
-// in-process): what the disk and the commit cost, apart from what the rest of the gateway adds.
+// in-process): what the disk and the commit cost, apart from what the rest of the gateway adds;
+// and, alternating with its rounds, the same rate's round trip through mosquitto with a subscriber
+// that answers each message at once: what this machine itself adds to a device's latency.
 // Medians of the rounds; ratios within the run.
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";

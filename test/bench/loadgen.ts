@@ -88,27 +88,28 @@ async function connect(url: string, opts: mqtt.IClientOptions): Promise<MqttClie
   return c;
 }
 
-/** Where a message's number is in a broker-mode message of `size` bytes of payload: its payload's start. */
+/** With `echo`, the bytes of a message's number (big-endian), and the answer's whole body. */
 const ECHO_BYTES = 4;
+/** Where a message's number is in a broker-mode message of `size` bytes of payload: its payload's start. */
 function echoOffset(size: number): number {
   const payload = new Uint8Array(randomBytes(size));
   const frame = Buffer.from(encode("Uplink", { schema: 1, chunk: { header: new Uint8Array(128), payload, tag: new Uint8Array(32) } }));
   return frame.indexOf(Buffer.from(payload.subarray(0, 16)));
 }
+const echoAt = cfg.echo ? echoOffset(cfg.size) : 0;
 
 const quantile = (xs: number[], q: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : 0);
 
 async function subscribe(): Promise<LoadResult> {
   const c = await connect(cfg.url, { clientId: "bench-counter", clean: true, reconnectPeriod: 0 });
   let n = 0, bytes = 0, first = 0, last = 0;
-  const at = cfg.echo ? echoOffset(cfg.size) : 0;
   c.on("message", (t, p) => {
     if (!first) first = Date.now();
     last = Date.now();
     n++;
     bytes += p.length;
     // The answer a subscriber that stores nothing gives at once: the message's number, to its device.
-    if (cfg.echo) c.publish(`rec/${t.split("/")[1]}/down`, p.subarray(at, at + ECHO_BYTES), { qos: 1 });
+    if (cfg.echo) c.publish(`rec/${t.split("/")[1]}/down`, p.subarray(echoAt, echoAt + ECHO_BYTES), { qos: 1 });
   });
   await c.subscribeAsync("rec/+/up", { qos: 1 });
   process.stdout.write(JSON.stringify({ ready: true }) + "\n");
@@ -204,8 +205,6 @@ function answered(sent: number, now: number): void {
 }
 let cpuAtStart = process.cpuUsage();
 let lastAck = 0;
-
-const echoAt = cfg.echo ? echoOffset(cfg.size) : 0;
 
 async function publishLoop(x: Dev, until: number, perDeviceRate: number): Promise<void> {
   let inflight = 0;
