@@ -104,8 +104,9 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     }, 60000, () => `${progress()}\n${logTail("wa", 20)}`);
     // What each worker served at the kill, said if the survivor is found not to have continued any session.
     const gauges = (t: string) => t.split("\n").filter((l) => /^evrec_cluster_(partitions|devices|sessions_adopted)\{/.test(l)).join(", ");
-    const atKill = `${gauges(await metrics(workers[0]))}; ${gauges(await metrics(workers[1]))}`;
-    const adoptedBefore = counter(await metrics(workers[1]), "evrec_cluster_sessions_adopted");
+    const survivorAtKill = await metrics(workers[1]);
+    const atKill = `${gauges(await metrics(workers[0]))}; ${gauges(survivorAtKill)}`;
+    const adoptedBefore = counter(survivorAtKill, "evrec_cluster_sessions_adopted");
     const killedAt = Date.now();
     workers[0].proc.kill("SIGKILL");
     const before = fleet.map((d) => d.acked);
