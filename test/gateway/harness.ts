@@ -19,9 +19,9 @@ export async function testGateway(over: Partial<GatewayConfig> = {}): Promise<{ 
   const store = await testDb();
   const gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, db: store.db, diskMinFreeMb: 1, beaconIntervalS: 0, ...over }, createLogger("silent"));
   // The data directory goes even when closing fails (a test that closed the gateway itself and
-  // restarted it on the same directory), and before the database is dropped: dropping the schema waits
-  // on any session still holding its tables (a CLI that a timed-out test started), maybe past the
-  // hook's limit.
+  // restarted it on the same directory), and before the database is dropped: dropping the schema
+  // waits on any session still holding its tables (a CLI that a timed-out test started), maybe past
+  // the hook's limit.
   return { gw, dir, db: store.db, close: async () => {
     try {
       await gw.close();
