@@ -149,10 +149,12 @@ function loadgen(cfg: LoadConfig, onLine?: (l: string) => void): Promise<LoadRes
   const c = spawn(process.execPath, ["--import", "tsx", "test/bench/loadgen.ts", f], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   children.push(c);
   return new Promise((res, rej) => {
-    let out = "";
+    let out = "", told = 0;
     c.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      for (const l of out.split("\n").slice(0, -1)) if (onLine) onLine(l);
+      // Each whole line once, as it comes.
+      const lines = out.split("\n");
+      for (; told < lines.length - 1; told++) if (onLine) onLine(lines[told]);
     });
     c.on("exit", (code) => {
       const lines = out.trim().split("\n");
@@ -206,7 +208,7 @@ function quantileOf(after: [number, number][], before: [number, number][], q: nu
  * share within 25, 50 and 100 ms. What the devices measure beyond it is the network, the MQTT
  * layer and their own loops.
  */
-async function commitPhases(httpPort: number, token: string, from?: Counters, loop?: string): Promise<{ text: string; p50ms: number; p99ms: number; loopP99ms: number }> {
+async function commitPhases(httpPort: number, token: string, from?: Counters, loop?: string, steadyFrom?: Counters): Promise<{ text: string; p50ms: number; p99ms: number; loopP99ms: number; steady?: { p50ms: number; p99ms: number; firstLoopP99ms: number } }> {
   const b = await counters(httpPort, token);
   const a = from || { n: 0, items: 0, media: 0, fsync: 0, transaction: 0, latencies: 0, latency: [], loopP99: 0, buckets: { media: [], fsync: [], transaction: [] } };
   const n = b.n - a.n, lat = b.latencies - a.latencies;
@@ -220,8 +222,16 @@ async function commitPhases(httpPort: number, token: string, from?: Counters, lo
   const was = new Map(a.latency);
   const within = (le: number) => fmt((((b.latency.find(([x]) => x === le)?.[1] ?? NaN) - (was.get(le) ?? 0)) / lat) * 100, 1);
   const p50ms = Math.round(quantileOf(b.latency, a.latency, 0.5) * 1000), p99ms = Math.round(quantileOf(b.latency, a.latency, 0.99) * 1000);
+  // Read again one second into the load: the commits after it, as a device's latencies after its
+  // first second (every device's start and first window at once, not the load's rate); the event
+  // loop's delay then covers the time since that reading, and the first second's is the reading's.
+  const steady = steadyFrom && {
+    p50ms: Math.round(quantileOf(b.latency, steadyFrom.latency, 0.5) * 1000),
+    p99ms: Math.round(quantileOf(b.latency, steadyFrom.latency, 0.99) * 1000),
+    firstLoopP99ms: steadyFrom.loopP99 * 1000,
+  };
   return {
-    p50ms, p99ms, loopP99ms: b.loopP99 * 1000,
+    p50ms, p99ms, loopP99ms: b.loopP99 * 1000, steady,
     text: `${fmt(n)} commits, ${fmt((b.items - a.items) / n, 1)} items each, media ${ms("media")} ms, fsync ${ms("fsync")} ms, transaction ${ms("transaction")} ms (means ${from ? "of this load" : "since start"}; p99 ${PHASES.map((k) => `${k} ${p99(k)}`).join(", ")}); ` +
       `commit latency, arrival to commit, p50 ${p50ms} ms, p99 ${p99ms} ms (within 25 ms ${within(0.025)}%, within 50 ms ${within(0.05)}%, within 100 ms ${within(0.1)}%); ` +
       `its event loop's delay p99 ${loop ?? `${fmt(b.loopP99 * 1000, 1)} ms (since the reading before)`}`,
@@ -443,12 +453,14 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) {
       // Read again after the pipe's round: the gateway's figures (its event loop's delay above all) cover its own round alone.
       if (round > 0) since = await counters(gh, token);
-      const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, SECONDS) });
-      const gw = await commitPhases(gh, token, since);
+      let oneSecondIn: Promise<Counters> | undefined;
+      const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, SECONDS) },
+        (l) => { if (!oneSecondIn && l.includes('"loading"')) oneSecondIn = new Promise((r) => setTimeout(r, 1000)).then(() => counters(gh, token)); });
+      const gw = await commitPhases(gh, token, since, undefined, await oneSecondIn);
       lats.push({ lat, gw });
       const pipe = mq ? await echoRound(mp, size, latRate) : null;
       if (pipe) pipes.push(pipe);
-      if (ROUNDS > 1) console.log(`  ${kib} KiB latency round ${round + 1}: the gateway's p50 / p99 ${gw.p50ms} / ${gw.p99ms} ms (its event loop's delay p99 ${fmt(gw.loopP99ms, 1)} ms); a device's after the first second ${lat.latency.steady?.p50} / ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms)${pipe ? `; through mosquitto, answered at once, after the first second ${pipe.latency.steady?.p50} / ${pipe.latency.steady?.p99} ms` : ""}`);
+      if (ROUNDS > 1) console.log(`  ${kib} KiB latency round ${round + 1}: the gateway's p50 / p99 ${gw.p50ms} / ${gw.p99ms} ms, after the first second ${gw.steady?.p50ms} / ${gw.steady?.p99ms} ms (its event loop's delay p99 ${fmt(gw.steady?.firstLoopP99ms ?? NaN, 1)} ms in the first second, ${fmt(gw.loopP99ms, 1)} ms after); a device's after the first second ${lat.latency.steady?.p50} / ${lat.latency.steady?.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms)${pipe ? `; through mosquitto, answered at once, after the first second ${pipe.latency.steady?.p50} / ${pipe.latency.steady?.p99} ms` : ""}`);
     }
     const pipeMid = (f: (x: (typeof pipes)[number]) => number | undefined) => medianOf(pipes, f);
     const pipeLat = pipes.length ? { p50ms: pipeMid((x) => x.latency.p50), p99ms: pipeMid((x) => x.latency.p99), steadyP50ms: pipeMid((x) => x.latency.steady?.p50), steadyP99ms: pipeMid((x) => x.latency.steady?.p99), answered: pipes.reduce((n, x) => n + x.done, 0), sent: pipes.reduce((n, x) => n + x.published, 0), loadLoopDelayP99ms: pipeMid((x) => x.loopDelay?.p99) } : null;
@@ -464,9 +476,9 @@ async function main() {
     };
     // The batches' phases over all the latency rounds; the quantiles, the rounds' medians.
     const pooled = await commitPhases(gh, token, warm, `by round ${lats.map((x) => fmt(x.gw.loopP99ms, 1)).join(", ")} ms`);
-    const latGw = { p50ms: mid((x) => x.gw.p50ms)!, p99ms: mid((x) => x.gw.p99ms)!, text: pooled.text };
+    const latGw = { p50ms: mid((x) => x.gw.p50ms)!, p99ms: mid((x) => x.gw.p99ms)!, steadyP50ms: mid((x) => x.gw.steady?.p50ms), steadyP99ms: mid((x) => x.gw.steady?.p99ms), text: pooled.text };
     if (pipeLat) console.log(`  ${kib} KiB at that rate through mosquitto, each message answered at once by a subscriber that stores nothing (this machine's floor for a device's round trip): p50 ${pipeLat.p50ms} ms, p99 ${pipeLat.p99ms} ms, after the first second p50 ${pipeLat.steadyP50ms} ms, p99 ${pipeLat.steadyP99ms} ms (${fmt(pipeLat.answered)} of ${fmt(pipeLat.sent)} answered); the load generator's event-loop delay p99 ${pipeLat.loadLoopDelayP99ms} ms`);
-    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered${ROUNDS > 1 ? `; medians of ${ROUNDS} rounds of ${SECONDS} s` : ""}): the gateway's commit latency (a chunk's arrival at ingest to its durable commit) p50 ${latGw.p50ms} ms, p99 ${latGw.p99ms} ms; a device's, from sending a chunk to receiving its Ack, p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms, for those sent after the first second p50 ${lat.latency.steady.p50} ms, p99 ${lat.latency.steady.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms), of which to the PUBACK p50 ${lat.latency.puback.p50} ms, p99 ${lat.latency.puback.p99} ms; the load generator's event-loop delay p50 ${lat.loopDelay.p50} ms, p99 ${lat.loopDelay.p99} ms${lats.map((x) => chained(x.lat)).join("")}; after ${WARMUP_S} s of warm-up; gateway ${latGw.text}`);
+    console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered${ROUNDS > 1 ? `; medians of ${ROUNDS} rounds of ${SECONDS} s` : ""}): the gateway's commit latency (a chunk's arrival at ingest to its durable commit) p50 ${latGw.p50ms} ms, p99 ${latGw.p99ms} ms, after the first second p50 ${latGw.steadyP50ms} ms, p99 ${latGw.steadyP99ms} ms; a device's, from sending a chunk to receiving its Ack, p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms, for those sent after the first second p50 ${lat.latency.steady.p50} ms, p99 ${lat.latency.steady.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms), of which to the PUBACK p50 ${lat.latency.puback.p50} ms, p99 ${lat.latency.puback.p99} ms; the load generator's event-loop delay p50 ${lat.loopDelay.p50} ms, p99 ${lat.loopDelay.p99} ms${lats.map((x) => chained(x.lat)).join("")}; after ${WARMUP_S} s of warm-up; gateway ${latGw.text}`);
     await stop(gw);
     // The same load on the commit path alone (the group committer and the station's stores, fed
     // in-process): what the disk and the commit cost a chunk, the rest being what the gateway adds.
@@ -505,7 +517,7 @@ async function main() {
       ratio: mRate ? gRate / mRate : NaN,
       // The gateway's MQTT layer alone: its ratio to mosquitto is the ceiling of the gateway's.
       aedesAlone: { chunksPerS: aRate, cpuUsPerMsg: median(a.map((x) => x.cpuUs)), ratio: mRate ? aRate / mRate : NaN },
-      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, gatewayP50ms: latGw.p50ms, gatewayP99ms: latGw.p99ms, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady.p50, steadyP99ms: lat.latency.steady.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback.p50, pubackP99ms: lat.latency.puback.p99, loadLoopDelayP99ms: lat.loopDelay.p99, rounds: lats.map((x) => ({ gatewayP50ms: x.gw.p50ms, gatewayP99ms: x.gw.p99ms, steadyP50ms: x.lat.latency.steady?.p50, steadyP99ms: x.lat.latency.steady?.p99 })), commitAlone: alone,
+      latencyAtHalf: { rate: latRate, warmupS: WARMUP_S, gatewayP50ms: latGw.p50ms, gatewayP99ms: latGw.p99ms, gatewaySteadyP50ms: latGw.steadyP50ms, gatewaySteadyP99ms: latGw.steadyP99ms, p50ms: lat.latency.p50, p99ms: lat.latency.p99, samples: lat.latency.n, steadyP50ms: lat.latency.steady.p50, steadyP99ms: lat.latency.steady.p99, firstSecondP99ms: lat.latency.firstSecondP99, pubackP50ms: lat.latency.puback.p50, pubackP99ms: lat.latency.puback.p99, loadLoopDelayP99ms: lat.loopDelay.p99, rounds: lats.map((x) => ({ gatewayP50ms: x.gw.p50ms, gatewayP99ms: x.gw.p99ms, gatewaySteadyP50ms: x.gw.steady?.p50ms, gatewaySteadyP99ms: x.gw.steady?.p99ms, loopP99ms: x.gw.loopP99ms, steadyP50ms: x.lat.latency.steady?.p50, steadyP99ms: x.lat.latency.steady?.p99 })), commitAlone: alone,
         pipe: pipeLat && { ...pipeLat, rounds: pipes.map((x) => ({ steadyP50ms: x.latency.steady?.p50, steadyP99ms: x.latency.steady?.p99 })) } },
       overload,
       overloadDevices,
@@ -524,9 +536,9 @@ async function main() {
   if (pgServer) await pgServer.stop();
 
   console.log("");
-  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half: gateway / device after 1st s   CPU µs/msg gw / mq   machine µs/msg gw / mq   floor µs (best ratio)   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
+  console.log("size    gateway chunks/s   MB/s   mosquitto/s   MB/s   ratio   aedes alone/s   ratio   commit p50/p99 @half: gateway (p99 after 1st s) / device after 1st s   CPU µs/msg gw / mq   machine µs/msg gw / mq   floor µs (best ratio)   peak RSS gw / mq   SHA-256 MB/s   disk MB/s   gw share sha / disk");
   for (const r of results as { sizeKiB: number; gateway: Record<string, number>; mosquitto: Record<string, number>; aedesAlone: Record<string, number>; ratio: number; latencyAtHalf: Record<string, number>; limits: Record<string, number>; floor: ReturnType<typeof floorOf> | null }[]) {
-    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.gatewayP50ms) + " / " + fmt(r.latencyAtHalf.gatewayP99ms) + " ms; " + fmt(r.latencyAtHalf.steadyP50ms) + " / " + fmt(r.latencyAtHalf.steadyP99ms) + " ms").padStart(49)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.machineUsPerMsg) + " / " + fmt(r.mosquitto.machineUsPerMsg)).padStart(22)}   ${(r.floor ? fmt(r.floor.machineUs) + " (" + fmt(r.floor.bestRatio, 2) + ")" : "-").padStart(21)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
+    console.log(`${String(r.sizeKiB).padStart(2)} KiB  ${fmt(r.gateway.chunksPerS).padStart(16)} ${fmt(r.gateway.MBps, 1).padStart(6)} ${fmt(r.mosquitto.chunksPerS).padStart(13)} ${fmt(r.mosquitto.MBps, 1).padStart(6)} ${fmt(r.ratio, 3).padStart(7)} ${fmt(r.aedesAlone.chunksPerS).padStart(15)} ${fmt(r.aedesAlone.ratio, 3).padStart(7)}   ${(fmt(r.latencyAtHalf.gatewayP50ms) + " / " + fmt(r.latencyAtHalf.gatewayP99ms) + " (" + fmt(r.latencyAtHalf.gatewaySteadyP99ms) + ") ms; " + fmt(r.latencyAtHalf.steadyP50ms) + " / " + fmt(r.latencyAtHalf.steadyP99ms) + " ms").padStart(66)}   ${(fmt(r.gateway.cpuUsPerMsg) + " / " + fmt(r.mosquitto.cpuUsPerMsg)).padStart(18)}   ${(fmt(r.gateway.machineUsPerMsg) + " / " + fmt(r.mosquitto.machineUsPerMsg)).padStart(22)}   ${(r.floor ? fmt(r.floor.machineUs) + " (" + fmt(r.floor.bestRatio, 2) + ")" : "-").padStart(21)}   ${(fmt(r.gateway.peakRssMb) + " / " + fmt(r.mosquitto.peakRssMb) + " MiB").padStart(16)}   ${fmt(r.limits.shaMBps).padStart(12)}   ${fmt(r.limits.diskMBps).padStart(9)}   ${(fmt(r.limits.gatewayShareOfSha * 100, 1) + "% / " + fmt(r.limits.gatewayShareOfDisk * 100, 1) + "%").padStart(18)}`);
   }
   for (const r of results as { sizeKiB: number; overload: Record<string, number>; overloadDevices: Record<string, number> }[]) {
     const o = (x: Record<string, number>) => `${fmt(x.shareOfMax * 100)}% (the gateway's own CPU allows ${fmt(x.ownCoresShare * 100)}%), peak RSS ${fmt(x.peakRssMb)} MiB (${fmt(x.rssBeforeMb)} before)`;

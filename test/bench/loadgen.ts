@@ -4,7 +4,7 @@
 // start, a chain of validly tagged chunks, counting the gateway's Acks) or against any broker (the
 // same bytes on the same topics; a counting subscriber in mode "subscribe" says what was delivered,
 // and with `echo` answers each message at once, for a round trip through a pipe that stores nothing).
-// One JSON line on stdout at the end. Usage: node --import tsx test/bench/loadgen.ts CONFIG.json
+// One JSON line on stdout at the end (before it, a line as the load begins). Usage: node --import tsx test/bench/loadgen.ts CONFIG.json
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -257,6 +257,9 @@ async function main(): Promise<LoadResult> {
   loop.enable();
   const t0 = Date.now();
   loadStart = t0;
+  // The load begins: whoever started this process may read the server's own figures one second
+  // in, to split them as the latencies here are split.
+  process.stdout.write(JSON.stringify({ loading: t0 }) + "\n");
   const until = t0 + cfg.durationMs;
   const perDevice = cfg.rate > 0 ? cfg.rate / devs.length : 0;
   await Promise.all(devs.map((x) => publishLoop(x, until, perDevice)));
