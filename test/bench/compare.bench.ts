@@ -206,7 +206,8 @@ function quantileOf(after: [number, number][], before: [number, number][], q: nu
  * items per batch, each phase's mean, and the gateway's own view of commit latency (a chunk's
  * arrival at ingest to its durable commit): its p50 and p99 from the gateway's histogram, and the
  * share within 25, 50 and 100 ms. What the devices measure beyond it is the network, the MQTT
- * layer and their own loops.
+ * layer and their own loops. With `steadyFrom`, a reading one second into the load, its p50 and
+ * p99 after that second too.
  */
 async function commitPhases(httpPort: number, token: string, from?: Counters, loop?: string, steadyFrom?: Counters): Promise<{ text: string; p50ms: number; p99ms: number; loopP99ms: number; steady?: { p50ms: number; p99ms: number; firstLoopP99ms: number } }> {
   const b = await counters(httpPort, token);

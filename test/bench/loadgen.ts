@@ -4,7 +4,8 @@
 // start, a chain of validly tagged chunks, counting the gateway's Acks) or against any broker (the
 // same bytes on the same topics; a counting subscriber in mode "subscribe" says what was delivered,
 // and with `echo` answers each message at once, for a round trip through a pipe that stores nothing).
-// One JSON line on stdout at the end (before it, a line as the load begins). Usage: node --import tsx test/bench/loadgen.ts CONFIG.json
+// One JSON line on stdout at the end (before it, a line as the load begins).
+// Usage: node --import tsx test/bench/loadgen.ts CONFIG.json
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
