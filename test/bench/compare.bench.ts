@@ -207,9 +207,9 @@ function quantileOf(after: [number, number][], before: [number, number][], q: nu
  * arrival at ingest to its durable commit): its p50 and p99 from the gateway's histogram, and the
  * share within 25, 50 and 100 ms. What the devices measure beyond it is the network, the MQTT
  * layer and their own loops. With `steadyFrom`, a reading one second into the load, its p50 and
- * p99 after that second too.
+ * p99 after that second too; `loop` says the event loop's delay in place of the last reading's.
  */
-async function commitPhases(httpPort: number, token: string, from?: Counters, loop?: string, steadyFrom?: Counters): Promise<{ text: string; p50ms: number; p99ms: number; loopP99ms: number; steady?: { p50ms: number; p99ms: number; firstLoopP99ms: number } }> {
+async function commitPhases(httpPort: number, token: string, from?: Counters, { loop, steadyFrom }: { loop?: string; steadyFrom?: Counters } = {}): Promise<{ text: string; p50ms: number; p99ms: number; loopP99ms: number; steady?: { p50ms: number; p99ms: number; firstLoopP99ms: number } }> {
   const b = await counters(httpPort, token);
   const a = from || { n: 0, items: 0, media: 0, fsync: 0, transaction: 0, latencies: 0, latency: [], loopP99: 0, buckets: { media: [], fsync: [], transaction: [] } };
   const n = b.n - a.n, lat = b.latencies - a.latencies;
@@ -457,7 +457,7 @@ async function main() {
       let oneSecondIn: Promise<Counters> | undefined;
       const lat = await loadgen({ mode: "gateway", url: `mqtt://127.0.0.1:${gm}`, devices, size, window: WINDOW, durationMs: SECONDS * 1000, rate: latRate, recording: recording++, drainMs: 30000, ahead: aheadFor(latRate, devices.length, SECONDS) },
         (l) => { if (!oneSecondIn && l.includes('"loading"')) oneSecondIn = new Promise((r) => setTimeout(r, 1000)).then(() => counters(gh, token)); });
-      const gw = await commitPhases(gh, token, since, undefined, await oneSecondIn);
+      const gw = await commitPhases(gh, token, since, { steadyFrom: await oneSecondIn });
       lats.push({ lat, gw });
       const pipe = mq ? await echoRound(mp, size, latRate) : null;
       if (pipe) pipes.push(pipe);
@@ -476,7 +476,7 @@ async function main() {
       loopDelay: { p50: mid((x) => x.lat.loopDelay?.p50), p99: mid((x) => x.lat.loopDelay?.p99) },
     };
     // The batches' phases over all the latency rounds; the quantiles, the rounds' medians.
-    const pooled = await commitPhases(gh, token, warm, `by round, after its first second, ${lats.map((x) => fmt(x.gw.loopP99ms, 1)).join(", ")} ms`);
+    const pooled = await commitPhases(gh, token, warm, { loop: `by round, after its first second, ${lats.map((x) => fmt(x.gw.loopP99ms, 1)).join(", ")} ms` });
     const latGw = { p50ms: mid((x) => x.gw.p50ms)!, p99ms: mid((x) => x.gw.p99ms)!, steadyP50ms: mid((x) => x.gw.steady?.p50ms), steadyP99ms: mid((x) => x.gw.steady?.p99ms), text: pooled.text };
     if (pipeLat) console.log(`  ${kib} KiB at that rate through mosquitto, each message answered at once by a subscriber that stores nothing (this machine's floor for a device's round trip): p50 ${pipeLat.p50ms} ms, p99 ${pipeLat.p99ms} ms, after the first second p50 ${pipeLat.steadyP50ms} ms, p99 ${pipeLat.steadyP99ms} ms (${fmt(pipeLat.answered)} of ${fmt(pipeLat.sent)} answered); the load generator's event-loop delay p99 ${pipeLat.loadLoopDelayP99ms} ms`);
     console.log(`  ${kib} KiB at ${LATENCY_RATE ? "a set" : "half"} rate (${fmt(latRate)}/s offered${ROUNDS > 1 ? `; medians of ${ROUNDS} rounds of ${SECONDS} s` : ""}): the gateway's commit latency (a chunk's arrival at ingest to its durable commit) p50 ${latGw.p50ms} ms, p99 ${latGw.p99ms} ms, after the first second p50 ${latGw.steadyP50ms} ms, p99 ${latGw.steadyP99ms} ms; a device's, from sending a chunk to receiving its Ack, p50 ${lat.latency.p50} ms, p99 ${lat.latency.p99} ms, for those sent after the first second p50 ${lat.latency.steady.p50} ms, p99 ${lat.latency.steady.p99} ms (the first second's p99 ${lat.latency.firstSecondP99} ms), of which to the PUBACK p50 ${lat.latency.puback.p50} ms, p99 ${lat.latency.puback.p99} ms; the load generator's event-loop delay p50 ${lat.loopDelay.p50} ms, p99 ${lat.loopDelay.p99} ms${lats.map((x) => chained(x.lat)).join("")}; after ${WARMUP_S} s of warm-up; gateway ${latGw.text}`);

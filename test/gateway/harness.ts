@@ -26,8 +26,7 @@ export async function testGateway(over: Partial<GatewayConfig> = {}): Promise<{ 
     try {
       await gw.close();
     } finally {
-      rmSync(dir, { recursive: true, force: true });
-      await store.drop();
+      try { rmSync(dir, { recursive: true, force: true }); } finally { await store.drop(); }
     }
   } };
 }
