@@ -1,5 +1,6 @@
 // A station gateway as an outside tool starts one: a child process through its public command
-// (`node --import tsx gateway/main.ts ...`), its chosen ports read from the ports file it writes.
+// (`bin/evrec-gateway ...`, as `npm start` runs it), its chosen ports read from the ports file it
+// writes.
 // Tools that use this (the simulator, the demo, tests) talk to it over MQTT and the API only.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -16,6 +17,8 @@ export interface GatewayProcessOptions {
   logLevel?: string;
   /** Give up waiting for the ports after this long. */
   startTimeoutMs?: number;
+  /** More environment for it (say, EVREC_V8_POOL_SIZE), over this process's. */
+  env?: Record<string, string>;
 }
 
 export interface GatewayPorts { mqtt: number; http: number; tls: number | null; https: boolean; pid: number }
@@ -30,9 +33,9 @@ export class GatewayProcess {
   static async start(o: GatewayProcessOptions): Promise<GatewayProcess> {
     const portsFile = join(o.dataDir, "ports.json");
     rmSync(portsFile, { force: true });
-    const args = ["--import", "tsx", join(ROOT, "gateway", "main.ts"), "--data-dir", o.dataDir, "--host", "127.0.0.1", "--ports-file", portsFile, "--log-level", o.logLevel || "silent"];
+    const args = ["--data-dir", o.dataDir, "--host", "127.0.0.1", "--ports-file", portsFile, "--log-level", o.logLevel || "silent"];
     for (const [k, v] of Object.entries(o.options || {})) args.push(flag(k), String(v));
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(join(ROOT, "bin", "evrec-gateway"), args, { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ["ignore", "pipe", "pipe"] });
     let err = "";
     const loud = !!o.logLevel && o.logLevel !== "silent";
     // Its log (stdout) and its complaints (stderr) go to this process's stderr when asked for.
@@ -60,6 +63,8 @@ export class GatewayProcess {
     }
   }
 
+  /** The process this started (with bin/evrec-gateway, the gateway's own). */
+  get pid(): number | undefined { return this.child.pid; }
   get mqttUrl(): string { return `mqtt://127.0.0.1:${this.ports.mqtt}`; }
   get apiUrl(): string { return `${this.ports.https ? "https" : "http"}://127.0.0.1:${this.ports.http}`; }
   /** The admin token the gateway wrote at its first start. */

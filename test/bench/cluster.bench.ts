@@ -55,7 +55,7 @@ async function round(workers: number): Promise<Record<string, number>> {
         cluster: { worker: `w${w}`, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: 4, replicas: 3, leaseMs: 3000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, portsFile: ports },
         gateway: { dataDir: join(dir, "data"), ...meta, logLevel: "error", ackIntervalMs: 50, beaconIntervalS: 0 },
       }));
-      procs.push(spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--cluster", file], { cwd: ROOT, stdio: "ignore" }));
+      procs.push(spawn(join(ROOT, "bin/evrec-gateway"), ["--cluster", file], { cwd: ROOT, stdio: "ignore" }));
       while (!existsSync(ports)) await new Promise((r) => setTimeout(r, 100));
     }
     while (!readFileSync(nats.authFile, "utf8").includes(`"b${DEVICES - 1}"`)) await new Promise((r) => setTimeout(r, 100));

@@ -27,7 +27,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LoadConfig, LoadResult } from "./loadgen.js";
@@ -51,6 +51,9 @@ const GATEWAY_ONLY = process.argv.includes("--gateway-only");
 const LATENCY_RATE = Number(arg("latency-rate", "0"));
 const WARMUP_S = Number(arg("warmup", "3"));
 const DB = arg("db", "");
+// V8's helper threads in each gateway: bin/evrec-gateway's count, 0 meaning Node's rule (the cores
+// beyond the first, at least one).
+const V8_POOL = Number(process.env.EVREC_V8_POOL_SIZE || 0) || Math.max(1, availableParallelism() - 1);
 // --ahead N: chunks the load generator chains per device before each gateway run; by default sized
 // from the rate the run expects (aheadFor), so that it chains none during the run.
 const AHEAD = Number(arg("ahead", "0"));
@@ -125,7 +128,9 @@ function waitLine(c: ChildProcess, re: RegExp, ms: number): Promise<string> {
 }
 
 async function startGateway(dir: string, mqttPort: number, httpPort: number, extra: string[] = []): Promise<ChildProcess> {
-  const c = spawn(process.execPath, [...(process.env.EVREC_BENCH_NODE_ARGS ? process.env.EVREC_BENCH_NODE_ARGS.split(" ").filter(Boolean) : []), "--import", "tsx", "gateway/main.ts", "--data-dir", dir, "--host", "127.0.0.1", "--mqtt-port", String(mqttPort), "--http-port", String(httpPort),
+  // Started as an operator starts one (bin/evrec-gateway, which `npm start` runs): its environment's
+  // EVREC_V8_POOL_SIZE and EVREC_NODE_ARGS (say, a profiler's flags) reach every gateway of the run.
+  const c = spawn(join(ROOT, "bin", "evrec-gateway"), ["--data-dir", dir, "--host", "127.0.0.1", "--mqtt-port", String(mqttPort), "--http-port", String(httpPort),
     ...(dbUrl ? ["--db", dbUrl] : []), "--log-level", "warn", "--rate-per-second", "1000000", "--rate-burst", "1000000", "--max-clients", "10000", "--disk-min-free-mb", "1", "--log-interval-ms", "0", "--scrub-mib-per-s", "0", ...extra,
     // EVREC_BENCH_GATEWAY_ARGS: more flags for every gateway the bench starts (say, a commit delay to compare).
     ...(process.env.EVREC_BENCH_GATEWAY_ARGS || "").split(" ").filter(Boolean)],
@@ -328,7 +333,7 @@ async function main() {
     pgServer = await startPostgres();
     dbUrl = await pgServer.createDatabase();
   } else dbUrl = DB;
-  console.log(`bench: ${DEVICES} clients, QoS 1, window ${WINDOW}, ${SECONDS} s per round, ${ROUNDS} alternating rounds per size; node ${process.version}; metadata in ${dbUrl ? "PostgreSQL" : "SQLite"}`);
+  console.log(`bench: ${DEVICES} clients, QoS 1, window ${WINDOW}, ${SECONDS} s per round, ${ROUNDS} alternating rounds per size; node ${process.version}; metadata in ${dbUrl ? "PostgreSQL" : "SQLite"}; the gateway's V8 helper threads ${V8_POOL}${process.env.EVREC_V8_POOL_SIZE ? " (EVREC_V8_POOL_SIZE)" : " (one for each core beyond the first)"}`);
   // The gateway, with its devices registered through the admin API as any tool does.
   const gwDir = join(tmp, "gateway");
   const [gm, gh, mp] = [await freePort(), await freePort(), await freePort()];
@@ -550,7 +555,7 @@ async function main() {
   console.log("machine µs/msg: the CPU of every process of a run per message (the server's, the load generator's, and for mosquitto its subscriber's); on a machine the runs saturate, their ratio bounds the throughput ratio");
   console.log("aedes alone: the gateway's MQTT layer taking the same load in (parsed, PUBACKed, handed to the process), with nothing verified or stored; its ratio is the ceiling of the gateway's");
   mkdirSync(dirname(JSON_OUT), { recursive: true }); // dist/ is not in a fresh clone
-  writeFileSync(JSON_OUT, JSON.stringify({ at: new Date().toISOString(), node: process.version, db: dbUrl ? "postgres" : "sqlite", devices: DEVICES, window: WINDOW, secondsPerRound: SECONDS, rounds: ROUNDS, results }, null, 1) + "\n");
+  writeFileSync(JSON_OUT, JSON.stringify({ at: new Date().toISOString(), node: process.version, db: dbUrl ? "postgres" : "sqlite", v8PoolSize: V8_POOL, devices: DEVICES, window: WINDOW, secondsPerRound: SECONDS, rounds: ROUNDS, results }, null, 1) + "\n");
   console.log(`bench: figures written to ${JSON_OUT}`);
 }
 

@@ -121,10 +121,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "evrec-idle-"));
   const seed = randomBytes(8).toString("hex");
   const portsFile = join(dir, "ports.json");
-  const gwArgs = ["--import", "tsx", join(ROOT, "gateway", "main.ts"), "--data-dir", join(dir, "gw"), "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0",
+  const gwArgs = ["--data-dir", join(dir, "gw"), "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0",
     "--ports-file", portsFile, "--log-level", "error", "--max-clients", String(n + 100)];
-  const gw = raised ? spawn("prlimit", [`--nofile=${limit}:${limit}`, process.execPath, ...gwArgs], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] })
-    : spawn(process.execPath, gwArgs, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+  const gw = raised ? spawn("prlimit", [`--nofile=${limit}:${limit}`, join(ROOT, "bin", "evrec-gateway"), ...gwArgs], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] })
+    : spawn(join(ROOT, "bin", "evrec-gateway"), gwArgs, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
   const loaders: ReturnType<typeof spawn>[] = [];
   try {
     while (!existsSync(portsFile)) await new Promise((r) => setTimeout(r, 100));

@@ -42,7 +42,7 @@ describe("a cluster worker's configuration file", () => {
   });
 
   it("stops `--cluster` with a bad file before connecting, exit code 2 and the reason", () => {
-    const r = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "../../gateway/main.ts"), "--cluster", file("exit.json", { cluster: { replicas: -1 } })], { encoding: "utf8", timeout: 20000 });
+    const r = spawnSync(join(import.meta.dirname, "../../bin/evrec-gateway"), ["--cluster", file("exit.json", { cluster: { replicas: -1 } })], { encoding: "utf8", timeout: 20000 });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/gateway: cluster file .*replicas must be a non-negative number/);
   });

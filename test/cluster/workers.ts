@@ -40,7 +40,7 @@ export async function startWorker(s: WorkerSetup, name: string, gateway: Record<
     gateway: { dataDir: join(s.dir, "data"), ...(s.db ? { db: s.db } : {}), logLevel: "warn", ackIntervalMs: 100, beaconIntervalS: 0, ...gateway },
   }));
   const out = join(s.dir, `${name}.log`);
-  const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--cluster", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(join(ROOT, "bin/evrec-gateway"), ["--cluster", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const chunks: Buffer[] = [];
   proc.stdout!.on("data", (b: Buffer) => chunks.push(b));
   proc.stderr!.on("data", (b: Buffer) => chunks.push(b));
@@ -65,7 +65,7 @@ export async function startOffice(s: WorkerSetup, name: string, gateway: Record<
     gateway: { dataDir: join(s.dir, "data"), ...(s.db ? { db: s.db } : {}), logLevel: "warn", host: "127.0.0.1", httpPort: 0, portsFile: ports, scrubMibPerS: 0, ...gateway },
   }));
   const out = join(s.dir, `${name}.log`);
-  const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), "--cluster", file, "--office"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(join(ROOT, "bin/evrec-gateway"), ["--cluster", file, "--office"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const chunks: Buffer[] = [];
   const keep = (b: Buffer) => { chunks.push(b); writeFileSync(out, Buffer.concat(chunks)); };
   proc.stdout!.on("data", keep);

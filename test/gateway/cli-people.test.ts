@@ -77,7 +77,9 @@ describe("7, 9: help, unknown commands, bad input", () => {
     const port = (busy.address() as { port: number }).port;
     const d2 = mkdtempSync(join(tmpdir(), "evrec-port-"));
     try {
-      const r = await exec("gateway/main.ts", ["--data-dir", d2, "--host", "127.0.0.1", "--mqtt-port", String(port), "--http-port", "0", "--log-level", "silent"]);
+      // As an operator starts it (npm start runs bin/evrec-gateway).
+      const r = await run("bin/evrec-gateway", ["--data-dir", d2, "--host", "127.0.0.1", "--mqtt-port", String(port), "--http-port", "0", "--log-level", "silent"])
+        .then(() => ({ code: 0, err: "" }), (e: { code: number; stderr: string }) => ({ code: e.code, err: e.stderr }));
       expect(r.code).toBe(2);
       expect(r.err.trim()).toMatch(/^gateway: PORT_IN_USE: 127\.0\.0\.1:\d+ is in use/);
       expect(r.err).not.toContain("    at ");

@@ -37,7 +37,7 @@ const freePort = () => new Promise<number>((resolve) => {
 });
 
 function launch(port: number): Promise<ChildProcess> {
-  const c = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts", "--host", "127.0.0.1", "--mqtt-port", String(port), "--http-port", "0", "--data-dir", dir, ...(metadata.db ? ["--db", metadata.db] : []), "--disk-min-free-mb", "1", "--log-level", "warn",
+  const c = spawn("bin/evrec-gateway", ["--host", "127.0.0.1", "--mqtt-port", String(port), "--http-port", "0", "--data-dir", dir, ...(metadata.db ? ["--db", metadata.db] : []), "--disk-min-free-mb", "1", "--log-level", "warn",
     // Every write through the journal, however many chunks a batch holds of a recording: none is
     // then durable in place, so a power cut could take any file's bytes, as the test takes them.
     "--media-journal-max-write-kib", "4096"], { stdio: ["ignore", "pipe", "inherit"] });

@@ -187,7 +187,7 @@ describe("a PostgreSQL server that can't be reached", () => {
     const dir = mkdtempSync(join(tmpdir(), "evrec-pgdown-"));
     try {
       await expect(Db.open(`postgres://evrec:secret@127.0.0.1:${port}/station`)).rejects.toMatchObject({ code: "DB_UNREACHABLE" });
-      const c = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts", "--data-dir", dir, "--mqtt-port", "0", "--http-port", "0", "--db", `postgres://evrec:secret@127.0.0.1:${port}/station`], { stdio: ["ignore", "pipe", "pipe"] });
+      const c = spawn("bin/evrec-gateway", ["--data-dir", dir, "--mqtt-port", "0", "--http-port", "0", "--db", `postgres://evrec:secret@127.0.0.1:${port}/station`], { stdio: ["ignore", "pipe", "pipe"] });
       let err = "";
       c.stderr!.on("data", (b) => (err += String(b)));
       const code = await new Promise((r) => c.once("exit", r));

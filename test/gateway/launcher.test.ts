@@ -1,0 +1,55 @@
+// bin/evrec-gateway, the command `npm start` runs and every tool here starts a gateway with: its
+// process is the gateway's own (a kill reaches the gateway, not a wrapper that would leave it
+// running), V8 gets one helper thread for each core beyond the first rather than Node's four, and
+// a bad thread count is refused with its reason before anything starts.
+import { afterAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { GatewayProcess } from "../../client/gateway-process.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const dirs: string[] = [];
+const running: GatewayProcess[] = [];
+afterAll(async () => {
+  for (const g of running) await g.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function start(env: Record<string, string> = {}): Promise<GatewayProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), "evrec-launch-"));
+  dirs.push(dataDir);
+  const g = await GatewayProcess.start({ dataDir, options: { mqttPort: 0, httpPort: 0, scrubMibPerS: 0 }, env });
+  running.push(g);
+  return g;
+}
+
+/** The threads of a process, as the kernel lists them. */
+const threads = (pid: number) => readdirSync(`/proc/${pid}/task`).length;
+
+describe("bin/evrec-gateway", () => {
+  it("starts Node itself as the gateway, with V8's helper threads one for each core beyond the first", async () => {
+    const ours = await start();
+    const nodes = await start({ EVREC_V8_POOL_SIZE: "4" }); // Node's own default
+    // The process started is the one that wrote the ports file: the gateway, not a shell around it.
+    expect(ours.pid).toBe(ours.ports.pid);
+    const helpers = Math.max(1, availableParallelism() - 1);
+    // Both did the same start (the same libuv pool, the same SQLite thread): they differ only in
+    // V8's helpers.
+    expect(threads(nodes.ports.pid) - threads(ours.ports.pid)).toBe(4 - helpers);
+    expect((await fetch(`${ours.apiUrl}/api/health`)).ok).toBe(true);
+    await ours.stop();
+    // Stopped through the process it started: nothing of it is left.
+    expect(() => readdirSync(`/proc/${ours.ports.pid}/task`)).toThrow();
+  }, 90000);
+
+  it("refuses a thread count that is not a whole number, saying why, before anything starts", () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "evrec-launch-"));
+    dirs.push(dataDir);
+    const r = spawnSync(join(ROOT, "bin", "evrec-gateway"), ["--data-dir", dataDir], { cwd: ROOT, encoding: "utf8", env: { ...process.env, EVREC_V8_POOL_SIZE: "four" } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/BAD_V8_POOL_SIZE: EVREC_V8_POOL_SIZE must be a whole number of threads .* not 'four'/);
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+});
