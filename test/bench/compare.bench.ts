@@ -27,7 +27,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { createServer } from "node:net";
-import { availableParallelism, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LoadConfig, LoadResult } from "./loadgen.js";
@@ -51,9 +51,9 @@ const GATEWAY_ONLY = process.argv.includes("--gateway-only");
 const LATENCY_RATE = Number(arg("latency-rate", "0"));
 const WARMUP_S = Number(arg("warmup", "3"));
 const DB = arg("db", "");
-// V8's helper threads in each gateway: Node's four, or EVREC_V8_POOL_SIZE's count through
-// bin/evrec-gateway (0: Node's rule, the cores beyond the first, at least one).
-const V8_POOL = !process.env.EVREC_V8_POOL_SIZE ? 4 : Number(process.env.EVREC_V8_POOL_SIZE) || Math.max(1, availableParallelism() - 1);
+// V8's helper threads in each gateway, as bin/evrec-gateway takes them: Node's four, or
+// EVREC_V8_POOL_SIZE's count (0: Node's rule, one for each core beyond the first).
+const V8_POOL = process.env.EVREC_V8_POOL_SIZE ? `${process.env.EVREC_V8_POOL_SIZE} (EVREC_V8_POOL_SIZE)` : "4 (Node's default)";
 // --ahead N: chunks the load generator chains per device before each gateway run; by default sized
 // from the rate the run expects (aheadFor), so that it chains none during the run.
 const AHEAD = Number(arg("ahead", "0"));
@@ -333,7 +333,7 @@ async function main() {
     pgServer = await startPostgres();
     dbUrl = await pgServer.createDatabase();
   } else dbUrl = DB;
-  console.log(`bench: ${DEVICES} clients, QoS 1, window ${WINDOW}, ${SECONDS} s per round, ${ROUNDS} alternating rounds per size; node ${process.version}; metadata in ${dbUrl ? "PostgreSQL" : "SQLite"}; the gateway's V8 helper threads ${V8_POOL}${!process.env.EVREC_V8_POOL_SIZE ? " (Node's default)" : " (EVREC_V8_POOL_SIZE)"}`);
+  console.log(`bench: ${DEVICES} clients, QoS 1, window ${WINDOW}, ${SECONDS} s per round, ${ROUNDS} alternating rounds per size; node ${process.version}; metadata in ${dbUrl ? "PostgreSQL" : "SQLite"}; the gateway's V8 helper threads ${V8_POOL}`);
   // The gateway, with its devices registered through the admin API as any tool does.
   const gwDir = join(tmp, "gateway");
   const [gm, gh, mp] = [await freePort(), await freePort(), await freePort()];

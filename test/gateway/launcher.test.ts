@@ -1,10 +1,10 @@
 // bin/evrec-gateway, the command `npm start` runs and every tool here starts a gateway with: its
 // process is the gateway's own (a kill reaches the gateway, not a wrapper that would leave it
-// running), EVREC_V8_POOL_SIZE sets V8's helper threads (0: one for each core beyond the first;
+// running; so does npm start's, from npm), EVREC_V8_POOL_SIZE sets V8's helper threads (0: one for each core beyond the first;
 // unset, Node's four), and a bad thread count is refused with its reason before anything starts.
 import { afterAll, describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { GatewayProcess } from "../../client/gateway-process.js";
@@ -27,21 +27,58 @@ async function start(env: Record<string, string> = {}): Promise<GatewayProcess> 
 
 /** The threads of a process, as the kernel lists them. */
 const threads = (pid: number) => readdirSync(`/proc/${pid}/task`).length;
+/** Whether a process runs (a zombie waiting to be reaped does not). */
+const runs = (pid: number) => {
+  try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8")); } catch { return false; }
+};
+async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`no ${what} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe("bin/evrec-gateway", () => {
   it("starts Node itself as the gateway, with V8's helper threads as EVREC_V8_POOL_SIZE says", async () => {
     const ours = await start({ EVREC_V8_POOL_SIZE: "0" });
-    const nodes = await start(); // Node's own default, four
+    const nodeDefault = await start(); // Node's own default, four
     // The process started is the one that wrote the ports file: the gateway, not a shell around it.
     expect(ours.pid).toBe(ours.ports.pid);
     const helpers = Math.max(1, availableParallelism() - 1);
     // Both did the same start (the same libuv pool, the same SQLite thread): they differ only in
     // V8's helpers.
-    expect(threads(nodes.ports.pid) - threads(ours.ports.pid)).toBe(4 - helpers);
+    expect(threads(nodeDefault.ports.pid) - threads(ours.ports.pid)).toBe(4 - helpers);
     expect((await fetch(`${ours.apiUrl}/api/health`)).ok).toBe(true);
     await ours.stop();
     // Stopped through the process it started: nothing of it is left.
     expect(() => readdirSync(`/proc/${ours.ports.pid}/task`)).toThrow();
+  }, 90000);
+
+  it("stops the gateway itself when npm start is told to stop (SIGTERM to npm, as a supervisor sends it)", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "evrec-launch-"));
+    dirs.push(dataDir);
+    const portsFile = join(dataDir, "ports.json");
+    const npm = spawn("npm", ["start", "--", "--data-dir", dataDir, "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0", "--ports-file", portsFile, "--scrub-mib-per-s", "0"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let said = "";
+    npm.stdout!.on("data", (b: Buffer) => (said += b.toString()));
+    npm.stderr!.on("data", (b: Buffer) => (said += b.toString()));
+    const exited = new Promise((r) => npm.once("exit", r));
+    let gateway = 0;
+    try {
+      await until("ports file", () => existsSync(portsFile) || npm.exitCode !== null, 60000);
+      expect(npm.exitCode, said).toBeNull();
+      gateway = (JSON.parse(readFileSync(portsFile, "utf8")) as { pid: number }).pid;
+      npm.kill("SIGTERM");
+      await exited;
+      // The signal reached the gateway, which shut down as it does on its own SIGTERM; a shell
+      // left between npm and Node would have died alone and left the gateway running.
+      await until("end of the gateway", () => !runs(gateway), 20000);
+      expect(said).toContain("shutting down");
+    } finally {
+      if (npm.exitCode === null) npm.kill("SIGKILL");
+      if (gateway && runs(gateway)) process.kill(gateway, "SIGKILL"); // what failed, cleaned up
+    }
   }, 90000);
 
   it("refuses a thread count that is not a whole number, saying why, before anything starts", () => {
