@@ -1,7 +1,8 @@
 // bin/evrec-gateway, the command `npm start` runs and every tool here starts a gateway with: its
 // process is the gateway's own (a kill reaches the gateway, not a wrapper that would leave it
-// running; so does npm start's, from npm), EVREC_V8_POOL_SIZE sets V8's helper threads (0: one for each core beyond the first;
-// unset, Node's four), and a bad thread count is refused with its reason before anything starts.
+// running; so does a SIGTERM to npm start), EVREC_V8_POOL_SIZE sets V8's helper threads (0: one
+// for each core beyond the first; unset, Node's four), and a bad thread count is refused with its
+// reason before anything starts.
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
@@ -55,7 +56,7 @@ describe("bin/evrec-gateway", () => {
     expect(() => readdirSync(`/proc/${ours.ports.pid}/task`)).toThrow();
   }, 90000);
 
-  it("stops the gateway itself when npm start is told to stop (SIGTERM to npm, as a supervisor sends it)", async () => {
+  it("stops the gateway itself when npm start is told to stop (SIGTERM to npm, as a service manager sends it)", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "evrec-launch-"));
     dirs.push(dataDir);
     const portsFile = join(dataDir, "ports.json");
