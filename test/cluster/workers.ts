@@ -6,6 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NatsCluster } from "./nats-cluster.js";
+import { until } from "../helpers/wait.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -14,13 +15,7 @@ export const WORKER = { user: "evrec-worker", pass: "worker-secret-for-tests" };
 
 export interface Proc { name: string; proc: ChildProcess; ports: string; out: string; metrics?: number }
 
-export const until = async (what: string, pred: () => boolean | Promise<boolean>, ms: number, detail: () => string = () => ""): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} ${detail()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+export { until };
 
 export interface WorkerSetup {
   /** The directory of the test: the worker's config, ports file and log go there, the data under data/. */

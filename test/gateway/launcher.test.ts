@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { GatewayProcess } from "../../client/gateway-process.js";
+import { until } from "../helpers/wait.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const dirs: string[] = [];
@@ -17,10 +18,15 @@ afterAll(async () => {
   for (const g of running) await g.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
+/** A data directory of its own, removed after the tests. */
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), "evrec-launch-"));
+  dirs.push(d);
+  return d;
+};
 
 async function start(env: Record<string, string> = {}): Promise<GatewayProcess> {
-  const dataDir = mkdtempSync(join(tmpdir(), "evrec-launch-"));
-  dirs.push(dataDir);
+  const dataDir = tempDir();
   const g = await GatewayProcess.start({ dataDir, options: { mqttPort: 0, httpPort: 0, scrubMibPerS: 0 }, env });
   running.push(g);
   return g;
@@ -32,13 +38,6 @@ const threads = (pid: number) => readdirSync(`/proc/${pid}/task`).length;
 const runs = (pid: number) => {
   try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8")); } catch { return false; }
 };
-async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`no ${what} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("bin/evrec-gateway", () => {
   it("starts Node itself as the gateway, with V8's helper threads as EVREC_V8_POOL_SIZE says", async () => {
@@ -57,8 +56,7 @@ describe("bin/evrec-gateway", () => {
   }, 90000);
 
   it("stops the gateway itself when npm start is told to stop (SIGTERM to npm, as a service manager sends it)", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "evrec-launch-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir();
     const portsFile = join(dataDir, "ports.json");
     const npm = spawn("npm", ["start", "--", "--data-dir", dataDir, "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0", "--ports-file", portsFile, "--scrub-mib-per-s", "0"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let said = "";
@@ -83,8 +81,7 @@ describe("bin/evrec-gateway", () => {
   }, 90000);
 
   it("refuses a thread count that is not a whole number, saying why, before anything starts", () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "evrec-launch-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir();
     const r = spawnSync(join(ROOT, "bin", "evrec-gateway"), ["--data-dir", dataDir], { cwd: ROOT, encoding: "utf8", env: { ...process.env, EVREC_V8_POOL_SIZE: "four" } });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/BAD_V8_POOL_SIZE: EVREC_V8_POOL_SIZE must be a whole number of threads .* not 'four'/);
