@@ -2,7 +2,7 @@
 // 3-node NATS cluster each (JetStream with three replicas, MQTT on every node): a fleet streams
 // 4 KiB chunks through the MQTT listeners until every recording is sealed and Acked. Printed per
 // round: verified chunks/s and MB/s, and CPU per chunk of the workers and of the NATS nodes (what
-// would scale with more cores). `npm run bench:cluster [-- --devices N --chunks N --rounds N --json FILE]`;
+// would scale with more cores). `npm run bench:cluster [-- OPTIONS]` (`--help` lists them);
 // `--db postgres`: the workers' metadata in a throwaway PostgreSQL 15 (a database per round), as a
 // region runs them, rather than one SQLite file.
 import { spawn } from "node:child_process";
@@ -16,15 +16,19 @@ import { openMetadata } from "../../gateway/cluster/store.js";
 import { configFrom } from "../../gateway/config.js";
 import { startPostgres } from "../helpers/postgres.js";
 import type { PostgresServer } from "../helpers/postgres.js";
+import { benchArgs } from "./args.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const DEVICES = arg("devices", 40), RECORDINGS = 2, CHUNKS = arg("chunks", 100), BYTES = 4096, ROUNDS = arg("rounds", 2);
-const jsonOut = process.argv.includes("--json") ? process.argv[process.argv.indexOf("--json") + 1] : "";
-const onPostgres = process.argv.includes("--db") && process.argv[process.argv.indexOf("--db") + 1] === "postgres";
+const opts = benchArgs("bench:cluster", "npm run bench:cluster [-- OPTIONS]", "The cluster's throughput with one gateway worker and with two, alternating rounds on a fresh\n3-node NATS cluster each (test/bench/cluster.bench.ts says how).", {
+  devices: { kind: "number", default: 40, integer: true, min: 1, help: "devices in the fleet" },
+  chunks: { kind: "number", default: 100, integer: true, min: 1, help: "chunks of 4 KiB in each of a device's two recordings" },
+  rounds: { kind: "number", default: 2, integer: true, min: 1, help: "alternating rounds of one and of two workers" },
+  json: { kind: "string", help: "where the figures are written as JSON (none if unset)" },
+  db: { kind: "string", default: "sqlite", choices: ["sqlite", "postgres"], help: "the workers' metadata: one SQLite file, or a throwaway PostgreSQL 15" },
+});
+const DEVICES = opts.devices, RECORDINGS = 2, CHUNKS = opts.chunks, BYTES = 4096, ROUNDS = opts.rounds;
+const jsonOut = opts.json ?? "";
+const onPostgres = opts.db === "postgres";
 let pg: PostgresServer | null = null;
 const WORKER = { user: "evrec-worker", pass: "bench-secret" };
 const TICK = 100; // clock ticks per second (Linux USER_HZ)

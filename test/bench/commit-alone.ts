@@ -1,7 +1,7 @@
 // The gateway's commit path alone, at a set rate: what its commit latency would be with no network,
 // no MQTT and no verification in front of it, on this disk, now.
 //
-// npm run bench:commit -- --rate 7600 [--size 4 --recordings 50 --seconds 6 --warmup 3]
+// npm run bench:commit -- --rate 7600 [OPTIONS] (`--help` lists them with their defaults)
 //
 // The group committer (gateway/ingest/commit.ts) with the station's own stores (SQLite in WAL with
 // synchronous=FULL in its thread, media files fsync'd) and the gateway's defaults (a batch waits
@@ -28,19 +28,30 @@ import type { Work } from "../../gateway/ingest/commit.js";
 import { RecordingWork } from "../../gateway/ingest/recording.js";
 import type { RecordingCommit } from "../../gateway/store/ingest.js";
 import { DEFAULTS } from "../../gateway/config.js";
+import { benchArgs, parseBenchArgs } from "./args.js";
+import type { BenchOption } from "./args.js";
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf("--" + name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
-};
-const RATE = Number(arg("rate", "0"));
-const SIZE = Number(arg("size", "4")) * 1024;
-const RECORDINGS = Number(arg("recordings", "50"));
-const SECONDS = Number(arg("seconds", "6"));
-const WARMUP_S = Number(arg("warmup", "3"));
-const TMP = arg("tmp", tmpdir());
-// The media journal as the gateway keeps it (its --media-journal-mb; 0: none).
-const JOURNAL_MB = Number(arg("media-journal-mb", String(DEFAULTS.mediaJournalMb)));
+const SPEC = {
+  rate: { kind: "number", min: 1, help: "chunks a second (required)" },
+  size: { kind: "number", default: 4, min: 0.001, help: "chunk size, KiB" },
+  recordings: { kind: "number", default: 50, integer: true, min: 1, help: "recordings written at once, their chunks arriving evenly" },
+  seconds: { kind: "number", default: 6, min: 1, help: "seconds measured" },
+  warmup: { kind: "number", default: 3, min: 0, help: "seconds of the same load before, on recordings of their own" },
+  tmp: { kind: "string", default: tmpdir(), help: "where its temporary directory is made (the disk measured)" },
+  "media-journal-mb": { kind: "number", default: DEFAULTS.mediaJournalMb, min: 0, help: "the media journal as the gateway keeps it (--media-journal-mb; 0: none)" },
+} satisfies Record<string, BenchOption>;
+const MAIN = !!process.argv[1] && /commit-alone\.ts$/.test(process.argv[1]);
+// Imported, it takes the defaults: the command line is its importer's.
+const opts = MAIN
+  ? benchArgs("bench:commit", "npm run bench:commit -- --rate N [OPTIONS]", "The gateway's group committer with SQLite and media files, fed in-process at a set rate: commit\nlatency with nothing in front of it (test/bench/commit-alone.ts says how). Prints one line of JSON.", SPEC)
+  : parseBenchArgs(SPEC, []).values;
+const RATE = opts.rate ?? 0;
+const SIZE = opts.size * 1024;
+const RECORDINGS = opts.recordings;
+const SECONDS = opts.seconds;
+const WARMUP_S = opts.warmup;
+const TMP = opts.tmp;
+const JOURNAL_MB = opts["media-journal-mb"];
 
 export interface CommitAlone {
   rate: number;
@@ -131,9 +142,9 @@ export async function commitAlone(rate: number): Promise<CommitAlone> {
   }
 }
 
-if (process.argv[1] && /commit-alone\.ts$/.test(process.argv[1])) {
+if (MAIN) {
   if (!(RATE > 0)) {
-    console.error("commit-alone: --rate N (chunks a second) is required");
+    console.error("bench:commit: BAD_BENCH_ARGUMENT: --rate N (chunks a second) is required (see --help)");
     process.exit(2);
   }
   process.stdout.write(JSON.stringify(await commitAlone(RATE)) + "\n");

@@ -1,9 +1,7 @@
-// npm run bench [-- --sizes 4,16,64 --rounds 3 --seconds 6 --devices 50 --window 16 --json FILE]
-// --latency-rate N: measure commit latency at N chunks/s rather than at half the measured maximum
-// (to compare two runs at the same load); --warmup S: seconds of that load before it is measured (3).
-// npm run bench:ingest: the gateway alone (--gateway-only), one size, quicker.
-// --db postgres: the gateway's metadata in a throwaway PostgreSQL 15 (test/helpers/postgres.ts);
-// --db postgres://...: in that server's database.
+// npm run bench [-- OPTIONS]: `--help` lists them with their defaults (test/bench/args.ts). npm run
+// bench:ingest: the gateway alone (--gateway-only), one size, quicker. --latency-rate N compares two
+// runs at the same load; --db postgres puts the gateway's metadata in a throwaway PostgreSQL 15
+// (test/helpers/postgres.ts).
 //
 // The gateway against a dumb pipe, in one run with alternating rounds: a load generator in its own
 // process (test/bench/loadgen.ts) drives the gateway (a child process started as `npm start` does:
@@ -33,30 +31,40 @@ import { fileURLToPath } from "node:url";
 import type { LoadConfig, LoadResult } from "./loadgen.js";
 import type { CommitAlone } from "./commit-alone.js";
 import { rowCpuUs, verifyHashesUs } from "./floor-probes.js";
+import { benchArgs } from "./args.js";
 import { startPostgres } from "../helpers/postgres.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf("--" + name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
-};
-const SIZES = arg("sizes", "4,16,64").split(",").map((k) => Number(k) * 1024);
-const ROUNDS = Number(arg("rounds", "3"));
-const SECONDS = Number(arg("seconds", "6"));
-const DEVICES = Number(arg("devices", "50"));
-const WINDOW = Number(arg("window", "16"));
-const JSON_OUT = arg("json", join(ROOT, "dist", "bench.json"));
-const GATEWAY_ONLY = process.argv.includes("--gateway-only");
-const LATENCY_RATE = Number(arg("latency-rate", "0"));
-const WARMUP_S = Number(arg("warmup", "3"));
-const DB = arg("db", "");
+const opts = benchArgs("bench", "npm run bench [-- OPTIONS]", "The gateway against mosquitto and against its own MQTT layer alone, in alternating rounds at each\nchunk size: chunks/s, the ratio, commit latency at half the maximum, twice the maximum offered,\nCPU a chunk, peak RSS, and this machine's floor (test/bench/compare.bench.ts says how).", {
+  sizes: { kind: "numbers", default: [4, 16, 64], help: "chunk sizes, KiB" },
+  rounds: { kind: "number", default: 3, integer: true, min: 1, help: "alternating rounds at each size" },
+  seconds: { kind: "number", default: 6, min: 1, help: "seconds a round" },
+  devices: { kind: "number", default: 50, integer: true, min: 1, help: "devices (MQTT clients) of the load generator" },
+  window: { kind: "number", default: 16, integer: true, min: 1, help: "chunks a device keeps in flight (QoS 1)" },
+  json: { kind: "string", default: "dist/bench.json", help: "where the figures are written as JSON (relative to the project)" },
+  "gateway-only": { kind: "flag", help: "the gateway's rounds alone (no mosquitto, no aedes alone)" },
+  "latency-rate": { kind: "number", default: 0, min: 0, help: "chunks/s for the latency rounds (0: half the measured maximum)" },
+  warmup: { kind: "number", default: 3, min: 0, help: "seconds of the latency rounds' load before they are measured" },
+  db: { kind: "string", default: "", help: "the gateway's metadata: 'postgres' (a throwaway PostgreSQL 15) or a postgres:// URL; SQLite if unset" },
+  ahead: { kind: "number", default: 0, integer: true, min: 0, help: "chunks chained per device before a gateway run (0: sized from the run)" },
+});
+const SIZES = opts.sizes.map((k) => k * 1024);
+const ROUNDS = opts.rounds;
+const SECONDS = opts.seconds;
+const DEVICES = opts.devices;
+const WINDOW = opts.window;
+const JSON_OUT = resolve(ROOT, opts.json);
+const GATEWAY_ONLY = opts["gateway-only"];
+const LATENCY_RATE = opts["latency-rate"];
+const WARMUP_S = opts.warmup;
+const DB = opts.db;
 // V8's helper threads in each gateway, as bin/evrec-gateway takes them: Node's four, or
 // EVREC_V8_POOL_SIZE's count (0: Node's rule, one for each core beyond the first).
 const V8_POOL = process.env.EVREC_V8_POOL_SIZE ? `${process.env.EVREC_V8_POOL_SIZE} (EVREC_V8_POOL_SIZE)` : "4 (Node's default)";
 // --ahead N: chunks the load generator chains per device before each gateway run; by default sized
 // from the rate the run expects (aheadFor), so that it chains none during the run.
-const AHEAD = Number(arg("ahead", "0"));
+const AHEAD = opts.ahead;
 
 /**
  * Chunks to chain per device before a gateway run of `seconds` at up to `rate` chunks/s over

@@ -5,6 +5,9 @@
 // a per-chunk key, and how both compare with appending the chunk to flash.
 import { fileURLToPath } from "node:url";
 import { espruinoBin, formatFinding, gate, runOnEspruino } from "../../scripts/espruino-gate.mjs";
+import { benchArgs } from "./args.js";
+
+benchArgs("bench:espruino", "npm run bench:espruino", "The chain's per-chunk cost on the real Espruino interpreter (ESPRUINO_BIN, or espruino-linux on\nthe PATH), against the one payload hash any scheme pays and appending the chunk to flash.", {});
 
 // ESPRUINO_BIN, or an `espruino-linux` on the PATH, as the test runner finds it.
 const BIN = espruinoBin(true);

@@ -1,4 +1,4 @@
-// `npm run bench:idle -- [--devices N] [--loaders K]`: how much a gateway holds per connected, idle
+// `npm run bench:idle [-- OPTIONS]` (`--help` lists them): how much a gateway holds per connected, idle
 // device. A gateway child process (its public command, with a file-descriptor limit raised for it by
 // `prlimit`), N registered devices, K loader processes that each log in their share over MQTT,
 // subscribe to their downlink and say Hello as a recorder does, then stay idle. Printed: the
@@ -21,12 +21,9 @@ import { encode } from "../../protocol/codec.js";
 import { CONTROL_HELLO, SCHEMA_VERSION } from "../../protocol/constants.js";
 import { downTopic, upTopic } from "../../protocol/topics.js";
 import { AdminApi } from "../../client/admin-api.js";
+import { benchArgs } from "./args.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 
 // ---- a loader: `--loader PORT FROM TO SEED` logs in devices FROM..TO-1 and idles ----
 
@@ -105,7 +102,11 @@ function rssMib(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  let n = arg("--devices", 20000);
+  const opts = benchArgs("bench:idle", "npm run bench:idle [-- OPTIONS]", "How much a gateway holds per connected, idle device (test/bench/idle.bench.ts says how).", {
+    devices: { kind: "number", default: 20000, integer: true, min: 1, help: "devices logged in, then idle" },
+    loaders: { kind: "number", integer: true, min: 1, help: "loader processes logging them in (default: one for each 9,000 devices)" },
+  });
+  let n = opts.devices;
   // One descriptor per connection: prlimit raises the limit for the gateway alone where this user
   // may; where not, the run is held below the hard limit and says so.
   const limit = String(Math.max(65536, n * 2));
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
       n = hard - 300;
     }
   }
-  const k = arg("--loaders", Math.max(1, Math.ceil(n / 9000)));
+  const k = opts.loaders ?? Math.max(1, Math.ceil(n / 9000));
   const dir = mkdtempSync(join(tmpdir(), "evrec-idle-"));
   const seed = randomBytes(8).toString("hex");
   const portsFile = join(dir, "ports.json");

@@ -2,7 +2,7 @@
 // cost: the worker's time to hash one device's login, and nats-server's CPU per device connect
 // (a storm of MQTT connects with the device logins, as after a node restart), against logins in
 // clear. One nats-server with JetStream and MQTT, its authorization reloaded for each cost; rounds
-// alternate the costs. `npm run bench:nats-auth [-- --devices N --rounds N --costs 4,6,8,10]`
+// alternate the costs. `npm run bench:nats-auth [-- OPTIONS]` (`--help` lists them)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,13 +10,15 @@ import { randomBytes } from "node:crypto";
 import mqtt from "mqtt";
 import { hash } from "bcryptjs";
 import { NatsCluster, NATS_BIN } from "../cluster/nats-cluster.js";
+import { benchArgs } from "./args.js";
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-};
-const DEVICES = Number(arg("devices", "200")), ROUNDS = Number(arg("rounds", "2"));
-const COSTS = arg("costs", "4,6,8,10").split(",").map(Number);
+const opts = benchArgs("bench:nats-auth", "npm run bench:nats-auth [-- OPTIONS]", "What bcrypt hashes in nats-server's authorization file cost at each cost: the worker's time to hash\na login, nats-server's CPU a device connect, against logins in clear (test/bench/nats-auth.bench.ts).", {
+  devices: { kind: "number", default: 200, integer: true, min: 1, help: "devices connecting in each storm" },
+  rounds: { kind: "number", default: 2, integer: true, min: 1, help: "alternating rounds of the costs" },
+  costs: { kind: "numbers", default: [4, 6, 8, 10], help: "bcrypt costs measured" },
+});
+const DEVICES = opts.devices, ROUNDS = opts.rounds;
+const COSTS = opts.costs;
 const CONCURRENCY = 16;
 const WORKER = { user: "evrec-worker", pass: "bench-secret" };
 const TICK = 100; // clock ticks per second (Linux USER_HZ)

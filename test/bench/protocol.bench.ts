@@ -1,4 +1,4 @@
-// npm run bench:protocol — incremental verification throughput against raw node:crypto SHA-256
+// npm run bench:protocol [-- OPTIONS] — incremental verification throughput against raw node:crypto SHA-256
 // over the same payload bytes, for 1, 4, 16 and 64 KiB chunks. Every payload byte is hashed once
 // by both, so the ratio's ceiling is 1.0; the rest is the chain, tag and key step per chunk.
 import { nodeSha256 } from "../../protocol/sha256-node.js";
@@ -8,11 +8,16 @@ import { ChainWriter, genesisFor } from "../../protocol/writer.js";
 import { RecordingVerifier } from "../../protocol/verify.js";
 import { MEDIA_PCM_8K_S16LE } from "../../protocol/constants.js";
 import { randomBytes } from "node:crypto";
+import { benchArgs } from "./args.js";
 
 const sha = nodeSha256;
 const DEVICE = "BENCH-01";
-const TOTAL = Number(process.env.BENCH_MB || 64) * 1024 * 1024;
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 9);
+const opts = benchArgs("bench:protocol", "npm run bench:protocol [-- OPTIONS]", "Incremental verification against raw node:crypto SHA-256 over the same payload bytes, 1 to 64 KiB\nchunks (test/bench/protocol.bench.ts says how).", {
+  mib: { kind: "number", default: 64, min: 1, help: "MiB of chunks verified a round" },
+  rounds: { kind: "number", default: 9, integer: true, min: 1, help: "rounds at each size (the median is printed)" },
+});
+const TOTAL = opts.mib * 1024 * 1024;
+const ROUNDS = opts.rounds;
 
 function makeRecording(size: number) {
   const keys = deriveDeviceKeys(sha, new Uint8Array(32).fill(7));

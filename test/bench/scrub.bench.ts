@@ -1,7 +1,7 @@
 // npm run bench:scrub — the scrub's throughput over stored media (re-hash every payload against
 // its stored header, recompute the chain, check every tag and seal) against `sha256sum` over
 // the same media files, in the same run, with the page cache warm for both. Prints figures;
-// passes or fails nothing. BENCH_MIB (default 256) of 64 KiB chunks, BENCH_DEVICES devices.
+// passes or fails nothing. `-- --help` lists its options (how much, from how many devices).
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,9 +12,14 @@ import { DEFAULTS } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/log.js";
 import { Scrubber } from "../../gateway/evidence/scrub.js";
 import { FakeDevice } from "../gateway/fake-device.js";
+import { benchArgs } from "./args.js";
 
-const MIB = Number(process.env.BENCH_MIB || 256);
-const DEVICES = Number(process.env.BENCH_DEVICES || 4);
+const opts = benchArgs("bench:scrub", "npm run bench:scrub [-- OPTIONS]", "The scrub's throughput over stored media against sha256sum over the same files, the page cache\nwarm for both (test/bench/scrub.bench.ts says how).", {
+  mib: { kind: "number", default: 256, min: 1, help: "MiB of 64 KiB chunks stored, then scrubbed" },
+  devices: { kind: "number", default: 4, integer: true, min: 1, help: "devices recording them" },
+});
+const MIB = opts.mib;
+const DEVICES = opts.devices;
 const CHUNK = 65536;
 const CHUNKS_PER_REC = 64;
 const recsPerDevice = Math.max(1, Math.round((MIB * 1048576) / (CHUNK * CHUNKS_PER_REC * DEVICES)));
@@ -47,7 +52,9 @@ try {
 
   const store = await openStore(config);
   const mediaDir = join(dir, "media");
-  const files = readdirSync(mediaDir).flatMap((dev) => readdirSync(join(mediaDir, dev)).map((f) => join(mediaDir, dev, f)));
+  // Each device's directory of media files; the media journal's files (.journal-N) lie beside them.
+  const devices = readdirSync(mediaDir, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith("."));
+  const files = devices.flatMap((dev) => readdirSync(join(mediaDir, dev.name)).map((f) => join(mediaDir, dev.name, f)));
   const sha256sum = () => {
     const t = process.hrtime.bigint();
     execFileSync("sha256sum", files, { maxBuffer: 64 << 20 });

@@ -1,4 +1,4 @@
-// npm run bench:store [-- --recordings 50 --chunks 200 --batch 256 --rounds 3]
+// npm run bench:store [-- OPTIONS] (`--help` lists them with their defaults)
 //
 // The store's commit path on each driver, in one run with alternating rounds: the group commit's
 // work without the network or the media files. Each batch is one transaction, written as
@@ -17,16 +17,19 @@ import { ALL_MIGRATIONS } from "../../gateway/gateway.js";
 import { commitRecording, commitRecordings, mergeCommits } from "../../gateway/store/ingest.js";
 import type { RecordingCommit } from "../../gateway/store/ingest.js";
 import { postgresMissing, startPostgres } from "../helpers/postgres.js";
+import { benchArgs } from "./args.js";
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf("--" + name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
-};
-const RECORDINGS = Number(arg("recordings", "50"));
-const CHUNKS = Number(arg("chunks", "200"));
+const opts = benchArgs("bench:store", "npm run bench:store [-- OPTIONS]", "The store's commit path on SQLite and on PostgreSQL 15, alternating rounds: chunk rows committed\na second and the time a batch (test/bench/store.bench.ts says how).", {
+  recordings: { kind: "number", default: 50, integer: true, min: 1, help: "recordings written at once" },
+  chunks: { kind: "number", default: 200, integer: true, min: 1, help: "chunks of each recording a round" },
+  batch: { kind: "number", default: 256, integer: true, min: 1, help: "commit items a batch (the gateway's commitMaxBatch)" },
+  rounds: { kind: "number", default: 3, integer: true, min: 1, help: "alternating rounds on each driver" },
+});
+const RECORDINGS = opts.recordings;
+const CHUNKS = opts.chunks;
 /** Commit items per batch (the gateway's commitMaxBatch); each item is one chunk of one recording. */
-const BATCH = Number(arg("batch", "256"));
-const ROUNDS = Number(arg("rounds", "3"));
+const BATCH = opts.batch;
+const ROUNDS = opts.rounds;
 
 const median = (xs: number[]) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });

@@ -1,5 +1,5 @@
-// npm run bench:verify — a case of BENCH_MIB (default 1024) MiB of audio, recorded by
-// BENCH_DEVICES devices and linked to one case, is exported with the admin CLI and verified with
+// npm run bench:verify [-- OPTIONS] — a case of --mib (default 1024) MiB of audio, recorded by
+// --devices devices (4) and linked to one case, is exported with the admin CLI and verified with
 // npm run verify, each in its own process whose peak RSS is printed; then verify's throughput
 // is set against sha256sum over the same bundle, in the same run, page cache warm for both.
 // Prints figures; passes or fails nothing (it exits 1 only if the bundle does not verify).
@@ -12,11 +12,17 @@ import { startGateway } from "../../gateway/gateway.js";
 import { DEFAULTS } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/log.js";
 import { FakeDevice } from "../gateway/fake-device.js";
+import { benchArgs } from "./args.js";
 
-const MIB = Number(process.env.BENCH_MIB || 1024);
-const DEVICES = Number(process.env.BENCH_DEVICES || 4);
+const opts = benchArgs("bench:verify", "npm run bench:verify [-- OPTIONS]", "A case exported with the admin CLI and verified with npm run verify, each in its own process\n(time, peak RSS), verify set against sha256sum over the same bundle (test/bench/verify.bench.ts).", {
+  mib: { kind: "number", default: 1024, min: 1, help: "MiB of audio in the case" },
+  devices: { kind: "number", default: 4, integer: true, min: 1, help: "devices recording it" },
+  "chunks-per-recording": { kind: "number", default: 64, integer: true, min: 1, help: "64 KiB chunks in each recording" },
+});
+const MIB = opts.mib;
+const DEVICES = opts.devices;
 const CHUNK = 65536;
-const CHUNKS_PER_REC = Number(process.env.BENCH_CHUNKS_PER_REC || 64);
+const CHUNKS_PER_REC = opts["chunks-per-recording"];
 const recsPerDevice = Math.max(1, Math.round((MIB * 1048576) / (CHUNK * CHUNKS_PER_REC * DEVICES)));
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-bench-verify-"));
