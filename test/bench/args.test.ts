@@ -1,8 +1,9 @@
 // The benches' command lines (test/bench/args.ts): what an operator typing one sees.
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { benchHelp, parseBenchArgs } from "./args.js";
 import type { BenchOption } from "./args.js";
 
@@ -53,25 +54,26 @@ describe("a bench's options", () => {
 });
 
 describe("npm run bench's command line", () => {
-  const bench = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "test/bench/compare.bench.ts", ...args], { encoding: "utf8", timeout: 20000 });
-  const benchDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith("evrec-bench-")).sort();
+  // The bench's TMPDIR, its own: where it would make its directory had it started.
+  const tmp = mkdtempSync(join(tmpdir(), "evrec-bench-args-"));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const bench = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "test/bench/compare.bench.ts", ...args], { encoding: "utf8", timeout: 20000, env: { ...process.env, TMPDIR: tmp } });
+  const benchDirs = () => readdirSync(tmp).filter((f) => !f.startsWith("tsx-")); // tsx keeps its compile cache there
 
   it("prints its options on --help, and runs nothing", () => {
-    const before = benchDirs();
     const r = bench("--help");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^usage: npm run bench \[-- OPTIONS\]/);
     for (const o of ["sizes", "rounds", "seconds", "devices", "window", "json", "gateway-only", "latency-rate", "warmup", "db", "ahead"]) expect(r.stdout).toContain(`--${o}`);
     expect(r.stdout).not.toContain("bench: 50 clients");
-    expect(benchDirs()).toEqual(before);
+    expect(benchDirs()).toEqual([]);
   });
 
   it("refuses a mistyped option before it starts anything", () => {
-    const before = benchDirs();
     const r = bench("--sizes", "4", "--rouns", "1");
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^bench: BAD_BENCH_ARGUMENT: .*'--rouns'.*\(see --help\)\n$/);
     expect(r.stdout).toBe("");
-    expect(benchDirs()).toEqual(before);
+    expect(benchDirs()).toEqual([]);
   });
 });

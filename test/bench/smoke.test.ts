@@ -1,0 +1,56 @@
+// The benches still run: each at its smallest, to its figures, leaving nothing behind. Their
+// figures are not judged here (they are benchmarks, not timed tests); what is, is that a bench an
+// operator runs does not fail on code that moved under it (bench:scrub did, once the media journal
+// put its files beside the devices' directories).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+// The benches' own temporary directory (TMPDIR), apart from every other test's: what they leave
+// in it is theirs.
+const tmp = mkdtempSync(join(tmpdir(), "evrec-smoke-"));
+const out = mkdtempSync(join(tmpdir(), "evrec-smoke-out-"));
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+  rmSync(out, { recursive: true, force: true });
+});
+
+const bench = (file: string, ...args: string[]) => {
+  const r = spawnSync(process.execPath, ["--import", "tsx", `test/bench/${file}`, ...args], { encoding: "utf8", timeout: 150000, env: { ...process.env, TMPDIR: tmp } });
+  if (r.status !== 0) throw new Error(`${file} ${args.join(" ")} ended with ${r.status ?? r.signal}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  return r.stdout;
+};
+
+describe("the benches, each at its smallest", { timeout: 180000 }, () => {
+  it("npm run bench: a gateway round, its latency round and its overload, with figures in JSON", () => {
+    const json = join(out, "bench.json");
+    const text = bench("compare.bench.ts", "--gateway-only", "--sizes", "4", "--rounds", "1", "--seconds", "1", "--warmup", "0", "--json", json);
+    expect(text).toMatch(/^ 4 KiB +[\d,]+ /m);
+    const r = JSON.parse(readFileSync(json, "utf8")).results[0];
+    expect(r.sizeKiB).toBe(4);
+    expect(r.gateway.chunksPerS).toBeGreaterThan(0);
+    expect(r.latencyAtHalf.samples).toBeGreaterThan(0);
+    expect(r.latencyAtHalf.commitAlone.committed).toBeGreaterThan(0);
+  });
+
+  it("npm run bench:commit: the commit path alone at a set rate", () => {
+    const r = JSON.parse(bench("commit-alone.ts", "--rate", "500", "--seconds", "1", "--warmup", "0").trim().split("\n").pop()!);
+    expect(r.committed).toBeGreaterThan(400);
+    expect(r.batches.n).toBeGreaterThan(0);
+  });
+
+  it("npm run bench:scrub: the scrub against sha256sum over stored media", () => {
+    expect(bench("scrub.bench.ts", "--mib", "1", "--devices", "2")).toMatch(/scrub \/ sha256sum: [\d.]+/);
+  });
+
+  it("npm run bench:protocol: verification against raw SHA-256 at each size", () => {
+    const rows = bench("protocol.bench.ts", "--mib", "1", "--rounds", "1").split("\n").filter((l) => /^\s*\d+ KiB /.test(l));
+    expect(rows.length).toBe(4);
+  });
+
+  it("leaves none of their temporary directories behind", () => {
+    expect(readdirSync(tmp).filter((f) => !f.startsWith("tsx-"))).toEqual([]); // tsx keeps its compile cache there
+  });
+});
