@@ -107,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
       config = cluster.gateway;
     } else config = loadConfig([...(f("--data-dir") ? ["--data-dir", f("--data-dir")!] : []), ...(f("--db") ? ["--db", f("--db")!] : [])], process.env).config;
   } catch (e) {
-    if (e instanceof ConfigError) { console.error(`admin: CONFIG: ${e.message}`); return 2; }
+    if (e instanceof ConfigError) { console.error(`admin: ${e.code}: ${e.message}`); return 2; }
     throw e;
   }
   let store: Store;
@@ -125,7 +125,8 @@ async function main(argv: string[]): Promise<number> {
       region = r;
       store = { ...store, media: r.media };
     } catch (e) {
-      console.error(`admin: NATS: the region's media in JetStream can't be reached (${cluster.cluster.natsServers}): ${(e as Error).message}`);
+      if (e instanceof GatewayError) console.error(`admin: ${e.code}: the region's media in JetStream can't be read: ${e.message}`);
+      else console.error(`admin: NATS: the region's media in JetStream can't be reached (${cluster.cluster.natsServers}): ${(e as Error).message}`);
       await store.db.close();
       return 1;
     }

@@ -195,7 +195,10 @@ export function helpText(): string {
   return ["Usage: npm start -- [options]", "", "Starts the station gateway: embedded MQTT broker, verified ingest, SQLite (or PostgreSQL, --db) store.", "", "Options:", "  --config <file>              JSON file with any of the options below", "  --cluster <file>             run as a cluster worker on NATS instead (see --cluster-help)", ...rows, "  --help                       this text", ""].join("\n");
 }
 
-export class ConfigError extends Error {}
+/** A bad option, file or value, said before anything starts; the reason code the CLI prints with it. */
+export class ConfigError extends Error {
+  code: string = "CONFIG";
+}
 
 function coerce(k: keyof GatewayConfig, v: unknown, from: string): string | number {
   if (typeof DEFAULTS[k] === "number") {

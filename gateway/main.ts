@@ -21,7 +21,7 @@ async function runStation(): Promise<void> {
     parsed = loadConfig(process.argv.slice(2), process.env);
   } catch (e) {
     if (e instanceof ConfigError) {
-      console.error(`gateway: ${e.message}`);
+      console.error(`gateway: ${e.code}: ${e.message}`);
       process.exit(2);
     }
     throw e;

@@ -12,16 +12,26 @@ import { GatewayError } from "../errors.js";
 
 export async function runWorker(argv: string[]): Promise<void> {
   const i = argv.indexOf("--cluster");
-  if (argv.includes("--cluster-help") || argv.includes("--help") || i < 0 || !argv[i + 1]) {
+  if (argv.includes("--cluster-help") || argv.includes("--help")) {
     console.log(clusterHelpText());
-    process.exit(argv.includes("--cluster-help") || argv.includes("--help") ? 0 : 2);
+    process.exit(0);
+  }
+  if (i < 0 || !argv[i + 1] || argv[i + 1].startsWith("--")) {
+    console.error("gateway: CONFIG: --cluster needs the cluster's file: npm start -- --cluster FILE (see --cluster-help)");
+    process.exit(2);
+  }
+  // Every other option of a worker or an office is in its file; one given here would be ignored.
+  const other = argv.filter((a, j) => j !== i && j !== i + 1 && a !== "--office");
+  if (other.length) {
+    console.error(`gateway: CONFIG: ${other.join(" ")}: with --cluster, options go in the cluster's file (its "gateway" section for the station's; see --cluster-help)`);
+    process.exit(2);
   }
   let cfg;
   try {
     cfg = loadClusterConfig(argv[i + 1]);
   } catch (e) {
     if (e instanceof ConfigError) {
-      console.error(`gateway: ${e.message}`);
+      console.error(`gateway: ${e.code}: ${e.message}`);
       process.exit(2);
     }
     throw e;
@@ -29,23 +39,23 @@ export async function runWorker(argv: string[]): Promise<void> {
   const office = argv.includes("--office");
   const log = createLogger(cfg.gateway.logLevel).child(office ? { office: cfg.cluster.worker } : { worker: cfg.cluster.worker });
   let close: () => Promise<void>;
-  if (office) {
-    let o;
-    try {
-      o = await startClusterOffice(cfg, log);
-    } catch (e) {
-      // A bad witness entry, a region identity that does not match, a data directory in use: say why.
-      if (e instanceof ConfigError || e instanceof IdentityError || e instanceof GatewayError) {
-        console.error(`gateway: ${(e as { code?: string }).code ? (e as { code: string }).code + ": " : ""}${e.message}`);
-        process.exit(2);
-      }
-      throw e;
+  // A bad witness entry, a region identity that does not match, a data directory in use, NATS not
+  // there or refusing the login: said in one line with its reason code, not a stack trace.
+  const failed = (e: unknown): never => {
+    if (e instanceof ConfigError || e instanceof IdentityError || e instanceof GatewayError) {
+      console.error(`gateway: ${(e as { code?: string }).code ? (e as { code: string }).code + ": " : ""}${e.message}`);
+      // Exit 1 for what may pass by itself (NATS not up yet), 2 for what must be mended first.
+      process.exit(e instanceof GatewayError && e.code === "NATS_UNREACHABLE" ? 1 : 2);
     }
+    throw e;
+  };
+  if (office) {
+    const o = await startClusterOffice(cfg, log).catch(failed);
     console.log(`gateway: region office on ${cfg.cluster.natsServers}; API on ${o.office.apiScheme}://${cfg.gateway.host === "0.0.0.0" ? "127.0.0.1" : cfg.gateway.host}:${o.httpPort}/api`);
     if (o.adminTokenFile) console.log(`gateway: first start: admin account created, its token is in ${o.adminTokenFile} (mode 0600)`);
     close = () => o.close();
   } else {
-    const w = await startWorker(cfg, log);
+    const w = await startWorker(cfg, log).catch(failed);
     console.log(`gateway: cluster worker ${w.name} on ${cfg.cluster.natsServers}, partitions ${w.partitions().join(",") || "none yet"}, metrics on :${w.metricsPort}/metrics`);
     close = () => w.close();
   }

@@ -4,6 +4,7 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { listOption } from "./config.js";
 import type { ClusterOptions } from "./config.js";
+import { GatewayError } from "../errors.js";
 
 /**
  * How long a JetStream call waits for its answer; one that finds no stream leader (a node lost) is
@@ -18,7 +19,20 @@ export const JS_WAIT_MS = 10000;
  */
 export const LIVE_SUBJECT = "evrec.live";
 
-/** A connection that reconnects for as long as the process runs; `role` names it in the server's view. */
-export function connectCluster(o: ClusterOptions, role: "worker" | "office"): Promise<NatsConnection> {
-  return connect({ servers: listOption(o.natsServers), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-${role}-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+/**
+ * A connection that reconnects for as long as the process runs; `role` names it in the server's
+ * view. The first connection is not waited for: a process that can't reach any server when it
+ * starts says so and why (NATS_UNREACHABLE, or NATS_LOGIN_REFUSED for the login), rather than
+ * waiting unseen; its service manager starts it again.
+ */
+export async function connectCluster(o: ClusterOptions, role: "worker" | "office"): Promise<NatsConnection> {
+  try {
+    return await connect({ servers: listOption(o.natsServers), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-${role}-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  } catch (e) {
+    const why = (e as Error).message;
+    if ((e as Error).name === "AuthorizationError") {
+      throw new GatewayError("NATS_LOGIN_REFUSED", `NATS at ${o.natsServers} refused the ${role}'s login (cluster.natsUser ${JSON.stringify(o.natsUser)}): ${why}`, { cause: e });
+    }
+    throw new GatewayError("NATS_UNREACHABLE", `no NATS server answered at ${o.natsServers} (${why}): is nats-server running there, and are those its client addresses (cluster.natsServers)?`, { cause: e });
+  }
 }

@@ -18,7 +18,7 @@ export interface WitnessConfig {
 
 /** A bad `witnesses` option: the gateway refuses to start, as for any bad option. */
 export class WitnessConfigError extends ConfigError {
-  code = "WITNESS_CONFIG";
+  override code = "WITNESS_CONFIG";
 }
 
 /** Parse `URL VERIFIER-KEY[,URL VERIFIER-KEY...]` (config `witnesses`). */

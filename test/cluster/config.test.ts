@@ -4,9 +4,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { CLUSTER_DEFAULTS, clusterHelpText, loadClusterConfig } from "../../gateway/cluster/config.js";
 import { DEFAULTS } from "../../gateway/config.js";
+import { freePort, NATS_BIN, NatsCluster } from "./nats-cluster.js";
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-cluster-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,6 +46,49 @@ describe("a cluster worker's configuration file", () => {
   it("stops `--cluster` with a bad file before connecting, exit code 2 and the reason", () => {
     const r = spawnSync(join(import.meta.dirname, "../../bin/evrec-gateway"), ["--cluster", file("exit.json", { cluster: { replicas: -1 } })], { encoding: "utf8", timeout: 20000 });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/gateway: cluster file .*replicas must be a non-negative number/);
+    expect(r.stderr).toMatch(/^gateway: CONFIG: cluster file .*replicas must be a non-negative number/);
+  });
+
+  const gateway = (...args: string[]) => spawnSync(join(import.meta.dirname, "../../bin/evrec-gateway"), args, { encoding: "utf8", timeout: 30000 });
+
+  it("says what is missing when --cluster has no file, and refuses an option given beside the file", () => {
+    for (const args of [["--cluster"], ["--cluster", "--office"]]) {
+      const r = gateway(...args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe("gateway: CONFIG: --cluster needs the cluster's file: npm start -- --cluster FILE (see --cluster-help)\n");
+    }
+    // A station option on the command line would be ignored by a worker: refused, it goes in the file.
+    const r = gateway("--cluster", file("beside.json", { cluster: { natsServers: "127.0.0.1:1" } }), "--mqtt-port", "1999");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^gateway: CONFIG: --mqtt-port 1999: with --cluster, options go in the cluster's file/);
+  });
+
+  it("stops a worker and an office that reach no NATS server in one line with its reason, exit code 1", async () => {
+    const port = await freePort();
+    for (const extra of [[], ["--office"]]) {
+      const f = file(`unreachable${extra.length}.json`, { cluster: { natsServers: `127.0.0.1:${port}` }, gateway: { dataDir: join(dir, `unreachable-data${extra.length}`), httpPort: 0 } });
+      const r = gateway("--cluster", f, ...extra);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(`gateway: NATS_UNREACHABLE: no NATS server answered at 127.0.0.1:${port} (connection refused): is nats-server running there, and are those its client addresses (cluster.natsServers)?\n`);
+    }
+  });
+
+  it.skipIf(!existsSync(NATS_BIN))("stops a worker whose NATS login is refused, saying so", async () => {
+    const nats = new NatsCluster(join(dir, "nats"), 4, { user: "evrec-worker", pass: "the-right-one" });
+    try {
+      await nats.start(1);
+      const f = file("login.json", { cluster: { natsServers: `127.0.0.1:${nats.nodes[0].client}`, natsUser: "evrec-worker", natsPass: "a-wrong-one" }, gateway: { dataDir: join(dir, "login-data") } });
+      const r = await new Promise<{ status: number | null; stderr: string }>((done) => {
+        const p = spawn(join(import.meta.dirname, "../../bin/evrec-gateway"), ["--cluster", f], { stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        p.stderr.on("data", (d) => (stderr += d));
+        const t = setTimeout(() => p.kill("SIGKILL"), 30000);
+        p.on("exit", (status) => { clearTimeout(t); done({ status, stderr }); });
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^gateway: NATS_LOGIN_REFUSED: NATS at 127\.0\.0\.1:\d+ refused the worker's login \(cluster\.natsUser "evrec-worker"\): .*Authorization Violation/i);
+    } finally {
+      await nats.stop();
+    }
   });
 });

@@ -87,4 +87,12 @@ describe("bin/evrec-gateway", () => {
     expect(r.stderr).toMatch(/BAD_V8_POOL_SIZE: EVREC_V8_POOL_SIZE must be a whole number of threads .* not 'four'/);
     expect(readdirSync(dataDir)).toEqual([]);
   });
+
+  it("refuses an option it does not know with its reason code, before anything starts", () => {
+    const dataDir = tempDir();
+    const r = spawnSync(join(ROOT, "bin", "evrec-gateway"), ["--data-dir", dataDir, "--mqtt-prot", "1883"], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe("gateway: CONFIG: unknown option --mqtt-prot (see --help)\n");
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
 });
