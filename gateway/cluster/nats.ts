@@ -21,9 +21,9 @@ export const LIVE_SUBJECT = "evrec.live";
 
 /**
  * A connection that reconnects for as long as the process runs; `role` names it in the server's
- * view. The first connection is not waited for: a process that can't reach any server when it
- * starts says so and why (NATS_UNREACHABLE, or NATS_LOGIN_REFUSED for the login), rather than
- * waiting unseen; its service manager starts it again.
+ * view. Only the first connection is not tried again: a process that reaches no server when it
+ * starts stops and says why (NATS_UNREACHABLE, or NATS_LOGIN_REFUSED for its login) rather than
+ * waiting unseen, and its service manager starts it again.
  */
 export async function connectCluster(o: ClusterOptions, role: "worker" | "office"): Promise<NatsConnection> {
   try {
