@@ -155,7 +155,10 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 5000));
     const after = rssMib(ports.pid);
     console.log(`idle: ${ok} devices logged in and said Hello (${failed} failed) in ${loginS.toFixed(1)} s with ${k} loader processes`);
-    console.log(`idle: gateway RSS ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB with them connected: ${(((after - before) * 1024) / Math.max(1, ok)).toFixed(1)} KiB per idle device (goal: 20,000 under 1 GB in all: ${after < 1024 ? "met" : "not met"})`);
+    // A few devices move RSS less than its own noise; the goal is judged at its own count.
+    const perDevice = after > before ? `${(((after - before) * 1024) / Math.max(1, ok)).toFixed(1)} KiB per idle device` : "no growth RSS shows at this count";
+    const goal = ok >= 20000 ? `goal: 20,000 under 1 GB in all: ${after < 1024 ? "met" : "not met"}` : "the goal, 20,000 under 1 GB in all, is judged with 20,000 devices";
+    console.log(`idle: gateway RSS ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB with them connected: ${perDevice} (${goal})`);
   } finally {
     for (const c of loaders) c.kill("SIGKILL");
     gw.kill("SIGTERM");

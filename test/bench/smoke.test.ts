@@ -3,14 +3,18 @@
 // operator runs does not fail on code that moved under it (bench:scrub did, once the media journal
 // put its files beside the devices' directories).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { NATS_BIN } from "../cluster/nats-cluster.js";
 
 // The benches' own temporary directory (TMPDIR), apart from every other test's: what they leave
 // in it is theirs.
 const tmp = mkdtempSync(join(tmpdir(), "evrec-smoke-"));
+// Open to all as /tmp is: run as root, the PostgreSQL helper makes its server's directory in it as
+// the postgres user (initdb refuses to run as root).
+chmodSync(tmp, 0o1777);
 const out = mkdtempSync(join(tmpdir(), "evrec-smoke-out-"));
 afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
@@ -23,6 +27,7 @@ const bench = (file: string, ...args: string[]) => {
   return r.stdout;
 };
 
+// One after another (a file's tests run in turn): the cluster's bench starts three nats-servers.
 describe("the benches, each at its smallest", { timeout: 180000 }, () => {
   it("npm run bench: a gateway round, its latency round and its overload, with figures in JSON", () => {
     const json = join(out, "bench.json");
@@ -48,6 +53,26 @@ describe("the benches, each at its smallest", { timeout: 180000 }, () => {
   it("npm run bench:protocol: verification against raw SHA-256 at each size", () => {
     const rows = bench("protocol.bench.ts", "--mib", "1", "--rounds", "1").split("\n").filter((l) => /^\s*\d+ KiB /.test(l));
     expect(rows.length).toBe(4);
+  });
+
+  it("npm run bench:store: the group commit's store work on each driver", () => {
+    expect(bench("store.bench.ts", "--rounds", "1", "--chunks", "5")).toMatch(/^SQLite, together +[\d,]+ /m);
+  });
+
+  it("npm run bench:verify: a case exported and verified offline, against sha256sum", () => {
+    expect(bench("verify.bench.ts", "--mib", "1", "--devices", "1", "--chunks-per-recording", "8")).toMatch(/verify \/ sha256sum: [\d.]+/);
+  });
+
+  it("npm run bench:idle: a gateway's memory with idle devices logged in", () => {
+    expect(bench("idle.bench.ts", "--devices", "20")).toMatch(/idle: 20 devices logged in and said Hello \(0 failed\)/);
+  });
+
+  it.skipIf(!existsSync(NATS_BIN))("npm run bench:cluster: one worker against two on a 3-node NATS cluster", () => {
+    expect(bench("cluster.bench.ts", "--devices", "2", "--chunks", "5", "--rounds", "1")).toMatch(/^median: 1 worker [\d,]+ chunks\/s, 2 workers [\d,]+ chunks\/s/m);
+  });
+
+  it.skipIf(!existsSync(NATS_BIN))("npm run bench:nats-auth: what bcrypt logins cost nats-server", () => {
+    expect(bench("nats-auth.bench.ts", "--devices", "4", "--rounds", "1", "--costs", "4")).toMatch(/^\| bcrypt 4 \|/m);
   });
 
   it("leaves none of their temporary directories behind", () => {

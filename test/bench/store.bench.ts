@@ -17,6 +17,7 @@ import { ALL_MIGRATIONS } from "../../gateway/gateway.js";
 import { commitRecording, commitRecordings, mergeCommits } from "../../gateway/store/ingest.js";
 import type { RecordingCommit } from "../../gateway/store/ingest.js";
 import { postgresMissing, startPostgres } from "../helpers/postgres.js";
+import type { PostgresServer } from "../helpers/postgres.js";
 import { benchArgs } from "./args.js";
 
 const opts = benchArgs("bench:store", "npm run bench:store [-- OPTIONS]", "The store's commit path on SQLite and on PostgreSQL 15, alternating rounds: chunk rows committed\na second and the time a batch (test/bench/store.bench.ts says how).", {
@@ -81,8 +82,9 @@ async function round(db: Db, prefix: string, together: boolean): Promise<{ perS:
 async function main() {
   const missing = postgresMissing();
   const dir = mkdtempSync(join(tmpdir(), "evrec-store-bench-"));
-  const pg = missing ? null : await startPostgres();
+  let pg: PostgresServer | null = null;
   try {
+    pg = missing ? null : await startPostgres();
     const engines: [string, Db][] = [["SQLite", await Db.open(join(dir, "gateway.db"))]];
     if (pg) engines.push(["PostgreSQL", await Db.open(await pg.createDatabase())]);
     else console.log(`bench: PostgreSQL skipped: ${missing}`);
