@@ -32,6 +32,8 @@ import type { LoadConfig, LoadResult } from "./loadgen.js";
 import type { CommitAlone } from "./commit-alone.js";
 import { rowCpuUs, verifyHashesUs } from "./floor-probes.js";
 import { benchArgs } from "./args.js";
+import { verdictLines, verdicts } from "./goals.js";
+import type { GoalInputs } from "./goals.js";
 import { startPostgres } from "../helpers/postgres.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 
@@ -559,11 +561,14 @@ async function main() {
     console.log(`${String(r.sizeKiB).padStart(2)} KiB at twice the maximum: by twice the devices ${o(r.overloadDevices)}; by eight times the window ${o(r.overload)}`);
   }
   console.log("goals: ratio >= 0.5 at 4 KiB and >= 0.8 at 16 KiB; commit p99 <= 50 ms at half the maximum rate; at twice the maximum offered, >= 90% of the maximum committed, memory flat");
+  const goals = verdicts(results as unknown as GoalInputs[]);
+  console.log("goals in this run (the gateway's own p99, over whole rounds):");
+  for (const l of verdictLines(goals)) console.log(l);
   console.log("floor: the least machine CPU a gateway run's chunk can cost, from parts measured in the run (publishing, aedes taking it in, its four hashes, the fsync'd append, its row), and the best ratio to mosquitto it allows");
   console.log("machine µs/msg: the CPU of every process of a run per message (the server's, the load generator's, and for mosquitto its subscriber's); on a machine the runs saturate, their ratio bounds the throughput ratio");
   console.log("aedes alone: the gateway's MQTT layer taking the same load in (parsed, PUBACKed, handed to the process), with nothing verified or stored; its ratio is the ceiling of the gateway's");
   mkdirSync(dirname(JSON_OUT), { recursive: true }); // dist/ is not in a fresh clone
-  writeFileSync(JSON_OUT, JSON.stringify({ at: new Date().toISOString(), node: process.version, db: dbUrl ? "postgres" : "sqlite", v8PoolSize: V8_POOL, devices: DEVICES, window: WINDOW, secondsPerRound: SECONDS, rounds: ROUNDS, results }, null, 1) + "\n");
+  writeFileSync(JSON_OUT, JSON.stringify({ at: new Date().toISOString(), node: process.version, db: dbUrl ? "postgres" : "sqlite", v8PoolSize: V8_POOL, devices: DEVICES, window: WINDOW, secondsPerRound: SECONDS, rounds: ROUNDS, results, goals }, null, 1) + "\n");
   console.log(`bench: figures written to ${JSON_OUT}`);
 }
 
