@@ -63,12 +63,14 @@ const LATENCY_RATE = opts["latency-rate"];
 const WARMUP_S = opts.warmup;
 const DB = opts.db;
 // Unmeasured rounds at each size before the measured ones, for each server alike. mosquitto's
-// first round at a new size was its slowest in most runs: at 16 KiB its queue to the subscriber
-// grows to about a GiB, and the round that first touches that memory pays for it in the kernel
-// (measured: a warm-up round of 12,195 messages/s at 68 µs of its CPU a message, 63 of them in
-// the kernel, its RSS rising to 1,053 MiB; the three rounds after it 27,078 to 28,326 a second at
-// 17 µs, 11 in the kernel, its RSS where it was). Counted, that round made the ratio at 16 KiB
-// move with mosquitto's memory rather than with the gateway.
+// rate at 16 KiB comes in two modes: when its one subscriber falls behind, mosquitto queues for it,
+// its memory growing by hundreds of MiB in seconds (45,000 new pages a second, the kernel 72 to 80 %
+// of its CPU, read from /proc every half second), and gives that memory back when the queue drains,
+// so the next build-up pays again: 15,000 messages/s at about 40 µs of its CPU a message against
+// 22,000 to 28,000 at 17 to 20. Its first round at a size was a slow one in eight runs of nine;
+// with one round before it, a measured round was slow in two of nine (three runs), the median of
+// three a fast one in all three. Any round can still be slow: the round lines give mosquitto's
+// kernel share and peak RSS to tell.
 const WARM_ROUNDS = opts["warm-rounds"];
 // V8's helper threads in each gateway, as bin/evrec-gateway takes them: Node's four, or
 // EVREC_V8_POOL_SIZE's count (0: Node's rule, one for each core beyond the first).
