@@ -299,11 +299,12 @@ export class Ingest {
   /**
    * Is a connection's own backlog past its bound (or, `half`, past half of it)? 32 messages by
    * default: sixteen times a recorder's window (2) and twice the bench's devices' (16), so a device
-   * that keeps its window is not stopped, while one that sends past it holds fewer chunks in memory. With 64, 50 devices each
-   * sending eight times the window (twice the gateway's maximum at 4 KiB) kept 78 to 95 % of the
-   * maximum committed (median 82 %, 72 µs of its CPU a chunk); with 32, 83 to 98 % (median 92 %, 67
-   * µs), in six alternating pairs of gateway-only runs, more chunks a second committed in each
-   * pair: fewer chunks alive at each young-generation collection, the likely reading (not traced).
+   * that keeps its window is not stopped, while one that sends past it holds fewer chunks in
+   * memory. With 64, 50 devices each sending eight times the window (twice the gateway's maximum
+   * at 4 KiB) kept 78 to 95 % of the maximum committed (median 82 %, 72 µs of its CPU a chunk);
+   * with 32, 83 to 98 % (median 92 %, 67 µs), in six alternating pairs of gateway-only runs, more
+   * chunks a second committed in each pair: fewer chunks alive at each young-generation
+   * collection, the likely reading (not traced).
    */
   private over(s: Session, half = false): boolean {
     const k = half ? 2 : 1;

@@ -42,6 +42,13 @@ describe("a bench's options", () => {
     expect(refused(["4"])).toMatch(/^BAD_BENCH_ARGUMENT: .*positional/);
   });
 
+  it("refuses to start without an option it requires, and says so in its help", () => {
+    const spec = { rate: { kind: "number", min: 1, required: true, help: "chunks a second" }, size: { kind: "number", default: 4, help: "KiB" } } satisfies Record<string, BenchOption>;
+    expect(() => parseBenchArgs(spec, ["--size", "16"])).toThrow("--rate is required: chunks a second");
+    expect(parseBenchArgs(spec, ["--rate", "7600"]).values).toEqual({ rate: 7600, size: 4 });
+    expect(benchHelp("npm run bench:x -- --rate N", "x.", spec)).toMatch(/--rate N +chunks a second \(required\)\n/);
+  });
+
   it("lists every option with its default in its help", () => {
     const text = benchHelp("npm run bench:x [-- OPTIONS]", "What x measures.", SPEC);
     expect(text).toMatch(/^usage: npm run bench:x \[-- OPTIONS\]\n\nWhat x measures\.\n/);
@@ -74,6 +81,13 @@ describe("npm run bench's command line", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^bench: BAD_BENCH_ARGUMENT: .*'--rouns'.*\(see --help\)\n$/);
     expect(r.stdout).toBe("");
+    expect(benchDirs()).toEqual([]);
+  });
+
+  it("bench:commit refuses to start without its rate", () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", "test/bench/commit-alone.ts", "--seconds", "1"], { encoding: "utf8", timeout: 20000, env: { ...process.env, TMPDIR: tmp } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe("bench:commit: BAD_BENCH_ARGUMENT: --rate is required: chunks a second (see --help)\n");
     expect(benchDirs()).toEqual([]);
   });
 });

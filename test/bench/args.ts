@@ -6,11 +6,14 @@
 // Parsing is node:util's parseArgs; this adds only the kinds, the defaults and the help.
 import { parseArgs } from "node:util";
 
-/** One option: a number, a comma-separated list of numbers, a string, or a flag. */
+/**
+ * One option: a number, a comma-separated list of numbers, a string, or a flag. `required`: the
+ * bench does not start without it (it has no sensible default, as a commit bench's rate).
+ */
 export type BenchOption =
-  | { kind: "number"; default?: number; help: string; integer?: boolean; min?: number }
-  | { kind: "numbers"; default?: number[]; help: string }
-  | { kind: "string"; default?: string; help: string; choices?: string[] }
+  | { kind: "number"; default?: number; help: string; integer?: boolean; min?: number; required?: boolean }
+  | { kind: "numbers"; default?: number[]; help: string; required?: boolean }
+  | { kind: "string"; default?: string; help: string; choices?: string[]; required?: boolean }
   | { kind: "flag"; help: string };
 
 type ValueOf<O extends BenchOption> = O extends { kind: "number" } ? number
@@ -27,6 +30,7 @@ export class BenchArgumentError extends Error {
 }
 
 const shown = (o: BenchOption): string => {
+  if (o.kind !== "flag" && o.required) return " (required)";
   if (o.kind === "flag" || o.default === undefined || o.default === "") return "";
   return ` (default ${Array.isArray(o.default) ? o.default.join(",") : o.default})`;
 };
@@ -55,6 +59,7 @@ export function parseBenchArgs<S extends Record<string, BenchOption>>(spec: S, a
   for (const [name, o] of Object.entries(spec)) {
     const v = raw[name];
     if (o.kind === "flag") { values[name] = v === true; continue; }
+    if (v === undefined && o.required) throw new BenchArgumentError(`--${name} is required: ${o.help}`);
     if (v === undefined) { values[name] = o.default; continue; }
     const text = String(v);
     if (o.kind === "string") {
@@ -74,6 +79,13 @@ export function parseBenchArgs<S extends Record<string, BenchOption>>(spec: S, a
     values[name] = n;
   }
   return { help: raw.help === true, values: values as BenchValues<S> };
+}
+
+/** Every option's default, nothing parsed: a bench imported by another takes its importer's command line. */
+export function benchDefaults<S extends Record<string, BenchOption>>(spec: S): BenchValues<S> {
+  const values: Record<string, unknown> = {};
+  for (const [name, o] of Object.entries(spec)) values[name] = o.kind === "flag" ? false : o.default;
+  return values as BenchValues<S>;
 }
 
 /**

@@ -28,11 +28,11 @@ import type { Work } from "../../gateway/ingest/commit.js";
 import { RecordingWork } from "../../gateway/ingest/recording.js";
 import type { RecordingCommit } from "../../gateway/store/ingest.js";
 import { DEFAULTS } from "../../gateway/config.js";
-import { benchArgs, parseBenchArgs } from "./args.js";
+import { benchArgs, benchDefaults } from "./args.js";
 import type { BenchOption } from "./args.js";
 
 const SPEC = {
-  rate: { kind: "number", min: 1, help: "chunks a second (required)" },
+  rate: { kind: "number", min: 1, required: true, help: "chunks a second" },
   size: { kind: "number", default: 4, min: 0.001, help: "chunk size, KiB" },
   recordings: { kind: "number", default: 50, integer: true, min: 1, help: "recordings written at once, their chunks arriving evenly" },
   seconds: { kind: "number", default: 6, min: 1, help: "seconds measured" },
@@ -44,8 +44,7 @@ const MAIN = !!process.argv[1] && /commit-alone\.ts$/.test(process.argv[1]);
 // Imported, it takes the defaults: the command line is its importer's.
 const opts = MAIN
   ? benchArgs("bench:commit", "npm run bench:commit -- --rate N [OPTIONS]", "The gateway's group committer with SQLite and media files, fed in-process at a set rate: commit\nlatency with nothing in front of it (test/bench/commit-alone.ts says how). Prints one line of JSON.", SPEC)
-  : parseBenchArgs(SPEC, []).values;
-const RATE = opts.rate ?? 0;
+  : benchDefaults(SPEC);
 const SIZE = opts.size * 1024;
 const RECORDINGS = opts.recordings;
 const SECONDS = opts.seconds;
@@ -143,9 +142,6 @@ export async function commitAlone(rate: number): Promise<CommitAlone> {
 }
 
 if (MAIN) {
-  if (!(RATE > 0)) {
-    console.error("bench:commit: BAD_BENCH_ARGUMENT: --rate N (chunks a second) is required (see --help)");
-    process.exit(2);
-  }
-  process.stdout.write(JSON.stringify(await commitAlone(RATE)) + "\n");
+  // --rate is required: benchArgs refused a run without it.
+  process.stdout.write(JSON.stringify(await commitAlone(opts.rate as number)) + "\n");
 }

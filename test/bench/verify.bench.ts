@@ -1,7 +1,8 @@
-// npm run bench:verify [-- OPTIONS] — a case of --mib (default 1024) MiB of audio, recorded by
-// --devices devices (4) and linked to one case, is exported with the admin CLI and verified with
-// npm run verify, each in its own process whose peak RSS is printed; then verify's throughput
-// is set against sha256sum over the same bundle, in the same run, page cache warm for both.
+// npm run bench:verify [-- OPTIONS] (`--help` lists them with their defaults) — a case of --mib
+// MiB of audio, recorded by --devices devices and linked to one case, is exported with the admin
+// CLI and verified with npm run verify, each in its own process whose peak RSS is printed; then
+// verify's throughput is set against sha256sum over the same bundle, in the same run, page cache
+// warm for both.
 // Prints figures; passes or fails nothing (it exits 1 only if the bundle does not verify).
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
