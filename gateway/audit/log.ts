@@ -4,12 +4,15 @@
 // truncation is caught back to the last checkpoint, and the head printed in every report and
 // export bounds what even someone holding the key (it sits next to the anchor) can rewrite.
 import { GatewayError } from "../errors.js";
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeFileSync, chmodSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Db } from "../store/db.js";
 import * as store from "../store/audit.js";
+import { auditEntryHash } from "../../protocol/audit-entry.js";
+import type { AuditEntryFields } from "../../protocol/audit-entry.js";
+import { nodeSha256 } from "../../protocol/sha256-node.js";
 
 
 /** Actions that retrieve record content: each must name a reason (RULES.md §2, retrieval supervision). */
@@ -18,7 +21,6 @@ export const READS_NEED_REASON: ReadonlySet<string> = new Set(["view", "download
 /** The `prev` of the first entry. */
 export const GENESIS_PREV = "0".repeat(64);
 
-const ENTRY_DOMAIN = Buffer.from("evrec-audit-entry-v1\0");
 const CHECKPOINT_DOMAIN = Buffer.from("audit-checkpoint");
 const KEY_LEN = 32;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -52,7 +54,7 @@ export interface AuditEntry {
 }
 
 /** A row as stored: `details` is the canonical JSON text that was hashed. */
-export type AuditRow = Omit<AuditEntry, "details" | "hash"> & { details: string | null };
+export type AuditRow = AuditEntryFields;
 
 export interface AuditHead {
   count: number;
@@ -128,18 +130,6 @@ function u64(n: number): Buffer {
   return b;
 }
 
-function str(s: string): Buffer {
-  const body = Buffer.from(s, "utf8");
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(body.length);
-  return Buffer.concat([len, body]);
-}
-
-// Null and "" must hash differently, hence a presence byte before optional strings.
-function optStr(s: string | null): Buffer {
-  return s === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), str(s)]);
-}
-
 const isCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 const isOptStr = (s: unknown): s is string | null => s === null || typeof s === "string";
 
@@ -154,23 +144,14 @@ function malformed(r: AuditRow): string | null {
 }
 
 /**
- * The entry hash: SHA-256 over a length-prefixed encoding of every field. Exported so that an
- * offline checker can recompute it; the algorithm is no secret, the anchor's key is.
+ * The entry hash: SHA-256 over a length-prefixed encoding of every field, written once, in
+ * protocol/audit-entry.ts, where an offline verifier recomputes it from an export; the algorithm
+ * is no secret, the anchor's key is. A row someone wrote odd types into is refused first.
  */
 export function hashRow(r: AuditRow): string {
   const why = malformed(r);
   if (why) throw new AuditError("MALFORMED_ROW", `audit row ${String(r.seq)}: ${why}`);
-  return createHash("sha256")
-    .update(ENTRY_DOMAIN)
-    .update(u64(r.seq))
-    .update(u64(r.at))
-    .update(str(r.actor))
-    .update(str(r.action))
-    .update(optStr(r.target))
-    .update(optStr(r.reason))
-    .update(optStr(r.details))
-    .update(Buffer.from(r.prev, "hex"))
-    .digest("hex");
+  return auditEntryHash(nodeSha256, r);
 }
 
 // Fixed-length fields after a fixed domain string: no two (count, head) pairs share an input.

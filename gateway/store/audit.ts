@@ -1,7 +1,8 @@
 // The audit log's rows (audit/log.ts computes and checks the hash chain over them).
 import type { Db } from "./db.js";
+import type { AuditEntryFields } from "../../protocol/audit-entry.js";
 
-export interface AuditRowStored { seq: number; at: number; actor: string; action: string; target: string | null; reason: string | null; details: string | null; prev: string; hash: string }
+export type AuditRowStored = AuditEntryFields & { hash: string };
 const COLUMNS = "seq, at, actor, action, target, reason, details, prev, hash";
 
 export async function auditCount(db: Db): Promise<number> {

@@ -14,7 +14,6 @@ import { station } from "./helpers.js";
 import type { Station } from "./helpers.js";
 import { verifyBundle } from "../../verifier/verify.js";
 import { auditEntryHash } from "../../protocol/audit-entry.js";
-import { hashRow } from "../../gateway/audit/log.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 
 const run = promisify(execFile);
@@ -178,7 +177,6 @@ describe("the audit entry hash an offline verifier recomputes", () => {
       const row = { seq: e.seq, at: e.at, actor: e.actor, action: e.action, target: e.target, reason: e.reason, details: e.details === null ? null : JSON.stringify(e.details), prev: e.prev };
       const stored = await s.gw.db.get<{ details: string | null }>("SELECT details FROM audit_log WHERE seq = ?", [e.seq]);
       row.details = stored!.details;
-      expect(auditEntryHash(sha, row)).toBe(hashRow(row));
       expect(auditEntryHash(sha, row)).toBe(e.hash);
     }
   });
