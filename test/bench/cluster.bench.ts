@@ -17,6 +17,7 @@ import { configFrom } from "../../gateway/config.js";
 import { startPostgres } from "../helpers/postgres.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 import { benchArgs } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const opts = benchArgs("bench:cluster", "npm run bench:cluster [-- OPTIONS]", "The cluster's throughput with one gateway worker and with two, alternating rounds on a fresh\n3-node NATS cluster each (test/bench/cluster.bench.ts says how).", {
@@ -46,6 +47,13 @@ async function round(workers: number): Promise<Record<string, number>> {
   const nats = new NatsCluster(join(dir, "nats"), 4, WORKER);
   const procs: ChildProcess[] = [];
   const fleet: StreamDevice[] = [];
+  const stopRound = async () => {
+    for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+    await Promise.all(fleet.map((d) => d.stop()));
+    await nats.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const forget = onInterrupt(stopRound);
   try {
     await nats.start();
     const meta = pg ? { db: await pg.createDatabase() } : {};
@@ -92,10 +100,8 @@ async function round(workers: number): Promise<Record<string, number>> {
       batches: phase.batches, mediaMsPerBatch: +((phase.media / Math.max(1, phase.batches)) * 1000).toFixed(1), transactionMsPerBatch: +((phase.transaction / Math.max(1, phase.batches)) * 1000).toFixed(1),
     };
   } finally {
-    await Promise.all(fleet.map((d) => d.stop()));
-    for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
-    await nats.stop();
-    rmSync(dir, { recursive: true, force: true });
+    forget();
+    await stopRound();
   }
 }
 
@@ -103,7 +109,10 @@ if (!existsSync(NATS_BIN)) {
   console.error(`bench:cluster: no nats-server at ${NATS_BIN} (apt-get install nats-server, or set NATS_SERVER_BIN)`);
   process.exit(2);
 }
-if (onPostgres) pg = await startPostgres();
+if (onPostgres) {
+  pg = await startPostgres();
+  onInterrupt(() => pg!.stop());
+}
 console.log(`cluster bench: ${DEVICES} devices × ${RECORDINGS} recordings × ${CHUNKS} chunks of ${BYTES} B, 3 NATS nodes (R3), ${ROUNDS} alternating rounds; metadata in ${pg ? "PostgreSQL" : "one SQLite file"}`);
 const results: Record<string, number>[] = [];
 for (let r = 0; r < ROUNDS; r++) {

@@ -29,6 +29,7 @@ import { RecordingWork } from "../../gateway/ingest/recording.js";
 import type { RecordingCommit } from "../../gateway/store/ingest.js";
 import { DEFAULTS } from "../../gateway/config.js";
 import { benchArgs, benchDefaults } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
 import type { BenchOption } from "./args.js";
 
 const SPEC = {
@@ -105,6 +106,7 @@ export async function commitAlone(rate: number): Promise<CommitAlone> {
   const dir = mkdtempSync(join(TMP, "evrec-commit-alone-"));
   const db = await Db.open(join(dir, "gateway.db"));
   const media = new MediaStore(join(dir, "media"));
+  const forget = onInterrupt(() => rmSync(dir, { recursive: true, force: true }));
   try {
     await migrate(db, ALL_MIGRATIONS);
     if (JOURNAL_MB > 0) await media.journal(JOURNAL_MB * 1048576);
@@ -135,6 +137,7 @@ export async function commitAlone(rate: number): Promise<CommitAlone> {
       batches: { n: batches.length, items: mean((b) => b.items), mediaMs: mean((b) => b.media), syncMs: mean((b) => b.sync), sqlMs: mean((b) => b.sql), cycleP50: q(cycles, 0.5), cycleP99: q(cycles, 0.99) },
     };
   } finally {
+    forget();
     await media.close();
     await db.close();
     rmSync(dir, { recursive: true, force: true });

@@ -32,6 +32,7 @@ import type { LoadConfig, LoadResult } from "./loadgen.js";
 import type { CommitAlone } from "./commit-alone.js";
 import { rowCpuUs, verifyHashesUs } from "./floor-probes.js";
 import { benchArgs } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
 import { verdictLines, verdicts } from "./goals.js";
 import type { GoalInputs } from "./goals.js";
 import { startPostgres } from "../helpers/postgres.js";
@@ -99,7 +100,8 @@ const cleanup = () => {
   rmSync(tmp, { recursive: true, force: true });
 };
 process.on("exit", cleanup);
-process.on("SIGINT", () => process.exit(130));
+// Interrupted (test/bench/interrupt.ts): its PostgreSQL stopped too; the exit handler does the rest.
+onInterrupt(() => pgServer?.stop());
 
 /** What a gateway run's load generator chained during the run, said where it did. */
 const chained = (r: LoadResult) => (r.chainedLive ? `, ${fmt(r.chainedLive)} chunks chained during the run` : "");

@@ -22,6 +22,7 @@ import { CONTROL_HELLO, SCHEMA_VERSION } from "../../protocol/constants.js";
 import { downTopic, upTopic } from "../../protocol/topics.js";
 import { AdminApi } from "../../client/admin-api.js";
 import { benchArgs } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -127,6 +128,10 @@ async function main(): Promise<void> {
   const gw = raised ? spawn("prlimit", [`--nofile=${limit}:${limit}`, join(ROOT, "bin", "evrec-gateway"), ...gwArgs], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] })
     : spawn(join(ROOT, "bin", "evrec-gateway"), gwArgs, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
   const loaders: ReturnType<typeof spawn>[] = [];
+  const forget = onInterrupt(() => {
+    for (const c of [...loaders, gw]) c.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
   try {
     while (!existsSync(portsFile)) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 200));
@@ -160,6 +165,7 @@ async function main(): Promise<void> {
     const goal = ok >= 20000 ? `goal: 20,000 under 1 GB in all: ${after < 1024 ? "met" : "not met"}` : "the goal, 20,000 under 1 GB in all, is judged with 20,000 devices";
     console.log(`idle: gateway RSS ${before.toFixed(0)} MiB before, ${after.toFixed(0)} MiB with them connected: ${perDevice} (${goal})`);
   } finally {
+    forget();
     for (const c of loaders) c.kill("SIGKILL");
     gw.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 1000));

@@ -11,6 +11,7 @@ import mqtt from "mqtt";
 import { hash } from "bcryptjs";
 import { NatsCluster, NATS_BIN } from "../cluster/nats-cluster.js";
 import { benchArgs } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
 
 const opts = benchArgs("bench:nats-auth", "npm run bench:nats-auth [-- OPTIONS]", "What bcrypt hashes in nats-server's authorization file cost at each cost: the worker's time to hash\na login, nats-server's CPU a device connect, against logins in clear (test/bench/nats-auth.bench.ts).", {
   devices: { kind: "number", default: 200, integer: true, min: 1, help: "devices connecting in each storm" },
@@ -65,6 +66,11 @@ async function main(): Promise<void> {
   const nats = new NatsCluster(join(dir, "nats"), 4, WORKER);
   const devices = Array.from({ length: DEVICES }, (_, i) => ({ user: `bench${i}`, password: randomBytes(32).toString("hex") }));
   const rows: Record<string, { hash: number[]; connect: number[]; wall: number[] }> = {};
+  const stop = async () => {
+    await nats.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const forget = onInterrupt(stop);
   try {
     await nats.start(1);
     for (let r = 0; r < ROUNDS; r++) {
@@ -79,8 +85,8 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await nats.stop();
-    rmSync(dir, { recursive: true, force: true });
+    forget();
+    await stop();
   }
   const span = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(2)} to ${Math.max(...xs).toFixed(2)}` : "-");
   const clear = rows.clear.connect;

@@ -13,6 +13,7 @@ import { createLogger } from "../../gateway/log.js";
 import { Scrubber } from "../../gateway/evidence/scrub.js";
 import { FakeDevice } from "../gateway/fake-device.js";
 import { benchArgs } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
 
 const opts = benchArgs("bench:scrub", "npm run bench:scrub [-- OPTIONS]", "The scrub's throughput over stored media against sha256sum over the same files, the page cache\nwarm for both (test/bench/scrub.bench.ts says how).", {
   mib: { kind: "number", default: 256, min: 1, help: "MiB of 64 KiB chunks stored, then scrubbed" },
@@ -26,6 +27,7 @@ const recsPerDevice = Math.max(1, Math.round((MIB * 1048576) / (CHUNK * CHUNKS_P
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-bench-scrub-"));
 const config = { ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0, ratePerSecond: 1e6, rateBurst: 1e6, logIntervalMs: 0, scrubMibPerS: 0 };
+onInterrupt(() => rmSync(dir, { recursive: true, force: true }));
 try {
   console.log(`bench:scrub: storing ${DEVICES} devices × ${recsPerDevice} recordings × ${CHUNKS_PER_REC} chunks of ${CHUNK / 1024} KiB through the gateway...`);
   const gw = await startGateway(config, createLogger("warn"));

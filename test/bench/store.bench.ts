@@ -19,6 +19,7 @@ import type { RecordingCommit } from "../../gateway/store/ingest.js";
 import { postgresMissing, startPostgres } from "../helpers/postgres.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 import { benchArgs } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
 
 const opts = benchArgs("bench:store", "npm run bench:store [-- OPTIONS]", "The store's commit path on SQLite and on PostgreSQL 15, alternating rounds: chunk rows committed\na second and the time a batch (test/bench/store.bench.ts says how).", {
   recordings: { kind: "number", default: 50, integer: true, min: 1, help: "recordings written at once" },
@@ -83,6 +84,11 @@ async function main() {
   const missing = postgresMissing();
   const dir = mkdtempSync(join(tmpdir(), "evrec-store-bench-"));
   let pg: PostgresServer | null = null;
+  const stop = async () => {
+    await pg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const forget = onInterrupt(stop);
   try {
     pg = missing ? null : await startPostgres();
     const engines: [string, Db][] = [["SQLite", await Db.open(join(dir, "gateway.db"))]];
@@ -110,8 +116,8 @@ async function main() {
     }
     for (const [, db] of engines) await db.close();
   } finally {
-    await pg?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    forget();
+    await stop();
   }
 }
 

@@ -14,6 +14,7 @@ import { DEFAULTS } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/log.js";
 import { FakeDevice } from "../gateway/fake-device.js";
 import { benchArgs } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
 
 const opts = benchArgs("bench:verify", "npm run bench:verify [-- OPTIONS]", "A case exported with the admin CLI and verified with npm run verify, each in its own process\n(time, peak RSS), verify set against sha256sum over the same bundle (test/bench/verify.bench.ts).", {
   mib: { kind: "number", default: 1024, min: 1, help: "MiB of audio in the case" },
@@ -28,6 +29,7 @@ const recsPerDevice = Math.max(1, Math.round((MIB * 1048576) / (CHUNK * CHUNKS_P
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-bench-verify-"));
 const out = join(dir, "case.zip");
+onInterrupt(() => rmSync(dir, { recursive: true, force: true }));
 const config = { ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0, ratePerSecond: 1e6, rateBurst: 1e6, logIntervalMs: 0, scrubMibPerS: 0 };
 const ms = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
 const rss = (stderr: string) => Number(/peak-rss-kib (\d+)/.exec(stderr)?.[1] ?? 0) / 1024;
