@@ -118,7 +118,7 @@ export class Leases {
 
   /** Stop: every lease given up, the heartbeat withdrawn (a clean stop hands work over at once). */
   async close(): Promise<void> {
-    for (const name of [...this.held.keys()]) await this.release(name);
+    await Promise.all([...this.held.keys()].map((name) => this.release(name)));
     await this.jsm.streams.purge(this.stream, { filter: `${PREFIX}.worker.${this.worker}` }).catch(() => undefined);
   }
 }

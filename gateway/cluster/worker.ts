@@ -279,6 +279,8 @@ class ClusterWorker implements Worker {
     }
     this.releaseIdle(Date.now() - o.sessionIdleMs);
     const workers = await this.leases.heartbeat();
+    // Closing meanwhile (close() waits for a round a lease's time at most): nothing more is taken.
+    if (this.closed) return;
     const share = Math.ceil(o.partitions / workers);
     if (this.parts.size > share) {
       const p = Math.max(...this.parts.keys());
@@ -290,7 +292,8 @@ class ClusterWorker implements Worker {
     for (let p = 0; p < o.partitions && this.parts.size < share; p++) {
       if (this.parts.has(p) || this.settling.has(p)) continue;
       const token = await this.leases.take(partitionLease(p));
-      if (token !== null) this.startPartition(p, token);
+      if (token !== null && this.closed) await this.leases.release(partitionLease(p));
+      else if (token !== null) this.startPartition(p, token);
     }
   }
 
@@ -688,13 +691,21 @@ class ClusterWorker implements Worker {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     if (this.authTimer) clearInterval(this.authTimer);
-    await this.ticking;
-    await this.authSyncing?.catch(() => undefined);
-    for (const n of [...this.parts.keys()]) await this.stopPartition(n);
-    await this.leases.close();
+    // What needs NATS is waited for a lease's time at most, all of it together: with no node
+    // answering (the cluster down, or this worker cut off from it) a lease round and the leases'
+    // release each waited out their requests' timeouts, and the worker took half a minute to stop.
+    // Leases not released lapse by themselves after a lease's time, and messages not acknowledged
+    // are delivered again; the partitions' own commits are waited for as before (stop()).
+    const deadline = Date.now() + this.cfg.cluster.leaseMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    await within(this.ticking, left());
+    await within(this.authSyncing?.catch(() => undefined) ?? Promise.resolve(), left());
+    await Promise.all([...this.parts.keys()].map((n) => this.stopPartition(n)));
+    await within(this.leases.close(), left());
     await this.ingest.close();
     await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
-    await this.nc.drain().catch(() => undefined);
+    await within(this.nc.drain().catch(() => undefined), left());
+    await this.nc.close().catch(() => undefined);
     await this.media.close();
     await this.db.close();
   }
