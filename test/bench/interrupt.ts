@@ -11,11 +11,12 @@ const GRACE_MS = 15000;
 let stopping = false;
 
 async function interrupted(signal: keyof typeof SIGNALS): Promise<void> {
-  if (stopping) return; // a second signal while stopping: the stops already run
+  // A second signal while stopping (Ctrl-C again): out at once, as one expects.
+  if (stopping) process.exit(128 + SIGNALS[signal]);
   stopping = true;
-  process.stderr.write(`\nbench: ${signal}: stopping what it started\n`);
+  process.stderr.write(`\nbench: ${signal}: stopping what it started (again to leave at once)\n`);
   const all = Promise.allSettled([...stops].reverse().map(async (f) => f()));
-  await Promise.race([all, new Promise((r) => setTimeout(r, GRACE_MS).unref())]);
+  await Promise.race([all, new Promise((r) => setTimeout(r, GRACE_MS))]);
   process.exit(128 + SIGNALS[signal]);
 }
 

@@ -13,6 +13,8 @@ import { counter, killWorker, metrics, startWorker, until, WORKER } from "./work
 import type { Proc } from "./workers.js";
 
 const PARTITIONS = 2, LEASE_MS = 3000;
+/** The first test's leases: long enough that a lease left to lapse could not pass for one released. */
+const LONG_LEASE_MS = 20000;
 
 /** Send SIGTERM; resolves with the exit code and how long it took. */
 const stopWorker = (w: Proc) => new Promise<{ code: number | null; ms: number }>((r) => {
@@ -40,25 +42,28 @@ describe.skipIf(!existsSync(NATS_BIN))("a worker told to stop", () => {
   });
 
   it("hands its partitions over at once while the cluster is up", async () => {
-    const a = await startWorker(setup(), "a", {}, { leaseMs: LEASE_MS });
+    const a = await startWorker(setup(), "a", {}, { leaseMs: LONG_LEASE_MS });
     workers.push(a);
     await until("a to serve every partition", () => serving(a, PARTITIONS), 30000);
     const stopped = await stopWorker(a);
     expect(stopped.code).toBe(0);
-    // Released, not left to lapse: the next worker serves them within its first lease rounds.
-    const t0 = Date.now();
-    const b = await startWorker(setup(), "b", {}, { leaseMs: LEASE_MS });
+    // Released, and its heartbeat withdrawn: the next worker serves both partitions from its first
+    // lease round, long before a's leases (20 s) could have lapsed.
+    const b = await startWorker(setup(), "b", {}, { leaseMs: LONG_LEASE_MS });
     workers.push(b);
+    const t0 = Date.now();
     await until("b to serve every partition", () => serving(b, PARTITIONS), 30000);
-    expect(Date.now() - t0).toBeLessThan(LEASE_MS * 3);
+    expect(Date.now() - t0).toBeLessThan(LONG_LEASE_MS / 2);
+    expect((await stopWorker(b)).code).toBe(0);
   }, 90000);
 
   it("stops within about a lease's time when no NATS node answers", async () => {
-    const b = workers[workers.length - 1];
-    await until("b to serve every partition", () => serving(b, PARTITIONS), 30000);
+    const c = await startWorker(setup(), "c", {}, { leaseMs: LEASE_MS });
+    workers.push(c);
+    await until("c to serve every partition", () => serving(c, PARTITIONS), 30000);
     for (let i = 0; i < 3; i++) nats.kill(i);
     await new Promise((r) => setTimeout(r, 1000));
-    const stopped = await stopWorker(b);
+    const stopped = await stopWorker(c);
     expect(stopped.code).toBe(0); // through its close(), which ends in exit 0: not killed
     expect(stopped.ms).toBeLessThan(LEASE_MS * 2 + 4000);
   }, 90000);
