@@ -158,7 +158,8 @@ class Intruder {
 
   /** Log in as the device, under client id `<id>-<tag>`: the honest device's session stays up. */
   static async connect(url: string, x: Extracted, tag: string): Promise<Intruder> {
-    const client = await mqtt.connectAsync(url, { username: x.id, password: x.login, clientId: `${x.id}/${tag}`, reconnectPeriod: 0, connectTimeout: 5000 });
+    // `false`: a connection closed before its CONNACK rejects; with no reconnect, mqtt.js would wait for ever.
+    const client = await mqtt.connectAsync(url, { username: x.id, password: x.login, clientId: `${x.id}/${tag}`, reconnectPeriod: 0, connectTimeout: 5000 }, false);
     return new Intruder(client, x);
   }
 

@@ -84,7 +84,7 @@ const cfg = JSON.parse(readFileSync(process.argv[2], "utf8")) as LoadConfig;
  * runs against.
  */
 async function connect(url: string, opts: mqtt.IClientOptions): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(url, opts);
+  const c = await mqtt.connectAsync(url, opts, false); // a close before the CONNACK rejects, not hangs
   (c.stream as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
   return c;
 }

@@ -49,7 +49,8 @@ async function storm(nats: NatsCluster, devices: { user: string; password: strin
   process.kill(pid, "SIGHUP");
   await new Promise((r) => setTimeout(r, 1500));
   const connect = async (d: { user: string; password: string }) => {
-    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${node.mqtt}`, { username: d.user, password: d.password, clientId: d.user, reconnectPeriod: 0, clean: true, connectTimeout: 30000 });
+    // `false`: a connection closed before its CONNACK rejects; with no reconnect, mqtt.js would wait for ever.
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${node.mqtt}`, { username: d.user, password: d.password, clientId: d.user, reconnectPeriod: 0, clean: true, connectTimeout: 30000 }, false);
     await c.endAsync(true);
   };
   await connect(devices[0]); // the MQTT account's streams made before the clock starts

@@ -48,6 +48,16 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
   /** A worker's last log lines, without the clock warnings a test fleet's times cause. */
   const logTail = (name: string, lines: number) => readFileSync(join(dir, `${name}.log`), "utf8").split("\n").filter((l) => !l.includes("CLIP_TIME_SUSPECT")).slice(-lines).join("\n");
 
+  /** The test's own NATS connection, to read media (not through node 0, which is killed): made by whichever test needs it first. */
+  const natsClient = async () => nc ??= await connect({ servers: nats.servers.split(",").slice(1), user: WORKER.user, pass: WORKER.pass });
+
+  /** Failed connection tries over a fleet, by reason. */
+  const tally = (devices: StreamDevice[]) => {
+    const all: Record<string, number> = {};
+    for (const d of devices) for (const [why, n] of d.failedTries) all[why] = (all[why] || 0) + n;
+    return all;
+  };
+
   const setup = () => ({ dir, nats, partitions: PARTITIONS, db: meta.db });
   const startWorker = async (name: string, gateway: Record<string, unknown> = {}): Promise<Proc> => {
     const w = await spawnWorker(setup(), name, gateway);
@@ -119,13 +129,12 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     // The node the first devices are connected to.
     nats.kill(0);
     await until("every recording sealed and Acked", () => fleet.every((d) => d.done), 90000, () => progress() + "\n" + logTail("wb", 30));
-    console.log(`cluster: ${total} chunks; every device Acked again ${failoverMs} ms after the worker's kill -9; reconnects ${fleet.reduce((a, d) => a + d.connects - 1, 0)}, resends ${fleet.reduce((a, d) => a + d.resends, 0)}, downlinks refused by devices ${fleet.reduce((a, d) => a + d.rejectedDownlinks, 0)}, Hellos said again ${fleet.reduce((a, d) => a + d.helloAgain, 0)}`);
+    console.log(`cluster: ${total} chunks; every device Acked again ${failoverMs} ms after the worker's kill -9; reconnects ${fleet.reduce((a, d) => a + d.connects - 1, 0)}, resends ${fleet.reduce((a, d) => a + d.resends, 0)}, downlinks refused by devices ${fleet.reduce((a, d) => a + d.rejectedDownlinks, 0)}, Hellos said again ${fleet.reduce((a, d) => a + d.helloAgain, 0)}; connection tries failed ${JSON.stringify(tally(fleet))}`);
 
     // What the devices were Acked is what the store holds: rows, verdicts and media bytes. A device
     // never sends again what it was Acked, so a recording complete in the store lost nothing Acked.
     const { db } = await openMetadata(gatewayConfig());
-    nc = await connect({ servers: nats.servers.split(",").slice(1), user: WORKER.user, pass: WORKER.pass });
-    const media = await NatsMediaStore.open(nc, { stream: "EVREC_MEDIA", replicas: 3 });
+    const media = await NatsMediaStore.open(await natsClient(), { stream: "EVREC_MEDIA", replicas: 3 });
     try {
       for (const d of fleet) {
         for (const r of d.recs) {
@@ -269,7 +278,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
 
     // Every partition's stored token is its holder's, and each recording is whole: rows, verdict, media.
     const { db } = await openMetadata(gatewayConfig());
-    const media = await NatsMediaStore.open(nc!, { stream: "EVREC_MEDIA", replicas: 3 });
+    const media = await NatsMediaStore.open(await natsClient(), { stream: "EVREC_MEDIA", replicas: 3 });
     try {
       const stored = await fences(db);
       expect(stored.map((f) => f.part)).toEqual([...Array(PARTITIONS).keys()]);
@@ -285,6 +294,6 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     } finally {
       await db.close();
     }
-    console.log(`cluster: stalled worker fenced; ${fencedItems} of its commit items refused FENCED after it woke`);
+    console.log(`cluster: stalled worker fenced; ${fencedItems} of its commit items refused FENCED after it woke; connection tries failed ${JSON.stringify(tally(stallFleet))}`);
   }, 120000);
 });

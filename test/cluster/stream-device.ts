@@ -33,6 +33,8 @@ export class StreamDevice {
   client: MqttClient | null = null;
   connects = 0;
   resends = 0;
+  /** Connection tries that failed, by their error's message (a close before the CONNACK among them). */
+  failedTries = new Map<string, number>();
   rejectedDownlinks = 0;
   /** Acks accepted (MAC and counter good). */
   acks = 0;
@@ -85,7 +87,11 @@ export class StreamDevice {
         const port = this.ports[this.portIndex % this.ports.length];
         let c: MqttClient | null = null;
         try {
-          c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: this.id, password: loginPassword(this.fake.keys.login), clientId: this.id, reconnectPeriod: 0, connectTimeout: 3000, clean: true });
+          // `false`: a connection the server closes before its CONNACK rejects. Without it, and with
+          // no reconnect, mqtt.js's promise never settles (the close clears its connect timer), and
+          // nats-server does close so when it cannot make the session while a JetStream stream elects
+          // a leader after a node's loss: the device then stayed unconnected for good.
+          c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: this.id, password: loginPassword(this.fake.keys.login), clientId: this.id, reconnectPeriod: 0, connectTimeout: 3000, clean: true }, false);
           const conn = c;
           c.on("message", (_t, p) => this.downlink(p));
           c.on("close", () => {
@@ -104,7 +110,9 @@ export class StreamDevice {
           // Everything not Acked goes again on the new connection.
           this.sent.clear();
           return;
-        } catch {
+        } catch (e) {
+          const why = e instanceof Error ? e.message : String(e);
+          this.failedTries.set(why, (this.failedTries.get(why) || 0) + 1);
           // A half-made connection is closed: left open, it would hold the client id.
           if (c) c.end(true);
           this.portIndex++;

@@ -27,7 +27,8 @@ export class FakeDevice {
   }
 
   async connect(port: number, password = loginPassword(this.keys.login), tls?: { ca: Buffer }, clientId = this.id + "/" + randomBytes(3).toString("hex")): Promise<void> {
-    this.client = await mqtt.connectAsync(`${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`, { username: this.id, password, reconnectPeriod: 0, clientId, ...(tls ? { ca: tls.ca, rejectUnauthorized: true } : {}) });
+    // `false`: a connection closed before its CONNACK rejects; with no reconnect, mqtt.js would wait for ever.
+    this.client = await mqtt.connectAsync(`${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`, { username: this.id, password, reconnectPeriod: 0, clientId, ...(tls ? { ca: tls.ca, rejectUnauthorized: true } : {}) }, false);
     this.client.on("message", (_t, payload) => this.receive(payload));
     await this.client.subscribeAsync(`rec/${this.id}/down`, { qos: 1 });
   }
