@@ -79,7 +79,8 @@ export function killWorker(w: Proc): Promise<void> {
   });
 }
 
-export const metrics = async (w: Proc): Promise<string> => (await fetch(`http://127.0.0.1:${w.metrics}/metrics`)).text();
+/** A worker's metrics text; a worker that does not answer in 10 s (stopped, or wedged) fails the read, not the test's clock. */
+export const metrics = async (w: Proc): Promise<string> => (await fetch(`http://127.0.0.1:${w.metrics}/metrics`, { signal: AbortSignal.timeout(10000) })).text();
 
 /** A series' value in a metrics text (the first with any labels). */
 export const counter = (text: string, name: string): number => {

@@ -254,6 +254,27 @@ describe("client (fake transport and timers)", () => {
     expect(f.conns).toHaveLength(7);
   });
 
+  it("a connection the broker closes before its CONNACK (nats-server that cannot make the session) is tried again after the backoff", () => {
+    vi.useFakeTimers();
+    const f = fakeTransport();
+    const c = new MqttClient(f.t, opts({ responseTimeout: 10000, backoffMin: 1000, random: () => 0 }));
+    const closes: string[] = [];
+    c.onClose = (r) => closes.push(r);
+    c.connect();
+    c.publish("rec/c/up", new Uint8Array([7]), 1);
+    expect(typesOf(f.conns[0].writes)).toEqual([1]); // CONNECT; the publish waits for the CONNACK
+    f.conns[0].onClose();
+    expect(closes).toEqual(["CLOSED"]);
+    vi.advanceTimersByTime(499); // random 0: half of backoffMin
+    expect(f.conns).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(f.conns).toHaveLength(2);
+    f.conns[1].onData(connack());
+    expect(c.connected).toBe(true);
+    expect(typesOf(f.conns[1].writes)).toEqual([1, 3]); // CONNECT, then the waiting PUBLISH
+    c.end();
+  });
+
   it("packet ids: 1..65535, wrapping, skipping ids in use; window bounded; PUBACK frees a slot", () => {
     const f = fakeTransport();
     const c = new MqttClient(f.t, opts({ keepalive: 0, maxInflight: 3 }));
