@@ -110,7 +110,7 @@ if (!existsSync(NATS_BIN)) {
   process.exit(2);
 }
 if (onPostgres) {
-  pg = await startPostgres();
+  pg = await startPostgres(onInterrupt);
   onInterrupt(() => pg!.stop());
 }
 console.log(`cluster bench: ${DEVICES} devices × ${RECORDINGS} recordings × ${CHUNKS} chunks of ${BYTES} B, 3 NATS nodes (R3), ${ROUNDS} alternating rounds; metadata in ${pg ? "PostgreSQL" : "one SQLite file"}`);

@@ -353,7 +353,7 @@ async function main() {
     process.exit(2);
   }
   if (DB === "postgres") {
-    pgServer = await startPostgres();
+    pgServer = await startPostgres(onInterrupt);
     dbUrl = await pgServer.createDatabase();
   } else dbUrl = DB;
   console.log(`bench: ${DEVICES} clients, QoS 1, window ${WINDOW}, ${SECONDS} s per round, ${ROUNDS} alternating rounds per size${WARM_ROUNDS ? ` after ${WARM_ROUNDS} not counted (warm-up)` : ""}; node ${process.version}; metadata in ${dbUrl ? "PostgreSQL" : "SQLite"}; the gateway's V8 helper threads ${V8_POOL}`);

@@ -86,4 +86,13 @@ describe("a bench stopped part way", () => {
     expect(r.left).toEqual([]);
     expect(r.files).toEqual([]);
   }, 120000);
+
+  it("npm run bench:store, stopped by SIGINT while its PostgreSQL is being made: nothing of it left", async () => {
+    if (!existsSync("/usr/lib/postgresql/15/bin/postgres")) return; // .ci/run installs it
+    // The cluster's directory exists from initdb's start, a second or two before the server accepts connections.
+    const r = await stopPartWay("store-starting", "test/bench/store.bench.ts", ["--rounds", "50"], { file: /^data$/ }, "SIGINT");
+    expect(r.code).toBe(130);
+    expect(r.left).toEqual([]);
+    expect(r.files).toEqual([]);
+  }, 120000);
 });

@@ -90,7 +90,7 @@ async function main() {
   };
   const forget = onInterrupt(stop);
   try {
-    pg = missing ? null : await startPostgres();
+    pg = missing ? null : await startPostgres(onInterrupt);
     const engines: [string, Db][] = [["SQLite", await Db.open(join(dir, "gateway.db"))]];
     if (pg) engines.push(["PostgreSQL", await Db.open(await pg.createDatabase())]);
     else console.log(`bench: PostgreSQL skipped: ${missing}`);

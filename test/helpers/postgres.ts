@@ -57,8 +57,12 @@ export interface PostgresServer {
   stop(): Promise<void>;
 }
 
-/** Start a server; resolves once it accepts connections. */
-export async function startPostgres(): Promise<PostgresServer> {
+/**
+ * Start a server; resolves once it accepts connections. `whileStarting` is handed the stop of the
+ * server being started and returns its undo, called once the start has ended either way: a bench
+ * passes its interrupt handler's registration, so a Ctrl-C while PostgreSQL starts stops it too.
+ */
+export async function startPostgres(whileStarting?: (stop: () => Promise<void>) => () => void): Promise<PostgresServer> {
   const missing = postgresMissing();
   if (missing) throw new Error(missing);
   const root = mkdtempSync(join(tmpdir(), "evrec-pg-"));
@@ -76,6 +80,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     if (server && server.exitCode === null) await new Promise((r) => { server!.once("exit", r); setTimeout(r, 2000); });
     rmSync(root, { recursive: true, force: true });
   };
+  const started = whileStarting?.(stop);
   try {
     if (isRoot()) { const a = account()!; chownSync(root, a.uid, a.gid); }
     // --no-sync only skips flushing the fresh cluster's files at the end of initdb; the server runs with fsync on.
@@ -108,6 +113,8 @@ export async function startPostgres(): Promise<PostgresServer> {
   } catch (e) {
     await stop();
     throw e;
+  } finally {
+    started?.();
   }
 }
 
