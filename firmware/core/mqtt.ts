@@ -405,6 +405,7 @@ export class MqttClient {
   onConnect: (sessionPresent: boolean) => void;
   onMessage: (topic: string, payload: Uint8Array) => void;
   onPuback: (id: number) => void;
+  /** A subscription granted (a refused one ends the connection instead: onClose "SUBACK_REFUSED"). */
   onSuback: (id: number, granted: number) => void;
   onClose: (reason: string) => void;
   /** Everything written has gone to the socket (a pacing transport): room for the next big publish. */
@@ -604,6 +605,15 @@ export class MqttClient {
     } else if (k.type === PUBACK) this.puback(k.id);
     else if (k.type === SUBACK) {
       delete this.used[k.id];
+      // Refused (0x80): nothing would reach us on this connection. nats-server refuses one while a
+      // JetStream stream elects a leader after a node's loss; a new connection after the backoff
+      // asks again. The backoff restarts only once a subscription is granted: a broker that always
+      // refuses is asked ever more slowly, not every second.
+      if (k.code & 0x80) {
+        this.drop("SUBACK_REFUSED");
+        return;
+      }
+      this.attempts = 0;
       this.onSuback(k.id, k.code);
     } else if (k.type === CONNACK) {
       if (this.connected) return;
@@ -613,7 +623,7 @@ export class MqttClient {
       }
       this.clearDead();
       this.connected = true;
-      this.attempts = 0;
+      if (!this.subs.length) this.attempts = 0; // with subscriptions, at the SUBACK
       for (let i = 0; i < this.subs.length; i++) this.sendSubscribe(this.subs[i]);
       for (let i = 0; i < this.queue.length && this.conn; i++) this.sendInflight(this.queue[i]);
       this.armPing();

@@ -275,6 +275,47 @@ describe("client (fake transport and timers)", () => {
     c.end();
   });
 
+  it("a refused subscription (SUBACK 0x80, as nats-server gives while a stream elects its leader) ends the connection; the next asks again, the backoff growing until one is granted", () => {
+    vi.useFakeTimers();
+    const f = fakeTransport();
+    const c = new MqttClient(f.t, opts({ backoffMin: 1000, backoffMax: 8000, random: () => 0 }));
+    const closes: string[] = [];
+    const granted: number[] = [];
+    c.onClose = (r) => closes.push(r);
+    c.onSuback = (_id, g) => granted.push(g);
+    c.subscribe("rec/c/down");
+    c.connect();
+    const subackFor = (i: number, code: number) => {
+      const sub = f.conns[i].writes.find((w) => w[0] >> 4 === 8)!;
+      f.conns[i].onData(new Uint8Array([0x90, 3, sub[2], sub[3], code]));
+    };
+    // Refused three times: each connection closed, the next made after a growing wait (half of 1, 2, 4 s with random 0).
+    const waits: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      f.conns[i].onData(connack());
+      expect(typesOf(f.conns[i].writes)).toEqual([1, 8]); // CONNECT, SUBSCRIBE
+      subackFor(i, 0x80);
+      expect(f.conns[i].ended).toBe(true);
+      expect(c.connected).toBe(false);
+      let waited = 0;
+      while (f.conns.length === i + 1) { vi.advanceTimersByTime(1); waited++; }
+      waits.push(waited);
+    }
+    expect(closes).toEqual(["SUBACK_REFUSED", "SUBACK_REFUSED", "SUBACK_REFUSED"]);
+    expect(waits).toEqual([500, 1000, 2000]);
+    expect(granted).toEqual([]);
+    // Granted on the fourth: the connection stays, and a later drop waits the shortest backoff again.
+    f.conns[3].onData(connack());
+    subackFor(3, 1);
+    expect(granted).toEqual([1]);
+    expect(c.connected).toBe(true);
+    f.conns[3].onClose();
+    let waited = 0;
+    while (f.conns.length === 4) { vi.advanceTimersByTime(1); waited++; }
+    expect(waited).toBe(500);
+    c.end();
+  });
+
   it("packet ids: 1..65535, wrapping, skipping ids in use; window bounded; PUBACK frees a slot", () => {
     const f = fakeTransport();
     const c = new MqttClient(f.t, opts({ keepalive: 0, maxInflight: 3 }));

@@ -65,20 +65,26 @@ async function endReasons(g: Gw, id: string): Promise<(string | null)[]> {
 
 /**
  * A bare MQTT broker in place of a gateway: the device connects and publishes, nobody answers. It
- * keeps the nonce of every Hello the device says, in order.
+ * keeps the nonce of every Hello the device says, in order, with the connection (counted from 1)
+ * each came on. Its first `refuse` subscriptions are refused (SUBACK 0x80).
  */
-async function silentBroker(id: string): Promise<{ port: number; hellos: Uint8Array[] }> {
-  const broker = await Aedes.createBroker();
+async function silentBroker(id: string, refuse = 0): Promise<{ port: number; hellos: Uint8Array[]; helloOn: number[]; connections: () => number }> {
+  let connections = 0;
+  const broker = await Aedes.createBroker({ authorizeSubscribe: (_c, sub, done) => done(null, refuse-- > 0 ? null : sub) });
+  broker.on("client", () => { connections++; });
   const server = createServer(broker.handle);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   cleanup.push(() => new Promise<void>((r) => { server.close(() => r()); broker.close(); }));
   const hellos: Uint8Array[] = [];
+  const helloOn: number[] = [];
   broker.on("publish", (packet, client) => {
     if (!client || packet.topic !== `rec/${id}/up`) return;
     const up = decode("Uplink", new Uint8Array(packet.payload as Buffer));
-    if (up.hello) hellos.push(decode("Hello", (up.hello as { body: Uint8Array }).body).nonce as Uint8Array);
+    if (!up.hello) return;
+    hellos.push(decode("Hello", (up.hello as { body: Uint8Array }).body).nonce as Uint8Array);
+    helloOn.push(connections);
   });
-  return { port: (server.address() as AddressInfo).port, hellos };
+  return { port: (server.address() as AddressInfo).port, hellos, helloOn, connections: () => connections };
 }
 
 function qfiles(h: FakeHost): string[] {
@@ -428,6 +434,18 @@ describe("recorder core against a real gateway", () => {
     send(new DownlinkSigner(sha, keys.downlinkKey, dev, br.hellos[1]));
     expect(rec.queue.depth()).toBe(0);
     expect(rec.guard!.rejected).toBe(5);
+  });
+
+  it("a refused subscription (nats-server refuses one while a stream elects its leader): no Hello on that connection, a new one after the backoff, and the Hello there", async () => {
+    const id = "REC-19";
+    const br = await silentBroker(id, 2);
+    const { kv } = await device(null, id, {}, br.port);
+    const { rec, h } = boot(kv);
+    // Downlinks would never reach a device not subscribed: it says Hello only where the subscription was granted.
+    await until(() => rec.up.online && br.hellos.length === 1, "hello said on the third connection");
+    expect(br.connections()).toBe(3);
+    expect(br.helloOn).toEqual([3]);
+    expect(h.logs.filter((l) => l.endsWith("disconnected: SUBACK_REFUSED"))).toHaveLength(2);
   });
 
   it("a forger's bad MACs get at most one Hello per helloWaitMs and free nothing (R-DL-6)", async () => {
