@@ -18,7 +18,7 @@ const PG_BIN = process.env.EVREC_PG_BIN || "/usr/lib/postgresql/15/bin";
 const HAS_PG = existsSync(`${PG_BIN}/postgres`);
 // The cluster's workers, and the region's office beside them, share their metadata in PostgreSQL,
 // as a region would run them: with the server there, these run in that project only (SQLite otherwise).
-const CLUSTER_TESTS = ["test/cluster/cluster.test.ts", "test/cluster/office.test.ts"];
+const CLUSTER_TESTS = ["test/cluster/cluster.test.ts", "test/cluster/office.test.ts", "test/cluster/fleet.test.ts"];
 // The firmware on a board's memory: minutes of interpreters running, little of this process's
 // time. Its own project, so that `npm test` can run it in the second vitest process, beside the
 // PostgreSQL project, not after everything else in the first.

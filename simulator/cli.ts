@@ -21,8 +21,10 @@ faults and attacks; exits non-zero when the gateway's verdicts are not what the 
   --seed S             same seed, same media, fault schedule and expected verdicts (default 1)
   --engine E           node (default: the bundle in this process) or espruino (one real
                        interpreter per device: ESPRUINO_BIN or espruino-linux on the PATH)
-  --gateway URL        mqtt://host:port of a running gateway (default: start one here)
-  --api URL            its admin API (default http://<gateway host>:8080)
+  --gateway URL        mqtt://host:port of a running gateway (default: start one here); a region's
+                       NATS nodes as mqtt://a:1883,mqtt://b:1883,...: each device starts at one,
+                       in turn, and connects to the next when that one refuses
+  --api URL            its admin API, or the region's office's (default http://<gateway host>:8080)
   --token T            admin token; or --token-file F (default data/admin.token when --gateway is given)
   --speed X            media X times faster than real time (default 1)
   --chunk BYTES        chunk size (default 8192)

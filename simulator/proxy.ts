@@ -1,7 +1,13 @@
 // A TCP proxy per simulated device, between it and the gateway: the network faults of the scenarios
-// (drops, delay, partitions) applied the same way whatever engine runs the device.
+// (drops, delay, partitions) applied the same way whatever engine runs the device. In front of a
+// region's NATS nodes it is also what a device's one address would be in service (a DNS name with
+// every node's address, a load balancer): a connection goes to the node that answered last, and
+// to the next in turn when that one refuses.
 import net from "node:net";
 import type { AddressInfo } from "node:net";
+
+/** Where the proxy connects: a gateway's MQTT listener, or one of a region's NATS nodes'. */
+export interface Upstream { host: string; port: number }
 
 export class FaultProxy {
   private server: net.Server;
@@ -13,7 +19,13 @@ export class FaultProxy {
   connections = 0;
   port = 0;
 
-  constructor(private upstreamHost: string, private upstreamPort: number) {
+  /** The upstreams, the one a connection goes to first at `current`. */
+  private upstreams: Upstream[];
+  private current = 0;
+
+  /** To `host:port`; with `others`, those in turn when the one before refuses. */
+  constructor(host: string, port: number, others: Upstream[] = []) {
+    this.upstreams = [{ host, port }, ...others];
     this.server = net.createServer((down) => this.accept(down));
   }
 
@@ -23,18 +35,38 @@ export class FaultProxy {
     return this.port;
   }
 
-  /** Point the proxy at another gateway address (after a gateway restart on new ports). */
-  retarget(host: string, port: number): void {
-    this.upstreamHost = host;
-    this.upstreamPort = port;
-  }
-
   private accept(down: net.Socket): void {
     down.on("error", () => {});
     if (this.partitioned) { down.destroy(); return; }
     this.connections++;
-    const up = net.connect(this.upstreamPort, this.upstreamHost);
-    up.on("error", () => {});
+    // What the device sends waits in its socket until an upstream has answered: bytes written to
+    // one that then refused would be lost with it.
+    down.pause();
+    const dial = (tried: number) => {
+      const k = (this.current + tried) % this.upstreams.length;
+      const up = net.connect(this.upstreams[k].port, this.upstreams[k].host);
+      const gone = () => up.destroy();
+      down.once("close", gone);
+      const refused = () => {
+        down.off("close", gone);
+        if (tried + 1 < this.upstreams.length && !down.destroyed) dial(tried + 1);
+        else down.destroy();
+      };
+      up.once("error", refused);
+      up.once("connect", () => {
+        down.off("close", gone);
+        up.off("error", refused);
+        up.on("error", () => {});
+        this.current = k;
+        this.pipe(down, up);
+      });
+    };
+    dial(0);
+  }
+
+  private pipe(down: net.Socket, up: net.Socket): void {
+    // Gone while it dialled, or a partition began meanwhile.
+    if (down.destroyed || this.partitioned) { up.destroy(); down.destroy(); return; }
     up.setNoDelay(true);
     down.setNoDelay(true);
     const pair: [net.Socket, net.Socket] = [down, up];
@@ -63,6 +95,7 @@ export class FaultProxy {
     };
     forward(down, up);
     forward(up, down);
+    down.resume(); // paused by accept() until the upstream answered
     const close = () => { this.pairs.delete(pair); down.destroy(); up.destroy(); };
     down.on("close", close);
     up.on("close", close);

@@ -12,6 +12,7 @@ export function summary(r: Report): string {
     ["linked (officer and case)", `${r.linked} of ${r.recordings}`],
     ["chunks stored", `${r.chunks} (${(r.bytes / 1048576).toFixed(1)} MiB)`],
     ["chunks lost on devices", String(r.lostChunks)],
+    ["connections lost", Object.entries(r.disconnects).map(([k, v]) => `${k} ${v}`).join(", ") || "none"],
     ["alarms", r.alarms.length ? r.alarms.slice(0, 5).join("; ") + (r.alarms.length > 5 ? ` (+${r.alarms.length - 5})` : "") : "none"],
     ["simulator process", `RSS ${r.resources.rssMb} MiB, CPU ${r.resources.cpuS} s`],
     ["result", r.ok ? "PASS: the gateway reports what the scenario expects" : `FAIL: ${r.failures.length} expectation(s) not met`],

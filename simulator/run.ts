@@ -10,6 +10,7 @@ import { GatewayProcess } from "../client/gateway-process.js";
 import { AdminApi } from "../client/admin-api.js";
 import type { RecordingRow } from "../client/admin-api.js";
 import { FaultProxy } from "./proxy.js";
+import type { Upstream } from "./proxy.js";
 import { Rand } from "./imitation/rand.js";
 import { NodeEngine } from "./engines/node.js";
 import { SCENARIOS } from "./scenarios.js";
@@ -29,6 +30,16 @@ function runTag(seed: number): string {
   return "S" + (Date.now() % 1679616).toString(36).padStart(4, "0") + (seed % 36).toString(36);
 }
 
+/** `--gateway`: one mqtt://host:port, or a region's NATS MQTT listeners as a comma-separated list of them. */
+export function mqttUpstreams(list: string): Upstream[] {
+  return list.split(",").map((one) => {
+    let u: URL | null = null;
+    try { u = new URL(one.trim()); } catch { /* said below */ }
+    if (!u || u.protocol !== "mqtt:" || !u.hostname) throw new Error(`SIM_USAGE: --gateway: ${JSON.stringify(one.trim())} is not mqtt://host:port (a region's nodes: mqtt://a:1883,mqtt://b:1883)`);
+    return { host: u.hostname, port: Number(u.port || 1883) };
+  });
+}
+
 export async function runSimulation(o: SimOptions): Promise<Report> {
   const scenario: Scenario | undefined = SCENARIOS[o.scenario];
   if (!scenario) throw new Error(`SIM_SCENARIO: unknown scenario ${JSON.stringify(o.scenario)}; one of ${Object.keys(SCENARIOS).join(", ")}`);
@@ -41,7 +52,8 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
 
   // ---- gateway ----
   let gateway: GatewayProcess | null = null;
-  let mqttHost = "127.0.0.1", mqttPort = 0, apiBase = o.api || "", token = o.token || "";
+  // Where the devices' proxies connect: the gateway's MQTT listener, or a region's NATS nodes'.
+  let upstreams: Upstream[] = [], apiBase = o.api || "", token = o.token || "";
   const gwDir = join(work, "gateway");
   const startOwn = async (ports?: { mqtt: number; http: number }) => {
     // Like any outside tool: the gateway's public command, as a child process; its log with EVREC_SIM_GATEWAY_LOG.
@@ -50,14 +62,12 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
       dataDir: gwDir, logLevel: process.env.EVREC_SIM_GATEWAY_LOG || "silent",
       options: { mqttPort: ports ? ports.mqtt : 0, httpPort: ports ? ports.http : 0, diskMinFreeMb: 1, beaconIntervalS: 30, maxClients: Math.max(2000, o.devices * 2 + 10), ratePerSecond: 1000, rateBurst: 2000, faultCommitDelayMs: o.commitDelayMs || 0 },
     });
-    mqttPort = gateway.ports.mqtt;
+    upstreams = [{ host: "127.0.0.1", port: gateway.ports.mqtt }];
     apiBase = gateway.apiUrl;
   };
   if (o.gateway) {
-    const u = new URL(o.gateway);
-    mqttHost = u.hostname;
-    mqttPort = Number(u.port || 1883);
-    apiBase = apiBase || `http://${u.hostname}:8080`;
+    upstreams = mqttUpstreams(o.gateway);
+    apiBase = apiBase || `http://${upstreams[0].host}:8080`;
     if (!token) throw new Error("SIM_TOKEN: an outside gateway needs an admin token: --token or --token-file (a fresh `npm start` writes data/admin.token)");
   } else {
     await startOwn();
@@ -92,8 +102,10 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
 
   // ---- per-device proxies, engine, devices ----
   const proxies: FaultProxy[] = [];
-  for (const s of specs) {
-    const p = new FaultProxy(mqttHost, mqttPort);
+  for (const [i, s] of specs.entries()) {
+    // Device i starts at upstream i (of a region's nodes, each its share), then the next in turn.
+    const ring = upstreams.map((_, k) => upstreams[(i + k) % upstreams.length]);
+    const p = new FaultProxy(ring[0].host, ring[0].port, ring.slice(1));
     s.port = await p.listen();
     proxies.push(p);
   }
@@ -185,12 +197,19 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
     const verdicts: Record<string, number> = {};
     for (const r of recs) verdicts[r.verdict] = (verdicts[r.verdict] || 0) + 1;
     const lost = infos.reduce((a, i) => a + (i ? i.queueDepth : 0), 0);
+    const disconnects: Record<string, number> = {};
+    for (const d of devices) {
+      for (const line of d.logs()) {
+        const m = /disconnected: (\S+)/.exec(line);
+        if (m) disconnects[m[1]] = (disconnects[m[1]] || 0) + 1;
+      }
+    }
     const cpu = process.cpuUsage(cpu0);
     const report: Report = {
       scenario: o.scenario, engine: engine.name, seed: o.seed, devices: o.devices, durationMs: o.durationMs, wallMs: Date.now() - started,
       recordings: recs.length, verdicts, interrupted: recs.filter((r) => r.interrupted).length,
       linked: recs.filter((r) => r.officer && r.cases).length, chunks: recs.reduce((a, r) => a + r.chunks, 0), bytes: recs.reduce((a, r) => a + r.bytes, 0),
-      lostChunks: lost, alarms, failures,
+      lostChunks: lost, disconnects, alarms, failures,
       perDevice: devices.map((d, i) => {
         const lastError = infos[i] ? infos[i]!.lastError : "powered off";
         const queueDepth = infos[i] ? infos[i]!.queueDepth : -1;

@@ -14,9 +14,12 @@ export interface SimOptions {
   scenario: string;
   seed: number;
   engine: "node" | "espruino";
-  /** mqtt://host:port of an outside gateway; none: the simulator starts its own. */
+  /**
+   * mqtt://host:port of an outside gateway, or a region's NATS nodes' MQTT listeners as a
+   * comma-separated list (each device starts at one, in turn); none: the simulator starts its own.
+   */
   gateway?: string;
-  /** Its admin API (default http://<gateway host>:8080) and admin token. */
+  /** Its admin API, or the region's office's (default http://<first gateway host>:8080), and admin token. */
   api?: string;
   token?: string;
   /** Media this many times faster than real time. */
@@ -66,6 +69,8 @@ export interface Report {
   chunks: number;
   bytes: number;
   lostChunks: number;
+  /** The devices' connections lost, by the reason each device's console gave ("disconnected: CLOSED"), over its last 500 lines. */
+  disconnects: Record<string, number>;
   alarms: string[];
   failures: string[];
   /** Per device; `console` is the tail of its console, kept only for a device that ended with an error or holding records. */

@@ -122,6 +122,11 @@ export class NatsCluster {
     return this.nodes.map((x) => x.pidFile).join(",");
   }
 
+  /** Start a killed node again, as its service manager would: the same ports, configuration and store. */
+  restart(i: number): void {
+    this.startNode(this.nodes[i]);
+  }
+
   /** kill -9 one node. */
   kill(i: number): void {
     const p = this.nodes[i].proc;

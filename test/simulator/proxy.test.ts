@@ -50,4 +50,34 @@ describe("the fault proxy", () => {
     while (!got() && Date.now() < end) await sleep(5);
     expect(got()).toBe("now");
   });
+
+  it("in front of a region's nodes: a connection goes to the next when one refuses, its first bytes whole, and the next connection to the one that answered", async () => {
+    // A port nothing listens on (a node killed), then two live ones, each recording what it gets.
+    const dead = net.createServer();
+    await new Promise<void>((r) => dead.listen(0, "127.0.0.1", r));
+    const deadPort = (dead.address() as AddressInfo).port;
+    await new Promise<void>((r) => dead.close(() => r()));
+    const got = ["", ""];
+    const live = await Promise.all([0, 1].map(async (i) => {
+      const s = net.createServer((c) => { c.on("data", (d) => { got[i] += d.toString(); }); c.on("error", () => {}); });
+      await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+      return s;
+    }));
+    const proxy = new FaultProxy("127.0.0.1", deadPort, live.map((s) => ({ host: "127.0.0.1", port: (s.address() as AddressInfo).port })));
+    const port = await proxy.listen();
+    const clients: net.Socket[] = [];
+    cleanup.push(() => { for (const c of clients) c.destroy(); void proxy.close(); for (const s of live) s.close(); });
+    const send = async (text: string) => {
+      const c = net.connect(port, "127.0.0.1");
+      clients.push(c);
+      await new Promise<void>((r) => c.once("connect", () => r()));
+      c.write(text); // at once: the proxy is still dialling
+    };
+    await send("CONNECT-1");
+    for (const end = Date.now() + 2000; got[0] !== "CONNECT-1" && Date.now() < end;) await sleep(10);
+    expect(got).toEqual(["CONNECT-1", ""]);
+    await send("CONNECT-2");
+    for (const end = Date.now() + 2000; got[0] !== "CONNECT-1CONNECT-2" && Date.now() < end;) await sleep(10);
+    expect(got).toEqual(["CONNECT-1CONNECT-2", ""]);
+  });
 });

@@ -5,7 +5,7 @@ import type { Report } from "../../simulator/run.js";
 
 const base: Report = {
   scenario: "flaky", engine: "espruino", seed: 7, devices: 2, durationMs: 30000, wallMs: 41000, recordings: 3,
-  verdicts: { verified: 2, incomplete: 1 }, interrupted: 0, linked: 3, chunks: 40, bytes: 327680, lostChunks: 0, alarms: [],
+  verdicts: { verified: 2, incomplete: 1 }, interrupted: 0, linked: 3, chunks: 40, bytes: 327680, lostChunks: 0, disconnects: { CLOSED: 3, SUBACK_REFUSED: 1 }, alarms: [],
   failures: ["S1-0: recording 2 incomplete (MISSING_SEAL)"],
   perDevice: [
     { id: "S1-0", recordings: 2, queueDepth: 0, storeFree: 200000, lastError: "CHUNK_ERROR",
@@ -29,5 +29,10 @@ describe("the run summary", () => {
     const text = summary({ ...base, failures: [], ok: true });
     expect(text).toMatch(/PASS/);
     expect(text).not.toContain("its console");
+  });
+
+  it("says how many connections the devices lost, and why", () => {
+    expect(summary(base)).toMatch(/connections lost +CLOSED 3, SUBACK_REFUSED 1\n/);
+    expect(summary({ ...base, disconnects: {} })).toMatch(/connections lost +none\n/);
   });
 });
