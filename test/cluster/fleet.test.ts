@@ -1,7 +1,8 @@
 // The firmware itself through a region: the simulator's fleet (the node engine, running the bundle
 // that goes onto boards) streams through a 3-node NATS cluster's MQTT listeners to two gateway
 // workers, registered through the region's office as any outside tool would, and one NATS node is
-// killed (SIGKILL) mid-run. The devices on it connect to another node (the simulator's proxy stands
+// killed (SIGKILL) mid-run, then started again 10 s later as a service manager would. The devices
+// on it connect to another node (the simulator's proxy stands
 // for a device's one address in service, a name with every node behind it). Every recording must
 // verify and nothing be left on a device. While a stream elects its leader after the node's loss,
 // nats-server refuses subscriptions (SUBACK 0x80) and closes connections before their CONNACK: a
@@ -12,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
 import mqtt from "mqtt";
+import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
 import { counter, killWorker, metrics, startOffice, startWorker, until, WORKER } from "./workers.js";
 import type { Proc } from "./workers.js";
 import { testDb } from "../helpers/postgres.js";

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { FaultProxy } from "../../simulator/proxy.js";
+import { mqttUpstreams } from "../../simulator/run.js";
 
 const cleanup: (() => void)[] = [];
 afterEach(() => { for (const c of cleanup.splice(0)) c(); });
@@ -79,5 +80,14 @@ describe("the fault proxy", () => {
     await send("CONNECT-2");
     for (const end = Date.now() + 2000; got[0] !== "CONNECT-1CONNECT-2" && Date.now() < end;) await sleep(10);
     expect(got).toEqual(["CONNECT-1CONNECT-2", ""]);
+  });
+});
+
+describe("--gateway", () => {
+  it("takes one gateway or a region's nodes, and refuses what is not mqtt://host:port with SIM_USAGE", () => {
+    expect(mqttUpstreams("mqtt://10.0.0.2:1884")).toEqual([{ host: "10.0.0.2", port: 1884 }]);
+    expect(mqttUpstreams("mqtt://n1:1883, mqtt://n2")).toEqual([{ host: "n1", port: 1883 }, { host: "n2", port: 1883 }]);
+    expect(() => mqttUpstreams("10.0.0.2:1883")).toThrow(/^SIM_USAGE: --gateway: "10.0.0.2:1883" is not mqtt:\/\/host:port/);
+    expect(() => mqttUpstreams("mqtt://n1:1883,http://n2:8080")).toThrow(/"http:\/\/n2:8080"/);
   });
 });
