@@ -69,6 +69,8 @@ describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nod
     let last: Progress | null = null;
     let ackedAtKill = -1, killedAtMs = 0;
     const run = runSimulation({
+      // Its devices' flash and cards in the test's directory: removed with it even if the test fails mid-run.
+      dir: join(dir, "sim"),
       devices: DEVICES, durationMs: 40000, scenario: "steady", seed: 3, engine: "node", speed: 1, chunk: 8192, bundle: BUNDLE,
       gateway: nats.nodes.map((n) => `mqtt://127.0.0.1:${n.mqtt}`).join(","),
       api: `http://127.0.0.1:${office.http}`, token: readFileSync(join(dir, "data", "admin.token"), "utf8").trim(),
