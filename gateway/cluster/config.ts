@@ -24,6 +24,8 @@ export interface ClusterOptions {
   replicas: number;
   /** The stream of device messages, over part.*.rec.*.up. */
   upStream: string;
+  /** Where its nodes keep it: "file", or "memory" (faster; what a restart of every node loses, the devices send again: docs/SCALE.md). */
+  upStorage: "file" | "memory";
   /** The stream of media (what a station keeps in files). */
   mediaStream: string;
   /** The stream of partition leases and worker heartbeats. */
@@ -63,6 +65,7 @@ export const CLUSTER_DEFAULTS: ClusterOptions = {
   partitions: 4,
   replicas: 3,
   upStream: "EVREC_UP",
+  upStorage: "file",
   mediaStream: "EVREC_MEDIA",
   leaseStream: "EVREC_LEASES",
   sessionStream: "EVREC_SESSIONS",
@@ -89,6 +92,7 @@ const HELP: { [k in keyof ClusterOptions]: string } = {
   partitions: "partitions in the subject mapping part.{{partition(N,1)}}.rec.{{wildcard(1)}}.up",
   replicas: "replicas of the streams the workers make (3 in a 3-node cluster)",
   upStream: "stream of device messages (subjects part.*.rec.*.up)",
+  upStorage: "where the nodes keep upStream: file, or memory (less CPU a chunk; a restart of every node loses what it held, which the devices, holding every chunk until its Ack, send again); applies when the stream is made",
   mediaStream: "stream of media (subjects evrec.media.>)",
   leaseStream: "stream of partition leases and worker heartbeats",
   sessionStream: "stream of device sessions (Hello nonce, downlink counters reserved)",
@@ -160,6 +164,7 @@ export function loadClusterConfig(file: string): ClusterConfig {
     try { ok = /^https?:$/.test(new URL(u).protocol); } catch { ok = false; }
     if (!ok) throw new ConfigError(`cluster file ${file}: cluster.natsMonitor: ${JSON.stringify(u)} is not an http:// or https:// URL (a nats-server's monitoring port)`);
   }
+  if (cluster.upStorage !== "file" && cluster.upStorage !== "memory") throw new ConfigError(`cluster file ${file}: cluster.upStorage must be "file" or "memory", got ${JSON.stringify(cluster.upStorage)}`);
   if (cluster.presenceMs < 250) throw new ConfigError(`cluster file ${file}: cluster.presenceMs must be at least 250`);
   // A lease renewed every third of its life: below a second, a busy machine loses leases it holds.
   if (cluster.leaseMs < 1000) throw new ConfigError(`cluster file ${file}: cluster.leaseMs must be at least 1000`);

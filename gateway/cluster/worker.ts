@@ -135,8 +135,11 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
   const jsm = await jetstreamManager(nc, { timeout: JS_WAIT_MS });
   // A work queue: a message leaves the stream once a worker has acknowledged it (committed). Its
   // consumers are made by the workers as they take partitions (ClusterWorker.consumerFor).
-  await ensureStream(jsm, { name: o.upStream, subjects: ["part.*.rec.*.up"], retention: "workqueue", num_replicas: o.replicas, storage: "file", discard: "old" });
-  const sessions = await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true });
+  // Kept in memory (upStorage), a restart of every node loses the messages not yet committed:
+  // none of them was Acked, so their devices hold them and send them again.
+  const up = await ensureStream(jsm, { name: o.upStream, subjects: ["part.*.rec.*.up"], retention: "workqueue", num_replicas: o.replicas, storage: o.upStorage, discard: "old" });
+  if (up.storage !== o.upStorage) log.warn({ code: "UP_STORAGE", stream: o.upStream, storage: up.storage, configured: o.upStorage }, `${o.upStream} was made with ${up.storage} storage and stays so (upStorage applies when the stream is made)`);
+  const sessions = (await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true })).name;
   const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
   const leases = await Leases.open(nc, { stream: o.leaseStream, replicas: o.replicas, leaseMs: o.leaseMs, worker: o.worker });
   const w = new ClusterWorker(cfg, log, db, registry, nc, js, jsm, sessions, media, leases, station.derive("evrec nats login digest"));
@@ -144,13 +147,16 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
   return w;
 }
 
-async function ensureStream(jsm: JetStreamManager, cfg: Record<string, unknown>): Promise<string> {
+/** The stream as it is: made with `cfg` unless it was already (by another worker, or before). */
+async function ensureStream(jsm: JetStreamManager, cfg: Record<string, unknown>): Promise<{ name: string; storage: string }> {
   const name = cfg.name as string;
-  if (await jsm.streams.info(name).catch(() => null)) return name;
-  await jsm.streams.add(cfg as never).catch(async (e) => {
-    if (!(await jsm.streams.info(name).catch(() => null))) throw e;
-  });
-  return name;
+  const found = async () => (await jsm.streams.info(name).catch(() => null))?.config;
+  const made = (await found()) ?? (await jsm.streams.add(cfg as never).then((i) => i.config, async (e) => {
+    const other = await found();
+    if (!other) throw e;
+    return other;
+  }));
+  return { name, storage: String(made.storage) };
 }
 
 class ClusterWorker implements Worker {

@@ -5,9 +5,9 @@
 // would scale with more cores). `npm run bench:cluster [-- OPTIONS]` (`--help` lists them);
 // `--db postgres`: the workers' metadata in a throwaway PostgreSQL 15 (a database per round), as a
 // region runs them, rather than one SQLite file.
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NatsCluster, NATS_BIN } from "../cluster/nats-cluster.js";
@@ -26,10 +26,15 @@ const opts = benchArgs("bench:cluster", "npm run bench:cluster [-- OPTIONS]", "T
   rounds: { kind: "number", default: 2, integer: true, min: 1, help: "alternating rounds of one and of two workers" },
   json: { kind: "string", help: "where the figures are written as JSON (none if unset)" },
   db: { kind: "string", default: "sqlite", choices: ["sqlite", "postgres"], help: "the workers' metadata: one SQLite file, or a throwaway PostgreSQL 15" },
+  "nats-profile": { kind: "string", help: "a directory: each round's NATS nodes' CPU profiles (Go pprof) are written there, and summed up at the end when `go` is on the PATH" },
+  "up-storage": { kind: "string", default: "file", choices: ["file", "memory", "both"], help: "where the nodes keep the device messages' stream (the workers' upStorage); both: alternating rounds of each" },
 });
 const DEVICES = opts.devices, RECORDINGS = 2, CHUNKS = opts.chunks, BYTES = 4096, ROUNDS = opts.rounds;
 const jsonOut = opts.json ?? "";
 const onPostgres = opts.db === "postgres";
+const profileDir = opts["nats-profile"] ?? "";
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+const STORAGES = opts["up-storage"] === "both" ? ["file", "memory"] : [opts["up-storage"]];
 let pg: PostgresServer | null = null;
 const WORKER = { user: "evrec-worker", pass: "bench-secret" };
 const TICK = 100; // clock ticks per second (Linux USER_HZ)
@@ -42,9 +47,9 @@ const cpu = (pid: number): number => {
   } catch { return 0; }
 };
 
-async function round(workers: number): Promise<Record<string, number>> {
+async function round(workers: number, upStorage: string): Promise<Record<string, number | string>> {
   const dir = mkdtempSync(join(tmpdir(), "evrec-cluster-bench-"));
-  const nats = new NatsCluster(join(dir, "nats"), 4, WORKER);
+  const nats = new NatsCluster(join(dir, "nats"), 4, WORKER, !!profileDir);
   const procs: ChildProcess[] = [];
   const fleet: StreamDevice[] = [];
   const stopRound = async () => {
@@ -64,7 +69,7 @@ async function round(workers: number): Promise<Record<string, number>> {
     for (let w = 0; w < workers; w++) {
       const file = join(dir, `w${w}.json`), ports = join(dir, `w${w}.ports`);
       writeFileSync(file, JSON.stringify({
-        cluster: { worker: `w${w}`, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: 4, replicas: 3, leaseMs: 3000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, portsFile: ports },
+        cluster: { worker: `w${w}`, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: 4, replicas: 3, upStorage, leaseMs: 3000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, portsFile: ports },
         gateway: { dataDir: join(dir, "data"), ...meta, logLevel: "error", ackIntervalMs: 50, beaconIntervalS: 0 },
       }));
       procs.push(spawn(join(ROOT, "bin/evrec-gateway"), ["--cluster", file], { cwd: ROOT, stdio: "ignore" }));
@@ -79,8 +84,10 @@ async function round(workers: number): Promise<Record<string, number>> {
     const cpu0 = { w: procs.reduce((a, p) => a + cpu(p.pid!), 0), n: natsPids.reduce((a, p) => a + cpu(p), 0) };
     const t0 = performance.now();
     await Promise.all(fleet.map((d) => d.start()));
+    const profiled = profileDir ? profileNodes(nats, `${workers}w-${upStorage}-r${results.length}`) : Promise.resolve();
     while (!fleet.every((d) => d.done)) await new Promise((r) => setTimeout(r, 50));
     const s = (performance.now() - t0) / 1000;
+    await profiled;
     // Where each worker's commits spent their time: media (JetStream PubAcks) and the transaction.
     const phase = { media: 0, transaction: 0, batches: 0 };
     for (let w = 0; w < workers; w++) {
@@ -94,7 +101,7 @@ async function round(workers: number): Promise<Record<string, number>> {
     const chunks = DEVICES * RECORDINGS * CHUNKS;
     const wCpu = procs.reduce((a, p) => a + cpu(p.pid!), 0) - cpu0.w, nCpu = natsPids.reduce((a, p) => a + cpu(p), 0) - cpu0.n;
     return {
-      workers, chunks, seconds: +s.toFixed(2), chunksPerS: Math.round(chunks / s), mbPerS: +((chunks * BYTES) / s / 1048576).toFixed(2),
+      workers, upStorage, chunks, seconds: +s.toFixed(2), chunksPerS: Math.round(chunks / s), mbPerS: +((chunks * BYTES) / s / 1048576).toFixed(2),
       workerCpuUsPerChunk: Math.round((wCpu / chunks) * 1e6), natsCpuUsPerChunk: Math.round((nCpu / chunks) * 1e6),
       resends: fleet.reduce((a, d) => a + d.resends, 0),
       batches: phase.batches, mediaMsPerBatch: +((phase.media / Math.max(1, phase.batches)) * 1000).toFixed(1), transactionMsPerBatch: +((phase.transaction / Math.max(1, phase.batches)) * 1000).toFixed(1),
@@ -102,6 +109,65 @@ async function round(workers: number): Promise<Record<string, number>> {
   } finally {
     forget();
     await stopRound();
+  }
+}
+
+/** PROFILE_S seconds of each node's CPU profile, from a second into the run, written as DIR/<round>-<node>.pb.gz. */
+const PROFILE_S = 4;
+async function profileNodes(nats: NatsCluster, label: string): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000));
+  await Promise.all(nats.nodes.map(async (x) => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${x.prof}/debug/pprof/profile?seconds=${PROFILE_S}`, { signal: AbortSignal.timeout((PROFILE_S + 10) * 1000) });
+      writeFileSync(join(profileDir, `${label}-${x.name}.pb.gz`), Buffer.from(await res.arrayBuffer()));
+    } catch (e) {
+      console.warn(`  no profile of ${x.name}: ${(e as Error).message}`);
+    }
+  }));
+}
+
+/** Where nats-server's goroutines begin, by what they do: each is its own work, so their shares add up. */
+const NATS_AREAS: [string, RegExp][] = [
+  ["replication (raft: proposals, its log on disk, followers)", /\(\*raft\)\.run$/],
+  ["streams storing what was agreed", /\(\*jetStream\)\.monitorStream$/],
+  ["consumers' acknowledgements, agreed and applied", /\(\*jetStream\)\.monitorConsumer$/],
+  ["a stream's intake of published messages", /\(\*stream\)\.internalLoop$/],
+  ["routes between nodes, reading", /\(\*Server\)\.createRoute\.func1$/],
+  ["routes between nodes, writing", /\(\*Server\)\.createRoute\.func2$/],
+  ["MQTT devices, reading", /\(\*Server\)\.createMQTTClient\.func1$/],
+  ["MQTT devices, writing", /\(\*Server\)\.createMQTTClient\.func2$/],
+  ["NATS clients (the workers), reading", /\(\*Server\)\.createClient\.func1$/],
+  ["NATS clients (the workers), writing", /\(\*Server\)\.createClient\.func2$/],
+  ["the server's own messages (API replies, advisories)", /\(\*sendq\)\.internalLoop$/],
+  ["garbage collection", /runtime\.gcBgMarkWorker$/],
+];
+
+/** What the NATS nodes spent their CPU on, each kind of round's profiles taken together (`go tool pprof`), by area, in µs a chunk. */
+function summarizeProfiles(): void {
+  const files = (kind: string) => readdirSync(profileDir).filter((f) => f.startsWith(kind + "-") && f.endsWith(".pb.gz")).map((f) => join(profileDir, f));
+  for (const w of [1, 2]) {
+    for (const st of STORAGES) {
+      const fs = files(`${w}w-${st}`);
+      if (!fs.length) continue;
+      let top: string;
+      try {
+        top = execFileSync("go", ["tool", "pprof", "-top", "-cum", "-nodecount=1000", ...fs], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+      } catch {
+        console.log(`profiles in ${profileDir}: \`go tool pprof -top FILE\` reads them (no \`go\` here to sum them up)`);
+        return;
+      }
+      // "flat flat% sum% cum cum% name": the share of the samples in each area's goroutines.
+      const share = (re: RegExp) => top.split("\n").map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 6 && re.test(f[f.length - 1])).reduce((a, f) => a + parseFloat(f[4]), 0);
+      const perChunk = median(w, st, "natsCpuUsPerChunk");
+      console.log(`NATS nodes' CPU, ${w} worker${w > 1 ? "s" : ""}, device messages in ${st} (${fs.length} profiles of ${PROFILE_S} s; ${perChunk} µs a chunk in all):`);
+      let counted = 0;
+      for (const [what, re] of NATS_AREAS) {
+        const pc = share(re);
+        counted += pc;
+        console.log(`  ${pc.toFixed(1).padStart(5)} %  ${String(Math.round((pc / 100) * perChunk)).padStart(4)} µs  ${what}`);
+      }
+      console.log(`  ${(100 - counted).toFixed(1).padStart(5)} %  ${String(Math.round(((100 - counted) / 100) * perChunk)).padStart(4)} µs  the rest`);
+    }
   }
 }
 
@@ -113,19 +179,23 @@ if (onPostgres) {
   pg = await startPostgres(onInterrupt);
   onInterrupt(() => pg!.stop());
 }
-console.log(`cluster bench: ${DEVICES} devices × ${RECORDINGS} recordings × ${CHUNKS} chunks of ${BYTES} B, 3 NATS nodes (R3), ${ROUNDS} alternating rounds; metadata in ${pg ? "PostgreSQL" : "one SQLite file"}`);
-const results: Record<string, number>[] = [];
+console.log(`cluster bench: ${DEVICES} devices × ${RECORDINGS} recordings × ${CHUNKS} chunks of ${BYTES} B, 3 NATS nodes (R3), ${ROUNDS} alternating rounds; metadata in ${pg ? "PostgreSQL" : "one SQLite file"}; device messages kept in ${STORAGES.join(" and in ")}`);
+const results: Record<string, number | string>[] = [];
+const kinds = [1, 2].flatMap((w) => STORAGES.map((st) => ({ w, st })));
 for (let r = 0; r < ROUNDS; r++) {
-  for (const w of r % 2 ? [2, 1] : [1, 2]) {
-    const x = await round(w);
+  for (const { w, st } of r % 2 ? [...kinds].reverse() : kinds) {
+    const x = await round(w, st);
     results.push(x);
-    console.log(`  ${w} worker${w > 1 ? "s" : " "}: ${x.chunksPerS} chunks/s, ${x.mbPerS} MB/s (${x.seconds} s); CPU per chunk: workers ${x.workerCpuUsPerChunk} µs, NATS nodes ${x.natsCpuUsPerChunk} µs; resends ${x.resends}; ${x.batches} commits, each media ${x.mediaMsPerBatch} ms, transaction ${x.transactionMsPerBatch} ms`);
+    console.log(`  ${w} worker${w > 1 ? "s" : " "}${STORAGES.length > 1 ? `, ${st.padEnd(6)}` : ""}: ${x.chunksPerS} chunks/s, ${x.mbPerS} MB/s (${x.seconds} s); CPU per chunk: workers ${x.workerCpuUsPerChunk} µs, NATS nodes ${x.natsCpuUsPerChunk} µs; resends ${x.resends}; ${x.batches} commits, each media ${x.mediaMsPerBatch} ms, transaction ${x.transactionMsPerBatch} ms`);
   }
 }
-const median = (w: number) => {
-  const v = results.filter((x) => x.workers === w).map((x) => x.chunksPerS).sort((a, b) => a - b);
+const median = (w: number, st: string, k = "chunksPerS") => {
+  const v = results.filter((x) => x.workers === w && x.upStorage === st).map((x) => Number(x[k])).sort((a, b) => a - b);
   return v[Math.floor(v.length / 2)];
 };
-console.log(`median: 1 worker ${median(1)} chunks/s, 2 workers ${median(2)} chunks/s: ${(median(2) / median(1)).toFixed(2)} × (goal with a core each: 1.6 ×)`);
+for (const st of STORAGES) {
+  console.log(`median${STORAGES.length > 1 ? ` (${st})` : ""}: 1 worker ${median(1, st)} chunks/s, 2 workers ${median(2, st)} chunks/s: ${(median(2, st) / median(1, st)).toFixed(2)} × (goal with a core each: 1.6 ×); NATS nodes ${median(1, st, "natsCpuUsPerChunk")} and ${median(2, st, "natsCpuUsPerChunk")} µs a chunk`);
+}
+if (profileDir) summarizeProfiles();
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ devices: DEVICES, recordings: RECORDINGS, chunks: CHUNKS, bytes: BYTES, db: pg ? "postgres" : "sqlite", results }, null, 2) + "\n");
 if (pg) await pg.stop();

@@ -40,6 +40,7 @@ describe("a cluster worker's configuration file", () => {
     expect(() => loadClusterConfig(file("lease.json", { cluster: { leaseMs: 100 } }))).toThrow(/leaseMs must be at least 1000/);
     expect(() => loadClusterConfig(file("mon.json", { cluster: { natsMonitor: "http://127.0.0.1:8222, 127.0.0.1:8223" } }))).toThrow(/natsMonitor: "127\.0\.0\.1:8223" is not an http:\/\/ or https:\/\/ URL/);
     expect(() => loadClusterConfig(file("pres.json", { cluster: { presenceMs: 100 } }))).toThrow(/presenceMs must be at least 250/);
+    expect(() => loadClusterConfig(file("store.json", { cluster: { upStorage: "disk" } }))).toThrow(/upStorage must be "file" or "memory", got "disk"/);
     expect(() => loadClusterConfig(file("gw.json", { gateway: { dataDirectory: "x" } }))).toThrow(/gateway: unknown option dataDirectory/);
   });
 

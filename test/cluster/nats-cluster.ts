@@ -23,12 +23,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface NatsNode { name: string; client: number; route: number; mqtt: number; /** Its monitoring port (`http:`). */ http: number; conf: string; pidFile: string; log: string; proc: ChildProcess | null }
+export interface NatsNode { name: string; client: number; route: number; mqtt: number; /** Its monitoring port (`http:`). */ http: number;
+  /** Its Go profiler's port (`prof_port`, /debug/pprof/), 0 when not asked for. */ prof: number; conf: string; pidFile: string; log: string; proc: ChildProcess | null }
 
 export class NatsCluster {
   nodes: NatsNode[] = [];
   readonly authFile: string;
-  constructor(readonly dir: string, readonly partitions: number, readonly worker: { user: string; pass: string }) {
+  constructor(readonly dir: string, readonly partitions: number, readonly worker: { user: string; pass: string },
+    /** Each node serves Go's profiler (bench:cluster --nats-profile). */
+    private readonly profile = false) {
     this.authFile = join(dir, "auth.conf");
   }
 
@@ -65,7 +68,7 @@ export class NatsCluster {
       }
     };
     for (let i = 1; i <= n; i++) {
-      this.nodes.push({ name: `n${i}`, client: await port(), route: await port(), mqtt: await port(), http: await port(), conf: join(this.dir, `n${i}.conf`), pidFile: join(this.dir, `n${i}.pid`), log: join(this.dir, `n${i}.log`), proc: null });
+      this.nodes.push({ name: `n${i}`, client: await port(), route: await port(), mqtt: await port(), http: await port(), prof: this.profile ? await port() : 0, conf: join(this.dir, `n${i}.conf`), pidFile: join(this.dir, `n${i}.pid`), log: join(this.dir, `n${i}.log`), proc: null });
     }
     const routes = this.nodes.map((x) => `nats-route://127.0.0.1:${x.route}`).join(", ");
     for (const x of this.nodes) {
@@ -74,6 +77,7 @@ export class NatsCluster {
         `server_name: ${x.name}`,
         `listen: 127.0.0.1:${x.client}`,
         `http: 127.0.0.1:${x.http}`,
+        x.prof ? `prof_port: ${x.prof}` : "",
         `pid_file: "${x.pidFile}"`,
         `jetstream { store_dir: "${join(this.dir, x.name)}", max_mem: 64M, max_file: 2G }`,
         n > 1 ? `cluster { name: evrec, listen: 127.0.0.1:${x.route}, routes: [ ${routes} ] }` : "",
