@@ -82,7 +82,25 @@ class TrackedCommitter extends GroupCommitter {
   }
 }
 
-interface SessionRecord { nonce: string; schema: number; helloSeq: number; reserved: number }
+/**
+ * A device's session as kept in the session stream: the nonce and schema of the Hello that began it,
+ * that Hello's place in the stream of device messages (its sequence number, and when the stream
+ * stored it, in ns since 1970 as a decimal string; records written before the time was kept have
+ * none), and the downlink counters reserved.
+ */
+interface SessionRecord { nonce: string; schema: number; helloSeq: number; helloAt?: string; reserved: number }
+
+/**
+ * Where a Hello stands against the one that began the device's session. Sequence numbers order a
+ * stream's messages only while the stream lasts: one kept in memory (upStorage) starts again from 1
+ * when every node restarts, so a Hello numbered below the session's but stored after it is new.
+ */
+export function helloPlace(seq: number, at: bigint, rec: Pick<SessionRecord, "helloSeq" | "helloAt">): "older" | "same" | "newer" {
+  const began = rec.helloAt === undefined ? undefined : BigInt(rec.helloAt);
+  if (seq === rec.helloSeq && (began === undefined || at === began)) return "same";
+  if (seq < rec.helloSeq && (began === undefined || at <= began)) return "older";
+  return "newer";
+}
 
 /** What the worker knows of a device of a partition it serves. */
 interface DeviceState {
@@ -597,22 +615,24 @@ class ClusterWorker implements Worker {
     }
     const hello = this.helloOf(m.data);
     if (hello) {
+      const place = d.rec ? helloPlace(m.seq, m.timestampNanos, d.rec) : "newer";
       // An older Hello delivered again: the session it began is over.
-      if (d.rec && m.seq < d.rec.helloSeq) return { handled: Promise.resolve() };
+      if (place === "older") return { handled: Promise.resolve() };
       // The Hello that began the session this worker continues, delivered again: the worker before
       // stored the session but did not commit what the Hello says (or died before answering it).
       // Handled again in that session, its counters going on: answered, and what it says of the
       // device's recordings (those it no longer holds made final, R-VER-10) acted on.
-      if (d.rec && m.seq === d.rec.helloSeq && d.conn) return { handled: this.ingest.message(d.conn, id, m.data) };
+      if (place === "same" && d.conn) return { handled: this.ingest.message(d.conn, id, m.data) };
       const device = await this.registry.get(id);
       const ok = device && hello.nonce.length === NONCE_LEN && checkControl(sha, device.keys.controlKey, CONTROL_HELLO, deviceIdBytes(id), hello.body, hello.tag);
       if (ok) {
-        const rec = { nonce: Buffer.from(hello.nonce).toString("hex"), schema: hello.schema, helloSeq: m.seq, reserved: RESERVE };
+        const rec = { nonce: Buffer.from(hello.nonce).toString("hex"), schema: hello.schema, helloSeq: m.seq, helloAt: String(m.timestampNanos), reserved: RESERVE };
         await this.saveSession(id, rec);
         d.rec = rec;
         d.durable = RESERVE;
         if (d.conn) this.ingest.disconnected(d.conn);
-        d.conn = `nats:${id}#${m.seq}`;
+        // Its own connection id: a stream started again may number this Hello as an earlier one was.
+        d.conn = `nats:${id}#${m.seq}.${++this.connSeq}`;
       }
     }
     if (!d.conn) d.conn = `nats:${id}#0`;

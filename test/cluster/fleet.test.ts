@@ -14,6 +14,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import mqtt from "mqtt";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
 import { counter, killWorker, metrics, startOffice, startWorker, until, WORKER } from "./workers.js";
 import type { Proc } from "./workers.js";
@@ -23,87 +25,150 @@ import { runSimulation } from "../../simulator/run.js";
 import type { Progress } from "../../simulator/scenario-kit.js";
 
 const PARTITIONS = 4, DEVICES = 8;
+/** Messages the stream of device messages has counted before the region-restart test's devices begin. */
+const COUNTED = 3000;
 const BUNDLE = resolve(import.meta.dirname, "..", "..", "dist", "recorder.min.js");
+
+/** A region in service: three NATS nodes, its office and two workers (`cluster` options for the workers), each node opened to devices. */
+interface Region { dir: string; nats: NatsCluster; procs: Proc[]; workers: Proc[]; office: Proc & { http: number }; meta: { db: string; drop: () => Promise<void> } }
+
+async function startRegion(dir: string, cluster: Record<string, unknown> = {}): Promise<Region> {
+  const meta = await testDb();
+  const r: Region = { dir, nats: new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER), procs: [], workers: [], office: null as never, meta };
+  await r.nats.start();
+  const setup = { dir, nats: r.nats, partitions: PARTITIONS, db: meta.db };
+  r.office = await startOffice(setup, "office");
+  r.procs.push(r.office);
+  for (const name of ["wa", "wb"]) {
+    const w = await startWorker(setup, name, {}, cluster);
+    r.workers.push(w);
+    r.procs.push(w);
+  }
+  // A region in service, not one starting: every partition served, and every node's MQTT
+  // sessions working. A node sets up its MQTT sessions at its first MQTT connection; made by
+  // several devices at once on a cluster just formed, that set-up can fail and leave the node
+  // unable to store any session ("unable to persist session ... timeout" in its log, every
+  // device sent there closed before its CONNACK for the rest of the run; seen in about one run
+  // in five). SCALE.md says so, and that a node is opened to devices after one connection.
+  await servedAndOpen(r);
+  return r;
+}
+
+async function servedAndOpen(r: Region): Promise<void> {
+  await until("every partition served by the two workers", async () => {
+    const n = await Promise.all(r.workers.map(async (w) => counter(await metrics(w), "evrec_cluster_partitions")));
+    return n.every((x) => x > 0) && n[0] + n[1] === PARTITIONS;
+  }, 60000);
+  for (const [i, node] of r.nats.nodes.entries()) {
+    const first = await mqtt.connectAsync(`mqtt://127.0.0.1:${node.mqtt}`, { username: WORKER.user, password: WORKER.pass, clientId: `fleet-test-first-${i}`, reconnectPeriod: 0, connectTimeout: 30000 }, false);
+    await first.endAsync(true);
+  }
+}
+
+async function stopRegion(r: Region | undefined): Promise<void> {
+  if (!r) return;
+  await Promise.all(r.procs.map(killWorker));
+  await r.nats.stop();
+  await r.meta.drop().catch(() => undefined);
+}
+
+/** The simulator's fleet of the firmware bundle, streaming through the region's nodes for `durationMs`. */
+function simulate(r: Region, durationMs: number, seed: number, onProgress: (p: Progress) => void) {
+  return runSimulation({
+    // Its devices' flash and cards in the test's directory: removed with it even if the test fails mid-run.
+    dir: join(r.dir, "sim"),
+    devices: DEVICES, durationMs, scenario: "steady", seed, engine: "node", speed: 1, chunk: 8192, bundle: BUNDLE,
+    gateway: r.nats.nodes.map((n) => `mqtt://127.0.0.1:${n.mqtt}`).join(","),
+    api: `http://127.0.0.1:${r.office.http}`, token: readFileSync(join(r.dir, "data", "admin.token"), "utf8").trim(),
+    onProgress,
+  });
+}
+
+const nodeErrors = (r: Region) => r.nats.nodes.map((x) => readFileSync(x.log, "utf8").split("\n").filter((l) => /\[ERR\]/.test(l) && !/route/.test(l)).slice(-10).join("\n")).join("\n");
+
+/** Every recording verified, every device drained, none with an error but a refused downlink. */
+function expectDrained(r: Region, sim: Awaited<ReturnType<typeof runSimulation>>): void {
+  const bad = sim.perDevice.filter((d) => d.console).map((d) => `${d.id}: queue ${d.queueDepth}, last error ${d.lastError || "-"}\n    | ${d.console!.join("\n    | ")}`);
+  // What the nodes said of it, to tell a device's fault from a node's.
+  if (bad.length || sim.failures.length) for (const x of r.nats.nodes) console.log(`${x.name}'s errors and warnings:\n${readFileSync(x.log, "utf8").split("\n").filter((l) => /\[(ERR|WRN)\]/.test(l) && !/route|Route/.test(l)).slice(-30).join("\n")}`);
+  // An Ack signed in a device's session before its reconnect, or under the nonce of a Hello a
+  // stream without a leader never stored (DOWNLINK_MAC: the device says Hello again, R-DL-6), or
+  // one arriving before its new Hello (DOWNLINK_NO_SESSION), is refused by the device, which goes on.
+  const drained = sim.perDevice.map((d) => ({ id: d.id, queue: d.queueDepth, error: /^DOWNLINK_(MAC|NO_SESSION)$/.test(d.lastError) ? "" : d.lastError }));
+  expect({ failures: sim.failures, devices: drained }, bad.join("\n")).toEqual({ failures: [], devices: sim.perDevice.map((d) => ({ id: d.id, queue: 0, error: "" })) });
+  expect(sim.verdicts).toEqual({ verified: sim.recordings });
+  expect(sim.recordings).toBeGreaterThanOrEqual(DEVICES * 2);
+  expect(sim.lostChunks).toBe(0);
+}
 
 describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nodes", () => {
   let dir: string;
-  let nats: NatsCluster;
-  const procs: Proc[] = [];
-  let office: Proc & { http: number };
-  let meta: { db: string; drop: () => Promise<void> } = { db: "", drop: async () => undefined };
+  let region: Region | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "evrec-fleet-"));
-    meta = await testDb();
     await ensureBundle();
-    nats = new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER);
-    await nats.start();
-    const setup = { dir, nats, partitions: PARTITIONS, db: meta.db };
-    office = await startOffice(setup, "office");
-    const workers = [await startWorker(setup, "wa"), await startWorker(setup, "wb")];
-    procs.push(office, ...workers);
-    // A region in service, not one starting: every partition served, and every node's MQTT
-    // sessions working. A node sets up its MQTT sessions at its first MQTT connection; made by
-    // several devices at once on a cluster just formed, that set-up can fail and leave the node
-    // unable to store any session ("unable to persist session ... timeout" in its log, every
-    // device sent there closed before its CONNACK for the rest of the run; seen in about one run
-    // in five). SCALE.md says so, and that a node is opened to devices after one connection.
-    await until("every partition served by the two workers", async () => {
-      const n = await Promise.all(workers.map(async (w) => counter(await metrics(w), "evrec_cluster_partitions")));
-      return n.every((x) => x > 0) && n[0] + n[1] === PARTITIONS;
-    }, 60000);
-    for (const [i, node] of nats.nodes.entries()) {
-      const first = await mqtt.connectAsync(`mqtt://127.0.0.1:${node.mqtt}`, { username: WORKER.user, password: WORKER.pass, clientId: `fleet-test-first-${i}`, reconnectPeriod: 0, connectTimeout: 30000 }, false);
-      await first.endAsync(true);
-    }
-  }, 150000);
+  }, 60000);
 
   afterAll(async () => {
-    await Promise.all(procs.map(killWorker));
-    if (nats) await nats.stop();
-    await meta.drop().catch(() => undefined);
+    await stopRegion(region);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 30000);
 
   it("verifies every recording and leaves nothing on a device through a NATS node's kill -9", async () => {
+    const r = region = await startRegion(join(dir, "node-kill"));
     let last: Progress | null = null;
     let ackedAtKill = -1, killedAtMs = 0;
-    const run = runSimulation({
-      // Its devices' flash and cards in the test's directory: removed with it even if the test fails mid-run.
-      dir: join(dir, "sim"),
-      devices: DEVICES, durationMs: 40000, scenario: "steady", seed: 3, engine: "node", speed: 1, chunk: 8192, bundle: BUNDLE,
-      gateway: nats.nodes.map((n) => `mqtt://127.0.0.1:${n.mqtt}`).join(","),
-      api: `http://127.0.0.1:${office.http}`, token: readFileSync(join(dir, "data", "admin.token"), "utf8").trim(),
-      onProgress: (p) => { last = p; },
-    });
+    const run = simulate(r, 40000, 3, (p) => { last = p; });
     // The node that devices 0, 3 and 6 connect to first, once every device streams through the region.
-    await until("every device connected and chunks Acked", () => !!last && last.connected === DEVICES && last.chunksAcked >= 2 * DEVICES, 60000, () => `${JSON.stringify(last)}\n${nats.nodes.map((x) => readFileSync(x.log, "utf8").split("\n").filter((l) => /\[ERR\]/.test(l) && !/route/.test(l)).slice(-10).join("\n")).join("\n")}`);
-    await new Promise((r) => setTimeout(r, 3000));
+    await until("every device connected and chunks Acked", () => !!last && last.connected === DEVICES && last.chunksAcked >= 2 * DEVICES, 60000, () => `${JSON.stringify(last)}\n${nodeErrors(r)}`);
+    await new Promise((res) => setTimeout(res, 3000));
     ackedAtKill = last!.chunksAcked;
     killedAtMs = last!.elapsedMs;
-    nats.kill(0);
+    r.nats.kill(0);
     // Its service manager starts it again. Until then, nats-server 2.9 may be unable to make again a
     // device's MQTT subscription whose consumer the lost node led: each try times out ("Unable to add
     // JetStream consumer ... timeout" in a node's log) and the device's SUBACK says refused (seen
     // for over a minute in one run in six); SCALE.md says so.
-    await new Promise((r) => setTimeout(r, 10000));
-    nats.restart(0);
-    const r = await run;
-    const bad = r.perDevice.filter((d) => d.console).map((d) => `${d.id}: queue ${d.queueDepth}, last error ${d.lastError || "-"}\n    | ${d.console!.join("\n    | ")}`);
-    // What the nodes said of it, to tell a device's fault from a node's.
-    if (bad.length || r.failures.length) for (const x of nats.nodes) console.log(`${x.name}'s errors and warnings:\n${readFileSync(x.log, "utf8").split("\n").filter((l) => /\[(ERR|WRN)\]/.test(l) && !/route|Route/.test(l)).slice(-30).join("\n")}`);
-    // Every device drained, none with an error but a downlink refused: an Ack signed in a device's
-    // session before its reconnect, or under the nonce of a Hello a stream without a leader never
-    // stored (DOWNLINK_MAC: the device says Hello again, R-DL-6), or one arriving before its new
-    // Hello (DOWNLINK_NO_SESSION), is refused by the device, which goes on.
-    const drained = r.perDevice.map((d) => ({ id: d.id, queue: d.queueDepth, error: /^DOWNLINK_(MAC|NO_SESSION)$/.test(d.lastError) ? "" : d.lastError }));
-    expect({ failures: r.failures, devices: drained }, bad.join("\n")).toEqual({ failures: [], devices: r.perDevice.map((d) => ({ id: d.id, queue: 0, error: "" })) });
-    expect(r.verdicts).toEqual({ verified: r.recordings });
-    expect(r.recordings).toBeGreaterThanOrEqual(DEVICES * 2);
-    expect(r.lostChunks).toBe(0);
+    await new Promise((res) => setTimeout(res, 10000));
+    r.nats.restart(0);
+    const sim = await run;
+    expectDrained(r, sim);
     // The kill came mid-run and cost the devices on that node their connections.
-    expect(r.chunks).toBeGreaterThan(ackedAtKill);
-    expect(r.disconnects.CLOSED ?? 0).toBeGreaterThanOrEqual(1);
-    console.log(`fleet through a region: ${DEVICES} devices of the firmware bundle, node 0 killed at ${(killedAtMs / 1000).toFixed(0)} s with ${ackedAtKill} chunks Acked; ${r.recordings} recordings verified, ${r.chunks} chunks, nothing left on a device, ${(r.wallMs / 1000).toFixed(0)} s; connections lost ${JSON.stringify(r.disconnects)}; devices that refused a downlink ${r.perDevice.filter((d) => d.lastError).length}`);
-  }, 180000);
+    expect(sim.chunks).toBeGreaterThan(ackedAtKill);
+    expect(sim.disconnects.CLOSED ?? 0).toBeGreaterThanOrEqual(1);
+    console.log(`fleet through a region: ${DEVICES} devices of the firmware bundle, node 0 killed at ${(killedAtMs / 1000).toFixed(0)} s with ${ackedAtKill} chunks Acked; ${sim.recordings} recordings verified, ${sim.chunks} chunks, nothing left on a device, ${(sim.wallMs / 1000).toFixed(0)} s; connections lost ${JSON.stringify(sim.disconnects)}; devices that refused a downlink ${sim.perDevice.filter((d) => d.lastError).length}`);
+    await stopRegion(r);
+    region = undefined;
+  }, 240000);
+
+  // Kept in memory, the stream of device messages starts again empty, its sequence numbers from 1:
+  // whatever it held is sent again by the devices, and a worker must not take their new Hellos,
+  // numbered below the Hellos it keeps sessions for, for ones delivered again from before (it
+  // ignored them until the stream's numbers passed the old ones: for ever, in a region whose
+  // stream had counted millions). The stream is made to have counted a few thousand first.
+  it.each(["file", "memory"])("verifies every recording and leaves nothing on a device when every NATS node is killed at once and started again, device messages kept in %s", async (storage) => {
+    const r = region = await startRegion(join(dir, `region-restart-${storage}`), { upStorage: storage });
+    const nc = await connect({ servers: r.nats.servers.split(","), user: WORKER.user, pass: WORKER.pass });
+    const js = jetstream(nc);
+    // On a partition no worker serves (none beyond PARTITIONS), so they stay in the stream unread.
+    for (let i = 0; i < COUNTED; i += 500) await Promise.all(Array.from({ length: 500 }, () => js.publish(`part.${PARTITIONS}.rec.counted.up`, new Uint8Array(1))));
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info("EVREC_UP")).config.storage).toBe(storage);
+    await nc.close();
+    let last: Progress | null = null;
+    const run = simulate(r, 40000, 5, (p) => { last = p; });
+    await until("every device connected and chunks Acked", () => !!last && last.connected === DEVICES && last.chunksAcked >= 2 * DEVICES, 60000, () => `${JSON.stringify(last)}\n${nodeErrors(r)}`);
+    await new Promise((res) => setTimeout(res, 3000));
+    const ackedAtKill = last!.chunksAcked;
+    for (let i = 0; i < r.nats.nodes.length; i++) r.nats.kill(i);
+    await new Promise((res) => setTimeout(res, 3000));
+    for (let i = 0; i < r.nats.nodes.length; i++) r.nats.restart(i);
+    const sim = await run;
+    expectDrained(r, sim);
+    expect(sim.chunks).toBeGreaterThan(ackedAtKill);
+    console.log(`fleet through a region restarted: ${DEVICES} devices, every NATS node killed with ${ackedAtKill} chunks Acked (device messages in ${storage}); ${sim.recordings} recordings verified, ${sim.chunks} chunks, nothing left on a device, ${(sim.wallMs / 1000).toFixed(0)} s; connections lost ${JSON.stringify(sim.disconnects)}`);
+    await stopRegion(r);
+    region = undefined;
+  }, 240000);
 });
