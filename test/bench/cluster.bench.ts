@@ -128,7 +128,7 @@ async function profileNodes(nats: NatsCluster, label: string): Promise<void> {
 
 /** Where nats-server's goroutines begin, by what they do: each is its own work, so their shares add up. */
 const NATS_AREAS: [string, RegExp][] = [
-  ["replication (raft: proposals, its log on disk, followers)", /\(\*raft\)\.run$/],
+  ["replication (raft: proposals, its log, followers)", /\(\*raft\)\.run$/],
   ["streams storing what was agreed", /\(\*jetStream\)\.monitorStream$/],
   ["consumers' acknowledgements, agreed and applied", /\(\*jetStream\)\.monitorConsumer$/],
   ["a stream's intake of published messages", /\(\*stream\)\.internalLoop$/],
@@ -136,8 +136,7 @@ const NATS_AREAS: [string, RegExp][] = [
   ["routes between nodes, writing", /\(\*Server\)\.createRoute\.func2$/],
   ["MQTT devices, reading", /\(\*Server\)\.createMQTTClient\.func1$/],
   ["MQTT devices, writing", /\(\*Server\)\.createMQTTClient\.func2$/],
-  ["NATS clients (the workers), reading", /\(\*Server\)\.createClient\.func1$/],
-  ["NATS clients (the workers), writing", /\(\*Server\)\.createClient\.func2$/],
+  ["NATS clients (the workers)", /\(\*Server\)\.createClient\.func1$/],
   ["the server's own messages (API replies, advisories)", /\(\*sendq\)\.internalLoop$/],
   ["garbage collection", /runtime\.gcBgMarkWorker$/],
 ];

@@ -8,7 +8,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { CLUSTER_DEFAULTS, clusterHelpText, loadClusterConfig } from "../../gateway/cluster/config.js";
 import { DEFAULTS } from "../../gateway/config.js";
+import { readFileSync } from "node:fs";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { freePort, NATS_BIN, NatsCluster } from "./nats-cluster.js";
+import { killWorker, startWorker, until, WORKER } from "./workers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-cluster-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -88,6 +92,31 @@ describe("a cluster worker's configuration file", () => {
       });
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/^gateway: NATS_LOGIN_REFUSED: NATS at 127\.0\.0\.1:\d+ refused the worker's login \(cluster\.natsUser "evrec-worker"\): .*Authorization Violation/i);
+    } finally {
+      await nats.stop();
+    }
+  });
+
+  it.skipIf(!existsSync(NATS_BIN))("makes the device messages' stream with upStorage, keeps one made before as it is, and says so", async () => {
+    const nats = new NatsCluster(join(dir, "storage-nats"), 4, WORKER);
+    const setup = { dir: mkdtempSync(join(dir, "storage-")), nats, partitions: 4, db: "" };
+    try {
+      await nats.start(1);
+      const storage = async () => {
+        const nc = await connect({ servers: nats.servers, user: WORKER.user, pass: WORKER.pass });
+        try { return (await (await jetstreamManager(nc)).streams.info("EVREC_UP")).config.storage; } finally { await nc.close(); }
+      };
+      const first = await startWorker(setup, "first", {}, { replicas: 1, upStorage: "memory" });
+      expect(await storage()).toBe("memory");
+      await killWorker(first);
+      const second = await startWorker(setup, "second", {}, { replicas: 1, upStorage: "file" });
+      try {
+        await until("the second worker's warning", () => readFileSync(second.out, "utf8").includes("UP_STORAGE"), 10000);
+        expect(readFileSync(second.out, "utf8")).toMatch(/"code":"UP_STORAGE".*EVREC_UP was made with memory storage and stays so/);
+        expect(await storage()).toBe("memory");
+      } finally {
+        await killWorker(second);
+      }
     } finally {
       await nats.stop();
     }
