@@ -22,13 +22,13 @@ afterAll(() => {
 });
 
 const bench = (file: string, ...args: string[]) => {
-  const r = spawnSync(process.execPath, ["--import", "tsx", `test/bench/${file}`, ...args], { encoding: "utf8", timeout: 150000, env: { ...process.env, TMPDIR: tmp } });
+  const r = spawnSync(process.execPath, ["--import", "tsx", `test/bench/${file}`, ...args], { encoding: "utf8", timeout: 240000, env: { ...process.env, TMPDIR: tmp } });
   if (r.status !== 0) throw new Error(`${file} ${args.join(" ")} ended with ${r.status ?? r.signal}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   return r.stdout;
 };
 
 // One after another (a file's tests run in turn): the cluster's bench starts three nats-servers.
-describe("the benches, each at its smallest", { timeout: 180000 }, () => {
+describe("the benches, each at its smallest", { timeout: 300000 }, () => {
   it("npm run bench: a gateway round, its latency round and its overload, with figures in JSON", () => {
     const json = join(out, "bench.json");
     const text = bench("compare.bench.ts", "--gateway-only", "--sizes", "4", "--rounds", "1", "--seconds", "1", "--warmup", "0", "--json", json);
@@ -72,8 +72,13 @@ describe("the benches, each at its smallest", { timeout: 180000 }, () => {
     expect(bench("idle.bench.ts", "--devices", "20")).toMatch(/idle: 20 devices logged in and said Hello \(0 failed\)/);
   });
 
-  it.skipIf(!existsSync(NATS_BIN))("npm run bench:cluster: one worker against two on a 3-node NATS cluster", () => {
-    expect(bench("cluster.bench.ts", "--devices", "2", "--chunks", "5", "--rounds", "1")).toMatch(/^median: 1 worker [\d,]+ chunks\/s, 2 workers [\d,]+ chunks\/s/m);
+  it.skipIf(!existsSync(NATS_BIN))("npm run bench:cluster: one worker against two on a 3-node NATS cluster, device messages in files and in memory, the nodes profiled", () => {
+    const profiles = join(out, "nats-profiles");
+    const text = bench("cluster.bench.ts", "--devices", "2", "--chunks", "5", "--rounds", "1", "--up-storage", "both", "--nats-profile", profiles);
+    for (const st of ["file", "memory"]) expect(text).toMatch(new RegExp(`^median \\(${st}\\): 1 worker [\\d,]+ chunks/s, 2 workers [\\d,]+ chunks/s`, "m"));
+    // A profile of each node in each of the four rounds, summed up by area where Go's pprof is at hand.
+    expect(readdirSync(profiles).filter((f) => f.endsWith(".pb.gz")).length).toBe(12);
+    if (spawnSync("go", ["version"]).status === 0) expect(text).toMatch(/^NATS nodes' CPU, 2 workers, device messages in memory \(3 profiles of 4 s; \d+ µs a chunk in all\):\n +[\d.]+ % +\d+ µs  replication/m);
   });
 
   it.skipIf(!existsSync(NATS_BIN))("npm run bench:nats-auth: what bcrypt logins cost nats-server", () => {
