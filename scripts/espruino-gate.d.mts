@@ -37,6 +37,7 @@ export function formatFinding(f: Finding): string;
 export const STORAGE_PIECE: number;
 export function storageFromFiles(entries: [string, string][], piece?: number): string;
 export function runOnEspruino(bin: string, code: string, timeoutMs?: number, files?: Record<string, string | Uint8Array>): EspruinoRun;
+export function runOnEspruinoAsync(bin: string, code: string, timeoutMs?: number, files?: Record<string, string | Uint8Array>): { done: Promise<EspruinoRun>; stop(): void };
 export function espruinoBin(onPath?: boolean): string;
 export function espruinoBoardBin(onPath?: boolean): string;
 /** One interpreter build of the lane: `linux` (store grows) or `board` (fixed 7,100 variables). */

@@ -58,7 +58,7 @@
 import * as esbuild from "esbuild";
 import ts from "typescript";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync, accessSync, statSync, constants } from "node:fs";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -370,31 +370,74 @@ export function storageFromFiles(entries, piece = STORAGE_PIECE) {
 `;
 }
 
+/** A fresh temp dir holding the bundle as Storage pieces, its runner and `files`. */
+function runDir(code, files) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "espruino-run-"));
+  writeFileSync(path.join(dir, "bundle.src"), code);
+  for (const [name, data] of Object.entries(files || {})) writeFileSync(path.join(dir, name), data);
+  writeFileSync(path.join(dir, "run.js"), storageFromFiles([["bundle.js", "bundle.src"]]) + 'eval(require("Storage").read("bundle.js"));\n');
+  return dir;
+}
+
+/** The script's output lines from the interpreter's stdout, and its version from the banner. */
+function runOutput(stdout) {
+  const out = (stdout || "").replace(/\r/g, "").replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+  const cut = out.indexOf("espruino.com/Donate");
+  const body = cut < 0 ? out : out.slice(out.indexOf("\n", cut) + 1);
+  const lines = body.split("\n").map((l) => l.replace(/^>+/, "").trimEnd()).filter((l) => l !== "");
+  const version = (/ (\d+v\d+(?:\.\d+)?) \(c\)/.exec(out) || [])[1] || "unknown";
+  return { lines, version };
+}
+
 /**
  * Run a bundle on an Espruino interpreter binary (ESPRUINO_BIN) in a fresh temp dir (require("Storage")
  * and fs write there), and return its script output as lines: the banner up to the donation URL,
  * the `>` prompt and terminal escapes are removed. Used by the interpreter tests and the bench.
  * The bundle goes into `Storage` in pieces and runs from there, as code does on a board: its
  * function bodies stay in flash. `files` are written into the directory first (inputs the bundle
- * reads with `fs`, such as test vectors).
+ * reads with `fs`, such as test vectors). The runner is named by its full path, so the process
+ * says which directory is its own.
  */
 export function runOnEspruino(bin, code, timeoutMs, files) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "espruino-run-"));
+  const dir = runDir(code, files);
   try {
-    writeFileSync(path.join(dir, "bundle.src"), code);
-    for (const [name, data] of Object.entries(files || {})) writeFileSync(path.join(dir, name), data);
-    writeFileSync(path.join(dir, "run.js"), storageFromFiles([["bundle.js", "bundle.src"]]) + 'eval(require("Storage").read("bundle.js"));\n');
     const started = Date.now();
-    const r = spawnSync(bin, ["run.js"], { cwd: dir, encoding: "utf8", timeout: timeoutMs || 120000, maxBuffer: 64 << 20 });
-    const out = (r.stdout || "").replace(/\r/g, "").replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
-    const cut = out.indexOf("espruino.com/Donate");
-    const body = cut < 0 ? out : out.slice(out.indexOf("\n", cut) + 1);
-    const lines = body.split("\n").map((l) => l.replace(/^>+/, "").trimEnd()).filter((l) => l !== "");
-    const version = (/ (\d+v\d+(?:\.\d+)?) \(c\)/.exec(out) || [])[1] || "unknown";
-    return { lines, status: r.status, signal: r.signal, error: r.error, stderr: r.stderr || "", version, ms: Date.now() - started };
+    const r = spawnSync(bin, [path.join(dir, "run.js")], { cwd: dir, encoding: "utf8", timeout: timeoutMs || 120000, maxBuffer: 64 << 20 });
+    return { ...runOutput(r.stdout), status: r.status, signal: r.signal, error: r.error, stderr: r.stderr || "", ms: Date.now() - started };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * runOnEspruino without blocking: `done` settles with the same result; `stop()` kills the
+ * interpreter and removes its directory at once (a bench stopped part way: runOnEspruino's
+ * interpreter, blocking its caller, was left running to its own timeout, its directory behind).
+ */
+export function runOnEspruinoAsync(bin, code, timeoutMs, files) {
+  const dir = runDir(code, files);
+  const started = Date.now();
+  const child = spawn(bin, [path.join(dir, "run.js")], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "", stderr = "", error;
+  child.stdout.setEncoding("utf8").on("data", (d) => { stdout += d; });
+  child.stderr.setEncoding("utf8").on("data", (d) => { stderr += d; });
+  // A binary that can't be started says so on "error" (and may close nothing): settled there too.
+  let settle;
+  child.once("error", (e) => { error = e; settle(null, null); });
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs || 120000);
+  const stop = () => {
+    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const done = new Promise((resolve) => {
+    settle = (status, signal) => {
+      stop();
+      resolve({ ...runOutput(stdout), status, signal, error, stderr, ms: Date.now() - started });
+    };
+    child.once("close", (status, signal) => settle(status, signal));
+  });
+  return { done, stop };
 }
 
 /** An executable file's path, or "". */

@@ -4,8 +4,9 @@
 // costs over the one payload hash any scheme pays, whether the keyed-hash tag beats HMAC-SHA256 under
 // a per-chunk key, and how both compare with appending the chunk to flash.
 import { fileURLToPath } from "node:url";
-import { espruinoBin, formatFinding, gate, runOnEspruino } from "../../scripts/espruino-gate.mjs";
+import { espruinoBin, formatFinding, gate, runOnEspruinoAsync } from "../../scripts/espruino-gate.mjs";
 import { benchArgs } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
 
 benchArgs("bench:espruino", "npm run bench:espruino", "The chain's per-chunk cost on the real Espruino interpreter (ESPRUINO_BIN, or espruino-linux on\nthe PATH), against the one payload hash any scheme pays and appending the chunk to flash.", {});
 
@@ -21,7 +22,11 @@ if (!g.ok) {
   for (const f of g.errors) console.error(formatFinding(f));
   process.exit(1);
 }
-const run = runOnEspruino(BIN, g.bundles[0].code, 600000);
+// Stopped part way (Ctrl-C, kill), the bench stops its interpreter and removes its directory.
+const running = runOnEspruinoAsync(BIN, g.bundles[0].code, 600000);
+const forget = onInterrupt(running.stop);
+const run = await running.done;
+forget();
 const rows = run.lines.filter((l) => l.startsWith("ROW ")).map((l) => l.split(" ").slice(1).map(Number));
 const other = run.lines.filter((l) => !/^(ROW|VERSION|MEMINFO) /.test(l));
 if (run.error || rows.length !== 3 || other.length) {

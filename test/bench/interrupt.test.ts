@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { espruinoBin } from "../../scripts/espruino-gate.mjs";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const tmp = mkdtempSync(join(tmpdir(), "evrec-bench-stop-"));
@@ -74,6 +75,15 @@ describe("a bench stopped part way", () => {
     if (!existsSync("/usr/sbin/nats-server") && !process.env.NATS_SERVER_BIN) return; // .ci/run installs it
     const r = await stopPartWay("cluster", "test/bench/cluster.bench.ts", ["--devices", "2", "--chunks", "2000", "--rounds", "1"], { file: /^w0\.ports$/ }, "SIGTERM");
     expect(r.before).toBeGreaterThanOrEqual(4); // three nodes and a worker
+    expect(r.code).toBe(143);
+    expect(r.left).toEqual([]);
+    expect(r.files).toEqual([]);
+  }, 120000);
+
+  it("npm run bench:espruino, stopped by SIGTERM while its interpreter runs: the interpreter stopped, its directory gone", async () => {
+    if (!espruinoBin(true)) return; // the lanes say where no interpreter is installed
+    const r = await stopPartWay("espruino", "test/bench/espruino-step.ts", [], { file: /^espruino-run-/ }, "SIGTERM");
+    expect(r.before).toBe(1); // the interpreter, named by its runner's path
     expect(r.code).toBe(143);
     expect(r.left).toEqual([]);
     expect(r.files).toEqual([]);
