@@ -27,7 +27,10 @@ export const LIVE_SUBJECT = "evrec.live";
  */
 export async function connectCluster(o: ClusterOptions, role: "worker" | "office"): Promise<NatsConnection> {
   try {
-    return await connect({ servers: listOption(o.natsServers), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-${role}-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    // noAsyncTraces: the client otherwise builds two errors with stack traces for every request
+    // (each JetStream publish), in case one fails: 6.2 % of a loaded worker's main thread in a
+    // profile, 1.6 % without. A failure still has its name and message, all the logs print.
+    return await connect({ servers: listOption(o.natsServers), user: o.natsUser || undefined, pass: o.natsPass || undefined, name: `evrec-${role}-${o.worker}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true });
   } catch (e) {
     const why = (e as Error).message;
     if ((e as Error).name === "AuthorizationError") {
