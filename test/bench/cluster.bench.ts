@@ -27,6 +27,7 @@ const opts = benchArgs("bench:cluster", "npm run bench:cluster [-- OPTIONS]", "T
   json: { kind: "string", help: "where the figures are written as JSON (none if unset)" },
   db: { kind: "string", default: "sqlite", choices: ["sqlite", "postgres"], help: "the workers' metadata: one SQLite file, or a throwaway PostgreSQL 15" },
   "nats-profile": { kind: "string", help: "a directory: each round's NATS nodes' CPU profiles (Go pprof) are written there, and summed up at the end when `go` is on the PATH" },
+  "worker-profile": { kind: "string", help: "a directory: each worker's V8 CPU profiles are written there (the workers stopped with SIGTERM at each round's end), and their main threads' time while the fleet streams summed up at the end" },
   "up-storage": { kind: "string", default: "file", choices: ["file", "memory", "both"], help: "where the nodes keep the device messages' stream (the workers' upStorage); both: alternating rounds of each" },
 });
 const DEVICES = opts.devices, RECORDINGS = 2, CHUNKS = opts.chunks, BYTES = 4096, ROUNDS = opts.rounds;
@@ -34,6 +35,10 @@ const jsonOut = opts.json ?? "";
 const onPostgres = opts.db === "postgres";
 const profileDir = opts["nats-profile"] ?? "";
 if (profileDir) mkdirSync(profileDir, { recursive: true });
+const workerProfileDir = opts["worker-profile"] ?? "";
+if (workerProfileDir) mkdirSync(workerProfileDir, { recursive: true });
+/** The chunks each kind of round streamed while profiled, and when (this machine's monotonic clock, µs: a V8 profile's timestamps). */
+const profiledRuns: { kind: string; dir: string; from: number; to: number; chunks: number }[] = [];
 const STORAGES = opts["up-storage"] === "both" ? ["file", "memory"] : [opts["up-storage"]];
 let pg: PostgresServer | null = null;
 const WORKER = { user: "evrec-worker", pass: "bench-secret" };
@@ -72,7 +77,8 @@ async function round(workers: number, upStorage: string): Promise<Record<string,
         cluster: { worker: `w${w}`, natsServers: nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: 4, replicas: 3, upStorage, leaseMs: 3000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: nats.authFile, natsPidFiles: nats.pidFiles, authSyncMs: 500, portsFile: ports },
         gateway: { dataDir: join(dir, "data"), ...meta, logLevel: "error", ackIntervalMs: 50, beaconIntervalS: 0 },
       }));
-      procs.push(spawn(join(ROOT, "bin/evrec-gateway"), ["--cluster", file], { cwd: ROOT, stdio: "ignore" }));
+      const profile = workerProfileDir ? { EVREC_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${join(workerProfileDir, `${workers}w-${upStorage}-r${results.length}-w${w}`)}` } : {};
+      procs.push(spawn(join(ROOT, "bin/evrec-gateway"), ["--cluster", file], { cwd: ROOT, stdio: "ignore", env: { ...process.env, ...profile } }));
       while (!existsSync(ports)) await new Promise((r) => setTimeout(r, 100));
     }
     while (!readFileSync(nats.authFile, "utf8").includes(`"b${DEVICES - 1}"`)) await new Promise((r) => setTimeout(r, 100));
@@ -82,11 +88,11 @@ async function round(workers: number, upStorage: string): Promise<Record<string,
     for (let i = 0; i < DEVICES; i++) fleet.push(new StreamDevice(`b${i}`, roots[i], ports, RECORDINGS, CHUNKS, BYTES, i, 16, 3000));
     const natsPids = nats.nodes.map((x) => x.proc!.pid!);
     const cpu0 = { w: procs.reduce((a, p) => a + cpu(p.pid!), 0), n: natsPids.reduce((a, p) => a + cpu(p), 0) };
-    const t0 = performance.now();
+    const t0 = performance.now(), from = Number(process.hrtime.bigint() / 1000n);
     await Promise.all(fleet.map((d) => d.start()));
     const profiled = profileDir ? profileNodes(nats, `${workers}w-${upStorage}-r${results.length}`) : Promise.resolve();
     while (!fleet.every((d) => d.done)) await new Promise((r) => setTimeout(r, 50));
-    const s = (performance.now() - t0) / 1000;
+    const s = (performance.now() - t0) / 1000, to = Number(process.hrtime.bigint() / 1000n);
     await profiled;
     // Where each worker's commits spent their time: media (JetStream PubAcks) and the transaction.
     const phase = { media: 0, transaction: 0, batches: 0 };
@@ -100,6 +106,16 @@ async function round(workers: number, upStorage: string): Promise<Record<string,
     }
     const chunks = DEVICES * RECORDINGS * CHUNKS;
     const wCpu = procs.reduce((a, p) => a + cpu(p.pid!), 0) - cpu0.w, nCpu = natsPids.reduce((a, p) => a + cpu(p), 0) - cpu0.n;
+    if (workerProfileDir) {
+      // A V8 profile is written as its process exits of itself: stopped as a service manager would.
+      await Promise.all(procs.map((p) => new Promise<void>((r) => {
+        if (p.exitCode !== null) return r();
+        const t = setTimeout(() => r(), 30000);
+        p.once("exit", () => { clearTimeout(t); r(); });
+        p.kill("SIGTERM");
+      })));
+      profiledRuns.push({ kind: `${workers}w-${upStorage}`, dir: `${workers}w-${upStorage}-r${results.length}`, from, to, chunks });
+    }
     return {
       workers, upStorage, chunks, seconds: +s.toFixed(2), chunksPerS: Math.round(chunks / s), mbPerS: +((chunks * BYTES) / s / 1048576).toFixed(2),
       workerCpuUsPerChunk: Math.round((wCpu / chunks) * 1e6), natsCpuUsPerChunk: Math.round((nCpu / chunks) * 1e6),
@@ -170,6 +186,50 @@ function summarizeProfiles(): void {
   }
 }
 
+/** What a main-thread sample's time is spent on: the project's file, a package, Node's module, or V8's own (GC, natives). */
+function areaOf(f: { functionName: string; url: string }): string {
+  if (!f.url) return f.functionName || "(anonymous native)";
+  const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(f.url);
+  if (pkg) return pkg[1];
+  if (f.url.startsWith("node:")) return f.url.replace(/^node:(internal\/)?/, "node:").replace(/\/.*/, "");
+  return f.url.replace(/^file:\/\//, "").replace(ROOT + "/", "");
+}
+
+/** The workers' main threads while the fleet streamed, each kind of round's profiles taken together: where their time went. */
+function summarizeWorkerProfiles(): void {
+  for (const kind of [...new Set(profiledRuns.map((r) => r.kind))]) {
+    const busy = new Map<string, number>();
+    let total = 0, chunks = 0, files = 0;
+    for (const run of profiledRuns.filter((r) => r.kind === kind)) {
+      chunks += run.chunks;
+      for (const w of readdirSync(workerProfileDir).filter((d) => d.startsWith(run.dir + "-w"))) {
+        // CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile: thread 0 is the main thread.
+        for (const f of readdirSync(join(workerProfileDir, w)).filter((f) => /\.0\.\d+\.cpuprofile$/.test(f))) {
+          const p = JSON.parse(readFileSync(join(workerProfileDir, w, f), "utf8")) as { nodes: { id: number; callFrame: { functionName: string; url: string } }[]; samples: number[]; timeDeltas: number[]; startTime: number };
+          files++;
+          const node = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+          let t = p.startTime;
+          for (let i = 0; i < p.samples.length; i++) {
+            t += p.timeDeltas[i];
+            const fr = node.get(p.samples[i])!;
+            if (t < run.from || t > run.to || fr.functionName === "(idle)") continue;
+            const us = p.timeDeltas[i + 1] ?? 0;
+            busy.set(areaOf(fr), (busy.get(areaOf(fr)) ?? 0) + us);
+            total += us;
+          }
+        }
+      }
+    }
+    if (!total) {
+      console.log(`workers' profiles, ${kind}: no samples while the fleet streamed (${files} profiles)`);
+      continue;
+    }
+    // V8 samples by the clock: a thread waiting for a core is sampled too, so shares, not µs.
+    console.log(`workers' main threads, ${kind} (${files} profiles, ${chunks} chunks): shares of their samples while the fleet streamed, heaviest first:`);
+    for (const [area, us] of [...busy].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${((100 * us) / total).toFixed(1).padStart(5)} %  ${area}`);
+  }
+}
+
 if (!existsSync(NATS_BIN)) {
   console.error(`bench:cluster: no nats-server at ${NATS_BIN} (apt-get install nats-server, or set NATS_SERVER_BIN)`);
   process.exit(2);
@@ -196,5 +256,6 @@ for (const st of STORAGES) {
   console.log(`median${STORAGES.length > 1 ? ` (${st})` : ""}: 1 worker ${median(1, st)} chunks/s, 2 workers ${median(2, st)} chunks/s: ${(median(2, st) / median(1, st)).toFixed(2)} × (goal with a core each: 1.6 ×); NATS nodes ${median(1, st, "natsCpuUsPerChunk")} and ${median(2, st, "natsCpuUsPerChunk")} µs a chunk`);
 }
 if (profileDir) summarizeProfiles();
+if (workerProfileDir) summarizeWorkerProfiles();
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ devices: DEVICES, recordings: RECORDINGS, chunks: CHUNKS, bytes: BYTES, db: pg ? "postgres" : "sqlite", results }, null, 2) + "\n");
 if (pg) await pg.stop();

@@ -72,12 +72,17 @@ describe("the benches, each at its smallest", { timeout: 300000 }, () => {
     expect(bench("idle.bench.ts", "--devices", "20")).toMatch(/idle: 20 devices logged in and said Hello \(0 failed\)/);
   });
 
-  it.skipIf(!existsSync(NATS_BIN))("npm run bench:cluster: one worker against two on a 3-node NATS cluster, device messages in files and in memory, the nodes profiled", () => {
-    const profiles = join(out, "nats-profiles");
-    const text = bench("cluster.bench.ts", "--devices", "2", "--chunks", "5", "--rounds", "1", "--up-storage", "both", "--nats-profile", profiles);
+  it.skipIf(!existsSync(NATS_BIN))("npm run bench:cluster: one worker against two on a 3-node NATS cluster, device messages in files and in memory, the nodes and the workers profiled", () => {
+    const profiles = join(out, "nats-profiles"), workerProfiles = join(out, "worker-profiles");
+    const text = bench("cluster.bench.ts", "--devices", "2", "--chunks", "5", "--rounds", "1", "--up-storage", "both", "--nats-profile", profiles, "--worker-profile", workerProfiles);
     for (const st of ["file", "memory"]) expect(text).toMatch(new RegExp(`^median \\(${st}\\): 1 worker [\\d,]+ chunks/s, 2 workers [\\d,]+ chunks/s`, "m"));
     // A profile of each node in each of the four rounds, summed up by area where Go's pprof is at hand.
     expect(readdirSync(profiles).filter((f) => f.endsWith(".pb.gz")).length).toBe(12);
+    // Each worker of the four rounds (six) wrote its V8 profile on its way out, and they were summed up.
+    const workerDirs = readdirSync(workerProfiles);
+    expect(workerDirs.length).toBe(6);
+    for (const d of workerDirs) expect(readdirSync(join(workerProfiles, d)).some((f) => /\.0\.\d+\.cpuprofile$/.test(f))).toBe(true);
+    expect(text).toMatch(/^workers' (main threads|profiles), 2w-memory/m);
     if (spawnSync("go", ["version"]).status === 0) expect(text).toMatch(/^NATS nodes' CPU, 2 workers, device messages in memory \(3 profiles of 4 s; \d+ µs a chunk in all\):\n +[\d.]+ % +\d+ µs  replication/m);
   });
 
