@@ -4,7 +4,9 @@
 // round: verified chunks/s and MB/s, and CPU per chunk of the workers and of the NATS nodes (what
 // would scale with more cores). `npm run bench:cluster [-- OPTIONS]` (`--help` lists them);
 // `--db postgres`: the workers' metadata in a throwaway PostgreSQL 15 (a database per round), as a
-// region runs them, rather than one SQLite file.
+// region runs them, rather than one SQLite file; `--up-storage both`: the device messages' stream
+// in files and in memory, alternating; `--nats-profile DIR` and `--worker-profile DIR`: where the
+// nodes' and the workers' CPU goes (docs/SCALE.md, "Where the NATS nodes' CPU goes").
 import type { ChildProcess } from "node:child_process";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

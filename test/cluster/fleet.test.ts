@@ -1,14 +1,17 @@
 // The firmware itself through a region: the simulator's fleet (the node engine, running the bundle
 // that goes onto boards) streams through a 3-node NATS cluster's MQTT listeners to two gateway
-// workers, registered through the region's office as any outside tool would, and one NATS node is
-// killed (SIGKILL) mid-run, then started again 10 s later as a service manager would. The devices
-// on it connect to another node (the simulator's proxy stands
-// for a device's one address in service, a name with every node behind it). Every recording must
-// verify and nothing be left on a device. While a stream elects its leader after the node's loss,
-// nats-server refuses subscriptions (SUBACK 0x80) and closes connections before their CONNACK: a
-// firmware that took a refused subscription for granted said Hello where no Ack could reach it, and
-// such a device held its recordings for as long as that connection lasted (a run with that firmware:
-// 2 recordings incomplete, 84 chunks left on devices).
+// workers, registered through the region's office as any outside tool would. Every recording must
+// verify and nothing be left on a device:
+// - when one NATS node is killed (SIGKILL) mid-run, then started again 10 s later as a service
+//   manager would. The devices on it connect to another node (the simulator's proxy stands for a
+//   device's one address in service, a name with every node behind it). While a stream elects its
+//   leader after the node's loss, nats-server refuses subscriptions (SUBACK 0x80) and closes
+//   connections before their CONNACK: a firmware that took a refused subscription for granted said
+//   Hello where no Ack could reach it, and such a device held its recordings for as long as that
+//   connection lasted (a run with that firmware: 2 recordings incomplete, 84 chunks left on devices);
+// - when every node is killed at once and started again, the device messages' stream kept in files
+//   and in memory (a worker that ordered Hellos by sequence number alone ignored every new one
+//   after the stream in memory started again: every device left holding its last recordings).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,11 +35,13 @@ const BUNDLE = resolve(import.meta.dirname, "..", "..", "dist", "recorder.min.js
 /** A region in service: three NATS nodes, its office and two workers (`cluster` options for the workers), each node opened to devices. */
 interface Region { dir: string; nats: NatsCluster; procs: Proc[]; workers: Proc[]; office: Proc & { http: number }; meta: { db: string; drop: () => Promise<void> } }
 
-async function startRegion(dir: string, cluster: Record<string, unknown> = {}): Promise<Region> {
-  const meta = await testDb();
-  const r: Region = { dir, nats: new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER), procs: [], workers: [], office: null as never, meta };
+/** Start a region; it joins `started` before anything of it runs, so a start that fails part way is stopped too. */
+async function startRegion(dir: string, cluster: Record<string, unknown>, started: Region[]): Promise<Region> {
+  const r: Region = { dir, nats: new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER), procs: [], workers: [], office: null as never, meta: { db: "", drop: async () => undefined } };
+  started.push(r);
+  r.meta = await testDb();
   await r.nats.start();
-  const setup = { dir, nats: r.nats, partitions: PARTITIONS, db: meta.db };
+  const setup = { dir, nats: r.nats, partitions: PARTITIONS, db: r.meta.db };
   r.office = await startOffice(setup, "office");
   r.procs.push(r.office);
   for (const name of ["wa", "wb"]) {
@@ -50,11 +55,6 @@ async function startRegion(dir: string, cluster: Record<string, unknown> = {}): 
   // unable to store any session ("unable to persist session ... timeout" in its log, every
   // device sent there closed before its CONNACK for the rest of the run; seen in about one run
   // in five). SCALE.md says so, and that a node is opened to devices after one connection.
-  await servedAndOpen(r);
-  return r;
-}
-
-async function servedAndOpen(r: Region): Promise<void> {
   await until("every partition served by the two workers", async () => {
     const n = await Promise.all(r.workers.map(async (w) => counter(await metrics(w), "evrec_cluster_partitions")));
     return n.every((x) => x > 0) && n[0] + n[1] === PARTITIONS;
@@ -63,10 +63,11 @@ async function servedAndOpen(r: Region): Promise<void> {
     const first = await mqtt.connectAsync(`mqtt://127.0.0.1:${node.mqtt}`, { username: WORKER.user, password: WORKER.pass, clientId: `fleet-test-first-${i}`, reconnectPeriod: 0, connectTimeout: 30000 }, false);
     await first.endAsync(true);
   }
+  return r;
 }
 
-async function stopRegion(r: Region | undefined): Promise<void> {
-  if (!r) return;
+/** Stop what of the region runs (again, if it was stopped). */
+async function stopRegion(r: Region): Promise<void> {
   await Promise.all(r.procs.map(killWorker));
   await r.nats.stop();
   await r.meta.drop().catch(() => undefined);
@@ -103,7 +104,7 @@ function expectDrained(r: Region, sim: Awaited<ReturnType<typeof runSimulation>>
 
 describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nodes", () => {
   let dir: string;
-  let region: Region | undefined;
+  const regions: Region[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "evrec-fleet-"));
@@ -111,12 +112,12 @@ describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nod
   }, 60000);
 
   afterAll(async () => {
-    await stopRegion(region);
+    for (const r of regions) await stopRegion(r);
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 30000);
 
   it("verifies every recording and leaves nothing on a device through a NATS node's kill -9", async () => {
-    const r = region = await startRegion(join(dir, "node-kill"));
+    const r = await startRegion(join(dir, "node-kill"), {}, regions);
     let last: Progress | null = null;
     let ackedAtKill = -1, killedAtMs = 0;
     const run = simulate(r, 40000, 3, (p) => { last = p; });
@@ -138,8 +139,8 @@ describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nod
     expect(sim.chunks).toBeGreaterThan(ackedAtKill);
     expect(sim.disconnects.CLOSED ?? 0).toBeGreaterThanOrEqual(1);
     console.log(`fleet through a region: ${DEVICES} devices of the firmware bundle, node 0 killed at ${(killedAtMs / 1000).toFixed(0)} s with ${ackedAtKill} chunks Acked; ${sim.recordings} recordings verified, ${sim.chunks} chunks, nothing left on a device, ${(sim.wallMs / 1000).toFixed(0)} s; connections lost ${JSON.stringify(sim.disconnects)}; devices that refused a downlink ${sim.perDevice.filter((d) => d.lastError).length}`);
+    // Its cores for the next test.
     await stopRegion(r);
-    region = undefined;
   }, 240000);
 
   // Kept in memory, the stream of device messages starts again empty, its sequence numbers from 1:
@@ -148,7 +149,7 @@ describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nod
   // ignored them until the stream's numbers passed the old ones: for ever, in a region whose
   // stream had counted millions). The stream is made to have counted a few thousand first.
   it.each(["file", "memory"])("verifies every recording and leaves nothing on a device when every NATS node is killed at once and started again, device messages kept in %s", async (storage) => {
-    const r = region = await startRegion(join(dir, `region-restart-${storage}`), { upStorage: storage });
+    const r = await startRegion(join(dir, `region-restart-${storage}`), { upStorage: storage }, regions);
     const nc = await connect({ servers: r.nats.servers.split(","), user: WORKER.user, pass: WORKER.pass });
     const js = jetstream(nc);
     // On a partition no worker serves (none beyond PARTITIONS), so they stay in the stream unread.
@@ -168,7 +169,7 @@ describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nod
     expectDrained(r, sim);
     expect(sim.chunks).toBeGreaterThan(ackedAtKill);
     console.log(`fleet through a region restarted: ${DEVICES} devices, every NATS node killed with ${ackedAtKill} chunks Acked (device messages in ${storage}); ${sim.recordings} recordings verified, ${sim.chunks} chunks, nothing left on a device, ${(sim.wallMs / 1000).toFixed(0)} s; connections lost ${JSON.stringify(sim.disconnects)}`);
+    // Its cores for the next test.
     await stopRegion(r);
-    region = undefined;
   }, 240000);
 });
