@@ -22,7 +22,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
 import { counter, killWorker, metrics, startOffice, startWorker, until, WORKER } from "./workers.js";
 import type { Proc } from "./workers.js";
-import { testDb } from "../helpers/postgres.js";
+import { onPostgres, startPostgres, testDb } from "../helpers/postgres.js";
+import type { PostgresServer } from "../helpers/postgres.js";
 import { ensureBundle } from "../../firmware/build/build.js";
 import { runSimulation } from "../../simulator/run.js";
 import type { Progress } from "../../simulator/scenario-kit.js";
@@ -35,11 +36,15 @@ const BUNDLE = resolve(import.meta.dirname, "..", "..", "dist", "recorder.min.js
 /** A region in service: three NATS nodes, its office and two workers (`cluster` options for the workers), each node opened to devices. */
 interface Region { dir: string; nats: NatsCluster; procs: Proc[]; workers: Proc[]; office: Proc & { http: number }; meta: { db: string; drop: () => Promise<void> } }
 
-/** Start a region; it joins `started` before anything of it runs, so a start that fails part way is stopped too. */
-async function startRegion(dir: string, cluster: Record<string, unknown>, started: Region[]): Promise<Region> {
+/**
+ * Start a region, its metadata in `db` (by default the run's own: SQLite, or a schema on the
+ * PostgreSQL project's server); it joins `started` before anything of it runs, so a start that
+ * fails part way is stopped too.
+ */
+async function startRegion(dir: string, cluster: Record<string, unknown>, started: Region[], db?: string): Promise<Region> {
   const r: Region = { dir, nats: new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER), procs: [], workers: [], office: null as never, meta: { db: "", drop: async () => undefined } };
   started.push(r);
-  r.meta = await testDb();
+  r.meta = db ? { db, drop: async () => undefined } : await testDb();
   await r.nats.start();
   const setup = { dir, nats: r.nats, partitions: PARTITIONS, db: r.meta.db };
   r.office = await startOffice(setup, "office");
@@ -85,6 +90,9 @@ function simulate(r: Region, durationMs: number, seed: number, onProgress: (p: P
   });
 }
 
+/** A process's refusals of one reason code, from its metrics. */
+const refused = (text: string, code: string) => [...text.matchAll(new RegExp(`^evrec_refusals_total\\{[^}]*code="${code}"[^}]*\\} (\\S+)$`, "gm"))].reduce((a, m) => a + Number(m[1]), 0);
+
 const nodeErrors = (r: Region) => r.nats.nodes.map((x) => readFileSync(x.log, "utf8").split("\n").filter((l) => /\[ERR\]/.test(l) && !/route/.test(l)).slice(-10).join("\n")).join("\n");
 
 /** Every recording verified, every device drained, none with an error but a refused downlink. */
@@ -105,6 +113,7 @@ function expectDrained(r: Region, sim: Awaited<ReturnType<typeof runSimulation>>
 describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nodes", () => {
   let dir: string;
   const regions: Region[] = [];
+  let metadataServer: PostgresServer | null = null;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "evrec-fleet-"));
@@ -113,6 +122,7 @@ describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nod
 
   afterAll(async () => {
     for (const r of regions) await stopRegion(r);
+    await metadataServer?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 30000);
 
@@ -170,6 +180,33 @@ describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nod
     expect(sim.chunks).toBeGreaterThan(ackedAtKill);
     console.log(`fleet through a region restarted: ${DEVICES} devices, every NATS node killed with ${ackedAtKill} chunks Acked (device messages in ${storage}); ${sim.recordings} recordings verified, ${sim.chunks} chunks, nothing left on a device, ${(sim.wallMs / 1000).toFixed(0)} s; connections lost ${JSON.stringify(sim.disconnects)}`);
     // Its cores for the next test.
+    await stopRegion(r);
+  }, 240000);
+
+  // The workers' metadata database lost: a PostgreSQL server of the test's own, killed (SIGKILL to
+  // it and every process of it) mid-run and started again 5 s later. Meanwhile every commit fails,
+  // the fence's check and a partition's take with it: nothing is Acked, the devices hold what
+  // they recorded and resend it once commits land again.
+  it.skipIf(!onPostgres)("verifies every recording and leaves nothing on a device when the metadata database is killed and started again", async () => {
+    metadataServer = await startPostgres();
+    const pgServer = metadataServer;
+    const r = await startRegion(join(dir, "database-crash"), {}, regions, await pgServer.createDatabase());
+    let last: Progress | null = null;
+    const run = simulate(r, 40000, 7, (p) => { last = p; });
+    await until("every device connected and chunks Acked", () => !!last && last.connected === DEVICES && last.chunksAcked >= 2 * DEVICES, 60000, () => `${JSON.stringify(last)}\n${nodeErrors(r)}`);
+    await new Promise((res) => setTimeout(res, 3000));
+    const ackedAtKill = last!.chunksAcked;
+    await pgServer.crash();
+    await new Promise((res) => setTimeout(res, 5000));
+    await pgServer.restart();
+    const sim = await run;
+    expectDrained(r, sim);
+    expect(sim.chunks).toBeGreaterThan(ackedAtKill);
+    // Every worker and the office lived through it, and the workers' commits failed meanwhile.
+    expect(r.procs.map((p) => [p.name, p.proc.exitCode])).toEqual(r.procs.map((p) => [p.name, null]));
+    const failed = (await Promise.all(r.workers.map(metrics))).reduce((a, t) => a + refused(t, "STORE_FAILED"), 0);
+    expect(failed).toBeGreaterThan(0);
+    console.log(`fleet through a region whose metadata database was killed: ${DEVICES} devices, PostgreSQL killed with ${ackedAtKill} chunks Acked and started again 5 s later (${failed} commits refused STORE_FAILED meanwhile); ${sim.recordings} recordings verified, ${sim.chunks} chunks, nothing left on a device, ${(sim.wallMs / 1000).toFixed(0)} s`);
     await stopRegion(r);
   }, 240000);
 });

@@ -5,7 +5,7 @@
 // removes everything. Each gateway under test gets a schema of its own on it (testDb).
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,6 +54,13 @@ export interface PostgresServer {
   /** A new empty database; returns its connection string. */
   createDatabase(): Promise<string>;
   dropDatabase(url: string): Promise<void>;
+  /**
+   * A crash: SIGKILL to the server and every process of it at once (no shutdown, no checkpoint),
+   * as a power cut or the kernel's OOM killer would leave it. Resolves once they are all gone.
+   */
+  crash(): Promise<void>;
+  /** Start the server again on the same data and port (it recovers from its WAL); resolves once it accepts connections. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -86,13 +93,22 @@ export async function startPostgres(whileStarting?: (stop: () => Promise<void>) 
     // --no-sync only skips flushing the fresh cluster's files at the end of initdb; the server runs with fsync on.
     execFileSync(...asServerUser(join(PG_BIN, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]), { stdio: "pipe" });
     const port = await freePort();
-    server = spawn(...asServerUser(join(PG_BIN, "postgres"), ["-D", data, "-p", String(port), "-k", root, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "synchronous_commit=on", "-c", "max_connections=200", "-c", "logging_collector=off"]), { stdio: ["ignore", "ignore", "pipe"] });
     let log = "";
-    server.stderr!.on("data", (b) => { if (log.length < 20000) log += String(b); });
+    const run = async () => {
+      log = "";
+      server = spawn(...asServerUser(join(PG_BIN, "postgres"), ["-D", data, "-p", String(port), "-k", root, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "synchronous_commit=on", "-c", "max_connections=200", "-c", "logging_collector=off"]), { stdio: ["ignore", "ignore", "pipe"] });
+      server.stderr!.on("data", (b) => { if (log.length < 20000) log += String(b); });
+      await waitReady(url(), server, () => log);
+    };
     const url = (database = "postgres") => `postgres://postgres@127.0.0.1:${port}/${database}`;
-    await waitReady(url(), server, () => log);
-    const admin = new pg.Client({ connectionString: url() });
-    await admin.connect();
+    await run();
+    const connectAdmin = async () => {
+      const c = new pg.Client({ connectionString: url() });
+      c.on("error", () => undefined); // the server crashed under it (crash()): replaced at restart()
+      await c.connect();
+      return c;
+    };
+    let admin = await connectAdmin();
     return {
       port,
       url,
@@ -105,6 +121,17 @@ export async function startPostgres(whileStarting?: (stop: () => Promise<void>) 
         const name = new URL(u).pathname.slice(1);
         if (/^t_[0-9a-f]+$/.test(name)) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       },
+      async crash() {
+        const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]);
+        const all = [pid, ...childrenOf(pid)];
+        for (const p of all) try { process.kill(p, "SIGKILL"); } catch { /* gone */ }
+        for (let i = 0; i < 200 && all.some(alive); i++) await new Promise((r) => setTimeout(r, 25));
+        if (server && server.exitCode === null) await new Promise((r) => { server!.once("exit", r); setTimeout(r, 2000); });
+      },
+      async restart() {
+        await run();
+        admin = await connectAdmin();
+      },
       async stop() {
         await admin.end().catch(() => undefined);
         await stop();
@@ -116,6 +143,20 @@ export async function startPostgres(whileStarting?: (stop: () => Promise<void>) 
   } finally {
     started?.();
   }
+}
+
+/** The processes whose parent is `pid` (a PostgreSQL server's backends and helpers). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      // The parent is the fourth field, after the command in parentheses (which may hold spaces).
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(e));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
 }
 
 function alive(pid: number): boolean {
