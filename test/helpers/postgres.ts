@@ -127,6 +127,9 @@ export async function startPostgres(whileStarting?: (stop: () => Promise<void>) 
         for (const p of all) try { process.kill(p, "SIGKILL"); } catch { /* gone */ }
         for (let i = 0; i < 200 && all.some(alive); i++) await new Promise((r) => setTimeout(r, 25));
         if (server && server.exitCode === null) await new Promise((r) => { server!.once("exit", r); setTimeout(r, 2000); });
+        // Its lock file names a pid that is gone (the restart would see so too): removed, so that a
+        // stop() without a restart signals no process that came to have that pid since.
+        rmSync(join(data, "postmaster.pid"), { force: true });
       },
       async restart() {
         await run();
