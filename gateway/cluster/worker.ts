@@ -63,9 +63,25 @@ const RESERVE = 1024;
 const FEED_RETRY_MS = 200;
 const FEED_RETRY_MAX_MS = 1000;
 
+/**
+ * A promise that settles once every promise added before it has, and holds nothing of what they
+ * settled with. (The tail was `Promise.allSettled([tail, p])`, whose value holds the tail's value
+ * before it: every commit a worker ever made, kept as a nested list, 3 objects for each; a worker
+ * streaming 50 devices grew by 70,000 objects in 8 minutes.)
+ */
+export class SettledTail {
+  private tail: Promise<void> = Promise.resolve();
+  add(p: Promise<unknown>): void {
+    this.tail = Promise.allSettled([this.tail, p]).then(() => undefined);
+  }
+  get settled(): Promise<void> {
+    return this.tail;
+  }
+}
+
 /** A committer that can say when everything submitted so far has settled (then JetStream is acked). */
 class TrackedCommitter extends GroupCommitter {
-  private tail: Promise<unknown> = Promise.resolve();
+  private tail = new SettledTail();
   /** Items handed to the group commit and not yet committed or failed. */
   pending = 0;
   override submit(w: Work): Promise<void> {
@@ -73,12 +89,12 @@ class TrackedCommitter extends GroupCommitter {
     this.pending++;
     const settled = () => { this.pending--; };
     p.then(settled, settled);
-    this.tail = Promise.allSettled([this.tail, p]);
+    this.tail.add(p);
     return p;
   }
   /** Resolves once every item submitted before the call has committed or failed. */
-  barrier(): Promise<unknown> {
-    return this.tail;
+  barrier(): Promise<void> {
+    return this.tail.settled;
   }
 }
 
