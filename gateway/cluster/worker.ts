@@ -66,8 +66,8 @@ const FEED_RETRY_MAX_MS = 1000;
 /**
  * A promise that settles once every promise added before it has, and holds nothing of what they
  * settled with. (The tail was `Promise.allSettled([tail, p])`, whose value holds the tail's value
- * before it: every commit a worker ever made, kept as a nested list, 3 objects for each; a worker
- * streaming 50 devices grew by 70,000 objects in 8 minutes.)
+ * before it: every commit a worker ever made, kept as a nested list, two objects and an array
+ * for each, about 200 bytes; a worker streaming 50 devices grew by 6.6 MB in 8 minutes.)
  */
 export class SettledTail {
   private tail: Promise<void> = Promise.resolve();

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { postgresMissing, startPostgres } from "../helpers/postgres.js";
+import { until } from "../helpers/wait.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 import { GatewayProcess } from "../../client/gateway-process.js";
 import { ensureBundle } from "../../firmware/build/build.js";
@@ -18,14 +19,6 @@ import type { Progress } from "../../simulator/scenario-kit.js";
 
 const DEVICES = 8;
 const BUNDLE = resolve(import.meta.dirname, "..", "..", "dist", "recorder.min.js");
-
-const until = async (what: string, ok: () => boolean, ms: number, say: () => string) => {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}; ${say()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 describe.skipIf(postgresMissing())("the metadata database killed while the firmware streams", () => {
   let dir: string;
