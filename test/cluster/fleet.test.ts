@@ -11,7 +11,9 @@
 //   connection lasted (a run with that firmware: 2 recordings incomplete, 84 chunks left on devices);
 // - when every node is killed at once and started again, the device messages' stream kept in files
 //   and in memory (a worker that ordered Hellos by sequence number alone ignored every new one
-//   after the stream in memory started again: every device left holding its last recordings).
+//   after the stream in memory started again: every device left holding its last recordings);
+// - when the workers' metadata database (a PostgreSQL of the test's own) is killed and started
+//   again 5 s later: every commit fails meanwhile, nothing is Acked, the devices resend.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -184,9 +186,9 @@ describe.skipIf(!existsSync(NATS_BIN))("the firmware through a region's NATS nod
   }, 240000);
 
   // The workers' metadata database lost: a PostgreSQL server of the test's own, killed (SIGKILL to
-  // it and every process of it) mid-run and started again 5 s later. Meanwhile every commit fails,
-  // the fence's check and a partition's take with it: nothing is Acked, the devices hold what
-  // they recorded and resend it once commits land again.
+  // it and every process of it) mid-run and started again 5 s later. Meanwhile every commit fails
+  // (its fence's check first), and a message that needs the registry is fed again later: nothing
+  // is Acked, the devices hold what they recorded and resend it once commits land again.
   it.skipIf(!onPostgres)("verifies every recording and leaves nothing on a device when the metadata database is killed and started again", async () => {
     metadataServer = await startPostgres();
     const pgServer = metadataServer;
