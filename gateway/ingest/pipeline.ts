@@ -168,14 +168,19 @@ export class Ingest {
     this.sweepTimer.unref();
   }
 
-  /** Connections with a session, those paused by backpressure, and their backlogs (metrics). */
-  sessionLoad(): { connections: number; paused: number; backlogMax: number; backlogTotal: number; backlogBytes: number } {
-    let max = 0, total = 0;
+  /**
+   * Connections with a session, those paused by backpressure, and their backlogs (metrics); and
+   * the recordings whose last Ack the connections keep (at most those in memory, for each
+   * connection of their device).
+   */
+  sessionLoad(): { connections: number; paused: number; backlogMax: number; backlogTotal: number; backlogBytes: number; acksKept: number } {
+    let max = 0, total = 0, acks = 0;
     for (const s of this.sessions.values()) {
       if (s.backlog > max) max = s.backlog;
       total += s.backlog;
+      acks += s.acks.size;
     }
-    return { connections: this.sessions.size, paused: this.paused.size, backlogMax: max, backlogTotal: total, backlogBytes: this.backlogBytes };
+    return { connections: this.sessions.size, paused: this.paused.size, backlogMax: max, backlogTotal: total, backlogBytes: this.backlogBytes, acksKept: acks };
   }
 
   /** Is the device connected now (a session that has said who it is)? */
@@ -589,6 +594,18 @@ export class Ingest {
     this.settling.set(key, r.tail.then(() => this.media.release(r.mediaPath)).catch((e) => {
       this.log.warn({ device: r.device, recording: r.recording, err: String(e) }, "media handle not closed");
     }));
+    // Its last Ack on each of its device's connections holds it (its verifier, its chain state):
+    // let go of those too, or a device connected for days would keep every recording it made on
+    // that connection (about 6 KB each). An Ack for it later starts afresh, from the store.
+    const live = this.byDevice.get(r.device);
+    if (live) for (const s of live) {
+      const a = s.acks.get(r.recording);
+      if (a && a.rec === r) {
+        if (a.timer) clearTimeout(a.timer);
+        a.soon = false;
+        s.acks.delete(r.recording);
+      }
+    }
     const dropped = r.verifier.dropPending();
     this.buffered -= this.bufferedOf(r);
     if (dropped.length) this.log.warn({ code: "UNSTARTED_DROPPED", device: r.device, recording: r.recording, seqs: dropped.length }, "released buffered chunks of a recording that could not link; the device sends them again");
