@@ -25,6 +25,7 @@ import { NatsMediaStore } from "../../gateway/store/media-nats.js";
 import { loginPassword, deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import { testDb } from "../helpers/postgres.js";
+import { refused } from "../helpers/metrics.js";
 
 const PARTITIONS = 4;
 const DEVICES = 8, RECORDINGS = 3, CHUNKS = 30, CHUNK_BYTES = 4096;
@@ -232,7 +233,7 @@ describe.skipIf(!have)("gateway workers on a NATS cluster", () => {
     const starting = Promise.all(stallFleet.map((d) => d.start())).then(() => { connected = Date.now(); });
     const acked = () => stallFleet.reduce((a, d) => a + d.acked, 0);
     const progress = () => `(${acked()} Acked; waiting: ${JSON.stringify(stallFleet.filter((d) => !d.done).map((d) => ({ id: d.id, recs: d.recs.map((r) => `${r.cumulative}${r.sealed ? "s" : ""}`).join(","), connects: d.connects, refused: d.rejectedDownlinks })))})`;
-    const fenced = (text: string) => Number(text.match(/^evrec_refusals_total\{code="FENCED"[^}]*\} (\S+)$/m)?.[1] || 0);
+    const fenced = (text: string) => refused(text, "FENCED");
 
     // Stalled just after one of its batches committed, with items handed to the group commit for
     // the next, which waits its second before its transaction: what it has committed by then is all

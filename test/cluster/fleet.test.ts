@@ -25,6 +25,7 @@ import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
 import { counter, killWorker, metrics, startOffice, startWorker, until, WORKER } from "./workers.js";
 import type { Proc } from "./workers.js";
 import { onPostgres, startPostgres, testDb } from "../helpers/postgres.js";
+import { refused } from "../helpers/metrics.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 import { ensureBundle } from "../../firmware/build/build.js";
 import { runSimulation } from "../../simulator/run.js";
@@ -91,9 +92,6 @@ function simulate(r: Region, durationMs: number, seed: number, onProgress: (p: P
     onProgress,
   });
 }
-
-/** A process's refusals of one reason code, from its metrics. */
-const refused = (text: string, code: string) => [...text.matchAll(new RegExp(`^evrec_refusals_total\\{[^}]*code="${code}"[^}]*\\} (\\S+)$`, "gm"))].reduce((a, m) => a + Number(m[1]), 0);
 
 const nodeErrors = (r: Region) => r.nats.nodes.map((x) => readFileSync(x.log, "utf8").split("\n").filter((l) => /\[ERR\]/.test(l) && !/route/.test(l)).slice(-10).join("\n")).join("\n");
 

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { postgresMissing, startPostgres } from "../helpers/postgres.js";
 import { until } from "../helpers/wait.js";
+import { refused } from "../helpers/metrics.js";
 import type { PostgresServer } from "../helpers/postgres.js";
 import { GatewayProcess } from "../../client/gateway-process.js";
 import { ensureBundle } from "../../firmware/build/build.js";
@@ -61,7 +62,7 @@ describe.skipIf(postgresMissing())("the metadata database killed while the firmw
     expect(sim.chunks).toBeGreaterThan(ackedAtKill);
     // The gateway lived through it, and its commits failed meanwhile.
     const text = await (await fetch(`${gateway.apiUrl}/metrics`, { headers: { authorization: `Bearer ${gateway.adminToken()}` } })).text();
-    const failed = [...text.matchAll(/^evrec_refusals_total\{[^}]*code="STORE_FAILED"[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    const failed = refused(text, "STORE_FAILED");
     expect(failed).toBeGreaterThan(0);
     console.log(`a station's metadata database killed: ${DEVICES} devices of the firmware bundle, PostgreSQL killed with ${ackedAtKill} chunks Acked and started again 5 s later (${failed} commits refused STORE_FAILED meanwhile); ${sim.recordings} recordings verified, ${sim.chunks} chunks, nothing left on a device, ${(sim.wallMs / 1000).toFixed(0)} s`);
   }, 240000);
