@@ -28,6 +28,7 @@ import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import type { Reason } from "../../protocol/reasons.js";
 import type { StartMsg, StepResult, SealMsg } from "../../protocol/verify.js";
 import type { Db } from "../store/db.js";
+import { storeUnavailable } from "../store/db.js";
 import type { Media } from "../store/media.js";
 import * as store from "../store/ingest.js";
 import { FencedError } from "../store/fences.js";
@@ -201,17 +202,24 @@ export class Ingest {
     let s = this.sessions.get(connId);
     if (!s) {
       const made: Session = { connId, device: null as unknown as Device, closed: false, signer: null, queue: Promise.resolve(), beaconTimer: null, acks: new Map(), held: new Set(), unanswered: new Set(), backlog: 0, backlogBytes: 0 };
-      made.queue = this.registry.get(deviceId).then((d) => {
-        if (!d) throw new Error("device " + deviceId + " vanished from the registry");
-        made.device = d;
-        let set = this.byDevice.get(d.id);
-        if (!set) this.byDevice.set(d.id, (set = new Set()));
-        if (!made.closed) set.add(made);
-      });
+      made.queue = this.attach(made, deviceId);
       this.sessions.set(connId, made);
       s = made;
     }
     return s;
+  }
+
+  /**
+   * The session learns its device. A lookup that failed (the registry's database down) is tried
+   * again by the session's next message, so one outage does not leave a connection without a device.
+   */
+  private async attach(s: Session, deviceId: string): Promise<void> {
+    const d = await this.registry.get(deviceId);
+    if (!d) throw new Error("device " + deviceId + " vanished from the registry");
+    s.device = d;
+    let set = this.byDevice.get(d.id);
+    if (!set) this.byDevice.set(d.id, (set = new Set()));
+    if (!s.closed) set.add(s);
   }
 
   disconnected(connId: string): void {
@@ -245,8 +253,9 @@ export class Ingest {
    */
   adopt(connId: string, deviceId: string, schema: number, nonce: Uint8Array, counterAbove: number): void {
     const s = this.session(connId, deviceId);
-    s.queue = s.queue.then(() => {
+    s.queue = s.queue.then(async () => {
       if (s.closed) return;
+      if (!s.device) await this.attach(s, deviceId);
       if (s.signer) s.signer.destroy();
       s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, deviceIdBytes(s.device.id), nonce);
       s.signer.counter = counterAbove;
@@ -264,8 +273,14 @@ export class Ingest {
     this.weigh(s, 1, payload.length);
     const handled = () => this.weigh(s, -1, -payload.length);
     const arrived = Date.now();
-    s.queue = s.queue.then(() => this.handle(s, payload, arrived)).then(handled, (e) => {
-      this.log.error({ err: String((e as Error).stack || e), device: s.device ? s.device.id : deviceId }, "ingest error");
+    s.queue = s.queue.then(async () => {
+      if (!s.device) await this.attach(s, deviceId);
+      return this.handle(s, payload, arrived);
+    }).then(handled, (e) => {
+      // The store could not be asked (a recording to read again, the device to look up, while the
+      // database is down): refused as a failed commit is, and not Acked; the device sends it again.
+      if (storeUnavailable(e)) this.refuse(s, "STORE_FAILED", { device: deviceId, err: String(e) });
+      else this.log.error({ err: String((e as Error).stack || e), device: s.device ? s.device.id : deviceId }, "ingest error");
       handled();
     });
     return s.queue;
@@ -324,7 +339,7 @@ export class Ingest {
 
   private refuse(s: Session, code: string, f: Record<string, unknown> = {}): void {
     this.stats.refused++;
-    this.opts.refuse(code, { device: s.device.id, ...f });
+    this.opts.refuse(code, { device: s.device ? s.device.id : undefined, ...f });
   }
 
   /** An alarm about `device`, whose subject is the device or one of its recordings (`device/recording`). */

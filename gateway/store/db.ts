@@ -5,6 +5,7 @@
 // migrations only, column types (see README.md). Both run one transaction at a time on one
 // connection, and a call made inside a transaction joins it.
 import { AsyncLocalStorage } from "node:async_hooks";
+import { GatewayError } from "../errors.js";
 
 export type Params = (string | number | bigint | Buffer | Uint8Array | null)[];
 
@@ -91,6 +92,15 @@ export function isConstraintError(e: unknown): boolean {
   // SQLite: SQLITE_CONSTRAINT; PostgreSQL: SQLSTATE class 23 (integrity constraint violation).
   // (SQLite's extended codes too: SQLITE_CONSTRAINT_UNIQUE, _FOREIGNKEY, _CHECK, _NOTNULL, _TRIGGER.)
   return typeof code === "string" && (code === "SQLITE_CONSTRAINT" || code.startsWith("SQLITE_CONSTRAINT_") || /^23[0-9A-Z]{3}$/.test(code));
+}
+
+/**
+ * Could the store not be asked at all (its database down, unreached or its connection lost, its
+ * media store unanswered), rather than answer? Asked again later, the same may well succeed: the
+ * API answers these 503, ingest refuses the message STORE_FAILED and its device sends it again.
+ */
+export function storeUnavailable(e: unknown): boolean {
+  return e instanceof GatewayError && e.status === 503;
 }
 
 /** A statement that only reads (the store writes no data-modifying WITH). */

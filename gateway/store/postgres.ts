@@ -63,7 +63,7 @@ export class PostgresDb extends QueuedDb {
   private conn(): pg.Client | Promise<pg.Client> {
     if (this.closed) throw new GatewayError("DB_CLOSED", "the database is closed");
     if (!this.broken) return this.client;
-    if (this.inTransaction) throw new GatewayError("DB_CONNECTION_LOST", `the connection to PostgreSQL at ${where(this.url)} was lost: ${this.broken.message}`);
+    if (this.inTransaction) throw new GatewayError("DB_CONNECTION_LOST", this.broken instanceof GatewayError ? this.broken.message : `the connection to PostgreSQL at ${where(this.url)} was lost: ${this.broken.message}`);
     if (!this.reconnecting) {
       this.reconnecting = connect(this.url).then((c) => {
         this.client = c;
@@ -82,10 +82,13 @@ export class PostgresDb extends QueuedDb {
       try {
         return await f(c);
       } catch (e) {
-        // The connection itself failed (the server ended it, the socket broke): the next statement
-        // outside a transaction opens a new one, without waiting for the client's 'end'.
-        if (connectionLost(e) && this.client === c) this.broken = e as Error;
-        throw conflict(e) ?? e;
+        // The connection itself failed (the server ended it, the socket broke): said as
+        // DB_CONNECTION_LOST (the store unavailable, not the statement wrong), and the next
+        // statement outside a transaction opens a new one, without waiting for the client's 'end'.
+        if (!connectionLost(e)) throw conflict(e) ?? e;
+        const lost = new GatewayError("DB_CONNECTION_LOST", `the connection to PostgreSQL at ${where(this.url)} was lost: ${(e as Error).message || String(e)}`, { cause: e });
+        if (this.client === c) this.broken = lost;
+        throw lost;
       }
     });
     this.pending = p.catch(() => undefined);

@@ -2,7 +2,8 @@
 // the bundle that goes onto boards) records through a station gateway whose metadata is in a
 // PostgreSQL server of the test's own, and the server is killed (SIGKILL to it and every process of
 // it, as a power cut or the OOM killer leaves it) and started again 5 s later. Meanwhile every
-// commit fails, so nothing is Acked and the devices hold what they recorded; once the server is
+// commit fails (and every message that needs the database, refused STORE_FAILED), so nothing is
+// Acked and the devices hold what they recorded, and the API answers 503; once the server is
 // back the gateway's next statements open a new connection, and the devices' resends commit.
 // Every recording must verify and nothing be left on a device.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,8 +52,12 @@ describe.skipIf(postgresMissing())("the metadata database killed while the firmw
     await new Promise((r) => setTimeout(r, 3000));
     const ackedAtKill = last!.chunksAcked;
     await server.crash();
+    // Meanwhile an admin asking the API is told the database is away, and to ask again (not a 500).
+    const asked = await fetch(`${gateway.apiUrl}/api/recordings`, { headers: { authorization: `Bearer ${gateway.adminToken()}` } });
+    const body = await asked.json() as { error: string; message: string };
     await new Promise((r) => setTimeout(r, 5000));
     await server.restart();
+    expect({ status: asked.status, retryAfter: asked.headers.get("retry-after"), error: body.error }).toEqual({ status: 503, retryAfter: "5", error: expect.stringMatching(/^DB_(CONNECTION_LOST|UNREACHABLE|REFUSED)$/) });
     const sim = await run;
     expect({ failures: sim.failures, devices: sim.perDevice.map((d) => ({ id: d.id, queue: d.queueDepth, error: d.lastError })) })
       .toEqual({ failures: [], devices: sim.perDevice.map((d) => ({ id: d.id, queue: 0, error: "" })) });
@@ -64,6 +69,6 @@ describe.skipIf(postgresMissing())("the metadata database killed while the firmw
     const text = await (await fetch(`${gateway.apiUrl}/metrics`, { headers: { authorization: `Bearer ${gateway.adminToken()}` } })).text();
     const failed = refused(text, "STORE_FAILED");
     expect(failed).toBeGreaterThan(0);
-    console.log(`a station's metadata database killed: ${DEVICES} devices of the firmware bundle, PostgreSQL killed with ${ackedAtKill} chunks Acked and started again 5 s later (${failed} commits refused STORE_FAILED meanwhile); ${sim.recordings} recordings verified, ${sim.chunks} chunks, nothing left on a device, ${(sim.wallMs / 1000).toFixed(0)} s`);
+    console.log(`a station's metadata database killed: ${DEVICES} devices of the firmware bundle, PostgreSQL killed with ${ackedAtKill} chunks Acked and started again 5 s later (${failed} messages refused STORE_FAILED meanwhile); ${sim.recordings} recordings verified, ${sim.chunks} chunks, nothing left on a device, ${(sim.wallMs / 1000).toFixed(0)} s`);
   }, 240000);
 });

@@ -1,13 +1,15 @@
 // Ingest that holds (P4, P1, P5): what a starved gateway, a failing commit and an insider with a
 // device's login did to the station before, each replayed against the gateway as it is now.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { randomBytes } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { Gateway } from "../../gateway/gateway.js";
+import { GatewayError } from "../../gateway/errors.js";
 import { encode } from "../../protocol/codec.js";
 import { AckState } from "../../protocol/schema.js";
 import type { FakeDevice, Received } from "./fake-device.js";
 import { provision, streamSealed, testGateway } from "./harness.js";
+import { until } from "../helpers/wait.js";
 
 let gw: Gateway;
 let close: () => Promise<void>;
@@ -130,6 +132,37 @@ describe("lost under load (P4)", () => {
     await d.publish(rec.seal);
     await d.waitFor(isAck(1, AckState.ACK_SEALED, 3));
     expect((await row("HLD-0002", 1))!.verdict).toBe("verified");
+    await d.end();
+  });
+
+  it("a chunk whose recording can't be read again while the database is down is refused STORE_FAILED and not acknowledged; sent again once it is back, it is stored", async () => {
+    const d = await provision(gw, "HLD-0009");
+    const rec = d.recording(1, [randomBytes(600), randomBytes(600)]);
+    await d.publish(rec.start);
+    await d.publish(rec.chunks[0]);
+    await d.waitFor(isAck(1, AckState.ACK_OPEN, 1));
+    // Chunk 2's commit fails: the recording is let go from memory, so its next chunk reads it again.
+    gw.committer.faults.failNext = 1;
+    await d.publish(rec.chunks[1]);
+    await until("chunk 2's commit refused", () => (gw.broker.refusals.counts.STORE_FAILED || 0) > 0 && gw.ingest.held.recordings === 0, 5000);
+    const failedBefore = gw.broker.refusals.counts.STORE_FAILED;
+    const from = d.received.length;
+    // The database goes away: every read fails as the PostgreSQL driver's do when its server is down.
+    const down = () => Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+    const reads = [vi.spyOn(gw.db, "get").mockImplementation(down), vi.spyOn(gw.db, "all").mockImplementation(down)];
+    try {
+      await d.publish(rec.chunks[1]);
+      await until("chunk 2 refused while the database is down", () => gw.broker.refusals.counts.STORE_FAILED > failedBefore, 5000);
+    } finally {
+      for (const r of reads) r.mockRestore();
+    }
+    expect(gw.broker.refusals.counts.STORE_FAILED).toBe(failedBefore + 1);
+    expect(acks(d, 1, from)).toEqual([]);
+    // The device sends again what no Ack covered: stored, in order, and it verifies.
+    await d.publish(rec.chunks[1]);
+    await d.publish(rec.seal);
+    await d.waitFor(isAck(1, AckState.ACK_SEALED, 2));
+    expect((await row("HLD-0009", 1))!.verdict).toBe("verified");
     await d.end();
   });
 

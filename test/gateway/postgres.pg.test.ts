@@ -7,13 +7,14 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Db, isConstraintError } from "../../gateway/store/db.js";
+import { Db, isConstraintError, storeUnavailable } from "../../gateway/store/db.js";
 import { ALL_MIGRATIONS } from "../../gateway/gateway.js";
 import { migrate } from "../../gateway/store/schema.js";
 import { postgresDdl, toPostgres } from "../../gateway/store/postgres.js";
 import { loadConfig } from "../../gateway/config.js";
 import type { GatewayError } from "../../gateway/errors.js";
 import { freePort, postgresMissing, testDb } from "../helpers/postgres.js";
+import { until } from "../helpers/wait.js";
 
 const missing = postgresMissing();
 
@@ -132,19 +133,21 @@ describe.skipIf(!!missing)(`the store on PostgreSQL${missing ? ` (skipped: ${mis
     await expect(db.run("DELETE FROM tlog_leaves")).rejects.toThrow(/tlog_leaves is append-only/);
   });
 
-  it("replaces a connection the server dropped: at most the statement in flight fails, the next transaction commits", async () => {
+  it("replaces a connection the server dropped: the statement in flight fails DB_CONNECTION_LOST (503), the next transaction commits", async () => {
     const t = await testDb();
     const a = await Db.open(t.db);
     const b = await Db.open(t.db);
     try {
       await migrate(a, ALL_MIGRATIONS);
       const { pid } = (await a.get<{ pid: number }>("SELECT pg_backend_pid() AS pid"))!;
+      const inFlight = a.get("SELECT pg_sleep(30) AS slept");
+      await until("the statement running", async () => !!(await b.get("SELECT 1 AS one FROM pg_stat_activity WHERE pid = CAST(? AS INTEGER) AND query LIKE '%pg_sleep%' AND state = 'active'", [pid])), 10000);
       await b.get("SELECT pg_terminate_backend(CAST(? AS INTEGER)) AS ok", [pid]);
-      let failed = 0;
-      for (let i = 0; i < 3; i++) {
-        try { await a.get("SELECT 1 AS one"); break; } catch { failed++; }
-      }
-      expect(failed).toBeLessThanOrEqual(1);
+      const lost = await inFlight.then(() => null, (e: unknown) => e);
+      expect(lost).toMatchObject({ code: "DB_CONNECTION_LOST", status: 503 });
+      expect(String(lost)).toMatch(/the connection to PostgreSQL at \S+ was lost: /);
+      expect(storeUnavailable(lost)).toBe(true);
+      expect(await a.get("SELECT 1 AS one")).toEqual({ one: 1 });
       await a.transaction(() => a.run("INSERT INTO devices (id, root_enc, created_at) VALUES ('PG-0100', ?, 1)", [Buffer.alloc(4)]));
       expect(await b.get("SELECT id FROM devices WHERE id = 'PG-0100'")).toEqual({ id: "PG-0100" });
       expect((await a.get<{ pid: number }>("SELECT pg_backend_pid() AS pid"))!.pid).not.toBe(pid);
