@@ -166,6 +166,26 @@ describe("lost under load (P4)", () => {
     await d.end();
   });
 
+  it("a connection whose device can't be looked up on its first message (the database down) is refused STORE_FAILED, and its next message is answered", async () => {
+    const d = await provision(gw, "HLD-0010", { connect: false });
+    await d.connect(gw.mqttPort);
+    const failedBefore = gw.broker.refusals.counts.STORE_FAILED || 0;
+    const lookup = vi.spyOn(gw.registry, "get").mockRejectedValueOnce(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+    try {
+      await d.hello();
+      await until("the Hello refused", () => (gw.broker.refusals.counts.STORE_FAILED || 0) > failedBefore, 5000);
+    } finally {
+      lookup.mockRestore();
+    }
+    expect(d.received.filter((m) => m.kind === "beacon")).toEqual([]);
+    // The device says Hello again on the same connection (as it does when unanswered): answered.
+    await d.hello();
+    await d.waitFor((m) => m.kind === "beacon" && m.ok === "");
+    await streamSealed(d, d.recording(1, [randomBytes(400)]));
+    expect((await row("HLD-0010", 1))!.verdict).toBe("verified");
+    await d.end();
+  });
+
   it("one item that fails in a batch fails alone: another device's chunk in the same batch is committed and acknowledged", async () => {
     const a = await provision(gw, "HLD-0003");
     const b = await provision(gw, "HLD-0004");
