@@ -168,6 +168,19 @@ function buffers(row: Record<string, unknown>): Record<string, unknown> {
   return row;
 }
 
+/**
+ * SQLite's error as the rest of the gateway takes it. Those that say the database can't be used
+ * now, rather than that the statement is wrong, become reason codes answered 503 (the same request
+ * may well succeed later): another process holding the write lock past the busy timeout (a shell
+ * left inside a transaction), the disk full, or the disk failing. The rest keep SQLite's code
+ * (SQLITE_CONSTRAINT and its kind are read by `isConstraintError`).
+ */
 function sqliteError(r: Reply): Error {
-  return Object.assign(new Error(r.message || "SQLite error"), { code: r.code });
+  const message = r.message || "SQLite error";
+  const code = r.code || "";
+  const cause = Object.assign(new Error(message), { code: r.code });
+  if (/^SQLITE_(BUSY|LOCKED)/.test(code)) return new GatewayError("DB_LOCKED", `another process holds the database's lock (${code}: ${message}); a command left inside a transaction, or an admin CLI writing?`, { cause });
+  if (code === "SQLITE_FULL") return new GatewayError("DB_FULL", `the database's disk is full (${code}: ${message})`, { cause });
+  if (/^SQLITE_(IOERR|CANTOPEN|NOMEM)/.test(code)) return new GatewayError("DB_IO", `the database can't be read or written now (${code}: ${message})`, { cause });
+  return cause;
 }

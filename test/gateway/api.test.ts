@@ -10,6 +10,7 @@ import type { Gateway } from "../../gateway/gateway.js";
 import { DEFAULTS } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/log.js";
 import { FakeDevice } from "./fake-device.js";
+import Database from "better-sqlite3";
 
 let gw: Gateway;
 let dir: string;
@@ -166,4 +167,28 @@ describe("a database that fails under the API", () => {
       rmSync(d2, { recursive: true, force: true });
     }
   });
+
+  it("answers a change 503 DB_LOCKED while another process holds the database's write lock, and makes it once the lock is let go", async () => {
+    const d2 = mkdtempSync(join(tmpdir(), "evrec-api-db-"));
+    const g = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: d2, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+    // As a shell on the station left inside a transaction would.
+    const other = new Database(join(d2, "gateway.db"));
+    try {
+      const token = readFileSync(g.adminTokenFile!, "utf8").trim();
+      const addUnit = async (name: string) => {
+        const r = await fetch(`http://127.0.0.1:${g.httpPort}/api/units`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name, level: "agency" }) });
+        return { status: r.status, retryAfter: r.headers.get("retry-after"), body: await r.json() as { error?: string; message?: string; name?: string } };
+      };
+      other.exec("BEGIN IMMEDIATE");
+      const locked = await addUnit("Wuchang Brigade");
+      expect({ status: locked.status, retryAfter: locked.retryAfter, error: locked.body.error }).toEqual({ status: 503, retryAfter: "5", error: "DB_LOCKED" });
+      expect(locked.body.message).toMatch(/another process holds the database's lock \(SQLITE_BUSY/);
+      other.exec("ROLLBACK");
+      expect((await addUnit("Wuchang Brigade")).status).toBe(201);
+    } finally {
+      other.close();
+      await g.close().catch(() => undefined);
+      rmSync(d2, { recursive: true, force: true });
+    }
+  }, 20000);
 });
