@@ -216,6 +216,10 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   await checkDisk();
   const diskTimer = setInterval(check, 5000);
   diskTimer.unref();
+  // Genesis links an earlier run left unchecked (the process killed between a seal's commit and
+  // the check of the next recording's link to it) are checked now; a broken one fails its recording.
+  void ingest.checkUncheckedLinks().then((n) => { if (n) log.warn({ recordings: n }, "genesis links an earlier run left unchecked: checked now"); },
+    (e) => { if (!closed) log.error({ err: String(e) }, "genesis links an earlier run left unchecked: not checked now; checked again at the next start"); });
   const { services, api, httpPort, apiScheme } = office;
   writePorts(config.portsFile, { mqtt: mqttPort, http: httpPort, tls: broker.tlsPort || null, https: apiScheme === "https" });
   return {

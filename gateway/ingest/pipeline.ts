@@ -115,6 +115,10 @@ interface Session {
 /** What a step of the verifier asks to make durable. */
 interface Parts { start?: StartMsg | null; linked?: { seq: number; ref: LinkRef; chain: Uint8Array }[]; seal?: SealMsg }
 
+/** A genesis link check that could not run is tried again after this, doubling up to the most (nextLink). */
+const LINK_RETRY_MS = 2000;
+const LINK_RETRY_MAX_MS = 60000;
+
 const ranges = (rs: [number, number][]) => rs.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`)).join(", ");
 
 /** Ranges minus a set of single ids (the recordings a Hello says the device still holds). */
@@ -155,6 +159,11 @@ export class Ingest {
   stats = { chunks: 0, duplicates: 0, refused: 0, failed: 0, forged: 0, acks: 0, released: 0, paused: 0, peakBacklogBytes: 0, peakTotalBacklogBytes: 0 };
   /** Set while the disk is below its threshold: nothing is acknowledged (R-ACK-6). */
   diskLow = false;
+  private closed = false;
+  /** Genesis link checks waiting to be tried again (nextLink). */
+  private linkRetries = new Set<NodeJS.Timeout>();
+  /** The pass over links left unchecked, while it runs (checkUncheckedLinks). */
+  private linkPass: Promise<void> = Promise.resolve();
 
   constructor(
     private db: Db,
@@ -843,8 +852,13 @@ export class Ingest {
     if (r.rowSubmitted) this.commit(r, {});
   }
 
-  /** Recording `recording`'s seal is committed: the next recording's genesis link can be checked (R-VER-1). */
-  private async nextLink(device: string, recording: number, z: Uint8Array): Promise<void> {
+  /**
+   * Recording `recording`'s seal is committed: the next recording's genesis link can be checked
+   * (R-VER-1). A check that could not run (the database away) is tried again after `wait` ms,
+   * doubling up to a minute, for as long as the gateway runs; one cut short by the process's end
+   * is made at the next start (checkUncheckedLinks).
+   */
+  private async nextLink(device: string, recording: number, z: Uint8Array, wait = LINK_RETRY_MS): Promise<void> {
     const key = `${device}/${recording + 1}`;
     const cached = this.recordings.get(key);
     try {
@@ -859,8 +873,36 @@ export class Ingest {
         if (dev) await this.rec(dev, recording + 1); // the load checks it
       }
     } catch (e) {
-      this.log.error({ err: String(e), device, recording: recording + 1 }, "genesis link check failed to run");
+      if (this.closed) return;
+      this.log.error({ err: String(e), device, recording: recording + 1, retryMs: wait }, "genesis link check failed to run: tried again later");
+      const t = setTimeout(() => {
+        this.linkRetries.delete(t);
+        void this.nextLink(device, recording, z, Math.min(wait * 2, LINK_RETRY_MAX_MS));
+      }, wait);
+      t.unref();
+      this.linkRetries.add(t);
     }
+  }
+
+  /**
+   * Check the genesis links an earlier run left unchecked (store.uncheckedLinks): each such
+   * recording is loaded as its next chunk would load it, which checks its link and commits the
+   * outcome (a broken link fails it GENESIS_LINK and raises an alarm). Returns how many were loaded.
+   */
+  checkUncheckedLinks(): Promise<number> {
+    const pass = (async () => {
+      let n = 0;
+      for (const row of await store.uncheckedLinks(this.db, 10000)) {
+        if (this.closed) break;
+        const dev = await this.registry.get(row.device_id);
+        if (!dev) continue;
+        await this.rec(dev, row.recording_id);
+        n++;
+      }
+      return n;
+    })();
+    this.linkPass = pass.then(ignore, ignore);
+    return pass;
   }
 
   // ---- messages
@@ -1059,7 +1101,11 @@ export class Ingest {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.sweepTimer);
+    for (const t of this.linkRetries) clearTimeout(t);
+    this.linkRetries.clear();
+    await this.linkPass;
     for (const id of [...this.sessions.keys()]) this.disconnected(id);
     await this.committer.flush();
   }

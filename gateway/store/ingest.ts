@@ -40,6 +40,20 @@ export async function storedSeal(db: Db, device: string, recording: number): Pro
   return r && r.seal_block && r.seal_tag && r.seal_block.length === 128 ? { block: new Uint8Array(r.seal_block), tag: new Uint8Array(r.seal_tag) } : null;
 }
 
+/**
+ * Recordings whose start was stored before the seal of the recording before them, and whose link
+ * to that seal was never checked though the seal is stored now: a check cut short (the process
+ * killed between the seal's commit and the check's, the database away when it ran). At most
+ * `limit`, in order.
+ */
+export async function uncheckedLinks(db: Db, limit: number): Promise<{ device_id: string; recording_id: number }[]> {
+  return db.all(
+    `SELECT r.device_id, r.recording_id FROM recordings r
+       JOIN recordings p ON p.device_id = r.device_id AND p.recording_id = r.recording_id - 1
+      WHERE r.prev_checked = 0 AND r.genesis IS NOT NULL AND p.seal_block IS NOT NULL
+      ORDER BY r.device_id, r.recording_id LIMIT ?`, [limit]);
+}
+
 /** The highest recording id stored for a device, 0 if none. */
 export async function topRecording(db: Db, device: string): Promise<number> {
   const r = await db.get<{ top: number | null }>("SELECT MAX(recording_id) AS top FROM recordings WHERE device_id = ?", [device]);

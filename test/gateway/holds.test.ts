@@ -304,6 +304,45 @@ describe("forged or hidden by an insider (P1)", () => {
     await d.end();
   });
 
+  it("a genesis link whose check could not run when the previous seal came (the database away) is checked again later, and a broken one still fails GENESIS_LINK", async () => {
+    const d = await provision(gw, "HLD-0103", { connect: false });
+    await d.connect(gw.mqttPort);
+    const r1 = d.recording(1, [randomBytes(300)]);
+    const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
+    await d.hello([held(1, 1, 1), held(2, 1, 1)]);
+    await quiet();
+    // Recording 2 stored whole before recording 1's seal, and let go from memory (idle 1 s): its
+    // link is checked from the database once that seal is committed.
+    await d.publish(r1.start);
+    await d.publish(r1.chunks[0]);
+    await d.publish(r2.start);
+    await d.publish(r2.chunks[0]);
+    await d.publish(r2.seal);
+    await d.waitFor(isAck(2, AckState.ACK_SEALED, 1));
+    await until("both recordings let go from memory", () => gw.ingest.held.recordings === 0, 10000);
+    // The check's read of recording 2 fails once, as it would with the database away.
+    const get = gw.db.get.bind(gw.db);
+    let failed = 0;
+    const spy = vi.spyOn(gw.db, "get").mockImplementation(((sql: string, params?: unknown[]) => {
+      if (!failed && /prev_checked FROM recordings WHERE/.test(sql) && params && params[0] === "HLD-0103" && params[1] === 2) {
+        failed++;
+        return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+      }
+      return get(sql, params as never);
+    }) as typeof gw.db.get);
+    try {
+      await d.publish(r1.seal);
+      await d.waitFor(isAck(1, AckState.ACK_SEALED, 1));
+      await until("the link check tried again and recording 2 failed", async () => (await row("HLD-0103", 2))!.verdict === "failed", 15000);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(failed).toBe(1);
+    expect((await row("HLD-0103", 2))!.reasons).toContain("GENESIS_LINK");
+    expect((await row("HLD-0103", 1))!.verdict).toBe("verified");
+    await d.end();
+  });
+
   it("a skipped recording raises RECORDING_MISSING whatever the Hello says", async () => {
     const d = await provision(gw, "HLD-0102");
     const r1 = d.recording(1, [randomBytes(200)]);

@@ -1,6 +1,7 @@
 // A gateway restart in the middle of an upload loses nothing: the recording resumes from the
-// chain state in the database and ends verified (P4).
-import { afterAll, describe, expect, it } from "vitest";
+// chain state in the database and ends verified (P4). And what a run left undone is done at the
+// next start: a recording's genesis link to the seal before it, never checked, is checked (P1).
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,14 +9,17 @@ import { randomBytes } from "node:crypto";
 import { startGateway } from "../../gateway/gateway.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import { DEFAULTS } from "../../gateway/config.js";
+import type { GatewayConfig } from "../../gateway/config.js";
+import { GatewayError } from "../../gateway/errors.js";
 import { createLogger } from "../../gateway/log.js";
 import { FakeDevice } from "./fake-device.js";
 import { testDb } from "../helpers/postgres.js";
+import { until } from "../helpers/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-restart-"));
 // SQLite in the data directory, or on the PostgreSQL run a database of its own.
 const store = await testDb();
-const start = (port = 0) => startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: port, httpPort: 0, dataDir: dir, db: store.db, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+const start = (port = 0, over: Partial<GatewayConfig> = {}) => startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: port, httpPort: 0, dataDir: dir, db: store.db, diskMinFreeMb: 1, beaconIntervalS: 0, ...over }, createLogger("silent"));
 let gw: Gateway;
 afterAll(async () => {
   await gw.close().catch(() => undefined);
@@ -57,5 +61,44 @@ describe("gateway restart mid-upload", () => {
     expect(row!.verdict).toBe("verified");
     expect(readFileSync(join(dir, "media", row!.media_path)).equals(Buffer.concat(payloads))).toBe(true);
     await d.end();
+  });
+
+  it("checks at its next start a genesis link the run before left unchecked, and a broken one fails its recording", async () => {
+    await gw?.close();
+    // Recordings let go from memory after 1 s idle, so the check reads them from the database.
+    gw = await start(0, { ingestIdleMs: 1000 });
+    const root = randomBytes(32);
+    await gw.registry.add("BWC-0202", { root });
+    const d = new FakeDevice("BWC-0202", root);
+    const r1 = d.recording(1, [randomBytes(300)]);
+    const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
+    await d.connect(gw.mqttPort);
+    await d.hello([{ recording: 1, firstSeq: 1, lastSeq: 1, sealed: true, open: false }, { recording: 2, firstSeq: 1, lastSeq: 1, sealed: true, open: false }]);
+    // Recording 2, its genesis bound to no seal of this device, stored whole before recording 1's seal.
+    await d.publish(r1.start);
+    await d.publish(r1.chunks[0]);
+    await d.publish(r2.start);
+    await d.publish(r2.chunks[0]);
+    await d.publish(r2.seal);
+    await acked(d, 2, 1, 1);
+    await until("both recordings let go from memory", () => gw.ingest.held.recordings === 0, 10000);
+    // The run ends before the check: its read of recording 2 never answers in time, as when the
+    // process is killed just after recording 1's seal is committed.
+    const get = gw.db.get.bind(gw.db);
+    vi.spyOn(gw.db, "get").mockImplementation(((sql: string, params?: unknown[]) =>
+      /prev_checked FROM recordings WHERE/.test(sql) && params && params[0] === "BWC-0202" && params[1] === 2
+        ? Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"))
+        : get(sql, params as never)) as typeof gw.db.get);
+    await d.publish(r1.seal);
+    await acked(d, 1, 1, 1);
+    await d.end();
+    const verdict = async () => (await gw.db.get<{ verdict: string; reasons: string; prev_checked: number }>("SELECT verdict, reasons, prev_checked FROM recordings WHERE device_id = 'BWC-0202' AND recording_id = 2"))!;
+    expect(await verdict()).toMatchObject({ verdict: "verified", prev_checked: 0 });
+    await gw.close();
+
+    gw = await start();
+    await until("recording 2's link checked", async () => (await verdict()).prev_checked === 1, 10000);
+    expect(await verdict()).toMatchObject({ verdict: "failed", reasons: expect.stringContaining("GENESIS_LINK") });
+    expect((await gw.alarms.list()).filter((a) => a.kind === "FAILED_VERDICT" && a.subject === "BWC-0202/2").length).toBe(1);
   });
 });
