@@ -951,6 +951,9 @@ export class Ingest {
     }
     await this.history(s, lastSealed, h.lastSealValue, s.held);
     await this.finalise(s);
+    // Links of this device's recordings left unchecked (a cluster worker, which has no start pass,
+    // makes them here): each recording loaded checks its own.
+    for (const x of await store.uncheckedLinks(this.db, 1000, s.device.id)) await this.rec(s.device, x.recording_id);
     for (const x of held) {
       const r = await this.rec(s.device, x.recording);
       // R-VER-10: what the device no longer holds below its first held seq is lost. A device

@@ -43,15 +43,15 @@ export async function storedSeal(db: Db, device: string, recording: number): Pro
 /**
  * Recordings whose start was stored before the seal of the recording before them, and whose link
  * to that seal was never checked though the seal is stored now: a check cut short (the process
- * killed between the seal's commit and the check's, the database away when it ran). At most
- * `limit`, in order.
+ * killed between the seal's commit and the check's, the database away when it ran). Of one
+ * device, or of all; at most `limit`, in order.
  */
-export async function uncheckedLinks(db: Db, limit: number): Promise<{ device_id: string; recording_id: number }[]> {
+export async function uncheckedLinks(db: Db, limit: number, device?: string): Promise<{ device_id: string; recording_id: number }[]> {
   return db.all(
     `SELECT r.device_id, r.recording_id FROM recordings r
        JOIN recordings p ON p.device_id = r.device_id AND p.recording_id = r.recording_id - 1
-      WHERE r.prev_checked = 0 AND r.genesis IS NOT NULL AND p.seal_block IS NOT NULL
-      ORDER BY r.device_id, r.recording_id LIMIT ?`, [limit]);
+      WHERE r.prev_checked = 0 AND r.genesis IS NOT NULL AND p.seal_block IS NOT NULL${device === undefined ? "" : " AND r.device_id = ?"}
+      ORDER BY r.device_id, r.recording_id LIMIT ?`, device === undefined ? [limit] : [device, limit]);
 }
 
 /** The highest recording id stored for a device, 0 if none. */

@@ -343,6 +343,46 @@ describe("forged or hidden by an insider (P1)", () => {
     await d.end();
   });
 
+  it("a genesis link left unchecked is checked when its device next says Hello", async () => {
+    const d = await provision(gw, "HLD-0104", { connect: false });
+    await d.connect(gw.mqttPort);
+    const r1 = d.recording(1, [randomBytes(300)]);
+    const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
+    await d.hello([held(1, 1, 1), held(2, 1, 1)]);
+    await quiet();
+    await d.publish(r1.start);
+    await d.publish(r1.chunks[0]);
+    await d.publish(r2.start);
+    await d.publish(r2.chunks[0]);
+    await d.publish(r2.seal);
+    await d.waitFor(isAck(2, AckState.ACK_SEALED, 1));
+    await until("both recordings let go from memory", () => gw.ingest.held.recordings === 0, 10000);
+    // Once recording 1's seal is committed, the check of recording 2's link can't get at the
+    // device's keys, however often it is tried: the registry's database is away for it.
+    const lookup = gw.registry.get.bind(gw.registry);
+    let refused = 0;
+    const spy = vi.spyOn(gw.registry, "get").mockImplementation((id: string) => {
+      if (id !== "HLD-0104") return lookup(id);
+      refused++;
+      return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+    });
+    try {
+      await d.publish(r1.seal);
+      await d.waitFor(isAck(1, AckState.ACK_SEALED, 1));
+      await until("the link check failed to run", () => refused > 0, 5000);
+      expect((await row("HLD-0104", 2))!.verdict).toBe("verified");
+      // The device says Hello again (its session's keys are known): the link is checked now.
+      const from = d.received.length;
+      await d.hello();
+      await d.waitFor((m) => d.received.indexOf(m) >= from && m.kind === "beacon" && m.ok === "");
+      await until("recording 2's link checked", async () => (await row("HLD-0104", 2))!.verdict === "failed", 10000);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await row("HLD-0104", 2))!.reasons).toContain("GENESIS_LINK");
+    await d.end();
+  });
+
   it("a skipped recording raises RECORDING_MISSING whatever the Hello says", async () => {
     const d = await provision(gw, "HLD-0102");
     const r1 = d.recording(1, [randomBytes(200)]);
