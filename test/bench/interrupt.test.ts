@@ -41,9 +41,10 @@ const findUnder = (dir: string, re: RegExp) => {
 
 /**
  * Start a bench in its own TMPDIR, wait until it is under way (a file named as `ready.file` in its
- * TMPDIR, or a line of its output matching `ready.out`), stop it with `signal`.
+ * TMPDIR, or a line of its output matching `ready.out`; and at least `ready.procs` processes
+ * started under it, when a file is made before the process that uses it), stop it with `signal`.
  */
-async function stopPartWay(name: string, script: string, args: string[], ready: { file?: RegExp; out?: RegExp }, signal: NodeJS.Signals) {
+async function stopPartWay(name: string, script: string, args: string[], ready: { file?: RegExp; out?: RegExp; procs?: number }, signal: NodeJS.Signals) {
   const own = join(tmp, name);
   mkdirSync(own);
   chmodSync(own, 0o1777);
@@ -52,7 +53,7 @@ async function stopPartWay(name: string, script: string, args: string[], ready: 
   c.stdout!.on("data", (b) => { out += String(b); });
   c.stderr!.on("data", (b) => { err += String(b); });
   const exited = new Promise<number | null>((r) => c.once("exit", (code) => r(code)));
-  await until(`${name} under way`, () => (ready.file ? findUnder(own, ready.file) !== null : ready.out!.test(out)), 60000);
+  await until(`${name} under way`, () => (ready.file ? findUnder(own, ready.file) !== null : ready.out!.test(out)) && startedUnder(own).length >= (ready.procs || 0), 60000);
   const before = startedUnder(own).length;
   c.kill(signal);
   const code = await exited;
@@ -63,7 +64,7 @@ async function stopPartWay(name: string, script: string, args: string[], ready: 
 
 describe("a bench stopped part way", () => {
   it("npm run bench, stopped by SIGTERM during a gateway round: its gateway and load generator stopped, its directory gone", async () => {
-    const r = await stopPartWay("compare", "test/bench/compare.bench.ts", ["--sizes", "4", "--rounds", "1", "--seconds", "60", "--gateway-only", "--warm-rounds", "0", "--json", join(tmp, "compare.json")], { file: /^load-.*\.json$/ }, "SIGTERM");
+    const r = await stopPartWay("compare", "test/bench/compare.bench.ts", ["--sizes", "4", "--rounds", "1", "--seconds", "60", "--gateway-only", "--warm-rounds", "0", "--json", join(tmp, "compare.json")], { file: /^load-.*\.json$/, procs: 2 }, "SIGTERM");
     expect(r.before).toBeGreaterThanOrEqual(2); // the gateway and the load generator were running
     expect(r.code).toBe(143);
     expect(r.err).toContain("bench: SIGTERM: stopping what it started");
@@ -73,7 +74,7 @@ describe("a bench stopped part way", () => {
 
   it("npm run bench:cluster, stopped by SIGTERM: its nats-server nodes and worker stopped, its directory gone", async () => {
     if (!existsSync("/usr/sbin/nats-server") && !process.env.NATS_SERVER_BIN) return; // .ci/run installs it
-    const r = await stopPartWay("cluster", "test/bench/cluster.bench.ts", ["--devices", "2", "--chunks", "2000", "--rounds", "1"], { file: /^w0\.ports$/ }, "SIGTERM");
+    const r = await stopPartWay("cluster", "test/bench/cluster.bench.ts", ["--devices", "2", "--chunks", "2000", "--rounds", "1"], { file: /^w0\.ports$/, procs: 4 }, "SIGTERM");
     expect(r.before).toBeGreaterThanOrEqual(4); // three nodes and a worker
     expect(r.code).toBe(143);
     expect(r.left).toEqual([]);
@@ -82,7 +83,8 @@ describe("a bench stopped part way", () => {
 
   it("npm run bench:espruino, stopped by SIGTERM while its interpreter runs: the interpreter stopped, its directory gone", async () => {
     if (!espruinoBin(true)) return; // the lanes say where no interpreter is installed
-    const r = await stopPartWay("espruino", "test/bench/espruino-step.ts", [], { file: /^espruino-run-/ }, "SIGTERM");
+    // Its directory is made, and the bundle written into it, before the interpreter starts.
+    const r = await stopPartWay("espruino", "test/bench/espruino-step.ts", [], { file: /^espruino-run-/, procs: 1 }, "SIGTERM");
     expect(r.before).toBe(1); // the interpreter, named by its runner's path
     expect(r.code).toBe(143);
     expect(r.left).toEqual([]);
