@@ -115,9 +115,9 @@ interface Session {
 /** What a step of the verifier asks to make durable. */
 interface Parts { start?: StartMsg | null; linked?: { seq: number; ref: LinkRef; chain: Uint8Array }[]; seal?: SealMsg }
 
-/** A genesis link check that could not run is tried again after this, doubling up to the most (nextLink). */
-const LINK_RETRY_MS = 2000;
-const LINK_RETRY_MAX_MS = 60000;
+/** Work after a commit that could not get at the store is tried again after this, doubling up to the most (afterCommit). */
+const RETRY_MS = 2000;
+const RETRY_MAX_MS = 60000;
 
 const ranges = (rs: [number, number][]) => rs.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`)).join(", ");
 
@@ -160,8 +160,8 @@ export class Ingest {
   /** Set while the disk is below its threshold: nothing is acknowledged (R-ACK-6). */
   diskLow = false;
   private closed = false;
-  /** Genesis link checks waiting to be tried again (nextLink). */
-  private linkRetries = new Set<NodeJS.Timeout>();
+  /** Work after a commit waiting to be tried again (afterCommit). */
+  private retries = new Set<NodeJS.Timeout>();
   /** The pass over links left unchecked, while it runs (checkUncheckedLinks). */
   private linkPass: Promise<void> = Promise.resolve();
 
@@ -759,7 +759,8 @@ export class Ingest {
       }
       if ((start && start.caseTag) || (seal && seal.caseTag)) this.linkByTag(r.device, r.recording);
       if (seal) {
-        void this.nextLink(r.device, r.recording, seal.value);
+        const next = { device: r.device, recording: r.recording + 1 };
+        this.afterCommit("genesis link check", next, () => this.nextLink(r.device, r.recording, seal.value));
         if (this.opts.sealed) this.opts.sealed(r.device, r.recording);
       }
     }, (e) => {
@@ -854,34 +855,41 @@ export class Ingest {
 
   /**
    * Recording `recording`'s seal is committed: the next recording's genesis link can be checked
-   * (R-VER-1). A check that could not run (the database away) is tried again after `wait` ms,
-   * doubling up to a minute, for as long as the gateway runs; one cut short by the process's end
-   * is made at the next start (checkUncheckedLinks).
+   * (R-VER-1). One cut short by the process's end is made at the next start (checkUncheckedLinks)
+   * or when the device next says Hello.
    */
-  private async nextLink(device: string, recording: number, z: Uint8Array, wait = LINK_RETRY_MS): Promise<void> {
+  private async nextLink(device: string, recording: number, z: Uint8Array): Promise<void> {
     const key = `${device}/${recording + 1}`;
     const cached = this.recordings.get(key);
-    try {
-      if (cached && !cached.dead) {
-        if (cached.verifier.startConfirmed()) await this.linkFound(cached, cached.verifier.linkPrevious(z));
-        else cached.verifier.linkPrevious(z);
-        return;
-      }
-      const row = await store.loadRecording(this.db, device, recording + 1);
-      if (row && row.genesis && !row.prev_checked) {
-        const dev = await this.registry.get(device);
-        if (dev) await this.rec(dev, recording + 1); // the load checks it
-      }
-    } catch (e) {
+    if (cached && !cached.dead) {
+      if (cached.verifier.startConfirmed()) await this.linkFound(cached, cached.verifier.linkPrevious(z));
+      else cached.verifier.linkPrevious(z);
+      return;
+    }
+    const row = await store.loadRecording(this.db, device, recording + 1);
+    if (row && row.genesis && !row.prev_checked) {
+      const dev = await this.registry.get(device);
+      if (dev) await this.rec(dev, recording + 1); // the load checks it
+    }
+  }
+
+  /**
+   * Work that follows a commit (a genesis link to check, a case to link by tag) and failed because
+   * the store could not be asked (the database away): done again after `wait` ms, doubling up to
+   * a minute, for as long as the gateway runs. Any other failure is logged, not tried again.
+   */
+  private afterCommit(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, wait = RETRY_MS): void {
+    work().catch((e) => {
       if (this.closed) return;
-      this.log.error({ err: String(e), device, recording: recording + 1, retryMs: wait }, "genesis link check failed to run: tried again later");
+      if (!storeUnavailable(e)) return this.log.error({ ...fields, err: String(e) }, `${what} failed`);
+      this.log.error({ ...fields, err: String(e), retryMs: wait }, `${what} could not run: tried again later`);
       const t = setTimeout(() => {
-        this.linkRetries.delete(t);
-        void this.nextLink(device, recording, z, Math.min(wait * 2, LINK_RETRY_MAX_MS));
+        this.retries.delete(t);
+        this.afterCommit(what, fields, work, Math.min(wait * 2, RETRY_MAX_MS));
       }, wait);
       t.unref();
-      this.linkRetries.add(t);
-    }
+      this.retries.add(t);
+    });
   }
 
   /**
@@ -1018,8 +1026,8 @@ export class Ingest {
 
   /** Clip → case by the tag the recorder sent (a custody event in the model); never blocks ingest. */
   private linkByTag(device: string, recording: number): void {
-    if (!this.opts.linkByTag) return;
-    this.opts.linkByTag(device, recording).catch((e) => this.log.warn({ device, recording, err: String(e) }, "case link by tag failed"));
+    const link = this.opts.linkByTag;
+    if (link) this.afterCommit("case link by tag", { device, recording }, () => link(device, recording));
   }
 
   private async status(s: Session, c: Control): Promise<void> {
@@ -1106,8 +1114,8 @@ export class Ingest {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.sweepTimer);
-    for (const t of this.linkRetries) clearTimeout(t);
-    this.linkRetries.clear();
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
     await this.linkPass;
     for (const id of [...this.sessions.keys()]) this.disconnected(id);
     await this.committer.flush();

@@ -523,6 +523,31 @@ describe("clips linked to the right officer and case", () => {
     expect(await alarmsOf("CASE_TAG_OUT_OF_SCOPE", "HLD-0302/1")).toHaveLength(1);
     await d.end();
   });
+
+  it("a clip whose case link could not be made after its commit (the database away) is linked to its case once it can be", async () => {
+    const unit = await gw.model.addUnit("Hanyang Brigade (holds)", "agency");
+    await gw.model.addCase({ number: "HY-2026-0007", unitId: unit.id, category: "penalty", activityKind: "seizure", windowStart: Date.now() - 3600e3, windowEnd: Date.now() + 3600e3 });
+    const d = await provision(gw, "HLD-0303");
+    await gw.model.setDeviceUnit("HLD-0303", unit.id);
+    const linkByTag = gw.model.linkByTag.bind(gw.model);
+    let refused = 0;
+    const spy = vi.spyOn(gw.model, "linkByTag").mockImplementation((device: string, recording: number) => {
+      if (device === "HLD-0303" && refused < 2) {
+        refused++;
+        return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+      }
+      return linkByTag(device, recording);
+    });
+    try {
+      await streamSealed(d, d.recording(1, [randomBytes(200)], { caseTag: "HY-2026-0007" }));
+      await until("the clip linked to its case", async () => (await gw.model.clipLinks("HLD-0303", 1)).length > 0, 15000);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(refused).toBe(2);
+    expect((await gw.model.clipLinks("HLD-0303", 1)).map((l) => [l.caseNumber, l.linkedBy, l.unlinkedAt])).toEqual([["HY-2026-0007", "system:case-tag", null]]);
+    await d.end();
+  });
 });
 
 describe("no single message stops the station (P5)", () => {
