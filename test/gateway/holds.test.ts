@@ -305,7 +305,7 @@ describe("forged or hidden by an insider (P1)", () => {
   });
 
   it("a genesis link whose check could not run when the previous seal came (the database away) is checked again later, and a broken one still fails GENESIS_LINK", async () => {
-    const d = await provision(gw, "HLD-0103", { connect: false });
+    const d = await provision(gw, "HLD-0107", { connect: false });
     await d.connect(gw.mqttPort);
     const r1 = d.recording(1, [randomBytes(300)]);
     const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
@@ -324,7 +324,7 @@ describe("forged or hidden by an insider (P1)", () => {
     const get = gw.db.get.bind(gw.db);
     let failed = 0;
     const spy = vi.spyOn(gw.db, "get").mockImplementation(((sql: string, params?: unknown[]) => {
-      if (!failed && /prev_checked FROM recordings WHERE/.test(sql) && params && params[0] === "HLD-0103" && params[1] === 2) {
+      if (!failed && /prev_checked FROM recordings WHERE/.test(sql) && params && params[0] === "HLD-0107" && params[1] === 2) {
         failed++;
         return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
       }
@@ -333,18 +333,18 @@ describe("forged or hidden by an insider (P1)", () => {
     try {
       await d.publish(r1.seal);
       await d.waitFor(isAck(1, AckState.ACK_SEALED, 1));
-      await until("the link check tried again and recording 2 failed", async () => (await row("HLD-0103", 2))!.verdict === "failed", 15000);
+      await until("the link check tried again and recording 2 failed", async () => (await row("HLD-0107", 2))!.verdict === "failed", 15000);
     } finally {
       spy.mockRestore();
     }
     expect(failed).toBe(1);
-    expect((await row("HLD-0103", 2))!.reasons).toContain("GENESIS_LINK");
-    expect((await row("HLD-0103", 1))!.verdict).toBe("verified");
+    expect((await row("HLD-0107", 2))!.reasons).toContain("GENESIS_LINK");
+    expect((await row("HLD-0107", 1))!.verdict).toBe("verified");
     await d.end();
   });
 
   it("a genesis link left unchecked is checked when its device next says Hello", async () => {
-    const d = await provision(gw, "HLD-0104", { connect: false });
+    const d = await provision(gw, "HLD-0108", { connect: false });
     await d.connect(gw.mqttPort);
     const r1 = d.recording(1, [randomBytes(300)]);
     const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
@@ -362,7 +362,7 @@ describe("forged or hidden by an insider (P1)", () => {
     const lookup = gw.registry.get.bind(gw.registry);
     let refused = 0;
     const spy = vi.spyOn(gw.registry, "get").mockImplementation((id: string) => {
-      if (id !== "HLD-0104") return lookup(id);
+      if (id !== "HLD-0108") return lookup(id);
       refused++;
       return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
     });
@@ -370,16 +370,16 @@ describe("forged or hidden by an insider (P1)", () => {
       await d.publish(r1.seal);
       await d.waitFor(isAck(1, AckState.ACK_SEALED, 1));
       await until("the link check failed to run", () => refused > 0, 5000);
-      expect((await row("HLD-0104", 2))!.verdict).toBe("verified");
+      expect((await row("HLD-0108", 2))!.verdict).toBe("verified");
       // The device says Hello again (its session's keys are known): the link is checked now.
       const from = d.received.length;
       await d.hello();
       await d.waitFor((m) => d.received.indexOf(m) >= from && m.kind === "beacon" && m.ok === "");
-      await until("recording 2's link checked", async () => (await row("HLD-0104", 2))!.verdict === "failed", 10000);
+      await until("recording 2's link checked", async () => (await row("HLD-0108", 2))!.verdict === "failed", 10000);
     } finally {
       spy.mockRestore();
     }
-    expect((await row("HLD-0104", 2))!.reasons).toContain("GENESIS_LINK");
+    expect((await row("HLD-0108", 2))!.reasons).toContain("GENESIS_LINK");
     await d.end();
   });
 
