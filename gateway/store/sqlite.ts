@@ -179,7 +179,7 @@ function sqliteError(r: Reply): Error {
   const message = r.message || "SQLite error";
   const code = r.code || "";
   const cause = Object.assign(new Error(message), { code: r.code });
-  if (/^SQLITE_(BUSY|LOCKED)/.test(code)) return new GatewayError("DB_LOCKED", `another process holds the database's lock (${code}: ${message}); a command left inside a transaction, or an admin CLI writing?`, { cause });
+  if (/^SQLITE_(BUSY|LOCKED)/.test(code)) return new GatewayError("DB_LOCKED", `another process holds the database's lock (${code}: ${message}): a shell left inside a transaction, or an admin command writing`, { cause });
   if (code === "SQLITE_FULL") return new GatewayError("DB_FULL", `the database's disk is full (${code}: ${message})`, { cause });
   if (/^SQLITE_(IOERR|CANTOPEN|NOMEM)/.test(code)) return new GatewayError("DB_IO", `the database can't be read or written now (${code}: ${message})`, { cause });
   return cause;
