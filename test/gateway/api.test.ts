@@ -191,4 +191,31 @@ describe("a database that fails under the API", () => {
       rmSync(d2, { recursive: true, force: true });
     }
   }, 20000);
+
+  it("answers a change 503 DB_FULL when the database can't grow, and makes it once it can", async () => {
+    const d2 = mkdtempSync(join(tmpdir(), "evrec-api-db-"));
+    const g = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: d2, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+    try {
+      const token = readFileSync(g.adminTokenFile!, "utf8").trim();
+      const addUnit = async (name: string) => {
+        const r = await fetch(`http://127.0.0.1:${g.httpPort}/api/units`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name, level: "agency" }) });
+        return { status: r.status, retryAfter: r.headers.get("retry-after"), body: await r.json() as { error?: string; message?: string } };
+      };
+      // As a full disk would: the database may not grow past the pages it has now.
+      const { pages } = (await g.db.get<{ pages: number }>("SELECT page_count AS pages FROM pragma_page_count()"))!;
+      await g.db.exec(`PRAGMA max_page_count = ${pages}`);
+      let full: Awaited<ReturnType<typeof addUnit>> | null = null;
+      for (let i = 0; i < 500 && !full; i++) {
+        const r = await addUnit(`Brigade ${i} of the city bureau, ${"east".repeat(20)}`);
+        if (r.status !== 201) full = r;
+      }
+      expect({ status: full?.status, retryAfter: full?.retryAfter, error: full?.body.error }).toEqual({ status: 503, retryAfter: "5", error: "DB_FULL" });
+      expect(full!.body.message).toMatch(/the database's disk is full \(SQLITE_FULL/);
+      await g.db.exec("PRAGMA max_page_count = 1073741823");
+      expect((await addUnit("Hongshan Brigade")).status).toBe(201);
+    } finally {
+      await g.close().catch(() => undefined);
+      rmSync(d2, { recursive: true, force: true });
+    }
+  });
 });
