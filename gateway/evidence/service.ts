@@ -2,7 +2,7 @@
 // checkpoints sent to witnesses, and (scrub.ts) the re-check of what is stored. One pass at a
 // time; gateway.ts starts the timers, tests and the CLI call sync() directly.
 import type { Db } from "../store/db.js";
-import { MediaUnavailableError } from "../store/media.js";
+import { storeUnavailable } from "../store/db.js";
 import type { MediaReader } from "../store/media.js";
 import { GatewayError } from "../errors.js";
 import type { AuditLog } from "../audit/log.js";
@@ -156,8 +156,8 @@ export class Evidence {
         let next = every;
         this.scrub().then((r) => this.o.log?.info({ recordings: r.recordings, mib: Math.round(r.bytes / 1048576), damaged: r.damaged.length, ms: r.ms }, "scrub pass done"),
           (e) => {
-            // The media out of reach (JetStream, file handles): nothing was marked; the pass is made again soon, not a day later.
-            if (e instanceof MediaUnavailableError) next = Math.min(every, SCRUB_RETRY_MS);
+            // The store out of reach (its database, JetStream, file handles): nothing was marked; the pass is made again soon, not a day later.
+            if (storeUnavailable(e)) next = Math.min(every, SCRUB_RETRY_MS);
             this.o.log?.error({ code: e instanceof GatewayError ? e.code : undefined, err: String(e), retryInS: Math.round(next / 1000) }, "scrub pass failed");
           }).finally(() => {
           if (!this.closed) { this.scrubTimer = setTimeout(pass, next); this.scrubTimer.unref(); }

@@ -3,7 +3,7 @@
 // caught and named (STORAGE_CORRUPT, recording and chunk); the recording is marked in the
 // listing and its download refused unless asked for as stored; no verdict changes and nothing
 // is alarmed against the device, whose next recording still verifies.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { execFile } from "node:child_process";
 import { openSync, readSync, writeSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +13,11 @@ import { testGateway, provision, streamSealed } from "../gateway/harness.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import type { FakeDevice } from "../gateway/fake-device.js";
 import { Scrubber } from "../../gateway/evidence/scrub.js";
+import { Evidence } from "../../gateway/evidence/service.js";
+import type { StationIdentity } from "../../gateway/evidence/identity.js";
+import type { Db } from "../../gateway/store/db.js";
+import type { Logger } from "../../gateway/log.js";
+import { GatewayError } from "../../gateway/errors.js";
 import { MediaUnavailableError } from "../../gateway/store/media.js";
 import type { MediaReader } from "../../gateway/store/media.js";
 import { encode } from "../../protocol/codec.js";
@@ -94,6 +99,27 @@ describe("scrub", () => {
     expect(await corruptions()).toBe(before.audit);
     // Reached again, the same recording is found whole.
     expect(await new Scrubber(gw.db, gw.media, gw.registry).run({ device: DEV, recording: 2 })).toMatchObject({ recordings: 1, damaged: [] });
+  });
+
+  it("makes a timed pass the store stopped (its database away) again after 10 minutes, not a day", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
+    const asked: string[] = [];
+    // A database that can't be reached: every read fails as the PostgreSQL driver's do.
+    const away = { dialect: "sqlite", all: async (sql: string) => { asked.push(sql); throw new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"); } } as unknown as Db;
+    const failed: { code?: string; retryInS?: number }[] = [];
+    const log = { error: (f: { code?: string; retryInS?: number }) => { failed.push(f); }, info: () => {}, warn: () => {} } as unknown as Logger;
+    const service = new Evidence({ db: away, identity: {} as StationIdentity, audit: gw.audit, registry: gw.registry, media: gw.media, scrubMibPerS: 1, scrubIntervalH: 24, log });
+    try {
+      service.start();
+      await vi.advanceTimersByTimeAsync(60_000); // the first pass, a minute after start
+      expect(failed).toEqual([expect.objectContaining({ code: "DB_UNREACHABLE", retryInS: 600 })]);
+      await vi.advanceTimersByTimeAsync(600_000);
+      expect(failed.length).toBe(2);
+      expect(asked.length).toBe(2);
+    } finally {
+      await service.close();
+      vi.useRealTimers();
+    }
   });
 
   it("catches a flipped media byte, names recording and chunk, marks the listing and refuses the download unless asked for as stored", async () => {
