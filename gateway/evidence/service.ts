@@ -47,8 +47,8 @@ export interface SyncResult {
   witnesses: CosignOutcome[];
 }
 
-/** A scrub pass stopped because the media could not be reached is made again after this long. */
-const SCRUB_RETRY_MS = 10 * 60e3;
+/** A scrub or purge pass stopped because the store (its database or media) could not be asked is made again after this long. */
+const RETRY_MS = 10 * 60e3;
 
 export class Evidence {
   readonly tlog: TransparencyLog;
@@ -157,7 +157,7 @@ export class Evidence {
         this.scrub().then((r) => this.o.log?.info({ recordings: r.recordings, mib: Math.round(r.bytes / 1048576), damaged: r.damaged.length, ms: r.ms }, "scrub pass done"),
           (e) => {
             // The store out of reach (its database, JetStream, file handles): nothing was marked; the pass is made again soon, not a day later.
-            if (storeUnavailable(e)) next = Math.min(every, SCRUB_RETRY_MS);
+            if (storeUnavailable(e)) next = Math.min(every, RETRY_MS);
             this.o.log?.error({ code: e instanceof GatewayError ? e.code : undefined, err: String(e), retryInS: Math.round(next / 1000) }, "scrub pass failed");
           }).finally(() => {
           if (!this.closed) { this.scrubTimer = setTimeout(pass, next); this.scrubTimer.unref(); }
@@ -171,8 +171,13 @@ export class Evidence {
       const every = this.o.purgeIntervalH! * 3600e3;
       const pass = () => {
         this.purgeTimer = null;
-        this.purge().catch((e) => this.o.log?.error({ err: String(e) }, "purge pass failed")).finally(() => {
-          if (!this.closed) { this.purgeTimer = setTimeout(pass, every); this.purgeTimer.unref(); }
+        let next = every;
+        this.purge().catch((e) => {
+          // As the scrub's: a pass the store stopped is made again soon.
+          if (storeUnavailable(e)) next = Math.min(every, RETRY_MS);
+          this.o.log?.error({ code: e instanceof GatewayError ? e.code : undefined, err: String(e), retryInS: Math.round(next / 1000) }, "purge pass failed");
+        }).finally(() => {
+          if (!this.closed) { this.purgeTimer = setTimeout(pass, next); this.purgeTimer.unref(); }
         });
       };
       this.purgeTimer = setTimeout(pass, 5 * 60000);

@@ -101,21 +101,21 @@ describe("scrub", () => {
     expect(await new Scrubber(gw.db, gw.media, gw.registry).run({ device: DEV, recording: 2 })).toMatchObject({ recordings: 1, damaged: [] });
   });
 
-  it("makes a timed pass the store stopped (its database away) again after 10 minutes, not a day", async () => {
+  it("makes a timed scrub or purge pass the store stopped (its database away) again after 10 minutes, not a day", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval"] });
-    const asked: string[] = [];
-    // A database that can't be reached: every read fails as the PostgreSQL driver's do.
-    const away = { dialect: "sqlite", all: async (sql: string) => { asked.push(sql); throw new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"); } } as unknown as Db;
-    const failed: { code?: string; retryInS?: number }[] = [];
-    const log = { error: (f: { code?: string; retryInS?: number }) => { failed.push(f); }, info: () => {}, warn: () => {} } as unknown as Logger;
-    const service = new Evidence({ db: away, identity: {} as StationIdentity, audit: gw.audit, registry: gw.registry, media: gw.media, scrubMibPerS: 1, scrubIntervalH: 24, log });
+    // A database that can't be reached: every statement fails as the PostgreSQL driver's do.
+    const down = async () => { throw new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"); };
+    const away = { dialect: "sqlite", all: down, get: down, run: down, transaction: down } as unknown as Db;
+    const failed: string[] = [];
+    const log = { error: (f: { code?: string; retryInS?: number }, msg: string) => { failed.push(`${msg}: ${f.code}, again in ${f.retryInS} s`); }, info: () => {}, warn: () => {} } as unknown as Logger;
+    const service = new Evidence({ db: away, identity: {} as StationIdentity, audit: gw.audit, registry: gw.registry, media: gw.media, scrubMibPerS: 1, scrubIntervalH: 24, purgeIntervalH: 24, log });
     try {
       service.start();
-      await vi.advanceTimersByTimeAsync(60_000); // the first pass, a minute after start
-      expect(failed).toEqual([expect.objectContaining({ code: "DB_UNREACHABLE", retryInS: 600 })]);
+      // The first scrub a minute after start, the first purge five.
+      await vi.advanceTimersByTimeAsync(300_000);
+      expect(failed).toEqual(["scrub pass failed: DB_UNREACHABLE, again in 600 s", "purge pass failed: DB_UNREACHABLE, again in 600 s"]);
       await vi.advanceTimersByTimeAsync(600_000);
-      expect(failed.length).toBe(2);
-      expect(asked.length).toBe(2);
+      expect(failed.length).toBe(4);
     } finally {
       await service.close();
       vi.useRealTimers();
