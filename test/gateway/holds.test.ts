@@ -28,6 +28,30 @@ const row = (id: string, r: number) => gw.db.get<{ verdict: string; reasons: str
 const alarmsOf = async (kind: string, subject: string) => (await gw.alarms.list()).filter((a) => a.kind === kind && a.subject === subject);
 const quiet = (ms = 150) => new Promise((r) => setTimeout(r, ms));
 const held = (recording: number, firstSeq: number, lastSeq: number, sealed = true) => ({ recording, firstSeq, lastSeq, sealed, open: !sealed });
+/** What the store says when its database can't be reached (the PostgreSQL driver's error). */
+const away = () => new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED");
+
+/**
+ * A device whose recording 2, its genesis bound to a random seal, is stored whole before recording
+ * 1's seal, and both let go from memory (idle 1 s): recording 2's link is checked only once that
+ * seal is committed, from the database. Returns the device and recording 1's seal, not yet sent.
+ */
+async function linkPending(id: string): Promise<{ d: FakeDevice; seal: Uint8Array }> {
+  const d = await provision(gw, id, { connect: false });
+  await d.connect(gw.mqttPort);
+  const r1 = d.recording(1, [randomBytes(300)]);
+  const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
+  await d.hello([held(1, 1, 1), held(2, 1, 1)]);
+  await quiet();
+  await d.publish(r1.start);
+  await d.publish(r1.chunks[0]);
+  await d.publish(r2.start);
+  await d.publish(r2.chunks[0]);
+  await d.publish(r2.seal);
+  await d.waitFor(isAck(2, AckState.ACK_SEALED, 1));
+  await until("both recordings let go from memory", () => gw.ingest.held.recordings === 0, 10000);
+  return { d, seal: r1.seal };
+}
 
 describe("lost under load (P4)", () => {
   it("answers the same Hello delivered twice in the session it began: its downlink counters go on, and the device accepts what follows", async () => {
@@ -148,7 +172,7 @@ describe("lost under load (P4)", () => {
     const failedBefore = gw.broker.refusals.counts.STORE_FAILED;
     const from = d.received.length;
     // The database goes away: every read fails as the PostgreSQL driver's do when its server is down.
-    const down = () => Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+    const down = () => Promise.reject(away());
     const reads = [vi.spyOn(gw.db, "get").mockImplementation(down), vi.spyOn(gw.db, "all").mockImplementation(down)];
     try {
       await d.publish(rec.chunks[1]);
@@ -170,7 +194,7 @@ describe("lost under load (P4)", () => {
     const d = await provision(gw, "HLD-0010", { connect: false });
     await d.connect(gw.mqttPort);
     const failedBefore = gw.broker.refusals.counts.STORE_FAILED || 0;
-    const lookup = vi.spyOn(gw.registry, "get").mockRejectedValueOnce(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+    const lookup = vi.spyOn(gw.registry, "get").mockRejectedValueOnce(away());
     try {
       await d.hello();
       await until("the Hello refused", () => (gw.broker.refusals.counts.STORE_FAILED || 0) > failedBefore, 5000);
@@ -305,33 +329,19 @@ describe("forged or hidden by an insider (P1)", () => {
   });
 
   it("a genesis link whose check could not run when the previous seal came (the database away) is checked again later, and a broken one still fails GENESIS_LINK", async () => {
-    const d = await provision(gw, "HLD-0107", { connect: false });
-    await d.connect(gw.mqttPort);
-    const r1 = d.recording(1, [randomBytes(300)]);
-    const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
-    await d.hello([held(1, 1, 1), held(2, 1, 1)]);
-    await quiet();
-    // Recording 2 stored whole before recording 1's seal, and let go from memory (idle 1 s): its
-    // link is checked from the database once that seal is committed.
-    await d.publish(r1.start);
-    await d.publish(r1.chunks[0]);
-    await d.publish(r2.start);
-    await d.publish(r2.chunks[0]);
-    await d.publish(r2.seal);
-    await d.waitFor(isAck(2, AckState.ACK_SEALED, 1));
-    await until("both recordings let go from memory", () => gw.ingest.held.recordings === 0, 10000);
+    const { d, seal } = await linkPending("HLD-0107");
     // The check's read of recording 2 fails once, as it would with the database away.
     const get = gw.db.get.bind(gw.db);
     let failed = 0;
     const spy = vi.spyOn(gw.db, "get").mockImplementation(((sql: string, params?: unknown[]) => {
       if (!failed && /prev_checked FROM recordings WHERE/.test(sql) && params && params[0] === "HLD-0107" && params[1] === 2) {
         failed++;
-        return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+        return Promise.reject(away());
       }
       return get(sql, params as never);
     }) as typeof gw.db.get);
     try {
-      await d.publish(r1.seal);
+      await d.publish(seal);
       await d.waitFor(isAck(1, AckState.ACK_SEALED, 1));
       await until("the link check tried again and recording 2 failed", async () => (await row("HLD-0107", 2))!.verdict === "failed", 15000);
     } finally {
@@ -344,19 +354,7 @@ describe("forged or hidden by an insider (P1)", () => {
   });
 
   it("a genesis link left unchecked is checked when its device next says Hello", async () => {
-    const d = await provision(gw, "HLD-0108", { connect: false });
-    await d.connect(gw.mqttPort);
-    const r1 = d.recording(1, [randomBytes(300)]);
-    const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
-    await d.hello([held(1, 1, 1), held(2, 1, 1)]);
-    await quiet();
-    await d.publish(r1.start);
-    await d.publish(r1.chunks[0]);
-    await d.publish(r2.start);
-    await d.publish(r2.chunks[0]);
-    await d.publish(r2.seal);
-    await d.waitFor(isAck(2, AckState.ACK_SEALED, 1));
-    await until("both recordings let go from memory", () => gw.ingest.held.recordings === 0, 10000);
+    const { d, seal } = await linkPending("HLD-0108");
     // Once recording 1's seal is committed, the check of recording 2's link can't get at the
     // device's keys, however often it is tried: the registry's database is away for it.
     const lookup = gw.registry.get.bind(gw.registry);
@@ -364,10 +362,10 @@ describe("forged or hidden by an insider (P1)", () => {
     const spy = vi.spyOn(gw.registry, "get").mockImplementation((id: string) => {
       if (id !== "HLD-0108") return lookup(id);
       refused++;
-      return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+      return Promise.reject(away());
     });
     try {
-      await d.publish(r1.seal);
+      await d.publish(seal);
       await d.waitFor(isAck(1, AckState.ACK_SEALED, 1));
       await until("the link check failed to run", () => refused > 0, 5000);
       expect((await row("HLD-0108", 2))!.verdict).toBe("verified");
@@ -534,7 +532,7 @@ describe("clips linked to the right officer and case", () => {
     const spy = vi.spyOn(gw.model, "linkByTag").mockImplementation((device: string, recording: number) => {
       if (device === "HLD-0303" && refused < 2) {
         refused++;
-        return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+        return Promise.reject(away());
       }
       return linkByTag(device, recording);
     });
