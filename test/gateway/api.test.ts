@@ -152,70 +152,58 @@ describe("HTTP API", () => {
 });
 
 describe("a database that fails under the API", () => {
-  it("answers 503 with its reason and Retry-After, not 400 as if the request were bad", async () => {
-    const d2 = mkdtempSync(join(tmpdir(), "evrec-api-db-"));
-    const g = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: d2, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+  type Answer = { status: number; retryAfter: string | null; body: { error?: string; message?: string } };
+  /** A gateway of the test's own, whose database the test breaks; asked by its admin token. */
+  async function own(run: (g: Gateway, ask: (method: string, path: string, body?: unknown) => Promise<Answer>, dir: string) => Promise<void>) {
+    const dir = mkdtempSync(join(tmpdir(), "evrec-api-db-"));
+    const g = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
     try {
       const token = readFileSync(g.adminTokenFile!, "utf8").trim();
-      const ask = () => fetch(`http://127.0.0.1:${g.httpPort}/api/devices`, { headers: { authorization: `Bearer ${token}` } });
-      expect((await ask()).status).toBe(200);
-      await g.db.close();
-      const r = await ask();
-      expect([r.status, r.headers.get("retry-after"), ((await r.json()) as { error: string }).error]).toEqual([503, "5", "DB_CLOSED"]);
+      await run(g, async (method, path, body) => {
+        const r = await fetch(`http://127.0.0.1:${g.httpPort}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
+        return { status: r.status, retryAfter: r.headers.get("retry-after"), body: await r.json() as { error?: string; message?: string } };
+      }, dir);
     } finally {
       await g.close().catch(() => undefined);
-      rmSync(d2, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }
+  const unit = (name: string) => ({ name, level: "agency" });
 
-  it("answers a change 503 DB_LOCKED while another process holds the database's write lock, and makes it once the lock is let go", async () => {
-    const d2 = mkdtempSync(join(tmpdir(), "evrec-api-db-"));
-    const g = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: d2, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
+  it("answers 503 with its reason and Retry-After, not 400 as if the request were bad", () => own(async (g, ask) => {
+    expect((await ask("GET", "/api/devices")).status).toBe(200);
+    await g.db.close();
+    const r = await ask("GET", "/api/devices");
+    expect([r.status, r.retryAfter, r.body.error]).toEqual([503, "5", "DB_CLOSED"]);
+  }));
+
+  it("answers a change 503 DB_LOCKED while another process holds the database's write lock, and makes it once the lock is let go", () => own(async (_g, ask, dir) => {
     // As a shell on the station left inside a transaction would.
-    const other = new Database(join(d2, "gateway.db"));
+    const other = new Database(join(dir, "gateway.db"));
     try {
-      const token = readFileSync(g.adminTokenFile!, "utf8").trim();
-      const addUnit = async (name: string) => {
-        const r = await fetch(`http://127.0.0.1:${g.httpPort}/api/units`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name, level: "agency" }) });
-        return { status: r.status, retryAfter: r.headers.get("retry-after"), body: await r.json() as { error?: string; message?: string; name?: string } };
-      };
       other.exec("BEGIN IMMEDIATE");
-      const locked = await addUnit("Wuchang Brigade");
+      const locked = await ask("POST", "/api/units", unit("Wuchang Brigade"));
       expect({ status: locked.status, retryAfter: locked.retryAfter, error: locked.body.error }).toEqual({ status: 503, retryAfter: "5", error: "DB_LOCKED" });
       expect(locked.body.message).toMatch(/another process holds the database's lock \(SQLITE_BUSY/);
       other.exec("ROLLBACK");
-      expect((await addUnit("Wuchang Brigade")).status).toBe(201);
+      expect((await ask("POST", "/api/units", unit("Wuchang Brigade"))).status).toBe(201);
     } finally {
       other.close();
-      await g.close().catch(() => undefined);
-      rmSync(d2, { recursive: true, force: true });
     }
-  }, 20000);
+  }), 20000);
 
-  it("answers a change 503 DB_FULL when the database can't grow, and makes it once it can", async () => {
-    const d2 = mkdtempSync(join(tmpdir(), "evrec-api-db-"));
-    const g = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: d2, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
-    try {
-      const token = readFileSync(g.adminTokenFile!, "utf8").trim();
-      const addUnit = async (name: string) => {
-        const r = await fetch(`http://127.0.0.1:${g.httpPort}/api/units`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name, level: "agency" }) });
-        return { status: r.status, retryAfter: r.headers.get("retry-after"), body: await r.json() as { error?: string; message?: string } };
-      };
-      // As a full disk would: the database may not grow past the pages it has now.
-      const { pages } = (await g.db.get<{ pages: number }>("SELECT page_count AS pages FROM pragma_page_count()"))!;
-      await g.db.exec(`PRAGMA max_page_count = ${pages}`);
-      let full: Awaited<ReturnType<typeof addUnit>> | null = null;
-      for (let i = 0; i < 500 && !full; i++) {
-        const r = await addUnit(`Brigade ${i} of the city bureau, ${"east".repeat(20)}`);
-        if (r.status !== 201) full = r;
-      }
-      expect({ status: full?.status, retryAfter: full?.retryAfter, error: full?.body.error }).toEqual({ status: 503, retryAfter: "5", error: "DB_FULL" });
-      expect(full!.body.message).toMatch(/the database's disk is full \(SQLITE_FULL/);
-      await g.db.exec("PRAGMA max_page_count = 1073741823");
-      expect((await addUnit("Hongshan Brigade")).status).toBe(201);
-    } finally {
-      await g.close().catch(() => undefined);
-      rmSync(d2, { recursive: true, force: true });
+  it("answers a change 503 DB_FULL when the database can't grow, and makes it once it can", () => own(async (g, ask) => {
+    // As a full disk would: the database may not grow past the pages it has now.
+    const { pages } = (await g.db.get<{ pages: number }>("SELECT page_count AS pages FROM pragma_page_count()"))!;
+    await g.db.exec(`PRAGMA max_page_count = ${pages}`);
+    let full: Answer | null = null;
+    for (let i = 0; i < 500 && !full; i++) {
+      const r = await ask("POST", "/api/units", unit(`Brigade ${i} of the city bureau, ${"east".repeat(20)}`));
+      if (r.status !== 201) full = r;
     }
-  });
+    expect({ status: full?.status, retryAfter: full?.retryAfter, error: full?.body.error }).toEqual({ status: 503, retryAfter: "5", error: "DB_FULL" });
+    expect(full!.body.message).toMatch(/the database's disk is full \(SQLITE_FULL/);
+    await g.db.exec("PRAGMA max_page_count = 1073741823");
+    expect((await ask("POST", "/api/units", unit("Hongshan Brigade"))).status).toBe(201);
+  }));
 });
