@@ -31,18 +31,24 @@ const held = (recording: number, firstSeq: number, lastSeq: number, sealed = tru
 /** What the store says when its database can't be reached (the PostgreSQL driver's error). */
 const away = () => new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED");
 
-/**
- * A device whose recording 2, its genesis bound to a random seal, is stored whole before recording
- * 1's seal, and both let go from memory (idle 1 s): recording 2's link is checked only once that
- * seal is committed, from the database. Returns the device and recording 1's seal, not yet sent.
- */
-async function linkPending(id: string): Promise<{ d: FakeDevice; seal: Uint8Array }> {
+/** A device connected, holding recordings 1 and 2, recording 2's genesis bound to a random seal. */
+async function brokenLink(id: string) {
   const d = await provision(gw, id, { connect: false });
   await d.connect(gw.mqttPort);
   const r1 = d.recording(1, [randomBytes(300)]);
   const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
   await d.hello([held(1, 1, 1), held(2, 1, 1)]);
   await quiet();
+  return { d, r1, r2 };
+}
+
+/**
+ * A device whose recording 2, its genesis bound to a random seal, is stored whole before recording
+ * 1's seal, and both let go from memory (idle 1 s): recording 2's link is checked only once that
+ * seal is committed, from the database. Returns the device and recording 1's seal, not yet sent.
+ */
+async function linkPending(id: string): Promise<{ d: FakeDevice; seal: Uint8Array }> {
+  const { d, r1, r2 } = await brokenLink(id);
   await d.publish(r1.start);
   await d.publish(r1.chunks[0]);
   await d.publish(r2.start);
@@ -306,12 +312,7 @@ describe("lost under load (P4)", () => {
 
 describe("forged or hidden by an insider (P1)", () => {
   it("a genesis bound to a random seal fails GENESIS_LINK even when the previous seal arrives after it", async () => {
-    const d = await provision(gw, "HLD-0101", { connect: false });
-    await d.connect(gw.mqttPort);
-    const r1 = d.recording(1, [randomBytes(300)]);
-    const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
-    await d.hello([held(1, 1, 1), held(2, 1, 1)]);
-    await quiet();
+    const { d, r1, r2 } = await brokenLink("HLD-0101");
     // The usual reconnect order: recording 2's start reaches the gateway before recording 1's seal.
     await d.publish(r1.start);
     await d.publish(r1.chunks[0]);
