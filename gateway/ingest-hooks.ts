@@ -8,6 +8,7 @@ import type { Model } from "./model/model.js";
 import type { Metrics } from "./metrics.js";
 import type { Logger } from "./log.js";
 import { FencedError } from "./store/fences.js";
+import { storeUnavailable } from "./store/db.js";
 
 export interface IngestParts {
   refusals: Refusals;
@@ -38,9 +39,14 @@ export function ingestOptions(g: GatewayConfig, p: IngestParts): IngestOptions {
   };
 }
 
-/** An alarm about a device, never thrown: one a cluster worker's fence refused is the partition's new holder's to raise (alarms.ts). */
+/**
+ * An alarm about a device. One a cluster worker's fence refused is the partition's new holder's to
+ * raise (alarms.ts); one the store could not keep (the database away) is thrown, for ingest to
+ * raise again later; any other failure is logged.
+ */
 function raise(p: IngestParts, kind: string, subject: string, detail: string, device: string): Promise<void> {
   return p.alarms.raise(kind, subject, detail, device).then(() => undefined, (e) => {
+    if (storeUnavailable(e)) throw e;
     if (e instanceof FencedError) p.log.info({ alarm: kind, subject, err: e.message }, "alarm left to the partition's holder");
     else p.log.error({ alarm: kind, subject, err: String(e) }, "alarm not recorded");
   });

@@ -26,6 +26,7 @@ import { CONTROL_HELLO, CONTROL_STATUS, GENESIS_LEN, HEADER_LEN, NONCE_LEN, RECO
 import { AckState } from "../../protocol/schema.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import type { Reason } from "../../protocol/reasons.js";
+import { severityOf } from "../../protocol/reasons.js";
 import type { StartMsg, StepResult, SealMsg } from "../../protocol/verify.js";
 import type { Db } from "../store/db.js";
 import { storeUnavailable } from "../store/db.js";
@@ -115,9 +116,12 @@ interface Session {
 /** What a step of the verifier asks to make durable. */
 interface Parts { start?: StartMsg | null; linked?: { seq: number; ref: LinkRef; chain: Uint8Array }[]; seal?: SealMsg }
 
-/** Work after a commit that could not get at the store is tried again after this, doubling up to the most (afterCommit). */
+/** Work that could not get at the store is tried again after this, doubling up to the most (tryAgainLater). */
 const RETRY_MS = 2000;
 const RETRY_MAX_MS = 60000;
+
+/** The reasons that fail a recording's verdict (not a gap, a loss or an interruption). */
+const failing = (reasons: Reason[]) => (reasons.length ? reasons.filter((x) => severityOf(x.code) === "fail") : reasons);
 
 const ranges = (rs: [number, number][]) => rs.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`)).join(", ");
 
@@ -160,7 +164,7 @@ export class Ingest {
   /** Set while the disk is below its threshold: nothing is acknowledged (R-ACK-6). */
   diskLow = false;
   private closed = false;
-  /** Work after a commit waiting to be tried again (afterCommit). */
+  /** Work waiting to be tried again (tryAgainLater). */
   private retries = new Set<NodeJS.Timeout>();
   /** The pass over links left unchecked, while it runs (checkUncheckedLinks). */
   private linkPass: Promise<void> = Promise.resolve();
@@ -354,7 +358,11 @@ export class Ingest {
   /** An alarm about `device`, whose subject is the device or one of its recordings (`device/recording`). */
   private alarm(kind: string, device: string, recording: number | undefined, detail: string): Promise<void> {
     const subject = recording === undefined ? device : `${device}/${recording}`;
-    return this.opts.alarm ? Promise.resolve(this.opts.alarm(kind, subject, detail, device)) : Promise.resolve();
+    const raise = this.opts.alarm;
+    if (!raise) return Promise.resolve();
+    // Settled by the first try: one the store could not keep is raised again later, not waited for.
+    const work = () => Promise.resolve(raise(kind, subject, detail, device));
+    return work().catch((e) => this.tryAgainLater("alarm", { alarm: kind, subject }, work, e, RETRY_MS));
   }
 
   private async handle(s: Session, payload: Uint8Array, arrived: number): Promise<void> {
@@ -791,7 +799,7 @@ export class Ingest {
    */
   private outcome(s: Session, r: RecordingIngest, res: StepResult<LinkRef>, bytes: () => Uint8Array, seal?: SealMsg): Promise<void> | undefined {
     this.account(r);
-    if (res.forgedStarts.length || res.dropped.length || res.status === "rejected" || res.status === "forged" || res.status === "failed" || res.status === "equivocation") {
+    if (res.forgedStarts.length || res.dropped.length || res.status === "rejected" || res.status === "forged" || res.status === "failed" || res.status === "equivocation" || failing(res.reasons).length) {
       return this.outcomeSlow(s, r, res, bytes, seal);
     }
     this.settle(s, r, res, seal, false);
@@ -816,10 +824,19 @@ export class Ingest {
         this.stats.failed++;
         await this.evidence(s, r, res.seq, res.reasons.filter((x) => x.code !== "INTERRUPTED"), bytes());
         break;
-      default:
+      default: {
+        // A message that is itself fine whose step failed the recording (a genesis that binds
+        // another seal, found as its start is confirmed): the admin hears of it, as of a link
+        // found broken later (linkFound).
+        const codes = failing(res.reasons).map((x) => x.code).join(",");
+        if (codes) {
+          this.log.warn({ device: r.device, recording: r.recording, reasons: codes }, "verification failed");
+          await this.alarm("FAILED_VERDICT", r.device, r.recording, codes);
+        }
+      }
     }
     for (const d of res.dropped) await this.evidence(s, r, d.seq, [d.reason], encode("Chunk", { header: d.ref.header, payload: d.ref.payload, tag: d.ref.tag }));
-    this.settle(s, r, res, seal, res.status === "failed" || res.status === "equivocation" || res.dropped.length > 0);
+    this.settle(s, r, res, seal, res.status === "failed" || res.status === "equivocation" || res.dropped.length > 0 || failing(res.reasons).length > 0);
   }
 
   /** A refused message that can't be attributed to the device (R-VER-0): logged, alarmed, kept (bounded). */
@@ -873,23 +890,26 @@ export class Ingest {
     }
   }
 
-  /**
-   * Work that follows a commit (a genesis link to check, a case to link by tag) and failed because
-   * the store could not be asked (the database away): done again after `wait` ms, doubling up to
-   * a minute, for as long as the gateway runs. Any other failure is logged, not tried again.
-   */
+  /** Work that follows a commit (a genesis link to check, a case to link by tag): run now, and later if the store could not be asked. */
   private afterCommit(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, wait = RETRY_MS): void {
-    work().catch((e) => {
-      if (this.closed) return;
-      if (!storeUnavailable(e)) return this.log.error({ ...fields, err: String(e) }, `${what} failed`);
-      this.log.error({ ...fields, err: String(e), retryMs: wait }, `${what} could not run: tried again later`);
-      const t = setTimeout(() => {
-        this.retries.delete(t);
-        this.afterCommit(what, fields, work, Math.min(wait * 2, RETRY_MAX_MS));
-      }, wait);
-      t.unref();
-      this.retries.add(t);
-    });
+    work().catch((e) => this.tryAgainLater(what, fields, work, e, wait));
+  }
+
+  /**
+   * Work that failed because the store could not be asked (the database away), such as the work
+   * after a commit or an alarm: done again after `wait` ms, doubling up to a minute, for as long
+   * as the gateway runs. Any other failure is logged, not tried again.
+   */
+  private tryAgainLater(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, e: unknown, wait: number): void {
+    if (this.closed) return;
+    if (!storeUnavailable(e)) return this.log.error({ ...fields, err: String(e) }, `${what} failed`);
+    this.log.error({ ...fields, err: String(e), retryMs: wait }, `${what} could not run: tried again later`);
+    const t = setTimeout(() => {
+      this.retries.delete(t);
+      this.afterCommit(what, fields, work, Math.min(wait * 2, RETRY_MAX_MS));
+    }, wait);
+    t.unref();
+    this.retries.add(t);
   }
 
   /**

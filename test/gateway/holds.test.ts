@@ -357,6 +357,25 @@ describe("forged or hidden by an insider (P1)", () => {
     await d.end();
   });
 
+  it("a genesis that binds another seal, found as its start is confirmed, raises FAILED_VERDICT; an alarm the database could not keep is raised again once it can", async () => {
+    const { d, r1, r2 } = await brokenLink("HLD-0109");
+    const raise = gw.alarms.raise.bind(gw.alarms);
+    let refused = 0;
+    const spy = vi.spyOn(gw.alarms, "raise").mockImplementation((kind, subject, detail, device) =>
+      subject === "HLD-0109/2" && refused++ === 0 ? Promise.reject(away()) : raise(kind, subject, detail, device));
+    try {
+      await streamSealed(d, r1);
+      await streamSealed(d, r2);
+      await until("the alarm raised again", async () => (await alarmsOf("FAILED_VERDICT", "HLD-0109/2")).length > 0, 15000);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(refused).toBeGreaterThanOrEqual(2);
+    expect((await alarmsOf("FAILED_VERDICT", "HLD-0109/2")).map((a) => a.detail)).toEqual(["GENESIS_LINK"]);
+    expect((await row("HLD-0109", 2))!.reasons).toContain("GENESIS_LINK");
+    await d.end();
+  });
+
   it("a genesis link left unchecked is checked when its device next says Hello", async () => {
     const { d, seal } = await linkPending("HLD-0108");
     // Once recording 1's seal is committed, the check of recording 2's link can't get at the
