@@ -286,10 +286,8 @@ export class Ingest {
     this.weigh(s, 1, payload.length);
     const handled = () => this.weigh(s, -1, -payload.length);
     const arrived = Date.now();
-    s.queue = s.queue.then(async () => {
-      if (!s.device) await this.attach(s, deviceId);
-      return this.handle(s, payload, arrived);
-    }).then(handled, (e) => {
+    // No extra promise per message on the hot path: the lookup is made again only where it failed.
+    s.queue = s.queue.then(() => (s.device ? this.handle(s, payload, arrived) : this.attach(s, deviceId).then(() => this.handle(s, payload, arrived)))).then(handled, (e) => {
       // The store could not be asked (a recording to read again, the device to look up, while the
       // database is down): refused as a failed commit is, and not Acked; the device sends it again.
       if (storeUnavailable(e)) this.refuse(s, "STORE_FAILED", { device: deviceId, err: String(e) });
@@ -814,6 +812,7 @@ export class Ingest {
 
   private async outcomeSlow(s: Session, r: RecordingIngest, res: StepResult<LinkRef>, bytes: () => Uint8Array, seal?: SealMsg): Promise<void> {
     for (const f of res.forgedStarts) await this.forged(s, r, f.reason, encode("RecordingStart", { ...f.start }));
+    const failed = failing(res.reasons);
     switch (res.status) {
       case "rejected":
         return this.refuse(s, res.reasons[0].code, { recording: r.recording, seq: res.seq, detail: res.reasons[0].detail });
@@ -828,7 +827,7 @@ export class Ingest {
         // A message that is itself fine whose step failed the recording (a genesis that binds
         // another seal, found as its start is confirmed): the admin hears of it, as of a link
         // found broken later (linkFound).
-        const codes = failing(res.reasons).map((x) => x.code).join(",");
+        const codes = failed.map((x) => x.code).join(",");
         if (codes) {
           this.log.warn({ device: r.device, recording: r.recording, reasons: codes }, "verification failed");
           await this.alarm("FAILED_VERDICT", r.device, r.recording, codes);
@@ -836,7 +835,7 @@ export class Ingest {
       }
     }
     for (const d of res.dropped) await this.evidence(s, r, d.seq, [d.reason], encode("Chunk", { header: d.ref.header, payload: d.ref.payload, tag: d.ref.tag }));
-    this.settle(s, r, res, seal, res.status === "failed" || res.status === "equivocation" || res.dropped.length > 0 || failing(res.reasons).length > 0);
+    this.settle(s, r, res, seal, res.status === "failed" || res.status === "equivocation" || res.dropped.length > 0 || failed.length > 0);
   }
 
   /** A refused message that can't be attributed to the device (R-VER-0): logged, alarmed, kept (bounded). */
