@@ -220,6 +220,9 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   // the check of the next recording's link to it) are checked now; a broken one fails its recording.
   void ingest.checkUncheckedLinks().then((n) => { if (n) log.warn({ recordings: n }, "genesis links an earlier run left unchecked: checked now"); },
     (e) => { if (!closed) log.error({ err: String(e) }, "genesis links an earlier run left unchecked: not checked now; checked again at the next start"); });
+  // And case links by tag it left unmade (killed between a clip's commit and its link).
+  void ingest.resumeTagLinks().then((n) => { if (n) log.warn({ recordings: n }, "case links by tag an earlier run left unmade: asked again"); },
+    (e) => { if (!closed) log.error({ err: String(e) }, "case links by tag an earlier run left unmade: not asked now; asked again at the next start or the device's next Hello"); });
   const { services, api, httpPort, apiScheme } = office;
   writePorts(config.portsFile, { mqtt: mqttPort, http: httpPort, tls: broker.tlsPort || null, https: apiScheme === "https" });
   return {

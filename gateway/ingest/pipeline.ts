@@ -166,6 +166,8 @@ export class Ingest {
   private closed = false;
   /** Work waiting to be tried again (tryAgainLater). */
   private retries = new Set<NodeJS.Timeout>();
+  /** Recordings whose case link by tag this process is making, or will try again (linkByTag). */
+  private readonly tagLinking = new Set<string>();
   /** The pass over links left unchecked, while it runs (checkUncheckedLinks). */
   private linkPass: Promise<void> = Promise.resolve();
 
@@ -890,22 +892,25 @@ export class Ingest {
   }
 
   /** Work that follows a commit (a genesis link to check, a case to link by tag): run now, and later if the store could not be asked. */
-  private afterCommit(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, wait = RETRY_MS): void {
-    work().catch((e) => this.tryAgainLater(what, fields, work, e, wait));
+  private afterCommit(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, wait = RETRY_MS, given?: () => void): void {
+    work().catch((e) => this.tryAgainLater(what, fields, work, e, wait, given));
   }
 
   /**
    * Work that failed because the store could not be asked (the database away), such as the work
    * after a commit or an alarm: done again after `wait` ms, doubling up to a minute, for as long
-   * as the gateway runs. Any other failure is logged, not tried again.
+   * as the gateway runs. Any other failure is logged, not tried again (`given` is told).
    */
-  private tryAgainLater(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, e: unknown, wait: number): void {
+  private tryAgainLater(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, e: unknown, wait: number, given?: () => void): void {
     if (this.closed) return;
-    if (!storeUnavailable(e)) return this.log.error({ ...fields, err: String(e) }, `${what} failed`);
+    if (!storeUnavailable(e)) {
+      if (given) given();
+      return this.log.error({ ...fields, err: String(e) }, `${what} failed`);
+    }
     this.log.error({ ...fields, err: String(e), retryMs: wait }, `${what} could not run: tried again later`);
     const t = setTimeout(() => {
       this.retries.delete(t);
-      this.afterCommit(what, fields, work, Math.min(wait * 2, RETRY_MAX_MS));
+      this.afterCommit(what, fields, work, Math.min(wait * 2, RETRY_MAX_MS), given);
     }, wait);
     t.unref();
     this.retries.add(t);
@@ -981,6 +986,8 @@ export class Ingest {
     // Links of this device's recordings left unchecked (a cluster worker, which has no start pass,
     // makes them here): each recording loaded checks its own.
     for (const x of await store.uncheckedLinks(this.db, 1000, s.device.id)) await this.rec(s.device, x.recording_id);
+    // And its case links by tag left unmade.
+    if (this.opts.linkByTag) for (const x of await store.pendingTagLinks(this.db, 1000, s.device.id)) this.linkByTag(s.device.id, x.recording_id, true);
     for (const x of held) {
       const r = await this.rec(s.device, x.recording);
       // R-VER-10: what the device no longer holds below its first held seq is lost. A device
@@ -1043,10 +1050,34 @@ export class Ingest {
     }
   }
 
-  /** Clip → case by the tag the recorder sent (a custody event in the model); never blocks ingest. */
-  private linkByTag(device: string, recording: number): void {
+  /**
+   * Clip → case by the tag the recorder sent (a custody event in the model); never blocks ingest.
+   * The commit that carried the tag marked the link as waiting (store.tagLinkPending); once made,
+   * or refused for good, it no longer waits. One cut short by the process's end is made at the
+   * next start (resumeTagLinks) or when the device next says Hello. `again`: asked by such a pass,
+   * which leaves alone a link this process is making or will try again.
+   */
+  private linkByTag(device: string, recording: number, again = false): void {
     const link = this.opts.linkByTag;
-    if (link) this.afterCommit("case link by tag", { device, recording }, () => link(device, recording));
+    const key = `${device}/${recording}`;
+    if (!link || (again && this.tagLinking.has(key))) return;
+    this.tagLinking.add(key);
+    this.afterCommit("case link by tag", { device, recording }, async () => {
+      const asked = await store.tagLinkPending(this.db, device, recording);
+      if (asked !== null) {
+        await link(device, recording);
+        await store.tagLinkDone(this.db, device, recording, asked);
+      }
+      this.tagLinking.delete(key);
+    }, RETRY_MS, () => this.tagLinking.delete(key));
+  }
+
+  /** Case links by tag an earlier run left unmade (store.pendingTagLinks), asked again; how many. */
+  async resumeTagLinks(): Promise<number> {
+    if (!this.opts.linkByTag) return 0;
+    const rows = await store.pendingTagLinks(this.db, 10000);
+    for (const row of rows) this.linkByTag(row.device_id, row.recording_id, true);
+    return rows.length;
   }
 
   private async status(s: Session, c: Control): Promise<void> {

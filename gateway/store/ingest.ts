@@ -54,6 +54,30 @@ export async function uncheckedLinks(db: Db, limit: number, device?: string): Pr
       ORDER BY r.device_id, r.recording_id LIMIT ?`, device === undefined ? [limit] : [device, limit]);
 }
 
+/**
+ * Recordings whose case tag asked for a link not yet made (tag_link_pending): the link was cut
+ * short by the process's end, or is being made now. Of one device, or of all; at most `limit`.
+ */
+export async function pendingTagLinks(db: Db, limit: number, device?: string): Promise<{ device_id: string; recording_id: number }[]> {
+  return db.all(
+    `SELECT device_id, recording_id FROM recordings WHERE tag_link_pending IS NOT NULL${device === undefined ? "" : " AND device_id = ?"}
+      ORDER BY device_id, recording_id LIMIT ?`, device === undefined ? [limit] : [device, limit]);
+}
+
+/** How many times a recording's case tag has asked for its link (null: none waiting). */
+export async function tagLinkPending(db: Db, device: string, recording: number): Promise<number | null> {
+  const r = await db.get<{ n: number | null }>("SELECT tag_link_pending AS n FROM recordings WHERE device_id = ? AND recording_id = ?", [device, recording]);
+  return r ? r.n : null;
+}
+
+/**
+ * The link `asked` asks were waiting for is made (or refused for good): no longer waiting, unless
+ * a later commit asked again meanwhile (its own link, made after, clears it).
+ */
+export async function tagLinkDone(db: Db, device: string, recording: number, asked: number): Promise<void> {
+  await db.run("UPDATE recordings SET tag_link_pending = NULL WHERE device_id = ? AND recording_id = ? AND tag_link_pending = ?", [device, recording, asked]);
+}
+
 /** The highest recording id stored for a device, 0 if none. */
 export async function topRecording(db: Db, device: string): Promise<number> {
   const r = await db.get<{ top: number | null }>("SELECT MAX(recording_id) AS top FROM recordings WHERE device_id = ?", [device]);
@@ -251,7 +275,7 @@ function updateState(out: Stmt[], c: RecordingCommit): void {
   out.push({
     sql: `UPDATE recordings SET linked_seq = ?, last_chain = COALESCE(?, last_chain), total_bytes = ?, last_time_ms = CASE WHEN ? >= 0 THEN ? ELSE last_time_ms END,
        end_ms = CASE WHEN ? >= 0 THEN ? ELSE end_ms END, verdict = ?, final = ?, reasons = ?, lost = ?, prev_checked = ?, last_received = ?,
-       time_flag = COALESCE(time_flag, ?)${st ? ", genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ?, beacon_sent_ms = ?" : ""}${se ? ", seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?" : ""}
+       time_flag = COALESCE(time_flag, ?)${st ? ", genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ?, beacon_sent_ms = ?" : ""}${se ? ", seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?" : ""}${(st && st.caseTag) || (se && se.caseTag) ? ", tag_link_pending = COALESCE(tag_link_pending, 0) + 1" : ""}
      WHERE device_id = ? AND recording_id = ?`,
     params: [s.linkedSeq, s.lastChain, s.totalBytes, s.lastTimeMs, s.lastTimeMs, s.endMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at,
       c.timeFlag || null,

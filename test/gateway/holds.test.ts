@@ -542,6 +542,40 @@ describe("clips linked to the right officer and case", () => {
     await quiet(300);
     expect(await gw.model.clipLinks("HLD-0302", 1)).toEqual([]);
     expect(await alarmsOf("CASE_TAG_OUT_OF_SCOPE", "HLD-0302/1")).toHaveLength(1);
+    // Refused for good: the device's next Hello asks nothing again, and no admin is told twice.
+    await d.hello();
+    await quiet(300);
+    expect(await alarmsOf("CASE_TAG_OUT_OF_SCOPE", "HLD-0302/1")).toHaveLength(1);
+    await d.end();
+  });
+
+  it("a clip whose case link failed for another reason (its partition moved to another worker) is linked when the device next says Hello", async () => {
+    const unit = await gw.model.addUnit("Hongshan Brigade (holds)", "agency");
+    await gw.model.addCase({ number: "HS-2026-0019", unitId: unit.id, category: "penalty", activityKind: "seizure", windowStart: Date.now() - 3600e3, windowEnd: Date.now() + 3600e3 });
+    const d = await provision(gw, "HLD-0304");
+    await gw.model.setDeviceUnit("HLD-0304", unit.id);
+    const linkByTag = gw.model.linkByTag.bind(gw.model);
+    let refused = 0, moved = true;
+    const spy = vi.spyOn(gw.model, "linkByTag").mockImplementation((device: string, recording: number) => {
+      if (device === "HLD-0304" && moved) {
+        refused++;
+        return Promise.reject(new Error("the partition of HLD-0304 is held by another worker"));
+      }
+      return linkByTag(device, recording);
+    });
+    try {
+      // The start's and the seal's commits each ask for the link; refused, it is not tried again by itself.
+      await streamSealed(d, d.recording(1, [randomBytes(200)], { caseTag: "HS-2026-0019" }));
+      await until("the link asked for", () => refused > 0, 5000);
+      await quiet(300);
+      moved = false;
+      expect(await gw.model.clipLinks("HLD-0304", 1)).toEqual([]);
+      await d.hello();
+      await until("the clip linked to its case", async () => (await gw.model.clipLinks("HLD-0304", 1)).length > 0, 5000);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await gw.model.clipLinks("HLD-0304", 1)).map((l) => [l.caseNumber, l.linkedBy])).toEqual([["HS-2026-0019", "system:case-tag"]]);
     await d.end();
   });
 

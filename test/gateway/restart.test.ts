@@ -1,6 +1,7 @@
 // A gateway restart in the middle of an upload loses nothing: the recording resumes from the
 // chain state in the database and ends verified (P4). And what a run left undone is done at the
-// next start: a recording's genesis link to the seal before it, never checked, is checked (P1).
+// next start: a recording's genesis link to the seal before it, never checked, is checked (P1), and
+// a clip's case link by tag, never made, is made.
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -100,5 +101,37 @@ describe("gateway restart mid-upload", () => {
     await until("recording 2's link checked", async () => (await verdict()).prev_checked === 1, 10000);
     expect(await verdict()).toMatchObject({ verdict: "failed", reasons: expect.stringContaining("GENESIS_LINK") });
     expect((await gw.alarms.list()).filter((a) => a.kind === "FAILED_VERDICT" && a.subject === "BWC-0202/2").length).toBe(1);
+  });
+
+  it("makes at its next start a case link by tag the run before left unmade", async () => {
+    await gw?.close();
+    gw = await start();
+    const unit = await gw.model.addUnit("Wuchang Brigade (restart)", "agency");
+    await gw.model.addCase({ number: "WC-2026-0311", unitId: unit.id, category: "penalty", activityKind: "seizure", windowStart: Date.now() - 3600e3, windowEnd: Date.now() + 3600e3 });
+    const root = randomBytes(32);
+    await gw.registry.add("BWC-0203", { root });
+    await gw.model.setDeviceUnit("BWC-0203", unit.id);
+    const d = new FakeDevice("BWC-0203", root);
+    const rec = d.recording(1, [randomBytes(300)], { caseTag: "WC-2026-0311" });
+    // The run ends between the clip's commits and its link: the link never answers, as when the
+    // process is killed just after the start's and the seal's commits.
+    let asked = 0;
+    vi.spyOn(gw.model, "linkByTag").mockImplementation(() => { asked++; return new Promise(() => undefined); });
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    await d.publish(rec.start);
+    await d.publish(rec.chunks[0]);
+    await d.publish(rec.seal);
+    await acked(d, 1, 1, 1);
+    await d.end();
+    await until("the link asked for", () => asked > 0, 5000);
+    expect(await gw.model.clipLinks("BWC-0203", 1)).toEqual([]);
+    await gw.close();
+
+    gw = await start();
+    await until("the clip linked to its case", async () => (await gw.model.clipLinks("BWC-0203", 1)).length > 0, 10000);
+    expect((await gw.model.clipLinks("BWC-0203", 1)).map((l) => [l.caseNumber, l.linkedBy])).toEqual([["WC-2026-0311", "system:case-tag"]]);
+    // Made once: the start after this one asks nothing again.
+    expect((await gw.db.get<{ n: number | null }>("SELECT tag_link_pending AS n FROM recordings WHERE device_id = 'BWC-0203' AND recording_id = 1"))!.n).toBeNull();
   });
 });
