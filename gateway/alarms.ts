@@ -93,6 +93,20 @@ export class Alarms {
     return this.raiseAt(kind, subject, detail, this.now(), device);
   }
 
+  /**
+   * FAILED_VERDICT for each recording whose verdict failed though no admin was told (the raise
+   * the store could not keep was waiting to be made again when the process ended: ingest's
+   * retries live in memory). Made at start (office.ts); returns how many were raised.
+   */
+  async raiseUnraised(): Promise<number> {
+    const rows = await store.failedUnalarmed(this.db, 1000);
+    for (const r of rows) {
+      const codes = (JSON.parse(r.reasons) as { code: string }[]).map((x) => x.code).join(",");
+      await this.raise(ALARM_KINDS.FAILED_VERDICT, `${r.device_id}/${r.recording_id}`, `${codes}: failed, and no alarm had been raised (raised at start)`, r.device_id);
+    }
+    return rows.length;
+  }
+
   /** Close the open alarm for this kind and subject; a reason is required. Returns it, or null if none was open. */
   async clear(kind: AlarmKind, subject: string, actor: string, reason: string): Promise<Alarm | null> {
     if (typeof actor !== "string" || !actor.trim()) throw new AlarmError("ACTOR_REQUIRED", "clearing an alarm names who clears it");

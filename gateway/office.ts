@@ -105,6 +105,9 @@ export async function serveOffice(config: GatewayConfig, log: Logger, s: OfficeS
   dropKept();
   const keptTimer = setInterval(dropKept, 3600e3);
   keptTimer.unref();
+  // Failed recordings no admin was told of (a raise an earlier run could not keep) are raised now.
+  void alarms.raiseUnraised().then((n) => { if (n) log.warn({ recordings: n }, "failed recordings an earlier run raised no alarm for: raised now"); },
+    (e) => log.error({ err: String(e) }, "failed recordings an earlier run raised no alarm for: not raised now; raised at the next start"));
   const httpsOn = !!(config.https || config.httpsCert || config.httpsKey);
   const httpsMaterial = httpsOn ? tlsMaterial(s.dir, config.httpsCert, config.httpsKey) : null;
   if (httpsMaterial?.generated) log.info({ cert: httpsMaterial.certFile }, "generated a self-signed TLS certificate");

@@ -31,3 +31,16 @@ export function listAlarms(db: Db, open?: boolean): Promise<AlarmRow[]> {
 export async function openSubjects(db: Db, kind: string): Promise<Set<string>> {
   return new Set((await db.all<{ subject: string }>("SELECT subject FROM alarms WHERE kind = ? AND cleared_at IS NULL", [kind])).map((r) => r.subject));
 }
+
+/**
+ * Recordings whose verdict failed though no alarm of a tampering kind was ever raised about them
+ * (open or cleared): a raise the store could not keep, waiting to be made again when the process
+ * ended. At most `limit`, in order, with their reasons (JSON).
+ */
+export function failedUnalarmed(db: Db, limit: number): Promise<{ device_id: string; recording_id: number; reasons: string }[]> {
+  return db.all(
+    `SELECT r.device_id, r.recording_id, r.reasons FROM recordings r
+      WHERE r.verdict = 'failed' AND NOT EXISTS (
+        SELECT 1 FROM alarms a WHERE a.kind IN ('FAILED_VERDICT', 'EQUIVOCATION') AND a.subject = r.device_id || '/' || r.recording_id)
+      ORDER BY r.device_id, r.recording_id LIMIT ?`, [limit]);
+}

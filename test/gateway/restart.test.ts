@@ -1,7 +1,7 @@
 // A gateway restart in the middle of an upload loses nothing: the recording resumes from the
 // chain state in the database and ends verified (P4). And what a run left undone is done at the
 // next start: a recording's genesis link to the seal before it, never checked, is checked (P1), and
-// a clip's case link by tag, never made, is made.
+// a clip's case link by tag, never made, is made; a failed recording's alarm, never raised, is raised.
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -101,6 +101,46 @@ describe("gateway restart mid-upload", () => {
     await until("recording 2's link checked", async () => (await verdict()).prev_checked === 1, 10000);
     expect(await verdict()).toMatchObject({ verdict: "failed", reasons: expect.stringContaining("GENESIS_LINK") });
     expect((await gw.alarms.list()).filter((a) => a.kind === "FAILED_VERDICT" && a.subject === "BWC-0202/2").length).toBe(1);
+  });
+
+  it("raises at its next start the alarm of a failed recording that the run before could not keep", async () => {
+    await gw?.close();
+    gw = await start();
+    const root = randomBytes(32);
+    await gw.registry.add("BWC-0204", { root });
+    const d = new FakeDevice("BWC-0204", root);
+    const r1 = d.recording(1, [randomBytes(300)]);
+    const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
+    // Every raise about recording 2 fails as when the database is away; the verdict's commit, a
+    // moment later, finds it back. The raise waits to be made again when the run ends.
+    const raise = gw.alarms.raise.bind(gw.alarms);
+    let refused = 0;
+    vi.spyOn(gw.alarms, "raise").mockImplementation((kind, subject, detail, device) => {
+      if (subject !== "BWC-0204/2") return raise(kind, subject, detail, device);
+      refused++;
+      return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
+    });
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    for (const m of [r1.start, ...r1.chunks, r1.seal, r2.start, ...r2.chunks, r2.seal]) await d.publish(m);
+    await acked(d, 2, 1, 1);
+    await d.end();
+    const verdict = async () => (await gw.db.get<{ verdict: string }>("SELECT verdict FROM recordings WHERE device_id = 'BWC-0204' AND recording_id = 2"))!.verdict;
+    await until("recording 2 failed", async () => (await verdict()) === "failed", 5000);
+    expect(refused).toBeGreaterThan(0);
+    const alarmed = async () => (await gw.alarms.list()).filter((a) => a.subject === "BWC-0204/2");
+    expect(await alarmed()).toEqual([]);
+    await gw.close();
+
+    gw = await start();
+    await until("the failed recording's alarm raised", async () => (await alarmed()).length > 0, 10000);
+    expect((await alarmed()).map((a) => [a.kind, a.count])).toEqual([["FAILED_VERDICT", 1]]);
+    expect((await alarmed())[0].detail).toMatch(/GENESIS_LINK/);
+    // Raised once: the start after this one finds it raised.
+    await gw.close();
+    gw = await start();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await alarmed()).map((a) => [a.kind, a.count])).toEqual([["FAILED_VERDICT", 1]]);
   });
 
   it("makes at its next start a case link by tag the run before left unmade", async () => {
