@@ -111,6 +111,8 @@ interface Session {
   /** Backpressure: messages received and not yet handled, commits of them not yet done, their bytes. */
   backlog: number;
   backlogBytes: number;
+  /** A session another process began, continued here once the device is looked up (adopt, attach). */
+  adopting?: { schema: number; nonce: Uint8Array; counterAbove: number };
 }
 
 /** What a step of the verifier asks to make durable. */
@@ -235,6 +237,7 @@ export class Ingest {
     let set = this.byDevice.get(d.id);
     if (!set) this.byDevice.set(d.id, (set = new Set()));
     if (!s.closed) set.add(s);
+    if (s.adopting) this.continueSession(s);
   }
 
   disconnected(connId: string): void {
@@ -264,18 +267,28 @@ export class Ingest {
    * A session another process began (a cluster worker that died): its downlink continues under the
    * nonce of the device's last Hello, with counters above any the other process may have used, so
    * the device accepts what this one sends without reconnecting (R-DL-4). Nothing of the Hello is
-   * answered again: what the device holds was settled when it was said.
+   * answered again: what the device holds was settled when it was said. A device that can't be
+   * looked up now (the database away) is looked up again at its next message, which continues the
+   * session then.
    */
   adopt(connId: string, deviceId: string, schema: number, nonce: Uint8Array, counterAbove: number): void {
     const s = this.session(connId, deviceId);
+    s.adopting = { schema, nonce, counterAbove };
     s.queue = s.queue.then(async () => {
       if (s.closed) return;
-      if (!s.device) await this.attach(s, deviceId);
-      if (s.signer) s.signer.destroy();
-      s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, deviceIdBytes(s.device.id), nonce);
-      s.signer.counter = counterAbove;
-      s.schema = schema;
-    }).catch((e) => this.log.error({ err: String(e), device: deviceId }, "session not adopted"));
+      if (s.device) this.continueSession(s);
+      else await this.attach(s, deviceId);
+    }).catch((e) => this.log.error({ err: String(e), device: deviceId }, storeUnavailable(e) ? "session not adopted yet: adopted at the device's next message" : "session not adopted"));
+  }
+
+  /** The downlink of an adopted session goes on under its nonce, above its counters (adopt). */
+  private continueSession(s: Session): void {
+    const a = s.adopting!;
+    s.adopting = undefined;
+    if (s.signer) s.signer.destroy();
+    s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, deviceIdBytes(s.device.id), a.nonce);
+    s.signer.counter = a.counterAbove;
+    s.schema = a.schema;
   }
 
   /**
