@@ -281,9 +281,10 @@ export class Ingest {
     }).catch((e) => this.log.error({ err: String(e), device: deviceId }, storeUnavailable(e) ? "session not adopted yet: adopted at the device's next message" : "session not adopted"));
   }
 
-  /** The downlink of an adopted session goes on under its nonce, above its counters (adopt). */
+  /** The downlink of an adopted session goes on under its nonce, above its counters (adopt); once. */
   private continueSession(s: Session): void {
-    const a = s.adopting!;
+    const a = s.adopting;
+    if (!a) return;
     s.adopting = undefined;
     if (s.signer) s.signer.destroy();
     s.signer = new DownlinkSigner(sha, s.device.keys.downlinkKey, deviceIdBytes(s.device.id), a.nonce);

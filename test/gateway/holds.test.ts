@@ -219,26 +219,29 @@ describe("lost under load (P4)", () => {
     await d.end();
   });
 
-  it("a session taken over from another worker whose device can't be looked up then (the database down) is continued at the device's next message", async () => {
+  it("a session taken over from another worker is continued at once, or, its device not looked up then (the database down), at the device's next message", async () => {
     const d = await provision(gw, "HLD-0011", { connect: false });
     await d.connect(gw.mqttPort);
-    // The worker before answered the device's Hello under this nonce, with counters up to 100.
-    const nonce = randomBytes(16);
-    d.guard.open(nonce);
     const get = gw.registry.get.bind(gw.registry);
     let failed = 0;
-    const lookup = vi.spyOn(gw.registry, "get").mockImplementation((id: string) => (id === "HLD-0011" && failed++ === 0 ? Promise.reject(away()) : get(id)));
-    const conn = "nats:HLD-0011#1.1";
-    try {
-      gw.ingest.adopt(conn, "HLD-0011", 1, nonce, 100);
-      const rec = d.recording(1, [randomBytes(400)]);
-      await gw.ingest.message(conn, "HLD-0011", rec.start);
-      await gw.ingest.message(conn, "HLD-0011", rec.chunks[0]);
-      // Acked in the session the device knows (its MAC and a counter above 100 accepted), no Hello asked for.
-      await d.waitFor(isAck(1, AckState.ACK_OPEN, 1));
-    } finally {
-      lookup.mockRestore();
-      gw.ingest.disconnected(conn);
+    for (const [n, down] of [[1, false], [2, true]] as const) {
+      // The worker before answered the device's Hello under this nonce, with counters up to 100 n.
+      const nonce = randomBytes(16);
+      d.guard.open(nonce);
+      failed = 0;
+      const lookup = vi.spyOn(gw.registry, "get").mockImplementation((id: string) => (down && id === "HLD-0011" && failed++ === 0 ? Promise.reject(away()) : get(id)));
+      const conn = `nats:HLD-0011#${n}.1`;
+      try {
+        gw.ingest.adopt(conn, "HLD-0011", 1, nonce, 100 * n);
+        const rec = d.recording(n, [randomBytes(400)]);
+        await gw.ingest.message(conn, "HLD-0011", rec.start);
+        await gw.ingest.message(conn, "HLD-0011", rec.chunks[0]);
+        // Acked in the session the device knows (its MAC and a counter above the worker's before accepted), no Hello asked for.
+        await d.waitFor(isAck(n, AckState.ACK_OPEN, 1));
+      } finally {
+        lookup.mockRestore();
+        gw.ingest.disconnected(conn);
+      }
     }
     expect(failed).toBeGreaterThan(1);
     await d.end();
