@@ -94,15 +94,18 @@ export class Alarms {
   }
 
   /**
-   * FAILED_VERDICT for each recording whose verdict failed though no admin was told (the raise
-   * the store could not keep was waiting to be made again when the process ended: ingest's
-   * retries live in memory). Made at start (office.ts); returns how many were raised.
+   * The alarms ingest raises about what it stores, for what was stored with none raised: a failed
+   * verdict, a clip's times flagged, a message kept as forged (the raise the store could not keep
+   * was waiting to be made again when the process ended, or the end came between the commit and
+   * the raise: ingest's retries live in memory). Made at start (office.ts); returns how many.
    */
   async raiseUnraised(): Promise<number> {
-    const rows = await store.failedUnalarmed(this.db, 1000);
+    const rows = await store.unraised(this.db, 1000);
     for (const r of rows) {
-      const codes = (JSON.parse(r.reasons) as { code: string }[]).map((x) => x.code).join(",");
-      await this.raise(ALARM_KINDS.FAILED_VERDICT, `${r.device_id}/${r.recording_id}`, `${codes}: failed, and no alarm had been raised (raised at start)`, r.device_id);
+      const fact = r.kind === "FAILED_VERDICT" ? (JSON.parse(r.fact) as { code: string }[]).map((x) => x.code).join(",") : r.fact;
+      // As ingest names it: a failure that is an equivocation is raised as one.
+      const kind = r.kind === "FAILED_VERDICT" && fact.includes("EQUIVOCATION") ? ALARM_KINDS.EQUIVOCATION : r.kind;
+      await this.raise(kind, `${r.device_id}/${r.recording_id}`, `${fact} (stored with no alarm raised: raised at start)`, r.device_id);
     }
     return rows.length;
   }

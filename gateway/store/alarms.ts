@@ -32,15 +32,27 @@ export async function openSubjects(db: Db, kind: string): Promise<Set<string>> {
   return new Set((await db.all<{ subject: string }>("SELECT subject FROM alarms WHERE kind = ? AND cleared_at IS NULL", [kind])).map((r) => r.subject));
 }
 
+/** A recording's fact that ingest raises an alarm of `kind` for, with no such alarm ever raised (unraised). */
+export interface Unraised { kind: "FAILED_VERDICT" | "CLIP_TIME_SUSPECT" | "FORGED_MESSAGE"; device_id: string; recording_id: number; fact: string }
+
+const NONE_RAISED = (kinds: string) => `NOT EXISTS (SELECT 1 FROM alarms a WHERE a.kind IN (${kinds}) AND a.subject = x.device_id || '/' || x.recording_id)`;
+
 /**
- * Recordings whose verdict failed though no alarm of a tampering kind was ever raised about them
- * (open or cleared): a raise the store could not keep, waiting to be made again when the process
- * ended. At most `limit`, in order, with their reasons (JSON).
+ * What ingest stored and raises an alarm about, for which no alarm was ever raised (open or
+ * cleared): a raise the store could not keep, waiting to be made again when the process ended, or
+ * one the process's end cut short after the commit. A recording whose verdict failed (`fact`: its
+ * reasons, JSON), one whose times are flagged (the flag), a message kept as forged (its reason).
+ * At most `limit` of each, in order.
  */
-export function failedUnalarmed(db: Db, limit: number): Promise<{ device_id: string; recording_id: number; reasons: string }[]> {
-  return db.all(
-    `SELECT r.device_id, r.recording_id, r.reasons FROM recordings r
-      WHERE r.verdict = 'failed' AND NOT EXISTS (
-        SELECT 1 FROM alarms a WHERE a.kind IN ('FAILED_VERDICT', 'EQUIVOCATION') AND a.subject = r.device_id || '/' || r.recording_id)
-      ORDER BY r.device_id, r.recording_id LIMIT ?`, [limit]);
+export async function unraised(db: Db, limit: number): Promise<Unraised[]> {
+  const failed = await db.all<Unraised>(
+    `SELECT 'FAILED_VERDICT' AS kind, x.device_id, x.recording_id, x.reasons AS fact FROM recordings x
+      WHERE x.verdict = 'failed' AND ${NONE_RAISED("'FAILED_VERDICT', 'EQUIVOCATION'")} ORDER BY x.device_id, x.recording_id LIMIT ?`, [limit]);
+  const time = await db.all<Unraised>(
+    `SELECT 'CLIP_TIME_SUSPECT' AS kind, x.device_id, x.recording_id, x.time_flag AS fact FROM recordings x
+      WHERE x.time_flag IS NOT NULL AND ${NONE_RAISED("'CLIP_TIME_SUSPECT'")} ORDER BY x.device_id, x.recording_id LIMIT ?`, [limit]);
+  const forged = await db.all<Unraised>(
+    `SELECT 'FORGED_MESSAGE' AS kind, x.device_id, x.recording_id, MIN(x.reason) AS fact FROM evidence x
+      WHERE x.reason LIKE 'FORGED:%' AND x.recording_id IS NOT NULL AND ${NONE_RAISED("'FORGED_MESSAGE'")} GROUP BY x.device_id, x.recording_id ORDER BY x.device_id, x.recording_id LIMIT ?`, [limit]);
+  return [...failed, ...time, ...forged];
 }

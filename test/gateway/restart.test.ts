@@ -1,7 +1,7 @@
 // A gateway restart in the middle of an upload loses nothing: the recording resumes from the
 // chain state in the database and ends verified (P4). And what a run left undone is done at the
 // next start: a recording's genesis link to the seal before it, never checked, is checked (P1), and
-// a clip's case link by tag, never made, is made; a failed recording's alarm, never raised, is raised.
+// a clip's case link by tag, never made, is made; an alarm about what was stored, never raised, is raised.
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -103,20 +103,25 @@ describe("gateway restart mid-upload", () => {
     expect((await gw.alarms.list()).filter((a) => a.kind === "FAILED_VERDICT" && a.subject === "BWC-0202/2").length).toBe(1);
   });
 
-  it("raises at its next start the alarm of a failed recording that the run before could not keep", async () => {
+  it("raises at its next start the alarms of a failed recording, a clip's flagged times and a forged message that the run before could not keep", async () => {
     await gw?.close();
     gw = await start();
-    const root = randomBytes(32);
+    const root = randomBytes(32), root2 = randomBytes(32);
     await gw.registry.add("BWC-0204", { root });
+    await gw.registry.add("BWC-0205", { root: root2 });
     const d = new FakeDevice("BWC-0204", root);
     const r1 = d.recording(1, [randomBytes(300)]);
     const r2 = d.recording(2, [randomBytes(300)], { prevSeal: randomBytes(32) });
-    // Every raise about recording 2 fails as when the database is away; the verdict's commit, a
-    // moment later, finds it back. The raise waits to be made again when the run ends.
+    // A clip said to start an hour after it reached the station: its times are flagged.
+    const d2 = new FakeDevice("BWC-0205", root2);
+    const later = d2.recording(1, [randomBytes(300)], { startMs: Date.now() + 3600e3 });
+    // Every raise about these recordings fails as when the database is away; their commits, a
+    // moment later, find it back. The raises wait to be made again when the run ends.
+    const ours = new Set(["BWC-0204/2", "BWC-0205/1"]);
     const raise = gw.alarms.raise.bind(gw.alarms);
     let refused = 0;
     vi.spyOn(gw.alarms, "raise").mockImplementation((kind, subject, detail, device) => {
-      if (subject !== "BWC-0204/2") return raise(kind, subject, detail, device);
+      if (!ours.has(subject)) return raise(kind, subject, detail, device);
       refused++;
       return Promise.reject(new GatewayError("DB_UNREACHABLE", "PostgreSQL at 127.0.0.1:1/station can't be reached: connect ECONNREFUSED"));
     });
@@ -125,22 +130,34 @@ describe("gateway restart mid-upload", () => {
     for (const m of [r1.start, ...r1.chunks, r1.seal, r2.start, ...r2.chunks, r2.seal]) await d.publish(m);
     await acked(d, 2, 1, 1);
     await d.end();
-    const verdict = async () => (await gw.db.get<{ verdict: string }>("SELECT verdict FROM recordings WHERE device_id = 'BWC-0204' AND recording_id = 2"))!.verdict;
-    await until("recording 2 failed", async () => (await verdict()) === "failed", 5000);
-    expect(refused).toBeGreaterThan(0);
-    const alarmed = async () => (await gw.alarms.list()).filter((a) => a.subject === "BWC-0204/2");
+    await d2.connect(gw.mqttPort);
+    await d2.hello();
+    for (const m of [later.start, ...later.chunks, later.seal]) await d2.publish(m);
+    await acked(d2, 1, 1, 1);
+    // And a chunk naming it whose payload its tag does not vouch for: kept as forged.
+    const junk = Uint8Array.from(later.chunks[0]);
+    junk[junk.length - 60] ^= 0x40;
+    await d2.publish(junk);
+    await d2.end();
+    const row = async (id: string, r: number) => (await gw.db.get<{ verdict: string; time_flag: string | null }>("SELECT verdict, time_flag FROM recordings WHERE device_id = ? AND recording_id = ?", [id, r]))!;
+    await until("recording 2 failed", async () => (await row("BWC-0204", 2)).verdict === "failed", 5000);
+    expect((await row("BWC-0205", 1)).time_flag).toMatch(/after the start reached the station/);
+    await until("every raise tried", () => refused >= 3, 5000);
+    await until("the forged chunk kept", async () => (await gw.db.all("SELECT 1 FROM evidence WHERE device_id = 'BWC-0205'")).length > 0, 5000);
+    const alarmed = async () => (await gw.alarms.list()).filter((a) => ours.has(a.subject)).map((a) => [a.kind, a.subject, a.count]).sort();
     expect(await alarmed()).toEqual([]);
     await gw.close();
 
     gw = await start();
-    await until("the failed recording's alarm raised", async () => (await alarmed()).length > 0, 10000);
-    expect((await alarmed()).map((a) => [a.kind, a.count])).toEqual([["FAILED_VERDICT", 1]]);
-    expect((await alarmed())[0].detail).toMatch(/GENESIS_LINK/);
-    // Raised once: the start after this one finds it raised.
+    const raised = [["CLIP_TIME_SUSPECT", "BWC-0205/1", 1], ["FAILED_VERDICT", "BWC-0204/2", 1], ["FORGED_MESSAGE", "BWC-0205/1", 1]];
+    await until("the alarms raised", async () => (await alarmed()).length === 3, 10000);
+    expect(await alarmed()).toEqual(raised);
+    expect((await gw.alarms.list()).find((a) => a.subject === "BWC-0204/2")!.detail).toMatch(/GENESIS_LINK/);
+    // Raised once: the start after this one finds them raised.
     await gw.close();
     gw = await start();
     await new Promise((r) => setTimeout(r, 300));
-    expect((await alarmed()).map((a) => [a.kind, a.count])).toEqual([["FAILED_VERDICT", 1]]);
+    expect(await alarmed()).toEqual(raised);
   });
 
   it("makes at its next start a case link by tag the run before left unmade", async () => {
