@@ -100,14 +100,19 @@ export async function serveOffice(config: GatewayConfig, log: Logger, s: OfficeS
       await alarms.raise("CERT_EXPIRED", x.deviceId, `${x.name} (${x.badge}) holds ${x.deviceId}; certificate valid to ${x.certValidTo}`);
     }
   };
-  // Kept export bundles whose grant has ended are deleted (services/exports.ts), hourly and at start.
-  const dropKept = () => void services.exports.dropExpired().catch((e) => log.error({ err: String(e) }, "dropping expired export bundles failed"));
+  // Kept export bundles whose grant has ended are deleted (services/exports.ts), hourly and at start;
+  // so are the parts of bundles whose writer was killed mid-export, their exports marked failed.
+  const dropKept = () => {
+    void services.exports.dropExpired().catch((e) => log.error({ err: String(e) }, "dropping expired export bundles failed"));
+    void services.exports.dropInterrupted().then((ids) => { if (ids.length) log.warn({ exports: ids }, "exports whose writing stopped with its process: failed, their parts deleted"); },
+      (e) => log.error({ err: String(e) }, "dropping interrupted exports failed"));
+  };
   dropKept();
   const keptTimer = setInterval(dropKept, 3600e3);
   keptTimer.unref();
-  // Failed recordings no admin was told of (a raise an earlier run could not keep) are raised now.
-  void alarms.raiseUnraised().then((n) => { if (n) log.warn({ recordings: n }, "failed recordings an earlier run raised no alarm for: raised now"); },
-    (e) => log.error({ err: String(e) }, "failed recordings an earlier run raised no alarm for: not raised now; raised at the next start"));
+  // What ingest stored and no admin was told of (a raise an earlier run could not keep) is raised now.
+  void alarms.raiseUnraised().then((n) => { if (n) log.warn({ alarms: n }, "alarms an earlier run did not raise: raised now"); },
+    (e) => log.error({ err: String(e) }, "alarms an earlier run did not raise: not raised now; raised at the next start"));
   const httpsOn = !!(config.https || config.httpsCert || config.httpsKey);
   const httpsMaterial = httpsOn ? tlsMaterial(s.dir, config.httpsCert, config.httpsKey) : null;
   if (httpsMaterial?.generated) log.info({ cert: httpsMaterial.certFile }, "generated a self-signed TLS certificate");

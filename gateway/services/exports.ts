@@ -6,8 +6,9 @@
 // made the export, with a reason, while the grant it was made under is in force, each record
 // still within what the caller may retrieve; it is audited per record. Once that grant has ended
 // the kept bundle is deleted (dropExpired, hourly): no copy of the media outlives its release.
+// Nor does the part of one a process killed while writing it left behind (dropInterrupted).
 import { createReadStream, existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import type { Caller, ServiceContext } from "./context.js";
 import { reasonOf } from "./context.js";
@@ -105,6 +106,40 @@ export class ExportService {
   dropExpired(): Promise<string[]> {
     return dropExpired(this.ctx);
   }
+
+  /** Fail the exports whose writer stopped mid-bundle, deleting what it wrote (the gateway runs it hourly). */
+  dropInterrupted(): Promise<string[]> {
+    return dropInterrupted(this.ctx);
+  }
+}
+
+/**
+ * An export still being written whose kept copy has not grown for this long has lost its writer
+ * (the gateway or the admin CLI killed mid-export): a live one writes as its reader takes the
+ * bundle, and no reader waits this long between two reads.
+ */
+export const INTERRUPTED_AFTER_MS = 15 * 60e3;
+
+/**
+ * Exports whose writing stopped with its process (state `writing`, the kept copy's part untouched
+ * for INTERRUPTED_AFTER_MS): marked failed, and the part deleted, each noted in the audit log. A
+ * part of a bundle is a copy of the media its release did not complete. Returns the ids.
+ */
+export async function dropInterrupted(ctx: ServiceContext): Promise<string[]> {
+  const dataDir = ctx.deps.dataDir;
+  if (!dataDir) return [];
+  const out: string[] = [];
+  const now = ctx.now();
+  for (const w of await xs.writingExports(ctx.db)) {
+    const part = keptBundleFile(dataDir, w.id) + ".partial";
+    const st = await stat(part).catch(() => null);
+    if (now - (st ? st.mtimeMs : w.created_at) < INTERRUPTED_AFTER_MS) continue;
+    await rm(part, { force: true });
+    await xs.finishExport(ctx.db, w.id, { state: "failed", bytes: null, sha256: null, kept: null, at: now });
+    await ctx.deps.audit.append({ actor: "station", action: "export.interrupted", target: `export:${w.id}`, reason: `its bundle was not written to the end (its writer stopped${st ? `, ${st.size} bytes in` : " before its first byte"}): the export failed, and what was written is deleted` });
+    out.push(w.id);
+  }
+  return out;
 }
 
 /**

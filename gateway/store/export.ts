@@ -161,6 +161,11 @@ export function keptExports(db: Db): Promise<{ id: string; grant_id: number; kep
   return db.all("SELECT id, grant_id, kept, items FROM exports WHERE kept IS NOT NULL ORDER BY created_at");
 }
 
+/** Exports whose bundle is being written, or was when its writer's process ended. */
+export function writingExports(db: Db): Promise<{ id: string; created_at: number }[]> {
+  return db.all("SELECT id, created_at FROM exports WHERE state = 'writing' ORDER BY created_at");
+}
+
 /** The kept bundle of an export was deleted. */
 export async function forgetKept(db: Db, id: string): Promise<void> {
   await db.run("UPDATE exports SET kept = NULL WHERE id = ?", [id]);

@@ -4,13 +4,15 @@
 // custody per recording and per account, as CSV too. The verifier's audit entry hash is the
 // audit log's own.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { station } from "./helpers.js";
+import { provision, streamSealed } from "../gateway/harness.js";
+import { INTERRUPTED_AFTER_MS } from "../../gateway/services/exports.js";
 import type { Station } from "./helpers.js";
 import { verifyBundle } from "../../verifier/verify.js";
 import { auditEntryHash } from "../../protocol/audit-entry.js";
@@ -200,4 +202,52 @@ describe("a kept bundle", () => {
       await s.gw.db.run("UPDATE recordings SET purge_state = 'kept' WHERE device_id = 'BWC-E1' AND recording_id = 2");
     }
   });
+});
+
+describe("an export whose writer is killed mid-bundle", () => {
+  it("is marked failed, and the part of the bundle it left is deleted, once it has not grown for a while", async () => {
+    // A recording of 6 MiB, so the bundle takes a while to write.
+    const d = await provision(s.gw, "BWC-E3");
+    const unit = (await s.gw.db.get<{ unit_id: number }>("SELECT unit_id FROM devices WHERE id = 'BWC-E1'"))!.unit_id;
+    await s.gw.model.setDeviceUnit("BWC-E3", unit);
+    await streamSealed(d, d.recording(1, Array.from({ length: 96 }, () => randomBytes(65536))));
+    const grant = await s.gw.approvals.request(s.reviewer, { kind: "export", items: [{ device: "BWC-E3", recording: 1 }], reason: "court order 2025-31", hours: 4 });
+    await s.gw.approvals.approve(s.approver, grant.id, "release to the court");
+    const tokenFile = join(tmp, "reviewer-kill.token");
+    writeFileSync(tokenFile, tokens.reviewer + "\n", { mode: 0o600 });
+    // The admin CLI writes the export; killed with SIGKILL as soon as its kept copy's part appears.
+    const exportsDir = join(s.dir, "exports");
+    mkdirSync(exportsDir, { recursive: true, mode: 0o700 });
+    const parts = () => readdirSync(exportsDir).filter((f) => f.endsWith(".zip.partial"));
+    const before = new Set(readdirSync(exportsDir));
+    const seen = new Promise<void>((resolve) => {
+      const w = watch(exportsDir, () => {
+        if (parts().some((f) => !before.has(f))) { w.close(); resolve(); }
+      });
+    });
+    const cli = spawn(process.execPath, ["--import", "tsx", "gateway/cli.ts", "export", "--recording", "BWC-E3/1", "--reason", "court order 2025-31", "--out", join(tmp, "killed.zip"), "--token-file", tokenFile, "--data-dir", s.dir], { stdio: "ignore" });
+    const exited = new Promise<string | null>((resolve) => cli.once("exit", (_code, signal) => resolve(signal)));
+    await Promise.race([seen, exited]);
+    cli.kill("SIGKILL");
+    expect(await exited, "the CLI killed while it wrote the bundle, not after").toBe("SIGKILL");
+    const part = parts().filter((f) => !before.has(f));
+    expect(part).toHaveLength(1);
+    const id = part[0].slice(0, 32);
+    type Made = { id: string; state: string; kept: boolean };
+    const listed = async () => (await (await api("reviewer", "/api/exports")).json() as Made[]).find((m) => m.id === id)!;
+    expect(await listed()).toMatchObject({ state: "writing", kept: false });
+    // Just killed: a writer may still be at it.
+    expect(await s.gw.services.exports.dropInterrupted()).toEqual([]);
+    expect(existsSync(join(exportsDir, part[0]))).toBe(true);
+    // Untouched for longer than a live writer ever pauses: its writer is gone.
+    const then = (Date.now() - INTERRUPTED_AFTER_MS - 60e3) / 1000;
+    utimesSync(join(exportsDir, part[0]), then, then);
+    expect(await s.gw.services.exports.dropInterrupted()).toEqual([id]);
+    expect(existsSync(join(exportsDir, part[0]))).toBe(false);
+    expect(await listed()).toMatchObject({ state: "failed", kept: false });
+    const noted = await s.gw.services.audit.list({ name: "admin", role: "admin", officerBadge: null }, { action: "export.interrupted", target: `export:${id}` });
+    expect(noted.map((e) => e.actor)).toEqual(["station"]);
+    expect(noted[0].reason).toMatch(/not written to the end/);
+    await d.end();
+  }, 60000);
 });
