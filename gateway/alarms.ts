@@ -97,7 +97,7 @@ export class Alarms {
    * The alarms ingest raises about what it stores, for what was stored with none raised: a failed
    * verdict, a clip's times flagged, a message kept as forged (the raise the store could not keep
    * was waiting to be made again when the process ended, or the end came between the commit and
-   * the raise: ingest's retries live in memory). Made at start (office.ts); returns how many.
+   * the raise: ingest's retries live in memory). Made at start and hourly (office.ts); returns how many.
    */
   async raiseUnraised(): Promise<number> {
     const rows = await store.unraised(this.db, 1000);
@@ -105,7 +105,7 @@ export class Alarms {
       const fact = r.kind === "FAILED_VERDICT" ? (JSON.parse(r.fact) as { code: string }[]).map((x) => x.code).join(",") : r.fact;
       // As ingest names it: a failure that is an equivocation is raised as one.
       const kind = r.kind === "FAILED_VERDICT" && fact.includes("EQUIVOCATION") ? ALARM_KINDS.EQUIVOCATION : r.kind;
-      await this.raise(kind, `${r.device_id}/${r.recording_id}`, `${fact} (stored with no alarm raised: raised at start)`, r.device_id);
+      await this.raise(kind, `${r.device_id}/${r.recording_id}`, `${fact} (stored, but its alarm was not raised then)`, r.device_id);
     }
     return rows.length;
   }

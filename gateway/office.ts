@@ -100,19 +100,20 @@ export async function serveOffice(config: GatewayConfig, log: Logger, s: OfficeS
       await alarms.raise("CERT_EXPIRED", x.deviceId, `${x.name} (${x.badge}) holds ${x.deviceId}; certificate valid to ${x.certValidTo}`);
     }
   };
-  // Kept export bundles whose grant has ended are deleted (services/exports.ts), hourly and at start;
-  // so are the parts of bundles whose writer was killed mid-export, their exports marked failed.
-  const dropKept = () => {
+  // At start and hourly: kept export bundles whose grant has ended are deleted, and so are the
+  // parts of bundles whose writer was killed mid-export, their exports marked failed
+  // (services/exports.ts); what ingest stored and no admin was told of is raised (a station or a
+  // region's worker killed while it waited to raise an alarm the database could not keep).
+  const hourly = () => {
     void services.exports.dropExpired().catch((e) => log.error({ err: String(e) }, "dropping expired export bundles failed"));
     void services.exports.dropInterrupted().then((ids) => { if (ids.length) log.warn({ exports: ids }, "exports whose writing stopped with its process: failed, their parts deleted"); },
       (e) => log.error({ err: String(e) }, "dropping interrupted exports failed"));
+    void alarms.raiseUnraised().then((n) => { if (n) log.warn({ alarms: n }, "alarms a run did not raise: raised now"); },
+      (e) => log.error({ err: String(e) }, "alarms a run did not raise: not raised now; tried again in an hour"));
   };
-  dropKept();
-  const keptTimer = setInterval(dropKept, 3600e3);
-  keptTimer.unref();
-  // What ingest stored and no admin was told of (a raise an earlier run could not keep) is raised now.
-  void alarms.raiseUnraised().then((n) => { if (n) log.warn({ alarms: n }, "alarms an earlier run did not raise: raised now"); },
-    (e) => log.error({ err: String(e) }, "alarms an earlier run did not raise: not raised now; raised at the next start"));
+  hourly();
+  const hourlyTimer = setInterval(hourly, 3600e3);
+  hourlyTimer.unref();
   const httpsOn = !!(config.https || config.httpsCert || config.httpsKey);
   const httpsMaterial = httpsOn ? tlsMaterial(s.dir, config.httpsCert, config.httpsKey) : null;
   if (httpsMaterial?.generated) log.info({ cert: httpsMaterial.certFile }, "generated a self-signed TLS certificate");
@@ -128,7 +129,7 @@ export async function serveOffice(config: GatewayConfig, log: Logger, s: OfficeS
   return {
     services, api, httpPort, apiScheme: httpsOn ? "https" : "http", checkFleet,
     async close() {
-      clearInterval(keptTimer);
+      clearInterval(hourlyTimer);
       // A station closes its API first, before its broker and ingest (gateway.ts).
       if (api.server.listening) await api.close();
       await evidence.close();
