@@ -42,6 +42,24 @@ async function brokenLink(id: string) {
   return { d, r1, r2 };
 }
 
+/** A unit with a case open now, and a device of that unit, connected. */
+async function deviceWithCase(id: string, unitName: string, caseNumber: string): Promise<FakeDevice> {
+  const unit = await gw.model.addUnit(unitName, "agency");
+  await gw.model.addCase({ number: caseNumber, unitId: unit.id, category: "penalty", activityKind: "seizure", windowStart: Date.now() - 3600e3, windowEnd: Date.now() + 3600e3 });
+  const d = await provision(gw, id);
+  await gw.model.setDeviceUnit(id, unit.id);
+  return d;
+}
+
+/** The model's case links by tag for device `id` fail with what `refusal` gives, or are made (undefined). Restore when done. */
+function refuseLinks(id: string, refusal: () => Error | undefined) {
+  const linkByTag = gw.model.linkByTag.bind(gw.model);
+  return vi.spyOn(gw.model, "linkByTag").mockImplementation((device: string, recording: number) => {
+    const e = device === id ? refusal() : undefined;
+    return e ? Promise.reject(e) : linkByTag(device, recording);
+  });
+}
+
 /**
  * A device whose recording 2, its genesis bound to a random seal, is stored whole before recording
  * 1's seal, and both let go from memory (idle 1 s): recording 2's link is checked only once that
@@ -578,19 +596,9 @@ describe("clips linked to the right officer and case", () => {
   });
 
   it("a clip whose case link failed for another reason (its partition moved to another worker) is linked when the device next says Hello", async () => {
-    const unit = await gw.model.addUnit("Hongshan Brigade (holds)", "agency");
-    await gw.model.addCase({ number: "HS-2026-0019", unitId: unit.id, category: "penalty", activityKind: "seizure", windowStart: Date.now() - 3600e3, windowEnd: Date.now() + 3600e3 });
-    const d = await provision(gw, "HLD-0304");
-    await gw.model.setDeviceUnit("HLD-0304", unit.id);
-    const linkByTag = gw.model.linkByTag.bind(gw.model);
+    const d = await deviceWithCase("HLD-0304", "Hongshan Brigade (holds)", "HS-2026-0019");
     let refused = 0, moved = true;
-    const spy = vi.spyOn(gw.model, "linkByTag").mockImplementation((device: string, recording: number) => {
-      if (device === "HLD-0304" && moved) {
-        refused++;
-        return Promise.reject(new Error("the partition of HLD-0304 is held by another worker"));
-      }
-      return linkByTag(device, recording);
-    });
+    const spy = refuseLinks("HLD-0304", () => (moved ? (refused++, new Error("the partition of HLD-0304 is held by another worker")) : undefined));
     try {
       // The start's and the seal's commits each ask for the link; refused, it is not tried again by itself.
       await streamSealed(d, d.recording(1, [randomBytes(200)], { caseTag: "HS-2026-0019" }));
@@ -608,19 +616,9 @@ describe("clips linked to the right officer and case", () => {
   });
 
   it("a clip whose case link could not be made after its commit (the database away) is linked to its case once it can be", async () => {
-    const unit = await gw.model.addUnit("Hanyang Brigade (holds)", "agency");
-    await gw.model.addCase({ number: "HY-2026-0007", unitId: unit.id, category: "penalty", activityKind: "seizure", windowStart: Date.now() - 3600e3, windowEnd: Date.now() + 3600e3 });
-    const d = await provision(gw, "HLD-0303");
-    await gw.model.setDeviceUnit("HLD-0303", unit.id);
-    const linkByTag = gw.model.linkByTag.bind(gw.model);
+    const d = await deviceWithCase("HLD-0303", "Hanyang Brigade (holds)", "HY-2026-0007");
     let refused = 0;
-    const spy = vi.spyOn(gw.model, "linkByTag").mockImplementation((device: string, recording: number) => {
-      if (device === "HLD-0303" && refused < 2) {
-        refused++;
-        return Promise.reject(away());
-      }
-      return linkByTag(device, recording);
-    });
+    const spy = refuseLinks("HLD-0303", () => (refused < 2 ? (refused++, away()) : undefined));
     try {
       await streamSealed(d, d.recording(1, [randomBytes(200)], { caseTag: "HY-2026-0007" }));
       await until("the clip linked to its case", async () => (await gw.model.clipLinks("HLD-0303", 1)).length > 0, 15000);
