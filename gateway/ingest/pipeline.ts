@@ -278,7 +278,20 @@ export class Ingest {
       if (s.closed) return;
       if (s.device) this.continueSession(s);
       else await this.attach(s, deviceId);
+      // The worker before may have died between a commit and what follows it.
+      await this.resumeUndone(s.device).catch((e) => this.log.error({ err: String(e), device: deviceId }, "what the worker before left undone not made now: made at the device's next Hello"));
     }).catch((e) => this.log.error({ err: String(e), device: deviceId }, storeUnavailable(e) ? "session not adopted yet: adopted at the device's next message" : "session not adopted"));
+  }
+
+  /**
+   * What a process before this one left undone for a device after a commit, made when the device
+   * says Hello or its session is adopted (a cluster worker has no start pass, and a worker that
+   * takes over after another's death sees no Hello): its recordings' genesis links left unchecked
+   * (each recording loaded checks its own), and its case links by tag left unmade.
+   */
+  private async resumeUndone(dev: Device): Promise<void> {
+    for (const x of await store.uncheckedLinks(this.db, 1000, dev.id)) await this.rec(dev, x.recording_id);
+    if (this.opts.linkByTag) for (const x of await store.pendingTagLinks(this.db, 1000, dev.id)) this.linkByTag(dev.id, x.recording_id, true);
   }
 
   /** The downlink of an adopted session goes on under its nonce, above its counters (adopt); once. */
@@ -997,11 +1010,7 @@ export class Ingest {
     }
     await this.history(s, lastSealed, h.lastSealValue, s.held);
     await this.finalise(s);
-    // Links of this device's recordings left unchecked (a cluster worker, which has no start pass,
-    // makes them here): each recording loaded checks its own.
-    for (const x of await store.uncheckedLinks(this.db, 1000, s.device.id)) await this.rec(s.device, x.recording_id);
-    // And its case links by tag left unmade.
-    if (this.opts.linkByTag) for (const x of await store.pendingTagLinks(this.db, 1000, s.device.id)) this.linkByTag(s.device.id, x.recording_id, true);
+    await this.resumeUndone(s.device);
     for (const x of held) {
       const r = await this.rec(s.device, x.recording);
       // R-VER-10: what the device no longer holds below its first held seq is lost. A device

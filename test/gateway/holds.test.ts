@@ -265,6 +265,29 @@ describe("lost under load (P4)", () => {
     await d.end();
   });
 
+  it("a session taken over from a worker that died between a clip's commit and its case link makes that link", async () => {
+    const d = await deviceWithCase("HLD-0012", "Xinzhou Brigade (holds)", "XZ-2026-0101");
+    let dead = true;
+    const spy = refuseLinks("HLD-0012", () => (dead ? new Error("the worker died") : undefined));
+    const conn = "nats:HLD-0012#1.1";
+    try {
+      await streamSealed(d, d.recording(1, [randomBytes(200)], { caseTag: "XZ-2026-0101" }));
+      await quiet(300);
+      expect(await gw.model.clipLinks("HLD-0012", 1)).toEqual([]);
+      dead = false;
+      // The next worker continues the session, with no Hello from the device.
+      const nonce = randomBytes(16);
+      d.guard.open(nonce);
+      gw.ingest.adopt(conn, "HLD-0012", 1, nonce, 100);
+      await until("the clip linked to its case", async () => (await gw.model.clipLinks("HLD-0012", 1)).length > 0, 5000);
+    } finally {
+      spy.mockRestore();
+      gw.ingest.disconnected(conn);
+    }
+    expect((await gw.model.clipLinks("HLD-0012", 1)).map((l) => [l.caseNumber, l.linkedBy])).toEqual([["XZ-2026-0101", "system:case-tag"]]);
+    await d.end();
+  });
+
   it("one item that fails in a batch fails alone: another device's chunk in the same batch is committed and acknowledged", async () => {
     const a = await provision(gw, "HLD-0003");
     const b = await provision(gw, "HLD-0004");
