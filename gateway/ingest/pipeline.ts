@@ -919,25 +919,25 @@ export class Ingest {
   }
 
   /** Work that follows a commit (a genesis link to check, a case to link by tag): run now, and later if the store could not be asked. */
-  private afterCommit(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, wait = RETRY_MS, given?: () => void): void {
-    work().catch((e) => this.tryAgainLater(what, fields, work, e, wait, given));
+  private afterCommit(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, wait = RETRY_MS, gaveUp?: () => void): void {
+    work().catch((e) => this.tryAgainLater(what, fields, work, e, wait, gaveUp));
   }
 
   /**
    * Work that failed because the store could not be asked (the database away), such as the work
    * after a commit or an alarm: done again after `wait` ms, doubling up to a minute, for as long
-   * as the gateway runs. Any other failure is logged, not tried again (`given` is told).
+   * as the gateway runs. Any other failure is logged, not tried again (and `gaveUp` told).
    */
-  private tryAgainLater(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, e: unknown, wait: number, given?: () => void): void {
+  private tryAgainLater(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, e: unknown, wait: number, gaveUp?: () => void): void {
     if (this.closed) return;
     if (!storeUnavailable(e)) {
-      if (given) given();
+      if (gaveUp) gaveUp();
       return this.log.error({ ...fields, err: String(e) }, `${what} failed`);
     }
     this.log.error({ ...fields, err: String(e), retryMs: wait }, `${what} could not run: tried again later`);
     const t = setTimeout(() => {
       this.retries.delete(t);
-      this.afterCommit(what, fields, work, Math.min(wait * 2, RETRY_MAX_MS), given);
+      this.afterCommit(what, fields, work, Math.min(wait * 2, RETRY_MAX_MS), gaveUp);
     }, wait);
     t.unref();
     this.retries.add(t);
@@ -1077,8 +1077,9 @@ export class Ingest {
    * Clip → case by the tag the recorder sent (a custody event in the model); never blocks ingest.
    * The commit that carried the tag marked the link as waiting (store.tagLinkPending); once made,
    * or refused for good, it no longer waits. One cut short by the process's end is made at the
-   * next start (resumeTagLinks) or when the device next says Hello. `again`: asked by such a pass,
-   * which leaves alone a link this process is making or will try again.
+   * next start (resumeTagLinks), or when the device next says Hello or its session is taken over
+   * (resumeUndone). `again`: asked by such a pass, which leaves alone a link this process is making
+   * or will try again.
    */
   private linkByTag(device: string, recording: number, again = false): void {
     const link = this.opts.linkByTag;

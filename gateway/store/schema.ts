@@ -87,7 +87,8 @@ export const INGEST_MIGRATIONS: MigrationSet = {
     `ALTER TABLE recordings ADD COLUMN beacon_sent_ms INTEGER;`,
     // A case link a start's or a seal's case tag asks for, not yet made (the count of such asks;
     // null once made or refused for good): kept with the commit that asks, so a link the process's
-    // end cut short is made at the next start. The index holds only the few rows waiting.
+    // end cut short is made later (ingest's resumeTagLinks and resumeUndone). The index holds only
+    // the few rows waiting.
     `ALTER TABLE recordings ADD COLUMN tag_link_pending INTEGER;
      CREATE INDEX recordings_tag_link_pending ON recordings (device_id, recording_id) WHERE tag_link_pending IS NOT NULL;`,
   ],
