@@ -919,25 +919,22 @@ export class Ingest {
   }
 
   /** Work that follows a commit (a genesis link to check, a case to link by tag): run now, and later if the store could not be asked. */
-  private afterCommit(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, wait = RETRY_MS, gaveUp?: () => void): void {
-    work().catch((e) => this.tryAgainLater(what, fields, work, e, wait, gaveUp));
+  private afterCommit(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, wait = RETRY_MS): void {
+    work().catch((e) => this.tryAgainLater(what, fields, work, e, wait));
   }
 
   /**
    * Work that failed because the store could not be asked (the database away), such as the work
    * after a commit or an alarm: done again after `wait` ms, doubling up to a minute, for as long
-   * as the gateway runs. Any other failure is logged, not tried again (and `gaveUp` told).
+   * as the gateway runs. Any other failure is logged, not tried again.
    */
-  private tryAgainLater(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, e: unknown, wait: number, gaveUp?: () => void): void {
+  private tryAgainLater(what: string, fields: Record<string, unknown>, work: () => Promise<unknown>, e: unknown, wait: number): void {
     if (this.closed) return;
-    if (!storeUnavailable(e)) {
-      if (gaveUp) gaveUp();
-      return this.log.error({ ...fields, err: String(e) }, `${what} failed`);
-    }
+    if (!storeUnavailable(e)) return this.log.error({ ...fields, err: String(e) }, `${what} failed`);
     this.log.error({ ...fields, err: String(e), retryMs: wait }, `${what} could not run: tried again later`);
     const t = setTimeout(() => {
       this.retries.delete(t);
-      this.afterCommit(what, fields, work, Math.min(wait * 2, RETRY_MAX_MS), gaveUp);
+      this.afterCommit(what, fields, work, Math.min(wait * 2, RETRY_MAX_MS));
     }, wait);
     t.unref();
     this.retries.add(t);
@@ -1087,13 +1084,19 @@ export class Ingest {
     if (!link || (again && this.tagLinking.has(key))) return;
     this.tagLinking.add(key);
     this.afterCommit("case link by tag", { device, recording }, async () => {
-      const asked = await store.tagLinkPending(this.db, device, recording);
-      if (asked !== null) {
-        await link(device, recording);
-        await store.tagLinkDone(this.db, device, recording, asked);
+      try {
+        const asked = await store.tagLinkPending(this.db, device, recording);
+        if (asked !== null) {
+          await link(device, recording);
+          await store.tagLinkDone(this.db, device, recording, asked);
+        }
+        this.tagLinking.delete(key);
+      } catch (e) {
+        // Kept while it waits to be tried again; let go once it won't be (afterCommit).
+        if (!storeUnavailable(e)) this.tagLinking.delete(key);
+        throw e;
       }
-      this.tagLinking.delete(key);
-    }, RETRY_MS, () => this.tagLinking.delete(key));
+    });
   }
 
   /** Case links by tag an earlier run left unmade (store.pendingTagLinks), asked again; how many. */
