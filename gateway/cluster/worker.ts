@@ -62,6 +62,20 @@ const RESERVE = 1024;
 /** A message that could not be fed is fed again after this many ms, doubling up to the most. */
 const FEED_RETRY_MS = 200;
 const FEED_RETRY_MAX_MS = 1000;
+/** The store not answering the look for what a partition's holder before left undone: looked again after this many ms. */
+const RESUME_RETRY_MS = 10000;
+
+/**
+ * The partition of `n` a device's uplink subject is mapped to by nats-server's `partition(n, 1)`
+ * (the subject mapping of docs/SCALE.md): FNV-1a (32 bits) of the device id's bytes, modulo n, as
+ * nats-server computes it (test/cluster/partition-of.test.ts asks a real one). Written here: it is
+ * four lines, and what must match is that server's choice of hash, not a library's.
+ */
+export function partitionFor(id: string, n: number): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(id, "utf8")) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h % n;
+}
 
 /**
  * A promise that settles once every promise added before it has, and holds nothing of what they
@@ -205,6 +219,10 @@ class ClusterWorker implements Worker {
   /** The partition each device's messages come on, as their subjects say (fixed while the partition count is). */
   private partitionOf = new Map<string, number>();
   private parts = new Map<number, Partition>();
+  /** Partitions begun whose devices' undone work is still to be looked for, and the look under way (resume). */
+  private toResume = new Set<Partition>();
+  private resuming: Promise<void> | null = null;
+  private mismatchSaid = false;
   /** Partitions stopped here whose taken messages, commits or recordings are still settling: not taken again until they have. */
   private settling = new Map<number, Promise<void>>();
   private refusals: Refusals;
@@ -395,6 +413,7 @@ class ClusterWorker implements Worker {
     }
     this.stats.takeovers++;
     this.log.info({ partition: n, token: part.token }, "serving partition");
+    this.resume(part);
     void (async () => {
       for await (const m of part.messages!) this.take(part, m);
     })().catch((e) => this.log.error({ partition: n, err: String(e) }, "partition consumer failed")).then(async () => {
@@ -405,6 +424,47 @@ class ClusterWorker implements Worker {
       this.leases.forget(partitionLease(n));
       await this.stopPartition(n);
     });
+  }
+
+  /**
+   * What the holder before left undone for a partition's devices after their commits (killed
+   * between a commit and what follows it: a genesis link unchecked, a case link by tag unmade) is
+   * made here, each device's behind its messages. A device that sends again has it made when its
+   * session is adopted too; this is for one silent since (off, or retired), which a station would
+   * have made at its start. Partitions begun together share one look at the store; while the store
+   * can't be asked, it is asked again every RESUME_RETRY_MS for those still served here.
+   */
+  private resume(part: Partition): void {
+    this.toResume.add(part);
+    if (this.resuming) return;
+    this.resuming = (async () => {
+      while (this.toResume.size && !this.closed) {
+        const parts = [...this.toResume].filter((p) => !p.stopped && !p.lost);
+        this.toResume.clear();
+        if (!parts.length) continue;
+        let ids: string[];
+        try {
+          ids = await this.ingest.undoneDevices();
+        } catch (e) {
+          this.log.error({ partitions: parts.map((p) => p.n), err: String(e), retryMs: RESUME_RETRY_MS }, "what the partitions' holder before left undone not looked for: looked for again later");
+          setTimeout(() => { for (const p of parts) if (!this.closed) this.resume(p); }, RESUME_RETRY_MS).unref();
+          continue;
+        }
+        const served = new Map(parts.map((p) => [p.n, p]));
+        const found: string[] = [];
+        for (const id of ids) {
+          const p = served.get(partitionFor(id, this.cfg.cluster.partitions));
+          if (!p || p.stopped || p.lost) continue;
+          found.push(id);
+          this.partitionOf.set(id, p.n);
+          let d = this.devices.get(id);
+          if (!d) this.devices.set(id, (d = { at: Date.now(), chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
+          d.chain = d.chain.then(() => (p.stopped || p.lost ? undefined : this.ingest.resumeDevice(id)))
+            .catch((e) => this.log.error({ device: id, partition: p.n, err: String(e) }, "what the partition's holder before left undone for the device not made: made at its next Hello"));
+        }
+        if (found.length) this.log.warn({ partitions: parts.map((p) => p.n), devices: found }, "what the partitions' holder before left undone for their devices: being made");
+      }
+    })().finally(() => { this.resuming = null; });
   }
 
   /**
@@ -554,7 +614,15 @@ class ClusterWorker implements Worker {
     const id = t[3];
     this.partitionOf.set(id, part.n);
     let d = this.devices.get(id);
-    if (!d) this.devices.set(id, (d = { at: 0, chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
+    if (!d) {
+      this.devices.set(id, (d = { at: 0, chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
+      // The partition this worker would place the device in (resume) must be the mapping's: said once if not.
+      const mine = partitionFor(id, this.cfg.cluster.partitions);
+      if (mine !== part.n && !this.mismatchSaid) {
+        this.mismatchSaid = true;
+        this.log.error({ code: "PARTITIONS_MISMATCH", device: id, subject: m.subject, partitions: this.cfg.cluster.partitions, expected: mine }, "the subject mapping's partition count is not this worker's `partitions`: set both alike");
+      }
+    }
     const dev = d;
     dev.at = Date.now();
     // A message is acknowledged to JetStream once everything it caused is committed (or failed: the

@@ -285,13 +285,32 @@ export class Ingest {
 
   /**
    * What a process before this one left undone for a device after a commit, made when the device
-   * says Hello or its session is adopted (a cluster worker has no start pass, and a worker that
-   * takes over after another's death sees no Hello): its recordings' genesis links left unchecked
-   * (each recording loaded checks its own), and its case links by tag left unmade.
+   * says Hello or its session is adopted, and by a cluster worker as it takes the device's partition
+   * (resumeDevice; a cluster worker has no start pass, and a worker that takes over after another's
+   * death sees no Hello): its recordings' genesis links left unchecked (each recording loaded checks
+   * its own), and its case links by tag left unmade.
    */
   private async resumeUndone(dev: Device): Promise<void> {
     for (const x of await store.uncheckedLinks(this.db, 1000, dev.id)) await this.rec(dev, x.recording_id);
     if (this.opts.linkByTag) for (const x of await store.pendingTagLinks(this.db, 1000, dev.id)) this.linkByTag(dev.id, x.recording_id, true);
+  }
+
+  /**
+   * Devices an earlier process left work undone for after a commit (resumeUndone): at most `limit`
+   * recordings of each kind read. A cluster worker makes theirs as it takes their partitions: a
+   * device silent since (off, or retired) says no Hello and is not taken over.
+   */
+  async undoneDevices(limit = 10000): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const x of await store.uncheckedLinks(this.db, limit)) ids.add(x.device_id);
+    if (this.opts.linkByTag) for (const x of await store.pendingTagLinks(this.db, limit)) ids.add(x.device_id);
+    return [...ids];
+  }
+
+  /** What an earlier process left undone for one device (resumeUndone); nothing for one not registered. */
+  async resumeDevice(id: string): Promise<void> {
+    const dev = await this.registry.get(id);
+    if (dev) await this.resumeUndone(dev);
   }
 
   /** The downlink of an adopted session goes on under its nonce, above its counters (adopt); once. */

@@ -56,14 +56,16 @@ export class StreamDevice {
   private stopped = false;
   private connecting = false;
 
-  constructor(id: string, root: Uint8Array, private ports: number[], recordings: number, chunks: number, chunkBytes: number, first: number, private window = 8, private resendMs = 2000) {
+  constructor(id: string, root: Uint8Array, private ports: number[], recordings: number, chunks: number, chunkBytes: number, first: number, private window = 8, private resendMs = 2000,
+    /** Each recording's start carries this case tag. */
+    opts: { caseTag?: string } = {}) {
     this.fake = new FakeDevice(id, root);
     this.portIndex = first % ports.length;
     let prevSeal: Uint8Array | undefined;
     for (let r = 1; r <= recordings; r++) {
       const payloads = Array.from({ length: chunks }, () => randomBytes(chunkBytes));
       // Each recording's genesis names the seal before it (R-VER-1).
-      const m = this.fake.recording(r, payloads, { prevSeal });
+      const m = this.fake.recording(r, payloads, { prevSeal, caseTag: opts.caseTag });
       prevSeal = m.sealValue;
       this.recs.push({ recording: r, start: m.start, chunks: m.chunks, seal: m.seal, payloads, cumulative: 0, startAcked: false, sealed: false });
     }
