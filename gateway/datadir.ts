@@ -1,6 +1,7 @@
 // The data directory: one gateway at a time (a lock file with its pid), and nothing in it readable
 // by anyone but the station's account (directories 0700, files 0600, fixed at every start).
 import { chmodSync, closeSync, lstatSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { GatewayError } from "./errors.js";
 
@@ -13,6 +14,37 @@ function alive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** A process's start time, in clock ticks since boot (/proc/PID/stat, field 22); null if it is gone or there is no /proc. */
+function startedAt(pid: number | "self"): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "PID (COMMAND) STATE PPID ...": the command may hold spaces and parentheses; field 3 on follow its last ')'.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * This process as another process on the data directory can tell it from any other (a pid used
+ * again included): its host's name, its pid and its start time. Null where there is no /proc.
+ */
+export function processStamp(): string | null {
+  const start = startedAt("self");
+  return start === null ? null : JSON.stringify({ host: hostname(), pid: process.pid, start });
+}
+
+/**
+ * Whether the process a stamp names (processStamp) still runs: true or false, or null when this
+ * process can't tell (no stamp, another host's, no /proc here).
+ */
+export function stampAlive(stamp: string | null): boolean | null {
+  let s: { host?: unknown; pid?: unknown; start?: unknown };
+  try { s = JSON.parse(stamp ?? "null") ?? {}; } catch { return null; }
+  if (s.host !== hostname() || !Number.isSafeInteger(s.pid) || typeof s.start !== "string" || startedAt("self") === null) return null;
+  return startedAt(s.pid as number) === s.start;
 }
 
 /** Bytes free to this process on the disk holding `dir` (the metrics, the disk check, the admin's state). */

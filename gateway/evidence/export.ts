@@ -27,6 +27,7 @@ import { custodyEvents } from "./custody.js";
 import { custodyPdf, custodyRows } from "./custody-report.js";
 import { bundleReadme } from "./bundle-readme.js";
 import { retrievalRefusal } from "../services/recordings.js";
+import { processStamp } from "../datadir.js";
 import type { Caller } from "../services/context.js";
 import { canonicalBytes } from "../../protocol/jcs.js";
 import { toBase64 } from "../../protocol/base64.js";
@@ -165,7 +166,7 @@ export async function prepareExport(deps: ExportDeps, actor: Actor, req: ExportR
   // transaction: all or none.
   await deps.db.transaction(async () => {
     await xs.insertExport(deps.db, { id, createdAt, actor: actor.name, role: actor.role, reason, grant: grant.id, scope: req.caseNumber !== undefined ? "case" : "recording",
-      target: req.caseNumber ?? key(req.recording!), items, excerpt: req.fromMs !== undefined ? { fromMs: req.fromMs, toMs: req.toMs } : null });
+      target: req.caseNumber ?? key(req.recording!), items, excerpt: req.fromMs !== undefined ? { fromMs: req.fromMs, toMs: req.toMs } : null, writer: processStamp() });
     for (const p of planned) {
       await deps.audit.appendInTransaction({ actor: actor.name, action: "recording.export", target: key(p.item), reason,
         details: { export: id, grant: grant.id, case: req.caseNumber ?? null, seqs: [p.fromSeq, p.toSeq], excerpt: p.excerpt } });

@@ -18,6 +18,7 @@ import { purgeStateOf } from "../store/retention.js";
 import { retrievalRefusal } from "./recordings.js";
 import { ApprovalError } from "./approvals.js";
 import { keptBundleFile } from "../evidence/export.js";
+import { stampAlive } from "../datadir.js";
 
 export interface ExportMade {
   id: string;
@@ -114,16 +115,18 @@ export class ExportService {
 }
 
 /**
- * An export still being written whose kept copy has not grown for this long has lost its writer
- * (the gateway or the admin CLI killed mid-export): a live one writes as its reader takes the
- * bundle, and no reader waits this long between two reads.
+ * An export still being written whose writer can't be told alive or gone (another host's, no /proc)
+ * has lost it once its kept copy has not grown for this long: a live writer writes as its reader
+ * takes the bundle, and no reader waits this long between two reads.
  */
 export const INTERRUPTED_AFTER_MS = 15 * 60e3;
 
 /**
- * Exports whose writing stopped with its process (state `writing`, the kept copy's part untouched
- * for INTERRUPTED_AFTER_MS): marked failed, and the part deleted, each noted in the audit log. A
- * part of a bundle is a copy of the media its release did not complete. Returns the ids.
+ * Exports whose writing stopped with its process (state `writing`, its writer gone: the gateway or
+ * the admin CLI killed mid-export): marked failed, and the kept copy's part deleted, each noted in
+ * the audit log. A part of a bundle is a copy of the media its release did not complete. A writer
+ * still running is left to write, however slowly its reader reads; one this process can't see is
+ * judged by its part's age (INTERRUPTED_AFTER_MS). Returns the ids.
  */
 export async function dropInterrupted(ctx: ServiceContext): Promise<string[]> {
   const dataDir = ctx.deps.dataDir;
@@ -131,9 +134,11 @@ export async function dropInterrupted(ctx: ServiceContext): Promise<string[]> {
   const out: string[] = [];
   const now = ctx.now();
   for (const w of await xs.writingExports(ctx.db)) {
+    const writer = stampAlive(w.writer);
+    if (writer === true) continue;
     const part = keptBundleFile(dataDir, w.id) + ".partial";
     const st = await stat(part).catch(() => null);
-    if (now - (st ? st.mtimeMs : w.created_at) < INTERRUPTED_AFTER_MS) continue;
+    if (writer === null && now - (st ? st.mtimeMs : w.created_at) < INTERRUPTED_AFTER_MS) continue;
     await rm(part, { force: true });
     await xs.finishExport(ctx.db, w.id, { state: "failed", bytes: null, sha256: null, kept: null, at: now });
     await ctx.deps.audit.append({ actor: "station", action: "export.interrupted", target: `export:${w.id}`, reason: `its bundle was not written to the end (its writer stopped${st ? `, ${st.size} bytes in` : " before its first byte"}): the export failed, and what was written is deleted` });

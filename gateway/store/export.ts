@@ -125,6 +125,9 @@ export const EXPORT_MIGRATIONS: MigrationSet = {
      );
      CREATE INDEX exports_actor ON exports (actor, created_at);
      CREATE INDEX exports_created ON exports (created_at);`,
+    // The process writing the bundle (datadir.ts processStamp): one killed mid-bundle is told from
+    // one still writing for a slow reader.
+    `ALTER TABLE exports ADD COLUMN writer TEXT;`,
   ],
 };
 
@@ -135,9 +138,9 @@ export interface ExportMadeRow {
 const EXPORT_COLS = "id, created_at, actor, role, reason, grant_id, scope, target, items, excerpt, state, bytes, sha256, kept, finished_at";
 
 /** Record an export that passed its checks (in the transaction of its audit entries). */
-export async function insertExport(db: Db, e: { id: string; createdAt: number; actor: string; role: string; reason: string; grant: number; scope: "recording" | "case"; target: string; items: { device: string; recording: number }[]; excerpt: unknown }): Promise<void> {
-  await db.run(`INSERT INTO exports (id, created_at, actor, role, reason, grant_id, scope, target, items, excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [e.id, e.createdAt, e.actor, e.role, e.reason, e.grant, e.scope, e.target, JSON.stringify(e.items), e.excerpt ? JSON.stringify(e.excerpt) : null]);
+export async function insertExport(db: Db, e: { id: string; createdAt: number; actor: string; role: string; reason: string; grant: number; scope: "recording" | "case"; target: string; items: { device: string; recording: number }[]; excerpt: unknown; writer: string | null }): Promise<void> {
+  await db.run(`INSERT INTO exports (id, created_at, actor, role, reason, grant_id, scope, target, items, excerpt, writer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [e.id, e.createdAt, e.actor, e.role, e.reason, e.grant, e.scope, e.target, JSON.stringify(e.items), e.excerpt ? JSON.stringify(e.excerpt) : null, e.writer]);
 }
 
 /** An export's bundle is written (with its size, hash and kept copy) or failed. */
@@ -161,9 +164,9 @@ export function keptExports(db: Db): Promise<{ id: string; grant_id: number; kep
   return db.all("SELECT id, grant_id, kept, items FROM exports WHERE kept IS NOT NULL ORDER BY created_at");
 }
 
-/** Exports whose bundle is being written, or was when its writer's process ended. */
-export function writingExports(db: Db): Promise<{ id: string; created_at: number }[]> {
-  return db.all("SELECT id, created_at FROM exports WHERE state = 'writing' ORDER BY created_at");
+/** Exports whose bundle is being written, or was when its writer's process ended; with that process's stamp. */
+export function writingExports(db: Db): Promise<{ id: string; created_at: number; writer: string | null }[]> {
+  return db.all("SELECT id, created_at, writer FROM exports WHERE state = 'writing' ORDER BY created_at");
 }
 
 /** The kept bundle of an export was deleted. */

@@ -3,15 +3,18 @@
 // the bundle streamed from the API verifies; the CLI writes a bundle only with a grant and prints
 // custody per recording and per account, as CSV too. The verifier's audit entry hash is the
 // audit log's own.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, watch, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile, spawn } from "node:child_process";
+import { request } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { promisify } from "node:util";
 import { createHash, randomBytes } from "node:crypto";
 import { station } from "./helpers.js";
 import { provision, streamSealed } from "../gateway/harness.js";
+import { until } from "../helpers/wait.js";
 import { INTERRUPTED_AFTER_MS } from "../../gateway/services/exports.js";
 import type { Station } from "./helpers.js";
 import { verifyBundle } from "../../verifier/verify.js";
@@ -204,28 +207,39 @@ describe("a kept bundle", () => {
   });
 });
 
-describe("an export whose writer is killed mid-bundle", () => {
-  it("is marked failed, and the part of the bundle it left is deleted, once it has not grown for a while", async () => {
-    // A recording of 6 MiB, so the bundle takes a while to write.
+describe("an export whose writer stops mid-bundle", () => {
+  type Made = { id: string; state: string; kept: boolean; sha256: string | null };
+  const listed = async (id: string) => (await (await api("reviewer", "/api/exports")).json() as Made[]).find((m) => m.id === id)!;
+  let exportsDir: string;
+  const parts = () => readdirSync(exportsDir).filter((f) => f.endsWith(".zip.partial"));
+  const interrupted = (id: string) => s.gw.services.audit.list({ name: "admin", role: "admin", officerBadge: null }, { action: "export.interrupted", target: `export:${id}` });
+
+  beforeAll(async () => {
+    // A recording of 6 MiB, so its bundle takes a while to write, and a grant to export it.
     const d = await provision(s.gw, "BWC-E3");
     const unit = (await s.gw.db.get<{ unit_id: number }>("SELECT unit_id FROM devices WHERE id = 'BWC-E1'"))!.unit_id;
     await s.gw.model.setDeviceUnit("BWC-E3", unit);
     await streamSealed(d, d.recording(1, Array.from({ length: 96 }, () => randomBytes(65536))));
+    await d.end();
     const grant = await s.gw.approvals.request(s.reviewer, { kind: "export", items: [{ device: "BWC-E3", recording: 1 }], reason: "court order 2025-31", hours: 4 });
     await s.gw.approvals.approve(s.approver, grant.id, "release to the court");
-    const tokenFile = join(tmp, "reviewer-kill.token");
-    writeFileSync(tokenFile, tokens.reviewer + "\n", { mode: 0o600 });
-    // The admin CLI writes the export; killed with SIGKILL as soon as its kept copy's part appears.
-    const exportsDir = join(s.dir, "exports");
+    writeFileSync(join(tmp, "reviewer-kill.token"), tokens.reviewer + "\n", { mode: 0o600 });
+    exportsDir = join(s.dir, "exports");
     mkdirSync(exportsDir, { recursive: true, mode: 0o700 });
-    const parts = () => readdirSync(exportsDir).filter((f) => f.endsWith(".zip.partial"));
+  }, 60000);
+
+  /** The admin CLI exporting the recording, killed with SIGKILL as soon as its kept copy's part appears: the export's id and its part. */
+  let killed = 0;
+  async function killedExport(): Promise<{ id: string; part: string }> {
     const before = new Set(readdirSync(exportsDir));
+    // A file of its own: the one a killed CLI was writing stays where it was.
+    const out = join(tmp, `killed-${++killed}.zip`);
     const seen = new Promise<void>((resolve) => {
       const w = watch(exportsDir, () => {
         if (parts().some((f) => !before.has(f))) { w.close(); resolve(); }
       });
     });
-    const cli = spawn(process.execPath, ["--import", "tsx", "gateway/cli.ts", "export", "--recording", "BWC-E3/1", "--reason", "court order 2025-31", "--out", join(tmp, "killed.zip"), "--token-file", tokenFile, "--data-dir", s.dir], { stdio: "ignore" });
+    const cli = spawn(process.execPath, ["--import", "tsx", "gateway/cli.ts", "export", "--recording", "BWC-E3/1", "--reason", "court order 2025-31", "--out", out, "--token-file", join(tmp, "reviewer-kill.token"), "--data-dir", s.dir], { stdio: "ignore" });
     const exited = new Promise<string | null>((resolve) => cli.once("exit", (_code, signal) => resolve(signal)));
     await Promise.race([seen, exited]);
     cli.kill("SIGKILL");
@@ -233,21 +247,69 @@ describe("an export whose writer is killed mid-bundle", () => {
     const part = parts().filter((f) => !before.has(f));
     expect(part).toHaveLength(1);
     const id = part[0].slice(0, 32);
-    type Made = { id: string; state: string; kept: boolean };
-    const listed = async () => (await (await api("reviewer", "/api/exports")).json() as Made[]).find((m) => m.id === id)!;
-    expect(await listed()).toMatchObject({ state: "writing", kept: false });
-    // Just killed: a writer may still be at it.
-    expect(await s.gw.services.exports.dropInterrupted()).toEqual([]);
-    expect(existsSync(join(exportsDir, part[0]))).toBe(true);
-    // Untouched for longer than a live writer ever pauses: its writer is gone.
-    const then = (Date.now() - INTERRUPTED_AFTER_MS - 60e3) / 1000;
-    utimesSync(join(exportsDir, part[0]), then, then);
+    expect(await listed(id)).toMatchObject({ state: "writing", kept: false });
+    return { id, part: join(exportsDir, part[0]) };
+  }
+
+  it("is marked failed as soon as its writer is known gone (the admin CLI killed), and the part of the bundle it left is deleted", async () => {
+    const { id, part } = await killedExport();
     expect(await s.gw.services.exports.dropInterrupted()).toEqual([id]);
-    expect(existsSync(join(exportsDir, part[0]))).toBe(false);
-    expect(await listed()).toMatchObject({ state: "failed", kept: false });
-    const noted = await s.gw.services.audit.list({ name: "admin", role: "admin", officerBadge: null }, { action: "export.interrupted", target: `export:${id}` });
+    expect(existsSync(part)).toBe(false);
+    expect(await listed(id)).toMatchObject({ state: "failed", kept: false });
+    const noted = await interrupted(id);
     expect(noted.map((e) => e.actor)).toEqual(["station"]);
     expect(noted[0].reason).toMatch(/not written to the end/);
-    await d.end();
+  }, 60000);
+
+  it("written by a process this one can't see (on another host), is marked failed once its part has not grown for a while", async () => {
+    const { id, part } = await killedExport();
+    await s.gw.db.run("UPDATE exports SET writer = ? WHERE id = ?", [JSON.stringify({ host: "another-station-host", pid: 4242, start: "1" }), id]);
+    // Just stopped: its writer may still be at it.
+    expect(await s.gw.services.exports.dropInterrupted()).toEqual([]);
+    expect(existsSync(part)).toBe(true);
+    // Untouched for longer than a live writer ever pauses: its writer is gone.
+    const then = (Date.now() - INTERRUPTED_AFTER_MS - 60e3) / 1000;
+    utimesSync(part, then, then);
+    expect(await s.gw.services.exports.dropInterrupted()).toEqual([id]);
+    expect(existsSync(part)).toBe(false);
+    expect(await listed(id)).toMatchObject({ state: "failed", kept: false });
+    expect((await interrupted(id)).map((e) => e.actor)).toEqual(["station"]);
+  }, 60000);
+
+  it("is left to its writer while that runs, however long its reader pauses: the bundle whole once read on", async () => {
+    const before = new Set(readdirSync(exportsDir));
+    // A reader that takes the first bytes and pauses (a node:http response, paused: the body of a fetch reads ahead).
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(base + "/api/exports", { method: "POST", headers: { authorization: `Bearer ${tokens.reviewer}`, "content-type": "application/json" } }, resolve);
+      req.once("error", reject);
+      req.end(JSON.stringify({ recording: { device: "BWC-E3", recording: 1 }, reason: "court order 2025-31" }));
+    });
+    onTestFinished(() => { res.destroy(); });
+    expect(res.statusCode).toBe(200);
+    const id = String(res.headers["x-export-id"]);
+    const got: Buffer[] = [];
+    await new Promise<void>((resolve) => res.once("data", (c: Buffer) => { got.push(c); res.pause(); resolve(); }));
+    // The reader pauses; its writer (this gateway) writes the kept copy as far as it can and waits
+    // for it, the part untouched for 16 minutes as far as its time says.
+    await until("the kept copy's part", () => parts().some((f) => !before.has(f)), 10000);
+    const part = join(exportsDir, `${id}.zip.partial`);
+    let size = -1;
+    await until("the part to stop growing", async () => {
+      const was = size;
+      await new Promise((r) => setTimeout(r, 300));
+      size = statSync(part).size;
+      return size === was;
+    }, 20000);
+    expect(await listed(id)).toMatchObject({ state: "writing" });
+    const then = (Date.now() - INTERRUPTED_AFTER_MS - 60e3) / 1000;
+    utimesSync(part, then, then);
+    expect(await s.gw.services.exports.dropInterrupted()).toEqual([]);
+    expect(existsSync(part)).toBe(true);
+    res.on("data", (c: Buffer) => got.push(c));
+    await new Promise<void>((resolve, reject) => { res.once("end", resolve); res.once("error", reject); res.resume(); });
+    const sha256 = createHash("sha256").update(Buffer.concat(got)).digest("hex");
+    await until("the export done", async () => (await listed(id)).state === "done", 10000);
+    expect(await listed(id)).toMatchObject({ state: "done", kept: true, sha256 });
+    expect(await interrupted(id)).toEqual([]);
   }, 60000);
 });
