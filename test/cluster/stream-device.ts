@@ -57,7 +57,7 @@ export class StreamDevice {
   private connecting = false;
 
   constructor(id: string, root: Uint8Array, private ports: number[], recordings: number, chunks: number, chunkBytes: number, first: number, private window = 8, private resendMs = 2000,
-    /** Each recording's start carries this case tag. */
+    /** Each recording's start and seal carry this case tag. */
     opts: { caseTag?: string } = {}) {
     this.fake = new FakeDevice(id, root);
     this.portIndex = first % ports.length;

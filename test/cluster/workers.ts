@@ -26,11 +26,14 @@ export interface WorkerSetup {
   db: string;
 }
 
+/** A worker's or an office's ports file, as its cluster file names it. */
+const portsFile = (s: WorkerSetup, name: string) => join(s.dir, `${name}.ports.json`);
+
 /** Write a worker's cluster file (the test's defaults, `cluster` and `gateway` over them); returns its path. */
 export function workerFile(s: WorkerSetup, name: string, gateway: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): string {
   const file = join(s.dir, `${name}.json`);
   writeFileSync(file, JSON.stringify({
-    cluster: { worker: name, natsServers: s.nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: s.partitions, replicas: 3, leaseMs: 3000, ackWaitMs: 5000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: s.nats.authFile, natsPidFiles: s.nats.pidFiles, authSyncMs: 500, sessionIdleMs: 4000, portsFile: join(s.dir, `${name}.ports.json`), ...cluster },
+    cluster: { worker: name, natsServers: s.nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: s.partitions, replicas: 3, leaseMs: 3000, ackWaitMs: 5000, metricsHost: "127.0.0.1", metricsPort: 0, authFile: s.nats.authFile, natsPidFiles: s.nats.pidFiles, authSyncMs: 500, sessionIdleMs: 4000, portsFile: portsFile(s, name), ...cluster },
     gateway: { dataDir: join(s.dir, "data"), ...(s.db ? { db: s.db } : {}), logLevel: "warn", ackIntervalMs: 100, beaconIntervalS: 0, ...gateway },
   }));
   return file;
@@ -38,8 +41,8 @@ export function workerFile(s: WorkerSetup, name: string, gateway: Record<string,
 
 /** Start a worker and wait until it runs (its ports file written); `cluster` and `gateway` override the test's defaults. */
 export async function startWorker(s: WorkerSetup, name: string, gateway: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): Promise<Proc> {
-  const ports = join(s.dir, `${name}.ports.json`);
-  const file = workerFile(s, name, gateway, { portsFile: ports, ...cluster });
+  const ports = portsFile(s, name);
+  const file = workerFile(s, name, gateway, cluster);
   const out = join(s.dir, `${name}.log`);
   const proc = spawn(join(ROOT, "bin/evrec-gateway"), ["--cluster", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const chunks: Buffer[] = [];
@@ -59,7 +62,7 @@ export async function startWorker(s: WorkerSetup, name: string, gateway: Record<
  * until its API listens; `http` is its port.
  */
 export async function startOffice(s: WorkerSetup, name: string, gateway: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): Promise<Proc & { http: number }> {
-  const ports = join(s.dir, `${name}.ports.json`);
+  const ports = portsFile(s, name);
   const file = join(s.dir, `${name}.json`);
   writeFileSync(file, JSON.stringify({
     cluster: { worker: name, natsServers: s.nats.servers, natsUser: WORKER.user, natsPass: WORKER.pass, partitions: s.partitions, replicas: 3, leaseMs: 3000, ...cluster },
