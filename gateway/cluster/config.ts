@@ -95,7 +95,7 @@ const HELP: { [k in keyof ClusterOptions]: string } = {
   upStorage: "where the nodes keep upStream: file, or memory (less CPU a chunk; a restart of every node loses what it held, which the devices, holding every chunk until its Ack, send again); applies when the stream is made",
   mediaStream: "stream of media (subjects evrec.media.>)",
   leaseStream: "stream of partition leases and worker heartbeats",
-  sessionStream: "stream of device sessions (Hello nonce, downlink counters reserved)",
+  sessionStream: "stream of device sessions (Hello nonce and partition, downlink counters reserved)",
   leaseMs: "ms a partition lease lasts unless renewed; a dead worker's partitions move after about this long",
   ackWaitMs: "ms before a device message taken and not yet committed is delivered again to the same worker (a worker taking the partition over gets it at once)",
   maxAckPending: "device messages of one partition in flight at most (backpressure)",

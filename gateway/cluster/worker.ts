@@ -116,9 +116,10 @@ class TrackedCommitter extends GroupCommitter {
  * A device's session as kept in the session stream: the nonce and schema of the Hello that began it,
  * that Hello's place in the stream of device messages (its sequence number, and when the stream
  * stored it, in ns since 1970 as a decimal string; records written before the time was kept have
- * none), and the downlink counters reserved.
+ * none), the downlink counters reserved, and the partition the Hello came on (records written before
+ * it was kept have none).
  */
-interface SessionRecord { nonce: string; schema: number; helloSeq: number; helloAt?: string; reserved: number }
+interface SessionRecord { nonce: string; schema: number; helloSeq: number; helloAt?: string; reserved: number; part?: number }
 
 /**
  * Where a Hello stands against the one that began the device's session. Sequence numbers order a
@@ -442,9 +443,15 @@ class ClusterWorker implements Worker {
         const parts = [...this.toResume].filter((p) => !p.stopped && !p.lost);
         this.toResume.clear();
         if (!parts.length) continue;
-        let ids: string[];
+        // Each device with work waiting, in the partition its last Hello came on, as its session
+        // record says; one with no record, where nats-server's mapping places it (partitionFor: the
+        // two agree unless the mapping's count and `partitions` differ, PARTITIONS_MISMATCH).
+        const placed: { id: string; n: number }[] = [];
         try {
-          ids = await this.ingest.undoneDevices();
+          for (const id of await this.ingest.undoneDevices()) {
+            const kept = await this.loadSession(id);
+            placed.push({ id, n: kept && kept.part !== undefined ? kept.part : partitionFor(id, this.cfg.cluster.partitions) });
+          }
         } catch (e) {
           this.log.error({ partitions: parts.map((p) => p.n), err: String(e), retryMs: RESUME_RETRY_MS }, "what the partitions' holder before left undone not looked for: looked for again later");
           setTimeout(() => { for (const p of parts) if (!this.closed) this.resume(p); }, RESUME_RETRY_MS).unref();
@@ -452,8 +459,8 @@ class ClusterWorker implements Worker {
         }
         const served = new Map(parts.map((p) => [p.n, p]));
         const found: string[] = [];
-        for (const id of ids) {
-          const p = served.get(partitionFor(id, this.cfg.cluster.partitions));
+        for (const { id, n } of placed) {
+          const p = served.get(n);
           if (!p || p.stopped || p.lost) continue;
           found.push(id);
           this.partitionOf.set(id, p.n);
@@ -710,7 +717,7 @@ class ClusterWorker implements Worker {
       const device = await this.registry.get(id);
       const ok = device && hello.nonce.length === NONCE_LEN && checkControl(sha, device.keys.controlKey, CONTROL_HELLO, deviceIdBytes(id), hello.body, hello.tag);
       if (ok) {
-        const rec = { nonce: Buffer.from(hello.nonce).toString("hex"), schema: hello.schema, helloSeq: m.seq, helloAt: String(m.timestampNanos), reserved: RESERVE };
+        const rec = { nonce: Buffer.from(hello.nonce).toString("hex"), schema: hello.schema, helloSeq: m.seq, helloAt: String(m.timestampNanos), reserved: RESERVE, part: this.partitionOf.get(id) };
         await this.saveSession(id, rec);
         d.rec = rec;
         d.durable = RESERVE;

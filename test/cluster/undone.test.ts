@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
 import { StreamDevice } from "./stream-device.js";
 import { until, WORKER, workerFile } from "./workers.js";
-import { startWorker } from "../../gateway/cluster/worker.js";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { partitionFor, startWorker } from "../../gateway/cluster/worker.js";
 import type { Worker } from "../../gateway/cluster/worker.js";
 import { loadClusterConfig } from "../../gateway/cluster/config.js";
 import { configFrom } from "../../gateway/config.js";
@@ -79,6 +81,14 @@ describe.skipIf(!existsSync(NATS_BIN))("what a worker left undone after a commit
     await until("the device's recordings sealed and Acked", () => device!.done, 60000);
     await device.stop();
     await until("both clips' links asked for", () => asked >= 2, 10000);
+    // The device's session record says which partition its Hello came on: where the next worker looks for it.
+    const nc = await connect({ servers: nats.servers.split(","), user: WORKER.user, pass: WORKER.pass });
+    try {
+      const rec = await (await jetstreamManager(nc)).streams.getMessage("EVREC_SESSIONS", { last_by_subj: `evrec.session.${ID}` });
+      expect(rec!.json<{ part: number }>().part).toBe(partitionFor(ID, PARTITIONS));
+    } finally {
+      await nc.close();
+    }
     await first.close();
 
     const t = await store();
