@@ -1,15 +1,14 @@
-// The C2PA signer's own thread (c2pa.ts starts one per export). c2pa-rs built for WebAssembly
+// The C2PA signer's own thread (c2pa.ts starts one for the process). c2pa-rs built for WebAssembly
 // (@contentauth/c2pa-wasm) signs a whole asset in one synchronous call, 0.43 s for a WAV of 64 MiB
 // on a 2-core machine, and its memory grows to hold the asset several times over and never
 // shrinks (a process that had signed a two-hour recording kept 1.1 GB). Here, neither stops the
-// gateway's event loop (its devices' Acks), and the memory goes when the export ends the thread.
+// gateway's event loop (its devices' Acks), and the memory goes when the thread ends, idle.
 // Plain JavaScript, not TypeScript: it is loaded as a file by a Worker, whatever loader (tsx,
 // vitest) runs the process that starts it (store/sqlite-worker.mjs does the same).
 //
-// workerData: { module (c2pa-rs's, compiled), keyFile, chain (the certificates' DER, leaf first),
-// assertionLabel }. Messages
-// in: { id, asset, format, title, assertion, createdAt }; out: { id, ok: true, signed } (its
-// buffer transferred) or { id, ok: false, code, message }.
+// workerData: { module (c2pa-rs's, compiled), assertionLabel }. Messages in: { id, keyFile, chain
+// (the certificates' DER, leaf first), asset, format, title, assertion, createdAt }; out:
+// { id, ok: true, signed } (its buffer transferred) or { id, ok: false, code, message }.
 //
 // That build leaves the signature to us: its signer callback gets the claim bytes and must return
 // a whole tagged COSE_Sign1 (RFC 9052: algorithm and x5chain in the protected header, payload
@@ -61,23 +60,24 @@ const int = (n) => (n >= 0 ? head(0, n) : head(1, -1 - n));
 /** COSE algorithm ids (RFC 9053) and the names c2pa-rs gives them. */
 const ALGS = { ed25519: { cose: -8, name: "ed25519" }, es256: { cose: -7, name: "es256" } };
 
-let signing = null;
-function credentials() {
-  if (signing) return signing;
-  const key = createPrivateKey(readFileSync(workerData.keyFile));
+/** The key and chain a signature is made with, prepared once while they stay the same. */
+let prepared = null;
+function credentials(keyFile, chain) {
+  const pem = readFileSync(keyFile, "utf8");
+  const same = prepared && prepared.pem === pem && prepared.chain.length === chain.length && prepared.chain.every((d, i) => Buffer.compare(d, chain[i]) === 0);
+  if (same) return prepared;
+  const key = createPrivateKey(pem);
   const t = key.asymmetricKeyType;
   const alg = t === "ed25519" ? ALGS.ed25519 : t === "ec" ? ALGS.es256 : null;
   if (!alg) throw new SignError("KEY_TYPE", `C2PA signing takes Ed25519 or P-256 keys, not ${t}`);
-  const ders = workerData.chain;
   // x5chain (label 33): one certificate as a byte string, several as an array, leaf first.
-  const chain = ders.length === 1 ? bstr(ders[0]) : cat([head(4, ders.length), ...ders.map(bstr)]);
-  const protectedHeader = cat([head(5, 2), int(1), int(alg.cose), int(33), chain]);
-  return (signing = { key, alg, protectedHeader, reserve: protectedHeader.length + 512 });
+  const x5chain = chain.length === 1 ? bstr(chain[0]) : cat([head(4, chain.length), ...chain.map(bstr)]);
+  const protectedHeader = cat([head(5, 2), int(1), int(alg.cose), int(33), x5chain]);
+  return (prepared = { pem, chain, key, alg, protectedHeader, reserve: protectedHeader.length + 512 });
 }
 
 /** A COSE_Sign1 over the claim, detached payload, padded with an unprotected "pad" to exactly `reserve` bytes. */
-function cose(claim) {
-  const { key, alg, protectedHeader, reserve } = credentials();
+function cose(claim, { key, alg, protectedHeader, reserve }) {
   const toBeSigned = cat([head(4, 4), tstr("Signature1"), bstr(protectedHeader), bstr(new Uint8Array(0)), bstr(claim)]);
   const sig = new Uint8Array(nodeSign(alg.name === "es256" ? "sha256" : null, toBeSigned, alg.name === "es256" ? { key, dsaEncoding: "ieee-p1363" } : key));
   const build = (pad) => cat([Uint8Array.of(0xd2), head(4, 4), bstr(protectedHeader),
@@ -92,8 +92,8 @@ function cose(claim) {
 }
 
 /** Embed a manifest in the asset: a c2pa.created action and our assertion (c2pa.ts says what it holds). */
-async function sign({ asset, format, title, assertion, createdAt }) {
-  const { alg, reserve } = credentials();
+async function sign({ keyFile, chain, asset, format, title, assertion, createdAt }) {
+  const cred = credentials(keyFile, chain);
   const manifest = {
     claim_generator_info: [{ name: "evrec-station", version: "1" }],
     title,
@@ -105,7 +105,7 @@ async function sign({ asset, format, title, assertion, createdAt }) {
   };
   const builder = WasmBuilder.fromJson(JSON.stringify(manifest));
   try {
-    return await builder.sign({ alg: alg.name, reserveSize: reserve, sign: async (claim) => cose(claim) }, [], format, new MemoryBlob(asset));
+    return await builder.sign({ alg: cred.alg.name, reserveSize: cred.reserve, sign: async (claim) => cose(claim, cred) }, [], format, new MemoryBlob(asset));
   } catch (e) {
     if (e instanceof SignError) throw e;
     // c2pa-wasm's errors arrive as strings.
@@ -115,8 +115,10 @@ async function sign({ asset, format, title, assertion, createdAt }) {
   }
 }
 
+// One asset at a time, whatever exports send them: the memory is one signature's.
+let turn = Promise.resolve();
 parentPort.on("message", (m) => {
-  sign(m).then((signed) => {
+  turn = turn.then(() => sign(m)).then((signed) => {
     const out = signed.byteOffset === 0 && signed.byteLength === signed.buffer.byteLength ? signed : new Uint8Array(signed);
     parentPort.postMessage({ id: m.id, ok: true, signed: out }, [out.buffer]);
   }, (e) => parentPort.postMessage({ id: m.id, ok: false, code: e.code || "C2PA_SIGN", message: String(e && e.message) }));

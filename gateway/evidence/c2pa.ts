@@ -1,8 +1,9 @@
 // C2PA manifests on exported media (docs/EVIDENCE.md, SPEC.md R-EXP-8), signed with the
 // station's C2PA certificate (x509.ts) through c2pa-rs built for WebAssembly
 // (@contentauth/c2pa-wasm), in a thread of its own (c2pa-worker.mjs says why, and how the
-// signature is made): one per signer, started at its first signature and ended by close(), so an
-// export's signing neither holds the gateway's event loop nor leaves its memory behind.
+// signature is made): one for the process, whatever exports run at once, signing one asset at a
+// time, started at a signature and ended once none has come for IDLE_MS, so an export's signing
+// neither holds the gateway's event loop nor leaves its memory behind.
 import { Worker } from "node:worker_threads";
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -10,6 +11,9 @@ import { createRequire } from "node:module";
 import type { SigningCredentials } from "./x509.js";
 import { pemCertificates } from "./x509.js";
 import { C2PA_ASSERTION } from "../../protocol/bundle.js";
+
+/** The signing thread ends once no signature has come for this long (its memory goes with it). */
+export const IDLE_MS = 2000;
 
 export class C2paError extends Error {
   constructor(public code: string, message: string) {
@@ -38,29 +42,50 @@ function wasmModule(): object {
 
 type Reply = { id: number; ok: true; signed: Uint8Array } | { id: number; ok: false; code: string; message: string };
 
-/** Signs exported media with one certificate chain and its key. */
-export class C2paSigner {
+/** The process's signing thread (c2pa-worker.mjs), and the signatures waiting for it. */
+class SigningThread {
   private worker: Worker | null = null;
   private waiting = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
   private next = 1;
-  private chain: Uint8Array[];
+  private idle: NodeJS.Timeout | null = null;
 
-  constructor(private cred: SigningCredentials) {
-    this.chain = pemCertificates(cred.chainPem).map((p) => new Uint8Array(new X509Certificate(p).raw));
-    if (!this.chain.length) throw new C2paError("NO_CERTIFICATE", "no C2PA signing certificate");
+  sign(job: Record<string, unknown>): Promise<Uint8Array> {
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
+    const w = this.thread();
+    // Held while a signature waits (a CLI's export waits for it), let go of once none does.
+    w.ref();
+    return new Promise((resolve, reject) => {
+      const id = this.next++;
+      this.waiting.set(id, { resolve, reject });
+      w.postMessage({ id, ...job });
+    });
+  }
+
+  /** End the thread now; what waited for it fails, and the next signature starts another. */
+  async stop(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (this.idle) clearTimeout(this.idle);
+    this.idle = null;
+    if (w) await w.terminate();
   }
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL("./c2pa-worker.mjs", import.meta.url), { workerData: { module: wasmModule(), keyFile: this.cred.keyFile, chain: this.chain, assertionLabel: C2PA_ASSERTION } });
+    const w = new Worker(new URL("./c2pa-worker.mjs", import.meta.url), { workerData: { module: wasmModule(), assertionLabel: C2PA_ASSERTION } });
     w.on("message", (m: Reply) => {
       const p = this.waiting.get(m.id);
       if (!p) return;
       this.waiting.delete(m.id);
       if (m.ok) p.resolve(m.signed);
       else p.reject(new C2paError(m.code, m.message));
+      if (!this.waiting.size && this.worker === w) {
+        w.unref();
+        this.idle = setTimeout(() => void this.stop(), IDLE_MS).unref();
+      }
     });
-    // The thread gone (it failed to load, or ran out of memory): what waited fails, and the next signature starts another.
+    // The thread gone (ended, failed to load, out of memory): what waited fails, and the next signature starts another.
     const gone = (why: string) => {
       if (this.worker === w) this.worker = null;
       for (const p of this.waiting.values()) p.reject(new C2paError("C2PA_SIGN", `C2PA signing stopped: ${why}`));
@@ -70,6 +95,23 @@ export class C2paSigner {
     w.on("exit", (code) => gone(`its thread ended (exit code ${code})`));
     return (this.worker = w);
   }
+}
+
+const signing = new SigningThread();
+
+/** End the process's signing thread now (its memory given back); a signature after this starts another. */
+export function stopSigning(): Promise<void> {
+  return signing.stop();
+}
+
+/** Signs exported media with one certificate chain and its key. */
+export class C2paSigner {
+  private chain: Uint8Array[];
+
+  constructor(private cred: SigningCredentials) {
+    this.chain = pemCertificates(cred.chainPem).map((p) => new Uint8Array(new X509Certificate(p).raw));
+    if (!this.chain.length) throw new C2paError("NO_CERTIFICATE", "no C2PA signing certificate");
+  }
 
   /**
    * Embed a manifest in `asset` (format "audio/wav" or "image/jpeg"): a c2pa.created action (the
@@ -77,17 +119,6 @@ export class C2paSigner {
    * seal value and log index. Returns the signed asset; `asset` is copied, not taken.
    */
   sign(asset: Uint8Array, format: "audio/wav" | "image/jpeg", title: string, a: RecordingAssertion, createdAt: number): Promise<Uint8Array> {
-    return new Promise((resolve, reject) => {
-      const id = this.next++;
-      this.waiting.set(id, { resolve, reject });
-      this.thread().postMessage({ id, asset, format, title, assertion: a, createdAt });
-    });
-  }
-
-  /** End the signing thread and give back its memory; a signature after this starts another. */
-  async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    if (w) await w.terminate();
+    return signing.sign({ keyFile: this.cred.keyFile, chain: this.chain, asset, format, title, assertion: a, createdAt });
   }
 }

@@ -264,16 +264,11 @@ export async function writeBundle(p: PreparedExport, out: Writable, onProgress?:
   const cred = signingCredentials(deps.dataDir, deps.identity);
   const signer = new C2paSigner(cred);
   const recordings: BundleRecording[] = [];
-  try {
-    for (const it of p.items) {
-      progress.current = key(it.item);
-      recordings.push(await writeRecording(p, it, sink, signer));
-      progress.done++;
-      onProgress?.(progress);
-    }
-  } finally {
-    // The signing thread's memory (a recording's media several times over) goes with it.
-    await signer.close();
+  for (const it of p.items) {
+    progress.current = key(it.item);
+    recordings.push(await writeRecording(p, it, sink, signer));
+    progress.done++;
+    onProgress?.(progress);
   }
   const chain = pemCertificates(cred.chainPem).join("");
   await sink.put("station/c2pa-chain.pem", Buffer.byteLength(chain), Buffer.from(chain));
