@@ -42,58 +42,61 @@ function wasmModule(): object {
 
 type Reply = { id: number; ok: true; signed: Uint8Array } | { id: number; ok: false; code: string; message: string };
 
-/** The process's signing thread (c2pa-worker.mjs), and the signatures waiting for it. */
+/** A signing thread, and the signatures waiting for it. */
+interface Thread { worker: Worker; waiting: Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }> }
+
+/** The process's signing thread (c2pa-worker.mjs). */
 class SigningThread {
-  private worker: Worker | null = null;
-  private waiting = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
+  private current: Thread | null = null;
   private next = 1;
   private idle: NodeJS.Timeout | null = null;
 
   sign(job: Record<string, unknown>): Promise<Uint8Array> {
     if (this.idle) clearTimeout(this.idle);
     this.idle = null;
-    const w = this.thread();
+    const t = this.thread();
     // Held while a signature waits (a CLI's export waits for it), let go of once none does.
-    w.ref();
+    t.worker.ref();
     return new Promise((resolve, reject) => {
       const id = this.next++;
-      this.waiting.set(id, { resolve, reject });
-      w.postMessage({ id, ...job });
+      t.waiting.set(id, { resolve, reject });
+      t.worker.postMessage({ id, ...job });
     });
   }
 
   /** End the thread now; what waited for it fails, and the next signature starts another. */
   async stop(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
+    const t = this.current;
+    this.current = null;
     if (this.idle) clearTimeout(this.idle);
     this.idle = null;
-    if (w) await w.terminate();
+    if (t) await t.worker.terminate();
   }
 
-  private thread(): Worker {
-    if (this.worker) return this.worker;
-    const w = new Worker(new URL("./c2pa-worker.mjs", import.meta.url), { workerData: { module: wasmModule(), assertionLabel: C2PA_ASSERTION } });
-    w.on("message", (m: Reply) => {
-      const p = this.waiting.get(m.id);
+  private thread(): Thread {
+    if (this.current) return this.current;
+    const worker = new Worker(new URL("./c2pa-worker.mjs", import.meta.url), { workerData: { module: wasmModule(), assertionLabel: C2PA_ASSERTION } });
+    const t: Thread = { worker, waiting: new Map() };
+    worker.on("message", (m: Reply) => {
+      const p = t.waiting.get(m.id);
       if (!p) return;
-      this.waiting.delete(m.id);
+      t.waiting.delete(m.id);
       if (m.ok) p.resolve(m.signed);
       else p.reject(new C2paError(m.code, m.message));
-      if (!this.waiting.size && this.worker === w) {
-        w.unref();
-        this.idle = setTimeout(() => void this.stop(), IDLE_MS).unref();
+      if (!t.waiting.size && this.current === t) {
+        worker.unref();
+        this.idle = setTimeout(() => { if (this.current === t && !t.waiting.size) void this.stop(); }, IDLE_MS).unref();
       }
     });
-    // The thread gone (ended, failed to load, out of memory): what waited fails, and the next signature starts another.
+    // The thread gone (ended, failed to load, out of memory): what waited for it fails, and the next signature starts another.
     const gone = (why: string) => {
-      if (this.worker === w) this.worker = null;
-      for (const p of this.waiting.values()) p.reject(new C2paError("C2PA_SIGN", `C2PA signing stopped: ${why}`));
-      this.waiting.clear();
+      if (this.current === t) this.current = null;
+      for (const p of t.waiting.values()) p.reject(new C2paError("C2PA_SIGN", `C2PA signing stopped: ${why}`));
+      t.waiting.clear();
     };
-    w.on("error", (e) => gone(e.message));
-    w.on("exit", (code) => gone(`its thread ended (exit code ${code})`));
-    return (this.worker = w);
+    worker.on("error", (e) => gone(e.message));
+    worker.on("exit", (code) => gone(`its thread ended (exit code ${code})`));
+    return (this.current = t);
   }
 }
 
