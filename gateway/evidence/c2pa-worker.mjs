@@ -8,7 +8,8 @@
 //
 // workerData: { module (c2pa-rs's, compiled), assertionLabel }. Messages in: { id, keyFile, chain
 // (the certificates' DER, leaf first), asset, format, title, assertion, createdAt }; out:
-// { id, ok: true, signed } (its buffer transferred) or { id, ok: false, code, message }.
+// { id, ok: true, signed } (its buffer transferred) or { id, ok: false, code, message }: the code
+// C2PA_SIGN where c2pa-rs refused the asset, C2PA_KEY or KEY_TYPE for the key, COSE_SIZE.
 //
 // That build leaves the signature to us: its signer callback gets the claim bytes and must return
 // a whole tagged COSE_Sign1 (RFC 9052: algorithm and x5chain in the protected header, payload
@@ -63,10 +64,12 @@ const ALGS = { ed25519: { cose: -8, name: "ed25519" }, es256: { cose: -7, name: 
 /** The key and chain a signature is made with, prepared once while they stay the same. */
 let prepared = null;
 function credentials(keyFile, chain) {
-  const pem = readFileSync(keyFile, "utf8");
+  let pem;
+  try { pem = readFileSync(keyFile, "utf8"); } catch (e) { throw new SignError("C2PA_KEY", `the C2PA signing key ${keyFile} can't be read: ${e && e.message}`); }
   const same = prepared && prepared.pem === pem && prepared.chain.length === chain.length && prepared.chain.every((d, i) => Buffer.compare(d, chain[i]) === 0);
   if (same) return prepared;
-  const key = createPrivateKey(pem);
+  let key;
+  try { key = createPrivateKey(pem); } catch (e) { throw new SignError("C2PA_KEY", `the C2PA signing key ${keyFile} is not a private key: ${e && e.message}`); }
   const t = key.asymmetricKeyType;
   const alg = t === "ed25519" ? ALGS.ed25519 : t === "ec" ? ALGS.es256 : null;
   if (!alg) throw new SignError("KEY_TYPE", `C2PA signing takes Ed25519 or P-256 keys, not ${t}`);
@@ -121,5 +124,5 @@ parentPort.on("message", (m) => {
   turn = turn.then(() => sign(m)).then((signed) => {
     const out = signed.byteOffset === 0 && signed.byteLength === signed.buffer.byteLength ? signed : new Uint8Array(signed);
     parentPort.postMessage({ id: m.id, ok: true, signed: out }, [out.buffer]);
-  }, (e) => parentPort.postMessage({ id: m.id, ok: false, code: e.code || "C2PA_SIGN", message: String(e && e.message) }));
+  }, (e) => parentPort.postMessage({ id: m.id, ok: false, code: e instanceof SignError ? e.code : "C2PA_SIGN", message: String(e && e.message) }));
 });

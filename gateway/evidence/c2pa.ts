@@ -91,7 +91,7 @@ class SigningThread {
     // The thread gone (ended, failed to load, out of memory): what waited for it fails, and the next signature starts another.
     const gone = (why: string) => {
       if (this.current === t) this.current = null;
-      for (const p of t.waiting.values()) p.reject(new C2paError("C2PA_SIGN", `C2PA signing stopped: ${why}`));
+      for (const p of t.waiting.values()) p.reject(new C2paError("C2PA_STOPPED", `C2PA signing stopped: ${why}`));
       t.waiting.clear();
     };
     worker.on("error", (e) => gone(e.message));

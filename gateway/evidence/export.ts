@@ -22,7 +22,7 @@ import type { Approvals, Actor, Item } from "../services/approvals.js";
 import { ApprovalError } from "../services/approvals.js";
 import * as xs from "../store/export.js";
 import { signingCredentials, pemCertificates } from "./x509.js";
-import { C2paSigner } from "./c2pa.js";
+import { C2paError, C2paSigner } from "./c2pa.js";
 import { custodyEvents } from "./custody.js";
 import { custodyPdf, custodyRows } from "./custody-report.js";
 import { bundleReadme } from "./bundle-readme.js";
@@ -407,7 +407,12 @@ async function writeRecording(p: PreparedExport, it: PlannedItem, sink: ZipSink,
         try {
           bytes = await signer.sign(data, "image/jpeg", `${device}-${recording}-${r.seq}.jpg`, { ...assertion, fromSeq: r.seq, toSeq: r.seq }, recordedAt);
           c2pa = true;
-        } catch { bytes = data; /* a frame c2pa-rs can't parse goes as written, marked unsigned */ }
+        } catch (e) {
+          // A frame c2pa-rs can't parse goes as written, marked unsigned; a key that can't sign, or
+          // signing that stopped, fails the export as it would a WAV's.
+          if (!(e instanceof C2paError && e.code === "C2PA_SIGN")) throw e;
+          bytes = data;
+        }
       }
       const path = dir + `media/${String(r.seq).padStart(6, "0")}.${EXT[format]}`;
       await sink.put(path, bytes.length, bytes);

@@ -66,11 +66,17 @@ describe("the C2PA signer", () => {
     expect(read.map((v) => [v.state, v.assertion])).toEqual(asked.map((a) => ["Trusted", a]));
   }, 60000);
 
+  it("says C2PA_KEY when its key can't be read, C2PA_SIGN when c2pa-rs can't take the asset", async () => {
+    await expect(new C2paSigner({ ...cred, keyFile: join(dir, "no-such-key.pem") }).sign(wav(4096), "audio/wav", "BWC-C1-10.wav", assertion, Date.now()))
+      .rejects.toMatchObject({ code: "C2PA_KEY", message: expect.stringMatching(/can't be read/) });
+    await expect(new C2paSigner(cred).sign(randomBytes(4096), "image/jpeg", "BWC-C1-11.jpg", assertion, Date.now())).rejects.toMatchObject({ code: "C2PA_SIGN" });
+  }, 60000);
+
   it("fails what it was signing with a reason when its thread ends, and signs what comes after in a new one", async () => {
     const signer = new C2paSigner(cred);
     const pending = signer.sign(wav(8 * 1048576), "audio/wav", "BWC-C1-8.wav", assertion, Date.now());
     await stopSigning();
-    await expect(pending).rejects.toMatchObject({ code: "C2PA_SIGN", message: expect.stringMatching(/C2PA signing stopped/) });
+    await expect(pending).rejects.toMatchObject({ code: "C2PA_STOPPED", message: expect.stringMatching(/C2PA signing stopped/) });
     // Asked while a thread ends (as when one ends idle just as an export comes): made by the next one.
     await signer.sign(wav(4096), "audio/wav", "BWC-C1-9.wav", assertion, Date.now());
     const ending = stopSigning();
