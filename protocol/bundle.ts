@@ -3,6 +3,7 @@
 // manifest's shape, the chunk record layout and the WAV framing, shared by the station's
 // exporter and the offline verifier. Sans-IO.
 import { HEADER_LEN, TAG_LEN } from "./constants.js";
+import { concat } from "./bytes.js";
 
 export const BUNDLE_TYPE = "evrec-export";
 export const BUNDLE_VERSION = 1;
@@ -141,6 +142,46 @@ export function riffChunks(b: Uint8Array): { id: string; offset: number; size: n
     p += 8 + size + (size & 1);
   }
   return out;
+}
+
+/**
+ * A JPEG with the C2PA manifest store that signing embedded in it taken out again (R-EXP-7): the
+ * APP11 segments that carry it as JUMBF (ISO 19566-5: "JP", the box instance number, the packet's
+ * sequence number, then the superbox), found by its first packet's superbox being labelled
+ * "c2pa", and every later packet of that box instance. What is left is the frame as the camera
+ * wrote it, byte for byte: every other segment as it was, and everything from the start of scan on
+ * copied as it is. Throws on a file that is not a JPEG, or whose segments run past its end.
+ */
+export function jpegWithoutC2pa(b: Uint8Array): Uint8Array {
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) throw new Error("not a JPEG file");
+  const u32 = (o: number) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+  const ascii = (o: number, n: number) => String.fromCharCode(...b.subarray(o, o + n));
+  const keep: Uint8Array[] = [b.subarray(0, 2)];
+  const manifests = new Set<number>();
+  let p = 2;
+  for (;;) {
+    if (p + 2 > b.length) throw new Error("the file ends before its start of scan");
+    if (b[p] !== 0xff) throw new Error(`no marker at byte ${p}`);
+    const marker = b[p + 1];
+    if (marker === 0xff) { keep.push(b.subarray(p, p + 1)); p++; continue; } // a fill byte
+    if (marker === 0xda || marker === 0xd9) break; // start of scan, or end of image: the rest as it is
+    if (p + 4 > b.length) throw new Error(`the segment at byte ${p} runs past the end of the file`);
+    const end = p + 2 + ((b[p + 2] << 8) | b[p + 3]);
+    if (end < p + 4 || end > b.length) throw new Error(`the segment at byte ${p} runs past the end of the file`);
+    let drop = false;
+    // APP11 with "JP": box instance (2 bytes), packet sequence (4), then the superbox (LBox, "jumb"),
+    // whose first box is its description (LBox, "jumd", a 16-byte type, toggles, then its label).
+    if (marker === 0xeb && end - p >= 12 && ascii(p + 4, 2) === "JP") {
+      const instance = (b[p + 6] << 8) | b[p + 7];
+      const box = p + 12;
+      if (u32(p + 8) === 1 && end - box >= 42 && ascii(box + 4, 4) === "jumb" && ascii(box + 12, 4) === "jumd" && (b[box + 32] & 0x02) && ascii(box + 33, 5) === "c2pa\0") manifests.add(instance);
+      drop = manifests.has(instance);
+    }
+    if (!drop) keep.push(b.subarray(p, end));
+    p = end;
+  }
+  keep.push(b.subarray(p));
+  return concat(keep);
 }
 
 /**

@@ -21,7 +21,7 @@ import { RecordingVerifier, WITHHELD } from "../protocol/verify.js";
 import { ChainCrypto } from "../protocol/chain.js";
 import { parseGenesis, parseSeal, H_LENGTH, H_SEQ } from "../protocol/blocks.js";
 import { severityOf } from "../protocol/reasons.js";
-import { CHUNK_RECORD, MANIFEST_PATH, SIGNATURE_PATH, BUNDLE_TYPE, BUNDLE_VERSION, C2PA_ASSERTION, bundleNoteText, flipSampleSign, riffChunks } from "../protocol/bundle.js";
+import { CHUNK_RECORD, MANIFEST_PATH, SIGNATURE_PATH, BUNDLE_TYPE, BUNDLE_VERSION, C2PA_ASSERTION, bundleNoteText, flipSampleSign, jpegWithoutC2pa, riffChunks } from "../protocol/bundle.js";
 import type { Bundle, BundleRecording } from "../protocol/bundle.js";
 import { GENESIS_LEN, HEADER_LEN, MEDIA_PCM_8K_U16LE, SEAL_LEN, TAG_LEN } from "../protocol/constants.js";
 
@@ -311,6 +311,9 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
         if (!d) throw new Error("no data chunk");
         body = data.subarray(d.offset, d.offset + d.size);
       } catch (e) { c.fail("media", item, "WAV_MALFORMED", `${m.path}: ${errText(e)}`); continue; }
+    } else if (m.format === "jpeg" && m.c2pa) {
+      // The frame as the camera wrote it is what its header's payload hash binds: the manifest out.
+      try { body = jpegWithoutC2pa(data); } catch (e) { c.fail("media", item, "JPEG_MALFORMED", `${m.path}: ${errText(e)}`); continue; }
     }
     let off = 0;
     for (let s = m.fromSeq; s <= m.toSeq; s++) {

@@ -73,15 +73,16 @@ export class FakeDevice {
   }
 
   /** Messages of one recording, in the order a device sends them. */
-  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array; interrupted?: boolean; startMs?: number; beacon?: Uint8Array; endReason?: number } = {}) {
+  recording(r: number, payloads: Uint8Array[], opts: { caseTag?: string; prevSeal?: Uint8Array; interrupted?: boolean; startMs?: number; beacon?: Uint8Array; endReason?: number; media?: number } = {}) {
+    const media = opts.media ?? MEDIA_PCM_8K_S16LE;
     const cc = new ChainCrypto(sha);
     const k1 = recordingKey(sha, stateAt(sha, this.keys.stateKey0, r - 1), r);
     const t0 = opts.startMs ?? Date.now();
-    const g = genesisFor(cc, this.dev, { recordingId: r, startMs: t0, preEventMs: 0, uptimeMs: 1, media: MEDIA_PCM_8K_S16LE, caseTag: opts.caseTag || "", beacon: opts.beacon || new Uint8Array(16), prevSeal: opts.prevSeal || new Uint8Array(32) });
+    const g = genesisFor(cc, this.dev, { recordingId: r, startMs: t0, preEventMs: 0, uptimeMs: 1, media, caseTag: opts.caseTag || "", beacon: opts.beacon || new Uint8Array(16), prevSeal: opts.prevSeal || new Uint8Array(32) });
     const w = new ChainWriter(sha, this.dev, r, k1, 0, g.c0, 0);
     const parts: { header: Uint8Array; payload: Uint8Array; tag: Uint8Array }[] = [];
     const chunks = payloads.map((p, i) => {
-      const o = w.chunk(p, 0, MEDIA_PCM_8K_S16LE, t0 + i * 1000, 1000, i, new Uint8Array(16));
+      const o = w.chunk(p, 0, media, t0 + i * 1000, 1000, i, new Uint8Array(16));
       parts.push({ header: o.header.slice(), payload: p, tag: o.tag.slice() });
       const f = chunkFrame(o.header, p.length, o.tag);
       return concat([f.prefix, p, f.suffix]);
