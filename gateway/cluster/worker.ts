@@ -145,6 +145,9 @@ interface DeviceState {
   bumping: Promise<void> | null;
 }
 
+/** A device of a partition not heard from yet. */
+const newDevice = (): DeviceState => ({ at: 0, chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null });
+
 interface Partition {
   n: number;
   /** The fencing token of the take that gave this worker the partition's lease (leases.ts). */
@@ -465,7 +468,8 @@ class ClusterWorker implements Worker {
           found.push(id);
           this.partitionOf.set(id, p.n);
           let d = this.devices.get(id);
-          if (!d) this.devices.set(id, (d = { at: Date.now(), chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
+          if (!d) this.devices.set(id, (d = newDevice()));
+          d.at = Date.now();
           d.chain = d.chain.then(() => (p.stopped || p.lost ? undefined : this.ingest.resumeDevice(id)))
             .catch((e) => this.log.error({ device: id, partition: p.n, err: String(e) }, "what the partition's holder before left undone for the device not made: made at its next Hello"));
         }
@@ -622,7 +626,7 @@ class ClusterWorker implements Worker {
     this.partitionOf.set(id, part.n);
     let d = this.devices.get(id);
     if (!d) {
-      this.devices.set(id, (d = { at: 0, chain: Promise.resolve(), conn: null, rec: null, durable: 0, bumping: null }));
+      this.devices.set(id, (d = newDevice()));
       // The partition this worker would place the device in (resume) must be the mapping's: said once if not.
       const mine = partitionFor(id, this.cfg.cluster.partitions);
       if (mine !== part.n && !this.mismatchSaid) {

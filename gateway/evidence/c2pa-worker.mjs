@@ -6,10 +6,11 @@
 // Plain JavaScript, not TypeScript: it is loaded as a file by a Worker, whatever loader (tsx,
 // vitest) runs the process that starts it (store/sqlite-worker.mjs does the same).
 //
-// workerData: { module (c2pa-rs's, compiled), assertionLabel }. Messages in: { id, keyFile, chain
-// (the certificates' DER, leaf first), asset, format, title, assertion, createdAt }; out:
-// { id, ok: true, signed } (its buffer transferred) or { id, ok: false, code, message }: the code
-// C2PA_SIGN where c2pa-rs refused the asset, C2PA_KEY or KEY_TYPE for the key, COSE_SIZE.
+// workerData: { module (c2pa-rs's, compiled), assertionLabel }. Messages in: { id, keyFile (its
+// name), keyPem, chain (the certificates' DER, leaf first), asset, format, title, assertion,
+// createdAt }; out: { id, ok: true, signed } (its buffer transferred) or { id, ok: false, code,
+// message }: the code C2PA_SIGN where c2pa-rs refused the asset, C2PA_KEY or KEY_TYPE for the
+// key, COSE_SIZE.
 //
 // That build leaves the signature to us: its signer callback gets the claim bytes and must return
 // a whole tagged COSE_Sign1 (RFC 9052: algorithm and x5chain in the protected header, payload
@@ -18,7 +19,6 @@
 // library would be one more dependency to audit.
 import { parentPort, workerData } from "node:worker_threads";
 import { createPrivateKey, sign as nodeSign } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { initSync, WasmBuilder } from "@contentauth/c2pa-wasm";
 
 class SignError extends Error {
@@ -63,9 +63,7 @@ const ALGS = { ed25519: { cose: -8, name: "ed25519" }, es256: { cose: -7, name: 
 
 /** The key and chain a signature is made with, prepared once while they stay the same. */
 let prepared = null;
-function credentials(keyFile, chain) {
-  let pem;
-  try { pem = readFileSync(keyFile, "utf8"); } catch (e) { throw new SignError("C2PA_KEY", `the C2PA signing key ${keyFile} can't be read: ${e && e.message}`); }
+function credentials(keyFile, pem, chain) {
   const same = prepared && prepared.pem === pem && prepared.chain.length === chain.length && prepared.chain.every((d, i) => Buffer.compare(d, chain[i]) === 0);
   if (same) return prepared;
   let key;
@@ -95,8 +93,8 @@ function cose(claim, { key, alg, protectedHeader, reserve }) {
 }
 
 /** Embed a manifest in the asset: a c2pa.created action and our assertion (c2pa.ts says what it holds). */
-async function sign({ keyFile, chain, asset, format, title, assertion, createdAt }) {
-  const cred = credentials(keyFile, chain);
+async function sign({ keyFile, keyPem, chain, asset, format, title, assertion, createdAt }) {
+  const cred = credentials(keyFile, keyPem, chain);
   const manifest = {
     claim_generator_info: [{ name: "evrec-station", version: "1" }],
     title,

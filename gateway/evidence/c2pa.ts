@@ -13,7 +13,7 @@ import { pemCertificates } from "./x509.js";
 import { C2PA_ASSERTION } from "../../protocol/bundle.js";
 
 /** The signing thread ends once no signature has come for this long (its memory goes with it). */
-export const IDLE_MS = 2000;
+const IDLE_MS = 2000;
 
 export class C2paError extends Error {
   constructor(public code: string, message: string) {
@@ -110,6 +110,8 @@ export function stopSigning(): Promise<void> {
 /** Signs exported media with one certificate chain and its key. */
 export class C2paSigner {
   private chain: Uint8Array[];
+  /** The key, read at the first signature: once a signer (an export), not once a frame. */
+  private keyPem: string | null = null;
 
   constructor(private cred: SigningCredentials) {
     this.chain = pemCertificates(cred.chainPem).map((p) => new Uint8Array(new X509Certificate(p).raw));
@@ -122,6 +124,12 @@ export class C2paSigner {
    * seal value and log index. Returns the signed asset; `asset` is copied, not taken.
    */
   sign(asset: Uint8Array, format: "audio/wav" | "image/jpeg", title: string, a: RecordingAssertion, createdAt: number): Promise<Uint8Array> {
-    return signing.sign({ keyFile: this.cred.keyFile, chain: this.chain, asset, format, title, assertion: a, createdAt });
+    const keyFile = this.cred.keyFile;
+    try {
+      this.keyPem ??= readFileSync(keyFile, "utf8");
+    } catch (e) {
+      return Promise.reject(new C2paError("C2PA_KEY", `the C2PA signing key ${keyFile} can't be read: ${(e as Error).message}`));
+    }
+    return signing.sign({ keyFile, keyPem: this.keyPem, chain: this.chain, asset, format, title, assertion: a, createdAt });
   }
 }
