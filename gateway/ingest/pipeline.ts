@@ -291,19 +291,20 @@ export class Ingest {
    * its own), and its case links by tag left unmade.
    */
   private async resumeUndone(dev: Device): Promise<void> {
-    for (const x of await store.uncheckedLinks(this.db, 1000, dev.id)) await this.rec(dev, x.recording_id);
-    if (this.opts.linkByTag) for (const x of await store.pendingTagLinks(this.db, 1000, dev.id)) this.linkByTag(dev.id, x.recording_id, true);
+    const device = dev.id;
+    for await (const x of pages((after) => store.uncheckedLinks(this.db, UNDONE_PAGE, { device, after }))) await this.rec(dev, x.recording_id);
+    if (this.opts.linkByTag) for await (const x of pages((after) => store.pendingTagLinks(this.db, UNDONE_PAGE, { device, after }))) this.linkByTag(device, x.recording_id, true);
   }
 
   /**
-   * Devices an earlier process left work undone for after a commit (resumeUndone): at most `limit`
-   * recordings of each kind read. A cluster worker makes theirs as it takes their partitions: a
+   * Devices an earlier process left work undone for after a commit (resumeUndone), all of them,
+   * read `page` recordings at a time. A cluster worker makes theirs as it takes their partitions: a
    * device silent since (off, or retired) says no Hello and is not taken over.
    */
-  async undoneDevices(limit = 10000): Promise<string[]> {
+  async undoneDevices(page = UNDONE_PAGE): Promise<string[]> {
     const ids = new Set<string>();
-    for (const x of await store.uncheckedLinks(this.db, limit)) ids.add(x.device_id);
-    if (this.opts.linkByTag) for (const x of await store.pendingTagLinks(this.db, limit)) ids.add(x.device_id);
+    for await (const x of pages((after) => store.uncheckedLinks(this.db, page, { after }), page)) ids.add(x.device_id);
+    if (this.opts.linkByTag) for await (const x of pages((after) => store.pendingTagLinks(this.db, page, { after }), page)) ids.add(x.device_id);
     return [...ids];
   }
 
@@ -962,12 +963,13 @@ export class Ingest {
   /**
    * Check the genesis links an earlier run left unchecked (store.uncheckedLinks): each such
    * recording is loaded as its next chunk would load it, which checks its link and commits the
-   * outcome (a broken link fails it GENESIS_LINK and raises an alarm). Returns how many were loaded.
+   * outcome (a broken link fails it GENESIS_LINK and raises an alarm). All of them, read `page` at
+   * a time. Returns how many were loaded.
    */
-  checkUncheckedLinks(): Promise<number> {
+  checkUncheckedLinks(page = UNDONE_PAGE): Promise<number> {
     const pass = (async () => {
       let n = 0;
-      for (const row of await store.uncheckedLinks(this.db, 10000)) {
+      for await (const row of pages((after) => store.uncheckedLinks(this.db, page, { after }), page)) {
         if (this.closed) break;
         const dev = await this.registry.get(row.device_id);
         if (!dev) continue;
@@ -1118,12 +1120,15 @@ export class Ingest {
     });
   }
 
-  /** Case links by tag an earlier run left unmade (store.pendingTagLinks), asked again; how many. */
-  async resumeTagLinks(): Promise<number> {
+  /** Case links by tag an earlier run left unmade (store.pendingTagLinks), all asked again, read `page` at a time; how many. */
+  async resumeTagLinks(page = UNDONE_PAGE): Promise<number> {
     if (!this.opts.linkByTag) return 0;
-    const rows = await store.pendingTagLinks(this.db, 10000);
-    for (const row of rows) this.linkByTag(row.device_id, row.recording_id, true);
-    return rows.length;
+    let n = 0;
+    for await (const row of pages((after) => store.pendingTagLinks(this.db, page, { after }), page)) {
+      this.linkByTag(row.device_id, row.recording_id, true);
+      n++;
+    }
+    return n;
   }
 
   private async status(s: Session, c: Control): Promise<void> {
@@ -1219,6 +1224,24 @@ export class Ingest {
 }
 
 function ignore(): void {}
+
+/** How many recordings a read of undone work takes at a time (pages). */
+const UNDONE_PAGE = 10000;
+
+/**
+ * Every recording a paged store read finds, read `page` at a time, each read resuming after the
+ * last key of the one before: a row handled meanwhile (its link checked, so no longer found) does
+ * not shift the next page, and one that stays undone is not read again.
+ */
+async function* pages(read: (after: store.RecordingKey | undefined) => Promise<store.RecordingKey[]>, page = UNDONE_PAGE): AsyncGenerator<store.RecordingKey> {
+  let after: store.RecordingKey | undefined;
+  for (;;) {
+    const rows = await read(after);
+    yield* rows;
+    if (rows.length < page) return;
+    after = rows[rows.length - 1];
+  }
+}
 
 /**
  * What an Ack of `r` says now, or -1 when nothing may be said: while a commit that would create

@@ -40,28 +40,43 @@ export async function storedSeal(db: Db, device: string, recording: number): Pro
   return r && r.seal_block && r.seal_tag && r.seal_block.length === 128 ? { block: new Uint8Array(r.seal_block), tag: new Uint8Array(r.seal_tag) } : null;
 }
 
+/** A recording's key; also where a paged read of recordings resumes (after it, in key order). */
+export interface RecordingKey { device_id: string; recording_id: number }
+
+/** Of one device, after a key: the conditions and parameters a paged read of recordings adds. */
+function page(col: string, o: { device?: string; after?: RecordingKey }): { sql: string; params: Params } {
+  let sql = "";
+  const params: Params = [];
+  if (o.device !== undefined) { sql += ` AND ${col}device_id = ?`; params.push(o.device); }
+  if (o.after) { sql += ` AND (${col}device_id, ${col}recording_id) > (?, ?)`; params.push(o.after.device_id, o.after.recording_id); }
+  return { sql, params };
+}
+
 /**
  * Recordings whose start was stored before the seal of the recording before them, and whose link
  * to that seal was never checked though the seal is stored now: a check cut short (the process
  * killed between the seal's commit and the check's, the database away when it ran). Of one
- * device, or of all; at most `limit`, in order.
+ * device, or of all; at most `limit`, in key order, after `after` if given (a page of them).
  */
-export async function uncheckedLinks(db: Db, limit: number, device?: string): Promise<{ device_id: string; recording_id: number }[]> {
+export async function uncheckedLinks(db: Db, limit: number, o: { device?: string; after?: RecordingKey } = {}): Promise<RecordingKey[]> {
+  const w = page("r.", o);
   return db.all(
     `SELECT r.device_id, r.recording_id FROM recordings r
        JOIN recordings p ON p.device_id = r.device_id AND p.recording_id = r.recording_id - 1
-      WHERE r.prev_checked = 0 AND r.genesis IS NOT NULL AND p.seal_block IS NOT NULL${device === undefined ? "" : " AND r.device_id = ?"}
-      ORDER BY r.device_id, r.recording_id LIMIT ?`, device === undefined ? [limit] : [device, limit]);
+      WHERE r.prev_checked = 0 AND r.genesis IS NOT NULL AND p.seal_block IS NOT NULL${w.sql}
+      ORDER BY r.device_id, r.recording_id LIMIT ?`, [...w.params, limit]);
 }
 
 /**
  * Recordings whose case tag asked for a link not yet made (tag_link_pending): the link was cut
- * short by the process's end, or is being made now. Of one device, or of all; at most `limit`.
+ * short by the process's end, or is being made now. Of one device, or of all; at most `limit`, in
+ * key order, after `after` if given.
  */
-export async function pendingTagLinks(db: Db, limit: number, device?: string): Promise<{ device_id: string; recording_id: number }[]> {
+export async function pendingTagLinks(db: Db, limit: number, o: { device?: string; after?: RecordingKey } = {}): Promise<RecordingKey[]> {
+  const w = page("", o);
   return db.all(
-    `SELECT device_id, recording_id FROM recordings WHERE tag_link_pending IS NOT NULL${device === undefined ? "" : " AND device_id = ?"}
-      ORDER BY device_id, recording_id LIMIT ?`, device === undefined ? [limit] : [device, limit]);
+    `SELECT device_id, recording_id FROM recordings WHERE tag_link_pending IS NOT NULL${w.sql}
+      ORDER BY device_id, recording_id LIMIT ?`, [...w.params, limit]);
 }
 
 /** How many times a recording's case tag has asked for its link (null: none waiting). */
