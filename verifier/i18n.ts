@@ -43,28 +43,37 @@ export function summary(r: VerifyReport, lang: Lang, file: string): string[] {
   const warns = r.findings.filter((f) => f.status === "WARN");
   const items = r.recordings.map((x) => x.item + (x.excerpt ? (lang === "en" ? ` (excerpt, chunks ${x.excerpt[0]}-${x.excerpt[1]})` : `（片段，第 ${x.excerpt[0]}-${x.excerpt[1]} 块）`) : ""));
   const keyGiven = !warns.some((w) => w.code === "KEY_FROM_BUNDLE");
-  if (lang === "zh-CN") {
-    const out: string[] = [];
-    if (!b) return [`结论：${file} 不是可读的证据导出包，核验失败。`];
-    out.push(r.ok ? `结论：核验通过。本包中的 ${r.recordings.length} 段录音自设备录制以来未被改动，` + (keyGiven ? `由执法记录站 ${b.station.name} 导出并签名。` : `但未提供本站公钥（--station-key），只能证明包内一致，不能证明由谁导出。`)
-      : `结论：核验失败，共 ${fails.length} 项问题。本包的内容不能作为未经改动的证据采信，请联系导出单位。`);
-    out.push(`导出：${b.export.by}（${b.export.role}），${iso(b.createdAt)}，事由：${b.export.reason}；${b.case ? `案件 ${b.case.number}` : `录音 ${b.export.target}`}。`);
-    out.push(`录音：${items.join("，")}。`);
-    out.push(`透明日志检查点：第 ${b.checkpoint.size} 条为止，由本站签名${r.ok ? "，证明这些录音的清单及本次导出已登记在公开日志中" : ""}。`);
-    for (const f of fails.slice(0, 20)) out.push(`  失败：${checkName(f.check, lang)}（${f.item}）${f.code}：${f.detail}`);
-    if (fails.length > 20) out.push(`  ……另有 ${fails.length - 20} 项`);
-    for (const w of warns) out.push(`  注意：${checkName(w.check, lang)}（${w.item}）${w.code}：${w.detail}`);
+  const passed = (id: CheckId) => r.checks.some((c) => c.id === id && c.status !== "FAIL");
+  // What the station itself judged failed or incomplete (its signed manifest leaf says so): the
+  // bundle can be intact and still hold a recording the station saw tampered with (an
+  // equivocation's other copy is not in it), so the result says so first, not in a warning.
+  const judged = r.recordings.filter((x) => x.station === "failed");
+  const findings = (out: string[]) => {
+    const [f, more, w] = lang === "en" ? ["  FAIL", (n: number) => `  ... and ${n} more`, "  WARN"] : ["  失败：", (n: number) => `  ……另有 ${n} 项`, "  注意："];
+    const line = (head: string, x: (typeof fails)[number]) => lang === "en" ? `${head} ${checkName(x.check, lang)} (${x.item}) ${x.code}: ${x.detail}` : `${head}${checkName(x.check, lang)}（${x.item}）${x.code}：${x.detail}`;
+    for (const x of fails.slice(0, 20)) out.push(line(f, x));
+    if (fails.length > 20) out.push(more(fails.length - 20));
+    for (const x of warns) out.push(line(w, x));
     return out;
+  };
+  if (lang === "zh-CN") {
+    if (!b) return findings([`结论：${file} 不是可读的证据导出包，核验失败。`]);
+    const out: string[] = [];
+    if (!r.ok) out.push(`结论：核验失败，共 ${fails.length} 项问题。本包的内容不能作为未经改动的证据采信，请联系导出单位。`);
+    else if (judged.length) out.push(`结论：本包自导出以来完整，但执法记录站判定其中 ${judged.length} 段录音未通过核验（${judged.map((j) => j.item).join("，")}，原因见下）。站方的判定表示它看到了本包无法显示的问题（如设备发送的同一块的另一版本），这些录音不能作为未经改动的证据采信。`);
+    else out.push(`结论：核验通过。本包中的 ${r.recordings.length} 段录音自设备录制以来未被改动，` + (keyGiven ? `由执法记录站 ${b.station.name} 导出并签名。` : `但未提供本站公钥（--station-key），只能证明包内一致，不能证明由谁导出。`));
+    out.push(`${passed("manifest-signature") ? "" : "（清单签名未通过，以下为清单所称内容）"}导出：${b.export.by}（${b.export.role}），${iso(b.createdAt)}，事由：${b.export.reason}；${b.case ? `案件 ${b.case.number}` : `录音 ${b.export.target}`}。`);
+    out.push(`录音：${items.join("，")}。`);
+    out.push(passed("checkpoint") ? `透明日志检查点：第 ${b.checkpoint.size} 条为止，由本站签名${r.ok ? "，证明这些录音的清单及本次导出已登记在公开日志中" : ""}。` : `透明日志检查点：清单称第 ${b.checkpoint.size} 条为止，但其签名未通过核验（见下）。`);
+    return findings(out);
   }
+  if (!b) return findings([`Result: ${file} is not a readable evidence bundle: verification FAILED.`]);
   const out: string[] = [];
-  if (!b) return [`Result: ${file} is not a readable evidence bundle: verification FAILED.`];
-  out.push(r.ok ? `Result: PASS. The ${r.recordings.length} recording(s) in this bundle are unchanged since the recorder made them, ` + (keyGiven ? `exported and signed by station ${b.station.name}.` : `but no --station-key was given: this shows the bundle is consistent, not who made it.`)
-    : `Result: FAIL, ${fails.length} problem(s). The content can't be relied on as unaltered evidence; contact the exporting station.`);
-  out.push(`Exported by ${b.export.by} (${b.export.role}) at ${iso(b.createdAt)}, reason: ${b.export.reason}; ${b.case ? `case ${b.case.number}` : `recording ${b.export.target}`}.`);
+  if (!r.ok) out.push(`Result: FAIL, ${fails.length} problem(s). The content can't be relied on as unaltered evidence; contact the exporting station.`);
+  else if (judged.length) out.push(`Result: the bundle is intact, but the station judged ${judged.length} of its recording(s) FAILED (${judged.map((j) => j.item).join(", ")}; reasons below). The station saw what this bundle can't show (such as another copy of a chunk the device sent): those recordings can't be relied on as unaltered evidence.`);
+  else out.push(`Result: PASS. The ${r.recordings.length} recording(s) in this bundle are unchanged since the recorder made them, ` + (keyGiven ? `exported and signed by station ${b.station.name}.` : `but no --station-key was given: this shows the bundle is consistent, not who made it.`));
+  out.push(`${passed("manifest-signature") ? "Exported" : "The manifest, whose signature did not verify, says: exported"} by ${b.export.by} (${b.export.role}) at ${iso(b.createdAt)}, reason: ${b.export.reason}; ${b.case ? `case ${b.case.number}` : `recording ${b.export.target}`}.`);
   out.push(`Recordings: ${items.join(", ")}.`);
-  out.push(`Transparency log checkpoint of size ${b.checkpoint.size}, signed by the station${r.ok ? ": the recordings' manifests and this export are in the public log" : ""}.`);
-  for (const f of fails.slice(0, 20)) out.push(`  FAIL ${checkName(f.check, lang)} (${f.item}) ${f.code}: ${f.detail}`);
-  if (fails.length > 20) out.push(`  ... and ${fails.length - 20} more`);
-  for (const w of warns) out.push(`  WARN ${checkName(w.check, lang)} (${w.item}) ${w.code}: ${w.detail}`);
-  return out;
+  out.push(passed("checkpoint") ? `Transparency log checkpoint of size ${b.checkpoint.size}, signed by the station${r.ok ? ": the recordings' manifests and this export are in the public log" : ""}.` : `Transparency log checkpoint: the manifest names one of size ${b.checkpoint.size}, but its signature did not verify (below).`);
+  return findings(out);
 }

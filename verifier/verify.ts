@@ -47,7 +47,8 @@ export interface VerifyReport {
   checks: { id: CheckId; status: Status; count: number }[];
   findings: Finding[];
   bundle: Pick<Bundle, "id" | "createdAt" | "station" | "export" | "case" | "checkpoint"> | null;
-  recordings: { item: string; chunks: number; excerpt: [number, number] | null; verdict: string; c2pa: string | null; bytes: number; times: BundleRecording["times"] | null }[];
+  /** Each recording: `verdict` this verifier's, `station` the station's own in its signed manifest leaf (null if that leaf can't be read). */
+  recordings: { item: string; chunks: number; excerpt: [number, number] | null; verdict: string; station: string | null; c2pa: string | null; bytes: number; times: BundleRecording["times"] | null }[];
   bytes: number;
 }
 
@@ -101,6 +102,10 @@ export async function verifyOpened(zip: Archive | Error, name: string, opts: Ver
 async function verifyArchive(zip: Archive, opts: VerifyOptions, c: Collector, report: VerifyReport): Promise<VerifyReport> {
   try {
     await verifyOpen(zip, opts, c, report);
+  } catch (e) {
+    // Each read and check reports its own failures; this is for one none foresaw, so that the
+    // bundle still fails with what was found so far, and never passes.
+    c.fail("bundle", "bundle", "VERIFY_ERROR", `verification stopped: ${errText(e)}`);
   } finally {
     zip.close();
   }
@@ -123,16 +128,17 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
     c.fail("bundle", "bundle", "NOT_A_BUNDLE", `no ${MANIFEST_PATH} or ${SIGNATURE_PATH}: not an evidence bundle`);
     return;
   }
-  const manifestBytes = await zip.read(MANIFEST_PATH);
   let b: Bundle;
+  let manifestBytes: Uint8Array;
   try {
+    manifestBytes = await readEntry(zip, MANIFEST_PATH);
     const text = new TextDecoder("utf-8", { fatal: true }).decode(manifestBytes);
     b = JSON.parse(text) as Bundle;
     if (canonicalize(b) !== text) throw new Error("not in RFC 8785 canonical form");
     if (b.type !== BUNDLE_TYPE || b.v !== BUNDLE_VERSION) throw new Error(`type ${String(b.type)} version ${String(b.v)}: this verifier reads ${BUNDLE_TYPE} version ${BUNDLE_VERSION}`);
     if (!Array.isArray(b.recordings) || !Array.isArray(b.files) || !b.station || !b.checkpoint) throw new Error("fields missing");
   } catch (e) {
-    c.fail("bundle", MANIFEST_PATH, "MANIFEST_MALFORMED", errText(e));
+    c.fail("bundle", MANIFEST_PATH, errCode(e) === "FILE_UNREADABLE" ? "FILE_UNREADABLE" : "MANIFEST_MALFORMED", errText(e));
     return;
   }
   c.ran("bundle");
@@ -150,7 +156,7 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
   else c.ran("station-key");
 
   try {
-    const n = openNote(await zip.read(SIGNATURE_PATH), [key], ed);
+    const n = openNote(await readEntry(zip, SIGNATURE_PATH), [key], ed);
     if (n.text !== bundleNoteText(sha256hex(manifestBytes))) c.fail("manifest-signature", MANIFEST_PATH, "MANIFEST_HASH", "the signature is over another manifest: bundle.json was changed after it was signed");
     else c.ran("manifest-signature");
   } catch (e) {
@@ -175,7 +181,21 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
     const want = listed.get(p);
     if (!want) { c.fail("files", p, "NOT_LISTED", "the manifest refers to a file it does not list"); return null; }
     if (!zip.names.includes(p)) return null;
-    const data = await zip.read(p);
+    // Its size in the ZIP's directory first: an entry much larger than the manifest lists is not
+    // inflated (a few MB of deflate can claim gigabytes). One a little off is read, so that the
+    // checks of what it holds say what was changed.
+    const size = zip.size(p) ?? 0;
+    if (size > want.size + READ_SLACK) {
+      if (!checked.has(p)) { checked.add(p); c.fail("files", p, "FILE_HASH", `its size in the ZIP (${size} bytes) is beyond the manifest's (${want.size}): not read`); }
+      return null;
+    }
+    let data: Uint8Array;
+    try {
+      data = await readEntry(zip, p);
+    } catch (e) {
+      if (!checked.has(p)) { checked.add(p); c.fail("files", p, "FILE_UNREADABLE", `its ZIP entry can't be read whole: ${errText(e)}`); }
+      return null;
+    }
     report.bytes += data.length;
     if (!checked.has(p)) {
       checked.add(p);
@@ -232,7 +252,7 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
     const out = await verifyRecording(r, item, b, key, readChecked, included, anchorPem, opts, c);
     await settleHashes();
     if (out.sealValue) seals.set(item, out.sealValue);
-    report.recordings.push({ item, chunks: r.chunks.count, excerpt: r.excerpt ? [r.excerpt.fromSeq, r.excerpt.toSeq] : null, verdict: out.verdict, c2pa: out.c2pa, bytes: out.bytes, times: r.times ?? null });
+    report.recordings.push({ item, chunks: r.chunks.count, excerpt: r.excerpt ? [r.excerpt.fromSeq, r.excerpt.toSeq] : null, verdict: out.verdict, station: out.station, c2pa: out.c2pa, bytes: out.bytes, times: r.times ?? null });
     done++;
   }
   opts.onProgress?.(done, b.recordings.length, "");
@@ -253,11 +273,23 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
   await settleHashes();
 }
 
+/** How much larger than the manifest lists a file may be and still be read (and found changed). */
+const READ_SLACK = 64 << 10;
+
 type ReadChecked = (p: string) => Promise<Uint8Array | null>;
+
+/** An entry's bytes; a damaged one (its deflate data, its sizes) rejects with what the ZIP reader found. */
+async function readEntry(zip: Archive, name: string): Promise<Uint8Array> {
+  try {
+    return await zip.read(name);
+  } catch (e) {
+    throw Object.assign(new Error(`${name}: ${errText(e)}`), { code: "FILE_UNREADABLE" });
+  }
+}
 type Included = (item: string, what: string, leaf: { index: number; entry: string; proof: string[] }) => boolean;
 
-async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key: NoteKey, read: ReadChecked, included: Included, anchorPem: string | null, opts: VerifyOptions, c: Collector): Promise<{ sealValue: Uint8Array | null; verdict: string; c2pa: string | null; bytes: number }> {
-  const res = { sealValue: null as Uint8Array | null, verdict: "failed", c2pa: null as string | null, bytes: 0 };
+async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key: NoteKey, read: ReadChecked, included: Included, anchorPem: string | null, opts: VerifyOptions, c: Collector): Promise<{ sealValue: Uint8Array | null; verdict: string; station: string | null; c2pa: string | null; bytes: number }> {
+  const res = { sealValue: null as Uint8Array | null, verdict: "failed", station: null as string | null, c2pa: null as string | null, bytes: 0 };
   let genesis: Uint8Array, seal: Uint8Array, sealTag: Uint8Array, k1: Uint8Array;
   try {
     genesis = fromHex(r.genesis); seal = fromHex(r.seal); sealTag = fromHex(r.sealTag); k1 = fromHex(r.k1);
@@ -278,6 +310,7 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
     if (leaf.genesis !== r.genesis || leaf.seal !== r.seal) throw new Error("the logged genesis or seal block differs from the bundle's");
     const n = openNote(r.leaf.note, [key], ed);
     if (n.text !== manifestNoteText(entry)) throw new Error("the station's signed note is over another manifest");
+    res.station = leaf.verdict;
     if (leaf.verdict !== "verified") c.warn("chain", item, "STATION_VERDICT", `the station judged it ${leaf.verdict} (${leaf.reasons.join(", ")})`);
     included(item, "recording manifest", r.leaf);
   } catch (e) {
@@ -361,12 +394,16 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
   v.destroy();
   for (const q of rep.reasons) if (severityOf(q.code) !== "info") notes.push(q);
   const seen = new Set<string>();
+  // A chunk the checks refused leaves a gap in the chain though its record is in the bundle: the
+  // gap's finding says so, so that a changed chunk is not read as a missing one.
+  const refused = [...new Set(notes.filter((q) => q.seq !== undefined && q.code !== "GAP").map((q) => q.seq!))].sort((x, y) => x - y);
   for (const q of notes) {
     const check = VERIFY_FAIL_CHECK[q.code] ?? "chain";
     const k = `${check}:${q.code}:${q.seq ?? ""}`;
     if (seen.has(k)) continue;
     seen.add(k);
-    c.fail(check, item, q.code, `${q.seq !== undefined ? `chunk ${q.seq}: ` : ""}${q.detail ? q.detail + "; " : ""}${describe(q.code)}`);
+    const what = q.code === "GAP" && refused.length ? `no chunk the checks accept there: missing from the bundle, or refused above (chunk ${refused.slice(0, 10).join(", ")}${refused.length > 10 ? ", ..." : ""} refused)` : describe(q.code);
+    c.fail(check, item, q.code, `${q.seq !== undefined ? `chunk ${q.seq}: ` : ""}${q.detail ? q.detail + "; " : ""}${what}`);
   }
   if (!notes.some((q) => VERIFY_FAIL_CHECK[q.code] === "chain" || !VERIFY_FAIL_CHECK[q.code])) c.ran("chain");
   if (!notes.some((q) => VERIFY_FAIL_CHECK[q.code] === "device-tags")) c.ran("device-tags", count + 1);

@@ -8,7 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { randomBytes } from "node:crypto";
 import { station, exportTo, grant, readZip } from "./helpers.js";
+import { provision } from "../gateway/harness.js";
+import { until } from "../helpers/wait.js";
 import type { Station } from "./helpers.js";
 import { verifyBundle } from "../../verifier/verify.js";
 import { validateC2pa } from "../../verifier/c2pa.js";
@@ -116,6 +119,35 @@ describe("export", () => {
     } finally {
       rmSync(alone, { recursive: true, force: true });
     }
+  }, 60000);
+
+  it("of a recording the station judged failed says so first, though the bundle itself is intact", async () => {
+    // A recorder that sends two different chunk 1s, each under a valid tag: an equivocation. The
+    // bundle holds the copy the station stored; the other is only in the station's evidence.
+    const unit = (await s.gw.db.get<{ unit_id: number }>("SELECT unit_id FROM devices WHERE id = 'BWC-E1'"))!.unit_id;
+    const d = await provision(s.gw, "BWC-Q1");
+    await s.gw.model.setDeviceUnit("BWC-Q1", unit);
+    const startMs = Date.now() - 60e3;
+    const a = d.recording(1, [randomBytes(2000)], { startMs });
+    const b = d.recording(1, [randomBytes(2000)], { startMs });
+    for (const m of [a.start, a.chunks[0], b.chunks[0], a.seal]) await d.publish(m);
+    const verdict = () => s.gw.db.get<{ verdict: string; reasons: string }>("SELECT verdict, reasons FROM recordings WHERE device_id = 'BWC-Q1' AND recording_id = 1");
+    await until("the recording failed", async () => (await verdict())?.verdict === "failed", 10000);
+    expect((await verdict())!.reasons).toMatch(/EQUIVOCATION/);
+    await s.gw.evidence.sync();
+    await grant(s, { items: [{ device: "BWC-Q1", recording: 1 }] });
+    const file = join(tmp, "failed.zip");
+    await exportTo(s, file, { recording: { device: "BWC-Q1", recording: 1 } });
+    const r = await verifyBundle(file, { stationKey: key });
+    expect(r.recordings.map((x) => [x.item, x.verdict, x.station])).toEqual([["BWC-Q1/1", "verified", "failed"]]);
+    expect(r.findings.map((f) => [f.status, f.code])).toEqual([["WARN", "STATION_VERDICT"]]);
+    for (const [lang, headline] of [["en", /^Result: the bundle is intact, but the station judged 1 of its recording\(s\) FAILED \(BWC-Q1\/1; reasons below\)/m], ["zh-CN", /^结论：本包自导出以来完整，但执法记录站判定其中 1 段录音未通过核验（BWC-Q1\/1/m]] as const) {
+      const out = await run(process.execPath, ["--import", "tsx", "verifier/cli.ts", file, "--station-key", key, "--lang", lang]);
+      expect(out.stdout).toMatch(headline);
+      expect(out.stdout).not.toMatch(/Result: PASS|核验通过/);
+      expect(out.stdout).toMatch(/STATION_VERDICT.*EQUIVOCATION/);
+    }
+    await d.end();
   }, 60000);
 
   it("is refused for a record beyond the exporter's confidentiality, whatever the grant", async () => {

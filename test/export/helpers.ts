@@ -104,10 +104,10 @@ export function readZip(file: string): Promise<{ name: string; data: Buffer }[]>
 }
 
 /** Write a ZIP of these entries (what a tamperer would do after changing some). */
-export function writeZip(file: string, entries: { name: string; data: Buffer }[]): Promise<void> {
+export function writeZip(file: string, entries: { name: string; data: Buffer; compress?: boolean }[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const z = new yazl.ZipFile();
-    for (const e of entries) z.addBuffer(e.data, e.name, { compress: false });
+    for (const e of entries) z.addBuffer(e.data, e.name, { compress: e.compress ?? false });
     z.end();
     const out = createWriteStream(file);
     z.outputStream.pipe(out).on("finish", () => resolve()).on("error", reject);

@@ -5,7 +5,7 @@
 // another station's key. An excerpt verifies against the whole recording's seal, and fails when
 // a byte of its media changes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPairSync } from "node:crypto";
@@ -13,6 +13,7 @@ import type { Server } from "node:http";
 import { station, exportTo, grant, readZip, writeZip } from "./helpers.js";
 import type { Station } from "./helpers.js";
 import { verifyBundle } from "../../verifier/verify.js";
+import { summary } from "../../verifier/i18n.js";
 import type { CheckId, VerifyReport } from "../../verifier/verify.js";
 import { Witness } from "../../witness/witness.js";
 import { serveWitness } from "../../witness/server.js";
@@ -76,6 +77,25 @@ function expectFail(r: VerifyReport, check: CheckId, code?: string) {
   expect(failed(r)).toContain(check);
   if (code) expect(r.findings.filter((f) => f.check === check).map((f) => f.code)).toContain(code);
 }
+/**
+ * The ZIP at `file` with the sizes its directory and local header give entry `name` set to
+ * `size` (a damaged or crafted ZIP: the deflate data says otherwise).
+ */
+function setEntrySize(file: string, name: string, size: number): void {
+  const z = readFileSync(file);
+  const eocd = z.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  let p = z.readUInt32LE(eocd + 16);
+  for (let i = 0; i < z.readUInt16LE(eocd + 10); i++) {
+    const n = z.readUInt16LE(p + 28), extra = z.readUInt16LE(p + 30), comment = z.readUInt16LE(p + 32);
+    if (z.toString("utf8", p + 46, p + 46 + n) === name) {
+      z.writeUInt32LE(size, p + 24);
+      z.writeUInt32LE(size, z.readUInt32LE(p + 42) + 22);
+    }
+    p += 46 + n + extra + comment;
+  }
+  writeFileSync(file, z);
+}
+
 function editManifest(es: { name: string; data: Buffer }[], f: (b: Bundle) => void) {
   const m = get(es, "bundle.json");
   const b = JSON.parse(m.data.toString()) as Bundle;
@@ -99,9 +119,38 @@ describe("a case bundle", () => {
     expectFail(r, "c2pa", "assertion.dataHash.mismatch");
   });
 
-  it("with a header byte changed fails the device tags", async () => {
+  it("with a header byte changed fails the device tags, and the gap it leaves is not called missing", async () => {
     const r = await tampered((es) => { get(es, "recordings/BWC-E2/1/chunks.bin").data[CHUNK_RECORD + 30] ^= 1; return es; });
     expectFail(r, "device-tags", "TAG");
+    for (const g of r.findings.filter((f) => f.code === "GAP")) expect(g.detail).toMatch(/refused above \(chunk 2 refused\)/);
+  });
+
+  it("with an entry whose deflate data holds more than its directory says fails FILE_UNREADABLE, and the rest is still checked", async () => {
+    const file = join(tmp, `t${n++}.zip`);
+    const wav = "recordings/BWC-E1/2/media.wav";
+    const size = get(entries, wav).data.length;
+    await writeZip(file, entries.map((e) => (e.name === wav ? { ...e, data: Buffer.concat([e.data, Buffer.alloc(4)]), compress: true } : e)));
+    setEntrySize(file, wav, size);
+    const r = await verifyBundle(file, { stationKey: key, witnesses: [witnessKey] });
+    expectFail(r, "files", "FILE_UNREADABLE");
+    expect(r.findings.find((f) => f.code === "FILE_UNREADABLE")!.item).toBe(wav);
+    // The other recordings were checked whole.
+    const verdicts = Object.fromEntries(r.recordings.map((x) => [x.item, x.verdict]));
+    expect([verdicts["BWC-E1/1"], verdicts["BWC-E2/1"]]).toEqual(["verified", "verified"]);
+    expect(verdicts["BWC-E1/2"]).not.toBe("verified");
+  });
+
+  it("with an entry that claims more than the manifest lists is not inflated (a ZIP bomb)", async () => {
+    const file = join(tmp, `t${n++}.zip`);
+    const wav = "recordings/BWC-E1/2/media.wav";
+    // 256 MiB of zeros, a few hundred KB deflated.
+    await writeZip(file, entries.map((e) => (e.name === wav ? { ...e, data: Buffer.alloc(256 << 20), compress: true } : e)));
+    const before = process.memoryUsage().arrayBuffers;
+    const r = await verifyBundle(file, { stationKey: key, witnesses: [witnessKey] });
+    expectFail(r, "files", "FILE_HASH");
+    expect(r.findings.find((f) => f.item === wav && f.code === "FILE_HASH")!.detail).toMatch(/268435456 bytes\) is beyond the manifest's .*not read/);
+    expect(r.bytes).toBeLessThan(1 << 20);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 << 20);
   });
 
   it("with a tag byte changed fails the device tags", async () => {
@@ -186,6 +235,25 @@ describe("a case bundle", () => {
     const r = await tampered((e) => e, { stationKey: other });
     expectFail(r, "manifest-signature", "NOTE_UNVERIFIED");
     expectFail(r, "checkpoint", "NOTE_UNVERIFIED");
+    // The summary claims neither signature.
+    const text = summary(r, "en", "case.zip").join("\n");
+    expect(text).toMatch(/^Result: FAIL/);
+    expect(text).toMatch(/The manifest, whose signature did not verify, says: exported by reviewer/);
+    expect(text).toMatch(/checkpoint: the manifest names one of size \d+, but its signature did not verify/);
+    expect(text).not.toMatch(/signed by the station/);
+    expect(summary(r, "zh-CN", "case.zip").join("\n")).toMatch(/清单签名未通过[\s\S]*其签名未通过核验/);
+  });
+
+  it("that is no bundle says why in its summary, not only in its JSON", async () => {
+    const file = join(tmp, `t${n++}.zip`);
+    // yazl refuses to write the name: written as another of its length, then renamed in place.
+    await writeZip(file, [...entries, { name: "ab/cd/evil.txt", data: Buffer.from("x") }]);
+    writeFileSync(file, Buffer.from(readFileSync(file).toString("latin1").replaceAll("ab/cd/evil.txt", "../../evil.txt"), "latin1"));
+    const r = await verifyBundle(file, { stationKey: key });
+    expectFail(r, "bundle", "NOT_A_BUNDLE");
+    const text = summary(r, "en", "x.zip");
+    expect(text[0]).toMatch(/not a readable evidence bundle/);
+    expect(text.join("\n")).toMatch(/FAIL bundle format .*NOT_A_BUNDLE: .*\.\.\/\.\.\/evil\.txt/);
   });
 });
 
