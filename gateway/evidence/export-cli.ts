@@ -2,7 +2,7 @@
 // custody ...`): cli.ts hands them the opened store and the arguments left after its own flags.
 // The CLI hands over the account its token proved (as --as); the account must be active.
 import { tableOrNone } from "../output.js";
-import { createWriteStream, existsSync, renameSync, rmSync } from "node:fs";
+import { closeSync, createWriteStream, existsSync, openSync, renameSync, rmSync } from "node:fs";
 import type { GatewayConfig } from "../config.js";
 import type { Store } from "./cli.js";
 import { UsageError, takeFlag } from "./cli.js";
@@ -99,11 +99,31 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     if (!out) throw new UsageError("USAGE", "export needs --out FILE");
     if (existsSync(out)) throw new UsageError("OUT_EXISTS", `${out} exists: choose another file (an export never overwrites one)`);
     if (grant !== undefined && !/^[1-9][0-9]*$/.test(grant)) throw new UsageError("USAGE", "--grant is an approval id");
-    const evidence = new Evidence({ db: store.db, identity: store.identity, audit: store.audit, alarms: new Alarms(store.db), witnesses: parseWitnesses(config.witnesses), registry: store.registry, media: store.media });
-    const prepared = await prepareExport({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, identity: store.identity, approvals, tlog: evidence.tlog, dataDir: store.dir, media: store.media, sync: () => evidence.sync() },
-      actor, { recording: rec ? item(rec) : undefined, caseNumber: kase, fromMs: time(flag(args, "--from"), "--from"), toMs: time(flag(args, "--to"), "--to"), reason: reason ?? "", grant: grant ? Number(grant) : undefined });
+    // The file it is written to is made first, before anything is audited: one already there is
+    // another export's to the same file, running or cut short.
     const partial = out + ".partial";
-    const file = createWriteStream(partial, { flags: "wx", mode: 0o600 });
+    let fd: number;
+    try {
+      fd = openSync(partial, "wx", 0o600);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") throw new UsageError("OUT_BUSY", `${partial} exists: another export to ${out} is running, or one was cut short (its export is marked failed at the gateway's next start); if none is running, remove ${partial}, or choose another file`);
+      throw new UsageError("OUT_UNWRITABLE", `${partial} can't be made: ${(e as Error).message}`);
+    }
+    let prepared: Awaited<ReturnType<typeof prepareExport>>;
+    try {
+      const evidence = new Evidence({ db: store.db, identity: store.identity, audit: store.audit, alarms: new Alarms(store.db), witnesses: parseWitnesses(config.witnesses), registry: store.registry, media: store.media });
+      prepared = await prepareExport({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, identity: store.identity, approvals, tlog: evidence.tlog, dataDir: store.dir, media: store.media, sync: () => evidence.sync() },
+        actor, { recording: rec ? item(rec) : undefined, caseNumber: kase, fromMs: time(flag(args, "--from"), "--from"), toMs: time(flag(args, "--to"), "--to"), reason: reason ?? "", grant: grant ? Number(grant) : undefined });
+    } catch (e) {
+      closeSync(fd);
+      rmSync(partial, { force: true });
+      throw e;
+    }
+    const file = createWriteStream(partial, { fd });
+    // A write that fails (the disk full) ends the file early: the export is then not renamed into place.
+    let failed: Error | null = null;
+    file.on("error", (e) => { failed = e; });
     let last = 0;
     const t0 = Date.now();
     try {
@@ -112,6 +132,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
         last = Date.now();
         process.stderr.write(`export: ${p.done}/${p.recordings} recordings, ${(p.bytes / 1048576).toFixed(1)} MiB${p.current ? `, now ${p.current}` : ""}\n`);
       });
+      if (failed) throw new UsageError("OUT_UNWRITABLE", `${partial}: ${(failed as Error).message}: the bundle was not written whole (the station keeps its copy of export ${prepared.id}: its account can download it again while the grant lasts)`);
       renameSync(partial, out);
       const total = bundle.files.reduce((s, f) => s + f.size, 0);
       if (json) console.log(JSON.stringify({ out, id: bundle.id, recordings: bundle.recordings.length, bytes: total, checkpoint: bundle.checkpoint.size, grant: bundle.export.grant }, null, 1));

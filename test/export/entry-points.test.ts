@@ -230,7 +230,7 @@ describe("an export whose writer stops mid-bundle", () => {
 
   /** The admin CLI exporting the recording, killed with SIGKILL as soon as its kept copy's part appears: the export's id and its part. */
   let killed = 0;
-  async function killedExport(): Promise<{ id: string; part: string }> {
+  async function killedExport(): Promise<{ id: string; part: string; out: string }> {
     const before = new Set(readdirSync(exportsDir));
     // A file of its own: the one a killed CLI was writing stays where it was.
     const out = join(tmp, `killed-${++killed}.zip`);
@@ -248,11 +248,18 @@ describe("an export whose writer stops mid-bundle", () => {
     expect(part).toHaveLength(1);
     const id = part[0].slice(0, 32);
     expect(await listed(id)).toMatchObject({ state: "writing", kept: false });
-    return { id, part: join(exportsDir, part[0]) };
+    return { id, part: join(exportsDir, part[0]), out };
   }
 
   it("is marked failed as soon as its writer is known gone (the admin CLI killed), and the part of the bundle it left is deleted", async () => {
-    const { id, part } = await killedExport();
+    const { id, part, out } = await killedExport();
+    // The same export again to the same file, its part still there: refused before anything is
+    // audited or recorded, saying what to do.
+    const made = async () => [(await s.gw.db.all("SELECT id FROM exports")).length, (await s.gw.audit.list({ action: "recording.export", target: "BWC-E3/1" })).length];
+    const before = await made();
+    const again = await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "export", "--recording", "BWC-E3/1", "--reason", "court order 2025-31", "--out", out, "--token-file", join(tmp, "reviewer-kill.token"), "--data-dir", s.dir]).catch((e: { code: number; stderr: string }) => e);
+    expect(again).toMatchObject({ code: 1, stderr: expect.stringMatching(/OUT_BUSY: .*killed-\d+\.zip\.partial exists: another export to .* is running, or one was cut short/) });
+    expect(await made()).toEqual(before);
     expect(await s.gw.services.exports.dropInterrupted()).toEqual([id]);
     expect(existsSync(part)).toBe(false);
     expect(await listed(id)).toMatchObject({ state: "failed", kept: false });
