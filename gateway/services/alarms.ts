@@ -1,24 +1,60 @@
-// Alarms as people see and clear them; raising is the gateway's own (alarms.ts).
+// Alarms as people see and clear them; raising is the gateway's own (alarms.ts). An admin sees and
+// clears every alarm; a supervisor those about a device of their unit's subtree or its recordings
+// (the subject names the device: DEV, or DEV/N), as with the fleet and the records themselves.
+// Alarms about the station as a whole (its disk, its log's witnesses, retention, a region's
+// partitions) are the admin's.
 import type { Caller, ServiceContext } from "./context.js";
 import { reasonOf, requireRole } from "./context.js";
 import { GatewayError } from "../errors.js";
 import type { Alarm } from "../alarms.js";
 import * as store from "../store/alarms.js";
+import { getDevice } from "../store/devices.js";
+
+/** The device an alarm's subject names (DEV, or DEV/N for one of its recordings), if it names one by its shape. */
+export function alarmDevice(subject: string): string | null {
+  const m = /^([^/\s]+)(?:\/[0-9]+)?$/.exec(subject);
+  return m ? m[1] : null;
+}
 
 export class AlarmService {
   constructor(private ctx: ServiceContext) {}
 
-  async list(caller: Caller, q: { open?: boolean } = { open: true }): Promise<Alarm[]> {
-    requireRole(caller, ["admin", "supervisor"], "listing alarms");
-    return store.listAlarms(this.ctx.db, q.open);
+  /**
+   * Whether a caller may see (and clear) alarms of these subjects: a function of the subject, for
+   * one listing or one live stream (it keeps the devices' units it read).
+   */
+  async visibility(caller: Caller): Promise<(subject: string) => Promise<boolean>> {
+    requireRole(caller, ["admin", "supervisor"], "seeing alarms");
+    const scope = await this.ctx.scope(caller);
+    if (!scope) return async () => true;
+    const units = new Map<string, Promise<number | null>>();
+    return async (subject) => {
+      const id = alarmDevice(subject);
+      if (!id) return false;
+      let u = units.get(id);
+      if (!u) units.set(id, (u = getDevice(this.ctx.db, id).then((d) => (d ? d.unit_id : null))));
+      const unit = await u;
+      return unit !== null && scope.has(unit);
+    };
   }
 
-  /** Close the open alarm of a kind and subject, with a reason; ALARM_NOT_FOUND when none is open. */
+  async list(caller: Caller, q: { open?: boolean } = { open: true }): Promise<Alarm[]> {
+    requireRole(caller, ["admin", "supervisor"], "listing alarms");
+    const visible = await this.visibility(caller);
+    const all = await store.listAlarms(this.ctx.db, q.open);
+    const seen = await Promise.all(all.map((a) => visible(a.subject)));
+    return all.filter((_, i) => seen[i]);
+  }
+
+  /** Close the open alarm of a kind and subject, with a reason; ALARM_NOT_FOUND when none is open, OUTSIDE_UNIT when it is not the caller's to clear. */
   async clear(caller: Caller, kindIn: unknown, subjectIn: unknown, reasonIn: unknown): Promise<Alarm> {
     requireRole(caller, ["admin", "supervisor"], "clearing an alarm");
     const kind = String(kindIn ?? ""), subject = String(subjectIn ?? "");
     if (!kind) throw new GatewayError("KIND_REQUIRED", "clearing an alarm names its kind");
     const reason = reasonOf(reasonIn, `clearing ${kind} ${subject}`);
+    if (!(await (await this.visibility(caller))(subject))) {
+      throw new GatewayError("OUTSIDE_UNIT", alarmDevice(subject) ? `${kind} ${subject}: the device is in no unit of your unit's subtree` : `${kind} ${subject} is about the station as a whole: an admin clears it`);
+    }
     const a = await this.ctx.change(caller, async () => {
       const a = await store.closeAlarm(this.ctx.db, kind, subject, caller.name, reason, this.ctx.now());
       if (!a) throw new GatewayError("ALARM_NOT_FOUND", `no open alarm ${kind} ${subject}`);

@@ -1,11 +1,13 @@
 // The live event stream as a caller may see it: device events only to those who may list devices
-// (admin, a supervisor for their unit's subtree), alarm events to those who may list alarms,
+// (admin, a supervisor for their unit's subtree), alarm events as alarms are listed (an admin all of
+// them, a supervisor those about a device of their subtree: services/alarms.ts),
 // recording events with their ids to an admin and, to everyone else, as a bare "something new"
 // (their page asks again through its scoped, audited listing). Subscribing is audited.
 import type { Caller, ServiceContext } from "./context.js";
 import { GatewayError } from "../errors.js";
 import type { SentEvent } from "../../protocol/gateway-api.js";
 import { getDevice } from "../store/devices.js";
+import { alarmDevice } from "./alarms.js";
 
 /** How long a device's unit is trusted from the cache before it is read again. */
 const UNIT_TTL_MS = 30e3;
@@ -34,7 +36,10 @@ export class EventService {
     await this.ctx.noteRead(caller, { action: "events.subscribe", target: null, details: { scope: scope ? [...scope] : caller.role === "admin" ? "station" : "own" } });
     return bus.subscribe((ev) => {
       if (ev.type === "alarm") {
-        if (devices) send(ev);
+        if (!devices) return;
+        if (!scope) return send(ev);
+        const id = alarmDevice(ev.subject);
+        if (id) void this.unitOf(id).then((u) => { if (u !== null && scope.has(u)) send(ev); }, () => undefined);
       } else if (ev.type === "recording") {
         send(caller.role === "admin" ? ev : { type: "recording", at: ev.at });
       } else if (devices) {

@@ -161,3 +161,39 @@ describe("listing and statistics", () => {
     expect(cov((await get("sup", "/api/reports/coverage")).body)).toContain("K-FULL");
   });
 });
+
+describe("alarms", () => {
+  const call = async (who: string, method: string, path: string, body?: unknown) => {
+    const r = await fetch(`http://127.0.0.1:${gw.httpPort}${path}`, { method, headers: { authorization: `Bearer ${tokens[who]}`, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    return { status: r.status, body: await r.json() as unknown };
+  };
+  const subjects = async (who: string) => ((await call(who, "GET", "/api/alarms")).body as { subject: string }[]).map((a) => a.subject).filter((x) => /^BWC-07[2-3]|^\/srv/.test(x)).sort();
+
+  it("are a supervisor's only for devices of their unit's subtree (and their recordings), every one an admin's, live events alike", async () => {
+    const m = gw.model;
+    const agencyA = (await m.listUnits()).find((u) => u.name === "Agency A")!;
+    const other = await m.addUnit("Other city", "city");
+    await gw.registry.add("BWC-0721", { root: randomBytes(32) });
+    await gw.registry.add("BWC-0731", { root: randomBytes(32) });
+    await m.setDeviceUnit("BWC-0721", agencyA.id);
+    await m.setDeviceUnit("BWC-0731", other.id);
+    const sup = { name: "sup", role: "supervisor" as const, officerBadge: "S1" };
+    const live: string[] = [];
+    const stop = await gw.services.events.subscribe(sup, (ev) => { if (ev.type === "alarm") live.push(ev.subject); });
+    await gw.alarms.raise("DEVICE_ALARM", "BWC-0721", "storage full");
+    await gw.alarms.raise("FAILED_VERDICT", "BWC-0721/3", "TAG");
+    await gw.alarms.raise("FAILED_VERDICT", "BWC-0731/4", "TAG");
+    await gw.alarms.raise("DISK_LOW", "/srv/evrec/media", "1 MiB free");
+    expect(await subjects("sup")).toEqual(["BWC-0721", "BWC-0721/3"]);
+    expect(await subjects("admin")).toEqual(["/srv/evrec/media", "BWC-0721", "BWC-0721/3", "BWC-0731/4"]);
+    for (let i = 0; i < 50 && live.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    stop();
+    expect(live.sort()).toEqual(["BWC-0721", "BWC-0721/3"]);
+    // Cleared by the supervisor only where they see it; the station's own alarm is the admin's.
+    expect(await call("sup", "POST", "/api/alarms/clear", { kind: "FAILED_VERDICT", subject: "BWC-0731/4", reason: "checked" })).toMatchObject({ status: 403, body: { error: "OUTSIDE_UNIT" } });
+    expect(await call("sup", "POST", "/api/alarms/clear", { kind: "DISK_LOW", subject: "/srv/evrec/media", reason: "checked" })).toMatchObject({ status: 403, body: { error: "OUTSIDE_UNIT", message: expect.stringMatching(/station as a whole: an admin clears it/) } });
+    expect(await call("sup", "POST", "/api/alarms/clear", { kind: "FAILED_VERDICT", subject: "BWC-0721/3", reason: "checked the recorder" })).toMatchObject({ status: 200 });
+    expect(await call("admin", "POST", "/api/alarms/clear", { kind: "FAILED_VERDICT", subject: "BWC-0731/4", reason: "checked" })).toMatchObject({ status: 200 });
+    expect(await subjects("admin")).toEqual(["/srv/evrec/media", "BWC-0721"]);
+  });
+});
