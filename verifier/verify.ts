@@ -169,7 +169,9 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
     if (typeof f.path !== "string" || f.path.startsWith("/") || f.path.split("/").includes("..") || listed.has(f.path)) c.fail("files", String(f.path), "BAD_PATH", "a file path that is absolute, climbs out, or is listed twice");
     listed.set(f.path, { size: f.size, sha256: f.sha256 });
   }
-  for (const n of zip.names) if (!listed.has(n) && n !== MANIFEST_PATH && n !== SIGNATURE_PATH) c.fail("files", n, "UNLISTED_FILE", "a file the manifest does not list");
+  // Empty directory entries hold nothing (R-EXP-1): a bundle unpacked and zipped again gains them.
+  const emptyDir = (n: string) => n.endsWith("/") && zip.size(n) === 0;
+  for (const n of zip.names) if (!listed.has(n) && n !== MANIFEST_PATH && n !== SIGNATURE_PATH && !emptyDir(n)) c.fail("files", n, "UNLISTED_FILE", "a file the manifest does not list");
   for (const [p] of listed) if (!zip.names.includes(p)) c.fail("files", p, "FILE_MISSING", "listed in the manifest but not in the bundle");
   const checked = new Set<string>();
   // A large file's hash runs on the thread pool (WebCrypto's digest) while this thread checks its

@@ -5,7 +5,8 @@
 // another station's key. An excerpt verifies against the whole recording's seal, and fails when
 // a byte of its media changes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import yazl from "yazl";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPairSync } from "node:crypto";
@@ -242,6 +243,27 @@ describe("a case bundle", () => {
     expect(text).toMatch(/checkpoint: the manifest names one of size \d+, but its signature did not verify/);
     expect(text).not.toMatch(/signed by the station/);
     expect(summary(r, "zh-CN", "case.zip").join("\n")).toMatch(/清单签名未通过[\s\S]*其签名未通过核验/);
+  });
+
+  it("unpacked and zipped again with its folders' entries passes; a folder's entry holding bytes fails", async () => {
+    const file = join(tmp, `t${n++}.zip`);
+    const dirs = [...new Set(entries.flatMap((e) => e.name.split("/").slice(0, -1).map((_, i, p) => p.slice(0, i + 1).join("/") + "/")))];
+    expect(dirs).toContain("recordings/BWC-E1/1/");
+    await new Promise<void>((resolve, reject) => {
+      const z = new yazl.ZipFile();
+      for (const d of dirs) z.addEmptyDirectory(d);
+      for (const e of entries) z.addBuffer(e.data, e.name, { compress: true });
+      z.end();
+      z.outputStream.pipe(createWriteStream(file)).on("finish", () => resolve()).on("error", reject);
+    });
+    const r = await verifyBundle(file, { stationKey: key, witnesses: [witnessKey] });
+    expect(r.findings).toEqual([]);
+    expect(r.ok).toBe(true);
+    // A "folder" that holds bytes is a file the manifest does not list.
+    const hid = join(tmp, `t${n++}.zip`);
+    await writeZip(hid, [...entries, { name: "logx", data: Buffer.from("hidden") }]);
+    writeFileSync(hid, Buffer.from(readFileSync(hid).toString("latin1").replaceAll("logx", "log/"), "latin1"));
+    expectFail(await verifyBundle(hid, { stationKey: key, witnesses: [witnessKey] }), "files", "UNLISTED_FILE");
   });
 
   it("that is no bundle says why in its summary, not only in its JSON", async () => {
