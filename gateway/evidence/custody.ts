@@ -5,7 +5,8 @@ import type { Db } from "../store/db.js";
 import type { Model } from "../model/model.js";
 import type { Approvals, Item } from "../services/approvals.js";
 import * as xs from "../store/export.js";
-import { CUSTODY_AUDIT_ACTIONS } from "./sources.js";
+import { CUSTODY_AUDIT_ACTIONS, custodyLeafRef } from "./sources.js";
+import { leafByRef } from "../store/tlog.js";
 import { custodyRows } from "./custody-report.js";
 import type { CustodyRow } from "./custody-report.js";
 import type { BundleCustodyEvent } from "../../protocol/bundle.js";
@@ -27,8 +28,43 @@ export async function custodyEvents(db: Db, model: Model, approvals: Approvals, 
   return out.sort((a, b) => a.at - b.at || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
 }
 
+/** The log ref of an event's custody leaf; null for an approval (a station record only). */
+export function custodyEventRef(e: BundleCustodyEvent): string | null {
+  return e.kind === "link" ? custodyLeafRef("link", String(e.event.id)) : e.kind === "audit" ? custodyLeafRef("audit", String(e.event.seq)) : null;
+}
+
+/**
+ * One recording's custody as the CLI and the API print it: where each event is proven (its log
+ * leaf, as in a bundle's report; not yet in the log; or a station record, for approvals), and an
+ * export that was not written whole said so beside its entry.
+ */
 export async function custodyOfRecording(db: Db, model: Model, approvals: Approvals, i: Item): Promise<CustodyRow[]> {
-  return custodyRows(await custodyEvents(db, model, approvals, i));
+  const events = await custodyEvents(db, model, approvals, i);
+  const rows = custodyRows(events);
+  for (let k = 0; k < events.length; k++) {
+    const e = events[k];
+    const ref = custodyEventRef(e);
+    if (ref) {
+      const l = await leafByRef(db, ref);
+      rows[k].proof = l ? `log leaf ${l.idx}` : "station record, not yet in the log";
+    }
+    const id = e.action === "recording.export" ? exportIdOf(e.event.details) : null;
+    if (id) {
+      const x = await xs.exportById(db, id);
+      if (x && x.state !== "done") rows[k].detail += x.state === "failed" ? " (this export failed: its bundle was not written whole)" : " (this export is being written)";
+    }
+  }
+  return rows;
+}
+
+/** The export id an export's audit details name. */
+function exportIdOf(details: unknown): string | null {
+  try {
+    const d = typeof details === "string" ? (JSON.parse(details) as { export?: unknown }) : null;
+    return d && typeof d.export === "string" ? d.export : null;
+  } catch {
+    return null;
+  }
 }
 
 /** What one account did to records: accesses, exports, denials, links, approvals; oldest first. */

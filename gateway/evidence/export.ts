@@ -23,7 +23,7 @@ import { ApprovalError } from "../services/approvals.js";
 import * as xs from "../store/export.js";
 import { signingCredentials, pemCertificates } from "./x509.js";
 import { C2paError, C2paSigner } from "./c2pa.js";
-import { custodyEvents } from "./custody.js";
+import { custodyEventRef, custodyEvents } from "./custody.js";
 import { custodyPdf, custodyRows } from "./custody-report.js";
 import { bundleReadme } from "./bundle-readme.js";
 import { retrievalRefusal } from "../services/recordings.js";
@@ -423,8 +423,8 @@ async function writeRecording(p: PreparedExport, it: PlannedItem, sink: ZipSink,
   // Custody: links, accesses and exports (proven in the log), approvals (station records).
   const custody = await custodyEvents(deps.db, deps.model, deps.approvals, it.item);
   for (const e of custody) {
-    if (e.kind === "link") e.leaf = await leafFor(p, `custody:link:${String(e.event.id)}`);
-    else if (e.kind === "audit") e.leaf = await leafFor(p, `custody:audit:${String(e.event.seq)}`);
+    const ref = custodyEventRef(e);
+    if (ref) e.leaf = await leafFor(p, ref);
   }
 
   const officerRow = await xs.clipOfficer(deps.db, device, recordedAt);

@@ -16,6 +16,9 @@ import type { CustodyLeaf, RecordingLeaf } from "../../protocol/leaves.js";
 import { validDeviceId } from "../../protocol/blocks.js";
 
 /** Audit actions that are accesses to a recording: custody events of the log (R-LOG-4). */
+/** The log's ref of a custody event's leaf: a link event's, an audit entry's (one place for both writers and readers). */
+export const custodyLeafRef = (kind: "link" | "audit", id: number | string): string => `custody:${kind}:${id}`;
+
 export const CUSTODY_AUDIT_ACTIONS = ["recording.view", "recording.download", "recording.denied", "recording.export", "recording.purge", "recording.undelete", "recording.hold", "recording.release"];
 
 const BATCH = 500;
@@ -78,7 +81,7 @@ export async function gather(db: Db, identity: StationIdentity, auditHead: { cou
       type: "custody", v: 1, action: e.action, device: e.device_id, recording: e.recording_id, at: e.at, ref: `link:${e.id}`,
       commit: linkEventCommit(sha, { id: e.id, at: e.at, actor: e.actor, action: e.action, device: e.device_id, recording: e.recording_id, case: e.case_number, reason: e.reason }),
     };
-    leaves.push({ ref: `custody:link:${e.id}`, kind: "custody", data: encodeLeaf(sha, leaf) });
+    leaves.push({ ref: custodyLeafRef("link", e.id), kind: "custody", data: encodeLeaf(sha, leaf) });
   }
   if (links.length) progress.push({ source: "custody-link", last: links[links.length - 1].id });
 
@@ -90,7 +93,7 @@ export async function gather(db: Db, identity: StationIdentity, auditHead: { cou
     // their own entries) is anchored with the audit head instead.
     if (!t) continue;
     const leaf: CustodyLeaf = { type: "custody", v: 1, action: a.action, device: t.device, recording: t.recording, at: a.at, ref: `audit:${a.seq}`, commit: a.hash };
-    leaves.push({ ref: `custody:audit:${a.seq}`, kind: "custody", data: encodeLeaf(sha, leaf) });
+    leaves.push({ ref: custodyLeafRef("audit", a.seq), kind: "custody", data: encodeLeaf(sha, leaf) });
   }
   if (accesses.length) progress.push({ source: "custody-audit", last: accesses[accesses.length - 1].seq });
 

@@ -12,7 +12,7 @@ import { request } from "node:http";
 import type { IncomingMessage } from "node:http";
 import { promisify } from "node:util";
 import { createHash, randomBytes } from "node:crypto";
-import { station } from "./helpers.js";
+import { readZip, station } from "./helpers.js";
 import { provision, streamSealed } from "../gateway/harness.js";
 import { until } from "../helpers/wait.js";
 import { INTERRUPTED_AFTER_MS } from "../../gateway/services/exports.js";
@@ -167,7 +167,13 @@ describe("the admin CLI", () => {
     const csv = (await admin("custody", "--recording", "BWC-E1/2", "--csv")).stdout;
     expect(csv.split("\r\n")[0]).toBe("item,at,account,action,reason,detail,proof");
     expect(csv).toMatch(/BWC-E1\/2,[^,]+,reviewer,recording.export,audit by the procuratorate/);
-    expect(csv).toMatch(/,admin,link,recorded at the seizure,case C-2025-001/);
+    expect(csv).toMatch(/,admin,link,recorded at the seizure,case C-2025-001,log leaf \d+\r\n/);
+    // Where each event is proven, as the bundle's own custody report says.
+    const report = JSON.parse((await readZip(out)).find((e) => e.name === "recordings/BWC-E1/2/custody.json")!.data.toString()) as { events: { action: string; proof: string }[] };
+    const proofs = (rows: { action: string; proof: string }[]) => rows.filter((r) => r.action === "link" || r.action === "recording.export").map((r) => `${r.action} ${r.proof}`);
+    const printed = csv.trim().split("\r\n").slice(1).map((l) => { const c = l.split(","); return { action: c[3], proof: c[c.length - 1] }; });
+    expect(proofs(printed)).toEqual(proofs(report.events));
+    expect(proofs(printed).every((p) => /log leaf \d+$/.test(p))).toBe(true);
     const mine = (await admin("custody", "--account", "reviewer", "--csv")).stdout;
     expect(mine).toMatch(/approval:\d+,[^,]+,reviewer,approval.request/);
     const nobody = await admin("export", "--recording", "BWC-E1/2", "--reason", "x y z", "--out", join(tmp, "n.zip"), "--token-file", tokenFile("nobody", "not-a-token"));
@@ -260,9 +266,13 @@ describe("an export whose writer stops mid-bundle", () => {
     const again = await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "export", "--recording", "BWC-E3/1", "--reason", "court order 2025-31", "--out", out, "--token-file", join(tmp, "reviewer-kill.token"), "--data-dir", s.dir]).catch((e: { code: number; stderr: string }) => e);
     expect(again).toMatchObject({ code: 1, stderr: expect.stringMatching(/OUT_BUSY: .*killed-\d+\.zip\.partial exists: another export to .* is running, or one was cut short/) });
     expect(await made()).toEqual(before);
+    const custody = async () => (await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "custody", "--recording", "BWC-E3/1", "--csv", "--data-dir", s.dir])).stdout;
+    expect(await custody()).toMatch(new RegExp(`${id}[^\r\n]*\\(this export is being written\\)`));
     expect(await s.gw.services.exports.dropInterrupted()).toEqual([id]);
     expect(existsSync(part)).toBe(false);
     expect(await listed(id)).toMatchObject({ state: "failed", kept: false });
+    // The recording's custody says the export it lists was not written whole.
+    expect(await custody()).toMatch(new RegExp(`${id}[^\r\n]*\\(this export failed: its bundle was not written whole\\)`));
     const noted = await interrupted(id);
     expect(noted.map((e) => e.actor)).toEqual(["station"]);
     expect(noted[0].reason).toMatch(/not written to the end/);
