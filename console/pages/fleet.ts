@@ -9,6 +9,7 @@ import type { LiveEvent } from "../api.js";
 import { html, ErrorNote, Loading } from "../ui.js";
 import { bytes, offset, t, tk, when } from "../i18n.js";
 import type { Alarm, Unit } from "../../protocol/gateway-api.js";
+import { statusBatteryPct } from "../../protocol/status.js";
 
 type DeviceEvent = Extract<LiveEvent, { type: "device" }>;
 
@@ -56,7 +57,7 @@ class Row extends Component<{ id: string; rows: Rows; unit: string; alarms: numb
     const d = this.props.rows.map.get(this.props.id)!;
     this.drawn = d;
     const s = d.lastStatus ?? {};
-    const battery = typeof s.batteryPct === "number" ? s.batteryPct : null;
+    const battery = statusBatteryPct(s);
     return html`<tr data-device=${d.id} data-at=${d.at ?? ""} class=${d.online ? "" : "dim"}>
       <th scope="row"><code>${d.id}</code></th>
       <td>${unit}</td>

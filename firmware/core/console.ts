@@ -17,7 +17,7 @@ export function info(rec: Recorder): { [k: string]: unknown } {
     recording: rec.writer ? rec.writer.recordingId : 0, nextRecording: k ? k.next : 0, lastSealed: k ? k.ls : 0,
     broker: c ? c.host + ":" + c.port : "", link: rec.up.online ? "up" : "down", queueDepth: rec.queue.depth(),
     queueBytes: rec.queue.bytes(), storeFree: h.store.free(), flashFree: h.kv.free(), chunkBytes: rec.chunkLen,
-    preEventS: rec.preS, caseTag: rec.nextTag, clockOffsetMs: rec.clockOffset, battery: b.mv + " mV " + b.pct + "%",
+    preEventS: rec.preS, caseTag: rec.nextTag, clockOffsetMs: rec.clockOffset, battery: b ? b.mv + " mV " + b.pct + "%" : "-",
     alarm: rec.alarm, lastError: rec.lastError, downlinkRejected: rec.guard ? rec.guard.rejected : 0,
     downlinkMacInRow: rec.up.macRow % 4,
     chunks: rec.stats.chunks, published: rec.stats.published, acks: rec.stats.acked, memory: h.memory(), memoryPeak: h.memPeak(),

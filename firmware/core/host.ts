@@ -54,7 +54,8 @@ export interface Host {
   onButton(fn: (name: string) => void): void;
   /** LED pattern: "boot", "idle", "recording", "uploading", "full", "noconfig", "revoked", "error". */
   led(pattern: string): void;
-  battery(): Battery;
+  /** undefined when the board has no battery sensor (the Linux interpreter): no reading, never 0 %. */
+  battery(): Battery | undefined;
   /** Variables in use (process.memory().usage on Espruino), for info() and the budgets. */
   memory(): number;
   /**

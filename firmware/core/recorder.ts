@@ -250,7 +250,7 @@ export class Recorder {
       return "STORAGE_FULL";
     }
     const bat = h.battery();
-    if (bat.mv > 0 && bat.pct <= BATTERY_STOP_PCT) {
+    if (bat && bat.mv > 0 && bat.pct <= BATTERY_STOP_PCT) {
       this.fail("BATTERY_LOW", "battery at " + bat.pct + "%: recording refused");
       return "BATTERY_LOW";
     }
@@ -439,7 +439,7 @@ export class Recorder {
     // A battery about to give out: seal now, saying so, rather than leave the recording to a reboot.
     if (this.state === RECORDING) {
       const b = this.hw.battery();
-      if (b.mv > 0 && b.pct <= BATTERY_STOP_PCT) {
+      if (b && b.mv > 0 && b.pct <= BATTERY_STOP_PCT) {
         this.log("battery at " + b.pct + "%: recording stopped");
         this.stop(END_BATTERY_LOW);
       }

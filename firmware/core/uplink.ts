@@ -174,7 +174,7 @@ export class Uplink {
     this.statusDue = false;
     const b = h.battery();
     const body = encode("Status", {
-      firmware: FIRMWARE_VERSION, batteryMv: b.mv, batteryPct: b.pct, storageFree: h.store.free(), queueDepth: rec.queue.depth(),
+      firmware: FIRMWARE_VERSION, batteryMv: b && b.mv, batteryPct: b && b.pct, storageFree: h.store.free(), queueDepth: rec.queue.depth(),
       state: rec.state, recording: rec.state === REC_RECORDING && rec.writer ? rec.writer.recordingId : 0,
       clockOffsetMs: rec.clockOffset, lastError: rec.lastError, downlinkRejected: rec.guard ? rec.guard.rejected : 0,
       deviceTimeMs: h.now(), alarm: rec.alarm,

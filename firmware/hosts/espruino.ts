@@ -278,7 +278,7 @@ export function espruinoHost(env: EspruinoEnv): Host {
     media: src,
     onButton: function (fn: (name: string) => void) { if (env.board.watchButtons) env.board.watchButtons(fn); },
     led: function (p: string) { if (env.board.led) env.board.led(p); },
-    battery: function () { return env.board.battery ? env.board.battery() : { mv: 0, pct: 0 }; },
+    battery: function () { return env.board.battery ? env.board.battery() : undefined; },
     memory: env.memory,
     memFree: memFree,
     memPeak: function () { return peak; },

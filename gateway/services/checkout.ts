@@ -1,10 +1,13 @@
 // The pre-duty device check (the rules' device check before duty: battery, storage, clock): what a
 // device's last Status says about taking it out now. Refusals stop a checkout (an admin may
-// override with --force and a reason, audited); warnings go with it.
+// override with --force and a reason, audited); warnings go with it. A battery below the policy's
+// minimum refuses; a battery the device cannot read (no sensor) does not: it is a warning,
+// BATTERY_UNKNOWN, in the checkout's answer and its audit entry.
 import type { Policy } from "../policy.js";
+import { statusBatteryPct } from "../../protocol/status.js";
 
 export interface StatusSeen {
-  firmware?: string; batteryPct?: number; storageFree?: number; clockOffsetMs?: number; alarm?: boolean; state?: number; lastError?: string; receivedAt?: number;
+  firmware?: string; batteryMv?: number; batteryPct?: number; storageFree?: number; clockOffsetMs?: number; alarm?: boolean; state?: number; lastError?: string; receivedAt?: number;
 }
 
 export interface CheckResult {
@@ -12,6 +15,7 @@ export interface CheckResult {
   refuse: { code: string; message: string }[];
   warn: { code: string; message: string }[];
 }
+
 
 /** Judge a device's last Status (null: it never sent one) at `now` against the policy. */
 export function preDutyCheck(st: StatusSeen | null, lastSeen: number | null, now: number, p: Policy["checkout"]): CheckResult {
@@ -23,10 +27,10 @@ export function preDutyCheck(st: StatusSeen | null, lastSeen: number | null, now
   const at = st.receivedAt ?? lastSeen ?? 0;
   if (now - at > p.statusMaxAgeH * 3600e3) r.warn.push({ code: "STATUS_STALE", message: `its last Status is ${Math.round((now - at) / 3600e3)} h old: check it by hand` });
   if (st.alarm || st.state === 2) r.refuse.push({ code: "CHECKOUT_DEVICE_ALARM", message: `the device reports an alarm${st.lastError ? ` (${st.lastError})` : ""}: its storage holds unacknowledged evidence` });
-  if (typeof st.batteryPct === "number") {
-    if (st.batteryPct < p.minBatteryPct) r.refuse.push({ code: "CHECKOUT_BATTERY", message: `battery ${st.batteryPct} %, below ${p.minBatteryPct} %: charge it first` });
-    else if (st.batteryPct < p.warnBatteryPct) r.warn.push({ code: "BATTERY_LOW", message: `battery ${st.batteryPct} %` });
-  }
+  const pct = statusBatteryPct(st);
+  if (pct === null) r.warn.push({ code: "BATTERY_UNKNOWN", message: "the device reports no battery reading (no battery sensor): check its charge by hand" });
+  else if (pct < p.minBatteryPct) r.refuse.push({ code: "CHECKOUT_BATTERY", message: `battery ${pct} %, below ${p.minBatteryPct} %: charge it first` });
+  else if (pct < p.warnBatteryPct) r.warn.push({ code: "BATTERY_LOW", message: `battery ${pct} %` });
   if (typeof st.storageFree === "number") {
     const mb = st.storageFree / 1048576;
     if (mb < p.minFreeMb) r.refuse.push({ code: "CHECKOUT_STORAGE", message: `${mb.toFixed(1)} MiB free, below ${p.minFreeMb} MiB: let it upload first` });

@@ -50,6 +50,22 @@ describe("the pre-duty check at checkout", () => {
     expect(entry).toMatchObject({ reason: "spare battery pack fitted", details: { overridden: ["CHECKOUT_BATTERY"] } });
   });
 
+  it("checks out a device whose last Status has no battery (no sensor: 0 mV and 0 % as proto3 reads the fields it left out), saying so, and still refuses one at 10 %", async () => {
+    await provision(gw, "BWC-R004", { connect: false });
+    await provision(gw, "BWC-R005", { connect: false });
+    const status = { firmware: "1.0", storageFree: 512 * 1048576, clockOffsetMs: 0, state: 0, alarm: false, receivedAt: Date.now() };
+    await noteDevice(gw.db, { device: "BWC-R004", at: Date.now(), status: { ...status, batteryMv: 0, batteryPct: 0 } });
+    await noteDevice(gw.db, { device: "BWC-R005", at: Date.now(), status: { ...status, batteryMv: 3390, batteryPct: 10 } });
+    const a = await gw.services.model.checkOut(admin, "BWC-R004", { badge: "B4" });
+    expect(a.warnings).toEqual([expect.stringMatching(/^BATTERY_UNKNOWN: .*no battery reading/)]);
+    const [entry] = await gw.audit.list({ action: "device.checkout", target: "BWC-R004", limit: 1 });
+    expect(entry).toMatchObject({ reason: null, details: { badge: "B4", warnings: [expect.stringContaining("BATTERY_UNKNOWN")] } });
+    const e = await gw.services.model.checkOut(admin, "BWC-R005", { badge: "B5" }).catch((x) => x);
+    expect(e).toBeInstanceOf(GatewayError);
+    expect((e as GatewayError).code).toBe("CHECKOUT_BATTERY");
+    expect((e as GatewayError).message).toContain("battery 10 %, below 20 %");
+  });
+
   it("refuses over the API with 409 and the reason code", async () => {
     await provision(gw, "BWC-R002", { connect: false });
     await noteDevice(gw.db, { device: "BWC-R002", at: Date.now(), status: { batteryPct: 80, storageFree: 100, clockOffsetMs: 0, receivedAt: Date.now() } });
