@@ -31,7 +31,7 @@ export function usage(lang: Lang, evidenceUsage: string): string {
                          活动: ${kinds()}
                          时间: ISO 8601, 如 2026-03-01T09:30+08:00; 不带时区即站点当地时间
   case list
-  assign <设备> (--badge 警号 | --room 房间) [--force]   领用设备 (检查设备最后的状态报告)
+  assign <设备> (--badge 警号 | --room 房间) [--force --reason R]   领用设备 (检查最后的状态报告: 电量低于下限则拒绝, 无电量读数不拒绝; 存储, 时钟, 告警)
   return <设备>                       归还设备
   link|unlink <设备> <录像> <案号> --reason R
   ratios [--unit ID]     各单位的设备配备和法制审核人员比例
@@ -39,7 +39,7 @@ export function usage(lang: Lang, evidenceUsage: string): string {
   coverage               FULL 和 KEY_STEPS 案件的录像覆盖情况
   integrity              按判定统计录像
   alarm list | alarm clear <类型> <对象> --reason R
-  audit verify | audit list [--actor A] [--action X] [--target T]
+  audit verify | audit list [--actor A] [--action X] [--target T] [--limit N]
 ${evidenceUsage}`;
   return `Usage: npm run admin -- <command> [--data-dir DIR] [--db postgres://…] [--cluster FILE] [--token-file FILE] [--json | --csv] [--lang zh|en]
 
@@ -72,7 +72,7 @@ Commands:
                          activity kinds: ${kinds()}
                          TIME: ISO 8601, e.g. 2026-03-01T09:30+08:00; without an offset, the station's local time
   case list
-  assign <DEVICE> (--badge B | --room R) [--force]   check a device out (its last Status is checked)
+  assign <DEVICE> (--badge B | --room R) [--force --reason R]   check a device out (its last Status is checked: a battery below the minimum refuses, no battery reading does not; storage, clock, alarm)
   return <DEVICE>                           check it back in
   link|unlink <DEVICE> <RECORDING> <CASE> --reason R
   ratios [--unit ID]     fleet and legal-reviewer ratios per unit, rolled up the tree
@@ -80,7 +80,7 @@ Commands:
   coverage               FULL and KEY_STEPS cases: coverage by verified clips, with gaps
   integrity              recordings by verdict
   alarm list | alarm clear <KIND> <SUBJECT> --reason R
-  audit verify | audit list [--actor A] [--action X] [--target T]
+  audit verify | audit list [--actor A] [--action X] [--target T] [--limit N]
 ${evidenceUsage}`;
 }
 

@@ -2,8 +2,9 @@
 // acts as a real account, proved by a token like the API's (the admin token file in the data
 // directory by default, --token-file for another), and calls the same service functions in
 // process on the data directory, so roles, scope and the audit are exactly the API's.
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { prepareDataDir } from "./datadir.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { openStore } from "./gateway.js";
 import { Services } from "./services/index.js";
@@ -22,6 +23,7 @@ import { csv, duration, langOf, localTime, percent, size, table } from "./output
 import type { Lang } from "./output.js";
 import { msg, usage, word } from "./cli-text.js";
 import { isoLocal, withIsoTimes } from "./services/time.js";
+import { statusBatteryPct } from "../protocol/status.js";
 
 // --export, --view and --pending belong to the approval commands (evidence/export-cli.ts).
 const BOOLEAN = new Set(["--json", "--csv", "--dry-run", "--force", "--help", "-h", "--export", "--view", "--pending"]);
@@ -93,6 +95,14 @@ async function main(argv: string[]): Promise<number> {
     console.log(help);
     return words.length || f("--help") || f("-h") ? 0 : 2;
   }
+  // An option the help names nowhere is a typo, refused: it would otherwise take the next word as
+  // its value (a --data-dir after it among them) and go unheeded.
+  const known = new Set([...(help.match(/--[a-z][a-z0-9-]*/g) ?? []), "--help", "-h", "--as"]);
+  const unknown = [...flags.keys()].filter((k) => !known.has(k));
+  if (unknown.length) {
+    console.error(`admin: USAGE: ${lang === "zh" ? `未知选项 ${unknown.join(", ")} (见 --help)` : `unknown option ${unknown.join(", ")} (see --help)`}`);
+    return 2;
+  }
   if (f("--as") !== undefined) {
     console.error(`admin: USAGE: ${lang === "zh" ? "--as 已取消: 以令牌所属账户操作 (--token-file)" : "--as is gone: the CLI acts as the account its token proves (--token-file)"}`);
     return 2;
@@ -113,6 +123,8 @@ async function main(argv: string[]): Promise<number> {
   let store: Store;
   let region: { close(): Promise<void> } | null = null;
   try {
+    // A station's data directory, never a new one: a mistyped path is refused, not set up.
+    if (!cluster) prepareDataDir(resolve(config.dataDir), { create: false });
     store = await openStore(config);
   } catch (e) {
     // A PostgreSQL server that can't be reached or refuses: said in one line with its code.
@@ -170,9 +182,30 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
   if (noun === "device") {
     if (verb === "add") {
       if (!a1 || !f("--root-out")) throw new GatewayError("USAGE", "device add needs <ID> and --root-out <FILE>");
-      const d = await s.devices.add(me, { id: a1, kind: f("--kind"), unit: f("--unit") });
-      writeFileSync(f("--root-out")!, toHex(d.root) + "\n", { mode: 0o600, flag: "wx" });
-      d.root.fill(0);
+      // The secret's file made first: a device is never registered with a secret written nowhere.
+      const rootOut = resolve(f("--root-out")!);
+      let fd: number;
+      try {
+        fd = openSync(rootOut, "wx", 0o600);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new GatewayError(code === "EEXIST" ? "ROOT_OUT_EXISTS" : "ROOT_OUT_UNWRITABLE", code === "EEXIST" ? `${rootOut} exists: a root secret is never written over a file; choose another` : `${rootOut} can't be made: ${(e as Error).message}`);
+      }
+      let d;
+      try {
+        d = await s.devices.add(me, { id: a1, kind: f("--kind"), unit: f("--unit") });
+      } catch (e) {
+        closeSync(fd);
+        rmSync(rootOut, { force: true });
+        throw e;
+      }
+      try {
+        writeSync(fd, toHex(d.root) + "\n");
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+        d.root.fill(0);
+      }
       out.line(msg(L, "registered", d.id, f("--root-out")!));
       if (out.mode === "json") console.log(JSON.stringify({ id: d.id, state: d.state }));
       return 0;
@@ -180,8 +213,9 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     if (verb === "list") {
       const rows = await s.devices.list(me);
       out.rows(withIso(rows, tz), rows.map((d) => {
-        const st = (d.lastStatus ?? {}) as { battery?: number; freeBytes?: number; clockOffsetMs?: number; firmware?: string };
-        return { id: d.id, kind: d.kind, state: d.state, unit: d.unit, lastSeen: localTime(d.lastSeen, tz), battery: st.battery === undefined ? "-" : `${st.battery} %`, free: st.freeBytes === undefined ? "-" : size(st.freeBytes), clock: st.clockOffsetMs === undefined ? "-" : duration(st.clockOffsetMs), firmware: st.firmware ?? "-" };
+        const st = (d.lastStatus ?? {}) as { batteryMv?: number; batteryPct?: number; storageFree?: number; clockOffsetMs?: number; firmware?: string };
+        const battery = statusBatteryPct(st);
+        return { id: d.id, kind: d.kind, state: d.state, unit: d.unit, lastSeen: localTime(d.lastSeen, tz), battery: battery === null ? "-" : `${battery} %`, free: st.storageFree === undefined ? "-" : size(st.storageFree), clock: st.clockOffsetMs === undefined ? "-" : duration(st.clockOffsetMs), firmware: st.firmware ?? "-" };
       }));
       out.line(msg(L, "times", tz));
       return 0;

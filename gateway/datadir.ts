@@ -1,6 +1,6 @@
 // The data directory: one gateway at a time (a lock file with its pid), and nothing in it readable
 // by anyone but the station's account (directories 0700, files 0600, fixed at every start).
-import { chmodSync, closeSync, lstatSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, writeSync } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, statfsSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { GatewayError } from "./errors.js";
@@ -81,6 +81,35 @@ export function lockDataDir(dir: string): () => void {
     }
   }
   throw new GatewayError("DATA_DIR_LOCKED", `could not take the lock ${file}`);
+}
+
+/**
+ * The data directory, ready to be written: made (0700) if missing and `create`, else refused
+ * DATA_DIR_MISSING (the admin CLI: a mistyped path must not become a new, empty station); a path
+ * that is not a directory DATA_DIR_NOT_DIR; one this process can't write (a read-only mount, its
+ * permissions) DATA_DIR_UNWRITABLE. Each says what to do, in one line.
+ */
+export function prepareDataDir(dir: string, o: { create: boolean }): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT") throw new GatewayError(code === "ENOTDIR" ? "DATA_DIR_NOT_DIR" : "DATA_DIR_UNWRITABLE", `data directory ${dir} can't be used: ${(e as Error).message}`);
+    if (!o.create) throw new GatewayError("DATA_DIR_MISSING", `no data directory ${dir}: give the --data-dir the gateway runs with (a new station's is made by its first start, npm start -- --data-dir DIR)`);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e2) {
+      throw new GatewayError("DATA_DIR_UNWRITABLE", `data directory ${dir} can't be made: ${(e2 as Error).message}`);
+    }
+    isDir = true;
+  }
+  if (!isDir) throw new GatewayError("DATA_DIR_NOT_DIR", `data directory ${dir} is a file, not a directory: give a directory`);
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw new GatewayError("DATA_DIR_UNWRITABLE", `data directory ${dir} can't be written by this process (${(e as NodeJS.ErrnoException).code}): a read-only disk, or another account's directory`);
+  }
 }
 
 /** Directories 0700 and files 0600 throughout the data directory; returns the paths it fixed. */

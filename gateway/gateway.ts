@@ -1,7 +1,6 @@
 // Assembles the station gateway: data directory, station key, SQLite, media, broker, ingest.
 // main.ts runs it as a process; tests start it in-process on ephemeral ports.
-import { mkdirSync } from "node:fs";
-import { freeBytes, lockDataDir, tightenDataDir } from "./datadir.js";
+import { freeBytes, lockDataDir, prepareDataDir, tightenDataDir } from "./datadir.js";
 import { join, resolve } from "node:path";
 import type { GatewayConfig } from "./config.js";
 import { createLogger } from "./log.js";
@@ -80,7 +79,7 @@ export interface Gateway {
 /** Open the data directory and its database (also used by the admin CLI, without the broker). */
 export async function openStore(config: GatewayConfig) {
   const dir = resolve(config.dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  prepareDataDir(dir, { create: true });
   const station = StationKey.loadOrCreate(join(dir, "station.key"));
   // The station's Ed25519 signing identity (log checkpoints, manifests, C2PA), made at first start.
   const { identity } = StationIdentity.loadOrCreate(dir, config.stationName);
@@ -93,6 +92,8 @@ export async function openStore(config: GatewayConfig) {
   // First start (gateway or CLI): the admin account, its token in a 0600 file in the data directory.
   const tokenFile = join(dir, "admin.token");
   const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
+  // A first start's files (its database) as every start leaves them: readable by the station's account only.
+  if (adminTokenFile) tightenDataDir(dir);
   return {
     adminTokenFile,
     dir, db, station: station.key, audit, identity,
@@ -110,7 +111,7 @@ export async function startGateway(config: GatewayConfig, log: Logger = createLo
   const witnesses = parseWitnesses(config.witnesses);
   // One gateway per data directory; what is in it readable only by the station's account.
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  prepareDataDir(dataDir, { create: true });
   const unlock = lockDataDir(dataDir);
   try {
     return await start(config, log, witnesses, unlock);

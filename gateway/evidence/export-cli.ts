@@ -1,7 +1,7 @@
 // The admin CLI's export, approval and custody commands (`npm run admin -- export | approval |
 // custody ...`): cli.ts hands them the opened store and the arguments left after its own flags.
 // The CLI hands over the account its token proved (as --as); the account must be active.
-import { tableOrNone } from "../output.js";
+import { localTime, tableOrNone } from "../output.js";
 import { closeSync, createWriteStream, existsSync, openSync, renameSync, rmSync } from "node:fs";
 import type { GatewayConfig } from "../config.js";
 import type { Store } from "./cli.js";
@@ -63,7 +63,8 @@ function hours(s: string | undefined): number | undefined {
   return Number(s);
 }
 
-const show = (a: Approval) => ({ id: a.id, kind: a.kind, requester: a.requester, items: a.caseNumber ? `case ${a.caseNumber} (${a.items.length})` : a.items.map((i) => `${i.device}/${i.recording}`).join(" "), reason: a.reason, state: a.state, decidedBy: a.decidedBy ?? "", validUntil: a.validUntil ? new Date(a.validUntil).toISOString() : "" });
+/** An approval as a table's row; its times in the station's zone (`tz`), as every table of the CLI. */
+const show = (a: Approval, tz: string) => ({ id: a.id, kind: a.kind, requester: a.requester, items: a.caseNumber ? `case ${a.caseNumber} (${a.items.length})` : a.items.map((i) => `${i.device}/${i.recording}`).join(" "), reason: a.reason, state: a.state, decidedBy: a.decidedBy ?? "", validUntil: a.validUntil ? localTime(a.validUntil, tz) : "" });
 
 /** Run one export, approval or custody command; returns the exit code. */
 export async function exportCommand(store: Store, config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}): Promise<number> {
@@ -90,6 +91,8 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
   const [noun, verb] = args;
   const actor = await actorOf(store, flag(args, "--as") || "admin");
   const approvals = new Approvals(store.db, store.audit, store.model);
+  const tz = store.policy.timeZone;
+  const times = `(times in ${tz})`;
   if (noun === "export") {
     const out = flag(args, "--out");
     const rec = flag(args, "--recording");
@@ -152,14 +155,14 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       const items = flags(args, "--recording").map(item);
       const a = await approvals.request(actor, { kind, caseNumber: kase, items: kase ? undefined : items, reason: flag(args, "--reason") ?? "", hours: hours(flag(args, "--hours")) });
       if (json) console.log(JSON.stringify(a, null, 1));
-      else console.log(`approval request ${a.id} (${a.kind}) for ${show(a).items}: pending; an approver runs: npm run admin -- approval approve ${a.id} --reason "..."`);
+      else console.log(`approval request ${a.id} (${a.kind}) for ${show(a, tz).items}: pending; an approver runs: npm run admin -- approval approve ${a.id} --reason "..."`);
       return 0;
     }
     if (verb === "list") {
       const rows = await approvals.list(args.includes("--pending") ? { state: "pending" } : {});
       if (json) console.log(JSON.stringify(rows, null, 1));
       else if (!rows.length) console.log("(none)");
-      else console.log(tableOrNone(rows.map(show)));
+      else console.log(`${tableOrNone(rows.map((a) => show(a, tz)))}\n${times}`);
       return 0;
     }
     if (verb === "approve" || verb === "deny") {
@@ -168,14 +171,14 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       const reason = flag(args, "--reason") ?? "";
       const a = verb === "approve" ? await approvals.approve(actor, Number(id), reason, hours(flag(args, "--hours"))) : await approvals.deny(actor, Number(id), reason);
       if (json) console.log(JSON.stringify(a, null, 1));
-      else console.log(`approval ${a.id}: ${a.state}${a.validUntil ? ` until ${new Date(a.validUntil).toISOString()}` : ""}`);
+      else console.log(`approval ${a.id}: ${a.state}${a.validUntil ? ` until ${localTime(a.validUntil, tz)} (${tz})` : ""}`);
       return 0;
     }
     if (verb === "approvers") {
       const rows = await approvals.releaseApprovers();
       if (json) console.log(JSON.stringify(rows, null, 1));
       else if (!rows.length) console.log("(none: an admin designates them with approval approver add ACCOUNT --reason R)");
-      else console.log(tableOrNone(rows));
+      else console.log(`${tableOrNone(rows.map((r) => ({ account: r.account, addedBy: r.added_by, added: localTime(r.added_at, tz) })))}\n${times}`);
       return 0;
     }
     if (verb === "approver" && (args[2] === "add" || args[2] === "remove") && args[3]) {
@@ -195,7 +198,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     if (args.includes("--csv")) process.stdout.write(custodyCsv(rows));
     else if (json) console.log(JSON.stringify(rows, null, 1));
     else if (!rows.length) console.log("(none)");
-    else console.log(tableOrNone(rows.map((r) => ({ item: r.item, at: r.at, account: r.account, action: r.action, reason: r.reason, detail: r.detail }))));
+    else console.log(`${tableOrNone(rows.map((r) => ({ item: r.item, at: localTime(r.atMs, tz), account: r.account, action: r.action, reason: r.reason, detail: r.detail, proof: r.proof })))}\n${times}`);
     return 0;
   }
   throw new UsageError("USAGE", `unknown command: ${args.join(" ")} (see --help)`);

@@ -3,7 +3,7 @@
 // in Chinese or English, and CSV or JSON for programs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -69,6 +69,35 @@ describe("7, 9: help, unknown commands, bad input", () => {
     expect(t.err).toMatch(/^admin: BAD_TIME: .*ISO 8601/m);
     const k = await admin("case", "add", "K-1", "--unit", "1", "--category", "compulsion", "--activity", "siezure", "--from", "2026-03-01T09:00", "--to", "2026-03-01T12:00");
     expect(k.err).toMatch(/^admin: BAD_ACTIVITY: /m);
+  });
+
+  it("refuses an option the help names nowhere, and a data directory that is not a station's, before touching anything", async () => {
+    // A typo'd option would take the next word, here --data-dir, as its value.
+    const typo = await exec("gateway/cli.ts", ["unit", "list", "--bogus", "--data-dir", dir]);
+    expect(typo).toMatchObject({ code: 2, err: expect.stringMatching(/^admin: USAGE: unknown option --bogus \(see --help\)/m) });
+    const nowhere = join(dir, "no-such-station");
+    const missing = await exec("gateway/cli.ts", ["unit", "list", "--data-dir", nowhere]);
+    expect(missing).toMatchObject({ code: 1, err: expect.stringMatching(/^admin: DATA_DIR_MISSING: no data directory .*no-such-station: give the --data-dir the gateway runs with/m) });
+    expect(existsSync(nowhere)).toBe(false);
+    const file = await exec("gateway/cli.ts", ["unit", "list", "--data-dir", join(dir, "c001.root")]);
+    expect(file).toMatchObject({ code: 1, err: expect.stringMatching(/^admin: DATA_DIR_NOT_DIR: /m) });
+    for (const r of [typo, missing, file]) expect(r.err).not.toContain("    at ");
+  });
+
+  it("registers no device whose root secret it can't write, and writes none over a file", async () => {
+    writeFileSync(join(dir, "taken.root"), "old\n");
+    const taken = await admin("device", "add", "BWC-C002", "--root-out", join(dir, "taken.root"));
+    expect(taken).toMatchObject({ code: 1, err: expect.stringMatching(/^admin: ROOT_OUT_EXISTS: .*taken\.root exists/m) });
+    expect(readFileSync(join(dir, "taken.root"), "utf8")).toBe("old\n");
+    const nodir = await admin("device", "add", "BWC-C002", "--root-out", join(dir, "no-dir", "x.root"));
+    expect(nodir).toMatchObject({ code: 1, err: expect.stringMatching(/^admin: ROOT_OUT_UNWRITABLE: /m) });
+    expect((await admin("device", "list", "--json")).out).not.toContain("BWC-C002");
+    // A device refused by the registry leaves no empty secret file behind.
+    const dup = await admin("device", "add", "BWC-C001", "--root-out", join(dir, "dup.root"));
+    expect(dup.code).toBe(1);
+    expect(existsSync(join(dir, "dup.root"))).toBe(false);
+    expect((await admin("device", "add", "BWC-C002", "--root-out", join(dir, "c002.root"))).code).toBe(0);
+    expect(readFileSync(join(dir, "c002.root"), "utf8")).toMatch(/^[0-9a-f]{64}\n$/);
   });
 
   it("says a taken port in one line with PORT_IN_USE, not a stack trace", async () => {
