@@ -126,6 +126,15 @@ interface SessionRecord { nonce: string; schema: number; helloSeq: number; hello
  * stream's messages only while the stream lasts: one kept in memory (upStorage) starts again from 1
  * when every node restarts, so a Hello numbered below the session's but stored after it is new.
  */
+/**
+ * When the region received a device's message: when JetStream stored it (its server's clock). A
+ * message may wait there long before a worker takes it (its partition unserved, a worker's death),
+ * and the device's clock and its clips' times are judged against its receipt, not its handling.
+ */
+function reachedAt(m: JsMsg): number {
+  return Number(m.timestampNanos / 1000000n);
+}
+
 export function helloPlace(seq: number, at: bigint, rec: Pick<SessionRecord, "helloSeq" | "helloAt">): "older" | "same" | "newer" {
   const began = rec.helloAt === undefined ? undefined : BigInt(rec.helloAt);
   if (seq === rec.helloSeq && (began === undefined || at === began)) return "same";
@@ -717,7 +726,7 @@ class ClusterWorker implements Worker {
       // stored the session but did not commit what the Hello says (or died before answering it).
       // Handled again in that session, its counters going on: answered, and what it says of the
       // device's recordings (those it no longer holds made final, R-VER-10) acted on.
-      if (place === "same" && d.conn) return { handled: this.ingest.message(d.conn, id, m.data) };
+      if (place === "same" && d.conn) return { handled: this.ingest.message(d.conn, id, m.data, reachedAt(m)) };
       const device = await this.registry.get(id);
       const ok = device && hello.nonce.length === NONCE_LEN && checkControl(sha, device.keys.controlKey, CONTROL_HELLO, deviceIdBytes(id), hello.body, hello.tag);
       if (ok) {
@@ -731,7 +740,7 @@ class ClusterWorker implements Worker {
       }
     }
     if (!d.conn) d.conn = `nats:${id}#0`;
-    return { handled: this.ingest.message(d.conn, id, m.data) };
+    return { handled: this.ingest.message(d.conn, id, m.data, reachedAt(m)) };
   }
 
   private helloOf(data: Uint8Array): { schema: number; body: Uint8Array; tag: Uint8Array; nonce: Uint8Array } | null {

@@ -328,15 +328,18 @@ export class Ingest {
   /**
    * An uplink message from a connection; handled after the ones before it. Its arrival is now: a
    * chunk's commit latency counts from here, its wait behind the connection's earlier messages
-   * included.
+   * included. `reachedAt`: when the station received it, if earlier (a region's worker gives the
+   * time JetStream stored it, which may be long before a worker takes it): the device's clock and
+   * its clips' times are judged against that, not against when it was handled.
    */
-  message(connId: string, deviceId: string, payload: Uint8Array): Promise<void> {
+  message(connId: string, deviceId: string, payload: Uint8Array, reachedAt?: number): Promise<void> {
     const s = this.session(connId, deviceId);
     this.weigh(s, 1, payload.length);
     const handled = () => this.weigh(s, -1, -payload.length);
     const arrived = Date.now();
+    const reached = reachedAt !== undefined && reachedAt < arrived ? reachedAt : arrived;
     // No extra promise per message on the hot path: the lookup is made again only where it failed.
-    s.queue = s.queue.then(() => (s.device ? this.handle(s, payload, arrived) : this.attach(s, deviceId).then(() => this.handle(s, payload, arrived)))).then(handled, (e) => {
+    s.queue = s.queue.then(() => (s.device ? this.handle(s, payload, arrived, reached) : this.attach(s, deviceId).then(() => this.handle(s, payload, arrived, reached)))).then(handled, (e) => {
       // The store could not be asked (a recording to read again, the device to look up, while the
       // database is down): refused as a failed commit is, and not Acked; the device sends it again.
       if (storeUnavailable(e)) this.refuse(s, "STORE_FAILED", { device: deviceId, err: String(e) });
@@ -412,7 +415,7 @@ export class Ingest {
     return work().catch((e) => this.tryAgainLater("alarm", { alarm: kind, subject }, work, e, RETRY_MS));
   }
 
-  private async handle(s: Session, payload: Uint8Array, arrived: number): Promise<void> {
+  private async handle(s: Session, payload: Uint8Array, arrived: number, reached: number): Promise<void> {
     let up: Uplink;
     try {
       up = decodeAs("Uplink", payload);
@@ -422,15 +425,15 @@ export class Ingest {
     if (up.schema !== SCHEMA_VERSION && up.schema !== SCHEMA_VERSION_1) return this.refuse(s, "SCHEMA_VERSION", { schema: up.schema });
     const kind = uplinkKind(up);
     if (!kind) return this.refuse(s, "DECODE_EMPTY");
-    if (up.hello) return this.hello(s, up.hello, up.schema);
+    if (up.hello) return this.hello(s, up.hello, up.schema, reached);
     if (!s.signer) return this.refuse(s, "HELLO_REQUIRED", { kind });
     if (s.device.state === "revoked") return this.refuse(s, "REVOKED", { kind });
-    if (up.status) return this.status(s, up.status);
+    if (up.status) return this.status(s, up.status, reached);
     // R-ACK-6: below the disk threshold media is neither verified nor stored nor acknowledged;
     // the device keeps it and sends it again once space returns.
     if (this.diskLow) return this.refuse(s, "DISK_LOW", { kind });
-    if (up.start) return this.start(s, up.start);
-    if (up.chunk) return this.chunk(s, up.chunk, arrived);
+    if (up.start) return this.start(s, up.start, reached);
+    if (up.chunk) return this.chunk(s, up.chunk, arrived, reached);
     if (up.seal) return this.seal(s, up.seal);
   }
 
@@ -755,12 +758,16 @@ export class Ingest {
     const flags: string[] = [];
     if (parts.start) {
       const g = parseGenesis(parts.start.genesis);
-      const t = this.clocks.startAt(r.device, g.startMs, g.beacon, now);
+      // Its time against when the station received it: the start's own receipt, else the chunk that confirmed it.
+      let reached = r.startReached ?? now;
+      for (const l of linked) reached = Math.min(reached, l.ref.reachedAt);
+      r.startReached = undefined;
+      const t = this.clocks.startAt(r.device, g.startMs, g.beacon, reached);
       if (t.flag) flags.push(t.flag);
       start = { genesis: parts.start.genesis, c0: this.cc.genesisValue(parts.start.genesis), caseTag: parts.start.caseTag, startMs: g.startMs, preEventMs: g.preEventMs, clipAtMs: t.atMs, beaconSentMs: t.beaconSentMs };
     }
     for (const l of linked) {
-      const f = this.clocks.chunkFlag(r.device, l.seq, l.ref.timeMs, l.ref.durationMs, now);
+      const f = this.clocks.chunkFlag(r.device, l.seq, l.ref.timeMs, l.ref.durationMs, l.ref.reachedAt);
       if (f) { flags.push(f); break; }
     }
     const seal = parts.seal && rep.sealValue ? { block: parts.seal.block, tag: parts.seal.tag, caseTag: parts.seal.caseTag, value: rep.sealValue, interrupted: rep.interrupted } : undefined;
@@ -984,7 +991,7 @@ export class Ingest {
 
   // ---- messages
 
-  private async hello(s: Session, c: Control, schema: number): Promise<void> {
+  private async hello(s: Session, c: Control, schema: number, reached: number): Promise<void> {
     const dev = deviceIdBytes(s.device.id);
     if (!c || !checkControl(sha, s.device.keys.controlKey, CONTROL_HELLO, dev, c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "hello" });
     let h: Hello;
@@ -1012,7 +1019,7 @@ export class Ingest {
     s.held = new Set(held.map((x) => x.recording));
     s.unanswered = new Set(s.held);
     this.log.debug({ device: s.device.id, conn: s.connId, held }, "hello");
-    if (h.deviceTimeMs) this.clocks.helloAt(s.device.id, h.deviceTimeMs, Date.now());
+    if (h.deviceTimeMs) this.clocks.helloAt(s.device.id, h.deviceTimeMs, reached);
     // Not answered unless kept: a Hello a worker could not commit (fenced) is the successor's to answer.
     if (!(await this.note(s, { device: s.device.id, at: Date.now(), hello: { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording } }))) return;
     if (this.opts.live) this.opts.live({ type: "device", id: s.device.id, at: Date.now(), online: true, lastSeen: Date.now() });
@@ -1131,12 +1138,12 @@ export class Ingest {
     return n;
   }
 
-  private async status(s: Session, c: Control): Promise<void> {
+  private async status(s: Session, c: Control, reached: number): Promise<void> {
     if (!checkControl(sha, s.device.keys.controlKey, CONTROL_STATUS, deviceIdBytes(s.device.id), c.body, c.tag)) return this.refuse(s, "CONTROL_TAG", { kind: "status" });
     let st: Status;
     try { st = decodeAs("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
     // The last heartbeat, as the device said it (R-MSG-7): clock offset, queue depth, battery, alarm.
-    const at = Date.now();
+    const at = reached;
     // Not awaited: a heartbeat does not hold up the chunks behind it for a commit. Its live event
     // follows its commit, as a recording's does: a console that reads the fleet after an event
     // (its live stream just opened) reads what the event said, never the row before it. Online as
@@ -1149,15 +1156,16 @@ export class Ingest {
     if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, undefined, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);
   }
 
-  private async start(s: Session, m: StartMsg): Promise<void> {
+  private async start(s: Session, m: StartMsg, reached: number): Promise<void> {
     if (!(m.genesis instanceof Uint8Array) || m.genesis.length !== GENESIS_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "genesis" });
     const recording = parseGenesis(m.genesis).recordingId;
     if (!(await this.inWindow(s, recording, "start"))) return;
     const r = await this.rec(s.device, recording);
+    if (!r.startStored && (r.startReached === undefined || reached < r.startReached)) r.startReached = reached;
     await this.outcome(s, r, r.verifier.start(m), () => encode("RecordingStart", { ...m }));
   }
 
-  private async chunk(s: Session, m: ChunkMsg, arrived: number): Promise<void> {
+  private async chunk(s: Session, m: ChunkMsg, arrived: number, reached: number): Promise<void> {
     if (!(m.header instanceof Uint8Array) || m.header.length !== HEADER_LEN) return this.refuse(s, "BLOCK_SIZE", { field: "header" });
     // The header's fields through protocol/blocks.ts, the one place that knows their offsets.
     const h = parseHeader(m.header);
@@ -1185,7 +1193,7 @@ export class Ingest {
     if (this.buffered >= (this.opts.maxBufferedBytes || 256 * 1048576) && r.verifier.nextSeq() !== seq && !stored) {
       return this.refuse(s, "BUFFER_FULL", { recording, seq, bufferedBytes: this.buffered });
     }
-    const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: h.flags, timeMs: h.timeMs, durationMs: h.durationMs, receivedAt: arrived };
+    const ref: LinkRef = { payload: m.payload, header: m.header, tag: m.tag, flags: h.flags, timeMs: h.timeMs, durationMs: h.durationMs, receivedAt: arrived, reachedAt: reached };
     const res = r.verifier.chunk(m, ref, stored);
     if (res.status === "duplicate") this.stats.duplicates++;
     const slow = this.outcome(s, r, res, () => encode("Chunk", { ...m }));

@@ -32,7 +32,13 @@ export class InflightHistory implements ChainHistory {
   }
 }
 
-export interface LinkRef { payload: Uint8Array; header: Uint8Array; tag: Uint8Array; flags: number; timeMs: number; durationMs: number; /** When the message reached ingest, before it waited behind its connection's earlier ones (commit latency). */ receivedAt: number }
+export interface LinkRef {
+  payload: Uint8Array; header: Uint8Array; tag: Uint8Array; flags: number; timeMs: number; durationMs: number;
+  /** When the message reached ingest, before it waited behind its connection's earlier ones (commit latency). */
+  receivedAt: number;
+  /** When the station received it (a region's: when JetStream stored it), what its device time is checked against. */
+  reachedAt: number;
+}
 
 // Reasons the verifier derives afresh in every report; the others are restored on resume.
 const DERIVED = new Set(["GAP", "MISSING_SEAL", "MISSING_START", "LOST_ON_DEVICE"]);
@@ -50,6 +56,8 @@ export class RecordingIngest {
   sealStored: boolean;
   /** The row exists on the disk, or a commit that creates it is in flight. */
   rowSubmitted: boolean;
+  /** When the station received the start its verifier holds, until it is committed (its time is checked against it). */
+  startReached?: number;
   /** Commits submitted and not yet settled, and whether one of them carries the start or the seal. */
   inflight = 0;
   startInflight = false;
