@@ -149,8 +149,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     token = readFileSync(tokenFile, "utf8").trim();
   } catch (e) {
-    console.error(`admin: TOKEN_FILE: ${lang === "zh" ? `无法读取令牌文件 ${tokenFile}` : `can't read the token file ${tokenFile}`} (${(e as NodeJS.ErrnoException).code})`);
+    console.error(`admin: TOKEN_FILE: ${lang === "zh" ? `无法读取令牌文件 ${tokenFile}` : `can't read the token file ${tokenFile}`} (${(e as NodeJS.ErrnoException).code})${cluster ? (lang === "zh" ? "; 区域的令牌在其办公室的数据目录中 (office 的 --cluster 文件)" : "; a region's tokens are in its office's data directory (give the office's --cluster file)") : ""}`);
     await store.db.close();
+    // The region's JetStream connection too: left open, it held the process (it never exited).
+    if (region) await region.close();
     return 1;
   }
   const alarms = new Alarms(store.db, undefined, { audit: store.audit });

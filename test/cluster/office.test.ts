@@ -153,6 +153,9 @@ describe.skipIf(!existsSync(NATS_BIN))("a region's office beside its cluster wor
       expect(cli.status, cli.stderr).toBe(1);
       const found = JSON.parse(cli.stdout) as { recordings: number; damaged: { device: string; recording: number; state: string }[] };
       expect({ recordings: found.recordings, damaged: found.damaged.map((x) => [x.device, x.recording, x.state]) }).toEqual({ recordings: DEVICES, damaged: [[fleet[0].id, 1, "corrupt"]] });
+      // A token file that can't be read: said, and the CLI exits (its JetStream connection held it open for good).
+      const lost = spawnSync(process.execPath, ["--import", "tsx", "gateway/cli.ts", "device", "list", "--cluster", join(dir, "office.json"), "--token-file", join(dir, "no.token")], { cwd: join(import.meta.dirname, "..", ".."), encoding: "utf8", timeout: 30000 });
+      expect({ status: lost.status, err: lost.stderr }).toMatchObject({ status: 1, err: expect.stringMatching(/^admin: TOKEN_FILE: .*no\.token .*office's data directory/m) });
       // The office hands out the damaged copy only when asked for it as stored.
       const refused = await api(`/api/recordings/${fleet[0].id}/1/media?reason=${encodeURIComponent("checked by the region's office test")}`);
       expect({ status: refused.status, code: ((await refused.json()) as { error: string }).error }).toEqual({ status: 409, code: "STORAGE_CORRUPT" });
