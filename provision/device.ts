@@ -142,7 +142,7 @@ export class Device {
    */
   async stopFirmware(): Promise<void> {
     await this.erase([BOOT_FILE]);
-    await this.repl.raw("\x10reset()\n");
+    await this.repl.raw("\x10reset()\n", "the reset that stops the firmware");
     // reset() runs once the interpreter is idle and prints a banner: let it finish first.
     await new Promise((r) => setTimeout(r, 100));
     await this.repl.quiet(200, 3000);
@@ -151,7 +151,7 @@ export class Device {
 
   /** Start the firmware as at power-on: load() runs the boot files. The answer is not awaited. */
   async start(): Promise<void> {
-    await this.repl.raw("\x10load()\n");
+    await this.repl.raw("\x10load()\n", "starting the firmware (load())");
     await new Promise((r) => setTimeout(r, 200));
   }
 }

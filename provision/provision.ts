@@ -10,6 +10,8 @@
 //      This is the commit point. If it fails, the device is put back: the files it had before are
 //      restored (their keys are the ones the gateway still holds), files it did not have are
 //      erased, and the flash is compacted so the new keys leave it.
+//      If the link to the device went away (PROVISION_LINK_LOST), nothing can be put back: the
+//      error says so, and what the device may hold; the gateway was not changed either way.
 // Registering first and undoing it on the gateway would need a way to delete a device there,
 // which an evidence system should not offer; the device is the side that can be undone.
 import { randomBytes } from "node:crypto";
@@ -23,7 +25,7 @@ import { BOOT_CODE, BOOT_FILE, BUNDLE_FILE, Device, OUR_FILES, PIECE, sha256Hex 
 import type { DeviceInfo } from "./device.js";
 import { ProvisionError } from "./errors.js";
 import { GatewayClient } from "./gateway-client.js";
-import { Repl, openLink } from "./repl.js";
+import { LinkLostError, Repl, openLink } from "./repl.js";
 
 export interface Options {
   /** Serial device path, or tcp://host:port. */
@@ -182,15 +184,20 @@ export async function provision(o: Options, say: Reporter = () => undefined): Pr
     for (const k of [keys.stateKey0, keys.login, keys.downlinkKey, keys.controlKey]) k.fill(0);
     const written: string[] = [];
     const verified: string[] = [];
+    /** Files this run began to write (a write cut short may have left part of one), and whether it stopped the firmware. */
+    const begun: string[] = [];
+    let stopped = false;
     let bundleMs = 0;
     try {
       if (info.files.includes(BOOT_FILE) || info.files.includes(BUNDLE_FILE)) {
         // Inside the try: stopping erases the boot file, which a rollback puts back.
         say("stopping the firmware running on the device (boot file erased, reset())");
+        stopped = true;
         await dev.stopFirmware();
       }
       const tb = Date.now();
       let shown = 0;
+      begun.push(BUNDLE_FILE);
       await dev.writeFile(BUNDLE_FILE, bundle, (done, total) => {
         const pct = Math.floor((done * 100) / total);
         if (pct >= shown + 10 || done === total) {
@@ -207,6 +214,7 @@ export async function provision(o: Options, say: Reporter = () => undefined): Pr
       }
       verified.push(`${BUNDLE_FILE} (SHA-256)`);
       for (const [name, data] of [[CONFIG_FILE, cfgText], [KEY_FILE, keyText], [BOOT_FILE, Buffer.from(BOOT_CODE, "latin1")]] as const) {
+        begun.push(name);
         await dev.writeFile(name, data, undefined, o.piece || PIECE);
         written.push(name);
         const back = await dev.readFile(name);
@@ -226,11 +234,22 @@ export async function provision(o: Options, say: Reporter = () => undefined): Pr
       say(`gateway: ${o.serial} ${existing ? "re-keyed" : "registered"}`);
     } catch (e) {
       root.fill(0);
-      const undo = await rollback(dev, before, info.files, say).then(() => "", (re: Error) => re.message);
       const err = e instanceof ProvisionError ? e : new ProvisionError("PROVISION_FAILED", (e as Error).message);
-      err.message += undo
-        ? `. Putting the device back FAILED (${undo}): it may hold keys the gateway does not know; run again with --force, or --retire`
-        : `. The device was put back as it was${before.get(CONFIG_FILE) ? " (its previous config and keys)" : " (nothing of this run left on it)"}; the gateway was not changed`;
+      if (repl.linkLost) {
+        // Nothing can be sent: no rollback to try. The gateway was not changed (the commit point
+        // is the last step); say what the device may hold, as an interrupted run leaves it.
+        const head = err instanceof LinkLostError ? err.fact : `${err.message}. Then the link to ${repl.name} went away`;
+        err.message = `${head}. ${linkLostState(o, !!existing, info, before, begun, stopped)}`;
+        throw err;
+      }
+      const undo = await rollback(dev, before, info.files, say).then(() => null, (re: Error) => re);
+      if (undo instanceof LinkLostError) {
+        err.message += `. Putting the device back FAILED, the link being gone: ${undo.fact}. It may hold part of this run's files, with keys the gateway does not know; the gateway was not changed. Reconnect the board and run again with --force, or --retire`;
+      } else if (undo) {
+        err.message += `. Putting the device back FAILED (${undo.message}): it may hold keys the gateway does not know; run again with --force, or --retire`;
+      } else {
+        err.message += `. The device was put back as it was${before.get(CONFIG_FILE) ? " (its previous config and keys)" : " (nothing of this run left on it)"}; the gateway was not changed`;
+      }
       throw err;
     }
 
@@ -245,7 +264,8 @@ export async function provision(o: Options, say: Reporter = () => undefined): Pr
         started = true;
       }
     } catch (e) {
-      warnings.push(`provisioned and registered, but the last step failed (${(e as Error).message}): power-cycle the board; its flash is compacted at its first recording`);
+      const why = e instanceof LinkLostError ? e.fact : (e as Error).message;
+      warnings.push(`provisioned and registered, but the last step failed (${why}): power-cycle the board; its flash is compacted at its first recording`);
     }
     return {
       serial: o.serial, chipSerial: info.chipSerial, board: info.board, firmwareVersion: info.version,
@@ -257,6 +277,24 @@ export async function provision(o: Options, say: Reporter = () => undefined): Pr
   } finally {
     await repl.close().catch(() => undefined);
   }
+}
+
+/**
+ * What a provisioning run cut off from its device by a lost link says after the loss: that the
+ * device could not be put back, what it may hold (README, "an interrupted run"), that the gateway
+ * was not changed, and how to go on: with --force when the device holds a config (its old one, or
+ * one this run began to write), which a plain run would refuse (PROVISION_ALREADY).
+ */
+function linkLostState(o: Options, registered: boolean, info: DeviceInfo, before: Map<string, Buffer | null>, begun: string[], stopped: boolean): string {
+  const holds: string[] = [];
+  const newKeys = begun.includes(CONFIG_FILE) || begun.includes(KEY_FILE);
+  if (begun.length) holds.push(`part of what this run wrote (${begun.join(", ")})${newKeys ? ", with keys the gateway does not know" : ""}`);
+  if (before.get(CONFIG_FILE) && !newKeys) holds.push(`its previous config${info.cfgId ? ` (${info.cfgId})` : ""} and keys, unchanged`);
+  if (stopped && before.get(BOOT_FILE)) holds.push(`its firmware stopped (${BOOT_FILE} erased: it does not start the recorder at power-on)`);
+  const force = info.cfgId !== null || begun.includes(CONFIG_FILE);
+  return `The device could not be put back: the link is gone. It may hold ${holds.length ? holds.join("; ") : "nothing of this run"}. ` +
+    `The gateway was not changed (${o.serial} ${registered ? "keeps its old root" : "is not registered"}). ` +
+    `Reconnect the board and run again${force ? " with --force" : ""}`;
 }
 
 /**
@@ -299,9 +337,15 @@ export async function retire(o: Options, say: Reporter = () => undefined): Promi
       say(`gateway: ${o.serial} retired`);
     } else if (known) say(`gateway: ${o.serial} is ${known.state}: left so`);
     if (info.files.length) {
-      if (info.files.includes(BOOT_FILE) || info.files.includes(BUNDLE_FILE)) await dev.stopFirmware();
-      await dev.erase(OUR_FILES);
-      await dev.compact();
+      try {
+        if (info.files.includes(BOOT_FILE) || info.files.includes(BUNDLE_FILE)) await dev.stopFirmware();
+        await dev.erase(OUR_FILES);
+        await dev.compact();
+      } catch (e) {
+        // The gateway's side is done and stays so; the wipe is what a second run finishes.
+        if (e instanceof LinkLostError) e.message = `${e.fact}. ${known ? `${o.serial} is ${state} at the gateway; the` : "The"} board may still hold some of its files (${info.files.join(", ")}): reconnect it and run --retire again${o.force ? " with --force" : ""}`;
+        throw e;
+      }
       const after = await dev.info();
       if (after.files.length) throw new ProvisionError("PROVISION_WRITE", `the device still holds ${after.files.join(", ")} after erasing; run --retire again`);
     }

@@ -27,7 +27,45 @@ export interface Link {
   readonly name: string;
   write(data: string): Promise<void>;
   onData(cb: (data: string) => void): void;
+  /**
+   * The link went away by itself: the other end closed or reset the connection, the port was
+   * unplugged or its device went away. `why` names the OS error when there is one. Called once,
+   * and not for close(). A link without it is noticed gone only by a failed write.
+   */
+  onLost?(cb: (why: string) => void): void;
   close(): Promise<void>;
+}
+
+/**
+ * PROVISION_LINK_LOST: the link to the board went away while a step waited on it. `fact` says
+ * what happened, without advice: the caller that knows what the board may hold adds its own.
+ */
+export class LinkLostError extends ProvisionError {
+  readonly fact: string;
+  constructor(public port: string, public why: string, public during: string) {
+    const fact = `the link to ${port} went away (${why}) in the step "${during}": the board was reset, unplugged or switched off, or its interpreter ended`;
+    super("PROVISION_LINK_LOST", `${fact}. Reconnect the board and run again`);
+    this.fact = fact;
+  }
+}
+
+const OS_ERRORS: Record<string, string> = {
+  ECONNRESET: "connection reset by the other end",
+  EPIPE: "broken pipe: the other end is gone",
+  ETIMEDOUT: "the connection timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  EIO: "input/output error",
+  ENXIO: "no such device",
+  ENODEV: "no such device",
+  EBADF: "bad file descriptor",
+};
+
+/** An OS error as its code and what it means ("ECONNRESET: connection reset by the other end"). */
+function osError(e: Error & { code?: string }): string {
+  const code = e.code && /^E[A-Z0-9]+$/.test(e.code) ? e.code : (/^(E[A-Z0-9]+)\b/.exec(e.message) || [])[1];
+  if (code && OS_ERRORS[code]) return `${code}: ${OS_ERRORS[code]}`;
+  return code || e.message || String(e);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -54,13 +92,35 @@ function openTcp(host: string, port: number, name: string, timeoutMs: number): P
     sock.once("connect", () => {
       clearTimeout(timer);
       sock.setNoDelay(true);
-      // Errors after the connection (a reset by the peer) show up as a missing answer.
-      sock.on("error", () => undefined);
+      // After the connection, an error (a reset by the peer, a write into a closed connection),
+      // the peer's end of the stream and the close all mean the board is gone: the driver hears
+      // it at once, whatever it is waiting for.
+      let lost: string | null = null;
+      let closing = false;
+      let err: Error | null = null;
+      const lostCbs: ((why: string) => void)[] = [];
+      const gone = (why: string) => {
+        if (lost !== null || closing) return;
+        lost = why;
+        for (const cb of lostCbs) cb(why);
+      };
+      sock.on("error", (e) => { err = e; gone(osError(e)); });
+      sock.on("end", () => gone("the other end closed the connection"));
+      sock.on("close", () => gone(err ? osError(err) : "the connection closed"));
       resolve({
         name,
-        write: (data) => new Promise((res, rej) => sock.write(Buffer.from(data, "latin1"), (e) => (e ? rej(e) : res()))),
+        write: (data) => new Promise((res, rej) => {
+          if (lost !== null || sock.destroyed) return rej(new Error(lost || "the connection is closed"));
+          sock.write(Buffer.from(data, "latin1"), (e) => (e ? rej(e) : res()));
+        }),
         onData: (cb) => sock.on("data", (d: Buffer) => cb(d.toString("latin1"))),
-        close: () => new Promise((res) => { sock.end(() => res()); setTimeout(() => { sock.destroy(); res(); }, 500); }),
+        onLost: (cb) => { lostCbs.push(cb); },
+        close: () => new Promise((res) => {
+          closing = true;
+          if (sock.destroyed) return res();
+          sock.end(() => res());
+          setTimeout(() => { sock.destroy(); res(); }, 500);
+        }),
       });
     });
   });
@@ -74,15 +134,33 @@ function openSerial(path: string, baudRate: number): Promise<Link> {
         const hint = /permission|EACCES/i.test(e.message) ? " (is your user in the dialout group?)" : /no such file|ENOENT/i.test(e.message) ? " (is the board plugged in? ls /dev/ttyACM* /dev/ttyUSB*)" : "";
         return reject(new ProvisionError("PROVISION_PORT", `cannot open ${path}: ${e.message}${hint}`));
       }
-      sp.on("error", () => undefined);
+      // A port that goes away (unplugged, its pty's other end closed) is closed by serialport
+      // with a DisconnectedError (a failed read or write); a close we did not ask for is the
+      // board gone. Writes queued on a closed port wait for it to open again, so the driver
+      // must not wait on them: it hears of the loss here.
+      let lost: string | null = null;
+      let closing = false;
+      let err: Error | null = null;
+      const lostCbs: ((why: string) => void)[] = [];
+      sp.on("error", (e: Error) => { err = e; });
+      sp.on("close", (e: Error | null) => {
+        if (lost !== null || closing) return;
+        lost = e ? osError(e) : err ? osError(err) : "the port closed";
+        for (const cb of lostCbs) cb(lost);
+      });
       resolve({
         name: path,
         write: (data) => new Promise((res, rej) => {
+          if (lost !== null || !sp.isOpen) return rej(new Error(lost || "the port is closed"));
           sp.write(Buffer.from(data, "latin1"), (err) => { if (err) rej(err); });
           sp.drain((err) => (err ? rej(err) : res()));
         }),
         onData: (cb) => sp.on("data", (d: Buffer) => cb(d.toString("latin1"))),
-        close: () => new Promise((res) => (sp.isOpen ? sp.close(() => res()) : res())),
+        onLost: (cb) => { lostCbs.push(cb); },
+        close: () => new Promise((res) => {
+          closing = true;
+          if (sp.isOpen) sp.close(() => res()); else res();
+        }),
       });
     });
   });
@@ -95,6 +173,12 @@ export class Repl {
   private sent: string[] = [];
   private n = 0;
   private wake: (() => void) | null = null;
+  /** Why the link went away (null: it is up), and a promise that settles then. */
+  private lost: string | null = null;
+  private signalLost: () => void = () => undefined;
+  private lostSignal = new Promise<void>((r) => { this.signalLost = r; });
+  /** What the driver is doing, to name it when the link goes away. */
+  private doing = "the first contact";
   /** Bytes written to the device, for the summary's rates. */
   bytesSent = 0;
 
@@ -106,10 +190,37 @@ export class Repl {
       if (this.buf.length > 1 << 20) this.buf = this.buf.slice(-(1 << 19));
       if (this.wake) this.wake();
     });
+    if (link.onLost) link.onLost((why) => this.linkGone(why));
+  }
+
+  /** The link went away: every wait in progress, and every one after, ends with PROVISION_LINK_LOST. */
+  private linkGone(why: string): void {
+    if (this.lost !== null) return;
+    this.lost = why;
+    this.signalLost();
+    if (this.wake) this.wake();
   }
 
   get name(): string {
     return this.link.name;
+  }
+
+  /** The link went away (the board was reset, unplugged, its interpreter ended): nothing more can be done on it. */
+  get linkLost(): boolean {
+    return this.lost !== null;
+  }
+
+  /** Throw PROVISION_LINK_LOST when the link is gone. */
+  private checkLink(): void {
+    if (this.lost !== null) throw new LinkLostError(this.link.name, this.lost, this.doing);
+  }
+
+  /** Wait for `p`, or until the link goes away (then PROVISION_LINK_LOST, at once). */
+  private async unlessLost<T>(p: Promise<T>): Promise<T> {
+    this.checkLink();
+    const r = await Promise.race([p, this.lostSignal.then(() => undefined)]);
+    this.checkLink();
+    return r as T;
   }
 
   /**
@@ -140,10 +251,14 @@ export class Repl {
    * last byte: a banner or a log line ends otherwise. No echo: no Ctrl-C.
    */
   private async clearLine(): Promise<void> {
+    this.doing = "clearing the input line";
     this.buf = "";
     await this.rawWithin(" ", 1000);
     const first = Date.now() + 1000;
-    while (!this.buf.length && Date.now() < first) await this.waitData(first - Date.now());
+    while (!this.buf.length && Date.now() < first) {
+      await this.waitData(first - Date.now());
+      this.checkLink();
+    }
     await this.quiet(150, 1000);
     if (this.buf.endsWith(" ")) {
       await this.rawWithin("\x03", 1000);
@@ -153,14 +268,18 @@ export class Repl {
     this.sent = [];
   }
 
-  /** Wait until nothing has arrived for `quietMs` (at most `maxMs`): a reset's banner is done. */
+  /**
+   * Wait until nothing has arrived for `quietMs` (at most `maxMs`): a reset's banner is done.
+   * A link that goes away meanwhile is PROVISION_LINK_LOST at once, not a quiet line.
+   */
   async quiet(quietMs: number, maxMs: number): Promise<void> {
     const end = Date.now() + maxMs;
     for (;;) {
       const before = this.buf.length;
       const left = end - Date.now();
+      this.checkLink();
       if (left <= 0) return;
-      await sleep(Math.min(quietMs, left));
+      await this.unlessLost(sleep(Math.min(quietMs, left)));
       if (this.buf.length === before) return;
     }
   }
@@ -186,17 +305,31 @@ export class Repl {
     }
   }
 
-  /** Send bytes as they are (reset(), load(): commands that restart the interpreter and print no marker). */
-  async raw(data: string): Promise<void> {
+  /**
+   * Send bytes as they are (reset(), load(): commands that restart the interpreter and print no
+   * marker; `what` names it if the link goes away). A link that is gone, or goes away before it
+   * takes the bytes, is PROVISION_LINK_LOST at once; so is a failed write (the link is broken).
+   */
+  async raw(data: string, what?: string): Promise<void> {
+    if (what) this.doing = what;
+    this.checkLink();
     this.bytesSent += data.length;
     this.sent.push(data);
-    await this.link.write(data);
+    try {
+      await this.unlessLost(this.link.write(data));
+    } catch (e) {
+      if (e instanceof ProvisionError) throw e;
+      // A write the link refused: the link is broken, whether or not it said so yet.
+      this.linkGone(osError(e as Error));
+      this.checkLink();
+    }
   }
 
   /**
    * Run `body` (statements, one line, ending in `return <value>`) on the device and return the
    * value. The device's exception becomes PROVISION_DEVICE_ERROR; no answer in time becomes
-   * PROVISION_NO_ANSWER, or PROVISION_GARBAGE when bytes came that are not an echo of ours.
+   * PROVISION_NO_ANSWER, or PROVISION_GARBAGE when bytes came that are not an echo of ours; a link
+   * that goes away before the answer came is PROVISION_LINK_LOST, at once.
    */
   async call<T = unknown>(body: string, o: { timeoutMs?: number; what?: string } = {}): Promise<T> {
     if (/[\r\n]/.test(body)) throw new Error("REPL command bodies are one line");
@@ -206,6 +339,7 @@ export class Repl {
     const line = `\x10(function(){var r;try{r=[1,(function(){${body}})()]}catch(e){r=[0,String(e)]}` +
       `print("@@E"+"VR${id}:"+JSON.stringify(r)+":EV"+"R${id}@@")})()\n`;
     const timeoutMs = o.timeoutMs || this.opts.timeoutMs || 5000;
+    this.doing = o.what || "a command";
     await this.rawWithin(line, timeoutMs);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -224,6 +358,8 @@ export class Repl {
           return r[1] as T;
         }
       }
+      // An answer that came before the link went away is taken above; after it, none can come.
+      this.checkLink();
       const left = deadline - Date.now();
       if (left <= 0) throw this.noAnswer(o.what || "a command", timeoutMs);
       await this.waitData(left);

@@ -88,7 +88,7 @@ export async function ptyRunning(program: string, dir = tempDir()): Promise<Test
  * socat with a raw pty linked at `dir`/tty on one side and `other` on the other; waits up to 5 s
  * for the link and for `ready` (socat still running), and returns either way: the caller checks.
  */
-async function socatPty(dir: string, other: string, ready: (socat: ChildProcess) => boolean = () => true): Promise<{ tty: string; socat: ChildProcess }> {
+export async function socatPty(dir: string, other: string, ready: (socat: ChildProcess) => boolean = () => true): Promise<{ tty: string; socat: ChildProcess }> {
   if (!HAS_SOCAT) throw new Error("socat is not installed: apt-get install -y socat");
   const tty = join(dir, "tty");
   rmSync(tty, { force: true });
