@@ -10,10 +10,13 @@
 //   - readFlash: a seized device's Storage (`espruino.flash`), every entry, erased copies not yet
 //     compacted away included: rec.cfg (login, downlink and control keys) and rec.key (S_j, and
 //     K_1 of a recording open at the time).
-//   - sdQueue / capture: its SD card, read with the queue's record layout (protocol/queue-records.ts):
-//     the exact bytes of every message not yet acknowledged, and the Held list its Hello
-//     would carry. A card copied while the device was out of range (partitioned) holds a whole
-//     recording: start, chunks and seal, byte for byte as they were later uploaded.
+//   - storedQueue / capture: its upload queue, read with the queue's record layout
+//     (protocol/queue-records.ts): the exact bytes of every message not yet acknowledged, and the
+//     Held list its Hello would carry. A copy taken while the device was out of range (partitioned)
+//     holds a whole recording: start, chunks and seal, byte for byte as they were later uploaded.
+//     The queue is where the device's firmware keeps it: on its SD card, or in its Storage on a
+//     board without one (`--store flash`); where its card and flash file are is the engine's
+//     layout (SimDevice.media), on either engine. deleteQueue cuts it there, the device powered off.
 //   - Intruder: an MQTT client (mqtt.js) logged in with the extracted credentials under a client id
 //     of its own, so the honest device's session is not taken over.
 import { createHash, randomBytes } from "node:crypto";
@@ -40,13 +43,13 @@ import { Rand } from "./imitation/rand.js";
 import { clips, lossless, pick } from "./scenario-kit.js";
 import type { Ctx, RecordingResult, Scenario } from "./scenario-kit.js";
 import type { RecordingRow } from "../client/admin-api.js";
-import type { DeviceInfo, DeviceSpec } from "./types.js";
+import type { DeviceInfo, DeviceMedia } from "./types.js";
 
 // Salts of the seeded choices (pick): which device is the victim, which chunk is forged.
 const SALT = { seq: 101, replay: 201, spoofA: 301, spoofB: 302, equivocation: 401, tail: 501, whole: 502, bogus: 303 };
 
 // ---------------------------------------------------------------------------------------------
-// A seized device: flash and SD card
+// A seized device: its flash, and its upload queue (on its SD card, or in its flash without one)
 // ---------------------------------------------------------------------------------------------
 
 /** What a seized device's flash gives up (SPEC.md R-FS-3). */
@@ -63,17 +66,34 @@ export interface Extracted {
   states: KeyState[];
 }
 
+/** A seized device as the thief holds it: its id, and where its flash and card are (its engine's layout). */
+interface Seized { id: string; media: DeviceMedia }
+
+/**
+ * The device's Storage, every entry in flash order, live or erased. A running interpreter writes
+ * its flash file in place (a chunk's piece, a compaction), so the image counts only when the file
+ * reads the same before and after it was loaded.
+ */
+function openFlash(d: Seized): Flash {
+  const image = () => existsSync(d.media.flash) ? readFileSync(d.media.flash) : Buffer.alloc(0);
+  for (let tries = 1; ; tries++) {
+    const before = image();
+    const flash = new Flash(d.media.flash, FLASH_BYTES, new Life(d.id + " (seized)", 10, false));
+    if (before.equals(image()) || tries >= 10) return flash;
+  }
+}
+
 /**
  * Read a device's flash as a thief with a programmer would: every Storage entry, live or erased
  * (Espruino's Storage only appends, so an overwritten rec.key stays readable until compaction).
  */
-export function readFlash(spec: DeviceSpec): Extracted {
-  const flash = new Flash(join(spec.dir, "espruino.flash"), FLASH_BYTES, new Life(spec.id + " (seized)", 10, false));
+export function readFlash(d: Seized): Extracted {
+  const flash = openFlash(d);
   const parse = (data: string): unknown => { try { return espruinoParse(data); } catch { return null; } };
   const cfgEntry = flash.find(CONFIG_FILE), keyEntry = flash.find(KEY_FILE);
   const cfg = cfgEntry ? parse(cfgEntry.data) : null;
   const keys = keyEntry ? parse(keyEntry.data) : null;
-  if (checkConfig(cfg) || checkKeys(keys)) throw new Error(`${spec.id}: no readable ${CONFIG_FILE} and ${KEY_FILE} in its flash`);
+  if (checkConfig(cfg) || checkKeys(keys)) throw new Error(`${d.id}: no readable ${CONFIG_FILE} and ${KEY_FILE} in its flash (${d.media.flash})`);
   const states: KeyState[] = [];
   for (const e of flash.entries) {
     const k = parse(e.data);
@@ -84,13 +104,46 @@ export function readFlash(spec: DeviceSpec): Extracted {
 }
 
 /**
- * A device's SD card as the queue's record layout reads it (protocol/queue-records.ts), never
- * written to: every whole record of every segment file, in name order.
+ * A queue file in Storage (firmware/hosts/espruino.ts, storageStore): a file can't grow there, so
+ * each append to segment `n` is a Storage file `n~k` of its own, k = 0, 1, ...; the segment's bytes
+ * are its pieces end to end.
  */
-function sdQueue(spec: DeviceSpec): { records: QueueRecord[]; held(): HeldRange[] } {
-  const sd = join(spec.dir, "sd");
+const STORAGE_PIECE = /^(.+)~(\d+)$/;
+
+/** Where a device's queue is, for messages: "card <dir>" or "Storage <flash file>". */
+const queueWhere = (d: Seized): string => d.media.queue === "card" ? `card ${d.media.card}` : `Storage ${d.media.flash}`;
+
+/** The segment files of a device's queue, by name, with the stored files each is made of (never written to). */
+function queueSegments(d: Seized): Map<string, { bytes: Uint8Array; files: string[] }> {
+  const out = new Map<string, { bytes: Uint8Array; files: string[] }>();
+  if (d.media.queue === "card") {
+    const card = d.media.card;
+    if (existsSync(card)) for (const n of readdirSync(card).filter(isSegmentName)) out.set(n, { bytes: new Uint8Array(readFileSync(join(card, n))), files: [n] });
+    return out;
+  }
+  const pieces = new Map<string, { k: number; name: string; data: string }[]>();
+  for (const e of openFlash(d).entries) {
+    const m = e.live ? STORAGE_PIECE.exec(e.name) : null;
+    if (!m || !isSegmentName(m[1])) continue;
+    const list = pieces.get(m[1]) || [];
+    list.push({ k: Number(m[2]), name: e.name, data: e.data });
+    pieces.set(m[1], list);
+  }
+  for (const [n, list] of pieces) {
+    list.sort((a, b) => a.k - b.k);
+    out.set(n, { bytes: new Uint8Array(Buffer.from(list.map((p) => p.data).join(""), "latin1")), files: list.map((p) => p.name) });
+  }
+  return out;
+}
+
+/**
+ * A device's upload queue as the queue's record layout reads it (protocol/queue-records.ts), from
+ * its card or its Storage, never written to: every whole record of every segment, in name order.
+ */
+function storedQueue(d: Seized): { records: QueueRecord[]; held(): HeldRange[] } {
+  const segments = queueSegments(d);
   const records: QueueRecord[] = [];
-  if (existsSync(sd)) for (const n of readdirSync(sd).filter(isSegmentName).sort()) records.push(...readSegment(sha, n, new Uint8Array(readFileSync(join(sd, n)))));
+  for (const n of [...segments.keys()].sort()) records.push(...readSegment(sha, n, segments.get(n)!.bytes));
   return { records, held: () => heldOf(records) };
 }
 
@@ -102,9 +155,9 @@ interface Captured {
   seal: Uint8Array;
 }
 
-/** Recording r from a card, or null unless its start, chunks 1..n and seal are all there. */
-function capture(spec: DeviceSpec, r: number): Captured | null {
-  const q = sdQueue(spec);
+/** Recording r from the device's stored queue, or null unless its start, chunks 1..n and seal are all there. */
+function capture(d: Seized, r: number): Captured | null {
+  const q = storedQueue(d);
   let start: Uint8Array | null = null, seal: Uint8Array | null = null;
   const chunks: Uint8Array[] = [];
   for (const p of pendingOf(q.records, r)) {
@@ -119,13 +172,21 @@ function capture(spec: DeviceSpec, r: number): Captured | null {
   return start && seal && chunks.length ? { recording: r, start, chunks, seal } : null;
 }
 
-/** Delete every queue file of recording r from a card (`q<r>.<segment>`); returns their names. */
-function deleteQueue(spec: DeviceSpec, r: number): string[] {
-  const sd = join(spec.dir, "sd");
+/**
+ * Delete every queue file of recording r (`q<r>.<segment>`) from a powered-off device's card, or
+ * from its Storage (each piece erased, last first, as the firmware removes them); returns the
+ * names of the files deleted.
+ */
+function deleteQueue(d: Seized, r: number): string[] {
   const prefix = segmentName(r, 0).slice(0, 9); // "q", 7 hex digits, "."
-  const names = readdirSync(sd).filter((n) => n.startsWith(prefix));
-  for (const n of names) rmSync(join(sd, n));
-  return names;
+  const files = [...queueSegments(d)].filter(([n]) => n.startsWith(prefix)).sort(([a], [b]) => a < b ? -1 : 1).flatMap(([, seg]) => seg.files);
+  if (d.media.queue === "card") {
+    for (const n of files) rmSync(join(d.media.card, n));
+  } else {
+    const flash = openFlash(d);
+    for (const n of files.slice().reverse()) flash.erase(n);
+  }
+  return files;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,7 +248,7 @@ class Intruder {
     await this.client.subscribeAsync(`rec/${this.x.id}/down`, { qos: 1 });
   }
 
-  /** A Hello such as the device itself would send: its chain state and the Held list of its card. */
+  /** A Hello such as the device itself would send: its chain state and the Held list of its stored queue. */
   async hello(held: HeldRange[]): Promise<void> {
     const nonce = new Uint8Array(randomBytes(NONCE_LEN));
     this.guard.open(nonce);
@@ -470,18 +531,18 @@ interface TruncationNote {
 
 export const ATTACKS: Record<string, Scenario> = {
   "attack-seized-key": {
-    description: "device 0 is seized mid-recording after sealing one: from its flash (S_r, login, control key) and a copy of its card the thief re-tags a chunk of the sealed recording; the gateway refuses it as forged (its tag does not verify: FORGED_MESSAGE), keeps the stored chunks unchanged, and the recording stays verified; everything else verified",
+    description: "device 0 is seized mid-recording after sealing one: from its flash (S_r, login, control key) and a copy of its stored queue (its card, or its flash on a board without one) the thief re-tags a chunk of the sealed recording; the gateway refuses it as forged (its tag does not verify: FORGED_MESSAGE), keeps the stored chunks unchanged, and the recording stays verified; everything else verified",
     run: async (ctx) => {
       const v = 0;
-      const d = ctx.devices[v], spec = ctx.specs[v];
+      const d = ctx.devices[v];
       await Promise.all([honestClips(ctx, [v]), attack(ctx, [v], async () => {
-        // 1. Recording e, uploaded only after its card was copied (the partition keeps it there).
+        // 1. Recording e, uploaded only after its queue was copied (the partition keeps it there).
         ctx.proxies[v].partition(true);
         const e = await recordChunks(ctx, v, 2);
         await stopRecording(ctx, v);
-        const genuine = capture(spec, e);
+        const genuine = capture(d, e);
         ctx.proxies[v].partition(false);
-        if (!genuine) throw new Error(`${d.id}/${e}: not whole on the card`);
+        if (!genuine) throw new Error(`${d.id}/${e}: not whole in its queue (${queueWhere(d)})`);
         const up = await uploaded(ctx, v, e);
         const before = { chunks: up.chunks, bytes: up.bytes, stored: await storedChunks(ctx, d.id, e) };
         // 2. The next recording is uploading when the device is taken: power gone, flash read.
@@ -489,7 +550,7 @@ export const ATTACKS: Record<string, Scenario> = {
         await until(ctx, `${d.id}/${later} to reach the gateway`, 15000, async () => ((await row(ctx, d.id, later))?.chunks ?? 0) >= 1);
         ctx.interrupted[v].add(later);
         await d.powerCut();
-        const x = readFlash(spec);
+        const x = readFlash(d);
         ctx.log(`seized ${d.id}: rec.key at epoch ${x.keys.j} (next ${x.keys.next}, open ${x.keys.open ? x.keys.open.r : "none"}), ${x.states.length} chain state(s) in flash`);
         // 3. Log in as the device and send the forgery of chunk s of recording e.
         const s = 1 + Math.floor(pick(ctx, v, SALT.seq) * genuine.chunks.length);
@@ -497,7 +558,7 @@ export const ATTACKS: Record<string, Scenario> = {
         const intruder = await Intruder.connect(brokerUrl(ctx), x, "seized");
         try {
           await intruder.listen();
-          await intruder.hello(sdQueue(spec).held());
+          await intruder.hello(storedQueue(d).held());
           const sent = await intruder.publish(forged.bytes);
           // Refused as forged (R-VER-0): the alarm is what shows it; the recording's reasons must not.
           const forgedAlarm = () => ctx.api.alarms().then((a) => a.some((x) => x.kind === "FORGED_MESSAGE" && x.subject === `${d.id}/${e}`), () => false);
@@ -544,24 +605,24 @@ export const ATTACKS: Record<string, Scenario> = {
     description: "a device's uploaded recording (start, chunks, seal) is published again, byte for byte, with its credentials: every message a DUPLICATE, re-acknowledged, nothing stored twice, still verified",
     run: async (ctx) => {
       const v = victim(ctx, SALT.replay);
-      const d = ctx.devices[v], spec = ctx.specs[v];
+      const d = ctx.devices[v];
       await Promise.all([honestClips(ctx, [v]), attack(ctx, [v], async () => {
-        // The bytes: a card copied while the device was out of range holds the whole recording.
+        // The bytes: a queue copied while the device was out of range holds the whole recording.
         ctx.proxies[v].partition(true);
         const r = await recordChunks(ctx, v, 2);
         await stopRecording(ctx, v);
-        const captured = capture(spec, r);
+        const captured = capture(d, r);
         ctx.proxies[v].partition(false);
-        if (!captured) throw new Error(`${d.id}/${r}: not whole on the card`);
+        if (!captured) throw new Error(`${d.id}/${r}: not whole in its queue (${queueWhere(d)})`);
         const up = await uploaded(ctx, v, r);
         const before = { chunks: up.chunks, bytes: up.bytes, stored: await storedChunks(ctx, d.id, r) };
         const h0 = await health(ctx);
         // Replay it all on a connection of the intruder's, logged in with the device's credentials.
-        const x = readFlash(spec);
+        const x = readFlash(d);
         const intruder = await Intruder.connect(brokerUrl(ctx), x, "replay");
         try {
           await intruder.listen();
-          await intruder.hello(sdQueue(spec).held());
+          await intruder.hello(storedQueue(d).held());
           const sent: string[] = [];
           for (const m of [captured.start, ...captured.chunks, captured.seal]) sent.push(await intruder.publish(m));
           // One Ack per duplicate: start, each chunk, seal (ingest handles a session's messages in order).
@@ -607,7 +668,7 @@ export const ATTACKS: Record<string, Scenario> = {
       // Both keep recording honestly; the intruder strikes mid-shift, while B is uploading.
       await Promise.all([honestClips(ctx, []), attack(ctx, [], async () => {
         await ctx.sleep(Math.floor(ctx.opts.durationMs * 0.3));
-        const x = readFlash(ctx.specs[a]);
+        const x = readFlash(ctx.devices[a]);
         const to = ctx.devices[b].id;
         // Messages for a recording of B's that never existed; if one reached ingest as B's, the
         // gateway would hold a row for it (a start is not tagged by itself: R-MSG-3).
@@ -659,18 +720,18 @@ export const ATTACKS: Record<string, Scenario> = {
     description: "while a device records, its flash gives up the open recording's K_1 (R-FS-2); a second, validly tagged chunk 1 is published with its credentials: verdict failed with EQUIVOCATION and an EQUIVOCATION alarm",
     run: async (ctx) => {
       const v = victim(ctx, SALT.equivocation);
-      const d = ctx.devices[v], spec = ctx.specs[v];
+      const d = ctx.devices[v];
       await Promise.all([honestClips(ctx, [v]), attack(ctx, [v], async () => {
         const r = await recordChunks(ctx, v, 1);
         await until(ctx, `${d.id}/${r} chunk 1 at the gateway`, 15000, async () => ((await row(ctx, d.id, r))?.chunks ?? 0) >= 1);
-        const x = readFlash(spec);
+        const x = readFlash(d);
         const forged = forgeOpenChunk(x, seededBytes(ctx.opts.seed, SALT.equivocation, 4096));
         if (forged.r !== r) throw new Error(`${d.id}: rec.key has recording ${forged.r} open, the device records ${r}`);
         const intruder = await Intruder.connect(brokerUrl(ctx), x, "equivocate");
         try {
           await intruder.listen();
-          // Held as the card says, so the gateway doesn't take the open recording for lost.
-          await intruder.hello(sdQueue(spec).held());
+          // Held as its stored queue says, so the gateway doesn't take the open recording for lost.
+          await intruder.hello(storedQueue(d).held());
           const sent = await intruder.publish(forged.bytes);
           const dt = await settle(ctx, 10000, () => detail(ctx, d.id, r), (y) => !!y && codesAt(y.reasons, 1).includes("EQUIVOCATION"));
           ctx.notes.equivocation = { device: d.id, recording: r, sent, reasons: dt ? dt.reasons : [] } satisfies EquivocationNote;
@@ -708,11 +769,11 @@ export const ATTACKS: Record<string, Scenario> = {
       const victims = t2 >= 0 ? [t1, t2] : [t1];
       const note: TruncationNote = {};
       ctx.notes.truncated = note;
-      // Power cut, files deleted from the card, boot: the device itself no longer knows the data.
+      // Power cut, queue files deleted from its card (or erased from its flash), boot: the device itself no longer knows the data.
       const cutAndWipe = async (i: number, r: number): Promise<string[]> => {
         await ctx.devices[i].powerCut();
-        const deleted = deleteQueue(ctx.specs[i], r);
-        if (!deleted.length) throw new Error(`${ctx.devices[i].id}/${r}: nothing of it on the card to delete`);
+        const deleted = deleteQueue(ctx.devices[i], r);
+        if (!deleted.length) throw new Error(`${ctx.devices[i].id}/${r}: nothing of it in its queue to delete (${queueWhere(ctx.devices[i])})`);
         ctx.proxies[i].partition(false);
         await ctx.devices[i].boot();
         return deleted;

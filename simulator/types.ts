@@ -35,12 +35,31 @@ export interface DeviceSpec {
   seed: number;
   /** Media plays this many times faster than real time (short CI runs). */
   speed: number;
-  /** Working directory (flash file and SD card). */
+  /** Working directory (flash file and SD card); where in it each lives is the engine's layout (DeviceMedia). */
   dir: string;
+}
+
+/**
+ * Where a device's data lies on the host, as a thief with the device in hand finds it. The engine
+ * that runs the device says so (its layout, one place); the attack scenarios read and cut the
+ * device's stored data only through this.
+ */
+export interface DeviceMedia {
+  /** Its Storage: `espruino.flash`, the interpreter's own format (rec.cfg, rec.key, rec.js). */
+  flash: string;
+  /** The directory its `fs` and `E.openFile` see: its SD card. */
+  card: string;
+  /**
+   * Where its firmware keeps the upload queue: on the card, or in Storage on a board without one
+   * (`"sd": 0` in rec.cfg, `--store flash`), as `<segment>~<k>` files, one per append.
+   */
+  queue: "card" | "storage";
 }
 
 export interface SimDevice {
   readonly id: string;
+  /** Where its flash, its card and its upload queue are (the engine's layout). */
+  readonly media: DeviceMedia;
   /** Press a button: "record" toggles recording, "marker" flags the current chunk. */
   press(name: "record" | "marker"): Promise<void>;
   info(): Promise<DeviceInfo>;

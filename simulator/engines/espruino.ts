@@ -2,7 +2,8 @@
 // build) running the minified firmware bundle from its own Storage, as a board does. One working
 // directory per device: `espruino.flash` there is its Storage (rec.cfg, rec.key, rec.js), the
 // directory itself is its SD card (the upload queue, and `media.raw`, the file its "microphone"
-// plays). Its console (standard output) is the device's log.
+// plays): espruinoMedia() below says so to the rest of the simulator (the attacks read a seized
+// device's flash and card there). Its console (standard output) is the device's log.
 //
 // How the simulator talks to it: not through the REPL on standard input. The Linux build reads
 // standard input on a second thread that pushes each character into the interpreter's event ring
@@ -49,8 +50,9 @@ import type { AddressInfo, Server, Socket } from "node:net";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { writeSyntheticPcm } from "../imitation/media.js";
-import type { DeviceInfo, DeviceSpec, Engine, SimDevice } from "../types.js";
-import { configFiles } from "./node.js";
+import { FLASH_FILE } from "../imitation/flash.js";
+import type { DeviceInfo, DeviceMedia, DeviceSpec, Engine, SimDevice } from "../types.js";
+import { configFiles, queueStoreOf } from "./node.js";
 import { storageFromFiles } from "../../scripts/espruino-gate.mjs";
 
 /**
@@ -65,6 +67,14 @@ import { storageFromFiles } from "../../scripts/espruino-gate.mjs";
  * figures the lane prints, are the same either way.
  */
 export const BOARD_STORE = "(function () { if (process.memory(false).total > 4096) return; var a = []; for (var i = 0; i < 4500; i++) a.push(i); })();\n";
+
+/**
+ * A device's layout on this engine: the interpreter runs in the device's directory (`cwd`), keeps
+ * its Storage in FLASH_FILE there, and its `fs` reads and writes that directory itself: the card.
+ */
+export function espruinoMedia(spec: DeviceSpec): DeviceMedia {
+  return { flash: join(spec.dir, FLASH_FILE), card: spec.dir, queue: queueStoreOf(spec) };
+}
 
 /** Seconds of synthetic PCM in each device's media file (the firmware loops at its end). */
 const MEDIA_SECONDS = 120;
@@ -220,6 +230,7 @@ interface ControlHub {
 /** One simulated device: one interpreter process at a time on one directory. */
 export class EspruinoSimDevice implements SimDevice {
   readonly id: string;
+  readonly media: DeviceMedia;
   private proc: ChildProcess | null = null;
   private ctl: Socket | null = null;
   private token = "";
@@ -234,6 +245,7 @@ export class EspruinoSimDevice implements SimDevice {
 
   constructor(private bin: string, private spec: DeviceSpec, private hub: ControlHub, private nice = 0) {
     this.id = spec.id;
+    this.media = espruinoMedia(spec);
   }
 
   /** Power on: start the interpreter on the boot file; resolves once the bundle has loaded. */
@@ -246,7 +258,8 @@ export class EspruinoSimDevice implements SimDevice {
     writeFileSync(join(this.spec.dir, BOOT_FILE), bootScript(await this.hub.port(), this.token));
     this.hub.expect(this.token, this);
     const bootDone = new Promise<void>((resolve, reject) => { this.booted = { resolve, reject }; });
-    const p = spawn(this.bin, [BOOT_FILE], { cwd: this.spec.dir, stdio: ["pipe", "pipe", "pipe"] });
+    // Its working directory: its card, with its flash file in it (espruinoMedia).
+    const p = spawn(this.bin, [BOOT_FILE], { cwd: this.media.card, stdio: ["pipe", "pipe", "pipe"] });
     this.proc = p;
     track(p);
     if (this.nice && p.pid) {

@@ -4,14 +4,15 @@
 // TCP, its own timers and clock. The bundle is evaluated once; a context per device would cost
 // gigabytes at 1,000 devices.
 import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import { toHex } from "../../protocol/bytes.js";
 import { deriveDeviceKeys } from "../../protocol/chain.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
 import { CONFIG_FILE, KEY_FILE, initialKeys } from "../../protocol/device-files.js";
 import type { RecorderApi, RecorderConsole } from "../../firmware/api.js";
-import { createEnv } from "../imitation/espruino-env.js";
+import { createEnv, envLayout } from "../imitation/espruino-env.js";
 import type { DeviceHandle } from "../imitation/espruino-env.js";
-import type { DeviceInfo, DeviceSpec, Engine, SimDevice } from "../types.js";
+import type { DeviceInfo, DeviceMedia, DeviceSpec, Engine, SimDevice } from "../types.js";
 
 /** The bundle's API and its recorder: the names the build's minifier keeps (firmware/api.ts, types only). */
 type BundleApi = RecorderApi;
@@ -30,6 +31,14 @@ export function loadBundle(code: string): BundleApi {
   return api;
 }
 
+/**
+ * Where a spec's firmware keeps its upload queue, whatever the engine: `sdBytes` -1 is `"sd": 0` in
+ * rec.cfg (configFiles), a board without an SD card, whose queue is in Storage.
+ */
+export function queueStoreOf(spec: DeviceSpec): DeviceMedia["queue"] {
+  return spec.sdBytes < 0 ? "storage" : "card";
+}
+
 /** rec.cfg and rec.key for a spec, as provisioning writes them. */
 export function configFiles(spec: DeviceSpec, media: string): { cfg: string; key: string } {
   const k = deriveDeviceKeys(nodeSha256, spec.root);
@@ -37,7 +46,7 @@ export function configFiles(spec: DeviceSpec, media: string): { cfg: string; key
     v: 1, id: spec.id, host: spec.host, port: spec.port, login: toHex(k.login), dl: toHex(k.downlinkKey), ctl: toHex(k.controlKey),
     chunk: spec.chunk, pre: spec.pre, status: 30, case: spec.caseTag, media,
   };
-  if (spec.sdBytes) cfg.sd = Math.max(0, spec.sdBytes); // 0: no SD card, the queue in Storage
+  if (spec.sdBytes) cfg.sd = queueStoreOf(spec) === "storage" ? 0 : spec.sdBytes; // 0: no SD card, the queue in Storage
   return { cfg: JSON.stringify(cfg), key: JSON.stringify(initialKeys(toHex(k.stateKey0))) };
 }
 
@@ -45,7 +54,11 @@ class NodeDevice implements SimDevice {
   handle: DeviceHandle | null = null;
   rec: BundleRecorder | null = null;
   private past: string[] = [];
-  constructor(private api: BundleApi, private spec: DeviceSpec, private options: Record<string, number>) {}
+  /** createEnv's layout: `espruino.flash` and `sd/` in the device's directory. */
+  readonly media: DeviceMedia;
+  constructor(private api: BundleApi, private spec: DeviceSpec, private options: Record<string, number>) {
+    this.media = { ...envLayout(resolve(spec.dir)), queue: queueStoreOf(spec) };
+  }
   get id(): string { return this.spec.id; }
 
   async boot(): Promise<void> {

@@ -18,7 +18,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { EspCrypto, EspE, EspruinoEnv } from "../../firmware/hosts/env.js";
 import { binaryOf, bytesOf, dataBytes, ownBytes } from "./binary.js";
-import { FLASH_BYTES, Flash, storageModule } from "./flash.js";
+import { FLASH_BYTES, FLASH_FILE, Flash, storageModule } from "./flash.js";
 import { SyntheticMedia, type SyntheticMediaOptions } from "./media.js";
 import { SimNet, netModule } from "./net.js";
 import { Rand, STREAM_HWRAND } from "./rand.js";
@@ -29,6 +29,11 @@ import { strict } from "./strict.js";
 export type { Faults } from "./sdcard.js";
 export type { ClockOptions, Scheduler } from "./runtime.js";
 export { PowerLoss } from "./runtime.js";
+
+/** Where createEnv keeps a device's Storage and SD card in its directory (the node engine's layout). */
+export function envLayout(dir: string): { flash: string; card: string } {
+  return { flash: path.join(dir, FLASH_FILE), card: path.join(dir, "sd") };
+}
 
 export interface EnvOptions {
   /** The device's directory (created if missing). */
@@ -183,7 +188,8 @@ export function createEnv(opts: EnvOptions): { env: EspruinoEnv; device: DeviceH
   const sched = opts.scheduler || nodeScheduler;
   const clock = new DeviceClock(opts.clock);
   const timers = new Timers(life, sched);
-  const flash = new Flash(path.join(dir, "espruino.flash"), opts.storageBytes || FLASH_BYTES, life);
+  const layout = envLayout(dir);
+  const flash = new Flash(layout.flash, opts.storageBytes || FLASH_BYTES, life);
   const net = new SimNet(life, sched, clock.trueNow);
   const battery = new Battery(clock.trueNow, opts.batteryPct === undefined ? 100 : opts.batteryPct, () => net.tx);
   const rand = new Rand(opts.seed, STREAM_HWRAND);
@@ -196,7 +202,7 @@ export function createEnv(opts: EnvOptions): { env: EspruinoEnv; device: DeviceH
     if (card) card.cut(dropUnsynced);
     net.cut(silent);
   };
-  const card = opts.noSd ? null : new SdCard(path.join(dir, "sd"), life, faults, () => cut(!!faults.dropUnsynced, true));
+  const card = opts.noSd ? null : new SdCard(layout.card, life, faults, () => cut(!!faults.dropUnsynced, true));
 
   const media = opts.media === false ? null : new SyntheticMedia(
     Object.assign({ seed: opts.seed }, opts.media || {}),

@@ -29,6 +29,8 @@ import type { Life } from "./runtime.js";
 import { maxArgs, strict } from "./strict.js";
 
 export const FLASH_BYTES = 262144;
+/** The file the Linux interpreter keeps Storage in, in its working directory (and so the imitation). */
+export const FLASH_FILE = "espruino.flash";
 const HEADER = 32;
 const NAME_MAX = 28;
 const EMPTY = 0xffffffff;
