@@ -32,6 +32,10 @@ export interface GatewayConfig {
   /** Largest MQTT packet accepted (R-TOP-4); clamped to at least the protocol's largest chunk. */
   maxPacket: number;
   maxClients: number;
+  /** Sockets that have not sent their CONNECT yet, at once (0: a quarter of maxClients); past it the oldest idle one is closed. */
+  maxPendingClients: number;
+  /** MQTT sessions one device's login holds at once; more are refused TOO_MANY_SESSIONS. */
+  maxSessionsPerDevice: number;
   /** Messages per second a device may send, and the burst it may save up (R-ADM-3). */
   ratePerSecond: number;
   rateBurst: number;
@@ -107,6 +111,8 @@ export const DEFAULTS: GatewayConfig = {
   consoleDir: "",
   maxPacket: MAX_PACKET,
   maxClients: 2000,
+  maxPendingClients: 0,
+  maxSessionsPerDevice: 4,
   ratePerSecond: 200,
   rateBurst: 400,
   commitDelayMs: 5,
@@ -154,7 +160,9 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   db: "PostgreSQL for the metadata instead of SQLite in the data directory: postgres://USER:PASSWORD@HOST:PORT/DATABASE (create the database with LC_COLLATE 'C'; media stay in the data directory)",
   consoleDir: "directory of the built web console (npm run build:console); empty: dist/console of this checkout",
   maxPacket: "largest MQTT packet in bytes (at least 69632)",
-  maxClients: "most MQTT clients at once",
+  maxClients: "most MQTT clients at once, logged in or not (TOO_MANY_CLIENTS; its log line says how the slots are held)",
+  maxPendingClients: "most MQTT sockets at once that have not sent their CONNECT yet; past it the oldest such socket of the address with the most is closed to make room (TOO_MANY_PENDING); 0: a quarter of --max-clients",
+  maxSessionsPerDevice: "most MQTT sessions one device's login holds at once (the recorder's own client id, and DEVICE/SUFFIX ones for tools); more are refused at CONNECT with TOO_MANY_SESSIONS",
   ratePerSecond: "messages per second per device",
   rateBurst: "burst of messages a device may send at once",
   commitDelayMs: "group commit: longest wait in ms before committing a batch",
@@ -253,6 +261,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
   for (const [k, v] of flags) out[k] = coerce(k, v, flag(k));
   const c = out as unknown as GatewayConfig;
   if (c.db && !isPostgresUrl(c.db)) throw new ConfigError(`db must be a PostgreSQL connection string (postgres://USER:PASSWORD@HOST:PORT/DATABASE), got one starting ${JSON.stringify(c.db.slice(0, Math.max(0, c.db.indexOf(":")) || 12))}; leave it empty for SQLite in the data directory`);
+  if (c.maxSessionsPerDevice < 1) throw new ConfigError(`maxSessionsPerDevice must be at least 1 (the recorder's own session), got ${c.maxSessionsPerDevice}`);
   if (c.mediaJournalMb > 0 && c.mediaJournalMb < 16) throw new ConfigError(`mediaJournalMb must be 0 (no journal) or at least 16, got ${c.mediaJournalMb}`);
   // A smaller limit would refuse the protocol's largest legal chunk (R-TOP-4).
   if (c.maxPacket < MAX_PACKET) c.maxPacket = MAX_PACKET;

@@ -182,7 +182,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
   };
   const tls = config.tlsPort ? tlsMaterial(dir, config.tlsCert, config.tlsKey) : null;
   if (tls && tls.generated) log.info({ cert: tls.certFile }, "generated a self-signed TLS certificate");
-  const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, connectTimeoutMs: config.mqttConnectTimeoutMs, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst });
+  const mqttPort = await broker.listen({ host: config.host, port: config.mqttPort, tls: tls ? { port: config.tlsPort, cert: tls.cert, key: tls.key } : undefined, maxPacket: config.maxPacket, maxClients: config.maxClients, connectTimeoutMs: config.mqttConnectTimeoutMs, ratePerSecond: config.ratePerSecond, rateBurst: config.rateBurst, maxPendingClients: config.maxPendingClients, maxSessionsPerDevice: config.maxSessionsPerDevice });
   const office = await serveOffice(config, log, store, media, core, { live, metrics, gateway: { kind: "station", state: () => {
     const load = ingest.sessionLoad();
     return { mqttPort, sessions: { connections: load.connections, paused: load.paused, backlogBytes: load.backlogBytes }, ingest: { ...ingest.stats }, refusals: { ...refusals.counts },

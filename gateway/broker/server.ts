@@ -1,12 +1,15 @@
 // The embedded broker: aedes behind a TCP listener, with the admission hooks, the packet
-// guard, and a client limit. Uplink publishes go to ingest; ingest's downlinks go out QoS 1.
+// guard, and the slot limits (slots.ts). Uplink publishes go to ingest; ingest's downlinks go out QoS 1.
 import { createServer } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import type { Server, Socket } from "node:net";
+import type { EventEmitter } from "node:events";
 import { Aedes } from "aedes";
 import type { Client, PublishPacket } from "aedes";
 import { GuardedConnection } from "./guard.js";
-import { admission, downTopic, Refusals, upTopic } from "./admission.js";
+import { admission, downTopic, noted, Refusals, upTopic } from "./admission.js";
+import { Slots } from "./slots.js";
+import type { Slot } from "./slots.js";
 import type { DeviceRegistry } from "../devices.js";
 import type { Logger } from "../log.js";
 
@@ -16,7 +19,12 @@ export interface BrokerOptions {
   /** A TLS listener too, when given. */
   tls?: { port: number; cert: Buffer; key: Buffer };
   maxPacket: number;
+  /** All MQTT sockets at once (R-ADM-2). */
   maxClients: number;
+  /** Sockets that have sent no CONNECT yet, at once; past it the oldest idle one is closed (default: a quarter of maxClients). */
+  maxPendingClients?: number;
+  /** Sessions one device's login holds at once; more are refused TOO_MANY_SESSIONS (default 4). */
+  maxSessionsPerDevice?: number;
   /** A socket that sends no CONNECT within this many ms is closed (and the refusal logged). */
   connectTimeoutMs?: number;
   ratePerSecond: number;
@@ -54,6 +62,43 @@ class DeviceBroker extends Aedes {
   }
 }
 
+/** Sessions a device's login holds at once when not configured: the recorder, and a few beside it. */
+export const SESSIONS_PER_DEVICE = 4;
+
+type DeviceClient = Client & { deviceId?: string; conn?: { remoteAddress?: string } };
+
+/**
+ * What an error that ends a connection is refused as, or "" when the peer just went away. Refusals
+ * that admission made (login, topic, QoS, rate, sessions) were counted there and are not seen here.
+ */
+export function errorCode(err: Error): string {
+  const m = err.message || "";
+  if (/ECONNRESET|EPIPE|socket hang up|write after end/.test(m)) return "";
+  if (/protocol version/.test(m)) return "MQTT_VERSION";
+  if (/did not arrive in time/.test(m)) return "CONNECT_TIMEOUT";
+  // A logged-in client silent for 1.5 keep-alive periods: gone, or idle on purpose; not malformed.
+  if (/keep alive timeout/.test(m)) return "KEEPALIVE_TIMEOUT";
+  // It did not read what the gateway wrote to it for aedes' drain timeout (30 s).
+  if (/drain timeout/.test(m)) return "DRAIN_TIMEOUT";
+  return "MQTT_MALFORMED";
+}
+
+/**
+ * The SUBACK says the QoS admission grants. aedes writes into the SUBACK the QoS the SUBSCRIBE asked
+ * for, whatever authorizeSubscribe returned (it delivers at the returned one): a QoS 2 subscription
+ * was answered [2] and sent QoS 1. Downlinks go at QoS 1 (R-TOP-3), and MQTT 3.1.1 §3.8.4 lets a
+ * server grant less than asked, saying so in the SUBACK (§3.9.3), so the request is lowered to 1
+ * before aedes reads it. The parser is aedes' own (a private field): test/gateway/mqtt-limits.test.ts
+ * fails if a new aedes moves it.
+ */
+function grantQos(client: Client): void {
+  const parser = (client as unknown as { _parser?: EventEmitter })._parser;
+  parser?.prependListener("packet", (p: { cmd: string; subscriptions?: { qos: number }[] }) => {
+    if (p.cmd !== "subscribe" || !p.subscriptions) return;
+    for (const s of p.subscriptions) if (s.qos > 1) s.qos = 1;
+  });
+}
+
 export class Broker {
   aedes!: Aedes;
   server!: Server;
@@ -64,29 +109,49 @@ export class Broker {
   private connIds = new WeakMap<Client, string>();
   private connSeq = 0;
   private sockets = new Set<Socket>();
+  /** Who holds the connection slots; null until listen(). */
+  slots: Slots | null = null;
+  private slotOf = new WeakMap<Client, Slot>();
   constructor(private registry: DeviceRegistry, readonly refusals: Refusals, private log: Logger, private up: Uplink) {}
 
   async listen(o: BrokerOptions): Promise<number> {
-    const hooks = admission(this.registry, this.refusals, { perSecond: o.ratePerSecond, burst: o.rateBurst });
-    const uplinks = new DeviceBroker({ ...hooks, drainTimeout: 30000, connectTimeout: o.connectTimeoutMs ?? 10000 } as never, (client, id, payload) => {
+    const slots = new Slots({
+      maxClients: o.maxClients,
+      maxPending: o.maxPendingClients || Slots.pendingShare(o.maxClients),
+      maxSessionsPerDevice: o.maxSessionsPerDevice || SESSIONS_PER_DEVICE,
+    }, (code, fields) => this.refusals.note(code, fields));
+    this.slots = slots;
+    const sessions = {
+      limit: slots.limits.maxSessionsPerDevice,
+      claim: (c: Client, device: string) => {
+        const slot = this.slotOf.get(c);
+        return slot ? slots.claim(slot, device, c.id) : null;
+      },
+    };
+    const hooks = admission(this.registry, this.refusals, { perSecond: o.ratePerSecond, burst: o.rateBurst }, sessions);
+    // A CONNECT arrived: the socket is no longer an idle one that a newer socket may displace.
+    const preConnect = (c: Client, _p: unknown, done: (e: Error | null, ok: boolean) => void) => {
+      const slot = this.slotOf.get(c);
+      if (slot) slots.connecting(slot);
+      done(null, true);
+    };
+    const uplinks = new DeviceBroker({ ...hooks, preConnect, drainTimeout: 30000, connectTimeout: o.connectTimeoutMs ?? 10000 } as never, (client, id, payload) => {
       void this.up.message(this.connOf(client), id, payload);
     });
     await uplinks.listen();
     this.aedes = uplinks;
     // Connections refused before they are a client (MQTT 5, garbage, no CONNECT in time), and
-    // clients that break the protocol later: each logged with its reason code (P5).
-    this.aedes.on("connectionError", (c: Client, err: Error & { code?: string; errorCode?: number }) => {
-      if (err.code && err.code.startsWith("AUTH_")) return; // noted by admission already
-      if (err.code === "STORE_FAILED") return;
-      const m = err.message || "";
-      const code = /protocol version/.test(m) ? "MQTT_VERSION" : /did not arrive in time/.test(m) ? "CONNECT_TIMEOUT" : /ECONNRESET|EPIPE|socket hang up/.test(m) ? "" : "MQTT_MALFORMED";
-      if (code) this.refusals.note(code, { remote: (c as unknown as { conn?: { remoteAddress?: string } }).conn?.remoteAddress, detail: m });
-    });
-    this.aedes.on("clientError", (c: Client, err: Error) => {
-      const m = err.message || "";
-      if (/ECONNRESET|EPIPE|socket hang up|write after end/.test(m)) return;
-      this.refusals.note("MQTT_MALFORMED", { device: (c as Client & { deviceId?: string }).deviceId, client: c.id, detail: m });
-    });
+    // clients that break the protocol later: each logged once, with its reason code (P5). aedes
+    // reports an error as a connectionError before the CONNECT names a client id and as a
+    // clientError after; admission's own refusals come back here too, counted already.
+    const ended = (c: Client, err: Error) => {
+      if (noted(err)) return;
+      const code = errorCode(err);
+      const dc = c as DeviceClient;
+      if (code) this.refusals.note(code, { device: dc.deviceId, client: c.id || undefined, remote: dc.conn?.remoteAddress, detail: err.message });
+    };
+    this.aedes.on("connectionError", ended);
+    this.aedes.on("clientError", ended);
     this.aedes.on("client", (c: Client) => this.clients.set(this.connOf(c), c));
     this.aedes.on("clientDisconnect", (c: Client) => {
       const conn = this.connOf(c);
@@ -94,8 +159,8 @@ export class Broker {
       this.up.disconnected(conn);
     });
     const accept = (sock: Socket) => {
-      if (this.sockets.size >= o.maxClients) {
-        this.refusals.note("TOO_MANY_CLIENTS", { remote: sock.remoteAddress, limit: o.maxClients });
+      const slot = slots.open(sock.remoteAddress, () => sock.destroy());
+      if (!slot) {
         sock.destroy();
         return;
       }
@@ -105,9 +170,16 @@ export class Broker {
       // ACK (a board's TCP stack delays it up to a few hundred ms). A turn's writes already leave as
       // one (guard.ts), so this sends no more segments than it must.
       sock.setNoDelay(true);
-      sock.on("close", () => this.sockets.delete(sock));
-      const conn = new GuardedConnection(sock, o.maxPacket, (size) => this.refusals.note("PACKET_TOO_LARGE", { remote: sock.remoteAddress, size, limit: o.maxPacket }));
-      this.aedes.handle(conn as never);
+      sock.on("close", () => {
+        this.sockets.delete(sock);
+        slots.free(slot);
+      });
+      let client: DeviceClient | undefined;
+      const conn = new GuardedConnection(sock, o.maxPacket, (size) =>
+        this.refusals.note("PACKET_TOO_LARGE", { device: client?.deviceId, client: client?.id || undefined, remote: sock.remoteAddress, size, limit: o.maxPacket }));
+      client = this.aedes.handle(conn as never) as DeviceClient;
+      this.slotOf.set(client, slot);
+      grantQos(client);
     };
     this.server = createServer(accept);
     await new Promise<void>((resolve, reject) => {
@@ -126,7 +198,7 @@ export class Broker {
     }
     const addr = this.server.address();
     const port = typeof addr === "object" && addr ? addr.port : o.port;
-    this.log.info({ host: o.host, port, maxPacket: o.maxPacket, maxClients: o.maxClients }, "mqtt listening");
+    this.log.info({ host: o.host, port, maxPacket: o.maxPacket, maxClients: o.maxClients, maxPendingClients: slots.limits.maxPending, maxSessionsPerDevice: slots.limits.maxSessionsPerDevice }, "mqtt listening");
     return port;
   }
 
