@@ -124,7 +124,9 @@ async function main(): Promise<void> {
   const seed = randomBytes(8).toString("hex");
   const portsFile = join(dir, "ports.json");
   const gwArgs = ["--data-dir", join(dir, "gw"), "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0",
-    "--ports-file", portsFile, "--log-level", "error", "--max-clients", String(n + 100)];
+    "--ports-file", portsFile, "--log-level", "error", "--max-clients", String(n + 100),
+    // Every login may be on its way at once: none is taken for an idle socket.
+    "--max-pending-clients", String(n + 100)];
   const gw = raised ? spawn("prlimit", [`--nofile=${limit}:${limit}`, join(ROOT, "bin", "evrec-gateway"), ...gwArgs], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] })
     : spawn(join(ROOT, "bin", "evrec-gateway"), gwArgs, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
   const loaders: ReturnType<typeof spawn>[] = [];
