@@ -9,6 +9,8 @@ const STATUS: Record<string, number> = {
   PURGED: 410, STORAGE_CORRUPT: 409, MEDIA_MISSING: 409, EMPTY_RECORDING: 409,
   // The database or the media store, not the request: down, gone, or a conflict it ended (DB_CONFLICT); asked again later, it may work.
   DB_UNREACHABLE: 503, DB_CONNECTION_LOST: 503, DB_CLOSED: 503, DB_REFUSED: 503, DB_THREAD: 503, DB_CONFLICT: 503, DB_LOCKED: 503, DB_FULL: 503, DB_IO: 503, MEDIA_UNAVAILABLE: 503,
+  // A request the API refuses before any service sees it: a body field the route does not take, a body too big, a body not JSON.
+  UNKNOWN_FIELD: 400, BODY_TOO_LARGE: 413, UNSUPPORTED_MEDIA_TYPE: 415,
   NOT_YOUR_EXPORT: 403, EXPORT_NOT_KEPT: 410, EXPORT_DAMAGED: 409, NO_GRANT: 403, GRANT_EXPIRED: 403, GRANT_SCOPE: 403,
 };
 

@@ -4,7 +4,7 @@
 // translate (roles: any account with a token may ask; what it may do is checked there).
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { PassThrough } from "node:stream";
-import { callerOf } from "./server.js";
+import { REASON, bodySchema, callerOf } from "./server.js";
 import type { FastifyRequest } from "fastify";
 import { Approvals, ApprovalError } from "../services/approvals.js";
 import type { Item } from "../services/approvals.js";
@@ -22,12 +22,17 @@ const actorOf = (req: FastifyRequest) => {
 const ITEM = { type: "object", required: ["device", "recording"], additionalProperties: false, properties: { device: { type: "string", pattern: "^[A-Za-z0-9._-]{1,16}$" }, recording: { type: "integer", minimum: 1 } } };
 
 function fail(reply: FastifyReply, e: unknown): FastifyReply {
+  const refuse = (status: number, code: string, message: string) => {
+    // Logged like every other refusal (server.ts's error handler), with its code and path.
+    reply.request.log.warn({ code, caller: reply.request.caller?.name, url: reply.request.url }, "refused");
+    return reply.status(status).send({ error: code, message });
+  };
   if (e instanceof ApprovalError) {
     const status = e.code === "UNKNOWN_APPROVAL" || e.code === "UNKNOWN_RECORDING" ? 404 : e.code === "NOT_PENDING" ? 409 : ["NO_GRANT", "GRANT_EXPIRED", "GRANT_SCOPE", "SELF_APPROVAL", "NOT_RELEASE_APPROVER", "NOT_SUPERVISOR", "OUTSIDE_UNIT", "ROLE_FORBIDDEN"].includes(e.code) ? 403 : 400;
-    return reply.status(status).send({ error: e.code, message: e.message });
+    return refuse(status, e.code, e.message);
   }
-  if (e instanceof ExportError) return reply.status(e.status).send({ error: e.code, message: e.message });
-  if (e instanceof ModelError) return reply.status(e.code.endsWith("NOT_FOUND") ? 404 : 400).send({ error: e.code, message: e.message });
+  if (e instanceof ExportError) return refuse(e.status, e.code, e.message);
+  if (e instanceof ModelError) return refuse(e.code.endsWith("NOT_FOUND") ? 404 : 400, e.code, e.message);
   throw e;
 }
 
@@ -36,8 +41,8 @@ export function exportRoutes(app: FastifyInstance, deps: ExportDeps, s: Services
   const running = new Map<string, ExportProgress & { by: string; state: string; error?: string }>();
 
   app.post<{ Body: { kind: "export" | "view"; items?: Item[]; case?: string; reason: string; hours?: number } }>("/api/approvals", {
-    schema: { description: "ask for a grant: a release outside (export) or a view beyond one's scope", body: { type: "object", required: ["kind", "reason"], additionalProperties: false, properties: {
-      kind: { enum: ["export", "view"] }, items: { type: "array", items: ITEM, maxItems: 10000 }, case: { type: "string" }, reason: { type: "string" }, hours: { type: "integer" } } } },
+    schema: { description: "ask for a grant: a release outside (export) or a view beyond one's scope", body: bodySchema({
+      kind: { enum: ["export", "view"] }, items: { type: "array", items: ITEM, maxItems: 10000 }, case: { type: "string" }, reason: REASON, hours: { type: "integer" } }, ["kind"]) },
   }, async (req, reply) => {
     try {
       return reply.status(201).send(await approvals.request(actorOf(req), { kind: req.body.kind, items: req.body.items, caseNumber: req.body.case, reason: req.body.reason, hours: req.body.hours }));
@@ -55,7 +60,7 @@ export function exportRoutes(app: FastifyInstance, deps: ExportDeps, s: Services
   for (const verb of ["approve", "deny"] as const) {
     app.post<{ Params: { id: string }; Body: { reason: string; hours?: number } }>(`/api/approvals/:id/${verb}`, {
         schema: { description: `${verb} a pending request, with a reason`, params: { type: "object", properties: { id: { type: "string", pattern: "^[1-9][0-9]{0,12}$" } } },
-        body: { type: "object", required: ["reason"], additionalProperties: false, properties: { reason: { type: "string" }, hours: { type: "integer" } } } },
+        body: bodySchema({ reason: REASON, hours: { type: "integer" } }) },
     }, async (req, reply) => {
       try {
         const id = Number(req.params.id);
@@ -67,8 +72,8 @@ export function exportRoutes(app: FastifyInstance, deps: ExportDeps, s: Services
   // The bundle streams as it is written; every check (grant, access, audit, log) is made first,
   // so a refusal is a JSON error and never half a ZIP. x-export-id names it for the progress route.
   app.post<{ Body: { recording?: Item; case?: string; from?: string; to?: string; reason: string; grant?: number } }>("/api/exports", {
-    schema: { description: "export a recording (or an excerpt) or a case as an evidence bundle (ZIP), streamed", body: { type: "object", required: ["reason"], additionalProperties: false, properties: {
-      recording: ITEM, case: { type: "string" }, from: { type: "string", format: "date-time" }, to: { type: "string", format: "date-time" }, reason: { type: "string" }, grant: { type: "integer", minimum: 1 } } } },
+    schema: { description: "export a recording (or an excerpt) or a case as an evidence bundle (ZIP), streamed", body: bodySchema({
+      recording: ITEM, case: { type: "string" }, from: { type: "string", format: "date-time" }, to: { type: "string", format: "date-time" }, reason: REASON, grant: { type: "integer", minimum: 1 } }) },
   }, async (req, reply) => {
     let prepared;
     try {

@@ -8,7 +8,11 @@ import type { TransparencyLog } from "../evidence/tlog.js";
 import { parseTilePath } from "../../protocol/merkle.js";
 
 export function logRoutes(app: FastifyInstance, tlog: TransparencyLog, verifierKey: string): void {
-  const fail = (reply: FastifyReply, status: number, code: string, message: string) => reply.status(status).header("content-type", "application/json; charset=utf-8").send({ error: code, message });
+  // A refusal is logged with its code and path (a path that climbs out, ../../etc/passwd, is someone probing).
+  const fail = (req: FastifyRequest, reply: FastifyReply, status: number, code: string, message: string) => {
+    req.log.warn({ code, url: req.url }, "refused");
+    return reply.status(status).header("content-type", "application/json; charset=utf-8").send({ error: code, message });
+  };
 
   app.get("/log/checkpoint", { config: { open: true }, schema: { description: "the latest signed checkpoint (C2SP tlog-tiles)" } }, async (_req, reply) => {
     const cp = await tlog.checkpoint();
@@ -22,10 +26,10 @@ export function logRoutes(app: FastifyInstance, tlog: TransparencyLog, verifierK
     try {
       t = parseTilePath("tile/" + req.params["*"]);
     } catch (e) {
-      return fail(reply, 400, "TILE_PATH", (e as Error).message.replace(/^TILE_PATH: /, ""));
+      return fail(req, reply, 400, "TILE_PATH", (e as Error).message.replace(/^TILE_PATH: /, ""));
     }
     const body = await tlog.tile(t);
-    if (!body) return fail(reply, 404, "TILE_NOT_FOUND", `no such tile in the log's latest checkpoint: ${req.params["*"]}`);
+    if (!body) return fail(req, reply, 404, "TILE_NOT_FOUND", `no such tile in the log's latest checkpoint: ${req.params["*"]}`);
     reply.header("content-type", "application/octet-stream").header("cache-control", "public, max-age=31536000, immutable");
     // Entry bundles are text: compressed when the client takes gzip (C2SP tlog-tiles SHOULD).
     if (t.level === -1 && /\bgzip\b/.test(String(req.headers["accept-encoding"] || ""))) return reply.header("content-encoding", "gzip").send(gzipSync(body));

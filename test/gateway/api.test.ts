@@ -96,7 +96,7 @@ describe("HTTP API", () => {
   it("revokes a device with a reason; the device is then answered with an authenticated Revoke", async () => {
     const root = randomBytes(32);
     await call("POST", "/api/devices", admin, { id: "BWC-0503", root: root.toString("hex") });
-    expect((await call("POST", "/api/devices/BWC-0503/state", admin, { state: "revoked" })).body.error).toBe("BAD_REQUEST");
+    expect((await call("POST", "/api/devices/BWC-0503/state", admin, { state: "revoked" })).body.error).toBe("REASON_REQUIRED");
     expect((await call("POST", "/api/devices/BWC-0503/state", admin, { state: "revoked", reason: "reported stolen" })).status).toBe(200);
     const d = new FakeDevice("BWC-0503", root);
     await d.connect(gw.mqttPort);

@@ -50,7 +50,7 @@ describe("re-keying a device (POST /api/devices/:id/rekey)", () => {
     const hex = randomBytes(32).toString("hex");
     expect((await call("POST", "/api/devices/NOPE/rekey", admin, { root: hex, reason: "test" })).body.error).toBe("UNKNOWN_DEVICE");
     await g.gw.registry.add("RK-2", { root: randomBytes(32) });
-    expect((await call("POST", "/api/devices/RK-2/rekey", admin, { root: hex })).body.error).toBe("BAD_REQUEST");
+    expect((await call("POST", "/api/devices/RK-2/rekey", admin, { root: hex })).body.error).toBe("REASON_REQUIRED");
     await g.gw.registry.setState("RK-2", "revoked");
     expect((await call("POST", "/api/devices/RK-2/rekey", admin, { root: hex, reason: "test" })).body.error).toBe("DEVICE_REVOKED");
 
