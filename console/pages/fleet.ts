@@ -59,11 +59,11 @@ class Row extends Component<{ id: string; rows: Rows; unit: string; alarms: numb
     const s = d.lastStatus ?? {};
     const battery = statusBatteryPct(s);
     return html`<tr data-device=${d.id} data-at=${d.at ?? ""} class=${d.online ? "" : "dim"}>
-      <th scope="row"><code>${d.id}</code></th>
-      <td>${unit}</td>
-      <td>${tk("st_", d.state)}</td>
+      <th scope="row" title=${d.id}><code>${d.id}</code></th>
+      <td title=${unit}>${unit}</td>
+      <td title=${tk("st_", d.state)}>${tk("st_", d.state)}</td>
       <td><span class=${"dot " + (d.online ? "on" : "off")} aria-hidden="true"></span>${d.online ? t("online") : t("offline")}</td>
-      <td>${s.state === 1 ? html`<span class="badge rec">${t("recYes")}</span>` : t("recNo")}</td>
+      <td>${!d.online ? "—" : s.state === 1 ? html`<span class="badge rec">${t("recYes")}</span>` : t("recNo")}</td>
       <td class=${"num" + (battery !== null && battery < 20 ? " warn" : "")}>${battery === null ? "—" : `${battery}%`}</td>
       <td class="num">${s.queueDepth ?? "—"}</td>
       <td class="num">${bytes(s.storageFree as number | undefined)}</td>
