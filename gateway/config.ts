@@ -215,7 +215,17 @@ function coerce(k: keyof GatewayConfig, v: unknown, from: string): string | numb
     return n;
   }
   if (typeof v !== "string" || !v) throw new ConfigError(`${from}: ${k} must be a non-empty string`);
+  if (k === "logLevel" && !LOG_LEVELS.includes(v)) throw new ConfigError(`${from}: logLevel is one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** The log levels pino knows, and `silent`. */
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** What no single option can say alone: a packet limit below a chunk's largest message would refuse every full chunk. */
+function checked(c: GatewayConfig, from: string): GatewayConfig {
+  if (c.maxPacket < MAX_PACKET) throw new ConfigError(`${from ? from + ": " : ""}maxPacket must be at least ${MAX_PACKET} bytes (a chunk's largest message), got ${c.maxPacket}`);
+  return c;
 }
 
 /** Defaults overlaid with an object's options (a cluster worker's file), each checked as a file's would be. */
@@ -226,9 +236,7 @@ export function configFrom(obj: Record<string, unknown>, from: string): GatewayC
     if (!keys.includes(k as keyof GatewayConfig)) throw new ConfigError(`${from}: unknown option ${k}`);
     out[k] = coerce(k as keyof GatewayConfig, v, from);
   }
-  const c = out as unknown as GatewayConfig;
-  if (c.maxPacket < MAX_PACKET) c.maxPacket = MAX_PACKET;
-  return c;
+  return checked(out as unknown as GatewayConfig, from);
 }
 
 /** Merge defaults, file, environment and argv. Throws ConfigError with a readable reason. */
@@ -264,6 +272,5 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
   if (c.maxSessionsPerDevice < 1) throw new ConfigError(`maxSessionsPerDevice must be at least 1 (the recorder's own session), got ${c.maxSessionsPerDevice}`);
   if (c.mediaJournalMb > 0 && c.mediaJournalMb < 16) throw new ConfigError(`mediaJournalMb must be 0 (no journal) or at least 16, got ${c.mediaJournalMb}`);
   // A smaller limit would refuse the protocol's largest legal chunk (R-TOP-4).
-  if (c.maxPacket < MAX_PACKET) c.maxPacket = MAX_PACKET;
-  return { config: c, help };
+  return { config: checked(c, ""), help };
 }

@@ -95,4 +95,14 @@ describe("bin/evrec-gateway", () => {
     expect(r.stderr).toBe("gateway: CONFIG: unknown option --mqtt-prot (see --help)\n");
     expect(readdirSync(dataDir)).toEqual([]);
   });
+
+  it("refuses a log level it does not know, and a packet limit below a chunk's largest message, in one line each, before anything starts", () => {
+    const dataDir = tempDir();
+    const start = (...args: string[]) => spawnSync(join(ROOT, "bin", "evrec-gateway"), ["--data-dir", dataDir, ...args], { cwd: ROOT, encoding: "utf8" });
+    const level = start("--log-level", "infoo");
+    expect({ status: level.status, err: level.stderr }).toEqual({ status: 2, err: "gateway: CONFIG: --log-level: logLevel is one of fatal, error, warn, info, debug, trace, silent, got \"infoo\"\n" });
+    const packet = start("--max-packet", "10");
+    expect({ status: packet.status, err: packet.stderr }).toEqual({ status: 2, err: "gateway: CONFIG: maxPacket must be at least 69632 bytes (a chunk's largest message), got 10\n" });
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
 });
