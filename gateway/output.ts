@@ -1,6 +1,7 @@
 // Output for people and for machines: tables in the station's local time with durations,
 // percentages to one decimal and verdict words; CSV; JSON. Used by the CLI.
 import { isoLocal } from "./services/time.js";
+import { csvCell } from "../protocol/csv.js";
 
 export type Lang = "zh" | "en";
 
@@ -67,10 +68,7 @@ export function table(rows: Record<string, unknown>[], headers?: Record<string, 
 export function csv(rows: Record<string, unknown>[]): string {
   if (!rows.length) return "";
   const cols = Object.keys(rows[0]);
-  const q = (v: unknown) => {
-    const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
-    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
+  const q = csvCell;
   return [cols.map(q).join(","), ...rows.map((r) => cols.map((c) => q(r[c])).join(","))].join("\r\n") + "\r\n";
 }
 

@@ -3,6 +3,7 @@
 import type { VNode } from "preact";
 import { useState } from "preact/hooks";
 import { api, q } from "../api.js";
+import { csvCell } from "../../protocol/csv.js";
 import { html, ErrorNote, Loading, saveFile, useLoad } from "../ui.js";
 import { duration, localDate, t, tk } from "../i18n.js";
 
@@ -55,7 +56,7 @@ export function Statistics(): VNode {
   };
   const csv = () => {
     const head = [p.by === "unit" ? "unit" : "officer", "label", "recordings", "hours", "verified", "incomplete", "failed", "median_upload_delay_s", "full_cases", "full_coverage_pct"];
-    const cell = (x: unknown) => { const v = x === null || x === undefined ? "" : String(x); return /[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v; };
+    const cell = csvCell;
     const lines = [head.join(","), ...(s.data?.rows ?? []).map((r) => [r.key, r.label, r.recordings, r.hours.toFixed(3), r.verdicts.verified, r.verdicts.incomplete, r.verdicts.failed, r.medianUploadDelayMs === null ? "" : (r.medianUploadDelayMs / 1000).toFixed(1), r.fullCases, r.fullCoveragePercent === null ? "" : r.fullCoveragePercent.toFixed(1)].map(cell).join(","))];
     saveFile("\ufeff" + lines.join("\r\n") + "\r\n", `statistics-${p.by}-${p.from}-${p.to}.csv`, "text/csv");
   };

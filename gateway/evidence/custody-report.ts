@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { PDFDocument, StandardFonts, rgb } from "pdf-lib";
 import type { PDFFont } from "pdf-lib";
 import type { BundleCustodyEvent } from "../../protocol/bundle.js";
+import { csvCell } from "../../protocol/csv.js";
 
 export interface CustodyRow {
   at: string;
@@ -30,7 +31,6 @@ export function custodyRows(events: BundleCustodyEvent[]): CustodyRow[] {
   });
 }
 
-const csvCell = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 /** RFC 4180 CSV of report rows, with a header line. */
 export function custodyCsv(rows: (CustodyRow & { item?: string })[]): string {

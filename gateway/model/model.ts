@@ -247,8 +247,17 @@ const toLink = (r: LinkRow): ClipLink => ({
 function text(v: unknown, field: string, code: ModelErrorCode = "BAD_INPUT", max = 200): string {
   if (typeof v !== "string" || !v.trim()) throw new ModelError(code, `${field} is required`);
   if (v.length > max) throw new ModelError(code, `${field} is longer than ${max} characters`);
+  // Printed as they are by the CLI, the console and reports: a control character (an escape
+  // sequence, a carriage return) would rewrite what an admin's terminal shows. A reason may run
+  // over lines; a name may not.
+  const bad = (field === "reason" ? CONTROL_IN_TEXT : CONTROL_IN_NAME).exec(v);
+  if (bad) throw new ModelError("BAD_INPUT", `${field} holds a control character (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}): printable text only`);
   return v.trim();
 }
+
+/** Control characters a name may not hold (C0, DEL, C1, the line and paragraph separators), and those a reason may not (the same but tab and newline). */
+const CONTROL_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+export const CONTROL_IN_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
 
 function optText(v: unknown, field: string): string | null {
   return v === undefined || v === null || v === "" ? null : text(v, field);

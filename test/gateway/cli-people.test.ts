@@ -84,6 +84,17 @@ describe("7, 9: help, unknown commands, bad input", () => {
     for (const r of [typo, missing, file]) expect(r.err).not.toContain("    at ");
   });
 
+  it("refuses a name holding a control character, and writes a name a spreadsheet would run as a formula as text in CSV", async () => {
+    const esc = await admin("unit", "add", "Red\u001b[31m unit", "agency");
+    expect(esc).toMatchObject({ code: 1, err: expect.stringMatching(/^admin: BAD_INPUT: unit name holds a control character \(U\+001B\)/m) });
+    expect((await admin("unit", "add", "Two\nlines", "agency")).err).toMatch(/U\+000A/);
+    expect((await admin("unit", "add", '=HYPERLINK("http://x.example","open")', "agency")).code).toBe(0);
+    const csv = (await admin("unit", "list", "--csv")).out;
+    expect(csv).toContain(`"'=HYPERLINK(""http://x.example"",""open"")"`);
+    expect(csv).not.toMatch(/(^|,)=HYPERLINK/m);
+    expect((await admin("unit", "list")).out).not.toContain("\u001b");
+  });
+
   it("registers no device whose root secret it can't write, and writes none over a file", async () => {
     writeFileSync(join(dir, "taken.root"), "old\n");
     const taken = await admin("device", "add", "BWC-C002", "--root-out", join(dir, "taken.root"));
