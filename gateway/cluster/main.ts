@@ -10,6 +10,18 @@ import { startClusterOffice } from "./office.js";
 import { IdentityError } from "../evidence/identity.js";
 import { GatewayError } from "../errors.js";
 
+/**
+ * A worker's or an office's exit code when its start fails, by the reason's code. 1: what may pass
+ * by itself, without anyone mending anything (a service manager starts the process again): NATS
+ * not answering yet (NATS_UNREACHABLE), JetStream's streams without a leader yet
+ * (JETSTREAM_UNAVAILABLE), PostgreSQL not up yet (DB_UNREACHABLE). 2: what must be mended first,
+ * and starting again changes nothing: the file, a login refused (NATS_LOGIN_REFUSED, DB_REFUSED),
+ * the station key missing or another region's, the partition count differing, a port taken, the
+ * data directory in use, the region's identity.
+ */
+export const PASSES_BY_ITSELF = new Set(["NATS_UNREACHABLE", "JETSTREAM_UNAVAILABLE", "DB_UNREACHABLE"]);
+export const exitCodeFor = (code: string | undefined): 1 | 2 => (code !== undefined && PASSES_BY_ITSELF.has(code) ? 1 : 2);
+
 export async function runWorker(argv: string[]): Promise<void> {
   const i = argv.indexOf("--cluster");
   if (argv.includes("--cluster-help") || argv.includes("--help")) {
@@ -39,13 +51,15 @@ export async function runWorker(argv: string[]): Promise<void> {
   const office = argv.includes("--office");
   const log = createLogger(cfg.gateway.logLevel).child(office ? { office: cfg.cluster.worker } : { worker: cfg.cluster.worker });
   let close: () => Promise<void>;
-  // A bad witness entry, a region identity that does not match, a data directory in use, NATS not
-  // there or refusing the login: said in one line with its reason code, not a stack trace.
+  // A bad witness entry, a region identity that does not match, a data directory in use, NATS or
+  // PostgreSQL not there or refusing the login, no station key, a partition count that differs, a
+  // port taken: said in one line with its reason code, not a stack trace.
   const failed = (e: unknown): never => {
     if (e instanceof ConfigError || e instanceof IdentityError || e instanceof GatewayError) {
-      console.error(`gateway: ${(e as { code?: string }).code ? (e as { code: string }).code + ": " : ""}${e.message}`);
-      // Exit 1 for what may pass by itself (NATS not up yet), 2 for what must be mended first.
-      process.exit(e instanceof GatewayError && e.code === "NATS_UNREACHABLE" ? 1 : 2);
+      const code = (e as { code?: string }).code;
+      console.error(`gateway: ${code ? code + ": " : ""}${e.message}`);
+      // Exit 1 for what may pass by itself, 2 for what must be mended first (exitCodeFor).
+      process.exit(e instanceof GatewayError ? exitCodeFor(code) : 2);
     }
     throw e;
   };

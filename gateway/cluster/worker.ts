@@ -30,11 +30,13 @@ import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 
 import { Gauge } from "prom-client";
 import { listOption } from "./config.js";
 import type { ClusterConfig } from "./config.js";
-import { openMetadata } from "./store.js";
+import { checkStationKey, keyMismatchText, keyRefused, openMetadata } from "./store.js";
 import { Leases, partitionLease } from "./leases.js";
+import type { Heartbeat } from "./leases.js";
 import { authorizationText, natsSafeId, readAuthorization, syncAuthorization } from "./auth.js";
 import { NatsMediaStore } from "../store/media-nats.js";
-import { untilAnswered } from "../store/nats-retry.js";
+import { unanswered, untilAnswered } from "../store/nats-retry.js";
+import { GatewayError } from "../errors.js";
 import { GroupCommitter } from "../ingest/commit.js";
 import type { Work } from "../ingest/commit.js";
 import { Ingest } from "../ingest/pipeline.js";
@@ -64,6 +66,34 @@ const FEED_RETRY_MS = 200;
 const FEED_RETRY_MAX_MS = 1000;
 /** The store not answering the look for what a partition's holder before left undone: looked again after this many ms. */
 const RESUME_RETRY_MS = 10000;
+/**
+ * At start, how long JetStream is waited for while a stream has no leader yet (a cluster just
+ * formed, the streams just made by this worker or another): then JETSTREAM_UNAVAILABLE.
+ */
+export const START_WAIT_MS = 3 * JS_WAIT_MS;
+
+/**
+ * Whether this worker's partition count agrees with the live workers' (their heartbeats, leases.ts).
+ * Workers that divide the devices into different counts leave partitions unserved: each takes its
+ * share of its own count, and a partition one of them counts and the other does not is handed over
+ * by one and never taken by the other. So of two that disagree, the one that started later (by
+ * name, if at the same ms) takes nothing (`yieldTo`: the older ones it yields to) until the older
+ * one is gone; a worker that yields says so in its heartbeat and is not counted by the others, and
+ * neither is a worker of another count in a worker's share (`workers`). A heartbeat with no count
+ * (a worker of a version before counts were said) is taken to agree.
+ */
+export function partitionAgreement(me: { name: string; partitions: number; since: number }, live: Heartbeat[]): { workers: number; yieldTo: Heartbeat[] } {
+  const others = live.filter((h) => h.name !== me.name && !h.yielding);
+  const agree = others.filter((h) => h.partitions === null || h.partitions === me.partitions);
+  const older = (h: Heartbeat) => h.since === null || h.since < me.since || (h.since === me.since && h.name < me.name);
+  const yieldTo = others.filter((h) => h.partitions !== null && h.partitions !== me.partitions && older(h));
+  return { workers: 1 + agree.length, yieldTo };
+}
+
+/** What a disagreement on the partition count is, said in one line: both counts and where each came from. */
+export function differText(mine: number, from: { says: string; where: string }[]): string {
+  return `this worker's cluster.partitions is ${mine}, but ${from.map((f) => `${f.where} says ${f.says}`).join("; ")}. Every worker's cluster.partitions must be the N of the NATS mapping's partition(N,1) (each node's config): set them alike and start the one that differs again`;
+}
 
 /**
  * The partition of `n` a device's uplink subject is mapped to by nats-server's `partition(n, 1)`
@@ -189,29 +219,69 @@ export interface Worker {
 export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Worker> {
   const o = cfg.cluster;
   const g = cfg.gateway;
-  const { db, registry, station } = await openMetadata(g);
-  const nc = await connectCluster(o, "worker");
-  // JetStream calls wait out a stream's leader election (a node lost) rather than fail at once.
-  const js = jetstream(nc, { timeout: JS_WAIT_MS });
-  const jsm = await jetstreamManager(nc, { timeout: JS_WAIT_MS });
-  // A work queue: a message leaves the stream once a worker has acknowledged it (committed). Its
-  // consumers are made by the workers as they take partitions (ClusterWorker.consumerFor).
-  // Kept in memory (upStorage), a restart of every node loses the messages not yet committed:
-  // none of them was Acked, so their devices hold them and send them again.
-  const up = await ensureStream(jsm, { name: o.upStream, subjects: ["part.*.rec.*.up"], retention: "workqueue", num_replicas: o.replicas, storage: o.upStorage, discard: "old" });
-  if (up.storage !== o.upStorage) log.warn({ code: "UP_STORAGE", stream: o.upStream, storage: up.storage, configured: o.upStorage }, `${o.upStream} was made with ${up.storage} storage and stays so (upStorage applies when the stream is made)`);
-  const sessions = (await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true })).name;
-  const media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
-  const leases = await Leases.open(nc, { stream: o.leaseStream, replicas: o.replicas, leaseMs: o.leaseMs, worker: o.worker });
-  const w = new ClusterWorker(cfg, log, db, registry, nc, js, jsm, sessions, media, leases, station.derive("evrec nats login digest"));
-  await w.start();
-  return w;
+  // The region's station key, never made here (store.ts): STATION_KEY_MISSING, STATION_KEY_MISMATCH.
+  const { db, registry, station } = await openMetadata(g, { worker: true });
+  // What is opened, closed again if a later step fails (the process may be one of many, a test's).
+  let nc: NatsConnection | null = null;
+  let media: NatsMediaStore | null = null;
+  let w: ClusterWorker | null = null;
+  try {
+    nc = await connectCluster(o, "worker");
+    // JetStream calls wait out a stream's leader election (a node lost) rather than fail at once.
+    const js = jetstream(nc, { timeout: JS_WAIT_MS });
+    const jsm = await untilAnswered(() => jetstreamManager(nc!, { timeout: JS_WAIT_MS }), { withinMs: START_WAIT_MS, what: "JetStream API", log });
+    // A work queue: a message leaves the stream once a worker has acknowledged it (committed). Its
+    // consumers are made by the workers as they take partitions (ClusterWorker.consumerFor).
+    // Kept in memory (upStorage), a restart of every node loses the messages not yet committed:
+    // none of them was Acked, so their devices hold them and send them again.
+    const up = await ensureStream(jsm, { name: o.upStream, subjects: ["part.*.rec.*.up"], retention: "workqueue", num_replicas: o.replicas, storage: o.upStorage, discard: "old" }, log);
+    if (up.storage !== o.upStorage) log.warn({ code: "UP_STORAGE", stream: o.upStream, storage: up.storage, configured: o.upStorage }, `${o.upStream} was made with ${up.storage} storage and stays so (upStorage applies when the stream is made)`);
+    const sessions = (await ensureStream(jsm, { name: o.sessionStream, subjects: ["evrec.session.>"], num_replicas: o.replicas, storage: "file", max_msgs_per_subject: 1, allow_direct: true }, log)).name;
+    media = await NatsMediaStore.open(nc, { stream: o.mediaStream, replicas: o.replicas, timeoutMs: JS_WAIT_MS, log });
+    const leases = await Leases.open(nc, { stream: o.leaseStream, replicas: o.replicas, leaseMs: o.leaseMs, worker: o.worker, partitions: o.partitions, waitMs: START_WAIT_MS, log });
+    w = new ClusterWorker(cfg, log, db, registry, nc, js, jsm, sessions, media, leases, station.derive("evrec nats login digest"));
+    await w.start();
+    return w;
+  } catch (e) {
+    // Nothing taken yet (every refusal comes before the first take): closed as a stop closes it.
+    if (w) await w.close().catch(() => undefined);
+    else {
+      await media?.close().catch(() => undefined);
+      await nc?.close().catch(() => undefined);
+      await db.close().catch(() => undefined);
+    }
+    throw startFailure(e, o);
+  }
 }
 
-/** The stream as it is: made with `cfg` unless it was already (by another worker, or before). */
-async function ensureStream(jsm: JetStreamManager, cfg: Record<string, unknown>): Promise<{ name: string; storage: string }> {
+/**
+ * What stops a worker's start, said with a reason code (cluster/main.ts prints it in one line):
+ * JetStream still without a stream leader after START_WAIT_MS (JETSTREAM_UNAVAILABLE: it may pass
+ * by itself), the metrics port taken (PORT_IN_USE); anything else as it is.
+ */
+function startFailure(e: unknown, o: ClusterConfig["cluster"]): unknown {
+  if (e instanceof GatewayError) return e;
+  if (unanswered(e)) {
+    return new GatewayError("JETSTREAM_UNAVAILABLE", `JetStream at ${o.natsServers} did not answer within ${START_WAIT_MS / 1000} s (${(e as Error).message}): a stream without a leader yet (a cluster just formed, or a node lost), or JetStream not enabled on the nodes (jetstream { ... } in each node's config)`, { cause: e });
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err && (err.code === "EADDRINUSE" || err.code === "EACCES")) {
+    return new GatewayError("PORT_IN_USE", `${o.metricsHost}:${o.metricsPort} is ${err.code === "EACCES" ? "not allowed" : "in use (another worker on this machine?)"}: choose another cluster.metricsPort (0: any free port, written to cluster.portsFile)`, { cause: e });
+  }
+  return e;
+}
+
+/**
+ * The stream as it is: made with `cfg` unless it was already (by another worker, or before). A
+ * stream just made may have no leader yet: asked again while unanswered, for START_WAIT_MS.
+ */
+async function ensureStream(jsm: JetStreamManager, cfg: Record<string, unknown>, log: Logger): Promise<{ name: string; storage: string }> {
   const name = cfg.name as string;
-  const found = async () => (await jsm.streams.info(name).catch(() => null))?.config;
+  // null: there is no such stream (any other failure is not "none").
+  const found = () => untilAnswered(async () => (await jsm.streams.info(name).catch((e) => {
+    if (/not found/i.test(String(e))) return null;
+    throw e;
+  }))?.config ?? null, { withinMs: START_WAIT_MS, what: `stream ${name}`, log });
   const made = (await found()) ?? (await jsm.streams.add(cfg as never).then((i) => i.config, async (e) => {
     const other = await found();
     if (!other) throw e;
@@ -236,6 +306,12 @@ class ClusterWorker implements Worker {
   private toResume = new Set<Partition>();
   private resuming: Promise<void> | null = null;
   private mismatchSaid = false;
+  /** The disagreement on the partition count last said (PARTITIONS_DIFFER), while this worker yields. */
+  private differSaid: string | null = null;
+  /** The station key opened none of the registry's secrets at the last authorization sync (STATION_KEY_MISMATCH, said once). */
+  private keyMismatch = false;
+  /** Devices whose secret the key did not open while it opened others', said once each. */
+  private unreadableSaid = new Set<string>();
   /** Partitions stopped here whose taken messages, commits or recordings are still settling: not taken again until they have. */
   private settling = new Map<number, Promise<void>>();
   private refusals: Refusals;
@@ -306,9 +382,12 @@ class ClusterWorker implements Worker {
       if (req.url !== "/metrics") { res.writeHead(404).end(); return; }
       this.metrics.text().then((t) => res.writeHead(200, { "content-type": this.metrics.registry.contentType }).end(t), (e) => res.writeHead(500).end(String(e)));
     });
+    // A port taken is said by startWorker as PORT_IN_USE, naming cluster.metricsPort (exit 2).
     await new Promise<void>((ok, fail) => { this.http!.once("error", fail); this.http!.listen(o.metricsPort, o.metricsHost, () => ok()); });
     this.metricsPort = (this.http.address() as { port: number }).port;
-    await this.tick();
+    // Before anything is taken: a worker whose count differs from the region's stops here (exit 2).
+    await this.checkPartitionCount();
+    await this.tick(true);
     this.timer = setInterval(() => { this.ticking = this.ticking.then(() => this.tick()).catch((e) => this.log.error({ err: String(e) }, "lease round failed")); }, Math.max(200, Math.floor(o.leaseMs / 3)));
     if (o.authFile) {
       await this.syncAuthOnce();
@@ -318,8 +397,82 @@ class ClusterWorker implements Worker {
     this.log.info({ worker: this.name, metrics: this.metricsPort, partitions: this.partitions() }, "cluster worker running");
   }
 
+  /**
+   * Before the first lease round: the partition count of the live workers (their heartbeats), of
+   * the leases held now and of the device messages waiting in the stream, against this worker's.
+   * A worker whose count differs would take its share of its own count and leave partitions
+   * unserved (or serve ones the mapping never fills): it stops with PARTITIONS_DIFFER, naming both
+   * counts and where each came from. Each read waits out a stream without a leader (START_WAIT_MS).
+   */
+  private async checkPartitionCount(): Promise<void> {
+    const o = this.cfg.cluster;
+    const asked = (what: string) => ({ withinMs: START_WAIT_MS, what, log: this.log });
+    const differ: { says: string; where: string }[] = [];
+    for (const h of await untilAnswered(() => this.leases.others(), asked(`${o.leaseStream}: the workers' heartbeats`))) {
+      if (h.partitions !== null && !h.yielding && h.partitions !== o.partitions) differ.push({ says: String(h.partitions), where: `worker ${h.name}'s heartbeat in ${o.leaseStream} (running since ${new Date(h.since ?? 0).toISOString()})` });
+    }
+    // A partition at or past this worker's count held by another worker, or with device messages
+    // waiting in the stream: the mapping's count is more than this worker's.
+    const beyond = new Map<number, string>();
+    for (const l of await untilAnswered(() => this.leases.partitionsHeld(), asked(`${o.leaseStream}: the partitions' leases`))) {
+      if (l.partition >= o.partitions && l.holder !== null && l.holder !== this.name) beyond.set(l.partition, `partition ${l.partition}'s lease in ${o.leaseStream}, held by worker ${l.holder}`);
+    }
+    const waiting = await untilAnswered(() => this.jsm.streams.info(o.upStream, { subjects_filter: "part.*.rec.*.up" }), asked(`${o.upStream}: the partitions waiting`));
+    const counts = new Map<number, number>();
+    for (const [subject, n] of Object.entries(waiting.state.subjects || {})) {
+      const p = Number(subject.split(".")[1]);
+      if (Number.isInteger(p) && p >= o.partitions) counts.set(p, (counts.get(p) ?? 0) + n);
+    }
+    for (const [p, n] of counts) if (!beyond.has(p)) beyond.set(p, `${o.upStream}, holding ${n} device message(s) on partition ${p} (subjects part.${p}.rec.*.up)`);
+    if (beyond.size) {
+      const top = Math.max(...beyond.keys());
+      differ.push({ says: `at least ${top + 1}`, where: beyond.get(top)! });
+    }
+    if (differ.length) throw new GatewayError("PARTITIONS_DIFFER", differText(o.partitions, differ));
+  }
+
+  /**
+   * The first round's heartbeat: on a cluster just formed the lease stream may have no leader yet
+   * ("no responders"), so it is asked again, with a growing pause, for START_WAIT_MS at most (said
+   * once in the log); then its error stops the start (JETSTREAM_UNAVAILABLE, startWorker).
+   */
+  private firstHeartbeat(): Promise<Heartbeat[]> {
+    const o = this.cfg.cluster;
+    let said = false;
+    return untilAnswered(async () => {
+      try {
+        return await this.leases.heartbeat();
+      } catch (e) {
+        if (unanswered(e) && !said) {
+          said = true;
+          this.log.warn({ stream: o.leaseStream, err: String(e), waitMs: START_WAIT_MS }, "the lease stream has no leader yet (a cluster just formed?): the first heartbeat is tried again");
+        }
+        throw e;
+      }
+    }, { withinMs: START_WAIT_MS, what: `${o.leaseStream}: this worker's first heartbeat`, log: this.log });
+  }
+
+  /**
+   * An older worker's partition count differs from this one's: nothing is served here (every
+   * partition handed back), said once (PARTITIONS_DIFFER) for as long as the same workers differ.
+   */
+  private async yieldPartitions(to: Heartbeat[]): Promise<void> {
+    const o = this.cfg.cluster;
+    this.leases.yielding = true;
+    const key = to.map((h) => `${h.name}:${h.partitions}`).join(",");
+    if (this.differSaid !== key) {
+      this.differSaid = key;
+      this.log.error({ code: "PARTITIONS_DIFFER", partitions: o.partitions, workers: to.map((h) => ({ name: h.name, partitions: h.partitions })) },
+        `${differText(o.partitions, to.map((h) => ({ says: String(h.partitions), where: `worker ${h.name}'s heartbeat in ${o.leaseStream} (running since ${new Date(h.since ?? 0).toISOString()})` })))}. This worker started after it, so it takes no partitions meanwhile`);
+    }
+    const held = [...this.parts.keys()];
+    await Promise.all(held.map((p) => this.stopPartition(p)));
+    for (const p of held) await this.leases.release(partitionLease(p));
+    if (held.length) this.log.warn({ partitions: held }, "partitions handed back: this worker's partition count differs");
+  }
+
   /** One lease round: renew, then take or give partitions so each live worker serves its share. */
-  private async tick(): Promise<void> {
+  private async tick(start = false): Promise<void> {
     if (this.closed) return;
     const o = this.cfg.cluster;
     const renewing = Date.now();
@@ -349,9 +502,20 @@ class ClusterWorker implements Worker {
       }
     }
     this.releaseIdle(Date.now() - o.sessionIdleMs);
-    const workers = await this.leases.heartbeat();
+    const live = start ? await this.firstHeartbeat() : await this.leases.heartbeat();
     // Closing meanwhile (close() waits for a round a lease's time at most): nothing more is taken.
     if (this.closed) return;
+    // Workers of another count are not counted in the share; an older one of another count makes this one yield.
+    const { workers, yieldTo } = partitionAgreement({ name: this.name, partitions: o.partitions, since: this.leases.since }, live);
+    if (yieldTo.length) {
+      await this.yieldPartitions(yieldTo);
+      return;
+    }
+    if (this.leases.yielding) {
+      this.leases.yielding = false;
+      this.differSaid = null;
+      this.log.warn({ partitions: o.partitions }, "no older worker's partition count differs now: taking partitions");
+    }
     const share = Math.ceil(o.partitions / workers);
     if (this.parts.size > share) {
       const p = Math.max(...this.parts.keys());
@@ -406,7 +570,10 @@ class ClusterWorker implements Worker {
         return;
       }
       if (part.stopped) return;
-      const consumer = await this.js.consumers.get(this.cfg.cluster.upStream, await this.consumerFor(part));
+      const name = await this.consumerFor(part);
+      // Handed over while its consumer was being made (consumerFor left the next holder's alone).
+      if (name === null) return;
+      const consumer = await untilAnswered(() => this.js.consumers.get(this.cfg.cluster.upStream, name), { withinMs: JS_WAIT_MS, what: `partition ${n}: its consumer`, log: this.log });
       // A pull waits at the consumer's leader. When the node holding it is lost, the pull is lost
       // with it and nothing says so but the missing heartbeats: after two, the client asks the new
       // leader again. Heartbeats a quarter of a lease apart (the client's default is 15 s, so a
@@ -414,6 +581,11 @@ class ClusterWorker implements Worker {
       const leaseMs = this.cfg.cluster.leaseMs;
       part.messages = await consumer.consume({ max_messages: 256, expires: Math.max(1000, leaseMs), idle_heartbeat: Math.max(500, Math.floor(leaseMs / 4)) });
     } catch (e) {
+      // Stopped meanwhile (handed over, lost, closing): whatever stopped it gives the lease up, or not.
+      if (part.stopped) {
+        this.log.info({ partition: n, err: String(e) }, "partition stopped before its consumer started");
+        return;
+      }
       // Not served after all: the lease goes back, and a later round tries again.
       this.log.error({ partition: n, err: String(e) }, "partition not started");
       await this.stopPartition(n);
@@ -582,32 +754,47 @@ class ClusterWorker implements Worker {
    * refused HELLO_REQUIRED, or Acked in the session before it). Its name carries the fencing
    * token, so a stalled earlier holder, pulling by the old name, gets nothing more.
    */
-  private async consumerFor(part: Partition): Promise<string> {
+  private async consumerFor(part: Partition): Promise<string | null> {
     const o = this.cfg.cluster;
     const name = `part-${part.n}-t${part.token}`;
     const filter = `part.${part.n}.rec.*.up`;
     // Each call is safe to make again, and is, while the stream elects a leader (nats-retry.ts).
     const retry = <T>(what: string, call: () => Promise<T>) => untilAnswered(call, { withinMs: JS_WAIT_MS, what: `partition ${part.n}: ${what}`, log: this.log });
-    const earlier = await retry("its consumers listed", async () => {
-      const found: string[] = [];
-      for await (const c of await this.jsm.consumers.list(o.upStream)) if (c.name !== name && c.config.filter_subject === filter) found.push(c.name);
-      return found;
-    });
-    for (const c of earlier) {
-      await retry("an earlier holder's consumer deleted", () => this.jsm.consumers.delete(o.upStream, c).catch((e) => {
-        if (!/not found/i.test(String(e))) throw e; // deleted already (by a holder before)
+    // An earlier holder still starting its own (handing the partition over as it took it, or
+    // stalled) may make its consumer between this list and this add: a work queue then refuses
+    // the add ("filtered consumer not unique"), and the earlier one is looked for again.
+    for (let attempt = 1; ; attempt++) {
+      const earlier = await retry("its consumers listed", async () => {
+        const found: string[] = [];
+        for await (const c of await this.jsm.consumers.list(o.upStream)) if (c.name !== name && c.config.filter_subject === filter) found.push(c.name);
+        return found;
+      });
+      // Stopped meanwhile (handed over as it was being started): the consumers there may be the
+      // next holder's, which this worker must not delete, nor make one beside.
+      if (part.stopped) return null;
+      for (const c of earlier) {
+        await retry("an earlier holder's consumer deleted", () => this.jsm.consumers.delete(o.upStream, c).catch((e) => {
+          if (!/not found/i.test(String(e))) throw e; // deleted already (by a holder before)
+        }));
+        this.log.info({ partition: part.n, consumer: c }, "an earlier holder's consumer deleted");
+      }
+      const made = await retry("its consumer looked up", () => this.jsm.consumers.info(o.upStream, name).catch((e) => {
+        if (/not found/i.test(String(e))) return null;
+        throw e;
       }));
-      this.log.info({ partition: part.n, consumer: c }, "an earlier holder's consumer deleted");
-    }
-    const made = await retry("its consumer looked up", () => this.jsm.consumers.info(o.upStream, name).catch((e) => {
-      if (/not found/i.test(String(e))) return null;
-      throw e;
-    }));
-    if (!made) {
-      await retry("its consumer made", () => this.jsm.consumers.add(o.upStream, {
-        durable_name: name, filter_subject: filter, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
-        ack_wait: o.ackWaitMs * 1e6, max_ack_pending: o.maxAckPending, max_deliver: -1,
-      }));
+      if (made) break;
+      if (part.stopped) return null;
+      try {
+        await retry("its consumer made", () => this.jsm.consumers.add(o.upStream, {
+          durable_name: name, filter_subject: filter, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All,
+          ack_wait: o.ackWaitMs * 1e6, max_ack_pending: o.maxAckPending, max_deliver: -1,
+        }));
+        break;
+      } catch (e) {
+        if (part.stopped) return null;
+        if (attempt >= 3 || !/not unique/i.test(String(e))) throw e;
+        this.log.info({ partition: part.n, err: String(e) }, "an earlier holder's consumer was made meanwhile: looked for again");
+      }
     }
     return name;
   }
@@ -803,13 +990,46 @@ class ClusterWorker implements Worker {
   private async syncAuth(): Promise<void> {
     const o = this.cfg.cluster;
     for (const id of await this.registry.revokedSinceCached()) await this.ingest.revoked(id, "device revoked by the station");
+    const keyFile = resolve(this.cfg.gateway.dataDir, "station.key");
+    if (this.keyMismatch) {
+      // Said already: the file is left to a worker with the region's key until this one's opens a secret.
+      try {
+        await checkStationKey(this.registry, keyFile);
+      } catch (e) {
+        if (e instanceof GatewayError && e.code === "STATION_KEY_MISMATCH") return;
+        throw e;
+      }
+      this.keyMismatch = false;
+    }
     if (!(await this.leases.take("auth"))) return;
     const logins = [];
+    const refused: string[] = [];
     for (const d of await this.registry.list()) {
       if (d.state === "revoked" || d.state === "retired") continue;
       if (!natsSafeId(d.id)) { this.refusals.note("NATS_DEVICE_ID", { device: d.id, detail: "a device id with '.' can't be a NATS subject token: not admitted to the cluster" }); continue; }
-      const full = await this.registry.get(d.id);
+      let full;
+      try {
+        full = await this.registry.get(d.id);
+      } catch (e) {
+        if (!keyRefused(e)) throw e;
+        refused.push(d.id);
+        continue;
+      }
       if (full) logins.push({ user: d.id, password: full.password });
+    }
+    if (refused.length && !logins.length) {
+      // The station key opens no device's secret: not the region's (provisioned after this worker
+      // started with a key of its own). Said once, not the cipher's words every authSyncMs; the
+      // authorization file is left as it is, and its lease to a worker with the region's key.
+      this.keyMismatch = true;
+      this.log.error({ code: "STATION_KEY_MISMATCH", file: keyFile, devices: refused.slice(0, 3) }, `${keyMismatchText(keyFile, refused.slice(0, 3))}. Until then this worker writes no NATS authorization, and its devices' messages can't be verified here`);
+      await this.leases.release("auth");
+      return;
+    }
+    for (const id of refused) {
+      if (this.unreadableSaid.has(id)) continue;
+      this.unreadableSaid.add(id);
+      this.log.error({ code: "DEVICE_SECRET_UNREADABLE", device: id }, "the station key opens other devices' secrets but not this one's (its stored secret damaged?): left out of the NATS authorization");
     }
     const text = await authorizationText({ user: o.natsUser, password: o.natsPass }, logins, readAuthorization(o.authFile), this.loginDigestKey);
     const pids = listOption(o.natsPidFiles);

@@ -13,9 +13,18 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { freePort, NATS_BIN, NatsCluster } from "./nats-cluster.js";
 import { killWorker, startWorker, until, WORKER } from "./workers.js";
+import { StationKey } from "../../gateway/secrets.js";
+import { mkdirSync } from "node:fs";
 
 const dir = mkdtempSync(join(tmpdir(), "evrec-cluster-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** A worker's data directory with the region's station key in it (copied from the office's, docs/SCALE.md). */
+const keyed = (name: string) => {
+  const d = join(dir, name);
+  mkdirSync(d, { recursive: true, mode: 0o700 });
+  StationKey.loadOrCreate(join(d, "station.key"));
+  return d;
+};
 const file = (name: string, body: unknown) => {
   const f = join(dir, name);
   writeFileSync(f, typeof body === "string" ? body : JSON.stringify(body));
@@ -71,7 +80,7 @@ describe("a cluster worker's configuration file", () => {
   it("stops a worker and an office that reach no NATS server in one line with its reason, exit code 1", async () => {
     const port = await freePort();
     for (const extra of [[], ["--office"]]) {
-      const f = file(`unreachable${extra.length}.json`, { cluster: { natsServers: `127.0.0.1:${port}` }, gateway: { dataDir: join(dir, `unreachable-data${extra.length}`), httpPort: 0 } });
+      const f = file(`unreachable${extra.length}.json`, { cluster: { natsServers: `127.0.0.1:${port}` }, gateway: { dataDir: keyed(`unreachable-data${extra.length}`), httpPort: 0 } });
       const r = gateway("--cluster", f, ...extra);
       expect(r.status).toBe(1);
       expect(r.stderr).toBe(`gateway: NATS_UNREACHABLE: no NATS server answered at 127.0.0.1:${port} (connection refused): is nats-server running there, and are those its client addresses (cluster.natsServers)?\n`);
@@ -82,7 +91,7 @@ describe("a cluster worker's configuration file", () => {
     const nats = new NatsCluster(join(dir, "nats"), 4, { user: "evrec-worker", pass: "the-right-one" });
     try {
       await nats.start(1);
-      const f = file("login.json", { cluster: { natsServers: `127.0.0.1:${nats.nodes[0].client}`, natsUser: "evrec-worker", natsPass: "a-wrong-one" }, gateway: { dataDir: join(dir, "login-data") } });
+      const f = file("login.json", { cluster: { natsServers: `127.0.0.1:${nats.nodes[0].client}`, natsUser: "evrec-worker", natsPass: "a-wrong-one" }, gateway: { dataDir: keyed("login-data") } });
       const r = await new Promise<{ status: number | null; stderr: string }>((done) => {
         const p = spawn(join(import.meta.dirname, "../../bin/evrec-gateway"), ["--cluster", f], { stdio: ["ignore", "ignore", "pipe"] });
         let stderr = "";

@@ -102,4 +102,32 @@ describe("the region's partitions as its office watches them", () => {
     expect(await unserved()).toEqual([]);
     expect(w.workers).toEqual([{ name: "w1", partitions: [0, 1] }, { name: "w3", partitions: [] }]);
   });
+
+  it("says in the alarm that the workers' partition counts differ, when their heartbeats show it, rather than to start a worker", async () => {
+    const { alarms, clock, js, watch } = await setup();
+    const detail = async (subject: string) => (await alarms.list({ open: true })).find((a) => a.kind === PARTITION_UNSERVED && a.subject === subject)?.detail;
+    // The tester's region: w2 of this office's count holds partition 0 and hands partition 1 over
+    // to w1, whose count is 8 and which never takes it (it serves partitions the mapping never fills).
+    js.holders.set("part-0", "w2");
+    js.holders.set("worker.w1", JSON.stringify({ at: clock.now, partitions: 8, since: clock.now - 1000 }));
+    js.holders.set("worker.w2", JSON.stringify({ at: clock.now, partitions: 2, since: clock.now - 9000 }));
+    js.alive = ["w1", "w2"];
+    const w = watch();
+    await w.check();
+    clock.now += 2 * LEASE_MS + 1;
+    await w.check();
+    expect(await detail("partition 1")).toMatch(/^no worker has held partition 1 since .*: its devices' messages wait in JetStream, none acknowledged; the partition counts differ \(PARTITIONS_DIFFER\): worker w1 8, worker w2 2; this office's cluster\.partitions 2\. .*set cluster\.partitions alike in every worker's file/);
+    expect(await detail("partition 1")).not.toMatch(/start a worker/);
+    // Counts that agree (or are not said, by a worker of a version before): the advice to start one.
+    const other = await setup();
+    other.js.holders.set("worker.w2", JSON.stringify({ at: 1, partitions: 2, since: 1 }));
+    other.js.alive = ["w2", "older-version"];
+    const w2 = other.watch();
+    await w2.check();
+    other.clock.now += 2 * LEASE_MS + 1;
+    await w2.check();
+    const d = (await other.alarms.list({ open: true })).map((a) => a.detail);
+    expect(d.length).toBe(2);
+    for (const x of d) expect(x).toMatch(/start a worker \(npm start -- --cluster FILE\)$/);
+  });
 });

@@ -3,10 +3,11 @@
 // read over HTTP.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { NatsCluster } from "./nats-cluster.js";
 import { until } from "../helpers/wait.js";
+import { StationKey } from "../../gateway/secrets.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -39,9 +40,27 @@ export function workerFile(s: WorkerSetup, name: string, gateway: Record<string,
   return file;
 }
 
-/** Start a worker and wait until it runs (its ports file written); `cluster` and `gateway` override the test's defaults. */
+/**
+ * The region's station key in the test's shared data directory, made if it is not there yet: what
+ * the office makes at its first start and an operator copies to each worker (a worker never makes
+ * one, docs/SCALE.md). Returns its path.
+ */
+export function regionKey(s: WorkerSetup): string {
+  const dir = join(s.dir, "data");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, "station.key");
+  StationKey.loadOrCreate(file);
+  return file;
+}
+
+/**
+ * Start a worker and wait until it runs (its ports file written); `cluster` and `gateway` override
+ * the test's defaults. On the shared data directory, the region's key is put there first if no
+ * office or provisioning has made it yet (regionKey).
+ */
 export async function startWorker(s: WorkerSetup, name: string, gateway: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): Promise<Proc> {
   const ports = portsFile(s, name);
+  if (gateway.dataDir === undefined) regionKey(s);
   const file = workerFile(s, name, gateway, cluster);
   const out = join(s.dir, `${name}.log`);
   const proc = spawn(join(ROOT, "bin/evrec-gateway"), ["--cluster", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
