@@ -14,6 +14,8 @@ export interface DeviceInfo {
   downlinkRejected: number;
   link: string;
   memory: number;
+  /** The most variables it has used (its info()), never below `memory`. */
+  memoryPeak: number;
   /** Bytes the queue's store can still take (the SD card, or Storage on a board without one). */
   storeFree: number;
 }

@@ -65,7 +65,7 @@ export interface Host {
    * build), which frees what only cycles held. Each read is also a sample of the peak (memPeak).
    */
   memFree(gc?: boolean): number;
-  /** The most variables in use at any memFree() read (and, while probing, inside each socket write). */
+  /** The most variables in use at any memFree() read (and, while probing, inside each socket write), or now: never below memory(). */
   memPeak(): number;
   log(line: string): void;
 }

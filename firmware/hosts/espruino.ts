@@ -281,7 +281,7 @@ export function espruinoHost(env: EspruinoEnv): Host {
     battery: function () { return env.board.battery ? env.board.battery() : undefined; },
     memory: env.memory,
     memFree: memFree,
-    memPeak: function () { return peak; },
+    memPeak: function () { const u = env.memory(); if (u > peak) peak = u; return peak; },
     log: env.log,
   };
 }

@@ -111,9 +111,21 @@ describe("a cluster worker's configuration file", () => {
     const setup = { dir: mkdtempSync(join(dir, "storage-")), nats, partitions: 4, db: "" };
     try {
       await nats.start(1);
+      // The stream's storage, asked until JetStream answers: on a loaded machine its API may not
+      // answer a new connection for a while ("no responders") as its leaders settle, which a
+      // worker's own start waits out the same way (a CI run met it right after the first start).
       const storage = async () => {
-        const nc = await connect({ servers: nats.servers, user: WORKER.user, pass: WORKER.pass });
-        try { return (await (await jetstreamManager(nc)).streams.info("EVREC_UP")).config.storage; } finally { await nc.close(); }
+        for (let tries = 0; ; tries++) {
+          const nc = await connect({ servers: nats.servers, user: WORKER.user, pass: WORKER.pass });
+          try {
+            return (await (await jetstreamManager(nc)).streams.info("EVREC_UP")).config.storage;
+          } catch (e) {
+            if (tries >= 100) throw e;
+          } finally {
+            await nc.close();
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
       };
       const first = await startWorker(setup, "first", {}, { replicas: 1, upStorage: "memory" });
       expect(await storage()).toBe("memory");

@@ -6,53 +6,32 @@
 // Both workers run in this process, on a real 3-node NATS cluster and the region's SQLite file: the
 // first one's case links never answer (the model's, spied on), as when the process dies just after
 // the commits that ask for them.
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { NatsCluster, NATS_BIN } from "./nats-cluster.js";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { existsSync, readFileSync } from "node:fs";
+import { NATS_BIN } from "./nats-cluster.js";
 import { StreamDevice } from "./stream-device.js";
-import { until, WORKER, workerFile } from "./workers.js";
+import { until, WORKER } from "./workers.js";
+import { regionInProcess } from "./in-process.js";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { partitionFor, startWorker } from "../../gateway/cluster/worker.js";
-import type { Worker } from "../../gateway/cluster/worker.js";
-import { loadClusterConfig } from "../../gateway/cluster/config.js";
-import { configFrom } from "../../gateway/config.js";
-import { openStore } from "../../gateway/gateway.js";
+import { partitionFor } from "../../gateway/cluster/worker.js";
 import { Model } from "../../gateway/model/model.js";
-import { createLogger } from "../../gateway/log.js";
 
 const PARTITIONS = 2;
 const ID = "ud0";
 const CASE = "RG-2026-0042";
 
 describe.skipIf(!existsSync(NATS_BIN))("what a worker left undone after a commit, for a device silent since", () => {
-  let dir: string;
-  let nats: NatsCluster;
-  const workers: Worker[] = [];
+  const region = regionInProcess("undone", PARTITIONS);
   let device: StreamDevice | null = null;
-  const setup = () => ({ dir, nats, partitions: PARTITIONS, db: "" });
-  const start = (name: string) => startWorker(loadClusterConfig(workerFile(setup(), name)), createLogger("silent"));
-  const store = () => openStore(configFrom({ dataDir: join(dir, "data") }, "test"));
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "evrec-undone-"));
-    nats = new NatsCluster(join(dir, "nats"), PARTITIONS, WORKER);
-    await nats.start();
-  }, 90000);
-
   afterAll(async () => {
     vi.restoreAllMocks();
     await device?.stop();
-    for (const w of workers) await w.close().catch(() => undefined);
-    if (nats) await nats.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  }, 60000);
+  });
 
   it("is made by the worker that takes the partition over: the clip linked to its case, the genesis link checked", async () => {
     // A unit with a case open now, and its recorder.
-    const s = await store();
+    const s = await region.store();
     let root: Uint8Array;
     try {
       const unit = await s.model.addUnit("Region Patrol Unit (undone)", "agency");
@@ -71,18 +50,17 @@ describe.skipIf(!existsSync(NATS_BIN))("what a worker left undone after a commit
       asked++;
       return new Promise(() => undefined);
     });
-    const first = await start("ua");
-    workers.push(first);
+    const first = await region.start("ua");
     await until("the first worker to serve every partition", () => first.partitions().length === PARTITIONS, 30000);
-    await until("the authorization file to list the device", () => readFileSync(nats.authFile, "utf8").includes(`user: "${ID}"`), 20000);
+    await until("the authorization file to list the device", () => readFileSync(region.nats.authFile, "utf8").includes(`user: "${ID}"`), 20000);
     // Two recordings, each tagged with the case, sealed and Acked; then the device says nothing more.
-    device = new StreamDevice(ID, root!, nats.nodes.map((x) => x.mqtt), 2, 2, 1024, 0, 8, 2000, { caseTag: CASE });
+    device = new StreamDevice(ID, root!, region.nats.nodes.map((x) => x.mqtt), 2, 2, 1024, 0, 8, 2000, { caseTag: CASE });
     await device.start();
     await until("the device's recordings sealed and Acked", () => device!.done, 60000);
     await device.stop();
     await until("both clips' links asked for", () => asked >= 2, 10000);
     // The device's session record says which partition its Hello came on: where the next worker looks for it.
-    const nc = await connect({ servers: nats.servers.split(","), user: WORKER.user, pass: WORKER.pass });
+    const nc = await connect({ servers: region.nats.servers.split(","), user: WORKER.user, pass: WORKER.pass });
     try {
       const rec = await (await jetstreamManager(nc)).streams.getMessage("EVREC_SESSIONS", { last_by_subj: `evrec.session.${ID}` });
       expect(rec!.json<{ part: number }>().part).toBe(partitionFor(ID, PARTITIONS));
@@ -91,7 +69,7 @@ describe.skipIf(!existsSync(NATS_BIN))("what a worker left undone after a commit
     }
     await first.close();
 
-    const t = await store();
+    const t = await region.store();
     try {
       expect(await t.model.clipLinks(ID, 1)).toEqual([]);
       expect(await t.model.clipLinks(ID, 2)).toEqual([]);
@@ -102,9 +80,8 @@ describe.skipIf(!existsSync(NATS_BIN))("what a worker left undone after a commit
     }
 
     dead = false;
-    const second = await start("ub");
-    workers.push(second);
-    const u = await store();
+    const second = await region.start("ub");
+    const u = await region.store();
     try {
       await until("both clips linked to their case", async () => (await u.model.clipLinks(ID, 1)).length > 0 && (await u.model.clipLinks(ID, 2)).length > 0, 30000);
       for (const r of [1, 2]) expect((await u.model.clipLinks(ID, r)).map((l) => [l.caseNumber, l.linkedBy])).toEqual([[CASE, "system:case-tag"]]);

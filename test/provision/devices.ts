@@ -8,6 +8,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -275,4 +276,20 @@ export async function deviceFiles(port: string): Promise<{ list: string[]; files
   } finally {
     await repl.close();
   }
+}
+
+/** A gateway in front of the real one at `target` that refuses registrations (a failure after the device was written). */
+export async function refusingProxy(target: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (req.method === "POST" && /^\/api\/devices(\/[^/]+\/rekey)?$/.test(req.url || "")) {
+      res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ error: "INTERNAL", message: "disk on fire" }));
+      return;
+    }
+    const r = await fetch(target + req.url, { method: req.method, headers: { authorization: String(req.headers.authorization || "") }, body: chunks.length ? Buffer.concat(chunks) : undefined });
+    res.writeHead(r.status, { "content-type": "application/json" }).end(await r.text());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
 }

@@ -12,7 +12,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import http from "node:http";
 import type { ChildProcess } from "node:child_process";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
@@ -23,7 +22,7 @@ import { ProvisionError } from "../../provision/errors.js";
 import { LinkLostError, Repl } from "../../provision/repl.js";
 import type { Link } from "../../provision/repl.js";
 import { DeviceRepl } from "../../simulator/imitation/repl.js";
-import { HAS_SOCAT, deviceFiles, removeTempDirs, socatPty, tempDir } from "./devices.js";
+import { HAS_SOCAT, deviceFiles, refusingProxy, removeTempDirs, socatPty, tempDir } from "./devices.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -95,22 +94,6 @@ async function fakeBoard(dir: string): Promise<{ port: number; drop(d: Drop): vo
       await new Promise((r) => server.close(r));
     },
   };
-}
-
-/** A gateway in front of the real one that refuses registrations (a failure after the device was written). */
-async function refusingProxy(target: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    if (req.method === "POST" && /^\/api\/devices(\/[^/]+\/rekey)?$/.test(req.url || "")) {
-      res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ error: "INTERNAL", message: "disk on fire" }));
-      return;
-    }
-    const r = await fetch(target + req.url, { method: req.method, headers: { authorization: String(req.headers.authorization || "") }, body: chunks.length ? Buffer.concat(chunks) : undefined });
-    res.writeHead(r.status, { "content-type": "application/json" }).end(await r.text());
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 let g: Awaited<ReturnType<typeof testGateway>>;

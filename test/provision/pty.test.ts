@@ -15,7 +15,7 @@ import { ProvisionError } from "../../provision/errors.js";
 import { BOOT_CODE, sha256Hex } from "../../provision/device.js";
 import { checkConfig, checkKeys } from "../../protocol/device-files.js";
 import { toHex } from "../../protocol/bytes.js";
-import { DEVICE_TEST_MS, SKIP_REASON, removeTempDirs, deviceFiles, espruinoOnPty, ptyRunning, readFlashOffline, script, tempDir, testBundle, useInterpreter } from "./devices.js";
+import { DEVICE_TEST_MS, SKIP_REASON, refusingProxy, removeTempDirs, deviceFiles, espruinoOnPty, ptyRunning, readFlashOffline, script, tempDir, testBundle, useInterpreter } from "./devices.js";
 import { eachBuild } from "../espruino/builds.js";
 import type { TestDevice } from "./devices.js";
 
@@ -68,22 +68,6 @@ async function expectMatchesGateway(files: Record<string, string | null>, id: st
   expect(checkKeys(keys)).toBe("");
   expect(keys).toEqual({ v: 1, j: 0, s: toHex(d.keys.stateKey0), next: 1, ls: 0, lz: "", open: null });
   expect(files[".boot0"]).toBe(BOOT_CODE);
-}
-
-/** A gateway in front of the real one that refuses registrations (a failure after the device was written). */
-async function refusingProxy(): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    if (req.method === "POST" && /^\/api\/devices(\/[^/]+\/rekey)?$/.test(req.url || "")) {
-      res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ error: "INTERNAL", message: "disk on fire" }));
-      return;
-    }
-    const r = await fetch(url + req.url, { method: req.method, headers: { authorization: String(req.headers.authorization || "") }, body: chunks.length ? Buffer.concat(chunks) : undefined });
-    res.writeHead(r.status, { "content-type": "application/json" }).end(await r.text());
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 /** A port nothing listens on. */
@@ -248,7 +232,7 @@ eachBuild("provisioning over a pty (real interpreter)", (build) => {
   });
 
   it("the gateway refuses the registration after the device was written: the device is put back (erased when new, its old files when re-keyed)", async () => {
-    const proxy = await refusingProxy();
+    const proxy = await refusingProxy(url);
     const dev = await espruinoOnPty();
     try {
       let e: ProvisionError | undefined;
