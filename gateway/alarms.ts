@@ -23,7 +23,17 @@ export const ALARM_KINDS = {
   UPLOAD_OVERDUE: "UPLOAD_OVERDUE",
   /** The disk refused to sync a media file or its directory (fdatasync or fsync failed): a storage fault. */
   MEDIA_SYNC_FAILED: "MEDIA_SYNC_FAILED",
+  /** Recordings whose retention ends soon or is over, the weekly summary (evidence/retention.ts). */
+  PURGE_DUE: "PURGE_DUE",
+  /** A region's partition no worker holds (cluster/partitions.ts). */
+  PARTITION_UNSERVED: "PARTITION_UNSERVED",
 } as const;
+
+/**
+ * Kinds about the station as a whole, never about a device, whatever their subject looks like (a
+ * directory, "retention", a partition): an admin's to see and clear (services/alarms.ts).
+ */
+export const STATION_ALARM_KINDS: ReadonlySet<string> = new Set([ALARM_KINDS.DISK_LOW, ALARM_KINDS.MEDIA_SYNC_FAILED, ALARM_KINDS.PURGE_DUE, ALARM_KINDS.PARTITION_UNSERVED]);
 
 /** A known kind, or any other string a part of the gateway needs. */
 export type AlarmKind = keyof typeof ALARM_KINDS | (string & {});

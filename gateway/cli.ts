@@ -184,7 +184,8 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
   if (noun === "device") {
     if (verb === "add") {
       if (!a1 || !f("--root-out")) throw new GatewayError("USAGE", "device add needs <ID> and --root-out <FILE>");
-      // The secret's file made first: a device is never registered with a secret written nowhere.
+      // The secret's file made first: a device is not registered where its secret can't be written
+      // (a write failing after it, a full disk, is said with what to do).
       const rootOut = resolve(f("--root-out")!);
       let fd: number;
       try {
@@ -204,6 +205,9 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
       try {
         writeSync(fd, toHex(d.root) + "\n");
         fsyncSync(fd);
+      } catch (e) {
+        rmSync(rootOut, { force: true });
+        throw new GatewayError("ROOT_OUT_UNWRITABLE", `${d.id} is registered, but its root secret could not be written to ${rootOut} (${(e as Error).message}): give it a new one with a re-key (npm run provision -- --force, or POST /api/devices/${d.id}/rekey)`);
       } finally {
         closeSync(fd);
         d.root.fill(0);

@@ -29,10 +29,10 @@ export interface GatewayConfig {
   db: string;
   /** The built console (npm run build:console); empty: dist/console of this checkout. */
   consoleDir: string;
-  /** Largest MQTT packet accepted (R-TOP-4); clamped to at least the protocol's largest chunk. */
+  /** Largest MQTT packet accepted (R-TOP-4); at least the protocol's largest chunk message (checked). */
   maxPacket: number;
   maxClients: number;
-  /** Sockets that have not sent their CONNECT yet, at once (0: a quarter of maxClients); past it the oldest idle one is closed. */
+  /** Sockets that have not sent their CONNECT yet, at once (0: a quarter of maxClients); past it the oldest of the address holding the most is closed. */
   maxPendingClients: number;
   /** MQTT sessions one device's login holds at once; more are refused TOO_MANY_SESSIONS. */
   maxSessionsPerDevice: number;
@@ -159,7 +159,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   dataDir: "data directory: database, media, station key, admin token",
   db: "PostgreSQL for the metadata instead of SQLite in the data directory: postgres://USER:PASSWORD@HOST:PORT/DATABASE (create the database with LC_COLLATE 'C'; media stay in the data directory)",
   consoleDir: "directory of the built web console (npm run build:console); empty: dist/console of this checkout",
-  maxPacket: "largest MQTT packet in bytes (at least 69632)",
+  maxPacket: `largest MQTT packet in bytes (at least ${MAX_PACKET})`,
   maxClients: "most MQTT clients at once, logged in or not (TOO_MANY_CLIENTS; its log line says how the slots are held)",
   maxPendingClients: "most MQTT sockets at once that have not sent their CONNECT yet; past it the oldest such socket of the address with the most is closed to make room (TOO_MANY_PENDING); 0: a quarter of --max-clients",
   maxSessionsPerDevice: "most MQTT sessions one device's login holds at once (the recorder's own client id, and DEVICE/SUFFIX ones for tools); more are refused at CONNECT with TOO_MANY_SESSIONS",
@@ -191,7 +191,7 @@ const HELP: { [k in keyof GatewayConfig]: string } = {
   undeleteDays: "days a purged recording can be undeleted before its media is erased",
   purgeIntervalH: "hours between scheduled purge passes (mark what ran out, erase what passed its undelete window); 0: none",
   uploadDeadlineH: "hours after a recording ended by which it must be wholly uploaded (rule: 24); later an UPLOAD_OVERDUE alarm",
-  logLevel: "log level: fatal, error, warn, info, debug, trace",
+  logLevel: "log level: fatal, error, warn, info, debug, trace, silent",
 };
 
 const flag = (k: string) => "--" + k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
@@ -222,8 +222,9 @@ function coerce(k: keyof GatewayConfig, v: unknown, from: string): string | numb
 /** The log levels pino knows, and `silent`. */
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
-/** What no single option can say alone: a packet limit below a chunk's largest message would refuse every full chunk. */
+/** What a value's type can't say: a packet limit below a chunk's largest message would refuse every full chunk; a device's login needs its own session. */
 function checked(c: GatewayConfig, from: string): GatewayConfig {
+  if (c.maxSessionsPerDevice < 1) throw new ConfigError(`${from ? from + ": " : ""}maxSessionsPerDevice must be at least 1 (the recorder's own session), got ${c.maxSessionsPerDevice}`);
   if (c.maxPacket < MAX_PACKET) throw new ConfigError(`${from ? from + ": " : ""}maxPacket must be at least ${MAX_PACKET} bytes (a chunk's largest message), got ${c.maxPacket}`);
   return c;
 }
@@ -269,8 +270,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
   for (const [k, v] of flags) out[k] = coerce(k, v, flag(k));
   const c = out as unknown as GatewayConfig;
   if (c.db && !isPostgresUrl(c.db)) throw new ConfigError(`db must be a PostgreSQL connection string (postgres://USER:PASSWORD@HOST:PORT/DATABASE), got one starting ${JSON.stringify(c.db.slice(0, Math.max(0, c.db.indexOf(":")) || 12))}; leave it empty for SQLite in the data directory`);
-  if (c.maxSessionsPerDevice < 1) throw new ConfigError(`maxSessionsPerDevice must be at least 1 (the recorder's own session), got ${c.maxSessionsPerDevice}`);
   if (c.mediaJournalMb > 0 && c.mediaJournalMb < 16) throw new ConfigError(`mediaJournalMb must be 0 (no journal) or at least 16, got ${c.mediaJournalMb}`);
-  // A smaller limit would refuse the protocol's largest legal chunk (R-TOP-4).
   return { config: checked(c, ""), help };
 }

@@ -4,10 +4,10 @@
 /**
  * One CSV cell. Text a spreadsheet would take for a formula (it starts with =, +, -, @, a tab or a
  * carriage return: a name like =HYPERLINK(...)) goes with a leading apostrophe, as OWASP advises;
- * numbers go as they are.
+ * numbers go as they are, given as numbers or as text (a formatted "-1.5").
  */
 export function csvCell(v: unknown): string {
   let s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
-  if (typeof v === "string" && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
+  if (typeof v === "string" && /^[=+\-@\t\r]/.test(s) && !/^[+-]?[0-9]+(\.[0-9]+)?$/.test(s)) s = "'" + s;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

@@ -69,6 +69,8 @@ export const REASONS: { [code: string]: { severity: Severity; rule: string; text
   ACL_QOS: { severity: "reject", rule: "R-TOP-3", text: "QoS 2 or retained publish" },
   PACKET_TOO_LARGE: { severity: "reject", rule: "R-TOP-4", text: "MQTT packet above the size limit" },
   TOO_MANY_CLIENTS: { severity: "reject", rule: "R-ADM-2", text: "client limit reached" },
+  TOO_MANY_SESSIONS: { severity: "reject", rule: "R-ADM-2", text: "sessions of one device's login at once" },
+  TOO_MANY_PENDING: { severity: "reject", rule: "R-ADM-2", text: "connections not logged in yet, at once" },
   RATE_LIMITED: { severity: "reject", rule: "R-ADM-3", text: "device above its message rate" },
   CONTROL_TAG: { severity: "reject", rule: "R-CTL-3", text: "Hello or Status tag does not match the control key" },
   HELLO_REQUIRED: { severity: "reject", rule: "R-MSG-1", text: "a message before this connection's Hello" },

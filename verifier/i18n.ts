@@ -44,7 +44,7 @@ export function summary(r: VerifyReport, lang: Lang, file: string): string[] {
   const items = r.recordings.map((x) => x.item + (x.excerpt ? (lang === "en" ? ` (excerpt, chunks ${x.excerpt[0]}-${x.excerpt[1]})` : `（片段，第 ${x.excerpt[0]}-${x.excerpt[1]} 块）`) : ""));
   const keyGiven = !warns.some((w) => w.code === "KEY_FROM_BUNDLE");
   const passed = (id: CheckId) => r.checks.some((c) => c.id === id && c.status !== "FAIL");
-  // What the station itself judged failed or incomplete (its signed manifest leaf says so): the
+  // What the station itself judged failed (its signed manifest leaf says so): the
   // bundle can be intact and still hold a recording the station saw tampered with (an
   // equivocation's other copy is not in it), so the result says so first, not in a warning.
   const judged = r.recordings.filter((x) => x.station === "failed");

@@ -12,6 +12,7 @@ import { Slots } from "./slots.js";
 import type { Slot } from "./slots.js";
 import type { DeviceRegistry } from "../devices.js";
 import type { Logger } from "../log.js";
+import { DEFAULTS } from "../config.js";
 
 export interface BrokerOptions {
   host: string;
@@ -21,7 +22,7 @@ export interface BrokerOptions {
   maxPacket: number;
   /** All MQTT sockets at once (R-ADM-2). */
   maxClients: number;
-  /** Sockets that have sent no CONNECT yet, at once; past it the oldest idle one is closed (default: a quarter of maxClients). */
+  /** Sockets that have sent no CONNECT yet, at once; past it the oldest of the address holding the most is closed (default: a quarter of maxClients). */
   maxPendingClients?: number;
   /** Sessions one device's login holds at once; more are refused TOO_MANY_SESSIONS (default 4). */
   maxSessionsPerDevice?: number;
@@ -62,16 +63,13 @@ class DeviceBroker extends Aedes {
   }
 }
 
-/** Sessions a device's login holds at once when not configured: the recorder, and a few beside it. */
-export const SESSIONS_PER_DEVICE = 4;
-
 type DeviceClient = Client & { deviceId?: string; conn?: { remoteAddress?: string } };
 
 /**
  * What an error that ends a connection is refused as, or "" when the peer just went away. Refusals
  * that admission made (login, topic, QoS, rate, sessions) were counted there and are not seen here.
  */
-export function errorCode(err: Error): string {
+function errorCode(err: Error): string {
   const m = err.message || "";
   if (/ECONNRESET|EPIPE|socket hang up|write after end/.test(m)) return "";
   if (/protocol version/.test(m)) return "MQTT_VERSION";
@@ -118,7 +116,7 @@ export class Broker {
     const slots = new Slots({
       maxClients: o.maxClients,
       maxPending: o.maxPendingClients || Slots.pendingShare(o.maxClients),
-      maxSessionsPerDevice: o.maxSessionsPerDevice || SESSIONS_PER_DEVICE,
+      maxSessionsPerDevice: o.maxSessionsPerDevice || DEFAULTS.maxSessionsPerDevice,
     }, (code, fields) => this.refusals.note(code, fields));
     this.slots = slots;
     const sessions = {

@@ -43,7 +43,7 @@ export async function liveWorkers(jsm: JetStreamManager, stream: string): Promis
 export interface Heartbeat { name: string; partitions: number | null; since: number | null; yielding: boolean }
 
 /** What a heartbeat message says. */
-export function heartbeatOf(name: string, text: string): Heartbeat {
+function heartbeatOf(name: string, text: string): Heartbeat {
   try {
     const v = JSON.parse(text) as { partitions?: unknown; since?: unknown; yielding?: unknown };
     const whole = (x: unknown) => (typeof x === "number" && Number.isInteger(x) && x > 0 ? x : null);
@@ -63,7 +63,7 @@ export async function workerHeartbeats(jsm: JetStreamManager, stream: string): P
 }
 
 /** The partitions whose lease someone holds now, with the holder; throws if JetStream can't be asked. */
-export async function heldPartitions(jsm: JetStreamManager, stream: string): Promise<{ partition: number; holder: string | null }[]> {
+async function heldPartitions(jsm: JetStreamManager, stream: string): Promise<{ partition: number; holder: string | null }[]> {
   const info = await jsm.streams.info(stream, { subjects_filter: `${PREFIX}.part-*` });
   const out: { partition: number; holder: string | null }[] = [];
   for (const s of Object.keys(info.state.subjects || {})) {

@@ -19,7 +19,7 @@ import { GatewayError } from "../errors.js";
  * the station key missing or another region's, the partition count differing, a port taken, the
  * data directory in use, the region's identity.
  */
-export const PASSES_BY_ITSELF = new Set(["NATS_UNREACHABLE", "JETSTREAM_UNAVAILABLE", "DB_UNREACHABLE"]);
+const PASSES_BY_ITSELF = new Set(["NATS_UNREACHABLE", "JETSTREAM_UNAVAILABLE", "DB_UNREACHABLE"]);
 export const exitCodeFor = (code: string | undefined): 1 | 2 => (code !== undefined && PASSES_BY_ITSELF.has(code) ? 1 : 2);
 
 export async function runWorker(argv: string[]): Promise<void> {

@@ -8,12 +8,12 @@
 // its own count, and the partitions between are served by none (PARTITIONS_DIFFER).
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Alarms } from "../alarms.js";
-import { SYSTEM_ACTOR } from "../alarms.js";
+import { ALARM_KINDS, SYSTEM_ACTOR } from "../alarms.js";
 import type { Logger } from "../log.js";
 import { leaseHolder, partitionLease, workerHeartbeats } from "./leases.js";
 import type { Heartbeat } from "./leases.js";
 
-export const PARTITION_UNSERVED = "PARTITION_UNSERVED";
+export const PARTITION_UNSERVED = ALARM_KINDS.PARTITION_UNSERVED;
 
 export interface PartitionView { partition: number; holder: string | null; since: number }
 /** A worker alive (its heartbeat within the lease time) and the partitions it holds: none, a standby. */

@@ -70,7 +70,7 @@ const RESUME_RETRY_MS = 10000;
  * At start, how long JetStream is waited for while a stream has no leader yet (a cluster just
  * formed, the streams just made by this worker or another): then JETSTREAM_UNAVAILABLE.
  */
-export const START_WAIT_MS = 3 * JS_WAIT_MS;
+const START_WAIT_MS = 3 * JS_WAIT_MS;
 
 /**
  * Whether this worker's partition count agrees with the live workers' (their heartbeats, leases.ts).
@@ -91,7 +91,7 @@ export function partitionAgreement(me: { name: string; partitions: number; since
 }
 
 /** What a disagreement on the partition count is, said in one line: both counts and where each came from. */
-export function differText(mine: number, from: { says: string; where: string }[]): string {
+function differText(mine: number, from: { says: string; where: string }[]): string {
   return `this worker's cluster.partitions is ${mine}, but ${from.map((f) => `${f.where} says ${f.says}`).join("; ")}. Every worker's cluster.partitions must be the N of the NATS mapping's partition(N,1) (each node's config): set them alike and start the one that differs again`;
 }
 
@@ -152,11 +152,6 @@ class TrackedCommitter extends GroupCommitter {
 interface SessionRecord { nonce: string; schema: number; helloSeq: number; helloAt?: string; reserved: number; part?: number }
 
 /**
- * Where a Hello stands against the one that began the device's session. Sequence numbers order a
- * stream's messages only while the stream lasts: one kept in memory (upStorage) starts again from 1
- * when every node restarts, so a Hello numbered below the session's but stored after it is new.
- */
-/**
  * When the region received a device's message: when JetStream stored it (its server's clock). A
  * message may wait there long before a worker takes it (its partition unserved, a worker's death),
  * and the device's clock and its clips' times are judged against its receipt, not its handling.
@@ -165,6 +160,11 @@ function reachedAt(m: JsMsg): number {
   return Number(m.timestampNanos / 1000000n);
 }
 
+/**
+ * Where a Hello stands against the one that began the device's session. Sequence numbers order a
+ * stream's messages only while the stream lasts: one kept in memory (upStorage) starts again from 1
+ * when every node restarts, so a Hello numbered below the session's but stored after it is new.
+ */
 export function helloPlace(seq: number, at: bigint, rec: Pick<SessionRecord, "helloSeq" | "helloAt">): "older" | "same" | "newer" {
   const began = rec.helloAt === undefined ? undefined : BigInt(rec.helloAt);
   if (seq === rec.helloSeq && (began === undefined || at === began)) return "same";
@@ -243,7 +243,7 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
     await w.start();
     return w;
   } catch (e) {
-    // Nothing taken yet (every refusal comes before the first take): closed as a stop closes it.
+    // Closed as a stop closes it: whatever was taken is handed back.
     if (w) await w.close().catch(() => undefined);
     else {
       await media?.close().catch(() => undefined);
@@ -257,18 +257,21 @@ export async function startWorker(cfg: ClusterConfig, log: Logger): Promise<Work
 /**
  * What stops a worker's start, said with a reason code (cluster/main.ts prints it in one line):
  * JetStream still without a stream leader after START_WAIT_MS (JETSTREAM_UNAVAILABLE: it may pass
- * by itself), the metrics port taken (PORT_IN_USE); anything else as it is.
+ * by itself); anything else as it is (the metrics port taken is said where it is listened on).
  */
 function startFailure(e: unknown, o: ClusterConfig["cluster"]): unknown {
   if (e instanceof GatewayError) return e;
   if (unanswered(e)) {
     return new GatewayError("JETSTREAM_UNAVAILABLE", `JetStream at ${o.natsServers} did not answer within ${START_WAIT_MS / 1000} s (${(e as Error).message}): a stream without a leader yet (a cluster just formed, or a node lost), or JetStream not enabled on the nodes (jetstream { ... } in each node's config)`, { cause: e });
   }
-  const err = e as NodeJS.ErrnoException;
-  if (err && (err.code === "EADDRINUSE" || err.code === "EACCES")) {
-    return new GatewayError("PORT_IN_USE", `${o.metricsHost}:${o.metricsPort} is ${err.code === "EACCES" ? "not allowed" : "in use (another worker on this machine?)"}: choose another cluster.metricsPort (0: any free port, written to cluster.portsFile)`, { cause: e });
-  }
   return e;
+}
+
+/** The metrics port refused (PORT_IN_USE, naming cluster.metricsPort); any other error of its listen as it is. */
+function metricsPortRefused(e: unknown, o: ClusterConfig["cluster"]): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (!err || (err.code !== "EADDRINUSE" && err.code !== "EACCES")) return e;
+  return new GatewayError("PORT_IN_USE", `${o.metricsHost}:${o.metricsPort} is ${err.code === "EACCES" ? "not allowed" : "in use (another worker on this machine?)"}: choose another cluster.metricsPort (0: any free port, written to cluster.portsFile)`, { cause: e });
 }
 
 /**
@@ -382,8 +385,9 @@ class ClusterWorker implements Worker {
       if (req.url !== "/metrics") { res.writeHead(404).end(); return; }
       this.metrics.text().then((t) => res.writeHead(200, { "content-type": this.metrics.registry.contentType }).end(t), (e) => res.writeHead(500).end(String(e)));
     });
-    // A port taken is said by startWorker as PORT_IN_USE, naming cluster.metricsPort (exit 2).
-    await new Promise<void>((ok, fail) => { this.http!.once("error", fail); this.http!.listen(o.metricsPort, o.metricsHost, () => ok()); });
+    // A port taken is said as PORT_IN_USE, naming cluster.metricsPort (exit 2).
+    await new Promise<void>((ok, fail) => { this.http!.once("error", fail); this.http!.listen(o.metricsPort, o.metricsHost, () => ok()); })
+      .catch((e) => { throw metricsPortRefused(e, o); });
     this.metricsPort = (this.http.address() as { port: number }).port;
     // Before anything is taken: a worker whose count differs from the region's stops here (exit 2).
     await this.checkPartitionCount();

@@ -31,7 +31,6 @@ export function custodyRows(events: BundleCustodyEvent[]): CustodyRow[] {
   });
 }
 
-
 /** RFC 4180 CSV of report rows, with a header line. */
 export function custodyCsv(rows: (CustodyRow & { item?: string })[]): string {
   const cols = ["item", "at", "account", "action", "reason", "detail", "proof"] as const;

@@ -12,6 +12,7 @@ import * as store from "../store/retention.js";
 import type { RetentionRow, Tombstone } from "../store/retention.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Alarms } from "../alarms.js";
+import { ALARM_KINDS } from "../alarms.js";
 import type { Logger } from "../log.js";
 import type { TransparencyLog } from "./tlog.js";
 import { encodeLeaf } from "../../protocol/leaves.js";
@@ -251,8 +252,8 @@ export class Retention {
     const name = (p: Placement) => `${p.device}/${p.recording}`;
     const text = `${d.ending.length} recording(s) reach the end of their retention within ${days} days${d.ending.length ? ` (${d.ending.slice(0, 20).map(name).join(", ")}${d.ending.length > 20 ? ", ..." : ""})` : ""}; ` +
       `${d.pending.length} marked for purge can be undeleted until erased${d.pending.length ? ` (${d.pending.slice(0, 20).map((p) => `${name(p)} until ${iso(p.eraseAt!)}`).join(", ")})` : ""}`;
-    this.o.log?.info({ code: "PURGE_DUE", ending: d.ending.length, pending: d.pending.length }, text);
-    await this.o.alarms?.raise("PURGE_DUE", "retention", text);
+    this.o.log?.info({ code: ALARM_KINDS.PURGE_DUE, ending: d.ending.length, pending: d.pending.length }, text);
+    await this.o.alarms?.raise(ALARM_KINDS.PURGE_DUE, "retention", text);
     return text;
   }
 }

@@ -15,10 +15,10 @@ import { encodeLeaf, linkEventCommit, manifestNoteText } from "../../protocol/le
 import type { CustodyLeaf, RecordingLeaf } from "../../protocol/leaves.js";
 import { validDeviceId } from "../../protocol/blocks.js";
 
-/** Audit actions that are accesses to a recording: custody events of the log (R-LOG-4). */
 /** The log's ref of a custody event's leaf: a link event's, an audit entry's (one place for both writers and readers). */
 export const custodyLeafRef = (kind: "link" | "audit", id: number | string): string => `custody:${kind}:${id}`;
 
+/** Audit actions that are accesses to a recording: custody events of the log (R-LOG-4). */
 export const CUSTODY_AUDIT_ACTIONS = ["recording.view", "recording.download", "recording.denied", "recording.export", "recording.purge", "recording.undelete", "recording.hold", "recording.release"];
 
 const BATCH = 500;

@@ -758,7 +758,7 @@ export class Ingest {
     const flags: string[] = [];
     if (parts.start) {
       const g = parseGenesis(parts.start.genesis);
-      // Its time against when the station received it: the start's own receipt, else the chunk that confirmed it.
+      // Its time against when the station received it: the earliest receipt of the start and of the chunks that confirmed it.
       let reached = r.startReached ?? now;
       for (const l of linked) reached = Math.min(reached, l.ref.reachedAt);
       r.startReached = undefined;
@@ -1021,7 +1021,9 @@ export class Ingest {
     this.log.debug({ device: s.device.id, conn: s.connId, held }, "hello");
     if (h.deviceTimeMs) this.clocks.helloAt(s.device.id, h.deviceTimeMs, reached);
     // Not answered unless kept: a Hello a worker could not commit (fenced) is the successor's to answer.
-    if (!(await this.note(s, { device: s.device.id, at: Date.now(), hello: { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording } }))) return;
+    // When the station received it, as a Status's: a device's last_seen never goes back when a
+    // worker works through messages that waited (a Hello handled now, Statuses stored before it).
+    if (!(await this.note(s, { device: s.device.id, at: reached, hello: { firmware: h.firmware, lastSealed, nextRecording: h.nextRecording } }))) return;
     if (this.opts.live) this.opts.live({ type: "device", id: s.device.id, at: Date.now(), online: true, lastSeen: Date.now() });
     // Its first Hello: active, unless the store says otherwise by now (revoked by another process
     // since this one cached it: answered below as revoked, never made active again).
@@ -1143,14 +1145,13 @@ export class Ingest {
     let st: Status;
     try { st = decodeAs("Status", c.body); } catch (e) { return this.refuse(s, (e as CodecError).code, { kind: "status" }); }
     // The last heartbeat, as the device said it (R-MSG-7): clock offset, queue depth, battery, alarm.
-    const at = reached;
     // Not awaited: a heartbeat does not hold up the chunks behind it for a commit. Its live event
     // follows its commit, as a recording's does: a console that reads the fleet after an event
     // (its live stream just opened) reads what the event said, never the row before it. Online as
     // the device is then: one that said its last Status and went is not shown online again.
     const id = s.device.id;
-    void this.note(s, { device: id, at, status: { ...st, receivedAt: at } }).then((stored) => {
-      if (stored && this.opts.live) this.opts.live({ type: "device", id, at: Date.now(), online: this.online(id), lastSeen: at, status: { ...st, receivedAt: at } });
+    void this.note(s, { device: id, at: reached, status: { ...st, receivedAt: reached } }).then((stored) => {
+      if (stored && this.opts.live) this.opts.live({ type: "device", id, at: Date.now(), online: this.online(id), lastSeen: reached, status: { ...st, receivedAt: reached } });
     });
     if (typeof st.clockOffsetMs === "number" && st.clockOffsetMs !== 0) this.clocks.offset(s.device.id, st.clockOffsetMs);
     if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, undefined, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);

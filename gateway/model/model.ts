@@ -250,14 +250,22 @@ function text(v: unknown, field: string, code: ModelErrorCode = "BAD_INPUT", max
   // Printed as they are by the CLI, the console and reports: a control character (an escape
   // sequence, a carriage return) would rewrite what an admin's terminal shows. A reason may run
   // over lines; a name may not.
-  const bad = (field === "reason" ? CONTROL_IN_TEXT : CONTROL_IN_NAME).exec(v);
-  if (bad) throw new ModelError("BAD_INPUT", `${field} holds a control character (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}): printable text only`);
+  const bad = controlIn(v, field === "reason");
+  if (bad) throw new ModelError("BAD_INPUT", `${field} holds a control character (${bad}): printable text only`);
   return v.trim();
 }
 
-/** Control characters a name may not hold (C0, DEL, C1, the line and paragraph separators), and those a reason may not (the same but tab and newline). */
-const CONTROL_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-export const CONTROL_IN_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
+/**
+ * The first control character `v` holds, as U+XXXX, or null: C0, DEL, C1, the line and paragraph
+ * separators, and the bidirectional overrides and isolates (they make a name read otherwise than it
+ * is); with `lines` (a reason), tab and newline allowed.
+ */
+export function controlIn(v: string, lines: boolean): string | null {
+  const m = (lines ? CONTROL_IN_TEXT : CONTROL_IN_NAME).exec(v);
+  return m ? `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}` : null;
+}
+const CONTROL_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const CONTROL_IN_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 function optText(v: unknown, field: string): string | null {
   return v === undefined || v === null || v === "" ? null : text(v, field);

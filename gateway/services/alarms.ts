@@ -7,6 +7,7 @@ import type { Caller, ServiceContext } from "./context.js";
 import { reasonOf, requireRole } from "./context.js";
 import { GatewayError } from "../errors.js";
 import type { Alarm } from "../alarms.js";
+import { STATION_ALARM_KINDS } from "../alarms.js";
 import * as store from "../store/alarms.js";
 import { getDevice } from "../store/devices.js";
 
@@ -20,16 +21,16 @@ export class AlarmService {
   constructor(private ctx: ServiceContext) {}
 
   /**
-   * Whether a caller may see (and clear) alarms of these subjects: a function of the subject, for
-   * one listing or one live stream (it keeps the devices' units it read).
+   * Whether a caller may see (and clear) an alarm of this kind and subject: a function of both, for
+   * one listing or one clear (it keeps the devices' units it read).
    */
-  async visibility(caller: Caller): Promise<(subject: string) => Promise<boolean>> {
+  async visibility(caller: Caller): Promise<(kind: string, subject: string) => Promise<boolean>> {
     requireRole(caller, ["admin", "supervisor"], "seeing alarms");
     const scope = await this.ctx.scope(caller);
     if (!scope) return async () => true;
     const units = new Map<string, Promise<number | null>>();
-    return async (subject) => {
-      const id = alarmDevice(subject);
+    return async (kind, subject) => {
+      const id = STATION_ALARM_KINDS.has(kind) ? null : alarmDevice(subject);
       if (!id) return false;
       let u = units.get(id);
       if (!u) units.set(id, (u = getDevice(this.ctx.db, id).then((d) => (d ? d.unit_id : null))));
@@ -42,7 +43,7 @@ export class AlarmService {
     requireRole(caller, ["admin", "supervisor"], "listing alarms");
     const visible = await this.visibility(caller);
     const all = await store.listAlarms(this.ctx.db, q.open);
-    const seen = await Promise.all(all.map((a) => visible(a.subject)));
+    const seen = await Promise.all(all.map((a) => visible(a.kind, a.subject)));
     return all.filter((_, i) => seen[i]);
   }
 
@@ -52,8 +53,8 @@ export class AlarmService {
     const kind = String(kindIn ?? ""), subject = String(subjectIn ?? "");
     if (!kind) throw new GatewayError("KIND_REQUIRED", "clearing an alarm names its kind");
     const reason = reasonOf(reasonIn, `clearing ${kind} ${subject}`);
-    if (!(await (await this.visibility(caller))(subject))) {
-      throw new GatewayError("OUTSIDE_UNIT", alarmDevice(subject) ? `${kind} ${subject}: the device is in no unit of your unit's subtree` : `${kind} ${subject} is about the station as a whole: an admin clears it`);
+    if (!(await (await this.visibility(caller))(kind, subject))) {
+      throw new GatewayError("OUTSIDE_UNIT", STATION_ALARM_KINDS.has(kind) || !alarmDevice(subject) ? `${kind} ${subject} is about the station as a whole: an admin clears it` : `${kind} ${subject}: the device is in no unit of your unit's subtree`);
     }
     const a = await this.ctx.change(caller, async () => {
       const a = await store.closeAlarm(this.ctx.db, kind, subject, caller.name, reason, this.ctx.now());

@@ -16,7 +16,6 @@ export interface CheckResult {
   warn: { code: string; message: string }[];
 }
 
-
 /** Judge a device's last Status (null: it never sent one) at `now` against the policy. */
 export function preDutyCheck(st: StatusSeen | null, lastSeen: number | null, now: number, p: Policy["checkout"]): CheckResult {
   const r: CheckResult = { refuse: [], warn: [] };

@@ -7,7 +7,7 @@ import type { Db } from "../store/db.js";
 import type { MediaReader } from "../store/media.js";
 import type { AuditInput, AuditLog } from "../audit/log.js";
 import type { Model } from "../model/model.js";
-import { CONTROL_IN_TEXT } from "../model/model.js";
+import { controlIn } from "../model/model.js";
 import type { DeviceRegistry } from "../devices.js";
 import type { Accounts, Role } from "../api/accounts.js";
 import type { Alarms } from "../alarms.js";
@@ -107,8 +107,8 @@ export function requireRole(caller: Caller, roles: readonly Role[], what: string
 export function reasonOf(v: unknown, what: string): string {
   if (typeof v !== "string" || v.trim().length < 3) throw new GatewayError("REASON_REQUIRED", `${what} needs a reason (at least 3 characters)`);
   if (v.length > 500) throw new GatewayError("REASON_REQUIRED", "a reason is at most 500 characters");
-  const bad = CONTROL_IN_TEXT.exec(v);
-  if (bad) throw new GatewayError("BAD_INPUT", `${what}: the reason holds a control character (U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}): printable text, over lines if need be`);
+  const bad = controlIn(v, true);
+  if (bad) throw new GatewayError("BAD_INPUT", `${what}: the reason holds a control character (${bad}): printable text, over lines if need be`);
   return v.trim();
 }
 

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NatsCluster } from "./nats-cluster.js";
-import { WORKER, workerFile } from "./workers.js";
+import { WORKER, regionKey, workerFile } from "./workers.js";
 import { startWorker } from "../../gateway/cluster/worker.js";
 import type { Worker } from "../../gateway/cluster/worker.js";
 import { loadClusterConfig } from "../../gateway/cluster/config.js";
@@ -39,6 +39,8 @@ export function regionInProcess(prefix: string, partitions: number): InProcessRe
     r.dir = mkdtempSync(join(tmpdir(), `evrec-${prefix}-`));
     r.nats = new NatsCluster(join(r.dir, "nats"), partitions, WORKER);
     await r.nats.start();
+    // The region's key, as its office makes it: a worker never does.
+    regionKey({ dir: r.dir, nats: r.nats, partitions, db: "" });
   }, 90000);
   afterAll(async () => {
     for (const w of workers) await w.close().catch(() => undefined);

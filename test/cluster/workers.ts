@@ -70,7 +70,8 @@ export async function startWorker(s: WorkerSetup, name: string, gateway: Record<
   proc.stdout!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
   proc.stderr!.on("data", () => writeFileSync(out, Buffer.concat(chunks)));
   const w: Proc = { name, proc, ports, out };
-  await until(`worker ${name} to run`, () => existsSync(ports) || proc.exitCode !== null, 30000);
+  // One that never comes up is not left running past its test (its cluster stopped under it).
+  await until(`worker ${name} to run`, () => existsSync(ports) || proc.exitCode !== null, 30000).catch((e) => { proc.kill("SIGKILL"); throw e; });
   if (proc.exitCode !== null) throw new Error(`worker ${name} exited: ${Buffer.concat(chunks).toString()}`);
   w.metrics = JSON.parse(readFileSync(ports, "utf8")).metrics;
   return w;

@@ -11,6 +11,7 @@ import type { Gateway } from "../../gateway/gateway.js";
 import { DEFAULTS } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/log.js";
 import { FakeDevice } from "./fake-device.js";
+import { until } from "../helpers/wait.js";
 
 let gw: Gateway;
 let dir: string;
@@ -167,7 +168,7 @@ describe("alarms", () => {
     const r = await fetch(`http://127.0.0.1:${gw.httpPort}${path}`, { method, headers: { authorization: `Bearer ${tokens[who]}`, ...(body ? { "content-type": "application/json" } : {}) }, body: body ? JSON.stringify(body) : undefined });
     return { status: r.status, body: await r.json() as unknown };
   };
-  const subjects = async (who: string) => ((await call(who, "GET", "/api/alarms")).body as { subject: string }[]).map((a) => a.subject).filter((x) => /^BWC-07[2-3]|^\/srv/.test(x)).sort();
+  const subjects = async (who: string) => ((await call(who, "GET", "/api/alarms")).body as { subject: string }[]).map((a) => a.subject).filter((x) => /^BWC-07[2-3]|^\/srv|^retention$/.test(x)).sort();
 
   it("are a supervisor's only for devices of their unit's subtree (and their recordings), every one an admin's, live events alike", async () => {
     const m = gw.model;
@@ -177,23 +178,32 @@ describe("alarms", () => {
     await gw.registry.add("BWC-0731", { root: randomBytes(32) });
     await m.setDeviceUnit("BWC-0721", agencyA.id);
     await m.setDeviceUnit("BWC-0731", other.id);
+    // A device whose id is the subject of a station-wide alarm: the alarm is still the admin's.
+    await gw.registry.add("retention", { root: randomBytes(32) });
+    await m.setDeviceUnit("retention", agencyA.id);
     const sup = { name: "sup", role: "supervisor" as const, officerBadge: "S1" };
     const live: string[] = [];
     const stop = await gw.services.events.subscribe(sup, (ev) => { if (ev.type === "alarm") live.push(ev.subject); });
-    await gw.alarms.raise("DEVICE_ALARM", "BWC-0721", "storage full");
-    await gw.alarms.raise("FAILED_VERDICT", "BWC-0721/3", "TAG");
-    await gw.alarms.raise("FAILED_VERDICT", "BWC-0731/4", "TAG");
-    await gw.alarms.raise("DISK_LOW", "/srv/evrec/media", "1 MiB free");
-    expect(await subjects("sup")).toEqual(["BWC-0721", "BWC-0721/3"]);
-    expect(await subjects("admin")).toEqual(["/srv/evrec/media", "BWC-0721", "BWC-0721/3", "BWC-0731/4"]);
-    for (let i = 0; i < 50 && live.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
-    stop();
+    try {
+      // Those the supervisor may not see first, theirs last: once theirs have come, the others had their turn.
+      await gw.alarms.raise("FAILED_VERDICT", "BWC-0731/4", "TAG");
+      await gw.alarms.raise("DISK_LOW", "/srv/evrec/media", "1 MiB free");
+      await gw.alarms.raise("PURGE_DUE", "retention", "3 recordings due");
+      await gw.alarms.raise("DEVICE_ALARM", "BWC-0721", "storage full");
+      await gw.alarms.raise("FAILED_VERDICT", "BWC-0721/3", "TAG");
+      await until("the supervisor's alarms sent live", () => live.length >= 2, 10000);
+    } finally {
+      stop();
+    }
     expect(live.sort()).toEqual(["BWC-0721", "BWC-0721/3"]);
+    expect(await subjects("sup")).toEqual(["BWC-0721", "BWC-0721/3"]);
+    expect(await subjects("admin")).toEqual(["/srv/evrec/media", "BWC-0721", "BWC-0721/3", "BWC-0731/4", "retention"]);
     // Cleared by the supervisor only where they see it; the station's own alarm is the admin's.
     expect(await call("sup", "POST", "/api/alarms/clear", { kind: "FAILED_VERDICT", subject: "BWC-0731/4", reason: "checked" })).toMatchObject({ status: 403, body: { error: "OUTSIDE_UNIT" } });
     expect(await call("sup", "POST", "/api/alarms/clear", { kind: "DISK_LOW", subject: "/srv/evrec/media", reason: "checked" })).toMatchObject({ status: 403, body: { error: "OUTSIDE_UNIT", message: expect.stringMatching(/station as a whole: an admin clears it/) } });
     expect(await call("sup", "POST", "/api/alarms/clear", { kind: "FAILED_VERDICT", subject: "BWC-0721/3", reason: "checked the recorder" })).toMatchObject({ status: 200 });
     expect(await call("admin", "POST", "/api/alarms/clear", { kind: "FAILED_VERDICT", subject: "BWC-0731/4", reason: "checked" })).toMatchObject({ status: 200 });
-    expect(await subjects("admin")).toEqual(["/srv/evrec/media", "BWC-0721"]);
+    expect(await call("sup", "POST", "/api/alarms/clear", { kind: "PURGE_DUE", subject: "retention", reason: "checked" })).toMatchObject({ status: 403, body: { error: "OUTSIDE_UNIT", message: expect.stringMatching(/station as a whole/) } });
+    expect(await subjects("admin")).toEqual(["/srv/evrec/media", "BWC-0721", "retention"]);
   });
 });

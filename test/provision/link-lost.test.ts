@@ -15,6 +15,7 @@ import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
+import { once } from "node:events";
 import { testGateway } from "../gateway/harness.js";
 import { provision, retire } from "../../provision/provision.js";
 import type { Options } from "../../provision/provision.js";
@@ -28,6 +29,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The answer timeout the bug waited for: a lost link must be told well before it. */
 const TIMEOUT_MS = 5000;
+/** Well before the answer timeout: a wait ended by the loss, not by the timeout (a loaded machine's stalls included). */
+const PROMPT_MS = TIMEOUT_MS / 2;
 
 interface Drop {
   /** Drop when the `nth` match of `at` arrives (counted over what this connection received). */
@@ -128,7 +131,8 @@ async function failing(p: Promise<unknown>, droppedAt: () => number): Promise<{ 
   let e: unknown;
   await p.then(() => { e = new Error("no error"); }, (x) => { e = x; });
   if (!(e instanceof ProvisionError)) throw e;
-  return { e, afterDrop: droppedAt() ? Date.now() - droppedAt() : -1 };
+  if (!droppedAt()) throw new Error(`failed before the link was dropped: ${e.code}: ${e.message}`);
+  return { e, afterDrop: Date.now() - droppedAt() };
 }
 
 const rootEnc = async (id: string) => (await g.gw.db.get<{ root_enc: Buffer }>("SELECT root_enc FROM devices WHERE id = ?", [id]))?.root_enc.toString("hex");
@@ -170,7 +174,7 @@ describe("the REPL driver: a link that goes away ends every wait at once", () =>
     expect(e).toBeInstanceOf(LinkLostError);
     expect(e.code).toBe("PROVISION_LINK_LOST");
     expect(e.message).toBe('the link to /dev/ttyFAKE0 went away (EIO: input/output error) in the step "hashing rec.js": the board was reset, unplugged or switched off, or its interpreter ended. Reconnect the board and run again');
-    expect(ms).toBeLessThan(500);
+    expect(ms).toBeLessThan(PROMPT_MS);
     expect(repl.linkLost).toBe(true);
     // And every wait after it, at once, without writing.
     expect((await rejection(repl.call("return 2", { what: "the device check" }))).e.message).toContain('in the step "the device check"');
@@ -194,7 +198,7 @@ describe("the REPL driver: a link that goes away ends every wait at once", () =>
     setTimeout(() => f.lose("ECONNRESET: connection reset by the other end"), 50);
     const { e, ms } = await rejection(p);
     expect(e.code).toBe("PROVISION_LINK_LOST");
-    expect(ms).toBeLessThan(500);
+    expect(ms).toBeLessThan(PROMPT_MS);
   });
 
   it("a write the link never finishes (serialport queues writes on a closed port): the loss ends it", async () => {
@@ -204,7 +208,7 @@ describe("the REPL driver: a link that goes away ends every wait at once", () =>
     setTimeout(() => f.lose("bad file descriptor"), 50);
     const { e, ms } = await rejection(p);
     expect(e.message).toContain('went away (bad file descriptor) in the step "the reset that stops the firmware"');
-    expect(ms).toBeLessThan(500);
+    expect(ms).toBeLessThan(PROMPT_MS);
   });
 
   it("a link that cannot tell of its loss: a failed write is the loss", async () => {
@@ -213,7 +217,7 @@ describe("the REPL driver: a link that goes away ends every wait at once", () =>
     const { e, ms } = await rejection(repl.call("return 1", { what: "writing rec.cfg at 0" }));
     expect(e.code).toBe("PROVISION_LINK_LOST");
     expect(e.message).toContain('went away (EIO: input/output error) in the step "writing rec.cfg at 0"');
-    expect(ms).toBeLessThan(500);
+    expect(ms).toBeLessThan(PROMPT_MS);
   });
 });
 
@@ -231,8 +235,7 @@ describe("the link to the board goes away in the middle of a run (TCP)", () => {
       console.log(`link reset in the bundle: failed ${afterDrop} ms after the drop (${ms} ms in all): ${e.code}: ${e.message}`);
       expect(e.code).toBe("PROVISION_LINK_LOST");
       expect(afterDrop).toBeGreaterThanOrEqual(0);
-      expect(afterDrop).toBeLessThan(1000);
-      expect(ms).toBeLessThan(TIMEOUT_MS);
+      expect(afterDrop).toBeLessThan(PROMPT_MS);
       expect(e.message).toContain(`the link to ${port} went away (ECONNRESET: connection reset by the other end) in the step "writing rec.js at 2048"`);
       expect(e.message).toMatch(/The device could not be put back: the link is gone\. It may hold part of what this run wrote \(rec\.js\)\./);
       expect(e.message).toMatch(/The gateway was not changed \(BWC-L001 is not registered\)\. Reconnect the board and run again$/);
@@ -265,8 +268,7 @@ describe("the link to the board goes away in the middle of a run (TCP)", () => {
       console.log(`link closed at the hash, --force: failed ${afterDrop} ms after the drop (${ms} ms in all): ${e.code}: ${e.message}`);
       expect(e.code).toBe("PROVISION_LINK_LOST");
       expect(afterDrop).toBeGreaterThanOrEqual(0);
-      expect(afterDrop).toBeLessThan(1000);
-      expect(ms).toBeLessThan(TIMEOUT_MS);
+      expect(afterDrop).toBeLessThan(PROMPT_MS);
       expect(e.message).toMatch(new RegExp(`^the link to ${port.replace(/[./]/g, "\\$&")} went away \\((the other end closed the connection|ECONNRESET[^)]*|EPIPE[^)]*)\\) in the step "hashing rec\\.js"`));
       expect(e.message).toContain("The device could not be put back: the link is gone. It may hold part of what this run wrote (rec.js); its previous config (BWC-L002) and keys, unchanged; its firmware stopped (.boot0 erased: it does not start the recorder at power-on).");
       expect(e.message).toMatch(/The gateway was not changed \(BWC-L002 keeps its old root\)\. Reconnect the board and run again with --force$/);
@@ -295,7 +297,7 @@ describe("the link to the board goes away in the middle of a run (TCP)", () => {
       board.drop({ at: /write\("rec\.key"/, nth: 1, how: "close" });
       const { e, afterDrop } = await failing(provision(opts(port, dir, "BWC-L003")), board.droppedAt);
       expect(e.code).toBe("PROVISION_LINK_LOST");
-      expect(afterDrop).toBeLessThan(1000);
+      expect(afterDrop).toBeLessThan(PROMPT_MS);
       expect(e.message).toContain('in the step "writing rec.key at 0"');
       expect(e.message).toContain("It may hold part of what this run wrote (rec.js, rec.cfg, rec.key), with keys the gateway does not know.");
       expect(e.message).toMatch(/\(BWC-L003 is not registered\)\. Reconnect the board and run again with --force$/);
@@ -320,7 +322,7 @@ describe("the link to the board goes away in the middle of a run (TCP)", () => {
       const { e, afterDrop } = await failing(provision(opts(port, dir, "BWC-L004", { gateway: proxy.url })), board.droppedAt);
       console.log(`link reset in the rollback: failed ${afterDrop} ms after the drop: ${e.code}: ${e.message}`);
       expect(e.code).toBe("PROVISION_REGISTER");
-      expect(afterDrop).toBeLessThan(1000);
+      expect(afterDrop).toBeLessThan(PROMPT_MS);
       expect(e.message).toMatch(/503 INTERNAL/);
       expect(e.message).toMatch(new RegExp(`Putting the device back FAILED, the link being gone: the link to tcp://127\\.0\\.0\\.1:${board.port} went away \\(ECONNRESET[^)]*\\) in the step "erasing rec\\.js, \\.boot0, rec\\.cfg, rec\\.key": [^.]*\\. It may hold part of this run's files, with keys the gateway does not know; the gateway was not changed\\. Reconnect the board and run again with --force, or --retire$`));
       expectNoGuess(e.message);
@@ -341,7 +343,7 @@ describe("the link to the board goes away in the middle of a run (TCP)", () => {
       const { e, afterDrop } = await failing(retire(opts(port, dir, "BWC-L005")), board.droppedAt);
       console.log(`link closed in --retire: failed ${afterDrop} ms after the drop: ${e.code}: ${e.message}`);
       expect(e.code).toBe("PROVISION_LINK_LOST");
-      expect(afterDrop).toBeLessThan(1000);
+      expect(afterDrop).toBeLessThan(PROMPT_MS);
       expect(e.message).toMatch(/BWC-L005 is retired at the gateway; the board may still hold some of its files \(.*\): reconnect it and run --retire again$/);
       expect((await g.gw.registry.get("BWC-L005"))!.state).toBe("retired");
       expect((await retire(opts(port, dir, "BWC-L005"))).gatewayState).toBe("retired");
@@ -361,6 +363,8 @@ describe("the link to the board goes away in the middle of a run (TCP)", () => {
       // The pty's other end is the board's TCP console: when the board drops the connection,
       // socat ends and the pty goes away, as a board's USB serial port does when it is unplugged.
       const pty = async () => {
+        // The socat before gone first: one ending removes its pty's link, which may be the new one's.
+        for (const k of kids) if (k.exitCode === null && k.signalCode === null) { const gone = once(k, "exit"); k.kill("SIGKILL"); await gone; }
         const { tty, socat } = await socatPty(dir, `TCP:127.0.0.1:${board.port}`);
         kids.push(socat);
         await sleep(50);
@@ -374,8 +378,7 @@ describe("the link to the board goes away in the middle of a run (TCP)", () => {
       console.log(`pty gone in the bundle: failed ${afterDrop} ms after the drop (${ms} ms in all): ${e.code}: ${e.message}`);
       expect(e.code).toBe("PROVISION_LINK_LOST");
       expect(afterDrop).toBeGreaterThanOrEqual(0);
-      expect(afterDrop).toBeLessThan(2000);
-      expect(ms).toBeLessThan(TIMEOUT_MS);
+      expect(afterDrop).toBeLessThan(PROMPT_MS);
       expect(e.message).toContain(`the link to ${tty} went away (`);
       expect(e.message).toContain('in the step "writing rec.js at 2048"');
       expect(e.message).toMatch(/The device could not be put back: the link is gone\. It may hold part of what this run wrote \(rec\.js\)\. The gateway was not changed \(BWC-L006 is not registered\)\. Reconnect the board and run again$/);
