@@ -68,8 +68,7 @@ export function table(rows: Record<string, unknown>[], headers?: Record<string, 
 export function csv(rows: Record<string, unknown>[]): string {
   if (!rows.length) return "";
   const cols = Object.keys(rows[0]);
-  const q = csvCell;
-  return [cols.map(q).join(","), ...rows.map((r) => cols.map((c) => q(r[c])).join(","))].join("\r\n") + "\r\n";
+  return [cols.map(csvCell).join(","), ...rows.map((r) => cols.map((c) => csvCell(r[c])).join(","))].join("\r\n") + "\r\n";
 }
 
 /** Rows as a table people read (no index column), or "(none)". */

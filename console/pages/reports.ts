@@ -56,8 +56,7 @@ export function Statistics(): VNode {
   };
   const csv = () => {
     const head = [p.by === "unit" ? "unit" : "officer", "label", "recordings", "hours", "verified", "incomplete", "failed", "median_upload_delay_s", "full_cases", "full_coverage_pct"];
-    const cell = csvCell;
-    const lines = [head.join(","), ...(s.data?.rows ?? []).map((r) => [r.key, r.label, r.recordings, r.hours.toFixed(3), r.verdicts.verified, r.verdicts.incomplete, r.verdicts.failed, r.medianUploadDelayMs === null ? "" : (r.medianUploadDelayMs / 1000).toFixed(1), r.fullCases, r.fullCoveragePercent === null ? "" : r.fullCoveragePercent.toFixed(1)].map(cell).join(","))];
+    const lines = [head.join(","), ...(s.data?.rows ?? []).map((r) => [r.key, r.label, r.recordings, r.hours.toFixed(3), r.verdicts.verified, r.verdicts.incomplete, r.verdicts.failed, r.medianUploadDelayMs === null ? "" : (r.medianUploadDelayMs / 1000).toFixed(1), r.fullCases, r.fullCoveragePercent === null ? "" : r.fullCoveragePercent.toFixed(1)].map(csvCell).join(","))];
     saveFile("\ufeff" + lines.join("\r\n") + "\r\n", `statistics-${p.by}-${p.from}-${p.to}.csv`, "text/csv");
   };
   return html`<section aria-labelledby="h-stats">

@@ -119,6 +119,8 @@ interface Session {
 interface Parts { start?: StartMsg | null; linked?: { seq: number; ref: LinkRef; chain: Uint8Array }[]; seal?: SealMsg }
 
 /** Work that could not get at the store is tried again after this, doubling up to the most (tryAgainLater). */
+/** How many recordings a read of undone work takes at a time (pages). */
+const UNDONE_PAGE = 10000;
 const RETRY_MS = 2000;
 const RETRY_MAX_MS = 60000;
 
@@ -292,8 +294,8 @@ export class Ingest {
    */
   private async resumeUndone(dev: Device): Promise<void> {
     const device = dev.id;
-    for await (const x of pages((after) => store.uncheckedLinks(this.db, UNDONE_PAGE, { device, after }))) await this.rec(dev, x.recording_id);
-    if (this.opts.linkByTag) for await (const x of pages((after) => store.pendingTagLinks(this.db, UNDONE_PAGE, { device, after }))) this.linkByTag(device, x.recording_id, true);
+    for await (const x of pages((after, n) => store.uncheckedLinks(this.db, n, { device, after }))) await this.rec(dev, x.recording_id);
+    if (this.opts.linkByTag) for await (const x of pages((after, n) => store.pendingTagLinks(this.db, n, { device, after }))) this.linkByTag(device, x.recording_id, true);
   }
 
   /**
@@ -303,8 +305,8 @@ export class Ingest {
    */
   async undoneDevices(page = UNDONE_PAGE): Promise<string[]> {
     const ids = new Set<string>();
-    for await (const x of pages((after) => store.uncheckedLinks(this.db, page, { after }), page)) ids.add(x.device_id);
-    if (this.opts.linkByTag) for await (const x of pages((after) => store.pendingTagLinks(this.db, page, { after }), page)) ids.add(x.device_id);
+    for await (const x of pages((after, n) => store.uncheckedLinks(this.db, n, { after }), page)) ids.add(x.device_id);
+    if (this.opts.linkByTag) for await (const x of pages((after, n) => store.pendingTagLinks(this.db, n, { after }), page)) ids.add(x.device_id);
     return [...ids];
   }
 
@@ -976,7 +978,7 @@ export class Ingest {
   checkUncheckedLinks(page = UNDONE_PAGE): Promise<number> {
     const pass = (async () => {
       let n = 0;
-      for await (const row of pages((after) => store.uncheckedLinks(this.db, page, { after }), page)) {
+      for await (const row of pages((after, n) => store.uncheckedLinks(this.db, n, { after }), page)) {
         if (this.closed) break;
         const dev = await this.registry.get(row.device_id);
         if (!dev) continue;
@@ -1133,7 +1135,7 @@ export class Ingest {
   async resumeTagLinks(page = UNDONE_PAGE): Promise<number> {
     if (!this.opts.linkByTag) return 0;
     let n = 0;
-    for await (const row of pages((after) => store.pendingTagLinks(this.db, page, { after }), page)) {
+    for await (const row of pages((after, n) => store.pendingTagLinks(this.db, n, { after }), page)) {
       this.linkByTag(row.device_id, row.recording_id, true);
       n++;
     }
@@ -1234,18 +1236,15 @@ export class Ingest {
 
 function ignore(): void {}
 
-/** How many recordings a read of undone work takes at a time (pages). */
-const UNDONE_PAGE = 10000;
-
 /**
  * Every recording a paged store read finds, read `page` at a time, each read resuming after the
  * last key of the one before: a row handled meanwhile (its link checked, so no longer found) does
  * not shift the next page, and one that stays undone is not read again.
  */
-async function* pages(read: (after: store.RecordingKey | undefined) => Promise<store.RecordingKey[]>, page = UNDONE_PAGE): AsyncGenerator<store.RecordingKey> {
+async function* pages(read: (after: store.RecordingKey | undefined, page: number) => Promise<store.RecordingKey[]>, page = UNDONE_PAGE): AsyncGenerator<store.RecordingKey> {
   let after: store.RecordingKey | undefined;
   for (;;) {
-    const rows = await read(after);
+    const rows = await read(after, page);
     yield* rows;
     if (rows.length < page) return;
     after = rows[rows.length - 1];
