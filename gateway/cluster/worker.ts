@@ -151,6 +151,9 @@ class TrackedCommitter extends GroupCommitter {
  */
 interface SessionRecord { nonce: string; schema: number; helloSeq: number; helloAt?: string; reserved: number; part?: number }
 
+/** A stream the worker made sure of at its start, not known to the node asked: a cluster just formed, not settled yet. */
+const streamNotKnownYet = (e: unknown): boolean => e instanceof Error && e.name === "StreamNotFoundError";
+
 /**
  * When the region received a device's message: when JetStream stored it (its server's clock). A
  * message may wait there long before a worker takes it (its partition unserved, a worker's death),
@@ -577,7 +580,7 @@ class ClusterWorker implements Worker {
       const name = await this.consumerFor(part);
       // Handed over while its consumer was being made (consumerFor left the next holder's alone).
       if (name === null) return;
-      const consumer = await untilAnswered(() => this.js.consumers.get(this.cfg.cluster.upStream, name), { withinMs: JS_WAIT_MS, what: `partition ${n}: its consumer`, log: this.log });
+      const consumer = await untilAnswered(() => this.js.consumers.get(this.cfg.cluster.upStream, name), { withinMs: JS_WAIT_MS, what: `partition ${n}: its consumer`, log: this.log, alsoRetry: streamNotKnownYet });
       // A pull waits at the consumer's leader. When the node holding it is lost, the pull is lost
       // with it and nothing says so but the missing heartbeats: after two, the client asks the new
       // leader again. Heartbeats a quarter of a lease apart (the client's default is 15 s, so a
@@ -762,8 +765,10 @@ class ClusterWorker implements Worker {
     const o = this.cfg.cluster;
     const name = `part-${part.n}-t${part.token}`;
     const filter = `part.${part.n}.rec.*.up`;
-    // Each call is safe to make again, and is, while the stream elects a leader (nats-retry.ts).
-    const retry = <T>(what: string, call: () => Promise<T>) => untilAnswered(call, { withinMs: JS_WAIT_MS, what: `partition ${part.n}: ${what}`, log: this.log });
+    // Each call is safe to make again, and is, while the stream elects a leader (nats-retry.ts), and
+    // while a node does not know the stream yet: the worker made sure of it at start, so its absence
+    // is a cluster just formed not settled yet (two workers started together met it), not a loss.
+    const retry = <T>(what: string, call: () => Promise<T>) => untilAnswered(call, { withinMs: JS_WAIT_MS, what: `partition ${part.n}: ${what}`, log: this.log, alsoRetry: streamNotKnownYet });
     // An earlier holder still starting its own (handing the partition over as it took it, or
     // stalled) may make its consumer between this list and this add: a work queue then refuses
     // the add ("filtered consumer not unique"), and the earlier one is looked for again.
@@ -778,12 +783,13 @@ class ClusterWorker implements Worker {
       if (part.stopped) return null;
       for (const c of earlier) {
         await retry("an earlier holder's consumer deleted", () => this.jsm.consumers.delete(o.upStream, c).catch((e) => {
-          if (!/not found/i.test(String(e))) throw e; // deleted already (by a holder before)
+          if (!(e instanceof Error && e.name === "ConsumerNotFoundError")) throw e; // deleted already (by a holder before)
         }));
         this.log.info({ partition: part.n, consumer: c }, "an earlier holder's consumer deleted");
       }
+      // Its own consumer not there yet: null (the stream not known yet is another thing: asked again).
       const made = await retry("its consumer looked up", () => this.jsm.consumers.info(o.upStream, name).catch((e) => {
-        if (/not found/i.test(String(e))) return null;
+        if (e instanceof Error && e.name === "ConsumerNotFoundError") return null;
         throw e;
       }));
       if (made) break;

@@ -27,6 +27,8 @@ export interface Retry {
   /** What the call is, for the log. */
   what: string;
   log?: Logger;
+  /** Another failure that means "not yet" for this call (a stream made at start that a node of a cluster just formed does not know yet). */
+  alsoRetry?: (e: unknown) => boolean;
 }
 
 /** `call()`, made again while it goes unanswered (it must be safe to repeat), for `o.withinMs` at most. */
@@ -39,7 +41,7 @@ export async function untilAnswered<T>(call: () => Promise<T>, o: Retry): Promis
       return v;
     } catch (e) {
       const pause = Math.min(1000, 50 * 2 ** tries);
-      if (!unanswered(e) || Date.now() - start + pause > o.withinMs) throw e;
+      if (!(unanswered(e) || (o.alsoRetry && o.alsoRetry(e))) || Date.now() - start + pause > o.withinMs) throw e;
       await new Promise((r) => setTimeout(r, pause));
     }
   }
