@@ -11,8 +11,12 @@ import { STATION_ALARM_KINDS } from "../alarms.js";
 import * as store from "../store/alarms.js";
 import { getDevice } from "../store/devices.js";
 
-/** The device an alarm's subject names (DEV, or DEV/N for one of its recordings), if it names one by its shape. */
-export function alarmDevice(subject: string): string | null {
+/**
+ * The device an alarm is about: the one its subject names (DEV, or DEV/N for one of its
+ * recordings), unless its kind is about the station as a whole; null when it is about none.
+ */
+export function alarmDevice(kind: string, subject: string): string | null {
+  if (STATION_ALARM_KINDS.has(kind)) return null;
   const m = /^([^/\s]+)(?:\/[0-9]+)?$/.exec(subject);
   return m ? m[1] : null;
 }
@@ -30,7 +34,7 @@ export class AlarmService {
     if (!scope) return async () => true;
     const units = new Map<string, Promise<number | null>>();
     return async (kind, subject) => {
-      const id = STATION_ALARM_KINDS.has(kind) ? null : alarmDevice(subject);
+      const id = alarmDevice(kind, subject);
       if (!id) return false;
       let u = units.get(id);
       if (!u) units.set(id, (u = getDevice(this.ctx.db, id).then((d) => (d ? d.unit_id : null))));
@@ -54,7 +58,7 @@ export class AlarmService {
     if (!kind) throw new GatewayError("KIND_REQUIRED", "clearing an alarm names its kind");
     const reason = reasonOf(reasonIn, `clearing ${kind} ${subject}`);
     if (!(await (await this.visibility(caller))(kind, subject))) {
-      throw new GatewayError("OUTSIDE_UNIT", STATION_ALARM_KINDS.has(kind) || !alarmDevice(subject) ? `${kind} ${subject} is about the station as a whole: an admin clears it` : `${kind} ${subject}: the device is in no unit of your unit's subtree`);
+      throw new GatewayError("OUTSIDE_UNIT", !alarmDevice(kind, subject) ? `${kind} ${subject} is about the station as a whole: an admin clears it` : `${kind} ${subject}: the device is in no unit of your unit's subtree`);
     }
     const a = await this.ctx.change(caller, async () => {
       const a = await store.closeAlarm(this.ctx.db, kind, subject, caller.name, reason, this.ctx.now());

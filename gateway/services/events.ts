@@ -8,7 +8,6 @@ import { GatewayError } from "../errors.js";
 import type { SentEvent } from "../../protocol/gateway-api.js";
 import { getDevice } from "../store/devices.js";
 import { alarmDevice } from "./alarms.js";
-import { STATION_ALARM_KINDS } from "../alarms.js";
 
 /** How long a device's unit is trusted from the cache before it is read again. */
 const UNIT_TTL_MS = 30e3;
@@ -39,7 +38,7 @@ export class EventService {
       if (ev.type === "alarm") {
         if (!devices) return;
         if (!scope) return send(ev);
-        const id = STATION_ALARM_KINDS.has(ev.kind) ? null : alarmDevice(ev.subject);
+        const id = alarmDevice(ev.kind, ev.subject);
         if (id) void this.unitOf(id).then((u) => { if (u !== null && scope.has(u)) send(ev); }, () => undefined);
       } else if (ev.type === "recording") {
         send(caller.role === "admin" ? ev : { type: "recording", at: ev.at });

@@ -14,6 +14,7 @@ import { testGateway, provision } from "./harness.js";
 import type { Gateway } from "../../gateway/gateway.js";
 import { loginPassword } from "../../protocol/chain.js";
 import type { FakeDevice } from "./fake-device.js";
+import { until } from "../helpers/wait.js";
 
 /** A logger that keeps every line it writes, parsed. */
 function capture() {
@@ -26,14 +27,6 @@ function capture() {
   });
   return { lines, log: pino({ level: "info" }, stream) };
 }
-
-const until = async (what: string, probe: () => boolean | Promise<boolean>, ms = 5000) => {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`never happened: ${what}`);
-};
 
 /** An MQTT 3.1.1 CONNECT, by hand (clean session, username and password). */
 function connectPacket(clientId: string, user: string, pass: string, keepaliveS: number): Buffer {
@@ -104,7 +97,7 @@ describe("one device's login can't take every slot", () => {
         const c = await mqttAs(gw.mqttPort, thief, "LIM-0001/new").catch(() => null);
         if (c) held.push(c);
         return !!c;
-      });
+      }, 5000);
       // The recorder itself, under its own client id, is never kept out by the copies of its login:
       // the oldest of them is closed for it.
       const oldest = held.find((c) => c.connected)!; // LIM-0001/0 was taken over above
@@ -122,7 +115,7 @@ describe("one device's login can't take every slot", () => {
 
   it("a full gateway says how its slots are held when it refuses TOO_MANY_CLIENTS", async () => {
     // The first test's sessions are gone.
-    await until("every slot free", () => gw.broker.slots!.size === 0);
+    await until("every slot free", () => gw.broker.slots!.size === 0, 5000);
     const a = await provision(gw, "LIM-0003", { connect: false });
     const held: MqttClient[] = [];
     try {
@@ -202,7 +195,7 @@ describe("every refusal counted once, under its own code", () => {
     c = await mqttAs(gw.mqttPort, a, `${a.id}/x`);
     c.subscribe(`rec/${b.id}/down`, { qos: 1 });
     await closed(c);
-    await until("the last refusal counted", async () => ((await system()).refusals.ACL_TOPIC || 0) >= 2);
+    await until("the last refusal counted", async () => ((await system()).refusals.ACL_TOPIC || 0) >= 2, 5000);
     await new Promise((r) => setTimeout(r, 200));
     const r = (await system()).refusals;
     expect(r).toMatchObject({ AUTH_UNKNOWN_DEVICE: 1, AUTH_BAD_CREDENTIAL: 1, AUTH_CLIENT_ID: 1, ACL_TOPIC: 2, ACL_QOS: 1 });
@@ -212,7 +205,7 @@ describe("every refusal counted once, under its own code", () => {
     const g = connect(gw.mqttPort, "127.0.0.1");
     g.on("error", () => undefined);
     g.write(Buffer.from([0x10, 0x02, 0xff, 0xff]));
-    await until("garbage counted", async () => ((await system()).refusals.MQTT_MALFORMED || 0) === 1);
+    await until("garbage counted", async () => ((await system()).refusals.MQTT_MALFORMED || 0) === 1, 5000);
     g.destroy();
   });
 
@@ -238,7 +231,7 @@ describe("every refusal counted once, under its own code", () => {
     const gone = new Promise<void>((r) => c.once("close", () => r()));
     c.publish(`rec/${a.id}/up`, Buffer.alloc(80000), { qos: 1 });
     await gone;
-    await until("PACKET_TOO_LARGE logged", () => logs.lines.some((l) => l.code === "PACKET_TOO_LARGE"));
+    await until("PACKET_TOO_LARGE logged", () => logs.lines.some((l) => l.code === "PACKET_TOO_LARGE"), 5000);
     expect(logs.lines.find((l) => l.code === "PACKET_TOO_LARGE")).toMatchObject({ device: a.id, client: `${a.id}/big`, limit: 70000 });
     c.end(true);
   });
