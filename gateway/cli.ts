@@ -10,6 +10,7 @@ import { openStore } from "./gateway.js";
 import { Services } from "./services/index.js";
 import type { Caller } from "./services/index.js";
 import { GatewayError } from "./errors.js";
+import { IdentityError } from "./evidence/identity.js";
 import { formatVerify } from "./audit/cli-verify.js";
 import { Alarms } from "./alarms.js";
 import { toHex } from "../protocol/bytes.js";
@@ -129,6 +130,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     // A PostgreSQL server that can't be reached or refuses: said in one line with its code.
     if (e instanceof GatewayError) { console.error(`admin: ${e.code}: ${e.message}`); return 1; }
+    // Keys in the data directory that are not the database's station's (lost, or another's).
+    if (e instanceof IdentityError) { console.error(`admin: ${e.code}: ${e.message}`); return 2; }
     throw e;
   }
   if (cluster) {

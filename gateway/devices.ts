@@ -129,3 +129,32 @@ export class DeviceRegistry {
     return (await store.listDevices(this.db)).map((d) => ({ id: d.id, kind: d.kind, state: d.state, last_seen: d.last_seen }));
   }
 }
+
+/** AES-GCM's refusal to open a box sealed under another key (node:crypto's message for it). */
+export const keyRefused = (e: unknown): boolean => e instanceof Error && /unable to authenticate data/i.test(e.message);
+
+/** How many devices' secrets are tried at start: a key that opens none of them is not the one they were sealed under. */
+const KEY_PROBES = 3;
+
+/** What is said of a station key that opens no device's secret: `remedy` says whose it is not and what to do (a station's words or a worker's). */
+export const keyMismatchText = (file: string, devices: string[], remedy: string): string =>
+  `the station key ${file} opens no device's secret in the registry (tried ${devices.join(", ")}): ${remedy}`;
+
+/**
+ * The key opens the registry's secrets: it is tried on the first few devices; if it opens none of
+ * them, STATION_KEY_MISMATCH. (One device's secret that will not open while others do is that
+ * device's, not the key's: left to the device's own lookups.) A registry with no device says nothing yet.
+ */
+export async function checkStationKey(registry: DeviceRegistry, keyFile: string, remedy: string): Promise<void> {
+  const tried: string[] = [];
+  for (const d of (await registry.list()).slice(0, KEY_PROBES)) {
+    try {
+      await registry.get(d.id);
+      return;
+    } catch (e) {
+      if (!keyRefused(e)) throw e;
+      tried.push(d.id);
+    }
+  }
+  if (tried.length) throw new GatewayError("STATION_KEY_MISMATCH", keyMismatchText(keyFile, tried, remedy));
+}

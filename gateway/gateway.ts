@@ -1,7 +1,9 @@
 // Assembles the station gateway: data directory, station key, SQLite, media, broker, ingest.
 // main.ts runs it as a process; tests start it in-process on ephemeral ports.
 import { freeBytes, lockDataDir, prepareDataDir, tightenDataDir } from "./datadir.js";
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { GatewayError } from "./errors.js";
 import type { GatewayConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import type { Logger } from "./log.js";
@@ -15,7 +17,8 @@ import { Alarms } from "./alarms.js";
 import type { FastifyInstance } from "fastify";
 import { MediaStore } from "./store/media.js";
 import { StationKey } from "./secrets.js";
-import { DeviceRegistry } from "./devices.js";
+import { DeviceRegistry, checkStationKey } from "./devices.js";
+import { deviceCount } from "./store/devices.js";
 import { Broker } from "./broker/server.js";
 import { Refusals } from "./broker/admission.js";
 import { GroupCommitter } from "./ingest/commit.js";
@@ -25,7 +28,7 @@ import { Metrics } from "./metrics.js";
 import { ingestOptions } from "./ingest-hooks.js";
 import { StationIdentity } from "./evidence/identity.js";
 import { ensureStationChain } from "./evidence/x509.js";
-import { TLOG_MIGRATIONS } from "./store/tlog.js";
+import { TLOG_MIGRATIONS, latestCheckpoint } from "./store/tlog.js";
 import { SCRUB_MIGRATIONS } from "./store/scrub.js";
 import { RETENTION_MIGRATIONS } from "./store/retention.js";
 import { APPROVAL_MIGRATIONS } from "./store/approvals.js";
@@ -76,34 +79,52 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** What a station whose station key is not the one its devices' secrets were sealed under is told to do. */
+const STATION_KEY_REMEDY = "it is not this station's key (its own lost, or the database another station's). Restore this station's station.key from its backup (mode 0600), replacing this one, or give the data directory that belongs to this database (--data-dir, --db)";
+
 /** Open the data directory and its database (also used by the admin CLI, without the broker). */
 export async function openStore(config: GatewayConfig) {
   const dir = resolve(config.dataDir);
   prepareDataDir(dir, { create: true });
-  const station = StationKey.loadOrCreate(join(dir, "station.key"));
-  // The station's Ed25519 signing identity (log checkpoints, manifests, C2PA), made at first start.
-  const { identity } = StationIdentity.loadOrCreate(dir, config.stationName);
-  const policy = makePolicy(config);
-  // The metadata: SQLite in the data directory, or the PostgreSQL server --db names.
+  // The metadata: SQLite in the data directory, or the PostgreSQL server --db names. Opened
+  // before the keys: each key in the data directory is checked against what the database holds,
+  // and one that is missing is made only for a database that needs none yet (a lost key made
+  // again would open no device's secret, or sign the station's log as another station).
   const db = await Db.open(config.db || join(dir, "gateway.db"));
-  await migrate(db, ALL_MIGRATIONS);
-  const audit = await AuditLog.open(db, dir);
-  const accounts = new Accounts(db);
-  // First start (gateway or CLI): the admin account, its token in a 0600 file in the data directory.
-  const tokenFile = join(dir, "admin.token");
-  const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
-  // A first start's files (its database) as every start leaves them: readable by the station's account only.
-  if (adminTokenFile) tightenDataDir(dir);
-  return {
-    adminTokenFile,
-    dir, db, station: station.key, audit, identity,
-    registry: new DeviceRegistry(db, station.key),
-    accounts,
-    policy,
-    // Recordings' media: files under the data directory.
-    media: new MediaStore(join(dir, "media")),
-    model: new Model(db, { timeZone: policy.timeZone, fleetRatio: policy.fleetRatio, gapToleranceMs: policy.gapToleranceMs }),
-  };
+  try {
+    await migrate(db, ALL_MIGRATIONS);
+    const keyFile = join(dir, "station.key");
+    if (!existsSync(keyFile)) {
+      const n = await deviceCount(db);
+      if (n) throw new GatewayError("STATION_KEY_MISSING", `no station key at ${keyFile}, but the database's registry holds ${n} device${n === 1 ? "" : "s"} whose secrets only the station's own key opens. Restore this station's station.key from its backup (mode 0600), or give the data directory that belongs to this database (--data-dir, --db); a new key would open none of them`);
+    }
+    const station = StationKey.loadOrCreate(keyFile);
+    const registry = new DeviceRegistry(db, station.key);
+    await checkStationKey(registry, keyFile, STATION_KEY_REMEDY);
+    // The station's Ed25519 signing identity (log checkpoints, manifests, C2PA), made at first start.
+    const { identity } = StationIdentity.loadOrCreate(dir, config.stationName, (await latestCheckpoint(db)) ?? null);
+    const policy = makePolicy(config);
+    const audit = await AuditLog.open(db, dir);
+    const accounts = new Accounts(db);
+    // First start (gateway or CLI): the admin account, its token in a 0600 file in the data directory.
+    const tokenFile = join(dir, "admin.token");
+    const adminTokenFile = (await accounts.bootstrap(tokenFile)) ? tokenFile : null;
+    // A first start's files (its database) as every start leaves them: readable by the station's account only.
+    if (adminTokenFile) tightenDataDir(dir);
+    return {
+      adminTokenFile,
+      dir, db, station: station.key, audit, identity,
+      registry,
+      accounts,
+      policy,
+      // Recordings' media: files under the data directory.
+      media: new MediaStore(join(dir, "media")),
+      model: new Model(db, { timeZone: policy.timeZone, fleetRatio: policy.fleetRatio, gapToleranceMs: policy.gapToleranceMs }),
+    };
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
 }
 
 export async function startGateway(config: GatewayConfig, log: Logger = createLogger(config.logLevel)): Promise<Gateway> {

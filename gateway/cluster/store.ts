@@ -15,18 +15,11 @@ import { Db } from "../store/db.js";
 import { CLUSTER_MIGRATIONS, migrate } from "../store/schema.js";
 import { ALL_MIGRATIONS } from "../gateway.js";
 import { StationKey } from "../secrets.js";
-import { DeviceRegistry } from "../devices.js";
+import { DeviceRegistry, checkStationKey } from "../devices.js";
 import { GatewayError } from "../errors.js";
 
-/** AES-GCM's refusal to open a box sealed under another key (node:crypto's message for it). */
-export const keyRefused = (e: unknown): boolean => e instanceof Error && /unable to authenticate data/i.test(e.message);
-
-/** How many devices' secrets a worker tries to open at start: a key that opens none of them is not the region's. */
-const KEY_PROBES = 3;
-
-/** What a worker says of a station key that opens no device's secret. */
-export const keyMismatchText = (file: string, devices: string[]): string =>
-  `the station key ${file} opens no device's secret in the registry (tried ${devices.join(", ")}): it is not this region's key (one made by a worker, or another region's). Copy station.key from the office's data directory to this worker's data directory (mode 0600), replacing this one, then start the worker again`;
+/** What a worker whose station key is not the region's is told to do. */
+export const WORKER_KEY_REMEDY = "it is not this region's key (one made by a worker, or another region's). Copy station.key from the office's data directory to this worker's data directory (mode 0600), replacing this one, then start the worker again";
 
 /**
  * The shared database, migrated, the device registry over it, and the station key (it decrypts
@@ -53,29 +46,10 @@ export async function openMetadata(config: GatewayConfig, o: { worker?: boolean 
     // The station's tables, and the workers' own (partition fences).
     await migrate(db, [...ALL_MIGRATIONS, CLUSTER_MIGRATIONS]);
     const registry = new DeviceRegistry(db, station);
-    if (o.worker) await checkStationKey(registry, keyFile);
+    if (o.worker) await checkStationKey(registry, keyFile, WORKER_KEY_REMEDY);
     return { db, registry, station };
   } catch (e) {
     await db.close().catch(() => undefined);
     throw e;
   }
-}
-
-/**
- * The key opens the registry's secrets: it is tried on the first few devices; if it opens none of
- * them, STATION_KEY_MISMATCH. (One device's secret that will not open while others do is that
- * device's, not the key's: left to the device's own lookups.) A registry with no device says nothing yet.
- */
-export async function checkStationKey(registry: DeviceRegistry, keyFile: string): Promise<void> {
-  const tried: string[] = [];
-  for (const d of (await registry.list()).slice(0, KEY_PROBES)) {
-    try {
-      await registry.get(d.id);
-      return;
-    } catch (e) {
-      if (!keyRefused(e)) throw e;
-      tried.push(d.id);
-    }
-  }
-  if (tried.length) throw new GatewayError("STATION_KEY_MISMATCH", keyMismatchText(keyFile, tried));
 }

@@ -30,7 +30,7 @@ import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from 
 import { Gauge } from "prom-client";
 import { listOption } from "./config.js";
 import type { ClusterConfig } from "./config.js";
-import { checkStationKey, keyMismatchText, keyRefused, openMetadata } from "./store.js";
+import { WORKER_KEY_REMEDY, openMetadata } from "./store.js";
 import { Leases, partitionLease } from "./leases.js";
 import type { Heartbeat } from "./leases.js";
 import { authorizationText, natsSafeId, readAuthorization, syncAuthorization } from "./auth.js";
@@ -51,6 +51,7 @@ import { HeldInOrder } from "./held.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../store/db.js";
 import { FencedError, checkFences, raiseFence } from "../store/fences.js";
+import { checkStationKey, keyMismatchText, keyRefused } from "../devices.js";
 import type { DeviceRegistry } from "../devices.js";
 import { decode } from "../../protocol/codec.js";
 import { decodeAs } from "../../protocol/messages.js";
@@ -1004,7 +1005,7 @@ class ClusterWorker implements Worker {
     if (this.keyMismatch) {
       // Said already: the file is left to a worker with the region's key until this one's opens a secret.
       try {
-        await checkStationKey(this.registry, keyFile);
+        await checkStationKey(this.registry, keyFile, WORKER_KEY_REMEDY);
       } catch (e) {
         if (e instanceof GatewayError && e.code === "STATION_KEY_MISMATCH") return;
         throw e;
@@ -1032,7 +1033,7 @@ class ClusterWorker implements Worker {
       // started with a key of its own). Said once, not the cipher's words every authSyncMs; the
       // authorization file is left as it is, and its lease to a worker with the region's key.
       this.keyMismatch = true;
-      this.log.error({ code: "STATION_KEY_MISMATCH", file: keyFile, devices: refused.slice(0, 3) }, `${keyMismatchText(keyFile, refused.slice(0, 3))}. Until then this worker writes no NATS authorization, and its devices' messages can't be verified here`);
+      this.log.error({ code: "STATION_KEY_MISMATCH", file: keyFile, devices: refused.slice(0, 3) }, `${keyMismatchText(keyFile, refused.slice(0, 3), WORKER_KEY_REMEDY)}. Until then this worker writes no NATS authorization, and its devices' messages can't be verified here`);
       await this.leases.release("auth");
       return;
     }

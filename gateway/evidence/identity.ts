@@ -6,7 +6,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import type { KeyObject } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { formatVerifierKey, noteKey, signNote, validKeyName, SIG_ED25519 } from "../../protocol/note.js";
+import { formatVerifierKey, noteKey, parseNote, signNote, validKeyName, SIG_ED25519 } from "../../protocol/note.js";
 import type { NoteKey } from "../../protocol/note.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import { toHex } from "../../protocol/bytes.js";
@@ -29,6 +29,25 @@ export function rawEd25519(key: KeyObject): Uint8Array {
   return new Uint8Array(Buffer.from(jwk.x, "base64url"));
 }
 
+/**
+ * Whether a stored checkpoint carries a signature line of `key` (its name and key id). Whether that
+ * signature verifies is `admin log verify`'s to say (CHECKPOINT_SIGNATURE): a row changed in the
+ * database is evidence to report, not a reason to stop the station; a log signed by no line of this
+ * key at all is another station's. A note that does not parse is left to the same check.
+ */
+function signedBy(note: string, key: NoteKey): boolean {
+  let sigs;
+  try { sigs = parseNote(note).signatures; } catch { return true; }
+  return sigs.some((s) => s.name === key.name && s.keyId === key.keyId);
+}
+
+const entries = (n: number) => `${n} ${n === 1 ? "entry" : "entries"}`;
+
+/** The origin a checkpoint note names (its first line), for saying whose a log is. */
+function logOrigin(note: string): string {
+  return JSON.stringify(note.slice(0, Math.max(0, note.indexOf("\n"))));
+}
+
 export class StationIdentity {
   /** The note key (type 1, Ed25519) checkpoints and manifests are signed with. */
   readonly noteKey: NoteKey;
@@ -47,9 +66,13 @@ export class StationIdentity {
   /**
    * Load the station's key and name from the data directory, or make them on first start.
    * `wantedName` (config stationName) names a new station; for an existing one it must match
-   * the recorded name, since the log's origin can never change.
+   * the recorded name, since the log's origin can never change. `logged`: the latest checkpoint
+   * the database's transparency log holds, if any. A log already signed is this station's only if
+   * the key verifies it: no key is made for it (a new key would sign the same log as another
+   * station, and every witness and verifier holding the old key would refuse what followed), and a
+   * key that does not verify it is another station's (a data directory beside another's database).
    */
-  static loadOrCreate(dir: string, wantedName = ""): { identity: StationIdentity; created: boolean } {
+  static loadOrCreate(dir: string, wantedName = "", logged: { note: string; size: number } | null = null): { identity: StationIdentity; created: boolean } {
     const keyFile = join(dir, SIGNING_KEY_FILE);
     const idFile = join(dir, IDENTITY_FILE);
     if (wantedName && !validKeyName(wantedName)) throw new IdentityError("STATION_NAME", `station name ${JSON.stringify(wantedName)}: a schema-less URL without spaces or '+', e.g. zfj.example.gov.cn/station-1`);
@@ -66,6 +89,7 @@ export class StationIdentity {
       if (privateKey.asymmetricKeyType !== "ed25519") throw new IdentityError("KEY_TYPE", `station signing key ${keyFile} is ${privateKey.asymmetricKeyType}, not Ed25519; refusing to start`);
     } else {
       if (existsSync(idFile)) throw new IdentityError("KEY_MISSING", `station signing key ${keyFile} is missing but ${idFile} names a station: restore the key from backup (a new key would be another station)`);
+      if (logged) throw new IdentityError("KEY_MISSING", `station signing key ${keyFile} is missing but the database holds a transparency log of ${entries(logged.size)} signed as ${logOrigin(logged.note)}: restore ${SIGNING_KEY_FILE} and ${IDENTITY_FILE} from the station's backup, or give the data directory that belongs to this database (a new key would sign its log as another station)`);
       privateKey = generateKeyPairSync("ed25519").privateKey;
       writeFileSync(keyFile, privateKey.export({ format: "pem", type: "pkcs8" }), { mode: 0o600, flag: "wx" });
       chmodSync(keyFile, 0o600);
@@ -85,7 +109,11 @@ export class StationIdentity {
       name = wantedName || `evrec.station/${toHex(createHash("sha256").update(publicKey).digest()).slice(0, 16)}`;
       writeFileSync(idFile, JSON.stringify({ name, publicKey: toBase64(publicKey), created: new Date().toISOString() }, null, 1) + "\n", { mode: 0o600, flag: "wx" });
     }
-    return { identity: new StationIdentity(name, privateKey, publicKey, keyFile), created };
+    const identity = new StationIdentity(name, privateKey, publicKey, keyFile);
+    if (logged && !signedBy(logged.note, identity.noteKey)) {
+      throw new IdentityError("LOG_KEY_MISMATCH", `the database's transparency log (${entries(logged.size)}) is signed as ${logOrigin(logged.note)}, not by this data directory's key (${name}): this data directory and this database belong to different stations. Give the data directory that belongs to the database (--data-dir), or the database that belongs to it (--db)`);
+    }
+    return { identity, created };
   }
 
   /** `name+keyid+base64(0x01 ‖ key)`: what a monitor, a witness or Go's note.NewVerifier is given. */

@@ -5,6 +5,11 @@ export interface DeviceKeyRow { id: string; kind: "body" | "fixed"; state: strin
 export interface DeviceRow { id: string; kind: "body" | "fixed"; state: string; unit_id: number | null; room: string | null }
 export interface DeviceListRow { id: string; kind: string; state: string; unit_id: number | null; last_seen: number | null; last_status: string | null }
 
+/** How many devices the registry holds, in any state. */
+export async function deviceCount(db: Db): Promise<number> {
+  return Number((await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM devices"))!.n);
+}
+
 export async function deviceExists(db: Db, id: string): Promise<boolean> {
   return !!(await db.get("SELECT id FROM devices WHERE id = ?", [id]));
 }
