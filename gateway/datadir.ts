@@ -1,20 +1,12 @@
 // The data directory: one gateway at a time (a lock file with its pid), and nothing in it readable
 // by anyone but the station's account (directories 0700, files 0600, fixed at every start).
-import { accessSync, chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, statfsSync, writeSync } from "node:fs";
+import { accessSync, chmodSync, constants, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, statfsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { GatewayError } from "./errors.js";
+import { takePidLock } from "../protocol/pid-lock.js";
 
 export const LOCK_FILE = "gateway.lock";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** A process's start time, in clock ticks since boot (/proc/PID/stat, field 22); null if it is gone or there is no /proc. */
 function startedAt(pid: number | "self"): string | null {
@@ -59,27 +51,10 @@ export function freeBytes(dir: string): number {
  */
 export function lockDataDir(dir: string): () => void {
   const file = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, "wx", 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(file, "utf8").trim() === String(process.pid)) rmSync(file, { force: true });
-        } catch { /* already gone */ }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      let pid = NaN;
-      try { pid = Number(readFileSync(file, "utf8").trim()); } catch { /* unreadable: stale */ }
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new GatewayError("DATA_DIR_LOCKED", `another gateway (pid ${pid}) is running on ${dir}; stop it first, or give this one its own --data-dir`);
-      }
-      if (pid === process.pid) throw new GatewayError("DATA_DIR_LOCKED", `this process already runs a gateway on ${dir}`);
-      rmSync(file, { force: true });
-    }
-  }
+  const lock = takePidLock(file);
+  if ("release" in lock) return lock.release;
+  if (lock.heldBy === process.pid) throw new GatewayError("DATA_DIR_LOCKED", `this process already runs a gateway on ${dir}`);
+  if (lock.heldBy) throw new GatewayError("DATA_DIR_LOCKED", `another gateway (pid ${lock.heldBy}) is running on ${dir}; stop it first, or give this one its own --data-dir`);
   throw new GatewayError("DATA_DIR_LOCKED", `could not take the lock ${file}`);
 }
 

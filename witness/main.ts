@@ -1,10 +1,14 @@
 // `npm run witness -- --name NAME --log LOG-VERIFIER-KEY [...]`: a transparency log witness for
 // an outside body to run. Prints its own verifier key (give it to the station's admin for
 // --witnesses, and to anyone who verifies exports) and serves C2SP tlog-witness.
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { takePidLock } from "../protocol/pid-lock.js";
 import { Witness, WitnessError } from "./witness.js";
 import { serveWitness } from "./server.js";
+
+/** The witness's lock in its data directory: one process on a state at a time. */
+const LOCK_FILE = "witness.lock";
 
 const USAGE = `Usage: npm run witness -- [options]
 
@@ -21,6 +25,11 @@ Options:
   --help               this text
 `;
 
+const fail = (code: string, message: string): number => {
+  console.error(`witness: ${code}: ${message}`);
+  return 2;
+};
+
 function main(argv: string[]): Promise<void> | number {
   const o: { name?: string; logs: string[]; dir: string; host: string; port: number } = { logs: [], dir: "./witness-data", host: "127.0.0.1", port: 7380 };
   for (let i = 0; i < argv.length; i++) {
@@ -31,19 +40,32 @@ function main(argv: string[]): Promise<void> | number {
     i++;
     if (a === "--name") o.name = v;
     else if (a === "--log") o.logs.push(v);
-    else if (a === "--logs-file") o.logs.push(...readFileSync(v, "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")));
-    else if (a === "--data-dir") o.dir = v;
+    else if (a === "--logs-file") {
+      let text: string;
+      try { text = readFileSync(v, "utf8"); } catch (e) { return fail("LOGS_FILE", `can't read ${resolve(v)}: ${(e as Error).message}`); }
+      o.logs.push(...text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")));
+    } else if (a === "--data-dir") o.dir = v;
     else if (a === "--host") o.host = v;
-    else if (a === "--port") o.port = Number(v);
-    else { console.error(`witness: unknown option ${a} (see --help)`); return 2; }
+    else if (a === "--port") {
+      if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) return fail("BAD_PORT", `--port ${v}: a port is 0 to 65535 (0 takes any free one)`);
+      o.port = Number(v);
+    } else { console.error(`witness: unknown option ${a} (see --help)`); return 2; }
   }
+  const dir = resolve(o.dir);
   let w: Witness;
   try {
-    w = Witness.open(resolve(o.dir), { name: o.name });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // One witness on a state at a time: two would each cosign from their own copy of it.
+    const lock = takePidLock(join(dir, LOCK_FILE));
+    if (!("release" in lock)) return fail("DATA_DIR_LOCKED", `another witness${lock.heldBy ? ` (pid ${lock.heldBy})` : ""} is running on ${dir}: two on one state could each cosign a different tree of the same size, the split view a witness is there to refuse. Stop it first, or give this one its own --data-dir (and name)`);
+    process.on("exit", lock.release);
+    w = Witness.open(dir, { name: o.name });
     for (const l of o.logs) w.addLog(l);
   } catch (e) {
-    console.error(`witness: ${(e as WitnessError).code ?? "ERROR"}: ${(e as Error).message.replace(/^[A-Z_]+: /, "")}`);
-    return 2;
+    const err = e as Error & { code?: string };
+    // The file system's own refusals (a data directory that is a file, or not writable) by their errno.
+    const code = err instanceof WitnessError ? err.code : err.code === "EEXIST" || err.code === "ENOTDIR" ? "DATA_DIR_NOT_DIR" : err.code?.startsWith("E") ? "DATA_DIR_UNWRITABLE" : err.code ?? "ERROR";
+    return fail(code, err.message.replace(/^[A-Z_]+: /, ""));
   }
   if (!o.logs.length) console.error("witness: warning: no --log given: every checkpoint will be refused as from an unknown log");
   const log = {
@@ -56,8 +78,9 @@ function main(argv: string[]): Promise<void> | number {
     const stop = () => server.close(() => process.exit(0));
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
-  }, (e: Error) => {
-    console.error(`witness: cannot listen on ${o.host}:${o.port}: ${e.message}`);
+  }, (e: NodeJS.ErrnoException) => {
+    const code = e.code === "EADDRINUSE" ? "PORT_IN_USE" : "LISTEN_FAILED";
+    console.error(`witness: ${code}: cannot listen on ${o.host}:${o.port}: ${e.message}${e.code === "EADDRINUSE" ? " (choose another with --port, 0 for any)" : ""}`);
     process.exit(1);
   });
 }

@@ -4,7 +4,10 @@
 // seen, the witness refuses, the admin is alarmed, and a verifier that requires the witness's
 // cosignature rejects the rewritten log's checkpoints.
 import { afterEach, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -138,27 +141,79 @@ describe("witnesses", () => {
 });
 
 describe("npm run witness", () => {
-  it("starts a witness that prints its verifier key and says what it holds", async () => {
-    const { spawn } = await import("node:child_process");
-    const dir = mkdtempSync(join(tmpdir(), "evrec-witness-cli-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const log = StationIdentity.loadOrCreate(mkdtempSync(join(dir, "log-")), "log.example/cli").identity;
-    const p = spawn(process.execPath, ["--import", "tsx", "witness/main.ts", "--name", "witness.cli.example/w", "--log", log.verifierKey, "--port", "0", "--data-dir", join(dir, "w")], { stdio: ["ignore", "pipe", "pipe"] });
+  /** A witness process; `url` once it listens, `exit` with its code and what it printed if it stops. */
+  const cli = (...args: string[]) => {
+    const p = spawn(process.execPath, ["--import", "tsx", "witness/main.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     cleanups.push(() => { p.kill("SIGTERM"); });
     let out = "";
-    const url = await new Promise<string>((res, rej) => {
+    let err = "";
+    p.stderr.on("data", (b: Buffer) => { err += b.toString(); });
+    const exit = new Promise<{ code: number | null; out: string; err: string }>((res) => p.on("exit", (code) => res({ code, out, err })));
+    const url = new Promise<string>((res, rej) => {
       p.stdout.on("data", (b: Buffer) => {
         out += b.toString();
         const m = /listening on (http:\/\/[0-9.]+:\d+)/.exec(out);
         if (m) res(m[1]);
       });
-      p.on("exit", (code) => rej(new Error(`witness exited ${code}: ${out}`)));
+      void exit.then((e) => rej(new Error(`witness exited ${e.code}: ${e.out}${e.err}`)));
     });
+    url.catch(() => undefined);
+    return { url, exit, out: () => out, stop: () => p.kill("SIGTERM") };
+  };
+
+  it("starts a witness that prints its verifier key and says what it holds", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "evrec-witness-cli-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const log = StationIdentity.loadOrCreate(mkdtempSync(join(dir, "log-")), "log.example/cli").identity;
+    const w = cli("--name", "witness.cli.example/w", "--log", log.verifierKey, "--port", "0", "--data-dir", join(dir, "w"));
+    const url = await w.url;
+    const out = w.out();
     expect(out).toMatch(/^witness witness\.cli\.example\/w: verifier key witness\.cli\.example\/w\+[0-9a-f]{8}\+/);
     const root = randomBytes(32);
     const r = await post(url, `old 0\n\n${log.signNote(formatCheckpoint({ origin: log.name, size: 3, root, extensions: [] }))}`);
     expect(r.status).toBe(200);
     const info = (await (await fetch(url + "/")).json()) as { name: string; logs: Record<string, number> };
     expect(info).toMatchObject({ name: "witness.cli.example/w", logs: { "log.example/cli": 3 } });
+  });
+
+  it("refuses a second witness on a state another one holds: two could each cosign half of a split view", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "evrec-witness-cli-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const log = StationIdentity.loadOrCreate(mkdtempSync(join(dir, "log-")), "log.example/split").identity;
+    const state = join(dir, "w");
+    const first = cli("--name", "witness.cli.example/w", "--log", log.verifierKey, "--port", "0", "--data-dir", state);
+    const url = await first.url;
+    const second = cli("--log", log.verifierKey, "--port", "0", "--data-dir", state);
+    // Refused, not listening beside the first.
+    const r = await Promise.race([second.exit, second.url.then((u) => ({ code: `listening on ${u}`, out: "", err: "" }))]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^witness: DATA_DIR_LOCKED: another witness \(pid \d+\) is running on .*: two on one state could each cosign a different tree of the same size/);
+    // The first still cosigns; stopped, it leaves the state to the next one.
+    expect((await post(url, `old 0\n\n${log.signNote(formatCheckpoint({ origin: log.name, size: 2, root: randomBytes(32), extensions: [] }))}`)).status).toBe(200);
+    first.stop();
+    expect((await first.exit).code).toBe(0);
+    const third = cli("--log", log.verifierKey, "--port", "0", "--data-dir", state);
+    const info = (await (await fetch((await third.url) + "/")).json()) as { logs: Record<string, number> };
+    expect(info.logs).toEqual({ "log.example/split": 2 });
+  });
+
+  it("refuses bad options with a reason code and no stack trace", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "evrec-witness-cli-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const w = (...args: string[]) => cli("--name", "witness.cli.example/w", "--data-dir", join(dir, "w"), ...args).exit;
+    let r = await w("--logs-file", join(dir, "no-such-file"));
+    expect([r.code, r.err]).toEqual([2, `witness: LOGS_FILE: can't read ${join(dir, "no-such-file")}: ENOENT: no such file or directory, open '${join(dir, "no-such-file")}'\n`]);
+    r = await w("--port", "99999");
+    expect([r.code, r.err]).toEqual([2, "witness: BAD_PORT: --port 99999: a port is 0 to 65535 (0 takes any free one)\n"]);
+    writeFileSync(join(dir, "a-file"), "");
+    r = await cli("--name", "witness.cli.example/w", "--data-dir", join(dir, "a-file")).exit;
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^witness: DATA_DIR_NOT_DIR: /);
+    const busy = createServer();
+    await new Promise<void>((res) => busy.listen(0, "127.0.0.1", res));
+    cleanups.push(() => new Promise<void>((res) => busy.close(() => res())));
+    r = await w("--log", StationIdentity.loadOrCreate(mkdtempSync(join(dir, "log-")), "log.example/busy").identity.verifierKey, "--port", String((busy.address() as AddressInfo).port));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^witness: PORT_IN_USE: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.* \(choose another with --port, 0 for any\)$/m);
   });
 });
