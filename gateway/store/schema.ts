@@ -2,6 +2,7 @@
 // (ingest here, the model, the audit log...), applied in order at start; `meta` records how far
 // each set has been applied, so a part's migrations never renumber another's.
 import type { Db } from "./db.js";
+import { GatewayError } from "../errors.js";
 
 export interface MigrationSet {
   name: string;
@@ -295,7 +296,7 @@ export async function migrate(db: Db, sets: MigrationSet[]): Promise<void> {
     try {
       return await migrateOnce(db, sets);
     } catch (e) {
-      if (tries >= 3) throw e;
+      if (tries >= 3 || (e instanceof GatewayError && e.code === "SCHEMA_NEWER")) throw e;
       await new Promise((r) => setTimeout(r, 200 * tries));
     }
   }
@@ -306,7 +307,13 @@ async function migrateOnce(db: Db, sets: MigrationSet[]): Promise<void> {
   const level = async (key: string) => Number((await db.get<{ value: string }>("SELECT value FROM meta WHERE key = ?", [key]))?.value ?? 0);
   for (const set of sets) {
     const key = "schema:" + set.name;
-    for (let v = await level(key); v < set.steps.length; v++) {
+    const at = await level(key);
+    // A database a newer version migrated (an upgrade rolled back): its tables have what this code
+    // does not know (columns it would not fill, rules it would not keep), so it is not run on them.
+    if (at > set.steps.length) {
+      throw new GatewayError("SCHEMA_NEWER", `the database was migrated by a newer version of the gateway (its ${set.name} tables at step ${at}, this version knows ${set.steps.length}): run that version again, or restore the backup taken before the upgrade`);
+    }
+    for (let v = at; v < set.steps.length; v++) {
       await db.transaction(async () => {
         if ((await level(key)) > v) return;
         await db.exec(db.ddl(set.steps[v]));

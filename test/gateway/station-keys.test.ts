@@ -10,6 +10,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { Db } from "../../gateway/store/db.js";
+import { INGEST_MIGRATIONS } from "../../gateway/store/schema.js";
 
 const run = promisify(execFile);
 const base = mkdtempSync(join(tmpdir(), "evrec-station-keys-"));
@@ -81,5 +83,23 @@ describe("a station's keys and its database", () => {
     r = await admin("device", "list", "--data-dir", b);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain("KEY-0001");
+  });
+});
+
+describe("a database a newer version migrated", () => {
+  it("is refused by the admin CLI and the gateway, saying which tables and what to do, and left as it was", async () => {
+    const dir = await station();
+    const db = await Db.open(join(dir, "gateway.db"));
+    const steps = INGEST_MIGRATIONS.steps.length;
+    await db.run("UPDATE meta SET value = ? WHERE key = 'schema:ingest'", [String(steps + 1)]);
+    await db.close();
+    const said = `SCHEMA_NEWER: the database was migrated by a newer version of the gateway (its ingest tables at step ${steps + 1}, this version knows ${steps}): run that version again, or restore the backup taken before the upgrade`;
+    const r = await admin("device", "list", "--data-dir", dir);
+    expect([r.code, r.err]).toEqual([1, `admin: ${said}\n`]);
+    const g = await run("bin/evrec-gateway", ["--data-dir", dir, "--mqtt-port", "0", "--http-port", "0"]).then(() => ({ code: 0, err: "" }), (e: { code: number; stderr: string }) => ({ code: e.code, err: e.stderr }));
+    expect([g.code, g.err]).toEqual([2, `gateway: ${said}\n`]);
+    const after = await Db.open(join(dir, "gateway.db"));
+    expect((await after.get<{ value: string }>("SELECT value FROM meta WHERE key = 'schema:ingest'"))!.value).toBe(String(steps + 1));
+    await after.close();
   });
 });
