@@ -1,6 +1,7 @@
 // The HTTP API: first-start admin token, token auth, roles, device registration as the
 // provisioning tool does it, recordings with their verdicts; errors carry a reason code.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../helpers/wait.js";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -143,8 +144,9 @@ describe("HTTP API", () => {
     const bad = Uint8Array.from(rec.chunks[0]);
     bad[bad.length - 40] ^= 1;
     await d.publish(bad);
-    await new Promise((r) => setTimeout(r, 300));
-    const alarms = (await call("GET", "/api/alarms", admin)).body as unknown as { kind: string; subject: string }[];
+    const listed = async () => (await call("GET", "/api/alarms", admin)).body as unknown as { kind: string; subject: string }[];
+    await until("both alarms listed", async () => (await listed()).filter((a) => a.subject === "BWC-0504/1").length >= 2, 5000);
+    const alarms = await listed();
     expect(alarms.some((a) => a.kind === "EQUIVOCATION" && a.subject === "BWC-0504/1")).toBe(true);
     expect(alarms.some((a) => a.kind === "FORGED_MESSAGE" && a.subject === "BWC-0504/1")).toBe(true);
     await d.end();

@@ -1,5 +1,6 @@
 // What the gateway learns from a device's Hello about its history (R-VER-9), and lost devices.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until } from "../helpers/wait.js";
 import { randomBytes } from "node:crypto";
 import type { Gateway } from "../../gateway/gateway.js";
 import { encode } from "../../protocol/codec.js";
@@ -85,7 +86,7 @@ describe("an incomplete recording the device no longer holds", () => {
     await d.connect(gw.mqttPort);
     await d.hello([]);
     await d.waitFor((m) => m.kind === "beacon");
-    await new Promise((r) => setTimeout(r, 200));
+    await until("recording 1 judged final", async () => (await gw.db.get<{ final: number }>("SELECT final FROM recordings WHERE device_id = 'BWC-0804'"))!.final === 1, 5000);
     const row = await gw.db.get<{ verdict: string; final: number; reasons: string }>("SELECT verdict, final, reasons FROM recordings WHERE device_id = 'BWC-0804'");
     expect(row).toMatchObject({ verdict: "incomplete", final: 1 });
     expect(row!.reasons).toContain("LOST_ON_DEVICE");

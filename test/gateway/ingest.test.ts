@@ -1,5 +1,6 @@
 // The gateway with real mqtt.js clients: admission, verified ingest, durable storage, MAC'd Acks.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { until as waitUntil } from "../helpers/wait.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -150,7 +151,8 @@ describe("gateway ingest over MQTT", () => {
     const dev = await gw.db.get<{ state: string }>("SELECT state FROM devices WHERE id = ?", ["BWC-0101"]);
     expect(dev!.state).toBe("active");
     expect((await gw.model.clipOfficer("BWC-0101", 1))!.badge).toBe("M-017");
-    await new Promise((r) => setTimeout(r, 100));
+    // The tag's link is made just after the commit that carried it.
+    await waitUntil("the case tag's link", async () => (await gw.model.clipLinks("BWC-0101", 1)).length > 0, 5000);
     const links = await gw.model.clipLinks("BWC-0101", 1);
     expect(links.map((l) => l.caseNumber)).toEqual(["2026-PEN-0117"]);
     await d.end();
@@ -216,7 +218,8 @@ describe("gateway ingest over MQTT", () => {
     bad[bad.length - 100] ^= 1; // a payload byte: no longer what the tagged header hashes
     await d.publish(bad);
     await d.waitFor(ackFor(1, 0, 1));
-    await new Promise((r) => setTimeout(r, 200));
+    // The forged chunk is refused after it is kept as evidence and alarmed.
+    await waitUntil("the forged chunk's alarm", async () => (await gw.alarms.list()).some((a) => a.kind === "FORGED_MESSAGE" && a.subject === "BWC-0103/1"), 5000);
     const row = await gw.db.get<{ verdict: string; reasons: string }>("SELECT verdict, reasons FROM recordings WHERE device_id = ?", ["BWC-0103"]);
     expect(row!.verdict).toBe("incomplete");
     expect(row!.reasons).not.toContain("PAYLOAD_HASH");
