@@ -68,5 +68,6 @@ describe("the README's admin walkthrough", () => {
     expect(view).toMatchObject({ actor: "lee", target: "BWC-0001/1", reason: "case C-2026-001 review" });
     const fleet = await gw.services.reports.fleet({ name: "admin", role: "admin", officerBadge: null });
     expect(fleet.units.find((u) => u.unitId === 2)).toMatchObject({ ratio: 3 });
-  });
+    // Each line a new Node process that compiles the CLI: seconds each on a machine busy with other tests.
+  }, 10_000 * Math.max(lines.length, 3));
 });
