@@ -107,7 +107,8 @@ export interface Bundle {
   v: typeof BUNDLE_VERSION;
   id: string;
   createdAt: number;
-  station: { name: string; verifierKey: string; c2paChain: string; c2paAnchor: string | null; c2paAnchorSha256: string | null };
+  /** `timeZone`: the station's IANA time zone, in which its people read times (bundles made before it was recorded lack it). */
+  station: { name: string; verifierKey: string; c2paChain: string; c2paAnchor: string | null; c2paAnchorSha256: string | null; timeZone?: string };
   export: { by: string; role: string; reason: string; grant: number; scope: "recording" | "case"; target: string };
   auditHead: { count: number; hash: string };
   checkpoint: { path: string; size: number };

@@ -1,12 +1,12 @@
-// `npm run verify -- FILE [--station-key KEY] [--witness KEY ...] [--lang en|zh-CN] [--json]`,
+// `npm run verify -- FILE [--station-key KEY] [--witness KEY ...] [--lang en|zh] [--json]`,
 // and the same as the single file `node dist/evrec-verify.mjs ...` (npm run build:verifier):
 // checks an export bundle offline, prints PASS or FAIL per check and a summary, exits 1 on any
 // FAIL (2 on bad usage).
 import { existsSync } from "node:fs";
 import { CHECKS, verifyBundle } from "./verify.js";
-import { checkName, pickLang, statusWord, summary } from "./i18n.js";
+import { LANG_FLAG, checkName, columns, padColumns, pickLang, statusWord, summary } from "./i18n.js";
 
-const USAGE = `Usage: verify FILE [--station-key KEY] [--witness KEY ...] [--lang en|zh-CN] [--json] [--c2pa-full]
+const USAGE = `Usage: verify FILE [--station-key KEY] [--witness KEY ...] [--lang en|zh] [--json] [--c2pa-full]
 
 Checks an evidence export bundle offline: file hashes, chain, device tags, media against headers,
 seal, genesis links between recordings, manifest signature, checkpoint signature (and the named
@@ -41,7 +41,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const rest = args.filter((a) => a !== "--json" && a !== "--c2pa-full");
   if (rest.includes("--help") || rest.includes("-h")) { console.log(USAGE); return 0; }
   if (rest.length !== 1 || rest[0].startsWith("--")) { console.error(`verify: USAGE: name one bundle file\n${USAGE}`); return 2; }
-  if (lang && lang !== "en" && lang !== "zh-CN") { console.error("verify: USAGE: --lang is en or zh-CN"); return 2; }
+  if (lang && !LANG_FLAG.test(lang)) { console.error(`verify: USAGE: --lang is en or zh (zh-CN), got ${JSON.stringify(lang)}`); return 2; }
   const file = rest[0];
   if (!existsSync(file)) { console.error(`verify: FILE_NOT_FOUND: ${file}`); return 2; }
   const L = pickLang(lang, env);
@@ -51,12 +51,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     if (total > 3 && Date.now() - lastShown > 1000 && item) { lastShown = Date.now(); process.stderr.write(`verify: ${done}/${total} ${item}\n`); }
   } });
   if (json) { console.log(JSON.stringify({ file, ...r }, null, 1)); return r.ok ? 0 : 1; }
-  const width = Math.max(...CHECKS.map((c) => checkName(c, L).length)) + 2;
+  const width = Math.max(...CHECKS.map((c) => columns(checkName(c, L)))) + 2;
   console.log(L === "en" ? `Verifying ${file}` : `核验 ${file}`);
   for (const c of r.checks) {
     const fails = r.findings.filter((f) => f.check === c.id && f.status === "FAIL");
     const first = fails[0] ?? r.findings.find((f) => f.check === c.id);
-    console.log(`  ${statusWord(c.status, L).padEnd(L === "en" ? 5 : 9)} ${checkName(c.id, L).padEnd(width)}${first ? `${first.code}: ${first.item}${fails.length > 1 ? ` (+${fails.length - 1})` : ""}` : L === "en" ? `${c.count} checked` : `已核 ${c.count} 项`}`);
+    console.log(`  ${padColumns(statusWord(c.status, L), L === "en" ? 5 : 9)} ${padColumns(checkName(c.id, L), width)}${first ? `${first.code}: ${first.item}${fails.length > 1 ? ` (+${fails.length - 1})` : ""}` : L === "en" ? `${c.count} checked` : `已核 ${c.count} 项`}`);
   }
   console.log("");
   for (const line of summary(r, L, file)) console.log(line);

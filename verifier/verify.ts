@@ -24,13 +24,17 @@ import { severityOf } from "../protocol/reasons.js";
 import { CHUNK_RECORD, MANIFEST_PATH, SIGNATURE_PATH, BUNDLE_TYPE, BUNDLE_VERSION, C2PA_ASSERTION, bundleNoteText, flipSampleSign, jpegWithoutC2pa, riffChunks } from "../protocol/bundle.js";
 import type { Bundle, BundleRecording } from "../protocol/bundle.js";
 import { GENESIS_LEN, HEADER_LEN, MEDIA_PCM_8K_U16LE, SEAL_LEN, TAG_LEN } from "../protocol/constants.js";
+import { knownZone } from "../protocol/time.js";
+import { MESSAGES, Said, cause, render, word } from "./messages.js";
+import type { Message, MessageKey } from "./messages.js";
 
 /** The checks, in the order they are printed. */
 export const CHECKS = ["bundle", "station-key", "manifest-signature", "files", "checkpoint", "log-inclusion", "chain", "device-tags", "media", "seal", "genesis-links", "custody-order", "c2pa"] as const;
 export type CheckId = (typeof CHECKS)[number];
 export type Status = "PASS" | "FAIL" | "WARN";
 
-export interface Finding { check: CheckId; status: "FAIL" | "WARN"; item: string; code: string; detail: string }
+/** A problem found: `detail` in English; `message` the same in words any language renders (messages.ts). */
+export interface Finding { check: CheckId; status: "FAIL" | "WARN"; item: string; code: string; detail: string; message: Message }
 
 export interface VerifyOptions {
   /** The station's note verifier key, from its admin. Without it the bundle's own key is used (origin unproven: WARN). */
@@ -64,12 +68,18 @@ class Collector {
   findings: Finding[] = [];
   counts = new Map<CheckId, number>();
   ran(check: CheckId, n = 1): void { this.counts.set(check, (this.counts.get(check) ?? 0) + n); }
-  fail(check: CheckId, item: string, code: string, detail: string): void { this.ran(check, 0); this.findings.push({ check, status: "FAIL", item, code, detail }); }
-  warn(check: CheckId, item: string, code: string, detail: string): void { this.ran(check, 0); this.findings.push({ check, status: "WARN", item, code, detail }); }
+  /** The station's time zone, once the manifest names one: the times in findings are read in it. */
+  timeZone: string | null = null;
+  fail(check: CheckId, item: string, code: string, key: MessageKey | Message, args?: Message["args"]): void { this.add("FAIL", check, item, code, key, args); }
+  warn(check: CheckId, item: string, code: string, key: MessageKey | Message, args?: Message["args"]): void { this.add("WARN", check, item, code, key, args); }
+  private add(status: "FAIL" | "WARN", check: CheckId, item: string, code: string, key: MessageKey | Message, args?: Message["args"]): void {
+    this.ran(check, 0);
+    const message = typeof key === "string" ? { key, args } : key;
+    this.findings.push({ check, status, item, code, detail: render(message, { lang: "en", timeZone: this.timeZone }), message });
+  }
 }
 
 const errCode = (e: unknown) => String((e as { code?: string }).code ?? "ERROR");
-const errText = (e: unknown) => String((e as Error).message ?? e).replace(/^[A-Z_]+: /, "");
 
 /** Verify the bundle at `path`. Never throws for a bad bundle: every problem is a finding. */
 export async function verifyBundle(path: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
@@ -79,7 +89,7 @@ export async function verifyBundle(path: string, opts: VerifyOptions = {}): Prom
   try {
     zip = await openArchive(path);
   } catch (e) {
-    c.fail("bundle", path, "NOT_A_BUNDLE", `not a readable ZIP: ${errText(e)}`);
+    c.fail("bundle", path, "NOT_A_BUNDLE", "notZip", { cause: cause(e) });
     return finish(report, c);
   }
   return verifyArchive(zip, opts, c, report);
@@ -93,7 +103,7 @@ export async function verifyOpened(zip: Archive | Error, name: string, opts: Ver
   const c = new Collector();
   const report: VerifyReport = { ok: false, checks: [], findings: c.findings, bundle: null, recordings: [], bytes: 0 };
   if (zip instanceof Error) {
-    c.fail("bundle", name, "NOT_A_BUNDLE", `not a readable ZIP: ${errText(zip)}`);
+    c.fail("bundle", name, "NOT_A_BUNDLE", "notZip", { cause: cause(zip) });
     return finish(report, c);
   }
   return verifyArchive(zip, opts, c, report);
@@ -105,7 +115,7 @@ async function verifyArchive(zip: Archive, opts: VerifyOptions, c: Collector, re
   } catch (e) {
     // Each read and check reports its own failures; this is for one none foresaw, so that the
     // bundle still fails with what was found so far, and never passes.
-    c.fail("bundle", "bundle", "VERIFY_ERROR", `verification stopped: ${errText(e)}`);
+    c.fail("bundle", "bundle", "VERIFY_ERROR", "verifyStopped", { cause: cause(e) });
   } finally {
     zip.close();
   }
@@ -123,9 +133,9 @@ function finish(report: VerifyReport, c: Collector): VerifyReport {
 
 async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, report: VerifyReport): Promise<void> {
   // ---- the manifest and its signature
-  if (zip.duplicates.length) c.fail("bundle", "bundle", "DUPLICATE_ENTRY", `entries named twice: ${zip.duplicates.join(", ")}`);
+  if (zip.duplicates.length) c.fail("bundle", "bundle", "DUPLICATE_ENTRY", "duplicateEntries", { names: zip.duplicates.join(", ") });
   if (!zip.names.includes(MANIFEST_PATH) || !zip.names.includes(SIGNATURE_PATH)) {
-    c.fail("bundle", "bundle", "NOT_A_BUNDLE", `no ${MANIFEST_PATH} or ${SIGNATURE_PATH}: not an evidence bundle`);
+    c.fail("bundle", "bundle", "NOT_A_BUNDLE", "noManifest", { manifest: MANIFEST_PATH, signature: SIGNATURE_PATH });
     return;
   }
   let b: Bundle;
@@ -134,45 +144,46 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
     manifestBytes = await readEntry(zip, MANIFEST_PATH);
     const text = new TextDecoder("utf-8", { fatal: true }).decode(manifestBytes);
     b = JSON.parse(text) as Bundle;
-    if (canonicalize(b) !== text) throw new Error("not in RFC 8785 canonical form");
-    if (b.type !== BUNDLE_TYPE || b.v !== BUNDLE_VERSION) throw new Error(`type ${String(b.type)} version ${String(b.v)}: this verifier reads ${BUNDLE_TYPE} version ${BUNDLE_VERSION}`);
-    if (!Array.isArray(b.recordings) || !Array.isArray(b.files) || !b.station || !b.checkpoint) throw new Error("fields missing");
+    if (canonicalize(b) !== text) throw new Said({ key: "notCanonical" });
+    if (b.type !== BUNDLE_TYPE || b.v !== BUNDLE_VERSION) throw new Said({ key: "wrongType", args: { type: String(b.type), v: String(b.v), want: BUNDLE_TYPE, wantV: BUNDLE_VERSION } });
+    if (!Array.isArray(b.recordings) || !Array.isArray(b.files) || !b.station || !b.checkpoint) throw new Said({ key: "fieldsMissing" });
   } catch (e) {
-    c.fail("bundle", MANIFEST_PATH, errCode(e) === "FILE_UNREADABLE" ? "FILE_UNREADABLE" : "MANIFEST_MALFORMED", errText(e));
+    c.fail("bundle", MANIFEST_PATH, errCode(e) === "FILE_UNREADABLE" ? "FILE_UNREADABLE" : "MANIFEST_MALFORMED", cause(e));
     return;
   }
   c.ran("bundle");
+  if (knownZone(b.station.timeZone)) c.timeZone = b.station.timeZone;
   report.bundle = { id: b.id, createdAt: b.createdAt, station: b.station, export: b.export, case: b.case, checkpoint: b.checkpoint };
 
   let key: NoteKey;
   try {
     key = parseVerifierKey(sha, opts.stationKey ?? b.station.verifierKey);
   } catch (e) {
-    c.fail("station-key", "station", errCode(e), `the station key is not a note verifier key: ${errText(e)}`);
+    c.fail("station-key", "station", errCode(e), "notKey", { cause: cause(e) });
     return;
   }
-  if (!opts.stationKey) c.warn("station-key", "station", "KEY_FROM_BUNDLE", "no --station-key given: the bundle's own key was used, so this shows the bundle is intact, not who made it; ask the station's admin for its key");
-  else if (opts.stationKey !== b.station.verifierKey) c.warn("station-key", "station", "KEY_DIFFERS", `the bundle names station key ${b.station.verifierKey}; checked against the key given`);
+  if (!opts.stationKey) c.warn("station-key", "station", "KEY_FROM_BUNDLE", "keyFromBundle");
+  else if (opts.stationKey !== b.station.verifierKey) c.warn("station-key", "station", "KEY_DIFFERS", "keyDiffers", { key: b.station.verifierKey });
   else c.ran("station-key");
 
   try {
     const n = openNote(await readEntry(zip, SIGNATURE_PATH), [key], ed);
-    if (n.text !== bundleNoteText(sha256hex(manifestBytes))) c.fail("manifest-signature", MANIFEST_PATH, "MANIFEST_HASH", "the signature is over another manifest: bundle.json was changed after it was signed");
+    if (n.text !== bundleNoteText(sha256hex(manifestBytes))) c.fail("manifest-signature", MANIFEST_PATH, "MANIFEST_HASH", "manifestHash");
     else c.ran("manifest-signature");
   } catch (e) {
-    c.fail("manifest-signature", SIGNATURE_PATH, errCode(e), `the manifest's signature does not verify with the station key: ${errText(e)}`);
+    c.fail("manifest-signature", SIGNATURE_PATH, errCode(e), "manifestSig", { cause: cause(e) });
   }
 
   // ---- the file list: every file listed, present, of its size and hash; nothing unlisted
   const listed = new Map<string, { size: number; sha256: string }>();
   for (const f of b.files) {
-    if (typeof f.path !== "string" || f.path.startsWith("/") || f.path.split("/").includes("..") || listed.has(f.path)) c.fail("files", String(f.path), "BAD_PATH", "a file path that is absolute, climbs out, or is listed twice");
+    if (typeof f.path !== "string" || f.path.startsWith("/") || f.path.split("/").includes("..") || listed.has(f.path)) c.fail("files", String(f.path), "BAD_PATH", "badPath");
     listed.set(f.path, { size: f.size, sha256: f.sha256 });
   }
   // Empty directory entries hold nothing (R-EXP-1): a bundle unpacked and zipped again gains them.
   const emptyDir = (n: string) => n.endsWith("/") && zip.size(n) === 0;
-  for (const n of zip.names) if (!listed.has(n) && n !== MANIFEST_PATH && n !== SIGNATURE_PATH && !emptyDir(n)) c.fail("files", n, "UNLISTED_FILE", "a file the manifest does not list");
-  for (const [p] of listed) if (!zip.names.includes(p)) c.fail("files", p, "FILE_MISSING", "listed in the manifest but not in the bundle");
+  for (const n of zip.names) if (!listed.has(n) && n !== MANIFEST_PATH && n !== SIGNATURE_PATH && !emptyDir(n)) c.fail("files", n, "UNLISTED_FILE", "unlisted");
+  for (const [p] of listed) if (!zip.names.includes(p)) c.fail("files", p, "FILE_MISSING", "fileMissing");
   const checked = new Set<string>();
   // A large file's hash runs on the thread pool (WebCrypto's digest) while this thread checks its
   // chunks and C2PA hash: the same checks, two cores' worth of hashing instead of one. They are
@@ -181,28 +192,28 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
   const settleHashes = async () => { const h = hashing; hashing = []; await Promise.all(h); };
   const readChecked = async (p: string): Promise<Uint8Array | null> => {
     const want = listed.get(p);
-    if (!want) { c.fail("files", p, "NOT_LISTED", "the manifest refers to a file it does not list"); return null; }
+    if (!want) { c.fail("files", p, "NOT_LISTED", "notListed"); return null; }
     if (!zip.names.includes(p)) return null;
     // Its size in the ZIP's directory first: an entry much larger than the manifest lists is not
     // inflated (a few MB of deflate can claim gigabytes). One a little off is read, so that the
     // checks of what it holds say what was changed.
     const size = zip.size(p) ?? 0;
     if (size > want.size + READ_SLACK) {
-      if (!checked.has(p)) { checked.add(p); c.fail("files", p, "FILE_HASH", `its size in the ZIP (${size} bytes) is beyond the manifest's (${want.size}): not read`); }
+      if (!checked.has(p)) { checked.add(p); c.fail("files", p, "FILE_HASH", "tooLarge", { size, want: want.size }); }
       return null;
     }
     let data: Uint8Array;
     try {
       data = await readEntry(zip, p);
     } catch (e) {
-      if (!checked.has(p)) { checked.add(p); c.fail("files", p, "FILE_UNREADABLE", `its ZIP entry can't be read whole: ${errText(e)}`); }
+      if (!checked.has(p)) { checked.add(p); c.fail("files", p, "FILE_UNREADABLE", "unreadable", { cause: cause(e) }); }
       return null;
     }
     report.bytes += data.length;
     if (!checked.has(p)) {
       checked.add(p);
       const judge = (hex: string) => {
-        if (data.length !== want.size || hex !== want.sha256) c.fail("files", p, "FILE_HASH", `SHA-256 or size differs from the manifest's (${data.length} bytes)`);
+        if (data.length !== want.size || hex !== want.sha256) c.fail("files", p, "FILE_HASH", "fileHash", { size: data.length });
         else c.ran("files");
       };
       if (data.length < 1 << 20) judge(sha256hex(data));
@@ -217,22 +228,22 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
   if (cpData) {
     try {
       const cp = verifyCheckpoint(sha, ed, cpData, { log: key, witnesses: opts.witnesses ?? [] });
-      if (cp.checkpoint.size !== b.checkpoint.size) c.fail("checkpoint", b.checkpoint.path, "CHECKPOINT_SIZE", `the checkpoint is of size ${cp.checkpoint.size}, the manifest says ${b.checkpoint.size}`);
+      if (cp.checkpoint.size !== b.checkpoint.size) c.fail("checkpoint", b.checkpoint.path, "CHECKPOINT_SIZE", "checkpointSize", { size: cp.checkpoint.size, want: b.checkpoint.size });
       else { root = cp.checkpoint.root; c.ran("checkpoint"); }
     } catch (e) {
-      c.fail("checkpoint", b.checkpoint.path, errCode(e), errText(e));
+      c.fail("checkpoint", b.checkpoint.path, errCode(e), "checkpointBad", { cause: cause(e) });
     }
-  } else c.fail("checkpoint", b.checkpoint.path, "CHECKPOINT_MISSING", "the bundle's checkpoint can't be read");
+  } else c.fail("checkpoint", b.checkpoint.path, "CHECKPOINT_MISSING", "checkpointMissing");
 
-  const included = (item: string, what: string, leaf: { index: number; entry: string; proof: string[] }): boolean => {
-    if (!root) { c.fail("log-inclusion", item, "NO_CHECKPOINT", `${what}: no verified checkpoint to prove it against`); return false; }
+  const included = (item: string, what: Message, leaf: { index: number; entry: string; proof: string[] }): boolean => {
+    if (!root) { c.fail("log-inclusion", item, "NO_CHECKPOINT", "noCheckpoint", { what }); return false; }
     try {
       const proof = leaf.proof.map((p) => fromBase64(p));
-      if (!verifyInclusion(sha, leaf.index, b.checkpoint.size, leafHash(sha, new TextEncoder().encode(leaf.entry)), proof, root)) throw new Error("the proof does not lead to the checkpoint's root");
+      if (!verifyInclusion(sha, leaf.index, b.checkpoint.size, leafHash(sha, new TextEncoder().encode(leaf.entry)), proof, root)) throw new Said({ key: "proofRoot" });
       c.ran("log-inclusion");
       return true;
     } catch (e) {
-      c.fail("log-inclusion", item, "INCLUSION", `${what} (leaf ${leaf.index}): ${errText(e)}`);
+      c.fail("log-inclusion", item, "INCLUSION", "notIncluded", { what, leaf: leaf.index, cause: cause(e) });
       return false;
     }
   };
@@ -242,7 +253,7 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
   if (b.station.c2paAnchor) {
     const a = await readChecked(b.station.c2paAnchor);
     if (a && sha256hex(a) === b.station.c2paAnchorSha256) anchorPem = new TextDecoder().decode(a);
-    else c.fail("c2pa", b.station.c2paAnchor, "ANCHOR", "the trust anchor is not the one the manifest names");
+    else c.fail("c2pa", b.station.c2paAnchor, "ANCHOR", "anchor");
   }
 
   // ---- each recording
@@ -264,11 +275,11 @@ async function verifyOpen(zip: Archive, opts: VerifyOptions, c: Collector, repor
     const prev = seals.get(`${r.device}/${r.recording - 1}`);
     if (!prev) continue;
     const g = parseGenesis(fromHex(r.genesis));
-    if (!ctEqual(g.prevSeal, prev)) c.fail("genesis-links", `${r.device}/${r.recording}`, "GENESIS_LINK", `its genesis does not bind the seal value of ${r.device}/${r.recording - 1}: a recording between them was removed or replaced`);
+    if (!ctEqual(g.prevSeal, prev)) c.fail("genesis-links", `${r.device}/${r.recording}`, "GENESIS_LINK", "genesisLink", { prev: `${r.device}/${r.recording - 1}` });
     else c.ran("genesis-links");
   }
   const ids = b.recordings.map((r) => `${r.device}/${r.recording}`);
-  if (new Set(ids).size !== ids.length) c.fail("bundle", "bundle", "DUPLICATE_RECORDING", "a recording is listed twice");
+  if (new Set(ids).size !== ids.length) c.fail("bundle", "bundle", "DUPLICATE_RECORDING", "duplicateRecording");
 
   // ---- the rest of the listed files (custody reports, station files, README) are hashed too
   for (const [p] of listed) if (!checked.has(p) && zip.names.includes(p)) await readChecked(p);
@@ -285,19 +296,19 @@ async function readEntry(zip: Archive, name: string): Promise<Uint8Array> {
   try {
     return await zip.read(name);
   } catch (e) {
-    throw Object.assign(new Error(`${name}: ${errText(e)}`), { code: "FILE_UNREADABLE" });
+    throw new Said({ key: "entryUnreadable", args: { name, cause: cause(e) } }, "FILE_UNREADABLE");
   }
 }
-type Included = (item: string, what: string, leaf: { index: number; entry: string; proof: string[] }) => boolean;
+type Included = (item: string, what: Message, leaf: { index: number; entry: string; proof: string[] }) => boolean;
 
 async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key: NoteKey, read: ReadChecked, included: Included, anchorPem: string | null, opts: VerifyOptions, c: Collector): Promise<{ sealValue: Uint8Array | null; verdict: string; station: string | null; c2pa: string | null; bytes: number }> {
   const res = { sealValue: null as Uint8Array | null, verdict: "failed", station: null as string | null, c2pa: null as string | null, bytes: 0 };
   let genesis: Uint8Array, seal: Uint8Array, sealTag: Uint8Array, k1: Uint8Array;
   try {
     genesis = fromHex(r.genesis); seal = fromHex(r.seal); sealTag = fromHex(r.sealTag); k1 = fromHex(r.k1);
-    if (genesis.length !== GENESIS_LEN || seal.length !== SEAL_LEN || sealTag.length !== TAG_LEN || k1.length !== 32) throw new Error("a block, tag or key of the wrong size");
+    if (genesis.length !== GENESIS_LEN || seal.length !== SEAL_LEN || sealTag.length !== TAG_LEN || k1.length !== 32) throw new Said({ key: "wrongSize" });
   } catch (e) {
-    c.fail("bundle", item, "RECORDING_MALFORMED", errText(e));
+    c.fail("bundle", item, "RECORDING_MALFORMED", "recordingMalformed", { cause: cause(e) });
     return res;
   }
   const cc = new ChainCrypto(sha);
@@ -308,21 +319,21 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
   try {
     const entry = new TextEncoder().encode(r.leaf.entry);
     const leaf = decodeLeaf(sha, entry) as RecordingLeaf;
-    if (leaf.type !== "recording" || leaf.device !== r.device || leaf.recording !== r.recording) throw new Error("the leaf is not this recording's manifest");
-    if (leaf.genesis !== r.genesis || leaf.seal !== r.seal) throw new Error("the logged genesis or seal block differs from the bundle's");
+    if (leaf.type !== "recording" || leaf.device !== r.device || leaf.recording !== r.recording) throw new Said({ key: "leafOther" });
+    if (leaf.genesis !== r.genesis || leaf.seal !== r.seal) throw new Said({ key: "leafBlocks" });
     const n = openNote(r.leaf.note, [key], ed);
-    if (n.text !== manifestNoteText(entry)) throw new Error("the station's signed note is over another manifest");
+    if (n.text !== manifestNoteText(entry)) throw new Said({ key: "leafNote" });
     res.station = leaf.verdict;
-    if (leaf.verdict !== "verified") c.warn("chain", item, "STATION_VERDICT", `the station judged it ${leaf.verdict} (${leaf.reasons.join(", ")})`);
-    included(item, "recording manifest", r.leaf);
+    if (leaf.verdict !== "verified") c.warn("chain", item, "STATION_VERDICT", "stationVerdict", { verdict: leaf.verdict, reasons: leaf.reasons.join(", ") });
+    included(item, { key: "whatManifest" }, r.leaf);
   } catch (e) {
-    c.fail("log-inclusion", item, errCode(e) === "ERROR" ? "MANIFEST_LEAF" : errCode(e), `recording manifest: ${errText(e)}`);
+    c.fail("log-inclusion", item, errCode(e) === "ERROR" ? "MANIFEST_LEAF" : errCode(e), "manifestLeaf", { cause: cause(e) });
   }
 
   // Chunks: every header and tag, in seq order (R-EXP-4).
   const records = await read(r.chunks.path);
-  if (!records) { c.fail("chain", item, "CHUNKS_MISSING", `${r.chunks.path} can't be read`); return res; }
-  if (records.length !== r.chunks.count * CHUNK_RECORD) c.fail("chain", item, "CHUNK_COUNT", `${r.chunks.path} holds ${records.length / CHUNK_RECORD} chunk records, the manifest says ${r.chunks.count}`);
+  if (!records) { c.fail("chain", item, "CHUNKS_MISSING", "chunksMissing", { path: r.chunks.path }); return res; }
+  if (records.length !== r.chunks.count * CHUNK_RECORD) c.fail("chain", item, "CHUNK_COUNT", "chunkCount", { path: r.chunks.path, n: records.length / CHUNK_RECORD, want: r.chunks.count });
   const count = Math.floor(records.length / CHUNK_RECORD);
   const header = (i: number) => records.subarray(i * CHUNK_RECORD, i * CHUNK_RECORD + HEADER_LEN);
   const lengthOf = (h: Uint8Array) => new DataView(h.buffer, h.byteOffset, HEADER_LEN).getUint32(H_LENGTH);
@@ -334,33 +345,33 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
   const to = r.excerpt ? r.excerpt.toSeq : count;
   for (const m of r.media) {
     const data = await read(m.path);
-    if (!data) { c.fail("media", item, "MEDIA_MISSING", `${m.path} can't be read`); continue; }
+    if (!data) { c.fail("media", item, "MEDIA_MISSING", "mediaUnreadable", { path: m.path }); continue; }
     res.bytes += data.length;
-    if (m.fromSeq < 1 || m.toSeq > count || m.fromSeq > m.toSeq) { c.fail("media", item, "MEDIA_RANGE", `${m.path} claims chunks ${m.fromSeq}-${m.toSeq}`); continue; }
+    if (m.fromSeq < 1 || m.toSeq > count || m.fromSeq > m.toSeq) { c.fail("media", item, "MEDIA_RANGE", "mediaClaims", { path: m.path, from: m.fromSeq, to: m.toSeq }); continue; }
     let body: Uint8Array = data;
     let riff: ReturnType<typeof riffChunks> = [];
     if (m.format === "wav") {
       try {
         riff = riffChunks(data);
         const d = riff.find((x) => x.id === "data");
-        if (!d) throw new Error("no data chunk");
+        if (!d) throw new Said({ key: "noDataChunk" });
         body = data.subarray(d.offset, d.offset + d.size);
-      } catch (e) { c.fail("media", item, "WAV_MALFORMED", `${m.path}: ${errText(e)}`); continue; }
+      } catch (e) { c.fail("media", item, "WAV_MALFORMED", "wavMalformed", { path: m.path, cause: cause(e) }); continue; }
     } else if (m.format === "jpeg" && m.c2pa) {
       // The frame as the camera wrote it is what its header's payload hash binds: the manifest out.
-      try { body = jpegWithoutC2pa(data); } catch (e) { c.fail("media", item, "JPEG_MALFORMED", `${m.path}: ${errText(e)}`); continue; }
+      try { body = jpegWithoutC2pa(data); } catch (e) { c.fail("media", item, "JPEG_MALFORMED", "jpegMalformed", { path: m.path, cause: cause(e) }); continue; }
     }
     let off = 0;
     for (let s = m.fromSeq; s <= m.toSeq; s++) {
       if (s > count) break;
       const len = lengthOf(header(s - 1));
-      if (off + len > body.length) { c.fail("media", item, "MEDIA_SHORT", `${m.path} ends inside chunk ${s}`); break; }
+      if (off + len > body.length) { c.fail("media", item, "MEDIA_SHORT", "mediaShort", { path: m.path, seq: s }); break; }
       let p = body.subarray(off, off + len);
       if (m.format === "wav" && r.mediaType === MEDIA_PCM_8K_U16LE) { p = Uint8Array.from(p); flipSampleSign(p); }
       payloads.set(s, p);
       off += len;
     }
-    if (off !== body.length && off <= body.length) c.fail("media", item, "MEDIA_LENGTH", `${m.path} holds ${body.length} bytes of media, its chunks' headers say ${off}`);
+    if (off !== body.length && off <= body.length) c.fail("media", item, "MEDIA_LENGTH", "mediaLength", { path: m.path, size: body.length, want: off });
     if (m.c2pa) {
       const fmt = m.format === "wav" ? "audio/wav" : "image/jpeg";
       const v = m.format === "wav" && !opts.c2paFull && riff.length
@@ -368,14 +379,14 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
         : await validateC2pa(fmt, data, anchorPem, C2PA_ASSERTION);
       res.c2pa = v.state;
       const a = v.assertion;
-      if (v.state !== "Trusted") c.fail("c2pa", item, v.failures[0] ?? "C2PA_INVALID", `${m.path}: ${v.state}${v.failures.length ? ` (${v.failures.join(", ")})` : ""}`);
-      else if (!a || a.device !== r.device || a.recording !== r.recording || a.sealValue !== toHex(z) || a.logIndex !== r.leaf.index || a.fromSeq !== m.fromSeq || a.toSeq !== m.toSeq) c.fail("c2pa", item, "C2PA_ASSERTION", `${m.path}: the C2PA manifest names another recording, seal value, log index or range`);
-      else if (!v.actions.includes("c2pa.created")) c.fail("c2pa", item, "C2PA_ACTION", `${m.path}: no c2pa.created action`);
+      if (v.state !== "Trusted") c.fail("c2pa", item, v.failures[0] ?? "C2PA_INVALID", "c2paState", { path: m.path, state: { key: v.state === "Valid" ? "c2paValid" : "c2paInvalid", args: { state: v.state } }, failures: v.failures.length ? ` (${v.failures.join(", ")})` : "" });
+      else if (!a || a.device !== r.device || a.recording !== r.recording || a.sealValue !== toHex(z) || a.logIndex !== r.leaf.index || a.fromSeq !== m.fromSeq || a.toSeq !== m.toSeq) c.fail("c2pa", item, "C2PA_ASSERTION", "c2paAssertion", { path: m.path });
+      else if (!v.actions.includes("c2pa.created")) c.fail("c2pa", item, "C2PA_ACTION", "c2paAction", { path: m.path });
       else c.ran("c2pa");
     }
   }
-  for (let s = from; s <= to; s++) if (!payloads.has(s)) { c.fail("media", item, "MEDIA_MISSING", `chunk ${s}'s media is not in the bundle`); break; }
-  for (const s of payloads.keys()) if (s < from || s > to) { c.fail("media", item, "MEDIA_RANGE", `chunk ${s}'s media is outside the disclosed range ${from}-${to}`); break; }
+  for (let s = from; s <= to; s++) if (!payloads.has(s)) { c.fail("media", item, "MEDIA_MISSING", "chunkMediaMissing", { seq: s }); break; }
+  for (const s of payloads.keys()) if (s < from || s > to) { c.fail("media", item, "MEDIA_RANGE", "chunkMediaOutside", { seq: s, from, to }); break; }
 
   // The chain, through the protocol's verifier, with this recording's disclosed K_1.
   const v = new RecordingVerifier<undefined>({ sha, deviceId: r.device, recordingId: r.recording, k1, window: 1 << 30, maxPending: 1 << 30 });
@@ -385,7 +396,7 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
   let ordered = true;
   for (let i = 0; i < count; i++) {
     const h = header(i);
-    if (ordered && seqOf(h) !== i + 1) { ordered = false; c.fail("chain", item, "CHUNK_ORDER", `record ${i + 1} of ${r.chunks.path} is chunk ${seqOf(h)}: chunks are out of order or missing`); }
+    if (ordered && seqOf(h) !== i + 1) { ordered = false; c.fail("chain", item, "CHUNK_ORDER", "chunkOrder", { i: i + 1, path: r.chunks.path, seq: seqOf(h) }); }
     const tag = records.subarray(i * CHUNK_RECORD + HEADER_LEN, (i + 1) * CHUNK_RECORD);
     const payload = payloads.get(i + 1) ?? (i + 1 < from || i + 1 > to ? WITHHELD : new Uint8Array(0));
     take(v.chunk({ header: h, payload, tag }, undefined));
@@ -404,8 +415,10 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
     const k = `${check}:${q.code}:${q.seq ?? ""}`;
     if (seen.has(k)) continue;
     seen.add(k);
-    const what = q.code === "GAP" && refused.length ? `no chunk the checks accept there: missing from the bundle, or refused above (chunk ${refused.slice(0, 10).join(", ")}${refused.length > 10 ? ", ..." : ""} refused)` : describe(q.code);
-    c.fail(check, item, q.code, `${q.seq !== undefined ? `chunk ${q.seq}: ` : ""}${q.detail ? q.detail + "; " : ""}${what}`);
+    const what: Message = q.code === "GAP" && refused.length ? { key: "gapRefused", args: { seqs: refused.slice(0, 10).join(", ") + (refused.length > 10 ? ", ..." : "") } } : q.code in MESSAGES ? { key: q.code as MessageKey } : { key: "otherReason", args: { code: q.code } };
+    // The protocol's detail: the missing ranges of a gap, said in both languages; its words otherwise (English only).
+    const detail: Message | "" = !q.detail ? "" : q.code === "GAP" ? { key: "gapRanges", args: { detail: q.detail } } : { key: "noteDetail", args: { detail: q.detail } };
+    c.fail(check, item, q.code, "chainNote", { at: q.seq !== undefined ? { key: "atChunk", args: { seq: q.seq } } : "", detail, what });
   }
   if (!notes.some((q) => VERIFY_FAIL_CHECK[q.code] === "chain" || !VERIFY_FAIL_CHECK[q.code])) c.ran("chain");
   if (!notes.some((q) => VERIFY_FAIL_CHECK[q.code] === "device-tags")) c.ran("device-tags", count + 1);
@@ -413,24 +426,11 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
   if (!notes.some((q) => VERIFY_FAIL_CHECK[q.code] === "seal")) c.ran("seal");
   res.verdict = rep.verdict;
   const sb = parseSeal(seal);
-  if (sb.lastSeq !== count) c.fail("seal", item, "SEAL_COUNT", `the seal says ${sb.lastSeq} chunks, the bundle holds ${count}`);
+  if (sb.lastSeq !== count) c.fail("seal", item, "SEAL_COUNT", "sealCount", { n: sb.lastSeq, count });
 
   // Custody: each event's commitment, its leaf and proof, and their order; this export among them.
   verifyCustody(r, item, b, included, c);
   return res;
-}
-
-function describe(code: string): string {
-  const t: Record<string, string> = {
-    TAG: "the chunk's tag does not verify under the recording's key: its header or tag was changed",
-    SEAL_TAG: "the seal's tag does not verify: the seal block or tag was changed",
-    PAYLOAD_HASH: "the media does not hash to the payload hash in its tagged header: the media was changed",
-    PAYLOAD_LENGTH: "the media's length differs from its tagged header's",
-    CHAIN_LINK: "the header does not link to the chunk before it",
-    GAP: "chunks are missing", SEAL_LINK: "the seal's last chain value differs from the last chunk's", SEAL_BYTES: "the seal's byte total differs from the chunks'",
-    GENESIS_FIELD: "the genesis names another device or recording", MISSING_START: "no start the chain confirms",
-  };
-  return t[code] ?? code;
 }
 
 function verifyCustody(r: BundleRecording, item: string, b: Bundle, included: Included, c: Collector): void {
@@ -438,42 +438,42 @@ function verifyCustody(r: BundleRecording, item: string, b: Bundle, included: In
   let lastLink = -1, lastLinkLeaf = -1, lastAudit = -1, lastAuditLeaf = -1;
   let exportSeen = false;
   let ok = true;
-  const bad = (code: string, detail: string) => { ok = false; c.fail("custody-order", item, code, detail); };
+  const bad = (code: string, key: MessageKey, args?: Message["args"]) => { ok = false; c.fail("custody-order", item, code, key, args); };
   for (const e of r.custody) {
-    if (e.at < lastAt) bad("CUSTODY_ORDER", `event ${e.action} at ${new Date(e.at).toISOString()} is listed after a later one`);
+    if (e.at < lastAt) bad("CUSTODY_ORDER", "custodyLater", { action: word(e.action), at: { time: e.at } });
     lastAt = Math.max(lastAt, e.at);
     const ev = e.event as Record<string, unknown>;
     let commit: string | null = null;
     try {
       if (e.kind === "link") {
         commit = linkEventCommit(sha, { id: Number(ev.id), at: Number(ev.at), actor: String(ev.actor), action: String(ev.action), device: String(ev.device), recording: Number(ev.recording), case: String(ev.case), reason: String(ev.reason) });
-        if (ev.device !== r.device || ev.recording !== r.recording || ev.at !== e.at || ev.actor !== e.actor) bad("CUSTODY_EVENT", `link event ${String(ev.id)} names another recording, time or account`);
-        if (Number(ev.id) <= lastLink) bad("CUSTODY_ORDER", `link event ${String(ev.id)} is out of order`);
+        if (ev.device !== r.device || ev.recording !== r.recording || ev.at !== e.at || ev.actor !== e.actor) bad("CUSTODY_EVENT", "linkOther", { id: String(ev.id) });
+        if (Number(ev.id) <= lastLink) bad("CUSTODY_ORDER", "linkOrder", { id: String(ev.id) });
         lastLink = Number(ev.id);
       } else if (e.kind === "audit") {
         const h = auditEntryHash(sha, { seq: Number(ev.seq), at: Number(ev.at), actor: String(ev.actor), action: String(ev.action), target: ev.target === null ? null : String(ev.target), reason: ev.reason === null ? null : String(ev.reason), details: ev.details === null ? null : String(ev.details), prev: String(ev.prev) });
-        if (h !== ev.hash) bad("CUSTODY_EVENT", `audit entry ${String(ev.seq)} does not hash to its recorded hash: it was changed`);
-        if (ev.target !== item || ev.at !== e.at || ev.actor !== e.actor) bad("CUSTODY_EVENT", `audit entry ${String(ev.seq)} names another recording, time or account`);
-        if (Number(ev.seq) <= lastAudit) bad("CUSTODY_ORDER", `audit entry ${String(ev.seq)} is out of order`);
+        if (h !== ev.hash) bad("CUSTODY_EVENT", "auditHash", { seq: String(ev.seq) });
+        if (ev.target !== item || ev.at !== e.at || ev.actor !== e.actor) bad("CUSTODY_EVENT", "auditOther", { seq: String(ev.seq) });
+        if (Number(ev.seq) <= lastAudit) bad("CUSTODY_ORDER", "auditOrder", { seq: String(ev.seq) });
         lastAudit = Number(ev.seq);
         commit = h;
         if (ev.action === "recording.export" && ev.actor === b.export.by && ev.reason === b.export.reason && typeof ev.details === "string" && ev.details.includes(`"export":"${b.id}"`)) exportSeen = !!e.leaf;
       }
     } catch (err) {
-      bad("CUSTODY_EVENT", `${e.kind} event: ${errText(err)}`);
+      bad("CUSTODY_EVENT", "eventBad", { kind: word(e.kind), cause: cause(err) });
     }
     if (e.leaf && commit !== null) {
       try {
         const leaf = decodeLeaf(sha, new TextEncoder().encode(e.leaf.entry)) as CustodyLeaf;
-        if (leaf.type !== "custody" || leaf.commit !== commit || leaf.device !== r.device || leaf.recording !== r.recording || leaf.at !== e.at || leaf.action !== e.action) bad("CUSTODY_LEAF", `the log's leaf ${e.leaf.index} does not commit to this ${e.action} event`);
-        if (e.kind === "link") { if (e.leaf.index <= lastLinkLeaf) bad("CUSTODY_ORDER", "link events entered the log in another order"); lastLinkLeaf = e.leaf.index; }
-        else { if (e.leaf.index <= lastAuditLeaf) bad("CUSTODY_ORDER", "audit events entered the log in another order"); lastAuditLeaf = e.leaf.index; }
-        included(item, `custody event ${e.action}`, e.leaf);
+        if (leaf.type !== "custody" || leaf.commit !== commit || leaf.device !== r.device || leaf.recording !== r.recording || leaf.at !== e.at || leaf.action !== e.action) bad("CUSTODY_LEAF", "leafNotEvent", { leaf: e.leaf.index, action: word(e.action) });
+        if (e.kind === "link") { if (e.leaf.index <= lastLinkLeaf) bad("CUSTODY_ORDER", "linkLeafOrder"); lastLinkLeaf = e.leaf.index; }
+        else { if (e.leaf.index <= lastAuditLeaf) bad("CUSTODY_ORDER", "auditLeafOrder"); lastAuditLeaf = e.leaf.index; }
+        included(item, { key: "whatCustody", args: { action: word(e.action) } }, e.leaf);
       } catch (err) {
-        bad("CUSTODY_LEAF", `leaf ${e.leaf.index}: ${errText(err)}`);
+        bad("CUSTODY_LEAF", "leafBad", { leaf: e.leaf.index, cause: cause(err) });
       }
     }
   }
-  if (!exportSeen) bad("EXPORT_UNLOGGED", "this export's own audit entry is not among the recording's custody events proven in the log");
+  if (!exportSeen) bad("EXPORT_UNLOGGED", "exportUnlogged");
   if (ok) c.ran("custody-order");
 }

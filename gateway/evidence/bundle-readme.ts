@@ -1,7 +1,9 @@
 // The README.txt of every export bundle, in Chinese and English: what the bundle is and how to
 // check it without the station (docs/EVIDENCE.md says the same at length).
-export function bundleReadme(o: { id: string; station: string; verifierKey: string; anchorSha256: string | null; createdAt: number; by: string; reason: string; recordings: string[] }): string {
-  const when = new Date(o.createdAt).toISOString();
+import { formatTime } from "../../protocol/time.js";
+
+export function bundleReadme(o: { id: string; station: string; verifierKey: string; anchorSha256: string | null; createdAt: number; timeZone: string; by: string; reason: string; recordings: string[] }): string {
+  const when = `${formatTime(o.createdAt, o.timeZone)} (${o.timeZone})`;
   return `证据导出包 / Evidence export bundle
 ====================================
 
@@ -18,7 +20,7 @@ export function bundleReadme(o: { id: string; station: string; verifierKey: stri
 1. 向执法记录站管理员（不要从本包或网站）索取本站的验证公钥（"note verifier key"，形如
    ${o.verifierKey.replace(/\+[^+]+$/, "+...")}）；如有见证方（检察院、法院等），也索取其公钥。
 2. 使用本站提供的单文件核验程序 evrec-verify.mjs（任何装有 Node.js 20 或更高版本的电脑均可，无需安装）：
-     node evrec-verify.mjs 本文件.zip --station-key "<本站验证公钥>" [--witness "<见证方公钥>"] [--lang zh-CN]
+     node evrec-verify.mjs 本文件.zip --station-key "<本站验证公钥>" [--witness "<见证方公钥>"] [--lang zh]
 3. 程序逐项输出“通过 / 失败”：文件哈希、链、设备标签、录音之间的起始链接、封存、清单签名、检查点签名、
    透明日志包含证明、监管链顺序、C2PA。任何一项失败即退出码非零。
 4. 音频为 WAV 文件，内嵌 C2PA 清单（由本站证书签名，信任锚为 station/c2pa-anchor.pem，

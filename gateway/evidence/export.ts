@@ -281,11 +281,11 @@ export async function writeBundle(p: PreparedExport, out: Writable, onProgress?:
     anchorSha = createHash("sha256").update(Buffer.from(cred.anchorPem)).digest("hex");
   }
   await sink.put(CHECKPOINT_PATH, Buffer.byteLength(p.checkpoint.note), Buffer.from(p.checkpoint.note));
-  const readme = bundleReadme({ id: p.id, station: deps.identity.name, verifierKey: deps.identity.verifierKey, anchorSha256: anchorSha, createdAt: p.createdAt, by: p.actor.name, reason: p.request.reason, recordings: p.items.map((x) => key(x.item)) });
+  const readme = bundleReadme({ id: p.id, station: deps.identity.name, verifierKey: deps.identity.verifierKey, anchorSha256: anchorSha, createdAt: p.createdAt, timeZone: deps.model.opts.timeZone, by: p.actor.name, reason: p.request.reason, recordings: p.items.map((x) => key(x.item)) });
   await sink.put(README_PATH, Buffer.byteLength(readme), Buffer.from(readme));
   const bundle: Bundle = {
     type: BUNDLE_TYPE, v: BUNDLE_VERSION, id: p.id, createdAt: p.createdAt,
-    station: { name: deps.identity.name, verifierKey: deps.identity.verifierKey, c2paChain: "station/c2pa-chain.pem", c2paAnchor: cred.anchorPem ? "station/c2pa-anchor.pem" : null, c2paAnchorSha256: anchorSha },
+    station: { name: deps.identity.name, verifierKey: deps.identity.verifierKey, c2paChain: "station/c2pa-chain.pem", c2paAnchor: cred.anchorPem ? "station/c2pa-anchor.pem" : null, c2paAnchorSha256: anchorSha, timeZone: deps.model.opts.timeZone },
     export: { by: p.actor.name, role: p.actor.role, reason: p.request.reason, grant: p.grant, scope: p.request.caseNumber !== undefined ? "case" : "recording", target: p.request.caseNumber ?? key(p.request.recording!) },
     auditHead: p.auditHead,
     checkpoint: { path: CHECKPOINT_PATH, size: p.checkpoint.size },

@@ -1,15 +1,10 @@
 // Times people type and read: ISO 8601 in, station-local or ISO with offset out.
 import { GatewayError } from "../errors.js";
+import { isoLocal, zoneOffsetMs } from "../../protocol/time.js";
+
+export { isoLocal, zoneOffsetMs };
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
-
-/** The offset of a zone from UTC at an instant, in ms. */
-export function zoneOffsetMs(timeZone: string, atMs: number): number {
-  const f = new Intl.DateTimeFormat("en-US", { timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  const p: Record<string, number> = {};
-  for (const x of f.formatToParts(atMs)) if (x.type !== "literal") p[x.type] = Number(x.value);
-  return Date.UTC(p.year, p.month - 1, p.day, p.hour % 24, p.minute, p.second) - Math.floor(atMs / 1000) * 1000;
-}
 
 /**
  * A time given as ms since the epoch (a number) or ISO 8601 text: with Z or an offset it is that
@@ -39,14 +34,6 @@ export function parseTime(v: unknown, field: string, timeZone: string): number {
   let t = wall - zoneOffsetMs(timeZone, wall);
   t = wall - zoneOffsetMs(timeZone, t);
   return t;
-}
-
-/** An instant as ISO 8601 with the station's offset, e.g. 2026-03-01T09:30:00.000+08:00. */
-export function isoLocal(ms: number, timeZone: string): string {
-  const off = zoneOffsetMs(timeZone, ms);
-  const local = new Date(ms + off).toISOString().slice(0, 23);
-  const a = Math.abs(off) / 60000;
-  return `${local}${off < 0 ? "-" : "+"}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
 }
 
 const TIME_KEY = /(Ms|At|_at|^at|^windowStart|^windowEnd|^lastSeen|Received|^from|^to)$/;

@@ -84,7 +84,11 @@ describe("export", () => {
     expect(custody.find((e) => e.kind === "approval")).toMatchObject({ actor: "approver", action: "approval.approve" });
     expect(entries.map((e) => e.name)).toEqual(expect.arrayContaining(["README.txt", "bundle.json", "bundle.sig", "log/checkpoint", "recordings/BWC-E1/1/chunks.bin", "recordings/BWC-E1/1/custody.json", "recordings/BWC-E1/1/custody.pdf"]));
     expect(entries.find((e) => e.name === "recordings/BWC-E1/1/custody.pdf")!.data.subarray(0, 5).toString()).toBe("%PDF-");
-    expect(entries.find((e) => e.name === "README.txt")!.data.toString()).toMatch(/如何核验[\s\S]*How to verify/);
+    const readme = entries.find((e) => e.name === "README.txt")!.data.toString();
+    expect(readme).toMatch(/如何核验[\s\S]*How to verify/);
+    // Its time in the station's zone, with the offset and the zone named.
+    const local = new Intl.DateTimeFormat("sv-SE", { timeZone: s.gw.model.opts.timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(b.createdAt);
+    expect(readme).toContain(`导出时间 Exported: ${local} UTC+08:00 (${s.gw.model.opts.timeZone})`);
   });
 
   it("of a case with two devices and two officers verifies, and names its case and officers", async () => {

@@ -3,7 +3,8 @@
 // checkpoint, a witness cosignature the verifier requires and the bundle lacks, the order of
 // chunks, a removed chunk, a recording removed from a case bundle, a bundle checked against
 // another station's key. An excerpt verifies against the whole recording's seal, and fails when
-// a byte of its media changes.
+// a byte of its media changes. Every finding of every one reads in Chinese in a zh-CN summary,
+// its times in the station's zone with the offset written out.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import yazl from "yazl";
@@ -13,7 +14,8 @@ import { generateKeyPairSync } from "node:crypto";
 import type { Server } from "node:http";
 import { station, exportTo, grant, readZip, writeZip } from "./helpers.js";
 import type { Station } from "./helpers.js";
-import { verifyBundle } from "../../verifier/verify.js";
+import { verifyBundle as verifyOnly } from "../../verifier/verify.js";
+import type { VerifyOptions } from "../../verifier/verify.js";
 import { summary } from "../../verifier/i18n.js";
 import type { CheckId, VerifyReport } from "../../verifier/verify.js";
 import { Witness } from "../../witness/witness.js";
@@ -61,6 +63,38 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
   rmSync(witDir, { recursive: true, force: true });
 });
+
+/**
+ * What is left of a zh-CN finding line once its check's item, its code, the file paths, numbers,
+ * names of formats and what the bundle itself holds are taken out: English words there are
+ * English the reader was not given in Chinese.
+ */
+function untranslated(line: string, f: VerifyReport["findings"][number], b: VerifyReport["bundle"]): string[] {
+  let t = line.replace(f.item, " ").replace(f.code, " ");
+  if (b) t = t.replaceAll(b.station.verifierKey, " ");
+  t = t.replace(/--[\w-]+/g, " ").replace(/[\w.-]*\/[\w./-]*/g, " ").replace(/\b(SHA-256|ZIP|WAV|JPEG|C2PA|RFC|UTC|bundle\.json|bundle\.sig|c2pa\.created|data|base64|[a-z]+\.[a-zA-Z.]+)\b/g, " ");
+  // A library's own words are quoted as such, after 原文.
+  t = t.replace(/原文：.*$/, " ");
+  return t.match(/[A-Za-z]{3,}/g) ?? [];
+}
+
+/** The summary in Chinese: every finding's line free of English, and its times with their offset. */
+function expectChinese(r: VerifyReport): void {
+  const zh = summary(r, "zh-CN", "case.zip");
+  for (const f of r.findings.slice(0, 20)) {
+    const line = zh.find((l) => l.includes(`）${f.code}：`) && l.includes(f.item));
+    expect(line, `${f.code} in the zh-CN summary`).toBeDefined();
+    expect(untranslated(line!, f, r.bundle), `${f.code}: ${line}`).toEqual([]);
+  }
+  expect(zh.join("\n")).not.toMatch(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/);
+}
+
+/** Verify, and check the zh-CN summary of what was found. */
+async function verifyBundle(file: string, opts: VerifyOptions): Promise<VerifyReport> {
+  const r = await verifyOnly(file, opts);
+  expectChinese(r);
+  return r;
+}
 
 let n = 0;
 /** The case bundle with `change` applied to its entries, verified with the station's and the witness's keys. */
@@ -111,6 +145,26 @@ describe("a case bundle", () => {
     expect(r.findings).toEqual([]);
     expect(r.ok).toBe(true);
     expect(r.recordings.map((x) => x.item)).toEqual(["BWC-E1/1", "BWC-E1/2", "BWC-E2/1"]);
+  });
+
+  it("prints its times in the station's zone, each with its offset, in Chinese and in English", async () => {
+    const r = await tampered((e) => e);
+    // The station's zone (its config, Asia/Shanghai by default), in the signed manifest.
+    expect(r.bundle!.station.timeZone).toBe(s.gw.model.opts.timeZone);
+    const local = (ms: number) => new Intl.DateTimeFormat("sv-SE", { timeZone: s.gw.model.opts.timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(ms);
+    const start = r.recordings[0].times!.stationStartMs;
+    for (const lang of ["zh-CN", "en"] as const) {
+      const text = summary(r, lang, "case.zip").join("\n");
+      expect(text).toContain(`${local(r.bundle!.createdAt)} UTC+08:00`);
+      expect(text).toContain(`${local(start)} UTC+08:00`);
+      expect(text).toContain(`${s.gw.model.opts.timeZone}`);
+      expect(text).not.toMatch(/\d\d:\d\d:\d\d(\.\d+)?Z/);
+    }
+    // A bundle made before the zone was recorded: UTC, said so, with +00:00.
+    const old = await tampered((es) => editManifest(es, (b) => { delete b.station.timeZone; }));
+    const zh = summary(old, "zh-CN", "case.zip").join("\n");
+    expect(zh).toContain(`${new Date(old.bundle!.createdAt).toISOString().slice(0, 19).replace("T", " ")} UTC+00:00`);
+    expect(zh).toMatch(/本包未记录执法记录站的时区/);
   });
 
   it("with one media byte changed fails the media check (and the file hash and C2PA)", async () => {
