@@ -1,4 +1,5 @@
 // The admin CLI's words, in English and Chinese (station staff read Chinese first).
+import { table } from "./output.js";
 import type { Lang } from "./output.js";
 import { ACTIVITY_POLICY, CASE_CATEGORIES } from "./model/model.js";
 
@@ -97,11 +98,23 @@ const ZH: Record<string, string> = {
   recordings: "录像数", hours: "时长", medianUploadDelay: "上传延迟中位数",
   subject: "对象", detail: "详情", count: "次数", first: "首次", last: "最近",
   seq: "序号", at: "时间", actor: "账户", action: "操作", target: "对象", reason: "原因",
+  total: "合计", finalIncomplete: "最终不完整", interrupted: "中断后封存", fullCoverage: "全程录像案件覆盖",
+  item: "记录", account: "账户", proof: "证明", requester: "申请人", items: "记录", decidedBy: "决定人", validUntil: "有效至", addedBy: "指定人", added: "指定时间",
+  keepUntil: "保留至", eraseAt: "删除日期", "while it applies": "适用期间", sealValue: "封存值", retainedUntil: "保留至", deleted: "删除时间",
+  recordingLeaf: "录像日志条目", deletionLeaf: "删除日志条目", bytes: "字节数", station: "本站",
 };
 
 /** A word (a column name, a verdict) in the CLI's language. */
 export function word(lang: Lang, w: string): string {
   return lang === "zh" ? ZH[w] ?? w : w;
+}
+
+/** Rows as the table people read, its column names in the CLI's language; "(none)" when there are none. */
+export function peopleTable(lang: Lang, rows: object[]): string {
+  if (!rows.length) return word(lang, "none");
+  const headers: Record<string, string> = {};
+  for (const k of Object.keys(rows[0])) headers[k] = word(lang, k);
+  return table(rows as Record<string, unknown>[], headers);
 }
 
 const MSG: Record<string, [string, string]> = {
@@ -126,6 +139,7 @@ const MSG: Record<string, [string, string]> = {
   cleared: ["alarm %0 %1 cleared", "告警 %0 %1 已清除"],
   warning: ["warning: %0", "警告: %0"],
   times: ["times in %0", "时间为 %0 当地时间"],
+  auditHead: ["audit head %0", "审计日志头 %0"],
   ratioLine: ["ratio 1:%0 (units may set their own); audit head %1", "比例 1:%0 (单位可自定); 审计日志头 %1"],
 };
 

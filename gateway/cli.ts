@@ -20,9 +20,9 @@ import { loadClusterConfig } from "./cluster/config.js";
 import type { ClusterConfig } from "./cluster/config.js";
 import { openRegionMedia } from "./cluster/office.js";
 import { EXPORT_COMMANDS, EXPORT_USAGE, exportCommand } from "./evidence/export-cli.js";
-import { csv, duration, langOf, localTime, percent, size, table } from "./output.js";
+import { LANG_FLAG, csv, duration, langOf, localTime, percent, size } from "./output.js";
 import type { Lang } from "./output.js";
-import { msg, usage, word } from "./cli-text.js";
+import { msg, peopleTable, usage, word } from "./cli-text.js";
 import { isoLocal, withIsoTimes } from "./services/time.js";
 import { statusBatteryPct } from "../protocol/status.js";
 
@@ -62,11 +62,7 @@ function output(lang: Lang, tz: string, mode: Out["mode"]): Out {
     rows(machine, people) {
       if (mode === "json") return void console.log(JSON.stringify(machine, null, 1));
       if (mode === "csv") return void process.stdout.write(csv(machine as Record<string, unknown>[]));
-      const p = people ?? (machine as Record<string, unknown>[]);
-      if (!p.length) return void console.log(word(lang, "none"));
-      const headers: Record<string, string> = {};
-      for (const k of Object.keys(p[0])) headers[k] = word(lang, k);
-      console.log(table(p, headers));
+      console.log(peopleTable(lang, people ?? machine));
     },
     line(s) {
       if (mode === "table") console.log(s);
@@ -102,6 +98,10 @@ async function main(argv: string[]): Promise<number> {
   const unknown = [...flags.keys()].filter((k) => !known.has(k));
   if (unknown.length) {
     console.error(`admin: USAGE: ${lang === "zh" ? `未知选项 ${unknown.join(", ")} (见 --help)` : `unknown option ${unknown.join(", ")} (see --help)`}`);
+    return 2;
+  }
+  if (f("--lang") !== undefined && !LANG_FLAG.test(f("--lang")!)) {
+    console.error(`admin: USAGE: ${lang === "zh" ? `--lang 为 zh 或 en, 而不是 ${JSON.stringify(f("--lang"))}` : `--lang is zh or en, not ${JSON.stringify(f("--lang"))}`}`);
     return 2;
   }
   if (f("--as") !== undefined) {
@@ -303,7 +303,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     }
     if (verb === "list") {
       const rows = await s.model.listUnits(me);
-      out.rows(rows, rows.map((u) => ({ id: u.id, name: u.name, level: u.level, parent: u.parentId, ratio: u.fleetRatio === null ? `1:${s.ctx.policy.fleetRatio} (station)` : `1:${u.fleetRatio}` })));
+      out.rows(rows, rows.map((u) => ({ id: u.id, name: u.name, level: u.level, parent: u.parentId, ratio: u.fleetRatio === null ? `1:${s.ctx.policy.fleetRatio} (${word(L, "station")})` : `1:${u.fleetRatio}` })));
       return 0;
     }
     if (verb === "ratio") {
@@ -408,7 +408,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     if (out.mode === "json") return void console.log(JSON.stringify(r, null, 1)), 0;
     const { auditHead, ...counts } = r;
     out.rows([counts as Record<string, unknown>], [Object.fromEntries(Object.entries(counts).map(([k, v]) => [word(L, k), v]))]);
-    out.line(`audit head ${auditHead.count}:${auditHead.hash.slice(0, 16)}`);
+    out.line(msg(L, "auditHead", `${auditHead.count}:${auditHead.hash.slice(0, 16)}`));
     return 0;
   }
   if (noun === "alarm") {
@@ -450,7 +450,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
       if (a === "--json" || [...own].some((o) => a.startsWith(o + "="))) continue;
       rest.push(a);
     }
-    return exportCommand(store, config, rest, out.mode === "json", { "--as": me.name });
+    return exportCommand(store, config, rest, out.mode === "json", { "--as": me.name }, out.lang);
   }
   if (EVIDENCE_COMMANDS.has(noun)) {
     if (me.role !== "admin") throw new GatewayError("ROLE_FORBIDDEN", `${noun} needs the admin role; ${me.name} is ${me.role}`);
@@ -459,7 +459,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     taken["--as"] = me.name;
     const rest = words.slice();
     if (f("--dry-run")) rest.push("--dry-run");
-    return evidenceCommand(store, config, rest, out.mode === "json", taken);
+    return evidenceCommand(store, config, rest, out.mode === "json", taken, out.lang);
   }
   return 2;
 }

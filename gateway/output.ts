@@ -5,9 +5,12 @@ import { csvCell } from "../protocol/csv.js";
 
 export type Lang = "zh" | "en";
 
+/** What --lang takes: en, or zh (zh-CN, zh-Hans, as the offline verifier takes them). */
+export const LANG_FLAG = /^(en|zh|zh-CN|zh-Hans)$/i;
+
 /** The language of the CLI: --lang, else LC_ALL / LC_MESSAGES / LANG (zh…: Chinese), else English. */
 export function langOf(flag: string | undefined, env: NodeJS.ProcessEnv): Lang {
-  if (flag === "zh" || flag === "en") return flag;
+  if (flag !== undefined && LANG_FLAG.test(flag)) return /^zh/i.test(flag) ? "zh" : "en";
   const loc = env.LC_ALL || env.LC_MESSAGES || env.LANG || "";
   return /^zh/i.test(loc) ? "zh" : "en";
 }

@@ -1,6 +1,9 @@
 // The admin CLI's evidence commands (`npm run admin -- station-key | x509 ...`): cli.ts hands
 // them the opened store and the arguments left after its own flags.
-import { tableOrNone } from "../output.js";
+import { localTime } from "../output.js";
+import { isoLocal } from "../../protocol/time.js";
+import type { Lang } from "../output.js";
+import { peopleTable, word } from "../cli-text.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { GatewayConfig } from "../config.js";
@@ -87,11 +90,11 @@ function readInput(file: string, what: string): string {
 }
 
 /** Run one evidence command; returns the exit code. Errors with a code are printed, not thrown. */
-export async function evidenceCommand(store: Store, config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}): Promise<number> {
+export async function evidenceCommand(store: Store, config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}, lang: Lang = "en"): Promise<number> {
   const args = argv.slice();
   taken = already;
   try {
-    return await run(store, config, args, json);
+    return await run(store, config, args, json, lang);
   } catch (e) {
     if (e instanceof UsageError || e instanceof IdentityError || e instanceof X509Error || e instanceof RetentionError || typeof (e as { code?: unknown }).code === "string") {
       console.error(`admin: ${(e as { code: string }).code}: ${(e as Error).message.replace(/^[A-Z_]+: /, "")}`);
@@ -107,13 +110,14 @@ function target(s: string | undefined): { device: string; recording: number } {
   return { device: m[1], recording: Number(m[2]) };
 }
 
-const day = (t: number | null) => (t === null ? "-" : new Date(t).toISOString().slice(0, 10));
+/** A station-local date, as the CLI's other tables give it. */
+const day = (t: number | null, tz: string) => (t === null ? "-" : localTime(t, tz).slice(0, 10));
 
-function placementRows(list: Placement[]) {
-  return list.map((p) => ({ recording: `${p.device}/${p.recording}`, category: p.category, keepUntil: p.retainUntil === null ? "while it applies" : day(p.retainUntil), state: p.state, eraseAt: day(p.eraseAt) }));
+function placementRows(list: Placement[], tz: string, lang: Lang) {
+  return list.map((p) => ({ recording: `${p.device}/${p.recording}`, category: p.category, keepUntil: p.retainUntil === null ? word(lang, "while it applies") : day(p.retainUntil, tz), state: p.state, eraseAt: day(p.eraseAt, tz) }));
 }
 
-async function run(store: Store, config: GatewayConfig, args: string[], json: boolean): Promise<number> {
+async function run(store: Store, config: GatewayConfig, args: string[], json: boolean, lang: Lang): Promise<number> {
   const [noun, verb] = args;
   const id = store.identity;
   if (noun === "station-key") {
@@ -251,19 +255,19 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const retention = new Retention(store.db, store.media, tlog, store.audit, { days: config.retentionDays, undeleteDays: config.undeleteDays },
       { alarms: new Alarms(store.db), sync: () => syncSources(store.db, id, store.audit, tlog, Date.now) });
     const actor = flag(args, "--as") || "admin";
-    const show = (rows: object[]) => (json ? console.log(JSON.stringify(rows, null, 1)) : console.log(tableOrNone(rows)));
+    const show = (rows: object[]) => (json ? console.log(JSON.stringify(rows, null, 1)) : console.log(peopleTable(lang, rows)));
     if (noun === "retention") {
       const due = flag(args, "--due");
-      if (due === undefined) show(placementRows(await retention.list()));
+      if (due === undefined) show(placementRows(await retention.list(), store.policy.timeZone, lang));
       else {
         if (!/^[0-9]{1,5}$/.test(due)) throw new UsageError("USAGE", "--due DAYS is a whole number of days");
         const d = await retention.due(Number(due));
-        show(placementRows([...d.ending, ...d.pending]));
+        show(placementRows([...d.ending, ...d.pending], store.policy.timeZone, lang));
       }
       return 0;
     }
     if (noun === "tombstones") {
-      show((await tombstones(store.db)).map((t) => ({ recording: `${t.device_id}/${t.recording_id}`, sealValue: t.seal_value ? toHex(t.seal_value) : "", category: t.category, retainedUntil: day(t.retain_until), deleted: new Date(t.deleted_at).toISOString(), recordingLeaf: t.recording_leaf, deletionLeaf: t.deletion_leaf, bytes: t.bytes })));
+      show((await tombstones(store.db)).map((t) => ({ recording: `${t.device_id}/${t.recording_id}`, sealValue: t.seal_value ? toHex(t.seal_value) : "", category: t.category, retainedUntil: day(t.retain_until, store.policy.timeZone), deleted: isoLocal(t.deleted_at, store.policy.timeZone), recordingLeaf: t.recording_leaf, deletionLeaf: t.deletion_leaf, bytes: t.bytes })));
       return 0;
     }
     if (noun === "purge") {
@@ -273,7 +277,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       else {
         const verb = dry ? "would" : "";
         console.log(`purge${dry ? " (dry run)" : ""}: ${r.marked.length} ${verb ? "would be " : ""}marked for purge (undelete within ${config.undeleteDays} days), ${r.erased.length} ${verb ? "would be " : ""}erased, ${r.spared.length} taken back by a hold or a link`);
-        for (const p of r.marked) console.log(`  marked  ${p.device}/${p.recording}  ${p.category} retention ended ${day(p.retainUntil)}; erased after ${day(p.eraseAt)}`);
+        for (const p of r.marked) console.log(`  marked  ${p.device}/${p.recording}  ${p.category} retention ended ${day(p.retainUntil, store.policy.timeZone)}; erased after ${day(p.eraseAt, store.policy.timeZone)}`);
         for (const t of r.erased) console.log(`  erased  ${t.device_id}/${t.recording_id}  ${t.category}, ${t.bytes} bytes; tombstone kept${t.deletion_leaf !== null ? `, log leaf ${t.deletion_leaf}` : ""}`);
       }
       return 0;

@@ -1,7 +1,9 @@
 // The admin CLI's export, approval and custody commands (`npm run admin -- export | approval |
 // custody ...`): cli.ts hands them the opened store and the arguments left after its own flags.
 // The CLI hands over the account its token proved (as --as); the account must be active.
-import { localTime, tableOrNone } from "../output.js";
+import { localTime } from "../output.js";
+import type { Lang } from "../output.js";
+import { msg, peopleTable, word } from "../cli-text.js";
 import { closeSync, createWriteStream, existsSync, openSync, renameSync, rmSync } from "node:fs";
 import type { GatewayConfig } from "../config.js";
 import type { Store } from "./cli.js";
@@ -67,11 +69,11 @@ function hours(s: string | undefined): number | undefined {
 const show = (a: Approval, tz: string) => ({ id: a.id, kind: a.kind, requester: a.requester, items: a.caseNumber ? `case ${a.caseNumber} (${a.items.length})` : a.items.map((i) => `${i.device}/${i.recording}`).join(" "), reason: a.reason, state: a.state, decidedBy: a.decidedBy ?? "", validUntil: a.validUntil ? localTime(a.validUntil, tz) : "" });
 
 /** Run one export, approval or custody command; returns the exit code. */
-export async function exportCommand(store: Store, config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}): Promise<number> {
+export async function exportCommand(store: Store, config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}, lang: Lang = "en"): Promise<number> {
   const args = argv.slice();
   taken = already;
   try {
-    return await run(store, config, args, json);
+    return await run(store, config, args, json, lang);
   } catch (e) {
     if (e instanceof UsageError || e instanceof ApprovalError || e instanceof ExportError || e instanceof ModelError) {
       console.error(`admin: ${e.code}: ${e.message}`);
@@ -87,12 +89,12 @@ async function actorOf(store: Store, name: string): Promise<Actor> {
   return a;
 }
 
-async function run(store: Store, config: GatewayConfig, args: string[], json: boolean): Promise<number> {
+async function run(store: Store, config: GatewayConfig, args: string[], json: boolean, lang: Lang): Promise<number> {
   const [noun, verb] = args;
   const actor = await actorOf(store, flag(args, "--as") || "admin");
   const approvals = new Approvals(store.db, store.audit, store.model);
   const tz = store.policy.timeZone;
-  const times = `(times in ${tz})`;
+  const times = msg(lang, "times", tz);
   if (noun === "export") {
     const out = flag(args, "--out");
     const rec = flag(args, "--recording");
@@ -161,8 +163,8 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     if (verb === "list") {
       const rows = await approvals.list(args.includes("--pending") ? { state: "pending" } : {});
       if (json) console.log(JSON.stringify(rows, null, 1));
-      else if (!rows.length) console.log("(none)");
-      else console.log(`${tableOrNone(rows.map((a) => show(a, tz)))}\n${times}`);
+      else if (!rows.length) console.log(word(lang, "none"));
+      else console.log(`${peopleTable(lang, rows.map((a) => show(a, tz)))}\n${times}`);
       return 0;
     }
     if (verb === "approve" || verb === "deny") {
@@ -178,7 +180,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       const rows = await approvals.releaseApprovers();
       if (json) console.log(JSON.stringify(rows, null, 1));
       else if (!rows.length) console.log("(none: an admin designates them with approval approver add ACCOUNT --reason R)");
-      else console.log(`${tableOrNone(rows.map((r) => ({ account: r.account, addedBy: r.added_by, added: localTime(r.added_at, tz) })))}\n${times}`);
+      else console.log(`${peopleTable(lang, rows.map((r) => ({ account: r.account, addedBy: r.added_by, added: localTime(r.added_at, tz) })))}\n${times}`);
       return 0;
     }
     if (verb === "approver" && (args[2] === "add" || args[2] === "remove") && args[3]) {
@@ -197,8 +199,8 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const rows = rec ? (await custodyOfRecording(store.db, store.model, approvals, item(rec))).map((r) => ({ item: rec, ...r })) : await custodyOfAccount(store.db, account!);
     if (args.includes("--csv")) process.stdout.write(custodyCsv(rows));
     else if (json) console.log(JSON.stringify(rows, null, 1));
-    else if (!rows.length) console.log("(none)");
-    else console.log(`${tableOrNone(rows.map((r) => ({ item: r.item, at: localTime(r.atMs, tz), account: r.account, action: r.action, reason: r.reason, detail: r.detail, proof: r.proof })))}\n${times}`);
+    else if (!rows.length) console.log(word(lang, "none"));
+    else console.log(`${peopleTable(lang, rows.map((r) => ({ item: r.item, at: localTime(r.atMs, tz), account: r.account, action: r.action, reason: r.reason, detail: r.detail, proof: r.proof })))}\n${times}`);
     return 0;
   }
   throw new UsageError("USAGE", `unknown command: ${args.join(" ")} (see --help)`);
