@@ -7,6 +7,7 @@ import { PDFDocument, StandardFonts, rgb } from "pdf-lib";
 import type { PDFFont } from "pdf-lib";
 import type { BundleCustodyEvent } from "../../protocol/bundle.js";
 import { csvCell } from "../../protocol/csv.js";
+import { isoLocal } from "../../protocol/time.js";
 
 export interface CustodyRow {
   at: string;
@@ -19,15 +20,15 @@ export interface CustodyRow {
   proof: string;
 }
 
-/** Rows of a report, oldest first. */
-export function custodyRows(events: BundleCustodyEvent[]): CustodyRow[] {
+/** Rows of a report, oldest first; times ISO 8601 with the offset of the station's zone `tz`. */
+export function custodyRows(events: BundleCustodyEvent[], tz: string): CustodyRow[] {
   return events.map((e) => {
     const ev = e.event as Record<string, unknown>;
     let detail = "";
     if (e.kind === "link") detail = `case ${String(ev.case)}`;
-    else if (e.kind === "approval") detail = `${String(ev.kind)} request ${String(ev.id)}: ${String(ev.state)}${ev.decidedBy ? ` by ${String(ev.decidedBy)}` : ""}${ev.validUntil ? ` until ${new Date(Number(ev.validUntil)).toISOString()}` : ""}`;
+    else if (e.kind === "approval") detail = `${String(ev.kind)} request ${String(ev.id)}: ${String(ev.state)}${ev.decidedBy ? ` by ${String(ev.decidedBy)}` : ""}${ev.validUntil ? ` until ${isoLocal(Number(ev.validUntil), tz)}` : ""}`;
     else if (typeof ev.details === "string" && ev.details) detail = ev.details;
-    return { at: new Date(e.at).toISOString(), atMs: e.at, account: e.actor, action: e.action, reason: e.reason, detail, proof: e.leaf ? `log leaf ${e.leaf.index}` : "station record" };
+    return { at: isoLocal(e.at, tz), atMs: e.at, account: e.actor, action: e.action, reason: e.reason, detail, proof: e.leaf ? `log leaf ${e.leaf.index}` : "station record" };
   });
 }
 
@@ -87,7 +88,7 @@ export async function custodyPdf(title: string, facts: [string, string][], rows:
   y -= 4;
   for (const [k, v] of facts) for (const [i, l] of wrap(`${k}: ${v}`, W - 2 * M, 9).entries()) line(i ? "    " + l : l);
   y -= 6;
-  line(`${rows.length} event(s), oldest first. Account, time (UTC) and reason of each; "log leaf" events are proven in the bundle's checkpoint.`, 8);
+  line(`${rows.length} event(s), oldest first. Account, time (the station's, its UTC offset written out) and reason of each; "log leaf" events are proven in the bundle's checkpoint.`, 8);
   y -= 4;
   for (const r of rows) {
     line(`${r.at}  ${r.action}  by ${r.account}  (${r.proof})`, 9, bold);

@@ -8,6 +8,7 @@ import * as xs from "../store/export.js";
 import { CUSTODY_AUDIT_ACTIONS, custodyLeafRef } from "./sources.js";
 import { leafByRef } from "../store/tlog.js";
 import { custodyRows } from "./custody-report.js";
+import { isoLocal } from "../../protocol/time.js";
 import type { CustodyRow } from "./custody-report.js";
 import type { BundleCustodyEvent } from "../../protocol/bundle.js";
 
@@ -40,7 +41,7 @@ export function custodyEventRef(e: BundleCustodyEvent): string | null {
  */
 export async function custodyOfRecording(db: Db, model: Model, approvals: Approvals, i: Item): Promise<CustodyRow[]> {
   const events = await custodyEvents(db, model, approvals, i);
-  const rows = custodyRows(events);
+  const rows = custodyRows(events, model.opts.timeZone);
   for (let k = 0; k < events.length; k++) {
     const e = events[k];
     const ref = custodyEventRef(e);
@@ -68,8 +69,8 @@ function exportIdOf(details: unknown): string | null {
 }
 
 /** What one account did to records: accesses, exports, denials, links, approvals; oldest first. */
-export async function custodyOfAccount(db: Db, account: string): Promise<(CustodyRow & { item: string })[]> {
+export async function custodyOfAccount(db: Db, account: string, tz: string): Promise<(CustodyRow & { item: string })[]> {
   const rows = await xs.auditEntriesBy(db, account, [...CUSTODY_AUDIT_ACTIONS, "clip.link", "clip.unlink", "approval.request", "approval.approve", "approval.deny"]);
-  const out = rows.map((a) => ({ item: a.target ?? "", at: new Date(a.at).toISOString(), atMs: a.at, account: a.actor, action: a.action, reason: a.reason ?? "", detail: a.details ?? "", proof: `audit ${a.seq}` }));
+  const out = rows.map((a) => ({ item: a.target ?? "", at: isoLocal(a.at, tz), atMs: a.at, account: a.actor, action: a.action, reason: a.reason ?? "", detail: a.details ?? "", proof: `audit ${a.seq}` }));
   return out;
 }

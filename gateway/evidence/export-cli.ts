@@ -196,7 +196,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const rec = flag(args, "--recording");
     const account = flag(args, "--account");
     if (!rec === !account) throw new UsageError("USAGE", "custody --recording DEVICE/N or --account NAME");
-    const rows = rec ? (await custodyOfRecording(store.db, store.model, approvals, item(rec))).map((r) => ({ item: rec, ...r })) : await custodyOfAccount(store.db, account!);
+    const rows = rec ? (await custodyOfRecording(store.db, store.model, approvals, item(rec))).map((r) => ({ item: rec, ...r })) : await custodyOfAccount(store.db, account!, tz);
     if (args.includes("--csv")) process.stdout.write(custodyCsv(rows));
     else if (json) console.log(JSON.stringify(rows, null, 1));
     else if (!rows.length) console.log(word(lang, "none"));

@@ -26,6 +26,7 @@ import { signingCredentials, pemCertificates } from "./x509.js";
 import { C2paError, C2paSigner } from "./c2pa.js";
 import { custodyEventRef, custodyEvents } from "./custody.js";
 import { custodyPdf, custodyRows } from "./custody-report.js";
+import { isoLocal } from "../../protocol/time.js";
 import { bundleReadme } from "./bundle-readme.js";
 import { retrievalRefusal } from "../services/recordings.js";
 import { processStamp } from "../datadir.js";
@@ -450,10 +451,10 @@ async function writeRecording(p: PreparedExport, it: PlannedItem, sink: ZipSink,
   };
   const reportFacts: [string, string][] = [
     ["Recording", key(it.item)], ["Export", `${p.id} by ${p.actor.name}: ${p.request.reason}`],
-    ["Recorded (station time)", new Date(times.stationStartMs).toISOString()], ["Officer", officer ? `${officer.name} (${officer.badge}), ${officer.unit}` : "-"],
+    ["Recorded (station time)", isoLocal(times.stationStartMs, deps.model.opts.timeZone)], ["Officer", officer ? `${officer.name} (${officer.badge}), ${officer.unit}` : "-"],
     ["Case", p.case ? p.case.number : "-"], ["Verdict", row.verdict], ["Seal value", sealValue], ["Log leaf", `${leaf.index} in checkpoint of size ${p.checkpoint.size}`],
   ];
-  const report = { recording: key(it.item), export: p.id, generatedAt: new Date(p.createdAt).toISOString(), events: custodyRows(custody) };
+  const report = { recording: key(it.item), export: p.id, generatedAt: isoLocal(p.createdAt, deps.model.opts.timeZone), events: custodyRows(custody, deps.model.opts.timeZone) };
   const json = Buffer.from(JSON.stringify(report, null, 1) + "\n");
   await sink.put(dir + "custody.json", json.length, json);
   const pdf = await custodyPdf(`${key(it.item)}`, reportFacts, report.events, p.createdAt);

@@ -13,6 +13,7 @@ import type { IncomingMessage } from "node:http";
 import { promisify } from "node:util";
 import { createHash, randomBytes } from "node:crypto";
 import { grant, readZip, station } from "./helpers.js";
+import { isoLocal } from "../../protocol/time.js";
 import { provision, streamSealed } from "../gateway/harness.js";
 import { until } from "../helpers/wait.js";
 import { INTERRUPTED_AFTER_MS } from "../../gateway/services/exports.js";
@@ -174,6 +175,14 @@ describe("the admin CLI", () => {
     const printed = csv.trim().split("\r\n").slice(1).map((l) => { const c = l.split(","); return { action: c[3], proof: c[c.length - 1] }; });
     expect(proofs(printed)).toEqual(proofs(report.events));
     expect(proofs(printed).every((p) => /log leaf \d+$/.test(p))).toBe(true);
+    // Its times, in the bundle's report and on the CLI, the station's (Asia/Shanghai by default) with their offset, never UTC's Z.
+    const zoned = (t: string) => t.endsWith(isoLocal(0, s.gw.model.opts.timeZone).slice(-6)) && !/Z$/.test(t);
+    const inReport = JSON.parse((await readZip(out)).find((e) => e.name === "recordings/BWC-E1/2/custody.json")!.data.toString()) as { generatedAt: string; events: { at: string; atMs: number; detail: string }[] };
+    expect([inReport.generatedAt, ...inReport.events.map((e) => e.at)].every(zoned)).toBe(true);
+    for (const e of inReport.events) expect(e.at).toBe(isoLocal(e.atMs, "Asia/Shanghai"));
+    expect(inReport.events.map((e) => e.detail).join(" ")).not.toMatch(/\d\dZ\b/);
+    expect(printed.length).toBeGreaterThan(0);
+    for (const l of csv.trim().split("\r\n").slice(1)) expect(zoned(l.split(",")[1]), l).toBe(true);
     const mine = (await admin("custody", "--account", "reviewer", "--csv")).stdout;
     expect(mine).toMatch(/approval:\d+,[^,]+,reviewer,approval.request/);
     const nobody = await admin("export", "--recording", "BWC-E1/2", "--reason", "x y z", "--out", join(tmp, "n.zip"), "--token-file", tokenFile("nobody", "not-a-token"));
