@@ -6,7 +6,8 @@ import { existsSync } from "node:fs";
 import { CHECKS, verifyBundle } from "./verify.js";
 import { LANG_FLAG, checkName, columns, padColumns, pickLang, statusWord, summary } from "./i18n.js";
 
-const USAGE = `Usage: verify FILE [--station-key KEY] [--witness KEY ...] [--lang en|zh] [--json] [--c2pa-full]
+const USAGE = {
+  en: `Usage: verify FILE [--station-key KEY] [--witness KEY ...] [--lang en|zh] [--json] [--c2pa-full]
 
 Checks an evidence export bundle offline: file hashes, chain, device tags, media against headers,
 seal, genesis links between recordings, manifest signature, checkpoint signature (and the named
@@ -14,15 +15,38 @@ witnesses' cosignatures), log inclusion, custody order, C2PA. KEY is a note veri
 (name+keyid+base64), from the station's admin (npm run admin -- station-key) or the witness.
 C2PA: c2pa-rs checks each manifest's signature, its certificate chain to the station's anchor and its
 assertions; the media's data hash is checked natively (--c2pa-full: by c2pa-rs too, slower).
-Exit status: 0 all checks pass, 1 a check failed, 2 bad usage.`;
+Exit status: 0 all checks pass, 1 a check failed, 2 bad usage.`,
+  "zh-CN": `用法: verify 文件 [--station-key 公钥] [--witness 公钥 ...] [--lang en|zh] [--json] [--c2pa-full]
+
+离线核验证据导出包: 文件哈希、哈希链、设备标签、媒体与块头、封存、录音之间的起始链接、清单签名、
+检查点签名 (及所指定见证方的联署)、透明日志包含证明、监管链顺序、C2PA。公钥为验证公钥
+(名称+密钥编号+base64), 向执法记录站管理员 (npm run admin -- station-key) 或见证方索取。
+C2PA: 由 c2pa-rs 核验每个清单的签名、到本站信任锚的证书链及其断言; 媒体的数据哈希由本程序直接核验
+(--c2pa-full: 也交由 c2pa-rs 核验, 较慢)。时间按包内记录的执法记录站时区显示, 并注明与 UTC 的时差。
+退出码: 0 全部通过, 1 有核验项失败, 2 用法错误。`,
+};
+
+/** What the command line says when it is wrong, in both languages. */
+const USAGE_ERRORS = {
+  needsValue: ["%0 needs a value", "%0 需要一个值"],
+  oneFile: ["name one bundle file", "请指定一个导出包文件"],
+  lang: ["--lang is en or zh (zh-CN), got %0", "--lang 为 en 或 zh (zh-CN), 而不是 %0"],
+} as const;
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const args = argv.slice();
+  // The language of what is said before --lang is read: the flag as written, else the locale.
+  const li = args.indexOf("--lang");
+  const L0 = pickLang(li >= 0 && LANG_FLAG.test(args[li + 1] ?? "") ? args[li + 1] : undefined, env);
+  const usageError = (key: keyof typeof USAGE_ERRORS, arg = "") => {
+    console.error(`verify: USAGE: ${USAGE_ERRORS[key][L0 === "en" ? 0 : 1].replace("%0", arg)}\n${USAGE[L0]}`);
+    return 2;
+  };
   const take = (name: string): string | undefined => {
     const i = args.indexOf(name);
     if (i < 0) return undefined;
     const v = args[i + 1];
-    if (v === undefined || v.startsWith("--")) throw new Error(`${name} needs a value`);
+    if (v === undefined || v.startsWith("--")) throw Object.assign(new Error(name), { usage: name });
     args.splice(i, 2);
     return v;
   };
@@ -35,15 +59,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     lang = take("--lang");
     for (let w = take("--witness"); w !== undefined; w = take("--witness")) witnesses.push(w);
   } catch (e) {
-    console.error(`verify: USAGE: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError("needsValue", (e as { usage: string }).usage);
   }
   const rest = args.filter((a) => a !== "--json" && a !== "--c2pa-full");
-  if (rest.includes("--help") || rest.includes("-h")) { console.log(USAGE); return 0; }
-  if (rest.length !== 1 || rest[0].startsWith("--")) { console.error(`verify: USAGE: name one bundle file\n${USAGE}`); return 2; }
-  if (lang && !LANG_FLAG.test(lang)) { console.error(`verify: USAGE: --lang is en or zh (zh-CN), got ${JSON.stringify(lang)}`); return 2; }
+  if (rest.includes("--help") || rest.includes("-h")) { console.log(USAGE[L0]); return 0; }
+  if (lang && !LANG_FLAG.test(lang)) return usageError("lang", JSON.stringify(lang));
+  if (rest.length !== 1 || rest[0].startsWith("--")) return usageError("oneFile");
   const file = rest[0];
-  if (!existsSync(file)) { console.error(`verify: FILE_NOT_FOUND: ${file}`); return 2; }
+  if (!existsSync(file)) { console.error(`verify: FILE_NOT_FOUND: ${L0 === "en" ? "no such file" : "没有此文件"}: ${file}`); return 2; }
   const L = pickLang(lang, env);
   const t0 = Date.now();
   let lastShown = 0;

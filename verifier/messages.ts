@@ -80,6 +80,10 @@ export const MESSAGES = {
   link: ["link", "关联案件"],
   unlink: ["unlink", "解除案件关联"],
   audit: ["audit", "审计"],
+  // Verdicts, as the station's signed manifest leaf gives them.
+  verified: ["verified", "已验证"],
+  incomplete: ["incomplete", "不完整"],
+  failed: ["failed", "未通过"],
   approval: ["approval", "审批"],
   leafNotEvent: ["the log's leaf {leaf} does not commit to this {action} event", "日志第 {leaf} 条并非对此 {action} 事件的承诺"],
   linkLeafOrder: ["link events entered the log in another order", "关联事件进入日志的顺序与所列不同"],
@@ -133,9 +137,9 @@ export class Said extends Error {
   constructor(readonly said: Message, readonly code = "ERROR") { super(render(said, { lang: "en", timeZone: null })); }
 }
 
-/** A custody event's kind or action: in words where this table has them, else its code. */
+/** A custody event's kind or action, or a verdict: in words where this table has them, else its code. */
 export function word(w: string): Arg {
-  return w === "link" || w === "unlink" || w === "audit" || w === "approval" ? { key: w } : w;
+  return ["link", "unlink", "audit", "approval", "verified", "incomplete", "failed"].includes(w) ? { key: w as MessageKey } : w;
 }
 
 /** What a caught error says: its own message, the protocol's words for its code, or its text quoted. */

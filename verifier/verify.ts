@@ -324,7 +324,7 @@ async function verifyRecording(r: BundleRecording, item: string, b: Bundle, key:
     const n = openNote(r.leaf.note, [key], ed);
     if (n.text !== manifestNoteText(entry)) throw new Said({ key: "leafNote" });
     res.station = leaf.verdict;
-    if (leaf.verdict !== "verified") c.warn("chain", item, "STATION_VERDICT", "stationVerdict", { verdict: leaf.verdict, reasons: leaf.reasons.join(", ") });
+    if (leaf.verdict !== "verified") c.warn("chain", item, "STATION_VERDICT", "stationVerdict", { verdict: word(leaf.verdict), reasons: leaf.reasons.join(", ") });
     included(item, { key: "whatManifest" }, r.leaf);
   } catch (e) {
     c.fail("log-inclusion", item, errCode(e) === "ERROR" ? "MANIFEST_LEAF" : errCode(e), "manifestLeaf", { cause: cause(e) });

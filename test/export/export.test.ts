@@ -150,6 +150,8 @@ describe("export", () => {
       expect(out.stdout).toMatch(headline);
       expect(out.stdout).not.toMatch(/Result: PASS|核验通过/);
       expect(out.stdout).toMatch(/STATION_VERDICT.*EQUIVOCATION/);
+      // The station's verdict in the reader's words.
+      expect(out.stdout).toMatch(lang === "en" ? /STATION_VERDICT: the station judged it failed/ : /STATION_VERDICT：执法记录站判定其为“未通过”/);
     }
     await d.end();
   }, 60000);

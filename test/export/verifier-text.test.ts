@@ -1,6 +1,6 @@
 // The offline verifier's words in Chinese: every message a finding can carry has its Chinese,
 // with nothing of it left in English but the values it is given and the names of formats; the
-// verifier takes --lang zh as the admin CLI does; and times always carry their offset.
+// verifier takes --lang zh as the admin CLI does, and helps in Chinese; times always carry their offset.
 import { describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -45,5 +45,14 @@ describe("verify --lang", () => {
     expect(zh.err).toMatch(/^verify: FILE_NOT_FOUND: /m);
     const fr = await verify("no-such-bundle.zip", "--lang", "fr");
     expect(fr).toMatchObject({ code: 2, err: expect.stringMatching(/^verify: USAGE: --lang is en or zh \(zh-CN\), got "fr"/m) });
+  });
+
+  it("helps and refuses bad usage in Chinese for a Chinese reader", async () => {
+    const help = await verify("--help", "--lang", "zh");
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/^用法: verify 文件/);
+    expect(help.out).toMatch(/退出码/);
+    const none = await verify("--lang", "zh");
+    expect(none).toMatchObject({ code: 2, err: expect.stringMatching(/^verify: USAGE: 请指定一个导出包文件\n用法/) });
   });
 });
