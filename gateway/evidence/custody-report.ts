@@ -55,8 +55,26 @@ async function fonts(doc: PDFDocument): Promise<{ font: PDFFont; bold: PDFFont; 
   return { font: await doc.embedFont(StandardFonts.Helvetica), bold: await doc.embedFont(StandardFonts.HelveticaBold), cjk: false };
 }
 
+/** A fact of a report: its label in Chinese and in English, and its value. */
+export type Fact = [zh: string, en: string, value: string];
+
+/**
+ * What the PDF says, line by line, before it is drawn: the labels in Chinese and English where the
+ * PDF can draw Chinese (`cjk`), in English alone where it can't.
+ */
+export function custodyLines(facts: Fact[], rows: CustodyRow[], cjk: boolean): { head: string[]; note: string; events: { head: string; reason: string; detail: string }[] } {
+  const both = (zh: string, en: string) => (cjk ? `${zh} ${en}` : en);
+  return {
+    head: facts.map(([zh, en, v]) => `${both(zh, en)}: ${v}`),
+    note: cjk
+      ? `共 ${rows.length} 个事件，按时间先后排列；时间为站方当地时间，注明与 UTC 的时差；“log leaf”事件已在本包的检查点中得到证明。${rows.length} event(s), oldest first, times the station's with their UTC offset; "log leaf" events are proven in the bundle's checkpoint.`
+      : `${rows.length} event(s), oldest first. Account, time (the station's, its UTC offset written out) and reason of each; "log leaf" events are proven in the bundle's checkpoint.`,
+    events: rows.map((r) => ({ head: `${r.at}  ${r.action}  ${both("账户", "by")} ${r.account}  (${r.proof})`, reason: `${both("事由", "reason")}: ${r.reason || "-"}`, detail: r.detail })),
+  };
+}
+
 /** A PDF of one recording's custody report. */
-export async function custodyPdf(title: string, facts: [string, string][], rows: CustodyRow[], createdAt: number): Promise<Uint8Array> {
+export async function custodyPdf(title: string, facts: Fact[], rows: CustodyRow[], createdAt: number): Promise<Uint8Array> {
   const doc = await PDFDocument.create();
   doc.setTitle(title);
   doc.setCreator("evrec station");
@@ -86,14 +104,15 @@ export async function custodyPdf(title: string, facts: [string, string][], rows:
   line(title, 14, bold);
   line(cjk ? "监管链报告 / Custody report" : "Custody report", 11, bold);
   y -= 4;
-  for (const [k, v] of facts) for (const [i, l] of wrap(`${k}: ${v}`, W - 2 * M, 9).entries()) line(i ? "    " + l : l);
+  const text = custodyLines(facts, rows, cjk);
+  for (const f of text.head) for (const [i, l] of wrap(f, W - 2 * M, 9).entries()) line(i ? "    " + l : l);
   y -= 6;
-  line(`${rows.length} event(s), oldest first. Account, time (the station's, its UTC offset written out) and reason of each; "log leaf" events are proven in the bundle's checkpoint.`, 8);
+  for (const l of wrap(text.note, W - 2 * M, 8)) line(l, 8);
   y -= 4;
-  for (const r of rows) {
-    line(`${r.at}  ${r.action}  by ${r.account}  (${r.proof})`, 9, bold);
-    for (const l of wrap(`reason: ${r.reason || "-"}`, W - 2 * M - 12, 9)) { page.drawText(l, { x: M + 12, y, size: 9, font }); y -= 13; if (y < M) { page = doc.addPage([W, H]); y = H - M; } }
-    if (r.detail) for (const l of wrap(r.detail, W - 2 * M - 12, 8)) { page.drawText(l, { x: M + 12, y, size: 8, font }); y -= 12; if (y < M) { page = doc.addPage([W, H]); y = H - M; } }
+  for (const e of text.events) {
+    line(e.head, 9, bold);
+    for (const l of wrap(e.reason, W - 2 * M - 12, 9)) { page.drawText(l, { x: M + 12, y, size: 9, font }); y -= 13; if (y < M) { page = doc.addPage([W, H]); y = H - M; } }
+    if (e.detail) for (const l of wrap(e.detail, W - 2 * M - 12, 8)) { page.drawText(l, { x: M + 12, y, size: 8, font }); y -= 12; if (y < M) { page = doc.addPage([W, H]); y = H - M; } }
     y -= 3;
   }
   return doc.save({ useObjectStreams: false });

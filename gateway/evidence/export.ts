@@ -26,6 +26,7 @@ import { signingCredentials, pemCertificates } from "./x509.js";
 import { C2paError, C2paSigner } from "./c2pa.js";
 import { custodyEventRef, custodyEvents } from "./custody.js";
 import { custodyPdf, custodyRows } from "./custody-report.js";
+import type { Fact } from "./custody-report.js";
 import { isoLocal } from "../../protocol/time.js";
 import { bundleReadme } from "./bundle-readme.js";
 import { retrievalRefusal } from "../services/recordings.js";
@@ -449,10 +450,11 @@ async function writeRecording(p: PreparedExport, it: PlannedItem, sink: ZipSink,
       : "device time corrected by the device's clock offset (from its beacons); the start can be no later than the station received it (notAfterMs); its genesis carries no beacon the station knows, so no lower bound is given",
     flag: row.time_flag,
   };
-  const reportFacts: [string, string][] = [
-    ["Recording", key(it.item)], ["Export", `${p.id} by ${p.actor.name}: ${p.request.reason}`],
-    ["Recorded (station time)", isoLocal(times.stationStartMs, deps.model.opts.timeZone)], ["Officer", officer ? `${officer.name} (${officer.badge}), ${officer.unit}` : "-"],
-    ["Case", p.case ? p.case.number : "-"], ["Verdict", row.verdict], ["Seal value", sealValue], ["Log leaf", `${leaf.index} in checkpoint of size ${p.checkpoint.size}`],
+  // Each fact's label in Chinese and English (the PDF shows both where it can draw Chinese).
+  const reportFacts: Fact[] = [
+    ["记录", "Recording", key(it.item)], ["导出", "Export", `${p.id} by ${p.actor.name}: ${p.request.reason}`],
+    ["录制时间（站方时间）", "Recorded (station time)", isoLocal(times.stationStartMs, deps.model.opts.timeZone)], ["民警", "Officer", officer ? `${officer.name} (${officer.badge}), ${officer.unit}` : "-"],
+    ["案件", "Case", p.case ? p.case.number : "-"], ["站方判定", "Verdict", row.verdict], ["封存值", "Seal value", sealValue], ["日志条目", "Log leaf", `${leaf.index} in checkpoint of size ${p.checkpoint.size}`],
   ];
   const report = { recording: key(it.item), export: p.id, generatedAt: isoLocal(p.createdAt, deps.model.opts.timeZone), events: custodyRows(custody, deps.model.opts.timeZone) };
   const json = Buffer.from(JSON.stringify(report, null, 1) + "\n");

@@ -18,6 +18,7 @@ import { validateC2pa } from "../../verifier/c2pa.js";
 import { Approvals } from "../../gateway/services/approvals.js";
 import { C2PA_ASSERTION } from "../../protocol/bundle.js";
 import type { Bundle } from "../../protocol/bundle.js";
+import { custodyLines, custodyRows } from "../../gateway/evidence/custody-report.js";
 
 const run = promisify(execFile);
 let s: Station;
@@ -33,6 +34,22 @@ beforeAll(async () => {
 afterAll(async () => {
   await s?.close();
   rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("the custody report's PDF", () => {
+  it("labels its facts and events in Chinese and English where it can draw Chinese, in English alone where it can't", () => {
+    const rows = custodyRows([{ kind: "link", at: Date.UTC(2026, 2, 1, 1, 30), actor: "admin", action: "link", reason: "现场查封", event: { case: "C-1" }, leaf: { index: 3, entry: "", proof: [] } }], "Asia/Shanghai");
+    const facts: [string, string, string][] = [["记录", "Recording", "BWC-1/1"], ["案件", "Case", "C-1"]];
+    const zh = custodyLines(facts, rows, true);
+    expect(zh.head).toEqual(["记录 Recording: BWC-1/1", "案件 Case: C-1"]);
+    expect(zh.note).toMatch(/^共 1 个事件，按时间先后排列；时间为站方当地时间/);
+    expect(zh.events[0]).toMatchObject({ head: "2026-03-01T09:30:00.000+08:00  link  账户 by admin  (log leaf 3)", reason: "事由 reason: 现场查封" });
+    const en = custodyLines(facts, rows, false);
+    // Without a Chinese font only the record's own words (the reason) hold Chinese, which custody.json keeps exactly.
+    expect([...en.head, en.note, en.events[0].head].join("\n")).not.toMatch(/[\u4e00-\u9fff]/);
+    expect(en.events[0].reason).toBe("reason: 现场查封");
+    expect(en.head).toEqual(["Recording: BWC-1/1", "Case: C-1"]);
+  });
 });
 
 describe("export", () => {
