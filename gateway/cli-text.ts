@@ -109,12 +109,14 @@ export function word(lang: Lang, w: string): string {
   return lang === "zh" ? ZH[w] ?? w : w;
 }
 
-/** Rows as the table people read, its column names in the CLI's language; "(none)" when there are none. */
+/** Rows as the table people read, its column names and yes/no in the CLI's language; "(none)" when there are none. */
 export function peopleTable(lang: Lang, rows: object[]): string {
   if (!rows.length) return word(lang, "none");
   const headers: Record<string, string> = {};
   for (const k of Object.keys(rows[0])) headers[k] = word(lang, k);
-  return table(rows as Record<string, unknown>[], headers);
+  // A yes or no in words of the language too.
+  const cells = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "boolean" ? word(lang, v ? "yes" : "no") : v])));
+  return table(cells, headers);
 }
 
 const MSG: Record<string, [string, string]> = {

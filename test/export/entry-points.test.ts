@@ -205,6 +205,10 @@ describe("the admin CLI in Chinese", () => {
       expect(lines[rule - 1].match(/[A-Za-z]{3,}/g) ?? [], `${cmd.join(" ")}: ${lines[rule - 1]}`).toEqual([]);
       for (const l of lines.slice(rule + 1)) expect(l, cmd.join(" ")).not.toMatch(/^\(times in |^audit head /);
     }
+    // A yes or no in Chinese too (an officer on duty).
+    const officers = (await admin("officer", "list", "--lang", "zh")).stdout;
+    expect(officers).toMatch(/^T001 .* 是$/m);
+    expect(officers).not.toMatch(/ yes$/m);
     // zh-CN as the verifier takes it; a language it does not speak refused with a reason, not ignored.
     expect((await admin("integrity", "--lang", "zh-CN")).stdout).toMatch(/^合计/);
     expect(await admin("integrity", "--lang", "fr")).toMatchObject({ code: 2, stderr: expect.stringMatching(/^admin: USAGE: --lang is zh or en, not "fr"/m) });
