@@ -87,7 +87,7 @@ ${evidenceUsage}`;
 
 const ZH: Record<string, string> = {
   verified: "已验证", incomplete: "不完整", failed: "失败", empty: "空",
-  yes: "是", no: "否", none: "(无)",
+  yes: "是", no: "否", none: "(无)", approved: "已批准", denied: "已驳回", pending: "待审批", expired: "已过期",
   device: "设备", recording: "录像", verdict: "判定", chunks: "块数", size: "大小", start: "开始", ended: "结束原因", STOPPED: "民警停止", COMMAND: "站端指令", BATTERY_LOW: "电量低", STORAGE_FULL: "存储满", REBOOT: "重启中断", FAULT: "故障", UNSTATED: "未说明", NO_RECORDING: "无录音", duration: "时长", officer: "民警", cases: "案件",
   storage: "存储", retention: "保留", state: "状态", kind: "类型", unit: "单位", lastSeen: "最后联系", battery: "电量", free: "剩余空间", clock: "时钟偏差", firmware: "固件",
   name: "名称", role: "角色", badge: "警号", created: "创建", disabled: "停用", tokens: "有效令牌",
@@ -142,6 +142,15 @@ const MSG: Record<string, [string, string]> = {
   warning: ["warning: %0", "警告: %0"],
   times: ["times in %0", "时间为 %0 当地时间"],
   auditHead: ["audit head %0", "审计日志头 %0"],
+  exportProgress: ["export: %0/%1 recordings, %2 MiB%3", "导出: %0/%1 段记录, %2 MiB%3"],
+  exportNow: [", now %0", ", 正在导出 %0"],
+  exported: ["export %0: %1 recording(s), %2 MiB in %3 s, written to %4; check it with: npm run verify -- %4 --station-key \"%5\"", "导出 %0: %1 段记录, %2 MiB, 用时 %3 秒, 已写入 %4; 核验: npm run verify -- %4 --station-key \"%5\" --lang zh"],
+  requested: ["approval request %0 (%1) for %2: pending; an approver runs: npm run admin -- approval approve %0 --reason \"...\"", "审批申请 %0 (%1), 对象 %2: 待审批; 审批人执行: npm run admin -- approval approve %0 --reason \"...\""],
+  decided: ["approval %0: %1", "审批 %0: %1"],
+  decidedUntil: ["approval %0: %1 until %2 (%3)", "审批 %0: %1, 有效至 %2 (%3)"],
+  noApprovers: ["(none: an admin designates them with approval approver add ACCOUNT --reason R)", "(无: 由管理员用 approval approver add 账户 --reason 原因 指定)"],
+  approverAdded: ["%0: may approve releases", "%0: 可审批对外提供"],
+  approverRemoved: ["%0: no longer approves releases", "%0: 不再审批对外提供"],
   ratioLine: ["ratio 1:%0 (units may set their own); audit head %1", "比例 1:%0 (单位可自定); 审计日志头 %1"],
 };
 

@@ -135,13 +135,13 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       const { bundle } = await writeAndKeep(prepared, file, (p) => {
         if (Date.now() - last < 1000 && p.current !== null) return;
         last = Date.now();
-        process.stderr.write(`export: ${p.done}/${p.recordings} recordings, ${(p.bytes / 1048576).toFixed(1)} MiB${p.current ? `, now ${p.current}` : ""}\n`);
+        process.stderr.write(msg(lang, "exportProgress", p.done, p.recordings, (p.bytes / 1048576).toFixed(1), p.current ? msg(lang, "exportNow", p.current) : "") + "\n");
       });
       if (failed) throw new UsageError("OUT_UNWRITABLE", `${partial}: ${(failed as Error).message}: the bundle was not written whole (the station keeps its copy of export ${prepared.id}: its account can download it again while the grant lasts)`);
       renameSync(partial, out);
       const total = bundle.files.reduce((s, f) => s + f.size, 0);
       if (json) console.log(JSON.stringify({ out, id: bundle.id, recordings: bundle.recordings.length, bytes: total, checkpoint: bundle.checkpoint.size, grant: bundle.export.grant }, null, 1));
-      else console.log(`export ${bundle.id}: ${bundle.recordings.length} recording(s), ${(total / 1048576).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s, written to ${out}; check it with: npm run verify -- ${out} --station-key "${store.identity.verifierKey}"`);
+      else console.log(msg(lang, "exported", bundle.id, bundle.recordings.length, (total / 1048576).toFixed(1), ((Date.now() - t0) / 1000).toFixed(1), out, store.identity.verifierKey));
       return 0;
     } catch (e) {
       file.destroy();
@@ -157,7 +157,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       const items = flags(args, "--recording").map(item);
       const a = await approvals.request(actor, { kind, caseNumber: kase, items: kase ? undefined : items, reason: flag(args, "--reason") ?? "", hours: hours(flag(args, "--hours")) });
       if (json) console.log(JSON.stringify(a, null, 1));
-      else console.log(`approval request ${a.id} (${a.kind}) for ${show(a, tz).items}: pending; an approver runs: npm run admin -- approval approve ${a.id} --reason "..."`);
+      else console.log(msg(lang, "requested", a.id, a.kind, show(a, tz).items));
       return 0;
     }
     if (verb === "list") {
@@ -173,13 +173,13 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       const reason = flag(args, "--reason") ?? "";
       const a = verb === "approve" ? await approvals.approve(actor, Number(id), reason, hours(flag(args, "--hours"))) : await approvals.deny(actor, Number(id), reason);
       if (json) console.log(JSON.stringify(a, null, 1));
-      else console.log(`approval ${a.id}: ${a.state}${a.validUntil ? ` until ${localTime(a.validUntil, tz)} (${tz})` : ""}`);
+      else console.log(a.validUntil ? msg(lang, "decidedUntil", a.id, word(lang, a.state), localTime(a.validUntil, tz), tz) : msg(lang, "decided", a.id, word(lang, a.state)));
       return 0;
     }
     if (verb === "approvers") {
       const rows = await approvals.releaseApprovers();
       if (json) console.log(JSON.stringify(rows, null, 1));
-      else if (!rows.length) console.log("(none: an admin designates them with approval approver add ACCOUNT --reason R)");
+      else if (!rows.length) console.log(msg(lang, "noApprovers"));
       else console.log(`${peopleTable(lang, rows.map((r) => ({ account: r.account, addedBy: r.added_by, added: localTime(r.added_at, tz) })))}\n${times}`);
       return 0;
     }
@@ -187,7 +187,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       const reason = flag(args, "--reason") ?? "";
       if (args[2] === "add") await approvals.addReleaseApprover(actor, args[3], reason);
       else if (!(await approvals.removeReleaseApprover(actor, args[3], reason))) throw new UsageError("NOT_AN_APPROVER", `${args[3]} is not a release approver`);
-      console.log(`${args[3]}: ${args[2] === "add" ? "may approve releases" : "no longer approves releases"}`);
+      console.log(msg(lang, args[2] === "add" ? "approverAdded" : "approverRemoved", args[3]));
       return 0;
     }
     throw new UsageError("USAGE", "approval request | list | approve | deny | approvers | approver add|remove");

@@ -209,6 +209,15 @@ describe("the admin CLI in Chinese", () => {
     const officers = (await admin("officer", "list", "--lang", "zh")).stdout;
     expect(officers).toMatch(/^T001 .* 是$/m);
     expect(officers).not.toMatch(/ yes$/m);
+    // A legal reviewer's release, asked, approved and exported in Chinese, told in Chinese.
+    const file = (who: string) => { const f = join(tmp, `${who}-zh.token`); writeFileSync(f, tokens[who] + "\n", { mode: 0o600 }); return f; };
+    const req = await admin("approval", "request", "--export", "--recording", "BWC-E1/1", "--reason", "法院调取证据", "--token-file", file("reviewer"), "--lang", "zh");
+    expect(req.stdout).toMatch(/^审批申请 (\d+) \(export\), 对象 BWC-E1\/1: 待审批; 审批人执行: npm run admin -- approval approve \1 --reason/m);
+    const id = /^审批申请 (\d+)/m.exec(req.stdout)![1];
+    expect((await admin("approval", "approve", id, "--reason", "同意对外提供", "--token-file", file("approver"), "--lang", "zh")).stdout).toMatch(new RegExp(`^审批 ${id}: 已批准, 有效至 \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\(Asia/Shanghai\\)`, "m"));
+    const zip = join(tmp, "zh.zip");
+    const done = await admin("export", "--recording", "BWC-E1/1", "--reason", "法院调取证据", "--out", zip, "--token-file", file("reviewer"), "--lang", "zh");
+    expect(done.stdout).toMatch(/^导出 [0-9a-f]+: 1 段记录, [\d.]+ MiB, 用时 [\d.]+ 秒, 已写入 .*zh\.zip; 核验: npm run verify -- .*zh\.zip --station-key ".+" --lang zh$/m);
     // zh-CN as the verifier takes it; a language it does not speak refused with a reason, not ignored.
     expect((await admin("integrity", "--lang", "zh-CN")).stdout).toMatch(/^合计/);
     expect(await admin("integrity", "--lang", "fr")).toMatchObject({ code: 2, stderr: expect.stringMatching(/^admin: USAGE: --lang is zh or en, not "fr"/m) });
