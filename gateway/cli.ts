@@ -428,7 +428,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     if (verb === "verify") {
       const r = await s.audit.verify(me);
       if (out.mode === "json") console.log(JSON.stringify(r, null, 1));
-      else for (const l of formatVerify(r)) console.log(l);
+      else for (const l of formatVerify(r, L)) console.log(l);
       return r.ok ? 0 : 1;
     }
     if (verb === "list") {

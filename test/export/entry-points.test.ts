@@ -218,6 +218,7 @@ describe("the admin CLI in Chinese", () => {
     const zip = join(tmp, "zh.zip");
     const done = await admin("export", "--recording", "BWC-E1/1", "--reason", "法院调取证据", "--out", zip, "--token-file", file("reviewer"), "--lang", "zh");
     expect(done.stdout).toMatch(/^导出 [0-9a-f]+: 1 段记录, [\d.]+ MiB, 用时 [\d.]+ 秒, 已写入 .*zh\.zip; 核验: npm run verify -- .*zh\.zip --station-key ".+" --lang zh$/m);
+    expect((await admin("audit", "verify", "--lang", "zh")).stdout).toMatch(/^审计日志完好 OK: 共 \d+ 条, 日志头 [0-9a-f]{64} \(最后检查点在第 \d+ 条\)$/m);
     // zh-CN as the verifier takes it; a language it does not speak refused with a reason, not ignored.
     expect((await admin("integrity", "--lang", "zh-CN")).stdout).toMatch(/^合计/);
     expect(await admin("integrity", "--lang", "fr")).toMatchObject({ code: 2, stderr: expect.stringMatching(/^admin: USAGE: --lang is zh or en, not "fr"/m) });
