@@ -35,8 +35,9 @@ export function readerOf(r: VerifyReport, lang: Lang): Reader {
   return { lang, timeZone: knownZone(z) ? z : null };
 }
 
-/** The line that says in which zone the times are. */
-export function zoneLine(rd: Reader, at: number): string {
+/** The line that says in which zone the times are (`named`: the zone the manifest names, if any). */
+export function zoneLine(rd: Reader, at: number, named?: unknown): string {
+  if (!rd.timeZone && named !== undefined) return rd.lang === "en" ? `Times are UTC (UTC+00:00): the station's time zone the bundle names, ${JSON.stringify(named)}, is not one this computer knows.` : `时间均为协调世界时（UTC+00:00）：本包所记的执法记录站时区 ${JSON.stringify(named)} 无法识别。`;
   if (!rd.timeZone) return rd.lang === "en" ? "Times are UTC (UTC+00:00): the bundle does not record the station's time zone." : "时间均为协调世界时（UTC+00:00）：本包未记录执法记录站的时区。";
   const off = offsetText(zoneOffsetMs(rd.timeZone, at));
   return rd.lang === "en" ? `Times are the station's local time (${rd.timeZone}, UTC${off}).` : `时间均为执法记录站当地时间（${rd.timeZone}，UTC${off}）。`;
@@ -131,6 +132,6 @@ function timeLines(r: VerifyReport, rd: Reader): string[] {
       ? `  ${x.item}: started ${at(t.stationStartMs)} (station time), ${seconds(long)} s; the station vouches it started ${bounded ? `no earlier than ${at(t.notBeforeMs!)} and ` : ""}no later than ${at(t.notAfterMs)}${bounded && t.errorMs !== null ? ` (within ${seconds(t.errorMs)} s)` : " (no lower bound: its start carries no time beacon the station knows)"}${t.flag ? `; the station doubted the device's clock: ${t.flag}` : ""}.`
       : `  ${x.item}：开始于 ${at(t.stationStartMs)}（按站方时间校正），时长 ${seconds(long)} 秒；站方可担保其开始时间${bounded ? `不早于 ${at(t.notBeforeMs!)}、` : ""}不晚于 ${at(t.notAfterMs)}${bounded && t.errorMs !== null ? `（误差不超过 ${seconds(t.errorMs)} 秒）` : "（无下限：其起始块未携带站方已知的校时信标）"}${t.flag ? `；站方曾怀疑设备时钟（${t.flag}）` : ""}。`);
   }
-  out.push(zoneLine(rd, r.bundle?.createdAt ?? 0));
+  out.push(zoneLine(rd, r.bundle?.createdAt ?? 0, r.bundle?.station.timeZone));
   return out;
 }

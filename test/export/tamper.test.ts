@@ -165,6 +165,10 @@ describe("a case bundle", () => {
     const zh = summary(old, "zh-CN", "case.zip").join("\n");
     expect(zh).toContain(`${new Date(old.bundle!.createdAt).toISOString().slice(0, 19).replace("T", " ")} UTC+00:00`);
     expect(zh).toMatch(/本包未记录执法记录站的时区/);
+    // One naming a zone this computer does not know: UTC too, and the zone named.
+    const odd = summary(await tampered((es) => editManifest(es, (b) => { b.station.timeZone = "Mars/Olympus"; })), "en", "case.zip").join("\n");
+    expect(odd).toMatch(/Times are UTC \(UTC\+00:00\): the station's time zone the bundle names, "Mars\/Olympus", is not one this computer knows/);
+    expect(odd).toContain(" UTC+00:00");
   });
 
   it("with one media byte changed fails the media check (and the file hash and C2PA)", async () => {
