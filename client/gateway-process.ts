@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -30,7 +30,9 @@ export class GatewayProcess {
   private constructor(private child: ChildProcess, readonly ports: GatewayPorts, readonly dataDir: string, private exited: Promise<number | null>) {}
 
   /** Start one and wait until it listens; a start that fails says why (its stderr). */
-  static async start(o: GatewayProcessOptions): Promise<GatewayProcess> {
+  static async start(given: GatewayProcessOptions): Promise<GatewayProcess> {
+    // Its data directory from this process's working directory, whatever the child's.
+    const o = { ...given, dataDir: resolve(given.dataDir) };
     const portsFile = join(o.dataDir, "ports.json");
     rmSync(portsFile, { force: true });
     const args = ["--data-dir", o.dataDir, "--host", "127.0.0.1", "--ports-file", portsFile, "--log-level", o.logLevel || "silent"];

@@ -3,7 +3,7 @@
 // directory by default, --token-file for another), and calls the same service functions in
 // process on the data directory, so roles, scope and the audit are exactly the API's.
 import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { prepareDataDir } from "./datadir.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { openStore } from "./gateway.js";
@@ -25,6 +25,7 @@ import type { Lang } from "./output.js";
 import { msg, peopleTable, usage, word } from "./cli-text.js";
 import { isoLocal, withIsoTimes } from "./services/time.js";
 import { statusBatteryPct } from "../protocol/status.js";
+import { argPath } from "../protocol/shell-path.js";
 
 // --export, --view and --pending belong to the approval commands (evidence/export-cli.ts).
 const BOOLEAN = new Set(["--json", "--csv", "--dry-run", "--force", "--help", "-h", "--export", "--view", "--pending"]);
@@ -114,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (f("--cluster")) {
       if (f("--data-dir") || f("--db")) throw new ConfigError("--cluster takes the data directory and database from its file's gateway section: give it without --data-dir and --db");
-      cluster = loadClusterConfig(f("--cluster")!);
+      cluster = loadClusterConfig(argPath(f("--cluster")!));
       config = cluster.gateway;
     } else config = loadConfig([...(f("--data-dir") ? ["--data-dir", f("--data-dir")!] : []), ...(f("--db") ? ["--db", f("--db")!] : [])], process.env).config;
   } catch (e) {
@@ -147,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   if (store.adminTokenFile) console.error(lang === "zh" ? `首次使用: 已创建管理员账户, 令牌在 ${store.adminTokenFile} (权限 0600)` : `first start: admin account created, its token is in ${store.adminTokenFile} (mode 0600)`);
-  const tokenFile = resolve(f("--token-file") ?? join(config.dataDir, "admin.token"));
+  const tokenFile = f("--token-file") !== undefined ? argPath(f("--token-file")!) : resolve(config.dataDir, "admin.token");
   let token: string;
   try {
     token = readFileSync(tokenFile, "utf8").trim();
@@ -189,7 +190,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
       if (!a1 || !f("--root-out")) throw new GatewayError("USAGE", "device add needs <ID> and --root-out <FILE>");
       // The secret's file made first: a device is not registered where its secret can't be written
       // (a write failing after it, a full disk, is said with what to do).
-      const rootOut = resolve(f("--root-out")!);
+      const rootOut = argPath(f("--root-out")!);
       let fd: number;
       try {
         fd = openSync(rootOut, "wx", 0o600);
@@ -215,7 +216,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
         closeSync(fd);
         d.root.fill(0);
       }
-      out.line(msg(L, "registered", d.id, f("--root-out")!));
+      out.line(msg(L, "registered", d.id, rootOut));
       if (out.mode === "json") console.log(JSON.stringify({ id: d.id, state: d.state }));
       return 0;
     }

@@ -4,6 +4,7 @@ import { MAX_PACKET } from "../protocol/constants.js";
 import { POLICY_DEFAULTS } from "./policy.js";
 import { isPostgresUrl } from "./store/db.js";
 import { JOURNAL_WRITE_MAX } from "./store/media.js";
+import { argPath } from "../protocol/shell-path.js";
 
 export interface GatewayConfig {
   /** Address the MQTT and HTTP listeners bind to. */
@@ -240,6 +241,9 @@ export function configFrom(obj: Record<string, unknown>, from: string): GatewayC
   return checked(out as unknown as GatewayConfig, from);
 }
 
+/** Options that name a file or a directory: given on the command line, relative to where it was typed (argPath). */
+const PATHS: ReadonlySet<keyof GatewayConfig> = new Set(["tlsCert", "tlsKey", "httpsCert", "httpsKey", "portsFile", "dataDir", "consoleDir"]);
+
 /** Merge defaults, file, environment and argv. Throws ConfigError with a readable reason. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: GatewayConfig; help: boolean } {
   const out: Record<string, unknown> = { ...DEFAULTS };
@@ -252,11 +256,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
     if (a === "--help" || a === "-h") { help = true; continue; }
     const [name, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
     const value = inline !== undefined ? inline : argv[++i];
-    if (name === "--config") { file = value; continue; }
+    if (name === "--config") {
+      if (value === undefined) throw new ConfigError(`${name} needs a value`);
+      file = argPath(value, env);
+      continue;
+    }
     const k = keys.find((x) => flag(x) === name);
     if (!k) throw new ConfigError(`unknown option ${name} (see --help)`);
     if (value === undefined) throw new ConfigError(`${name} needs a value`);
-    flags.push([k, value]);
+    flags.push([k, PATHS.has(k) && value ? argPath(value, env) : value]);
   }
   if (file) {
     let parsed: Record<string, unknown>;

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { validDeviceId } from "../protocol/blocks.js";
+import { argPath } from "../protocol/shell-path.js";
 import { DEFAULT_CHUNK, DEFAULT_PRE_EVENT_S } from "../protocol/device-files.js";
 import { ProvisionError } from "./errors.js";
 import { PIECE } from "./device.js";
@@ -79,7 +80,7 @@ export function parseCli(argv: string[]): { help: true } | { help: false; retire
   if (v.token && v["token-file"]) throw new ProvisionError("PROVISION_USAGE", "give --token or --token-file, not both");
   let token = v.token;
   if (v["token-file"]) {
-    try { token = readFileSync(v["token-file"], "utf8").trim(); } catch (e) {
+    try { token = readFileSync(argPath(v["token-file"]), "utf8").trim(); } catch (e) {
       throw new ProvisionError("PROVISION_USAGE", `--token-file ${v["token-file"]}: ${(e as NodeJS.ErrnoException).code || (e as Error).message}`);
     }
   }
@@ -96,7 +97,7 @@ export function parseCli(argv: string[]): { help: true } | { help: false; retire
     help: false, retire: retireMode,
     options: {
       port, serial, gateway, token, unit: v.unit, broker, force: !!v.force,
-      bundle: v.bundle || "dist/recorder.min.js",
+      bundle: v.bundle ? argPath(v.bundle) : "dist/recorder.min.js",
       chunk: int("chunk", v.chunk, DEFAULT_CHUNK, 1, 1 << 20), pre: int("pre", v.pre, DEFAULT_PRE_EVENT_S, 0, 600),
       wifi: v["wifi-ssid"] !== undefined ? { ssid: v["wifi-ssid"], pass: v["wifi-pass"]! } : undefined,
       media: v.media,

@@ -9,6 +9,7 @@ import { runSimulation } from "./run.js";
 import type { Progress } from "./run.js";
 import { summary } from "./report.js";
 import { SCENARIOS } from "./scenarios.js";
+import { argPath } from "../protocol/shell-path.js";
 
 const HELP = `npm run sim -- [options]
 
@@ -77,7 +78,7 @@ async function main(): Promise<number> {
   if (!Number.isInteger(devices) || devices < 1 || devices > 5000) throw new Error("SIM_USAGE: --devices must be 1..5000");
   let token = a.token;
   if (!token && a.gateway) {
-    const f = a["token-file"] || "data/admin.token";
+    const f = a["token-file"] ? argPath(a["token-file"]) : "data/admin.token";
     if (!existsSync(f)) throw new Error(`SIM_TOKEN: no token file ${f}; a fresh \`npm start\` writes one in its data directory, or pass --token`);
     token = readFileSync(f, "utf8").trim();
   }
@@ -93,7 +94,7 @@ async function main(): Promise<number> {
   const report = await runSimulation({
     devices, durationMs, scenario: a.scenario || "steady", seed: Number(a.seed || 1), engine,
     gateway: a.gateway, api: a.api, token, speed: Number(a.speed || 1), chunk: Number(a.chunk || 8192), store, bundle,
-    espruinoBin: espruinoBin(true), dir: a.keep, commitDelayMs,
+    espruinoBin: espruinoBin(true), dir: a.keep ? argPath(a.keep) : undefined, commitDelayMs,
     onProgress: a.quiet ? undefined : (p) => {
       if (tty) process.stderr.write("\r" + bar(p, durationMs) + "\x1b[K");
       else if (Date.now() - lastLine > 5000 || p.phase === "done") { lastLine = Date.now(); console.error(bar(p, durationMs)); }
@@ -102,7 +103,7 @@ async function main(): Promise<number> {
   });
   if (tty) process.stderr.write("\n");
   console.log(summary(report));
-  if (a.report) writeFileSync(a.report, JSON.stringify(report, null, 2));
+  if (a.report) writeFileSync(argPath(a.report), JSON.stringify(report, null, 2));
   return report.ok ? 0 : 1;
 }
 

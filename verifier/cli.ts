@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { CHECKS, verifyBundle } from "./verify.js";
 import { LANG_FLAG, checkName, columns, padColumns, pickLang, statusWord, summary } from "./i18n.js";
+import { argPath } from "../protocol/shell-path.js";
 
 const USAGE = {
   en: `Usage: verify FILE [--station-key KEY] [--witness KEY ...] [--lang en|zh] [--json] [--c2pa-full]
@@ -65,12 +66,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   if (rest.includes("--help") || rest.includes("-h")) { console.log(USAGE[L0]); return 0; }
   if (lang && !LANG_FLAG.test(lang)) return usageError("lang", JSON.stringify(lang));
   if (rest.length !== 1 || rest[0].startsWith("--")) return usageError("oneFile");
+  // The bundle as named, where the command was typed (npm runs it in the project's directory).
   const file = rest[0];
-  if (!existsSync(file)) { console.error(`verify: FILE_NOT_FOUND: ${L0 === "en" ? "no such file" : "没有此文件"}: ${file}`); return 2; }
+  const path = argPath(file, env);
+  if (!existsSync(path)) { console.error(`verify: FILE_NOT_FOUND: ${L0 === "en" ? "no such file" : "没有此文件"}: ${path}`); return 2; }
   const L = pickLang(lang, env);
   const t0 = Date.now();
   let lastShown = 0;
-  const r = await verifyBundle(file, { stationKey, witnesses, c2paFull, onProgress: json ? undefined : (done, total, item) => {
+  const r = await verifyBundle(path, { stationKey, witnesses, c2paFull, onProgress: json ? undefined : (done, total, item) => {
     if (total > 3 && Date.now() - lastShown > 1000 && item) { lastShown = Date.now(); process.stderr.write(`verify: ${done}/${total} ${item}\n`); }
   } });
   if (json) { console.log(JSON.stringify({ file, ...r }, null, 1)); return r.ok ? 0 : 1; }

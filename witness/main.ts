@@ -6,6 +6,7 @@ import { join, resolve } from "node:path";
 import { takePidLock } from "../protocol/pid-lock.js";
 import { Witness, WitnessError } from "./witness.js";
 import { serveWitness } from "./server.js";
+import { argPath } from "../protocol/shell-path.js";
 
 /** The witness's lock in its data directory: one process on a state at a time. */
 const LOCK_FILE = "witness.lock";
@@ -42,9 +43,9 @@ function main(argv: string[]): Promise<void> | number {
     else if (a === "--log") o.logs.push(v);
     else if (a === "--logs-file") {
       let text: string;
-      try { text = readFileSync(v, "utf8"); } catch (e) { return fail("LOGS_FILE", `can't read ${resolve(v)}: ${(e as Error).message}`); }
+      try { text = readFileSync(argPath(v), "utf8"); } catch (e) { return fail("LOGS_FILE", `can't read ${argPath(v)}: ${(e as Error).message}`); }
       o.logs.push(...text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")));
-    } else if (a === "--data-dir") o.dir = v;
+    } else if (a === "--data-dir") o.dir = argPath(v);
     else if (a === "--host") o.host = v;
     else if (a === "--port") {
       if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) return fail("BAD_PORT", `--port ${v}: a port is 0 to 65535 (0 takes any free one)`);

@@ -9,6 +9,7 @@ import { startWorker } from "./worker.js";
 import { startClusterOffice } from "./office.js";
 import { IdentityError } from "../evidence/identity.js";
 import { GatewayError } from "../errors.js";
+import { argPath } from "../../protocol/shell-path.js";
 
 /**
  * A worker's or an office's exit code when its start fails, by the reason's code. 1: what may pass
@@ -40,7 +41,7 @@ export async function runWorker(argv: string[]): Promise<void> {
   }
   let cfg;
   try {
-    cfg = loadClusterConfig(argv[i + 1]);
+    cfg = loadClusterConfig(argPath(argv[i + 1]));
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`gateway: ${e.code}: ${e.message}`);

@@ -23,6 +23,7 @@ import { Evidence } from "./service.js";
 import { parseWitnesses } from "./witness-client.js";
 import { cosignatures, witnessSize } from "../store/tlog.js";
 import { parseNote } from "../../protocol/note.js";
+import { argPath } from "../../protocol/shell-path.js";
 import { tombstones } from "../store/retention.js";
 import { X509Error, describeCertificate, installCertificate, signingCredentials, stationCsr, uninstallCertificate, pemCertificates } from "./x509.js";
 
@@ -155,9 +156,10 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     return 0;
   }
   if (noun === "x509" && verb === "csr") {
-    const out = flag(args, "--out");
+    const given = flag(args, "--out");
     const subject = flag(args, "--subject");
-    if (!out) throw new UsageError("USAGE", "x509 csr needs --out FILE");
+    if (!given) throw new UsageError("USAGE", "x509 csr needs --out FILE");
+    const out = argPath(given);
     writeFileSync(out, stationCsr(id, subject), { flag: "wx" });
     console.log(`certificate request for the station key written to ${out}`);
     return 0;
@@ -167,7 +169,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const anchor = flag(args, "--anchor");
     const key = flag(args, "--key");
     if (!cert) throw new UsageError("USAGE", "x509 install needs --cert FILE");
-    const r = installCertificate(store.dir, id, { certPem: readInput(cert, "--cert"), anchorPem: anchor ? readInput(anchor, "--anchor") : undefined, keyPem: key ? readInput(key, "--key") : undefined });
+    const r = installCertificate(store.dir, id, { certPem: readInput(argPath(cert), "--cert"), anchorPem: anchor ? readInput(argPath(anchor), "--anchor") : undefined, keyPem: key ? readInput(argPath(key), "--key") : undefined });
     await store.audit.append({ actor: flag(args, "--as") || "admin", action: "x509.install", target: r.fingerprint, details: { subject: r.subject, issuer: r.issuer } });
     console.log(`installed: ${r.subject} (issued by ${r.issuer}), SHA-256 ${r.fingerprint}; C2PA signing uses it from now on`);
     return 0;

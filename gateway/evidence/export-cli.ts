@@ -18,6 +18,7 @@ import { accountByName } from "../store/export.js";
 import { custodyCsv } from "./custody-report.js";
 import { custodyOfAccount, custodyOfRecording } from "./custody.js";
 import { ModelError } from "../model/model.js";
+import { argPath } from "../../protocol/shell-path.js";
 
 
 export const EXPORT_USAGE = `  export (--recording DEVICE/N [--from ISO --to ISO] | --case NUMBER) --reason R --out FILE [--grant ID]
@@ -96,12 +97,13 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
   const tz = store.policy.timeZone;
   const times = msg(lang, "times", tz);
   if (noun === "export") {
-    const out = flag(args, "--out");
+    const outGiven = flag(args, "--out");
     const rec = flag(args, "--recording");
     const kase = flag(args, "--case");
     const reason = flag(args, "--reason");
     const grant = flag(args, "--grant");
-    if (!out) throw new UsageError("USAGE", "export needs --out FILE");
+    if (!outGiven) throw new UsageError("USAGE", "export needs --out FILE");
+    const out = argPath(outGiven);
     if (existsSync(out)) throw new UsageError("OUT_EXISTS", `${out} exists: choose another file (an export never overwrites one)`);
     if (grant !== undefined && !/^[1-9][0-9]*$/.test(grant)) throw new UsageError("USAGE", "--grant is an approval id");
     // The file it is written to is made first, before anything is audited: one already there is

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { execFile, spawn } from "node:child_process";
 import { request } from "node:http";
 import type { IncomingMessage } from "node:http";
@@ -23,6 +23,7 @@ import { auditEntryHash } from "../../protocol/audit-entry.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 
 const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, "..", "..");
 let s: Station;
 let tmp: string;
 let base: string;
@@ -222,6 +223,24 @@ describe("the admin CLI in Chinese", () => {
     // zh-CN as the verifier takes it; a language it does not speak refused with a reason, not ignored.
     expect((await admin("integrity", "--lang", "zh-CN")).stdout).toMatch(/^合计/);
     expect(await admin("integrity", "--lang", "fr")).toMatchObject({ code: 2, stderr: expect.stringMatching(/^admin: USAGE: --lang is zh or en, not "fr"/m) });
+  }, 60000);
+});
+
+describe("the admin CLI and the verifier run through npm", () => {
+  it("take the paths typed on the command line from the folder they were typed in, not the project's", async () => {
+    // The reviewer works in a case folder outside the project: its token file there, the bundle written there, verified there.
+    const folder = join(tmp, "case-folder");
+    mkdirSync(folder);
+    writeFileSync(join(folder, "reviewer.token"), tokens.reviewer + "\n", { mode: 0o600 });
+    const npm = (...args: string[]) => run("npm", ["--prefix", ROOT, "run", "-s", ...args], { cwd: folder }).then((r) => ({ code: 0, ...r }), (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }));
+    const made = await npm("admin", "--", "export", "--recording", "BWC-E2/1", "--reason", "court order 2025-17", "--out", "case.zip", "--token-file", "reviewer.token", "--data-dir", relative(folder, s.dir));
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toContain(`written to ${join(folder, "case.zip")}`);
+    expect(existsSync(join(folder, "case.zip"))).toBe(true);
+    expect(existsSync(join(ROOT, "case.zip"))).toBe(false);
+    const v = await npm("verify", "--", "case.zip", "--station-key", s.gw.evidence.identity.verifierKey, "--lang", "en");
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/Result: PASS/);
   }, 60000);
 });
 

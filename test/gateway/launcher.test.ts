@@ -55,10 +55,12 @@ describe("bin/evrec-gateway", () => {
     expect(() => readdirSync(`/proc/${ours.ports.pid}/task`)).toThrow();
   }, 90000);
 
-  it("stops the gateway itself when npm start is told to stop (SIGTERM to npm, as a service manager sends it)", async () => {
-    const dataDir = tempDir();
-    const portsFile = join(dataDir, "ports.json");
-    const npm = spawn("npm", ["start", "--", "--data-dir", dataDir, "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0", "--ports-file", portsFile, "--scrub-mib-per-s", "0"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  it("stops the gateway itself when npm start is told to stop (SIGTERM to npm, as a service manager sends it); its paths are where npm start was typed", async () => {
+    // Typed in the station's own folder: --data-dir and --ports-file relative to it, not to the project.
+    const folder = tempDir();
+    const dataDir = join(folder, "station");
+    const portsFile = join(folder, "ports.json");
+    const npm = spawn("npm", ["--prefix", ROOT, "start", "--", "--data-dir", "station", "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0", "--ports-file", "ports.json", "--scrub-mib-per-s", "0"], { cwd: folder, stdio: ["ignore", "pipe", "pipe"] });
     let said = "";
     npm.stdout!.on("data", (b: Buffer) => (said += b.toString()));
     npm.stderr!.on("data", (b: Buffer) => (said += b.toString()));
@@ -68,6 +70,8 @@ describe("bin/evrec-gateway", () => {
       await until("ports file", () => existsSync(portsFile) || npm.exitCode !== null, 60000);
       expect(npm.exitCode, said).toBeNull();
       gateway = (JSON.parse(readFileSync(portsFile, "utf8")) as { pid: number }).pid;
+      expect(existsSync(join(dataDir, "gateway.db"))).toBe(true);
+      expect(said).toContain(`data in ${dataDir}`);
       npm.kill("SIGTERM");
       await exited;
       // The signal reached the gateway, which shut down as it does on its own SIGTERM; a shell

@@ -71,6 +71,21 @@ describe("provision CLI arguments", () => {
     expect(parseCli([...BASE.slice(0, 8), "--token-file", f])).toMatchObject({ options: { token: "evr_from_file" } });
   });
 
+  it("run through npm, reads --token-file and --bundle from the folder it was typed in, not the project's", async () => {
+    const folder = tempDir();
+    writeFileSync(join(folder, "admin.token"), "evr_from_file\n");
+    writeFileSync(join(folder, "recorder.min.js"), "print(1);\n");
+    const r = await new Promise<{ code: number; err: string }>((resolve) => {
+      const p = spawn("npm", ["--prefix", ROOT, "run", "-s", "provision", "--", "--port", "/dev/nonexistent-tty", "--serial", "BWC-0001", "--broker", "10.0.0.2:1883", "--gateway", "http://127.0.0.1:1", "--token-file", "admin.token", "--bundle", "recorder.min.js"], { cwd: folder });
+      let err = "";
+      p.stderr.on("data", (d) => (err += d));
+      p.on("close", (code) => resolve({ code: code ?? -1, err }));
+    });
+    // Both files read: it went on to ask the gateway, which is not there.
+    expect(r.err).toMatch(/PROVISION_GATEWAY_DOWN: the gateway at http:\/\/127\.0\.0\.1:1 did not answer/);
+    expect(r.code).toBe(1);
+  }, 30000);
+
   it("exit codes: 0 for --help, 2 for bad arguments, 1 for a missing bundle (before any port is opened)", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
