@@ -24,7 +24,7 @@ import { parseWitnesses } from "./witness-client.js";
 import { cosignatures, witnessSize } from "../store/tlog.js";
 import { parseNote } from "../../protocol/note.js";
 import { argPath } from "../../protocol/shell-path.js";
-import { tombstones } from "../store/retention.js";
+import { purgeStateOf, tombstones } from "../store/retention.js";
 import { X509Error, describeCertificate, installCertificate, signingCredentials, stationCsr, uninstallCertificate, pemCertificates } from "./x509.js";
 
 
@@ -236,6 +236,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     if (verb === "proof") {
       const t = target(args[2]);
       const leaf = await evidence.tlog.leafByRef(`recording:${t.device}/${t.recording}`);
+      if (!leaf && (await purgeStateOf(store.db, t.device, t.recording)) === undefined) throw new UsageError("UNKNOWN_RECORDING", `no recording ${t.device}/${t.recording} at this station (recording list ${t.device} shows its recordings)`);
       if (!leaf) throw new UsageError("NOT_LOGGED", `${t.device}/${t.recording} has no manifest in the log yet (sealed and settled recordings enter it within moments; admin log sync)`);
       const cp = await evidence.tlog.checkpoint();
       const proof = await evidence.tlog.inclusionProof(leaf.idx, cp.size);

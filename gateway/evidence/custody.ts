@@ -7,6 +7,9 @@ import type { Approvals, Item } from "../services/approvals.js";
 import * as xs from "../store/export.js";
 import { CUSTODY_AUDIT_ACTIONS, custodyLeafRef } from "./sources.js";
 import { leafByRef } from "../store/tlog.js";
+import { purgeStateOf } from "../store/retention.js";
+import { getAccount } from "../store/accounts.js";
+import { GatewayError } from "../errors.js";
 import { custodyRows } from "./custody-report.js";
 import { isoLocal } from "../../protocol/time.js";
 import type { CustodyRow } from "./custody-report.js";
@@ -40,6 +43,8 @@ export function custodyEventRef(e: BundleCustodyEvent): string | null {
  * export that was not written whole said so beside its entry.
  */
 export async function custodyOfRecording(db: Db, model: Model, approvals: Approvals, i: Item): Promise<CustodyRow[]> {
+  // A recording the station never held has no custody: a typo is said, not shown as an empty trail.
+  if ((await purgeStateOf(db, i.device, i.recording)) === undefined) throw new GatewayError("UNKNOWN_RECORDING", `no recording ${i.device}/${i.recording} at this station (recording list ${i.device} shows its recordings)`);
   const events = await custodyEvents(db, model, approvals, i);
   const rows = custodyRows(events, model.opts.timeZone);
   for (let k = 0; k < events.length; k++) {
@@ -71,6 +76,7 @@ function exportIdOf(details: unknown): string | null {
 /** What one account did to records: accesses, exports, denials, links, approvals; oldest first. */
 export async function custodyOfAccount(db: Db, account: string, tz: string): Promise<(CustodyRow & { item: string })[]> {
   const rows = await xs.auditEntriesBy(db, account, [...CUSTODY_AUDIT_ACTIONS, "clip.link", "clip.unlink", "approval.request", "approval.approve", "approval.deny"]);
+  if (!rows.length && !(await getAccount(db, account))) throw new GatewayError("UNKNOWN_ACCOUNT", `no account ${account} at this station (account list shows them)`);
   const out = rows.map((a) => ({ item: a.target ?? "", at: isoLocal(a.at, tz), atMs: a.at, account: a.actor, action: a.action, reason: a.reason ?? "", detail: a.details ?? "", proof: `audit ${a.seq}` }));
   return out;
 }

@@ -11,6 +11,9 @@ import { MediaUnavailableError } from "../store/media.js";
 import type { MediaReader } from "../store/media.js";
 import type { Db } from "../store/db.js";
 import * as store from "../store/scrub.js";
+import { deviceExists, recordingCount } from "../store/devices.js";
+import { purgeStateOf } from "../store/retention.js";
+import { GatewayError } from "../errors.js";
 import type { Finding } from "../store/scrub.js";
 import type { DeviceRegistry } from "../devices.js";
 import type { Alarms } from "../alarms.js";
@@ -111,8 +114,13 @@ export class Scrubber {
   readonly progress = { running: false, passes: 0, recordings: 0, bytes: 0, damaged: 0 };
   constructor(private db: Db, private media: MediaReader, private registry: DeviceRegistry, private o: { alarms?: Alarms; audit?: AuditLog; log?: Logger } = {}) {}
 
-  /** Scrub every stored recording (or those `opts` names), in (device, recording) order. */
+  /**
+   * Scrub every stored recording (or those `opts` names), in (device, recording) order. A device or
+   * recording named that the station does not hold is refused (UNKNOWN_DEVICE, UNKNOWN_RECORDING;
+   * an erased one PURGED): a typo must not read as a clean scrub of nothing.
+   */
   async run(opts: ScrubOptions = {}): Promise<ScrubReport> {
+    if (opts.device !== undefined) await this.named(opts.device, opts.recording);
     const now = opts.now ?? Date.now;
     const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()));
     const t0 = now();
@@ -136,6 +144,18 @@ export class Scrubber {
       this.progress.running = false;
       this.progress.passes++;
     }
+  }
+
+  /** Refuses a device, or a recording of it, the station holds nothing of. */
+  private async named(device: string, recording: number | undefined): Promise<void> {
+    // A device no longer registered may still have recordings here: those are scrubbed.
+    if (!(await deviceExists(this.db, device)) && (await recordingCount(this.db, device)) === 0) {
+      throw new GatewayError("UNKNOWN_DEVICE", `no device ${device} at this station: nothing to scrub (device list shows the station's devices)`);
+    }
+    if (recording === undefined) return;
+    const state = await purgeStateOf(this.db, device, recording);
+    if (state === undefined) throw new GatewayError("UNKNOWN_RECORDING", `no recording ${device}/${recording} at this station: nothing to scrub (recording list ${device} shows its recordings)`);
+    if (state === "purged") throw new GatewayError("PURGED", `${device}/${recording} was erased by retention: no media is left to scrub (tombstones shows what remains)`);
   }
 
   private async pass(opts: ScrubOptions, report: ScrubReport, t0: number, now: () => number, pace: ((n: number) => Promise<void>) | undefined, after: { device: string; recording: number } | null): Promise<ScrubReport> {

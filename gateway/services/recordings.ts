@@ -7,6 +7,7 @@ import { deviceIdOf, recordingIdOf, reasonOf } from "./context.js";
 import { GatewayError } from "../errors.js";
 import * as store from "../store/recordings.js";
 import { storageState } from "../store/scrub.js";
+import { deviceExists } from "../store/devices.js";
 import { purgeStateOf } from "../store/retention.js";
 import { clipConfidentiality } from "../store/links.js";
 import { endReasonOf } from "../../protocol/blocks.js";
@@ -66,6 +67,8 @@ export class RecordingService {
     const scope = caller.role === "officer" ? null : await this.ctx.scope(caller);
     if (caller.role === "officer" && !caller.officerBadge) throw new GatewayError("NO_UNIT_SCOPE", `account ${caller.name} is tied to no officer`);
     const rows = await store.listRecordings(this.ctx.db, { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined });
+    // A device the station never knew is a typo, not a device with nothing to show.
+    if (device !== undefined && !rows.length && !(await deviceExists(this.ctx.db, device))) throw new GatewayError("UNKNOWN_DEVICE", `no device ${device} at this station (device list shows the station's devices)`);
     const cases = await store.linkedCases(this.ctx.db);
     const out: RecordingListing[] = [];
     for (const r of rows) {

@@ -84,6 +84,18 @@ describe("scrub", () => {
     expect(r.bytes).toBe(9000 + 4000 + 4000 + 2500);
   });
 
+  it("refuses a device or a recording the station does not hold, saying so: a typo is not a clean scrub", async () => {
+    const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "scrub", ...args, "--data-dir", dir, ...(db ? ["--db", db] : [])]).then((x) => ({ code: 0, out: x.stdout, err: x.stderr }), (e) => ({ code: e.code as number, out: e.stdout as string, err: e.stderr as string }));
+    const typo = await cli("--device", "BWC-SRC");
+    expect(typo).toMatchObject({ code: 1, out: "" });
+    expect(typo.err).toContain("admin: UNKNOWN_DEVICE: no device BWC-SRC at this station");
+    const missing = await cli("--device", DEV, "--recording", "40");
+    expect(missing).toMatchObject({ code: 1, out: "" });
+    expect(missing.err).toContain(`admin: UNKNOWN_RECORDING: no recording ${DEV}/40 at this station`);
+    // What it holds is scrubbed as before.
+    expect(await gw.evidence.scrubber.run({ device: DEV, recording: 2 })).toMatchObject({ recordings: 1, chunks: 2, damaged: [] });
+  });
+
   it("stops, marking nothing, when the media can't be reached (MEDIA_UNAVAILABLE): an outage is not damage", async () => {
     const state = async () => ((await (await api("/api/recordings")).json()) as { device: string; recording: number; storageState: string }[]).find((r) => r.device === DEV && r.recording === 2)?.storageState;
     const corruptions = async () => (await gw.audit.list({ action: "storage.corrupt", limit: 1000 })).length;

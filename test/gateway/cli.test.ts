@@ -63,4 +63,19 @@ describe("admin CLI", () => {
     expect(bad.code).toBe(1);
     expect(bad.out).toContain("TRUNCATED");
   });
+
+  it("refuses a device, recording or account it does not hold with its reason code, not an empty answer", async () => {
+    const refused = async (args: string[], code: string) => {
+      const r = await admin(...args);
+      expect({ code: r.code, out: r.out }, args.join(" ")).toEqual({ code: 1, out: "" });
+      expect(r.err).toMatch(new RegExp(`^admin: ${code}: `));
+      return r.err;
+    };
+    expect(await refused(["recording", "list", "BWC-06O1"], "UNKNOWN_DEVICE")).toContain("no device BWC-06O1");
+    expect(await refused(["custody", "--recording", "BWC-0601/7"], "UNKNOWN_RECORDING")).toContain("no recording BWC-0601/7");
+    expect(await refused(["custody", "--account", "le"], "UNKNOWN_ACCOUNT")).toContain("no account le");
+    expect(await refused(["log", "proof", "BWC-0601/7"], "UNKNOWN_RECORDING")).toContain("no recording BWC-0601/7");
+    // A device the station holds, with nothing recorded yet, is listed as such.
+    expect(await admin("recording", "list", "BWC-0601", "--json")).toMatchObject({ code: 0, out: "[]\n" });
+  });
 });
