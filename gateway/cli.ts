@@ -48,6 +48,44 @@ function parse(argv: string[]): { words: string[]; flags: Map<string, string> } 
   return { words, flags };
 }
 
+/** Options any command takes. */
+const GLOBAL = ["--data-dir", "--db", "--cluster", "--token-file", "--json", "--lang", "--help", "-h"];
+
+/**
+ * Each command's own options, as --help gives them (alternatives split at |); a listing takes --csv.
+ * An option given to a command that does not take it is refused: it would be ignored.
+ */
+const COMMAND_OPTIONS: Record<string, string[]> = {
+  "device add": ["--root-out", "--kind", "--unit"], "device list": ["--csv"], "device revoke|lost|retire|activate|provision": ["--reason"], "device unit": ["--reason"],
+  "recording list": ["--csv"],
+  "account add": ["--badge"], "account list": ["--csv"], "account password": [], "account disable|enable": ["--reason"],
+  "token issue": [], "token revoke": ["--reason"],
+  "unit add": ["--parent"], "unit list": ["--csv"], "unit ratio": ["--reason"],
+  "officer add": ["--unit", "--role", "--cert", "--valid-from", "--valid-to"], "officer list": ["--csv"], "officer edit": ["--name", "--role", "--cert", "--valid-from", "--valid-to", "--reason"],
+  "officer transfer": ["--unit", "--reason"], "officer deactivate|reactivate": ["--reason"],
+  "case add": ["--unit", "--category", "--activity", "--from", "--to", "--confidentiality", "--policy", "--room"], "case list": ["--csv"],
+  "assign": ["--badge", "--room", "--force", "--reason"], "return": [], "link|unlink": ["--reason"],
+  "ratios": ["--unit", "--csv"], "stats": ["--from", "--to", "--by", "--csv"], "coverage": ["--csv"], "integrity": ["--csv"],
+  "alarm list": ["--csv"], "alarm clear": ["--reason"], "audit verify": [], "audit list": ["--actor", "--action", "--target", "--limit", "--csv"],
+  "station-key": [], "x509 show|uninstall": [], "x509 csr": ["--out", "--subject"], "x509 install": ["--cert", "--anchor", "--key"],
+  "scrub": ["--device", "--recording"], "log status|sync": ["--witnesses"], "log verify|proof": [],
+  "retention": ["--due", "--csv"], "hold|release|undelete": ["--reason"], "purge": ["--dry-run"], "tombstones": ["--csv"],
+  "export": ["--recording", "--from", "--to", "--case", "--reason", "--out", "--grant"],
+  "approval request": ["--export", "--view", "--recording", "--case", "--reason", "--hours"], "approval list": ["--pending", "--csv"],
+  "approval approve": ["--reason", "--hours"], "approval deny": ["--reason"], "approval approvers": ["--csv"], "approval approver": ["--reason"],
+  "custody": ["--recording", "--account", "--csv"],
+};
+
+/** A command's own options by its words ("device add", "scrub"); undefined for words that are no command. */
+function optionsOf(noun: string, verb: string | undefined): string[] | undefined {
+  for (const [key, opts] of Object.entries(COMMAND_OPTIONS)) {
+    const [n, v] = key.split(" ");
+    if (!n.split("|").includes(noun)) continue;
+    if (v === undefined || (verb !== undefined && v.split("|").includes(verb))) return opts;
+  }
+  return undefined;
+}
+
 interface Out {
   lang: Lang;
   tz: string;
@@ -93,9 +131,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(help);
     return words.length || f("--help") || f("-h") ? 0 : 2;
   }
-  // An option the help names nowhere is a typo, refused: it would otherwise take the next word as
-  // its value (a --data-dir after it among them) and go unheeded.
-  const known = new Set([...(help.match(/--[a-z][a-z0-9-]*/g) ?? []), "--help", "-h", "--as"]);
+  // An option no command takes is a typo, refused: it would otherwise take the next word as its
+  // value (a --data-dir after it among them) and go unheeded.
+  const known = new Set([...GLOBAL, ...Object.values(COMMAND_OPTIONS).flat(), "--as"]);
   const unknown = [...flags.keys()].filter((k) => !known.has(k));
   if (unknown.length) {
     console.error(`admin: USAGE: ${lang === "zh" ? `未知选项 ${unknown.join(", ")} (见 --help)` : `unknown option ${unknown.join(", ")} (see --help)`}`);
@@ -109,6 +147,15 @@ async function main(argv: string[]): Promise<number> {
     console.error(`admin: USAGE: ${lang === "zh" ? "--as 已取消: 以令牌所属账户操作 (--token-file)" : "--as is gone: the CLI acts as the account its token proves (--token-file)"}`);
     return 2;
   }
+  // One another command takes is refused too (recording list --device D listed every device's).
+  const own = optionsOf(words[0], words[1]);
+  const misplaced = own ? [...flags.keys()].filter((k) => !GLOBAL.includes(k) && !own.includes(k)) : [];
+  if (misplaced.length) {
+    const cmd = words.slice(0, optionsOf(words[0], undefined) ? 1 : 2).join(" ");
+    const takes = own!.length ? own!.join(", ") : lang === "zh" ? "无" : "none";
+    console.error(`admin: USAGE: ${lang === "zh" ? `${cmd} 不接受 ${misplaced.join(", ")} (它的选项: ${takes}; 见 --help)` : `${cmd} does not take ${misplaced.join(", ")} (its options: ${takes}; see --help)`}`);
+    return 2;
+  }
   let config;
   // --cluster FILE: a region's store, as its workers and office see it (their database, their media in JetStream).
   let cluster: ClusterConfig | null = null;
@@ -117,7 +164,7 @@ async function main(argv: string[]): Promise<number> {
       if (f("--data-dir") || f("--db")) throw new ConfigError("--cluster takes the data directory and database from its file's gateway section: give it without --data-dir and --db");
       cluster = loadClusterConfig(argPath(f("--cluster")!));
       config = cluster.gateway;
-    } else config = loadConfig([...(f("--data-dir") ? ["--data-dir", f("--data-dir")!] : []), ...(f("--db") ? ["--db", f("--db")!] : [])], process.env).config;
+    } else config = loadConfig(["--data-dir", "--db", "--witnesses"].flatMap((k) => (f(k) ? [k, f(k)!] : [])), process.env).config;
   } catch (e) {
     if (e instanceof ConfigError) { console.error(`admin: ${e.code}: ${e.message}`); return 2; }
     throw e;
@@ -363,6 +410,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
   }
   if (noun === "assign") {
     if (!verb) throw new GatewayError("USAGE", "assign needs <DEVICE> and --badge B or --room R");
+    if (f("--badge") !== undefined && f("--room") !== undefined) throw new GatewayError("USAGE", "assign takes --badge B (an officer) or --room R (a fixed device's room), not both");
     const to = f("--badge") ? { badge: f("--badge")! } : f("--room") ? { room: f("--room")! } : null;
     if (!to) throw new GatewayError("USAGE", "assign needs --badge B or --room R");
     const a = await s.model.checkOut(me, verb, to, undefined, { force: !!f("--force"), reason });
@@ -459,7 +507,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     for (const k of ["--cert", "--reason", "--from", "--to", "--out", "--subject", "--anchor", "--key", "--device", "--recording", "--due"]) taken[k] = f(k);
     taken["--as"] = me.name;
     const rest = words.slice();
-    if (f("--dry-run")) rest.push("--dry-run");
+    for (const k of ["--dry-run", "--csv"]) if (f(k)) rest.push(k);
     return evidenceCommand(store, config, rest, out.mode === "json", taken, out.lang);
   }
   return 2;

@@ -1,6 +1,6 @@
 // The admin CLI's evidence commands (`npm run admin -- station-key | x509 ...`): cli.ts hands
 // them the opened store and the arguments left after its own flags.
-import { localTime } from "../output.js";
+import { csv, localTime } from "../output.js";
 import { isoLocal } from "../../protocol/time.js";
 import type { Lang } from "../output.js";
 import { peopleTable, word } from "../cli-text.js";
@@ -41,8 +41,10 @@ export const EVIDENCE_USAGE = `  station-key            the station's Ed25519 pu
   x509 uninstall         go back to the station's own certificate
   scrub [--device D] [--recording N]   re-hash stored media against the stored headers and recompute the chains
                          now (at full speed); what no longer matches raises STORAGE_CORRUPT; exit 1 if damage is found
-  log status             the transparency log: origin, size, latest checkpoint, its cosignatures, each witness
-  log sync               bring the log up to date now and ask the witnesses (--witnesses) to cosign
+  log status [--witnesses 'URL KEY,...']   the transparency log: origin, size, latest checkpoint, its
+                         cosignatures, each witness
+  log sync [--witnesses 'URL KEY,...']   bring the log up to date now and ask the witnesses to cosign (the
+                         gateway's: EVREC_WITNESSES or --witnesses, given here as to npm start)
   log verify             replay the log against what the station holds: leaves, checkpoints and signatures,
                          tile hashes, and what leaves anchor (audit log heads, seal blocks, custody events);
                          exit 1 on any problem
@@ -258,7 +260,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const retention = new Retention(store.db, store.media, tlog, store.audit, { days: config.retentionDays, undeleteDays: config.undeleteDays },
       { alarms: new Alarms(store.db), sync: () => syncSources(store.db, id, store.audit, tlog, Date.now) });
     const actor = flag(args, "--as") || "admin";
-    const show = (rows: object[]) => (json ? console.log(JSON.stringify(rows, null, 1)) : console.log(peopleTable(lang, rows)));
+    const show = (rows: object[]) => (json ? console.log(JSON.stringify(rows, null, 1)) : args.includes("--csv") ? process.stdout.write(csv(rows as Record<string, unknown>[])) : console.log(peopleTable(lang, rows)));
     if (noun === "retention") {
       const due = flag(args, "--due");
       if (due === undefined) show(placementRows(await retention.list(), store.policy.timeZone, lang));

@@ -1,7 +1,8 @@
 // The admin CLI's export, approval and custody commands (`npm run admin -- export | approval |
 // custody ...`): cli.ts hands them the opened store and the arguments left after its own flags.
 // The CLI hands over the account its token proved (as --as); the account must be active.
-import { localTime } from "../output.js";
+import { csv, localTime } from "../output.js";
+import { isoLocal } from "../../protocol/time.js";
 import type { Lang } from "../output.js";
 import { msg, peopleTable, word } from "../cli-text.js";
 import { closeSync, createWriteStream, existsSync, openSync, renameSync, rmSync } from "node:fs";
@@ -165,6 +166,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     if (verb === "list") {
       const rows = await approvals.list(args.includes("--pending") ? { state: "pending" } : {});
       if (json) console.log(JSON.stringify(rows, null, 1));
+      else if (args.includes("--csv")) process.stdout.write(csv(rows.map((a) => ({ ...show(a, tz), validUntil: a.validUntil ? isoLocal(a.validUntil, tz) : "" }))));
       else if (!rows.length) console.log(word(lang, "none"));
       else console.log(`${peopleTable(lang, rows.map((a) => show(a, tz)))}\n${times}`);
       return 0;
@@ -181,6 +183,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     if (verb === "approvers") {
       const rows = await approvals.releaseApprovers();
       if (json) console.log(JSON.stringify(rows, null, 1));
+      else if (args.includes("--csv")) process.stdout.write(csv(rows.map((r) => ({ account: r.account, addedBy: r.added_by, added: isoLocal(r.added_at, tz) }))));
       else if (!rows.length) console.log(msg(lang, "noApprovers"));
       else console.log(`${peopleTable(lang, rows.map((r) => ({ account: r.account, addedBy: r.added_by, added: localTime(r.added_at, tz) })))}\n${times}`);
       return 0;

@@ -78,4 +78,22 @@ describe("admin CLI", () => {
     // A device the station holds, with nothing recorded yet, is listed as such.
     expect(await admin("recording", "list", "BWC-0601", "--json")).toMatchObject({ code: 0, out: "[]\n" });
   });
+  it("refuses an option the command does not take, and gives CSV wherever a listing is asked for with --csv", async () => {
+    // An option of another command would be ignored: this listed every device's recordings.
+    const other = await admin("recording", "list", "--device", "BWC-0601");
+    expect({ code: other.code, out: other.out }).toEqual({ code: 2, out: "" });
+    expect(other.err).toMatch(/^admin: USAGE: recording list does not take --device \(its options: --csv; see --help\)/);
+    const both = await admin("assign", "BWC-0601", "--badge", "T1", "--room", "R1");
+    expect(both.code).toBe(1);
+    expect(both.err).toMatch(/^admin: USAGE: assign takes --badge B \(an officer\) or --room R \(a fixed device's room\), not both/);
+    // The witnesses log sync asks are the ones given, as to the gateway.
+    const witnesses = await admin("log", "status", "--witnesses", "https://witness.example");
+    expect(witnesses.code).toBe(1);
+    expect(witnesses.err).toMatch(/^admin: WITNESS_CONFIG: /);
+    expect((await admin("approval", "approver", "add", "lee", "--reason", "designated by the station head")).code).toBe(0);
+    const approvers = await admin("approval", "approvers", "--csv");
+    expect(approvers.code).toBe(0);
+    expect(approvers.out).toMatch(/^account,addedBy,added\r\nlee,admin,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+08:00\r\n$/);
+    expect(await admin("station-key", "--csv")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^admin: USAGE: station-key does not take --csv/) });
+  });
 });
