@@ -30,22 +30,30 @@ import { argPath } from "../protocol/shell-path.js";
 // --export, --view and --pending belong to the approval commands (evidence/export-cli.ts).
 const BOOLEAN = new Set(["--json", "--csv", "--dry-run", "--force", "--help", "-h", "--export", "--view", "--pending"]);
 
-/** Split argv into positional words and --flags (each flag once; booleans take no value). */
-function parse(argv: string[]): { words: string[]; flags: Map<string, string> } {
+/**
+ * Split argv into positional words and --flags (each flag once; booleans take no value), and the
+ * words as typed with each --flag=value as --flag value (`args`, for commands that read repeated flags).
+ */
+function parse(argv: string[]): { words: string[]; flags: Map<string, string>; args: string[] } {
   const words: string[] = [];
   const flags = new Map<string, string>();
+  const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a.startsWith("--") || a === "-h") {
       const eq = a.indexOf("=");
       const name = eq > 0 ? a.slice(0, eq) : a;
-      if (BOOLEAN.has(name)) { flags.set(name, "1"); continue; }
+      if (BOOLEAN.has(name)) { flags.set(name, "1"); args.push(name); continue; }
       const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
       if (v === undefined) throw new GatewayError("USAGE", `${name} needs a value`);
       flags.set(name, v);
-    } else words.push(a);
+      args.push(name, v);
+    } else {
+      words.push(a);
+      args.push(a);
+    }
   }
-  return { words, flags };
+  return { words, flags, args };
 }
 
 /** Options any command takes. */
@@ -211,7 +219,7 @@ async function main(argv: string[]): Promise<number> {
   const out = output(lang, store.policy.timeZone, f("--json") ? "json" : f("--csv") ? "csv" : "table");
   try {
     const me = await s.accounts.authenticate(token);
-    const code = await command(s, me, words, f, out, store, config, argv);
+    const code = await command(s, me, words, f, out, store, config, parsed.args);
     if (code === 2) console.error(help);
     return code;
   } catch (e) {
@@ -491,13 +499,12 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     // Export, approval and custody: open to every role, each command checks its own rights (a
     // grant, an approver, the scope); they read their own flags, some repeated (--recording), from
     // the words as typed, less the CLI's own.
-    const own = new Set(["--data-dir", "--db", "--token-file", "--lang"]);
+    const own = new Set(["--data-dir", "--db", "--cluster", "--token-file", "--lang"]);
     const rest: string[] = [];
     for (let i = 0; i < argv.length; i++) {
       const a = argv[i];
       if (own.has(a)) { i++; continue; }
-      if (a === "--json" || [...own].some((o) => a.startsWith(o + "="))) continue;
-      rest.push(a);
+      if (a !== "--json") rest.push(a);
     }
     return exportCommand(store, config, rest, out.mode === "json", { "--as": me.name }, out.lang);
   }

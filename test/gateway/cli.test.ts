@@ -96,4 +96,12 @@ describe("admin CLI", () => {
     expect(approvers.out).toMatch(/^account,addedBy,added\r\nlee,admin,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+08:00\r\n$/);
     expect(await admin("station-key", "--csv")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^admin: USAGE: station-key does not take --csv/) });
   });
+  it("takes --option=value in the export, approval and custody commands as everywhere else", async () => {
+    const made = await admin("export", "--case=K-404", "--reason=court order 2026-17", `--out=${join(dir, "k404.zip")}`);
+    expect(made.code).toBe(1);
+    expect(made.err).toMatch(/admin: CASE_NOT_FOUND: no case K-404/);
+    const asked = await admin("approval", "request", "--export", "--case=K-404", "--reason=court order 2026-17");
+    expect(asked.err).toMatch(/admin: CASE_NOT_FOUND: no case K-404/);
+    expect(await admin("custody", "--account=lee", "--csv")).toMatchObject({ code: 0, err: "" });
+  });
 });
