@@ -43,7 +43,7 @@ function main(argv: string[]): Promise<void> | number {
     else if (a === "--log") o.logs.push(v);
     else if (a === "--logs-file") {
       let text: string;
-      try { text = readFileSync(argPath(v), "utf8"); } catch (e) { return fail("LOGS_FILE", `can't read ${argPath(v)}: ${(e as Error).message}`); }
+      try { text = readFileSync(argPath(v), "utf8"); } catch (e) { return fail("FILE_UNREADABLE", `can't read --logs-file ${argPath(v)}: ${(e as Error).message}`); }
       o.logs.push(...text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")));
     } else if (a === "--data-dir") o.dir = argPath(v);
     else if (a === "--host") o.host = v;

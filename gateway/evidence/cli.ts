@@ -162,7 +162,14 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const subject = flag(args, "--subject");
     if (!given) throw new UsageError("USAGE", "x509 csr needs --out FILE");
     const out = argPath(given);
-    writeFileSync(out, stationCsr(id, subject), { flag: "wx" });
+    try {
+      writeFileSync(out, stationCsr(id, subject), { flag: "wx" });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") throw new UsageError("OUT_EXISTS", `${out} exists: choose another file (a request is never written over one)`);
+      if (typeof code === "string") throw new UsageError("OUT_UNWRITABLE", `${out} can't be made: ${(e as Error).message}`);
+      throw e;
+    }
     console.log(`certificate request for the station key written to ${out}`);
     return 0;
   }

@@ -91,6 +91,12 @@ describe("station signing identity", () => {
   it("installs an agency certificate issued for the station key's request, and refuses one outside the profile", async () => {
     const dir = fresh();
     expect((await admin(dir, "x509", "csr", "--out", join(dir, "station.csr"), "--subject", "/C=CN/O=Agency/CN=station-1")).code).toBe(0);
+    // Never written over a file, nor where it can't be: said with a reason code.
+    const again = await admin(dir, "x509", "csr", "--out", join(dir, "station.csr"));
+    expect(again.code).toBe(1);
+    expect(again.err).toContain(`admin: OUT_EXISTS: ${join(dir, "station.csr")} exists: choose another file`);
+    const nowhere = await admin(dir, "x509", "csr", "--out", join(dir, "no-dir", "station.csr"));
+    expect(nowhere.err).toContain(`admin: OUT_UNWRITABLE: ${join(dir, "no-dir", "station.csr")} can't be made`);
     const ag = fresh();
     ossl(ag, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "30", "-subj", "/O=Agency/CN=Agency Root",
       "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign");

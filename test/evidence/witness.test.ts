@@ -202,7 +202,7 @@ describe("npm run witness", () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const w = (...args: string[]) => cli("--name", "witness.cli.example/w", "--data-dir", join(dir, "w"), ...args).exit;
     let r = await w("--logs-file", join(dir, "no-such-file"));
-    expect([r.code, r.err]).toEqual([2, `witness: LOGS_FILE: can't read ${join(dir, "no-such-file")}: ENOENT: no such file or directory, open '${join(dir, "no-such-file")}'\n`]);
+    expect([r.code, r.err]).toEqual([2, `witness: FILE_UNREADABLE: can't read --logs-file ${join(dir, "no-such-file")}: ENOENT: no such file or directory, open '${join(dir, "no-such-file")}'\n`]);
     r = await w("--port", "99999");
     expect([r.code, r.err]).toEqual([2, "witness: BAD_PORT: --port 99999: a port is 0 to 65535 (0 takes any free one)\n"]);
     writeFileSync(join(dir, "a-file"), "");
