@@ -153,4 +153,16 @@ describe("retention", () => {
     // Seven CLI processes, each a Node start that compiles the CLI's TypeScript: about 1 s each in
     // CI, over 4 s each beside the rest of the suite and one busy process (the 30 s default ran out).
   }, 120000);
+  it("gives the admin CLI's retention dates in the station's time zone, as its other tables", async () => {
+    const p = (await retention.list()).find((x) => x.device === DEV && x.recording === 5)!;
+    expect(p.category).toBe("routine");
+    // A zone whose date differs from UTC's at that moment of the day: a UTC date would show.
+    const zone = new Date(p.retainUntil!).getUTCHours() >= 10 ? "Pacific/Kiritimati" : "Etc/GMT+12";
+    const local = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(p.retainUntil!);
+    expect(local).not.toBe(new Date(p.retainUntil!).toISOString().slice(0, 10));
+    cliEnv = { EVREC_TIME_ZONE: zone };
+    const list = await admin("retention", "--json");
+    cliEnv = {};
+    expect(JSON.parse(list.out).find((x: { recording: string }) => x.recording === `${DEV}/5`)).toMatchObject({ category: "routine", keepUntil: local });
+  }, 60000);
 });
