@@ -82,7 +82,7 @@ export const MODEL_DEFAULTS: ModelOptions = {
 export type ModelErrorCode =
   | "BAD_OPTION" | "BAD_INPUT" | "BAD_LEVEL" | "BAD_ROLE" | "BAD_DATE" | "BAD_CERT" | "BAD_TIME" | "BAD_KIND"
   | "BAD_CATEGORY" | "BAD_POLICY" | "POLICY_TOO_WEAK" | "BAD_WINDOW" | "BAD_CONFIDENTIALITY"
-  | "UNIT_NOT_FOUND" | "OFFICER_NOT_FOUND" | "DEVICE_NOT_FOUND" | "CASE_NOT_FOUND" | "CLIP_NOT_FOUND"
+  | "UNIT_NOT_FOUND" | "OFFICER_NOT_FOUND" | "UNKNOWN_DEVICE" | "CASE_NOT_FOUND" | "UNKNOWN_RECORDING"
   | "DUPLICATE_BADGE" | "DUPLICATE_CASE" | "OFFICER_INACTIVE" | "CERT_INVALID"
   | "DEVICE_BUSY" | "DEVICE_NOT_USABLE" | "NOT_BODY_WORN" | "NOT_FIXED" | "NOT_CHECKED_OUT" | "ASSIGNMENT_OVERLAP"
   | "REASON_REQUIRED" | "ACTOR_REQUIRED" | "ALREADY_LINKED" | "NOT_LINKED" | "BAD_ACTIVITY" | "BAD_RATIO" | "NO_CHANGE";
@@ -459,7 +459,7 @@ export class Model {
 
   private async device(deviceId: string): Promise<DeviceRow> {
     const d = await devices.getDevice(this.db, deviceId);
-    if (!d) throw new ModelError("DEVICE_NOT_FOUND", `no device ${deviceId}`);
+    if (!d) throw new ModelError("UNKNOWN_DEVICE", `no device ${deviceId}`);
     return d;
   }
 
@@ -579,7 +579,7 @@ export class Model {
 
   private async clip(deviceId: string, recordingId: number): Promise<ClipRow> {
     const r = await clipRow(this.db, deviceId, recordingId);
-    if (!r) throw new ModelError("CLIP_NOT_FOUND", `no recording ${recordingId} from device ${deviceId}`);
+    if (!r) throw new ModelError("UNKNOWN_RECORDING", `no recording ${deviceId}/${recordingId}`);
     return r;
   }
 

@@ -170,7 +170,7 @@ export class ModelService {
       await this.inScope(caller, off.unitId, "checking a device out");
     }
     const seen = await devices.lastStatus(this.ctx.db, device);
-    if (!seen) throw new GatewayError("DEVICE_NOT_FOUND", `no device ${device}`);
+    if (!seen) throw new GatewayError("UNKNOWN_DEVICE", `no device ${device}`);
     const check = preDutyCheck(seen.last_status ? JSON.parse(seen.last_status) : null, seen.last_seen, this.ctx.now(), this.ctx.policy.checkout);
     let forced: string | null = null;
     if (check.refuse.length) {

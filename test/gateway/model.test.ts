@@ -130,7 +130,7 @@ describe("checkout", () => {
     expect(await code(model.checkOut("CAM-R1", { badge: "420102" }, t))).toBe("NOT_BODY_WORN");
     expect(await code(model.checkOut("BWC-09", { badge: "420102" }, t))).toBe("DEVICE_NOT_USABLE");
     expect(await code(model.checkOut("BWC-01", { room: "Interview 1" }, t))).toBe("NOT_FIXED");
-    expect(await code(model.checkOut("BWC-02", { badge: "420102" }, t))).toBe("DEVICE_NOT_FOUND");
+    expect(await code(model.checkOut("BWC-02", { badge: "420102" }, t))).toBe("UNKNOWN_DEVICE");
     expect(await code(model.returnDevice("BWC-01", t - 1))).toBe("BAD_TIME");
     await model.returnDevice("BWC-01", t + 60000);
     expect(await code(model.returnDevice("BWC-01", t + 70000))).toBe("NOT_CHECKED_OUT");
@@ -173,7 +173,7 @@ describe("clips and cases", () => {
     expect(await model.clipOfficer("BWC-01", 2)).toBeNull();
     expect((await model.clipOfficer("BWC-01", 3))?.badge).toBe("420102");
     expect(await model.clipOfficer("CAM-R1", 1)).toBeNull();
-    expect(await code(model.clipOfficer("BWC-01", 4))).toBe("CLIP_NOT_FOUND");
+    expect(await code(model.clipOfficer("BWC-01", 4))).toBe("UNKNOWN_RECORDING");
   });
 
   it("hands a device over cleanly when it is returned and checked out again in the same instant", async () => {
