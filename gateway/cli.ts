@@ -8,6 +8,7 @@ import { prepareDataDir } from "./datadir.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { openStore } from "./gateway.js";
 import { Services } from "./services/index.js";
+import { Approvals } from "./services/approvals.js";
 import type { Caller } from "./services/index.js";
 import { GatewayError } from "./errors.js";
 import { IdentityError } from "./evidence/identity.js";
@@ -81,7 +82,7 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   "export": ["--recording", "--from", "--to", "--case", "--reason", "--out", "--grant"],
   "approval request": ["--export", "--view", "--recording", "--case", "--reason", "--hours"], "approval list": ["--pending", "--csv"],
   "approval approve": ["--reason", "--hours"], "approval deny": ["--reason"], "approval approvers": ["--csv"], "approval approver": ["--reason"],
-  "custody": ["--recording", "--account", "--csv"],
+  "custody": ["--recording", "--account", "--reason", "--csv"],
 };
 
 /** A command's own options by its words ("device add", "scrub"); undefined for words that are no command. */
@@ -215,7 +216,8 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const alarms = new Alarms(store.db, undefined, { audit: store.audit });
-  const s = new Services({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, accounts: store.accounts, alarms, policy: store.policy, media: store.media, live: {} });
+  const s = new Services({ db: store.db, audit: store.audit, model: store.model, registry: store.registry, accounts: store.accounts, alarms, policy: store.policy, media: store.media, dataDir: store.dir, live: {},
+    approvals: new Approvals(store.db, store.audit, store.model) });
   const out = output(lang, store.policy.timeZone, f("--json") ? "json" : f("--csv") ? "csv" : "table");
   try {
     const me = await s.accounts.authenticate(token);
@@ -506,7 +508,10 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
       if (own.has(a)) { i++; continue; }
       if (a !== "--json") rest.push(a);
     }
-    return exportCommand(store, config, rest, out.mode === "json", { "--as": me.name }, out.lang);
+    return exportCommand(store, config, rest, out.mode === "json", { "--as": me.name }, {
+      recording: (i, why) => s.recordings.custody(me, i.device, i.recording, why),
+      account: (name) => s.audit.custodyOfAccount(me, name),
+    }, out.lang);
   }
   if (EVIDENCE_COMMANDS.has(noun)) {
     if (me.role !== "admin") throw new GatewayError("ROLE_FORBIDDEN", `${noun} needs the admin role; ${me.name} is ${me.role}`);

@@ -17,7 +17,7 @@ import type { Actor, Approval, Item } from "../services/approvals.js";
 import { ExportError, prepareExport, writeAndKeep } from "./export.js";
 import { accountByName } from "../store/export.js";
 import { custodyCsv } from "./custody-report.js";
-import { custodyOfAccount, custodyOfRecording } from "./custody.js";
+import type { CustodyRow } from "./custody-report.js";
 import { ModelError } from "../model/model.js";
 import { argPath } from "../../protocol/shell-path.js";
 
@@ -32,8 +32,9 @@ export const EXPORT_USAGE = `  export (--recording DEVICE/N [--from ISO --to ISO
   approval deny <ID> --reason R
   approval approvers              the accounts designated to approve releases
   approval approver add|remove <ACCOUNT> --reason R   (admin)
-  custody (--recording DEVICE/N | --account NAME) [--csv]   every link, access, approval and export, with account,
-                         time and reason
+  custody (--recording DEVICE/N --reason R | --account NAME) [--csv]   every link, access, approval and export,
+                         with account, time and reason; a recording's as a retrieval (your scope, audited), an
+                         account's from the audit log (admin)
 `;
 
 export const EXPORT_COMMANDS: ReadonlySet<string> = new Set(["export", "approval", "custody"]);
@@ -70,12 +71,18 @@ function hours(s: string | undefined): number | undefined {
 /** An approval as a table's row; its times in the station's zone (`tz`), as every table of the CLI. */
 const show = (a: Approval, tz: string) => ({ id: a.id, kind: a.kind, requester: a.requester, items: a.caseNumber ? `case ${a.caseNumber} (${a.items.length})` : a.items.map((i) => `${i.device}/${i.recording}`).join(" "), reason: a.reason, state: a.state, decidedBy: a.decidedBy ?? "", validUntil: a.validUntil ? localTime(a.validUntil, tz) : "" });
 
+/** Custody as the service layer gives it to the CLI's account: its rules, its scope and its audit entry. */
+export interface CustodyReader {
+  recording(item: Item, reason: string | undefined): Promise<CustodyRow[]>;
+  account(name: string): Promise<(CustodyRow & { item: string })[]>;
+}
+
 /** Run one export, approval or custody command; returns the exit code. */
-export async function exportCommand(store: Store, config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined> = {}, lang: Lang = "en"): Promise<number> {
+export async function exportCommand(store: Store, config: GatewayConfig, argv: string[], json: boolean, already: Record<string, string | undefined>, custody: CustodyReader, lang: Lang = "en"): Promise<number> {
   const args = argv.slice();
   taken = already;
   try {
-    return await run(store, config, args, json, lang);
+    return await run(store, config, args, json, custody, lang);
   } catch (e) {
     if (e instanceof UsageError || e instanceof ApprovalError || e instanceof ExportError || e instanceof ModelError) {
       console.error(`admin: ${e.code}: ${e.message}`);
@@ -91,7 +98,7 @@ async function actorOf(store: Store, name: string): Promise<Actor> {
   return a;
 }
 
-async function run(store: Store, config: GatewayConfig, args: string[], json: boolean, lang: Lang): Promise<number> {
+async function run(store: Store, config: GatewayConfig, args: string[], json: boolean, custody: CustodyReader, lang: Lang): Promise<number> {
   const [noun, verb] = args;
   const actor = await actorOf(store, flag(args, "--as") || "admin");
   const approvals = new Approvals(store.db, store.audit, store.model);
@@ -201,7 +208,9 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const rec = flag(args, "--recording");
     const account = flag(args, "--account");
     if (!rec === !account) throw new UsageError("USAGE", "custody --recording DEVICE/N or --account NAME");
-    const rows = rec ? (await custodyOfRecording(store.db, store.model, approvals, item(rec))).map((r) => ({ item: rec, ...r })) : await custodyOfAccount(store.db, account!, tz);
+    const reason = flag(args, "--reason");
+    if (account && reason !== undefined) throw new UsageError("USAGE", "custody --account NAME reads the audit log and takes no --reason; a recording's custody takes one");
+    const rows = rec ? (await custody.recording(item(rec), reason)).map((r) => ({ item: rec, ...r })) : await custody.account(account!);
     if (args.includes("--csv")) process.stdout.write(custodyCsv(rows));
     else if (json) console.log(JSON.stringify(rows, null, 1));
     else if (!rows.length) console.log(word(lang, "none"));

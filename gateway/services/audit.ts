@@ -4,6 +4,8 @@ import { requireRole } from "./context.js";
 import { GatewayError } from "../errors.js";
 import { parseTime } from "./time.js";
 import type { AuditEntry, AuditHead, VerifyResult } from "../audit/log.js";
+import { custodyOfAccount } from "../evidence/custody.js";
+import type { CustodyRow } from "../evidence/custody-report.js";
 
 export class AuditService {
   constructor(private ctx: ServiceContext) {}
@@ -19,6 +21,12 @@ export class AuditService {
     if (since !== undefined && until !== undefined && !(until > since)) throw new GatewayError("BAD_WINDOW", "the period must end after it starts");
     const rows = await this.ctx.deps.audit.list({ actor: q.actor || undefined, action: q.action || undefined, target: q.target || undefined, since, limit: until === undefined ? limit : 10000 });
     return until === undefined ? rows : rows.filter((e) => e.at < until).slice(0, limit);
+  }
+
+  /** What one account did to records (accesses, links, approvals, exports): entries of the audit log, so an admin's to read. */
+  async custodyOfAccount(caller: Caller, account: string): Promise<(CustodyRow & { item: string })[]> {
+    requireRole(caller, ["admin"], "reading an account's custody entries (the audit log)");
+    return custodyOfAccount(this.ctx.db, account, this.ctx.policy.timeZone);
   }
 
   async verify(caller: Caller): Promise<VerifyResult> {

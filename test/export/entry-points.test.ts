@@ -166,7 +166,7 @@ describe("the admin CLI", () => {
     const v = await run(process.execPath, ["--import", "tsx", "verifier/cli.ts", out, "--station-key", s.gw.evidence.identity.verifierKey, "--lang", "en"]);
     expect(v.stdout).toMatch(/PASS\s+file hashes/);
     expect(v.stdout).toMatch(/Result: PASS/);
-    const csv = (await admin("custody", "--recording", "BWC-E1/2", "--csv")).stdout;
+    const csv = (await admin("custody", "--recording", "BWC-E1/2", "--reason", "custody review", "--csv")).stdout;
     expect(csv.split("\r\n")[0]).toBe("item,at,account,action,reason,detail,proof");
     expect(csv).toMatch(/BWC-E1\/2,[^,]+,reviewer,recording.export,audit by the procuratorate/);
     expect(csv).toMatch(/,admin,link,recorded at the seizure,case C-2025-001,log leaf \d+\r\n/);
@@ -196,7 +196,7 @@ describe("the admin CLI in Chinese", () => {
   it("names every column of its tables in Chinese, and says its times are the station's", async () => {
     // A grant, so that approval list and custody have rows.
     await grant(s, { items: [{ device: "BWC-E2", recording: 1 }] });
-    for (const cmd of [["approval", "list"], ["approval", "approvers"], ["custody", "--recording", "BWC-E1/1"], ["integrity"], ["recording", "list"], ["retention"], ["stats", "--from", "2020-01-01", "--to", "2099-01-01"], ["ratios"], ["account", "list"]]) {
+    for (const cmd of [["approval", "list"], ["approval", "approvers"], ["custody", "--recording", "BWC-E1/1", "--reason", "核对保管记录"], ["integrity"], ["recording", "list"], ["retention"], ["stats", "--from", "2020-01-01", "--to", "2099-01-01"], ["ratios"], ["account", "list"]]) {
       const r = await admin(...cmd, "--lang", "zh");
       expect(r.code, `${cmd.join(" ")}: ${r.stderr}`).toBe(0);
       const lines = r.stdout.split("\n");
@@ -223,6 +223,27 @@ describe("the admin CLI in Chinese", () => {
     // zh-CN as the verifier takes it; a language it does not speak refused with a reason, not ignored.
     expect((await admin("integrity", "--lang", "zh-CN")).stdout).toMatch(/^合计/);
     expect(await admin("integrity", "--lang", "fr")).toMatchObject({ code: 2, stderr: expect.stringMatching(/^admin: USAGE: --lang is zh or en, not "fr"/m) });
+  }, 60000);
+});
+
+describe("the admin CLI's custody", () => {
+  it("reads a recording's custody as a retrieval (a reason, the caller's scope, audited) and an account's only for an admin", async () => {
+    const tokenOf = (who: string) => {
+      const f = join(tmp, `${who}-custody.token`);
+      writeFileSync(f, tokens[who] + "\n", { mode: 0o600 });
+      return ["--token-file", f];
+    };
+    const mine = await admin("custody", "--recording", "BWC-E1/2", "--reason", "checking the trail", ...tokenOf("reviewer"));
+    expect(mine.code, mine.stderr).toBe(0);
+    expect(mine.stdout).toContain("recording.export");
+    const [read] = await s.gw.audit.list({ action: "recording.custody", target: "BWC-E1/2", limit: 1 });
+    expect(read).toMatchObject({ actor: "reviewer", reason: "checking the trail" });
+    expect((await admin("custody", "--recording", "BWC-E1/2", ...tokenOf("reviewer"))).stderr).toMatch(/admin: REASON_REQUIRED: /);
+    // Another unit's reviewer, with no grant for this recording, sees nothing of it; the denial is audited.
+    expect((await admin("custody", "--recording", "BWC-E1/2", "--reason", "curious", ...tokenOf("outsider"))).stderr).toMatch(/admin: OUTSIDE_UNIT: /);
+    expect((await s.gw.audit.list({ action: "recording.denied", target: "BWC-E1/2", limit: 1 }))[0]).toMatchObject({ actor: "outsider", reason: "curious" });
+    // An account's trail is its audit entries: the admin's to read.
+    expect((await admin("custody", "--account", "approver", ...tokenOf("reviewer"))).stderr).toMatch(/admin: ROLE_FORBIDDEN: /);
   }, 60000);
 });
 
@@ -328,7 +349,7 @@ describe("an export whose writer stops mid-bundle", () => {
     const again = await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "export", "--recording", "BWC-E3/1", "--reason", "court order 2025-31", "--out", out, "--token-file", join(tmp, "reviewer-kill.token"), "--data-dir", s.dir]).catch((e: { code: number; stderr: string }) => e);
     expect(again).toMatchObject({ code: 1, stderr: expect.stringMatching(/OUT_BUSY: .*killed-\d+\.zip\.partial exists: another export to .* is running, or one was cut short/) });
     expect(await made()).toEqual(before);
-    const custody = async () => (await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "custody", "--recording", "BWC-E3/1", "--csv", "--data-dir", s.dir])).stdout;
+    const custody = async () => (await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "custody", "--recording", "BWC-E3/1", "--reason", "custody review", "--csv", "--data-dir", s.dir])).stdout;
     expect(await custody()).toMatch(new RegExp(`${id}[^\r\n]*\\(this export is being written\\)`));
     expect(await s.gw.services.exports.dropInterrupted()).toEqual([id]);
     expect(existsSync(part)).toBe(false);

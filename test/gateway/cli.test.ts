@@ -76,7 +76,7 @@ describe("admin CLI", () => {
     for (const args of [["device", "revoke", "BWC-06O1", "--reason", "reported stolen"], ["device", "unit", "BWC-06O1", "1", "--reason", "issued to the agency"], ["assign", "BWC-06O1", "--badge", "T0"]]) {
       expect(await refused(args, "UNKNOWN_DEVICE")).toContain("no device BWC-06O1");
     }
-    expect(await refused(["custody", "--recording", "BWC-0601/7"], "UNKNOWN_RECORDING")).toContain("no recording BWC-0601/7");
+    expect(await refused(["custody", "--recording", "BWC-0601/7", "--reason", "court order 2026-17"], "UNKNOWN_RECORDING")).toContain("no recording BWC-0601/7");
     expect(await refused(["custody", "--account", "le"], "UNKNOWN_ACCOUNT")).toContain("no account le");
     expect(await refused(["log", "proof", "BWC-0601/7"], "UNKNOWN_RECORDING")).toContain("no recording BWC-0601/7");
     // A device the station holds, with nothing recorded yet, is listed as such.
