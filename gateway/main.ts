@@ -6,11 +6,12 @@ import { resolve } from "node:path";
 import { GatewayError } from "./errors.js";
 import { dbLabel } from "./store/db.js";
 
-// `--cluster FILE`: a worker on a NATS cluster instead of the station (docs/SCALE.md).
-const ci = process.argv.indexOf("--cluster");
-if (ci >= 0 || process.argv.includes("--cluster-help")) {
+// `--cluster FILE` (or --cluster=FILE, as every option takes its value): a worker on a NATS
+// cluster instead of the station (docs/SCALE.md).
+const argv = process.argv.slice(2).flatMap((a) => (a.startsWith("--cluster=") ? ["--cluster", a.slice("--cluster=".length)] : [a]));
+if (argv.includes("--cluster") || argv.includes("--cluster-help")) {
   const { runWorker } = await import("./cluster/main.js");
-  await runWorker(process.argv.slice(2));
+  await runWorker(argv);
 } else {
   await runStation();
 }

@@ -100,6 +100,14 @@ describe("bin/evrec-gateway", () => {
     expect(readdirSync(dataDir)).toEqual([]);
   });
 
+  it("takes --cluster=FILE as --cluster FILE, as every option takes its value", () => {
+    const dataDir = tempDir();
+    const file = join(dataDir, "region.json");
+    const r = spawnSync(join(ROOT, "bin", "evrec-gateway"), [`--cluster=${file}`], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^gateway: CONFIG: cluster file ${file}: ENOENT`));
+  });
+
   it("refuses a log level it does not know, and a packet limit below a chunk's largest message, in one line each, before anything starts", () => {
     const dataDir = tempDir();
     const start = (...args: string[]) => spawnSync(join(ROOT, "bin", "evrec-gateway"), ["--data-dir", dataDir, ...args], { cwd: ROOT, encoding: "utf8" });
