@@ -6,6 +6,7 @@ import { GatewayError } from "../errors.js";
 import { ROLES } from "../api/accounts.js";
 import type { Role } from "../api/accounts.js";
 import * as store from "../store/accounts.js";
+import { isoLocal } from "./time.js";
 
 const hashToken = (t: string) => createHash("sha256").update(t).digest("hex");
 
@@ -80,6 +81,8 @@ export class AccountService {
     return this.ctx.change(caller, async () => {
       const acc = await store.getAccount(this.ctx.db, name);
       if (!acc) throw new GatewayError("UNKNOWN_ACCOUNT", `no account ${name}`);
+      // Nothing to change: a second disable would write over the date it was disabled.
+      if (disabled === (acc.disabled_at !== null)) throw new GatewayError("NO_CHANGE", `account ${name} is already ${disabled ? `disabled (since ${isoLocal(acc.disabled_at!, this.ctx.policy.timeZone)})` : "enabled"}`);
       if (disabled && acc.role === "admin") {
         const admins = (await store.listAccounts(this.ctx.db)).filter((a) => a.role === "admin" && a.disabled_at === null);
         if (admins.length <= 1) throw new GatewayError("LAST_ADMIN", `${name} is the last enabled admin account: make another first`);

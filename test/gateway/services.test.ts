@@ -59,6 +59,19 @@ describe("service layer", () => {
     expect((await gw.audit.verify()).ok).toBe(true);
   });
 
+  it("refuses to disable a disabled account, or enable an enabled one, keeping the date it was disabled", async () => {
+    const s = gw.services;
+    await s.accounts.setDisabled(admin, "wang", true, "left the unit");
+    const since = (await s.accounts.list(admin)).find((a) => a.name === "wang")!.disabledAt;
+    const before = await count();
+    await expect(s.accounts.setDisabled(admin, "wang", true, "left the unit, again")).rejects.toMatchObject({ code: "NO_CHANGE", message: expect.stringMatching(/^account wang is already disabled \(since /) });
+    expect((await s.accounts.list(admin)).find((a) => a.name === "wang")!.disabledAt).toBe(since);
+    await s.accounts.setDisabled(admin, "wang", false, "came back");
+    await expect(s.accounts.setDisabled(admin, "wang", false, "came back, again")).rejects.toMatchObject({ code: "NO_CHANGE", message: "account wang is already enabled" });
+    // The one change wrote one entry; the refused ones none.
+    expect(await count()).toBe(before + 1);
+  });
+
   it("links and unlinks a clip with one audit entry each, beside its custody event", async () => {
     const d = await provision(gw, "BWC-9101");
     const rec = d.recording(1, [randomBytes(1000)]);
