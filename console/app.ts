@@ -36,8 +36,13 @@ const PAGES: { path: string; key: Key; roles: Role[] }[] = [
   { path: "system", key: "system", roles: ["admin"] },
 ];
 
+/** The address's page and its parts (#/clip/DEV/N), and its query (#/clips?officer=T001): a page's filters, kept in the address. */
 function route(): string[] {
-  return location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  return location.hash.replace(/^#\/?/, "").split("?")[0].split("/").map(decodeURIComponent);
+}
+function routeQuery(): URLSearchParams {
+  const h = location.hash;
+  return new URLSearchParams(h.includes("?") ? h.slice(h.indexOf("?") + 1) : "");
 }
 
 /** The console's title: a station's, or a region office's. */
@@ -86,7 +91,7 @@ function Page({ session, parts }: { session: Session; parts: string[] }): VNode 
   const [p, a, b] = parts;
   const lang = getLang();
   const page = PAGES.find((x) => x.path === p);
-  if (p === "clip" && a && b) return html`<${Clip} key=${a + "/" + b} device=${a} recording=${b} session=${session} />`;
+  if (p === "clip" && a && b) return html`<${Clip} key=${a + "/" + b} device=${a} recording=${b} session=${session} back=${routeQuery().toString()} />`;
   if (!page) return html`<h1>${t("notFound")}</h1>`;
   if (!page.roles.includes(session.role)) return html`<h1>${t(page.key)}</h1><p class="error" role="alert">${t("forbiddenPage")}</p>`;
   switch (p) {
@@ -94,7 +99,7 @@ function Page({ session, parts }: { session: Session; parts: string[] }): VNode 
     case "devices": return html`<${Devices} session=${session} />`;
     case "people": return html`<${People} />`;
     case "cases": return html`<${Cases} session=${session} />`;
-    case "clips": return html`<${Clips} />`;
+    case "clips": return html`<${Clips} session=${session} filters=${routeQuery().toString()} />`;
     case "approvals": return html`<${Approvals} session=${session} />`;
     case "ratios": return html`<${Ratios} />`;
     case "stats": return html`<${Statistics} />`;

@@ -15,8 +15,24 @@ export function Verdict({ v }: { v: string }): VNode {
   return html`<span class=${"badge v-" + v}>${tk("v_", v)}</span>`;
 }
 
-export function Clips(): VNode {
-  const list = useLoad(() => api<Listing[]>("GET", "/api/recordings"));
+interface Officer { badge: string; name: string; role: string }
+
+/** A clip's address, keeping the listing's filters for the way back. */
+const clipHref = (device: string, recording: number | string, filters: string) => `#/clip/${encodeURIComponent(device)}/${recording}${filters ? "?" + filters : ""}`;
+
+/**
+ * The clips the gateway lists for the caller, filtered by officer and period there (the filters
+ * are the address's query, #/clips?officer=T001&from=2026-11-30&to=2026-12-06, so a link, the way
+ * back from a clip and a reload keep them).
+ */
+export function Clips({ session, filters }: { session: Session; filters: string }): VNode {
+  const f = new URLSearchParams(filters);
+  const officer = f.get("officer") ?? "", from = f.get("from") ?? "", to = f.get("to") ?? "";
+  const list = useLoad(() => api<Listing[]>("GET", `/api/recordings${q({ officer, from, to })}`), [officer, from, to]);
+  // Whom a supervisor, legal reviewer or admin may pick: the officers of their scope (an officer sees only their own clips).
+  const picks = session.role !== "officer";
+  const officers = useLoad(() => picks ? api<Officer[]>("GET", "/api/officers").catch(() => [] as Officer[]) : Promise.resolve([] as Officer[]));
+  const nameOf = new Map((officers.data ?? []).map((o) => [o.badge, o.name]));
   // New clips: ask again, at most every 3 seconds (each listing is audited).
   useEffect(() => {
     let timer = 0;
@@ -28,18 +44,38 @@ export function Clips(): VNode {
     const offState = onLiveState((up) => { if (up) list.reload(); });
     return () => { off(); offState(); clearTimeout(timer); };
   }, []);
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const el = (e.target as HTMLFormElement).elements;
+    const v = (n: string) => ((el.namedItem(n) as HTMLInputElement | null)?.value ?? "").trim();
+    location.hash = `#/clips${q({ officer: v("officer"), from: v("from"), to: v("to") })}`;
+  };
+  const filtered = officer !== "" || from !== "" || to !== "";
   const rows = (list.data ?? []).slice().sort((a, b) => (b.startMs ?? 0) - (a.startMs ?? 0));
   return html`<section aria-labelledby="h-clips">
     <h1 id="h-clips">${t("clips")}</h1>
+    <form class="filters" id="clips-filters" onSubmit=${submit}>
+      ${picks ? html`<label>${t("officer")} <select name="officer" value=${officer}>
+        <option value="">${t("anyOfficer")}</option>
+        ${(officers.data ?? []).filter((o) => o.role !== "legal_reviewer").map((o) => html`<option value=${o.badge}>${o.name} (${o.badge})</option>`)}
+        ${officer && officers.data && !nameOf.has(officer) ? html`<option value=${officer}>${officer}</option>` : null}
+      </select></label>` : null}
+      <label>${t("from")} <input name="from" type="date" value=${from} /></label>
+      <label>${t("to")} <input name="to" type="date" value=${to} /></label>
+      <button type="submit" class="primary">${t("filter")}</button>
+      ${filtered ? html`<a href="#/clips">${t("clearFilters")}</a>` : null}
+      <small class="muted">${t("periodHelp")}</small>
+    </form>
     <${ErrorNote} error=${list.error} /><${Loading} loading=${list.loading && !list.data} />
-    ${list.data ? rows.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="clips-table">
+    ${list.data && !list.error ? html`<p class="muted" role="status" id="clips-count">${t("clipsShown", rows.length)}</p>` : null}
+    ${list.data && !list.error ? rows.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="clips-table">
       <thead><tr><th scope="col">${t("recording")}</th><th scope="col">${t("verdict")}</th><th scope="col">${t("start")}</th><th scope="col">${t("end")}</th>
         <th scope="col" class="num">${t("chunks")}</th><th scope="col" class="num">${t("size")}</th><th scope="col">${t("officer")}</th><th scope="col">${t("caseCol")}</th></tr></thead>
       <tbody>${rows.map((r) => html`<tr key=${r.device + "/" + r.recording} data-clip=${r.device + "/" + r.recording}>
-        <th scope="row"><a href=${`#/clip/${encodeURIComponent(r.device)}/${r.recording}`}>${r.device}/${r.recording}</a></th>
+        <th scope="row"><a href=${clipHref(r.device, r.recording, filters)}>${r.device}/${r.recording}</a></th>
         <td><${Verdict} v=${r.verdict} />${r.interrupted ? html` <span class="badge">${t("interrupted")}</span>` : null}</td>
         <td>${when(r.startMs, true)}</td><td>${when(r.endMs, true)}</td><td class="num">${r.chunks}</td><td class="num">${bytes(r.bytes)}</td>
-        <td>${r.officer ?? "—"}</td><td>${r.cases.join(", ") || "—"}</td></tr>`)}</tbody>
+        <td>${r.officer ? html`${r.officer}${nameOf.has(r.officer) ? html` <small class="muted">${nameOf.get(r.officer)}</small>` : null}` : "—"}</td><td>${r.cases.join(", ") || "—"}</td></tr>`)}</tbody>
     </table></div>` : null}
   </section>`;
 }
@@ -69,8 +105,10 @@ function Timeline({ d }: { d: Detail }): VNode {
     · ${when(t0, true)} – ${when(t1, true)} (${duration(t1 - t0)})</p>`;
 }
 
-export function Clip({ device, recording, session }: { device: string; recording: string; session: Session }): VNode {
+export function Clip({ device, recording, session, back }: { device: string; recording: string; session: Session; back: string }): VNode {
   const name = `${device}/${recording}`;
+  // Back to the listing as it was filtered.
+  const list = `#/clips${back ? "?" + back : ""}`;
   const [reason, setReason] = useState<string | null>(null);
   const [detail, setDetail] = useState<Detail | null>(null);
   const [prompt, setPrompt] = useState<null | "open" | "play" | "link" | "export" | { unlink: string }>("open");
@@ -88,9 +126,9 @@ export function Clip({ device, recording, session }: { device: string; recording
     if (session.role === "admin" || session.role === "supervisor") api("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}/suggestions`).then(setSuggest, () => setSuggest(null));
   };
   // Not opened after all: back to the list.
-  const cancelOpen = () => { setPrompt(null); location.hash = "#/clips"; };
+  const cancelOpen = () => { setPrompt(null); location.hash = list; };
   return html`<section aria-labelledby="h-clip">
-    <p><a href="#/clips">← ${t("back")}</a></p>
+    <p><a href=${list} id="clip-back">← ${t("back")}</a></p>
     <h1 id="h-clip">${t("recording")} <code>${name}</code></h1>
     <${Notice} text=${notice} />
     ${prompt === "open" ? html`<${Prompt} title=${t("openTitle", name)} help=${t("openHelp")} submit=${t("open")} onSubmit=${(v: Record<string, string>) => load(v.reason)} onClose=${() => setPrompt(null)} onCancel=${cancelOpen} />` : null}

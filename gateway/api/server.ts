@@ -209,8 +209,10 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
   }, async (req) => s.devices.setUnit(callerOf(req), req.params.id, req.body.unit, req.body.reason));
 
   // Metadata only (content needs a reason, below), scoped to the caller and audited.
-  app.get<{ Querystring: { device?: string } }>("/api/recordings", { schema: { description: "recordings in the caller's scope", querystring: { type: "object", properties: { device: { type: "string" } } } } },
-    async (req) => s.recordings.list(callerOf(req), { device: req.query.device }));
+  app.get<{ Querystring: { device?: string; officer?: string; from?: string; to?: string } }>("/api/recordings", {
+    schema: { description: "recordings in the caller's scope; filters: device, officer (a badge of the caller's scope), from and to (the clip's time; ISO 8601, or a station-local date: to takes in its whole day)",
+      querystring: { type: "object", properties: { device: { type: "string" }, officer: { type: "string" }, from: { type: "string" }, to: { type: "string" } } } },
+  }, async (req) => s.recordings.list(callerOf(req), req.query));
 
   app.get<{ Params: { device: string; recording: string }; Querystring: { reason?: string; allowCorrupt?: string } }>("/api/recordings/:device/:recording/media", {
     schema: { description: "a recording's media, with a reason (audited)", querystring: { type: "object", properties: { reason: { type: "string" }, allowCorrupt: { type: "string" } } } },

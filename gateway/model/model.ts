@@ -244,6 +244,9 @@ const toLink = (r: LinkRow): ClipLink => ({
   linkedBy: r.linked_by, reason: r.reason, at: r.at, unlinkedAt: r.unlinked_at,
 });
 
+/** The longest badge an officer may have. */
+export const BADGE_MAX = 32;
+
 function text(v: unknown, field: string, code: ModelErrorCode = "BAD_INPUT", max = 200): string {
   if (typeof v !== "string" || !v.trim()) throw new ModelError(code, `${field} is required`);
   if (v.length > max) throw new ModelError(code, `${field} is longer than ${max} characters`);
@@ -371,7 +374,7 @@ export class Model {
 
   /** Put an officer on a unit's roster; the badge is unique across the station. */
   async addOfficer(o: NewOfficer): Promise<Officer> {
-    const badge = text(o.badge, "badge", "BAD_INPUT", 32);
+    const badge = text(o.badge, "badge", "BAD_INPUT", BADGE_MAX);
     const name = text(o.name, "officer name");
     await this.unit(o.unitId);
     if (!OFFICER_ROLES.includes(o.role)) throw new ModelError("BAD_ROLE", `role must be one of ${OFFICER_ROLES.join(", ")}, got ${JSON.stringify(o.role)}`);

@@ -7,7 +7,7 @@ import type { Db } from "../store/db.js";
 import type { MediaReader } from "../store/media.js";
 import type { AuditInput, AuditLog } from "../audit/log.js";
 import type { Model } from "../model/model.js";
-import { controlIn } from "../model/model.js";
+import { BADGE_MAX, controlIn } from "../model/model.js";
 import type { DeviceRegistry } from "../devices.js";
 import type { Accounts, Role } from "../api/accounts.js";
 import type { Alarms } from "../alarms.js";
@@ -116,6 +116,12 @@ export function reasonOf(v: unknown, what: string): string {
 export function deviceIdOf(v: unknown): string {
   if (typeof v !== "string" || !validDeviceId(v)) throw new GatewayError("BAD_DEVICE_ID", `a device id is 1-16 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit (SPEC R-ID-1): ${JSON.stringify(v)}`);
   return v;
+}
+
+/** An officer's badge as a filter names it: printable characters, as a badge is made, or BAD_INPUT. */
+export function badgeOf(v: unknown): string {
+  if (typeof v !== "string" || v.trim() === "" || v.length > BADGE_MAX || controlIn(v, false)) throw new GatewayError("BAD_INPUT", `officer: a badge is 1-${BADGE_MAX} printable characters, got ${JSON.stringify(v)}`);
+  return v.trim();
 }
 
 /**

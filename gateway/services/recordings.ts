@@ -3,7 +3,7 @@
 // is granted or denied (RULES.md §2, retrieval supervision).
 import type { Readable } from "node:stream";
 import type { Caller, ServiceContext } from "./context.js";
-import { deviceIdOf, recordingIdOf, reasonOf } from "./context.js";
+import { badgeOf, deviceIdOf, recordingIdOf, reasonOf } from "./context.js";
 import { GatewayError } from "../errors.js";
 import * as store from "../store/recordings.js";
 import { storageState } from "../store/scrub.js";
@@ -13,6 +13,7 @@ import { clipConfidentiality } from "../store/links.js";
 import { endReasonOf } from "../../protocol/blocks.js";
 import type { Db } from "../store/db.js";
 import type { Model } from "../model/model.js";
+import { parseEnd, parseTime } from "./time.js";
 import { custodyOfRecording } from "../evidence/custody.js";
 import type { CustodyRow } from "../evidence/custody-report.js";
 
@@ -60,19 +61,33 @@ export class RecordingService {
   /**
    * Recordings the caller may see: an officer their own clips, a supervisor or legal reviewer those
    * of their unit's subtree, an admin all; a clip of a secret (level 3) case only to a supervisor.
-   * The listing is audited with what it asked and how many it saw.
+   * Filters: one device; one officer (the officer each row names); a period of the clip's time
+   * (`from` inclusive, `to` exclusive; a date alone for `to` is the end of that day). A scoped
+   * caller names only an officer of their unit's subtree, or one whose clips in it they see
+   * (OUTSIDE_UNIT otherwise, for an unknown badge too: a listing says nothing of other units'
+   * rosters). The listing is audited with what it asked and how many it saw.
    */
-  async list(caller: Caller, q: { device?: unknown } = {}): Promise<RecordingListing[]> {
+  async list(caller: Caller, q: { device?: unknown; officer?: unknown; from?: unknown; to?: unknown } = {}): Promise<RecordingListing[]> {
     const device = q.device === undefined || q.device === "" ? undefined : deviceIdOf(q.device);
+    const officer = q.officer === undefined || q.officer === "" ? undefined : badgeOf(q.officer);
+    const tz = this.ctx.policy.timeZone;
+    const from = q.from === undefined || q.from === "" ? undefined : parseTime(q.from, "from", tz);
+    const to = q.to === undefined || q.to === "" ? undefined : parseEnd(q.to, "to", tz);
+    if (from !== undefined && to !== undefined && !(to > from)) throw new GatewayError("BAD_WINDOW", "the period must end after it starts");
     const scope = caller.role === "officer" ? null : await this.ctx.scope(caller);
     if (caller.role === "officer" && !caller.officerBadge) throw new GatewayError("NO_UNIT_SCOPE", `account ${caller.name} is tied to no officer`);
-    const rows = await store.listRecordings(this.ctx.db, { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined });
+    if (caller.role === "officer" && officer !== undefined && officer !== caller.officerBadge) throw new GatewayError("NOT_YOUR_CLIP", "an officer lists only their own clips");
+    if (caller.role === "admin" && officer !== undefined) await this.ctx.model.officer(officer);
+    const rows = await store.listRecordings(this.ctx.db, { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined, from, to });
     // A device the station never knew is a typo, not a device with nothing to show.
     if (device !== undefined && !rows.length && !(await deviceExists(this.ctx.db, device))) throw new GatewayError("UNKNOWN_DEVICE", `no device ${device} at this station (device list shows the station's devices)`);
     const cases = await store.linkedCases(this.ctx.db);
     const out: RecordingListing[] = [];
+    let seenInScope = false;
     for (const r of rows) {
       if (scope && (r.unitId === null || !scope.has(r.unitId))) continue;
+      if (officer !== undefined && r.officer !== officer) continue;
+      seenInScope = true;
       if (caller.role !== "supervisor" && caller.role !== "admin" && (await clipConfidentiality(this.ctx.db, r.device, r.recording)) >= 3) continue;
       out.push({
         device: r.device, recording: r.recording, verdict: verdictOf(r), final: r.final === 1, chunks: r.chunks, bytes: r.bytes, interrupted: r.interrupted === 1,
@@ -81,7 +96,12 @@ export class RecordingService {
         endReason: endReasonOf(r.sealBlock),
       });
     }
-    await this.ctx.noteRead(caller, { action: "recording.list", target: device ?? null, details: { count: out.length, scope: caller.role === "officer" ? { officer: caller.officerBadge } : scope ? [...scope] : "station" } });
+    if (scope && officer !== undefined && !seenInScope) {
+      const o = await this.ctx.model.officer(officer).catch(() => null);
+      if (!o || !scope.has(o.unitId)) throw new GatewayError("OUTSIDE_UNIT", `no officer ${officer} in your unit's subtree`);
+    }
+    const asked = officer !== undefined || from !== undefined || to !== undefined ? { officer: officer ?? null, from: from ?? null, to: to ?? null } : undefined;
+    await this.ctx.noteRead(caller, { action: "recording.list", target: device ?? null, details: { count: out.length, scope: caller.role === "officer" ? { officer: caller.officerBadge } : scope ? [...scope] : "station", ...(asked ? { asked } : {}) } });
     return out;
   }
 

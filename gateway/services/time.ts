@@ -36,6 +36,17 @@ export function parseTime(v: unknown, field: string, timeZone: string): number {
   return t;
 }
 
+/**
+ * The end of a period, as parseTime reads it, except that a date alone is the end of that day (the
+ * next day's local midnight): "to 2026-03-07" takes in the 7th, as people mean it.
+ */
+export function parseEnd(v: unknown, field: string, timeZone: string): number {
+  const t = parseTime(v, field, timeZone);
+  if (typeof v !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(v.trim())) return t;
+  const [y, m, d] = v.trim().split("-").map(Number);
+  return parseTime(new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10), field, timeZone);
+}
+
 const TIME_KEY = /(Ms|At|_at|^at|^windowStart|^windowEnd|^lastSeen|Received|^from|^to)$/;
 
 /**

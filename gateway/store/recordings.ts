@@ -24,12 +24,15 @@ const CLIP_AT = "COALESCE(r.clip_at_ms, r.start_ms)";
 
 /**
  * Recordings with what scoping needs: the officer who wore the device at the clip's start and the
- * clip's unit (that officer's, else the device's). Filters: one device; only one officer's clips.
+ * clip's unit (that officer's, else the device's). Filters: one device; only one officer's clips;
+ * clips whose time (station time at its start, as the officer's is found) is in [from, to).
  */
-export function listRecordings(db: Db, q: { device?: string; officerBadge?: string } = {}): Promise<RecordingListRow[]> {
+export function listRecordings(db: Db, q: { device?: string; officerBadge?: string; from?: number; to?: number } = {}): Promise<RecordingListRow[]> {
   const where: string[] = [];
   const params: (string | number)[] = [];
   if (q.device !== undefined) { where.push("r.device_id = ?"); params.push(q.device); }
+  if (q.from !== undefined) { where.push(`${CLIP_AT} >= ?`); params.push(q.from); }
+  if (q.to !== undefined) { where.push(`${CLIP_AT} < ?`); params.push(q.to); }
   if (q.officerBadge !== undefined) {
     where.push(`EXISTS (SELECT 1 FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND o.badge = ? AND ${assignmentInForceSql("a", CLIP_AT)})`);
     params.push(q.officerBadge);

@@ -1,0 +1,123 @@
+// The clips page as a supervisor uses it, in Chromium: one officer's clips of a period, filtered
+// by the gateway within the supervisor's unit's subtree; the filters kept in the address, so the
+// way back from a clip still shows them; an officer outside the subtree refused with its reason.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { station } from "../export/helpers.js";
+import type { Station } from "../export/helpers.js";
+import { provision, streamSealed } from "../gateway/harness.js";
+import type { Caller } from "../../gateway/services/index.js";
+import { browserOrSkip, builtConsole, launch, shot, signIn } from "./browser.js";
+
+const HAVE = browserOrSkip();
+const ADMIN: Caller = { name: "admin", role: "admin", officerBadge: null };
+const SUPERVISOR: Caller = { name: "approver", role: "supervisor", officerBadge: "S001" };
+const PW = "release desk 2026";
+
+/** A station-local date (YYYY-MM-DD) in the station's zone. */
+const localDate = (ms: number, zone: string) => new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(ms);
+
+describe.skipIf(!HAVE)("the clips page's filters", () => {
+  let s: Station, built: Awaited<ReturnType<typeof builtConsole>>, browser: Browser, base: string, zone: string;
+  const contexts: BrowserContext[] = [];
+  let last: Page | null = null;
+  const page = async (lang: "zh-CN" | "en" = "en"): Promise<Page> => {
+    const c = await browser.newContext({ locale: lang, timezoneId: "UTC", viewport: { width: 1360, height: 860 } });
+    contexts.push(c);
+    c.setDefaultTimeout(10000);
+    const p = await c.newPage();
+    last = p;
+    return p;
+  };
+  const shown = (p: Page) => p.locator("#clips-table tbody tr").evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { clip: string } }).dataset.clip).sort());
+
+  beforeAll(async () => {
+    built = await builtConsole();
+    s = await station({ consoleDir: built.dir });
+    base = `http://127.0.0.1:${s.gw.httpPort}`;
+    zone = s.gw.services.ctx.policy.timeZone;
+    // Another unit, outside the supervisor's: its officer's clip is never theirs to list.
+    const harbour = await s.gw.model.addUnit("Harbour Agency", "agency");
+    await s.gw.model.addOfficer({ badge: "H001", name: "Zhou Hai", unitId: harbour.id, role: "enforcement", certNo: "ZF-H001", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
+    const d = await provision(s.gw, "BWC-H1");
+    await s.gw.model.setDeviceUnit("BWC-H1", harbour.id);
+    await s.gw.model.checkOut("BWC-H1", { badge: "H001" }, Date.now() - 120e3);
+    await streamSealed(d, d.recording(1, [randomBytes(4000)], { startMs: Date.now() - 60e3, caseTag: "" }));
+    s.devices.push(d);
+    await s.gw.services.sessions.setPassword(ADMIN, "approver", PW);
+    browser = await launch();
+  }, 120000);
+
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state !== "fail" || !last) return;
+    console.log(`page at failure (${last.url()}):`, (await last.locator("body").innerText().catch(() => "?")).slice(0, 1500));
+    await shot(last, `failed-clips-${ctx.task.name.slice(0, 40).replace(/[^a-z0-9]+/gi, "-")}`).catch(() => undefined);
+  });
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await s?.close();
+    built?.remove();
+  });
+
+  it("lists one officer's clips, chosen among the supervisor's officers only, and keeps the filter on the way back from a clip", async () => {
+    const p = await page();
+    await signIn(p, base, "approver", PW);
+    await p.goto(`${base}/#/clips`);
+    await p.locator("#clips-table").waitFor();
+    expect(await shown(p)).toEqual(["BWC-E1/1", "BWC-E1/2", "BWC-E2/1"]);
+    // The officers to choose from: the supervisor's unit's, not the other unit's, and no legal reviewer.
+    const options = await p.locator("#clips-filters select[name=officer] option").evaluateAll((os) => os.map((o) => (o as unknown as { value: string }).value));
+    expect(options).toEqual(expect.arrayContaining(["", "T001", "T002"]));
+    expect(options).not.toContain("H001");
+    expect(options).not.toContain("R001");
+    await p.locator("#clips-filters select[name=officer]").selectOption("T002");
+    await p.locator("#clips-filters button[type=submit]").click();
+    await p.waitForFunction(() => (globalThis as unknown as { location: { hash: string } }).location.hash.includes("officer=T002"));
+    await p.locator('#clips-table tr[data-clip="BWC-E1/1"]').waitFor({ state: "detached" });
+    expect(await shown(p)).toEqual(["BWC-E2/1"]);
+    // The gateway filtered it (the listing's audit entry says what was asked).
+    const listed = await s.gw.services.audit.list(ADMIN, { actor: "approver", action: "recording.list", limit: 1 });
+    expect(listed[0].details).toMatchObject({ count: 1, asked: { officer: "T002" } });
+    await p.locator('a[href^="#/clip/BWC-E2/1"]').click();
+    await p.locator("#f-reason").fill("reviewing the officer's week");
+    await p.locator("dialog button[type=submit]").click();
+    await p.locator("dl.facts").waitFor();
+    await p.locator("#clip-back").click();
+    await p.locator("#clips-table").waitFor();
+    expect(await p.locator("#clips-filters select[name=officer]").inputValue()).toBe("T002");
+    expect(await shown(p)).toEqual(["BWC-E2/1"]);
+    await shot(p, "clips-filtered.en");
+  });
+
+  it("takes a period of station-local dates, the last day included", async () => {
+    const day = localDate(s.starts.get("BWC-E2/1")!, zone);
+    const p = await page("zh-CN");
+    await signIn(p, base, "approver", PW);
+    await p.goto(`${base}/#/clips?officer=T002&from=${day}&to=${day}`);
+    await p.locator("#clips-table").waitFor();
+    expect(await shown(p)).toEqual(["BWC-E2/1"]);
+    expect(await p.locator("#clips-filters input[name=to]").inputValue()).toBe(day);
+    const next = localDate(s.starts.get("BWC-E2/1")! + 86400e3, zone);
+    await p.goto(`${base}/#/clips?officer=T002&from=${next}`);
+    await p.locator("#clips-table").waitFor({ state: "detached" });
+    await expect(p.locator("#clips-count").textContent()).resolves.toContain("0");
+  });
+
+  it("refuses an officer outside the supervisor's unit's subtree with its reason, and bad input with its own", async () => {
+    const p = await page();
+    await signIn(p, base, "approver", PW);
+    await p.goto(`${base}/#/clips?officer=H001`);
+    await expect(p.locator("main .error").textContent()).resolves.toContain("OUTSIDE_UNIT");
+    expect(await p.locator("#clips-table").count()).toBe(0);
+    // An unknown badge reads the same to a supervisor: nothing about other units' rosters.
+    await expect(s.gw.services.recordings.list(SUPERVISOR, { officer: "NOBODY" })).rejects.toMatchObject({ code: "OUTSIDE_UNIT" });
+    await expect(s.gw.services.recordings.list(ADMIN, { officer: "NOBODY" })).rejects.toMatchObject({ code: "OFFICER_NOT_FOUND" });
+    expect((await s.gw.services.recordings.list(ADMIN, { officer: "H001" })).map((r) => `${r.device}/${r.recording}`)).toEqual(["BWC-H1/1"]);
+    await expect(s.gw.services.recordings.list(SUPERVISOR, { from: "last week" })).rejects.toMatchObject({ code: "BAD_TIME" });
+    await expect(s.gw.services.recordings.list(SUPERVISOR, { from: "2026-03-02", to: "2026-03-01" })).rejects.toMatchObject({ code: "BAD_WINDOW" });
+    await expect(s.gw.services.recordings.list(SUPERVISOR, { officer: "T0\u001b[2J" })).rejects.toMatchObject({ code: "BAD_INPUT" });
+  });
+});
