@@ -50,12 +50,8 @@ export function exportRoutes(app: FastifyInstance, deps: ExportDeps, s: Services
   });
 
   app.get<{ Querystring: { state?: "pending" | "approved" | "denied" } }>("/api/approvals", {
-    schema: { description: "the approval queue (approvers, admins), else one's own requests", querystring: { type: "object", properties: { state: { enum: ["pending", "approved", "denied"] } } } },
-  }, async (req) => {
-    const acc = actorOf(req);
-    // Approvers and admins see the queue; anyone else their own requests.
-    return approvals.list({ state: req.query.state, requester: acc.role === "admin" || acc.role === "supervisor" || acc.role === "legal_reviewer" ? undefined : acc.name });
-  });
+    schema: { description: "approval requests: an admin's every one; anyone else's own and those they may decide", querystring: { type: "object", properties: { state: { enum: ["pending", "approved", "denied"] } } } },
+  }, async (req) => approvals.listFor(actorOf(req), { state: req.query.state }));
 
   for (const verb of ["approve", "deny"] as const) {
     app.post<{ Params: { id: string }; Body: { reason: string; hours?: number } }>(`/api/approvals/:id/${verb}`, {

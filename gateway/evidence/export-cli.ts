@@ -171,7 +171,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       return 0;
     }
     if (verb === "list") {
-      const rows = await approvals.list(args.includes("--pending") ? { state: "pending" } : {});
+      const rows = await approvals.listFor(actor, args.includes("--pending") ? { state: "pending" } : {});
       if (json) console.log(JSON.stringify(rows, null, 1));
       else if (args.includes("--csv")) process.stdout.write(csv(rows.map((a) => ({ ...show(a, tz), validUntil: a.validUntil ? isoLocal(a.validUntil, tz) : "" }))));
       else if (!rows.length) console.log(word(lang, "none"));

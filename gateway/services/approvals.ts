@@ -104,6 +104,18 @@ export class Approvals {
     return (await store.listApprovals(this.db, f)).map(toApproval);
   }
 
+  /**
+   * The requests `by` may see: an admin every one; anyone else their own and those they may decide
+   * (a release approver the exports, a supervisor the views of their unit's subtree). Another
+   * unit's requests, their records and reasons, are not theirs to read.
+   */
+  async listFor(by: Actor, f: { state?: store.ApprovalState } = {}): Promise<Approval[]> {
+    const all = await this.list(f);
+    if (by.role === "admin") return all;
+    const mayDecide = await Promise.all(all.map((a) => a.requester === by.name || this.entitled(by, a).then(() => true, () => false)));
+    return all.filter((_, i) => mayDecide[i]);
+  }
+
   /** Whether `by` may decide `a`, and if not, why. */
   private async entitled(by: Actor, a: Approval): Promise<void> {
     if (by.name === a.requester) throw new ApprovalError("SELF_APPROVAL", "a request is decided by someone other than who asked");

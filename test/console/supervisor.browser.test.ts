@@ -1,6 +1,7 @@
-// The clips page as a supervisor uses it, in Chromium: one officer's clips of a period, filtered
-// by the gateway within the supervisor's unit's subtree; the filters kept in the address, so the
-// way back from a clip still shows them; an officer outside the subtree refused with its reason.
+// The console as supervisors use it, in Chromium, with a second unit beside theirs. The clips page:
+// one officer's clips of a period, filtered by the gateway within the supervisor's unit's subtree;
+// the filters kept in the address, so the way back from a clip still shows them; an officer outside
+// the subtree refused with its reason. The approvals page: only the requests one may decide.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -18,7 +19,7 @@ const PW = "release desk 2026";
 /** A station-local date (YYYY-MM-DD) in the station's zone. */
 const localDate = (ms: number, zone: string) => new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(ms);
 
-describe.skipIf(!HAVE)("the clips page's filters", () => {
+describe.skipIf(!HAVE)("the console as a supervisor", () => {
   let s: Station, built: Awaited<ReturnType<typeof builtConsole>>, browser: Browser, base: string, zone: string;
   const contexts: BrowserContext[] = [];
   let last: Page | null = null;
@@ -45,7 +46,10 @@ describe.skipIf(!HAVE)("the clips page's filters", () => {
     await s.gw.model.checkOut("BWC-H1", { badge: "H001" }, Date.now() - 120e3);
     await streamSealed(d, d.recording(1, [randomBytes(4000)], { startMs: Date.now() - 60e3, caseTag: "" }));
     s.devices.push(d);
-    await s.gw.services.sessions.setPassword(ADMIN, "approver", PW);
+    // The other unit's supervisor: no approver of releases, and none of the first unit's records.
+    await s.gw.model.addOfficer({ badge: "H002", name: "Harbour Chief", unitId: harbour.id, role: "supervisor", certNo: "ZF-H002", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
+    await s.gw.accounts.create("harbour", "supervisor", "H002");
+    for (const n of ["approver", "harbour"]) await s.gw.services.sessions.setPassword(ADMIN, n, PW);
     browser = await launch();
   }, 120000);
 
@@ -119,5 +123,24 @@ describe.skipIf(!HAVE)("the clips page's filters", () => {
     await expect(s.gw.services.recordings.list(SUPERVISOR, { from: "last week" })).rejects.toMatchObject({ code: "BAD_TIME" });
     await expect(s.gw.services.recordings.list(SUPERVISOR, { from: "2026-03-02", to: "2026-03-01" })).rejects.toMatchObject({ code: "BAD_WINDOW" });
     await expect(s.gw.services.recordings.list(SUPERVISOR, { officer: "T0\u001b[2J" })).rejects.toMatchObject({ code: "BAD_INPUT" });
+  });
+
+  it("shows a supervisor only the approval requests they may decide, not another unit's", async () => {
+    const req = await s.gw.approvals.request(s.reviewer, { kind: "export", items: [{ device: "BWC-E1", recording: 1 }], reason: "the court asked for the seizure", hours: 24 });
+    const mine = await s.gw.approvals.request({ name: "harbour", role: "supervisor", officer_badge: "H002" }, { kind: "view", items: [{ device: "BWC-E2", recording: 1 }], reason: "a cross-unit look", hours: 2 });
+    const approver = await page();
+    await signIn(approver, base, "approver", PW);
+    await approver.goto(`${base}/#/approvals`);
+    await approver.locator(`#approvals-pending tr[data-approval="${req.id}"]`).waitFor();
+    await approver.locator(`#approvals-pending tr[data-approval="${mine.id}"]`).waitFor();
+    const p = await page();
+    await signIn(p, base, "harbour", PW);
+    await p.goto(`${base}/#/approvals`);
+    await p.locator(`#approvals-mine tr[data-approval="${mine.id}"]`).waitFor();
+    // The release asked in the other unit, its records and its reason, are not on their page.
+    expect(await p.locator(`tr[data-approval="${req.id}"]`).count()).toBe(0);
+    expect(await p.locator("main").textContent()).not.toContain("the court asked for the seizure");
+    // The legal reviewer who asked sees their own request, and no one else's.
+    expect((await s.gw.approvals.listFor(s.reviewer)).map((a) => a.id)).toEqual([req.id]);
   });
 });
