@@ -49,6 +49,9 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     // The other unit's supervisor: no approver of releases, and none of the first unit's records.
     await s.gw.model.addOfficer({ badge: "H002", name: "Harbour Chief", unitId: harbour.id, role: "supervisor", certNo: "ZF-H002", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
     await s.gw.accounts.create("harbour", "supervisor", "H002");
+    // Long names, as some units and people have: the page must still fit a phone's width.
+    await s.gw.model.addUnit("Municipal Comprehensive Administrative Law Enforcement Bureau, Second Brigade, Special Operations Detachment", "agency");
+    await s.gw.model.addOfficer({ badge: "T009", name: "Ouyang Xiaoming-Alexander Konstantinopoulos", unitId: (await s.gw.model.listUnits())[0].id, role: "enforcement", certNo: "ZF-T009", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
     for (const n of ["approver", "harbour"]) await s.gw.services.sessions.setPassword(ADMIN, n, PW);
     browser = await launch();
   }, 120000);
@@ -143,4 +146,31 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     // The legal reviewer who asked sees their own request, and no one else's.
     expect((await s.gw.approvals.listFor(s.reviewer)).map((a) => a.id)).toEqual([req.id]);
   });
+
+  it("fits a phone's width on every page, in Chinese and English: only a table scrolls sideways, inside its box", async () => {
+    const c = await browser.newContext({ locale: "zh-CN", timezoneId: "UTC", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    contexts.push(c);
+    c.setDefaultTimeout(10000);
+    const p = await c.newPage();
+    last = p;
+    await signIn(p, base, "approver", PW);
+    const pages = await p.locator("nav a").evaluateAll((as) => as.map((a) => (a as unknown as { getAttribute: (n: string) => string }).getAttribute("href")));
+    expect(pages.length).toBeGreaterThan(5);
+    const wide: string[] = [];
+    for (const lang of ["zh-CN", "en"]) {
+      for (const href of pages) {
+        await p.goto(`${base}/${href}`);
+        await p.locator("main h1").first().waitFor();
+        await p.waitForFunction(() => !/载入中|Loading/.test((globalThis as unknown as { document: { querySelector: (s: string) => { textContent: string } } }).document.querySelector("main").textContent));
+        const [sw, cw] = await p.evaluate(() => { const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement; return [d.scrollWidth, d.clientWidth]; });
+        if (sw > cw + 1) wide.push(`${lang} ${href}: ${sw} px wide in a ${cw} px window`);
+        await shot(p, `phone-${href.replace(/[#/]/g, "")}.${lang}`);
+      }
+      if (lang === "zh-CN") {
+        await p.locator("#lang").click();
+        await p.waitForFunction(() => (globalThis as unknown as { document: { documentElement: { lang: string } } }).document.documentElement.lang === "en");
+      }
+    }
+    expect(wide).toEqual([]);
+  }, 60000);
 });
