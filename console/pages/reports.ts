@@ -46,7 +46,8 @@ interface StatRow { key: string | number | null; label: string; recordings: numb
 
 export function Statistics(): VNode {
   const today = localDate(Date.now());
-  const [p, setP] = useState({ from: localDate(Date.now() - 30 * 86400e3), to: localDate(Date.now() + 86400e3), by: "unit" });
+  // The last 30 days, today included (a period's last date is taken in whole).
+  const [p, setP] = useState({ from: localDate(Date.now() - 30 * 86400e3), to: today, by: "unit" });
   const s = useLoad(() => api<{ rows: StatRow[] }>("GET", `/api/reports/statistics${q(p)}`), [p]);
   const submit = (e: Event) => {
     e.preventDefault();

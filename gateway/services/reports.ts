@@ -2,7 +2,7 @@
 // with the audit head (P6), at the station's policy.
 import type { Caller, ServiceContext } from "./context.js";
 import { intOf, requireRole } from "./context.js";
-import { parseTime } from "./time.js";
+import { parseEnd, parseTime } from "./time.js";
 import { GatewayError } from "../errors.js";
 import { fleetReport } from "../reports/ratios.js";
 import type { FleetReport } from "../reports/ratios.js";
@@ -46,11 +46,14 @@ export class ReportService {
     return { ...(await integritySummary(this.ctx.db)), auditHead: await this.head() };
   }
 
-  /** Statistics per unit or officer over a period, the rows of the caller's scope (an admin: every one). */
+  /**
+   * Statistics per unit or officer over a period (a date alone for `to` is the end of that day), the
+   * rows of the caller's scope (an admin: every one).
+   */
   async statistics(caller: Caller, q: { from?: unknown; to?: unknown; by?: unknown }): Promise<{ from: number; to: number; by: "unit" | "officer"; rows: StatisticsRow[]; auditHead: AuditHead }> {
     requireRole(caller, READ, "statistics");
     const tz = this.ctx.policy.timeZone;
-    const from = parseTime(q.from, "from", tz), to = parseTime(q.to, "to", tz);
+    const from = parseTime(q.from, "from", tz), to = parseEnd(q.to, "to", tz);
     if (!(to > from)) throw new GatewayError("BAD_WINDOW", "the period must end after it starts");
     const by = q.by === undefined || q.by === "" ? "unit" : q.by;
     if (by !== "unit" && by !== "officer") throw new GatewayError("BAD_INPUT", `by is unit or officer, got ${JSON.stringify(q.by)}`);

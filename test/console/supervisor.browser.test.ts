@@ -1,7 +1,8 @@
 // The console as supervisors use it, in Chromium, with a second unit beside theirs. The clips page:
 // one officer's clips of a period, filtered by the gateway within the supervisor's unit's subtree;
 // the filters kept in the address, so the way back from a clip still shows them; an officer outside
-// the subtree refused with its reason. The approvals page: only the requests one may decide.
+// the subtree refused with its reason. The approvals page: only the requests one may decide. The
+// statistics page as a legal reviewer reads it: a period's last date taken in whole.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -15,6 +16,7 @@ const HAVE = browserOrSkip();
 const ADMIN: Caller = { name: "admin", role: "admin", officerBadge: null };
 const SUPERVISOR: Caller = { name: "approver", role: "supervisor", officerBadge: "S001" };
 const PW = "release desk 2026";
+const REVIEWER_PW = "legal desk 2026";
 
 /** A station-local date (YYYY-MM-DD) in the station's zone. */
 const localDate = (ms: number, zone: string) => new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(ms);
@@ -53,6 +55,7 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await s.gw.model.addUnit("Municipal Comprehensive Administrative Law Enforcement Bureau, Second Brigade, Special Operations Detachment", "agency");
     await s.gw.model.addOfficer({ badge: "T009", name: "Ouyang Xiaoming-Alexander Konstantinopoulos", unitId: (await s.gw.model.listUnits())[0].id, role: "enforcement", certNo: "ZF-T009", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
     for (const n of ["approver", "harbour"]) await s.gw.services.sessions.setPassword(ADMIN, n, PW);
+    await s.gw.services.sessions.setPassword(ADMIN, "reviewer", REVIEWER_PW);
     browser = await launch();
   }, 120000);
 
@@ -173,4 +176,22 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     }
     expect(wide).toEqual([]);
   }, 60000);
+
+  it("counts a day's recordings on the statistics page when the period is that one day, and ends the default period today", async () => {
+    const day = localDate(s.starts.get("BWC-E1/1")!, zone);
+    const p = await page();
+    await signIn(p, base, "reviewer", REVIEWER_PW);
+    await p.goto(`${base}/#/stats`);
+    await expect(p.locator("form.filters input[name=to]").inputValue()).resolves.toBe(localDate(Date.now(), zone));
+    await p.locator("form.filters input[name=from]").fill(day);
+    await p.locator("form.filters input[name=to]").fill(day);
+    await p.locator("form.filters button[type=submit]").click();
+    const unit = (await s.gw.model.listUnits()).find((u) => u.name === "Road Transport Agency")!;
+    const row = p.locator(`#stats-table tr[data-row="${unit.id}"]`);
+    await row.waitFor();
+    // The reviewer's unit's three clips of that day; the other unit's is not theirs.
+    await expect(row.locator("td").first().textContent()).resolves.toBe("3");
+    expect(await p.locator("#stats-table tbody tr").count()).toBe(1);
+    expect(await p.locator("main .error").count()).toBe(0);
+  });
 });
