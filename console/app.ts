@@ -95,14 +95,14 @@ function Page({ session, parts }: { session: Session; parts: string[] }): VNode 
   if (!page) return html`<h1>${t("notFound")}</h1>`;
   if (!page.roles.includes(session.role)) return html`<h1>${t(page.key)}</h1><p class="error" role="alert">${t("forbiddenPage")}</p>`;
   switch (p) {
-    case "fleet": return html`<${Fleet} lang=${lang} />`;
+    case "fleet": return html`<${Fleet} lang=${lang} filters=${routeQuery().toString()} />`;
     case "devices": return html`<${Devices} session=${session} />`;
     case "people": return html`<${People} />`;
     case "cases": return html`<${Cases} session=${session} />`;
     case "clips": return html`<${Clips} session=${session} filters=${routeQuery().toString()} />`;
     case "approvals": return html`<${Approvals} session=${session} />`;
     case "ratios": return html`<${Ratios} />`;
-    case "stats": return html`<${Statistics} />`;
+    case "stats": return html`<${Statistics} filters=${routeQuery().toString()} />`;
     case "alarms": return html`<${Alarms} />`;
     case "audit": return html`<${Audit} />`;
     case "system": return html`<${System} />`;

@@ -3,7 +3,7 @@
 import { html } from "htm/preact";
 import { useEffect, useRef, useState, useCallback } from "preact/hooks";
 import type { VNode } from "preact";
-import { ApiError } from "./api.js";
+import { ApiError, q } from "./api.js";
 import { t } from "./i18n.js";
 
 export { html };
@@ -82,7 +82,7 @@ export function Prompt(p: { title: string; help?: string; fields?: Field[]; subm
         <label for=${id(f)}>${f.label}</label>
         ${f.type === "select" ? html`<select id=${id(f)} name=${f.name} required=${f.required !== false}>${(f.options ?? []).map(([v, l]) => html`<option value=${v} selected=${v === f.value}>${l}</option>`)}</select>`
           : f.type === "textarea" ? html`<textarea id=${id(f)} name=${f.name} rows="3" required=${f.required !== false} minLength=${f.name === "reason" ? 3 : undefined} maxLength="500" aria-describedby=${f.help ? id(f) + "-help" : undefined} autoFocus=${i === 0}>${f.value ?? ""}</textarea>`
-          : html`<input id=${id(f)} name=${f.name} type=${f.type ?? "text"} value=${f.value ?? ""} required=${f.required !== false} pattern=${f.pattern} aria-describedby=${f.help ? id(f) + "-help" : undefined} autoFocus=${i === 0} />`}
+          : html`<input id=${id(f)} name=${f.name} type=${f.type ?? "text"} defaultValue=${f.value ?? ""} required=${f.required !== false} pattern=${f.pattern} aria-describedby=${f.help ? id(f) + "-help" : undefined} autoFocus=${i === 0} />`}
         ${f.help ? html`<small id=${id(f) + "-help"} class="muted">${f.help}</small>` : null}
       </div>`)}
       <${ErrorNote} error=${error} />
@@ -109,4 +109,12 @@ export function saveFile(bytes: BlobPart, name: string, type: string): void {
 /** A short status line that screen readers announce. */
 export function Notice({ text }: { text: string | null }): VNode | null {
   return text ? html`<p class="notice" role="status">${text}</p>` : null;
+}
+
+/**
+ * Keep a page's filters in its address's query (#/fleet?unit=3), without a new history entry: a
+ * reload, a copied link and the way back from another page show the page as it was filtered.
+ */
+export function keepInAddress(page: string, filters: Record<string, string>): void {
+  history.replaceState(history.state, "", `#/${page}${q(filters)}`);
 }

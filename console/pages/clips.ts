@@ -54,14 +54,14 @@ export function Clips({ session, filters }: { session: Session; filters: string 
   const rows = (list.data ?? []).slice().sort((a, b) => (b.startMs ?? 0) - (a.startMs ?? 0));
   return html`<section aria-labelledby="h-clips">
     <h1 id="h-clips">${t("clips")}</h1>
-    <form class="filters" id="clips-filters" onSubmit=${submit}>
-      ${picks ? html`<label>${t("officer")} <select name="officer" value=${officer}>
+    <form class="filters" id="clips-filters" key=${filters} onSubmit=${submit}>
+      ${picks ? html`<label>${t("officer")} <select name="officer">
         <option value="">${t("anyOfficer")}</option>
-        ${(officers.data ?? []).filter((o) => o.role !== "legal_reviewer").map((o) => html`<option value=${o.badge}>${o.name} (${o.badge})</option>`)}
-        ${officer && officers.data && !nameOf.has(officer) ? html`<option value=${officer}>${officer}</option>` : null}
+        ${(officers.data ?? []).filter((o) => o.role !== "legal_reviewer").map((o) => html`<option value=${o.badge} selected=${o.badge === officer}>${o.name} (${o.badge})</option>`)}
+        ${officer && officers.data && !nameOf.has(officer) ? html`<option value=${officer} selected>${officer}</option>` : null}
       </select></label>` : null}
-      <label>${t("from")} <input name="from" type="date" value=${from} /></label>
-      <label>${t("to")} <input name="to" type="date" value=${to} /></label>
+      <label>${t("from")} <input name="from" type="date" defaultValue=${from} /></label>
+      <label>${t("to")} <input name="to" type="date" defaultValue=${to} /></label>
       <button type="submit" class="primary">${t("filter")}</button>
       ${filtered ? html`<a href="#/clips">${t("clearFilters")}</a>` : null}
       <small class="muted">${t("periodHelp")}</small>

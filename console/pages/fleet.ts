@@ -6,7 +6,7 @@ import type { VNode } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, onLive, onLiveState } from "../api.js";
 import type { LiveEvent } from "../api.js";
-import { html, ErrorNote, Loading } from "../ui.js";
+import { html, ErrorNote, Loading, keepInAddress } from "../ui.js";
 import { bytes, offset, t, tk, when } from "../i18n.js";
 import type { Alarm, Unit } from "../../protocol/gateway-api.js";
 import { statusBatteryPct } from "../../protocol/status.js";
@@ -74,14 +74,18 @@ class Row extends Component<{ id: string; rows: Rows; unit: string; alarms: numb
   }
 }
 
-export function Fleet({ lang }: { lang: string }): VNode {
+export function Fleet({ lang, filters }: { lang: string; filters: string }): VNode {
+  const asked = new URLSearchParams(filters);
   const [rows] = useState(() => new Rows());
   const [loaded, setLoaded] = useState(false);
   const [units, setUnits] = useState<Unit[]>([]);
   const [alarms, setAlarms] = useState<Alarm[]>([]);
   const [error, setError] = useState<Error | null>(null);
-  const [unit, setUnit] = useState("");
-  const [state, setState] = useState("");
+  // The filters, from the address and kept there (the way back from the alarms page keeps them).
+  const [unit, setUnitOnly] = useState(asked.get("unit") ?? "");
+  const [state, setStateOnly] = useState(asked.get("state") ?? "");
+  const setUnit = (u: string) => { setUnitOnly(u); keepInAddress("fleet", { unit: u, state }); };
+  const setState = (st: string) => { setStateOnly(st); keepInAddress("fleet", { unit, state: st }); };
   const [, redraw] = useState(0);
 
   useEffect(() => {

@@ -4,7 +4,7 @@ import type { VNode } from "preact";
 import { useState } from "preact/hooks";
 import { api, q } from "../api.js";
 import { csvCell } from "../../protocol/csv.js";
-import { html, ErrorNote, Loading, saveFile, useLoad } from "../ui.js";
+import { html, ErrorNote, Loading, keepInAddress, saveFile, useLoad } from "../ui.js";
 import { duration, localDate, t, tk } from "../i18n.js";
 
 interface Line { required: number; counted: number; shortfall: number; officers?: number; staff?: number }
@@ -44,10 +44,12 @@ export function Ratios(): VNode {
 
 interface StatRow { key: string | number | null; label: string; recordings: number; hours: number; verdicts: { verified: number; incomplete: number; failed: number }; medianUploadDelayMs: number | null; fullCases: number; fullCoveragePercent: number | null }
 
-export function Statistics(): VNode {
+export function Statistics({ filters }: { filters: string }): VNode {
   const today = localDate(Date.now());
-  // The last 30 days, today included (a period's last date is taken in whole).
-  const [p, setP] = useState({ from: localDate(Date.now() - 30 * 86400e3), to: today, by: "unit" });
+  // The last 30 days, today included (a period's last date is taken in whole), unless the address says otherwise.
+  const asked = new URLSearchParams(filters);
+  const [p, setPOnly] = useState({ from: asked.get("from") || localDate(Date.now() - 30 * 86400e3), to: asked.get("to") || today, by: asked.get("by") || "unit" });
+  const setP = (v: typeof p) => { setPOnly(v); keepInAddress("stats", v); };
   const s = useLoad(() => api<{ rows: StatRow[] }>("GET", `/api/reports/statistics${q(p)}`), [p]);
   const submit = (e: Event) => {
     e.preventDefault();
@@ -62,10 +64,10 @@ export function Statistics(): VNode {
   };
   return html`<section aria-labelledby="h-stats">
     <h1 id="h-stats">${t("stats")}</h1>
-    <form class="filters" onSubmit=${submit}>
-      <label>${t("from")} <input name="from" type="date" value=${p.from} max=${today} required /></label>
-      <label>${t("to")} <input name="to" type="date" value=${p.to} required /></label>
-      <label>${t("by")} <select name="by" value=${p.by}><option value="unit">${t("byUnit")}</option><option value="officer">${t("byOfficer")}</option></select></label>
+    <form class="filters" key=${JSON.stringify(p)} onSubmit=${submit}>
+      <label>${t("from")} <input name="from" type="date" defaultValue=${p.from} max=${today} required /></label>
+      <label>${t("to")} <input name="to" type="date" defaultValue=${p.to} required /></label>
+      <label>${t("by")} <select name="by"><option value="unit" selected=${p.by === "unit"}>${t("byUnit")}</option><option value="officer" selected=${p.by === "officer"}>${t("byOfficer")}</option></select></label>
       <button type="submit" class="primary">${t("show")}</button>
       <button type="button" onClick=${csv} disabled=${!s.data}>${t("csv")}</button>
       <small class="muted">${t("periodHelp")}</small>

@@ -86,12 +86,12 @@ export function Audit(): VNode {
     </div>
     <${ErrorNote} error=${checkErr} />
     ${check ? html`<p class=${check.ok ? "ok" : "error"} role="status" id="verify-result">${check.ok ? t("logOk", check.count, check.head.slice(0, 16)) : t("logBad", check.problems.map((p) => `${p.code}${p.seq ? " #" + p.seq : ""}: ${p.detail}`).join("; "))}</p>` : null}
-    <form class="filters" onSubmit=${submit}>
-      <label>${t("actor")} <input name="actor" value=${f.actor} size="12" /></label>
-      <label>${t("action")} <input name="action" value=${f.action} size="14" placeholder="recording.view" /></label>
-      <label>${t("target")} <input name="target" value=${f.target} size="14" /></label>
-      <label>${t("from")} <input name="since" type="date" value=${f.since} /></label>
-      <label>${t("to")} <input name="until" type="date" value=${f.until} /></label>
+    <form class="filters" key=${JSON.stringify(f)} onSubmit=${submit}>
+      <label>${t("actor")} <input name="actor" defaultValue=${f.actor} size="12" /></label>
+      <label>${t("action")} <input name="action" defaultValue=${f.action} size="14" placeholder="recording.view" /></label>
+      <label>${t("target")} <input name="target" defaultValue=${f.target} size="14" /></label>
+      <label>${t("from")} <input name="since" type="date" defaultValue=${f.since} /></label>
+      <label>${t("to")} <input name="until" type="date" defaultValue=${f.until} /></label>
       <button type="submit">${t("filter")}</button>
       <small class="muted">${t("periodHelp")}</small>
     </form>

@@ -194,4 +194,62 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     expect(await p.locator("#stats-table tbody tr").count()).toBe(1);
     expect(await p.locator("main .error").count()).toBe(0);
   });
+
+  it("keeps the fleet's and the statistics' filters on the way back from another page", async () => {
+    await s.gw.alarms.raise("DEVICE_ALARM", "BWC-E2", "device reports an alarm: BATTERY_LOW");
+    const p = await page();
+    await signIn(p, base, "approver", PW);
+    await p.goto(`${base}/#/fleet`);
+    await p.locator('#fleet-table tr[data-device="BWC-E2"]').waitFor();
+    await p.locator("form.filters select").nth(1).selectOption("online");
+    // From the device's alarm count to the alarms page, and back.
+    await p.locator('#fleet-table tr[data-device="BWC-E2"] a.badge.alarm').click();
+    await p.locator("#alarms-table").waitFor();
+    await p.goBack();
+    await p.locator('#fleet-table tr[data-device="BWC-E2"]').waitFor();
+    expect(await p.locator("form.filters select").nth(1).inputValue()).toBe("online");
+    // Statistics by officer, then the clips page, and back.
+    await p.goto(`${base}/#/stats`);
+    await p.locator("form.filters select[name=by]").selectOption("officer");
+    await p.locator("form.filters button[type=submit]").click();
+    await p.locator('#stats-table tr[data-row="T001"]').waitFor();
+    await p.locator('nav a[href="#/clips"]').click();
+    await p.locator("#clips-table").waitFor();
+    await p.goBack();
+    await p.locator('#stats-table tr[data-row="T001"]').waitFor();
+    expect(await p.locator("form.filters select[name=by]").inputValue()).toBe("officer");
+  });
+
+  it("keeps what the user typed in the link dialog after a refusal, so the error is about what is in the field", async () => {
+    const p = await page();
+    await signIn(p, base, "approver", PW);
+    await p.goto(`${base}/#/clip/BWC-E2/1`);
+    await p.locator("#f-reason").fill("checking the clip's cases");
+    await p.locator("dialog button[type=submit]").click();
+    await p.locator("dl.facts").waitFor();
+    await p.getByRole("button", { name: /^(关联案件|Link to case)$/ }).click();
+    await p.locator("#f-case").fill("C-NO-SUCH-1");
+    await p.locator("#f-reason").fill("linking the wrong case on purpose");
+    await p.locator("dialog button[type=submit]").click();
+    await expect(p.locator("dialog .error").textContent()).resolves.toMatch(/NOT_FOUND/);
+    expect(await p.locator("#f-case").inputValue()).toBe("C-NO-SUCH-1");
+  });
+
+  it("keeps the filters being chosen on the clips page while new clips arrive, until Filter applies them", async () => {
+    const p = await page();
+    await signIn(p, base, "approver", PW);
+    await p.goto(`${base}/#/clips`);
+    await p.locator("#clips-table").waitFor();
+    const day = localDate(Date.now(), zone);
+    await p.locator("#clips-filters select[name=officer]").selectOption("T002");
+    await p.locator("#clips-filters input[name=from]").fill(day);
+    // A clip arrives meanwhile: the list is asked again and drawn again.
+    const d = s.devices[1];
+    await streamSealed(d, d.recording(2, [randomBytes(3000)], { startMs: Date.now() - 5e3, caseTag: "" }));
+    await p.locator('#clips-table tr[data-clip="BWC-E2/2"]').waitFor({ timeout: 15000 });
+    expect(await p.locator("#clips-filters select[name=officer]").inputValue()).toBe("T002");
+    expect(await p.locator("#clips-filters input[name=from]").inputValue()).toBe(day);
+    await p.locator("#clips-filters button[type=submit]").click();
+    await p.waitForFunction((d: string) => (globalThis as unknown as { location: { hash: string } }).location.hash === `#/clips?officer=T002&from=${d}`, day);
+  });
 });
