@@ -26,6 +26,7 @@ const W = {
   clockOffset: ["时钟偏差", "Clock offset"], alarmCount: ["告警", "Alarms"], yes: ["是", "yes"], no: ["否", "no"], recYes: ["录制中", "recording"], recNo: ["—", "—"],
   st_provisioned: ["已登记", "provisioned"], st_active: ["在用", "active"], st_lost: ["遗失", "lost"], st_retired: ["报废", "retired"], st_revoked: ["已吊销", "revoked"],
   devicesShown: ["显示 %0 / %1 台设备，%2 台在线", "%0 of %1 devices shown, %2 online"], anyUnit: ["所有单位", "All units"], anyState: ["所有状态", "All states"],
+  noDevices: ["您的范围内没有设备", "No devices in your scope"],
   onlineOnly: ["仅在线", "Online only"], offlineOnly: ["仅离线", "Offline only"], noUnit: ["未配发", "not issued"],
   assign: ["领用", "Check out"], returnDevice: ["归还", "Return"], revoke: ["吊销", "Revoke"], register: ["登记新设备", "Register a device"], badge: ["警号", "Badge"],
   assignTitle: ["将设备 %0 领用给执法人员", "Check device %0 out to an officer"], revokeTitle: ["吊销设备 %0", "Revoke device %0"], returned: ["设备 %0 已归还", "Device %0 returned"],

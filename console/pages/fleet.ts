@@ -161,7 +161,8 @@ export function Fleet({ lang, filters }: { lang: string; filters: string }): VNo
       </select></label>
       <p class="muted" role="status" aria-live="polite">${t("devicesShown", shown.length, all.length, online)}</p>
     </form>
-    ${loaded ? html`<div class="scroll" tabIndex="0"><table class="grid" id="fleet-table">
+    ${loaded && all.length === 0 ? html`<p class="muted" id="fleet-none">${t("noDevices")}</p>` : null}
+    ${loaded && all.length ? html`<div class="scroll" tabIndex="0"><table class="grid" id="fleet-table">
       <caption class="sr-only">${t("fleet")}</caption>
       <thead><tr>
         <th scope="col">${t("device")}</th><th scope="col">${t("unit")}</th><th scope="col">${t("state")}</th><th scope="col">${t("connection")}</th><th scope="col">${t("recordingNow")}</th>

@@ -52,7 +52,8 @@ export function Devices({ session }: { session: Session }): VNode {
     <${ErrorNote} error=${list.error} /><${Loading} loading=${list.loading && !list.data} /><${Notice} text=${notice} />
     ${prompt()}
     ${admin ? html`<div class="actions left"><button class="primary" onClick=${() => setDoing({ kind: "register" })}>${t("register")}</button></div>` : null}
-    ${list.data ? html`<div class="scroll" tabIndex="0"><table class="grid" id="devices-table">
+    ${list.data && list.data.length === 0 ? html`<p class="muted" id="devices-none">${t("noDevices")}</p>` : null}
+    ${list.data && list.data.length ? html`<div class="scroll" tabIndex="0"><table class="grid" id="devices-table">
       <thead><tr><th scope="col">${t("device")}</th><th scope="col">${t("kind")}</th><th scope="col">${t("state")}</th><th scope="col">${t("unit")}</th><th scope="col">${t("lastSeen")}</th>${admin ? html`<th scope="col"><span class="sr-only">${t("assign")}</span></th>` : null}</tr></thead>
       <tbody>${list.data.map((d) => html`<tr key=${d.id} data-device=${d.id}>
         <th scope="row"><code>${d.id}</code></th><td>${tk("kind_", d.kind)}</td><td>${tk("st_", d.state)}</td><td>${d.unit === null ? t("noUnit") : unitName.get(d.unit) ?? d.unit}</td><td>${when(d.lastSeen)}</td>

@@ -52,9 +52,12 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await s.gw.model.addOfficer({ badge: "H002", name: "Harbour Chief", unitId: harbour.id, role: "supervisor", certNo: "ZF-H002", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
     await s.gw.accounts.create("harbour", "supervisor", "H002");
     // Long names, as some units and people have: the page must still fit a phone's width.
-    await s.gw.model.addUnit("Municipal Comprehensive Administrative Law Enforcement Bureau, Second Brigade, Special Operations Detachment", "agency");
+    const newUnit = await s.gw.model.addUnit("Municipal Comprehensive Administrative Law Enforcement Bureau, Second Brigade, Special Operations Detachment", "agency");
+    // A supervisor of a unit with no recorder yet.
+    await s.gw.model.addOfficer({ badge: "M001", name: "Ma Lin", unitId: newUnit.id, role: "supervisor", certNo: "ZF-M001", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
+    await s.gw.accounts.create("newunit", "supervisor", "M001");
     await s.gw.model.addOfficer({ badge: "T009", name: "Ouyang Xiaoming-Alexander Konstantinopoulos", unitId: (await s.gw.model.listUnits())[0].id, role: "enforcement", certNo: "ZF-T009", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
-    for (const n of ["approver", "harbour"]) await s.gw.services.sessions.setPassword(ADMIN, n, PW);
+    for (const n of ["approver", "harbour", "newunit"]) await s.gw.services.sessions.setPassword(ADMIN, n, PW);
     await s.gw.services.sessions.setPassword(ADMIN, "reviewer", REVIEWER_PW);
     browser = await launch();
   }, 120000);
@@ -251,5 +254,16 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     expect(await p.locator("#clips-filters input[name=from]").inputValue()).toBe(day);
     await p.locator("#clips-filters button[type=submit]").click();
     await p.waitForFunction((d: string) => (globalThis as unknown as { location: { hash: string } }).location.hash === `#/clips?officer=T002&from=${d}`, day);
+  });
+
+  it("says there is no device in scope, rather than showing an empty table, to a supervisor of a unit without recorders", async () => {
+    const p = await page("en");
+    await signIn(p, base, "newunit", PW);
+    await p.goto(`${base}/#/fleet`);
+    await expect(p.locator("#fleet-none").textContent()).resolves.toMatch(/没有设备|No devices/);
+    expect(await p.locator("#fleet-table").count()).toBe(0);
+    await p.goto(`${base}/#/devices`);
+    await expect(p.locator("#devices-none").textContent()).resolves.toMatch(/没有设备|No devices/);
+    expect(await p.locator("#devices-table").count()).toBe(0);
   });
 });
