@@ -57,7 +57,7 @@ const W = {
   linked: ["已关联", "Linked"], unlinked: ["已取消关联", "Unlinked"], back: ["返回", "Back"], caseCol: ["案件", "Cases"], audio: ["音频", "Audio"],
   pending: ["待审批", "Waiting for a decision"], mine: ["我的申请", "My requests"], decided: ["已处理", "Decided"], approve: ["批准", "Approve"], deny: ["驳回", "Deny"],
   requester: ["申请人", "Requested by"], requestKind: ["类型", "Kind"], k_export: ["导出", "export"], k_view: ["越权查看", "view"], items: ["对象", "Records"], requestedAt: ["申请时间", "Requested"],
-  validUntil: ["有效至", "Valid until"], a_pending: ["待审批", "pending"], a_approved: ["已批准", "approved"], a_denied: ["已驳回", "denied"], approveTitle: ["批准申请 #%0", "Approve request #%0"], denyTitle: ["驳回申请 #%0", "Deny request #%0"],
+  validUntil: ["有效至", "Valid until"], a_pending: ["待审批", "pending"], a_approved: ["已批准", "approved"], a_denied: ["已驳回", "denied"], a_expired: ["已过期", "expired"], approveTitle: ["批准申请 #%0", "Approve request #%0"], denyTitle: ["驳回申请 #%0", "Deny request #%0"],
   decidedBy: ["处理人", "Decided by"], ratioTitle: ["执法记录仪配备（每 %0 名执法人员 1 套）与法制审核员配备", "Recorders (1 per %0 officers) and legal reviewers"], required: ["应配", "Required"], counted: ["实配", "Counted"],
   shortfall: ["缺口", "Shortfall"], recorders: ["执法记录仪", "Recorders"], ownUnit: ["本单位", "own"], subtree: ["含下级", "with sub-units"], compliant: ["达标", "compliant"], notCompliant: ["不达标", "short"],
   ownCountedRequired: ["本单位（实配 / 应配）", "Own unit (counted / required)"], subtreeShortfall: ["含下级单位缺口", "Shortfall with sub-units"], recordedTime: ["录音时长", "Recorded time"],

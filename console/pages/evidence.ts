@@ -10,6 +10,7 @@ import { bytes, getLang, t, tk, when } from "../i18n.js";
 import { checkName, statusWord, summary } from "../../verifier/i18n.js";
 import type { VerifyReport } from "../../verifier/verify.js";
 import type { Approval } from "../../protocol/gateway-api.js";
+import { approvalState } from "./review.js";
 
 interface Made { id: string; createdAt: number; by: string; reason: string; grant: number; scope: string; target: string; items: { device: string; recording: number }[]; state: string; bytes: number | null; sha256: string | null; kept: boolean; grantValidUntil: number | null }
 
@@ -99,8 +100,8 @@ export function Evidence({ session }: { session: Session }): VNode {
     ${grants.data ? mine.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="exports-table">
       <thead><tr><th scope="col">#</th><th scope="col">${t("items")}</th><th scope="col">${t("reason")}</th><th scope="col">${t("state")}</th><th scope="col">${t("validUntil")}</th><th scope="col"><span class="sr-only">${t("makeExport")}</span></th></tr></thead>
       <tbody>${mine.map((a) => html`<tr key=${a.id} data-grant=${a.id}><th scope="row">${a.id}</th><td>${a.caseNumber ?? a.items.map((i) => `${i.device}/${i.recording}`).join(", ")}</td><td>${a.reason}</td>
-        <td>${a.state === "approved" ? t("a_approved") : a.state === "denied" ? t("a_denied") : t("a_pending")}</td><td>${when(a.validUntil)}</td>
-        <td>${a.state === "approved" && (a.validUntil ?? 0) > Date.now() ? html`<button class="primary" onClick=${() => setMaking(a)}>${t("makeExport")}</button>` : null}</td></tr>`)}</tbody>
+        <td><span class=${"badge a-" + approvalState(a)}>${tk("a_", approvalState(a))}</span></td><td>${when(a.validUntil)}</td>
+        <td>${approvalState(a) === "approved" ? html`<button class="primary" onClick=${() => setMaking(a)}>${t("makeExport")}</button>` : null}</td></tr>`)}</tbody>
     </table></div>` : null}
     <h2 id="h-verifier">${t("verifier")}</h2>
     <p class="muted">${t("verifierHelp")}</p>

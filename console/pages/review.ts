@@ -8,6 +8,9 @@ import { html, ErrorNote, Loading, Notice, Prompt, useLoad } from "../ui.js";
 import { t, tk, when } from "../i18n.js";
 import type { Alarm, Approval } from "../../protocol/gateway-api.js";
 
+/** A request's state as its requester lives it: an approval whose time has run out is expired, no longer a grant. */
+export const approvalState = (a: Approval, now = Date.now()): string => a.state === "approved" && a.validUntil !== null && a.validUntil <= now ? "expired" : a.state;
+
 const itemsOf = (a: Approval) => a.caseNumber ? `${t("caseNo")} ${a.caseNumber}` : a.items.map((i) => `${i.device}/${i.recording}`).join(", ");
 
 function ApprovalTable({ rows, id, act }: { rows: Approval[]; id: string; act?: (a: Approval, verb: "approve" | "deny") => void }): VNode {
@@ -17,7 +20,7 @@ function ApprovalTable({ rows, id, act }: { rows: Approval[]; id: string; act?: 
       <th scope="col">${t("requestedAt")}</th><th scope="col">${t("state")}</th>${act ? html`<th scope="col"><span class="sr-only">${t("approve")}</span></th>` : html`<th scope="col">${t("decidedBy")}</th>`}</tr></thead>
     <tbody>${rows.map((a) => html`<tr key=${a.id} data-approval=${a.id}>
       <th scope="row">${a.id}</th><td>${tk("k_", a.kind)}</td><td>${a.requester}</td><td>${itemsOf(a)}</td><td>${a.reason}</td><td>${when(a.requestedAt)}</td>
-      <td><span class=${"badge a-" + a.state}>${tk("a_", a.state)}</span>${a.validUntil ? html`<br /><small>${t("validUntil")} ${when(a.validUntil)}</small>` : null}</td>
+      <td><span class=${"badge a-" + approvalState(a)}>${tk("a_", approvalState(a))}</span>${a.validUntil ? html`<br /><small>${t("validUntil")} ${when(a.validUntil)}</small>` : null}</td>
       ${act ? html`<td class="nowrap"><button class="primary" onClick=${() => act(a, "approve")}>${t("approve")}</button> <button class="danger" onClick=${() => act(a, "deny")}>${t("deny")}</button></td>`
         : html`<td>${a.decidedBy ?? "—"}${a.decisionReason ? html`<br /><small>${a.decisionReason}</small>` : null}</td>`}
     </tr>`)}</tbody>

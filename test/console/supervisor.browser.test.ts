@@ -266,4 +266,20 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await expect(p.locator("#devices-none").textContent()).resolves.toMatch(/没有设备|No devices/);
     expect(await p.locator("#devices-table").count()).toBe(0);
   });
+
+  it("shows a legal reviewer an export grant whose time ran out as expired, not as approved with no way to use it", async () => {
+    const req = await s.gw.approvals.request(s.reviewer, { kind: "export", items: [{ device: "BWC-E2", recording: 1 }], reason: "the hearing's copy", hours: 1 });
+    await s.gw.approvals.approve(s.approver, req.id, "released for the hearing");
+    // An hour later: the grant has run out.
+    await s.gw.db.run("UPDATE approvals SET valid_until = ? WHERE id = ?", [Date.now() - 60e3, req.id]);
+    const p = await page("en");
+    await signIn(p, base, "reviewer", REVIEWER_PW);
+    await p.goto(`${base}/#/evidence`);
+    const row = p.locator(`#exports-table tr[data-grant="${req.id}"]`);
+    await row.waitFor();
+    await expect(row.locator(".badge").textContent()).resolves.toMatch(/^(已过期|expired)$/);
+    expect(await row.locator("button").count()).toBe(0);
+    await p.goto(`${base}/#/approvals`);
+    await expect(p.locator(`#approvals-mine tr[data-approval="${req.id}"] .badge`).textContent()).resolves.toMatch(/^(已过期|expired)$/);
+  });
 });
