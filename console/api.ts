@@ -1,6 +1,7 @@
 // The console's one way to the gateway: same-origin requests with the session cookie, the
 // session's anti-forgery token on every change, errors as {code, message}; and the live stream.
 import type { SentEvent } from "../protocol/gateway-api.js";
+import { t } from "./i18n.js";
 
 export interface Session {
   name: string; role: "admin" | "supervisor" | "legal_reviewer" | "officer"; officerBadge: string | null; csrf: string | null; timeZone: string;
@@ -22,7 +23,13 @@ async function request(method: string, path: string, body?: unknown): Promise<Re
   const headers: Record<string, string> = {};
   if (body !== undefined) headers["content-type"] = "application/json";
   if (method !== "GET") headers["x-csrf-token"] = csrf;
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  let r: Response;
+  try {
+    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  } catch {
+    // No answer at all (the gateway restarting, the network down): said so, not as the browser's own words.
+    throw new ApiError("GATEWAY_UNREACHABLE", t("unreachable"), 0);
+  }
   if (!r.ok) {
     const j = (await r.json().catch(() => null)) as { error?: string; message?: string } | null;
     const e = new ApiError(j?.error ?? `HTTP_${r.status}`, j?.message ?? r.statusText, r.status);

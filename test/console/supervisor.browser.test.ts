@@ -282,4 +282,15 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await p.goto(`${base}/#/approvals`);
     await expect(p.locator(`#approvals-mine tr[data-approval="${req.id}"] .badge`).textContent()).resolves.toMatch(/^(已过期|expired)$/);
   });
+
+  it("says the gateway did not answer, in the page's language, when a request gets no answer at all", async () => {
+    const p = await page();
+    await signIn(p, base, "approver", PW);
+    await p.route("**/api/recordings*", (route) => route.abort("connectionrefused"));
+    await p.goto(`${base}/#/clips`);
+    const error = await p.locator("main .error").textContent();
+    expect(error).toContain("GATEWAY_UNREACHABLE");
+    expect(error).toMatch(/网关未应答/);
+    expect(error).not.toMatch(/Failed to fetch/);
+  });
 });
