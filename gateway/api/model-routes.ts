@@ -86,7 +86,7 @@ export function modelRoutes(app: FastifyInstance, s: Services): void {
   app.post<{ Body: { kind: string; subject: string; reason: string } }>("/api/alarms/clear", {
     schema: { description: "clear an open alarm, with a reason", body: body({ kind: str, subject: str, reason: REASON }, ["kind", "subject"]), response: ERRORS },
   }, async (req) => s.alarms.clear(callerOf(req), req.body.kind, req.body.subject, req.body.reason));
-  app.get<{ Querystring: { actor?: string; action?: string; target?: string; since?: string; until?: string; limit?: string } }>("/api/audit", { schema: { description: "audit entries, newest first; since and until (ISO 8601: 2026-03-01T09:30+08:00, or a date, 2026-03-01, the station's local midnight) bound the period", querystring: query({ actor: str, action: str, target: str, since: str, until: str, limit: str }) } },
+  app.get<{ Querystring: { actor?: string; action?: string; target?: string; since?: string; until?: string; limit?: string } }>("/api/audit", { schema: { description: "audit entries, newest first; since and until (ISO 8601: 2026-03-01T09:30+08:00, or a station-local date, 2026-03-01: since from its start, until to its end) bound the period", querystring: query({ actor: str, action: str, target: str, since: str, until: str, limit: str }) } },
     async (req) => s.audit.list(callerOf(req), req.query));
   app.get("/api/audit/verify", { schema: { description: "check the audit log's chain and checkpoints" } }, async (req) => s.audit.verify(callerOf(req)));
 }

@@ -17,6 +17,7 @@ const ADMIN: Caller = { name: "admin", role: "admin", officerBadge: null };
 const SUPERVISOR: Caller = { name: "approver", role: "supervisor", officerBadge: "S001" };
 const PW = "release desk 2026";
 const REVIEWER_PW = "legal desk 2026";
+const ADMIN_PW = "station chief 2026";
 
 /** A station-local date (YYYY-MM-DD) in the station's zone. */
 const localDate = (ms: number, zone: string) => new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(ms);
@@ -59,6 +60,7 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await s.gw.model.addOfficer({ badge: "T009", name: "Ouyang Xiaoming-Alexander Konstantinopoulos", unitId: (await s.gw.model.listUnits())[0].id, role: "enforcement", certNo: "ZF-T009", certValidFrom: "2020-01-01", certValidTo: "2099-12-31" });
     for (const n of ["approver", "harbour", "newunit"]) await s.gw.services.sessions.setPassword(ADMIN, n, PW);
     await s.gw.services.sessions.setPassword(ADMIN, "reviewer", REVIEWER_PW);
+    await s.gw.services.sessions.setPassword(ADMIN, "admin", ADMIN_PW);
     browser = await launch();
   }, 120000);
 
@@ -292,5 +294,19 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     expect(error).toContain("GATEWAY_UNREACHABLE");
     expect(error).toMatch(/网关未应答/);
     expect(error).not.toMatch(/Failed to fetch/);
+  });
+
+  it("shows today's audit entries to an admin who asks for the period from today to today", async () => {
+    const today = localDate(Date.now(), zone);
+    const p = await page("en");
+    await signIn(p, base, "admin", ADMIN_PW);
+    await p.goto(`${base}/#/audit`);
+    await p.locator("#audit-table").waitFor();
+    await p.locator("form.filters input[name=since]").fill(today);
+    await p.locator("form.filters input[name=until]").fill(today);
+    await p.locator("form.filters button[type=submit]").click();
+    // Today's sign-in is among them, and nothing is refused.
+    await p.locator("#audit-table td code", { hasText: /^signin$/ }).first().waitFor();
+    expect(await p.locator("main .error").count()).toBe(0);
   });
 });
