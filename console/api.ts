@@ -9,6 +9,9 @@ export interface Session {
   gateway?: "station" | "region" | null;
 }
 
+/** Who the gateway lets link clips to cases and unlink them (an admin, a supervisor): the page offers it to no one else. */
+export const mayLink = (s: Session): boolean => s.role === "admin" || s.role === "supervisor";
+
 export class ApiError extends Error {
   constructor(public code: string, message: string, public status: number) { super(message); }
 }

@@ -4,7 +4,7 @@
 // to export it.
 import type { VNode } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, apiBytes, onLive, onLiveState, q } from "../api.js";
+import { api, apiBytes, mayLink, onLive, onLiveState, q } from "../api.js";
 import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, useLoad } from "../ui.js";
 import { bytes, duration, t, tk, when } from "../i18n.js";
@@ -123,7 +123,7 @@ export function Clip({ device, recording, session, back }: { device: string; rec
     const d = await api<Detail>("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}${q({ reason: why })}`);
     setDetail(d);
     setReason(why);
-    if (session.role === "admin" || session.role === "supervisor") api("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}/suggestions`).then(setSuggest, () => setSuggest(null));
+    if (mayLink(session)) api("GET", `/api/recordings/${encodeURIComponent(device)}/${recording}/suggestions`).then(setSuggest, () => setSuggest(null));
   };
   // Not opened after all: back to the list.
   const cancelOpen = () => { setPrompt(null); location.hash = list; };
@@ -159,14 +159,14 @@ export function Clip({ device, recording, session, back }: { device: string; rec
         <dt>${t("end")}</dt><dd>${when(detail.endMs, true)}</dd>
         <dt>${t("chunks")}</dt><dd>${detail.chunks} · ${bytes(detail.bytes)}</dd>
         <dt>${t("officer")}</dt><dd>${detail.officer ?? "—"}</dd>
-        <dt>${t("caseCol")}</dt><dd>${detail.cases.length ? detail.cases.map((c) => html`<span class="chip">${c} <button class="link" onClick=${() => setPrompt({ unlink: c })} aria-label=${`${t("unlink")} ${c}`}>${t("unlink")}</button></span>`) : "—"}</dd>
+        <dt>${t("caseCol")}</dt><dd>${detail.cases.length ? detail.cases.map((c) => html`<span class="chip">${c}${mayLink(session) ? html` <button class="link" onClick=${() => setPrompt({ unlink: c })} aria-label=${`${t("unlink")} ${c}`}>${t("unlink")}</button>` : null}</span>`) : "—"}</dd>
       </dl>
       <h2>${t("timeline")}</h2>
       <${Timeline} d=${detail} />
       <h2>${t("audio")}</h2>
       ${audio ? html`<audio controls src=${audio} id="clip-audio" aria-label=${t("audio")}></audio>` : html`<p><button class="primary" id="play" onClick=${() => setPrompt("play")}>${t("play")}</button></p>`}
       <div class="actions left">
-        <button onClick=${() => { setLinkTo(null); setPrompt("link"); }}>${t("link")}</button>
+        ${mayLink(session) ? html`<button onClick=${() => { setLinkTo(null); setPrompt("link"); }}>${t("link")}</button>` : null}
         <button onClick=${() => setPrompt("export")}>${t("exportClip")}</button>
       </div>
       <h2>${t("custody")}</h2>

@@ -3,7 +3,7 @@
 // a coverage bar with the gaps of FULL cases, linked clips).
 import type { VNode } from "preact";
 import { useState } from "preact/hooks";
-import { api } from "../api.js";
+import { api, mayLink } from "../api.js";
 import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, saveFile, useLoad } from "../ui.js";
 import { duration, localDate, t, tk, when } from "../i18n.js";
@@ -117,7 +117,7 @@ export function Cases({ session }: { session: Session }): VNode {
   const cov = useLoad(() => api<{ cases: Coverage[] }>("GET", "/api/reports/coverage").catch(() => ({ cases: [] as Coverage[] })));
   const clips = useLoad(() => api<{ device: string; recording: number; cases: string[] }[]>("GET", "/api/recordings").catch(() => []));
   // Suggestions come from the gateway, for the cases and clips of the caller's scope (admin, supervisor).
-  const links = session.role === "admin" || session.role === "supervisor";
+  const links = mayLink(session);
   const sugg = useLoad(() => links ? api<{ case: string; clips: CaseClip[] }[]>("GET", "/api/cases/suggestions") : Promise.resolve([]));
   const [linking, setLinking] = useState<{ kase: string; clip: CaseClip } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);

@@ -309,4 +309,16 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await p.locator("#audit-table td code", { hasText: /^signin$/ }).first().waitFor();
     expect(await p.locator("main .error").count()).toBe(0);
   });
+
+  it("offers a legal reviewer no link or unlink on a clip, which the gateway would refuse them, and still the export request", async () => {
+    const p = await page("en");
+    await signIn(p, base, "reviewer", REVIEWER_PW);
+    await p.goto(`${base}/#/clip/BWC-E1/1`);
+    await p.locator("#f-reason").fill("reviewing the seizure's clip");
+    await p.locator("dialog button[type=submit]").click();
+    await p.locator("dl.facts", { hasText: "C-2025-001" }).waitFor();
+    expect(await p.getByRole("button", { name: /^(关联案件|Link to case)$/ }).count()).toBe(0);
+    expect(await p.getByRole("button", { name: /取消关联|Unlink/ }).count()).toBe(0);
+    expect(await p.getByRole("button", { name: /^(申请导出|Request export)$/ }).count()).toBe(1);
+  });
 });
