@@ -99,7 +99,7 @@ export function Evidence({ session }: { session: Session }): VNode {
     }} onClose=${() => setMaking(null)} />` : null}
     ${grants.data ? mine.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="exports-table">
       <thead><tr><th scope="col">#</th><th scope="col">${t("items")}</th><th scope="col">${t("reason")}</th><th scope="col">${t("state")}</th><th scope="col">${t("validUntil")}</th><th scope="col"><span class="sr-only">${t("makeExport")}</span></th></tr></thead>
-      <tbody>${mine.map((a) => html`<tr key=${a.id} data-grant=${a.id}><th scope="row">${a.id}</th><td>${a.caseNumber ?? a.items.map((i) => `${i.device}/${i.recording}`).join(", ")}</td><td>${a.reason}</td>
+      <tbody>${mine.map((a) => html`<tr key=${a.id} data-grant=${a.id}><th scope="row">${a.id}</th><td class="wrap">${a.caseNumber ?? a.items.map((i) => `${i.device}/${i.recording}`).join(", ")}</td><td class="wrap">${a.reason}</td>
         <td><span class=${"badge a-" + approvalState(a)}>${tk("a_", approvalState(a))}</span></td><td>${when(a.validUntil)}</td>
         <td>${approvalState(a) === "approved" ? html`<button class="primary" onClick=${() => setMaking(a)}>${t("makeExport")}</button>` : null}</td></tr>`)}</tbody>
     </table></div>` : null}

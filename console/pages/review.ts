@@ -19,7 +19,7 @@ function ApprovalTable({ rows, id, act }: { rows: Approval[]; id: string; act?: 
     <thead><tr><th scope="col">#</th><th scope="col">${t("requestKind")}</th><th scope="col">${t("requester")}</th><th scope="col">${t("items")}</th><th scope="col">${t("reason")}</th>
       <th scope="col">${t("requestedAt")}</th><th scope="col">${t("state")}</th>${act ? html`<th scope="col"><span class="sr-only">${t("approve")}</span></th>` : html`<th scope="col">${t("decidedBy")}</th>`}</tr></thead>
     <tbody>${rows.map((a) => html`<tr key=${a.id} data-approval=${a.id}>
-      <th scope="row">${a.id}</th><td>${tk("k_", a.kind)}</td><td>${a.requester}</td><td>${itemsOf(a)}</td><td>${a.reason}</td><td>${when(a.requestedAt)}</td>
+      <th scope="row">${a.id}</th><td>${tk("k_", a.kind)}</td><td>${a.requester}</td><td class="wrap">${itemsOf(a)}</td><td class="wrap">${a.reason}</td><td>${when(a.requestedAt)}</td>
       <td><span class=${"badge a-" + approvalState(a)}>${tk("a_", approvalState(a))}</span>${a.validUntil ? html`<br /><small>${t("validUntil")} ${when(a.validUntil)}</small>` : null}</td>
       ${act ? html`<td class="nowrap"><button class="primary" onClick=${() => act(a, "approve")}>${t("approve")}</button> <button class="danger" onClick=${() => act(a, "deny")}>${t("deny")}</button></td>`
         : html`<td>${a.decidedBy ?? "—"}${a.decisionReason ? html`<br /><small>${a.decisionReason}</small>` : null}</td>`}

@@ -321,4 +321,22 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     expect(await p.getByRole("button", { name: /取消关联|Unlink/ }).count()).toBe(0);
     expect(await p.getByRole("button", { name: /^(申请导出|Request export)$/ }).count()).toBe(1);
   });
+
+  it("wraps a long reason and a long list of records on the approvals and evidence pages, so their tables fit a 1360 px window", async () => {
+    const reason = "Requested by the municipal court for the administrative reconsideration hearing; the applicant disputes the seizure's timing, the officers' identification and the notice served on site, and asks for every recording of the day. ".repeat(2).trim();
+    const items = [...Array(3).keys()].flatMap(() => [{ device: "BWC-E1", recording: 1 }, { device: "BWC-E1", recording: 2 }, { device: "BWC-E2", recording: 1 }]);
+    const req = await s.gw.approvals.request(s.reviewer, { kind: "export", items, reason, hours: 24 });
+    const widest = async (p: Page) => p.evaluate(() => [...(globalThis as unknown as { document: { querySelectorAll: (s: string) => { scrollWidth: number; clientWidth: number; firstElementChild: { id: string } | null }[] } }).document.querySelectorAll("main .scroll")]
+      .filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => `${e.firstElementChild?.id}: ${e.scrollWidth} > ${e.clientWidth}`));
+    const a = await page("en");
+    await signIn(a, base, "approver", PW);
+    await a.goto(`${base}/#/approvals`);
+    await a.locator(`#approvals-pending tr[data-approval="${req.id}"]`).waitFor();
+    expect(await widest(a)).toEqual([]);
+    const r = await page("en");
+    await signIn(r, base, "reviewer", REVIEWER_PW);
+    await r.goto(`${base}/#/evidence`);
+    await r.locator(`#exports-table tr[data-grant="${req.id}"]`).waitFor();
+    expect(await widest(r)).toEqual([]);
+  });
 });
