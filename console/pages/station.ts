@@ -120,6 +120,8 @@ export function Cases({ session }: { session: Session }): VNode {
   const links = mayLink(session);
   const sugg = useLoad(() => links ? api<{ case: string; clips: CaseClip[] }[]>("GET", "/api/cases/suggestions") : Promise.resolve([]));
   const [linking, setLinking] = useState<{ kase: string; clip: CaseClip } | null>(null);
+  // A case's recordings asked for a release outside (an export grant, decided by a release approver).
+  const [exporting, setExporting] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const covOf = new Map((cov.data?.cases ?? []).map((c) => [c.caseNumber, c]));
   const suggOf = new Map((sugg.data ?? []).map((x) => [x.case, x.clips]));
@@ -132,6 +134,10 @@ export function Cases({ session }: { session: Session }): VNode {
       setNotice(`${t("linked")}: ${clipName(linking.clip)} → ${linking.kase}`);
       clips.reload(); cov.reload(); sugg.reload();
     }} onClose=${() => setLinking(null)} />` : null}
+    ${exporting ? html`<${Prompt} title=${t("exportCaseTitle", exporting)} help=${t("exportCaseHelp")} submit=${t("exportClip")} onSubmit=${async (v: Record<string, string>) => {
+      const r = await api<{ id: number }>("POST", "/api/approvals", { kind: "export", case: exporting, reason: v.reason });
+      setNotice(t("requested", r.id));
+    }} onClose=${() => setExporting(null)} />` : null}
     ${cases.data ? cases.data.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="cases-table">
       <thead><tr><th scope="col">${t("caseNo")}</th><th scope="col">${t("activity")}</th><th scope="col">${t("policy")}</th><th scope="col">${t("confidentiality")}</th><th scope="col">${t("window")}</th><th scope="col" class="wide">${t("coverage")}</th><th scope="col">${t("linkedClips")}</th>${links ? html`<th scope="col">${t("suggestedClips")}</th>` : null}</tr></thead>
       <tbody>${cases.data.map((c) => { const k = covOf.get(c.number); const linked = (clips.data ?? []).filter((r) => r.cases.includes(c.number)); const sug = suggOf.get(c.number) ?? []; return html`<tr key=${c.number} data-case=${c.number}>
@@ -139,7 +145,8 @@ export function Cases({ session }: { session: Session }): VNode {
         <td class="nowrap">${when(c.windowStart)}<br />${when(c.windowEnd)} <small class="muted">(${duration(c.windowEnd - c.windowStart)})</small></td>
         <td>${k ? html`<span class=${"badge " + (k.satisfied ? "good" : "bad")}>${k.satisfied ? t("satisfied") : t("notSatisfied")}</span> ${k.percent !== null ? `${k.percent.toFixed(1)}%` : `${k.verifiedClips} ${t("verifiedClips")}`}
           ${c.policy === "FULL" ? html`<${CoverageBar} c=${k} />` : null}` : "—"}</td>
-        <td class="clips">${linked.length ? linked.map((r) => html`<a href=${`#/clip/${encodeURIComponent(r.device)}/${r.recording}`}>${clipName(r)}</a> `) : "—"}</td>
+        <td class="clips">${linked.length ? html`${linked.map((r) => html`<a href=${`#/clip/${encodeURIComponent(r.device)}/${r.recording}`}>${clipName(r)}</a> `)}
+          <br /><button class="link" onClick=${() => setExporting(c.number)} aria-label=${`${t("exportClip")}: ${t("caseNo")} ${c.number}`}>${t("exportClip")}</button>` : "—"}</td>
         ${links ? html`<td class="clips">${sug.length ? html`<ul class="suggest">${sug.map((x) => html`<li data-suggest=${clipName(x)}>
           <a href=${`#/clip/${encodeURIComponent(x.device)}/${x.recording}`}>${clipName(x)}</a> <small class="muted">${x.officer ?? "—"} · ${t("overlap")} ${duration(x.overlapMs)}${x.tagMatch ? " · " + t("tagMatches") : ""}</small>
           <button class="link" onClick=${() => setLinking({ kase: c.number, clip: x })} aria-label=${`${t("linkHere")}: ${clipName(x)} → ${c.number}`}>${t("linkHere")}</button></li>`)}</ul>` : "—"}</td>` : null}</tr>`; })}</tbody>

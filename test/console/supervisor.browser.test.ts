@@ -339,4 +339,22 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await r.locator(`#exports-table tr[data-grant="${req.id}"]`).waitFor();
     expect(await widest(r)).toEqual([]);
   });
+
+  it("lets a legal reviewer ask for a case's recordings to be exported from the cases page, and the release approver see it", async () => {
+    const r = await page("en");
+    await signIn(r, base, "reviewer", REVIEWER_PW);
+    await r.goto(`${base}/#/cases`);
+    await r.getByRole("button", { name: /^(申请导出|Request export).*C-2025-001$/ }).click();
+    await r.locator("#f-reason").fill("the court asked for the whole seizure");
+    await r.locator("dialog button[type=submit]").click();
+    const notice = await r.locator(".notice").textContent();
+    const id = Number(/#(\d+)/.exec(notice ?? "")?.[1]);
+    expect(id).toBeGreaterThan(0);
+    const asked = await s.gw.approvals.get(id);
+    expect(asked).toMatchObject({ kind: "export", requester: "reviewer", caseNumber: "C-2025-001", reason: "the court asked for the whole seizure", state: "pending" });
+    const a = await page("en");
+    await signIn(a, base, "approver", PW);
+    await a.goto(`${base}/#/approvals`);
+    await expect(a.locator(`#approvals-pending tr[data-approval="${id}"]`).textContent()).resolves.toContain("C-2025-001");
+  });
 });
