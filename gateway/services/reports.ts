@@ -20,10 +20,18 @@ export class ReportService {
   }
 
   /** The fleet and reviewer report, for the station or one unit's subtree. */
+  /**
+   * Recorders and legal reviewers per unit, own and rolled up: the station's tree for an admin; for a
+   * supervisor or legal reviewer their unit's subtree (another unit is OUTSIDE_UNIT), as the
+   * statistics and the rosters they are counted from.
+   */
   async fleet(caller: Caller, unitIn?: unknown): Promise<FleetReport & { auditHead: AuditHead }> {
     requireRole(caller, READ, "the fleet report");
-    const unitId = unitIn === undefined || unitIn === null || unitIn === "" ? undefined : intOf(unitIn, "unit");
+    let unitId = unitIn === undefined || unitIn === null || unitIn === "" ? undefined : intOf(unitIn, "unit");
     if (unitId !== undefined) await this.ctx.model.unit(unitId);
+    const scope = await this.ctx.scope(caller);
+    if (scope && unitId !== undefined && !scope.has(unitId)) throw new GatewayError("OUTSIDE_UNIT", `unit ${unitId} is outside your unit's subtree`);
+    if (scope && unitId === undefined) unitId = (await this.ctx.model.officer(caller.officerBadge!)).unitId;
     const r = await fleetReport(this.ctx.db, { ratio: this.ctx.policy.fleetRatio, unitId });
     return { ...r, auditHead: await this.head() };
   }

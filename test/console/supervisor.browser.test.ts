@@ -357,4 +357,16 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await a.goto(`${base}/#/approvals`);
     await expect(a.locator(`#approvals-pending tr[data-approval="${id}"]`).textContent()).resolves.toContain("C-2025-001");
   });
+
+  it("shows a supervisor the ratios of their unit's subtree, not another unit's roster counts", async () => {
+    const p = await page("en");
+    await signIn(p, base, "approver", PW);
+    await p.goto(`${base}/#/ratios`);
+    await p.locator('#ratios-table tr[data-unit="Road Transport Agency"]').waitFor();
+    const units = await p.locator("#ratios-table tbody tr").evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { unit: string } }).dataset.unit));
+    expect(units).toEqual(["Road Transport Agency"]);
+    const harbour = (await s.gw.model.listUnits()).find((u) => u.name === "Harbour Agency")!;
+    await expect(s.gw.services.reports.fleet(SUPERVISOR, harbour.id)).rejects.toMatchObject({ code: "OUTSIDE_UNIT" });
+    expect((await s.gw.services.reports.fleet(ADMIN)).units.map((u) => u.name)).toContain("Harbour Agency");
+  });
 });
