@@ -103,7 +103,7 @@ function Page({ session, parts }: { session: Session; parts: string[] }): VNode 
     case "approvals": return html`<${Approvals} session=${session} />`;
     case "ratios": return html`<${Ratios} />`;
     case "stats": return html`<${Statistics} filters=${routeQuery().toString()} />`;
-    case "alarms": return html`<${Alarms} />`;
+    case "alarms": return html`<${Alarms} filters=${routeQuery().toString()} />`;
     case "audit": return html`<${Audit} />`;
     case "system": return html`<${System} />`;
     default: return html`<${Evidence} session=${session} />`;

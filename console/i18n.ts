@@ -68,7 +68,7 @@ const W = {
   fullCoverage: ["全程录制覆盖率", "FULL coverage"], nCases: ["%0 件", "%0 cases"],
   fullCoverageHelp: ["全程录制覆盖率：统计期内执法时段的全程录制案件（按单位为本单位案件，按执法人员为其记录所关联的案件），其执法时段被已核验记录覆盖的比例。", "FULL coverage: of the full-process cases whose enforcement window falls in the period (a unit's own cases; an officer's, the cases their clips are linked to), the share of the windows covered by verified clips."], integrity: ["完整性", "Integrity"],
   kindCol: ["类型", "Kind"], subject: ["对象", "Subject"], detail: ["详情", "Detail"], count: ["次数", "Count"], since: ["首次", "First"], last: ["最近", "Last"], clear: ["解除", "Clear"],
-  clearTitle: ["解除告警 %0 %1", "Clear alarm %0 %1"], cleared: ["告警已解除", "Alarm cleared"], noAlarms: ["没有未解除的告警", "No open alarms"],
+  clearTitle: ["解除告警 %0 %1", "Clear alarm %0 %1"], cleared: ["告警已解除", "Alarm cleared"], noAlarms: ["没有未解除的告警", "No open alarms"], alarmsOf: ["设备 %0 的告警", "Alarms of device %0"], allAlarms: ["显示全部告警", "Show every alarm"],
   actor: ["操作人", "Account"], action: ["操作", "Action"], target: ["对象", "Target"], at: ["时间", "Time"], verifyLog: ["核验审计日志", "Verify the audit log"],
   logOk: ["审计日志完整：%0 条，链头 %1", "Audit log intact: %0 entries, head %1"], logBad: ["审计日志有问题：%0", "Audit log problems: %0"], details: ["详情", "Details"],
   exportGrants: ["导出授权", "Export grants"], exportsMade: ["已导出的证据包", "Exports made"], exportedBy: ["导出人", "Exported by"], madeAt: ["导出时间", "Made"],

@@ -10,6 +10,7 @@ import { html, ErrorNote, Loading, keepInAddress } from "../ui.js";
 import { bytes, offset, t, tk, when } from "../i18n.js";
 import type { Alarm, Unit } from "../../protocol/gateway-api.js";
 import { statusBatteryPct } from "../../protocol/status.js";
+import { alarmDeviceOf } from "./review.js";
 
 type DeviceEvent = Extract<LiveEvent, { type: "device" }>;
 
@@ -69,7 +70,7 @@ class Row extends Component<{ id: string; rows: Rows; unit: string; alarms: numb
       <td class="num">${bytes(s.storageFree as number | undefined)}</td>
       <td>${when(d.lastSeen, true)}</td>
       <td class="num">${typeof s.clockOffsetMs === "number" ? offset(s.clockOffsetMs) : "—"}</td>
-      <td class="num">${alarms ? html`<a href="#/alarms" class="badge alarm">${alarms}</a>` : "0"}</td>
+      <td class="num">${alarms ? html`<a href=${`#/alarms?device=${encodeURIComponent(d.id)}`} class="badge alarm">${alarms}</a>` : "0"}</td>
     </tr>`;
   }
 }
@@ -137,7 +138,7 @@ export function Fleet({ lang, filters }: { lang: string; filters: string }): VNo
   const unitName = new Map(units.map((u) => [u.id, u.name]));
   const alarmCount = new Map<string, number>();
   for (const a of alarms) {
-    const dev = a.subject.split("/")[0];
+    const dev = alarmDeviceOf(a);
     alarmCount.set(dev, (alarmCount.get(dev) ?? 0) + 1);
   }
   const all = loaded ? [...rows.map.values()] : [];

@@ -48,20 +48,27 @@ export function Approvals({ session }: { session: Session }): VNode {
   </section>`;
 }
 
-export function Alarms(): VNode {
+/** The device an alarm's subject names (DEV, or DEV/N for one of its recordings), as the fleet counts them. */
+export const alarmDeviceOf = (a: Alarm): string => a.subject.split("/")[0];
+
+/** Open alarms; `device` in the address (#/alarms?device=BWC-0001, the fleet's alarm count links so) shows that device's only. */
+export function Alarms({ filters }: { filters: string }): VNode {
+  const device = new URLSearchParams(filters).get("device") ?? "";
   const list = useLoad(() => api<Alarm[]>("GET", "/api/alarms"));
   const [clearing, setClearing] = useState<Alarm | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   useEffect(() => onLive((ev) => { if (ev.type === "alarm") list.reload(); }), []);
+  const shown = (list.data ?? []).filter((a) => !device || alarmDeviceOf(a) === device);
   return html`<section aria-labelledby="h-alarms">
     <h1 id="h-alarms">${t("alarms")}</h1>
     <${ErrorNote} error=${list.error} /><${Loading} loading=${list.loading && !list.data} /><${Notice} text=${notice} />
     ${clearing ? html`<${Prompt} title=${t("clearTitle", clearing.kind, clearing.subject)} help=${clearing.detail} submit=${t("clear")}
       onSubmit=${async (v: Record<string, string>) => { await api("POST", "/api/alarms/clear", { kind: clearing.kind, subject: clearing.subject, reason: v.reason }); setNotice(t("cleared")); list.reload(); }}
       onClose=${() => setClearing(null)} />` : null}
-    ${list.data ? list.data.length === 0 ? html`<p class="muted">${t("noAlarms")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="alarms-table">
+    ${device ? html`<p class="muted" id="alarms-device">${t("alarmsOf", device)} · <a href="#/alarms">${t("allAlarms")}</a></p>` : null}
+    ${list.data ? shown.length === 0 ? html`<p class="muted">${t("noAlarms")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="alarms-table">
       <thead><tr><th scope="col">${t("kindCol")}</th><th scope="col">${t("subject")}</th><th scope="col">${t("detail")}</th><th scope="col" class="num">${t("count")}</th><th scope="col">${t("since")}</th><th scope="col">${t("last")}</th><th scope="col"><span class="sr-only">${t("clear")}</span></th></tr></thead>
-      <tbody>${list.data.map((a) => html`<tr key=${a.id} data-alarm=${a.kind + ":" + a.subject}>
+      <tbody>${shown.map((a) => html`<tr key=${a.id} data-alarm=${a.kind + ":" + a.subject}>
         <th scope="row"><code>${a.kind}</code></th><td>${a.subject}</td><td class="wrap">${a.detail}</td><td class="num">${a.count}</td><td>${when(a.first_at)}</td><td>${when(a.last_at)}</td>
         <td><button onClick=${() => setClearing(a)} aria-label=${`${t("clear")} ${a.kind} ${a.subject}`}>${t("clear")}</button></td></tr>`)}</tbody>
     </table></div>` : null}

@@ -369,4 +369,20 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await expect(s.gw.services.reports.fleet(SUPERVISOR, harbour.id)).rejects.toMatchObject({ code: "OUTSIDE_UNIT" });
     expect((await s.gw.services.reports.fleet(ADMIN)).units.map((u) => u.name)).toContain("Harbour Agency");
   });
+
+  it("opens the alarms of the device whose alarm count was clicked on the fleet page, with a way to every alarm", async () => {
+    await s.gw.alarms.raise("DEVICE_ALARM", "BWC-E1", "device reports an alarm: CLOCK_LOST");
+    await s.gw.alarms.raise("DEVICE_ALARM", "BWC-E2", "device reports an alarm: STORAGE_FULL");
+    const p = await page("en");
+    await signIn(p, base, "approver", PW);
+    await p.goto(`${base}/#/fleet`);
+    await p.locator('#fleet-table tr[data-device="BWC-E2"] a.badge.alarm').click();
+    await p.locator("#alarms-table").waitFor();
+    // The device each alarm is about (DEV, or DEV/N for one of its recordings).
+    const subjects = () => p.locator("#alarms-table tbody tr").evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { alarm: string } }).dataset.alarm.split(":")[1].split("/")[0]));
+    expect(new Set(await subjects())).toEqual(new Set(["BWC-E2"]));
+    await p.locator("#alarms-device a").click();
+    await p.locator('#alarms-table tr[data-alarm="DEVICE_ALARM:BWC-E1"]').waitFor();
+    expect(new Set(await subjects())).toEqual(new Set(["BWC-E1", "BWC-E2"]));
+  });
 });
