@@ -1,8 +1,11 @@
-// The console as supervisors use it, in Chromium, with a second unit beside theirs. The clips page:
-// one officer's clips of a period, filtered by the gateway within the supervisor's unit's subtree;
-// the filters kept in the address, so the way back from a clip still shows them; an officer outside
-// the subtree refused with its reason. The approvals page: only the requests one may decide. The
-// statistics page as a legal reviewer reads it: a period's last date taken in whole.
+// The console as supervisors and legal reviewers use it day to day, in Chromium, with a second unit
+// beside theirs: one officer's clips of a period, filtered by the gateway within the supervisor's
+// unit's subtree, the filters kept in the address (the way back from a clip, from the alarms page,
+// a reload) and not undone while the page is drawn again; another unit's officers, approval
+// requests and ratios out of reach; a phone's width on every page; periods whose last date is taken
+// in whole; an empty unit said so; an expired grant shown expired; a gateway that does not answer
+// said so; link offered only to whom the gateway lets link; long reasons wrapped; a case's export
+// asked for from the cases page; a device's alarms from its count on the fleet page.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
