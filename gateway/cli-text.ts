@@ -104,6 +104,20 @@ const ZH: Record<string, string> = {
   recordingLeaf: "录像日志条目", deletionLeaf: "删除日志条目", bytes: "字节数", station: "本站",
 };
 
+/** Alarm kinds in Chinese; a Chinese table gives the word and the kind's code (what alarm clear takes). */
+const ALARM_ZH: Record<string, string> = {
+  EQUIVOCATION: "设备发送了同一块的两个版本", FAILED_VERDICT: "记录核验未通过", DISK_LOW: "磁盘空间不足", CERT_EXPIRED: "执法证已过期",
+  DEVICE_SILENT: "设备失联", DEVICE_ALARM: "设备报警", UPLOAD_OVERDUE: "上传超时", MEDIA_SYNC_FAILED: "媒体写盘失败",
+  PURGE_DUE: "保留期到期待删除", PARTITION_UNSERVED: "分区无人处理", STORAGE_CORRUPT: "存储损坏", FORGED_MESSAGE: "伪造消息",
+  RECORDING_MISSING: "记录缺失", CLIP_TIME_SUSPECT: "记录时间可疑", CASE_TAG_OUT_OF_SCOPE: "案件标记超出范围",
+  WITNESS_AHEAD: "见证方日志超前", WITNESS_BAD_COSIGNATURE: "见证方联署无效", WITNESS_INCONSISTENT: "见证方应答不一致",
+};
+
+/** An alarm's kind as a table shows it: in Chinese, the word and its code; in English, the code. */
+export function alarmKind(lang: Lang, kind: string): string {
+  return lang === "zh" && ALARM_ZH[kind] ? `${ALARM_ZH[kind]} ${kind}` : kind;
+}
+
 /** A word (a column name, a verdict) in the CLI's language. */
 export function word(lang: Lang, w: string): string {
   return lang === "zh" ? ZH[w] ?? w : w;

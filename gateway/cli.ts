@@ -23,7 +23,7 @@ import { openRegionMedia } from "./cluster/office.js";
 import { EXPORT_COMMANDS, EXPORT_USAGE, exportCommand } from "./evidence/export-cli.js";
 import { LANG_FLAG, csv, duration, langOf, localTime, percent, size } from "./output.js";
 import type { Lang } from "./output.js";
-import { msg, peopleTable, usage, word } from "./cli-text.js";
+import { alarmKind, msg, peopleTable, usage, word } from "./cli-text.js";
 import { isoLocal, withIsoTimes } from "./services/time.js";
 import { statusBatteryPct } from "../protocol/status.js";
 import { argPath } from "../protocol/shell-path.js";
@@ -473,7 +473,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
   if (noun === "alarm") {
     if (verb === "list") {
       const rows = await s.alarms.list(me);
-      out.rows(withIso(rows, tz), rows.map((a) => ({ kind: a.kind, subject: a.subject, detail: a.detail, count: a.count, first: localTime(a.first_at, tz), last: localTime(a.last_at, tz) })));
+      out.rows(withIso(rows, tz), rows.map((a) => ({ kind: alarmKind(L, a.kind), subject: a.subject, detail: a.detail, count: a.count, first: localTime(a.first_at, tz), last: localTime(a.last_at, tz) })));
       return 0;
     }
     if (verb === "clear") {

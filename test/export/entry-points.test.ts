@@ -220,6 +220,10 @@ describe("the admin CLI in Chinese", () => {
     const done = await admin("export", "--recording", "BWC-E1/1", "--reason", "法院调取证据", "--out", zip, "--token-file", file("reviewer"), "--lang", "zh");
     expect(done.stdout).toMatch(/^导出 [0-9a-f]+: 1 段记录, [\d.]+ MiB, 用时 [\d.]+ 秒, 已写入 .*zh\.zip; 核验: npm run verify -- .*zh\.zip --station-key ".+" --lang zh$/m);
     expect((await admin("audit", "verify", "--lang", "zh")).stdout).toMatch(/^审计日志完好 OK: 共 \d+ 条, 日志头 [0-9a-f]{64} \(最后检查点在第 \d+ 条\)$/m);
+    // An alarm's kind in words, beside the code alarm clear takes.
+    await s.gw.alarms.raise("UPLOAD_OVERDUE", "BWC-E2/1", "not wholly uploaded in time", "BWC-E2");
+    expect((await admin("alarm", "list", "--lang", "zh")).stdout).toMatch(/^上传超时 UPLOAD_OVERDUE +BWC-E2\/1 /m);
+    await s.gw.alarms.clear("UPLOAD_OVERDUE", "BWC-E2/1", "admin", "raised to be listed");
     // zh-CN as the verifier takes it; a language it does not speak refused with a reason, not ignored.
     expect((await admin("integrity", "--lang", "zh-CN")).stdout).toMatch(/^合计/);
     expect(await admin("integrity", "--lang", "fr")).toMatchObject({ code: 2, stderr: expect.stringMatching(/^admin: USAGE: --lang is zh or en, not "fr"/m) });
