@@ -200,7 +200,8 @@ export class Approvals {
     const reason = reasonOf(reasonIn);
     await this.inTx(async () => {
       if (!(await accountByName(this.db, account))) throw new ApprovalError("UNKNOWN_ACCOUNT", `no active account ${account}`);
-      await store.addReleaseApprover(this.db, account, by.name, this.now());
+      // Designated once: a second designation would audit a change that is none.
+      if (!(await store.addReleaseApprover(this.db, account, by.name, this.now()))) throw new ApprovalError("ALREADY_APPROVER", `${account} is already a release approver`);
       await this.audit.appendInTransaction({ actor: by.name, action: "approver.add", target: account, reason });
     });
   }

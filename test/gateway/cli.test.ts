@@ -95,6 +95,11 @@ describe("admin CLI", () => {
     expect(witnesses.code).toBe(1);
     expect(witnesses.err).toMatch(/^admin: WITNESS_CONFIG: /);
     expect((await admin("approval", "approver", "add", "lee", "--reason", "designated by the station head")).code).toBe(0);
+    // Designated once; again is said, not audited as a second designation.
+    const entries = JSON.parse((await admin("audit", "list", "--action", "approver.add", "--json")).out).length;
+    const again = await admin("approval", "approver", "add", "lee", "--reason", "designated by the station head");
+    expect(again).toMatchObject({ code: 1, out: "", err: expect.stringMatching(/^admin: ALREADY_APPROVER: lee is already a release approver/) });
+    expect(JSON.parse((await admin("audit", "list", "--action", "approver.add", "--json")).out)).toHaveLength(entries);
     const approvers = await admin("approval", "approvers", "--csv");
     expect(approvers.code).toBe(0);
     expect(approvers.out).toMatch(/^account,addedBy,added\r\nlee,admin,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+08:00\r\n$/);
