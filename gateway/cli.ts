@@ -101,7 +101,8 @@ interface Out {
   mode: "table" | "json" | "csv";
   /** Machine rows (ISO times) for --json/--csv; people rows for the table. */
   rows(machine: object[], people?: Record<string, unknown>[]): void;
-  line(s: string): void;
+  /** A line for people; with --json, `result` instead (a change's outcome), so a program reads what was done. */
+  line(s: string, result?: unknown): void;
 }
 
 function output(lang: Lang, tz: string, mode: Out["mode"]): Out {
@@ -112,8 +113,9 @@ function output(lang: Lang, tz: string, mode: Out["mode"]): Out {
       if (mode === "csv") return void process.stdout.write(csv(machine as Record<string, unknown>[]));
       console.log(peopleTable(lang, people ?? machine));
     },
-    line(s) {
+    line(s, result) {
       if (mode === "table") console.log(s);
+      else if (mode === "json" && result !== undefined) console.log(JSON.stringify(result, null, 1));
     },
   };
 }
@@ -297,7 +299,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     }
     if (verb === "unit") {
       const r = await s.devices.setUnit(me, a1, a2 === "none" ? null : a2, reason);
-      out.line(msg(L, "unitSet", r.id, String(r.unit)));
+      out.line(msg(L, "unitSet", r.id, String(r.unit)), r);
       return 0;
     }
     return 2;
@@ -316,7 +318,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     if (verb === "add") {
       if (!a1 || !a2) throw new GatewayError("USAGE", "account add needs <NAME> <ROLE>");
       const a = await s.accounts.add(me, a1, a2, f("--badge"));
-      out.line(msg(L, "accountAdded", a.name, a.role));
+      out.line(msg(L, "accountAdded", a.name, a.role), a);
       return 0;
     }
     if (verb === "list") {
@@ -328,12 +330,12 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
       if (!a1) throw new GatewayError("USAGE", "account password needs <NAME>");
       // Read from standard input, never from the command line (where ps and the shell's history see it).
       const r = await s.sessions.setPassword(me, a1, await readSecretLine(L === "zh" ? `${a1} 的新密码: ` : `new password for ${a1}: `));
-      out.line(msg(L, "passwordSet", r.name, r.sessionsEnded));
+      out.line(msg(L, "passwordSet", r.name, r.sessionsEnded), r);
       return 0;
     }
     if (verb === "disable" || verb === "enable") {
       const r = await s.accounts.setDisabled(me, a1, verb === "disable", reason);
-      out.line(msg(L, r.disabled ? "accountDisabled" : "accountEnabled", r.name));
+      out.line(msg(L, r.disabled ? "accountDisabled" : "accountEnabled", r.name), r);
       return 0;
     }
     return 2;
@@ -347,7 +349,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     }
     if (verb === "revoke") {
       const r = await s.accounts.revokeTokens(me, a1, reason);
-      out.line(msg(L, "tokensRevoked", r.name, r.revoked));
+      out.line(msg(L, "tokensRevoked", r.name, r.revoked), r);
       return 0;
     }
     return 2;
@@ -366,7 +368,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     }
     if (verb === "ratio") {
       const u = await s.model.setUnitRatio(me, a1, a2, reason);
-      out.line(msg(L, "ratioSet", u.id, u.fleetRatio === null ? `1:${s.ctx.policy.fleetRatio} (station)` : `1:${u.fleetRatio}`));
+      out.line(msg(L, "ratioSet", u.id, u.fleetRatio === null ? `1:${s.ctx.policy.fleetRatio} (station)` : `1:${u.fleetRatio}`), u);
       return 0;
     }
     return 2;
@@ -375,7 +377,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     if (verb === "add") {
       if (!a1 || !a2) throw new GatewayError("USAGE", "officer add needs <BADGE> <NAME>");
       const o = await s.model.addOfficer(me, { badge: a1, name: a2, unitId: f("--unit"), role: f("--role"), certNo: f("--cert"), certValidFrom: f("--valid-from"), certValidTo: f("--valid-to") });
-      out.line(msg(L, "officerAdded", o.badge));
+      out.line(msg(L, "officerAdded", o.badge), o);
       return 0;
     }
     if (verb === "list") {
@@ -387,17 +389,17 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
       const patch: Record<string, string> = {};
       for (const [flag, key] of [["--name", "name"], ["--role", "role"], ["--cert", "certNo"], ["--valid-from", "certValidFrom"], ["--valid-to", "certValidTo"]]) if (f(flag) !== undefined) patch[key] = f(flag)!;
       const o = await s.model.editOfficer(me, a1, patch, reason);
-      out.line(msg(L, "officerChanged", o.badge, Object.keys(patch).join(", ")));
+      out.line(msg(L, "officerChanged", o.badge, Object.keys(patch).join(", ")), o);
       return 0;
     }
     if (verb === "transfer") {
       const o = await s.model.transferOfficer(me, a1, f("--unit"), reason);
-      out.line(msg(L, "officerChanged", o.badge, `unit ${o.unitId}`));
+      out.line(msg(L, "officerChanged", o.badge, `unit ${o.unitId}`), o);
       return 0;
     }
     if (verb === "deactivate" || verb === "reactivate") {
       const o = await s.model.setOfficerActive(me, a1, verb === "reactivate", reason);
-      out.line(msg(L, "officerChanged", o.badge, o.active ? "active" : "inactive"));
+      out.line(msg(L, "officerChanged", o.badge, o.active ? "active" : "inactive"), o);
       return 0;
     }
     return 2;
@@ -406,7 +408,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     if (verb === "add") {
       const c = await s.model.addCase(me, { number: a1, unitId: f("--unit"), category: f("--category"), activityKind: f("--activity"), windowStart: f("--from"), windowEnd: f("--to"),
         confidentiality: f("--confidentiality"), policy: f("--policy"), room: f("--room") });
-      out.line(msg(L, "caseAdded", c.number, c.policy));
+      out.line(msg(L, "caseAdded", c.number, c.policy), withIso([c], tz)[0]);
       return 0;
     }
     if (verb === "list") {
@@ -425,17 +427,17 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     if (!to) throw new GatewayError("USAGE", "assign needs --badge B or --room R");
     const a = await s.model.checkOut(me, verb, to, undefined, { force: !!f("--force"), reason });
     for (const w of a.warnings) console.error(msg(L, "warning", w));
-    out.line(msg(L, "checkedOut", verb));
+    out.line(msg(L, "checkedOut", verb), withIso([a], tz)[0]);
     return 0;
   }
   if (noun === "return") {
-    await s.model.returnDevice(me, verb);
-    out.line(msg(L, "returned", verb));
+    const back = await s.model.returnDevice(me, verb);
+    out.line(msg(L, "returned", verb), withIso([back], tz)[0]);
     return 0;
   }
   if (noun === "link" || noun === "unlink") {
     const l = await s.model.link(me, verb, a1, a2, reason, noun === "unlink");
-    out.line(msg(L, noun === "link" ? "linked" : "unlinked", `${l.deviceId}/${l.recordingId}`, l.caseNumber));
+    out.line(msg(L, noun === "link" ? "linked" : "unlinked", `${l.deviceId}/${l.recordingId}`, l.caseNumber), withIso([l], tz)[0]);
     return 0;
   }
   if (noun === "ratios") {
@@ -477,8 +479,8 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
       return 0;
     }
     if (verb === "clear") {
-      await s.alarms.clear(me, a1, a2, reason);
-      out.line(msg(L, "cleared", a1, a2));
+      const cleared = await s.alarms.clear(me, a1, a2, reason);
+      out.line(msg(L, "cleared", a1, a2), withIso([cleared], tz)[0]);
       return 0;
     }
     return 2;

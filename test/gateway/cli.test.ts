@@ -113,4 +113,11 @@ describe("admin CLI", () => {
     expect(asked.err).toMatch(/admin: CASE_NOT_FOUND: no case K-404/);
     expect(await admin("custody", "--account=lee", "--csv")).toMatchObject({ code: 0, err: "" });
   });
+  it("answers a change asked for with --json with what was done, for programs (it printed nothing)", async () => {
+    const ratio = await admin("unit", "ratio", "1", "5", "--reason", "quiet unit", "--json");
+    expect(ratio.code).toBe(0);
+    expect(JSON.parse(ratio.out)).toMatchObject({ id: 1, fleetRatio: 5 });
+    const account = await admin("account", "add", "chen", "admin", "--json");
+    expect(JSON.parse(account.out)).toEqual({ name: "chen", role: "admin", officerBadge: null });
+  });
 });
