@@ -2,6 +2,7 @@
 // percentages to one decimal and verdict words; CSV; JSON. Used by the CLI.
 import { isoLocal } from "./services/time.js";
 import { csvCell } from "../protocol/csv.js";
+import { columns } from "../protocol/columns.js";
 
 export type Lang = "zh" | "en";
 
@@ -49,12 +50,7 @@ export function size(n: number): string {
 
 const cell = (v: unknown): string => (v === null || v === undefined ? "-" : typeof v === "boolean" ? (v ? "yes" : "no") : typeof v === "object" ? JSON.stringify(v) : String(v));
 
-// East Asian wide characters take two columns.
-const width = (s: string): number => {
-  let w = 0;
-  for (const ch of s) w += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/.test(ch) ? 2 : 1;
-  return w;
-};
+const width = columns;
 
 /** A plain table: a header line, a rule, the rows; columns padded; no index column. */
 export function table(rows: Record<string, unknown>[], headers?: Record<string, string>): string {

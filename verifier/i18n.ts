@@ -6,6 +6,9 @@ import type { CheckId, VerifyReport } from "./verify.js";
 import { render } from "./messages.js";
 import type { Lang, Reader } from "./messages.js";
 import { formatTime, knownZone, offsetText, zoneOffsetMs } from "../protocol/time.js";
+import { columns } from "../protocol/columns.js";
+
+export { columns };
 
 export type { Lang };
 
@@ -15,13 +18,6 @@ export const LANG_FLAG = /^(en|zh|zh-CN|zh-Hans)$/i;
 export function pickLang(flag: string | undefined, env: NodeJS.ProcessEnv): Lang {
   const v = flag ?? (env.LC_ALL || env.LC_MESSAGES || env.LANG || "");
   return /^zh/i.test(v) ? "zh-CN" : "en";
-}
-
-/** Columns a string takes in a terminal: East Asian wide characters take two. */
-export function columns(s: string): number {
-  let w = 0;
-  for (const ch of s) w += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/.test(ch) ? 2 : 1;
-  return w;
 }
 
 /** `s` padded with spaces to `n` columns. */

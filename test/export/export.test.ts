@@ -19,6 +19,7 @@ import { Approvals } from "../../gateway/services/approvals.js";
 import { C2PA_ASSERTION } from "../../protocol/bundle.js";
 import type { Bundle } from "../../protocol/bundle.js";
 import { custodyLines, custodyRows } from "../../gateway/evidence/custody-report.js";
+import { columns } from "../../protocol/columns.js";
 
 const run = promisify(execFile);
 let s: Station;
@@ -122,6 +123,10 @@ describe("export", () => {
     const out = await run(process.execPath, ["--import", "tsx", "verifier/cli.ts", file, "--station-key", key, "--lang", "zh-CN"]);
     expect(out.stdout).toMatch(/结论：核验通过/);
     expect(out.stdout).toMatch(/通过 PASS\s+C2PA/);
+    // Its check lines line up on screen: each one's count starts at the same column, Chinese taking two.
+    const starts = out.stdout.split("\n").filter((l) => /^  通过 PASS /.test(l)).map((l) => columns(l.slice(0, l.indexOf("已核"))));
+    expect(starts.length).toBeGreaterThan(5);
+    expect(new Set(starts).size).toBe(1);
   });
 
   it("verifies with the single-file verifier from npm run build:verifier, run where nothing is installed", async () => {
