@@ -158,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`admin: USAGE: ${lang === "zh" ? "--as 已取消: 以令牌所属账户操作 (--token-file)" : "--as is gone: the CLI acts as the account its token proves (--token-file)"}`);
     return 2;
   }
-  // One another command takes is refused too (recording list --device D listed every device's).
+  // An option of another command is refused too: recording list --device D would list every device's.
   const own = optionsOf(words[0], words[1]);
   const misplaced = own ? [...flags.keys()].filter((k) => !GLOBAL.includes(k) && !own.includes(k)) : [];
   if (misplaced.length) {
