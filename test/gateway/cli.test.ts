@@ -47,7 +47,8 @@ describe("admin CLI", () => {
     const noReason = await admin("device", "revoke", "BWC-0601");
     expect(noReason.code).toBe(1);
     expect(noReason.err).toContain("admin: REASON_REQUIRED:");
-  });
+    // Eleven commands, each a new Node process that compiles the CLI: seconds each on a machine busy with other tests.
+  }, 90_000);
 
   it("audit verify passes on an intact log and fails, exit 1, once its tail is cut", async () => {
     const ok = await admin("audit", "verify");
