@@ -23,7 +23,7 @@ import { openRegionMedia } from "./cluster/office.js";
 import { EXPORT_COMMANDS, EXPORT_USAGE, exportCommand } from "./evidence/export-cli.js";
 import { LANG_FLAG, csv, duration, langOf, localTime, percent, size } from "./output.js";
 import type { Lang } from "./output.js";
-import { alarmKind, msg, peopleTable, usage, word } from "./cli-text.js";
+import { GLOBAL, COMMAND_OPTIONS, alarmKind, msg, optionsOf, peopleTable, usage, word } from "./cli-text.js";
 import { isoLocal, withIsoTimes } from "./services/time.js";
 import { statusBatteryPct } from "../protocol/status.js";
 import { argPath } from "../protocol/shell-path.js";
@@ -55,44 +55,6 @@ function parse(argv: string[]): { words: string[]; flags: Map<string, string>; a
     }
   }
   return { words, flags, args };
-}
-
-/** Options any command takes. */
-const GLOBAL = ["--data-dir", "--db", "--cluster", "--token-file", "--json", "--lang", "--help", "-h"];
-
-/**
- * Each command's own options, as --help gives them (alternatives split at |); a listing takes --csv.
- * An option given to a command that does not take it is refused: it would be ignored.
- */
-const COMMAND_OPTIONS: Record<string, string[]> = {
-  "device add": ["--root-out", "--kind", "--unit"], "device list": ["--csv"], "device revoke|lost|retire|activate|provision": ["--reason"], "device unit": ["--reason"],
-  "recording list": ["--csv"],
-  "account add": ["--badge"], "account list": ["--csv"], "account password": [], "account disable|enable": ["--reason"],
-  "token issue": [], "token revoke": ["--reason"],
-  "unit add": ["--parent"], "unit list": ["--csv"], "unit ratio": ["--reason"],
-  "officer add": ["--unit", "--role", "--cert", "--valid-from", "--valid-to"], "officer list": ["--csv"], "officer edit": ["--name", "--role", "--cert", "--valid-from", "--valid-to", "--reason"],
-  "officer transfer": ["--unit", "--reason"], "officer deactivate|reactivate": ["--reason"],
-  "case add": ["--unit", "--category", "--activity", "--from", "--to", "--confidentiality", "--policy", "--room"], "case list": ["--csv"],
-  "assign": ["--badge", "--room", "--force", "--reason"], "return": [], "link|unlink": ["--reason"],
-  "ratios": ["--unit", "--csv"], "stats": ["--from", "--to", "--by", "--csv"], "coverage": ["--csv"], "integrity": ["--csv"],
-  "alarm list": ["--csv"], "alarm clear": ["--reason"], "audit verify": [], "audit list": ["--actor", "--action", "--target", "--limit", "--csv"],
-  "station-key": [], "x509 show|uninstall": [], "x509 csr": ["--out", "--subject"], "x509 install": ["--cert", "--anchor", "--key"],
-  "scrub": ["--device", "--recording"], "log status|sync": ["--witnesses"], "log verify|proof": [],
-  "retention": ["--due", "--csv"], "hold|release|undelete": ["--reason"], "purge": ["--dry-run"], "tombstones": ["--csv"],
-  "export": ["--recording", "--from", "--to", "--case", "--reason", "--out", "--grant"],
-  "approval request": ["--export", "--view", "--recording", "--case", "--reason", "--hours"], "approval list": ["--pending", "--csv"],
-  "approval approve": ["--reason", "--hours"], "approval deny": ["--reason"], "approval approvers": ["--csv"], "approval approver": ["--reason"],
-  "custody": ["--recording", "--account", "--reason", "--csv"],
-};
-
-/** A command's own options by its words ("device add", "scrub"); undefined for words that are no command. */
-function optionsOf(noun: string, verb: string | undefined): string[] | undefined {
-  for (const [key, opts] of Object.entries(COMMAND_OPTIONS)) {
-    const [n, v] = key.split(" ");
-    if (!n.split("|").includes(noun)) continue;
-    if (v === undefined || (verb !== undefined && v.split("|").includes(verb))) return opts;
-  }
-  return undefined;
 }
 
 interface Out {

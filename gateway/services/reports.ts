@@ -19,7 +19,6 @@ export class ReportService {
     return this.ctx.deps.audit.head();
   }
 
-  /** The fleet and reviewer report, for the station or one unit's subtree. */
   /**
    * Recorders and legal reviewers per unit, own and rolled up: the station's tree for an admin; for a
    * supervisor or legal reviewer their unit's subtree (another unit is OUTSIDE_UNIT), as the
