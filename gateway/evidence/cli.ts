@@ -284,7 +284,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     }
     if (noun === "purge") {
       const dry = args.includes("--dry-run");
-      const r = await retention.purge({ dryRun: dry });
+      const r = await retention.purge({ dryRun: dry, by: actor });
       if (json) console.log(JSON.stringify(r, null, 1));
       else {
         const verb = dry ? "would" : "";

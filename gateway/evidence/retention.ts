@@ -154,9 +154,12 @@ export class Retention {
   /**
    * The purge pass: erase what was marked and whose undelete window has passed; mark what has
    * run out of retention. Never touches a held or linked recording (checked again in each
-   * change's transaction). With dryRun, says what it would do and changes nothing.
+   * change's transaction). With dryRun, says what it would do and changes nothing. `by`: the
+   * account that asked for the pass (the admin CLI's), audited as the actor of each change it
+   * makes; the timed pass is the station's own rule, RETENTION_ACTOR.
    */
-  async purge(opts: { dryRun?: boolean } = {}): Promise<PurgeResult> {
+  async purge(opts: { dryRun?: boolean; by?: string } = {}): Promise<PurgeResult> {
+    const actor = opts.by ?? RETENTION_ACTOR;
     const now = this.now();
     const out: PurgeResult = { marked: [], erased: [], spared: [] };
     if (!opts.dryRun) await this.logTombstones();
@@ -169,7 +172,7 @@ export class Retention {
         }
         if (p.eraseAt !== null && p.eraseAt <= now) {
           if (opts.dryRun) { out.erased.push(this.tombstoneOf(p, now, -1)); continue; }
-          const t = await this.erase(p, now);
+          const t = await this.erase(p, now, actor);
           if (t) out.erased.push(t);
         }
         continue;
@@ -183,7 +186,7 @@ export class Retention {
         const again = this.place(r);
         if (again.retainUntil === null || again.retainUntil > now) return false;
         await store.setPurgeState(this.db, p.device, p.recording, "pending", eraseAt);
-        await this.audit.appendInTransaction({ actor: RETENTION_ACTOR, action: "recording.purge", target: `${p.device}/${p.recording}`,
+        await this.audit.appendInTransaction({ actor, action: "recording.purge", target: `${p.device}/${p.recording}`,
           reason: `${again.category} retention ended ${iso(again.retainUntil)}`, details: { category: again.category, retainUntil: again.retainUntil, eraseAt } });
         return true;
       });
@@ -199,7 +202,7 @@ export class Retention {
 
   // Erase one recording: chunk rows and tombstone in one transaction with its audit entry, then
   // the media file, then the deletion's leaf in the log.
-  private async erase(p: Placement, now: number): Promise<Tombstone | null> {
+  private async erase(p: Placement, now: number, actor: string): Promise<Tombstone | null> {
     let leaf = await this.tlog.leafByRef(`recording:${p.device}/${p.recording}`);
     if (!leaf && this.o.sync) {
       // Its manifest enters the log first, so the deletion can point at it.
@@ -213,7 +216,7 @@ export class Retention {
       const chunks = await store.deleteChunks(this.db, p.device, p.recording);
       await store.insertTombstone(this.db, t);
       await store.setPurgeState(this.db, p.device, p.recording, "purged", r.purge_due_at);
-      await this.audit.appendInTransaction({ actor: RETENTION_ACTOR, action: "recording.erase", target: `${p.device}/${p.recording}`,
+      await this.audit.appendInTransaction({ actor, action: "recording.erase", target: `${p.device}/${p.recording}`,
         reason: `${t.category} retention ended ${iso(t.retain_until)}; undelete window passed`, details: { category: t.category, retainUntil: t.retain_until, bytes: t.bytes, chunks, sealValue: r.seal_value ? toHex(r.seal_value) : null, recordingLeaf: t.recording_leaf } });
       return { t, media: r.media_path };
     });

@@ -165,4 +165,12 @@ describe("retention", () => {
     cliEnv = {};
     expect(JSON.parse(list.out).find((x: { recording: string }) => x.recording === `${DEV}/5`)).toMatchObject({ category: "routine", keepUntil: local });
   }, 60000);
+  it("audits a purge the admin CLI runs under the account that ran it, the timed pass under the station's rule", async () => {
+    cliEnv = { EVREC_RETENTION_DAYS: "0" };
+    const r = await admin("purge");
+    cliEnv = {};
+    expect(r.out).toMatch(/^purge: 1 marked for purge/);
+    const [mark] = await gw.audit.list({ action: "recording.purge", target: `${DEV}/5`, limit: 1 });
+    expect(mark).toMatchObject({ actor: "admin", reason: expect.stringMatching(/^routine retention ended /) });
+  }, 60000);
 });
