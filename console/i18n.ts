@@ -19,7 +19,7 @@ const W = {
   alarms: ["告警", "Alarms"], audit: ["审计日志", "Audit"], evidence: ["证据导出与核验", "Evidence"],
   role_admin: ["管理员", "admin"], role_supervisor: ["督察", "supervisor"], role_legal_reviewer: ["法制审核员", "legal reviewer"], role_officer: ["执法人员", "officer"], role_enforcement: ["执法", "enforcement"],
   loading: ["载入中…", "Loading…"], none: ["暂无", "None"], refresh: ["刷新", "Refresh"], cancel: ["取消", "Cancel"], confirm: ["确定", "Confirm"],
-  reason: ["理由", "Reason"], reasonHelp: ["说明理由（至少 3 个字），将写入审计日志。", "Say why (at least 3 characters); it goes into the audit log."],
+  reason: ["理由", "Reason"], reasonHelp: ["说明理由（至少 2 个汉字或 3 个字符），将写入审计日志。", "Say why (at least 3 characters, or 2 Chinese ones); it goes into the audit log."],
   error: ["错误", "Error"], done: ["已完成", "Done"], all: ["全部", "All"], filter: ["筛选", "Filter"], live: ["实时", "Live"], liveOff: ["实时连接中断，正在重连…", "Live updates lost, reconnecting…"],
   device: ["设备", "Device"], unit: ["单位", "Unit"], state: ["状态", "State"], online: ["在线", "Online"], offline: ["离线", "Offline"], connection: ["连接", "Connection"],
   recordingNow: ["录制", "Recording"], battery: ["电量", "Battery"], queue: ["待传", "Queue"], flashFree: ["存储剩余", "Storage free"], lastSeen: ["最后上线", "Last seen"],

@@ -5,6 +5,13 @@ import { useEffect, useRef, useState, useCallback } from "preact/hooks";
 import type { VNode } from "preact";
 import { ApiError, q } from "./api.js";
 import { t } from "./i18n.js";
+import { REASON_MAX, reasonTooShort } from "../protocol/text.js";
+
+/** A reason that says too little is refused in the form, as the gateway would refuse it (protocol/text.ts). */
+const reasonCheck = (e: Event) => {
+  const el = e.target as HTMLTextAreaElement;
+  el.setCustomValidity(el.value.trim() && reasonTooShort(el.value) ? t("reasonHelp") : "");
+};
 
 export { html };
 
@@ -81,7 +88,7 @@ export function Prompt(p: { title: string; help?: string; fields?: Field[]; subm
       ${fields.map((f, i) => html`<div class="field">
         <label for=${id(f)}>${f.label}</label>
         ${f.type === "select" ? html`<select id=${id(f)} name=${f.name} required=${f.required !== false}>${(f.options ?? []).map(([v, l]) => html`<option value=${v} selected=${v === f.value}>${l}</option>`)}</select>`
-          : f.type === "textarea" ? html`<textarea id=${id(f)} name=${f.name} rows="3" required=${f.required !== false} minLength=${f.name === "reason" ? 3 : undefined} maxLength="500" aria-describedby=${f.help ? id(f) + "-help" : undefined} autoFocus=${i === 0}>${f.value ?? ""}</textarea>`
+          : f.type === "textarea" ? html`<textarea id=${id(f)} name=${f.name} rows="3" required=${f.required !== false} maxLength=${REASON_MAX} onInput=${f.name === "reason" ? reasonCheck : undefined} aria-describedby=${f.help ? id(f) + "-help" : undefined} autoFocus=${i === 0}>${f.value ?? ""}</textarea>`
           : html`<input id=${id(f)} name=${f.name} type=${f.type ?? "text"} defaultValue=${f.value ?? ""} required=${f.required !== false} pattern=${f.pattern} aria-describedby=${f.help ? id(f) + "-help" : undefined} autoFocus=${i === 0} />`}
         ${f.help ? html`<small id=${id(f) + "-help"} class="muted">${f.help}</small>` : null}
       </div>`)}

@@ -35,7 +35,7 @@ export const ERRORS = { 400: errorBody, 401: errorBody, 403: errorBody, 404: err
  * A reason a person gives. Required where a route takes one, but no body schema lists it as
  * required: the service checks it (missing or too short: REASON_REQUIRED), one rule in one place.
  */
-export const REASON = { type: "string", description: "why, at least 3 characters: required (REASON_REQUIRED when missing or too short)" } as const;
+export const REASON = { type: "string", description: "why, at least 3 characters (or 2 Chinese ones): required (REASON_REQUIRED when missing or too short)" } as const;
 
 /** A JSON body's schema: an object of these fields and no others (UNKNOWN_FIELD names one it does not take). */
 export const bodySchema = (properties: Record<string, unknown>, required: string[] = [], type: string | string[] = "object") => ({ type, properties, required, additionalProperties: false });

@@ -15,7 +15,7 @@ import type { Db } from "../store/db.js";
 import type { MediaReader } from "../store/media.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Model } from "../model/model.js";
-import { controlIn } from "../model/model.js";
+import { reasonProblem } from "../../protocol/text.js";
 import type { DeviceRegistry } from "../devices.js";
 import type { StationIdentity } from "./identity.js";
 import type { TransparencyLog } from "./tlog.js";
@@ -107,10 +107,9 @@ export interface PreparedExport {
 const key = (i: Item) => `${i.device}/${i.recording}`;
 
 function reasonOf(r: unknown): string {
-  if (typeof r !== "string" || r.trim().length < 3) throw new ExportError("REASON_REQUIRED", "an export names its reason (--reason, at least 3 characters)");
-  const bad = controlIn(r, true);
-  if (bad) throw new ExportError("BAD_INPUT", `the reason holds a control character (${bad}): printable text, over lines if need be`);
-  return r.trim();
+  const p = reasonProblem(r);
+  if (p) throw new ExportError(p.code, `an export (--reason) ${p.why}`);
+  return (r as string).trim();
 }
 
 /**

@@ -6,6 +6,7 @@
 // media and chunks, keeping a tombstone (ids, seal value, log indexes) and the recording's row,
 // so the device's history check still knows it existed; every erasure is a leaf of the
 // transparency log with its category and expiry (SPEC.md R-LOG-6).
+import { reasonProblem } from "../../protocol/text.js";
 import type { Db } from "../store/db.js";
 import type { MediaReader } from "../store/media.js";
 import * as store from "../store/retention.js";
@@ -105,7 +106,8 @@ export class Retention {
   }
 
   private reasonOf(reason: string, what: string): string {
-    if (typeof reason !== "string" || reason.trim().length < 3) throw new RetentionError("REASON_REQUIRED", `${what} needs a reason`);
+    const p = reasonProblem(reason);
+    if (p) throw new RetentionError(p.code, `${what} ${p.why}`);
     return reason.trim();
   }
 

@@ -2,6 +2,7 @@
 // cases and their recording policy, and the links from clips (rows of `recordings`) to cases.
 // Every change that touches evidence (a link or an unlink) names a person and a reason and is
 // written with its custody event in one transaction, so the trail can't miss a change.
+import { controlIn, reasonProblem } from "../../protocol/text.js";
 import { GatewayError } from "../errors.js";
 import type { Db } from "../store/db.js";
 import { isConstraintError } from "../store/db.js";
@@ -257,18 +258,6 @@ function text(v: unknown, field: string, code: ModelErrorCode = "BAD_INPUT", max
   if (bad) throw new ModelError("BAD_INPUT", `${field} holds a control character (${bad}): printable text only`);
   return v.trim();
 }
-
-/**
- * The first control character `v` holds, as U+XXXX, or null: C0, DEL, C1, the line and paragraph
- * separators, and the bidirectional overrides and isolates (they make a name read otherwise than it
- * is); with `lines` (a reason), tab and newline allowed.
- */
-export function controlIn(v: string, lines: boolean): string | null {
-  const m = (lines ? CONTROL_IN_TEXT : CONTROL_IN_NAME).exec(v);
-  return m ? `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}` : null;
-}
-const CONTROL_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-const CONTROL_IN_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 function optText(v: unknown, field: string): string | null {
   return v === undefined || v === null || v === "" ? null : text(v, field);
@@ -655,7 +644,9 @@ export class Model {
 
   /** What a link or unlink needs checked first: a reason, an actor, the clip and the case. */
   private async custodyChange(deviceId: string, recordingId: number, caseNumber: string, actor: string, reason: string) {
-    const why = text(reason, "reason", "REASON_REQUIRED", 500);
+    const bad = reasonProblem(reason);
+    if (bad) throw new ModelError(bad.code, `a link or unlink ${bad.why}`);
+    const why = reason.trim();
     const who = text(actor, "actor", "ACTOR_REQUIRED");
     await this.clip(deviceId, recordingId);
     const kase = await this.getCase(caseNumber);

@@ -11,7 +11,7 @@
 import type { Db } from "../store/db.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Model } from "../model/model.js";
-import { controlIn } from "../model/model.js";
+import { reasonProblem } from "../../protocol/text.js";
 import * as store from "../store/approvals.js";
 import type { ApprovalKind, ApprovalRow } from "../store/approvals.js";
 import type { Approval } from "../../protocol/gateway-api.js";
@@ -44,11 +44,9 @@ const toApproval = (r: ApprovalRow): Approval => ({
 });
 
 function reasonOf(r: unknown): string {
-  if (typeof r !== "string" || r.trim().length < 3) throw new ApprovalError("REASON_REQUIRED", "say why (at least 3 characters)");
-  if (r.length > 500) throw new ApprovalError("BAD_INPUT", "a reason is at most 500 characters");
-  const bad = controlIn(r, true);
-  if (bad) throw new ApprovalError("BAD_INPUT", `the reason holds a control character (${bad}): printable text, over lines if need be`);
-  return r.trim();
+  const p = reasonProblem(r);
+  if (p) throw new ApprovalError(p.code, `a request or decision ${p.why}`);
+  return (r as string).trim();
 }
 
 function hoursOf(h: unknown): number {

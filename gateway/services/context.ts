@@ -7,7 +7,8 @@ import type { Db } from "../store/db.js";
 import type { MediaReader } from "../store/media.js";
 import type { AuditInput, AuditLog } from "../audit/log.js";
 import type { Model } from "../model/model.js";
-import { BADGE_MAX, controlIn } from "../model/model.js";
+import { BADGE_MAX } from "../model/model.js";
+import { controlIn, reasonProblem } from "../../protocol/text.js";
 import type { DeviceRegistry } from "../devices.js";
 import type { Accounts, Role } from "../api/accounts.js";
 import type { Alarms } from "../alarms.js";
@@ -103,13 +104,11 @@ export function requireRole(caller: Caller, roles: readonly Role[], what: string
   if (!roles.includes(caller.role)) throw new GatewayError("ROLE_FORBIDDEN", `${what} needs one of: ${roles.join(", ")}; ${caller.name} is ${caller.role}`);
 }
 
-/** A reason a person gives: required, trimmed, 3 to 500 characters. */
+/** A reason a person gives, trimmed, as protocol/text.ts says one must be. */
 export function reasonOf(v: unknown, what: string): string {
-  if (typeof v !== "string" || v.trim().length < 3) throw new GatewayError("REASON_REQUIRED", `${what} needs a reason (at least 3 characters)`);
-  if (v.length > 500) throw new GatewayError("REASON_REQUIRED", "a reason is at most 500 characters");
-  const bad = controlIn(v, true);
-  if (bad) throw new GatewayError("BAD_INPUT", `${what}: the reason holds a control character (${bad}): printable text, over lines if need be`);
-  return v.trim();
+  const p = reasonProblem(v);
+  if (p) throw new GatewayError(p.code, `${what} ${p.why}`);
+  return (v as string).trim();
 }
 
 /** A device id as SPEC R-ID-1 allows it, or BAD_DEVICE_ID. */

@@ -150,6 +150,8 @@ describe("retention", () => {
     const tomb = JSON.parse((await admin("tombstones", "--json")).out);
     expect(tomb).toEqual([expect.objectContaining({ recording: `${DEV}/1`, sealValue: toHex(seals[0]), category: "routine" })]);
     expect((await admin("hold", "nonsense", "--reason", "x y z")).out).toContain("USAGE");
+    // A reason held to the rule every other reason is: printable, not an escape sequence for the admin's terminal.
+    await expect(retention.hold(DEV, 5, "admin", "keep \u001b[2J this")).rejects.toMatchObject({ code: "BAD_INPUT" });
     // Seven CLI processes, each a Node start that compiles the CLI's TypeScript: about 1 s each in
     // CI, over 4 s each beside the rest of the suite and one busy process (the 30 s default ran out).
   }, 120000);

@@ -124,6 +124,18 @@ describe("a reason", () => {
   });
 });
 
+describe("a reason in Chinese", () => {
+  it("is enough in two characters (复核), where two Latin ones are not, on the services' routes and the approvals' alike", async () => {
+    await call("POST", "/api/devices", { id: "RSN-2", root: hex() });
+    expect((await call("POST", "/api/devices/RSN-2/state", { state: "revoked", reason: "ok" })).body.error).toBe("REASON_REQUIRED");
+    expect((await call("POST", "/api/devices/RSN-2/state", { state: "revoked", reason: "复" })).body.error).toBe("REASON_REQUIRED");
+    const done = await call("POST", "/api/devices/RSN-2/state", { state: "revoked", reason: "复核" });
+    expect([done.status, done.body.error]).toEqual([200, undefined]);
+    const asked = await call("POST", "/api/approvals", { kind: "view", items: [{ device: "RSN-2", recording: 1 }], reason: "调阅" });
+    expect(asked.body.error).not.toBe("REASON_REQUIRED");
+  });
+});
+
 describe("a body the API does not take at all", () => {
   it("too big: 413 BODY_TOO_LARGE saying the limit; not JSON: 415 UNSUPPORTED_MEDIA_TYPE saying what to send", async () => {
     const big = await call("POST", "/api/units", { name: "x".repeat(1 << 20), level: "city" });
