@@ -15,7 +15,7 @@ const W = {
   stationTime: ["站点时区", "Station time zone"],
   nav: ["主导航", "Main navigation"],
   fleet: ["设备总览", "Fleet"], devices: ["设备管理", "Devices"], people: ["人员与单位", "Officers and units"], cases: ["案件", "Cases"],
-  clips: ["录音记录", "Clips"], approvals: ["审批", "Approvals"], ratios: ["配备比例", "Ratios"], stats: ["统计", "Statistics"],
+  clips: ["音像记录", "Clips"], approvals: ["审批", "Approvals"], ratios: ["配备比例", "Ratios"], stats: ["统计", "Statistics"],
   alarms: ["告警", "Alarms"], audit: ["审计日志", "Audit"], evidence: ["证据导出与核验", "Evidence"],
   role_admin: ["管理员", "admin"], role_supervisor: ["督察", "supervisor"], role_legal_reviewer: ["法制审核员", "legal reviewer"], role_officer: ["执法人员", "officer"], role_enforcement: ["执法", "enforcement"],
   loading: ["载入中…", "Loading…"], none: ["暂无", "None"], refresh: ["刷新", "Refresh"], cancel: ["取消", "Cancel"], confirm: ["确定", "Confirm"],
@@ -61,7 +61,7 @@ const W = {
   validUntil: ["有效至", "Valid until"], a_pending: ["待审批", "pending"], a_approved: ["已批准", "approved"], a_denied: ["已驳回", "denied"], a_expired: ["已过期", "expired"], approveTitle: ["批准申请 #%0", "Approve request #%0"], denyTitle: ["驳回申请 #%0", "Deny request #%0"],
   decidedBy: ["处理人", "Decided by"], ratioTitle: ["执法记录仪配备（每 %0 名执法人员 1 套）与法制审核员配备", "Recorders (1 per %0 officers) and legal reviewers"], required: ["应配", "Required"], counted: ["实配", "Counted"],
   shortfall: ["缺口", "Shortfall"], recorders: ["执法记录仪", "Recorders"], ownUnit: ["本单位", "own"], subtree: ["含下级", "with sub-units"], compliant: ["达标", "compliant"], notCompliant: ["不达标", "short"],
-  ownCountedRequired: ["本单位（实配 / 应配）", "Own unit (counted / required)"], subtreeShortfall: ["含下级单位缺口", "Shortfall with sub-units"], recordedTime: ["录音时长", "Recorded time"],
+  ownCountedRequired: ["本单位（实配 / 应配）", "Own unit (counted / required)"], subtreeShortfall: ["含下级单位缺口", "Shortfall with sub-units"], recordedTime: ["记录时长", "Recorded time"],
   unassignedDevices: ["未配发到单位的在用设备：%0 台（不计入任何单位）", "Active devices issued to no unit: %0 (they count nowhere)"],
   from: ["起", "From"], to: ["止", "To"], by: ["统计口径", "Group by"], byUnit: ["按单位", "by unit"], byOfficer: ["按执法人员", "by officer"], show: ["查询", "Show"], csv: ["下载 CSV", "Download CSV"],
   recordings: ["记录数", "Recordings"], hours: ["时长（小时）", "Hours"], uploadDelay: ["上传延迟（中位）", "Upload delay (median)"],
@@ -96,7 +96,7 @@ const W = {
   sysIn_forged: ["伪造", "Forged"], sysIn_acks: ["已发确认", "Acks sent"], sysIn_paused: ["暂停读取次数", "Times a device was paused"],
   sysRefusals: ["拒收（按原因代码）", "Refusals by reason code"], sysCode: ["原因代码", "Reason code"], sysTimes: ["次数", "Times"],
   sysScrub: ["存储巡检", "Storage scrub"], sysScrubRunning: ["巡检中", "running"], sysScrubIdle: ["空闲", "idle"], sysScrubPasses: ["已完成轮次", "Passes"],
-  sysScrubRecordings: ["已检查录音", "Recordings checked"], sysScrubDamaged: ["发现损坏", "Damaged found"],
+  sysScrubRecordings: ["已检查音像记录", "Recordings checked"], sysScrubDamaged: ["发现损坏", "Damaged found"],
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type Key = keyof typeof W;

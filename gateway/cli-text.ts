@@ -16,7 +16,7 @@ export function usage(lang: Lang, evidenceUsage: string): string {
   device list                         设备、状态、最后联系时间和最后状态报告
   device revoke|lost|retire|activate <ID> --reason 原因   按允许的转换改变设备状态
   device unit <ID> <单位> --reason 原因    把设备配发给单位 (计入该单位的配备)
-  recording list [设备]               录像及其判定
+  recording list [设备]               音像记录及其判定
   account add <名称> <角色> [--badge 警号]   角色: admin, supervisor, legal_reviewer, officer (除 admin 外都需 --badge)
   account list | disable <名称> --reason R | enable <名称> --reason R
   account password <名称>                  设置网页控制台登录密码 (从标准输入读取一行, 至少 10 个字符)
@@ -34,11 +34,11 @@ export function usage(lang: Lang, evidenceUsage: string): string {
   case list
   assign <设备> (--badge 警号 | --room 房间) [--force --reason R]   领用设备 (检查最后的状态报告: 电量低于下限则拒绝, 无电量读数不拒绝; 存储, 时钟, 告警)
   return <设备>                       归还设备
-  link|unlink <设备> <录像> <案号> --reason R
+  link|unlink <设备> <音像记录> <案号> --reason R
   ratios [--unit ID]     各单位的设备配备和法制审核人员比例
   stats --from 时间 --to 时间 [--by unit|officer]
-  coverage               FULL 和 KEY_STEPS 案件的录像覆盖情况
-  integrity              按判定统计录像
+  coverage               FULL 和 KEY_STEPS 案件的音像记录覆盖情况
+  integrity              按判定统计音像记录
   alarm list | alarm clear <类型> <对象> --reason R
   audit verify | audit list [--actor A] [--action X] [--target T] [--limit N]
 ${evidenceUsage}`;
@@ -88,20 +88,20 @@ ${evidenceUsage}`;
 const ZH: Record<string, string> = {
   verified: "已验证", incomplete: "不完整", failed: "失败", empty: "空",
   yes: "是", no: "否", none: "(无)", approved: "已批准", denied: "已驳回", pending: "待审批", expired: "已过期",
-  device: "设备", recording: "录像", verdict: "判定", chunks: "块数", size: "大小", start: "开始", ended: "结束原因", STOPPED: "民警停止", COMMAND: "站端指令", BATTERY_LOW: "电量低", STORAGE_FULL: "存储满", REBOOT: "重启中断", FAULT: "故障", UNSTATED: "未说明", NO_RECORDING: "无录音", duration: "时长", officer: "民警", cases: "案件",
+  device: "设备", recording: "音像记录", verdict: "判定", chunks: "块数", size: "大小", start: "开始", ended: "结束原因", STOPPED: "民警停止", COMMAND: "站端指令", BATTERY_LOW: "电量低", STORAGE_FULL: "存储满", REBOOT: "重启中断", FAULT: "故障", UNSTATED: "未说明", NO_RECORDING: "无音像记录", duration: "时长", officer: "民警", cases: "案件",
   storage: "存储", retention: "保留", state: "状态", kind: "类型", unit: "单位", lastSeen: "最后联系", battery: "电量", free: "剩余空间", clock: "时钟偏差", firmware: "固件",
   name: "名称", role: "角色", badge: "警号", created: "创建", disabled: "停用", tokens: "有效令牌",
   id: "编号", parent: "上级", level: "级别", ratio: "比例", cert: "执法证", validTo: "有效至", active: "在岗",
   number: "案号", category: "类别", activity: "活动", policy: "要求", window: "执法时段", confidentiality: "密级",
   officers: "执法人员", required: "应配", devices: "已配", shortfall: "缺口", reviewersRequired: "应配法制审核", reviewers: "法制审核", compliant: "达标",
-  covered: "覆盖", gaps: "缺口时段", satisfied: "满足", verifiedClips: "已验证录像",
-  recordings: "录像数", hours: "时长", medianUploadDelay: "上传延迟中位数",
+  covered: "覆盖", gaps: "缺口时段", satisfied: "满足", verifiedClips: "已验证音像记录",
+  recordings: "音像记录数", hours: "时长", medianUploadDelay: "上传延迟中位数",
   subject: "对象", detail: "详情", count: "次数", first: "首次", last: "最近",
   seq: "序号", at: "时间", actor: "账户", action: "操作", target: "对象", reason: "原因",
-  total: "合计", finalIncomplete: "最终不完整", interrupted: "中断后封存", fullCoverage: "全程录像案件覆盖",
+  total: "合计", finalIncomplete: "最终不完整", interrupted: "中断后封存", fullCoverage: "全程音像记录案件覆盖",
   item: "记录", account: "账户", proof: "证明", requester: "申请人", items: "记录", decidedBy: "决定人", validUntil: "有效至", addedBy: "指定人", added: "指定时间",
   keepUntil: "保留至", eraseAt: "删除日期", "while it applies": "适用期间", sealValue: "封存值", retainedUntil: "保留至", deleted: "删除时间",
-  recordingLeaf: "录像日志条目", deletionLeaf: "删除日志条目", bytes: "字节数", station: "本站",
+  recordingLeaf: "音像记录日志条目", deletionLeaf: "删除日志条目", bytes: "字节数", station: "本站",
 };
 
 /** Alarm kinds in Chinese; a Chinese table gives the word and the kind's code (what alarm clear takes). */

@@ -19,7 +19,7 @@ assertions; the media's data hash is checked natively (--c2pa-full: by c2pa-rs t
 Exit status: 0 all checks pass, 1 a check failed, 2 bad usage.`,
   "zh-CN": `用法: verify 文件 [--station-key 公钥] [--witness 公钥 ...] [--lang en|zh] [--json] [--c2pa-full]
 
-离线核验证据导出包: 文件哈希、哈希链、设备标签、媒体与块头、封存、录音之间的起始链接、清单签名、
+离线核验证据导出包: 文件哈希、哈希链、设备标签、媒体与块头、封存、音像记录之间的起始链接、清单签名、
 检查点签名 (及所指定见证方的联署)、透明日志包含证明、监管链顺序、C2PA。公钥为验证公钥
 (名称+密钥编号+base64), 向执法记录站管理员 (npm run admin -- station-key) 或见证方索取。
 C2PA: 由 c2pa-rs 核验每个清单的签名、到本站信任锚的证书链及其断言; 媒体的数据哈希由本程序直接核验

@@ -50,7 +50,7 @@ const NAMES: Record<CheckId, [string, string]> = {
   "device-tags": ["device tags", "设备标签"],
   media: ["media against headers", "媒体与块头"],
   seal: ["seal", "封存"],
-  "genesis-links": ["genesis links", "录音之间的起始链接"],
+  "genesis-links": ["genesis links", "音像记录之间的起始链接"],
   "custody-order": ["custody order", "监管链顺序"],
   c2pa: ["C2PA", "C2PA"],
 };
@@ -93,12 +93,12 @@ export function summary(r: VerifyReport, lang: Lang, file: string): string[] {
     if (!b) return findings([`结论：${file} 不是可读的证据导出包，核验失败。`]);
     const out: string[] = [];
     if (!r.ok) out.push(`结论：核验失败，共 ${fails.length} 项问题。本包的内容不能作为未经改动的证据采信，请联系导出单位。`);
-    else if (judged.length) out.push(`结论：本包自导出以来完整，但执法记录站判定其中 ${judged.length} 段录音未通过核验（${judged.map((j) => j.item).join("，")}，原因见下）。站方的判定表示它看到了本包无法显示的问题（如设备发送的同一块的另一版本），这些录音不能作为未经改动的证据采信。`);
-    else out.push(`结论：核验通过。本包中的 ${r.recordings.length} 段录音自设备录制以来未被改动，` + (keyGiven ? `由执法记录站 ${b.station.name} 导出并签名。` : `但未提供本站公钥（--station-key），只能证明包内一致，不能证明由谁导出。`));
-    out.push(`${passed("manifest-signature") ? "" : "（清单签名未通过，以下为清单所称内容）"}导出：${b.export.by}（${role(b.export.role, lang)}），${at(b.createdAt)}，事由：${b.export.reason}；${b.case ? `案件 ${b.case.number}` : `录音 ${b.export.target}`}。`);
-    out.push(`录音：${items.join("，")}。`);
+    else if (judged.length) out.push(`结论：本包自导出以来完整，但执法记录站判定其中 ${judged.length} 段音像记录未通过核验（${judged.map((j) => j.item).join("，")}，原因见下）。站方的判定表示它看到了本包无法显示的问题（如设备发送的同一块的另一版本），这些音像记录不能作为未经改动的证据采信。`);
+    else out.push(`结论：核验通过。本包中的 ${r.recordings.length} 段音像记录自设备录制以来未被改动，` + (keyGiven ? `由执法记录站 ${b.station.name} 导出并签名。` : `但未提供本站公钥（--station-key），只能证明包内一致，不能证明由谁导出。`));
+    out.push(`${passed("manifest-signature") ? "" : "（清单签名未通过，以下为清单所称内容）"}导出：${b.export.by}（${role(b.export.role, lang)}），${at(b.createdAt)}，事由：${b.export.reason}；${b.case ? `案件 ${b.case.number}` : `音像记录 ${b.export.target}`}。`);
+    out.push(`音像记录：${items.join("，")}。`);
     out.push(...timeLines(r, rd));
-    out.push(passed("checkpoint") ? `透明日志检查点：第 ${b.checkpoint.size} 条为止，由本站签名${r.ok ? "，证明这些录音的清单及本次导出已登记在公开日志中" : ""}。` : `透明日志检查点：清单称第 ${b.checkpoint.size} 条为止，但其签名未通过核验（见下）。`);
+    out.push(passed("checkpoint") ? `透明日志检查点：第 ${b.checkpoint.size} 条为止，由本站签名${r.ok ? "，证明这些音像记录的清单及本次导出已登记在公开日志中" : ""}。` : `透明日志检查点：清单称第 ${b.checkpoint.size} 条为止，但其签名未通过核验（见下）。`);
     return findings(out);
   }
   if (!b) return findings([`Result: ${file} is not a readable evidence bundle: verification FAILED.`]);

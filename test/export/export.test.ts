@@ -167,7 +167,7 @@ describe("export", () => {
     const r = await verifyBundle(file, { stationKey: key });
     expect(r.recordings.map((x) => [x.item, x.verdict, x.station])).toEqual([["BWC-Q1/1", "verified", "failed"]]);
     expect(r.findings.map((f) => [f.status, f.code])).toEqual([["WARN", "STATION_VERDICT"]]);
-    for (const [lang, headline] of [["en", /^Result: the bundle is intact, but the station judged 1 of its recording\(s\) FAILED \(BWC-Q1\/1; reasons below\)/m], ["zh-CN", /^结论：本包自导出以来完整，但执法记录站判定其中 1 段录音未通过核验（BWC-Q1\/1/m]] as const) {
+    for (const [lang, headline] of [["en", /^Result: the bundle is intact, but the station judged 1 of its recording\(s\) FAILED \(BWC-Q1\/1; reasons below\)/m], ["zh-CN", /^结论：本包自导出以来完整，但执法记录站判定其中 1 段音像记录未通过核验（BWC-Q1\/1/m]] as const) {
       const out = await run(process.execPath, ["--import", "tsx", "verifier/cli.ts", file, "--station-key", key, "--lang", lang]);
       expect(out.stdout).toMatch(headline);
       expect(out.stdout).not.toMatch(/Result: PASS|核验通过/);
