@@ -28,6 +28,9 @@ import { isoLocal, withIsoTimes } from "./services/time.js";
 import { statusBatteryPct } from "../protocol/status.js";
 import { argPath } from "../protocol/shell-path.js";
 
+/** Options a command may give more than once (approval request --recording A --recording B). */
+const REPEATABLE = new Set(["--recording"]);
+
 // --export, --view and --pending belong to the approval commands (evidence/export-cli.ts).
 const BOOLEAN = new Set(["--json", "--csv", "--dry-run", "--force", "--help", "-h", "--export", "--view", "--pending"]);
 
@@ -47,6 +50,8 @@ function parse(argv: string[]): { words: string[]; flags: Map<string, string>; a
       if (BOOLEAN.has(name)) { flags.set(name, "1"); args.push(name); continue; }
       const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
       if (v === undefined) throw new GatewayError("USAGE", `${name} needs a value`);
+      // Given twice, one value would go unheeded: only an approval request names several recordings.
+      if (flags.has(name) && !REPEATABLE.has(name)) throw new GatewayError("USAGE", `${name} is given twice (${flags.get(name)}, ${v}): give it once`);
       flags.set(name, v);
       args.push(name, v);
     } else {

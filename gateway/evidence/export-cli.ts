@@ -105,6 +105,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
   const tz = store.policy.timeZone;
   const times = msg(lang, "times", tz);
   if (noun === "export") {
+    if (args.filter((a) => a === "--recording").length > 1) throw new UsageError("USAGE", "export takes one --recording (a case's recordings: --case NUMBER; several others: approval request then one export each)");
     const outGiven = flag(args, "--out");
     const rec = flag(args, "--recording");
     const kase = flag(args, "--case");
@@ -205,6 +206,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     throw new UsageError("USAGE", "approval request | list | approve | deny | approvers | approver add|remove");
   }
   if (noun === "custody") {
+    if (args.filter((a) => a === "--recording").length > 1) throw new UsageError("USAGE", "custody takes one --recording: one recording's trail at a time");
     const rec = flag(args, "--recording");
     const account = flag(args, "--account");
     if (!rec === !account) throw new UsageError("USAGE", "custody --recording DEVICE/N or --account NAME");

@@ -105,7 +105,10 @@ describe("admin CLI", () => {
     expect(approvers.code).toBe(0);
     expect(approvers.out).toMatch(/^account,addedBy,added\r\nlee,admin,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+08:00\r\n$/);
     expect(await admin("station-key", "--csv")).toMatchObject({ code: 2, out: "", err: expect.stringMatching(/^admin: USAGE: station-key does not take --csv/) });
-  });
+    // An option given twice would have one value unheeded (the last one won); a custody trail is one recording's.
+    expect(await admin("device", "unit", "BWC-0601", "1", "--reason", "first one", "--reason", "second one")).toMatchObject({ code: 2, err: expect.stringMatching(/^admin: USAGE: --reason is given twice \(first one, second one\): give it once/) });
+    expect(await admin("custody", "--recording", "BWC-0601/1", "--recording", "BWC-0601/2", "--reason", "trail check")).toMatchObject({ code: 1, err: expect.stringMatching(/^admin: USAGE: custody takes one --recording/) });
+  }, 90_000);
   it("takes --option=value in the export, approval and custody commands as everywhere else", async () => {
     const made = await admin("export", "--case=K-404", "--reason=court order 2026-17", `--out=${join(dir, "k404.zip")}`);
     expect(made.code).toBe(1);
