@@ -86,6 +86,9 @@ export class DeviceService {
     const unit = unitIn === null ? null : intOf(unitIn, "unit");
     const reason = reasonOf(reasonIn, "issuing a device to a unit");
     return this.ctx.change(caller, async () => {
+      const before = await store.getDevice(this.ctx.db, id);
+      // Nothing to change: audited, it would read as an issue that never happened.
+      if (before && before.unit_id === unit) throw new GatewayError("NO_CHANGE", `device ${id} is already ${unit === null ? "issued to no unit" : `issued to unit ${unit}`}`);
       await this.ctx.model.setDeviceUnit(id, unit);
       return { result: { id, unit }, audit: { action: "device.unit", target: id, reason, details: { unit } } };
     });

@@ -41,6 +41,7 @@ export class ModelService {
     const ratio = ratioIn === null || ratioIn === "default" ? null : typeof ratioIn === "string" && /^\d+(\.\d+)?$/.test(ratioIn.replace(/^1:/, "")) ? Number(ratioIn.replace(/^1:/, "")) : typeof ratioIn === "number" ? ratioIn : NaN;
     return this.ctx.change(caller, async () => {
       const before = await this.m.unit(unitId);
+      if (before.fleetRatio === ratio) throw new GatewayError("NO_CHANGE", `unit ${unitId}'s ratio is already ${ratio === null ? `the station's (1:${this.ctx.policy.fleetRatio})` : `1:${ratio}`}`);
       const u = await this.m.setUnitRatio(unitId, ratio);
       return { result: u, audit: { action: "unit.ratio", target: String(unitId), reason, details: { from: before.fleetRatio, to: ratio, station: this.ctx.policy.fleetRatio } } };
     });

@@ -72,6 +72,14 @@ describe("service layer", () => {
     expect(await count()).toBe(before + 1);
   });
 
+  it("refuses a unit ratio or a device's unit set to what is already in force, auditing nothing", async () => {
+    const s = gw.services;
+    const before = await count();
+    await expect(s.model.setUnitRatio(admin, 2, 3, "busy unit, again")).rejects.toMatchObject({ code: "NO_CHANGE", message: "unit 2's ratio is already 1:3" });
+    await expect(s.devices.setUnit(admin, "BWC-9001", 1, "reissued again")).rejects.toMatchObject({ code: "NO_CHANGE", message: "device BWC-9001 is already issued to unit 1" });
+    expect(await count()).toBe(before);
+  });
+
   it("links and unlinks a clip with one audit entry each, beside its custody event", async () => {
     const d = await provision(gw, "BWC-9101");
     const rec = d.recording(1, [randomBytes(1000)]);
