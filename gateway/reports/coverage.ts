@@ -132,8 +132,9 @@ export interface IntegritySummary {
 }
 
 /** Counts of recordings by integrity verdict. */
-export async function integritySummary(db: Db): Promise<IntegritySummary> {
-  const r = await q.verdictCounts(db);
+/** Recordings by verdict: the station's, or those of `units` (a caller's scope). */
+export async function integritySummary(db: Db, units?: number[]): Promise<IntegritySummary> {
+  const r = await q.verdictCounts(db, units);
   return {
     total: r ? r.total : 0, verified: r?.verified || 0, incomplete: r?.incomplete || 0, failed: r?.failed || 0, empty: r?.empty || 0,
     finalIncomplete: r?.final_incomplete || 0, interrupted: r?.interrupted || 0,

@@ -50,7 +50,9 @@ export class ReportService {
 
   async integrity(caller: Caller): Promise<IntegritySummary & { auditHead: AuditHead }> {
     requireRole(caller, READ, "the integrity report");
-    return { ...(await integritySummary(this.ctx.db)), auditHead: await this.head() };
+    // A supervisor's or legal reviewer's are the recordings of their unit's subtree, as they list them.
+    const scope = await this.ctx.scope(caller);
+    return { ...(await integritySummary(this.ctx.db, scope ? [...scope] : undefined)), auditHead: await this.head() };
   }
 
   /**

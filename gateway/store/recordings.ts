@@ -21,6 +21,8 @@ export interface RecordingListRow {
 const officerAt = (t: string) => `(SELECT o.badge FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND ${assignmentInForceSql("a", t)} ORDER BY a.checked_out_at DESC LIMIT 1)`;
 const unitAt = (t: string) => `(SELECT o.unit_id FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND ${assignmentInForceSql("a", t)} ORDER BY a.checked_out_at DESC LIMIT 1)`;
 const CLIP_AT = "COALESCE(r.clip_at_ms, r.start_ms)";
+/** A recording's unit, as listings and scopes take it: its officer's at the clip's time, else its device's (`d`). */
+export const RECORDING_UNIT = `COALESCE(${unitAt(CLIP_AT)}, d.unit_id)`;
 
 /**
  * Recordings with what scoping needs: the officer who wore the device at the clip's start and the
@@ -41,7 +43,7 @@ export function listRecordings(db: Db, q: { device?: string; officerBadge?: stri
     `SELECT r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted,
        r.device_lost AS "deviceLost", r.case_tag AS "caseTag", r.start_ms AS "startMs", r.end_ms AS "endMs", r.reasons, r.storage_state AS "storageState",
        r.purge_state AS "purgeState", r.first_received AS "firstReceived", r.last_received AS "lastReceived", r.clip_at_ms AS "clipAtMs", r.seal_block AS "sealBlock",
-       COALESCE(${unitAt(CLIP_AT)}, d.unit_id) AS "unitId", COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer
+       ${RECORDING_UNIT} AS "unitId", COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer
      FROM recordings r JOIN devices d ON d.id = r.device_id${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
 }
 

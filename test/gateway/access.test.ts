@@ -105,6 +105,14 @@ describe("listing and statistics", () => {
     expect(await devices("a2")).toEqual([]);
     expect(await devices("revb")).toEqual([]);
   });
+  it("counts recordings by verdict in the caller's scope: a reviewer of another unit none of agency A's", async () => {
+    const integrity = async (who: string) => (await (await fetch(`http://127.0.0.1:${gw.httpPort}/api/reports/integrity`, { headers: { authorization: `Bearer ${tokens[who]}` } })).json()) as { total: number };
+    const all = (await integrity("admin")).total;
+    expect(all).toBeGreaterThanOrEqual(1);
+    expect((await integrity("sup")).total).toBe(all);
+    expect((await integrity("revb")).total).toBe(0);
+  });
+
   it("gives statistics per officer for a period, with the audit head", async () => {
     const from = new Date(Date.now() - 86400e3).toISOString(), to = new Date(Date.now() + 86400e3).toISOString();
     const r = await get("sup", `/api/reports/statistics?from=${from}&to=${to}&by=officer`);

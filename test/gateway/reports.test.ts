@@ -270,6 +270,19 @@ describe("integrity and statistics", () => {
     expect(await integritySummary(db)).toEqual({ total: 4, verified: 1, incomplete: 2, failed: 1, empty: 0, finalIncomplete: 1, interrupted: 1 });
   });
 
+  it("counts a unit's recordings alone for a scope: its devices', and those its officers wore", async () => {
+    const mine = await model.addUnit("Scoped Brigade", "agency");
+    const theirs = await model.addUnit("Other Brigade", "agency");
+    const [a] = await devices(mine, 1);
+    const [b] = await devices(theirs, 1);
+    await clip(a, 1, W, W + 10 * S);
+    await clip(b, 1, W, W + 10 * S, "failed");
+    await clip(b, 2, W, W + 10 * S, "incomplete");
+    expect(await integritySummary(db, [mine.id])).toMatchObject({ total: 1, verified: 1, failed: 0, incomplete: 0 });
+    expect(await integritySummary(db, [theirs.id])).toMatchObject({ total: 2, verified: 0, failed: 1, incomplete: 1 });
+    expect(await integritySummary(db, [])).toMatchObject({ total: 0 });
+  });
+
   it("gives recordings, hours, verdicts and median upload delay per officer and per unit", async () => {
     const u = await model.addUnit("Brigade", "agency");
     await officers(u, 1);
