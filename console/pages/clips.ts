@@ -9,7 +9,7 @@ import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, useLoad } from "../ui.js";
 import { bytes, duration, t, tk, when } from "../i18n.js";
 
-interface Listing { device: string; recording: number; verdict: string; final: boolean; chunks: number; bytes: number; interrupted: boolean; startMs: number | null; endMs: number | null; reasons: string[]; officer: string | null; cases: string[] }
+interface Listing { device: string; recording: number; verdict: string; final: boolean; chunks: number; bytes: number; interrupted: boolean; startMs: number | null; endMs: number | null; at: number | null; endAt: number | null; reasons: string[]; officer: string | null; cases: string[] }
 
 export function Verdict({ v }: { v: string }): VNode {
   return html`<span class=${"badge v-" + v}>${tk("v_", v)}</span>`;
@@ -51,7 +51,8 @@ export function Clips({ session, filters }: { session: Session; filters: string 
     location.hash = `#/clips${q({ officer: v("officer"), from: v("from"), to: v("to") })}`;
   };
   const filtered = officer !== "" || from !== "" || to !== "";
-  const rows = (list.data ?? []).slice().sort((a, b) => (b.startMs ?? 0) - (a.startMs ?? 0));
+  // Newest first, by the station's time (the device's clock may be wrong; the period filter reads the station's).
+  const rows = (list.data ?? []).slice().sort((a, b) => (b.at ?? 0) - (a.at ?? 0));
   return html`<section aria-labelledby="h-clips">
     <h1 id="h-clips">${t("clips")}</h1>
     <form class="filters" id="clips-filters" key=${filters} onSubmit=${submit}>
@@ -74,7 +75,7 @@ export function Clips({ session, filters }: { session: Session; filters: string 
       <tbody>${rows.map((r) => html`<tr key=${r.device + "/" + r.recording} data-clip=${r.device + "/" + r.recording}>
         <th scope="row"><a href=${clipHref(r.device, r.recording, filters)}>${r.device}/${r.recording}</a></th>
         <td><${Verdict} v=${r.verdict} />${r.interrupted ? html` <span class="badge">${t("interrupted")}</span>` : null}</td>
-        <td>${when(r.startMs, true)}</td><td>${when(r.endMs, true)}</td><td class="num">${r.chunks}</td><td class="num">${bytes(r.bytes)}</td>
+        <td>${when(r.at, true)}</td><td>${when(r.endAt, true)}</td><td class="num">${r.chunks}</td><td class="num">${bytes(r.bytes)}</td>
         <td>${r.officer ? html`${r.officer}${nameOf.has(r.officer) ? html` <small class="muted">${nameOf.get(r.officer)}</small>` : null}` : "—"}</td><td>${r.cases.join(", ") || "—"}</td></tr>`)}</tbody>
     </table></div>` : null}
   </section>`;

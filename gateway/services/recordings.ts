@@ -51,8 +51,20 @@ export interface RecordingListing {
   device: string; recording: number; verdict: string; final: boolean; chunks: number; bytes: number; interrupted: boolean; deviceLost: boolean;
   caseTag: string | null; startMs: number | null; endMs: number | null; reasons: string[]; storageState: string; purgeState: string;
   lastReceived: number; officer: string | null; unit: number | null; cases: string[];
+  /**
+   * Start and end in the station's time: the device's times moved by its clock's offset at the
+   * recording's start (the time the officer, the case and the period filter are judged at).
+   * `startMs` and `endMs` are the device's own clock, which may be wrong.
+   */
+  at: number | null; endAt: number | null;
   /** Why it ended, from its seal (R-SEAL-5): STOPPED, COMMAND, BATTERY_LOW, STORAGE_FULL, REBOOT, FAULT, UNSTATED; null while unsealed. */
   endReason: string | null;
+}
+
+/** A clip's start and end in the station's time (RecordingListing.at): its placed start, and its end moved by the same offset. */
+function stationTimes(r: { startMs: number | null; endMs: number | null; clipAtMs: number | null }): { at: number | null; endAt: number | null } {
+  const at = r.clipAtMs ?? r.startMs;
+  return { at, endAt: at !== null && r.startMs !== null && r.endMs !== null ? at + (r.endMs - r.startMs) : null };
 }
 
 export class RecordingService {
@@ -93,6 +105,7 @@ export class RecordingService {
         device: r.device, recording: r.recording, verdict: verdictOf(r), final: r.final === 1, chunks: r.chunks, bytes: r.bytes, interrupted: r.interrupted === 1,
         deviceLost: r.deviceLost === 1, caseTag: r.caseTag, startMs: r.startMs, endMs: r.endMs, reasons: JSON.parse(r.reasons), storageState: r.storageState ?? "ok",
         purgeState: r.purgeState ?? "kept", lastReceived: r.lastReceived, officer: r.officer, unit: r.unitId, cases: (cases.get(`${r.device}/${r.recording}`) ?? "").split(",").filter(Boolean),
+        ...stationTimes(r),
         endReason: endReasonOf(r.sealBlock),
       });
     }

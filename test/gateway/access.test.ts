@@ -215,3 +215,31 @@ describe("alarms", () => {
     expect(await subjects("admin")).toEqual(["/srv/evrec/media", "BWC-0721", "retention"]);
   });
 });
+
+describe("a clip's time", () => {
+  it("is listed in the station's time beside the device's, the one its period is judged by, where the device's clock was wrong", async () => {
+    const root = randomBytes(32);
+    await gw.registry.add("BWC-0741", { root });
+    await gw.model.checkOut("BWC-0741", { badge: "A2" }, Date.now() - 60000);
+    const d = new FakeDevice("BWC-0741", root);
+    await d.connect(gw.mqttPort);
+    await d.hello();
+    const rec = d.recording(1, payloads);
+    await d.publish(rec.start);
+    for (const c of rec.chunks) await d.publish(c);
+    await d.publish(rec.seal);
+    await d.waitFor((x) => x.kind === "ack" && (x.body.ack as { state: number }).state === 1);
+    await d.end();
+    // Its clock read three days early: the station placed the clip three days after the device's start.
+    const late = 3 * 86400e3;
+    await gw.db.run("UPDATE recordings SET clip_at_ms = start_ms + ? WHERE device_id = 'BWC-0741'", [late]);
+    const sup = { name: "sup", role: "supervisor" as const, officerBadge: "S1" };
+    const [r] = await gw.services.recordings.list(sup, { officer: "A2" });
+    expect(r.at! - r.startMs!).toBe(late);
+    expect(r.endAt! - r.at!).toBe(r.endMs! - r.startMs!);
+    // A period of the station's dates finds it where its `at` says, not where the device's clock does.
+    const day = (ms: number) => new Intl.DateTimeFormat("en-CA", { timeZone: gw.services.ctx.policy.timeZone }).format(ms);
+    expect((await gw.services.recordings.list(sup, { officer: "A2", from: day(r.at!), to: day(r.at!) })).map((x) => x.device)).toEqual(["BWC-0741"]);
+    expect(await gw.services.recordings.list(sup, { officer: "A2", from: day(r.startMs!), to: day(r.startMs!) })).toEqual([]);
+  });
+});
