@@ -78,6 +78,7 @@ const W = {
   chooseFile: ["选择证据包", "Choose a bundle"], stationKey: ["站点验证公钥（已填入本站公钥；核验他站的证据包时请替换）", "Station verifier key (this station's is filled in; replace it to check another station's bundle)"], verifying: ["核验中…", "Verifying…"],
   pass: ["通过", "PASS"], fail: ["不通过", "FAIL"], warn: ["警告", "WARN"], exported: ["已导出 %0", "Exported %0"],
   signInFailed: ["账户名或密码错误", "Wrong account name or password"], forbiddenPage: ["您的角色无权查看此页面。", "Your role may not see this page."],
+  deviceClock: ["设备时钟", "device clock"],
   unreachable: ["网关未应答：请检查网络连接后重试", "The gateway did not answer: check the connection and try again"],
   notFound: ["页面不存在", "No such page"], periodHelp: ["日期为站点当地日期", "Dates are the station's local dates"], loadMore: ["显示更多", "Show more"],
   checkCol: ["检查项", "Check"], custody: ["监管链记录", "Custody report"], showCustody: ["显示监管链记录", "Show the custody report"], proof: ["证明", "Proof"],

@@ -81,7 +81,7 @@ export function Clips({ session, filters }: { session: Session; filters: string 
   </section>`;
 }
 
-interface Detail extends Listing { sealCaseTag: string | null; caseTag: string | null; storageState: string; firstReceived: number; lastReceived: number; timeline: { seq: number; timeMs: number; durationMs: number; flags: number; length: number }[] }
+interface Detail extends Listing { officerName: string | null; sealCaseTag: string | null; caseTag: string | null; storageState: string; firstReceived: number; lastReceived: number; timeline: { seq: number; timeMs: number; durationMs: number; flags: number; length: number }[] }
 
 /** 8 kHz 16-bit mono PCM as a WAV file the browser can play. */
 export function wav(pcm: ArrayBuffer): Blob {
@@ -156,10 +156,10 @@ export function Clip({ device, recording, session, back }: { device: string; rec
       <dl class="facts">
         <dt>${t("verdict")}</dt><dd><${Verdict} v=${detail.verdict} />${detail.interrupted ? html` <span class="badge">${t("interrupted")}</span>` : null}</dd>
         <dt>${t("reasons")}</dt><dd>${detail.reasons.length ? html`<ul class="reasons">${detail.reasons.map((r) => html`<li><code>${r}</code></li>`)}</ul>` : t("noReasons")}</dd>
-        <dt>${t("start")}</dt><dd>${when(detail.startMs, true)}</dd>
-        <dt>${t("end")}</dt><dd>${when(detail.endMs, true)}</dd>
+        <dt>${t("start")}</dt><dd>${when(detail.at, true)}${detail.startMs !== detail.at ? html` <small class="muted">${t("deviceClock")} ${when(detail.startMs, true)}</small>` : null}</dd>
+        <dt>${t("end")}</dt><dd>${when(detail.endAt, true)}</dd>
         <dt>${t("chunks")}</dt><dd>${detail.chunks} · ${bytes(detail.bytes)}</dd>
-        <dt>${t("officer")}</dt><dd>${detail.officer ?? "—"}</dd>
+        <dt>${t("officer")}</dt><dd>${detail.officer ? html`${detail.officerName ?? ""} (${detail.officer})` : "—"}</dd>
         <dt>${t("caseCol")}</dt><dd>${detail.cases.length ? detail.cases.map((c) => html`<span class="chip">${c}${mayLink(session) ? html` <button class="link" onClick=${() => setPrompt({ unlink: c })} aria-label=${`${t("unlink")} ${c}`}>${t("unlink")}</button>` : null}</span>`) : "—"}</dd>
       </dl>
       <h2>${t("timeline")}</h2>

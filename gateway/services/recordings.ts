@@ -158,12 +158,12 @@ export class RecordingService {
   async view(caller: Caller, deviceIn: unknown, recordingIn: unknown, reasonIn: unknown): Promise<Record<string, unknown>> {
     const { device, recording, reason, row } = await this.retrieval(caller, deviceIn, recordingIn, reasonIn, "view");
     await this.ctx.noteRead(caller, { action: "recording.view", target: `${device}/${recording}`, reason });
-    const { mediaPath: _m, sealBlock, ...rest } = row;
+    const { mediaPath: _m, sealBlock, clipAtMs: _c, ...rest } = row;
     // The chunk timeline (pre-event and marker flags per chunk) and who and what the clip is linked to.
     const timeline = await store.chunkTimeline(this.ctx.db, device, recording);
     const officer = await this.ctx.model.clipOfficer(device, recording);
     const cases = ((await store.linkedCases(this.ctx.db)).get(`${device}/${recording}`) ?? "").split(",").filter(Boolean);
-    return { ...rest, endReason: endReasonOf(sealBlock), verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok", timeline, officer: officer ? officer.badge : null, cases };
+    return { ...rest, endReason: endReasonOf(sealBlock), verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok", timeline, officer: officer ? officer.badge : null, officerName: officer ? officer.name : null, cases, ...stationTimes(row) };
   }
 
   /**

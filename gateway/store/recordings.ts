@@ -57,14 +57,14 @@ export async function linkedCases(db: Db): Promise<Map<string, string>> {
 export interface RecordingDetailRow {
   device: string; recording: number; verdict: string; final: number; reasons: string; chunks: number; bytes: number; interrupted: number;
   caseTag: string | null; sealCaseTag: string | null; startMs: number | null; endMs: number | null; storageState: string | null;
-  mediaPath: string; firstReceived: number; lastReceived: number; sealBlock: Uint8Array | null;
+  mediaPath: string; firstReceived: number; lastReceived: number; sealBlock: Uint8Array | null; clipAtMs: number | null;
 }
 
 export function recordingDetail(db: Db, deviceId: string, recordingId: number): Promise<RecordingDetailRow | undefined> {
   return db.get<RecordingDetailRow>(
     `SELECT device_id AS device, recording_id AS recording, verdict, final, reasons, linked_seq AS chunks, total_bytes AS bytes, interrupted,
        case_tag AS "caseTag", seal_case_tag AS "sealCaseTag", start_ms AS "startMs", end_ms AS "endMs", storage_state AS "storageState", media_path AS "mediaPath",
-       first_received AS "firstReceived", last_received AS "lastReceived", seal_block AS "sealBlock"
+       first_received AS "firstReceived", last_received AS "lastReceived", seal_block AS "sealBlock", clip_at_ms AS "clipAtMs"
      FROM recordings WHERE device_id = ? AND recording_id = ?`, [deviceId, recordingId]);
 }
 

@@ -241,5 +241,8 @@ describe("a clip's time", () => {
     const day = (ms: number) => new Intl.DateTimeFormat("en-CA", { timeZone: gw.services.ctx.policy.timeZone }).format(ms);
     expect((await gw.services.recordings.list(sup, { officer: "A2", from: day(r.at!), to: day(r.at!) })).map((x) => x.device)).toEqual(["BWC-0741"]);
     expect(await gw.services.recordings.list(sup, { officer: "A2", from: day(r.startMs!), to: day(r.startMs!) })).toEqual([]);
+    // The clip's own page gives the same times, and who wore the recorder by name.
+    const v = await gw.services.recordings.view(sup, "BWC-0741", 1, "checking the clock");
+    expect(v).toMatchObject({ at: r.at, endAt: r.endAt, startMs: r.startMs, officer: "A2", officerName: "Officer A2" });
   });
 });
