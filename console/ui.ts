@@ -4,7 +4,7 @@ import { html } from "htm/preact";
 import { useEffect, useRef, useState, useCallback } from "preact/hooks";
 import type { VNode } from "preact";
 import { ApiError, q } from "./api.js";
-import { t } from "./i18n.js";
+import { refusal, t } from "./i18n.js";
 import { REASON_MAX, reasonTooShort } from "../protocol/text.js";
 
 /** A reason that says too little is refused in the form, as the gateway would refuse it (protocol/text.ts). */
@@ -33,7 +33,10 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[] = []): { data: 
 export function ErrorNote({ error }: { error: Error | null }): VNode | null {
   if (!error) return null;
   const code = error instanceof ApiError ? error.code : "ERROR";
-  return html`<p class="error" role="alert"><strong>${code}</strong> ${error.message}</p>`;
+  const said = refusal(code);
+  return said
+    ? html`<p class="error" role="alert"><strong>${code}</strong> ${said}<br /><small>${error.message}</small></p>`
+    : html`<p class="error" role="alert"><strong>${code}</strong> ${error.message}</p>`;
 }
 
 export function Loading({ loading }: { loading: boolean }): VNode | null {

@@ -129,6 +129,10 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await signIn(p, base, "approver", PW);
     await p.goto(`${base}/#/clips?officer=H001`);
     await expect(p.locator("main .error").textContent()).resolves.toContain("OUTSIDE_UNIT");
+    // A Chinese page says what the code means, and gives the gateway's own words beside it.
+    const said = (await p.locator("main .error").textContent())!;
+    expect(said).toContain("不在您所在单位及其下级单位的范围内");
+    expect(said).toContain("no officer H001 in your unit's subtree");
     expect(await p.locator("#clips-table").count()).toBe(0);
     // An unknown badge reads the same to a supervisor: nothing about other units' rosters.
     await expect(s.gw.services.recordings.list(SUPERVISOR, { officer: "NOBODY" })).rejects.toMatchObject({ code: "OUTSIDE_UNIT" });
