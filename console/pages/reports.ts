@@ -20,7 +20,7 @@ function Bar({ l, label }: { l: Line; label: string }): VNode {
 }
 
 export function Ratios(): VNode {
-  const r = useLoad(() => api<{ ratio: number; units: UnitFleet[]; unassignedDevices: number }>("GET", "/api/reports/fleet"));
+  const r = useLoad(() => api<{ ratio: number; units: UnitFleet[]; unassignedDevices: number | null }>("GET", "/api/reports/fleet"));
   return html`<section aria-labelledby="h-ratios">
     <h1 id="h-ratios">${t("ratios")}</h1>
     <${ErrorNote} error=${r.error} /><${Loading} loading=${r.loading && !r.data} />

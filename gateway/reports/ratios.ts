@@ -59,8 +59,8 @@ export interface FleetReport {
   ratio: number;
   /** Units in tree order (each parent before its children). */
   units: UnitFleet[];
-  /** Active body-worn devices not issued to any unit: they count nowhere. */
-  unassignedDevices: number;
+  /** Active body-worn devices not issued to any unit: they count nowhere (null to a caller scoped to a unit's subtree: they are the station's). */
+  unassignedDevices: number | null;
 }
 
 interface UnitRow { id: number; parent_id: number | null; name: string; level: string; fleet_ratio?: number | null }

@@ -32,7 +32,8 @@ export class ReportService {
     if (scope && unitId !== undefined && !scope.has(unitId)) throw new GatewayError("OUTSIDE_UNIT", `unit ${unitId} is outside your unit's subtree`);
     if (scope && unitId === undefined) unitId = (await this.ctx.model.officer(caller.officerBadge!)).unitId;
     const r = await fleetReport(this.ctx.db, { ratio: this.ctx.policy.fleetRatio, unitId });
-    return { ...r, auditHead: await this.head() };
+    // Devices issued to no unit are in no one's subtree: the station's to count, not a unit's.
+    return { ...r, unassignedDevices: scope ? null : r.unassignedDevices, auditHead: await this.head() };
   }
 
   /**

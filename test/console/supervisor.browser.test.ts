@@ -375,6 +375,11 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     const harbour = (await s.gw.model.listUnits()).find((u) => u.name === "Harbour Agency")!;
     await expect(s.gw.services.reports.fleet(SUPERVISOR, harbour.id)).rejects.toMatchObject({ code: "OUTSIDE_UNIT" });
     expect((await s.gw.services.reports.fleet(ADMIN)).units.map((u) => u.name)).toContain("Harbour Agency");
+    // A recorder issued to no unit is the station's to count: the admin is told of it, a supervisor not.
+    await s.gw.registry.add("BWC-NOUNIT", { root: randomBytes(32) });
+    await s.gw.registry.activate("BWC-NOUNIT");
+    expect((await s.gw.services.reports.fleet(ADMIN)).unassignedDevices).toBeGreaterThanOrEqual(1);
+    expect((await s.gw.services.reports.fleet(SUPERVISOR)).unassignedDevices).toBeNull();
   });
 
   it("opens the alarms of the device whose alarm count was clicked on the fleet page, with a way to every alarm", async () => {
