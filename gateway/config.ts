@@ -1,5 +1,6 @@
 // Gateway configuration: one defaults object, then a JSON file, then environment, then flags.
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { MAX_PACKET } from "../protocol/constants.js";
 import { POLICY_DEFAULTS } from "./policy.js";
 import { isPostgresUrl } from "./store/db.js";
@@ -201,7 +202,7 @@ const envName = (k: string) => "EVREC_" + k.replace(/[A-Z]/g, (c) => "_" + c).to
 /** The --help text, with every option, its flag, environment variable and default. */
 export function helpText(): string {
   const rows = (Object.keys(DEFAULTS) as (keyof GatewayConfig)[]).map((k) => `  ${(flag(k) + " <value>").padEnd(28)} ${HELP[k]} (env ${envName(k)}, default ${DEFAULTS[k]})`);
-  return ["Usage: npm start -- [options]", "", "Starts the station gateway: embedded MQTT broker, verified ingest, SQLite (or PostgreSQL, --db) store.", "", "Options:", "  --config <file>              JSON file with any of the options below", "  --cluster <file>             run as a cluster worker on NATS instead (see --cluster-help)", ...rows, "  --help                       this text", ""].join("\n");
+  return ["Usage: npm start -- [options]", "", "Starts the station gateway: embedded MQTT broker, verified ingest, SQLite (or PostgreSQL, --db) store.", "", "Options:", "  --config <file>              JSON file with any of the options below (its relative paths from the file's directory)", "  --cluster <file>             run as a cluster worker on NATS instead (see --cluster-help)", ...rows, "  --help                       this text", ""].join("\n");
 }
 
 /** A bad option, file or value, said before anything starts; the reason code the CLI prints with it. */
@@ -230,13 +231,21 @@ function checked(c: GatewayConfig, from: string): GatewayConfig {
   return c;
 }
 
-/** Defaults overlaid with an object's options (a cluster worker's file), each checked as a file's would be. */
-export function configFrom(obj: Record<string, unknown>, from: string): GatewayConfig {
+/** A path a config file gives, relative to the file's own directory (as a path on a command line is to where it was typed). */
+function fromFile(k: keyof GatewayConfig, v: unknown, dir: string): unknown {
+  return PATHS.has(k) && typeof v === "string" && v !== "" ? resolve(dir, v) : v;
+}
+
+/**
+ * Defaults overlaid with an object's options (a cluster worker's file), each checked as a file's
+ * would be; `dir`, the file's directory, is what its relative paths are taken from.
+ */
+export function configFrom(obj: Record<string, unknown>, from: string, dir: string = process.cwd()): GatewayConfig {
   const out: Record<string, unknown> = { ...DEFAULTS };
   const keys = Object.keys(DEFAULTS) as (keyof GatewayConfig)[];
   for (const [k, v] of Object.entries(obj)) {
     if (!keys.includes(k as keyof GatewayConfig)) throw new ConfigError(`${from}: unknown option ${k}`);
-    out[k] = coerce(k as keyof GatewayConfig, v, from);
+    out[k] = coerce(k as keyof GatewayConfig, fromFile(k as keyof GatewayConfig, v, dir), from);
   }
   return checked(out as unknown as GatewayConfig, from);
 }
@@ -271,7 +280,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
     try { parsed = JSON.parse(readFileSync(file, "utf8")); } catch (e) { throw new ConfigError(`config file ${file}: ${(e as Error).message}`); }
     for (const [k, v] of Object.entries(parsed)) {
       if (!keys.includes(k as keyof GatewayConfig)) throw new ConfigError(`config file ${file}: unknown option ${k}`);
-      out[k] = coerce(k as keyof GatewayConfig, v, "config file " + file);
+      out[k] = coerce(k as keyof GatewayConfig, fromFile(k as keyof GatewayConfig, v, dirname(file)), "config file " + file);
     }
   }
   for (const k of keys) if (env[envName(k)] !== undefined) out[k] = coerce(k, env[envName(k)], envName(k));

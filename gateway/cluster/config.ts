@@ -3,6 +3,7 @@
 // (config.ts: data directory, commit tuning, log level...), with the same defaults.
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { dirname, resolve } from "node:path";
 import { ConfigError, configFrom } from "../config.js";
 import type { GatewayConfig } from "../config.js";
 
@@ -156,6 +157,11 @@ export function loadClusterConfig(file: string): ClusterConfig {
     c[k] = v;
   }
   const cluster = c as unknown as ClusterOptions;
+  // Files the cluster section names, relative to the cluster file's own directory.
+  const here = dirname(resolve(file));
+  if (cluster.authFile) cluster.authFile = resolve(here, cluster.authFile);
+  if (cluster.portsFile) cluster.portsFile = resolve(here, cluster.portsFile);
+  if (cluster.natsPidFiles) cluster.natsPidFiles = listOption(cluster.natsPidFiles).map((f) => resolve(here, f)).join(",");
   if (!cluster.worker) cluster.worker = `${hostname()}-${process.pid}`;
   if (!/^[A-Za-z0-9_-]+$/.test(cluster.worker)) throw new ConfigError(`cluster file ${file}: cluster.worker must be letters, digits, _ and - (it is a NATS subject token)`);
   if (!Number.isInteger(cluster.partitions) || cluster.partitions < 1) throw new ConfigError(`cluster file ${file}: cluster.partitions must be a whole number of at least 1`);
@@ -168,5 +174,5 @@ export function loadClusterConfig(file: string): ClusterConfig {
   if (cluster.presenceMs < 250) throw new ConfigError(`cluster file ${file}: cluster.presenceMs must be at least 250`);
   // A lease renewed every third of its life: below a second, a busy machine loses leases it holds.
   if (cluster.leaseMs < 1000) throw new ConfigError(`cluster file ${file}: cluster.leaseMs must be at least 1000`);
-  return { cluster, gateway: configFrom((parsed.gateway || {}) as Record<string, unknown>, `cluster file ${file}: gateway`) };
+  return { cluster, gateway: configFrom((parsed.gateway || {}) as Record<string, unknown>, `cluster file ${file}: gateway`, here) };
 }

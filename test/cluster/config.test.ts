@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { CLUSTER_DEFAULTS, clusterHelpText, loadClusterConfig } from "../../gateway/cluster/config.js";
-import { DEFAULTS } from "../../gateway/config.js";
+import { DEFAULTS, loadConfig } from "../../gateway/config.js";
 import { readFileSync } from "node:fs";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -41,6 +41,17 @@ describe("a cluster worker's configuration file", () => {
     const c = loadClusterConfig(file("ok.json", { cluster: { worker: "w-1", partitions: 8, natsServers: "10.0.0.1:4222,10.0.0.2:4222" }, gateway: { dataDir: "/srv/evrec", commitDelayMs: 3 } }));
     expect(c.cluster).toMatchObject({ worker: "w-1", partitions: 8, natsServers: "10.0.0.1:4222,10.0.0.2:4222", leaseMs: CLUSTER_DEFAULTS.leaseMs });
     expect(c.gateway).toMatchObject({ dataDir: "/srv/evrec", commitDelayMs: 3, commitMaxBatch: DEFAULTS.commitMaxBatch });
+  });
+
+  it("takes the relative paths it names from its own directory, not from wherever the process was started", () => {
+    const sub = join(dir, "region");
+    mkdirSync(sub, { recursive: true });
+    const c = loadClusterConfig(file("region/rel.json", { cluster: { authFile: "auth.conf", portsFile: "run/ports.json", natsPidFiles: "a.pid, /run/b.pid" }, gateway: { dataDir: "data", tlsCert: "/etc/evrec/cert.pem" } }));
+    expect(c.cluster).toMatchObject({ authFile: join(sub, "auth.conf"), portsFile: join(sub, "run/ports.json"), natsPidFiles: `${join(sub, "a.pid")},/run/b.pid` });
+    expect(c.gateway).toMatchObject({ dataDir: join(sub, "data"), tlsCert: "/etc/evrec/cert.pem" });
+    // A station's --config file alike.
+    const station = loadConfig(["--config", file("region/station.json", { dataDir: "station", portsFile: "ports.json" })], {}).config;
+    expect(station).toMatchObject({ dataDir: join(sub, "station"), portsFile: join(sub, "ports.json") });
   });
 
   it("refuses a file it can't use, saying why", () => {
