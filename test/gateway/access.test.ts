@@ -18,6 +18,22 @@ let dir: string;
 const tokens: Record<string, string> = {};
 const payloads = [randomBytes(3000), randomBytes(2000)];
 
+/** A new device, checked out to `badge` a minute ago, that records recording 1 and has it sealed. */
+async function wornRecording(id: string, badge: string): Promise<void> {
+  const root = randomBytes(32);
+  await gw.registry.add(id, { root });
+  await gw.model.checkOut(id, { badge }, Date.now() - 60000);
+  const d = new FakeDevice(id, root);
+  await d.connect(gw.mqttPort);
+  await d.hello();
+  const rec = d.recording(1, payloads);
+  await d.publish(rec.start);
+  for (const c of rec.chunks) await d.publish(c);
+  await d.publish(rec.seal);
+  await d.waitFor((x) => x.kind === "ack" && (x.body.ack as { state: number }).state === 1);
+  await d.end();
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "evrec-access-"));
   gw = await startGateway({ ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, diskMinFreeMb: 1, beaconIntervalS: 0 }, createLogger("silent"));
@@ -35,18 +51,7 @@ beforeAll(async () => {
     tokens[name] = await gw.accounts.issueToken(name);
   }
   tokens.admin = await gw.accounts.issueToken("admin");
-  const root = randomBytes(32);
-  await gw.registry.add("BWC-0701", { root });
-  await m.checkOut("BWC-0701", { badge: "A1" }, Date.now() - 60000);
-  const d = new FakeDevice("BWC-0701", root);
-  await d.connect(gw.mqttPort);
-  await d.hello();
-  const rec = d.recording(1, payloads);
-  await d.publish(rec.start);
-  for (const c of rec.chunks) await d.publish(c);
-  await d.publish(rec.seal);
-  await d.waitFor((x) => x.kind === "ack" && (x.body.ack as { state: number }).state === 1);
-  await d.end();
+  await wornRecording("BWC-0701", "A1");
   const now = Date.now();
   await m.addCase({ number: "K-RESTRICTED", unitId: a.id, category: "inspection", activityKind: "on_site_enforcement", windowStart: now - 3600e3, windowEnd: now + 3600e3, confidentiality: 2 });
   await m.addCase({ number: "K-SECRET", unitId: a.id, category: "inspection", activityKind: "on_site_enforcement", windowStart: now - 3600e3, windowEnd: now + 3600e3, confidentiality: 3 });
@@ -218,18 +223,7 @@ describe("alarms", () => {
 
 describe("a clip's time", () => {
   it("is listed in the station's time beside the device's, the one its period is judged by, where the device's clock was wrong", async () => {
-    const root = randomBytes(32);
-    await gw.registry.add("BWC-0741", { root });
-    await gw.model.checkOut("BWC-0741", { badge: "A2" }, Date.now() - 60000);
-    const d = new FakeDevice("BWC-0741", root);
-    await d.connect(gw.mqttPort);
-    await d.hello();
-    const rec = d.recording(1, payloads);
-    await d.publish(rec.start);
-    for (const c of rec.chunks) await d.publish(c);
-    await d.publish(rec.seal);
-    await d.waitFor((x) => x.kind === "ack" && (x.body.ack as { state: number }).state === 1);
-    await d.end();
+    await wornRecording("BWC-0741", "A2");
     // Its clock read three days early: the station placed the clip three days after the device's start.
     const late = 3 * 86400e3;
     await gw.db.run("UPDATE recordings SET clip_at_ms = start_ms + ? WHERE device_id = 'BWC-0741'", [late]);
