@@ -105,7 +105,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
   const tz = store.policy.timeZone;
   const times = msg(lang, "times", tz);
   if (noun === "export") {
-    if (args.filter((a) => a === "--recording").length > 1) throw new UsageError("USAGE", "export takes one --recording (a case's recordings: --case NUMBER; several others: approval request then one export each)");
+    if (args.filter((a) => a === "--recording").length > 1) throw new UsageError("USAGE", "export takes one --recording, or --case NUMBER for a case's recordings");
     const outGiven = flag(args, "--out");
     const rec = flag(args, "--recording");
     const kase = flag(args, "--case");
