@@ -125,6 +125,11 @@ export class DeviceRegistry {
     if (c) c.state = state;
   }
 
+  /** The first `n` device ids, in id order. */
+  firstIds(n: number): Promise<string[]> {
+    return store.firstDeviceIds(this.db, n);
+  }
+
   async list(): Promise<{ id: string; kind: string; state: string; last_seen: number | null }[]> {
     return (await store.listDevices(this.db)).map((d) => ({ id: d.id, kind: d.kind, state: d.state, last_seen: d.last_seen }));
   }
@@ -147,13 +152,13 @@ export const keyMismatchText = (file: string, devices: string[], remedy: string)
  */
 export async function checkStationKey(registry: DeviceRegistry, keyFile: string, remedy: string): Promise<void> {
   const tried: string[] = [];
-  for (const d of (await registry.list()).slice(0, KEY_PROBES)) {
+  for (const id of await registry.firstIds(KEY_PROBES)) {
     try {
-      await registry.get(d.id);
+      await registry.get(id);
       return;
     } catch (e) {
       if (!keyRefused(e)) throw e;
-      tried.push(d.id);
+      tried.push(id);
     }
   }
   if (tried.length) throw new GatewayError("STATION_KEY_MISMATCH", keyMismatchText(keyFile, tried, remedy));

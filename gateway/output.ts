@@ -50,7 +50,6 @@ export function size(n: number): string {
 
 const cell = (v: unknown): string => (v === null || v === undefined ? "-" : typeof v === "boolean" ? (v ? "yes" : "no") : typeof v === "object" ? JSON.stringify(v) : String(v));
 
-const width = columns;
 
 /** A plain table: a header line, a rule, the rows; columns padded; no index column. */
 export function table(rows: Record<string, unknown>[], headers?: Record<string, string>): string {
@@ -58,8 +57,8 @@ export function table(rows: Record<string, unknown>[], headers?: Record<string, 
   const cols = Object.keys(rows[0]);
   const head = cols.map((c) => (headers && headers[c]) || c);
   const body = rows.map((r) => cols.map((c) => cell(r[c])));
-  const w = cols.map((_, i) => Math.max(width(head[i]), ...body.map((b) => width(b[i]))));
-  const line = (xs: string[]) => xs.map((x, i) => x + " ".repeat(w[i] - width(x))).join("  ").trimEnd();
+  const w = cols.map((_, i) => Math.max(columns(head[i]), ...body.map((b) => columns(b[i]))));
+  const line = (xs: string[]) => xs.map((x, i) => x + " ".repeat(w[i] - columns(x))).join("  ").trimEnd();
   return [line(head), w.map((n) => "-".repeat(n)).join("  "), ...body.map(line)].join("\n");
 }
 

@@ -49,6 +49,11 @@ function flags(args: string[], name: string): string[] {
   return out;
 }
 
+/** A command that names one recording refuses a second --recording (it would go unheeded), saying `why`. */
+function oneRecording(args: string[], why: string): void {
+  if (args.filter((a) => a === "--recording").length > 1) throw new UsageError("USAGE", why);
+}
+
 function item(s: string): Item {
   const m = /^([A-Za-z0-9._-]{1,16})\/([1-9][0-9]{0,9})$/.exec(s);
   if (!m) throw new UsageError("USAGE", `name a recording as DEVICE/N, e.g. BWC-0001/12 (got ${JSON.stringify(s)})`);
@@ -105,7 +110,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
   const tz = store.policy.timeZone;
   const times = msg(lang, "times", tz);
   if (noun === "export") {
-    if (args.filter((a) => a === "--recording").length > 1) throw new UsageError("USAGE", "export takes one --recording, or --case NUMBER for a case's recordings");
+    oneRecording(args, "export takes one --recording, or --case NUMBER for a case's recordings");
     const outGiven = flag(args, "--out");
     const rec = flag(args, "--recording");
     const kase = flag(args, "--case");
@@ -206,7 +211,7 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     throw new UsageError("USAGE", "approval request | list | approve | deny | approvers | approver add|remove");
   }
   if (noun === "custody") {
-    if (args.filter((a) => a === "--recording").length > 1) throw new UsageError("USAGE", "custody takes one --recording: one recording's trail at a time");
+    oneRecording(args, "custody takes one --recording: one recording's trail at a time");
     const rec = flag(args, "--recording");
     const account = flag(args, "--account");
     if (!rec === !account) throw new UsageError("USAGE", "custody --recording DEVICE/N or --account NAME");

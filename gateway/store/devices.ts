@@ -47,6 +47,11 @@ export async function activateDevice(db: Db, id: string): Promise<string | undef
 }
 
 /** Every device, or those issued to the given units. */
+/** The first `n` device ids, in id order: a few to try the station key on, without reading the registry whole. */
+export async function firstDeviceIds(db: Db, n: number): Promise<string[]> {
+  return (await db.all<{ id: string }>("SELECT id FROM devices ORDER BY id LIMIT ?", [n])).map((r) => r.id);
+}
+
 export function listDevices(db: Db, unitIds?: number[]): Promise<DeviceListRow[]> {
   if (!unitIds) return db.all<DeviceListRow>("SELECT id, kind, state, unit_id, last_seen, last_status FROM devices ORDER BY id");
   if (!unitIds.length) return Promise.resolve([]);
