@@ -250,7 +250,7 @@ export function configFrom(obj: Record<string, unknown>, from: string, dir: stri
   return checked(out as unknown as GatewayConfig, from);
 }
 
-/** Options that name a file or a directory: given on the command line, relative to where it was typed (argPath). */
+/** Options that name a file or a directory: given on the command line or in the environment, relative to where it was typed (argPath). */
 const PATHS: ReadonlySet<keyof GatewayConfig> = new Set(["tlsCert", "tlsKey", "httpsCert", "httpsKey", "portsFile", "dataDir", "consoleDir"]);
 
 /** Merge defaults, file, environment and argv. Throws ConfigError with a readable reason. */
@@ -259,7 +259,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
   const keys = Object.keys(DEFAULTS) as (keyof GatewayConfig)[];
   let help = false;
   const flags: [keyof GatewayConfig, string][] = [];
-  let file = env.EVREC_CONFIG;
+  // Paths in the environment are typed in the same shell as the command line's: the same rule.
+  let file = env.EVREC_CONFIG ? argPath(env.EVREC_CONFIG, env) : undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--help" || a === "-h") { help = true; continue; }
@@ -283,7 +284,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): { config: Ga
       out[k] = coerce(k as keyof GatewayConfig, fromFile(k as keyof GatewayConfig, v, dirname(file)), "config file " + file);
     }
   }
-  for (const k of keys) if (env[envName(k)] !== undefined) out[k] = coerce(k, env[envName(k)], envName(k));
+  for (const k of keys) {
+    const v = env[envName(k)];
+    if (v !== undefined) out[k] = coerce(k, PATHS.has(k) && v ? argPath(v, env) : v, envName(k));
+  }
   for (const [k, v] of flags) out[k] = coerce(k, v, flag(k));
   const c = out as unknown as GatewayConfig;
   if (c.db && !isPostgresUrl(c.db)) throw new ConfigError(`db must be a PostgreSQL connection string (postgres://USER:PASSWORD@HOST:PORT/DATABASE), got one starting ${JSON.stringify(c.db.slice(0, Math.max(0, c.db.indexOf(":")) || 12))}; leave it empty for SQLite in the data directory`);

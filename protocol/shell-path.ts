@@ -3,7 +3,8 @@
 // person stood; npm says where that was in INIT_CWD. Every command-line tool of this package (the
 // gateway, the admin CLI, the verifier, the provisioning tool, the simulator, the witness)
 // resolves the paths it is given here, so `npm run admin -- export ... --out case.zip` typed in a
-// case folder writes case.zip there. Defaults (./data, dist/...) stay the package's own. Node only.
+// case folder writes case.zip there; so do the gateway's EVREC_* variables that name a file or a
+// directory, typed in the same shell. Defaults (./data, dist/...) stay the package's own. Node only.
 import { dirname, resolve } from "node:path";
 
 /**

@@ -54,6 +54,16 @@ describe("a cluster worker's configuration file", () => {
     expect(station).toMatchObject({ dataDir: join(sub, "station"), portsFile: join(sub, "ports.json") });
   });
 
+  it("takes the relative paths in EVREC_* variables from where npm was typed, as it takes the command line's", () => {
+    // `EVREC_CONFIG=station.json EVREC_TLS_CERT=tls.crt npm start`, typed in the region folder: npm runs it in the project's.
+    const typed = join(dir, "region");
+    mkdirSync(typed, { recursive: true });
+    file("region/env.json", { portsFile: "ports.json" });
+    const npm = { INIT_CWD: typed, npm_package_json: join(process.cwd(), "package.json"), EVREC_CONFIG: "env.json", EVREC_TLS_CERT: "tls.crt", EVREC_DATA_DIR: "station" };
+    const c = loadConfig([], npm).config;
+    expect(c).toMatchObject({ portsFile: join(typed, "ports.json"), tlsCert: join(typed, "tls.crt"), dataDir: join(typed, "station") });
+  });
+
   it("refuses a file it can't use, saying why", () => {
     expect(() => loadClusterConfig(file("bad.json", "{ not json"))).toThrow(/cluster file .*bad\.json/);
     expect(() => loadClusterConfig(file("sect.json", { nats: {} }))).toThrow(/unknown section nats/);

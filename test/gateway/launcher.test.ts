@@ -56,15 +56,18 @@ describe("bin/evrec-gateway", () => {
   }, 90000);
 
   it("stops the gateway itself when npm start is told to stop (SIGTERM to npm, as a service manager sends it); its paths are where npm start was typed", async () => {
-    // Typed in the station's own folder: --data-dir and --ports-file relative to it, not to the project.
+    // `EVREC_DATA_DIR=station npm start -- --ports-file ports.json` typed in the station's own
+    // folder: the variable's path and the option's relative to it, not to the project.
     const folder = tempDir();
     const dataDir = join(folder, "station");
     const portsFile = join(folder, "ports.json");
-    const npm = spawn("npm", ["--prefix", ROOT, "start", "--", "--data-dir", "station", "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0", "--ports-file", "ports.json", "--scrub-mib-per-s", "0"], { cwd: folder, stdio: ["ignore", "pipe", "pipe"] });
+    const npm = spawn("npm", ["--prefix", ROOT, "start", "--", "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0", "--ports-file", "ports.json", "--scrub-mib-per-s", "0"], { cwd: folder, env: { ...process.env, EVREC_DATA_DIR: "station" }, stdio: ["ignore", "pipe", "pipe"] });
     let said = "";
     npm.stdout!.on("data", (b: Buffer) => (said += b.toString()));
     npm.stderr!.on("data", (b: Buffer) => (said += b.toString()));
     const exited = new Promise((r) => npm.once("exit", r));
+    // The pipe closes when its last writer, the gateway, is gone: all it said has been read then.
+    const allSaid = new Promise((r) => npm.stdout!.once("close", r));
     let gateway = 0;
     try {
       await until("ports file", () => existsSync(portsFile) || npm.exitCode !== null, 60000);
@@ -77,6 +80,7 @@ describe("bin/evrec-gateway", () => {
       // The signal reached the gateway, which shut down as it does on its own SIGTERM; a shell
       // left between npm and Node would have died alone and left the gateway running.
       await until("end of the gateway", () => !runs(gateway), 20000);
+      await allSaid;
       expect(said).toContain("shutting down");
     } finally {
       if (npm.exitCode === null) npm.kill("SIGKILL");
