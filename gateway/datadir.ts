@@ -1,10 +1,11 @@
 // The data directory: one gateway at a time (a lock file with its pid), and nothing in it readable
 // by anyone but the station's account (directories 0700, files 0600, fixed at every start).
-import { accessSync, chmodSync, constants, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, statfsSync } from "node:fs";
+import { accessSync, chmodSync, constants, lstatSync, readFileSync, readdirSync, statSync, statfsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { GatewayError } from "./errors.js";
 import { takePidLock } from "../protocol/pid-lock.js";
+import { makeDir } from "../protocol/make-dir.js";
 
 export const LOCK_FILE = "gateway.lock";
 
@@ -73,7 +74,7 @@ export function prepareDataDir(dir: string, o: { create: boolean }): void {
     if (code !== "ENOENT") throw new GatewayError(code === "ENOTDIR" ? "DATA_DIR_NOT_DIR" : "DATA_DIR_UNWRITABLE", `data directory ${dir} can't be used: ${(e as Error).message}`);
     if (!o.create) throw new GatewayError("DATA_DIR_MISSING", `no data directory ${dir}: give the --data-dir the gateway runs with (a new station's is made by its first start, npm start -- --data-dir DIR)`);
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      makeDir(dir, 0o700);
     } catch (e2) {
       throw new GatewayError("DATA_DIR_UNWRITABLE", `data directory ${dir} can't be made: ${(e2 as Error).message}`);
     }

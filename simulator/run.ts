@@ -2,10 +2,11 @@
 // devices on an engine, a scenario's schedule of recordings and faults, then the checks: the
 // verdicts of DESIGN.md section 6 per recording, against what the scenario says the gateway must
 // end up reporting.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toHex } from "../protocol/bytes.js";
+import { makeDir } from "../protocol/make-dir.js";
 import { GatewayProcess } from "../client/gateway-process.js";
 import { AdminApi } from "../client/admin-api.js";
 import type { RecordingRow } from "../client/admin-api.js";
@@ -57,7 +58,7 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
   const gwDir = join(work, "gateway");
   const startOwn = async (ports?: { mqtt: number; http: number }) => {
     // Like any outside tool: the gateway's public command, as a child process; its log with EVREC_SIM_GATEWAY_LOG.
-    mkdirSync(gwDir, { recursive: true, mode: 0o700 });
+    makeDir(gwDir, 0o700);
     gateway = await GatewayProcess.start({
       dataDir: gwDir, logLevel: process.env.EVREC_SIM_GATEWAY_LOG || "silent",
       options: { mqttPort: ports ? ports.mqtt : 0, httpPort: ports ? ports.http : 0, diskMinFreeMb: 1, beaconIntervalS: 30, maxClients: Math.max(2000, o.devices * 2 + 10), ratePerSecond: 1000, rateBurst: 2000, faultCommitDelayMs: o.commitDelayMs || 0 },

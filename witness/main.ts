@@ -1,9 +1,10 @@
 // `npm run witness -- --name NAME --log LOG-VERIFIER-KEY [...]`: a transparency log witness for
 // an outside body to run. Prints its own verifier key (give it to the station's admin for
 // --witnesses, and to anyone who verifies exports) and serves C2SP tlog-witness.
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { takePidLock } from "../protocol/pid-lock.js";
+import { makeDir } from "../protocol/make-dir.js";
 import { Witness, WitnessError } from "./witness.js";
 import { serveWitness } from "./server.js";
 import { argPath } from "../protocol/shell-path.js";
@@ -55,7 +56,12 @@ function main(argv: string[]): Promise<void> | number {
   const dir = resolve(o.dir);
   let w: Witness;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDir(dir, 0o700);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return fail(err.code === "ENOTDIR" ? "DATA_DIR_NOT_DIR" : "DATA_DIR_UNWRITABLE", `data directory ${dir} can't be made: ${err.message}`);
+  }
+  try {
     // One witness on a state at a time: two would each cosign from their own copy of it.
     const lock = takePidLock(join(dir, LOCK_FILE));
     if (!("release" in lock)) return fail("DATA_DIR_LOCKED", `another witness${lock.heldBy ? ` (pid ${lock.heldBy})` : ""} is running on ${dir}: two on one state could each cosign a different tree of the same size, the split view a witness is there to refuse. Stop it first, or give this one its own --data-dir (and name)`);

@@ -5,9 +5,10 @@
 // only protocol/, never the gateway.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign } from "node:crypto";
 import type { KeyObject } from "node:crypto";
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nodeSha256 as sha } from "../protocol/sha256-node.js";
+import { makeDir } from "../protocol/make-dir.js";
 import { nodeEd25519Verify } from "../protocol/ed25519-node.js";
 import { fromBase64, toBase64 } from "../protocol/base64.js";
 import { cosignatureLine, formatVerifierKey, noteKey, openNote, parseCheckpoint, parseNote, parseVerifierKey, validKeyName, SIG_COSIGNATURE_V1, SIG_ED25519 } from "../protocol/note.js";
@@ -64,7 +65,7 @@ export class Witness {
    * the latest checkpoint it cosigned for each log. `name` is required the first time.
    */
   static open(dir: string, o: { name?: string; now?: () => number } = {}): Witness {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDir(dir, 0o700);
     const keyFile = join(dir, "witness.pem");
     const idFile = join(dir, "witness.json");
     let priv: KeyObject;

@@ -4,7 +4,6 @@
 // NATS, never to it: it runs no broker and no ingest. Its data directory holds the region's
 // identity (the key that signs log checkpoints, manifests and C2PA) and the audit log's key: one
 // office per region, as one gateway per station.
-import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { connectCluster, JS_WAIT_MS, LIVE_SUBJECT } from "./nats.js";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -16,7 +15,7 @@ import type { LiveEvent } from "../live.js";
 import type { Logger } from "../log.js";
 import { listOption } from "./config.js";
 import type { ClusterConfig } from "./config.js";
-import { freeBytes, lockDataDir } from "../datadir.js";
+import { freeBytes, lockDataDir, prepareDataDir } from "../datadir.js";
 import { openStore } from "../gateway.js";
 import { officeCore, serveOffice, writePorts } from "../office.js";
 import type { Office } from "../office.js";
@@ -52,7 +51,7 @@ export async function startClusterOffice(cfg: ClusterConfig, log: Logger): Promi
   // Checked before anything listens: a bad witness entry stops the start with its reason.
   const witnesses = parseWitnesses(g.witnesses);
   const dir = resolve(g.dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  prepareDataDir(dir, { create: true });
   const unlock = lockDataDir(dir);
   // What is opened, closed again in reverse order: at close, or if a later step fails.
   const opened: (() => unknown)[] = [unlock];

@@ -8,7 +8,8 @@
 // read no device's secret, and its devices were refused at connect while it logged a crypto error
 // every authorization sync. So a worker without one stops (STATION_KEY_MISSING), and one whose key
 // opens none of the registry's secrets (another region's) stops too (STATION_KEY_MISMATCH).
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { prepareDataDir } from "../datadir.js";
 import { join, resolve } from "node:path";
 import type { GatewayConfig } from "../config.js";
 import { Db } from "../store/db.js";
@@ -29,7 +30,7 @@ export const WORKER_KEY_REMEDY = "it is not this region's key (one made by a wor
  */
 export async function openMetadata(config: GatewayConfig, o: { worker?: boolean } = {}): Promise<{ db: Db; registry: DeviceRegistry; station: StationKey }> {
   const dir = resolve(config.dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  prepareDataDir(dir, { create: true });
   const keyFile = join(dir, "station.key");
   if (o.worker && !existsSync(keyFile)) {
     throw new GatewayError("STATION_KEY_MISSING", `no station key at ${keyFile}: a worker never makes one (it would open no device's secret). The office makes the region's at its first start (npm start -- --cluster FILE --office); copy station.key from the office's data directory to ${dir} (mode 0600), then start the worker again`);

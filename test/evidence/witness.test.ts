@@ -209,6 +209,9 @@ describe("npm run witness", () => {
     r = await cli("--name", "witness.cli.example/w", "--data-dir", join(dir, "a-file")).exit;
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^witness: DATA_DIR_NOT_DIR: /);
+    // A directory that takes no new entry (Node's own recursive mkdir loops there for ever): refused at once.
+    r = await cli("--name", "witness.cli.example/w", "--data-dir", "/proc/evrec-witness").exit;
+    expect([r.code, r.err]).toEqual([2, "witness: DATA_DIR_UNWRITABLE: data directory /proc/evrec-witness can't be made: ENOENT: /proc takes no new directory (a special file system?), mkdir '/proc/evrec-witness'\n"]);
     const busy = createServer();
     await new Promise<void>((res) => busy.listen(0, "127.0.0.1", res));
     cleanups.push(() => new Promise<void>((res) => busy.close(() => res())));

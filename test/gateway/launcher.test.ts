@@ -96,6 +96,12 @@ describe("bin/evrec-gateway", () => {
     expect(readdirSync(dataDir)).toEqual([]);
   });
 
+  it("refuses at once a data directory that can't be made, where Node's own mkdir would loop for ever", () => {
+    const r = spawnSync(join(ROOT, "bin", "evrec-gateway"), ["--data-dir", "/proc/evrec-station"], { cwd: ROOT, encoding: "utf8", timeout: 30000 });
+    expect(r.stderr).toBe("gateway: DATA_DIR_UNWRITABLE: data directory /proc/evrec-station can't be made: ENOENT: /proc takes no new directory (a special file system?), mkdir '/proc/evrec-station'\n");
+    expect(r.status).toBe(2);
+  });
+
   it("refuses an option it does not know with its reason code, before anything starts", () => {
     const dataDir = tempDir();
     const r = spawnSync(join(ROOT, "bin", "evrec-gateway"), ["--data-dir", dataDir, "--mqtt-prot", "1883"], { cwd: ROOT, encoding: "utf8" });
