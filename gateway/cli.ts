@@ -27,6 +27,7 @@ import { GLOBAL, COMMAND_OPTIONS, alarmKind, msg, optionsOf, peopleTable, usage,
 import { isoLocal, withIsoTimes } from "./services/time.js";
 import { statusBatteryPct } from "../protocol/status.js";
 import { argPath } from "../protocol/shell-path.js";
+import { refusalTextZh } from "../protocol/refusals-zh.js";
 
 /** Options a command may give more than once (approval request --recording A --recording B). */
 const REPEATABLE = new Set(["--recording"]);
@@ -155,7 +156,7 @@ async function main(argv: string[]): Promise<number> {
     store = await openStore(config);
   } catch (e) {
     // A PostgreSQL server that can't be reached or refuses: said in one line with its code.
-    if (e instanceof GatewayError) { console.error(`admin: ${e.code}: ${e.message}`); return 1; }
+    if (e instanceof GatewayError) { console.error(`admin: ${e.code}: ${lang === "zh" ? refusalTextZh(e.code, e.message) : e.message}`); return 1; }
     // Keys in the data directory that are not the database's station's (lost, or another's).
     if (e instanceof IdentityError) { console.error(`admin: ${e.code}: ${e.message}`); return 2; }
     throw e;
@@ -195,7 +196,8 @@ async function main(argv: string[]): Promise<number> {
     return code;
   } catch (e) {
     if (e instanceof GatewayError || e instanceof UsageError) {
-      console.error(`admin: ${e.code}: ${e.message}`);
+      // In Chinese, the code's meaning from the console's catalogue, the gateway's words beside it (they name what was refused).
+      console.error(`admin: ${e.code}: ${lang === "zh" ? refusalTextZh(e.code, e.message) : e.message}`);
       return 1;
     }
     throw e;

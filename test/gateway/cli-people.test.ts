@@ -41,6 +41,9 @@ describe("3: the CLI acts as a real account", () => {
     const r = await admin("device", "revoke", "BWC-C001", "--reason", "just because", "--token-file", join(dir, "off1.token"));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^admin: ROLE_FORBIDDEN: /m);
+    // In Chinese: the meaning the console gives the code, the gateway's own words beside it.
+    const zh = await admin("device", "revoke", "BWC-C001", "--reason", "just because", "--token-file", join(dir, "off1.token"), "--lang", "zh");
+    expect(zh.err).toBe(`admin: ROLE_FORBIDDEN: 您的角色无权进行此操作 (${r.err.replace(/^admin: ROLE_FORBIDDEN: /, "").trim()})\n`);
     const bad = await admin("device", "list", "--token-file", join(dir, "c001.root"));
     expect(bad.err).toMatch(/^admin: AUTH_BAD_TOKEN: /m);
   });
