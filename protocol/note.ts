@@ -242,7 +242,9 @@ export function verifyCheckpoint(sha: Sha256, verify: Ed25519Verify, note: strin
   const quorum = opts.quorum === undefined ? witnesses.length : opts.quorum;
   if (cosigned.length < quorum) {
     const missing = witnesses.filter((w) => !cosigned.some((c) => c.name === w.name)).map((w) => w.name);
-    throw codedError("WITNESS_QUORUM", cosigned.length + " of the " + quorum + " witness cosignatures required" + (missing.length ? "; none from " + missing.join(", ") : ""));
+    // Its values beside the words, so a reader in another language is told the same (the verifier's zh-CN).
+    const values = { n: cosigned.length, quorum: quorum, missing: missing.length ? missing.join(", ") : "—" };
+    throw Object.assign(codedError("WITNESS_QUORUM", cosigned.length + " of the " + quorum + " witness cosignatures required" + (missing.length ? "; none from " + missing.join(", ") : "")), { values: values });
   }
   return { checkpoint, text: n.text, cosigned };
 }

@@ -110,14 +110,14 @@ export const MESSAGES = {
   MISSING_SEAL: ["no seal", "没有封存块"],
   LOST_ON_DEVICE: ["the device no longer holds the missing parts", "设备上已不再保存缺失的部分"],
   otherReason: ["{code}", "协议原因代码 {code}"],
-  // The protocol's errors, by code: the English is the error's own message.
+  // The protocol's errors, by code: the English is the error's own message, the Chinese filled in from the values it carries.
   NOTE_BAD_SIGNATURE: ["{raw}", "签名无法验证"],
   NOTE_UNVERIFIED: ["{raw}", "没有所给公钥的有效签名"],
   NOTE_MALFORMED: ["{raw}", "签名文件格式错误"],
   NOTE_KEY: ["{raw}", "公钥格式错误（应为 名称+密钥编号+base64 公钥）"],
   CHECKPOINT_MALFORMED: ["{raw}", "检查点格式错误"],
   CHECKPOINT_ORIGIN: ["{raw}", "检查点属于另一个日志，而非所给公钥的日志"],
-  WITNESS_QUORUM: ["{raw}", "缺少所要求的见证方联署"],
+  WITNESS_QUORUM: ["{raw}", "要求 {quorum} 个见证方联署，可验证的 {n} 个；缺少 {missing} 的联署"],
   COSIGNATURE: ["{raw}", "见证方联署格式错误"],
   PROOF_RANGE: ["{raw}", "包含证明的日志序号超出检查点范围"],
   LEAF_INVALID: ["{raw}", "日志条目格式错误"],
@@ -142,12 +142,13 @@ export function word(w: string): Arg {
   return ["link", "unlink", "audit", "approval", "verified", "incomplete", "failed"].includes(w) ? { key: w as MessageKey } : w;
 }
 
-/** What a caught error says: its own message, the protocol's words for its code, or its text quoted. */
+/** What a caught error says: its own message, the protocol's words for its code (with the values it carries), or its text quoted. */
 export function cause(e: unknown): Message {
   if (e instanceof Said) return e.said;
   const code = String((e as { code?: string }).code ?? "");
   const raw = String((e as Error)?.message ?? e).replace(/^[A-Z_]+: /, "");
-  return { key: code in MESSAGES && MESSAGES[code as MessageKey][0] === "{raw}" ? (code as MessageKey) : "raw", args: { raw } };
+  const values = (e as { values?: Record<string, string | number> } | null)?.values;
+  return { key: code in MESSAGES && MESSAGES[code as MessageKey][0] === "{raw}" ? (code as MessageKey) : "raw", args: { ...values, raw } };
 }
 
 export function render(m: Message, r: Reader): string {

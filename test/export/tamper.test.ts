@@ -256,6 +256,11 @@ describe("a case bundle", () => {
       return es;
     });
     expectFail(r, "checkpoint", "WITNESS_QUORUM");
+    // Which witness did not cosign, and how many were wanted, in Chinese as in English.
+    const quorum = r.findings.find((f) => f.code === "WITNESS_QUORUM")!;
+    const zh = summary(r, "zh-CN", "case.zip").find((l) => l.includes("）WITNESS_QUORUM："));
+    expect(zh).toContain("要求 1 个见证方联署，可验证的 0 个；缺少 witness.court.example/w1 的联署");
+    expect(summary(r, "en", "case.zip").find((l) => l.includes(quorum.code))).toContain("none from witness.court.example/w1");
   });
 
   it("with two chunks swapped fails the chain", async () => {
