@@ -9,6 +9,8 @@ import type { Alarm } from "../protocol/gateway-api.js";
 import { deviceState, silentDevices } from "./store/devices.js";
 import { overdueRecordings } from "./store/recordings.js";
 import type { AuditLog } from "./audit/log.js";
+import { alarmText } from "../protocol/alarm-details.js";
+import type { AlarmSaid } from "../protocol/alarm-details.js";
 
 
 export const ALARM_KINDS = {
@@ -76,8 +78,12 @@ export interface AlarmOptions {
 }
 
 
+/** An alarm's words: the English text, and the key and values (JSON) when it was raised with them. */
+interface Words { detail: string; said: string | null }
+const wordsOf = (d: string | AlarmSaid): Words => (typeof d === "string" ? { detail: d, said: null } : { detail: alarmText(d, "en"), said: JSON.stringify(d) });
+
 /** A raise waiting for the write of the same alarm on its way. */
-interface Raise { detail: string; at: number; resolve: (a: Alarm) => void; reject: (e: Error) => void }
+interface Raise { words: Words; at: number; resolve: (a: Alarm) => void; reject: (e: Error) => void }
 
 export class Alarms {
   private audit?: AuditLog;
@@ -97,9 +103,10 @@ export class Alarms {
 
   /**
    * Raise an alarm, or bump the one already open for this kind and subject. `device`: the device it
-   * is about, when it is about one (behind a cluster worker's fence, AlarmOptions.fence).
+   * is about, when it is about one (behind a cluster worker's fence, AlarmOptions.fence). `detail`:
+   * words, or a key and values (protocol/alarm-details.ts) a reader gets in their language.
    */
-  async raise(kind: AlarmKind, subject: string, detail: string, device?: string): Promise<Alarm> {
+  async raise(kind: AlarmKind, subject: string, detail: string | AlarmSaid, device?: string): Promise<Alarm> {
     return this.raiseAt(kind, subject, detail, this.now(), device);
   }
 
@@ -155,8 +162,10 @@ export class Alarms {
     for (const d of silent) {
       // Already open: re-raising each check would only count checks, not silences.
       if (open.delete(d.id)) continue;
-      const since = d.last_seen === null ? `never connected (registered ${new Date(d.created_at).toISOString()})` : `last seen ${new Date(d.last_seen).toISOString()}`;
-      await this.raiseAt(ALARM_KINDS.DEVICE_SILENT, d.id, `${d.state} device silent for over ${Math.round(silentAfterMs / 1000)} s: ${since}`, nowMs);
+      const state = { word: d.state === "lost" ? "lost" : "active" } as const, seconds = Math.round(silentAfterMs / 1000);
+      await this.raiseAt(ALARM_KINDS.DEVICE_SILENT, d.id, d.last_seen === null
+        ? { key: "silentNever", args: { state, seconds, registered: { time: d.created_at } } }
+        : { key: "silentSince", args: { state, seconds, seen: { time: d.last_seen } } }, nowMs);
       raised.push(d.id);
     }
     // What is left in `open` was silent and no longer is (or left service, or was deleted).
@@ -180,13 +189,13 @@ export class Alarms {
       const subject = `${r.device_id}/${r.recording_id}`;
       if (open.has(subject)) continue;
       const late = Math.round((nowMs - r.ended) / 3600e3);
-      await this.raiseAt("UPLOAD_OVERDUE", subject, `ended ${new Date(r.ended).toISOString()} (${late} h ago), ${r.linked_seq} chunk(s) stored${r.sealed ? "" : ", no seal"}: not wholly uploaded within ${Math.round(deadlineMs / 3600e3)} h`, nowMs);
+      await this.raiseAt("UPLOAD_OVERDUE", subject, { key: "uploadOverdue", args: { ended: { time: r.ended }, hours: late, chunks: r.linked_seq, noSeal: { word: r.sealed ? "none" : "noSeal" }, deadline: Math.round(deadlineMs / 3600e3) } }, nowMs);
       raised.push(subject);
     }
     return raised;
   }
 
-  private async raiseAt(kind: string, subject: string, detail: string, at: number, device?: string): Promise<Alarm> {
+  private async raiseAt(kind: string, subject: string, detail: string | AlarmSaid, at: number, device?: string): Promise<Alarm> {
     if (typeof kind !== "string" || !kind) throw new AlarmError("KIND_REQUIRED", "an alarm has a kind");
     if (typeof subject !== "string") throw new TypeError("subject must be a string");
     // A storm (a flood of forged messages, a device whose every message is flagged) is one write
@@ -195,27 +204,28 @@ export class Alarms {
     // raise would queue a durable commit per message behind it.
     const key = `${kind}\n${subject}`;
     const waiting = this.writing.get(key);
-    if (waiting) return new Promise<Alarm>((resolve, reject) => { waiting.push({ detail: String(detail), at, resolve, reject }); });
+    const words = wordsOf(typeof detail === "object" && detail !== null ? detail : String(detail));
+    if (waiting) return new Promise<Alarm>((resolve, reject) => { waiting.push({ words, at, resolve, reject }); });
     const queue: Raise[] = [];
     this.writing.set(key, queue);
-    const first = this.write(kind, subject, String(detail), at, 1, device);
+    const first = this.write(kind, subject, words, at, 1, device);
     void (async () => {
       await first.catch(() => undefined);
       while (queue.length) {
         const batch = queue.splice(0);
         const last = batch[batch.length - 1];
-        await this.write(kind, subject, last.detail, last.at, batch.length, device).then((a) => { for (const r of batch) r.resolve(a); }, (e: Error) => { for (const r of batch) r.reject(e); });
+        await this.write(kind, subject, last.words, last.at, batch.length, device).then((a) => { for (const r of batch) r.resolve(a); }, (e: Error) => { for (const r of batch) r.reject(e); });
       }
       this.writing.delete(key);
     })();
     return first;
   }
 
-  private async write(kind: string, subject: string, detail: string, at: number, times: number, device?: string): Promise<Alarm> {
+  private async write(kind: string, subject: string, words: Words, at: number, times: number, device?: string): Promise<Alarm> {
     const fence = device === undefined ? undefined : this.fence;
     const a = fence
-      ? await this.db.transaction(async () => { await fence(this.db, device!); return store.upsertAlarm(this.db, kind, subject, detail, at, times); })
-      : await store.upsertAlarm(this.db, kind, subject, detail, at, times);
+      ? await this.db.transaction(async () => { await fence(this.db, device!); return store.upsertAlarm(this.db, kind, subject, words.detail, words.said, at, times); })
+      : await store.upsertAlarm(this.db, kind, subject, words.detail, words.said, at, times);
     if (this.changed) this.changed(kind, subject);
     // Only the raise that opened it is logged: a repeating condition must not flood the log.
     if (a.count === times && this.log) {

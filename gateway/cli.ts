@@ -28,6 +28,7 @@ import { isoLocal, withIsoTimes } from "./services/time.js";
 import { statusBatteryPct } from "../protocol/status.js";
 import { argPath } from "../protocol/shell-path.js";
 import { refusalTextZh } from "../protocol/refusals-zh.js";
+import { alarmText } from "../protocol/alarm-details.js";
 
 /** Options a command may give more than once (approval request --recording A --recording B). */
 const REPEATABLE = new Set(["--recording"]);
@@ -444,7 +445,7 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
   if (noun === "alarm") {
     if (verb === "list") {
       const rows = await s.alarms.list(me);
-      out.rows(withIso(rows, tz), rows.map((a) => ({ kind: alarmKind(L, a.kind), subject: a.subject, detail: a.detail, count: a.count, first: localTime(a.first_at, tz), last: localTime(a.last_at, tz) })));
+      out.rows(withIso(rows, tz), rows.map((a) => ({ kind: alarmKind(L, a.kind), subject: a.subject, detail: a.said ? alarmText(a.said, L, (ms) => localTime(ms, tz)) : a.detail, count: a.count, first: localTime(a.first_at, tz), last: localTime(a.last_at, tz) })));
       return 0;
     }
     if (verb === "clear") {

@@ -220,7 +220,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     if (low !== ingest.diskLow) {
       log[low ? "error" : "info"]({ code: low ? "DISK_LOW" : undefined, freeMb: Math.round(freeMb) }, low ? "disk low: acknowledgements stopped" : "disk space back: acknowledging");
       ingest.diskLow = low;
-      if (low) await alarms.raise("DISK_LOW", dir, `${Math.round(freeMb)} MiB free, threshold ${config.diskMinFreeMb} MiB: not acknowledging`);
+      if (low) await alarms.raise("DISK_LOW", dir, { key: "diskLow", args: { free: Math.round(freeMb), min: config.diskMinFreeMb } });
       else await alarms.clear("DISK_LOW", dir, "gateway", "free space back above the threshold");
     }
     // A media file's sync the disk refused since the last check: a storage fault an admin must see
@@ -229,7 +229,7 @@ async function start(config: GatewayConfig, log: Logger, witnesses: ReturnType<t
     const refused = journalled?.journalStats?.syncFailures || 0;
     if (refused > syncFailuresSeen) {
       log.error({ code: "MEDIA_SYNC_FAILED", failures: refused - syncFailuresSeen }, "the disk refused to sync media files: their journal records are written to them again before they are let go; check the disk");
-      await alarms.raise("MEDIA_SYNC_FAILED", dir, `${refused - syncFailuresSeen} media sync(s) refused by the disk (a file's fdatasync or a directory's fsync failed); the media journal writes their bytes again and syncs them again; check the disk`);
+      await alarms.raise("MEDIA_SYNC_FAILED", dir, { key: "mediaSyncFailed", args: { n: refused - syncFailuresSeen } });
       syncFailuresSeen = refused;
     }
     await office.checkFleet();

@@ -97,7 +97,7 @@ export async function serveOffice(config: GatewayConfig, log: Logger, s: OfficeS
     for (const id of await s.registry.revokedSinceCached()) if (live.deviceRevoked) await live.deviceRevoked(id, "device revoked by the station");
     // A certificate that expired during a checkout (RULES.md §2) is raised per device.
     for (const x of await s.model.checkoutsWithExpiredCert(Date.now())) {
-      await alarms.raise("CERT_EXPIRED", x.deviceId, `${x.name} (${x.badge}) holds ${x.deviceId}; certificate valid to ${x.certValidTo}`);
+      await alarms.raise("CERT_EXPIRED", x.deviceId, { key: "certExpired", args: { name: x.name, badge: x.badge, device: x.deviceId, validTo: x.certValidTo ?? "—" } });
     }
   };
   // At start and hourly: kept export bundles whose grant has ended are deleted, and so are the

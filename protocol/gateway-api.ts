@@ -1,6 +1,7 @@
 // What the gateway's API sends that its web console reads, as types both sides compile against
 // (the console talks to the gateway over HTTP only, so the contract lives here, not in either).
 // Types only: nothing here runs.
+import type { AlarmSaid } from "./alarm-details.js";
 
 /** What changed at the gateway, as it happens: a device heard from or gone, a recording committed, an alarm raised or cleared. */
 export type LiveEvent =
@@ -82,7 +83,10 @@ export interface Alarm {
   id: number;
   kind: string;
   subject: string;
+  /** Its words in English, as the log has them. */
   detail: string;
+  /** The same as a key and values, for a reader's language (protocol/alarm-details.ts); null for an alarm raised with words only. */
+  said: AlarmSaid | null;
   count: number;
   first_at: number;
   last_at: number;

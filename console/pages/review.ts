@@ -5,7 +5,8 @@ import { useEffect, useState } from "preact/hooks";
 import { api, onLive, q } from "../api.js";
 import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, useLoad } from "../ui.js";
-import { t, tk, when } from "../i18n.js";
+import { getLang, t, tk, when } from "../i18n.js";
+import { alarmText } from "../../protocol/alarm-details.js";
 import type { Alarm, Approval } from "../../protocol/gateway-api.js";
 
 /** A request's state as its requester lives it: an approval whose time has run out is expired, no longer a grant. */
@@ -26,6 +27,9 @@ function ApprovalTable({ rows, id, act }: { rows: Approval[]; id: string; act?: 
     </tr>`)}</tbody>
   </table></div>`;
 }
+
+/** An alarm's words in the page's language (its key and values), or as stored when it has none (an older alarm). */
+const detailOf = (a: Alarm): string => (a.said ? alarmText(a.said, getLang() === "en" ? "en" : "zh", (ms) => when(ms, true)) : a.detail);
 
 export function Approvals({ session }: { session: Session }): VNode {
   const all = useLoad(() => api<Approval[]>("GET", "/api/approvals"));
@@ -62,14 +66,14 @@ export function Alarms({ filters }: { filters: string }): VNode {
   return html`<section aria-labelledby="h-alarms">
     <h1 id="h-alarms">${t("alarms")}</h1>
     <${ErrorNote} error=${list.error} /><${Loading} loading=${list.loading && !list.data} /><${Notice} text=${notice} />
-    ${clearing ? html`<${Prompt} title=${t("clearTitle", clearing.kind, clearing.subject)} help=${clearing.detail} submit=${t("clear")}
+    ${clearing ? html`<${Prompt} title=${t("clearTitle", clearing.kind, clearing.subject)} help=${detailOf(clearing)} submit=${t("clear")}
       onSubmit=${async (v: Record<string, string>) => { await api("POST", "/api/alarms/clear", { kind: clearing.kind, subject: clearing.subject, reason: v.reason }); setNotice(t("cleared")); list.reload(); }}
       onClose=${() => setClearing(null)} />` : null}
     ${device ? html`<p class="muted" id="alarms-device">${t("alarmsOf", device)} · <a href="#/alarms">${t("allAlarms")}</a></p>` : null}
     ${list.data ? shown.length === 0 ? html`<p class="muted">${t("noAlarms")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="alarms-table">
       <thead><tr><th scope="col">${t("kindCol")}</th><th scope="col">${t("subject")}</th><th scope="col">${t("detail")}</th><th scope="col" class="num">${t("count")}</th><th scope="col">${t("since")}</th><th scope="col">${t("last")}</th><th scope="col"><span class="sr-only">${t("clear")}</span></th></tr></thead>
       <tbody>${shown.map((a) => html`<tr key=${a.id} data-alarm=${a.kind + ":" + a.subject}>
-        <th scope="row"><code>${a.kind}</code></th><td>${a.subject}</td><td class="wrap">${a.detail}</td><td class="num">${a.count}</td><td>${when(a.first_at)}</td><td>${when(a.last_at)}</td>
+        <th scope="row"><code>${a.kind}</code></th><td>${a.subject}</td><td class="wrap">${detailOf(a)}</td><td class="num">${a.count}</td><td>${when(a.first_at)}</td><td>${when(a.last_at)}</td>
         <td><button onClick=${() => setClearing(a)} aria-label=${`${t("clear")} ${a.kind} ${a.subject}`}>${t("clear")}</button></td></tr>`)}</tbody>
     </table></div>` : null}
   </section>`;

@@ -1,30 +1,40 @@
 // Alarms: one open per (kind, subject), a counter for repeats, cleared with who and why.
 import type { Db } from "./db.js";
 import type { Alarm } from "../../protocol/gateway-api.js";
+import { isAlarmSaid } from "../../protocol/alarm-details.js";
 
 /** A row of `alarms`: the API sends it as it is (protocol/gateway-api.ts). */
 export type AlarmRow = Alarm;
-const COLUMNS = "id, kind, subject, detail, count, first_at, last_at, cleared_at, cleared_by, clear_reason";
+const COLUMNS = "id, kind, subject, detail, said, count, first_at, last_at, cleared_at, cleared_by, clear_reason";
+
+/** A row as read, its key and values parsed (null where there are none, or none this catalogue knows). */
+function row(r: Omit<AlarmRow, "said"> & { said: string | null }): AlarmRow {
+  let said: unknown = null;
+  try { said = r.said === null ? null : JSON.parse(r.said); } catch { /* unreadable: the words alone */ }
+  return { ...r, said: isAlarmSaid(said) ? said : null };
+}
+type Stored = Omit<AlarmRow, "said"> & { said: string | null };
 
 /** Raise, or bump the open alarm of this kind and subject (the partial unique index makes it one). */
 /** Raise (kind, subject) `times` times: a new open alarm, or the open one's count and detail moved on. */
-export async function upsertAlarm(db: Db, kind: string, subject: string, detail: string, at: number, times = 1): Promise<AlarmRow> {
-  return (await db.get<AlarmRow>(
-    `INSERT INTO alarms (kind, subject, detail, count, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?)
+export async function upsertAlarm(db: Db, kind: string, subject: string, detail: string, said: string | null, at: number, times = 1): Promise<AlarmRow> {
+  return row((await db.get<Stored>(
+    `INSERT INTO alarms (kind, subject, detail, said, count, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (kind, subject) WHERE cleared_at IS NULL
-     DO UPDATE SET detail = excluded.detail, last_at = excluded.last_at, count = alarms.count + excluded.count
-     RETURNING ${COLUMNS}`, [kind, subject, detail, times, at, at]))!;
+     DO UPDATE SET detail = excluded.detail, said = excluded.said, last_at = excluded.last_at, count = alarms.count + excluded.count
+     RETURNING ${COLUMNS}`, [kind, subject, detail, said, times, at, at]))!);
 }
 
 export async function closeAlarm(db: Db, kind: string, subject: string, actor: string, reason: string, at: number): Promise<AlarmRow | null> {
-  return (await db.get<AlarmRow>(`UPDATE alarms SET cleared_at = ?, cleared_by = ?, clear_reason = ? WHERE kind = ? AND subject = ? AND cleared_at IS NULL RETURNING ${COLUMNS}`,
-    [at, actor, reason, kind, subject])) ?? null;
+  const r = await db.get<Stored>(`UPDATE alarms SET cleared_at = ?, cleared_by = ?, clear_reason = ? WHERE kind = ? AND subject = ? AND cleared_at IS NULL RETURNING ${COLUMNS}`,
+    [at, actor, reason, kind, subject]);
+  return r ? row(r) : null;
 }
 
 /** Alarms, most recent first: open ones, cleared ones, or all. */
-export function listAlarms(db: Db, open?: boolean): Promise<AlarmRow[]> {
+export async function listAlarms(db: Db, open?: boolean): Promise<AlarmRow[]> {
   const where = open === undefined ? "" : open ? " WHERE cleared_at IS NULL" : " WHERE cleared_at IS NOT NULL";
-  return db.all<AlarmRow>(`SELECT ${COLUMNS} FROM alarms${where} ORDER BY last_at DESC, id DESC`);
+  return (await db.all<Stored>(`SELECT ${COLUMNS} FROM alarms${where} ORDER BY last_at DESC, id DESC`)).map(row);
 }
 
 /** Subjects of the open alarms of a kind. */

@@ -262,6 +262,9 @@ export const ALARM_MIGRATIONS: MigrationSet = {
      );
      CREATE UNIQUE INDEX alarms_open ON alarms (kind, subject) WHERE cleared_at IS NULL;
      CREATE INDEX alarms_last ON alarms (last_at);`,
+    // The words as a key and values (protocol/alarm-details.ts), JSON, for the CLI and the console to
+    // say in either language; null for an alarm raised with words only, and for every older one.
+    `ALTER TABLE alarms ADD COLUMN said TEXT;`,
   ],
 };
 

@@ -412,9 +412,12 @@ describe.skipIf(!HAVE)("the station console in Chromium", () => {
   }, 180000);
 
   it("clears an alarm with a reason, and verifies the audit log", async () => {
+    await s.gw.alarms.raise("DISK_LOW", "/srv/evrec-other", { key: "diskLow", args: { free: 3, min: 500 } });
     const p = await page();
     await signIn(p, base, "admin", PW.admin);
     await p.goto(`${base}/#/alarms`);
+    // The station's own alarm in the page's language, from the key and values it kept.
+    await expect(p.locator('tr[data-alarm="DISK_LOW:/srv/evrec-other"]').textContent()).resolves.toContain("剩余 3 MiB，低于阈值 500 MiB：暂停确认");
     await p.getByRole("button", { name: "解除 DEVICE_ALARM BWC-E2" }).click();
     await p.locator("#f-reason").fill("storage emptied after upload");
     await p.locator("dialog button[type=submit]").click();

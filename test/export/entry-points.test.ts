@@ -222,8 +222,13 @@ describe("the admin CLI in Chinese", () => {
     expect((await admin("audit", "verify", "--lang", "zh")).stdout).toMatch(/^审计日志完好 OK: 共 \d+ 条, 日志头 [0-9a-f]{64} \(最后检查点在第 \d+ 条\)$/m);
     // An alarm's kind in words, beside the code alarm clear takes.
     await s.gw.alarms.raise("UPLOAD_OVERDUE", "BWC-E2/1", "not wholly uploaded in time", "BWC-E2");
-    expect((await admin("alarm", "list", "--lang", "zh")).stdout).toMatch(/^上传超时 UPLOAD_OVERDUE +BWC-E2\/1 /m);
+    // Its words in Chinese where the station kept them as a key and values; an alarm raised with words only, in those.
+    await s.gw.alarms.raise("CERT_EXPIRED", "BWC-E2", { key: "certExpired", args: { name: "Li Wei", badge: "T001", device: "BWC-E2", validTo: "2026-01-31" } });
+    const listed = (await admin("alarm", "list", "--lang", "zh")).stdout;
+    expect(listed).toMatch(/^上传超时 UPLOAD_OVERDUE +BWC-E2\/1 +not wholly uploaded in time /m);
+    expect(listed).toMatch(/ BWC-E2 +Li Wei（T001）持有 BWC-E2；执法证有效期至 2026-01-31 /m);
     await s.gw.alarms.clear("UPLOAD_OVERDUE", "BWC-E2/1", "admin", "raised to be listed");
+    await s.gw.alarms.clear("CERT_EXPIRED", "BWC-E2", "admin", "raised to be listed");
     // zh-CN as the verifier takes it; a language it does not speak refused with a reason, not ignored.
     expect((await admin("integrity", "--lang", "zh-CN")).stdout).toMatch(/^合计/);
     expect(await admin("integrity", "--lang", "fr")).toMatchObject({ code: 2, stderr: expect.stringMatching(/^admin: USAGE: --lang is zh or en, not "fr"/m) });

@@ -9,6 +9,7 @@ import { openTestDb } from "../helpers/postgres.js";
 import { ALARM_MIGRATIONS, AUDIT_MIGRATIONS, INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { AuditLog } from "../../gateway/audit/log.js";
 import { ALARM_KINDS, AlarmError, Alarms, SYSTEM_ACTOR } from "../../gateway/alarms.js";
+import { alarmText } from "../../protocol/alarm-details.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -81,6 +82,16 @@ describe("alarms", () => {
     expect(logged.every((l) => l.level === "warn")).toBe(true);
   });
 
+  it("shows an alarm raised with words only, and one stored before alarms had keys, in the words it was stored with", async () => {
+    const { db, alarms } = await setup();
+    await alarms.raise("BROKER_DOWN", "mqtt", "listener closed");
+    // A row of an older station (its said empty) and one whose key this catalogue does not know.
+    await db.run("INSERT INTO alarms (kind, subject, detail, count, first_at, last_at) VALUES ('DISK_LOW', '/srv', '3 MiB free, threshold 500 MiB: not acknowledging', 1, ?, ?)", [T0, T0]);
+    await db.run("INSERT INTO alarms (kind, subject, detail, said, count, first_at, last_at) VALUES ('X', 'y', 'as it was', '{\"key\":\"gone\",\"args\":{}}', 1, ?, ?)", [T0, T0]);
+    const listed = await alarms.list();
+    expect(listed.map((a) => [a.detail, a.said])).toEqual(expect.arrayContaining([["listener closed", null], ["3 MiB free, threshold 500 MiB: not acknowledging", null], ["as it was", null]]));
+  });
+
   it("refuses to clear without a reason, and records who cleared and why in the alarm and the audit log", async () => {
     const { alarms, audit } = await setup();
     await alarms.raise(ALARM_KINDS.FAILED_VERDICT, "BWC-02/1", "tag mismatch at seq 5");
@@ -126,6 +137,11 @@ describe("alarms", () => {
     const open = await alarms.list({ open: true });
     expect(open.map((a) => a.subject).sort()).toEqual(["BWC-A", "BWC-L", "BWC-N"]);
     expect(open.find((a) => a.subject === "BWC-N")!.detail).toMatch(/never connected/);
+    // Kept as a key and values too, which the CLI and the console say in the reader's language.
+    const never = open.find((a) => a.subject === "BWC-N")!, lost = open.find((a) => a.subject === "BWC-L")!;
+    expect(alarmText(never.said!, "en")).toBe(never.detail);
+    expect(alarmText(never.said!, "zh")).toBe(`在用设备超过 1800 秒无联系：从未连接（登记于 ${new Date(now - 31 * MIN).toISOString()}）`);
+    expect(alarmText(lost.said!, "zh", () => "2026-03-01 09:00:00")).toBe("遗失设备超过 1800 秒无联系：最后上线 2026-03-01 09:00:00");
 
     // A second check while nothing changed neither duplicates nor inflates the alarm.
     expect(await alarms.checkSilentDevices(now + MIN, 30 * MIN)).toEqual({ raised: [], cleared: [] });
