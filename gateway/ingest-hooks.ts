@@ -9,6 +9,7 @@ import type { Metrics } from "./metrics.js";
 import type { Logger } from "./log.js";
 import { FencedError } from "./store/fences.js";
 import { storeUnavailable } from "./store/db.js";
+import type { AlarmSaid } from "../protocol/alarm-details.js";
 
 export interface IngestParts {
   refusals: Refusals;
@@ -44,7 +45,7 @@ export function ingestOptions(g: GatewayConfig, p: IngestParts): IngestOptions {
  * raise (alarms.ts); one the store could not keep (the database away) is thrown, for ingest to
  * raise again later; any other failure is logged.
  */
-function raise(p: IngestParts, kind: string, subject: string, detail: string, device: string): Promise<void> {
+function raise(p: IngestParts, kind: string, subject: string, detail: string | AlarmSaid, device: string): Promise<void> {
   return p.alarms.raise(kind, subject, detail, device).then(() => undefined, (e) => {
     if (storeUnavailable(e)) throw e;
     if (e instanceof FencedError) p.log.info({ alarm: kind, subject, err: e.message }, "alarm left to the partition's holder");

@@ -17,6 +17,14 @@ export const ALARM_DETAILS = {
   diskLow: ["{free} MiB free, threshold {min} MiB: not acknowledging", "剩余 {free} MiB，低于阈值 {min} MiB：暂停确认"],
   mediaSyncFailed: ["{n} media sync(s) refused by the disk (a file's fdatasync or a directory's fsync failed); the media journal writes their bytes again and syncs them again; check the disk",
     "磁盘拒绝了 {n} 次媒体同步（文件的 fdatasync 或目录的 fsync 失败）；媒体日志会重新写入并同步这些数据；请检查磁盘"],
+  storedSealCorrupt: ["the stored seal block no longer matches its tag: a storage fault, not the device's; run admin scrub", "存储的封存块与其标签不再相符：是存储故障，不是设备的问题；请运行 admin scrub"],
+  storedChunkCorrupt: ["stored chunk {seq} no longer matches its tag: a storage fault, not the device's; run admin scrub", "存储的第 {seq} 块与其标签不再相符：是存储故障，不是设备的问题；请运行 admin scrub"],
+  forgedMessage: ["a message naming this recording was refused ({code}): its tag does not vouch for it, so it changes nothing", "一条指向本记录的消息被拒收（{code}）：其标签不能证明它来自设备，因此不改变任何内容"],
+  forgedChunk: ["a message naming this recording was refused ({code}, seq {seq}): its tag does not vouch for it, so it changes nothing", "一条指向本记录第 {seq} 块的消息被拒收（{code}）：其标签不能证明它来自设备，因此不改变任何内容"],
+  failedAtSeq: ["seq {seq}: {codes}", "第 {seq} 块：{codes}"],
+  recordingsMissing: ["recordings {ranges} never received, and the device no longer holds them", "记录 {ranges} 从未收到，设备上也已不再保存"],
+  lastSealDiffers: ["the device's last seal value differs from the stored seal", "设备所报的最后封存值与已存的封存块不同"],
+  deviceAlarm: ["device reports an alarm: {error} (storage free {free} B, queue {queue} chunks)", "设备报告告警：{error}（存储剩余 {free} 字节，待传 {queue} 块）"],
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type AlarmDetailKey = keyof typeof ALARM_DETAILS;

@@ -26,6 +26,7 @@ import { CONTROL_HELLO, CONTROL_STATUS, GENESIS_LEN, HEADER_LEN, NONCE_LEN, RECO
 import { AckState } from "../../protocol/schema.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import type { Reason } from "../../protocol/reasons.js";
+import type { AlarmSaid } from "../../protocol/alarm-details.js";
 import { severityOf } from "../../protocol/reasons.js";
 import type { StartMsg, StepResult, SealMsg } from "../../protocol/verify.js";
 import type { Db } from "../store/db.js";
@@ -58,7 +59,7 @@ export interface IngestOptions {
   ackIntervalMs?: number;
   refuse: (code: string, f: Record<string, unknown>) => void;
   /** Raise an alarm about `device` (a cluster worker writes it only while it serves the device's partition). */
-  alarm?: (kind: string, subject: string, detail: string, device: string) => void | Promise<void>;
+  alarm?: (kind: string, subject: string, detail: string | AlarmSaid, device: string) => void | Promise<void>;
   linkByTag?: (device: string, recording: number) => Promise<unknown>;
   /** Recordings held in memory at most (the least recently used idle ones are released). */
   maxRecordings?: number;
@@ -408,7 +409,7 @@ export class Ingest {
   }
 
   /** An alarm about `device`, whose subject is the device or one of its recordings (`device/recording`). */
-  private alarm(kind: string, device: string, recording: number | undefined, detail: string): Promise<void> {
+  private alarm(kind: string, device: string, recording: number | undefined, detail: string | AlarmSaid): Promise<void> {
     const subject = recording === undefined ? device : `${device}/${recording}`;
     const raise = this.opts.alarm;
     if (!raise) return Promise.resolve();
@@ -665,7 +666,7 @@ export class Ingest {
     wipe(k1);
     wipe(k);
     if (ok) return z;
-    await this.alarm("STORAGE_CORRUPT", dev.id, recording, "the stored seal block no longer matches its tag: a storage fault, not the device's; run admin scrub");
+    await this.alarm("STORAGE_CORRUPT", dev.id, recording, { key: "storedSealCorrupt", args: {} });
     return null;
   }
 
@@ -900,7 +901,7 @@ export class Ingest {
   private async forged(s: Session, r: RecordingIngest, reason: Reason, bytes: Uint8Array): Promise<void> {
     this.stats.forged++;
     this.refuse(s, reason.code, { recording: r.recording, seq: reason.seq, forged: true, detail: reason.detail });
-    await this.alarm("FORGED_MESSAGE", r.device, r.recording, `a message naming this recording was refused (${reason.code}${reason.seq !== undefined ? ", seq " + reason.seq : ""}): its tag does not vouch for it, so it changes nothing`);
+    await this.alarm("FORGED_MESSAGE", r.device, r.recording, reason.seq !== undefined ? { key: "forgedChunk", args: { code: reason.code, seq: reason.seq } } : { key: "forgedMessage", args: { code: reason.code } });
     if (r.forgedKept >= (this.opts.maxForgedKept || 16)) return;
     r.forgedKept++;
     const e = { device: r.device, recording: r.recording, seq: reason.seq === undefined ? -1 : reason.seq, reason: "FORGED:" + reason.code, message: bytes, at: Date.now() };
@@ -911,7 +912,7 @@ export class Ingest {
   private async evidence(s: Session, r: RecordingIngest, seq: number, reasons: Reason[], bytes: Uint8Array): Promise<void> {
     const codes = reasons.map((x) => x.code).join(",");
     this.log.warn({ device: r.device, recording: r.recording, seq, reasons: codes }, "verification failed");
-    await this.alarm(codes.includes("EQUIVOCATION") ? "EQUIVOCATION" : "FAILED_VERDICT", r.device, r.recording, `seq ${seq}: ${codes}`);
+    await this.alarm(codes.includes("EQUIVOCATION") ? "EQUIVOCATION" : "FAILED_VERDICT", r.device, r.recording, { key: "failedAtSeq", args: { seq, codes } });
     const e = { device: r.device, recording: r.recording, seq, reason: codes, message: bytes, at: Date.now() };
     await this.committer.submit({ device: r.device, sql: (db) => store.insertEvidence(db, e) }).catch((err) => this.log.error({ err: String(err) }, "evidence not kept"));
   }
@@ -1066,10 +1067,10 @@ export class Ingest {
     if (upTo < 1) return;
     const gone = without(await store.recordingGaps(this.db, s.device.id, upTo), held);
     // Awaited: the alarms a Hello raises are recorded before the Hello is answered.
-    if (gone.length) await this.alarm("RECORDING_MISSING", s.device.id, undefined, `recordings ${ranges(gone)} never received, and the device no longer holds them`);
+    if (gone.length) await this.alarm("RECORDING_MISSING", s.device.id, undefined, { key: "recordingsMissing", args: { ranges: ranges(gone) } });
     if (!lastSealed || !lastSealValue || !lastSealValue.length) return;
     const stored = await this.trustedSeal(s.device, lastSealed);
-    if (stored && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) await this.alarm("EQUIVOCATION", s.device.id, lastSealed, "the device's last seal value differs from the stored seal");
+    if (stored && !Buffer.from(stored).equals(Buffer.from(lastSealValue))) await this.alarm("EQUIVOCATION", s.device.id, lastSealed, { key: "lastSealDiffers", args: {} });
   }
 
   /**
@@ -1156,7 +1157,7 @@ export class Ingest {
       if (stored && this.opts.live) this.opts.live({ type: "device", id, at: Date.now(), online: this.online(id), lastSeen: reached, status: { ...st, receivedAt: reached } });
     });
     if (typeof st.clockOffsetMs === "number" && st.clockOffsetMs !== 0) this.clocks.offset(s.device.id, st.clockOffsetMs);
-    if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, undefined, `device reports an alarm: ${String(st.lastError || "unspecified")} (storage free ${String(st.storageFree)} B, queue ${String(st.queueDepth)} chunks)`);
+    if (st.alarm) void this.alarm("DEVICE_ALARM", s.device.id, undefined, { key: "deviceAlarm", args: { error: String(st.lastError || "unspecified"), free: String(st.storageFree), queue: String(st.queueDepth) } });
   }
 
   private async start(s: Session, m: StartMsg, reached: number): Promise<void> {
@@ -1186,7 +1187,7 @@ export class Ingest {
       const row = await store.storedChunk(this.db, r.device, recording, seq);
       if (row) {
         if (!r.verifier.vouches(seq, row.header, row.tag)) {
-          await this.alarm("STORAGE_CORRUPT", r.device, recording, `stored chunk ${seq} no longer matches its tag: a storage fault, not the device's; run admin scrub`);
+          await this.alarm("STORAGE_CORRUPT", r.device, recording, { key: "storedChunkCorrupt", args: { seq } });
           return this.refuse(s, "STORAGE_CORRUPT", { recording, seq });
         }
         stored = this.cc.chunkValue(row.header);

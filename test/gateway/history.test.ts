@@ -7,6 +7,7 @@ import { encode } from "../../protocol/codec.js";
 import { tagControl } from "../../protocol/downlink.js";
 import { CONTROL_HELLO } from "../../protocol/constants.js";
 import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
+import { alarmText } from "../../protocol/alarm-details.js";
 import type { FakeDevice } from "./fake-device.js";
 import { provision, streamSealed, testGateway } from "./harness.js";
 
@@ -45,6 +46,8 @@ describe("device history from Hello", () => {
     const open = await gw.alarms.list({ open: true });
     const missing = open.find((a) => a.kind === "RECORDING_MISSING" && a.subject === "BWC-0801");
     expect(missing && missing.detail).toContain("recordings 2 ");
+    // Said in Chinese too, by the CLI and the console.
+    expect(alarmText(missing!.said!, "zh")).toBe("记录 2 从未收到，设备上也已不再保存");
     await d.end();
   });
 
