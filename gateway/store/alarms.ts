@@ -7,13 +7,15 @@ import { isAlarmSaid } from "../../protocol/alarm-details.js";
 export type AlarmRow = Alarm;
 const COLUMNS = "id, kind, subject, detail, said, count, first_at, last_at, cleared_at, cleared_by, clear_reason";
 
+/** A row as stored: its key and values as JSON text. */
+type Stored = Omit<AlarmRow, "said"> & { said: string | null };
+
 /** A row as read, its key and values parsed (null where there are none, or none this catalogue knows). */
-function row(r: Omit<AlarmRow, "said"> & { said: string | null }): AlarmRow {
+function row(r: Stored): AlarmRow {
   let said: unknown = null;
   try { said = r.said === null ? null : JSON.parse(r.said); } catch { /* unreadable: the words alone */ }
   return { ...r, said: isAlarmSaid(said) ? said : null };
 }
-type Stored = Omit<AlarmRow, "said"> & { said: string | null };
 
 /** Raise, or bump the open alarm of this kind and subject (the partial unique index makes it one). */
 /** Raise (kind, subject) `times` times: a new open alarm, or the open one's count and detail moved on. */
