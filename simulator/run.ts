@@ -49,6 +49,10 @@ export async function runSimulation(o: SimOptions): Promise<Report> {
   const started = Date.now();
   const cpu0 = process.cpuUsage();
   const work = o.dir || mkdtempSync(join(tmpdir(), "evrec-sim-"));
+  // A --keep directory made at once (a refusal said now, not a hang in a device's first mkdir below it).
+  if (o.dir) {
+    try { makeDir(o.dir, 0o700); } catch (e) { throw new Error(`SIM_KEEP_DIR: --keep ${o.dir} can't be made: ${(e as Error).message}`); }
+  }
   const cleanups: (() => Promise<void> | void)[] = [];
 
   // ---- gateway ----
