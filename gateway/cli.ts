@@ -13,6 +13,7 @@ import type { Caller } from "./services/index.js";
 import { GatewayError } from "./errors.js";
 import { IdentityError } from "./evidence/identity.js";
 import { formatVerify } from "./audit/cli-verify.js";
+import { progressReporter } from "./progress.js";
 import { Alarms } from "./alarms.js";
 import { toHex } from "../protocol/bytes.js";
 import { EVIDENCE_COMMANDS, EVIDENCE_USAGE, UsageError, evidenceCommand } from "./evidence/cli.js";
@@ -457,7 +458,9 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
   }
   if (noun === "audit") {
     if (verb === "verify") {
-      const r = await s.audit.verify(me);
+      const shown = progressReporter("audit verify", "entries");
+      const r = await s.audit.verify(me, shown.tick);
+      shown.end();
       if (out.mode === "json") console.log(JSON.stringify(r, null, 1));
       else for (const l of formatVerify(r, L)) console.log(l);
       return r.ok ? 0 : 1;

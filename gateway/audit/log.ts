@@ -5,7 +5,7 @@
 // export bounds what even someone holding the key (it sits next to the anchor) can rewrite.
 import { GatewayError } from "../errors.js";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeFileSync, chmodSync } from "node:fs";
+import { closeSync, constants, existsSync, fsyncSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, chmodSync } from "node:fs";
 import { open as openFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Db } from "../store/db.js";
@@ -13,6 +13,8 @@ import * as store from "../store/audit.js";
 import { auditEntryHash } from "../../protocol/audit-entry.js";
 import type { AuditEntryFields } from "../../protocol/audit-entry.js";
 import { nodeSha256 } from "../../protocol/sha256-node.js";
+import { anchorEnd, anchorLines } from "./anchor.js";
+import type { AnchorLine } from "./anchor.js";
 
 
 /** Actions that retrieve record content: each must name a reason (RULES.md §2, retrieval supervision). */
@@ -164,39 +166,8 @@ function needsReason(action: string): boolean {
   return READS_NEED_REASON.has(action) || READS_NEED_REASON.has(action.slice(action.lastIndexOf(".") + 1));
 }
 
-interface AnchorLine {
-  line: number;
-  count: number;
-  head: string;
-  mac: string;
-}
-
-// A final fragment without its newline is a checkpoint write torn by a crash; it was never
-// acknowledged to anyone, so it is not a line.
-function anchorLines(text: string): { lines: AnchorLine[]; malformed: number[] } {
-  const parts = text.split("\n");
-  parts.pop();
-  const lines: AnchorLine[] = [];
-  const bad: number[] = [];
-  parts.forEach((p, i) => {
-    const m = /^(\d{1,16}) ([0-9a-f]{64}) ([0-9a-f]{64})$/.exec(p);
-    if (m && Number.isSafeInteger(Number(m[1]))) lines.push({ line: i + 1, count: Number(m[1]), head: m[2], mac: m[3] });
-    else bad.push(i + 1);
-  });
-  return { lines, malformed: bad };
-}
-
 function macOk(key: Buffer, l: AnchorLine): boolean {
   return timingSafeEqual(checkpointMac(key, l.count, l.head), Buffer.from(l.mac, "hex"));
-}
-
-function readIfExists(file: string): string | null {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw e;
-  }
 }
 
 // A new file is durable only once its directory entry is.
@@ -250,28 +221,31 @@ export class AuditLog {
       key = readFileSync(keyFile);
       if (key.length !== KEY_LEN) throw new AuditError("BAD_KEY", `audit key ${keyFile} is ${key.length} bytes, expected ${KEY_LEN}: refusing to start`);
     }
-    let anchor = readIfExists(anchorFile);
+    // The anchor is read from its end only: it holds a line per checkpoint, by default one per entry.
+    let anchored = existsSync(anchorFile);
     // Files are made only for a log with no history: recreating a lost key or anchor would
     // make a deleted anchor, and any truncation it was hiding, look clean.
     if (n === 0) {
-      if (!key && !(anchor && anchorLines(anchor).lines.length)) {
+      if (!key && !(anchored && anchorEnd(anchorFile, () => true).last)) {
         key = randomBytes(KEY_LEN);
         writeFileSync(keyFile, key, { mode: 0o600, flag: "wx" });
         chmodSync(keyFile, 0o600);
         fsyncDir(dataDir);
       }
-      if (anchor === null) {
+      if (!anchored) {
         // 0600 like everything in the data directory; reports and exports print the head anyway.
         writeFileSync(anchorFile, "", { mode: 0o600, flag: "wx" });
         fsyncDir(dataDir);
-        anchor = "";
+        anchored = true;
       }
     }
-    if (!key || anchor === null) return new AuditLog(db, keyFile, anchorFile, null, every, opts.now ?? Date.now, 0);
+    if (!key || !anchored) return new AuditLog(db, keyFile, anchorFile, null, every, opts.now ?? Date.now, 0);
 
-    if (anchor.length && !anchor.endsWith("\n")) {
+    // Checkpoints are written in count order, so the last line with a good MAC is the highest.
+    const end = anchorEnd(anchorFile, (l) => macOk(key, l));
+    if (end.whole < statSync(anchorFile).size) {
       // Drop a torn checkpoint so the next one starts on its own line.
-      truncateSync(anchorFile, Buffer.byteLength(anchor.slice(0, anchor.lastIndexOf("\n") + 1)));
+      truncateSync(anchorFile, end.whole);
       const fd = openSync(anchorFile, "r+");
       try {
         fsyncSync(fd);
@@ -279,8 +253,7 @@ export class AuditLog {
         closeSync(fd);
       }
     }
-    const valid = anchorLines(anchor).lines.filter((l) => macOk(key, l));
-    const last = valid.length ? Math.max(...valid.map((l) => l.count)) : 0;
+    const last = end.last ? end.last.count : 0;
     return new AuditLog(db, keyFile, anchorFile, key, every, opts.now ?? Date.now, last);
   }
 
@@ -324,79 +297,107 @@ export class AuditLog {
     return rows.map(toEntry);
   }
 
-  /** Recheck every row, every link and the anchor's checkpoints; list what was tampered with. */
-  async verify(): Promise<VerifyResult> {
-    // One transaction: rows and anchor are seen at one moment, with no commit in between.
-    return this.db.transaction(async (): Promise<VerifyResult> => {
-      const problems: AuditProblem[] = [];
-      const checkpoints = this.readCheckpoints(problems);
-      const wanted = new Map<number, string[]>();
-      for (const c of checkpoints) wanted.set(c.count, [...(wanted.get(c.count) ?? []), c.head]);
+  /**
+   * Recheck every row, every link and the anchor's checkpoints; list what was tampered with. The
+   * log and the anchor are read a page at a time side by side (memory does not grow with the log),
+   * and no lock is held: appends go on meanwhile, and the pass checks the log as it stood when it
+   * began (every checkpoint then in the anchor was written after its entry's commit). `progress`
+   * hears after each page how many entries of the total are checked; the pass waits for what it
+   * returns.
+   */
+  async verify(opts: { progress?: (done: number, total: number) => void | Promise<void>; page?: number } = {}): Promise<VerifyResult> {
+    const page = opts.page ?? VERIFY_PAGE;
+    const anchorProblems: AuditProblem[] = [];
+    const rowProblems: AuditProblem[] = [];
+    const checkpointProblems: AuditProblem[] = [];
+    const haveKey = existsSync(this.keyFile) && this.key !== null;
+    if (!haveKey) anchorProblems.push({ code: "ANCHOR_MISSING", detail: `checkpoint key ${this.keyFile} is missing: checkpoints can't be checked, truncation can't be detected` });
+    let anchorSize: number | null = null;
+    try {
+      anchorSize = statSync(this.anchorFile).size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      anchorProblems.push({ code: "ANCHOR_MISSING", detail: `anchor file ${this.anchorFile} is missing: truncation can't be detected` });
+    }
+    // The end of the pass, read after the anchor's size: every checkpoint in those bytes is of an
+    // entry at or before it. Read in a transaction, so never another caller's uncommitted append.
+    const end = (await this.head()).count;
+    const checkpoints = anchorSize !== null && this.key ? this.checkpoints(anchorSize, anchorProblems) : null;
+    let next = checkpoints ? (await checkpoints.next()).value ?? null : null;
+    // The latest checkpoint met, judged once it is known whether another follows it (the last one
+    // tells a cut-off tail; an earlier one, rewritten history).
+    let held: { c: AnchorLine; h: string | undefined } | null = null;
+    const judge = (c: AnchorLine, h: string | undefined) => {
+      if (held && held.h !== undefined && held.h !== held.c.head) checkpointProblems.push({ code: "CHECKPOINT_MISMATCH", seq: held.c.count, detail: `checkpointed head ${held.c.head}, the log has ${held.h}: history before this point was rewritten` });
+      held = { c, h };
+    };
 
-      let count = 0;
-      let expectSeq = 1;
-      let prevHash = GENESIS_PREV;
-      let lastSeq = 0;
-      const found = new Map<number, string>();
-      for (;;) {
-        const rows = await store.auditPage(this.db, lastSeq, VERIFY_PAGE);
-        for (const r of rows) {
-          count++;
-          if (r.seq !== expectSeq) problems.push({ code: "SEQ_GAP", seq: r.seq, detail: r.seq > expectSeq ? `entries ${expectSeq}..${r.seq - 1} are missing` : `expected seq ${expectSeq}` });
-          if (r.prev !== prevHash) problems.push({ code: "CHAIN_BROKEN", seq: r.seq, detail: `prev ${String(r.prev)} does not match the preceding entry's hash ${prevHash}` });
-          const why = malformed(r);
-          if (why) problems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: why });
-          else if (hashRow(r) !== r.hash) problems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: "the stored entry does not hash to its recorded hash" });
-          if (wanted.has(r.seq)) found.set(r.seq, r.hash);
-          expectSeq = r.seq + 1;
-          prevHash = r.hash;
-          lastSeq = r.seq;
+    let count = 0;
+    let expectSeq = 1;
+    let prevHash = GENESIS_PREV;
+    let lastSeq = 0;
+    for (let more = true; more;) {
+      const rows = await store.auditPage(this.db, lastSeq, page);
+      more = rows.length === page;
+      for (const r of rows) {
+        if (r.seq > end) { more = false; break; }
+        count++;
+        if (r.seq !== expectSeq) rowProblems.push({ code: "SEQ_GAP", seq: r.seq, detail: r.seq > expectSeq ? `entries ${expectSeq}..${r.seq - 1} are missing` : `expected seq ${expectSeq}` });
+        if (r.prev !== prevHash) rowProblems.push({ code: "CHAIN_BROKEN", seq: r.seq, detail: `prev ${String(r.prev)} does not match the preceding entry's hash ${prevHash}` });
+        const why = malformed(r);
+        if (why) rowProblems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: why });
+        else if (hashRow(r) !== r.hash) rowProblems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: "the stored entry does not hash to its recorded hash" });
+        while (next && next.count <= r.seq) {
+          judge(next, next.count === r.seq ? r.hash : undefined);
+          next = (await checkpoints!.next()).value ?? null;
         }
-        if (rows.length < VERIFY_PAGE) break;
+        expectSeq = r.seq + 1;
+        prevHash = r.hash;
+        lastSeq = r.seq;
       }
+      await opts.progress?.(count, end);
+    }
+    for (; next; next = (await checkpoints!.next()).value ?? null) judge(next, undefined);
 
-      const last = checkpoints.length ? checkpoints[checkpoints.length - 1] : null;
-      for (const c of checkpoints) {
-        const h = found.get(c.count);
-        if (h === c.head) continue;
-        if (c === last) {
-          problems.push({
-            code: "TRUNCATED",
-            seq: c.count,
-            detail: h === undefined
-              ? `the anchor's last checkpoint is entry ${c.count} (head ${c.head}) but the log ends at ${lastSeq}: entries were cut off`
-              : `the anchor's last checkpoint is entry ${c.count} with head ${c.head}, the log has ${h} there: the log was cut and rewritten`,
-          });
-        } else if (h !== undefined) {
-          problems.push({ code: "CHECKPOINT_MISMATCH", seq: c.count, detail: `checkpointed head ${c.head}, the log has ${h}: history before this point was rewritten` });
-        }
-      }
-      return { ok: problems.length === 0, count, head: prevHash, checkpoint: last ? { count: last.count, hash: last.head } : null, problems };
-    });
+    const last = held as { c: AnchorLine; h: string | undefined } | null;
+    if (last && last.h !== last.c.head) {
+      const c = last.c;
+      checkpointProblems.push({
+        code: "TRUNCATED",
+        seq: c.count,
+        detail: last.h === undefined
+          ? `the anchor's last checkpoint is entry ${c.count} (head ${c.head}) but the log ends at ${lastSeq}: entries were cut off`
+          : `the anchor's last checkpoint is entry ${c.count} with head ${c.head}, the log has ${last.h} there: the log was cut and rewritten`,
+      });
+    }
+    const problems = [...anchorProblems, ...rowProblems, ...checkpointProblems];
+    return { ok: problems.length === 0, count, head: prevHash, checkpoint: last ? { count: last.c.count, hash: last.c.head } : null, problems };
   }
 
-  // Valid checkpoints in file order; forged, malformed or out-of-order lines become problems.
-  private readCheckpoints(problems: AuditProblem[]): AnchorLine[] {
-    const text = readIfExists(this.anchorFile);
-    if (!existsSync(this.keyFile) || !this.key) problems.push({ code: "ANCHOR_MISSING", detail: `checkpoint key ${this.keyFile} is missing: checkpoints can't be checked, truncation can't be detected` });
-    if (text === null) problems.push({ code: "ANCHOR_MISSING", detail: `anchor file ${this.anchorFile} is missing: truncation can't be detected` });
-    if (text === null || !this.key) return [];
-    const { lines, malformed: bad } = anchorLines(text);
-    for (const n of bad) problems.push({ code: "CHECKPOINT_MAC", detail: `anchor line ${n} is malformed` });
-    const out: AnchorLine[] = [];
-    for (const l of lines) {
-      if (!macOk(this.key, l)) {
-        problems.push({ code: "CHECKPOINT_MAC", seq: l.count, detail: `anchor line ${l.line} (count ${l.count}) has a bad MAC: forged or edited` });
-        continue;
+  // The valid checkpoints of the anchor's first `size` bytes, in file order; forged, malformed or
+  // out-of-order lines become problems (malformed ones first, as a whole file's check lists them).
+  private async *checkpoints(size: number, problems: AuditProblem[]): AsyncGenerator<AnchorLine> {
+    const key = this.key!;
+    const malformedLines: AuditProblem[] = [];
+    const others: AuditProblem[] = [];
+    let before: AnchorLine | null = null;
+    try {
+      for await (const l of anchorLines(this.anchorFile, size)) {
+        if (typeof l === "number") { malformedLines.push({ code: "CHECKPOINT_MAC", detail: `anchor line ${l} is malformed` }); continue; }
+        if (!macOk(key, l)) {
+          others.push({ code: "CHECKPOINT_MAC", seq: l.count, detail: `anchor line ${l.line} (count ${l.count}) has a bad MAC: forged or edited` });
+          continue;
+        }
+        if (before && l.count <= before.count) {
+          others.push({ code: "CHECKPOINT_ORDER", seq: l.count, detail: `anchor line ${l.line} (count ${l.count}) does not follow count ${before.count}` });
+          continue;
+        }
+        before = l;
+        yield l;
       }
-      const before = out[out.length - 1];
-      if (before && l.count <= before.count) {
-        problems.push({ code: "CHECKPOINT_ORDER", seq: l.count, detail: `anchor line ${l.line} (count ${l.count}) does not follow count ${before.count}` });
-        continue;
-      }
-      out.push(l);
+    } finally {
+      problems.push(...malformedLines, ...others);
     }
-    return out;
   }
 
   private prepare(input: AuditInput): AuditRow {

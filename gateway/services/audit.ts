@@ -32,9 +32,10 @@ export class AuditService {
     return custodyOfAccount(this.ctx.db, account, this.ctx.policy.timeZone);
   }
 
-  async verify(caller: Caller): Promise<VerifyResult> {
+  /** Recheck the whole log; `progress` hears how many entries of the total are checked, after each page. */
+  async verify(caller: Caller, progress?: (done: number, total: number) => void): Promise<VerifyResult> {
     requireRole(caller, ["admin"], "verifying the audit log");
-    return this.ctx.deps.audit.verify();
+    return this.ctx.deps.audit.verify({ progress });
   }
 
   head(): Promise<AuditHead> {

@@ -1,7 +1,8 @@
 // The audit log is tamper-evident (P6): each test plays someone with write access to the
 // database (and, where said, the anchor file) and checks that verify() names what they did.
 import { afterEach, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { createHmac } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Db } from "../../gateway/store/db.js";
@@ -275,5 +276,64 @@ describe("audit log", () => {
     const at7 = (await log.list({ target: "clip:BWC-01/7" }))[0].at;
     expect((await log.list({ since: at7 })).map((e) => e.seq)).toEqual([9, 8, 7]);
     expect((await log.list({ actor: "admin.li", limit: 2 })).map((e) => e.seq)).toEqual([9, 7]);
+  });
+});
+
+// After months the log has millions of entries and the anchor a checkpoint line for each (the
+// gateway's default): a start reads the anchor's end only, and verify reads log and anchor a page
+// at a time, holding no lock, so appends go on meanwhile.
+describe("audit log, grown large", () => {
+  // Every statement's rows as the store answered them, through the real store functions.
+  function counting(db: Db): { db: Db; largest: () => number } {
+    let largest = 0;
+    const wrapped = Object.create(db) as Db;
+    wrapped.all = async <T,>(sql: string, params?: Parameters<Db["all"]>[1]) => {
+      const rows = await db.all<T>(sql, params);
+      largest = Math.max(largest, rows.length);
+      return rows;
+    };
+    return { db: wrapped, largest: () => largest };
+  }
+
+  it("opens, and verify names the cut, when the anchor holds more checkpoints than one call can spread (130 000)", async () => {
+    const { db, dir } = await setup({ entries: 1 });
+    const key = readFileSync(join(dir, "audit.key"));
+    const u64 = (n: number) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; };
+    const head = "ab".repeat(32);
+    const lines: string[] = [];
+    for (let n = 2; n <= 130_000; n++) lines.push(`${n} ${head} ${createHmac("sha256", key).update("audit-checkpoint").update(u64(n)).update(Buffer.from(head, "hex")).digest("hex")}\n`);
+    appendFileSync(join(dir, "audit.anchor"), lines.join(""));
+    const reopened = await AuditLog.open(db, dir);
+    expect(reopened.anchored).toBe(true);
+    const r = await reopened.verify();
+    expect(r.checkpoint).toEqual({ count: 130_000, hash: head });
+    expect(codes(r)).toEqual(["TRUNCATED"]);
+  });
+
+  it("checks a log larger than a page a page at a time, says how far it got, and still finds a row edited on a later page", async () => {
+    const { log, db, dir } = await setup({ entries: 35 });
+    await asAttacker(db, "UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 27");
+    const c = counting(db);
+    const paged = await AuditLog.open(c.db, dir);
+    const progress: [number, number][] = [];
+    const r = await paged.verify({ page: 10, progress: (done, total) => { progress.push([done, total]); } });
+    expect(r).toMatchObject({ ok: false, count: 35, checkpoint: { count: 35 } });
+    expect(r.problems).toEqual([expect.objectContaining({ code: "HASH_MISMATCH", seq: 27 })]);
+    expect(progress).toEqual([[10, 35], [20, 35], [30, 35], [35, 35]]);
+    expect(c.largest()).toBeLessThanOrEqual(10);
+    expect(await log.verify()).toMatchObject({ count: 35, problems: [expect.objectContaining({ seq: 27 })] });
+  });
+
+  it("lets appends commit while it runs, and checks the log as it stood when it began", async () => {
+    const { log } = await setup({ entries: 25 });
+    let appended = 0;
+    const r = await log.verify({
+      page: 10,
+      // Waited for by the pass: before, the whole pass held the write lock and this waited for it.
+      progress: async (done) => { if (done === 10) appended = (await log.append({ actor: "admin.li", action: "account.add", target: "acct:late" })).seq; },
+    });
+    expect(appended).toBe(26);
+    expect(r).toMatchObject({ ok: true, count: 25, checkpoint: { count: 25 } });
+    expect(await log.verify()).toMatchObject({ ok: true, count: 26, checkpoint: { count: 26 } });
   });
 });
