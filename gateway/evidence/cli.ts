@@ -19,6 +19,7 @@ import type { Placement } from "./retention.js";
 import { TransparencyLog } from "./tlog.js";
 import { syncSources } from "./sources.js";
 import { verifyLog } from "./verify-log.js";
+import { progressReporter } from "../progress.js";
 import { Evidence } from "./service.js";
 import { parseWitnesses } from "./witness-client.js";
 import { cosignatures, witnessSize } from "../store/tlog.js";
@@ -233,7 +234,9 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
       return 0;
     }
     if (verb === "verify") {
-      const r = await verifyLog(store.db, id);
+      const shown = progressReporter("log verify", "leaves");
+      const r = await verifyLog(store.db, id, { progress: shown.tick });
+      shown.end();
       if (json) console.log(JSON.stringify(r, null, 1));
       else if (r.ok) console.log(`log OK: ${r.size} leaves, ${r.checkpoints} checkpoints; every anchored audit head, seal block and custody event matches`);
       else {

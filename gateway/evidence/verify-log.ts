@@ -32,59 +32,116 @@ export interface LogVerifyResult {
 
 const PAGE = 2000;
 
-export async function verifyLog(db: Db, identity: StationIdentity): Promise<LogVerifyResult> {
-  const problems: LogProblem[] = [];
-  const checkpoints = await store.allCheckpoints(db);
-  const bySize = new Map(checkpoints.map((c) => [c.size, c]));
+/**
+ * Replay the log. Leaves, checkpoints and subtree hashes are read a page at a time (keyset, in
+ * index order), so memory does not grow with the log: the tree is rebuilt from its right edge
+ * (MerkleBuilder), and each full subtree of 256 leaves is checked as its last leaf goes by.
+ * `progress` hears after each page of leaves how many of the total are replayed.
+ */
+export async function verifyLog(db: Db, identity: StationIdentity, opts: { progress?: (done: number, total: number) => void; page?: number } = {}): Promise<LogVerifyResult> {
+  const page = opts.page ?? PAGE;
+  const leafProblems: LogProblem[] = [];
+  const subtreeProblems: LogProblem[] = [];
+  const total = await store.leafCount(db);
+  const checkpoints = await store.checkpointCount(db);
   const builder = new MerkleBuilder(sha);
-  const hashes: Uint8Array[] = [];
-  const checkRoot = (size: number) => {
-    const c = bySize.get(size);
-    if (!c) return;
-    if (!ctEqual(builder.root(), c.root)) problems.push({ code: "CHECKPOINT_ROOT", index: size, detail: `the checkpoint signed at size ${size} has a root the log's leaves don't give: the log was rewritten after it was signed` });
-    try {
-      const v = verifyCheckpoint(sha, nodeEd25519Verify, c.note, { log: identity.noteKey });
-      if (v.checkpoint.size !== size || !ctEqual(v.checkpoint.root, c.root)) throw new Error("the note says another size or root");
-    } catch (e) {
-      problems.push({ code: "CHECKPOINT_SIGNATURE", index: size, detail: `the checkpoint at size ${size} does not verify under the station key: ${(e as Error).message}` });
+  // The checkpoints, a page at a time, in size order beside the leaves.
+  let cps: store.CheckpointRow[] = [];
+  let cpAt = 0;
+  let cpAfter = -1;
+  let cpDone = false;
+  const checkRoot = async (size: number) => {
+    for (;;) {
+      if (cpAt === cps.length) {
+        if (cpDone) return;
+        cps = await store.checkpointsAfter(db, cpAfter, page);
+        cpAt = 0;
+        if (cps.length < page) cpDone = true;
+        if (!cps.length) return;
+        cpAfter = cps[cps.length - 1].size;
+      }
+      const c = cps[cpAt];
+      if (c.size > size) return;
+      cpAt++;
+      if (c.size < size) continue;
+      if (!ctEqual(builder.root(), c.root)) leafProblems.push({ code: "CHECKPOINT_ROOT", index: size, detail: `the checkpoint signed at size ${size} has a root the log's leaves don't give: the log was rewritten after it was signed` });
+      try {
+        const v = verifyCheckpoint(sha, nodeEd25519Verify, c.note, { log: identity.noteKey });
+        if (v.checkpoint.size !== size || !ctEqual(v.checkpoint.root, c.root)) throw new Error("the note says another size or root");
+      } catch (e) {
+        leafProblems.push({ code: "CHECKPOINT_SIGNATURE", index: size, detail: `the checkpoint at size ${size} does not verify under the station key: ${(e as Error).message}` });
+      }
     }
   };
-  checkRoot(0);
+  const subtreeProblem = (level: number, idx: number) => {
+    const unit = 256 ** level;
+    subtreeProblems.push({ code: "SUBTREE_HASH", index: idx * unit, detail: `the stored hash of leaves ${idx * unit}..${(idx + 1) * unit - 1} (tile level ${level}) is not theirs` });
+  };
+  // The leaf hashes of the subtree of 256 under way; its stored hash is checked when it is full.
+  let group: Uint8Array[] = [];
+  await checkRoot(0);
   for (let after = -1; ;) {
-    const rows = await store.leavesAfter(db, after, PAGE);
+    const rows = await store.leavesAfter(db, after, page);
+    const leaves: (Leaf | null)[] = [];
     for (const r of rows) {
       const data = new Uint8Array(r.data);
       const h = leafHash(sha, data);
-      if (!ctEqual(h, r.hash)) problems.push({ code: "LEAF_HASH", index: r.idx, detail: `leaf ${r.idx} (${r.ref}) no longer hashes to its stored leaf hash` });
-      builder.push(new Uint8Array(r.hash));
-      hashes.push(new Uint8Array(r.hash));
-      checkRoot(builder.size);
+      if (!ctEqual(h, r.hash)) leafProblems.push({ code: "LEAF_HASH", index: r.idx, detail: `leaf ${r.idx} (${r.ref}) no longer hashes to its stored leaf hash` });
+      const stored = new Uint8Array(r.hash);
+      builder.push(stored);
+      group.push(stored);
+      if (group.length === 256) {
+        const g = builder.size / 256 - 1;
+        const [kept] = await store.subtreeHashes(db, 1, g, g + 1);
+        if (kept && !ctEqual(treeHash(sha, group), kept)) subtreeProblem(1, g);
+        group = [];
+      }
+      await checkRoot(builder.size);
       let leaf: Leaf | null = null;
       try { leaf = decodeLeaf(sha, data); } catch (e) {
-        problems.push({ code: "LEAF_INVALID", index: r.idx, detail: `leaf ${r.idx} (${r.ref}): ${(e as Error).message}` });
+        leafProblems.push({ code: "LEAF_INVALID", index: r.idx, detail: `leaf ${r.idx} (${r.ref}): ${(e as Error).message}` });
       }
-      if (leaf) await checkAnchor(db, r.idx, r.ref, leaf, problems);
+      leaves.push(leaf);
     }
-    if (rows.length < PAGE) break;
+    // What the page's leaves anchor: the audit log's hashes in a few statements, the rest one by one.
+    const seqs = new Set<number>();
+    leaves.forEach((l, i) => { const seq = l ? auditSeqOf(rows[i].ref, l) : null; if (seq !== null) seqs.add(seq); });
+    const auditHashes = seqs.size ? await store.auditHashesAt(db, [...seqs]) : new Map<number, string>();
+    for (let i = 0; i < rows.length; i++) {
+      const leaf = leaves[i];
+      if (leaf) await checkAnchor(db, rows[i].idx, rows[i].ref, leaf, leafProblems, auditHashes);
+    }
+    opts.progress?.(builder.size, total);
+    if (rows.length < page) break;
     after = rows[rows.length - 1].idx;
   }
-  // The subtree hashes that tiles of level ≥ 1 serve.
-  for (const s of await store.allSubtreeHashes(db)) {
-    const unit = 256 ** s.level;
-    let below: Uint8Array[] = [];
-    if (s.level === 1) below = hashes.slice(s.idx * 256, s.idx * 256 + 256);
-    else {
-      const parts = await store.subtreeHashes(db, s.level - 1, s.idx * 256, s.idx * 256 + 256);
-      below = parts.map((p) => new Uint8Array(p));
+  // Stored subtree hashes the walk did not check: level-1 ones past the full subtrees the log has
+  // (nothing of theirs to hash: wrong), and those of higher levels, from the level below.
+  const full = Math.floor(builder.size / 256);
+  for (let after = { level: 1, idx: full - 1 }; ;) {
+    const rows = await store.subtreeHashesAfter(db, after, page);
+    for (const s of rows) {
+      if (s.level === 1) { subtreeProblem(1, s.idx); continue; }
+      const below = (await store.subtreeHashes(db, s.level - 1, s.idx * 256, s.idx * 256 + 256)).map((p) => new Uint8Array(p));
+      if (below.length !== 256 || !ctEqual(treeHash(sha, below), s.hash)) subtreeProblem(s.level, s.idx);
     }
-    if (below.length !== 256 || !ctEqual(treeHash(sha, below), s.hash)) problems.push({ code: "SUBTREE_HASH", index: s.idx * unit, detail: `the stored hash of leaves ${s.idx * unit}..${(s.idx + 1) * unit - 1} (tile level ${s.level}) is not theirs` });
+    if (rows.length < page) break;
+    after = rows[rows.length - 1];
   }
-  return { ok: problems.length === 0, size: builder.size, checkpoints: checkpoints.length, problems };
+  const problems = [...leafProblems, ...subtreeProblems];
+  return { ok: problems.length === 0, size: builder.size, checkpoints, problems };
 }
 
-async function checkAnchor(db: Db, idx: number, ref: string, leaf: Leaf, problems: LogProblem[]): Promise<void> {
+/** The audit entry a leaf anchors, if it anchors one (an audit head, a custody event of the audit log). */
+function auditSeqOf(ref: string, leaf: Leaf): number | null {
+  if (leaf.type === "audit" && ref.startsWith("audit:")) return leaf.count;
+  if (leaf.type === "custody" && leaf.ref.startsWith("audit:")) return Number(leaf.ref.slice(6));
+  return null;
+}
+
+async function checkAnchor(db: Db, idx: number, ref: string, leaf: Leaf, problems: LogProblem[], auditHashes: Map<number, string>): Promise<void> {
   if (leaf.type === "audit" && ref.startsWith("audit:")) {
-    const h = await store.auditHashAt(db, leaf.count);
+    const h = auditHashes.get(leaf.count);
     if (h === undefined) problems.push({ code: "AUDIT_TRUNCATED", index: idx, detail: `leaf ${idx} anchors audit entry ${leaf.count}, which the audit log no longer has: it was cut` });
     else if (h !== leaf.head) problems.push({ code: "AUDIT_ANCHOR", index: idx, detail: `leaf ${idx} anchors audit entry ${leaf.count} with hash ${leaf.head}; the audit log has ${h} there: its history up to that entry was rewritten` });
   } else if (leaf.type === "recording") {
@@ -93,7 +150,7 @@ async function checkAnchor(db: Db, idx: number, ref: string, leaf: Leaf, problem
     if (z !== leaf.sealValue) problems.push({ code: "RECORDING_CHANGED", index: idx, detail: `${leaf.device}/${leaf.recording}: ${block === undefined ? "the recording's row is gone" : "its stored seal block is not the one logged"} (leaf ${idx})` });
   } else if (leaf.type === "custody") {
     if (leaf.ref.startsWith("audit:")) {
-      const h = await store.auditHashAt(db, Number(leaf.ref.slice(6)));
+      const h = auditHashes.get(Number(leaf.ref.slice(6)));
       if (h !== leaf.commit) problems.push({ code: "CUSTODY_CHANGED", index: idx, detail: `leaf ${idx}: audit entry ${leaf.ref.slice(6)} (${leaf.action} of ${leaf.device}/${leaf.recording}) ${h === undefined ? "is gone" : "was changed"}` });
     } else {
       const e = await store.linkEvent(db, Number(leaf.ref.slice(5)));

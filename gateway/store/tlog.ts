@@ -148,8 +148,13 @@ export async function checkpointAt(db: Db, size: number): Promise<CheckpointRow 
   return db.get<CheckpointRow>("SELECT size, root, note, at FROM tlog_checkpoints WHERE size = ?", [size]);
 }
 
-export async function allCheckpoints(db: Db): Promise<CheckpointRow[]> {
-  return db.all<CheckpointRow>("SELECT size, root, note, at FROM tlog_checkpoints ORDER BY size");
+/** Signed checkpoints of sizes above `after`, in size order, at most `limit` (a page of them). */
+export async function checkpointsAfter(db: Db, after: number, limit: number): Promise<CheckpointRow[]> {
+  return db.all<CheckpointRow>("SELECT size, root, note, at FROM tlog_checkpoints WHERE size > ? ORDER BY size LIMIT ?", [after, limit]);
+}
+
+export async function checkpointCount(db: Db): Promise<number> {
+  return (await db.get<{ n: number }>("SELECT count(*) AS n FROM tlog_checkpoints"))!.n;
 }
 
 export async function insertCheckpoint(db: Db, c: { size: number; root: Uint8Array; note: string; at: number }): Promise<void> {
@@ -244,14 +249,19 @@ export async function leavesAfter(db: Db, after: number, limit: number): Promise
   return db.all<LeafRow>("SELECT idx, ref, kind, data, hash, note, at FROM tlog_leaves WHERE idx > ? ORDER BY idx LIMIT ?", [after, limit]);
 }
 
-/** Every stored full-subtree hash, by level and index. */
-export async function allSubtreeHashes(db: Db): Promise<{ level: number; idx: number; hash: Buffer }[]> {
-  return db.all("SELECT level, idx, hash FROM tlog_hashes ORDER BY level, idx");
+/** Stored full-subtree hashes after (level, idx), by level and index, at most `limit` (a page of them). */
+export async function subtreeHashesAfter(db: Db, after: { level: number; idx: number }, limit: number): Promise<{ level: number; idx: number; hash: Buffer }[]> {
+  return db.all("SELECT level, idx, hash FROM tlog_hashes WHERE (level, idx) > (?, ?) ORDER BY level, idx LIMIT ?", [after.level, after.idx, limit]);
 }
 
-/** The audit log's entry hash at `seq`, or undefined when the log has no such entry. */
-export async function auditHashAt(db: Db, seq: number): Promise<string | undefined> {
-  return (await db.get<{ hash: string }>("SELECT hash FROM audit_log WHERE seq = ?", [seq]))?.hash;
+/** The audit log's entry hashes at these seqs (those it has), a few statements for a page of leaves. */
+export async function auditHashesAt(db: Db, seqs: number[]): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  for (let i = 0; i < seqs.length; i += 500) {
+    const part = seqs.slice(i, i + 500);
+    for (const r of await db.all<{ seq: number; hash: string }>(`SELECT seq, hash FROM audit_log WHERE seq IN (${part.map(() => "?").join(",")})`, part)) out.set(r.seq, r.hash);
+  }
+  return out;
 }
 
 /** A recording's stored seal block. */
