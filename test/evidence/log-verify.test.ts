@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Db } from "../../gateway/store/db.js";
+import { countingDb } from "../helpers/counting-db.js";
 import { openTestDb } from "../helpers/postgres.js";
 import { AUDIT_MIGRATIONS, INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { TLOG_MIGRATIONS } from "../../gateway/store/tlog.js";
@@ -35,22 +35,11 @@ async function logOf(n: number) {
   return { db, identity };
 }
 
-// The rows each statement returned, through the real store functions.
-function counting(db: Db): { db: Db; largest: () => number } {
-  let largest = 0;
-  const wrapped = Object.create(db) as Db;
-  wrapped.all = async <T,>(sql: string, params?: Parameters<Db["all"]>[1]) => {
-    const rows = await db.all<T>(sql, params);
-    largest = Math.max(largest, rows.length);
-    return rows;
-  };
-  return { db: wrapped, largest: () => largest };
-}
 
 describe("log verify over a log larger than a page", () => {
   it("replays it a page at a time, says how far it got, and passes an untouched log", async () => {
     const { db, identity } = await logOf(600);
-    const c = counting(db);
+    const c = countingDb(db);
     const progress: [number, number][] = [];
     const r = await verifyLog(c.db, identity, { page: 100, progress: (done, total) => { progress.push([done, total]); } });
     expect(r).toEqual({ ok: true, size: 600, checkpoints: 12, problems: [] });

@@ -6,6 +6,7 @@ import { createHmac } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { Db } from "../../gateway/store/db.js";
+import { countingDb } from "../helpers/counting-db.js";
 import { onPostgres, openTestDb } from "../helpers/postgres.js";
 import { ALARM_MIGRATIONS, AUDIT_MIGRATIONS, INGEST_MIGRATIONS, migrate } from "../../gateway/store/schema.js";
 import { AuditError, AuditLog, GENESIS_PREV, canonicalJson, hashRow } from "../../gateway/audit/log.js";
@@ -283,17 +284,6 @@ describe("audit log", () => {
 // gateway's default): a start reads the anchor's end only, and verify reads log and anchor a page
 // at a time, holding no lock, so appends go on meanwhile.
 describe("audit log, grown large", () => {
-  // Every statement's rows as the store answered them, through the real store functions.
-  function counting(db: Db): { db: Db; largest: () => number } {
-    let largest = 0;
-    const wrapped = Object.create(db) as Db;
-    wrapped.all = async <T,>(sql: string, params?: Parameters<Db["all"]>[1]) => {
-      const rows = await db.all<T>(sql, params);
-      largest = Math.max(largest, rows.length);
-      return rows;
-    };
-    return { db: wrapped, largest: () => largest };
-  }
 
   it("opens, and verify names the cut, when the anchor holds more checkpoints than one call can spread (130 000)", async () => {
     const { db, dir } = await setup({ entries: 1 });
@@ -313,7 +303,7 @@ describe("audit log, grown large", () => {
   it("checks a log larger than a page a page at a time, says how far it got, and still finds a row edited on a later page", async () => {
     const { log, db, dir } = await setup({ entries: 35 });
     await asAttacker(db, "UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 27");
-    const c = counting(db);
+    const c = countingDb(db);
     const paged = await AuditLog.open(c.db, dir);
     const progress: [number, number][] = [];
     const r = await paged.verify({ page: 10, progress: (done, total) => { progress.push([done, total]); } });
