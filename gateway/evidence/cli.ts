@@ -287,7 +287,9 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     }
     if (noun === "purge") {
       const dry = args.includes("--dry-run");
-      const r = await retention.purge({ dryRun: dry, by: actor });
+      const shown = progressReporter(dry ? "purge (dry run)" : "purge", "recordings");
+      const r = await retention.purge({ dryRun: dry, by: actor, progress: shown.tick });
+      shown.end();
       if (json) console.log(JSON.stringify(r, null, 1));
       else {
         const verb = dry ? "would" : "";

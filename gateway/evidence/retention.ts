@@ -72,7 +72,8 @@ export class Retention {
     private audit: AuditLog,
     readonly policy: RetentionPolicy,
     /** sync: brings the transparency log up to date (a recording's manifest is logged before it is erased). */
-    private o: { alarms?: Alarms; log?: Logger; now?: () => number; sync?: () => Promise<unknown> } = {},
+    /** page: recordings read at a time by a pass (1000). */
+    private o: { alarms?: Alarms; log?: Logger; now?: () => number; sync?: () => Promise<unknown>; page?: number } = {},
   ) {
     if (!(policy.days >= 0) || !(policy.undeleteDays >= 0)) throw new RangeError("retention days must be non-negative");
     this.now = o.now ?? Date.now;
@@ -96,6 +97,17 @@ export class Retention {
   /** Every recording not yet erased, with its category and end of retention. */
   async list(): Promise<Placement[]> {
     return (await store.retentionRows(this.db)).map((r) => this.place(r));
+  }
+
+  /** The recordings not yet erased, oldest first, a page at a time (what a pass goes through without holding them all). */
+  private async *pages(): AsyncGenerator<Placement[]> {
+    const page = this.o.page ?? 1000;
+    for (let after: store.AgeKey | null = null; ;) {
+      const rows = await store.retentionPage(this.db, after, page);
+      if (rows.length) yield rows.map((r) => this.place(r));
+      if (rows.length < page) return;
+      after = rows[rows.length - 1];
+    }
   }
 
   private async row(device: string, recording: number): Promise<RetentionRow> {
@@ -160,39 +172,45 @@ export class Retention {
    * account that asked for the pass (the admin CLI's), audited as the actor of each change it
    * makes; the timed pass is the station's own rule, RETENTION_ACTOR.
    */
-  async purge(opts: { dryRun?: boolean; by?: string } = {}): Promise<PurgeResult> {
+  async purge(opts: { dryRun?: boolean; by?: string; progress?: (done: number, total: number) => void } = {}): Promise<PurgeResult> {
     const actor = opts.by ?? RETENTION_ACTOR;
     const now = this.now();
     const out: PurgeResult = { marked: [], erased: [], spared: [] };
     if (!opts.dryRun) await this.logTombstones();
-    for (const p of await this.list()) {
-      if (p.state === "pending") {
-        if (p.category === "hold" || p.category === "case" || p.category === "open") {
-          out.spared.push(p);
-          if (!opts.dryRun) await this.db.transaction(() => store.setPurgeState(this.db, p.device, p.recording, "kept", null));
+    const total = opts.progress ? await store.retentionCount(this.db) : 0;
+    let done = 0;
+    for await (const list of this.pages()) {
+      for (const p of list) {
+        if (p.state === "pending") {
+          if (p.category === "hold" || p.category === "case" || p.category === "open") {
+            out.spared.push(p);
+            if (!opts.dryRun) await this.db.transaction(() => store.setPurgeState(this.db, p.device, p.recording, "kept", null));
+            continue;
+          }
+          if (p.eraseAt !== null && p.eraseAt <= now) {
+            if (opts.dryRun) { out.erased.push(this.tombstoneOf(p, now, -1)); continue; }
+            const t = await this.erase(p, now, actor);
+            if (t) out.erased.push(t);
+          }
           continue;
         }
-        if (p.eraseAt !== null && p.eraseAt <= now) {
-          if (opts.dryRun) { out.erased.push(this.tombstoneOf(p, now, -1)); continue; }
-          const t = await this.erase(p, now, actor);
-          if (t) out.erased.push(t);
-        }
-        continue;
+        if (p.retainUntil === null || p.retainUntil > now) continue;
+        const eraseAt = now + this.policy.undeleteDays * DAY;
+        if (opts.dryRun) { out.marked.push({ ...p, state: "pending", eraseAt }); continue; }
+        const marked = await this.db.transaction(async () => {
+          const r = await store.retentionRow(this.db, p.device, p.recording);
+          if (!r || r.purge_state !== "kept") return false;
+          const again = this.place(r);
+          if (again.retainUntil === null || again.retainUntil > now) return false;
+          await store.setPurgeState(this.db, p.device, p.recording, "pending", eraseAt);
+          await this.audit.appendInTransaction({ actor, action: "recording.purge", target: `${p.device}/${p.recording}`,
+            reason: `${again.category} retention ended ${iso(again.retainUntil)}`, details: { category: again.category, retainUntil: again.retainUntil, eraseAt } });
+          return true;
+        });
+        if (marked) out.marked.push({ ...p, state: "pending", eraseAt });
       }
-      if (p.retainUntil === null || p.retainUntil > now) continue;
-      const eraseAt = now + this.policy.undeleteDays * DAY;
-      if (opts.dryRun) { out.marked.push({ ...p, state: "pending", eraseAt }); continue; }
-      const marked = await this.db.transaction(async () => {
-        const r = await store.retentionRow(this.db, p.device, p.recording);
-        if (!r || r.purge_state !== "kept") return false;
-        const again = this.place(r);
-        if (again.retainUntil === null || again.retainUntil > now) return false;
-        await store.setPurgeState(this.db, p.device, p.recording, "pending", eraseAt);
-        await this.audit.appendInTransaction({ actor, action: "recording.purge", target: `${p.device}/${p.recording}`,
-          reason: `${again.category} retention ended ${iso(again.retainUntil)}`, details: { category: again.category, retainUntil: again.retainUntil, eraseAt } });
-        return true;
-      });
-      if (marked) out.marked.push({ ...p, state: "pending", eraseAt });
+      done += list.length;
+      opts.progress?.(Math.min(done, total), total);
     }
     if (!opts.dryRun && (out.marked.length || out.erased.length)) await this.audit.checkpoint();
     return out;
@@ -223,31 +241,39 @@ export class Retention {
       return { t, media: r.media_path };
     });
     if (!done) return null;
-    await this.media.remove(done.media);
-    await this.logTombstones();
-    return (await store.tombstones(this.db)).find((x) => x.device_id === p.device && x.recording_id === p.recording) ?? done.t;
+    await this.logDeletion(done.t, done.media);
+    return (await store.tombstoneOf(this.db, p.device, p.recording)) ?? done.t;
   }
 
-  // Deletions not yet in the transparency log (the latest, or one a crash left out) go in now.
+  // Deletions not yet in the transparency log: one a crash (or a failure) cut short between its
+  // commit and its log leaf, whose media may still be there too. Only those: a pass costs what it
+  // erases, not every recording erased since the station began.
   private async logTombstones(): Promise<void> {
-    for (const t of await store.unloggedTombstones(this.db)) {
-      const ref = `deletion:${t.device_id}/${t.recording_id}`;
-      const data = encodeLeaf(sha, { type: "deletion", v: 1, device: t.device_id, recording: t.recording_id, sealValue: t.seal_value ? toHex(t.seal_value) : "", recordingLeaf: t.recording_leaf, category: t.category, retainUntil: t.retain_until, deletedAt: t.deleted_at });
-      await this.tlog.append([{ ref, kind: "deletion", data }]);
-      const l = await this.tlog.leafByRef(ref);
-      if (l) await this.db.transaction(() => store.setTombstoneLeaf(this.db, t.device_id, t.recording_id, l.idx));
-    }
-    for (const m of await store.purgedMediaPaths(this.db)) await this.media.remove(m);
+    for (const t of await store.unloggedTombstones(this.db)) await this.logDeletion(t, await store.mediaPathOf(this.db, t.device_id, t.recording_id));
+  }
+
+  // An erased recording's media file goes, then its deletion enters the log; the tombstone says
+  // where (a tombstone without its leaf is one whose media may remain: logTombstones).
+  private async logDeletion(t: Tombstone, media: string | undefined): Promise<void> {
+    if (media !== undefined) await this.media.remove(media);
+    const ref = `deletion:${t.device_id}/${t.recording_id}`;
+    const data = encodeLeaf(sha, { type: "deletion", v: 1, device: t.device_id, recording: t.recording_id, sealValue: t.seal_value ? toHex(t.seal_value) : "", recordingLeaf: t.recording_leaf, category: t.category, retainUntil: t.retain_until, deletedAt: t.deleted_at });
+    await this.tlog.append([{ ref, kind: "deletion", data }]);
+    const l = await this.tlog.leafByRef(ref);
+    if (l) await this.db.transaction(() => store.setTombstoneLeaf(this.db, t.device_id, t.recording_id, l.idx));
   }
 
   /** What is due to go within `days`: recordings whose retention ends, and those awaiting erasure. */
   async due(days = 7): Promise<{ ending: Placement[]; pending: Placement[] }> {
     const until = this.now() + days * DAY;
-    const all = await this.list();
-    return {
-      ending: all.filter((p) => p.state === "kept" && p.retainUntil !== null && p.retainUntil <= until),
-      pending: all.filter((p) => p.state === "pending"),
-    };
+    const out: { ending: Placement[]; pending: Placement[] } = { ending: [], pending: [] };
+    for await (const list of this.pages()) {
+      for (const p of list) {
+        if (p.state === "kept" && p.retainUntil !== null && p.retainUntil <= until) out.ending.push(p);
+        else if (p.state === "pending") out.pending.push(p);
+      }
+    }
+    return out;
   }
 
   /** The weekly summary: raised as a PURGE_DUE notice when anything is due, and returned. */

@@ -71,6 +71,21 @@ export async function retentionRows(db: Db): Promise<RetentionRow[]> {
   return db.all<RetentionRow>(`${ROW} WHERE r.purge_state <> 'purged' ORDER BY r.last_received, r.device_id, r.recording_id`);
 }
 
+/** Where a paged read of recordings by age resumes: after this one. */
+export interface AgeKey { last_received: number; device_id: string; recording_id: number }
+
+/** Recordings not yet purged, oldest first, after `after` (keyset), at most `limit`: a page of retentionRows. */
+export async function retentionPage(db: Db, after: AgeKey | null, limit: number): Promise<RetentionRow[]> {
+  const where = after ? " AND (r.last_received, r.device_id, r.recording_id) > (?, ?, ?)" : "";
+  const params = after ? [after.last_received, after.device_id, after.recording_id, limit] : [limit];
+  return db.all<RetentionRow>(`${ROW} WHERE r.purge_state <> 'purged'${where} ORDER BY r.last_received, r.device_id, r.recording_id LIMIT ?`, params);
+}
+
+/** How many recordings are not yet purged (what a purge pass goes through). */
+export async function retentionCount(db: Db): Promise<number> {
+  return (await db.get<{ n: number }>("SELECT count(*) AS n FROM recordings WHERE purge_state <> 'purged'"))!.n;
+}
+
 /** One recording's retention facts. */
 export async function retentionRow(db: Db, device: string, recording: number): Promise<RetentionRow | undefined> {
   return db.get<RetentionRow>(`${ROW} WHERE r.device_id = ? AND r.recording_id = ?`, [device, recording]);
@@ -133,7 +148,12 @@ export async function purgeStateOf(db: Db, device: string, recording: number): P
   return (await db.get<{ purge_state: PurgeState }>("SELECT purge_state FROM recordings WHERE device_id = ? AND recording_id = ?", [device, recording]))?.purge_state;
 }
 
-/** Media paths of purged recordings (to remove any a crash left behind). */
-export async function purgedMediaPaths(db: Db): Promise<string[]> {
-  return (await db.all<{ media_path: string }>("SELECT media_path FROM recordings WHERE purge_state = 'purged'")).map((r) => r.media_path);
+/** One recording's tombstone. */
+export async function tombstoneOf(db: Db, device: string, recording: number): Promise<Tombstone | undefined> {
+  return db.get<Tombstone>("SELECT device_id, recording_id, seal_value, category, retain_until, marked_at, deleted_at, recording_leaf, deletion_leaf, bytes FROM tombstones WHERE device_id = ? AND recording_id = ?", [device, recording]);
+}
+
+/** A recording's media path, or undefined if there is no such recording. */
+export async function mediaPathOf(db: Db, device: string, recording: number): Promise<string | undefined> {
+  return (await db.get<{ media_path: string }>("SELECT media_path FROM recordings WHERE device_id = ? AND recording_id = ?", [device, recording]))?.media_path;
 }
