@@ -195,7 +195,9 @@ async function run(store: Store, config: GatewayConfig, args: string[], json: bo
     const recording = flag(args, "--recording");
     if (recording !== undefined && (!device || !/^[1-9][0-9]{0,9}$/.test(recording))) throw new UsageError("USAGE", "--recording N (a positive integer) goes with --device D");
     const scrubber = new Scrubber(store.db, store.media, store.registry, { alarms: new Alarms(store.db), audit: store.audit });
-    const r = await scrubber.run({ device, recording: recording === undefined ? undefined : Number(recording) });
+    const shown = progressReporter("scrub", "recordings");
+    const r = await scrubber.run({ device, recording: recording === undefined ? undefined : Number(recording), progress: shown.tick });
+    shown.end();
     const mib = r.bytes / 1048576;
     if (json) console.log(JSON.stringify(r, null, 1));
     else {

@@ -45,6 +45,8 @@ export interface ScrubOptions {
   stopped?: () => boolean;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Hears after each page of recordings how many of the total are gone through (checked or skipped). */
+  progress?: (done: number, total: number) => void;
 }
 
 export interface RecordingScrub {
@@ -159,8 +161,11 @@ export class Scrubber {
   }
 
   private async pass(opts: ScrubOptions, report: ScrubReport, t0: number, now: () => number, pace: ((n: number) => Promise<void>) | undefined, after: { device: string; recording: number } | null): Promise<ScrubReport> {
+    const only = { device: opts.device, recording: opts.recording };
+    const total = opts.progress ? await store.recordingsToScrub(this.db, only) : 0;
+    let done = 0;
     for (;;) {
-      const batch = await store.recordingsAfter(this.db, after, 200, { device: opts.device, recording: opts.recording });
+      const batch = await store.recordingsAfter(this.db, after, 200, only);
       if (!batch.length) break;
       for (const r of batch) {
         after = { device: r.device_id, recording: r.recording_id };
@@ -174,6 +179,9 @@ export class Scrubber {
         this.progress.bytes += res.bytes;
         if (res.findings.length) { report.damaged.push(res); this.progress.damaged++; }
       }
+      done += batch.length;
+      // Recordings stored since the count are gone through too: the total grows with them.
+      opts.progress?.(done, Math.max(done, total));
     }
     report.ms = now() - t0;
     return report;

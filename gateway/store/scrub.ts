@@ -69,6 +69,15 @@ export async function recordingsAfter(db: Db, after: { device: string; recording
   return db.all(`SELECT device_id, recording_id, total_bytes FROM recordings WHERE ${where.join(" AND ")} ORDER BY device_id, recording_id LIMIT ?`, params);
 }
 
+/** How many recordings a scrub of these goes through (those recordingsAfter pages through). */
+export async function recordingsToScrub(db: Db, only?: { device?: string; recording?: number }): Promise<number> {
+  const where = ["genesis IS NOT NULL", "purge_state <> 'purged'"];
+  const params: (string | number)[] = [];
+  if (only?.device !== undefined) { where.push("device_id = ?"); params.push(only.device); }
+  if (only?.recording !== undefined) { where.push("recording_id = ?"); params.push(only.recording); }
+  return (await db.get<{ n: number }>(`SELECT count(*) AS n FROM recordings WHERE ${where.join(" AND ")}`, params))!.n;
+}
+
 /** A recording's stored row and its chunks' headers, read at one moment (one transaction). */
 export async function readForScrub(db: Db, device: string, recording: number): Promise<{ rec: ScrubRecordingRow; chunks: ScrubChunkRow[] } | null> {
   return db.transaction(async () => {

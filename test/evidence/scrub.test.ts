@@ -79,9 +79,12 @@ afterAll(async () => {
 
 describe("scrub", () => {
   it("finds nothing to say about what is stored as the devices signed it", async () => {
-    const r = await gw.evidence.scrubber.run();
+    const progress: [number, number][] = [];
+    const r = await gw.evidence.scrubber.run({ progress: (done, total) => { progress.push([done, total]); } });
     expect(r).toMatchObject({ recordings: 4, chunks: 14, damaged: [] });
     expect(r.bytes).toBe(9000 + 4000 + 4000 + 2500);
+    // What `admin scrub` shows on stderr as it goes: recordings gone through, of how many.
+    expect(progress).toEqual([[4, 4]]);
   });
 
   it("refuses a device or a recording the station does not hold, saying so: a typo is not a clean scrub", async () => {
