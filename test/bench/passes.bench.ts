@@ -20,6 +20,8 @@ import { nodeSha256 as sha } from "../../protocol/sha256-node.js";
 import { MerkleBuilder, leafHash, treeHash } from "../../protocol/merkle.js";
 import { encodeLeaf } from "../../protocol/leaves.js";
 import { formatCheckpoint } from "../../protocol/note.js";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { verifyLog } from "../../gateway/evidence/verify-log.js";
 import { benchArgs } from "./args.js";
 import { onInterrupt } from "./interrupt.js";
 
@@ -29,7 +31,7 @@ const opts = benchArgs("bench:passes", "npm run bench:passes [-- OPTIONS]", "Tim
   purged: { kind: "number", default: 50000, integer: true, min: 0, help: "recordings already erased by retention (a tombstone each)" },
   due: { kind: "number", default: 300, integer: true, min: 0, help: "recordings marked for purge whose undelete window has passed (erased by the pass), and as many whose retention ended (marked by it)" },
   chunks: { kind: "number", default: 20, integer: true, min: 1, help: "chunk rows per recording" },
-  only: { kind: "string", default: "", help: "run only these passes, comma-separated (start, audit, log, purge)" },
+  only: { kind: "string", default: "", help: "run only these passes, comma-separated (start, audit, log, audit-gw, log-gw, purge)" },
   keep: { kind: "flag", help: "keep the data directory (its path is printed)" },
 });
 
@@ -156,6 +158,39 @@ try {
   pass("start", "start (open the store, station-key)", ["station-key"]);
   pass("audit", "admin audit verify", ["audit", "verify"]);
   pass("log", "admin log verify", ["log", "verify"]);
+  // In the gateway's own process (the API's /api/audit/verify, a timed pass): how long its event
+  // loop was held at most, and how long a write (an audit entry, as an admin's change or a
+  // commit would queue) waited behind the pass, one tried every 100 ms while it ran.
+  const inProcess = async (name: string, what: string, run: (s: Awaited<ReturnType<typeof openStore>>) => Promise<unknown>) => {
+    if (only && !only.has(name)) return;
+    const s = await openStore(config);
+    try {
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      let running = true;
+      let worst = 0;
+      let writes = 0;
+      const writer = (async () => {
+        while (running) {
+          const t = performance.now();
+          await s.audit.append({ actor: "bench", action: "bench.write", target: `w${writes++}` });
+          worst = Math.max(worst, performance.now() - t);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      const t = performance.now();
+      await run(s);
+      const ms = performance.now() - t;
+      running = false;
+      await writer;
+      loop.disable();
+      console.log(`  ${what.padEnd(34)} ${(ms / 1000).toFixed(1).padStart(6)} s  event loop held at most ${(loop.max / 1e6).toFixed(0)} ms; ${writes} writes meanwhile, the slowest ${worst.toFixed(0)} ms`);
+    } finally {
+      await s.db.close();
+    }
+  };
+  await inProcess("audit-gw", "audit verify in the gateway", (s) => s.audit.verify());
+  await inProcess("log-gw", "log verify in the gateway", (s) => verifyLog(s.db, s.identity));
   pass("purge", "admin purge", ["purge"]);
   if (opts.keep) console.log(`bench:passes: data directory kept: ${dir}`);
 } finally {
