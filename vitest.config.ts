@@ -10,7 +10,7 @@ const STORE_TESTS = [
   "test/gateway/model.test.ts", "test/gateway/audit.test.ts", "test/gateway/alarms.test.ts", "test/gateway/reports.test.ts",
   "test/gateway/ingest.test.ts", "test/gateway/commit.test.ts", "test/gateway/crash.test.ts", "test/gateway/restart.test.ts",
   "test/gateway/services.test.ts", "test/gateway/history.test.ts",
-  "test/evidence/retention.test.ts", "test/evidence/scrub.test.ts", "test/export/export.test.ts",
+  "test/evidence/retention.test.ts", "test/evidence/purge-pass.test.ts", "test/evidence/log-verify.test.ts", "test/evidence/scrub.test.ts", "test/export/export.test.ts",
   "test/cluster/fence.test.ts", "test/gateway/media-files.test.ts",
 ];
 // Without Debian's PostgreSQL the project keeps only its own file, whose tests say why they skip.
