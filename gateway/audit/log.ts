@@ -214,7 +214,8 @@ export class AuditLog {
     if (!Number.isSafeInteger(every) || every < 1) throw new RangeError(`checkpointEvery must be a positive integer, got ${every}`);
     const keyFile = join(dataDir, "audit.key");
     const anchorFile = join(dataDir, "audit.anchor");
-    const n = await store.auditCount(db);
+    // Whether the log has entries: its last one, from the key's end (a count would read them all).
+    const n = (await store.auditTail(db))?.seq ?? 0;
 
     let key: Buffer | null = null;
     if (existsSync(keyFile)) {

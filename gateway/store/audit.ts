@@ -5,10 +5,6 @@ import type { AuditEntryFields } from "../../protocol/audit-entry.js";
 export type AuditRowStored = AuditEntryFields & { hash: string };
 const COLUMNS = "seq, at, actor, action, target, reason, details, prev, hash";
 
-export async function auditCount(db: Db): Promise<number> {
-  return (await db.get<{ n: number }>("SELECT count(*) AS n FROM audit_log"))!.n;
-}
-
 export function auditTail(db: Db): Promise<{ seq: number; hash: string } | undefined> {
   return db.get<{ seq: number; hash: string }>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
 }

@@ -84,9 +84,13 @@ export interface CheckpointRow {
   at: number;
 }
 
-/** Leaves in the log. */
+/**
+ * Leaves in the log: one past the last index (leaves are appended at 0, 1, 2, ... and never
+ * removed). Read from the primary key's end, not counted: a count reads every leaf, 14 ms at a
+ * million, and every pass of the log (after each sealed recording) asks.
+ */
 export async function leafCount(db: Db): Promise<number> {
-  return (await db.get<{ n: number }>("SELECT count(*) AS n FROM tlog_leaves"))!.n;
+  return (await db.get<{ n: number }>("SELECT COALESCE(max(idx) + 1, 0) AS n FROM tlog_leaves"))!.n;
 }
 
 /** Append leaves at indexes from `first` on (call inside the transaction that read the count). */
