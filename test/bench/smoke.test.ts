@@ -55,6 +55,13 @@ describe("the benches, each at its smallest", { timeout: 300000 }, () => {
     expect(bench("scrub.bench.ts", "--mib", "1", "--devices", "2")).toMatch(/scrub \/ sha256sum: [\d.]+/);
   });
 
+  it("npm run bench:passes: a whole-store pass as the admin CLI and one in the gateway's process, to their verdicts", () => {
+    // One pass as the CLI (a process each: the others are the same path), one in the bench's process.
+    const text = bench("passes.bench.ts", "--audit", "300", "--recordings", "20", "--purged", "10", "--due", "3", "--chunks", "2", "--only", "audit,log-gw");
+    expect(text).toMatch(/admin audit verify +[\d.]+ s +\d+ MiB +exit 0 +audit log OK: 300 entries/);
+    expect(text).toMatch(/log verify in the gateway +[\d.]+ s +event loop held at most \d+ ms; \d+ writes meanwhile/);
+  });
+
   it("npm run bench:protocol: verification against raw SHA-256 at each size", () => {
     const rows = bench("protocol.bench.ts", "--mib", "1", "--rounds", "1").split("\n").filter((l) => /^\s*\d+ KiB /.test(l));
     expect(rows.length).toBe(4);
