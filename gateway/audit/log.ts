@@ -337,29 +337,35 @@ export class AuditLog {
     let expectSeq = 1;
     let prevHash = GENESIS_PREV;
     let lastSeq = 0;
-    for (let more = true; more;) {
-      const rows = await store.auditPage(this.db, lastSeq, page);
-      more = rows.length === page;
-      for (const r of rows) {
-        if (r.seq > end) { more = false; break; }
-        count++;
-        if (r.seq !== expectSeq) rowProblems.push({ code: "SEQ_GAP", seq: r.seq, detail: r.seq > expectSeq ? `entries ${expectSeq}..${r.seq - 1} are missing` : `expected seq ${expectSeq}` });
-        if (r.prev !== prevHash) rowProblems.push({ code: "CHAIN_BROKEN", seq: r.seq, detail: `prev ${String(r.prev)} does not match the preceding entry's hash ${prevHash}` });
-        const why = malformed(r);
-        if (why) rowProblems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: why });
-        else if (hashRow(r) !== r.hash) rowProblems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: "the stored entry does not hash to its recorded hash" });
-        while (next && next.count <= r.seq) {
-          judge(next, next.count === r.seq ? r.hash : undefined);
-          next = (await checkpoints!.next()).value ?? null;
+    try {
+      for (let more = true; more;) {
+        const rows = await store.auditPage(this.db, lastSeq, page);
+        more = rows.length === page;
+        for (const r of rows) {
+          if (r.seq > end) { more = false; break; }
+          count++;
+          if (r.seq !== expectSeq) rowProblems.push({ code: "SEQ_GAP", seq: r.seq, detail: r.seq > expectSeq ? `entries ${expectSeq}..${r.seq - 1} are missing` : `expected seq ${expectSeq}` });
+          if (r.prev !== prevHash) rowProblems.push({ code: "CHAIN_BROKEN", seq: r.seq, detail: `prev ${String(r.prev)} does not match the preceding entry's hash ${prevHash}` });
+          const why = malformed(r);
+          if (why) rowProblems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: why });
+          else if (hashRow(r) !== r.hash) rowProblems.push({ code: "HASH_MISMATCH", seq: r.seq, detail: "the stored entry does not hash to its recorded hash" });
+          while (next && next.count <= r.seq) {
+            judge(next, next.count === r.seq ? r.hash : undefined);
+            next = (await checkpoints!.next()).value ?? null;
+          }
+          expectSeq = r.seq + 1;
+          prevHash = r.hash;
+          lastSeq = r.seq;
         }
-        expectSeq = r.seq + 1;
-        prevHash = r.hash;
-        lastSeq = r.seq;
+        await opts.progress?.(count, end);
       }
-      await opts.progress?.(count, end);
+      for (; next; next = (await checkpoints!.next()).value ?? null) judge(next, undefined);
+    } finally {
+      // A pass stopped by an error closes the anchor file it was reading.
+      await checkpoints?.return(undefined);
     }
-    for (; next; next = (await checkpoints!.next()).value ?? null) judge(next, undefined);
 
+    // Assigned in judge(), which the compiler does not follow.
     const last = held as { c: AnchorLine; h: string | undefined } | null;
     if (last && last.h !== last.c.head) {
       const c = last.c;
