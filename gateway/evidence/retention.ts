@@ -71,8 +71,7 @@ export class Retention {
     private tlog: TransparencyLog,
     private audit: AuditLog,
     readonly policy: RetentionPolicy,
-    /** sync: brings the transparency log up to date (a recording's manifest is logged before it is erased). */
-    /** page: recordings read at a time by a pass (1000). */
+    /** sync: brings the transparency log up to date (a recording's manifest is logged before it is erased); page: recordings a pass reads at a time (1000). */
     private o: { alarms?: Alarms; log?: Logger; now?: () => number; sync?: () => Promise<unknown>; page?: number } = {},
   ) {
     if (!(policy.days >= 0) || !(policy.undeleteDays >= 0)) throw new RangeError("retention days must be non-negative");
