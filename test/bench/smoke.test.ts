@@ -51,6 +51,16 @@ describe("the benches, each at its smallest", { timeout: 300000 }, () => {
     expect(r.batches.n).toBeGreaterThan(0);
   });
 
+  it("npm run bench:aged: an aged store filled, the gateway started on it, every everyday read timed, in JSON", () => {
+    const json = join(out, "aged.json");
+    const text = bench("aged-store.bench.ts", "--devices", "2", "--days", "2", "--per-day", "2", "--chunks", "2", "--audit-per-day", "10", "--repeats", "1", "--json", json);
+    expect(text).toMatch(/^filled in [\d.]+ s: 8 recordings, 16 chunk rows/m);
+    expect(text).toMatch(/^clips page, admin, all +8 /m);
+    const figures = JSON.parse(readFileSync(json, "utf8"));
+    expect(figures.start.startMs).toBeGreaterThan(0);
+    expect(figures.reads.length).toBeGreaterThan(20);
+  });
+
   it("npm run bench:scrub: the scrub against sha256sum over stored media", () => {
     expect(bench("scrub.bench.ts", "--mib", "1", "--devices", "2")).toMatch(/scrub \/ sha256sum: [\d.]+/);
   });

@@ -1,0 +1,152 @@
+// npm run bench:aged [-- OPTIONS] (`--help` lists them with their defaults)
+//
+// A station after its retention period: does what its people read every day stay fast? The bench
+// fills a store with an aged station (by default 100 recorders, 180 days, 8 recordings of 15
+// minutes a recorder a day: 144,000 recordings; their chunk rows, 30 a recording here, 4.3 million;
+// a check-out and a return a recorder a day; cases with linked clips and their custody events;
+// 400 audit entries a day, hash-chained; alarms), written straight into its tables in big
+// transactions, with no media files. Then it starts the gateway on it, as `npm start` would, and
+// times every everyday read through the service layer the API, the console and the CLI call: the
+// clips page (all, one officer's, a week), a clip's page and its custody report, the reports, the
+// audit listing, alarms, devices, cases; each a few times, printing p50 and max and the rows it
+// gave. None of these reads touches a media file (a download and an export do; they are not timed
+// here). `--plans` prints the store's query plan of every statement each read sent, and flags
+// the full scans of big tables.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStore, startGateway } from "../../gateway/gateway.js";
+import type { Gateway } from "../../gateway/gateway.js";
+import { DEFAULTS } from "../../gateway/config.js";
+import type { GatewayConfig } from "../../gateway/config.js";
+import { createLogger } from "../../gateway/log.js";
+import { fillAgedStation, everydayReads } from "../helpers/aged-station.js";
+import { postgresMissing, startPostgres } from "../helpers/postgres.js";
+import type { PostgresServer } from "../helpers/postgres.js";
+import { catchReads, fullScans, planOf } from "../helpers/statements.js";
+import { benchArgs } from "./args.js";
+import { onInterrupt } from "./interrupt.js";
+
+const opts = benchArgs("bench:aged", "npm run bench:aged [-- OPTIONS]", "A station's store after its retention period, filled in bulk; then the gateway's start on it and\nevery everyday read, timed through the service layer (test/bench/aged-store.bench.ts says how).", {
+  devices: { kind: "number", default: 100, integer: true, min: 1, help: "recorders (body-worn), 4 officers on the roster for each" },
+  days: { kind: "number", default: 180, integer: true, min: 1, help: "days of history (the retention period)" },
+  "per-day": { kind: "number", default: 8, integer: true, min: 1, help: "recordings of 15 minutes a recorder a day" },
+  chunks: { kind: "number", default: 30, integer: true, min: 1, help: "chunk rows a recording (900 is 1 s chunks; the chunk's duration is 15 min / this)" },
+  "audit-per-day": { kind: "number", default: 400, integer: true, min: 0, help: "audit entries a day" },
+  "cases-per-day": { kind: "number", default: 10, integer: true, min: 0, help: "cases a day, 2 clips linked to each" },
+  repeats: { kind: "number", default: 5, integer: true, min: 1, help: "times each read is timed" },
+  db: { kind: "string", default: "sqlite", choices: ["sqlite", "postgres"], help: "the store: SQLite in the data directory, or PostgreSQL 15 started for the run" },
+  reads: { kind: "string", default: "", help: "time only the reads whose names contain one of these words (comma-separated), e.g. clips,audit" },
+  plans: { kind: "flag", help: "print each read's statements' query plans, flagging full scans of big tables" },
+  json: { kind: "string", default: "", help: "also write the figures to this file as JSON" },
+});
+
+const BIG = ["chunks", "recordings", "audit_log", "custody_events", "clip_links", "assignments", "alarms"];
+const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+const quantile = (xs: number[], q: number) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]; };
+
+interface ReadFigure { read: string; rows: number; p50Ms: number; maxMs: number; statements: number; fullScans: string[] }
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "evrec-aged-"));
+  let pg: PostgresServer | null = null;
+  let gw: Gateway | null = null;
+  const stop = async () => {
+    await gw?.close().catch(() => undefined);
+    await pg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const forget = onInterrupt(stop);
+  try {
+    let dbUrl = "";
+    if (opts.db === "postgres") {
+      const missing = postgresMissing();
+      if (missing) throw new Error(`bench:aged: PostgreSQL: ${missing}`);
+      pg = await startPostgres(onInterrupt);
+      dbUrl = await pg.createDatabase();
+    }
+    // No timed passes during the reads: no scrub, no purge, no log updates, no time beacons.
+    const config: GatewayConfig = { ...DEFAULTS, host: "127.0.0.1", mqttPort: 0, httpPort: 0, dataDir: dir, db: dbUrl, diskMinFreeMb: 1, beaconIntervalS: 0, scrubMibPerS: 0, purgeIntervalH: 0, logIntervalMs: 0 };
+    const now = Date.now();
+    console.log(`bench: ${opts.devices} recorders, ${opts.days} days, ${opts["per-day"]} recordings a recorder a day of ${opts.chunks} chunks, ${opts["audit-per-day"]} audit entries and ${opts["cases-per-day"]} cases a day; ${opts.db === "sqlite" ? "SQLite" : "PostgreSQL 15"}; node ${process.version}`);
+    const t0 = performance.now();
+    const store = await openStore(config);
+    const seed = await fillAgedStation(store.db, store.registry, now, { devices: opts.devices, days: opts.days, perDay: opts["per-day"], chunks: opts.chunks, auditPerDay: opts["audit-per-day"], casesPerDay: opts["cases-per-day"] });
+    await store.db.close();
+    const fillS = (performance.now() - t0) / 1000;
+    const f = seed.filled;
+    console.log(`filled in ${fmt(fillS, 1)} s: ${fmt(f.recordings)} recordings, ${fmt(f.chunks)} chunk rows, ${fmt(f.assignments)} check-outs, ${fmt(f.cases)} cases, ${fmt(f.links)} links and custody events, ${fmt(f.audit)} audit entries, ${fmt(f.alarms)} alarms, ${fmt(f.officers)} officers`);
+
+    // The start, as `npm start` makes it (migrations, key checks, the audit log, the first fleet
+    // check), then its resume passes (links left unchecked, tag links left unmade, alarms left
+    // unraised), which the gateway runs in the background.
+    const s0 = performance.now();
+    const o = await openStore(config);
+    const openMs = performance.now() - s0;
+    await o.db.close();
+    const s1 = performance.now();
+    gw = await startGateway(config, createLogger("silent"));
+    const startMs = performance.now() - s1;
+    const s2 = performance.now();
+    await gw.ingest.checkUncheckedLinks();
+    await gw.ingest.resumeTagLinks();
+    await gw.alarms.raiseUnraised();
+    const resumeMs = performance.now() - s2;
+    const s3 = performance.now();
+    await gw.checkDisk();
+    const fleetMs = performance.now() - s3;
+    console.log(`start: openStore (the CLI's) ${fmt(openMs)} ms; the gateway's start ${fmt(startMs)} ms; resume passes ${fmt(resumeMs)} ms; a fleet check (every 5 s) ${fmt(fleetMs)} ms`);
+
+    const only = opts.reads.split(",").map((w) => w.trim()).filter(Boolean);
+    const reads = everydayReads(gw.services, seed).filter(([name]) => !only.length || only.some((w) => name.includes(w)));
+    const figures: ReadFigure[] = [];
+    console.log("");
+    console.log("read                                          rows     p50 ms    max ms");
+    for (const [name, run] of reads) {
+      const times: number[] = [];
+      let rows = 0;
+      const c = catchReads(gw.db);
+      for (let i = 0; i < opts.repeats; i++) {
+        const t = performance.now();
+        const out = await run();
+        times.push(performance.now() - t);
+        rows = countOf(out);
+        if (i === 0) c.stop();
+      }
+      const scans: string[] = [];
+      for (const st of c.caught) {
+        const plan = await planOf(gw.db, st);
+        const found = fullScans(st, plan, BIG);
+        scans.push(...found);
+        if (opts.plans) {
+          console.log(`  ${st.sql.replace(/\s+/g, " ").slice(0, 160)}`);
+          for (const step of plan) console.log(`      ${found.includes(step) ? "FULL " : "     "}${step}`);
+        }
+      }
+      const fig = { read: name, rows, p50Ms: quantile(times, 0.5), maxMs: Math.max(...times), statements: c.caught.length, fullScans: [...new Set(scans)] };
+      figures.push(fig);
+      console.log(`${name.padEnd(42)} ${fmt(rows).padStart(7)} ${fmt(fig.p50Ms, 1).padStart(10)} ${fmt(fig.maxMs, 1).padStart(9)}${fig.fullScans.length ? "   full scan: " + fig.fullScans.join("; ") : ""}`);
+    }
+    if (opts.json) {
+      writeFileSync(opts.json, JSON.stringify({ db: opts.db, options: opts, filled: f, fillS, start: { openStoreMs: openMs, startMs, resumeMs, fleetCheckMs: fleetMs }, reads: figures }, null, 2));
+      console.log(`\nfigures written to ${opts.json}`);
+    }
+  } finally {
+    forget();
+    await stop();
+  }
+}
+
+/** How many rows a read gave: a list's length, a report's rows or cases, else 1. */
+function countOf(out: unknown): number {
+  if (Array.isArray(out)) return out.length;
+  if (out && typeof out === "object") {
+    for (const k of ["rows", "cases", "units"]) {
+      const v = (out as Record<string, unknown>)[k];
+      if (Array.isArray(v)) return v.length;
+    }
+  }
+  return 1;
+}
+
+await main();

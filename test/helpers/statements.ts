@@ -1,0 +1,70 @@
+// The statements a piece of the gateway sends to its store, caught on their way (the Db's own
+// object, so every part holding it is caught), and their query plans: what the aged-store bench
+// prints and the plan test holds, with no copy of the store's SQL.
+import type { Db, Params } from "../../gateway/store/db.js";
+
+export interface Caught { sql: string; params: Params }
+
+/** Catch the reads (`get`, `all`) sent to `db` until the returned stop() is called. */
+export function catchReads(db: Db): { caught: Caught[]; stop: () => void } {
+  const caught: Caught[] = [];
+  const target = db as unknown as Record<string, unknown>;
+  const originals: [string, unknown, boolean][] = [];
+  for (const name of ["get", "all"] as const) {
+    const own = Object.prototype.hasOwnProperty.call(target, name);
+    const fn = (db[name] as (sql: string, params?: Params) => Promise<unknown>).bind(db);
+    originals.push([name, target[name], own]);
+    target[name] = (sql: string, params: Params = []) => {
+      if (/^\s*(SELECT|WITH)\b/i.test(sql)) caught.push({ sql, params });
+      return fn(sql, params);
+    };
+  }
+  return {
+    caught,
+    stop: () => {
+      for (const [name, was, own] of originals) {
+        if (own) target[name] = was;
+        else delete target[name];
+      }
+    },
+  };
+}
+
+/** One statement's plan, a line per step (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN). */
+export async function planOf(db: Db, s: Caught): Promise<string[]> {
+  if (db.dialect === "sqlite") {
+    const rows = await db.all<{ detail: string }>("EXPLAIN QUERY PLAN " + s.sql, s.params);
+    return rows.map((r) => r.detail);
+  }
+  const rows = await db.all<{ "QUERY PLAN": string }>("EXPLAIN " + s.sql, s.params);
+  return rows.map((r) => r["QUERY PLAN"].trim());
+}
+
+const KEYWORDS = new Set(["WHERE", "JOIN", "LEFT", "INNER", "ON", "GROUP", "ORDER", "LIMIT", "USING", "CROSS", "NATURAL", "UNION", "AS"]);
+
+/** The tables a statement names after FROM and JOIN, by the name the plan shows (its alias, else its own). */
+export function tablesOf(sql: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of sql.matchAll(/\b(?:FROM|JOIN)\s+(\w+)(?:\s+(?:AS\s+)?(\w+))?/gi)) {
+    const alias = m[2] && !KEYWORDS.has(m[2].toUpperCase()) ? m[2] : m[1];
+    out.set(alias, m[1]);
+  }
+  return out;
+}
+
+/**
+ * The steps of a plan that read the whole of one of `tables`: SQLite's `SCAN t` (shown by the
+ * alias the statement gives it, if any) and PostgreSQL's `Seq Scan on t`. A statement with no
+ * WHERE that takes the first rows of a table in the order it is stored (an audit log's newest
+ * entries) reads only those: not counted.
+ */
+export function fullScans(s: Caught, plan: string[], tables: string[]): string[] {
+  const names = new Set(tables);
+  const byAlias = tablesOf(s.sql);
+  // The newest rows of a table in its own order, with no filter: the scan stops after LIMIT rows.
+  if (!/\bWHERE\b/i.test(s.sql) && /\bLIMIT\b/i.test(s.sql) && !plan.some((p) => /TEMP B-TREE|Sort/.test(p))) return [];
+  return plan.filter((step) => {
+    const m = /^SCAN (\w+)/.exec(step) ?? /Seq Scan on (\w+)/.exec(step);
+    return !!m && names.has(byAlias.get(m[1]) ?? m[1]);
+  });
+}
