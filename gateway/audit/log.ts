@@ -96,6 +96,8 @@ export interface AuditListQuery {
   target?: string;
   /** Entries at or after this time (ms since the epoch). */
   since?: number;
+  /** Entries before this time (ms since the epoch). */
+  until?: number;
   limit?: number;
 }
 

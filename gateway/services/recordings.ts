@@ -90,10 +90,9 @@ export class RecordingService {
     if (caller.role === "officer" && !caller.officerBadge) throw new GatewayError("NO_UNIT_SCOPE", `account ${caller.name} is tied to no officer`);
     if (caller.role === "officer" && officer !== undefined && officer !== caller.officerBadge) throw new GatewayError("NOT_YOUR_CLIP", "an officer lists only their own clips");
     if (caller.role === "admin" && officer !== undefined) await this.ctx.model.officer(officer);
-    const rows = await store.listRecordings(this.ctx.db, { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined, from, to });
+    const rows = await store.listRecordings(this.ctx.db, { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined, heldBy: officer, from, to });
     // A device the station never knew is a typo, not a device with nothing to show.
     if (device !== undefined && !rows.length && !(await deviceExists(this.ctx.db, device))) throw new GatewayError("UNKNOWN_DEVICE", `no device ${device} at this station (device list shows the station's devices)`);
-    const cases = await store.linkedCases(this.ctx.db);
     const out: RecordingListing[] = [];
     let seenInScope = false;
     for (const r of rows) {
@@ -104,7 +103,7 @@ export class RecordingService {
       out.push({
         device: r.device, recording: r.recording, verdict: verdictOf(r), final: r.final === 1, chunks: r.chunks, bytes: r.bytes, interrupted: r.interrupted === 1,
         deviceLost: r.deviceLost === 1, caseTag: r.caseTag, startMs: r.startMs, endMs: r.endMs, reasons: JSON.parse(r.reasons), storageState: r.storageState ?? "ok",
-        purgeState: r.purgeState ?? "kept", lastReceived: r.lastReceived, officer: r.officer, unit: r.unitId, cases: (cases.get(`${r.device}/${r.recording}`) ?? "").split(",").filter(Boolean),
+        purgeState: r.purgeState ?? "kept", lastReceived: r.lastReceived, officer: r.officer, unit: r.unitId, cases: (r.cases ?? "").split(",").filter(Boolean),
         ...stationTimes(r),
         endReason: endReasonOf(r.sealBlock),
       });
@@ -162,7 +161,7 @@ export class RecordingService {
     // The chunk timeline (pre-event and marker flags per chunk) and who and what the clip is linked to.
     const timeline = await store.chunkTimeline(this.ctx.db, device, recording);
     const officer = await this.ctx.model.clipOfficer(device, recording);
-    const cases = ((await store.linkedCases(this.ctx.db)).get(`${device}/${recording}`) ?? "").split(",").filter(Boolean);
+    const cases = await store.linkedCasesOf(this.ctx.db, device, recording);
     return { ...rest, endReason: endReasonOf(sealBlock), verdict: verdictOf(row), final: row.final === 1, interrupted: row.interrupted === 1, reasons: JSON.parse(row.reasons), storageState: row.storageState ?? "ok", timeline, officer: officer ? officer.badge : null, officerName: officer ? officer.name : null, cases, ...stationTimes(row) };
   }
 

@@ -19,13 +19,14 @@ export function auditPage(db: Db, afterSeq: number, limit: number): Promise<Audi
 }
 
 /** Rows matching every given filter, newest first. */
-export function auditQuery(db: Db, q: { actor?: string; action?: string; target?: string; since?: number; limit?: number }): Promise<AuditRowStored[]> {
+export function auditQuery(db: Db, q: { actor?: string; action?: string; target?: string; since?: number; until?: number; limit?: number }): Promise<AuditRowStored[]> {
   const where: string[] = [];
   const params: (string | number)[] = [];
   if (q.actor !== undefined) { where.push("actor = ?"); params.push(q.actor); }
   if (q.action !== undefined) { where.push("action = ?"); params.push(q.action); }
   if (q.target !== undefined) { where.push("target = ?"); params.push(q.target); }
   if (q.since !== undefined) { where.push("at >= ?"); params.push(q.since); }
+  if (q.until !== undefined) { where.push("at < ?"); params.push(q.until); }
   let sql = `SELECT ${COLUMNS} FROM audit_log` + (where.length ? " WHERE " + where.join(" AND ") : "") + " ORDER BY seq DESC";
   if (q.limit !== undefined) { sql += " LIMIT ?"; params.push(q.limit); }
   return db.all<AuditRowStored>(sql, params);

@@ -13,6 +13,8 @@ export interface RecordingListRow {
   device: string; recording: number; verdict: string; final: number; chunks: number; bytes: number; interrupted: number; deviceLost: number;
   caseTag: string | null; startMs: number | null; endMs: number | null; reasons: string; storageState: string | null; purgeState: string | null;
   firstReceived: number; lastReceived: number; clipAtMs: number | null; unitId: number | null; officer: string | null;
+  /** The numbers of the cases it is linked to now, comma-separated; null if none. */
+  cases: string | null;
   /** The seal block (its byte 3 says why the recording ended, R-SEAL-5); null while unsealed. */
   sealBlock: Uint8Array | null;
 }
@@ -27,12 +29,19 @@ export const RECORDING_UNIT = `COALESCE(${unitAt(CLIP_AT)}, d.unit_id)`;
 /**
  * Recordings with what scoping needs: the officer who wore the device at the clip's start and the
  * clip's unit (that officer's, else the device's). Filters: one device; only one officer's clips;
- * clips whose time (station time at its start, as the officer's is found) is in [from, to).
+ * only clips of devices an officer ever held (`heldBy`: every clip a listing could name that
+ * officer on, and others); clips whose time (station time at its start, as the officer's is
+ * found) is in [from, to). An officer's filters read only the recordings of the devices they held.
  */
-export function listRecordings(db: Db, q: { device?: string; officerBadge?: string; from?: number; to?: number } = {}): Promise<RecordingListRow[]> {
+export function listRecordings(db: Db, q: { device?: string; officerBadge?: string; heldBy?: string; from?: number; to?: number } = {}): Promise<RecordingListRow[]> {
   const where: string[] = [];
   const params: (string | number)[] = [];
   if (q.device !== undefined) { where.push("r.device_id = ?"); params.push(q.device); }
+  for (const badge of new Set([q.officerBadge, q.heldBy])) {
+    if (badge === undefined) continue;
+    where.push("r.device_id IN (SELECT a.device_id FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE o.badge = ?)");
+    params.push(badge);
+  }
   if (q.from !== undefined) { where.push(`${CLIP_AT} >= ?`); params.push(q.from); }
   if (q.to !== undefined) { where.push(`${CLIP_AT} < ?`); params.push(q.to); }
   if (q.officerBadge !== undefined) {
@@ -43,15 +52,16 @@ export function listRecordings(db: Db, q: { device?: string; officerBadge?: stri
     `SELECT r.device_id AS device, r.recording_id AS recording, r.verdict, r.final, r.linked_seq AS chunks, r.total_bytes AS bytes, r.interrupted,
        r.device_lost AS "deviceLost", r.case_tag AS "caseTag", r.start_ms AS "startMs", r.end_ms AS "endMs", r.reasons, r.storage_state AS "storageState",
        r.purge_state AS "purgeState", r.first_received AS "firstReceived", r.last_received AS "lastReceived", r.clip_at_ms AS "clipAtMs", r.seal_block AS "sealBlock",
-       ${RECORDING_UNIT} AS "unitId", COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer
+       ${RECORDING_UNIT} AS "unitId", COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer,
+       (SELECT string_agg(c.number, ',') FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL) AS cases
      FROM recordings r JOIN devices d ON d.id = r.device_id${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
 }
 
-/** Cases each recording is linked to now (comma-separated numbers), by recording. */
-export async function linkedCases(db: Db): Promise<Map<string, string>> {
-  const rows = await db.all<{ device_id: string; recording_id: number; cases: string }>(
-    "SELECT l.device_id, l.recording_id, string_agg(c.number, ',') AS cases FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.unlinked_at IS NULL GROUP BY l.device_id, l.recording_id");
-  return new Map(rows.map((r) => [`${r.device_id}/${r.recording_id}`, r.cases]));
+/** The numbers of the cases one recording is linked to now. */
+export async function linkedCasesOf(db: Db, deviceId: string, recordingId: number): Promise<string[]> {
+  const rows = await db.all<{ number: string }>(
+    "SELECT c.number FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = ? AND l.recording_id = ? AND l.unlinked_at IS NULL ORDER BY l.at, l.id", [deviceId, recordingId]);
+  return rows.map((r) => r.number);
 }
 
 export interface RecordingDetailRow {

@@ -92,6 +92,12 @@ export const INGEST_MIGRATIONS: MigrationSet = {
     // the few rows waiting.
     `ALTER TABLE recordings ADD COLUMN tag_link_pending INTEGER;
      CREATE INDEX recordings_tag_link_pending ON recordings (device_id, recording_id) WHERE tag_link_pending IS NOT NULL;`,
+    // The reads of a station after months of recordings (docs/SCALE.md, "The station after 180
+    // days"): clips by their time in the station's clock (the clips page's period, as
+    // listRecordings writes it) and by their start (statistics, case suggestions), found without
+    // reading every recording. Both are written once a recording, when its start is stored.
+    `CREATE INDEX recordings_clip_at ON recordings ((COALESCE(clip_at_ms, start_ms)));
+     CREATE INDEX recordings_start ON recordings (start_ms);`,
   ],
 };
 
