@@ -90,7 +90,7 @@ export class RecordingService {
     if (caller.role === "officer" && !caller.officerBadge) throw new GatewayError("NO_UNIT_SCOPE", `account ${caller.name} is tied to no officer`);
     if (caller.role === "officer" && officer !== undefined && officer !== caller.officerBadge) throw new GatewayError("NOT_YOUR_CLIP", "an officer lists only their own clips");
     if (caller.role === "admin" && officer !== undefined) await this.ctx.model.officer(officer);
-    const rows = await store.listRecordings(this.ctx.db, { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined, heldBy: officer, from, to });
+    const rows = await store.listRecordings(this.ctx.db, { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined, heldBy: officer, units: scope ? [...scope] : undefined, from, to });
     // A device the station never knew is a typo, not a device with nothing to show.
     if (device !== undefined && !rows.length && !(await deviceExists(this.ctx.db, device))) throw new GatewayError("UNKNOWN_DEVICE", `no device ${device} at this station (device list shows the station's devices)`);
     const out: RecordingListing[] = [];

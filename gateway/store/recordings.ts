@@ -30,10 +30,12 @@ export const RECORDING_UNIT = `COALESCE(${unitAt(CLIP_AT)}, d.unit_id)`;
  * Recordings with what scoping needs: the officer who wore the device at the clip's start and the
  * clip's unit (that officer's, else the device's). Filters: one device; only one officer's clips;
  * only clips of devices an officer ever held (`heldBy`: every clip a listing could name that
- * officer on, and others); clips whose time (station time at its start, as the officer's is
- * found) is in [from, to). An officer's filters read only the recordings of the devices they held.
+ * officer on, and others); only clips of devices issued to one of `units` or ever held by an
+ * officer of one (every clip whose unit is one of them, and others); clips whose time (station
+ * time at its start, as the officer's is found) is in [from, to). These filters read only the
+ * recordings of the devices they name.
  */
-export function listRecordings(db: Db, q: { device?: string; officerBadge?: string; heldBy?: string; from?: number; to?: number } = {}): Promise<RecordingListRow[]> {
+export function listRecordings(db: Db, q: { device?: string; officerBadge?: string; heldBy?: string; units?: number[]; from?: number; to?: number } = {}): Promise<RecordingListRow[]> {
   const where: string[] = [];
   const params: (string | number)[] = [];
   if (q.device !== undefined) { where.push("r.device_id = ?"); params.push(q.device); }
@@ -41,6 +43,11 @@ export function listRecordings(db: Db, q: { device?: string; officerBadge?: stri
     if (badge === undefined) continue;
     where.push("r.device_id IN (SELECT a.device_id FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE o.badge = ?)");
     params.push(badge);
+  }
+  if (q.units !== undefined) {
+    const list = q.units.map(() => "?").join(", ") || "NULL";
+    where.push(`r.device_id IN (SELECT id FROM devices WHERE unit_id IN (${list}) UNION SELECT a.device_id FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE o.unit_id IN (${list}))`);
+    params.push(...q.units, ...q.units);
   }
   if (q.from !== undefined) { where.push(`${CLIP_AT} >= ?`); params.push(q.from); }
   if (q.to !== undefined) { where.push(`${CLIP_AT} < ?`); params.push(q.to); }
