@@ -46,7 +46,7 @@ export function casesAround(db: Db, unitId: number, start: number, end: number, 
 export function clipsOverlapping(db: Db, caseId: number, start: number, end: number): Promise<{ device_id: string; recording_id: number }[]> {
   return db.all(
     `SELECT r.device_id, r.recording_id FROM recordings r
-     WHERE r.start_ms IS NOT NULL AND r.start_ms <= ? AND MAX(r.start_ms, COALESCE(r.end_ms, r.last_time_ms)) >= ?
+     WHERE r.start_ms IS NOT NULL AND r.start_ms <= ? AND (r.start_ms >= ? OR COALESCE(r.end_ms, r.last_time_ms) >= ?)
        AND NOT EXISTS (SELECT 1 FROM clip_links l WHERE l.case_id = ? AND l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL)
-     ORDER BY r.start_ms, r.device_id, r.recording_id`, [end, start, caseId]);
+     ORDER BY r.start_ms, r.device_id, r.recording_id`, [end, start, start, caseId]);
 }

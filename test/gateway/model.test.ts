@@ -259,6 +259,11 @@ describe("clips and cases", () => {
     expect((await model.suggestions("BWC-01", 1)).map((s) => s.case.number)).toEqual(["B-own-long", "C-county", "A-own-short", "D-city"]);
     await model.link("BWC-01", 1, "B-own-long", "supervisor:zhang", "on site together");
     expect((await model.suggestions("BWC-01", 1)).map((s) => s.case.number)).toEqual(["C-county", "A-own-short", "D-city"]);
+    // And the other way, a case's clips: one that started before the window and ran into it, not one
+    // that started after it ended, nor one already linked.
+    await recording("BWC-01", 2, t + 100 * m, t + 110 * m);
+    expect((await model.clipsForCase("A-own-short")).map((c) => c.recording)).toEqual([1]);
+    expect(await model.clipsForCase("B-own-long")).toEqual([]);
   });
 
   it("suggests cases for a fixed device by its unit and room", async () => {
