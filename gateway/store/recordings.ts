@@ -27,6 +27,15 @@ const CLIP_AT = "COALESCE(r.clip_at_ms, r.start_ms)";
 export const RECORDING_UNIT = `COALESCE(${unitAt(CLIP_AT)}, d.unit_id)`;
 
 /**
+ * SQL: the devices issued to one of `n` units or ever held by an officer of one (bind the units
+ * twice): those of every recording whose unit (RECORDING_UNIT) is one of them, and a few more.
+ */
+export function devicesOfUnitsSql(n: number): string {
+  const list = Array.from({ length: n }, () => "?").join(", ") || "NULL";
+  return `SELECT id FROM devices WHERE unit_id IN (${list}) UNION SELECT a.device_id FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE o.unit_id IN (${list})`;
+}
+
+/**
  * Recordings with what scoping needs: the officer who wore the device at the clip's start and the
  * clip's unit (that officer's, else the device's). Filters: one device; only one officer's clips;
  * only clips of devices an officer ever held (`heldBy`: every clip a listing could name that
@@ -45,8 +54,7 @@ export function listRecordings(db: Db, q: { device?: string; officerBadge?: stri
     params.push(badge);
   }
   if (q.units !== undefined) {
-    const list = q.units.map(() => "?").join(", ") || "NULL";
-    where.push(`r.device_id IN (SELECT id FROM devices WHERE unit_id IN (${list}) UNION SELECT a.device_id FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE o.unit_id IN (${list}))`);
+    where.push(`r.device_id IN (${devicesOfUnitsSql(q.units.length)})`);
     params.push(...q.units, ...q.units);
   }
   if (q.from !== undefined) { where.push(`${CLIP_AT} >= ?`); params.push(q.from); }

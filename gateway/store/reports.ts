@@ -1,6 +1,6 @@
 // What the reports read: rosters, fleets, clips linked to cases and their chunks, statistics rows.
 import type { Db } from "./db.js";
-import { RECORDING_UNIT } from "./recordings.js";
+import { RECORDING_UNIT, devicesOfUnitsSql } from "./recordings.js";
 import { assignmentInForceSql } from "./assignments.js";
 
 export function unitsForReport(db: Db): Promise<{ id: number; parent_id: number | null; name: string; level: string; fleet_ratio: number | null }[]> {
@@ -46,15 +46,19 @@ export function verifiedChunksOfCase(db: Db, caseId: number): Promise<{ device_i
      WHERE l.case_id = ? AND l.unlinked_at IS NULL AND r.verdict = 'verified' AND r.linked_seq > 0`, [caseId]);
 }
 
-/** Recordings counted by verdict: the station's, or (`units`) those whose unit, as a listing gives it, is one of these. */
+/**
+ * Recordings counted by verdict: the station's, or (`units`) those whose unit, as a listing gives
+ * it, is one of these (read among the recordings of those units' devices only).
+ */
 export function verdictCounts(db: Db, units?: number[]): Promise<{ total: number; verified: number | null; incomplete: number | null; failed: number | null; empty: number | null; final_incomplete: number | null; interrupted: number | null } | undefined> {
-  const scoped = units === undefined ? "" : ` JOIN devices d ON d.id = r.device_id WHERE ${RECORDING_UNIT} IN (${units.map(() => "?").join(", ") || "NULL"})`;
+  const scoped = units === undefined ? ""
+    : ` JOIN devices d ON d.id = r.device_id WHERE r.device_id IN (${devicesOfUnitsSql(units.length)}) AND ${RECORDING_UNIT} IN (${units.map(() => "?").join(", ") || "NULL"})`;
   return db.get(
     `SELECT COUNT(*) AS total,
        SUM(CASE WHEN verdict = 'verified' AND linked_seq > 0 THEN 1 ELSE 0 END) AS verified, SUM(CASE WHEN verdict = 'incomplete' THEN 1 ELSE 0 END) AS incomplete,
        SUM(CASE WHEN verdict = 'failed' THEN 1 ELSE 0 END) AS failed, SUM(CASE WHEN verdict = 'verified' AND linked_seq = 0 THEN 1 ELSE 0 END) AS empty,
        SUM(CASE WHEN verdict = 'incomplete' AND final = 1 THEN 1 ELSE 0 END) AS final_incomplete, SUM(CASE WHEN interrupted = 1 THEN 1 ELSE 0 END) AS interrupted
-     FROM recordings r${scoped}`, units ?? []);
+     FROM recordings r${scoped}`, units ? [...units, ...units, ...units] : []);
 }
 
 export interface StatisticsSourceRow {

@@ -18,12 +18,12 @@ import { catchReads, fullScans, planOf } from "../helpers/statements.js";
 
 const BIG = ["chunks", "recordings", "audit_log", "custody_events", "clip_links", "assignments"];
 // What these reads answer is a part of the store: a few clips, a period, one record, one person's.
-// (The station's whole clips page, the integrity counts and the lists of cases or alarms answer with, or
+// (The station's whole clips page, its integrity counts and the lists of cases or alarms answer with, or
 // count, every row: they read every row.)
 const FOUND_BY_INDEX = [
   "clips page, supervisor, all of the subtree", "clips page, supervisor, one officer", "clips page, supervisor, one week", "clips page, officer, own", "clips page, one device",
   "clip page (view)", "clip custody report", "clip link suggestions",
-  "statistics, a month by unit", "statistics, a month by officer",
+  "integrity report, supervisor", "statistics, a month by unit", "statistics, a month by officer",
   "audit list (latest 50)", "audit list, one actor", "audit list, one target", "audit list, a day", "account's custody entries",
 ];
 const AUDIT_PER_DAY = 4000;
