@@ -2,7 +2,7 @@
 // a period or one record finds its rows through an index, never by reading every recording,
 // chunk, link, check-out or audit entry. Checked on the store's own query plans (SQLite's
 // EXPLAIN QUERY PLAN; the gateway never runs ANALYZE, so a small store's plans are a big one's) of
-// the statements the services send, caught on their way, so no SQL is written twice. The figures
+// the statements each read sends, caught on their way, so no SQL is written twice. The figures
 // on a big store: npm run bench:aged, docs/SCALE.md.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +14,7 @@ import { DEFAULTS } from "../../gateway/config.js";
 import { createLogger } from "../../gateway/log.js";
 import { DAY, everydayReads, fillAgedStation } from "../helpers/aged-station.js";
 import type { AgedStation } from "../helpers/aged-station.js";
-import { catchReads, fullScans, planOf } from "../helpers/statements.js";
+import { fullScans, planOf, readsOf } from "../helpers/statements.js";
 
 const BIG = ["chunks", "recordings", "audit_log", "custody_events", "clip_links", "assignments"];
 // What these reads answer is a part of the store: a few clips, a period, one record, one person's.
@@ -57,15 +57,10 @@ describe("a station's everyday reads on a store grown old", () => {
   it.each(FOUND_BY_INDEX)("%s reads no big table whole", async (name) => {
     const read = everydayReads(gw!.services, station).find(([n]) => n === name)!;
     expect(read, name).toBeDefined();
-    const caught = catchReads(gw!.db);
-    try {
-      await read[1]();
-    } finally {
-      caught.stop();
-    }
-    expect(caught.caught.length).toBeGreaterThan(0);
+    const { caught } = await readsOf(gw!.db, read[1]);
+    expect(caught.length).toBeGreaterThan(0);
     const scans: string[] = [];
-    for (const st of caught.caught) {
+    for (const st of caught) {
       for (const step of fullScans(st, await planOf(gw!.db, st), BIG)) scans.push(`${step} in: ${st.sql.replace(/\s+/g, " ")}`);
     }
     expect(scans).toEqual([]);

@@ -1,33 +1,37 @@
 // The statements a piece of the gateway sends to its store, caught on their way (the Db's own
 // object, so every part holding it is caught), and their query plans: what the aged-store bench
 // prints and the plan test holds, with no copy of the store's SQL.
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Db, Params } from "../../gateway/store/db.js";
 
 export interface Caught { sql: string; params: Params }
 
-/** Catch the reads (`get`, `all`) sent to `db` until the returned stop() is called. */
-export function catchReads(db: Db): { caught: Caught[]; stop: () => void } {
+/**
+ * Run `fn` and catch the reads (`get`, `all`) it sends to `db`, and only its: what the gateway's
+ * timers send meanwhile (its fleet checks) is not caught.
+ */
+export async function readsOf<T>(db: Db, fn: () => Promise<T>): Promise<{ result: T; caught: Caught[] }> {
   const caught: Caught[] = [];
+  const mine = new AsyncLocalStorage<Caught[]>();
   const target = db as unknown as Record<string, unknown>;
   const originals: [string, unknown, boolean][] = [];
   for (const name of ["get", "all"] as const) {
     const own = Object.prototype.hasOwnProperty.call(target, name);
-    const fn = (db[name] as (sql: string, params?: Params) => Promise<unknown>).bind(db);
+    const send = (db[name] as (sql: string, params?: Params) => Promise<unknown>).bind(db);
     originals.push([name, target[name], own]);
     target[name] = (sql: string, params: Params = []) => {
-      if (/^\s*(SELECT|WITH)\b/i.test(sql)) caught.push({ sql, params });
-      return fn(sql, params);
+      if (mine.getStore() === caught && /^\s*(SELECT|WITH)\b/i.test(sql)) caught.push({ sql, params });
+      return send(sql, params);
     };
   }
-  return {
-    caught,
-    stop: () => {
-      for (const [name, was, own] of originals) {
-        if (own) target[name] = was;
-        else delete target[name];
-      }
-    },
-  };
+  try {
+    return { result: await mine.run(caught, fn), caught };
+  } finally {
+    for (const [name, was, own] of originals) {
+      if (own) target[name] = was;
+      else delete target[name];
+    }
+  }
 }
 
 /** One statement's plan, a line per step (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN). */
