@@ -12,7 +12,7 @@
 // gave. None of these reads touches a media file (a download and an export do; they are not timed
 // here). `--plans` prints the store's query plan of every statement each read sent, and flags
 // the full scans of big tables.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore, startGateway } from "../../gateway/gateway.js";
@@ -75,7 +75,8 @@ async function main() {
     await store.db.close();
     const fillS = (performance.now() - t0) / 1000;
     const f = seed.filled;
-    console.log(`filled in ${fmt(fillS, 1)} s: ${fmt(f.recordings)} recordings, ${fmt(f.chunks)} chunk rows, ${fmt(f.assignments)} check-outs, ${fmt(f.cases)} cases, ${fmt(f.links)} links and custody events, ${fmt(f.audit)} audit entries, ${fmt(f.alarms)} alarms, ${fmt(f.officers)} officers`);
+    const bytes = opts.db === "sqlite" ? ["gateway.db", "gateway.db-wal"].reduce((n, f) => n + (existsSync(join(dir, f)) ? statSync(join(dir, f)).size : 0), 0) : null;
+    console.log(`filled in ${fmt(fillS, 1)} s${bytes === null ? "" : ` (${fmt(bytes / 1048576)} MiB of SQLite)`}: ${fmt(f.recordings)} recordings, ${fmt(f.chunks)} chunk rows, ${fmt(f.assignments)} check-outs, ${fmt(f.cases)} cases, ${fmt(f.links)} links and custody events, ${fmt(f.audit)} audit entries, ${fmt(f.alarms)} alarms, ${fmt(f.officers)} officers`);
 
     // The start, as `npm start` makes it (migrations, key checks, the audit log, the first fleet
     // check), then its resume passes (links left unchecked, tag links left unmade, alarms left
@@ -128,7 +129,7 @@ async function main() {
       console.log(`${name.padEnd(42)} ${fmt(rows).padStart(7)} ${fmt(fig.p50Ms, 1).padStart(10)} ${fmt(fig.maxMs, 1).padStart(9)}${fig.fullScans.length ? "   full scan: " + fig.fullScans.join("; ") : ""}`);
     }
     if (opts.json) {
-      writeFileSync(opts.json, JSON.stringify({ db: opts.db, options: opts, filled: f, fillS, start: { openStoreMs: openMs, startMs, resumeMs, fleetCheckMs: fleetMs }, reads: figures }, null, 2));
+      writeFileSync(opts.json, JSON.stringify({ db: opts.db, options: opts, filled: f, fillS, storeBytes: bytes, start: { openStoreMs: openMs, startMs, resumeMs, fleetCheckMs: fleetMs }, reads: figures }, null, 2));
       console.log(`\nfigures written to ${opts.json}`);
     }
   } finally {
