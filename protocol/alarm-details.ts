@@ -2,6 +2,7 @@
 // English or in Chinese. The station stores the key and values beside the English words (the log
 // and the API's `detail` keep those); an alarm raised before, or raised with words only, has no key
 // and is shown in the words it was stored with.
+import { fillIn } from "./text.js";
 
 /** A value in an alarm's words: text, a number, an instant (in the station's time), or a word of the table below. */
 export type AlarmArg = string | number | { time: number } | { word: AlarmWord };
@@ -46,10 +47,5 @@ export function isAlarmSaid(v: unknown): v is AlarmSaid {
  */
 export function alarmText(said: AlarmSaid, lang: "en" | "zh", time: (ms: number) => string = (ms) => new Date(ms).toISOString()): string {
   const i = lang === "en" ? 0 : 1;
-  return ALARM_DETAILS[said.key][i].replace(/\{(\w+)\}/g, (_, k: string) => {
-    const v = said.args[k];
-    if (v === undefined) return "";
-    if (typeof v === "object") return "time" in v ? time(v.time) : Object.hasOwn(WORDS, v.word) ? WORDS[v.word][i] : String(v.word);
-    return String(v);
-  });
+  return fillIn<Exclude<AlarmArg, string | number>>(ALARM_DETAILS[said.key][i], said.args, (v) => ("time" in v ? time(v.time) : Object.hasOwn(WORDS, v.word) ? WORDS[v.word][i] : String(v.word)));
 }

@@ -38,3 +38,16 @@ export function reasonProblem(v: unknown): { code: "REASON_REQUIRED" | "BAD_INPU
   if (bad) return { code: "BAD_INPUT", why: `takes a reason of printable text, over lines if need be: this one holds a control character (${bad})` };
   return null;
 }
+
+/**
+ * A message's words filled in: each `{name}` of `template` becomes its value in `args` (a string
+ * or number as it is; another value as `other` says it; nothing when absent). One way for every
+ * catalogue said in two languages (the alarms' details, the verifier's findings).
+ */
+export function fillIn<T>(template: string, args: Readonly<Record<string, string | number | T>> | undefined, other: (v: T) => string): string {
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => {
+    const v = args?.[k];
+    if (v === undefined) return "";
+    return typeof v === "string" || typeof v === "number" ? String(v) : other(v);
+  });
+}

@@ -4,6 +4,7 @@
 // The errors of the protocol's parsers and checks (their codes) have their Chinese here too; a
 // library's own words (the ZIP reader's, the JSON parser's) are quoted as they are, marked so.
 import { formatTime } from "../protocol/time.js";
+import { fillIn } from "../protocol/text.js";
 
 export type Lang = "en" | "zh-CN";
 
@@ -153,10 +154,5 @@ export function cause(e: unknown): Message {
 
 export function render(m: Message, r: Reader): string {
   const t: string = MESSAGES[m.key][r.lang === "en" ? 0 : 1];
-  return t.replace(/\{(\w+)\}/g, (_, k: string) => {
-    const v = m.args?.[k];
-    if (v === undefined) return "";
-    if (typeof v === "object") return "time" in v ? formatTime(v.time, r.timeZone) : render(v, r);
-    return String(v);
-  });
+  return fillIn<Exclude<Arg, string | number>>(t, m.args, (v) => ("time" in v ? formatTime(v.time, r.timeZone) : render(v, r)));
 }
