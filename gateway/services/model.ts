@@ -231,19 +231,9 @@ export class ModelService {
   async caseSuggestions(caller: Caller): Promise<{ case: string; clips: CaseClipSuggestion[] }[]> {
     requireRole(caller, ["admin", "supervisor"], "suggesting clips for cases");
     const scope = await this.ctx.scope(caller);
-    const out: { case: string; clips: CaseClipSuggestion[] }[] = [];
-    let count = 0;
-    for (const k of await this.m.listCases()) {
-      if (scope && !scope.has(k.unitId)) continue;
-      const clips: CaseClipSuggestion[] = [];
-      for (const c of await this.m.clipsForCase(k.number)) {
-        const unit = await this.m.clipUnit(c.device, c.recording);
-        if (scope && (unit === null || !scope.has(unit))) continue;
-        clips.push(c);
-      }
-      if (clips.length) out.push({ case: k.number, clips });
-      count += clips.length;
-    }
+    // A case's clips are of its unit or below it, so in the caller's scope whenever the case is.
+    const out = (await this.m.clipsForCases(scope ?? undefined)).map((x) => ({ case: x.case.number, clips: x.clips }));
+    const count = out.reduce((n, x) => n + x.clips.length, 0);
     await this.ctx.noteRead(caller, { action: "case.suggestions", details: { count, scope: scope ? [...scope] : "station" } });
     return out;
   }

@@ -40,13 +40,49 @@ export function casesAround(db: Db, unitId: number, start: number, end: number, 
 }
 
 /**
- * Recordings whose time (start to end, or to the last chunk while open) overlaps [start, end] and
- * that are not linked to the case: the clips that could be suggested for it, by start.
+ * The longest a clip has run (start to end, or to its last chunk while open), ms, 0 if none: how
+ * far before a window a clip overlapping it can have started. One pass over the recordings.
  */
-export function clipsOverlapping(db: Db, caseId: number, start: number, end: number): Promise<{ device_id: string; recording_id: number }[]> {
-  return db.all(
-    `SELECT r.device_id, r.recording_id FROM recordings r
-     WHERE r.start_ms IS NOT NULL AND r.start_ms <= ? AND (r.start_ms >= ? OR COALESCE(r.end_ms, r.last_time_ms) >= ?)
-       AND NOT EXISTS (SELECT 1 FROM clip_links l WHERE l.case_id = ? AND l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL)
-     ORDER BY r.start_ms, r.device_id, r.recording_id`, [end, start, start, caseId]);
+export async function longestClipMs(db: Db): Promise<number> {
+  const r = await db.get<{ d: number | null }>("SELECT MAX(COALESCE(end_ms, last_time_ms) - start_ms) AS d FROM recordings WHERE start_ms IS NOT NULL");
+  return Math.max(0, Number(r?.d ?? 0));
+}
+
+/** A case and a clip whose time overlaps its window, with what weighing the clip for it needs. */
+export interface CaseClipRow {
+  case_id: number; device_id: string; recording_id: number; start_ms: number; end_ms: number | null; last_time_ms: number;
+  clip_at_ms: number | null; case_tag: string | null; seal_case_tag: string | null;
+  kind: string; device_unit: number | null; device_room: string | null;
+  /** The check-out in force when the clip started: its room, its officer's unit and badge. */
+  assigned_room: string | null; officer_unit: number | null; badge: string | null;
+}
+
+/**
+ * For the cases of some units (all, or one case), the clips not linked to them whose time (start
+ * to end, or to the last chunk while open) overlaps their window, with the clip's device and the
+ * check-out in force when it started; by case (window start, number), then clip start. One
+ * statement: each case's clips are found by `recordings_start`, from `longestMs` before its window
+ * (longestClipMs) to its end.
+ */
+export function clipsAroundCases(db: Db, which: { unitIds?: number[]; caseId?: number }, longestMs: number): Promise<CaseClipRow[]> {
+  const at = "COALESCE(r.clip_at_ms, r.start_ms)";
+  const where: string[] = [];
+  const params: (number | string)[] = [longestMs];
+  if (which.caseId !== undefined) { where.push("c.id = ?"); params.push(which.caseId); }
+  if (which.unitIds !== undefined) {
+    if (!which.unitIds.length) return Promise.resolve([]);
+    where.push(`c.unit_id IN (${which.unitIds.map(() => "?").join(", ")})`);
+    params.push(...which.unitIds);
+  }
+  return db.all<CaseClipRow>(
+    `SELECT c.id AS case_id, r.device_id, r.recording_id, r.start_ms, r.end_ms, r.last_time_ms, r.clip_at_ms, r.case_tag, r.seal_case_tag,
+            d.kind, d.unit_id AS device_unit, d.room AS device_room, a.room AS assigned_room, o.unit_id AS officer_unit, o.badge
+     FROM cases c
+     JOIN recordings r ON r.start_ms >= c.window_start - ? AND r.start_ms <= c.window_end
+       AND (r.start_ms >= c.window_start OR COALESCE(r.end_ms, r.last_time_ms) >= c.window_start)
+     JOIN devices d ON d.id = r.device_id
+     LEFT JOIN assignments a ON a.device_id = r.device_id AND a.checked_out_at <= ${at} AND (a.returned_at IS NULL OR a.returned_at > ${at})
+     LEFT JOIN officers o ON o.id = a.officer_id
+     WHERE ${where.length ? where.join(" AND ") + " AND " : ""}NOT EXISTS (SELECT 1 FROM clip_links l WHERE l.case_id = c.id AND l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL)
+     ORDER BY c.window_start, c.number, r.start_ms, r.device_id, r.recording_id`, params);
 }

@@ -81,4 +81,30 @@ describe("a station's everyday reads on a store grown old", () => {
     expect(mine).toEqual(all.filter((r) => r.officer === station.badge));
     expect(all.some((r) => r.cases.length > 0)).toBe(true);
   });
+
+  it("suggests every case's clips in a few statements, however many cases and clips, as each clip's own suggestions name them", async () => {
+    const admin = { name: "admin", role: "admin" as const, officerBadge: null };
+    const services = gw!.services;
+    // Cases over days of clips, in the clip's unit and the one above it (the fill's cases hold only their linked clips).
+    const clip = (await services.recordings.list(admin, { device: station.clip.device })).find((r) => r.recording === station.clip.recording)!;
+    const above = (await services.model.listUnits(admin)).find((u) => u.id === clip.unit)!.parentId!;
+    for (const [number, unitId] of [["S-own", clip.unit!], ["S-above", above]] as const) {
+      await services.model.addCase(admin, { number, unitId, category: "inspection", activityKind: "on_site_inspection", windowStart: clip.startMs! - 2 * DAY, windowEnd: clip.startMs! + 2 * DAY });
+    }
+    const { result, caught } = await readsOf(gw!.db, () => services.model.caseSuggestions(admin));
+    // (it sent some ten statements for each clip it weighed, for every case: 137 s at 180 days)
+    expect(caught.length).toBeLessThanOrEqual(6);
+    expect(result.length).toBeGreaterThan(0);
+    // The same answer as weighing each clip: a clip is offered for a case when the case is among
+    // the clip's own suggestions, with the same reasons.
+    const fromClips = new Map<string, string[]>();
+    for (const clip of await services.recordings.list(admin)) {
+      for (const s of await services.model.suggestions(admin, clip.device, clip.recording)) {
+        const line = `${clip.device}/${clip.recording} tag ${s.tagMatch} room ${s.roomMatch} overlap ${s.overlapMs} distance ${s.unitDistance}`;
+        fromClips.set(s.case.number, [...(fromClips.get(s.case.number) ?? []), line]);
+      }
+    }
+    const fromCases = new Map(result.map((x) => [x.case, x.clips.map((c) => `${c.device}/${c.recording} tag ${c.tagMatch} room ${c.roomMatch} overlap ${c.overlapMs} distance ${c.unitDistance}`).sort()]));
+    expect(fromCases).toEqual(new Map([...fromClips].map(([k, v]) => [k, v.sort()])));
+  });
 });
