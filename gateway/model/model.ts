@@ -759,37 +759,21 @@ export class Model {
   /** The clips `clipsAroundCases` finds for these cases, weighed as `suggestions` weighs a clip's cases. */
   private async weighClips(kases: CaseRow[], which: { unitIds?: number[]; caseId?: number }, limit: number): Promise<{ case: Case; clips: CaseClipSuggestion[] }[]> {
     if (!kases.length) return [];
-    const parent = new Map((await units.listUnits(this.db)).map((u) => [u.id, u.parent_id]));
-    // Steps up the unit tree from a clip's unit to a case's, or -1 if the case's unit is not above it.
-    const distance = (from: number, to: number): number => {
-      let d = 0;
-      for (let u: number | null | undefined = from; u !== null && u !== undefined && d <= parent.size; u = parent.get(u), d++) if (u === to) return d;
-      return -1;
-    };
     const caseOf = new Map(kases.map((k) => [k.id, k]));
     const byCase = new Map<number, CaseClipSuggestion[]>();
-    const seen = new Set<string>();
     for (const r of await cases.clipsAroundCases(this.db, which, await cases.longestClipMs(this.db))) {
-      // one check-out is in force at a time; should two be, the first stands, as assignmentAt's
-      const key = `${r.case_id}/${r.device_id}/${r.recording_id}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
       const kase = caseOf.get(r.case_id);
       const list = byCase.get(r.case_id) ?? [];
       if (!kase || list.length >= limit) continue;
       const start = r.start_ms;
       const end = Math.max(start, r.end_ms ?? (r.last_time_ms >= 0 ? r.last_time_ms : start));
       if (kase.window_start > end || kase.window_end < start) continue;
-      const unitId = r.kind === "body" ? (r.officer_unit ?? r.device_unit) : r.device_unit;
-      if (unitId === null) continue;
-      const unitDistance = distance(unitId, kase.unit_id);
-      if (unitDistance < 0) continue;
       const room = r.kind === "body" ? null : r.assigned_room || r.device_room;
       const tag = r.seal_case_tag || r.case_tag || null;
       list.push({
         device: r.device_id, recording: r.recording_id, startMs: r.clip_at_ms ?? r.start_ms, endMs: r.end_ms, officer: r.badge,
         tagMatch: tag !== null && tag === kase.number, roomMatch: room !== null && kase.room === room,
-        overlapMs: Math.max(0, Math.min(end, kase.window_end) - Math.max(start, kase.window_start)), unitDistance,
+        overlapMs: Math.max(0, Math.min(end, kase.window_end) - Math.max(start, kase.window_start)), unitDistance: r.distance,
       });
       byCase.set(r.case_id, list);
     }

@@ -51,18 +51,21 @@ export async function longestClipMs(db: Db): Promise<number> {
 /** A case and a clip whose time overlaps its window, with what weighing the clip for it needs. */
 export interface CaseClipRow {
   case_id: number; device_id: string; recording_id: number; start_ms: number; end_ms: number | null; last_time_ms: number;
-  clip_at_ms: number | null; case_tag: string | null; seal_case_tag: string | null;
-  kind: string; device_unit: number | null; device_room: string | null;
-  /** The check-out in force when the clip started: its room, its officer's unit and badge. */
-  assigned_room: string | null; officer_unit: number | null; badge: string | null;
+  clip_at_ms: number | null; case_tag: string | null; seal_case_tag: string | null; kind: string; device_room: string | null;
+  /** The check-out in force when the clip started: its room and its officer's badge. */
+  assigned_room: string | null; badge: string | null;
+  /** Steps up the unit tree from the clip's unit to the case's. */
+  distance: number;
 }
 
 /**
  * For the cases of some units (all, or one case), the clips not linked to them whose time (start
- * to end, or to the last chunk while open) overlaps their window, with the clip's device and the
- * check-out in force when it started; by case (window start, number), then clip start. One
- * statement: each case's clips are found by `recordings_start`, from `longestMs` before its window
- * (longestClipMs) to its end.
+ * to end, or to the last chunk while open) overlaps their window and whose unit (the officer's who
+ * wore a body-worn device when it started, else the device's) is the case's unit or below it,
+ * with the check-out in force when the clip started; by case (window start, number), then clip
+ * start. One statement: each case's clips are found by `recordings_start`, from `longestMs`
+ * before its window (longestClipMs) to its end, and each clip's check-out as the device's latest
+ * before its start (check-outs of a device never overlap).
  */
 export function clipsAroundCases(db: Db, which: { unitIds?: number[]; caseId?: number }, longestMs: number): Promise<CaseClipRow[]> {
   const at = "COALESCE(r.clip_at_ms, r.start_ms)";
@@ -75,14 +78,17 @@ export function clipsAroundCases(db: Db, which: { unitIds?: number[]; caseId?: n
     params.push(...which.unitIds);
   }
   return db.all<CaseClipRow>(
-    `SELECT c.id AS case_id, r.device_id, r.recording_id, r.start_ms, r.end_ms, r.last_time_ms, r.clip_at_ms, r.case_tag, r.seal_case_tag,
-            d.kind, d.unit_id AS device_unit, d.room AS device_room, a.room AS assigned_room, o.unit_id AS officer_unit, o.badge
+    `WITH RECURSIVE up(unit_id, above, distance) AS (SELECT id, id, 0 FROM units UNION ALL SELECT up.unit_id, u.parent_id, up.distance + 1 FROM up JOIN units u ON u.id = up.above WHERE u.parent_id IS NOT NULL)
+     SELECT c.id AS case_id, r.device_id, r.recording_id, r.start_ms, r.end_ms, r.last_time_ms, r.clip_at_ms, r.case_tag, r.seal_case_tag,
+            d.kind, d.room AS device_room, a.room AS assigned_room, o.badge, up.distance
      FROM cases c
      JOIN recordings r ON r.start_ms >= c.window_start - ? AND r.start_ms <= c.window_end
        AND (r.start_ms >= c.window_start OR COALESCE(r.end_ms, r.last_time_ms) >= c.window_start)
      JOIN devices d ON d.id = r.device_id
-     LEFT JOIN assignments a ON a.device_id = r.device_id AND a.checked_out_at <= ${at} AND (a.returned_at IS NULL OR a.returned_at > ${at})
+     LEFT JOIN assignments a ON a.id = (SELECT l.id FROM assignments l WHERE l.device_id = r.device_id AND l.checked_out_at <= ${at} ORDER BY l.checked_out_at DESC, l.id DESC LIMIT 1)
+       AND (a.returned_at IS NULL OR a.returned_at > ${at})
      LEFT JOIN officers o ON o.id = a.officer_id
+     JOIN up ON up.unit_id = CASE WHEN d.kind = 'body' THEN COALESCE(o.unit_id, d.unit_id) ELSE d.unit_id END AND up.above = c.unit_id
      WHERE ${where.length ? where.join(" AND ") + " AND " : ""}NOT EXISTS (SELECT 1 FROM clip_links l WHERE l.case_id = c.id AND l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL)
      ORDER BY c.window_start, c.number, r.start_ms, r.device_id, r.recording_id`, params);
 }
