@@ -756,6 +756,7 @@ export class Ingest {
       chunks.push({ seq: l.seq, header: l.ref.header, tag: l.ref.tag, chain: l.chain, flags: l.ref.flags, timeMs: l.ref.timeMs, durationMs: l.ref.durationMs, length: l.ref.payload.length, offset: r.offset });
       media.push({ path: r.mediaPath, offset: r.offset, bytes: l.ref.payload });
       r.offset += l.ref.payload.length;
+      r.mediaMs += l.ref.durationMs;
     }
     let start: store.RecordingCommit["start"];
     const flags: string[] = [];
@@ -785,7 +786,7 @@ export class Ingest {
     const c: store.RecordingCommit = {
       device: r.device, recording: r.recording, mediaPath: r.mediaPath, at: now, deviceLost: false, create: creates, start, chunks, seal, timeFlag: flags[0],
       state: {
-        linkedSeq: rep.linkedSeq, lastChain, totalBytes: rep.totalBytes, lastTimeMs: lastLinked ? lastLinked.timeMs : -1, endMs: rep.lastTimeMs,
+        linkedSeq: rep.linkedSeq, lastChain, totalBytes: rep.totalBytes, lastTimeMs: lastLinked ? lastLinked.timeMs : -1, mediaMs: r.mediaMs, endMs: rep.lastTimeMs,
         verdict: rep.verdict, final: rep.final, reasons: rep.reasons, lost: rep.lost, prevChecked: rep.prevChecked,
       },
     };

@@ -48,6 +48,8 @@ export class RecordingIngest {
   readonly history: InflightHistory;
   /** Bytes of media handed to the committer: the next chunk's offset. */
   offset: number;
+  /** The durations of the chunks handed to the committer, summed: the recording's media time (its row's media_ms). */
+  mediaMs: number;
   /** Committed: every seq 1..stored is on the disk. */
   stored: number;
   /** Committed: every seq 1..settled is on the disk or recorded as lost on the device (R-VER-10). */
@@ -90,6 +92,7 @@ export class RecordingIngest {
     this.verifier = new RecordingVerifier<LinkRef>({ sha, deviceId: device, recordingId: recording, k1, prevSeal: resume ? undefined : prevSeal, history: this.history, resume });
     wipe(k1);
     this.offset = row ? row.total_bytes : 0;
+    this.mediaMs = row ? row.media_ms : 0;
     this.settled = row ? row.linked_seq : 0;
     this.stored = storedBelow(this.settled, lost);
     this.startStored = !!(row && row.genesis);

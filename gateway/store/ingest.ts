@@ -12,6 +12,7 @@ export interface RecordingRow {
   last_chain: Buffer | null;
   total_bytes: number;
   last_time_ms: number;
+  media_ms: number;
   seal_block: Buffer | null;
   seal_tag: Buffer | null;
   seal_case_tag: string | null;
@@ -24,7 +25,7 @@ export interface RecordingRow {
 
 export async function loadRecording(db: Db, device: string, recording: number): Promise<RecordingRow | undefined> {
   return db.get<RecordingRow>(
-    "SELECT genesis, c0, linked_seq, last_chain, total_bytes, last_time_ms, seal_block, seal_tag, seal_case_tag, media_path, reasons, final, lost, prev_checked FROM recordings WHERE device_id = ? AND recording_id = ?",
+    "SELECT genesis, c0, linked_seq, last_chain, total_bytes, last_time_ms, media_ms, seal_block, seal_tag, seal_case_tag, media_path, reasons, final, lost, prev_checked FROM recordings WHERE device_id = ? AND recording_id = ?",
     [device, recording]);
 }
 
@@ -150,6 +151,8 @@ export interface RecordingState {
   lastChain: Uint8Array | null;
   totalBytes: number;
   lastTimeMs: number;
+  /** The sum of the stored chunks' durations, these included (the statistics' media time). */
+  mediaMs: number;
   endMs: number;
   verdict: string;
   final: boolean;
@@ -232,15 +235,15 @@ export function recordingStatements(cs: RecordingCommit[]): Stmt[] {
     const params: Params = [];
     for (const c of part) {
       const s = c.state;
-      params.push(c.device, c.recording, s.linkedSeq, s.lastChain!, s.totalBytes, s.lastTimeMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at, c.timeFlag || null);
+      params.push(c.device, c.recording, s.linkedSeq, s.lastChain!, s.totalBytes, s.lastTimeMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at, c.timeFlag || null, s.mediaMs);
     }
     out.push({
       sql: `UPDATE recordings SET linked_seq = v.column3, last_chain = v.column4, total_bytes = v.column5,
          last_time_ms = CASE WHEN v.column6 >= 0 THEN v.column6 ELSE recordings.last_time_ms END,
          end_ms = CASE WHEN v.column7 >= 0 THEN v.column7 ELSE recordings.end_ms END,
          verdict = v.column8, final = v.column9, reasons = v.column10, lost = v.column11, prev_checked = v.column12, last_received = v.column13,
-         time_flag = COALESCE(recordings.time_flag, v.column14)
-       FROM (VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}) AS v
+         time_flag = COALESCE(recordings.time_flag, v.column14), media_ms = v.column15
+       FROM (VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}) AS v
        WHERE recordings.device_id = v.column1 AND recordings.recording_id = v.column2`,
       params,
     });
@@ -251,7 +254,7 @@ export function recordingStatements(cs: RecordingCommit[]): Stmt[] {
 /** recordingStatements as the group commit's `together` takes it: one function for every recording's share. */
 export const recordingsTogether = (items: unknown[]): Stmt[] => recordingStatements(items as RecordingCommit[]);
 
-/** Rows per statement when recordings are written together (14 parameters each at most). */
+/** Rows per statement when recordings are written together (15 parameters each at most). */
 const ROWS_TOGETHER = 200;
 /** Chunk rows per INSERT when recordings are written together: 12,000 parameters, within both engines' limits. */
 const CHUNKS_TOGETHER = 1000;
@@ -290,10 +293,10 @@ function updateState(out: Stmt[], c: RecordingCommit): void {
   out.push({
     sql: `UPDATE recordings SET linked_seq = ?, last_chain = COALESCE(?, last_chain), total_bytes = ?, last_time_ms = CASE WHEN ? >= 0 THEN ? ELSE last_time_ms END,
        end_ms = CASE WHEN ? >= 0 THEN ? ELSE end_ms END, verdict = ?, final = ?, reasons = ?, lost = ?, prev_checked = ?, last_received = ?,
-       time_flag = COALESCE(time_flag, ?)${st ? ", genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ?, beacon_sent_ms = ?" : ""}${se ? ", seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?" : ""}${(st && st.caseTag) || (se && se.caseTag) ? ", tag_link_pending = COALESCE(tag_link_pending, 0) + 1" : ""}
+       time_flag = COALESCE(time_flag, ?), media_ms = ?${st ? ", genesis = ?, c0 = ?, case_tag = ?, start_ms = ?, pre_event_ms = ?, clip_at_ms = ?, beacon_sent_ms = ?" : ""}${se ? ", seal_block = ?, seal_tag = ?, seal_case_tag = ?, seal_value = ?, interrupted = ?" : ""}${(st && st.caseTag) || (se && se.caseTag) ? ", tag_link_pending = COALESCE(tag_link_pending, 0) + 1" : ""}
      WHERE device_id = ? AND recording_id = ?`,
     params: [s.linkedSeq, s.lastChain, s.totalBytes, s.lastTimeMs, s.lastTimeMs, s.endMs, s.endMs, s.verdict, s.final ? 1 : 0, JSON.stringify(s.reasons), JSON.stringify(s.lost), s.prevChecked ? 1 : 0, c.at,
-      c.timeFlag || null,
+      c.timeFlag || null, s.mediaMs,
       ...(st ? [st.genesis, st.c0, st.caseTag, st.startMs, st.preEventMs, st.clipAtMs, st.beaconSentMs] : []),
       ...(se ? [se.block, se.tag, se.caseTag, se.value, se.interrupted ? 1 : 0] : []),
       c.device, c.recording],

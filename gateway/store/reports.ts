@@ -66,11 +66,11 @@ export interface StatisticsSourceRow {
   badge: string | null; officer_name: string | null; unit_id: number | null; unit_name: string | null;
 }
 
-/** Clips starting in [from, to) with their media time, officer at the start and unit. */
+/** Clips starting in [from, to) with their media time (the sum of their chunks' durations, kept with the row), officer at the start and unit. */
 export function statisticsRows(db: Db, from: number, to: number): Promise<StatisticsSourceRow[]> {
   return db.all<StatisticsSourceRow>(
     `SELECT r.device_id, CASE WHEN r.verdict = 'verified' AND r.linked_seq = 0 THEN 'empty' ELSE r.verdict END AS verdict, r.end_ms, r.last_received,
-       (SELECT COALESCE(SUM(k.duration_ms), 0) FROM chunks k WHERE k.device_id = r.device_id AND k.recording_id = r.recording_id) AS media_ms,
+       r.media_ms,
        o.badge, o.name AS officer_name, u.id AS unit_id, u.name AS unit_name
      FROM recordings r JOIN devices d ON d.id = r.device_id
      LEFT JOIN assignments a ON a.device_id = r.device_id AND a.officer_id IS NOT NULL AND ${assignmentInForceSql("a", "r.start_ms")}

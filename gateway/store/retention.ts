@@ -107,9 +107,14 @@ export async function setPurgeState(db: Db, device: string, recording: number, s
   await db.run("UPDATE recordings SET purge_state = ?, purge_due_at = ? WHERE device_id = ? AND recording_id = ?", [state, dueAt, device, recording]);
 }
 
-/** Remove a recording's chunk rows (its media file is removed by the caller after the commit). */
+/**
+ * Remove a recording's chunk rows (its media file is removed by the caller after the commit), and
+ * the media time they summed to: none is stored any more.
+ */
 export async function deleteChunks(db: Db, device: string, recording: number): Promise<number> {
-  return (await db.run("DELETE FROM chunks WHERE device_id = ? AND recording_id = ?", [device, recording])).changes;
+  const n = (await db.run("DELETE FROM chunks WHERE device_id = ? AND recording_id = ?", [device, recording])).changes;
+  await db.run("UPDATE recordings SET media_ms = 0 WHERE device_id = ? AND recording_id = ?", [device, recording]);
+  return n;
 }
 
 export interface Tombstone {

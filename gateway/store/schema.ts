@@ -98,6 +98,11 @@ export const INGEST_MIGRATIONS: MigrationSet = {
     // reading every recording. Both are written once a recording, when its start is stored.
     `CREATE INDEX recordings_clip_at ON recordings ((COALESCE(clip_at_ms, start_ms)));
      CREATE INDEX recordings_start ON recordings (start_ms);`,
+    // A clip's media time, the sum of its stored chunks' durations (what the statistics count),
+    // kept with the recording by the commit's own update of its row, so a month's statistics read
+    // no chunk row; filled here for the recordings already stored.
+    `ALTER TABLE recordings ADD COLUMN media_ms INTEGER NOT NULL DEFAULT 0;
+     UPDATE recordings SET media_ms = COALESCE((SELECT SUM(k.duration_ms) FROM chunks k WHERE k.device_id = recordings.device_id AND k.recording_id = recordings.recording_id), 0);`,
   ],
 };
 

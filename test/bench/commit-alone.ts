@@ -71,7 +71,7 @@ function commitOf(r: Rec, payload: Uint8Array, at: number): Work {
     device: r.device, recording: r.recording, mediaPath: `${r.device}/${r.recording}.media`, at, deviceLost: false, create: seq === 1,
     start: seq === 1 ? { genesis: randomBytes(96), c0: randomBytes(32), caseTag: "", startMs: at, preEventMs: 0, clipAtMs: at, beaconSentMs: null } : undefined,
     chunks: [{ seq, header: randomBytes(128), tag: randomBytes(32), chain: randomBytes(32), flags: 0, timeMs: at, durationMs: 1000, length: payload.length, offset: r.offset }],
-    state: { linkedSeq: seq, lastChain: randomBytes(32), totalBytes: r.offset + payload.length, lastTimeMs: at, endMs: -1, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: true },
+    state: { linkedSeq: seq, lastChain: randomBytes(32), totalBytes: r.offset + payload.length, lastTimeMs: at, mediaMs: seq * 1000, endMs: -1, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: true },
   };
   const media = [{ path: c.mediaPath, offset: r.offset, bytes: payload }];
   r.offset += payload.length;

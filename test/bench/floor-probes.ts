@@ -58,7 +58,7 @@ export async function rowCpuUs(tmp: string, recordings: number, per: number, bat
       device: `dev-${r}`, recording: 1, mediaPath: `dev-${r}/1.media`, at, deviceLost: false, create: from === 1,
       start: from === 1 ? { genesis: randomBytes(96), c0: randomBytes(32), caseTag: "", startMs: at, preEventMs: 0, clipAtMs: at, beaconSentMs: null } : undefined,
       chunks: Array.from({ length: n }, (_, i) => ({ seq: from + i, header: randomBytes(HEADER_LEN), tag: randomBytes(32), chain: randomBytes(32), flags: 0, timeMs: at + (from + i) * 1000, durationMs: 1000, length: 4096, offset: (from + i - 1) * 4096 })),
-      state: { linkedSeq: from + n - 1, lastChain: randomBytes(32), totalBytes: (from + n - 1) * 4096, lastTimeMs: at + (from + n - 1) * 1000, endMs: -1, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: true },
+      state: { linkedSeq: from + n - 1, lastChain: randomBytes(32), totalBytes: (from + n - 1) * 4096, lastTimeMs: at + (from + n - 1) * 1000, mediaMs: (from + n - 1) * 1000, endMs: -1, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: true },
     });
     for (let r = 0; r < recordings; r++) await insertDevice(db, { id: `dev-${r}`, kind: "body", rootEnc: randomBytes(48), chipSerial: null, createdAt: at });
     // The recordings' rows exist first (their creation is a recording's, not a chunk's, cost).

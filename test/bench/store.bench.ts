@@ -42,7 +42,7 @@ function item(device: string, recording: number, seq: number, at: number): Recor
     device, recording, mediaPath: `${device}/${recording}.media`, at, deviceLost: false, create: seq === 1,
     start: seq === 1 ? { genesis: randomBytes(96), c0: randomBytes(32), caseTag: "", startMs: at, preEventMs: 0, clipAtMs: at, beaconSentMs: null } : undefined,
     chunks: [{ seq, header: randomBytes(128), tag: randomBytes(32), chain: randomBytes(32), flags: 0, timeMs: at + seq * 1000, durationMs: 1000, length: 16384, offset: (seq - 1) * 16384 }],
-    state: { linkedSeq: seq, lastChain: randomBytes(32), totalBytes: seq * 16384, lastTimeMs: at + seq * 1000, endMs: -1, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: true },
+    state: { linkedSeq: seq, lastChain: randomBytes(32), totalBytes: seq * 16384, lastTimeMs: at + seq * 1000, mediaMs: seq * 1000, endMs: -1, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: true },
   };
 }
 

@@ -60,7 +60,7 @@ describe("fencing tokens between two workers of one partition", () => {
   const row = (device: string, recording: number, seq: number) => ({
     device, recording, mediaPath: `${device}/${recording}.media`, at: Date.now(), deviceLost: false, create: true,
     chunks: [{ seq, header: randomBytes(64), tag: randomBytes(16), chain: randomBytes(32), flags: 0, timeMs: seq * 1000, durationMs: 1000, length: 4, offset: (seq - 1) * 4 }],
-    state: { linkedSeq: seq, lastChain: null, totalBytes: seq * 4, lastTimeMs: seq * 1000, endMs: seq * 1000, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: false },
+    state: { linkedSeq: seq, lastChain: null, totalBytes: seq * 4, lastTimeMs: seq * 1000, mediaMs: seq * 1000, endMs: seq * 1000, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: false },
   });
   const work = (device: string, recording: number, seq: number) => {
     const c = row(device, recording, seq);

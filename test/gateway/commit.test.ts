@@ -53,7 +53,7 @@ function share(device: string, r: number, from: number, to: number, create: bool
     device, recording: r, mediaPath: `${device}/${r}.media`, at, deviceLost: false, create,
     start: create ? { genesis: randomBytes(96), c0: randomBytes(32), caseTag: "", startMs: at, preEventMs: 0, clipAtMs: at, beaconSentMs: null } : undefined,
     chunks,
-    state: { linkedSeq: to, lastChain: chunks[chunks.length - 1].chain, totalBytes: to * 64, lastTimeMs: at + to * 512, endMs: -1, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: true },
+    state: { linkedSeq: to, lastChain: chunks[chunks.length - 1].chain, totalBytes: to * 64, lastTimeMs: at + to * 512, mediaMs: to * 512, endMs: -1, verdict: "incomplete", final: false, reasons: [], lost: [], prevChecked: true },
   };
 }
 

@@ -178,6 +178,12 @@ describe("gateway ingest over MQTT", () => {
     const n = await gw.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM chunks WHERE device_id = ?", ["BWC-0102"]);
     expect(n!.n).toBe(2);
     expect(gw.ingest.stats.duplicates).toBeGreaterThanOrEqual(1);
+    // Its media time (what the statistics count) is its two chunks' durations, the resent one once,
+    // across the reconnection.
+    const times = await gw.db.get<{ media_ms: number; summed: number }>(
+      "SELECT r.media_ms, (SELECT SUM(k.duration_ms) FROM chunks k WHERE k.device_id = r.device_id AND k.recording_id = r.recording_id) AS summed FROM recordings r WHERE r.device_id = ? AND r.recording_id = 1", ["BWC-0102"]);
+    expect(Number(times!.summed)).toBeGreaterThan(0);
+    expect(Number(times!.media_ms)).toBe(Number(times!.summed));
     await d.end();
   });
 

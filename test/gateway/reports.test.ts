@@ -143,7 +143,8 @@ async function clip(deviceId: string, recordingId: number, from: number, to: num
     [deviceId, recordingId, from, to, verdict, `${deviceId}/${recordingId}`, to, to + 30 * S, seal]);
   let seq = 1;
   // A stored recording says how many chunks it holds (a sealed one with none is empty, not verified).
-  await db.run("UPDATE recordings SET linked_seq = ? WHERE device_id = ? AND recording_id = ?", [Math.ceil((to - from) / (10 * S)), deviceId, recordingId]);
+  // and its media time, the sum of its chunks' durations, which ingest's commit keeps with the row
+  await db.run("UPDATE recordings SET linked_seq = ?, media_ms = ? WHERE device_id = ? AND recording_id = ?", [Math.ceil((to - from) / (10 * S)), to - from, deviceId, recordingId]);
   for (let t = from; t < to; t += 10 * S) {
     await db.run("INSERT INTO chunks (device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, 0, 0, ?)",
       [deviceId, recordingId, seq++, Buffer.alloc(1), Buffer.alloc(1), Buffer.alloc(1), t, Math.min(10 * S, to - t), to]);
@@ -302,6 +303,24 @@ describe("integrity and statistics", () => {
     const byUnit = await statistics(db, { from: W, to: W + 3600 * S, by: "unit" });
     expect(byUnit).toMatchObject([{ key: u.id, label: "Brigade", recordings: 4, hours: 180 / 3600 }]);
     expect(await statistics(db, { from: W + 1, to: W + 100 * S, by: "unit" })).toEqual([]);
+  });
+
+  it("counts a clip stored before its media time was kept with it as the sum of the chunks it holds, a lost one left out", async () => {
+    // A store at the step before the media time was kept, holding a clip of 10 s chunks whose third never came.
+    await db.close();
+    db = await openTestDb(join(dir, "older.db"));
+    await migrate(db, [{ ...INGEST_MIGRATIONS, steps: INGEST_MIGRATIONS.steps.slice(0, -1) }, MODEL_MIGRATIONS]);
+    model = new Model(db);
+    const u = await model.addUnit("Brigade", "agency");
+    const [a] = await devices(u, 1);
+    await db.run("INSERT INTO recordings (device_id, recording_id, start_ms, end_ms, verdict, final, interrupted, media_path, first_received, last_received, linked_seq) VALUES (?, 1, ?, ?, 'incomplete', 1, 0, ?, ?, ?, 4)",
+      [a, W, W + 40 * S, `${a}/1`, W, W + 40 * S]);
+    for (const seq of [1, 2, 4]) {
+      await db.run("INSERT INTO chunks (device_id, recording_id, seq, header, tag, chain, flags, time_ms, duration_ms, length, media_offset, received_at) VALUES (?, 1, ?, ?, ?, ?, 0, ?, ?, 0, 0, ?)",
+        [a, seq, Buffer.alloc(1), Buffer.alloc(1), Buffer.alloc(1), W + (seq - 1) * 10 * S, 10 * S, W + 40 * S]);
+    }
+    await migrate(db, [INGEST_MIGRATIONS, MODEL_MIGRATIONS]);
+    expect(await statistics(db, { from: W, to: W + 3600 * S, by: "unit" })).toMatchObject([{ key: u.id, recordings: 1, hours: 30 / 3600 }]);
   });
 
   it("gives the FULL cases' coverage per unit and per officer: covered time over window time, a unit with an unrecorded case at 0 %", async () => {

@@ -95,7 +95,7 @@ export async function fillAgedStation(db: Db, registry: { add(id: string, o: { r
   const headers = pool(HEADER_LEN), hashes = pool(32), geneses = pool(GENESIS_LEN), seals = pool(SEAL_LEN).map((b) => { b[3] = 0; return b; });
   const assignments = new Inserter(db, "assignments", ["device_id", "officer_id", "room", "checked_out_at", "returned_at"]);
   const recordings = new Inserter(db, "recordings", ["device_id", "recording_id", "genesis", "c0", "start_ms", "pre_event_ms", "linked_seq", "last_chain", "total_bytes", "last_time_ms", "end_ms",
-    "seal_block", "seal_tag", "seal_value", "verdict", "final", "reasons", "media_path", "first_received", "last_received", "clip_at_ms", "prev_checked"], undefined, 20000);
+    "seal_block", "seal_tag", "seal_value", "verdict", "final", "reasons", "media_path", "first_received", "last_received", "clip_at_ms", "prev_checked", "media_ms"], undefined, 20000);
   const chunks = new Inserter(db, "chunks", ["device_id", "recording_id", "seq", "header", "tag", "chain", "flags", "time_ms", "duration_ms", "length", "media_offset", "received_at"], undefined, 200000);
   const chunkMs = Math.floor(RECORDING_MS / CHUNKS);
   const clipsOfDay: { device: string; recording: number; at: number; unit: number }[][] = [];
@@ -118,7 +118,7 @@ export async function fillAgedStation(db: Db, registry: { add(id: string, o: { r
         const received = at + RECORDING_MS + 5000;
         await recordings.add([device, recording, geneses[n % 16], hashes[n % 16], at, 0, CHUNKS, hashes[(n + 1) % 16], CHUNKS * 8192, at + (CHUNKS - 1) * chunkMs,
           verdict === "incomplete" ? null : at + RECORDING_MS, verdict === "incomplete" ? null : seals[n % 16], verdict === "incomplete" ? null : hashes[(n + 2) % 16],
-          verdict === "incomplete" ? null : hashes[(n + 3) % 16], verdict, 1, verdict === "failed" ? '["TAG_MISMATCH"]' : "[]", `${device}/${recording}.media`, at + 1000, received, at, 1]);
+          verdict === "incomplete" ? null : hashes[(n + 3) % 16], verdict, 1, verdict === "failed" ? '["TAG_MISMATCH"]' : "[]", `${device}/${recording}.media`, at + 1000, received, at, 1, CHUNKS * chunkMs]);
         for (let s = 1; s <= CHUNKS; s++) {
           await chunks.add([device, recording, s, headers[(n + s) % 16], hashes[s % 16], hashes[(n + s + 5) % 16], 0, at + (s - 1) * chunkMs, chunkMs, 8192, (s - 1) * 8192, at + s * chunkMs + 200]);
         }
