@@ -77,18 +77,23 @@ export function clipsAroundCases(db: Db, which: { unitIds?: number[]; caseId?: n
     where.push(`c.unit_id IN (${which.unitIds.map(() => "?").join(", ")})`);
     params.push(...which.unitIds);
   }
+  // The check-out's id is found first, then joined as a plain value: PostgreSQL reads a join on a
+  // correlated subquery by scanning every check-out for each clip.
   return db.all<CaseClipRow>(
-    `WITH RECURSIVE up(unit_id, above, distance) AS (SELECT id, id, 0 FROM units UNION ALL SELECT up.unit_id, u.parent_id, up.distance + 1 FROM up JOIN units u ON u.id = up.above WHERE u.parent_id IS NOT NULL)
-     SELECT c.id AS case_id, r.device_id, r.recording_id, r.start_ms, r.end_ms, r.last_time_ms, r.clip_at_ms, r.case_tag, r.seal_case_tag,
+    `WITH RECURSIVE up(unit_id, above, distance) AS (SELECT id, id, 0 FROM units UNION ALL SELECT up.unit_id, u.parent_id, up.distance + 1 FROM up JOIN units u ON u.id = up.above WHERE u.parent_id IS NOT NULL),
+     found AS MATERIALIZED (
+       SELECT c.id AS case_id, c.unit_id AS case_unit, c.window_start, c.number, r.device_id, r.recording_id, r.start_ms, r.end_ms, r.last_time_ms, r.clip_at_ms, r.case_tag, r.seal_case_tag,
+         (SELECT l.id FROM assignments l WHERE l.device_id = r.device_id AND l.checked_out_at <= ${at} ORDER BY l.checked_out_at DESC, l.id DESC LIMIT 1) AS checkout
+       FROM cases c
+       JOIN recordings r ON r.start_ms >= c.window_start - ? AND r.start_ms <= c.window_end
+         AND (r.start_ms >= c.window_start OR COALESCE(r.end_ms, r.last_time_ms) >= c.window_start)
+       WHERE ${where.length ? where.join(" AND ") + " AND " : ""}NOT EXISTS (SELECT 1 FROM clip_links l WHERE l.case_id = c.id AND l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL))
+     SELECT f.case_id, f.device_id, f.recording_id, f.start_ms, f.end_ms, f.last_time_ms, f.clip_at_ms, f.case_tag, f.seal_case_tag,
             d.kind, d.room AS device_room, a.room AS assigned_room, o.badge, up.distance
-     FROM cases c
-     JOIN recordings r ON r.start_ms >= c.window_start - ? AND r.start_ms <= c.window_end
-       AND (r.start_ms >= c.window_start OR COALESCE(r.end_ms, r.last_time_ms) >= c.window_start)
-     JOIN devices d ON d.id = r.device_id
-     LEFT JOIN assignments a ON a.id = (SELECT l.id FROM assignments l WHERE l.device_id = r.device_id AND l.checked_out_at <= ${at} ORDER BY l.checked_out_at DESC, l.id DESC LIMIT 1)
-       AND (a.returned_at IS NULL OR a.returned_at > ${at})
+     FROM found f
+     JOIN devices d ON d.id = f.device_id
+     LEFT JOIN assignments a ON a.id = f.checkout AND (a.returned_at IS NULL OR a.returned_at > COALESCE(f.clip_at_ms, f.start_ms))
      LEFT JOIN officers o ON o.id = a.officer_id
-     JOIN up ON up.unit_id = CASE WHEN d.kind = 'body' THEN COALESCE(o.unit_id, d.unit_id) ELSE d.unit_id END AND up.above = c.unit_id
-     WHERE ${where.length ? where.join(" AND ") + " AND " : ""}NOT EXISTS (SELECT 1 FROM clip_links l WHERE l.case_id = c.id AND l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL)
-     ORDER BY c.window_start, c.number, r.start_ms, r.device_id, r.recording_id`, params);
+     JOIN up ON up.unit_id = CASE WHEN d.kind = 'body' THEN COALESCE(o.unit_id, d.unit_id) ELSE d.unit_id END AND up.above = f.case_unit
+     ORDER BY f.window_start, f.number, f.start_ms, f.device_id, f.recording_id`, params);
 }
