@@ -48,9 +48,15 @@ export function officerAt(db: Db, deviceId: string, atMs: number): Promise<Offic
      WHERE a.device_id = ? AND ${assignmentInForceSql("a", "?")}`, [deviceId, atMs, atMs]);
 }
 
-/** Checkouts to officers in force at atMs, with the officer's certificate. */
+/**
+ * Checkouts to officers in force at atMs, with the officer's certificate: for each device, its
+ * latest checkout started by atMs (a device's checkouts never overlap, so no other can be in
+ * force), found by assignments_device_time, not by reading every checkout ever made.
+ */
 export function officerCheckoutsAt(db: Db, atMs: number): Promise<{ device_id: string; badge: string; name: string; cert_valid_from: string | null; cert_valid_to: string | null; checked_out_at: number }[]> {
   return db.all(
-    `SELECT a.device_id, o.badge, o.name, o.cert_valid_from, o.cert_valid_to, a.checked_out_at FROM assignments a JOIN officers o ON o.id = a.officer_id
-     WHERE ${assignmentInForceSql("a", "?")} ORDER BY a.device_id`, [atMs, atMs]);
+    `SELECT a.device_id, o.badge, o.name, o.cert_valid_from, o.cert_valid_to, a.checked_out_at FROM devices d
+       JOIN assignments a ON a.id = (SELECT l.id FROM assignments l WHERE l.device_id = d.id AND l.checked_out_at <= ? ORDER BY l.checked_out_at DESC, l.id DESC LIMIT 1)
+       JOIN officers o ON o.id = a.officer_id
+     WHERE ${assignmentInForceSql("a", "?")} ORDER BY d.id`, [atMs, atMs, atMs]);
 }

@@ -103,6 +103,9 @@ export const INGEST_MIGRATIONS: MigrationSet = {
     // no chunk row; filled here for the recordings already stored.
     `ALTER TABLE recordings ADD COLUMN media_ms INTEGER NOT NULL DEFAULT 0;
      UPDATE recordings SET media_ms = COALESCE((SELECT SUM(k.duration_ms) FROM chunks k WHERE k.device_id = recordings.device_id AND k.recording_id = recordings.recording_id), 0);`,
+    // The upload-deadline check (once a minute) looks at the recordings not wholly uploaded: the
+    // index holds only those, not every recording the station keeps.
+    `CREATE INDEX recordings_pending ON recordings (device_id, recording_id) WHERE verdict = 'incomplete' AND final = 0;`,
   ],
 };
 

@@ -53,6 +53,13 @@ export const TLOG_MIGRATIONS: MigrationSet = {
      CREATE TRIGGER tlog_hashes_no_delete BEFORE DELETE ON tlog_hashes BEGIN SELECT RAISE(ABORT, 'tlog_hashes is append-only'); END;
      CREATE TRIGGER tlog_checkpoints_no_update BEFORE UPDATE ON tlog_checkpoints BEGIN SELECT RAISE(ABORT, 'tlog_checkpoints is append-only'); END;
      CREATE TRIGGER tlog_checkpoints_no_delete BEFORE DELETE ON tlog_checkpoints BEGIN SELECT RAISE(ABORT, 'tlog_checkpoints is append-only'); END;`,
+    // A recording's manifest leaf, by index, kept on the recording when the leaf is appended (in
+    // the same transaction), so the log's source pass (after each seal) finds the few sealed
+    // recordings not yet logged by an index holding only them, not by looking through every
+    // sealed recording for one without a leaf (docs/SCALE.md, "The station after 180 days").
+    `ALTER TABLE recordings ADD COLUMN tlog_idx INTEGER;
+     UPDATE recordings SET tlog_idx = (SELECT l.idx FROM tlog_leaves l WHERE l.ref = 'recording:' || recordings.device_id || '/' || recordings.recording_id) WHERE seal_block IS NOT NULL;
+     CREATE INDEX recordings_unlogged ON recordings (last_received, device_id, recording_id) WHERE tlog_idx IS NULL AND seal_block IS NOT NULL;`,
   ],
 };
 
@@ -97,7 +104,11 @@ export async function leafCount(db: Db): Promise<number> {
 export async function insertLeaves(db: Db, first: number, leaves: NewLeaf[]): Promise<void> {
   let i = first;
   for (const l of leaves) {
-    await db.run("INSERT INTO tlog_leaves (idx, ref, kind, data, hash, note, at) VALUES (?, ?, ?, ?, ?, ?, ?)", [i++, l.ref, l.kind, l.data, l.hash, l.note, l.at]);
+    const idx = i++;
+    await db.run("INSERT INTO tlog_leaves (idx, ref, kind, data, hash, note, at) VALUES (?, ?, ?, ?, ?, ?, ?)", [idx, l.ref, l.kind, l.data, l.hash, l.note, l.at]);
+    // A recording's manifest: its recording marked logged (recordings_unlogged no longer holds it).
+    const r = l.kind === "recording" ? /^recording:(.+)\/(\d+)$/.exec(l.ref) : null;
+    if (r) await db.run("UPDATE recordings SET tlog_idx = ? WHERE device_id = ? AND recording_id = ?", [idx, r[1], Number(r[2])]);
   }
 }
 
@@ -207,13 +218,14 @@ export interface SealedRecordingRow {
 
 /**
  * Sealed recordings whose verdict is settled (not an incomplete one still waiting for chunks)
- * and that have no leaf yet, oldest first.
+ * and that have no leaf yet, oldest first: found by recordings_unlogged, which holds only the
+ * sealed recordings not yet logged (the leaf's own ref is still checked, as before the mark).
  */
 export async function unloggedSealedRecordings(db: Db, limit: number): Promise<SealedRecordingRow[]> {
   return db.all<SealedRecordingRow>(
     `SELECT r.device_id, r.recording_id, r.genesis, r.seal_block, r.verdict, r.reasons, r.first_received, r.last_received
      FROM recordings r
-     WHERE r.seal_block IS NOT NULL AND r.genesis IS NOT NULL AND (r.verdict <> 'incomplete' OR r.final = 1)
+     WHERE r.tlog_idx IS NULL AND r.seal_block IS NOT NULL AND r.genesis IS NOT NULL AND (r.verdict <> 'incomplete' OR r.final = 1)
        AND NOT EXISTS (SELECT 1 FROM tlog_leaves l WHERE l.ref = 'recording:' || r.device_id || '/' || r.recording_id)
      ORDER BY r.last_received, r.device_id, r.recording_id LIMIT ?`, [limit]);
 }

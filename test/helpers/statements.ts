@@ -44,6 +44,17 @@ export async function planOf(db: Db, s: Caught): Promise<string[]> {
   return rows.map((r) => r["QUERY PLAN"].trim());
 }
 
+/**
+ * The store's partial indexes (those with a WHERE): scanning one reads only the few rows it holds
+ * (the recordings not yet logged, those not wholly uploaded), not the table.
+ */
+export async function partialIndexes(db: Db): Promise<Set<string>> {
+  const rows = db.dialect === "sqlite"
+    ? await db.all<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '% WHERE %'")
+    : await db.all<{ name: string }>("SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema() AND indexdef LIKE '% WHERE %'");
+  return new Set(rows.map((r) => r.name));
+}
+
 const KEYWORDS = new Set(["WHERE", "JOIN", "LEFT", "INNER", "ON", "GROUP", "ORDER", "LIMIT", "USING", "CROSS", "NATURAL", "UNION", "AS"]);
 
 /** The tables a statement names after FROM and JOIN, by the name the plan shows (its alias, else its own). */
@@ -60,15 +71,18 @@ export function tablesOf(sql: string): Map<string, string> {
  * The steps of a plan that read the whole of one of `tables`: SQLite's `SCAN t` (shown by the
  * alias the statement gives it, if any) and PostgreSQL's `Seq Scan on t`. A statement with no
  * WHERE that takes the first rows of a table in the order it is stored (an audit log's newest
- * entries) reads only those: not counted.
+ * entries) reads only those: not counted; nor is a scan of a partial index (`partial`), which
+ * holds only the rows it is for.
  */
-export function fullScans(s: Caught, plan: string[], tables: string[]): string[] {
+export function fullScans(s: Caught, plan: string[], tables: string[], partial: Set<string> = new Set()): string[] {
   const names = new Set(tables);
   const byAlias = tablesOf(s.sql);
   // The newest rows of a table in its own order, with no filter: the scan stops after LIMIT rows.
   if (!/\bWHERE\b/i.test(s.sql) && /\bLIMIT\b/i.test(s.sql) && !plan.some((p) => /TEMP B-TREE|Sort/.test(p))) return [];
   return plan.filter((step) => {
     const m = /^SCAN (\w+)/.exec(step) ?? /Seq Scan on (\w+)/.exec(step);
+    const index = /USING (?:COVERING )?INDEX (\w+)/.exec(step)?.[1];
+    if (index && partial.has(index)) return false;
     return !!m && names.has(byAlias.get(m[1]) ?? m[1]);
   });
 }
