@@ -59,7 +59,7 @@ class Inserter {
   }
 }
 
-export interface Filled { units: number; officers: number; devices: number; recordings: number; chunks: number; assignments: number; cases: number; links: number; custody: number; audit: number; alarms: number }
+export interface Filled { units: number; officers: number; devices: number; recordings: number; leaves: number; chunks: number; assignments: number; cases: number; links: number; custody: number; audit: number; alarms: number }
 
 /** The aged station, written into a migrated store (openStore's), ending `now`. */
 export async function fillAgedStation(db: Db, registry: { add(id: string, o: { root: Uint8Array }): Promise<unknown> }, now: number, shape: AgedShape): Promise<AgedStation> {
@@ -95,7 +95,11 @@ export async function fillAgedStation(db: Db, registry: { add(id: string, o: { r
   const headers = pool(HEADER_LEN), hashes = pool(32), geneses = pool(GENESIS_LEN), seals = pool(SEAL_LEN).map((b) => { b[3] = 0; return b; });
   const assignments = new Inserter(db, "assignments", ["device_id", "officer_id", "room", "checked_out_at", "returned_at"]);
   const recordings = new Inserter(db, "recordings", ["device_id", "recording_id", "genesis", "c0", "start_ms", "pre_event_ms", "linked_seq", "last_chain", "total_bytes", "last_time_ms", "end_ms",
-    "seal_block", "seal_tag", "seal_value", "verdict", "final", "reasons", "media_path", "first_received", "last_received", "clip_at_ms", "prev_checked", "media_ms"], undefined, 20000);
+    "seal_block", "seal_tag", "seal_value", "verdict", "final", "reasons", "media_path", "first_received", "last_received", "clip_at_ms", "prev_checked", "media_ms", "tlog_idx"], undefined, 20000);
+  // Each sealed recording's manifest leaf in the log, as the log's source pass left it.
+  const leaves = new Inserter(db, "tlog_leaves", ["idx", "ref", "kind", "data", "hash", "note", "at"], undefined, 100000);
+  const manifests = pool(400);
+  let nLeaves = 0;
   const chunks = new Inserter(db, "chunks", ["device_id", "recording_id", "seq", "header", "tag", "chain", "flags", "time_ms", "duration_ms", "length", "media_offset", "received_at"], undefined, 200000);
   const chunkMs = Math.floor(RECORDING_MS / CHUNKS);
   const clipsOfDay: { device: string; recording: number; at: number; unit: number }[][] = [];
@@ -118,7 +122,8 @@ export async function fillAgedStation(db: Db, registry: { add(id: string, o: { r
         const received = at + RECORDING_MS + 5000;
         await recordings.add([device, recording, geneses[n % 16], hashes[n % 16], at, 0, CHUNKS, hashes[(n + 1) % 16], CHUNKS * 8192, at + (CHUNKS - 1) * chunkMs,
           verdict === "incomplete" ? null : at + RECORDING_MS, verdict === "incomplete" ? null : seals[n % 16], verdict === "incomplete" ? null : hashes[(n + 2) % 16],
-          verdict === "incomplete" ? null : hashes[(n + 3) % 16], verdict, 1, verdict === "failed" ? '["TAG_MISMATCH"]' : "[]", `${device}/${recording}.media`, at + 1000, received, at, 1, CHUNKS * chunkMs]);
+          verdict === "incomplete" ? null : hashes[(n + 3) % 16], verdict, 1, verdict === "failed" ? '["TAG_MISMATCH"]' : "[]", `${device}/${recording}.media`, at + 1000, received, at, 1, CHUNKS * chunkMs, verdict === "incomplete" ? null : nLeaves]);
+        if (verdict !== "incomplete") await leaves.add([nLeaves++, `recording:${device}/${recording}`, "recording", manifests[n % 16], hashes[(n + 4) % 16], null, received + 1000]);
         for (let s = 1; s <= CHUNKS; s++) {
           await chunks.add([device, recording, s, headers[(n + s) % 16], hashes[s % 16], hashes[(n + s + 5) % 16], 0, at + (s - 1) * chunkMs, chunkMs, 8192, (s - 1) * 8192, at + s * chunkMs + 200]);
         }
@@ -130,6 +135,7 @@ export async function fillAgedStation(db: Db, registry: { add(id: string, o: { r
   }
   await assignments.flush();
   await recordings.flush();
+  await leaves.flush();
   await chunks.flush();
   // Cases: some a day, each in an agency, two of that day's clips linked (custody events beside them).
   const cases = new Inserter(db, "cases", ["id", "number", "unit_id", "category", "activity_kind", "policy", "window_start", "window_end", "confidentiality"]);
@@ -193,7 +199,7 @@ export async function fillAgedStation(db: Db, registry: { add(id: string, o: { r
   await audit.flush();
   const mid = clipsOfDay[Math.floor(DAYS / 2)][0];
   return {
-    filled: { units: 1 + AGENCIES, officers: nOfficers, devices: DEVICES, recordings: nRec, chunks: nChunks, assignments: nAssign, cases: nCases, links: nLinks, custody: nLinks, audit: seq, alarms: nAlarms },
+    filled: { units: 1 + AGENCIES, officers: nOfficers, devices: DEVICES, recordings: nRec, leaves: nLeaves, chunks: nChunks, assignments: nAssign, cases: nCases, links: nLinks, custody: nLinks, audit: seq, alarms: nAlarms },
     supervisor: { name: "sup0", role: "supervisor", officerBadge: "S0" },
     officer: { name: "off1", role: "officer", officerBadge: "E00001" },
     clip: { device: mid.device, recording: mid.recording },
