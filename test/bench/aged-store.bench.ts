@@ -14,6 +14,7 @@
 // the full scans of big tables.
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { openStore, startGateway } from "../../gateway/gateway.js";
 import type { Gateway } from "../../gateway/gateway.js";
@@ -36,6 +37,7 @@ const opts = benchArgs("bench:aged", "npm run bench:aged [-- OPTIONS]", "A stati
   "audit-per-day": { kind: "number", default: 400, integer: true, min: 0, help: "audit entries a day" },
   "cases-per-day": { kind: "number", default: 10, integer: true, min: 0, help: "cases a day, 2 clips linked to each" },
   repeats: { kind: "number", default: 5, integer: true, min: 1, help: "times each read is timed" },
+  writes: { kind: "number", default: 3, min: 0, help: "seconds of writes timed alone, then as many beside the log's source pass (0: none)" },
   db: { kind: "string", default: "sqlite", choices: ["sqlite", "postgres"], help: "the store: SQLite in the data directory, or PostgreSQL 15 started for the run" },
   reads: { kind: "string", default: "", help: "time only the reads whose names contain one of these words (comma-separated), e.g. clips,audit" },
   plans: { kind: "flag", help: "print each read's statements' query plans, flagging full scans of big tables" },
@@ -118,6 +120,31 @@ async function main() {
       passFigures.push({ pass: name, p50Ms: quantile(times, 0.5), maxMs: Math.max(...times) });
     }
     console.log(`timed passes, p50 / max ms: ${passFigures.map((p) => `${p.pass} ${fmt(p.p50Ms, 2)} / ${fmt(p.maxMs, 2)}`).join("; ")}`);
+    // What a pass costs ingest: a one-row write (a device's last_seen, committed and synced as
+    // ingest's are) every 10 ms for --writes seconds, alone, then with the log's source pass beside it as a
+    // busy station runs it (after each seal, at most every 50 ms).
+    const writes = async (beside: boolean): Promise<number[]> => {
+      let stop = false;
+      const passLoop = (async () => {
+        while (beside && !stop) {
+          await unloggedSealedRecordings(gw!.db, 100);
+          await sleep(50);
+        }
+      })();
+      const lat: number[] = [];
+      for (const end = performance.now() + opts.writes * 1000; performance.now() < end;) {
+        const t = performance.now();
+        await gw!.db.run("UPDATE devices SET last_seen = ? WHERE id = ?", [Date.now(), seed.clip.device]);
+        lat.push(performance.now() - t);
+        await sleep(10);
+      }
+      stop = true;
+      await passLoop;
+      return lat;
+    };
+    const said = (l: number[]) => `${fmt(quantile(l, 0.5), 1)} / ${fmt(quantile(l, 0.99), 1)} / ${fmt(Math.max(...l), 1)}`;
+    const alone = await writes(false), beside = await writes(true);
+    if (alone.length && beside.length) console.log(`a write every 10 ms, p50 / p99 / max ms: alone ${said(alone)}; beside the log's source pass every 50 ms ${said(beside)}`);
 
     const only = opts.reads.split(",").map((w) => w.trim()).filter(Boolean);
     const reads = everydayReads(gw.services, seed).filter(([name]) => !only.length || only.some((w) => name.includes(w)));
@@ -151,7 +178,7 @@ async function main() {
       console.log(`${name.padEnd(42)} ${fmt(rows).padStart(7)} ${fmt(fig.p50Ms, 1).padStart(10)} ${fmt(fig.maxMs, 1).padStart(9)}${fig.fullScans.length ? "   full scan: " + fig.fullScans.join("; ") : ""}`);
     }
     if (opts.json) {
-      writeFileSync(opts.json, JSON.stringify({ db: opts.db, options: opts, filled: f, fillS, storeBytes: bytes, start: { openStoreMs: openMs, startMs, resumeMs, fleetCheckMs: fleetMs }, passes: passFigures, reads: figures }, null, 2));
+      writeFileSync(opts.json, JSON.stringify({ db: opts.db, options: opts, filled: f, fillS, storeBytes: bytes, start: { openStoreMs: openMs, startMs, resumeMs, fleetCheckMs: fleetMs }, passes: passFigures, writesMs: alone.length && beside.length ? { alone: { p50: quantile(alone, 0.5), p99: quantile(alone, 0.99), max: Math.max(...alone) }, besideLogPass: { p50: quantile(beside, 0.5), p99: quantile(beside, 0.99), max: Math.max(...beside) } } : null, reads: figures }, null, 2));
       console.log(`\nfigures written to ${opts.json}`);
     }
   } finally {

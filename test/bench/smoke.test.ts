@@ -53,9 +53,10 @@ describe("the benches, each at its smallest", { timeout: 300000 }, () => {
 
   it("npm run bench:aged: an aged store filled, the gateway started on it, every everyday read timed, in JSON", () => {
     const json = join(out, "aged.json");
-    const text = bench("aged-store.bench.ts", "--devices", "2", "--days", "2", "--per-day", "2", "--chunks", "2", "--audit-per-day", "10", "--repeats", "1", "--json", json);
+    const text = bench("aged-store.bench.ts", "--devices", "2", "--days", "2", "--per-day", "2", "--chunks", "2", "--audit-per-day", "10", "--repeats", "1", "--writes", "0.2", "--json", json);
     expect(text).toMatch(/^filled in [\d.]+ s \([\d,]+ MiB of SQLite\): 8 recordings \([\d,]+ logged\), 16 chunk rows/m);
     expect(text).toMatch(/^timed passes, p50 \/ max ms: log source pass/m);
+    expect(text).toMatch(/^a write every 10 ms, p50 \/ p99 \/ max ms: alone [\d.]+ \/ [\d.]+ \/ [\d.]+; beside the log's source pass/m);
     expect(text).toMatch(/^clips page, admin, all +8 /m);
     const figures = JSON.parse(readFileSync(json, "utf8"));
     expect(figures.start.startMs).toBeGreaterThan(0);
