@@ -103,9 +103,13 @@ export const INGEST_MIGRATIONS: MigrationSet = {
     // no chunk row; filled here for the recordings already stored.
     `ALTER TABLE recordings ADD COLUMN media_ms INTEGER NOT NULL DEFAULT 0;
      UPDATE recordings SET media_ms = COALESCE((SELECT SUM(k.duration_ms) FROM chunks k WHERE k.device_id = recordings.device_id AND k.recording_id = recordings.recording_id), 0);`,
-    // The upload-deadline check (once a minute) looks at the recordings not wholly uploaded: the
-    // index holds only those, not every recording the station keeps.
-    `CREATE INDEX recordings_pending ON recordings (device_id, recording_id) WHERE verdict = 'incomplete' AND final = 0;`,
+    // The gateway's timed passes over recordings, beside ingest's commits (docs/SCALE.md, "The
+    // station after 180 days"): the upload-deadline check (once a minute) looks at the recordings
+    // not wholly uploaded, the hourly pass over alarms left unraised at the failed and the
+    // time-flagged ones. Each index holds only those few, not every recording the station keeps.
+    `CREATE INDEX recordings_pending ON recordings (device_id, recording_id) WHERE verdict = 'incomplete' AND final = 0;
+     CREATE INDEX recordings_failed ON recordings (device_id, recording_id) WHERE verdict = 'failed';
+     CREATE INDEX recordings_time_flagged ON recordings (device_id, recording_id) WHERE time_flag IS NOT NULL;`,
   ],
 };
 

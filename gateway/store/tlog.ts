@@ -56,10 +56,12 @@ export const TLOG_MIGRATIONS: MigrationSet = {
     // A recording's manifest leaf, by index, kept on the recording when the leaf is appended (in
     // the same transaction), so the log's source pass (after each seal) finds the few sealed
     // recordings not yet logged by an index holding only them, not by looking through every
-    // sealed recording for one without a leaf (docs/SCALE.md, "The station after 180 days").
+    // sealed recording for one without a leaf (docs/SCALE.md, "The station after 180 days"). Its
+    // key is the recording's, which no commit changes (last_received, which each chunk's commit
+    // moves, would make every such update write the index, and PostgreSQL's no longer in place).
     `ALTER TABLE recordings ADD COLUMN tlog_idx INTEGER;
      UPDATE recordings SET tlog_idx = (SELECT l.idx FROM tlog_leaves l WHERE l.ref = 'recording:' || recordings.device_id || '/' || recordings.recording_id) WHERE seal_block IS NOT NULL;
-     CREATE INDEX recordings_unlogged ON recordings (last_received, device_id, recording_id) WHERE tlog_idx IS NULL AND seal_block IS NOT NULL;`,
+     CREATE INDEX recordings_unlogged ON recordings (device_id, recording_id) WHERE tlog_idx IS NULL AND seal_block IS NOT NULL;`,
   ],
 };
 

@@ -60,7 +60,7 @@ describe("the benches, each at its smallest", { timeout: 300000 }, () => {
     expect(text).toMatch(/^clips page, admin, all +8 /m);
     const figures = JSON.parse(readFileSync(json, "utf8"));
     expect(figures.start.startMs).toBeGreaterThan(0);
-    expect(figures.passes.length).toBe(4);
+    expect(figures.passes.length).toBe(5);
     expect(figures.reads.length).toBeGreaterThan(20);
   });
 

@@ -62,6 +62,7 @@ const TIMED_PASSES: [string, () => Promise<unknown>][] = [
   ["the fleet check's silent devices (every 5 s)", () => gw!.alarms.checkSilentDevices(station.now, DEFAULTS.silentAfterS * 1000)],
   ["the fleet check's upload deadline (every minute)", () => gw!.alarms.checkUploadDeadline(station.now, 24 * 3600e3)],
   ["the fleet check's expired certificates (every 5 s)", () => gw!.model.checkoutsWithExpiredCert(station.now)],
+  ["the alarms a run left unraised (hourly)", () => gw!.alarms.raiseUnraised()],
 ];
 
 async function scansOf(run: () => Promise<unknown>): Promise<string[]> {
