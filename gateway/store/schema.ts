@@ -283,6 +283,10 @@ export const ALARM_MIGRATIONS: MigrationSet = {
     // The words as a key and values (protocol/alarm-details.ts), JSON, for the CLI and the console to
     // say in either language; null for an alarm raised with words only, and for every older one.
     `ALTER TABLE alarms ADD COLUMN said TEXT;`,
+    // Whether an alarm of a kind was ever raised for a subject, open or cleared (the hourly pass
+    // over what a run left unraised asks it of each failed or time-flagged recording): found by
+    // index, not by reading every alarm ever raised for each.
+    `CREATE INDEX alarms_subject ON alarms (kind, subject);`,
   ],
 };
 

@@ -17,7 +17,7 @@ import type { AgedStation } from "../helpers/aged-station.js";
 import { fullScans, partialIndexes, planOf, readsOf } from "../helpers/statements.js";
 import { unloggedSealedRecordings } from "../../gateway/store/tlog.js";
 
-const BIG = ["chunks", "recordings", "audit_log", "custody_events", "clip_links", "assignments"];
+const BIG = ["chunks", "recordings", "audit_log", "custody_events", "clip_links", "assignments", "alarms"];
 // What these reads answer is a part of the store: a few clips, a period, one record, one person's.
 // (The station's whole clips page, its integrity counts and the lists of cases or alarms answer with, or
 // count, every row: they read every row.)
