@@ -309,7 +309,9 @@ describe("integrity and statistics", () => {
     // A store at the step before the media time was kept, holding a clip of 10 s chunks whose third never came.
     await db.close();
     db = await openTestDb(join(dir, "older.db"));
-    await migrate(db, [{ ...INGEST_MIGRATIONS, steps: INGEST_MIGRATIONS.steps.slice(0, -1) }, MODEL_MIGRATIONS]);
+    const before = INGEST_MIGRATIONS.steps.findIndex((s) => s.includes("ADD COLUMN media_ms"));
+    expect(before).toBeGreaterThan(0);
+    await migrate(db, [{ ...INGEST_MIGRATIONS, steps: INGEST_MIGRATIONS.steps.slice(0, before) }, MODEL_MIGRATIONS]);
     model = new Model(db);
     const u = await model.addUnit("Brigade", "agency");
     const [a] = await devices(u, 1);
