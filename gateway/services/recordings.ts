@@ -10,7 +10,7 @@ import { storageState } from "../store/scrub.js";
 import { deviceExists } from "../store/devices.js";
 import { purgeStateOf } from "../store/retention.js";
 import { clipConfidentiality } from "../store/links.js";
-import { endReasonOf } from "../../protocol/blocks.js";
+import { endReasonOf, validDeviceId } from "../../protocol/blocks.js";
 import type { Db } from "../store/db.js";
 import type { Model } from "../model/model.js";
 import { parseEnd, parseTime } from "./time.js";
@@ -67,6 +67,31 @@ function stationTimes(r: { startMs: number | null; endMs: number | null; clipAtM
   return { at, endAt: at !== null && r.startMs !== null && r.endMs !== null ? at + (r.endMs - r.startMs) : null };
 }
 
+/** The filters of a listing of clips (RecordingService.list), as a request gives them. */
+export interface ListFilters { device?: unknown; officer?: unknown; from?: unknown; to?: unknown }
+
+/** A page of the clips listing, and the cursor of the next page (null: this was the last). */
+export interface RecordingPage { recordings: RecordingListing[]; next: string | null }
+
+/** Clips in a page unless a request asks for another number, and the most it may ask for. */
+export const PAGE_SIZE = 200;
+export const MAX_PAGE_SIZE = 1000;
+
+/** The cursor after a clip: its key, in a form a client passes back and does not read. */
+export function cursorOf(r: { device: string; recording: number }): string {
+  return Buffer.from(JSON.stringify([r.device, r.recording])).toString("base64url");
+}
+
+/** The key a cursor names, or BAD_CURSOR. */
+function cursorKey(v: unknown): { device: string; recording: number } {
+  const bad = () => new GatewayError("BAD_CURSOR", `not a cursor this listing gave: ${JSON.stringify(v).slice(0, 80)} (ask for the first page again)`);
+  if (typeof v !== "string" || v.length > 200 || !/^[A-Za-z0-9_-]+$/.test(v)) throw bad();
+  let key: unknown;
+  try { key = JSON.parse(Buffer.from(v, "base64url").toString("utf8")); } catch { throw bad(); }
+  if (!Array.isArray(key) || key.length !== 2 || typeof key[0] !== "string" || !validDeviceId(key[0]) || !Number.isSafeInteger(key[1]) || key[1] < 0) throw bad();
+  return { device: key[0], recording: key[1] };
+}
+
 export class RecordingService {
   constructor(private ctx: ServiceContext) {}
 
@@ -77,9 +102,29 @@ export class RecordingService {
    * (`from` inclusive, `to` exclusive; a date alone for `to` is the end of that day). A scoped
    * caller names only an officer of their unit's subtree, or one whose clips in it they see
    * (OUTSIDE_UNIT otherwise, for an unknown badge too: a listing says nothing of other units'
-   * rosters). The listing is audited with what it asked and how many it saw.
+   * rosters). The listing is audited with what it asked and how many it saw. All of them, in
+   * the listing's order (device, then recording); `page` gives them a page at a time.
    */
-  async list(caller: Caller, q: { device?: unknown; officer?: unknown; from?: unknown; to?: unknown } = {}): Promise<RecordingListing[]> {
+  async list(caller: Caller, q: ListFilters = {}): Promise<RecordingListing[]> {
+    return (await this.listed(caller, q, undefined, undefined)).recordings;
+  }
+
+  /**
+   * One page of `list`: at most `limit` (PAGE_SIZE unless asked, at most MAX_PAGE_SIZE) clips
+   * after `cursor` (none: the first page), and the cursor of the next page, null after the last.
+   * The cursor is where the page ended, so the next page is found by the recordings' key from
+   * there, however deep; the filters are asked again with it. A cursor this listing did not give
+   * is BAD_CURSOR. No total: counting the clips a caller may see reads every one of them, the
+   * whole read a page spares; whether there is more is found by reading one clip more.
+   */
+  async page(caller: Caller, q: ListFilters & { limit?: unknown; cursor?: unknown } = {}): Promise<RecordingPage> {
+    const limit = q.limit === undefined || q.limit === "" ? PAGE_SIZE : Number(q.limit);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new GatewayError("BAD_INPUT", `limit is 1 to ${MAX_PAGE_SIZE}, got ${JSON.stringify(q.limit)}`);
+    const after = q.cursor === undefined || q.cursor === "" ? undefined : cursorKey(q.cursor);
+    return this.listed(caller, q, after, limit);
+  }
+
+  private async listed(caller: Caller, q: ListFilters, after: { device: string; recording: number } | undefined, limit: number | undefined): Promise<RecordingPage> {
     const device = q.device === undefined || q.device === "" ? undefined : deviceIdOf(q.device);
     const officer = q.officer === undefined || q.officer === "" ? undefined : badgeOf(q.officer);
     const tz = this.ctx.policy.timeZone;
@@ -90,31 +135,46 @@ export class RecordingService {
     if (caller.role === "officer" && !caller.officerBadge) throw new GatewayError("NO_UNIT_SCOPE", `account ${caller.name} is tied to no officer`);
     if (caller.role === "officer" && officer !== undefined && officer !== caller.officerBadge) throw new GatewayError("NOT_YOUR_CLIP", "an officer lists only their own clips");
     if (caller.role === "admin" && officer !== undefined) await this.ctx.model.officer(officer);
-    const rows = await store.listRecordings(this.ctx.db, { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined, heldBy: officer, units: scope ? [...scope] : undefined, from, to });
-    // A device the station never knew is a typo, not a device with nothing to show.
-    if (device !== undefined && !rows.length && !(await deviceExists(this.ctx.db, device))) throw new GatewayError("UNKNOWN_DEVICE", `no device ${device} at this station (device list shows the station's devices)`);
+    const filters = { device, officerBadge: caller.role === "officer" ? caller.officerBadge! : undefined, heldBy: officer, units: scope ? [...scope] : undefined, from, to };
     const out: RecordingListing[] = [];
     let seenInScope = false;
-    for (const r of rows) {
-      if (scope && (r.unitId === null || !scope.has(r.unitId))) continue;
-      if (officer !== undefined && r.officer !== officer) continue;
-      seenInScope = true;
-      if (caller.role !== "supervisor" && caller.role !== "admin" && (await clipConfidentiality(this.ctx.db, r.device, r.recording)) >= 3) continue;
-      out.push({
-        device: r.device, recording: r.recording, verdict: verdictOf(r), final: r.final === 1, chunks: r.chunks, bytes: r.bytes, interrupted: r.interrupted === 1,
-        deviceLost: r.deviceLost === 1, caseTag: r.caseTag, startMs: r.startMs, endMs: r.endMs, reasons: JSON.parse(r.reasons), storageState: r.storageState ?? "ok",
-        purgeState: r.purgeState ?? "kept", lastReceived: r.lastReceived, officer: r.officer, unit: r.unitId, cases: (r.cases ?? "").split(",").filter(Boolean),
-        ...stationTimes(r),
-        endReason: endReasonOf(r.sealBlock),
-      });
+    let read = 0;
+    // A page and one more (to know there is more), read in batches of that size from where the last
+    // batch ended: rows out of scope or too secret for the caller are passed over, not counted.
+    const want = limit === undefined ? undefined : limit + 1;
+    for (let at = after; ;) {
+      const rows = await store.listRecordings(this.ctx.db, { ...filters, after: at, limit: want });
+      read += rows.length;
+      for (const r of rows) {
+        if (want !== undefined && out.length === want) break;
+        if (scope && (r.unitId === null || !scope.has(r.unitId))) continue;
+        if (officer !== undefined && r.officer !== officer) continue;
+        seenInScope = true;
+        if (caller.role !== "supervisor" && caller.role !== "admin" && (await clipConfidentiality(this.ctx.db, r.device, r.recording)) >= 3) continue;
+        out.push({
+          device: r.device, recording: r.recording, verdict: verdictOf(r), final: r.final === 1, chunks: r.chunks, bytes: r.bytes, interrupted: r.interrupted === 1,
+          deviceLost: r.deviceLost === 1, caseTag: r.caseTag, startMs: r.startMs, endMs: r.endMs, reasons: JSON.parse(r.reasons), storageState: r.storageState ?? "ok",
+          purgeState: r.purgeState ?? "kept", lastReceived: r.lastReceived, officer: r.officer, unit: r.unitId, cases: (r.cases ?? "").split(",").filter(Boolean),
+          ...stationTimes(r),
+          endReason: endReasonOf(r.sealBlock),
+        });
+      }
+      if (want === undefined || out.length === want || rows.length < want) break;
+      at = { device: rows[rows.length - 1].device, recording: rows[rows.length - 1].recording };
     }
-    if (scope && officer !== undefined && !seenInScope) {
+    // A device the station never knew is a typo, not a device with nothing to show.
+    if (device !== undefined && read === 0 && after === undefined && !(await deviceExists(this.ctx.db, device))) throw new GatewayError("UNKNOWN_DEVICE", `no device ${device} at this station (device list shows the station's devices)`);
+    // (Asked on the first page only: a later one may hold none of the officer's clips that the first did.)
+    if (scope && officer !== undefined && !seenInScope && after === undefined) {
       const o = await this.ctx.model.officer(officer).catch(() => null);
       if (!o || !scope.has(o.unitId)) throw new GatewayError("OUTSIDE_UNIT", `no officer ${officer} in your unit's subtree`);
     }
+    const more = limit !== undefined && out.length > limit;
+    if (more) out.length = limit;
     const asked = officer !== undefined || from !== undefined || to !== undefined ? { officer: officer ?? null, from: from ?? null, to: to ?? null } : undefined;
-    await this.ctx.noteRead(caller, { action: "recording.list", target: device ?? null, details: { count: out.length, scope: caller.role === "officer" ? { officer: caller.officerBadge } : scope ? [...scope] : "station", ...(asked ? { asked } : {}) } });
-    return out;
+    const paged = limit === undefined ? {} : { page: { after: after ? `${after.device}/${after.recording}` : null, limit, more } };
+    await this.ctx.noteRead(caller, { action: "recording.list", target: device ?? null, details: { count: out.length, scope: caller.role === "officer" ? { officer: caller.officerBadge } : scope ? [...scope] : "station", ...(asked ? { asked } : {}), ...paged } });
+    return { recordings: out, next: more ? cursorOf(out[out.length - 1]) : null };
   }
 
   /** May the caller retrieve this record's content? Throws the reason when not (the denial is audited). */

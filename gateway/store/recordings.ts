@@ -43,10 +43,14 @@ export function devicesOfUnitsSql(n: number): string {
  * officer of one (every clip whose unit is one of them, and others); clips whose time (station
  * time at its start, as the officer's is found) is in [from, to). These filters read only the
  * recordings of the devices they name.
+ *
+ * In pages: at most `limit` rows, those after `after` in the listing's order (device, then
+ * recording): a walk of the recordings' key from that point, never a count of the rows before it.
  */
-export function listRecordings(db: Db, q: { device?: string; officerBadge?: string; heldBy?: string; units?: number[]; from?: number; to?: number } = {}): Promise<RecordingListRow[]> {
+export function listRecordings(db: Db, q: { device?: string; officerBadge?: string; heldBy?: string; units?: number[]; from?: number; to?: number; after?: { device: string; recording: number }; limit?: number } = {}): Promise<RecordingListRow[]> {
   const where: string[] = [];
   const params: (string | number)[] = [];
+  if (q.after !== undefined) { where.push("(r.device_id, r.recording_id) > (?, ?)"); params.push(q.after.device, q.after.recording); }
   if (q.device !== undefined) { where.push("r.device_id = ?"); params.push(q.device); }
   for (const badge of new Set([q.officerBadge, q.heldBy])) {
     if (badge === undefined) continue;
@@ -69,7 +73,7 @@ export function listRecordings(db: Db, q: { device?: string; officerBadge?: stri
        r.purge_state AS "purgeState", r.first_received AS "firstReceived", r.last_received AS "lastReceived", r.clip_at_ms AS "clipAtMs", r.seal_block AS "sealBlock",
        ${RECORDING_UNIT} AS "unitId", COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer,
        (SELECT string_agg(c.number, ',') FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL) AS cases
-     FROM recordings r JOIN devices d ON d.id = r.device_id${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id`, params);
+     FROM recordings r JOIN devices d ON d.id = r.device_id${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id${q.limit !== undefined ? " LIMIT ?" : ""}`, q.limit !== undefined ? [...params, q.limit] : params);
 }
 
 /** The numbers of the cases one recording is linked to now. */

@@ -22,6 +22,7 @@ const BIG = ["chunks", "recordings", "audit_log", "custody_events", "clip_links"
 // (The station's whole clips page, its integrity counts and the lists of cases or alarms answer with, or
 // count, every row: they read every row.)
 const FOUND_BY_INDEX = [
+  "clips page, admin, a page deep in", "clips page, supervisor, first page",
   "clips page, supervisor, all of the subtree", "clips page, supervisor, one officer", "clips page, supervisor, one week", "clips page, officer, own", "clips page, one device",
   "clip page (view)", "clip custody report", "clip link suggestions",
   "integrity report, supervisor", "statistics, a month by unit", "statistics, a month by officer",
@@ -93,6 +94,59 @@ describe("a station's everyday reads on a store grown old", () => {
       for (const step of fullScans(st, await planOf(gw!.db, st), BIG)) scans.push(`${step} in: ${st.sql.replace(/\s+/g, " ")}`);
     }
     expect(scans).toEqual([]);
+  });
+
+  it("pages the station's clips by their key: the first page stops after its rows, a later one starts where the last ended", async () => {
+    const read = everydayReads(gw!.services, station).find(([n]) => n === "clips page, admin, first page")!;
+    const { caught } = await readsOf(gw!.db, read[1]);
+    const listing = caught.filter((st) => /FROM recordings r JOIN devices d/.test(st.sql));
+    expect(listing.length).toBe(1);
+    const plan = await planOf(gw!.db, listing[0]);
+    // The recordings walked in the listing's order (no sort of them all), LIMIT rows of them.
+    expect(plan.some((p) => /^SCAN r USING INDEX sqlite_autoindex_recordings/.test(p))).toBe(true);
+    expect(plan.filter((p) => /TEMP B-TREE/.test(p))).toEqual([]);
+    expect(listing[0].sql).toMatch(/LIMIT \?$/);
+  });
+
+  it("gives the clips listing in pages over the API that add up to the whole, filters kept, a bad cursor refused", async () => {
+    const admin = await gw!.accounts.issueToken("admin");
+    const sup = await gw!.accounts.issueToken("sup0");
+    const get = async (token: string, query: string) => {
+      const r = await gw!.api.inject({ method: "GET", url: `/api/recordings${query}`, headers: { authorization: `Bearer ${token}` } });
+      return { status: r.statusCode, body: r.json(), next: r.headers["x-next-cursor"] as string | undefined };
+    };
+    const key = (r: { device: string; recording: number }) => `${r.device}/${r.recording}`;
+    const walk = async (token: string, filters: string, limit: number) => {
+      const seen: string[] = [];
+      let pages = 0;
+      for (let cursor: string | undefined = ""; cursor !== undefined; pages++) {
+        const r = await get(token, `?limit=${limit}${filters}${cursor ? "&cursor=" + cursor : ""}`);
+        expect(r.status).toBe(200);
+        expect(r.body.length).toBeLessThanOrEqual(limit);
+        seen.push(...r.body.map(key));
+        cursor = r.next;
+      }
+      return { seen, pages };
+    };
+    const all = (await gw!.services.recordings.list({ name: "admin", role: "admin", officerBadge: null })).map(key);
+    expect(all.length).toBeGreaterThan(30);
+    const paged = await walk(admin, "", 7);
+    expect(paged.seen).toEqual(all);
+    expect(paged.pages).toBe(Math.ceil(all.length / 7));
+    // Without a limit: the default page, whole when the station has fewer clips.
+    const first = await get(admin, "");
+    expect(first.body.map(key)).toEqual(all.slice(0, 200));
+    // A supervisor's scope and a period, kept across the pages.
+    const day = station.now - Math.floor(station.days / 2) * DAY;
+    const period = `&from=${new Date(day).toISOString()}&to=${new Date(day + 3 * DAY).toISOString()}`;
+    const scoped = (await gw!.services.recordings.list(station.supervisor, { from: new Date(day).toISOString(), to: new Date(day + 3 * DAY).toISOString() })).map(key);
+    expect(scoped.length).toBeGreaterThan(3);
+    expect((await walk(sup, period, 3)).seen).toEqual(scoped);
+    for (const bad of ["nonsense!", "bm9wZQ", Buffer.from(JSON.stringify(["../x", 1])).toString("base64url")]) {
+      const r = await get(admin, `?cursor=${encodeURIComponent(bad)}`);
+      expect([r.status, r.body.error]).toEqual([400, "BAD_CURSOR"]);
+    }
+    expect((await get(admin, "?limit=100000")).body.error).toBe("BAD_INPUT");
   });
 
   it("lists a past day's audit entries however many came after it", async () => {

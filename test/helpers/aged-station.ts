@@ -10,6 +10,7 @@ import { hashRow, GENESIS_PREV } from "../../gateway/audit/log.js";
 import { auditTail } from "../../gateway/store/audit.js";
 import type { Caller, Services } from "../../gateway/services/index.js";
 import { GENESIS_LEN, HEADER_LEN, SEAL_LEN } from "../../protocol/constants.js";
+import { cursorOf } from "../../gateway/services/recordings.js";
 
 export const DAY = 86400e3;
 const RECORDING_MS = 15 * 60e3;
@@ -220,6 +221,10 @@ export function everydayReads(s: Services, st: AgedStation): [string, () => Prom
   const { clip } = st;
   return [
     ["clips page, admin, all", () => s.recordings.list(admin)],
+    // A page at a time, as the API and the console ask since it pages: the first, and one deep in.
+    ["clips page, admin, first page", () => s.recordings.page(admin)],
+    ["clips page, admin, a page deep in", () => s.recordings.page(admin, { cursor: cursorOf(clip) })],
+    ["clips page, supervisor, first page", () => s.recordings.page(st.supervisor)],
     ["clips page, supervisor, all of the subtree", () => s.recordings.list(st.supervisor)],
     ["clips page, supervisor, one officer", () => s.recordings.list(st.supervisor, { officer: st.badge })],
     ["clips page, supervisor, one week", () => s.recordings.list(st.supervisor, week)],
