@@ -72,6 +72,11 @@ export class AdminApi {
 
   /** One call; a refusal throws with the tool's code (or `failCode`) and the gateway's reason code in the message. */
   async call<T>(method: string, path: string, body?: unknown, failCode?: string): Promise<T> {
+    return (await this.answer<T>(method, path, body, failCode)).body;
+  }
+
+  /** One call's answer with its headers (a listing in pages names its next page in x-next-cursor). */
+  private async answer<T>(method: string, path: string, body?: unknown, failCode?: string): Promise<{ body: T; headers: Headers }> {
     const r = await this.fetch(method, path, body);
     const text = await r.text();
     let j: ({ error?: string; message?: string } & Record<string, unknown>) | unknown = null;
@@ -80,7 +85,7 @@ export class AdminApi {
     const red = this.o.redact ?? ((s: string) => s);
     if (r.status === 401 || r.status === 403) throw this.fail(this.codes.auth, `the gateway refused the token for ${method} ${path}: ${e.error || r.status} ${red(e.message || "")}`.trim(), r.status, e.error || "");
     if (!r.ok) throw this.fail(failCode ?? this.codes.refused, `the gateway refused ${method} ${path}: ${r.status} ${e.error || ""} ${red(e.message || (typeof j === "string" ? j : ""))}`.replace(/\s+/g, " ").trim(), r.status, e.error || "");
-    return j as T;
+    return { body: j as T, headers: r.headers };
   }
 
   me(): Promise<{ name: string; role: string }> { return this.call("GET", "/api/me"); }
@@ -103,8 +108,14 @@ export class AdminApi {
   cases(): Promise<{ number: string }[]> { return this.call("GET", "/api/cases"); }
   addCase(c: Record<string, unknown>): Promise<unknown> { return this.call("POST", "/api/cases", c); }
   checkOut(device: string, badge: string): Promise<unknown> { return this.call("POST", "/api/assignments", { device, badge }); }
-  recordings(device?: string): Promise<RecordingRow[]> {
-    return this.call("GET", "/api/recordings" + (device ? `?device=${encodeURIComponent(device)}` : ""));
+  /** Every recording the token's account may see (of one device), the listing's pages read in turn. */
+  async recordings(device?: string): Promise<RecordingRow[]> {
+    const out: RecordingRow[] = [];
+    for (let next: string | null = null; ;) {
+      const page: { body: RecordingRow[]; headers: Headers } = await this.answer<RecordingRow[]>("GET", "/api/recordings?limit=1000" + (device ? `&device=${encodeURIComponent(device)}` : "") + (next ? `&cursor=${encodeURIComponent(next)}` : ""));
+      out.push(...page.body);
+      if (!(next = page.headers.get("x-next-cursor"))) return out;
+    }
   }
   alarms(): Promise<{ kind: string; subject: string }[]> { return this.call("GET", "/api/alarms"); }
 

@@ -46,6 +46,20 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
   const r = await request(method, path, body);
   return (r.status === 204 ? null : await r.json()) as T;
 }
+/** A page of a listing the gateway gives in pages, and the cursor of the next (null after the last: the x-next-cursor header). */
+export async function apiPage<T>(path: string): Promise<{ rows: T[]; next: string | null }> {
+  const r = await request("GET", path);
+  return { rows: (await r.json()) as T[], next: r.headers.get("x-next-cursor") };
+}
+/** Every page of such a listing (for a view that needs the whole of it). */
+export async function apiAll<T>(path: string): Promise<T[]> {
+  const out: T[] = [];
+  for (let next: string | null = null; ;) {
+    const page: { rows: T[]; next: string | null } = await apiPage<T>(path + (path.includes("?") ? "&" : "?") + "limit=1000" + (next ? "&cursor=" + encodeURIComponent(next) : ""));
+    out.push(...page.rows);
+    if (!(next = page.next)) return out;
+  }
+}
 /** The answer's bytes (media, an export's ZIP). */
 export async function apiBytes(method: string, path: string, body?: unknown): Promise<{ bytes: ArrayBuffer; headers: Headers }> {
   const r = await request(method, path, body);

@@ -56,7 +56,7 @@ const W = {
   link: ["关联案件", "Link to case"], unlink: ["取消关联", "Unlink"], linkTitle: ["将 %0 关联到案件", "Link %0 to a case"], unlinkTitle: ["取消 %0 与案件 %1 的关联", "Unlink %0 from case %1"],
   suggestions: ["建议关联", "Suggested cases"], exportClip: ["申请导出", "Request export"], exportTitle: ["申请导出 %0", "Request an export of %0"], exportCaseTitle: ["申请导出案件 %0 的记录", "Request an export of case %0's recordings"],
   exportCaseHelp: ["申请导出本案件当前关联的全部记录，由指定的审批人审批。", "The request names every recording linked to the case now; a designated release approver decides it."], requested: ["已提交申请 #%0，等待审批", "Request #%0 sent, waiting for approval"],
-  anyOfficer: ["所有执法人员", "All officers"], clearFilters: ["清除筛选", "Clear filters"], clipsShown: ["共 %0 条记录", "%0 clips"],
+  anyOfficer: ["所有执法人员", "All officers"], clearFilters: ["清除筛选", "Clear filters"], clipsShown: ["共 %0 条记录", "%0 clips"], clipsShownMore: ["已显示 %0 条记录, 还有更多", "%0 clips shown, more to come"], moreClips: ["显示更多", "More clips"],
   linked: ["已关联", "Linked"], unlinked: ["已取消关联", "Unlinked"], back: ["返回", "Back"], caseCol: ["案件", "Cases"], audio: ["音频", "Audio"],
   pending: ["待审批", "Waiting for a decision"], mine: ["我的申请", "My requests"], decided: ["已处理", "Decided"], approve: ["批准", "Approve"], deny: ["驳回", "Deny"],
   requester: ["申请人", "Requested by"], requestKind: ["类型", "Kind"], k_export: ["导出", "export"], k_view: ["越权查看", "view"], items: ["对象", "Records"], requestedAt: ["申请时间", "Requested"],

@@ -25,6 +25,7 @@ import { EXPORT_COMMANDS, EXPORT_USAGE, exportCommand } from "./evidence/export-
 import { LANG_FLAG, csv, duration, langOf, localTime, percent, size } from "./output.js";
 import type { Lang } from "./output.js";
 import { GLOBAL, COMMAND_OPTIONS, alarmKind, msg, optionsOf, peopleTable, usage, word } from "./cli-text.js";
+import { PAGE_SIZE, cursorOf } from "./services/recordings.js";
 import { isoLocal, withIsoTimes } from "./services/time.js";
 import { statusBatteryPct } from "../protocol/status.js";
 import { argPath } from "../protocol/shell-path.js";
@@ -276,7 +277,21 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
     return 2;
   }
   if (noun === "recording" && verb === "list") {
-    const rows = await s.recordings.list(me, { device: a1 });
+    // Every clip unless --limit asks for a page: the first N, or the N after --after DEVICE/RECORDING
+    // (the listing's order, device then recording); the way on to the next page is said on stderr,
+    // so --csv and --json stay the rows alone.
+    let rows;
+    if (f("--limit") === undefined && f("--after") === undefined) rows = await s.recordings.list(me, { device: a1 });
+    else {
+      const after = f("--after");
+      const key = after === undefined ? undefined : /^(.+)\/(\d+)$/.exec(after);
+      if (after !== undefined && !key) throw new GatewayError("BAD_CURSOR", `--after names a clip as DEVICE/RECORDING, as the listing shows it: ${JSON.stringify(after)}`);
+      const limit = f("--limit") ?? String(PAGE_SIZE);
+      const page = await s.recordings.page(me, { device: a1, limit, cursor: key ? cursorOf({ device: key[1], recording: Number(key[2]) }) : undefined });
+      rows = page.recordings;
+      const last = rows[rows.length - 1];
+      if (page.next !== null && last) console.error(msg(L, "morePages", `${last.device}/${last.recording}`, `recording list${a1 ? " " + a1 : ""} --limit ${limit} --after ${last.device}/${last.recording}`));
+    }
     out.rows(withIso(rows, tz), rows.map((r) => ({
       device: r.device, recording: r.recording, verdict: word(L, r.verdict) + (r.final && r.verdict === "incomplete" ? " (final)" : ""), chunks: r.chunks, size: size(r.bytes),
       start: localTime(r.startMs, tz), ended: r.endReason ?? "-", duration: r.startMs !== null && r.endMs !== null ? duration(r.endMs - r.startMs) : "-", officer: r.officer ?? "-", cases: r.cases.join(",") || "-",

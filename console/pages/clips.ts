@@ -3,8 +3,8 @@
 // cases, playback (a reason, audited), link and unlink with a reason, suggestions, and a request
 // to export it.
 import type { VNode } from "preact";
-import { useEffect, useState } from "preact/hooks";
-import { api, apiBytes, mayLink, onLive, onLiveState, q } from "../api.js";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, apiBytes, apiPage, mayLink, onLive, onLiveState, q } from "../api.js";
 import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, useLoad } from "../ui.js";
 import { bytes, duration, t, tk, when } from "../i18n.js";
@@ -23,17 +23,21 @@ const clipHref = (device: string, recording: number | string, filters: string) =
 /**
  * The clips the gateway lists for the caller, filtered by officer and period there (the filters
  * are the address's query, #/clips?officer=T001&from=2026-11-30&to=2026-12-06, so a link, the way
- * back from a clip and a reload keep them).
+ * back from a clip and a reload keep them). A page at a time, in the listing's order (device, then
+ * recording): the first page, and the next ones as asked for ("more"); `limit` in the address
+ * asks for pages of another size.
  */
 export function Clips({ session, filters }: { session: Session; filters: string }): VNode {
   const f = new URLSearchParams(filters);
-  const officer = f.get("officer") ?? "", from = f.get("from") ?? "", to = f.get("to") ?? "";
-  const list = useLoad(() => api<Listing[]>("GET", `/api/recordings${q({ officer, from, to })}`), [officer, from, to]);
+  const officer = f.get("officer") ?? "", from = f.get("from") ?? "", to = f.get("to") ?? "", limit = f.get("limit") ?? "";
+  const path = (cursor: string | null) => `/api/recordings${q({ officer, from, to, limit, cursor })}`;
+  const list = useShown<Listing>(path, [officer, from, to, limit]);
   // Whom a supervisor, legal reviewer or admin may pick: the officers of their scope (an officer sees only their own clips).
   const picks = session.role !== "officer";
   const officers = useLoad(() => picks ? api<Officer[]>("GET", "/api/officers").catch(() => [] as Officer[]) : Promise.resolve([] as Officer[]));
   const nameOf = new Map((officers.data ?? []).map((o) => [o.badge, o.name]));
-  // New clips: ask again, at most every 3 seconds (each listing is audited).
+  // New clips: ask again for the pages shown, at most every 3 seconds (each listing is audited). A
+  // new clip after the last page shown is on a page still to come ("more").
   useEffect(() => {
     let timer = 0;
     const off = onLive((ev) => {
@@ -48,11 +52,11 @@ export function Clips({ session, filters }: { session: Session; filters: string 
     e.preventDefault();
     const el = (e.target as HTMLFormElement).elements;
     const v = (n: string) => ((el.namedItem(n) as HTMLInputElement | null)?.value ?? "").trim();
-    location.hash = `#/clips${q({ officer: v("officer"), from: v("from"), to: v("to") })}`;
+    location.hash = `#/clips${q({ officer: v("officer"), from: v("from"), to: v("to"), limit })}`;
   };
   const filtered = officer !== "" || from !== "" || to !== "";
-  // Newest first, by the station's time (the device's clock may be wrong; the period filter reads the station's).
-  const rows = (list.data ?? []).slice().sort((a, b) => (b.at ?? 0) - (a.at ?? 0));
+  // In the listing's order, device then recording (each device's clips oldest first), as the pages come.
+  const rows = list.data?.rows ?? [];
   return html`<section aria-labelledby="h-clips">
     <h1 id="h-clips">${t("clips")}</h1>
     <form class="filters" id="clips-filters" key=${filters} onSubmit=${submit}>
@@ -68,7 +72,7 @@ export function Clips({ session, filters }: { session: Session; filters: string 
       <small class="muted">${t("periodHelp")}</small>
     </form>
     <${ErrorNote} error=${list.error} /><${Loading} loading=${list.loading && !list.data} />
-    ${list.data && !list.error ? html`<p class="muted" role="status" id="clips-count">${t("clipsShown", rows.length)}</p>` : null}
+    ${list.data && !list.error ? html`<p class="muted" role="status" id="clips-count">${t(list.data.next ? "clipsShownMore" : "clipsShown", rows.length)}</p>` : null}
     ${list.data && !list.error ? rows.length === 0 ? html`<p class="muted">${t("none")}</p>` : html`<div class="scroll" tabIndex="0"><table class="grid" id="clips-table">
       <thead><tr><th scope="col">${t("recording")}</th><th scope="col">${t("verdict")}</th><th scope="col">${t("start")}</th><th scope="col">${t("end")}</th>
         <th scope="col" class="num">${t("chunks")}</th><th scope="col" class="num">${t("size")}</th><th scope="col">${t("officer")}</th><th scope="col">${t("caseCol")}</th></tr></thead>
@@ -78,7 +82,42 @@ export function Clips({ session, filters }: { session: Session; filters: string 
         <td>${when(r.at, true)}</td><td>${when(r.endAt, true)}</td><td class="num">${r.chunks}</td><td class="num">${bytes(r.bytes)}</td>
         <td>${r.officer ? html`${r.officer}${nameOf.has(r.officer) ? html` <small class="muted">${nameOf.get(r.officer)}</small>` : null}` : "—"}</td><td>${r.cases.join(", ") || "—"}</td></tr>`)}</tbody>
     </table></div>` : null}
+    ${list.data?.next && !list.error ? html`<p><button id="clips-more" disabled=${list.loading} onClick=${() => list.more()}>${t("moreClips")}</button></p>` : null}
   </section>`;
+}
+
+/**
+ * A listing the gateway gives in pages, as a page shows it: the first page when its filters
+ * (deps) change; the next one added by `more`; `reload` asks again for as many pages as are shown,
+ * so a clip that arrived among them shows. Answers to an older ask are dropped.
+ */
+function useShown<T>(path: (cursor: string | null) => string, deps: unknown[]): { data: { rows: T[]; next: string | null } | null; error: Error | null; loading: boolean; reload: () => void; more: () => void } {
+  const [data, setData] = useState<{ rows: T[]; next: string | null } | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  const [loading, setLoading] = useState(true);
+  const ask = useRef(0), pages = useRef(1), shown = useRef(data);
+  shown.current = data;
+  const load = (n: number, from: { rows: T[]; next: string | null } | null) => {
+    const mine = ++ask.current;
+    setLoading(true);
+    (async () => {
+      const got = { rows: [...(from?.rows ?? [])], next: from?.next ?? null };
+      for (let i = 0; i < n; i++) {
+        const page = await apiPage<T>(path(got.next));
+        got.rows.push(...page.rows);
+        got.next = page.next;
+        if (!got.next) break;
+      }
+      return got;
+    })().then((got) => { if (mine === ask.current) { setData(got); setError(null); } }, (e: Error) => { if (mine === ask.current) setError(e); })
+      .finally(() => { if (mine === ask.current) setLoading(false); });
+  };
+  useEffect(() => { pages.current = 1; load(1, null); }, deps);
+  return {
+    data, error, loading,
+    reload: () => load(pages.current, null),
+    more: () => { if (shown.current?.next) { pages.current++; load(1, shown.current); } },
+  };
 }
 
 interface Detail extends Listing { officerName: string | null; sealCaseTag: string | null; caseTag: string | null; storageState: string; firstReceived: number; lastReceived: number; timeline: { seq: number; timeMs: number; durationMs: number; flags: number; length: number }[] }

@@ -3,7 +3,7 @@
 // a coverage bar with the gaps of FULL cases, linked clips).
 import type { VNode } from "preact";
 import { useState } from "preact/hooks";
-import { api, mayLink } from "../api.js";
+import { api, apiAll, mayLink } from "../api.js";
 import type { Session } from "../api.js";
 import { html, ErrorNote, Loading, Notice, Prompt, saveFile, useLoad } from "../ui.js";
 import { duration, localDate, t, tk, when } from "../i18n.js";
@@ -115,7 +115,7 @@ interface CaseClip { device: string; recording: number; startMs: number | null; 
 export function Cases({ session }: { session: Session }): VNode {
   const cases = useLoad(() => api<Case[]>("GET", "/api/cases"));
   const cov = useLoad(() => api<{ cases: Coverage[] }>("GET", "/api/reports/coverage").catch(() => ({ cases: [] as Coverage[] })));
-  const clips = useLoad(() => api<{ device: string; recording: number; cases: string[] }[]>("GET", "/api/recordings").catch(() => []));
+  const clips = useLoad(() => apiAll<{ device: string; recording: number; cases: string[] }>("/api/recordings").catch(() => []));
   // Suggestions come from the gateway, for the cases and clips of the caller's scope (admin, supervisor).
   const links = mayLink(session);
   const sugg = useLoad(() => links ? api<{ case: string; clips: CaseClip[] }[]>("GET", "/api/cases/suggestions") : Promise.resolve([]));

@@ -6,6 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Database from "better-sqlite3";
+import { openStore } from "../../gateway/gateway.js";
+import { DEFAULTS } from "../../gateway/config.js";
+import { fillAgedStation } from "../helpers/aged-station.js";
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "evrec-cli-"));
@@ -87,7 +90,7 @@ describe("admin CLI", () => {
     // An option of another command would be ignored: this listed every device's recordings.
     const other = await admin("recording", "list", "--device", "BWC-0601");
     expect({ code: other.code, out: other.out }).toEqual({ code: 2, out: "" });
-    expect(other.err).toMatch(/^admin: USAGE: recording list does not take --device \(its options: --csv; see --help\)/);
+    expect(other.err).toMatch(/^admin: USAGE: recording list does not take --device \(its options: --limit, --after, --csv; see --help\)/);
     const both = await admin("assign", "BWC-0601", "--badge", "T1", "--room", "R1");
     expect(both.code).toBe(1);
     expect(both.err).toMatch(/^admin: USAGE: assign takes --badge B \(an officer\) or --room R \(a fixed device's room\), not both/);
@@ -124,4 +127,34 @@ describe("admin CLI", () => {
     const account = await admin("account", "add", "chen", "admin", "--json");
     expect(JSON.parse(account.out)).toEqual({ name: "chen", role: "admin", officerBadge: null });
   });
+});
+
+describe("admin CLI on a station with clips", () => {
+  const clipsDir = mkdtempSync(join(tmpdir(), "evrec-cli-clips-"));
+  afterAll(() => rmSync(clipsDir, { recursive: true, force: true }));
+  const list = async (...args: string[]) => {
+    const r = await run(process.execPath, ["--import", "tsx", "gateway/cli.ts", "recording", "list", ...args, "--data-dir", clipsDir]);
+    return { out: r.stdout, err: r.stderr };
+  };
+
+  it("lists a page of recordings with --limit and says how to ask for the next (--after), on stderr beside --csv and --json", async () => {
+    const store = await openStore({ ...DEFAULTS, dataDir: clipsDir, diskMinFreeMb: 1 });
+    let all: { device: string; recording: number }[];
+    try {
+      await fillAgedStation(store.db, store.registry, Date.now(), { devices: 2, days: 2, perDay: 2, chunks: 1, auditPerDay: 0, casesPerDay: 0 });
+      all = await store.db.all("SELECT device_id AS device, recording_id AS recording FROM recordings ORDER BY device_id, recording_id");
+    } finally {
+      await store.db.close();
+    }
+    expect(all.length).toBe(8);
+    const first = await list("--limit", "3", "--csv");
+    const lines = first.out.trim().split("\n");
+    expect(lines.length).toBe(4);
+    const third = `${all[2].device}/${all[2].recording}`;
+    expect(lines[3].startsWith(`${all[2].device},${all[2].recording},`)).toBe(true);
+    expect(first.err.trim()).toBe(`more after ${third}: recording list --limit 3 --after ${third}`);
+    const rest = await list("--limit", "10", "--after", third, "--json");
+    expect((JSON.parse(rest.out) as { device: string; recording: number }[]).map((r) => `${r.device}/${r.recording}`)).toEqual(all.slice(3).map((r) => `${r.device}/${r.recording}`));
+    expect(rest.err).toBe("");
+  }, 60_000);
 });
