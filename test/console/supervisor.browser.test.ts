@@ -110,6 +110,35 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     await shot(p, "clips-filtered.en");
   });
 
+  it("shows the clips a page at a time, with a way to the next that keeps the filters", async () => {
+    const p = await page();
+    await signIn(p, base, "approver", PW);
+    // Pages of one clip (limit in the address): the listing's order, device then recording.
+    await p.goto(`${base}/#/clips?limit=1`);
+    await p.locator("#clips-table").waitFor();
+    expect(await shown(p)).toEqual(["BWC-E1/1"]);
+    await expect(p.locator("#clips-count").textContent()).resolves.toMatch(/^(1 clips shown, more to come|已显示 1 条记录, 还有更多)$/);
+    await p.locator("#clips-more").click();
+    await p.locator('#clips-table tr[data-clip="BWC-E1/2"]').waitFor();
+    await p.locator("#clips-more").click();
+    await p.locator('#clips-table tr[data-clip="BWC-E2/1"]').waitFor();
+    expect(await shown(p)).toEqual(["BWC-E1/1", "BWC-E1/2", "BWC-E2/1"]);
+    await p.locator("#clips-more").waitFor({ state: "detached" });
+    // One officer's: their pages only, the filter and the page size kept by the form.
+    const zh = await page("zh-CN");
+    await signIn(zh, base, "approver", PW);
+    await zh.goto(`${base}/#/clips?officer=T001&limit=1`);
+    await zh.locator("#clips-table").waitFor();
+    expect(await shown(zh)).toEqual(["BWC-E1/1"]);
+    await expect(zh.locator("#clips-more").textContent()).resolves.toMatch(/^(More clips|显示更多)$/);
+    await zh.locator("#clips-more").click();
+    await zh.locator('#clips-table tr[data-clip="BWC-E1/2"]').waitFor();
+    await zh.locator("#clips-more").waitFor({ state: "detached" });
+    expect(await shown(zh)).toEqual(["BWC-E1/1", "BWC-E1/2"]);
+    await zh.locator("#clips-filters button[type=submit]").click();
+    await zh.waitForFunction(() => (globalThis as unknown as { location: { hash: string } }).location.hash === "#/clips?officer=T001&limit=1");
+  });
+
   it("takes a period of station-local dates, the last day included", async () => {
     const day = localDate(s.starts.get("BWC-E2/1")!, zone);
     const p = await page("zh-CN");
