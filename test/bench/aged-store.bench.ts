@@ -188,11 +188,11 @@ async function main() {
   }
 }
 
-/** How many rows a read gave: a list's length, a report's rows or cases, else 1. */
+/** How many rows a read gave: a list's length, a report's rows or cases, a page's recordings, else 1. */
 function countOf(out: unknown): number {
   if (Array.isArray(out)) return out.length;
   if (out && typeof out === "object") {
-    for (const k of ["rows", "cases", "units"]) {
+    for (const k of ["rows", "cases", "units", "recordings"]) {
       const v = (out as Record<string, unknown>)[k];
       if (Array.isArray(v)) return v.length;
     }

@@ -19,10 +19,10 @@ import { unloggedSealedRecordings } from "../../gateway/store/tlog.js";
 
 const BIG = ["chunks", "recordings", "audit_log", "custody_events", "clip_links", "assignments", "alarms"];
 // What these reads answer is a part of the store: a few clips, a period, one record, one person's.
-// (The station's whole clips page, its integrity counts and the lists of cases or alarms answer with, or
+// (The station's whole clips listing unpaged (the CLI's), its integrity counts and the lists of cases or alarms answer with, or
 // count, every row: they read every row.)
 const FOUND_BY_INDEX = [
-  "clips page, admin, a page deep in", "clips page, supervisor, first page",
+  "clips page, admin, first page", "clips page, admin, a page deep in", "clips page, supervisor, first page",
   "clips page, supervisor, all of the subtree", "clips page, supervisor, one officer", "clips page, supervisor, one week", "clips page, officer, own", "clips page, one device",
   "clip page (view)", "clip custody report", "clip link suggestions",
   "integrity report, supervisor", "statistics, a month by unit", "statistics, a month by officer",

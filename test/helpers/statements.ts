@@ -70,19 +70,23 @@ export function tablesOf(sql: string): Map<string, string> {
 /**
  * The steps of a plan that read the whole of one of `tables`: SQLite's `SCAN t` (shown by the
  * alias the statement gives it, if any) and PostgreSQL's `Seq Scan on t`. A statement with no
- * WHERE that takes the first rows of a table in the order it is stored (an audit log's newest
- * entries) reads only those: not counted; nor is a scan of a partial index (`partial`), which
- * holds only the rows it is for.
+ * WHERE (but in its subqueries) that takes the first rows of a table in the order it is stored or
+ * indexed (an audit log's newest entries, a page of clips) reads only those: not counted; nor is a
+ * scan of a partial index (`partial`), which holds only the rows it is for.
  */
 export function fullScans(s: Caught, plan: string[], tables: string[], partial: Set<string> = new Set()): string[] {
   const names = new Set(tables);
   const byAlias = tablesOf(s.sql);
-  // The newest rows of a table in its own order, with no filter: the scan stops after LIMIT rows.
-  if (!/\bWHERE\b/i.test(s.sql) && /\bLIMIT\b/i.test(s.sql) && !plan.some((p) => /TEMP B-TREE|Sort/.test(p))) return [];
+  // The first rows of a table in its own order (the audit log's newest entries, a page of clips by
+  // their key), with no filter outside the subqueries each row's columns ask: the scan stops after
+  // LIMIT rows. The subqueries' own steps are still looked at.
+  let outer = s.sql;
+  for (let was = ""; was !== outer;) { was = outer; outer = outer.replace(/\([^()]*\)/g, "_"); }
+  const stopped = !/\bWHERE\b/i.test(outer) && /\bLIMIT\b/i.test(outer) && !plan.some((p) => /TEMP B-TREE|Sort/.test(p)) ? tablesOf(outer) : new Map<string, string>();
   return plan.filter((step) => {
     const m = /^SCAN (\w+)/.exec(step) ?? /Seq Scan on (\w+)/.exec(step);
     const index = /USING (?:COVERING )?INDEX (\w+)/.exec(step)?.[1];
     if (index && partial.has(index)) return false;
-    return !!m && names.has(byAlias.get(m[1]) ?? m[1]);
+    return !!m && !stopped.has(m[1]) && names.has(byAlias.get(m[1]) ?? m[1]);
   });
 }
