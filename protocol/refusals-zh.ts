@@ -8,7 +8,7 @@ export const REFUSALS_ZH: Readonly<Record<string, string>> = {
   REASON_REQUIRED: "需要说明理由（至少 2 个汉字或 3 个字符）", BAD_INPUT: "输入不符合要求", NO_CHANGE: "没有需要变更的内容：已是该状态",
   OUTSIDE_UNIT: "不在您所在单位及其下级单位的范围内", ROLE_FORBIDDEN: "您的角色无权进行此操作", NOT_YOUR_CLIP: "只能查看本人佩戴记录仪的音像记录",
   CONFIDENTIALITY: "该记录的密级超出您的权限", NO_UNIT_SCOPE: "该账户未关联执法人员，因此没有所属单位",
-  BAD_TIME: "时间格式不正确", BAD_WINDOW: "时段的结束须晚于开始", BAD_DATE: "日期格式不正确",
+  BAD_TIME: "时间格式不正确", BAD_WINDOW: "时段的结束须晚于开始", BAD_DATE: "日期格式不正确", BAD_CURSOR: "翻页位置无效: 请从第一页重新查询",
   UNKNOWN_DEVICE: "本站没有该设备", UNKNOWN_RECORDING: "本站没有该音像记录", UNKNOWN_ACCOUNT: "本站没有该账户", UNKNOWN_APPROVAL: "没有该审批申请",
   OFFICER_NOT_FOUND: "没有该执法人员", CASE_NOT_FOUND: "没有该案件", UNIT_NOT_FOUND: "没有该单位", ALARM_NOT_FOUND: "没有该告警（可能已解除）",
   PURGED: "该音像记录已按保存期限删除", STORAGE_CORRUPT: "存储的媒体已损坏（巡检发现）", EMPTY_RECORDING: "该音像记录没有媒体",
