@@ -94,6 +94,31 @@ describe("service layer", () => {
     expect((await gw.model.custodyEvents("BWC-9101", 1)).map((e) => e.action)).toEqual(["link", "unlink"]);
   });
 
+  it("lists the clips in pages by their key that add up to the whole listing, one device's too, and refuses a cursor it did not give", async () => {
+    for (const id of ["BWC-9201", "BWC-9202"]) {
+      const d = await provision(gw, id);
+      for (const n of [1, 2, 3]) await streamSealed(d, d.recording(n, [randomBytes(500)]));
+      await d.end();
+    }
+    const key = (r: { device: string; recording: number }) => `${r.device}/${r.recording}`;
+    const walk = async (q: { device?: string }) => {
+      const seen: string[] = [];
+      for (let cursor: string | null | undefined; cursor !== null;) {
+        const page = await gw.services.recordings.page(admin, { ...q, limit: 2, cursor: cursor ?? undefined });
+        expect(page.recordings.length).toBeLessThanOrEqual(2);
+        seen.push(...page.recordings.map(key));
+        cursor = page.next;
+      }
+      return seen;
+    };
+    const all = (await gw.services.recordings.list(admin)).map(key);
+    expect(all).toEqual(expect.arrayContaining(["BWC-9201/1", "BWC-9201/3", "BWC-9202/3"]));
+    expect(await walk({})).toEqual(all);
+    expect(await walk({ device: "BWC-9202" })).toEqual(["BWC-9202/1", "BWC-9202/2", "BWC-9202/3"]);
+    await expect(gw.services.recordings.page(admin, { cursor: "bm9wZQ" })).rejects.toMatchObject({ code: "BAD_CURSOR", status: 400 });
+    await expect(gw.services.recordings.page(admin, { limit: 0 })).rejects.toMatchObject({ code: "BAD_INPUT" });
+  });
+
   it("makes no change when its audit entry can't be written, and says so", async () => {
     const s = gw.services;
     const units = (await s.model.listUnits(admin)).length;
