@@ -16,7 +16,7 @@ export function usage(lang: Lang, evidenceUsage: string): string {
   device list                         设备、状态、最后联系时间和最后状态报告
   device revoke|lost|retire|activate <ID> --reason 原因   按允许的转换改变设备状态
   device unit <ID> <单位> --reason 原因    把设备配发给单位 (计入该单位的配备)
-  recording list [设备] [--limit N [--after 设备/记录]]   音像记录及其判定 (按设备、记录号排序; --limit: 只列出一页, 最多 1000 条)
+  recording list [设备] [--limit N [--after 设备/记录]]   音像记录及其判定 (最新的在前; --limit: 只列出一页, 最多 1000 条)
   account add <名称> <角色> [--badge 警号]   角色: admin, supervisor, legal_reviewer, officer (除 admin 外都需 --badge)
   account list | disable <名称> --reason R | enable <名称> --reason R
   account password <名称>                  设置网页控制台登录密码 (从标准输入读取一行, 至少 10 个字符)
@@ -57,7 +57,7 @@ Commands:
   device list            devices with state, last contact and last Status
   device revoke|lost|retire|activate <ID> --reason R   change a device's state along the allowed transitions
   device unit <ID> <UNIT> --reason R   issue a device to a unit (the fleet it counts in)
-  recording list [DEVICE] [--limit N [--after DEVICE/RECORDING]]   recordings with their verdicts, by device then recording (--limit: one page, at most 1000)
+  recording list [DEVICE] [--limit N [--after DEVICE/RECORDING]]   recordings with their verdicts, newest first (--limit: one page, at most 1000)
   account add <NAME> <ROLE> [--badge B]   ROLE: admin, supervisor, legal_reviewer, officer (all but admin need --badge)
   account list | disable <NAME> --reason R | enable <NAME> --reason R
   account password <NAME>                 set the web console password (one line read from standard input, at least 10 characters)

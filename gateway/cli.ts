@@ -25,7 +25,7 @@ import { EXPORT_COMMANDS, EXPORT_USAGE, exportCommand } from "./evidence/export-
 import { LANG_FLAG, csv, duration, langOf, localTime, percent, size } from "./output.js";
 import type { Lang } from "./output.js";
 import { GLOBAL, COMMAND_OPTIONS, alarmKind, msg, optionsOf, peopleTable, usage, word } from "./cli-text.js";
-import { PAGE_SIZE, cursorOf } from "./services/recordings.js";
+import { PAGE_SIZE } from "./services/recordings.js";
 import { isoLocal, withIsoTimes } from "./services/time.js";
 import { statusBatteryPct } from "../protocol/status.js";
 import { argPath } from "../protocol/shell-path.js";
@@ -278,16 +278,13 @@ async function command(s: Services, me: Caller, words: string[], f: Flag, out: O
   }
   if (noun === "recording" && verb === "list") {
     // Every clip unless --limit asks for a page: the first N, or the N after --after DEVICE/RECORDING
-    // (the listing's order, device then recording); the way on to the next page is said on stderr,
+    // (the listing's order, newest first); the way on to the next page is said on stderr,
     // so --csv and --json stay the rows alone.
     let rows;
     if (f("--limit") === undefined && f("--after") === undefined) rows = await s.recordings.list(me, { device: a1 });
     else {
-      const after = f("--after");
-      const key = after === undefined ? undefined : /^(.+)\/(\d+)$/.exec(after);
-      if (after !== undefined && !key) throw new GatewayError("BAD_CURSOR", `--after names a clip as DEVICE/RECORDING, as the listing shows it: ${JSON.stringify(after)}`);
       const limit = f("--limit") ?? String(PAGE_SIZE);
-      const page = await s.recordings.page(me, { device: a1, limit, cursor: key ? cursorOf({ device: key[1], recording: Number(key[2]) }) : undefined });
+      const page = await s.recordings.page(me, { device: a1, limit, afterClip: f("--after") });
       rows = page.recordings;
       const last = rows[rows.length - 1];
       if (page.next !== null && last) console.error(msg(L, "morePages", `${last.device}/${last.recording}`, `recording list${a1 ? " " + a1 : ""} --limit ${limit} --after ${last.device}/${last.recording}`));

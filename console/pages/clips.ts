@@ -23,8 +23,8 @@ const clipHref = (device: string, recording: number | string, filters: string) =
 /**
  * The clips the gateway lists for the caller, filtered by officer and period there (the filters
  * are the address's query, #/clips?officer=T001&from=2026-11-30&to=2026-12-06, so a link, the way
- * back from a clip and a reload keep them). A page at a time, in the listing's order (device, then
- * recording): the first page, and the next ones as asked for ("more"); `limit` in the address
+ * back from a clip and a reload keep them). A page at a time, in the listing's order (newest
+ * first: the clip's time, then device and recording, descending): the first page, and the next ones as asked for ("more"); `limit` in the address
  * asks for pages of another size.
  */
 export function Clips({ session, filters }: { session: Session; filters: string }): VNode {

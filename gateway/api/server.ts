@@ -210,10 +210,10 @@ export async function buildApi(o: ApiOptions, logger?: object): Promise<FastifyI
   }, async (req) => s.devices.setUnit(callerOf(req), req.params.id, req.body.unit, req.body.reason));
 
   // Metadata only (content needs a reason, below), scoped to the caller and audited.
-  // In pages (keyset: device, then recording): the next page's cursor is the x-next-cursor header,
+  // In pages, newest first (keyset: the clip's time, then device and recording, descending): the next page's cursor is the x-next-cursor header,
   // absent after the last page; the body is the page's clips.
   app.get<{ Querystring: { device?: string; officer?: string; from?: string; to?: string; limit?: string; cursor?: string } }>("/api/recordings", {
-    schema: { description: `recordings in the caller's scope, by device then recording, a page at a time (limit: ${PAGE_SIZE} unless asked, at most ${MAX_PAGE_SIZE}; the header x-next-cursor, on a page with more after it, is the cursor to ask the next with, the same filters given again; a cursor it did not give is BAD_CURSOR); filters: device, officer (a badge of the caller's scope), from and to (the clip's time; ISO 8601, or a station-local date: to takes in its whole day)`,
+    schema: { description: `recordings in the caller's scope, newest first (the clip's time, then device and recording, descending), a page at a time (limit: ${PAGE_SIZE} unless asked, at most ${MAX_PAGE_SIZE}; the header x-next-cursor, on a page with more after it, is the cursor to ask the next with, the same filters given again; a cursor it did not give is BAD_CURSOR); filters: device, officer (a badge of the caller's scope), from and to (the clip's time; ISO 8601, or a station-local date: to takes in its whole day)`,
       querystring: { type: "object", properties: { device: { type: "string" }, officer: { type: "string" }, from: { type: "string" }, to: { type: "string" }, limit: { type: "string" }, cursor: { type: "string" } } } },
   }, async (req, reply) => {
     const page = await s.recordings.page(callerOf(req), req.query);

@@ -77,19 +77,19 @@ export interface RecordingPage { recordings: RecordingListing[]; next: string | 
 export const PAGE_SIZE = 200;
 export const MAX_PAGE_SIZE = 1000;
 
-/** The cursor after a clip: its key, in a form a client passes back and does not read. */
-export function cursorOf(r: { device: string; recording: number }): string {
-  return Buffer.from(JSON.stringify([r.device, r.recording])).toString("base64url");
+/** The cursor after a clip: its place in the listing (time, device, recording), in a form a client passes back and does not read. */
+export function cursorOf(r: { at: number | null; device: string; recording: number }): string {
+  return Buffer.from(JSON.stringify([r.at ?? -1, r.device, r.recording])).toString("base64url");
 }
 
-/** The key a cursor names, or BAD_CURSOR. */
-function cursorKey(v: unknown): { device: string; recording: number } {
+/** The listing's key a cursor names, or BAD_CURSOR. */
+function cursorKey(v: unknown): store.ListingKey {
   const bad = () => new GatewayError("BAD_CURSOR", `not a cursor this listing gave: ${JSON.stringify(v).slice(0, 80)} (ask for the first page again)`);
   if (typeof v !== "string" || v.length > 200 || !/^[A-Za-z0-9_-]+$/.test(v)) throw bad();
   let key: unknown;
   try { key = JSON.parse(Buffer.from(v, "base64url").toString("utf8")); } catch { throw bad(); }
-  if (!Array.isArray(key) || key.length !== 2 || typeof key[0] !== "string" || !validDeviceId(key[0]) || !Number.isSafeInteger(key[1]) || key[1] < 0) throw bad();
-  return { device: key[0], recording: key[1] };
+  if (!Array.isArray(key) || key.length !== 3 || !Number.isSafeInteger(key[0]) || key[0] < -1 || typeof key[1] !== "string" || !validDeviceId(key[1]) || !Number.isSafeInteger(key[2]) || key[2] < 0) throw bad();
+  return { at: key[0], device: key[1], recording: key[2] };
 }
 
 export class RecordingService {
@@ -103,7 +103,8 @@ export class RecordingService {
    * caller names only an officer of their unit's subtree, or one whose clips in it they see
    * (OUTSIDE_UNIT otherwise, for an unknown badge too: a listing says nothing of other units'
    * rosters). The listing is audited with what it asked and how many it saw. All of them, in
-   * the listing's order (device, then recording); `page` gives them a page at a time.
+   * the listing's order (newest first: the clip's time, then device and recording, descending);
+   * `page` gives them a page at a time.
    */
   async list(caller: Caller, q: ListFilters = {}): Promise<RecordingListing[]> {
     return (await this.listed(caller, q, undefined, undefined)).recordings;
@@ -116,15 +117,22 @@ export class RecordingService {
    * there, however deep; the filters are asked again with it. A cursor this listing did not give
    * is BAD_CURSOR. No total: counting the clips a caller may see reads every one of them, the
    * whole read a page spares; whether there is more is found by reading one clip more.
+   * `afterClip` ("DEVICE/RECORDING", as the CLI names a clip) is the cursor after that clip.
    */
-  async page(caller: Caller, q: ListFilters & { limit?: unknown; cursor?: unknown } = {}): Promise<RecordingPage> {
+  async page(caller: Caller, q: ListFilters & { limit?: unknown; cursor?: unknown; afterClip?: string } = {}): Promise<RecordingPage> {
     const limit = q.limit === undefined || q.limit === "" ? PAGE_SIZE : Number(q.limit);
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new GatewayError("BAD_INPUT", `limit is 1 to ${MAX_PAGE_SIZE}, got ${JSON.stringify(q.limit)}`);
-    const after = q.cursor === undefined || q.cursor === "" ? undefined : cursorKey(q.cursor);
+    let after = q.cursor === undefined || q.cursor === "" ? undefined : cursorKey(q.cursor);
+    if (q.afterClip !== undefined) {
+      const key = /^(.+)\/(\d+)$/.exec(q.afterClip);
+      const row = key && validDeviceId(key[1]) ? await store.clipRow(this.ctx.db, key[1], Number(key[2])) : undefined;
+      if (!row) throw new GatewayError("BAD_CURSOR", `not a clip of this station, as DEVICE/RECORDING: ${JSON.stringify(q.afterClip).slice(0, 80)}`);
+      after = { at: row.clip_at_ms ?? row.start_ms ?? -1, device: row.device_id, recording: row.recording_id };
+    }
     return this.listed(caller, q, after, limit);
   }
 
-  private async listed(caller: Caller, q: ListFilters, after: { device: string; recording: number } | undefined, limit: number | undefined): Promise<RecordingPage> {
+  private async listed(caller: Caller, q: ListFilters, after: store.ListingKey | undefined, limit: number | undefined): Promise<RecordingPage> {
     const device = q.device === undefined || q.device === "" ? undefined : deviceIdOf(q.device);
     const officer = q.officer === undefined || q.officer === "" ? undefined : badgeOf(q.officer);
     const tz = this.ctx.policy.timeZone;
@@ -139,6 +147,7 @@ export class RecordingService {
     const out: RecordingListing[] = [];
     let seenInScope = false;
     let read = 0;
+    const keys: store.ListingKey[] = [];
     // A page and one more (to know there is more), read in batches of that size from where the last
     // batch ended: rows out of scope or too secret for the caller are passed over, not counted.
     const want = limit === undefined ? undefined : limit + 1;
@@ -151,6 +160,7 @@ export class RecordingService {
         if (officer !== undefined && r.officer !== officer) continue;
         seenInScope = true;
         if (caller.role !== "supervisor" && caller.role !== "admin" && (await clipConfidentiality(this.ctx.db, r.device, r.recording)) >= 3) continue;
+        keys.push({ at: store.listingAt(r), device: r.device, recording: r.recording });
         out.push({
           device: r.device, recording: r.recording, verdict: verdictOf(r), final: r.final === 1, chunks: r.chunks, bytes: r.bytes, interrupted: r.interrupted === 1,
           deviceLost: r.deviceLost === 1, caseTag: r.caseTag, startMs: r.startMs, endMs: r.endMs, reasons: JSON.parse(r.reasons), storageState: r.storageState ?? "ok",
@@ -160,7 +170,8 @@ export class RecordingService {
         });
       }
       if (want === undefined || out.length === want || rows.length < want) break;
-      at = { device: rows[rows.length - 1].device, recording: rows[rows.length - 1].recording };
+      const last = rows[rows.length - 1];
+      at = { at: store.listingAt(last), device: last.device, recording: last.recording };
     }
     // A device the station never knew is a typo, not a device with nothing to show.
     if (device !== undefined && read === 0 && after === undefined && !(await deviceExists(this.ctx.db, device))) throw new GatewayError("UNKNOWN_DEVICE", `no device ${device} at this station (device list shows the station's devices)`);
@@ -170,11 +181,11 @@ export class RecordingService {
       if (!o || !scope.has(o.unitId)) throw new GatewayError("OUTSIDE_UNIT", `no officer ${officer} in your unit's subtree`);
     }
     const more = limit !== undefined && out.length > limit;
-    if (more) out.length = limit;
+    if (more) { out.length = limit; keys.length = limit; }
     const asked = officer !== undefined || from !== undefined || to !== undefined ? { officer: officer ?? null, from: from ?? null, to: to ?? null } : undefined;
-    const paged = limit === undefined ? {} : { page: { after: after ? `${after.device}/${after.recording}` : null, limit, more } };
+    const paged = limit === undefined ? {} : { page: { after: after ? `${after.device}/${after.recording}@${after.at}` : null, limit, more } };
     await this.ctx.noteRead(caller, { action: "recording.list", target: device ?? null, details: { count: out.length, scope: caller.role === "officer" ? { officer: caller.officerBadge } : scope ? [...scope] : "station", ...(asked ? { asked } : {}), ...paged } });
-    return { recordings: out, next: more ? cursorOf(out[out.length - 1]) : null };
+    return { recordings: out, next: more ? cursorOf(keys[keys.length - 1]) : null };
   }
 
   /** May the caller retrieve this record's content? Throws the reason when not (the denial is audited). */

@@ -23,6 +23,20 @@ export interface RecordingListRow {
 const officerAt = (t: string) => `(SELECT o.badge FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND ${assignmentInForceSql("a", t)} ORDER BY a.checked_out_at DESC LIMIT 1)`;
 const unitAt = (t: string) => `(SELECT o.unit_id FROM assignments a JOIN officers o ON o.id = a.officer_id WHERE a.device_id = r.device_id AND ${assignmentInForceSql("a", t)} ORDER BY a.checked_out_at DESC LIMIT 1)`;
 const CLIP_AT = "COALESCE(r.clip_at_ms, r.start_ms)";
+/**
+ * The listing's time key: the clip's time (CLIP_AT), -1 for a recording whose start is not yet
+ * stored (last, after every dated clip, on both engines). Written as the index
+ * recordings_listing's first column is, so the listing's order and its keyset walk that index.
+ */
+const LIST_AT = "COALESCE(r.clip_at_ms, r.start_ms, -1)";
+
+/** A clip's place in the listing: its time key (LIST_AT), device and recording. */
+export interface ListingKey { at: number; device: string; recording: number }
+
+/** A listed row's time key, as LIST_AT reads it. */
+export function listingAt(r: { clipAtMs: number | null; startMs: number | null }): number {
+  return r.clipAtMs ?? r.startMs ?? -1;
+}
 /** A recording's unit, as listings and scopes take it: its officer's at the clip's time, else its device's (`d`). */
 export const RECORDING_UNIT = `COALESCE(${unitAt(CLIP_AT)}, d.unit_id)`;
 
@@ -44,13 +58,19 @@ export function devicesOfUnitsSql(n: number): string {
  * time at its start, as the officer's is found) is in [from, to). These filters read only the
  * recordings of the devices they name.
  *
- * In pages: at most `limit` rows, those after `after` in the listing's order (device, then
- * recording): a walk of the recordings' key from that point, never a count of the rows before it.
+ * The listing's order is newest first: the clip's time (LIST_AT) descending, then device and
+ * recording descending among clips of the same time. In pages: at most `limit` rows, those after
+ * `after` in that order: a walk of the index recordings_listing from that point, never a count
+ * of the rows before it.
  */
-export function listRecordings(db: Db, q: { device?: string; officerBadge?: string; heldBy?: string; units?: number[]; from?: number; to?: number; after?: { device: string; recording: number }; limit?: number } = {}): Promise<RecordingListRow[]> {
+export function listRecordings(db: Db, q: { device?: string; officerBadge?: string; heldBy?: string; units?: number[]; from?: number; to?: number; after?: ListingKey; limit?: number } = {}): Promise<RecordingListRow[]> {
   const where: string[] = [];
   const params: (string | number)[] = [];
-  if (q.after !== undefined) { where.push("(r.device_id, r.recording_id) > (?, ?)"); params.push(q.after.device, q.after.recording); }
+  if (q.after !== undefined) {
+    // (time, device, recording) < the cursor's, written out so both engines take the time as the index's range.
+    where.push(`${LIST_AT} <= ? AND (${LIST_AT} < ? OR (r.device_id, r.recording_id) < (?, ?))`);
+    params.push(q.after.at, q.after.at, q.after.device, q.after.recording);
+  }
   if (q.device !== undefined) { where.push("r.device_id = ?"); params.push(q.device); }
   for (const badge of new Set([q.officerBadge, q.heldBy])) {
     if (badge === undefined) continue;
@@ -73,7 +93,7 @@ export function listRecordings(db: Db, q: { device?: string; officerBadge?: stri
        r.purge_state AS "purgeState", r.first_received AS "firstReceived", r.last_received AS "lastReceived", r.clip_at_ms AS "clipAtMs", r.seal_block AS "sealBlock",
        ${RECORDING_UNIT} AS "unitId", COALESCE(${officerAt(CLIP_AT)}, ${officerAt("r.first_received")}) AS officer,
        (SELECT string_agg(c.number, ',') FROM clip_links l JOIN cases c ON c.id = l.case_id WHERE l.device_id = r.device_id AND l.recording_id = r.recording_id AND l.unlinked_at IS NULL) AS cases
-     FROM recordings r JOIN devices d ON d.id = r.device_id${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY r.device_id, r.recording_id${q.limit !== undefined ? " LIMIT ?" : ""}`, q.limit !== undefined ? [...params, q.limit] : params);
+     FROM recordings r JOIN devices d ON d.id = r.device_id${where.length ? " WHERE " + where.join(" AND ") : ""} ORDER BY ${LIST_AT} DESC, r.device_id DESC, r.recording_id DESC${q.limit !== undefined ? " LIMIT ?" : ""}`, q.limit !== undefined ? [...params, q.limit] : params);
 }
 
 /** The numbers of the cases one recording is linked to now. */

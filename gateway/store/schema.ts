@@ -110,6 +110,10 @@ export const INGEST_MIGRATIONS: MigrationSet = {
     `CREATE INDEX recordings_pending ON recordings (device_id, recording_id) WHERE verdict = 'incomplete' AND final = 0;
      CREATE INDEX recordings_failed ON recordings (device_id, recording_id) WHERE verdict = 'failed';
      CREATE INDEX recordings_time_flagged ON recordings (device_id, recording_id) WHERE time_flag IS NOT NULL;`,
+    // The clips listing newest first (listRecordings): its order, the clip's time (-1 while the
+    // start is not stored) then device and recording, and a page's keyset from where the last
+    // ended, walked in this index. The period filter still reads recordings_clip_at.
+    `CREATE INDEX recordings_listing ON recordings ((COALESCE(clip_at_ms, start_ms, -1)), device_id, recording_id);`,
   ],
 };
 

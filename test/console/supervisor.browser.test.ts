@@ -38,6 +38,8 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
     return p;
   };
   const shown = (p: Page) => p.locator("#clips-table tbody tr").evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { clip: string } }).dataset.clip).sort());
+  /** The clips as the page shows them, top to bottom. */
+  const inOrder = (p: Page) => p.locator("#clips-table tbody tr").evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { clip: string } }).dataset.clip));
 
   beforeAll(async () => {
     built = await builtConsole();
@@ -113,28 +115,35 @@ describe.skipIf(!HAVE)("the console as a supervisor", () => {
   it("shows the clips a page at a time, with a way to the next that keeps the filters", async () => {
     const p = await page();
     await signIn(p, base, "approver", PW);
-    // Pages of one clip (limit in the address): the listing's order, device then recording.
+    // Pages of one clip (limit in the address): the listing's order, newest first (BWC-E1/2 started
+    // ten minutes after the other two), More adding the older ones below.
     await p.goto(`${base}/#/clips?limit=1`);
     await p.locator("#clips-table").waitFor();
-    expect(await shown(p)).toEqual(["BWC-E1/1"]);
+    expect(await shown(p)).toEqual(["BWC-E1/2"]);
     await expect(p.locator("#clips-count").textContent()).resolves.toMatch(/^(1 clips shown, more to come|已显示 1 条记录, 还有更多)$/);
     await p.locator("#clips-more").click();
-    await p.locator('#clips-table tr[data-clip="BWC-E1/2"]').waitFor();
+    await p.locator("#clips-table tbody tr:nth-child(2)").waitFor();
     await p.locator("#clips-more").click();
-    await p.locator('#clips-table tr[data-clip="BWC-E2/1"]').waitFor();
-    expect(await shown(p)).toEqual(["BWC-E1/1", "BWC-E1/2", "BWC-E2/1"]);
+    await p.locator("#clips-table tbody tr:nth-child(3)").waitFor();
+    const order = await inOrder(p);
+    expect(order[0]).toBe("BWC-E1/2");
+    expect(order.slice(1).sort()).toEqual(["BWC-E1/1", "BWC-E2/1"]);
     await p.locator("#clips-more").waitFor({ state: "detached" });
+    // The whole listing in one page: the same order.
+    await p.goto(`${base}/#/clips`);
+    await p.locator('#clips-table tr[data-clip="BWC-E1/1"]').waitFor();
+    expect(await inOrder(p)).toEqual(order);
     // One officer's: their pages only, the filter and the page size kept by the form.
     const zh = await page("zh-CN");
     await signIn(zh, base, "approver", PW);
     await zh.goto(`${base}/#/clips?officer=T001&limit=1`);
     await zh.locator("#clips-table").waitFor();
-    expect(await shown(zh)).toEqual(["BWC-E1/1"]);
+    expect(await shown(zh)).toEqual(["BWC-E1/2"]);
     await expect(zh.locator("#clips-more").textContent()).resolves.toMatch(/^(More clips|显示更多)$/);
     await zh.locator("#clips-more").click();
-    await zh.locator('#clips-table tr[data-clip="BWC-E1/2"]').waitFor();
+    await zh.locator('#clips-table tr[data-clip="BWC-E1/1"]').waitFor();
     await zh.locator("#clips-more").waitFor({ state: "detached" });
-    expect(await shown(zh)).toEqual(["BWC-E1/1", "BWC-E1/2"]);
+    expect(await inOrder(zh)).toEqual(["BWC-E1/2", "BWC-E1/1"]);
     await zh.locator("#clips-filters button[type=submit]").click();
     await zh.waitForFunction(() => (globalThis as unknown as { location: { hash: string } }).location.hash === "#/clips?officer=T001&limit=1");
   });

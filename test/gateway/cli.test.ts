@@ -142,7 +142,8 @@ describe("admin CLI on a station with clips", () => {
     let all: { device: string; recording: number }[];
     try {
       await fillAgedStation(store.db, store.registry, Date.now(), { devices: 2, days: 2, perDay: 2, chunks: 1, auditPerDay: 0, casesPerDay: 0 });
-      all = await store.db.all("SELECT device_id AS device, recording_id AS recording FROM recordings ORDER BY device_id, recording_id");
+      // Newest first: the clip's time in the station's clock, then device and recording, descending.
+      all = await store.db.all("SELECT device_id AS device, recording_id AS recording FROM recordings ORDER BY COALESCE(clip_at_ms, start_ms) DESC, device_id DESC, recording_id DESC");
     } finally {
       await store.db.close();
     }

@@ -96,16 +96,22 @@ describe("a station's everyday reads on a store grown old", () => {
     expect(scans).toEqual([]);
   });
 
-  it("pages the station's clips by their key: the first page stops after its rows, a later one starts where the last ended", async () => {
+  it("pages the station's clips newest first by the listing index: the first page stops after its rows, a later one starts where the last ended", async () => {
     const read = everydayReads(gw!.services, station).find(([n]) => n === "clips page, admin, first page")!;
     const { caught } = await readsOf(gw!.db, read[1]);
     const listing = caught.filter((st) => /FROM recordings r JOIN devices d/.test(st.sql));
     expect(listing.length).toBe(1);
     const plan = await planOf(gw!.db, listing[0]);
-    // The recordings walked in the listing's order (no sort of them all), LIMIT rows of them.
-    expect(plan.some((p) => /^SCAN r USING INDEX sqlite_autoindex_recordings/.test(p))).toBe(true);
+    // The recordings walked in the listing's order, newest first, in its index (no sort of them all), LIMIT rows of them.
+    expect(plan.some((p) => /^SCAN r USING INDEX recordings_listing\b/.test(p))).toBe(true);
     expect(plan.filter((p) => /TEMP B-TREE/.test(p))).toEqual([]);
     expect(listing[0].sql).toMatch(/LIMIT \?$/);
+    // A page deep in starts in that index where its cursor's time is, not at its top.
+    const deep = everydayReads(gw!.services, station).find(([n]) => n === "clips page, admin, a page deep in")!;
+    const deepListing = (await readsOf(gw!.db, deep[1])).caught.filter((st) => /FROM recordings r JOIN devices d/.test(st.sql));
+    const deepPlan = await planOf(gw!.db, deepListing[0]);
+    expect(deepPlan.filter((p) => /^SEARCH r USING INDEX recordings_listing \(<expr><\?\)/.test(p)), deepPlan.join("\n")).toHaveLength(1);
+    expect(deepPlan.filter((p) => /TEMP B-TREE/.test(p))).toEqual([]);
   });
 
   it("gives the clips listing in pages over the API that add up to the whole, filters kept, a bad cursor refused", async () => {

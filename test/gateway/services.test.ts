@@ -94,12 +94,17 @@ describe("service layer", () => {
     expect((await gw.model.custodyEvents("BWC-9101", 1)).map((e) => e.action)).toEqual(["link", "unlink"]);
   });
 
-  it("lists the clips in pages by their key that add up to the whole listing, one device's too, and refuses a cursor it did not give", async () => {
+  it("lists the clips newest first, in pages that add up to the whole listing, one device's too, ties on a time in the key's order, and refuses a cursor it did not give", async () => {
     for (const id of ["BWC-9201", "BWC-9202"]) {
       const d = await provision(gw, id);
       for (const n of [1, 2, 3]) await streamSealed(d, d.recording(n, [randomBytes(500)]));
       await d.end();
     }
+    // The clips' times in the station's clock, set apart so that their order is not their keys' order;
+    // 9201/2 and 9202/2 at the same time (the newer key first among them).
+    const t = Date.now() + 3600e3;
+    const times: [string, number, number][] = [["BWC-9201", 1, t + 2000], ["BWC-9201", 2, t], ["BWC-9201", 3, t + 1000], ["BWC-9202", 1, t + 3000], ["BWC-9202", 2, t], ["BWC-9202", 3, t - 5000]];
+    for (const [device, recording, at] of times) await gw.db.run("UPDATE recordings SET clip_at_ms = ? WHERE device_id = ? AND recording_id = ?", [at, device, recording]);
     const key = (r: { device: string; recording: number }) => `${r.device}/${r.recording}`;
     const walk = async (q: { device?: string }) => {
       const seen: string[] = [];
@@ -112,11 +117,15 @@ describe("service layer", () => {
       }
       return seen;
     };
-    const all = (await gw.services.recordings.list(admin)).map(key);
-    expect(all).toEqual(expect.arrayContaining(["BWC-9201/1", "BWC-9201/3", "BWC-9202/3"]));
+    const listed = await gw.services.recordings.list(admin);
+    const all = listed.map(key);
+    expect(all.slice(0, 6)).toEqual(["BWC-9202/1", "BWC-9201/1", "BWC-9201/3", "BWC-9202/2", "BWC-9201/2", "BWC-9202/3"]);
+    const ats = listed.map((r) => r.at ?? -1);
+    expect(ats).toEqual([...ats].sort((a, b) => b - a));
     expect(await walk({})).toEqual(all);
     expect(await walk({ device: "BWC-9202" })).toEqual(["BWC-9202/1", "BWC-9202/2", "BWC-9202/3"]);
     await expect(gw.services.recordings.page(admin, { cursor: "bm9wZQ" })).rejects.toMatchObject({ code: "BAD_CURSOR", status: 400 });
+    await expect(gw.services.recordings.page(admin, { afterClip: "BWC-9299/1" })).rejects.toMatchObject({ code: "BAD_CURSOR", status: 400 });
     await expect(gw.services.recordings.page(admin, { limit: 0 })).rejects.toMatchObject({ code: "BAD_INPUT" });
   });
 

@@ -24,7 +24,7 @@ export interface AgedStation {
   supervisor: Caller;
   officer: Caller;
   /** A clip in the middle of the period, of the supervisor's unit. */
-  clip: { device: string; recording: number };
+  clip: { device: string; recording: number; at: number };
   /** An officer of the supervisor's unit. */
   badge: string;
   now: number;
@@ -203,7 +203,7 @@ export async function fillAgedStation(db: Db, registry: { add(id: string, o: { r
     filled: { units: 1 + AGENCIES, officers: nOfficers, devices: DEVICES, recordings: nRec, leaves: nLeaves, chunks: nChunks, assignments: nAssign, cases: nCases, links: nLinks, custody: nLinks, audit: seq, alarms: nAlarms },
     supervisor: { name: "sup0", role: "supervisor", officerBadge: "S0" },
     officer: { name: "off1", role: "officer", officerBadge: "E00001" },
-    clip: { device: mid.device, recording: mid.recording },
+    clip: { device: mid.device, recording: mid.recording, at: mid.at },
     badge: "E00002",
     now,
     days: DAYS,
