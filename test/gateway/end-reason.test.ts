@@ -23,7 +23,8 @@ describe("a recording's end reason at the gateway", () => {
     await d.publish(open.chunks[0]);
     await d.waitFor((m) => m.kind === "ack" && (m.body.ack as { recording: number }).recording === 2);
     const list = (await get("/api/recordings?device=ENDR-1")) as { recording: number; endReason: string | null }[];
-    expect(list.map((r) => [r.recording, r.endReason])).toEqual([[1, "BATTERY_LOW"], [2, null]]);
+    // Newest first, as the listing gives them.
+    expect(list.map((r) => [r.recording, r.endReason])).toEqual([[2, null], [1, "BATTERY_LOW"]]);
     expect(list[0]).not.toHaveProperty("sealBlock");
     const one = (await get("/api/recordings/ENDR-1/1?reason=checking+why+it+ended")) as { endReason: string };
     expect(one.endReason).toBe("BATTERY_LOW");
