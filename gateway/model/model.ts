@@ -88,6 +88,21 @@ export type ModelErrorCode =
   | "DEVICE_BUSY" | "DEVICE_NOT_USABLE" | "NOT_BODY_WORN" | "NOT_FIXED" | "NOT_CHECKED_OUT" | "ASSIGNMENT_OVERLAP"
   | "REASON_REQUIRED" | "ACTOR_REQUIRED" | "ALREADY_LINKED" | "NOT_LINKED" | "BAD_ACTIVITY" | "BAD_RATIO" | "NO_CHANGE";
 
+/** A started clip's times as weighing it needs them. */
+interface ClipTimes { start_ms: number; end_ms: number | null; last_time_ms: number; seal_case_tag: string | null; case_tag: string | null }
+
+/** A clip's span: from its start to its end, or while unsealed to its last chunk, the best bound known. */
+function clipSpan(c: ClipTimes): { start: number; end: number } {
+  return { start: c.start_ms, end: Math.max(c.start_ms, c.end_ms ?? (c.last_time_ms >= 0 ? c.last_time_ms : c.start_ms)) };
+}
+
+/** How well a clip fits a case, one rule for a clip's suggestions and a case's clips: its case tag, its room, the overlap of their times. */
+function weigh(c: ClipTimes, room: string | null, kase: { number: string; room: string | null; window_start: number; window_end: number }): { tagMatch: boolean; roomMatch: boolean; overlapMs: number } {
+  const { start, end } = clipSpan(c);
+  const tag = c.seal_case_tag || c.case_tag || null;
+  return { tagMatch: tag !== null && tag === kase.number, roomMatch: room !== null && kase.room === room, overlapMs: Math.max(0, Math.min(end, kase.window_end) - Math.max(start, kase.window_start)) };
+}
+
 export class ModelError extends GatewayError {
   constructor(public override code: ModelErrorCode, message: string) {
     super(code, message);
@@ -705,9 +720,6 @@ export class Model {
     const c = await this.clip(deviceId, recordingId);
     const d = await this.device(deviceId);
     if (c.start_ms === null) return [];
-    const start = c.start_ms;
-    // an unsealed clip has no end yet; its last chunk is the best bound known
-    const end = Math.max(start, c.end_ms ?? (c.last_time_ms >= 0 ? c.last_time_ms : start));
     let unitId: number | null = d.unit_id;
     let room: string | null = null;
     if (d.kind === "body") {
@@ -717,15 +729,9 @@ export class Model {
       room = await this.clipRoom(deviceId, recordingId);
     }
     if (unitId === null) return [];
+    const { start, end } = clipSpan(c as ClipTimes);
     const rows = await cases.casesAround(this.db, unitId, start, end, deviceId, recordingId);
-    const tag = c.seal_case_tag || c.case_tag || null;
-    const out = rows.map((r): Suggestion => ({
-      case: toCase(r),
-      tagMatch: tag !== null && r.number === tag,
-      roomMatch: room !== null && r.room === room,
-      overlapMs: Math.max(0, Math.min(end, r.window_end) - Math.max(start, r.window_start)),
-      unitDistance: r.distance,
-    }));
+    const out = rows.map((r): Suggestion => ({ case: toCase(r), ...weigh(c as ClipTimes, room, r), unitDistance: r.distance }));
     out.sort((a, b) => Number(b.tagMatch) - Number(a.tagMatch) || Number(b.roomMatch) - Number(a.roomMatch)
       || b.overlapMs - a.overlapMs || a.unitDistance - b.unitDistance || (a.case.number < b.case.number ? -1 : 1));
     return out.slice(0, limit);
@@ -765,15 +771,11 @@ export class Model {
       const kase = caseOf.get(r.case_id);
       const list = byCase.get(r.case_id) ?? [];
       if (!kase || list.length >= limit) continue;
-      const start = r.start_ms;
-      const end = Math.max(start, r.end_ms ?? (r.last_time_ms >= 0 ? r.last_time_ms : start));
+      const { start, end } = clipSpan(r);
       if (kase.window_start > end || kase.window_end < start) continue;
-      const room = r.kind === "body" ? null : r.assigned_room || r.device_room;
-      const tag = r.seal_case_tag || r.case_tag || null;
       list.push({
         device: r.device_id, recording: r.recording_id, startMs: r.clip_at_ms ?? r.start_ms, endMs: r.end_ms, officer: r.badge,
-        tagMatch: tag !== null && tag === kase.number, roomMatch: room !== null && kase.room === room,
-        overlapMs: Math.max(0, Math.min(end, kase.window_end) - Math.max(start, kase.window_start)), unitDistance: r.distance,
+        ...weigh(r, r.kind === "body" ? null : r.assigned_room || r.device_room, kase), unitDistance: r.distance,
       });
       byCase.set(r.case_id, list);
     }
